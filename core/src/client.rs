@@ -1,0 +1,192 @@
+//! Per-connection state: what the executor knows of each client, and the small part the
+//! connection task shares with it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::protocol::Protocol;
+
+/// Client identifier, unique for the life of the process (CLIENT ID).
+pub type ClientId = u64;
+
+/// State shared between a connection task and the executor.
+#[derive(Debug, Default)]
+pub struct ClientShared {
+    /// Set, then notified, when the client must be closed (CLIENT KILL).
+    killed: AtomicBool,
+    kill: Notify,
+    /// Whether the client passed AUTH; the parser applies tighter limits before that.
+    authenticated: AtomicBool,
+}
+
+impl ClientShared {
+    /// A handle for a new connection.
+    pub fn new(authenticated: bool) -> Self {
+        ClientShared {
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+            authenticated: AtomicBool::new(authenticated),
+        }
+    }
+
+    /// Asks the connection task to close the connection.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
+    /// Whether [`Self::kill`] was called.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// Resolves once [`Self::kill`] has been called.
+    pub async fn killed(&self) {
+        self.kill.notified().await
+    }
+
+    /// Whether the client is authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated.load(Ordering::Acquire)
+    }
+
+    /// Records the authentication state.
+    pub fn set_authenticated(&self, yes: bool) {
+        self.authenticated.store(yes, Ordering::Release);
+    }
+}
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Every command gets its reply.
+    On,
+    /// No replies until CLIENT REPLY ON.
+    Off,
+    /// The next command's reply is dropped.
+    Skip,
+    /// The reply of the command after CLIENT REPLY SKIP is being dropped.
+    SkipNext,
+}
+
+/// The executor's view of a client.
+#[derive(Debug)]
+pub struct ClientState {
+    /// CLIENT ID.
+    pub id: ClientId,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address the client connected to.
+    pub laddr: SocketAddr,
+    /// CLIENT SETNAME.
+    pub name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Option<Bytes>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Option<Bytes>,
+    /// Selected database.
+    pub db: u32,
+    /// Protocol chosen with HELLO.
+    pub protocol: Protocol,
+    /// Whether AUTH succeeded (or no password is required).
+    pub authenticated: bool,
+    /// CLIENT REPLY mode.
+    pub reply_mode: ReplyMode,
+    /// CLIENT NO-EVICT.
+    pub no_evict: bool,
+    /// When the connection was accepted.
+    pub created: Instant,
+    /// When the last command ran.
+    pub last_interaction: Instant,
+    /// Full name of the last command (`client|list`).
+    pub last_command: String,
+    /// Close the connection once the current replies are written (QUIT, CLIENT KILL of self).
+    pub close_after_reply: bool,
+    /// Shared with the connection task.
+    pub shared: std::sync::Arc<ClientShared>,
+}
+
+impl ClientState {
+    /// A client that just connected.
+    pub fn new(
+        id: ClientId,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        authenticated: bool,
+        shared: std::sync::Arc<ClientShared>,
+    ) -> Self {
+        let now = Instant::now();
+        ClientState {
+            id,
+            addr,
+            laddr,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            db: 0,
+            protocol: Protocol::Resp2,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            no_evict: false,
+            created: now,
+            last_interaction: now,
+            last_command: "NULL".to_string(),
+            close_after_reply: false,
+            shared,
+        }
+    }
+
+    /// Marks the client (un)authenticated, for the executor and the parser.
+    pub fn set_authenticated(&mut self, yes: bool) {
+        self.authenticated = yes;
+        self.shared.set_authenticated(yes);
+    }
+
+    /// The line CLIENT LIST and CLIENT INFO print for this client (without the newline).
+    pub fn info_line(&self, now: Instant) -> String {
+        let name = self
+            .name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        let lib = |v: &Option<Bytes>| {
+            v.as_ref()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default()
+        };
+        let mut flags = String::new();
+        if self.close_after_reply {
+            flags.push('c');
+        }
+        if self.no_evict {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+             multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+             tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            name,
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(self.last_interaction).as_secs(),
+            flags,
+            self.db,
+            self.last_command,
+            match self.protocol {
+                Protocol::Resp2 => 2,
+                Protocol::Resp3 => 3,
+            },
+            lib(&self.lib_name),
+            lib(&self.lib_ver),
+        )
+    }
+}

@@ -1,0 +1,331 @@
+//! CLIENT and its subcommands.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::connection::valid_client_name;
+use super::table::{flags::*, CommandSpec};
+use super::{eq_ci, err_not_integer, err_syntax, help_reply, lossy, parse_i64};
+use crate::client::{ClientState, ReplyMode};
+use crate::engine::Ctx;
+use crate::protocol::Reply;
+
+const CATS: &[&str] = &["slow", "connection"];
+const ADMIN_CATS: &[&str] = &["admin", "slow", "dangerous", "connection"];
+
+macro_rules! sub {
+    ($name:literal, $arity:expr, $flags:expr, $cats:expr, $summary:literal, $handler:ident) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            categories: $cats,
+            group: "connection",
+            summary: $summary,
+            handler: Some($handler),
+            ..CommandSpec::BASE
+        }
+    };
+}
+
+/// CLIENT.
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "client",
+    arity: -2,
+    categories: &["slow"],
+    group: "connection",
+    summary: "A container for client connection commands.",
+    since: "2.4.0",
+    subcommands: &[
+        sub!("id", 2, NOSCRIPT | LOADING | STALE, CATS, "Returns the unique client ID of the connection.", client_id),
+        sub!("setname", 3, NOSCRIPT | LOADING | STALE, CATS, "Sets the connection name.", client_setname),
+        sub!("getname", 2, NOSCRIPT | LOADING | STALE, CATS, "Returns the name of the connection.", client_getname),
+        sub!("setinfo", 4, NOSCRIPT | LOADING | STALE, CATS, "Sets information specific to the client or connection.", client_setinfo),
+        sub!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, ADMIN_CATS, "Lists open connections.", client_list),
+        sub!("info", 2, NOSCRIPT | LOADING | STALE, CATS, "Returns information about the connection.", client_info),
+        sub!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, ADMIN_CATS, "Terminates open connections.", client_kill),
+        sub!("reply", 3, NOSCRIPT | LOADING | STALE, CATS, "Instructs the server whether to reply to commands.", client_reply),
+        sub!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, ADMIN_CATS, "Sets the client eviction mode of the connection.", client_no_evict),
+        sub!("help", 2, LOADING | STALE, CATS, "Returns helpful text about the different subcommands.", client_help),
+    ],
+    ..CommandSpec::BASE
+}];
+
+fn client_id(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    Reply::Integer(ctx.client.id as i64)
+}
+
+fn client_setname(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if !valid_client_name(&argv[2]) {
+        return Reply::error("ERR Client names cannot contain spaces, newlines or special characters.");
+    }
+    ctx.client.name = (!argv[2].is_empty()).then(|| argv[2].clone());
+    Reply::ok()
+}
+
+fn client_getname(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    match &ctx.client.name {
+        Some(n) => Reply::Bulk(n.clone()),
+        None => Reply::Null,
+    }
+}
+
+fn client_setinfo(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let value = &argv[3];
+    if !valid_client_name(value) {
+        return Reply::Error(
+            format!(
+                "ERR {} cannot contain spaces, newlines or special characters.",
+                lossy(&argv[2]).to_ascii_uppercase()
+            )
+            .into(),
+        );
+    }
+    let value = (!value.is_empty()).then(|| value.clone());
+    if eq_ci(&argv[2], "lib-name") {
+        ctx.client.lib_name = value;
+    } else if eq_ci(&argv[2], "lib-ver") {
+        ctx.client.lib_ver = value;
+    } else {
+        return Reply::Error(format!("ERR Unrecognized option '{}'", lossy(&argv[2])).into());
+    }
+    Reply::ok()
+}
+
+/// Every client, the caller included, ordered by ID.
+fn all_clients<'a>(ctx: &'a Ctx<'_>) -> Vec<&'a ClientState> {
+    let mut all: Vec<&ClientState> = ctx.engine.clients.values().collect();
+    all.push(&*ctx.client);
+    all.sort_by_key(|c| c.id);
+    all
+}
+
+fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        if eq_ci(&argv[i], "type") && i + 1 < argv.len() {
+            let t = &argv[i + 1];
+            if eq_ci(t, "normal") {
+                // Every Respite client is a normal client.
+            } else if eq_ci(t, "master") || eq_ci(t, "replica") || eq_ci(t, "slave") || eq_ci(t, "pubsub") {
+                return Reply::bulk("");
+            } else {
+                return Reply::Error(format!("ERR Unknown client type '{}'", lossy(t)).into());
+            }
+            i += 2;
+        } else if eq_ci(&argv[i], "id") && i + 1 < argv.len() {
+            let mut list = Vec::new();
+            for arg in &argv[i + 1..] {
+                match parse_i64(arg) {
+                    Some(id) if id > 0 => list.push(id as u64),
+                    _ => return Reply::error("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(list);
+            break;
+        } else {
+            return err_syntax();
+        }
+    }
+    let now = Instant::now();
+    let mut out = String::new();
+    for c in all_clients(ctx) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+            continue;
+        }
+        out.push_str(&c.info_line(now));
+        out.push('\n');
+    }
+    Reply::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(out),
+    }
+}
+
+fn client_info(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    let mut line = ctx.client.info_line(Instant::now());
+    line.push('\n');
+    Reply::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(line),
+    }
+}
+
+#[derive(Default)]
+struct KillFilter {
+    id: Option<u64>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    user: Option<String>,
+    skip_me: bool,
+    normal_only: Option<bool>,
+}
+
+impl KillFilter {
+    fn matches(&self, c: &ClientState, me: u64) -> bool {
+        if self.skip_me && c.id == me {
+            return false;
+        }
+        self.id.is_none_or(|id| id == c.id)
+            && self.addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
+            && self.laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
+            && self.user.as_ref().is_none_or(|u| u == "default")
+            && self.normal_only.unwrap_or(true)
+    }
+}
+
+fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let me = ctx.client.id;
+    if argv.len() == 3 {
+        // Old form: CLIENT KILL addr:port, replies OK or an error.
+        let addr = lossy(&argv[2]).into_owned();
+        let filter = KillFilter {
+            addr: Some(addr),
+            ..KillFilter::default()
+        };
+        return if kill_matching(ctx, &filter, me) > 0 {
+            Reply::ok()
+        } else {
+            Reply::error("ERR No such client")
+        };
+    }
+    let mut filter = KillFilter {
+        skip_me: true,
+        ..KillFilter::default()
+    };
+    let mut i = 2;
+    while i < argv.len() {
+        if i + 1 >= argv.len() {
+            return err_syntax();
+        }
+        let (opt, value) = (&argv[i], &argv[i + 1]);
+        if eq_ci(opt, "id") {
+            match parse_i64(value) {
+                Some(id) if id > 0 => filter.id = Some(id as u64),
+                _ => return Reply::error("ERR client-id should be greater than 0"),
+            }
+        } else if eq_ci(opt, "addr") {
+            filter.addr = Some(lossy(value).into_owned());
+        } else if eq_ci(opt, "laddr") {
+            filter.laddr = Some(lossy(value).into_owned());
+        } else if eq_ci(opt, "user") {
+            let user = lossy(value).into_owned();
+            if user != "default" {
+                return Reply::Error(format!("ERR No such user '{user}'").into());
+            }
+            filter.user = Some(user);
+        } else if eq_ci(opt, "type") {
+            if eq_ci(value, "normal") {
+                filter.normal_only = Some(true);
+            } else if ["master", "replica", "slave", "pubsub"].iter().any(|t| eq_ci(value, t)) {
+                filter.normal_only = Some(false);
+            } else {
+                return Reply::Error(format!("ERR Unknown client type '{}'", lossy(value)).into());
+            }
+        } else if eq_ci(opt, "skipme") {
+            if eq_ci(value, "yes") {
+                filter.skip_me = true;
+            } else if eq_ci(value, "no") {
+                filter.skip_me = false;
+            } else {
+                return err_syntax();
+            }
+        } else if eq_ci(opt, "maxage") {
+            // Accepted for compatibility; Respite has no use for it yet beyond filtering by age.
+            if parse_i64(value).is_none() {
+                return err_not_integer();
+            }
+        } else {
+            return err_syntax();
+        }
+        i += 2;
+    }
+    Reply::Integer(kill_matching(ctx, &filter, me) as i64)
+}
+
+fn kill_matching(ctx: &mut Ctx<'_>, filter: &KillFilter, me: u64) -> usize {
+    let mut killed = 0;
+    for c in ctx.engine.clients.values() {
+        if filter.matches(c, me) {
+            c.shared.kill();
+            killed += 1;
+        }
+    }
+    if filter.matches(ctx.client, me) {
+        // Redis closes the caller after replying.
+        ctx.client.close_after_reply = true;
+        killed += 1;
+    }
+    killed
+}
+
+fn client_reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let mode = if eq_ci(&argv[2], "on") {
+        ReplyMode::On
+    } else if eq_ci(&argv[2], "off") {
+        ReplyMode::Off
+    } else if eq_ci(&argv[2], "skip") {
+        ReplyMode::Skip
+    } else {
+        return err_syntax();
+    };
+    ctx.client.reply_mode = mode;
+    Reply::ok()
+}
+
+fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if eq_ci(&argv[2], "on") {
+        ctx.client.no_evict = true;
+    } else if eq_ci(&argv[2], "off") {
+        ctx.client.no_evict = false;
+    } else {
+        return err_syntax();
+    }
+    Reply::ok()
+}
+
+fn client_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    help_reply(
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+        ],
+    )
+}

@@ -1,0 +1,134 @@
+//! CONFIG GET / SET / RESETSTAT / REWRITE.
+
+use bytes::Bytes;
+
+use super::table::{flags::*, CommandSpec};
+use super::help_reply;
+use crate::engine::{Ctx, Engine};
+use crate::protocol::Reply;
+
+const CATS: &[&str] = &["admin", "slow", "dangerous"];
+
+macro_rules! sub {
+    ($name:literal, $arity:expr, $summary:literal, $handler:ident) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: ADMIN | NOSCRIPT | LOADING | STALE,
+            categories: CATS,
+            group: "server",
+            summary: $summary,
+            handler: Some($handler),
+            ..CommandSpec::BASE
+        }
+    };
+}
+
+/// CONFIG.
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "config",
+    arity: -2,
+    categories: &["slow"],
+    group: "server",
+    summary: "A container for server configuration commands.",
+    since: "2.0.0",
+    subcommands: &[
+        sub!("get", -3, "Returns the effective values of configuration parameters.", config_get),
+        sub!("set", -4, "Sets configuration parameters in-flight.", config_set),
+        sub!("resetstat", 2, "Resets the server's statistics.", config_resetstat),
+        sub!("rewrite", 2, "Persists the effective configuration to file.", config_rewrite),
+        CommandSpec {
+            name: "help",
+            arity: 2,
+            flags: LOADING | STALE,
+            categories: &["slow"],
+            group: "server",
+            summary: "Returns helpful text about the different subcommands.",
+            handler: Some(config_help),
+            ..CommandSpec::BASE
+        },
+    ],
+    ..CommandSpec::BASE
+}];
+
+fn config_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let patterns: Vec<&[u8]> = argv[2..].iter().map(|b| &b[..]).collect();
+    Reply::Map(
+        ctx.engine
+            .config
+            .get_params(&patterns)
+            .into_iter()
+            .map(|(k, v)| (Reply::Bulk(Bytes::from(k)), Reply::Bulk(Bytes::from(v))))
+            .collect(),
+    )
+}
+
+fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() % 2 != 0 {
+        return super::err_arity("config|set");
+    }
+    let pairs: Vec<(&[u8], &[u8])> = argv[2..]
+        .chunks(2)
+        .map(|p| (&p[0][..], &p[1][..]))
+        .collect();
+    let before = ctx.engine.config.clone();
+    if let Err(msg) = ctx.engine.config.set_params(&pairs) {
+        return Reply::Error(format!("ERR {msg}").into());
+    }
+    if let Err(msg) = apply_config(ctx.engine, &before) {
+        ctx.engine.config = before;
+        return Reply::Error(format!("ERR {msg}").into());
+    }
+    Reply::ok()
+}
+
+/// Carries a changed configuration over to the running server.
+fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(), String> {
+    let now = &engine.config;
+    if now.storage.synchronous != before.storage.synchronous {
+        engine
+            .keyspace
+            .store_mut()
+            .set_synchronous(now.storage.synchronous)
+            .map_err(|e| format!("CONFIG SET failed (possibly related to argument 'synchronous') - {e}"))?;
+    }
+    engine
+        .keyspace
+        .set_cache_max_bytes(now.storage.cache_max_bytes.0);
+    engine.shared.apply(now);
+    Ok(())
+}
+
+fn config_resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    ctx.engine.reset_stats();
+    Reply::ok()
+}
+
+fn config_rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    let Some(file) = ctx.engine.config_file.clone() else {
+        return Reply::error("ERR The server is running without a config file");
+    };
+    match ctx.engine.config.rewrite(&file) {
+        Ok(()) => {
+            tracing::info!(file = %file.display(), "CONFIG REWRITE executed with success");
+            Reply::ok()
+        }
+        Err(e) => Reply::Error(format!("ERR Rewriting config file: {e}").into()),
+    }
+}
+
+fn config_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    help_reply(
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    )
+}

@@ -1,0 +1,270 @@
+//! Connection commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT.
+
+use bytes::Bytes;
+
+use super::table::{flags::*, CommandSpec};
+use super::{eq_ci, err_not_integer, err_syntax, lossy, parse_i64};
+use crate::client::ReplyMode;
+use crate::engine::Ctx;
+use crate::protocol::{Protocol, Reply};
+
+/// The Redis version Respite reports, for clients that check features by version.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+/// Connection commands.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "ping",
+        arity: -1,
+        flags: FAST,
+        categories: &["fast", "connection"],
+        group: "connection",
+        summary: "Returns the server's liveliness response.",
+        handler: Some(ping),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "echo",
+        arity: 2,
+        flags: FAST,
+        categories: &["fast", "connection"],
+        group: "connection",
+        summary: "Returns the given string.",
+        handler: Some(echo),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "quit",
+        arity: -1,
+        flags: ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        categories: &["fast", "connection"],
+        group: "connection",
+        summary: "Closes the connection.",
+        handler: Some(quit),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "reset",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        categories: &["fast", "connection"],
+        group: "connection",
+        summary: "Resets the connection.",
+        since: "6.2.0",
+        handler: Some(reset),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hello",
+        arity: -1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        categories: &["fast", "connection"],
+        group: "connection",
+        summary: "Handshakes with the Redis server.",
+        since: "6.0.0",
+        handler: Some(hello),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "auth",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        categories: &["fast", "connection"],
+        group: "connection",
+        summary: "Authenticates the connection.",
+        complexity: "O(N) where N is the number of passwords defined for the user",
+        handler: Some(auth),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "select",
+        arity: 2,
+        flags: LOADING | STALE | FAST,
+        categories: &["fast", "connection"],
+        group: "connection",
+        summary: "Changes the selected database.",
+        handler: Some(select),
+        ..CommandSpec::BASE
+    },
+];
+
+fn ping(_ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    match argv.len() {
+        1 => Reply::Simple("PONG".into()),
+        2 => Reply::Bulk(argv[1].clone()),
+        _ => super::err_arity("ping"),
+    }
+}
+
+fn echo(_ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    Reply::Bulk(argv[1].clone())
+}
+
+fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    ctx.client.close_after_reply = true;
+    Reply::ok()
+}
+
+fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    let auth_required = ctx.engine.auth_required();
+    let client = &mut *ctx.client;
+    client.db = 0;
+    client.protocol = Protocol::Resp2;
+    client.name = None;
+    client.reply_mode = ReplyMode::On;
+    client.no_evict = false;
+    client.set_authenticated(!auth_required);
+    Reply::Simple("RESET".into())
+}
+
+/// Checks a username/password pair against the single `default` user.
+fn check_password(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
+    let required = ctx.engine.config.server.requirepass.as_bytes();
+    // No password configured: the default user is `nopass` and any password works.
+    required.is_empty() || constant_time_eq(required, password)
+}
+
+/// Compares without leaking, through timing, how long the matching prefix is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= (x ^ y) as usize;
+    }
+    diff == 0
+}
+
+fn wrongpass() -> Reply {
+    Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
+}
+
+fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let (user, password) = match argv.len() {
+        2 => {
+            if !ctx.engine.auth_required() {
+                return Reply::error(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+                );
+            }
+            (&b"default"[..], &argv[1][..])
+        }
+        3 => (&argv[1][..], &argv[2][..]),
+        _ => return err_syntax(),
+    };
+    if check_password(ctx, user, password) {
+        ctx.client.set_authenticated(true);
+        Reply::ok()
+    } else {
+        wrongpass()
+    }
+}
+
+/// Client names may not contain spaces, newlines or other special characters.
+pub fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let mut next = 1;
+    let mut version = None;
+    if argv.len() >= 2 {
+        let Some(v) = parse_i64(&argv[1]) else {
+            return Reply::error("ERR Protocol version is not an integer or out of range");
+        };
+        if !(2..=3).contains(&v) {
+            return Reply::error("NOPROTO unsupported protocol version");
+        }
+        version = Some(v);
+        next = 2;
+    }
+    let mut credentials = None;
+    let mut name = None;
+    let mut j = next;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        if eq_ci(&argv[j], "auth") && more >= 2 {
+            credentials = Some((&argv[j + 1], &argv[j + 2]));
+            j += 3;
+        } else if eq_ci(&argv[j], "setname") && more >= 1 {
+            name = Some(&argv[j + 1]);
+            j += 2;
+        } else {
+            return Reply::Error(
+                format!("ERR Syntax error in HELLO option '{}'", lossy(&argv[j])).into(),
+            );
+        }
+    }
+    if let Some((user, password)) = credentials {
+        if !check_password(ctx, user, password) {
+            return wrongpass();
+        }
+        ctx.client.set_authenticated(true);
+    }
+    if !ctx.client.authenticated {
+        return Reply::error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        );
+    }
+    if let Some(name) = name {
+        if !valid_client_name(name) {
+            return Reply::error(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            );
+        }
+        ctx.client.name = (!name.is_empty()).then(|| name.clone());
+    }
+    match version {
+        Some(3) => ctx.client.protocol = Protocol::Resp3,
+        Some(_) => ctx.client.protocol = Protocol::Resp2,
+        None => {}
+    }
+    let proto = match ctx.client.protocol {
+        Protocol::Resp2 => 2,
+        Protocol::Resp3 => 3,
+    };
+    Reply::Map(vec![
+        (Reply::bulk("server"), Reply::bulk("redis")),
+        (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),
+        (Reply::bulk("proto"), Reply::Integer(proto)),
+        (Reply::bulk("id"), Reply::Integer(ctx.client.id as i64)),
+        (Reply::bulk("mode"), Reply::bulk("standalone")),
+        (Reply::bulk("role"), Reply::bulk("master")),
+        (Reply::bulk("modules"), Reply::Array(Vec::new())),
+    ])
+}
+
+fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(index) = parse_i64(&argv[1]) else {
+        return err_not_integer();
+    };
+    if index < 0 || index >= ctx.engine.keyspace.databases() as i64 {
+        return Reply::error("ERR DB index is out of range");
+    }
+    ctx.client.db = index as u32;
+    Reply::ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn client_names() {
+        assert!(valid_client_name(b"worker-1"));
+        assert!(valid_client_name(b""));
+        assert!(!valid_client_name(b"a b"));
+        assert!(!valid_client_name(b"a\nb"));
+    }
+}

@@ -1,0 +1,132 @@
+//! Built-in commands, one file per group as Redis keeps them (`t_string.c` → `string.rs`), and
+//! the command table that lists them.
+
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod table;
+
+use std::borrow::Cow;
+
+
+use crate::protocol::Reply;
+use crate::storage::StoreError;
+use table::CommandSpec;
+
+/// Every built-in command group; the table is built from this list.
+pub static BUILTIN: &[&[CommandSpec]] = &[
+    connection::COMMANDS,
+    client::COMMANDS,
+    command::COMMANDS,
+    config::COMMANDS,
+    server::COMMANDS,
+    keys::COMMANDS,
+    string::COMMANDS,
+];
+
+/// `ERR syntax error`.
+pub fn err_syntax() -> Reply {
+    Reply::error("ERR syntax error")
+}
+
+/// `ERR value is not an integer or out of range`.
+pub fn err_not_integer() -> Reply {
+    Reply::error("ERR value is not an integer or out of range")
+}
+
+/// Redis's arity error for a command's full name (`client|kill`).
+pub fn err_arity(name: &str) -> Reply {
+    Reply::Error(format!("ERR wrong number of arguments for '{name}' command").into())
+}
+
+/// `WRONGTYPE ...`.
+pub fn err_wrongtype() -> Reply {
+    Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+/// A storage failure, reported to the client that hit it.
+pub fn err_store(e: &StoreError) -> Reply {
+    Reply::Error(format!("ERR {e}").into())
+}
+
+/// Parses a signed 64-bit integer exactly as Redis's string2ll does (no spaces, no '+').
+pub fn parse_i64(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = (d - b'0') as i64;
+        v = if neg {
+            v.checked_mul(10)?.checked_sub(d)?
+        } else {
+            v.checked_mul(10)?.checked_add(d)?
+        };
+    }
+    if neg && v == 0 {
+        return None; // "-0" is not a canonical integer
+    }
+    Some(v)
+}
+
+/// Text of an argument for messages (lossy UTF-8).
+pub fn lossy(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// Case-insensitive comparison of an argument with an ASCII keyword.
+pub fn eq_ci(arg: &[u8], keyword: &str) -> bool {
+    arg.eq_ignore_ascii_case(keyword.as_bytes())
+}
+
+/// A `HELP` reply: the lines as status replies, like Redis's addReplyHelp.
+pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
+    let mut out = Vec::with_capacity(lines.len() + 3);
+    out.push(Reply::Simple(
+        format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into(),
+    ));
+    out.extend(lines.iter().map(|l| Reply::Simple(Cow::Owned(l.to_string()))));
+    out.push(Reply::Simple("HELP".into()));
+    out.push(Reply::Simple("    Print this help.".into()));
+    Reply::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_parse_like_redis() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-12"), Some(-12));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b""[..], b"+1", b" 1", b"1 ", b"01", b"-0", b"1.0", b"9223372036854775808", b"-"] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn builtin_table_has_no_clashes() {
+        let mut names = std::collections::HashSet::new();
+        for spec in BUILTIN.iter().flat_map(|g| g.iter()) {
+            assert!(names.insert(spec.name), "duplicate command {}", spec.name);
+        }
+        let table = table::CommandTable::builtin();
+        assert_eq!(table.len(), names.len());
+    }
+}

@@ -1,0 +1,427 @@
+//! Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::connection::REDIS_VERSION;
+use super::table::{flags::*, CommandSpec};
+use super::{eq_ci, err_syntax};
+use crate::client::ReplyMode;
+use crate::engine::{Ctx, Engine};
+use crate::protocol::Reply;
+
+/// Server commands.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "info",
+        arity: -1,
+        flags: LOADING | STALE,
+        categories: &["slow", "dangerous"],
+        group: "server",
+        summary: "Returns information and statistics about the server.",
+        handler: Some(info),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "dbsize",
+        arity: 1,
+        flags: READONLY | FAST,
+        categories: &["keyspace", "read", "fast"],
+        group: "server",
+        summary: "Returns the number of keys in the database.",
+        handler: Some(dbsize),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "flushdb",
+        arity: -1,
+        flags: WRITE,
+        categories: &["keyspace", "write", "slow", "dangerous"],
+        group: "server",
+        summary: "Removes all keys from the current database.",
+        complexity: "O(N) where N is the number of keys in the selected database",
+        handler: Some(flushdb),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "flushall",
+        arity: -1,
+        flags: WRITE,
+        categories: &["keyspace", "write", "slow", "dangerous"],
+        group: "server",
+        summary: "Removes all keys from all databases.",
+        complexity: "O(N) where N is the total number of keys in all databases",
+        handler: Some(flushall),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "time",
+        arity: 1,
+        flags: LOADING | STALE | FAST,
+        categories: &["fast"],
+        group: "server",
+        summary: "Returns the server time.",
+        since: "2.6.0",
+        handler: Some(time),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "shutdown",
+        arity: -1,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+        categories: &["admin", "slow", "dangerous"],
+        group: "server",
+        summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        complexity: "O(N) when saving, where N is the total number of keys in all databases",
+        handler: Some(shutdown),
+        ..CommandSpec::BASE
+    },
+];
+
+fn dbsize(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    let db = ctx.db();
+    match ctx.engine.keyspace.dbsize(db) {
+        Ok(n) => Reply::Integer(n as i64),
+        Err(e) => Engine::store_error(&e),
+    }
+}
+
+/// FLUSHDB/FLUSHALL take an optional ASYNC or SYNC; both are synchronous here, since the
+/// rows are removed inside the batch's transaction.
+fn flush_mode_ok(argv: &[Bytes]) -> bool {
+    match argv.len() {
+        1 => true,
+        2 => eq_ci(&argv[1], "async") || eq_ci(&argv[1], "sync"),
+        _ => false,
+    }
+}
+
+fn flushdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if !flush_mode_ok(argv) {
+        return err_syntax();
+    }
+    let db = ctx.db();
+    match ctx.engine.keyspace.flush_db(db) {
+        Ok(()) => Reply::ok(),
+        Err(e) => Engine::store_error(&e),
+    }
+}
+
+fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if !flush_mode_ok(argv) {
+        return err_syntax();
+    }
+    match ctx.engine.keyspace.flush_all() {
+        Ok(()) => Reply::ok(),
+        Err(e) => Engine::store_error(&e),
+    }
+}
+
+fn time(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from(now.as_secs().to_string())),
+        Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
+    ])
+}
+
+fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    for arg in &argv[1..] {
+        if eq_ci(arg, "abort") {
+            return Reply::error("ERR No shutdown in progress.");
+        }
+        // SAVE/NOSAVE make no difference: every acknowledged write is already in the store.
+        if !["nosave", "save", "now", "force"].iter().any(|o| eq_ci(arg, o)) {
+            return err_syntax();
+        }
+    }
+    tracing::info!(client = ctx.client.id, "SHUTDOWN requested");
+    ctx.engine.shutdown_requested = true;
+    // Redis answers a successful SHUTDOWN by closing the connection, without a reply.
+    ctx.client.reply_mode = ReplyMode::SkipNext;
+    ctx.client.close_after_reply = true;
+    Reply::ok()
+}
+
+/// Sections `INFO` prints with no argument (Redis's "default").
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "keyspace",
+];
+
+/// Every section, in output order.
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "commandstats",
+    "keyspace",
+];
+
+fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let mut wanted: Vec<&str> = Vec::new();
+    if argv.len() == 1 {
+        wanted.extend(DEFAULT_SECTIONS);
+    }
+    for arg in &argv[1..] {
+        let arg = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        match arg.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS),
+            "all" | "everything" => wanted.extend(ALL_SECTIONS),
+            other => {
+                if let Some(s) = ALL_SECTIONS.iter().find(|s| **s == other) {
+                    wanted.push(s);
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for section in ALL_SECTIONS.iter().filter(|s| wanted.contains(s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        write_section(ctx, section, &mut out);
+    }
+    Reply::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(out),
+    }
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: &[(&str, f64)] = &[("G", 1073741824.0), ("M", 1048576.0), ("K", 1024.0)];
+    for (unit, size) in UNITS {
+        if bytes as f64 >= *size {
+            return format!("{:.2}{unit}", bytes as f64 / size);
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// Resident set size of the process, from /proc (0 where unavailable).
+fn rss_bytes() -> u64 {
+    let page = 4096;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * page)
+}
+
+/// User and system CPU seconds of the process.
+fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    if rc != 0 {
+        return (0.0, 0.0);
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(usage.ru_utime), secs(usage.ru_stime))
+}
+
+fn file_size(path: &str) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn write_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
+    let engine = &mut *ctx.engine;
+    let shared = &engine.shared;
+    let line = |out: &mut String, k: &str, v: &dyn std::fmt::Display| {
+        let _ = write!(out, "{k}:{v}\r\n");
+    };
+    match section {
+        "server" => {
+            out.push_str("# Server\r\n");
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let uptime = engine.started.elapsed().as_secs();
+            line(out, "redis_version", &REDIS_VERSION);
+            line(out, "respite_version", &env!("CARGO_PKG_VERSION"));
+            line(out, "redis_git_sha1", &"00000000");
+            line(out, "redis_git_dirty", &0);
+            line(out, "redis_mode", &"standalone");
+            line(out, "os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            line(out, "arch_bits", &(usize::BITS));
+            line(out, "multiplexing_api", &"tokio");
+            line(out, "process_id", &std::process::id());
+            line(out, "run_id", &run_id(engine.started_unix));
+            line(out, "tcp_port", &shared.tcp_port.load(Ordering::Relaxed));
+            line(out, "server_time_usec", &now.as_micros());
+            line(out, "uptime_in_seconds", &uptime);
+            line(out, "uptime_in_days", &(uptime / 86400));
+            line(out, "hz", &10);
+            line(
+                out,
+                "executable",
+                &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            );
+            line(
+                out,
+                "config_file",
+                &engine.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            );
+        }
+        "clients" => {
+            out.push_str("# Clients\r\n");
+            line(out, "connected_clients", &shared.connected_clients.load(Ordering::Relaxed));
+            line(out, "cluster_connections", &0);
+            line(out, "maxclients", &engine.config.server.maxclients);
+            line(out, "blocked_clients", &0);
+            line(out, "tracking_clients", &0);
+            line(out, "pubsub_clients", &0);
+            line(out, "clients_in_timeout_table", &0);
+        }
+        "memory" => {
+            out.push_str("# Memory\r\n");
+            let rss = rss_bytes();
+            let cache = engine.keyspace.cache_bytes() as u64;
+            // Without an instrumented allocator the best figure for used memory is the RSS.
+            line(out, "used_memory", &rss);
+            line(out, "used_memory_human", &human(rss));
+            line(out, "used_memory_rss", &rss);
+            line(out, "used_memory_rss_human", &human(rss));
+            line(out, "maxmemory", &0);
+            line(out, "maxmemory_human", &"0B");
+            line(out, "maxmemory_policy", &"noeviction");
+            line(out, "mem_allocator", &"libc");
+            line(out, "respite_cache_bytes", &cache);
+            line(out, "respite_cache_bytes_human", &human(cache));
+            line(out, "respite_cache_max_bytes", &engine.config.storage.cache_max_bytes.0);
+            line(out, "respite_cache_keys", &engine.keyspace.cache_keys());
+        }
+        "persistence" => {
+            out.push_str("# Persistence\r\n");
+            let ks = engine.keyspace.stats();
+            let path = engine.config.storage.path.clone();
+            let disk = if path == ":memory:" {
+                0
+            } else {
+                file_size(&path) + file_size(&format!("{path}-wal"))
+            };
+            line(out, "loading", &0);
+            line(out, "async_loading", &0);
+            line(out, "rdb_changes_since_last_save", &0);
+            line(out, "rdb_bgsave_in_progress", &0);
+            line(out, "rdb_last_save_time", &(engine.last_commit_ms / 1000));
+            line(out, "rdb_last_bgsave_status", &if engine.last_commit_failed { "err" } else { "ok" });
+            line(out, "aof_enabled", &0);
+            line(out, "aof_rewrite_in_progress", &0);
+            line(out, "respite_storage_path", &path);
+            line(out, "respite_storage_bytes", &disk);
+            line(out, "respite_durability", &engine.config.storage.durability.as_str());
+            line(out, "respite_synchronous", &engine.config.storage.synchronous.as_str());
+            line(out, "respite_commits", &ks.commits);
+            line(out, "respite_last_commit_rows", &ks.last_commit_rows);
+            line(out, "respite_last_commit_status", &if engine.last_commit_failed { "err" } else { "ok" });
+        }
+        "stats" => {
+            out.push_str("# Stats\r\n");
+            let ks = engine.keyspace.stats();
+            line(out, "total_connections_received", &shared.total_connections.load(Ordering::Relaxed));
+            line(out, "total_commands_processed", &engine.stats.commands_processed);
+            line(out, "instantaneous_ops_per_sec", &engine.stats.instantaneous_ops);
+            line(out, "total_net_input_bytes", &shared.net_input_bytes.load(Ordering::Relaxed));
+            line(out, "total_net_output_bytes", &shared.net_output_bytes.load(Ordering::Relaxed));
+            line(out, "rejected_connections", &shared.rejected_connections.load(Ordering::Relaxed));
+            line(out, "expired_keys", &ks.expired);
+            line(out, "evicted_keys", &0);
+            line(out, "keyspace_hits", &ks.hits);
+            line(out, "keyspace_misses", &ks.misses);
+            line(out, "pubsub_channels", &0);
+            line(out, "pubsub_patterns", &0);
+            line(out, "total_error_replies", &engine.stats.error_replies);
+            line(out, "respite_cache_loads", &ks.cache_misses);
+            line(out, "respite_cache_evictions", &ks.cache_evictions);
+        }
+        "replication" => {
+            out.push_str("# Replication\r\n");
+            line(out, "role", &"master");
+            line(out, "connected_slaves", &0);
+            line(out, "master_failover_state", &"no-failover");
+            line(out, "master_replid", &run_id(engine.started_unix));
+            line(out, "master_repl_offset", &0);
+        }
+        "cpu" => {
+            out.push_str("# CPU\r\n");
+            let (user, sys) = cpu_times();
+            line(out, "used_cpu_sys", &format!("{sys:.6}"));
+            line(out, "used_cpu_user", &format!("{user:.6}"));
+        }
+        "modules" => out.push_str("# Modules\r\n"),
+        "errorstats" => {
+            out.push_str("# Errorstats\r\n");
+            for (code, count) in &engine.stats.errors_by_code {
+                let _ = write!(out, "errorstat_{code}:count={count}\r\n");
+            }
+        }
+        "commandstats" => {
+            out.push_str("# Commandstats\r\n");
+            for cmd in engine.commands.iter_sorted() {
+                for c in std::iter::once(cmd).chain(cmd.subcommands.iter()) {
+                    let Some(s) = engine.command_stats.get(c.stats_index) else {
+                        continue;
+                    };
+                    if s.calls == 0 && s.rejected_calls == 0 && s.failed_calls == 0 {
+                        continue;
+                    }
+                    let per_call = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
+                    let _ = write!(
+                        out,
+                        "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+                        c.name, s.calls, s.usec, per_call, s.rejected_calls, s.failed_calls
+                    );
+                }
+            }
+        }
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            match engine.keyspace.db_stats() {
+                Ok(stats) => {
+                    for s in stats {
+                        let _ = write!(out, "db{}:keys={},expires={},avg_ttl=0\r\n", s.db, s.keys, s.expires);
+                    }
+                }
+                Err(e) => {
+                    let _ = write!(out, "error:{e}\r\n");
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A stable 40-hex-digit identifier for this run of the server.
+fn run_id(started_unix: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let state = std::collections::hash_map::RandomState::new();
+        let mut out = String::with_capacity(40);
+        for i in 0..3u64 {
+            let mut h = state.build_hasher();
+            h.write_u64(started_unix ^ i);
+            h.write_u32(std::process::id());
+            h.write_u128(Instant::now().elapsed().as_nanos());
+            let _ = write!(out, "{:016x}", h.finish());
+        }
+        out.truncate(40);
+        out
+    })
+    .clone()
+}

@@ -1,0 +1,343 @@
+//! The command table: one row of metadata per command, driving dispatch, arity checks, the
+//! `COMMAND` family and (later) ACL categories. Built-in commands are static rows in each
+//! command file; plugins add rows of the same shape through [`CommandTable::register`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::engine::Ctx;
+use crate::protocol::Reply;
+
+/// Command flags, as `COMMAND INFO` names them.
+pub mod flags {
+    /// May modify the keyspace.
+    pub const WRITE: u32 = 1 << 0;
+    /// Only reads the keyspace.
+    pub const READONLY: u32 = 1 << 1;
+    /// May use more memory.
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative command.
+    pub const ADMIN: u32 = 1 << 3;
+    /// Pub/Sub related.
+    pub const PUBSUB: u32 = 1 << 4;
+    /// Not allowed in scripts.
+    pub const NOSCRIPT: u32 = 1 << 5;
+    /// May block the client.
+    pub const BLOCKING: u32 = 1 << 6;
+    /// Allowed while loading.
+    pub const LOADING: u32 = 1 << 7;
+    /// Allowed on a stale replica.
+    pub const STALE: u32 = 1 << 8;
+    /// Not shown to MONITOR.
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    /// Not logged by SLOWLOG.
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    /// O(1) or O(log N).
+    pub const FAST: u32 = 1 << 11;
+    /// Allowed before authentication.
+    pub const NO_AUTH: u32 = 1 << 12;
+    /// May replicate even if read-only.
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    /// Not allowed inside MULTI.
+    pub const NO_MULTI: u32 = 1 << 14;
+    /// Allowed while a script is busy.
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+    /// Key positions cannot be derived from first/last/step.
+    pub const MOVABLE_KEYS: u32 = 1 << 16;
+
+    /// Names in the order Redis lists them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+        (MOVABLE_KEYS, "movablekeys"),
+    ];
+}
+
+/// A command implementation. Plain functions coerce into it; plugins pass closures.
+pub type Handler = Arc<dyn Fn(&mut Ctx<'_>, &[Bytes]) -> Reply + Send + Sync>;
+
+/// Static description of a built-in command (or subcommand).
+pub struct CommandSpec {
+    /// Lower-case name (`"get"`, or the subcommand's own name such as `"setname"`).
+    pub name: &'static str,
+    /// Redis arity: N = exactly N arguments including the name, -N = at least N.
+    pub arity: i32,
+    /// Bitwise OR of [`flags`].
+    pub flags: u32,
+    /// Position of the first key (0 = no keys).
+    pub first_key: i32,
+    /// Position of the last key (negative counts from the end).
+    pub last_key: i32,
+    /// Step between keys.
+    pub step: i32,
+    /// ACL categories without the `@` (`"string"`, `"fast"`, ...).
+    pub categories: &'static [&'static str],
+    /// COMMAND DOCS group (`"string"`, `"server"`, `"connection"`, ...).
+    pub group: &'static str,
+    /// One-line summary for COMMAND DOCS.
+    pub summary: &'static str,
+    /// Redis version that introduced the command.
+    pub since: &'static str,
+    /// Complexity note for COMMAND DOCS.
+    pub complexity: &'static str,
+    /// The implementation; `None` for containers whose subcommands do the work.
+    pub handler: Option<fn(&mut Ctx<'_>, &[Bytes]) -> Reply>,
+    /// Subcommands (`CLIENT ID`, `CONFIG GET`, ...).
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// Defaults for the optional fields, to be completed with struct update syntax.
+    pub const BASE: CommandSpec = CommandSpec {
+        name: "",
+        arity: 1,
+        flags: 0,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        categories: &[],
+        group: "generic",
+        summary: "",
+        since: "1.0.0",
+        complexity: "O(1)",
+        handler: None,
+        subcommands: &[],
+    };
+}
+
+/// A command in the live table: owned, so that plugins and scripts can add their own.
+pub struct Command {
+    /// Full lower-case name: `"get"`, or `"client|setname"` for a subcommand.
+    pub name: String,
+    /// See [`CommandSpec::arity`].
+    pub arity: i32,
+    /// See [`flags`].
+    pub flags: u32,
+    /// See [`CommandSpec::first_key`].
+    pub first_key: i32,
+    /// See [`CommandSpec::last_key`].
+    pub last_key: i32,
+    /// See [`CommandSpec::step`].
+    pub step: i32,
+    /// ACL categories without the `@`.
+    pub categories: Vec<String>,
+    /// COMMAND DOCS group.
+    pub group: String,
+    /// COMMAND DOCS summary.
+    pub summary: String,
+    /// COMMAND DOCS since.
+    pub since: String,
+    /// COMMAND DOCS complexity.
+    pub complexity: String,
+    /// Who provides the command: `None` for the core, the plugin's name otherwise.
+    pub provider: Option<String>,
+    /// The implementation (absent for containers).
+    pub handler: Option<Handler>,
+    /// Subcommands by lower-case name, in registration order.
+    pub subcommands: Vec<Arc<Command>>,
+    /// Slot in the executor's per-command statistics.
+    pub stats_index: usize,
+}
+
+impl Command {
+    /// Whether the command has the given flag(s).
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Whether `argc` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Finds a subcommand by name, case-insensitively.
+    pub fn subcommand(&self, name: &[u8]) -> Option<&Arc<Command>> {
+        self.subcommands.iter().find(|c| {
+            let short = c.name.rsplit('|').next().unwrap_or(&c.name);
+            short.as_bytes().eq_ignore_ascii_case(name)
+        })
+    }
+
+    /// Positions of the key arguments in `argv`, from first/last/step.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        if self.first_key <= 0 || self.step <= 0 {
+            return Vec::new();
+        }
+        let last = if self.last_key < 0 {
+            argc as i64 + self.last_key as i64
+        } else {
+            self.last_key as i64
+        };
+        let mut out = Vec::new();
+        let mut i = self.first_key as i64;
+        while i <= last && i < argc as i64 {
+            out.push(i as usize);
+            i += self.step as i64;
+        }
+        out
+    }
+}
+
+/// Errors from registering a command.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// A command of that name already exists.
+    #[error("command '{0}' is already registered")]
+    Duplicate(String),
+    /// The name is empty or has characters a command name cannot have.
+    #[error("invalid command name '{0}'")]
+    InvalidName(String),
+}
+
+/// Every command the server knows, by lower-case name.
+#[derive(Default)]
+pub struct CommandTable {
+    by_name: HashMap<Box<[u8]>, Arc<Command>, ahash::RandomState>,
+    count: usize,
+}
+
+/// Longest command name looked up without allocating.
+const MAX_NAME: usize = 64;
+
+impl CommandTable {
+    /// A table holding every built-in command.
+    pub fn builtin() -> Self {
+        let mut table = CommandTable::default();
+        for spec in super::BUILTIN.iter().flat_map(|group| group.iter()) {
+            if let Err(e) = table.register_spec(spec, None) {
+                // Built-in names are fixed at compile time; a clash is a programming error
+                // that the unit tests catch.
+                tracing::error!(error = %e, "built-in command table");
+            }
+        }
+        table
+    }
+
+    /// Adds a command described by a static spec.
+    pub fn register_spec(
+        &mut self,
+        spec: &CommandSpec,
+        provider: Option<&str>,
+    ) -> Result<Arc<Command>, RegisterError> {
+        let cmd = self.build(spec, None, provider);
+        self.register(cmd)
+    }
+
+    fn build(&mut self, spec: &CommandSpec, parent: Option<&str>, provider: Option<&str>) -> Command {
+        let name = match parent {
+            Some(p) => format!("{p}|{}", spec.name),
+            None => spec.name.to_string(),
+        };
+        let stats_index = self.count;
+        self.count += 1;
+        let subcommands = spec
+            .subcommands
+            .iter()
+            .map(|s| Arc::new(self.build(s, Some(spec.name), provider)))
+            .collect();
+        Command {
+            arity: spec.arity,
+            flags: spec.flags,
+            first_key: spec.first_key,
+            last_key: spec.last_key,
+            step: spec.step,
+            categories: spec.categories.iter().map(|s| s.to_string()).collect(),
+            group: spec.group.to_string(),
+            summary: spec.summary.to_string(),
+            since: spec.since.to_string(),
+            complexity: spec.complexity.to_string(),
+            provider: provider.map(str::to_string),
+            handler: spec
+                .handler
+                .map(|f| Arc::new(f) as Handler),
+            subcommands,
+            stats_index,
+            name,
+        }
+    }
+
+    /// Adds a fully built command (plugins, scripts). Its statistics slot is assigned here.
+    pub fn register(&mut self, mut cmd: Command) -> Result<Arc<Command>, RegisterError> {
+        let valid = !cmd.name.is_empty()
+            && cmd.name.len() <= MAX_NAME
+            && cmd
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'|' && !b.is_ascii_uppercase());
+        if !valid {
+            return Err(RegisterError::InvalidName(cmd.name));
+        }
+        if self.by_name.contains_key(cmd.name.as_bytes()) {
+            return Err(RegisterError::Duplicate(cmd.name));
+        }
+        if cmd.stats_index == usize::MAX {
+            cmd.stats_index = self.count;
+            self.count += 1;
+        }
+        let cmd = Arc::new(cmd);
+        self.by_name
+            .insert(cmd.name.as_bytes().into(), Arc::clone(&cmd));
+        Ok(cmd)
+    }
+
+    /// Removes a command (plugin unload); returns it if it existed.
+    pub fn unregister(&mut self, name: &str) -> Option<Arc<Command>> {
+        self.by_name.remove(name.as_bytes())
+    }
+
+    /// Looks up a command by name, case-insensitively, without allocating.
+    pub fn get(&self, name: &[u8]) -> Option<&Arc<Command>> {
+        if name.len() > MAX_NAME {
+            return None;
+        }
+        let mut buf = [0u8; MAX_NAME];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.by_name.get(&*lower)
+    }
+
+    /// Number of top-level commands.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// Every top-level command, sorted by name.
+    pub fn iter_sorted(&self) -> Vec<&Arc<Command>> {
+        let mut all: Vec<_> = self.by_name.values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Number of statistics slots handed out (commands and subcommands, ever registered).
+    pub fn stats_slots(&self) -> usize {
+        self.count
+    }
+}

@@ -1,0 +1,398 @@
+//! Server configuration: typed sections, layered loading (defaults < TOML file < `RESPITE_*`
+//! environment < command-line flags), validation, and the `CONFIG GET/SET/REWRITE` table.
+//!
+//! Every error names the source of the bad value, its key path and what was expected, so an
+//! operator can fix a deployment from the message alone.
+
+mod bytesize;
+mod error;
+mod load;
+mod params;
+mod rewrite;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+pub use bytesize::ByteSize;
+pub use error::{ConfigError, Problem};
+pub use load::{LoadedConfig, Overrides, DEFAULT_CONFIG_PATH, ENV_PREFIX};
+pub use params::{find_param, params, ConfigParam, ParamKind};
+
+/// The whole configuration, as read from `respite.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Network and client limits (`[server]`).
+    pub server: ServerConfig,
+    /// The SQLite store (`[storage]`).
+    pub storage: StorageConfig,
+    /// Logging (`[log]`).
+    pub log: LogConfig,
+    /// Which plugins start, and their own sections (`[plugins]`, `[plugins.NAME]`).
+    pub plugins: PluginsConfig,
+}
+
+/// `[server]`: listening sockets and per-client limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Addresses to listen on, separated by spaces; `*` is every IPv4 interface.
+    pub bind: String,
+    /// TCP port; 0 lets the OS pick an ephemeral port.
+    pub port: u16,
+    /// Maximum simultaneous clients (>= 1).
+    pub maxclients: u32,
+    /// Idle seconds before a client is closed; 0 = never.
+    pub timeout: u64,
+    /// TCP keepalive period in seconds; 0 = off.
+    pub tcp_keepalive: u64,
+    /// Number of logical databases (`SELECT 0..n-1`), 1..=1024.
+    pub databases: u32,
+    /// Password for `AUTH`; empty = no password.
+    pub requirepass: String,
+    /// Largest bulk string a client may send (>= 1mb).
+    pub proto_max_bulk_len: ByteSize,
+    /// Largest unparsed input buffered per client (>= 1mb).
+    pub client_query_buffer_limit: ByteSize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1".into(),
+            port: 6379,
+            maxclients: 10_000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            databases: 16,
+            requirepass: String::new(),
+            proto_max_bulk_len: ByteSize::mb(512),
+            client_query_buffer_limit: ByteSize::gb(1),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The addresses `bind` names (`*` = 0.0.0.0), or the offending word.
+    pub fn bind_addrs(&self) -> Result<Vec<IpAddr>, String> {
+        let words: Vec<&str> = self.bind.split_ascii_whitespace().collect();
+        if words.is_empty() {
+            return Err(String::new());
+        }
+        words
+            .into_iter()
+            .map(|w| match w {
+                "*" => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                _ => w.parse::<IpAddr>().map_err(|_| w.to_string()),
+            })
+            .collect()
+    }
+}
+
+/// `[storage]`: where and how data is kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// SQLite database file; `:memory:` = a throw-away store.
+    pub path: String,
+    /// When a write is acknowledged.
+    pub durability: Durability,
+    /// SQLite `PRAGMA synchronous`.
+    pub synchronous: Synchronous,
+    /// Budget of the in-memory hot cache.
+    pub cache_max_bytes: ByteSize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: "data/respite.db".into(),
+            durability: Durability::default(),
+            synchronous: Synchronous::default(),
+            cache_max_bytes: ByteSize::mb(256),
+        }
+    }
+}
+
+/// When a write is acknowledged to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// Reply after the batch's transaction has committed.
+    #[default]
+    Commit,
+    /// Reply at once; the writebehind plugin flushes within a bounded interval.
+    WriteBehind,
+}
+
+impl Durability {
+    /// Every variant, in the order CONFIG error messages list them.
+    pub const ALL: [Durability; 2] = [Durability::Commit, Durability::WriteBehind];
+
+    /// The configuration spelling (`commit`, `write-behind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Commit => "commit",
+            Durability::WriteBehind => "write-behind",
+        }
+    }
+}
+
+/// SQLite's `PRAGMA synchronous` level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// No fsync: fastest, an OS crash or power loss may corrupt recent commits.
+    Off,
+    /// With WAL, survives a process crash; a power loss may lose the last commits.
+    #[default]
+    Normal,
+    /// One fsync per group commit: survives power loss.
+    Full,
+    /// As `full`, plus an fsync of the directory after WAL resets.
+    Extra,
+}
+
+impl Synchronous {
+    /// Every variant, in the order CONFIG error messages list them.
+    pub const ALL: [Synchronous; 4] = [
+        Synchronous::Off,
+        Synchronous::Normal,
+        Synchronous::Full,
+        Synchronous::Extra,
+    ];
+
+    /// The configuration spelling, which is also the SQLite pragma value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Off => "off",
+            Synchronous::Normal => "normal",
+            Synchronous::Full => "full",
+            Synchronous::Extra => "extra",
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// One of `LOG_LEVELS`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+/// The accepted `log.level` values (tracing's levels).
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// `[plugins]`: the plugins to start and every `[plugins.NAME]` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PluginsConfig {
+    /// Names of the built-in plugins to start.
+    pub enabled: Vec<String>,
+    /// Each plugin's own section, kept untyped here; the plugin reads it into its own struct
+    /// with [`Config::plugin_section`]. Unknown names are refused by [`Config::validate`].
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, toml::Value>,
+}
+
+/// Names of the plugins this build knows: the only accepted `plugins.enabled` entries and
+/// `[plugins.NAME]` sections. Empty until the plugins land; extend it as they do (or pass the
+/// registered names to [`Config::validate_with_plugins`]).
+pub fn known_plugins() -> &'static [&'static str] {
+    &[]
+}
+
+/// Same list as [`known_plugins`]: every plugin owns the section named after it.
+pub fn known_plugin_sections() -> &'static [&'static str] {
+    known_plugins()
+}
+
+/// Largest size or count accepted anywhere: TOML integers and Redis's `long` stop here.
+const MAX_I64: u64 = i64::MAX as u64;
+/// Redis caps second-valued settings at `INT_MAX`; so do we, which also keeps `Duration`
+/// arithmetic far from overflow.
+const MAX_SECONDS: u64 = i32::MAX as u64;
+
+impl Config {
+    /// Checks for impossible values, with the key path and what was expected; plugin names
+    /// are checked against [`known_plugins`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with_plugins(known_plugins())
+    }
+
+    /// As [`Config::validate`], with the list of plugin names supplied by the caller (the
+    /// binary knows which plugin crates it linked).
+    pub fn validate_with_plugins(&self, known: &[&str]) -> Result<(), ConfigError> {
+        let mut problems = self.core_problems();
+        problems.extend(self.plugin_problems(known));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid { problems })
+        }
+    }
+
+    /// The effective configuration as TOML, for `respite --check-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self)
+            .unwrap_or_else(|e| format!("# cannot render the configuration as TOML: {e}\n"))
+    }
+
+    /// Reads the `[plugins.NAME]` section into the plugin's own type; a missing section
+    /// yields `T::default()`.
+    pub fn plugin_section<T>(&self, name: &str) -> Result<T, ConfigError>
+    where
+        T: serde::de::DeserializeOwned + Default,
+    {
+        match self.plugins.sections.get(name) {
+            None => Ok(T::default()),
+            Some(value) => T::deserialize(value.clone()).map_err(|e| ConfigError::Invalid {
+                problems: vec![Problem::new(format!("plugins.{name}"), e.message())],
+            }),
+        }
+    }
+
+    /// Problems with the core sections (everything but plugin names).
+    fn core_problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, message: String| out.push(Problem::new(key, message));
+        let s = &self.server;
+
+        if let Err(word) = s.bind_addrs() {
+            bad(
+                "server.bind",
+                format!(
+                    "expected one or more IP addresses separated by spaces (\"*\" = every IPv4 \
+                     interface, \"::\" = every IPv6 one), found {:?}{}",
+                    s.bind,
+                    if word.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({word:?} is not an IP address)")
+                    }
+                ),
+            );
+        }
+        if s.maxclients < 1 {
+            bad(
+                "server.maxclients",
+                format!("expected an integer >= 1, found {}", s.maxclients),
+            );
+        }
+        for (key, v) in [
+            ("server.timeout", s.timeout),
+            ("server.tcp_keepalive", s.tcp_keepalive),
+        ] {
+            if v > MAX_SECONDS {
+                bad(
+                    key,
+                    format!("expected seconds from 0 (off) to {MAX_SECONDS}, found {v}"),
+                );
+            }
+        }
+        if !(1..=1024).contains(&s.databases) {
+            bad(
+                "server.databases",
+                format!("expected an integer from 1 to 1024, found {}", s.databases),
+            );
+        }
+        for (key, v) in [
+            ("server.proto_max_bulk_len", s.proto_max_bulk_len),
+            (
+                "server.client_query_buffer_limit",
+                s.client_query_buffer_limit,
+            ),
+        ] {
+            if v < ByteSize::mb(1) || v.0 > MAX_I64 {
+                bad(
+                    key,
+                    format!(
+                        "expected a size from 1mb (1048576 bytes) to {MAX_I64} bytes, found {v}"
+                    ),
+                );
+            }
+        }
+
+        let st = &self.storage;
+        if st.path.is_empty() {
+            bad(
+                "storage.path",
+                "expected a database file path or \":memory:\", found an empty string".into(),
+            );
+        }
+        if st.durability == Durability::WriteBehind {
+            bad(
+                "storage.durability",
+                "\"write-behind\" needs the writebehind plugin, which is not available yet; \
+                 expected \"commit\""
+                    .into(),
+            );
+        }
+        if st.cache_max_bytes.0 > MAX_I64 {
+            bad(
+                "storage.cache_max_bytes",
+                format!(
+                    "expected a size from 0 to {MAX_I64} bytes, found {}",
+                    st.cache_max_bytes
+                ),
+            );
+        }
+
+        if !LOG_LEVELS.contains(&self.log.level.as_str()) {
+            bad(
+                "log.level",
+                format!(
+                    "expected one of {}, found {:?}",
+                    LOG_LEVELS.join(", "),
+                    self.log.level
+                ),
+            );
+        }
+        out
+    }
+
+    /// Problems with plugin names: unknown `enabled` entries and unknown sections.
+    fn plugin_problems(&self, known: &[&str]) -> Vec<Problem> {
+        let expected = if known.is_empty() {
+            "no plugins are available in this build yet".to_string()
+        } else {
+            format!("expected one of {}", known.join(", "))
+        };
+        let mut out = Vec::new();
+        for (i, name) in self.plugins.enabled.iter().enumerate() {
+            if !known.contains(&name.as_str()) {
+                out.push(Problem::new(
+                    "plugins.enabled",
+                    format!("unknown plugin {name:?}; {expected}"),
+                ));
+            } else if self.plugins.enabled[..i].contains(name) {
+                out.push(Problem::new(
+                    "plugins.enabled",
+                    format!("plugin {name:?} is listed twice"),
+                ));
+            }
+        }
+        for name in self.plugins.sections.keys() {
+            if !known.contains(&name.as_str()) {
+                out.push(Problem::new(
+                    format!("plugins.{name}"),
+                    format!("unknown plugin section [plugins.{name}]; {expected}"),
+                ));
+            }
+        }
+        out
+    }
+}

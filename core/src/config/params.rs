@@ -1,0 +1,403 @@
+//! The `CONFIG GET/SET` table: Redis parameter names, their TOML keys, and how each value is
+//! printed and parsed. Error texts are Redis 7's, because clients and tools match on them.
+
+use super::{ByteSize, Config, Durability, Synchronous, LOG_LEVELS, MAX_I64, MAX_SECONDS};
+use crate::glob::glob_match;
+
+/// How a parameter's value is written to TOML by CONFIG REWRITE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A TOML string.
+    Str,
+    /// A TOML integer.
+    Int,
+    /// A size: written as `"512mb"` when exact, else an integer.
+    Size,
+}
+
+/// One `CONFIG GET/SET` parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigParam {
+    /// The Redis-style name clients use (`maxclients`).
+    pub name: &'static str,
+    /// The dotted TOML key (`server.maxclients`); empty for read-only compatibility
+    /// parameters that have no place in the file (`save`, `appendonly`).
+    pub key: &'static str,
+    /// Whether `CONFIG SET` may change it while running.
+    pub mutable: bool,
+    /// How the value is represented in TOML.
+    pub kind: ParamKind,
+    /// The value as `CONFIG GET` prints it.
+    pub get: fn(&Config) -> String,
+    /// Parses a value the way `CONFIG SET` does and stores it; the error is Redis's reason
+    /// text (`argument couldn't be parsed into an integer`).
+    pub set: fn(&mut Config, &[u8]) -> Result<(), String>,
+}
+
+impl ConfigParam {
+    /// Whether the parameter lives in the TOML file (and so in CONFIG REWRITE).
+    pub fn in_file(&self) -> bool {
+        !self.key.is_empty()
+    }
+}
+
+/// Every `CONFIG GET/SET` parameter, in the order `CONFIG GET` lists them.
+pub fn params() -> &'static [ConfigParam] {
+    &PARAMS
+}
+
+/// The parameter called `name` (case-insensitive), as Redis looks names up.
+pub fn find_param(name: &[u8]) -> Option<&'static ConfigParam> {
+    PARAMS
+        .iter()
+        .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+static PARAMS: [ConfigParam; 16] = [
+    ConfigParam {
+        name: "bind",
+        key: "server.bind",
+        mutable: false,
+        kind: ParamKind::Str,
+        get: |c| c.server.bind.clone(),
+        set: |c, v| {
+            c.server.bind = utf8(v)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "port",
+        key: "server.port",
+        mutable: false,
+        kind: ParamKind::Int,
+        get: |c| c.server.port.to_string(),
+        set: |c, v| {
+            c.server.port = int(v, 0, u16::MAX.into())?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "maxclients",
+        key: "server.maxclients",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.server.maxclients.to_string(),
+        set: |c, v| {
+            c.server.maxclients = int(v, 1, u32::MAX.into())?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "timeout",
+        key: "server.timeout",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.server.timeout.to_string(),
+        set: |c, v| {
+            c.server.timeout = int(v, 0, MAX_SECONDS as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "tcp-keepalive",
+        key: "server.tcp_keepalive",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.server.tcp_keepalive.to_string(),
+        set: |c, v| {
+            c.server.tcp_keepalive = int(v, 0, MAX_SECONDS as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "databases",
+        key: "server.databases",
+        mutable: false,
+        kind: ParamKind::Int,
+        get: |c| c.server.databases.to_string(),
+        set: |c, v| {
+            c.server.databases = int(v, 1, 1024)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "requirepass",
+        key: "server.requirepass",
+        mutable: true,
+        kind: ParamKind::Str,
+        get: |c| c.server.requirepass.clone(),
+        set: |c, v| {
+            c.server.requirepass = utf8(v)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "proto-max-bulk-len",
+        key: "server.proto_max_bulk_len",
+        mutable: true,
+        kind: ParamKind::Size,
+        get: |c| c.server.proto_max_bulk_len.to_string(),
+        set: |c, v| {
+            c.server.proto_max_bulk_len = size(v, ByteSize::mb(1).0)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "client-query-buffer-limit",
+        key: "server.client_query_buffer_limit",
+        mutable: true,
+        kind: ParamKind::Size,
+        get: |c| c.server.client_query_buffer_limit.to_string(),
+        set: |c, v| {
+            c.server.client_query_buffer_limit = size(v, ByteSize::mb(1).0)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "loglevel",
+        key: "log.level",
+        mutable: false,
+        kind: ParamKind::Str,
+        get: |c| c.log.level.clone(),
+        set: |c, v| {
+            c.log.level = one_of(v, &LOG_LEVELS)?.to_string();
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "storage-path",
+        key: "storage.path",
+        mutable: false,
+        kind: ParamKind::Str,
+        get: |c| c.storage.path.clone(),
+        set: |c, v| {
+            c.storage.path = utf8(v)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "durability",
+        key: "storage.durability",
+        mutable: false,
+        kind: ParamKind::Str,
+        get: |c| c.storage.durability.as_str().into(),
+        set: |c, v| {
+            let names = Durability::ALL.map(Durability::as_str);
+            let name = one_of(v, &names)?;
+            c.storage.durability = Durability::ALL
+                .into_iter()
+                .find(|d| d.as_str() == name)
+                .unwrap_or_default();
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "synchronous",
+        key: "storage.synchronous",
+        mutable: true,
+        kind: ParamKind::Str,
+        get: |c| c.storage.synchronous.as_str().into(),
+        set: |c, v| {
+            let names = Synchronous::ALL.map(Synchronous::as_str);
+            let name = one_of(v, &names)?;
+            c.storage.synchronous = Synchronous::ALL
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .unwrap_or_default();
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "cache-max-bytes",
+        key: "storage.cache_max_bytes",
+        mutable: true,
+        kind: ParamKind::Size,
+        get: |c| c.storage.cache_max_bytes.to_string(),
+        set: |c, v| {
+            c.storage.cache_max_bytes = size(v, 0)?;
+            Ok(())
+        },
+    },
+    // Read-only answers for tools that ask (redis-benchmark reads `save` and `appendonly`
+    // at start-up): persistence here is SQLite's, never RDB snapshots or an AOF.
+    ConfigParam {
+        name: "save",
+        key: "",
+        mutable: false,
+        kind: ParamKind::Str,
+        get: |_| String::new(),
+        set: |_, _| Err(IMMUTABLE.into()),
+    },
+    ConfigParam {
+        name: "appendonly",
+        key: "",
+        mutable: false,
+        kind: ParamKind::Str,
+        get: |_| "no".into(),
+        set: |_, _| Err(IMMUTABLE.into()),
+    },
+];
+
+const IMMUTABLE: &str = "can't set immutable config";
+
+/// Redis's `string2ll`: optional `-`, digits, no `+`, no spaces, no leading zeros.
+fn parse_redis_int(v: &[u8]) -> Option<i64> {
+    let digits = v.strip_prefix(b"-").unwrap_or(v);
+    if digits.is_empty()
+        || !digits.iter().all(u8::is_ascii_digit)
+        || (digits[0] == b'0' && v.len() > 1)
+    {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+fn int<T: TryFrom<i64>>(v: &[u8], min: i64, max: i64) -> Result<T, String> {
+    let n = parse_redis_int(v).ok_or("argument couldn't be parsed into an integer")?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    T::try_from(n).map_err(|_| format!("argument must be between {min} and {max} inclusive"))
+}
+
+fn size(v: &[u8], min: u64) -> Result<ByteSize, String> {
+    let n = ByteSize::parse(v).ok_or("argument must be a memory value")?;
+    if n.0 < min || n.0 > MAX_I64 {
+        return Err(format!(
+            "argument must be between {min} and {MAX_I64} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+fn utf8(v: &[u8]) -> Result<String, String> {
+    String::from_utf8(v.to_vec()).map_err(|_| "argument must be a valid UTF-8 string".into())
+}
+
+/// Case-insensitive choice among `names`, with Redis's enum error text.
+fn one_of<'a>(v: &[u8], names: &[&'a str]) -> Result<&'a str, String> {
+    names
+        .iter()
+        .find(|n| n.as_bytes().eq_ignore_ascii_case(v))
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "argument(s) must be one of the following: {}",
+                names.join(", ")
+            )
+        })
+}
+
+fn set_failed(name: &[u8], reason: &str) -> String {
+    format!(
+        "CONFIG SET failed (possibly related to argument '{}') - {reason}",
+        String::from_utf8_lossy(name)
+    )
+}
+
+impl Config {
+    /// CONFIG GET: every `(name, value)` whose name matches any of the glob patterns
+    /// (case-insensitive), without duplicates, in table order.
+    pub fn get_params(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
+        PARAMS
+            .iter()
+            .filter(|p| {
+                patterns
+                    .iter()
+                    .any(|pat| glob_match(pat, p.name.as_bytes(), true))
+            })
+            .map(|p| (p.name.to_string(), (p.get)(self)))
+            .collect()
+    }
+
+    /// CONFIG SET with one or more pairs, atomically: all applied or none. Errors are Redis
+    /// 7's texts without the `ERR ` prefix, checked in Redis's order: names first (unknown,
+    /// immutable, duplicate), then values.
+    pub fn set_params(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
+        let mut chosen: Vec<&'static ConfigParam> = Vec::with_capacity(pairs.len());
+        for (name, _) in pairs {
+            let Some(param) = find_param(name) else {
+                return Err(format!(
+                    "Unknown option or number of arguments for CONFIG SET - '{}'",
+                    String::from_utf8_lossy(name)
+                ));
+            };
+            if !param.mutable {
+                return Err(set_failed(name, IMMUTABLE));
+            }
+            if chosen.iter().any(|p| p.name == param.name) {
+                return Err(set_failed(name, "duplicate parameter"));
+            }
+            chosen.push(param);
+        }
+
+        let mut next = self.clone();
+        for ((name, value), param) in pairs.iter().zip(&chosen) {
+            (param.set)(&mut next, value).map_err(|reason| set_failed(name, &reason))?;
+        }
+        // Setters check ranges themselves; this catches rules that span several keys.
+        if let Some(problem) = next.core_problems().into_iter().next() {
+            let culprit = pairs
+                .iter()
+                .zip(&chosen)
+                .find(|(_, p)| p.key == problem.key)
+                .or(pairs.first().zip(chosen.first()))
+                .map_or(&b""[..], |((name, _), _)| *name);
+            return Err(set_failed(culprit, &problem.message));
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_integers() {
+        assert_eq!(parse_redis_int(b"0"), Some(0));
+        assert_eq!(parse_redis_int(b"-12"), Some(-12));
+        assert_eq!(parse_redis_int(b"9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1 ",
+            b"1e3",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(
+                parse_redis_int(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        let defaults = Config::default();
+        for (i, p) in PARAMS.iter().enumerate() {
+            assert!(
+                PARAMS[..i].iter().all(|q| q.name != p.name),
+                "{} twice",
+                p.name
+            );
+            assert_eq!(p.name, p.name.to_ascii_lowercase());
+            if p.in_file() {
+                // Every file parameter parses what it prints.
+                let mut c = Config::default();
+                let printed = (p.get)(&defaults);
+                (p.set)(&mut c, printed.as_bytes()).expect(p.name);
+                assert_eq!(c, defaults, "{} round trip", p.name);
+            }
+        }
+    }
+}

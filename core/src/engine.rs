@@ -1,0 +1,391 @@
+//! The state the executor owns (keyspace, clients, configuration, statistics) and the dispatch
+//! of one command: lookup, arity, authentication, handler, statistics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+
+use crate::client::{ClientId, ClientState};
+use crate::commands::table::{flags, Command, CommandTable};
+use crate::commands::{err_arity, err_store};
+use crate::config::Config;
+use crate::keyspace::{now_ms, Keyspace};
+use crate::protocol::Reply;
+use crate::storage::StoreError;
+
+/// Settings and counters shared between the network tasks and the executor. Settings that
+/// CONFIG SET may change are atomics, read by connections on every use.
+#[derive(Debug)]
+pub struct SharedState {
+    /// proto-max-bulk-len.
+    pub proto_max_bulk_len: AtomicU64,
+    /// client-query-buffer-limit.
+    pub client_query_buffer_limit: AtomicU64,
+    /// Idle timeout in seconds (0 = none).
+    pub timeout: AtomicU64,
+    /// maxclients.
+    pub maxclients: AtomicU64,
+    /// tcp-keepalive in seconds.
+    pub tcp_keepalive: AtomicU64,
+    /// Connected clients.
+    pub connected_clients: AtomicUsize,
+    /// Connections accepted since start (or RESETSTAT).
+    pub total_connections: AtomicU64,
+    /// Connections refused by maxclients.
+    pub rejected_connections: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Next client ID.
+    pub next_client_id: AtomicU64,
+    /// Set once shutdown has begun.
+    pub shutting_down: AtomicBool,
+    /// Ports actually bound (port 0 resolves to an ephemeral one).
+    pub tcp_port: AtomicU64,
+}
+
+impl SharedState {
+    /// Shared state initialised from the configuration.
+    pub fn new(config: &Config) -> Self {
+        let s = &config.server;
+        SharedState {
+            proto_max_bulk_len: AtomicU64::new(s.proto_max_bulk_len.0),
+            client_query_buffer_limit: AtomicU64::new(s.client_query_buffer_limit.0),
+            timeout: AtomicU64::new(s.timeout),
+            maxclients: AtomicU64::new(s.maxclients as u64),
+            tcp_keepalive: AtomicU64::new(s.tcp_keepalive),
+            connected_clients: AtomicUsize::new(0),
+            total_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            net_input_bytes: AtomicU64::new(0),
+            net_output_bytes: AtomicU64::new(0),
+            next_client_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            tcp_port: AtomicU64::new(s.port as u64),
+        }
+    }
+
+    /// Copies the settings CONFIG SET can change into the atomics.
+    pub fn apply(&self, config: &Config) {
+        let s = &config.server;
+        self.proto_max_bulk_len
+            .store(s.proto_max_bulk_len.0, Ordering::Relaxed);
+        self.client_query_buffer_limit
+            .store(s.client_query_buffer_limit.0, Ordering::Relaxed);
+        self.timeout.store(s.timeout, Ordering::Relaxed);
+        self.maxclients.store(s.maxclients as u64, Ordering::Relaxed);
+        self.tcp_keepalive.store(s.tcp_keepalive, Ordering::Relaxed);
+    }
+}
+
+/// Per-command counters (INFO commandstats).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommandStats {
+    /// Executions.
+    pub calls: u64,
+    /// Total microseconds spent.
+    pub usec: u64,
+    /// Refused before running (arity, auth, ...).
+    pub rejected_calls: u64,
+    /// Ran and replied with an error.
+    pub failed_calls: u64,
+}
+
+/// Server-wide counters kept by the executor.
+#[derive(Clone, Debug, Default)]
+pub struct ServerStats {
+    /// Commands processed.
+    pub commands_processed: u64,
+    /// Error replies sent.
+    pub error_replies: u64,
+    /// Error replies by error code (the first word), for INFO errorstats.
+    pub errors_by_code: BTreeMap<String, u64>,
+    /// Samples for instantaneous_ops_per_sec: (time, commands_processed).
+    pub ops_sample: Option<(Instant, u64)>,
+    /// Last computed instantaneous_ops_per_sec.
+    pub instantaneous_ops: u64,
+}
+
+/// Everything the executor owns.
+pub struct Engine {
+    /// The keyspace and its store.
+    pub keyspace: Keyspace,
+    /// Effective configuration (CONFIG SET changes it).
+    pub config: Config,
+    /// The TOML file the configuration came from (CONFIG REWRITE writes it).
+    pub config_file: Option<PathBuf>,
+    /// The command table.
+    pub commands: CommandTable,
+    /// Connected clients other than the one whose command is running.
+    pub clients: BTreeMap<ClientId, ClientState>,
+    /// State shared with the network side.
+    pub shared: Arc<SharedState>,
+    /// Server counters.
+    pub stats: ServerStats,
+    /// Counters per command, indexed by [`Command::stats_index`].
+    pub command_stats: Vec<CommandStats>,
+    /// When the server started.
+    pub started: Instant,
+    /// Unix time of start, seconds.
+    pub started_unix: u64,
+    /// Set by SHUTDOWN: the executor stops after the current batch.
+    pub shutdown_requested: bool,
+    /// Unix milliseconds of the last successful commit (INFO persistence).
+    pub last_commit_ms: i64,
+    /// Whether the last commit failed.
+    pub last_commit_failed: bool,
+    last_cron: Instant,
+}
+
+/// What a command handler works with: the engine, the calling client, and the command's clock.
+pub struct Ctx<'a> {
+    /// Everything but the calling client.
+    pub engine: &'a mut Engine,
+    /// The client running the command.
+    pub client: &'a mut ClientState,
+    /// Unix milliseconds, fixed for the whole command so that expiry is consistent within it.
+    pub now: i64,
+}
+
+impl Ctx<'_> {
+    /// The selected database.
+    pub fn db(&self) -> u32 {
+        self.client.db
+    }
+}
+
+impl Engine {
+    /// A new engine over `keyspace`.
+    pub fn new(
+        keyspace: Keyspace,
+        config: Config,
+        config_file: Option<PathBuf>,
+        shared: Arc<SharedState>,
+    ) -> Self {
+        let commands = CommandTable::builtin();
+        let command_stats = vec![CommandStats::default(); commands.stats_slots()];
+        Engine {
+            keyspace,
+            config,
+            config_file,
+            commands,
+            clients: BTreeMap::new(),
+            shared,
+            stats: ServerStats::default(),
+            command_stats,
+            started: Instant::now(),
+            started_unix: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            shutdown_requested: false,
+            last_commit_ms: now_ms(),
+            last_commit_failed: false,
+            last_cron: Instant::now(),
+        }
+    }
+
+    /// Whether clients must authenticate.
+    pub fn auth_required(&self) -> bool {
+        !self.config.server.requirepass.is_empty()
+    }
+
+    fn stats_for(&mut self, cmd: &Command) -> &mut CommandStats {
+        if cmd.stats_index >= self.command_stats.len() {
+            self.command_stats
+                .resize(cmd.stats_index + 1, CommandStats::default());
+        }
+        &mut self.command_stats[cmd.stats_index]
+    }
+
+    fn count_error(&mut self, reply: &Reply) {
+        if let Reply::Error(msg) = reply {
+            self.stats.error_replies += 1;
+            let code = msg.split(' ').next().unwrap_or("ERR").to_string();
+            *self.stats.errors_by_code.entry(code).or_insert(0) += 1;
+        }
+    }
+
+    fn reject(&mut self, cmd: Option<&Command>, reply: Reply) -> Reply {
+        if let Some(cmd) = cmd {
+            self.stats_for(cmd).rejected_calls += 1;
+        }
+        self.count_error(&reply);
+        reply
+    }
+
+    /// Resolves `argv` to the command (or subcommand) that will run, or the error Redis gives.
+    pub fn resolve(&self, argv: &[Bytes]) -> Result<Arc<Command>, (Option<Arc<Command>>, Reply)> {
+        let Some(cmd) = self.commands.get(&argv[0]) else {
+            return Err((None, unknown_command(argv)));
+        };
+        if cmd.subcommands.is_empty() || argv.len() < 2 {
+            if !cmd.arity_ok(argv.len()) {
+                return Err((Some(Arc::clone(cmd)), err_arity(&cmd.name)));
+            }
+            return Ok(Arc::clone(cmd));
+        }
+        let Some(sub) = cmd.subcommand(&argv[1]) else {
+            let msg = format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                sanitize(&truncate(&argv[1], 128)),
+                cmd.name.to_ascii_uppercase()
+            );
+            return Err((Some(Arc::clone(cmd)), Reply::Error(msg.into())));
+        };
+        if !sub.arity_ok(argv.len()) {
+            return Err((Some(Arc::clone(sub)), err_arity(&sub.name)));
+        }
+        Ok(Arc::clone(sub))
+    }
+
+    /// Runs one command for `client` and returns its reply.
+    pub fn execute(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
+        if argv.is_empty() {
+            return Reply::error("ERR empty command");
+        }
+        client.last_interaction = Instant::now();
+        let cmd = match self.resolve(argv) {
+            Ok(cmd) => cmd,
+            Err((cmd, reply)) => return self.reject(cmd.as_deref(), reply),
+        };
+        if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+            return self.reject(Some(&cmd), Reply::error("NOAUTH Authentication required."));
+        }
+        if client.last_command != cmd.name {
+            client.last_command.clear();
+            client.last_command.push_str(&cmd.name);
+        }
+        let Some(handler) = cmd.handler.as_ref() else {
+            return self.reject(Some(&cmd), err_arity(&cmd.name));
+        };
+        let started = Instant::now();
+        let reply = {
+            let mut ctx = Ctx {
+                engine: self,
+                client,
+                now: now_ms(),
+            };
+            // A bug in one command (or a plugin's) must cost that client an error, not the
+            // server its executor.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&mut ctx, argv))) {
+                Ok(reply) => reply,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    tracing::error!(command = %cmd.name, panic = %what, "command panicked");
+                    Reply::Error(format!("ERR internal error in '{}': {}", cmd.name, sanitize(&what)).into())
+                }
+            }
+        };
+        let usec = started.elapsed().as_micros() as u64;
+        self.stats.commands_processed += 1;
+        let failed = reply.is_error();
+        let stats = self.stats_for(&cmd);
+        stats.calls += 1;
+        stats.usec += usec;
+        if failed {
+            stats.failed_calls += 1;
+            self.count_error(&reply);
+        }
+        reply
+    }
+
+    /// Zeroes the statistics (CONFIG RESETSTAT).
+    pub fn reset_stats(&mut self) {
+        self.stats = ServerStats::default();
+        self.command_stats.iter_mut().for_each(|s| *s = CommandStats::default());
+        self.keyspace.reset_stats();
+        for counter in [
+            &self.shared.total_connections,
+            &self.shared.rejected_connections,
+            &self.shared.net_input_bytes,
+            &self.shared.net_output_bytes,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs [`Self::cron`] if it has not run for a tenth of a second: under a steady load the
+    /// executor never idles long enough for its timer.
+    pub fn cron_if_due(&mut self) {
+        if self.last_cron.elapsed().as_millis() >= 100 {
+            self.cron();
+        }
+    }
+
+    /// Periodic work between batches (about ten times a second).
+    pub fn cron(&mut self) {
+        let now = Instant::now();
+        self.last_cron = now;
+        match self.stats.ops_sample {
+            Some((at, count)) if now.duration_since(at).as_millis() >= 1000 => {
+                let secs = now.duration_since(at).as_secs_f64();
+                self.stats.instantaneous_ops =
+                    ((self.stats.commands_processed - count) as f64 / secs) as u64;
+                self.stats.ops_sample = Some((now, self.stats.commands_processed));
+            }
+            Some(_) => {}
+            None => self.stats.ops_sample = Some((now, self.stats.commands_processed)),
+        }
+    }
+
+    /// Commits the batch's writes. On failure the error is logged and returned.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        match self.keyspace.commit() {
+            Ok(()) => {
+                self.last_commit_ms = now_ms();
+                self.last_commit_failed = false;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; the batch's writes were rolled back");
+                self.last_commit_failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Reply for a storage error inside a command.
+    pub fn store_error(e: &StoreError) -> Reply {
+        err_store(e)
+    }
+}
+
+fn truncate(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+}
+
+/// Redis replaces newlines in error text with spaces, so the reply stays one line.
+fn sanitize(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
+}
+
+fn unknown_command(argv: &[Bytes]) -> Reply {
+    let mut args = String::new();
+    for arg in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push('\'');
+        args.push_str(&truncate(arg, room));
+        args.push_str("' ");
+    }
+    Reply::Error(
+        format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            sanitize(&truncate(&argv[0], 128)),
+            sanitize(&args)
+        )
+        .into(),
+    )
+}

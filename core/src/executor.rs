@@ -1,0 +1,171 @@
+//! The executor: one thread that owns the [`Engine`] and runs every command, one at a time.
+//!
+//! It drains every request that is ready, runs them, commits the store once for the whole batch
+//! (group commit), and only then releases the replies, so that with `durability = "commit"` a
+//! client never sees a reply to a write that is not durable. Connections send a whole pipeline
+//! as one request and get all its replies back as one buffer.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::client::{ClientId, ClientState, ReplyMode};
+use crate::engine::Engine;
+use crate::protocol::Reply;
+
+/// How often the executor runs its periodic work when idle.
+const CRON_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Upper bound of requests folded into one batch, so replies are not held back for long.
+const MAX_BATCH_REQUESTS: usize = 512;
+
+/// A message to the executor.
+pub enum Request {
+    /// A client connected.
+    Connect(Box<ClientState>),
+    /// Run a client's pipeline; the replies go back through `reply`.
+    Run {
+        /// The client.
+        id: ClientId,
+        /// The commands, in order.
+        commands: Vec<Vec<Bytes>>,
+        /// An empty buffer to encode the replies into (recycled by the connection).
+        out: Vec<u8>,
+        /// Where to send the replies.
+        reply: oneshot::Sender<Response>,
+    },
+    /// A client disconnected.
+    Disconnect(ClientId),
+    /// Stop after the requests already queued.
+    Shutdown,
+}
+
+/// The replies to one [`Request::Run`].
+pub struct Response {
+    /// Encoded replies.
+    pub out: Vec<u8>,
+    /// Close the connection after writing `out`.
+    pub close: bool,
+}
+
+/// Handle to send requests to the executor.
+pub type ExecutorSender = Sender<Request>;
+
+struct Pending {
+    reply: oneshot::Sender<Response>,
+    response: Response,
+    /// Replies encoded, so a failed commit can replace each of them.
+    replies: usize,
+    wrote: bool,
+    protocol: crate::protocol::Protocol,
+}
+
+/// Runs the executor loop until shutdown, then closes the store. Call on a dedicated thread.
+pub fn run(mut engine: Engine, rx: Receiver<Request>) {
+    let mut pending: Vec<Pending> = Vec::new();
+    loop {
+        let first = match rx.recv_timeout(CRON_INTERVAL) {
+            Ok(req) => req,
+            Err(RecvTimeoutError::Timeout) => {
+                engine.cron();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut stop = handle(&mut engine, first, &mut pending);
+        while !stop && pending.len() < MAX_BATCH_REQUESTS {
+            match rx.try_recv() {
+                Ok(req) => stop = handle(&mut engine, req, &mut pending),
+                Err(_) => break,
+            }
+        }
+        if engine.keyspace.has_pending() {
+            if let Err(e) = engine.commit() {
+                let err = Reply::Error(format!("ERR {e}; the write was not applied").into());
+                for p in pending.iter_mut().filter(|p| p.wrote) {
+                    p.response.out.clear();
+                    for _ in 0..p.replies {
+                        err.encode(p.protocol, &mut p.response.out);
+                    }
+                }
+            }
+        }
+        for p in pending.drain(..) {
+            // The connection may be gone; its reply is simply dropped.
+            let _ = p.reply.send(p.response);
+        }
+        if stop || engine.shutdown_requested {
+            break;
+        }
+        engine.cron_if_due();
+    }
+    // Replies to anything still queued are dropped; their connections close.
+    drop(rx);
+    for (_, client) in std::mem::take(&mut engine.clients) {
+        client.shared.kill();
+    }
+    match engine.keyspace.close() {
+        Ok(()) => tracing::info!("store closed cleanly"),
+        Err(e) => tracing::error!(error = %e, "closing the store failed"),
+    }
+}
+
+/// Handles one request; returns true when the executor must stop.
+fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool {
+    match req {
+        Request::Connect(client) => {
+            engine.clients.insert(client.id, *client);
+        }
+        Request::Disconnect(id) => {
+            engine.clients.remove(&id);
+        }
+        Request::Shutdown => return true,
+        Request::Run {
+            id,
+            commands,
+            out,
+            reply,
+        } => {
+            let Some(mut client) = engine.clients.remove(&id) else {
+                // Killed between reading and running: nothing to run for it.
+                let _ = reply.send(Response { out, close: true });
+                return false;
+            };
+            let mut p = Pending {
+                reply,
+                response: Response { out, close: false },
+                replies: 0,
+                wrote: false,
+                protocol: client.protocol,
+            };
+            let writes_before = engine.keyspace.write_count();
+            for argv in &commands {
+                let reply = engine.execute(&mut client, argv);
+                match client.reply_mode {
+                    ReplyMode::On => {
+                        reply.encode(client.protocol, &mut p.response.out);
+                        p.replies += 1;
+                    }
+                    ReplyMode::Off => {}
+                    // CLIENT REPLY SKIP itself is silent; the command after it is skipped.
+                    ReplyMode::Skip => client.reply_mode = ReplyMode::SkipNext,
+                    ReplyMode::SkipNext => client.reply_mode = ReplyMode::On,
+                }
+                if client.close_after_reply || engine.shutdown_requested {
+                    p.response.close = true;
+                    break;
+                }
+            }
+            p.protocol = client.protocol;
+            p.wrote = engine.keyspace.write_count() != writes_before;
+            if client.shared.is_killed() {
+                p.response.close = true;
+            }
+            engine.clients.insert(id, client);
+            pending.push(p);
+        }
+    }
+    false
+}

@@ -1,0 +1,13 @@
+//! Respite's core: the RESP protocol, the server, the executor that owns the keyspace, storage,
+//! and configuration. Plugins and the `respite` binary build on the API exported here.
+
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod executor;
+pub mod glob;
+pub mod keyspace;
+pub mod protocol;
+pub mod server;
+pub mod storage;

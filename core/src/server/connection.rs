@@ -1,0 +1,174 @@
+//! One task per connection: read, parse a whole pipeline, hand it to the executor, write the
+//! replies. The executor never waits on a socket; this task never touches the keyspace.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use super::Context;
+use crate::client::{ClientShared, ClientState};
+use crate::executor::Request;
+use crate::protocol::{ParseLimits, Parser};
+
+/// Commands handed to the executor at most per request, so one client's huge pipeline cannot
+/// hold everyone else's replies back.
+const MAX_PIPELINE: usize = 1024;
+
+/// Read buffer growth step.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Output buffers larger than this are not kept for reuse.
+const KEEP_OUT_CAPACITY: usize = 1 << 20;
+
+/// Decrements the connected-clients count however the task ends.
+struct ConnectedGuard(Arc<crate::engine::SharedState>);
+
+impl Drop for ConnectedGuard {
+    fn drop(&mut self) {
+        self.0.connected_clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn configure(stream: &TcpStream, keepalive_secs: u64) {
+    let _ = stream.set_nodelay(true);
+    if keepalive_secs > 0 {
+        let sock = socket2::SockRef::from(stream);
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(keepalive_secs))
+            .with_interval(Duration::from_secs((keepalive_secs / 3).max(1)));
+        let _ = sock.set_tcp_keepalive(&ka);
+    }
+}
+
+/// Serves one connection until it closes, is killed, or the server shuts down.
+pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: Context) {
+    let _guard = ConnectedGuard(Arc::clone(&ctx.shared));
+    configure(&stream, ctx.shared.tcp_keepalive.load(Ordering::Relaxed));
+    let local = stream.local_addr().unwrap_or(peer);
+    let id = ctx.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let client_shared = Arc::new(ClientShared::new(!ctx.auth_required));
+    let state = ClientState::new(id, peer, local, !ctx.auth_required, Arc::clone(&client_shared));
+    if ctx.executor.send(Request::Connect(Box::new(state))).is_err() {
+        return;
+    }
+    let reason = session(&mut stream, &ctx, id, &client_shared).await;
+    tracing::debug!(client = id, %peer, reason, "connection closed");
+    let _ = ctx.executor.send(Request::Disconnect(id));
+    let _ = stream.shutdown().await;
+}
+
+async fn session(
+    stream: &mut TcpStream,
+    ctx: &Context,
+    id: u64,
+    client: &ClientShared,
+) -> &'static str {
+    let shared = &ctx.shared;
+    let mut shutdown = ctx.shutdown.clone();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut parser = Parser::new();
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    loop {
+        if client.is_killed() {
+            return "killed";
+        }
+        let limits = ParseLimits {
+            max_bulk_len: shared.proto_max_bulk_len.load(Ordering::Relaxed),
+            authenticated: client.is_authenticated(),
+        };
+        let mut commands: Vec<Vec<Bytes>> = Vec::new();
+        let mut protocol_error = None;
+        while commands.len() < MAX_PIPELINE {
+            match parser.next_command(&mut buf, &limits) {
+                Ok(Some(argv)) => commands.push(argv),
+                Ok(None) => break,
+                Err(e) => {
+                    protocol_error = Some(e);
+                    break;
+                }
+            }
+            // AUTH changes the limits for what follows, so stop at it.
+            if commands.last().is_some_and(|a| a[0].eq_ignore_ascii_case(b"auth") || a[0].eq_ignore_ascii_case(b"hello")) {
+                break;
+            }
+        }
+        let ran = !commands.is_empty();
+        if ran {
+            let (reply_tx, reply_rx) = oneshot::channel();
+            let request = Request::Run {
+                id,
+                commands,
+                out: std::mem::take(&mut out),
+                reply: reply_tx,
+            };
+            if ctx.executor.send(request).is_err() {
+                return "server shutting down";
+            }
+            let Ok(response) = reply_rx.await else {
+                return "server shutting down";
+            };
+            if !response.out.is_empty() {
+                if stream.write_all(&response.out).await.is_err() {
+                    return "write error";
+                }
+                shared
+                    .net_output_bytes
+                    .fetch_add(response.out.len() as u64, Ordering::Relaxed);
+            }
+            if response.close {
+                return "closed by command";
+            }
+            out = response.out;
+            out.clear();
+            if out.capacity() > KEEP_OUT_CAPACITY {
+                out = Vec::with_capacity(READ_CHUNK);
+            }
+        }
+        if let Some(e) = protocol_error {
+            let msg = format!("-ERR {e}\r\n");
+            let _ = stream.write_all(msg.as_bytes()).await;
+            tracing::debug!(client = id, error = %e, "protocol error");
+            return "protocol error";
+        }
+        if ran {
+            // More complete commands may be buffered already.
+            continue;
+        }
+        if buf.len() as u64 > shared.client_query_buffer_limit.load(Ordering::Relaxed) {
+            tracing::warn!(client = id, "closing client that reached max query buffer length");
+            return "query buffer limit";
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let timeout = shared.timeout.load(Ordering::Relaxed);
+        let read = async {
+            if timeout > 0 {
+                match tokio::time::timeout(Duration::from_secs(timeout), stream.read_buf(&mut buf)).await {
+                    Ok(r) => r.map(Some),
+                    Err(_) => Ok(None),
+                }
+            } else {
+                stream.read_buf(&mut buf).await.map(Some)
+            }
+        };
+        tokio::select! {
+            r = read => match r {
+                Ok(Some(0)) => return "client closed",
+                Ok(Some(n)) => {
+                    shared.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Ok(None) => return "idle timeout",
+                Err(_) => return "read error",
+            },
+            _ = client.killed() => return "killed",
+            _ = shutdown.changed() => return "server shutting down",
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The network side: listeners, connection tasks, and the orderly shutdown of the whole server.
+
+mod connection;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::LoadedConfig;
+use crate::engine::{Engine, SharedState};
+use crate::executor::{self, ExecutorSender, Request};
+use crate::keyspace::Keyspace;
+use crate::storage::{SqliteStore, StoreError};
+
+/// How long shutdown waits for connections to write their last replies.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bind address is not an IP address.
+    #[error("invalid bind address '{0}'")]
+    BadBind(String),
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Address that failed.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The executor thread could not be started.
+    #[error("cannot start the executor: {0}")]
+    Executor(std::io::Error),
+}
+
+/// What the connection tasks share.
+#[derive(Clone)]
+struct Context {
+    executor: ExecutorSender,
+    shared: Arc<SharedState>,
+    shutdown: watch::Receiver<bool>,
+    auth_required: bool,
+}
+
+/// Runs the server until `stop` resolves (SIGINT/SIGTERM in the binary) or a client sends
+/// SHUTDOWN; then stops accepting, lets the executor finish what is queued, commits and closes
+/// the store, and gives connections a moment to write their last replies.
+pub async fn run(loaded: LoadedConfig, stop: impl Future<Output = ()>) -> Result<(), ServerError> {
+    let config = loaded.config;
+    let store = SqliteStore::open(&config.storage.path, config.storage.synchronous)?;
+    tracing::info!(path = %config.storage.path, "store opened");
+    let keyspace = Keyspace::new(
+        Box::new(store),
+        config.server.databases,
+        config.storage.cache_max_bytes.0,
+    )?;
+    let shared = Arc::new(SharedState::new(&config));
+    let ips = config
+        .server
+        .bind_addrs()
+        .map_err(ServerError::BadBind)?;
+    let mut listeners = Vec::new();
+    for ip in ips {
+        let addr = SocketAddr::new(ip, config.server.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Listen { addr, source })?;
+        listeners.push(listener);
+    }
+    if let Some(first) = listeners.first().and_then(|l| l.local_addr().ok()) {
+        shared.tcp_port.store(first.port() as u64, Ordering::Relaxed);
+    }
+    let auth_required = !config.server.requirepass.is_empty();
+    let engine = Engine::new(keyspace, config, loaded.file, Arc::clone(&shared));
+    let (tx, rx) = mpsc::channel::<Request>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let executor_thread = std::thread::Builder::new()
+        .name("respite-executor".into())
+        .spawn(move || {
+            executor::run(engine, rx);
+            let _ = done_tx.send(());
+        })
+        .map_err(ServerError::Executor)?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ctx = Context {
+        executor: tx.clone(),
+        shared: Arc::clone(&shared),
+        shutdown: shutdown_rx,
+        auth_required,
+    };
+    let mut acceptors = Vec::new();
+    for listener in listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("Ready to accept connections on {addr}");
+        }
+        acceptors.push(tokio::spawn(accept_loop(listener, ctx.clone())));
+    }
+    drop(ctx);
+
+    tokio::pin!(stop);
+    tokio::pin!(done_rx);
+    let executor_already_done = tokio::select! {
+        _ = &mut stop => {
+            tracing::info!("shutdown signal received");
+            false
+        }
+        _ = &mut done_rx => true,
+    };
+    shared.shutting_down.store(true, Ordering::Release);
+    for a in &acceptors {
+        a.abort();
+    }
+    if !executor_already_done {
+        let _ = tx.send(Request::Shutdown);
+        let _ = done_rx.await;
+    }
+    drop(tx);
+    let _ = shutdown_tx.send(true);
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    while shared.connected_clients.load(Ordering::Acquire) > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = tokio::task::spawn_blocking(move || executor_thread.join()).await;
+    tracing::info!("Respite is now ready to exit, bye bye...");
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Context) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = &ctx.shared;
+        let maxclients = shared.maxclients.load(Ordering::Relaxed);
+        if shared.connected_clients.load(Ordering::Acquire) as u64 >= maxclients {
+            shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+            });
+            continue;
+        }
+        shared.connected_clients.fetch_add(1, Ordering::AcqRel);
+        shared.total_connections.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(connection::serve(stream, peer, ctx.clone()));
+    }
+}

@@ -1,0 +1,109 @@
+//! The `respite` binary: parses flags, loads the configuration, and runs the server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use respite_core::config::{Config, Overrides};
+
+/// A Redis-compatible server backed by SQLite.
+#[derive(Parser, Debug)]
+#[command(name = "respite", version, about)]
+struct Args {
+    /// TOML configuration file (default: config/respite.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address(es) to listen on, space-separated (overrides server.bind).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+    /// TCP port; 0 picks a free one (overrides server.port).
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// SQLite file, or `:memory:` for a throw-away store (overrides storage.path).
+    #[arg(long, value_name = "PATH")]
+    db: Option<String>,
+    /// Print the effective configuration and exit (non-zero if it is invalid).
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let overrides = Overrides {
+        config: args.config,
+        bind: args.bind,
+        port: args.port,
+        db: args.db,
+    };
+    let loaded = match Config::load(&overrides) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("respite: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        if let Some(file) = &loaded.file {
+            println!("# effective configuration (file: {})", file.display());
+        } else {
+            println!("# effective configuration (built-in defaults, no file)");
+        }
+        print!("{}", loaded.config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&loaded.config.log.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("respite-io")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("respite: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(respite_core::server::run(loaded, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("respite: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    // RUST_LOG, when set, refines the configured level (e.g. RUST_LOG=respite_core=debug).
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
