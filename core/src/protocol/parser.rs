@@ -309,7 +309,10 @@ fn split_quoted(s: &[u8], mut p: usize, arg: &mut Vec<u8>) -> Result<usize, Prot
     let mut in_double = false;
     let mut in_single = false;
     // A closing quote must end the argument: followed by a blank or the end of the line.
-    let closes_cleanly = |after: usize| s.get(after).map_or(true, |&b| is_c_space(b));
+    let closes_cleanly = |after: usize| match s.get(after) {
+        Some(&b) => is_c_space(b),
+        None => true,
+    };
     loop {
         let c = s.get(p).copied();
         if in_double {
