@@ -53,6 +53,7 @@ fn main() -> ExitCode {
     }
     init_logging(&loaded.config.log.level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(loaded.config.server.effective_io_threads())
         .enable_all()
         .thread_name("respite-io")
         .build()

@@ -78,7 +78,8 @@ impl SharedState {
         self.client_query_buffer_limit
             .store(s.client_query_buffer_limit.0, Ordering::Relaxed);
         self.timeout.store(s.timeout, Ordering::Relaxed);
-        self.maxclients.store(s.maxclients as u64, Ordering::Relaxed);
+        self.maxclients
+            .store(s.maxclients as u64, Ordering::Relaxed);
         self.tcp_keepalive.store(s.tcp_keepalive, Ordering::Relaxed);
     }
 }
@@ -273,7 +274,8 @@ impl Engine {
             };
             // A bug in one command (or a plugin's) must cost that client an error, not the
             // server its executor.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&mut ctx, argv))) {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&mut ctx, argv)))
+            {
                 Ok(reply) => reply,
                 Err(panic) => {
                     let what = panic
@@ -282,7 +284,9 @@ impl Engine {
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown panic".into());
                     tracing::error!(command = %cmd.name, panic = %what, "command panicked");
-                    Reply::Error(format!("ERR internal error in '{}': {}", cmd.name, sanitize(&what)).into())
+                    Reply::Error(
+                        format!("ERR internal error in '{}': {}", cmd.name, sanitize(&what)).into(),
+                    )
                 }
             }
         };
@@ -302,7 +306,9 @@ impl Engine {
     /// Zeroes the statistics (CONFIG RESETSTAT).
     pub fn reset_stats(&mut self) {
         self.stats = ServerStats::default();
-        self.command_stats.iter_mut().for_each(|s| *s = CommandStats::default());
+        self.command_stats
+            .iter_mut()
+            .for_each(|s| *s = CommandStats::default());
         self.keyspace.reset_stats();
         for counter in [
             &self.shared.total_connections,

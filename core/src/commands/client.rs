@@ -38,16 +38,86 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     summary: "A container for client connection commands.",
     since: "2.4.0",
     subcommands: &[
-        sub!("id", 2, NOSCRIPT | LOADING | STALE, CATS, "Returns the unique client ID of the connection.", client_id),
-        sub!("setname", 3, NOSCRIPT | LOADING | STALE, CATS, "Sets the connection name.", client_setname),
-        sub!("getname", 2, NOSCRIPT | LOADING | STALE, CATS, "Returns the name of the connection.", client_getname),
-        sub!("setinfo", 4, NOSCRIPT | LOADING | STALE, CATS, "Sets information specific to the client or connection.", client_setinfo),
-        sub!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, ADMIN_CATS, "Lists open connections.", client_list),
-        sub!("info", 2, NOSCRIPT | LOADING | STALE, CATS, "Returns information about the connection.", client_info),
-        sub!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, ADMIN_CATS, "Terminates open connections.", client_kill),
-        sub!("reply", 3, NOSCRIPT | LOADING | STALE, CATS, "Instructs the server whether to reply to commands.", client_reply),
-        sub!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, ADMIN_CATS, "Sets the client eviction mode of the connection.", client_no_evict),
-        sub!("help", 2, LOADING | STALE, CATS, "Returns helpful text about the different subcommands.", client_help),
+        sub!(
+            "id",
+            2,
+            NOSCRIPT | LOADING | STALE,
+            CATS,
+            "Returns the unique client ID of the connection.",
+            client_id
+        ),
+        sub!(
+            "setname",
+            3,
+            NOSCRIPT | LOADING | STALE,
+            CATS,
+            "Sets the connection name.",
+            client_setname
+        ),
+        sub!(
+            "getname",
+            2,
+            NOSCRIPT | LOADING | STALE,
+            CATS,
+            "Returns the name of the connection.",
+            client_getname
+        ),
+        sub!(
+            "setinfo",
+            4,
+            NOSCRIPT | LOADING | STALE,
+            CATS,
+            "Sets information specific to the client or connection.",
+            client_setinfo
+        ),
+        sub!(
+            "list",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            ADMIN_CATS,
+            "Lists open connections.",
+            client_list
+        ),
+        sub!(
+            "info",
+            2,
+            NOSCRIPT | LOADING | STALE,
+            CATS,
+            "Returns information about the connection.",
+            client_info
+        ),
+        sub!(
+            "kill",
+            -3,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            ADMIN_CATS,
+            "Terminates open connections.",
+            client_kill
+        ),
+        sub!(
+            "reply",
+            3,
+            NOSCRIPT | LOADING | STALE,
+            CATS,
+            "Instructs the server whether to reply to commands.",
+            client_reply
+        ),
+        sub!(
+            "no-evict",
+            3,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            ADMIN_CATS,
+            "Sets the client eviction mode of the connection.",
+            client_no_evict
+        ),
+        sub!(
+            "help",
+            2,
+            LOADING | STALE,
+            CATS,
+            "Returns helpful text about the different subcommands.",
+            client_help
+        ),
     ],
     ..CommandSpec::BASE
 }];
@@ -58,7 +128,9 @@ fn client_id(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
 
 fn client_setname(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if !valid_client_name(&argv[2]) {
-        return Reply::error("ERR Client names cannot contain spaces, newlines or special characters.");
+        return Reply::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        );
     }
     ctx.client.name = (!argv[2].is_empty()).then(|| argv[2].clone());
     Reply::ok()
@@ -109,7 +181,11 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             let t = &argv[i + 1];
             if eq_ci(t, "normal") {
                 // Every Respite client is a normal client.
-            } else if eq_ci(t, "master") || eq_ci(t, "replica") || eq_ci(t, "slave") || eq_ci(t, "pubsub") {
+            } else if eq_ci(t, "master")
+                || eq_ci(t, "replica")
+                || eq_ci(t, "slave")
+                || eq_ci(t, "pubsub")
+            {
                 return Reply::bulk("");
             } else {
                 return Reply::Error(format!("ERR Unknown client type '{}'", lossy(t)).into());
@@ -170,7 +246,10 @@ impl KillFilter {
         }
         self.id.is_none_or(|id| id == c.id)
             && self.addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
-            && self.laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
+            && self
+                .laddr
+                .as_ref()
+                .is_none_or(|a| *a == c.laddr.to_string())
             && self.user.as_ref().is_none_or(|u| u == "default")
             && self.normal_only.unwrap_or(true)
     }
@@ -219,7 +298,10 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         } else if eq_ci(opt, "type") {
             if eq_ci(value, "normal") {
                 filter.normal_only = Some(true);
-            } else if ["master", "replica", "slave", "pubsub"].iter().any(|t| eq_ci(value, t)) {
+            } else if ["master", "replica", "slave", "pubsub"]
+                .iter()
+                .any(|t| eq_ci(value, t))
+            {
                 filter.normal_only = Some(false);
             } else {
                 return Reply::Error(format!("ERR Unknown client type '{}'", lossy(value)).into());

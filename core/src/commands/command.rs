@@ -40,11 +40,31 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     handler: Some(command_all),
     subcommands: &[
         sub!("count", 2, "Returns a count of commands.", command_count),
-        sub!("info", -2, "Returns information about one, multiple or all commands.", command_info),
+        sub!(
+            "info",
+            -2,
+            "Returns information about one, multiple or all commands.",
+            command_info
+        ),
         sub!("list", -2, "Returns a list of command names.", command_list),
-        sub!("docs", -2, "Returns documentary information about one, multiple or all commands.", command_docs),
-        sub!("getkeys", -3, "Extracts the key names from an arbitrary command.", command_getkeys),
-        sub!("help", 2, "Returns helpful text about the different subcommands.", command_help),
+        sub!(
+            "docs",
+            -2,
+            "Returns documentary information about one, multiple or all commands.",
+            command_docs
+        ),
+        sub!(
+            "getkeys",
+            -3,
+            "Extracts the key names from an arbitrary command.",
+            command_getkeys
+        ),
+        sub!(
+            "help",
+            2,
+            "Returns helpful text about the different subcommands.",
+            command_help
+        ),
     ],
     ..CommandSpec::BASE
 }];
@@ -79,7 +99,10 @@ fn info_of(cmd: &Command) -> Reply {
                     (Reply::bulk("type"), Reply::bulk("index")),
                     (
                         Reply::bulk("spec"),
-                        Reply::Map(vec![(Reply::bulk("index"), Reply::Integer(cmd.first_key as i64))]),
+                        Reply::Map(vec![(
+                            Reply::bulk("index"),
+                            Reply::Integer(cmd.first_key as i64),
+                        )]),
                     ),
                 ]),
             ),
@@ -181,8 +204,14 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         for c in std::iter::once(cmd).chain(cmd.subcommands.iter()) {
             let keep = match &filter {
                 Filter::All => true,
-                Filter::Module(m) => c.provider.as_deref().is_some_and(|p| p.as_bytes() == &m[..]),
-                Filter::AclCat(cat) => c.categories.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(cat)),
+                Filter::Module(m) => c
+                    .provider
+                    .as_deref()
+                    .is_some_and(|p| p.as_bytes() == &m[..]),
+                Filter::AclCat(cat) => c
+                    .categories
+                    .iter()
+                    .any(|x| x.as_bytes().eq_ignore_ascii_case(cat)),
                 Filter::Pattern(p) => glob_match(p, c.name.as_bytes(), true),
             };
             if keep {
@@ -195,10 +224,26 @@ fn command_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn docs_of(cmd: &Command) -> Reply {
     let mut fields = vec![
-        (Reply::bulk("summary"), Reply::Bulk(Bytes::from(cmd.summary.clone()))),
-        (Reply::bulk("since"), Reply::Bulk(Bytes::from(cmd.since.clone()))),
-        (Reply::bulk("group"), Reply::Bulk(Bytes::from(if cmd.provider.is_some() { "module".to_string() } else { cmd.group.clone() }))),
-        (Reply::bulk("complexity"), Reply::Bulk(Bytes::from(cmd.complexity.clone()))),
+        (
+            Reply::bulk("summary"),
+            Reply::Bulk(Bytes::from(cmd.summary.clone())),
+        ),
+        (
+            Reply::bulk("since"),
+            Reply::Bulk(Bytes::from(cmd.since.clone())),
+        ),
+        (
+            Reply::bulk("group"),
+            Reply::Bulk(Bytes::from(if cmd.provider.is_some() {
+                "module".to_string()
+            } else {
+                cmd.group.clone()
+            })),
+        ),
+        (
+            Reply::bulk("complexity"),
+            Reply::Bulk(Bytes::from(cmd.complexity.clone())),
+        ),
     ];
     if let Some(p) = &cmd.provider {
         fields.push((Reply::bulk("module"), Reply::Bulk(Bytes::from(p.clone()))));
@@ -228,7 +273,9 @@ fn command_docs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     } else {
         argv[2..]
             .iter()
-            .filter_map(|name| find(ctx, name).map(|c| (Reply::Bulk(Bytes::from(c.name.clone())), docs_of(c))))
+            .filter_map(|name| {
+                find(ctx, name).map(|c| (Reply::Bulk(Bytes::from(c.name.clone())), docs_of(c)))
+            })
             .collect()
     };
     Reply::Map(entries)
@@ -239,13 +286,19 @@ fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let cmd = match ctx.engine.resolve(args) {
         Ok(cmd) => cmd,
         Err((None, _)) => return Reply::error("ERR Invalid command specified"),
-        Err((Some(_), _)) => return Reply::error("ERR Invalid number of arguments specified for command"),
+        Err((Some(_), _)) => {
+            return Reply::error("ERR Invalid number of arguments specified for command")
+        }
     };
     let keys = cmd.key_positions(args.len());
     if keys.is_empty() {
         return Reply::error("ERR The command has no key arguments");
     }
-    Reply::Array(keys.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect())
+    Reply::Array(
+        keys.into_iter()
+            .map(|i| Reply::Bulk(args[i].clone()))
+            .collect(),
+    )
 }
 
 fn command_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
@@ -271,4 +324,3 @@ fn command_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
         ],
     )
 }
-

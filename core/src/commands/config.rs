@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use super::table::{flags::*, CommandSpec};
 use super::help_reply;
+use super::table::{flags::*, CommandSpec};
 use crate::engine::{Ctx, Engine};
 use crate::protocol::Reply;
 
@@ -33,10 +33,30 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     summary: "A container for server configuration commands.",
     since: "2.0.0",
     subcommands: &[
-        sub!("get", -3, "Returns the effective values of configuration parameters.", config_get),
-        sub!("set", -4, "Sets configuration parameters in-flight.", config_set),
-        sub!("resetstat", 2, "Resets the server's statistics.", config_resetstat),
-        sub!("rewrite", 2, "Persists the effective configuration to file.", config_rewrite),
+        sub!(
+            "get",
+            -3,
+            "Returns the effective values of configuration parameters.",
+            config_get
+        ),
+        sub!(
+            "set",
+            -4,
+            "Sets configuration parameters in-flight.",
+            config_set
+        ),
+        sub!(
+            "resetstat",
+            2,
+            "Resets the server's statistics.",
+            config_resetstat
+        ),
+        sub!(
+            "rewrite",
+            2,
+            "Persists the effective configuration to file.",
+            config_rewrite
+        ),
         CommandSpec {
             name: "help",
             arity: 2,
@@ -90,7 +110,9 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
             .keyspace
             .store_mut()
             .set_synchronous(now.storage.synchronous)
-            .map_err(|e| format!("CONFIG SET failed (possibly related to argument 'synchronous') - {e}"))?;
+            .map_err(|e| {
+                format!("CONFIG SET failed (possibly related to argument 'synchronous') - {e}")
+            })?;
     }
     engine
         .keyspace

@@ -12,7 +12,6 @@ pub mod table;
 
 use std::borrow::Cow;
 
-
 use crate::protocol::Reply;
 use crate::storage::StoreError;
 use table::CommandSpec;
@@ -99,7 +98,11 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
     out.push(Reply::Simple(
         format!("{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into(),
     ));
-    out.extend(lines.iter().map(|l| Reply::Simple(Cow::Owned(l.to_string()))));
+    out.extend(
+        lines
+            .iter()
+            .map(|l| Reply::Simple(Cow::Owned(l.to_string()))),
+    );
     out.push(Reply::Simple("HELP".into()));
     out.push(Reply::Simple("    Print this help.".into()));
     Reply::Array(out)
@@ -115,7 +118,17 @@ mod tests {
         assert_eq!(parse_i64(b"-12"), Some(-12));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b""[..], b"+1", b" 1", b"1 ", b"01", b"-0", b"1.0", b"9223372036854775808", b"-"] {
+        for bad in [
+            &b""[..],
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"01",
+            b"-0",
+            b"1.0",
+            b"9223372036854775808",
+            b"-",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

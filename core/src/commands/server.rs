@@ -121,7 +121,9 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn time(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     Reply::Array(vec![
         Reply::Bulk(Bytes::from(now.as_secs().to_string())),
         Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
@@ -134,7 +136,10 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             return Reply::error("ERR No shutdown in progress.");
         }
         // SAVE/NOSAVE make no difference: every acknowledged write is already in the store.
-        if !["nosave", "save", "now", "force"].iter().any(|o| eq_ci(arg, o)) {
+        if !["nosave", "save", "now", "force"]
+            .iter()
+            .any(|o| eq_ci(arg, o))
+        {
             return err_syntax();
         }
     }
@@ -220,7 +225,11 @@ fn rss_bytes() -> u64 {
     let page = 4096;
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * page)
 }
 
@@ -249,14 +258,20 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
     match section {
         "server" => {
             out.push_str("# Server\r\n");
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
             let uptime = engine.started.elapsed().as_secs();
             line(out, "redis_version", &REDIS_VERSION);
             line(out, "respite_version", &env!("CARGO_PKG_VERSION"));
             line(out, "redis_git_sha1", &"00000000");
             line(out, "redis_git_dirty", &0);
             line(out, "redis_mode", &"standalone");
-            line(out, "os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            line(
+                out,
+                "os",
+                &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            );
             line(out, "arch_bits", &(usize::BITS));
             line(out, "multiplexing_api", &"tokio");
             line(out, "process_id", &std::process::id());
@@ -269,17 +284,27 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             line(
                 out,
                 "executable",
-                &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                &std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             );
             line(
                 out,
                 "config_file",
-                &engine.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                &engine
+                    .config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             );
         }
         "clients" => {
             out.push_str("# Clients\r\n");
-            line(out, "connected_clients", &shared.connected_clients.load(Ordering::Relaxed));
+            line(
+                out,
+                "connected_clients",
+                &shared.connected_clients.load(Ordering::Relaxed),
+            );
             line(out, "cluster_connections", &0);
             line(out, "maxclients", &engine.config.server.maxclients);
             line(out, "blocked_clients", &0);
@@ -302,7 +327,11 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             line(out, "mem_allocator", &"libc");
             line(out, "respite_cache_bytes", &cache);
             line(out, "respite_cache_bytes_human", &human(cache));
-            line(out, "respite_cache_max_bytes", &engine.config.storage.cache_max_bytes.0);
+            line(
+                out,
+                "respite_cache_max_bytes",
+                &engine.config.storage.cache_max_bytes.0,
+            );
             line(out, "respite_cache_keys", &engine.keyspace.cache_keys());
         }
         "persistence" => {
@@ -319,26 +348,74 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             line(out, "rdb_changes_since_last_save", &0);
             line(out, "rdb_bgsave_in_progress", &0);
             line(out, "rdb_last_save_time", &(engine.last_commit_ms / 1000));
-            line(out, "rdb_last_bgsave_status", &if engine.last_commit_failed { "err" } else { "ok" });
+            line(
+                out,
+                "rdb_last_bgsave_status",
+                &if engine.last_commit_failed {
+                    "err"
+                } else {
+                    "ok"
+                },
+            );
             line(out, "aof_enabled", &0);
             line(out, "aof_rewrite_in_progress", &0);
             line(out, "respite_storage_path", &path);
             line(out, "respite_storage_bytes", &disk);
-            line(out, "respite_durability", &engine.config.storage.durability.as_str());
-            line(out, "respite_synchronous", &engine.config.storage.synchronous.as_str());
+            line(
+                out,
+                "respite_durability",
+                &engine.config.storage.durability.as_str(),
+            );
+            line(
+                out,
+                "respite_synchronous",
+                &engine.config.storage.synchronous.as_str(),
+            );
             line(out, "respite_commits", &ks.commits);
             line(out, "respite_last_commit_rows", &ks.last_commit_rows);
-            line(out, "respite_last_commit_status", &if engine.last_commit_failed { "err" } else { "ok" });
+            line(
+                out,
+                "respite_last_commit_status",
+                &if engine.last_commit_failed {
+                    "err"
+                } else {
+                    "ok"
+                },
+            );
         }
         "stats" => {
             out.push_str("# Stats\r\n");
             let ks = engine.keyspace.stats();
-            line(out, "total_connections_received", &shared.total_connections.load(Ordering::Relaxed));
-            line(out, "total_commands_processed", &engine.stats.commands_processed);
-            line(out, "instantaneous_ops_per_sec", &engine.stats.instantaneous_ops);
-            line(out, "total_net_input_bytes", &shared.net_input_bytes.load(Ordering::Relaxed));
-            line(out, "total_net_output_bytes", &shared.net_output_bytes.load(Ordering::Relaxed));
-            line(out, "rejected_connections", &shared.rejected_connections.load(Ordering::Relaxed));
+            line(
+                out,
+                "total_connections_received",
+                &shared.total_connections.load(Ordering::Relaxed),
+            );
+            line(
+                out,
+                "total_commands_processed",
+                &engine.stats.commands_processed,
+            );
+            line(
+                out,
+                "instantaneous_ops_per_sec",
+                &engine.stats.instantaneous_ops,
+            );
+            line(
+                out,
+                "total_net_input_bytes",
+                &shared.net_input_bytes.load(Ordering::Relaxed),
+            );
+            line(
+                out,
+                "total_net_output_bytes",
+                &shared.net_output_bytes.load(Ordering::Relaxed),
+            );
+            line(
+                out,
+                "rejected_connections",
+                &shared.rejected_connections.load(Ordering::Relaxed),
+            );
             line(out, "expired_keys", &ks.expired);
             line(out, "evicted_keys", &0);
             line(out, "keyspace_hits", &ks.hits);
@@ -380,7 +457,11 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
                     if s.calls == 0 && s.rejected_calls == 0 && s.failed_calls == 0 {
                         continue;
                     }
-                    let per_call = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
+                    let per_call = if s.calls > 0 {
+                        s.usec as f64 / s.calls as f64
+                    } else {
+                        0.0
+                    };
                     let _ = write!(
                         out,
                         "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
@@ -394,7 +475,11 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
             match engine.keyspace.db_stats() {
                 Ok(stats) => {
                     for s in stats {
-                        let _ = write!(out, "db{}:keys={},expires={},avg_ttl=0\r\n", s.db, s.keys, s.expires);
+                        let _ = write!(
+                            out,
+                            "db{}:keys={},expires={},avg_ttl=0\r\n",
+                            s.db, s.keys, s.expires
+                        );
                     }
                 }
                 Err(e) => {

@@ -73,12 +73,20 @@ fn invalid_expire(command: &str) -> Reply {
 }
 
 /// Resolves an EX/PX/EXAT/PXAT argument to absolute Unix milliseconds, with Redis's errors.
-fn resolve_expiry(arg: &[u8], unit_ms: i64, relative: bool, now: i64, command: &str) -> Result<i64, Reply> {
+fn resolve_expiry(
+    arg: &[u8],
+    unit_ms: i64,
+    relative: bool,
+    now: i64,
+    command: &str,
+) -> Result<i64, Reply> {
     let n = parse_i64(arg).ok_or_else(err_not_integer)?;
     if n <= 0 {
         return Err(invalid_expire(command));
     }
-    let ms = n.checked_mul(unit_ms).ok_or_else(|| invalid_expire(command))?;
+    let ms = n
+        .checked_mul(unit_ms)
+        .ok_or_else(|| invalid_expire(command))?;
     if relative {
         ms.checked_add(now).ok_or_else(|| invalid_expire(command))
     } else {
@@ -107,7 +115,10 @@ fn parse_set_options(argv: &[Bytes], now: i64) -> Result<SetOptions, Reply> {
         } else if eq_ci(arg, "keepttl") && !expiry_given {
             opts.expiry = Expiry::Keep;
             expiry_given = true;
-        } else if !expiry_given && next.is_some() && ["ex", "px", "exat", "pxat"].iter().any(|o| eq_ci(arg, o)) {
+        } else if !expiry_given
+            && next.is_some()
+            && ["ex", "px", "exat", "pxat"].iter().any(|o| eq_ci(arg, o))
+        {
             let (unit, relative) = match arg.to_ascii_lowercase().as_slice() {
                 b"ex" => (1000, true),
                 b"px" => (1, true),
@@ -167,4 +178,3 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Reply::ok()
     }
 }
-

@@ -245,7 +245,12 @@ impl CommandTable {
         self.register(cmd)
     }
 
-    fn build(&mut self, spec: &CommandSpec, parent: Option<&str>, provider: Option<&str>) -> Command {
+    fn build(
+        &mut self,
+        spec: &CommandSpec,
+        parent: Option<&str>,
+        provider: Option<&str>,
+    ) -> Command {
         let name = match parent {
             Some(p) => format!("{p}|{}", spec.name),
             None => spec.name.to_string(),
@@ -269,9 +274,7 @@ impl CommandTable {
             since: spec.since.to_string(),
             complexity: spec.complexity.to_string(),
             provider: provider.map(str::to_string),
-            handler: spec
-                .handler
-                .map(|f| Arc::new(f) as Handler),
+            handler: spec.handler.map(|f| Arc::new(f) as Handler),
             subcommands,
             stats_index,
             name,

@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub proto_max_bulk_len: ByteSize,
     /// Largest unparsed input buffered per client (>= 1mb).
     pub client_query_buffer_limit: ByteSize,
+    /// Threads for sockets, parsing and reply encoding (0 = one less than the CPU count, at
+    /// least one); commands themselves always run on the single executor thread.
+    pub io_threads: u32,
 }
 
 impl Default for ServerConfig {
@@ -72,11 +75,22 @@ impl Default for ServerConfig {
             requirepass: String::new(),
             proto_max_bulk_len: ByteSize::mb(512),
             client_query_buffer_limit: ByteSize::gb(1),
+            io_threads: 0,
         }
     }
 }
 
 impl ServerConfig {
+    /// The number of I/O threads to start: `io_threads`, or one less than the CPU count.
+    pub fn effective_io_threads(&self) -> usize {
+        match self.io_threads {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1),
+            n => n as usize,
+        }
+    }
+
     /// The addresses `bind` names (`*` = 0.0.0.0), or the offending word.
     pub fn bind_addrs(&self) -> Result<Vec<IpAddr>, String> {
         let words: Vec<&str> = self.bind.split_ascii_whitespace().collect();
@@ -302,6 +316,15 @@ impl Config {
                     format!("expected seconds from 0 (off) to {MAX_SECONDS}, found {v}"),
                 );
             }
+        }
+        if s.io_threads > 256 {
+            bad(
+                "server.io_threads",
+                format!(
+                    "expected an integer from 0 (auto) to 256, found {}",
+                    s.io_threads
+                ),
+            );
         }
         if !(1..=1024).contains(&s.databases) {
             bad(

@@ -53,7 +53,7 @@ pub fn find_param(name: &[u8]) -> Option<&'static ConfigParam> {
         .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
-static PARAMS: [ConfigParam; 16] = [
+static PARAMS: [ConfigParam; 17] = [
     ConfigParam {
         name: "bind",
         key: "server.bind",
@@ -106,6 +106,17 @@ static PARAMS: [ConfigParam; 16] = [
         get: |c| c.server.tcp_keepalive.to_string(),
         set: |c, v| {
             c.server.tcp_keepalive = int(v, 0, MAX_SECONDS as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "io-threads",
+        key: "server.io_threads",
+        mutable: false,
+        kind: ParamKind::Int,
+        get: |c| c.server.io_threads.to_string(),
+        set: |c, v| {
+            c.server.io_threads = int(v, 0, 256)?;
             Ok(())
         },
     },

@@ -146,7 +146,10 @@ impl<'a> Parts<'a> {
                     expire_at: r.expire_at,
                     version: r.version,
                 });
-                let slot = Slot { entry, dirty: false };
+                let slot = Slot {
+                    entry,
+                    dirty: false,
+                };
                 *self.cache_bytes += slot.cost(key);
                 v.insert(Bytes::copy_from_slice(key), slot)
             }
@@ -264,7 +267,10 @@ impl Keyspace {
             self.stats.misses += 1;
         }
         // Re-borrow through the map: the slot sits at the back of the LRU list now.
-        Ok(self.dbs[db as usize].map.back().and_then(|(_, s)| s.entry.as_ref()))
+        Ok(self.dbs[db as usize]
+            .map
+            .back()
+            .and_then(|(_, s)| s.entry.as_ref()))
     }
 
     /// Whether a live key exists, without counting a hit or miss.
@@ -431,11 +437,7 @@ impl Keyspace {
     }
 
     fn forget_uncommitted(&mut self) {
-        let keys: Vec<_> = self
-            .flushed
-            .drain(..)
-            .chain(self.dirty.drain(..))
-            .collect();
+        let keys: Vec<_> = self.flushed.drain(..).chain(self.dirty.drain(..)).collect();
         for (db, key) in keys {
             if let Some(slot) = self.dbs[db as usize].map.remove(&key) {
                 self.cache_bytes -= slot.cost(&key);
@@ -533,7 +535,8 @@ mod tests {
         let mut ks = keyspace(path, 64 * 1024);
         let value = "x".repeat(1000);
         for i in 0..1000 {
-            ks.set(0, format!("key:{i}").as_bytes(), s(&value), None, 0).unwrap();
+            ks.set(0, format!("key:{i}").as_bytes(), s(&value), None, 0)
+                .unwrap();
             if i % 100 == 99 {
                 ks.commit().unwrap();
                 assert!(ks.cache_bytes() <= 64 * 1024);

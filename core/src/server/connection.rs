@@ -53,8 +53,18 @@ pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: Context)
     let local = stream.local_addr().unwrap_or(peer);
     let id = ctx.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let client_shared = Arc::new(ClientShared::new(!ctx.auth_required));
-    let state = ClientState::new(id, peer, local, !ctx.auth_required, Arc::clone(&client_shared));
-    if ctx.executor.send(Request::Connect(Box::new(state))).is_err() {
+    let state = ClientState::new(
+        id,
+        peer,
+        local,
+        !ctx.auth_required,
+        Arc::clone(&client_shared),
+    );
+    if ctx
+        .executor
+        .send(Request::Connect(Box::new(state)))
+        .is_err()
+    {
         return;
     }
     let reason = session(&mut stream, &ctx, id, &client_shared).await;
@@ -94,7 +104,9 @@ async fn session(
                 }
             }
             // AUTH changes the limits for what follows, so stop at it.
-            if commands.last().is_some_and(|a| a[0].eq_ignore_ascii_case(b"auth") || a[0].eq_ignore_ascii_case(b"hello")) {
+            if commands.last().is_some_and(|a| {
+                a[0].eq_ignore_ascii_case(b"auth") || a[0].eq_ignore_ascii_case(b"hello")
+            }) {
                 break;
             }
         }
@@ -141,7 +153,10 @@ async fn session(
             continue;
         }
         if buf.len() as u64 > shared.client_query_buffer_limit.load(Ordering::Relaxed) {
-            tracing::warn!(client = id, "closing client that reached max query buffer length");
+            tracing::warn!(
+                client = id,
+                "closing client that reached max query buffer length"
+            );
             return "query buffer limit";
         }
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -150,7 +165,9 @@ async fn session(
         let timeout = shared.timeout.load(Ordering::Relaxed);
         let read = async {
             if timeout > 0 {
-                match tokio::time::timeout(Duration::from_secs(timeout), stream.read_buf(&mut buf)).await {
+                match tokio::time::timeout(Duration::from_secs(timeout), stream.read_buf(&mut buf))
+                    .await
+                {
                     Ok(r) => r.map(Some),
                     Err(_) => Ok(None),
                 }

@@ -66,10 +66,7 @@ pub async fn run(loaded: LoadedConfig, stop: impl Future<Output = ()>) -> Result
         config.storage.cache_max_bytes.0,
     )?;
     let shared = Arc::new(SharedState::new(&config));
-    let ips = config
-        .server
-        .bind_addrs()
-        .map_err(ServerError::BadBind)?;
+    let ips = config.server.bind_addrs().map_err(ServerError::BadBind)?;
     let mut listeners = Vec::new();
     for ip in ips {
         let addr = SocketAddr::new(ip, config.server.port);
@@ -79,7 +76,9 @@ pub async fn run(loaded: LoadedConfig, stop: impl Future<Output = ()>) -> Result
         listeners.push(listener);
     }
     if let Some(first) = listeners.first().and_then(|l| l.local_addr().ok()) {
-        shared.tcp_port.store(first.port() as u64, Ordering::Relaxed);
+        shared
+            .tcp_port
+            .store(first.port() as u64, Ordering::Relaxed);
     }
     let auth_required = !config.server.requirepass.is_empty();
     let engine = Engine::new(keyspace, config, loaded.file, Arc::clone(&shared));

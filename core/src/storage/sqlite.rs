@@ -49,7 +49,8 @@ CREATE TRIGGER IF NOT EXISTS keys_count_expiry AFTER UPDATE OF expire_at ON keys
 END;
 ";
 
-const SQL_LOAD: &str = "SELECT type, value, expire_at, version FROM keys WHERE db = ?1 AND key = ?2";
+const SQL_LOAD: &str =
+    "SELECT type, value, expire_at, version FROM keys WHERE db = ?1 AND key = ?2";
 const SQL_PUT: &str = "INSERT INTO keys (db, key, type, expire_at, version, value)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (db, key) DO UPDATE SET type = excluded.type, expire_at = excluded.expire_at,
@@ -89,14 +90,15 @@ impl SqliteStore {
             path: path.to_string(),
             in_tx: false,
         };
-        store.init(synchronous).map_err(|e| open_err(e.to_string()))?;
+        store
+            .init(synchronous)
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(store)
     }
 
     fn init(&mut self, synchronous: Synchronous) -> Result<(), StoreError> {
         // Another process (an operator's shell, the migrate tool) may hold the lock briefly.
-        self.conn
-            .busy_timeout(std::time::Duration::from_secs(5))?;
+        self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
         if self.path != ":memory:" {
             let mode: String = self
                 .conn
@@ -197,7 +199,8 @@ impl Store for SqliteStore {
 
     fn flush_all(&mut self) -> Result<(), StoreError> {
         self.begin()?;
-        self.conn.execute_batch("DELETE FROM keys; DELETE FROM db_stats;")?;
+        self.conn
+            .execute_batch("DELETE FROM keys; DELETE FROM db_stats;")?;
         Ok(())
     }
 
@@ -311,8 +314,16 @@ mod tests {
         assert_eq!(
             stats,
             vec![
-                DbStats { db: 0, keys: 2, expires: 1 },
-                DbStats { db: 3, keys: 1, expires: 0 }
+                DbStats {
+                    db: 0,
+                    keys: 2,
+                    expires: 1
+                },
+                DbStats {
+                    db: 3,
+                    keys: 1,
+                    expires: 0
+                }
             ]
         );
         // Replacing a row keeps the key count and follows the expiry change.
@@ -320,7 +331,14 @@ mod tests {
         assert!(s.delete(0, b"a").unwrap());
         assert!(!s.delete(0, b"a").unwrap());
         s.commit().unwrap();
-        assert_eq!(s.db_stats().unwrap()[0], DbStats { db: 0, keys: 1, expires: 0 });
+        assert_eq!(
+            s.db_stats().unwrap()[0],
+            DbStats {
+                db: 0,
+                keys: 1,
+                expires: 0
+            }
+        );
         s.flush_all().unwrap();
         s.commit().unwrap();
         assert!(s.db_stats().unwrap().is_empty());
@@ -346,7 +364,10 @@ mod tests {
             s.close().unwrap();
         }
         let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
-        assert_eq!(s.load(1, b"\x00bin\xff").unwrap(), Some(record("v", None, 7)));
+        assert_eq!(
+            s.load(1, b"\x00bin\xff").unwrap(),
+            Some(record("v", None, 7))
+        );
         assert_eq!(s.meta_get("next_version").unwrap(), Some(8));
     }
 }
