@@ -47,6 +47,8 @@ pub struct SharedState {
     pub shutting_down: AtomicBool,
     /// Ports actually bound (port 0 resolves to an ephemeral one).
     pub tcp_port: AtomicU64,
+    /// Whether new clients must authenticate (requirepass is set); CONFIG SET changes it.
+    pub auth_required: AtomicBool,
 }
 
 impl SharedState {
@@ -67,6 +69,7 @@ impl SharedState {
             next_client_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             tcp_port: AtomicU64::new(s.port as u64),
+            auth_required: AtomicBool::new(!s.requirepass.is_empty()),
         }
     }
 
@@ -81,6 +84,8 @@ impl SharedState {
         self.maxclients
             .store(s.maxclients as u64, Ordering::Relaxed);
         self.tcp_keepalive.store(s.tcp_keepalive, Ordering::Relaxed);
+        self.auth_required
+            .store(!s.requirepass.is_empty(), Ordering::Release);
     }
 }
 

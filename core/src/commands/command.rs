@@ -172,7 +172,7 @@ fn command_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     Reply::Array(
         argv[2..]
             .iter()
-            .map(|name| find(ctx, name).map_or(Reply::NullArray, |c| info_of(c)))
+            .map(|name| find(ctx, name).map_or(Reply::Null, |c| info_of(c)))
             .collect(),
     )
 }

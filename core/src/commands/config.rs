@@ -85,7 +85,7 @@ fn config_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() % 2 != 0 {
-        return super::err_arity("config|set");
+        return super::err_syntax();
     }
     let pairs: Vec<(&[u8], &[u8])> = argv[2..]
         .chunks(2)

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, err_not_integer, err_syntax, lossy, parse_i64};
+use super::{eq_ci, err_syntax, lossy, parse_i32, parse_i64};
 use crate::client::ReplyMode;
 use crate::engine::Ctx;
 use crate::protocol::{Protocol, Reply};
@@ -238,10 +238,11 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let Some(index) = parse_i64(&argv[1]) else {
-        return err_not_integer();
+    let index = match parse_i32(&argv[1]) {
+        Ok(i) => i,
+        Err(reply) => return reply,
     };
-    if index < 0 || index >= ctx.engine.keyspace.databases() as i64 {
+    if index < 0 || index as i64 >= ctx.engine.keyspace.databases() as i64 {
         return Reply::error("ERR DB index is out of range");
     }
     ctx.client.db = index as u32;

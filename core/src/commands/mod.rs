@@ -82,6 +82,14 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
     Some(v)
 }
 
+/// Parses a 32-bit integer argument with Redis's two errors (getIntFromObjectOrReply).
+pub fn parse_i32(b: &[u8]) -> Result<i32, Reply> {
+    let v = parse_i64(b).ok_or_else(err_not_integer)?;
+    i32::try_from(v).map_err(|_| {
+        Reply::error("ERR value is out of range, value must between -2147483648 and 2147483647")
+    })
+}
+
 /// Text of an argument for messages (lossy UTF-8).
 pub fn lossy(b: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(b)

@@ -47,19 +47,13 @@ fn configure(stream: &TcpStream, keepalive_secs: u64) {
 }
 
 /// Serves one connection until it closes, is killed, or the server shuts down.
-pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: Context) {
+pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, id: u64, ctx: Context) {
     let _guard = ConnectedGuard(Arc::clone(&ctx.shared));
     configure(&stream, ctx.shared.tcp_keepalive.load(Ordering::Relaxed));
     let local = stream.local_addr().unwrap_or(peer);
-    let id = ctx.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let client_shared = Arc::new(ClientShared::new(!ctx.auth_required));
-    let state = ClientState::new(
-        id,
-        peer,
-        local,
-        !ctx.auth_required,
-        Arc::clone(&client_shared),
-    );
+    let authenticated = !ctx.shared.auth_required.load(Ordering::Acquire);
+    let client_shared = Arc::new(ClientShared::new(authenticated));
+    let state = ClientState::new(id, peer, local, authenticated, Arc::clone(&client_shared));
     if ctx
         .executor
         .send(Request::Connect(Box::new(state)))

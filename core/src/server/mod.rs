@@ -50,7 +50,6 @@ struct Context {
     executor: ExecutorSender,
     shared: Arc<SharedState>,
     shutdown: watch::Receiver<bool>,
-    auth_required: bool,
 }
 
 /// Runs the server until `stop` resolves (SIGINT/SIGTERM in the binary) or a client sends
@@ -80,7 +79,6 @@ pub async fn run(loaded: LoadedConfig, stop: impl Future<Output = ()>) -> Result
             .tcp_port
             .store(first.port() as u64, Ordering::Relaxed);
     }
-    let auth_required = !config.server.requirepass.is_empty();
     let engine = Engine::new(keyspace, config, loaded.file, Arc::clone(&shared));
     let (tx, rx) = mpsc::channel::<Request>();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -97,7 +95,6 @@ pub async fn run(loaded: LoadedConfig, stop: impl Future<Output = ()>) -> Result
         executor: tx.clone(),
         shared: Arc::clone(&shared),
         shutdown: shutdown_rx,
-        auth_required,
     };
     let mut acceptors = Vec::new();
     for listener in listeners {
@@ -163,6 +160,8 @@ async fn accept_loop(listener: TcpListener, ctx: Context) {
         }
         shared.connected_clients.fetch_add(1, Ordering::AcqRel);
         shared.total_connections.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(connection::serve(stream, peer, ctx.clone()));
+        // Taken here, not in the task, so that a larger ID always means a later connection.
+        let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(connection::serve(stream, peer, id, ctx.clone()));
     }
 }

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Runs redis-benchmark against redis-server and a release build of respite, side by side in
+# the same run, and prints a markdown table of requests per second.
+#
+#   bench/compare.sh                 # defaults below
+#   bench/compare.sh -n 1000000      # more requests per test
+#   TESTS=SET,GET bench/compare.sh   # a subset of the tests
+#
+# Options (or the environment variables in brackets):
+#   -n N          requests per test and pipeline setting [REQUESTS, default 100000]
+#   -c N          parallel clients [CLIENTS, default 50]
+#   -P "1 16"     pipeline depths to run, space-separated [PIPELINES, default "1 16"]
+#   -t LIST       redis-benchmark tests, comma-separated [TESTS, default below]
+#   -r N          random keyspace size for SET/GET (-r of redis-benchmark) [KEYSPACE, 100000]
+#   RESPITE_BIN=path   benchmark this respite binary instead of building target/release/respite
+#
+# Both servers run on ephemeral loopback ports; redis-server without persistence, respite
+# with its SQLite file in a temporary directory. Both are killed on exit.
+set -euo pipefail
+
+# The commands respite implements so far; later issues append to this list.
+TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET}
+REQUESTS=${REQUESTS:-100000}
+CLIENTS=${CLIENTS:-50}
+PIPELINES=${PIPELINES:-"1 16"}
+KEYSPACE=${KEYSPACE:-100000}
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while getopts "n:c:P:t:r:h" opt; do
+    case "$opt" in
+        n) REQUESTS=$OPTARG ;;
+        c) CLIENTS=$OPTARG ;;
+        P) PIPELINES=$OPTARG ;;
+        t) TESTS=$OPTARG ;;
+        r) KEYSPACE=$OPTARG ;;
+        h) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+
+for tool in redis-server redis-benchmark redis-cli cargo; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "compare.sh: $tool is missing (apt-get install redis-server redis-tools, or bash .ci/run)" >&2
+        exit 1
+    fi
+done
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/respite-bench.XXXXXX")
+REDIS_PID=""
+RESPITE_PID=""
+
+cleanup() {
+    local pid
+    for pid in "$REDIS_PID" "$RESPITE_PID"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            # Give it a moment to stop gracefully, then insist.
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { echo "compare.sh: $*" >&2; }
+
+# A loopback port nobody listens on right now (redis-server cannot pick one itself).
+free_port() {
+    local port
+    for _ in $(seq 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+start_redis() {
+    local port
+    for _ in $(seq 10); do
+        port=$(free_port)
+        redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$port" \
+            --dir "$WORK" --logfile "$WORK/redis.log" --daemonize no &
+        REDIS_PID=$!
+        for _ in $(seq 100); do
+            if redis-cli -h 127.0.0.1 -p "$port" PING >/dev/null 2>&1; then
+                REDIS_PORT=$port
+                return 0
+            fi
+            kill -0 "$REDIS_PID" 2>/dev/null || break
+            sleep 0.05
+        done
+        # Lost a race for the port, or failed: try another one.
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+        REDIS_PID=""
+    done
+    log "redis-server did not start; its log:"
+    cat "$WORK/redis.log" >&2 || true
+    return 1
+}
+
+start_respite() {
+    : >"$WORK/respite.toml"
+    "$RESPITE_BIN" --config "$WORK/respite.toml" --bind 127.0.0.1 --port 0 \
+        --db "$WORK/respite.db" 2>"$WORK/respite.log" &
+    RESPITE_PID=$!
+    for _ in $(seq 600); do
+        RESPITE_PORT=$(sed -n 's/.*Ready to accept connections on 127\.0\.0\.1:\([0-9]\{1,5\}\).*/\1/p' \
+            "$WORK/respite.log" | head -n 1)
+        if [ -n "$RESPITE_PORT" ]; then
+            return 0
+        fi
+        if ! kill -0 "$RESPITE_PID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.05
+    done
+    log "respite did not become ready; its log:"
+    cat "$WORK/respite.log" >&2
+    return 1
+}
+
+# Prints "TEST<TAB>RPS" lines for one server and one pipeline depth.
+bench() {
+    local port=$1 pipeline=$2 out
+    out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
+        -r "$KEYSPACE" -P "$pipeline" -t "$TESTS" --csv)
+    # "test","rps",...: skip the header, keep the first two columns. Names like
+    # "MSET (10 keys)" keep their first word.
+    printf '%s\n' "$out" | tr -d '\r' | awk -F'","' 'NR > 1 && NF >= 2 {
+        gsub(/"/, "", $1); gsub(/"/, "", $2); split($1, name, " "); print name[1] "\t" $2 }'
+}
+
+if [ -z "${RESPITE_BIN:-}" ]; then
+    log "building respite (release)"
+    cargo build --release --quiet
+    RESPITE_BIN=$ROOT/target/release/respite
+fi
+
+start_redis
+start_respite
+log "redis-server on port $REDIS_PORT (pid $REDIS_PID), respite on port $RESPITE_PORT (pid $RESPITE_PID)"
+
+declare -A REDIS_RPS RESPITE_RPS SEEN
+ROWS=()
+add_row() {
+    if [ -z "${SEEN["$1"]:-}" ]; then
+        SEEN["$1"]=1
+        ROWS+=("$1")
+    fi
+}
+for pipeline in $PIPELINES; do
+    log "pipeline $pipeline: redis-server"
+    while IFS=$'\t' read -r test rps; do
+        REDIS_RPS["$test/$pipeline"]=$rps
+        add_row "$test/$pipeline"
+    done < <(bench "$REDIS_PORT" "$pipeline")
+    log "pipeline $pipeline: respite"
+    while IFS=$'\t' read -r test rps; do
+        RESPITE_RPS["$test/$pipeline"]=$rps
+        add_row "$test/$pipeline"
+    done < <(bench "$RESPITE_PORT" "$pipeline")
+done
+
+if ! kill -0 "$RESPITE_PID" 2>/dev/null; then
+    log "respite died during the run; its log:"
+    cat "$WORK/respite.log" >&2
+    exit 1
+fi
+
+echo
+echo "redis-benchmark -c $CLIENTS -n $REQUESTS -r $KEYSPACE, $(nproc) cores," \
+    "$(redis-server --version | awk '{print $3}' | tr -d 'v='), respite $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo
+echo "| test | pipeline | redis rps | respite rps | respite/redis |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+for row in "${ROWS[@]}"; do
+    test=${row%/*}
+    pipeline=${row##*/}
+    redis=${REDIS_RPS["$row"]:-}
+    respite=${RESPITE_RPS["$row"]:-}
+    ratio=$(awk -v a="$respite" -v b="$redis" \
+        'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')
+    echo "| $test | $pipeline | ${redis:-n/a} | ${respite:-n/a} | $ratio |"
+done
