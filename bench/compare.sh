@@ -11,7 +11,8 @@
 #   -c N          parallel clients [CLIENTS, default 50]
 #   -P "1 16"     pipeline depths to run, space-separated [PIPELINES, default "1 16"]
 #   -t LIST       redis-benchmark tests, comma-separated [TESTS, default below]
-#   -r N          random keyspace size for SET/GET (-r of redis-benchmark) [KEYSPACE, 100000]
+#   -r N          random keyspace size for SET/GET (-r of redis-benchmark) [KEYSPACE, default
+#                 none: one hot key, as redis-benchmark does by default]
 #   RESPITE_BIN=path   benchmark this respite binary instead of building target/release/respite
 #
 # Both servers run on ephemeral loopback ports; redis-server without persistence, respite
@@ -23,7 +24,7 @@ TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET}
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-"1 16"}
-KEYSPACE=${KEYSPACE:-100000}
+KEYSPACE=${KEYSPACE:-}
 
 usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -134,8 +135,12 @@ start_respite() {
 # Prints "TEST<TAB>RPS" lines for one server and one pipeline depth.
 bench() {
     local port=$1 pipeline=$2 out
+    local random=()
+    if [ -n "$KEYSPACE" ]; then
+        random=(-r "$KEYSPACE")
+    fi
     out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
-        -r "$KEYSPACE" -P "$pipeline" -t "$TESTS" --csv)
+        "${random[@]}" -P "$pipeline" -t "$TESTS" --csv)
     # "test","rps",...: skip the header, keep the first two columns. Names like
     # "MSET (10 keys)" keep their first word.
     printf '%s\n' "$out" | tr -d '\r' | awk -F'","' 'NR > 1 && NF >= 2 {
@@ -180,7 +185,7 @@ if ! kill -0 "$RESPITE_PID" 2>/dev/null; then
 fi
 
 echo
-echo "redis-benchmark -c $CLIENTS -n $REQUESTS -r $KEYSPACE, $(nproc) cores," \
+echo "redis-benchmark -c $CLIENTS -n $REQUESTS${KEYSPACE:+ -r $KEYSPACE}, $(nproc) cores," \
     "$(redis-server --version | awk '{print $3}' | tr -d 'v='), respite $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "| test | pipeline | redis rps | respite rps | respite/redis |"

@@ -145,12 +145,14 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
     let key = &argv[1];
     let ks = &mut ctx.engine.keyspace;
-    let (old, old_expiry) = match ks.get(db, key, ctx.now) {
-        Ok(Some(entry)) => match &entry.value {
+    // A plain SET replaces whatever is there, so it need not read the old value.
+    let needs_old = opts.nx || opts.xx || opts.get || opts.expiry == Expiry::Keep;
+    let (old, old_expiry) = match needs_old.then(|| ks.get(db, key, ctx.now)) {
+        Some(Ok(Some(entry))) => match &entry.value {
             Value::String(s) => (Some(s.clone()), entry.expire_at),
         },
-        Ok(None) => (None, None),
-        Err(e) => return Engine::store_error(&e),
+        Some(Ok(None)) | None => (None, None),
+        Some(Err(e)) => return Engine::store_error(&e),
     };
     let old_reply = || old.clone().map_or(Reply::Null, Reply::Bulk);
     if (opts.nx && old.is_some()) || (opts.xx && old.is_none()) {

@@ -133,6 +133,23 @@ impl<'a> Parts<'a> {
     /// Makes sure `key` is in the cache (loading it from the store if needed) as the most
     /// recently used key, and expires it if its time has passed.
     fn slot(self, db: DbIndex, key: &[u8], now: i64) -> Result<Found<'a>, StoreError> {
+        self.slot_with(db, key, now, true)
+    }
+
+    /// [`Self::slot`], but without reading the store when the key is not cached: for writes
+    /// that replace the whole value, where the old one does not matter (the store's upsert
+    /// and its counting triggers handle both cases).
+    fn slot_to_overwrite(self, db: DbIndex, key: &[u8], now: i64) -> Result<Found<'a>, StoreError> {
+        self.slot_with(db, key, now, false)
+    }
+
+    fn slot_with(
+        self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+        load: bool,
+    ) -> Result<Found<'a>, StoreError> {
         use hashlink::linked_hash_map::RawEntryMut;
         let (k, slot) = match self.dbs[db as usize].map.raw_entry_mut().from_key(key) {
             RawEntryMut::Occupied(mut o) => {
@@ -140,12 +157,16 @@ impl<'a> Parts<'a> {
                 o.into_key_value()
             }
             RawEntryMut::Vacant(v) => {
-                self.stats.cache_misses += 1;
-                let entry = self.store.load(db, key)?.map(|r| Entry {
-                    value: Value::decode(r.kind, r.value),
-                    expire_at: r.expire_at,
-                    version: r.version,
-                });
+                let entry = if load {
+                    self.stats.cache_misses += 1;
+                    self.store.load(db, key)?.map(|r| Entry {
+                        value: Value::decode(r.kind, r.value),
+                        expire_at: r.expire_at,
+                        version: r.version,
+                    })
+                } else {
+                    None
+                };
                 let slot = Slot {
                     entry,
                     dirty: false,
@@ -299,7 +320,7 @@ impl Keyspace {
     ) -> Result<(), StoreError> {
         let version = self.bump_version();
         let added = value.size();
-        let mut found = self.parts().slot(db, key, now)?;
+        let mut found = self.parts().slot_to_overwrite(db, key, now)?;
         let removed = found.slot.entry.as_ref().map_or(0, |e| e.value.size());
         found.slot.entry = Some(Entry {
             value,

@@ -33,8 +33,11 @@ CREATE TABLE IF NOT EXISTS db_stats (
     keys    INTEGER NOT NULL DEFAULT 0,
     expires INTEGER NOT NULL DEFAULT 0
 );
+-- One row per possible database up front, so the insert trigger is a single UPDATE.
+INSERT OR IGNORE INTO db_stats (db)
+    WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1023)
+    SELECT i FROM n;
 CREATE TRIGGER IF NOT EXISTS keys_count_insert AFTER INSERT ON keys BEGIN
-    INSERT OR IGNORE INTO db_stats (db) VALUES (NEW.db);
     UPDATE db_stats SET keys = keys + 1, expires = expires + (NEW.expire_at IS NOT NULL)
      WHERE db = NEW.db;
 END;
@@ -110,6 +113,10 @@ impl SqliteStore {
             }
         }
         self.set_synchronous(synchronous)?;
+        // SQLite's default page cache is 2 MB, too small to keep the key B-tree's interior
+        // pages once the data set grows; the keyspace's hot cache keeps values, this the tree.
+        self.conn
+            .execute_batch("PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;")?;
         self.conn.execute_batch(SCHEMA)?;
         match self.meta_get("schema_version")? {
             None => {
@@ -192,7 +199,7 @@ impl Store for SqliteStore {
             .prepare_cached("DELETE FROM keys WHERE db = ?1")?
             .execute([db])?;
         self.conn
-            .prepare_cached("DELETE FROM db_stats WHERE db = ?1")?
+            .prepare_cached("UPDATE db_stats SET keys = 0, expires = 0 WHERE db = ?1")?
             .execute([db])?;
         Ok(())
     }
@@ -200,7 +207,7 @@ impl Store for SqliteStore {
     fn flush_all(&mut self) -> Result<(), StoreError> {
         self.begin()?;
         self.conn
-            .execute_batch("DELETE FROM keys; DELETE FROM db_stats;")?;
+            .execute_batch("DELETE FROM keys; UPDATE db_stats SET keys = 0, expires = 0;")?;
         Ok(())
     }
 
