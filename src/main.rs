@@ -52,12 +52,15 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&loaded.config.log.level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(loaded.config.server.effective_io_threads())
-        .enable_all()
-        .thread_name("respite-io")
-        .build()
-    {
+    let inline = loaded.config.server.inline_executor();
+    let mut builder = if inline {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(loaded.config.server.effective_io_threads());
+        b
+    };
+    let runtime = match builder.enable_all().thread_name("respite-io").build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("respite: cannot start the runtime: {e}");
@@ -68,7 +71,7 @@ fn main() -> ExitCode {
         // Installed before the server says it is ready, so a signal sent right after the Ready
         // line still shuts it down gracefully.
         let stop = shutdown_signal()?;
-        respite_core::server::run(loaded, stop)
+        respite_core::server::run(loaded, inline, stop)
             .await
             .map_err(|e| e.to_string())
     });

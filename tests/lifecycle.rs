@@ -35,6 +35,25 @@ fn sigterm_stops_gracefully() {
 }
 
 #[test]
+fn sigterm_stops_gracefully_with_threaded_executor() {
+    let mut server = Server::builder()
+        .config("[server]\nio_threads = 2\n")
+        .start();
+    let mut conn = server.raw();
+    assert_eq!(conn.cmd(&["SET", "k", "v"]), Reply::ok());
+    let status = server.stop();
+    assert!(
+        status.success(),
+        "SIGTERM must exit 0: {status}\n{}",
+        server.stderr()
+    );
+    conn.expect_closed();
+    server.restart();
+    let mut conn = server.raw();
+    assert_eq!(conn.cmd(&["GET", "k"]), Reply::bulk("v"));
+}
+
+#[test]
 fn sigint_stops_gracefully() {
     let mut server = Server::start();
     let _conn = server.raw();

@@ -53,8 +53,28 @@ pub struct Response {
     pub close: bool,
 }
 
-/// Handle to send requests to the executor.
-pub type ExecutorSender = Sender<Request>;
+/// Handle to send requests to the executor, whichever way it runs.
+#[derive(Clone)]
+pub enum ExecutorSender {
+    /// To an executor on its own thread.
+    Thread(Sender<Request>),
+    /// To an executor task on the same (single) runtime thread as the connections.
+    Task(tokio::sync::mpsc::UnboundedSender<Request>),
+}
+
+/// The executor has stopped; the request was not delivered.
+#[derive(Debug)]
+pub struct ExecutorGone;
+
+impl ExecutorSender {
+    /// Queues a request for the executor.
+    pub fn send(&self, req: Request) -> Result<(), ExecutorGone> {
+        match self {
+            ExecutorSender::Thread(tx) => tx.send(req).map_err(|_| ExecutorGone),
+            ExecutorSender::Task(tx) => tx.send(req).map_err(|_| ExecutorGone),
+        }
+    }
+}
 
 struct Pending {
     reply: oneshot::Sender<Response>,
@@ -65,7 +85,7 @@ struct Pending {
     protocol: crate::protocol::Protocol,
 }
 
-/// Runs the executor loop until shutdown, then closes the store. Call on a dedicated thread.
+/// Runs the executor on a dedicated thread until shutdown, then closes the store.
 pub fn run(mut engine: Engine, rx: Receiver<Request>) {
     let mut pending: Vec<Pending> = Vec::new();
     loop {
@@ -84,28 +104,76 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        if engine.keyspace.has_pending() {
-            if let Err(e) = engine.commit() {
-                let err = Reply::Error(format!("ERR {e}; the write was not applied").into());
-                for p in pending.iter_mut().filter(|p| p.wrote) {
-                    p.response.out.clear();
-                    for _ in 0..p.replies {
-                        err.encode(p.protocol, &mut p.response.out);
-                    }
-                }
-            }
-        }
-        for p in pending.drain(..) {
-            // The connection may be gone; its reply is simply dropped.
-            let _ = p.reply.send(p.response);
-        }
+        finish_batch(&mut engine, &mut pending);
         if stop || engine.shutdown_requested {
             break;
         }
         engine.cron_if_due();
     }
-    // Replies to anything still queued are dropped; their connections close.
     drop(rx);
+    close(engine);
+}
+
+/// Runs the executor as a task beside the connections on a single-threaded runtime (Redis's
+/// model: no thread hand-off per request), until shutdown; then closes the store.
+pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedReceiver<Request>) {
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut cron = tokio::time::interval(CRON_INTERVAL);
+    cron.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let first = tokio::select! {
+            req = rx.recv() => match req {
+                Some(req) => req,
+                None => break,
+            },
+            _ = cron.tick() => {
+                engine.cron();
+                continue;
+            }
+        };
+        // Let the other connections that are ready queue their requests too, so they share
+        // this batch and its commit.
+        tokio::task::yield_now().await;
+        let mut stop = handle(&mut engine, first, &mut pending);
+        while !stop && pending.len() < MAX_BATCH_REQUESTS {
+            match rx.try_recv() {
+                Ok(req) => stop = handle(&mut engine, req, &mut pending),
+                Err(_) => break,
+            }
+        }
+        finish_batch(&mut engine, &mut pending);
+        if stop || engine.shutdown_requested {
+            break;
+        }
+        engine.cron_if_due();
+    }
+    drop(rx);
+    close(engine);
+}
+
+/// Commits the batch's writes, then releases its replies (replacing those of writers with an
+/// error if the commit failed).
+fn finish_batch(engine: &mut Engine, pending: &mut Vec<Pending>) {
+    if engine.keyspace.has_pending() {
+        if let Err(e) = engine.commit() {
+            let err = Reply::Error(format!("ERR {e}; the write was not applied").into());
+            for p in pending.iter_mut().filter(|p| p.wrote) {
+                p.response.out.clear();
+                for _ in 0..p.replies {
+                    err.encode(p.protocol, &mut p.response.out);
+                }
+            }
+        }
+    }
+    for p in pending.drain(..) {
+        // The connection may be gone; its reply is simply dropped.
+        let _ = p.reply.send(p.response);
+    }
+}
+
+/// Closes every connection and the store. Replies to requests still queued are dropped, so
+/// their connections close.
+fn close(mut engine: Engine) {
     for (_, client) in std::mem::take(&mut engine.clients) {
         client.shared.kill();
     }

@@ -81,7 +81,8 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// The number of I/O threads to start: `io_threads`, or one less than the CPU count.
+    /// The number of I/O threads to run: `io_threads`, or (0) one less than the CPU count,
+    /// at least one. With one, that thread runs the executor too (see [`Self::inline_executor`]).
     pub fn effective_io_threads(&self) -> usize {
         match self.io_threads {
             0 => std::thread::available_parallelism()
@@ -89,6 +90,12 @@ impl ServerConfig {
                 .max(1),
             n => n as usize,
         }
+    }
+
+    /// Whether one thread runs sockets and the executor both, as Redis does: no hand-off
+    /// between threads per request, which is what a one- or two-core machine affords best.
+    pub fn inline_executor(&self) -> bool {
+        self.effective_io_threads() == 1
     }
 
     /// The addresses `bind` names (`*` = 0.0.0.0), or the offending word.

@@ -55,7 +55,14 @@ struct Context {
 /// Runs the server until `stop` resolves (SIGINT/SIGTERM in the binary) or a client sends
 /// SHUTDOWN; then stops accepting, lets the executor finish what is queued, commits and closes
 /// the store, and gives connections a moment to write their last replies.
-pub async fn run(loaded: LoadedConfig, stop: impl Future<Output = ()>) -> Result<(), ServerError> {
+///
+/// With `inline`, the executor runs as a task on the caller's runtime, which must then be
+/// single-threaded (see `server.io_threads`); otherwise it gets a thread of its own.
+pub async fn run(
+    loaded: LoadedConfig,
+    inline: bool,
+    stop: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
     let config = loaded.config;
     let store = SqliteStore::open(&config.storage.path, config.storage.synchronous)?;
     tracing::info!(path = %config.storage.path, "store opened");
@@ -80,15 +87,25 @@ pub async fn run(loaded: LoadedConfig, stop: impl Future<Output = ()>) -> Result
             .store(first.port() as u64, Ordering::Relaxed);
     }
     let engine = Engine::new(keyspace, config, loaded.file, Arc::clone(&shared));
-    let (tx, rx) = mpsc::channel::<Request>();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let executor_thread = std::thread::Builder::new()
-        .name("respite-executor".into())
-        .spawn(move || {
-            executor::run(engine, rx);
+    let (tx, executor_thread) = if inline {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Request>();
+        tokio::spawn(async move {
+            executor::run_task(engine, rx).await;
             let _ = done_tx.send(());
-        })
-        .map_err(ServerError::Executor)?;
+        });
+        (ExecutorSender::Task(tx), None)
+    } else {
+        let (tx, rx) = mpsc::channel::<Request>();
+        let thread = std::thread::Builder::new()
+            .name("respite-executor".into())
+            .spawn(move || {
+                executor::run(engine, rx);
+                let _ = done_tx.send(());
+            })
+            .map_err(ServerError::Executor)?;
+        (ExecutorSender::Thread(tx), Some(thread))
+    };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Context {
@@ -130,7 +147,9 @@ pub async fn run(loaded: LoadedConfig, stop: impl Future<Output = ()>) -> Result
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let _ = tokio::task::spawn_blocking(move || executor_thread.join()).await;
+    if let Some(thread) = executor_thread {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
     tracing::info!("Respite is now ready to exit, bye bye...");
     Ok(())
 }
