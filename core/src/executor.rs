@@ -97,15 +97,7 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut stop = handle(&mut engine, first, &mut pending);
-        while !stop && pending.len() < MAX_BATCH_REQUESTS {
-            match rx.try_recv() {
-                Ok(req) => stop = handle(&mut engine, req, &mut pending),
-                Err(_) => break,
-            }
-        }
-        finish_batch(&mut engine, &mut pending);
-        if stop || engine.shutdown_requested {
+        if run_batch(&mut engine, first, || rx.try_recv().ok(), &mut pending) {
             break;
         }
         engine.cron_if_due();
@@ -134,21 +126,32 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
         // Let the other connections that are ready queue their requests too, so they share
         // this batch and its commit.
         tokio::task::yield_now().await;
-        let mut stop = handle(&mut engine, first, &mut pending);
-        while !stop && pending.len() < MAX_BATCH_REQUESTS {
-            match rx.try_recv() {
-                Ok(req) => stop = handle(&mut engine, req, &mut pending),
-                Err(_) => break,
-            }
-        }
-        finish_batch(&mut engine, &mut pending);
-        if stop || engine.shutdown_requested {
+        if run_batch(&mut engine, first, || rx.try_recv().ok(), &mut pending) {
             break;
         }
         engine.cron_if_due();
     }
     drop(rx);
     close(engine);
+}
+
+/// Runs `first` and the requests `more` yields (up to the batch limit), commits, and releases
+/// the replies. Returns whether the executor must stop.
+fn run_batch(
+    engine: &mut Engine,
+    first: Request,
+    mut more: impl FnMut() -> Option<Request>,
+    pending: &mut Vec<Pending>,
+) -> bool {
+    let mut stop = handle(engine, first, pending);
+    while !stop && pending.len() < MAX_BATCH_REQUESTS {
+        match more() {
+            Some(req) => stop = handle(engine, req, pending),
+            None => break,
+        }
+    }
+    finish_batch(engine, pending);
+    stop || engine.shutdown_requested
 }
 
 /// Commits the batch's writes, then releases its replies (replacing those of writers with an

@@ -52,35 +52,7 @@ pub fn err_store(e: &StoreError) -> Reply {
     Reply::Error(format!("ERR {e}").into())
 }
 
-/// Parses a signed 64-bit integer exactly as Redis's string2ll does (no spaces, no '+').
-pub fn parse_i64(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || b.len() > 20 {
-        return None;
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        let d = (d - b'0') as i64;
-        v = if neg {
-            v.checked_mul(10)?.checked_sub(d)?
-        } else {
-            v.checked_mul(10)?.checked_add(d)?
-        };
-    }
-    if neg && v == 0 {
-        return None; // "-0" is not a canonical integer
-    }
-    Some(v)
-}
+pub use crate::protocol::parse_i64;
 
 /// Parses a 32-bit integer argument with Redis's two errors (getIntFromObjectOrReply).
 pub fn parse_i32(b: &[u8]) -> Result<i32, Reply> {
@@ -119,27 +91,6 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integers_parse_like_redis() {
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-12"), Some(-12));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"01",
-            b"-0",
-            b"1.0",
-            b"9223372036854775808",
-            b"-",
-        ] {
-            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-    }
 
     #[test]
     fn builtin_table_has_no_clashes() {

@@ -251,20 +251,8 @@ static PARAMS: [ConfigParam; 17] = [
 
 const IMMUTABLE: &str = "can't set immutable config";
 
-/// Redis's `string2ll`: optional `-`, digits, no `+`, no spaces, no leading zeros.
-fn parse_redis_int(v: &[u8]) -> Option<i64> {
-    let digits = v.strip_prefix(b"-").unwrap_or(v);
-    if digits.is_empty()
-        || !digits.iter().all(u8::is_ascii_digit)
-        || (digits[0] == b'0' && v.len() > 1)
-    {
-        return None;
-    }
-    std::str::from_utf8(v).ok()?.parse().ok()
-}
-
 fn int<T: TryFrom<i64>>(v: &[u8], min: i64, max: i64) -> Result<T, String> {
-    let n = parse_redis_int(v).ok_or("argument couldn't be parsed into an integer")?;
+    let n = crate::protocol::parse_i64(v).ok_or("argument couldn't be parsed into an integer")?;
     if n < min || n > max {
         return Err(format!(
             "argument must be between {min} and {max} inclusive"
@@ -366,31 +354,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redis_integers() {
-        assert_eq!(parse_redis_int(b"0"), Some(0));
-        assert_eq!(parse_redis_int(b"-12"), Some(-12));
-        assert_eq!(parse_redis_int(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"+1",
-            b"01",
-            b"-0",
-            b" 1",
-            b"1 ",
-            b"1e3",
-            b"99999999999999999999",
-        ] {
-            assert_eq!(
-                parse_redis_int(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
 
     #[test]
     fn table_is_consistent() {

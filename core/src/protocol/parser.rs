@@ -185,7 +185,7 @@ fn read_multibulk_count(
     let Some(cr) = find_crlf_line(buf, ProtocolError::MultibulkCountTooBig)? else {
         return Ok(None);
     };
-    let count = match parse_strict_i64(&buf[1..cr]) {
+    let count = match parse_i64(&buf[1..cr]) {
         Some(n) if n <= i64::from(i32::MAX) => n,
         _ => return Err(ProtocolError::InvalidMultibulkLength),
     };
@@ -206,7 +206,7 @@ fn read_bulk_len(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<usiz
     if buf[0] != b'$' {
         return Err(ProtocolError::ExpectedBulk(char::from(buf[0])));
     }
-    let len = parse_strict_i64(&buf[1..cr])
+    let len = parse_i64(&buf[1..cr])
         .and_then(|n| u64::try_from(n).ok())
         .filter(|&n| n <= limits.max_bulk_len)
         .ok_or(ProtocolError::InvalidBulkLength)?;
@@ -220,7 +220,7 @@ fn read_bulk_len(buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<usiz
 
 /// Parses an integer the way Redis `string2ll` does: optional `-`, then digits with no
 /// leading zero (except "0" itself), nothing else, no overflow.
-fn parse_strict_i64(s: &[u8]) -> Option<i64> {
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s == b"0" {
         return Some(0);
     }
@@ -771,10 +771,10 @@ mod tests {
 
     #[test]
     fn strict_integers() {
-        assert_eq!(parse_strict_i64(b"0"), Some(0));
-        assert_eq!(parse_strict_i64(b"-1"), Some(-1));
-        assert_eq!(parse_strict_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_strict_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         for bad in [
             &b""[..],
             b"-",
@@ -787,7 +787,7 @@ mod tests {
             b"-9223372036854775809",
             b"1a",
         ] {
-            assert_eq!(parse_strict_i64(bad), None, "{bad:?}");
+            assert_eq!(parse_i64(bad), None, "{bad:?}");
         }
     }
 
