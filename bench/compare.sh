@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs redis-benchmark against redis-server and a release build of respite, side by side in
-# the same run, and prints a markdown table of requests per second.
+# the same run, and prints a markdown table of requests per second and of the CPU time each
+# server spent on them.
 #
 #   bench/compare.sh                 # defaults below
 #   bench/compare.sh -n 1000000      # more requests per test
@@ -11,6 +12,7 @@
 #   -c N          parallel clients [CLIENTS, default 50]
 #   -P "1 16"     pipeline depths to run, space-separated [PIPELINES, default "1 16"]
 #   -t LIST       redis-benchmark tests, comma-separated [TESTS, default below]
+#   -R N          rounds, the servers taking turns; medians are shown [ROUNDS, default 3]
 #   -r N          random keyspace size for SET/GET (-r of redis-benchmark) [KEYSPACE, default
 #                 none: one hot key, as redis-benchmark does by default]
 #   RESPITE_BIN=path   benchmark this respite binary instead of building target/release/respite
@@ -25,16 +27,18 @@ REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-"1 16"}
 KEYSPACE=${KEYSPACE:-}
+ROUNDS=${ROUNDS:-3}
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 
-while getopts "n:c:P:t:r:h" opt; do
+while getopts "n:c:P:t:r:R:h" opt; do
     case "$opt" in
         n) REQUESTS=$OPTARG ;;
         c) CLIENTS=$OPTARG ;;
         P) PIPELINES=$OPTARG ;;
         t) TESTS=$OPTARG ;;
         r) KEYSPACE=$OPTARG ;;
+        R) ROUNDS=$OPTARG ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -132,19 +136,30 @@ start_respite() {
     return 1
 }
 
-# Prints "TEST<TAB>RPS" lines for one server and one pipeline depth.
+# CPU time (user + system, in milliseconds) the process has used so far.
+cpu_ms() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
+}
+
+# Prints "TEST<TAB>RPS<TAB>CPU_MS" lines for one server and one pipeline depth: throughput, and
+# the CPU the server spent on the test's requests. CPU per request is the steadier figure on
+# shared machines, where throughput swings with the neighbours' load.
 bench() {
-    local port=$1 pipeline=$2 out
+    local port=$1 pid=$2 pipeline=$3 out before after test
     local random=()
     if [ -n "$KEYSPACE" ]; then
         random=(-r "$KEYSPACE")
     fi
-    out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
-        "${random[@]}" -P "$pipeline" -t "$TESTS" --csv)
-    # "test","rps",...: skip the header, keep the first two columns. Names like
-    # "MSET (10 keys)" keep their first word.
-    printf '%s\n' "$out" | tr -d '\r' | awk -F'","' 'NR > 1 && NF >= 2 {
-        gsub(/"/, "", $1); gsub(/"/, "", $2); split($1, name, " "); print name[1] "\t" $2 }'
+    for test in ${TESTS//,/ }; do
+        before=$(cpu_ms "$pid")
+        out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
+            "${random[@]}" -P "$pipeline" -t "$test" --csv)
+        after=$(cpu_ms "$pid")
+        # "test","rps",...: skip the header, keep the first two columns. Names like
+        # "MSET (10 keys)" keep their first word.
+        printf '%s\n' "$out" | tr -d '\r' | awk -F'","' -v cpu=$((after - before)) 'NR > 1 && NF >= 2 {
+            gsub(/"/, "", $1); gsub(/"/, "", $2); split($1, name, " "); print name[1] "\t" $2 "\t" cpu }'
+    done
 }
 
 if [ -z "${RESPITE_BIN:-}" ]; then
@@ -157,7 +172,7 @@ start_redis
 start_respite
 log "redis-server on port $REDIS_PORT (pid $REDIS_PID), respite on port $RESPITE_PORT (pid $RESPITE_PID)"
 
-declare -A REDIS_RPS RESPITE_RPS SEEN
+declare -A REDIS_RPS RESPITE_RPS REDIS_CPU RESPITE_CPU SEEN
 ROWS=()
 add_row() {
     if [ -z "${SEEN["$1"]:-}" ]; then
@@ -165,18 +180,30 @@ add_row() {
         ROWS+=("$1")
     fi
 }
-for pipeline in $PIPELINES; do
-    log "pipeline $pipeline: redis-server"
-    while IFS=$'\t' read -r test rps; do
-        REDIS_RPS["$test/$pipeline"]=$rps
-        add_row "$test/$pipeline"
-    done < <(bench "$REDIS_PORT" "$pipeline")
-    log "pipeline $pipeline: respite"
-    while IFS=$'\t' read -r test rps; do
-        RESPITE_RPS["$test/$pipeline"]=$rps
-        add_row "$test/$pipeline"
-    done < <(bench "$RESPITE_PORT" "$pipeline")
+# The machines are shared and noisy: the two servers take turns, ROUNDS times, and the table
+# shows each one's median, so a burst of load elsewhere hits both alike.
+for round in $(seq "$ROUNDS"); do
+    for pipeline in $PIPELINES; do
+        log "round $round, pipeline $pipeline: redis-server"
+        while IFS=$'\t' read -r test rps cpu; do
+            REDIS_RPS["$test/$pipeline"]+="$rps "
+            REDIS_CPU["$test/$pipeline"]+="$cpu "
+            add_row "$test/$pipeline"
+        done < <(bench "$REDIS_PORT" "$REDIS_PID" "$pipeline")
+        log "round $round, pipeline $pipeline: respite"
+        while IFS=$'\t' read -r test rps cpu; do
+            RESPITE_RPS["$test/$pipeline"]+="$rps "
+            RESPITE_CPU["$test/$pipeline"]+="$cpu "
+            add_row "$test/$pipeline"
+        done < <(bench "$RESPITE_PORT" "$RESPITE_PID" "$pipeline")
+    done
 done
+
+# Median of space-separated numbers (empty when there are none).
+median() {
+    printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 if ! kill -0 "$RESPITE_PID" 2>/dev/null; then
     log "respite died during the run; its log:"
@@ -185,17 +212,21 @@ if ! kill -0 "$RESPITE_PID" 2>/dev/null; then
 fi
 
 echo
-echo "redis-benchmark -c $CLIENTS -n $REQUESTS${KEYSPACE:+ -r $KEYSPACE}, $(nproc) cores," \
+echo "redis-benchmark -c $CLIENTS -n $REQUESTS${KEYSPACE:+ -r $KEYSPACE}, median of $ROUNDS rounds, $(nproc) cores," \
     "$(redis-server --version | awk '{print $3}' | tr -d 'v='), respite $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
-echo "| test | pipeline | redis rps | respite rps | respite/redis |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| test | pipeline | redis rps | respite rps | respite/redis rps | redis CPU ms | respite CPU ms | respite/redis CPU |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
+}
 for row in "${ROWS[@]}"; do
     test=${row%/*}
     pipeline=${row##*/}
-    redis=${REDIS_RPS["$row"]:-}
-    respite=${RESPITE_RPS["$row"]:-}
-    ratio=$(awk -v a="$respite" -v b="$redis" \
-        'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')
-    echo "| $test | $pipeline | ${redis:-n/a} | ${respite:-n/a} | $ratio |"
+    redis=$(median "${REDIS_RPS["$row"]:-}")
+    respite=$(median "${RESPITE_RPS["$row"]:-}")
+    redis_cpu=$(median "${REDIS_CPU["$row"]:-}")
+    respite_cpu=$(median "${RESPITE_CPU["$row"]:-}")
+    echo "| $test | $pipeline | ${redis:-n/a} | ${respite:-n/a} | $(ratio "$respite" "$redis") |" \
+        "${redis_cpu:-n/a} | ${respite_cpu:-n/a} | $(ratio "$respite_cpu" "$redis_cpu") |"
 done

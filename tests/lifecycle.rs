@@ -131,6 +131,20 @@ fn a_port_in_use_is_a_start_up_error() {
 }
 
 #[test]
+fn a_second_server_on_the_same_db_file_is_refused() {
+    let first = Server::start();
+    let err = match Server::builder().db_path(first.db_path()).try_start() {
+        Ok(_) => panic!("two servers started on one SQLite file"),
+        Err(e) => e,
+    };
+    assert!(err.contains("exited"), "{err}");
+    assert!(err.contains("another Respite server"), "{err}");
+    // The first one is unaffected.
+    let mut conn = first.raw();
+    assert_eq!(conn.cmd(&["PING"]), Reply::simple("PONG"));
+}
+
+#[test]
 fn an_unwritable_db_path_is_a_start_up_error() {
     let dir = tempfile::tempdir().unwrap();
     // A directory where the db file should be.

@@ -568,6 +568,7 @@ mod tests {
             assert_eq!(e.unwrap().value, s(&value));
         }
         ks.close().unwrap();
+        drop(ks); // releases the file's lock
         let mut ks = keyspace(path, 64 * 1024);
         assert_eq!(ks.dbsize(0).unwrap(), 1000);
         assert_eq!(ks.get(0, b"key:7", 0).unwrap().unwrap().value, s(&value));

@@ -65,6 +65,29 @@ pub struct SqliteStore {
     conn: Connection,
     path: String,
     in_tx: bool,
+    /// Held for the store's lifetime: a second server on the same file would serve stale
+    /// data from its own cache, so it is refused at start-up.
+    _lock: Option<std::fs::File>,
+}
+
+/// Takes an exclusive advisory lock on `<path>.lock`, or says who holds it.
+fn lock_file(path: &str) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let lock_path = format!("{path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {lock_path}: {e}"))?;
+    // SAFETY: flock only reads the descriptor, which `file` keeps open.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(format!(
+            "another Respite server is using it (lock {lock_path} is held)"
+        ));
+    }
+    Ok(file)
 }
 
 impl SqliteStore {
@@ -75,6 +98,7 @@ impl SqliteStore {
             path: path.to_string(),
             reason,
         };
+        let mut lock = None;
         let conn = if path == ":memory:" {
             Connection::open_in_memory()
         } else {
@@ -84,6 +108,7 @@ impl SqliteStore {
                         .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
                 }
             }
+            lock = Some(lock_file(path).map_err(open_err)?);
             Connection::open(path)
         }
         .map_err(|e| open_err(e.to_string()))?;
@@ -92,6 +117,7 @@ impl SqliteStore {
             conn,
             path: path.to_string(),
             in_tx: false,
+            _lock: lock,
         };
         store
             .init(synchronous)
@@ -349,6 +375,18 @@ mod tests {
         s.flush_all().unwrap();
         s.commit().unwrap();
         assert!(s.db_stats().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let path = path.to_str().unwrap();
+        let first = SqliteStore::open(path, Synchronous::Normal).unwrap();
+        let err = SqliteStore::open(path, Synchronous::Normal).err().unwrap();
+        assert!(err.to_string().contains("another Respite server"), "{err}");
+        drop(first);
+        SqliteStore::open(path, Synchronous::Normal).unwrap();
     }
 
     #[test]
