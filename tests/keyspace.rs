@@ -450,3 +450,63 @@ fn many_keys_survive_a_restart() {
         );
     }
 }
+
+#[test]
+fn kill_during_a_write_load_loses_no_acknowledged_write_single_thread() {
+    kill_during_a_write_load_loses_no_acknowledged_write(1);
+}
+
+#[test]
+fn kill_during_a_write_load_loses_no_acknowledged_write_threaded_executor() {
+    kill_during_a_write_load_loses_no_acknowledged_write(3);
+}
+
+/// Writers record each SET the server acknowledged; SIGKILL lands in the middle of the load;
+/// after a restart every acknowledged write must be there (durability = commit).
+fn kill_during_a_write_load_loses_no_acknowledged_write(io_threads: u32) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let mut server = Server::builder()
+        .config(format!("[server]\nio_threads = {io_threads}\n"))
+        .start();
+    let writers = 4;
+    let acked_total = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let client = server.client();
+            let acked_total = Arc::clone(&acked_total);
+            std::thread::spawn(move || {
+                let mut con = client.get_connection().unwrap();
+                con.set_read_timeout(Some(common::IO_TIMEOUT)).unwrap();
+                let mut acked = Vec::new();
+                // Bounded: the server is killed long before, and then every call fails.
+                for i in 0..1_000_000u32 {
+                    let key = format!("w{w}:{i}");
+                    let r: redis::RedisResult<()> =
+                        redis::cmd("SET").arg(&key).arg(i).query(&mut con);
+                    if r.is_err() {
+                        break;
+                    }
+                    acked.push(key);
+                    acked_total.fetch_add(1, Ordering::Relaxed);
+                }
+                acked
+            })
+        })
+        .collect();
+    common::wait_until("2000 acknowledged writes", common::IO_TIMEOUT, || {
+        acked_total.load(Ordering::Relaxed) >= 2000
+    });
+    server.kill();
+    let acked: Vec<Vec<String>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    server.restart();
+    let mut con = server.conn();
+    for keys in &acked {
+        for key in keys {
+            let i: u32 = key.split(':').nth(1).unwrap().parse().unwrap();
+            let v: Option<u32> = redis::cmd("GET").arg(key).query(&mut con).unwrap();
+            assert_eq!(v, Some(i), "acknowledged write {key} was lost");
+        }
+    }
+}
