@@ -10,8 +10,8 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 
 use crate::client::{ClientId, ClientState};
+use crate::commands::err_arity;
 use crate::commands::table::{flags, Command, CommandTable};
-use crate::commands::{err_arity, err_store};
 use crate::config::Config;
 use crate::keyspace::{now_ms, Keyspace};
 use crate::protocol::Reply;
@@ -239,7 +239,7 @@ impl Engine {
         let Some(sub) = cmd.subcommand(&argv[1]) else {
             let msg = format!(
                 "ERR unknown subcommand '{}'. Try {} HELP.",
-                sanitize(&truncate(&argv[1], 128)),
+                &truncate(&argv[1], 128),
                 cmd.name.to_ascii_uppercase()
             );
             return Err((Some(Arc::clone(cmd)), Reply::Error(msg.into())));
@@ -289,9 +289,7 @@ impl Engine {
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown panic".into());
                     tracing::error!(command = %cmd.name, panic = %what, "command panicked");
-                    Reply::Error(
-                        format!("ERR internal error in '{}': {}", cmd.name, sanitize(&what)).into(),
-                    )
+                    Reply::Error(format!("ERR internal error in '{}': {what}", cmd.name).into())
                 }
             }
         };
@@ -364,20 +362,10 @@ impl Engine {
             }
         }
     }
-
-    /// Reply for a storage error inside a command.
-    pub fn store_error(e: &StoreError) -> Reply {
-        err_store(e)
-    }
 }
 
 fn truncate(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
-}
-
-/// Redis replaces newlines in error text with spaces, so the reply stays one line.
-fn sanitize(s: &str) -> String {
-    s.replace(['\r', '\n'], " ")
 }
 
 fn unknown_command(argv: &[Bytes]) -> Reply {
@@ -394,8 +382,8 @@ fn unknown_command(argv: &[Bytes]) -> Reply {
     Reply::Error(
         format!(
             "ERR unknown command '{}', with args beginning with: {}",
-            sanitize(&truncate(&argv[0], 128)),
-            sanitize(&args)
+            &truncate(&argv[0], 128),
+            &args
         )
         .into(),
     )

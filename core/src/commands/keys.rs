@@ -2,8 +2,9 @@
 
 use bytes::Bytes;
 
+use super::err_store;
 use super::table::{flags::*, CommandSpec};
-use crate::engine::{Ctx, Engine};
+use crate::engine::Ctx;
 use crate::protocol::Reply;
 
 /// Key commands.
@@ -44,7 +45,7 @@ fn del(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         match ctx.engine.keyspace.delete(db, key, ctx.now) {
             Ok(true) => removed += 1,
             Ok(false) => {}
-            Err(e) => return Engine::store_error(&e),
+            Err(e) => return err_store(&e),
         }
     }
     Reply::Integer(removed)
@@ -58,7 +59,7 @@ fn exists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         match ctx.engine.keyspace.exists(db, key, ctx.now) {
             Ok(true) => found += 1,
             Ok(false) => {}
-            Err(e) => return Engine::store_error(&e),
+            Err(e) => return err_store(&e),
         }
     }
     Reply::Integer(found)

@@ -8,9 +8,9 @@ use bytes::Bytes;
 
 use super::connection::REDIS_VERSION;
 use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, err_syntax};
+use super::{eq_ci, err_store, err_syntax};
 use crate::client::ReplyMode;
-use crate::engine::{Ctx, Engine};
+use crate::engine::Ctx;
 use crate::protocol::Reply;
 
 /// Server commands.
@@ -85,7 +85,7 @@ fn dbsize(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     let db = ctx.db();
     match ctx.engine.keyspace.dbsize(db) {
         Ok(n) => Reply::Integer(n as i64),
-        Err(e) => Engine::store_error(&e),
+        Err(e) => err_store(&e),
     }
 }
 
@@ -106,7 +106,7 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
     match ctx.engine.keyspace.flush_db(db) {
         Ok(()) => Reply::ok(),
-        Err(e) => Engine::store_error(&e),
+        Err(e) => err_store(&e),
     }
 }
 
@@ -116,7 +116,7 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     match ctx.engine.keyspace.flush_all() {
         Ok(()) => Reply::ok(),
-        Err(e) => Engine::store_error(&e),
+        Err(e) => err_store(&e),
     }
 }
 

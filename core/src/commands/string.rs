@@ -3,8 +3,8 @@
 use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, err_not_integer, err_syntax, parse_i64};
-use crate::engine::{Ctx, Engine};
+use super::{eq_ci, err_not_integer, err_store, err_syntax, parse_i64};
+use crate::engine::Ctx;
 use crate::keyspace::Value;
 use crate::protocol::Reply;
 
@@ -45,7 +45,7 @@ fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             Value::String(s) => Reply::Bulk(s.clone()),
         },
         Ok(None) => Reply::Null,
-        Err(e) => Engine::store_error(&e),
+        Err(e) => err_store(&e),
     }
 }
 
@@ -152,7 +152,7 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             Value::String(s) => (Some(s.clone()), entry.expire_at),
         },
         Some(Ok(None)) | None => (None, None),
-        Some(Err(e)) => return Engine::store_error(&e),
+        Some(Err(e)) => return err_store(&e),
     };
     let old_reply = || old.clone().map_or(Reply::Null, Reply::Bulk);
     if (opts.nx && old.is_some()) || (opts.xx && old.is_none()) {
@@ -172,7 +172,7 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         ks.set(db, key, value, expire_at, ctx.now)
     };
     if let Err(e) = result {
-        return Engine::store_error(&e);
+        return err_store(&e);
     }
     if opts.get {
         old_reply()
