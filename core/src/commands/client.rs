@@ -195,8 +195,9 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             let mut list = Vec::new();
             for arg in &argv[i + 1..] {
                 match parse_i64(arg) {
-                    Some(id) if id > 0 => list.push(id as u64),
-                    _ => return Reply::error("ERR Invalid client ID"),
+                    // IDs start at 1; zero or a negative ID simply matches no client.
+                    Some(id) => list.push(u64::try_from(id).unwrap_or(0)),
+                    None => return Reply::error("ERR Invalid client ID"),
                 }
             }
             ids = Some(list);

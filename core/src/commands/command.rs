@@ -55,7 +55,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
         ),
         sub!(
             "getkeys",
-            -3,
+            -4,
             "Extracts the key names from an arbitrary command.",
             command_getkeys
         ),
