@@ -20,24 +20,19 @@ fn ready_line_names_the_bound_address() {
 }
 
 #[test]
-fn sigterm_stops_gracefully() {
-    let mut server = Server::start();
-    let mut conn = server.raw();
-    assert_eq!(conn.cmd(&["SET", "k", "v"]), Reply::ok());
-    let status = server.stop();
-    assert!(
-        status.success(),
-        "SIGTERM must exit 0: {status}\n{}",
-        server.stderr()
-    );
-    // Connected clients are closed.
-    conn.expect_closed();
+fn sigterm_stops_gracefully_single_thread() {
+    sigterm_stops_gracefully(1);
 }
 
 #[test]
 fn sigterm_stops_gracefully_with_threaded_executor() {
+    sigterm_stops_gracefully(2);
+}
+
+/// SIGTERM exits 0, closes connected clients, and leaves the data for the next start.
+fn sigterm_stops_gracefully(io_threads: u32) {
     let mut server = Server::builder()
-        .config("[server]\nio_threads = 2\n")
+        .config(format!("[server]\nio_threads = {io_threads}\n"))
         .start();
     let mut conn = server.raw();
     assert_eq!(conn.cmd(&["SET", "k", "v"]), Reply::ok());
