@@ -1,6 +1,8 @@
 //! Respite's core: the RESP protocol, the server, the executor that owns the keyspace, storage,
 //! and configuration. Plugins and the `respite` binary build on the API exported here.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod commands;
 pub mod config;
