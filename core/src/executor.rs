@@ -1,4 +1,6 @@
-//! The executor: one thread that owns the [`Engine`] and runs every command, one at a time.
+//! The executor: the one owner of the [`Engine`], running every command one at a time, either
+//! on a thread of its own ([`run`]) or as a task beside the connections on a single-threaded
+//! runtime ([`run_task`]).
 //!
 //! It drains every request that is ready, runs them, commits the store once for the whole batch
 //! (group commit), and only then releases the replies, so that with `durability = "commit"` a
