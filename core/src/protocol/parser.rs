@@ -496,6 +496,72 @@ mod tests {
         }
     }
 
+    /// A small deterministic generator, so failures reproduce from the seed alone.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Input mixing well-formed frames with bytes that are likely to confuse a parser: protocol
+    /// markers, digits, quotes, CR/LF, and arbitrary bytes.
+    fn noisy_input(rng: &mut XorShift) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"*$+-:\r\n0123456789\"' \\xabcSETGET";
+        let mut out = Vec::new();
+        for _ in 0..rng.below(8) {
+            match rng.below(4) {
+                0 => {
+                    let n = rng.below(4);
+                    out.extend_from_slice(format!("*{n}\r\n").as_bytes());
+                    for _ in 0..n {
+                        let len = rng.below(6) as usize;
+                        out.extend_from_slice(format!("${len}\r\n").as_bytes());
+                        out.extend((0..len).map(|_| rng.next() as u8));
+                        out.extend_from_slice(b"\r\n");
+                    }
+                }
+                1 => out.extend_from_slice(b"SET k \"v w\"\r\n"),
+                2 => out.extend(
+                    (0..rng.below(12)).map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize]),
+                ),
+                _ => out.extend((0..rng.below(6)).map(|_| rng.next() as u8)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn noisy_input_never_panics_and_chunking_does_not_matter() {
+        for seed in 1..=3000u64 {
+            let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let input = noisy_input(&mut rng);
+            for limits in [
+                OPEN,
+                ParseLimits {
+                    max_bulk_len: 3,
+                    authenticated: false,
+                },
+            ] {
+                let whole = parse_all(&input, &limits);
+                assert_eq!(
+                    parse_bytewise(&input, &limits),
+                    whole,
+                    "seed {seed}, input {:?}",
+                    String::from_utf8_lossy(&input)
+                );
+            }
+        }
+    }
+
     #[test]
     fn multibulk_basic_and_consumes_buffer() {
         let mut parser = Parser::new();
