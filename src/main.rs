@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         print!("{}", loaded.config.to_toml());
         return ExitCode::SUCCESS;
     }
-    init_logging(&loaded.config.log.level);
+    let log_level = init_logging(&loaded.config.log.level);
     let inline = loaded.config.server.inline_executor();
     let mut builder = if inline {
         tokio::runtime::Builder::new_current_thread()
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         // Installed before the server says it is ready, so a signal sent right after the Ready
         // line still shuts it down gracefully.
         let stop = shutdown_signal()?;
-        respite_core::server::run(loaded, inline, stop)
+        respite_core::server::run(loaded, inline, Some(log_level), stop)
             .await
             .map_err(|e| e.to_string())
     });
@@ -85,16 +85,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: &str) {
-    use tracing_subscriber::EnvFilter;
+/// Logs to standard error at `level`; returns the hook CONFIG SET loglevel uses to change it.
+fn init_logging(level: &str) -> respite_core::engine::LogLevelHook {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{fmt, reload, EnvFilter};
     // RUST_LOG, when set, refines the configured level (e.g. RUST_LOG=respite_core=debug).
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let (filter, handle) = reload::Layer::new(filter);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(std::io::stderr).with_ansi(ansi))
         .init();
+    std::sync::Arc::new(move |level: &str| {
+        handle
+            .reload(EnvFilter::new(level))
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Registers SIGINT and SIGTERM handlers now and returns a future that resolves on either.

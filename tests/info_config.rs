@@ -492,3 +492,36 @@ fn config_rewrite_without_a_config_file() {
         Reply::error("ERR The server is running without a config file")
     );
 }
+
+#[test]
+fn config_set_loglevel_changes_logging_at_run_time() {
+    let server = Server::start();
+    let mut conn = server.raw();
+    // Connections closing are logged at debug level only.
+    server.raw().cmd(&["PING"]);
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "loglevel", "debug"]),
+        Reply::ok()
+    );
+    {
+        let mut other = server.raw();
+        assert_eq!(other.cmd(&["QUIT"]), Reply::ok());
+    }
+    common::wait_until("a debug line in the log", common::IO_TIMEOUT, || {
+        server.stderr().contains("connection closed")
+    });
+    // Redis's level names are accepted and mapped.
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "loglevel", "warning"]),
+        Reply::ok()
+    );
+    assert_eq!(
+        conn.cmd(&["CONFIG", "GET", "loglevel"]),
+        Reply::Array(vec![Reply::bulk("loglevel"), Reply::bulk("warn")])
+    );
+    let reply = conn.cmd(&["CONFIG", "SET", "loglevel", "loud"]);
+    assert!(
+        matches!(&reply, Reply::Error(e) if e.contains("loglevel")),
+        "{reply:?}"
+    );
+}

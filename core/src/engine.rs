@@ -117,6 +117,10 @@ pub struct ServerStats {
     pub instantaneous_ops: u64,
 }
 
+/// Changes the process's log level at run time (CONFIG SET loglevel); installed by the binary,
+/// which owns the logging setup.
+pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
 /// Everything the executor owns.
 pub struct Engine {
     /// The keyspace and its store.
@@ -145,6 +149,8 @@ pub struct Engine {
     pub last_commit_ms: i64,
     /// Whether the last commit failed.
     pub last_commit_failed: bool,
+    /// Applies a new log level, when the binary supports changing it.
+    pub log_level_hook: Option<LogLevelHook>,
     last_cron: Instant,
 }
 
@@ -192,6 +198,7 @@ impl Engine {
             shutdown_requested: false,
             last_commit_ms: now_ms(),
             last_commit_failed: false,
+            log_level_hook: None,
             last_cron: Instant::now(),
         }
     }

@@ -117,6 +117,15 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
     engine
         .keyspace
         .set_cache_max_bytes(now.storage.cache_max_bytes.0);
+    if now.log.level != before.log.level {
+        let applied = match &engine.log_level_hook {
+            Some(hook) => hook(&now.log.level),
+            None => Err("the log level cannot be changed in this process".to_string()),
+        };
+        applied.map_err(|e| {
+            format!("CONFIG SET failed (possibly related to argument 'loglevel') - {e}")
+        })?;
+    }
     engine.shared.apply(now);
     Ok(())
 }

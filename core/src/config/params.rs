@@ -167,11 +167,25 @@ static PARAMS: [ConfigParam; 17] = [
     ConfigParam {
         name: "loglevel",
         key: "log.level",
-        mutable: false,
+        mutable: true,
         kind: ParamKind::Str,
         get: |c| c.log.level.clone(),
         set: |c, v| {
-            c.log.level = one_of(v, &LOG_LEVELS)?.to_string();
+            // Redis's own level names are accepted too, mapped to the nearest tracing level.
+            let redis_names = [
+                ("warning", "warn"),
+                ("notice", "info"),
+                ("verbose", "debug"),
+                ("nothing", "error"),
+            ];
+            let level = redis_names
+                .iter()
+                .find(|(redis, _)| redis.as_bytes().eq_ignore_ascii_case(v))
+                .map(|(_, level)| *level);
+            c.log.level = match level {
+                Some(level) => level.to_string(),
+                None => one_of(v, &LOG_LEVELS)?.to_string(),
+            };
             Ok(())
         },
     },

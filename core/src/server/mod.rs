@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::LoadedConfig;
-use crate::engine::{Engine, SharedState};
+use crate::engine::{Engine, LogLevelHook, SharedState};
 use crate::executor::{self, ExecutorSender, Request};
 use crate::keyspace::Keyspace;
 use crate::storage::{SqliteStore, StoreError};
@@ -58,9 +58,12 @@ struct Context {
 ///
 /// With `inline`, the executor runs as a task on the caller's runtime, which must then be
 /// single-threaded (see `server.io_threads`); otherwise it gets a thread of its own.
+///
+/// `log_level` lets CONFIG SET loglevel change the process's logging.
 pub async fn run(
     loaded: LoadedConfig,
     inline: bool,
+    log_level: Option<LogLevelHook>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let config = loaded.config;
@@ -86,7 +89,8 @@ pub async fn run(
             .tcp_port
             .store(first.port() as u64, Ordering::Relaxed);
     }
-    let engine = Engine::new(keyspace, config, loaded.file, Arc::clone(&shared));
+    let mut engine = Engine::new(keyspace, config, loaded.file, Arc::clone(&shared));
+    engine.log_level_hook = log_level;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let (tx, executor_thread) = if inline {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Request>();
