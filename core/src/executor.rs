@@ -43,6 +43,8 @@ pub enum Request {
     },
     /// A client disconnected.
     Disconnect(ClientId),
+    /// The metrics endpoint asks for every INFO section.
+    Metrics(oneshot::Sender<String>),
     /// Stop after the requests already queued.
     Shutdown,
 }
@@ -220,6 +222,11 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
             engine.clients.remove(&id);
         }
         Request::Shutdown => return true,
+        Request::Metrics(reply) => {
+            let text =
+                crate::commands::server::info_text(engine, crate::commands::server::ALL_SECTIONS);
+            let _ = reply.send(text);
+        }
         Request::Run {
             id,
             commands,

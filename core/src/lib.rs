@@ -10,6 +10,7 @@ pub mod engine;
 pub mod executor;
 pub mod glob;
 pub mod keyspace;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod storage;

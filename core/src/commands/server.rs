@@ -10,7 +10,7 @@ use super::connection::REDIS_VERSION;
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_store, err_syntax};
 use crate::client::ReplyMode;
-use crate::engine::Ctx;
+use crate::engine::{Ctx, Engine};
 use crate::protocol::Reply;
 
 /// Server commands.
@@ -166,7 +166,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
 ];
 
 /// Every section, in output order.
-const ALL_SECTIONS: &[&str] = &[
+pub const ALL_SECTIONS: &[&str] = &[
     "server",
     "clients",
     "memory",
@@ -197,17 +197,23 @@ fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             }
         }
     }
+    Reply::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(info_text(ctx.engine, &wanted)),
+    }
+}
+
+/// The INFO text of the given sections, in INFO's order ([`ALL_SECTIONS`] for everything);
+/// the metrics endpoint renders the same figures.
+pub fn info_text(engine: &mut Engine, sections: &[&str]) -> String {
     let mut out = String::new();
-    for section in ALL_SECTIONS.iter().filter(|s| wanted.contains(s)) {
+    for section in ALL_SECTIONS.iter().filter(|s| sections.contains(s)) {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
-        write_section(ctx, section, &mut out);
+        write_section(engine, section, &mut out);
     }
-    Reply::Verbatim {
-        format: *b"txt",
-        text: Bytes::from(out),
-    }
+    out
 }
 
 fn human(bytes: u64) -> String {
@@ -249,8 +255,7 @@ fn file_size(path: &str) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
-fn write_section(ctx: &mut Ctx<'_>, section: &str, out: &mut String) {
-    let engine = &mut *ctx.engine;
+fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
     let shared = &engine.shared;
     let line = |out: &mut String, k: &str, v: &dyn std::fmt::Display| {
         let _ = write!(out, "{k}:{v}\r\n");

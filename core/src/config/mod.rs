@@ -32,6 +32,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Logging (`[log]`).
     pub log: LogConfig,
+    /// Prometheus metrics over HTTP (`[metrics]`).
+    pub metrics: MetricsConfig,
     /// Which plugins start, and their own sections (`[plugins]`, `[plugins.NAME]`).
     pub plugins: PluginsConfig,
 }
@@ -214,6 +216,22 @@ impl Default for LogConfig {
     }
 }
 
+/// `[metrics]`: an optional HTTP endpoint serving Prometheus text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `IP:PORT` to serve `GET /metrics` on; empty = no endpoint; port 0 = an ephemeral port.
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The address to listen on, if the endpoint is enabled.
+    pub fn listen_addr(&self) -> Option<Result<std::net::SocketAddr, String>> {
+        let listen = self.listen.trim();
+        (!listen.is_empty()).then(|| listen.parse().map_err(|_| listen.to_string()))
+    }
+}
+
 /// The accepted `log.level` values (tracing's levels).
 pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
@@ -381,6 +399,12 @@ impl Config {
             );
         }
 
+        if let Some(Err(addr)) = self.metrics.listen_addr() {
+            bad(
+                "metrics.listen",
+                format!("expected an IP:PORT address such as \"127.0.0.1:9121\", or \"\" for none, found {addr:?}"),
+            );
+        }
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             bad(
                 "log.level",

@@ -53,7 +53,7 @@ pub fn find_param(name: &[u8]) -> Option<&'static ConfigParam> {
         .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
-static PARAMS: [ConfigParam; 17] = [
+static PARAMS: [ConfigParam; 18] = [
     ConfigParam {
         name: "bind",
         key: "server.bind",
@@ -186,6 +186,17 @@ static PARAMS: [ConfigParam; 17] = [
                 Some(level) => level.to_string(),
                 None => one_of(v, &LOG_LEVELS)?.to_string(),
             };
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "metrics-listen",
+        key: "metrics.listen",
+        mutable: false,
+        kind: ParamKind::Str,
+        get: |c| c.metrics.listen.clone(),
+        set: |c, v| {
+            c.metrics.listen = utf8(v)?;
             Ok(())
         },
     },

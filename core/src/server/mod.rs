@@ -84,6 +84,15 @@ pub async fn run(
             .map_err(|source| ServerError::Listen { addr, source })?;
         listeners.push(listener);
     }
+    let metrics_listener = match config.metrics.listen_addr() {
+        None => None,
+        Some(Err(addr)) => return Err(ServerError::BadBind(addr)),
+        Some(Ok(addr)) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Listen { addr, source })?,
+        ),
+    };
     if let Some(first) = listeners.first().and_then(|l| l.local_addr().ok()) {
         shared
             .tcp_port
@@ -118,6 +127,16 @@ pub async fn run(
         shutdown: shutdown_rx,
     };
     let mut acceptors = Vec::new();
+    if let Some(listener) = metrics_listener {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("Metrics available on http://{addr}/metrics");
+        }
+        acceptors.push(tokio::spawn(crate::metrics::serve(
+            listener,
+            tx.clone(),
+            ctx.shutdown.clone(),
+        )));
+    }
     for listener in listeners {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!("Ready to accept connections on {addr}");
