@@ -132,9 +132,9 @@ pub struct Engine {
     /// The command table.
     pub commands: CommandTable,
     /// Connected clients other than the one whose command is running.
-    /// (A hash map: the executor takes the running client out and puts it back on every
-    /// request; CLIENT LIST sorts by ID itself.)
-    pub clients: HashMap<ClientId, ClientState, ahash::RandomState>,
+    /// (Boxed in a hash map: the executor takes the running client out and puts it back on
+    /// every request; CLIENT LIST sorts by ID itself.)
+    pub clients: HashMap<ClientId, Box<ClientState>, ahash::RandomState>,
     /// State shared with the network side.
     pub shared: Arc<SharedState>,
     /// Server counters.

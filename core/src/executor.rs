@@ -216,7 +216,7 @@ fn next_request(rx: &Receiver<Request>) -> Result<Request, RecvTimeoutError> {
 fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool {
     match req {
         Request::Connect(client) => {
-            engine.clients.insert(client.id, *client);
+            engine.clients.insert(client.id, client);
         }
         Request::Disconnect(id) => {
             engine.clients.remove(&id);

@@ -167,7 +167,7 @@ fn client_setinfo(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 /// Every client, the caller included, ordered by ID.
 fn all_clients<'a>(ctx: &'a Ctx<'_>) -> Vec<&'a ClientState> {
-    let mut all: Vec<&ClientState> = ctx.engine.clients.values().collect();
+    let mut all: Vec<&ClientState> = ctx.engine.clients.values().map(|c| &**c).collect();
     all.push(&*ctx.client);
     all.sort_by_key(|c| c.id);
     all
