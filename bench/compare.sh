@@ -182,20 +182,22 @@ add_row() {
 }
 # The machines are shared and noisy: the two servers take turns, ROUNDS times, and the table
 # shows each one's median, so a burst of load elsewhere hits both alike.
+# Runs one server's tests and appends its figures to the arrays named by $1 (rps) and $2 (CPU).
+record() {
+    local -n rps_of=$1 cpu_of=$2
+    local port=$3 pid=$4 pipeline=$5 test rps cpu
+    while IFS=$'\t' read -r test rps cpu; do
+        rps_of["$test/$pipeline"]+="$rps "
+        cpu_of["$test/$pipeline"]+="$cpu "
+        add_row "$test/$pipeline"
+    done < <(bench "$port" "$pid" "$pipeline")
+}
 for round in $(seq "$ROUNDS"); do
     for pipeline in $PIPELINES; do
         log "round $round, pipeline $pipeline: redis-server"
-        while IFS=$'\t' read -r test rps cpu; do
-            REDIS_RPS["$test/$pipeline"]+="$rps "
-            REDIS_CPU["$test/$pipeline"]+="$cpu "
-            add_row "$test/$pipeline"
-        done < <(bench "$REDIS_PORT" "$REDIS_PID" "$pipeline")
+        record REDIS_RPS REDIS_CPU "$REDIS_PORT" "$REDIS_PID" "$pipeline"
         log "round $round, pipeline $pipeline: respite"
-        while IFS=$'\t' read -r test rps cpu; do
-            RESPITE_RPS["$test/$pipeline"]+="$rps "
-            RESPITE_CPU["$test/$pipeline"]+="$cpu "
-            add_row "$test/$pipeline"
-        done < <(bench "$RESPITE_PORT" "$RESPITE_PID" "$pipeline")
+        record RESPITE_RPS RESPITE_CPU "$RESPITE_PORT" "$RESPITE_PID" "$pipeline"
     done
 done
 

@@ -8,22 +8,14 @@ use std::thread;
 
 use common::{encode, Reply, Server};
 
-/// A server with the executor on the I/O thread (`io_threads = 1`) or on its own thread
-/// beside several I/O threads: both paths must behave the same.
-fn server_with_io_threads(threads: u32) -> Server {
-    Server::builder()
-        .config(format!("[server]\nio_threads = {threads}\n"))
-        .start()
-}
-
 #[test]
 fn many_sync_clients_with_pipelines_single_thread() {
-    many_sync_clients_with_pipelines(server_with_io_threads(1));
+    many_sync_clients_with_pipelines(Server::with_io_threads(1));
 }
 
 #[test]
 fn many_sync_clients_with_pipelines_threaded_executor() {
-    many_sync_clients_with_pipelines(server_with_io_threads(3));
+    many_sync_clients_with_pipelines(Server::with_io_threads(3));
 }
 
 fn many_sync_clients_with_pipelines(server: Server) {
@@ -197,12 +189,12 @@ fn async_multiplexed_clients() {
 
 #[test]
 fn clients_coming_and_going_while_others_work_single_thread() {
-    clients_coming_and_going_while_others_work(server_with_io_threads(1));
+    clients_coming_and_going_while_others_work(Server::with_io_threads(1));
 }
 
 #[test]
 fn clients_coming_and_going_while_others_work_threaded_executor() {
-    clients_coming_and_going_while_others_work(server_with_io_threads(3));
+    clients_coming_and_going_while_others_work(Server::with_io_threads(3));
 }
 
 fn clients_coming_and_going_while_others_work(server: Server) {

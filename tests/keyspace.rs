@@ -467,9 +467,7 @@ fn kill_during_a_write_load_loses_no_acknowledged_write(io_threads: u32) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    let mut server = Server::builder()
-        .config(format!("[server]\nio_threads = {io_threads}\n"))
-        .start();
+    let mut server = Server::with_io_threads(io_threads);
     let writers = 4;
     let acked_total = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..writers)

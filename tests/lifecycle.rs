@@ -31,9 +31,7 @@ fn sigterm_stops_gracefully_with_threaded_executor() {
 
 /// SIGTERM exits 0, closes connected clients, and leaves the data for the next start.
 fn sigterm_stops_gracefully(io_threads: u32) {
-    let mut server = Server::builder()
-        .config(format!("[server]\nio_threads = {io_threads}\n"))
-        .start();
+    let mut server = Server::with_io_threads(io_threads);
     let mut conn = server.raw();
     assert_eq!(conn.cmd(&["SET", "k", "v"]), Reply::ok());
     let status = server.stop();

@@ -371,6 +371,14 @@ impl Server {
         ServerBuilder::default().start()
     }
 
+    /// A server whose only setting is `server.io_threads`: 1 runs the executor on the I/O
+    /// thread, more gives it a thread of its own. Tests of both paths use this.
+    pub fn with_io_threads(threads: u32) -> Server {
+        ServerBuilder::default()
+            .config(format!("[server]\nio_threads = {threads}\n"))
+            .start()
+    }
+
     /// A builder for a server with extra arguments, environment or config.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
