@@ -28,6 +28,13 @@ impl Value {
         }
     }
 
+    /// The string, or `None` for a value of another type (the caller answers WRONGTYPE).
+    pub fn as_string(&self) -> Option<&Bytes> {
+        match self {
+            Value::String(b) => Some(b),
+        }
+    }
+
     fn value_type(&self) -> ValueType {
         match self {
             Value::String(_) => ValueType::String,
