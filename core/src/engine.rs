@@ -13,6 +13,7 @@ use crate::client::{ClientId, ClientState};
 use crate::commands::err_arity;
 use crate::commands::table::{flags, Command, CommandTable};
 use crate::config::Config;
+use crate::events::KeyEvents;
 use crate::keyspace::{now_ms, Keyspace};
 use crate::protocol::Reply;
 use crate::storage::StoreError;
@@ -153,6 +154,8 @@ pub struct Engine {
     pub last_commit_failed: bool,
     /// Applies a new log level, when the binary supports changing it.
     pub log_level_hook: Option<LogLevelHook>,
+    /// The key-event bus.
+    pub events: KeyEvents,
     last_cron: Instant,
 }
 
@@ -170,6 +173,12 @@ impl Ctx<'_> {
     /// The selected database.
     pub fn db(&self) -> u32 {
         self.client.db
+    }
+
+    /// Reports that the command did `event` (Redis's name) to `key` in the selected database.
+    pub fn notify(&mut self, class: u16, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.engine.events.emit(db, class, event, key);
     }
 }
 
@@ -201,6 +210,7 @@ impl Engine {
             last_commit_ms: now_ms(),
             last_commit_failed: false,
             log_level_hook: None,
+            events: KeyEvents::default(),
             last_cron: Instant::now(),
         }
     }
@@ -304,6 +314,9 @@ impl Engine {
                 }
             }
         };
+        if self.events.has_pending() {
+            self.deliver_events();
+        }
         let usec = started.elapsed().as_micros() as u64;
         self.stats.commands_processed += 1;
         let failed = reply.is_error();

@@ -7,6 +7,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod executor;
 pub mod glob;
 pub mod keyspace;

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::err_store;
 use super::table::{flags::*, CommandSpec};
 use crate::engine::Ctx;
+use crate::events::class;
 use crate::protocol::Reply;
 
 /// Key commands.
@@ -43,7 +44,10 @@ fn del(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mut removed = 0;
     for key in &argv[1..] {
         match ctx.engine.keyspace.delete(db, key, ctx.now) {
-            Ok(true) => removed += 1,
+            Ok(true) => {
+                removed += 1;
+                ctx.notify(class::GENERIC, "del", key);
+            }
             Ok(false) => {}
             Err(e) => return err_store(&e),
         }

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, parse_i64};
 use crate::engine::Ctx;
+use crate::events::class;
 use crate::keyspace::Value;
 use crate::protocol::Reply;
 
@@ -174,6 +175,7 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if let Err(e) = result {
         return err_store(&e);
     }
+    ctx.notify(class::STRING, "set", key);
     if opts.get {
         old_reply()
     } else {

@@ -1,0 +1,231 @@
+//! The key-event bus: every write reports what it did to which key, with Redis's event names
+//! (`set`, `del`, `expired`, `hset`, ...), and the bus hands those events, after the command and
+//! inside the same atomic step, to every subscriber: keyspace notifications, blocked clients,
+//! Lua hooks and plugins.
+//!
+//! Emitting costs nothing when nobody listens to the event's class: the bus keeps the union of
+//! its subscribers' classes and drops other events at the source, without copying the key.
+
+use bytes::Bytes;
+
+use crate::engine::Engine;
+use crate::glob::glob_match;
+use crate::storage::DbIndex;
+
+/// Event classes, one bit per letter of `notify-keyspace-events`.
+pub mod class {
+    /// `g`: generic commands (DEL, EXPIRE, RENAME, ...).
+    pub const GENERIC: u16 = 1 << 0;
+    /// `$`: string commands.
+    pub const STRING: u16 = 1 << 1;
+    /// `l`: list commands.
+    pub const LIST: u16 = 1 << 2;
+    /// `s`: set commands.
+    pub const SET: u16 = 1 << 3;
+    /// `h`: hash commands.
+    pub const HASH: u16 = 1 << 4;
+    /// `z`: sorted set commands.
+    pub const ZSET: u16 = 1 << 5;
+    /// `x`: a key removed because its TTL passed (lazily or by the active sweep).
+    pub const EXPIRED: u16 = 1 << 6;
+    /// `e`: a key evicted by maxmemory (Respite never evicts data; kept for the flag letter).
+    pub const EVICTED: u16 = 1 << 7;
+    /// `t`: stream commands.
+    pub const STREAM: u16 = 1 << 8;
+    /// `m`: a read that found no key.
+    pub const KEY_MISS: u16 = 1 << 9;
+    /// `d`: module (plugin) events.
+    pub const MODULE: u16 = 1 << 10;
+    /// `n`: a key created.
+    pub const NEW: u16 = 1 << 11;
+    /// Every class.
+    pub const ALL: u16 = (1 << 12) - 1;
+}
+
+/// One thing a command did to one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// Database of the key.
+    pub db: DbIndex,
+    /// The event's class (one of [`class`]).
+    pub class: u16,
+    /// Redis's event name (`set`, `del`, `expired`, `lpush`, ...).
+    pub event: &'static str,
+    /// The key.
+    pub key: Bytes,
+}
+
+/// Receives the events a command produced that match the subscription, with the whole engine
+/// at hand (it may read and write keys; its own writes are not delivered back to it).
+pub type EventHandler = Box<dyn FnMut(&mut Engine, &[KeyEvent]) + Send>;
+
+/// Identifies a subscription, for [`KeyEvents::unsubscribe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SubscriptionId(u64);
+
+struct Subscription {
+    id: SubscriptionId,
+    classes: u16,
+    /// Glob on the key (KEYS syntax); `None` matches every key.
+    pattern: Option<Bytes>,
+    handler: EventHandler,
+}
+
+impl Subscription {
+    fn wants(&self, e: &KeyEvent) -> bool {
+        self.classes & e.class != 0
+            && self
+                .pattern
+                .as_ref()
+                .is_none_or(|p| glob_match(p, &e.key, false))
+    }
+}
+
+/// Rounds of delivery after one command: events emitted by subscribers are delivered to the
+/// others in a further round; this bounds chains of subscribers reacting to each other.
+const MAX_ROUNDS: usize = 8;
+
+/// The bus: pending events of the running command and the subscribers.
+#[derive(Default)]
+pub struct KeyEvents {
+    pending: Vec<KeyEvent>,
+    wanted: u16,
+    subscribers: Vec<Subscription>,
+    next_id: u64,
+}
+
+impl KeyEvents {
+    /// Whether any subscriber listens to `class` (callers may skip work to build an event).
+    pub fn wants(&self, class: u16) -> bool {
+        self.wanted & class != 0
+    }
+
+    /// Records an event of the running command.
+    pub fn emit(&mut self, db: DbIndex, class: u16, event: &'static str, key: &[u8]) {
+        if self.wanted & class != 0 {
+            self.pending.push(KeyEvent {
+                db,
+                class,
+                event,
+                key: Bytes::copy_from_slice(key),
+            });
+        }
+    }
+
+    /// Subscribes `handler` to the events of `classes` on keys matching `pattern`.
+    pub fn subscribe(
+        &mut self,
+        classes: u16,
+        pattern: Option<Bytes>,
+        handler: EventHandler,
+    ) -> SubscriptionId {
+        self.next_id += 1;
+        let id = SubscriptionId(self.next_id);
+        self.subscribers.push(Subscription {
+            id,
+            classes,
+            pattern,
+            handler,
+        });
+        self.recompute_wanted();
+        id
+    }
+
+    /// Removes a subscription; returns whether it existed.
+    pub fn unsubscribe(&mut self, id: SubscriptionId) -> bool {
+        let before = self.subscribers.len();
+        self.subscribers.retain(|s| s.id != id);
+        self.recompute_wanted();
+        self.subscribers.len() != before
+    }
+
+    fn recompute_wanted(&mut self) {
+        self.wanted = self.subscribers.iter().fold(0, |m, s| m | s.classes);
+    }
+
+    /// Whether events wait for delivery.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+impl Engine {
+    /// Hands the running command's events to the subscribers. Events that subscribers emit
+    /// while handling them are delivered in a further round to every subscriber but their
+    /// source, so a hook never sees its own writes.
+    pub fn deliver_events(&mut self) {
+        let mut batch: Vec<(KeyEvent, Option<SubscriptionId>)> = self
+            .events
+            .pending
+            .drain(..)
+            .map(|e| (e, None))
+            .collect();
+        let mut round = 0;
+        while !batch.is_empty() && round < MAX_ROUNDS {
+            round += 1;
+            let mut subscribers = std::mem::take(&mut self.events.subscribers);
+            let mut next = Vec::new();
+            let mut selected = Vec::new();
+            for sub in subscribers.iter_mut() {
+                selected.clear();
+                selected.extend(
+                    batch
+                        .iter()
+                        .filter(|(e, source)| *source != Some(sub.id) && sub.wants(e))
+                        .map(|(e, _)| e.clone()),
+                );
+                if selected.is_empty() {
+                    continue;
+                }
+                (sub.handler)(self, &selected);
+                next.extend(self.events.pending.drain(..).map(|e| (e, Some(sub.id))));
+            }
+            // Subscriptions added while delivering were pushed to the emptied list.
+            subscribers.append(&mut self.events.subscribers);
+            self.events.subscribers = subscribers;
+            self.events.recompute_wanted();
+            batch = next;
+        }
+        if !batch.is_empty() {
+            tracing::warn!(
+                dropped = batch.len(),
+                "key-event subscribers kept reacting to each other; later events dropped"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emit_is_dropped_without_a_subscriber_for_the_class() {
+        let mut bus = KeyEvents::default();
+        bus.emit(0, class::STRING, "set", b"k");
+        assert!(!bus.has_pending());
+        bus.subscribe(class::STRING, None, Box::new(|_, _| {}));
+        bus.emit(0, class::HASH, "hset", b"k");
+        assert!(!bus.has_pending());
+        bus.emit(0, class::STRING, "set", b"k");
+        assert!(bus.has_pending());
+    }
+
+    #[test]
+    fn patterns_filter_keys() {
+        let sub = Subscription {
+            id: SubscriptionId(1),
+            classes: class::ALL,
+            pattern: Some(Bytes::from_static(b"user:*")),
+            handler: Box::new(|_, _| {}),
+        };
+        let event = |key: &'static [u8]| KeyEvent {
+            db: 0,
+            class: class::GENERIC,
+            event: "del",
+            key: Bytes::from_static(key),
+        };
+        assert!(sub.wants(&event(b"user:1")));
+        assert!(!sub.wants(&event(b"order:1")));
+    }
+}
