@@ -468,7 +468,9 @@ fn move_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     {
         Renamed::Done => {
             ctx.notify(class::GENERIC, "move_from", key);
-            ctx.engine.events.emit(to_db, class::GENERIC, "move_to", key);
+            ctx.engine
+                .events
+                .emit(to_db, class::GENERIC, "move_to", key);
             Reply::Integer(1)
         }
         _ => Reply::Integer(0),
@@ -553,9 +555,8 @@ fn condition_allows(cond: Condition, xx: bool, current: Option<i64>, at: i64) ->
 /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT: `unit_ms` scales the argument, `relative` adds now.
 fn expire_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], unit_ms: i64, relative: bool) -> Reply {
     let name = argv[0].to_ascii_lowercase();
-    let invalid = || {
-        Reply::Error(format!("ERR invalid expire time in '{}' command", lossy(&name)).into())
-    };
+    let invalid =
+        || Reply::Error(format!("ERR invalid expire time in '{}' command", lossy(&name)).into());
     let cond = match parse_condition(&argv[3..]) {
         Ok(c) => c,
         Err(reply) => return reply,
@@ -809,7 +810,9 @@ fn object_refcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match tri!(ctx.engine.keyspace.peek(db, &argv[2], ctx.now)) {
         // Redis shares the integers 0..9999 and reports them as immortal.
         Some(k) => Reply::Integer(match &k.entry.value {
-            Value::String(s) if s.len() <= 4 && parse_i64(s).is_some_and(|n| (0..10000).contains(&n)) => {
+            Value::String(s)
+                if s.len() <= 4 && parse_i64(s).is_some_and(|n| (0..10000).contains(&n)) =>
+            {
                 i64::from(i32::MAX)
             }
             _ => 1,

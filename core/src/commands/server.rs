@@ -423,7 +423,11 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             );
             line(out, "expired_keys", &ks.expired);
             line(out, "expired_subkeys", &ks.expired_fields);
-            line(out, "expire_cycle_cpu_milliseconds", &(ks.expire_cycle_us / 1000));
+            line(
+                out,
+                "expire_cycle_cpu_milliseconds",
+                &(ks.expire_cycle_us / 1000),
+            );
             line(out, "evicted_keys", &0);
             line(out, "keyspace_hits", &ks.hits);
             line(out, "keyspace_misses", &ks.misses);

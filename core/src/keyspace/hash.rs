@@ -215,7 +215,8 @@ impl Hash {
     pub fn random(&self, store: &mut dyn Store, seed: u64) -> Result<Option<Field>, StoreError> {
         match &self.repr {
             Repr::Small { fields, .. } => {
-                Ok((!fields.is_empty()).then(|| fields[(seed % fields.len() as u64) as usize].clone()))
+                Ok((!fields.is_empty())
+                    .then(|| fields[(seed % fields.len() as u64) as usize].clone()))
             }
             Repr::Large { cid, .. } => {
                 // Rows are ordered by a hash of the field, so a random position is a random

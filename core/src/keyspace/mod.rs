@@ -159,7 +159,13 @@ impl<'a> Parts<'a> {
     /// Makes sure `key` is in the cache (loading it from the store if needed) as the most
     /// recently used key, and applies expiry: a key whose time has passed is removed, and a
     /// hash loses its expired fields.
-    fn slot(self, db: DbIndex, key: &[u8], now: i64, lookup: Lookup) -> Result<Found<'a>, StoreError> {
+    fn slot(
+        self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+        lookup: Lookup,
+    ) -> Result<Found<'a>, StoreError> {
         use hashlink::linked_hash_map::RawEntryMut;
         let (k, slot) = match self.dbs[db as usize].map.raw_entry_mut().from_key(key) {
             RawEntryMut::Occupied(mut o) => {
@@ -211,7 +217,8 @@ impl<'a> Parts<'a> {
             found.mark_dirty();
             found.bump_version();
             self.stats.expired += 1;
-            self.events.push(event(db, class::EXPIRED, "expired", found.key));
+            self.events
+                .push(event(db, class::EXPIRED, "expired", found.key));
         } else if let Value::Hash(h) = &mut e.value {
             if h.needs_purge(now) {
                 let before = h.size();
@@ -220,12 +227,14 @@ impl<'a> Parts<'a> {
                 *found.cache_bytes = *found.cache_bytes + after - before;
                 if !gone.is_empty() {
                     self.stats.expired_fields += gone.len() as u64;
-                    self.events.push(event(db, class::HASH, "hexpired", found.key));
+                    self.events
+                        .push(event(db, class::HASH, "hexpired", found.key));
                 }
                 if empty {
                     *found.cache_bytes -= after;
                     found.discard()?;
-                    self.events.push(event(db, class::GENERIC, "del", found.key));
+                    self.events
+                        .push(event(db, class::GENERIC, "del", found.key));
                 }
                 let version = found.bump_version();
                 if let Some(e) = &mut found.slot.entry {
@@ -596,7 +605,12 @@ impl Keyspace {
         now: i64,
         lookup: Lookup,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        let hit = self.parts().slot(db, key, now, lookup)?.slot.entry.is_some();
+        let hit = self
+            .parts()
+            .slot(db, key, now, lookup)?
+            .slot
+            .entry
+            .is_some();
         if lookup == Lookup::Load {
             self.count_lookup(hit);
         }
@@ -622,7 +636,12 @@ impl Keyspace {
     }
 
     /// Milliseconds since the key was last accessed (OBJECT IDLETIME), if it exists.
-    pub fn idle_ms(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<Option<i64>, StoreError> {
+    pub fn idle_ms(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let found = self.parts().slot(db, key, now, Lookup::LoadNoTouch)?;
         Ok(found
             .slot
@@ -684,8 +703,12 @@ impl Keyspace {
         // Both rows are brought up to date, then renamed in the store: a large collection
         // keeps its element rows, so this costs the same whatever the value's size.
         self.flush_pending()?;
-        self.store
-            .rename(self.phys[db as usize], key, self.phys[to_db as usize], to_key)?;
+        self.store.rename(
+            self.phys[db as usize],
+            key,
+            self.phys[to_db as usize],
+            to_key,
+        )?;
         let entry = {
             let found = self.parts().slot(db, key, now, Lookup::Load)?;
             let entry = found.slot.entry.take();
@@ -794,7 +817,7 @@ impl Keyspace {
     ) -> Result<(Vec<ScannedKey>, u64), StoreError> {
         self.flush_pending()?;
         let (mut keys, next) = self.store.scan(self.phys[db as usize], cursor, count)?;
-        keys.retain(|k| !k.expire_at.is_some_and(|at| at <= now));
+        keys.retain(|k| k.expire_at.is_none_or(|at| at > now));
         Ok((keys, next))
     }
 
