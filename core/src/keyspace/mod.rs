@@ -1126,4 +1126,111 @@ mod tests {
         assert_eq!(ks.dbsize(0).unwrap(), 1000);
         assert_eq!(ks.get(0, b"key:7", 0).unwrap().unwrap().value, s(&value));
     }
+
+    fn fill_hash(ks: &mut Keyspace, db: DbIndex, key: &[u8], fields: usize) {
+        let mut k = ks.write(db, key, 0).unwrap();
+        let (h, mut backing) = k.hash_or_create().unwrap();
+        for i in 0..fields {
+            let name = Bytes::from(format!("f{i}"));
+            h.set(&mut backing, name, Bytes::from_static(b"v"), false)
+                .unwrap();
+        }
+    }
+
+    fn hash_len(ks: &mut Keyspace, db: DbIndex, key: &[u8]) -> Option<u64> {
+        ks.get(db, key, 0)
+            .unwrap()
+            .map(|e| e.value.as_hash().unwrap().len())
+    }
+
+    #[test]
+    fn write_handles_version_and_remove_emptied_collections() {
+        let mut ks = keyspace(":memory:", 1 << 20);
+        fill_hash(&mut ks, 0, b"h", 3);
+        let v1 = ks.get(0, b"h", 0).unwrap().unwrap().version;
+        // A write access that changes nothing leaves the version alone.
+        drop(ks.write(0, b"h", 0).unwrap());
+        assert_eq!(ks.get(0, b"h", 0).unwrap().unwrap().version, v1);
+        assert!(matches!(ks.write(0, b"h", 0).unwrap().hash(), Ok(Some(_))));
+        ks.set(0, b"s", s("x"), None, 0).unwrap();
+        assert!(ks.write(0, b"s", 0).unwrap().hash().is_err());
+        {
+            let mut k = ks.write(0, b"h", 0).unwrap();
+            let (h, backing) = k.hash().unwrap().unwrap();
+            for i in 0..3 {
+                h.delete(backing.store, format!("f{i}").as_bytes()).unwrap();
+            }
+        }
+        assert!(ks.get(0, b"h", 0).unwrap().is_none());
+        ks.commit().unwrap();
+        assert_eq!(ks.dbsize(0).unwrap(), 1);
+    }
+
+    #[test]
+    fn large_hashes_rename_copy_and_delete_with_their_elements() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.db");
+        let path = path.to_str().unwrap();
+        let mut ks = keyspace(path, 1 << 20);
+        fill_hash(&mut ks, 0, b"big", 500);
+        assert_eq!(
+            ks.rename(0, b"big", 1, b"moved", false, 0).unwrap(),
+            Renamed::Done
+        );
+        assert!(ks.copy(1, b"moved", 1, b"copy", false, 0).unwrap());
+        ks.commit().unwrap();
+        ks.close().unwrap();
+        drop(ks);
+        let mut ks = keyspace(path, 1 << 20);
+        assert_eq!(hash_len(&mut ks, 0, b"big"), None);
+        assert_eq!(hash_len(&mut ks, 1, b"moved"), Some(500));
+        assert_eq!(hash_len(&mut ks, 1, b"copy"), Some(500));
+        {
+            let mut k = ks.write(1, b"copy", 0).unwrap();
+            let (h, backing) = k.hash().unwrap().unwrap();
+            assert!(h.delete(backing.store, b"f1").unwrap());
+        }
+        assert_eq!(
+            hash_len(&mut ks, 1, b"moved"),
+            Some(500),
+            "copies are apart"
+        );
+        // Created and deleted in one batch: no element row may be left behind.
+        fill_hash(&mut ks, 2, b"brief", 300);
+        let cid = ks
+            .get(2, b"brief", 0)
+            .unwrap()
+            .unwrap()
+            .value
+            .cid()
+            .unwrap();
+        assert!(ks.delete(2, b"brief", 0).unwrap());
+        ks.commit().unwrap();
+        assert!(ks
+            .store_mut()
+            .scan_elements(cid, 0, 10)
+            .unwrap()
+            .0
+            .is_empty());
+    }
+
+    #[test]
+    fn lazy_expiry_reports_an_event_and_swapdb_rolls_back_with_a_failed_commit() {
+        let mut ks = keyspace(":memory:", 1 << 20);
+        ks.set(0, b"k", s("v"), Some(100), 0).unwrap();
+        assert!(ks.get(0, b"k", 100).unwrap().is_none());
+        let events = ks.take_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].event, &events[0].key[..]),
+            ("expired", &b"k"[..])
+        );
+        ks.set(0, b"a", s("in0"), None, 0).unwrap();
+        ks.commit().unwrap();
+        ks.swap_db(0, 5).unwrap();
+        assert_eq!(ks.get(5, b"a", 0).unwrap().unwrap().value, s("in0"));
+        ks.rollback();
+        assert_eq!(ks.get(0, b"a", 0).unwrap().unwrap().value, s("in0"));
+        assert!(ks.get(5, b"a", 0).unwrap().is_none());
+    }
 }

@@ -789,4 +789,152 @@ mod tests {
         );
         assert_eq!(s.meta_get("next_version").unwrap(), Some(8));
     }
+
+    fn element(sub: &str, value: &str) -> Element {
+        Element {
+            sub: Bytes::copy_from_slice(sub.as_bytes()),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            expire_at: None,
+        }
+    }
+
+    fn collection(cid: u64) -> Record {
+        Record {
+            kind: ValueType::Hash,
+            value: Bytes::from_static(b"\x01\x02"),
+            expire_at: None,
+            version: 1,
+            cid: Some(cid),
+            sub_expire_at: None,
+        }
+    }
+
+    fn element_count(s: &mut SqliteStore, cid: u64) -> usize {
+        s.scan_elements(cid, 0, 1000).unwrap().0.len()
+    }
+
+    #[test]
+    fn elements_follow_their_key_through_rename_and_go_with_it() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        s.put(0, b"h", &collection(7)).unwrap();
+        s.put_element(7, &element("a", "1")).unwrap();
+        s.put_element(7, &element("b", "2")).unwrap();
+        assert!(s.rename(0, b"h", 2, b"h2").unwrap());
+        assert_eq!(s.load(0, b"h").unwrap(), None);
+        assert_eq!(s.load(2, b"h2").unwrap().unwrap().cid, Some(7));
+        assert_eq!(element_count(&mut s, 7), 2);
+        assert_eq!(s.db_stats().unwrap()[0].db, 2, "counts follow the move");
+        // Overwriting the row with a string drops the elements, as does deleting it.
+        s.put(2, b"h2", &record("s", None, 2)).unwrap();
+        assert_eq!(element_count(&mut s, 7), 0);
+        s.put(0, b"x", &collection(8)).unwrap();
+        s.put_element(8, &element("a", "1")).unwrap();
+        s.copy_elements(8, 9).unwrap();
+        assert!(s.delete(0, b"x").unwrap());
+        assert_eq!(element_count(&mut s, 8), 0);
+        assert_eq!(element_count(&mut s, 9), 1, "a copy is its own collection");
+    }
+
+    #[test]
+    fn scans_page_through_everything_once() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        for i in 0..100 {
+            s.put(0, format!("k{i}").as_bytes(), &record("v", None, i))
+                .unwrap();
+            s.put_element(1, &element(&format!("f{i}"), "v")).unwrap();
+        }
+        for count in [1, 7, 100, 1000] {
+            let (mut cursor, mut keys, mut subs) = (0, Vec::new(), Vec::new());
+            loop {
+                let (page, next) = s.scan(0, cursor, count).unwrap();
+                assert!(page.len() >= count.min(100 - keys.len()));
+                keys.extend(page.into_iter().map(|k| k.key));
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            cursor = 0;
+            loop {
+                let (page, next) = s.scan_elements(1, cursor, count).unwrap();
+                subs.extend(page.into_iter().map(|e| e.sub));
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            keys.sort();
+            keys.dedup();
+            subs.sort();
+            subs.dedup();
+            assert_eq!((keys.len(), subs.len()), (100, 100), "count {count}");
+        }
+        assert!(s.random_key(0, 12345).unwrap().is_some());
+        assert!(s.random_key(3, 12345).unwrap().is_none());
+    }
+
+    #[test]
+    fn element_expiry_is_indexed() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        for (sub, at) in [("a", Some(10)), ("b", Some(20)), ("c", None)] {
+            s.put_element(
+                5,
+                &Element {
+                    expire_at: at,
+                    ..element(sub, "v")
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(s.min_element_expiry(5).unwrap(), Some(10));
+        assert_eq!(
+            s.expire_elements(5, 15).unwrap(),
+            vec![Bytes::from_static(b"a")]
+        );
+        assert_eq!(s.min_element_expiry(5).unwrap(), Some(20));
+        s.put(
+            0,
+            b"h",
+            &Record {
+                sub_expire_at: Some(20),
+                ..collection(5)
+            },
+        )
+        .unwrap();
+        assert_eq!(s.keys_with_expiring_elements(19, 10).unwrap().len(), 0);
+        assert_eq!(s.keys_with_expiring_elements(20, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_schema_1_file_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO meta VALUES ('schema_version', 1), ('next_version', 9);
+                 CREATE TABLE keys (db INTEGER NOT NULL, key BLOB NOT NULL, type INTEGER NOT NULL,
+                   expire_at INTEGER, version INTEGER NOT NULL, value BLOB NOT NULL,
+                   PRIMARY KEY (db, key)) WITHOUT ROWID;
+                 CREATE TABLE db_stats (db INTEGER PRIMARY KEY, keys INTEGER NOT NULL DEFAULT 0,
+                   expires INTEGER NOT NULL DEFAULT 0);
+                 INSERT INTO db_stats (db, keys, expires) VALUES (0, 2, 1), (4, 1, 0);
+                 INSERT INTO keys VALUES (0, x'6b31', 0, 99999999999999, 3, x'7631'),
+                   (0, x'6b32', 0, NULL, 4, x'7632'), (4, x'00ff', 0, NULL, 5, x'');",
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(path.to_str().unwrap(), Synchronous::Normal).unwrap();
+        assert_eq!(s.meta_get("schema_version").unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(s.meta_get("next_version").unwrap(), Some(9));
+        assert_eq!(
+            s.load(0, b"k1").unwrap(),
+            Some(record("v1", Some(99999999999999), 3))
+        );
+        assert_eq!(s.load(4, b"\x00\xff").unwrap(), Some(record("", None, 5)));
+        let stats = s.db_stats().unwrap();
+        assert_eq!((stats[0].keys, stats[0].expires, stats[1].keys), (2, 1, 1));
+        assert_eq!(s.scan(0, 0, 10).unwrap().0.len(), 2);
+    }
 }
