@@ -8,13 +8,8 @@
 use bytes::Bytes;
 
 use super::value::{put_varint, Reader};
+use super::Encodings;
 use crate::storage::{CollectionId, Element, Store, StoreError};
-
-/// A hash with more fields than this keeps them in rows (`hash-max-listpack-entries`).
-pub const MAX_SMALL_ENTRIES: usize = 128;
-/// A hash with a field name or value longer than this keeps its fields in rows
-/// (`hash-max-listpack-value`).
-pub const MAX_SMALL_VALUE: usize = 64;
 
 /// Cache cost of one inline field beyond its bytes.
 const FIELD_OVERHEAD: usize = 48;
@@ -55,11 +50,12 @@ impl Field {
     }
 }
 
-/// Store access and collection-id allocation for writes to collections.
+/// Store access, collection-id allocation and size limits for writes to collections.
 pub struct Backing<'a> {
     /// The store (element rows are written through into its open transaction).
     pub store: &'a mut dyn Store,
     pub(super) next_id: &'a mut u64,
+    pub(super) limits: Encodings,
 }
 
 impl Backing<'_> {
@@ -99,10 +95,6 @@ impl Default for Hash {
     fn default() -> Self {
         Hash::new()
     }
-}
-
-fn fits_small(name: &[u8], value: &[u8]) -> bool {
-    name.len() <= MAX_SMALL_VALUE && value.len() <= MAX_SMALL_VALUE
 }
 
 fn earliest(fields: &[Field]) -> Option<i64> {
@@ -243,8 +235,10 @@ impl Hash {
     ) -> Result<bool, StoreError> {
         self.mods += 1;
         if let Repr::Small { fields, .. } = &self.repr {
+            let limits = backing.limits;
             let exists = fields.iter().any(|f| f.name == name);
-            if !fits_small(&name, &value) || (!exists && fields.len() >= MAX_SMALL_ENTRIES) {
+            let too_long = name.len().max(value.len()) > limits.hash_max_listpack_value;
+            if too_long || (!exists && fields.len() >= limits.hash_max_listpack_entries) {
                 self.make_large(backing)?;
             }
         }
@@ -536,6 +530,7 @@ mod tests {
         let mut backing = Backing {
             store: &mut store,
             next_id: &mut next,
+            limits: Encodings::default(),
         };
         let mut h = Hash::new();
         assert!(h.set(&mut backing, b("a"), b("1"), false).unwrap());
@@ -557,24 +552,34 @@ mod tests {
         let mut backing = Backing {
             store: &mut store,
             next_id: &mut next,
+            limits: Encodings::default(),
         };
         let mut h = Hash::new();
-        for i in 0..=MAX_SMALL_ENTRIES {
+        for i in 0..=Encodings::default().hash_max_listpack_entries {
             h.set(&mut backing, b(&format!("f{i}")), b("v"), false)
                 .unwrap();
         }
         assert_eq!(h.encoding(), "hashtable");
-        assert_eq!(h.len(), MAX_SMALL_ENTRIES as u64 + 1);
+        assert_eq!(
+            h.len(),
+            Encodings::default().hash_max_listpack_entries as u64 + 1
+        );
         let store = backing.store;
         assert_eq!(h.get(store, b"f7").unwrap().unwrap().value, b("v"));
-        assert_eq!(h.fields(store).unwrap().len(), MAX_SMALL_ENTRIES + 1);
+        assert_eq!(
+            h.fields(store).unwrap().len(),
+            Encodings::default().hash_max_listpack_entries + 1
+        );
         h.set_expiry(store, b"f1", Some(100)).unwrap();
         h.set_expiry(store, b"f2", Some(200)).unwrap();
         assert_eq!(h.purge_expired(store, 150).unwrap(), vec![b("f1")]);
         assert_eq!(h.min_expire(), Some(200));
         assert!(h.delete(store, b"f3").unwrap());
         assert!(!h.delete(store, b"f3").unwrap());
-        assert_eq!(h.len(), MAX_SMALL_ENTRIES as u64 - 1);
+        assert_eq!(
+            h.len(),
+            Encodings::default().hash_max_listpack_entries as u64 - 1
+        );
         let back = Hash::decode(&h.encode(), h.cid(), h.min_expire()).unwrap();
         assert_eq!(back.len(), h.len());
 
@@ -583,6 +588,7 @@ mod tests {
         let mut backing = Backing {
             store,
             next_id: &mut next,
+            limits: Encodings::default(),
         };
         let mut h = Hash::new();
         h.set(&mut backing, b("f"), b(&"x".repeat(65)), false)

@@ -29,6 +29,32 @@ const SLOT_OVERHEAD: usize = 104;
 /// Keys the active expiry looks at per store query.
 const EXPIRE_BATCH: usize = 64;
 
+/// When collections move from inline values to element rows (Redis's `*-max-listpack-*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encodings {
+    /// Most fields a hash keeps inline.
+    pub hash_max_listpack_entries: usize,
+    /// Longest field name or value a hash keeps inline.
+    pub hash_max_listpack_value: usize,
+}
+
+impl Default for Encodings {
+    fn default() -> Self {
+        Encodings::from_config(&crate::config::StorageConfig::default())
+    }
+}
+
+impl Encodings {
+    /// The limits the configuration sets.
+    pub fn from_config(c: &crate::config::StorageConfig) -> Self {
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Encodings {
+            hash_max_listpack_entries: size(c.hash_max_listpack_entries),
+            hash_max_listpack_value: size(c.hash_max_listpack_value),
+        }
+    }
+}
+
 /// A live key's value and metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
@@ -112,6 +138,7 @@ struct Parts<'a> {
     cache_bytes: &'a mut usize,
     next_version: &'a mut u64,
     events: &'a mut Vec<KeyEvent>,
+    limits: Encodings,
 }
 
 /// A cache slot found by [`Parts::slot`], with what is needed to change it.
@@ -123,6 +150,7 @@ struct Found<'a> {
     dirty: &'a mut Vec<(DbIndex, Bytes)>,
     cache_bytes: &'a mut usize,
     next_version: &'a mut u64,
+    limits: Encodings,
 }
 
 impl Found<'_> {
@@ -206,6 +234,7 @@ impl<'a> Parts<'a> {
             dirty: self.dirty,
             cache_bytes: self.cache_bytes,
             next_version: self.next_version,
+            limits: self.limits,
         };
         let Some(e) = &mut found.slot.entry else {
             return Ok(found);
@@ -345,6 +374,7 @@ impl<'a> KeyMut<'a> {
             Backing {
                 store: &mut *self.found.store,
                 next_id: &mut *self.found.next_version,
+                limits: self.found.limits,
             },
         )
     }
@@ -434,6 +464,7 @@ pub struct Keyspace {
     flushed: Vec<(DbIndex, Bytes)>,
     /// Events the keyspace caused itself (expiry), for the engine to publish.
     events: Vec<KeyEvent>,
+    encodings: Encodings,
     stats: KeyspaceStats,
 }
 
@@ -492,6 +523,7 @@ impl Keyspace {
             dirty: Vec::new(),
             flushed: Vec::new(),
             events: Vec::new(),
+            encodings: Encodings::default(),
             stats: KeyspaceStats::default(),
         })
     }
@@ -499,6 +531,12 @@ impl Keyspace {
     /// Number of logical databases.
     pub fn databases(&self) -> u32 {
         self.dbs.len() as u32
+    }
+
+    /// Changes when collections move into element rows (existing values keep their form until
+    /// they next grow, as in Redis).
+    pub fn set_encodings(&mut self, encodings: Encodings) {
+        self.encodings = encodings;
     }
 
     /// Changes the cache budget; the cache shrinks at the next commit.
@@ -561,6 +599,7 @@ impl Keyspace {
             cache_bytes: &mut self.cache_bytes,
             next_version: &mut self.next_version,
             events: &mut self.events,
+            limits: self.encodings,
         }
     }
 
