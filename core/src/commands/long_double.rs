@@ -26,21 +26,11 @@ impl LongDouble {
 
     /// Parses a value as Redis's `string2ld` does: all of `strtold`'s syntax (decimal, hex
     /// with an optional binary exponent, `inf`/`infinity`) with no leading space, nothing
-    /// left over, no NaN, and no overflow or underflow to zero. `None` when Redis says
+    /// left over (a NUL included), no NaN, and no overflow or underflow to zero. `None` when Redis says
     /// "not a valid float". Infinity parses (the sum is refused later, as in Redis).
     pub fn parse(text: &[u8]) -> Option<LongDouble> {
         if text.is_empty() || text.len() >= MAX_CHARS {
             return None;
-        }
-        // strtold reads a C string: a NUL ends the text, and Redis only checks that
-        // parsing stopped at a NUL.
-        let text = match memchr::memchr(0, text) {
-            Some(nul) => &text[..nul],
-            None => text,
-        };
-        if text.is_empty() {
-            // strtold("") converts nothing and returns 0 with the end pointer on the NUL.
-            return Some(LongDouble::ZERO);
         }
         let (negative, body) = match text[0] {
             b'-' => (true, &text[1..]),
@@ -63,7 +53,7 @@ impl LongDouble {
 
     /// The sum, or `None` when it is infinite or NaN (Redis: "increment would produce NaN
     /// or Infinity").
-    pub fn add(self, other: LongDouble) -> Option<LongDouble> {
+    pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
         let sum = self.0.add_r(other.0, Round::NearestTiesToEven).value;
         (!sum.is_nan() && !sum.is_infinite()).then_some(LongDouble(sum))
     }
@@ -214,7 +204,7 @@ mod tests {
     fn incr(value: &str, by: &str) -> Option<String> {
         let a = LongDouble::parse(value.as_bytes())?;
         let b = LongDouble::parse(by.as_bytes())?;
-        a.add(b).map(LongDouble::to_human)
+        a.checked_add(b).map(LongDouble::to_human)
     }
 
     fn human(text: &str) -> String {
@@ -275,9 +265,10 @@ mod tests {
     }
 
     #[test]
-    fn a_nul_ends_the_text_as_in_c() {
-        assert_eq!(incr("1\0abc", "1").as_deref(), Some("2"));
-        assert_eq!(incr("\0", "1").as_deref(), Some("1"));
+    fn a_nul_is_not_part_of_a_float() {
+        // Redis checks that strtold consumed the whole length, NULs included.
+        assert_eq!(incr("1\0abc", "1"), None);
+        assert_eq!(incr("\0", "1"), None);
     }
 
     #[test]
