@@ -1049,12 +1049,15 @@ mod tests {
     use crate::keyspace::Keyspace;
     use crate::storage::SqliteStore;
 
+    /// An event as the test subscriber saw it: class, name, key.
+    type Seen = (u16, &'static str, String);
+
     /// An in-memory engine, a client, and the (class, event, key) triples every command
     /// emits: key events have no black-box view until keyspace notifications exist.
     struct Harness {
         engine: Engine,
         client: ClientState,
-        events: Arc<Mutex<Vec<(u16, &'static str, String)>>>,
+        events: Arc<Mutex<Vec<Seen>>>,
     }
 
     impl Harness {
