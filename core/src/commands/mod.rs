@@ -6,6 +6,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod keys;
+pub mod long_double;
 pub mod server;
 pub mod string;
 pub mod table;

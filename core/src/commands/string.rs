@@ -1,13 +1,27 @@
-//! String commands (Redis's t_string.c): GET, SET.
+//! String commands (Redis's t_string.c): GET, SET and its variants, MGET/MSET, APPEND,
+//! STRLEN, GETRANGE/SETRANGE, INCR and friends, INCRBYFLOAT, LCS.
 
 use bytes::Bytes;
 
+use super::long_double::LongDouble;
 use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
+use super::{eq_ci, err_arity, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
 use crate::events::class;
 use crate::keyspace::Value;
 use crate::protocol::Reply;
+
+/// Returns the error reply of a `Result<_, Reply>` from the handler.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        }
+    };
+}
+
+const RANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.";
 
 /// String commands.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -20,7 +34,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         categories: &["read", "string", "fast"],
         group: "string",
-        summary: "Returns the string value of a key.",
+        summary: "Get the value of a key",
+        since: "1.0.0",
+        complexity: "O(1)",
         handler: Some(get),
         ..CommandSpec::BASE
     },
@@ -33,155 +49,1134 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         categories: &["write", "string", "slow"],
         group: "string",
-        summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        summary: "Set the string value of a key",
+        since: "1.0.0",
+        complexity: "O(1)",
         handler: Some(set),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "setnx",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Set the value of a key, only if the key does not exist",
+        since: "1.0.0",
+        complexity: "O(1)",
+        handler: Some(setnx),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "setex",
+        arity: 4,
+        flags: WRITE | DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "slow"],
+        group: "string",
+        summary: "Set the value and expiration of a key",
+        since: "2.0.0",
+        complexity: "O(1)",
+        handler: Some(setex),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "psetex",
+        arity: 4,
+        flags: WRITE | DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "slow"],
+        group: "string",
+        summary: "Set the value and expiration in milliseconds of a key",
+        since: "2.6.0",
+        complexity: "O(1)",
+        handler: Some(psetex),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "getex",
+        arity: -2,
+        flags: WRITE | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Get the value of a key and optionally set its expiration",
+        since: "6.2.0",
+        complexity: "O(1)",
+        handler: Some(getex),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "getdel",
+        arity: 2,
+        flags: WRITE | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Get the value of a key and delete the key",
+        since: "6.2.0",
+        complexity: "O(1)",
+        handler: Some(getdel),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "getset",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Set the string value of a key and return its old value",
+        since: "1.0.0",
+        complexity: "O(1)",
+        handler: Some(getset),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "mget",
+        arity: -2,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: -1,
+        step: 1,
+        categories: &["read", "string", "fast"],
+        group: "string",
+        summary: "Get the values of all the given keys",
+        since: "1.0.0",
+        complexity: "O(N) where N is the number of keys to retrieve.",
+        handler: Some(mget),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "mset",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        first_key: 1,
+        last_key: -1,
+        step: 2,
+        categories: &["write", "string", "slow"],
+        group: "string",
+        summary: "Set multiple keys to multiple values",
+        since: "1.0.1",
+        complexity: "O(N) where N is the number of keys to set.",
+        handler: Some(mset),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "msetnx",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        first_key: 1,
+        last_key: -1,
+        step: 2,
+        categories: &["write", "string", "slow"],
+        group: "string",
+        summary: "Set multiple keys to multiple values, only if none of the keys exist",
+        since: "1.0.1",
+        complexity: "O(N) where N is the number of keys to set.",
+        handler: Some(msetnx),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "append",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Append a value to a key",
+        since: "2.0.0",
+        complexity: "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.",
+        handler: Some(append),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "strlen",
+        arity: 2,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "string", "fast"],
+        group: "string",
+        summary: "Get the length of the value stored in a key",
+        since: "2.2.0",
+        complexity: "O(1)",
+        handler: Some(strlen),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "getrange",
+        arity: 4,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "string", "slow"],
+        group: "string",
+        summary: "Get a substring of the string stored at a key",
+        since: "2.4.0",
+        complexity: RANGE_COMPLEXITY,
+        handler: Some(getrange),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "substr",
+        arity: 4,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "string", "slow"],
+        group: "string",
+        summary: "Get a substring of the string stored at a key",
+        since: "1.0.0",
+        complexity: RANGE_COMPLEXITY,
+        handler: Some(getrange),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "setrange",
+        arity: 4,
+        flags: WRITE | DENYOOM,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "slow"],
+        group: "string",
+        summary: "Overwrite part of a string at key starting at the specified offset",
+        since: "2.2.0",
+        complexity: "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.",
+        handler: Some(setrange),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "incr",
+        arity: 2,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Increment the integer value of a key by one",
+        since: "1.0.0",
+        complexity: "O(1)",
+        handler: Some(incr),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "decr",
+        arity: 2,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Decrement the integer value of a key by one",
+        since: "1.0.0",
+        complexity: "O(1)",
+        handler: Some(decr),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "incrby",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Increment the integer value of a key by the given amount",
+        since: "1.0.0",
+        complexity: "O(1)",
+        handler: Some(incrby),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "decrby",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Decrement the integer value of a key by the given number",
+        since: "1.0.0",
+        complexity: "O(1)",
+        handler: Some(decrby),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "incrbyfloat",
+        arity: 3,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "string", "fast"],
+        group: "string",
+        summary: "Increment the float value of a key by the given amount",
+        since: "2.6.0",
+        complexity: "O(1)",
+        handler: Some(incrbyfloat),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "lcs",
+        arity: -3,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 2,
+        step: 1,
+        categories: &["read", "string", "slow"],
+        group: "string",
+        summary: "Find longest common substring",
+        since: "7.0.0",
+        complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        handler: Some(lcs),
         ..CommandSpec::BASE
     },
 ];
 
-fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+/// A string key's value and expiry, `None` when the key does not exist, WRONGTYPE when it
+/// holds another type.
+fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<(Bytes, Option<i64>)>, Reply> {
     let db = ctx.db();
-    match ctx.engine.keyspace.get(db, &argv[1], ctx.now) {
+    match ctx.engine.keyspace.get(db, key, ctx.now) {
         Ok(Some(entry)) => match entry.value.as_string() {
-            Some(s) => Reply::Bulk(s.clone()),
-            None => err_wrongtype(),
+            Some(s) => Ok(Some((s.clone(), entry.expire_at))),
+            None => Err(err_wrongtype()),
         },
-        Ok(None) => Reply::Null,
-        Err(e) => err_store(&e),
+        Ok(None) => Ok(None),
+        Err(e) => Err(err_store(&e)),
     }
 }
 
-/// When a SET's expiry comes from.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Expiry {
-    /// No expiry option: the key loses any TTL it had.
-    Clear,
-    /// KEEPTTL.
-    Keep,
-    /// EX/PX/EXAT/PXAT, resolved to Unix milliseconds.
-    At(i64),
+/// What [`lookup`] found: the value when it is a string, and the expiry.
+type Found = (Option<Bytes>, Option<i64>);
+
+/// A live key of any type: its value if it is a string, and its expiry. SET and its kin
+/// overwrite keys of every type, so only some of their options care about the type.
+fn lookup(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Found>, Reply> {
+    let db = ctx.db();
+    match ctx.engine.keyspace.get(db, key, ctx.now) {
+        Ok(Some(entry)) => Ok(Some((entry.value.as_string().cloned(), entry.expire_at))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(err_store(&e)),
+    }
 }
 
-/// Parsed SET options.
-struct SetOptions {
+/// Whether a live key of any type exists.
+fn key_exists(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Reply> {
+    let db = ctx.db();
+    ctx.engine
+        .keyspace
+        .exists(db, key, ctx.now)
+        .map_err(|e| err_store(&e))
+}
+
+/// Stores a string value, replacing whatever the key held.
+fn write_string(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    value: Bytes,
+    expire_at: Option<i64>,
+) -> Result<(), Reply> {
+    let db = ctx.db();
+    ctx.engine
+        .keyspace
+        .set(db, key, Value::String(value), expire_at, ctx.now)
+        .map_err(|e| err_store(&e))
+}
+
+/// Deletes a key; returns whether it existed.
+fn delete_key(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Reply> {
+    let db = ctx.db();
+    ctx.engine
+        .keyspace
+        .delete(db, key, ctx.now)
+        .map_err(|e| err_store(&e))
+}
+
+/// A copy of an argument for storing, so that the cached value does not pin the
+/// connection's whole read buffer.
+fn owned(arg: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(arg)
+}
+
+/// Redis's `checkStringLength`: a string may not grow past proto-max-bulk-len.
+fn check_string_length(ctx: &Ctx<'_>, size: u64, append: u64) -> Result<(), Reply> {
+    let max = ctx.engine.config.server.proto_max_bulk_len.0;
+    match size.checked_add(append) {
+        Some(total) if total <= max => Ok(()),
+        _ => Err(Reply::error(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// GET, SET and the options SET and GETEX share.
+
+fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    match tri!(read_string(ctx, &argv[1])) {
+        Some((value, _)) => Reply::Bulk(value),
+        None => Reply::Null,
+    }
+}
+
+/// How an expiry argument is to be read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExpireUnit {
+    /// EX: seconds from now.
+    Ex,
+    /// PX: milliseconds from now.
+    Px,
+    /// EXAT: Unix seconds.
+    ExAt,
+    /// PXAT: Unix milliseconds.
+    PxAt,
+}
+
+impl ExpireUnit {
+    fn from_keyword(arg: &[u8]) -> Option<ExpireUnit> {
+        [
+            ("ex", ExpireUnit::Ex),
+            ("px", ExpireUnit::Px),
+            ("exat", ExpireUnit::ExAt),
+            ("pxat", ExpireUnit::PxAt),
+        ]
+        .into_iter()
+        .find(|(name, _)| eq_ci(arg, name))
+        .map(|(_, unit)| unit)
+    }
+
+    fn is_relative(self) -> bool {
+        matches!(self, ExpireUnit::Ex | ExpireUnit::Px)
+    }
+
+    fn is_seconds(self) -> bool {
+        matches!(self, ExpireUnit::Ex | ExpireUnit::ExAt)
+    }
+}
+
+/// Which command's options are being parsed (they accept different words).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OptionsOf {
+    Set,
+    Getex,
+}
+
+/// Options of SET and GETEX, as Redis's parseExtendedStringArgumentsOrReply reads them.
+#[derive(Default)]
+struct StringOptions<'a> {
     nx: bool,
     xx: bool,
     get: bool,
-    expiry: Expiry,
+    keepttl: bool,
+    persist: bool,
+    expire: Option<(ExpireUnit, &'a [u8])>,
 }
 
-fn invalid_expire(command: &str) -> Reply {
-    Reply::Error(format!("ERR invalid expire time in '{command}' command").into())
-}
-
-/// Resolves an EX/PX/EXAT/PXAT argument to absolute Unix milliseconds, with Redis's errors.
-fn resolve_expiry(
-    arg: &[u8],
-    unit_ms: i64,
-    relative: bool,
-    now: i64,
-    command: &str,
-) -> Result<i64, Reply> {
-    let n = parse_i64(arg).ok_or_else(err_not_integer)?;
-    if n <= 0 {
-        return Err(invalid_expire(command));
-    }
-    let ms = n
-        .checked_mul(unit_ms)
-        .ok_or_else(|| invalid_expire(command))?;
-    if relative {
-        ms.checked_add(now).ok_or_else(|| invalid_expire(command))
-    } else {
-        Ok(ms)
-    }
-}
-
-fn parse_set_options(argv: &[Bytes], now: i64) -> Result<SetOptions, Reply> {
-    let mut opts = SetOptions {
-        nx: false,
-        xx: false,
-        get: false,
-        expiry: Expiry::Clear,
-    };
-    let mut expiry_given = false;
-    let mut i = 3;
+/// Parses the options from `argv[start..]`. As in Redis, a word may repeat (`EX 1 EX 2`
+/// keeps the last) but conflicting words are a syntax error; expiry values are only
+/// checked later, after every word has been read.
+fn parse_string_options(
+    argv: &[Bytes],
+    start: usize,
+    of: OptionsOf,
+) -> Result<StringOptions<'_>, Reply> {
+    let set = of == OptionsOf::Set;
+    let mut o = StringOptions::default();
+    let mut i = start;
     while i < argv.len() {
-        let arg = &argv[i];
+        let arg = &argv[i][..];
         let next = argv.get(i + 1);
-        if eq_ci(arg, "nx") && !opts.xx {
-            opts.nx = true;
-        } else if eq_ci(arg, "xx") && !opts.nx {
-            opts.xx = true;
-        } else if eq_ci(arg, "get") {
-            opts.get = true;
-        } else if eq_ci(arg, "keepttl") && !expiry_given {
-            opts.expiry = Expiry::Keep;
-            expiry_given = true;
-        } else if !expiry_given
-            && next.is_some()
-            && ["ex", "px", "exat", "pxat"].iter().any(|o| eq_ci(arg, o))
-        {
-            let (unit, relative) = match arg.to_ascii_lowercase().as_slice() {
-                b"ex" => (1000, true),
-                b"px" => (1, true),
-                b"exat" => (1000, false),
-                _ => (1, false),
-            };
-            let value = next.map(|b| &b[..]).unwrap_or_default();
-            opts.expiry = Expiry::At(resolve_expiry(value, unit, relative, now, "set")?);
-            expiry_given = true;
+        let unit = ExpireUnit::from_keyword(arg);
+        if set && eq_ci(arg, "nx") && !o.xx {
+            o.nx = true;
+        } else if set && eq_ci(arg, "xx") && !o.nx {
+            o.xx = true;
+        } else if set && eq_ci(arg, "get") {
+            o.get = true;
+        } else if set && eq_ci(arg, "keepttl") && o.expire.is_none() {
+            o.keepttl = true;
+        } else if !set && eq_ci(arg, "persist") && o.expire.is_none() {
+            o.persist = true;
+        } else if let (Some(unit), Some(value)) = (unit, next) {
+            let conflict =
+                o.keepttl || o.persist || o.expire.is_some_and(|(other, _)| other != unit);
+            if conflict {
+                return Err(err_syntax());
+            }
+            o.expire = Some((unit, &value[..]));
             i += 1;
         } else {
             return Err(err_syntax());
         }
         i += 1;
     }
-    Ok(opts)
+    Ok(o)
+}
+
+fn invalid_expire(command: &str) -> Reply {
+    Reply::Error(format!("ERR invalid expire time in '{command}' command").into())
+}
+
+/// Resolves an expiry argument to absolute Unix milliseconds, with Redis's errors
+/// (getExpireMillisecondsOrReply).
+fn resolve_expiry(arg: &[u8], unit: ExpireUnit, now: i64, command: &str) -> Result<i64, Reply> {
+    let n = parse_i64(arg).ok_or_else(err_not_integer)?;
+    if n <= 0 {
+        return Err(invalid_expire(command));
+    }
+    let ms = if unit.is_seconds() {
+        n.checked_mul(1000).ok_or_else(|| invalid_expire(command))?
+    } else {
+        n
+    };
+    if unit.is_relative() {
+        ms.checked_add(now).ok_or_else(|| invalid_expire(command))
+    } else {
+        Ok(ms)
+    }
 }
 
 fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let opts = match parse_set_options(argv, ctx.now) {
-        Ok(o) => o,
-        Err(reply) => return reply,
+    let opts = tri!(parse_string_options(argv, 3, OptionsOf::Set));
+    let expire_at = match opts.expire {
+        Some((unit, arg)) => Some(tri!(resolve_expiry(arg, unit, ctx.now, "set"))),
+        None => None,
     };
-    let db = ctx.db();
     let key = &argv[1];
-    let ks = &mut ctx.engine.keyspace;
     // A plain SET replaces whatever is there, so it need not read the old value.
-    let needs_old = opts.nx || opts.xx || opts.get || opts.expiry == Expiry::Keep;
-    let (exists, old, old_expiry) = match needs_old.then(|| ks.get(db, key, ctx.now)) {
-        Some(Ok(Some(entry))) => match entry.value.as_string() {
-            Some(s) => (true, Some(s.clone()), entry.expire_at),
-            None if opts.get => return err_wrongtype(),
-            None => (true, None, entry.expire_at),
-        },
-        Some(Ok(None)) | None => (false, None, None),
-        Some(Err(e)) => return err_store(&e),
+    let (found, old, old_expiry) = if opts.get || opts.keepttl || opts.nx || opts.xx {
+        match tri!(lookup(ctx, key)) {
+            Some((value, expiry)) => (true, value, expiry),
+            None => (false, None, None),
+        }
+    } else {
+        (false, None, None)
     };
+    if opts.get && found && old.is_none() {
+        return err_wrongtype();
+    }
     let old_reply = || old.clone().map_or(Reply::Null, Reply::Bulk);
-    if (opts.nx && exists) || (opts.xx && !exists) {
+    if (opts.nx && found) || (opts.xx && !found) {
         return if opts.get { old_reply() } else { Reply::Null };
     }
-    let expire_at = match opts.expiry {
-        Expiry::Clear => None,
-        Expiry::Keep => old_expiry,
-        Expiry::At(at) => Some(at),
-    };
-    let result = if expire_at.is_some_and(|at| at <= ctx.now) {
+    let expire_at = if opts.keepttl { old_expiry } else { expire_at };
+    if expire_at.is_some_and(|at| at <= ctx.now) {
         // An absolute time in the past: the key would be born expired.
-        ks.delete(db, key, ctx.now).map(|_| ())
+        tri!(delete_key(ctx, key));
     } else {
-        // A copy, so the cached value does not pin the connection's whole read buffer.
-        let value = Value::String(Bytes::copy_from_slice(&argv[2]));
-        ks.set(db, key, value, expire_at, ctx.now)
-    };
-    if let Err(e) = result {
-        return err_store(&e);
+        tri!(write_string(ctx, key, owned(&argv[2]), expire_at));
     }
     ctx.notify(class::STRING, "set", key);
+    if opts.expire.is_some() {
+        ctx.notify(class::GENERIC, "expire", key);
+    }
     if opts.get {
         old_reply()
     } else {
         Reply::ok()
+    }
+}
+
+fn setnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let key = &argv[1];
+    if tri!(key_exists(ctx, key)) {
+        return Reply::Integer(0);
+    }
+    tri!(write_string(ctx, key, owned(&argv[2]), None));
+    ctx.notify(class::STRING, "set", key);
+    Reply::Integer(1)
+}
+
+fn setex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    set_with_ttl(ctx, argv, ExpireUnit::Ex, "setex")
+}
+
+fn psetex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    set_with_ttl(ctx, argv, ExpireUnit::Px, "psetex")
+}
+
+/// SETEX and PSETEX: `key ttl value`, the TTL replacing any the key had.
+fn set_with_ttl(ctx: &mut Ctx<'_>, argv: &[Bytes], unit: ExpireUnit, command: &str) -> Reply {
+    let key = &argv[1];
+    let expire_at = tri!(resolve_expiry(&argv[2], unit, ctx.now, command));
+    tri!(write_string(ctx, key, owned(&argv[3]), Some(expire_at)));
+    ctx.notify(class::STRING, "set", key);
+    ctx.notify(class::GENERIC, "expire", key);
+    Reply::ok()
+}
+
+fn getex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let opts = tri!(parse_string_options(argv, 2, OptionsOf::Getex));
+    let key = &argv[1];
+    // As in Redis, a missing key answers nil before the expiry value is looked at.
+    let Some((value, old_expiry)) = tri!(read_string(ctx, key)) else {
+        return Reply::Null;
+    };
+    let expire_at = match opts.expire {
+        Some((unit, arg)) => Some(tri!(resolve_expiry(arg, unit, ctx.now, "getex"))),
+        None => None,
+    };
+    match expire_at {
+        Some(at) if at <= ctx.now => {
+            // EXAT/PXAT in the past: Redis deletes the key rather than let it linger.
+            tri!(delete_key(ctx, key));
+            ctx.notify(class::GENERIC, "del", key);
+        }
+        Some(at) => {
+            tri!(write_string(ctx, key, value.clone(), Some(at)));
+            ctx.notify(class::GENERIC, "expire", key);
+        }
+        None if opts.persist && old_expiry.is_some() => {
+            tri!(write_string(ctx, key, value.clone(), None));
+            ctx.notify(class::GENERIC, "persist", key);
+        }
+        None => {}
+    }
+    Reply::Bulk(value)
+}
+
+fn getdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let key = &argv[1];
+    let Some((value, _)) = tri!(read_string(ctx, key)) else {
+        return Reply::Null;
+    };
+    tri!(delete_key(ctx, key));
+    ctx.notify(class::GENERIC, "del", key);
+    Reply::Bulk(value)
+}
+
+fn getset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let key = &argv[1];
+    let old = tri!(read_string(ctx, key));
+    tri!(write_string(ctx, key, owned(&argv[2]), None));
+    ctx.notify(class::STRING, "set", key);
+    old.map_or(Reply::Null, |(value, _)| Reply::Bulk(value))
+}
+
+// ---------------------------------------------------------------------------------------
+// Several keys at once.
+
+fn mget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let db = ctx.db();
+    let mut out = Vec::with_capacity(argv.len() - 1);
+    for key in &argv[1..] {
+        // A key of another type reads as nil, not as an error.
+        let reply = match ctx.engine.keyspace.get(db, key, ctx.now) {
+            Ok(Some(entry)) => entry
+                .value
+                .as_string()
+                .map_or(Reply::Null, |s| Reply::Bulk(s.clone())),
+            Ok(None) => Reply::Null,
+            Err(e) => return err_store(&e),
+        };
+        out.push(reply);
+    }
+    Reply::Array(out)
+}
+
+fn mset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() % 2 == 0 {
+        return err_arity("mset");
+    }
+    tri!(set_pairs(ctx, argv));
+    Reply::ok()
+}
+
+fn msetnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() % 2 == 0 {
+        return err_arity("msetnx");
+    }
+    for key in argv[1..].iter().step_by(2) {
+        if tri!(key_exists(ctx, key)) {
+            return Reply::Integer(0);
+        }
+    }
+    tri!(set_pairs(ctx, argv));
+    Reply::Integer(1)
+}
+
+/// Stores every `key value` pair of `argv[1..]` in order (a repeated key keeps the last).
+fn set_pairs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<(), Reply> {
+    for pair in argv[1..].chunks_exact(2) {
+        write_string(ctx, &pair[0], owned(&pair[1]), None)?;
+        ctx.notify(class::STRING, "set", &pair[0]);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Lengths and ranges.
+
+fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let key = &argv[1];
+    let suffix = &argv[2];
+    let total = match tri!(read_string(ctx, key)) {
+        None => {
+            tri!(write_string(ctx, key, owned(suffix), None));
+            suffix.len()
+        }
+        Some((old, expire_at)) => {
+            tri!(check_string_length(
+                ctx,
+                old.len() as u64,
+                suffix.len() as u64
+            ));
+            let mut joined = Vec::with_capacity(old.len() + suffix.len());
+            joined.extend_from_slice(&old);
+            joined.extend_from_slice(suffix);
+            let total = joined.len();
+            tri!(write_string(ctx, key, Bytes::from(joined), expire_at));
+            total
+        }
+    };
+    ctx.notify(class::STRING, "append", key);
+    Reply::Integer(total as i64)
+}
+
+fn strlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let len = tri!(read_string(ctx, &argv[1])).map_or(0, |(value, _)| value.len());
+    Reply::Integer(len as i64)
+}
+
+/// GETRANGE and SUBSTR.
+fn getrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(start) = parse_i64(&argv[2]) else {
+        return err_not_integer();
+    };
+    let Some(end) = parse_i64(&argv[3]) else {
+        return err_not_integer();
+    };
+    let Some((value, _)) = tri!(read_string(ctx, &argv[1])) else {
+        return Reply::Bulk(Bytes::new());
+    };
+    match byte_range(value.len(), start, end) {
+        Some((from, to)) => Reply::Bulk(value.slice(from..=to)),
+        None => Reply::Bulk(Bytes::new()),
+    }
+}
+
+/// The inclusive byte range GETRANGE returns for `start..=end` of a `len`-byte string
+/// (negative indexes count from the end), or `None` when it is empty.
+fn byte_range(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
+    if start < 0 && end < 0 && start > end {
+        return None;
+    }
+    let len = len as i64; // at most proto-max-bulk-len, so the sums below cannot overflow
+    let start = if start < 0 { len + start } else { start }.max(0);
+    let end = if end < 0 { len + end } else { end }.max(0).min(len - 1);
+    if len == 0 || start > end {
+        return None;
+    }
+    Some((start as usize, end as usize))
+}
+
+fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let key = &argv[1];
+    let patch = &argv[3];
+    let Some(offset) = parse_i64(&argv[2]) else {
+        return err_not_integer();
+    };
+    if offset < 0 {
+        return Reply::error("ERR offset is out of range");
+    }
+    let offset = offset as u64;
+    let existing = tri!(read_string(ctx, key));
+    if patch.is_empty() {
+        // Nothing to write: the length as it is, and no key created.
+        return Reply::Integer(existing.map_or(0, |(value, _)| value.len() as i64));
+    }
+    tri!(check_string_length(ctx, offset, patch.len() as u64));
+    // Below proto-max-bulk-len, so it fits in memory's address space.
+    let offset = offset as usize;
+    let (old, expire_at) = existing.unwrap_or_default();
+    let mut value = Vec::with_capacity(old.len().max(offset + patch.len()));
+    value.extend_from_slice(&old);
+    if value.len() < offset + patch.len() {
+        value.resize(offset + patch.len(), 0);
+    }
+    value[offset..offset + patch.len()].copy_from_slice(patch);
+    let total = value.len();
+    tri!(write_string(ctx, key, Bytes::from(value), expire_at));
+    ctx.notify(class::STRING, "setrange", key);
+    Reply::Integer(total as i64)
+}
+
+// ---------------------------------------------------------------------------------------
+// Counters.
+
+fn incr(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    incr_decr(ctx, &argv[1], 1)
+}
+
+fn decr(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    incr_decr(ctx, &argv[1], -1)
+}
+
+fn incrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(by) = parse_i64(&argv[2]) else {
+        return err_not_integer();
+    };
+    incr_decr(ctx, &argv[1], by)
+}
+
+fn decrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(by) = parse_i64(&argv[2]) else {
+        return err_not_integer();
+    };
+    // i64::MIN has no positive counterpart.
+    let Some(by) = by.checked_neg() else {
+        return Reply::error("ERR decrement would overflow");
+    };
+    incr_decr(ctx, &argv[1], by)
+}
+
+/// Adds `by` to the integer in `key` (0 when missing), keeping the key's TTL.
+fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> Reply {
+    let (current, expire_at) = match tri!(read_string(ctx, key)) {
+        Some((value, expire_at)) => match parse_i64(&value) {
+            Some(n) => (n, expire_at),
+            None => return err_not_integer(),
+        },
+        None => (0, None),
+    };
+    let Some(result) = current.checked_add(by) else {
+        return Reply::error("ERR increment or decrement would overflow");
+    };
+    let mut digits = itoa::Buffer::new();
+    let text = Bytes::copy_from_slice(digits.format(result).as_bytes());
+    tri!(write_string(ctx, key, text, expire_at));
+    ctx.notify(class::STRING, "incrby", key);
+    Reply::Integer(result)
+}
+
+fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let key = &argv[1];
+    let invalid = || Reply::error("ERR value is not a valid float");
+    // Redis's order: the type, then the stored value, then the increment.
+    let (current, expire_at) = match tri!(read_string(ctx, key)) {
+        Some((value, expire_at)) => match LongDouble::parse(&value) {
+            Some(n) => (n, expire_at),
+            None => return invalid(),
+        },
+        None => (LongDouble::ZERO, None),
+    };
+    let Some(by) = LongDouble::parse(&argv[2]) else {
+        return invalid();
+    };
+    let Some(result) = current.checked_add(by) else {
+        return Reply::error("ERR increment would produce NaN or Infinity");
+    };
+    let text = Bytes::from(result.to_human());
+    tri!(write_string(ctx, key, text.clone(), expire_at));
+    ctx.notify(class::STRING, "incrbyfloat", key);
+    Reply::Bulk(text)
+}
+
+// ---------------------------------------------------------------------------------------
+// LCS.
+
+fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let not_strings = || Reply::error("ERR The specified keys must contain string values");
+    let mut values = [Bytes::new(), Bytes::new()];
+    for (slot, key) in values.iter_mut().zip(&argv[1..3]) {
+        match read_string(ctx, key) {
+            Ok(Some((value, _))) => *slot = value,
+            Ok(None) => {}
+            Err(Reply::Error(e)) if e.starts_with("WRONGTYPE") => return not_strings(),
+            Err(reply) => return reply,
+        }
+    }
+    let [a, b] = values;
+
+    let (mut get_idx, mut get_len, mut with_match_len) = (false, false, false);
+    let mut min_match_len: i64 = 0;
+    let mut i = 3;
+    while i < argv.len() {
+        let opt = &argv[i];
+        if eq_ci(opt, "idx") {
+            get_idx = true;
+        } else if eq_ci(opt, "len") {
+            get_len = true;
+        } else if eq_ci(opt, "withmatchlen") {
+            with_match_len = true;
+        } else if eq_ci(opt, "minmatchlen") && i + 1 < argv.len() {
+            min_match_len = tri!(parse_i64(&argv[i + 1]).ok_or_else(err_not_integer)).max(0);
+            i += 1;
+        } else {
+            return err_syntax();
+        }
+        i += 1;
+    }
+    if get_idx && get_len {
+        return Reply::error("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
+        return Reply::error("ERR String too long for LCS");
+    }
+    let table = tri!(lcs_table(ctx, &a, &b));
+    let (alen, blen) = (a.len(), b.len());
+    let width = blen + 1;
+    let at = |i: usize, j: usize| table[j + i * width];
+    let total = at(alen, blen);
+
+    if get_len {
+        return Reply::Integer(i64::from(total));
+    }
+    // Walk back from the end of both strings, collecting the LCS and, for IDX, the
+    // matching ranges (last ones first, as Redis emits them).
+    let mut common = vec![0u8; total as usize];
+    let mut fill = total as usize;
+    let mut matches = Vec::new();
+    // The range being extended: (a_start, a_end, b_start, b_end).
+    let mut range: Option<(usize, usize, usize, usize)> = None;
+    let (mut i, mut j) = (alen, blen);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            fill -= 1;
+            common[fill] = a[i - 1];
+            range = Some(match range {
+                None => (i - 1, i - 1, j - 1, j - 1),
+                // Contiguous with the range so far: extend it backwards. A match always
+                // follows the previous one diagonally here, since any other step emits.
+                Some((_, a_end, _, b_end)) => (i - 1, a_end, j - 1, b_end),
+            });
+            if i == 1 || j == 1 {
+                emit = true; // matched a first byte: the walk ends here
+            }
+            i -= 1;
+            j -= 1;
+        } else {
+            if at(i - 1, j) > at(i, j - 1) {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = range.is_some();
+        }
+        if emit {
+            if let Some((a_start, a_end, b_start, b_end)) = range.take() {
+                let len = a_end - a_start + 1;
+                if get_idx && (min_match_len == 0 || len as i64 >= min_match_len) {
+                    let pair = |s: usize, e: usize| Reply::Array(vec![int(s), int(e)]);
+                    let mut item = vec![pair(a_start, a_end), pair(b_start, b_end)];
+                    if with_match_len {
+                        item.push(int(len));
+                    }
+                    matches.push(Reply::Array(item));
+                }
+            }
+        }
+    }
+    if get_idx {
+        Reply::Map(vec![
+            (Reply::bulk("matches"), Reply::Array(matches)),
+            (Reply::bulk("len"), Reply::Integer(i64::from(total))),
+        ])
+    } else {
+        Reply::Bulk(Bytes::from(common))
+    }
+}
+
+fn int(n: usize) -> Reply {
+    Reply::Integer(n as i64)
+}
+
+/// The dynamic-programming table of LCS lengths: entry `j + i * (b.len() + 1)` is the LCS
+/// length of `a[..i]` and `b[..j]`. Bounded, as in Redis, by proto-max-bulk-len bytes.
+fn lcs_table(ctx: &Ctx<'_>, a: &[u8], b: &[u8]) -> Result<Vec<u32>, Reply> {
+    let width = b.len() + 1;
+    let cells = (a.len() as u64 + 1) * width as u64;
+    let bytes = cells.checked_mul(4);
+    if bytes.is_none_or(|n| n > ctx.engine.config.server.proto_max_bulk_len.0) {
+        return Err(Reply::error(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let mut table: Vec<u32> = Vec::new();
+    if table.try_reserve_exact(cells as usize).is_err() {
+        return Err(Reply::error(
+            "ERR Insufficient memory, failed allocating transient memory for LCS",
+        ));
+    }
+    table.resize(cells as usize, 0);
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cell = if a[i - 1] == b[j - 1] {
+                table[(j - 1) + (i - 1) * width] + 1
+            } else {
+                table[j + (i - 1) * width].max(table[(j - 1) + i * width])
+            };
+            table[j + i * width] = cell;
+        }
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::client::{ClientShared, ClientState};
+    use crate::config::{Config, Synchronous};
+    use crate::engine::{Engine, SharedState};
+    use crate::keyspace::Keyspace;
+    use crate::storage::SqliteStore;
+
+    /// An event as the test subscriber saw it: class, name, key.
+    type Seen = (u16, &'static str, String);
+
+    /// An in-memory engine, a client, and the (class, event, key) triples every command
+    /// emits: key events have no black-box view until keyspace notifications exist.
+    struct Harness {
+        engine: Engine,
+        client: ClientState,
+        events: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            let store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+            let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).unwrap();
+            let config = Config::default();
+            let shared = Arc::new(SharedState::new(&config));
+            let mut engine = Engine::new(keyspace, config, None, shared);
+            let events = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&events);
+            engine.events.subscribe(
+                class::ALL,
+                None,
+                Box::new(move |_, batch| {
+                    let mut sink = sink.lock().unwrap();
+                    for e in batch {
+                        let key = String::from_utf8_lossy(&e.key).into_owned();
+                        sink.push((e.class, e.event, key));
+                    }
+                }),
+            );
+            let addr = "127.0.0.1:1".parse().unwrap();
+            let client = ClientState::new(1, addr, addr, true, Arc::new(ClientShared::new(true)));
+            Harness {
+                engine,
+                client,
+                events,
+            }
+        }
+
+        fn run(&mut self, words: &[&str]) -> Reply {
+            let argv: Vec<Bytes> = words
+                .iter()
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect();
+            self.engine.execute(&mut self.client, &argv)
+        }
+
+        /// Runs a command and returns the events it emitted as `class:event:key`.
+        fn events_of(&mut self, words: &[&str]) -> Vec<String> {
+            let reply = self.run(words);
+            assert!(!reply.is_error(), "{words:?}: {reply:?}");
+            let name = |c: u16| match c {
+                class::GENERIC => "g",
+                class::STRING => "$",
+                _ => "?",
+            };
+            std::mem::take(&mut *self.events.lock().unwrap())
+                .into_iter()
+                .map(|(c, e, k)| format!("{}:{e}:{k}", name(c)))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn writes_emit_redis_event_names() {
+        let mut h = Harness::new();
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["set", "k", "1"], &["$:set:k"]),
+            (&["set", "k", "1", "EX", "100"], &["$:set:k", "g:expire:k"]),
+            (&["setnx", "n", "1"], &["$:set:n"]),
+            (&["setnx", "n", "1"], &[]),
+            (&["setex", "k", "100", "v"], &["$:set:k", "g:expire:k"]),
+            (&["psetex", "k", "100000", "v"], &["$:set:k", "g:expire:k"]),
+            (&["getex", "k"], &[]),
+            (&["getex", "k", "EX", "100"], &["g:expire:k"]),
+            (&["getex", "k", "PERSIST"], &["g:persist:k"]),
+            (&["getex", "k", "PERSIST"], &[]),
+            (&["getex", "k", "PXAT", "1"], &["g:del:k"]),
+            (&["getset", "k", "v"], &["$:set:k"]),
+            (&["getdel", "k"], &["g:del:k"]),
+            (&["getdel", "k"], &[]),
+            (&["mset", "a", "1", "b", "2"], &["$:set:a", "$:set:b"]),
+            (&["msetnx", "a", "1", "c", "2"], &[]),
+            (&["msetnx", "c", "1", "d", "2"], &["$:set:c", "$:set:d"]),
+            (&["append", "a", "x"], &["$:append:a"]),
+            (&["setrange", "a", "5", "x"], &["$:setrange:a"]),
+            (&["setrange", "a", "5", ""], &[]),
+            (&["incr", "i"], &["$:incrby:i"]),
+            (&["decr", "i"], &["$:incrby:i"]),
+            (&["incrby", "i", "5"], &["$:incrby:i"]),
+            (&["decrby", "i", "5"], &["$:incrby:i"]),
+            (&["incrbyfloat", "i", "1.5"], &["$:incrbyfloat:i"]),
+            (&["get", "i"], &[]),
+            (&["mget", "i", "a"], &[]),
+            (&["strlen", "i"], &[]),
+            (&["getrange", "i", "0", "-1"], &[]),
+            (&["lcs", "a", "b"], &[]),
+        ];
+        for (words, expected) in cases {
+            assert_eq!(h.events_of(words), *expected, "{words:?}");
+        }
+    }
+
+    #[test]
+    fn failed_writes_emit_nothing() {
+        let mut h = Harness::new();
+        h.events_of(&["set", "s", "abc"]);
+        for words in [
+            &["incr", "s"][..],
+            &["incrbyfloat", "s", "1"],
+            &["setex", "s", "0", "v"],
+            &["setrange", "s", "-1", "v"],
+            &["getex", "s", "EX", "0"],
+        ] {
+            assert!(h.run(words).is_error(), "{words:?}");
+            assert!(h.events.lock().unwrap().is_empty(), "{words:?}");
+        }
+    }
+
+    #[test]
+    fn byte_ranges_follow_getrange() {
+        assert_eq!(byte_range(11, 0, 4), Some((0, 4)));
+        assert_eq!(byte_range(11, -5, -1), Some((6, 10)));
+        assert_eq!(byte_range(11, -1, -5), None);
+        assert_eq!(byte_range(11, -100, 100), Some((0, 10)));
+        assert_eq!(byte_range(11, 100, 200), None);
+        assert_eq!(byte_range(0, 0, -1), None);
+        assert_eq!(byte_range(11, i64::MIN, i64::MAX), Some((0, 10)));
     }
 }
