@@ -316,16 +316,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// Runs `f`, turning a storage error into its reply.
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return err_store(&e),
-        }
-    };
-}
-
 fn del(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
     let mut removed = 0;

@@ -1,6 +1,17 @@
 //! Built-in commands, one file per group as Redis keeps them (`t_string.c` → `string.rs`), and
 //! the command table that lists them.
 
+/// Unwraps a `Result` whose error is a reply (or a storage error, which becomes one), or
+/// returns that reply from the handler.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return $crate::protocol::Reply::from(e),
+        }
+    };
+}
+
 pub mod client;
 pub mod command;
 pub mod config;
@@ -51,6 +62,12 @@ pub fn err_wrongtype() -> Reply {
 /// A storage failure, reported to the client that hit it.
 pub fn err_store(e: &StoreError) -> Reply {
     Reply::Error(format!("ERR {e}").into())
+}
+
+impl From<StoreError> for Reply {
+    fn from(e: StoreError) -> Reply {
+        err_store(&e)
+    }
 }
 
 pub use crate::protocol::parse_i64;

@@ -11,16 +11,6 @@ use crate::events::class;
 use crate::keyspace::Value;
 use crate::protocol::Reply;
 
-/// Returns the error reply of a `Result<_, Reply>` from the handler.
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(reply) => return reply,
-        }
-    };
-}
-
 const RANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.";
 
 /// String commands.
