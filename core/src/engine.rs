@@ -15,6 +15,7 @@ use crate::commands::table::{flags, Command, CommandTable};
 use crate::config::Config;
 use crate::events::KeyEvents;
 use crate::keyspace::{now_ms, Keyspace};
+use crate::plugin::PluginRegistry;
 use crate::protocol::Reply;
 use crate::storage::StoreError;
 
@@ -156,6 +157,8 @@ pub struct Engine {
     pub log_level_hook: Option<LogLevelHook>,
     /// The key-event bus.
     pub events: KeyEvents,
+    /// Loaded plugins (built-in and shared libraries).
+    pub plugins: PluginRegistry,
     last_cron: Instant,
 }
 
@@ -179,6 +182,43 @@ impl Ctx<'_> {
     pub fn notify(&mut self, class: u16, event: &'static str, key: &[u8]) {
         let db = self.client.db;
         self.engine.events.emit(db, class, event, key);
+    }
+
+    /// Runs another command for the same client inside the running command's atomic step
+    /// (plugins' `call`): same clock, its key events delivered with the outer command's. The
+    /// inner command is counted in its own statistics but not as a processed command.
+    /// Commands flagged `noscript` (MULTI, SUBSCRIBE, SHUTDOWN, MODULE, ...) are refused, as
+    /// Redis refuses them to scripts and modules.
+    pub fn call(&mut self, argv: &[Bytes]) -> Reply {
+        if argv.is_empty() {
+            return Reply::error("ERR empty command");
+        }
+        let cmd = match self.engine.resolve(argv) {
+            Ok(cmd) => cmd,
+            Err((_, reply)) => return reply,
+        };
+        if cmd.has(flags::NOSCRIPT) {
+            return Reply::Error(
+                format!(
+                    "ERR command '{}' is not allowed from plugins and scripts",
+                    cmd.name
+                )
+                .into(),
+            );
+        }
+        let Some(handler) = cmd.handler.clone() else {
+            return err_arity(&cmd.name);
+        };
+        let started = Instant::now();
+        let reply = handler(self, argv);
+        let usec = started.elapsed().as_micros() as u64;
+        let stats = self.engine.stats_for(&cmd);
+        stats.calls += 1;
+        stats.usec += usec;
+        if reply.is_error() {
+            stats.failed_calls += 1;
+        }
+        reply
     }
 }
 
@@ -211,6 +251,7 @@ impl Engine {
             last_commit_failed: false,
             log_level_hook: None,
             events: KeyEvents::default(),
+            plugins: PluginRegistry::default(),
             last_cron: Instant::now(),
         }
     }

@@ -154,12 +154,8 @@ impl Engine {
     /// while handling them are delivered in a further round to every subscriber but their
     /// source, so a hook never sees its own writes.
     pub fn deliver_events(&mut self) {
-        let mut batch: Vec<(KeyEvent, Option<SubscriptionId>)> = self
-            .events
-            .pending
-            .drain(..)
-            .map(|e| (e, None))
-            .collect();
+        let mut batch: Vec<(KeyEvent, Option<SubscriptionId>)> =
+            self.events.pending.drain(..).map(|e| (e, None)).collect();
         let mut round = 0;
         while !batch.is_empty() && round < MAX_ROUNDS {
             round += 1;

@@ -6,6 +6,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod keys;
+pub mod module;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -25,6 +26,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     server::COMMANDS,
     keys::COMMANDS,
     string::COMMANDS,
+    module::COMMANDS,
 ];
 
 /// `ERR syntax error`.
