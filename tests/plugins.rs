@@ -313,6 +313,16 @@ fn module_load_at_run_time_passes_args_replies_and_calls() {
     }
     let e = query_err(&mut con, &cmd(&["TESTKIT.CALL", "NOSUCH", "x"]));
     assert!(e.contains("unknown command"), "{e}");
+    // Calls nest (a plugin command calling a plugin command ...), up to a limit that keeps
+    // the executor's stack safe.
+    let mut nested = vec!["TESTKIT.CALL"; 5];
+    nested.push("PING");
+    let pong: String = cmd(&nested).query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+    let mut too_deep = vec!["TESTKIT.CALL"; 100];
+    too_deep.push("PING");
+    let e = query_err(&mut con, &cmd(&too_deep));
+    assert!(e.contains("nested too deeply"), "{e}");
 
     // LOADEX with ARGS; both plugins listed; logging reaches the server's log.
     assert_eq!(

@@ -162,6 +162,14 @@ pub struct Engine {
     last_cron: Instant,
 }
 
+/// Deepest nesting of [`Ctx::call`] (a command calling a command calling ...).
+const MAX_CALL_DEPTH: usize = 32;
+
+thread_local! {
+    /// Current nesting of [`Ctx::call`] on the executor thread.
+    static CALL_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// What a command handler works with: the engine, the calling client, and the command's clock.
 pub struct Ctx<'a> {
     /// Everything but the calling client.
@@ -209,7 +217,22 @@ impl Ctx<'_> {
         let Some(handler) = cmd.handler.clone() else {
             return err_arity(&cmd.name);
         };
+        // A plugin command that calls itself would otherwise recurse until the executor's
+        // stack overflows, which aborts the process.
+        let depth = CALL_DEPTH.with(|d| d.get());
+        if depth >= MAX_CALL_DEPTH {
+            return Reply::error("ERR call() nested too deeply");
+        }
+        CALL_DEPTH.with(|d| d.set(depth + 1));
         let started = Instant::now();
+        // Restores the depth even if the handler panics (the outer command catches it).
+        struct Restore(usize);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CALL_DEPTH.with(|d| d.set(self.0));
+            }
+        }
+        let _restore = Restore(depth);
         let reply = handler(self, argv);
         let usec = started.elapsed().as_micros() as u64;
         let stats = self.engine.stats_for(&cmd);

@@ -144,7 +144,7 @@ where
     // same figment, so a bad key is reported with its file and full key path.
     for factory in crate::plugin::builtin_plugins() {
         let key = format!("plugins.{}", factory.name);
-        (factory.check_config)(&figment, &key).map_err(|e| figment_error(e, &figment))?;
+        (factory.check_config)(&figment, &key).map_err(|e| figment_error(*e, &figment))?;
     }
     if let Err(mut e) = config.validate() {
         if let ConfigError::Invalid { problems } = &mut e {

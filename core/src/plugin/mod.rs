@@ -43,7 +43,7 @@ pub trait Plugin: Send {
 
 /// Validates a plugin's `[plugins.NAME]` section at configuration load, so that a bad key
 /// stops start-up with the file and the key path. See [`typed_section`] and [`no_section`].
-pub type ConfigCheck = fn(&figment::Figment, &str) -> Result<(), figment::Error>;
+pub type ConfigCheck = fn(&figment::Figment, &str) -> Result<(), Box<figment::Error>>;
 
 /// What a built-in plugin crate submits with `inventory::submit!`:
 ///
@@ -89,7 +89,7 @@ pub fn find_builtin(name: &str) -> Option<&'static PluginFactory> {
 pub fn typed_section<T: DeserializeOwned>(
     figment: &figment::Figment,
     key: &str,
-) -> Result<(), figment::Error> {
+) -> Result<(), Box<figment::Error>> {
     if figment.find_value(key).is_err() {
         return Ok(());
     }
@@ -107,14 +107,16 @@ pub fn typed_section<T: DeserializeOwned>(
             err.path = prefix.iter().cloned().chain(rest).collect();
             err
         });
-        fixed
-            .reduce(|chain, err| chain.chain(err))
-            .unwrap_or_else(|| figment::Error::from(format!("invalid section [{key}]")))
+        Box::new(
+            fixed
+                .reduce(|chain, err| chain.chain(err))
+                .unwrap_or_else(|| figment::Error::from(format!("invalid section [{key}]"))),
+        )
     })
 }
 
 /// A [`ConfigCheck`] for plugins without settings: refuses any key in the section.
-pub fn no_section(figment: &figment::Figment, key: &str) -> Result<(), figment::Error> {
+pub fn no_section(figment: &figment::Figment, key: &str) -> Result<(), Box<figment::Error>> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Nothing {}

@@ -379,3 +379,14 @@ async fn futures_poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
     })
     .await
 }
+
+#[test]
+fn plugins_without_settings_refuse_any_key() {
+    use figment::providers::{Format, Toml};
+    let figment = figment::Figment::from(Toml::string("[plugins.bare]\nx = 1\n"));
+    let e = no_section(&figment, "plugins.bare").expect_err("a key");
+    assert_eq!(e.path, ["plugins", "bare", "x"]);
+    let figment = figment::Figment::from(Toml::string("[plugins.bare]\n"));
+    assert!(no_section(&figment, "plugins.bare").is_ok());
+    assert!(no_section(&figment, "plugins.absent").is_ok());
+}
