@@ -241,7 +241,10 @@ pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 pub struct PluginsConfig {
     /// Names of the built-in plugins to start.
     pub enabled: Vec<String>,
-    /// Shared-library plugins to load at start-up (`[[plugins.load]]`), in order.
+    /// Shared-library plugins to load at start-up (`[[plugins.load]]`), in order. Not
+    /// printed when empty, so that the shipped file can show a commented `[[plugins.load]]`
+    /// rather than a `load = []` that uncommenting it would clash with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub load: Vec<PluginLoad>,
     /// Each plugin's own section, kept untyped here; the plugin reads it into its own struct
     /// with [`Config::plugin_section`]. Unknown names are refused by [`Config::validate`].
