@@ -19,6 +19,9 @@ use crate::plugin::PluginRegistry;
 use crate::protocol::Reply;
 use crate::storage::StoreError;
 
+/// Time the active expiry may take per cron run (a quarter of the 100 ms period).
+const ACTIVE_EXPIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// Settings and counters shared between the network tasks and the executor. Settings that
 /// CONFIG SET may change are atomics, read by connections on every use.
 #[derive(Debug)]
@@ -378,9 +381,7 @@ impl Engine {
                 }
             }
         };
-        if self.events.has_pending() {
-            self.deliver_events();
-        }
+        self.publish_events();
         let usec = started.elapsed().as_micros() as u64;
         self.stats.commands_processed += 1;
         let failed = reply.is_error();
@@ -392,6 +393,17 @@ impl Engine {
             self.count_error(&reply);
         }
         reply
+    }
+
+    /// Delivers the events of what just ran: the keyspace's own (expiry) first.
+    fn publish_events(&mut self) {
+        if self.keyspace.has_events() {
+            let events = self.keyspace.take_events();
+            self.events.prepend(events);
+        }
+        if self.events.has_pending() {
+            self.deliver_events();
+        }
     }
 
     /// Zeroes the statistics (CONFIG RESETSTAT).
@@ -432,6 +444,24 @@ impl Engine {
             }
             Some(_) => {}
             None => self.stats.ops_sample = Some((now, self.stats.commands_processed)),
+        }
+        self.active_expire();
+    }
+
+    /// Removes keys and fields whose TTL passed, within a quarter of the cron period, as
+    /// Redis's active expire cycle does, and commits what it removed.
+    fn active_expire(&mut self) {
+        match self.keyspace.expire_cycle(now_ms(), ACTIVE_EXPIRE_BUDGET) {
+            Ok(_) => {
+                self.publish_events();
+                if self.keyspace.has_pending() {
+                    let _ = self.commit();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "active expiry failed; its changes were rolled back");
+                self.keyspace.rollback();
+            }
         }
     }
 

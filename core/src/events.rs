@@ -143,6 +143,20 @@ impl KeyEvents {
         self.wanted = self.subscribers.iter().fold(0, |m, s| m | s.classes);
     }
 
+    /// Puts events that happened before the running command's own (expiry found by its
+    /// lookups) ahead of them.
+    pub fn prepend(&mut self, events: Vec<KeyEvent>) {
+        let wanted = self.wanted;
+        let mut events: Vec<KeyEvent> = events
+            .into_iter()
+            .filter(|e| wanted & e.class != 0)
+            .collect();
+        if !events.is_empty() {
+            events.append(&mut self.pending);
+            self.pending = events;
+        }
+    }
+
     /// Whether events wait for delivery.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()

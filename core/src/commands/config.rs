@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::help_reply;
 use super::table::{flags::*, CommandSpec};
 use crate::engine::{Ctx, Engine};
+use crate::keyspace::Encodings;
 use crate::protocol::Reply;
 
 const CATS: &[&str] = &["admin", "slow", "dangerous"];
@@ -117,6 +118,9 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
     engine
         .keyspace
         .set_cache_max_bytes(now.storage.cache_max_bytes.0);
+    engine
+        .keyspace
+        .set_encodings(Encodings::from_config(&now.storage));
     if now.log.level != before.log.level {
         let applied = match &engine.log_level_hook {
             Some(hook) => hook(&now.log.level),

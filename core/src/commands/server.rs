@@ -422,6 +422,12 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 &shared.rejected_connections.load(Ordering::Relaxed),
             );
             line(out, "expired_keys", &ks.expired);
+            line(out, "expired_subkeys", &ks.expired_fields);
+            line(
+                out,
+                "expire_cycle_cpu_milliseconds",
+                &(ks.expire_cycle_us / 1000),
+            );
             line(out, "evicted_keys", &0);
             line(out, "keyspace_hits", &ks.hits);
             line(out, "keyspace_misses", &ks.misses);
@@ -430,6 +436,8 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "total_error_replies", &engine.stats.error_replies);
             line(out, "respite_cache_loads", &ks.cache_misses);
             line(out, "respite_cache_evictions", &ks.cache_evictions);
+            line(out, "respite_expire_cycles", &ks.expire_cycles);
+            line(out, "respite_expire_cycles_cut", &ks.expire_cycles_cut);
         }
         "replication" => {
             out.push_str("# Replication\r\n");

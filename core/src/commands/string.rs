@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, err_not_integer, err_store, err_syntax, parse_i64};
+use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
 use crate::events::class;
 use crate::keyspace::Value;
@@ -42,8 +42,9 @@ pub static COMMANDS: &[CommandSpec] = &[
 fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
     match ctx.engine.keyspace.get(db, &argv[1], ctx.now) {
-        Ok(Some(entry)) => match &entry.value {
-            Value::String(s) => Reply::Bulk(s.clone()),
+        Ok(Some(entry)) => match entry.value.as_string() {
+            Some(s) => Reply::Bulk(s.clone()),
+            None => err_wrongtype(),
         },
         Ok(None) => Reply::Null,
         Err(e) => err_store(&e),
@@ -148,15 +149,17 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let ks = &mut ctx.engine.keyspace;
     // A plain SET replaces whatever is there, so it need not read the old value.
     let needs_old = opts.nx || opts.xx || opts.get || opts.expiry == Expiry::Keep;
-    let (old, old_expiry) = match needs_old.then(|| ks.get(db, key, ctx.now)) {
-        Some(Ok(Some(entry))) => match &entry.value {
-            Value::String(s) => (Some(s.clone()), entry.expire_at),
+    let (exists, old, old_expiry) = match needs_old.then(|| ks.get(db, key, ctx.now)) {
+        Some(Ok(Some(entry))) => match entry.value.as_string() {
+            Some(s) => (true, Some(s.clone()), entry.expire_at),
+            None if opts.get => return err_wrongtype(),
+            None => (true, None, entry.expire_at),
         },
-        Some(Ok(None)) | None => (None, None),
+        Some(Ok(None)) | None => (false, None, None),
         Some(Err(e)) => return err_store(&e),
     };
     let old_reply = || old.clone().map_or(Reply::Null, Reply::Bulk);
-    if (opts.nx && old.is_some()) || (opts.xx && old.is_none()) {
+    if (opts.nx && exists) || (opts.xx && !exists) {
         return if opts.get { old_reply() } else { Reply::Null };
     }
     let expire_at = match opts.expiry {

@@ -128,6 +128,11 @@ pub struct StorageConfig {
     pub synchronous: Synchronous,
     /// Budget of the in-memory hot cache.
     pub cache_max_bytes: ByteSize,
+    /// A hash with more fields than this keeps them one per row (`hash-max-listpack-entries`).
+    pub hash_max_listpack_entries: u64,
+    /// A hash with a longer field name or value keeps its fields one per row
+    /// (`hash-max-listpack-value`).
+    pub hash_max_listpack_value: u64,
 }
 
 impl Default for StorageConfig {
@@ -137,6 +142,8 @@ impl Default for StorageConfig {
             durability: Durability::default(),
             synchronous: Synchronous::default(),
             cache_max_bytes: ByteSize::mb(256),
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
         }
     }
 }
@@ -280,6 +287,9 @@ pub fn known_plugin_sections() -> Vec<&'static str> {
 
 /// Largest size or count accepted anywhere: TOML integers and Redis's `long` stop here.
 const MAX_I64: u64 = i64::MAX as u64;
+/// Upper bound of the `*_max_listpack_*` settings: an inline value is rewritten whole on
+/// every change, so it must stay small.
+pub const MAX_LISTPACK: u64 = 65536;
 /// Redis caps second-valued settings at `INT_MAX`; so do we, which also keeps `Duration`
 /// arithmetic far from overflow.
 const MAX_SECONDS: u64 = i32::MAX as u64;
@@ -407,6 +417,20 @@ impl Config {
                  expected \"commit\""
                     .into(),
             );
+        }
+        for (key, value) in [
+            (
+                "storage.hash_max_listpack_entries",
+                st.hash_max_listpack_entries,
+            ),
+            (
+                "storage.hash_max_listpack_value",
+                st.hash_max_listpack_value,
+            ),
+        ] {
+            if value > MAX_LISTPACK {
+                bad(key, format!("expected 0 to {MAX_LISTPACK}, found {value}"));
+            }
         }
         if st.cache_max_bytes.0 > MAX_I64 {
             bad(

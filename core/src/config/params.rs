@@ -1,7 +1,9 @@
 //! The `CONFIG GET/SET` table: Redis parameter names, their TOML keys, and how each value is
 //! printed and parsed. Error texts are Redis 7's, because clients and tools match on them.
 
-use super::{ByteSize, Config, Durability, Synchronous, LOG_LEVELS, MAX_I64, MAX_SECONDS};
+use super::{
+    ByteSize, Config, Durability, Synchronous, LOG_LEVELS, MAX_I64, MAX_LISTPACK, MAX_SECONDS,
+};
 use crate::glob::glob_match;
 
 /// How a parameter's value is written to TOML by CONFIG REWRITE.
@@ -53,7 +55,7 @@ pub fn find_param(name: &[u8]) -> Option<&'static ConfigParam> {
         .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
-static PARAMS: [ConfigParam; 18] = [
+static PARAMS: [ConfigParam; 20] = [
     ConfigParam {
         name: "bind",
         key: "server.bind",
@@ -251,6 +253,28 @@ static PARAMS: [ConfigParam; 18] = [
         get: |c| c.storage.cache_max_bytes.to_string(),
         set: |c, v| {
             c.storage.cache_max_bytes = size(v, 0)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "hash-max-listpack-entries",
+        key: "storage.hash_max_listpack_entries",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.hash_max_listpack_entries.to_string(),
+        set: |c, v| {
+            c.storage.hash_max_listpack_entries = int(v, 0, MAX_LISTPACK as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "hash-max-listpack-value",
+        key: "storage.hash_max_listpack_value",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.hash_max_listpack_value.to_string(),
+        set: |c, v| {
+            c.storage.hash_max_listpack_value = int(v, 0, MAX_LISTPACK as i64)?;
             Ok(())
         },
     },

@@ -3,59 +3,54 @@
 //! Reads are served from the cache when the key is there (values of small keys and the
 //! metadata of large ones), and load the key once otherwise. Writes change the cached entry and
 //! mark it dirty; [`Keyspace::commit`] writes every dirty key once, in the batch's single
-//! transaction, so SQLite cost is paid per batch and per changed key, not per command.
+//! transaction, so SQLite cost is paid per batch and per changed key, not per command. The
+//! elements of large collections are written through into that same transaction.
+//!
+//! Databases are numbered for clients (`SELECT n`) and mapped to the store's own numbers, so
+//! SWAPDB swaps two entries of the map instead of rewriting every row.
+
+pub mod hash;
+mod value;
+
+pub use hash::{Backing, Field, Hash};
+pub use value::Value;
+
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 
-use crate::storage::{DbIndex, DbStats, Record, Store, StoreError, ValueType};
+use crate::events::{class, KeyEvent};
+use crate::storage::{DbIndex, DbStats, ScannedKey, Store, StoreError};
 
 /// Fixed cost charged per cached key on top of its bytes (map node, links, entry header).
-const SLOT_OVERHEAD: usize = 96;
+const SLOT_OVERHEAD: usize = 104;
 
-/// A value held by the keyspace.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// A string (binary-safe).
-    String(Bytes),
+/// Keys the active expiry looks at per store query.
+const EXPIRE_BATCH: usize = 64;
+
+/// When collections move from inline values to element rows (Redis's `*-max-listpack-*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encodings {
+    /// Most fields a hash keeps inline.
+    pub hash_max_listpack_entries: usize,
+    /// Longest field name or value a hash keeps inline.
+    pub hash_max_listpack_value: usize,
 }
 
-impl Value {
-    /// Redis's name for the type, as TYPE reports it.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::String(_) => "string",
-        }
+impl Default for Encodings {
+    fn default() -> Self {
+        Encodings::from_config(&crate::config::StorageConfig::default())
     }
+}
 
-    /// The string, or `None` for a value of another type (the caller answers WRONGTYPE).
-    pub fn as_string(&self) -> Option<&Bytes> {
-        match self {
-            Value::String(b) => Some(b),
-        }
-    }
-
-    fn value_type(&self) -> ValueType {
-        match self {
-            Value::String(_) => ValueType::String,
-        }
-    }
-
-    fn encode(&self) -> Bytes {
-        match self {
-            Value::String(b) => b.clone(),
-        }
-    }
-
-    fn decode(kind: ValueType, raw: Bytes) -> Value {
-        match kind {
-            ValueType::String => Value::String(raw),
-        }
-    }
-
-    fn size(&self) -> usize {
-        match self {
-            Value::String(b) => b.len(),
+impl Encodings {
+    /// The limits the configuration sets.
+    pub fn from_config(c: &crate::config::StorageConfig) -> Self {
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Encodings {
+            hash_max_listpack_entries: size(c.hash_max_listpack_entries),
+            hash_max_listpack_value: size(c.hash_max_listpack_value),
         }
     }
 }
@@ -71,10 +66,16 @@ pub struct Entry {
     pub version: u64,
 }
 
+/// The key holds a value of another type than the command works on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongType;
+
 /// A cached key: its entry, or `None` when the key is known not to exist.
 struct Slot {
     entry: Option<Entry>,
     dirty: bool,
+    /// Unix milliseconds of the last access (OBJECT IDLETIME).
+    accessed: i64,
 }
 
 impl Slot {
@@ -97,6 +98,8 @@ pub struct KeyspaceStats {
     pub misses: u64,
     /// Keys removed because their TTL passed.
     pub expired: u64,
+    /// Hash fields removed because their TTL passed.
+    pub expired_fields: u64,
     /// Keys dropped from the cache to respect `cache_max_bytes` (they stay in the store).
     pub cache_evictions: u64,
     /// Lookups that had to read the store.
@@ -105,25 +108,49 @@ pub struct KeyspaceStats {
     pub commits: u64,
     /// Rows written by the last commit.
     pub last_commit_rows: u64,
+    /// Active expiry cycles run.
+    pub expire_cycles: u64,
+    /// Active expiry cycles that stopped at their time budget.
+    pub expire_cycles_cut: u64,
+    /// Time spent in active expiry, microseconds.
+    pub expire_cycle_us: u64,
 }
 
-/// The keyspace's fields, borrowed apart so a cache slot can be held while the dirty list and
-/// counters change.
+/// Where a key is looked up from, and what the lookup may do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// Load from the store if not cached; count as an access.
+    Load,
+    /// Load, but leave the access time alone (TYPE, TTL, OBJECT).
+    LoadNoTouch,
+    /// Do not read the store: the caller replaces the whole value.
+    Overwrite,
+}
+
+/// The keyspace's fields, borrowed apart so a cache slot can be held while the store, the dirty
+/// list and counters change.
 struct Parts<'a> {
     dbs: &'a mut [DbCache],
+    phys: &'a [DbIndex],
     store: &'a mut dyn Store,
     stats: &'a mut KeyspaceStats,
     dirty: &'a mut Vec<(DbIndex, Bytes)>,
     cache_bytes: &'a mut usize,
+    next_version: &'a mut u64,
+    events: &'a mut Vec<KeyEvent>,
+    limits: Encodings,
 }
 
-/// A cache slot found by [`Parts::slot`], with what is needed to record a change to it.
+/// A cache slot found by [`Parts::slot`], with what is needed to change it.
 struct Found<'a> {
     db: DbIndex,
     key: &'a Bytes,
     slot: &'a mut Slot,
+    store: &'a mut dyn Store,
     dirty: &'a mut Vec<(DbIndex, Bytes)>,
     cache_bytes: &'a mut usize,
+    next_version: &'a mut u64,
+    limits: Encodings,
 }
 
 impl Found<'_> {
@@ -134,28 +161,38 @@ impl Found<'_> {
             self.dirty.push((self.db, self.key.clone()));
         }
     }
+
+    fn bump_version(&mut self) -> u64 {
+        let v = *self.next_version;
+        *self.next_version += 1;
+        v
+    }
+
+    fn size(&self) -> usize {
+        self.slot.entry.as_ref().map_or(0, |e| e.value.size())
+    }
+
+    /// Drops the entry (expiry, DEL, overwrite): its element rows go at once, since its key
+    /// row may never have been written. The caller accounts for the cache bytes.
+    fn discard(&mut self) -> Result<Option<Entry>, StoreError> {
+        let old = self.slot.entry.take();
+        if let Some(cid) = old.as_ref().and_then(|e| e.value.cid()) {
+            self.store.drop_elements(cid)?;
+        }
+        Ok(old)
+    }
 }
 
 impl<'a> Parts<'a> {
     /// Makes sure `key` is in the cache (loading it from the store if needed) as the most
-    /// recently used key, and expires it if its time has passed.
-    fn slot(self, db: DbIndex, key: &[u8], now: i64) -> Result<Found<'a>, StoreError> {
-        self.slot_with(db, key, now, true)
-    }
-
-    /// [`Self::slot`], but without reading the store when the key is not cached: for writes
-    /// that replace the whole value, where the old one does not matter (the store's upsert
-    /// and its counting triggers handle both cases).
-    fn slot_to_overwrite(self, db: DbIndex, key: &[u8], now: i64) -> Result<Found<'a>, StoreError> {
-        self.slot_with(db, key, now, false)
-    }
-
-    fn slot_with(
+    /// recently used key, and applies expiry: a key whose time has passed is removed, and a
+    /// hash loses its expired fields.
+    fn slot(
         self,
         db: DbIndex,
         key: &[u8],
         now: i64,
-        load: bool,
+        lookup: Lookup,
     ) -> Result<Found<'a>, StoreError> {
         use hashlink::linked_hash_map::RawEntryMut;
         let (k, slot) = match self.dbs[db as usize].map.raw_entry_mut().from_key(key) {
@@ -164,48 +201,259 @@ impl<'a> Parts<'a> {
                 o.into_key_value()
             }
             RawEntryMut::Vacant(v) => {
-                let entry = if load {
-                    self.stats.cache_misses += 1;
-                    self.store.load(db, key)?.map(|r| Entry {
-                        value: Value::decode(r.kind, r.value),
-                        expire_at: r.expire_at,
-                        version: r.version,
-                    })
-                } else {
+                let entry = if lookup == Lookup::Overwrite {
                     None
+                } else {
+                    self.stats.cache_misses += 1;
+                    match self.store.load(self.phys[db as usize], key)? {
+                        Some(r) => Some(Entry {
+                            expire_at: r.expire_at,
+                            version: r.version,
+                            value: Value::from_record(r)?,
+                        }),
+                        None => None,
+                    }
                 };
                 let slot = Slot {
                     entry,
                     dirty: false,
+                    accessed: now,
                 };
                 *self.cache_bytes += slot.cost(key);
                 v.insert(Bytes::copy_from_slice(key), slot)
             }
         };
+        if lookup == Lookup::Load {
+            slot.accessed = now;
+        }
         let mut found = Found {
             db,
             key: k,
             slot,
+            store: self.store,
             dirty: self.dirty,
             cache_bytes: self.cache_bytes,
+            next_version: self.next_version,
+            limits: self.limits,
         };
-        if let Some(e) = &found.slot.entry {
-            if e.expire_at.is_some_and(|at| at <= now) {
-                // Lazy expiry: the key is gone for every reader from now on.
-                *found.cache_bytes -= e.value.size();
-                found.slot.entry = None;
+        let Some(e) = &mut found.slot.entry else {
+            return Ok(found);
+        };
+        if e.expire_at.is_some_and(|at| at <= now) {
+            // Lazy expiry: the key is gone for every reader from now on.
+            *found.cache_bytes -= e.value.size();
+            found.discard()?;
+            found.mark_dirty();
+            found.bump_version();
+            self.stats.expired += 1;
+            self.events
+                .push(event(db, class::EXPIRED, "expired", found.key));
+        } else if let Value::Hash(h) = &mut e.value {
+            if h.needs_purge(now) {
+                let before = h.size();
+                let gone = h.purge_expired(found.store, now)?;
+                let (after, empty) = (h.size(), h.is_empty());
+                *found.cache_bytes = *found.cache_bytes + after - before;
+                if !gone.is_empty() {
+                    self.stats.expired_fields += gone.len() as u64;
+                    self.events
+                        .push(event(db, class::HASH, "hexpired", found.key));
+                }
+                if empty {
+                    *found.cache_bytes -= after;
+                    found.discard()?;
+                    self.events
+                        .push(event(db, class::GENERIC, "del", found.key));
+                }
+                let version = found.bump_version();
+                if let Some(e) = &mut found.slot.entry {
+                    e.version = version;
+                }
                 found.mark_dirty();
-                self.stats.expired += 1;
             }
         }
         Ok(found)
     }
 }
 
+fn event(db: DbIndex, class: u16, name: &'static str, key: &Bytes) -> KeyEvent {
+    KeyEvent {
+        db,
+        class,
+        event: name,
+        key: key.clone(),
+    }
+}
+
+/// Read access to one live key: its entry, and the store for the elements of large values.
+pub struct KeyRef<'a> {
+    /// The key's entry.
+    pub entry: &'a Entry,
+    /// The store, to read elements of large collections.
+    pub store: &'a mut dyn Store,
+}
+
+/// Write access to one key, from [`Keyspace::write`]. Changes are recorded when it is dropped:
+/// the key's version is bumped and the key is marked dirty if anything changed, and a
+/// collection left empty is removed, as Redis removes empty hashes, lists, sets and zsets.
+pub struct KeyMut<'a> {
+    found: Found<'a>,
+    existed: bool,
+    mods_before: u64,
+    size_before: usize,
+    replaced: bool,
+}
+
+impl<'a> KeyMut<'a> {
+    fn new(found: Found<'a>) -> Self {
+        let (existed, mods_before) = found
+            .slot
+            .entry
+            .as_ref()
+            .map_or((false, 0), |e| (true, e.value.mods()));
+        let size_before = found.size();
+        KeyMut {
+            found,
+            existed,
+            mods_before,
+            size_before,
+            replaced: false,
+        }
+    }
+
+    /// The key's entry, if it exists.
+    pub fn entry(&self) -> Option<&Entry> {
+        self.found.slot.entry.as_ref()
+    }
+
+    /// Whether the key exists.
+    pub fn exists(&self) -> bool {
+        self.found.slot.entry.is_some()
+    }
+
+    /// The key's expiry.
+    pub fn expire_at(&self) -> Option<i64> {
+        self.entry().and_then(|e| e.expire_at)
+    }
+
+    /// Replaces the key's value and expiry.
+    pub fn set(&mut self, value: Value, expire_at: Option<i64>) -> Result<(), StoreError> {
+        self.found.discard()?;
+        self.found.slot.entry = Some(Entry {
+            value,
+            expire_at,
+            version: 0,
+        });
+        self.replaced = true;
+        Ok(())
+    }
+
+    /// Deletes the key; returns whether it existed.
+    pub fn delete(&mut self) -> Result<bool, StoreError> {
+        let existed = self.found.discard()?.is_some();
+        self.replaced |= existed;
+        Ok(existed)
+    }
+
+    /// Sets or clears the expiry; returns whether the key exists.
+    pub fn set_expire(&mut self, expire_at: Option<i64>) -> bool {
+        match &mut self.found.slot.entry {
+            Some(e) => {
+                e.expire_at = expire_at;
+                self.replaced = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The store and the collection-id allocator, for element writes.
+    fn backing(&mut self) -> (Option<&mut Entry>, Backing<'_>) {
+        (
+            self.found.slot.entry.as_mut(),
+            Backing {
+                store: &mut *self.found.store,
+                next_id: &mut *self.found.next_version,
+                limits: self.found.limits,
+            },
+        )
+    }
+
+    /// The key's hash, if it holds one.
+    pub fn hash(&mut self) -> Result<Option<(&mut Hash, Backing<'_>)>, WrongType> {
+        match self.backing() {
+            (None, _) => Ok(None),
+            (Some(e), backing) => match &mut e.value {
+                Value::Hash(h) => Ok(Some((h, backing))),
+                _ => Err(WrongType),
+            },
+        }
+    }
+
+    /// The key's hash, created empty if the key does not exist.
+    pub fn hash_or_create(&mut self) -> Result<(&mut Hash, Backing<'_>), WrongType> {
+        if self.found.slot.entry.is_none() {
+            self.found.slot.entry = Some(Entry {
+                value: Value::Hash(Hash::new()),
+                expire_at: None,
+                version: 0,
+            });
+        }
+        match self.hash()? {
+            Some(found) => Ok(found),
+            None => Err(WrongType), // unreachable: the entry was just made
+        }
+    }
+}
+
+impl Drop for KeyMut<'_> {
+    fn drop(&mut self) {
+        let slot = &mut *self.found.slot;
+        if slot
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.value.is_empty_collection())
+        {
+            // No element rows are left; the key row goes at the next flush.
+            slot.entry = None;
+        }
+        let size_after = self.found.size();
+        *self.found.cache_bytes = *self.found.cache_bytes + size_after - self.size_before;
+        let changed = self.replaced
+            || match &self.found.slot.entry {
+                Some(e) => !self.existed || e.value.mods() != self.mods_before,
+                None => self.existed,
+            };
+        if !changed {
+            return;
+        }
+        let version = self.found.bump_version();
+        if let Some(e) = &mut self.found.slot.entry {
+            e.version = version;
+        }
+        self.found.mark_dirty();
+    }
+}
+
+/// What [`Keyspace::rename`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Renamed {
+    /// The source key does not exist.
+    NoSource,
+    /// The destination exists and replacing it was not allowed.
+    DestinationExists,
+    /// Done.
+    Done,
+}
+
 /// The typed keyspace of every database.
 pub struct Keyspace {
     store: Box<dyn Store>,
     dbs: Vec<DbCache>,
+    /// Store database of each client-visible database (SWAPDB swaps entries).
+    phys: Vec<DbIndex>,
+    /// Set by SWAPDB until the commit: a failed commit restores the map and the cache.
+    remapped: bool,
     cache_bytes: usize,
     cache_max_bytes: usize,
     next_version: u64,
@@ -214,6 +462,9 @@ pub struct Keyspace {
     dirty: Vec<(DbIndex, Bytes)>,
     /// Keys flushed into the open transaction; dropped from the cache if it fails.
     flushed: Vec<(DbIndex, Bytes)>,
+    /// Events the keyspace caused itself (expiry), for the engine to publish.
+    events: Vec<KeyEvent>,
+    encodings: Encodings,
     stats: KeyspaceStats,
 }
 
@@ -225,6 +476,32 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+fn db_map_name(db: DbIndex) -> String {
+    format!("db_map.{db}")
+}
+
+/// Reads the database map from the store's metadata, checking it is a permutation.
+fn load_db_map(store: &mut dyn Store, databases: u32) -> Result<Vec<DbIndex>, StoreError> {
+    let mut phys = Vec::with_capacity(databases as usize);
+    for db in 0..databases {
+        let p = store.meta_get(&db_map_name(db))?.unwrap_or(i64::from(db));
+        phys.push(p);
+    }
+    let mut seen = vec![false; databases as usize];
+    for &p in &phys {
+        match usize::try_from(p).ok().filter(|&p| p < seen.len()) {
+            Some(p) if !seen[p] => seen[p] = true,
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "the file's SWAPDB map does not fit {databases} databases; start with the \
+                     `databases` setting the file was last used with"
+                )))
+            }
+        }
+    }
+    Ok(phys.into_iter().map(|p| p as DbIndex).collect())
+}
+
 impl Keyspace {
     /// Opens the keyspace over `store` with `databases` logical databases.
     pub fn new(
@@ -233,15 +510,20 @@ impl Keyspace {
         cache_max_bytes: u64,
     ) -> Result<Self, StoreError> {
         let next_version = store.meta_get("next_version")?.unwrap_or(1).max(1) as u64;
+        let phys = load_db_map(store.as_mut(), databases)?;
         Ok(Keyspace {
             store,
             dbs: (0..databases).map(|_| DbCache::default()).collect(),
+            phys,
+            remapped: false,
             cache_bytes: 0,
             cache_max_bytes: usize::try_from(cache_max_bytes).unwrap_or(usize::MAX),
             next_version,
             persisted_version: next_version,
             dirty: Vec::new(),
             flushed: Vec::new(),
+            events: Vec::new(),
+            encodings: Encodings::default(),
             stats: KeyspaceStats::default(),
         })
     }
@@ -249,6 +531,12 @@ impl Keyspace {
     /// Number of logical databases.
     pub fn databases(&self) -> u32 {
         self.dbs.len() as u32
+    }
+
+    /// Changes when collections move into element rows (existing values keep their form until
+    /// they next grow, as in Redis).
+    pub fn set_encodings(&mut self, encodings: Encodings) {
+        self.encodings = encodings;
     }
 
     /// Changes the cache budget; the cache shrinks at the next commit.
@@ -264,6 +552,11 @@ impl Keyspace {
     /// Bytes the cache currently accounts for.
     pub fn cache_bytes(&self) -> usize {
         self.cache_bytes
+    }
+
+    /// The cache's budget.
+    pub fn cache_max_bytes(&self) -> usize {
+        self.cache_max_bytes
     }
 
     /// Number of keys (live or known-absent) in the cache.
@@ -286,37 +579,123 @@ impl Keyspace {
         self.store.as_mut()
     }
 
-    /// Reads a live key.
-    pub fn get(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<Option<&Entry>, StoreError> {
-        let found = self.parts().slot(db, key, now)?.slot.entry.is_some();
-        if found {
-            self.stats.hits += 1;
-        } else {
-            self.stats.misses += 1;
-        }
-        // Re-borrow through the map: the slot sits at the back of the LRU list now.
-        Ok(self.dbs[db as usize]
-            .map
-            .back()
-            .and_then(|(_, s)| s.entry.as_ref()))
+    /// Events the keyspace caused by itself (expired keys and fields) since the last call.
+    pub fn take_events(&mut self) -> Vec<KeyEvent> {
+        std::mem::take(&mut self.events)
     }
 
-    /// Whether a live key exists, without counting a hit or miss.
-    pub fn exists(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
-        Ok(self.parts().slot(db, key, now)?.slot.entry.is_some())
+    /// Whether [`Self::take_events`] has anything.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     fn parts(&mut self) -> Parts<'_> {
         Parts {
             dbs: &mut self.dbs,
+            phys: &self.phys,
             store: self.store.as_mut(),
             stats: &mut self.stats,
             dirty: &mut self.dirty,
             cache_bytes: &mut self.cache_bytes,
+            next_version: &mut self.next_version,
+            events: &mut self.events,
+            limits: self.encodings,
         }
     }
 
-    /// Replaces (or creates) a key's value and expiry.
+    fn count_lookup(&mut self, hit: bool) {
+        if hit {
+            self.stats.hits += 1;
+        } else {
+            self.stats.misses += 1;
+        }
+    }
+
+    /// Reads a live key (a string's value, a collection's header).
+    pub fn get(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<Option<&Entry>, StoreError> {
+        Ok(self.read(db, key, now)?.map(|r| r.entry))
+    }
+
+    /// Reads a live key, with the store at hand for the elements of large collections.
+    pub fn read(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+    ) -> Result<Option<KeyRef<'_>>, StoreError> {
+        self.read_with(db, key, now, Lookup::Load)
+    }
+
+    /// [`Self::read`] without counting a hit or miss or changing the access time (TYPE, TTL,
+    /// OBJECT, EXISTS-like checks).
+    pub fn peek(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+    ) -> Result<Option<KeyRef<'_>>, StoreError> {
+        self.read_with(db, key, now, Lookup::LoadNoTouch)
+    }
+
+    fn read_with(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+        lookup: Lookup,
+    ) -> Result<Option<KeyRef<'_>>, StoreError> {
+        let hit = self
+            .parts()
+            .slot(db, key, now, lookup)?
+            .slot
+            .entry
+            .is_some();
+        if lookup == Lookup::Load {
+            self.count_lookup(hit);
+        }
+        // Re-borrow through the map: the slot sits at the back of the LRU list now.
+        let entry = self.dbs[db as usize]
+            .map
+            .back()
+            .and_then(|(_, s)| s.entry.as_ref());
+        Ok(entry.map(|entry| KeyRef {
+            entry,
+            store: self.store.as_mut(),
+        }))
+    }
+
+    /// Whether a live key exists, without counting a hit or miss.
+    pub fn exists(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .parts()
+            .slot(db, key, now, Lookup::LoadNoTouch)?
+            .slot
+            .entry
+            .is_some())
+    }
+
+    /// Milliseconds since the key was last accessed (OBJECT IDLETIME), if it exists.
+    pub fn idle_ms(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let found = self.parts().slot(db, key, now, Lookup::LoadNoTouch)?;
+        Ok(found
+            .slot
+            .entry
+            .is_some()
+            .then(|| (now - found.slot.accessed).max(0)))
+    }
+
+    /// Write access to a key (loaded if not cached); see [`KeyMut`].
+    pub fn write(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<KeyMut<'_>, StoreError> {
+        let found = self.parts().slot(db, key, now, Lookup::Load)?;
+        Ok(KeyMut::new(found))
+    }
+
+    /// Replaces (or creates) a key's value and expiry without reading the old one.
     pub fn set(
         &mut self,
         db: DbIndex,
@@ -325,62 +704,187 @@ impl Keyspace {
         expire_at: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let version = self.bump_version();
-        let added = value.size();
-        let mut found = self.parts().slot_to_overwrite(db, key, now)?;
-        let removed = found.slot.entry.as_ref().map_or(0, |e| e.value.size());
-        found.slot.entry = Some(Entry {
-            value,
-            expire_at,
-            version,
-        });
-        found.mark_dirty();
-        *found.cache_bytes = *found.cache_bytes + added - removed;
-        Ok(())
+        // A value not in the cache is replaced without being read: if it was a large
+        // collection, the store drops its elements when the row is overwritten.
+        let found = self.parts().slot(db, key, now, Lookup::Overwrite)?;
+        KeyMut::new(found).set(value, expire_at)
     }
 
     /// Deletes a key; returns whether a live key was there.
     pub fn delete(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
-        let mut found = self.parts().slot(db, key, now)?;
-        let Some(old) = found.slot.entry.take() else {
+        self.write(db, key, now)?.delete()
+    }
+
+    /// Renames a key (RENAME, RENAMENX, MOVE), keeping its value, expiry and elements.
+    /// Renaming a key to itself is done if the key exists.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rename(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        to_db: DbIndex,
+        to_key: &[u8],
+        replace: bool,
+        now: i64,
+    ) -> Result<Renamed, StoreError> {
+        if !self.exists(db, key, now)? {
+            return Ok(Renamed::NoSource);
+        }
+        if db == to_db && key == to_key {
+            return Ok(Renamed::Done);
+        }
+        if self.exists(to_db, to_key, now)? {
+            if !replace {
+                return Ok(Renamed::DestinationExists);
+            }
+            self.delete(to_db, to_key, now)?;
+        }
+        // Both rows are brought up to date, then renamed in the store: a large collection
+        // keeps its element rows, so this costs the same whatever the value's size.
+        self.flush_pending()?;
+        self.store.rename(
+            self.phys[db as usize],
+            key,
+            self.phys[to_db as usize],
+            to_key,
+        )?;
+        let entry = {
+            let found = self.parts().slot(db, key, now, Lookup::Load)?;
+            let entry = found.slot.entry.take();
+            *found.cache_bytes -= entry.as_ref().map_or(0, |e| e.value.size());
+            entry
+        };
+        self.flushed.push((db, Bytes::copy_from_slice(key)));
+        self.flushed.push((to_db, Bytes::copy_from_slice(to_key)));
+        let mut target = KeyMut::new(self.parts().slot(to_db, to_key, now, Lookup::Load)?);
+        if let Some(e) = entry {
+            // The store already holds the row under the new name: only the version changes.
+            target.found.slot.entry = Some(e);
+            target.replaced = true;
+        }
+        Ok(Renamed::Done)
+    }
+
+    /// Copies a key (COPY); returns whether it was copied.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        to_db: DbIndex,
+        to_key: &[u8],
+        replace: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let Some(src) = self.get(db, key, now)?.cloned() else {
             return Ok(false);
         };
-        found.mark_dirty();
-        *found.cache_bytes -= old.value.size();
-        self.bump_version();
+        let mut target = self.write(to_db, to_key, now)?;
+        if target.exists() && !replace {
+            return Ok(false);
+        }
+        let value = match &src.value {
+            Value::Hash(h) => {
+                let (_, mut backing) = target.backing();
+                Value::Hash(h.duplicate(&mut backing)?)
+            }
+            other => other.clone(),
+        };
+        target.set(value, src.expire_at)?;
         Ok(true)
     }
 
-    fn bump_version(&mut self) -> u64 {
-        let v = self.next_version;
+    /// Swaps two databases (SWAPDB): every client sees the other's keys at once.
+    pub fn swap_db(&mut self, a: DbIndex, b: DbIndex) -> Result<(), StoreError> {
+        if a == b {
+            return Ok(());
+        }
+        self.flush_pending()?;
+        let (a, b) = (a as usize, b as usize);
+        self.phys.swap(a, b);
+        self.dbs.swap(a, b);
+        for db in [a, b] {
+            self.store
+                .meta_set(&db_map_name(db as DbIndex), i64::from(self.phys[db]))?;
+        }
+        self.remapped = true;
         self.next_version += 1;
-        v
+        Ok(())
     }
 
     /// Number of keys in `db` (keys whose TTL passed but that nobody touched yet included, as
     /// in Redis).
     pub fn dbsize(&mut self, db: DbIndex) -> Result<u64, StoreError> {
-        self.flush_pending()?;
+        let pdb = self.phys[db as usize];
         Ok(self
-            .store
-            .db_stats()?
+            .db_stats_physical()?
             .into_iter()
-            .find(|s| s.db == db)
+            .find(|s| s.db == pdb)
             .map_or(0, |s| s.keys))
     }
 
-    /// Key counts of every non-empty database.
-    pub fn db_stats(&mut self) -> Result<Vec<DbStats>, StoreError> {
+    fn db_stats_physical(&mut self) -> Result<Vec<DbStats>, StoreError> {
         self.flush_pending()?;
         self.store.db_stats()
+    }
+
+    /// Key counts of every non-empty database, by client-visible index.
+    pub fn db_stats(&mut self) -> Result<Vec<DbStats>, StoreError> {
+        let mut stats: Vec<DbStats> = self
+            .db_stats_physical()?
+            .into_iter()
+            .filter_map(|s| {
+                let db = self.phys.iter().position(|&p| p == s.db)?;
+                Some(DbStats {
+                    db: db as DbIndex,
+                    ..s
+                })
+            })
+            .collect();
+        stats.sort_by_key(|s| s.db);
+        Ok(stats)
+    }
+
+    /// One page of SCAN over `db`: live keys from `cursor` on and the next cursor (0 at the
+    /// end). Keys whose TTL passed are left out.
+    pub fn scan(
+        &mut self,
+        db: DbIndex,
+        cursor: u64,
+        count: usize,
+        now: i64,
+    ) -> Result<(Vec<ScannedKey>, u64), StoreError> {
+        self.flush_pending()?;
+        let (mut keys, next) = self.store.scan(self.phys[db as usize], cursor, count)?;
+        keys.retain(|k| k.expire_at.is_none_or(|at| at > now));
+        Ok((keys, next))
+    }
+
+    /// A random live key of `db`.
+    pub fn random_key(&mut self, db: DbIndex, now: i64) -> Result<Option<Bytes>, StoreError> {
+        self.flush_pending()?;
+        let pdb = self.phys[db as usize];
+        // Keys whose TTL passed are skipped; after many, give up as Redis does.
+        for _ in 0..100 {
+            let seed = rand_u64();
+            match self.store.random_key(pdb, seed)? {
+                None => return Ok(None),
+                Some(k) if k.expire_at.is_some_and(|at| at <= now) => {
+                    self.exists(db, &k.key, now)?; // expires it
+                    self.flush_pending()?;
+                }
+                Some(k) => return Ok(Some(k.key)),
+            }
+        }
+        Ok(None)
     }
 
     /// Removes every key of `db`.
     pub fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
         self.flush_pending()?;
-        self.store.flush_db(db)?;
+        self.store.flush_db(self.phys[db as usize])?;
         self.clear_cache_db(db);
-        self.bump_version();
+        self.next_version += 1;
         Ok(())
     }
 
@@ -391,7 +895,7 @@ impl Keyspace {
         for db in 0..self.dbs.len() {
             self.clear_cache_db(db as DbIndex);
         }
-        self.bump_version();
+        self.next_version += 1;
         Ok(())
     }
 
@@ -400,6 +904,52 @@ impl Keyspace {
         let freed: usize = cache.map.iter().map(|(k, s)| s.cost(k)).sum();
         cache.map.clear();
         self.cache_bytes -= freed;
+    }
+
+    /// One cycle of active expiry: removes keys (and hash fields) whose TTL passed, oldest
+    /// first, until none is left or `budget` is spent. Returns the keys removed.
+    pub fn expire_cycle(&mut self, now: i64, budget: Duration) -> Result<usize, StoreError> {
+        let started = Instant::now();
+        let result = self.expire_cycle_within(now, started, budget);
+        self.stats.expire_cycle_us += started.elapsed().as_micros() as u64;
+        result
+    }
+
+    fn expire_cycle_within(
+        &mut self,
+        now: i64,
+        started: Instant,
+        budget: Duration,
+    ) -> Result<usize, StoreError> {
+        self.stats.expire_cycles += 1;
+        let expired_before = self.stats.expired;
+        for fields in [false, true] {
+            loop {
+                self.flush_pending()?;
+                let found = if fields {
+                    self.store.keys_with_expiring_elements(now, EXPIRE_BATCH)?
+                } else {
+                    self.store.expired_keys(now, EXPIRE_BATCH)?
+                };
+                for (pdb, key) in &found {
+                    if let Some(db) = self.phys.iter().position(|p| p == pdb) {
+                        // The lookup applies expiry to the key and its fields.
+                        self.parts()
+                            .slot(db as DbIndex, key, now, Lookup::LoadNoTouch)?;
+                    }
+                }
+                if started.elapsed() >= budget {
+                    self.flush_pending()?;
+                    self.stats.expire_cycles_cut += 1;
+                    return Ok((self.stats.expired - expired_before) as usize);
+                }
+                if found.len() < EXPIRE_BATCH {
+                    break;
+                }
+            }
+        }
+        self.flush_pending()?;
+        Ok((self.stats.expired - expired_before) as usize)
     }
 
     /// Writes every dirty key into the store's open transaction.
@@ -413,18 +963,12 @@ impl Keyspace {
                 continue;
             }
             slot.dirty = false;
+            let pdb = self.phys[db as usize];
             let result = match &slot.entry {
-                Some(e) => self.store.put(
-                    db,
-                    &key,
-                    &Record {
-                        kind: e.value.value_type(),
-                        value: e.value.encode(),
-                        expire_at: e.expire_at,
-                        version: e.version,
-                    },
-                ),
-                None => self.store.delete(db, &key).map(|_| ()),
+                Some(e) => self
+                    .store
+                    .put(pdb, &key, &e.value.to_record(e.expire_at, e.version)),
+                None => self.store.delete(pdb, &key).map(|_| ()),
             };
             self.flushed.push((db, key));
             result?;
@@ -453,22 +997,41 @@ impl Keyspace {
                 self.stats.commits += 1;
                 self.stats.last_commit_rows = rows as u64;
                 self.flushed.clear();
+                self.remapped = false;
                 self.evict_to_budget();
                 Ok(())
             }
             Err(e) => {
-                self.store.rollback();
-                self.forget_uncommitted();
+                self.rollback();
                 Err(e)
             }
         }
     }
 
+    /// Discards every write since the last commit, in the store and in the cache.
+    pub fn rollback(&mut self) {
+        self.store.rollback();
+        self.forget_uncommitted();
+    }
+
     fn forget_uncommitted(&mut self) {
         let keys: Vec<_> = self.flushed.drain(..).chain(self.dirty.drain(..)).collect();
-        for (db, key) in keys {
-            if let Some(slot) = self.dbs[db as usize].map.remove(&key) {
-                self.cache_bytes -= slot.cost(&key);
+        if self.remapped {
+            // SWAPDB's map change was rolled back with the rest: read it again and start the
+            // cache afresh, since cached slots may sit under the wrong database.
+            self.remapped = false;
+            match load_db_map(self.store.as_mut(), self.dbs.len() as u32) {
+                Ok(phys) => self.phys = phys,
+                Err(e) => tracing::error!(error = %e, "cannot reload the database map"),
+            }
+            for db in 0..self.dbs.len() {
+                self.clear_cache_db(db as DbIndex);
+            }
+        } else {
+            for (db, key) in keys {
+                if let Some(slot) = self.dbs[db as usize].map.remove(&key) {
+                    self.cache_bytes -= slot.cost(&key);
+                }
             }
         }
         self.persisted_version = 0; // rewrite next_version with the next commit
@@ -499,6 +1062,28 @@ impl Keyspace {
         self.commit()?;
         self.store.close()
     }
+}
+
+/// A random number for RANDOMKEY, HRANDFIELD and the like (not for anything secret).
+pub fn rand_u64() -> u64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = ahash::RandomState::new().build_hasher();
+            h.write_u64(now_ms() as u64);
+            h.finish() | 1
+        });
+    }
+    // xorshift64*: fast, and good enough to pick keys and fields.
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    })
 }
 
 #[cfg(test)]
@@ -579,5 +1164,112 @@ mod tests {
         let mut ks = keyspace(path, 64 * 1024);
         assert_eq!(ks.dbsize(0).unwrap(), 1000);
         assert_eq!(ks.get(0, b"key:7", 0).unwrap().unwrap().value, s(&value));
+    }
+
+    fn fill_hash(ks: &mut Keyspace, db: DbIndex, key: &[u8], fields: usize) {
+        let mut k = ks.write(db, key, 0).unwrap();
+        let (h, mut backing) = k.hash_or_create().unwrap();
+        for i in 0..fields {
+            let name = Bytes::from(format!("f{i}"));
+            h.set(&mut backing, name, Bytes::from_static(b"v"), false)
+                .unwrap();
+        }
+    }
+
+    fn hash_len(ks: &mut Keyspace, db: DbIndex, key: &[u8]) -> Option<u64> {
+        ks.get(db, key, 0)
+            .unwrap()
+            .map(|e| e.value.as_hash().unwrap().len())
+    }
+
+    #[test]
+    fn write_handles_version_and_remove_emptied_collections() {
+        let mut ks = keyspace(":memory:", 1 << 20);
+        fill_hash(&mut ks, 0, b"h", 3);
+        let v1 = ks.get(0, b"h", 0).unwrap().unwrap().version;
+        // A write access that changes nothing leaves the version alone.
+        drop(ks.write(0, b"h", 0).unwrap());
+        assert_eq!(ks.get(0, b"h", 0).unwrap().unwrap().version, v1);
+        assert!(matches!(ks.write(0, b"h", 0).unwrap().hash(), Ok(Some(_))));
+        ks.set(0, b"s", s("x"), None, 0).unwrap();
+        assert!(ks.write(0, b"s", 0).unwrap().hash().is_err());
+        {
+            let mut k = ks.write(0, b"h", 0).unwrap();
+            let (h, backing) = k.hash().unwrap().unwrap();
+            for i in 0..3 {
+                h.delete(backing.store, format!("f{i}").as_bytes()).unwrap();
+            }
+        }
+        assert!(ks.get(0, b"h", 0).unwrap().is_none());
+        ks.commit().unwrap();
+        assert_eq!(ks.dbsize(0).unwrap(), 1);
+    }
+
+    #[test]
+    fn large_hashes_rename_copy_and_delete_with_their_elements() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.db");
+        let path = path.to_str().unwrap();
+        let mut ks = keyspace(path, 1 << 20);
+        fill_hash(&mut ks, 0, b"big", 500);
+        assert_eq!(
+            ks.rename(0, b"big", 1, b"moved", false, 0).unwrap(),
+            Renamed::Done
+        );
+        assert!(ks.copy(1, b"moved", 1, b"copy", false, 0).unwrap());
+        ks.commit().unwrap();
+        ks.close().unwrap();
+        drop(ks);
+        let mut ks = keyspace(path, 1 << 20);
+        assert_eq!(hash_len(&mut ks, 0, b"big"), None);
+        assert_eq!(hash_len(&mut ks, 1, b"moved"), Some(500));
+        assert_eq!(hash_len(&mut ks, 1, b"copy"), Some(500));
+        {
+            let mut k = ks.write(1, b"copy", 0).unwrap();
+            let (h, backing) = k.hash().unwrap().unwrap();
+            assert!(h.delete(backing.store, b"f1").unwrap());
+        }
+        assert_eq!(
+            hash_len(&mut ks, 1, b"moved"),
+            Some(500),
+            "copies are apart"
+        );
+        // Created and deleted in one batch: no element row may be left behind.
+        fill_hash(&mut ks, 2, b"brief", 300);
+        let cid = ks
+            .get(2, b"brief", 0)
+            .unwrap()
+            .unwrap()
+            .value
+            .cid()
+            .unwrap();
+        assert!(ks.delete(2, b"brief", 0).unwrap());
+        ks.commit().unwrap();
+        assert!(ks
+            .store_mut()
+            .scan_elements(cid, 0, 10)
+            .unwrap()
+            .0
+            .is_empty());
+    }
+
+    #[test]
+    fn lazy_expiry_reports_an_event_and_swapdb_rolls_back_with_a_failed_commit() {
+        let mut ks = keyspace(":memory:", 1 << 20);
+        ks.set(0, b"k", s("v"), Some(100), 0).unwrap();
+        assert!(ks.get(0, b"k", 100).unwrap().is_none());
+        let events = ks.take_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].event, &events[0].key[..]),
+            ("expired", &b"k"[..])
+        );
+        ks.set(0, b"a", s("in0"), None, 0).unwrap();
+        ks.commit().unwrap();
+        ks.swap_db(0, 5).unwrap();
+        assert_eq!(ks.get(5, b"a", 0).unwrap().unwrap().value, s("in0"));
+        ks.rollback();
+        assert_eq!(ks.get(0, b"a", 0).unwrap().unwrap().value, s("in0"));
+        assert!(ks.get(5, b"a", 0).unwrap().is_none());
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::config::LoadedConfig;
 use crate::engine::{Engine, LogLevelHook, SharedState};
 use crate::executor::{self, ExecutorSender, Request};
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Encodings, Keyspace};
 use crate::storage::{SqliteStore, StoreError};
 
 /// How long shutdown waits for connections to write their last replies.
@@ -74,11 +74,12 @@ pub async fn run(
     let config = loaded.config;
     let store = SqliteStore::open(&config.storage.path, config.storage.synchronous)?;
     tracing::info!(path = %config.storage.path, "store opened");
-    let keyspace = Keyspace::new(
+    let mut keyspace = Keyspace::new(
         Box::new(store),
         config.server.databases,
         config.storage.cache_max_bytes.0,
     )?;
+    keyspace.set_encodings(Encodings::from_config(&config.storage));
     let shared = Arc::new(SharedState::new(&config));
     let ips = config.server.bind_addrs().map_err(ServerError::BadBind)?;
     let mut listeners = Vec::new();

@@ -4,7 +4,7 @@
 
 mod sqlite;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{position, SqliteStore};
 
 use bytes::Bytes;
 
@@ -17,6 +17,8 @@ pub type DbIndex = u32;
 pub enum ValueType {
     /// A Redis string.
     String = 0,
+    /// A Redis hash.
+    Hash = 1,
 }
 
 impl ValueType {
@@ -24,10 +26,23 @@ impl ValueType {
     pub fn from_code(code: i64) -> Option<ValueType> {
         match code {
             0 => Some(ValueType::String),
+            1 => Some(ValueType::Hash),
             _ => None,
         }
     }
+
+    /// Redis's name for the type, as TYPE and SCAN TYPE use it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Hash => "hash",
+        }
+    }
 }
+
+/// Identifies the element rows of a large collection. Allocated by the keyspace, never reused;
+/// a key keeps its collection across RENAME and MOVE, so those never touch the elements.
+pub type CollectionId = u64;
 
 /// One key's row as persisted.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,8 +55,35 @@ pub struct Record {
     pub expire_at: Option<i64>,
     /// Version stamped by the keyspace on every write.
     pub version: u64,
+    /// The element rows of a large collection, if the value keeps its elements apart.
+    /// Replacing or deleting the row drops the old collection's elements.
+    pub cid: Option<CollectionId>,
+    /// Earliest expiry among the value's elements (hash fields with a TTL): a lower bound the
+    /// active sweep uses to find keys with fields to expire.
+    pub sub_expire_at: Option<i64>,
 }
 
+/// One element row of a large collection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Element {
+    /// The element's name (a hash field, a set member).
+    pub sub: Bytes,
+    /// Its value (empty for set members).
+    pub value: Bytes,
+    /// Absolute expiry in Unix milliseconds (hash fields with a TTL).
+    pub expire_at: Option<i64>,
+}
+
+/// A key as a scan sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScannedKey {
+    /// The key.
+    pub key: Bytes,
+    /// Type of its value.
+    pub kind: ValueType,
+    /// Its expiry, so callers can skip keys whose TTL passed.
+    pub expire_at: Option<i64>,
+}
 /// Key and expiry counts of one database, as `INFO keyspace` shows them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DbStats {
@@ -90,6 +132,58 @@ pub trait Store: Send {
     fn flush_all(&mut self) -> Result<(), StoreError>;
     /// Counts of every non-empty database, ordered by index.
     fn db_stats(&mut self) -> Result<Vec<DbStats>, StoreError>;
+    /// Renames a key's row, keeping its value, expiry, version and elements; the destination
+    /// must not exist. Returns whether the source existed.
+    fn rename(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        to_db: DbIndex,
+        to_key: &[u8],
+    ) -> Result<bool, StoreError>;
+    /// Keys of `db` from `cursor` on, at least `count` of them when that many remain, and the
+    /// cursor to continue from (0 when the scan is complete). A key present for a whole scan
+    /// is returned exactly once, whatever is added or removed meanwhile.
+    fn scan(
+        &mut self,
+        db: DbIndex,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(Vec<ScannedKey>, u64), StoreError>;
+    /// A key picked at random from `db` (`seed` chooses where to look).
+    fn random_key(&mut self, db: DbIndex, seed: u64) -> Result<Option<ScannedKey>, StoreError>;
+    /// Up to `limit` keys whose expiry is at or before `now`, with their databases.
+    fn expired_keys(&mut self, now: i64, limit: usize)
+        -> Result<Vec<(DbIndex, Bytes)>, StoreError>;
+    /// Up to `limit` keys with an element whose expiry may be at or before `now`.
+    fn keys_with_expiring_elements(
+        &mut self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(DbIndex, Bytes)>, StoreError>;
+
+    /// Reads one element of a collection.
+    fn element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<Option<Element>, StoreError>;
+    /// Inserts or replaces one element.
+    fn put_element(&mut self, cid: CollectionId, element: &Element) -> Result<(), StoreError>;
+    /// Removes one element; returns whether it existed.
+    fn delete_element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<bool, StoreError>;
+    /// Elements from `cursor` on, like [`Store::scan`].
+    fn scan_elements(
+        &mut self,
+        cid: CollectionId,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(Vec<Element>, u64), StoreError>;
+    /// Removes the elements whose expiry is at or before `now` and returns their names.
+    fn expire_elements(&mut self, cid: CollectionId, now: i64) -> Result<Vec<Bytes>, StoreError>;
+    /// Earliest element expiry of a collection.
+    fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError>;
+    /// Copies every element of `from` into the empty collection `to`.
+    fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError>;
+    /// Removes every element of a collection (one whose key row was never written).
+    fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError>;
+
     /// Reads a value from the store's metadata table.
     fn meta_get(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
     /// Writes a value to the store's metadata table (inside the open transaction).

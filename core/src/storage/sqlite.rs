@@ -5,29 +5,53 @@ use std::path::Path;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{DbIndex, DbStats, Record, Store, StoreError, ValueType};
+use super::{
+    CollectionId, DbIndex, DbStats, Element, Record, ScannedKey, Store, StoreError, ValueType,
+};
 use crate::config::Synchronous;
 
-/// Schema version written to `meta`; a file with a newer one is refused.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version written to `meta`; a file with a newer one is refused, an older one is
+/// upgraded in place at open.
+const SCHEMA_VERSION: i64 = 2;
 
+/// Keys are ordered by a stable hash of their bytes (`h`) inside each database, so a SCAN
+/// cursor is a plain number (the next hash to visit) that stays valid whatever is inserted or
+/// removed, and RANDOMKEY is one index probe. Large collections keep their elements in
+/// `elements` under a collection id (`cid`) the key's row points at, ordered the same way.
+///
 /// Per-database counts are kept by triggers, so they stay exact whoever writes the rows
 /// (the keyspace, a migration, an operator with the sqlite3 shell) and DBSIZE never scans.
+/// Triggers also drop a collection's elements when its key row is deleted or replaced.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS keys (
-    db        INTEGER NOT NULL,
-    key       BLOB    NOT NULL,
-    type      INTEGER NOT NULL,
-    expire_at INTEGER,
-    version   INTEGER NOT NULL,
-    value     BLOB    NOT NULL,
-    PRIMARY KEY (db, key)
+    db            INTEGER NOT NULL,
+    h             INTEGER NOT NULL,
+    key           BLOB    NOT NULL,
+    type          INTEGER NOT NULL,
+    expire_at     INTEGER,
+    version       INTEGER NOT NULL,
+    cid           INTEGER,
+    sub_expire_at INTEGER,
+    value         BLOB    NOT NULL,
+    PRIMARY KEY (db, h, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS keys_by_expiry ON keys (expire_at) WHERE expire_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS keys_by_sub_expiry ON keys (sub_expire_at)
+    WHERE sub_expire_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS elements (
+    cid       INTEGER NOT NULL,
+    h         INTEGER NOT NULL,
+    sub       BLOB    NOT NULL,
+    expire_at INTEGER,
+    value     BLOB    NOT NULL,
+    PRIMARY KEY (cid, h, sub)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS elements_by_expiry ON elements (cid, expire_at)
+    WHERE expire_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS db_stats (
     db      INTEGER PRIMARY KEY,
     keys    INTEGER NOT NULL DEFAULT 0,
@@ -44,21 +68,76 @@ END;
 CREATE TRIGGER IF NOT EXISTS keys_count_delete AFTER DELETE ON keys BEGIN
     UPDATE db_stats SET keys = keys - 1, expires = expires - (OLD.expire_at IS NOT NULL)
      WHERE db = OLD.db;
+    DELETE FROM elements WHERE OLD.cid IS NOT NULL AND cid = OLD.cid;
 END;
-CREATE TRIGGER IF NOT EXISTS keys_count_expiry AFTER UPDATE OF expire_at ON keys
- WHEN (OLD.expire_at IS NULL) <> (NEW.expire_at IS NULL) BEGIN
-    UPDATE db_stats SET expires = expires + (NEW.expire_at IS NOT NULL) - (OLD.expire_at IS NOT NULL)
+CREATE TRIGGER IF NOT EXISTS keys_count_update AFTER UPDATE OF db, expire_at ON keys
+ WHEN OLD.db <> NEW.db OR (OLD.expire_at IS NULL) <> (NEW.expire_at IS NULL) BEGIN
+    UPDATE db_stats SET keys = keys - 1, expires = expires - (OLD.expire_at IS NOT NULL)
+     WHERE db = OLD.db;
+    UPDATE db_stats SET keys = keys + 1, expires = expires + (NEW.expire_at IS NOT NULL)
      WHERE db = NEW.db;
+END;
+CREATE TRIGGER IF NOT EXISTS keys_replace_collection AFTER UPDATE OF cid ON keys
+ WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid BEGIN
+    DELETE FROM elements WHERE cid = OLD.cid;
 END;
 ";
 
-const SQL_LOAD: &str =
-    "SELECT type, value, expire_at, version FROM keys WHERE db = ?1 AND key = ?2";
-const SQL_PUT: &str = "INSERT INTO keys (db, key, type, expire_at, version, value)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT (db, key) DO UPDATE SET type = excluded.type, expire_at = excluded.expire_at,
-       version = excluded.version, value = excluded.value";
-const SQL_DELETE: &str = "DELETE FROM keys WHERE db = ?1 AND key = ?2";
+/// Where a key or element sorts: a stable 62-bit hash of its bytes. Persisted, so the
+/// function may never change; 62 bits keep `h + 1` (the next cursor) a positive i64.
+pub fn position(bytes: &[u8]) -> i64 {
+    (xxhash_rust::xxh3::xxh3_64(bytes) >> 2) as i64
+}
+
+const SQL_LOAD: &str = "SELECT type, value, expire_at, version, cid, sub_expire_at FROM keys
+     WHERE db = ?1 AND h = ?2 AND key = ?3";
+const SQL_PUT: &str =
+    "INSERT INTO keys (db, h, key, type, expire_at, version, cid, sub_expire_at, value)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (db, h, key) DO UPDATE SET type = excluded.type,
+       expire_at = excluded.expire_at, version = excluded.version, cid = excluded.cid,
+       sub_expire_at = excluded.sub_expire_at, value = excluded.value";
+const SQL_DELETE: &str = "DELETE FROM keys WHERE db = ?1 AND h = ?2 AND key = ?3";
+const SQL_SCAN: &str = "SELECT h, key, type, expire_at FROM keys
+     WHERE db = ?1 AND h >= ?2 ORDER BY h, key LIMIT ?3";
+const SQL_SCAN_SAME: &str = "SELECT h, key, type, expire_at FROM keys
+     WHERE db = ?1 AND h = ?2 AND key > ?3 ORDER BY key";
+const SQL_ELEMENT: &str =
+    "SELECT value, expire_at FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
+const SQL_PUT_ELEMENT: &str = "INSERT INTO elements (cid, h, sub, expire_at, value)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (cid, h, sub) DO UPDATE SET expire_at = excluded.expire_at, value = excluded.value";
+const SQL_SCAN_ELEMENTS: &str = "SELECT h, sub, value, expire_at FROM elements
+     WHERE cid = ?1 AND h >= ?2 ORDER BY h, sub LIMIT ?3";
+const SQL_SCAN_ELEMENTS_SAME: &str = "SELECT h, sub, value, expire_at FROM elements
+     WHERE cid = ?1 AND h = ?2 AND sub > ?3 ORDER BY sub";
+
+/// Rows of one scan page: the rows, plus the rows sharing the last row's position (so a cursor
+/// never splits a position), and the cursor that follows them.
+fn finish_page<T>(
+    mut rows: Vec<(i64, T)>,
+    count: usize,
+    same_position: impl FnOnce(i64, &T) -> Result<Vec<(i64, T)>, StoreError>,
+) -> Result<(Vec<T>, u64), StoreError> {
+    if rows.len() <= count {
+        return Ok((rows.into_iter().map(|(_, t)| t).collect(), 0));
+    }
+    rows.truncate(count);
+    let Some((last_h, last)) = rows.last() else {
+        return Ok((Vec::new(), 0));
+    };
+    let last_h = *last_h;
+    let more = same_position(last_h, last)?;
+    rows.extend(more);
+    Ok((
+        rows.into_iter().map(|(_, t)| t).collect(),
+        last_h as u64 + 1,
+    ))
+}
+
+fn cursor_position(cursor: u64) -> i64 {
+    i64::try_from(cursor).unwrap_or(i64::MAX)
+}
 
 /// SQLite-backed store.
 pub struct SqliteStore {
@@ -143,6 +222,7 @@ impl SqliteStore {
         // pages once the data set grows; the keyspace's hot cache keeps values, this the tree.
         self.conn
             .execute_batch("PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;")?;
+        self.upgrade_v1()?;
         self.conn.execute_batch(SCHEMA)?;
         match self.meta_get("schema_version")? {
             None => {
@@ -161,6 +241,64 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Version 1 files (strings only, keys ordered by bytes) are rewritten into the version 2
+    /// layout in one transaction: same rows, plus their scan positions.
+    fn upgrade_v1(&mut self) -> Result<(), StoreError> {
+        let has_meta: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_meta || self.meta_get("schema_version")? != Some(1) {
+            return Ok(());
+        }
+        tracing::info!(path = %self.path, "upgrading the data file from schema 1 to 2");
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "ALTER TABLE keys RENAME TO keys_v1;
+             DROP TRIGGER IF EXISTS keys_count_insert;
+             DROP TRIGGER IF EXISTS keys_count_delete;
+             DROP TRIGGER IF EXISTS keys_count_expiry;
+             DROP INDEX IF EXISTS keys_by_expiry;",
+        )?;
+        tx.execute_batch(SCHEMA)?;
+        {
+            let mut read =
+                tx.prepare("SELECT db, key, type, expire_at, version, value FROM keys_v1")?;
+            let mut write = tx.prepare(
+                "INSERT INTO keys (db, h, key, type, expire_at, version, value)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut rows = read.query([])?;
+            while let Some(r) = rows.next()? {
+                let key: Vec<u8> = r.get(1)?;
+                write.execute(params![
+                    r.get::<_, i64>(0)?,
+                    position(&key),
+                    key,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Vec<u8>>(5)?
+                ])?;
+            }
+        }
+        // The insert trigger counted every copied row on top of the old counts.
+        tx.execute_batch(
+            "DROP TABLE keys_v1;
+             UPDATE db_stats SET
+               keys = (SELECT count(*) FROM keys WHERE keys.db = db_stats.db),
+               expires = (SELECT count(*) FROM keys
+                           WHERE keys.db = db_stats.db AND expire_at IS NOT NULL);",
+        )?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
+            [SCHEMA_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn begin(&mut self) -> Result<(), StoreError> {
         if !self.in_tx {
             self.conn.prepare_cached("BEGIN")?.execute([])?;
@@ -170,32 +308,57 @@ impl SqliteStore {
     }
 }
 
+fn kind_of(code: i64, db: DbIndex) -> Result<ValueType, StoreError> {
+    ValueType::from_code(code)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown value type {code} in db {db}")))
+}
+
+/// A key row as a scan reads it: (position, (key, type code, expiry)).
+type KeyAt = (i64, (Bytes, i64, Option<i64>));
+
+fn scanned_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyAt> {
+    Ok((
+        r.get(0)?,
+        (Bytes::from(r.get::<_, Vec<u8>>(1)?), r.get(2)?, r.get(3)?),
+    ))
+}
+
+fn scanned_element(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Element)> {
+    Ok((
+        r.get(0)?,
+        Element {
+            sub: Bytes::from(r.get::<_, Vec<u8>>(1)?),
+            value: Bytes::from(r.get::<_, Vec<u8>>(2)?),
+            expire_at: r.get(3)?,
+        },
+    ))
+}
+
 impl Store for SqliteStore {
     fn load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<Record>, StoreError> {
         let mut stmt = self.conn.prepare_cached(SQL_LOAD)?;
         let row = stmt
-            .query_row(params![db, key], |r| {
+            .query_row(params![db, position(key), key], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, Option<i64>>(2)?,
                     r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })
             .optional()?;
         match row {
             None => Ok(None),
-            Some((kind, value, expire_at, version)) => {
-                let kind = ValueType::from_code(kind).ok_or_else(|| {
-                    StoreError::Corrupt(format!("unknown value type {kind} in db {db}"))
-                })?;
-                Ok(Some(Record {
-                    kind,
-                    value: Bytes::from(value),
-                    expire_at,
-                    version: version as u64,
-                }))
-            }
+            Some((kind, value, expire_at, version, cid, sub_expire_at)) => Ok(Some(Record {
+                kind: kind_of(kind, db)?,
+                value: Bytes::from(value),
+                expire_at,
+                version: version as u64,
+                cid: cid.map(|c| c as u64),
+                sub_expire_at,
+            })),
         }
     }
 
@@ -204,10 +367,13 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare_cached(SQL_PUT)?;
         stmt.execute(params![
             db,
+            position(key),
             key,
             record.kind as u8,
             record.expire_at,
             record.version as i64,
+            record.cid.map(|c| c as i64),
+            record.sub_expire_at,
             &record.value[..]
         ])?;
         Ok(())
@@ -216,7 +382,212 @@ impl Store for SqliteStore {
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<bool, StoreError> {
         self.begin()?;
         let mut stmt = self.conn.prepare_cached(SQL_DELETE)?;
-        Ok(stmt.execute(params![db, key])? > 0)
+        Ok(stmt.execute(params![db, position(key), key])? > 0)
+    }
+
+    fn rename(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        to_db: DbIndex,
+        to_key: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.begin()?;
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE keys SET db = ?4, h = ?5, key = ?6 WHERE db = ?1 AND h = ?2 AND key = ?3",
+        )?;
+        Ok(stmt.execute(params![
+            db,
+            position(key),
+            key,
+            to_db,
+            position(to_key),
+            to_key
+        ])? > 0)
+    }
+
+    fn scan(
+        &mut self,
+        db: DbIndex,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(Vec<ScannedKey>, u64), StoreError> {
+        let count = count.max(1);
+        let rows = self
+            .conn
+            .prepare_cached(SQL_SCAN)?
+            .query_map(
+                params![db, cursor_position(cursor), count as i64 + 1],
+                scanned_key,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let conn = &self.conn;
+        let (rows, next) = finish_page(rows, count, |h, last| {
+            Ok(conn
+                .prepare_cached(SQL_SCAN_SAME)?
+                .query_map(params![db, h, &last.0[..]], scanned_key)?
+                .collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let keys = rows
+            .into_iter()
+            .map(|(key, kind, expire_at)| {
+                Ok(ScannedKey {
+                    key,
+                    kind: kind_of(kind, db)?,
+                    expire_at,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((keys, next))
+    }
+
+    fn random_key(&mut self, db: DbIndex, seed: u64) -> Result<Option<ScannedKey>, StoreError> {
+        let start = (seed >> 2) as i64;
+        for from in [start, 0] {
+            let row = self
+                .conn
+                .prepare_cached(SQL_SCAN)?
+                .query_row(params![db, from, 1], scanned_key)
+                .optional()?;
+            if let Some((_, (key, kind, expire_at))) = row {
+                return Ok(Some(ScannedKey {
+                    key,
+                    kind: kind_of(kind, db)?,
+                    expire_at,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn expired_keys(
+        &mut self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(DbIndex, Bytes)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT db, key FROM keys WHERE expire_at <= ?1 ORDER BY expire_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit as i64], |r| {
+            Ok((r.get(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn keys_with_expiring_elements(
+        &mut self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(DbIndex, Bytes)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT db, key FROM keys WHERE sub_expire_at <= ?1 ORDER BY sub_expire_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit as i64], |r| {
+            Ok((r.get(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<Option<Element>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(SQL_ELEMENT)?
+            .query_row(params![cid as i64, position(sub), sub], |r| {
+                Ok(Element {
+                    sub: Bytes::copy_from_slice(sub),
+                    value: Bytes::from(r.get::<_, Vec<u8>>(0)?),
+                    expire_at: r.get(1)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn put_element(&mut self, cid: CollectionId, element: &Element) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn.prepare_cached(SQL_PUT_ELEMENT)?.execute(params![
+            cid as i64,
+            position(&element.sub),
+            &element.sub[..],
+            element.expire_at,
+            &element.value[..]
+        ])?;
+        Ok(())
+    }
+
+    fn delete_element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<bool, StoreError> {
+        self.begin()?;
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
+            .execute(params![cid as i64, position(sub), sub])?
+            > 0)
+    }
+
+    fn scan_elements(
+        &mut self,
+        cid: CollectionId,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(Vec<Element>, u64), StoreError> {
+        let count = count.max(1);
+        let rows = self
+            .conn
+            .prepare_cached(SQL_SCAN_ELEMENTS)?
+            .query_map(
+                params![
+                    cid as i64,
+                    cursor_position(cursor),
+                    i64::try_from(count).unwrap_or(i64::MAX - 1) + 1
+                ],
+                scanned_element,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let conn = &self.conn;
+        finish_page(rows, count, |h, last| {
+            Ok(conn
+                .prepare_cached(SQL_SCAN_ELEMENTS_SAME)?
+                .query_map(params![cid as i64, h, &last.sub[..]], scanned_element)?
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn expire_elements(&mut self, cid: CollectionId, now: i64) -> Result<Vec<Bytes>, StoreError> {
+        self.begin()?;
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM elements WHERE cid = ?1 AND expire_at <= ?2 RETURNING sub",
+        )?;
+        let rows = stmt.query_map(params![cid as i64, now], |r| {
+            Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT min(expire_at) FROM elements WHERE cid = ?1 AND expire_at IS NOT NULL",
+            )?
+            .query_row([cid as i64], |r| r.get(0))?)
+    }
+
+    fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO elements (cid, h, sub, expire_at, value)
+                 SELECT ?2, h, sub, expire_at, value FROM elements WHERE cid = ?1",
+            )?
+            .execute(params![from as i64, to as i64])?;
+        Ok(())
+    }
+
+    fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn
+            .prepare_cached("DELETE FROM elements WHERE cid = ?1")?
+            .execute([cid as i64])?;
+        Ok(())
     }
 
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
@@ -232,8 +603,9 @@ impl Store for SqliteStore {
 
     fn flush_all(&mut self) -> Result<(), StoreError> {
         self.begin()?;
-        self.conn
-            .execute_batch("DELETE FROM keys; UPDATE db_stats SET keys = 0, expires = 0;")?;
+        self.conn.execute_batch(
+            "DELETE FROM elements; DELETE FROM keys; UPDATE db_stats SET keys = 0, expires = 0;",
+        )?;
         Ok(())
     }
 
@@ -331,6 +703,8 @@ mod tests {
             value: Bytes::copy_from_slice(value.as_bytes()),
             expire_at,
             version,
+            cid: None,
+            sub_expire_at: None,
         }
     }
 
@@ -414,5 +788,153 @@ mod tests {
             Some(record("v", None, 7))
         );
         assert_eq!(s.meta_get("next_version").unwrap(), Some(8));
+    }
+
+    fn element(sub: &str, value: &str) -> Element {
+        Element {
+            sub: Bytes::copy_from_slice(sub.as_bytes()),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            expire_at: None,
+        }
+    }
+
+    fn collection(cid: u64) -> Record {
+        Record {
+            kind: ValueType::Hash,
+            value: Bytes::from_static(b"\x01\x02"),
+            expire_at: None,
+            version: 1,
+            cid: Some(cid),
+            sub_expire_at: None,
+        }
+    }
+
+    fn element_count(s: &mut SqliteStore, cid: u64) -> usize {
+        s.scan_elements(cid, 0, 1000).unwrap().0.len()
+    }
+
+    #[test]
+    fn elements_follow_their_key_through_rename_and_go_with_it() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        s.put(0, b"h", &collection(7)).unwrap();
+        s.put_element(7, &element("a", "1")).unwrap();
+        s.put_element(7, &element("b", "2")).unwrap();
+        assert!(s.rename(0, b"h", 2, b"h2").unwrap());
+        assert_eq!(s.load(0, b"h").unwrap(), None);
+        assert_eq!(s.load(2, b"h2").unwrap().unwrap().cid, Some(7));
+        assert_eq!(element_count(&mut s, 7), 2);
+        assert_eq!(s.db_stats().unwrap()[0].db, 2, "counts follow the move");
+        // Overwriting the row with a string drops the elements, as does deleting it.
+        s.put(2, b"h2", &record("s", None, 2)).unwrap();
+        assert_eq!(element_count(&mut s, 7), 0);
+        s.put(0, b"x", &collection(8)).unwrap();
+        s.put_element(8, &element("a", "1")).unwrap();
+        s.copy_elements(8, 9).unwrap();
+        assert!(s.delete(0, b"x").unwrap());
+        assert_eq!(element_count(&mut s, 8), 0);
+        assert_eq!(element_count(&mut s, 9), 1, "a copy is its own collection");
+    }
+
+    #[test]
+    fn scans_page_through_everything_once() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        for i in 0..100 {
+            s.put(0, format!("k{i}").as_bytes(), &record("v", None, i))
+                .unwrap();
+            s.put_element(1, &element(&format!("f{i}"), "v")).unwrap();
+        }
+        for count in [1, 7, 100, 1000] {
+            let (mut cursor, mut keys, mut subs) = (0, Vec::new(), Vec::new());
+            loop {
+                let (page, next) = s.scan(0, cursor, count).unwrap();
+                assert!(page.len() >= count.min(100 - keys.len()));
+                keys.extend(page.into_iter().map(|k| k.key));
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            cursor = 0;
+            loop {
+                let (page, next) = s.scan_elements(1, cursor, count).unwrap();
+                subs.extend(page.into_iter().map(|e| e.sub));
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            keys.sort();
+            keys.dedup();
+            subs.sort();
+            subs.dedup();
+            assert_eq!((keys.len(), subs.len()), (100, 100), "count {count}");
+        }
+        assert!(s.random_key(0, 12345).unwrap().is_some());
+        assert!(s.random_key(3, 12345).unwrap().is_none());
+    }
+
+    #[test]
+    fn element_expiry_is_indexed() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        for (sub, at) in [("a", Some(10)), ("b", Some(20)), ("c", None)] {
+            s.put_element(
+                5,
+                &Element {
+                    expire_at: at,
+                    ..element(sub, "v")
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(s.min_element_expiry(5).unwrap(), Some(10));
+        assert_eq!(
+            s.expire_elements(5, 15).unwrap(),
+            vec![Bytes::from_static(b"a")]
+        );
+        assert_eq!(s.min_element_expiry(5).unwrap(), Some(20));
+        s.put(
+            0,
+            b"h",
+            &Record {
+                sub_expire_at: Some(20),
+                ..collection(5)
+            },
+        )
+        .unwrap();
+        assert_eq!(s.keys_with_expiring_elements(19, 10).unwrap().len(), 0);
+        assert_eq!(s.keys_with_expiring_elements(20, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_schema_1_file_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO meta VALUES ('schema_version', 1), ('next_version', 9);
+                 CREATE TABLE keys (db INTEGER NOT NULL, key BLOB NOT NULL, type INTEGER NOT NULL,
+                   expire_at INTEGER, version INTEGER NOT NULL, value BLOB NOT NULL,
+                   PRIMARY KEY (db, key)) WITHOUT ROWID;
+                 CREATE TABLE db_stats (db INTEGER PRIMARY KEY, keys INTEGER NOT NULL DEFAULT 0,
+                   expires INTEGER NOT NULL DEFAULT 0);
+                 INSERT INTO db_stats (db, keys, expires) VALUES (0, 2, 1), (4, 1, 0);
+                 INSERT INTO keys VALUES (0, x'6b31', 0, 99999999999999, 3, x'7631'),
+                   (0, x'6b32', 0, NULL, 4, x'7632'), (4, x'00ff', 0, NULL, 5, x'');",
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(path.to_str().unwrap(), Synchronous::Normal).unwrap();
+        assert_eq!(s.meta_get("schema_version").unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(s.meta_get("next_version").unwrap(), Some(9));
+        assert_eq!(
+            s.load(0, b"k1").unwrap(),
+            Some(record("v1", Some(99999999999999), 3))
+        );
+        assert_eq!(s.load(4, b"\x00\xff").unwrap(), Some(record("", None, 5)));
+        let stats = s.db_stats().unwrap();
+        assert_eq!((stats[0].keys, stats[0].expires, stats[1].keys), (2, 1, 1));
+        assert_eq!(s.scan(0, 0, 10).unwrap().0.len(), 2);
     }
 }

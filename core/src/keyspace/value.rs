@@ -1,0 +1,218 @@
+//! The values the keyspace holds, their persisted form and their cache cost.
+
+use bytes::Bytes;
+
+use super::hash::Hash;
+use crate::storage::{CollectionId, Record, StoreError, ValueType};
+
+/// A value held by the keyspace.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string (binary-safe).
+    String(Bytes),
+    /// A hash.
+    Hash(Hash),
+}
+
+/// Strings up to this length are `embstr` in OBJECT ENCODING, as Redis allocates them.
+const EMBSTR_MAX: usize = 44;
+
+impl Value {
+    /// Redis's name for the type, as TYPE reports it.
+    pub fn type_name(&self) -> &'static str {
+        self.value_type().name()
+    }
+
+    /// The string, or `None` for a value of another type (the caller answers WRONGTYPE).
+    pub fn as_string(&self) -> Option<&Bytes> {
+        match self {
+            Value::String(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The hash, or `None` for a value of another type.
+    pub fn as_hash(&self) -> Option<&Hash> {
+        match self {
+            Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The persisted type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::String(_) => ValueType::String,
+            Value::Hash(_) => ValueType::Hash,
+        }
+    }
+
+    /// Redis's OBJECT ENCODING name for the value's representation.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::String(s) => {
+                if s.len() <= 20 && crate::protocol::parse_i64(s).is_some() {
+                    "int"
+                } else if s.len() <= EMBSTR_MAX {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+            Value::Hash(h) => h.encoding(),
+        }
+    }
+
+    /// Whether the value is a collection with no element left (such keys are removed).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::String(_) => false,
+            Value::Hash(h) => h.is_empty(),
+        }
+    }
+
+    /// The collection whose elements live in their own rows, if any.
+    pub fn cid(&self) -> Option<CollectionId> {
+        match self {
+            Value::String(_) => None,
+            Value::Hash(h) => h.cid(),
+        }
+    }
+
+    /// Earliest expiry among the value's elements.
+    pub fn sub_expire_at(&self) -> Option<i64> {
+        match self {
+            Value::String(_) => None,
+            Value::Hash(h) => h.min_expire(),
+        }
+    }
+
+    /// Bytes the cache charges for the value.
+    pub fn size(&self) -> usize {
+        match self {
+            Value::String(b) => b.len(),
+            Value::Hash(h) => h.size(),
+        }
+    }
+
+    /// A change counter for values mutated in place: it differs after any change.
+    pub(super) fn mods(&self) -> u64 {
+        match self {
+            Value::String(_) => 0,
+            Value::Hash(h) => h.mods(),
+        }
+    }
+
+    /// The key row that persists the value.
+    pub(super) fn to_record(&self, expire_at: Option<i64>, version: u64) -> Record {
+        Record {
+            kind: self.value_type(),
+            value: match self {
+                Value::String(b) => b.clone(),
+                Value::Hash(h) => h.encode(),
+            },
+            expire_at,
+            version,
+            cid: self.cid(),
+            sub_expire_at: self.sub_expire_at(),
+        }
+    }
+
+    /// The value a key row persists.
+    pub(super) fn from_record(r: Record) -> Result<Value, StoreError> {
+        Ok(match r.kind {
+            ValueType::String => Value::String(r.value),
+            ValueType::Hash => Value::Hash(Hash::decode(&r.value, r.cid, r.sub_expire_at)?),
+        })
+    }
+}
+
+/// Appends `v` as an LEB128 varint.
+pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads persisted bytes, failing with [`StoreError::Corrupt`] on truncated input.
+pub(super) struct Reader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Reader { buf, what }
+    }
+
+    fn corrupt(&self) -> StoreError {
+        StoreError::Corrupt(format!("truncated or malformed {}", self.what))
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub(super) fn varint(&mut self) -> Result<u64, StoreError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = self.buf.split_first().ok_or_else(|| self.corrupt())?;
+            self.buf = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.corrupt())
+    }
+
+    pub(super) fn byte(&mut self) -> Result<u8, StoreError> {
+        let (&b, rest) = self.buf.split_first().ok_or_else(|| self.corrupt())?;
+        self.buf = rest;
+        Ok(b)
+    }
+
+    pub(super) fn i64(&mut self) -> Result<i64, StoreError> {
+        let bytes: [u8; 8] = self
+            .buf
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| self.corrupt())?;
+        self.buf = &self.buf[8..];
+        Ok(i64::from_le_bytes(bytes))
+    }
+
+    pub(super) fn bytes(&mut self) -> Result<Bytes, StoreError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| self.corrupt())?;
+        let b = self.buf.get(..len).ok_or_else(|| self.corrupt())?;
+        self.buf = &self.buf[len..];
+        Ok(Bytes::copy_from_slice(b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip_and_truncation_is_an_error() {
+        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(Reader::new(&out, "test").varint().unwrap(), v);
+            assert!(Reader::new(&out[..out.len() - 1], "test").varint().is_err());
+        }
+    }
+
+    #[test]
+    fn string_encodings_follow_redis() {
+        let s = |v: &str| Value::String(Bytes::copy_from_slice(v.as_bytes()));
+        assert_eq!(s("12345").encoding(), "int");
+        assert_eq!(s("-9223372036854775808").encoding(), "int");
+        assert_eq!(s("012").encoding(), "embstr");
+        assert_eq!(s(&"x".repeat(44)).encoding(), "embstr");
+        assert_eq!(s(&"x".repeat(45)).encoding(), "raw");
+    }
+}
