@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use respite_core::config::{Config, Overrides};
 
+// Built-in plugins: each plugin crate registers itself with `inventory::submit!`, and naming
+// the crate here is what makes the linker keep it (`use respite_plugin_blocking as _;`).
+// None ship yet; third-party plugins need no line here (see MODULE LOAD).
+
 /// A Redis-compatible server backed by SQLite.
 #[derive(Parser, Debug)]
 #[command(name = "respite", version, about)]

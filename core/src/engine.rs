@@ -15,6 +15,7 @@ use crate::commands::table::{flags, Command, CommandTable};
 use crate::config::Config;
 use crate::events::KeyEvents;
 use crate::keyspace::{now_ms, Keyspace};
+use crate::plugin::PluginRegistry;
 use crate::protocol::Reply;
 use crate::storage::StoreError;
 
@@ -159,7 +160,17 @@ pub struct Engine {
     pub log_level_hook: Option<LogLevelHook>,
     /// The key-event bus.
     pub events: KeyEvents,
+    /// Loaded plugins (built-in and shared libraries).
+    pub plugins: PluginRegistry,
     last_cron: Instant,
+}
+
+/// Deepest nesting of [`Ctx::call`] (a command calling a command calling ...).
+const MAX_CALL_DEPTH: usize = 32;
+
+thread_local! {
+    /// Current nesting of [`Ctx::call`] on the executor thread.
+    static CALL_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// What a command handler works with: the engine, the calling client, and the command's clock.
@@ -182,6 +193,58 @@ impl Ctx<'_> {
     pub fn notify(&mut self, class: u16, event: &'static str, key: &[u8]) {
         let db = self.client.db;
         self.engine.events.emit(db, class, event, key);
+    }
+
+    /// Runs another command for the same client inside the running command's atomic step
+    /// (plugins' `call`): same clock, its key events delivered with the outer command's. The
+    /// inner command is counted in its own statistics but not as a processed command.
+    /// Commands flagged `noscript` (MULTI, SUBSCRIBE, SHUTDOWN, MODULE, ...) are refused, as
+    /// Redis refuses them to scripts and modules.
+    pub fn call(&mut self, argv: &[Bytes]) -> Reply {
+        if argv.is_empty() {
+            return Reply::error("ERR empty command");
+        }
+        let cmd = match self.engine.resolve(argv) {
+            Ok(cmd) => cmd,
+            Err((_, reply)) => return reply,
+        };
+        if cmd.has(flags::NOSCRIPT) {
+            return Reply::Error(
+                format!(
+                    "ERR command '{}' is not allowed from plugins and scripts",
+                    cmd.name
+                )
+                .into(),
+            );
+        }
+        let Some(handler) = cmd.handler.clone() else {
+            return err_arity(&cmd.name);
+        };
+        // A plugin command that calls itself would otherwise recurse until the executor's
+        // stack overflows, which aborts the process.
+        let depth = CALL_DEPTH.with(|d| d.get());
+        if depth >= MAX_CALL_DEPTH {
+            return Reply::error("ERR call() nested too deeply");
+        }
+        CALL_DEPTH.with(|d| d.set(depth + 1));
+        let started = Instant::now();
+        // Restores the depth even if the handler panics (the outer command catches it).
+        struct Restore(usize);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CALL_DEPTH.with(|d| d.set(self.0));
+            }
+        }
+        let _restore = Restore(depth);
+        let reply = handler(self, argv);
+        let usec = started.elapsed().as_micros() as u64;
+        let stats = self.engine.stats_for(&cmd);
+        stats.calls += 1;
+        stats.usec += usec;
+        if reply.is_error() {
+            stats.failed_calls += 1;
+        }
+        reply
     }
 }
 
@@ -214,6 +277,7 @@ impl Engine {
             last_commit_failed: false,
             log_level_hook: None,
             events: KeyEvents::default(),
+            plugins: PluginRegistry::default(),
             last_cron: Instant::now(),
         }
     }

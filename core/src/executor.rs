@@ -45,6 +45,9 @@ pub enum Request {
     Disconnect(ClientId),
     /// The metrics endpoint asks for every INFO section.
     Metrics(oneshot::Sender<String>),
+    /// Run a closure on the engine between commands (plugins' background tasks and timers,
+    /// through [`crate::plugin::EngineHandle`]); its writes join the batch's commit.
+    Call(Box<dyn FnOnce(&mut Engine) + Send>),
     /// Stop after the requests already queued.
     Shutdown,
 }
@@ -181,6 +184,8 @@ fn finish_batch(engine: &mut Engine, pending: &mut Vec<Pending>) {
 /// Closes every connection and the store. Replies to requests still queued are dropped, so
 /// their connections close.
 fn close(mut engine: Engine) {
+    // Plugins first: their stop hooks may still write, and the store commits on close.
+    crate::plugin::stop_all(&mut engine);
     for (_, client) in std::mem::take(&mut engine.clients) {
         client.shared.kill();
     }
@@ -226,6 +231,12 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
             let text =
                 crate::commands::server::info_text(engine, crate::commands::server::ALL_SECTIONS);
             let _ = reply.send(text);
+        }
+        Request::Call(f) => {
+            f(engine);
+            if engine.events.has_pending() {
+                engine.deliver_events();
+            }
         }
         Request::Run {
             id,

@@ -1,5 +1,6 @@
 //! Respite's core: the RESP protocol, the server, the executor that owns the keyspace, storage,
-//! and configuration. Plugins and the `respite` binary build on the API exported here.
+//! configuration, and the plugin host. Plugins and the `respite` binary build on the API
+//! exported here.
 
 #![warn(missing_docs)]
 
@@ -12,6 +13,7 @@ pub mod executor;
 pub mod glob;
 pub mod keyspace;
 pub mod metrics;
+pub mod plugin;
 pub mod protocol;
 pub mod server;
 pub mod storage;

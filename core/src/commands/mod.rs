@@ -18,6 +18,7 @@ pub mod config;
 pub mod connection;
 pub mod keys;
 pub mod long_double;
+pub mod module;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -37,6 +38,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     server::COMMANDS,
     keys::COMMANDS,
     string::COMMANDS,
+    module::COMMANDS,
 ];
 
 /// `ERR syntax error`.

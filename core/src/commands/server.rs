@@ -453,7 +453,18 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "used_cpu_sys", &format!("{sys:.6}"));
             line(out, "used_cpu_user", &format!("{user:.6}"));
         }
-        "modules" => out.push_str("# Modules\r\n"),
+        "modules" => {
+            out.push_str("# Modules\r\n");
+            for p in engine.plugins.loaded() {
+                let _ = write!(
+                    out,
+                    "module:name={},ver={},api=1,filters=0,usedby=[],using=[],options=[],version={}\r\n",
+                    p.name,
+                    p.version_number(),
+                    p.version
+                );
+            }
+        }
         "errorstats" => {
             out.push_str("# Errorstats\r\n");
             for (code, count) in &engine.stats.errors_by_code {

@@ -156,6 +156,29 @@ pub struct Command {
 }
 
 impl Command {
+    /// A command built at run time (plugins, scripts), with owned metadata: no flags, no
+    /// keys, no categories, group `module`. Set the other public fields before registering;
+    /// [`CommandTable::register`] assigns the statistics slots.
+    pub fn new(name: impl Into<String>, arity: i32, handler: Handler) -> Command {
+        Command {
+            name: name.into(),
+            arity,
+            flags: 0,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            categories: Vec::new(),
+            group: "module".into(),
+            summary: String::new(),
+            since: "1.0.0".into(),
+            complexity: String::new(),
+            provider: None,
+            handler: Some(handler),
+            subcommands: Vec::new(),
+            stats_index: usize::MAX,
+        }
+    }
+
     /// Whether the command has the given flag(s).
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
@@ -298,6 +321,13 @@ impl CommandTable {
         if cmd.stats_index == usize::MAX {
             cmd.stats_index = self.count;
             self.count += 1;
+        }
+        for sub in cmd.subcommands.iter_mut() {
+            // Just built by the caller, so not shared yet.
+            if let Some(sub) = Arc::get_mut(sub).filter(|s| s.stats_index == usize::MAX) {
+                sub.stats_index = self.count;
+                self.count += 1;
+            }
         }
         let cmd = Arc::new(cmd);
         self.by_name

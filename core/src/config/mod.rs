@@ -248,21 +248,40 @@ pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 pub struct PluginsConfig {
     /// Names of the built-in plugins to start.
     pub enabled: Vec<String>,
+    /// Shared-library plugins to load at start-up (`[[plugins.load]]`), in order. Not
+    /// printed when empty, so that the shipped file can show a commented `[[plugins.load]]`
+    /// rather than a `load = []` that uncommenting it would clash with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub load: Vec<PluginLoad>,
     /// Each plugin's own section, kept untyped here; the plugin reads it into its own struct
     /// with [`Config::plugin_section`]. Unknown names are refused by [`Config::validate`].
     #[serde(flatten)]
     pub sections: BTreeMap<String, toml::Value>,
 }
 
-/// Names of the plugins this build knows: the only accepted `plugins.enabled` entries and
-/// `[plugins.NAME]` sections. Empty until the plugins land; extend it as they do (or pass the
-/// registered names to [`Config::validate_with_plugins`]).
-pub fn known_plugins() -> &'static [&'static str] {
-    &[]
+/// One `[[plugins.load]]` entry: a plugin library and its arguments.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLoad {
+    /// Path of the `.so` file (relative paths start from the working directory).
+    pub path: String,
+    /// Arguments handed to the plugin, as after the path in `MODULE LOAD`.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// Names of the built-in plugins linked into this program (each submits a
+/// [`crate::plugin::PluginFactory`]): the only accepted `plugins.enabled` entries and
+/// `[plugins.NAME]` sections.
+pub fn known_plugins() -> Vec<&'static str> {
+    crate::plugin::builtin_plugins()
+        .into_iter()
+        .map(|f| f.name)
+        .collect()
 }
 
 /// Same list as [`known_plugins`]: every plugin owns the section named after it.
-pub fn known_plugin_sections() -> &'static [&'static str] {
+pub fn known_plugin_sections() -> Vec<&'static str> {
     known_plugins()
 }
 
@@ -279,7 +298,7 @@ impl Config {
     /// Checks for impossible values, with the key path and what was expected; plugin names
     /// are checked against [`known_plugins`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_with_plugins(known_plugins())
+        self.validate_with_plugins(&known_plugins())
     }
 
     /// As [`Config::validate`], with the list of plugin names supplied by the caller (the
@@ -460,6 +479,14 @@ impl Config {
                 out.push(Problem::new(
                     "plugins.enabled",
                     format!("plugin {name:?} is listed twice"),
+                ));
+            }
+        }
+        for (i, entry) in self.plugins.load.iter().enumerate() {
+            if entry.path.trim().is_empty() {
+                out.push(Problem::new(
+                    format!("plugins.load[{i}].path"),
+                    "expected the path of a plugin library (.so), found an empty string",
                 ));
             }
         }

@@ -21,6 +21,8 @@ use crate::storage::{SqliteStore, StoreError};
 
 /// How long shutdown waits for connections to write their last replies.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long shutdown waits for each plugin background task after telling it to stop.
+const PLUGIN_TASK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the server could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,9 @@ pub enum ServerError {
     /// The executor thread could not be started.
     #[error("cannot start the executor: {0}")]
     Executor(std::io::Error),
+    /// A configured plugin could not be started.
+    #[error("cannot start plugins: {0}")]
+    Plugin(#[from] crate::plugin::PluginError),
 }
 
 /// What the connection tasks share.
@@ -102,23 +107,46 @@ pub async fn run(
     let mut engine = Engine::new(keyspace, config, loaded.file, Arc::clone(&shared));
     engine.log_level_hook = log_level;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let (tx, executor_thread) = if inline {
+    // The executor's channel exists before the plugins start, so that their background tasks
+    // can be handed an EngineHandle; the executor itself starts once they have.
+    enum Receiver {
+        Task(tokio::sync::mpsc::UnboundedReceiver<Request>),
+        Thread(mpsc::Receiver<Request>),
+    }
+    let (tx, rx) = if inline {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Request>();
-        tokio::spawn(async move {
-            executor::run_task(engine, rx).await;
-            let _ = done_tx.send(());
-        });
-        (ExecutorSender::Task(tx), None)
+        (ExecutorSender::Task(tx), Receiver::Task(rx))
     } else {
         let (tx, rx) = mpsc::channel::<Request>();
-        let thread = std::thread::Builder::new()
-            .name("respite-executor".into())
-            .spawn(move || {
-                executor::run(engine, rx);
+        (ExecutorSender::Thread(tx), Receiver::Thread(rx))
+    };
+    engine
+        .plugins
+        .attach(tokio::runtime::Handle::current(), tx.clone());
+    let plugin_tasks = engine.plugins.stopped_tasks();
+    if let Err(e) = crate::plugin::start_configured(&mut engine) {
+        // Tasks of plugins that did start must not outlive the failed start-up.
+        crate::plugin::stop_all(&mut engine);
+        await_plugin_tasks(&plugin_tasks).await;
+        return Err(ServerError::Plugin(e));
+    }
+    let executor_thread = match rx {
+        Receiver::Task(rx) => {
+            tokio::spawn(async move {
+                executor::run_task(engine, rx).await;
                 let _ = done_tx.send(());
-            })
-            .map_err(ServerError::Executor)?;
-        (ExecutorSender::Thread(tx), Some(thread))
+            });
+            None
+        }
+        Receiver::Thread(rx) => Some(
+            std::thread::Builder::new()
+                .name("respite-executor".into())
+                .spawn(move || {
+                    executor::run(engine, rx);
+                    let _ = done_tx.send(());
+                })
+                .map_err(ServerError::Executor)?,
+        ),
     };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -174,8 +202,28 @@ pub async fn run(
     if let Some(thread) = executor_thread {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
+    await_plugin_tasks(&plugin_tasks).await;
     tracing::info!("Respite is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// Awaits the background tasks of stopped plugins (they have been told to stop), each for
+/// at most [`PLUGIN_TASK_TIMEOUT`]; one that does not stop is aborted and logged.
+async fn await_plugin_tasks(tasks: &crate::plugin::StoppedTasks) {
+    let tasks = match tasks.lock() {
+        Ok(mut guard) => std::mem::take(&mut *guard),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    };
+    for (name, mut handle) in tasks {
+        match tokio::time::timeout(PLUGIN_TASK_TIMEOUT, &mut handle).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(task = %name, error = %e, "plugin task failed"),
+            Err(_) => {
+                tracing::error!(task = %name, "plugin task did not stop in time; aborted");
+                handle.abort();
+            }
+        }
+    }
 }
 
 async fn accept_loop(listener: TcpListener, ctx: Context) {

@@ -1,0 +1,160 @@
+//! MODULE: list, load and unload plugins at run time, with Redis 7's replies and errors.
+
+use bytes::Bytes;
+
+use super::table::{flags::*, CommandSpec};
+use super::{eq_ci, help_reply, lossy};
+use crate::engine::Ctx;
+use crate::plugin::{self, LoadedPlugin};
+use crate::protocol::Reply;
+
+const CATS: &[&str] = &["admin", "slow", "dangerous"];
+
+/// MODULE and its subcommands.
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "module",
+    arity: -2,
+    flags: 0,
+    categories: &["slow"],
+    group: "server",
+    summary: "A container for module commands.",
+    since: "4.0.0",
+    complexity: "Depends on subcommand.",
+    handler: None,
+    subcommands: &[
+        CommandSpec {
+            name: "list",
+            arity: 2,
+            flags: ADMIN | NOSCRIPT,
+            categories: CATS,
+            group: "server",
+            summary: "Returns all loaded modules.",
+            since: "4.0.0",
+            complexity: "O(N) where N is the number of loaded modules.",
+            handler: Some(module_list),
+            ..CommandSpec::BASE
+        },
+        CommandSpec {
+            name: "load",
+            arity: -3,
+            flags: ADMIN | NOSCRIPT,
+            categories: CATS,
+            group: "server",
+            summary: "Loads a module.",
+            since: "4.0.0",
+            handler: Some(module_load),
+            ..CommandSpec::BASE
+        },
+        CommandSpec {
+            name: "loadex",
+            arity: -3,
+            flags: ADMIN | NOSCRIPT,
+            categories: CATS,
+            group: "server",
+            summary: "Loads a module using extended parameters.",
+            since: "7.0.0",
+            handler: Some(module_loadex),
+            ..CommandSpec::BASE
+        },
+        CommandSpec {
+            name: "unload",
+            arity: 3,
+            flags: ADMIN | NOSCRIPT,
+            categories: CATS,
+            group: "server",
+            summary: "Unloads a module.",
+            since: "4.0.0",
+            handler: Some(module_unload),
+            ..CommandSpec::BASE
+        },
+        CommandSpec {
+            name: "help",
+            arity: 2,
+            flags: LOADING | STALE,
+            categories: &["slow"],
+            group: "server",
+            summary: "Returns helpful text about the different subcommands.",
+            since: "5.0.0",
+            handler: Some(module_help),
+            ..CommandSpec::BASE
+        },
+    ],
+    ..CommandSpec::BASE
+}];
+
+/// A plugin as MODULE LIST shows it: Redis's fields (`ver` as MAJOR*10000+MINOR*100+PATCH)
+/// plus `version` as written.
+fn entry(p: &LoadedPlugin) -> Reply {
+    let text = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
+    Reply::Map(vec![
+        (Reply::bulk("name"), text(&p.name)),
+        (Reply::bulk("ver"), Reply::Integer(p.version_number())),
+        (Reply::bulk("path"), text(p.path.as_deref().unwrap_or(""))),
+        (
+            Reply::bulk("args"),
+            Reply::Array(p.args.iter().map(|a| text(a)).collect()),
+        ),
+        (Reply::bulk("version"), text(&p.version)),
+    ])
+}
+
+fn module_list(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    Reply::Array(ctx.engine.plugins.loaded().iter().map(entry).collect())
+}
+
+fn load(ctx: &mut Ctx<'_>, path: &[u8], args: &[Bytes]) -> Reply {
+    let Ok(path) = std::str::from_utf8(path) else {
+        return Reply::error("ERR Error loading the extension. The path is not valid UTF-8.");
+    };
+    let args = args.iter().map(|a| lossy(a).into_owned()).collect();
+    match plugin::dylib::load(ctx.engine, path, args) {
+        Ok(_) => Reply::ok(),
+        Err(e) => {
+            tracing::warn!(path, error = %e, "MODULE LOAD failed");
+            // Redis says "Please check the server logs."; the reason itself is more useful.
+            Reply::Error(format!("ERR Error loading the extension. {e}").into())
+        }
+    }
+}
+
+fn module_load(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    load(ctx, &argv[2], &argv[3..])
+}
+
+/// `MODULE LOADEX path [CONFIG name value ...] [ARGS args...]`.
+fn module_loadex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    match argv.get(3) {
+        None => load(ctx, &argv[2], &[]),
+        Some(word) if eq_ci(word, "args") => load(ctx, &argv[2], &argv[4..]),
+        // Plugin settings live in [plugins.NAME] of the configuration file.
+        Some(word) if eq_ci(word, "config") => Reply::error(
+            "ERR Error loading the extension. CONFIG is not supported: built-in plugins read \
+             [plugins.NAME] in the configuration file; pass settings to a library with ARGS",
+        ),
+        Some(_) => Reply::error("ERR Error loading the extension. Please check the server logs."),
+    }
+}
+
+fn module_unload(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let name = lossy(&argv[2]);
+    match plugin::unload(ctx.engine, &name) {
+        Ok(()) => Reply::ok(),
+        Err(e) => Reply::Error(format!("ERR Error unloading module: {e}").into()),
+    }
+}
+
+fn module_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    help_reply(
+        "MODULE",
+        &[
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+        ],
+    )
+}

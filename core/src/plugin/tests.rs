@@ -1,0 +1,392 @@
+//! The built-in plugin path, end to end on an in-process engine: a plugin submitted with
+//! `inventory::submit!` (as a plugin crate does), its typed config section, commands from a
+//! static table and from closures, `call`, key events, state, background tasks and unload.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::*;
+use crate::client::{ClientShared, ClientState};
+use crate::commands::table::{flags, CommandSpec};
+use crate::config::{Config, Overrides, Synchronous};
+use crate::engine::{Ctx, SharedState};
+use crate::events::class;
+use crate::keyspace::Keyspace;
+use crate::protocol::Reply;
+use crate::storage::SqliteStore;
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct UnitConfig {
+    greeting: String,
+    fail_start: bool,
+}
+
+/// What the plugin keeps between commands.
+#[derive(Default)]
+struct UnitState {
+    greeting: String,
+    sets_seen: u64,
+}
+
+static TASK_STOPPED: AtomicBool = AtomicBool::new(false);
+
+static UNIT_COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "unit.greet",
+    arity: 1,
+    flags: flags::READONLY | flags::FAST,
+    categories: &["read", "fast"],
+    summary: "Returns the configured greeting.",
+    handler: Some(greet),
+    ..CommandSpec::BASE
+}];
+
+fn greet(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    match ctx.engine.plugins.state::<UnitState>() {
+        Some(s) => Reply::bulk(s.greeting.clone()),
+        None => Reply::error("ERR no state"),
+    }
+}
+
+struct Unit;
+
+impl Plugin for Unit {
+    fn start(&mut self, reg: &mut Registrar<'_>) -> Result<(), PluginError> {
+        let config: UnitConfig = reg.config()?;
+        reg.set_state(UnitState {
+            greeting: config.greeting,
+            sets_seen: 0,
+        });
+        reg.commands(UNIT_COMMANDS)?;
+        let mut copy = Command::new(
+            "Unit.Copy",
+            3,
+            Arc::new(|ctx: &mut Ctx<'_>, argv: &[Bytes]| {
+                let value = ctx.call(&[Bytes::from_static(b"GET"), argv[1].clone()]);
+                let Reply::Bulk(value) = value else {
+                    return value;
+                };
+                ctx.call(&[Bytes::from_static(b"SET"), argv[2].clone(), value])
+            }),
+        );
+        copy.flags = flags::WRITE;
+        copy.first_key = 1;
+        copy.last_key = 2;
+        copy.step = 1;
+        copy.categories = vec!["write".into(), "string".into()];
+        reg.command(copy)?;
+        reg.command(Command::new(
+            "unit.call",
+            -2,
+            Arc::new(|ctx: &mut Ctx<'_>, argv: &[Bytes]| ctx.call(&argv[1..])),
+        ))?;
+        reg.subscribe(
+            class::STRING,
+            Some(b"seen:*"),
+            Box::new(|engine, events| {
+                if let Some(s) = engine.plugins.state_mut::<UnitState>() {
+                    s.sets_seen += events.len() as u64;
+                }
+            }),
+        );
+        if reg.executor().is_some() {
+            reg.spawn("waiter", |mut shutdown| async move {
+                shutdown.wait().await;
+                TASK_STOPPED.store(true, Ordering::SeqCst);
+            })?;
+        }
+        if config.fail_start {
+            return Err(PluginError::Failed {
+                plugin: reg.name().into(),
+                message: "asked to fail".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+inventory::submit! {
+    PluginFactory {
+        name: "unittest",
+        version: "1.2.3",
+        check_config: typed_section::<UnitConfig>,
+        create: || Box::new(Unit),
+    }
+}
+
+fn engine_with(config: Config) -> Engine {
+    let store = SqliteStore::open(":memory:", Synchronous::Normal).expect("store");
+    let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).expect("keyspace");
+    let shared = Arc::new(SharedState::new(&config));
+    Engine::new(keyspace, config, None, shared)
+}
+
+fn client() -> ClientState {
+    let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+    ClientState::new(1, addr, addr, true, Arc::new(ClientShared::new(true)))
+}
+
+fn run(engine: &mut Engine, client: &mut ClientState, words: &[&str]) -> Reply {
+    let argv: Vec<Bytes> = words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect();
+    engine.execute(client, &argv)
+}
+
+fn text(r: &Reply) -> String {
+    format!("{r:?}")
+}
+
+fn configured(greeting: &str) -> Config {
+    let mut config = Config::default();
+    config.plugins.enabled = vec!["unittest".into()];
+    let mut section = toml::Table::new();
+    section.insert("greeting".into(), toml::Value::String(greeting.into()));
+    config
+        .plugins
+        .sections
+        .insert("unittest".into(), toml::Value::Table(section));
+    config
+}
+
+#[test]
+fn inventory_plugins_are_the_known_plugins() {
+    assert!(builtin_plugins().iter().any(|f| f.name == "unittest"));
+    assert!(crate::config::known_plugins().contains(&"unittest"));
+    assert!(find_builtin("nope").is_none());
+}
+
+#[test]
+fn a_builtin_plugin_serves_its_commands_and_shows_in_module_list_and_info() {
+    let mut engine = engine_with(configured("hi there"));
+    start_configured(&mut engine).expect("start");
+    let mut c = client();
+    assert_eq!(
+        text(&run(&mut engine, &mut c, &["UNIT.GREET"])),
+        text(&Reply::bulk("hi there"))
+    );
+    let list = text(&run(&mut engine, &mut c, &["MODULE", "LIST"]));
+    assert!(
+        list.contains("unittest") && list.contains("10203"),
+        "{list}"
+    );
+    let info = crate::commands::server::info_text(&mut engine, &["modules"]);
+    assert!(
+        info.contains("module:name=unittest,ver=10203,") && info.contains("version=1.2.3"),
+        "{info}"
+    );
+    // COMMAND INFO reads the same table: flags, key positions, categories.
+    let info = text(&run(&mut engine, &mut c, &["COMMAND", "INFO", "unit.copy"]));
+    for part in [
+        "unit.copy",
+        "write",
+        "@string",
+        "Integer(1), Integer(2), Integer(1)",
+    ] {
+        assert!(info.contains(part), "{part} missing from {info}");
+    }
+    let keys = text(&run(
+        &mut engine,
+        &mut c,
+        &["COMMAND", "GETKEYS", "unit.copy", "a", "b"],
+    ));
+    assert!(keys.contains("b\"a\"") && keys.contains("b\"b\""), "{keys}");
+    let listed = text(&run(
+        &mut engine,
+        &mut c,
+        &["COMMAND", "LIST", "FILTERBY", "MODULE", "unittest"],
+    ));
+    assert!(
+        listed.contains("unit.greet") && listed.contains("unit.call"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn call_runs_core_commands_and_refuses_noscript_ones() {
+    let mut engine = engine_with(configured("x"));
+    start_builtin(&mut engine, "unittest").expect("start");
+    let mut c = client();
+    run(&mut engine, &mut c, &["SET", "src", "v"]);
+    assert_eq!(
+        text(&run(&mut engine, &mut c, &["UNIT.COPY", "src", "dst"])),
+        text(&Reply::ok())
+    );
+    assert_eq!(
+        text(&run(&mut engine, &mut c, &["GET", "dst"])),
+        text(&Reply::bulk("v"))
+    );
+    for refused in [&["SHUTDOWN"][..], &["MODULE", "LIST"], &["CLIENT", "ID"]] {
+        let mut words = vec!["unit.call"];
+        words.extend_from_slice(refused);
+        let r = text(&run(&mut engine, &mut c, &words));
+        assert!(r.contains("not allowed from plugins"), "{refused:?}: {r}");
+    }
+    let r = text(&run(&mut engine, &mut c, &["unit.call", "nosuch"]));
+    assert!(r.contains("unknown command"), "{r}");
+    let r = text(&run(&mut engine, &mut c, &["unit.call", "get"]));
+    assert!(r.contains("wrong number of arguments"), "{r}");
+    assert!(!engine.shutdown_requested);
+}
+
+#[test]
+fn subscriptions_see_matching_events_only() {
+    let mut engine = engine_with(configured("x"));
+    start_builtin(&mut engine, "unittest").expect("start");
+    let mut c = client();
+    run(&mut engine, &mut c, &["SET", "seen:1", "a"]);
+    run(&mut engine, &mut c, &["SET", "other", "a"]);
+    run(&mut engine, &mut c, &["UNIT.COPY", "seen:1", "seen:2"]);
+    let seen = engine.plugins.state::<UnitState>().map(|s| s.sets_seen);
+    assert_eq!(seen, Some(2));
+}
+
+#[test]
+fn unload_removes_commands_subscriptions_and_state() {
+    let mut engine = engine_with(configured("x"));
+    start_builtin(&mut engine, "unittest").expect("start");
+    let before = engine.commands.len();
+    unload(&mut engine, "unittest").expect("unload");
+    assert_eq!(engine.commands.len(), before - 3);
+    assert!(engine.commands.get(b"unit.greet").is_none());
+    assert!(engine.plugins.state::<UnitState>().is_none());
+    assert!(!engine.events.wants(class::STRING));
+    assert!(matches!(
+        unload(&mut engine, "unittest"),
+        Err(PluginError::NotLoaded(_))
+    ));
+    // And it can start again.
+    start_builtin(&mut engine, "unittest").expect("restart");
+    assert!(matches!(
+        start_builtin(&mut engine, "unittest"),
+        Err(PluginError::AlreadyLoaded(_))
+    ));
+}
+
+#[test]
+fn a_failed_start_leaves_nothing_behind() {
+    let mut config = configured("x");
+    if let Some(toml::Value::Table(t)) = config.plugins.sections.get_mut("unittest") {
+        t.insert("fail_start".into(), toml::Value::Boolean(true));
+    }
+    let mut engine = engine_with(config);
+    let before = engine.commands.len();
+    let e = start_configured(&mut engine).expect_err("must fail");
+    assert!(e.to_string().contains("asked to fail"), "{e}");
+    assert_eq!(engine.commands.len(), before);
+    assert!(engine.plugins.loaded().is_empty());
+    assert!(!engine.events.wants(class::STRING));
+}
+
+#[test]
+fn bad_plugin_sections_are_refused_at_load_with_the_key_path_and_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("respite.toml");
+    let load = |text: &str| {
+        std::fs::write(&path, text).expect("write");
+        let overrides = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        Config::load_from(&overrides, Vec::new())
+    };
+    let e = load("[plugins.unittest]\ngreting = \"typo\"\n")
+        .expect_err("unknown key")
+        .to_string();
+    assert!(
+        e.contains("plugins.unittest.greting") && e.contains("respite.toml"),
+        "{e}"
+    );
+    let e = load("[plugins.unittest]\nfail_start = \"yes\"\n")
+        .expect_err("bad type")
+        .to_string();
+    assert!(e.contains("plugins.unittest.fail_start"), "{e}");
+    let ok = load("[plugins]\nenabled = [\"unittest\"]\n[plugins.unittest]\ngreeting = \"hi\"\n")
+        .expect("valid");
+    assert_eq!(ok.config.plugins.enabled, vec!["unittest".to_string()]);
+    let e = load("[[plugins.load]]\npath = \"\"\n")
+        .expect_err("empty path")
+        .to_string();
+    assert!(e.contains("plugins.load[0].path"), "{e}");
+    let e = load("[[plugins.load]]\npath = \"x.so\"\nargz = []\n")
+        .expect_err("unknown key")
+        .to_string();
+    assert!(e.contains("argz"), "{e}");
+    let ok = load("[[plugins.load]]\npath = \"x.so\"\nargs = [\"a\", \"b\"]\n").expect("valid");
+    assert_eq!(ok.config.plugins.load[0].args, vec!["a", "b"]);
+}
+
+#[test]
+fn background_tasks_get_the_shutdown_signal_and_are_awaited() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let mut engine = engine_with(configured("x"));
+    engine.plugins.attach(
+        runtime.handle().clone(),
+        crate::executor::ExecutorSender::Thread(tx),
+    );
+    let stopped = engine.plugins.stopped_tasks();
+    start_builtin(&mut engine, "unittest").expect("start");
+    assert!(!TASK_STOPPED.load(Ordering::SeqCst));
+    stop_all(&mut engine);
+    let tasks = std::mem::take(&mut *stopped.lock().expect("lock"));
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].0, "unittest/waiter");
+    runtime.block_on(async {
+        for (_, handle) in tasks {
+            handle.await.expect("task");
+        }
+    });
+    assert!(TASK_STOPPED.load(Ordering::SeqCst));
+}
+
+#[test]
+fn engine_handles_run_closures_on_the_executor() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = EngineHandle(crate::executor::ExecutorSender::Thread(tx));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut engine = engine_with(Config::default());
+    let result = runtime.block_on(async {
+        let pending = handle.run(|engine| engine.commands.len());
+        tokio::pin!(pending);
+        // Play the executor: take the request and run it.
+        assert!(futures_poll_once(&mut pending).await.is_none());
+        match rx.recv().expect("request") {
+            Request::Call(f) => f(&mut engine),
+            _ => panic!("expected a call"),
+        }
+        pending.await
+    });
+    assert_eq!(result.expect("ran"), engine.commands.len());
+}
+
+/// Polls a future once, returning its output if it was ready.
+async fn futures_poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    use std::task::Poll;
+    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *f).poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Some(v)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
+#[test]
+fn plugins_without_settings_refuse_any_key() {
+    use figment::providers::{Format, Toml};
+    let figment = figment::Figment::from(Toml::string("[plugins.bare]\nx = 1\n"));
+    let e = no_section(&figment, "plugins.bare").expect_err("a key");
+    assert_eq!(e.path, ["plugins", "bare", "x"]);
+    let figment = figment::Figment::from(Toml::string("[plugins.bare]\n"));
+    assert!(no_section(&figment, "plugins.bare").is_ok());
+    assert!(no_section(&figment, "plugins.absent").is_ok());
+}
