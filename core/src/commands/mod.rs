@@ -5,6 +5,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod hash;
 pub mod keys;
 pub mod server;
 pub mod string;
@@ -25,6 +26,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     server::COMMANDS,
     keys::COMMANDS,
     string::COMMANDS,
+    hash::COMMANDS,
 ];
 
 /// `ERR syntax error`.
@@ -62,6 +64,71 @@ pub fn parse_i32(b: &[u8]) -> Result<i32, Reply> {
     })
 }
 
+/// A float as Redis prints the results of INCRBYFLOAT and HINCRBYFLOAT (`ld2string` with
+/// `LD_STR_HUMAN`): positional notation, never an exponent, at most 17 digits after the point,
+/// no trailing zeros, `0` for negative zero.
+///
+/// Redis computes in `long double` and prints 17 decimals, which hides the binary rounding of
+/// decimal inputs (`0.1 + 0.2` is `0.3`). With `f64` the same effect comes from preferring
+/// the 15 significant digits (`DBL_DIG`) that every double round-trips through, when they lie
+/// within one unit in the last place of the result; otherwise the shortest digits that read
+/// back as the exact value are used.
+pub fn format_human_float(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    let ulp = f64::from_bits(v.abs().to_bits() + 1) - v.abs();
+    let fifteen = format!("{v:.14e}");
+    let sci = match fifteen.parse::<f64>() {
+        Ok(r) if (r - v).abs() <= ulp => fifteen,
+        _ => format!("{v:e}"),
+    };
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return sci;
+    };
+    let exp: i64 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    // The value is 0.<digits> times 10^point.
+    let point = exp + 1;
+    let mut out = String::with_capacity(digits.len() + 24);
+    if v < 0.0 {
+        out.push('-');
+    }
+    let fraction_digits = if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
+        out.push_str(digits);
+        digits.len() as i64 - point
+    } else if point as usize >= digits.len() {
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+        0
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+        digits.len() as i64 - point
+    };
+    if fraction_digits > 17 {
+        // Beyond Redis's 17 decimals: round there, as `%.17Lf` does.
+        let fixed = format!("{v:.17}");
+        let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+        return match trimmed {
+            "-0" | "" => "0".into(),
+            t => t.into(),
+        };
+    }
+    out
+}
+
 /// Text of an argument for messages (lossy UTF-8).
 pub fn lossy(b: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(b)
@@ -91,6 +158,32 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_floats_match_redis() {
+        // Expected texts are redis-server 7.0.15's for HINCRBYFLOAT.
+        let cases: &[(f64, &str)] = &[
+            (10.5 + 0.1, "10.6"),
+            (10.6 - 5.0, "5.6"),
+            (5000.0 + 200.0, "5200"),
+            (0.1 + 0.2, "0.3"),
+            (0.7 + 0.1, "0.8"),
+            (1e-20, "0"),
+            (-1e-20, "0"),
+            (1e20, "100000000000000000000"),
+            (3.0e-5, "0.00003"),
+            (100001.0, "100001"),
+            (-2.5, "-2.5"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (0.1234567890123456, "0.1234567890123456"),
+            // Redis's long double shows 123456789.12299999999959255 here; f64 cannot.
+            (123456789.123, "123456789.123"),
+            (1.5e-17, "0.00000000000000002"),
+        ];
+        for &(v, expected) in cases {
+            assert_eq!(format_human_float(v), expected, "{v:e}");
+        }
+    }
 
     #[test]
     fn builtin_table_has_no_clashes() {

@@ -91,7 +91,8 @@ pub fn position(bytes: &[u8]) -> i64 {
 
 const SQL_LOAD: &str = "SELECT type, value, expire_at, version, cid, sub_expire_at FROM keys
      WHERE db = ?1 AND h = ?2 AND key = ?3";
-const SQL_PUT: &str = "INSERT INTO keys (db, h, key, type, expire_at, version, cid, sub_expire_at, value)
+const SQL_PUT: &str =
+    "INSERT INTO keys (db, h, key, type, expire_at, version, cid, sub_expire_at, value)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
      ON CONFLICT (db, h, key) DO UPDATE SET type = excluded.type,
        expire_at = excluded.expire_at, version = excluded.version, cid = excluded.cid,
@@ -101,7 +102,8 @@ const SQL_SCAN: &str = "SELECT h, key, type, expire_at FROM keys
      WHERE db = ?1 AND h >= ?2 ORDER BY h, key LIMIT ?3";
 const SQL_SCAN_SAME: &str = "SELECT h, key, type, expire_at FROM keys
      WHERE db = ?1 AND h = ?2 AND key > ?3 ORDER BY key";
-const SQL_ELEMENT: &str = "SELECT value, expire_at FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
+const SQL_ELEMENT: &str =
+    "SELECT value, expire_at FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
 const SQL_PUT_ELEMENT: &str = "INSERT INTO elements (cid, h, sub, expire_at, value)
      VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (cid, h, sub) DO UPDATE SET expire_at = excluded.expire_at, value = excluded.value";
@@ -127,7 +129,10 @@ fn finish_page<T>(
     let last_h = *last_h;
     let more = same_position(last_h, last)?;
     rows.extend(more);
-    Ok((rows.into_iter().map(|(_, t)| t).collect(), last_h as u64 + 1))
+    Ok((
+        rows.into_iter().map(|(_, t)| t).collect(),
+        last_h as u64 + 1,
+    ))
 }
 
 fn cursor_position(cursor: u64) -> i64 {
@@ -409,7 +414,11 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(SQL_SCAN)?
             .query_map(
-                params![db, cursor_position(cursor), count as i64 + 1],
+                params![
+                    db,
+                    cursor_position(cursor),
+                    i64::try_from(count).unwrap_or(i64::MAX).saturating_add(1)
+                ],
                 scanned_key,
             )?
             .collect::<Result<Vec<_>, _>>()?;
@@ -529,7 +538,7 @@ impl Store for SqliteStore {
                 params![
                     cid as i64,
                     cursor_position(cursor),
-                    i64::try_from(count).unwrap_or(i64::MAX - 1) + 1
+                    i64::try_from(count).unwrap_or(i64::MAX).saturating_add(1)
                 ],
                 scanned_element,
             )?
@@ -595,10 +604,9 @@ impl Store for SqliteStore {
 
     fn flush_all(&mut self) -> Result<(), StoreError> {
         self.begin()?;
-        self.conn
-            .execute_batch(
-                "DELETE FROM elements; DELETE FROM keys; UPDATE db_stats SET keys = 0, expires = 0;",
-            )?;
+        self.conn.execute_batch(
+            "DELETE FROM elements; DELETE FROM keys; UPDATE db_stats SET keys = 0, expires = 0;",
+        )?;
         Ok(())
     }
 
