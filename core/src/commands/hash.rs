@@ -1198,6 +1198,118 @@ fn hpersist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    use crate::client::{ClientShared, ClientState};
+    use crate::config::{Config, Synchronous};
+    use crate::engine::{Engine, SharedState};
+    use crate::storage::SqliteStore;
+
+    /// An engine over an in-memory store, a client, and the events every command produced.
+    struct Rig {
+        engine: Engine,
+        client: ClientState,
+        events: Arc<Mutex<Vec<(u16, &'static str)>>>,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            let store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+            let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).unwrap();
+            let config = Config::default();
+            let shared = Arc::new(SharedState::new(&config));
+            let mut engine = Engine::new(keyspace, config, None, shared);
+            let events = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&events);
+            engine.events.subscribe(
+                class::ALL,
+                None,
+                Box::new(move |_, batch| {
+                    let mut sink = sink.lock().unwrap();
+                    sink.extend(batch.iter().map(|e| (e.class, e.event)));
+                }),
+            );
+            let addr = "127.0.0.1:1".parse().unwrap();
+            let client = ClientState::new(1, addr, addr, true, Arc::new(ClientShared::new(true)));
+            Rig {
+                engine,
+                client,
+                events,
+            }
+        }
+
+        /// Runs a command; returns its reply and the events it caused.
+        fn run(&mut self, words: &str) -> (Reply, Vec<(u16, &'static str)>) {
+            let argv: Vec<Bytes> = words
+                .split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect();
+            let reply = self.engine.execute(&mut self.client, &argv);
+            let events = std::mem::take(&mut *self.events.lock().unwrap());
+            (reply, events)
+        }
+    }
+
+    #[test]
+    fn commands_emit_redis_events() {
+        use class::{GENERIC, HASH};
+        let mut rig = Rig::new();
+        let none: Vec<(u16, &str)> = Vec::new();
+        assert_eq!(rig.run("HSET h a 1 b 2 c 3").1, [(HASH, "hset")]);
+        assert_eq!(rig.run("HMSET h a 1").1, [(HASH, "hset")]);
+        assert_eq!(rig.run("HSETNX h d 4").1, [(HASH, "hset")]);
+        assert_eq!(rig.run("HSETNX h d 5").1, none);
+        assert_eq!(rig.run("HINCRBY h n 1").1, [(HASH, "hincrby")]);
+        assert_eq!(rig.run("HINCRBYFLOAT h n 1.5").1, [(HASH, "hincrbyfloat")]);
+        assert_eq!(rig.run("HINCRBY h a x").1, none);
+        assert_eq!(rig.run("HDEL h zz").1, none);
+        assert_eq!(rig.run("HDEL h d n").1, [(HASH, "hdel")]);
+        assert_eq!(
+            rig.run("HEXPIRE h 100 FIELDS 2 a zz").1,
+            [(HASH, "hexpire")]
+        );
+        assert_eq!(rig.run("HEXPIRE h 100 NX FIELDS 1 a").1, none);
+        assert_eq!(rig.run("HPERSIST h FIELDS 1 a").1, [(HASH, "hpersist")]);
+        assert_eq!(rig.run("HPERSIST h FIELDS 1 a").1, none);
+        // A past time deletes: hdel, whatever else the command did.
+        assert_eq!(rig.run("HEXPIRE h 0 FIELDS 1 a").1, [(HASH, "hdel")]);
+        assert_eq!(rig.run("HEXPIRE h 0 FIELDS 1 b").1, [(HASH, "hdel")]);
+        assert_eq!(
+            rig.run("HEXPIRE h 0 FIELDS 1 c").1,
+            [(HASH, "hdel"), (GENERIC, "del")]
+        );
+        assert_eq!(rig.run("EXISTS h").0, Reply::Integer(0));
+        rig.run("HSET h a 1");
+        assert_eq!(rig.run("HDEL h a b").1, [(HASH, "hdel"), (GENERIC, "del")]);
+        assert_eq!(rig.run("HGET h a").1, none);
+    }
+
+    #[test]
+    fn stored_values_do_not_share_the_request_buffer() {
+        let mut rig = Rig::new();
+        let buffer = Bytes::from_static(b"HSET h field value");
+        let argv: Vec<Bytes> = [(0, 4), (5, 6), (7, 12), (13, 18)]
+            .iter()
+            .map(|&(a, b)| buffer.slice(a..b))
+            .collect();
+        rig.engine.execute(&mut rig.client, &argv);
+        let db = rig.client.db;
+        let entry = rig.engine.keyspace.get(db, b"h", 0).unwrap().unwrap();
+        let h = entry.value.as_hash().unwrap();
+        // A small hash holds its fields inline: the store passed to `get` is not read.
+        let Some(f) = h
+            .get(
+                &mut SqliteStore::open(":memory:", Synchronous::Normal).unwrap(),
+                b"field",
+            )
+            .unwrap()
+        else {
+            panic!("no field");
+        };
+        let range = buffer.as_ptr_range();
+        assert!(!range.contains(&f.name.as_ptr()));
+        assert!(!range.contains(&f.value.as_ptr()));
+    }
 
     #[test]
     fn floats_parse_like_string2ld() {
