@@ -676,13 +676,30 @@ pub struct ScanOptions {
     pub novalues: bool,
 }
 
-/// Parses a SCAN cursor (`ERR invalid cursor` unless an unsigned 64-bit number).
-pub fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
-    std::str::from_utf8(arg)
-        .ok()
-        .filter(|s| !s.starts_with('+'))
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Reply::error("ERR invalid cursor"))
+/// Parses a SCAN cursor as Redis 7.0 does (`strtoul`: an optional sign, digits, nothing
+/// else; `-1` wraps around), with `ERR invalid cursor` otherwise.
+pub fn parse_cursor(b: &[u8]) -> Result<u64, Reply> {
+    let invalid = || Reply::error("ERR invalid cursor");
+    let (negative, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        // strtoul of an empty string is 0; of a lone sign, an error.
+        return if b.is_empty() { Ok(0) } else { Err(invalid()) };
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(invalid());
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative { v.wrapping_neg() } else { v })
 }
 
 /// Parses `[MATCH pattern] [COUNT count]` plus TYPE (`with_type`) or NOVALUES
@@ -848,11 +865,18 @@ mod tests {
     }
 
     #[test]
-    fn cursors_are_unsigned_numbers() {
+    fn cursors_parse_like_strtoul() {
         assert_eq!(parse_cursor(b"0").ok(), Some(0));
+        assert_eq!(parse_cursor(b"").ok(), Some(0));
+        assert_eq!(parse_cursor(b"+5").ok(), Some(5));
+        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
         assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
-        assert!(parse_cursor(b"-1").is_err());
-        assert!(parse_cursor(b"+1").is_err());
-        assert!(parse_cursor(b"x").is_err());
+        for bad in [&b"18446744073709551616"[..], b" 1", b"1x", b"-", b"abc"] {
+            assert!(
+                parse_cursor(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -51,6 +51,11 @@ impl LongDouble {
         Some(LongDouble(if negative { -value } else { value }))
     }
 
+    /// Whether the value is infinite (a parsed `inf`).
+    pub fn is_infinite(self) -> bool {
+        self.0.is_infinite()
+    }
+
     /// The sum, or `None` when it is infinite or NaN (Redis: "increment would produce NaN
     /// or Infinity").
     pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {

@@ -16,6 +16,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod hash;
 pub mod keys;
 pub mod long_double;
 pub mod module;
@@ -38,6 +39,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     server::COMMANDS,
     keys::COMMANDS,
     string::COMMANDS,
+    hash::COMMANDS,
     module::COMMANDS,
 ];
 

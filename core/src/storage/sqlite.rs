@@ -417,7 +417,11 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(SQL_SCAN)?
             .query_map(
-                params![db, cursor_position(cursor), count as i64 + 1],
+                params![
+                    db,
+                    cursor_position(cursor),
+                    i64::try_from(count).unwrap_or(i64::MAX).saturating_add(1)
+                ],
                 scanned_key,
             )?
             .collect::<Result<Vec<_>, _>>()?;
@@ -537,7 +541,7 @@ impl Store for SqliteStore {
                 params![
                     cid as i64,
                     cursor_position(cursor),
-                    i64::try_from(count).unwrap_or(i64::MAX - 1) + 1
+                    i64::try_from(count).unwrap_or(i64::MAX).saturating_add(1)
                 ],
                 scanned_element,
             )?

@@ -1,0 +1,1258 @@
+//! Hash commands (Redis's t_hash.c): HSET and friends, HINCRBY(FLOAT), HRANDFIELD, HSCAN, and
+//! the per-field expiry of Redis 7.4 (HEXPIRE, HTTL, HPERSIST and their variants).
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+
+use super::keys::{parse_cursor, parse_scan_options, scan_reply};
+use super::long_double::LongDouble;
+use super::table::{flags::*, CommandSpec};
+use super::{eq_ci, err_arity, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
+use crate::engine::Ctx;
+use crate::events::class;
+use crate::glob::glob_match;
+use crate::keyspace::{rand_u64, Field, Hash, KeyMut, KeyRef, Keyspace};
+use crate::protocol::{Protocol, Reply};
+use crate::storage::{Store, StoreError};
+
+const SINCE_2: &str = "2.0.0";
+const SINCE_7_4: &str = "7.4.0";
+const O_FIELDS: &str = "O(N) where N is the number of specified fields";
+const O_SIZE: &str = "O(N) where N is the size of the hash.";
+
+/// Hash commands.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "hset",
+        arity: -4,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Creates or modifies the value of a field in a hash.",
+        since: SINCE_2,
+        complexity: "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
+        handler: Some(hset),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hsetnx",
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Sets the value of a field in a hash only when the field doesn't exist.",
+        since: SINCE_2,
+        handler: Some(hsetnx),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hmset",
+        arity: -4,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Sets the values of multiple fields.",
+        since: SINCE_2,
+        complexity: "O(N) where N is the number of fields being set.",
+        handler: Some(hmset),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hget",
+        arity: 3,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Returns the value of a field in a hash.",
+        since: SINCE_2,
+        handler: Some(hget),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hmget",
+        arity: -3,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Returns the values of all fields in a hash.",
+        since: SINCE_2,
+        complexity: "O(N) where N is the number of fields being requested.",
+        handler: Some(hmget),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hgetall",
+        arity: 2,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "slow"],
+        group: "hash",
+        summary: "Returns all fields and values in a hash.",
+        since: SINCE_2,
+        complexity: O_SIZE,
+        handler: Some(hgetall),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hdel",
+        arity: -3,
+        flags: WRITE | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+        since: SINCE_2,
+        complexity: "O(N) where N is the number of fields to be removed.",
+        handler: Some(hdel),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hexists",
+        arity: 3,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Determines whether a field exists in a hash.",
+        since: SINCE_2,
+        handler: Some(hexists),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hlen",
+        arity: 2,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Returns the number of fields in a hash.",
+        since: SINCE_2,
+        handler: Some(hlen),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hkeys",
+        arity: 2,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "slow"],
+        group: "hash",
+        summary: "Returns all fields in a hash.",
+        since: SINCE_2,
+        complexity: O_SIZE,
+        handler: Some(hkeys),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hvals",
+        arity: 2,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "slow"],
+        group: "hash",
+        summary: "Returns all values in a hash.",
+        since: SINCE_2,
+        complexity: O_SIZE,
+        handler: Some(hvals),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hstrlen",
+        arity: 3,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Returns the length of the value of a field.",
+        since: "3.2.0",
+        handler: Some(hstrlen),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hincrby",
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+        since: SINCE_2,
+        handler: Some(hincrby),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hincrbyfloat",
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+        since: "2.6.0",
+        handler: Some(hincrbyfloat),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hrandfield",
+        arity: -2,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "slow"],
+        group: "hash",
+        summary: "Returns one or more random fields from a hash.",
+        since: "6.2.0",
+        complexity: "O(N) where N is the number of fields returned",
+        handler: Some(hrandfield),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hscan",
+        arity: -3,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "slow"],
+        group: "hash",
+        summary: "Iterates over fields and values of a hash.",
+        since: "2.8.0",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        handler: Some(hscan),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hexpire",
+        arity: -6,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Set expiry for hash field using relative time to expire (seconds)",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(hexpire),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hpexpire",
+        arity: -6,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Set expiry for hash field using relative time to expire (milliseconds)",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(hpexpire),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hexpireat",
+        arity: -6,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Set expiry for hash field using an absolute Unix timestamp (seconds)",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(hexpireat),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hpexpireat",
+        arity: -6,
+        flags: WRITE | DENYOOM | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Set expiry for hash field using an absolute Unix timestamp (milliseconds)",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(hpexpireat),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "httl",
+        arity: -5,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Returns the TTL in seconds of a hash field.",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(httl),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hpttl",
+        arity: -5,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Returns the TTL in milliseconds of a hash field.",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(hpttl),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hexpiretime",
+        arity: -5,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Returns the expiration time of a hash field as a Unix timestamp, in seconds.",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(hexpiretime),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hpexpiretime",
+        arity: -5,
+        flags: READONLY | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Returns the expiration time of a hash field as a Unix timestamp, in msec.",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(hpexpiretime),
+        ..CommandSpec::BASE
+    },
+    CommandSpec {
+        name: "hpersist",
+        arity: -5,
+        flags: WRITE | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        categories: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Removes the expiration time for each specified field",
+        since: SINCE_7_4,
+        complexity: O_FIELDS,
+        handler: Some(hpersist),
+        ..CommandSpec::BASE
+    },
+];
+
+fn store_err(e: StoreError) -> Reply {
+    err_store(&e)
+}
+
+/// A field name or value to keep: a copy, so the cached hash does not pin the connection's
+/// whole read buffer.
+fn owned(b: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
+/// Runs `f` on the hash at `key` (a read that counts as a hit or miss); a missing key answers
+/// `missing()`, a key of another type WRONGTYPE.
+fn read_hash(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    missing: impl FnOnce() -> Reply,
+    f: impl FnOnce(&Hash, &mut dyn Store) -> Result<Reply, StoreError>,
+) -> Reply {
+    let db = ctx.db();
+    match ctx.engine.keyspace.read(db, key, ctx.now) {
+        Ok(None) => missing(),
+        Ok(Some(r)) => match r.entry.value.as_hash() {
+            Some(h) => f(h, r.store).unwrap_or_else(store_err),
+            None => err_wrongtype(),
+        },
+        Err(e) => err_store(&e),
+    }
+}
+
+fn write_key<'a>(ks: &'a mut Keyspace, db: u32, key: &[u8], now: i64) -> Result<KeyMut<'a>, Reply> {
+    ks.write(db, key, now).map_err(store_err)
+}
+
+fn hset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    hset_generic(ctx, argv, "hset")
+}
+
+fn hmset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    hset_generic(ctx, argv, "hmset")
+}
+
+fn hset_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], name: &str) -> Reply {
+    if argv.len() % 2 == 1 {
+        return err_arity(name);
+    }
+    let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
+    let created = (|| {
+        let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
+        let (hash, mut backing) = km.hash_or_create().map_err(|_| err_wrongtype())?;
+        let mut created = 0;
+        for pair in argv[2..].chunks_exact(2) {
+            if hash
+                .set(&mut backing, owned(&pair[0]), owned(&pair[1]), false)
+                .map_err(store_err)?
+            {
+                created += 1;
+            }
+        }
+        Ok::<_, Reply>(created)
+    })();
+    match created {
+        Ok(created) => {
+            ctx.notify(class::HASH, "hset", key);
+            if name == "hset" {
+                Reply::Integer(created)
+            } else {
+                Reply::ok()
+            }
+        }
+        Err(reply) => reply,
+    }
+}
+
+fn hsetnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
+    let set = (|| {
+        let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
+        let (hash, mut backing) = km.hash_or_create().map_err(|_| err_wrongtype())?;
+        if hash
+            .get(backing.store, &argv[2])
+            .map_err(store_err)?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        hash.set(&mut backing, owned(&argv[2]), owned(&argv[3]), false)
+            .map_err(store_err)?;
+        Ok::<_, Reply>(true)
+    })();
+    match set {
+        Ok(true) => {
+            ctx.notify(class::HASH, "hset", key);
+            Reply::Integer(1)
+        }
+        Ok(false) => Reply::Integer(0),
+        Err(reply) => reply,
+    }
+}
+
+fn hget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Null,
+        |h, store| {
+            Ok(h.get(store, &argv[2])?
+                .map_or(Reply::Null, |f| Reply::Bulk(f.value)))
+        },
+    )
+}
+
+fn hmget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let fields = &argv[2..];
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Array(vec![Reply::Null; fields.len()]),
+        |h, store| {
+            let mut out = Vec::with_capacity(fields.len());
+            for f in fields {
+                out.push(
+                    h.get(store, f)?
+                        .map_or(Reply::Null, |f| Reply::Bulk(f.value)),
+                );
+            }
+            Ok(Reply::Array(out))
+        },
+    )
+}
+
+fn hgetall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Map(Vec::new()),
+        |h, store| {
+            Ok(Reply::Map(
+                h.fields(store)?
+                    .into_iter()
+                    .map(|f| (Reply::Bulk(f.name), Reply::Bulk(f.value)))
+                    .collect(),
+            ))
+        },
+    )
+}
+
+fn hkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Array(Vec::new()),
+        |h, store| {
+            Ok(Reply::Array(
+                h.fields(store)?
+                    .into_iter()
+                    .map(|f| Reply::Bulk(f.name))
+                    .collect(),
+            ))
+        },
+    )
+}
+
+fn hvals(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Array(Vec::new()),
+        |h, store| {
+            Ok(Reply::Array(
+                h.fields(store)?
+                    .into_iter()
+                    .map(|f| Reply::Bulk(f.value))
+                    .collect(),
+            ))
+        },
+    )
+}
+
+fn hlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Integer(0),
+        |h, _| Ok(Reply::Integer(i64::try_from(h.len()).unwrap_or(i64::MAX))),
+    )
+}
+
+fn hexists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Integer(0),
+        |h, store| Ok(Reply::Integer(i64::from(h.get(store, &argv[2])?.is_some()))),
+    )
+}
+
+fn hstrlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Integer(0),
+        |h, store| {
+            Ok(Reply::Integer(
+                h.get(store, &argv[2])?.map_or(0, |f| f.value.len() as i64),
+            ))
+        },
+    )
+}
+
+fn hdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
+    let done = (|| {
+        let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
+        let Some((hash, backing)) = km.hash().map_err(|_| err_wrongtype())? else {
+            return Ok((0, false));
+        };
+        let mut deleted = 0;
+        for f in &argv[2..] {
+            if hash.delete(&mut *backing.store, f).map_err(store_err)? {
+                deleted += 1;
+                if hash.is_empty() {
+                    break;
+                }
+            }
+        }
+        // Dropping the KeyMut removes the key once its last field is gone.
+        Ok::<_, Reply>((deleted, hash.is_empty()))
+    })();
+    match done {
+        Ok((deleted, emptied)) => {
+            if deleted > 0 {
+                ctx.notify(class::HASH, "hdel", key);
+                if emptied {
+                    ctx.notify(class::GENERIC, "del", key);
+                }
+            }
+            Reply::Integer(deleted)
+        }
+        Err(reply) => reply,
+    }
+}
+
+fn hincrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(incr) = parse_i64(&argv[3]) else {
+        return err_not_integer();
+    };
+    let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
+    let result = (|| {
+        let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
+        let (hash, mut backing) = km.hash_or_create().map_err(|_| err_wrongtype())?;
+        let old = match hash.get(backing.store, &argv[2]).map_err(store_err)? {
+            Some(f) => parse_i64(&f.value)
+                .ok_or_else(|| Reply::error("ERR hash value is not an integer"))?,
+            None => 0,
+        };
+        let new = old
+            .checked_add(incr)
+            .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
+        let text = itoa::Buffer::new().format(new).as_bytes().to_vec();
+        hash.set(&mut backing, owned(&argv[2]), Bytes::from(text), true)
+            .map_err(store_err)?;
+        Ok::<_, Reply>(new)
+    })();
+    match result {
+        Ok(new) => {
+            ctx.notify(class::HASH, "hincrby", key);
+            Reply::Integer(new)
+        }
+        Err(reply) => reply,
+    }
+}
+
+fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    // Redis's order: the increment, then the type, then the stored value; all in x87
+    // precision, as INCRBYFLOAT.
+    let Some(incr) = LongDouble::parse(&argv[3]) else {
+        return Reply::error("ERR value is not a valid float");
+    };
+    if incr.is_infinite() {
+        return Reply::error("ERR value is NaN or Infinity");
+    }
+    let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
+    let result = (|| {
+        let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
+        let (hash, mut backing) = km.hash_or_create().map_err(|_| err_wrongtype())?;
+        let old = match hash.get(backing.store, &argv[2]).map_err(store_err)? {
+            Some(f) => LongDouble::parse(&f.value)
+                .ok_or_else(|| Reply::error("ERR hash value is not a float"))?,
+            None => LongDouble::ZERO,
+        };
+        let new = old
+            .checked_add(incr)
+            .ok_or_else(|| Reply::error("ERR increment would produce NaN or Infinity"))?;
+        let text = Bytes::from(new.to_human());
+        hash.set(&mut backing, owned(&argv[2]), text.clone(), true)
+            .map_err(store_err)?;
+        Ok::<_, Reply>(text)
+    })();
+    match result {
+        Ok(text) => {
+            ctx.notify(class::HASH, "hincrbyfloat", key);
+            Reply::Bulk(text)
+        }
+        Err(reply) => reply,
+    }
+}
+
+/// Largest |count| of a negative HRANDFIELD count: the reply is built in memory, so a tiny
+/// request must not be able to ask for billions of elements (Redis streams them instead).
+const RANDFIELD_MAX_REPEATED: u64 = 1 << 24;
+
+fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() == 2 {
+        return read_hash(
+            ctx,
+            &argv[1],
+            || Reply::Null,
+            |h, store| {
+                Ok(h.random(store, rand_u64())?
+                    .map_or(Reply::Null, |f| Reply::Bulk(f.name)))
+            },
+        );
+    }
+    let Some(count) = parse_i64(&argv[2]) else {
+        return err_not_integer();
+    };
+    if count == i64::MIN {
+        return Reply::error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        );
+    }
+    let with_values = match argv.get(3) {
+        None => false,
+        Some(a) if argv.len() == 4 && eq_ci(a, "withvalues") => true,
+        Some(_) => return err_syntax(),
+    };
+    let magnitude = count.unsigned_abs();
+    if (with_values && magnitude > (i64::MAX / 2) as u64)
+        || (count < 0 && magnitude > RANDFIELD_MAX_REPEATED)
+    {
+        return Reply::error("ERR value is out of range");
+    }
+    let resp3 = ctx.client.protocol == Protocol::Resp3;
+    read_hash(
+        ctx,
+        &argv[1],
+        || Reply::Array(Vec::new()),
+        |h, store| {
+            let picked = if count == 0 {
+                Vec::new()
+            } else if count < 0 || count == 1 {
+                random_fields(h, store, magnitude as usize)?
+            } else {
+                distinct_random_fields(h, store, magnitude)?
+            };
+            let mut out = Vec::with_capacity(picked.len() * if with_values { 2 } else { 1 });
+            for f in picked {
+                match (with_values, resp3) {
+                    (false, _) => out.push(Reply::Bulk(f.name)),
+                    (true, true) => out.push(Reply::Array(vec![
+                        Reply::Bulk(f.name),
+                        Reply::Bulk(f.value),
+                    ])),
+                    (true, false) => {
+                        out.push(Reply::Bulk(f.name));
+                        out.push(Reply::Bulk(f.value));
+                    }
+                }
+            }
+            Ok(Reply::Array(out))
+        },
+    )
+}
+
+/// Fields of a large hash read one by one below this share of its size; above it, reading them
+/// all at once is cheaper and gives uniform picks.
+const READ_ALL_FACTOR: u64 = 3;
+
+/// `n` fields picked independently (they may repeat).
+fn random_fields(h: &Hash, store: &mut dyn Store, n: usize) -> Result<Vec<Field>, StoreError> {
+    let len = h.len();
+    if h.cid().is_none() || (n as u64).saturating_mul(READ_ALL_FACTOR) > len {
+        let all = h.fields(store)?;
+        if all.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Ok((0..n)
+            .map(|_| all[(rand_u64() % all.len() as u64) as usize].clone())
+            .collect());
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        if let Some(f) = h.random(store, rand_u64())? {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
+/// `count` distinct fields (all of them when the hash has no more), as HRANDFIELD with a
+/// positive count.
+fn distinct_random_fields(
+    h: &Hash,
+    store: &mut dyn Store,
+    count: u64,
+) -> Result<Vec<Field>, StoreError> {
+    let len = h.len();
+    if count >= len {
+        return h.fields(store);
+    }
+    if h.cid().is_some() && count.saturating_mul(READ_ALL_FACTOR) <= len {
+        // Few fields out of many: random probes, de-duplicated. Probes land on a field with
+        // a chance that depends on the gap before it, so a bounded number of them may fail to
+        // find enough; the rest then come from a full read.
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(count as usize);
+        let mut probes = count * 16 + 64;
+        while (out.len() as u64) < count && probes > 0 {
+            probes -= 1;
+            if let Some(f) = h.random(store, rand_u64())? {
+                if seen.insert(f.name.clone()) {
+                    out.push(f);
+                }
+            }
+        }
+        if out.len() as u64 == count {
+            return Ok(out);
+        }
+    }
+    // Partial Fisher-Yates over every field: the first `count` are a uniform sample.
+    let mut all = h.fields(store)?;
+    let count = (count as usize).min(all.len());
+    for i in 0..count {
+        let j = i + (rand_u64() % (all.len() - i) as u64) as usize;
+        all.swap(i, j);
+    }
+    all.truncate(count);
+    Ok(all)
+}
+
+fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let cursor = match parse_cursor(&argv[2]) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    // A missing key answers an empty scan before the options are looked at, as in Redis.
+    let empty_scan = || scan_reply(0, Vec::new());
+    read_hash(ctx, &argv[1], empty_scan, |h, store| {
+        let opts = match parse_scan_options(&argv[3..], false, true) {
+            Ok(o) => o,
+            Err(reply) => return Ok(reply),
+        };
+        let (fields, next) = h.scan(store, cursor, opts.count)?;
+        let mut out = Vec::with_capacity(fields.len() * 2);
+        for f in fields {
+            if opts
+                .pattern
+                .as_ref()
+                .is_some_and(|p| !glob_match(p, &f.name, false))
+            {
+                continue;
+            }
+            out.push(Reply::Bulk(f.name));
+            if !opts.novalues {
+                out.push(Reply::Bulk(f.value));
+            }
+        }
+        Ok(scan_reply(next, out))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Field expiry (Redis 7.4).
+
+/// Latest field expiry Redis accepts, in Unix milliseconds (`HFE_MAX_ABS_TIME_MSEC`: 48-bit
+/// times with two bits reserved).
+const MAX_FIELD_EXPIRE_MS: i64 = ((1 << 48) - 1) >> 2;
+
+/// Per-field answers of HEXPIRE and friends.
+const NO_FIELD: i64 = -2;
+const NO_TTL: i64 = -1;
+const CONDITION_NOT_MET: i64 = 0;
+const SET: i64 = 1;
+const DELETED: i64 = 2;
+
+/// Reads `FIELDS numfields field...` starting at `fields_at` (the FIELDS keyword) and returns
+/// the fields, with Redis's errors (`numfields_error` differs between command families).
+fn parse_fields<'a>(
+    argv: &'a [Bytes],
+    fields_at: usize,
+    numfields_error: &'static str,
+) -> Result<&'a [Bytes], Reply> {
+    if !argv.get(fields_at).is_some_and(|a| eq_ci(a, "fields")) {
+        return Err(Reply::error(
+            "ERR Mandatory argument FIELDS is missing or not at the right position",
+        ));
+    }
+    let n = argv
+        .get(fields_at + 1)
+        .and_then(|a| parse_i64(a))
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| Reply::error(numfields_error))?;
+    let fields = &argv[(fields_at + 2).min(argv.len())..];
+    if u64::try_from(n).ok() != Some(fields.len() as u64) {
+        return Err(Reply::error(
+            "ERR The `numfields` parameter must match the number of arguments",
+        ));
+    }
+    Ok(fields)
+}
+
+/// NX / XX / GT / LT of HEXPIRE.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    Always,
+    Nx,
+    Xx,
+    Gt,
+    Lt,
+}
+
+impl Condition {
+    /// Whether a field whose expiry is `old` may get `new` (a field without one counts as
+    /// never expiring: LT passes, GT and XX fail).
+    fn allows(self, old: Option<i64>, new: i64) -> bool {
+        match (self, old) {
+            (Condition::Always, _) => true,
+            (Condition::Nx, old) => old.is_none(),
+            (Condition::Xx, old) => old.is_some(),
+            (Condition::Gt, None) => false,
+            (Condition::Gt, Some(old)) => new > old,
+            (Condition::Lt, None) => true,
+            (Condition::Lt, Some(old)) => new < old,
+        }
+    }
+}
+
+fn hexpire(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    hexpire_generic(ctx, argv, 1000, true, "hexpire")
+}
+
+fn hpexpire(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    hexpire_generic(ctx, argv, 1, true, "hpexpire")
+}
+
+fn hexpireat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    hexpire_generic(ctx, argv, 1000, false, "hexpireat")
+}
+
+fn hpexpireat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    hexpire_generic(ctx, argv, 1, false, "hpexpireat")
+}
+
+/// The expiry argument of HEXPIRE and friends as absolute Unix milliseconds.
+fn parse_field_expiry(arg: &[u8], unit_ms: i64, base: i64, command: &str) -> Result<i64, Reply> {
+    let invalid = || Reply::Error(format!("ERR invalid expire time in '{command}' command").into());
+    let n = parse_i64(arg).ok_or_else(err_not_integer)?;
+    if n < 0 {
+        return Err(Reply::error("ERR invalid expire time, must be >= 0"));
+    }
+    if n > MAX_FIELD_EXPIRE_MS / unit_ms {
+        return Err(invalid());
+    }
+    let ms = n * unit_ms;
+    if ms > MAX_FIELD_EXPIRE_MS - base {
+        return Err(invalid());
+    }
+    Ok(ms + base)
+}
+
+fn hexpire_generic(
+    ctx: &mut Ctx<'_>,
+    argv: &[Bytes],
+    unit_ms: i64,
+    relative: bool,
+    command: &str,
+) -> Reply {
+    let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
+    let outcome = (|| {
+        let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
+        let found = km.hash().map_err(|_| err_wrongtype())?;
+        let at = parse_field_expiry(&argv[2], unit_ms, if relative { now } else { 0 }, command)?;
+        let condition = match argv[3].to_ascii_lowercase().as_slice() {
+            b"nx" => Condition::Nx,
+            b"xx" => Condition::Xx,
+            b"gt" => Condition::Gt,
+            b"lt" => Condition::Lt,
+            _ => Condition::Always,
+        };
+        let fields_at = if condition == Condition::Always { 3 } else { 4 };
+        let fields = parse_fields(
+            argv,
+            fields_at,
+            "ERR Parameter `numFields` should be greater than 0",
+        )?;
+        let Some((hash, backing)) = found else {
+            return Ok((vec![Reply::Integer(NO_FIELD); fields.len()], 0, 0, false));
+        };
+        let store = &mut *backing.store;
+        let (mut updated, mut deleted) = (0, 0);
+        let mut codes = Vec::with_capacity(fields.len());
+        for name in fields {
+            let code = match hash.get(store, name).map_err(store_err)? {
+                None => NO_FIELD,
+                Some(f) if !condition.allows(f.expire_at, at) => CONDITION_NOT_MET,
+                Some(_) if at <= now => {
+                    hash.delete(store, name).map_err(store_err)?;
+                    deleted += 1;
+                    DELETED
+                }
+                Some(_) => {
+                    hash.set_expiry(store, name, Some(at)).map_err(store_err)?;
+                    updated += 1;
+                    SET
+                }
+            };
+            codes.push(Reply::Integer(code));
+        }
+        Ok::<_, Reply>((codes, updated, deleted, hash.is_empty()))
+    })();
+    match outcome {
+        Ok((codes, updated, deleted, emptied)) => {
+            // One event per command, as Redis sends: a deletion outweighs TTL updates.
+            if deleted > 0 {
+                ctx.notify(class::HASH, "hdel", key);
+                if emptied {
+                    ctx.notify(class::GENERIC, "del", key);
+                }
+            } else if updated > 0 {
+                ctx.notify(class::HASH, "hexpire", key);
+            }
+            Reply::Array(codes)
+        }
+        Err(reply) => reply,
+    }
+}
+
+fn httl(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    httl_generic(ctx, argv, 1000, true)
+}
+
+fn hpttl(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    httl_generic(ctx, argv, 1, true)
+}
+
+fn hexpiretime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    httl_generic(ctx, argv, 1000, false)
+}
+
+fn hpexpiretime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    httl_generic(ctx, argv, 1, false)
+}
+
+const NUMFIELDS_POSITIVE: &str = "ERR Number of fields must be a positive integer";
+
+fn httl_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], unit_ms: i64, relative: bool) -> Reply {
+    let (db, now) = (ctx.db(), ctx.now);
+    let base = if relative { now } else { 0 };
+    let found = match ctx.engine.keyspace.read(db, &argv[1], now) {
+        Ok(None) => None,
+        Ok(Some(KeyRef { entry, store })) => match entry.value.as_hash() {
+            Some(h) => Some((h, store)),
+            None => return err_wrongtype(),
+        },
+        Err(e) => return err_store(&e),
+    };
+    let fields = match parse_fields(argv, 2, NUMFIELDS_POSITIVE) {
+        Ok(f) => f,
+        Err(reply) => return reply,
+    };
+    let Some((hash, store)) = found else {
+        return Reply::Array(vec![Reply::Integer(NO_FIELD); fields.len()]);
+    };
+    let mut out = Vec::with_capacity(fields.len());
+    for name in fields {
+        let code = match hash.get(store, name) {
+            Err(e) => return err_store(&e),
+            Ok(None) => NO_FIELD,
+            Ok(Some(Field {
+                expire_at: None, ..
+            })) => NO_TTL,
+            Ok(Some(Field {
+                expire_at: Some(at),
+                ..
+            })) => {
+                if at < now {
+                    NO_FIELD
+                } else if unit_ms == 1000 {
+                    (at + 999 - base) / 1000
+                } else {
+                    at - base
+                }
+            }
+        };
+        out.push(Reply::Integer(code));
+    }
+    Reply::Array(out)
+}
+
+fn hpersist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
+    let outcome = (|| {
+        let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
+        let found = km.hash().map_err(|_| err_wrongtype())?;
+        let fields = parse_fields(argv, 2, NUMFIELDS_POSITIVE)?;
+        let Some((hash, backing)) = found else {
+            return Ok((vec![Reply::Integer(NO_FIELD); fields.len()], false));
+        };
+        let store = &mut *backing.store;
+        let mut changed = false;
+        let mut codes = Vec::with_capacity(fields.len());
+        for name in fields {
+            let code = match hash.get(store, name).map_err(store_err)? {
+                None => NO_FIELD,
+                Some(Field {
+                    expire_at: None, ..
+                }) => NO_TTL,
+                Some(_) => {
+                    hash.set_expiry(store, name, None).map_err(store_err)?;
+                    changed = true;
+                    SET
+                }
+            };
+            codes.push(Reply::Integer(code));
+        }
+        Ok::<_, Reply>((codes, changed))
+    })();
+    match outcome {
+        Ok((codes, changed)) => {
+            if changed {
+                ctx.notify(class::HASH, "hpersist", key);
+            }
+            Reply::Array(codes)
+        }
+        Err(reply) => reply,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    use crate::client::{ClientShared, ClientState};
+    use crate::config::{Config, Synchronous};
+    use crate::engine::{Engine, SharedState};
+    use crate::storage::SqliteStore;
+
+    /// An engine over an in-memory store, a client, and the events every command produced.
+    struct Rig {
+        engine: Engine,
+        client: ClientState,
+        events: Arc<Mutex<Vec<(u16, &'static str)>>>,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            let store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+            let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).unwrap();
+            let config = Config::default();
+            let shared = Arc::new(SharedState::new(&config));
+            let mut engine = Engine::new(keyspace, config, None, shared);
+            let events = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&events);
+            engine.events.subscribe(
+                class::ALL,
+                None,
+                Box::new(move |_, batch| {
+                    let mut sink = sink.lock().unwrap();
+                    sink.extend(batch.iter().map(|e| (e.class, e.event)));
+                }),
+            );
+            let addr = "127.0.0.1:1".parse().unwrap();
+            let client = ClientState::new(1, addr, addr, true, Arc::new(ClientShared::new(true)));
+            Rig {
+                engine,
+                client,
+                events,
+            }
+        }
+
+        /// Runs a command; returns its reply and the events it caused.
+        fn run(&mut self, words: &str) -> (Reply, Vec<(u16, &'static str)>) {
+            let argv: Vec<Bytes> = words
+                .split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect();
+            let reply = self.engine.execute(&mut self.client, &argv);
+            let events = std::mem::take(&mut *self.events.lock().unwrap());
+            (reply, events)
+        }
+    }
+
+    #[test]
+    fn commands_emit_redis_events() {
+        use class::{GENERIC, HASH};
+        let mut rig = Rig::new();
+        let none: Vec<(u16, &str)> = Vec::new();
+        assert_eq!(rig.run("HSET h a 1 b 2 c 3").1, [(HASH, "hset")]);
+        assert_eq!(rig.run("HMSET h a 1").1, [(HASH, "hset")]);
+        assert_eq!(rig.run("HSETNX h d 4").1, [(HASH, "hset")]);
+        assert_eq!(rig.run("HSETNX h d 5").1, none);
+        assert_eq!(rig.run("HINCRBY h n 1").1, [(HASH, "hincrby")]);
+        assert_eq!(rig.run("HINCRBYFLOAT h n 1.5").1, [(HASH, "hincrbyfloat")]);
+        assert_eq!(rig.run("HINCRBY h a x").1, none);
+        assert_eq!(rig.run("HDEL h zz").1, none);
+        assert_eq!(rig.run("HDEL h d n").1, [(HASH, "hdel")]);
+        assert_eq!(
+            rig.run("HEXPIRE h 100 FIELDS 2 a zz").1,
+            [(HASH, "hexpire")]
+        );
+        assert_eq!(rig.run("HEXPIRE h 100 NX FIELDS 1 a").1, none);
+        assert_eq!(rig.run("HPERSIST h FIELDS 1 a").1, [(HASH, "hpersist")]);
+        assert_eq!(rig.run("HPERSIST h FIELDS 1 a").1, none);
+        // A past time deletes: hdel, whatever else the command did.
+        assert_eq!(rig.run("HEXPIRE h 0 FIELDS 1 a").1, [(HASH, "hdel")]);
+        assert_eq!(rig.run("HEXPIRE h 0 FIELDS 1 b").1, [(HASH, "hdel")]);
+        assert_eq!(
+            rig.run("HEXPIRE h 0 FIELDS 1 c").1,
+            [(HASH, "hdel"), (GENERIC, "del")]
+        );
+        assert_eq!(rig.run("EXISTS h").0, Reply::Integer(0));
+        rig.run("HSET h a 1");
+        assert_eq!(rig.run("HDEL h a b").1, [(HASH, "hdel"), (GENERIC, "del")]);
+        assert_eq!(rig.run("HGET h a").1, none);
+    }
+
+    #[test]
+    fn stored_values_do_not_share_the_request_buffer() {
+        let mut rig = Rig::new();
+        let buffer = Bytes::from_static(b"HSET h field value");
+        let argv: Vec<Bytes> = [(0, 4), (5, 6), (7, 12), (13, 18)]
+            .iter()
+            .map(|&(a, b)| buffer.slice(a..b))
+            .collect();
+        rig.engine.execute(&mut rig.client, &argv);
+        let db = rig.client.db;
+        let entry = rig.engine.keyspace.get(db, b"h", 0).unwrap().unwrap();
+        let h = entry.value.as_hash().unwrap();
+        // A small hash holds its fields inline: the store passed to `get` is not read.
+        let Some(f) = h
+            .get(
+                &mut SqliteStore::open(":memory:", Synchronous::Normal).unwrap(),
+                b"field",
+            )
+            .unwrap()
+        else {
+            panic!("no field");
+        };
+        let range = buffer.as_ptr_range();
+        assert!(!range.contains(&f.name.as_ptr()));
+        assert!(!range.contains(&f.value.as_ptr()));
+    }
+
+    #[test]
+    fn expire_conditions() {
+        use Condition::*;
+        assert!(Nx.allows(None, 5) && !Nx.allows(Some(1), 5));
+        assert!(!Xx.allows(None, 5) && Xx.allows(Some(1), 5));
+        assert!(!Gt.allows(None, 5) && Gt.allows(Some(4), 5) && !Gt.allows(Some(5), 5));
+        assert!(Lt.allows(None, 5) && Lt.allows(Some(6), 5) && !Lt.allows(Some(5), 5));
+    }
+}
