@@ -123,6 +123,12 @@ impl Value {
         Ok(match r.kind {
             ValueType::String => Value::String(r.value),
             ValueType::Hash => Value::Hash(Hash::decode(&r.value, r.cid, r.sub_expire_at)?),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "values of type {} are not supported by this build",
+                    other.name()
+                )))
+            }
         })
     }
 }

@@ -19,6 +19,12 @@ pub enum ValueType {
     String = 0,
     /// A Redis hash.
     Hash = 1,
+    /// A Redis list.
+    List = 2,
+    /// A Redis set.
+    Set = 3,
+    /// A Redis sorted set.
+    ZSet = 4,
 }
 
 impl ValueType {
@@ -27,6 +33,9 @@ impl ValueType {
         match code {
             0 => Some(ValueType::String),
             1 => Some(ValueType::Hash),
+            2 => Some(ValueType::List),
+            3 => Some(ValueType::Set),
+            4 => Some(ValueType::ZSet),
             _ => None,
         }
     }
@@ -36,6 +45,9 @@ impl ValueType {
         match self {
             ValueType::String => "string",
             ValueType::Hash => "hash",
+            ValueType::List => "list",
+            ValueType::Set => "set",
+            ValueType::ZSet => "zset",
         }
     }
 }
