@@ -547,3 +547,63 @@ fn a_data_set_larger_than_the_cache_stays_readable_within_the_budget() {
     let got: String = con.get("key:0:0").unwrap();
     assert_eq!(got, value);
 }
+
+#[test]
+fn generic_commands_on_hashes_small_and_large() {
+    let mut server = Server::start();
+    {
+        let mut con = server.conn();
+        let _: () = con.hset("small", "f", "v").unwrap();
+        for i in 0..300 {
+            let _: () = con.hset("big", format!("f{i}"), i).unwrap();
+        }
+        let _: () = con.hset("wide", "f", "x".repeat(65)).unwrap();
+        assert_eq!(text(&mut con, &["TYPE", "big"]).unwrap(), "hash");
+        let enc = |con: &mut Connection, k: &str| text(con, &["OBJECT", "ENCODING", k]);
+        assert_eq!(enc(&mut con, "small").as_deref(), Some("listpack"));
+        assert_eq!(enc(&mut con, "big").as_deref(), Some("hashtable"));
+        assert_eq!(enc(&mut con, "wide").as_deref(), Some("hashtable"));
+        let _: () = con.set("str", "v").unwrap();
+        let mut hashes = scan_all(&mut con, &["TYPE", "hash"]);
+        hashes.sort();
+        assert_eq!(hashes, ["big", "small", "wide"]);
+        assert_eq!(scan_all(&mut con, &["TYPE", "string"]), ["str"]);
+
+        // A large hash renamed, moved and copied keeps every field; the copy is its own.
+        assert_eq!(
+            text(&mut con, &["RENAME", "big", "big2"]).as_deref(),
+            Some("OK")
+        );
+        assert_eq!(int(&mut con, &["MOVE", "big2", "1"]), 1);
+        assert_eq!(
+            int(&mut con, &["COPY", "big2", "big3", "DB", "1"]),
+            0,
+            "no source in db 0"
+        );
+        let _: () = cmd(&["SELECT", "1"]).query(&mut con).unwrap();
+        assert_eq!(int(&mut con, &["COPY", "big2", "big3"]), 1);
+        assert_eq!(int(&mut con, &["HDEL", "big3", "f1", "f2"]), 2);
+        assert_eq!(int(&mut con, &["HLEN", "big2"]), 300);
+        assert_eq!(int(&mut con, &["HLEN", "big3"]), 298);
+        // Overwriting a large hash with a string drops its fields for good.
+        let _: () = con.set("big3", "now a string").unwrap();
+        assert_eq!(text(&mut con, &["TYPE", "big3"]).unwrap(), "string");
+        let _: () = cmd(&["SELECT", "0"]).query(&mut con).unwrap();
+        // A hash key's own TTL.
+        assert_eq!(int(&mut con, &["PEXPIRE", "small", "1"]), 1);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(int(&mut con, &["EXISTS", "small"]), 0);
+        assert!(query_err(&mut con, &cmd(&["GET", "wide"])).starts_with("WRONGTYPE"));
+    }
+    server.restart();
+    let mut con = server.conn();
+    let _: () = cmd(&["SELECT", "1"]).query(&mut con).unwrap();
+    let all: std::collections::HashMap<String, String> = con.hgetall("big2").unwrap();
+    assert_eq!(all.len(), 300);
+    assert_eq!(all["f299"], "299");
+    assert_eq!(
+        text(&mut con, &["GET", "big3"]).as_deref(),
+        Some("now a string")
+    );
+    assert_eq!(dbsize(&mut con), 2);
+}
