@@ -461,8 +461,9 @@ fn kill_during_a_write_load_loses_no_acknowledged_write_threaded_executor() {
     kill_during_a_write_load_loses_no_acknowledged_write(3);
 }
 
-/// Writers record each SET the server acknowledged; SIGKILL lands in the middle of the load;
-/// after a restart every acknowledged write must be there (durability = commit).
+/// Writers record each write the server acknowledged (a SET, a field of a hash that grows
+/// into element rows, an INCR); SIGKILL lands in the middle of the load; after a restart every
+/// acknowledged write must be there (durability = commit).
 fn kill_during_a_write_load_loses_no_acknowledged_write(io_threads: u32) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -483,6 +484,18 @@ fn kill_during_a_write_load_loses_no_acknowledged_write(io_threads: u32) {
                     let key = format!("w{w}:{i}");
                     let r: redis::RedisResult<()> =
                         redis::cmd("SET").arg(&key).arg(i).query(&mut con);
+                    let r = r.and_then(|()| {
+                        redis::cmd("HSET")
+                            .arg(format!("h{w}"))
+                            .arg(&key)
+                            .arg(i)
+                            .query::<()>(&mut con)
+                    });
+                    let r = r.and_then(|()| {
+                        redis::cmd("INCR")
+                            .arg(format!("c{w}"))
+                            .query::<()>(&mut con)
+                    });
                     if r.is_err() {
                         break;
                     }
@@ -500,11 +513,28 @@ fn kill_during_a_write_load_loses_no_acknowledged_write(io_threads: u32) {
     let acked: Vec<Vec<String>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     server.restart();
     let mut con = server.conn();
-    for keys in &acked {
+    for (w, keys) in acked.iter().enumerate() {
         for key in keys {
             let i: u32 = key.split(':').nth(1).unwrap().parse().unwrap();
             let v: Option<u32> = redis::cmd("GET").arg(key).query(&mut con).unwrap();
             assert_eq!(v, Some(i), "acknowledged write {key} was lost");
+            let v: Option<u32> = redis::cmd("HGET")
+                .arg(format!("h{w}"))
+                .arg(key)
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(v, Some(i), "acknowledged HSET of {key} was lost");
         }
+        // The last INCR may have been applied without its reply arriving.
+        let n = keys.len() as u64;
+        let c: Option<u64> = redis::cmd("GET")
+            .arg(format!("c{w}"))
+            .query(&mut con)
+            .unwrap();
+        let c = c.unwrap_or(0);
+        assert!(
+            c == n || c == n + 1,
+            "counter c{w} is {c} after {n} acknowledged INCRs"
+        );
     }
 }
