@@ -11,7 +11,8 @@
 #   -n N          requests per test and pipeline setting [REQUESTS, default 100000]
 #   -c N          parallel clients [CLIENTS, default 50]
 #   -P "1 16"     pipeline depths to run, space-separated [PIPELINES, default "1 16"]
-#   -t LIST       redis-benchmark tests, comma-separated [TESTS, default below]
+#   -t LIST       redis-benchmark tests, comma-separated [TESTS, default below]; names
+#                 redis-benchmark lacks (HGET, HINCRBY) run the commands in CUSTOM below
 #   -R N          rounds, the servers taking turns; medians are shown [ROUNDS, default 3]
 #   -r N          random keyspace size for SET/GET (-r of redis-benchmark) [KEYSPACE, default
 #                 none: one hot key, as redis-benchmark does by default]
@@ -22,14 +23,21 @@
 set -euo pipefail
 
 # The commands respite implements so far; later issues append to this list.
-TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET}
+TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY}
+
+# Tests redis-benchmark has no name for, as the command each one runs (with -r,
+# __rand_int__ picks among the fields the HSET test wrote).
+declare -A CUSTOM=(
+    [HGET]="HGET myhash element:__rand_int__"
+    [HINCRBY]="HINCRBY myhash element:__rand_int__ 1"
+)
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-"1 16"}
 KEYSPACE=${KEYSPACE:-}
 ROUNDS=${ROUNDS:-3}
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while getopts "n:c:P:t:r:R:h" opt; do
     case "$opt" in
@@ -151,9 +159,13 @@ bench() {
         random=(-r "$KEYSPACE")
     fi
     for test in ${TESTS//,/ }; do
+        local what=(-t "$test")
+        if [ -n "${CUSTOM[$test]:-}" ]; then
+            read -r -a what <<<"${CUSTOM[$test]}"
+        fi
         before=$(cpu_ms "$pid")
         out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
-            "${random[@]}" -P "$pipeline" -t "$test" --csv)
+            "${random[@]}" -P "$pipeline" "${what[@]}" --csv)
         after=$(cpu_ms "$pid")
         # "test","rps",...: skip the header, keep the first two columns. Names like
         # "MSET (10 keys)" keep their first word.

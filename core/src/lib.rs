@@ -17,3 +17,5 @@ pub mod plugin;
 pub mod protocol;
 pub mod server;
 pub mod storage;
+#[cfg(test)]
+pub mod testing;

@@ -1134,57 +1134,9 @@ fn hpersist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    use crate::client::{ClientShared, ClientState};
-    use crate::config::{Config, Synchronous};
-    use crate::engine::{Engine, SharedState};
+    use crate::config::Synchronous;
     use crate::storage::SqliteStore;
-
-    /// An engine over an in-memory store, a client, and the events every command produced.
-    struct Rig {
-        engine: Engine,
-        client: ClientState,
-        events: Arc<Mutex<Vec<(u16, &'static str)>>>,
-    }
-
-    impl Rig {
-        fn new() -> Rig {
-            let store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
-            let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).unwrap();
-            let config = Config::default();
-            let shared = Arc::new(SharedState::new(&config));
-            let mut engine = Engine::new(keyspace, config, None, shared);
-            let events = Arc::new(Mutex::new(Vec::new()));
-            let sink = Arc::clone(&events);
-            engine.events.subscribe(
-                class::ALL,
-                None,
-                Box::new(move |_, batch| {
-                    let mut sink = sink.lock().unwrap();
-                    sink.extend(batch.iter().map(|e| (e.class, e.event)));
-                }),
-            );
-            let addr = "127.0.0.1:1".parse().unwrap();
-            let client = ClientState::new(1, addr, addr, true, Arc::new(ClientShared::new(true)));
-            Rig {
-                engine,
-                client,
-                events,
-            }
-        }
-
-        /// Runs a command; returns its reply and the events it caused.
-        fn run(&mut self, words: &str) -> (Reply, Vec<(u16, &'static str)>) {
-            let argv: Vec<Bytes> = words
-                .split(' ')
-                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-                .collect();
-            let reply = self.engine.execute(&mut self.client, &argv);
-            let events = std::mem::take(&mut *self.events.lock().unwrap());
-            (reply, events)
-        }
-    }
+    use crate::testing::Rig;
 
     #[test]
     fn commands_emit_redis_events() {

@@ -1030,61 +1030,19 @@ fn lcs_table(ctx: &Ctx<'_>, a: &[u8], b: &[u8]) -> Result<Vec<u32>, Reply> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-    use crate::client::{ClientShared, ClientState};
-    use crate::config::{Config, Synchronous};
-    use crate::engine::{Engine, SharedState};
-    use crate::keyspace::Keyspace;
-    use crate::storage::SqliteStore;
+    use crate::testing::Rig;
 
-    /// An event as the test subscriber saw it: class, name, key.
-    type Seen = (u16, &'static str, String);
-
-    /// An in-memory engine, a client, and the (class, event, key) triples every command
-    /// emits: key events have no black-box view until keyspace notifications exist.
-    struct Harness {
-        engine: Engine,
-        client: ClientState,
-        events: Arc<Mutex<Vec<Seen>>>,
-    }
+    /// The rig, plus the events of a command as `class:event:key`.
+    struct Harness(Rig);
 
     impl Harness {
         fn new() -> Self {
-            let store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
-            let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).unwrap();
-            let config = Config::default();
-            let shared = Arc::new(SharedState::new(&config));
-            let mut engine = Engine::new(keyspace, config, None, shared);
-            let events = Arc::new(Mutex::new(Vec::new()));
-            let sink = Arc::clone(&events);
-            engine.events.subscribe(
-                class::ALL,
-                None,
-                Box::new(move |_, batch| {
-                    let mut sink = sink.lock().unwrap();
-                    for e in batch {
-                        let key = String::from_utf8_lossy(&e.key).into_owned();
-                        sink.push((e.class, e.event, key));
-                    }
-                }),
-            );
-            let addr = "127.0.0.1:1".parse().unwrap();
-            let client = ClientState::new(1, addr, addr, true, Arc::new(ClientShared::new(true)));
-            Harness {
-                engine,
-                client,
-                events,
-            }
+            Harness(Rig::new())
         }
 
         fn run(&mut self, words: &[&str]) -> Reply {
-            let argv: Vec<Bytes> = words
-                .iter()
-                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-                .collect();
-            self.engine.execute(&mut self.client, &argv)
+            self.0.exec(words)
         }
 
         /// Runs a command and returns the events it emitted as `class:event:key`.
@@ -1096,9 +1054,13 @@ mod tests {
                 class::STRING => "$",
                 _ => "?",
             };
-            std::mem::take(&mut *self.events.lock().unwrap())
+            self.0
+                .take_events()
                 .into_iter()
-                .map(|(c, e, k)| format!("{}:{e}:{k}", name(c)))
+                .map(|e| {
+                    let key = String::from_utf8_lossy(&e.key);
+                    format!("{}:{}:{key}", name(e.class), e.event)
+                })
                 .collect()
         }
     }
@@ -1155,7 +1117,7 @@ mod tests {
             &["getex", "s", "EX", "0"],
         ] {
             assert!(h.run(words).is_error(), "{words:?}");
-            assert!(h.events.lock().unwrap().is_empty(), "{words:?}");
+            assert!(h.0.take_events().is_empty(), "{words:?}");
         }
     }
 
