@@ -165,10 +165,11 @@ bench() {
         fi
         before=$(cpu_ms "$pid")
         out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
-            "${random[@]}" -P "$pipeline" "${what[@]}" --csv)
+            "${random[@]}" -P "$pipeline" --csv "${what[@]}")
         after=$(cpu_ms "$pid")
         # "test","rps",...: skip the header, keep the first two columns. Names like
-        # "MSET (10 keys)" keep their first word.
+        # "MSET (10 keys)" keep their first word. (--csv comes before a custom command, whose
+        # words are the rest of the line.)
         printf '%s\n' "$out" | tr -d '\r' | awk -F'","' -v cpu=$((after - before)) 'NR > 1 && NF >= 2 {
             gsub(/"/, "", $1); gsub(/"/, "", $2); split($1, name, " "); print name[1] "\t" $2 "\t" cpu }'
     done

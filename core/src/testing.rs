@@ -22,6 +22,12 @@ pub struct Rig {
     events: Arc<Mutex<Vec<KeyEvent>>>,
 }
 
+impl Default for Rig {
+    fn default() -> Self {
+        Rig::new()
+    }
+}
+
 impl Rig {
     /// A fresh engine with a subscriber to every event class.
     pub fn new() -> Rig {
