@@ -25,11 +25,12 @@ set -euo pipefail
 # The commands respite implements so far; later issues append to this list.
 TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY}
 
-# Tests redis-benchmark has no name for, as the command each one runs (with -r,
-# __rand_int__ picks among the fields the HSET test wrote).
+# Tests redis-benchmark has no name for, as the command each one runs. With -r, HGET's
+# __rand_int__ picks among the fields the HSET test wrote (whose values are not numbers, so
+# HINCRBY counts in a hash of its own).
 declare -A CUSTOM=(
     [HGET]="HGET myhash element:__rand_int__"
-    [HINCRBY]="HINCRBY myhash element:__rand_int__ 1"
+    [HINCRBY]="HINCRBY counters field:__rand_int__ 1"
 )
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
