@@ -38,7 +38,9 @@ fn collect(sub: &mut RawConn) -> Vec<(String, String)> {
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 #[test]
@@ -49,7 +51,10 @@ fn keyspace_and_keyevent_messages_for_each_class() {
     let mut c = raw(&server);
     assert_eq!(
         words(&mut c, "CONFIG GET notify-keyspace-events"),
-        Reply::Array(vec![Reply::bulk("notify-keyspace-events"), Reply::bulk("AKE")])
+        Reply::Array(vec![
+            Reply::bulk("notify-keyspace-events"),
+            Reply::bulk("AKE")
+        ])
     );
     let mut sub = raw(&server);
     words(&mut sub, "PSUBSCRIBE __key*@0__:*");
@@ -60,10 +65,7 @@ fn keyspace_and_keyevent_messages_for_each_class() {
     end(&mut c);
     assert_eq!(
         collect(&mut sub),
-        pairs(&[
-            ("__keyspace@0__:k", "set"),
-            ("__keyevent@0__:set", "k"),
-        ])
+        pairs(&[("__keyspace@0__:k", "set"), ("__keyevent@0__:set", "k"),])
     );
     words(&mut c, "INCRBY n 5");
     words(&mut c, "APPEND k x");
@@ -111,8 +113,14 @@ fn keyspace_and_keyevent_messages_for_each_class() {
     assert_eq!(words(&mut c, "GET lazy"), Reply::NilBulk);
     end(&mut c);
     let got = collect(&mut sub);
-    assert!(got.contains(&("__keyevent@0__:expired".into(), "lazy".into())), "{got:?}");
-    assert!(got.contains(&("__keyspace@0__:lazy".into(), "expired".into())), "{got:?}");
+    assert!(
+        got.contains(&("__keyevent@0__:expired".into(), "lazy".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("__keyspace@0__:lazy".into(), "expired".into())),
+        "{got:?}"
+    );
     // Active expiry: nobody touches the key; the sweep removes it.
     words(&mut c, "SET active v PX 30");
     let mut got = collect_until(&mut sub, "__keyevent@0__:expired", "active");
@@ -154,7 +162,10 @@ fn classes_filter_and_new_keys() {
     words(&mut sub, "PSUBSCRIBE __key*");
     words(&mut c, "SET a 1");
     // Keyevent only, string class and new keys only.
-    assert_eq!(words(&mut c, "CONFIG SET notify-keyspace-events E$n"), Reply::ok());
+    assert_eq!(
+        words(&mut c, "CONFIG SET notify-keyspace-events E$n"),
+        Reply::ok()
+    );
     assert_eq!(
         words(&mut c, "CONFIG GET notify-keyspace-events").items()[1],
         Reply::bulk("$nE")
@@ -186,10 +197,16 @@ fn classes_filter_and_new_keys() {
         Reply::error("ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
     );
     // Turned off again: nothing more.
-    assert_eq!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]), Reply::ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]),
+        Reply::ok()
+    );
     words(&mut c, "SET quiet 1");
     let mut p = raw(&server);
-    assert_eq!(words(&mut p, "PUBLISH __keyevent@0__:set marker"), Reply::Int(1));
+    assert_eq!(
+        words(&mut p, "PUBLISH __keyevent@0__:set marker"),
+        Reply::Int(1)
+    );
     let reply = sub.read_reply();
     assert_eq!(reply.items()[3].text(), "marker");
 }

@@ -19,7 +19,11 @@ fn push(words: &[&str]) -> Reply {
 }
 
 fn confirm(kind: &str, name: &str, count: i64) -> Reply {
-    Reply::Array(vec![Reply::bulk(kind), Reply::bulk(name), Reply::Int(count)])
+    Reply::Array(vec![
+        Reply::bulk(kind),
+        Reply::bulk(name),
+        Reply::Int(count),
+    ])
 }
 
 #[test]
@@ -27,7 +31,10 @@ fn fan_out_to_many_subscribers() {
     let server = Server::start();
     let mut subscribers: Vec<RawConn> = (0..50).map(|_| raw(&server)).collect();
     for s in subscribers.iter_mut() {
-        assert_eq!(s.cmd(&["SUBSCRIBE", "news"]), confirm("subscribe", "news", 1));
+        assert_eq!(
+            s.cmd(&["SUBSCRIBE", "news"]),
+            confirm("subscribe", "news", 1)
+        );
     }
     let mut publisher = server.conn();
     for i in 0..20 {
@@ -36,7 +43,9 @@ fn fan_out_to_many_subscribers() {
             .unwrap();
         assert_eq!(n, 50);
     }
-    let n: i64 = cmd(&["PUBLISH", "elsewhere", "x"]).query(&mut publisher).unwrap();
+    let n: i64 = cmd(&["PUBLISH", "elsewhere", "x"])
+        .query(&mut publisher)
+        .unwrap();
     assert_eq!(n, 0);
     for s in subscribers.iter_mut() {
         for i in 0..20 {
@@ -49,7 +58,9 @@ fn fan_out_to_many_subscribers() {
     let mut ps = con.as_pubsub();
     ps.subscribe("crate").unwrap();
     ps.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let n: i64 = cmd(&["PUBLISH", "crate", "hello"]).query(&mut publisher).unwrap();
+    let n: i64 = cmd(&["PUBLISH", "crate", "hello"])
+        .query(&mut publisher)
+        .unwrap();
     assert_eq!(n, 1);
     let msg = ps.get_message().unwrap();
     assert_eq!(msg.get_channel_name(), "crate");
@@ -60,9 +71,15 @@ fn fan_out_to_many_subscribers() {
 fn patterns_and_shard_channels() {
     let server = Server::start();
     let mut s = raw(&server);
-    assert_eq!(s.cmd(&["PSUBSCRIBE", "user:*", "h?llo"]), confirm("psubscribe", "user:*", 1));
+    assert_eq!(
+        s.cmd(&["PSUBSCRIBE", "user:*", "h?llo"]),
+        confirm("psubscribe", "user:*", 1)
+    );
     assert_eq!(s.read_reply(), confirm("psubscribe", "h?llo", 2));
-    assert_eq!(s.cmd(&["SUBSCRIBE", "user:1"]), confirm("subscribe", "user:1", 3));
+    assert_eq!(
+        s.cmd(&["SUBSCRIBE", "user:1"]),
+        confirm("subscribe", "user:1", 3)
+    );
     let mut p = raw(&server);
     // One for the channel, one for the pattern.
     assert_eq!(p.cmd(&["PUBLISH", "user:1", "a"]), Reply::Int(2));
@@ -73,7 +90,10 @@ fn patterns_and_shard_channels() {
     assert_eq!(p.cmd(&["PUBLISH", "order:1", "c"]), Reply::Int(0));
 
     let mut sh = raw(&server);
-    assert_eq!(sh.cmd(&["SSUBSCRIBE", "s1", "s2"]), confirm("ssubscribe", "s1", 1));
+    assert_eq!(
+        sh.cmd(&["SSUBSCRIBE", "s1", "s2"]),
+        confirm("ssubscribe", "s1", 1)
+    );
     assert_eq!(sh.read_reply(), confirm("ssubscribe", "s2", 2));
     assert_eq!(p.cmd(&["SPUBLISH", "s2", "x"]), Reply::Int(1));
     assert_eq!(sh.read_reply(), push(&["smessage", "s2", "x"]));
@@ -83,10 +103,18 @@ fn patterns_and_shard_channels() {
     // Introspection.
     assert_eq!(
         p.cmd(&["PUBSUB", "NUMSUB", "user:1", "nope"]),
-        Reply::Array(vec![Reply::bulk("user:1"), Reply::Int(1), Reply::bulk("nope"), Reply::Int(0)])
+        Reply::Array(vec![
+            Reply::bulk("user:1"),
+            Reply::Int(1),
+            Reply::bulk("nope"),
+            Reply::Int(0)
+        ])
     );
     assert_eq!(p.cmd(&["PUBSUB", "NUMPAT"]), Reply::Int(2));
-    assert_eq!(p.cmd(&["PUBSUB", "CHANNELS"]), Reply::Array(vec![Reply::bulk("user:1")]));
+    assert_eq!(
+        p.cmd(&["PUBSUB", "CHANNELS"]),
+        Reply::Array(vec![Reply::bulk("user:1")])
+    );
     assert_eq!(p.cmd(&["PUBSUB", "CHANNELS", "x*"]), Reply::Array(vec![]));
     let mut shards = p.cmd(&["PUBSUB", "SHARDCHANNELS"]).items().to_vec();
     shards.sort_by_key(|r| r.text());
@@ -98,22 +126,36 @@ fn patterns_and_shard_channels() {
     let info = p.cmd(&["INFO", "stats"]).text();
     assert_eq!(info_field(&info, "pubsub_channels").as_deref(), Some("1"));
     assert_eq!(info_field(&info, "pubsub_patterns").as_deref(), Some("2"));
-    assert_eq!(info_field(&info, "pubsubshard_channels").as_deref(), Some("2"));
+    assert_eq!(
+        info_field(&info, "pubsubshard_channels").as_deref(),
+        Some("2")
+    );
 
     // Unsubscribing everything, then once more with nothing left.
-    assert_eq!(s.cmd(&["PUNSUBSCRIBE", "h?llo"]), confirm("punsubscribe", "h?llo", 2));
+    assert_eq!(
+        s.cmd(&["PUNSUBSCRIBE", "h?llo"]),
+        confirm("punsubscribe", "h?llo", 2)
+    );
     assert_eq!(s.cmd(&["UNSUBSCRIBE"]), confirm("unsubscribe", "user:1", 1));
-    assert_eq!(s.cmd(&["PUNSUBSCRIBE"]), confirm("punsubscribe", "user:*", 0));
+    assert_eq!(
+        s.cmd(&["PUNSUBSCRIBE"]),
+        confirm("punsubscribe", "user:*", 0)
+    );
     assert_eq!(
         s.cmd(&["UNSUBSCRIBE"]),
-        Reply::Array(vec![Reply::bulk("unsubscribe"), Reply::NilBulk, Reply::Int(0)])
+        Reply::Array(vec![
+            Reply::bulk("unsubscribe"),
+            Reply::NilBulk,
+            Reply::Int(0)
+        ])
     );
     // Out of subscribed mode: normal commands work again.
     assert_eq!(s.cmd(&["SET", "k", "v"]), Reply::ok());
     // A disconnected subscriber is forgotten.
     drop(sh);
     wait_until("shard subscriber gone", Duration::from_secs(10), || {
-        p.cmd(&["PUBSUB", "SHARDNUMSUB", "s1"]) == Reply::Array(vec![Reply::bulk("s1"), Reply::Int(0)])
+        p.cmd(&["PUBSUB", "SHARDNUMSUB", "s1"])
+            == Reply::Array(vec![Reply::bulk("s1"), Reply::Int(0)])
     });
 }
 
@@ -124,7 +166,11 @@ fn resp2_subscribed_mode_refuses_other_commands() {
     s.cmd(&["SUBSCRIBE", "a"]);
     assert_eq!(s.cmd(&["PING"]), push(&["pong", ""]));
     assert_eq!(s.cmd(&["PING", "x"]), push(&["pong", "x"]));
-    for (command, name) in [(&["GET", "k"][..], "get"), (&["MULTI"][..], "multi"), (&["HELLO", "3"][..], "hello")] {
+    for (command, name) in [
+        (&["GET", "k"][..], "get"),
+        (&["MULTI"][..], "multi"),
+        (&["HELLO", "3"][..], "hello"),
+    ] {
         assert_eq!(
             s.cmd(command),
             Reply::error(&format!(
@@ -149,14 +195,22 @@ fn resp3_mixes_pushes_and_replies_in_order() {
     s.cmd(&["HELLO", "3"]);
     assert_eq!(
         s.cmd(&["SUBSCRIBE", "ch"]),
-        Reply::Push(vec![Reply::bulk("subscribe"), Reply::bulk("ch"), Reply::Int(1)])
+        Reply::Push(vec![
+            Reply::bulk("subscribe"),
+            Reply::bulk("ch"),
+            Reply::Int(1)
+        ])
     );
     // Normal commands are allowed; its own publish arrives before the reply, as in Redis.
     assert_eq!(s.cmd(&["SET", "k", "v"]), Reply::ok());
     s.send_cmd(&["PUBLISH", "ch", "self"]);
     assert_eq!(
         s.read_reply(),
-        Reply::Push(vec![Reply::bulk("message"), Reply::bulk("ch"), Reply::bulk("self")])
+        Reply::Push(vec![
+            Reply::bulk("message"),
+            Reply::bulk("ch"),
+            Reply::bulk("self")
+        ])
     );
     assert_eq!(s.read_reply(), Reply::Int(1));
     assert_eq!(s.cmd(&["PING"]), Reply::simple("PONG"));
@@ -238,10 +292,16 @@ fn slow_subscriber_is_cut_off_while_others_continue() {
     );
     // Subscribes and never reads.
     let mut slow = raw(&server);
-    assert_eq!(slow.cmd(&["SUBSCRIBE", "big"]), confirm("subscribe", "big", 1));
+    assert_eq!(
+        slow.cmd(&["SUBSCRIBE", "big"]),
+        confirm("subscribe", "big", 1)
+    );
     // Reads everything, on its own thread.
     let mut normal = raw(&server);
-    assert_eq!(normal.cmd(&["SUBSCRIBE", "big"]), confirm("subscribe", "big", 1));
+    assert_eq!(
+        normal.cmd(&["SUBSCRIBE", "big"]),
+        confirm("subscribe", "big", 1)
+    );
     let reader = thread::spawn(move || {
         let mut count = 0usize;
         loop {
@@ -268,9 +328,11 @@ fn slow_subscriber_is_cut_off_while_others_continue() {
             break;
         }
     }
-    wait_until("slow subscriber disconnected", Duration::from_secs(20), || {
-        publisher.cmd(&["PUBSUB", "NUMSUB", "big"]).items()[1] == Reply::Int(1)
-    });
+    wait_until(
+        "slow subscriber disconnected",
+        Duration::from_secs(20),
+        || publisher.cmd(&["PUBSUB", "NUMSUB", "big"]).items()[1] == Reply::Int(1),
+    );
     let info = admin.cmd(&["INFO", "stats"]).text();
     assert_eq!(
         info_field(&info, "client_output_buffer_limit_disconnections").as_deref(),
@@ -295,11 +357,17 @@ fn output_buffer_limit_config_set() {
     let server = Server::start();
     let mut c = raw(&server);
     assert_eq!(
-        c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 500kb 10"]),
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 1mb 500kb 10"
+        ]),
         Reply::ok()
     );
     assert_eq!(
-        c.cmd(&["CONFIG", "GET", "client-output-buffer-limit"]).items()[1],
+        c.cmd(&["CONFIG", "GET", "client-output-buffer-limit"])
+            .items()[1],
         Reply::bulk("normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 512000 10")
     );
     assert_eq!(

@@ -23,8 +23,14 @@ fn words(conn: &mut RawConn, line: &str) -> Reply {
 fn queued_replies_and_errors() {
     let server = Server::start();
     let mut c = raw(&server);
-    assert_eq!(words(&mut c, "EXEC"), Reply::error("ERR EXEC without MULTI"));
-    assert_eq!(words(&mut c, "DISCARD"), Reply::error("ERR DISCARD without MULTI"));
+    assert_eq!(
+        words(&mut c, "EXEC"),
+        Reply::error("ERR EXEC without MULTI")
+    );
+    assert_eq!(
+        words(&mut c, "DISCARD"),
+        Reply::error("ERR DISCARD without MULTI")
+    );
     assert_eq!(words(&mut c, "MULTI"), Reply::ok());
     assert_eq!(
         words(&mut c, "MULTI"),
@@ -82,7 +88,10 @@ fn queued_replies_and_errors() {
     // RESET leaves the transaction.
     assert_eq!(words(&mut c, "MULTI"), Reply::ok());
     assert_eq!(words(&mut c, "RESET"), Reply::simple("RESET"));
-    assert_eq!(words(&mut c, "EXEC"), Reply::error("ERR EXEC without MULTI"));
+    assert_eq!(
+        words(&mut c, "EXEC"),
+        Reply::error("ERR EXEC without MULTI")
+    );
 }
 
 #[test]
@@ -99,7 +108,10 @@ fn transactions_are_atomic_to_other_clients() {
         words(&mut a, "EXEC"),
         Reply::Array(vec![Reply::ok(), Reply::ok()])
     );
-    assert_eq!(words(&mut b, "MGET x y"), Reply::Array(vec![Reply::bulk("1"), Reply::bulk("1")]));
+    assert_eq!(
+        words(&mut b, "MGET x y"),
+        Reply::Array(vec![Reply::bulk("1"), Reply::bulk("1")])
+    );
 }
 
 /// Runs WATCH `key`, lets `touch` act from another client, and returns EXEC's reply.
@@ -125,22 +137,60 @@ fn watch_detects_every_kind_of_change() {
     let ok = Reply::Array(vec![Reply::simple("PONG")]);
     assert_eq!(exec_after(&server, "SET k 1", "k", &[]), ok);
     assert_eq!(exec_after(&server, "SET k 1", "k", &["GET k"]), ok);
-    assert_eq!(exec_after(&server, "SET k 1", "k", &["SET k 2"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "SET k 1", "k", &["INCR k"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "SET k 1", "k", &["DEL k"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "SET k 1", "k", &["EXPIRE k 100"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "HSET k f v", "k", &["HSET k g w"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "SET k 1", "k", &["RENAME k j"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "SET j 1", "k", &["RENAME j k"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "SET k 1", "k", &["FLUSHDB"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "SET k 1", "k", &["FLUSHALL"]), Reply::NilArray);
-    assert_eq!(exec_after(&server, "SET k 1", "k", &["SWAPDB 0 1"]), Reply::NilArray);
+    assert_eq!(
+        exec_after(&server, "SET k 1", "k", &["SET k 2"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "SET k 1", "k", &["INCR k"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "SET k 1", "k", &["DEL k"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "SET k 1", "k", &["EXPIRE k 100"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "HSET k f v", "k", &["HSET k g w"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "SET k 1", "k", &["RENAME k j"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "SET j 1", "k", &["RENAME j k"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "SET k 1", "k", &["FLUSHDB"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "SET k 1", "k", &["FLUSHALL"]),
+        Reply::NilArray
+    );
+    assert_eq!(
+        exec_after(&server, "SET k 1", "k", &["SWAPDB 0 1"]),
+        Reply::NilArray
+    );
     // Absent when watched, created and deleted again before EXEC.
-    assert_eq!(exec_after(&server, "", "k", &["SET k 1", "DEL k"]), Reply::NilArray);
+    assert_eq!(
+        exec_after(&server, "", "k", &["SET k 1", "DEL k"]),
+        Reply::NilArray
+    );
     // A write to another key or another database is no conflict.
     assert_eq!(exec_after(&server, "SET k 1", "k", &["SET other 1"]), ok);
     assert_eq!(
-        exec_after(&server, "SET k 1", "k", &["SELECT 1", "SET k 2", "SELECT 0"]),
+        exec_after(
+            &server,
+            "SET k 1",
+            "k",
+            &["SELECT 1", "SET k 2", "SELECT 0"]
+        ),
         ok
     );
     // FLUSHDB of an empty database touches nothing (as Redis).
@@ -160,14 +210,20 @@ fn watch_own_write_expiry_unwatch_and_disconnect() {
     // EXEC unwatches: the next transaction succeeds.
     words(&mut a, "MULTI");
     words(&mut a, "PING");
-    assert_eq!(words(&mut a, "EXEC"), Reply::Array(vec![Reply::simple("PONG")]));
+    assert_eq!(
+        words(&mut a, "EXEC"),
+        Reply::Array(vec![Reply::simple("PONG")])
+    );
     // UNWATCH forgets.
     words(&mut a, "WATCH k");
     words(&mut a, "SET k 2");
     words(&mut a, "UNWATCH");
     words(&mut a, "MULTI");
     words(&mut a, "PING");
-    assert_eq!(words(&mut a, "EXEC"), Reply::Array(vec![Reply::simple("PONG")]));
+    assert_eq!(
+        words(&mut a, "EXEC"),
+        Reply::Array(vec![Reply::simple("PONG")])
+    );
     // A watched key that expires counts as changed (Redis 7).
     words(&mut a, "SET e 1 PX 50");
     words(&mut a, "WATCH e");
@@ -188,7 +244,10 @@ fn watch_own_write_expiry_unwatch_and_disconnect() {
     words(&mut b, "SET k 4");
     words(&mut a, "MULTI");
     words(&mut a, "PING");
-    assert_eq!(words(&mut a, "EXEC"), Reply::Array(vec![Reply::simple("PONG")]));
+    assert_eq!(
+        words(&mut a, "EXEC"),
+        Reply::Array(vec![Reply::simple("PONG")])
+    );
 }
 
 #[test]
@@ -204,8 +263,12 @@ fn optimistic_increments_from_many_clients_are_exact() {
                 let mut retries = 0u64;
                 for _ in 0..per_client {
                     loop {
-                        redis::cmd("WATCH").arg("counter").query::<()>(&mut con).unwrap();
-                        let v: Option<i64> = redis::cmd("GET").arg("counter").query(&mut con).unwrap();
+                        redis::cmd("WATCH")
+                            .arg("counter")
+                            .query::<()>(&mut con)
+                            .unwrap();
+                        let v: Option<i64> =
+                            redis::cmd("GET").arg("counter").query(&mut con).unwrap();
                         let result: Option<(String,)> = redis::pipe()
                             .atomic()
                             .cmd("SET")
@@ -226,7 +289,11 @@ fn optimistic_increments_from_many_clients_are_exact() {
     let retries: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     let mut con = server.conn();
     let total: i64 = cmd(&["GET", "counter"]).query(&mut con).unwrap();
-    assert_eq!(total, (clients * per_client) as i64, "after {retries} retries");
+    assert_eq!(
+        total,
+        (clients * per_client) as i64,
+        "after {retries} retries"
+    );
 }
 
 #[test]

@@ -376,8 +376,7 @@ impl Engine {
             let reply = Reply::error("NOAUTH Authentication required.");
             return self.refuse(client, Some(&cmd), reply);
         }
-        if client.protocol == Protocol::Resp2 && client.subscribed() && !allowed_subscribed(&cmd)
-        {
+        if client.protocol == Protocol::Resp2 && client.subscribed() && !allowed_subscribed(&cmd) {
             let reply = Reply::Error(
                 format!(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \

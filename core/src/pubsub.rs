@@ -150,7 +150,10 @@ impl BufferLimits {
                 crate::config::ByteSize::parse(w.as_bytes())
                     .map(|b| b.0)
                     .filter(|&n| n <= i64::MAX as u64)
-                    .ok_or_else(|| "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string())
+                    .ok_or_else(|| {
+                        "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                            .to_string()
+                    })
             };
             let limit = BufferLimit {
                 hard: size(group[1])?,
@@ -168,7 +171,11 @@ impl BufferLimits {
                 "normal" => self.normal = limit,
                 "replica" | "slave" => self.replica = limit,
                 "pubsub" => self.pubsub = limit,
-                _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
             }
         }
         Ok(self)
@@ -176,7 +183,8 @@ impl BufferLimits {
 
     /// Redis's CONFIG GET form: `normal 0 0 0 slave 268435456 67108864 60 pubsub ...`.
     pub fn to_redis_string(&self) -> String {
-        let f = |name: &str, l: &BufferLimit| format!("{name} {} {} {}", l.hard, l.soft, l.soft_secs);
+        let f =
+            |name: &str, l: &BufferLimit| format!("{name} {} {} {}", l.hard, l.soft, l.soft_secs);
         format!(
             "{} {} {}",
             f("normal", &self.normal),
@@ -414,10 +422,9 @@ impl PubSub {
     /// a client left without subscriptions. Returns the count Redis reports for `kind`:
     /// channels plus patterns, or shard channels.
     fn update_counts(&mut self, client: &mut ClientState, kind: Kind) -> usize {
-        let (c, p, s) = self
-            .subscribers
-            .get(&client.id)
-            .map_or((0, 0, 0), |s| (s.channels.len(), s.patterns.len(), s.shard.len()));
+        let (c, p, s) = self.subscribers.get(&client.id).map_or((0, 0, 0), |s| {
+            (s.channels.len(), s.patterns.len(), s.shard.len())
+        });
         client.sub_channels = c;
         client.sub_patterns = p;
         client.sub_shard = s;

@@ -31,28 +31,84 @@ const SUB_FLAGS: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
 
 /// Pub/Sub commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec!("subscribe", -2, SUB_FLAGS, "Listens for messages published to channels.", "2.0.0", subscribe),
-    spec!("unsubscribe", -1, SUB_FLAGS, "Stops listening to messages posted to channels.", "2.0.0", unsubscribe),
-    spec!("psubscribe", -2, SUB_FLAGS, "Listens for messages published to channels that match one or more patterns.", "2.0.0", psubscribe),
-    spec!("punsubscribe", -1, SUB_FLAGS, "Stops listening to messages published to channels that match one or more patterns.", "2.0.0", punsubscribe),
+    spec!(
+        "subscribe",
+        -2,
+        SUB_FLAGS,
+        "Listens for messages published to channels.",
+        "2.0.0",
+        subscribe
+    ),
+    spec!(
+        "unsubscribe",
+        -1,
+        SUB_FLAGS,
+        "Stops listening to messages posted to channels.",
+        "2.0.0",
+        unsubscribe
+    ),
+    spec!(
+        "psubscribe",
+        -2,
+        SUB_FLAGS,
+        "Listens for messages published to channels that match one or more patterns.",
+        "2.0.0",
+        psubscribe
+    ),
+    spec!(
+        "punsubscribe",
+        -1,
+        SUB_FLAGS,
+        "Stops listening to messages published to channels that match one or more patterns.",
+        "2.0.0",
+        punsubscribe
+    ),
     CommandSpec {
         first_key: 1,
         last_key: -1,
         step: 1,
-        ..spec!("ssubscribe", -2, SUB_FLAGS, "Listens for messages published to shard channels.", "7.0.0", ssubscribe)
+        ..spec!(
+            "ssubscribe",
+            -2,
+            SUB_FLAGS,
+            "Listens for messages published to shard channels.",
+            "7.0.0",
+            ssubscribe
+        )
     },
     CommandSpec {
         first_key: 1,
         last_key: -1,
         step: 1,
-        ..spec!("sunsubscribe", -1, SUB_FLAGS, "Stops listening to messages posted to shard channels.", "7.0.0", sunsubscribe)
+        ..spec!(
+            "sunsubscribe",
+            -1,
+            SUB_FLAGS,
+            "Stops listening to messages posted to shard channels.",
+            "7.0.0",
+            sunsubscribe
+        )
     },
-    spec!("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, "Posts a message to a channel.", "2.0.0", publish),
+    spec!(
+        "publish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        "Posts a message to a channel.",
+        "2.0.0",
+        publish
+    ),
     CommandSpec {
         first_key: 1,
         last_key: 1,
         step: 1,
-        ..spec!("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, "Post a message to a shard channel", "7.0.0", spublish)
+        ..spec!(
+            "spublish",
+            3,
+            PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+            "Post a message to a shard channel",
+            "7.0.0",
+            spublish
+        )
     },
     CommandSpec {
         name: "pubsub",
@@ -63,12 +119,54 @@ pub static COMMANDS: &[CommandSpec] = &[
         since: "2.8.0",
         complexity: "Depends on subcommand.",
         subcommands: &[
-            spec!("channels", -2, PUBSUB | LOADING | STALE, "Returns the active channels.", "2.8.0", pubsub_channels),
-            spec!("numsub", -2, PUBSUB | LOADING | STALE, "Returns a count of subscribers to channels.", "2.8.0", pubsub_numsub),
-            spec!("numpat", 2, PUBSUB | LOADING | STALE, "Returns a count of unique pattern subscriptions.", "2.8.0", pubsub_numpat),
-            spec!("shardchannels", -2, PUBSUB | LOADING | STALE, "Returns the active shard channels.", "7.0.0", pubsub_shardchannels),
-            spec!("shardnumsub", -2, PUBSUB | LOADING | STALE, "Returns the count of subscribers of shard channels.", "7.0.0", pubsub_shardnumsub),
-            spec!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "6.2.0", pubsub_help),
+            spec!(
+                "channels",
+                -2,
+                PUBSUB | LOADING | STALE,
+                "Returns the active channels.",
+                "2.8.0",
+                pubsub_channels
+            ),
+            spec!(
+                "numsub",
+                -2,
+                PUBSUB | LOADING | STALE,
+                "Returns a count of subscribers to channels.",
+                "2.8.0",
+                pubsub_numsub
+            ),
+            spec!(
+                "numpat",
+                2,
+                PUBSUB | LOADING | STALE,
+                "Returns a count of unique pattern subscriptions.",
+                "2.8.0",
+                pubsub_numpat
+            ),
+            spec!(
+                "shardchannels",
+                -2,
+                PUBSUB | LOADING | STALE,
+                "Returns the active shard channels.",
+                "7.0.0",
+                pubsub_shardchannels
+            ),
+            spec!(
+                "shardnumsub",
+                -2,
+                PUBSUB | LOADING | STALE,
+                "Returns the count of subscribers of shard channels.",
+                "7.0.0",
+                pubsub_shardnumsub
+            ),
+            spec!(
+                "help",
+                2,
+                LOADING | STALE,
+                "Returns helpful text about the different subcommands.",
+                "6.2.0",
+                pubsub_help
+            ),
         ],
         ..CommandSpec::BASE
     },
@@ -103,7 +201,9 @@ fn ssubscribe(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         // Redis refuses it to clients that may not block, which includes a running EXEC.
         return Reply::error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
     }
-    ctx.engine.pubsub.subscribe(ctx.client, Kind::Shard, &argv[1..])
+    ctx.engine
+        .pubsub
+        .subscribe(ctx.client, Kind::Shard, &argv[1..])
 }
 
 fn sunsubscribe(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

@@ -430,8 +430,8 @@ impl Config {
                 ),
             );
         }
-        if let Err(e) = crate::pubsub::BufferLimits::default()
-            .parse_over(&s.client_output_buffer_limit)
+        if let Err(e) =
+            crate::pubsub::BufferLimits::default().parse_over(&s.client_output_buffer_limit)
         {
             bad(
                 "server.client_output_buffer_limit",

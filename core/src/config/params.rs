@@ -203,8 +203,7 @@ static PARAMS: [ConfigParam; 22] = [
         },
         set: |c, v| {
             let text = utf8(v).map_err(|_| crate::notify::INVALID_FLAGS.to_string())?;
-            let flags =
-                crate::notify::parse_flags(&text).ok_or(crate::notify::INVALID_FLAGS)?;
+            let flags = crate::notify::parse_flags(&text).ok_or(crate::notify::INVALID_FLAGS)?;
             c.server.notify_keyspace_events = crate::notify::flags_to_string(flags);
             Ok(())
         },

@@ -631,7 +631,11 @@ impl Keyspace {
     /// Marks the watchers of every watched key of `dbs` that exists in any of `exists_in`
     /// (FLUSHDB, FLUSHALL, SWAPDB change keys without writing them one by one), as Redis's
     /// touchAllWatchedKeysInDb does.
-    fn touch_watched_in(&mut self, dbs: &[DbIndex], exists_in: &[DbIndex]) -> Result<(), StoreError> {
+    fn touch_watched_in(
+        &mut self,
+        dbs: &[DbIndex],
+        exists_in: &[DbIndex],
+    ) -> Result<(), StoreError> {
         if self.watches.is_empty() {
             return Ok(());
         }

@@ -170,7 +170,9 @@ async fn session(
                     }
                 }
                 client.outbox.written(n);
-                shared.net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                shared
+                    .net_output_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
             }
             continue;
         }
