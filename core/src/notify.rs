@@ -92,6 +92,7 @@ impl Engine {
         if let Some(id) = self.notify_subscription.take() {
             self.events.unsubscribe(id);
         }
+        self.keyspace.set_want_new(self.events.wants(class::NEW));
         let flags = parse_flags(&self.config.server.notify_keyspace_events).unwrap_or(0);
         let classes = flags as u16;
         // Redis sends nothing unless K or E is set as well as a class.
@@ -104,6 +105,9 @@ impl Engine {
             Box::new(move |engine, events| engine.notify_keyspace(flags, events)),
         );
         self.notify_subscription = Some(id);
+        // Creating a key costs a `new` event only while someone wants it; say so now rather
+        // than after the next command.
+        self.keyspace.set_want_new(self.events.wants(class::NEW));
     }
 
     fn notify_keyspace(&mut self, flags: u32, events: &[KeyEvent]) {
