@@ -6,6 +6,11 @@
 #   bench/compare.sh                 # defaults below
 #   bench/compare.sh -n 1000000      # more requests per test
 #   TESTS=SET,GET bench/compare.sh   # a subset of the tests
+#   TESTS=PUBLISH1,PUBLISH100,MULTI10 bench/compare.sh -P 1
+#
+# Besides redis-benchmark's own tests: PUBLISH1 and PUBLISH100 run `PUBLISH ch hello` with 1 or
+# 100 `redis-cli SUBSCRIBE ch` readers attached; MULTI10 runs MULTI, ten INCRs and EXEC per
+# request with bench/multi_exec.rs (rps = transactions per second; it ignores -P).
 #
 # Options (or the environment variables in brackets):
 #   -n N          requests per test and pipeline setting [REQUESTS, default 100000]
@@ -23,7 +28,7 @@
 set -euo pipefail
 
 # The commands respite implements so far; later issues append to this list.
-TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY}
+TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY,PUBLISH1,PUBLISH100,MULTI10}
 
 # Tests redis-benchmark has no name for, as the command each one runs. With -r, HGET's
 # __rand_int__ picks among the fields the HSET test wrote (whose values are not numbers, so
@@ -38,7 +43,8 @@ PIPELINES=${PIPELINES:-"1 16"}
 KEYSPACE=${KEYSPACE:-}
 ROUNDS=${ROUNDS:-3}
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+# The comment block at the top of this file.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 while getopts "n:c:P:t:r:R:h" opt; do
     case "$opt" in
@@ -66,9 +72,22 @@ ROOT=$(pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/respite-bench.XXXXXX")
 REDIS_PID=""
 RESPITE_PID=""
+SUBSCRIBER_PIDS=()
+
+stop_subscribers() {
+    local pid
+    for pid in "${SUBSCRIBER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SUBSCRIBER_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    SUBSCRIBER_PIDS=()
+}
 
 cleanup() {
     local pid
+    stop_subscribers
     for pid in "$REDIS_PID" "$RESPITE_PID"; do
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
             kill "$pid" 2>/dev/null || true
@@ -160,14 +179,41 @@ bench() {
         random=(-r "$KEYSPACE")
     fi
     for test in ${TESTS//,/ }; do
-        local what=(-t "$test")
-        if [ -n "${CUSTOM[$test]:-}" ]; then
-            read -r -a what <<<"${CUSTOM[$test]}"
-        fi
-        before=$(cpu_ms "$pid")
-        out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
-            "${random[@]}" -P "$pipeline" --csv "${what[@]}")
-        after=$(cpu_ms "$pid")
+        case "$test" in
+            PUBLISH*)
+                # N subscribers reading into /dev/null; wait until all are subscribed.
+                local subs=${test#PUBLISH} i
+                for i in $(seq "$subs"); do
+                    redis-cli -h 127.0.0.1 -p "$port" SUBSCRIBE ch >/dev/null 2>&1 &
+                    SUBSCRIBER_PIDS+=($!)
+                done
+                for _ in $(seq 200); do
+                    [ "$(redis-cli -h 127.0.0.1 -p "$port" PUBSUB NUMSUB ch | tail -n 1)" = "$subs" ] && break
+                    sleep 0.05
+                done
+                before=$(cpu_ms "$pid")
+                out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
+                    -P "$pipeline" --csv PUBLISH ch hello | sed "s/\"PUBLISH ch hello\"/\"$test\"/")
+                after=$(cpu_ms "$pid")
+                stop_subscribers
+                ;;
+            MULTI10)
+                before=$(cpu_ms "$pid")
+                out=$(printf '"test","rps"\n"MULTI10","%s"\n' \
+                    "$("$MULTI_BIN" "127.0.0.1:$port" "$CLIENTS" "$((REQUESTS / 10))")")
+                after=$(cpu_ms "$pid")
+                ;;
+            *)
+                local what=(-t "$test")
+                if [ -n "${CUSTOM[$test]:-}" ]; then
+                    read -r -a what <<<"${CUSTOM[$test]}"
+                fi
+                before=$(cpu_ms "$pid")
+                out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
+                    "${random[@]}" -P "$pipeline" --csv "${what[@]}")
+                after=$(cpu_ms "$pid")
+                ;;
+        esac
         # "test","rps",...: skip the header, keep the first two columns. Names like
         # "MSET (10 keys)" keep their first word. (--csv comes before a custom command, whose
         # words are the rest of the line.)
@@ -180,6 +226,10 @@ if [ -z "${RESPITE_BIN:-}" ]; then
     log "building respite (release)"
     cargo build --release --quiet
     RESPITE_BIN=$ROOT/target/release/respite
+fi
+if [[ ",$TESTS," == *,MULTI10,* ]]; then
+    cargo build --release --quiet --example multi_exec_bench
+    MULTI_BIN=$ROOT/target/release/examples/multi_exec_bench
 fi
 
 start_redis

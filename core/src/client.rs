@@ -21,6 +21,8 @@ pub struct ClientShared {
     kill: Notify,
     /// Whether the client passed AUTH; the parser applies tighter limits before that.
     authenticated: AtomicBool,
+    /// Pushes (pub/sub messages) the executor queued for the connection to write.
+    pub outbox: crate::pubsub::Outbox,
 }
 
 impl ClientShared {
@@ -30,6 +32,7 @@ impl ClientShared {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             authenticated: AtomicBool::new(authenticated),
+            outbox: crate::pubsub::Outbox::default(),
         }
     }
 
@@ -73,6 +76,15 @@ pub enum ReplyMode {
     SkipNext,
 }
 
+/// A transaction being queued (between MULTI and EXEC).
+#[derive(Debug, Default)]
+pub struct Multi {
+    /// Queued commands, in order.
+    pub commands: Vec<Vec<Bytes>>,
+    /// A command was refused while queueing: EXEC must fail with EXECABORT.
+    pub aborted: bool,
+}
+
 /// The executor's view of a client.
 #[derive(Debug)]
 pub struct ClientState {
@@ -108,6 +120,14 @@ pub struct ClientState {
     pub close_after_reply: bool,
     /// Shared with the connection task.
     pub shared: std::sync::Arc<ClientShared>,
+    /// Channels subscribed to (kept by the pub/sub registry).
+    pub sub_channels: usize,
+    /// Patterns subscribed to.
+    pub sub_patterns: usize,
+    /// Shard channels subscribed to.
+    pub sub_shard: usize,
+    /// The transaction being queued, after MULTI.
+    pub multi: Option<Multi>,
 }
 
 impl ClientState {
@@ -137,7 +157,17 @@ impl ClientState {
             last_command: "NULL".to_string(),
             close_after_reply: false,
             shared,
+            sub_channels: 0,
+            sub_patterns: 0,
+            sub_shard: 0,
+            multi: None,
         }
+    }
+
+    /// Whether the client has any pub/sub subscription (RESP2 subscribed mode, and the
+    /// `pubsub` output buffer class).
+    pub fn subscribed(&self) -> bool {
+        self.sub_channels + self.sub_patterns + self.sub_shard > 0
     }
 
     /// Marks the client (un)authenticated, for the executor and the parser.
@@ -165,12 +195,18 @@ impl ClientState {
         if self.no_evict {
             flags.push('e');
         }
+        if self.subscribed() {
+            flags.push('P');
+        }
+        if self.multi.is_some() {
+            flags.push('x');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
-             multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
+             multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
              tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
@@ -180,6 +216,13 @@ impl ClientState {
             now.duration_since(self.last_interaction).as_secs(),
             flags,
             self.db,
+            self.sub_channels,
+            self.sub_patterns,
+            self.sub_shard,
+            self.multi
+                .as_ref()
+                .map_or(-1, |m| m.commands.len() as i64),
+            self.shared.outbox.pending_bytes(),
             self.last_command,
             match self.protocol {
                 Protocol::Resp2 => 2,

@@ -13,10 +13,11 @@ use crate::client::{ClientId, ClientState};
 use crate::commands::err_arity;
 use crate::commands::table::{flags, Command, CommandTable};
 use crate::config::Config;
-use crate::events::KeyEvents;
+use crate::events::{class, KeyEvents, SubscriptionId};
 use crate::keyspace::{now_ms, Keyspace};
 use crate::plugin::PluginRegistry;
-use crate::protocol::Reply;
+use crate::protocol::{Protocol, Reply};
+use crate::pubsub::PubSub;
 use crate::storage::StoreError;
 
 /// Time the active expiry may take per cron run (a quarter of the 100 ms period).
@@ -126,6 +127,12 @@ pub struct ServerStats {
 /// which owns the logging setup.
 pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
+/// Runs after every top-level command (a whole EXEC counting as one), once its key events are
+/// delivered: the point where blocked clients are served, after the pushing command, the
+/// transaction or the script has completed. Not run for the commands inside EXEC, nor for
+/// [`Ctx::call`].
+pub type AfterCommandHook = Box<dyn FnMut(&mut Engine) + Send>;
+
 /// Everything the executor owns.
 pub struct Engine {
     /// The keyspace and its store.
@@ -162,6 +169,14 @@ pub struct Engine {
     pub events: KeyEvents,
     /// Loaded plugins (built-in and shared libraries).
     pub plugins: PluginRegistry,
+    /// Pub/Sub subscriptions and delivery.
+    pub pubsub: PubSub,
+    /// Hooks run after every top-level command (see [`AfterCommandHook`]).
+    pub after_command: Vec<AfterCommandHook>,
+    /// Set while EXEC runs its queued commands.
+    pub in_exec: bool,
+    /// The bus subscription of keyspace notifications, if enabled.
+    pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
 }
 
@@ -258,7 +273,7 @@ impl Engine {
     ) -> Self {
         let commands = CommandTable::builtin();
         let command_stats = vec![CommandStats::default(); commands.stats_slots()];
-        Engine {
+        let mut engine = Engine {
             keyspace,
             config,
             config_file,
@@ -278,8 +293,15 @@ impl Engine {
             log_level_hook: None,
             events: KeyEvents::default(),
             plugins: PluginRegistry::default(),
+            pubsub: PubSub::default(),
+            after_command: Vec::new(),
+            in_exec: false,
+            notify_subscription: None,
             last_cron: Instant::now(),
-        }
+        };
+        engine.pubsub.limits = engine.config.server.buffer_limits();
+        engine.apply_notify_config();
+        engine
     }
 
     /// Whether clients must authenticate.
@@ -336,7 +358,8 @@ impl Engine {
         Ok(Arc::clone(sub))
     }
 
-    /// Runs one command for `client` and returns its reply.
+    /// Runs one command for `client` and returns its reply: the top-level entry, which
+    /// applies RESP2 subscribed mode and MULTI queueing, then runs the after-command hooks.
     pub fn execute(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
         if argv.is_empty() {
             return Reply::error("ERR empty command");
@@ -347,17 +370,99 @@ impl Engine {
         client.last_interaction = started;
         let cmd = match self.resolve(argv) {
             Ok(cmd) => cmd,
-            Err((cmd, reply)) => return self.reject(cmd.as_deref(), reply),
+            Err((cmd, reply)) => return self.refuse(client, cmd.as_deref(), reply),
         };
         if !client.authenticated && !cmd.has(flags::NO_AUTH) {
-            return self.reject(Some(&cmd), Reply::error("NOAUTH Authentication required."));
+            let reply = Reply::error("NOAUTH Authentication required.");
+            return self.refuse(client, Some(&cmd), reply);
         }
+        if client.protocol == Protocol::Resp2 && client.subscribed() && !allowed_subscribed(&cmd) {
+            let reply = Reply::Error(
+                format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
+                     QUIT / RESET are allowed in this context",
+                    cmd.name
+                )
+                .into(),
+            );
+            return self.refuse(client, Some(&cmd), reply);
+        }
+        if client.multi.is_some() && !is_transaction_control(&cmd) {
+            if cmd.has(flags::NO_MULTI) {
+                let reply = Reply::error("ERR Command not allowed inside a transaction");
+                return self.refuse(client, Some(&cmd), reply);
+            }
+            if let Some(multi) = client.multi.as_mut() {
+                // An aborted transaction keeps no commands, as Redis does.
+                if !multi.aborted {
+                    multi.commands.push(argv.to_vec());
+                }
+            }
+            return Reply::Simple("QUEUED".into());
+        }
+        let reply = self.run_command(client, &cmd, argv, started);
+        if client.subscribed() {
+            // HELLO may have changed the protocol its pushes are encoded in.
+            self.pubsub.set_protocol(client.id, client.protocol);
+        }
+        if !self.after_command.is_empty() {
+            let mut hooks = std::mem::take(&mut self.after_command);
+            for hook in hooks.iter_mut() {
+                hook(self);
+            }
+            // Hooks added while running were pushed to the emptied list.
+            hooks.append(&mut self.after_command);
+            self.after_command = hooks;
+        }
+        reply
+    }
+
+    /// Refuses a command before it runs; inside MULTI the refusal also dooms the transaction
+    /// (and an EXEC refused so reports why, as Redis's execCommandAbort does).
+    fn refuse(&mut self, client: &mut ClientState, cmd: Option<&Command>, reply: Reply) -> Reply {
+        if cmd.is_some_and(|c| c.name == "exec") {
+            // Redis's execCommandAbort: whether or not a transaction was open.
+            if client.multi.take().is_some() {
+                self.keyspace.watches_mut().unwatch_all(client.id);
+            }
+            let why = match &reply {
+                Reply::Error(msg) => msg.strip_prefix("ERR ").unwrap_or(msg).to_string(),
+                _ => String::new(),
+            };
+            let reply =
+                Reply::Error(format!("EXECABORT Transaction discarded because of: {why}").into());
+            return self.reject(cmd, reply);
+        }
+        if let Some(multi) = client.multi.as_mut() {
+            multi.aborted = true;
+        }
+        self.reject(cmd, reply)
+    }
+
+    /// Runs a command queued by MULTI, at EXEC: resolved again (the table may have changed),
+    /// with its statistics and key events as if sent alone, but no hooks.
+    pub fn run_queued(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
+        let started = Instant::now();
+        match self.resolve(argv) {
+            Ok(cmd) => self.run_command(client, &cmd, argv, started),
+            Err((cmd, reply)) => self.reject(cmd.as_deref(), reply),
+        }
+    }
+
+    /// Runs a resolved command's handler, delivers its key events and counts it.
+    fn run_command(
+        &mut self,
+        client: &mut ClientState,
+        cmd: &Arc<Command>,
+        argv: &[Bytes],
+        started: Instant,
+    ) -> Reply {
         if client.last_command != cmd.name {
             client.last_command.clear();
             client.last_command.push_str(&cmd.name);
         }
         let Some(handler) = cmd.handler.as_ref() else {
-            return self.reject(Some(&cmd), err_arity(&cmd.name));
+            return self.reject(Some(cmd), err_arity(&cmd.name));
         };
         let reply = {
             let mut ctx = Ctx {
@@ -385,7 +490,7 @@ impl Engine {
         let usec = started.elapsed().as_micros() as u64;
         self.stats.commands_processed += 1;
         let failed = reply.is_error();
-        let stats = self.stats_for(&cmd);
+        let stats = self.stats_for(cmd);
         stats.calls += 1;
         stats.usec += usec;
         if failed {
@@ -395,8 +500,15 @@ impl Engine {
         reply
     }
 
-    /// Delivers the events of what just ran: the keyspace's own (expiry) first.
-    fn publish_events(&mut self) {
+    /// Forgets a client that disconnected: its subscriptions, watches and transaction.
+    pub fn client_gone(&mut self, id: ClientId) {
+        self.pubsub.remove_client(id);
+        self.keyspace.watches_mut().unwatch_all(id);
+    }
+
+    /// Delivers the events of what just ran: the keyspace's own (expiry, `new`) first.
+    pub fn publish_events(&mut self) {
+        self.keyspace.set_want_new(self.events.wants(class::NEW));
         if self.keyspace.has_events() {
             let events = self.keyspace.take_events();
             self.events.prepend(events);
@@ -480,6 +592,30 @@ impl Engine {
             }
         }
     }
+}
+
+/// Commands a RESP2 client may send while subscribed.
+fn allowed_subscribed(cmd: &Command) -> bool {
+    matches!(
+        cmd.name.as_str(),
+        "subscribe"
+            | "unsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
+}
+
+/// Commands that act on a transaction rather than being queued in it.
+fn is_transaction_control(cmd: &Command) -> bool {
+    matches!(
+        cmd.name.as_str(),
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 fn truncate(b: &[u8], max: usize) -> String {

@@ -90,6 +90,9 @@ struct Pending {
     replies: usize,
     wrote: bool,
     protocol: crate::protocol::Protocol,
+    /// The client's shared state when pushes may be queued for it during the rest of the
+    /// batch; they are appended after its replies when the batch is released.
+    pushes: Option<std::sync::Arc<crate::client::ClientShared>>,
 }
 
 /// Runs the executor on a dedicated thread until shutdown, then closes the store.
@@ -175,7 +178,10 @@ fn finish_batch(engine: &mut Engine, pending: &mut Vec<Pending>) {
             }
         }
     }
-    for p in pending.drain(..) {
+    for mut p in pending.drain(..) {
+        if let Some(shared) = &p.pushes {
+            shared.outbox.take_into(&mut p.response.out);
+        }
         // The connection may be gone; its reply is simply dropped.
         let _ = p.reply.send(p.response);
     }
@@ -225,6 +231,7 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
         }
         Request::Disconnect(id) => {
             engine.clients.remove(&id);
+            engine.client_gone(id);
         }
         Request::Shutdown => return true,
         Request::Metrics(reply) => {
@@ -234,9 +241,7 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
         }
         Request::Call(f) => {
             f(engine);
-            if engine.events.has_pending() {
-                engine.deliver_events();
-            }
+            engine.publish_events();
         }
         Request::Run {
             id,
@@ -255,10 +260,16 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
                 replies: 0,
                 wrote: false,
                 protocol: client.protocol,
+                pushes: None,
             };
             let writes_before = engine.keyspace.write_count();
             for argv in &commands {
                 let reply = engine.execute(&mut client, argv);
+                if client.shared.outbox.has_data() {
+                    // Pushes queued for this client so far (before or during the command) go
+                    // ahead of its reply, as Redis writes them.
+                    client.shared.outbox.take_into(&mut p.response.out);
+                }
                 match client.reply_mode {
                     ReplyMode::On => {
                         reply.encode(client.protocol, &mut p.response.out);
@@ -275,6 +286,9 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
                 }
             }
             p.protocol = client.protocol;
+            if client.subscribed() {
+                p.pushes = Some(std::sync::Arc::clone(&client.shared));
+            }
             p.wrote = engine.keyspace.write_count() != writes_before;
             if client.shared.is_killed() {
                 p.response.close = true;

@@ -13,8 +13,10 @@ pub mod executor;
 pub mod glob;
 pub mod keyspace;
 pub mod metrics;
+pub mod notify;
 pub mod plugin;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod storage;
 #[cfg(test)]

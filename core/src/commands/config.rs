@@ -131,6 +131,10 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
         })?;
     }
     engine.shared.apply(now);
+    engine.pubsub.limits = engine.config.server.buffer_limits();
+    if engine.config.server.notify_keyspace_events != before.server.notify_keyspace_events {
+        engine.apply_notify_config();
+    }
     Ok(())
 }
 

@@ -88,7 +88,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-fn ping(_ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() <= 2 && ctx.client.protocol == Protocol::Resp2 && ctx.client.subscribed() {
+        // RESP2 subscribed mode: a reply shaped like the messages, as Redis sends it.
+        let payload = argv.get(1).cloned().unwrap_or_default();
+        return Reply::Array(vec![
+            Reply::bulk(Bytes::from_static(b"pong")),
+            Reply::Bulk(payload),
+        ]);
+    }
     match argv.len() {
         1 => Reply::Simple("PONG".into()),
         2 => Reply::Bulk(argv[1].clone()),
@@ -107,6 +115,12 @@ fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
 
 fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     let auth_required = ctx.engine.auth_required();
+    // Out of any transaction, watch and subscription.
+    ctx.client.multi = None;
+    ctx.engine.client_gone(ctx.client.id);
+    ctx.client.sub_channels = 0;
+    ctx.client.sub_patterns = 0;
+    ctx.client.sub_shard = 0;
     let client = &mut *ctx.client;
     client.db = 0;
     client.protocol = Protocol::Resp2;

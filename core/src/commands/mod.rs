@@ -20,6 +20,8 @@ pub mod hash;
 pub mod keys;
 pub mod long_double;
 pub mod module;
+pub mod multi;
+pub mod pubsub;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -41,6 +43,8 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     string::COMMANDS,
     hash::COMMANDS,
     module::COMMANDS,
+    multi::COMMANDS,
+    pubsub::COMMANDS,
 ];
 
 /// `ERR syntax error`.

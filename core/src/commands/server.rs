@@ -314,7 +314,7 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "maxclients", &engine.config.server.maxclients);
             line(out, "blocked_clients", &0);
             line(out, "tracking_clients", &0);
-            line(out, "pubsub_clients", &0);
+            line(out, "pubsub_clients", &engine.pubsub.client_count());
             line(out, "clients_in_timeout_table", &0);
         }
         "memory" => {
@@ -431,9 +431,15 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "evicted_keys", &0);
             line(out, "keyspace_hits", &ks.hits);
             line(out, "keyspace_misses", &ks.misses);
-            line(out, "pubsub_channels", &0);
-            line(out, "pubsub_patterns", &0);
+            line(out, "pubsub_channels", &engine.pubsub.channel_count());
+            line(out, "pubsub_patterns", &engine.pubsub.pattern_count());
+            line(out, "pubsubshard_channels", &engine.pubsub.shard_count());
             line(out, "total_error_replies", &engine.stats.error_replies);
+            line(
+                out,
+                "client_output_buffer_limit_disconnections",
+                &engine.pubsub.limit_disconnections,
+            );
             line(out, "respite_cache_loads", &ks.cache_misses);
             line(out, "respite_cache_evictions", &ks.cache_evictions);
             line(out, "respite_expire_cycles", &ks.expire_cycles);

@@ -63,6 +63,13 @@ pub struct ServerConfig {
     /// Threads for sockets, parsing and reply encoding (0 = one less than the CPU count, at
     /// least one); commands themselves always run on the single executor thread.
     pub io_threads: u32,
+    /// Keyspace notifications: Redis's `notify-keyspace-events` flag letters (`""` = off,
+    /// `"KEA"` = everything).
+    pub notify_keyspace_events: String,
+    /// Output buffer limits in Redis's syntax: `<class> <hard> <soft> <soft-seconds>` for the
+    /// classes `normal`, `replica` and `pubsub`; a subscriber past its hard limit, or past its
+    /// soft limit for that long, is disconnected. Classes not named keep Redis's defaults.
+    pub client_output_buffer_limit: String,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +85,8 @@ impl Default for ServerConfig {
             proto_max_bulk_len: ByteSize::mb(512),
             client_query_buffer_limit: ByteSize::gb(1),
             io_threads: 0,
+            notify_keyspace_events: String::new(),
+            client_output_buffer_limit: crate::pubsub::BufferLimits::default().to_redis_string(),
         }
     }
 }
@@ -98,6 +107,14 @@ impl ServerConfig {
     /// between threads per request, which is what a one- or two-core machine affords best.
     pub fn inline_executor(&self) -> bool {
         self.effective_io_threads() == 1
+    }
+
+    /// The output buffer limits `client_output_buffer_limit` sets (defaults where invalid;
+    /// validation reports that).
+    pub fn buffer_limits(&self) -> crate::pubsub::BufferLimits {
+        crate::pubsub::BufferLimits::default()
+            .parse_over(&self.client_output_buffer_limit)
+            .unwrap_or_default()
     }
 
     /// The addresses `bind` names (`*` = 0.0.0.0), or the offending word.
@@ -401,6 +418,29 @@ impl Config {
                     ),
                 );
             }
+        }
+
+        if crate::notify::parse_flags(&s.notify_keyspace_events).is_none() {
+            bad(
+                "server.notify_keyspace_events",
+                format!(
+                    "expected flag letters among \"Ag$lshzxeKEtmdn\" (\"\" = off, \"KEA\" = all), \
+                     found {:?}",
+                    s.notify_keyspace_events
+                ),
+            );
+        }
+        if let Err(e) =
+            crate::pubsub::BufferLimits::default().parse_over(&s.client_output_buffer_limit)
+        {
+            bad(
+                "server.client_output_buffer_limit",
+                format!(
+                    "expected \"<class> <hard> <soft> <seconds>\" groups with class normal, \
+                     replica or pubsub (e.g. \"pubsub 32mb 8mb 60\"), found {:?}: {e}",
+                    s.client_output_buffer_limit
+                ),
+            );
         }
 
         let st = &self.storage;

@@ -55,7 +55,7 @@ pub fn find_param(name: &[u8]) -> Option<&'static ConfigParam> {
         .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
-static PARAMS: [ConfigParam; 20] = [
+static PARAMS: [ConfigParam; 22] = [
     ConfigParam {
         name: "bind",
         key: "server.bind",
@@ -188,6 +188,36 @@ static PARAMS: [ConfigParam; 20] = [
                 Some(level) => level.to_string(),
                 None => one_of(v, &LOG_LEVELS)?.to_string(),
             };
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "notify-keyspace-events",
+        key: "server.notify_keyspace_events",
+        mutable: true,
+        kind: ParamKind::Str,
+        get: |c| {
+            crate::notify::parse_flags(&c.server.notify_keyspace_events)
+                .map(crate::notify::flags_to_string)
+                .unwrap_or_default()
+        },
+        set: |c, v| {
+            let text = utf8(v).map_err(|_| crate::notify::INVALID_FLAGS.to_string())?;
+            let flags = crate::notify::parse_flags(&text).ok_or(crate::notify::INVALID_FLAGS)?;
+            c.server.notify_keyspace_events = crate::notify::flags_to_string(flags);
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "client-output-buffer-limit",
+        key: "server.client_output_buffer_limit",
+        mutable: true,
+        kind: ParamKind::Str,
+        get: |c| c.server.buffer_limits().to_redis_string(),
+        set: |c, v| {
+            let text = utf8(v)?;
+            let limits = c.server.buffer_limits().parse_over(&text)?;
+            c.server.client_output_buffer_limit = limits.to_redis_string();
             Ok(())
         },
     },

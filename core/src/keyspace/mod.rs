@@ -11,9 +11,11 @@
 
 pub mod hash;
 mod value;
+pub mod watch;
 
 pub use hash::{Backing, Field, Hash};
 pub use value::Value;
+pub use watch::WatchRegistry;
 
 use std::time::{Duration, Instant};
 
@@ -138,6 +140,8 @@ struct Parts<'a> {
     cache_bytes: &'a mut usize,
     next_version: &'a mut u64,
     events: &'a mut Vec<KeyEvent>,
+    watches: &'a mut WatchRegistry,
+    want_new: bool,
     limits: Encodings,
 }
 
@@ -150,12 +154,19 @@ struct Found<'a> {
     dirty: &'a mut Vec<(DbIndex, Bytes)>,
     cache_bytes: &'a mut usize,
     next_version: &'a mut u64,
+    events: &'a mut Vec<KeyEvent>,
+    watches: &'a mut WatchRegistry,
+    want_new: bool,
     limits: Encodings,
 }
 
 impl Found<'_> {
-    /// Records that the slot must be written at the next flush.
+    /// Records that the slot must be written at the next flush. Every change to a key passes
+    /// here, so this is also where WATCH learns of it.
     fn mark_dirty(&mut self) {
+        if !self.watches.is_empty() {
+            self.watches.touch(self.db, self.key);
+        }
         if !self.slot.dirty {
             self.slot.dirty = true;
             self.dirty.push((self.db, self.key.clone()));
@@ -234,6 +245,9 @@ impl<'a> Parts<'a> {
             dirty: self.dirty,
             cache_bytes: self.cache_bytes,
             next_version: self.next_version,
+            events: self.events,
+            watches: self.watches,
+            want_new: self.want_new,
             limits: self.limits,
         };
         let Some(e) = &mut found.slot.entry else {
@@ -246,7 +260,8 @@ impl<'a> Parts<'a> {
             found.mark_dirty();
             found.bump_version();
             self.stats.expired += 1;
-            self.events
+            found
+                .events
                 .push(event(db, class::EXPIRED, "expired", found.key));
         } else if let Value::Hash(h) = &mut e.value {
             if h.needs_purge(now) {
@@ -256,13 +271,15 @@ impl<'a> Parts<'a> {
                 *found.cache_bytes = *found.cache_bytes + after - before;
                 if !gone.is_empty() {
                     self.stats.expired_fields += gone.len() as u64;
-                    self.events
+                    found
+                        .events
                         .push(event(db, class::HASH, "hexpired", found.key));
                 }
                 if empty {
                     *found.cache_bytes -= after;
                     found.discard()?;
-                    self.events
+                    found
+                        .events
                         .push(event(db, class::GENERIC, "del", found.key));
                 }
                 let version = found.bump_version();
@@ -431,6 +448,11 @@ impl Drop for KeyMut<'_> {
         if let Some(e) = &mut self.found.slot.entry {
             e.version = version;
         }
+        if !self.existed && self.found.want_new && self.found.slot.entry.is_some() {
+            // Redis's `new` (class n): a write brought the key into existence.
+            let e = event(self.found.db, class::NEW, "new", self.found.key);
+            self.found.events.push(e);
+        }
         self.found.mark_dirty();
     }
 }
@@ -462,8 +484,12 @@ pub struct Keyspace {
     dirty: Vec<(DbIndex, Bytes)>,
     /// Keys flushed into the open transaction; dropped from the cache if it fails.
     flushed: Vec<(DbIndex, Bytes)>,
-    /// Events the keyspace caused itself (expiry), for the engine to publish.
+    /// Events the keyspace caused itself (expiry, `new`), for the engine to publish.
     events: Vec<KeyEvent>,
+    /// Keys clients WATCH; every change to one marks its watchers.
+    watches: WatchRegistry,
+    /// Whether anyone listens to `new` events (creating a key costs an event only then).
+    want_new: bool,
     encodings: Encodings,
     stats: KeyspaceStats,
 }
@@ -523,6 +549,8 @@ impl Keyspace {
             dirty: Vec::new(),
             flushed: Vec::new(),
             events: Vec::new(),
+            watches: WatchRegistry::default(),
+            want_new: false,
             encodings: Encodings::default(),
             stats: KeyspaceStats::default(),
         })
@@ -584,6 +612,46 @@ impl Keyspace {
         std::mem::take(&mut self.events)
     }
 
+    /// Whether writes that create a key report a `new` event (the engine sets this when a
+    /// key-event subscriber wants class `n`).
+    pub fn set_want_new(&mut self, yes: bool) {
+        self.want_new = yes;
+    }
+
+    /// The WATCH registry.
+    pub fn watches(&self) -> &WatchRegistry {
+        &self.watches
+    }
+
+    /// The WATCH registry, to add and drop watches.
+    pub fn watches_mut(&mut self) -> &mut WatchRegistry {
+        &mut self.watches
+    }
+
+    /// Marks the watchers of every watched key of `dbs` that exists in any of `exists_in`
+    /// (FLUSHDB, FLUSHALL, SWAPDB change keys without writing them one by one), as Redis's
+    /// touchAllWatchedKeysInDb does.
+    fn touch_watched_in(
+        &mut self,
+        dbs: &[DbIndex],
+        exists_in: &[DbIndex],
+    ) -> Result<(), StoreError> {
+        if self.watches.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        for (db, key) in self.watches.keys_in(dbs) {
+            let mut found = false;
+            for &other in exists_in {
+                found |= self.exists(other, &key, now)?;
+            }
+            if found {
+                self.watches.touch(db, &key);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether [`Self::take_events`] has anything.
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
@@ -599,6 +667,8 @@ impl Keyspace {
             cache_bytes: &mut self.cache_bytes,
             next_version: &mut self.next_version,
             events: &mut self.events,
+            watches: &mut self.watches,
+            want_new: self.want_new,
             limits: self.encodings,
         }
     }
@@ -706,7 +776,13 @@ impl Keyspace {
     ) -> Result<(), StoreError> {
         // A value not in the cache is replaced without being read: if it was a large
         // collection, the store drops its elements when the row is overwritten.
-        let found = self.parts().slot(db, key, now, Lookup::Overwrite)?;
+        // Reporting `new` needs to know whether the key existed, so read it then.
+        let lookup = if self.want_new {
+            Lookup::Load
+        } else {
+            Lookup::Overwrite
+        };
+        let found = self.parts().slot(db, key, now, lookup)?;
         KeyMut::new(found).set(value, expire_at)
     }
 
@@ -756,11 +832,15 @@ impl Keyspace {
         };
         self.flushed.push((db, Bytes::copy_from_slice(key)));
         self.flushed.push((to_db, Bytes::copy_from_slice(to_key)));
+        // The source goes without passing through a write handle.
+        self.watches.touch(db, key);
         let mut target = KeyMut::new(self.parts().slot(to_db, to_key, now, Lookup::Load)?);
         if let Some(e) = entry {
             // The store already holds the row under the new name: only the version changes.
             target.found.slot.entry = Some(e);
             target.replaced = true;
+            // The destination was free (or just deleted): the key is new there.
+            target.existed = false;
         }
         Ok(Renamed::Done)
     }
@@ -799,6 +879,7 @@ impl Keyspace {
         if a == b {
             return Ok(());
         }
+        self.touch_watched_in(&[a, b], &[a, b])?;
         self.flush_pending()?;
         let (a, b) = (a as usize, b as usize);
         self.phys.swap(a, b);
@@ -881,6 +962,7 @@ impl Keyspace {
 
     /// Removes every key of `db`.
     pub fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
+        self.touch_watched_in(&[db], &[db])?;
         self.flush_pending()?;
         self.store.flush_db(self.phys[db as usize])?;
         self.clear_cache_db(db);
@@ -890,6 +972,10 @@ impl Keyspace {
 
     /// Removes every key of every database.
     pub fn flush_all(&mut self) -> Result<(), StoreError> {
+        let all: Vec<DbIndex> = (0..self.dbs.len() as DbIndex).collect();
+        for &db in &all {
+            self.touch_watched_in(&[db], &[db])?;
+        }
         self.flush_pending()?;
         self.store.flush_all()?;
         for db in 0..self.dbs.len() {

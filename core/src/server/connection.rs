@@ -146,6 +146,36 @@ async fn session(
             // More complete commands may be buffered already.
             continue;
         }
+        // Between requests, write the pushes (pub/sub messages) queued for this client. While
+        // a request is in flight they stay queued: the executor moves them in with the replies,
+        // so the two keep their order.
+        if client.outbox.has_data() {
+            let data = client.outbox.take();
+            let n = data.len();
+            if n > 0 {
+                // A subscriber that does not read blocks here; the executor disconnects it
+                // once its output buffer limit is reached.
+                tokio::select! {
+                    r = stream.write_all(&data) => if r.is_err() {
+                        client.outbox.written(n);
+                        return "write error";
+                    },
+                    _ = client.killed() => {
+                        client.outbox.written(n);
+                        return "killed";
+                    }
+                    _ = shutdown.changed() => {
+                        client.outbox.written(n);
+                        return "server shutting down";
+                    }
+                }
+                client.outbox.written(n);
+                shared
+                    .net_output_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+            continue;
+        }
         if buf.len() as u64 > shared.client_query_buffer_limit.load(Ordering::Relaxed) {
             tracing::warn!(
                 client = id,
@@ -180,6 +210,7 @@ async fn session(
             },
             _ = client.killed() => return "killed",
             _ = shutdown.changed() => return "server shutting down",
+            _ = client.outbox.ready() => {}
         }
     }
 }

@@ -188,8 +188,7 @@ impl Checkpointer {
                     if *stopped {
                         break;
                     }
-                    if let Err(e) =
-                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
                         tracing::warn!(error = %e, "background checkpoint failed; will retry");
                     }

@@ -1,0 +1,113 @@
+//! WATCH bookkeeping: which clients watch which keys, and which of them saw a watched key
+//! change since. The keyspace itself reports every change (writes, expiry, RENAME, FLUSHDB,
+//! SWAPDB) here, so no command can forget to, and a key created then deleted again between
+//! WATCH and EXEC is caught like any other write.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+
+use crate::client::ClientId;
+use crate::storage::DbIndex;
+
+/// Watched keys and the clients whose transaction must fail.
+#[derive(Default, Debug)]
+pub struct WatchRegistry {
+    keys: HashMap<(DbIndex, Bytes), Vec<ClientId>, ahash::RandomState>,
+    by_client: HashMap<ClientId, Vec<(DbIndex, Bytes)>, ahash::RandomState>,
+    dirty: HashSet<ClientId, ahash::RandomState>,
+}
+
+impl WatchRegistry {
+    /// Whether nobody watches anything (writes then skip the lookup).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// `client` starts watching `key` of `db` (again: no effect).
+    pub fn watch(&mut self, client: ClientId, db: DbIndex, key: Bytes) {
+        let watchers = self.keys.entry((db, key.clone())).or_default();
+        if watchers.contains(&client) {
+            return;
+        }
+        watchers.push(client);
+        self.by_client.entry(client).or_default().push((db, key));
+    }
+
+    /// Forgets every watch of `client` and its dirty mark (UNWATCH, EXEC, DISCARD, RESET,
+    /// disconnection).
+    pub fn unwatch_all(&mut self, client: ClientId) {
+        self.dirty.remove(&client);
+        let Some(keys) = self.by_client.remove(&client) else {
+            return;
+        };
+        for k in keys {
+            if let Some(watchers) = self.keys.get_mut(&k) {
+                watchers.retain(|c| *c != client);
+                if watchers.is_empty() {
+                    self.keys.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Number of keys `client` watches (CLIENT LIST `watch=`).
+    pub fn watched_by(&self, client: ClientId) -> usize {
+        self.by_client.get(&client).map_or(0, Vec::len)
+    }
+
+    /// The keys `client` watches.
+    pub fn keys_of(&self, client: ClientId) -> Vec<(DbIndex, Bytes)> {
+        self.by_client.get(&client).cloned().unwrap_or_default()
+    }
+
+    /// Whether a watched key of `client` changed since it was watched.
+    pub fn is_dirty(&self, client: ClientId) -> bool {
+        self.dirty.contains(&client)
+    }
+
+    /// Reports a change to `key` of `db`: every client watching it is marked.
+    pub fn touch(&mut self, db: DbIndex, key: &[u8]) {
+        if self.keys.is_empty() {
+            return;
+        }
+        // Keys are looked up by value; the tuple needs an owned Bytes, but only when someone
+        // watches at all.
+        if let Some(watchers) = self.keys.get(&(db, Bytes::copy_from_slice(key))) {
+            self.dirty.extend(watchers.iter().copied());
+        }
+    }
+
+    /// Watched keys of the given databases.
+    pub fn keys_in(&self, dbs: &[DbIndex]) -> Vec<(DbIndex, Bytes)> {
+        self.keys
+            .keys()
+            .filter(|(db, _)| dbs.contains(db))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touch_marks_only_watchers_and_unwatch_clears() {
+        let mut w = WatchRegistry::default();
+        w.watch(1, 0, Bytes::from_static(b"a"));
+        w.watch(2, 0, Bytes::from_static(b"a"));
+        w.watch(2, 1, Bytes::from_static(b"b"));
+        w.touch(0, b"b");
+        assert!(!w.is_dirty(1) && !w.is_dirty(2));
+        w.touch(1, b"b");
+        assert!(!w.is_dirty(1) && w.is_dirty(2));
+        w.unwatch_all(2);
+        assert!(!w.is_dirty(2));
+        assert_eq!(w.watched_by(2), 0);
+        w.touch(0, b"a");
+        assert!(w.is_dirty(1));
+        w.unwatch_all(1);
+        assert!(w.is_empty());
+    }
+}
