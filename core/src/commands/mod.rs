@@ -23,6 +23,7 @@ pub mod module;
 pub mod server;
 pub mod string;
 pub mod table;
+pub mod zset;
 
 use std::borrow::Cow;
 
@@ -40,6 +41,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,
+    zset::COMMANDS,
     module::COMMANDS,
 ];
 

@@ -11,9 +11,11 @@
 
 pub mod hash;
 mod value;
+pub mod zset;
 
 pub use hash::{Backing, Field, Hash};
 pub use value::Value;
+pub use zset::ZSet;
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,10 @@ pub struct Encodings {
     pub hash_max_listpack_entries: usize,
     /// Longest field name or value a hash keeps inline.
     pub hash_max_listpack_value: usize,
+    /// Most members a sorted set keeps inline.
+    pub zset_max_listpack_entries: usize,
+    /// Longest member a sorted set keeps inline.
+    pub zset_max_listpack_value: usize,
 }
 
 impl Default for Encodings {
@@ -51,6 +57,8 @@ impl Encodings {
         Encodings {
             hash_max_listpack_entries: size(c.hash_max_listpack_entries),
             hash_max_listpack_value: size(c.hash_max_listpack_value),
+            zset_max_listpack_entries: size(c.zset_max_listpack_entries),
+            zset_max_listpack_value: size(c.zset_max_listpack_value),
         }
     }
 }
@@ -400,6 +408,32 @@ impl<'a> KeyMut<'a> {
             });
         }
         match self.hash()? {
+            Some(found) => Ok(found),
+            None => Err(WrongType), // unreachable: the entry was just made
+        }
+    }
+
+    /// The key's sorted set, if it holds one.
+    pub fn zset(&mut self) -> Result<Option<(&mut ZSet, Backing<'_>)>, WrongType> {
+        match self.backing() {
+            (None, _) => Ok(None),
+            (Some(e), backing) => match &mut e.value {
+                Value::ZSet(z) => Ok(Some((z, backing))),
+                _ => Err(WrongType),
+            },
+        }
+    }
+
+    /// The key's sorted set, created empty if the key does not exist.
+    pub fn zset_or_create(&mut self) -> Result<(&mut ZSet, Backing<'_>), WrongType> {
+        if self.found.slot.entry.is_none() {
+            self.found.slot.entry = Some(Entry {
+                value: Value::ZSet(ZSet::new()),
+                expire_at: None,
+                version: 0,
+            });
+        }
+        match self.zset()? {
             Some(found) => Ok(found),
             None => Err(WrongType), // unreachable: the entry was just made
         }
@@ -787,6 +821,10 @@ impl Keyspace {
             Value::Hash(h) => {
                 let (_, mut backing) = target.backing();
                 Value::Hash(h.duplicate(&mut backing)?)
+            }
+            Value::ZSet(z) => {
+                let (_, mut backing) = target.backing();
+                Value::ZSet(z.duplicate(&mut backing)?)
             }
             other => other.clone(),
         };
