@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::keys::{parse_cursor, parse_scan_options, scan_reply};
-use super::long_double::parse_f64;
+use super::long_double::{parse_f64, parse_f64_lenient};
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
@@ -172,23 +172,14 @@ fn entries_reply(entries: Vec<(Bytes, f64)>, withscores: bool, resp3: bool) -> R
     Reply::Array(out)
 }
 
-/// One end of a score range: `1.5`, `(1.5`, `-inf`, `+inf`.
+/// One end of a score range: `1.5`, `(1.5`, `-inf`, `+inf` (read with Redis's bare strtod).
 fn parse_score_bound(arg: &[u8]) -> Option<ScoreBound> {
     match arg.split_first() {
-        Some((b'(', rest)) => {
-            // Redis reads the exclusive form with a bare strtod: an empty rest is 0.
-            let rest = rest.trim_ascii_start();
-            let value = if rest.is_empty() {
-                0.0
-            } else {
-                parse_f64(rest)?
-            };
-            Some(ScoreBound {
-                value,
-                exclusive: true,
-            })
-        }
-        _ => parse_f64(arg).map(ScoreBound::inclusive),
+        Some((b'(', rest)) => parse_f64_lenient(rest).map(|value| ScoreBound {
+            value,
+            exclusive: true,
+        }),
+        _ => parse_f64_lenient(arg).map(ScoreBound::inclusive),
     }
 }
 
@@ -820,9 +811,8 @@ fn zpop_command(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Reply {
     let count = match argv.get(2) {
         None => None,
         Some(a) => match parse_i64(a) {
-            None => return err_not_integer(),
-            Some(n) if n < 0 => return Reply::error("ERR value is out of range, must be positive"),
-            Some(n) => Some(n as u64),
+            Some(n) if n >= 0 => Some(n as u64),
+            _ => return Reply::error("ERR value is out of range, must be positive"),
         },
     };
     // RESP3 nests [member, score] pairs when a count was given.
