@@ -1332,3 +1332,169 @@ fn zscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(scan_reply(next, out))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    use crate::client::{ClientShared, ClientState};
+    use crate::config::{Config, Synchronous};
+    use crate::engine::{Engine, SharedState};
+    use crate::storage::SqliteStore;
+
+    type Seen = Arc<Mutex<Vec<(u16, &'static str, Bytes)>>>;
+
+    /// An engine over an in-memory store, a client, and the events every command produced.
+    struct Rig {
+        engine: Engine,
+        client: ClientState,
+        events: Seen,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            let store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+            let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).unwrap();
+            let config = Config::default();
+            let shared = Arc::new(SharedState::new(&config));
+            let mut engine = Engine::new(keyspace, config, None, shared);
+            let events: Seen = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&events);
+            engine.events.subscribe(
+                class::ALL,
+                None,
+                Box::new(move |_, batch| {
+                    let mut sink = sink.lock().unwrap();
+                    sink.extend(batch.iter().map(|e| (e.class, e.event, e.key.clone())));
+                }),
+            );
+            let addr = "127.0.0.1:1".parse().unwrap();
+            let client = ClientState::new(1, addr, addr, true, Arc::new(ClientShared::new(true)));
+            Rig {
+                engine,
+                client,
+                events,
+            }
+        }
+
+        /// Runs a command; returns the events it caused (class, name).
+        fn run(&mut self, words: &str) -> Vec<(u16, &'static str)> {
+            self.run_keys(words)
+                .into_iter()
+                .map(|(c, e, _)| (c, e))
+                .collect()
+        }
+
+        fn run_keys(&mut self, words: &str) -> Vec<(u16, &'static str, Bytes)> {
+            let argv: Vec<Bytes> = words
+                .split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect();
+            let reply = self.engine.execute(&mut self.client, &argv);
+            assert!(!reply.is_error(), "{words}: {reply:?}");
+            std::mem::take(&mut *self.events.lock().unwrap())
+        }
+    }
+
+    #[test]
+    fn commands_emit_redis_events() {
+        use class::{GENERIC, ZSET};
+        let none: Vec<(u16, &str)> = Vec::new();
+        for limit in ["128", "0"] {
+            let mut rig = Rig::new();
+            rig.run(&format!("CONFIG SET zset-max-listpack-entries {limit}"));
+            assert_eq!(rig.run("ZADD z 1 a 2 b 3 c 4 d"), [(ZSET, "zadd")]);
+            assert_eq!(rig.run("ZADD z 1 a"), none, "no change, no event");
+            assert_eq!(rig.run("ZADD z NX 5 a"), none);
+            assert_eq!(rig.run("ZADD z XX 5 a"), [(ZSET, "zadd")]);
+            assert_eq!(rig.run("ZADD z INCR 1 a"), [(ZSET, "zincr")]);
+            assert_eq!(rig.run("ZINCRBY z 1 a"), [(ZSET, "zincr")]);
+            assert_eq!(rig.run("ZREM z nope"), none);
+            assert_eq!(rig.run("ZREM z a"), [(ZSET, "zrem")]);
+            assert_eq!(rig.run("ZPOPMIN z"), [(ZSET, "zpopmin")]);
+            assert_eq!(rig.run("ZPOPMAX z"), [(ZSET, "zpopmax")]);
+            assert_eq!(
+                rig.run("ZMPOP 1 z MIN"),
+                [(ZSET, "zpopmin"), (GENERIC, "del")]
+            );
+            rig.run("ZADD z 1 a 2 b 3 c 4 d");
+            assert_eq!(
+                rig.run("ZREMRANGEBYRANK z 0 0"),
+                [(ZSET, "zremrangebyrank")]
+            );
+            assert_eq!(
+                rig.run("ZREMRANGEBYSCORE z 2 2"),
+                [(ZSET, "zremrangebyscore")]
+            );
+            assert_eq!(rig.run("ZREMRANGEBYSCORE z 100 200"), none);
+            assert_eq!(
+                rig.run("ZREMRANGEBYLEX z [c [c"),
+                [(ZSET, "zremrangebylex")]
+            );
+            assert_eq!(rig.run("ZREM z d"), [(ZSET, "zrem"), (GENERIC, "del")]);
+            rig.run("ZADD a 1 x 2 y");
+            rig.run("ZADD b 1 y");
+            assert_eq!(
+                rig.run_keys("ZUNIONSTORE d 2 a b"),
+                [(ZSET, "zunionstore", Bytes::from_static(b"d"))]
+            );
+            assert_eq!(rig.run("ZINTERSTORE d 2 a b"), [(ZSET, "zinterstore")]);
+            assert_eq!(rig.run("ZDIFFSTORE d 2 a b"), [(ZSET, "zdiffstore")]);
+            assert_eq!(rig.run("ZRANGESTORE d a 0 -1"), [(ZSET, "zrangestore")]);
+            // An empty result deletes the destination: del, once.
+            assert_eq!(rig.run("ZDIFFSTORE d 2 b a"), [(GENERIC, "del")]);
+            assert_eq!(rig.run("ZDIFFSTORE d 2 b a"), none);
+            assert_eq!(rig.run("ZRANGESTORE d a 5 9"), none);
+            // Reads emit nothing.
+            for read in [
+                "ZRANGE a 0 -1",
+                "ZSCORE a x",
+                "ZCARD a",
+                "ZRANK a x",
+                "ZUNION 2 a b",
+                "ZSCAN a 0",
+                "ZRANDMEMBER a 2",
+            ] {
+                assert_eq!(rig.run(read), none, "{read}");
+            }
+        }
+    }
+
+    #[test]
+    fn bounds_parse_as_redis() {
+        let b = |s: &str| parse_score_bound(s.as_bytes());
+        assert_eq!(
+            b("(1.5"),
+            Some(ScoreBound {
+                value: 1.5,
+                exclusive: true
+            })
+        );
+        assert_eq!(b("-inf"), Some(ScoreBound::inclusive(f64::NEG_INFINITY)));
+        assert_eq!(b("+inf"), Some(ScoreBound::inclusive(f64::INFINITY)));
+        assert_eq!(
+            b("("),
+            Some(ScoreBound {
+                value: 0.0,
+                exclusive: true
+            })
+        );
+        assert_eq!(b("1e400"), Some(ScoreBound::inclusive(f64::INFINITY)));
+        assert_eq!(b("nan"), None);
+        assert_eq!(b("1x"), None);
+        assert_eq!(parse_lex_bound(b"-"), Some(LexBound::Min));
+        assert_eq!(parse_lex_bound(b"+"), Some(LexBound::Max));
+        assert_eq!(
+            parse_lex_bound(b"["),
+            Some(LexBound::Inclusive(Bytes::new()))
+        );
+        assert_eq!(parse_lex_bound(b"a"), None);
+        assert_eq!(parse_lex_bound(b"--"), None);
+        assert_eq!(clamp_ranks(0, -1, 5), Some((0, 4)));
+        assert_eq!(clamp_ranks(-100, 100, 5), Some((0, 4)));
+        assert_eq!(clamp_ranks(3, 2, 5), None);
+        assert_eq!(clamp_ranks(5, 9, 5), None);
+        assert_eq!(clamp_ranks(i64::MIN, i64::MAX, 5), Some((0, 4)));
+    }
+}

@@ -1291,6 +1291,85 @@ mod tests {
             .is_empty());
     }
 
+    fn fill_zset(ks: &mut Keyspace, db: DbIndex, key: &[u8], members: usize) {
+        let mut k = ks.write(db, key, 0).unwrap();
+        let (z, mut backing) = k.zset_or_create().unwrap();
+        for i in 0..members {
+            z.insert(&mut backing, Bytes::from(format!("m{i}")), i as f64)
+                .unwrap();
+        }
+    }
+
+    fn zset_rows(ks: &mut Keyspace, cid: u64) -> (usize, u64) {
+        let store = ks.store_mut();
+        let elements = store.scan_elements(cid, 0, 100_000).unwrap().0.len();
+        let scores = store
+            .zset_count(cid, &crate::storage::ZRange::all())
+            .unwrap();
+        (elements, scores)
+    }
+
+    #[test]
+    fn large_zsets_copy_rename_and_delete_with_both_row_orders() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.db");
+        let path = path.to_str().unwrap();
+        let mut ks = keyspace(path, 1 << 20);
+        fill_zset(&mut ks, 0, b"z", 300);
+        let cid = ks.get(0, b"z", 0).unwrap().unwrap().value.cid().unwrap();
+        assert!(ks.copy(0, b"z", 0, b"copy", false, 0).unwrap());
+        let copy_cid = ks.get(0, b"copy", 0).unwrap().unwrap().value.cid().unwrap();
+        assert_ne!(cid, copy_cid);
+        assert_eq!(
+            ks.rename(0, b"z", 1, b"moved", false, 0).unwrap(),
+            Renamed::Done
+        );
+        ks.commit().unwrap();
+        ks.close().unwrap();
+        drop(ks);
+        let mut ks = keyspace(path, 1 << 20);
+        assert_eq!(zset_rows(&mut ks, cid), (300, 300));
+        assert_eq!(zset_rows(&mut ks, copy_cid), (300, 300));
+        {
+            let r = ks.read(1, b"moved", 0).unwrap().unwrap();
+            let z = r.entry.value.as_zset().unwrap();
+            assert_eq!(z.len(), 300);
+            assert_eq!(z.rank(r.store, b"m250", true).unwrap(), Some((49, 250.0)));
+        }
+        // Overwriting with a string and deleting both drop every row of both orders.
+        ks.set(
+            1,
+            b"moved",
+            Value::String(Bytes::from_static(b"x")),
+            None,
+            0,
+        )
+        .unwrap();
+        assert!(ks.delete(0, b"copy", 0).unwrap());
+        ks.commit().unwrap();
+        assert_eq!(zset_rows(&mut ks, cid), (0, 0));
+        assert_eq!(zset_rows(&mut ks, copy_cid), (0, 0));
+        // Created and deleted in one batch: nothing left behind either.
+        fill_zset(&mut ks, 2, b"brief", 200);
+        let brief = ks
+            .get(2, b"brief", 0)
+            .unwrap()
+            .unwrap()
+            .value
+            .cid()
+            .unwrap();
+        assert!(ks.delete(2, b"brief", 0).unwrap());
+        ks.commit().unwrap();
+        assert_eq!(zset_rows(&mut ks, brief), (0, 0));
+        // FLUSHALL too.
+        fill_zset(&mut ks, 0, b"f", 200);
+        let f = ks.get(0, b"f", 0).unwrap().unwrap().value.cid().unwrap();
+        ks.commit().unwrap();
+        ks.flush_all().unwrap();
+        ks.commit().unwrap();
+        assert_eq!(zset_rows(&mut ks, f), (0, 0));
+    }
+
     #[test]
     fn lazy_expiry_reports_an_event_and_swapdb_rolls_back_with_a_failed_commit() {
         let mut ks = keyspace(":memory:", 1 << 20);
