@@ -22,7 +22,7 @@
 set -euo pipefail
 
 # The commands respite implements so far; later issues append to this list.
-TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET}
+TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,ZADD,ZPOPMIN}
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-"1 16"}
