@@ -305,7 +305,7 @@ fn zadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if f.nx && f.xx {
         return Reply::error("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Reply::error("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && rest.len() > 2 {
@@ -761,6 +761,9 @@ fn zremrange_generic(
 // ---------------------------------------------------------------------------------------
 // Pops.
 
+/// What a pop took: the key and its (member, score) entries.
+pub type Popped = (Bytes, Vec<(Bytes, f64)>);
+
 /// Pops up to `count` of the lowest (or, with `max`, highest) entries of the first sorted
 /// set among `keys` that exists, emitting `zpopmin`/`zpopmax` (and `del` when it empties).
 /// `None` when no key exists; a key of another type is WRONGTYPE. The non-blocking core of
@@ -770,7 +773,7 @@ pub fn zpop_first(
     keys: &[Bytes],
     max: bool,
     count: u64,
-) -> Result<Option<(Bytes, Vec<(Bytes, f64)>)>, Reply> {
+) -> Result<Option<Popped>, Reply> {
     let (db, now) = (ctx.db(), ctx.now);
     for key in keys {
         let (popped, emptied) = {
