@@ -116,6 +116,50 @@ impl LongDouble {
     }
 }
 
+/// Parses a double as Redis's `getDoubleFromObject` does (`strtod`: decimal, hex, `inf`,
+/// `infinity`; no leading space, nothing left over, no NaN, no overflow and no underflow to
+/// zero). `None` when Redis says "not a valid float" (or "not a float" for ranges).
+pub fn parse_f64(text: &[u8]) -> Option<f64> {
+    parse_double(text, false)
+}
+
+/// Parses a range bound as Redis's `zslParseRange` does, with a bare `strtod`: leading
+/// space is skipped, an empty text is 0, overflow is infinite and underflow is zero.
+pub fn parse_f64_lenient(text: &[u8]) -> Option<f64> {
+    let text = text.trim_ascii_start();
+    if text.is_empty() {
+        return Some(0.0);
+    }
+    parse_double(text, true)
+}
+
+fn parse_double(text: &[u8], lenient: bool) -> Option<f64> {
+    use rustc_apfloat::ieee::Double;
+    if text.is_empty() || text.len() >= MAX_CHARS {
+        return None;
+    }
+    let (negative, body) = match text[0] {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let value = if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
+        f64::INFINITY
+    } else {
+        let canonical = canonical_number(body)?;
+        let parsed = Double::from_str_r(&canonical, Round::NearestTiesToEven).ok()?;
+        let value = parsed.value;
+        if !lenient
+            && (value.is_infinite()
+                || (value.is_zero() && parsed.status.contains(Status::UNDERFLOW)))
+        {
+            return None;
+        }
+        f64::from_bits(value.to_bits() as u64)
+    };
+    Some(if negative { -value } else { value })
+}
+
 /// Checks that `body` (sign removed) is wholly one number in strtold's syntax and returns it
 /// in the syntax the software float parser reads (hex gets an explicit `p0` exponent).
 fn canonical_number(body: &[u8]) -> Option<String> {

@@ -25,6 +25,7 @@ pub mod pubsub;
 pub mod server;
 pub mod string;
 pub mod table;
+pub mod zset;
 
 use std::borrow::Cow;
 
@@ -42,6 +43,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,
+    zset::COMMANDS,
     module::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,

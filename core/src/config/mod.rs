@@ -150,6 +150,12 @@ pub struct StorageConfig {
     /// A hash with a longer field name or value keeps its fields one per row
     /// (`hash-max-listpack-value`).
     pub hash_max_listpack_value: u64,
+    /// A sorted set with more members than this keeps them one per row
+    /// (`zset-max-listpack-entries`).
+    pub zset_max_listpack_entries: u64,
+    /// A sorted set with a longer member keeps its members one per row
+    /// (`zset-max-listpack-value`).
+    pub zset_max_listpack_value: u64,
 }
 
 impl Default for StorageConfig {
@@ -161,6 +167,8 @@ impl Default for StorageConfig {
             cache_max_bytes: ByteSize::mb(256),
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
         }
     }
 }
@@ -466,6 +474,14 @@ impl Config {
             (
                 "storage.hash_max_listpack_value",
                 st.hash_max_listpack_value,
+            ),
+            (
+                "storage.zset_max_listpack_entries",
+                st.zset_max_listpack_entries,
+            ),
+            (
+                "storage.zset_max_listpack_value",
+                st.zset_max_listpack_value,
             ),
         ] {
             if value > MAX_LISTPACK {

@@ -45,7 +45,7 @@ impl ConfigParam {
 
 /// Every `CONFIG GET/SET` parameter, in the order `CONFIG GET` lists them.
 pub fn params() -> &'static [ConfigParam] {
-    &PARAMS
+    PARAMS
 }
 
 /// The parameter called `name` (case-insensitive), as Redis looks names up.
@@ -55,7 +55,7 @@ pub fn find_param(name: &[u8]) -> Option<&'static ConfigParam> {
         .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
-static PARAMS: [ConfigParam; 22] = [
+static PARAMS: &[ConfigParam] = &[
     ConfigParam {
         name: "bind",
         key: "server.bind",
@@ -305,6 +305,28 @@ static PARAMS: [ConfigParam; 22] = [
         get: |c| c.storage.hash_max_listpack_value.to_string(),
         set: |c, v| {
             c.storage.hash_max_listpack_value = int(v, 0, MAX_LISTPACK as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "zset-max-listpack-entries",
+        key: "storage.zset_max_listpack_entries",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.zset_max_listpack_entries.to_string(),
+        set: |c, v| {
+            c.storage.zset_max_listpack_entries = int(v, 0, MAX_LISTPACK as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "zset-max-listpack-value",
+        key: "storage.zset_max_listpack_value",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.zset_max_listpack_value.to_string(),
+        set: |c, v| {
+            c.storage.zset_max_listpack_value = int(v, 0, MAX_LISTPACK as i64)?;
             Ok(())
         },
     },

@@ -12,10 +12,12 @@
 pub mod hash;
 mod value;
 pub mod watch;
+pub mod zset;
 
 pub use hash::{Backing, Field, Hash};
 pub use value::Value;
 pub use watch::WatchRegistry;
+pub use zset::ZSet;
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,10 @@ pub struct Encodings {
     pub hash_max_listpack_entries: usize,
     /// Longest field name or value a hash keeps inline.
     pub hash_max_listpack_value: usize,
+    /// Most members a sorted set keeps inline.
+    pub zset_max_listpack_entries: usize,
+    /// Longest member a sorted set keeps inline.
+    pub zset_max_listpack_value: usize,
 }
 
 impl Default for Encodings {
@@ -53,6 +59,8 @@ impl Encodings {
         Encodings {
             hash_max_listpack_entries: size(c.hash_max_listpack_entries),
             hash_max_listpack_value: size(c.hash_max_listpack_value),
+            zset_max_listpack_entries: size(c.zset_max_listpack_entries),
+            zset_max_listpack_value: size(c.zset_max_listpack_value),
         }
     }
 }
@@ -417,6 +425,32 @@ impl<'a> KeyMut<'a> {
             });
         }
         match self.hash()? {
+            Some(found) => Ok(found),
+            None => Err(WrongType), // unreachable: the entry was just made
+        }
+    }
+
+    /// The key's sorted set, if it holds one.
+    pub fn zset(&mut self) -> Result<Option<(&mut ZSet, Backing<'_>)>, WrongType> {
+        match self.backing() {
+            (None, _) => Ok(None),
+            (Some(e), backing) => match &mut e.value {
+                Value::ZSet(z) => Ok(Some((z, backing))),
+                _ => Err(WrongType),
+            },
+        }
+    }
+
+    /// The key's sorted set, created empty if the key does not exist.
+    pub fn zset_or_create(&mut self) -> Result<(&mut ZSet, Backing<'_>), WrongType> {
+        if self.found.slot.entry.is_none() {
+            self.found.slot.entry = Some(Entry {
+                value: Value::ZSet(ZSet::new()),
+                expire_at: None,
+                version: 0,
+            });
+        }
+        match self.zset()? {
             Some(found) => Ok(found),
             None => Err(WrongType), // unreachable: the entry was just made
         }
@@ -867,6 +901,10 @@ impl Keyspace {
             Value::Hash(h) => {
                 let (_, mut backing) = target.backing();
                 Value::Hash(h.duplicate(&mut backing)?)
+            }
+            Value::ZSet(z) => {
+                let (_, mut backing) = target.backing();
+                Value::ZSet(z.duplicate(&mut backing)?)
             }
             other => other.clone(),
         };
@@ -1337,6 +1375,85 @@ mod tests {
             .unwrap()
             .0
             .is_empty());
+    }
+
+    fn fill_zset(ks: &mut Keyspace, db: DbIndex, key: &[u8], members: usize) {
+        let mut k = ks.write(db, key, 0).unwrap();
+        let (z, mut backing) = k.zset_or_create().unwrap();
+        for i in 0..members {
+            z.insert(&mut backing, Bytes::from(format!("m{i}")), i as f64)
+                .unwrap();
+        }
+    }
+
+    fn zset_rows(ks: &mut Keyspace, cid: u64) -> (usize, u64) {
+        let store = ks.store_mut();
+        let elements = store.scan_elements(cid, 0, 100_000).unwrap().0.len();
+        let scores = store
+            .zset_count(cid, &crate::storage::ZRange::all())
+            .unwrap();
+        (elements, scores)
+    }
+
+    #[test]
+    fn large_zsets_copy_rename_and_delete_with_both_row_orders() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.db");
+        let path = path.to_str().unwrap();
+        let mut ks = keyspace(path, 1 << 20);
+        fill_zset(&mut ks, 0, b"z", 300);
+        let cid = ks.get(0, b"z", 0).unwrap().unwrap().value.cid().unwrap();
+        assert!(ks.copy(0, b"z", 0, b"copy", false, 0).unwrap());
+        let copy_cid = ks.get(0, b"copy", 0).unwrap().unwrap().value.cid().unwrap();
+        assert_ne!(cid, copy_cid);
+        assert_eq!(
+            ks.rename(0, b"z", 1, b"moved", false, 0).unwrap(),
+            Renamed::Done
+        );
+        ks.commit().unwrap();
+        ks.close().unwrap();
+        drop(ks);
+        let mut ks = keyspace(path, 1 << 20);
+        assert_eq!(zset_rows(&mut ks, cid), (300, 300));
+        assert_eq!(zset_rows(&mut ks, copy_cid), (300, 300));
+        {
+            let r = ks.read(1, b"moved", 0).unwrap().unwrap();
+            let z = r.entry.value.as_zset().unwrap();
+            assert_eq!(z.len(), 300);
+            assert_eq!(z.rank(r.store, b"m250", true).unwrap(), Some((49, 250.0)));
+        }
+        // Overwriting with a string and deleting both drop every row of both orders.
+        ks.set(
+            1,
+            b"moved",
+            Value::String(Bytes::from_static(b"x")),
+            None,
+            0,
+        )
+        .unwrap();
+        assert!(ks.delete(0, b"copy", 0).unwrap());
+        ks.commit().unwrap();
+        assert_eq!(zset_rows(&mut ks, cid), (0, 0));
+        assert_eq!(zset_rows(&mut ks, copy_cid), (0, 0));
+        // Created and deleted in one batch: nothing left behind either.
+        fill_zset(&mut ks, 2, b"brief", 200);
+        let brief = ks
+            .get(2, b"brief", 0)
+            .unwrap()
+            .unwrap()
+            .value
+            .cid()
+            .unwrap();
+        assert!(ks.delete(2, b"brief", 0).unwrap());
+        ks.commit().unwrap();
+        assert_eq!(zset_rows(&mut ks, brief), (0, 0));
+        // FLUSHALL too.
+        fill_zset(&mut ks, 0, b"f", 200);
+        let f = ks.get(0, b"f", 0).unwrap().unwrap().value.cid().unwrap();
+        ks.commit().unwrap();
+        ks.flush_all().unwrap();
+        ks.commit().unwrap();
+        assert_eq!(zset_rows(&mut ks, f), (0, 0));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::hash::Hash;
+use super::zset::ZSet;
 use crate::storage::{CollectionId, Record, StoreError, ValueType};
 
 /// A value held by the keyspace.
@@ -12,6 +13,8 @@ pub enum Value {
     String(Bytes),
     /// A hash.
     Hash(Hash),
+    /// A sorted set.
+    ZSet(ZSet),
 }
 
 /// Strings up to this length are `embstr` in OBJECT ENCODING, as Redis allocates them.
@@ -39,11 +42,20 @@ impl Value {
         }
     }
 
+    /// The sorted set, or `None` for a value of another type.
+    pub fn as_zset(&self) -> Option<&ZSet> {
+        match self {
+            Value::ZSet(z) => Some(z),
+            _ => None,
+        }
+    }
+
     /// The persisted type.
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::String(_) => ValueType::String,
             Value::Hash(_) => ValueType::Hash,
+            Value::ZSet(_) => ValueType::ZSet,
         }
     }
 
@@ -60,6 +72,7 @@ impl Value {
                 }
             }
             Value::Hash(h) => h.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -68,6 +81,7 @@ impl Value {
         match self {
             Value::String(_) => false,
             Value::Hash(h) => h.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
         }
     }
 
@@ -76,13 +90,14 @@ impl Value {
         match self {
             Value::String(_) => None,
             Value::Hash(h) => h.cid(),
+            Value::ZSet(z) => z.cid(),
         }
     }
 
     /// Earliest expiry among the value's elements.
     pub fn sub_expire_at(&self) -> Option<i64> {
         match self {
-            Value::String(_) => None,
+            Value::String(_) | Value::ZSet(_) => None,
             Value::Hash(h) => h.min_expire(),
         }
     }
@@ -92,6 +107,7 @@ impl Value {
         match self {
             Value::String(b) => b.len(),
             Value::Hash(h) => h.size(),
+            Value::ZSet(z) => z.size(),
         }
     }
 
@@ -100,6 +116,7 @@ impl Value {
         match self {
             Value::String(_) => 0,
             Value::Hash(h) => h.mods(),
+            Value::ZSet(z) => z.mods(),
         }
     }
 
@@ -110,6 +127,7 @@ impl Value {
             value: match self {
                 Value::String(b) => b.clone(),
                 Value::Hash(h) => h.encode(),
+                Value::ZSet(z) => z.encode(),
             },
             expire_at,
             version,
@@ -123,6 +141,7 @@ impl Value {
         Ok(match r.kind {
             ValueType::String => Value::String(r.value),
             ValueType::Hash => Value::Hash(Hash::decode(&r.value, r.cid, r.sub_expire_at)?),
+            ValueType::ZSet => Value::ZSet(ZSet::decode(&r.value, r.cid)?),
             other => {
                 return Err(StoreError::Corrupt(format!(
                     "values of type {} are not supported by this build",

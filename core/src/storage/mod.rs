@@ -107,6 +107,116 @@ pub struct DbStats {
     pub expires: u64,
 }
 
+/// One end of a score range (`(1.5`, `inf`): unbounded ends are infinite inclusive bounds,
+/// since NaN is never stored.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreBound {
+    /// The score.
+    pub value: f64,
+    /// Whether the score itself is left out.
+    pub exclusive: bool,
+}
+
+impl ScoreBound {
+    /// An inclusive bound.
+    pub fn inclusive(value: f64) -> Self {
+        ScoreBound {
+            value,
+            exclusive: false,
+        }
+    }
+}
+
+/// One end of a lexicographic range (`-`, `+`, `[a`, `(a`); members compare as raw bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LexBound {
+    /// `-`: below every member.
+    Min,
+    /// `+`: above every member.
+    Max,
+    /// `[member`.
+    Inclusive(Bytes),
+    /// `(member`.
+    Exclusive(Bytes),
+}
+
+/// A set of sorted-set entries: a score range and a member range, both must hold. Score
+/// queries leave the members unbounded; lexicographic queries pin the score when every
+/// member has the same one (their documented use), so both use the score order's index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZRange {
+    /// Lowest score.
+    pub min: ScoreBound,
+    /// Highest score.
+    pub max: ScoreBound,
+    /// Lowest member.
+    pub lex_min: LexBound,
+    /// Highest member.
+    pub lex_max: LexBound,
+}
+
+impl ZRange {
+    /// Every entry.
+    pub fn all() -> Self {
+        ZRange::scores(
+            ScoreBound::inclusive(f64::NEG_INFINITY),
+            ScoreBound::inclusive(f64::INFINITY),
+        )
+    }
+
+    /// Entries whose score is within bounds.
+    pub fn scores(min: ScoreBound, max: ScoreBound) -> Self {
+        ZRange {
+            min,
+            max,
+            lex_min: LexBound::Min,
+            lex_max: LexBound::Max,
+        }
+    }
+
+    /// Whether no entry can match (a `+` minimum or a `-` maximum member).
+    pub fn is_void(&self) -> bool {
+        matches!(self.lex_min, LexBound::Max) || matches!(self.lex_max, LexBound::Min)
+    }
+
+    /// Whether the score is within the score bounds.
+    pub fn score_in(&self, score: f64) -> bool {
+        let above = if self.min.exclusive {
+            score > self.min.value
+        } else {
+            score >= self.min.value
+        };
+        let below = if self.max.exclusive {
+            score < self.max.value
+        } else {
+            score <= self.max.value
+        };
+        above && below
+    }
+
+    /// Whether the member is within the member bounds.
+    pub fn member_in(&self, member: &[u8]) -> bool {
+        let above = match &self.lex_min {
+            LexBound::Min => true,
+            LexBound::Max => false,
+            LexBound::Inclusive(m) => member >= &m[..],
+            LexBound::Exclusive(m) => member > &m[..],
+        };
+        let below = match &self.lex_max {
+            LexBound::Min => false,
+            LexBound::Max => true,
+            LexBound::Inclusive(m) => member <= &m[..],
+            LexBound::Exclusive(m) => member < &m[..],
+        };
+        above && below
+    }
+
+    /// Whether an entry belongs to the range.
+    pub fn contains(&self, score: f64, member: &[u8]) -> bool {
+        self.score_in(score) && self.member_in(member)
+    }
+}
+
 /// Storage failures. The message is shown to clients after `ERR `.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -195,6 +305,36 @@ pub trait Store: Send {
     fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError>;
     /// Removes every element of a collection (one whose key row was never written).
     fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError>;
+
+    /// A sorted-set member's score.
+    fn zset_score(&mut self, cid: CollectionId, member: &[u8]) -> Result<Option<f64>, StoreError>;
+    /// Adds a sorted-set member or changes its score; `old` is its current score, if any.
+    fn zset_put(
+        &mut self,
+        cid: CollectionId,
+        member: &[u8],
+        score: f64,
+        old: Option<f64>,
+    ) -> Result<(), StoreError>;
+    /// Removes a sorted-set member whose score is `score`.
+    fn zset_delete(
+        &mut self,
+        cid: CollectionId,
+        member: &[u8],
+        score: f64,
+    ) -> Result<(), StoreError>;
+    /// Members within `range` in (score, member) order (descending with `rev`), skipping
+    /// `offset` of them and returning at most `limit`. Cost: the rows skipped and returned.
+    fn zset_range(
+        &mut self,
+        cid: CollectionId,
+        range: &ZRange,
+        rev: bool,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Bytes, f64)>, StoreError>;
+    /// Number of members within `range` (cost: that number).
+    fn zset_count(&mut self, cid: CollectionId, range: &ZRange) -> Result<u64, StoreError>;
 
     /// Reads a value from the store's metadata table.
     fn meta_get(&mut self, name: &str) -> Result<Option<i64>, StoreError>;

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    CollectionId, DbIndex, DbStats, Element, Record, ScannedKey, Store, StoreError, ValueType,
+    CollectionId, DbIndex, DbStats, Element, LexBound, Record, ScannedKey, Store, StoreError,
+    ValueType, ZRange,
 };
 use crate::config::Synchronous;
 
@@ -81,6 +82,23 @@ CREATE TRIGGER IF NOT EXISTS keys_replace_collection AFTER UPDATE OF cid ON keys
  WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid BEGIN
     DELETE FROM elements WHERE cid = OLD.cid;
 END;
+-- Large sorted sets: member -> score in `elements` (value = the score's 8 bytes), and this
+-- second order, by (score, member), for ranks, ranges and pops. REAL sorts -inf and inf
+-- correctly and NaN is never stored; BLOBs compare as memcmp, Redis's lexicographic order.
+CREATE TABLE IF NOT EXISTS zset_scores (
+    cid    INTEGER NOT NULL,
+    score  REAL    NOT NULL,
+    member BLOB    NOT NULL,
+    PRIMARY KEY (cid, score, member)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS zset_scores_delete AFTER DELETE ON keys
+ WHEN OLD.cid IS NOT NULL AND OLD.type = 4 BEGIN
+    DELETE FROM zset_scores WHERE cid = OLD.cid;
+END;
+CREATE TRIGGER IF NOT EXISTS zset_scores_replace AFTER UPDATE OF cid ON keys
+ WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid AND OLD.type = 4 BEGIN
+    DELETE FROM zset_scores WHERE cid = OLD.cid;
+END;
 ";
 
 /// Where a key or element sorts: a stable 62-bit hash of its bytes. Persisted, so the
@@ -111,6 +129,58 @@ const SQL_SCAN_ELEMENTS: &str = "SELECT h, sub, value, expire_at FROM elements
      WHERE cid = ?1 AND h >= ?2 ORDER BY h, sub LIMIT ?3";
 const SQL_SCAN_ELEMENTS_SAME: &str = "SELECT h, sub, value, expire_at FROM elements
      WHERE cid = ?1 AND h = ?2 AND sub > ?3 ORDER BY sub";
+
+/// The `WHERE` clause of a sorted-set range: `?1` is the collection, `?2`/`?3` the scores,
+/// `?4`/`?5` the members (bound only when used).
+fn zset_where(range: &ZRange) -> String {
+    let mut sql = String::from("cid = ?1 AND score ");
+    sql.push_str(if range.min.exclusive { "> ?2" } else { ">= ?2" });
+    sql.push_str(" AND score ");
+    sql.push_str(if range.max.exclusive { "< ?3" } else { "<= ?3" });
+    match range.lex_min {
+        LexBound::Inclusive(_) => sql.push_str(" AND member >= ?4"),
+        LexBound::Exclusive(_) => sql.push_str(" AND member > ?4"),
+        LexBound::Min | LexBound::Max => {}
+    }
+    match range.lex_max {
+        LexBound::Inclusive(_) => sql.push_str(" AND member <= ?5"),
+        LexBound::Exclusive(_) => sql.push_str(" AND member < ?5"),
+        LexBound::Min | LexBound::Max => {}
+    }
+    sql
+}
+
+fn lex_param(bound: &LexBound) -> Option<&[u8]> {
+    match bound {
+        LexBound::Inclusive(m) | LexBound::Exclusive(m) => Some(m),
+        LexBound::Min | LexBound::Max => None,
+    }
+}
+
+/// Binds `zset_where`'s parameters (and returns the statement's next free index).
+fn bind_zset_range(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    cid: CollectionId,
+    range: &ZRange,
+) -> rusqlite::Result<usize> {
+    stmt.raw_bind_parameter(1, cid as i64)?;
+    stmt.raw_bind_parameter(2, range.min.value)?;
+    stmt.raw_bind_parameter(3, range.max.value)?;
+    if let Some(m) = lex_param(&range.lex_min) {
+        stmt.raw_bind_parameter(4, m)?;
+    }
+    if let Some(m) = lex_param(&range.lex_max) {
+        stmt.raw_bind_parameter(5, m)?;
+    }
+    Ok(6)
+}
+
+fn score_from_element(value: &[u8]) -> Result<f64, StoreError> {
+    let bytes: [u8; 8] = value
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("sorted-set score of the wrong size".into()))?;
+    Ok(f64::from_le_bytes(bytes))
+}
 
 /// Rows of one scan page: the rows, plus the rows sharing the last row's position (so a cursor
 /// never splits a position), and the cursor that follows them.
@@ -258,7 +328,7 @@ impl SqliteStore {
             Connection::open(path)
         }
         .map_err(|e| open_err(e.to_string()))?;
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(128);
         let mut store = SqliteStore {
             conn,
             path: path.to_string(),
@@ -661,6 +731,12 @@ impl Store for SqliteStore {
                  SELECT ?2, h, sub, expire_at, value FROM elements WHERE cid = ?1",
             )?
             .execute(params![from as i64, to as i64])?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO zset_scores (cid, score, member)
+                 SELECT ?2, score, member FROM zset_scores WHERE cid = ?1",
+            )?
+            .execute(params![from as i64, to as i64])?;
         Ok(())
     }
 
@@ -669,7 +745,119 @@ impl Store for SqliteStore {
         self.conn
             .prepare_cached("DELETE FROM elements WHERE cid = ?1")?
             .execute([cid as i64])?;
+        self.conn
+            .prepare_cached("DELETE FROM zset_scores WHERE cid = ?1")?
+            .execute([cid as i64])?;
         Ok(())
+    }
+
+    fn zset_score(&mut self, cid: CollectionId, member: &[u8]) -> Result<Option<f64>, StoreError> {
+        let value = self
+            .conn
+            .prepare_cached(SQL_ELEMENT)?
+            .query_row(params![cid as i64, position(member), member], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?;
+        value.map(|v| score_from_element(&v)).transpose()
+    }
+
+    fn zset_put(
+        &mut self,
+        cid: CollectionId,
+        member: &[u8],
+        score: f64,
+        old: Option<f64>,
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn.prepare_cached(SQL_PUT_ELEMENT)?.execute(params![
+            cid as i64,
+            position(member),
+            member,
+            None::<i64>,
+            &score.to_le_bytes()[..]
+        ])?;
+        if let Some(old) = old {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3",
+                )?
+                .execute(params![cid as i64, old, member])?;
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO zset_scores (cid, score, member) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![cid as i64, score, member])?;
+        Ok(())
+    }
+
+    fn zset_delete(
+        &mut self,
+        cid: CollectionId,
+        member: &[u8],
+        score: f64,
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn
+            .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
+            .execute(params![cid as i64, position(member), member])?;
+        self.conn
+            .prepare_cached(
+                "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3",
+            )?
+            .execute(params![cid as i64, score, member])?;
+        Ok(())
+    }
+
+    fn zset_range(
+        &mut self,
+        cid: CollectionId,
+        range: &ZRange,
+        rev: bool,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Bytes, f64)>, StoreError> {
+        if range.is_void() || limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let order = if rev {
+            "score DESC, member DESC"
+        } else {
+            "score, member"
+        };
+        let sql = format!(
+            "SELECT member, score FROM zset_scores WHERE {} ORDER BY {order} LIMIT ?6 OFFSET ?7",
+            zset_where(range)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let next = bind_zset_range(&mut stmt, cid, range)?;
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        stmt.raw_bind_parameter(next, limit)?;
+        stmt.raw_bind_parameter(next + 1, i64::try_from(offset).unwrap_or(i64::MAX))?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push((Bytes::from(r.get::<_, Vec<u8>>(0)?), r.get::<_, f64>(1)?));
+        }
+        Ok(out)
+    }
+
+    fn zset_count(&mut self, cid: CollectionId, range: &ZRange) -> Result<u64, StoreError> {
+        if range.is_void() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT count(*) FROM zset_scores WHERE {}",
+            zset_where(range)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        bind_zset_range(&mut stmt, cid, range)?;
+        let mut rows = stmt.raw_query();
+        match rows.next()? {
+            Some(r) => Ok(r.get::<_, i64>(0)? as u64),
+            None => Ok(0),
+        }
     }
 
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
@@ -686,7 +874,8 @@ impl Store for SqliteStore {
     fn flush_all(&mut self) -> Result<(), StoreError> {
         self.begin()?;
         self.conn.execute_batch(
-            "DELETE FROM elements; DELETE FROM keys; UPDATE db_stats SET keys = 0, expires = 0;",
+            "DELETE FROM elements; DELETE FROM keys; UPDATE db_stats SET keys = 0, expires = 0;
+             DELETE FROM zset_scores;",
         )?;
         Ok(())
     }
