@@ -3,6 +3,8 @@
 use bytes::Bytes;
 
 use super::hash::Hash;
+use super::list::List;
+use super::set::Set;
 use crate::storage::{CollectionId, Record, StoreError, ValueType};
 
 /// A value held by the keyspace.
@@ -12,6 +14,10 @@ pub enum Value {
     String(Bytes),
     /// A hash.
     Hash(Hash),
+    /// A list.
+    List(List),
+    /// A set.
+    Set(Set),
 }
 
 /// Strings up to this length are `embstr` in OBJECT ENCODING, as Redis allocates them.
@@ -39,11 +45,29 @@ impl Value {
         }
     }
 
+    /// The list, or `None` for a value of another type.
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The set, or `None` for a value of another type.
+    pub fn as_set(&self) -> Option<&Set> {
+        match self {
+            Value::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The persisted type.
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::String(_) => ValueType::String,
             Value::Hash(_) => ValueType::Hash,
+            Value::List(_) => ValueType::List,
+            Value::Set(_) => ValueType::Set,
         }
     }
 
@@ -60,6 +84,8 @@ impl Value {
                 }
             }
             Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -68,6 +94,8 @@ impl Value {
         match self {
             Value::String(_) => false,
             Value::Hash(h) => h.is_empty(),
+            Value::List(l) => l.is_empty(),
+            Value::Set(s) => s.is_empty(),
         }
     }
 
@@ -76,13 +104,15 @@ impl Value {
         match self {
             Value::String(_) => None,
             Value::Hash(h) => h.cid(),
+            Value::List(l) => l.cid(),
+            Value::Set(s) => s.cid(),
         }
     }
 
     /// Earliest expiry among the value's elements.
     pub fn sub_expire_at(&self) -> Option<i64> {
         match self {
-            Value::String(_) => None,
+            Value::String(_) | Value::List(_) | Value::Set(_) => None,
             Value::Hash(h) => h.min_expire(),
         }
     }
@@ -92,6 +122,8 @@ impl Value {
         match self {
             Value::String(b) => b.len(),
             Value::Hash(h) => h.size(),
+            Value::List(l) => l.size(),
+            Value::Set(s) => s.size(),
         }
     }
 
@@ -100,6 +132,8 @@ impl Value {
         match self {
             Value::String(_) => 0,
             Value::Hash(h) => h.mods(),
+            Value::List(l) => l.mods(),
+            Value::Set(s) => s.mods(),
         }
     }
 
@@ -110,6 +144,8 @@ impl Value {
             value: match self {
                 Value::String(b) => b.clone(),
                 Value::Hash(h) => h.encode(),
+                Value::List(l) => l.encode(),
+                Value::Set(s) => s.encode(),
             },
             expire_at,
             version,
@@ -123,6 +159,8 @@ impl Value {
         Ok(match r.kind {
             ValueType::String => Value::String(r.value),
             ValueType::Hash => Value::Hash(Hash::decode(&r.value, r.cid, r.sub_expire_at)?),
+            ValueType::List => Value::List(List::decode(&r.value, r.cid)?),
+            ValueType::Set => Value::Set(Set::decode(&r.value, r.cid)?),
             other => {
                 return Err(StoreError::Corrupt(format!(
                     "values of type {} are not supported by this build",
