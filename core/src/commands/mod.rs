@@ -18,9 +18,12 @@ pub mod config;
 pub mod connection;
 pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod long_double;
 pub mod module;
 pub mod server;
+pub mod set;
+pub mod sort;
 pub mod string;
 pub mod table;
 
@@ -40,6 +43,9 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    sort::COMMANDS,
     module::COMMANDS,
 ];
 
