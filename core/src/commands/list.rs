@@ -739,4 +739,41 @@ mod tests {
         assert_eq!(range_of(0, -4, 3), None);
         assert_eq!(range_of(i64::MIN, i64::MAX, 3), Some((0, 2)));
     }
+
+    /// Event names and order as Redis 7 sends them (checked against redis-server).
+    #[test]
+    fn commands_emit_redis_events() {
+        let mut rig = super::super::test_rig::Rig::new();
+        let none: Vec<String> = Vec::new();
+        assert_eq!(rig.events("RPUSH a 1 2"), ["rpush(a)"]);
+        assert_eq!(rig.events("LPUSH a 0"), ["lpush(a)"]);
+        assert_eq!(rig.events("LPUSHX nokey 0"), none);
+        assert_eq!(rig.events("RPUSHX a 3"), ["rpush(a)"]);
+        assert_eq!(rig.events("LMOVE a b LEFT RIGHT"), ["rpush(b)", "lpop(a)"]);
+        assert_eq!(rig.events("LMOVE a a LEFT LEFT"), ["lpush(a)", "lpop(a)"]);
+        assert_eq!(rig.events("RPOPLPUSH b b"), ["lpush(b)", "rpop(b)"]);
+        assert_eq!(
+            rig.events("LMOVE b c LEFT LEFT"),
+            ["lpush(c)", "lpop(b)", "del(b)"]
+        );
+        assert_eq!(rig.events("LPOP a 0"), none);
+        assert_eq!(rig.events("LINSERT a BEFORE nope x"), none);
+        assert_eq!(rig.events("LINSERT a BEFORE 2 x"), ["linsert(a)"]);
+        assert_eq!(rig.events("LSET a 0 z"), ["lset(a)"]);
+        assert_eq!(rig.events("LREM a 0 nope"), none);
+        assert_eq!(rig.events("LREM a 1 z"), ["lrem(a)"]);
+        assert_eq!(rig.events("LTRIM a 0 -1"), ["ltrim(a)"]);
+        assert_eq!(rig.events("LTRIM nokey 0 -1"), none);
+        assert_eq!(rig.events("RPOP a"), ["rpop(a)"]);
+        assert_eq!(rig.events("LTRIM a 1 0"), ["ltrim(a)", "del(a)"]);
+        assert_eq!(rig.events("RPUSH q a b"), ["rpush(q)"]);
+        assert_eq!(
+            rig.events("LMPOP 2 nokey q LEFT COUNT 5"),
+            ["lpop(q)", "del(q)"]
+        );
+        assert_eq!(rig.events("LMPOP 1 nokey LEFT"), none);
+        assert_eq!(rig.events("RPUSH q a"), ["rpush(q)"]);
+        assert_eq!(rig.events("LREM q 0 a"), ["lrem(q)", "del(q)"]);
+        assert_eq!(rig.run("EXISTS q").0, Reply::Integer(0));
+    }
 }

@@ -26,6 +26,8 @@ pub mod set;
 pub mod sort;
 pub mod string;
 pub mod table;
+#[cfg(test)]
+mod test_rig;
 
 use std::borrow::Cow;
 

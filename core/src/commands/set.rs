@@ -666,3 +666,35 @@ fn sscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_rig::Rig;
+
+    /// Event names and order as Redis 7 sends them (checked against redis-server).
+    #[test]
+    fn commands_emit_redis_events() {
+        let mut rig = Rig::new();
+        let none: Vec<String> = Vec::new();
+        assert_eq!(rig.events("SADD s 1 2"), ["sadd(s)"]);
+        assert_eq!(rig.events("SADD s 1"), none);
+        assert_eq!(rig.events("SREM s 9"), none);
+        assert_eq!(rig.events("SMOVE s t 1"), ["srem(s)", "sadd(t)"]);
+        assert_eq!(rig.events("SMOVE s t 2"), ["srem(s)", "del(s)", "sadd(t)"]);
+        assert_eq!(rig.events("SMOVE t t 1"), none);
+        assert_eq!(rig.events("SADD s 1"), ["sadd(s)"]);
+        assert_eq!(rig.events("SPOP s 0"), none);
+        assert_eq!(rig.events("SPOP s 5"), ["spop(s)", "del(s)"]);
+        assert_eq!(rig.events("SADD u 1"), ["sadd(u)"]);
+        assert_eq!(rig.events("SINTERSTORE d u"), ["sinterstore(d)"]);
+        assert_eq!(rig.events("SUNIONSTORE d u"), ["sunionstore(d)"]);
+        assert_eq!(rig.events("SDIFFSTORE d u"), ["sdiffstore(d)"]);
+        assert_eq!(rig.events("SDIFFSTORE d u u"), ["del(d)"]);
+        assert_eq!(rig.events("SINTERSTORE d nokey"), none);
+        assert_eq!(rig.events("SORT u STORE d2"), ["sortstore(d2)"]);
+        assert_eq!(rig.events("SORT nokey STORE d2"), ["del(d2)"]);
+        assert_eq!(rig.events("SPOP t"), ["spop(t)"]);
+        assert_eq!(rig.events("SPOP t"), ["spop(t)", "del(t)"]);
+        assert_eq!(rig.events("SREM u 1"), ["srem(u)", "del(u)"]);
+    }
+}

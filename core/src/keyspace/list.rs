@@ -578,7 +578,7 @@ mod tests {
             .unwrap();
         l.push(&mut backing, b(""), true).unwrap();
         assert_eq!(l.encoding(), "listpack");
-        assert_eq!(List::decode(&l.encode(), None).unwrap(), l);
+        assert_eq!(List::decode(&l.encode(), None).unwrap().repr, l.repr);
         l.push(&mut backing, b("123456789"), false).unwrap();
         assert_eq!(l.encoding(), "quicklist");
         assert_eq!(l.len(), 3);
