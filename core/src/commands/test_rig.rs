@@ -12,11 +12,14 @@ use crate::keyspace::Keyspace;
 use crate::protocol::Reply;
 use crate::storage::SqliteStore;
 
+/// Events as the rig records them: class, name, key.
+type Seen = Arc<Mutex<Vec<(u16, &'static str, Bytes)>>>;
+
 /// An engine, a client, and the events every command produced.
 pub struct Rig {
     pub engine: Engine,
     pub client: ClientState,
-    events: Arc<Mutex<Vec<(u16, &'static str, Bytes)>>>,
+    events: Seen,
 }
 
 impl Rig {

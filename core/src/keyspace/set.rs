@@ -208,7 +208,7 @@ impl Set {
             }
         }
         if let Repr::Small { members, .. } = &self.repr {
-            if members.iter().any(|m| *m == member) {
+            if members.contains(&member) {
                 return Ok(false);
             }
             if members.len() >= limits.set_max_listpack_entries
