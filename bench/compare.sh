@@ -28,7 +28,7 @@
 set -euo pipefail
 
 # The commands respite implements so far; later issues append to this list.
-TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY,ZADD,ZPOPMIN,PUBLISH1,PUBLISH100,MULTI10}
+TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY,LPUSH,RPUSH,LPOP,RPOP,LRANGE_100,SADD,SPOP,ZADD,ZPOPMIN,PUBLISH1,PUBLISH100,MULTI10}
 
 # Tests redis-benchmark has no name for, as the command each one runs. With -r, HGET's
 # __rand_int__ picks among the fields the HSET test wrote (whose values are not numbers, so

@@ -75,6 +75,16 @@ impl Rig {
         (reply, events)
     }
 
+    /// The events a command emitted, as `event(key)` strings.
+    pub fn events(&mut self, words: &str) -> Vec<String> {
+        let words: Vec<&str> = words.split(' ').collect();
+        self.exec(&words);
+        self.take_events()
+            .into_iter()
+            .map(|e| format!("{}({})", e.event, String::from_utf8_lossy(&e.key)))
+            .collect()
+    }
+
     /// The events emitted since the last call.
     pub fn take_events(&mut self) -> Vec<KeyEvent> {
         std::mem::take(&mut *self.events.lock().unwrap())

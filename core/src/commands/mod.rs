@@ -18,11 +18,14 @@ pub mod config;
 pub mod connection;
 pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod long_double;
 pub mod module;
 pub mod multi;
 pub mod pubsub;
 pub mod server;
+pub mod set;
+pub mod sort;
 pub mod string;
 pub mod table;
 pub mod zset;
@@ -44,6 +47,9 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     string::COMMANDS,
     hash::COMMANDS,
     zset::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    sort::COMMANDS,
     module::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,

@@ -16,7 +16,7 @@ use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_
 use crate::engine::Ctx;
 use crate::events::class;
 use crate::glob::glob_match;
-use crate::keyspace::{rand_u64, KeyMut, Keyspace, ZSet};
+use crate::keyspace::{rand_u64, KeyMut, Keyspace, Value, ZSet};
 use crate::protocol::{format_double, Protocol, Reply};
 use crate::storage::{LexBound, ScoreBound, Store, StoreError, ZRange};
 
@@ -993,7 +993,7 @@ fn setop_keys(
     for key in &keys {
         match ctx.engine.keyspace.peek(db, key, ctx.now) {
             Err(e) => return Err(err_store(&e)),
-            Ok(Some(r)) if r.entry.value.as_zset().is_none() => return Err(err_wrongtype()),
+            Ok(Some(r)) if !is_set_operand(&r.entry.value) => return Err(err_wrongtype()),
             Ok(_) => {}
         }
     }
@@ -1057,14 +1057,27 @@ fn setop_command(
 }
 
 /// Every entry of the sorted set at `key` (none when it does not exist).
+/// Whether a value can be an input of ZUNION, ZINTER and ZDIFF: a sorted set, or a set
+/// (whose members all score 1, as in Redis).
+fn is_set_operand(value: &Value) -> bool {
+    matches!(value, Value::ZSet(_) | Value::Set(_))
+}
+
+/// Members of an input set or sorted set (score 1 for a set's).
 fn all_entries(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Vec<(Bytes, f64)>, Reply> {
     let db = ctx.db();
     match ctx.engine.keyspace.read(db, key, ctx.now) {
         Err(e) => Err(err_store(&e)),
         Ok(None) => Ok(Vec::new()),
-        Ok(Some(r)) => match r.entry.value.as_zset() {
-            None => Err(err_wrongtype()),
-            Some(z) => z.entries(r.store).map_err(store_err),
+        Ok(Some(r)) => match &r.entry.value {
+            Value::ZSet(z) => z.entries(r.store).map_err(store_err),
+            Value::Set(s) => Ok(s
+                .members(r.store)
+                .map_err(store_err)?
+                .into_iter()
+                .map(|m| (m, 1.0))
+                .collect()),
+            _ => Err(err_wrongtype()),
         },
     }
 }
@@ -1089,12 +1102,18 @@ fn filter_by(
         }
         Ok(Some(r)) => r,
     };
-    let Some(z) = r.entry.value.as_zset() else {
+    let value = &r.entry.value;
+    if !is_set_operand(value) {
         return Err(err_wrongtype());
-    };
+    }
     let mut kept = Vec::with_capacity(candidates.len());
     for (member, mut acc) in candidates.drain(..) {
-        match z.score(r.store, &member).map_err(store_err)? {
+        let score = match value {
+            Value::ZSet(z) => z.score(r.store, &member),
+            Value::Set(s) => s.contains(r.store, &member).map(|c| c.then_some(1.0)),
+            _ => Ok(None),
+        };
+        match score.map_err(store_err)? {
             Some(s) if keep_present => {
                 found(&mut acc, s);
                 kept.push((member, acc));
@@ -1144,7 +1163,11 @@ fn combine(
                 let len = match ctx.engine.keyspace.peek(db, key, ctx.now) {
                     Err(e) => return Err(err_store(&e)),
                     Ok(None) => return Ok(Vec::new()),
-                    Ok(Some(r)) => r.entry.value.as_zset().map_or(0, |z| z.len()),
+                    Ok(Some(r)) => match &r.entry.value {
+                        Value::ZSet(z) => z.len(),
+                        Value::Set(s) => s.len(),
+                        _ => 0,
+                    },
                 };
                 order.push((len, i));
             }

@@ -156,6 +156,16 @@ pub struct StorageConfig {
     /// A sorted set with a longer member keeps its members one per row
     /// (`zset-max-listpack-value`).
     pub zset_max_listpack_value: u64,
+    /// A list with more items than this keeps them one per row (`list-max-listpack-size`);
+    /// -1 to -5 limit the inline items' total size to 4 kB .. 64 kB instead, as in Redis.
+    pub list_max_listpack_size: i64,
+    /// A set of integers only with more members than this keeps them one per row
+    /// (`set-max-intset-entries`).
+    pub set_max_intset_entries: u64,
+    /// A set with more members than this keeps them one per row (`set-max-listpack-entries`).
+    pub set_max_listpack_entries: u64,
+    /// A set with a longer member keeps its members one per row (`set-max-listpack-value`).
+    pub set_max_listpack_value: u64,
 }
 
 impl Default for StorageConfig {
@@ -169,6 +179,10 @@ impl Default for StorageConfig {
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            list_max_listpack_size: 128,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
         }
     }
 }
@@ -315,6 +329,8 @@ const MAX_I64: u64 = i64::MAX as u64;
 /// Upper bound of the `*_max_listpack_*` settings: an inline value is rewritten whole on
 /// every change, so it must stay small.
 pub const MAX_LISTPACK: u64 = 65536;
+/// Largest `set_max_intset_entries` (Redis caps intsets at 2^30 members).
+pub const MAX_INTSET: u64 = 1 << 30;
 /// Redis caps second-valued settings at `INT_MAX`; so do we, which also keeps `Duration`
 /// arithmetic far from overflow.
 const MAX_SECONDS: u64 = i32::MAX as u64;
@@ -483,10 +499,33 @@ impl Config {
                 "storage.zset_max_listpack_value",
                 st.zset_max_listpack_value,
             ),
+            (
+                "storage.set_max_listpack_entries",
+                st.set_max_listpack_entries,
+            ),
+            ("storage.set_max_listpack_value", st.set_max_listpack_value),
         ] {
             if value > MAX_LISTPACK {
                 bad(key, format!("expected 0 to {MAX_LISTPACK}, found {value}"));
             }
+        }
+        if !(-5..=MAX_LISTPACK as i64).contains(&st.list_max_listpack_size) {
+            bad(
+                "storage.list_max_listpack_size",
+                format!(
+                    "expected -5 to {MAX_LISTPACK}, found {}",
+                    st.list_max_listpack_size
+                ),
+            );
+        }
+        if st.set_max_intset_entries > MAX_INTSET {
+            bad(
+                "storage.set_max_intset_entries",
+                format!(
+                    "expected 0 to {MAX_INTSET}, found {}",
+                    st.set_max_intset_entries
+                ),
+            );
         }
         if st.cache_max_bytes.0 > MAX_I64 {
             bad(

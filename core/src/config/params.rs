@@ -2,7 +2,8 @@
 //! printed and parsed. Error texts are Redis 7's, because clients and tools match on them.
 
 use super::{
-    ByteSize, Config, Durability, Synchronous, LOG_LEVELS, MAX_I64, MAX_LISTPACK, MAX_SECONDS,
+    ByteSize, Config, Durability, Synchronous, LOG_LEVELS, MAX_I64, MAX_INTSET, MAX_LISTPACK,
+    MAX_SECONDS,
 };
 use crate::glob::glob_match;
 
@@ -327,6 +328,50 @@ static PARAMS: &[ConfigParam] = &[
         get: |c| c.storage.zset_max_listpack_value.to_string(),
         set: |c, v| {
             c.storage.zset_max_listpack_value = int(v, 0, MAX_LISTPACK as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "list-max-listpack-size",
+        key: "storage.list_max_listpack_size",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.list_max_listpack_size.to_string(),
+        set: |c, v| {
+            c.storage.list_max_listpack_size = int(v, -5, MAX_LISTPACK as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "set-max-intset-entries",
+        key: "storage.set_max_intset_entries",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.set_max_intset_entries.to_string(),
+        set: |c, v| {
+            c.storage.set_max_intset_entries = int(v, 0, MAX_INTSET as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "set-max-listpack-entries",
+        key: "storage.set_max_listpack_entries",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.set_max_listpack_entries.to_string(),
+        set: |c, v| {
+            c.storage.set_max_listpack_entries = int(v, 0, MAX_LISTPACK as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "set-max-listpack-value",
+        key: "storage.set_max_listpack_value",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.set_max_listpack_value.to_string(),
+        set: |c, v| {
+            c.storage.set_max_listpack_value = int(v, 0, MAX_LISTPACK as i64)?;
             Ok(())
         },
     },

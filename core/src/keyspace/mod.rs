@@ -10,11 +10,15 @@
 //! SWAPDB swaps two entries of the map instead of rewriting every row.
 
 pub mod hash;
+pub mod list;
+pub mod set;
 mod value;
 pub mod watch;
 pub mod zset;
 
 pub use hash::{Backing, Field, Hash};
+pub use list::List;
+pub use set::Set;
 pub use value::Value;
 pub use watch::WatchRegistry;
 pub use zset::ZSet;
@@ -44,6 +48,16 @@ pub struct Encodings {
     pub zset_max_listpack_entries: usize,
     /// Longest member a sorted set keeps inline.
     pub zset_max_listpack_value: usize,
+    /// Most items a list keeps inline.
+    pub list_max_listpack_entries: usize,
+    /// Most bytes (sum of the items) a list keeps inline.
+    pub list_max_listpack_bytes: usize,
+    /// Most integers a set keeps as an intset.
+    pub set_max_intset_entries: usize,
+    /// Most members a set keeps inline as a listpack.
+    pub set_max_listpack_entries: usize,
+    /// Longest member a set keeps inline as a listpack.
+    pub set_max_listpack_value: usize,
 }
 
 impl Default for Encodings {
@@ -61,6 +75,21 @@ impl Encodings {
             hash_max_listpack_value: size(c.hash_max_listpack_value),
             zset_max_listpack_entries: size(c.zset_max_listpack_entries),
             zset_max_listpack_value: size(c.zset_max_listpack_value),
+            // Redis's list-max-listpack-size: a positive value counts items, -1 to -5 mean
+            // 4 kB to 64 kB of items.
+            list_max_listpack_entries: if c.list_max_listpack_size >= 0 {
+                size(c.list_max_listpack_size as u64)
+            } else {
+                usize::MAX
+            },
+            list_max_listpack_bytes: if c.list_max_listpack_size >= 0 {
+                usize::MAX
+            } else {
+                4096 << (c.list_max_listpack_size.unsigned_abs().clamp(1, 5) - 1)
+            },
+            set_max_intset_entries: size(c.set_max_intset_entries),
+            set_max_listpack_entries: size(c.set_max_listpack_entries),
+            set_max_listpack_value: size(c.set_max_listpack_value),
         }
     }
 }
@@ -413,6 +442,58 @@ impl<'a> KeyMut<'a> {
                 _ => Err(WrongType),
             },
         }
+    }
+
+    /// The key's list, if it holds one.
+    pub fn list(&mut self) -> Result<Option<(&mut List, Backing<'_>)>, WrongType> {
+        match self.backing() {
+            (None, _) => Ok(None),
+            (Some(e), backing) => match &mut e.value {
+                Value::List(l) => Ok(Some((l, backing))),
+                _ => Err(WrongType),
+            },
+        }
+    }
+
+    /// The key's list, created empty if the key does not exist.
+    pub fn list_or_create(&mut self) -> Result<(&mut List, Backing<'_>), WrongType> {
+        if self.found.slot.entry.is_none() {
+            self.found.slot.entry = Some(Entry {
+                value: Value::List(List::new()),
+                expire_at: None,
+                version: 0,
+            });
+        }
+        self.list()?.ok_or(WrongType) // never None: the entry was just made
+    }
+
+    /// The key's Redis set, if it holds one (named apart from [`KeyMut::set`], which
+    /// replaces the key's value).
+    pub fn rset(&mut self) -> Result<Option<(&mut Set, Backing<'_>)>, WrongType> {
+        match self.backing() {
+            (None, _) => Ok(None),
+            (Some(e), backing) => match &mut e.value {
+                Value::Set(s) => Ok(Some((s, backing))),
+                _ => Err(WrongType),
+            },
+        }
+    }
+
+    /// The key's Redis set, created empty if the key does not exist.
+    pub fn rset_or_create(&mut self) -> Result<(&mut Set, Backing<'_>), WrongType> {
+        if self.found.slot.entry.is_none() {
+            self.found.slot.entry = Some(Entry {
+                value: Value::Set(Set::new()),
+                expire_at: None,
+                version: 0,
+            });
+        }
+        self.rset()?.ok_or(WrongType) // never None: the entry was just made
+    }
+
+    /// The key's type, if it exists.
+    pub fn value_type(&self) -> Option<crate::storage::ValueType> {
+        self.entry().map(|e| e.value.value_type())
     }
 
     /// The key's hash, created empty if the key does not exist.
@@ -905,6 +986,14 @@ impl Keyspace {
             Value::ZSet(z) => {
                 let (_, mut backing) = target.backing();
                 Value::ZSet(z.duplicate(&mut backing)?)
+            }
+            Value::List(l) => {
+                let (_, mut backing) = target.backing();
+                Value::List(l.duplicate(&mut backing)?)
+            }
+            Value::Set(s) => {
+                let (_, mut backing) = target.backing();
+                Value::Set(s.duplicate(&mut backing)?)
             }
             other => other.clone(),
         };

@@ -3,6 +3,8 @@
 use bytes::Bytes;
 
 use super::hash::Hash;
+use super::list::List;
+use super::set::Set;
 use super::zset::ZSet;
 use crate::storage::{CollectionId, Record, StoreError, ValueType};
 
@@ -15,6 +17,10 @@ pub enum Value {
     Hash(Hash),
     /// A sorted set.
     ZSet(ZSet),
+    /// A list.
+    List(List),
+    /// A set.
+    Set(Set),
 }
 
 /// Strings up to this length are `embstr` in OBJECT ENCODING, as Redis allocates them.
@@ -50,12 +56,30 @@ impl Value {
         }
     }
 
+    /// The list, or `None` for a value of another type.
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The set, or `None` for a value of another type.
+    pub fn as_set(&self) -> Option<&Set> {
+        match self {
+            Value::Set(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The persisted type.
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::String(_) => ValueType::String,
             Value::Hash(_) => ValueType::Hash,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::List(_) => ValueType::List,
+            Value::Set(_) => ValueType::Set,
         }
     }
 
@@ -73,6 +97,8 @@ impl Value {
             }
             Value::Hash(h) => h.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -82,6 +108,8 @@ impl Value {
             Value::String(_) => false,
             Value::Hash(h) => h.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            Value::List(l) => l.is_empty(),
+            Value::Set(s) => s.is_empty(),
         }
     }
 
@@ -91,13 +119,15 @@ impl Value {
             Value::String(_) => None,
             Value::Hash(h) => h.cid(),
             Value::ZSet(z) => z.cid(),
+            Value::List(l) => l.cid(),
+            Value::Set(s) => s.cid(),
         }
     }
 
     /// Earliest expiry among the value's elements.
     pub fn sub_expire_at(&self) -> Option<i64> {
         match self {
-            Value::String(_) | Value::ZSet(_) => None,
+            Value::String(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
             Value::Hash(h) => h.min_expire(),
         }
     }
@@ -108,6 +138,8 @@ impl Value {
             Value::String(b) => b.len(),
             Value::Hash(h) => h.size(),
             Value::ZSet(z) => z.size(),
+            Value::List(l) => l.size(),
+            Value::Set(s) => s.size(),
         }
     }
 
@@ -117,6 +149,8 @@ impl Value {
             Value::String(_) => 0,
             Value::Hash(h) => h.mods(),
             Value::ZSet(z) => z.mods(),
+            Value::List(l) => l.mods(),
+            Value::Set(s) => s.mods(),
         }
     }
 
@@ -128,6 +162,8 @@ impl Value {
                 Value::String(b) => b.clone(),
                 Value::Hash(h) => h.encode(),
                 Value::ZSet(z) => z.encode(),
+                Value::List(l) => l.encode(),
+                Value::Set(s) => s.encode(),
             },
             expire_at,
             version,
@@ -142,12 +178,8 @@ impl Value {
             ValueType::String => Value::String(r.value),
             ValueType::Hash => Value::Hash(Hash::decode(&r.value, r.cid, r.sub_expire_at)?),
             ValueType::ZSet => Value::ZSet(ZSet::decode(&r.value, r.cid)?),
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "values of type {} are not supported by this build",
-                    other.name()
-                )))
-            }
+            ValueType::List => Value::List(List::decode(&r.value, r.cid)?),
+            ValueType::Set => Value::Set(Set::decode(&r.value, r.cid)?),
         })
     }
 }

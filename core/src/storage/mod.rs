@@ -301,9 +301,10 @@ pub trait Store: Send {
     fn expire_elements(&mut self, cid: CollectionId, now: i64) -> Result<Vec<Bytes>, StoreError>;
     /// Earliest element expiry of a collection.
     fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError>;
-    /// Copies every element of `from` into the empty collection `to`.
+    /// Copies every element (or list item) of `from` into the empty collection `to`.
     fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError>;
-    /// Removes every element of a collection (one whose key row was never written).
+    /// Removes every element (or list item) of a collection (one whose key row was never
+    /// written).
     fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError>;
 
     /// A sorted-set member's score.
@@ -335,6 +336,35 @@ pub trait Store: Send {
     ) -> Result<Vec<(Bytes, f64)>, StoreError>;
     /// Number of members within `range` (cost: that number).
     fn zset_count(&mut self, cid: CollectionId, range: &ZRange) -> Result<u64, StoreError>;
+    /// The item of a large list at `pos`.
+    fn list_get(&mut self, cid: CollectionId, pos: i64) -> Result<Option<Bytes>, StoreError>;
+    /// The items of a large list at positions `from..=to`, in position order (reversed if
+    /// `reverse`).
+    fn list_range(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+        reverse: bool,
+    ) -> Result<Vec<Bytes>, StoreError>;
+    /// Inserts or replaces the item at `pos`.
+    fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes the items at positions `from..=to`; returns how many there were.
+    fn list_delete_range(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+    ) -> Result<u64, StoreError>;
+    /// Moves the items at positions `from..=to` by `delta` positions. The positions they move
+    /// to must be free, apart from their own (an insertion or removal in the middle).
+    fn list_shift(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+        delta: i64,
+    ) -> Result<(), StoreError>;
 
     /// Reads a value from the store's metadata table.
     fn meta_get(&mut self, name: &str) -> Result<Option<i64>, StoreError>;

@@ -23,6 +23,7 @@ const SCHEMA_VERSION: i64 = 2;
 /// Per-database counts are kept by triggers, so they stay exact whoever writes the rows
 /// (the keyspace, a migration, an operator with the sqlite3 shell) and DBSIZE never scans.
 /// Triggers also drop a collection's elements when its key row is deleted or replaced.
+/// Large lists keep their items in `list_items`, by position (see there).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
@@ -99,7 +100,29 @@ CREATE TRIGGER IF NOT EXISTS zset_scores_replace AFTER UPDATE OF cid ON keys
  WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid AND OLD.type = 4 BEGIN
     DELETE FROM zset_scores WHERE cid = OLD.cid;
 END;
+-- Large lists keep their items by explicit position: head and tail positions live in the key
+-- row, items are contiguous between them, so a push or pop at either end is one row and an
+-- index is one probe. Their own triggers (not lines in the ones above) so that files made
+-- before lists existed get them too.
+CREATE TABLE IF NOT EXISTS list_items (
+    cid   INTEGER NOT NULL,
+    pos   INTEGER NOT NULL,
+    value BLOB    NOT NULL,
+    PRIMARY KEY (cid, pos)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS keys_delete_list_items AFTER DELETE ON keys
+ WHEN OLD.cid IS NOT NULL BEGIN
+    DELETE FROM list_items WHERE cid = OLD.cid;
+END;
+CREATE TRIGGER IF NOT EXISTS keys_replace_list_items AFTER UPDATE OF cid ON keys
+ WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid BEGIN
+    DELETE FROM list_items WHERE cid = OLD.cid;
+END;
 ";
+
+/// Offset that parks list items outside the range live positions use (|pos| < 2^60) while
+/// [`Store::list_shift`] renumbers them.
+const LIST_PARK: i64 = 1 << 62;
 
 /// Where a key or element sorts: a stable 62-bit hash of its bytes. Persisted, so the
 /// function may never change; 62 bits keep `h + 1` (the next cursor) a positive i64.
@@ -737,6 +760,13 @@ impl Store for SqliteStore {
                  SELECT ?2, score, member FROM zset_scores WHERE cid = ?1",
             )?
             .execute(params![from as i64, to as i64])?;
+        // Collection ids are unique across types, so all but one of the copies find nothing.
+        self.conn
+            .prepare_cached(
+                "INSERT INTO list_items (cid, pos, value)
+                 SELECT ?2, pos, value FROM list_items WHERE cid = ?1",
+            )?
+            .execute(params![from as i64, to as i64])?;
         Ok(())
     }
 
@@ -748,6 +778,87 @@ impl Store for SqliteStore {
         self.conn
             .prepare_cached("DELETE FROM zset_scores WHERE cid = ?1")?
             .execute([cid as i64])?;
+        self.conn
+            .prepare_cached("DELETE FROM list_items WHERE cid = ?1")?
+            .execute([cid as i64])?;
+        Ok(())
+    }
+
+    fn list_get(&mut self, cid: CollectionId, pos: i64) -> Result<Option<Bytes>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM list_items WHERE cid = ?1 AND pos = ?2")?
+            .query_row(params![cid as i64, pos], |r| {
+                Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
+            })
+            .optional()?)
+    }
+
+    fn list_range(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+        reverse: bool,
+    ) -> Result<Vec<Bytes>, StoreError> {
+        let sql = if reverse {
+            "SELECT value FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3
+             ORDER BY pos DESC"
+        } else {
+            "SELECT value FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3 ORDER BY pos"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![cid as i64, from, to], |r| {
+            Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO list_items (cid, pos, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![cid as i64, pos, value])?;
+        Ok(())
+    }
+
+    fn list_delete_range(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+    ) -> Result<u64, StoreError> {
+        self.begin()?;
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3")?
+            .execute(params![cid as i64, from, to])? as u64)
+    }
+
+    fn list_shift(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        if from > to || delta == 0 {
+            return Ok(());
+        }
+        self.begin()?;
+        // SQLite checks the primary key row by row, so shifting in place could collide with
+        // a row not moved yet: the rows go out of the range positions use, then back.
+        self.conn
+            .prepare_cached(
+                "UPDATE list_items SET pos = pos + ?4 WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3",
+            )?
+            .execute(params![cid as i64, from, to, LIST_PARK.wrapping_add(delta)])?;
+        self.conn
+            .prepare_cached("UPDATE list_items SET pos = pos - ?2 WHERE cid = ?1 AND pos >= ?3")?
+            .execute(params![cid as i64, LIST_PARK, LIST_PARK / 2])?;
         Ok(())
     }
 
@@ -874,8 +985,8 @@ impl Store for SqliteStore {
     fn flush_all(&mut self) -> Result<(), StoreError> {
         self.begin()?;
         self.conn.execute_batch(
-            "DELETE FROM elements; DELETE FROM keys; UPDATE db_stats SET keys = 0, expires = 0;
-             DELETE FROM zset_scores;",
+            "DELETE FROM elements; DELETE FROM list_items; DELETE FROM zset_scores; DELETE FROM keys;
+             UPDATE db_stats SET keys = 0, expires = 0;",
         )?;
         Ok(())
     }

@@ -1,0 +1,586 @@
+//! Lists: small ones inline in the key's row (Redis's listpack), large ones one item per row
+//! by explicit position (Redis's quicklist), so a push or pop at either end of a list of a
+//! million items writes one row, and an index near either end is one probe.
+//!
+//! A large list's items sit at the contiguous positions `head..head + len`: LPUSH writes at
+//! `head - 1`, RPUSH at `head + len`, LINDEX i reads `head + i`. Insertions and removals in
+//! the middle (LINSERT, LREM) renumber the shorter side, as Redis documents them as O(N).
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::hash::Backing;
+use super::value::{put_varint, Reader};
+use crate::storage::{CollectionId, Store, StoreError};
+
+/// Cache cost of one inline item beyond its bytes.
+const ITEM_OVERHEAD: usize = 24;
+/// Cache cost of a list's header.
+const HEADER: usize = 32;
+/// Items read per store query when a command walks a large list.
+pub const PAGE: u64 = 512;
+
+const FORMAT_SMALL: u8 = 0;
+const FORMAT_LARGE: u8 = 1;
+
+#[derive(Clone, Debug, PartialEq)]
+enum Repr {
+    Small {
+        items: VecDeque<Bytes>,
+        /// Sum of the items' lengths, for the cache and the size limit.
+        bytes: usize,
+    },
+    Large {
+        cid: CollectionId,
+        /// Position of the first item.
+        head: i64,
+        len: u64,
+    },
+}
+
+/// A Redis list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct List {
+    repr: Repr,
+    /// Bumped by every change, so the keyspace can tell whether a write access changed it.
+    mods: u64,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List::new()
+    }
+}
+
+/// An index that fits a position offset (lists never reach 2^60 items).
+fn off(i: u64) -> i64 {
+    i as i64
+}
+
+impl List {
+    /// An empty list (it becomes a key once it has an item).
+    pub fn new() -> List {
+        List {
+            repr: Repr::Small {
+                items: VecDeque::new(),
+                bytes: 0,
+            },
+            mods: 0,
+        }
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> u64 {
+        match &self.repr {
+            Repr::Small { items, .. } => items.len() as u64,
+            Repr::Large { len, .. } => *len,
+        }
+    }
+
+    /// Whether the list has no item.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// OBJECT ENCODING (Redis 7.2's names).
+    pub fn encoding(&self) -> &'static str {
+        match self.repr {
+            Repr::Small { .. } => "listpack",
+            Repr::Large { .. } => "quicklist",
+        }
+    }
+
+    /// The item rows' collection, for a large list.
+    pub fn cid(&self) -> Option<CollectionId> {
+        match self.repr {
+            Repr::Small { .. } => None,
+            Repr::Large { cid, .. } => Some(cid),
+        }
+    }
+
+    /// Bytes the cache charges.
+    pub fn size(&self) -> usize {
+        match &self.repr {
+            Repr::Small { items, bytes } => HEADER + bytes + items.len() * ITEM_OVERHEAD,
+            Repr::Large { .. } => HEADER,
+        }
+    }
+
+    pub(super) fn mods(&self) -> u64 {
+        self.mods
+    }
+
+    /// The item at `index` (0 = head), if there is one.
+    pub fn get(&self, store: &mut dyn Store, index: u64) -> Result<Option<Bytes>, StoreError> {
+        match &self.repr {
+            Repr::Small { items, .. } => Ok(usize::try_from(index)
+                .ok()
+                .and_then(|i| items.get(i))
+                .cloned()),
+            Repr::Large { cid, head, len } => {
+                if index >= *len {
+                    return Ok(None);
+                }
+                store.list_get(*cid, head + off(index))
+            }
+        }
+    }
+
+    /// Items `start..=stop` (clamped to the list), head to tail, or tail to head if `reverse`.
+    pub fn range(
+        &self,
+        store: &mut dyn Store,
+        start: u64,
+        stop: u64,
+        reverse: bool,
+    ) -> Result<Vec<Bytes>, StoreError> {
+        let len = self.len();
+        if start >= len || start > stop {
+            return Ok(Vec::new());
+        }
+        let stop = stop.min(len - 1);
+        match &self.repr {
+            Repr::Small { items, .. } => {
+                let picked = items.range(start as usize..=stop as usize);
+                Ok(if reverse {
+                    picked.rev().cloned().collect()
+                } else {
+                    picked.cloned().collect()
+                })
+            }
+            Repr::Large { cid, head, .. } => {
+                store.list_range(*cid, head + off(start), head + off(stop), reverse)
+            }
+        }
+    }
+
+    /// Every item, head to tail.
+    pub fn items(&self, store: &mut dyn Store) -> Result<Vec<Bytes>, StoreError> {
+        self.range(store, 0, u64::MAX, false)
+    }
+
+    /// Adds an item at the head (`front`) or the tail.
+    pub fn push(
+        &mut self,
+        backing: &mut Backing<'_>,
+        value: Bytes,
+        front: bool,
+    ) -> Result<(), StoreError> {
+        self.mods += 1;
+        self.grow_if_needed(backing, value.len())?;
+        match &mut self.repr {
+            Repr::Small { items, bytes } => {
+                *bytes += value.len();
+                if front {
+                    items.push_front(value);
+                } else {
+                    items.push_back(value);
+                }
+            }
+            Repr::Large { cid, head, len } => {
+                let pos = if front {
+                    *head -= 1;
+                    *head
+                } else {
+                    *head + off(*len)
+                };
+                *len += 1;
+                backing.store.list_put(*cid, pos, &value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a small list into rows if one more item of `extra` bytes would pass the limits.
+    fn grow_if_needed(
+        &mut self,
+        backing: &mut Backing<'_>,
+        extra: usize,
+    ) -> Result<(), StoreError> {
+        let Repr::Small { items, bytes } = &self.repr else {
+            return Ok(());
+        };
+        let limits = backing.limits;
+        if items.len() < limits.list_max_listpack_entries
+            && bytes + extra <= limits.list_max_listpack_bytes
+        {
+            return Ok(());
+        }
+        let cid = backing.new_cid();
+        for (i, item) in items.iter().enumerate() {
+            backing.store.list_put(cid, i as i64, item)?;
+        }
+        self.repr = Repr::Large {
+            cid,
+            head: 0,
+            len: items.len() as u64,
+        };
+        Ok(())
+    }
+
+    /// Removes up to `count` items from the head (`front`) or the tail and returns them in
+    /// the order they were popped.
+    pub fn pop(
+        &mut self,
+        store: &mut dyn Store,
+        front: bool,
+        count: u64,
+    ) -> Result<Vec<Bytes>, StoreError> {
+        let n = count.min(self.len());
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.mods += 1;
+        match &mut self.repr {
+            Repr::Small { items, bytes } => {
+                let mut out = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let item = if front {
+                        items.pop_front()
+                    } else {
+                        items.pop_back()
+                    };
+                    if let Some(item) = item {
+                        *bytes -= item.len();
+                        out.push(item);
+                    }
+                }
+                Ok(out)
+            }
+            Repr::Large { cid, head, len } => {
+                let (from, to) = if front {
+                    (*head, *head + off(n) - 1)
+                } else {
+                    (*head + off(*len - n), *head + off(*len) - 1)
+                };
+                let out = store.list_range(*cid, from, to, !front)?;
+                store.list_delete_range(*cid, from, to)?;
+                if front {
+                    *head += off(n);
+                }
+                *len -= n;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Replaces the item at `index`; returns false if there is none.
+    pub fn set(
+        &mut self,
+        backing: &mut Backing<'_>,
+        index: u64,
+        value: Bytes,
+    ) -> Result<bool, StoreError> {
+        if index >= self.len() {
+            return Ok(false);
+        }
+        self.mods += 1;
+        if let Repr::Small { bytes, .. } = &self.repr {
+            // The new value may push the list past the byte limit.
+            if bytes + value.len() > backing.limits.list_max_listpack_bytes {
+                self.grow_if_needed(backing, value.len())?;
+            }
+        }
+        match &mut self.repr {
+            Repr::Small { items, bytes } => {
+                let slot = &mut items[index as usize];
+                *bytes = *bytes + value.len() - slot.len();
+                *slot = value;
+            }
+            Repr::Large { cid, head, .. } => {
+                backing.store.list_put(*cid, *head + off(index), &value)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Inserts `value` so that it ends up at `index` (`index == len` appends).
+    pub fn insert(
+        &mut self,
+        backing: &mut Backing<'_>,
+        index: u64,
+        value: Bytes,
+    ) -> Result<(), StoreError> {
+        let len = self.len();
+        let index = index.min(len);
+        self.mods += 1;
+        self.grow_if_needed(backing, value.len())?;
+        match &mut self.repr {
+            Repr::Small { items, bytes } => {
+                *bytes += value.len();
+                items.insert(index as usize, value);
+            }
+            Repr::Large { cid, head, len } => {
+                let store = &mut *backing.store;
+                if index < *len / 2 {
+                    // Fewer items before the slot: they move one step toward the head.
+                    store.list_shift(*cid, *head, *head + off(index) - 1, -1)?;
+                    *head -= 1;
+                } else {
+                    store.list_shift(*cid, *head + off(index), *head + off(*len) - 1, 1)?;
+                }
+                store.list_put(*cid, *head + off(index), &value)?;
+                *len += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the items at `indexes` (ascending, distinct, each below the length).
+    pub fn remove_indexes(
+        &mut self,
+        store: &mut dyn Store,
+        indexes: &[u64],
+    ) -> Result<(), StoreError> {
+        if indexes.is_empty() {
+            return Ok(());
+        }
+        self.mods += 1;
+        match &mut self.repr {
+            Repr::Small { items, bytes } => {
+                for &i in indexes.iter().rev() {
+                    if let Some(item) = items.remove(i as usize) {
+                        *bytes -= item.len();
+                    }
+                }
+            }
+            Repr::Large { cid, head, len } => {
+                for &i in indexes {
+                    let pos = *head + off(i);
+                    store.list_delete_range(*cid, pos, pos)?;
+                }
+                // Close the gaps toward the head: the run after the k-th removed item moves
+                // k steps, so every remaining item moves at most once.
+                for (k, &i) in indexes.iter().enumerate() {
+                    let end = indexes.get(k + 1).copied().unwrap_or(*len);
+                    if i + 1 < end {
+                        store.list_shift(
+                            *cid,
+                            *head + off(i + 1),
+                            *head + off(end) - 1,
+                            -(k as i64 + 1),
+                        )?;
+                    }
+                }
+                *len -= indexes.len() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps only the items `start..=stop` (nothing if the range is empty).
+    pub fn trim(&mut self, store: &mut dyn Store, start: u64, stop: u64) -> Result<(), StoreError> {
+        let len = self.len();
+        let (keep_from, keep_to) = if start > stop || start >= len {
+            (len, len) // keeps nothing: the range below removes all
+        } else {
+            (start, stop.min(len - 1) + 1)
+        };
+        let keep = keep_to - keep_from;
+        if keep == len {
+            return Ok(());
+        }
+        self.mods += 1;
+        match &mut self.repr {
+            Repr::Small { items, bytes } => {
+                items.truncate(keep_to as usize);
+                items.drain(..keep_from as usize);
+                *bytes = items.iter().map(|i| i.len()).sum();
+            }
+            Repr::Large { cid, head, len } => {
+                if keep_from > 0 {
+                    store.list_delete_range(*cid, *head, *head + off(keep_from) - 1)?;
+                }
+                if keep_to < *len {
+                    store.list_delete_range(*cid, *head + off(keep_to), *head + off(*len) - 1)?;
+                }
+                *head += off(keep_from);
+                *len = keep;
+            }
+        }
+        Ok(())
+    }
+
+    /// A copy with its own item rows (COPY).
+    pub fn duplicate(&self, backing: &mut Backing<'_>) -> Result<List, StoreError> {
+        let repr = match &self.repr {
+            Repr::Small { .. } => self.repr.clone(),
+            Repr::Large { cid, head, len } => {
+                let to = backing.new_cid();
+                backing.store.copy_elements(*cid, to)?;
+                Repr::Large {
+                    cid: to,
+                    head: *head,
+                    len: *len,
+                }
+            }
+        };
+        Ok(List { repr, mods: 0 })
+    }
+
+    /// The key row's value: the items of a small list, the head and length of a large one.
+    pub(super) fn encode(&self) -> Bytes {
+        let mut out = Vec::new();
+        match &self.repr {
+            Repr::Small { items, bytes } => {
+                out.reserve(1 + bytes + items.len() * 2);
+                out.push(FORMAT_SMALL);
+                for item in items {
+                    put_varint(&mut out, item.len() as u64);
+                    out.extend_from_slice(item);
+                }
+            }
+            Repr::Large { head, len, .. } => {
+                out.push(FORMAT_LARGE);
+                out.extend_from_slice(&head.to_le_bytes());
+                put_varint(&mut out, *len);
+            }
+        }
+        Bytes::from(out)
+    }
+
+    /// The list a key row holds.
+    pub(super) fn decode(raw: &[u8], cid: Option<CollectionId>) -> Result<List, StoreError> {
+        let mut r = Reader::new(raw, "list");
+        let repr = match (r.byte()?, cid) {
+            (FORMAT_SMALL, None) => {
+                let mut items = VecDeque::new();
+                let mut bytes = 0;
+                while !r.is_empty() {
+                    let item = r.bytes()?;
+                    bytes += item.len();
+                    items.push_back(item);
+                }
+                Repr::Small { items, bytes }
+            }
+            (FORMAT_LARGE, Some(cid)) => Repr::Large {
+                cid,
+                head: r.i64()?,
+                len: r.varint()?,
+            },
+            (format, cid) => {
+                return Err(StoreError::Corrupt(format!(
+                    "list row of format {format} with collection {cid:?}"
+                )))
+            }
+        };
+        Ok(List { repr, mods: 0 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::keyspace::Encodings;
+    use crate::storage::SqliteStore;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn texts(items: Vec<Bytes>) -> Vec<String> {
+        items
+            .into_iter()
+            .map(|i| String::from_utf8(i.to_vec()).unwrap())
+            .collect()
+    }
+
+    /// Runs the same operations on a small-limit list (rows) and an in-memory model.
+    #[test]
+    fn large_lists_match_a_model_through_every_operation() {
+        let mut store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        let mut next = 1;
+        let limits = Encodings {
+            list_max_listpack_entries: 4,
+            ..Encodings::default()
+        };
+        let mut backing = Backing {
+            store: &mut store,
+            next_id: &mut next,
+            limits,
+        };
+        let mut l = List::new();
+        let mut model: VecDeque<String> = VecDeque::new();
+        for i in 0..10 {
+            l.push(&mut backing, b(&format!("r{i}")), false).unwrap();
+            model.push_back(format!("r{i}"));
+            l.push(&mut backing, b(&format!("l{i}")), true).unwrap();
+            model.push_front(format!("l{i}"));
+        }
+        assert_eq!(l.encoding(), "quicklist");
+        let all = |l: &List, store: &mut dyn Store| texts(l.items(store).unwrap());
+        assert_eq!(all(&l, backing.store), Vec::from(model.clone()));
+        // Inserts near the head and near the tail renumber different sides.
+        l.insert(&mut backing, 2, b("x")).unwrap();
+        model.insert(2, "x".into());
+        l.insert(&mut backing, 17, b("y")).unwrap();
+        model.insert(17, "y".into());
+        l.insert(&mut backing, l.len(), b("end")).unwrap();
+        model.push_back("end".into());
+        l.insert(&mut backing, 0, b("start")).unwrap();
+        model.push_front("start".into());
+        assert_eq!(all(&l, backing.store), Vec::from(model.clone()));
+        l.remove_indexes(backing.store, &[0, 3, 4, 10, 23]).unwrap();
+        for i in [23, 10, 4, 3, 0] {
+            model.remove(i);
+        }
+        assert_eq!(all(&l, backing.store), Vec::from(model.clone()));
+        assert!(l.set(&mut backing, 5, b("five")).unwrap());
+        model[5] = "five".into();
+        assert!(!l.set(&mut backing, 99, b("no")).unwrap());
+        let popped = texts(l.pop(backing.store, false, 3).unwrap());
+        let expect: Vec<String> = (0..3).filter_map(|_| model.pop_back()).collect();
+        assert_eq!(popped, expect);
+        let popped = texts(l.pop(backing.store, true, 2).unwrap());
+        let expect: Vec<String> = (0..2).filter_map(|_| model.pop_front()).collect();
+        assert_eq!(popped, expect);
+        l.trim(backing.store, 2, 9).unwrap();
+        let model: Vec<String> = model.into_iter().skip(2).take(8).collect();
+        assert_eq!(all(&l, backing.store), model);
+        assert_eq!(
+            texts(l.range(backing.store, 1, 3, true).unwrap()),
+            vec![model[3].clone(), model[2].clone(), model[1].clone()]
+        );
+        assert_eq!(
+            l.get(backing.store, 7).unwrap().unwrap(),
+            b(&model[7]).to_vec()
+        );
+        let back = List::decode(&l.encode(), l.cid()).unwrap();
+        assert_eq!(
+            back,
+            List {
+                mods: 0,
+                ..l.clone()
+            }
+        );
+        let copy = l.duplicate(&mut backing).unwrap();
+        assert_eq!(all(&copy, backing.store), model);
+        l.trim(backing.store, 5, 1).unwrap();
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn small_lists_round_trip_and_grow_by_bytes() {
+        let mut store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        let mut next = 1;
+        let mut backing = Backing {
+            store: &mut store,
+            next_id: &mut next,
+            limits: Encodings {
+                list_max_listpack_bytes: 10,
+                ..Encodings::default()
+            },
+        };
+        let mut l = List::new();
+        l.push(&mut backing, Bytes::from_static(b"\x00\xff"), false)
+            .unwrap();
+        l.push(&mut backing, b(""), true).unwrap();
+        assert_eq!(l.encoding(), "listpack");
+        assert_eq!(List::decode(&l.encode(), None).unwrap().repr, l.repr);
+        l.push(&mut backing, b("123456789"), false).unwrap();
+        assert_eq!(l.encoding(), "quicklist");
+        assert_eq!(l.len(), 3);
+    }
+}

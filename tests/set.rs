@@ -1,0 +1,401 @@
+//! Set commands, black box: SADD and the reads, SPOP and SRANDMEMBER reply shapes and counts,
+//! SMOVE, the algebra and its STORE forms, SINTERCARD, SSCAN visiting every member exactly
+//! once, Redis 7's errors, WRONGTYPE, the intset/listpack/hashtable encodings, and
+//! persistence across restarts.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{RawConn, Reply, Server};
+
+fn err(text: &str) -> Reply {
+    Reply::error(text)
+}
+
+/// The members of a reply, sorted (set replies have no order).
+fn sorted(reply: &Reply) -> Vec<String> {
+    let mut v: Vec<String> = reply.items().iter().map(|r| r.text()).collect();
+    v.sort();
+    v
+}
+
+fn words(w: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = w.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn sadd(conn: &mut RawConn, key: &str, members: impl IntoIterator<Item = String>) -> Reply {
+    let mut args = vec!["SADD".to_string(), key.to_string()];
+    args.extend(members);
+    conn.cmd(&args)
+}
+
+#[test]
+fn add_remove_and_the_reads() {
+    let server = Server::start();
+    let mut conn = server.raw();
+    assert_eq!(conn.cmd(&["SADD", "s", "3", "1", "2", "1"]), Reply::Int(3));
+    assert_eq!(conn.cmd(&["SADD", "s", "2", "4"]), Reply::Int(1));
+    // An intset answers in numeric order, as Redis's does.
+    assert_eq!(
+        conn.cmd(&["SMEMBERS", "s"]),
+        Reply::Array(["1", "2", "3", "4"].iter().map(Reply::bulk).collect())
+    );
+    assert_eq!(conn.cmd(&["SCARD", "s"]), Reply::Int(4));
+    assert_eq!(conn.cmd(&["SCARD", "nokey"]), Reply::Int(0));
+    assert_eq!(conn.cmd(&["SISMEMBER", "s", "1"]), Reply::Int(1));
+    assert_eq!(conn.cmd(&["SISMEMBER", "s", "9"]), Reply::Int(0));
+    assert_eq!(conn.cmd(&["SISMEMBER", "nokey", "1"]), Reply::Int(0));
+    assert_eq!(
+        conn.cmd(&["SMISMEMBER", "s", "1", "9", "2"]),
+        Reply::Array(vec![Reply::Int(1), Reply::Int(0), Reply::Int(1)])
+    );
+    assert_eq!(
+        conn.cmd(&["SMISMEMBER", "nokey", "1", "2"]),
+        Reply::Array(vec![Reply::Int(0), Reply::Int(0)])
+    );
+    assert_eq!(conn.cmd(&["SMEMBERS", "nokey"]), Reply::Array(vec![]));
+    assert_eq!(conn.cmd(&["SREM", "s", "1", "9"]), Reply::Int(1));
+    assert_eq!(conn.cmd(&["SREM", "nokey", "1"]), Reply::Int(0));
+    assert_eq!(conn.cmd(&["SREM", "s", "2", "3", "4"]), Reply::Int(3));
+    assert_eq!(
+        conn.cmd(&["EXISTS", "s"]),
+        Reply::Int(0),
+        "an emptied set is gone"
+    );
+    // Binary and empty members.
+    assert_eq!(
+        conn.cmd(&["SADD", "b", "", "\x00\x7f", "a b"]),
+        Reply::Int(3)
+    );
+    assert_eq!(
+        sorted(&conn.cmd(&["SMEMBERS", "b"])),
+        words(&["", "\x00\x7f", "a b"])
+    );
+    assert_eq!(conn.cmd(&["SISMEMBER", "b", ""]), Reply::Int(1));
+    assert_eq!(conn.cmd(&["TYPE", "b"]), Reply::simple("set"));
+    let reply = conn.cmd(&["SCAN", "0", "TYPE", "set"]);
+    assert_eq!(reply.items()[1].items(), &[Reply::bulk("b")]);
+}
+
+#[test]
+fn errors_and_wrongtype() {
+    let server = Server::start();
+    let mut conn = server.raw();
+    conn.cmd(&["SET", "str", "x"]);
+    conn.cmd(&["SADD", "a", "1", "2"]);
+    let wrongtype = err("WRONGTYPE Operation against a key holding the wrong kind of value");
+    for args in [
+        &["SADD", "str", "a"][..],
+        &["SREM", "str", "a"],
+        &["SMEMBERS", "str"],
+        &["SISMEMBER", "str", "a"],
+        &["SMISMEMBER", "str", "a"],
+        &["SCARD", "str"],
+        &["SPOP", "str"],
+        &["SRANDMEMBER", "str", "2"],
+        &["SMOVE", "str", "a", "1"],
+        &["SMOVE", "a", "str", "1"],
+        &["SINTER", "a", "str"],
+        &["SINTER", "nokey", "str"],
+        &["SUNION", "a", "str"],
+        &["SDIFF", "nokey", "str"],
+        &["SINTERSTORE", "d", "str"],
+        &["SINTERCARD", "2", "nokey", "str"],
+        &["SSCAN", "str", "0"],
+    ] {
+        assert_eq!(conn.cmd(args), wrongtype, "{args:?}");
+    }
+    assert_eq!(
+        conn.cmd(&["SCARD", "a"]),
+        Reply::Int(2),
+        "SMOVE moved nothing"
+    );
+    let positive = err("ERR value is out of range, must be positive");
+    assert_eq!(conn.cmd(&["SPOP", "a", "-1"]), positive);
+    assert_eq!(conn.cmd(&["SPOP", "a", "x"]), positive);
+    assert_eq!(conn.cmd(&["SPOP", "a", "1", "2"]), err("ERR syntax error"));
+    assert_eq!(
+        conn.cmd(&["SRANDMEMBER", "a", "1", "2"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        conn.cmd(&["SRANDMEMBER", "a", "x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        conn.cmd(&["SRANDMEMBER", "nokey", "-9223372036854775808"]),
+        err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+    );
+    let numkeys = err("ERR numkeys should be greater than 0");
+    assert_eq!(conn.cmd(&["SINTERCARD", "0", "a"]), numkeys);
+    assert_eq!(conn.cmd(&["SINTERCARD", "-1", "a"]), numkeys);
+    assert_eq!(
+        conn.cmd(&["SINTERCARD", "3", "a", "b"]),
+        err("ERR Number of keys can't be greater than number of args")
+    );
+    let limit = err("ERR LIMIT can't be negative");
+    assert_eq!(conn.cmd(&["SINTERCARD", "1", "a", "LIMIT", "-1"]), limit);
+    assert_eq!(conn.cmd(&["SINTERCARD", "1", "a", "LIMIT", "x"]), limit);
+    assert_eq!(
+        conn.cmd(&["SINTERCARD", "1", "a", "LIMIT"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        conn.cmd(&["SINTERCARD", "1", "a", "FOO"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        conn.cmd(&["SSCAN", "a", "0", "NOVALUES"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(conn.cmd(&["SSCAN", "a", "x"]), err("ERR invalid cursor"));
+}
+
+#[test]
+fn random_members() {
+    let server = Server::start();
+    let mut conn = server.raw();
+    assert_eq!(conn.cmd(&["SPOP", "nokey"]), Reply::NilBulk);
+    assert_eq!(conn.cmd(&["SPOP", "nokey", "0"]), Reply::Array(vec![]));
+    assert_eq!(conn.cmd(&["SPOP", "nokey", "3"]), Reply::Array(vec![]));
+    assert_eq!(conn.cmd(&["SRANDMEMBER", "nokey"]), Reply::NilBulk);
+    assert_eq!(
+        conn.cmd(&["SRANDMEMBER", "nokey", "3"]),
+        Reply::Array(vec![])
+    );
+    sadd(&mut conn, "s", ["a", "b", "c", "d", "e"].map(String::from));
+    assert_eq!(conn.cmd(&["SPOP", "s", "0"]), Reply::Array(vec![]));
+    assert_eq!(conn.cmd(&["SRANDMEMBER", "s", "0"]), Reply::Array(vec![]));
+    let all = words(&["a", "b", "c", "d", "e"]);
+    // Positive counts: distinct members, at most all of them.
+    let three = sorted(&conn.cmd(&["SRANDMEMBER", "s", "3"]));
+    assert_eq!(three.len(), 3);
+    assert_eq!(three.iter().collect::<HashSet<_>>().len(), 3);
+    assert_eq!(sorted(&conn.cmd(&["SRANDMEMBER", "s", "100"])), all);
+    // Negative counts: exactly |count| picks, repeats allowed.
+    let many = conn.cmd(&["SRANDMEMBER", "s", "-50"]);
+    assert_eq!(many.items().len(), 50);
+    assert!(many.items().iter().all(|m| all.contains(&m.text())));
+    let one = conn.cmd(&["SRANDMEMBER", "s"]).text();
+    assert!(all.contains(&one));
+    let popped = conn.cmd(&["SPOP", "s"]).text();
+    assert_eq!(conn.cmd(&["SISMEMBER", "s", &popped]), Reply::Int(0));
+    let two = sorted(&conn.cmd(&["SPOP", "s", "2"]));
+    assert_eq!(two.len(), 2);
+    assert_eq!(conn.cmd(&["SCARD", "s"]), Reply::Int(2));
+    assert_eq!(conn.cmd(&["SPOP", "s", "10"]).items().len(), 2);
+    assert_eq!(conn.cmd(&["EXISTS", "s"]), Reply::Int(0));
+
+    // A large set: picks are members, pops remove them.
+    sadd(&mut conn, "big", (0..1000).map(|i| format!("m{i}")));
+    let picked = conn.cmd(&["SRANDMEMBER", "big", "10"]);
+    let distinct: HashSet<String> = picked.items().iter().map(|r| r.text()).collect();
+    assert_eq!(distinct.len(), 10);
+    assert_eq!(
+        conn.cmd(&["SRANDMEMBER", "big", "-2000"]).items().len(),
+        2000
+    );
+    let popped = conn.cmd(&["SPOP", "big", "300"]);
+    let popped: HashSet<String> = popped.items().iter().map(|r| r.text()).collect();
+    assert_eq!(popped.len(), 300);
+    assert_eq!(conn.cmd(&["SCARD", "big"]), Reply::Int(700));
+    for m in popped.iter().take(20) {
+        assert_eq!(conn.cmd(&["SISMEMBER", "big", m]), Reply::Int(0));
+    }
+    assert_eq!(conn.cmd(&["SPOP", "big", "700"]).items().len(), 700);
+    assert_eq!(conn.cmd(&["EXISTS", "big"]), Reply::Int(0));
+}
+
+#[test]
+fn smove_and_the_algebra() {
+    let server = Server::start();
+    let mut conn = server.raw();
+    conn.cmd(&["SADD", "a", "1", "2", "3", "4"]);
+    conn.cmd(&["SADD", "b", "3", "4", "5"]);
+    conn.cmd(&["SADD", "c", "4", "5", "6"]);
+    assert_eq!(sorted(&conn.cmd(&["SINTER", "a", "b"])), words(&["3", "4"]));
+    assert_eq!(sorted(&conn.cmd(&["SINTER", "a", "b", "c"])), words(&["4"]));
+    assert_eq!(sorted(&conn.cmd(&["SINTER", "a", "nokey"])), words(&[]));
+    assert_eq!(
+        sorted(&conn.cmd(&["SUNION", "a", "b", "c", "nokey"])),
+        words(&["1", "2", "3", "4", "5", "6"])
+    );
+    assert_eq!(
+        sorted(&conn.cmd(&["SDIFF", "a", "b", "c"])),
+        words(&["1", "2"])
+    );
+    assert_eq!(sorted(&conn.cmd(&["SDIFF", "nokey", "a"])), words(&[]));
+    assert_eq!(
+        sorted(&conn.cmd(&["SDIFF", "a", "nokey"])),
+        words(&["1", "2", "3", "4"])
+    );
+    assert_eq!(conn.cmd(&["SINTERSTORE", "d", "a", "b"]), Reply::Int(2));
+    assert_eq!(sorted(&conn.cmd(&["SMEMBERS", "d"])), words(&["3", "4"]));
+    assert_eq!(conn.cmd(&["SUNIONSTORE", "d", "a", "c"]), Reply::Int(6));
+    assert_eq!(conn.cmd(&["SDIFFSTORE", "d", "a", "b", "c"]), Reply::Int(2));
+    assert_eq!(sorted(&conn.cmd(&["SMEMBERS", "d"])), words(&["1", "2"]));
+    // A destination that is also a source; an empty result deletes the destination.
+    assert_eq!(conn.cmd(&["SUNIONSTORE", "d", "d", "c"]), Reply::Int(5));
+    conn.cmd(&["SET", "str", "x"]);
+    assert_eq!(
+        conn.cmd(&["SINTERSTORE", "str", "a", "nokey"]),
+        Reply::Int(0)
+    );
+    assert_eq!(conn.cmd(&["EXISTS", "str"]), Reply::Int(0));
+    conn.cmd(&["SET", "str", "x"]);
+    assert_eq!(conn.cmd(&["SUNIONSTORE", "str", "c"]), Reply::Int(3));
+    assert_eq!(conn.cmd(&["TYPE", "str"]), Reply::simple("set"));
+    assert_eq!(conn.cmd(&["SINTERCARD", "2", "a", "b"]), Reply::Int(2));
+    assert_eq!(
+        conn.cmd(&["SINTERCARD", "2", "a", "b", "LIMIT", "1"]),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        conn.cmd(&["SINTERCARD", "2", "a", "b", "LIMIT", "0"]),
+        Reply::Int(2)
+    );
+    assert_eq!(conn.cmd(&["SINTERCARD", "1", "nokey"]), Reply::Int(0));
+
+    assert_eq!(conn.cmd(&["SMOVE", "a", "b", "1"]), Reply::Int(1));
+    assert_eq!(conn.cmd(&["SMOVE", "a", "b", "9"]), Reply::Int(0));
+    assert_eq!(conn.cmd(&["SMOVE", "nokey", "b", "1"]), Reply::Int(0));
+    assert_eq!(conn.cmd(&["SMOVE", "a", "a", "2"]), Reply::Int(1));
+    assert_eq!(conn.cmd(&["SMOVE", "a", "a", "9"]), Reply::Int(0));
+    assert_eq!(conn.cmd(&["SMOVE", "a", "new", "2"]), Reply::Int(1));
+    assert_eq!(sorted(&conn.cmd(&["SMEMBERS", "a"])), words(&["3", "4"]));
+    assert_eq!(
+        sorted(&conn.cmd(&["SMEMBERS", "b"])),
+        words(&["1", "3", "4", "5"])
+    );
+    assert_eq!(sorted(&conn.cmd(&["SMEMBERS", "new"])), words(&["2"]));
+    conn.cmd(&["SADD", "one", "x"]);
+    assert_eq!(conn.cmd(&["SMOVE", "one", "new", "x"]), Reply::Int(1));
+    assert_eq!(conn.cmd(&["EXISTS", "one"]), Reply::Int(0));
+
+    // Large operands take the same paths through member rows.
+    sadd(&mut conn, "big1", (0..3000).map(|i| i.to_string()));
+    sadd(&mut conn, "big2", (0..3000).map(|i| (i * 2).to_string()));
+    assert_eq!(
+        conn.cmd(&["SINTERCARD", "2", "big1", "big2"]),
+        Reply::Int(1500)
+    );
+    assert_eq!(
+        conn.cmd(&["SDIFFSTORE", "odd", "big1", "big2"]),
+        Reply::Int(1500)
+    );
+    assert_eq!(conn.cmd(&["SISMEMBER", "odd", "2999"]), Reply::Int(1));
+    assert_eq!(
+        conn.cmd(&["SUNIONSTORE", "u", "big1", "big2"]),
+        Reply::Int(4500)
+    );
+}
+
+/// Runs a whole SSCAN and returns every member it produced.
+fn scan_all(conn: &mut RawConn, key: &str, extra: &[&str]) -> Vec<String> {
+    let mut cursor = "0".to_string();
+    let mut out = Vec::new();
+    for _ in 0..10_000 {
+        let mut args = vec!["SSCAN", key, &cursor];
+        args.extend_from_slice(extra);
+        let reply = conn.cmd(&args);
+        out.extend(reply.items()[1].items().iter().map(|r| r.text()));
+        cursor = reply.items()[0].text();
+        if cursor == "0" {
+            return out;
+        }
+    }
+    panic!("SSCAN does not end");
+}
+
+#[test]
+fn sscan_visits_every_member_once() {
+    let server = Server::start();
+    let mut conn = server.raw();
+    sadd(&mut conn, "big", (0..1000).map(|i| format!("m{i}")));
+    let all = scan_all(&mut conn, "big", &["COUNT", "7"]);
+    assert_eq!(all.len(), 1000, "a member came twice or was missed");
+    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 1000);
+    let matched = scan_all(&mut conn, "big", &["MATCH", "m1*", "COUNT", "50"]);
+    assert_eq!(matched.len(), 111);
+    conn.cmd(&["SADD", "small", "a", "b"]);
+    let reply = conn.cmd(&["SSCAN", "small", "0"]);
+    assert_eq!(reply.items()[0].text(), "0");
+    assert_eq!(sorted(&reply.items()[1]), words(&["a", "b"]));
+    let empty = Reply::Array(vec![Reply::bulk("0"), Reply::Array(vec![])]);
+    assert_eq!(conn.cmd(&["SSCAN", "nokey", "0"]), empty);
+    assert_eq!(conn.cmd(&["SSCAN", "nokey", "0", "BAD"]), empty);
+}
+
+#[test]
+fn encodings_and_persistence() {
+    let mut server = Server::start();
+    {
+        let mut conn = server.raw();
+        sadd(&mut conn, "ints", (0..512).map(|i| i.to_string()));
+        assert_eq!(
+            conn.cmd(&["OBJECT", "ENCODING", "ints"]),
+            Reply::bulk("intset")
+        );
+        sadd(&mut conn, "ints2", (0..513).map(|i| i.to_string()));
+        assert_eq!(
+            conn.cmd(&["OBJECT", "ENCODING", "ints2"]),
+            Reply::bulk("hashtable")
+        );
+        conn.cmd(&["SADD", "small", "1", "2"]);
+        conn.cmd(&["SADD", "small", "a"]);
+        assert_eq!(
+            conn.cmd(&["OBJECT", "ENCODING", "small"]),
+            Reply::bulk("listpack")
+        );
+        sadd(&mut conn, "lp", (0..128).map(|i| format!("m{i}")));
+        assert_eq!(
+            conn.cmd(&["OBJECT", "ENCODING", "lp"]),
+            Reply::bulk("listpack")
+        );
+        conn.cmd(&["SADD", "lp", "one-more"]);
+        assert_eq!(
+            conn.cmd(&["OBJECT", "ENCODING", "lp"]),
+            Reply::bulk("hashtable")
+        );
+        conn.cmd(&["SADD", "long", "x"]);
+        conn.cmd(&["SADD", "long", &"y".repeat(65)]);
+        assert_eq!(
+            conn.cmd(&["OBJECT", "ENCODING", "long"]),
+            Reply::bulk("hashtable")
+        );
+        conn.cmd(&["SREM", "lp", "m0"]);
+        assert_eq!(conn.cmd(&["COPY", "lp", "lp2"]), Reply::Int(1));
+        conn.cmd(&["SREM", "lp2", "m1"]);
+    }
+    server.restart();
+    let mut conn = server.raw();
+    assert_eq!(conn.cmd(&["SCARD", "ints"]), Reply::Int(512));
+    assert_eq!(
+        conn.cmd(&["OBJECT", "ENCODING", "ints"]),
+        Reply::bulk("intset")
+    );
+    assert_eq!(
+        sorted(&conn.cmd(&["SMEMBERS", "small"])),
+        words(&["1", "2", "a"])
+    );
+    assert_eq!(conn.cmd(&["SCARD", "lp"]), Reply::Int(128));
+    assert_eq!(conn.cmd(&["SISMEMBER", "lp", "m0"]), Reply::Int(0));
+    assert_eq!(conn.cmd(&["SISMEMBER", "lp", "m1"]), Reply::Int(1));
+    assert_eq!(conn.cmd(&["SCARD", "lp2"]), Reply::Int(127));
+    assert_eq!(
+        conn.cmd(&["SISMEMBER", "long", &"y".repeat(65)]),
+        Reply::Int(1)
+    );
+    conn.cmd(&["SADD", "lp", "after"]);
+    drop(conn);
+    server.crash_restart();
+    let mut conn = server.raw();
+    assert_eq!(conn.cmd(&["SCARD", "lp"]), Reply::Int(129));
+    assert_eq!(
+        conn.cmd(&["OBJECT", "ENCODING", "lp"]),
+        Reply::bulk("hashtable")
+    );
+}
