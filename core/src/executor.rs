@@ -177,6 +177,9 @@ fn finish_batch(engine: &mut Engine, pending: &mut Vec<Pending>) {
                 }
             }
         }
+    } else {
+        // Reads load keys into the cache too: a read-only batch must keep it in budget.
+        engine.keyspace.trim_cache();
     }
     for mut p in pending.drain(..) {
         if let Some(shared) = &p.pushes {

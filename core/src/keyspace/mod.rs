@@ -1250,6 +1250,14 @@ impl Keyspace {
         self.persisted_version = 0; // rewrite next_version with the next commit
     }
 
+    /// Shrinks the cache to its budget after a batch that wrote nothing (a commit does it
+    /// otherwise); cheap when the cache fits.
+    pub fn trim_cache(&mut self) {
+        if self.cache_bytes > self.cache_max_bytes {
+            self.evict_to_budget();
+        }
+    }
+
     /// Drops least recently used clean keys until the cache fits its budget.
     fn evict_to_budget(&mut self) {
         let mut db = 0;

@@ -391,8 +391,11 @@ impl SqliteStore {
         self.upgrade_v1()?;
         self.conn.execute_batch(SCHEMA)?;
         if self.path != ":memory:" {
+            // journal_size_limit: the WAL file is truncated back to 64 MB when it restarts, so
+            // a burst of writes does not leave a huge file behind.
             self.conn.execute_batch(&format!(
-                "PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
+                "PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
+                 PRAGMA journal_size_limit = 67108864;"
             ))?;
         }
         match self.meta_get("schema_version")? {
