@@ -1,12 +1,11 @@
 //! Hash commands (Redis's t_hash.c): HSET and friends, HINCRBY(FLOAT), HRANDFIELD, HSCAN, and
 //! the per-field expiry of Redis 7.4 (HEXPIRE, HTTL, HPERSIST and their variants).
 
-use std::collections::HashSet;
-
 use bytes::Bytes;
 
 use super::keys::{parse_cursor, parse_scan_options, scan_reply};
 use super::long_double::LongDouble;
+use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_arity, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
@@ -744,9 +743,9 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             let picked = if count == 0 {
                 Vec::new()
             } else if count < 0 || count == 1 {
-                random_fields(h, store, magnitude as usize)?
+                sample::repeated(h, store, magnitude)?
             } else {
-                distinct_random_fields(h, store, magnitude)?
+                sample::distinct(h, store, magnitude, |f| f.name.clone())?
             };
             let mut out = Vec::with_capacity(picked.len() * if with_values { 2 } else { 1 });
             for f in picked {
@@ -767,70 +766,20 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     )
 }
 
-/// Fields of a large hash read one by one below this share of its size; above it, reading them
-/// all at once is cheaper and gives uniform picks.
-const READ_ALL_FACTOR: u64 = 3;
-
-/// `n` fields picked independently (they may repeat).
-fn random_fields(h: &Hash, store: &mut dyn Store, n: usize) -> Result<Vec<Field>, StoreError> {
-    let len = h.len();
-    if h.cid().is_none() || (n as u64).saturating_mul(READ_ALL_FACTOR) > len {
-        let all = h.fields(store)?;
-        if all.is_empty() {
-            return Ok(Vec::new());
-        }
-        return Ok((0..n)
-            .map(|_| all[(rand_u64() % all.len() as u64) as usize].clone())
-            .collect());
+impl Sampled for Hash {
+    type Item = Field;
+    fn count(&self) -> u64 {
+        self.len()
     }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        if let Some(f) = h.random(store, rand_u64())? {
-            out.push(f);
-        }
+    fn in_rows(&self) -> bool {
+        self.cid().is_some()
     }
-    Ok(out)
-}
-
-/// `count` distinct fields (all of them when the hash has no more), as HRANDFIELD with a
-/// positive count.
-fn distinct_random_fields(
-    h: &Hash,
-    store: &mut dyn Store,
-    count: u64,
-) -> Result<Vec<Field>, StoreError> {
-    let len = h.len();
-    if count >= len {
-        return h.fields(store);
+    fn probe(&self, store: &mut dyn Store, seed: u64) -> Result<Option<Self::Item>, StoreError> {
+        self.random(store, seed)
     }
-    if h.cid().is_some() && count.saturating_mul(READ_ALL_FACTOR) <= len {
-        // Few fields out of many: random probes, de-duplicated. Probes land on a field with
-        // a chance that depends on the gap before it, so a bounded number of them may fail to
-        // find enough; the rest then come from a full read.
-        let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(count as usize);
-        let mut probes = count * 16 + 64;
-        while (out.len() as u64) < count && probes > 0 {
-            probes -= 1;
-            if let Some(f) = h.random(store, rand_u64())? {
-                if seen.insert(f.name.clone()) {
-                    out.push(f);
-                }
-            }
-        }
-        if out.len() as u64 == count {
-            return Ok(out);
-        }
+    fn everything(&self, store: &mut dyn Store) -> Result<Vec<Self::Item>, StoreError> {
+        self.fields(store)
     }
-    // Partial Fisher-Yates over every field: the first `count` are a uniform sample.
-    let mut all = h.fields(store)?;
-    let count = (count as usize).min(all.len());
-    for i in 0..count {
-        let j = i + (rand_u64() % (all.len() - i) as u64) as usize;
-        all.swap(i, j);
-    }
-    all.truncate(count);
-    Ok(all)
 }
 
 fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

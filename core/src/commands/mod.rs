@@ -23,6 +23,7 @@ pub mod long_double;
 pub mod module;
 pub mod multi;
 pub mod pubsub;
+pub mod sample;
 pub mod server;
 pub mod set;
 pub mod sort;

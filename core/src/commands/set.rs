@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::keys::{parse_cursor, parse_scan_options, scan_reply};
 use super::list::parse_positive_count;
+use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
 use super::{err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
@@ -212,48 +213,25 @@ fn scard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------------------------------
 // Random members.
 
-/// Members of a large set read one by one below this share of its size; above it, reading
-/// them all at once is cheaper and gives uniform picks.
-const READ_ALL_FACTOR: u64 = 3;
+impl Sampled for Set {
+    type Item = Bytes;
+    fn count(&self) -> u64 {
+        self.len()
+    }
+    fn in_rows(&self) -> bool {
+        self.cid().is_some()
+    }
+    fn probe(&self, store: &mut dyn Store, seed: u64) -> Result<Option<Self::Item>, StoreError> {
+        self.random(store, seed)
+    }
+    fn everything(&self, store: &mut dyn Store) -> Result<Vec<Self::Item>, StoreError> {
+        self.members(store)
+    }
+}
 
 /// Largest |count| of a negative SRANDMEMBER count: the reply is built in memory, so a tiny
 /// request must not be able to ask for billions of members (Redis streams them instead).
 const RANDMEMBER_MAX_REPEATED: u64 = 1 << 24;
-
-/// `count` distinct members picked at random (all of them when the set has no more).
-fn distinct_random(set: &Set, store: &mut dyn Store, count: u64) -> Result<Vec<Bytes>, StoreError> {
-    let len = set.len();
-    if count >= len {
-        return set.members(store);
-    }
-    if set.cid().is_some() && count.saturating_mul(READ_ALL_FACTOR) <= len {
-        // Few members out of many: random probes, de-duplicated; a bounded number of them
-        // may fail to find enough, and the rest then come from a full read.
-        let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(count as usize);
-        let mut probes = count * 16 + 64;
-        while (out.len() as u64) < count && probes > 0 {
-            probes -= 1;
-            if let Some(m) = set.random(store, rand_u64())? {
-                if seen.insert(m.clone()) {
-                    out.push(m);
-                }
-            }
-        }
-        if out.len() as u64 == count {
-            return Ok(out);
-        }
-    }
-    // Partial Fisher-Yates over every member: the first `count` are a uniform sample.
-    let mut all = set.members(store)?;
-    let count = (count as usize).min(all.len());
-    for i in 0..count {
-        let j = i + (rand_u64() % (all.len() - i) as u64) as usize;
-        all.swap(i, j);
-    }
-    all.truncate(count);
-    Ok(all)
-}
 
 fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
@@ -277,7 +255,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 .map_err(store_err)?
                 .into_iter()
                 .collect(),
-            Some(n) => distinct_random(set, store, n).map_err(store_err)?,
+            Some(n) => sample::distinct(set, store, n, Bytes::clone).map_err(store_err)?,
         };
         for m in &picked {
             set.remove(store, m).map_err(store_err)?;
@@ -341,20 +319,9 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             let picked = if count == 0 || s.is_empty() {
                 Vec::new()
             } else if count > 0 {
-                distinct_random(s, store, magnitude)?
-            } else if s.cid().is_none() || magnitude.saturating_mul(READ_ALL_FACTOR) > s.len() {
-                let all = s.members(store)?;
-                (0..magnitude)
-                    .map(|_| all[(rand_u64() % all.len() as u64) as usize].clone())
-                    .collect()
+                sample::distinct(s, store, magnitude, Bytes::clone)?
             } else {
-                let mut out = Vec::with_capacity(magnitude as usize);
-                for _ in 0..magnitude {
-                    if let Some(m) = s.random(store, rand_u64())? {
-                        out.push(m);
-                    }
-                }
-                out
+                sample::repeated(s, store, magnitude)?
             };
             Ok(Reply::Array(bulks(picked)))
         },

@@ -5,12 +5,13 @@
 //! Scores are IEEE doubles, replied with Redis 7.0's `%.17g` (`inf`, `-inf`); RESP3 replies
 //! them as doubles and pairs members with their scores.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bytes::Bytes;
 
 use super::keys::{parse_cursor, parse_scan_options, scan_reply};
 use super::long_double::{parse_f64, parse_f64_lenient};
+use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
@@ -1213,10 +1214,6 @@ fn combine(
 /// request must not be able to ask for billions of elements (Redis streams them instead).
 const RANDMEMBER_MAX_REPEATED: u64 = 1 << 24;
 
-/// Members of a large set read one by one below this share of its size; above it, reading
-/// them all at once is cheaper and gives uniform picks.
-const READ_ALL_FACTOR: u64 = 3;
-
 fn zrandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() == 2 {
         return read_zset(
@@ -1257,76 +1254,29 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             let picked = if count == 0 {
                 Vec::new()
             } else if count < 0 || count == 1 {
-                random_entries(z, store, magnitude as usize)?
+                sample::repeated(z, store, magnitude)?
             } else {
-                distinct_random_entries(z, store, magnitude)?
+                sample::distinct(z, store, magnitude, |e| e.0.clone())?
             };
             Ok(entries_reply(picked, withscores, resp3))
         },
     )
 }
 
-/// `n` entries picked independently (they may repeat).
-fn random_entries(
-    z: &ZSet,
-    store: &mut dyn Store,
-    n: usize,
-) -> Result<Vec<(Bytes, f64)>, StoreError> {
-    if z.cid().is_none() || (n as u64).saturating_mul(READ_ALL_FACTOR) > z.len() {
-        let all = z.entries(store)?;
-        if all.is_empty() {
-            return Ok(Vec::new());
-        }
-        return Ok((0..n)
-            .map(|_| all[(rand_u64() % all.len() as u64) as usize].clone())
-            .collect());
+impl Sampled for ZSet {
+    type Item = (Bytes, f64);
+    fn count(&self) -> u64 {
+        self.len()
     }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        if let Some(e) = z.random(store, rand_u64())? {
-            out.push(e);
-        }
+    fn in_rows(&self) -> bool {
+        self.cid().is_some()
     }
-    Ok(out)
-}
-
-/// `count` distinct entries (all of them when the set has no more).
-fn distinct_random_entries(
-    z: &ZSet,
-    store: &mut dyn Store,
-    count: u64,
-) -> Result<Vec<(Bytes, f64)>, StoreError> {
-    let len = z.len();
-    if count >= len {
-        return z.entries(store);
+    fn probe(&self, store: &mut dyn Store, seed: u64) -> Result<Option<Self::Item>, StoreError> {
+        self.random(store, seed)
     }
-    if z.cid().is_some() && count.saturating_mul(READ_ALL_FACTOR) <= len {
-        // Few out of many: random probes, de-duplicated, with a bounded number of tries
-        // before falling back to a full read.
-        let mut seen = HashSet::new();
-        let mut out = Vec::with_capacity(count as usize);
-        let mut probes = count * 16 + 64;
-        while (out.len() as u64) < count && probes > 0 {
-            probes -= 1;
-            if let Some(e) = z.random(store, rand_u64())? {
-                if seen.insert(e.0.clone()) {
-                    out.push(e);
-                }
-            }
-        }
-        if out.len() as u64 == count {
-            return Ok(out);
-        }
+    fn everything(&self, store: &mut dyn Store) -> Result<Vec<Self::Item>, StoreError> {
+        self.entries(store)
     }
-    // Partial Fisher-Yates: the first `count` are a uniform sample.
-    let mut all = z.entries(store)?;
-    let count = (count as usize).min(all.len());
-    for i in 0..count {
-        let j = i + (rand_u64() % (all.len() - i) as u64) as usize;
-        all.swap(i, j);
-    }
-    all.truncate(count);
-    Ok(all)
 }
 
 fn zscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
