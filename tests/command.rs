@@ -218,6 +218,25 @@ fn getkeys() {
         conn.cmd(&["COMMAND", "GETKEYS", "SET", "a", "b", "EX", "10"]),
         Reply::Array(vec![Reply::bulk("a")])
     );
+    // Keys counted by a numkeys argument, after a fixed destination for the STORE forms
+    // (the answers of redis-server 7.0).
+    let keys = |names: &[&str]| Reply::Array(names.iter().map(|n| Reply::bulk(n)).collect());
+    for (words, expected) in [
+        (&["LMPOP", "2", "a", "b", "LEFT"][..], &["a", "b"][..]),
+        (
+            &["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"],
+            &["d", "a", "b"],
+        ),
+        (
+            &["SINTERCARD", "3", "a", "b", "c", "LIMIT", "1"],
+            &["a", "b", "c"],
+        ),
+        (&["ZMPOP", "1", "z", "MIN"], &["z"]),
+    ] {
+        let mut argv = vec!["COMMAND", "GETKEYS"];
+        argv.extend_from_slice(words);
+        assert_eq!(conn.cmd(&argv), keys(expected), "{words:?}");
+    }
 }
 
 #[test]

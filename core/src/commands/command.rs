@@ -84,7 +84,7 @@ fn info_of(cmd: &Command) -> Reply {
         .iter()
         .map(|c| Reply::Simple(format!("@{c}").into()))
         .collect();
-    let key_specs = if cmd.first_key > 0 {
+    let mut key_specs = if cmd.first_key > 0 {
         let access = if cmd.has(flags::WRITE) { "RW" } else { "RO" };
         let last = if cmd.last_key < 0 {
             cmd.last_key as i64
@@ -124,6 +124,38 @@ fn info_of(cmd: &Command) -> Reply {
     } else {
         Vec::new()
     };
+    if cmd.numkeys_at > 0 {
+        // Redis's "keynum" spec: the count at the index, the keys right after it.
+        let access = if cmd.has(flags::WRITE) { "RW" } else { "RO" };
+        let int = |n: i32| Reply::Integer(n as i64);
+        key_specs.push(Reply::Map(vec![
+            (Reply::bulk("flags"), Reply::Set(vec![status(access)])),
+            (
+                Reply::bulk("begin_search"),
+                Reply::Map(vec![
+                    (Reply::bulk("type"), Reply::bulk("index")),
+                    (
+                        Reply::bulk("spec"),
+                        Reply::Map(vec![(Reply::bulk("index"), int(cmd.numkeys_at))]),
+                    ),
+                ]),
+            ),
+            (
+                Reply::bulk("find_keys"),
+                Reply::Map(vec![
+                    (Reply::bulk("type"), Reply::bulk("keynum")),
+                    (
+                        Reply::bulk("spec"),
+                        Reply::Map(vec![
+                            (Reply::bulk("keynumidx"), int(0)),
+                            (Reply::bulk("firstkey"), int(1)),
+                            (Reply::bulk("keystep"), int(1)),
+                        ]),
+                    ),
+                ]),
+            ),
+        ]));
+    }
     Reply::Array(vec![
         Reply::Bulk(Bytes::from(cmd.name.clone())),
         Reply::Integer(cmd.arity as i64),
@@ -290,7 +322,7 @@ fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             return Reply::error("ERR Invalid number of arguments specified for command")
         }
     };
-    let keys = cmd.key_positions(args.len());
+    let keys = cmd.key_positions(args);
     if keys.is_empty() {
         return Reply::error("ERR The command has no key arguments");
     }

@@ -74,7 +74,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("lpos", -3, READONLY, (1, 1), R_SLOW, "Returns the index of matching elements in a list.", "6.0.6", "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.", lpos),
     spec("lmove", 5, WRITE | DENYOOM, (1, 2), W_SLOW, "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", SINCE_6_2, "O(1)", lmove),
     spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2), W_SLOW, "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "1.2.0", "O(1)", rpoplpush),
-    spec("lmpop", -4, WRITE | MOVABLE_KEYS, (0, 0), W_SLOW, "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", SINCE_7, "O(N+M) where N is the number of provided keys and M is the number of elements returned.", lmpop),
+    CommandSpec {
+        numkeys_at: 1,
+        ..spec("lmpop", -4, WRITE | MOVABLE_KEYS, (0, 0), W_SLOW, "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", SINCE_7, "O(N+M) where N is the number of provided keys and M is the number of elements returned.", lmpop)
+    },
 ];
 
 fn store_err(e: StoreError) -> Reply {

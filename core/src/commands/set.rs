@@ -72,7 +72,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("sunionstore", -3, WRITE | DENYOOM, (1, -1), W_SLOW, "Stores the union of multiple sets in a key.", "1.0.0", O_UNION, sunionstore),
     spec("sdiff", -2, READONLY, (1, -1), R_SLOW, "Returns the difference of multiple sets.", "1.0.0", O_UNION, sdiff),
     spec("sdiffstore", -3, WRITE | DENYOOM, (1, -1), W_SLOW, "Stores the difference of multiple sets in a key.", "1.0.0", O_UNION, sdiffstore),
-    spec("sintercard", -3, READONLY | MOVABLE_KEYS, (0, 0), R_SLOW, "Returns the number of members of the intersect of multiple sets.", "7.0.0", O_INTER, sintercard),
+    CommandSpec {
+        numkeys_at: 1,
+        ..spec("sintercard", -3, READONLY | MOVABLE_KEYS, (0, 0), R_SLOW, "Returns the number of members of the intersect of multiple sets.", "7.0.0", O_INTER, sintercard)
+    },
     spec("sscan", -3, READONLY, (1, 1), R_SLOW, "Iterates over members of a set.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", sscan),
 ];
 

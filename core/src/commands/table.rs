@@ -86,6 +86,9 @@ pub struct CommandSpec {
     pub last_key: i32,
     /// Step between keys.
     pub step: i32,
+    /// Position of a `numkeys` argument followed by that many keys (LMPOP, ZUNION, ...), on
+    /// top of any keys first/last/step give; 0 = none.
+    pub numkeys_at: i32,
     /// ACL categories without the `@` (`"string"`, `"fast"`, ...).
     pub categories: &'static [&'static str],
     /// COMMAND DOCS group (`"string"`, `"server"`, `"connection"`, ...).
@@ -111,6 +114,7 @@ impl CommandSpec {
         first_key: 0,
         last_key: 0,
         step: 0,
+        numkeys_at: 0,
         categories: &[],
         group: "generic",
         summary: "",
@@ -135,6 +139,8 @@ pub struct Command {
     pub last_key: i32,
     /// See [`CommandSpec::step`].
     pub step: i32,
+    /// See [`CommandSpec::numkeys_at`].
+    pub numkeys_at: i32,
     /// ACL categories without the `@`.
     pub categories: Vec<String>,
     /// COMMAND DOCS group.
@@ -167,6 +173,7 @@ impl Command {
             first_key: 0,
             last_key: 0,
             step: 0,
+            numkeys_at: 0,
             categories: Vec::new(),
             group: "module".into(),
             summary: String::new(),
@@ -203,21 +210,31 @@ impl Command {
         })
     }
 
-    /// Positions of the key arguments in `argv`, from first/last/step.
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
-        if self.first_key <= 0 || self.step <= 0 {
-            return Vec::new();
-        }
-        let last = if self.last_key < 0 {
-            argc as i64 + self.last_key as i64
-        } else {
-            self.last_key as i64
-        };
+    /// Positions of the key arguments in `argv`: first/last/step, then the keys counted by a
+    /// `numkeys` argument (none when it is not a valid count).
+    pub fn key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
+        let argc = argv.len();
         let mut out = Vec::new();
-        let mut i = self.first_key as i64;
-        while i <= last && i < argc as i64 {
-            out.push(i as usize);
-            i += self.step as i64;
+        if self.first_key > 0 && self.step > 0 {
+            let last = if self.last_key < 0 {
+                argc as i64 + self.last_key as i64
+            } else {
+                self.last_key as i64
+            };
+            let mut i = self.first_key as i64;
+            while i <= last && i < argc as i64 {
+                out.push(i as usize);
+                i += self.step as i64;
+            }
+        }
+        if self.numkeys_at > 0 {
+            let at = self.numkeys_at as usize;
+            let n = argv
+                .get(at)
+                .and_then(|a| crate::protocol::parse_i64(a))
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0);
+            out.extend((at + 1..at + 1 + n).take_while(|&i| i < argc));
         }
         out
     }
@@ -291,6 +308,7 @@ impl CommandTable {
             first_key: spec.first_key,
             last_key: spec.last_key,
             step: spec.step,
+            numkeys_at: spec.numkeys_at,
             categories: spec.categories.iter().map(|s| s.to_string()).collect(),
             group: spec.group.to_string(),
             summary: spec.summary.to_string(),

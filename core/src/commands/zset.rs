@@ -83,17 +83,41 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("zlexcount", 4, READONLY | FAST, ONE_KEY, READ_FAST, "Returns the number of members in a sorted set within a lexicographical range.", "2.8.9", "O(M) here, M being the members counted (Redis: O(log(N)))", zlexcount),
     spec("zpopmin", -2, WRITE | FAST, ONE_KEY, WRITE_FAST, "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", zpopmin),
     spec("zpopmax", -2, WRITE | FAST, ONE_KEY, WRITE_FAST, "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", zpopmax),
-    spec("zmpop", -4, WRITE | MOVABLE_KEYS, NO_KEYS, WRITE_SLOW, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", zmpop),
+    CommandSpec {
+        numkeys_at: 1,
+        ..spec("zmpop", -4, WRITE | MOVABLE_KEYS, NO_KEYS, WRITE_SLOW, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", zmpop)
+    },
     spec("zremrangebyrank", 4, WRITE, ONE_KEY, WRITE_SLOW, "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "2.0.0", O_LOG_M, zremrangebyrank),
     spec("zremrangebyscore", 4, WRITE, ONE_KEY, WRITE_SLOW, "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "1.2.0", O_LOG_M, zremrangebyscore),
     spec("zremrangebylex", 4, WRITE, ONE_KEY, WRITE_SLOW, "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "2.8.9", O_LOG_M, zremrangebylex),
-    spec("zunion", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the union of multiple sorted sets.", "6.2.0", O_SETOP, zunion),
-    spec("zinter", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the intersect of multiple sorted sets.", "6.2.0", O_SETOP, zinter),
-    spec("zdiff", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the difference between multiple sorted sets.", "6.2.0", O_SETOP, zdiff),
-    spec("zunionstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the union of multiple sorted sets in a key.", "2.0.0", O_SETOP, zunionstore),
-    spec("zinterstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the intersect of multiple sorted sets in a key.", "2.0.0", O_SETOP, zinterstore),
-    spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the difference of multiple sorted sets in a key.", "6.2.0", O_SETOP, zdiffstore),
-    spec("zintercard", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the number of members of the intersect of multiple sorted sets.", "7.0.0", "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.", zintercard),
+    CommandSpec {
+        numkeys_at: 1,
+        ..spec("zunion", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the union of multiple sorted sets.", "6.2.0", O_SETOP, zunion)
+    },
+    CommandSpec {
+        numkeys_at: 1,
+        ..spec("zinter", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the intersect of multiple sorted sets.", "6.2.0", O_SETOP, zinter)
+    },
+    CommandSpec {
+        numkeys_at: 1,
+        ..spec("zdiff", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the difference between multiple sorted sets.", "6.2.0", O_SETOP, zdiff)
+    },
+    CommandSpec {
+        numkeys_at: 2,
+        ..spec("zunionstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the union of multiple sorted sets in a key.", "2.0.0", O_SETOP, zunionstore)
+    },
+    CommandSpec {
+        numkeys_at: 2,
+        ..spec("zinterstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the intersect of multiple sorted sets in a key.", "2.0.0", O_SETOP, zinterstore)
+    },
+    CommandSpec {
+        numkeys_at: 2,
+        ..spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the difference of multiple sorted sets in a key.", "6.2.0", O_SETOP, zdiffstore)
+    },
+    CommandSpec {
+        numkeys_at: 1,
+        ..spec("zintercard", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the number of members of the intersect of multiple sorted sets.", "7.0.0", "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.", zintercard)
+    },
     spec("zrandmember", -2, READONLY, ONE_KEY, READ, "Returns one or more random members from a sorted set.", "6.2.0", "O(N) where N is the number of members returned", zrandmember),
     spec("zscan", -3, READONLY, ONE_KEY, READ, "Iterates over members and scores of a sorted set.", "2.8.0", "O(1) for every call. O(N) for a complete iteration.", zscan),
 ];
