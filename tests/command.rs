@@ -220,7 +220,7 @@ fn getkeys() {
     );
     // Keys counted by a numkeys argument, after a fixed destination for the STORE forms
     // (the answers of redis-server 7.0).
-    let keys = |names: &[&str]| Reply::Array(names.iter().map(|n| Reply::bulk(n)).collect());
+    let keys = |names: &[&str]| Reply::Array(names.iter().map(Reply::bulk).collect());
     for (words, expected) in [
         (&["LMPOP", "2", "a", "b", "LEFT"][..], &["a", "b"][..]),
         (
