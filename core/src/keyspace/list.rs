@@ -5,6 +5,11 @@
 //! A large list's items sit at the contiguous positions `head..head + len`: LPUSH writes at
 //! `head - 1`, RPUSH at `head + len`, LINDEX i reads `head + i`. Insertions and removals in
 //! the middle (LINSERT, LREM) renumber the shorter side, as Redis documents them as O(N).
+//!
+//! A large list also keeps copies of the items nearest each end in memory ([`Ends`]), filled
+//! by pushes and by the move into rows, so LRANGE, LINDEX and pops near the ends of a queue
+//! or a timeline are served without reading SQLite. They are part of the cached value (and of
+//! its cost), never of the persisted row.
 
 use std::collections::VecDeque;
 
@@ -24,6 +29,160 @@ pub const PAGE: u64 = 512;
 const FORMAT_SMALL: u8 = 0;
 const FORMAT_LARGE: u8 = 1;
 
+/// Most items each end window of a large list holds.
+const WINDOW_ITEMS: usize = 128;
+/// Most bytes each end window of a large list holds.
+const WINDOW_BYTES: usize = 16 * 1024;
+
+/// Copies of the first and last items of a large list: `front` holds the items at indexes
+/// `0..front.len()`, `back` those at `len - back.len()..len`. Either may be shorter than the
+/// limits allow (or empty); they only ever hold the items at the very ends.
+#[derive(Clone, Debug, Default)]
+struct Ends {
+    front: VecDeque<Bytes>,
+    front_bytes: usize,
+    back: VecDeque<Bytes>,
+    back_bytes: usize,
+}
+
+/// Two lists are equal whatever their windows hold (they are a cache).
+impl PartialEq for Ends {
+    fn eq(&self, _: &Ends) -> bool {
+        true
+    }
+}
+
+impl Ends {
+    /// Windows for a list whose items are `items` (the move of a small list into rows).
+    fn of(items: &VecDeque<Bytes>) -> Ends {
+        let mut ends = Ends::default();
+        for item in items.iter().take(WINDOW_ITEMS) {
+            ends.front.push_back(item.clone());
+            ends.front_bytes += item.len();
+        }
+        for item in items.iter().rev().take(WINDOW_ITEMS) {
+            ends.back.push_front(item.clone());
+            ends.back_bytes += item.len();
+        }
+        ends.fit();
+        ends
+    }
+
+    fn bytes(&self) -> usize {
+        self.front_bytes + self.back_bytes + (self.front.len() + self.back.len()) * ITEM_OVERHEAD
+    }
+
+    /// Drops the innermost items until both windows are within their limits.
+    fn fit(&mut self) {
+        while self.front.len() > WINDOW_ITEMS || self.front_bytes > WINDOW_BYTES {
+            let Some(item) = self.front.pop_back() else {
+                break;
+            };
+            self.front_bytes -= item.len();
+        }
+        while self.back.len() > WINDOW_ITEMS || self.back_bytes > WINDOW_BYTES {
+            let Some(item) = self.back.pop_front() else {
+                break;
+            };
+            self.back_bytes -= item.len();
+        }
+    }
+
+    /// An item was pushed at the head (`front`) or the tail.
+    fn pushed(&mut self, item: &Bytes, front: bool) {
+        if front {
+            self.front_bytes += item.len();
+            self.front.push_front(item.clone());
+        } else {
+            self.back_bytes += item.len();
+            self.back.push_back(item.clone());
+        }
+        self.fit();
+    }
+
+    /// `n` items were popped from the head (`front`) or the tail, leaving `len` items: the
+    /// near window loses them, and the far window loses those of its items that were popped
+    /// (it reached past them when the list was short).
+    fn popped(&mut self, n: u64, front: bool, len: u64) {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let (near, near_bytes, far, far_bytes) = if front {
+            (
+                &mut self.front,
+                &mut self.front_bytes,
+                &mut self.back,
+                &mut self.back_bytes,
+            )
+        } else {
+            (
+                &mut self.back,
+                &mut self.back_bytes,
+                &mut self.front,
+                &mut self.front_bytes,
+            )
+        };
+        for _ in 0..n.min(near.len()) {
+            let item = if front {
+                near.pop_front()
+            } else {
+                near.pop_back()
+            };
+            *near_bytes -= item.map_or(0, |i| i.len());
+        }
+        while far.len() > len {
+            let item = if front {
+                far.pop_front()
+            } else {
+                far.pop_back()
+            };
+            *far_bytes -= item.map_or(0, |i| i.len());
+        }
+    }
+
+    /// The items at indexes `start..=stop` of a list of `len`, if a window holds them all.
+    fn range(&self, start: u64, stop: u64, len: u64) -> Option<Vec<Bytes>> {
+        let (start, stop) = (usize::try_from(start).ok()?, usize::try_from(stop).ok()?);
+        let len = usize::try_from(len).ok()?;
+        if stop < self.front.len() {
+            return Some(self.front.range(start..=stop).cloned().collect());
+        }
+        let first_back = len.checked_sub(self.back.len())?;
+        if start >= first_back && stop < len {
+            return Some(
+                self.back
+                    .range(start - first_back..=stop - first_back)
+                    .cloned()
+                    .collect(),
+            );
+        }
+        None
+    }
+
+    /// The item at `index` of a list of `len` was replaced.
+    fn replaced(&mut self, index: u64, len: u64, value: &Bytes) {
+        let (Ok(index), Ok(len)) = (usize::try_from(index), usize::try_from(len)) else {
+            return;
+        };
+        if let Some(slot) = self.front.get_mut(index) {
+            self.front_bytes = self.front_bytes + value.len() - slot.len();
+            *slot = value.clone();
+        }
+        let first_back = len.saturating_sub(self.back.len());
+        if index >= first_back {
+            if let Some(slot) = self.back.get_mut(index - first_back) {
+                self.back_bytes = self.back_bytes + value.len() - slot.len();
+                *slot = value.clone();
+            }
+        }
+        self.fit();
+    }
+
+    /// Items moved inside the list (LINSERT, LREM, LTRIM): the windows start over.
+    fn clear(&mut self) {
+        *self = Ends::default();
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Repr {
     Small {
@@ -36,6 +195,7 @@ enum Repr {
         /// Position of the first item.
         head: i64,
         len: u64,
+        ends: Ends,
     },
 }
 
@@ -103,7 +263,7 @@ impl List {
     pub fn size(&self) -> usize {
         match &self.repr {
             Repr::Small { items, bytes } => HEADER + bytes + items.len() * ITEM_OVERHEAD,
-            Repr::Large { .. } => HEADER,
+            Repr::Large { ends, .. } => HEADER + ends.bytes(),
         }
     }
 
@@ -118,9 +278,17 @@ impl List {
                 .ok()
                 .and_then(|i| items.get(i))
                 .cloned()),
-            Repr::Large { cid, head, len } => {
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => {
                 if index >= *len {
                     return Ok(None);
+                }
+                if let Some(mut hit) = ends.range(index, index, *len) {
+                    return Ok(hit.pop());
                 }
                 store.list_get(*cid, head + off(index))
             }
@@ -149,9 +317,20 @@ impl List {
                     picked.cloned().collect()
                 })
             }
-            Repr::Large { cid, head, .. } => {
-                store.list_range(*cid, head + off(start), head + off(stop), reverse)
-            }
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => match ends.range(start, stop, *len) {
+                Some(mut hit) => {
+                    if reverse {
+                        hit.reverse();
+                    }
+                    Ok(hit)
+                }
+                None => store.list_range(*cid, head + off(start), head + off(stop), reverse),
+            },
         }
     }
 
@@ -178,7 +357,12 @@ impl List {
                     items.push_back(value);
                 }
             }
-            Repr::Large { cid, head, len } => {
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => {
                 let pos = if front {
                     *head -= 1;
                     *head
@@ -187,6 +371,7 @@ impl List {
                 };
                 *len += 1;
                 backing.store.list_put(*cid, pos, &value)?;
+                ends.pushed(&value, front);
             }
         }
         Ok(())
@@ -215,6 +400,7 @@ impl List {
             cid,
             head: 0,
             len: items.len() as u64,
+            ends: Ends::of(items),
         };
         Ok(())
     }
@@ -248,18 +434,37 @@ impl List {
                 }
                 Ok(out)
             }
-            Repr::Large { cid, head, len } => {
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => {
                 let (from, to) = if front {
                     (*head, *head + off(n) - 1)
                 } else {
                     (*head + off(*len - n), *head + off(*len) - 1)
                 };
-                let out = store.list_range(*cid, from, to, !front)?;
+                let (first, last) = if front {
+                    (0, n - 1)
+                } else {
+                    (*len - n, *len - 1)
+                };
+                let out = match ends.range(first, last, *len) {
+                    Some(mut hit) => {
+                        if !front {
+                            hit.reverse();
+                        }
+                        hit
+                    }
+                    None => store.list_range(*cid, from, to, !front)?,
+                };
                 store.list_delete_range(*cid, from, to)?;
                 if front {
                     *head += off(n);
                 }
                 *len -= n;
+                ends.popped(n, front, *len);
                 Ok(out)
             }
         }
@@ -288,8 +493,14 @@ impl List {
                 *bytes = *bytes + value.len() - slot.len();
                 *slot = value;
             }
-            Repr::Large { cid, head, .. } => {
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => {
                 backing.store.list_put(*cid, *head + off(index), &value)?;
+                ends.replaced(index, *len, &value);
             }
         }
         Ok(true)
@@ -311,7 +522,13 @@ impl List {
                 *bytes += value.len();
                 items.insert(index as usize, value);
             }
-            Repr::Large { cid, head, len } => {
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => {
+                ends.clear();
                 let store = &mut *backing.store;
                 if index < *len / 2 {
                     // Fewer items before the slot: they move one step toward the head.
@@ -345,7 +562,13 @@ impl List {
                     }
                 }
             }
-            Repr::Large { cid, head, len } => {
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => {
+                ends.clear();
                 for &i in indexes {
                     let pos = *head + off(i);
                     store.list_delete_range(*cid, pos, pos)?;
@@ -388,7 +611,13 @@ impl List {
                 items.drain(..keep_from as usize);
                 *bytes = items.iter().map(|i| i.len()).sum();
             }
-            Repr::Large { cid, head, len } => {
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => {
+                ends.clear();
                 if keep_from > 0 {
                     store.list_delete_range(*cid, *head, *head + off(keep_from) - 1)?;
                 }
@@ -406,13 +635,19 @@ impl List {
     pub fn duplicate(&self, backing: &mut Backing<'_>) -> Result<List, StoreError> {
         let repr = match &self.repr {
             Repr::Small { .. } => self.repr.clone(),
-            Repr::Large { cid, head, len } => {
+            Repr::Large {
+                cid,
+                head,
+                len,
+                ends,
+            } => {
                 let to = backing.new_cid();
                 backing.store.copy_elements(*cid, to)?;
                 Repr::Large {
                     cid: to,
                     head: *head,
                     len: *len,
+                    ends: ends.clone(),
                 }
             }
         };
@@ -458,6 +693,7 @@ impl List {
                 cid,
                 head: r.i64()?,
                 len: r.varint()?,
+                ends: Ends::default(),
             },
             (format, cid) => {
                 return Err(StoreError::Corrupt(format!(
@@ -559,6 +795,113 @@ mod tests {
         assert_eq!(all(&copy, backing.store), model);
         l.trim(backing.store, 5, 1).unwrap();
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn end_windows_stay_true_to_the_rows_under_random_operations() {
+        let mut store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        let mut next = 1;
+        let limits = Encodings {
+            list_max_listpack_entries: 4,
+            ..Encodings::default()
+        };
+        let mut backing = Backing {
+            store: &mut store,
+            next_id: &mut next,
+            limits,
+        };
+        let mut l = List::new();
+        let mut model: VecDeque<String> = VecDeque::new();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n.max(1)
+        };
+        for step in 0..4000 {
+            let len = model.len() as u64;
+            // Growing for the first half (past the windows' 128 items), shrinking after.
+            let growing = step < 2000;
+            match rand(10) {
+                op if (growing && op <= 4) || (!growing && op <= 2) => {
+                    // Now and then an item bigger than a whole window.
+                    let item = if rand(50) == 0 {
+                        "w".repeat(WINDOW_BYTES + 1)
+                    } else {
+                        format!("i{step}")
+                    };
+                    let front = rand(2) == 0;
+                    l.push(&mut backing, b(&item), front).unwrap();
+                    if front {
+                        model.push_front(item);
+                    } else {
+                        model.push_back(item);
+                    }
+                }
+                op if op <= 6 => {
+                    let front = rand(2) == 0;
+                    let n = 1 + rand(3);
+                    let got = texts(l.pop(backing.store, front, n).unwrap());
+                    let want: Vec<String> = (0..n)
+                        .filter_map(|_| {
+                            if front {
+                                model.pop_front()
+                            } else {
+                                model.pop_back()
+                            }
+                        })
+                        .collect();
+                    assert_eq!(got, want, "step {step}");
+                }
+                7 if len > 0 => {
+                    let i = rand(len);
+                    l.set(&mut backing, i, b(&format!("s{step}"))).unwrap();
+                    model[i as usize] = format!("s{step}");
+                }
+                8 if len > 2 && rand(8) == 0 => {
+                    let i = rand(len);
+                    l.remove_indexes(backing.store, &[i]).unwrap();
+                    model.remove(i as usize);
+                }
+                _ => {}
+            }
+            if step == 1999 {
+                assert!(
+                    model.len() > 2 * WINDOW_ITEMS,
+                    "the list never outgrew its windows"
+                );
+            }
+            // Reads near both ends, forwards and backwards.
+            let len = model.len() as u64;
+            if len > 0 {
+                let start = if rand(2) == 0 {
+                    rand(4)
+                } else {
+                    len.saturating_sub(1 + rand(4))
+                };
+                let stop = start + rand(6);
+                let reverse = rand(2) == 0;
+                let mut want: Vec<String> = model
+                    .iter()
+                    .skip(start as usize)
+                    .take((stop - start + 1) as usize)
+                    .cloned()
+                    .collect();
+                if reverse {
+                    want.reverse();
+                }
+                let got = texts(l.range(backing.store, start, stop, reverse).unwrap());
+                assert_eq!(got, want, "step {step}: range {start}..={stop}");
+                let i = rand(len);
+                let got = l.get(backing.store, i).unwrap().map(|v| texts(vec![v]));
+                assert_eq!(
+                    got,
+                    Some(vec![model[i as usize].clone()]),
+                    "step {step}: get {i}"
+                );
+            }
+        }
     }
 
     #[test]
