@@ -822,3 +822,31 @@ fn command_table_rows() {
     let keys = raw.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]);
     assert_eq!(keys, Reply::Array(vec![Reply::bulk("a"), Reply::bulk("b")]));
 }
+
+#[test]
+fn write_commands_do_not_count_keyspace_hits_or_misses() {
+    // The figures of redis-server 7.0 for the same commands: writes look keys up without
+    // counting; GET, and GETSET as a read, count.
+    let server = Server::start();
+    let mut con = server.conn();
+    let stats = |con: &mut Connection| {
+        let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
+        let field = |name: &str| common::info_field(&info, name).unwrap();
+        (field("keyspace_hits"), field("keyspace_misses"))
+    };
+    for words in [
+        &["SET", "n", "1"][..],
+        &["INCR", "n"],
+        &["INCR", "m"],
+        &["APPEND", "n", "x"],
+        &["SETRANGE", "n", "0", "y"],
+        &["INCRBYFLOAT", "f", "1"],
+    ] {
+        let _: redis::Value = common::cmd(words).query(&mut con).unwrap();
+    }
+    assert_eq!(stats(&mut con), ("0".to_string(), "0".to_string()));
+    for words in [&["GET", "n"][..], &["GET", "nope"], &["GETSET", "n", "2"]] {
+        let _: redis::Value = common::cmd(words).query(&mut con).unwrap();
+    }
+    assert_eq!(stats(&mut con), ("2".to_string(), "1".to_string()));
+}

@@ -350,10 +350,33 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// A string key's value and expiry, `None` when the key does not exist, WRONGTYPE when it
 /// holds another type.
 fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<(Bytes, Option<i64>)>, Reply> {
+    read_string_as(ctx, key, false)
+}
+
+/// [`read_string`] for a command that writes the key next (INCR, APPEND, SETRANGE, ...):
+/// not counted as a keyspace hit or miss, as Redis's lookupKeyWrite.
+fn read_string_for_write(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+) -> Result<Option<(Bytes, Option<i64>)>, Reply> {
+    read_string_as(ctx, key, true)
+}
+
+fn read_string_as(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    for_write: bool,
+) -> Result<Option<(Bytes, Option<i64>)>, Reply> {
     let db = ctx.db();
-    match ctx.engine.keyspace.get(db, key, ctx.now) {
-        Ok(Some(entry)) => match entry.value.as_string() {
-            Some(s) => Ok(Some((s.clone(), entry.expire_at))),
+    let ks = &mut ctx.engine.keyspace;
+    let found = if for_write {
+        ks.read_for_write(db, key, ctx.now)
+    } else {
+        ks.read(db, key, ctx.now)
+    };
+    match found {
+        Ok(Some(k)) => match k.entry.value.as_string() {
+            Some(s) => Ok(Some((s.clone(), k.entry.expire_at))),
             None => Err(err_wrongtype()),
         },
         Ok(None) => Ok(None),
@@ -725,7 +748,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<(), Reply> {
 fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let key = &argv[1];
     let suffix = &argv[2];
-    let total = match tri!(read_string(ctx, key)) {
+    let total = match tri!(read_string_for_write(ctx, key)) {
         None => {
             tri!(write_string(ctx, key, owned(suffix), None));
             suffix.len()
@@ -795,7 +818,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::error("ERR offset is out of range");
     }
     let offset = offset as u64;
-    let existing = tri!(read_string(ctx, key));
+    let existing = tri!(read_string_for_write(ctx, key));
     if patch.is_empty() {
         // Nothing to write: the length as it is, and no key created.
         return Reply::Integer(existing.map_or(0, |(value, _)| value.len() as i64));
@@ -847,7 +870,7 @@ fn decrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 /// Adds `by` to the integer in `key` (0 when missing), keeping the key's TTL.
 fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> Reply {
-    let (current, expire_at) = match tri!(read_string(ctx, key)) {
+    let (current, expire_at) = match tri!(read_string_for_write(ctx, key)) {
         Some((value, expire_at)) => match parse_i64(&value) {
             Some(n) => (n, expire_at),
             None => return err_not_integer(),
@@ -868,7 +891,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let key = &argv[1];
     let invalid = || Reply::error("ERR value is not a valid float");
     // Redis's order: the type, then the stored value, then the increment.
-    let (current, expire_at) = match tri!(read_string(ctx, key)) {
+    let (current, expire_at) = match tri!(read_string_for_write(ctx, key)) {
         Some((value, expire_at)) => match LongDouble::parse(&value) {
             Some(n) => (n, expire_at),
             None => return invalid(),

@@ -271,7 +271,8 @@ impl<'a> Parts<'a> {
                 v.insert(Bytes::copy_from_slice(key), slot)
             }
         };
-        if lookup == Lookup::Load {
+        if lookup != Lookup::LoadNoTouch {
+            // Writes count as accesses too, as Redis's lookupKeyWrite does.
             slot.accessed = now;
         }
         let mut found = Found {
@@ -808,7 +809,7 @@ impl Keyspace {
         key: &[u8],
         now: i64,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        self.read_with(db, key, now, Lookup::Load)
+        self.read_with(db, key, now, Lookup::Load, true)
     }
 
     /// [`Self::read`] without counting a hit or miss or changing the access time (TYPE, TTL,
@@ -819,7 +820,7 @@ impl Keyspace {
         key: &[u8],
         now: i64,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        self.read_with(db, key, now, Lookup::LoadNoTouch)
+        self.read_with(db, key, now, Lookup::LoadNoTouch, false)
     }
 
     fn read_with(
@@ -828,6 +829,7 @@ impl Keyspace {
         key: &[u8],
         now: i64,
         lookup: Lookup,
+        count: bool,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
         let hit = self
             .parts()
@@ -835,7 +837,7 @@ impl Keyspace {
             .slot
             .entry
             .is_some();
-        if lookup == Lookup::Load {
+        if lookup == Lookup::Load && count {
             self.count_lookup(hit);
         }
         // Re-borrow through the map: the slot sits at the back of the LRU list now.
@@ -847,6 +849,17 @@ impl Keyspace {
             entry,
             store: self.store.as_mut(),
         }))
+    }
+
+    /// Reads a live key that a write command is about to change: an access, but not a
+    /// keyspace hit or miss (Redis counts those for reads only).
+    pub fn read_for_write(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+    ) -> Result<Option<KeyRef<'_>>, StoreError> {
+        self.read_with(db, key, now, Lookup::Load, false)
     }
 
     /// Whether a live key exists, without counting a hit or miss.
