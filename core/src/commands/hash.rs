@@ -8,10 +8,11 @@ use super::long_double::LongDouble;
 use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_arity, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
+use super::{owned, read_typed, store_err, write_key};
 use crate::engine::Ctx;
 use crate::events::class;
 use crate::glob::glob_match;
-use crate::keyspace::{rand_u64, Field, Hash, KeyMut, KeyRef, Keyspace};
+use crate::keyspace::{rand_u64, Field, Hash, KeyRef};
 use crate::protocol::{Protocol, Reply};
 use crate::storage::{Store, StoreError};
 
@@ -392,39 +393,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-fn store_err(e: StoreError) -> Reply {
-    err_store(&e)
-}
-
-/// A field name or value to keep: a copy, so the cached hash does not pin the connection's
-/// whole read buffer.
-fn owned(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
-}
-
-/// Runs `f` on the hash at `key` (a read that counts as a hit or miss); a missing key answers
-/// `missing()`, a key of another type WRONGTYPE.
-fn read_hash(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    missing: impl FnOnce() -> Reply,
-    f: impl FnOnce(&Hash, &mut dyn Store) -> Result<Reply, StoreError>,
-) -> Reply {
-    let db = ctx.db();
-    match ctx.engine.keyspace.read(db, key, ctx.now) {
-        Ok(None) => missing(),
-        Ok(Some(r)) => match r.entry.value.as_hash() {
-            Some(h) => f(h, r.store).unwrap_or_else(store_err),
-            None => err_wrongtype(),
-        },
-        Err(e) => err_store(&e),
-    }
-}
-
-fn write_key<'a>(ks: &'a mut Keyspace, db: u32, key: &[u8], now: i64) -> Result<KeyMut<'a>, Reply> {
-    ks.write(db, key, now).map_err(store_err)
-}
-
 fn hset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     hset_generic(ctx, argv, "hset")
 }
@@ -492,7 +460,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Null,
@@ -505,7 +473,7 @@ fn hget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn hmget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let fields = &argv[2..];
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Array(vec![Reply::Null; fields.len()]),
@@ -523,7 +491,7 @@ fn hmget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hgetall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Map(Vec::new()),
@@ -539,7 +507,7 @@ fn hgetall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Array(Vec::new()),
@@ -555,7 +523,7 @@ fn hkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hvals(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Array(Vec::new()),
@@ -571,7 +539,7 @@ fn hvals(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -580,7 +548,7 @@ fn hlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hexists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -589,7 +557,7 @@ fn hexists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hstrlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -705,7 +673,7 @@ const RANDFIELD_MAX_REPEATED: u64 = 1 << 24;
 
 fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() == 2 {
-        return read_hash(
+        return read_typed::<Hash>(
             ctx,
             &argv[1],
             || Reply::Null,
@@ -735,7 +703,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::error("ERR value is out of range");
     }
     let resp3 = ctx.client.protocol == Protocol::Resp3;
-    read_hash(
+    read_typed::<Hash>(
         ctx,
         &argv[1],
         || Reply::Array(Vec::new()),
@@ -789,7 +757,7 @@ fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     };
     // A missing key answers an empty scan before the options are looked at, as in Redis.
     let empty_scan = || scan_reply(0, Vec::new());
-    read_hash(ctx, &argv[1], empty_scan, |h, store| {
+    read_typed::<Hash>(ctx, &argv[1], empty_scan, |h, store| {
         let opts = match parse_scan_options(&argv[3..], false, true) {
             Ok(o) => o,
             Err(reply) => return Ok(reply),

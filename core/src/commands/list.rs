@@ -8,11 +8,12 @@
 use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
+use super::{eq_ci, err_not_integer, err_syntax, err_wrongtype, parse_i64};
+use super::{owned, read_typed, store_err, write_key};
 use crate::engine::Ctx;
 use crate::events::class;
 use crate::keyspace::list::PAGE;
-use crate::keyspace::{KeyMut, Keyspace, List};
+use crate::keyspace::List;
 use crate::protocol::Reply;
 use crate::storage::{Store, StoreError, ValueType};
 
@@ -79,38 +80,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..spec("lmpop", -4, WRITE | MOVABLE_KEYS, (0, 0), W_SLOW, "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", SINCE_7, "O(N+M) where N is the number of provided keys and M is the number of elements returned.", lmpop)
     },
 ];
-
-fn store_err(e: StoreError) -> Reply {
-    err_store(&e)
-}
-
-/// An element to keep: a copy, so the cached list does not pin the connection's read buffer.
-fn owned(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
-}
-
-fn write_key<'a>(ks: &'a mut Keyspace, db: u32, key: &[u8], now: i64) -> Result<KeyMut<'a>, Reply> {
-    ks.write(db, key, now).map_err(store_err)
-}
-
-/// Runs `f` on the list at `key` (a read that counts as a hit or miss); a missing key answers
-/// `missing()`, a key of another type WRONGTYPE.
-fn read_list(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    missing: impl FnOnce() -> Reply,
-    f: impl FnOnce(&List, &mut dyn Store) -> Result<Reply, StoreError>,
-) -> Reply {
-    let db = ctx.db();
-    match ctx.engine.keyspace.read(db, key, ctx.now) {
-        Ok(None) => missing(),
-        Ok(Some(r)) => match r.entry.value.as_list() {
-            Some(l) => f(l, r.store).unwrap_or_else(store_err),
-            None => err_wrongtype(),
-        },
-        Err(e) => err_store(&e),
-    }
-}
 
 /// Redis's normalisation of an index argument: negative counts from the tail. `None` when it
 /// falls outside the list.
@@ -430,7 +399,7 @@ fn rpoplpush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 // Reads.
 
 fn llen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_list(
+    read_typed::<List>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -442,7 +411,7 @@ fn lindex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let Some(index) = parse_i64(&argv[2]) else {
         return err_not_integer();
     };
-    read_list(
+    read_typed::<List>(
         ctx,
         &argv[1],
         || Reply::Null,
@@ -459,7 +428,7 @@ fn lrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let (Some(start), Some(stop)) = (parse_i64(&argv[2]), parse_i64(&argv[3])) else {
         return err_not_integer();
     };
-    read_list(
+    read_typed::<List>(
         ctx,
         &argv[1],
         || Reply::Array(Vec::new()),
@@ -554,7 +523,7 @@ fn lpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         None => Reply::Null,
     };
     let element = &argv[2];
-    read_list(ctx, &argv[1], missing, |l, store| {
+    read_typed::<List>(ctx, &argv[1], missing, |l, store| {
         let reverse = rank < 0;
         let mut skip = rank.unsigned_abs() - 1;
         // COUNT 0 means every match.

@@ -33,8 +33,12 @@ pub mod zset;
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
+
+use crate::engine::Ctx;
+use crate::keyspace::{KeyMut, Keyspace, Typed};
 use crate::protocol::Reply;
-use crate::storage::StoreError;
+use crate::storage::{DbIndex, Store, StoreError};
 use table::CommandSpec;
 
 /// Every built-in command group; the table is built from this list.
@@ -79,6 +83,46 @@ pub fn err_wrongtype() -> Reply {
 /// A storage failure, reported to the client that hit it.
 pub fn err_store(e: &StoreError) -> Reply {
     Reply::Error(format!("ERR {e}").into())
+}
+
+/// [`err_store`] for `map_err`.
+pub fn store_err(e: StoreError) -> Reply {
+    err_store(&e)
+}
+
+/// A copy of an argument for storing, so the cached value does not pin the connection's
+/// whole read buffer.
+pub fn owned(arg: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(arg)
+}
+
+/// Write access to a key, with a storage error as its reply.
+pub fn write_key<'a>(
+    ks: &'a mut Keyspace,
+    db: DbIndex,
+    key: &[u8],
+    now: i64,
+) -> Result<KeyMut<'a>, Reply> {
+    ks.write(db, key, now).map_err(store_err)
+}
+
+/// Runs `f` on the `T` (hash, list, set or sorted set) at `key`, a read that counts as a hit
+/// or miss; a missing key answers `missing()`, a key of another type WRONGTYPE.
+pub fn read_typed<T: Typed>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    missing: impl FnOnce() -> Reply,
+    f: impl FnOnce(&T, &mut dyn Store) -> Result<Reply, StoreError>,
+) -> Reply {
+    let db = ctx.db();
+    match ctx.engine.keyspace.read(db, key, ctx.now) {
+        Ok(None) => missing(),
+        Ok(Some(r)) => match T::of(&r.entry.value) {
+            Some(t) => f(t, r.store).unwrap_or_else(store_err),
+            None => err_wrongtype(),
+        },
+        Err(e) => err_store(&e),
+    }
 }
 
 impl From<StoreError> for Reply {

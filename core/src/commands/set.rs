@@ -10,10 +10,11 @@ use super::list::parse_positive_count;
 use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
 use super::{err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
+use super::{owned, read_typed, store_err, write_key};
 use crate::engine::Ctx;
 use crate::events::class;
 use crate::glob::glob_match;
-use crate::keyspace::{rand_u64, KeyMut, Keyspace, Set, Value};
+use crate::keyspace::{rand_u64, Set, Value};
 use crate::protocol::Reply;
 use crate::storage::{Store, StoreError};
 
@@ -79,37 +80,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("sscan", -3, READONLY, (1, 1), R_SLOW, "Iterates over members of a set.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", sscan),
 ];
 
-fn store_err(e: StoreError) -> Reply {
-    err_store(&e)
-}
-
-fn owned(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
-}
-
-fn write_key<'a>(ks: &'a mut Keyspace, db: u32, key: &[u8], now: i64) -> Result<KeyMut<'a>, Reply> {
-    ks.write(db, key, now).map_err(store_err)
-}
-
-/// Runs `f` on the set at `key` (a read that counts as a hit or miss); a missing key answers
-/// `missing()`, a key of another type WRONGTYPE.
-fn read_set(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    missing: impl FnOnce() -> Reply,
-    f: impl FnOnce(&Set, &mut dyn Store) -> Result<Reply, StoreError>,
-) -> Reply {
-    let db = ctx.db();
-    match ctx.engine.keyspace.read(db, key, ctx.now) {
-        Ok(None) => missing(),
-        Ok(Some(r)) => match r.entry.value.as_set() {
-            Some(s) => f(s, r.store).unwrap_or_else(store_err),
-            None => err_wrongtype(),
-        },
-        Err(e) => err_store(&e),
-    }
-}
-
 fn bulks(members: Vec<Bytes>) -> Vec<Reply> {
     members.into_iter().map(Reply::Bulk).collect()
 }
@@ -171,7 +141,7 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn smembers(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_set(
+    read_typed::<Set>(
         ctx,
         &argv[1],
         || Reply::Set(Vec::new()),
@@ -180,7 +150,7 @@ fn smembers(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn sismember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_set(
+    read_typed::<Set>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -190,7 +160,7 @@ fn sismember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn smismember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let members = &argv[2..];
-    read_set(
+    read_typed::<Set>(
         ctx,
         &argv[1],
         || Reply::Array(vec![Reply::Integer(0); members.len()]),
@@ -205,7 +175,7 @@ fn smismember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn scard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_set(
+    read_typed::<Set>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -292,7 +262,7 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return err_syntax();
     }
     if argv.len() == 2 {
-        return read_set(
+        return read_typed::<Set>(
             ctx,
             &argv[1],
             || Reply::Null,
@@ -314,7 +284,7 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if count < 0 && magnitude > RANDMEMBER_MAX_REPEATED {
         return Reply::error("ERR value is out of range");
     }
-    read_set(
+    read_typed::<Set>(
         ctx,
         &argv[1],
         || Reply::Array(Vec::new()),
@@ -613,7 +583,7 @@ fn sscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Err(reply) => return reply,
     };
     // A missing key answers an empty scan before the options are looked at, as in Redis.
-    read_set(
+    read_typed::<Set>(
         ctx,
         &argv[1],
         || scan_reply(0, Vec::new()),

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::long_double::LongDouble;
+use super::owned;
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_arity, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
@@ -428,12 +429,6 @@ fn delete_key(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Reply> {
         .keyspace
         .delete(db, key, ctx.now)
         .map_err(|e| err_store(&e))
-}
-
-/// A copy of an argument for storing, so that the cached value does not pin the
-/// connection's whole read buffer.
-fn owned(arg: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(arg)
 }
 
 /// Redis's `checkStringLength`: a string may not grow past proto-max-bulk-len.

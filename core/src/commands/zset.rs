@@ -14,10 +14,11 @@ use super::long_double::{parse_f64, parse_f64_lenient};
 use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
+use super::{owned, read_typed, store_err, write_key};
 use crate::engine::Ctx;
 use crate::events::class;
 use crate::glob::glob_match;
-use crate::keyspace::{rand_u64, KeyMut, Keyspace, Value, ZSet};
+use crate::keyspace::{rand_u64, Value, ZSet};
 use crate::protocol::{format_double, Protocol, Reply};
 use crate::storage::{LexBound, ScoreBound, Store, StoreError, ZRange};
 
@@ -125,15 +126,6 @@ pub static COMMANDS: &[CommandSpec] = &[
 // ---------------------------------------------------------------------------------------
 // Shared pieces.
 
-fn store_err(e: StoreError) -> Reply {
-    err_store(&e)
-}
-
-/// A member to keep: a copy, so the cached set does not pin the connection's read buffer.
-fn owned(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
-}
-
 /// `-0` becomes `0`, as Redis's listpack stores it.
 fn normal(score: f64) -> f64 {
     score + 0.0
@@ -153,29 +145,6 @@ fn err_range_lex() -> Reply {
 
 fn is_resp3(ctx: &Ctx<'_>) -> bool {
     ctx.client.protocol == Protocol::Resp3
-}
-
-/// Runs `f` on the sorted set at `key` (a read that counts as a hit or miss); a missing key
-/// answers `missing()`, a key of another type WRONGTYPE.
-fn read_zset(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    missing: impl FnOnce() -> Reply,
-    f: impl FnOnce(&ZSet, &mut dyn Store) -> Result<Reply, StoreError>,
-) -> Reply {
-    let db = ctx.db();
-    match ctx.engine.keyspace.read(db, key, ctx.now) {
-        Ok(None) => missing(),
-        Ok(Some(r)) => match r.entry.value.as_zset() {
-            Some(z) => f(z, r.store).unwrap_or_else(store_err),
-            None => err_wrongtype(),
-        },
-        Err(e) => err_store(&e),
-    }
-}
-
-fn write_key<'a>(ks: &'a mut Keyspace, db: u32, key: &[u8], now: i64) -> Result<KeyMut<'a>, Reply> {
-    ks.write(db, key, now).map_err(store_err)
 }
 
 /// Members, with their scores if asked: flat in RESP2, `[member, score]` pairs in RESP3.
@@ -465,7 +434,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 // Point reads.
 
 fn zcard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_zset(
+    read_typed::<ZSet>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -474,7 +443,7 @@ fn zcard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn zscore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    read_zset(
+    read_typed::<ZSet>(
         ctx,
         &argv[1],
         || Reply::Null,
@@ -484,7 +453,7 @@ fn zscore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn zmscore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let members = &argv[2..];
-    read_zset(
+    read_typed::<ZSet>(
         ctx,
         &argv[1],
         || Reply::Array(vec![Reply::Null; members.len()]),
@@ -522,7 +491,7 @@ fn zrank_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool, name: &str) -> Re
         Reply::Null
     };
     let missing = none.clone();
-    read_zset(
+    read_typed::<ZSet>(
         ctx,
         &argv[1],
         || missing,
@@ -693,7 +662,7 @@ fn zcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    read_zset(
+    read_typed::<ZSet>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -706,7 +675,7 @@ fn zlexcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    read_zset(
+    read_typed::<ZSet>(
         ctx,
         &argv[1],
         || Reply::Integer(0),
@@ -1240,7 +1209,7 @@ const RANDMEMBER_MAX_REPEATED: u64 = 1 << 24;
 
 fn zrandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() == 2 {
-        return read_zset(
+        return read_typed::<ZSet>(
             ctx,
             &argv[1],
             || Reply::Null,
@@ -1270,7 +1239,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::error("ERR value is out of range");
     }
     let resp3 = is_resp3(ctx);
-    read_zset(
+    read_typed::<ZSet>(
         ctx,
         &argv[1],
         || Reply::Array(Vec::new()),
@@ -1310,7 +1279,7 @@ fn zscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     };
     // A missing key answers an empty scan before the options are looked at, as in Redis.
     let empty_scan = || scan_reply(0, Vec::new());
-    read_zset(ctx, &argv[1], empty_scan, |z, store| {
+    read_typed::<ZSet>(ctx, &argv[1], empty_scan, |z, store| {
         let opts = match parse_scan_options(&argv[3..], false, false) {
             Ok(o) => o,
             Err(reply) => return Ok(reply),

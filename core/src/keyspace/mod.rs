@@ -19,7 +19,7 @@ pub mod zset;
 pub use hash::{Backing, Field, Hash};
 pub use list::List;
 pub use set::Set;
-pub use value::Value;
+pub use value::{Typed, Value};
 pub use watch::WatchRegistry;
 pub use zset::ZSet;
 
@@ -434,108 +434,73 @@ impl<'a> KeyMut<'a> {
         )
     }
 
-    /// The key's hash, if it holds one.
-    pub fn hash(&mut self) -> Result<Option<(&mut Hash, Backing<'_>)>, WrongType> {
+    /// The key's value as a `T` (a hash, list, set or sorted set), if it holds one.
+    pub fn typed<T: Typed>(&mut self) -> Result<Option<(&mut T, Backing<'_>)>, WrongType> {
         match self.backing() {
             (None, _) => Ok(None),
-            (Some(e), backing) => match &mut e.value {
-                Value::Hash(h) => Ok(Some((h, backing))),
-                _ => Err(WrongType),
+            (Some(e), backing) => match T::of_mut(&mut e.value) {
+                Some(t) => Ok(Some((t, backing))),
+                None => Err(WrongType),
             },
         }
     }
 
-    /// The key's list, if it holds one.
-    pub fn list(&mut self) -> Result<Option<(&mut List, Backing<'_>)>, WrongType> {
-        match self.backing() {
-            (None, _) => Ok(None),
-            (Some(e), backing) => match &mut e.value {
-                Value::List(l) => Ok(Some((l, backing))),
-                _ => Err(WrongType),
-            },
-        }
-    }
-
-    /// The key's list, created empty if the key does not exist.
-    pub fn list_or_create(&mut self) -> Result<(&mut List, Backing<'_>), WrongType> {
+    /// The key's value as a `T`, created empty if the key does not exist.
+    pub fn typed_or_create<T: Typed>(&mut self) -> Result<(&mut T, Backing<'_>), WrongType> {
         if self.found.slot.entry.is_none() {
             self.found.slot.entry = Some(Entry {
-                value: Value::List(List::new()),
+                value: T::empty(),
                 expire_at: None,
                 version: 0,
             });
         }
-        self.list()?.ok_or(WrongType) // never None: the entry was just made
+        self.typed()?.ok_or(WrongType) // never None: the entry was just made
+    }
+
+    /// The key's hash, if it holds one.
+    pub fn hash(&mut self) -> Result<Option<(&mut Hash, Backing<'_>)>, WrongType> {
+        self.typed()
+    }
+
+    /// The key's hash, created empty if the key does not exist.
+    pub fn hash_or_create(&mut self) -> Result<(&mut Hash, Backing<'_>), WrongType> {
+        self.typed_or_create()
+    }
+
+    /// The key's list, if it holds one.
+    pub fn list(&mut self) -> Result<Option<(&mut List, Backing<'_>)>, WrongType> {
+        self.typed()
+    }
+
+    /// The key's list, created empty if the key does not exist.
+    pub fn list_or_create(&mut self) -> Result<(&mut List, Backing<'_>), WrongType> {
+        self.typed_or_create()
     }
 
     /// The key's Redis set, if it holds one (named apart from [`KeyMut::set`], which
     /// replaces the key's value).
     pub fn rset(&mut self) -> Result<Option<(&mut Set, Backing<'_>)>, WrongType> {
-        match self.backing() {
-            (None, _) => Ok(None),
-            (Some(e), backing) => match &mut e.value {
-                Value::Set(s) => Ok(Some((s, backing))),
-                _ => Err(WrongType),
-            },
-        }
+        self.typed()
     }
 
     /// The key's Redis set, created empty if the key does not exist.
     pub fn rset_or_create(&mut self) -> Result<(&mut Set, Backing<'_>), WrongType> {
-        if self.found.slot.entry.is_none() {
-            self.found.slot.entry = Some(Entry {
-                value: Value::Set(Set::new()),
-                expire_at: None,
-                version: 0,
-            });
-        }
-        self.rset()?.ok_or(WrongType) // never None: the entry was just made
+        self.typed_or_create()
+    }
+
+    /// The key's sorted set, if it holds one.
+    pub fn zset(&mut self) -> Result<Option<(&mut ZSet, Backing<'_>)>, WrongType> {
+        self.typed()
+    }
+
+    /// The key's sorted set, created empty if the key does not exist.
+    pub fn zset_or_create(&mut self) -> Result<(&mut ZSet, Backing<'_>), WrongType> {
+        self.typed_or_create()
     }
 
     /// The key's type, if it exists.
     pub fn value_type(&self) -> Option<crate::storage::ValueType> {
         self.entry().map(|e| e.value.value_type())
-    }
-
-    /// The key's hash, created empty if the key does not exist.
-    pub fn hash_or_create(&mut self) -> Result<(&mut Hash, Backing<'_>), WrongType> {
-        if self.found.slot.entry.is_none() {
-            self.found.slot.entry = Some(Entry {
-                value: Value::Hash(Hash::new()),
-                expire_at: None,
-                version: 0,
-            });
-        }
-        match self.hash()? {
-            Some(found) => Ok(found),
-            None => Err(WrongType), // unreachable: the entry was just made
-        }
-    }
-
-    /// The key's sorted set, if it holds one.
-    pub fn zset(&mut self) -> Result<Option<(&mut ZSet, Backing<'_>)>, WrongType> {
-        match self.backing() {
-            (None, _) => Ok(None),
-            (Some(e), backing) => match &mut e.value {
-                Value::ZSet(z) => Ok(Some((z, backing))),
-                _ => Err(WrongType),
-            },
-        }
-    }
-
-    /// The key's sorted set, created empty if the key does not exist.
-    pub fn zset_or_create(&mut self) -> Result<(&mut ZSet, Backing<'_>), WrongType> {
-        if self.found.slot.entry.is_none() {
-            self.found.slot.entry = Some(Entry {
-                value: Value::ZSet(ZSet::new()),
-                expire_at: None,
-                version: 0,
-            });
-        }
-        match self.zset()? {
-            Some(found) => Ok(found),
-            None => Err(WrongType), // unreachable: the entry was just made
-        }
     }
 }
 

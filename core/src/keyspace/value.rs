@@ -42,34 +42,22 @@ impl Value {
 
     /// The hash, or `None` for a value of another type.
     pub fn as_hash(&self) -> Option<&Hash> {
-        match self {
-            Value::Hash(h) => Some(h),
-            _ => None,
-        }
+        Hash::of(self)
     }
 
     /// The sorted set, or `None` for a value of another type.
     pub fn as_zset(&self) -> Option<&ZSet> {
-        match self {
-            Value::ZSet(z) => Some(z),
-            _ => None,
-        }
+        ZSet::of(self)
     }
 
     /// The list, or `None` for a value of another type.
     pub fn as_list(&self) -> Option<&List> {
-        match self {
-            Value::List(l) => Some(l),
-            _ => None,
-        }
+        List::of(self)
     }
 
     /// The set, or `None` for a value of another type.
     pub fn as_set(&self) -> Option<&Set> {
-        match self {
-            Value::Set(s) => Some(s),
-            _ => None,
-        }
+        Set::of(self)
     }
 
     /// The persisted type.
@@ -248,6 +236,43 @@ impl<'a> Reader<'a> {
         Ok(Bytes::copy_from_slice(b))
     }
 }
+
+/// A collection type commands ask a key for by type: a key of another type is WRONGTYPE.
+pub trait Typed: Sized {
+    /// The value as this type, if it is one.
+    fn of(value: &Value) -> Option<&Self>;
+    /// The value as this type, mutably, if it is one.
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    /// An empty value of this type (it becomes a key once it has an element).
+    fn empty() -> Value;
+}
+
+macro_rules! typed {
+    ($t:ident, $variant:ident) => {
+        impl Typed for $t {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn empty() -> Value {
+                Value::$variant($t::new())
+            }
+        }
+    };
+}
+
+typed!(Hash, Hash);
+typed!(List, List);
+typed!(Set, Set);
+typed!(ZSet, ZSet);
 
 #[cfg(test)]
 mod tests {
