@@ -1323,4 +1323,29 @@ mod tests {
         assert_eq!((stats[0].keys, stats[0].expires, stats[1].keys), (2, 1, 1));
         assert_eq!(s.scan(0, 0, 10).unwrap().0.len(), 2);
     }
+    #[test]
+    fn the_background_checkpointer_copies_committed_writes_into_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.db");
+        let mut s = SqliteStore::open(path.to_str().unwrap(), Synchronous::Normal).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let value = "v".repeat(1000);
+        for i in 0..500 {
+            s.put(0, format!("k{i}").as_bytes(), &record(&value, None, i))
+                .unwrap();
+        }
+        s.commit().unwrap();
+        // Nothing on this connection checkpoints (the autocheckpoint is far away): only the
+        // background thread can grow the database file past its schema pages.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() < before + 400 * 1000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL was never checkpointed into {}",
+                path.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(s.load(0, b"k7").unwrap().unwrap().value.len(), 1000);
+    }
 }
