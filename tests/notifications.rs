@@ -228,3 +228,31 @@ fn invalid_flags_stop_startup() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("server.notify_keyspace_events"), "{text}");
 }
+
+#[test]
+fn reads_of_missing_keys_report_keymiss_with_flag_m() {
+    let server = Server::start();
+    let mut c = raw(&server);
+    assert_eq!(
+        words(&mut c, "CONFIG SET notify-keyspace-events KEm"),
+        Reply::ok()
+    );
+    let mut sub = raw(&server);
+    words(&mut sub, "PSUBSCRIBE __key*@0__:*");
+    words(&mut c, "SET present v");
+    words(&mut c, "GET present");
+    words(&mut c, "GET nokey");
+    words(&mut c, "HGET nohash f");
+    // The sentinel: a miss on `end`.
+    words(&mut c, "GET end");
+    // As redis-server 7.0 sends them (a hit and the write send nothing under KEm).
+    assert_eq!(
+        collect(&mut sub),
+        pairs(&[
+            ("__keyspace@0__:nokey", "keymiss"),
+            ("__keyevent@0__:keymiss", "nokey"),
+            ("__keyspace@0__:nohash", "keymiss"),
+            ("__keyevent@0__:keymiss", "nohash"),
+        ])
+    );
+}

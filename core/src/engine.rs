@@ -509,6 +509,8 @@ impl Engine {
     /// Delivers the events of what just ran: the keyspace's own (expiry, `new`) first.
     pub fn publish_events(&mut self) {
         self.keyspace.set_want_new(self.events.wants(class::NEW));
+        self.keyspace
+            .set_want_keymiss(self.events.wants(class::KEY_MISS));
         if self.keyspace.has_events() {
             let events = self.keyspace.take_events();
             self.events.prepend(events);

@@ -29,8 +29,9 @@ impl Default for Rig {
 }
 
 impl Rig {
-    /// A fresh engine with a subscriber to every event class but `new`, which the keyspace
-    /// emits itself for every created key (commands' own events are what tests look at).
+    /// A fresh engine with a subscriber to every event class but `new` and `keymiss`, which
+    /// the keyspace emits itself for every created key and every read miss (commands' own
+    /// events are what tests look at).
     pub fn new() -> Rig {
         let store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
         let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).unwrap();
@@ -40,7 +41,7 @@ impl Rig {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
         engine.events.subscribe(
-            class::ALL & !class::NEW,
+            class::ALL & !class::NEW & !class::KEY_MISS,
             None,
             Box::new(move |_, batch| sink.lock().unwrap().extend_from_slice(batch)),
         );

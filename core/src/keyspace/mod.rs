@@ -571,6 +571,8 @@ pub struct Keyspace {
     watches: WatchRegistry,
     /// Whether anyone listens to `new` events (creating a key costs an event only then).
     want_new: bool,
+    /// Whether reads that find no key report a `keymiss` event (class `m` is wanted).
+    want_keymiss: bool,
     encodings: Encodings,
     stats: KeyspaceStats,
 }
@@ -632,6 +634,7 @@ impl Keyspace {
             events: Vec::new(),
             watches: WatchRegistry::default(),
             want_new: false,
+            want_keymiss: false,
             encodings: Encodings::default(),
             stats: KeyspaceStats::default(),
         })
@@ -697,6 +700,12 @@ impl Keyspace {
     /// key-event subscriber wants class `n`).
     pub fn set_want_new(&mut self, yes: bool) {
         self.want_new = yes;
+    }
+
+    /// Whether reads that find no key report a `keymiss` event (the engine sets this when a
+    /// key-event subscriber wants class `m`).
+    pub fn set_want_keymiss(&mut self, yes: bool) {
+        self.want_keymiss = yes;
     }
 
     /// The WATCH registry.
@@ -804,6 +813,14 @@ impl Keyspace {
             .is_some();
         if lookup == Lookup::Load && count {
             self.count_lookup(hit);
+            if !hit && self.want_keymiss {
+                self.events.push(KeyEvent {
+                    db,
+                    class: class::KEY_MISS,
+                    event: "keymiss",
+                    key: Bytes::copy_from_slice(key),
+                });
+            }
         }
         // Re-borrow through the map: the slot sits at the back of the LRU list now.
         let entry = self.dbs[db as usize]
