@@ -621,3 +621,51 @@ fn generic_commands_on_hashes_small_and_large() {
     );
     assert_eq!(dbsize(&mut con), 2);
 }
+
+#[test]
+fn inspecting_commands_count_hits_and_misses_as_redis_does() {
+    // redis-server 7.0 for the same commands: 4 hits, 5 misses; keymiss for all misses but
+    // OBJECT's.
+    let server = Server::start();
+    let mut con = server.conn();
+    let _: () = cmd(&["CONFIG", "SET", "notify-keyspace-events", "Em"])
+        .query(&mut con)
+        .unwrap();
+    let mut sub = server.client().get_connection().unwrap();
+    sub.set_read_timeout(Some(common::IO_TIMEOUT)).unwrap();
+    let mut sub = sub.as_pubsub();
+    sub.psubscribe("__keyevent@0__:*").unwrap();
+    let _: () = con.set("a", "1").unwrap();
+    for words in [
+        &["EXISTS", "a", "nokey1"][..],
+        &["TYPE", "a"],
+        &["TYPE", "nokey2"],
+        &["TTL", "a"],
+        &["PTTL", "nokey3"],
+        &["OBJECT", "ENCODING", "a"],
+        &["OBJECT", "ENCODING", "nokey4"],
+        &["EXPIRETIME", "nokey5"],
+    ] {
+        let _: V = cmd(words).query(&mut con).unwrap();
+    }
+    let info: String = cmd(&["INFO", "stats"]).query(&mut con).unwrap();
+    assert_eq!(
+        common::info_field(&info, "keyspace_hits").as_deref(),
+        Some("4")
+    );
+    assert_eq!(
+        common::info_field(&info, "keyspace_misses").as_deref(),
+        Some("5")
+    );
+    let _: V = cmd(&["GET", "end"]).query(&mut con).unwrap();
+    let mut missed = Vec::new();
+    loop {
+        let msg = sub.get_message().unwrap();
+        let key: String = msg.get_payload().unwrap();
+        if key == "end" {
+            break;
+        }
+        missed.push(key);
+    }
+    assert_eq!(missed, ["nokey1", "nokey2", "nokey3", "nokey5"]);
+}

@@ -333,7 +333,7 @@ fn exists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mut found = 0;
     // Redis counts a key repeated in the arguments once per mention.
     for key in &argv[1..] {
-        if tri!(ctx.engine.keyspace.exists(db, key, ctx.now)) {
+        if tri!(ctx.engine.keyspace.inspect(db, key, ctx.now, true)).is_some() {
             found += 1;
         }
     }
@@ -353,7 +353,7 @@ fn touch(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn type_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let name = tri!(ctx.engine.keyspace.peek(db, &argv[1], ctx.now))
+    let name = tri!(ctx.engine.keyspace.inspect(db, &argv[1], ctx.now, true))
         .map_or("none", |k| k.entry.value.type_name());
     Reply::Simple(name.into())
 }
@@ -603,7 +603,7 @@ fn pexpireat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 /// rounded as Redis rounds them.
 fn ttl_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], ms: bool, absolute: bool) -> Reply {
     let db = ctx.db();
-    let Some(k) = tri!(ctx.engine.keyspace.peek(db, &argv[1], ctx.now)) else {
+    let Some(k) = tri!(ctx.engine.keyspace.inspect(db, &argv[1], ctx.now, true)) else {
         return Reply::Integer(-2);
     };
     let Some(at) = k.entry.expire_at else {
@@ -786,7 +786,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
 
 fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
-    match tri!(ctx.engine.keyspace.peek(db, &argv[2], ctx.now)) {
+    match tri!(ctx.engine.keyspace.inspect(db, &argv[2], ctx.now, false)) {
         Some(k) => Reply::Bulk(Bytes::from_static(k.entry.value.encoding().as_bytes())),
         None => Reply::Null,
     }
@@ -794,7 +794,7 @@ fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
-    match tri!(ctx.engine.keyspace.peek(db, &argv[2], ctx.now)) {
+    match tri!(ctx.engine.keyspace.inspect(db, &argv[2], ctx.now, false)) {
         // Respite never evicts data, so it keeps no LFU counters: Redis's answer without an
         // LFU policy.
         Some(_) => Reply::error(
@@ -806,6 +806,8 @@ fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn object_idletime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
+    // Counted as a hit or miss, as every OBJECT lookup is in Redis.
+    tri!(ctx.engine.keyspace.inspect(db, &argv[2], ctx.now, false));
     match tri!(ctx.engine.keyspace.idle_ms(db, &argv[2], ctx.now)) {
         Some(ms) => Reply::Integer(ms / 1000),
         None => Reply::Null,
@@ -814,7 +816,7 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn object_refcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
-    match tri!(ctx.engine.keyspace.peek(db, &argv[2], ctx.now)) {
+    match tri!(ctx.engine.keyspace.inspect(db, &argv[2], ctx.now, false)) {
         // Redis shares the integers 0..9999 and reports them as immortal.
         Some(k) => Reply::Integer(match &k.entry.value {
             Value::String(s)

@@ -783,7 +783,7 @@ impl Keyspace {
         key: &[u8],
         now: i64,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        self.read_with(db, key, now, Lookup::Load, true)
+        self.read_with(db, key, now, Lookup::Load, true, true)
     }
 
     /// [`Self::read`] without counting a hit or miss or changing the access time (TYPE, TTL,
@@ -794,7 +794,7 @@ impl Keyspace {
         key: &[u8],
         now: i64,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        self.read_with(db, key, now, Lookup::LoadNoTouch, false)
+        self.read_with(db, key, now, Lookup::LoadNoTouch, false, false)
     }
 
     fn read_with(
@@ -804,6 +804,7 @@ impl Keyspace {
         now: i64,
         lookup: Lookup,
         count: bool,
+        notify: bool,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
         let hit = self
             .parts()
@@ -811,9 +812,9 @@ impl Keyspace {
             .slot
             .entry
             .is_some();
-        if lookup == Lookup::Load && count {
+        if count {
             self.count_lookup(hit);
-            if !hit && self.want_keymiss {
+            if !hit && notify && self.want_keymiss {
                 self.events.push(KeyEvent {
                     db,
                     class: class::KEY_MISS,
@@ -833,6 +834,18 @@ impl Keyspace {
         }))
     }
 
+    /// Reads a key without changing its access time, counting a hit or miss (EXISTS, TYPE, the
+    /// TTL family, OBJECT); `notify` reports a miss as `keymiss` (OBJECT does not, as in Redis).
+    pub fn inspect(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+        notify: bool,
+    ) -> Result<Option<KeyRef<'_>>, StoreError> {
+        self.read_with(db, key, now, Lookup::LoadNoTouch, true, notify)
+    }
+
     /// Reads a live key that a write command is about to change: an access, but not a
     /// keyspace hit or miss (Redis counts those for reads only).
     pub fn read_for_write(
@@ -841,7 +854,7 @@ impl Keyspace {
         key: &[u8],
         now: i64,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        self.read_with(db, key, now, Lookup::Load, false)
+        self.read_with(db, key, now, Lookup::Load, false, false)
     }
 
     /// Whether a live key exists, without counting a hit or miss.
