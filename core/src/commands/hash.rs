@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::keys::{parse_cursor, parse_scan_options, scan_reply};
+use super::keys::scan_collection;
 use super::long_double::LongDouble;
 use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
@@ -11,7 +11,6 @@ use super::{eq_ci, err_arity, err_not_integer, err_store, err_syntax, err_wrongt
 use super::{owned, read_typed, store_err, write_key};
 use crate::engine::Ctx;
 use crate::events::class;
-use crate::glob::glob_match;
 use crate::keyspace::{rand_u64, Field, Hash, KeyRef};
 use crate::protocol::{Protocol, Reply};
 use crate::storage::{Store, StoreError};
@@ -751,33 +750,13 @@ impl Sampled for Hash {
 }
 
 fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let cursor = match parse_cursor(&argv[2]) {
-        Ok(c) => c,
-        Err(reply) => return reply,
-    };
-    // A missing key answers an empty scan before the options are looked at, as in Redis.
-    let empty_scan = || scan_reply(0, Vec::new());
-    read_typed::<Hash>(ctx, &argv[1], empty_scan, |h, store| {
-        let opts = match parse_scan_options(&argv[3..], false, true) {
-            Ok(o) => o,
-            Err(reply) => return Ok(reply),
-        };
+    scan_collection(ctx, argv, true, |h: &Hash, store, cursor, opts| {
         let (fields, next) = h.scan(store, cursor, opts.count)?;
-        let mut out = Vec::with_capacity(fields.len() * 2);
-        for f in fields {
-            if opts
-                .pattern
-                .as_ref()
-                .is_some_and(|p| !glob_match(p, &f.name, false))
-            {
-                continue;
-            }
-            out.push(Reply::Bulk(f.name));
-            if !opts.novalues {
-                out.push(Reply::Bulk(f.value));
-            }
-        }
-        Ok(scan_reply(next, out))
+        let pairs = fields
+            .into_iter()
+            .map(|f| (f.name, (!opts.novalues).then_some(f.value)))
+            .collect();
+        Ok((pairs, next))
     })
 }
 

@@ -4,14 +4,15 @@
 
 use bytes::Bytes;
 
+use super::read_typed;
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, help_reply, lossy, parse_i64};
 use crate::engine::Ctx;
 use crate::events::class;
 use crate::glob::glob_match;
-use crate::keyspace::{Renamed, Value};
+use crate::keyspace::{Renamed, Typed, Value};
 use crate::protocol::Reply;
-use crate::storage::DbIndex;
+use crate::storage::{DbIndex, Store, StoreError};
 
 const KEY1: CommandSpec = CommandSpec {
     first_key: 1,
@@ -739,6 +740,50 @@ pub fn parse_scan_options(
         }
     }
     Ok(opts)
+}
+
+/// One page of a collection for HSCAN, SSCAN and ZSCAN: (name, value) pairs, the value
+/// `None` where the reply has names only, and the next cursor.
+pub type ScanPage = (Vec<(Bytes, Option<Bytes>)>, u64);
+
+/// HSCAN, SSCAN and ZSCAN: the cursor, then (a missing key answers an empty scan before the
+/// options are looked at, as in Redis) the options, one page of the `T` at `argv[1]` from
+/// `page`, and MATCH applied to the names.
+pub fn scan_collection<T: Typed>(
+    ctx: &mut Ctx<'_>,
+    argv: &[Bytes],
+    with_novalues: bool,
+    page: impl FnOnce(&T, &mut dyn Store, u64, &ScanOptions) -> Result<ScanPage, StoreError>,
+) -> Reply {
+    let cursor = match parse_cursor(&argv[2]) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    read_typed::<T>(
+        ctx,
+        &argv[1],
+        || scan_reply(0, Vec::new()),
+        |t, store| {
+            let opts = match parse_scan_options(&argv[3..], false, with_novalues) {
+                Ok(o) => o,
+                Err(reply) => return Ok(reply),
+            };
+            let (elements, next) = page(t, store, cursor, &opts)?;
+            let mut out = Vec::with_capacity(elements.len() * 2);
+            for (name, value) in elements {
+                if opts
+                    .pattern
+                    .as_ref()
+                    .is_some_and(|p| !glob_match(p, &name, false))
+                {
+                    continue;
+                }
+                out.push(Reply::Bulk(name));
+                out.extend(value.map(Reply::Bulk));
+            }
+            Ok(scan_reply(next, out))
+        },
+    )
 }
 
 /// A SCAN-family reply: the next cursor as a string, then the items.

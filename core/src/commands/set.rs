@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::keys::{parse_cursor, parse_scan_options, scan_reply};
+use super::keys::scan_collection;
 use super::list::parse_positive_count;
 use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
@@ -13,7 +13,6 @@ use super::{err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use super::{owned, read_typed, store_err, write_key};
 use crate::engine::Ctx;
 use crate::events::class;
-use crate::glob::glob_match;
 use crate::keyspace::{rand_u64, Set, Value};
 use crate::protocol::Reply;
 use crate::storage::{Store, StoreError};
@@ -578,33 +577,10 @@ fn sintercard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn sscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let cursor = match parse_cursor(&argv[2]) {
-        Ok(c) => c,
-        Err(reply) => return reply,
-    };
-    // A missing key answers an empty scan before the options are looked at, as in Redis.
-    read_typed::<Set>(
-        ctx,
-        &argv[1],
-        || scan_reply(0, Vec::new()),
-        |s, store| {
-            let opts = match parse_scan_options(&argv[3..], false, false) {
-                Ok(o) => o,
-                Err(reply) => return Ok(reply),
-            };
-            let (members, next) = s.scan(store, cursor, opts.count)?;
-            let items = members
-                .into_iter()
-                .filter(|m| {
-                    opts.pattern
-                        .as_ref()
-                        .is_none_or(|p| glob_match(p, m, false))
-                })
-                .map(Reply::Bulk)
-                .collect();
-            Ok(scan_reply(next, items))
-        },
-    )
+    scan_collection(ctx, argv, false, |s: &Set, store, cursor, opts| {
+        let (members, next) = s.scan(store, cursor, opts.count)?;
+        Ok((members.into_iter().map(|m| (m, None)).collect(), next))
+    })
 }
 
 #[cfg(test)]

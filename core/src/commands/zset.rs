@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::keys::{parse_cursor, parse_scan_options, scan_reply};
+use super::keys::scan_collection;
 use super::long_double::{parse_f64, parse_f64_lenient};
 use super::sample::{self, Sampled};
 use super::table::{flags::*, CommandSpec};
@@ -17,7 +17,6 @@ use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_
 use super::{owned, read_typed, store_err, write_key};
 use crate::engine::Ctx;
 use crate::events::class;
-use crate::glob::glob_match;
 use crate::keyspace::{rand_u64, Value, ZSet};
 use crate::protocol::{format_double, Protocol, Reply};
 use crate::storage::{LexBound, ScoreBound, Store, StoreError, ZRange};
@@ -1273,32 +1272,14 @@ impl Sampled for ZSet {
 }
 
 fn zscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let cursor = match parse_cursor(&argv[2]) {
-        Ok(c) => c,
-        Err(reply) => return reply,
-    };
-    // A missing key answers an empty scan before the options are looked at, as in Redis.
-    let empty_scan = || scan_reply(0, Vec::new());
-    read_typed::<ZSet>(ctx, &argv[1], empty_scan, |z, store| {
-        let opts = match parse_scan_options(&argv[3..], false, false) {
-            Ok(o) => o,
-            Err(reply) => return Ok(reply),
-        };
+    scan_collection(ctx, argv, false, |z: &ZSet, store, cursor, opts| {
         let (entries, next) = z.scan(store, cursor, opts.count)?;
-        let mut out = Vec::with_capacity(entries.len() * 2);
-        for (member, score) in entries {
-            if opts
-                .pattern
-                .as_ref()
-                .is_some_and(|p| !glob_match(p, &member, false))
-            {
-                continue;
-            }
-            out.push(Reply::Bulk(member));
-            // Scores are strings here in both protocols, as Redis sends them.
-            out.push(Reply::Bulk(Bytes::from(format_double(score))));
-        }
-        Ok(scan_reply(next, out))
+        // Scores are strings here in both protocols, as Redis sends them.
+        let pairs = entries
+            .into_iter()
+            .map(|(member, score)| (member, Some(Bytes::from(format_double(score)))))
+            .collect();
+        Ok((pairs, next))
     })
 }
 
