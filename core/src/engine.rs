@@ -210,6 +210,15 @@ impl Ctx<'_> {
         self.engine.events.emit(db, class, event, key);
     }
 
+    /// Reports a removal of elements: `event`, then `del` if it left the key empty (Redis
+    /// deletes emptied collections and says so after the command's own event).
+    pub fn notify_removal(&mut self, class: u16, event: &'static str, key: &[u8], emptied: bool) {
+        self.notify(class, event, key);
+        if emptied {
+            self.notify(crate::events::class::GENERIC, "del", key);
+        }
+    }
+
     /// Runs another command for the same client inside the running command's atomic step
     /// (plugins' `call`): same clock, its key events delivered with the outer command's. The
     /// inner command is counted in its own statistics but not as a processed command.

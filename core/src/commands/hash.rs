@@ -590,10 +590,7 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match done {
         Ok((deleted, emptied)) => {
             if deleted > 0 {
-                ctx.notify(class::HASH, "hdel", key);
-                if emptied {
-                    ctx.notify(class::GENERIC, "del", key);
-                }
+                ctx.notify_removal(class::HASH, "hdel", key, emptied);
             }
             Reply::Integer(deleted)
         }
@@ -913,10 +910,7 @@ fn hexpire_generic(
         Ok((codes, updated, deleted, emptied)) => {
             // One event per command, as Redis sends: a deletion outweighs TTL updates.
             if deleted > 0 {
-                ctx.notify(class::HASH, "hdel", key);
-                if emptied {
-                    ctx.notify(class::GENERIC, "del", key);
-                }
+                ctx.notify_removal(class::HASH, "hdel", key, emptied);
             } else if updated > 0 {
                 ctx.notify(class::HASH, "hexpire", key);
             }

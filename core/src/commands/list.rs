@@ -212,10 +212,7 @@ pub fn pop(
         (items, list.is_empty())
     };
     if !items.is_empty() {
-        ctx.notify(class::LIST, pop_event(front), key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(class::LIST, pop_event(front), key, emptied);
     }
     Ok(Some(items))
 }
@@ -654,10 +651,7 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match done {
         Ok((removed, emptied)) => {
             if removed > 0 {
-                ctx.notify(class::LIST, "lrem", key);
-                if emptied {
-                    ctx.notify(class::GENERIC, "del", key);
-                }
+                ctx.notify_removal(class::LIST, "lrem", key, emptied);
             }
             Reply::Integer(removed as i64)
         }
@@ -682,10 +676,7 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match done {
         Ok(None) => Reply::ok(),
         Ok(Some(emptied)) => {
-            ctx.notify(class::LIST, "ltrim", key);
-            if emptied {
-                ctx.notify(class::GENERIC, "del", key);
-            }
+            ctx.notify_removal(class::LIST, "ltrim", key, emptied);
             Reply::ok()
         }
         Err(reply) => reply,

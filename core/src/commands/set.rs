@@ -128,10 +128,7 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match done {
         Ok((removed, emptied)) => {
             if removed > 0 {
-                ctx.notify(class::SET, "srem", key);
-                if emptied {
-                    ctx.notify(class::GENERIC, "del", key);
-                }
+                ctx.notify_removal(class::SET, "srem", key, emptied);
             }
             Reply::Integer(removed)
         }
@@ -245,10 +242,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(Some(found)) => found,
     };
     if !picked.is_empty() {
-        ctx.notify(class::SET, "spop", key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(class::SET, "spop", key, emptied);
     }
     match count {
         Some(_) => Reply::Set(bulks(picked)),
@@ -339,10 +333,7 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         let (set, mut backing) = tri!(km.rset_or_create().map_err(|_| err_wrongtype()));
         tri!(set.add(&mut backing, owned(member)))
     };
-    ctx.notify(class::SET, "srem", src);
-    if emptied {
-        ctx.notify(class::GENERIC, "del", src);
-    }
+    ctx.notify_removal(class::SET, "srem", src, emptied);
     if added {
         ctx.notify(class::SET, "sadd", dst);
     }

@@ -418,10 +418,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match done {
         Ok((removed, emptied)) => {
             if removed > 0 {
-                ctx.notify(class::ZSET, "zrem", key);
-                if emptied {
-                    ctx.notify(class::GENERIC, "del", key);
-                }
+                ctx.notify_removal(class::ZSET, "zrem", key, emptied);
             }
             Reply::Integer(removed)
         }
@@ -740,10 +737,7 @@ fn zremrange_generic(
     match done {
         Ok((removed, emptied)) => {
             if removed > 0 {
-                ctx.notify(class::ZSET, event, key);
-                if emptied {
-                    ctx.notify(class::GENERIC, "del", key);
-                }
+                ctx.notify_removal(class::ZSET, event, key, emptied);
             }
             Reply::Integer(removed as i64)
         }
@@ -783,10 +777,12 @@ pub fn zpop_first(
             z.remove_all(backing.store, &popped).map_err(store_err)?;
             (popped, z.is_empty())
         };
-        ctx.notify(class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(
+            class::ZSET,
+            if max { "zpopmax" } else { "zpopmin" },
+            key,
+            emptied,
+        );
         return Ok(Some((key.clone(), popped)));
     }
     Ok(None)
