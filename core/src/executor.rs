@@ -34,6 +34,9 @@ pub enum Request {
     Run {
         /// The client.
         id: ClientId,
+        /// The request's number, claimed with [`crate::client::ClientShared::claim`] before it
+        /// runs (the connection may have withdrawn it while a script was busy).
+        seq: u64,
         /// The commands, in order.
         commands: Vec<Vec<Bytes>>,
         /// An empty buffer to encode the replies into (recycled by the connection).
@@ -248,6 +251,7 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
         }
         Request::Run {
             id,
+            seq,
             commands,
             out,
             reply,
@@ -257,6 +261,11 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
                 let _ = reply.send(Response { out, close: true });
                 return false;
             };
+            if !client.shared.claim(seq) {
+                // Answered by the connection while a script was busy.
+                engine.clients.insert(id, client);
+                return false;
+            }
             let mut p = Pending {
                 reply,
                 response: Response { out, close: false },

@@ -24,6 +24,7 @@ pub mod module;
 pub mod multi;
 pub mod pubsub;
 pub mod sample;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -58,6 +59,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     module::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
+    scripting::COMMANDS,
 ];
 
 /// `ERR syntax error`.
