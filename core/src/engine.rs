@@ -333,6 +333,7 @@ impl Engine {
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
         engine.apply_notify_config();
+        crate::commands::function::load_saved_libraries(&mut engine);
         engine
     }
 

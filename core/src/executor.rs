@@ -229,6 +229,15 @@ fn next_request(rx: &Receiver<Request>) -> Result<Request, RecvTimeoutError> {
     rx.recv_timeout(CRON_INTERVAL)
 }
 
+/// Whether any of `commands` runs Lua code.
+fn runs_script(engine: &Engine, commands: &[Vec<Bytes>]) -> bool {
+    commands.iter().any(|argv| {
+        argv.first()
+            .and_then(|name| engine.commands.get(name))
+            .is_some_and(|cmd| cmd.has(crate::commands::table::flags::RUNS_SCRIPT))
+    })
+}
+
 /// Handles one request; returns true when the executor must stop.
 fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool {
     match req {
@@ -265,6 +274,11 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
                 // Answered by the connection while a script was busy.
                 engine.clients.insert(id, client);
                 return false;
+            }
+            if !pending.is_empty() && runs_script(engine, &commands) {
+                // A script may run past busy-reply-threshold; the replies held for the batch so
+                // far must not wait for it (their clients cannot take them back).
+                finish_batch(engine, pending);
             }
             let mut p = Pending {
                 reply,

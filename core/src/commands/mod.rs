@@ -16,6 +16,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod function;
 pub mod hash;
 pub mod keys;
 pub mod list;
@@ -60,6 +61,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     multi::COMMANDS,
     pubsub::COMMANDS,
     scripting::COMMANDS,
+    function::COMMANDS,
 ];
 
 /// `ERR syntax error`.

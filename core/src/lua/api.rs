@@ -318,7 +318,8 @@ fn register_function(lua: &Lua, args: Variadic<Value>) -> mlua::Result<()> {
     };
     if !valid_name(&name) {
         return raise(
-            "Function names can only contain letters, numbers, or underscores(_) and must be \
+            // Redis's text, which says "Library" for function names too.
+            "Library names can only contain letters, numbers, or underscores(_) and must be \
              at least one character long",
         );
     }

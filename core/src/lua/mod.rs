@@ -11,6 +11,7 @@
 
 mod api;
 pub mod convert;
+pub mod functions;
 pub mod gate;
 pub mod libs;
 
@@ -177,7 +178,11 @@ pub struct Scripting {
     runner: Function,
     /// The read-only view of the globals that scripts run in.
     env: Table,
+    /// Makes another read-only view over `env` (one per function library).
+    new_env: Function,
     scripts: HashMap<String, Arc<Script>, ahash::RandomState>,
+    /// The function libraries (FUNCTION LOAD).
+    pub functions: functions::Libraries,
 }
 
 /// Host-side Lua: the error handler, the runner, the `redis.call` wrapper and the sandbox.
@@ -241,13 +246,10 @@ end
 
 local env = readonly(G)
 G._G = env
-setmetatable(G, {
-  __index = function(_, k)
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-  end,
-  __newindex = readonly_error,
-  __metatable = false,
-})
+local function missing_global(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+setmetatable(G, {__index = missing_global, __newindex = readonly_error, __metatable = false})
 -- Code compiled by a script runs in the same read-only view, and never from bytecode.
 G.loadstring = function(s, name)
   if type(s) == 'string' and sub(s, 1, 1) == '\27' then return nil, 'bytecode is not allowed' end
@@ -263,7 +265,18 @@ end
 local string_meta = getmetatable('')
 if string_meta then string_meta.__metatable = false end
 
-return run, env
+-- A library's environment; `redis` is the load-time table (registration only) until the
+-- library has loaded, then falls through to the full one.
+local function new_env(load_redis)
+  setmetatable(load_redis, {__index = missing_global, __newindex = readonly_error, __metatable = false})
+  protected[load_redis] = true
+  local view = setmetatable({}, {__index = env, __newindex = readonly_error, __metatable = false})
+  rawset(view, 'redis', load_redis)
+  protected[view] = true
+  return view
+end
+
+return run, env, new_env
 "#;
 
 impl Scripting {
@@ -286,7 +299,8 @@ impl Scripting {
         libs::load(&lua)?;
         let rust = lua.create_table()?;
         rust.raw_set("normalize", lua.create_function(api::normalize_error)?)?;
-        let (runner, env): (Function, Table) = lua.load(BOOTSTRAP).set_name(INTERNAL).call(rust)?;
+        let (runner, env, new_env): (Function, Table, Function) =
+            lua.load(BOOTSTRAP).set_name(INTERNAL).call(rust)?;
         lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), hook)?;
         if memory_limit > 0 {
             lua.set_memory_limit(lua.used_memory().saturating_add(memory_limit))?;
@@ -295,7 +309,9 @@ impl Scripting {
             lua,
             runner,
             env,
+            new_env,
             scripts: HashMap::default(),
+            functions: functions::Libraries::default(),
         })
     }
 
@@ -307,31 +323,24 @@ impl Scripting {
     /// Compiles `code` as chunk `name` (`@user_script`, `@user_function`) in the scripts'
     /// read-only environment, as text only.
     pub fn compile(&self, code: &[u8], name: &str) -> mlua::Result<Function> {
+        self.compile_in(code, name, self.env.clone())
+    }
+
+    /// [`Self::compile`] in another environment (a library's, from [`Self::child_env`]).
+    pub fn compile_in(&self, code: &[u8], name: &str, env: Table) -> mlua::Result<Function> {
         self.lua
             .load(code)
             .set_name(name)
             .set_mode(mlua::ChunkMode::Text)
-            .set_environment(self.env.clone())
+            .set_environment(env)
             .into_function()
     }
 
     /// A new read-only environment whose reads fall through to the scripts' one (each
-    /// function library gets its own).
-    pub fn child_env(&self) -> mlua::Result<Table> {
-        let view = self.lua.create_table()?;
-        let meta = self.lua.create_table()?;
-        meta.raw_set("__index", self.env.clone())?;
-        meta.raw_set(
-            "__newindex",
-            self.lua.create_function(|_, ()| -> mlua::Result<()> {
-                Err(mlua::Error::RuntimeError(
-                    "Attempt to modify a readonly table".into(),
-                ))
-            })?,
-        )?;
-        meta.raw_set("__metatable", false)?;
-        view.set_metatable(Some(meta))?;
-        Ok(view)
+    /// function library gets its own), with `load_redis` as its `redis` until that field is
+    /// cleared.
+    pub fn child_env(&self, load_redis: Table) -> mlua::Result<Table> {
+        self.new_env.call(load_redis)
     }
 
     /// The cached script with this SHA-1 (lower-case hex).
