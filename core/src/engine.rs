@@ -183,6 +183,9 @@ pub struct Engine {
     pub in_script: bool,
     /// The Lua host: script cache, function libraries, the Lua state.
     pub scripting: crate::lua::Scripting,
+    /// Replies of the current batch, held until it commits (kept here so that a script
+    /// turning busy can release those that need no commit).
+    pub(crate) held_replies: Vec<crate::executor::Pending>,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
@@ -328,6 +331,7 @@ impl Engine {
             in_exec: false,
             in_script: false,
             scripting,
+            held_replies: Vec::new(),
             notify_subscription: None,
             last_cron: Instant::now(),
         };

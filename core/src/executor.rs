@@ -86,7 +86,8 @@ impl ExecutorSender {
     }
 }
 
-struct Pending {
+/// A request's replies, held until the batch commits.
+pub(crate) struct Pending {
     reply: oneshot::Sender<Response>,
     response: Response,
     /// Replies encoded, so a failed commit can replace each of them.
@@ -100,7 +101,6 @@ struct Pending {
 
 /// Runs the executor on a dedicated thread until shutdown, then closes the store.
 pub fn run(mut engine: Engine, rx: Receiver<Request>) {
-    let mut pending: Vec<Pending> = Vec::new();
     loop {
         let first = match next_request(&rx) {
             Ok(req) => req,
@@ -110,7 +110,7 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        if run_batch(&mut engine, first, || rx.try_recv().ok(), &mut pending) {
+        if run_batch(&mut engine, first, || rx.try_recv().ok()) {
             break;
         }
         engine.cron_if_due();
@@ -122,7 +122,6 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
 /// Runs the executor as a task beside the connections on a single-threaded runtime (Redis's
 /// model: no thread hand-off per request), until shutdown; then closes the store.
 pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedReceiver<Request>) {
-    let mut pending: Vec<Pending> = Vec::new();
     let mut cron = tokio::time::interval(CRON_INTERVAL);
     cron.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -139,7 +138,7 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
         // Let the other connections that are ready queue their requests too, so they share
         // this batch and its commit.
         tokio::task::yield_now().await;
-        if run_batch(&mut engine, first, || rx.try_recv().ok(), &mut pending) {
+        if run_batch(&mut engine, first, || rx.try_recv().ok()) {
             break;
         }
         engine.cron_if_due();
@@ -154,22 +153,22 @@ fn run_batch(
     engine: &mut Engine,
     first: Request,
     mut more: impl FnMut() -> Option<Request>,
-    pending: &mut Vec<Pending>,
 ) -> bool {
-    let mut stop = handle(engine, first, pending);
-    while !stop && pending.len() < MAX_BATCH_REQUESTS {
+    let mut stop = handle(engine, first);
+    while !stop && engine.held_replies.len() < MAX_BATCH_REQUESTS {
         match more() {
-            Some(req) => stop = handle(engine, req, pending),
+            Some(req) => stop = handle(engine, req),
             None => break,
         }
     }
-    finish_batch(engine, pending);
+    finish_batch(engine);
     stop || engine.shutdown_requested
 }
 
 /// Commits the batch's writes, then releases its replies (replacing those of writers with an
 /// error if the commit failed).
-fn finish_batch(engine: &mut Engine, pending: &mut Vec<Pending>) {
+fn finish_batch(engine: &mut Engine) {
+    let mut pending = std::mem::take(&mut engine.held_replies);
     if engine.keyspace.has_pending() {
         if let Err(e) = engine.commit() {
             let err = Reply::Error(format!("ERR {e}; the write was not applied").into());
@@ -189,6 +188,24 @@ fn finish_batch(engine: &mut Engine, pending: &mut Vec<Pending>) {
             shared.outbox.take_into(&mut p.response.out);
         }
         // The connection may be gone; its reply is simply dropped.
+        let _ = p.reply.send(p.response);
+    }
+    // Keeps the allocation for the next batch.
+    engine.held_replies = pending;
+}
+
+/// Releases the held replies that do not wait for the commit (their requests wrote
+/// nothing): called when a script turns busy, since they would otherwise wait for it.
+pub(crate) fn release_unwritten(engine: &mut Engine) {
+    let held = std::mem::take(&mut engine.held_replies);
+    for mut p in held {
+        if p.wrote {
+            engine.held_replies.push(p);
+            continue;
+        }
+        if let Some(shared) = &p.pushes {
+            shared.outbox.take_into(&mut p.response.out);
+        }
         let _ = p.reply.send(p.response);
     }
 }
@@ -229,17 +246,8 @@ fn next_request(rx: &Receiver<Request>) -> Result<Request, RecvTimeoutError> {
     rx.recv_timeout(CRON_INTERVAL)
 }
 
-/// Whether any of `commands` runs Lua code.
-fn runs_script(engine: &Engine, commands: &[Vec<Bytes>]) -> bool {
-    commands.iter().any(|argv| {
-        argv.first()
-            .and_then(|name| engine.commands.get(name))
-            .is_some_and(|cmd| cmd.has(crate::commands::table::flags::RUNS_SCRIPT))
-    })
-}
-
 /// Handles one request; returns true when the executor must stop.
-fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool {
+fn handle(engine: &mut Engine, req: Request) -> bool {
     match req {
         Request::Connect(client) => {
             engine.clients.insert(client.id, client);
@@ -274,11 +282,6 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
                 // Answered by the connection while a script was busy.
                 engine.clients.insert(id, client);
                 return false;
-            }
-            if !pending.is_empty() && runs_script(engine, &commands) {
-                // A script may run past busy-reply-threshold; the replies held for the batch so
-                // far must not wait for it (their clients cannot take them back).
-                finish_batch(engine, pending);
             }
             let mut p = Pending {
                 reply,
@@ -320,7 +323,7 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
                 p.response.close = true;
             }
             engine.clients.insert(id, client);
-            pending.push(p);
+            engine.held_replies.push(p);
         }
     }
     false

@@ -17,7 +17,7 @@ const CATS: &[&str] = &["slow", "scripting"];
 
 const FCALL_BASE: CommandSpec = CommandSpec {
     arity: -3,
-    flags: NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS | RUNS_SCRIPT,
+    flags: NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS,
     numkeys_at: 2,
     categories: CATS,
     group: "scripting",
@@ -44,7 +44,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "fcall_ro",
-        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS | RUNS_SCRIPT,
+        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS,
         summary: "Invokes a read-only function.",
         handler: Some(fcall_ro),
         ..FCALL_BASE

@@ -14,7 +14,7 @@ const CATS: &[&str] = &["slow", "scripting"];
 
 const EVAL_BASE: CommandSpec = CommandSpec {
     arity: -3,
-    flags: NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS | RUNS_SCRIPT,
+    flags: NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS,
     numkeys_at: 2,
     categories: CATS,
     group: "scripting",
@@ -39,7 +39,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "eval_ro",
-        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS | RUNS_SCRIPT,
+        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS,
         summary: "Executes a read-only server-side Lua script.",
         since: "7.0.0",
         handler: Some(eval_ro),
@@ -47,7 +47,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "evalsha_ro",
-        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS | RUNS_SCRIPT,
+        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS,
         summary: "Executes a read-only server-side Lua script by SHA1 digest.",
         since: "7.0.0",
         handler: Some(evalsha_ro),

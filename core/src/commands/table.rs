@@ -46,10 +46,6 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 15;
     /// Key positions cannot be derived from first/last/step.
     pub const MOVABLE_KEYS: u32 = 1 << 16;
-    /// Runs Lua code (EVAL, FCALL, script-defined commands): not a Redis flag, not shown by
-    /// COMMAND. The executor releases the replies it holds before running such a command,
-    /// since a script may run long enough for other clients to be answered `-BUSY` meanwhile.
-    pub const RUNS_SCRIPT: u32 = 1 << 17;
 
     /// Names in the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[

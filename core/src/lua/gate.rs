@@ -253,3 +253,59 @@ pub enum BusyOutcome {
     /// QUIT: close after writing.
     Close,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<Bytes> {
+        words.iter().map(|w| Bytes::from(w.to_string())).collect()
+    }
+
+    fn answer(gate: &ScriptGate, commands: &[Vec<Bytes>]) -> (Vec<u8>, &'static str) {
+        let mut out = Vec::new();
+        let outcome = match gate.answer(&BusyPlan::of(commands), &mut out) {
+            BusyOutcome::Answered => "answered",
+            BusyOutcome::Shutdown => "shutdown",
+            BusyOutcome::Close => "close",
+        };
+        (out, outcome)
+    }
+
+    #[test]
+    fn busy_answers_and_kill_rules() {
+        let gate = ScriptGate::default();
+        assert_eq!(gate.kill(true), Reply::error(NOTBUSY));
+        gate.enter(false);
+        assert!(gate.set_busy());
+        assert!(!gate.set_busy());
+        let (out, outcome) = answer(
+            &gate,
+            &[
+                argv(&["GET", "k"]),
+                argv(&["function", "KILL"]),
+                argv(&["script", "kill"]),
+            ],
+        );
+        assert_eq!(outcome, "answered");
+        let text = String::from_utf8(out).expect("utf8");
+        assert_eq!(
+            text,
+            format!("-{BUSY_EVAL}\r\n-{BUSY_EVAL}\r\n+OK\r\n"),
+            "GET is refused, FUNCTION KILL does not apply to EVAL, SCRIPT KILL does"
+        );
+        assert!(gate.kill_requested());
+        gate.leave();
+        assert!(!gate.is_busy() && !gate.kill_requested());
+
+        gate.enter(true);
+        gate.set_wrote();
+        assert_eq!(gate.kill(false), Reply::error(UNKILLABLE));
+        let (_, outcome) = answer(&gate, &[argv(&["SHUTDOWN", "NOSAVE"]), argv(&["PING"])]);
+        assert_eq!(outcome, "shutdown");
+        assert!(gate.kill_requested());
+        let (out, outcome) = answer(&gate, &[argv(&["QUIT"])]);
+        assert_eq!((out.as_slice(), outcome), (&b"+OK\r\n"[..], "close"));
+        gate.leave();
+    }
+}

@@ -446,13 +446,22 @@ fn hook(lua: &Lua, debug: &mlua::Debug<'_>) -> mlua::Result<VmState> {
     let Some(started) = state.started else {
         return Ok(VmState::Continue);
     };
-    let gate = &state.shared.scripts;
+    let shared = Arc::clone(&state.shared);
+    let gate = &shared.scripts;
     if !gate.is_busy() && started.elapsed() >= state.threshold && gate.set_busy() {
         tracing::warn!(
             "a script has been running for more than {} ms; other clients get -BUSY",
             state.threshold.as_millis()
         );
         gate.wake_waiting();
+        if let Some(ctx) = state.frames.last().map(|f| f.ctx) {
+            drop(state);
+            // SAFETY: see `Frame::ctx`; the invocation is suspended in Lua, and only the
+            // held replies are touched.
+            let engine: &mut crate::engine::Engine = unsafe { &mut *(*ctx).engine };
+            crate::executor::release_unwritten(engine);
+            state = host_state(lua);
+        }
     }
     if gate.kill_requested() {
         if debug.source().source.as_deref() == Some(INTERNAL) {
@@ -477,10 +486,6 @@ fn hook(lua: &Lua, debug: &mlua::Debug<'_>) -> mlua::Result<VmState> {
 pub fn run(ctx: &mut Ctx<'_>, inv: Invocation<'_>) -> Reply {
     let lua = ctx.engine.scripting.lua.clone();
     let runner = ctx.engine.scripting.runner.clone();
-    let (keys, args) = match pass_args(&lua, &inv) {
-        Ok(v) => v,
-        Err(e) => return Reply::Error(format!("ERR {}", api::error_text(&e)).into()),
-    };
     let saved_protocol = ctx.client.protocol;
     let saved_db = ctx.client.db;
     let saved_in_script = ctx.engine.in_script;
@@ -506,8 +511,7 @@ pub fn run(ctx: &mut Ctx<'_>, inv: Invocation<'_>) -> Reply {
         });
         top
     };
-    let result =
-        runner.call::<(bool, Value)>((inv.func.clone(), keys, args, inv.style == ArgStyle::Params));
+    let result = call_runner(&lua, &runner, &inv);
     let (resp, killed) = {
         let mut state = host_state(&lua);
         let frame = state.frames.pop();
@@ -560,24 +564,42 @@ pub fn run(ctx: &mut Ctx<'_>, inv: Invocation<'_>) -> Reply {
     }
 }
 
-fn pass_args(lua: &Lua, inv: &Invocation<'_>) -> mlua::Result<(Value, Value)> {
-    let list = |items: &[Bytes]| -> mlua::Result<Table> {
-        let t = lua.create_table_with_capacity(items.len(), 0)?;
+/// Calls the runner with the function, keys and arguments in one protected call: mlua
+/// protects each API call of its own on Lua 5.1, and building the tables value by value cost
+/// more than the rest of a small script.
+fn call_runner(lua: &Lua, runner: &Function, inv: &Invocation<'_>) -> mlua::Result<(bool, Value)> {
+    use mlua::ffi;
+    unsafe fn push_list(state: *mut ffi::lua_State, items: &[Bytes]) {
+        ffi::lua_createtable(state, items.len().min(i32::MAX as usize) as i32, 0);
         for (i, item) in items.iter().enumerate() {
-            t.raw_set(i + 1, lua.create_string(&item[..])?)?;
+            ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+            // Argument counts stay far below i32::MAX (the protocol limits them).
+            ffi::lua_rawseti_(state, -2, (i + 1) as std::os::raw::c_int);
         }
-        Ok(t)
-    };
-    let keys = list(inv.keys)?;
-    let args = list(inv.args)?;
-    match inv.style {
-        ArgStyle::Params => Ok((Value::Table(keys), Value::Table(args))),
-        ArgStyle::Globals => {
-            let globals = lua.globals();
-            globals.raw_set("KEYS", keys)?;
-            globals.raw_set("ARGV", args)?;
-            Ok((Value::Nil, Value::Nil))
-        }
+    }
+    let params = inv.style == ArgStyle::Params;
+    // SAFETY: plain Lua C API use on the stack exec_raw hands over (runner and function
+    // pushed), inside its protected call; no value with a destructor lives in the closure, so
+    // a Lua error unwinding through it skips nothing.
+    unsafe {
+        lua.exec_raw((runner, inv.func), |state| {
+            ffi::luaL_checkstack(state, 8, std::ptr::null());
+            if params {
+                push_list(state, inv.keys);
+                push_list(state, inv.args);
+            } else {
+                ffi::lua_pushstring(state, c"KEYS".as_ptr());
+                push_list(state, inv.keys);
+                ffi::lua_rawset(state, ffi::LUA_GLOBALSINDEX);
+                ffi::lua_pushstring(state, c"ARGV".as_ptr());
+                push_list(state, inv.args);
+                ffi::lua_rawset(state, ffi::LUA_GLOBALSINDEX);
+                ffi::lua_pushnil(state);
+                ffi::lua_pushnil(state);
+            }
+            ffi::lua_pushboolean(state, params as i32);
+            ffi::lua_call(state, 4, 2);
+        })
     }
 }
 
