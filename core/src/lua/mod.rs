@@ -190,7 +190,7 @@ const BOOTSTRAP: &str = r#"
 local rust = ...
 local getinfo, type, tostring, error, xpcall = debug.getinfo, type, tostring, error, xpcall
 local setmetatable, setfenv, rawset, rawequal = setmetatable, setfenv, rawset, rawequal
-local loadstring, load, sub = loadstring, load, string.sub
+local loadstring, sub, concat = loadstring, string.sub, table.concat
 local normalize = rust.normalize
 local G = _G
 
@@ -251,16 +251,25 @@ local function missing_global(_, k)
 end
 setmetatable(G, {__index = missing_global, __newindex = readonly_error, __metatable = false})
 -- Code compiled by a script runs in the same read-only view, and never from bytecode.
-G.loadstring = function(s, name)
+local function safe_loadstring(s, name)
   if type(s) == 'string' and sub(s, 1, 1) == '\27' then return nil, 'bytecode is not allowed' end
   local f, e = loadstring(s, name)
   if f then setfenv(f, env) end
   return f, e
 end
-G.load = function(fn, name)
-  local f, e = load(fn, name)
-  if f then setfenv(f, env) end
-  return f, e
+G.loadstring = safe_loadstring
+G.load = function(reader, name)
+  if type(reader) ~= 'function' then
+    error("bad argument #1 to 'load' (function expected, got " .. type(reader) .. ")", 2)
+  end
+  local parts = {}
+  while true do
+    local piece = reader()
+    if piece == nil or piece == '' then break end
+    if type(piece) ~= 'string' then return nil, 'reader function must return a string' end
+    parts[#parts + 1] = piece
+  end
+  return safe_loadstring(concat(parts), name)
 end
 local string_meta = getmetatable('')
 if string_meta then string_meta.__metatable = false end
