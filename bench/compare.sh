@@ -10,7 +10,9 @@
 #
 # Besides redis-benchmark's own tests: PUBLISH1 and PUBLISH100 run `PUBLISH ch hello` with 1 or
 # 100 `redis-cli SUBSCRIBE ch` readers attached; MULTI10 runs MULTI, ten INCRs and EXEC per
-# request with bench/multi_exec.rs (rps = transactions per second; it ignores -P).
+# request with bench/multi_exec.rs (rps = transactions per second; it ignores -P). EVALSHA
+# and FCALL run a small Lua script (an INCR through redis.call) loaded beforehand with SCRIPT
+# LOAD and FUNCTION LOAD.
 #
 # Options (or the environment variables in brackets):
 #   -n N          requests per test and pipeline setting [REQUESTS, default 100000]
@@ -28,7 +30,13 @@
 set -euo pipefail
 
 # The commands respite implements so far; later issues append to this list.
-TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY,LPUSH,RPUSH,LPOP,RPOP,LRANGE_100,SADD,SPOP,ZADD,ZPOPMIN,PUBLISH1,PUBLISH100,MULTI10}
+TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY,LPUSH,RPUSH,LPOP,RPOP,LRANGE_100,SADD,SPOP,ZADD,ZPOPMIN,PUBLISH1,PUBLISH100,MULTI10,EVALSHA,FCALL}
+
+# The Lua code EVALSHA and FCALL run, loaded into both servers before the tests.
+BENCH_SCRIPT="return redis.call('INCR', KEYS[1])"
+BENCH_SHA=$(printf '%s' "$BENCH_SCRIPT" | sha1sum | cut -d' ' -f1)
+BENCH_LIBRARY="#!lua name=respite_bench
+redis.register_function('bench_incr', function(keys) return redis.call('INCR', keys[1]) end)"
 
 # Tests redis-benchmark has no name for, as the command each one runs. With -r, HGET's
 # __rand_int__ picks among the fields the HSET test wrote (whose values are not numbers, so
@@ -36,6 +44,8 @@ TESTS=${TESTS:-PING_INLINE,PING_MBULK,SET,GET,INCR,MSET,HSET,HGET,HINCRBY,LPUSH,
 declare -A CUSTOM=(
     [HGET]="HGET myhash element:__rand_int__"
     [HINCRBY]="HINCRBY counters field:__rand_int__ 1"
+    [EVALSHA]="EVALSHA $BENCH_SHA 1 counter:__rand_int__"
+    [FCALL]="FCALL bench_incr 1 counter:__rand_int__"
 )
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
@@ -235,6 +245,13 @@ fi
 start_redis
 start_respite
 log "redis-server on port $REDIS_PORT (pid $REDIS_PID), respite on port $RESPITE_PORT (pid $RESPITE_PID)"
+for port in "$REDIS_PORT" "$RESPITE_PORT"; do
+    if [ "$(redis-cli -h 127.0.0.1 -p "$port" SCRIPT LOAD "$BENCH_SCRIPT")" != "$BENCH_SHA" ] ||
+        [ "$(redis-cli -h 127.0.0.1 -p "$port" FUNCTION LOAD REPLACE "$BENCH_LIBRARY")" != "respite_bench" ]; then
+        log "cannot load the benchmark's Lua script and function on port $port"
+        exit 1
+    fi
+done
 
 declare -A REDIS_RPS RESPITE_RPS REDIS_CPU RESPITE_CPU SEEN
 ROWS=()

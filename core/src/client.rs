@@ -2,7 +2,7 @@
 //! connection task shares with it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -23,7 +23,16 @@ pub struct ClientShared {
     authenticated: AtomicBool,
     /// Pushes (pub/sub messages) the executor queued for the connection to write.
     pub outbox: crate::pubsub::Outbox,
+    /// Sequence number of the request the connection has queued for the executor and not
+    /// withdrawn (0 = none): while a script is busy the connection may take a queued request
+    /// back and answer it itself, and the executor runs a request only if it claims it first.
+    offered: AtomicU64,
+    /// Woken when a script turns busy while this client waits on the executor.
+    busy: Notify,
 }
+
+/// [`ClientShared::offered`] once the executor has claimed the request.
+const CLAIMED: u64 = u64::MAX;
 
 impl ClientShared {
     /// A handle for a new connection.
@@ -33,7 +42,43 @@ impl ClientShared {
             kill: Notify::new(),
             authenticated: AtomicBool::new(authenticated),
             outbox: crate::pubsub::Outbox::default(),
+            offered: AtomicU64::new(0),
+            busy: Notify::new(),
         }
+    }
+
+    /// The connection is about to queue request `seq` (never 0 or `u64::MAX`).
+    pub fn offer(&self, seq: u64) {
+        self.offered.store(seq, Ordering::SeqCst);
+    }
+
+    /// The connection takes request `seq` back; false if the executor already claimed it.
+    pub fn withdraw(&self, seq: u64) -> bool {
+        self.offered
+            .compare_exchange(seq, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// The executor takes request `seq` to run it; false if the connection withdrew it.
+    pub fn claim(&self, seq: u64) -> bool {
+        self.offered
+            .compare_exchange(seq, CLAIMED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Wakes the connection if it waits on a request the executor has not claimed (a
+    /// script just turned busy).
+    pub fn wake_for_busy(&self) {
+        let offered = self.offered.load(Ordering::SeqCst);
+        if offered != 0 && offered != CLAIMED {
+            self.busy.notify_one();
+        }
+    }
+
+    /// Resolves after [`Self::wake_for_busy`] (possibly an earlier, stale one: check the
+    /// script gate after waking).
+    pub async fn busy_woken(&self) {
+        self.busy.notified().await
     }
 
     /// Asks the connection task to close the connection.

@@ -55,6 +55,8 @@ pub struct SharedState {
     pub tcp_port: AtomicU64,
     /// Whether new clients must authenticate (requirepass is set); CONFIG SET changes it.
     pub auth_required: AtomicBool,
+    /// The running script, for the connections that answer `-BUSY` while it runs long.
+    pub scripts: crate::lua::ScriptGate,
 }
 
 impl SharedState {
@@ -76,6 +78,7 @@ impl SharedState {
             shutting_down: AtomicBool::new(false),
             tcp_port: AtomicU64::new(s.port as u64),
             auth_required: AtomicBool::new(!s.requirepass.is_empty()),
+            scripts: crate::lua::ScriptGate::default(),
         }
     }
 
@@ -175,6 +178,14 @@ pub struct Engine {
     pub after_command: Vec<AfterCommandHook>,
     /// Set while EXEC runs its queued commands.
     pub in_exec: bool,
+    /// Set while a Lua script, function or script-defined command runs (blocking commands
+    /// do not block then, as inside EXEC).
+    pub in_script: bool,
+    /// The Lua host: script cache, function libraries, the Lua state.
+    pub scripting: crate::lua::Scripting,
+    /// Replies of the current batch, held until it commits (kept here so that a script
+    /// turning busy can release those that need no commit).
+    pub(crate) held_replies: Vec<crate::executor::Pending>,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
@@ -241,6 +252,12 @@ impl Ctx<'_> {
                 .into(),
             );
         }
+        self.call_command(&cmd, argv)
+    }
+
+    /// [`Self::call`] for a command already resolved and checked by the caller (scripts,
+    /// which refuse commands with Redis's own texts).
+    pub fn call_command(&mut self, cmd: &Arc<Command>, argv: &[Bytes]) -> Reply {
         let Some(handler) = cmd.handler.clone() else {
             return err_arity(&cmd.name);
         };
@@ -262,7 +279,7 @@ impl Ctx<'_> {
         let _restore = Restore(depth);
         let reply = handler(self, argv);
         let usec = started.elapsed().as_micros() as u64;
-        let stats = self.engine.stats_for(&cmd);
+        let stats = self.engine.stats_for(cmd);
         stats.calls += 1;
         stats.usec += usec;
         if reply.is_error() {
@@ -281,6 +298,13 @@ impl Engine {
         shared: Arc<SharedState>,
     ) -> Self {
         let commands = CommandTable::builtin();
+        let memory_limit = usize::try_from(config.scripting.memory_limit.0).unwrap_or(usize::MAX);
+        let scripting = match crate::lua::Scripting::new(Arc::clone(&shared), memory_limit) {
+            Ok(s) => s,
+            // Only a failed allocation or a bug in the host's own Lua code gets here, at
+            // start-up, before any client or script is involved.
+            Err(e) => panic!("{e}"),
+        };
         let command_stats = vec![CommandStats::default(); commands.stats_slots()];
         let mut engine = Engine {
             keyspace,
@@ -305,11 +329,15 @@ impl Engine {
             pubsub: PubSub::default(),
             after_command: Vec::new(),
             in_exec: false,
+            in_script: false,
+            scripting,
+            held_replies: Vec::new(),
             notify_subscription: None,
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
         engine.apply_notify_config();
+        crate::commands::function::load_saved_libraries(&mut engine);
         engine
     }
 

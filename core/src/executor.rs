@@ -34,6 +34,9 @@ pub enum Request {
     Run {
         /// The client.
         id: ClientId,
+        /// The request's number, claimed with [`crate::client::ClientShared::claim`] before it
+        /// runs (the connection may have withdrawn it while a script was busy).
+        seq: u64,
         /// The commands, in order.
         commands: Vec<Vec<Bytes>>,
         /// An empty buffer to encode the replies into (recycled by the connection).
@@ -83,7 +86,8 @@ impl ExecutorSender {
     }
 }
 
-struct Pending {
+/// A request's replies, held until the batch commits.
+pub(crate) struct Pending {
     reply: oneshot::Sender<Response>,
     response: Response,
     /// Replies encoded, so a failed commit can replace each of them.
@@ -97,7 +101,6 @@ struct Pending {
 
 /// Runs the executor on a dedicated thread until shutdown, then closes the store.
 pub fn run(mut engine: Engine, rx: Receiver<Request>) {
-    let mut pending: Vec<Pending> = Vec::new();
     loop {
         let first = match next_request(&rx) {
             Ok(req) => req,
@@ -107,7 +110,7 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        if run_batch(&mut engine, first, || rx.try_recv().ok(), &mut pending) {
+        if run_batch(&mut engine, first, || rx.try_recv().ok()) {
             break;
         }
         engine.cron_if_due();
@@ -119,7 +122,6 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
 /// Runs the executor as a task beside the connections on a single-threaded runtime (Redis's
 /// model: no thread hand-off per request), until shutdown; then closes the store.
 pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedReceiver<Request>) {
-    let mut pending: Vec<Pending> = Vec::new();
     let mut cron = tokio::time::interval(CRON_INTERVAL);
     cron.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -136,7 +138,7 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
         // Let the other connections that are ready queue their requests too, so they share
         // this batch and its commit.
         tokio::task::yield_now().await;
-        if run_batch(&mut engine, first, || rx.try_recv().ok(), &mut pending) {
+        if run_batch(&mut engine, first, || rx.try_recv().ok()) {
             break;
         }
         engine.cron_if_due();
@@ -151,22 +153,22 @@ fn run_batch(
     engine: &mut Engine,
     first: Request,
     mut more: impl FnMut() -> Option<Request>,
-    pending: &mut Vec<Pending>,
 ) -> bool {
-    let mut stop = handle(engine, first, pending);
-    while !stop && pending.len() < MAX_BATCH_REQUESTS {
+    let mut stop = handle(engine, first);
+    while !stop && engine.held_replies.len() < MAX_BATCH_REQUESTS {
         match more() {
-            Some(req) => stop = handle(engine, req, pending),
+            Some(req) => stop = handle(engine, req),
             None => break,
         }
     }
-    finish_batch(engine, pending);
+    finish_batch(engine);
     stop || engine.shutdown_requested
 }
 
 /// Commits the batch's writes, then releases its replies (replacing those of writers with an
 /// error if the commit failed).
-fn finish_batch(engine: &mut Engine, pending: &mut Vec<Pending>) {
+fn finish_batch(engine: &mut Engine) {
+    let mut pending = std::mem::take(&mut engine.held_replies);
     if engine.keyspace.has_pending() {
         if let Err(e) = engine.commit() {
             let err = Reply::Error(format!("ERR {e}; the write was not applied").into());
@@ -186,6 +188,24 @@ fn finish_batch(engine: &mut Engine, pending: &mut Vec<Pending>) {
             shared.outbox.take_into(&mut p.response.out);
         }
         // The connection may be gone; its reply is simply dropped.
+        let _ = p.reply.send(p.response);
+    }
+    // Keeps the allocation for the next batch.
+    engine.held_replies = pending;
+}
+
+/// Releases the held replies that do not wait for the commit (their requests wrote
+/// nothing): called when a script turns busy, since they would otherwise wait for it.
+pub(crate) fn release_unwritten(engine: &mut Engine) {
+    let held = std::mem::take(&mut engine.held_replies);
+    for mut p in held {
+        if p.wrote {
+            engine.held_replies.push(p);
+            continue;
+        }
+        if let Some(shared) = &p.pushes {
+            shared.outbox.take_into(&mut p.response.out);
+        }
         let _ = p.reply.send(p.response);
     }
 }
@@ -227,7 +247,7 @@ fn next_request(rx: &Receiver<Request>) -> Result<Request, RecvTimeoutError> {
 }
 
 /// Handles one request; returns true when the executor must stop.
-fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool {
+fn handle(engine: &mut Engine, req: Request) -> bool {
     match req {
         Request::Connect(client) => {
             engine.clients.insert(client.id, client);
@@ -248,6 +268,7 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
         }
         Request::Run {
             id,
+            seq,
             commands,
             out,
             reply,
@@ -257,6 +278,11 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
                 let _ = reply.send(Response { out, close: true });
                 return false;
             };
+            if !client.shared.claim(seq) {
+                // Answered by the connection while a script was busy.
+                engine.clients.insert(id, client);
+                return false;
+            }
             let mut p = Pending {
                 reply,
                 response: Response { out, close: false },
@@ -297,7 +323,7 @@ fn handle(engine: &mut Engine, req: Request, pending: &mut Vec<Pending>) -> bool
                 p.response.close = true;
             }
             engine.clients.insert(id, client);
-            pending.push(p);
+            engine.held_replies.push(p);
         }
     }
     false

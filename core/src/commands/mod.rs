@@ -16,6 +16,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod function;
 pub mod hash;
 pub mod keys;
 pub mod list;
@@ -24,6 +25,7 @@ pub mod module;
 pub mod multi;
 pub mod pubsub;
 pub mod sample;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -58,6 +60,8 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     module::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
+    scripting::COMMANDS,
+    function::COMMANDS,
 ];
 
 /// `ERR syntax error`.

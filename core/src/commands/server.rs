@@ -326,6 +326,14 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "used_memory_human", &human(rss));
             line(out, "used_memory_rss", &rss);
             line(out, "used_memory_rss_human", &human(rss));
+            let lua = engine.scripting.used_memory() as u64;
+            line(out, "used_memory_lua", &lua);
+            line(out, "used_memory_lua_human", &human(lua));
+            line(
+                out,
+                "number_of_cached_scripts",
+                &engine.scripting.script_count(),
+            );
             line(out, "maxmemory", &0);
             line(out, "maxmemory_human", &"0B");
             line(out, "maxmemory_policy", &"noeviction");

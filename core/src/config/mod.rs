@@ -36,6 +36,30 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Which plugins start, and their own sections (`[plugins]`, `[plugins.NAME]`).
     pub plugins: PluginsConfig,
+    /// Lua scripting (`[scripting]`).
+    pub scripting: ScriptingConfig,
+}
+
+/// `[scripting]`: the Lua host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScriptingConfig {
+    /// Milliseconds a script may run before other clients get `-BUSY` and SCRIPT KILL /
+    /// FUNCTION KILL may stop it (`busy-reply-threshold`, alias `lua-time-limit`); 0 = at
+    /// once.
+    pub busy_reply_threshold: u64,
+    /// Most memory the Lua state may use (scripts, their data, the script cache and function
+    /// libraries); an allocation past it fails the script with an error. 0 = no limit.
+    pub memory_limit: ByteSize,
+}
+
+impl Default for ScriptingConfig {
+    fn default() -> Self {
+        ScriptingConfig {
+            busy_reply_threshold: 5000,
+            memory_limit: ByteSize::mb(256),
+        }
+    }
 }
 
 /// `[server]`: listening sockets and per-client limits.

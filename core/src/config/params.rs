@@ -378,6 +378,29 @@ static PARAMS: &[ConfigParam] = &[
     // Read-only answers for tools that ask (redis-benchmark reads `save` and `appendonly`
     // at start-up): persistence here is SQLite's, never RDB snapshots or an AOF.
     ConfigParam {
+        name: "busy-reply-threshold",
+        key: "scripting.busy_reply_threshold",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.scripting.busy_reply_threshold.to_string(),
+        set: |c, v| {
+            c.scripting.busy_reply_threshold = int(v, 0, i64::MAX)?;
+            Ok(())
+        },
+    },
+    // Redis's older name for busy-reply-threshold; the file has only the new one.
+    ConfigParam {
+        name: "lua-time-limit",
+        key: "",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.scripting.busy_reply_threshold.to_string(),
+        set: |c, v| {
+            c.scripting.busy_reply_threshold = int(v, 0, i64::MAX)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
         name: "save",
         key: "",
         mutable: false,

@@ -13,7 +13,8 @@ use tokio::sync::oneshot;
 
 use super::Context;
 use crate::client::{ClientShared, ClientState};
-use crate::executor::Request;
+use crate::executor::{Request, Response};
+use crate::lua::gate::{BusyOutcome, BusyPlan};
 use crate::protocol::{ParseLimits, Parser};
 
 /// Commands handed to the executor at most per request, so one client's huge pipeline cannot
@@ -61,7 +62,9 @@ pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, id: u64, ctx:
     {
         return;
     }
+    ctx.shared.scripts.connect(id, Arc::clone(&client_shared));
     let reason = session(&mut stream, &ctx, id, &client_shared).await;
+    ctx.shared.scripts.disconnect(id);
     tracing::debug!(client = id, %peer, reason, "connection closed");
     let _ = ctx.executor.send(Request::Disconnect(id));
     let _ = stream.shutdown().await;
@@ -78,6 +81,7 @@ async fn session(
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = Parser::new();
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut seq: u64 = 0;
     loop {
         if client.is_killed() {
             return "killed";
@@ -106,18 +110,11 @@ async fn session(
         }
         let ran = !commands.is_empty();
         if ran {
-            let (reply_tx, reply_rx) = oneshot::channel();
-            let request = Request::Run {
-                id,
-                commands,
-                out: std::mem::take(&mut out),
-                reply: reply_tx,
-            };
-            if ctx.executor.send(request).is_err() {
-                return "server shutting down";
-            }
-            let Ok(response) = reply_rx.await else {
-                return "server shutting down";
+            seq += 1;
+            let response = match run(ctx, id, client, seq, commands, std::mem::take(&mut out)).await
+            {
+                Ok(response) => response,
+                Err(reason) => return reason,
             };
             if !response.out.is_empty() {
                 if stream.write_all(&response.out).await.is_err() {
@@ -211,6 +208,85 @@ async fn session(
             _ = client.killed() => return "killed",
             _ = shutdown.changed() => return "server shutting down",
             _ = client.outbox.ready() => {}
+        }
+    }
+}
+
+/// Hands a pipeline to the executor and waits for its replies. While a script runs past
+/// `busy-reply-threshold` the executor cannot answer, so the connection answers for it
+/// (`-BUSY`, SCRIPT KILL, FUNCTION KILL), taking back a request the executor has not started.
+async fn run(
+    ctx: &Context,
+    id: u64,
+    client: &ClientShared,
+    seq: u64,
+    commands: Vec<Vec<Bytes>>,
+    out: Vec<u8>,
+) -> Result<Response, &'static str> {
+    let gate = &ctx.shared.scripts;
+    client.offer(seq);
+    if gate.is_busy() && client.withdraw(seq) {
+        let plan = BusyPlan::of(&commands);
+        return answer_busy(ctx, id, client, seq, &plan, out).await;
+    }
+    // Only needed if a script turns busy while this request waits; built lazily would be
+    // too late (the commands move to the executor).
+    let plan = BusyPlan::of(&commands);
+    let (reply_tx, mut reply_rx) = oneshot::channel();
+    let request = Request::Run {
+        id,
+        seq,
+        commands,
+        out,
+        reply: reply_tx,
+    };
+    if ctx.executor.send(request).is_err() {
+        return Err("server shutting down");
+    }
+    loop {
+        tokio::select! {
+            r = &mut reply_rx => return r.map_err(|_| "server shutting down"),
+            _ = client.busy_woken() => {
+                if gate.is_busy() && client.withdraw(seq) {
+                    // The buffer went with the request; the executor drops it.
+                    return answer_busy(ctx, id, client, seq, &plan, Vec::new()).await;
+                }
+            }
+        }
+    }
+}
+
+/// Answers a withdrawn request while a script is busy; SHUTDOWN NOSAVE goes on to the
+/// executor once it has stopped the script.
+async fn answer_busy(
+    ctx: &Context,
+    id: u64,
+    client: &ClientShared,
+    seq: u64,
+    plan: &BusyPlan,
+    mut out: Vec<u8>,
+) -> Result<Response, &'static str> {
+    match ctx.shared.scripts.answer(plan, &mut out) {
+        BusyOutcome::Answered => Ok(Response { out, close: false }),
+        BusyOutcome::Close => Ok(Response { out, close: true }),
+        BusyOutcome::Shutdown => {
+            let next = seq + 1;
+            client.offer(next);
+            let (reply_tx, reply_rx) = oneshot::channel();
+            let request = Request::Run {
+                id,
+                seq: next,
+                commands: vec![vec![
+                    Bytes::from_static(b"SHUTDOWN"),
+                    Bytes::from_static(b"NOSAVE"),
+                ]],
+                out,
+                reply: reply_tx,
+            };
+            if ctx.executor.send(request).is_err() {
+                return Err("server shutting down");
+            }
+            reply_rx.await.map_err(|_| "server shutting down")
         }
     }
 }

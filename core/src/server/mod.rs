@@ -184,6 +184,8 @@ pub async fn run(
         _ = &mut done_rx => true,
     };
     shared.shutting_down.store(true, Ordering::Release);
+    // A script that never ends would keep the executor from ever seeing the shutdown.
+    shared.scripts.kill_for_shutdown();
     for a in &acceptors {
         a.abort();
     }

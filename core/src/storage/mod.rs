@@ -370,6 +370,11 @@ pub trait Store: Send {
     fn meta_get(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
     /// Writes a value to the store's metadata table (inside the open transaction).
     fn meta_set(&mut self, name: &str, value: i64) -> Result<(), StoreError>;
+    /// Reads a binary value from the store's metadata (function libraries).
+    fn meta_get_blob(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes a binary value to the store's metadata (inside the open transaction); `None`
+    /// removes it.
+    fn meta_set_blob(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError>;
     /// Whether writes are pending since the last commit.
     fn in_transaction(&self) -> bool;
     /// Commits the open transaction, if any.

@@ -1027,6 +1027,33 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn meta_get_blob(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn meta_set_blob(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.begin()?;
+        match value {
+            // The column's INTEGER affinity leaves a BLOB as it is.
+            Some(value) => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![name, value])?,
+            None => self
+                .conn
+                .prepare_cached("DELETE FROM meta WHERE name = ?1")?
+                .execute([name])?,
+        };
+        Ok(())
+    }
+
     fn in_transaction(&self) -> bool {
         self.in_tx
     }
@@ -1166,6 +1193,9 @@ mod tests {
             let mut s = SqliteStore::open(path, Synchronous::Full).unwrap();
             s.put(1, b"\x00bin\xff", &record("v", None, 7)).unwrap();
             s.meta_set("next_version", 8).unwrap();
+            s.meta_set_blob("blob", Some(b"\x00\xffcode")).unwrap();
+            s.meta_set_blob("gone", Some(b"x")).unwrap();
+            s.meta_set_blob("gone", None).unwrap();
             s.close().unwrap();
         }
         let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
@@ -1174,6 +1204,11 @@ mod tests {
             Some(record("v", None, 7))
         );
         assert_eq!(s.meta_get("next_version").unwrap(), Some(8));
+        assert_eq!(
+            s.meta_get_blob("blob").unwrap(),
+            Some(b"\x00\xffcode".to_vec())
+        );
+        assert_eq!(s.meta_get_blob("gone").unwrap(), None);
     }
 
     fn element(sub: &str, value: &str) -> Element {

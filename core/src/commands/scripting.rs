@@ -1,0 +1,265 @@
+//! Redis scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (LOAD, EXISTS, FLUSH, KILL).
+//! The Lua host itself is [`crate::lua`]; these handlers parse arguments, find the script and
+//! hand it to [`crate::lua::run`].
+
+use bytes::Bytes;
+
+use super::table::{flags::*, CommandSpec};
+use super::{eq_ci, help_reply, lossy};
+use crate::engine::Ctx;
+use crate::lua::{self, script_flags, ArgStyle, Caller, Invocation};
+use crate::protocol::Reply;
+
+const CATS: &[&str] = &["slow", "scripting"];
+
+const EVAL_BASE: CommandSpec = CommandSpec {
+    arity: -3,
+    flags: NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS,
+    numkeys_at: 2,
+    categories: CATS,
+    group: "scripting",
+    since: "2.6.0",
+    complexity: "Depends on the script that is executed.",
+    ..CommandSpec::BASE
+};
+
+/// Scripting commands.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "eval",
+        summary: "Executes a server-side Lua script.",
+        handler: Some(eval),
+        ..EVAL_BASE
+    },
+    CommandSpec {
+        name: "evalsha",
+        summary: "Executes a server-side Lua script by SHA1 digest.",
+        handler: Some(evalsha),
+        ..EVAL_BASE
+    },
+    CommandSpec {
+        name: "eval_ro",
+        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS,
+        summary: "Executes a read-only server-side Lua script.",
+        since: "7.0.0",
+        handler: Some(eval_ro),
+        ..EVAL_BASE
+    },
+    CommandSpec {
+        name: "evalsha_ro",
+        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS,
+        summary: "Executes a read-only server-side Lua script by SHA1 digest.",
+        since: "7.0.0",
+        handler: Some(evalsha_ro),
+        ..EVAL_BASE
+    },
+    CommandSpec {
+        name: "script",
+        arity: -2,
+        categories: CATS,
+        group: "scripting",
+        summary: "A container for Lua scripts management commands.",
+        since: "2.6.0",
+        complexity: "Depends on subcommand.",
+        subcommands: &[
+            CommandSpec {
+                name: "load",
+                arity: 3,
+                flags: NOSCRIPT | STALE,
+                categories: CATS,
+                group: "scripting",
+                summary: "Loads a server-side Lua script to the script cache.",
+                since: "2.6.0",
+                complexity: "O(N) with N being the length in bytes of the script body.",
+                handler: Some(script_load),
+                ..CommandSpec::BASE
+            },
+            CommandSpec {
+                name: "exists",
+                arity: -3,
+                flags: NOSCRIPT,
+                categories: CATS,
+                group: "scripting",
+                summary: "Determines whether server-side Lua scripts exist in the script cache.",
+                since: "2.6.0",
+                complexity: "O(N) with N being the number of scripts to check.",
+                handler: Some(script_exists),
+                ..CommandSpec::BASE
+            },
+            CommandSpec {
+                name: "flush",
+                arity: -2,
+                flags: NOSCRIPT,
+                categories: CATS,
+                group: "scripting",
+                summary: "Removes all server-side Lua scripts from the script cache.",
+                since: "2.6.0",
+                complexity: "O(N) with N being the number of scripts in cache",
+                handler: Some(script_flush),
+                ..CommandSpec::BASE
+            },
+            CommandSpec {
+                name: "kill",
+                arity: 2,
+                flags: NOSCRIPT | ALLOW_BUSY,
+                categories: CATS,
+                group: "scripting",
+                summary: "Terminates a server-side Lua script during execution.",
+                since: "2.6.0",
+                handler: Some(script_kill),
+                ..CommandSpec::BASE
+            },
+            CommandSpec {
+                name: "help",
+                arity: 2,
+                flags: LOADING | STALE,
+                categories: CATS,
+                group: "scripting",
+                summary: "Returns helpful text about the different subcommands.",
+                since: "5.0.0",
+                handler: Some(script_help),
+                ..CommandSpec::BASE
+            },
+        ],
+        ..CommandSpec::BASE
+    },
+];
+
+/// Splits `numkeys key... arg...` (from `argv[2]`) into keys and arguments, with Redis's
+/// errors.
+pub fn split_keys(argv: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Reply> {
+    let n = super::parse_i64(&argv[2]).ok_or_else(super::err_not_integer)?;
+    if n < 0 {
+        return Err(Reply::error("ERR Number of keys can't be negative"));
+    }
+    let rest = &argv[3..];
+    if n as u64 > rest.len() as u64 {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok(rest.split_at(n as usize))
+}
+
+fn eval(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    eval_body(ctx, argv, false)
+}
+
+fn eval_ro(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    eval_body(ctx, argv, true)
+}
+
+fn evalsha(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    eval_sha(ctx, argv, false)
+}
+
+fn evalsha_ro(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    eval_sha(ctx, argv, true)
+}
+
+fn eval_body(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
+    let (keys, args) = match split_keys(argv) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let script = match ctx.engine.scripting.load_script(&argv[1]) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    run_script(ctx, &script, keys, args, read_only)
+}
+
+fn eval_sha(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
+    let (keys, args) = match split_keys(argv) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let script = if argv[1].len() == 40 {
+        let mut sha = [0u8; 40];
+        sha.copy_from_slice(&argv[1]);
+        sha.make_ascii_lowercase();
+        std::str::from_utf8(&sha)
+            .ok()
+            .and_then(|sha| ctx.engine.scripting.script(sha))
+    } else {
+        None
+    };
+    match script {
+        Some(script) => run_script(ctx, &script, keys, args, read_only),
+        None => Reply::error("NOSCRIPT No matching script. Please use EVAL."),
+    }
+}
+
+fn run_script(
+    ctx: &mut Ctx<'_>,
+    script: &lua::Script,
+    keys: &[Bytes],
+    args: &[Bytes],
+    read_only: bool,
+) -> Reply {
+    lua::run(
+        ctx,
+        Invocation {
+            func: &script.func,
+            keys,
+            args,
+            caller: Caller::Eval(&script.sha),
+            read_only: read_only || script.flags & script_flags::NO_WRITES != 0,
+            style: ArgStyle::Globals,
+        },
+    )
+}
+
+fn script_load(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    match ctx.engine.scripting.load_script(&argv[2]) {
+        Ok(script) => Reply::bulk(script.sha.clone()),
+        Err(e) => e,
+    }
+}
+
+fn script_exists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let scripting = &ctx.engine.scripting;
+    Reply::Array(
+        argv[2..]
+            .iter()
+            .map(|sha| {
+                let sha = lossy(sha).to_ascii_lowercase();
+                Reply::Integer(scripting.script(&sha).is_some() as i64)
+            })
+            .collect(),
+    )
+}
+
+fn script_flush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() > 3 || (argv.len() == 3 && !eq_ci(&argv[2], "sync") && !eq_ci(&argv[2], "async"))
+    {
+        return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+    }
+    ctx.engine.scripting.flush_scripts();
+    Reply::ok()
+}
+
+/// Reached only when no script is busy (the connections answer it otherwise).
+fn script_kill(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    ctx.engine.shared.scripts.kill(true)
+}
+
+fn script_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    help_reply(
+        "SCRIPT",
+        &[
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    )
+}
