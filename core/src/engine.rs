@@ -183,6 +183,9 @@ pub struct Engine {
     pub in_script: bool,
     /// The Lua host: script cache, function libraries, the Lua state.
     pub scripting: crate::lua::Scripting,
+    /// Custom commands and key-event hooks from the Lua files of `[scripting] commands` and
+    /// `hooks`.
+    pub script_files: crate::lua::files::ScriptFiles,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
@@ -328,6 +331,7 @@ impl Engine {
             in_exec: false,
             in_script: false,
             scripting,
+            script_files: Default::default(),
             notify_subscription: None,
             last_cron: Instant::now(),
         };
