@@ -5,6 +5,8 @@
 //! Every test binary compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod plugin_libs;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};

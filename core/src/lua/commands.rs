@@ -138,7 +138,11 @@ fn parse(spec: &Table) -> mlua::Result<ScriptCommand> {
             },
             "handler" => match v {
                 Value::Function(f) => func = Some(f),
-                _ => return Err(bad("respite.register_command: 'handler' must be a function")),
+                _ => {
+                    return Err(bad(
+                        "respite.register_command: 'handler' must be a function",
+                    ))
+                }
             },
             other => {
                 return Err(bad(format!(
@@ -200,8 +204,11 @@ fn int_field(v: &Value, what: &str) -> mlua::Result<i32> {
         Value::Number(n) if n.fract() == 0.0 => Some(*n as i64),
         _ => None,
     };
-    n.and_then(|n| i32::try_from(n).ok())
-        .ok_or_else(|| bad(format!("respite.register_command: '{what}' must be an integer")))
+    n.and_then(|n| i32::try_from(n).ok()).ok_or_else(|| {
+        bad(format!(
+            "respite.register_command: '{what}' must be an integer"
+        ))
+    })
 }
 
 fn parse_flags(v: &Value) -> mlua::Result<u32> {
@@ -395,8 +402,8 @@ fn split(spec: KeySpec, argv: &[Bytes]) -> Result<(Vec<Bytes>, Vec<Bytes>), Repl
             let Some(count) = argv.get(at) else {
                 return Ok((Vec::new(), argv[1..].to_vec()));
             };
-            let n = crate::commands::parse_i64(count)
-                .ok_or_else(crate::commands::err_not_integer)?;
+            let n =
+                crate::commands::parse_i64(count).ok_or_else(crate::commands::err_not_integer)?;
             if n < 0 {
                 return Err(Reply::error("ERR Number of keys can't be negative"));
             }
@@ -472,12 +479,12 @@ mod tests {
 
     #[test]
     fn numkeys_counts_the_keys_after_it() {
-        let (k, r) = split(KeySpec::NumKeys(1), &argv(&["cmd", "2", "a", "b", "x"]))
-            .unwrap_or_default();
+        let (k, r) =
+            split(KeySpec::NumKeys(1), &argv(&["cmd", "2", "a", "b", "x"])).unwrap_or_default();
         assert_eq!(texts(&k), ["a", "b"]);
         assert_eq!(texts(&r), ["x"]);
-        let (k, r) = split(KeySpec::NumKeys(2), &argv(&["cmd", "pre", "0", "x"]))
-            .unwrap_or_default();
+        let (k, r) =
+            split(KeySpec::NumKeys(2), &argv(&["cmd", "pre", "0", "x"])).unwrap_or_default();
         assert!(k.is_empty());
         assert_eq!(texts(&r), ["pre", "x"]);
         assert_eq!(

@@ -156,8 +156,7 @@ fn load_file(scripting: &Scripting, load: FileLoad) -> Result<FileLoad, String> 
     let code = std::fs::read(&path).map_err(|e| format!("{path}: cannot read the file: {e}"))?;
     let lua = &scripting.lua;
     let setup = || -> mlua::Result<Function> {
-        let env = scripting.child_env()?;
-        env.raw_set("respite", respite_table(lua)?)?;
+        let env = file_env(scripting)?;
         lua.load(&code[..])
             .set_name(format!("@{path}"))
             .set_mode(mlua::ChunkMode::Text)
@@ -220,6 +219,27 @@ fn load_error(path: &str, err: &Value) -> String {
 /// The message without Redis's `ERR ` code, for file errors.
 fn strip_code(msg: &str) -> &str {
     msg.strip_prefix("ERR ").unwrap_or(msg)
+}
+
+/// A file's environment: the scripts' read-only globals plus `respite`; a file cannot create
+/// globals (helpers are `local`), so files cannot step on each other or on EVAL scripts.
+fn file_env(scripting: &Scripting) -> mlua::Result<Table> {
+    let lua = &scripting.lua;
+    let view = lua.create_table()?;
+    view.raw_set("respite", respite_table(lua)?)?;
+    let meta = lua.create_table()?;
+    meta.raw_set("__index", scripting.env.clone())?;
+    meta.raw_set(
+        "__newindex",
+        lua.create_function(|_, _: mlua::MultiValue| -> mlua::Result<()> {
+            Err(mlua::Error::RuntimeError(
+                "Attempt to modify a readonly table".into(),
+            ))
+        })?,
+    )?;
+    meta.raw_set("__metatable", false)?;
+    view.set_metatable(Some(meta))?;
+    Ok(view)
 }
 
 /// The `respite` table a file sees.
