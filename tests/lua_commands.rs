@@ -12,7 +12,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::plugin_libs::libs;
-use common::{cmd, output_text, query_err, run_respite, wait_until, RawConn, Reply, Server};
+use common::{
+    cmd, output_text, ping_fresh, query_err, run_respite, wait_until, RawConn, Reply, Server,
+};
 use redis::Value;
 
 /// A shipped example from `scripts/`, by absolute path.
@@ -35,21 +37,6 @@ fn toml_list(paths: &[&str]) -> String {
 
 fn commands_config(paths: &[&str]) -> String {
     format!("[scripting]\ncommands = {}\n", toml_list(paths))
-}
-
-/// PING on a new connection, giving up on the reply after a moment: while a script runs,
-/// a reply produced in the same executor batch is held until the script ends, so the poll
-/// must not wait for it (a safety net, not a measurement).
-fn ping_fresh(server: &Server) -> Reply {
-    let mut c = server.raw();
-    c.stream
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("read timeout");
-    c.send_cmd(&["PING"]);
-    match c.try_read_reply() {
-        Ok(Some(r)) => r,
-        _ => Reply::Null,
-    }
 }
 
 /// The text of an error reply.
