@@ -459,8 +459,8 @@ mod tests {
             &a,
         )
         .unwrap_or_default();
-        assert_eq!(texts(&k), ["k1", "k2", "b"]);
-        assert_eq!(texts(&r), ["a"]);
+        assert_eq!(texts(&k), ["k1", "k2"]);
+        assert_eq!(texts(&r), ["a", "b"]);
         let (k, r) = split(
             KeySpec::Range {
                 first: 1,
