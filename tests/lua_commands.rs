@@ -560,6 +560,34 @@ fn bad_files_stop_startup_with_file_and_line() {
         ),
         (
             &[(
+                "spec.lua",
+                "respite.register_command{ name = 'x', arity = 2, keys = {first = 2}, handler = function() end }\n",
+            )],
+            "spec.lua:1: respite.register_command: the keys of 'x' lie beyond its arity 2",
+        ),
+        (
+            &[(
+                "rw.lua",
+                "respite.register_command{ name = 'x', arity = 1, flags = {'write', 'readonly'}, handler = function() end }\n",
+            )],
+            "rw.lua:1: respite.register_command: 'x' cannot be both write and readonly",
+        ),
+        (
+            &[(
+                "field.lua",
+                "\nrespite.register_command{ name = 'x', arity = 1, hanlder = function() end }\n",
+            )],
+            "field.lua:2: respite.register_command: unknown field 'hanlder'",
+        ),
+        (
+            &[(
+                "hook.lua",
+                "respite.on_key_event{ events = {'set'} }\n",
+            )],
+            "hook.lua:1: respite.on_key_event: 'handler' is missing",
+        ),
+        (
+            &[(
                 "global.lua",
                 "function helper() end\n",
             )],
