@@ -186,6 +186,9 @@ pub struct Engine {
     /// Replies of the current batch, held until it commits (kept here so that a script
     /// turning busy can release those that need no commit).
     pub(crate) held_replies: Vec<crate::executor::Pending>,
+    /// Custom commands and key-event hooks from the Lua files of `[scripting] commands` and
+    /// `hooks`.
+    pub script_files: crate::lua::files::ScriptFiles,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
@@ -332,6 +335,7 @@ impl Engine {
             in_script: false,
             scripting,
             held_replies: Vec::new(),
+            script_files: Default::default(),
             notify_subscription: None,
             last_cron: Instant::now(),
         };

@@ -5,6 +5,8 @@
 //! Every test binary compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod plugin_libs;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -584,6 +586,21 @@ pub fn cmd(words: &[&str]) -> redis::Cmd {
         c.arg(*w);
     }
     c
+}
+
+/// PING on a new connection, giving up on the reply after a moment: while a script runs,
+/// a reply produced in the same executor batch is held until the script ends, so the poll
+/// must not wait for it (a safety net, not a measurement).
+pub fn ping_fresh(server: &Server) -> Reply {
+    let mut c = server.raw();
+    c.stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("read timeout");
+    c.send_cmd(&["PING"]);
+    match c.try_read_reply() {
+        Ok(Some(r)) => r,
+        _ => Reply::Null,
+    }
 }
 
 /// Polls `check` until it returns true; panics with `what` after `timeout` (a safety net,

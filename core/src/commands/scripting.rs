@@ -110,6 +110,19 @@ pub static COMMANDS: &[CommandSpec] = &[
                 ..CommandSpec::BASE
             },
             CommandSpec {
+                name: "reload",
+                arity: 2,
+                flags: NOSCRIPT | ADMIN,
+                categories: &["admin", "slow", "dangerous", "scripting"],
+                group: "scripting",
+                summary: "Loads the Lua files of the scripting.commands and scripting.hooks \
+                          options again, replacing their custom commands and hooks.",
+                since: "7.0.0",
+                complexity: "Depends on the script files.",
+                handler: Some(script_reload),
+                ..CommandSpec::BASE
+            },
+            CommandSpec {
                 name: "help",
                 arity: 2,
                 flags: LOADING | STALE,
@@ -239,6 +252,16 @@ fn script_flush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
+/// Respite's own: all or nothing, so a broken file leaves the running commands and hooks in
+/// place (the error names the file and line); clients stay connected and see the new
+/// definitions from their next command on.
+fn script_reload(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    match lua::files::reload(ctx.engine) {
+        Ok(_) => Reply::ok(),
+        Err(e) => Reply::Error(format!("ERR SCRIPT RELOAD failed, nothing changed: {e}").into()),
+    }
+}
+
 /// Reached only when no script is busy (the connections answer it otherwise).
 fn script_kill(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     ctx.engine.shared.scripts.kill(true)
@@ -260,6 +283,9 @@ fn script_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
             "    Kill the currently executing Lua script.",
             "LOAD <script>",
             "    Load a script into the scripts cache without executing it.",
+            "RELOAD",
+            "    Load the Lua files of scripting.commands and scripting.hooks again (all or",
+            "    nothing), replacing their custom commands and key-event hooks.",
         ],
     )
 }

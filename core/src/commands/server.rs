@@ -452,6 +452,11 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "respite_cache_evictions", &ks.cache_evictions);
             line(out, "respite_expire_cycles", &ks.expire_cycles);
             line(out, "respite_expire_cycles_cut", &ks.expire_cycles_cut);
+            let files = &engine.script_files;
+            line(out, "respite_lua_commands", &files.command_count());
+            line(out, "respite_lua_hooks", &files.hook_count());
+            line(out, "respite_lua_hook_calls", &files.hook_calls);
+            line(out, "respite_lua_hook_errors", &files.hook_errors);
         }
         "replication" => {
             out.push_str("# Replication\r\n");

@@ -51,6 +51,12 @@ pub struct ScriptingConfig {
     /// Most memory the Lua state may use (scripts, their data, the script cache and function
     /// libraries); an allocation past it fails the script with an error. 0 = no limit.
     pub memory_limit: ByteSize,
+    /// Lua files that register custom commands (`respite.register_command`), loaded at
+    /// start-up and by SCRIPT RELOAD; relative paths start from the working directory.
+    pub commands: Vec<String>,
+    /// Lua files that register key-event hooks (`respite.on_key_event`), loaded after
+    /// `commands` in the same way.
+    pub hooks: Vec<String>,
 }
 
 impl Default for ScriptingConfig {
@@ -58,6 +64,8 @@ impl Default for ScriptingConfig {
         ScriptingConfig {
             busy_reply_threshold: 5000,
             memory_limit: ByteSize::mb(256),
+            commands: Vec::new(),
+            hooks: Vec::new(),
         }
     }
 }

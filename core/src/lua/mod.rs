@@ -10,9 +10,12 @@
 //! and a count hook measures run time (busy threshold, kill requests).
 
 mod api;
+mod commands;
 pub mod convert;
+pub mod files;
 pub mod functions;
 pub mod gate;
+mod hooks;
 pub mod libs;
 
 use std::collections::HashMap;

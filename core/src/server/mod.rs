@@ -47,6 +47,9 @@ pub enum ServerError {
     /// A configured plugin could not be started.
     #[error("cannot start plugins: {0}")]
     Plugin(#[from] crate::plugin::PluginError),
+    /// A Lua file of `[scripting] commands` or `hooks` could not be loaded.
+    #[error("cannot load Lua script files: {0}")]
+    ScriptFiles(#[from] crate::lua::files::ScriptFileError),
 }
 
 /// What the connection tasks share.
@@ -129,6 +132,12 @@ pub async fn run(
         crate::plugin::stop_all(&mut engine);
         await_plugin_tasks(&plugin_tasks).await;
         return Err(ServerError::Plugin(e));
+    }
+    // After the plugins, so that a script command taking a plugin command's name is refused.
+    if let Err(e) = crate::lua::files::load_configured(&mut engine) {
+        crate::plugin::stop_all(&mut engine);
+        await_plugin_tasks(&plugin_tasks).await;
+        return Err(ServerError::ScriptFiles(e));
     }
     let executor_thread = match rx {
         Receiver::Task(rx) => {
