@@ -12,6 +12,7 @@ pub mod events;
 pub mod executor;
 pub mod glob;
 pub mod keyspace;
+pub mod lua;
 pub mod metrics;
 pub mod notify;
 pub mod plugin;
