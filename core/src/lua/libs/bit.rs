@@ -14,15 +14,32 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("band", function(lua, |lua, a| fold(lua, &a, |x, y| x & y))?)?;
     t.raw_set("bor", function(lua, |lua, a| fold(lua, &a, |x, y| x | y))?)?;
     t.raw_set("bxor", function(lua, |lua, a| fold(lua, &a, |x, y| x ^ y))?)?;
-    t.raw_set("lshift", function(lua, |lua, a| shift(lua, &a, |b, n| b << n))?)?;
-    t.raw_set("rshift", function(lua, |lua, a| shift(lua, &a, |b, n| b >> n))?)?;
+    t.raw_set(
+        "lshift",
+        function(lua, |lua, a| shift(lua, &a, |b, n| b << n))?,
+    )?;
+    t.raw_set(
+        "rshift",
+        function(lua, |lua, a| shift(lua, &a, |b, n| b >> n))?,
+    )?;
     t.raw_set(
         "arshift",
-        function(lua, |lua, a| shift(lua, &a, |b, n| ((b as i32) >> n) as u32))?,
+        function(lua, |lua, a| {
+            shift(lua, &a, |b, n| ((b as i32) >> n) as u32)
+        })?,
     )?;
-    t.raw_set("rol", function(lua, |lua, a| shift(lua, &a, u32::rotate_left))?)?;
-    t.raw_set("ror", function(lua, |lua, a| shift(lua, &a, u32::rotate_right))?)?;
-    t.raw_set("bswap", function(lua, |lua, a| unary(lua, &a, u32::swap_bytes))?)?;
+    t.raw_set(
+        "rol",
+        function(lua, |lua, a| shift(lua, &a, u32::rotate_left))?,
+    )?;
+    t.raw_set(
+        "ror",
+        function(lua, |lua, a| shift(lua, &a, u32::rotate_right))?,
+    )?;
+    t.raw_set(
+        "bswap",
+        function(lua, |lua, a| unary(lua, &a, u32::swap_bytes))?,
+    )?;
     t.raw_set("tohex", function(lua, tohex)?)?;
     Ok(t)
 }
@@ -85,23 +102,22 @@ fn tohex(lua: &Lua, args: Vec<Value>) -> mlua::Result<Outcome> {
         Ok(b) => b,
         Err(e) => return Ok(Err(e)),
     };
-    let mut n = if args.len() < 2 {
+    // In 64 bits, so that -(-2^31) is 2^31 (8 digits, upper case), as Redis's build gives.
+    let mut n: i64 = if args.len() < 2 {
         8
     } else {
         match barg(lua, &args, 2)? {
-            Ok(n) => n as i32,
+            Ok(n) => i64::from(n as i32),
             Err(e) => return Ok(Err(e)),
         }
     };
     let digits: &[u8; 16] = if n < 0 {
-        n = n.wrapping_neg();
+        n = -n;
         b"0123456789ABCDEF"
     } else {
         b"0123456789abcdef"
     };
-    // -(-2^31) stays negative in C too; the C code would then ask for a string of ~2^64
-    // bytes and fail on memory, so that input gets an empty string instead.
-    let n = n.clamp(0, 8) as usize;
+    let n = n.min(8) as usize;
     let mut buf = [0u8; 8];
     for slot in buf[..n].iter_mut().rev() {
         *slot = digits[(b & 15) as usize];

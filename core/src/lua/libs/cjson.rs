@@ -108,20 +108,38 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     ];
     for (name, field, min, max) in ints {
         let c = cfg.clone();
-        let f = function(lua, move |lua, a| {
-            if let Err(e) = too_many(&a, 1) {
-                return Ok(Err(e));
-            }
-            let mut cfg = lock(&c);
-            Ok(integer_option(lua, &a, 1, field(&mut *cfg), min, max)?.map(|v| Ret::Values(vec![v])))
-        })?;
+        let f =
+            function(lua, move |lua, a| {
+                if let Err(e) = too_many(&a, 1) {
+                    return Ok(Err(e));
+                }
+                let mut cfg = lock(&c);
+                Ok(integer_option(lua, &a, 1, field(&mut cfg), min, max)?
+                    .map(|v| Ret::Values(vec![v])))
+            })?;
         t.raw_set(name, f)?;
     }
-    type Enum = (&'static str, fn(&mut Config) -> &mut i32, &'static [&'static str]);
+    type Enum = (
+        &'static str,
+        fn(&mut Config) -> &mut i32,
+        &'static [&'static str],
+    );
     let enums: [Enum; 3] = [
-        ("encode_keep_buffer", |c| &mut c.encode_keep_buffer, &["off", "on"]),
-        ("encode_invalid_numbers", |c| &mut c.encode_invalid_numbers, &["off", "on", "null"]),
-        ("decode_invalid_numbers", |c| &mut c.decode_invalid_numbers, &["off", "on"]),
+        (
+            "encode_keep_buffer",
+            |c| &mut c.encode_keep_buffer,
+            &["off", "on"],
+        ),
+        (
+            "encode_invalid_numbers",
+            |c| &mut c.encode_invalid_numbers,
+            &["off", "on", "null"],
+        ),
+        (
+            "decode_invalid_numbers",
+            |c| &mut c.decode_invalid_numbers,
+            &["off", "on"],
+        ),
     ];
     for (name, field, options) in enums {
         let c = cfg.clone();
@@ -130,7 +148,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
                 return Ok(Err(e));
             }
             let mut cfg = lock(&c);
-            Ok(enum_option(lua, &a, 1, field(&mut *cfg), options)?.map(|v| Ret::Values(vec![v])))
+            Ok(enum_option(lua, &a, 1, field(&mut cfg), options)?.map(|v| Ret::Values(vec![v])))
         })?;
         t.raw_set(name, f)?;
     }
@@ -378,10 +396,7 @@ fn array_length(cfg: &Config, t: &Table) -> mlua::Result<Result<i64, Fail>> {
             _ => return Ok(Ok(-1)),
         }
     }
-    if cfg.sparse_ratio > 0
-        && max > items.wrapping_mul(cfg.sparse_ratio)
-        && max > cfg.sparse_safe
-    {
+    if cfg.sparse_ratio > 0 && max > items.wrapping_mul(cfg.sparse_ratio) && max > cfg.sparse_safe {
         if cfg.sparse_convert == 0 {
             return Ok(Err(Fail::Error(
                 "Cannot serialise table: excessively sparse array".into(),
@@ -432,7 +447,11 @@ pub(crate) fn format_g(out: &mut Vec<u8>, x: f64, prec: usize) {
         return;
     }
     if x.is_nan() {
-        out.extend_from_slice(if x.is_sign_negative() { b"-nan" } else { b"nan" });
+        out.extend_from_slice(if x.is_sign_negative() {
+            b"-nan"
+        } else {
+            b"nan"
+        });
         return;
     }
     if x == 0.0 {
@@ -646,11 +665,8 @@ impl Lexer<'_> {
     }
 
     fn number(&mut self, mut t: Token) -> Token {
-        let end = self.data[self.pos..]
-            .iter()
-            .position(|&b| b == 0)
-            .map_or(self.data.len(), |i| self.pos + i);
-        match strtod(&self.data[self.pos..end]) {
+        // strtod stops at the first byte no number has, the ending NUL included.
+        match strtod(&self.data[self.pos..]) {
             Some((n, used)) => {
                 t.kind = Kind::Number;
                 t.number = n;
@@ -715,10 +731,7 @@ impl Lexer<'_> {
         };
         let mut len = 6;
         if cp & 0xF800 == 0xD800 {
-            if cp & 0x400 != 0
-                || self.at(self.pos + 6) != b'\\'
-                || self.at(self.pos + 7) != b'u'
-            {
+            if cp & 0x400 != 0 || self.at(self.pos + 6) != b'\\' || self.at(self.pos + 7) != b'u' {
                 return false;
             }
             let Some(low) = self.hex4(self.pos + 8) else {
@@ -758,7 +771,8 @@ pub(crate) fn strtod(s: &[u8]) -> Option<(f64, usize)> {
         _ => false,
     };
     let sign = |v: f64| if negative { -v } else { v };
-    let word = |w: &[u8], i: usize| s.len() >= i + w.len() && s[i..i + w.len()].eq_ignore_ascii_case(w);
+    let word =
+        |w: &[u8], i: usize| s.len() >= i + w.len() && s[i..i + w.len()].eq_ignore_ascii_case(w);
     if word(b"inf", i) {
         let used = if word(b"infinity", i) { i + 8 } else { i + 3 };
         return Some((sign(f64::INFINITY), used));

@@ -253,9 +253,15 @@ fn unpack(lua: &Lua, args: &[Value], limit: i32, offset: i32) -> mlua::Result<Ou
 
 /// An open array or map while decoding.
 enum Frame {
-    Array { left: u64, index: i64 },
+    Array {
+        left: u64,
+        index: i64,
+    },
     /// `keyed`: the key of the pair being read is decoded and waits for its value.
-    Map { left: u64, keyed: bool },
+    Map {
+        left: u64,
+        keyed: bool,
+    },
 }
 
 impl Frame {
@@ -332,7 +338,7 @@ impl Decoder<'_> {
                 take!(1);
                 num(f64::from(tag as i8))
             }
-            0xcc | 0xcd | 0xce => {
+            0xcc..=0xce => {
                 let n = 1 << (tag - 0xcc);
                 take!(1 + n);
                 num(self.be(p + 1, n) as f64)

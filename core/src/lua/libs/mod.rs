@@ -156,7 +156,10 @@ pub(crate) fn typename(v: Option<&Value>) -> &'static str {
 
 /// `luaL_typerror`: `<expected> expected, got <type>`.
 pub(crate) fn type_error(narg: usize, expected: &str, got: Option<&Value>) -> Fail {
-    Fail::Arg(narg as i32, format!("{expected} expected, got {}", typename(got)))
+    Fail::Arg(
+        narg as i32,
+        format!("{expected} expected, got {}", typename(got)),
+    )
 }
 
 /// `lua_tonumber`: numbers, and strings Lua reads as numbers.
@@ -172,7 +175,9 @@ pub(crate) fn to_number(lua: &Lua, v: Option<&Value>) -> mlua::Result<Option<f64
 
 /// C's `(int64_t)d` as x86-64 computes it: out of range and NaN give `INT64_MIN`.
 pub(crate) fn c_i64(d: f64) -> i64 {
-    if d.is_nan() || d >= 9.223_372_036_854_775_807e18 || d < -9.223_372_036_854_775_808e18 {
+    // Doubles in [-2^63, 2^63) convert exactly after truncation.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if !(-LIMIT..LIMIT).contains(&d) {
         i64::MIN
     } else {
         d as i64
@@ -181,7 +186,7 @@ pub(crate) fn c_i64(d: f64) -> i64 {
 
 /// C's `(int)d` as x86-64 computes it: out of range and NaN give `INT_MIN`.
 pub(crate) fn c_i32(d: f64) -> i32 {
-    if d.is_nan() || d >= 2_147_483_648.0 || d <= -2_147_483_649.0 {
+    if !(-2_147_483_649.0 < d && d < 2_147_483_648.0) {
         i32::MIN
     } else {
         d as i32
