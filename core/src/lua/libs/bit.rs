@@ -1,115 +1,127 @@
 //! `bit`: LuaBitOp 1.0.2 as Redis bundles it. Every operand is reduced to 32 bits the way
 //! LuaBitOp does it on doubles (add 2^52+2^51, keep the low word), so results for fractions,
 //! huge numbers, NaN and infinities are the C library's; results are signed 32-bit numbers.
+//!
+//! Scripts call these in tight loops, so they are plain Lua C functions over the stack, as
+//! LuaBitOp is, without the mlua callback machinery the other libraries go through. They
+//! hold no Rust resources, so a Lua error (longjmp) out of them is sound.
 
-use mlua::{Lua, Table, Value};
+use std::ffi::c_int;
 
-use super::{function, one, to_number, type_error, Fail, Outcome};
+use mlua::{ffi, Lua, Table};
 
 /// Builds the `bit` table.
 pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
+    let functions: [(&str, ffi::lua_CFunction); 12] = [
+        ("tobit", tobit),
+        ("bnot", bnot),
+        ("band", band),
+        ("bor", bor),
+        ("bxor", bxor),
+        ("lshift", lshift),
+        ("rshift", rshift),
+        ("arshift", arshift),
+        ("rol", rol),
+        ("ror", ror),
+        ("bswap", bswap),
+        ("tohex", tohex),
+    ];
     let t = lua.create_table()?;
-    t.raw_set("tobit", function(lua, |lua, a| unary(lua, &a, |b| b))?)?;
-    t.raw_set("bnot", function(lua, |lua, a| unary(lua, &a, |b| !b))?)?;
-    t.raw_set("band", function(lua, |lua, a| fold(lua, &a, |x, y| x & y))?)?;
-    t.raw_set("bor", function(lua, |lua, a| fold(lua, &a, |x, y| x | y))?)?;
-    t.raw_set("bxor", function(lua, |lua, a| fold(lua, &a, |x, y| x ^ y))?)?;
-    t.raw_set(
-        "lshift",
-        function(lua, |lua, a| shift(lua, &a, |b, n| b << n))?,
-    )?;
-    t.raw_set(
-        "rshift",
-        function(lua, |lua, a| shift(lua, &a, |b, n| b >> n))?,
-    )?;
-    t.raw_set(
-        "arshift",
-        function(lua, |lua, a| {
-            shift(lua, &a, |b, n| ((b as i32) >> n) as u32)
-        })?,
-    )?;
-    t.raw_set(
-        "rol",
-        function(lua, |lua, a| shift(lua, &a, u32::rotate_left))?,
-    )?;
-    t.raw_set(
-        "ror",
-        function(lua, |lua, a| shift(lua, &a, u32::rotate_right))?,
-    )?;
-    t.raw_set(
-        "bswap",
-        function(lua, |lua, a| unary(lua, &a, u32::swap_bytes))?,
-    )?;
-    t.raw_set("tohex", function(lua, tohex)?)?;
+    for (name, f) in functions {
+        // SAFETY: each function only reads its arguments and pushes its result.
+        t.raw_set(name, unsafe { lua.create_c_function(f)? })?;
+    }
     Ok(t)
 }
 
-/// LuaBitOp's `barg`: the argument's low 32 bits after rounding, or a type error when the
-/// argument is not a number (nor a string Lua reads as one).
-fn barg(lua: &Lua, args: &[Value], narg: usize) -> mlua::Result<Result<u32, Fail>> {
-    let v = args.get(narg - 1);
-    let n = to_number(lua, v)?;
+/// LuaBitOp's `barg`: the argument's low 32 bits after rounding; raises a type error when
+/// the argument is not a number (nor a string Lua reads as one).
+unsafe fn barg(state: *mut ffi::lua_State, narg: c_int) -> u32 {
+    let n = ffi::lua_tonumber(state, narg);
     // Adding 2^52+2^51 moves the integer part into the low mantissa bits, rounding to
     // nearest even on the way: this is how LuaBitOp normalises doubles.
-    let b = (n.unwrap_or(0.0) + 6_755_399_441_055_744.0).to_bits() as u32;
-    if b == 0 && n.is_none() {
-        return Ok(Err(type_error(narg, "number", v)));
+    let b = (n + 6_755_399_441_055_744.0).to_bits() as u32;
+    if b == 0 && ffi::lua_isnumber(state, narg) == 0 {
+        ffi::luaL_typerror(state, narg, c"number".as_ptr());
     }
-    Ok(Ok(b))
+    b
 }
 
-fn ret(b: u32) -> mlua::Result<Outcome> {
-    one(Value::Number(f64::from(b as i32)))
+unsafe fn ret(state: *mut ffi::lua_State, b: u32) -> c_int {
+    ffi::lua_pushnumber(state, f64::from(b as i32));
+    1
 }
 
-fn unary(lua: &Lua, args: &[Value], op: impl Fn(u32) -> u32) -> mlua::Result<Outcome> {
-    match barg(lua, args, 1)? {
-        Ok(b) => ret(op(b)),
-        Err(e) => Ok(Err(e)),
-    }
+unsafe extern "C-unwind" fn tobit(state: *mut ffi::lua_State) -> c_int {
+    ret(state, barg(state, 1))
+}
+
+unsafe extern "C-unwind" fn bnot(state: *mut ffi::lua_State) -> c_int {
+    ret(state, !barg(state, 1))
+}
+
+unsafe extern "C-unwind" fn bswap(state: *mut ffi::lua_State) -> c_int {
+    ret(state, barg(state, 1).swap_bytes())
 }
 
 /// `band`, `bor`, `bxor`: argument 1, then the others from the last down, as the C loop
 /// reads them (which decides which bad argument is reported).
-fn fold(lua: &Lua, args: &[Value], op: impl Fn(u32, u32) -> u32) -> mlua::Result<Outcome> {
-    let mut b = match barg(lua, args, 1)? {
-        Ok(b) => b,
-        Err(e) => return Ok(Err(e)),
-    };
-    for narg in (2..=args.len()).rev() {
-        match barg(lua, args, narg)? {
-            Ok(x) => b = op(b, x),
-            Err(e) => return Ok(Err(e)),
-        }
+unsafe fn fold(state: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
+    let mut b = barg(state, 1);
+    let mut narg = ffi::lua_gettop(state);
+    while narg > 1 {
+        b = op(b, barg(state, narg));
+        narg -= 1;
     }
-    ret(b)
+    ret(state, b)
 }
 
-fn shift(lua: &Lua, args: &[Value], op: impl Fn(u32, u32) -> u32) -> mlua::Result<Outcome> {
-    let b = match barg(lua, args, 1)? {
-        Ok(b) => b,
-        Err(e) => return Ok(Err(e)),
-    };
-    match barg(lua, args, 2)? {
-        Ok(n) => ret(op(b, n & 31)),
-        Err(e) => Ok(Err(e)),
-    }
+unsafe extern "C-unwind" fn band(state: *mut ffi::lua_State) -> c_int {
+    fold(state, |x, y| x & y)
+}
+
+unsafe extern "C-unwind" fn bor(state: *mut ffi::lua_State) -> c_int {
+    fold(state, |x, y| x | y)
+}
+
+unsafe extern "C-unwind" fn bxor(state: *mut ffi::lua_State) -> c_int {
+    fold(state, |x, y| x ^ y)
+}
+
+unsafe fn shift(state: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
+    let b = barg(state, 1);
+    let n = barg(state, 2) & 31;
+    ret(state, op(b, n))
+}
+
+unsafe extern "C-unwind" fn lshift(state: *mut ffi::lua_State) -> c_int {
+    shift(state, |b, n| b << n)
+}
+
+unsafe extern "C-unwind" fn rshift(state: *mut ffi::lua_State) -> c_int {
+    shift(state, |b, n| b >> n)
+}
+
+unsafe extern "C-unwind" fn arshift(state: *mut ffi::lua_State) -> c_int {
+    shift(state, |b, n| ((b as i32) >> n) as u32)
+}
+
+unsafe extern "C-unwind" fn rol(state: *mut ffi::lua_State) -> c_int {
+    shift(state, u32::rotate_left)
+}
+
+unsafe extern "C-unwind" fn ror(state: *mut ffi::lua_State) -> c_int {
+    shift(state, u32::rotate_right)
 }
 
 /// `bit.tohex(x [, n])`: `n` hex digits (default 8, at most 8), upper case when negative.
-fn tohex(lua: &Lua, args: Vec<Value>) -> mlua::Result<Outcome> {
-    let mut b = match barg(lua, &args, 1)? {
-        Ok(b) => b,
-        Err(e) => return Ok(Err(e)),
-    };
+unsafe extern "C-unwind" fn tohex(state: *mut ffi::lua_State) -> c_int {
+    let mut b = barg(state, 1);
     // In 64 bits, so that -(-2^31) is 2^31 (8 digits, upper case), as Redis's build gives.
-    let mut n: i64 = if args.len() < 2 {
+    let mut n: i64 = if ffi::lua_isnone(state, 2) != 0 {
         8
     } else {
-        match barg(lua, &args, 2)? {
-            Ok(n) => i64::from(n as i32),
-            Err(e) => return Ok(Err(e)),
-        }
+        i64::from(barg(state, 2) as i32)
     };
     let digits: &[u8; 16] = if n < 0 {
         n = -n;
@@ -123,5 +135,6 @@ fn tohex(lua: &Lua, args: Vec<Value>) -> mlua::Result<Outcome> {
         *slot = digits[(b & 15) as usize];
         b >>= 4;
     }
-    one(Value::String(lua.create_string(&buf[..n])?))
+    ffi::lua_pushlstring(state, buf.as_ptr().cast(), n);
+    1
 }

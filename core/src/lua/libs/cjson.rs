@@ -65,12 +65,19 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     let c = cfg.clone();
     t.raw_set(
         "encode",
-        function(lua, move |lua, a| encode(lua, &lock(&c).clone(), &next, a))?,
+        function(lua, move |lua, a| {
+            // A copy: the lock is not held while encoding.
+            let cfg = lock(&c).clone();
+            encode(lua, &cfg, &next, a)
+        })?,
     )?;
     let c = cfg.clone();
     t.raw_set(
         "decode",
-        function(lua, move |lua, a| decode(lua, &lock(&c).clone(), a))?,
+        function(lua, move |lua, a| {
+            let cfg = lock(&c).clone();
+            decode(lua, &cfg, a)
+        })?,
     )?;
     let c = cfg.clone();
     t.raw_set(
@@ -257,145 +264,248 @@ fn encode_error(what: &Value, reason: &str) -> Fail {
     ))
 }
 
-/// `cjson.encode(value)`. Iterative: nesting may go to thousands of levels (when the depth
-/// limit is raised), too deep for recursion. Outer tables and keys wait in a Lua table,
-/// since mlua can hold only a few thousand references at once.
+/// Tables nested deeper than this are written by `Encoder::deep`, without recursion.
+const RECURSION_LIMIT: usize = 64;
+
+/// `cjson.encode(value)`.
 fn encode(lua: &Lua, cfg: &Config, next: &Function, args: Vec<Value>) -> mlua::Result<Outcome> {
     if args.len() != 1 {
         return Ok(Err(Fail::Arg(1, "expected 1 argument".into())));
     }
-    let mut out = Vec::new();
-    let mut frames: Vec<Frame> = Vec::new();
-    let mut chain: Option<Table> = None;
-    // The innermost table and, for objects, the key last written.
-    let mut cur: Option<Table> = None;
-    let mut cur_key = Value::Nil;
-    // One slot for the argument, plus what the outer levels hold.
-    let mut slots = 1usize;
-    let mut pending = args.into_iter().next();
-    loop {
-        if let Some(v) = pending.take() {
-            match v {
-                Value::Table(t) => {
-                    let depth = frames.len() + 1;
-                    if depth > cfg.encode_max_depth as usize || slots + 3 > LUA_MAX_C_STACK {
-                        return Ok(Err(Fail::Error(format!(
-                            "Cannot serialise, excessive nesting ({depth})"
-                        ))));
-                    }
-                    let len = match array_length(cfg, &t)? {
-                        Ok(len) => len,
-                        Err(e) => return Ok(Err(e)),
-                    };
-                    if let Some(parent) = cur.take() {
-                        let c = match &chain {
-                            Some(c) => c.clone(),
-                            None => {
-                                let c = lua.create_table()?;
-                                chain = Some(c.clone());
-                                c
-                            }
-                        };
-                        c.raw_set(frames.len(), parent)?;
-                        c.raw_set(-(frames.len() as i64), std::mem::take(&mut cur_key))?;
-                    }
-                    let frame = if len > 0 {
-                        out.push(b'[');
-                        Frame::Array { len, next: 1 }
-                    } else {
-                        out.push(b'{');
-                        Frame::Object { first: true }
-                    };
-                    slots += frame.slots();
-                    frames.push(frame);
-                    cur = Some(t);
-                }
-                v => {
-                    if let Err(e) = append_scalar(&mut out, cfg, &v) {
-                        return Ok(Err(e));
-                    }
-                }
-            }
-        }
-        let (Some(frame), Some(table)) = (frames.last_mut(), cur.as_ref()) else {
-            break;
-        };
-        match frame {
-            Frame::Array { len, next } if *next <= *len => {
-                if *next > 1 {
-                    out.push(b',');
-                }
-                pending = Some(table.raw_get(*next)?);
-                *next += 1;
-                continue;
-            }
-            Frame::Object { first } => {
-                let (k, v): (Value, Value) =
-                    next.call((table.clone(), std::mem::take(&mut cur_key)))?;
-                if !k.is_nil() {
-                    if !*first {
-                        out.push(b',');
-                    }
-                    *first = false;
-                    match &k {
-                        Value::String(s) => {
-                            append_string(&mut out, &s.as_bytes());
-                            out.push(b':');
-                        }
-                        Value::Integer(_) | Value::Number(_) => {
-                            out.push(b'"');
-                            if let Err(e) = append_number(&mut out, cfg, &k) {
-                                return Ok(Err(e));
-                            }
-                            out.extend_from_slice(b"\":");
-                        }
-                        other => {
-                            return Ok(Err(encode_error(
-                                other,
-                                "table key must be a number or string",
-                            )))
-                        }
-                    }
-                    cur_key = k;
-                    pending = Some(v);
-                    continue;
-                }
-            }
-            Frame::Array { .. } => {}
-        }
-        // The innermost table is complete.
-        out.push(match frame {
-            Frame::Array { .. } => b']',
-            Frame::Object { .. } => b'}',
-        });
-        slots -= frame.slots();
-        frames.pop();
-        cur = None;
-        if let (false, Some(c)) = (frames.is_empty(), &chain) {
-            cur = Some(c.raw_get(frames.len())?);
-            cur_key = c.raw_get(-(frames.len() as i64))?;
+    let mut enc = Encoder {
+        lua,
+        cfg,
+        next,
+        out: Vec::new(),
+        fail: None,
+    };
+    // One stack slot for the argument.
+    if let Err(e) = enc.value(&args[0], 0, 1)? {
+        return Ok(Err(e));
+    }
+    one(Value::String(lua.create_string(&enc.out)?))
+}
+
+struct Encoder<'a> {
+    lua: &'a Lua,
+    cfg: &'a Config,
+    /// The raw `next`, for `deep`.
+    next: &'a Function,
+    out: Vec<u8>,
+    /// The failure that stopped a `for_each` (which can only stop with an mlua error).
+    fail: Option<Fail>,
+}
+
+impl Encoder<'_> {
+    /// Writes `v`, a value inside `depth` tables; `slots` is the Lua stack top the C
+    /// encoder would have at this point (the depth limit it hits when raised high).
+    fn value(&mut self, v: &Value, depth: usize, slots: usize) -> mlua::Result<Result<(), Fail>> {
+        match v {
+            Value::Table(t) => self.table(t, depth + 1, slots),
+            v => Ok(append_scalar(&mut self.out, self.cfg, v)),
         }
     }
-    one(Value::String(lua.create_string(&out)?))
+
+    fn check_depth(&self, depth: usize, slots: usize) -> Result<(), Fail> {
+        if depth > self.cfg.encode_max_depth as usize || slots + 3 > LUA_MAX_C_STACK {
+            return Err(Fail::Error(format!(
+                "Cannot serialise, excessive nesting ({depth})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes table `t` at `depth`, recursively while shallow (the common case, and the
+    /// fast one: `for_each` walks an object without a call into Lua per key).
+    fn table(&mut self, t: &Table, depth: usize, slots: usize) -> mlua::Result<Result<(), Fail>> {
+        if depth > RECURSION_LIMIT {
+            return self.deep(t.clone(), depth, slots);
+        }
+        if let Err(e) = self.check_depth(depth, slots) {
+            return Ok(Err(e));
+        }
+        let len = match array_length(self.cfg, t)? {
+            Ok(len) => len,
+            Err(e) => return Ok(Err(e)),
+        };
+        if len > 0 {
+            self.out.push(b'[');
+            for i in 1..=len {
+                if i > 1 {
+                    self.out.push(b',');
+                }
+                let item: Value = t.raw_get(i)?;
+                if let Err(e) = self.value(&item, depth, slots + 1)? {
+                    return Ok(Err(e));
+                }
+            }
+            self.out.push(b']');
+            return Ok(Ok(()));
+        }
+        self.out.push(b'{');
+        let mut first = true;
+        let walked = t.for_each(|k: Value, v: Value| {
+            if !first {
+                self.out.push(b',');
+            }
+            first = false;
+            let step = match self.key(&k) {
+                Ok(()) => self.value(&v, depth, slots + 2)?,
+                Err(e) => Err(e),
+            };
+            step.map_err(|e| {
+                self.fail = Some(e);
+                mlua::Error::RuntimeError(String::new())
+            })
+        });
+        if let Some(e) = self.fail.take() {
+            return Ok(Err(e));
+        }
+        walked?;
+        self.out.push(b'}');
+        Ok(Ok(()))
+    }
+
+    /// An object key: strings as they are, numbers as strings, nothing else.
+    fn key(&mut self, k: &Value) -> Result<(), Fail> {
+        match k {
+            Value::String(s) => {
+                append_string(&mut self.out, &s.as_bytes());
+                self.out.push(b':');
+            }
+            Value::Integer(_) | Value::Number(_) => {
+                self.out.push(b'"');
+                append_number(&mut self.out, self.cfg, k)?;
+                self.out.extend_from_slice(b"\":");
+            }
+            other => return Err(encode_error(other, "table key must be a number or string")),
+        }
+        Ok(())
+    }
+
+    /// Writes table `root` (at `depth`) and everything under it without recursion: nesting
+    /// may go to thousands of levels when the depth limit is raised. The tables and keys of
+    /// outer levels wait in a Lua table, since mlua can hold only a few thousand references.
+    fn deep(&mut self, root: Table, depth: usize, slots: usize) -> mlua::Result<Result<(), Fail>> {
+        let base = depth - 1;
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut chain: Option<Table> = None;
+        // The innermost table and, for objects, the key last written.
+        let mut cur: Option<Table> = None;
+        let mut cur_key = Value::Nil;
+        let mut slots = slots;
+        let mut pending = Some(Value::Table(root));
+        loop {
+            if let Some(v) = pending.take() {
+                match v {
+                    Value::Table(t) => {
+                        if let Err(e) = self.check_depth(base + frames.len() + 1, slots) {
+                            return Ok(Err(e));
+                        }
+                        let len = match array_length(self.cfg, &t)? {
+                            Ok(len) => len,
+                            Err(e) => return Ok(Err(e)),
+                        };
+                        if let Some(parent) = cur.take() {
+                            let c = match &chain {
+                                Some(c) => c.clone(),
+                                None => {
+                                    let c = self.lua.create_table()?;
+                                    chain = Some(c.clone());
+                                    c
+                                }
+                            };
+                            c.raw_set(frames.len(), parent)?;
+                            c.raw_set(-(frames.len() as i64), std::mem::take(&mut cur_key))?;
+                        }
+                        let frame = if len > 0 {
+                            self.out.push(b'[');
+                            Frame::Array { len, next: 1 }
+                        } else {
+                            self.out.push(b'{');
+                            Frame::Object { first: true }
+                        };
+                        slots += frame.slots();
+                        frames.push(frame);
+                        cur = Some(t);
+                    }
+                    v => {
+                        if let Err(e) = append_scalar(&mut self.out, self.cfg, &v) {
+                            return Ok(Err(e));
+                        }
+                    }
+                }
+            }
+            let (Some(frame), Some(table)) = (frames.last_mut(), cur.as_ref()) else {
+                return Ok(Ok(()));
+            };
+            match frame {
+                Frame::Array { len, next } if *next <= *len => {
+                    if *next > 1 {
+                        self.out.push(b',');
+                    }
+                    pending = Some(table.raw_get(*next)?);
+                    *next += 1;
+                    continue;
+                }
+                Frame::Object { first } => {
+                    let (k, v): (Value, Value) = self
+                        .next
+                        .call((table.clone(), std::mem::take(&mut cur_key)))?;
+                    if !k.is_nil() {
+                        if !*first {
+                            self.out.push(b',');
+                        }
+                        *first = false;
+                        if let Err(e) = self.key(&k) {
+                            return Ok(Err(e));
+                        }
+                        cur_key = k;
+                        pending = Some(v);
+                        continue;
+                    }
+                }
+                Frame::Array { .. } => {}
+            }
+            // The innermost table is complete.
+            self.out.push(match frame {
+                Frame::Array { .. } => b']',
+                Frame::Object { .. } => b'}',
+            });
+            slots -= frame.slots();
+            frames.pop();
+            cur = None;
+            if let (false, Some(c)) = (frames.is_empty(), &chain) {
+                cur = Some(c.raw_get(frames.len())?);
+                cur_key = c.raw_get(-(frames.len() as i64))?;
+            }
+        }
+    }
 }
 
 /// `lua_array_length`: the length when every key is a positive integer (0 for an empty
 /// table), -1 (or C's overflowed `int`) for an object, or an error for a sparse array.
 fn array_length(cfg: &Config, t: &Table) -> mlua::Result<Result<i64, Fail>> {
     let (mut max, mut items) = (0i32, 0i32);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        match number_of(&k) {
-            Some(n) if n != 0.0 && n.floor() == n && n >= 1.0 => {
-                // The C code keeps the largest key in an `int`.
-                if n > f64::from(max) {
-                    max = c_i32(n);
-                }
-                items = items.wrapping_add(1);
+    let mut object = false;
+    let walked = t.for_each(|k: Value, _: Value| match number_of(&k) {
+        Some(n) if n != 0.0 && n.floor() == n && n >= 1.0 => {
+            // The C code keeps the largest key in an `int`.
+            if n > f64::from(max) {
+                max = c_i32(n);
             }
-            _ => return Ok(Ok(-1)),
+            items = items.wrapping_add(1);
+            Ok(())
         }
+        _ => {
+            object = true;
+            Err(mlua::Error::RuntimeError(String::new()))
+        }
+    });
+    if object {
+        return Ok(Ok(-1));
     }
+    walked?;
     if cfg.sparse_ratio > 0 && max > items.wrapping_mul(cfg.sparse_ratio) && max > cfg.sparse_safe {
         if cfg.sparse_convert == 0 {
             return Ok(Err(Fail::Error(
@@ -456,6 +566,12 @@ pub(crate) fn format_g(out: &mut Vec<u8>, x: f64, prec: usize) {
     }
     if x == 0.0 {
         out.extend_from_slice(if x.is_sign_negative() { b"-0" } else { b"0" });
+        return;
+    }
+    // Integers with at most `prec` digits print as themselves: the common case, done
+    // without formatting machinery.
+    if x.fract() == 0.0 && x.abs() < 10f64.powi(prec as i32) {
+        out.extend_from_slice(itoa::Buffer::new().format(x as i64).as_bytes());
         return;
     }
     // %g picks the style from the exponent %e would print at this precision.

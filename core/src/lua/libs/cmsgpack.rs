@@ -63,16 +63,15 @@ fn encode(buf: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {
                 }
             } else {
                 let mut count = 0u64;
-                for pair in t.pairs::<Value, Value>() {
-                    pair?;
+                t.for_each(|_: Value, _: Value| {
                     count += 1;
-                }
+                    Ok(())
+                })?;
                 encode_len(buf, count, 0x80, 0xde, 0xdf);
-                for pair in t.pairs::<Value, Value>() {
-                    let (k, v) = pair?;
+                t.for_each(|k: Value, v: Value| {
                     encode(buf, &k, level + 1)?;
-                    encode(buf, &v, level + 1)?;
-                }
+                    encode(buf, &v, level + 1)
+                })?;
             }
         }
         _ => buf.push(0xc0),
@@ -84,17 +83,23 @@ fn encode(buf: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {
 /// key a number that is a positive C `int`, and the largest equal to the count).
 fn is_array(t: &Table) -> mlua::Result<bool> {
     let (mut count, mut max) = (0i64, 0i64);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let Some(n) = number_of(&k) else {
-            return Ok(false);
-        };
-        if n <= 0.0 || n.is_infinite() || f64::from(super::c_i32(n)) != n {
-            return Ok(false);
+    let mut map = false;
+    let walked = t.for_each(|k: Value, _: Value| match number_of(&k) {
+        Some(n) if n > 0.0 && !n.is_infinite() && f64::from(super::c_i32(n)) == n => {
+            max = max.max(n as i64);
+            count += 1;
+            Ok(())
         }
-        max = max.max(n as i64);
-        count += 1;
+        _ => {
+            map = true;
+            // Stops the walk; told apart from a real error by `map`.
+            Err(mlua::Error::RuntimeError(String::new()))
+        }
+    });
+    if map {
+        return Ok(false);
     }
+    walked?;
     Ok(max == count)
 }
 

@@ -6,7 +6,7 @@
 //! as a plain string raised from a C function, positioned like `luaL_error` does it
 //! (`user_script:1: Expected value ...`). An mlua callback cannot do that: its errors are
 //! userdata. So each library function is a Rust body that reports its outcome as a status
-//! value, called through a small C closure ([`trampoline`]) that returns the results or
+//! value, called through a small C closure (`trampoline`) that returns the results or
 //! raises the error with the Lua C API, exactly where the C library would.
 
 mod bit;

@@ -117,6 +117,30 @@ fn many_results_through_pcall() {
     );
 }
 
+/// Throughput, for the record (`cargo test --release -- --ignored bench --nocapture`).
+#[test]
+#[ignore]
+fn bench() {
+    let lua = lua();
+    let setup = "DOC = {} for i = 1, 100000 do DOC[i] = {id = i, name = 'item' .. i, tags = {'a', 'b'}, score = i / 3} end \
+                 JSON = cjson.encode(DOC) PACK = cmsgpack.pack(DOC)";
+    run(&lua, setup).expect("setup");
+    for (what, code) in [
+        ("cjson.encode", "return cjson.encode(DOC)"),
+        ("cjson.decode", "return cjson.decode(JSON)"),
+        ("cmsgpack.pack", "return cmsgpack.pack(DOC)"),
+        ("cmsgpack.unpack", "return cmsgpack.unpack(PACK)"),
+        (
+            "bit.band x1e6",
+            "local b = bit.band for i = 1, 1000000 do b(i, 255) end",
+        ),
+    ] {
+        let start = std::time::Instant::now();
+        run(&lua, code).expect(what);
+        eprintln!("{what}: {:?}", start.elapsed());
+    }
+}
+
 /// A small deterministic generator, so that failures reproduce.
 struct XorShift(u64);
 
