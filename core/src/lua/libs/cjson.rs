@@ -7,11 +7,12 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use mlua::{Function, LightUserData, Lua, Table, Value};
+use std::ffi::c_int;
+
+use mlua::{ffi, LightUserData, Lua, Table, Value};
 
 use super::{
-    c_i32, check_integer, check_string, function, number_of, one, Fail, Outcome, Ret,
-    LUA_MAX_C_STACK,
+    c_i32, check_integer, check_string, function, one, Fail, Outcome, Ret, LUA_MAX_C_STACK,
 };
 
 /// The settings `cjson.encode_*`/`decode_*` read and change.
@@ -59,8 +60,6 @@ fn null() -> Value {
 /// Builds a `cjson` table with its own configuration (`cjson.new()` makes another).
 pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     let cfg: Shared = Arc::new(Mutex::new(Config::default()));
-    // The raw `next`, taken now so that later changes to the globals cannot reach it.
-    let next: Function = lua.globals().raw_get("next")?;
     let t = lua.create_table()?;
     let c = cfg.clone();
     t.raw_set(
@@ -68,7 +67,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
         function(lua, move |lua, a| {
             // A copy: the lock is not held while encoding.
             let cfg = lock(&c).clone();
-            encode(lua, &cfg, &next, a)
+            encode(lua, &cfg, a)
         })?,
     )?;
     let c = cfg.clone();
@@ -241,300 +240,220 @@ fn enum_option(
 
 // ===== Encoding =====
 
-/// A table being written: an array by index, or an object through `next`.
+/// A table being written: an array by index, or an object by `lua_next`.
 enum Frame {
     Array { len: i64, next: i64 },
     Object { first: bool },
 }
 
-impl Frame {
-    /// Stack slots the C encoder holds at this level while writing a child.
-    fn slots(&self) -> usize {
-        match self {
-            Frame::Array { .. } => 1,
-            Frame::Object { .. } => 2,
-        }
-    }
-}
-
-fn encode_error(what: &Value, reason: &str) -> Fail {
-    Fail::Error(format!(
-        "Cannot serialise {}: {reason}",
-        super::typename(Some(what))
-    ))
-}
-
-/// Tables nested deeper than this are written by `Encoder::deep`, without recursion.
-const RECURSION_LIMIT: usize = 64;
-
 /// `cjson.encode(value)`.
-fn encode(lua: &Lua, cfg: &Config, next: &Function, args: Vec<Value>) -> mlua::Result<Outcome> {
+fn encode(lua: &Lua, cfg: &Config, args: Vec<Value>) -> mlua::Result<Outcome> {
     if args.len() != 1 {
         return Ok(Err(Fail::Arg(1, "expected 1 argument".into())));
     }
-    let mut enc = Encoder {
-        lua,
-        cfg,
-        next,
-        out: Vec::new(),
-        fail: None,
-    };
-    // One stack slot for the argument.
-    if let Err(e) = enc.value(&args[0], 0, 1)? {
+    let mut out = Vec::new();
+    let mut frames = Vec::new();
+    let mut fail = None;
+    let root = args.into_iter().next().unwrap_or(Value::Nil);
+    // SAFETY: `encode_raw` reads the value through the Lua C API without raising errors
+    // (a failed stack growth may raise a memory error: the closure owns nothing to drop).
+    unsafe {
+        lua.exec_raw::<()>(root, |state| {
+            encode_raw(state, cfg, &mut out, &mut frames, &mut fail);
+            ffi::lua_settop(state, 0);
+        })?;
+    }
+    if let Some(e) = fail {
         return Ok(Err(e));
     }
-    one(Value::String(lua.create_string(&enc.out)?))
+    one(Value::String(lua.create_string(&out)?))
 }
 
-struct Encoder<'a> {
-    lua: &'a Lua,
-    cfg: &'a Config,
-    /// The raw `next`, for `deep`.
-    next: &'a Function,
-    out: Vec<u8>,
-    /// The failure that stopped a `for_each` (which can only stop with an mlua error).
-    fail: Option<Fail>,
-}
-
-impl Encoder<'_> {
-    /// Writes `v`, a value inside `depth` tables; `slots` is the Lua stack top the C
-    /// encoder would have at this point (the depth limit it hits when raised high).
-    fn value(&mut self, v: &Value, depth: usize, slots: usize) -> mlua::Result<Result<(), Fail>> {
-        match v {
-            Value::Table(t) => self.table(t, depth + 1, slots),
-            v => Ok(append_scalar(&mut self.out, self.cfg, v)),
+/// lua-cjson's encoder, on the Lua stack as the C code uses it (with the value at index 1):
+/// tables stay on the stack while written, objects with their current key, so
+/// `lua_checkstack` stops deep nesting exactly where it stops the C library. Iterative,
+/// since that can be thousands of levels. Does not raise Lua errors: failures go to `fail`.
+unsafe fn encode_raw(
+    state: *mut ffi::lua_State,
+    cfg: &Config,
+    out: &mut Vec<u8>,
+    frames: &mut Vec<Frame>,
+    fail: &mut Option<Fail>,
+) {
+    let mut pending = true;
+    loop {
+        if pending {
+            pending = false;
+            if ffi::lua_type(state, -1) == ffi::LUA_TTABLE {
+                let depth = frames.len() + 1;
+                if depth > cfg.encode_max_depth as usize || ffi::lua_checkstack(state, 3) == 0 {
+                    *fail = Some(Fail::Error(format!(
+                        "Cannot serialise, excessive nesting ({depth})"
+                    )));
+                    return;
+                }
+                let len = match array_length(state, cfg) {
+                    Ok(len) => len,
+                    Err(e) => {
+                        *fail = Some(e);
+                        return;
+                    }
+                };
+                if len > 0 {
+                    out.push(b'[');
+                    frames.push(Frame::Array { len, next: 1 });
+                } else {
+                    out.push(b'{');
+                    frames.push(Frame::Object { first: true });
+                    ffi::lua_pushnil(state);
+                }
+            } else {
+                if let Err(e) = append_scalar(state, -1, out, cfg) {
+                    *fail = Some(e);
+                    return;
+                }
+                ffi::lua_pop(state, 1);
+            }
         }
-    }
-
-    fn check_depth(&self, depth: usize, slots: usize) -> Result<(), Fail> {
-        if depth > self.cfg.encode_max_depth as usize || slots + 3 > LUA_MAX_C_STACK {
-            return Err(Fail::Error(format!(
-                "Cannot serialise, excessive nesting ({depth})"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Writes table `t` at `depth`, recursively while shallow (the common case, and the
-    /// fast one: `for_each` walks an object without a call into Lua per key).
-    fn table(&mut self, t: &Table, depth: usize, slots: usize) -> mlua::Result<Result<(), Fail>> {
-        if depth > RECURSION_LIMIT {
-            return self.deep(t.clone(), depth, slots);
-        }
-        if let Err(e) = self.check_depth(depth, slots) {
-            return Ok(Err(e));
-        }
-        let len = match array_length(self.cfg, t)? {
-            Ok(len) => len,
-            Err(e) => return Ok(Err(e)),
+        let Some(frame) = frames.last_mut() else {
+            return;
         };
-        if len > 0 {
-            self.out.push(b'[');
-            for i in 1..=len {
-                if i > 1 {
-                    self.out.push(b',');
+        match frame {
+            Frame::Array { len, next } if *next <= *len => {
+                if *next > 1 {
+                    out.push(b',');
                 }
-                let item: Value = t.raw_get(i)?;
-                if let Err(e) = self.value(&item, depth, slots + 1)? {
-                    return Ok(Err(e));
-                }
+                ffi::lua_rawgeti(state, -1, *next as _);
+                *next += 1;
+                pending = true;
+                continue;
             }
-            self.out.push(b']');
-            return Ok(Ok(()));
-        }
-        self.out.push(b'{');
-        let mut first = true;
-        let walked = t.for_each(|k: Value, v: Value| {
-            if !first {
-                self.out.push(b',');
-            }
-            first = false;
-            let step = match self.key(&k) {
-                Ok(()) => self.value(&v, depth, slots + 2)?,
-                Err(e) => Err(e),
-            };
-            step.map_err(|e| {
-                self.fail = Some(e);
-                mlua::Error::RuntimeError(String::new())
-            })
-        });
-        if let Some(e) = self.fail.take() {
-            return Ok(Err(e));
-        }
-        walked?;
-        self.out.push(b'}');
-        Ok(Ok(()))
-    }
-
-    /// An object key: strings as they are, numbers as strings, nothing else.
-    fn key(&mut self, k: &Value) -> Result<(), Fail> {
-        match k {
-            Value::String(s) => {
-                append_string(&mut self.out, &s.as_bytes());
-                self.out.push(b':');
-            }
-            Value::Integer(_) | Value::Number(_) => {
-                self.out.push(b'"');
-                append_number(&mut self.out, self.cfg, k)?;
-                self.out.extend_from_slice(b"\":");
-            }
-            other => return Err(encode_error(other, "table key must be a number or string")),
-        }
-        Ok(())
-    }
-
-    /// Writes table `root` (at `depth`) and everything under it without recursion: nesting
-    /// may go to thousands of levels when the depth limit is raised. The tables and keys of
-    /// outer levels wait in a Lua table, since mlua can hold only a few thousand references.
-    fn deep(&mut self, root: Table, depth: usize, slots: usize) -> mlua::Result<Result<(), Fail>> {
-        let base = depth - 1;
-        let mut frames: Vec<Frame> = Vec::new();
-        let mut chain: Option<Table> = None;
-        // The innermost table and, for objects, the key last written.
-        let mut cur: Option<Table> = None;
-        let mut cur_key = Value::Nil;
-        let mut slots = slots;
-        let mut pending = Some(Value::Table(root));
-        loop {
-            if let Some(v) = pending.take() {
-                match v {
-                    Value::Table(t) => {
-                        if let Err(e) = self.check_depth(base + frames.len() + 1, slots) {
-                            return Ok(Err(e));
-                        }
-                        let len = match array_length(self.cfg, &t)? {
-                            Ok(len) => len,
-                            Err(e) => return Ok(Err(e)),
-                        };
-                        if let Some(parent) = cur.take() {
-                            let c = match &chain {
-                                Some(c) => c.clone(),
-                                None => {
-                                    let c = self.lua.create_table()?;
-                                    chain = Some(c.clone());
-                                    c
-                                }
-                            };
-                            c.raw_set(frames.len(), parent)?;
-                            c.raw_set(-(frames.len() as i64), std::mem::take(&mut cur_key))?;
-                        }
-                        let frame = if len > 0 {
-                            self.out.push(b'[');
-                            Frame::Array { len, next: 1 }
-                        } else {
-                            self.out.push(b'{');
-                            Frame::Object { first: true }
-                        };
-                        slots += frame.slots();
-                        frames.push(frame);
-                        cur = Some(t);
+            Frame::Array { .. } => out.push(b']'),
+            // Stack: table, key.
+            Frame::Object { first } => {
+                if ffi::lua_next(state, -2) != 0 {
+                    // Stack: table, key, value.
+                    if !*first {
+                        out.push(b',');
                     }
-                    v => {
-                        if let Err(e) = append_scalar(&mut self.out, self.cfg, &v) {
-                            return Ok(Err(e));
-                        }
+                    *first = false;
+                    if let Err(e) = append_key(state, out, cfg) {
+                        *fail = Some(e);
+                        return;
                     }
-                }
-            }
-            let (Some(frame), Some(table)) = (frames.last_mut(), cur.as_ref()) else {
-                return Ok(Ok(()));
-            };
-            match frame {
-                Frame::Array { len, next } if *next <= *len => {
-                    if *next > 1 {
-                        self.out.push(b',');
-                    }
-                    pending = Some(table.raw_get(*next)?);
-                    *next += 1;
+                    pending = true;
                     continue;
                 }
-                Frame::Object { first } => {
-                    let (k, v): (Value, Value) = self
-                        .next
-                        .call((table.clone(), std::mem::take(&mut cur_key)))?;
-                    if !k.is_nil() {
-                        if !*first {
-                            self.out.push(b',');
-                        }
-                        *first = false;
-                        if let Err(e) = self.key(&k) {
-                            return Ok(Err(e));
-                        }
-                        cur_key = k;
-                        pending = Some(v);
-                        continue;
-                    }
-                }
-                Frame::Array { .. } => {}
-            }
-            // The innermost table is complete.
-            self.out.push(match frame {
-                Frame::Array { .. } => b']',
-                Frame::Object { .. } => b'}',
-            });
-            slots -= frame.slots();
-            frames.pop();
-            cur = None;
-            if let (false, Some(c)) = (frames.is_empty(), &chain) {
-                cur = Some(c.raw_get(frames.len())?);
-                cur_key = c.raw_get(-(frames.len() as i64))?;
+                out.push(b'}');
             }
         }
+        // The table on top is complete.
+        frames.pop();
+        ffi::lua_pop(state, 1);
     }
 }
 
-/// `lua_array_length`: the length when every key is a positive integer (0 for an empty
-/// table), -1 (or C's overflowed `int`) for an object, or an error for a sparse array.
-fn array_length(cfg: &Config, t: &Table) -> mlua::Result<Result<i64, Fail>> {
-    let (mut max, mut items) = (0i32, 0i32);
-    let mut object = false;
-    let walked = t.for_each(|k: Value, _: Value| match number_of(&k) {
-        Some(n) if n != 0.0 && n.floor() == n && n >= 1.0 => {
-            // The C code keeps the largest key in an `int`.
-            if n > f64::from(max) {
-                max = c_i32(n);
-            }
-            items = items.wrapping_add(1);
-            Ok(())
+fn encode_error(typename: &str, reason: &str) -> Fail {
+    Fail::Error(format!("Cannot serialise {typename}: {reason}"))
+}
+
+unsafe fn typename_at(state: *mut ffi::lua_State, idx: c_int) -> String {
+    let name = ffi::lua_typename(state, ffi::lua_type(state, idx));
+    std::ffi::CStr::from_ptr(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+unsafe fn bytes_at<'a>(state: *mut ffi::lua_State, idx: c_int) -> &'a [u8] {
+    let mut len = 0usize;
+    let p = ffi::lua_tolstring(state, idx, &mut len);
+    if p.is_null() {
+        return &[];
+    }
+    std::slice::from_raw_parts(p.cast::<u8>(), len)
+}
+
+/// The key at -2 of an object being written: strings as they are, numbers as strings.
+unsafe fn append_key(
+    state: *mut ffi::lua_State,
+    out: &mut Vec<u8>,
+    cfg: &Config,
+) -> Result<(), Fail> {
+    match ffi::lua_type(state, -2) {
+        ffi::LUA_TSTRING => {
+            append_string(out, bytes_at(state, -2));
+            out.push(b':');
+        }
+        ffi::LUA_TNUMBER => {
+            out.push(b'"');
+            append_number(out, cfg, ffi::lua_tonumber(state, -2))?;
+            out.extend_from_slice(b"\":");
         }
         _ => {
-            object = true;
-            Err(mlua::Error::RuntimeError(String::new()))
+            return Err(encode_error(
+                &typename_at(state, -2),
+                "table key must be a number or string",
+            ))
         }
-    });
-    if object {
-        return Ok(Ok(-1));
-    }
-    walked?;
-    if cfg.sparse_ratio > 0 && max > items.wrapping_mul(cfg.sparse_ratio) && max > cfg.sparse_safe {
-        if cfg.sparse_convert == 0 {
-            return Ok(Err(Fail::Error(
-                "Cannot serialise table: excessively sparse array".into(),
-            )));
-        }
-        return Ok(Ok(-1));
-    }
-    Ok(Ok(i64::from(max)))
-}
-
-fn append_scalar(out: &mut Vec<u8>, cfg: &Config, v: &Value) -> Result<(), Fail> {
-    match v {
-        Value::String(s) => append_string(out, &s.as_bytes()),
-        Value::Integer(_) | Value::Number(_) => append_number(out, cfg, v)?,
-        Value::Boolean(true) => out.extend_from_slice(b"true"),
-        Value::Boolean(false) => out.extend_from_slice(b"false"),
-        Value::Nil => out.extend_from_slice(b"null"),
-        Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
-        other => return Err(encode_error(other, "type not supported")),
     }
     Ok(())
 }
 
-fn append_number(out: &mut Vec<u8>, cfg: &Config, v: &Value) -> Result<(), Fail> {
-    let n = number_of(v).unwrap_or(0.0);
+/// `lua_array_length` for the table on top: the length when every key is a positive
+/// integer (0 for an empty table), -1 (or C's overflowed `int`) for an object, or an error
+/// for a sparse array.
+unsafe fn array_length(state: *mut ffi::lua_State, cfg: &Config) -> Result<i64, Fail> {
+    let (mut max, mut items) = (0i32, 0i32);
+    ffi::lua_pushnil(state);
+    while ffi::lua_next(state, -2) != 0 {
+        if ffi::lua_type(state, -2) == ffi::LUA_TNUMBER {
+            let k = ffi::lua_tonumber(state, -2);
+            if k != 0.0 && k.floor() == k && k >= 1.0 {
+                // The C code keeps the largest key in an `int`.
+                if k > f64::from(max) {
+                    max = c_i32(k);
+                }
+                items = items.wrapping_add(1);
+                ffi::lua_pop(state, 1);
+                continue;
+            }
+        }
+        ffi::lua_pop(state, 2);
+        return Ok(-1);
+    }
+    if cfg.sparse_ratio > 0 && max > items.wrapping_mul(cfg.sparse_ratio) && max > cfg.sparse_safe {
+        if cfg.sparse_convert == 0 {
+            return Err(encode_error("table", "excessively sparse array"));
+        }
+        return Ok(-1);
+    }
+    Ok(i64::from(max))
+}
+
+unsafe fn append_scalar(
+    state: *mut ffi::lua_State,
+    idx: c_int,
+    out: &mut Vec<u8>,
+    cfg: &Config,
+) -> Result<(), Fail> {
+    match ffi::lua_type(state, idx) {
+        ffi::LUA_TSTRING => append_string(out, bytes_at(state, idx)),
+        ffi::LUA_TNUMBER => append_number(out, cfg, ffi::lua_tonumber(state, idx))?,
+        ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, idx) != 0 => out.extend_from_slice(b"true"),
+        ffi::LUA_TBOOLEAN => out.extend_from_slice(b"false"),
+        ffi::LUA_TNIL => out.extend_from_slice(b"null"),
+        ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(state, idx).is_null() => {
+            out.extend_from_slice(b"null")
+        }
+        _ => return Err(encode_error(&typename_at(state, idx), "type not supported")),
+    }
+    Ok(())
+}
+
+fn append_number(out: &mut Vec<u8>, cfg: &Config, n: f64) -> Result<(), Fail> {
     if !n.is_finite() {
         match cfg.encode_invalid_numbers {
-            0 => return Err(encode_error(v, "must not be NaN or Inf")),
+            0 => return Err(encode_error("number", "must not be NaN or Inf")),
             1 if n.is_nan() => {
                 out.extend_from_slice(b"nan");
                 return Ok(());
