@@ -11,9 +11,7 @@ use std::ffi::c_int;
 
 use mlua::{ffi, LightUserData, Lua, Table, Value};
 
-use super::{
-    c_i32, check_integer, check_string, function, one, Fail, Outcome, Ret, LUA_MAX_C_STACK,
-};
+use super::{c_i32, check_integer, check_string, function, one, Fail, Outcome, Ret};
 
 /// The settings `cjson.encode_*`/`decode_*` read and change.
 #[derive(Clone)]
@@ -944,16 +942,6 @@ enum Open {
     Object,
 }
 
-impl Open {
-    /// Stack slots the C decoder holds at this level: the table, and an object's key.
-    fn slots(&self) -> usize {
-        match self {
-            Open::Array { .. } => 1,
-            Open::Object => 2,
-        }
-    }
-}
-
 fn parse_error(expected: &str, t: &Token) -> Fail {
     let found = if t.kind == Kind::Error {
         t.error
@@ -966,7 +954,7 @@ fn parse_error(expected: &str, t: &Token) -> Fail {
     ))
 }
 
-/// `cjson.decode(text)`. Iterative for the same reasons as `encode`.
+/// `cjson.decode(text)`.
 fn decode(lua: &Lua, cfg: &Config, args: Vec<Value>) -> mlua::Result<Outcome> {
     if args.len() != 1 {
         return Ok(Err(Fail::Arg(1, "expected 1 argument".into())));
@@ -987,85 +975,88 @@ fn decode(lua: &Lua, cfg: &Config, args: Vec<Value>) -> mlua::Result<Outcome> {
         decode_invalid_numbers: cfg.decode_invalid_numbers != 0,
         text: Vec::new(),
     };
-    let mut frames: Vec<Open> = Vec::new();
-    let mut chain: Option<Table> = None;
-    let mut cur: Option<Table> = None;
-    let mut cur_key = Value::Nil;
-    // The argument's slot plus what the open levels hold.
-    let mut slots = 1usize;
+    let mut frames = Vec::new();
+    let mut fail = None;
+    // SAFETY: `decode_raw` owns nothing that needs dropping, so a memory error raised by
+    // the Lua API while it builds tables unwinds nothing but Lua's own pcall.
+    let value = unsafe {
+        lua.exec_raw::<Value>(s.clone(), |state| {
+            if !decode_raw(state, cfg, &mut lex, &mut frames, &mut fail) {
+                ffi::lua_settop(state, 0);
+            }
+        })?
+    };
+    match fail {
+        Some(e) => Ok(Err(e)),
+        None => one(value),
+    }
+}
+
+/// lua-cjson's parser building the result on the Lua stack as the C code does (text at
+/// index 1; open tables, and an object's key, stay on the stack while their contents are
+/// read), so `lua_checkstack` stops deep nesting exactly where it stops the C library.
+/// Iterative, since that can be thousands of levels. Leaves the result alone on the
+/// stack, or returns false with the reason in `fail`.
+unsafe fn decode_raw(
+    state: *mut ffi::lua_State,
+    cfg: &Config,
+    lex: &mut Lexer<'_>,
+    frames: &mut Vec<Open>,
+    fail: &mut Option<Fail>,
+) -> bool {
     let mut tok = lex.next();
-    let result = 'value: loop {
-        // `tok` starts a value.
-        let mut done = match tok.kind {
-            Kind::Str => Value::String(lua.create_string(&lex.text)?),
-            Kind::Number => Value::Number(tok.number),
-            Kind::Boolean => Value::Boolean(tok.boolean),
-            Kind::Null => null(),
+    'value: loop {
+        // `tok` starts a value: push it.
+        match tok.kind {
+            Kind::Str => push_bytes(state, &lex.text),
+            Kind::Number => ffi::lua_pushnumber(state, tok.number),
+            Kind::Boolean => ffi::lua_pushboolean(state, c_int::from(tok.boolean)),
+            Kind::Null => ffi::lua_pushlightuserdata(state, std::ptr::null_mut()),
             Kind::ArrBegin | Kind::ObjBegin => {
-                let open = if tok.kind == Kind::ArrBegin {
-                    Open::Array { index: 1 }
-                } else {
-                    Open::Object
-                };
+                let is_array = tok.kind == Kind::ArrBegin;
                 let depth = frames.len() + 1;
-                let need = open.slots() + 1;
-                if depth > cfg.decode_max_depth as usize || slots + need > LUA_MAX_C_STACK {
-                    return Ok(Err(Fail::Error(format!(
+                let need = if is_array { 2 } else { 3 };
+                if depth > cfg.decode_max_depth as usize || ffi::lua_checkstack(state, need) == 0 {
+                    *fail = Some(Fail::Error(format!(
                         "Found too many nested data structures ({depth}) at character {}",
                         lex.pos
-                    ))));
+                    )));
+                    return false;
                 }
-                let table = lua.create_table()?;
-                if let Some(parent) = cur.take() {
-                    let c = match &chain {
-                        Some(c) => c.clone(),
-                        None => {
-                            let c = lua.create_table()?;
-                            chain = Some(c.clone());
-                            c
-                        }
-                    };
-                    c.raw_set(frames.len(), parent)?;
-                    c.raw_set(-(frames.len() as i64), std::mem::take(&mut cur_key))?;
-                }
-                let is_array = matches!(open, Open::Array { .. });
-                slots += open.slots();
-                frames.push(open);
-                cur = Some(table);
+                ffi::lua_newtable(state);
                 tok = lex.next();
-                let close = if is_array { Kind::ArrEnd } else { Kind::ObjEnd };
-                if tok.kind != close {
-                    if !is_array {
-                        match object_key(lua, &mut lex, &tok)? {
-                            Ok((key, next)) => {
-                                cur_key = key;
-                                tok = next;
-                            }
-                            Err(e) => return Ok(Err(e)),
+                if is_array {
+                    if tok.kind != Kind::ArrEnd {
+                        frames.push(Open::Array { index: 1 });
+                        continue 'value;
+                    }
+                } else if tok.kind != Kind::ObjEnd {
+                    frames.push(Open::Object);
+                    match object_key(state, lex, &tok) {
+                        Ok(next) => tok = next,
+                        Err(e) => {
+                            *fail = Some(e);
+                            return false;
                         }
                     }
                     continue 'value;
                 }
-                // Empty: complete at once.
-                slots -= frames.pop().map_or(0, |o| o.slots());
-                let done = cur.take().map_or(Value::Nil, Value::Table);
-                if let (false, Some(c)) = (frames.is_empty(), &chain) {
-                    cur = Some(c.raw_get(frames.len())?);
-                    cur_key = c.raw_get(-(frames.len() as i64))?;
-                }
-                done
+                // An empty table is complete at once.
             }
-            _ => return Ok(Err(parse_error("value", &tok))),
-        };
-        // Store the value in its container and read what follows it.
+            _ => {
+                *fail = Some(parse_error("value", &tok));
+                return false;
+            }
+        }
+        // A complete value is on top: store it and read what follows it.
         loop {
-            let (Some(open), Some(table)) = (frames.last_mut(), cur.clone()) else {
-                break 'value done;
+            let Some(open) = frames.last_mut() else {
+                break 'value;
             };
             tok = lex.next();
             match open {
                 Open::Array { index } => {
-                    table.raw_set(*index, done)?;
+                    ffi::lua_rawseti(state, -2, *index as _);
                     *index += 1;
                     match tok.kind {
                         Kind::Comma => {
@@ -1073,58 +1064,67 @@ fn decode(lua: &Lua, cfg: &Config, args: Vec<Value>) -> mlua::Result<Outcome> {
                             continue 'value;
                         }
                         Kind::ArrEnd => {}
-                        _ => return Ok(Err(parse_error("comma or array end", &tok))),
+                        _ => {
+                            *fail = Some(parse_error("comma or array end", &tok));
+                            return false;
+                        }
                     }
                 }
                 Open::Object => {
-                    table.raw_set(std::mem::take(&mut cur_key), done)?;
+                    // Stack: table, key, value.
+                    ffi::lua_rawset(state, -3);
                     match tok.kind {
                         Kind::Comma => {
-                            let key_tok = lex.next();
-                            match object_key(lua, &mut lex, &key_tok)? {
-                                Ok((key, next)) => {
-                                    cur_key = key;
-                                    tok = next;
+                            let key = lex.next();
+                            match object_key(state, lex, &key) {
+                                Ok(next) => tok = next,
+                                Err(e) => {
+                                    *fail = Some(e);
+                                    return false;
                                 }
-                                Err(e) => return Ok(Err(e)),
                             }
                             continue 'value;
                         }
                         Kind::ObjEnd => {}
-                        _ => return Ok(Err(parse_error("comma or object end", &tok))),
+                        _ => {
+                            *fail = Some(parse_error("comma or object end", &tok));
+                            return false;
+                        }
                     }
                 }
             }
-            slots -= frames.pop().map_or(0, |o| o.slots());
-            done = Value::Table(table);
-            cur = None;
-            if let (false, Some(c)) = (frames.is_empty(), &chain) {
-                cur = Some(c.raw_get(frames.len())?);
-                cur_key = c.raw_get(-(frames.len() as i64))?;
-            }
+            // The table on top is complete.
+            frames.pop();
         }
-    };
+    }
     let tok = lex.next();
     if tok.kind != Kind::End {
-        return Ok(Err(parse_error("the end", &tok)));
+        *fail = Some(parse_error("the end", &tok));
+        return false;
     }
-    one(result)
+    // Drop the text, leaving the result.
+    ffi::lua_remove(state, 1);
+    true
 }
 
-/// An object's `"key" :`, given the token that must be the key; returns the key and the
-/// token after the colon, which starts the value.
-fn object_key(
-    lua: &Lua,
+unsafe fn push_bytes(state: *mut ffi::lua_State, bytes: &[u8]) {
+    ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+}
+
+/// An object's `"key" :`, given the token that must be the key: pushes the key and returns
+/// the token after the colon, which starts the value.
+unsafe fn object_key(
+    state: *mut ffi::lua_State,
     lex: &mut Lexer<'_>,
     tok: &Token,
-) -> mlua::Result<Result<(Value, Token), Fail>> {
+) -> Result<Token, Fail> {
     if tok.kind != Kind::Str {
-        return Ok(Err(parse_error("object key string", tok)));
+        return Err(parse_error("object key string", tok));
     }
-    let key = Value::String(lua.create_string(&lex.text)?);
+    push_bytes(state, &lex.text);
     let colon = lex.next();
     if colon.kind != Kind::Colon {
-        return Ok(Err(parse_error("colon", &colon)));
+        return Err(parse_error("colon", &colon));
     }
-    Ok(Ok((key, lex.next())))
+    Ok(lex.next())
 }
