@@ -3,11 +3,12 @@
 //! keys are exactly 1..n, nesting cut to nil at 16 levels) and the same decoder, which
 //! rejects bin and ext types and reads uint64 as a signed integer, as Redis's copy does.
 
-use mlua::{Lua, Table, Value};
+use std::ffi::c_int;
+
+use mlua::{ffi, Lua, MultiValue, Table, Value};
 
 use super::{
-    c_i64, check_integer, check_string, function, number_of, opt_int, Fail, Outcome, Ret,
-    LUA_MAX_C_STACK,
+    c_i64, check_integer, check_string, function, opt_int, Fail, Outcome, Ret, LUA_MAX_C_STACK,
 };
 
 /// Tables nested deeper than this are packed as nil (it also stops reference cycles).
@@ -33,74 +34,104 @@ fn pack(lua: &Lua, args: Vec<Value>) -> mlua::Result<Outcome> {
         return Ok(Err(Fail::Arg(0, "MessagePack pack needs input.".into())));
     }
     let mut buf = Vec::new();
-    for v in &args {
-        encode(&mut buf, v, 0)?;
+    // SAFETY: `encode` only reads values through the Lua C API; the closure owns nothing to
+    // drop should growing the stack raise a memory error.
+    unsafe {
+        lua.exec_raw::<()>(MultiValue::from_vec(args), |state| {
+            for i in 1..=ffi::lua_gettop(state) {
+                ffi::lua_pushvalue(state, i);
+                encode(state, &mut buf, 0);
+            }
+            ffi::lua_settop(state, 0);
+        })?;
     }
     super::one(Value::String(lua.create_string(&buf)?))
 }
 
-fn encode(buf: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {
-    match v {
-        Value::String(s) => encode_bytes(buf, &s.as_bytes()),
-        Value::Boolean(b) => buf.push(if *b { 0xc3 } else { 0xc2 }),
-        Value::Integer(_) | Value::Number(_) => {
-            let n = number_of(v).unwrap_or(0.0);
+/// Encodes the value on top of the stack and pops it, as `mp_encode_lua_type` does.
+unsafe fn encode(state: *mut ffi::lua_State, buf: &mut Vec<u8>, level: usize) {
+    let mut t = ffi::lua_type(state, -1);
+    if t == ffi::LUA_TTABLE && level == MAX_NESTING {
+        t = ffi::LUA_TNIL;
+    }
+    match t {
+        ffi::LUA_TSTRING => {
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(state, -1, &mut len);
+            let bytes = if p.is_null() {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(p.cast::<u8>(), len)
+            };
+            encode_bytes(buf, bytes);
+        }
+        ffi::LUA_TBOOLEAN => buf.push(if ffi::lua_toboolean(state, -1) != 0 {
+            0xc3
+        } else {
+            0xc2
+        }),
+        ffi::LUA_TNUMBER => {
             // Lua 5.1 numbers are doubles: integral ones (that fit an int64) get the
             // smallest integer encoding, the rest a float or a double.
+            let n = ffi::lua_tonumber(state, -1);
             if !n.is_infinite() && c_i64(n) as f64 == n {
                 encode_int(buf, c_i64(n));
             } else {
                 encode_double(buf, n);
             }
         }
-        Value::Table(t) if level < MAX_NESTING => {
-            if is_array(t)? {
-                let len = t.raw_len();
+        // Room for the key, the value and a copy of the key at each of the 16 levels.
+        ffi::LUA_TTABLE if ffi::lua_checkstack(state, 4) != 0 => {
+            if is_array(state) {
+                let len = ffi::lua_objlen(state, -1);
                 encode_len(buf, len as u64, 0x90, 0xdc, 0xdd);
                 for i in 1..=len {
-                    let item: Value = t.raw_get(i)?;
-                    encode(buf, &item, level + 1)?;
+                    ffi::lua_rawgeti(state, -1, i as _);
+                    encode(state, buf, level + 1);
                 }
             } else {
                 let mut count = 0u64;
-                t.for_each(|_: Value, _: Value| {
+                ffi::lua_pushnil(state);
+                while ffi::lua_next(state, -2) != 0 {
+                    ffi::lua_pop(state, 1);
                     count += 1;
-                    Ok(())
-                })?;
+                }
                 encode_len(buf, count, 0x80, 0xde, 0xdf);
-                t.for_each(|k: Value, v: Value| {
-                    encode(buf, &k, level + 1)?;
-                    encode(buf, &v, level + 1)
-                })?;
+                ffi::lua_pushnil(state);
+                while ffi::lua_next(state, -2) != 0 {
+                    // Stack: table, key, value.
+                    ffi::lua_pushvalue(state, -2);
+                    encode(state, buf, level + 1);
+                    encode(state, buf, level + 1);
+                }
             }
         }
         _ => buf.push(0xc0),
     }
-    Ok(())
+    ffi::lua_pop(state, 1);
 }
 
-/// True when the keys are exactly the integers 1..n (checked as the C code does: every
-/// key a number that is a positive C `int`, and the largest equal to the count).
-fn is_array(t: &Table) -> mlua::Result<bool> {
+/// True when the keys of the table on top are exactly the integers 1..n (checked as the C
+/// code does: every key a number that is a positive C `int`, the largest equal to the
+/// count).
+unsafe fn is_array(state: *mut ffi::lua_State) -> bool {
     let (mut count, mut max) = (0i64, 0i64);
-    let mut map = false;
-    let walked = t.for_each(|k: Value, _: Value| match number_of(&k) {
-        Some(n) if n > 0.0 && !n.is_infinite() && f64::from(super::c_i32(n)) == n => {
-            max = max.max(n as i64);
-            count += 1;
-            Ok(())
+    ffi::lua_pushnil(state);
+    while ffi::lua_next(state, -2) != 0 {
+        ffi::lua_pop(state, 1);
+        let n = ffi::lua_tonumber(state, -1);
+        if ffi::lua_type(state, -1) != ffi::LUA_TNUMBER
+            || n <= 0.0
+            || n.is_infinite()
+            || f64::from(super::c_i32(n)) != n
+        {
+            ffi::lua_pop(state, 1);
+            return false;
         }
-        _ => {
-            map = true;
-            // Stops the walk; told apart from a real error by `map`.
-            Err(mlua::Error::RuntimeError(String::new()))
-        }
-    });
-    if map {
-        return Ok(false);
+        max = max.max(n as i64);
+        count += 1;
     }
-    walked?;
-    Ok(max == count)
+    max == count
 }
 
 fn encode_bytes(buf: &mut Vec<u8>, s: &[u8]) {
@@ -197,10 +228,6 @@ fn unpack_limit(lua: &Lua, args: Vec<Value>) -> mlua::Result<Outcome> {
     unpack(lua, &args[..args.len().min(1)], limit, offset)
 }
 
-const STACK_VALUES: &str =
-    "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)";
-const STACK_ARRAY: &str = "stack overflow (in function mp_decode_to_lua_array)";
-
 /// `mp_unpack_full`: `limit` and `offset` both 0 means every value and no offset, as in C
 /// (so `unpack_limit(s, 0)` returns them all).
 fn unpack(lua: &Lua, args: &[Value], limit: i32, offset: i32) -> mlua::Result<Outcome> {
@@ -224,29 +251,42 @@ fn unpack(lua: &Lua, args: &[Value], limit: i32, offset: i32) -> mlua::Result<Ou
     }
     let decode_all = limit == 0 && offset == 0;
     let limit = if decode_all { i32::MAX } else { limit };
-    let results = lua.create_table()?;
-    // Values go after the offset when there is one.
-    let first = if decode_all { 1 } else { 2 };
     let mut dec = Decoder {
-        lua,
         data: &data,
         pos: offset as usize,
-        top: 1,
-        chain: None,
+        frames: Vec::new(),
+        fail: None,
     };
     let mut count = 0usize;
-    while dec.pos < len && (count as i64) < i64::from(limit) {
-        match dec.value()? {
-            Ok(v) => results.raw_set(first + count, v)?,
-            Err(e) => return Ok(Err(e)),
-        }
-        count += 1;
-        dec.top += 1;
+    // SAFETY: `Decoder::value` owns nothing that needs dropping, so a memory error raised
+    // by the Lua API while it builds tables unwinds nothing but Lua's own pcall.
+    let results = unsafe {
+        lua.exec_raw::<Option<Table>>((), |state| {
+            // The values go to a table rather than the stack: there may be thousands.
+            ffi::lua_createtable(state, 0, 0);
+            // Values go after the offset when there is one.
+            let first = if decode_all { 1 } else { 2 };
+            while dec.pos < len && (count as i64) < i64::from(limit) {
+                // The C decoder holds its argument and every value decoded so far.
+                if !dec.value(state, 1 + count) {
+                    ffi::lua_settop(state, 0);
+                    return;
+                }
+                ffi::lua_rawseti(state, -2, (first + count) as _);
+                count += 1;
+            }
+        })?
+    };
+    if let Some(e) = dec.fail {
+        return Ok(Err(e));
     }
+    let Some(results) = results else {
+        return Ok(Ok(Ret::Packed(lua.create_table()?, 0)));
+    };
     if decode_all {
         return Ok(Ok(Ret::Packed(results, count)));
     }
-    if dec.top + 1 > LUA_MAX_C_STACK {
+    if 1 + count + 1 > LUA_MAX_C_STACK {
         return Ok(Err(Fail::Error(
             "stack overflow (in function mp_unpack_full)".into(),
         )));
@@ -256,13 +296,17 @@ fn unpack(lua: &Lua, args: &[Value], limit: i32, offset: i32) -> mlua::Result<Ou
     Ok(Ok(Ret::Packed(results, count + 1)))
 }
 
+const STACK_VALUES: &str =
+    "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)";
+const STACK_ARRAY: &str = "stack overflow (in function mp_decode_to_lua_array)";
+
 /// An open array or map while decoding.
 enum Frame {
     Array {
         left: u64,
         index: i64,
     },
-    /// `keyed`: the key of the pair being read is decoded and waits for its value.
+    /// `keyed`: the key of the pair being read is on the stack, waiting for its value.
     Map {
         left: u64,
         keyed: bool,
@@ -286,30 +330,33 @@ impl Frame {
     }
 }
 
-/// An iterative decoder (nesting is bounded by the emulated Lua stack, about 4000 levels,
-/// too deep for recursion on a small thread stack). The tables and pending keys of outer
-/// levels wait in a Lua table rather than as mlua references, which are limited in number.
+/// The decoder: iterative, because nesting goes to about 4000 levels. Open tables (and a
+/// map's pending key) wait on the Lua stack; the limits are those of the C decoder's
+/// stack, which holds a little more per level, so they are counted (`Frame::slots`).
 struct Decoder<'a> {
-    lua: &'a Lua,
     data: &'a [u8],
     pos: usize,
-    /// Stack slots the C decoder would be using: its argument and the values decoded so far.
-    top: usize,
-    chain: Option<Table>,
+    frames: Vec<Frame>,
+    fail: Option<Fail>,
 }
 
-enum Step {
-    Done(Value),
+/// What a header announces.
+enum Item {
+    Nil,
+    Boolean(bool),
+    Number(f64),
+    /// Bytes `start..end` of the input.
+    Str(usize, usize),
     Open(Frame),
 }
 
 impl Decoder<'_> {
-    fn need(&self, n: usize) -> Result<(), Fail> {
+    fn missing(&mut self, n: usize) -> bool {
         if self.data.len() - self.pos < n {
-            Err(Fail::Error("Missing bytes in input.".into()))
-        } else {
-            Ok(())
+            self.fail = Some(Fail::Error("Missing bytes in input.".into()));
+            return true;
         }
+        false
     }
 
     fn be(&self, at: usize, n: usize) -> u64 {
@@ -318,22 +365,22 @@ impl Decoder<'_> {
             .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
     }
 
-    /// Reads the header of the next value: a finished scalar, or an array or map to fill.
-    fn step(&mut self) -> mlua::Result<Result<Step, Fail>> {
-        if let Err(e) = self.need(1) {
-            return Ok(Err(e));
+    /// Reads the header of the next value (and a scalar's body).
+    fn item(&mut self) -> Option<Item> {
+        if self.missing(1) {
+            return None;
         }
         let p = self.pos;
         let tag = self.data[p];
         macro_rules! take {
             ($n:expr) => {{
-                if let Err(e) = self.need($n) {
-                    return Ok(Err(e));
+                if self.missing($n) {
+                    return None;
                 }
                 self.pos += $n;
             }};
         }
-        let num = |n: f64| Ok(Ok(Step::Done(Value::Number(n))));
+        let num = |n: f64| Some(Item::Number(n));
         match tag {
             0x00..=0x7f => {
                 take!(1);
@@ -375,11 +422,11 @@ impl Decoder<'_> {
             }
             0xc0 => {
                 take!(1);
-                Ok(Ok(Step::Done(Value::Nil)))
+                Some(Item::Nil)
             }
             0xc2 | 0xc3 => {
                 take!(1);
-                Ok(Ok(Step::Done(Value::Boolean(tag == 0xc3))))
+                Some(Item::Boolean(tag == 0xc3))
             }
             0xa0..=0xbf | 0xd9 | 0xda | 0xdb => {
                 let (hdr, n) = match tag {
@@ -397,8 +444,7 @@ impl Decoder<'_> {
                 // The C code asks for header and body together.
                 self.pos = p;
                 take!(hdr + l);
-                let s = self.lua.create_string(&self.data[p + hdr..p + hdr + l])?;
-                Ok(Ok(Step::Done(Value::String(s))))
+                Some(Item::Str(p + hdr, p + hdr + l))
             }
             0x90..=0x9f | 0xdc | 0xdd => {
                 let left = if tag <= 0x9f {
@@ -409,7 +455,7 @@ impl Decoder<'_> {
                     take!(1 + n);
                     self.be(p + 1, n)
                 };
-                Ok(Ok(Step::Open(Frame::Array { left, index: 1 })))
+                Some(Item::Open(Frame::Array { left, index: 1 }))
             }
             0x80..=0x8f | 0xde | 0xdf => {
                 let left = if tag <= 0x8f {
@@ -420,58 +466,62 @@ impl Decoder<'_> {
                     take!(1 + n);
                     self.be(p + 1, n)
                 };
-                Ok(Ok(Step::Open(Frame::Map { left, keyed: false })))
+                Some(Item::Open(Frame::Map { left, keyed: false }))
             }
-            _ => Ok(Err(Fail::Error("Bad data format in input.".into()))),
+            _ => {
+                self.fail = Some(Fail::Error("Bad data format in input.".into()));
+                None
+            }
         }
     }
 
-    /// Decodes one complete value.
-    fn value(&mut self) -> mlua::Result<Result<Value, Fail>> {
-        let mut frames: Vec<Frame> = Vec::new();
-        // The innermost open table and its pending key; outer ones wait in `chain`.
-        let mut cur: Option<Table> = None;
-        let mut cur_key = Value::Nil;
+    /// Decodes one complete value and pushes it; `top` is the C decoder's stack top before
+    /// it. Returns false with the reason in `fail`.
+    unsafe fn value(&mut self, state: *mut ffi::lua_State, top: usize) -> bool {
         // Sum of `Frame::slots` over `frames`, kept up to date.
         let mut slots = 0usize;
         loop {
             // Every value the C decoder starts checks for one more stack slot.
-            if self.top + slots + 1 > LUA_MAX_C_STACK {
-                return Ok(Err(Fail::Error(STACK_VALUES.into())));
+            if top + slots + 1 > LUA_MAX_C_STACK {
+                self.fail = Some(Fail::Error(STACK_VALUES.into()));
+                return false;
             }
-            let mut done = match self.step()? {
-                Err(e) => return Ok(Err(e)),
-                Ok(Step::Done(v)) => v,
-                Ok(Step::Open(frame)) => {
-                    let table = self.lua.create_table()?;
-                    if matches!(frame, Frame::Array { .. })
-                        && self.top + slots + 2 > LUA_MAX_C_STACK
-                    {
-                        return Ok(Err(Fail::Error(STACK_ARRAY.into())));
+            // Room for the value (the emulated check above is the stricter one).
+            if ffi::lua_checkstack(state, 1) == 0 {
+                self.fail = Some(Fail::Error(STACK_VALUES.into()));
+                return false;
+            }
+            match self.item() {
+                None => return false,
+                Some(Item::Nil) => ffi::lua_pushnil(state),
+                Some(Item::Boolean(b)) => ffi::lua_pushboolean(state, c_int::from(b)),
+                Some(Item::Number(n)) => ffi::lua_pushnumber(state, n),
+                Some(Item::Str(a, b)) => {
+                    let bytes = &self.data[a..b];
+                    ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
+                }
+                Some(Item::Open(frame)) => {
+                    if matches!(frame, Frame::Array { .. }) && top + slots + 2 > LUA_MAX_C_STACK {
+                        self.fail = Some(Fail::Error(STACK_ARRAY.into()));
+                        return false;
                     }
-                    if frame.left() == 0 {
-                        Value::Table(table)
-                    } else {
-                        if let Some(parent) = cur.take() {
-                            let chain = self.chain()?;
-                            chain.raw_set(frames.len(), parent)?;
-                            chain.raw_set(-(frames.len() as i64), std::mem::take(&mut cur_key))?;
-                        }
-                        cur = Some(table);
+                    ffi::lua_createtable(state, 0, 0);
+                    if frame.left() > 0 {
                         slots += frame.slots();
-                        frames.push(frame);
+                        self.frames.push(frame);
                         continue;
                     }
                 }
-            };
-            // Attach the value to its parent, closing every level it completes.
+            }
+            // A complete value is on top: store it, closing every level it completes.
             loop {
-                let (Some(frame), Some(table)) = (frames.last_mut(), cur.clone()) else {
-                    return Ok(Ok(done));
+                let Some(frame) = self.frames.last_mut() else {
+                    return true;
                 };
                 match frame {
                     Frame::Array { left, index } => {
-                        table.raw_set(*index, done)?;
+                        // Stack: table, value.
+                        ffi::lua_rawseti(state, -2, *index as _);
                         *index += 1;
                         *left -= 1;
                     }
@@ -479,17 +529,21 @@ impl Decoder<'_> {
                         if !*keyed {
                             *keyed = true;
                             slots += 1;
-                            cur_key = done;
                             break;
                         }
+                        // Stack: table, key, value.
                         *keyed = false;
                         slots -= 1;
-                        match std::mem::take(&mut cur_key) {
-                            Value::Nil => return Ok(Err(Fail::Raw("table index is nil".into()))),
-                            Value::Number(n) if n.is_nan() => {
-                                return Ok(Err(Fail::Raw("table index is NaN".into())))
+                        match ffi::lua_type(state, -2) {
+                            ffi::LUA_TNIL => {
+                                self.fail = Some(Fail::Raw("table index is nil".into()));
+                                return false;
                             }
-                            k => table.raw_set(k, done)?,
+                            ffi::LUA_TNUMBER if ffi::lua_tonumber(state, -2).is_nan() => {
+                                self.fail = Some(Fail::Raw("table index is NaN".into()));
+                                return false;
+                            }
+                            _ => ffi::lua_rawset(state, -3),
                         }
                         *left -= 1;
                     }
@@ -498,24 +552,8 @@ impl Decoder<'_> {
                     break;
                 }
                 slots -= frame.slots();
-                frames.pop();
-                done = Value::Table(table);
-                cur = None;
-                if let (false, Some(chain)) = (frames.is_empty(), &self.chain) {
-                    cur = Some(chain.raw_get(frames.len())?);
-                    cur_key = chain.raw_get(-(frames.len() as i64))?;
-                }
+                self.frames.pop();
             }
         }
-    }
-
-    /// The Lua table that keeps the outer levels, made on first use.
-    fn chain(&mut self) -> mlua::Result<Table> {
-        if let Some(c) = &self.chain {
-            return Ok(c.clone());
-        }
-        let c = self.lua.create_table()?;
-        self.chain = Some(c.clone());
-        Ok(c)
     }
 }

@@ -236,14 +236,5 @@ pub(crate) fn check_string(
     }
 }
 
-/// A Lua number as mlua hands it over (`Integer` when the double is integral).
-pub(crate) fn number_of(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => Some(*n),
-        Value::Integer(i) => Some(*i as f64),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests;
