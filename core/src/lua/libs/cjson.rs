@@ -5,9 +5,8 @@
 //! the Lua stack is full. The configuration lives with the module, so, as in Redis, a
 //! script that changes it changes it for the scripts that follow.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use std::ffi::c_int;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use mlua::{ffi, LightUserData, Lua, Table, Value};
 

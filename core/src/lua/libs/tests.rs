@@ -141,6 +141,31 @@ fn bench() {
     }
 }
 
+#[test]
+fn running_out_of_memory_is_an_error_not_a_crash() {
+    let lua = lua();
+    run(
+        &lua,
+        "BIG_JSON = '[' .. string.rep('{\"k\":\"vvvvvvvvvv\"},', 20000) .. '1]' \
+         BIG_PACK = cmsgpack.pack(cjson.decode(BIG_JSON))",
+    )
+    .expect("setup");
+    let used = lua.used_memory();
+    lua.set_memory_limit(used + 256 * 1024).expect("limit");
+    for code in [
+        "return cjson.decode(BIG_JSON)",
+        "return cmsgpack.unpack(BIG_PACK)",
+        "local t = {} for i = 1, 100000 do t[i] = 'x' .. i end return cjson.encode(t)",
+    ] {
+        assert!(run(&lua, code).is_err(), "{code}");
+    }
+    lua.set_memory_limit(0).expect("no limit");
+    assert_eq!(
+        eval(&lua, "return cjson.encode(cjson.decode('[1]'))"),
+        "[1]"
+    );
+}
+
 /// A small deterministic generator, so that failures reproduce.
 struct XorShift(u64);
 
