@@ -128,6 +128,9 @@ pub struct ClientState {
     pub sub_shard: usize,
     /// The transaction being queued, after MULTI.
     pub multi: Option<Multi>,
+    /// Parked by a blocking command (see [`crate::blocked`]); the executor runs nothing
+    /// more for it until it is released.
+    pub blocked: bool,
 }
 
 impl ClientState {
@@ -161,6 +164,7 @@ impl ClientState {
             sub_patterns: 0,
             sub_shard: 0,
             multi: None,
+            blocked: false,
         }
     }
 
@@ -200,6 +204,9 @@ impl ClientState {
         }
         if self.multi.is_some() {
             flags.push('x');
+        }
+        if self.blocked {
+            flags.push('b');
         }
         if flags.is_empty() {
             flags.push('N');

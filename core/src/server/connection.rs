@@ -116,21 +116,36 @@ async fn session(
             if ctx.executor.send(request).is_err() {
                 return "server shutting down";
             }
-            let Ok(response) = reply_rx.await else {
+            let Ok(mut response) = reply_rx.await else {
                 return "server shutting down";
             };
-            if !response.out.is_empty() {
-                if stream.write_all(&response.out).await.is_err() {
-                    return "write error";
+            // The first response's buffer is the one kept for reuse.
+            let mut first_out = None;
+            loop {
+                if !response.out.is_empty() {
+                    if stream.write_all(&response.out).await.is_err() {
+                        return "write error";
+                    }
+                    shared
+                        .net_output_bytes
+                        .fetch_add(response.out.len() as u64, Ordering::Relaxed);
                 }
-                shared
-                    .net_output_bytes
-                    .fetch_add(response.out.len() as u64, Ordering::Relaxed);
+                if response.close {
+                    return "closed by command";
+                }
+                let more = response.more.take();
+                if first_out.is_none() {
+                    first_out = Some(std::mem::take(&mut response.out));
+                }
+                let Some(more) = more else {
+                    break;
+                };
+                response = match parked(stream, ctx, id, client, &mut buf, more).await {
+                    Ok(response) => response,
+                    Err(reason) => return reason,
+                };
             }
-            if response.close {
-                return "closed by command";
-            }
-            out = response.out;
+            out = first_out.unwrap_or_default();
             out.clear();
             if out.capacity() > KEEP_OUT_CAPACITY {
                 out = Vec::with_capacity(READ_CHUNK);
@@ -211,6 +226,59 @@ async fn session(
             _ = client.killed() => return "killed",
             _ = shutdown.changed() => return "server shutting down",
             _ = client.outbox.ready() => {}
+        }
+    }
+}
+
+/// Waits while a command of the client's pipeline is blocked (see [`crate::blocked`]) for the
+/// replies from it on. Meanwhile the socket is still read, so that a disconnect is noticed at
+/// once (and the client's waiters dropped); what the client sends is kept for after.
+async fn parked(
+    stream: &mut TcpStream,
+    ctx: &Context,
+    id: u64,
+    client: &ClientShared,
+    buf: &mut BytesMut,
+    mut more: oneshot::Receiver<crate::executor::Response>,
+) -> Result<crate::executor::Response, &'static str> {
+    let shared = &ctx.shared;
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        if client.is_killed() {
+            return Err("killed");
+        }
+        if buf.len() as u64 > shared.client_query_buffer_limit.load(Ordering::Relaxed) {
+            tracing::warn!(
+                client = id,
+                "closing client that reached max query buffer length"
+            );
+            return Err("query buffer limit");
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            r = &mut more => return r.map_err(|_| "server shutting down"),
+            r = stream.read_buf(buf) => match r {
+                Ok(0) => return Err("client closed"),
+                Ok(n) => {
+                    shared.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(_) => return Err("read error"),
+            },
+            _ = client.killed() => return Err("killed"),
+            _ = shutdown.changed() => return Err("server shutting down"),
+            _ = client.outbox.ready() => {
+                // Pushes (RESP3 pub/sub) are not held back by a blocked command.
+                let data = client.outbox.take();
+                let n = data.len();
+                let written = stream.write_all(&data).await;
+                client.outbox.written(n);
+                if written.is_err() {
+                    return Err("write error");
+                }
+                shared.net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
         }
     }
 }
