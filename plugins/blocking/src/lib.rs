@@ -95,7 +95,7 @@ impl Plugin for Blocking {
         reg.engine()
             .after_command
             .push(Box::new(move |engine: &mut Engine| {
-                if pending.swap(false, Ordering::Relaxed) {
+                if pending.load(Ordering::Relaxed) {
                     serve_ready(engine);
                 }
             }));
