@@ -43,8 +43,14 @@ done
 for tool in redis-server redis-benchmark redis-cli python3 cargo; do
     command -v "$tool" >/dev/null 2>&1 || { echo "blocking.sh: $tool is missing" >&2; exit 1; }
 done
-# Every parked client is a socket on both sides of loopback.
-ulimit -n "$((PARKED * 2 + 1000))"
+# Each server, and each parking process, holds one socket per parked client.
+NEED=$((PARKED + 1000))
+HARD=$(ulimit -Hn)
+if [ "$HARD" != unlimited ] && [ "$HARD" -lt "$NEED" ]; then
+    echo "blocking.sh: ulimit -Hn is $HARD, $NEED file descriptors are needed" >&2
+    exit 1
+fi
+ulimit -n "$NEED"
 
 cd "$(dirname "$0")/.."
 if [ -z "${RESPITE_BIN:-}" ]; then

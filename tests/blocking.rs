@@ -452,6 +452,17 @@ fn a_key_of_the_other_type_leaves_waiters_blocked_as_in_redis_7_0() {
     p.cmd(&["DEL", "k"]);
     p.cmd(&["RPUSH", "k", "v"]);
     assert_eq!(w.read_reply(), pair("k", "v"));
+    // A list that replaces the key in place, or arrives by RENAME, serves it.
+    w.send_cmd(&["BLPOP", "k", "0"]);
+    wait_blocked(&server, 1);
+    p.cmd(&["SET", "k", "v"]);
+    p.cmd(&["RPUSH", "src", "copied"]);
+    assert_eq!(p.cmd(&["COPY", "src", "k", "REPLACE"]), Reply::Int(1));
+    assert_eq!(w.read_reply(), pair("k", "copied"));
+    w.send_cmd(&["BRPOP", "k", "0"]);
+    wait_blocked(&server, 1);
+    assert_eq!(p.cmd(&["RENAME", "src", "k"]), Reply::ok());
+    assert_eq!(w.read_reply(), pair("k", "copied"));
     // A list waiter and a sorted-set waiter on one key: each is served by its own type.
     w.send_cmd(&["BZPOPMIN", "k", "0"]);
     wait_blocked(&server, 1);

@@ -3,8 +3,8 @@
 //!
 //! A command whose keys are all empty queues its client on each key ([`waiters`]) and parks
 //! it in the core ([`respite_core::blocked`]). While anybody waits, the plugin listens to the
-//! key events of lists, sorted sets and generic commands, and notes the keys that somebody
-//! waits on as ready. After each top-level command (a whole EXEC, a script) an
+//! key events that create or replace keys ([`WAKING_EVENTS`]), and notes the keys that
+//! somebody waits on as ready. After each top-level command (a whole EXEC, a script) an
 //! `after_command` hook serves the ready keys: first come, first served, one waiter per
 //! element, each served with exactly what the non-blocking command would have done, as that
 //! client. Serving emits events too, so BLMOVE chains go on until nothing more is ready.
@@ -30,6 +30,13 @@ use respite_core::storage::{DbIndex, ValueType};
 use serde::{Deserialize, Serialize};
 
 use waiters::{Limits, Op, Waiters};
+
+/// The key events that may give a waiter data, as Redis's `signalKeyAsReady` on key
+/// creation: a waiter only ever waits on keys that were missing, so the first push that
+/// makes one exist is the one that matters (`new`), and later pushes to an existing list
+/// (every push to a busy queue) cost nothing. Generic events add the keys replaced in
+/// place: COPY and RESTORE with REPLACE.
+const WAKING_EVENTS: u16 = class::NEW | class::GENERIC;
 
 /// The plugin's name in `plugins.enabled` and `[plugins.blocking]`.
 pub const NAME: &str = "blocking";
@@ -157,11 +164,10 @@ fn wait(
     }
     let subscribe = st.subscription.is_none();
     if subscribe {
-        let sub = ctx.engine.events.subscribe(
-            class::LIST | class::ZSET | class::GENERIC,
-            None,
-            Box::new(on_events),
-        );
+        let sub = ctx
+            .engine
+            .events
+            .subscribe(WAKING_EVENTS, None, Box::new(on_events));
         if let Some(st) = state(ctx.engine) {
             st.subscription = Some(sub);
         }
