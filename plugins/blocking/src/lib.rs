@@ -190,6 +190,11 @@ fn wait(
 fn forget(engine: &mut Engine, id: ClientId, _why: Unblock) {
     if let Some(st) = state(engine) {
         st.waiters.remove(id);
+        if st.waiters.is_empty() {
+            if let Some(sub) = st.subscription.take() {
+                engine.events.unsubscribe(sub);
+            }
+        }
     }
 }
 
