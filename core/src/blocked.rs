@@ -242,3 +242,113 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::Rig;
+
+    static RELEASED: Mutex<Vec<(ClientId, Unblock)>> = Mutex::new(Vec::new());
+
+    fn record(_: &mut Engine, id: ClientId, why: Unblock) {
+        RELEASED.lock().unwrap().push((id, why));
+    }
+
+    fn spec(deadline: Option<Instant>) -> BlockSpec {
+        BlockSpec {
+            deadline,
+            timeout_reply: Reply::NullArray,
+            on_unblock: record,
+        }
+    }
+
+    fn cont() -> (Continuation, oneshot::Receiver<Response>) {
+        let (tx, rx) = oneshot::channel();
+        let cont = Continuation {
+            commands: Vec::new(),
+            next: 0,
+            reply: tx,
+        };
+        (cont, rx)
+    }
+
+    fn released(engine: &mut Engine) -> Vec<(ClientId, Reply, bool)> {
+        engine
+            .blocked
+            .take_ready()
+            .into_iter()
+            .map(|r| (r.id, r.reply, r.served))
+            .collect()
+    }
+
+    #[test]
+    fn deadlines_fire_in_order_and_only_when_due() {
+        let mut rig = Rig::new();
+        let e = &mut rig.engine;
+        let t = Instant::now();
+        e.blocked
+            .park(11, spec(Some(t + Duration::from_millis(30))));
+        e.blocked
+            .park(12, spec(Some(t + Duration::from_millis(10))));
+        e.blocked.park(13, spec(None));
+        assert_eq!((e.blocked.len(), e.blocked.with_deadline()), (3, 2));
+        assert_eq!(
+            e.blocked.next_deadline(),
+            Some(t + Duration::from_millis(10))
+        );
+        assert!(!e.blocked.due(t));
+        e.fire_deadlines(t + Duration::from_millis(20));
+        assert_eq!(released(e), vec![(12, Reply::NullArray, false)]);
+        assert!(RELEASED.lock().unwrap().contains(&(12, Unblock::Timeout)));
+        e.fire_deadlines(t + Duration::from_secs(3600));
+        assert_eq!(released(e), vec![(11, Reply::NullArray, false)]);
+        assert_eq!((e.blocked.len(), e.blocked.with_deadline()), (1, 0));
+        assert!(e.blocked.is_blocked(13));
+    }
+
+    #[test]
+    fn a_client_leaves_once_whichever_way() {
+        let mut rig = Rig::new();
+        let e = &mut rig.engine;
+        e.blocked
+            .park(21, spec(Some(Instant::now() + Duration::from_secs(60))));
+        let (c, _rx) = cont();
+        e.blocked.attach(21, c);
+        assert!(e.serve_blocked(21, Reply::Integer(7)));
+        assert!(!e.unblock(21, Unblock::Timeout), "already served");
+        assert!(!e.serve_blocked(21, Reply::Integer(8)));
+        let ready = e.blocked.take_ready();
+        assert_eq!(ready.len(), 1);
+        assert!(ready[0].served && ready[0].cont.is_some());
+        assert_eq!(e.blocked.with_deadline(), 0, "its deadline went with it");
+
+        e.blocked.park(22, spec(None));
+        assert!(e.unblock(22, Unblock::Error));
+        // Released before the executor handed over the rest of its pipeline.
+        let (c, _rx) = cont();
+        e.blocked.attach(22, c);
+        let ready = e.blocked.take_ready();
+        assert_eq!(
+            ready[0].reply,
+            Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        );
+        assert!(ready[0].cont.is_some());
+
+        e.blocked.park(23, spec(None));
+        assert!(e.unblock(23, Unblock::Gone));
+        assert!(!e.blocked.has_ready(), "nobody to reply to");
+        assert!(RELEASED.lock().unwrap().contains(&(23, Unblock::Gone)));
+        assert!(e.blocked.is_empty());
+    }
+
+    #[test]
+    fn commands_may_not_block_inside_exec() {
+        let mut rig = Rig::new();
+        assert!(rig.engine.may_block());
+        rig.engine.in_exec = true;
+        assert!(!rig.engine.may_block());
+    }
+}
