@@ -609,6 +609,33 @@ fn client_unblock_releases_with_a_timeout_or_an_error() {
 }
 
 #[test]
+fn swapdb_wakes_waiters_and_store_commands_over_another_type_do_not() {
+    let server = Server::start();
+    let mut p = server.raw();
+    let mut w = server.raw();
+    // SWAPDB brings in a list from the other database: Redis re-checks the waiting keys.
+    p.cmd(&["SELECT", "1"]);
+    p.cmd(&["RPUSH", "k", "from-db1"]);
+    p.cmd(&["SELECT", "0"]);
+    w.send_cmd(&["BLPOP", "k", "0"]);
+    wait_blocked(&server, 1);
+    assert_eq!(p.cmd(&["SWAPDB", "0", "1"]), Reply::ok());
+    assert_eq!(w.read_reply(), pair("k", "from-db1"));
+    // As in Redis 7.0, a STORE command overwriting a key of another type is no creation and
+    // wakes nobody; nor does EXPIRE on it. A list created afresh does.
+    w.send_cmd(&["BLPOP", "k", "0"]);
+    wait_blocked(&server, 1);
+    p.cmd(&["SET", "k", "string"]);
+    p.cmd(&["RPUSH", "src", "b", "a"]);
+    assert_eq!(p.cmd(&["SORT", "src", "ALPHA", "STORE", "k"]), Reply::Int(2));
+    assert_eq!(p.cmd(&["EXPIRE", "k", "100"]), Reply::Int(1));
+    assert_eq!(blocked_clients(&server), 1);
+    p.cmd(&["DEL", "k"]);
+    p.cmd(&["RPUSH", "k", "fresh"]);
+    assert_eq!(w.read_reply(), pair("k", "fresh"));
+}
+
+#[test]
 fn limits_refuse_the_command_and_change_nothing() {
     let server = Server::builder()
         .config(

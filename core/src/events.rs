@@ -38,8 +38,11 @@ pub mod class {
     pub const MODULE: u16 = 1 << 10;
     /// `n`: a key created.
     pub const NEW: u16 = 1 << 11;
-    /// Every class.
+    /// Every class that has a `notify-keyspace-events` letter.
     pub const ALL: u16 = (1 << 12) - 1;
+    /// SWAPDB exchanged two databases: one event per database, with an empty key. No
+    /// notification letter (Redis sends none); blocked clients re-check their keys on it.
+    pub const DB_SWAPPED: u16 = 1 << 12;
 }
 
 /// One thing a command did to one key.

@@ -31,12 +31,17 @@ use serde::{Deserialize, Serialize};
 
 use waiters::{Limits, Op, Waiters};
 
-/// The key events that may give a waiter data, as Redis's `signalKeyAsReady` on key
+/// The key events that may give a waiter data, as Redis 7.0's `signalKeyAsReady` on key
 /// creation: a waiter only ever waits on keys that were missing, so the first push that
 /// makes one exist is the one that matters (`new`), and later pushes to an existing list
-/// (every push to a busy queue) cost nothing. Generic events add the keys replaced in
-/// place: COPY and RESTORE with REPLACE.
-const WAKING_EVENTS: u16 = class::NEW | class::GENERIC;
+/// (every push to a busy queue) cost nothing. Of the generic events, only those of keys
+/// replaced whole ([`REPLACING_EVENTS`]) count; SWAPDB has Redis re-check every waiting key
+/// of both databases.
+const WAKING_EVENTS: u16 = class::NEW | class::GENERIC | class::DB_SWAPPED;
+
+/// Generic events that put a new value in place of an existing key (Redis deletes and adds
+/// it, which signals it as ready); other generic events (EXPIRE, DEL, ...) wake nobody.
+const REPLACING_EVENTS: &[&str] = &["copy_to", "restore"];
 
 /// The plugin's name in `plugins.enabled` and `[plugins.blocking]`.
 pub const NAME: &str = "blocking";
@@ -205,7 +210,11 @@ fn on_events(engine: &mut Engine, events: &[KeyEvent]) {
     };
     let mut any = false;
     for e in events {
-        any |= st.waiters.touch(e.db, &e.key);
+        any |= match e.class {
+            class::DB_SWAPPED => st.waiters.touch_db(e.db),
+            class::GENERIC if !REPLACING_EVENTS.contains(&e.event) => false,
+            _ => st.waiters.touch(e.db, &e.key),
+        };
     }
     if any {
         st.pending.store(true, Ordering::Relaxed);

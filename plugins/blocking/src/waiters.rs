@@ -185,6 +185,30 @@ impl Waiters {
         true
     }
 
+    /// Notes that every key of `db` may have changed (SWAPDB); returns whether somebody
+    /// waits in it. Costs one step per key waited on, in all databases.
+    pub fn touch_db(&mut self, db: DbIndex) -> bool {
+        let mut slots: Vec<(DbIndex, Bytes)> = self
+            .queues
+            .iter()
+            .filter(|(slot, queue)| slot.0 == db && !queue.is_empty())
+            .map(|(slot, _)| slot.clone())
+            .collect();
+        // Oldest waiter first (then by key), so that the order of serving does not depend
+        // on hashing.
+        slots.sort_by_cached_key(|slot| {
+            let oldest = self.queues.get(slot).and_then(|q| q.keys().next().copied());
+            (oldest, slot.1.clone())
+        });
+        let any = !slots.is_empty();
+        for slot in slots {
+            if self.ready_set.insert(slot.clone()) {
+                self.ready.push(slot);
+            }
+        }
+        any
+    }
+
     /// The keys touched since the last call, in the order they were first touched.
     pub fn take_ready(&mut self) -> Vec<(DbIndex, Bytes)> {
         self.ready_set.clear();
@@ -295,8 +319,31 @@ mod tests {
         assert!(w.touch(0, &b));
         assert!(w.touch(0, &a));
         assert!(w.touch(0, &b));
-        assert_eq!(w.take_ready(), vec![(0, b.clone()), (0, a)]);
+        assert_eq!(w.take_ready(), vec![(0, b.clone()), (0, a.clone())]);
         assert!(w.take_ready().is_empty());
         assert!(w.touch(0, &b), "ready again after being taken");
+        w.take_ready();
+        w.add(
+            2,
+            Wait::new(
+                1,
+                vec![c.clone()],
+                Op::Pop {
+                    front: true,
+                    count: None,
+                },
+            ),
+            limits(10, 10),
+        )
+        .expect("add");
+        assert!(w.touch_db(0));
+        assert_eq!(
+            w.take_ready(),
+            vec![(0, a.clone()), (0, b.clone())],
+            "oldest waiter's keys, every key of db 0"
+        );
+        assert!(!w.touch_db(2));
+        assert!(w.touch_db(1));
+        assert_eq!(w.take_ready(), vec![(1, c)]);
     }
 }
