@@ -7,8 +7,9 @@ use clap::Parser;
 use respite_core::config::{Config, Overrides};
 
 // Built-in plugins: each plugin crate registers itself with `inventory::submit!`, and naming
-// the crate here is what makes the linker keep it (`use respite_plugin_blocking as _;`).
-// None ship yet; third-party plugins need no line here (see MODULE LOAD).
+// the crate here is what makes the linker keep it. Third-party plugins need no line here
+// (see MODULE LOAD).
+use respite_blocking as _;
 
 /// A Redis-compatible server backed by SQLite.
 #[derive(Parser, Debug)]

@@ -89,12 +89,19 @@ fn bulk(v: &Value) -> String {
     }
 }
 
+/// A server that starts no built-in plugin, so that MODULE LIST shows only the libraries a
+/// test loads.
+fn without_builtin_plugins() -> common::ServerBuilder {
+    Server::builder().config("[plugins]\nenabled = []\n")
+}
+
 #[test]
 fn a_library_from_the_config_serves_commands_until_unloaded() {
     let libs = libs();
+    // No built-in plugin, so that MODULE LIST shows the library alone.
     let mut server = Server::builder()
         .config(format!(
-            "[[plugins.load]]\npath = {}\nargs = [\"demo\"]\n",
+            "[plugins]\nenabled = []\n[[plugins.load]]\npath = {}\nargs = [\"demo\"]\n",
             toml_path(&libs.ratelimit)
         ))
         .start();
@@ -192,7 +199,7 @@ fn a_library_from_the_config_serves_commands_until_unloaded() {
 #[test]
 fn module_load_at_run_time_passes_args_replies_and_calls() {
     let libs = libs();
-    let mut server = Server::builder().memory().start();
+    let mut server = without_builtin_plugins().memory().start();
     let mut con = server.conn();
     let testkit = path_str(&libs.testkit);
     let _: () = redis::cmd("MODULE")
@@ -346,7 +353,7 @@ fn library_subscriptions_receive_key_events_until_unloaded() {
 #[test]
 fn refused_loads_explain_why_and_the_server_keeps_running() {
     let libs = libs();
-    let mut server = Server::builder().memory().start();
+    let mut server = without_builtin_plugins().memory().start();
     let mut raw = server.raw();
     let load_err = |raw: &mut common::RawConn, args: &[&str]| -> String {
         let mut words = vec!["MODULE", "LOAD"];

@@ -173,6 +173,9 @@ pub struct ClientState {
     pub sub_shard: usize,
     /// The transaction being queued, after MULTI.
     pub multi: Option<Multi>,
+    /// Parked by a blocking command (see [`crate::blocked`]); the executor runs nothing
+    /// more for it until it is released.
+    pub blocked: bool,
 }
 
 impl ClientState {
@@ -206,6 +209,7 @@ impl ClientState {
             sub_patterns: 0,
             sub_shard: 0,
             multi: None,
+            blocked: false,
         }
     }
 
@@ -245,6 +249,9 @@ impl ClientState {
         }
         if self.multi.is_some() {
             flags.push('x');
+        }
+        if self.blocked {
+            flags.push('b');
         }
         if flags.is_empty() {
             flags.push('N');

@@ -189,6 +189,8 @@ pub struct Engine {
     /// Custom commands and key-event hooks from the Lua files of `[scripting] commands` and
     /// `hooks`.
     pub script_files: crate::lua::files::ScriptFiles,
+    /// Clients parked by a blocking command (see [`crate::blocked`]).
+    pub blocked: crate::blocked::BlockedClients,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
@@ -200,6 +202,11 @@ const MAX_CALL_DEPTH: usize = 32;
 thread_local! {
     /// Current nesting of [`Ctx::call`] on the executor thread.
     static CALL_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Current nesting of [`Ctx::call`] (0 in a top-level command).
+pub(crate) fn call_depth() -> usize {
+    CALL_DEPTH.with(|d| d.get())
 }
 
 /// What a command handler works with: the engine, the calling client, and the command's clock.
@@ -231,6 +238,20 @@ impl Ctx<'_> {
         if emptied {
             self.notify(crate::events::class::GENERIC, "del", key);
         }
+    }
+
+    /// Parks the calling client: the command's reply comes later, through
+    /// [`Engine::serve_blocked`] or [`Engine::unblock`], and the rest of the client's pipeline
+    /// waits for it (see [`crate::blocked`]). The command returns any placeholder reply, which
+    /// is dropped. Returns false, parking nothing, where commands may not block
+    /// ([`Engine::may_block`]); the command must then answer as its non-blocking form.
+    pub fn block(&mut self, spec: crate::blocked::BlockSpec) -> bool {
+        if !self.engine.may_block() {
+            return false;
+        }
+        self.client.blocked = true;
+        self.engine.blocked.park(self.client.id, spec);
+        true
     }
 
     /// Runs another command for the same client inside the running command's atomic step
@@ -336,6 +357,7 @@ impl Engine {
             scripting,
             held_replies: Vec::new(),
             script_files: Default::default(),
+            blocked: crate::blocked::BlockedClients::default(),
             notify_subscription: None,
             last_cron: Instant::now(),
         };
@@ -446,6 +468,14 @@ impl Engine {
             // HELLO may have changed the protocol its pushes are encoded in.
             self.pubsub.set_protocol(client.id, client.protocol);
         }
+        self.run_after_command();
+        reply
+    }
+
+    /// Runs the [`AfterCommandHook`]s: after a top-level command, and after a closure a
+    /// plugin ran on the executor ([`crate::plugin::EngineHandle`]), whose writes may also
+    /// make data available to blocked clients.
+    pub fn run_after_command(&mut self) {
         if !self.after_command.is_empty() {
             let mut hooks = std::mem::take(&mut self.after_command);
             for hook in hooks.iter_mut() {
@@ -455,7 +485,6 @@ impl Engine {
             hooks.append(&mut self.after_command);
             self.after_command = hooks;
         }
-        reply
     }
 
     /// Refuses a command before it runs; inside MULTI the refusal also dooms the transaction
@@ -541,8 +570,10 @@ impl Engine {
         reply
     }
 
-    /// Forgets a client that disconnected: its subscriptions, watches and transaction.
+    /// Forgets a client that disconnected: its subscriptions, watches, transaction and
+    /// blocked command.
     pub fn client_gone(&mut self, id: ClientId) {
+        self.unblock(id, crate::blocked::Unblock::Gone);
         self.pubsub.remove_client(id);
         self.keyspace.watches_mut().unwatch_all(id);
     }

@@ -38,8 +38,11 @@ pub mod class {
     pub const MODULE: u16 = 1 << 10;
     /// `n`: a key created.
     pub const NEW: u16 = 1 << 11;
-    /// Every class.
+    /// Every class that has a `notify-keyspace-events` letter.
     pub const ALL: u16 = (1 << 12) - 1;
+    /// SWAPDB exchanged two databases: one event per database, with an empty key. No
+    /// notification letter (Redis sends none); blocked clients re-check their keys on it.
+    pub const DB_SWAPPED: u16 = 1 << 12;
 }
 
 /// One thing a command did to one key.
@@ -92,6 +95,10 @@ pub struct KeyEvents {
     wanted: u16,
     subscribers: Vec<Subscription>,
     next_id: u64,
+    /// Buffers of [`Engine::deliver_events`], kept between commands: while a subscriber
+    /// listens (blocked clients make one), every write delivers events, and allocating
+    /// them afresh each time is a visible share of a small command's cost.
+    scratch: (Vec<(KeyEvent, Option<SubscriptionId>)>, Vec<KeyEvent>),
 }
 
 impl KeyEvents {
@@ -168,14 +175,14 @@ impl Engine {
     /// while handling them are delivered in a further round to every subscriber but their
     /// source, so a hook never sees its own writes.
     pub fn deliver_events(&mut self) {
-        let mut batch: Vec<(KeyEvent, Option<SubscriptionId>)> =
-            self.events.pending.drain(..).map(|e| (e, None)).collect();
+        // Taken, not borrowed: a subscriber may deliver events itself (it then allocates).
+        let (mut batch, mut selected) = std::mem::take(&mut self.events.scratch);
+        batch.extend(self.events.pending.drain(..).map(|e| (e, None)));
         let mut round = 0;
         while !batch.is_empty() && round < MAX_ROUNDS {
             round += 1;
             let mut subscribers = std::mem::take(&mut self.events.subscribers);
             let mut next = Vec::new();
-            let mut selected = Vec::new();
             for sub in subscribers.iter_mut() {
                 selected.clear();
                 selected.extend(
@@ -194,14 +201,21 @@ impl Engine {
             subscribers.append(&mut self.events.subscribers);
             self.events.subscribers = subscribers;
             self.events.recompute_wanted();
-            batch = next;
+            if next.is_empty() {
+                batch.clear();
+            } else {
+                batch = next;
+            }
         }
         if !batch.is_empty() {
             tracing::warn!(
                 dropped = batch.len(),
                 "key-event subscribers kept reacting to each other; later events dropped"
             );
+            batch.clear();
         }
+        selected.clear();
+        self.events.scratch = (batch, selected);
     }
 }
 

@@ -5,14 +5,17 @@
 //! It drains every request that is ready, runs them, commits the store once for the whole batch
 //! (group commit), and only then releases the replies, so that with `durability = "commit"` a
 //! client never sees a reply to a write that is not durable. Connections send a whole pipeline
-//! as one request and get all its replies back as one buffer.
+//! as one request and get all its replies back as one buffer; a blocking command parks its
+//! client and the rest of its pipeline (see [`crate::blocked`]), whose replies follow on a
+//! second channel once it is released.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use crate::blocked::Continuation;
 use crate::client::{ClientId, ClientState, ReplyMode};
 use crate::engine::Engine;
 use crate::protocol::Reply;
@@ -61,6 +64,9 @@ pub struct Response {
     pub out: Vec<u8>,
     /// Close the connection after writing `out`.
     pub close: bool,
+    /// A command of the pipeline blocked: the replies from it on come on this channel, once
+    /// the client is released (see [`crate::blocked`]).
+    pub more: Option<oneshot::Receiver<Response>>,
 }
 
 /// Handle to send requests to the executor, whichever way it runs.
@@ -102,11 +108,21 @@ pub(crate) struct Pending {
 /// Runs the executor on a dedicated thread until shutdown, then closes the store.
 pub fn run(mut engine: Engine, rx: Receiver<Request>) {
     loop {
-        let first = match next_request(&rx) {
-            Ok(req) => req,
+        let wait = match engine.blocked.next_deadline() {
+            Some(at) => at
+                .saturating_duration_since(Instant::now())
+                .min(CRON_INTERVAL),
+            None => CRON_INTERVAL,
+        };
+        let first = match next_request(&rx, wait) {
+            Ok(req) => Some(req),
             Err(RecvTimeoutError::Timeout) => {
-                engine.cron();
-                continue;
+                engine.cron_if_due();
+                if !engine.blocked.due(Instant::now()) {
+                    continue;
+                }
+                // A blocked client's deadline passed: a batch of its own releases it.
+                None
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
@@ -125,19 +141,24 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
     let mut cron = tokio::time::interval(CRON_INTERVAL);
     cron.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let deadline = engine.blocked.next_deadline();
         let first = tokio::select! {
             req = rx.recv() => match req {
-                Some(req) => req,
+                Some(req) => Some(req),
                 None => break,
             },
             _ = cron.tick() => {
                 engine.cron();
                 continue;
             }
+            // A blocked client's deadline: a batch of its own releases it.
+            _ = sleep_until(deadline), if deadline.is_some() => None,
         };
-        // Let the other connections that are ready queue their requests too, so they share
-        // this batch and its commit.
-        tokio::task::yield_now().await;
+        if first.is_some() {
+            // Let the other connections that are ready queue their requests too, so they
+            // share this batch and its commit.
+            tokio::task::yield_now().await;
+        }
         if run_batch(&mut engine, first, || rx.try_recv().ok()) {
             break;
         }
@@ -147,22 +168,76 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
     close(engine);
 }
 
-/// Runs `first` and the requests `more` yields (up to the batch limit), commits, and releases
-/// the replies. Returns whether the executor must stop.
+/// Sleeps until `deadline` (forever without one: the branch is disabled then).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs `first` and the requests `more` yields (up to the batch limit), releases the blocked
+/// clients whose deadline passed, commits, and releases the replies. Returns whether the
+/// executor must stop.
 fn run_batch(
     engine: &mut Engine,
-    first: Request,
+    first: Option<Request>,
     mut more: impl FnMut() -> Option<Request>,
 ) -> bool {
-    let mut stop = handle(engine, first);
+    let mut stop = false;
+    if let Some(first) = first {
+        stop = handle(engine, first);
+        resume_released(engine);
+    }
     while !stop && engine.held_replies.len() < MAX_BATCH_REQUESTS {
         match more() {
-            Some(req) => stop = handle(engine, req),
+            Some(req) => {
+                stop = handle(engine, req);
+                resume_released(engine);
+            }
             None => break,
         }
     }
+    if engine.blocked.with_deadline() > 0 {
+        engine.fire_deadlines(Instant::now());
+        resume_released(engine);
+    }
     finish_batch(engine);
     stop || engine.shutdown_requested
+}
+
+/// Sends the released blocked clients their reply and runs the rest of their pipelines
+/// (which may release others in turn, or block again).
+fn resume_released(engine: &mut Engine) {
+    while engine.blocked.has_ready() {
+        for released in engine.blocked.take_ready() {
+            let Some(cont) = released.cont else {
+                continue;
+            };
+            let Some(mut client) = engine.clients.remove(&released.id) else {
+                continue;
+            };
+            client.blocked = false;
+            let mut p = Pending {
+                reply: cont.reply,
+                response: Response {
+                    out: Vec::new(),
+                    close: false,
+                    more: None,
+                },
+                replies: 0,
+                wrote: released.served,
+                protocol: client.protocol,
+                pushes: None,
+            };
+            if client.shared.outbox.has_data() {
+                client.shared.outbox.take_into(&mut p.response.out);
+            }
+            emit_reply(&mut client, released.reply, &mut p);
+            let writes_before = engine.keyspace.write_count();
+            run_pipeline(engine, client, cont.commands, cont.next, p, writes_before);
+        }
+    }
 }
 
 /// Commits the batch's writes, then releases its replies (replacing those of writers with an
@@ -227,7 +302,7 @@ fn close(mut engine: Engine) {
 /// Waits for the next request. Under load the next one is usually a few microseconds away, so
 /// the executor polls briefly before parking: parking and being woken costs each sender a
 /// system call, which is most of a small command's cost.
-fn next_request(rx: &Receiver<Request>) -> Result<Request, RecvTimeoutError> {
+fn next_request(rx: &Receiver<Request>, wait: Duration) -> Result<Request, RecvTimeoutError> {
     for i in 0..SPIN_POLLS {
         match rx.try_recv() {
             Ok(req) => return Ok(req),
@@ -243,7 +318,7 @@ fn next_request(rx: &Receiver<Request>) -> Result<Request, RecvTimeoutError> {
             }
         }
     }
-    rx.recv_timeout(CRON_INTERVAL)
+    rx.recv_timeout(wait)
 }
 
 /// Handles one request; returns true when the executor must stop.
@@ -265,6 +340,7 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
         Request::Call(f) => {
             f(engine);
             engine.publish_events();
+            engine.run_after_command();
         }
         Request::Run {
             id,
@@ -273,9 +349,13 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
             out,
             reply,
         } => {
-            let Some(mut client) = engine.clients.remove(&id) else {
+            let Some(client) = engine.clients.remove(&id) else {
                 // Killed between reading and running: nothing to run for it.
-                let _ = reply.send(Response { out, close: true });
+                let _ = reply.send(Response {
+                    out,
+                    close: true,
+                    more: None,
+                });
                 return false;
             };
             if !client.shared.claim(seq) {
@@ -283,48 +363,89 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
                 engine.clients.insert(id, client);
                 return false;
             }
-            let mut p = Pending {
+            let p = Pending {
                 reply,
-                response: Response { out, close: false },
+                response: Response {
+                    out,
+                    close: false,
+                    more: None,
+                },
                 replies: 0,
                 wrote: false,
                 protocol: client.protocol,
                 pushes: None,
             };
             let writes_before = engine.keyspace.write_count();
-            for argv in &commands {
-                let reply = engine.execute(&mut client, argv);
-                if client.shared.outbox.has_data() {
-                    // Pushes queued for this client so far (before or during the command) go
-                    // ahead of its reply, as Redis writes them.
-                    client.shared.outbox.take_into(&mut p.response.out);
-                }
-                match client.reply_mode {
-                    ReplyMode::On => {
-                        reply.encode(client.protocol, &mut p.response.out);
-                        p.replies += 1;
-                    }
-                    ReplyMode::Off => {}
-                    // CLIENT REPLY SKIP itself is silent; the command after it is skipped.
-                    ReplyMode::Skip => client.reply_mode = ReplyMode::SkipNext,
-                    ReplyMode::SkipNext => client.reply_mode = ReplyMode::On,
-                }
-                if client.close_after_reply || engine.shutdown_requested {
-                    p.response.close = true;
-                    break;
-                }
-            }
-            p.protocol = client.protocol;
-            if client.subscribed() {
-                p.pushes = Some(std::sync::Arc::clone(&client.shared));
-            }
-            p.wrote = engine.keyspace.write_count() != writes_before;
-            if client.shared.is_killed() {
-                p.response.close = true;
-            }
-            engine.clients.insert(id, client);
-            engine.held_replies.push(p);
+            run_pipeline(engine, client, commands, 0, p, writes_before);
         }
     }
     false
+}
+
+/// Runs `commands[from..]` for `client` into `p`, until the end or a command that blocks (the
+/// rest then waits in the client's continuation), and queues `p` for release with the batch.
+fn run_pipeline(
+    engine: &mut Engine,
+    mut client: Box<ClientState>,
+    commands: Vec<Vec<Bytes>>,
+    from: usize,
+    mut p: Pending,
+    writes_before: u64,
+) {
+    let id = client.id;
+    let mut blocked_at = None;
+    for (i, argv) in commands.iter().enumerate().skip(from) {
+        let reply = engine.execute(&mut client, argv);
+        if client.shared.outbox.has_data() {
+            // Pushes queued for this client so far (before or during the command) go
+            // ahead of its reply, as Redis writes them.
+            client.shared.outbox.take_into(&mut p.response.out);
+        }
+        if client.blocked {
+            // The reply is a placeholder: the real one comes when the client is released.
+            blocked_at = Some(i);
+            break;
+        }
+        emit_reply(&mut client, reply, &mut p);
+        if client.close_after_reply || engine.shutdown_requested {
+            p.response.close = true;
+            break;
+        }
+    }
+    if let Some(i) = blocked_at {
+        let (tx, rx) = oneshot::channel();
+        p.response.more = Some(rx);
+        engine.blocked.attach(
+            id,
+            Continuation {
+                commands,
+                next: i + 1,
+                reply: tx,
+            },
+        );
+    }
+    p.protocol = client.protocol;
+    if client.subscribed() {
+        p.pushes = Some(std::sync::Arc::clone(&client.shared));
+    }
+    p.wrote |= engine.keyspace.write_count() != writes_before;
+    if client.shared.is_killed() {
+        p.response.close = true;
+    }
+    engine.clients.insert(id, client);
+    engine.held_replies.push(p);
+}
+
+/// Encodes one command's reply as the client's CLIENT REPLY mode says.
+fn emit_reply(client: &mut ClientState, reply: Reply, p: &mut Pending) {
+    match client.reply_mode {
+        ReplyMode::On => {
+            reply.encode(client.protocol, &mut p.response.out);
+            p.replies += 1;
+        }
+        ReplyMode::Off => {}
+        // CLIENT REPLY SKIP itself is silent; the command after it is skipped.
+        ReplyMode::Skip => client.reply_mode = ReplyMode::SkipNext,
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::On,
+    }
 }

@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod blocked;
 pub mod client;
 pub mod commands;
 pub mod config;

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::connection::valid_client_name;
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_syntax, help_reply, lossy, parse_i64};
+use crate::blocked::Unblock;
 use crate::client::{ClientState, ReplyMode};
 use crate::engine::Ctx;
 use crate::protocol::Reply;
@@ -93,6 +94,14 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
             ADMIN_CATS,
             "Terminates open connections.",
             client_kill
+        ),
+        sub!(
+            "unblock",
+            -3,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            ADMIN_CATS,
+            "Unblocks a client blocked by a blocking command from a different connection.",
+            client_unblock
         ),
         sub!(
             "reply",
@@ -329,19 +338,50 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn kill_matching(ctx: &mut Ctx<'_>, filter: &KillFilter, me: u64) -> usize {
-    let mut killed = 0;
+    let mut killed = Vec::new();
     for c in ctx.engine.clients.values() {
         if filter.matches(c, me) {
             c.shared.kill();
-            killed += 1;
+            killed.push(c.id);
         }
     }
+    // A killed client waits for nothing more: it must not be served an element it would
+    // never read before its connection task notices the kill.
+    for &id in &killed {
+        ctx.engine.unblock(id, Unblock::Gone);
+    }
+    let mut killed = killed.len();
     if filter.matches(ctx.client, me) {
         // Redis closes the caller after replying.
         ctx.client.close_after_reply = true;
         killed += 1;
     }
     killed
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if the client was blocked and is released.
+fn client_unblock(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() > 4 {
+        return Reply::error(
+            "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.",
+        );
+    }
+    let Some(id) = parse_i64(&argv[2]) else {
+        return err_not_integer();
+    };
+    let why = match argv.get(3) {
+        None => Unblock::Timeout,
+        Some(a) if eq_ci(a, "timeout") => Unblock::Timeout,
+        Some(a) if eq_ci(a, "error") => Unblock::Error,
+        Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let Ok(id) = u64::try_from(id) else {
+        return Reply::Integer(0);
+    };
+    // The caller runs a command, so it is not blocked itself.
+    Reply::Integer(i64::from(
+        id != ctx.client.id && ctx.engine.unblock(id, why),
+    ))
 }
 
 fn client_reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
@@ -405,6 +445,8 @@ fn client_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",

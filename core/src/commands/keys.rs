@@ -480,6 +480,11 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::error("ERR DB index is out of range");
     }
     tri!(ctx.engine.keyspace.swap_db(a as DbIndex, b as DbIndex));
+    for db in [a, b] {
+        ctx.engine
+            .events
+            .emit(db as DbIndex, class::DB_SWAPPED, "swapdb", b"");
+    }
     Reply::ok()
 }
 

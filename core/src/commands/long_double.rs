@@ -63,6 +63,28 @@ impl LongDouble {
         (!sum.is_nan() && !sum.is_infinite()).then_some(LongDouble(sum))
     }
 
+    /// Seconds to milliseconds as Redis 7.0 turns a blocking command's timeout into a
+    /// `long long`: `(long long) ceill(self * 1000.0)` on x86-64, where a value out of range
+    /// (infinity included) becomes `LLONG_MIN`, the x87 "integer indefinite".
+    pub fn seconds_to_ms_ceil(self) -> i64 {
+        let thousand = F80::from_u128(1000).value;
+        let ms = self
+            .0
+            .mul_r(thousand, Round::NearestTiesToEven)
+            .value
+            .round_to_integral(Round::TowardPositive)
+            .value;
+        if ms.is_nan() || ms.is_infinite() {
+            return i64::MIN;
+        }
+        let mut exact = false;
+        let converted = ms.to_i128_r(64, Round::TowardZero, &mut exact);
+        if converted.status.contains(Status::INVALID_OP) {
+            return i64::MIN;
+        }
+        i64::try_from(converted.value).unwrap_or(i64::MIN)
+    }
+
     /// The text Redis stores and replies: `%.17Lf` with trailing zeros (and a bare point)
     /// removed, and `-0` written as `0`. Never in exponent notation.
     pub fn to_human(self) -> String {
@@ -249,6 +271,24 @@ fn shifted_decimal(mantissa: u64, shift: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_become_milliseconds_as_redis_7_0_computes_them() {
+        let ms = |t: &str| LongDouble::parse(t.as_bytes()).map(LongDouble::seconds_to_ms_ceil);
+        assert_eq!(ms("0"), Some(0));
+        assert_eq!(ms("1.5"), Some(1500));
+        assert_eq!(ms("0.0001"), Some(1));
+        assert_eq!(ms("-0.0001"), Some(0));
+        assert_eq!(ms("-1"), Some(-1000));
+        assert_eq!(ms("0x10"), Some(16000));
+        assert_eq!(ms("9223372036854775"), Some(9_223_372_036_854_775_000));
+        assert_eq!(ms("9223372036854775807"), Some(i64::MIN));
+        assert_eq!(ms("1e300"), Some(i64::MIN));
+        assert_eq!(ms("inf"), Some(i64::MIN));
+        assert_eq!(ms("-inf"), Some(i64::MIN));
+        assert_eq!(ms("nan"), None);
+        assert_eq!(ms(" 1"), None);
+    }
 
     fn incr(value: &str, by: &str) -> Option<String> {
         let a = LongDouble::parse(value.as_bytes())?;

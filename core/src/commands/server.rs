@@ -312,10 +312,14 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             );
             line(out, "cluster_connections", &0);
             line(out, "maxclients", &engine.config.server.maxclients);
-            line(out, "blocked_clients", &0);
+            line(out, "blocked_clients", &engine.blocked.len());
             line(out, "tracking_clients", &0);
             line(out, "pubsub_clients", &engine.pubsub.client_count());
-            line(out, "clients_in_timeout_table", &0);
+            line(
+                out,
+                "clients_in_timeout_table",
+                &engine.blocked.with_deadline(),
+            );
         }
         "memory" => {
             out.push_str("# Memory\r\n");

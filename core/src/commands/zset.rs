@@ -825,22 +825,34 @@ fn parse_numkeys(arg: &[u8], below_one: impl FnOnce() -> Reply) -> Result<usize,
     }
 }
 
-fn zmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let numkeys_error = || Reply::error("ERR numkeys should be greater than 0");
-    let numkeys = match parse_i64(&argv[1]) {
+/// What ZMPOP (and BZMPOP) asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZMPop {
+    /// The keys, in the order to try them.
+    pub keys: Vec<Bytes>,
+    /// MAX (true) or MIN.
+    pub max: bool,
+    /// Most entries to pop.
+    pub count: u64,
+}
+
+/// Parses `numkeys key [key ...] MIN|MAX [COUNT count]` starting at `argv[at]` (the numkeys
+/// argument), with Redis's errors.
+pub fn parse_zmpop(argv: &[Bytes], at: usize) -> Result<ZMPop, Reply> {
+    let numkeys = match parse_i64(&argv[at]) {
         Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
-        _ => return numkeys_error(),
+        _ => return Err(Reply::error("ERR numkeys should be greater than 0")),
     };
-    let where_at = numkeys.saturating_add(2);
+    let where_at = numkeys.saturating_add(at + 1);
     let Some(which) = argv.get(where_at) else {
-        return err_syntax();
+        return Err(err_syntax());
     };
     let max = if eq_ci(which, "min") {
         false
     } else if eq_ci(which, "max") {
         true
     } else {
-        return err_syntax();
+        return Err(err_syntax());
     };
     let mut count = None;
     let mut j = where_at + 1;
@@ -848,23 +860,38 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         if count.is_none() && eq_ci(&argv[j], "count") && j + 1 < argv.len() {
             match parse_i64(&argv[j + 1]) {
                 Some(n) if n >= 1 => count = Some(n as u64),
-                _ => return Reply::error("ERR count should be greater than 0"),
+                _ => return Err(Reply::error("ERR count should be greater than 0")),
             }
             j += 2;
         } else {
-            return err_syntax();
+            return Err(err_syntax());
         }
     }
-    match zpop_first(ctx, &argv[2..where_at], max, count.unwrap_or(1)) {
+    Ok(ZMPop {
+        keys: argv[at + 1..where_at].to_vec(),
+        max,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// ZMPOP's reply: `[key, [[member, score], ...]]`.
+pub fn zmpop_reply(key: Bytes, popped: Vec<(Bytes, f64)>) -> Reply {
+    let pairs = popped
+        .into_iter()
+        .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
+        .collect();
+    Reply::Array(vec![Reply::Bulk(key), Reply::Array(pairs)])
+}
+
+fn zmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let m = match parse_zmpop(argv, 1) {
+        Ok(m) => m,
+        Err(reply) => return reply,
+    };
+    match zpop_first(ctx, &m.keys, m.max, m.count) {
         Err(reply) => reply,
         Ok(None) => Reply::NullArray,
-        Ok(Some((key, popped))) => {
-            let pairs = popped
-                .into_iter()
-                .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
-                .collect();
-            Reply::Array(vec![Reply::Bulk(key), Reply::Array(pairs)])
-        }
+        Ok(Some((key, popped))) => zmpop_reply(key, popped),
     }
 }
 

@@ -314,7 +314,7 @@ impl MetricsConfig {
 pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 /// `[plugins]`: the plugins to start and every `[plugins.NAME]` section.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct PluginsConfig {
     /// Names of the built-in plugins to start.
@@ -328,6 +328,26 @@ pub struct PluginsConfig {
     /// with [`Config::plugin_section`]. Unknown names are refused by [`Config::validate`].
     #[serde(flatten)]
     pub sections: BTreeMap<String, toml::Value>,
+}
+
+/// Built-in plugins started when the configuration does not say `plugins.enabled`: those
+/// Redis users expect to be there (BLPOP and friends).
+pub const DEFAULT_PLUGINS: &[&str] = &["blocking"];
+
+impl Default for PluginsConfig {
+    /// [`DEFAULT_PLUGINS`] that this program links (a program built without one, such as
+    /// the core's own tests, starts none rather than failing).
+    fn default() -> Self {
+        PluginsConfig {
+            enabled: DEFAULT_PLUGINS
+                .iter()
+                .filter(|name| crate::plugin::find_builtin(name).is_some())
+                .map(|name| name.to_string())
+                .collect(),
+            load: Vec::new(),
+            sections: BTreeMap::new(),
+        }
+    }
 }
 
 /// One `[[plugins.load]]` entry: a plugin library and its arguments.

@@ -111,23 +111,38 @@ async fn session(
         let ran = !commands.is_empty();
         if ran {
             seq += 1;
-            let response = match run(ctx, id, client, seq, commands, std::mem::take(&mut out)).await
-            {
-                Ok(response) => response,
-                Err(reason) => return reason,
-            };
-            if !response.out.is_empty() {
-                if stream.write_all(&response.out).await.is_err() {
-                    return "write error";
+            let mut response =
+                match run(ctx, id, client, seq, commands, std::mem::take(&mut out)).await {
+                    Ok(response) => response,
+                    Err(reason) => return reason,
+                };
+            // The first response's buffer is the one kept for reuse.
+            let mut first_out = None;
+            loop {
+                if !response.out.is_empty() {
+                    if stream.write_all(&response.out).await.is_err() {
+                        return "write error";
+                    }
+                    shared
+                        .net_output_bytes
+                        .fetch_add(response.out.len() as u64, Ordering::Relaxed);
                 }
-                shared
-                    .net_output_bytes
-                    .fetch_add(response.out.len() as u64, Ordering::Relaxed);
+                if response.close {
+                    return "closed by command";
+                }
+                let more = response.more.take();
+                if first_out.is_none() {
+                    first_out = Some(std::mem::take(&mut response.out));
+                }
+                let Some(more) = more else {
+                    break;
+                };
+                response = match parked(stream, ctx, id, client, &mut buf, more).await {
+                    Ok(response) => response,
+                    Err(reason) => return reason,
+                };
             }
-            if response.close {
-                return "closed by command";
-            }
-            out = response.out;
+            out = first_out.unwrap_or_default();
             out.clear();
             if out.capacity() > KEEP_OUT_CAPACITY {
                 out = Vec::with_capacity(READ_CHUNK);
@@ -256,6 +271,59 @@ async fn run(
     }
 }
 
+/// Waits while a command of the client's pipeline is blocked (see [`crate::blocked`]) for the
+/// replies from it on. Meanwhile the socket is still read, so that a disconnect is noticed at
+/// once (and the client's waiters dropped); what the client sends is kept for after.
+async fn parked(
+    stream: &mut TcpStream,
+    ctx: &Context,
+    id: u64,
+    client: &ClientShared,
+    buf: &mut BytesMut,
+    mut more: oneshot::Receiver<crate::executor::Response>,
+) -> Result<crate::executor::Response, &'static str> {
+    let shared = &ctx.shared;
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        if client.is_killed() {
+            return Err("killed");
+        }
+        if buf.len() as u64 > shared.client_query_buffer_limit.load(Ordering::Relaxed) {
+            tracing::warn!(
+                client = id,
+                "closing client that reached max query buffer length"
+            );
+            return Err("query buffer limit");
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            r = &mut more => return r.map_err(|_| "server shutting down"),
+            r = stream.read_buf(buf) => match r {
+                Ok(0) => return Err("client closed"),
+                Ok(n) => {
+                    shared.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(_) => return Err("read error"),
+            },
+            _ = client.killed() => return Err("killed"),
+            _ = shutdown.changed() => return Err("server shutting down"),
+            _ = client.outbox.ready() => {
+                // Pushes (RESP3 pub/sub) are not held back by a blocked command.
+                let data = client.outbox.take();
+                let n = data.len();
+                let written = stream.write_all(&data).await;
+                client.outbox.written(n);
+                if written.is_err() {
+                    return Err("write error");
+                }
+                shared.net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Answers a withdrawn request while a script is busy; SHUTDOWN NOSAVE goes on to the
 /// executor once it has stopped the script.
 async fn answer_busy(
@@ -267,8 +335,16 @@ async fn answer_busy(
     mut out: Vec<u8>,
 ) -> Result<Response, &'static str> {
     match ctx.shared.scripts.answer(plan, &mut out) {
-        BusyOutcome::Answered => Ok(Response { out, close: false }),
-        BusyOutcome::Close => Ok(Response { out, close: true }),
+        BusyOutcome::Answered => Ok(Response {
+            out,
+            close: false,
+            more: None,
+        }),
+        BusyOutcome::Close => Ok(Response {
+            out,
+            close: true,
+            more: None,
+        }),
         BusyOutcome::Shutdown => {
             let next = seq + 1;
             client.offer(next);

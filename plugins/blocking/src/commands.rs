@@ -1,0 +1,294 @@
+//! The blocking commands (Redis's t_list.c and t_zset.c blocking forms): each tries its
+//! non-blocking core first, then waits ([`crate::wait`]) or, where commands may not block
+//! (MULTI, scripts), answers as the non-blocking form.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use respite_core::commands::list::{lmove_core, mpop_first, parse_mpop, pop};
+use respite_core::commands::long_double::LongDouble;
+use respite_core::commands::table::{flags::*, CommandSpec};
+use respite_core::commands::zset::{parse_zmpop, zmpop_reply, zpop_first};
+use respite_core::commands::{eq_ci, err_syntax};
+use respite_core::engine::Ctx;
+use respite_core::protocol::Reply;
+
+use crate::waiters::Op;
+use crate::{state, wait, Outcome};
+
+const LIST_CATS: &[&str] = &["write", "list", "slow", "blocking"];
+const ZSET_FAST_CATS: &[&str] = &["write", "sortedset", "fast", "blocking"];
+const ZSET_SLOW_CATS: &[&str] = &["write", "sortedset", "slow", "blocking"];
+
+/// A blocking command's row.
+#[allow(clippy::too_many_arguments)]
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    categories: &'static [&'static str],
+    group: &'static str,
+    summary: &'static str,
+    since: &'static str,
+    complexity: &'static str,
+    handler: fn(&mut Ctx<'_>, &[Bytes]) -> Reply,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: if keys.0 > 0 { 1 } else { 0 },
+        numkeys_at: keys.2,
+        categories,
+        group,
+        summary,
+        since,
+        complexity,
+        handler: Some(handler),
+        ..CommandSpec::BASE
+    }
+}
+
+/// The plugin's commands.
+pub static COMMANDS: &[CommandSpec] = &[
+    spec("blpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 0), LIST_CATS, "list", "Remove and get the first element in a list, or block until one is available", "2.0.0", "O(N) where N is the number of provided keys.", blpop),
+    spec("brpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 0), LIST_CATS, "list", "Remove and get the last element in a list, or block until one is available", "2.0.0", "O(N) where N is the number of provided keys.", brpop),
+    spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 0), LIST_CATS, "list", "Pop an element from a list, push it to another list and return it; or block until one is available", "6.2.0", "O(1)", blmove),
+    spec("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 0), LIST_CATS, "list", "Pop an element from a list, push it to another list and return it; or block until one is available", "2.2.0", "O(1)", brpoplpush),
+    spec("blmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, (0, 0, 2), LIST_CATS, "list", "Pop elements from a list, or block until one is available", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", blmpop),
+    spec("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 0), ZSET_FAST_CATS, "sorted-set", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", bzpopmin),
+    spec("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 0), ZSET_FAST_CATS, "sorted-set", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", bzpopmax),
+    spec("bzmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, (0, 0, 2), ZSET_SLOW_CATS, "sorted-set", "Remove and return members with scores in a sorted set or block until one is available", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", bzmpop),
+];
+
+/// Parses a timeout in seconds as Redis 7.0 does: `None` for 0 (wait forever), else the
+/// deadline. A deadline too far to represent waits forever too, as it does in Redis.
+fn parse_timeout(arg: &[u8]) -> Result<Option<Instant>, Reply> {
+    let Some(secs) = LongDouble::parse(arg) else {
+        return Err(Reply::error("ERR timeout is not a float or out of range"));
+    };
+    let ms = secs.seconds_to_ms_ceil();
+    if ms < 0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    if ms == 0 {
+        return Ok(None);
+    }
+    Ok(Instant::now().checked_add(Duration::from_millis(ms as u64)))
+}
+
+/// Refuses more keys than `[plugins.blocking] max_keys_per_command`.
+fn check_keys(ctx: &mut Ctx<'_>, n: usize) -> Result<(), Reply> {
+    let Some(max) = state(ctx.engine).map(|st| st.config.max_keys_per_command) else {
+        return Ok(());
+    };
+    if n > max.get() {
+        return Err(Reply::Error(
+            format!(
+                "ERR too many keys for a blocking command: {n} (plugins.blocking.max_keys_per_command is {max})"
+            )
+            .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Waits on `keys` when the command may block; otherwise (MULTI, scripts) answers `nil`, the
+/// non-blocking form's empty reply.
+fn wait_or(
+    ctx: &mut Ctx<'_>,
+    keys: Vec<Bytes>,
+    op: Op,
+    deadline: Option<Instant>,
+    nil: Reply,
+) -> Reply {
+    if !ctx.engine.may_block() {
+        return nil;
+    }
+    match wait(ctx, keys, op, deadline) {
+        // A placeholder: the client's reply comes when it is released.
+        Ok(()) => Reply::NullArray,
+        Err(reply) => reply,
+    }
+}
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        }
+    };
+}
+
+fn blpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    bpop(ctx, argv, true)
+}
+
+fn brpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    bpop(ctx, argv, false)
+}
+
+fn bpop(ctx: &mut Ctx<'_>, argv: &[Bytes], front: bool) -> Reply {
+    let deadline = tri!(parse_timeout(&argv[argv.len() - 1]));
+    let keys = &argv[1..argv.len() - 1];
+    tri!(check_keys(ctx, keys.len()));
+    let op = Op::Pop { front, count: None };
+    for key in keys {
+        if let Outcome::Reply(reply) = serve(ctx, key, &op) {
+            return reply;
+        }
+    }
+    wait_or(ctx, keys.to_vec(), op, deadline, Reply::NullArray)
+}
+
+fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let deadline = tri!(parse_timeout(&argv[1]));
+    let m = tri!(parse_mpop(argv, 2));
+    tri!(check_keys(ctx, m.keys.len()));
+    let reply = mpop_first(ctx, &m);
+    if reply != Reply::NullArray {
+        return reply;
+    }
+    let op = Op::Pop {
+        front: m.front,
+        count: Some(m.count),
+    };
+    wait_or(ctx, m.keys, op, deadline, Reply::NullArray)
+}
+
+fn blmove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let side = |arg: &[u8]| {
+        if eq_ci(arg, "left") {
+            Some(true)
+        } else if eq_ci(arg, "right") {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    let (Some(from_front), Some(to_front)) = (side(&argv[3]), side(&argv[4])) else {
+        return err_syntax();
+    };
+    bmove(ctx, &argv[1], &argv[2], from_front, to_front, &argv[5])
+}
+
+fn brpoplpush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    bmove(ctx, &argv[1], &argv[2], false, true, &argv[3])
+}
+
+fn bmove(
+    ctx: &mut Ctx<'_>,
+    src: &Bytes,
+    dst: &Bytes,
+    from_front: bool,
+    to_front: bool,
+    timeout: &[u8],
+) -> Reply {
+    let deadline = tri!(parse_timeout(timeout));
+    let op = Op::Move {
+        dst: dst.clone(),
+        from_front,
+        to_front,
+    };
+    if let Outcome::Reply(reply) = serve(ctx, src, &op) {
+        return reply;
+    }
+    // The non-blocking LMOVE answers a missing source with a nil bulk string.
+    wait_or(ctx, vec![src.clone()], op, deadline, Reply::Null)
+}
+
+fn bzpopmin(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    bzpop(ctx, argv, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    bzpop(ctx, argv, true)
+}
+
+fn bzpop(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Reply {
+    let deadline = tri!(parse_timeout(&argv[argv.len() - 1]));
+    let keys = &argv[1..argv.len() - 1];
+    tri!(check_keys(ctx, keys.len()));
+    let op = Op::ZPop { max, count: None };
+    if let Some(reply) = zpop_reply(ctx, keys, max, None) {
+        return reply;
+    }
+    wait_or(ctx, keys.to_vec(), op, deadline, Reply::NullArray)
+}
+
+fn bzmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let deadline = tri!(parse_timeout(&argv[1]));
+    let m = tri!(parse_zmpop(argv, 2));
+    tri!(check_keys(ctx, m.keys.len()));
+    if let Some(reply) = zpop_reply(ctx, &m.keys, m.max, Some(m.count)) {
+        return reply;
+    }
+    let op = Op::ZPop {
+        max: m.max,
+        count: Some(m.count),
+    };
+    wait_or(ctx, m.keys, op, deadline, Reply::NullArray)
+}
+
+/// Pops from the first existing sorted set of `keys`: BZPOPMIN/BZPOPMAX's
+/// `[key, member, score]` (`count: None`) or BZMPOP's reply; `None` when every key is
+/// missing. A key of another type answers WRONGTYPE when it is reached.
+fn zpop_reply(ctx: &mut Ctx<'_>, keys: &[Bytes], max: bool, count: Option<u64>) -> Option<Reply> {
+    match zpop_first(ctx, keys, max, count.unwrap_or(1)) {
+        Err(reply) => Some(reply),
+        Ok(None) => None,
+        Ok(Some((_, popped))) if popped.is_empty() => None,
+        Ok(Some((key, popped))) => Some(match count {
+            Some(_) => zmpop_reply(key, popped),
+            None => {
+                let mut reply = vec![Reply::Bulk(key)];
+                for (member, score) in popped {
+                    reply.push(Reply::Bulk(member));
+                    reply.push(Reply::Double(score));
+                }
+                Reply::Array(reply)
+            }
+        }),
+    }
+}
+
+/// Runs `op`'s non-blocking core on `key` for the client of `ctx`: what the command does when
+/// it finds data, and what serving a waiter does.
+pub(crate) fn serve(ctx: &mut Ctx<'_>, key: &Bytes, op: &Op) -> Outcome {
+    let reply = match op {
+        Op::Pop { front, count } => match pop(ctx, key, *front, count.unwrap_or(1)) {
+            Err(reply) => reply,
+            Ok(None) => return Outcome::Empty,
+            Ok(Some(items)) if items.is_empty() => return Outcome::Empty,
+            Ok(Some(items)) => match count {
+                None => Reply::Array(
+                    std::iter::once(Reply::Bulk(key.clone()))
+                        .chain(items.into_iter().take(1).map(Reply::Bulk))
+                        .collect(),
+                ),
+                Some(_) => Reply::Array(vec![
+                    Reply::Bulk(key.clone()),
+                    Reply::Array(items.into_iter().map(Reply::Bulk).collect()),
+                ]),
+            },
+        },
+        Op::Move {
+            dst,
+            from_front,
+            to_front,
+        } => match lmove_core(ctx, key, dst, *from_front, *to_front) {
+            Err(reply) => reply,
+            Ok(None) => return Outcome::Empty,
+            Ok(Some(item)) => Reply::Bulk(item),
+        },
+        Op::ZPop { max, count } => match zpop_reply(ctx, std::slice::from_ref(key), *max, *count) {
+            Some(reply) => reply,
+            None => return Outcome::Empty,
+        },
+    };
+    Outcome::Reply(reply)
+}
