@@ -59,7 +59,9 @@ fn main() -> ExitCode {
     let log_level = init_logging(&loaded.config.log.level);
     let inline = loaded.config.server.inline_executor();
     let mut builder = if inline {
-        tokio::runtime::Builder::new_current_thread()
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(1);
+        b
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(loaded.config.server.effective_io_threads());

@@ -438,11 +438,20 @@ fn scripts_run_through_the_dispatcher() {
 }
 
 /// A script running an infinite loop: other clients get -BUSY once it passes the
-/// threshold, SCRIPT KILL stops it, and the server serves everyone afterwards. The executor
-/// needs a thread of its own for that (io_threads > 1).
+/// threshold, SCRIPT KILL stops it, and the server serves everyone afterwards; with the
+/// executor on a thread of its own, and sharing the connections' only thread.
 #[test]
 fn busy_script_is_killed_while_others_wait() {
-    let server = Server::with_io_threads(2);
+    busy_script_is_killed(2);
+}
+
+#[test]
+fn busy_script_is_killed_with_one_io_thread() {
+    busy_script_is_killed(1);
+}
+
+fn busy_script_is_killed(io_threads: u32) {
+    let server = Server::with_io_threads(io_threads);
     let mut admin = server.raw();
     assert_eq!(
         admin.cmd(&["CONFIG", "SET", "busy-reply-threshold", "100"]),
@@ -493,12 +502,36 @@ fn busy_script_is_killed_while_others_wait() {
         admin.cmd(&["SCRIPT", "KILL"]),
         Reply::error("NOTBUSY No scripts in execution right now.")
     );
+    // And again: the server gets busy and recovers as often as it takes.
+    let looping = thread::spawn(move || {
+        let mut c = RawConn::connect(addr);
+        eval(&mut c, "while true do end", &["0"])
+    });
+    wait_until(
+        "the server to answer BUSY again",
+        Duration::from_secs(30),
+        || other.cmd(&["GET", "k"]).is_error(),
+    );
+    assert_eq!(admin.cmd(&["SCRIPT", "KILL"]), Reply::ok());
+    assert!(
+        format!("{:?}", looping.join().expect("looping client")).starts_with("-ERR Script killed")
+    );
+    assert_eq!(other.cmd(&["GET", "k"]), Reply::bulk("v"));
 }
 
 /// A script that wrote cannot be killed; SHUTDOWN NOSAVE still stops the server.
 #[test]
 fn script_that_wrote_is_unkillable_until_shutdown_nosave() {
-    let mut server = Server::with_io_threads(2);
+    unkillable_until_shutdown_nosave(2);
+}
+
+#[test]
+fn script_that_wrote_is_unkillable_with_one_io_thread() {
+    unkillable_until_shutdown_nosave(1);
+}
+
+fn unkillable_until_shutdown_nosave(io_threads: u32) {
+    let mut server = Server::with_io_threads(io_threads);
     let mut admin = server.raw();
     admin.cmd(&["CONFIG", "SET", "busy-reply-threshold", "50"]);
     let addr = server.addr();

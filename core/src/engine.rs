@@ -57,6 +57,9 @@ pub struct SharedState {
     pub auth_required: AtomicBool,
     /// The running script, for the connections that answer `-BUSY` while it runs long.
     pub scripts: crate::lua::ScriptGate,
+    /// Whether the executor shares the runtime's worker thread with the connections
+    /// (`server.io_threads = 1`); see [`crate::server::hand_off_io`].
+    pub inline_executor: AtomicBool,
 }
 
 impl SharedState {
@@ -79,6 +82,7 @@ impl SharedState {
             tcp_port: AtomicU64::new(s.port as u64),
             auth_required: AtomicBool::new(!s.requirepass.is_empty()),
             scripts: crate::lua::ScriptGate::default(),
+            inline_executor: AtomicBool::new(false),
         }
     }
 

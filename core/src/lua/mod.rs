@@ -474,6 +474,9 @@ fn hook(lua: &Lua, debug: &mlua::Debug<'_>) -> mlua::Result<VmState> {
             crate::executor::release_unwritten(engine);
             state = host_state(lua);
         }
+        drop(state);
+        crate::server::hand_off_io(&shared);
+        state = host_state(lua);
     }
     if gate.kill_requested() {
         if debug.source().source.as_deref() == Some(INTERNAL) {

@@ -64,8 +64,10 @@ struct Context {
 /// SHUTDOWN; then stops accepting, lets the executor finish what is queued, commits and closes
 /// the store, and gives connections a moment to write their last replies.
 ///
-/// With `inline`, the executor runs as a task on the caller's runtime, which must then be
-/// single-threaded (see `server.io_threads`); otherwise it gets a thread of its own.
+/// With `inline`, the executor runs as a task on the caller's runtime, which should then have
+/// a single worker thread (see `server.io_threads`); otherwise it gets a thread of its own.
+/// Make that runtime a multi-threaded one with one worker, not a current-thread one: only then
+/// can [`hand_off_io`] keep the connections answering while a script runs long.
 ///
 /// `log_level` lets CONFIG SET loglevel change the process's logging.
 pub async fn run(
@@ -84,6 +86,7 @@ pub async fn run(
     )?;
     keyspace.set_encodings(Encodings::from_config(&config.storage));
     let shared = Arc::new(SharedState::new(&config));
+    shared.inline_executor.store(inline, Ordering::Relaxed);
     let ips = config.server.bind_addrs().map_err(ServerError::BadBind)?;
     let mut listeners = Vec::new();
     for ip in ips {
@@ -266,4 +269,35 @@ async fn accept_loop(listener: TcpListener, ctx: Context) {
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(connection::serve(stream, peer, id, ctx.clone()));
     }
+}
+
+/// Keeps the connections answering while the executor is stuck in a script past
+/// `busy-reply-threshold`, when both share the runtime's only worker thread
+/// (`server.io_threads = 1`): the worker's other tasks move to a fresh thread (tokio's
+/// `block_in_place`), where they answer `-BUSY`, SCRIPT KILL and SHUTDOWN NOSAVE while this
+/// thread goes on running the script. Called by the Lua host once per busy script; the thread
+/// that ran the script leaves the runtime once the script returns. With a thread of its own,
+/// or on a current-thread runtime (where it cannot help), it does nothing.
+pub fn hand_off_io(shared: &SharedState) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if !shared.inline_executor.load(Ordering::Relaxed) {
+        return;
+    }
+    let Ok(handle) = Handle::try_current() else {
+        return;
+    };
+    if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+        return;
+    }
+    // A task that can only run where the worker's queue goes: once it has run, the
+    // connections are served by the new thread, and this one may go back to the script.
+    let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&moved);
+    handle.spawn(async move { flag.store(true, Ordering::Release) });
+    tokio::task::block_in_place(|| {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while !moved.load(Ordering::Acquire) && std::time::Instant::now() < give_up {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
 }
