@@ -405,6 +405,44 @@ fn a_transaction_wakes_waiters_after_exec_with_the_final_state() {
     assert_eq!(w.read_reply(), pair("k", "c"));
 }
 
+/// A script is one command for waiters: they are served after it, with its final state; and
+/// it cannot call a blocking command.
+#[test]
+fn scripts_wake_waiters_after_they_end_and_never_block() {
+    let server = Server::start();
+    let mut w = server.raw();
+    w.send_cmd(&["BLPOP", "k", "0"]);
+    wait_blocked(&server, 1);
+    let mut p = server.raw();
+    assert_eq!(
+        p.cmd(&[
+            "EVAL",
+            "redis.call('rpush', KEYS[1], 'a', 'b') return redis.call('lpop', KEYS[1])",
+            "1",
+            "k",
+        ]),
+        Reply::bulk("a")
+    );
+    assert_eq!(w.read_reply(), pair("k", "b"));
+    assert_eq!(blocked_clients(&server), 0);
+
+    // Redis 7 flags the blocking commands `noscript`: a script cannot call them at all, so
+    // it can never block (redis-server 7.0.15 answers the same).
+    for script in [
+        "return redis.call('blpop', KEYS[1], 0)",
+        "return redis.call('bzpopmin', KEYS[1], 0)",
+        "return redis.call('blmove', KEYS[1], 'x', 'left', 'left', 0)",
+    ] {
+        let reply = p.cmd(&["EVAL", script, "1", "empty"]);
+        assert!(
+            matches!(&reply, Reply::Error(e)
+                if e.starts_with("ERR This Redis command is not allowed from script script: ")),
+            "{reply:?}"
+        );
+    }
+    assert_eq!(blocked_clients(&server), 0);
+}
+
 #[test]
 fn blmove_chains_serve_the_waiters_of_each_destination() {
     let server = Server::start();
