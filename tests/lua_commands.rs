@@ -7,33 +7,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
+use common::lua_files::{shipped, toml_list, write_file};
 use common::plugin_libs::libs;
 use common::{
     cmd, output_text, ping_fresh, query_err, run_respite, wait_until, RawConn, Reply, Server,
 };
 use redis::Value;
-
-/// A shipped example from `scripts/`, by absolute path.
-fn shipped(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// A TOML string list.
-fn toml_list(paths: &[&str]) -> String {
-    let items: Vec<String> = paths
-        .iter()
-        .map(|p| toml::Value::String(p.to_string()).to_string())
-        .collect();
-    format!("[{}]", items.join(", "))
-}
 
 fn commands_config(paths: &[&str]) -> String {
     format!("[scripting]\ncommands = {}\n", toml_list(paths))
@@ -45,13 +28,6 @@ fn error_text(r: &Reply) -> String {
         Reply::Error(e) => e.clone(),
         other => panic!("expected an error, got {other:?}"),
     }
-}
-
-/// Writes `text` to `name` in `dir` and returns its path.
-fn write_file(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write script file");
-    path.to_string_lossy().into_owned()
 }
 
 fn allow(con: &mut redis::Connection, key: &str, limit: i64, window_ms: i64) -> Vec<i64> {

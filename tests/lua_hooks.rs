@@ -7,32 +7,14 @@
 
 mod common;
 
-use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
+use common::lua_files::{shipped, toml_list, write_file};
 use common::{info_field, ping_fresh, wait_until, RawConn, Reply, Server};
 
-fn shipped(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
 fn hooks_config(paths: &[&str]) -> String {
-    let items: Vec<String> = paths
-        .iter()
-        .map(|p| toml::Value::String(p.to_string()).to_string())
-        .collect();
-    format!("[scripting]\nhooks = [{}]\n", items.join(", "))
-}
-
-fn write_file(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write script file");
-    path.to_string_lossy().into_owned()
+    format!("[scripting]\nhooks = {}\n", toml_list(paths))
 }
 
 fn stat(c: &mut RawConn, field: &str) -> i64 {

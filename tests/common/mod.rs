@@ -5,6 +5,7 @@
 //! Every test binary compiles this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod lua_files;
 pub mod plugin_libs;
 
 use std::ffi::OsString;
