@@ -17,6 +17,7 @@
 #   -c N          parallel clients [CLIENTS, default 50]
 #   -P "1 16"     pipeline depths [PIPELINES, default "1 16"]
 #   -e N          elements in each big collection [ELEMENTS, default 1000000]
+#   SETTLE=s      seconds to wait after the fill [default 20]
 #   RESPITE_BIN=path   benchmark this respite binary instead of building target/release/respite
 set -euo pipefail
 
@@ -108,6 +109,9 @@ for server in redis respite; do
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     redis-cli -p "$port" --pipe <"$work/fill.resp" >/dev/null
     redis-cli -p "$port" rpush smalllist $(seq 100) >/dev/null
+    # Respite's background checkpointer is still copying the fill's WAL (a few hundred MB of
+    # random pages) into the file; measured during that, the first tests would pay for it.
+    sleep "${SETTLE:-20}"
     echo "$server: filled, $(redis-cli -p "$port" llen biglist) / $(redis-cli -p "$port" scard bigset) / $(redis-cli -p "$port" zcard bigzset) elements" >&2
     for p in $PIPELINES; do
         redis-cli -p "$port" del freshlist freshset freshzset >/dev/null
