@@ -167,7 +167,7 @@ pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
             .map(|l| Reply::Simple(Cow::Owned(l.to_string()))),
     );
     out.push(Reply::Simple("HELP".into()));
-    out.push(Reply::Simple("    Print this help.".into()));
+    out.push(Reply::Simple("    Prints this help.".into()));
     Reply::Array(out)
 }
 
