@@ -179,7 +179,9 @@ fn save(engine: &mut Engine) -> Result<(), Reply> {
         .keyspace
         .store_mut()
         .meta_set_blob(STORE_KEY, blob.as_deref())
-        .map_err(Reply::from)
+        .map_err(Reply::from)?;
+    engine.keyspace.note_store_write();
+    Ok(())
 }
 
 /// Loads the libraries saved in the store (at start-up). A library that no longer loads is

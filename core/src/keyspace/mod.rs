@@ -661,6 +661,13 @@ impl Keyspace {
         self.next_version
     }
 
+    /// Counts a write made straight to the store rather than to a key (the function
+    /// libraries), so that the request counts as a writer: its reply waits for the commit and
+    /// reports the commit's failure.
+    pub fn note_store_write(&mut self) {
+        self.next_version += 1;
+    }
+
     /// Bytes the cache currently accounts for.
     pub fn cache_bytes(&self) -> usize {
         self.cache_bytes
