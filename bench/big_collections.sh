@@ -17,7 +17,7 @@
 #   -c N          parallel clients [CLIENTS, default 50]
 #   -P "1 16"     pipeline depths [PIPELINES, default "1 16"]
 #   -e N          elements in each big collection [ELEMENTS, default 1000000]
-#   SETTLE=s      seconds to wait after the fill [default 20]
+#   SETTLE=s      seconds to wait after the fill and after each round's clean-up [default 20]
 #   RESPITE_BIN=path   benchmark this respite binary instead of building target/release/respite
 set -euo pipefail
 
@@ -115,6 +115,8 @@ for server in redis respite; do
     echo "$server: filled, $(redis-cli -p "$port" llen biglist) / $(redis-cli -p "$port" scard bigset) / $(redis-cli -p "$port" zcard bigzset) elements" >&2
     for p in $PIPELINES; do
         redis-cli -p "$port" del freshlist freshset freshzset >/dev/null
+        # Deleting the previous round's 50k-element keys leaves a WAL to copy, too.
+        sleep "${SETTLE:-20}"
         for t in "${TESTS[@]}"; do
             IFS='|' read -r name big fresh <<<"$t"
             # shellcheck disable=SC2086
