@@ -6,7 +6,7 @@
 //! (group commit), and only then releases the replies, so that with `durability = "commit"` a
 //! client never sees a reply to a write that is not durable. Connections send a whole pipeline
 //! as one request and get all its replies back as one buffer; a blocking command parks its
-//! client and the rest of its pipeline (see [`crate::blocked`]), whose replies follow on a
+//! client and the rest of its pipeline (see [`crate::engine::blocked`]), whose replies follow on a
 //! second channel once it is released.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::blocked::Continuation;
-use crate::client::{ClientId, ClientState, ReplyMode};
+use crate::engine::blocked::Continuation;
+use crate::engine::client::{ClientId, ClientState, ReplyMode};
 use crate::engine::Engine;
 use crate::protocol::Reply;
 
@@ -37,7 +37,7 @@ pub enum Request {
     Run {
         /// The client.
         id: ClientId,
-        /// The request's number, claimed with [`crate::client::ClientShared::claim`] before it
+        /// The request's number, claimed with [`crate::engine::client::ClientShared::claim`] before it
         /// runs (the connection may have withdrawn it while a script was busy).
         seq: u64,
         /// The commands, in order.
@@ -65,7 +65,7 @@ pub struct Response {
     /// Close the connection after writing `out`.
     pub close: bool,
     /// A command of the pipeline blocked: the replies from it on come on this channel, once
-    /// the client is released (see [`crate::blocked`]).
+    /// the client is released (see [`crate::engine::blocked`]).
     pub more: Option<oneshot::Receiver<Response>>,
 }
 
@@ -102,7 +102,7 @@ pub(crate) struct Pending {
     protocol: crate::protocol::Protocol,
     /// The client's shared state when pushes may be queued for it during the rest of the
     /// batch; they are appended after its replies when the batch is released.
-    pushes: Option<std::sync::Arc<crate::client::ClientShared>>,
+    pushes: Option<std::sync::Arc<crate::engine::client::ClientShared>>,
 }
 
 /// Runs the executor on a dedicated thread until shutdown, then closes the store.

@@ -4,8 +4,6 @@
 
 #![warn(missing_docs)]
 
-pub mod blocked;
-pub mod client;
 pub mod commands;
 pub mod config;
 pub mod engine;
@@ -15,10 +13,8 @@ pub mod glob;
 pub mod keyspace;
 pub mod lua;
 pub mod metrics;
-pub mod notify;
 pub mod plugin;
 pub mod protocol;
-pub mod pubsub;
 pub mod server;
 pub mod storage;
 #[cfg(test)]

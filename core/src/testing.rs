@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::client::{ClientShared, ClientState};
+use crate::engine::client::{ClientShared, ClientState};
 use crate::config::{Config, Synchronous};
 use crate::engine::{Engine, SharedState};
 use crate::events::{class, KeyEvent};

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use super::connection::valid_client_name;
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_syntax, help_reply, lossy, parse_i64};
-use crate::blocked::Unblock;
-use crate::client::{ClientState, ReplyMode};
+use crate::engine::blocked::Unblock;
+use crate::engine::client::{ClientState, ReplyMode};
 use crate::engine::Ctx;
 use crate::protocol::Reply;
 

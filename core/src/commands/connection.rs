@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_syntax, lossy, parse_i32, parse_i64};
-use crate::client::ReplyMode;
+use crate::engine::client::ReplyMode;
 use crate::engine::Ctx;
 use crate::protocol::{Protocol, Reply};
 

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
-use crate::client::Multi;
+use crate::engine::client::Multi;
 use crate::engine::Ctx;
 use crate::protocol::Reply;
 

@@ -6,7 +6,7 @@ use super::help_reply;
 use super::table::{flags::*, CommandSpec};
 use crate::engine::Ctx;
 use crate::protocol::Reply;
-use crate::pubsub::Kind;
+use crate::engine::pubsub::Kind;
 
 const CATS: &[&str] = &["pubsub", "slow"];
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::connection::REDIS_VERSION;
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_store, err_syntax};
-use crate::client::ReplyMode;
+use crate::engine::client::ReplyMode;
 use crate::engine::{Ctx, Engine};
 use crate::protocol::Reply;
 

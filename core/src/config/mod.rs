@@ -118,7 +118,7 @@ impl Default for ServerConfig {
             client_query_buffer_limit: ByteSize::gb(1),
             io_threads: 0,
             notify_keyspace_events: String::new(),
-            client_output_buffer_limit: crate::pubsub::BufferLimits::default().to_redis_string(),
+            client_output_buffer_limit: crate::engine::pubsub::BufferLimits::default().to_redis_string(),
         }
     }
 }
@@ -143,8 +143,8 @@ impl ServerConfig {
 
     /// The output buffer limits `client_output_buffer_limit` sets (defaults where invalid;
     /// validation reports that).
-    pub fn buffer_limits(&self) -> crate::pubsub::BufferLimits {
-        crate::pubsub::BufferLimits::default()
+    pub fn buffer_limits(&self) -> crate::engine::pubsub::BufferLimits {
+        crate::engine::pubsub::BufferLimits::default()
             .parse_over(&self.client_output_buffer_limit)
             .unwrap_or_default()
     }
@@ -496,7 +496,7 @@ impl Config {
             }
         }
 
-        if crate::notify::parse_flags(&s.notify_keyspace_events).is_none() {
+        if crate::engine::notify::parse_flags(&s.notify_keyspace_events).is_none() {
             bad(
                 "server.notify_keyspace_events",
                 format!(
@@ -507,7 +507,7 @@ impl Config {
             );
         }
         if let Err(e) =
-            crate::pubsub::BufferLimits::default().parse_over(&s.client_output_buffer_limit)
+            crate::engine::pubsub::BufferLimits::default().parse_over(&s.client_output_buffer_limit)
         {
             bad(
                 "server.client_output_buffer_limit",

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
-use crate::client::ClientId;
+use crate::engine::client::ClientId;
 use crate::storage::DbIndex;
 
 /// Watched keys and the clients whose transaction must fail.

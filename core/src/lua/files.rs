@@ -18,9 +18,9 @@ use mlua::{Function, Lua, Table, Value};
 use super::commands::{self, ScriptCommand};
 use super::hooks::{self, Hook};
 use super::{host_state, Scripting, LOAD_TIMEOUT};
-use crate::client::ClientState;
+use crate::engine::client::ClientState;
 use crate::engine::Engine;
-use crate::events::SubscriptionId;
+use crate::engine::SubscriptionId;
 
 /// Why the script files could not be loaded: the file, and where in it, with Lua's message.
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ use mlua::{Function, Lua, Table, Value};
 use super::commands::caller_line;
 use super::files::file_load;
 use super::{ArgStyle, Caller, Invocation, INTERNAL};
-use crate::client::{ClientShared, ClientState};
+use crate::engine::client::{ClientShared, ClientState};
 use crate::engine::{Ctx, Engine};
 use crate::events::{class, KeyEvent};
 use crate::glob::glob_match;

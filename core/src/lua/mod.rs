@@ -14,7 +14,7 @@ mod commands;
 pub mod convert;
 pub mod files;
 pub mod functions;
-pub mod gate;
+use crate::engine::busy as gate;
 mod hooks;
 pub mod libs;
 
@@ -28,7 +28,6 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmStat
 use crate::engine::{Ctx, SharedState};
 use crate::protocol::{Protocol, Reply};
 
-pub use gate::ScriptGate;
 
 /// Instructions between two runs of the count hook (Redis uses the same period).
 const HOOK_PERIOD: u32 = 100_000;

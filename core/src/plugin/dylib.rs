@@ -352,7 +352,7 @@ fn event_handler(
     lib: Arc<Dylib>,
     callback: abi::EventFn,
     user: UserPtr,
-) -> crate::events::EventHandler {
+) -> crate::engine::EventHandler {
     Box::new(move |_engine: &mut Engine, events: &[KeyEvent]| {
         for e in events {
             let mut cx = HostCtx::Event {

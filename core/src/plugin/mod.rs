@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use crate::commands::table::{Command, CommandSpec, RegisterError};
 use crate::config::ConfigError;
 use crate::engine::Engine;
-use crate::events::{EventHandler, SubscriptionId};
+use crate::engine::{EventHandler, SubscriptionId};
 use crate::executor::{ExecutorGone, ExecutorSender, Request};
 
 /// A built-in plugin, started when `[plugins] enabled` names it.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::*;
-use crate::client::{ClientShared, ClientState};
+use crate::engine::client::{ClientShared, ClientState};
 use crate::commands::table::{flags, CommandSpec};
 use crate::config::{Config, Overrides, Synchronous};
 use crate::engine::{Ctx, SharedState};

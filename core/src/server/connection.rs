@@ -12,9 +12,9 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::Context;
-use crate::client::{ClientShared, ClientState};
+use crate::engine::client::{ClientShared, ClientState};
 use crate::executor::{Request, Response};
-use crate::lua::gate::{BusyOutcome, BusyPlan};
+use crate::engine::busy::{BusyOutcome, BusyPlan};
 use crate::protocol::{ParseLimits, Parser};
 
 /// Commands handed to the executor at most per request, so one client's huge pipeline cannot
@@ -271,7 +271,7 @@ async fn run(
     }
 }
 
-/// Waits while a command of the client's pipeline is blocked (see [`crate::blocked`]) for the
+/// Waits while a command of the client's pipeline is blocked (see [`crate::engine::blocked`]) for the
 /// replies from it on. Meanwhile the socket is still read, so that a disconnect is noticed at
 /// once (and the client's waiters dropped); what the client sends is kept for after.
 async fn parked(

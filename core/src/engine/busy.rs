@@ -49,7 +49,7 @@ pub struct ScriptGate {
     kill: AtomicU8,
     /// Every connected client's shared half, to wake those waiting on the executor when a
     /// script turns busy (changed on connect and disconnect only).
-    connections: Mutex<HashMap<u64, Arc<crate::client::ClientShared>>>,
+    connections: Mutex<HashMap<u64, Arc<crate::engine::client::ClientShared>>>,
 }
 
 impl ScriptGate {
@@ -75,7 +75,7 @@ impl ScriptGate {
     }
 
     /// Registers a connection (see [`Self::wake_waiting`]).
-    pub fn connect(&self, id: u64, client: Arc<crate::client::ClientShared>) {
+    pub fn connect(&self, id: u64, client: Arc<crate::engine::client::ClientShared>) {
         if let Ok(mut map) = self.connections.lock() {
             map.insert(id, client);
         }

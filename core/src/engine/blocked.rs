@@ -37,7 +37,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::client::ClientId;
+use crate::engine::client::ClientId;
 use crate::engine::Engine;
 use crate::executor::Response;
 use crate::protocol::Reply;

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use hashlink::LinkedHashSet;
 use tokio::sync::Notify;
 
-use crate::client::{ClientId, ClientShared, ClientState};
+use crate::engine::client::{ClientId, ClientShared, ClientState};
 use crate::glob::glob_match;
 use crate::protocol::{Protocol, Reply};
 

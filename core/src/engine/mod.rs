@@ -9,15 +9,23 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
-use crate::client::{ClientId, ClientState};
+pub mod blocked;
+pub mod bus;
+pub mod busy;
+pub mod client;
+pub mod notify;
+pub mod pubsub;
+
+pub use bus::{EventHandler, KeyEvents, SubscriptionId};
+use client::{ClientId, ClientState};
+use pubsub::PubSub;
 use crate::commands::err_arity;
 use crate::commands::table::{flags, Command, CommandTable};
 use crate::config::Config;
-use crate::events::{class, KeyEvents, SubscriptionId};
+use crate::events::class;
 use crate::keyspace::{now_ms, Keyspace};
 use crate::plugin::PluginRegistry;
 use crate::protocol::{Protocol, Reply};
-use crate::pubsub::PubSub;
 use crate::storage::StoreError;
 
 /// Time the active expiry may take per cron run (a quarter of the 100 ms period).
@@ -56,7 +64,7 @@ pub struct SharedState {
     /// Whether new clients must authenticate (requirepass is set); CONFIG SET changes it.
     pub auth_required: AtomicBool,
     /// The running script, for the connections that answer `-BUSY` while it runs long.
-    pub scripts: crate::lua::ScriptGate,
+    pub scripts: crate::engine::busy::ScriptGate,
     /// Whether the executor shares the runtime's worker thread with the connections
     /// (`server.io_threads = 1`); see [`crate::server::hand_off_io`].
     pub inline_executor: AtomicBool,
@@ -81,7 +89,7 @@ impl SharedState {
             shutting_down: AtomicBool::new(false),
             tcp_port: AtomicU64::new(s.port as u64),
             auth_required: AtomicBool::new(!s.requirepass.is_empty()),
-            scripts: crate::lua::ScriptGate::default(),
+            scripts: crate::engine::busy::ScriptGate::default(),
             inline_executor: AtomicBool::new(false),
         }
     }
@@ -193,8 +201,8 @@ pub struct Engine {
     /// Custom commands and key-event hooks from the Lua files of `[scripting] commands` and
     /// `hooks`.
     pub script_files: crate::lua::files::ScriptFiles,
-    /// Clients parked by a blocking command (see [`crate::blocked`]).
-    pub blocked: crate::blocked::BlockedClients,
+    /// Clients parked by a blocking command (see [`crate::engine::blocked`]).
+    pub blocked: crate::engine::blocked::BlockedClients,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
@@ -246,10 +254,10 @@ impl Ctx<'_> {
 
     /// Parks the calling client: the command's reply comes later, through
     /// [`Engine::serve_blocked`] or [`Engine::unblock`], and the rest of the client's pipeline
-    /// waits for it (see [`crate::blocked`]). The command returns any placeholder reply, which
+    /// waits for it (see [`crate::engine::blocked`]). The command returns any placeholder reply, which
     /// is dropped. Returns false, parking nothing, where commands may not block
     /// ([`Engine::may_block`]); the command must then answer as its non-blocking form.
-    pub fn block(&mut self, spec: crate::blocked::BlockSpec) -> bool {
+    pub fn block(&mut self, spec: crate::engine::blocked::BlockSpec) -> bool {
         if !self.engine.may_block() {
             return false;
         }
@@ -361,7 +369,7 @@ impl Engine {
             scripting,
             held_replies: Vec::new(),
             script_files: Default::default(),
-            blocked: crate::blocked::BlockedClients::default(),
+            blocked: crate::engine::blocked::BlockedClients::default(),
             notify_subscription: None,
             last_cron: Instant::now(),
         };
@@ -577,7 +585,7 @@ impl Engine {
     /// Forgets a client that disconnected: its subscriptions, watches, transaction and
     /// blocked command.
     pub fn client_gone(&mut self, id: ClientId) {
-        self.unblock(id, crate::blocked::Unblock::Gone);
+        self.unblock(id, crate::engine::blocked::Unblock::Gone);
         self.pubsub.remove_client(id);
         self.keyspace.watches_mut().unwatch_all(id);
     }

@@ -22,7 +22,7 @@ pub struct ClientShared {
     /// Whether the client passed AUTH; the parser applies tighter limits before that.
     authenticated: AtomicBool,
     /// Pushes (pub/sub messages) the executor queued for the connection to write.
-    pub outbox: crate::pubsub::Outbox,
+    pub outbox: crate::engine::pubsub::Outbox,
     /// Sequence number of the request the connection has queued for the executor and not
     /// withdrawn (0 = none): while a script is busy the connection may take a queued request
     /// back and answer it itself, and the executor runs a request only if it claims it first.
@@ -41,7 +41,7 @@ impl ClientShared {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             authenticated: AtomicBool::new(authenticated),
-            outbox: crate::pubsub::Outbox::default(),
+            outbox: crate::engine::pubsub::Outbox::default(),
             offered: AtomicU64::new(0),
             busy: Notify::new(),
         }
@@ -173,7 +173,7 @@ pub struct ClientState {
     pub sub_shard: usize,
     /// The transaction being queued, after MULTI.
     pub multi: Option<Multi>,
-    /// Parked by a blocking command (see [`crate::blocked`]); the executor runs nothing
+    /// Parked by a blocking command (see [`crate::engine::blocked`]); the executor runs nothing
     /// more for it until it is released.
     pub blocked: bool,
 }
