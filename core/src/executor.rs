@@ -17,7 +17,10 @@ use tokio::sync::oneshot;
 
 use crate::engine::blocked::Continuation;
 use crate::engine::client::{ClientId, ClientState, ReplyMode};
+use crate::engine::replies::Pending;
+pub use crate::engine::replies::Response;
 use crate::engine::Engine;
+pub use crate::engine::ExecutorGone;
 use crate::protocol::Reply;
 
 /// How often the executor runs its periodic work when idle.
@@ -58,17 +61,6 @@ pub enum Request {
     Shutdown,
 }
 
-/// The replies to one [`Request::Run`].
-pub struct Response {
-    /// Encoded replies.
-    pub out: Vec<u8>,
-    /// Close the connection after writing `out`.
-    pub close: bool,
-    /// A command of the pipeline blocked: the replies from it on come on this channel, once
-    /// the client is released (see [`crate::engine::blocked`]).
-    pub more: Option<oneshot::Receiver<Response>>,
-}
-
 /// Handle to send requests to the executor, whichever way it runs.
 #[derive(Clone)]
 pub enum ExecutorSender {
@@ -78,10 +70,6 @@ pub enum ExecutorSender {
     Task(tokio::sync::mpsc::UnboundedSender<Request>),
 }
 
-/// The executor has stopped; the request was not delivered.
-#[derive(Debug)]
-pub struct ExecutorGone;
-
 impl ExecutorSender {
     /// Queues a request for the executor.
     pub fn send(&self, req: Request) -> Result<(), ExecutorGone> {
@@ -90,19 +78,6 @@ impl ExecutorSender {
             ExecutorSender::Task(tx) => tx.send(req).map_err(|_| ExecutorGone),
         }
     }
-}
-
-/// A request's replies, held until the batch commits.
-pub(crate) struct Pending {
-    reply: oneshot::Sender<Response>,
-    response: Response,
-    /// Replies encoded, so a failed commit can replace each of them.
-    replies: usize,
-    wrote: bool,
-    protocol: crate::protocol::Protocol,
-    /// The client's shared state when pushes may be queued for it during the rest of the
-    /// batch; they are appended after its replies when the batch is released.
-    pushes: Option<std::sync::Arc<crate::engine::client::ClientShared>>,
 }
 
 /// Runs the executor on a dedicated thread until shutdown, then closes the store.
@@ -269,22 +244,6 @@ fn finish_batch(engine: &mut Engine) {
     engine.held_replies = pending;
 }
 
-/// Releases the held replies that do not wait for the commit (their requests wrote
-/// nothing): called when a script turns busy, since they would otherwise wait for it.
-pub(crate) fn release_unwritten(engine: &mut Engine) {
-    let held = std::mem::take(&mut engine.held_replies);
-    for mut p in held {
-        if p.wrote {
-            engine.held_replies.push(p);
-            continue;
-        }
-        if let Some(shared) = &p.pushes {
-            shared.outbox.take_into(&mut p.response.out);
-        }
-        let _ = p.reply.send(p.response);
-    }
-}
-
 /// Closes every connection and the store. Replies to requests still queued are dropped, so
 /// their connections close.
 fn close(mut engine: Engine) {
@@ -333,8 +292,7 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
         }
         Request::Shutdown => return true,
         Request::Metrics(reply) => {
-            let text =
-                crate::commands::server::info_text(engine, crate::commands::server::ALL_SECTIONS);
+            let text = crate::commands::server::info_everything(engine);
             let _ = reply.send(text);
         }
         Request::Call(f) => {

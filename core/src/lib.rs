@@ -17,5 +17,8 @@ pub mod plugin;
 pub mod protocol;
 pub mod server;
 pub mod storage;
+
+#[doc(hidden)]
+pub use inventory;
 #[cfg(test)]
 pub mod testing;

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::engine::client::{ClientShared, ClientState};
 use crate::config::{Config, Synchronous};
+use crate::engine::client::{ClientShared, ClientState};
 use crate::engine::{Engine, SharedState};
 use crate::events::{class, KeyEvent};
 use crate::keyspace::Keyspace;
@@ -37,7 +37,7 @@ impl Rig {
         let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).unwrap();
         let config = Config::default();
         let shared = Arc::new(SharedState::new(&config));
-        let mut engine = Engine::new(keyspace, config, None, shared);
+        let mut engine = crate::server::new_engine(keyspace, config, None, shared);
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
         engine.events.subscribe(

@@ -138,6 +138,26 @@ impl LongDouble {
     }
 }
 
+/// Parses a blocking command's timeout in seconds as Redis 7.0 does (BLPOP, BZPOPMIN, ...):
+/// `None` for 0 (wait forever), else the deadline. A deadline too far to represent waits
+/// forever too, as it does in Redis.
+pub fn parse_block_timeout(
+    arg: &[u8],
+) -> Result<Option<std::time::Instant>, crate::protocol::Reply> {
+    use crate::protocol::Reply;
+    let Some(secs) = LongDouble::parse(arg) else {
+        return Err(Reply::error("ERR timeout is not a float or out of range"));
+    };
+    let ms = secs.seconds_to_ms_ceil();
+    if ms < 0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    if ms == 0 {
+        return Ok(None);
+    }
+    Ok(std::time::Instant::now().checked_add(std::time::Duration::from_millis(ms as u64)))
+}
+
 /// Parses a double as Redis's `getDoubleFromObject` does (`strtod`: decimal, hex, `inf`,
 /// `infinity`; no leading space, nothing left over, no NaN, no overflow and no underflow to
 /// zero). `None` when Redis says "not a valid float" (or "not a float" for ranges).

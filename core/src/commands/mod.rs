@@ -3,6 +3,7 @@
 
 /// Unwraps a `Result` whose error is a reply (or a storage error, which becomes one), or
 /// returns that reply from the handler.
+#[macro_export]
 macro_rules! tri {
     ($e:expr) => {
         match $e {
@@ -16,21 +17,19 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
-pub mod function;
 pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod long_double;
-pub mod module;
 pub mod multi;
 pub mod pubsub;
 pub mod sample;
-pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
 pub mod string;
-pub mod table;
+/// The command table's row type and flags, for the rows of each file.
+pub use crate::engine::table;
 pub mod zset;
 
 use std::borrow::Cow;
@@ -43,7 +42,9 @@ use crate::protocol::Reply;
 use crate::storage::{DbIndex, Store, StoreError};
 use table::CommandSpec;
 
-/// Every built-in command group; the table is built from this list.
+/// The core's command groups. EVAL, SCRIPT, FUNCTION and FCALL are the Lua host's
+/// (`lua::cmd_script`, `lua::cmd_function`); MODULE is the plugin host's
+/// (`plugin::cmd_module`).
 pub static BUILTIN: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     client::COMMANDS,
@@ -57,11 +58,8 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     list::COMMANDS,
     set::COMMANDS,
     sort::COMMANDS,
-    module::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
-    scripting::COMMANDS,
-    function::COMMANDS,
 ];
 
 /// `ERR syntax error`.
@@ -75,9 +73,7 @@ pub fn err_not_integer() -> Reply {
 }
 
 /// Redis's arity error for a command's full name (`client|kill`).
-pub fn err_arity(name: &str) -> Reply {
-    Reply::Error(format!("ERR wrong number of arguments for '{name}' command").into())
-}
+pub use crate::engine::err_arity;
 
 /// `WRONGTYPE ...`.
 pub fn err_wrongtype() -> Reply {
@@ -181,7 +177,7 @@ mod tests {
         for spec in BUILTIN.iter().flat_map(|g| g.iter()) {
             assert!(names.insert(spec.name), "duplicate command {}", spec.name);
         }
-        let table = table::CommandTable::builtin();
+        let table = table::CommandTable::from_groups(BUILTIN);
         assert_eq!(table.len(), names.len());
     }
 }

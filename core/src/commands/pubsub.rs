@@ -4,9 +4,9 @@ use bytes::Bytes;
 
 use super::help_reply;
 use super::table::{flags::*, CommandSpec};
+use crate::engine::pubsub::Kind;
 use crate::engine::Ctx;
 use crate::protocol::Reply;
-use crate::engine::pubsub::Kind;
 
 const CATS: &[&str] = &["pubsub", "slow"];
 

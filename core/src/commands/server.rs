@@ -181,30 +181,40 @@ pub const ALL_SECTIONS: &[&str] = &[
 ];
 
 fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let mut wanted: Vec<&str> = Vec::new();
+    let mut wanted: Vec<String> = Vec::new();
+    let core = |list: &[&str], wanted: &mut Vec<String>| {
+        wanted.extend(list.iter().map(|s| s.to_string()));
+    };
     if argv.len() == 1 {
-        wanted.extend(DEFAULT_SECTIONS);
+        core(DEFAULT_SECTIONS, &mut wanted);
     }
     for arg in &argv[1..] {
         let arg = String::from_utf8_lossy(arg).to_ascii_lowercase();
         match arg.as_str() {
-            "default" => wanted.extend(DEFAULT_SECTIONS),
-            "all" | "everything" => wanted.extend(ALL_SECTIONS),
+            "default" => core(DEFAULT_SECTIONS, &mut wanted),
+            // As in Redis, `all` leaves out the sections of modules (plugins); `everything`
+            // has them too.
+            "all" => core(ALL_SECTIONS, &mut wanted),
+            "everything" => {
+                core(ALL_SECTIONS, &mut wanted);
+                wanted.extend(ctx.engine.info.own_sections());
+            }
             other => {
-                if let Some(s) = ALL_SECTIONS.iter().find(|s| **s == other) {
-                    wanted.push(s);
+                if ALL_SECTIONS.contains(&other) || ctx.engine.info.has_section(other) {
+                    wanted.push(other.to_string());
                 }
             }
         }
     }
+    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     Reply::Verbatim {
         format: *b"txt",
         text: Bytes::from(info_text(ctx.engine, &wanted)),
     }
 }
 
-/// The INFO text of the given sections, in INFO's order ([`ALL_SECTIONS`] for everything);
-/// the metrics endpoint renders the same figures.
+/// The INFO text of the given sections: the core's in INFO's order, then those contributed
+/// from above (plugins) in registration order.
 pub fn info_text(engine: &mut Engine, sections: &[&str]) -> String {
     let mut out = String::new();
     for section in ALL_SECTIONS.iter().filter(|s| sections.contains(s)) {
@@ -212,11 +222,29 @@ pub fn info_text(engine: &mut Engine, sections: &[&str]) -> String {
             out.push_str("\r\n");
         }
         write_section(engine, section, &mut out);
+        engine.write_info_contributions(section, &mut out);
+    }
+    for section in engine.info.own_sections() {
+        if sections.contains(&section.as_str()) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            engine.write_info_contributions(&section, &mut out);
+        }
     }
     out
 }
 
-fn human(bytes: u64) -> String {
+/// `INFO everything`: what the metrics endpoint renders.
+pub fn info_everything(engine: &mut Engine) -> String {
+    let mut sections: Vec<String> = ALL_SECTIONS.iter().map(|s| s.to_string()).collect();
+    sections.extend(engine.info.own_sections());
+    let sections: Vec<&str> = sections.iter().map(String::as_str).collect();
+    info_text(engine, &sections)
+}
+
+/// A byte count as INFO's `_human` fields write it (`1.50M`).
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: &[(&str, f64)] = &[("G", 1073741824.0), ("M", 1048576.0), ("K", 1024.0)];
     for (unit, size) in UNITS {
         if bytes as f64 >= *size {
@@ -327,23 +355,15 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             let cache = engine.keyspace.cache_bytes() as u64;
             // Without an instrumented allocator the best figure for used memory is the RSS.
             line(out, "used_memory", &rss);
-            line(out, "used_memory_human", &human(rss));
+            line(out, "used_memory_human", &human_bytes(rss));
             line(out, "used_memory_rss", &rss);
-            line(out, "used_memory_rss_human", &human(rss));
-            let lua = engine.scripting.used_memory() as u64;
-            line(out, "used_memory_lua", &lua);
-            line(out, "used_memory_lua_human", &human(lua));
-            line(
-                out,
-                "number_of_cached_scripts",
-                &engine.scripting.script_count(),
-            );
+            line(out, "used_memory_rss_human", &human_bytes(rss));
             line(out, "maxmemory", &0);
             line(out, "maxmemory_human", &"0B");
             line(out, "maxmemory_policy", &"noeviction");
             line(out, "mem_allocator", &"libc");
             line(out, "respite_cache_bytes", &cache);
-            line(out, "respite_cache_bytes_human", &human(cache));
+            line(out, "respite_cache_bytes_human", &human_bytes(cache));
             line(
                 out,
                 "respite_cache_max_bytes",
@@ -456,11 +476,6 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "respite_cache_evictions", &ks.cache_evictions);
             line(out, "respite_expire_cycles", &ks.expire_cycles);
             line(out, "respite_expire_cycles_cut", &ks.expire_cycles_cut);
-            let files = &engine.script_files;
-            line(out, "respite_lua_commands", &files.command_count());
-            line(out, "respite_lua_hooks", &files.hook_count());
-            line(out, "respite_lua_hook_calls", &files.hook_calls);
-            line(out, "respite_lua_hook_errors", &files.hook_errors);
         }
         "replication" => {
             out.push_str("# Replication\r\n");
@@ -478,15 +493,7 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
         }
         "modules" => {
             out.push_str("# Modules\r\n");
-            for p in engine.plugins.loaded() {
-                let _ = write!(
-                    out,
-                    "module:name={},ver={},api=1,filters=0,usedby=[],using=[],options=[],version={}\r\n",
-                    p.name,
-                    p.version_number(),
-                    p.version
-                );
-            }
+            // The plugin host adds a line per plugin.
         }
         "errorstats" => {
             out.push_str("# Errorstats\r\n");

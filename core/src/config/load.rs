@@ -142,9 +142,9 @@ where
     let config: Config = figment.extract().map_err(|e| figment_error(e, &figment))?;
     // Each built-in plugin's section is checked against the plugin's own type here, with the
     // same figment, so a bad key is reported with its file and full key path.
-    for factory in crate::plugin::builtin_plugins() {
-        let key = format!("plugins.{}", factory.name);
-        (factory.check_config)(&figment, &key).map_err(|e| figment_error(*e, &figment))?;
+    for section in super::plugin_sections() {
+        let key = format!("plugins.{}", section.name);
+        (section.check)(&figment, &key).map_err(|e| figment_error(*e, &figment))?;
     }
     if let Err(mut e) = config.validate() {
         if let ConfigError::Invalid { problems } = &mut e {

@@ -4,10 +4,12 @@
 //! Every error names the source of the bad value, its key path and what was expected, so an
 //! operator can fix a deployment from the message alone.
 
+mod buffer_limits;
 mod bytesize;
 mod error;
 mod load;
 mod params;
+mod plugin_sections;
 mod rewrite;
 #[cfg(test)]
 mod tests;
@@ -17,10 +19,13 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::storage::Synchronous;
+pub use buffer_limits::{BufferLimit, BufferLimits};
 pub use bytesize::ByteSize;
 pub use error::{ConfigError, Problem};
 pub use load::{LoadedConfig, Overrides, DEFAULT_CONFIG_PATH, ENV_PREFIX};
 pub use params::{find_param, params, ConfigParam, ParamKind};
+pub use plugin_sections::{no_section, plugin_sections, typed_section, ConfigCheck, PluginSection};
 
 /// The whole configuration, as read from `respite.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -118,7 +123,7 @@ impl Default for ServerConfig {
             client_query_buffer_limit: ByteSize::gb(1),
             io_threads: 0,
             notify_keyspace_events: String::new(),
-            client_output_buffer_limit: crate::engine::pubsub::BufferLimits::default().to_redis_string(),
+            client_output_buffer_limit: BufferLimits::default().to_redis_string(),
         }
     }
 }
@@ -143,8 +148,8 @@ impl ServerConfig {
 
     /// The output buffer limits `client_output_buffer_limit` sets (defaults where invalid;
     /// validation reports that).
-    pub fn buffer_limits(&self) -> crate::engine::pubsub::BufferLimits {
-        crate::engine::pubsub::BufferLimits::default()
+    pub fn buffer_limits(&self) -> BufferLimits {
+        BufferLimits::default()
             .parse_over(&self.client_output_buffer_limit)
             .unwrap_or_default()
     }
@@ -243,41 +248,6 @@ impl Durability {
     }
 }
 
-/// SQLite's `PRAGMA synchronous` level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// No fsync: fastest, an OS crash or power loss may corrupt recent commits.
-    Off,
-    /// With WAL, survives a process crash; a power loss may lose the last commits.
-    #[default]
-    Normal,
-    /// One fsync per group commit: survives power loss.
-    Full,
-    /// As `full`, plus an fsync of the directory after WAL resets.
-    Extra,
-}
-
-impl Synchronous {
-    /// Every variant, in the order CONFIG error messages list them.
-    pub const ALL: [Synchronous; 4] = [
-        Synchronous::Off,
-        Synchronous::Normal,
-        Synchronous::Full,
-        Synchronous::Extra,
-    ];
-
-    /// The configuration spelling, which is also the SQLite pragma value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Synchronous::Off => "off",
-            Synchronous::Normal => "normal",
-            Synchronous::Full => "full",
-            Synchronous::Extra => "extra",
-        }
-    }
-}
-
 /// `[log]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -341,7 +311,7 @@ impl Default for PluginsConfig {
         PluginsConfig {
             enabled: DEFAULT_PLUGINS
                 .iter()
-                .filter(|name| crate::plugin::find_builtin(name).is_some())
+                .filter(|name| plugin_sections().iter().any(|s| s.name == **name))
                 .map(|name| name.to_string())
                 .collect(),
             load: Vec::new(),
@@ -362,13 +332,10 @@ pub struct PluginLoad {
 }
 
 /// Names of the built-in plugins linked into this program (each submits a
-/// [`crate::plugin::PluginFactory`]): the only accepted `plugins.enabled` entries and
+/// [`PluginSection`]): the only accepted `plugins.enabled` entries and
 /// `[plugins.NAME]` sections.
 pub fn known_plugins() -> Vec<&'static str> {
-    crate::plugin::builtin_plugins()
-        .into_iter()
-        .map(|f| f.name)
-        .collect()
+    plugin_sections().into_iter().map(|s| s.name).collect()
 }
 
 /// Same list as [`known_plugins`]: every plugin owns the section named after it.
@@ -496,7 +463,7 @@ impl Config {
             }
         }
 
-        if crate::engine::notify::parse_flags(&s.notify_keyspace_events).is_none() {
+        if crate::events::parse_flags(&s.notify_keyspace_events).is_none() {
             bad(
                 "server.notify_keyspace_events",
                 format!(
@@ -506,9 +473,7 @@ impl Config {
                 ),
             );
         }
-        if let Err(e) =
-            crate::engine::pubsub::BufferLimits::default().parse_over(&s.client_output_buffer_limit)
-        {
+        if let Err(e) = BufferLimits::default().parse_over(&s.client_output_buffer_limit) {
             bad(
                 "server.client_output_buffer_limit",
                 format!(

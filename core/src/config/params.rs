@@ -198,14 +198,14 @@ static PARAMS: &[ConfigParam] = &[
         mutable: true,
         kind: ParamKind::Str,
         get: |c| {
-            crate::engine::notify::parse_flags(&c.server.notify_keyspace_events)
-                .map(crate::engine::notify::flags_to_string)
+            crate::events::parse_flags(&c.server.notify_keyspace_events)
+                .map(crate::events::flags_to_string)
                 .unwrap_or_default()
         },
         set: |c, v| {
-            let text = utf8(v).map_err(|_| crate::engine::notify::INVALID_FLAGS.to_string())?;
-            let flags = crate::engine::notify::parse_flags(&text).ok_or(crate::engine::notify::INVALID_FLAGS)?;
-            c.server.notify_keyspace_events = crate::engine::notify::flags_to_string(flags);
+            let text = utf8(v).map_err(|_| crate::events::INVALID_FLAGS.to_string())?;
+            let flags = crate::events::parse_flags(&text).ok_or(crate::events::INVALID_FLAGS)?;
+            c.server.notify_keyspace_events = crate::events::flags_to_string(flags);
             Ok(())
         },
     },

@@ -37,9 +37,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::replies::Response;
 use crate::engine::client::ClientId;
 use crate::engine::Engine;
-use crate::executor::Response;
 use crate::protocol::Reply;
 
 /// Why a parked client is released without being served.

@@ -100,6 +100,11 @@ impl KeyEvents {
         self.subscribers.len() != before
     }
 
+    /// How many subscriptions there are.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.len()
+    }
+
     fn recompute_wanted(&mut self) {
         self.wanted = self.subscribers.iter().fold(0, |m, s| m | s.classes);
     }

@@ -13,20 +13,24 @@ pub mod blocked;
 pub mod bus;
 pub mod busy;
 pub mod client;
+pub mod extensions;
+pub mod info;
 pub mod notify;
 pub mod pubsub;
+pub mod replies;
+pub mod table;
 
-pub use bus::{EventHandler, KeyEvents, SubscriptionId};
-use client::{ClientId, ClientState};
-use pubsub::PubSub;
-use crate::commands::err_arity;
-use crate::commands::table::{flags, Command, CommandTable};
 use crate::config::Config;
 use crate::events::class;
 use crate::keyspace::{now_ms, Keyspace};
-use crate::plugin::PluginRegistry;
 use crate::protocol::{Protocol, Reply};
 use crate::storage::StoreError;
+pub use bus::{EventHandler, KeyEvents, SubscriptionId};
+use client::{ClientId, ClientState};
+pub use extensions::Extensions;
+pub use info::{InfoId, InfoProviders, InfoWriter};
+use pubsub::PubSub;
+use table::{flags, Command, CommandTable};
 
 /// Time the active expiry may take per cron run (a quarter of the 100 ms period).
 const ACTIVE_EXPIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
@@ -66,8 +70,12 @@ pub struct SharedState {
     /// The running script, for the connections that answer `-BUSY` while it runs long.
     pub scripts: crate::engine::busy::ScriptGate,
     /// Whether the executor shares the runtime's worker thread with the connections
-    /// (`server.io_threads = 1`); see [`crate::server::hand_off_io`].
+    /// (`server.io_threads = 1`): then a script turning busy must hand them to another
+    /// thread, with [`Self::on_busy`].
     pub inline_executor: AtomicBool,
+    /// Installed by the server: called when a script turns busy, so that the connections
+    /// can answer `-BUSY` while the executor is inside the script.
+    pub on_busy: std::sync::OnceLock<fn(&SharedState)>,
 }
 
 impl SharedState {
@@ -91,6 +99,7 @@ impl SharedState {
             auth_required: AtomicBool::new(!s.requirepass.is_empty()),
             scripts: crate::engine::busy::ScriptGate::default(),
             inline_executor: AtomicBool::new(false),
+            on_busy: std::sync::OnceLock::new(),
         }
     }
 
@@ -148,6 +157,10 @@ pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 /// [`Ctx::call`].
 pub type AfterCommandHook = Box<dyn FnMut(&mut Engine) + Send>;
 
+/// Identifies an after-command hook, for [`Engine::remove_after_command`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HookId(u64);
+
 /// Everything the executor owns.
 pub struct Engine {
     /// The keyspace and its store.
@@ -182,25 +195,25 @@ pub struct Engine {
     pub log_level_hook: Option<LogLevelHook>,
     /// The key-event bus.
     pub events: KeyEvents,
-    /// Loaded plugins (built-in and shared libraries).
-    pub plugins: PluginRegistry,
+    /// State of the layers above: the Lua host, the plugin registry, plugins' own state.
+    pub extensions: Extensions,
+    /// INFO fields and sections contributed from above.
+    pub info: InfoProviders,
+    /// Runs closures on the executor from other threads (installed by the server).
+    pub poster: Option<Poster>,
     /// Pub/Sub subscriptions and delivery.
     pub pubsub: PubSub,
     /// Hooks run after every top-level command (see [`AfterCommandHook`]).
-    pub after_command: Vec<AfterCommandHook>,
+    after_command: Vec<(HookId, AfterCommandHook)>,
+    next_hook: u64,
     /// Set while EXEC runs its queued commands.
     pub in_exec: bool,
     /// Set while a Lua script, function or script-defined command runs (blocking commands
     /// do not block then, as inside EXEC).
     pub in_script: bool,
-    /// The Lua host: script cache, function libraries, the Lua state.
-    pub scripting: crate::lua::Scripting,
     /// Replies of the current batch, held until it commits (kept here so that a script
     /// turning busy can release those that need no commit).
-    pub(crate) held_replies: Vec<crate::executor::Pending>,
-    /// Custom commands and key-event hooks from the Lua files of `[scripting] commands` and
-    /// `hooks`.
-    pub script_files: crate::lua::files::ScriptFiles,
+    pub(crate) held_replies: Vec<replies::Pending>,
     /// Clients parked by a blocking command (see [`crate::engine::blocked`]).
     pub blocked: crate::engine::blocked::BlockedClients,
     /// The bus subscription of keyspace notifications, if enabled.
@@ -235,6 +248,21 @@ impl Ctx<'_> {
     /// The selected database.
     pub fn db(&self) -> u32 {
         self.client.db
+    }
+
+    /// The calling client's ID.
+    pub fn client_id(&self) -> ClientId {
+        self.client.id
+    }
+
+    /// The command's clock: Unix milliseconds, fixed for the whole command.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Everything but the calling client.
+    pub fn engine(&mut self) -> &mut Engine {
+        self.engine
     }
 
     /// Reports that the command did `event` (Redis's name) to `key` in the selected database.
@@ -326,21 +354,15 @@ impl Ctx<'_> {
 }
 
 impl Engine {
-    /// A new engine over `keyspace`.
+    /// A new engine over `keyspace`, dispatching to `commands` (the layers above add theirs:
+    /// see `server::new_engine`).
     pub fn new(
         keyspace: Keyspace,
         config: Config,
         config_file: Option<PathBuf>,
         shared: Arc<SharedState>,
+        commands: CommandTable,
     ) -> Self {
-        let commands = CommandTable::builtin();
-        let memory_limit = usize::try_from(config.scripting.memory_limit.0).unwrap_or(usize::MAX);
-        let scripting = match crate::lua::Scripting::new(Arc::clone(&shared), memory_limit) {
-            Ok(s) => s,
-            // Only a failed allocation or a bug in the host's own Lua code gets here, at
-            // start-up, before any client or script is involved.
-            Err(e) => panic!("{e}"),
-        };
         let command_stats = vec![CommandStats::default(); commands.stats_slots()];
         let mut engine = Engine {
             keyspace,
@@ -361,21 +383,21 @@ impl Engine {
             last_commit_failed: false,
             log_level_hook: None,
             events: KeyEvents::default(),
-            plugins: PluginRegistry::default(),
+            extensions: Extensions::default(),
+            info: InfoProviders::default(),
+            poster: None,
             pubsub: PubSub::default(),
             after_command: Vec::new(),
+            next_hook: 0,
             in_exec: false,
             in_script: false,
-            scripting,
             held_replies: Vec::new(),
-            script_files: Default::default(),
             blocked: crate::engine::blocked::BlockedClients::default(),
             notify_subscription: None,
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
         engine.apply_notify_config();
-        crate::commands::function::load_saved_libraries(&mut engine);
         engine
     }
 
@@ -485,18 +507,105 @@ impl Engine {
     }
 
     /// Runs the [`AfterCommandHook`]s: after a top-level command, and after a closure a
-    /// plugin ran on the executor ([`crate::plugin::EngineHandle`]), whose writes may also
+    /// plugin ran on the executor (through the [`Poster`]), whose writes may also
     /// make data available to blocked clients.
     pub fn run_after_command(&mut self) {
         if !self.after_command.is_empty() {
             let mut hooks = std::mem::take(&mut self.after_command);
-            for hook in hooks.iter_mut() {
+            for (_, hook) in hooks.iter_mut() {
                 hook(self);
             }
             // Hooks added while running were pushed to the emptied list.
             hooks.append(&mut self.after_command);
             self.after_command = hooks;
         }
+    }
+
+    /// Adds an [`AfterCommandHook`]; remove it with [`Self::remove_after_command`].
+    pub fn add_after_command(&mut self, hook: AfterCommandHook) -> HookId {
+        self.next_hook += 1;
+        let id = HookId(self.next_hook);
+        self.after_command.push((id, hook));
+        id
+    }
+
+    /// Removes an after-command hook; returns whether it existed.
+    pub fn remove_after_command(&mut self, id: HookId) -> bool {
+        let before = self.after_command.len();
+        self.after_command.retain(|(h, _)| *h != id);
+        self.after_command.len() != before
+    }
+
+    /// How many after-command hooks are installed.
+    pub fn after_command_count(&self) -> usize {
+        self.after_command.len()
+    }
+
+    /// Runs `f` as the client `id`, as if that client sent a command: its database, its
+    /// identity, a fresh clock; the key events `f` causes are delivered afterwards. How a
+    /// plugin serves a client it parked. `None` when the client is gone.
+    pub fn run_as<R>(&mut self, id: ClientId, f: impl FnOnce(&mut Ctx<'_>) -> R) -> Option<R> {
+        // The client leaves the table while it runs, as any running client does.
+        let mut client = self.clients.remove(&id)?;
+        if client.shared.is_killed() {
+            self.clients.insert(id, client);
+            return None;
+        }
+        let result = {
+            let mut ctx = Ctx {
+                engine: &mut *self,
+                client: &mut client,
+                now: now_ms(),
+            };
+            f(&mut ctx)
+        };
+        self.clients.insert(id, client);
+        self.publish_events();
+        Some(result)
+    }
+
+    /// The type of the live key `key` in `db` (`None` if it does not exist).
+    pub fn key_type(
+        &mut self,
+        db: crate::storage::DbIndex,
+        key: &[u8],
+    ) -> Result<Option<crate::storage::ValueType>, StoreError> {
+        Ok(self
+            .keyspace
+            .peek(db, key, now_ms())?
+            .map(|k| k.entry.value.value_type()))
+    }
+
+    /// Subscribes `handler` to key events of `classes` (bits of [`crate::events::class`]) on
+    /// keys matching the glob `pattern` (`None`: every key). A plugin that subscribes after
+    /// its start unsubscribes in its `stop`.
+    pub fn subscribe(
+        &mut self,
+        classes: u16,
+        pattern: Option<Bytes>,
+        handler: EventHandler,
+    ) -> SubscriptionId {
+        self.events.subscribe(classes, pattern, handler)
+    }
+
+    /// Removes a key-event subscription; returns whether it existed.
+    pub fn unsubscribe(&mut self, id: SubscriptionId) -> bool {
+        self.events.unsubscribe(id)
+    }
+
+    /// How many key-event subscriptions there are.
+    pub fn subscription_count(&self) -> usize {
+        self.events.subscriber_count()
+    }
+
+    /// State a plugin (or a layer above) keeps in the engine, by type.
+    pub fn state<T: std::any::Any + Send>(&self) -> Option<&T> {
+        self.extensions.get::<T>()
+    }
+
+    /// State a plugin keeps in the engine, mutably.
+    pub fn state_mut<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
+        self.extensions.get_mut::<T>()
     }
 
     /// Refuses a command before it runs; inside MULTI the refusal also dooms the transaction
@@ -558,11 +667,7 @@ impl Engine {
             {
                 Ok(reply) => reply,
                 Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
+                    let what = panic_message(&*panic);
                     tracing::error!(command = %cmd.name, panic = %what, "command panicked");
                     Reply::Error(format!("ERR internal error in '{}': {what}", cmd.name).into())
                 }
@@ -679,6 +784,39 @@ impl Engine {
         }
     }
 }
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Redis's arity error.
+pub fn err_arity(name: &str) -> Reply {
+    Reply::Error(format!("ERR wrong number of arguments for '{name}' command").into())
+}
+
+/// Runs a closure on the executor, between commands, from any thread; fails once the
+/// executor has stopped.
+pub type Poster = Arc<dyn Fn(Job) -> Result<(), ExecutorGone> + Send + Sync>;
+
+/// Work for the executor, with the whole engine.
+pub type Job = Box<dyn FnOnce(&mut Engine) + Send>;
+
+/// The executor has stopped; the request was not delivered.
+#[derive(Debug)]
+pub struct ExecutorGone;
+
+impl std::fmt::Display for ExecutorGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the executor has stopped")
+    }
+}
+
+impl std::error::Error for ExecutorGone {}
 
 /// Commands a RESP2 client may send while subscribed.
 fn allowed_subscribed(cmd: &Command) -> bool {

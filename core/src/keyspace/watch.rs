@@ -7,8 +7,10 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
-use crate::engine::client::ClientId;
 use crate::storage::DbIndex;
+
+/// A client's ID (the engine's `ClientId`): the keyspace knows clients only by number.
+type ClientId = u64;
 
 /// Watched keys and the clients whose transaction must fail.
 #[derive(Default, Debug)]

@@ -21,6 +21,7 @@ use super::{host_state, Scripting, LOAD_TIMEOUT};
 use crate::engine::client::ClientState;
 use crate::engine::Engine;
 use crate::engine::SubscriptionId;
+use crate::lua::{host, script_files};
 
 /// Why the script files could not be loaded: the file, and where in it, with Lua's message.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +109,11 @@ pub fn reload(engine: &mut Engine) -> Result<(usize, usize), ScriptFileError> {
 /// Every command name script files may not use, with its owner for the message: built-ins
 /// and plugin commands (the files' own current commands are about to be replaced).
 fn reserved_names(engine: &Engine) -> HashMap<String, String> {
-    let own = &engine.script_files.commands;
+    let no_files = Vec::new();
+    let own = engine
+        .extensions
+        .get::<ScriptFiles>()
+        .map_or(&no_files, |f| &f.commands);
     engine
         .commands
         .iter_sorted()
@@ -134,7 +139,7 @@ fn stage(engine: &mut Engine) -> Result<Staged, String> {
         .cloned()
         .collect();
     let reserved = Arc::new(reserved_names(engine));
-    let scripting = &engine.scripting;
+    let scripting = host(engine);
     let mut load = FileLoad {
         path: String::new(),
         reserved,
@@ -268,7 +273,7 @@ pub(super) fn file_load<'a>(
 /// Replaces the loaded commands and hooks with `staged` (already checked: nothing here can
 /// fail but an invariant, which is logged).
 fn install(engine: &mut Engine, staged: Staged) -> (usize, usize) {
-    for name in std::mem::take(&mut engine.script_files.commands) {
+    for name in std::mem::take(&mut script_files(engine).commands) {
         engine.commands.unregister(&name);
     }
     let mut names = Vec::with_capacity(staged.commands.len());
@@ -279,20 +284,20 @@ fn install(engine: &mut Engine, staged: Staged) -> (usize, usize) {
             Err(e) => tracing::error!(command = %name, error = %e, "script command not registered"),
         }
     }
-    engine.script_files.commands = names;
-    if let Some(id) = engine.script_files.subscription.take() {
+    script_files(engine).commands = names;
+    if let Some(id) = script_files(engine).subscription.take() {
         engine.events.unsubscribe(id);
     }
     let classes = staged.hooks.iter().fold(0, |m, h| m | h.classes);
-    engine.script_files.hooks = staged.hooks.into();
-    if !engine.script_files.hooks.is_empty() {
+    script_files(engine).hooks = staged.hooks.into();
+    if !script_files(engine).hooks.is_empty() {
         let id = engine
             .events
             .subscribe(classes, None, Box::new(hooks::deliver));
-        engine.script_files.subscription = Some(id);
+        script_files(engine).subscription = Some(id);
     }
     (
-        engine.script_files.commands.len(),
-        engine.script_files.hooks.len(),
+        script_files(engine).commands.len(),
+        script_files(engine).hooks.len(),
     )
 }

@@ -31,6 +31,7 @@ use crate::engine::{Ctx, Engine};
 use crate::events::{class, KeyEvent};
 use crate::glob::glob_match;
 use crate::keyspace::now_ms;
+use crate::lua::script_files;
 use crate::protocol::Reply;
 
 /// Classes of the events a hook gets when it names no event, or names one that is not a read
@@ -179,9 +180,8 @@ fn parse(spec: &Table) -> mlua::Result<(Option<String>, Vec<String>, Option<Byte
 
 /// The bus handler: runs every matching hook for each event, in order.
 pub(super) fn deliver(engine: &mut Engine, events: &[KeyEvent]) {
-    let hooks = Arc::clone(&engine.script_files.hooks);
-    let mut client = engine
-        .script_files
+    let hooks = Arc::clone(&script_files(engine).hooks);
+    let mut client = script_files(engine)
         .hook_client
         .take()
         .unwrap_or_else(hook_client);
@@ -211,7 +211,7 @@ pub(super) fn deliver(engine: &mut Engine, events: &[KeyEvent]) {
                     },
                 )
             };
-            let stats = &mut engine.script_files;
+            let stats = script_files(engine);
             stats.hook_calls += 1;
             if let Reply::Error(msg) = reply {
                 stats.hook_errors += 1;
@@ -225,7 +225,7 @@ pub(super) fn deliver(engine: &mut Engine, events: &[KeyEvent]) {
             }
         }
     }
-    engine.script_files.hook_client = Some(client);
+    script_files(engine).hook_client = Some(client);
 }
 
 /// The client hooks run as: authenticated, in no transaction, not listed by CLIENT LIST.

@@ -10,11 +10,12 @@
 //! and a count hook measures run time (busy threshold, kill requests).
 
 mod api;
+pub mod cmd_function;
+pub mod cmd_script;
 mod commands;
 pub mod convert;
 pub mod files;
 pub mod functions;
-use crate::engine::busy as gate;
 mod hooks;
 pub mod libs;
 
@@ -25,9 +26,75 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 
-use crate::engine::{Ctx, SharedState};
+use crate::engine::busy as gate;
+use crate::engine::table::CommandSpec;
+use crate::engine::{Ctx, Engine, SharedState};
 use crate::protocol::{Protocol, Reply};
 
+/// The Lua host's commands: EVAL and SCRIPT ([`cmd_script`]), FUNCTION and FCALL
+/// ([`cmd_function`]).
+pub static COMMANDS: &[&[CommandSpec]] = &[cmd_script::COMMANDS, cmd_function::COMMANDS];
+
+/// Installs the Lua host in `engine`: its state, its INFO fields, the function libraries saved
+/// in the store. The server calls it once at start-up.
+pub fn install(engine: &mut Engine) {
+    host(engine);
+    engine.info.add_fields(
+        "memory",
+        Box::new(|engine, out| {
+            use std::fmt::Write as _;
+            let (memory, scripts) = engine
+                .extensions
+                .get::<Scripting>()
+                .map(|s| (s.used_memory(), s.script_count()))
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "used_memory_lua:{memory}\r\nused_memory_lua_human:{}\r\nnumber_of_cached_scripts:{scripts}\r\n",
+                crate::commands::server::human_bytes(memory as u64)
+            );
+        }),
+    );
+    engine.info.add_fields(
+        "stats",
+        Box::new(|engine, out| {
+            use std::fmt::Write as _;
+            let Some(files) = engine.extensions.get::<files::ScriptFiles>() else {
+                return;
+            };
+            let _ = write!(
+                out,
+                "respite_lua_commands:{}\r\nrespite_lua_hooks:{}\r\nrespite_lua_hook_calls:{}\r\nrespite_lua_hook_errors:{}\r\n",
+                files.command_count(),
+                files.hook_count(),
+                files.hook_calls,
+                files.hook_errors
+            );
+        }),
+    );
+    cmd_function::load_saved_libraries(engine);
+}
+
+/// The Lua host's state in `engine`, made on first use.
+pub fn host(engine: &mut Engine) -> &mut Scripting {
+    let shared = Arc::clone(&engine.shared);
+    let limit = usize::try_from(engine.config.scripting.memory_limit.0).unwrap_or(usize::MAX);
+    engine
+        .extensions
+        .get_or_insert_with(|| match Scripting::new(shared, limit) {
+            Ok(s) => s,
+            // Only a failed allocation or a bug in the host's own Lua code gets here, before
+            // any script is involved.
+            Err(e) => panic!("{e}"),
+        })
+}
+
+/// The custom commands and hooks of the Lua files (`[scripting] commands` and `hooks`).
+pub fn script_files(engine: &mut Engine) -> &mut files::ScriptFiles {
+    engine
+        .extensions
+        .get_or_insert_with(files::ScriptFiles::default)
+}
 
 /// Instructions between two runs of the count hook (Redis uses the same period).
 const HOOK_PERIOD: u32 = 100_000;
@@ -469,12 +536,14 @@ fn hook(lua: &Lua, debug: &mlua::Debug<'_>) -> mlua::Result<VmState> {
             drop(state);
             // SAFETY: see `Frame::ctx`; the invocation is suspended in Lua, and only the
             // held replies are touched.
-            let engine: &mut crate::engine::Engine = unsafe { &mut *(*ctx).engine };
-            crate::executor::release_unwritten(engine);
+            let engine: &mut Engine = unsafe { &mut *(*ctx).engine };
+            engine.release_unwritten();
             state = host_state(lua);
         }
         drop(state);
-        crate::server::hand_off_io(&shared);
+        if let Some(hand_off) = shared.on_busy.get() {
+            hand_off(&shared);
+        }
         state = host_state(lua);
     }
     if gate.kill_requested() {
@@ -498,8 +567,8 @@ fn hook(lua: &Lua, debug: &mlua::Debug<'_>) -> mlua::Result<VmState> {
 /// the read-only rule, the busy threshold and the kill switch, and converts the result or the
 /// error as Redis does. EVAL, FCALL and script-defined commands all come through here.
 pub fn run(ctx: &mut Ctx<'_>, inv: Invocation<'_>) -> Reply {
-    let lua = ctx.engine.scripting.lua.clone();
-    let runner = ctx.engine.scripting.runner.clone();
+    let lua = host(ctx.engine).lua.clone();
+    let runner = host(ctx.engine).runner.clone();
     let saved_protocol = ctx.client.protocol;
     let saved_db = ctx.client.db;
     let saved_in_script = ctx.engine.in_script;

@@ -340,7 +340,7 @@ unsafe extern "C" fn host_subscribe(
                     pattern.map(Bytes::copy_from_slice),
                     handler,
                 );
-                ctx.engine.plugins.track_subscription(&lib.name, id);
+                crate::plugin::registry(ctx.engine).track_subscription(&lib.name, id);
                 abi::OK
             }
             HostCtx::Event { .. } => abi::FAILED,

@@ -8,23 +8,27 @@
 //! key-event subscriptions and background tasks through a [`Registrar`], so the registry can
 //! remove all of it again on `MODULE UNLOAD` and at shutdown.
 
+pub mod api;
+pub mod cmd_module;
 pub mod dylib;
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+
+pub use crate::config::{no_section, typed_section, ConfigCheck, PluginSection};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::commands::table::{Command, CommandSpec, RegisterError};
 use crate::config::ConfigError;
-use crate::engine::Engine;
-use crate::engine::{EventHandler, SubscriptionId};
-use crate::executor::{ExecutorGone, ExecutorSender, Request};
+use crate::engine::table::{Command, CommandSpec, RegisterError};
+use crate::engine::{
+    AfterCommandHook, Engine, EventHandler, ExecutorGone, HookId, InfoId, InfoWriter, Poster,
+    SubscriptionId,
+};
 
 /// A built-in plugin, started when `[plugins] enabled` names it.
 ///
@@ -41,20 +45,14 @@ pub trait Plugin: Send {
     fn stop(&mut self, _engine: &mut Engine) {}
 }
 
-/// Validates a plugin's `[plugins.NAME]` section at configuration load, so that a bad key
-/// stops start-up with the file and the key path. See [`typed_section`] and [`no_section`].
-pub type ConfigCheck = fn(&figment::Figment, &str) -> Result<(), Box<figment::Error>>;
-
-/// What a built-in plugin crate submits with `inventory::submit!`:
+/// What a built-in plugin crate registers, with [`crate::builtin_plugin!`]:
 ///
 /// ```ignore
-/// inventory::submit! {
-///     respite_core::plugin::PluginFactory {
-///         name: "blocking",
-///         version: env!("CARGO_PKG_VERSION"),
-///         check_config: respite_core::plugin::typed_section::<BlockingConfig>,
-///         create: || Box::new(Blocking::default()),
-///     }
+/// respite_core::builtin_plugin! {
+///     name: "blocking",
+///     version: env!("CARGO_PKG_VERSION"),
+///     config: BlockingConfig,
+///     create: || Box::new(Blocking),
 /// }
 /// ```
 pub struct PluginFactory {
@@ -62,13 +60,31 @@ pub struct PluginFactory {
     pub name: &'static str,
     /// `MAJOR.MINOR.PATCH`.
     pub version: &'static str,
-    /// Checks the plugin's configuration section.
-    pub check_config: ConfigCheck,
     /// Makes a fresh instance.
     pub create: fn() -> Box<dyn Plugin>,
 }
 
 inventory::collect!(PluginFactory);
+
+/// Registers a built-in plugin: its factory for the plugin host and its `[plugins.NAME]`
+/// section for the configuration loader (`config: ()` for a plugin without settings).
+#[macro_export]
+macro_rules! builtin_plugin {
+    (name: $name:expr, version: $version:expr, config: (), create: $create:expr $(,)?) => {
+        $crate::builtin_plugin!(@submit $name, $version, $crate::plugin::no_section, $create);
+    };
+    (name: $name:expr, version: $version:expr, config: $config:ty, create: $create:expr $(,)?) => {
+        $crate::builtin_plugin!(@submit $name, $version, $crate::plugin::typed_section::<$config>, $create);
+    };
+    (@submit $name:expr, $version:expr, $check:expr, $create:expr) => {
+        $crate::inventory::submit! {
+            $crate::plugin::PluginFactory { name: $name, version: $version, create: $create }
+        }
+        $crate::inventory::submit! {
+            $crate::plugin::PluginSection { name: $name, check: $check }
+        }
+    };
+}
 
 /// Every built-in plugin linked into this program, sorted by name.
 pub fn builtin_plugins() -> Vec<&'static PluginFactory> {
@@ -82,45 +98,6 @@ pub fn find_builtin(name: &str) -> Option<&'static PluginFactory> {
     inventory::iter::<PluginFactory>
         .into_iter()
         .find(|f| f.name == name)
-}
-
-/// A [`ConfigCheck`] that deserializes the section into `T` (which should be
-/// `#[serde(deny_unknown_fields, default)]`); a missing section is fine.
-pub fn typed_section<T: DeserializeOwned>(
-    figment: &figment::Figment,
-    key: &str,
-) -> Result<(), Box<figment::Error>> {
-    if figment.find_value(key).is_err() {
-        return Ok(());
-    }
-    figment.extract_inner::<T>(key).map(|_| ()).map_err(|e| {
-        // figment appends the section's path after the field's (`field.plugins.NAME`);
-        // operators read key paths from the top.
-        let prefix: Vec<String> = key.split('.').map(str::to_string).collect();
-        let fixed = e.into_iter().map(|mut err| {
-            let mut rest = std::mem::take(&mut err.path);
-            if rest.ends_with(&prefix) {
-                rest.truncate(rest.len() - prefix.len());
-            } else if rest.starts_with(&prefix) {
-                rest.drain(..prefix.len());
-            }
-            err.path = prefix.iter().cloned().chain(rest).collect();
-            err
-        });
-        Box::new(
-            fixed
-                .reduce(|chain, err| chain.chain(err))
-                .unwrap_or_else(|| figment::Error::from(format!("invalid section [{key}]"))),
-        )
-    })
-}
-
-/// A [`ConfigCheck`] for plugins without settings: refuses any key in the section.
-pub fn no_section(figment: &figment::Figment, key: &str) -> Result<(), Box<figment::Error>> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Nothing {}
-    typed_section::<Nothing>(figment, key)
 }
 
 /// Why a plugin could not be loaded, started or unloaded.
@@ -225,12 +202,12 @@ struct Task {
 /// Runs closures on the executor, with the whole engine, between commands: how a background
 /// task or a timer reads and writes keys. Cheap to clone.
 #[derive(Clone)]
-pub struct EngineHandle(ExecutorSender);
+pub struct EngineHandle(Poster);
 
 impl EngineHandle {
     /// Queues `f` without waiting for it.
     pub fn post(&self, f: impl FnOnce(&mut Engine) + Send + 'static) -> Result<(), ExecutorGone> {
-        self.0.send(Request::Call(Box::new(f)))
+        (self.0)(Box::new(f))
     }
 
     /// Runs `f` on the executor and returns its result.
@@ -258,6 +235,8 @@ pub struct LoadedPlugin {
     pub args: Vec<String>,
     commands: Vec<String>,
     subscriptions: Vec<SubscriptionId>,
+    hooks: Vec<HookId>,
+    info: Vec<InfoId>,
     tasks: Vec<Task>,
     states: Vec<TypeId>,
     instance: Option<Box<dyn Plugin>>,
@@ -272,6 +251,8 @@ impl LoadedPlugin {
             args,
             commands: Vec::new(),
             subscriptions: Vec::new(),
+            hooks: Vec::new(),
+            info: Vec::new(),
             tasks: Vec::new(),
             states: Vec::new(),
             instance: None,
@@ -300,34 +281,71 @@ impl LoadedPlugin {
 pub type StoppedTasks = Arc<Mutex<Vec<(String, JoinHandle<()>)>>>;
 
 /// The loaded plugins, and what they need from the server: its runtime for background tasks
-/// and a handle to the executor.
+/// and a handle to the executor. Kept in the engine's extensions ([`registry`]).
 #[derive(Default)]
 pub struct PluginRegistry {
     loaded: Vec<LoadedPlugin>,
-    states: HashMap<TypeId, Box<dyn Any + Send>>,
     runtime: Option<tokio::runtime::Handle>,
     executor: Option<EngineHandle>,
     stopped_tasks: StoppedTasks,
 }
 
+/// The plugin registry in `engine`.
+pub fn registry(engine: &mut Engine) -> &mut PluginRegistry {
+    engine
+        .extensions
+        .get_or_insert_with(PluginRegistry::default)
+}
+
+/// The plugins loaded in `engine`, in load order.
+pub fn loaded(engine: &Engine) -> &[LoadedPlugin] {
+    engine
+        .extensions
+        .get::<PluginRegistry>()
+        .map(|r| r.loaded.as_slice())
+        .unwrap_or_default()
+}
+
+/// The MODULE command ([`cmd_module`]).
+pub static COMMANDS: &[&[CommandSpec]] = &[cmd_module::COMMANDS];
+
+/// Gives plugins the server's runtime (for tasks and timers) and its executor (for
+/// [`EngineHandle`]). Returns the tasks of stopped plugins, for the server to await before it
+/// exits.
+pub fn attach(
+    engine: &mut Engine,
+    runtime: tokio::runtime::Handle,
+    poster: Poster,
+) -> StoppedTasks {
+    engine.poster = Some(Arc::clone(&poster));
+    let reg = registry(engine);
+    reg.runtime = Some(runtime);
+    reg.executor = Some(EngineHandle(poster));
+    Arc::clone(&reg.stopped_tasks)
+}
+
+/// Installs the plugin host in `engine`: its registry and the plugins' lines in INFO's
+/// `modules` section.
+pub fn install(engine: &mut Engine) {
+    registry(engine);
+    engine.info.add_fields(
+        "modules",
+        Box::new(|engine, out| {
+            use std::fmt::Write as _;
+            for p in loaded(engine) {
+                let _ = write!(
+                    out,
+                    "module:name={},ver={},api=1,filters=0,usedby=[],using=[],options=[],version={}\r\n",
+                    p.name,
+                    p.version_number(),
+                    p.version
+                );
+            }
+        }),
+    );
+}
+
 impl PluginRegistry {
-    /// Gives plugins the server's runtime (for tasks) and executor (for [`EngineHandle`]).
-    pub fn attach(&mut self, runtime: tokio::runtime::Handle, executor: ExecutorSender) {
-        self.runtime = Some(runtime);
-        self.executor = Some(EngineHandle(executor));
-    }
-
-    /// Tasks of stopped plugins, signalled but maybe still finishing: the server awaits them
-    /// before it exits.
-    pub fn stopped_tasks(&self) -> StoppedTasks {
-        Arc::clone(&self.stopped_tasks)
-    }
-
-    /// The loaded plugins, in load order.
-    pub fn loaded(&self) -> &[LoadedPlugin] {
-        &self.loaded
-    }
-
     /// The plugin called `name`, if loaded.
     pub fn get(&self, name: &str) -> Option<&LoadedPlugin> {
         self.loaded.iter().find(|p| p.name == name)
@@ -335,20 +353,6 @@ impl PluginRegistry {
 
     fn get_mut(&mut self, name: &str) -> Option<&mut LoadedPlugin> {
         self.loaded.iter_mut().find(|p| p.name == name)
-    }
-
-    /// A plugin's state set with [`Registrar::set_state`].
-    pub fn state<T: Any + Send>(&self) -> Option<&T> {
-        self.states
-            .get(&TypeId::of::<T>())
-            .and_then(|s| s.downcast_ref())
-    }
-
-    /// A plugin's state, mutably.
-    pub fn state_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
-        self.states
-            .get_mut(&TypeId::of::<T>())
-            .and_then(|s| s.downcast_mut())
     }
 
     /// Records a subscription a plugin made after its start (from one of its commands), so
@@ -377,9 +381,63 @@ impl Registrar<'_> {
         &self.record.args
     }
 
-    /// The engine, for plugins that set up more than the registrar offers.
+    /// The engine, for what a plugin sets up beyond registering (reading its own state).
     pub fn engine(&mut self) -> &mut Engine {
         self.engine
+    }
+
+    /// Runs `hook` after every top-level command (a whole EXEC or script counting as one),
+    /// once its key events are delivered: where a plugin serves the clients it parked.
+    pub fn after_command(&mut self, hook: AfterCommandHook) {
+        let id = self.engine.add_after_command(hook);
+        self.record.hooks.push(id);
+    }
+
+    /// Adds a section of the plugin's own to INFO (`# title`, shown by `INFO everything` and
+    /// `INFO <title>`), written by `writer` as `field:value\r\n` lines.
+    pub fn info_section(&mut self, title: &str, writer: InfoWriter) {
+        let id = self.engine.info.add_section(title, writer);
+        self.record.info.push(id);
+    }
+
+    /// Runs `tick` on the executor every `period` (the first time one period after start),
+    /// between commands, with the whole engine; its writes join that batch's commit. Stops
+    /// with the plugin.
+    pub fn every(
+        &mut self,
+        name: &str,
+        period: std::time::Duration,
+        tick: impl FnMut(&mut Engine) + Send + 'static,
+    ) -> Result<(), PluginError> {
+        let Some(handle) = self.executor() else {
+            return Err(PluginError::NoRuntime(self.record.name.clone()));
+        };
+        let tick = Arc::new(Mutex::new(tick));
+        let plugin = self.record.name.clone();
+        self.spawn(name, move |mut stop| async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                tokio::select! {
+                    _ = stop.wait() => break,
+                    _ = interval.tick() => {}
+                }
+                let tick = Arc::clone(&tick);
+                let plugin = plugin.clone();
+                let posted = handle.post(move |engine| {
+                    run_guarded(&plugin, "timer", || {
+                        if let Ok(mut tick) = tick.lock() {
+                            tick(engine);
+                        }
+                    });
+                    engine.run_after_command();
+                });
+                if posted.is_err() {
+                    break;
+                }
+            }
+        })
     }
 
     /// The plugin's `[plugins.NAME]` section as its own type (default when absent).
@@ -453,7 +511,7 @@ impl Registrar<'_> {
         F: FnOnce(Shutdown) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let Some(runtime) = self.engine.plugins.runtime.clone() else {
+        let Some(runtime) = registry(self.engine).runtime.clone() else {
             return Err(PluginError::NoRuntime(self.record.name.clone()));
         };
         let (stop, rx) = watch::channel(false);
@@ -469,14 +527,17 @@ impl Registrar<'_> {
     /// A handle to run closures on the executor (from background tasks); `None` outside a
     /// running server.
     pub fn executor(&self) -> Option<EngineHandle> {
-        self.engine.plugins.executor.clone()
+        self.engine
+            .extensions
+            .get::<PluginRegistry>()
+            .and_then(|r| r.executor.clone())
     }
 
     /// Keeps state for the plugin's command handlers, which find it with
-    /// [`PluginRegistry::state_mut`]; removed when the plugin stops.
+    /// [`Engine::state_mut`]; removed when the plugin stops.
     pub fn set_state<T: Any + Send>(&mut self, state: T) {
         let id = TypeId::of::<T>();
-        self.engine.plugins.states.insert(id, Box::new(state));
+        self.engine.extensions.insert(state);
         if !self.record.states.contains(&id) {
             self.record.states.push(id);
         }
@@ -489,7 +550,7 @@ pub(crate) fn start(
     mut record: LoadedPlugin,
     mut instance: Box<dyn Plugin>,
 ) -> Result<(), PluginError> {
-    if engine.plugins.get(&record.name).is_some() {
+    if registry(engine).get(&record.name).is_some() {
         return Err(PluginError::AlreadyLoaded(record.name));
     }
     let result = instance.start(&mut Registrar {
@@ -505,7 +566,7 @@ pub(crate) fn start(
                 commands = record.commands.len(),
                 "plugin loaded"
             );
-            engine.plugins.loaded.push(record);
+            registry(engine).loaded.push(record);
             Ok(())
         }
         Err(e) => {
@@ -535,12 +596,12 @@ pub fn start_configured(engine: &mut Engine) -> Result<(), PluginError> {
 
 /// Stops and removes the plugin `name` (MODULE UNLOAD).
 pub fn unload(engine: &mut Engine, name: &str) -> Result<(), PluginError> {
-    let Some(index) = engine.plugins.loaded.iter().position(|p| p.name == name) else {
+    let Some(index) = loaded(engine).iter().position(|p| p.name == name) else {
         return Err(PluginError::NotLoaded(name.into()));
     };
     // The table holds one reference to each command; the executor holds another while the
     // command runs. A shared library must not be closed under a running command.
-    let running = engine.plugins.loaded[index].commands.iter().any(|c| {
+    let running = loaded(engine)[index].commands.iter().any(|c| {
         engine
             .commands
             .get(c.as_bytes())
@@ -549,7 +610,7 @@ pub fn unload(engine: &mut Engine, name: &str) -> Result<(), PluginError> {
     if running {
         return Err(PluginError::Busy(name.into()));
     }
-    let record = engine.plugins.loaded.remove(index);
+    let record = registry(engine).loaded.remove(index);
     teardown(engine, record);
     tracing::info!(plugin = %name, "plugin unloaded");
     Ok(())
@@ -557,7 +618,7 @@ pub fn unload(engine: &mut Engine, name: &str) -> Result<(), PluginError> {
 
 /// Stops every plugin, last loaded first (server shutdown).
 pub fn stop_all(engine: &mut Engine) {
-    while let Some(record) = engine.plugins.loaded.pop() {
+    while let Some(record) = registry(engine).loaded.pop() {
         teardown(engine, record);
     }
 }
@@ -567,7 +628,14 @@ pub fn stop_all(engine: &mut Engine) {
 /// library's instance the last reference to the library.
 fn teardown(engine: &mut Engine, mut record: LoadedPlugin) {
     if let Some(instance) = record.instance.as_mut() {
-        instance.stop(engine);
+        let name = record.name.clone();
+        run_guarded(&name, "stop", || instance.stop(engine));
+    }
+    for id in &record.hooks {
+        engine.remove_after_command(*id);
+    }
+    for id in &record.info {
+        engine.info.remove(*id);
     }
     for name in &record.commands {
         engine.commands.unregister(name);
@@ -576,15 +644,25 @@ fn teardown(engine: &mut Engine, mut record: LoadedPlugin) {
         engine.events.unsubscribe(*id);
     }
     for id in &record.states {
-        engine.plugins.states.remove(id);
+        engine.extensions.remove_id(*id);
     }
-    let mut stopped = match engine.plugins.stopped_tasks.lock() {
+    let tasks = Arc::clone(&registry(engine).stopped_tasks);
+    let mut stopped = match tasks.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
     };
     for task in record.tasks.drain(..) {
         let _ = task.stop.send(true);
         stopped.push((format!("{}/{}", record.name, task.name), task.handle));
+    }
+}
+
+/// Runs a plugin's code outside a command (a timer, a stop hook) so that a panic in it is
+/// logged and costs the plugin that run, not the server its executor.
+pub fn run_guarded(plugin: &str, what: &str, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let why = crate::engine::panic_message(&*panic);
+        tracing::error!(plugin = %plugin, what = %what, panic = %why, "plugin panicked");
     }
 }
 

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::*;
-use crate::engine::client::{ClientShared, ClientState};
 use crate::commands::table::{flags, CommandSpec};
 use crate::config::{Config, Overrides, Synchronous};
+use crate::engine::client::{ClientShared, ClientState};
 use crate::engine::{Ctx, SharedState};
 use crate::events::class;
 use crate::keyspace::Keyspace;
@@ -46,7 +46,7 @@ static UNIT_COMMANDS: &[CommandSpec] = &[CommandSpec {
 }];
 
 fn greet(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    match ctx.engine.plugins.state::<UnitState>() {
+    match ctx.engine.state::<UnitState>() {
         Some(s) => Reply::bulk(s.greeting.clone()),
         None => Reply::error("ERR no state"),
     }
@@ -88,7 +88,7 @@ impl Plugin for Unit {
             class::STRING,
             Some(b"seen:*"),
             Box::new(|engine, events| {
-                if let Some(s) = engine.plugins.state_mut::<UnitState>() {
+                if let Some(s) = engine.state_mut::<UnitState>() {
                     s.sets_seen += events.len() as u64;
                 }
             }),
@@ -109,20 +109,18 @@ impl Plugin for Unit {
     }
 }
 
-inventory::submit! {
-    PluginFactory {
-        name: "unittest",
-        version: "1.2.3",
-        check_config: typed_section::<UnitConfig>,
-        create: || Box::new(Unit),
-    }
+crate::builtin_plugin! {
+    name: "unittest",
+    version: "1.2.3",
+    config: UnitConfig,
+    create: || Box::new(Unit),
 }
 
 fn engine_with(config: Config) -> Engine {
     let store = SqliteStore::open(":memory:", Synchronous::Normal).expect("store");
     let keyspace = Keyspace::new(Box::new(store), 16, 1 << 20).expect("keyspace");
     let shared = Arc::new(SharedState::new(&config));
-    Engine::new(keyspace, config, None, shared)
+    crate::server::new_engine(keyspace, config, None, shared)
 }
 
 fn client() -> ClientState {
@@ -242,7 +240,7 @@ fn subscriptions_see_matching_events_only() {
     run(&mut engine, &mut c, &["SET", "seen:1", "a"]);
     run(&mut engine, &mut c, &["SET", "other", "a"]);
     run(&mut engine, &mut c, &["UNIT.COPY", "seen:1", "seen:2"]);
-    let seen = engine.plugins.state::<UnitState>().map(|s| s.sets_seen);
+    let seen = engine.state::<UnitState>().map(|s| s.sets_seen);
     assert_eq!(seen, Some(2));
 }
 
@@ -254,7 +252,7 @@ fn unload_removes_commands_subscriptions_and_state() {
     unload(&mut engine, "unittest").expect("unload");
     assert_eq!(engine.commands.len(), before - 3);
     assert!(engine.commands.get(b"unit.greet").is_none());
-    assert!(engine.plugins.state::<UnitState>().is_none());
+    assert!(engine.state::<UnitState>().is_none());
     assert!(!engine.events.wants(class::STRING));
     assert!(matches!(
         unload(&mut engine, "unittest"),
@@ -279,7 +277,7 @@ fn a_failed_start_leaves_nothing_behind() {
     let e = start_configured(&mut engine).expect_err("must fail");
     assert!(e.to_string().contains("asked to fail"), "{e}");
     assert_eq!(engine.commands.len(), before);
-    assert!(engine.plugins.loaded().is_empty());
+    assert!(loaded(&engine).is_empty());
     assert!(!engine.events.wants(class::STRING));
 }
 
@@ -327,13 +325,9 @@ fn background_tasks_get_the_shutdown_signal_and_are_awaited() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (tx, _rx) = std::sync::mpsc::channel();
     let mut engine = engine_with(configured("x"));
-    engine.plugins.attach(
-        runtime.handle().clone(),
-        crate::executor::ExecutorSender::Thread(tx),
-    );
-    let stopped = engine.plugins.stopped_tasks();
+    let poster: crate::engine::Poster = Arc::new(|_job| Ok(()));
+    let stopped = attach(&mut engine, runtime.handle().clone(), poster);
     start_builtin(&mut engine, "unittest").expect("start");
     assert!(!TASK_STOPPED.load(Ordering::SeqCst));
     stop_all(&mut engine);
@@ -350,8 +344,14 @@ fn background_tasks_get_the_shutdown_signal_and_are_awaited() {
 
 #[test]
 fn engine_handles_run_closures_on_the_executor() {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = EngineHandle(crate::executor::ExecutorSender::Thread(tx));
+    let (tx, rx) = std::sync::mpsc::channel::<crate::engine::Job>();
+    let tx = std::sync::Mutex::new(tx);
+    let handle = EngineHandle(Arc::new(move |job| {
+        tx.lock()
+            .map_err(|_| crate::engine::ExecutorGone)?
+            .send(job)
+            .map_err(|_| crate::engine::ExecutorGone)
+    }));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -361,10 +361,8 @@ fn engine_handles_run_closures_on_the_executor() {
         tokio::pin!(pending);
         // Play the executor: take the request and run it.
         assert!(futures_poll_once(&mut pending).await.is_none());
-        match rx.recv().expect("request") {
-            Request::Call(f) => f(&mut engine),
-            _ => panic!("expected a call"),
-        }
+        let job = rx.recv().expect("request");
+        job(&mut engine);
         pending.await
     });
     assert_eq!(result.expect("ran"), engine.commands.len());

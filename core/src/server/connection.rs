@@ -12,9 +12,9 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::Context;
+use crate::engine::busy::{BusyOutcome, BusyPlan};
 use crate::engine::client::{ClientShared, ClientState};
 use crate::executor::{Request, Response};
-use crate::engine::busy::{BusyOutcome, BusyPlan};
 use crate::protocol::{ParseLimits, Parser};
 
 /// Commands handed to the executor at most per request, so one client's huge pipeline cannot

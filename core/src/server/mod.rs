@@ -110,7 +110,8 @@ pub async fn run(
             .tcp_port
             .store(first.port() as u64, Ordering::Relaxed);
     }
-    let mut engine = Engine::new(keyspace, config, loaded.file, Arc::clone(&shared));
+    let _ = shared.on_busy.set(hand_off_io);
+    let mut engine = new_engine(keyspace, config, loaded.file, Arc::clone(&shared));
     engine.log_level_hook = log_level;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     // The executor's channel exists before the plugins start, so that their background tasks
@@ -126,10 +127,12 @@ pub async fn run(
         let (tx, rx) = mpsc::channel::<Request>();
         (ExecutorSender::Thread(tx), Receiver::Thread(rx))
     };
-    engine
-        .plugins
-        .attach(tokio::runtime::Handle::current(), tx.clone());
-    let plugin_tasks = engine.plugins.stopped_tasks();
+    let poster = {
+        let tx = tx.clone();
+        Arc::new(move |job| tx.send(Request::Call(job))) as crate::engine::Poster
+    };
+    let plugin_tasks =
+        crate::plugin::attach(&mut engine, tokio::runtime::Handle::current(), poster);
     if let Err(e) = crate::plugin::start_configured(&mut engine) {
         // Tasks of plugins that did start must not outlive the failed start-up.
         crate::plugin::stop_all(&mut engine);
@@ -219,6 +222,27 @@ pub async fn run(
     await_plugin_tasks(&plugin_tasks).await;
     tracing::info!("Respite is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// The engine with every command: the core's, the Lua host's and the plugin host's, and both
+/// hosts installed (plugins start later, once the executor's channel exists).
+pub fn new_engine(
+    keyspace: Keyspace,
+    config: crate::config::Config,
+    file: Option<std::path::PathBuf>,
+    shared: Arc<SharedState>,
+) -> Engine {
+    let groups: Vec<&[crate::engine::table::CommandSpec]> = crate::commands::BUILTIN
+        .iter()
+        .chain(crate::lua::COMMANDS)
+        .chain(crate::plugin::COMMANDS)
+        .copied()
+        .collect();
+    let table = crate::engine::table::CommandTable::from_groups(&groups);
+    let mut engine = Engine::new(keyspace, config, file, shared, table);
+    crate::plugin::install(&mut engine);
+    crate::lua::install(&mut engine);
+    engine
 }
 
 /// Awaits the background tasks of stopped plugins (they have been told to stop), each for

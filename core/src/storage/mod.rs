@@ -3,8 +3,10 @@
 //! the keyspace knowing any SQL.
 
 mod sqlite;
+mod synchronous;
 
 pub use sqlite::{position, SqliteStore};
+pub use synchronous::Synchronous;
 
 use bytes::Bytes;
 
@@ -382,7 +384,7 @@ pub trait Store: Send {
     /// Discards the open transaction, if any.
     fn rollback(&mut self);
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).
-    fn set_synchronous(&mut self, mode: crate::config::Synchronous) -> Result<(), StoreError>;
+    fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError>;
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.
     fn close(&mut self) -> Result<(), StoreError>;
     /// Human-readable location, for INFO and logs.

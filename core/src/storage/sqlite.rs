@@ -5,11 +5,11 @@ use std::path::Path;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::Synchronous;
 use super::{
     CollectionId, DbIndex, DbStats, Element, LexBound, Record, ScannedKey, Store, StoreError,
     ValueType, ZRange,
 };
-use crate::config::Synchronous;
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
 /// upgraded in place at open.

@@ -2,16 +2,15 @@
 //! non-blocking core first, then waits ([`crate::wait`]) or, where commands may not block
 //! (MULTI, scripts), answers as the non-blocking form.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use respite_core::commands::list::{lmove_core, mpop_first, parse_mpop, pop};
-use respite_core::commands::long_double::LongDouble;
-use respite_core::commands::table::{flags::*, CommandSpec};
-use respite_core::commands::zset::{parse_zmpop, zmpop_reply, zpop_first};
-use respite_core::commands::{eq_ci, err_syntax};
-use respite_core::engine::Ctx;
-use respite_core::protocol::Reply;
+use respite_core::plugin::api::flags::*;
+use respite_core::plugin::api::list::{lmove as lmove_core, mpop_first, parse_mpop, pop};
+use respite_core::plugin::api::zset::{parse_zmpop, pop_first as zpop_first, zmpop_reply};
+use respite_core::plugin::api::{
+    eq_ci, err_syntax, parse_block_timeout, tri, CommandSpec, Ctx, Reply,
+};
 
 use crate::waiters::Op;
 use crate::{state, wait, Outcome};
@@ -64,25 +63,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("bzmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, (0, 0, 2), ZSET_SLOW_CATS, "sorted-set", "Remove and return members with scores in a sorted set or block until one is available", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", bzmpop),
 ];
 
-/// Parses a timeout in seconds as Redis 7.0 does: `None` for 0 (wait forever), else the
-/// deadline. A deadline too far to represent waits forever too, as it does in Redis.
-fn parse_timeout(arg: &[u8]) -> Result<Option<Instant>, Reply> {
-    let Some(secs) = LongDouble::parse(arg) else {
-        return Err(Reply::error("ERR timeout is not a float or out of range"));
-    };
-    let ms = secs.seconds_to_ms_ceil();
-    if ms < 0 {
-        return Err(Reply::error("ERR timeout is negative"));
-    }
-    if ms == 0 {
-        return Ok(None);
-    }
-    Ok(Instant::now().checked_add(Duration::from_millis(ms as u64)))
-}
-
 /// Refuses more keys than `[plugins.blocking] max_keys_per_command`.
 fn check_keys(ctx: &mut Ctx<'_>, n: usize) -> Result<(), Reply> {
-    let Some(max) = state(ctx.engine).map(|st| st.config.max_keys_per_command) else {
+    let Some(max) = state(ctx.engine()).map(|st| st.config.max_keys_per_command) else {
         return Ok(());
     };
     if n > max.get() {
@@ -105,7 +88,7 @@ fn wait_or(
     deadline: Option<Instant>,
     nil: Reply,
 ) -> Reply {
-    if !ctx.engine.may_block() {
+    if !ctx.engine().may_block() {
         return nil;
     }
     match wait(ctx, keys, op, deadline) {
@@ -113,15 +96,6 @@ fn wait_or(
         Ok(()) => Reply::NullArray,
         Err(reply) => reply,
     }
-}
-
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(reply) => return reply,
-        }
-    };
 }
 
 fn blpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
@@ -133,7 +107,7 @@ fn brpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn bpop(ctx: &mut Ctx<'_>, argv: &[Bytes], front: bool) -> Reply {
-    let deadline = tri!(parse_timeout(&argv[argv.len() - 1]));
+    let deadline = tri!(parse_block_timeout(&argv[argv.len() - 1]));
     let keys = &argv[1..argv.len() - 1];
     tri!(check_keys(ctx, keys.len()));
     let op = Op::Pop { front, count: None };
@@ -146,7 +120,7 @@ fn bpop(ctx: &mut Ctx<'_>, argv: &[Bytes], front: bool) -> Reply {
 }
 
 fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let deadline = tri!(parse_timeout(&argv[1]));
+    let deadline = tri!(parse_block_timeout(&argv[1]));
     let m = tri!(parse_mpop(argv, 2));
     tri!(check_keys(ctx, m.keys.len()));
     let reply = mpop_first(ctx, &m);
@@ -188,7 +162,7 @@ fn bmove(
     to_front: bool,
     timeout: &[u8],
 ) -> Reply {
-    let deadline = tri!(parse_timeout(timeout));
+    let deadline = tri!(parse_block_timeout(timeout));
     let op = Op::Move {
         dst: dst.clone(),
         from_front,
@@ -210,7 +184,7 @@ fn bzpopmax(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn bzpop(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Reply {
-    let deadline = tri!(parse_timeout(&argv[argv.len() - 1]));
+    let deadline = tri!(parse_block_timeout(&argv[argv.len() - 1]));
     let keys = &argv[1..argv.len() - 1];
     tri!(check_keys(ctx, keys.len()));
     let op = Op::ZPop { max, count: None };
@@ -221,7 +195,7 @@ fn bzpop(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> Reply {
 }
 
 fn bzmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let deadline = tri!(parse_timeout(&argv[1]));
+    let deadline = tri!(parse_block_timeout(&argv[1]));
     let m = tri!(parse_zmpop(argv, 2));
     tri!(check_keys(ctx, m.keys.len()));
     if let Some(reply) = zpop_reply(ctx, &m.keys, m.max, Some(m.count)) {

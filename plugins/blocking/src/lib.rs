@@ -1,8 +1,9 @@
 //! The `blocking` plugin: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX and
 //! BZMPOP, as Redis 7.0 has them.
 //!
-//! A command whose keys are all empty queues its client on each key ([`waiters`]) and parks
-//! it in the core ([`respite_core::blocked`]). While anybody waits, the plugin listens to the
+//! Written against the plugin API alone ([`respite_core::plugin::api`]). A command whose keys
+//! are all empty queues its client on each key ([`waiters`]) and parks it in the core
+//! ([`Ctx::block`]). While anybody waits, the plugin listens to the
 //! key events that create or replace keys ([`WAKING_EVENTS`]), and notes the keys that
 //! somebody waits on as ready. After each top-level command (a whole EXEC, a script) an
 //! `after_command` hook serves the ready keys: first come, first served, one waiter per
@@ -19,14 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use respite_core::blocked::Unblock;
-use respite_core::client::ClientId;
-use respite_core::engine::{Ctx, Engine};
-use respite_core::events::{class, KeyEvent, SubscriptionId};
-use respite_core::keyspace::now_ms;
-use respite_core::plugin::{Plugin, PluginError, PluginFactory, Registrar};
-use respite_core::protocol::Reply;
-use respite_core::storage::{DbIndex, ValueType};
+use respite_core::plugin::api::{
+    class, BlockSpec, ClientId, Ctx, DbIndex, Engine, KeyEvent, Plugin, PluginError, Registrar,
+    Reply, SubscriptionId, Unblock, ValueType,
+};
 use serde::{Deserialize, Serialize};
 
 use waiters::{Limits, Op, Waiters};
@@ -69,13 +66,11 @@ impl Default for BlockingConfig {
     }
 }
 
-inventory::submit! {
-    PluginFactory {
-        name: NAME,
-        version: env!("CARGO_PKG_VERSION"),
-        check_config: respite_core::plugin::typed_section::<BlockingConfig>,
-        create: || Box::new(Blocking),
-    }
+respite_core::plugin::api::builtin_plugin! {
+    name: NAME,
+    version: env!("CARGO_PKG_VERSION"),
+    config: BlockingConfig,
+    create: || Box::new(Blocking),
 }
 
 /// The plugin instance (its state lives in the engine's plugin registry).
@@ -104,23 +99,21 @@ impl Plugin for Blocking {
             pending: Arc::clone(&pending),
         });
         // The hook runs after every command: one relaxed load when nothing is ready.
-        reg.engine()
-            .after_command
-            .push(Box::new(move |engine: &mut Engine| {
-                if pending.load(Ordering::Relaxed) {
-                    serve_ready(engine);
-                }
-            }));
+        reg.after_command(Box::new(move |engine: &mut Engine| {
+            if pending.load(Ordering::Relaxed) {
+                serve_ready(engine);
+            }
+        }));
         Ok(())
     }
 
     fn stop(&mut self, engine: &mut Engine) {
-        let Some(state) = engine.plugins.state_mut::<State>() else {
+        let Some(state) = engine.state_mut::<State>() else {
             return;
         };
         let clients = state.waiters.clients();
         if let Some(id) = state.subscription.take() {
-            engine.events.unsubscribe(id);
+            engine.unsubscribe(id);
         }
         // Nobody will serve them any more: they get their timeout reply.
         for id in clients {
@@ -130,7 +123,7 @@ impl Plugin for Blocking {
 }
 
 fn state(engine: &mut Engine) -> Option<&mut State> {
-    engine.plugins.state_mut::<State>()
+    engine.state_mut::<State>()
 }
 
 /// Queues the calling client on `keys` and parks it, or returns the error of a limit.
@@ -140,8 +133,8 @@ fn wait(
     op: Op,
     deadline: Option<std::time::Instant>,
 ) -> Result<(), Reply> {
-    let (id, db) = (ctx.client.id, ctx.client.db);
-    let Some(st) = state(ctx.engine) else {
+    let (id, db) = (ctx.client_id(), ctx.db());
+    let Some(st) = state(ctx.engine()) else {
         return Err(Reply::error("ERR the blocking plugin is not running"));
     };
     let limits = Limits {
@@ -170,34 +163,34 @@ fn wait(
     let subscribe = st.subscription.is_none();
     if subscribe {
         let sub = ctx
-            .engine
-            .events
+            .engine()
             .subscribe(WAKING_EVENTS, None, Box::new(on_events));
-        if let Some(st) = state(ctx.engine) {
+        if let Some(st) = state(ctx.engine()) {
             st.subscription = Some(sub);
         }
     }
-    let parked = ctx.block(respite_core::blocked::BlockSpec {
+    let parked = ctx.block(BlockSpec {
         deadline,
         timeout_reply: Reply::NullArray,
         on_unblock: forget,
     });
     if !parked {
         // Callers check may_block first; never leave a waiter that nobody parked.
-        if let Some(st) = state(ctx.engine) {
+        if let Some(st) = state(ctx.engine()) {
             st.waiters.remove(id);
         }
     }
     Ok(())
 }
 
-/// The core's [`respite_core::blocked::UnblockHook`]: the client left without being served.
+/// The core's [`respite_core::plugin::api::UnblockHook`]: the client left without being
+/// served.
 fn forget(engine: &mut Engine, id: ClientId, _why: Unblock) {
     if let Some(st) = state(engine) {
         st.waiters.remove(id);
         if st.waiters.is_empty() {
             if let Some(sub) = st.subscription.take() {
-                engine.events.unsubscribe(sub);
+                engine.unsubscribe(sub);
             }
         }
     }
@@ -248,7 +241,7 @@ fn serve_ready(engine: &mut Engine) {
         st.pending.store(false, Ordering::Relaxed);
         if st.waiters.is_empty() {
             if let Some(id) = st.subscription.take() {
-                engine.events.unsubscribe(id);
+                engine.unsubscribe(id);
             }
         }
     }
@@ -269,9 +262,8 @@ fn serve_key(engine: &mut Engine, db: DbIndex, key: &Bytes) {
         let Some(op) = st.waiters.get(id).map(|w| w.op.clone()) else {
             continue;
         };
-        let now = now_ms();
-        let kind = match engine.keyspace.peek(db, key, now) {
-            Ok(Some(k)) => k.entry.value.value_type(),
+        let kind = match engine.key_type(db, key) {
+            Ok(Some(kind)) => kind,
             Ok(None) => return,
             Err(e) => {
                 tracing::error!(error = %e, "serving blocked clients: reading the key failed");
@@ -286,24 +278,11 @@ fn serve_key(engine: &mut Engine, db: DbIndex, key: &Bytes) {
         if kind != wanted {
             continue;
         }
-        // The client leaves the table while it runs, as any running client does.
-        let Some(mut client) = engine.clients.remove(&id) else {
+        // Runs as the waiting client: its database, its identity; a client gone or killed
+        // meanwhile is skipped.
+        let Some(outcome) = engine.run_as(id, |ctx| commands::serve(ctx, key, &op)) else {
             continue;
         };
-        if client.shared.is_killed() {
-            engine.clients.insert(id, client);
-            continue;
-        }
-        let outcome = {
-            let mut ctx = Ctx {
-                engine: &mut *engine,
-                client: &mut client,
-                now,
-            };
-            commands::serve(&mut ctx, key, &op)
-        };
-        engine.clients.insert(id, client);
-        engine.publish_events();
         match outcome {
             Outcome::Empty => return,
             Outcome::Reply(reply) => {

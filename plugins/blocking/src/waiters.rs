@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroUsize;
 
 use bytes::Bytes;
-use respite_core::client::ClientId;
-use respite_core::storage::DbIndex;
+use respite_core::plugin::api::{ClientId, DbIndex};
 
 type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 

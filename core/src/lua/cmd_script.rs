@@ -4,10 +4,10 @@
 
 use bytes::Bytes;
 
-use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, help_reply, lossy};
+use crate::commands::table::{flags::*, CommandSpec};
+use crate::commands::{eq_ci, help_reply, lossy};
 use crate::engine::Ctx;
-use crate::lua::{self, script_flags, ArgStyle, Caller, Invocation};
+use crate::lua::{self, host, script_flags, ArgStyle, Caller, Invocation};
 use crate::protocol::Reply;
 
 const CATS: &[&str] = &["slow", "scripting"];
@@ -141,7 +141,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// Splits `numkeys key... arg...` (from `argv[2]`) into keys and arguments, with Redis's
 /// errors.
 pub fn split_keys(argv: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Reply> {
-    let n = super::parse_i64(&argv[2]).ok_or_else(super::err_not_integer)?;
+    let n = crate::commands::parse_i64(&argv[2]).ok_or_else(crate::commands::err_not_integer)?;
     if n < 0 {
         return Err(Reply::error("ERR Number of keys can't be negative"));
     }
@@ -175,7 +175,7 @@ fn eval_body(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
         Ok(v) => v,
         Err(e) => return e,
     };
-    let script = match ctx.engine.scripting.load_script(&argv[1]) {
+    let script = match host(ctx.engine).load_script(&argv[1]) {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -193,7 +193,7 @@ fn eval_sha(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
         sha.make_ascii_lowercase();
         std::str::from_utf8(&sha)
             .ok()
-            .and_then(|sha| ctx.engine.scripting.script(sha))
+            .and_then(|sha| host(ctx.engine).script(sha))
     } else {
         None
     };
@@ -224,14 +224,14 @@ fn run_script(
 }
 
 fn script_load(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    match ctx.engine.scripting.load_script(&argv[2]) {
+    match host(ctx.engine).load_script(&argv[2]) {
         Ok(script) => Reply::bulk(script.sha.clone()),
         Err(e) => e,
     }
 }
 
 fn script_exists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let scripting = &ctx.engine.scripting;
+    let scripting = host(ctx.engine);
     Reply::Array(
         argv[2..]
             .iter()
@@ -248,7 +248,7 @@ fn script_flush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     {
         return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
     }
-    ctx.engine.scripting.flush_scripts();
+    host(ctx.engine).flush_scripts();
     Reply::ok()
 }
 

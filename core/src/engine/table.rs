@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::engine::Ctx;
+use super::Ctx;
 use crate::protocol::Reply;
 
 /// Command flags, as `COMMAND INFO` names them.
@@ -262,10 +262,10 @@ pub struct CommandTable {
 const MAX_NAME: usize = 64;
 
 impl CommandTable {
-    /// A table holding every built-in command.
-    pub fn builtin() -> Self {
+    /// A table of the rows of `groups` (built-in commands have no provider).
+    pub fn from_groups(groups: &[&[CommandSpec]]) -> Self {
         let mut table = CommandTable::default();
-        for spec in super::BUILTIN.iter().flat_map(|group| group.iter()) {
+        for spec in groups.iter().flat_map(|group| group.iter()) {
             if let Err(e) = table.register_spec(spec, None) {
                 // Built-in names are fixed at compile time; a clash is a programming error
                 // that the unit tests catch.

@@ -4,13 +4,13 @@
 
 use bytes::Bytes;
 
-use super::scripting::split_keys;
-use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, help_reply, lossy};
+use super::cmd_script::split_keys;
+use crate::commands::table::{flags::*, CommandSpec};
+use crate::commands::{eq_ci, help_reply, lossy};
 use crate::engine::{Ctx, Engine};
 use crate::glob::glob_match;
 use crate::lua::functions::{flag_names, RestorePolicy, STORE_KEY};
-use crate::lua::{self, script_flags, ArgStyle, Caller, Invocation};
+use crate::lua::{self, host, script_flags, ArgStyle, Caller, Invocation};
 use crate::protocol::Reply;
 
 const CATS: &[&str] = &["slow", "scripting"];
@@ -147,7 +147,7 @@ fn fcall_ro(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn call_function(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
-    let Some(function) = ctx.engine.scripting.functions.function(&lossy(&argv[1])) else {
+    let Some(function) = host(ctx.engine).functions.function(&lossy(&argv[1])) else {
         return Reply::error("ERR Function not found");
     };
     let (keys, args) = match split_keys(argv) {
@@ -173,7 +173,7 @@ fn call_function(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
 
 /// Writes the libraries to the store (in the batch's transaction).
 fn save(engine: &mut Engine) -> Result<(), Reply> {
-    let functions = &engine.scripting.functions;
+    let functions = &host(engine).functions;
     let blob = (functions.library_count() > 0).then(|| functions.dump());
     engine
         .keyspace
@@ -190,14 +190,11 @@ pub fn load_saved_libraries(engine: &mut Engine) {
     match engine.keyspace.store_mut().meta_get_blob(STORE_KEY) {
         Ok(None) => {}
         Ok(Some(blob)) => {
-            if let Err(e) = engine
-                .scripting
-                .function_restore(&blob, RestorePolicy::Flush)
-            {
+            if let Err(e) = host(engine).function_restore(&blob, RestorePolicy::Flush) {
                 tracing::error!(error = %e, "cannot load the saved function libraries");
             } else {
                 tracing::info!(
-                    libraries = engine.scripting.functions.library_count(),
+                    libraries = host(engine).functions.library_count(),
                     "function libraries loaded"
                 );
             }
@@ -220,7 +217,7 @@ fn function_load(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     let code = &argv[argv.len() - 1];
-    match ctx.engine.scripting.function_load(code, replace) {
+    match host(ctx.engine).function_load(code, replace) {
         Ok(name) => match save(ctx.engine) {
             Ok(()) => Reply::bulk(name),
             Err(e) => e,
@@ -230,7 +227,7 @@ fn function_load(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn function_delete(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    if !ctx.engine.scripting.functions.delete(&lossy(&argv[2])) {
+    if !host(ctx.engine).functions.delete(&lossy(&argv[2])) {
         return Reply::error("ERR Library not found");
     }
     match save(ctx.engine) {
@@ -244,7 +241,7 @@ fn function_flush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     {
         return Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
-    ctx.engine.scripting.functions.flush();
+    host(ctx.engine).functions.flush();
     match save(ctx.engine) {
         Ok(()) => Reply::ok(),
         Err(e) => e,
@@ -252,7 +249,7 @@ fn function_flush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn function_dump(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    Reply::bulk(ctx.engine.scripting.functions.dump())
+    Reply::bulk(host(ctx.engine).functions.dump())
 }
 
 fn function_restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
@@ -266,7 +263,7 @@ fn function_restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             ),
         };
-    match ctx.engine.scripting.function_restore(&argv[2], policy) {
+    match host(ctx.engine).function_restore(&argv[2], policy) {
         Ok(()) => match save(ctx.engine) {
             Ok(()) => Reply::ok(),
             Err(e) => e,
@@ -295,9 +292,7 @@ fn function_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         i += 1;
     }
     let key = |s: &str| Reply::bulk(s.to_string());
-    let libs = ctx
-        .engine
-        .scripting
+    let libs = host(ctx.engine)
         .functions
         .iter()
         .filter(|lib| pattern.is_none_or(|p| glob_match(p, lib.name.as_bytes(), true)))
@@ -343,7 +338,7 @@ fn function_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 /// Reached only while no function runs (the connections answer while one is busy), so
 /// `running_script` is always null here.
 fn function_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    let functions = &ctx.engine.scripting.functions;
+    let functions = &host(ctx.engine).functions;
     let key = |s: &str| Reply::bulk(s.to_string());
     Reply::Map(vec![
         (key("running_script"), Reply::Null),

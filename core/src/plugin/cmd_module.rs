@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, help_reply, lossy};
+use crate::commands::table::{flags::*, CommandSpec};
+use crate::commands::{eq_ci, help_reply, lossy};
 use crate::engine::Ctx;
 use crate::plugin::{self, LoadedPlugin};
 use crate::protocol::Reply;
@@ -99,7 +99,12 @@ fn entry(p: &LoadedPlugin) -> Reply {
 }
 
 fn module_list(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    Reply::Array(ctx.engine.plugins.loaded().iter().map(entry).collect())
+    Reply::Array(
+        crate::plugin::loaded(ctx.engine)
+            .iter()
+            .map(entry)
+            .collect(),
+    )
 }
 
 fn load(ctx: &mut Ctx<'_>, path: &[u8], args: &[Bytes]) -> Reply {

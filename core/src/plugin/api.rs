@@ -1,0 +1,47 @@
+//! The plugin API: everything a built-in plugin may use of the core, and nothing else. A
+//! plugin crate names `respite_core::plugin::api` (and the `builtin_plugin!` macro) only; a
+//! test over the plugins' sources (`tests/architecture.rs`) fails when one names anything
+//! else. Third-party plugins see the same concepts under the same names through
+//! `respite-plugin-sdk`'s C ABI.
+//!
+//! - **Register** ([`Registrar`], in [`Plugin::start`]): commands as rows of the core's own
+//!   table ([`CommandSpec`], built with its builder), key-event subscriptions, after-command
+//!   hooks, timers ([`Registrar::every`]), background tasks ([`Registrar::spawn`]) that hand
+//!   work to the executor ([`EngineHandle`]), an INFO section, typed state, and the plugin's
+//!   `[plugins.NAME]` section ([`Registrar::config`]). `MODULE UNLOAD` and disabling the
+//!   plugin remove all of it.
+//! - **Run** (a command handler's [`Ctx`]): the calling client ([`Ctx::db`],
+//!   [`Ctx::client_id`]), the command's clock, another command ([`Ctx::call`]), key events
+//!   ([`Ctx::notify`]), parking the client ([`Ctx::block`]).
+//! - **Serve later** ([`Engine`]): [`Engine::run_as`] a parked client,
+//!   [`Engine::serve_blocked`] / [`Engine::unblock`] it, the plugin's state
+//!   ([`Engine::state_mut`]), subscriptions made at run time ([`Engine::subscribe`]).
+//! - **Typed keyspace operations** the blocking commands share with their non-blocking forms:
+//!   [`list`] and [`zset`].
+
+pub use super::{EngineHandle, Plugin, PluginError, Registrar, Shutdown};
+pub use crate::commands::long_double::parse_block_timeout;
+pub use crate::commands::{eq_ci, err_syntax};
+pub use crate::engine::blocked::{BlockSpec, Unblock, UnblockHook};
+pub use crate::engine::client::ClientId;
+pub use crate::engine::table::{flags, Command, CommandSpec, Handler};
+pub use crate::engine::{AfterCommandHook, Ctx, Engine, EventHandler, InfoWriter, SubscriptionId};
+pub use crate::events::{class, KeyEvent};
+pub use crate::protocol::Reply;
+pub use crate::storage::{DbIndex, ValueType};
+pub use crate::{builtin_plugin, tri};
+
+/// Unix time in milliseconds, the clock of expiry.
+pub fn now_ms() -> i64 {
+    crate::keyspace::now_ms()
+}
+
+/// List operations, as LPOP, LMPOP and LMOVE run them (events included).
+pub mod list {
+    pub use crate::commands::list::{lmove_core as lmove, mpop_first, parse_mpop, pop, MPop};
+}
+
+/// Sorted-set operations, as ZPOPMIN, ZPOPMAX and ZMPOP run them (events included).
+pub mod zset {
+    pub use crate::commands::zset::{parse_zmpop, zmpop_reply, zpop_first as pop_first, ZMPop};
+}
