@@ -15,121 +15,106 @@ use crate::protocol::Reply;
 const CATS: &[&str] = &["slow", "connection"];
 const ADMIN_CATS: &[&str] = &["admin", "slow", "dangerous", "connection"];
 
-macro_rules! sub {
-    ($name:literal, $arity:expr, $flags:expr, $cats:expr, $summary:literal, $handler:ident) => {
-        CommandSpec {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            categories: $cats,
-            group: "connection",
-            summary: $summary,
-            handler: Some($handler),
-            ..CommandSpec::BASE
-        }
-    };
-}
-
 /// CLIENT.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "client",
-    arity: -2,
-    categories: &["slow"],
-    group: "connection",
-    summary: "A container for client connection commands.",
-    since: "2.4.0",
-    subcommands: &[
-        sub!(
-            "id",
-            2,
-            NOSCRIPT | LOADING | STALE,
-            CATS,
-            "Returns the unique client ID of the connection.",
-            client_id
-        ),
-        sub!(
-            "setname",
-            3,
-            NOSCRIPT | LOADING | STALE,
-            CATS,
-            "Sets the connection name.",
-            client_setname
-        ),
-        sub!(
-            "getname",
-            2,
-            NOSCRIPT | LOADING | STALE,
-            CATS,
-            "Returns the name of the connection.",
-            client_getname
-        ),
-        sub!(
-            "setinfo",
-            4,
-            NOSCRIPT | LOADING | STALE,
-            CATS,
-            "Sets information specific to the client or connection.",
-            client_setinfo
-        ),
-        sub!(
-            "list",
-            -2,
-            ADMIN | NOSCRIPT | LOADING | STALE,
-            ADMIN_CATS,
-            "Lists open connections.",
-            client_list
-        ),
-        sub!(
-            "info",
-            2,
-            NOSCRIPT | LOADING | STALE,
-            CATS,
-            "Returns information about the connection.",
-            client_info
-        ),
-        sub!(
-            "kill",
-            -3,
-            ADMIN | NOSCRIPT | LOADING | STALE,
-            ADMIN_CATS,
-            "Terminates open connections.",
-            client_kill
-        ),
-        sub!(
-            "unblock",
-            -3,
-            ADMIN | NOSCRIPT | LOADING | STALE,
-            ADMIN_CATS,
-            "Unblocks a client blocked by a blocking command from a different connection.",
-            client_unblock
-        ),
-        sub!(
-            "reply",
-            3,
-            NOSCRIPT | LOADING | STALE,
-            CATS,
-            "Instructs the server whether to reply to commands.",
-            client_reply
-        ),
-        sub!(
-            "no-evict",
-            3,
-            ADMIN | NOSCRIPT | LOADING | STALE,
-            ADMIN_CATS,
-            "Sets the client eviction mode of the connection.",
-            client_no_evict
-        ),
-        sub!(
-            "help",
-            2,
-            LOADING | STALE,
-            CATS,
-            "Returns helpful text about the different subcommands.",
-            client_help
-        ),
-    ],
-    ..CommandSpec::BASE
-}];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container("client", -2)
+    .categories(&["slow"])
+    .doc(
+        "connection",
+        "A container for client connection commands.",
+        "2.4.0",
+        "O(1)",
+    )
+    .subcommands(&[
+        CommandSpec::new("id", 2, client_id)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Returns the unique client ID of the connection.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("setname", 3, client_setname)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc("connection", "Sets the connection name.", "1.0.0", "O(1)"),
+        CommandSpec::new("getname", 2, client_getname)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Returns the name of the connection.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("setinfo", 4, client_setinfo)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Sets information specific to the client or connection.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("list", -2, client_list)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(ADMIN_CATS)
+            .doc("connection", "Lists open connections.", "1.0.0", "O(1)"),
+        CommandSpec::new("info", 2, client_info)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Returns information about the connection.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("kill", -3, client_kill)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(ADMIN_CATS)
+            .doc(
+                "connection",
+                "Terminates open connections.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("unblock", -3, client_unblock)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(ADMIN_CATS)
+            .doc(
+                "connection",
+                "Unblocks a client blocked by a blocking command from a different connection.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("reply", 3, client_reply)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Instructs the server whether to reply to commands.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("no-evict", 3, client_no_evict)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(ADMIN_CATS)
+            .doc(
+                "connection",
+                "Sets the client eviction mode of the connection.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("help", 2, client_help)
+            .flags(LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Returns helpful text about the different subcommands.",
+                "1.0.0",
+                "O(1)",
+            ),
+    ])];
 
 fn client_id(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     Reply::Integer(ctx.client.id as i64)

@@ -12,62 +12,67 @@ use crate::protocol::Reply;
 
 const CATS: &[&str] = &["slow", "connection"];
 
-macro_rules! sub {
-    ($name:literal, $arity:expr, $summary:literal, $handler:ident) => {
-        CommandSpec {
-            name: $name,
-            arity: $arity,
-            flags: LOADING | STALE,
-            categories: CATS,
-            group: "server",
-            summary: $summary,
-            handler: Some($handler),
-            ..CommandSpec::BASE
-        }
-    };
-}
-
 /// COMMAND.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "command",
-    arity: -1,
-    flags: LOADING | STALE,
-    categories: CATS,
-    group: "server",
-    summary: "Returns detailed information about all commands.",
-    since: "2.8.13",
-    complexity: "O(N) where N is the total number of Redis commands",
-    handler: Some(command_all),
-    subcommands: &[
-        sub!("count", 2, "Returns a count of commands.", command_count),
-        sub!(
-            "info",
-            -2,
-            "Returns information about one, multiple or all commands.",
-            command_info
-        ),
-        sub!("list", -2, "Returns a list of command names.", command_list),
-        sub!(
-            "docs",
-            -2,
-            "Returns documentary information about one, multiple or all commands.",
-            command_docs
-        ),
-        sub!(
-            "getkeys",
-            -4,
-            "Extracts the key names from an arbitrary command.",
-            command_getkeys
-        ),
-        sub!(
-            "help",
-            2,
-            "Returns helpful text about the different subcommands.",
-            command_help
-        ),
-    ],
-    ..CommandSpec::BASE
-}];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("command", -1, command_all)
+    .flags(LOADING | STALE)
+    .categories(CATS)
+    .doc(
+        "server",
+        "Returns detailed information about all commands.",
+        "2.8.13",
+        "O(N) where N is the total number of Redis commands",
+    )
+    .subcommands(&[
+        CommandSpec::new("count", 2, command_count)
+            .flags(LOADING | STALE)
+            .categories(CATS)
+            .doc("server", "Returns a count of commands.", "1.0.0", "O(1)"),
+        CommandSpec::new("info", -2, command_info)
+            .flags(LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Returns information about one, multiple or all commands.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("list", -2, command_list)
+            .flags(LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Returns a list of command names.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("docs", -2, command_docs)
+            .flags(LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Returns documentary information about one, multiple or all commands.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("getkeys", -4, command_getkeys)
+            .flags(LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Extracts the key names from an arbitrary command.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("help", 2, command_help)
+            .flags(LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Returns helpful text about the different subcommands.",
+                "1.0.0",
+                "O(1)",
+            ),
+    ])];
 
 fn status(s: &str) -> Reply {
     Reply::Simple(s.to_string().into())

@@ -10,67 +10,57 @@ use crate::protocol::Reply;
 
 const CATS: &[&str] = &["admin", "slow", "dangerous"];
 
-macro_rules! sub {
-    ($name:literal, $arity:expr, $summary:literal, $handler:ident) => {
-        CommandSpec {
-            name: $name,
-            arity: $arity,
-            flags: ADMIN | NOSCRIPT | LOADING | STALE,
-            categories: CATS,
-            group: "server",
-            summary: $summary,
-            handler: Some($handler),
-            ..CommandSpec::BASE
-        }
-    };
-}
-
 /// CONFIG.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "config",
-    arity: -2,
-    categories: &["slow"],
-    group: "server",
-    summary: "A container for server configuration commands.",
-    since: "2.0.0",
-    subcommands: &[
-        sub!(
-            "get",
-            -3,
-            "Returns the effective values of configuration parameters.",
-            config_get
-        ),
-        sub!(
-            "set",
-            -4,
-            "Sets configuration parameters in-flight.",
-            config_set
-        ),
-        sub!(
-            "resetstat",
-            2,
-            "Resets the server's statistics.",
-            config_resetstat
-        ),
-        sub!(
-            "rewrite",
-            2,
-            "Persists the effective configuration to file.",
-            config_rewrite
-        ),
-        CommandSpec {
-            name: "help",
-            arity: 2,
-            flags: LOADING | STALE,
-            categories: &["slow"],
-            group: "server",
-            summary: "Returns helpful text about the different subcommands.",
-            handler: Some(config_help),
-            ..CommandSpec::BASE
-        },
-    ],
-    ..CommandSpec::BASE
-}];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container("config", -2)
+    .categories(&["slow"])
+    .doc(
+        "server",
+        "A container for server configuration commands.",
+        "2.0.0",
+        "O(1)",
+    )
+    .subcommands(&[
+        CommandSpec::new("get", -3, config_get)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Returns the effective values of configuration parameters.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("set", -4, config_set)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Sets configuration parameters in-flight.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("resetstat", 2, config_resetstat)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc("server", "Resets the server's statistics.", "1.0.0", "O(1)"),
+        CommandSpec::new("rewrite", 2, config_rewrite)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Persists the effective configuration to file.",
+                "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("help", 2, config_help)
+            .flags(LOADING | STALE)
+            .categories(&["slow"])
+            .doc(
+                "server",
+                "Returns helpful text about the different subcommands.",
+                "1.0.0",
+                "O(1)",
+            ),
+    ])];
 
 fn config_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let patterns: Vec<&[u8]> = argv[2..].iter().map(|b| &b[..]).collect();

@@ -13,79 +13,54 @@ pub const REDIS_VERSION: &str = "7.2.0";
 
 /// Connection commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "ping",
-        arity: -1,
-        flags: FAST,
-        categories: &["fast", "connection"],
-        group: "connection",
-        summary: "Returns the server's liveliness response.",
-        handler: Some(ping),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "echo",
-        arity: 2,
-        flags: FAST,
-        categories: &["fast", "connection"],
-        group: "connection",
-        summary: "Returns the given string.",
-        handler: Some(echo),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "quit",
-        arity: -1,
-        flags: ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
-        categories: &["fast", "connection"],
-        group: "connection",
-        summary: "Closes the connection.",
-        handler: Some(quit),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "reset",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
-        categories: &["fast", "connection"],
-        group: "connection",
-        summary: "Resets the connection.",
-        since: "6.2.0",
-        handler: Some(reset),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hello",
-        arity: -1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
-        categories: &["fast", "connection"],
-        group: "connection",
-        summary: "Handshakes with the Redis server.",
-        since: "6.0.0",
-        handler: Some(hello),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "auth",
-        arity: -2,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
-        categories: &["fast", "connection"],
-        group: "connection",
-        summary: "Authenticates the connection.",
-        complexity: "O(N) where N is the number of passwords defined for the user",
-        handler: Some(auth),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "select",
-        arity: 2,
-        flags: LOADING | STALE | FAST,
-        categories: &["fast", "connection"],
-        group: "connection",
-        summary: "Changes the selected database.",
-        handler: Some(select),
-        ..CommandSpec::BASE
-    },
+    CommandSpec::new("ping", -1, ping)
+        .flags(FAST)
+        .categories(&["fast", "connection"])
+        .doc(
+            "connection",
+            "Returns the server's liveliness response.",
+            "1.0.0",
+            "O(1)",
+        ),
+    CommandSpec::new("echo", 2, echo)
+        .flags(FAST)
+        .categories(&["fast", "connection"])
+        .doc("connection", "Returns the given string.", "1.0.0", "O(1)"),
+    CommandSpec::new("quit", -1, quit)
+        .flags(ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH)
+        .categories(&["fast", "connection"])
+        .doc("connection", "Closes the connection.", "1.0.0", "O(1)"),
+    CommandSpec::new("reset", 1, reset)
+        .flags(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY)
+        .categories(&["fast", "connection"])
+        .doc("connection", "Resets the connection.", "6.2.0", "O(1)"),
+    CommandSpec::new("hello", -1, hello)
+        .flags(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY)
+        .categories(&["fast", "connection"])
+        .doc(
+            "connection",
+            "Handshakes with the Redis server.",
+            "6.0.0",
+            "O(1)",
+        ),
+    CommandSpec::new("auth", -2, auth)
+        .flags(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY)
+        .categories(&["fast", "connection"])
+        .doc(
+            "connection",
+            "Authenticates the connection.",
+            "1.0.0",
+            "O(N) where N is the number of passwords defined for the user",
+        ),
+    CommandSpec::new("select", 2, select)
+        .flags(LOADING | STALE | FAST)
+        .categories(&["fast", "connection"])
+        .doc(
+            "connection",
+            "Changes the selected database.",
+            "1.0.0",
+            "O(1)",
+        ),
 ];
 
 fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

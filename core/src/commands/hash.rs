@@ -22,374 +22,206 @@ const O_SIZE: &str = "O(N) where N is the size of the hash.";
 
 /// Hash commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "hset",
-        arity: -4,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Creates or modifies the value of a field in a hash.",
-        since: SINCE_2,
-        complexity: "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
-        handler: Some(hset),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hsetnx",
-        arity: 4,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Sets the value of a field in a hash only when the field doesn't exist.",
-        since: SINCE_2,
-        handler: Some(hsetnx),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hmset",
-        arity: -4,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Sets the values of multiple fields.",
-        since: SINCE_2,
-        complexity: "O(N) where N is the number of fields being set.",
-        handler: Some(hmset),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hget",
-        arity: 3,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Returns the value of a field in a hash.",
-        since: SINCE_2,
-        handler: Some(hget),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hmget",
-        arity: -3,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Returns the values of all fields in a hash.",
-        since: SINCE_2,
-        complexity: "O(N) where N is the number of fields being requested.",
-        handler: Some(hmget),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hgetall",
-        arity: 2,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "slow"],
-        group: "hash",
-        summary: "Returns all fields and values in a hash.",
-        since: SINCE_2,
-        complexity: O_SIZE,
-        handler: Some(hgetall),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hdel",
-        arity: -3,
-        flags: WRITE | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
-        since: SINCE_2,
-        complexity: "O(N) where N is the number of fields to be removed.",
-        handler: Some(hdel),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hexists",
-        arity: 3,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Determines whether a field exists in a hash.",
-        since: SINCE_2,
-        handler: Some(hexists),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hlen",
-        arity: 2,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Returns the number of fields in a hash.",
-        since: SINCE_2,
-        handler: Some(hlen),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hkeys",
-        arity: 2,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "slow"],
-        group: "hash",
-        summary: "Returns all fields in a hash.",
-        since: SINCE_2,
-        complexity: O_SIZE,
-        handler: Some(hkeys),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hvals",
-        arity: 2,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "slow"],
-        group: "hash",
-        summary: "Returns all values in a hash.",
-        since: SINCE_2,
-        complexity: O_SIZE,
-        handler: Some(hvals),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hstrlen",
-        arity: 3,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Returns the length of the value of a field.",
-        since: "3.2.0",
-        handler: Some(hstrlen),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hincrby",
-        arity: 4,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
-        since: SINCE_2,
-        handler: Some(hincrby),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hincrbyfloat",
-        arity: 4,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
-        since: "2.6.0",
-        handler: Some(hincrbyfloat),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hrandfield",
-        arity: -2,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "slow"],
-        group: "hash",
-        summary: "Returns one or more random fields from a hash.",
-        since: "6.2.0",
-        complexity: "O(N) where N is the number of fields returned",
-        handler: Some(hrandfield),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hscan",
-        arity: -3,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "slow"],
-        group: "hash",
-        summary: "Iterates over fields and values of a hash.",
-        since: "2.8.0",
-        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-        handler: Some(hscan),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hexpire",
-        arity: -6,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Set expiry for hash field using relative time to expire (seconds)",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(hexpire),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hpexpire",
-        arity: -6,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Set expiry for hash field using relative time to expire (milliseconds)",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(hpexpire),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hexpireat",
-        arity: -6,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Set expiry for hash field using an absolute Unix timestamp (seconds)",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(hexpireat),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hpexpireat",
-        arity: -6,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Set expiry for hash field using an absolute Unix timestamp (milliseconds)",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(hpexpireat),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "httl",
-        arity: -5,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Returns the TTL in seconds of a hash field.",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(httl),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hpttl",
-        arity: -5,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Returns the TTL in milliseconds of a hash field.",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(hpttl),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hexpiretime",
-        arity: -5,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Returns the expiration time of a hash field as a Unix timestamp, in seconds.",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(hexpiretime),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hpexpiretime",
-        arity: -5,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Returns the expiration time of a hash field as a Unix timestamp, in msec.",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(hpexpiretime),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "hpersist",
-        arity: -5,
-        flags: WRITE | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Removes the expiration time for each specified field",
-        since: SINCE_7_4,
-        complexity: O_FIELDS,
-        handler: Some(hpersist),
-        ..CommandSpec::BASE
-    },
+    CommandSpec::new("hset", -4, hset)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Creates or modifies the value of a field in a hash.",
+            SINCE_2,
+            "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
+        ),
+    CommandSpec::new("hsetnx", 4, hsetnx)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Sets the value of a field in a hash only when the field doesn't exist.",
+            SINCE_2,
+            "O(1)",
+        ),
+    CommandSpec::new("hmset", -4, hmset)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Sets the values of multiple fields.",
+            SINCE_2,
+            "O(N) where N is the number of fields being set.",
+        ),
+    CommandSpec::new("hget", 3, hget)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc("hash", "Returns the value of a field in a hash.", SINCE_2, "O(1)"),
+    CommandSpec::new("hmget", -3, hmget)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc(
+            "hash",
+            "Returns the values of all fields in a hash.",
+            SINCE_2,
+            "O(N) where N is the number of fields being requested.",
+        ),
+    CommandSpec::new("hgetall", 2, hgetall)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "slow"])
+        .doc("hash", "Returns all fields and values in a hash.", SINCE_2, O_SIZE),
+    CommandSpec::new("hdel", -3, hdel)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+            SINCE_2,
+            "O(N) where N is the number of fields to be removed.",
+        ),
+    CommandSpec::new("hexists", 3, hexists)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc("hash", "Determines whether a field exists in a hash.", SINCE_2, "O(1)"),
+    CommandSpec::new("hlen", 2, hlen)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc("hash", "Returns the number of fields in a hash.", SINCE_2, "O(1)"),
+    CommandSpec::new("hkeys", 2, hkeys)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "slow"])
+        .doc("hash", "Returns all fields in a hash.", SINCE_2, O_SIZE),
+    CommandSpec::new("hvals", 2, hvals)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "slow"])
+        .doc("hash", "Returns all values in a hash.", SINCE_2, O_SIZE),
+    CommandSpec::new("hstrlen", 3, hstrlen)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc("hash", "Returns the length of the value of a field.", "3.2.0", "O(1)"),
+    CommandSpec::new("hincrby", 4, hincrby)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+            SINCE_2,
+            "O(1)",
+        ),
+    CommandSpec::new("hincrbyfloat", 4, hincrbyfloat)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+            "2.6.0",
+            "O(1)",
+        ),
+    CommandSpec::new("hrandfield", -2, hrandfield)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "slow"])
+        .doc(
+            "hash",
+            "Returns one or more random fields from a hash.",
+            "6.2.0",
+            "O(N) where N is the number of fields returned",
+        ),
+    CommandSpec::new("hscan", -3, hscan)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "slow"])
+        .doc(
+            "hash",
+            "Iterates over fields and values of a hash.",
+            "2.8.0",
+            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        ),
+    CommandSpec::new("hexpire", -6, hexpire)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Set expiry for hash field using relative time to expire (seconds)",
+            SINCE_7_4,
+            O_FIELDS,
+        ),
+    CommandSpec::new("hpexpire", -6, hpexpire)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Set expiry for hash field using relative time to expire (milliseconds)",
+            SINCE_7_4,
+            O_FIELDS,
+        ),
+    CommandSpec::new("hexpireat", -6, hexpireat)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Set expiry for hash field using an absolute Unix timestamp (seconds)",
+            SINCE_7_4,
+            O_FIELDS,
+        ),
+    CommandSpec::new("hpexpireat", -6, hpexpireat)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc(
+            "hash",
+            "Set expiry for hash field using an absolute Unix timestamp (milliseconds)",
+            SINCE_7_4,
+            O_FIELDS,
+        ),
+    CommandSpec::new("httl", -5, httl)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc("hash", "Returns the TTL in seconds of a hash field.", SINCE_7_4, O_FIELDS),
+    CommandSpec::new("hpttl", -5, hpttl)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc("hash", "Returns the TTL in milliseconds of a hash field.", SINCE_7_4, O_FIELDS),
+    CommandSpec::new("hexpiretime", -5, hexpiretime)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc(
+            "hash",
+            "Returns the expiration time of a hash field as a Unix timestamp, in seconds.",
+            SINCE_7_4,
+            O_FIELDS,
+        ),
+    CommandSpec::new("hpexpiretime", -5, hpexpiretime)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "hash", "fast"])
+        .doc(
+            "hash",
+            "Returns the expiration time of a hash field as a Unix timestamp, in msec.",
+            SINCE_7_4,
+            O_FIELDS,
+        ),
+    CommandSpec::new("hpersist", -5, hpersist)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hash", "fast"])
+        .doc("hash", "Removes the expiration time for each specified field", SINCE_7_4, O_FIELDS),
 ];
 
 fn hset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

@@ -14,307 +14,235 @@ use crate::keyspace::{Renamed, Typed, Value};
 use crate::protocol::Reply;
 use crate::storage::{DbIndex, Store, StoreError};
 
-const KEY1: CommandSpec = CommandSpec {
-    first_key: 1,
-    last_key: 1,
-    step: 1,
-    ..CommandSpec::BASE
-};
-
 const EXPIRE_COMPLEXITY: &str = "O(1)";
 
 /// Key commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "del",
-        arity: -2,
-        flags: WRITE,
-        last_key: -1,
-        categories: &["keyspace", "write", "slow"],
-        summary: "Deletes one or more keys.",
-        complexity: "O(N) where N is the number of keys that will be removed.",
-        handler: Some(del),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "unlink",
-        arity: -2,
-        flags: WRITE | FAST,
-        last_key: -1,
-        categories: &["keyspace", "write", "fast"],
-        summary: "Asynchronously deletes one or more keys.",
-        since: "4.0.0",
-        complexity: "O(1) for each key removed regardless of its size.",
-        handler: Some(del),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "exists",
-        arity: -2,
-        flags: READONLY | FAST,
-        last_key: -1,
-        categories: &["keyspace", "read", "fast"],
-        summary: "Determines whether one or more keys exist.",
-        complexity: "O(N) where N is the number of keys to check.",
-        handler: Some(exists),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "touch",
-        arity: -2,
-        flags: READONLY | FAST,
-        last_key: -1,
-        categories: &["keyspace", "read", "fast"],
-        summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-        since: "3.2.1",
-        complexity: "O(N) where N is the number of keys that will be touched.",
-        handler: Some(touch),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "type",
-        arity: 2,
-        flags: READONLY | FAST,
-        categories: &["keyspace", "read", "fast"],
-        summary: "Determines the type of value stored at a key.",
-        handler: Some(type_),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "rename",
-        arity: 3,
-        flags: WRITE,
-        last_key: 2,
-        categories: &["keyspace", "write", "slow"],
-        summary: "Renames a key and overwrites the destination.",
-        handler: Some(rename),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "renamenx",
-        arity: 3,
-        flags: WRITE | FAST,
-        last_key: 2,
-        categories: &["keyspace", "write", "fast"],
-        summary: "Renames a key only when the target key name doesn't exist.",
-        handler: Some(renamenx),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "copy",
-        arity: -3,
-        flags: WRITE | DENYOOM,
-        last_key: 2,
-        categories: &["keyspace", "write", "slow"],
-        summary: "Copies the value of a key to a new key.",
-        since: "6.2.0",
-        complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
-        handler: Some(copy),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "move",
-        arity: 3,
-        flags: WRITE | FAST,
-        categories: &["keyspace", "write", "fast"],
-        summary: "Moves a key to another database.",
-        handler: Some(move_),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "swapdb",
-        arity: 3,
-        flags: WRITE | FAST,
-        categories: &["keyspace", "write", "fast", "dangerous"],
-        summary: "Swaps two Redis databases.",
-        since: "4.0.0",
-        complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",
-        handler: Some(swapdb),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "expire",
-        arity: -3,
-        flags: WRITE | FAST,
-        categories: &["keyspace", "write", "fast"],
-        summary: "Sets the expiration time of a key in seconds.",
-        complexity: EXPIRE_COMPLEXITY,
-        handler: Some(expire),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "pexpire",
-        arity: -3,
-        flags: WRITE | FAST,
-        categories: &["keyspace", "write", "fast"],
-        summary: "Sets the expiration time of a key in milliseconds.",
-        since: "2.6.0",
-        complexity: EXPIRE_COMPLEXITY,
-        handler: Some(pexpire),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "expireat",
-        arity: -3,
-        flags: WRITE | FAST,
-        categories: &["keyspace", "write", "fast"],
-        summary: "Sets the expiration time of a key to a Unix timestamp.",
-        since: "1.2.0",
-        complexity: EXPIRE_COMPLEXITY,
-        handler: Some(expireat),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "pexpireat",
-        arity: -3,
-        flags: WRITE | FAST,
-        categories: &["keyspace", "write", "fast"],
-        summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
-        since: "2.6.0",
-        complexity: EXPIRE_COMPLEXITY,
-        handler: Some(pexpireat),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "ttl",
-        arity: 2,
-        flags: READONLY | FAST,
-        categories: &["keyspace", "read", "fast"],
-        summary: "Returns the expiration time in seconds of a key.",
-        handler: Some(ttl),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "pttl",
-        arity: 2,
-        flags: READONLY | FAST,
-        categories: &["keyspace", "read", "fast"],
-        summary: "Returns the expiration time in milliseconds of a key.",
-        since: "2.6.0",
-        handler: Some(pttl),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "expiretime",
-        arity: 2,
-        flags: READONLY | FAST,
-        categories: &["keyspace", "read", "fast"],
-        summary: "Returns the expiration time of a key as a Unix timestamp.",
-        since: "7.0.0",
-        handler: Some(expiretime),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "pexpiretime",
-        arity: 2,
-        flags: READONLY | FAST,
-        categories: &["keyspace", "read", "fast"],
-        summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
-        since: "7.0.0",
-        handler: Some(pexpiretime),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "persist",
-        arity: 2,
-        flags: WRITE | FAST,
-        categories: &["keyspace", "write", "fast"],
-        summary: "Removes the expiration time of a key.",
-        since: "2.2.0",
-        handler: Some(persist),
-        ..KEY1
-    },
-    CommandSpec {
-        name: "keys",
-        arity: 2,
-        flags: READONLY,
-        categories: &["keyspace", "read", "slow", "dangerous"],
-        summary: "Returns all key names that match a pattern.",
-        complexity: "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
-        handler: Some(keys),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "scan",
-        arity: -2,
-        flags: READONLY,
-        categories: &["keyspace", "read", "slow"],
-        summary: "Iterates over the key names in the database.",
-        since: "2.8.0",
-        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-        handler: Some(scan),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "randomkey",
-        arity: 1,
-        flags: READONLY,
-        categories: &["keyspace", "read", "slow"],
-        summary: "Returns a random key name from the database.",
-        handler: Some(randomkey),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "object",
-        arity: -2,
-        categories: &["slow"],
-        summary: "A container for object introspection commands.",
-        since: "2.2.3",
-        complexity: "Depends on subcommand.",
-        subcommands: &[
-            CommandSpec {
-                name: "encoding",
-                arity: 3,
-                flags: READONLY,
-                categories: &["keyspace", "read", "slow"],
-                summary: "Returns the internal encoding of a Redis object.",
-                since: "2.2.3",
-                handler: Some(object_encoding),
-                ..KEY1
-            },
-            CommandSpec {
-                name: "freq",
-                arity: 3,
-                flags: READONLY,
-                categories: &["keyspace", "read", "slow"],
-                summary: "Returns the logarithmic access frequency counter of a Redis object.",
-                since: "4.0.0",
-                handler: Some(object_freq),
-                ..KEY1
-            },
-            CommandSpec {
-                name: "idletime",
-                arity: 3,
-                flags: READONLY,
-                categories: &["keyspace", "read", "slow"],
-                summary: "Returns the time since the last access to a Redis object.",
-                since: "2.2.3",
-                handler: Some(object_idletime),
-                ..KEY1
-            },
-            CommandSpec {
-                name: "refcount",
-                arity: 3,
-                flags: READONLY,
-                categories: &["keyspace", "read", "slow"],
-                summary: "Returns the reference count of a value of a key.",
-                since: "2.2.3",
-                handler: Some(object_refcount),
-                ..KEY1
-            },
-            CommandSpec {
-                name: "help",
-                arity: 2,
-                flags: LOADING | STALE,
-                categories: &["keyspace", "slow"],
-                summary: "Returns helpful text about the different subcommands.",
-                since: "6.2.0",
-                handler: Some(object_help),
-                ..CommandSpec::BASE
-            },
-        ],
-        ..CommandSpec::BASE
-    },
+    CommandSpec::new("del", -2, del)
+        .flags(WRITE)
+        .keys(1, -1, 1)
+        .categories(&["keyspace", "write", "slow"])
+        .doc(
+            "generic",
+            "Deletes one or more keys.",
+            "1.0.0",
+            "O(N) where N is the number of keys that will be removed.",
+        ),
+    CommandSpec::new("unlink", -2, del)
+        .flags(WRITE | FAST)
+        .keys(1, -1, 1)
+        .categories(&["keyspace", "write", "fast"])
+        .doc(
+            "generic",
+            "Asynchronously deletes one or more keys.",
+            "4.0.0",
+            "O(1) for each key removed regardless of its size.",
+        ),
+    CommandSpec::new("exists", -2, exists)
+        .flags(READONLY | FAST)
+        .keys(1, -1, 1)
+        .categories(&["keyspace", "read", "fast"])
+        .doc(
+            "generic",
+            "Determines whether one or more keys exist.",
+            "1.0.0",
+            "O(N) where N is the number of keys to check.",
+        ),
+    CommandSpec::new("touch", -2, touch)
+        .flags(READONLY | FAST)
+        .keys(1, -1, 1)
+        .categories(&["keyspace", "read", "fast"])
+        .doc(
+            "generic",
+            "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+            "3.2.1",
+            "O(N) where N is the number of keys that will be touched.",
+        ),
+    CommandSpec::new("type", 2, type_)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "read", "fast"])
+        .doc("generic", "Determines the type of value stored at a key.", "1.0.0", "O(1)"),
+    CommandSpec::new("rename", 3, rename)
+        .flags(WRITE)
+        .keys(1, 2, 1)
+        .categories(&["keyspace", "write", "slow"])
+        .doc("generic", "Renames a key and overwrites the destination.", "1.0.0", "O(1)"),
+    CommandSpec::new("renamenx", 3, renamenx)
+        .flags(WRITE | FAST)
+        .keys(1, 2, 1)
+        .categories(&["keyspace", "write", "fast"])
+        .doc(
+            "generic",
+            "Renames a key only when the target key name doesn't exist.",
+            "1.0.0",
+            "O(1)",
+        ),
+    CommandSpec::new("copy", -3, copy)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 2, 1)
+        .categories(&["keyspace", "write", "slow"])
+        .doc(
+            "generic",
+            "Copies the value of a key to a new key.",
+            "6.2.0",
+            "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+        ),
+    CommandSpec::new("move", 3, move_)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "write", "fast"])
+        .doc("generic", "Moves a key to another database.", "1.0.0", "O(1)"),
+    CommandSpec::new("swapdb", 3, swapdb)
+        .flags(WRITE | FAST)
+        .categories(&["keyspace", "write", "fast", "dangerous"])
+        .doc(
+            "generic",
+            "Swaps two Redis databases.",
+            "4.0.0",
+            "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+        ),
+    CommandSpec::new("expire", -3, expire)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "write", "fast"])
+        .doc("generic", "Sets the expiration time of a key in seconds.", "1.0.0", EXPIRE_COMPLEXITY),
+    CommandSpec::new("pexpire", -3, pexpire)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "write", "fast"])
+        .doc(
+            "generic",
+            "Sets the expiration time of a key in milliseconds.",
+            "2.6.0",
+            EXPIRE_COMPLEXITY,
+        ),
+    CommandSpec::new("expireat", -3, expireat)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "write", "fast"])
+        .doc(
+            "generic",
+            "Sets the expiration time of a key to a Unix timestamp.",
+            "1.2.0",
+            EXPIRE_COMPLEXITY,
+        ),
+    CommandSpec::new("pexpireat", -3, pexpireat)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "write", "fast"])
+        .doc(
+            "generic",
+            "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+            "2.6.0",
+            EXPIRE_COMPLEXITY,
+        ),
+    CommandSpec::new("ttl", 2, ttl)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "read", "fast"])
+        .doc("generic", "Returns the expiration time in seconds of a key.", "1.0.0", "O(1)"),
+    CommandSpec::new("pttl", 2, pttl)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "read", "fast"])
+        .doc("generic", "Returns the expiration time in milliseconds of a key.", "2.6.0", "O(1)"),
+    CommandSpec::new("expiretime", 2, expiretime)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "read", "fast"])
+        .doc(
+            "generic",
+            "Returns the expiration time of a key as a Unix timestamp.",
+            "7.0.0",
+            "O(1)",
+        ),
+    CommandSpec::new("pexpiretime", 2, pexpiretime)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "read", "fast"])
+        .doc(
+            "generic",
+            "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+            "7.0.0",
+            "O(1)",
+        ),
+    CommandSpec::new("persist", 2, persist)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["keyspace", "write", "fast"])
+        .doc("generic", "Removes the expiration time of a key.", "2.2.0", "O(1)"),
+    CommandSpec::new("keys", 2, keys)
+        .flags(READONLY)
+        .categories(&["keyspace", "read", "slow", "dangerous"])
+        .doc(
+            "generic",
+            "Returns all key names that match a pattern.",
+            "1.0.0",
+            "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
+        ),
+    CommandSpec::new("scan", -2, scan)
+        .flags(READONLY)
+        .categories(&["keyspace", "read", "slow"])
+        .doc(
+            "generic",
+            "Iterates over the key names in the database.",
+            "2.8.0",
+            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        ),
+    CommandSpec::new("randomkey", 1, randomkey)
+        .flags(READONLY)
+        .categories(&["keyspace", "read", "slow"])
+        .doc("generic", "Returns a random key name from the database.", "1.0.0", "O(1)"),
+    CommandSpec::container("object", -2)
+        .categories(&["slow"])
+        .doc(
+            "generic",
+            "A container for object introspection commands.",
+            "2.2.3",
+            "Depends on subcommand.",
+        )
+        .subcommands(&[
+            CommandSpec::new("encoding", 3, object_encoding)
+                .flags(READONLY)
+                .keys(1, 1, 1)
+                .categories(&["keyspace", "read", "slow"])
+                .doc("generic", "Returns the internal encoding of a Redis object.", "2.2.3", "O(1)"),
+            CommandSpec::new("freq", 3, object_freq)
+                .flags(READONLY)
+                .keys(1, 1, 1)
+                .categories(&["keyspace", "read", "slow"])
+                .doc(
+                    "generic",
+                    "Returns the logarithmic access frequency counter of a Redis object.",
+                    "4.0.0",
+                    "O(1)",
+                ),
+            CommandSpec::new("idletime", 3, object_idletime)
+                .flags(READONLY)
+                .keys(1, 1, 1)
+                .categories(&["keyspace", "read", "slow"])
+                .doc(
+                    "generic",
+                    "Returns the time since the last access to a Redis object.",
+                    "2.2.3",
+                    "O(1)",
+                ),
+            CommandSpec::new("refcount", 3, object_refcount)
+                .flags(READONLY)
+                .keys(1, 1, 1)
+                .categories(&["keyspace", "read", "slow"])
+                .doc("generic", "Returns the reference count of a value of a key.", "2.2.3", "O(1)"),
+            CommandSpec::new("help", 2, object_help)
+                .flags(LOADING | STALE)
+                .categories(&["keyspace", "slow"])
+                .doc(
+                    "generic",
+                    "Returns helpful text about the different subcommands.",
+                    "6.2.0",
+                    "O(1)",
+                ),
+        ]),
 ];
 
 fn del(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

@@ -20,36 +20,6 @@ use crate::storage::{Store, StoreError, ValueType};
 const SINCE_6_2: &str = "6.2.0";
 const SINCE_7: &str = "7.0.0";
 
-/// A list command's row: keys from `first` to `last` by 1, group `list`.
-#[allow(clippy::too_many_arguments)]
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32),
-    categories: &'static [&'static str],
-    summary: &'static str,
-    since: &'static str,
-    complexity: &'static str,
-    handler: fn(&mut Ctx<'_>, &[Bytes]) -> Reply,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: keys.0,
-        last_key: keys.1,
-        step: if keys.0 > 0 { 1 } else { 0 },
-        categories,
-        group: "list",
-        summary,
-        since,
-        complexity,
-        handler: Some(handler),
-        ..CommandSpec::BASE
-    }
-}
-
 const W_FAST: &[&str] = &["write", "list", "fast"];
 const W_SLOW: &[&str] = &["write", "list", "slow"];
 const R_FAST: &[&str] = &["read", "list", "fast"];
@@ -59,26 +29,166 @@ const O_POPPED: &str = "O(N) where N is the number of elements returned";
 
 /// List commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("lpush", -3, WRITE | DENYOOM | FAST, (1, 1), W_FAST, "Prepends one or more elements to a list. Creates the key if it doesn't exist.", "1.0.0", O1_EACH, lpush),
-    spec("rpush", -3, WRITE | DENYOOM | FAST, (1, 1), W_FAST, "Appends one or more elements to a list. Creates the key if it doesn't exist.", "1.0.0", O1_EACH, rpush),
-    spec("lpushx", -3, WRITE | DENYOOM | FAST, (1, 1), W_FAST, "Prepends one or more elements to a list only when the list exists.", "2.2.0", O1_EACH, lpushx),
-    spec("rpushx", -3, WRITE | DENYOOM | FAST, (1, 1), W_FAST, "Appends an element to a list only when the list exists.", "2.2.0", O1_EACH, rpushx),
-    spec("lpop", -2, WRITE | FAST, (1, 1), W_FAST, "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "1.0.0", O_POPPED, lpop),
-    spec("rpop", -2, WRITE | FAST, (1, 1), W_FAST, "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "1.0.0", O_POPPED, rpop),
-    spec("llen", 2, READONLY | FAST, (1, 1), R_FAST, "Returns the length of a list.", "1.0.0", "O(1)", llen),
-    spec("lrange", 4, READONLY, (1, 1), R_SLOW, "Returns a range of elements from a list.", "1.0.0", "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.", lrange),
-    spec("lindex", 3, READONLY, (1, 1), R_SLOW, "Returns an element from a list by its index.", "1.0.0", "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).", lindex),
-    spec("lset", 4, WRITE | DENYOOM, (1, 1), W_SLOW, "Sets the value of an element in a list by its index.", "1.0.0", "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).", lset),
-    spec("linsert", 5, WRITE | DENYOOM, (1, 1), W_SLOW, "Inserts an element before or after another element in a list.", "2.2.0", "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).", linsert),
-    spec("lrem", 4, WRITE, (1, 1), W_SLOW, "Removes elements from a list. Deletes the list if the last element was removed.", "1.0.0", "O(N+M) where N is the length of the list and M is the number of elements removed.", lrem),
-    spec("ltrim", 4, WRITE, (1, 1), W_SLOW, "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", "1.0.0", "O(N) where N is the number of elements to be removed by the operation.", ltrim),
-    spec("lpos", -3, READONLY, (1, 1), R_SLOW, "Returns the index of matching elements in a list.", "6.0.6", "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.", lpos),
-    spec("lmove", 5, WRITE | DENYOOM, (1, 2), W_SLOW, "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", SINCE_6_2, "O(1)", lmove),
-    spec("rpoplpush", 3, WRITE | DENYOOM, (1, 2), W_SLOW, "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "1.2.0", "O(1)", rpoplpush),
-    CommandSpec {
-        numkeys_at: 1,
-        ..spec("lmpop", -4, WRITE | MOVABLE_KEYS, (0, 0), W_SLOW, "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", SINCE_7, "O(N+M) where N is the number of provided keys and M is the number of elements returned.", lmpop)
-    },
+    CommandSpec::new("lpush", -3, lpush)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc(
+            "list",
+            "Prepends one or more elements to a list. Creates the key if it doesn't exist.",
+            "1.0.0",
+            O1_EACH,
+        ),
+    CommandSpec::new("rpush", -3, rpush)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc(
+            "list",
+            "Appends one or more elements to a list. Creates the key if it doesn't exist.",
+            "1.0.0",
+            O1_EACH,
+        ),
+    CommandSpec::new("lpushx", -3, lpushx)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc(
+            "list",
+            "Prepends one or more elements to a list only when the list exists.",
+            "2.2.0",
+            O1_EACH,
+        ),
+    CommandSpec::new("rpushx", -3, rpushx)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc("list", "Appends an element to a list only when the list exists.", "2.2.0", O1_EACH),
+    CommandSpec::new("lpop", -2, lpop)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc(
+            "list",
+            "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
+            "1.0.0",
+            O_POPPED,
+        ),
+    CommandSpec::new("rpop", -2, rpop)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc(
+            "list",
+            "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
+            "1.0.0",
+            O_POPPED,
+        ),
+    CommandSpec::new("llen", 2, llen)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(R_FAST)
+        .doc("list", "Returns the length of a list.", "1.0.0", "O(1)"),
+    CommandSpec::new("lrange", 4, lrange)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(R_SLOW)
+        .doc(
+            "list",
+            "Returns a range of elements from a list.",
+            "1.0.0",
+            "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
+        ),
+    CommandSpec::new("lindex", 3, lindex)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(R_SLOW)
+        .doc(
+            "list",
+            "Returns an element from a list by its index.",
+            "1.0.0",
+            "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
+        ),
+    CommandSpec::new("lset", 4, lset)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 1, 1)
+        .categories(W_SLOW)
+        .doc(
+            "list",
+            "Sets the value of an element in a list by its index.",
+            "1.0.0",
+            "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
+        ),
+    CommandSpec::new("linsert", 5, linsert)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 1, 1)
+        .categories(W_SLOW)
+        .doc(
+            "list",
+            "Inserts an element before or after another element in a list.",
+            "2.2.0",
+            "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
+        ),
+    CommandSpec::new("lrem", 4, lrem)
+        .flags(WRITE)
+        .keys(1, 1, 1)
+        .categories(W_SLOW)
+        .doc(
+            "list",
+            "Removes elements from a list. Deletes the list if the last element was removed.",
+            "1.0.0",
+            "O(N+M) where N is the length of the list and M is the number of elements removed.",
+        ),
+    CommandSpec::new("ltrim", 4, ltrim)
+        .flags(WRITE)
+        .keys(1, 1, 1)
+        .categories(W_SLOW)
+        .doc(
+            "list",
+            "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
+            "1.0.0",
+            "O(N) where N is the number of elements to be removed by the operation.",
+        ),
+    CommandSpec::new("lpos", -3, lpos)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(R_SLOW)
+        .doc(
+            "list",
+            "Returns the index of matching elements in a list.",
+            "6.0.6",
+            "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.",
+        ),
+    CommandSpec::new("lmove", 5, lmove)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 2, 1)
+        .categories(W_SLOW)
+        .doc(
+            "list",
+            "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+            SINCE_6_2,
+            "O(1)",
+        ),
+    CommandSpec::new("rpoplpush", 3, rpoplpush)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 2, 1)
+        .categories(W_SLOW)
+        .doc(
+            "list",
+            "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+            "1.2.0",
+            "O(1)",
+        ),
+    CommandSpec::new("lmpop", -4, lmpop)
+        .flags(WRITE | MOVABLE_KEYS)
+        .numkeys(1)
+        .categories(W_SLOW)
+        .doc(
+            "list",
+            "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+            SINCE_7,
+            "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        ),
 ];
 
 /// Redis's normalisation of an index argument: negative counts from the tail. `None` when it

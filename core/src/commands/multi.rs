@@ -15,67 +15,47 @@ const CATS: &[&str] = &["fast", "transaction"];
 
 /// Transaction commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "multi",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        categories: CATS,
-        group: "transactions",
-        summary: "Starts a transaction.",
-        since: "1.2.0",
-        handler: Some(multi),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "exec",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
-        categories: &["slow", "transaction"],
-        group: "transactions",
-        summary: "Executes all commands in a transaction.",
-        since: "1.2.0",
-        complexity: "Depends on commands in the transaction",
-        handler: Some(exec),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "discard",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        categories: CATS,
-        group: "transactions",
-        summary: "Discards a transaction.",
-        since: "2.0.0",
-        complexity: "O(N), when N is the number of queued commands",
-        handler: Some(discard),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "watch",
-        arity: -2,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        first_key: 1,
-        last_key: -1,
-        step: 1,
-        categories: CATS,
-        group: "transactions",
-        summary: "Monitors changes to keys to determine the execution of a transaction.",
-        since: "2.2.0",
-        complexity: "O(1) for every key.",
-        handler: Some(watch),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "unwatch",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
-        categories: CATS,
-        group: "transactions",
-        summary: "Forgets about watched keys of a transaction.",
-        since: "2.2.0",
-        handler: Some(unwatch),
-        ..CommandSpec::BASE
-    },
+    CommandSpec::new("multi", 1, multi)
+        .flags(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY)
+        .categories(CATS)
+        .doc("transactions", "Starts a transaction.", "1.2.0", "O(1)"),
+    CommandSpec::new("exec", 1, exec)
+        .flags(NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG)
+        .categories(&["slow", "transaction"])
+        .doc(
+            "transactions",
+            "Executes all commands in a transaction.",
+            "1.2.0",
+            "Depends on commands in the transaction",
+        ),
+    CommandSpec::new("discard", 1, discard)
+        .flags(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY)
+        .categories(CATS)
+        .doc(
+            "transactions",
+            "Discards a transaction.",
+            "2.0.0",
+            "O(N), when N is the number of queued commands",
+        ),
+    CommandSpec::new("watch", -2, watch)
+        .flags(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY)
+        .keys(1, -1, 1)
+        .categories(CATS)
+        .doc(
+            "transactions",
+            "Monitors changes to keys to determine the execution of a transaction.",
+            "2.2.0",
+            "O(1) for every key.",
+        ),
+    CommandSpec::new("unwatch", 1, unwatch)
+        .flags(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY)
+        .categories(CATS)
+        .doc(
+            "transactions",
+            "Forgets about watched keys of a transaction.",
+            "2.2.0",
+            "O(1)",
+        ),
 ];
 
 fn multi(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {

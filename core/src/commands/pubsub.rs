@@ -10,166 +10,139 @@ use crate::protocol::Reply;
 
 const CATS: &[&str] = &["pubsub", "slow"];
 
-macro_rules! spec {
-    ($name:literal, $arity:expr, $flags:expr, $summary:literal, $since:literal, $handler:ident) => {
-        CommandSpec {
-            name: $name,
-            arity: $arity,
-            flags: $flags,
-            categories: CATS,
-            group: "pubsub",
-            summary: $summary,
-            since: $since,
-            complexity: "O(N)",
-            handler: Some($handler),
-            ..CommandSpec::BASE
-        }
-    };
-}
-
 const SUB_FLAGS: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
 
 /// Pub/Sub commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec!(
-        "subscribe",
-        -2,
-        SUB_FLAGS,
-        "Listens for messages published to channels.",
-        "2.0.0",
-        subscribe
-    ),
-    spec!(
-        "unsubscribe",
-        -1,
-        SUB_FLAGS,
-        "Stops listening to messages posted to channels.",
-        "2.0.0",
-        unsubscribe
-    ),
-    spec!(
-        "psubscribe",
-        -2,
-        SUB_FLAGS,
-        "Listens for messages published to channels that match one or more patterns.",
-        "2.0.0",
-        psubscribe
-    ),
-    spec!(
-        "punsubscribe",
-        -1,
-        SUB_FLAGS,
-        "Stops listening to messages published to channels that match one or more patterns.",
-        "2.0.0",
-        punsubscribe
-    ),
-    CommandSpec {
-        first_key: 1,
-        last_key: -1,
-        step: 1,
-        ..spec!(
-            "ssubscribe",
-            -2,
-            SUB_FLAGS,
+    CommandSpec::new("subscribe", -2, subscribe)
+        .flags(SUB_FLAGS)
+        .categories(CATS)
+        .doc(
+            "pubsub",
+            "Listens for messages published to channels.",
+            "2.0.0",
+            "O(N)",
+        ),
+    CommandSpec::new("unsubscribe", -1, unsubscribe)
+        .flags(SUB_FLAGS)
+        .categories(CATS)
+        .doc(
+            "pubsub",
+            "Stops listening to messages posted to channels.",
+            "2.0.0",
+            "O(N)",
+        ),
+    CommandSpec::new("psubscribe", -2, psubscribe)
+        .flags(SUB_FLAGS)
+        .categories(CATS)
+        .doc(
+            "pubsub",
+            "Listens for messages published to channels that match one or more patterns.",
+            "2.0.0",
+            "O(N)",
+        ),
+    CommandSpec::new("punsubscribe", -1, punsubscribe)
+        .flags(SUB_FLAGS)
+        .categories(CATS)
+        .doc(
+            "pubsub",
+            "Stops listening to messages published to channels that match one or more patterns.",
+            "2.0.0",
+            "O(N)",
+        ),
+    CommandSpec::new("ssubscribe", -2, ssubscribe)
+        .flags(SUB_FLAGS)
+        .keys(1, -1, 1)
+        .categories(CATS)
+        .doc(
+            "pubsub",
             "Listens for messages published to shard channels.",
             "7.0.0",
-            ssubscribe
-        )
-    },
-    CommandSpec {
-        first_key: 1,
-        last_key: -1,
-        step: 1,
-        ..spec!(
-            "sunsubscribe",
-            -1,
-            SUB_FLAGS,
+            "O(N)",
+        ),
+    CommandSpec::new("sunsubscribe", -1, sunsubscribe)
+        .flags(SUB_FLAGS)
+        .keys(1, -1, 1)
+        .categories(CATS)
+        .doc(
+            "pubsub",
             "Stops listening to messages posted to shard channels.",
             "7.0.0",
-            sunsubscribe
-        )
-    },
-    spec!(
-        "publish",
-        3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
-        "Posts a message to a channel.",
-        "2.0.0",
-        publish
-    ),
-    CommandSpec {
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        ..spec!(
-            "spublish",
-            3,
-            PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+            "O(N)",
+        ),
+    CommandSpec::new("publish", 3, publish)
+        .flags(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE)
+        .categories(CATS)
+        .doc("pubsub", "Posts a message to a channel.", "2.0.0", "O(N)"),
+    CommandSpec::new("spublish", 3, spublish)
+        .flags(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE)
+        .keys(1, 1, 1)
+        .categories(CATS)
+        .doc(
+            "pubsub",
             "Post a message to a shard channel",
             "7.0.0",
-            spublish
+            "O(N)",
+        ),
+    CommandSpec::container("pubsub", -2)
+        .categories(CATS)
+        .doc(
+            "pubsub",
+            "A container for Pub/Sub commands.",
+            "2.8.0",
+            "Depends on subcommand.",
         )
-    },
-    CommandSpec {
-        name: "pubsub",
-        arity: -2,
-        categories: CATS,
-        group: "pubsub",
-        summary: "A container for Pub/Sub commands.",
-        since: "2.8.0",
-        complexity: "Depends on subcommand.",
-        subcommands: &[
-            spec!(
-                "channels",
-                -2,
-                PUBSUB | LOADING | STALE,
-                "Returns the active channels.",
-                "2.8.0",
-                pubsub_channels
-            ),
-            spec!(
-                "numsub",
-                -2,
-                PUBSUB | LOADING | STALE,
-                "Returns a count of subscribers to channels.",
-                "2.8.0",
-                pubsub_numsub
-            ),
-            spec!(
-                "numpat",
-                2,
-                PUBSUB | LOADING | STALE,
-                "Returns a count of unique pattern subscriptions.",
-                "2.8.0",
-                pubsub_numpat
-            ),
-            spec!(
-                "shardchannels",
-                -2,
-                PUBSUB | LOADING | STALE,
-                "Returns the active shard channels.",
-                "7.0.0",
-                pubsub_shardchannels
-            ),
-            spec!(
-                "shardnumsub",
-                -2,
-                PUBSUB | LOADING | STALE,
-                "Returns the count of subscribers of shard channels.",
-                "7.0.0",
-                pubsub_shardnumsub
-            ),
-            spec!(
-                "help",
-                2,
-                LOADING | STALE,
-                "Returns helpful text about the different subcommands.",
-                "6.2.0",
-                pubsub_help
-            ),
-        ],
-        ..CommandSpec::BASE
-    },
+        .subcommands(&[
+            CommandSpec::new("channels", -2, pubsub_channels)
+                .flags(PUBSUB | LOADING | STALE)
+                .categories(CATS)
+                .doc("pubsub", "Returns the active channels.", "2.8.0", "O(N)"),
+            CommandSpec::new("numsub", -2, pubsub_numsub)
+                .flags(PUBSUB | LOADING | STALE)
+                .categories(CATS)
+                .doc(
+                    "pubsub",
+                    "Returns a count of subscribers to channels.",
+                    "2.8.0",
+                    "O(N)",
+                ),
+            CommandSpec::new("numpat", 2, pubsub_numpat)
+                .flags(PUBSUB | LOADING | STALE)
+                .categories(CATS)
+                .doc(
+                    "pubsub",
+                    "Returns a count of unique pattern subscriptions.",
+                    "2.8.0",
+                    "O(N)",
+                ),
+            CommandSpec::new("shardchannels", -2, pubsub_shardchannels)
+                .flags(PUBSUB | LOADING | STALE)
+                .categories(CATS)
+                .doc(
+                    "pubsub",
+                    "Returns the active shard channels.",
+                    "7.0.0",
+                    "O(N)",
+                ),
+            CommandSpec::new("shardnumsub", -2, pubsub_shardnumsub)
+                .flags(PUBSUB | LOADING | STALE)
+                .categories(CATS)
+                .doc(
+                    "pubsub",
+                    "Returns the count of subscribers of shard channels.",
+                    "7.0.0",
+                    "O(N)",
+                ),
+            CommandSpec::new("help", 2, pubsub_help)
+                .flags(LOADING | STALE)
+                .categories(CATS)
+                .doc(
+                    "pubsub",
+                    "Returns helpful text about the different subcommands.",
+                    "6.2.0",
+                    "O(N)",
+                ),
+        ]),
 ];
 
 fn subscribe(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

@@ -15,70 +15,55 @@ use crate::protocol::Reply;
 
 /// Server commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "info",
-        arity: -1,
-        flags: LOADING | STALE,
-        categories: &["slow", "dangerous"],
-        group: "server",
-        summary: "Returns information and statistics about the server.",
-        handler: Some(info),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "dbsize",
-        arity: 1,
-        flags: READONLY | FAST,
-        categories: &["keyspace", "read", "fast"],
-        group: "server",
-        summary: "Returns the number of keys in the database.",
-        handler: Some(dbsize),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "flushdb",
-        arity: -1,
-        flags: WRITE,
-        categories: &["keyspace", "write", "slow", "dangerous"],
-        group: "server",
-        summary: "Removes all keys from the current database.",
-        complexity: "O(N) where N is the number of keys in the selected database",
-        handler: Some(flushdb),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "flushall",
-        arity: -1,
-        flags: WRITE,
-        categories: &["keyspace", "write", "slow", "dangerous"],
-        group: "server",
-        summary: "Removes all keys from all databases.",
-        complexity: "O(N) where N is the total number of keys in all databases",
-        handler: Some(flushall),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "time",
-        arity: 1,
-        flags: LOADING | STALE | FAST,
-        categories: &["fast"],
-        group: "server",
-        summary: "Returns the server time.",
-        since: "2.6.0",
-        handler: Some(time),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "shutdown",
-        arity: -1,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
-        categories: &["admin", "slow", "dangerous"],
-        group: "server",
-        summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
-        complexity: "O(N) when saving, where N is the total number of keys in all databases",
-        handler: Some(shutdown),
-        ..CommandSpec::BASE
-    },
+    CommandSpec::new("info", -1, info)
+        .flags(LOADING | STALE)
+        .categories(&["slow", "dangerous"])
+        .doc(
+            "server",
+            "Returns information and statistics about the server.",
+            "1.0.0",
+            "O(1)",
+        ),
+    CommandSpec::new("dbsize", 1, dbsize)
+        .flags(READONLY | FAST)
+        .categories(&["keyspace", "read", "fast"])
+        .doc(
+            "server",
+            "Returns the number of keys in the database.",
+            "1.0.0",
+            "O(1)",
+        ),
+    CommandSpec::new("flushdb", -1, flushdb)
+        .flags(WRITE)
+        .categories(&["keyspace", "write", "slow", "dangerous"])
+        .doc(
+            "server",
+            "Removes all keys from the current database.",
+            "1.0.0",
+            "O(N) where N is the number of keys in the selected database",
+        ),
+    CommandSpec::new("flushall", -1, flushall)
+        .flags(WRITE)
+        .categories(&["keyspace", "write", "slow", "dangerous"])
+        .doc(
+            "server",
+            "Removes all keys from all databases.",
+            "1.0.0",
+            "O(N) where N is the total number of keys in all databases",
+        ),
+    CommandSpec::new("time", 1, time)
+        .flags(LOADING | STALE | FAST)
+        .categories(&["fast"])
+        .doc("server", "Returns the server time.", "2.6.0", "O(1)"),
+    CommandSpec::new("shutdown", -1, shutdown)
+        .flags(ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY)
+        .categories(&["admin", "slow", "dangerous"])
+        .doc(
+            "server",
+            "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+            "1.0.0",
+            "O(N) when saving, where N is the total number of keys in all databases",
+        ),
 ];
 
 fn dbsize(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {

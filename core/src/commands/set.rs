@@ -17,36 +17,6 @@ use crate::keyspace::{rand_u64, Set, Value};
 use crate::protocol::Reply;
 use crate::storage::{Store, StoreError};
 
-/// A set command's row: keys from `first` to `last` (negative: from the end) by 1.
-#[allow(clippy::too_many_arguments)]
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32),
-    categories: &'static [&'static str],
-    summary: &'static str,
-    since: &'static str,
-    complexity: &'static str,
-    handler: fn(&mut Ctx<'_>, &[Bytes]) -> Reply,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: keys.0,
-        last_key: keys.1,
-        step: if keys.0 > 0 { 1 } else { 0 },
-        categories,
-        group: "set",
-        summary,
-        since,
-        complexity,
-        handler: Some(handler),
-        ..CommandSpec::BASE
-    }
-}
-
 const W_FAST: &[&str] = &["write", "set", "fast"];
 const W_SLOW: &[&str] = &["write", "set", "slow"];
 const R_FAST: &[&str] = &["read", "set", "fast"];
@@ -57,26 +27,131 @@ const O_UNION: &str = "O(N) where N is the total number of elements in all given
 
 /// Set commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("sadd", -3, WRITE | DENYOOM | FAST, (1, 1), W_FAST, "Adds one or more members to a set. Creates the key if it doesn't exist.", "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", sadd),
-    spec("srem", -3, WRITE | FAST, (1, 1), W_FAST, "Removes one or more members from a set. Deletes the set if the last member was removed.", "1.0.0", "O(N) where N is the number of members to be removed.", srem),
-    spec("smembers", 2, READONLY, (1, 1), R_SLOW, "Returns all members of a set.", "1.0.0", "O(N) where N is the set cardinality.", smembers),
-    spec("sismember", 3, READONLY | FAST, (1, 1), R_FAST, "Determines whether a member belongs to a set.", "1.0.0", "O(1)", sismember),
-    spec("smismember", -3, READONLY | FAST, (1, 1), R_FAST, "Determines whether multiple members belong to a set.", "6.2.0", "O(N) where N is the number of elements being checked for membership", smismember),
-    spec("scard", 2, READONLY | FAST, (1, 1), R_FAST, "Returns the number of members in a set.", "1.0.0", "O(1)", scard),
-    spec("spop", -2, WRITE | FAST, (1, 1), W_FAST, "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", spop),
-    spec("srandmember", -2, READONLY, (1, 1), R_SLOW, "Get one or multiple random members from a set", "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", srandmember),
-    spec("smove", 4, WRITE | FAST, (1, 2), W_FAST, "Moves a member from one set to another.", "1.0.0", "O(1)", smove),
-    spec("sinter", -2, READONLY, (1, -1), R_SLOW, "Returns the intersect of multiple sets.", "1.0.0", O_INTER, sinter),
-    spec("sinterstore", -3, WRITE | DENYOOM, (1, -1), W_SLOW, "Stores the intersect of multiple sets in a key.", "1.0.0", O_INTER, sinterstore),
-    spec("sunion", -2, READONLY, (1, -1), R_SLOW, "Returns the union of multiple sets.", "1.0.0", O_UNION, sunion),
-    spec("sunionstore", -3, WRITE | DENYOOM, (1, -1), W_SLOW, "Stores the union of multiple sets in a key.", "1.0.0", O_UNION, sunionstore),
-    spec("sdiff", -2, READONLY, (1, -1), R_SLOW, "Returns the difference of multiple sets.", "1.0.0", O_UNION, sdiff),
-    spec("sdiffstore", -3, WRITE | DENYOOM, (1, -1), W_SLOW, "Stores the difference of multiple sets in a key.", "1.0.0", O_UNION, sdiffstore),
-    CommandSpec {
-        numkeys_at: 1,
-        ..spec("sintercard", -3, READONLY | MOVABLE_KEYS, (0, 0), R_SLOW, "Returns the number of members of the intersect of multiple sets.", "7.0.0", O_INTER, sintercard)
-    },
-    spec("sscan", -3, READONLY, (1, 1), R_SLOW, "Iterates over members of a set.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", sscan),
+    CommandSpec::new("sadd", -3, sadd)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc(
+            "set",
+            "Adds one or more members to a set. Creates the key if it doesn't exist.",
+            "1.0.0",
+            "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        ),
+    CommandSpec::new("srem", -3, srem)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc(
+            "set",
+            "Removes one or more members from a set. Deletes the set if the last member was removed.",
+            "1.0.0",
+            "O(N) where N is the number of members to be removed.",
+        ),
+    CommandSpec::new("smembers", 2, smembers)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(R_SLOW)
+        .doc(
+            "set",
+            "Returns all members of a set.",
+            "1.0.0",
+            "O(N) where N is the set cardinality.",
+        ),
+    CommandSpec::new("sismember", 3, sismember)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(R_FAST)
+        .doc("set", "Determines whether a member belongs to a set.", "1.0.0", "O(1)"),
+    CommandSpec::new("smismember", -3, smismember)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(R_FAST)
+        .doc(
+            "set",
+            "Determines whether multiple members belong to a set.",
+            "6.2.0",
+            "O(N) where N is the number of elements being checked for membership",
+        ),
+    CommandSpec::new("scard", 2, scard)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(R_FAST)
+        .doc("set", "Returns the number of members in a set.", "1.0.0", "O(1)"),
+    CommandSpec::new("spop", -2, spop)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(W_FAST)
+        .doc(
+            "set",
+            "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+            "1.0.0",
+            "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+        ),
+    CommandSpec::new("srandmember", -2, srandmember)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(R_SLOW)
+        .doc(
+            "set",
+            "Get one or multiple random members from a set",
+            "1.0.0",
+            "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+        ),
+    CommandSpec::new("smove", 4, smove)
+        .flags(WRITE | FAST)
+        .keys(1, 2, 1)
+        .categories(W_FAST)
+        .doc("set", "Moves a member from one set to another.", "1.0.0", "O(1)"),
+    CommandSpec::new("sinter", -2, sinter)
+        .flags(READONLY)
+        .keys(1, -1, 1)
+        .categories(R_SLOW)
+        .doc("set", "Returns the intersect of multiple sets.", "1.0.0", O_INTER),
+    CommandSpec::new("sinterstore", -3, sinterstore)
+        .flags(WRITE | DENYOOM)
+        .keys(1, -1, 1)
+        .categories(W_SLOW)
+        .doc("set", "Stores the intersect of multiple sets in a key.", "1.0.0", O_INTER),
+    CommandSpec::new("sunion", -2, sunion)
+        .flags(READONLY)
+        .keys(1, -1, 1)
+        .categories(R_SLOW)
+        .doc("set", "Returns the union of multiple sets.", "1.0.0", O_UNION),
+    CommandSpec::new("sunionstore", -3, sunionstore)
+        .flags(WRITE | DENYOOM)
+        .keys(1, -1, 1)
+        .categories(W_SLOW)
+        .doc("set", "Stores the union of multiple sets in a key.", "1.0.0", O_UNION),
+    CommandSpec::new("sdiff", -2, sdiff)
+        .flags(READONLY)
+        .keys(1, -1, 1)
+        .categories(R_SLOW)
+        .doc("set", "Returns the difference of multiple sets.", "1.0.0", O_UNION),
+    CommandSpec::new("sdiffstore", -3, sdiffstore)
+        .flags(WRITE | DENYOOM)
+        .keys(1, -1, 1)
+        .categories(W_SLOW)
+        .doc("set", "Stores the difference of multiple sets in a key.", "1.0.0", O_UNION),
+    CommandSpec::new("sintercard", -3, sintercard)
+        .flags(READONLY | MOVABLE_KEYS)
+        .numkeys(1)
+        .categories(R_SLOW)
+        .doc(
+            "set",
+            "Returns the number of members of the intersect of multiple sets.",
+            "7.0.0",
+            O_INTER,
+        ),
+    CommandSpec::new("sscan", -3, sscan)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(R_SLOW)
+        .doc(
+            "set",
+            "Iterates over members of a set.",
+            "2.8.0",
+            "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        ),
 ];
 
 fn bulks(members: Vec<Bytes>) -> Vec<Reply> {

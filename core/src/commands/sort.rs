@@ -18,36 +18,26 @@ use crate::storage::{Store, StoreError, ValueType};
 
 /// SORT and SORT_RO.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "sort",
-        arity: -2,
-        flags: WRITE | DENYOOM | MOVABLE_KEYS,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "set", "sortedset", "list", "slow", "dangerous"],
-        group: "generic",
-        summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
-        since: "1.0.0",
-        complexity: "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
-        handler: Some(sort),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "sort_ro",
-        arity: -2,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "set", "sortedset", "list", "slow", "dangerous"],
-        group: "generic",
-        summary: "Returns the sorted elements of a list, a set, or a sorted set.",
-        since: "7.0.0",
-        complexity: "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
-        handler: Some(sort_ro),
-        ..CommandSpec::BASE
-    },
+    CommandSpec::new("sort", -2, sort)
+        .flags(WRITE | DENYOOM | MOVABLE_KEYS)
+        .keys(1, 1, 1)
+        .categories(&["write", "set", "sortedset", "list", "slow", "dangerous"])
+        .doc(
+            "generic",
+            "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+            "1.0.0",
+            "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+        ),
+    CommandSpec::new("sort_ro", -2, sort_ro)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(&["read", "set", "sortedset", "list", "slow", "dangerous"])
+        .doc(
+            "generic",
+            "Returns the sorted elements of a list, a set, or a sorted set.",
+            "7.0.0",
+            "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+        ),
 ];
 
 /// The elements SORT works on, in the value's natural order, or `None` for a type SORT does

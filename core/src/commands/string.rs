@@ -16,336 +16,146 @@ const RANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned strin
 
 /// String commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "get",
-        arity: 2,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "string", "fast"],
-        group: "string",
-        summary: "Get the value of a key",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: Some(get),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "set",
-        arity: -3,
-        flags: WRITE | DENYOOM,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "slow"],
-        group: "string",
-        summary: "Set the string value of a key",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: Some(set),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "setnx",
-        arity: 3,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Set the value of a key, only if the key does not exist",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: Some(setnx),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "setex",
-        arity: 4,
-        flags: WRITE | DENYOOM,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "slow"],
-        group: "string",
-        summary: "Set the value and expiration of a key",
-        since: "2.0.0",
-        complexity: "O(1)",
-        handler: Some(setex),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "psetex",
-        arity: 4,
-        flags: WRITE | DENYOOM,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "slow"],
-        group: "string",
-        summary: "Set the value and expiration in milliseconds of a key",
-        since: "2.6.0",
-        complexity: "O(1)",
-        handler: Some(psetex),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "getex",
-        arity: -2,
-        flags: WRITE | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Get the value of a key and optionally set its expiration",
-        since: "6.2.0",
-        complexity: "O(1)",
-        handler: Some(getex),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "getdel",
-        arity: 2,
-        flags: WRITE | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Get the value of a key and delete the key",
-        since: "6.2.0",
-        complexity: "O(1)",
-        handler: Some(getdel),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "getset",
-        arity: 3,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Set the string value of a key and return its old value",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: Some(getset),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "mget",
-        arity: -2,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: -1,
-        step: 1,
-        categories: &["read", "string", "fast"],
-        group: "string",
-        summary: "Get the values of all the given keys",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of keys to retrieve.",
-        handler: Some(mget),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "mset",
-        arity: -3,
-        flags: WRITE | DENYOOM,
-        first_key: 1,
-        last_key: -1,
-        step: 2,
-        categories: &["write", "string", "slow"],
-        group: "string",
-        summary: "Set multiple keys to multiple values",
-        since: "1.0.1",
-        complexity: "O(N) where N is the number of keys to set.",
-        handler: Some(mset),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "msetnx",
-        arity: -3,
-        flags: WRITE | DENYOOM,
-        first_key: 1,
-        last_key: -1,
-        step: 2,
-        categories: &["write", "string", "slow"],
-        group: "string",
-        summary: "Set multiple keys to multiple values, only if none of the keys exist",
-        since: "1.0.1",
-        complexity: "O(N) where N is the number of keys to set.",
-        handler: Some(msetnx),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "append",
-        arity: 3,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Append a value to a key",
-        since: "2.0.0",
-        complexity: "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.",
-        handler: Some(append),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "strlen",
-        arity: 2,
-        flags: READONLY | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "string", "fast"],
-        group: "string",
-        summary: "Get the length of the value stored in a key",
-        since: "2.2.0",
-        complexity: "O(1)",
-        handler: Some(strlen),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "getrange",
-        arity: 4,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "string", "slow"],
-        group: "string",
-        summary: "Get a substring of the string stored at a key",
-        since: "2.4.0",
-        complexity: RANGE_COMPLEXITY,
-        handler: Some(getrange),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "substr",
-        arity: 4,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["read", "string", "slow"],
-        group: "string",
-        summary: "Get a substring of the string stored at a key",
-        since: "1.0.0",
-        complexity: RANGE_COMPLEXITY,
-        handler: Some(getrange),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "setrange",
-        arity: 4,
-        flags: WRITE | DENYOOM,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "slow"],
-        group: "string",
-        summary: "Overwrite part of a string at key starting at the specified offset",
-        since: "2.2.0",
-        complexity: "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.",
-        handler: Some(setrange),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "incr",
-        arity: 2,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Increment the integer value of a key by one",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: Some(incr),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "decr",
-        arity: 2,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Decrement the integer value of a key by one",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: Some(decr),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "incrby",
-        arity: 3,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Increment the integer value of a key by the given amount",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: Some(incrby),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "decrby",
-        arity: 3,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Decrement the integer value of a key by the given number",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: Some(decrby),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "incrbyfloat",
-        arity: 3,
-        flags: WRITE | DENYOOM | FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        categories: &["write", "string", "fast"],
-        group: "string",
-        summary: "Increment the float value of a key by the given amount",
-        since: "2.6.0",
-        complexity: "O(1)",
-        handler: Some(incrbyfloat),
-        ..CommandSpec::BASE
-    },
-    CommandSpec {
-        name: "lcs",
-        arity: -3,
-        flags: READONLY,
-        first_key: 1,
-        last_key: 2,
-        step: 1,
-        categories: &["read", "string", "slow"],
-        group: "string",
-        summary: "Find longest common substring",
-        since: "7.0.0",
-        complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
-        handler: Some(lcs),
-        ..CommandSpec::BASE
-    },
+    CommandSpec::new("get", 2, get)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "string", "fast"])
+        .doc("string", "Get the value of a key", "1.0.0", "O(1)"),
+    CommandSpec::new("set", -3, set)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "slow"])
+        .doc("string", "Set the string value of a key", "1.0.0", "O(1)"),
+    CommandSpec::new("setnx", 3, setnx)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Set the value of a key, only if the key does not exist", "1.0.0", "O(1)"),
+    CommandSpec::new("setex", 4, setex)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "slow"])
+        .doc("string", "Set the value and expiration of a key", "2.0.0", "O(1)"),
+    CommandSpec::new("psetex", 4, psetex)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "slow"])
+        .doc("string", "Set the value and expiration in milliseconds of a key", "2.6.0", "O(1)"),
+    CommandSpec::new("getex", -2, getex)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Get the value of a key and optionally set its expiration", "6.2.0", "O(1)"),
+    CommandSpec::new("getdel", 2, getdel)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Get the value of a key and delete the key", "6.2.0", "O(1)"),
+    CommandSpec::new("getset", 3, getset)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Set the string value of a key and return its old value", "1.0.0", "O(1)"),
+    CommandSpec::new("mget", -2, mget)
+        .flags(READONLY | FAST)
+        .keys(1, -1, 1)
+        .categories(&["read", "string", "fast"])
+        .doc(
+            "string",
+            "Get the values of all the given keys",
+            "1.0.0",
+            "O(N) where N is the number of keys to retrieve.",
+        ),
+    CommandSpec::new("mset", -3, mset)
+        .flags(WRITE | DENYOOM)
+        .keys(1, -1, 2)
+        .categories(&["write", "string", "slow"])
+        .doc(
+            "string",
+            "Set multiple keys to multiple values",
+            "1.0.1",
+            "O(N) where N is the number of keys to set.",
+        ),
+    CommandSpec::new("msetnx", -3, msetnx)
+        .flags(WRITE | DENYOOM)
+        .keys(1, -1, 2)
+        .categories(&["write", "string", "slow"])
+        .doc(
+            "string",
+            "Set multiple keys to multiple values, only if none of the keys exist",
+            "1.0.1",
+            "O(N) where N is the number of keys to set.",
+        ),
+    CommandSpec::new("append", 3, append)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc(
+            "string",
+            "Append a value to a key",
+            "2.0.0",
+            "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.",
+        ),
+    CommandSpec::new("strlen", 2, strlen)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(&["read", "string", "fast"])
+        .doc("string", "Get the length of the value stored in a key", "2.2.0", "O(1)"),
+    CommandSpec::new("getrange", 4, getrange)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(&["read", "string", "slow"])
+        .doc("string", "Get a substring of the string stored at a key", "2.4.0", RANGE_COMPLEXITY),
+    CommandSpec::new("substr", 4, getrange)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(&["read", "string", "slow"])
+        .doc("string", "Get a substring of the string stored at a key", "1.0.0", RANGE_COMPLEXITY),
+    CommandSpec::new("setrange", 4, setrange)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "slow"])
+        .doc(
+            "string",
+            "Overwrite part of a string at key starting at the specified offset",
+            "2.2.0",
+            "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.",
+        ),
+    CommandSpec::new("incr", 2, incr)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Increment the integer value of a key by one", "1.0.0", "O(1)"),
+    CommandSpec::new("decr", 2, decr)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Decrement the integer value of a key by one", "1.0.0", "O(1)"),
+    CommandSpec::new("incrby", 3, incrby)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Increment the integer value of a key by the given amount", "1.0.0", "O(1)"),
+    CommandSpec::new("decrby", 3, decrby)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Decrement the integer value of a key by the given number", "1.0.0", "O(1)"),
+    CommandSpec::new("incrbyfloat", 3, incrbyfloat)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "string", "fast"])
+        .doc("string", "Increment the float value of a key by the given amount", "2.6.0", "O(1)"),
+    CommandSpec::new("lcs", -3, lcs)
+        .flags(READONLY)
+        .keys(1, 2, 1)
+        .categories(&["read", "string", "slow"])
+        .doc(
+            "string",
+            "Find longest common substring",
+            "7.0.0",
+            "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        ),
 ];
 
 /// A string key's value and expiry, `None` when the key does not exist, WRONGTYPE when it

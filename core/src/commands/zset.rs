@@ -27,99 +27,280 @@ const READ_FAST: &[&str] = &["read", "sortedset", "fast"];
 const WRITE_SLOW: &[&str] = &["write", "sortedset", "slow"];
 const WRITE_FAST: &[&str] = &["write", "sortedset", "fast"];
 
-#[allow(clippy::too_many_arguments)]
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    categories: &'static [&'static str],
-    summary: &'static str,
-    since: &'static str,
-    complexity: &'static str,
-    handler: fn(&mut Ctx<'_>, &[Bytes]) -> Reply,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: keys.0,
-        last_key: keys.1,
-        step: keys.2,
-        categories,
-        group: GROUP,
-        summary,
-        since,
-        complexity,
-        handler: Some(handler),
-        ..CommandSpec::BASE
-    }
-}
-
-const ONE_KEY: (i32, i32, i32) = (1, 1, 1);
-const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
 const O_LOG_M: &str = "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.";
 const O_RANK: &str = "O(N) here: ranks are counted (Redis: O(log(N)))";
 const O_SETOP: &str = "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.";
 
 /// Sorted-set commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("zadd", -4, WRITE | DENYOOM | FAST, ONE_KEY, WRITE_FAST, "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "1.2.0", "O(log(N)) for each item added, where N is the number of elements in the sorted set.", zadd),
-    spec("zincrby", 4, WRITE | DENYOOM | FAST, ONE_KEY, WRITE_FAST, "Increments the score of a member in a sorted set.", "1.2.0", "O(log(N)) where N is the number of elements in the sorted set.", zincrby),
-    spec("zrem", -3, WRITE | FAST, ONE_KEY, WRITE_FAST, "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "1.2.0", "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.", zrem),
-    spec("zcard", 2, READONLY | FAST, ONE_KEY, READ_FAST, "Returns the number of members in a sorted set.", "1.2.0", "O(1)", zcard),
-    spec("zscore", 3, READONLY | FAST, ONE_KEY, READ_FAST, "Returns the score of a member in a sorted set.", "1.2.0", "O(1)", zscore),
-    spec("zmscore", -3, READONLY | FAST, ONE_KEY, READ_FAST, "Returns the score of one or more members in a sorted set.", "6.2.0", "O(N) where N is the number of members being requested.", zmscore),
-    spec("zrank", -3, READONLY | FAST, ONE_KEY, READ_FAST, "Returns the index of a member in a sorted set ordered by ascending scores.", "2.0.0", O_RANK, zrank),
-    spec("zrevrank", -3, READONLY | FAST, ONE_KEY, READ_FAST, "Returns the index of a member in a sorted set ordered by descending scores.", "2.0.0", O_RANK, zrevrank),
-    spec("zrange", -4, READONLY, ONE_KEY, READ, "Returns members in a sorted set within a range of indexes.", "1.2.0", O_LOG_M, zrange),
-    spec("zrevrange", -4, READONLY, ONE_KEY, READ, "Returns members in a sorted set within a range of indexes in reverse order.", "1.2.0", O_LOG_M, zrevrange),
-    spec("zrangebyscore", -4, READONLY, ONE_KEY, READ, "Returns members in a sorted set within a range of scores.", "1.0.5", O_LOG_M, zrangebyscore),
-    spec("zrevrangebyscore", -4, READONLY, ONE_KEY, READ, "Returns members in a sorted set within a range of scores in reverse order.", "2.2.0", O_LOG_M, zrevrangebyscore),
-    spec("zrangebylex", -4, READONLY, ONE_KEY, READ, "Returns members in a sorted set within a lexicographical range.", "2.8.9", O_LOG_M, zrangebylex),
-    spec("zrevrangebylex", -4, READONLY, ONE_KEY, READ, "Returns members in a sorted set within a lexicographical range in reverse order.", "2.8.9", O_LOG_M, zrevrangebylex),
-    spec("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), WRITE_SLOW, "Stores a range of members from sorted set in a key.", "6.2.0", O_LOG_M, zrangestore),
-    spec("zcount", 4, READONLY | FAST, ONE_KEY, READ_FAST, "Returns the count of members in a sorted set that have scores within a range.", "2.0.0", "O(M) here, M being the members counted (Redis: O(log(N)))", zcount),
-    spec("zlexcount", 4, READONLY | FAST, ONE_KEY, READ_FAST, "Returns the number of members in a sorted set within a lexicographical range.", "2.8.9", "O(M) here, M being the members counted (Redis: O(log(N)))", zlexcount),
-    spec("zpopmin", -2, WRITE | FAST, ONE_KEY, WRITE_FAST, "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", zpopmin),
-    spec("zpopmax", -2, WRITE | FAST, ONE_KEY, WRITE_FAST, "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", zpopmax),
-    CommandSpec {
-        numkeys_at: 1,
-        ..spec("zmpop", -4, WRITE | MOVABLE_KEYS, NO_KEYS, WRITE_SLOW, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", zmpop)
-    },
-    spec("zremrangebyrank", 4, WRITE, ONE_KEY, WRITE_SLOW, "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "2.0.0", O_LOG_M, zremrangebyrank),
-    spec("zremrangebyscore", 4, WRITE, ONE_KEY, WRITE_SLOW, "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "1.2.0", O_LOG_M, zremrangebyscore),
-    spec("zremrangebylex", 4, WRITE, ONE_KEY, WRITE_SLOW, "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "2.8.9", O_LOG_M, zremrangebylex),
-    CommandSpec {
-        numkeys_at: 1,
-        ..spec("zunion", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the union of multiple sorted sets.", "6.2.0", O_SETOP, zunion)
-    },
-    CommandSpec {
-        numkeys_at: 1,
-        ..spec("zinter", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the intersect of multiple sorted sets.", "6.2.0", O_SETOP, zinter)
-    },
-    CommandSpec {
-        numkeys_at: 1,
-        ..spec("zdiff", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the difference between multiple sorted sets.", "6.2.0", O_SETOP, zdiff)
-    },
-    CommandSpec {
-        numkeys_at: 2,
-        ..spec("zunionstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the union of multiple sorted sets in a key.", "2.0.0", O_SETOP, zunionstore)
-    },
-    CommandSpec {
-        numkeys_at: 2,
-        ..spec("zinterstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the intersect of multiple sorted sets in a key.", "2.0.0", O_SETOP, zinterstore)
-    },
-    CommandSpec {
-        numkeys_at: 2,
-        ..spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLE_KEYS, ONE_KEY, WRITE_SLOW, "Stores the difference of multiple sorted sets in a key.", "6.2.0", O_SETOP, zdiffstore)
-    },
-    CommandSpec {
-        numkeys_at: 1,
-        ..spec("zintercard", -3, READONLY | MOVABLE_KEYS, NO_KEYS, READ, "Returns the number of members of the intersect of multiple sorted sets.", "7.0.0", "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.", zintercard)
-    },
-    spec("zrandmember", -2, READONLY, ONE_KEY, READ, "Returns one or more random members from a sorted set.", "6.2.0", "O(N) where N is the number of members returned", zrandmember),
-    spec("zscan", -3, READONLY, ONE_KEY, READ, "Iterates over members and scores of a sorted set.", "2.8.0", "O(1) for every call. O(N) for a complete iteration.", zscan),
+    CommandSpec::new("zadd", -4, zadd)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(WRITE_FAST)
+        .doc(
+            GROUP,
+            "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+            "1.2.0",
+            "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+        ),
+    CommandSpec::new("zincrby", 4, zincrby)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(WRITE_FAST)
+        .doc(
+            GROUP,
+            "Increments the score of a member in a sorted set.",
+            "1.2.0",
+            "O(log(N)) where N is the number of elements in the sorted set.",
+        ),
+    CommandSpec::new("zrem", -3, zrem)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(WRITE_FAST)
+        .doc(
+            GROUP,
+            "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+            "1.2.0",
+            "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
+        ),
+    CommandSpec::new("zcard", 2, zcard)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(READ_FAST)
+        .doc(GROUP, "Returns the number of members in a sorted set.", "1.2.0", "O(1)"),
+    CommandSpec::new("zscore", 3, zscore)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(READ_FAST)
+        .doc(GROUP, "Returns the score of a member in a sorted set.", "1.2.0", "O(1)"),
+    CommandSpec::new("zmscore", -3, zmscore)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(READ_FAST)
+        .doc(
+            GROUP,
+            "Returns the score of one or more members in a sorted set.",
+            "6.2.0",
+            "O(N) where N is the number of members being requested.",
+        ),
+    CommandSpec::new("zrank", -3, zrank)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(READ_FAST)
+        .doc(
+            GROUP,
+            "Returns the index of a member in a sorted set ordered by ascending scores.",
+            "2.0.0",
+            O_RANK,
+        ),
+    CommandSpec::new("zrevrank", -3, zrevrank)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(READ_FAST)
+        .doc(
+            GROUP,
+            "Returns the index of a member in a sorted set ordered by descending scores.",
+            "2.0.0",
+            O_RANK,
+        ),
+    CommandSpec::new("zrange", -4, zrange)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(READ)
+        .doc(GROUP, "Returns members in a sorted set within a range of indexes.", "1.2.0", O_LOG_M),
+    CommandSpec::new("zrevrange", -4, zrevrange)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(READ)
+        .doc(
+            GROUP,
+            "Returns members in a sorted set within a range of indexes in reverse order.",
+            "1.2.0",
+            O_LOG_M,
+        ),
+    CommandSpec::new("zrangebyscore", -4, zrangebyscore)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(READ)
+        .doc(GROUP, "Returns members in a sorted set within a range of scores.", "1.0.5", O_LOG_M),
+    CommandSpec::new("zrevrangebyscore", -4, zrevrangebyscore)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(READ)
+        .doc(
+            GROUP,
+            "Returns members in a sorted set within a range of scores in reverse order.",
+            "2.2.0",
+            O_LOG_M,
+        ),
+    CommandSpec::new("zrangebylex", -4, zrangebylex)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(READ)
+        .doc(
+            GROUP,
+            "Returns members in a sorted set within a lexicographical range.",
+            "2.8.9",
+            O_LOG_M,
+        ),
+    CommandSpec::new("zrevrangebylex", -4, zrevrangebylex)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(READ)
+        .doc(
+            GROUP,
+            "Returns members in a sorted set within a lexicographical range in reverse order.",
+            "2.8.9",
+            O_LOG_M,
+        ),
+    CommandSpec::new("zrangestore", -5, zrangestore)
+        .flags(WRITE | DENYOOM)
+        .keys(1, 2, 1)
+        .categories(WRITE_SLOW)
+        .doc(GROUP, "Stores a range of members from sorted set in a key.", "6.2.0", O_LOG_M),
+    CommandSpec::new("zcount", 4, zcount)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(READ_FAST)
+        .doc(
+            GROUP,
+            "Returns the count of members in a sorted set that have scores within a range.",
+            "2.0.0",
+            "O(M) here, M being the members counted (Redis: O(log(N)))",
+        ),
+    CommandSpec::new("zlexcount", 4, zlexcount)
+        .flags(READONLY | FAST)
+        .keys(1, 1, 1)
+        .categories(READ_FAST)
+        .doc(
+            GROUP,
+            "Returns the number of members in a sorted set within a lexicographical range.",
+            "2.8.9",
+            "O(M) here, M being the members counted (Redis: O(log(N)))",
+        ),
+    CommandSpec::new("zpopmin", -2, zpopmin)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(WRITE_FAST)
+        .doc(
+            GROUP,
+            "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+            "5.0.0",
+            "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        ),
+    CommandSpec::new("zpopmax", -2, zpopmax)
+        .flags(WRITE | FAST)
+        .keys(1, 1, 1)
+        .categories(WRITE_FAST)
+        .doc(
+            GROUP,
+            "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+            "5.0.0",
+            "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        ),
+    CommandSpec::new("zmpop", -4, zmpop)
+        .flags(WRITE | MOVABLE_KEYS)
+        .numkeys(1)
+        .categories(WRITE_SLOW)
+        .doc(
+            GROUP,
+            "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+            "7.0.0",
+            "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        ),
+    CommandSpec::new("zremrangebyrank", 4, zremrangebyrank)
+        .flags(WRITE)
+        .keys(1, 1, 1)
+        .categories(WRITE_SLOW)
+        .doc(
+            GROUP,
+            "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+            "2.0.0",
+            O_LOG_M,
+        ),
+    CommandSpec::new("zremrangebyscore", 4, zremrangebyscore)
+        .flags(WRITE)
+        .keys(1, 1, 1)
+        .categories(WRITE_SLOW)
+        .doc(
+            GROUP,
+            "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+            "1.2.0",
+            O_LOG_M,
+        ),
+    CommandSpec::new("zremrangebylex", 4, zremrangebylex)
+        .flags(WRITE)
+        .keys(1, 1, 1)
+        .categories(WRITE_SLOW)
+        .doc(
+            GROUP,
+            "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+            "2.8.9",
+            O_LOG_M,
+        ),
+    CommandSpec::new("zunion", -3, zunion)
+        .flags(READONLY | MOVABLE_KEYS)
+        .numkeys(1)
+        .categories(READ)
+        .doc(GROUP, "Returns the union of multiple sorted sets.", "6.2.0", O_SETOP),
+    CommandSpec::new("zinter", -3, zinter)
+        .flags(READONLY | MOVABLE_KEYS)
+        .numkeys(1)
+        .categories(READ)
+        .doc(GROUP, "Returns the intersect of multiple sorted sets.", "6.2.0", O_SETOP),
+    CommandSpec::new("zdiff", -3, zdiff)
+        .flags(READONLY | MOVABLE_KEYS)
+        .numkeys(1)
+        .categories(READ)
+        .doc(GROUP, "Returns the difference between multiple sorted sets.", "6.2.0", O_SETOP),
+    CommandSpec::new("zunionstore", -4, zunionstore)
+        .flags(WRITE | DENYOOM | MOVABLE_KEYS)
+        .keys(1, 1, 1)
+        .numkeys(2)
+        .categories(WRITE_SLOW)
+        .doc(GROUP, "Stores the union of multiple sorted sets in a key.", "2.0.0", O_SETOP),
+    CommandSpec::new("zinterstore", -4, zinterstore)
+        .flags(WRITE | DENYOOM | MOVABLE_KEYS)
+        .keys(1, 1, 1)
+        .numkeys(2)
+        .categories(WRITE_SLOW)
+        .doc(GROUP, "Stores the intersect of multiple sorted sets in a key.", "2.0.0", O_SETOP),
+    CommandSpec::new("zdiffstore", -4, zdiffstore)
+        .flags(WRITE | DENYOOM | MOVABLE_KEYS)
+        .keys(1, 1, 1)
+        .numkeys(2)
+        .categories(WRITE_SLOW)
+        .doc(GROUP, "Stores the difference of multiple sorted sets in a key.", "6.2.0", O_SETOP),
+    CommandSpec::new("zintercard", -3, zintercard)
+        .flags(READONLY | MOVABLE_KEYS)
+        .numkeys(1)
+        .categories(READ)
+        .doc(
+            GROUP,
+            "Returns the number of members of the intersect of multiple sorted sets.",
+            "7.0.0",
+            "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
+        ),
+    CommandSpec::new("zrandmember", -2, zrandmember)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(READ)
+        .doc(
+            GROUP,
+            "Returns one or more random members from a sorted set.",
+            "6.2.0",
+            "O(N) where N is the number of members returned",
+        ),
+    CommandSpec::new("zscan", -3, zscan)
+        .flags(READONLY)
+        .keys(1, 1, 1)
+        .categories(READ)
+        .doc(
+            GROUP,
+            "Iterates over members and scores of a sorted set.",
+            "2.8.0",
+            "O(1) for every call. O(N) for a complete iteration.",
+        ),
 ];
 
 // ---------------------------------------------------------------------------------------

@@ -100,29 +100,95 @@ pub struct CommandSpec {
     /// Complexity note for COMMAND DOCS.
     pub complexity: &'static str,
     /// The implementation; `None` for containers whose subcommands do the work.
-    pub handler: Option<fn(&mut Ctx<'_>, &[Bytes]) -> Reply>,
+    pub handler: Option<HandlerFn>,
     /// Subcommands (`CLIENT ID`, `CONFIG GET`, ...).
     pub subcommands: &'static [CommandSpec],
 }
 
+/// The handler type of a static row.
+pub type HandlerFn = fn(&mut Ctx<'_>, &[Bytes]) -> Reply;
+
+/// The one way to write a row: `CommandSpec::new(name, arity, handler)` (or
+/// [`CommandSpec::container`]) followed by the optional parts, each a `const fn` so that the
+/// rows stay in `static` tables. [`Command`] has the same methods for rows built at run time.
 impl CommandSpec {
-    /// Defaults for the optional fields, to be completed with struct update syntax.
-    pub const BASE: CommandSpec = CommandSpec {
-        name: "",
-        arity: 1,
-        flags: 0,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        numkeys_at: 0,
-        categories: &[],
-        group: "generic",
-        summary: "",
-        since: "1.0.0",
-        complexity: "O(1)",
-        handler: None,
-        subcommands: &[],
-    };
+    /// A command with its handler: no flags, no keys, no categories, group `generic`, since
+    /// `1.0.0`, complexity `O(1)`.
+    pub const fn new(name: &'static str, arity: i32, handler: HandlerFn) -> CommandSpec {
+        CommandSpec {
+            handler: Some(handler),
+            ..CommandSpec::container(name, arity)
+        }
+    }
+
+    /// A command without a handler of its own, whose [`subcommands`](Self::subcommands) do
+    /// the work; otherwise as [`new`](Self::new).
+    pub const fn container(name: &'static str, arity: i32) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags: 0,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            numkeys_at: 0,
+            categories: &[],
+            group: "generic",
+            summary: "",
+            since: "1.0.0",
+            complexity: "O(1)",
+            handler: None,
+            subcommands: &[],
+        }
+    }
+
+    /// Sets the [`flags`] (bitwise OR).
+    pub const fn flags(mut self, flags: u32) -> CommandSpec {
+        self.flags = flags;
+        self
+    }
+
+    /// Sets the key positions: the first, the last (negative counts from the end), the step.
+    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> CommandSpec {
+        self.first_key = first;
+        self.last_key = last;
+        self.step = step;
+        self
+    }
+
+    /// Sets the position of a `numkeys` argument followed by that many keys.
+    pub const fn numkeys(mut self, at: i32) -> CommandSpec {
+        self.numkeys_at = at;
+        self
+    }
+
+    /// Sets the ACL categories, without the `@`.
+    pub const fn categories(mut self, categories: &'static [&'static str]) -> CommandSpec {
+        self.categories = categories;
+        self
+    }
+
+    /// Sets the COMMAND DOCS fields: group, summary, the version that introduced the command,
+    /// complexity.
+    pub const fn doc(
+        mut self,
+        group: &'static str,
+        summary: &'static str,
+        since: &'static str,
+        complexity: &'static str,
+    ) -> CommandSpec {
+        self.group = group;
+        self.summary = summary;
+        self.since = since;
+        self.complexity = complexity;
+        self
+    }
+
+    /// Sets the subcommands (`CLIENT ID`, `CONFIG GET`, ...).
+    pub const fn subcommands(mut self, subcommands: &'static [CommandSpec]) -> CommandSpec {
+        self.subcommands = subcommands;
+        self
+    }
 }
 
 /// A command in the live table: owned, so that plugins and scripts can add their own.
@@ -163,11 +229,16 @@ pub struct Command {
 
 impl Command {
     /// A command built at run time (plugins, scripts), with owned metadata: no flags, no
-    /// keys, no categories, group `module`. Set the other public fields before registering;
-    /// [`CommandTable::register`] assigns the statistics slots.
+    /// keys, no categories, group `module`. Complete it with the methods named as
+    /// [`CommandSpec`]'s before registering; [`CommandTable::register`] assigns the
+    /// statistics slots.
     pub fn new(name: impl Into<String>, arity: i32, handler: Handler) -> Command {
+        Command::with_handler(name.into(), arity, Some(handler))
+    }
+
+    fn with_handler(name: String, arity: i32, handler: Option<Handler>) -> Command {
         Command {
-            name: name.into(),
+            name,
             arity,
             flags: 0,
             first_key: 0,
@@ -180,10 +251,66 @@ impl Command {
             since: "1.0.0".into(),
             complexity: String::new(),
             provider: None,
-            handler: Some(handler),
+            handler,
             subcommands: Vec::new(),
             stats_index: usize::MAX,
         }
+    }
+
+    /// The live form of a static row, named `name` (`"client|setname"` for a subcommand),
+    /// without its subcommands, provider or statistics slot.
+    pub fn from_spec(spec: &CommandSpec, name: String) -> Command {
+        let handler = spec.handler.map(|f| Arc::new(f) as Handler);
+        Command::with_handler(name, spec.arity, handler)
+            .flags(spec.flags)
+            .keys(spec.first_key, spec.last_key, spec.step)
+            .numkeys(spec.numkeys_at)
+            .categories(spec.categories.iter().copied())
+            .doc(spec.group, spec.summary, spec.since, spec.complexity)
+    }
+
+    /// See [`CommandSpec::flags`].
+    pub fn flags(mut self, flags: u32) -> Command {
+        self.flags = flags;
+        self
+    }
+
+    /// See [`CommandSpec::keys`].
+    pub fn keys(mut self, first: i32, last: i32, step: i32) -> Command {
+        self.first_key = first;
+        self.last_key = last;
+        self.step = step;
+        self
+    }
+
+    /// See [`CommandSpec::numkeys`].
+    pub fn numkeys(mut self, at: i32) -> Command {
+        self.numkeys_at = at;
+        self
+    }
+
+    /// See [`CommandSpec::categories`].
+    pub fn categories<S: Into<String>>(
+        mut self,
+        categories: impl IntoIterator<Item = S>,
+    ) -> Command {
+        self.categories = categories.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// See [`CommandSpec::doc`].
+    pub fn doc(
+        mut self,
+        group: impl Into<String>,
+        summary: impl Into<String>,
+        since: impl Into<String>,
+        complexity: impl Into<String>,
+    ) -> Command {
+        self.group = group.into();
+        self.summary = summary.into();
+        self.since = since.into();
+        self.complexity = complexity.into();
+        self
     }
 
     /// Whether the command has the given flag(s).
@@ -303,22 +430,10 @@ impl CommandTable {
             .map(|s| Arc::new(self.build(s, Some(spec.name), provider)))
             .collect();
         Command {
-            arity: spec.arity,
-            flags: spec.flags,
-            first_key: spec.first_key,
-            last_key: spec.last_key,
-            step: spec.step,
-            numkeys_at: spec.numkeys_at,
-            categories: spec.categories.iter().map(|s| s.to_string()).collect(),
-            group: spec.group.to_string(),
-            summary: spec.summary.to_string(),
-            since: spec.since.to_string(),
-            complexity: spec.complexity.to_string(),
             provider: provider.map(str::to_string),
-            handler: spec.handler.map(|f| Arc::new(f) as Handler),
             subcommands,
             stats_index,
-            name,
+            ..Command::from_spec(spec, name)
         }
     }
 

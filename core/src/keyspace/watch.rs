@@ -9,15 +9,14 @@ use bytes::Bytes;
 
 use crate::storage::DbIndex;
 
-/// A client's ID (the engine's `ClientId`): the keyspace knows clients only by number.
-type ClientId = u64;
-
-/// Watched keys and the clients whose transaction must fail.
+/// Watched keys and the clients whose transaction must fail. Clients are named by their id, a
+/// plain `u64` (the number `CLIENT ID` answers), so the keyspace does not depend on the
+/// client module.
 #[derive(Default, Debug)]
 pub struct WatchRegistry {
-    keys: HashMap<(DbIndex, Bytes), Vec<ClientId>, ahash::RandomState>,
-    by_client: HashMap<ClientId, Vec<(DbIndex, Bytes)>, ahash::RandomState>,
-    dirty: HashSet<ClientId, ahash::RandomState>,
+    keys: HashMap<(DbIndex, Bytes), Vec<u64>, ahash::RandomState>,
+    by_client: HashMap<u64, Vec<(DbIndex, Bytes)>, ahash::RandomState>,
+    dirty: HashSet<u64, ahash::RandomState>,
 }
 
 impl WatchRegistry {
@@ -27,7 +26,7 @@ impl WatchRegistry {
     }
 
     /// `client` starts watching `key` of `db` (again: no effect).
-    pub fn watch(&mut self, client: ClientId, db: DbIndex, key: Bytes) {
+    pub fn watch(&mut self, client: u64, db: DbIndex, key: Bytes) {
         let watchers = self.keys.entry((db, key.clone())).or_default();
         if watchers.contains(&client) {
             return;
@@ -38,7 +37,7 @@ impl WatchRegistry {
 
     /// Forgets every watch of `client` and its dirty mark (UNWATCH, EXEC, DISCARD, RESET,
     /// disconnection).
-    pub fn unwatch_all(&mut self, client: ClientId) {
+    pub fn unwatch_all(&mut self, client: u64) {
         self.dirty.remove(&client);
         let Some(keys) = self.by_client.remove(&client) else {
             return;
@@ -54,17 +53,17 @@ impl WatchRegistry {
     }
 
     /// Number of keys `client` watches (CLIENT LIST `watch=`).
-    pub fn watched_by(&self, client: ClientId) -> usize {
+    pub fn watched_by(&self, client: u64) -> usize {
         self.by_client.get(&client).map_or(0, Vec::len)
     }
 
     /// The keys `client` watches.
-    pub fn keys_of(&self, client: ClientId) -> Vec<(DbIndex, Bytes)> {
+    pub fn keys_of(&self, client: u64) -> Vec<(DbIndex, Bytes)> {
         self.by_client.get(&client).cloned().unwrap_or_default()
     }
 
     /// Whether a watched key of `client` changed since it was watched.
-    pub fn is_dirty(&self, client: ClientId) -> bool {
+    pub fn is_dirty(&self, client: u64) -> bool {
         self.dirty.contains(&client)
     }
 

@@ -15,127 +15,119 @@ use crate::protocol::Reply;
 
 const CATS: &[&str] = &["slow", "scripting"];
 
-const FCALL_BASE: CommandSpec = CommandSpec {
-    arity: -3,
-    flags: NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS,
-    numkeys_at: 2,
-    categories: CATS,
-    group: "scripting",
-    since: "7.0.0",
-    complexity: "Depends on the function that is executed.",
-    ..CommandSpec::BASE
-};
-
-const SUB: CommandSpec = CommandSpec {
-    flags: NOSCRIPT,
-    categories: CATS,
-    group: "scripting",
-    since: "7.0.0",
-    ..CommandSpec::BASE
-};
-
 /// Function commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "fcall",
-        summary: "Invokes a function.",
-        handler: Some(fcall),
-        ..FCALL_BASE
-    },
-    CommandSpec {
-        name: "fcall_ro",
-        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS,
-        summary: "Invokes a read-only function.",
-        handler: Some(fcall_ro),
-        ..FCALL_BASE
-    },
-    CommandSpec {
-        name: "function",
-        arity: -2,
-        categories: CATS,
-        group: "scripting",
-        summary: "A container for function commands.",
-        since: "7.0.0",
-        complexity: "Depends on subcommand.",
-        subcommands: &[
-            CommandSpec {
-                name: "load",
-                arity: -3,
-                flags: NOSCRIPT | WRITE | DENYOOM,
-                summary: "Creates a library.",
-                complexity: "O(1) (considering compilation time is redundant)",
-                handler: Some(function_load),
-                ..SUB
-            },
-            CommandSpec {
-                name: "delete",
-                arity: 3,
-                flags: NOSCRIPT | WRITE,
-                summary: "Deletes a library and its functions.",
-                handler: Some(function_delete),
-                ..SUB
-            },
-            CommandSpec {
-                name: "flush",
-                arity: -2,
-                flags: NOSCRIPT | WRITE,
-                summary: "Deletes all libraries and functions.",
-                complexity: "O(N) where N is the number of functions deleted",
-                handler: Some(function_flush),
-                ..SUB
-            },
-            CommandSpec {
-                name: "dump",
-                arity: 2,
-                summary: "Dumps all libraries into a serialized binary payload.",
-                complexity: "O(N) where N is the number of functions",
-                handler: Some(function_dump),
-                ..SUB
-            },
-            CommandSpec {
-                name: "restore",
-                arity: -3,
-                flags: NOSCRIPT | WRITE | DENYOOM,
-                summary: "Restores all libraries from a payload.",
-                complexity: "O(N) where N is the number of functions on the payload",
-                handler: Some(function_restore),
-                ..SUB
-            },
-            CommandSpec {
-                name: "list",
-                arity: -2,
-                summary: "Returns information about all libraries.",
-                complexity: "O(N) where N is the number of functions",
-                handler: Some(function_list),
-                ..SUB
-            },
-            CommandSpec {
-                name: "stats",
-                arity: 2,
-                flags: NOSCRIPT | ALLOW_BUSY,
-                summary: "Returns information about a function during execution.",
-                handler: Some(function_stats),
-                ..SUB
-            },
-            CommandSpec {
-                name: "kill",
-                arity: 2,
-                flags: NOSCRIPT | ALLOW_BUSY,
-                summary: "Terminates a function during execution.",
-                handler: Some(function_kill),
-                ..SUB
-            },
-            CommandSpec {
-                name: "help",
-                arity: 2,
-                flags: LOADING | STALE,
-                summary: "Returns helpful text about the different subcommands.",
-                handler: Some(function_help),
-                ..SUB
-            },
-        ],
-        ..CommandSpec::BASE
-    },
+    CommandSpec::new("fcall", -3, fcall)
+        .flags(NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS)
+        .numkeys(2)
+        .categories(CATS)
+        .doc(
+            "scripting",
+            "Invokes a function.",
+            "7.0.0",
+            "Depends on the function that is executed.",
+        ),
+    CommandSpec::new("fcall_ro", -3, fcall_ro)
+        .flags(NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS)
+        .numkeys(2)
+        .categories(CATS)
+        .doc(
+            "scripting",
+            "Invokes a read-only function.",
+            "7.0.0",
+            "Depends on the function that is executed.",
+        ),
+    CommandSpec::container("function", -2)
+        .categories(CATS)
+        .doc(
+            "scripting",
+            "A container for function commands.",
+            "7.0.0",
+            "Depends on subcommand.",
+        )
+        .subcommands(&[
+            CommandSpec::new("load", -3, function_load)
+                .flags(NOSCRIPT | WRITE | DENYOOM)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Creates a library.",
+                    "7.0.0",
+                    "O(1) (considering compilation time is redundant)",
+                ),
+            CommandSpec::new("delete", 3, function_delete)
+                .flags(NOSCRIPT | WRITE)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Deletes a library and its functions.",
+                    "7.0.0",
+                    "O(1)",
+                ),
+            CommandSpec::new("flush", -2, function_flush)
+                .flags(NOSCRIPT | WRITE)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Deletes all libraries and functions.",
+                    "7.0.0",
+                    "O(N) where N is the number of functions deleted",
+                ),
+            CommandSpec::new("dump", 2, function_dump)
+                .flags(NOSCRIPT)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Dumps all libraries into a serialized binary payload.",
+                    "7.0.0",
+                    "O(N) where N is the number of functions",
+                ),
+            CommandSpec::new("restore", -3, function_restore)
+                .flags(NOSCRIPT | WRITE | DENYOOM)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Restores all libraries from a payload.",
+                    "7.0.0",
+                    "O(N) where N is the number of functions on the payload",
+                ),
+            CommandSpec::new("list", -2, function_list)
+                .flags(NOSCRIPT)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Returns information about all libraries.",
+                    "7.0.0",
+                    "O(N) where N is the number of functions",
+                ),
+            CommandSpec::new("stats", 2, function_stats)
+                .flags(NOSCRIPT | ALLOW_BUSY)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Returns information about a function during execution.",
+                    "7.0.0",
+                    "O(1)",
+                ),
+            CommandSpec::new("kill", 2, function_kill)
+                .flags(NOSCRIPT | ALLOW_BUSY)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Terminates a function during execution.",
+                    "7.0.0",
+                    "O(1)",
+                ),
+            CommandSpec::new("help", 2, function_help)
+                .flags(LOADING | STALE)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Returns helpful text about the different subcommands.",
+                    "7.0.0",
+                    "O(1)",
+                ),
+        ]),
 ];
 
 fn fcall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

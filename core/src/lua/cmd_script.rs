@@ -12,130 +12,113 @@ use crate::protocol::Reply;
 
 const CATS: &[&str] = &["slow", "scripting"];
 
-const EVAL_BASE: CommandSpec = CommandSpec {
-    arity: -3,
-    flags: NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS,
-    numkeys_at: 2,
-    categories: CATS,
-    group: "scripting",
-    since: "2.6.0",
-    complexity: "Depends on the script that is executed.",
-    ..CommandSpec::BASE
-};
-
 /// Scripting commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "eval",
-        summary: "Executes a server-side Lua script.",
-        handler: Some(eval),
-        ..EVAL_BASE
-    },
-    CommandSpec {
-        name: "evalsha",
-        summary: "Executes a server-side Lua script by SHA1 digest.",
-        handler: Some(evalsha),
-        ..EVAL_BASE
-    },
-    CommandSpec {
-        name: "eval_ro",
-        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS,
-        summary: "Executes a read-only server-side Lua script.",
-        since: "7.0.0",
-        handler: Some(eval_ro),
-        ..EVAL_BASE
-    },
-    CommandSpec {
-        name: "evalsha_ro",
-        flags: NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS,
-        summary: "Executes a read-only server-side Lua script by SHA1 digest.",
-        since: "7.0.0",
-        handler: Some(evalsha_ro),
-        ..EVAL_BASE
-    },
-    CommandSpec {
-        name: "script",
-        arity: -2,
-        categories: CATS,
-        group: "scripting",
-        summary: "A container for Lua scripts management commands.",
-        since: "2.6.0",
-        complexity: "Depends on subcommand.",
-        subcommands: &[
-            CommandSpec {
-                name: "load",
-                arity: 3,
-                flags: NOSCRIPT | STALE,
-                categories: CATS,
-                group: "scripting",
-                summary: "Loads a server-side Lua script to the script cache.",
-                since: "2.6.0",
-                complexity: "O(N) with N being the length in bytes of the script body.",
-                handler: Some(script_load),
-                ..CommandSpec::BASE
-            },
-            CommandSpec {
-                name: "exists",
-                arity: -3,
-                flags: NOSCRIPT,
-                categories: CATS,
-                group: "scripting",
-                summary: "Determines whether server-side Lua scripts exist in the script cache.",
-                since: "2.6.0",
-                complexity: "O(N) with N being the number of scripts to check.",
-                handler: Some(script_exists),
-                ..CommandSpec::BASE
-            },
-            CommandSpec {
-                name: "flush",
-                arity: -2,
-                flags: NOSCRIPT,
-                categories: CATS,
-                group: "scripting",
-                summary: "Removes all server-side Lua scripts from the script cache.",
-                since: "2.6.0",
-                complexity: "O(N) with N being the number of scripts in cache",
-                handler: Some(script_flush),
-                ..CommandSpec::BASE
-            },
-            CommandSpec {
-                name: "kill",
-                arity: 2,
-                flags: NOSCRIPT | ALLOW_BUSY,
-                categories: CATS,
-                group: "scripting",
-                summary: "Terminates a server-side Lua script during execution.",
-                since: "2.6.0",
-                handler: Some(script_kill),
-                ..CommandSpec::BASE
-            },
-            CommandSpec {
-                name: "reload",
-                arity: 2,
-                flags: NOSCRIPT | ADMIN,
-                categories: &["admin", "slow", "dangerous", "scripting"],
-                group: "scripting",
-                summary: "Loads the Lua files of the scripting.commands and scripting.hooks \
+    CommandSpec::new("eval", -3, eval)
+        .flags(NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS)
+        .numkeys(2)
+        .categories(CATS)
+        .doc(
+            "scripting",
+            "Executes a server-side Lua script.",
+            "2.6.0",
+            "Depends on the script that is executed.",
+        ),
+    CommandSpec::new("evalsha", -3, evalsha)
+        .flags(NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | MOVABLE_KEYS)
+        .numkeys(2)
+        .categories(CATS)
+        .doc(
+            "scripting",
+            "Executes a server-side Lua script by SHA1 digest.",
+            "2.6.0",
+            "Depends on the script that is executed.",
+        ),
+    CommandSpec::new("eval_ro", -3, eval_ro)
+        .flags(NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS)
+        .numkeys(2)
+        .categories(CATS)
+        .doc(
+            "scripting",
+            "Executes a read-only server-side Lua script.",
+            "7.0.0",
+            "Depends on the script that is executed.",
+        ),
+    CommandSpec::new("evalsha_ro", -3, evalsha_ro)
+        .flags(NOSCRIPT | SKIP_MONITOR | READONLY | STALE | MOVABLE_KEYS)
+        .numkeys(2)
+        .categories(CATS)
+        .doc(
+            "scripting",
+            "Executes a read-only server-side Lua script by SHA1 digest.",
+            "7.0.0",
+            "Depends on the script that is executed.",
+        ),
+    CommandSpec::container("script", -2)
+        .categories(CATS)
+        .doc(
+            "scripting",
+            "A container for Lua scripts management commands.",
+            "2.6.0",
+            "Depends on subcommand.",
+        )
+        .subcommands(&[
+            CommandSpec::new("load", 3, script_load)
+                .flags(NOSCRIPT | STALE)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Loads a server-side Lua script to the script cache.",
+                    "2.6.0",
+                    "O(N) with N being the length in bytes of the script body.",
+                ),
+            CommandSpec::new("exists", -3, script_exists)
+                .flags(NOSCRIPT)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Determines whether server-side Lua scripts exist in the script cache.",
+                    "2.6.0",
+                    "O(N) with N being the number of scripts to check.",
+                ),
+            CommandSpec::new("flush", -2, script_flush)
+                .flags(NOSCRIPT)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Removes all server-side Lua scripts from the script cache.",
+                    "2.6.0",
+                    "O(N) with N being the number of scripts in cache",
+                ),
+            CommandSpec::new("kill", 2, script_kill)
+                .flags(NOSCRIPT | ALLOW_BUSY)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Terminates a server-side Lua script during execution.",
+                    "2.6.0",
+                    "O(1)",
+                ),
+            CommandSpec::new("reload", 2, script_reload)
+                .flags(NOSCRIPT | ADMIN)
+                .categories(&["admin", "slow", "dangerous", "scripting"])
+                .doc(
+                    "scripting",
+                    "Loads the Lua files of the scripting.commands and scripting.hooks \
                           options again, replacing their custom commands and hooks.",
-                since: "7.0.0",
-                complexity: "Depends on the script files.",
-                handler: Some(script_reload),
-                ..CommandSpec::BASE
-            },
-            CommandSpec {
-                name: "help",
-                arity: 2,
-                flags: LOADING | STALE,
-                categories: CATS,
-                group: "scripting",
-                summary: "Returns helpful text about the different subcommands.",
-                since: "5.0.0",
-                handler: Some(script_help),
-                ..CommandSpec::BASE
-            },
-        ],
-        ..CommandSpec::BASE
-    },
+                    "7.0.0",
+                    "Depends on the script files.",
+                ),
+            CommandSpec::new("help", 2, script_help)
+                .flags(LOADING | STALE)
+                .categories(CATS)
+                .doc(
+                    "scripting",
+                    "Returns helpful text about the different subcommands.",
+                    "5.0.0",
+                    "O(1)",
+                ),
+        ]),
 ];
 
 /// Splits `numkeys key... arg...` (from `argv[2]`) into keys and arguments, with Redis's

@@ -323,20 +323,12 @@ pub(super) fn build(def: ScriptCommand) -> Command {
     let def = Arc::new(def);
     let run = Arc::clone(&def);
     let handler: Handler = Arc::new(move |ctx: &mut Ctx<'_>, argv: &[Bytes]| call(ctx, &run, argv));
-    let mut cmd = Command::new(def.name.clone(), def.arity, handler);
-    cmd.flags = def.flags;
-    match def.keys {
-        KeySpec::None => {}
-        KeySpec::Range { first, last, step } => {
-            cmd.first_key = first;
-            cmd.last_key = last;
-            cmd.step = step;
-        }
-        KeySpec::NumKeys(at) => {
-            cmd.numkeys_at = at;
-            cmd.flags |= flags::MOVABLE_KEYS;
-        }
-    }
+    let cmd = Command::new(def.name.clone(), def.arity, handler);
+    let cmd = match def.keys {
+        KeySpec::None => cmd.flags(def.flags),
+        KeySpec::Range { first, last, step } => cmd.flags(def.flags).keys(first, last, step),
+        KeySpec::NumKeys(at) => cmd.flags(def.flags | flags::MOVABLE_KEYS).numkeys(at),
+    };
     let mut categories = vec![if def.flags & flags::WRITE != 0 {
         "write"
     } else {
@@ -351,12 +343,12 @@ pub(super) fn build(def: ScriptCommand) -> Command {
         "slow"
     });
     categories.push("scripting");
-    cmd.categories = categories.into_iter().map(String::from).collect();
-    cmd.group = "scripting".into();
-    cmd.summary = def.summary.clone();
-    cmd.since = "7.0.0".into();
-    cmd.complexity = "Depends on the script.".into();
-    cmd
+    cmd.categories(categories).doc(
+        "scripting",
+        def.summary.clone(),
+        "7.0.0",
+        "Depends on the script.",
+    )
 }
 
 /// Runs a script command: splits keys from arguments and calls the handler.

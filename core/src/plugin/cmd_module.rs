@@ -11,76 +11,51 @@ use crate::protocol::Reply;
 const CATS: &[&str] = &["admin", "slow", "dangerous"];
 
 /// MODULE and its subcommands.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "module",
-    arity: -2,
-    flags: 0,
-    categories: &["slow"],
-    group: "server",
-    summary: "A container for module commands.",
-    since: "4.0.0",
-    complexity: "Depends on subcommand.",
-    handler: None,
-    subcommands: &[
-        CommandSpec {
-            name: "list",
-            arity: 2,
-            flags: ADMIN | NOSCRIPT,
-            categories: CATS,
-            group: "server",
-            summary: "Returns all loaded modules.",
-            since: "4.0.0",
-            complexity: "O(N) where N is the number of loaded modules.",
-            handler: Some(module_list),
-            ..CommandSpec::BASE
-        },
-        CommandSpec {
-            name: "load",
-            arity: -3,
-            flags: ADMIN | NOSCRIPT,
-            categories: CATS,
-            group: "server",
-            summary: "Loads a module.",
-            since: "4.0.0",
-            handler: Some(module_load),
-            ..CommandSpec::BASE
-        },
-        CommandSpec {
-            name: "loadex",
-            arity: -3,
-            flags: ADMIN | NOSCRIPT,
-            categories: CATS,
-            group: "server",
-            summary: "Loads a module using extended parameters.",
-            since: "7.0.0",
-            handler: Some(module_loadex),
-            ..CommandSpec::BASE
-        },
-        CommandSpec {
-            name: "unload",
-            arity: 3,
-            flags: ADMIN | NOSCRIPT,
-            categories: CATS,
-            group: "server",
-            summary: "Unloads a module.",
-            since: "4.0.0",
-            handler: Some(module_unload),
-            ..CommandSpec::BASE
-        },
-        CommandSpec {
-            name: "help",
-            arity: 2,
-            flags: LOADING | STALE,
-            categories: &["slow"],
-            group: "server",
-            summary: "Returns helpful text about the different subcommands.",
-            since: "5.0.0",
-            handler: Some(module_help),
-            ..CommandSpec::BASE
-        },
-    ],
-    ..CommandSpec::BASE
-}];
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container("module", -2)
+    .categories(&["slow"])
+    .doc(
+        "server",
+        "A container for module commands.",
+        "4.0.0",
+        "Depends on subcommand.",
+    )
+    .subcommands(&[
+        CommandSpec::new("list", 2, module_list)
+            .flags(ADMIN | NOSCRIPT)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Returns all loaded modules.",
+                "4.0.0",
+                "O(N) where N is the number of loaded modules.",
+            ),
+        CommandSpec::new("load", -3, module_load)
+            .flags(ADMIN | NOSCRIPT)
+            .categories(CATS)
+            .doc("server", "Loads a module.", "4.0.0", "O(1)"),
+        CommandSpec::new("loadex", -3, module_loadex)
+            .flags(ADMIN | NOSCRIPT)
+            .categories(CATS)
+            .doc(
+                "server",
+                "Loads a module using extended parameters.",
+                "7.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("unload", 3, module_unload)
+            .flags(ADMIN | NOSCRIPT)
+            .categories(CATS)
+            .doc("server", "Unloads a module.", "4.0.0", "O(1)"),
+        CommandSpec::new("help", 2, module_help)
+            .flags(LOADING | STALE)
+            .categories(&["slow"])
+            .doc(
+                "server",
+                "Returns helpful text about the different subcommands.",
+                "5.0.0",
+                "O(1)",
+            ),
+    ])];
 
 /// A plugin as MODULE LIST shows it: Redis's fields (`ver` as MAJOR*10000+MINOR*100+PATCH)
 /// plus `version` as written.

@@ -35,15 +35,15 @@ struct UnitState {
 
 static TASK_STOPPED: AtomicBool = AtomicBool::new(false);
 
-static UNIT_COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "unit.greet",
-    arity: 1,
-    flags: flags::READONLY | flags::FAST,
-    categories: &["read", "fast"],
-    summary: "Returns the configured greeting.",
-    handler: Some(greet),
-    ..CommandSpec::BASE
-}];
+static UNIT_COMMANDS: &[CommandSpec] = &[CommandSpec::new("unit.greet", 1, greet)
+    .flags(flags::READONLY | flags::FAST)
+    .categories(&["read", "fast"])
+    .doc(
+        "generic",
+        "Returns the configured greeting.",
+        "1.0.0",
+        "O(1)",
+    )];
 
 fn greet(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     match ctx.engine.state::<UnitState>() {

@@ -19,48 +19,88 @@ const LIST_CATS: &[&str] = &["write", "list", "slow", "blocking"];
 const ZSET_FAST_CATS: &[&str] = &["write", "sortedset", "fast", "blocking"];
 const ZSET_SLOW_CATS: &[&str] = &["write", "sortedset", "slow", "blocking"];
 
-/// A blocking command's row.
-#[allow(clippy::too_many_arguments)]
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    categories: &'static [&'static str],
-    group: &'static str,
-    summary: &'static str,
-    since: &'static str,
-    complexity: &'static str,
-    handler: fn(&mut Ctx<'_>, &[Bytes]) -> Reply,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: keys.0,
-        last_key: keys.1,
-        step: if keys.0 > 0 { 1 } else { 0 },
-        numkeys_at: keys.2,
-        categories,
-        group,
-        summary,
-        since,
-        complexity,
-        handler: Some(handler),
-        ..CommandSpec::BASE
-    }
-}
-
 /// The plugin's commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("blpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 0), LIST_CATS, "list", "Remove and get the first element in a list, or block until one is available", "2.0.0", "O(N) where N is the number of provided keys.", blpop),
-    spec("brpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 0), LIST_CATS, "list", "Remove and get the last element in a list, or block until one is available", "2.0.0", "O(N) where N is the number of provided keys.", brpop),
-    spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 0), LIST_CATS, "list", "Pop an element from a list, push it to another list and return it; or block until one is available", "6.2.0", "O(1)", blmove),
-    spec("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 0), LIST_CATS, "list", "Pop an element from a list, push it to another list and return it; or block until one is available", "2.2.0", "O(1)", brpoplpush),
-    spec("blmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, (0, 0, 2), LIST_CATS, "list", "Pop elements from a list, or block until one is available", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", blmpop),
-    spec("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 0), ZSET_FAST_CATS, "sorted-set", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", bzpopmin),
-    spec("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 0), ZSET_FAST_CATS, "sorted-set", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", bzpopmax),
-    spec("bzmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, (0, 0, 2), ZSET_SLOW_CATS, "sorted-set", "Remove and return members with scores in a sorted set or block until one is available", "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", bzmpop),
+    CommandSpec::new("blpop", -3, blpop)
+        .flags(WRITE | NOSCRIPT | BLOCKING)
+        .keys(1, -2, 1)
+        .categories(LIST_CATS)
+        .doc(
+            "list",
+            "Remove and get the first element in a list, or block until one is available",
+            "2.0.0",
+            "O(N) where N is the number of provided keys.",
+        ),
+    CommandSpec::new("brpop", -3, brpop)
+        .flags(WRITE | NOSCRIPT | BLOCKING)
+        .keys(1, -2, 1)
+        .categories(LIST_CATS)
+        .doc(
+            "list",
+            "Remove and get the last element in a list, or block until one is available",
+            "2.0.0",
+            "O(N) where N is the number of provided keys.",
+        ),
+    CommandSpec::new("blmove", 6, blmove)
+        .flags(WRITE | DENYOOM | NOSCRIPT | BLOCKING)
+        .keys(1, 2, 1)
+        .categories(LIST_CATS)
+        .doc(
+            "list",
+            "Pop an element from a list, push it to another list and return it; or block until one is available",
+            "6.2.0",
+            "O(1)",
+        ),
+    CommandSpec::new("brpoplpush", 4, brpoplpush)
+        .flags(WRITE | DENYOOM | NOSCRIPT | BLOCKING)
+        .keys(1, 2, 1)
+        .categories(LIST_CATS)
+        .doc(
+            "list",
+            "Pop an element from a list, push it to another list and return it; or block until one is available",
+            "2.2.0",
+            "O(1)",
+        ),
+    CommandSpec::new("blmpop", -5, blmpop)
+        .flags(WRITE | BLOCKING | MOVABLE_KEYS)
+        .numkeys(2)
+        .categories(LIST_CATS)
+        .doc(
+            "list",
+            "Pop elements from a list, or block until one is available",
+            "7.0.0",
+            "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        ),
+    CommandSpec::new("bzpopmin", -3, bzpopmin)
+        .flags(WRITE | NOSCRIPT | BLOCKING | FAST)
+        .keys(1, -2, 1)
+        .categories(ZSET_FAST_CATS)
+        .doc(
+            "sorted-set",
+            "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+            "5.0.0",
+            "O(log(N)) with N being the number of elements in the sorted set.",
+        ),
+    CommandSpec::new("bzpopmax", -3, bzpopmax)
+        .flags(WRITE | NOSCRIPT | BLOCKING | FAST)
+        .keys(1, -2, 1)
+        .categories(ZSET_FAST_CATS)
+        .doc(
+            "sorted-set",
+            "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+            "5.0.0",
+            "O(log(N)) with N being the number of elements in the sorted set.",
+        ),
+    CommandSpec::new("bzmpop", -5, bzmpop)
+        .flags(WRITE | BLOCKING | MOVABLE_KEYS)
+        .numkeys(2)
+        .categories(ZSET_SLOW_CATS)
+        .doc(
+            "sorted-set",
+            "Remove and return members with scores in a sorted set or block until one is available",
+            "7.0.0",
+            "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        ),
 ];
 
 /// Refuses more keys than `[plugins.blocking] max_keys_per_command`.

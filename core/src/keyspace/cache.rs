@@ -1,0 +1,243 @@
+//! The hot cache: a bounded LRU map of each database's keys to their entries (or to the fact
+//! that they do not exist), its byte accounting and eviction, and the lookup every key access
+//! goes through ([`Parts::slot`]).
+
+use bytes::Bytes;
+use hashlink::LinkedHashMap;
+
+use super::{Encodings, Entry, Keyspace, KeyspaceStats, Value, WatchRegistry};
+use crate::events::KeyEvent;
+use crate::storage::{DbIndex, Store, StoreError};
+
+/// Fixed cost charged per cached key on top of its bytes (map node, links, entry header).
+const SLOT_OVERHEAD: usize = 104;
+
+/// A cached key: its entry, or `None` when the key is known not to exist.
+pub(super) struct Slot {
+    pub(super) entry: Option<Entry>,
+    pub(super) dirty: bool,
+    /// Unix milliseconds of the last access (OBJECT IDLETIME).
+    pub(super) accessed: i64,
+}
+
+impl Slot {
+    pub(super) fn cost(&self, key: &[u8]) -> usize {
+        key.len() + SLOT_OVERHEAD + self.entry.as_ref().map_or(0, |e| e.value.size())
+    }
+}
+
+#[derive(Default)]
+pub(super) struct DbCache {
+    pub(super) map: LinkedHashMap<Bytes, Slot, ahash::RandomState>,
+}
+
+/// Where a key is looked up from, and what the lookup may do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// Load from the store if not cached; count as an access.
+    Load,
+    /// Load, but leave the access time alone (TYPE, TTL, OBJECT).
+    LoadNoTouch,
+    /// Do not read the store: the caller replaces the whole value.
+    Overwrite,
+}
+
+/// The keyspace's fields, borrowed apart so a cache slot can be held while the store, the dirty
+/// list and counters change.
+pub(super) struct Parts<'a> {
+    dbs: &'a mut [DbCache],
+    phys: &'a [DbIndex],
+    store: &'a mut dyn Store,
+    stats: &'a mut KeyspaceStats,
+    dirty: &'a mut Vec<(DbIndex, Bytes)>,
+    cache_bytes: &'a mut usize,
+    next_version: &'a mut u64,
+    events: &'a mut Vec<KeyEvent>,
+    watches: &'a mut WatchRegistry,
+    want_new: bool,
+    limits: Encodings,
+}
+
+/// A cache slot found by [`Parts::slot`], with what is needed to change it.
+pub(super) struct Found<'a> {
+    pub(super) db: DbIndex,
+    pub(super) key: &'a Bytes,
+    pub(super) slot: &'a mut Slot,
+    pub(super) store: &'a mut dyn Store,
+    pub(super) dirty: &'a mut Vec<(DbIndex, Bytes)>,
+    pub(super) cache_bytes: &'a mut usize,
+    pub(super) next_version: &'a mut u64,
+    pub(super) events: &'a mut Vec<KeyEvent>,
+    pub(super) watches: &'a mut WatchRegistry,
+    pub(super) want_new: bool,
+    pub(super) limits: Encodings,
+}
+
+impl Found<'_> {
+    /// Records that the slot must be written at the next flush. Every change to a key passes
+    /// here, so this is also where WATCH learns of it.
+    pub(super) fn mark_dirty(&mut self) {
+        if !self.watches.is_empty() {
+            self.watches.touch(self.db, self.key);
+        }
+        if !self.slot.dirty {
+            self.slot.dirty = true;
+            self.dirty.push((self.db, self.key.clone()));
+        }
+    }
+
+    pub(super) fn bump_version(&mut self) -> u64 {
+        let v = *self.next_version;
+        *self.next_version += 1;
+        v
+    }
+
+    pub(super) fn size(&self) -> usize {
+        self.slot.entry.as_ref().map_or(0, |e| e.value.size())
+    }
+
+    /// Drops the entry (expiry, DEL, overwrite): its element rows go at once, since its key
+    /// row may never have been written. The caller accounts for the cache bytes.
+    pub(super) fn discard(&mut self) -> Result<Option<Entry>, StoreError> {
+        let old = self.slot.entry.take();
+        if let Some(cid) = old.as_ref().and_then(|e| e.value.cid()) {
+            self.store.drop_elements(cid)?;
+        }
+        Ok(old)
+    }
+}
+
+impl<'a> Parts<'a> {
+    /// Makes sure `key` is in the cache (loading it from the store if needed) as the most
+    /// recently used key, and applies expiry: a key whose time has passed is removed, and a
+    /// hash loses its expired fields.
+    pub(super) fn slot(
+        self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+        lookup: Lookup,
+    ) -> Result<Found<'a>, StoreError> {
+        use hashlink::linked_hash_map::RawEntryMut;
+        let (k, slot) = match self.dbs[db as usize].map.raw_entry_mut().from_key(key) {
+            RawEntryMut::Occupied(mut o) => {
+                o.to_back();
+                o.into_key_value()
+            }
+            RawEntryMut::Vacant(v) => {
+                let entry = if lookup == Lookup::Overwrite {
+                    None
+                } else {
+                    self.stats.cache_misses += 1;
+                    match self.store.load(self.phys[db as usize], key)? {
+                        Some(r) => Some(Entry {
+                            expire_at: r.expire_at,
+                            version: r.version,
+                            value: Value::from_record(r)?,
+                        }),
+                        None => None,
+                    }
+                };
+                let slot = Slot {
+                    entry,
+                    dirty: false,
+                    accessed: now,
+                };
+                *self.cache_bytes += slot.cost(key);
+                v.insert(Bytes::copy_from_slice(key), slot)
+            }
+        };
+        if lookup != Lookup::LoadNoTouch {
+            // Writes count as accesses too, as Redis's lookupKeyWrite does.
+            slot.accessed = now;
+        }
+        let mut found = Found {
+            db,
+            key: k,
+            slot,
+            store: self.store,
+            dirty: self.dirty,
+            cache_bytes: self.cache_bytes,
+            next_version: self.next_version,
+            events: self.events,
+            watches: self.watches,
+            want_new: self.want_new,
+            limits: self.limits,
+        };
+        found.expire_if_due(now, self.stats)?;
+        Ok(found)
+    }
+}
+
+impl Keyspace {
+    /// Changes the cache budget; the cache shrinks at the next commit.
+    pub fn set_cache_max_bytes(&mut self, bytes: u64) {
+        self.cache_max_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+
+    /// Bytes the cache currently accounts for.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache_bytes
+    }
+
+    /// The cache's budget.
+    pub fn cache_max_bytes(&self) -> usize {
+        self.cache_max_bytes
+    }
+
+    /// Number of keys (live or known-absent) in the cache.
+    pub fn cache_keys(&self) -> usize {
+        self.dbs.iter().map(|d| d.map.len()).sum()
+    }
+
+    pub(super) fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            dbs: &mut self.dbs,
+            phys: &self.phys,
+            store: self.store.as_mut(),
+            stats: &mut self.stats,
+            dirty: &mut self.dirty,
+            cache_bytes: &mut self.cache_bytes,
+            next_version: &mut self.next_version,
+            events: &mut self.events,
+            watches: &mut self.watches,
+            want_new: self.want_new,
+            limits: self.encodings,
+        }
+    }
+
+    pub(super) fn clear_cache_db(&mut self, db: DbIndex) {
+        let cache = &mut self.dbs[db as usize];
+        let freed: usize = cache.map.iter().map(|(k, s)| s.cost(k)).sum();
+        cache.map.clear();
+        self.cache_bytes -= freed;
+    }
+
+    /// Shrinks the cache to its budget after a batch that wrote nothing (a commit does it
+    /// otherwise); cheap when the cache fits.
+    pub fn trim_cache(&mut self) {
+        if self.cache_bytes > self.cache_max_bytes {
+            self.evict_to_budget();
+        }
+    }
+
+    /// Drops least recently used clean keys until the cache fits its budget.
+    pub(super) fn evict_to_budget(&mut self) {
+        let mut db = 0;
+        let mut idle_rounds = 0;
+        while self.cache_bytes > self.cache_max_bytes && idle_rounds < self.dbs.len() {
+            let cache = &mut self.dbs[db];
+            match cache.map.front() {
+                Some((_, slot)) if !slot.dirty => {
+                    if let Some((k, slot)) = cache.map.pop_front() {
+                        self.cache_bytes -= slot.cost(&k);
+                        self.stats.cache_evictions += 1;
+                    }
+                    idle_rounds = 0;
+                }
+                _ => idle_rounds += 1,
+            }
+            db = (db + 1) % self.dbs.len();
+        }
+    }
+}

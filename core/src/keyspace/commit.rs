@@ -1,0 +1,100 @@
+//! Pending writes: dirty keys are written into the store's open transaction once per batch
+//! ([`Keyspace::flush_pending`]), then committed, or rolled back with the cache forgetting
+//! every uncommitted key.
+
+use super::dbmap::load_db_map;
+use super::Keyspace;
+use crate::storage::{DbIndex, StoreError};
+
+impl Keyspace {
+    /// Writes every dirty key into the store's open transaction.
+    pub fn flush_pending(&mut self) -> Result<(), StoreError> {
+        let dirty = std::mem::take(&mut self.dirty);
+        for (db, key) in dirty {
+            let Some(slot) = self.dbs[db as usize].map.get_mut(&key) else {
+                continue; // dropped by FLUSHDB/FLUSHALL, which wrote through already
+            };
+            if !slot.dirty {
+                continue;
+            }
+            slot.dirty = false;
+            let pdb = self.phys[db as usize];
+            let result = match &slot.entry {
+                Some(e) => self
+                    .store
+                    .put(pdb, &key, &e.value.to_record(e.expire_at, e.version)),
+                None => self.store.delete(pdb, &key).map(|_| ()),
+            };
+            self.flushed.push((db, key));
+            result?;
+        }
+        if self.next_version != self.persisted_version {
+            self.store
+                .meta_set("next_version", self.next_version as i64)?;
+            self.persisted_version = self.next_version;
+        }
+        Ok(())
+    }
+
+    /// Whether any write is waiting for [`Self::commit`].
+    pub fn has_pending(&self) -> bool {
+        !self.dirty.is_empty() || self.store.in_transaction()
+    }
+
+    /// Makes every write since the last commit durable in one transaction, then shrinks the
+    /// cache to its budget. On failure the cache forgets the uncommitted keys, so readers see
+    /// the store's last committed state again.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        let rows = self.dirty.len() + self.flushed.len();
+        let result = self.flush_pending().and_then(|_| self.store.commit());
+        match result {
+            Ok(()) => {
+                self.stats.commits += 1;
+                self.stats.last_commit_rows = rows as u64;
+                self.flushed.clear();
+                self.remapped = false;
+                self.evict_to_budget();
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Discards every write since the last commit, in the store and in the cache.
+    pub fn rollback(&mut self) {
+        self.store.rollback();
+        self.forget_uncommitted();
+    }
+
+    fn forget_uncommitted(&mut self) {
+        let keys: Vec<_> = self.flushed.drain(..).chain(self.dirty.drain(..)).collect();
+        if self.remapped {
+            // SWAPDB's map change was rolled back with the rest: read it again and start the
+            // cache afresh, since cached slots may sit under the wrong database.
+            self.remapped = false;
+            match load_db_map(self.store.as_mut(), self.dbs.len() as u32) {
+                Ok(phys) => self.phys = phys,
+                Err(e) => tracing::error!(error = %e, "cannot reload the database map"),
+            }
+            for db in 0..self.dbs.len() {
+                self.clear_cache_db(db as DbIndex);
+            }
+        } else {
+            for (db, key) in keys {
+                if let Some(slot) = self.dbs[db as usize].map.remove(&key) {
+                    self.cache_bytes -= slot.cost(&key);
+                }
+            }
+        }
+        self.persisted_version = 0; // rewrite next_version with the next commit
+    }
+
+    /// Commits what is pending and closes the store cleanly.
+    pub fn close(&mut self) -> Result<(), StoreError> {
+        self.commit()?;
+        self.store.close()
+    }
+}

@@ -1,0 +1,113 @@
+//! Expiry: lazily, on every lookup of a key ([`Found::expire_if_due`]), and actively, in
+//! cycles that look for keys and hash fields whose TTL passed ([`Keyspace::expire_cycle`]).
+
+use std::time::{Duration, Instant};
+
+use super::cache::{Found, Lookup};
+use super::{event, Keyspace, KeyspaceStats, Value};
+use crate::events::class;
+use crate::storage::{DbIndex, StoreError};
+
+/// Keys the active expiry looks at per store query.
+const EXPIRE_BATCH: usize = 64;
+
+impl Found<'_> {
+    /// Lazy expiry, applied by every lookup: a key whose time has passed is removed, and a
+    /// hash loses its expired fields.
+    pub(super) fn expire_if_due(
+        &mut self,
+        now: i64,
+        stats: &mut KeyspaceStats,
+    ) -> Result<(), StoreError> {
+        let db = self.db;
+        let found = self;
+        let Some(e) = &mut found.slot.entry else {
+            return Ok(());
+        };
+        if e.expire_at.is_some_and(|at| at <= now) {
+            // Lazy expiry: the key is gone for every reader from now on.
+            *found.cache_bytes -= e.value.size();
+            found.discard()?;
+            found.mark_dirty();
+            found.bump_version();
+            stats.expired += 1;
+            found
+                .events
+                .push(event(db, class::EXPIRED, "expired", found.key));
+        } else if let Value::Hash(h) = &mut e.value {
+            if h.needs_purge(now) {
+                let before = h.size();
+                let gone = h.purge_expired(found.store, now)?;
+                let (after, empty) = (h.size(), h.is_empty());
+                *found.cache_bytes = *found.cache_bytes + after - before;
+                if !gone.is_empty() {
+                    stats.expired_fields += gone.len() as u64;
+                    found
+                        .events
+                        .push(event(db, class::HASH, "hexpired", found.key));
+                }
+                if empty {
+                    *found.cache_bytes -= after;
+                    found.discard()?;
+                    found
+                        .events
+                        .push(event(db, class::GENERIC, "del", found.key));
+                }
+                let version = found.bump_version();
+                if let Some(e) = &mut found.slot.entry {
+                    e.version = version;
+                }
+                found.mark_dirty();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Keyspace {
+    /// One cycle of active expiry: removes keys (and hash fields) whose TTL passed, oldest
+    /// first, until none is left or `budget` is spent. Returns the keys removed.
+    pub fn expire_cycle(&mut self, now: i64, budget: Duration) -> Result<usize, StoreError> {
+        let started = Instant::now();
+        let result = self.expire_cycle_within(now, started, budget);
+        self.stats.expire_cycle_us += started.elapsed().as_micros() as u64;
+        result
+    }
+
+    fn expire_cycle_within(
+        &mut self,
+        now: i64,
+        started: Instant,
+        budget: Duration,
+    ) -> Result<usize, StoreError> {
+        self.stats.expire_cycles += 1;
+        let expired_before = self.stats.expired;
+        for fields in [false, true] {
+            loop {
+                self.flush_pending()?;
+                let found = if fields {
+                    self.store.keys_with_expiring_elements(now, EXPIRE_BATCH)?
+                } else {
+                    self.store.expired_keys(now, EXPIRE_BATCH)?
+                };
+                for (pdb, key) in &found {
+                    if let Some(db) = self.phys.iter().position(|p| p == pdb) {
+                        // The lookup applies expiry to the key and its fields.
+                        self.parts()
+                            .slot(db as DbIndex, key, now, Lookup::LoadNoTouch)?;
+                    }
+                }
+                if started.elapsed() >= budget {
+                    self.flush_pending()?;
+                    self.stats.expire_cycles_cut += 1;
+                    return Ok((self.stats.expired - expired_before) as usize);
+                }
+                if found.len() < EXPIRE_BATCH {
+                    break;
+                }
+            }
+        }
+        self.flush_pending()?;
+        Ok((self.stats.expired - expired_before) as usize)
+    }
+}

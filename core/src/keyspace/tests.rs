@@ -1,0 +1,265 @@
+//! The keyspace end to end over a real SQLite store.
+
+use super::*;
+use crate::config::Synchronous;
+use crate::storage::SqliteStore;
+
+fn keyspace(path: &str, cache: u64) -> Keyspace {
+    let store = SqliteStore::open(path, Synchronous::Normal).unwrap();
+    Keyspace::new(Box::new(store), 16, cache).unwrap()
+}
+
+fn s(v: &str) -> Value {
+    Value::String(Bytes::copy_from_slice(v.as_bytes()))
+}
+
+#[test]
+fn set_get_delete_and_dbsize() {
+    let mut ks = keyspace(":memory:", 1 << 20);
+    ks.set(0, b"a", s("1"), None, 0).unwrap();
+    ks.set(0, b"b", s("2"), None, 0).unwrap();
+    ks.set(1, b"a", s("3"), None, 0).unwrap();
+    assert_eq!(ks.get(0, b"a", 0).unwrap().unwrap().value, s("1"));
+    assert_eq!(ks.dbsize(0).unwrap(), 2);
+    assert!(ks.delete(0, b"a", 0).unwrap());
+    assert!(!ks.delete(0, b"a", 0).unwrap());
+    ks.commit().unwrap();
+    assert_eq!(ks.dbsize(0).unwrap(), 1);
+    assert_eq!(ks.dbsize(1).unwrap(), 1);
+    ks.flush_db(1).unwrap();
+    assert_eq!(ks.dbsize(1).unwrap(), 0);
+    assert_eq!(ks.dbsize(0).unwrap(), 1);
+}
+
+#[test]
+fn versions_grow_across_delete_and_recreate() {
+    let mut ks = keyspace(":memory:", 1 << 20);
+    ks.set(0, b"k", s("1"), None, 0).unwrap();
+    let v1 = ks.get(0, b"k", 0).unwrap().unwrap().version;
+    ks.delete(0, b"k", 0).unwrap();
+    ks.set(0, b"k", s("1"), None, 0).unwrap();
+    assert!(ks.get(0, b"k", 0).unwrap().unwrap().version > v1);
+}
+
+#[test]
+fn lazy_expiry() {
+    let mut ks = keyspace(":memory:", 1 << 20);
+    ks.set(0, b"k", s("v"), Some(100), 0).unwrap();
+    assert!(ks.get(0, b"k", 99).unwrap().is_some());
+    assert!(ks.get(0, b"k", 100).unwrap().is_none());
+    ks.commit().unwrap();
+    assert_eq!(ks.dbsize(0).unwrap(), 0);
+    assert_eq!(ks.stats().expired, 1);
+}
+
+#[test]
+fn cache_stays_within_budget_and_data_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ks.db");
+    let path = path.to_str().unwrap();
+    let mut ks = keyspace(path, 64 * 1024);
+    let value = "x".repeat(1000);
+    for i in 0..1000 {
+        ks.set(0, format!("key:{i}").as_bytes(), s(&value), None, 0)
+            .unwrap();
+        if i % 100 == 99 {
+            ks.commit().unwrap();
+            assert!(ks.cache_bytes() <= 64 * 1024);
+        }
+    }
+    for i in 0..1000 {
+        let e = ks.get(0, format!("key:{i}").as_bytes(), 0).unwrap();
+        assert_eq!(e.unwrap().value, s(&value));
+    }
+    ks.close().unwrap();
+    drop(ks); // releases the file's lock
+    let mut ks = keyspace(path, 64 * 1024);
+    assert_eq!(ks.dbsize(0).unwrap(), 1000);
+    assert_eq!(ks.get(0, b"key:7", 0).unwrap().unwrap().value, s(&value));
+}
+
+fn fill_hash(ks: &mut Keyspace, db: DbIndex, key: &[u8], fields: usize) {
+    let mut k = ks.write(db, key, 0).unwrap();
+    let (h, mut backing) = k.hash_or_create().unwrap();
+    for i in 0..fields {
+        let name = Bytes::from(format!("f{i}"));
+        h.set(&mut backing, name, Bytes::from_static(b"v"), false)
+            .unwrap();
+    }
+}
+
+fn hash_len(ks: &mut Keyspace, db: DbIndex, key: &[u8]) -> Option<u64> {
+    ks.get(db, key, 0)
+        .unwrap()
+        .map(|e| e.value.as_hash().unwrap().len())
+}
+
+#[test]
+fn write_handles_version_and_remove_emptied_collections() {
+    let mut ks = keyspace(":memory:", 1 << 20);
+    fill_hash(&mut ks, 0, b"h", 3);
+    let v1 = ks.get(0, b"h", 0).unwrap().unwrap().version;
+    // A write access that changes nothing leaves the version alone.
+    drop(ks.write(0, b"h", 0).unwrap());
+    assert_eq!(ks.get(0, b"h", 0).unwrap().unwrap().version, v1);
+    assert!(matches!(ks.write(0, b"h", 0).unwrap().hash(), Ok(Some(_))));
+    ks.set(0, b"s", s("x"), None, 0).unwrap();
+    assert!(ks.write(0, b"s", 0).unwrap().hash().is_err());
+    {
+        let mut k = ks.write(0, b"h", 0).unwrap();
+        let (h, backing) = k.hash().unwrap().unwrap();
+        for i in 0..3 {
+            h.delete(backing.store, format!("f{i}").as_bytes()).unwrap();
+        }
+    }
+    assert!(ks.get(0, b"h", 0).unwrap().is_none());
+    ks.commit().unwrap();
+    assert_eq!(ks.dbsize(0).unwrap(), 1);
+}
+
+#[test]
+fn large_hashes_rename_copy_and_delete_with_their_elements() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ks.db");
+    let path = path.to_str().unwrap();
+    let mut ks = keyspace(path, 1 << 20);
+    fill_hash(&mut ks, 0, b"big", 500);
+    assert_eq!(
+        ks.rename(0, b"big", 1, b"moved", false, 0).unwrap(),
+        Renamed::Done
+    );
+    assert!(ks.copy(1, b"moved", 1, b"copy", false, 0).unwrap());
+    ks.commit().unwrap();
+    ks.close().unwrap();
+    drop(ks);
+    let mut ks = keyspace(path, 1 << 20);
+    assert_eq!(hash_len(&mut ks, 0, b"big"), None);
+    assert_eq!(hash_len(&mut ks, 1, b"moved"), Some(500));
+    assert_eq!(hash_len(&mut ks, 1, b"copy"), Some(500));
+    {
+        let mut k = ks.write(1, b"copy", 0).unwrap();
+        let (h, backing) = k.hash().unwrap().unwrap();
+        assert!(h.delete(backing.store, b"f1").unwrap());
+    }
+    assert_eq!(
+        hash_len(&mut ks, 1, b"moved"),
+        Some(500),
+        "copies are apart"
+    );
+    // Created and deleted in one batch: no element row may be left behind.
+    fill_hash(&mut ks, 2, b"brief", 300);
+    let cid = ks
+        .get(2, b"brief", 0)
+        .unwrap()
+        .unwrap()
+        .value
+        .cid()
+        .unwrap();
+    assert!(ks.delete(2, b"brief", 0).unwrap());
+    ks.commit().unwrap();
+    assert!(ks
+        .store_mut()
+        .scan_elements(cid, 0, 10)
+        .unwrap()
+        .0
+        .is_empty());
+}
+
+fn fill_zset(ks: &mut Keyspace, db: DbIndex, key: &[u8], members: usize) {
+    let mut k = ks.write(db, key, 0).unwrap();
+    let (z, mut backing) = k.zset_or_create().unwrap();
+    for i in 0..members {
+        z.insert(&mut backing, Bytes::from(format!("m{i}")), i as f64)
+            .unwrap();
+    }
+}
+
+fn zset_rows(ks: &mut Keyspace, cid: u64) -> (usize, u64) {
+    let store = ks.store_mut();
+    let elements = store.scan_elements(cid, 0, 100_000).unwrap().0.len();
+    let scores = store
+        .zset_count(cid, &crate::storage::ZRange::all())
+        .unwrap();
+    (elements, scores)
+}
+
+#[test]
+fn large_zsets_copy_rename_and_delete_with_both_row_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ks.db");
+    let path = path.to_str().unwrap();
+    let mut ks = keyspace(path, 1 << 20);
+    fill_zset(&mut ks, 0, b"z", 300);
+    let cid = ks.get(0, b"z", 0).unwrap().unwrap().value.cid().unwrap();
+    assert!(ks.copy(0, b"z", 0, b"copy", false, 0).unwrap());
+    let copy_cid = ks.get(0, b"copy", 0).unwrap().unwrap().value.cid().unwrap();
+    assert_ne!(cid, copy_cid);
+    assert_eq!(
+        ks.rename(0, b"z", 1, b"moved", false, 0).unwrap(),
+        Renamed::Done
+    );
+    ks.commit().unwrap();
+    ks.close().unwrap();
+    drop(ks);
+    let mut ks = keyspace(path, 1 << 20);
+    assert_eq!(zset_rows(&mut ks, cid), (300, 300));
+    assert_eq!(zset_rows(&mut ks, copy_cid), (300, 300));
+    {
+        let r = ks.read(1, b"moved", 0).unwrap().unwrap();
+        let z = r.entry.value.as_zset().unwrap();
+        assert_eq!(z.len(), 300);
+        assert_eq!(z.rank(r.store, b"m250", true).unwrap(), Some((49, 250.0)));
+    }
+    // Overwriting with a string and deleting both drop every row of both orders.
+    ks.set(
+        1,
+        b"moved",
+        Value::String(Bytes::from_static(b"x")),
+        None,
+        0,
+    )
+    .unwrap();
+    assert!(ks.delete(0, b"copy", 0).unwrap());
+    ks.commit().unwrap();
+    assert_eq!(zset_rows(&mut ks, cid), (0, 0));
+    assert_eq!(zset_rows(&mut ks, copy_cid), (0, 0));
+    // Created and deleted in one batch: nothing left behind either.
+    fill_zset(&mut ks, 2, b"brief", 200);
+    let brief = ks
+        .get(2, b"brief", 0)
+        .unwrap()
+        .unwrap()
+        .value
+        .cid()
+        .unwrap();
+    assert!(ks.delete(2, b"brief", 0).unwrap());
+    ks.commit().unwrap();
+    assert_eq!(zset_rows(&mut ks, brief), (0, 0));
+    // FLUSHALL too.
+    fill_zset(&mut ks, 0, b"f", 200);
+    let f = ks.get(0, b"f", 0).unwrap().unwrap().value.cid().unwrap();
+    ks.commit().unwrap();
+    ks.flush_all().unwrap();
+    ks.commit().unwrap();
+    assert_eq!(zset_rows(&mut ks, f), (0, 0));
+}
+
+#[test]
+fn lazy_expiry_reports_an_event_and_swapdb_rolls_back_with_a_failed_commit() {
+    let mut ks = keyspace(":memory:", 1 << 20);
+    ks.set(0, b"k", s("v"), Some(100), 0).unwrap();
+    assert!(ks.get(0, b"k", 100).unwrap().is_none());
+    let events = ks.take_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].event, &events[0].key[..]),
+        ("expired", &b"k"[..])
+    );
+    ks.set(0, b"a", s("in0"), None, 0).unwrap();
+    ks.commit().unwrap();
+    ks.swap_db(0, 5).unwrap();
+    assert_eq!(ks.get(5, b"a", 0).unwrap().unwrap().value, s("in0"));
+    ks.rollback();
+    assert_eq!(ks.get(0, b"a", 0).unwrap().unwrap().value, s("in0"));
+    assert!(ks.get(5, b"a", 0).unwrap().is_none());
+}
