@@ -93,7 +93,7 @@ fn main() -> ExitCode {
 }
 
 /// Logs to standard error at `level`; returns the hook CONFIG SET loglevel uses to change it.
-fn init_logging(level: &str) -> respite_core::engine::LogLevelHook {
+fn init_logging(level: &str) -> respite_core::server::LogLevelHook {
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{fmt, reload, EnvFilter};
     // RUST_LOG, when set, refines the configured level (e.g. RUST_LOG=respite_core=debug).

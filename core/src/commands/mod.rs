@@ -8,7 +8,7 @@ macro_rules! tri {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return $crate::protocol::Reply::from(e),
+            Err(e) => return $crate::__private::Reply::from(e),
         }
     };
 }

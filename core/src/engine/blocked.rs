@@ -112,6 +112,7 @@ impl BlockedClients {
     }
 
     /// Whether no client is parked.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.parked.is_empty()
     }
@@ -122,6 +123,7 @@ impl BlockedClients {
     }
 
     /// Whether `id` is parked.
+    #[cfg(test)]
     pub fn is_blocked(&self, id: ClientId) -> bool {
         self.parked.contains_key(&id)
     }

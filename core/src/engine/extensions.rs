@@ -49,13 +49,4 @@ impl Extensions {
     pub fn remove_id(&mut self, id: TypeId) {
         self.values.remove(&id);
     }
-
-    /// Takes the value of type `T` out, so it can be used beside `&mut Engine`; put it back
-    /// with [`Self::insert`].
-    pub fn take<T: Any + Send>(&mut self) -> Option<T> {
-        self.values
-            .remove(&TypeId::of::<T>())
-            .and_then(|v| v.downcast().ok())
-            .map(|b| *b)
-    }
 }

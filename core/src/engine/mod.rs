@@ -164,58 +164,58 @@ pub struct HookId(u64);
 /// Everything the executor owns.
 pub struct Engine {
     /// The keyspace and its store.
-    pub keyspace: Keyspace,
+    pub(crate) keyspace: Keyspace,
     /// Effective configuration (CONFIG SET changes it).
-    pub config: Config,
+    pub(crate) config: Config,
     /// The TOML file the configuration came from (CONFIG REWRITE writes it).
-    pub config_file: Option<PathBuf>,
+    pub(crate) config_file: Option<PathBuf>,
     /// The command table.
-    pub commands: CommandTable,
+    pub(crate) commands: CommandTable,
     /// Connected clients other than the one whose command is running.
     /// (Boxed in a hash map: the executor takes the running client out and puts it back on
     /// every request; CLIENT LIST sorts by ID itself.)
-    pub clients: HashMap<ClientId, Box<ClientState>, ahash::RandomState>,
+    pub(crate) clients: HashMap<ClientId, Box<ClientState>, ahash::RandomState>,
     /// State shared with the network side.
-    pub shared: Arc<SharedState>,
+    pub(crate) shared: Arc<SharedState>,
     /// Server counters.
-    pub stats: ServerStats,
+    pub(crate) stats: ServerStats,
     /// Counters per command, indexed by [`Command::stats_index`].
-    pub command_stats: Vec<CommandStats>,
+    pub(crate) command_stats: Vec<CommandStats>,
     /// When the server started.
-    pub started: Instant,
+    pub(crate) started: Instant,
     /// Unix time of start, seconds.
-    pub started_unix: u64,
+    pub(crate) started_unix: u64,
     /// Set by SHUTDOWN: the executor stops after the current batch.
-    pub shutdown_requested: bool,
+    pub(crate) shutdown_requested: bool,
     /// Unix milliseconds of the last successful commit (INFO persistence).
-    pub last_commit_ms: i64,
+    pub(crate) last_commit_ms: i64,
     /// Whether the last commit failed.
-    pub last_commit_failed: bool,
+    pub(crate) last_commit_failed: bool,
     /// Applies a new log level, when the binary supports changing it.
-    pub log_level_hook: Option<LogLevelHook>,
+    pub(crate) log_level_hook: Option<LogLevelHook>,
     /// The key-event bus.
-    pub events: KeyEvents,
+    pub(crate) events: KeyEvents,
     /// State of the layers above: the Lua host, the plugin registry, plugins' own state.
-    pub extensions: Extensions,
+    pub(crate) extensions: Extensions,
     /// INFO fields and sections contributed from above.
-    pub info: InfoProviders,
+    pub(crate) info: InfoProviders,
     /// Runs closures on the executor from other threads (installed by the server).
-    pub poster: Option<Poster>,
+    pub(crate) poster: Option<Poster>,
     /// Pub/Sub subscriptions and delivery.
-    pub pubsub: PubSub,
+    pub(crate) pubsub: PubSub,
     /// Hooks run after every top-level command (see [`AfterCommandHook`]).
     after_command: Vec<(HookId, AfterCommandHook)>,
     next_hook: u64,
     /// Set while EXEC runs its queued commands.
-    pub in_exec: bool,
+    pub(crate) in_exec: bool,
     /// Set while a Lua script, function or script-defined command runs (blocking commands
     /// do not block then, as inside EXEC).
-    pub in_script: bool,
+    pub(crate) in_script: bool,
     /// Replies of the current batch, held until it commits (kept here so that a script
     /// turning busy can release those that need no commit).
     pub(crate) held_replies: Vec<replies::Pending>,
     /// Clients parked by a blocking command (see [`crate::engine::blocked`]).
-    pub blocked: crate::engine::blocked::BlockedClients,
+    pub(crate) blocked: crate::engine::blocked::BlockedClients,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
@@ -237,11 +237,11 @@ pub(crate) fn call_depth() -> usize {
 /// What a command handler works with: the engine, the calling client, and the command's clock.
 pub struct Ctx<'a> {
     /// Everything but the calling client.
-    pub engine: &'a mut Engine,
+    pub(crate) engine: &'a mut Engine,
     /// The client running the command.
-    pub client: &'a mut ClientState,
+    pub(crate) client: &'a mut ClientState,
     /// Unix milliseconds, fixed for the whole command so that expiry is consistent within it.
-    pub now: i64,
+    pub(crate) now: i64,
 }
 
 impl Ctx<'_> {

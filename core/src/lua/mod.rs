@@ -151,8 +151,6 @@ pub enum LuaHostError {
 pub struct Script {
     /// Lower-case hex SHA-1 of the body.
     pub sha: String,
-    /// The body as sent.
-    pub body: Bytes,
     /// The compiled chunk.
     pub func: Function,
     /// [`script_flags`] from its shebang line.
@@ -393,11 +391,6 @@ impl Scripting {
         })
     }
 
-    /// The Lua state (for the function libraries and script-defined commands).
-    pub fn lua(&self) -> &Lua {
-        &self.lua
-    }
-
     /// Compiles `code` as chunk `name` (`@user_script`, `@user_function`) in the scripts'
     /// read-only environment, as text only.
     pub fn compile(&self, code: &[u8], name: &str) -> mlua::Result<Function> {
@@ -452,7 +445,6 @@ impl Scripting {
         })?;
         let script = Arc::new(Script {
             sha: sha.clone(),
-            body: Bytes::copy_from_slice(body),
             func,
             flags,
         });

@@ -3,5 +3,5 @@
 mod parser;
 mod reply;
 
-pub use parser::{parse_i64, ParseLimits, Parser, ProtocolError, INLINE_MAX_SIZE};
+pub use parser::{parse_i64, ParseLimits, Parser};
 pub use reply::{format_double, Protocol, Reply};

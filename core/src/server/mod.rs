@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::LoadedConfig;
-use crate::engine::{Engine, LogLevelHook, SharedState};
+pub use crate::engine::LogLevelHook;
+use crate::engine::{Engine, SharedState};
 use crate::executor::{self, ExecutorSender, Request};
 use crate::keyspace::{Encodings, Keyspace};
 use crate::storage::{SqliteStore, StoreError};

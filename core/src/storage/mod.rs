@@ -5,7 +5,7 @@
 mod sqlite;
 mod synchronous;
 
-pub use sqlite::{position, SqliteStore};
+pub use sqlite::SqliteStore;
 pub use synchronous::Synchronous;
 
 use bytes::Bytes;
