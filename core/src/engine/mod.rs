@@ -1,9 +1,9 @@
 //! The state the executor owns (keyspace, clients, configuration, statistics) and the dispatch
 //! of one command: lookup, arity, authentication, handler, statistics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -20,132 +20,29 @@ pub mod pubsub;
 pub mod replies;
 pub mod table;
 
+mod ctx;
+mod dispatch;
+mod shared;
+mod stats;
+
 use crate::config::Config;
 use crate::events::class;
 use crate::keyspace::{now_ms, Keyspace};
-use crate::protocol::{Protocol, Reply};
 use crate::storage::StoreError;
 pub use bus::{EventHandler, KeyEvents, SubscriptionId};
 use client::{ClientId, ClientState};
+pub(crate) use ctx::call_depth;
+pub use ctx::Ctx;
+pub use dispatch::err_arity;
 pub use extensions::Extensions;
 pub use info::{InfoId, InfoProviders, InfoWriter};
 use pubsub::PubSub;
-use table::{flags, Command, CommandTable};
+pub use shared::SharedState;
+pub use stats::{CommandStats, ServerStats};
+use table::CommandTable;
 
 /// Time the active expiry may take per cron run (a quarter of the 100 ms period).
 const ACTIVE_EXPIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// Settings and counters shared between the network tasks and the executor. Settings that
-/// CONFIG SET may change are atomics, read by connections on every use.
-#[derive(Debug)]
-pub struct SharedState {
-    /// proto-max-bulk-len.
-    pub proto_max_bulk_len: AtomicU64,
-    /// client-query-buffer-limit.
-    pub client_query_buffer_limit: AtomicU64,
-    /// Idle timeout in seconds (0 = none).
-    pub timeout: AtomicU64,
-    /// maxclients.
-    pub maxclients: AtomicU64,
-    /// tcp-keepalive in seconds.
-    pub tcp_keepalive: AtomicU64,
-    /// Connected clients.
-    pub connected_clients: AtomicUsize,
-    /// Connections accepted since start (or RESETSTAT).
-    pub total_connections: AtomicU64,
-    /// Connections refused by maxclients.
-    pub rejected_connections: AtomicU64,
-    /// Bytes read from clients.
-    pub net_input_bytes: AtomicU64,
-    /// Bytes written to clients.
-    pub net_output_bytes: AtomicU64,
-    /// Next client ID.
-    pub next_client_id: AtomicU64,
-    /// Set once shutdown has begun.
-    pub shutting_down: AtomicBool,
-    /// Ports actually bound (port 0 resolves to an ephemeral one).
-    pub tcp_port: AtomicU64,
-    /// Whether new clients must authenticate (requirepass is set); CONFIG SET changes it.
-    pub auth_required: AtomicBool,
-    /// The running script, for the connections that answer `-BUSY` while it runs long.
-    pub scripts: crate::engine::busy::ScriptGate,
-    /// Whether the executor shares the runtime's worker thread with the connections
-    /// (`server.io_threads = 1`): then a script turning busy must hand them to another
-    /// thread, with [`Self::on_busy`].
-    pub inline_executor: AtomicBool,
-    /// Installed by the server: called when a script turns busy, so that the connections
-    /// can answer `-BUSY` while the executor is inside the script.
-    pub on_busy: std::sync::OnceLock<fn(&SharedState)>,
-}
-
-impl SharedState {
-    /// Shared state initialised from the configuration.
-    pub fn new(config: &Config) -> Self {
-        let s = &config.server;
-        SharedState {
-            proto_max_bulk_len: AtomicU64::new(s.proto_max_bulk_len.0),
-            client_query_buffer_limit: AtomicU64::new(s.client_query_buffer_limit.0),
-            timeout: AtomicU64::new(s.timeout),
-            maxclients: AtomicU64::new(s.maxclients as u64),
-            tcp_keepalive: AtomicU64::new(s.tcp_keepalive),
-            connected_clients: AtomicUsize::new(0),
-            total_connections: AtomicU64::new(0),
-            rejected_connections: AtomicU64::new(0),
-            net_input_bytes: AtomicU64::new(0),
-            net_output_bytes: AtomicU64::new(0),
-            next_client_id: AtomicU64::new(1),
-            shutting_down: AtomicBool::new(false),
-            tcp_port: AtomicU64::new(s.port as u64),
-            auth_required: AtomicBool::new(!s.requirepass.is_empty()),
-            scripts: crate::engine::busy::ScriptGate::default(),
-            inline_executor: AtomicBool::new(false),
-            on_busy: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// Copies the settings CONFIG SET can change into the atomics.
-    pub fn apply(&self, config: &Config) {
-        let s = &config.server;
-        self.proto_max_bulk_len
-            .store(s.proto_max_bulk_len.0, Ordering::Relaxed);
-        self.client_query_buffer_limit
-            .store(s.client_query_buffer_limit.0, Ordering::Relaxed);
-        self.timeout.store(s.timeout, Ordering::Relaxed);
-        self.maxclients
-            .store(s.maxclients as u64, Ordering::Relaxed);
-        self.tcp_keepalive.store(s.tcp_keepalive, Ordering::Relaxed);
-        self.auth_required
-            .store(!s.requirepass.is_empty(), Ordering::Release);
-    }
-}
-
-/// Per-command counters (INFO commandstats).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CommandStats {
-    /// Executions.
-    pub calls: u64,
-    /// Total microseconds spent.
-    pub usec: u64,
-    /// Refused before running (arity, auth, ...).
-    pub rejected_calls: u64,
-    /// Ran and replied with an error.
-    pub failed_calls: u64,
-}
-
-/// Server-wide counters kept by the executor.
-#[derive(Clone, Debug, Default)]
-pub struct ServerStats {
-    /// Commands processed.
-    pub commands_processed: u64,
-    /// Error replies sent.
-    pub error_replies: u64,
-    /// Error replies by error code (the first word), for INFO errorstats.
-    pub errors_by_code: BTreeMap<String, u64>,
-    /// Samples for instantaneous_ops_per_sec: (time, commands_processed).
-    pub ops_sample: Option<(Instant, u64)>,
-    /// Last computed instantaneous_ops_per_sec.
-    pub instantaneous_ops: u64,
-}
 
 /// Changes the process's log level at run time (CONFIG SET loglevel); installed by the binary,
 /// which owns the logging setup.
@@ -221,138 +118,6 @@ pub struct Engine {
     last_cron: Instant,
 }
 
-/// Deepest nesting of [`Ctx::call`] (a command calling a command calling ...).
-const MAX_CALL_DEPTH: usize = 32;
-
-thread_local! {
-    /// Current nesting of [`Ctx::call`] on the executor thread.
-    static CALL_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Current nesting of [`Ctx::call`] (0 in a top-level command).
-pub(crate) fn call_depth() -> usize {
-    CALL_DEPTH.with(|d| d.get())
-}
-
-/// What a command handler works with: the engine, the calling client, and the command's clock.
-pub struct Ctx<'a> {
-    /// Everything but the calling client.
-    pub(crate) engine: &'a mut Engine,
-    /// The client running the command.
-    pub(crate) client: &'a mut ClientState,
-    /// Unix milliseconds, fixed for the whole command so that expiry is consistent within it.
-    pub(crate) now: i64,
-}
-
-impl Ctx<'_> {
-    /// The selected database.
-    pub fn db(&self) -> u32 {
-        self.client.db
-    }
-
-    /// The calling client's ID.
-    pub fn client_id(&self) -> ClientId {
-        self.client.id
-    }
-
-    /// The command's clock: Unix milliseconds, fixed for the whole command.
-    pub fn now(&self) -> i64 {
-        self.now
-    }
-
-    /// Everything but the calling client.
-    pub fn engine(&mut self) -> &mut Engine {
-        self.engine
-    }
-
-    /// Reports that the command did `event` (Redis's name) to `key` in the selected database.
-    pub fn notify(&mut self, class: u16, event: &'static str, key: &[u8]) {
-        let db = self.client.db;
-        self.engine.events.emit(db, class, event, key);
-    }
-
-    /// Reports a removal of elements: `event`, then `del` if it left the key empty (Redis
-    /// deletes emptied collections and says so after the command's own event).
-    pub fn notify_removal(&mut self, class: u16, event: &'static str, key: &[u8], emptied: bool) {
-        self.notify(class, event, key);
-        if emptied {
-            self.notify(crate::events::class::GENERIC, "del", key);
-        }
-    }
-
-    /// Parks the calling client: the command's reply comes later, through
-    /// [`Engine::serve_blocked`] or [`Engine::unblock`], and the rest of the client's pipeline
-    /// waits for it (see [`crate::engine::blocked`]). The command returns any placeholder reply, which
-    /// is dropped. Returns false, parking nothing, where commands may not block
-    /// ([`Engine::may_block`]); the command must then answer as its non-blocking form.
-    pub fn block(&mut self, spec: crate::engine::blocked::BlockSpec) -> bool {
-        if !self.engine.may_block() {
-            return false;
-        }
-        self.client.blocked = true;
-        self.engine.blocked.park(self.client.id, spec);
-        true
-    }
-
-    /// Runs another command for the same client inside the running command's atomic step
-    /// (plugins' `call`): same clock, its key events delivered with the outer command's. The
-    /// inner command is counted in its own statistics but not as a processed command.
-    /// Commands flagged `noscript` (MULTI, SUBSCRIBE, SHUTDOWN, MODULE, ...) are refused, as
-    /// Redis refuses them to scripts and modules.
-    pub fn call(&mut self, argv: &[Bytes]) -> Reply {
-        if argv.is_empty() {
-            return Reply::error("ERR empty command");
-        }
-        let cmd = match self.engine.resolve(argv) {
-            Ok(cmd) => cmd,
-            Err((_, reply)) => return reply,
-        };
-        if cmd.has(flags::NOSCRIPT) {
-            return Reply::Error(
-                format!(
-                    "ERR command '{}' is not allowed from plugins and scripts",
-                    cmd.name
-                )
-                .into(),
-            );
-        }
-        self.call_command(&cmd, argv)
-    }
-
-    /// [`Self::call`] for a command already resolved and checked by the caller (scripts,
-    /// which refuse commands with Redis's own texts).
-    pub fn call_command(&mut self, cmd: &Arc<Command>, argv: &[Bytes]) -> Reply {
-        let Some(handler) = cmd.handler.clone() else {
-            return err_arity(&cmd.name);
-        };
-        // A plugin command that calls itself would otherwise recurse until the executor's
-        // stack overflows, which aborts the process.
-        let depth = CALL_DEPTH.with(|d| d.get());
-        if depth >= MAX_CALL_DEPTH {
-            return Reply::error("ERR call() nested too deeply");
-        }
-        CALL_DEPTH.with(|d| d.set(depth + 1));
-        let started = Instant::now();
-        // Restores the depth even if the handler panics (the outer command catches it).
-        struct Restore(usize);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                CALL_DEPTH.with(|d| d.set(self.0));
-            }
-        }
-        let _restore = Restore(depth);
-        let reply = handler(self, argv);
-        let usec = started.elapsed().as_micros() as u64;
-        let stats = self.engine.stats_for(cmd);
-        stats.calls += 1;
-        stats.usec += usec;
-        if reply.is_error() {
-            stats.failed_calls += 1;
-        }
-        reply
-    }
-}
-
 impl Engine {
     /// A new engine over `keyspace`, dispatching to `commands` (the layers above add theirs:
     /// see `server::new_engine`).
@@ -404,106 +169,6 @@ impl Engine {
     /// Whether clients must authenticate.
     pub fn auth_required(&self) -> bool {
         !self.config.server.requirepass.is_empty()
-    }
-
-    fn stats_for(&mut self, cmd: &Command) -> &mut CommandStats {
-        if cmd.stats_index >= self.command_stats.len() {
-            self.command_stats
-                .resize(cmd.stats_index + 1, CommandStats::default());
-        }
-        &mut self.command_stats[cmd.stats_index]
-    }
-
-    fn count_error(&mut self, reply: &Reply) {
-        if let Reply::Error(msg) = reply {
-            self.stats.error_replies += 1;
-            let code = msg.split(' ').next().unwrap_or("ERR").to_string();
-            *self.stats.errors_by_code.entry(code).or_insert(0) += 1;
-        }
-    }
-
-    fn reject(&mut self, cmd: Option<&Command>, reply: Reply) -> Reply {
-        if let Some(cmd) = cmd {
-            self.stats_for(cmd).rejected_calls += 1;
-        }
-        self.count_error(&reply);
-        reply
-    }
-
-    /// Resolves `argv` to the command (or subcommand) that will run, or the error Redis gives.
-    pub fn resolve(&self, argv: &[Bytes]) -> Result<Arc<Command>, (Option<Arc<Command>>, Reply)> {
-        let Some(cmd) = self.commands.get(&argv[0]) else {
-            return Err((None, unknown_command(argv)));
-        };
-        if cmd.subcommands.is_empty() || argv.len() < 2 {
-            if !cmd.arity_ok(argv.len()) {
-                return Err((Some(Arc::clone(cmd)), err_arity(&cmd.name)));
-            }
-            return Ok(Arc::clone(cmd));
-        }
-        let Some(sub) = cmd.subcommand(&argv[1]) else {
-            let msg = format!(
-                "ERR unknown subcommand '{}'. Try {} HELP.",
-                &truncate(&argv[1], 128),
-                cmd.name.to_ascii_uppercase()
-            );
-            return Err((Some(Arc::clone(cmd)), Reply::Error(msg.into())));
-        };
-        if !sub.arity_ok(argv.len()) {
-            return Err((Some(Arc::clone(sub)), err_arity(&sub.name)));
-        }
-        Ok(Arc::clone(sub))
-    }
-
-    /// Runs one command for `client` and returns its reply: the top-level entry, which
-    /// applies RESP2 subscribed mode and MULTI queueing, then runs the after-command hooks.
-    pub fn execute(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
-        if argv.is_empty() {
-            return Reply::error("ERR empty command");
-        }
-        // One clock reading serves the idle time, the command's duration and nothing else: on
-        // small commands clock reads are a visible share of the executor's time.
-        let started = Instant::now();
-        client.last_interaction = started;
-        let cmd = match self.resolve(argv) {
-            Ok(cmd) => cmd,
-            Err((cmd, reply)) => return self.refuse(client, cmd.as_deref(), reply),
-        };
-        if !client.authenticated && !cmd.has(flags::NO_AUTH) {
-            let reply = Reply::error("NOAUTH Authentication required.");
-            return self.refuse(client, Some(&cmd), reply);
-        }
-        if client.protocol == Protocol::Resp2 && client.subscribed() && !allowed_subscribed(&cmd) {
-            let reply = Reply::Error(
-                format!(
-                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
-                     QUIT / RESET are allowed in this context",
-                    cmd.name
-                )
-                .into(),
-            );
-            return self.refuse(client, Some(&cmd), reply);
-        }
-        if client.multi.is_some() && !is_transaction_control(&cmd) {
-            if cmd.has(flags::NO_MULTI) {
-                let reply = Reply::error("ERR Command not allowed inside a transaction");
-                return self.refuse(client, Some(&cmd), reply);
-            }
-            if let Some(multi) = client.multi.as_mut() {
-                // An aborted transaction keeps no commands, as Redis does.
-                if !multi.aborted {
-                    multi.commands.push(argv.to_vec());
-                }
-            }
-            return Reply::Simple("QUEUED".into());
-        }
-        let reply = self.run_command(client, &cmd, argv, started);
-        if client.subscribed() {
-            // HELLO may have changed the protocol its pushes are encoded in.
-            self.pubsub.set_protocol(client.id, client.protocol);
-        }
-        self.run_after_command();
-        reply
     }
 
     /// Runs the [`AfterCommandHook`]s: after a top-level command, and after a closure a
@@ -606,85 +271,6 @@ impl Engine {
     /// State a plugin keeps in the engine, mutably.
     pub fn state_mut<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
         self.extensions.get_mut::<T>()
-    }
-
-    /// Refuses a command before it runs; inside MULTI the refusal also dooms the transaction
-    /// (and an EXEC refused so reports why, as Redis's execCommandAbort does).
-    fn refuse(&mut self, client: &mut ClientState, cmd: Option<&Command>, reply: Reply) -> Reply {
-        if cmd.is_some_and(|c| c.name == "exec") {
-            // Redis's execCommandAbort: whether or not a transaction was open.
-            if client.multi.take().is_some() {
-                self.keyspace.watches_mut().unwatch_all(client.id);
-            }
-            let why = match &reply {
-                Reply::Error(msg) => msg.strip_prefix("ERR ").unwrap_or(msg).to_string(),
-                _ => String::new(),
-            };
-            let reply =
-                Reply::Error(format!("EXECABORT Transaction discarded because of: {why}").into());
-            return self.reject(cmd, reply);
-        }
-        if let Some(multi) = client.multi.as_mut() {
-            multi.aborted = true;
-        }
-        self.reject(cmd, reply)
-    }
-
-    /// Runs a command queued by MULTI, at EXEC: resolved again (the table may have changed),
-    /// with its statistics and key events as if sent alone, but no hooks.
-    pub fn run_queued(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
-        let started = Instant::now();
-        match self.resolve(argv) {
-            Ok(cmd) => self.run_command(client, &cmd, argv, started),
-            Err((cmd, reply)) => self.reject(cmd.as_deref(), reply),
-        }
-    }
-
-    /// Runs a resolved command's handler, delivers its key events and counts it.
-    fn run_command(
-        &mut self,
-        client: &mut ClientState,
-        cmd: &Arc<Command>,
-        argv: &[Bytes],
-        started: Instant,
-    ) -> Reply {
-        if client.last_command != cmd.name {
-            client.last_command.clear();
-            client.last_command.push_str(&cmd.name);
-        }
-        let Some(handler) = cmd.handler.as_ref() else {
-            return self.reject(Some(cmd), err_arity(&cmd.name));
-        };
-        let reply = {
-            let mut ctx = Ctx {
-                engine: self,
-                client,
-                now: now_ms(),
-            };
-            // A bug in one command (or a plugin's) must cost that client an error, not the
-            // server its executor.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&mut ctx, argv)))
-            {
-                Ok(reply) => reply,
-                Err(panic) => {
-                    let what = panic_message(&*panic);
-                    tracing::error!(command = %cmd.name, panic = %what, "command panicked");
-                    Reply::Error(format!("ERR internal error in '{}': {what}", cmd.name).into())
-                }
-            }
-        };
-        self.publish_events();
-        let usec = started.elapsed().as_micros() as u64;
-        self.stats.commands_processed += 1;
-        let failed = reply.is_error();
-        let stats = self.stats_for(cmd);
-        stats.calls += 1;
-        stats.usec += usec;
-        if failed {
-            stats.failed_calls += 1;
-            self.count_error(&reply);
-        }
-        reply
     }
 
     /// Forgets a client that disconnected: its subscriptions, watches, transaction and
@@ -794,11 +380,6 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Redis's arity error.
-pub fn err_arity(name: &str) -> Reply {
-    Reply::Error(format!("ERR wrong number of arguments for '{name}' command").into())
-}
-
 /// Runs a closure on the executor, between commands, from any thread; fails once the
 /// executor has stopped.
 pub type Poster = Arc<dyn Fn(Job) -> Result<(), ExecutorGone> + Send + Sync>;
@@ -817,52 +398,3 @@ impl std::fmt::Display for ExecutorGone {
 }
 
 impl std::error::Error for ExecutorGone {}
-
-/// Commands a RESP2 client may send while subscribed.
-fn allowed_subscribed(cmd: &Command) -> bool {
-    matches!(
-        cmd.name.as_str(),
-        "subscribe"
-            | "unsubscribe"
-            | "psubscribe"
-            | "punsubscribe"
-            | "ssubscribe"
-            | "sunsubscribe"
-            | "ping"
-            | "quit"
-            | "reset"
-    )
-}
-
-/// Commands that act on a transaction rather than being queued in it.
-fn is_transaction_control(cmd: &Command) -> bool {
-    matches!(
-        cmd.name.as_str(),
-        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-    )
-}
-
-fn truncate(b: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
-}
-
-fn unknown_command(argv: &[Bytes]) -> Reply {
-    let mut args = String::new();
-    for arg in &argv[1..] {
-        if args.len() >= 128 {
-            break;
-        }
-        let room = 128 - args.len();
-        args.push('\'');
-        args.push_str(&truncate(arg, room));
-        args.push_str("' ");
-    }
-    Reply::Error(
-        format!(
-            "ERR unknown command '{}', with args beginning with: {}",
-            &truncate(&argv[0], 128),
-            &args
-        )
-        .into(),
-    )
-}
