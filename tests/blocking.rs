@@ -732,3 +732,47 @@ fn with_the_plugin_disabled_the_commands_are_unknown() {
     assert_eq!(c.cmd(&["LPOP", "k"]), Reply::bulk("v"));
     assert_eq!(blocked_clients(&server), 0);
 }
+
+/// The plugin's own footprint, as clients see it: the command count, its line in INFO
+/// modules, and the INFO sections.
+fn footprint(c: &mut RawConn) -> (i64, String, Vec<String>) {
+    let count = c.cmd(&["COMMAND", "COUNT"]).int();
+    let modules = c.cmd(&["INFO", "modules"]).text();
+    let sections = common::info_sections(&c.cmd(&["INFO", "everything"]).text());
+    (count, modules, sections)
+}
+
+#[test]
+fn module_unload_removes_everything_the_plugin_registered() {
+    let bare = Server::builder()
+        .config("[plugins]\nenabled = []\n")
+        .start();
+    let without = footprint(&mut bare.raw());
+
+    let server = Server::start();
+    let mut c = server.raw();
+    let with = footprint(&mut c);
+    assert_eq!(with.0, without.0 + 8, "the eight blocking commands");
+    assert!(with.1.contains("module:name=blocking,"), "{}", with.1);
+
+    // A parked client gets its timeout reply when the plugin goes away.
+    let mut waiter = server.raw();
+    waiter.send_cmd(&["BLPOP", "q", "0"]);
+    wait_blocked(&server, 1);
+    assert_eq!(c.cmd(&["MODULE", "UNLOAD", "blocking"]), Reply::ok());
+    assert_eq!(waiter.read_reply(), Reply::NilArray);
+    assert_eq!(blocked_clients(&server), 0);
+
+    assert_eq!(footprint(&mut c), without);
+    assert_eq!(
+        c.cmd(&["BLPOP", "q", "0"]),
+        Reply::error("ERR unknown command 'BLPOP', with args beginning with: 'q' '0' ")
+    );
+    // Its after-command hook and subscription are gone with it: writes go on as before.
+    assert_eq!(c.cmd(&["RPUSH", "q", "a"]), Reply::Int(1));
+    assert_eq!(c.cmd(&["LPOP", "q"]), Reply::bulk("a"));
+    assert_eq!(
+        c.cmd(&["MODULE", "UNLOAD", "blocking"]),
+        Reply::error("ERR Error unloading module: no such module with that name")
+    );
+}

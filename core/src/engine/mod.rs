@@ -178,7 +178,12 @@ impl Engine {
         if !self.after_command.is_empty() {
             let mut hooks = std::mem::take(&mut self.after_command);
             for (_, hook) in hooks.iter_mut() {
-                hook(self);
+                // A bug in a plugin's hook costs that run of the hook, not the executor.
+                let ran =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut *self)));
+                if let Err(panic) = ran {
+                    tracing::error!(panic = %panic_message(&*panic), "after-command hook panicked");
+                }
             }
             // Hooks added while running were pushed to the emptied list.
             hooks.append(&mut self.after_command);

@@ -31,6 +31,8 @@ struct UnitConfig {
 struct UnitState {
     greeting: String,
     sets_seen: u64,
+    commands_after: u64,
+    ticks: u64,
 }
 
 static TASK_STOPPED: AtomicBool = AtomicBool::new(false);
@@ -59,7 +61,7 @@ impl Plugin for Unit {
         let config: UnitConfig = reg.config()?;
         reg.set_state(UnitState {
             greeting: config.greeting,
-            sets_seen: 0,
+            ..UnitState::default()
         });
         reg.commands(UNIT_COMMANDS)?;
         let mut copy = Command::new(
@@ -93,7 +95,24 @@ impl Plugin for Unit {
                 }
             }),
         );
+        reg.after_command(Box::new(|engine| {
+            if let Some(s) = engine.state_mut::<UnitState>() {
+                s.commands_after += 1;
+            }
+        }));
+        reg.info_section(
+            "Unittest",
+            Box::new(|engine, out| {
+                let seen = engine.state::<UnitState>().map_or(0, |s| s.sets_seen);
+                out.push_str(&format!("sets_seen:{seen}\r\n"));
+            }),
+        );
         if reg.executor().is_some() {
+            reg.every("tick", std::time::Duration::from_millis(1), |engine| {
+                if let Some(s) = engine.state_mut::<UnitState>() {
+                    s.ticks += 1;
+                }
+            })?;
             reg.spawn("waiter", |mut shutdown| async move {
                 shutdown.wait().await;
                 TASK_STOPPED.store(true, Ordering::SeqCst);
@@ -244,6 +263,70 @@ fn subscriptions_see_matching_events_only() {
     assert_eq!(seen, Some(2));
 }
 
+/// What a plugin can leave behind in an engine.
+fn footprint(engine: &mut Engine) -> (usize, usize, usize, Vec<String>, String) {
+    let info = crate::commands::server::info_everything(engine);
+    (
+        engine.commands.len(),
+        engine.after_command_count(),
+        engine.subscription_count(),
+        engine.info.own_sections(),
+        info.lines()
+            .filter(|l| l.starts_with('#') || l.starts_with("module:"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+#[test]
+fn unload_leaves_the_engine_as_before_the_load() {
+    let mut engine = engine_with(configured("x"));
+    let before = footprint(&mut engine);
+    start_builtin(&mut engine, "unittest").expect("start");
+    let loaded_print = footprint(&mut engine);
+    assert_eq!(loaded_print.0, before.0 + 3);
+    assert_eq!(loaded_print.1, before.1 + 1);
+    assert_eq!(loaded_print.2, before.2 + 1);
+    assert_eq!(loaded_print.3, vec!["unittest".to_string()]);
+    assert!(loaded_print.4.contains("# Unittest"), "{}", loaded_print.4);
+    assert!(
+        loaded_print.4.contains("module:name=unittest,"),
+        "{}",
+        loaded_print.4
+    );
+    let mut c = client();
+    run(&mut engine, &mut c, &["SET", "seen:1", "a"]);
+    assert_eq!(
+        engine.state::<UnitState>().map(|s| s.commands_after),
+        Some(1)
+    );
+    unload(&mut engine, "unittest").expect("unload");
+    assert_eq!(footprint(&mut engine), before);
+}
+
+#[test]
+fn a_panicking_timer_or_hook_costs_that_run_only() {
+    let mut engine = engine_with(Config::default());
+    let mut c = client();
+    let id = engine.add_after_command(Box::new(|_| panic!("hook bug")));
+    // The command ran; the hook's panic is logged and costs nothing else.
+    assert_eq!(
+        run(&mut engine, &mut c, &["PING"]),
+        Reply::Simple("PONG".into())
+    );
+    assert_eq!(
+        run(&mut engine, &mut c, &["PING"]),
+        Reply::Simple("PONG".into())
+    );
+    assert!(engine.remove_after_command(id));
+    let mut ran = false;
+    run_guarded("unittest", "timer", || {
+        ran = true;
+        panic!("timer bug")
+    });
+    assert!(ran);
+}
+
 #[test]
 fn unload_removes_commands_subscriptions_and_state() {
     let mut engine = engine_with(configured("x"));
@@ -326,14 +409,33 @@ fn background_tasks_get_the_shutdown_signal_and_are_awaited() {
         .build()
         .expect("runtime");
     let mut engine = engine_with(configured("x"));
-    let poster: crate::engine::Poster = Arc::new(|_job| Ok(()));
+    let (tx, rx) = std::sync::mpsc::channel::<crate::engine::Job>();
+    let tx = std::sync::Mutex::new(tx);
+    let poster: crate::engine::Poster = Arc::new(move |job| {
+        tx.lock()
+            .map_err(|_| crate::engine::ExecutorGone)?
+            .send(job)
+            .map_err(|_| crate::engine::ExecutorGone)
+    });
     let stopped = attach(&mut engine, runtime.handle().clone(), poster);
     start_builtin(&mut engine, "unittest").expect("start");
     assert!(!TASK_STOPPED.load(Ordering::SeqCst));
+    // The timer's ticks reach the executor as jobs; playing the executor runs them.
+    let job = runtime.block_on(async {
+        loop {
+            if let Ok(job) = rx.try_recv() {
+                return job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    });
+    job(&mut engine);
+    assert!(engine.state::<UnitState>().is_some_and(|s| s.ticks >= 1));
     stop_all(&mut engine);
     let tasks = std::mem::take(&mut *stopped.lock().expect("lock"));
-    assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].0, "unittest/waiter");
+    let mut names: Vec<&str> = tasks.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["unittest/tick", "unittest/waiter"]);
     runtime.block_on(async {
         for (_, handle) in tasks {
             handle.await.expect("task");
