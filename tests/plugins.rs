@@ -375,7 +375,7 @@ fn refused_loads_explain_why_and_the_server_keeps_running() {
     );
     let e = load_err(&mut raw, &[path_str(&libs.old_abi)]);
     assert!(
-        e.contains("plugin ABI version 2") && e.contains("speaks version 1"),
+        e.contains("plugin ABI version 3") && e.contains("speaks version 2"),
         "{e}"
     );
     // A command name that clashes with a core one: refused, and nothing of it stays.
@@ -476,7 +476,7 @@ fn bad_plugin_configuration_stops_startup_with_a_clear_message() {
         "[[plugins.load]]\npath = {}\n",
         toml_path(&libs.old_abi)
     ));
-    assert!(out.contains("plugin ABI version 2"), "{out}");
+    assert!(out.contains("plugin ABI version 3"), "{out}");
     let out = start("[[plugins.load]]\npth = \"x.so\"\n");
     assert!(
         out.contains("plugins.load") && out.contains("pth") && out.contains("respite.toml"),

@@ -182,6 +182,8 @@ pub const ALL_SECTIONS: &[&str] = &[
 
 fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mut wanted: Vec<&str> = Vec::new();
+    // Plugins' sections: all of them with the default, `all` and `everything`, or by name.
+    let (mut all_plugins, mut plugin_sections) = (argv.len() == 1, Vec::new());
     if argv.len() == 1 {
         wanted.extend(DEFAULT_SECTIONS);
     }
@@ -196,10 +198,14 @@ fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 }
             }
         }
+        all_plugins |= matches!(arg.as_str(), "default" | "all" | "everything");
+        plugin_sections.push(arg);
     }
+    let mut text = info_text(ctx.engine, &wanted);
+    crate::plugin::info::render(ctx.engine, all_plugins, &plugin_sections, &mut text);
     Reply::Verbatim {
         format: *b"txt",
-        text: Bytes::from(info_text(ctx.engine, &wanted)),
+        text: Bytes::from(text),
     }
 }
 

@@ -9,6 +9,7 @@
 //! remove all of it again on `MODULE UNLOAD` and at shutdown.
 
 pub mod dylib;
+pub mod info;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
