@@ -196,6 +196,12 @@ fn module_load_then_unload_leaves_the_server_as_before() {
 
     assert_eq!(raw.cmd(&["MODULE", "LOAD", &path]), Reply::ok());
     assert_eq!(raw.cmd(&["COMMAND", "COUNT"]).int(), count_before + 4);
+    // The typed flags and key positions reach the command table.
+    let cmd_info = raw.cmd(&["COMMAND", "INFO", "dq.bpop"]);
+    let row = cmd_info.items()[0].items();
+    let flags: Vec<String> = row[2].items().iter().map(|f| f.text()).collect();
+    assert_eq!(flags, ["write", "blocking"]);
+    assert_eq!((row[3].int(), row[4].int(), row[5].int()), (1, 1, 1));
     let sections = info_sections(&info(&mut raw, "everything"));
     assert_eq!(sections.last().map(String::as_str), Some("Delayq"));
     // A waiter parked when the plugin goes gets its timeout reply.

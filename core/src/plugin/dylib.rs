@@ -484,7 +484,18 @@ unsafe extern "C" fn host_register_command(
             .split_ascii_whitespace()
             .map(|c| c.trim_start_matches('@').to_ascii_lowercase())
             .collect();
+        cmd.numkeys_at = def.numkeys_at;
         cmd.summary = text(def.summary);
+        for (field, value) in [
+            (&mut cmd.group, def.group),
+            (&mut cmd.since, def.since),
+            (&mut cmd.complexity, def.complexity),
+        ] {
+            let value = text(value);
+            if !value.is_empty() {
+                *field = value;
+            }
+        }
         match reg.command(cmd) {
             Ok(()) => abi::OK,
             Err(PluginError::Register { source, .. }) => fail(source.to_string()),
@@ -575,21 +586,35 @@ fn event_handler(
     user: Owned,
 ) -> crate::events::EventHandler {
     Box::new(move |engine: &mut Engine, events: &[KeyEvent]| {
+        // One internal client for the whole batch, moved to each event's database.
+        let mut client = internal_client(0);
         for e in events {
-            with_internal(engine, &host, e.db, |ptr| {
-                // SAFETY: a callback of the open library (`user` holds it open), with a
-                // context and strings living for the call.
-                unsafe {
-                    callback(
-                        &HOST_API,
-                        ptr,
-                        e.db,
-                        RStr::new(e.event.as_bytes()),
-                        RStr::new(&e.key),
-                        user.get(),
-                    )
-                };
-            });
+            client.db = e.db;
+            let mut ctx = Ctx {
+                engine: &mut *engine,
+                client: &mut client,
+                now: now_ms(),
+            };
+            let mut cx = HostCtx {
+                host: &host,
+                kind: Kind::Call {
+                    ctx: &mut ctx,
+                    reply: None,
+                    command: false,
+                },
+            };
+            // SAFETY: a callback of the open library (`user` holds it open), with a context
+            // and strings living for the call.
+            unsafe {
+                callback(
+                    &HOST_API,
+                    cx.as_ptr(),
+                    e.db,
+                    RStr::new(e.event.as_bytes()),
+                    RStr::new(&e.key),
+                    user.get(),
+                )
+            };
         }
     })
 }

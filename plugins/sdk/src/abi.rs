@@ -172,10 +172,19 @@ pub struct CommandDef {
     pub last_key: i32,
     /// Step between keys.
     pub step: i32,
+    /// Position of a `numkeys` argument followed by that many keys, on top of the keys
+    /// first/last/step give (0 = none).
+    pub numkeys_at: i32,
     /// Space-separated ACL categories without `@` (`write string fast`).
     pub categories: RStr,
+    /// `COMMAND DOCS` group (empty = `module`).
+    pub group: RStr,
     /// One-line summary for `COMMAND DOCS`.
     pub summary: RStr,
+    /// Version that introduced the command, for `COMMAND DOCS` (empty = `1.0.0`).
+    pub since: RStr,
+    /// Time complexity, for `COMMAND DOCS`.
+    pub complexity: RStr,
     /// The implementation.
     pub handler: CommandFn,
     /// Passed back to `handler` as is.

@@ -83,8 +83,12 @@ pub struct Command {
     pub(crate) first_key: i32,
     pub(crate) last_key: i32,
     pub(crate) step: i32,
+    pub(crate) numkeys_at: i32,
     pub(crate) categories: String,
+    pub(crate) group: String,
     pub(crate) summary: String,
+    pub(crate) since: String,
+    pub(crate) complexity: String,
     pub(crate) handler: Handler,
 }
 
@@ -102,8 +106,12 @@ impl Command {
             first_key: 0,
             last_key: 0,
             step: 0,
+            numkeys_at: 0,
             categories: String::new(),
+            group: String::new(),
             summary: String::new(),
+            since: String::new(),
+            complexity: String::new(),
             handler: Box::new(handler),
         }
     }
@@ -119,6 +127,31 @@ impl Command {
         self.first_key = first;
         self.last_key = last;
         self.step = step;
+        self
+    }
+
+    /// Position of a `numkeys` argument followed by that many keys (as ZUNION's), on top of
+    /// [`Command::keys`].
+    pub fn numkeys_at(mut self, position: i32) -> Self {
+        self.numkeys_at = position;
+        self
+    }
+
+    /// `COMMAND DOCS` group (default `module`).
+    pub fn group(mut self, group: &str) -> Self {
+        self.group = group.to_string();
+        self
+    }
+
+    /// Version that introduced the command, for `COMMAND DOCS` (default `1.0.0`).
+    pub fn since(mut self, version: &str) -> Self {
+        self.since = version.to_string();
+        self
+    }
+
+    /// Time complexity, for `COMMAND DOCS` (`O(log N)`).
+    pub fn complexity(mut self, complexity: &str) -> Self {
+        self.complexity = complexity.to_string();
         self
     }
 

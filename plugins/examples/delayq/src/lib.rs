@@ -399,6 +399,7 @@ fn start(reg: &mut Registrar<'_>) -> Result<(), Error> {
             .flags(Flags::WRITE | Flags::DENYOOM)
             .keys(1, 1, 1)
             .categories("write sortedset")
+            .complexity("O(log N)")
             .summary("Adds a job that becomes due after a delay; returns its id."),
     )?;
     reg.command(
@@ -406,6 +407,7 @@ fn start(reg: &mut Registrar<'_>) -> Result<(), Error> {
             .flags(Flags::WRITE | Flags::BLOCKING)
             .keys(1, 1, 1)
             .categories("write sortedset blocking")
+            .complexity("O(log N)")
             .summary("Pops the first due job, waiting for one up to a timeout."),
     )?;
     reg.command(
