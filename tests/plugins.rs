@@ -375,7 +375,7 @@ fn refused_loads_explain_why_and_the_server_keeps_running() {
     );
     let e = load_err(&mut raw, &[path_str(&libs.old_abi)]);
     assert!(
-        e.contains("plugin ABI version 2") && e.contains("speaks version 1"),
+        e.contains("plugin ABI version 3") && e.contains("speaks version 2"),
         "{e}"
     );
     // A command name that clashes with a core one: refused, and nothing of it stays.
@@ -476,7 +476,7 @@ fn bad_plugin_configuration_stops_startup_with_a_clear_message() {
         "[[plugins.load]]\npath = {}\n",
         toml_path(&libs.old_abi)
     ));
-    assert!(out.contains("plugin ABI version 2"), "{out}");
+    assert!(out.contains("plugin ABI version 3"), "{out}");
     let out = start("[[plugins.load]]\npth = \"x.so\"\n");
     assert!(
         out.contains("plugins.load") && out.contains("pth") && out.contains("respite.toml"),
@@ -492,4 +492,126 @@ fn bad_plugin_configuration_stops_startup_with_a_clear_message() {
         out.contains("plugins.enabled") && out.contains("\"nosuch\""),
         "{out}"
     );
+}
+
+#[test]
+fn panics_in_a_key_event_callback_and_a_timer_leave_the_server_serving() {
+    let libs = libs();
+    let mut server = without_builtin_plugins().memory().start();
+    let mut raw = server.raw();
+    assert_eq!(
+        raw.cmd(&["MODULE", "LOAD", path_str(&libs.testkit)]),
+        Reply::ok()
+    );
+    // The callback subscribed to panic:* panics: the write stands, the server serves.
+    assert_eq!(raw.cmd(&["SET", "panic:1", "x"]), Reply::ok());
+    assert_eq!(raw.cmd(&["GET", "panic:1"]), Reply::bulk("x"));
+    // A timer panics; a later timer of the same plugin still runs and calls SET.
+    assert_eq!(raw.cmd(&["TESTKIT.PANICLATER"]), Reply::ok());
+    wait_until_reply(&mut raw, &["GET", "testkit:after-panic"], Reply::bulk("1"));
+    assert_eq!(raw.cmd(&["PING"]), Reply::simple("PONG"));
+    common::wait_until("the panics to be logged", Duration::from_secs(30), || {
+        let log = server.stderr();
+        log.contains("testkit timer panics") && log.contains("testkit event callback panics")
+    });
+    assert!(server.is_running());
+    server.stop();
+}
+
+fn wait_until_reply(raw: &mut common::RawConn, words: &[&str], want: Reply) {
+    common::wait_until(
+        &format!("{words:?} to answer {want:?}"),
+        Duration::from_secs(30),
+        || raw.cmd(words) == want,
+    );
+}
+
+#[test]
+fn callbacks_and_timers_call_commands_and_clients_park_until_served() {
+    let libs = libs();
+    let mut server = without_builtin_plugins().memory().start();
+    let mut raw = server.raw();
+    assert_eq!(
+        raw.cmd(&["MODULE", "LOAD", path_str(&libs.testkit)]),
+        Reply::ok()
+    );
+    // A key-event callback calls INCR; a timer calls SET.
+    raw.cmd(&["SET", "watched:a", "1"]);
+    raw.cmd(&["SET", "watched:b", "1"]);
+    assert_eq!(raw.cmd(&["GET", "testkit:seen"]), Reply::bulk("2"));
+    assert!(raw.cmd(&["TESTKIT.AFTER", "20", "timed", "yes"]).int() > 0);
+    wait_until_reply(&mut raw, &["GET", "timed"], Reply::bulk("yes"));
+
+    // Per-plugin state and the INFO section.
+    assert_eq!(raw.cmd(&["TESTKIT.BUMP"]), Reply::Int(1));
+    assert_eq!(raw.cmd(&["TESTKIT.BUMP"]), Reply::Int(2));
+    raw.cmd(&["TESTKIT.CALL", "PING"]);
+    let info = raw.cmd(&["INFO", "testkit"]).text();
+    assert!(info.starts_with("# Testkit\r\n"), "{info}");
+    assert_eq!(
+        common::info_field(&info, "testkit_calls").as_deref(),
+        Some("1")
+    );
+
+    // A parked client is served by a later command of another client.
+    let mut parked = server.raw();
+    let id = parked.cmd(&["CLIENT", "ID"]).int();
+    parked.send_cmd(&["TESTKIT.BLOCK", "0"]);
+    let id_s = id.to_string();
+    wait_until_reply(&mut raw, &["TESTKIT.SERVE", &id_s, "hello"], Reply::Int(1));
+    assert_eq!(parked.read_reply(), Reply::bulk("hello"));
+    assert_eq!(raw.cmd(&["TESTKIT.SERVE", &id_s, "again"]), Reply::Int(0));
+    // ... or times out with the plugin's timeout reply, and the plugin is told.
+    assert_eq!(
+        parked.cmd(&["TESTKIT.BLOCK", "50"]),
+        Reply::bulk("timed out")
+    );
+    assert_eq!(
+        raw.cmd(&["TESTKIT.UNBLOCKED"]),
+        Reply::Array(vec![Reply::bulk(format!("{id}:Timeout"))])
+    );
+    // Inside MULTI a client cannot park.
+    assert_eq!(parked.cmd(&["MULTI"]), Reply::ok());
+    parked.cmd(&["TESTKIT.BLOCK", "0"]);
+    assert_eq!(
+        parked.cmd(&["EXEC"]),
+        Reply::Array(vec![Reply::bulk("cannot block here")])
+    );
+    server.stop();
+}
+
+#[test]
+fn unload_leaves_commands_info_and_subscriptions_as_before_the_load() {
+    let libs = libs();
+    let mut server = without_builtin_plugins().memory().start();
+    let mut raw = server.raw();
+    let count_before = raw.cmd(&["COMMAND", "COUNT"]).int();
+    let sections_before = common::info_sections(&raw.cmd(&["INFO", "everything"]).text());
+
+    assert_eq!(
+        raw.cmd(&["MODULE", "LOAD", path_str(&libs.testkit)]),
+        Reply::ok()
+    );
+    assert!(raw.cmd(&["COMMAND", "COUNT"]).int() > count_before);
+    let sections = common::info_sections(&raw.cmd(&["INFO", "everything"]).text());
+    assert!(sections.contains(&"Testkit".to_string()), "{sections:?}");
+    raw.cmd(&["SET", "watched:1", "x"]);
+    assert_eq!(raw.cmd(&["GET", "testkit:seen"]), Reply::bulk("1"));
+    // A timer still pending at unload must never fire.
+    raw.cmd(&["TESTKIT.AFTER", "200", "too-late", "x"]);
+
+    assert_eq!(raw.cmd(&["MODULE", "UNLOAD", "testkit"]), Reply::ok());
+    assert_eq!(raw.cmd(&["COMMAND", "COUNT"]).int(), count_before);
+    assert_eq!(
+        common::info_sections(&raw.cmd(&["INFO", "everything"]).text()),
+        sections_before
+    );
+    assert_eq!(raw.cmd(&["INFO", "testkit"]).text(), "");
+    // The subscription is gone: its callback no longer counts writes.
+    raw.cmd(&["SET", "watched:2", "x"]);
+    assert_eq!(raw.cmd(&["GET", "testkit:seen"]), Reply::bulk("1"));
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(raw.cmd(&["GET", "too-late"]), Reply::NilBulk);
+    assert_eq!(raw.cmd(&["PING"]), Reply::simple("PONG"));
+    server.stop();
 }

@@ -10,6 +10,7 @@ use super::output_text;
 /// The plugin libraries, built once per test run.
 pub struct Libs {
     pub ratelimit: PathBuf,
+    pub delayq: PathBuf,
     pub testkit: PathBuf,
     pub old_abi: PathBuf,
     pub no_entry: PathBuf,
@@ -28,6 +29,7 @@ pub fn libs() -> &'static Libs {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let crates = [
             "respite-example-ratelimit",
+            "respite-example-delayq",
             "respite-test-plugin-testkit",
             "respite-test-plugin-old-abi",
             "respite-test-plugin-no-entry",
@@ -58,6 +60,7 @@ pub fn libs() -> &'static Libs {
         };
         Libs {
             ratelimit: lib("respite_example_ratelimit"),
+            delayq: lib("respite_example_delayq"),
             testkit: lib("respite_test_plugin_testkit"),
             old_abi: lib("respite_test_plugin_old_abi"),
             no_entry: lib("respite_test_plugin_no_entry"),

@@ -177,11 +177,15 @@ fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         let arg = String::from_utf8_lossy(arg).to_ascii_lowercase();
         match arg.as_str() {
             "default" => core(DEFAULT_SECTIONS, &mut wanted),
-            // As in Redis, `all` leaves out the sections of modules (plugins); `everything`
-            // has them too.
+            // As in Redis, `all` and the default leave out the sections of modules (plugins);
+            // `everything` and `modules` have them too.
             "all" => core(ALL_SECTIONS, &mut wanted),
             "everything" => {
                 core(ALL_SECTIONS, &mut wanted);
+                wanted.extend(ctx.engine.info.own_sections());
+            }
+            "modules" => {
+                wanted.push(arg.clone());
                 wanted.extend(ctx.engine.info.own_sections());
             }
             other => {

@@ -1,22 +1,30 @@
 //! Third-party plugins: shared libraries built against `respite-plugin-sdk`, opened with
 //! libloading, spoken to through the C ABI of [`respite_plugin_sdk::abi`] (the one
-//! definition both sides compile).
+//! definition both sides compile). Replies cross the boundary as the SDK's node trees, encoded
+//! and decoded by the SDK's own [`respite_plugin_sdk::reply`] code on both sides; this file
+//! only maps the SDK's `Reply` to the server's and back.
 //!
 //! Safety rests on three rules. The library stays open while anything can still call into
-//! it: every command handler and event subscription holds an `Arc` of it, and unloading
-//! removes those before dropping the last one. Nothing unwinds across the boundary: the SDK
-//! catches panics in plugin code, and every host function here catches its own. Nothing
-//! allocated on one side is freed on the other: each side copies what it keeps.
+//! it: every command handler, event subscription, timer and INFO section holds an `Arc` of
+//! it, and unloading removes those before dropping the last one. Nothing unwinds across the
+//! boundary: the SDK catches panics in plugin code, and every host function here catches its
+//! own. Nothing allocated on one side is freed on the other: each side copies what it keeps,
+//! and what the plugin hands over to keep comes with its own drop function.
 
+use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use respite_plugin_sdk::abi::{self, reply_kind, RStr, ReplyNode};
+use respite_plugin_sdk::abi::{self, RStr, ReplyNode};
+use respite_plugin_sdk::reply as sdk_reply;
 
 use super::{start, LoadedPlugin, Plugin, PluginError, Registrar};
 use crate::commands::table::{flags, Command, Handler};
+use crate::engine::blocked::{BlockSpec, Unblock};
+use crate::engine::client::{ClientId, ClientShared, ClientState};
 use crate::engine::{Ctx, Engine};
 use crate::events::KeyEvent;
 use crate::keyspace::now_ms;
@@ -31,21 +39,81 @@ struct Dylib {
     _library: libloading::Library,
 }
 
-/// A plugin's opaque pointer, handed back to it on every callback. Everything runs on the
-/// executor thread; the pointer only travels with the command table.
-#[derive(Clone, Copy)]
-struct UserPtr(*const c_void);
-// SAFETY: the host never dereferences it; it is returned to the plugin on the executor thread.
-unsafe impl Send for UserPtr {}
-// SAFETY: as above.
-unsafe impl Sync for UserPtr {}
+/// Something the plugin handed over to keep (a closure, in the SDK): its pointer, and the
+/// plugin's function that frees it, called when this is dropped. Holds the library open
+/// until then.
+struct Owned {
+    user: *mut c_void,
+    drop_user: Option<abi::DropFn>,
+    _lib: Arc<Dylib>,
+}
 
-impl UserPtr {
-    // A method rather than `.0`: closures then capture the whole (Send) wrapper, not the
-    // raw pointer field.
-    fn get(self) -> *const c_void {
-        self.0
+// SAFETY: the host never dereferences `user`; it hands it back to the plugin, and frees it
+// through the plugin, only on the executor thread, one call at a time.
+unsafe impl Send for Owned {}
+// SAFETY: as above.
+unsafe impl Sync for Owned {}
+
+impl Owned {
+    fn new(lib: &Arc<Dylib>, user: *mut c_void, drop_user: Option<abi::DropFn>) -> Self {
+        Owned {
+            user,
+            drop_user,
+            _lib: Arc::clone(lib),
+        }
     }
+
+    fn get(&self) -> *mut c_void {
+        self.user
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // Runs before the fields drop: the library is still open.
+        if let Some(free) = self.drop_user {
+            let user = self.user;
+            // SAFETY: the plugin's drop function for its own pointer, called once.
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { free(user) }));
+        }
+    }
+}
+
+/// A running timer of a plugin.
+struct Timer {
+    callback: abi::TimerFn,
+    user: Owned,
+    periodic: bool,
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// Firing now: a stop then only marks it.
+    running: bool,
+    stopped: bool,
+}
+
+/// What the host keeps for one loaded plugin besides its registry record: its parked
+/// clients, timers and unblock callback.
+struct PluginHost {
+    lib: Arc<Dylib>,
+    waiters: Mutex<HashSet<ClientId>>,
+    timers: Mutex<HashMap<u64, Timer>>,
+    unblock: Mutex<Option<(abi::UnblockFn, Owned)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Next timer id, shared by all plugins (ids never repeat within a process).
+static NEXT_TIMER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Which plugin parked which client: the unblock hook is a plain function, and finds the
+/// plugin here. Kept in the plugin registry's state map, shared by all shared-library
+/// plugins.
+#[derive(Default)]
+struct Waiters(HashMap<ClientId, Arc<PluginHost>>);
+
+fn waiters(engine: &mut Engine) -> &mut HashMap<ClientId, Arc<PluginHost>> {
+    &mut engine.extensions.get_or_insert_with(Waiters::default).0
 }
 
 /// Opens the library at `path`, checks its ABI version and starts it with `args`.
@@ -107,68 +175,92 @@ pub fn load(engine: &mut Engine, path: &str, args: Vec<String>) -> Result<String
         deinit: descriptor.deinit,
         _library: library,
     });
+    let host = Arc::new(PluginHost {
+        lib,
+        waiters: Mutex::new(HashSet::new()),
+        timers: Mutex::new(HashMap::new()),
+        unblock: Mutex::new(None),
+    });
     let record = LoadedPlugin::new(&name, &version, Some(path.to_string()), args);
-    start(engine, record, Box::new(DylibPlugin { lib }))?;
+    start(engine, record, Box::new(DylibPlugin { host }))?;
     Ok(name)
 }
 
 /// A loaded library, in the shape of a built-in plugin.
 struct DylibPlugin {
-    lib: Arc<Dylib>,
+    host: Arc<PluginHost>,
 }
 
 impl Plugin for DylibPlugin {
     fn start(&mut self, reg: &mut Registrar<'_>) -> Result<(), PluginError> {
         let args: Vec<RStr> = reg.args().iter().map(|a| RStr::new(a.as_bytes())).collect();
         let args_ptr = args.as_ptr();
-        let mut cx = HostCtx::Init {
-            reg,
-            lib: &self.lib,
-            error: None,
+        let mut cx = HostCtx {
+            host: &self.host,
+            kind: Kind::Init { reg, error: None },
         };
         // SAFETY: the init function of an ABI-checked descriptor, given our API table, a
         // context that lives for the call, and arguments that outlive it.
-        let status = unsafe { (self.lib.init)(&HOST_API, cx.as_ptr(), args.len(), args_ptr) };
-        let HostCtx::Init { error, .. } = cx else {
+        let status = unsafe { (self.host.lib.init)(&HOST_API, cx.as_ptr(), args.len(), args_ptr) };
+        let Kind::Init { error, .. } = cx.kind else {
             unreachable!("the context's kind does not change")
         };
         if status == abi::OK {
             return Ok(());
         }
         Err(PluginError::Failed {
-            plugin: self.lib.name.clone(),
+            plugin: self.host.lib.name.clone(),
             message: error.unwrap_or_else(|| "init failed without saying why".into()),
         })
     }
 
-    fn stop(&mut self, _engine: &mut Engine) {
-        if let Some(deinit) = self.lib.deinit {
-            let mut cx = HostCtx::Event {
-                lib: &self.lib,
-                db: 0,
+    fn stop(&mut self, engine: &mut Engine) {
+        // Clients it parked get their timeout reply (the plugin's unblock callback is told).
+        let parked: Vec<ClientId> = lock(&self.host.waiters).iter().copied().collect();
+        for id in parked {
+            engine.unblock(id, Unblock::Timeout);
+        }
+        let timers = std::mem::take(&mut *lock(&self.host.timers));
+        for timer in timers.into_values() {
+            if let Some(task) = &timer.task {
+                task.abort();
+            }
+        }
+        if let Some(deinit) = self.host.lib.deinit {
+            let mut cx = HostCtx {
+                host: &self.host,
+                kind: Kind::Bare,
             };
             // SAFETY: as for init.
             unsafe { deinit(&HOST_API, cx.as_ptr()) };
         }
+        lock(&self.host.unblock).take();
     }
 }
 
 /// What an opaque [`abi::HostCtx`] pointer stands for on this side.
-enum HostCtx<'r, 'e> {
+struct HostCtx<'r, 'e> {
+    host: &'r Arc<PluginHost>,
+    kind: Kind<'r, 'e>,
+}
+
+enum Kind<'r, 'e> {
     /// During the plugin's init.
     Init {
         reg: &'r mut Registrar<'e>,
-        lib: &'r Arc<Dylib>,
         error: Option<String>,
     },
-    /// During one of its commands.
+    /// During one of its commands (`command`), or a key-event, timer or unblock callback
+    /// running for an internal client.
     Call {
         ctx: &'r mut Ctx<'e>,
-        lib: &'r Arc<Dylib>,
         reply: Option<Reply>,
+        command: bool,
     },
-    /// During an event callback or deinit (which may log, nothing more).
-    Event { lib: &'r Arc<Dylib>, db: u32 },
+    /// Filling an INFO section.
+    Info { fields: Vec<(String, String)> },
+    /// During deinit (which may log, nothing more).
+    Bare,
 }
 
 impl HostCtx<'_, '_> {
@@ -176,13 +268,46 @@ impl HostCtx<'_, '_> {
         self as *mut Self as *mut abi::HostCtx
     }
 
-    fn lib(&self) -> &Arc<Dylib> {
-        match self {
-            HostCtx::Init { lib, .. } | HostCtx::Call { lib, .. } | HostCtx::Event { lib, .. } => {
-                lib
-            }
+    fn engine(&mut self) -> Option<&mut Engine> {
+        match &mut self.kind {
+            Kind::Init { reg, .. } => Some(reg.engine()),
+            Kind::Call { ctx, .. } => Some(&mut *ctx.engine),
+            _ => None,
         }
     }
+}
+
+/// The client that key-event, timer and unblock callbacks run commands as: authenticated, in
+/// no transaction, not listed by CLIENT LIST.
+fn internal_client(db: u32) -> ClientState {
+    let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut client = ClientState::new(0, nowhere, nowhere, true, Arc::new(ClientShared::new(true)));
+    client.db = db;
+    client
+}
+
+/// Runs `f` with a call context for an internal client on `db` (callbacks outside commands).
+fn with_internal(
+    engine: &mut Engine,
+    host: &Arc<PluginHost>,
+    db: u32,
+    f: impl FnOnce(*mut abi::HostCtx),
+) {
+    let mut client = internal_client(db);
+    let mut ctx = Ctx {
+        engine,
+        client: &mut client,
+        now: now_ms(),
+    };
+    let mut cx = HostCtx {
+        host,
+        kind: Kind::Call {
+            ctx: &mut ctx,
+            reply: None,
+            command: false,
+        },
+    };
+    f(cx.as_ptr());
 }
 
 /// Turns the plugin's context pointer back into ours and runs `f`, never unwinding into the
@@ -217,6 +342,14 @@ static HOST_API: abi::HostApi = abi::HostApi {
     set_error: host_set_error,
     selected_db: host_selected_db,
     now_ms: host_now_ms,
+    client_id: host_client_id,
+    block: host_block,
+    serve_blocked: host_serve_blocked,
+    on_unblock: host_on_unblock,
+    timer: host_timer,
+    stop_timer: host_stop_timer,
+    info_section: host_info_section,
+    info_field: host_info_field,
 };
 
 fn text(r: RStr) -> String {
@@ -224,16 +357,89 @@ fn text(r: RStr) -> String {
     String::from_utf8_lossy(unsafe { r.as_bytes() }).into_owned()
 }
 
-/// Parses space-separated flag names as COMMAND INFO prints them.
-fn parse_flags(names: &str) -> Result<u32, String> {
-    names.split_ascii_whitespace().try_fold(0, |acc, word| {
-        let lower = word.to_ascii_lowercase();
-        flags::NAMES
-            .iter()
-            .find(|(_, name)| *name == lower)
-            .map(|(bit, _)| acc | bit)
-            .ok_or_else(|| format!("unknown command flag '{word}'"))
-    })
+/// The server's reply for the SDK's (the same RESP3 types).
+fn from_sdk(r: sdk_reply::Reply) -> Reply {
+    use sdk_reply::Reply as S;
+    let list = |v: Vec<S>| v.into_iter().map(from_sdk).collect();
+    match r {
+        S::Simple(s) => Reply::Simple(s.into()),
+        S::Error(s) => Reply::Error(s.into()),
+        S::Integer(n) => Reply::Integer(n),
+        S::Bulk(b) => Reply::Bulk(b.into()),
+        S::Null => Reply::Null,
+        S::NullArray => Reply::NullArray,
+        S::Array(v) => Reply::Array(list(v)),
+        S::Set(v) => Reply::Set(list(v)),
+        S::Push(v) => Reply::Push(list(v)),
+        S::Map(pairs) => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (from_sdk(k), from_sdk(v)))
+                .collect(),
+        ),
+        S::Double(d) => Reply::Double(d),
+        S::Boolean(b) => Reply::Boolean(b),
+        S::BigNumber(s) => Reply::BigNumber(s.into()),
+        S::Verbatim { format, text } => Reply::Verbatim {
+            format,
+            text: text.into(),
+        },
+    }
+}
+
+/// The SDK's reply for the server's.
+fn to_sdk(r: &Reply) -> sdk_reply::Reply {
+    use sdk_reply::Reply as S;
+    let list = |v: &[Reply]| v.iter().map(to_sdk).collect();
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match r {
+        Reply::Simple(s) => S::Simple(s.to_string()),
+        Reply::Error(s) => S::Error(s.to_string()),
+        Reply::Integer(n) => S::Integer(*n),
+        Reply::Bulk(b) => S::Bulk(b.to_vec()),
+        Reply::Null => S::Null,
+        Reply::NullArray => S::NullArray,
+        Reply::Array(v) => S::Array(list(v)),
+        Reply::Set(v) => S::Set(list(v)),
+        Reply::Push(v) => S::Push(list(v)),
+        Reply::Map(pairs) => S::Map(pairs.iter().map(|(k, v)| (to_sdk(k), to_sdk(v))).collect()),
+        Reply::Double(d) => S::Double(*d),
+        Reply::Boolean(b) => S::Boolean(*b),
+        Reply::BigNumber(b) => S::BigNumber(lossy(b)),
+        Reply::Verbatim { format, text } => S::Verbatim {
+            format: *format,
+            text: text.to_vec(),
+        },
+    }
+}
+
+/// Copies a plugin's reply tree (checked by the SDK's decoder).
+///
+/// # Safety
+/// `node` must be null or a valid tree for the duration of the call.
+unsafe fn raise(node: *const ReplyNode) -> Reply {
+    // SAFETY: guaranteed by the caller.
+    from_sdk(unsafe { sdk_reply::decode(node) })
+}
+
+/// Maps the ABI's flag bits to the command table's.
+fn core_flags(bits: u64) -> Result<u32, String> {
+    let mut out = 0;
+    let mut known = 0;
+    for (bit, name) in abi::flag::NAMES {
+        known |= bit;
+        if bits & bit != 0 {
+            let core = flags::NAMES
+                .iter()
+                .find(|(_, n)| n == name)
+                .ok_or_else(|| format!("command flag '{name}' is not supported"))?;
+            out |= core.0;
+        }
+    }
+    if bits & !known != 0 {
+        return Err(format!("unknown command flag bits {:#x}", bits & !known));
+    }
+    Ok(out)
 }
 
 unsafe extern "C" fn host_register_command(
@@ -241,24 +447,27 @@ unsafe extern "C" fn host_register_command(
     def: *const abi::CommandDef,
 ) -> abi::Status {
     with_ctx(ctx, abi::FAILED, |cx| {
-        let HostCtx::Init { reg, lib, error } = cx else {
-            return abi::FAILED;
-        };
         if def.is_null() {
             return abi::FAILED;
         }
         // SAFETY: a definition valid for this call.
         let def = unsafe { &*def };
-        let fail = |error: &mut Option<String>, message: String| {
+        // Owned from here on, whatever happens: dropping it frees it on the plugin's side.
+        let user = Owned::new(&cx.host.lib, def.user, def.drop_user);
+        let host = Arc::clone(cx.host);
+        let Kind::Init { reg, error } = &mut cx.kind else {
+            return abi::FAILED;
+        };
+        let mut fail = |message: String| {
             error.get_or_insert(message);
             abi::FAILED
         };
         let name = text(def.name);
-        let command_flags = match parse_flags(&text(def.flags)) {
+        let command_flags = match core_flags(def.flags) {
             Ok(f) => f,
-            Err(e) => return fail(error, format!("command '{name}': {e}")),
+            Err(e) => return fail(format!("command '{name}': {e}")),
         };
-        let handler = command_handler(Arc::clone(lib), def.handler, UserPtr(def.user));
+        let handler = command_handler(host, def.handler, user);
         let mut cmd = Command::new(name, def.arity, handler);
         cmd.flags = command_flags;
         cmd.first_key = def.first_key;
@@ -268,27 +477,41 @@ unsafe extern "C" fn host_register_command(
             .split_ascii_whitespace()
             .map(|c| c.trim_start_matches('@').to_ascii_lowercase())
             .collect();
+        cmd.numkeys_at = def.numkeys_at;
         cmd.summary = text(def.summary);
+        for (field, value) in [
+            (&mut cmd.group, def.group),
+            (&mut cmd.since, def.since),
+            (&mut cmd.complexity, def.complexity),
+        ] {
+            let value = text(value);
+            if !value.is_empty() {
+                *field = value;
+            }
+        }
         match reg.command(cmd) {
             Ok(()) => abi::OK,
-            Err(PluginError::Register { source, .. }) => fail(error, source.to_string()),
-            Err(e) => fail(error, e.to_string()),
+            Err(PluginError::Register { source, .. }) => fail(source.to_string()),
+            Err(e) => fail(e.to_string()),
         }
     })
 }
 
 /// The command table's handler for a plugin command: calls into the library with a call
 /// context and takes the reply the plugin set.
-fn command_handler(lib: Arc<Dylib>, f: abi::CommandFn, user: UserPtr) -> Handler {
+fn command_handler(host: Arc<PluginHost>, f: abi::CommandFn, user: Owned) -> Handler {
     Arc::new(move |ctx: &mut Ctx<'_>, argv: &[Bytes]| {
         let args: Vec<RStr> = argv.iter().map(|a| RStr::new(a)).collect();
-        let mut cx = HostCtx::Call {
-            ctx,
-            lib: &lib,
-            reply: None,
+        let mut cx = HostCtx {
+            host: &host,
+            kind: Kind::Call {
+                ctx,
+                reply: None,
+                command: true,
+            },
         };
-        // SAFETY: a registered command function of the open library (this closure holds it
-        // open), with our API table, a context living for the call and borrowed arguments.
+        // SAFETY: a registered command function of the open library (`user` holds it open),
+        // with our API table, a context living for the call and borrowed arguments.
         unsafe {
             f(
                 &HOST_API,
@@ -298,14 +521,14 @@ fn command_handler(lib: Arc<Dylib>, f: abi::CommandFn, user: UserPtr) -> Handler
                 user.get(),
             )
         };
-        match cx {
-            HostCtx::Call {
+        match cx.kind {
+            Kind::Call {
                 reply: Some(reply), ..
             } => reply,
             _ => Reply::Error(
                 format!(
                     "ERR plugin '{}' gave no reply to '{}'",
-                    lib.name,
+                    host.lib.name,
                     String::from_utf8_lossy(&argv[0])
                 )
                 .into(),
@@ -319,48 +542,62 @@ unsafe extern "C" fn host_subscribe(
     classes: u32,
     pattern: RStr,
     callback: abi::EventFn,
-    user: *const c_void,
+    user: *mut c_void,
+    drop_user: Option<abi::DropFn>,
 ) -> abi::Status {
     with_ctx(ctx, abi::FAILED, |cx| {
+        let user = Owned::new(&cx.host.lib, user, drop_user);
         // The ABI's class bits are the core's (a unit test holds them equal).
         let classes = (classes & abi::class::ALL) as u16;
         // SAFETY: valid for this call; copied before it returns.
         let pattern = unsafe { pattern.as_bytes() };
         let pattern = (!pattern.is_empty()).then_some(pattern);
-        let lib = Arc::clone(cx.lib());
-        let handler = event_handler(lib, callback, UserPtr(user));
-        match cx {
-            HostCtx::Init { reg, .. } => {
+        let handler = event_handler(Arc::clone(cx.host), callback, user);
+        let name = cx.host.lib.name.clone();
+        match &mut cx.kind {
+            Kind::Init { reg, .. } => {
                 reg.subscribe(classes, pattern, handler);
                 abi::OK
             }
-            HostCtx::Call { ctx, lib, .. } => {
+            Kind::Call { ctx, .. } => {
                 let id = ctx.engine.events.subscribe(
                     classes,
                     pattern.map(Bytes::copy_from_slice),
                     handler,
                 );
-                crate::plugin::registry(ctx.engine).track_subscription(&lib.name, id);
+                crate::plugin::registry(ctx.engine).track_subscription(&name, id);
                 abi::OK
             }
-            HostCtx::Event { .. } => abi::FAILED,
+            _ => abi::FAILED,
         }
     })
 }
 
 fn event_handler(
-    lib: Arc<Dylib>,
+    host: Arc<PluginHost>,
     callback: abi::EventFn,
-    user: UserPtr,
+    user: Owned,
 ) -> crate::engine::EventHandler {
-    Box::new(move |_engine: &mut Engine, events: &[KeyEvent]| {
+    Box::new(move |engine: &mut Engine, events: &[KeyEvent]| {
+        // One internal client for the whole batch, moved to each event's database.
+        let mut client = internal_client(0);
         for e in events {
-            let mut cx = HostCtx::Event {
-                lib: &lib,
-                db: e.db,
+            client.db = e.db;
+            let mut ctx = Ctx {
+                engine: &mut *engine,
+                client: &mut client,
+                now: now_ms(),
             };
-            // SAFETY: a callback of the open library (this closure holds it open), with a
-            // context and strings living for the call.
+            let mut cx = HostCtx {
+                host: &host,
+                kind: Kind::Call {
+                    ctx: &mut ctx,
+                    reply: None,
+                    command: false,
+                },
+            };
+            // SAFETY: a callback of the open library (`user` holds it open), with a context
+            // and strings living for the call.
             unsafe {
                 callback(
                     &HOST_API,
@@ -377,11 +614,11 @@ fn event_handler(
 
 unsafe extern "C" fn host_reply(ctx: *mut abi::HostCtx, node: *const ReplyNode) -> abi::Status {
     with_ctx(ctx, abi::FAILED, |cx| {
-        let HostCtx::Call { reply, .. } = cx else {
+        let Kind::Call { reply, .. } = &mut cx.kind else {
             return abi::FAILED;
         };
         // SAFETY: a node tree valid for this call; copied before it returns.
-        *reply = Some(unsafe { raise(node, 0) });
+        *reply = Some(unsafe { raise(node) });
         abi::OK
     })
 }
@@ -397,8 +634,8 @@ unsafe extern "C" fn host_call(
         ctx,
         Reply::error("ERR internal error while running the call"),
         |cx| {
-            let HostCtx::Call { ctx, .. } = cx else {
-                return Reply::error("ERR call() is only allowed from a command");
+            let Kind::Call { ctx, .. } = &mut cx.kind else {
+                return Reply::error("ERR call() is not allowed here");
             };
             // SAFETY: `argc` arguments valid for this call; copied here.
             let args: Vec<Bytes> = unsafe { slice(argv, argc) }
@@ -413,7 +650,7 @@ unsafe extern "C" fn host_call(
     } else {
         abi::OK
     };
-    lower(&reply, |node| {
+    sdk_reply::with_tree(&to_sdk(&reply), |node| {
         // SAFETY: the plugin's sink, with a tree living for the call.
         unsafe { sink(node, sink_user) }
     });
@@ -422,7 +659,7 @@ unsafe extern "C" fn host_call(
 
 unsafe extern "C" fn host_log(ctx: *mut abi::HostCtx, level: u32, message: RStr) {
     let message = text(message);
-    let plugin = with_ctx(ctx, String::new(), |cx| cx.lib().name.clone());
+    let plugin = with_ctx(ctx, String::new(), |cx| cx.host.lib.name.clone());
     match level {
         abi::level::ERROR => tracing::error!(plugin = %plugin, "{message}"),
         abi::level::WARN => tracing::warn!(plugin = %plugin, "{message}"),
@@ -433,7 +670,7 @@ unsafe extern "C" fn host_log(ctx: *mut abi::HostCtx, level: u32, message: RStr)
 
 unsafe extern "C" fn host_set_error(ctx: *mut abi::HostCtx, message: RStr) {
     with_ctx(ctx, (), |cx| {
-        if let HostCtx::Init { error, .. } = cx {
+        if let Kind::Init { error, .. } = &mut cx.kind {
             // The host's own reason (a clashing name, a bad flag) is the more precise one.
             error.get_or_insert_with(|| text(message));
         }
@@ -441,17 +678,286 @@ unsafe extern "C" fn host_set_error(ctx: *mut abi::HostCtx, message: RStr) {
 }
 
 unsafe extern "C" fn host_selected_db(ctx: *mut abi::HostCtx) -> i64 {
-    with_ctx(ctx, 0, |cx| match cx {
-        HostCtx::Call { ctx, .. } => i64::from(ctx.db()),
-        HostCtx::Event { db, .. } => i64::from(*db),
-        HostCtx::Init { .. } => 0,
+    with_ctx(ctx, 0, |cx| match &cx.kind {
+        Kind::Call { ctx, .. } => i64::from(ctx.db()),
+        _ => 0,
     })
 }
 
 unsafe extern "C" fn host_now_ms(ctx: *mut abi::HostCtx) -> i64 {
-    with_ctx(ctx, now_ms(), |cx| match cx {
-        HostCtx::Call { ctx, .. } => ctx.now,
+    with_ctx(ctx, now_ms(), |cx| match &cx.kind {
+        Kind::Call { ctx, .. } => ctx.now,
         _ => now_ms(),
+    })
+}
+
+unsafe extern "C" fn host_client_id(ctx: *mut abi::HostCtx) -> u64 {
+    with_ctx(ctx, 0, |cx| match &cx.kind {
+        Kind::Call {
+            ctx, command: true, ..
+        } => ctx.client.id,
+        _ => 0,
+    })
+}
+
+/// The unblock hook of clients parked by shared-library plugins: tells the plugin that
+/// parked `id` that it left.
+fn dylib_unblocked(engine: &mut Engine, id: ClientId, why: Unblock) {
+    let Some(host) = waiters(engine).remove(&id) else {
+        return;
+    };
+    lock(&host.waiters).remove(&id);
+    let callback = lock(&host.unblock)
+        .as_ref()
+        .map(|(f, user)| (*f, user.get()));
+    let Some((callback, user)) = callback else {
+        return;
+    };
+    let why = match why {
+        Unblock::Timeout => abi::unblock::TIMEOUT,
+        Unblock::Error => abi::unblock::ERROR,
+        Unblock::Gone => abi::unblock::GONE,
+    };
+    with_internal(engine, &host, 0, |ptr| {
+        // SAFETY: the plugin's unblock callback; its `user` lives until the plugin stops,
+        // which cannot happen during this call (MODULE is refused to `call`).
+        unsafe { callback(&HOST_API, ptr, id, why, user) }
+    });
+}
+
+unsafe extern "C" fn host_block(
+    ctx: *mut abi::HostCtx,
+    timeout_ms: u64,
+    timeout_reply: *const ReplyNode,
+) -> abi::Status {
+    with_ctx(ctx, abi::FAILED, |cx| {
+        let host = Arc::clone(cx.host);
+        let Kind::Call {
+            ctx, command: true, ..
+        } = &mut cx.kind
+        else {
+            return abi::FAILED;
+        };
+        // SAFETY: a tree valid for this call; copied.
+        let timeout_reply = unsafe { raise(timeout_reply) };
+        let deadline = (timeout_ms > 0).then(|| {
+            let d = Duration::from_millis(timeout_ms);
+            Instant::now()
+                .checked_add(d)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365 * 100))
+        });
+        let parked = ctx.block(BlockSpec {
+            deadline,
+            timeout_reply,
+            on_unblock: dylib_unblocked,
+        });
+        if !parked {
+            return abi::FAILED;
+        }
+        let id = ctx.client.id;
+        lock(&host.waiters).insert(id);
+        waiters(ctx.engine).insert(id, host);
+        abi::OK
+    })
+}
+
+unsafe extern "C" fn host_serve_blocked(
+    ctx: *mut abi::HostCtx,
+    client: u64,
+    reply: *const ReplyNode,
+) -> abi::Status {
+    with_ctx(ctx, abi::FAILED, |cx| {
+        let host = Arc::clone(cx.host);
+        let Kind::Call { ctx, .. } = &mut cx.kind else {
+            return abi::FAILED;
+        };
+        if !lock(&host.waiters).remove(&client) {
+            return abi::FAILED;
+        }
+        waiters(ctx.engine).remove(&client);
+        // SAFETY: a tree valid for this call; copied.
+        let reply = unsafe { raise(reply) };
+        if ctx.engine.serve_blocked(client, reply) {
+            abi::OK
+        } else {
+            abi::FAILED
+        }
+    })
+}
+
+unsafe extern "C" fn host_on_unblock(
+    ctx: *mut abi::HostCtx,
+    callback: abi::UnblockFn,
+    user: *mut c_void,
+    drop_user: Option<abi::DropFn>,
+) -> abi::Status {
+    with_ctx(ctx, abi::FAILED, |cx| {
+        let user = Owned::new(&cx.host.lib, user, drop_user);
+        if !matches!(cx.kind, Kind::Init { .. }) {
+            return abi::FAILED;
+        }
+        *lock(&cx.host.unblock) = Some((callback, user));
+        abi::OK
+    })
+}
+
+unsafe extern "C" fn host_timer(
+    ctx: *mut abi::HostCtx,
+    delay_ms: u64,
+    period_ms: u64,
+    callback: abi::TimerFn,
+    user: *mut c_void,
+    drop_user: Option<abi::DropFn>,
+) -> u64 {
+    with_ctx(ctx, 0, |cx| {
+        let user = Owned::new(&cx.host.lib, user, drop_user);
+        let host = Arc::clone(cx.host);
+        let Some(engine) = cx.engine() else {
+            return 0;
+        };
+        let Some((runtime, executor)) = super::runtime_and_executor(engine) else {
+            return 0;
+        };
+        let id = NEXT_TIMER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut timers = lock(&host.timers);
+        timers.insert(
+            id,
+            Timer {
+                callback,
+                user,
+                periodic: period_ms > 0,
+                task: None,
+                running: false,
+                stopped: false,
+            },
+        );
+        let weak = Arc::downgrade(&host);
+        let task = runtime.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            loop {
+                let weak = weak.clone();
+                let posted = executor.post(move |engine| {
+                    if let Some(host) = weak.upgrade() {
+                        fire(engine, &host, id);
+                    }
+                });
+                if posted.is_err() || period_ms == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(period_ms)).await;
+            }
+        });
+        if let Some(t) = timers.get_mut(&id) {
+            t.task = Some(task);
+        }
+        id
+    })
+}
+
+/// Runs timer `id` of `host` on the executor, if it still runs.
+fn fire(engine: &mut Engine, host: &Arc<PluginHost>, id: u64) {
+    let (callback, user) = {
+        let mut timers = lock(&host.timers);
+        let Some(t) = timers.get_mut(&id) else {
+            return;
+        };
+        t.running = true;
+        (t.callback, t.user.get())
+    };
+    with_internal(engine, host, 0, |ptr| {
+        // SAFETY: the timer's callback and pointer, kept alive while `running` is set.
+        unsafe { callback(&HOST_API, ptr, user) }
+    });
+    let mut timers = lock(&host.timers);
+    let done = timers
+        .get_mut(&id)
+        .map(|t| {
+            t.running = false;
+            t.stopped || !t.periodic
+        })
+        .unwrap_or(false);
+    if done {
+        if let Some(t) = timers.remove(&id) {
+            if let Some(task) = t.task {
+                task.abort();
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn host_stop_timer(ctx: *mut abi::HostCtx, id: u64) -> abi::Status {
+    with_ctx(ctx, abi::FAILED, |cx| {
+        let mut timers = lock(&cx.host.timers);
+        let Some(t) = timers.get_mut(&id) else {
+            return abi::FAILED;
+        };
+        if t.stopped {
+            return abi::FAILED;
+        }
+        if let Some(task) = &t.task {
+            task.abort();
+        }
+        if t.running {
+            // Its callback is running (and stopping itself): removed once it returns.
+            t.stopped = true;
+        } else {
+            timers.remove(&id);
+        }
+        abi::OK
+    })
+}
+
+unsafe extern "C" fn host_info_section(
+    ctx: *mut abi::HostCtx,
+    title: RStr,
+    callback: abi::InfoFn,
+    user: *mut c_void,
+    drop_user: Option<abi::DropFn>,
+) -> abi::Status {
+    with_ctx(ctx, abi::FAILED, |cx| {
+        let user = Owned::new(&cx.host.lib, user, drop_user);
+        let host = Arc::clone(cx.host);
+        let title = text(title);
+        let Kind::Init { reg, error } = &mut cx.kind else {
+            return abi::FAILED;
+        };
+        let writer: crate::engine::InfoWriter = Box::new(move |_engine: &Engine, out| {
+            let mut cx = HostCtx {
+                host: &host,
+                kind: Kind::Info { fields: Vec::new() },
+            };
+            // SAFETY: the plugin's INFO callback, with a context living for the call.
+            unsafe { callback(&HOST_API, cx.as_ptr(), user.get()) };
+            if let Kind::Info { fields } = cx.kind {
+                for (name, value) in fields {
+                    out.push_str(&name);
+                    out.push(':');
+                    out.push_str(&value);
+                    out.push_str("\r\n");
+                }
+            }
+        });
+        match reg.info_section(&title, writer) {
+            Ok(()) => abi::OK,
+            Err(e) => {
+                error.get_or_insert(e.to_string());
+                abi::FAILED
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn host_info_field(
+    ctx: *mut abi::HostCtx,
+    name: RStr,
+    value: RStr,
+) -> abi::Status {
+    with_ctx(ctx, abi::FAILED, |cx| {
+        let Kind::Info { fields } = &mut cx.kind else {
+            return abi::FAILED;
+        };
+        fields.push((text(name), text(value)));
+        abi::OK
     })
 }
 
@@ -465,136 +971,6 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
     } else {
         // SAFETY: guaranteed by the caller.
         unsafe { std::slice::from_raw_parts(ptr, len) }
-    }
-}
-
-/// Deepest reply accepted from a plugin (the protocol's own nesting limit is far lower in
-/// practice; this only keeps a broken plugin from overflowing the stack).
-const MAX_DEPTH: usize = 128;
-
-/// Copies a plugin's reply tree, checking it: a malformed tree becomes an error reply.
-///
-/// # Safety
-/// `node` must be null or a valid tree for the duration of the call.
-unsafe fn raise(node: *const ReplyNode, depth: usize) -> Reply {
-    if node.is_null() {
-        return Reply::error("ERR plugin reply is missing");
-    }
-    if depth > MAX_DEPTH {
-        return Reply::error("ERR plugin reply is nested too deeply");
-    }
-    // SAFETY: guaranteed by the caller.
-    let n = unsafe { &*node };
-    // SAFETY: the node's bytes and items are valid with it.
-    let bytes = || Bytes::copy_from_slice(unsafe { n.bytes.as_bytes() });
-    let line = || {
-        // Status and error lines cannot hold CR or LF on the wire.
-        text(n.bytes).replace(['\r', '\n'], " ")
-    };
-    let items = || -> Vec<Reply> {
-        unsafe { slice(n.items, n.len) }
-            .iter()
-            .map(|item| unsafe { raise(item, depth + 1) })
-            .collect()
-    };
-    match n.kind {
-        reply_kind::SIMPLE => Reply::Simple(line().into()),
-        reply_kind::ERROR => {
-            let msg = line();
-            if msg.is_empty() {
-                Reply::error("ERR")
-            } else {
-                Reply::Error(msg.into())
-            }
-        }
-        reply_kind::INTEGER => Reply::Integer(n.int),
-        reply_kind::BULK => Reply::Bulk(bytes()),
-        reply_kind::NULL => Reply::Null,
-        reply_kind::ARRAY => Reply::Array(items()),
-        reply_kind::SET => Reply::Set(items()),
-        reply_kind::MAP if n.len % 2 == 0 => {
-            let mut all = items().into_iter();
-            let mut pairs = Vec::with_capacity(n.len / 2);
-            while let (Some(k), Some(v)) = (all.next(), all.next()) {
-                pairs.push((k, v));
-            }
-            Reply::Map(pairs)
-        }
-        reply_kind::MAP => Reply::error("ERR plugin reply: a map needs an even number of items"),
-        reply_kind::DOUBLE => Reply::Double(n.double),
-        reply_kind::BOOLEAN => Reply::Boolean(n.int != 0),
-        reply_kind::BIG_NUMBER => Reply::BigNumber(bytes()),
-        reply_kind::VERBATIM => Reply::Verbatim {
-            format: n.format,
-            text: bytes(),
-        },
-        other => Reply::Error(format!("ERR plugin reply of unknown kind {other}").into()),
-    }
-}
-
-/// Builds the node tree of `reply` in our memory and hands its root to `f`.
-fn lower<R>(reply: &Reply, f: impl FnOnce(&ReplyNode) -> R) -> R {
-    // Children live in the arena until `f` returns; moving a Vec into it does not move its
-    // items, so pointers to them stay valid.
-    let mut arena: Vec<Vec<ReplyNode>> = Vec::new();
-    let root = lower_into(reply, &mut arena);
-    f(&root)
-}
-
-fn lower_into(reply: &Reply, arena: &mut Vec<Vec<ReplyNode>>) -> ReplyNode {
-    fn with_bytes(kind: u32, b: &[u8]) -> ReplyNode {
-        ReplyNode {
-            bytes: RStr::new(b),
-            ..ReplyNode::empty(kind)
-        }
-    }
-    fn aggregate(kind: u32, items: Vec<ReplyNode>, arena: &mut Vec<Vec<ReplyNode>>) -> ReplyNode {
-        let node = ReplyNode {
-            items: items.as_ptr(),
-            len: items.len(),
-            ..ReplyNode::empty(kind)
-        };
-        arena.push(items);
-        node
-    }
-    match reply {
-        Reply::Simple(s) => with_bytes(reply_kind::SIMPLE, s.as_bytes()),
-        Reply::Error(s) => with_bytes(reply_kind::ERROR, s.as_bytes()),
-        Reply::Integer(n) => ReplyNode {
-            int: *n,
-            ..ReplyNode::empty(reply_kind::INTEGER)
-        },
-        Reply::Bulk(b) => with_bytes(reply_kind::BULK, b),
-        Reply::Null | Reply::NullArray => ReplyNode::empty(reply_kind::NULL),
-        Reply::Array(v) | Reply::Push(v) => {
-            let items = v.iter().map(|r| lower_into(r, arena)).collect();
-            aggregate(reply_kind::ARRAY, items, arena)
-        }
-        Reply::Set(v) => {
-            let items = v.iter().map(|r| lower_into(r, arena)).collect();
-            aggregate(reply_kind::SET, items, arena)
-        }
-        Reply::Map(pairs) => {
-            let mut items = Vec::with_capacity(pairs.len() * 2);
-            for (k, v) in pairs {
-                items.push(lower_into(k, arena));
-                items.push(lower_into(v, arena));
-            }
-            aggregate(reply_kind::MAP, items, arena)
-        }
-        Reply::Double(d) => ReplyNode {
-            double: *d,
-            ..ReplyNode::empty(reply_kind::DOUBLE)
-        },
-        Reply::Boolean(b) => ReplyNode {
-            int: i64::from(*b),
-            ..ReplyNode::empty(reply_kind::BOOLEAN)
-        },
-        Reply::BigNumber(b) => with_bytes(reply_kind::BIG_NUMBER, b),
-        Reply::Verbatim { format, text } => ReplyNode {
-            format: *format,
-            ..with_bytes(reply_kind::VERBATIM, text)
-        },
     }
 }
 
@@ -633,6 +1009,7 @@ mod tests {
             Reply::Integer(-3),
             Reply::bulk("b"),
             Reply::Null,
+            Reply::NullArray,
             Reply::Map(vec![(
                 Reply::bulk("k"),
                 Reply::Set(vec![Reply::Integer(1)]),
@@ -644,39 +1021,21 @@ mod tests {
                 format: *b"txt",
                 text: Bytes::from_static(b"t"),
             },
+            Reply::Push(vec![Reply::Integer(2)]),
         ]);
-        let back = lower(&reply, |node| unsafe { raise(node, 0) });
+        let back = sdk_reply::with_tree(&to_sdk(&reply), |node| unsafe { raise(node) });
         assert_eq!(format!("{back:?}"), format!("{reply:?}"));
     }
 
     #[test]
-    fn malformed_plugin_replies_become_errors() {
-        let item = ReplyNode::empty(reply_kind::INTEGER);
-        let odd_map = ReplyNode {
-            items: &item,
-            len: 1,
-            ..ReplyNode::empty(reply_kind::MAP)
-        };
-        assert!(unsafe { raise(&odd_map, 0) }.is_error());
-        assert!(unsafe { raise(&ReplyNode::empty(99), 0) }.is_error());
-        assert!(unsafe { raise(std::ptr::null(), 0) }.is_error());
-        let crlf = ReplyNode {
-            bytes: RStr::new(b"ERR a\r\nb"),
-            ..ReplyNode::empty(reply_kind::ERROR)
-        };
-        match unsafe { raise(&crlf, 0) } {
-            Reply::Error(e) => assert_eq!(e, "ERR a  b"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn flags_are_parsed_by_their_command_info_names() {
+    fn every_abi_flag_is_a_core_flag() {
+        let all = abi::flag::NAMES.iter().fold(0, |acc, (bit, _)| acc | bit);
+        assert!(core_flags(all).is_ok());
         assert_eq!(
-            parse_flags("write  denyoom fast").unwrap(),
+            core_flags(abi::flag::WRITE | abi::flag::DENYOOM | abi::flag::FAST).unwrap(),
             flags::WRITE | flags::DENYOOM | flags::FAST
         );
-        assert_eq!(parse_flags("").unwrap(), 0);
-        assert!(parse_flags("write turbo").unwrap_err().contains("turbo"));
+        assert_eq!(core_flags(0).unwrap(), 0);
+        assert!(core_flags(1 << 40).is_err());
     }
 }

@@ -345,6 +345,13 @@ pub fn install(engine: &mut Engine) {
     );
 }
 
+/// The server's runtime and a handle to its executor, for timers and tasks; `None` outside a
+/// running server.
+pub fn runtime_and_executor(engine: &Engine) -> Option<(tokio::runtime::Handle, EngineHandle)> {
+    let reg = engine.extensions.get::<PluginRegistry>()?;
+    Some((reg.runtime.clone()?, reg.executor.clone()?))
+}
+
 impl PluginRegistry {
     /// The plugin called `name`, if loaded.
     pub fn get(&self, name: &str) -> Option<&LoadedPlugin> {
@@ -394,10 +401,34 @@ impl Registrar<'_> {
     }
 
     /// Adds a section of the plugin's own to INFO (`# title`, shown by `INFO everything` and
-    /// `INFO <title>`), written by `writer` as `field:value\r\n` lines.
-    pub fn info_section(&mut self, title: &str, writer: InfoWriter) {
+    /// `INFO <title>`, as Redis shows modules' sections), written by `writer` as
+    /// `field:value\r\n` lines. The title is 1 to 64 letters, digits, `_` or `-`, and no core
+    /// section's or other plugin's.
+    pub fn info_section(&mut self, title: &str, writer: InfoWriter) -> Result<(), PluginError> {
+        let fail = |message: String| PluginError::Failed {
+            plugin: self.record.name.clone(),
+            message,
+        };
+        let valid = !title.is_empty()
+            && title.len() <= 64
+            && title
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(fail(format!(
+                "invalid INFO section title '{title}': 1 to 64 letters, digits, '_' or '-'"
+            )));
+        }
+        let lower = title.to_ascii_lowercase();
+        let taken = crate::commands::server::ALL_SECTIONS.contains(&lower.as_str())
+            || ["default", "all", "everything"].contains(&lower.as_str())
+            || self.engine.info.has_section(&lower);
+        if taken {
+            return Err(fail(format!("the INFO section '{title}' exists already")));
+        }
         let id = self.engine.info.add_section(title, writer);
         self.record.info.push(id);
+        Ok(())
     }
 
     /// Runs `tick` on the executor every `period` (the first time one period after start),

@@ -106,7 +106,7 @@ impl Plugin for Unit {
                 let seen = engine.state::<UnitState>().map_or(0, |s| s.sets_seen);
                 out.push_str(&format!("sets_seen:{seen}\r\n"));
             }),
-        );
+        )?;
         if reg.executor().is_some() {
             reg.every("tick", std::time::Duration::from_millis(1), |engine| {
                 if let Some(s) = engine.state_mut::<UnitState>() {

@@ -17,7 +17,7 @@
 //! idle buckets cost no storage). Reads and writes go through `call`, inside the command's
 //! atomic step: two clients can never take the same token.
 
-use respite_plugin_sdk::{export_plugin, Command, Context, Error, InitContext, Level, Reply};
+use respite_plugin_sdk::{export_plugin, Command, Ctx, Error, Flags, Level, Registrar, Reply};
 
 /// A bucket's state at a moment.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -94,7 +94,7 @@ fn limits(args: &[&[u8]]) -> Result<Limits, Error> {
 }
 
 /// Reads the bucket at `key` through GET.
-fn load(ctx: &mut Context<'_>, key: &[u8]) -> Result<Option<Bucket>, Error> {
+fn load(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Bucket>, Error> {
     match ctx.call(&[&b"GET"[..], key]) {
         Reply::Null => Ok(None),
         Reply::Error(e) => Err(Error::new(e)),
@@ -106,7 +106,7 @@ fn load(ctx: &mut Context<'_>, key: &[u8]) -> Result<Option<Bucket>, Error> {
     }
 }
 
-fn take(ctx: &mut Context<'_>, args: &[&[u8]]) -> Result<Reply, Error> {
+fn take(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Error> {
     if args.len() > 5 {
         return Err(Error::new("syntax error"));
     }
@@ -150,7 +150,7 @@ fn take(ctx: &mut Context<'_>, args: &[&[u8]]) -> Result<Reply, Error> {
     ]))
 }
 
-fn peek(ctx: &mut Context<'_>, args: &[&[u8]]) -> Result<Reply, Error> {
+fn peek(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Result<Reply, Error> {
     let limits = limits(args)?;
     let now = ctx.now_ms();
     let have = limits.refill(load(ctx, args[1])?, now);
@@ -160,26 +160,26 @@ fn peek(ctx: &mut Context<'_>, args: &[&[u8]]) -> Result<Reply, Error> {
     ]))
 }
 
-fn init(ctx: &mut InitContext<'_>) -> Result<(), Error> {
-    ctx.command(
+fn start(reg: &mut Registrar<'_>) -> Result<(), Error> {
+    reg.command(
         Command::new("ratelimit.take", -4, take)
-            .flags("write denyoom")
+            .flags(Flags::WRITE | Flags::DENYOOM)
             .keys(1, 1, 1)
             .categories("write string")
             .summary("Takes tokens from a token bucket, or says how long to wait."),
     )?;
-    ctx.command(
+    reg.command(
         Command::new("ratelimit.peek", 4, peek)
-            .flags("readonly fast")
+            .flags(Flags::READONLY | Flags::FAST)
             .keys(1, 1, 1)
             .categories("read string fast")
             .summary("Returns the tokens left in a token bucket."),
     )?;
-    ctx.log(Level::Info, "rate limiter ready");
+    reg.log(Level::Info, "rate limiter ready");
     Ok(())
 }
 
-export_plugin!(name: "ratelimit", version: env!("CARGO_PKG_VERSION"), init: init);
+export_plugin!(name: "ratelimit", version: env!("CARGO_PKG_VERSION"), init: start);
 
 #[cfg(test)]
 mod tests {
