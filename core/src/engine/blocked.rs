@@ -232,7 +232,7 @@ impl Engine {
     }
 
     /// Times out every parked client whose deadline is at or before `now`.
-    pub fn fire_deadlines(&mut self, now: Instant) {
+    pub(crate) fn fire_deadlines(&mut self, now: Instant) {
         while let Some(&(at, id)) = self.blocked.deadlines.first() {
             if at > now {
                 break;

@@ -101,6 +101,7 @@ impl KeyEvents {
     }
 
     /// How many subscriptions there are.
+    #[cfg(test)]
     pub fn subscriber_count(&self) -> usize {
         self.subscribers.len()
     }

@@ -112,7 +112,7 @@ impl Ctx<'_> {
 
     /// [`Self::call`] for a command already resolved and checked by the caller (scripts,
     /// which refuse commands with Redis's own texts).
-    pub fn call_command(&mut self, cmd: &Arc<Command>, argv: &[Bytes]) -> Reply {
+    pub(crate) fn call_command(&mut self, cmd: &Arc<Command>, argv: &[Bytes]) -> Reply {
         let Some(handler) = cmd.handler.clone() else {
             return err_arity(&cmd.name);
         };

@@ -41,7 +41,7 @@ impl Engine {
     }
 
     /// Resolves `argv` to the command (or subcommand) that will run, or the error Redis gives.
-    pub fn resolve(&self, argv: &[Bytes]) -> Result<Arc<Command>, (Option<Arc<Command>>, Reply)> {
+    pub(crate) fn resolve(&self, argv: &[Bytes]) -> Result<Arc<Command>, (Option<Arc<Command>>, Reply)> {
         let Some(cmd) = self.commands.get(&argv[0]) else {
             return Err((None, unknown_command(argv)));
         };
@@ -67,7 +67,7 @@ impl Engine {
 
     /// Runs one command for `client` and returns its reply: the top-level entry, which
     /// applies RESP2 subscribed mode and MULTI queueing, then runs the after-command hooks.
-    pub fn execute(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
+    pub(crate) fn execute(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
         if argv.is_empty() {
             return Reply::error("ERR empty command");
         }
@@ -140,7 +140,7 @@ impl Engine {
 
     /// Runs a command queued by MULTI, at EXEC: resolved again (the table may have changed),
     /// with its statistics and key events as if sent alone, but no hooks.
-    pub fn run_queued(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
+    pub(crate) fn run_queued(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
         let started = Instant::now();
         match self.resolve(argv) {
             Ok(cmd) => self.run_command(client, &cmd, argv, started),

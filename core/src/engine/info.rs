@@ -80,7 +80,7 @@ impl InfoProviders {
 impl Engine {
     /// Appends the contributions to `section`: the fields added to a core section, or a
     /// contributor's own section with its header.
-    pub fn write_info_contributions(&self, section: &str, out: &mut String) {
+    pub(crate) fn write_info_contributions(&self, section: &str, out: &mut String) {
         let mut header = false;
         for p in self.info.providers.iter().filter(|p| p.section == section) {
             if let Some(title) = &p.title {

@@ -121,7 +121,7 @@ pub struct Engine {
 impl Engine {
     /// A new engine over `keyspace`, dispatching to `commands` (the layers above add theirs:
     /// see `server::new_engine`).
-    pub fn new(
+    pub(crate) fn new(
         keyspace: Keyspace,
         config: Config,
         config_file: Option<PathBuf>,
@@ -167,7 +167,7 @@ impl Engine {
     }
 
     /// Whether clients must authenticate.
-    pub fn auth_required(&self) -> bool {
+    pub(crate) fn auth_required(&self) -> bool {
         !self.config.server.requirepass.is_empty()
     }
 
@@ -192,7 +192,7 @@ impl Engine {
     }
 
     /// Adds an [`AfterCommandHook`]; remove it with [`Self::remove_after_command`].
-    pub fn add_after_command(&mut self, hook: AfterCommandHook) -> HookId {
+    pub(crate) fn add_after_command(&mut self, hook: AfterCommandHook) -> HookId {
         self.next_hook += 1;
         let id = HookId(self.next_hook);
         self.after_command.push((id, hook));
@@ -200,14 +200,15 @@ impl Engine {
     }
 
     /// Removes an after-command hook; returns whether it existed.
-    pub fn remove_after_command(&mut self, id: HookId) -> bool {
+    pub(crate) fn remove_after_command(&mut self, id: HookId) -> bool {
         let before = self.after_command.len();
         self.after_command.retain(|(h, _)| *h != id);
         self.after_command.len() != before
     }
 
     /// How many after-command hooks are installed.
-    pub fn after_command_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn after_command_count(&self) -> usize {
         self.after_command.len()
     }
 
@@ -264,7 +265,8 @@ impl Engine {
     }
 
     /// How many key-event subscriptions there are.
-    pub fn subscription_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn subscription_count(&self) -> usize {
         self.events.subscriber_count()
     }
 
@@ -280,7 +282,7 @@ impl Engine {
 
     /// Forgets a client that disconnected: its subscriptions, watches, transaction and
     /// blocked command.
-    pub fn client_gone(&mut self, id: ClientId) {
+    pub(crate) fn client_gone(&mut self, id: ClientId) {
         self.unblock(id, crate::engine::blocked::Unblock::Gone);
         self.pubsub.remove_client(id);
         self.keyspace.watches_mut().unwatch_all(id);
@@ -301,7 +303,7 @@ impl Engine {
     }
 
     /// Zeroes the statistics (CONFIG RESETSTAT).
-    pub fn reset_stats(&mut self) {
+    pub(crate) fn reset_stats(&mut self) {
         self.stats = ServerStats::default();
         self.command_stats
             .iter_mut()
@@ -319,14 +321,14 @@ impl Engine {
 
     /// Runs [`Self::cron`] if it has not run for a tenth of a second: under a steady load the
     /// executor never idles long enough for its timer.
-    pub fn cron_if_due(&mut self) {
+    pub(crate) fn cron_if_due(&mut self) {
         if self.last_cron.elapsed().as_millis() >= 100 {
             self.cron();
         }
     }
 
     /// Periodic work between batches (about ten times a second).
-    pub fn cron(&mut self) {
+    pub(crate) fn cron(&mut self) {
         let now = Instant::now();
         self.last_cron = now;
         match self.stats.ops_sample {
@@ -360,7 +362,7 @@ impl Engine {
     }
 
     /// Commits the batch's writes. On failure the error is logged and returned.
-    pub fn commit(&mut self) -> Result<(), StoreError> {
+    pub(crate) fn commit(&mut self) -> Result<(), StoreError> {
         match self.keyspace.commit() {
             Ok(()) => {
                 self.last_commit_ms = now_ms();

@@ -11,7 +11,7 @@ impl Engine {
     /// Subscribes keyspace notifications to the bus according to `notify-keyspace-events`
     /// (or removes the subscription when it selects nothing). Called at start and after
     /// CONFIG SET.
-    pub fn apply_notify_config(&mut self) {
+    pub(crate) fn apply_notify_config(&mut self) {
         if let Some(id) = self.notify_subscription.take() {
             self.events.unsubscribe(id);
         }

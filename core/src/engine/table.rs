@@ -490,11 +490,6 @@ impl CommandTable {
         self.by_name.len()
     }
 
-    /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
-
     /// Every top-level command, sorted by name.
     pub fn iter_sorted(&self) -> Vec<&Arc<Command>> {
         let mut all: Vec<_> = self.by_name.values().collect();
