@@ -21,8 +21,9 @@
 #   -t LIST       redis-benchmark tests, comma-separated [TESTS, default below]; names
 #                 redis-benchmark lacks (HGET, HINCRBY) run the commands in CUSTOM below
 #   -R N          rounds, the servers taking turns; medians are shown [ROUNDS, default 3]
-#   -r N          random keyspace size for SET/GET (-r of redis-benchmark) [KEYSPACE, default
-#                 none: one hot key, as redis-benchmark does by default]
+#   -r N          random keyspace size (-r of redis-benchmark: keys, fields and members drawn
+#                 from N) [KEYSPACE, default 100000]; -r 0 is one hot key, redis-benchmark's
+#                 own default, which hides the cost of writes to many distinct keys
 #   RESPITE_BIN=path   benchmark this respite binary instead of building target/release/respite
 #
 # Both servers run on ephemeral loopback ports; redis-server without persistence, respite
@@ -50,7 +51,7 @@ declare -A CUSTOM=(
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-"1 16"}
-KEYSPACE=${KEYSPACE:-}
+KEYSPACE=${KEYSPACE:-100000}
 ROUNDS=${ROUNDS:-3}
 
 # The comment block at the top of this file.
@@ -185,7 +186,7 @@ cpu_ms() {
 bench() {
     local port=$1 pid=$2 pipeline=$3 out before after test
     local random=()
-    if [ -n "$KEYSPACE" ]; then
+    if [ "$KEYSPACE" != 0 ]; then
         random=(-r "$KEYSPACE")
     fi
     for test in ${TESTS//,/ }; do
@@ -295,7 +296,7 @@ if ! kill -0 "$RESPITE_PID" 2>/dev/null; then
 fi
 
 echo
-echo "redis-benchmark -c $CLIENTS -n $REQUESTS${KEYSPACE:+ -r $KEYSPACE}, median of $ROUNDS rounds, $(nproc) cores," \
+echo "redis-benchmark -c $CLIENTS -n $REQUESTS$([ "$KEYSPACE" != 0 ] && echo " -r $KEYSPACE"), median of $ROUNDS rounds, $(nproc) cores," \
     "$(redis-server --version | awk '{print $3}' | tr -d 'v='), respite $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "| test | pipeline | redis rps | respite rps | respite/redis rps | redis CPU ms | respite CPU ms | respite/redis CPU |"
