@@ -103,6 +103,11 @@ fn config_get_star_names_every_parameter_of_redis_7() {
     assert!(missing.is_empty(), "unknown to Respite: {missing:?}");
     let extra: Vec<&str> = ours.difference(&theirs).map(String::as_str).collect();
     assert_eq!(extra, RESPITE_ONLY);
+    // Hidden parameters answer only to their exact name.
+    for name in ["key-load-delay", "rdb-key-save-delay", "watchdog-period"] {
+        assert!(!ours.contains(name), "{name} listed by CONFIG GET *");
+        assert_eq!(get(&mut server.raw(), name), get(&mut redis.raw(), name));
+    }
 }
 
 #[test]
@@ -163,6 +168,8 @@ fn values_and_errors_are_redis_7s() {
         ("tracking-table-max-keys", "1k"),
         ("active-defrag-cycle-min", "100"),
         ("hll-sparse-max-bytes", "4kb"),
+        ("repl-backlog-size", "1kb"),
+        ("repl-backlog-size", "2mb"),
         ("stream-node-max-bytes", ""),
         ("slave-read-only", "no"),
         ("list-max-ziplist-size", "abc"),
@@ -175,6 +182,12 @@ fn values_and_errors_are_redis_7s() {
         ("lua-time-limit", "abc"),
         ("lua-time-limit", "4000"),
         ("no-such-parameter", "1"),
+        // Redis's hidden test knobs.
+        ("rdb-key-save-delay", "-5"),
+        ("key-load-delay", "-2147483649"),
+        ("loading-process-events-interval-bytes", "10"),
+        ("use-exit-on-panic", "yes"),
+        ("watchdog-period", "-1"),
     ];
     for (name, value) in cases {
         let want = theirs.cmd(&["CONFIG", "SET", name, value]);

@@ -31,6 +31,8 @@ pub enum Ty {
     Hz,
     /// A memory value (`64mb`) within the bounds.
     Mem(i128, i128),
+    /// `repl-backlog-size`: a memory value from 1, raised to 16kb as Redis does.
+    Backlog,
     /// A memory value or a percentage (`10%`).
     MemOrPercent,
     /// An octal number (`unixsocketperm`).
@@ -62,6 +64,9 @@ pub struct CompatParam {
     pub alias: Option<&'static str>,
     /// Whether CONFIG SET may change it.
     pub access: Access,
+    /// Left out of `CONFIG GET` patterns (Redis's test-only knobs): only asking for its
+    /// exact name shows it.
+    pub hidden: bool,
     /// How its value is parsed.
     pub ty: Ty,
     /// Redis 7.0.15's default, as CONFIG GET prints it (`dir` is the working directory).
@@ -74,6 +79,7 @@ impl CompatParam {
             name,
             alias: None,
             access: Access::Modifiable,
+            hidden: false,
             ty,
             default,
         }
@@ -86,6 +92,11 @@ impl CompatParam {
 
     const fn immutable(mut self) -> Self {
         self.access = Access::Immutable;
+        self
+    }
+
+    const fn hidden(mut self) -> Self {
+        self.hidden = true;
         self
     }
 
@@ -146,6 +157,10 @@ impl CompatParam {
             Ty::Mem(min, max) => {
                 let n = memory(v).ok_or("argument must be a memory value")?;
                 bounded(n.into(), min, max).map(|n| n.to_string())
+            }
+            Ty::Backlog => {
+                let n = memory(v).ok_or("argument must be a memory value")?;
+                bounded(n.into(), 1, LONG).map(|n| n.max(16 * 1024).to_string())
             }
             Ty::MemOrPercent => {
                 const BAD: &str = "argument must be a memory or percent value";
@@ -337,6 +352,7 @@ fn bounded(n: i128, min: i128, max: i128) -> Result<i128, String> {
 }
 
 const INT: i128 = i32::MAX as i128;
+const INT_MIN: i128 = i32::MIN as i128;
 const UINT: i128 = u32::MAX as i128;
 const LONG: i128 = i64::MAX as i128;
 const ULONG: i128 = u64::MAX as i128;
@@ -436,6 +452,7 @@ pub static COMPAT_PARAMS: &[CompatParam] = &[
     m("hll-sparse-max-bytes", 0, LONG, "3000"),
     CompatParam::new("hz", Ty::Hz, "10"),
     s("ignore-warnings", ""),
+    i("key-load-delay", INT_MIN, INT, "0").hidden(),
     b("io-threads-do-reads", false).immutable(),
     b("jemalloc-bg-thread", true),
     i("latency-monitor-threshold", 0, LONG, "0"),
@@ -453,6 +470,13 @@ pub static COMPAT_PARAMS: &[CompatParam] = &[
     i("lfu-decay-time", 0, INT, "1"),
     i("lfu-log-factor", 0, INT, "10"),
     i("list-compress-depth", 0, INT, "0"),
+    i(
+        "loading-process-events-interval-bytes",
+        1024,
+        INT,
+        "2097152",
+    )
+    .hidden(),
     s("logfile", "").immutable(),
     s("masterauth", ""),
     s("masteruser", ""),
@@ -499,7 +523,8 @@ pub static COMPAT_PARAMS: &[CompatParam] = &[
     b("rdb-save-incremental-fsync", true),
     b("rdbchecksum", true).immutable(),
     b("rdbcompression", true),
-    m("repl-backlog-size", 1, LONG, "1048576"),
+    i("rdb-key-save-delay", INT_MIN, INT, "0").hidden(),
+    CompatParam::new("repl-backlog-size", Ty::Backlog, "1048576"),
     i("repl-backlog-ttl", 0, LONG, "3600"),
     b("repl-disable-tcp-nodelay", false),
     e(
@@ -570,5 +595,7 @@ pub static COMPAT_PARAMS: &[CompatParam] = &[
     b("tls-session-caching", true),
     i("tracking-table-max-keys", 0, LONG, "1000000"),
     s("unixsocket", "").immutable(),
+    b("use-exit-on-panic", false).hidden(),
     CompatParam::new("unixsocketperm", Ty::Octal, "0").immutable(),
+    i("watchdog-period", 0, INT, "0").hidden(),
 ];

@@ -543,9 +543,13 @@ fn find_entry(name: &[u8]) -> Option<&'static Entry> {
         .find(|e| e.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// Every name `CONFIG GET *` reports, aliases included.
+/// Every name `CONFIG GET *` reports, aliases included (hidden ones are not).
 pub fn param_names() -> Vec<&'static str> {
-    entries().iter().map(|e| e.name).collect()
+    entries()
+        .iter()
+        .filter(|e| !matches!(e.target, Target::Compat(p) if p.hidden))
+        .map(|e| e.name)
+        .collect()
 }
 
 impl Config {
@@ -562,10 +566,13 @@ impl Config {
     pub fn get_params(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
         entries()
             .iter()
-            .filter(|e| {
-                patterns
+            .filter(|e| match e.target {
+                Target::Compat(p) if p.hidden => patterns
                     .iter()
-                    .any(|pat| glob_match(pat, e.name.as_bytes(), true))
+                    .any(|pat| pat.eq_ignore_ascii_case(e.name.as_bytes())),
+                _ => patterns
+                    .iter()
+                    .any(|pat| glob_match(pat, e.name.as_bytes(), true)),
             })
             .map(|e| {
                 let value = match e.target {
