@@ -593,7 +593,7 @@ impl Config {
             .redis
             .get("enable-protected-configs")
             .is_some_and(|v| v != "no");
-        for (name, _) in pairs {
+        for (name, value) in pairs {
             let Some(entry) = find_entry(name) else {
                 return Err(format!(
                     "Unknown option or number of arguments for CONFIG SET - '{}'",
@@ -601,7 +601,12 @@ impl Config {
                 ));
             };
             match entry.target {
-                Target::Native(p) if !p.mutable => return Err(set_failed(name, IMMUTABLE)),
+                // Setting one of Respite's read-only parameters to the value it has is a
+                // no-op, so that a client writing back what CONFIG GET * said (as Redis's
+                // suite does with `port` and `bind`, which Redis can change) succeeds.
+                Target::Native(p) if !p.mutable && (p.get)(self).as_bytes() != *value => {
+                    return Err(set_failed(name, IMMUTABLE))
+                }
                 Target::Compat(p) if p.access == Access::Immutable => {
                     return Err(set_failed(name, IMMUTABLE))
                 }
@@ -619,6 +624,7 @@ impl Config {
         let mut next = self.clone();
         for ((name, value), entry) in pairs.iter().zip(&chosen) {
             match entry.target {
+                Target::Native(p) if !p.mutable => Ok(()),
                 Target::Native(p) => (p.set)(&mut next, value),
                 Target::Compat(p) => p.parse(value).map(|v| {
                     next.redis.insert(p.name.to_string(), v);

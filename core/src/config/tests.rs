@@ -671,6 +671,15 @@ fn redis_compat_parameters_are_validated_stored_and_reported() {
     .expect("set");
     let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
     assert_eq!(get(&c, &["hz"]), vec![pair("hz", "500")]);
+    // A read-only parameter takes the value it has (a no-op), and nothing else.
+    set(&mut c, &[("port", "6379"), ("bind", "127.0.0.1")]).expect("same values");
+    assert_eq!(
+        set(&mut c, &[("port", "6380")]),
+        Err(
+            "CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+                .into()
+        )
+    );
     assert_eq!(get(&c, &["save"]), vec![pair("save", "900 1 300 10")]);
     assert_eq!(
         get(&c, &["maxmemory"]),
