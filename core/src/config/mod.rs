@@ -6,6 +6,7 @@
 
 mod buffer_limits;
 mod bytesize;
+mod compat;
 mod error;
 mod load;
 mod params;
@@ -22,9 +23,10 @@ use serde::{Deserialize, Serialize};
 pub use crate::storage::Synchronous;
 pub use buffer_limits::{BufferLimit, BufferLimits};
 pub use bytesize::ByteSize;
+pub use compat::{Access, CompatParam, Ty, COMPAT_PARAMS};
 pub use error::{ConfigError, Problem};
 pub use load::{LoadedConfig, Overrides, DEFAULT_CONFIG_PATH, ENV_PREFIX};
-pub use params::{find_param, params, ConfigParam, ParamKind};
+pub use params::{find_param, param_names, params, ConfigParam, ParamKind};
 pub use plugin_sections::{no_section, plugin_sections, typed_section, ConfigCheck, PluginSection};
 
 /// The whole configuration, as read from `respite.toml`.
@@ -43,6 +45,11 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// Lua scripting (`[scripting]`).
     pub scripting: ScriptingConfig,
+    /// Redis parameters that Respite accepts without acting on them (`hz`, `maxmemory`,
+    /// `repl-*`, `tls-*`, ...), by name, as CONFIG SET left them; the rest are at Redis's
+    /// default. Not part of the file: they only answer clients that set and read them.
+    #[serde(skip)]
+    pub redis: BTreeMap<String, String>,
 }
 
 /// `[scripting]`: the Lua host.

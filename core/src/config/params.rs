@@ -1,11 +1,13 @@
 //! The `CONFIG GET/SET` table: Redis parameter names, their TOML keys, and how each value is
 //! printed and parsed. Error texts are Redis 7's, because clients and tools match on them.
 
+use super::compat::{Access, CompatParam, COMPAT_PARAMS};
 use super::{
     ByteSize, Config, Durability, Synchronous, LOG_LEVELS, MAX_I64, MAX_INTSET, MAX_LISTPACK,
     MAX_SECONDS,
 };
 use crate::glob::glob_match;
+use std::sync::OnceLock;
 
 /// How a parameter's value is written to TOML by CONFIG REWRITE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +307,7 @@ static PARAMS: &[ConfigParam] = &[
         kind: ParamKind::Int,
         get: |c| c.storage.hash_max_listpack_value.to_string(),
         set: |c, v| {
-            c.storage.hash_max_listpack_value = int(v, 0, MAX_LISTPACK as i64)?;
+            c.storage.hash_max_listpack_value = listpack_bytes(v)?;
             Ok(())
         },
     },
@@ -327,7 +329,7 @@ static PARAMS: &[ConfigParam] = &[
         kind: ParamKind::Int,
         get: |c| c.storage.zset_max_listpack_value.to_string(),
         set: |c, v| {
-            c.storage.zset_max_listpack_value = int(v, 0, MAX_LISTPACK as i64)?;
+            c.storage.zset_max_listpack_value = listpack_bytes(v)?;
             Ok(())
         },
     },
@@ -375,8 +377,6 @@ static PARAMS: &[ConfigParam] = &[
             Ok(())
         },
     },
-    // Read-only answers for tools that ask (redis-benchmark reads `save` and `appendonly`
-    // at start-up): persistence here is SQLite's, never RDB snapshots or an AOF.
     ConfigParam {
         name: "busy-reply-threshold",
         key: "scripting.busy_reply_threshold",
@@ -388,33 +388,28 @@ static PARAMS: &[ConfigParam] = &[
             Ok(())
         },
     },
-    // Redis's older name for busy-reply-threshold; the file has only the new one.
+    // Redis's AOF fsync policy, mapped onto SQLite's: `always` fsyncs every group commit.
     ConfigParam {
-        name: "lua-time-limit",
+        name: "appendfsync",
         key: "",
         mutable: true,
-        kind: ParamKind::Int,
-        get: |c| c.scripting.busy_reply_threshold.to_string(),
+        kind: ParamKind::Str,
+        get: |c| {
+            match c.storage.synchronous {
+                Synchronous::Off => "no",
+                Synchronous::Normal => "everysec",
+                Synchronous::Full | Synchronous::Extra => "always",
+            }
+            .into()
+        },
         set: |c, v| {
-            c.scripting.busy_reply_threshold = int(v, 0, i64::MAX)?;
+            c.storage.synchronous = match one_of(v, &["everysec", "always", "no"])? {
+                "always" => Synchronous::Full,
+                "no" => Synchronous::Off,
+                _ => Synchronous::Normal,
+            };
             Ok(())
         },
-    },
-    ConfigParam {
-        name: "save",
-        key: "",
-        mutable: false,
-        kind: ParamKind::Str,
-        get: |_| String::new(),
-        set: |_, _| Err(IMMUTABLE.into()),
-    },
-    ConfigParam {
-        name: "appendonly",
-        key: "",
-        mutable: false,
-        kind: ParamKind::Str,
-        get: |_| "no".into(),
-        set: |_, _| Err(IMMUTABLE.into()),
     },
 ];
 
@@ -438,6 +433,20 @@ fn size(v: &[u8], min: u64) -> Result<ByteSize, String> {
         ));
     }
     Ok(n)
+}
+
+/// A `*-max-listpack-value` size: a memory value, as Redis takes it, within Respite's bound.
+fn listpack_bytes(v: &[u8]) -> Result<u64, String> {
+    let n = match v {
+        b"" => ByteSize(0),
+        _ => ByteSize::parse(v).ok_or("argument must be a memory value")?,
+    };
+    if n.0 > MAX_LISTPACK {
+        return Err(format!(
+            "argument must be between 0 and {MAX_LISTPACK} inclusive"
+        ));
+    }
+    Ok(n.0)
 }
 
 fn utf8(v: &[u8]) -> Result<String, String> {
@@ -465,52 +474,170 @@ fn set_failed(name: &[u8], reason: &str) -> String {
     )
 }
 
+/// Redis's older names of Respite's own parameters (`CONFIG GET *` lists both, as Redis 7
+/// does): `(alias, name)`.
+const NATIVE_ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("lua-time-limit", "busy-reply-threshold"),
+];
+
+/// What a `CONFIG GET/SET` name stands for.
+#[derive(Clone, Copy)]
+enum Target {
+    /// One of Respite's own settings.
+    Native(&'static ConfigParam),
+    /// A Redis parameter kept for compatibility only.
+    Compat(&'static CompatParam),
+}
+
+/// One name `CONFIG GET *` reports: a parameter or an alias of one.
+#[derive(Clone, Copy)]
+struct Entry {
+    name: &'static str,
+    target: Target,
+}
+
+/// Every name, in the order `CONFIG GET` lists them: Respite's own parameters, their Redis
+/// aliases, then Redis's compatibility parameters (each followed by its alias).
+fn entries() -> &'static [Entry] {
+    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let mut out: Vec<Entry> = PARAMS
+            .iter()
+            .map(|p| Entry {
+                name: p.name,
+                target: Target::Native(p),
+            })
+            .collect();
+        for (alias, name) in NATIVE_ALIASES {
+            if let Some(p) = PARAMS.iter().find(|p| p.name == *name) {
+                out.push(Entry {
+                    name: alias,
+                    target: Target::Native(p),
+                });
+            }
+        }
+        for p in COMPAT_PARAMS {
+            out.push(Entry {
+                name: p.name,
+                target: Target::Compat(p),
+            });
+            if let Some(alias) = p.alias {
+                out.push(Entry {
+                    name: alias,
+                    target: Target::Compat(p),
+                });
+            }
+        }
+        out
+    })
+}
+
+fn find_entry(name: &[u8]) -> Option<&'static Entry> {
+    entries()
+        .iter()
+        .find(|e| e.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Every name `CONFIG GET *` reports, aliases included (hidden ones are not).
+pub fn param_names() -> Vec<&'static str> {
+    entries()
+        .iter()
+        .filter(|e| !matches!(e.target, Target::Compat(p) if p.hidden))
+        .map(|e| e.name)
+        .collect()
+}
+
 impl Config {
+    /// The value of a compatibility parameter, as CONFIG GET prints it.
+    fn compat_value(&self, p: &CompatParam) -> String {
+        self.redis
+            .get(p.name)
+            .cloned()
+            .unwrap_or_else(|| p.default_value())
+    }
+
     /// CONFIG GET: every `(name, value)` whose name matches any of the glob patterns
     /// (case-insensitive), without duplicates, in table order.
     pub fn get_params(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
-        PARAMS
+        entries()
             .iter()
-            .filter(|p| {
-                patterns
+            .filter(|e| match e.target {
+                Target::Compat(p) if p.hidden => patterns
                     .iter()
-                    .any(|pat| glob_match(pat, p.name.as_bytes(), true))
+                    .any(|pat| pat.eq_ignore_ascii_case(e.name.as_bytes())),
+                _ => patterns
+                    .iter()
+                    .any(|pat| glob_match(pat, e.name.as_bytes(), true)),
             })
-            .map(|p| (p.name.to_string(), (p.get)(self)))
+            .map(|e| {
+                let value = match e.target {
+                    Target::Native(p) => (p.get)(self),
+                    Target::Compat(p) => self.compat_value(p),
+                };
+                (e.name.to_string(), value)
+            })
             .collect()
     }
 
     /// CONFIG SET with one or more pairs, atomically: all applied or none. Errors are Redis
     /// 7's texts without the `ERR ` prefix, checked in Redis's order: names first (unknown,
-    /// immutable, duplicate), then values.
+    /// immutable, protected, duplicate), then values.
     pub fn set_params(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
-        let mut chosen: Vec<&'static ConfigParam> = Vec::with_capacity(pairs.len());
-        for (name, _) in pairs {
-            let Some(param) = find_param(name) else {
+        let mut chosen: Vec<&'static Entry> = Vec::with_capacity(pairs.len());
+        let protected_ok = self
+            .redis
+            .get("enable-protected-configs")
+            .is_some_and(|v| v != "no");
+        for (name, value) in pairs {
+            let Some(entry) = find_entry(name) else {
                 return Err(format!(
                     "Unknown option or number of arguments for CONFIG SET - '{}'",
                     String::from_utf8_lossy(name)
                 ));
             };
-            if !param.mutable {
-                return Err(set_failed(name, IMMUTABLE));
+            match entry.target {
+                // Setting one of Respite's read-only parameters to the value it has is a
+                // no-op, so that a client writing back what CONFIG GET * said (as Redis's
+                // suite does with `port` and `bind`, which Redis can change) succeeds.
+                Target::Native(p) if !p.mutable && (p.get)(self).as_bytes() != *value => {
+                    return Err(set_failed(name, IMMUTABLE))
+                }
+                Target::Compat(p) if p.access == Access::Immutable => {
+                    return Err(set_failed(name, IMMUTABLE))
+                }
+                Target::Compat(p) if p.access == Access::Protected && !protected_ok => {
+                    return Err(set_failed(name, "can't set protected config"))
+                }
+                _ => {}
             }
-            if chosen.iter().any(|p| p.name == param.name) {
+            if chosen.iter().any(|e| e.name == entry.name) {
                 return Err(set_failed(name, "duplicate parameter"));
             }
-            chosen.push(param);
+            chosen.push(entry);
         }
 
         let mut next = self.clone();
-        for ((name, value), param) in pairs.iter().zip(&chosen) {
-            (param.set)(&mut next, value).map_err(|reason| set_failed(name, &reason))?;
+        for ((name, value), entry) in pairs.iter().zip(&chosen) {
+            match entry.target {
+                Target::Native(p) if !p.mutable => Ok(()),
+                Target::Native(p) => (p.set)(&mut next, value),
+                Target::Compat(p) => p.parse(value).map(|v| {
+                    next.redis.insert(p.name.to_string(), v);
+                }),
+            }
+            .map_err(|reason| set_failed(name, &reason))?;
         }
         // Setters check ranges themselves; this catches rules that span several keys.
         if let Some(problem) = next.core_problems().into_iter().next() {
             let culprit = pairs
                 .iter()
                 .zip(&chosen)
-                .find(|(_, p)| p.key == problem.key)
+                .find(|(_, e)| matches!(e.target, Target::Native(p) if p.key == problem.key))
                 .or(pairs.first().zip(chosen.first()))
                 .map_or(&b""[..], |((name, _), _)| *name);
             return Err(set_failed(culprit, &problem.message));

@@ -400,10 +400,17 @@ fn get(c: &Config, patterns: &[&str]) -> Vec<(String, String)> {
 fn config_get() {
     let c = Config::default();
     let all = get(&c, &["*"]);
-    assert_eq!(all.len(), params().len());
     let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, crate::config::param_names(), "table order");
     let table: Vec<&str> = params().iter().map(|p| p.name).collect();
-    assert_eq!(names, table, "table order");
+    assert_eq!(
+        names[..table.len()],
+        table,
+        "Respite's own parameters first"
+    );
+    for (i, name) in names.iter().enumerate() {
+        assert!(!names[..i].contains(name), "{name} twice");
+    }
 
     let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
     assert_eq!(get(&c, &["maxclients"]), vec![pair("maxclients", "10000")]);
@@ -414,14 +421,17 @@ fn config_get() {
     );
     assert_eq!(
         get(&c, &["save", "appendonly"]),
-        vec![pair("save", ""), pair("appendonly", "no")]
+        vec![pair("appendonly", "no"), pair("save", "")]
     );
     assert_eq!(
-        get(&c, &["port", "p*", "bind"]),
+        get(&c, &["port", "pro*", "bind"]),
         vec![
             pair("bind", "127.0.0.1"),
             pair("port", "6379"),
-            pair("proto-max-bulk-len", "536870912")
+            pair("proto-max-bulk-len", "536870912"),
+            pair("proc-title-template", "{title} {listen-addr} {server-mode}"),
+            pair("propagation-error-behavior", "ignore"),
+            pair("protected-mode", "yes"),
         ]
     );
     assert_eq!(
@@ -482,8 +492,20 @@ fn config_set_errors_are_redis_texts_and_atomic() {
             "CONFIG SET failed (possibly related to argument 'port') - can't set immutable config",
         ),
         (
-            &[("save", "")],
-            "CONFIG SET failed (possibly related to argument 'save') - can't set immutable config",
+            &[("save", "100")],
+            "CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters",
+        ),
+        (
+            &[("daemonize", "yes")],
+            "CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config",
+        ),
+        (
+            &[("dir", "/")],
+            "CONFIG SET failed (possibly related to argument 'dir') - can't set protected config",
+        ),
+        (
+            &[("hz", "5"), ("maxmemory-policy", "sometimes")],
+            "CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
         ),
         (
             &[("maxclients", "abc")],
@@ -625,4 +647,72 @@ fn rewrite_refuses_broken_files() {
     let (_dir, path) = file("[server\nport = 1\n");
     let e = Config::default().rewrite(&path).expect_err("broken");
     assert_contains(&e.to_string(), &["respite.toml", "line 1"]);
+}
+
+#[test]
+fn redis_compat_parameters_are_validated_stored_and_reported() {
+    let mut c = Config::default();
+    set(
+        &mut c,
+        &[
+            ("hz", "1000"),
+            ("save", "900 1 300 10"),
+            ("maxmemory", "1gb"),
+            ("maxmemory-policy", "ALLKEYS-LRU"),
+            ("slave-read-only", "NO"),
+            ("shutdown-on-sigterm", "now save"),
+            ("latency-tracking-info-percentiles", "1.50 99"),
+            ("hash-max-ziplist-entries", "7"),
+            ("zset-max-ziplist-value", "1kb"),
+            ("list-max-ziplist-size", "-3"),
+            ("appendfsync", "always"),
+        ],
+    )
+    .expect("set");
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+    assert_eq!(get(&c, &["hz"]), vec![pair("hz", "500")]);
+    // A read-only parameter takes the value it has (a no-op), and nothing else.
+    set(&mut c, &[("port", "6379"), ("bind", "127.0.0.1")]).expect("same values");
+    assert_eq!(
+        set(&mut c, &[("port", "6380")]),
+        Err(
+            "CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+                .into()
+        )
+    );
+    assert_eq!(get(&c, &["save"]), vec![pair("save", "900 1 300 10")]);
+    assert_eq!(
+        get(&c, &["maxmemory"]),
+        vec![pair("maxmemory", "1073741824")]
+    );
+    assert_eq!(
+        get(&c, &["maxmemory-policy"]),
+        vec![pair("maxmemory-policy", "allkeys-lru")]
+    );
+    assert_eq!(
+        get(&c, &["*read-only"]),
+        vec![
+            pair("replica-read-only", "no"),
+            pair("slave-read-only", "no")
+        ]
+    );
+    assert_eq!(
+        get(&c, &["shutdown-on-sigterm"]),
+        vec![pair("shutdown-on-sigterm", "save now")]
+    );
+    assert_eq!(
+        get(&c, &["latency-tracking-info-percentiles"]),
+        vec![pair("latency-tracking-info-percentiles", "1.5 99")]
+    );
+    // The old names drive the same settings as the new ones.
+    assert_eq!(c.storage.hash_max_listpack_entries, 7);
+    assert_eq!(c.storage.zset_max_listpack_value, 1024);
+    assert_eq!(c.storage.list_max_listpack_size, -3);
+    assert_eq!(c.storage.synchronous, Synchronous::Full);
+    assert_eq!(
+        get(&c, &["appendfsync"]),
+        vec![pair("appendfsync", "always")]
+    );
+    set(&mut c, &[("appendfsync", "everysec")]).expect("set");
+    assert_eq!(c.storage.synchronous, Synchronous::Normal);
 }
