@@ -375,6 +375,17 @@ static PARAMS: &[ConfigParam] = &[
             Ok(())
         },
     },
+    ConfigParam {
+        name: "hll-sparse-max-bytes",
+        key: "storage.hll_sparse_max_bytes",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.hll_sparse_max_bytes.to_string(),
+        set: |c, v| {
+            c.storage.hll_sparse_max_bytes = int(v, 0, i64::MAX)?;
+            Ok(())
+        },
+    },
     // Read-only answers for tools that ask (redis-benchmark reads `save` and `appendonly`
     // at start-up): persistence here is SQLite's, never RDB snapshots or an AOF.
     ConfigParam {
