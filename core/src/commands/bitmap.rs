@@ -389,14 +389,21 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Some(1) => true,
         _ => return Reply::error(ERR_BIT),
     };
-    let (old, expire_at) = tri!(read(ctx, key, true)).unwrap_or_default();
+    let found = tri!(read(ctx, key, true));
     let byte = (offset >> 3) as usize;
+    let grown = found.as_ref().is_none_or(|(v, _)| v.len() <= byte);
+    let (old, expire_at) = found.unwrap_or_default();
+    let was = bits::get(&old, offset);
+    if !grown && was == u8::from(on) {
+        // Nothing changes: no write and no event, as Redis 7.0.
+        return Reply::Integer(was as i64);
+    }
     let mut value = Vec::with_capacity(old.len().max(byte + 1));
     value.extend_from_slice(&old);
     if value.len() <= byte {
         value.resize(byte + 1, 0);
     }
-    let was = bits::set(&mut value, offset, on);
+    bits::set(&mut value, offset, on);
     tri!(write(ctx, key, value, expire_at));
     ctx.notify(class::STRING, "setbit", key);
     Reply::Integer(was as i64)
@@ -439,6 +446,10 @@ fn bitcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     };
     let total = v.len() as i64 * if is_bit { 8 } else { 1 };
     let (start, end) = bounds.unwrap_or((0, -1));
+    if start < 0 && end < 0 && start > end {
+        // Redis 7.0 answers 0 before clamping (BITPOS clamps first).
+        return Reply::Integer(0);
+    }
     let Some((s, e)) = bits::range(total, start, end) else {
         return Reply::Integer(0);
     };
@@ -689,8 +700,11 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply
     if read_only {
         return Reply::error("ERR BITFIELD_RO only supports the GET subcommand");
     }
-    let (old, expire_at) = tri!(read(ctx, key, true)).unwrap_or_default();
+    let found = tri!(read(ctx, key, true));
     let byte = (highest >> 3) as usize;
+    let grown = found.as_ref().is_none_or(|(v, _)| v.len() <= byte);
+    let (old, expire_at) = found.unwrap_or_default();
+    let mut changes = 0;
     let mut v = Vec::with_capacity(old.len().max(byte + 1));
     v.extend_from_slice(&old);
     if v.len() <= byte {
@@ -716,6 +730,9 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply
         };
         match bits::fit(base, incr, op.signed, op.width, op.overflow) {
             Some(new) => {
+                if grown || new != current {
+                    changes += 1;
+                }
                 bits::set_field(&mut v, op.offset, op.width, new as u64);
                 let shown = if matches!(op.kind, FieldKind::Set(_)) {
                     current
@@ -727,7 +744,13 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply
             None => replies.push(Reply::Null),
         }
     }
-    tri!(write(ctx, key, v, expire_at));
-    ctx.notify(class::STRING, "setbit", key);
+    // A created or grown key is kept even when every write failed (OVERFLOW FAIL), but
+    // only a change is announced, as Redis 7.0 does.
+    if grown || changes > 0 {
+        tri!(write(ctx, key, v, expire_at));
+    }
+    if changes > 0 {
+        ctx.notify(class::STRING, "setbit", key);
+    }
     Reply::Array(replies)
 }
