@@ -754,3 +754,62 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply
     }
     Reply::Array(replies)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::testing::Rig;
+
+    /// Runs each command and checks the events it emitted, as `class:event:key`.
+    pub(crate) fn check_events(cases: &[(&[&str], &[&str])]) {
+        let mut rig = Rig::new();
+        for (words, expected) in cases {
+            let reply = rig.exec(words);
+            assert!(!reply.is_error(), "{words:?}: {reply:?}");
+            let events: Vec<String> = rig
+                .take_events()
+                .into_iter()
+                .map(|e| {
+                    let c = match e.class {
+                        class::GENERIC => "g",
+                        class::STRING => "$",
+                        _ => "?",
+                    };
+                    format!("{c}:{}:{}", e.event, String::from_utf8_lossy(&e.key))
+                })
+                .collect();
+            assert_eq!(events, *expected, "{words:?}");
+        }
+    }
+
+    #[test]
+    fn bit_writes_emit_redis_event_names() {
+        check_events(&[
+            (&["setbit", "b", "7", "1"], &["$:setbit:b"]),
+            (&["setbit", "b", "7", "1"], &[]),
+            (&["setbit", "b", "6", "0"], &[]),
+            (&["setbit", "b", "6", "1"], &["$:setbit:b"]),
+            (&["setbit", "b", "100", "0"], &["$:setbit:b"]),
+            (&["getbit", "b", "7"], &[]),
+            (&["bitcount", "b"], &[]),
+            (&["bitpos", "b", "1"], &[]),
+            (&["bitfield", "f", "set", "u8", "0", "5"], &["$:setbit:f"]),
+            (&["bitfield", "f", "set", "u8", "0", "5"], &[]),
+            (
+                &["bitfield", "f", "incrby", "u8", "0", "1"],
+                &["$:setbit:f"],
+            ),
+            (&["bitfield", "f", "get", "u8", "0"], &[]),
+            (
+                &[
+                    "bitfield", "g", "overflow", "fail", "incrby", "u2", "0", "9",
+                ],
+                &[],
+            ),
+            (&["exists", "g"], &[]),
+            (&["bitop", "or", "d", "b", "f"], &["$:set:d"]),
+            (&["bitop", "or", "d", "nokey"], &["g:del:d"]),
+            (&["bitop", "or", "d", "nokey"], &[]),
+        ]);
+    }
+}

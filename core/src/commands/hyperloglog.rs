@@ -186,3 +186,19 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     ctx.notify(class::STRING, "pfadd", dest);
     Reply::ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::bitmap::tests::check_events;
+
+    #[test]
+    fn hll_writes_emit_redis_event_names() {
+        check_events(&[
+            (&["pfadd", "h", "a"], &["$:pfadd:h"]),
+            (&["pfadd", "h", "a"], &[]),
+            (&["pfcount", "h"], &[]),
+            (&["pfadd", "e"], &["$:pfadd:e"]),
+            (&["pfmerge", "m", "h", "e"], &["$:pfadd:m"]),
+        ]);
+    }
+}
