@@ -460,6 +460,36 @@ mod tests {
     }
 
     #[test]
+    fn corrupted_values_never_panic() {
+        // Random bytes over valid values, as Redis's fuzzing test does through SETRANGE:
+        // every operation either works or reports Corrupt.
+        let mut seed: u64 = 0x1234_5678;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..80 {
+            let mut v = new_sparse();
+            for i in 0..(rnd() % 3000) {
+                add(&mut v, format!("{round}:{i}").as_bytes(), 3000).unwrap();
+            }
+            for _ in 0..=(rnd() % 5) {
+                let at = HDR + (rnd() as usize % (v.len() - HDR));
+                v[at] = rnd() as u8;
+            }
+            let _ = count(&v);
+            let mut max = vec![0u8; REGISTERS];
+            let _ = merge_into(&mut max, &v);
+            let mut w = v.clone();
+            let _ = add(&mut w, b"x", 3000);
+            let _ = add(&mut w, b"y", 100);
+            let _ = to_dense(&mut v);
+        }
+    }
+
+    #[test]
     fn corrupt_sparse_is_detected() {
         let mut v = new_sparse();
         v.push(0x00);
