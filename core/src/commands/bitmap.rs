@@ -226,31 +226,60 @@ pub mod bits {
     /// overflows under FAIL. `value` is the field's value (for an unsigned SET, the argument
     /// read as a u64, as Redis casts it).
     pub fn fit(value: i128, incr: i128, signed: bool, width: u32, ow: Overflow) -> Option<i128> {
-        let (min, max) = if signed {
-            (-(1i128 << (width - 1)), (1i128 << (width - 1)) - 1)
+        let up = if signed {
+            signed_overflow(value as i64, incr as i64, width)
         } else {
-            (0, (1i128 << width) - 1)
+            let max = (1i128 << width) - 1;
+            let sum = value + incr;
+            (sum > max).then_some(true).or((sum < 0).then_some(false))
         };
-        let sum = value + incr;
-        if sum >= min && sum <= max {
-            return Some(sum);
-        }
+        let Some(up) = up else {
+            return Some(value + incr);
+        };
+        let low = ((value + incr) as u128 as u64)
+            & if width == 64 {
+                u64::MAX
+            } else {
+                (1u64 << width) - 1
+            };
         match ow {
             Overflow::Fail => None,
-            Overflow::Sat => Some(if sum > max { max } else { min }),
-            Overflow::Wrap => {
-                let low = (sum as u128 as u64)
-                    & if width == 64 {
-                        u64::MAX
-                    } else {
-                        (1u64 << width) - 1
-                    };
-                Some(if signed {
-                    sign_extend(low, width) as i128
-                } else {
-                    low as i128
-                })
-            }
+            Overflow::Sat if signed => Some(if up {
+                (1i128 << (width - 1)) - 1
+            } else {
+                -(1i128 << (width - 1))
+            }),
+            Overflow::Sat => Some(if up { (1i128 << width) - 1 } else { 0 }),
+            Overflow::Wrap if signed => Some(sign_extend(low, width) as i128),
+            Overflow::Wrap => Some(low as i128),
+        }
+    }
+
+    /// Whether a signed `value + incr` overflows a field of `width` bits, upwards (`true`)
+    /// or downwards, decided as Redis's checkSignedBitfieldOverflow decides it with 64-bit
+    /// wrapping arithmetic: a SET of a value far below the minimum can count as an overflow
+    /// upwards, and then SAT stores the maximum, as redis-server does.
+    fn signed_overflow(value: i64, incr: i64, width: u32) -> Option<bool> {
+        let max = if width == 64 {
+            i64::MAX
+        } else {
+            (1i64 << (width - 1)) - 1
+        };
+        let min = -max - 1;
+        let maxincr = max.wrapping_sub(value);
+        let minincr = min.wrapping_sub(value);
+        if value > max
+            || (width != 64 && incr > maxincr)
+            || (value >= 0 && incr > 0 && incr > maxincr)
+        {
+            Some(true)
+        } else if value < min
+            || (width != 64 && incr < minincr)
+            || (value < 0 && incr < 0 && incr < minincr)
+        {
+            Some(false)
+        } else {
+            None
         }
     }
 
