@@ -182,3 +182,29 @@ fn errors_match_redis() {
     p.same(&["pfcount"]);
     p.same(&["pfmerge"]);
 }
+
+#[test]
+fn binary_elements_of_every_length_hash_as_redis() {
+    let (_s, _r, mut p) = pair();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..60 {
+        let mut args = vec![b"pfadd".to_vec(), b"bin".to_vec()];
+        for _ in 0..(next() % 40) {
+            let len = (next() % 41) as usize;
+            args.push((0..len).map(|_| next() as u8).collect());
+        }
+        p.same_bytes(&args);
+        assert_eq!(
+            get(&mut p.respite, "bin"),
+            get(&mut p.redis, "bin"),
+            "round {round}"
+        );
+        p.same(&["pfcount", "bin"]);
+    }
+}
