@@ -47,6 +47,10 @@ declare -A CUSTOM=(
     [HINCRBY]="HINCRBY counters field:__rand_int__ 1"
     [EVALSHA]="EVALSHA $BENCH_SHA 1 counter:__rand_int__"
     [FCALL]="FCALL bench_incr 1 counter:__rand_int__"
+    [SETBIT]="SETBIT bits:__rand_int__ 77 1"
+    [BITCOUNT]="BITCOUNT bits:__rand_int__"
+    [PFADD]="PFADD hll element:__rand_int__"
+    [PFCOUNT]="PFCOUNT hll"
 )
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}

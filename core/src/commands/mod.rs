@@ -13,11 +13,14 @@ macro_rules! tri {
     };
 }
 
+pub mod bitmap;
 pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
 pub mod hash;
+pub mod hll;
+pub mod hyperloglog;
 pub mod keys;
 pub mod list;
 pub mod long_double;
@@ -57,6 +60,8 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,
+    bitmap::COMMANDS,
+    hyperloglog::COMMANDS,
     sort::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,

@@ -449,7 +449,6 @@ pub static COMPAT_PARAMS: &[CompatParam] = &[
     e("enable-debug-command", NO_YES_LOCAL, "no").immutable(),
     e("enable-module-command", NO_YES_LOCAL, "no").immutable(),
     e("enable-protected-configs", NO_YES_LOCAL, "no").immutable(),
-    m("hll-sparse-max-bytes", 0, LONG, "3000"),
     CompatParam::new("hz", Ty::Hz, "10"),
     s("ignore-warnings", ""),
     i("key-load-delay", INT_MIN, INT, "0").hidden(),

@@ -210,6 +210,9 @@ pub struct StorageConfig {
     pub set_max_listpack_entries: u64,
     /// A set with a longer member keeps its members one per row (`set-max-listpack-value`).
     pub set_max_listpack_value: u64,
+    /// A HyperLogLog's sparse form grows to at most this many bytes (header included) before
+    /// it turns dense (`hll-sparse-max-bytes`), as in Redis.
+    pub hll_sparse_max_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -227,6 +230,7 @@ impl Default for StorageConfig {
             set_max_intset_entries: 512,
             set_max_listpack_entries: 128,
             set_max_listpack_value: 64,
+            hll_sparse_max_bytes: 3000,
         }
     }
 }

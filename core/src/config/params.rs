@@ -378,6 +378,25 @@ static PARAMS: &[ConfigParam] = &[
         },
     },
     ConfigParam {
+        name: "hll-sparse-max-bytes",
+        key: "storage.hll_sparse_max_bytes",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.hll_sparse_max_bytes.to_string(),
+        set: |c, v| {
+            // A memory value, as Redis's (`4kb`), from 0 to LONG_MAX.
+            let n = ByteSize::parse(v).ok_or("argument must be a memory value")?;
+            if n.0 > i64::MAX as u64 {
+                return Err(format!(
+                    "argument must be between 0 and {} inclusive",
+                    i64::MAX
+                ));
+            }
+            c.storage.hll_sparse_max_bytes = n.0;
+            Ok(())
+        },
+    },
+    ConfigParam {
         name: "busy-reply-threshold",
         key: "scripting.busy_reply_threshold",
         mutable: true,

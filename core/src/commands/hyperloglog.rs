@@ -1,0 +1,204 @@
+//! HyperLogLog commands (Redis's hyperloglog.c): PFADD, PFCOUNT, PFMERGE, on string values in
+//! Redis's own format ([`super::hll`]), so a value copied from redis-server counts the same here.
+
+use bytes::Bytes;
+
+use super::hll;
+use super::table::{flags::*, CommandSpec};
+use super::{err_store, err_wrongtype};
+use crate::engine::Ctx;
+use crate::events::class;
+use crate::keyspace::Value;
+use crate::protocol::Reply;
+
+/// HyperLogLog commands.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("pfadd", -2, pfadd)
+        .flags(WRITE | DENYOOM | FAST)
+        .keys(1, 1, 1)
+        .categories(&["write", "hyperloglog", "fast"])
+        .doc(
+            "hyperloglog",
+            "Adds the specified elements to the specified HyperLogLog.",
+            "2.8.9",
+            "O(1) to add every element.",
+        ),
+    CommandSpec::new("pfcount", -2, pfcount)
+        .flags(READONLY)
+        .keys(1, -1, 1)
+        .categories(&["read", "hyperloglog", "slow"])
+        .doc(
+            "hyperloglog",
+            "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
+            "2.8.9",
+            "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.",
+        ),
+    CommandSpec::new("pfmerge", -2, pfmerge)
+        .flags(WRITE | DENYOOM)
+        .keys(1, -1, 1)
+        .categories(&["write", "hyperloglog", "slow"])
+        .doc(
+            "hyperloglog",
+            "Merge N different HyperLogLogs into a single one.",
+            "2.8.9",
+            "O(N) to merge N HyperLogLogs, but with high constant times.",
+        ),
+];
+
+fn err_invalid() -> Reply {
+    Reply::error("INVALIDOBJ Corrupted HLL object detected")
+}
+
+fn err_not_hll() -> Reply {
+    Reply::error("WRONGTYPE Key is not a valid HyperLogLog string value.")
+}
+
+/// The HLL at `key` with its expiry: `None` when missing, WRONGTYPE for another type or a
+/// string that is not an HLL.
+fn read_hll(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    for_write: bool,
+) -> Result<Option<(Bytes, Option<i64>)>, Reply> {
+    let db = ctx.db();
+    let ks = &mut ctx.engine.keyspace;
+    let found = if for_write {
+        ks.read_for_write(db, key, ctx.now)
+    } else {
+        ks.read(db, key, ctx.now)
+    };
+    match found {
+        Ok(Some(k)) => match k.entry.value.as_string() {
+            Some(s) if hll::is_valid(s) => Ok(Some((s.clone(), k.entry.expire_at))),
+            Some(_) => Err(err_not_hll()),
+            None => Err(err_wrongtype()),
+        },
+        Ok(None) => Ok(None),
+        Err(e) => Err(err_store(&e)),
+    }
+}
+
+fn write(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    value: Vec<u8>,
+    expire_at: Option<i64>,
+) -> Result<(), Reply> {
+    let db = ctx.db();
+    ctx.engine
+        .keyspace
+        .set(
+            db,
+            key,
+            Value::String(Bytes::from(value)),
+            expire_at,
+            ctx.now,
+        )
+        .map_err(|e| err_store(&e))
+}
+
+fn sparse_max(ctx: &Ctx<'_>) -> u64 {
+    ctx.engine.config.storage.hll_sparse_max_bytes
+}
+
+fn pfadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let key = &argv[1];
+    let max = sparse_max(ctx);
+    let (mut v, expire_at, mut updated) = match tri!(read_hll(ctx, key, true)) {
+        Some((v, at)) => (v.to_vec(), at, false),
+        None => (hll::new_sparse(), None, true),
+    };
+    for element in &argv[2..] {
+        match hll::add(&mut v, element, max) {
+            Ok(changed) => updated |= changed,
+            Err(hll::Corrupt) => return err_invalid(),
+        }
+    }
+    if !updated {
+        return Reply::Integer(0);
+    }
+    hll::invalidate(&mut v);
+    tri!(write(ctx, key, v, expire_at));
+    ctx.notify(class::STRING, "pfadd", key);
+    Reply::Integer(1)
+}
+
+fn pfcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() > 2 {
+        // Several keys: the count of their union, and no key changes.
+        let mut max = vec![0u8; hll::REGISTERS];
+        for key in &argv[1..] {
+            let Some((v, _)) = tri!(read_hll(ctx, key, false)) else {
+                continue;
+            };
+            if hll::merge_into(&mut max, &v).is_err() {
+                return err_invalid();
+            }
+        }
+        return Reply::Integer(hll::estimate(&max) as i64);
+    }
+    let key = &argv[1];
+    let Some((v, expire_at)) = tri!(read_hll(ctx, key, false)) else {
+        return Reply::Integer(0);
+    };
+    if let Some(card) = hll::cached(&v) {
+        return Reply::Integer(card as i64);
+    }
+    let Ok(card) = hll::count(&v) else {
+        return err_invalid();
+    };
+    // The value keeps the count, as Redis's does (no event: the set is unchanged).
+    let mut v = v.to_vec();
+    hll::set_cached(&mut v, card);
+    tri!(write(ctx, key, v, expire_at));
+    Reply::Integer(card as i64)
+}
+
+fn pfmerge(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let dest = &argv[1];
+    let mut max = vec![0u8; hll::REGISTERS];
+    let mut use_dense = false;
+    for key in &argv[1..] {
+        let Some((v, _)) = tri!(read_hll(ctx, key, false)) else {
+            continue;
+        };
+        use_dense |= v[4] == 0;
+        if hll::merge_into(&mut max, &v).is_err() {
+            return err_invalid();
+        }
+    }
+    let sparse_max = sparse_max(ctx);
+    let (mut v, expire_at) = match tri!(read_hll(ctx, dest, true)) {
+        Some((v, at)) => (v.to_vec(), at),
+        None => (hll::new_sparse(), None),
+    };
+    if use_dense && hll::to_dense(&mut v).is_err() {
+        return err_invalid();
+    }
+    for (i, &r) in max.iter().enumerate() {
+        if r > 0 {
+            // A corrupt destination was already refused above, as a source.
+            let _ = hll::set_register(&mut v, i, r, sparse_max);
+        }
+    }
+    hll::invalidate(&mut v);
+    tri!(write(ctx, dest, v, expire_at));
+    ctx.notify(class::STRING, "pfadd", dest);
+    Reply::ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::bitmap::tests::check_events;
+
+    #[test]
+    fn hll_writes_emit_redis_event_names() {
+        check_events(&[
+            (&["pfadd", "h", "a"], &["$:pfadd:h"]),
+            (&["pfadd", "h", "a"], &[]),
+            (&["pfcount", "h"], &[]),
+            (&["pfadd", "e"], &["$:pfadd:e"]),
+            (&["pfmerge", "m", "h", "e"], &["$:pfadd:m"]),
+        ]);
+    }
+}
