@@ -17,6 +17,8 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod geo;
+pub mod geohash;
 pub mod hash;
 pub mod keys;
 pub mod list;
@@ -55,6 +57,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     string::COMMANDS,
     hash::COMMANDS,
     zset::COMMANDS,
+    geo::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,
     sort::COMMANDS,

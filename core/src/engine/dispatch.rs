@@ -41,7 +41,10 @@ impl Engine {
     }
 
     /// Resolves `argv` to the command (or subcommand) that will run, or the error Redis gives.
-    pub(crate) fn resolve(&self, argv: &[Bytes]) -> Result<Arc<Command>, (Option<Arc<Command>>, Reply)> {
+    pub(crate) fn resolve(
+        &self,
+        argv: &[Bytes],
+    ) -> Result<Arc<Command>, (Option<Arc<Command>>, Reply)> {
         let Some(cmd) = self.commands.get(&argv[0]) else {
             return Err((None, unknown_command(argv)));
         };
