@@ -25,6 +25,7 @@ pub mod list;
 pub mod long_double;
 pub mod multi;
 pub mod pubsub;
+pub mod rdb;
 pub mod sample;
 pub mod server;
 pub mod set;
