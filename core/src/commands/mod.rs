@@ -17,6 +17,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod dump;
 pub mod geo;
 pub mod geohash;
 pub mod hash;
@@ -55,6 +56,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     config::COMMANDS,
     server::COMMANDS,
     keys::COMMANDS,
+    dump::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,
     zset::COMMANDS,
