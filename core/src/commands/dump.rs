@@ -73,6 +73,7 @@ fn dump(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let (mut replace, mut absttl) = (false, false);
+    // FREQ is checked as Redis does; Respite never evicts, so it keeps no LFU counter.
     let (mut idle, mut freq) = (-1i64, -1i64);
     let mut j = 4;
     while j < argv.len() {
@@ -139,6 +140,9 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
         fill(&mut km, obj).map_err(store_err)?;
         km.set_expire(expire_at);
+        if idle >= 0 {
+            km.set_accessed(now.saturating_sub(idle.saturating_mul(1000)));
+        }
         Ok((deleted, true))
     })();
     match outcome {
