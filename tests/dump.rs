@@ -340,10 +340,17 @@ fn restore_options_and_errors_as_redis() {
         assert_eq!(a, b, "{:?}", String::from_utf8_lossy(args[0]));
     }
     assert_eq!(
-        cmd(&mut s, &[b"restore", b"idle", b"0", &payload, b"idletime", b"1000"]),
+        cmd(
+            &mut s,
+            &[b"restore", b"idle", b"0", &payload, b"idletime", b"1000"]
+        ),
         Value::Okay
     );
-    let idle: i64 = redis::cmd("OBJECT").arg("IDLETIME").arg("idle").query(&mut s).unwrap();
+    let idle: i64 = redis::cmd("OBJECT")
+        .arg("IDLETIME")
+        .arg("idle")
+        .query(&mut s)
+        .unwrap();
     assert!((1000..=1010).contains(&idle), "idletime {idle}");
     let ttl: i64 = redis::cmd("PTTL").arg("t").query(&mut s).unwrap();
     assert!(ttl > 90_000 && ttl <= 100_000, "pttl {ttl}");
