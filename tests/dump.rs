@@ -492,3 +492,53 @@ fn fuzzed_payloads_never_crash_or_leave_a_partial_key() {
     assert!(errors > 1000, "only {errors} payloads were refused");
     assert_eq!(line(&mut s, "ping"), Value::SimpleString("PONG".into()));
 }
+
+/// The events RESTORE and the GEO commands emit are redis-server's, in the same order.
+#[test]
+fn key_events_match_redis() {
+    let redis = RedisServer::start();
+    let respite = Server::start();
+    let mut events = Vec::new();
+    for client in [redis.client(), respite.client()] {
+        let mut c = client.get_connection().unwrap();
+        line(&mut c, "config set notify-keyspace-events KEA");
+        line(&mut c, "rpush src a");
+        let payload = dump(&mut c, "src");
+        let mut sub = client.get_connection().unwrap();
+        sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut ps = sub.as_pubsub();
+        ps.psubscribe("__keyevent@0__:*").unwrap();
+        cmd(&mut c, &[b"restore", b"k", b"0", &payload]);
+        cmd(&mut c, &[b"restore", b"k", b"0", &payload, b"replace"]);
+        cmd(
+            &mut c,
+            &[b"restore", b"k", b"1", &payload, b"replace", b"absttl"],
+        );
+        for text in [
+            "geoadd g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+            "geoadd g 13.361389 38.115556 Palermo",
+            "geosearchstore d g fromlonlat 15 37 byradius 200 km",
+            "georadius g 15 37 200 km store d2",
+            "georadius g 15 37 1 m store d2",
+            "geosearchstore d g fromlonlat 15 37 byradius 1 m",
+            "set end 1",
+        ] {
+            line(&mut c, text);
+        }
+        let mut got = Vec::new();
+        loop {
+            let msg = ps.get_message().unwrap();
+            let item = (
+                msg.get_channel_name().to_string(),
+                msg.get_payload::<String>().unwrap(),
+            );
+            let done = item.1 == "end";
+            got.push(item);
+            if done {
+                break;
+            }
+        }
+        events.push(got);
+    }
+    assert_eq!(events[1], events[0], "respite vs redis-server");
+}

@@ -61,7 +61,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .categories(CAT_WRITE)
         .doc(GROUP, "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", "6.2.0", O_SEARCH),
     CommandSpec::new("georadius", -6, georadius)
-        .flags(WRITE | DENYOOM)
+        .flags(WRITE | DENYOOM | MOVABLE_KEYS)
         .keys(1, 1, 1)
         .categories(CAT_WRITE)
         .doc(GROUP, "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "3.2.0", O_SEARCH),
@@ -71,7 +71,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .categories(CAT_READ)
         .doc(GROUP, "Returns members from a geospatial index that are within a distance from a coordinate.", "3.2.10", O_SEARCH),
     CommandSpec::new("georadiusbymember", -5, georadiusbymember)
-        .flags(WRITE | DENYOOM)
+        .flags(WRITE | DENYOOM | MOVABLE_KEYS)
         .keys(1, 1, 1)
         .categories(CAT_WRITE)
         .doc(GROUP, "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "3.2.0", O_SEARCH),
