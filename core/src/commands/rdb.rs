@@ -13,7 +13,8 @@
 //!
 //! Read: everything 7.0 and 7.2 write for these types (RDB versions up to 11): integer and
 //! LZF-compressed strings, the old plain list and string-scored sorted set, intsets,
-//! listpacks (hash, sorted set, 7.2's set) and quicklist 2. Every length and offset is
+//! listpacks (hash, sorted set, 7.2's set) and quicklist 2; and the ziplists (list, quicklist,
+//! hash, sorted set) of Redis 6 and older. Not read: zipmaps (Redis 2.4), streams, modules. Every length and offset is
 //! checked: a damaged payload is an error, never a panic.
 
 use bytes::Bytes;
@@ -29,7 +30,11 @@ const T_SET: u8 = 2;
 const T_ZSET: u8 = 3;
 const T_HASH: u8 = 4;
 const T_ZSET_2: u8 = 5;
+const T_LIST_ZIPLIST: u8 = 10;
 const T_SET_INTSET: u8 = 11;
+const T_ZSET_ZIPLIST: u8 = 12;
+const T_HASH_ZIPLIST: u8 = 13;
+const T_LIST_QUICKLIST: u8 = 14;
 const T_HASH_LISTPACK: u8 = 16;
 const T_ZSET_LISTPACK: u8 = 17;
 const T_LIST_QUICKLIST_2: u8 = 18;
@@ -572,6 +577,74 @@ fn put_backlen(out: &mut Vec<u8>, l: u64) {
     }
 }
 
+/// The entries of a ziplist (what Redis 6 and older wrote; RDB 9 and below), checked whole.
+fn read_ziplist(zl: &[u8]) -> Res<Vec<Bytes>> {
+    if zl.len() < 11 {
+        return Err(BAD);
+    }
+    let total = u32::from_le_bytes(zl[..4].try_into().map_err(|_| BAD)?) as usize;
+    let count = u16::from_le_bytes(zl[8..10].try_into().map_err(|_| BAD)?);
+    if total != zl.len() || zl[total - 1] != 0xff {
+        return Err(BAD);
+    }
+    let mut r = Reader {
+        data: &zl[..total - 1],
+        at: 10,
+    };
+    let mut out = Vec::new();
+    let mut prev_len = 0usize;
+    while r.at < r.data.len() {
+        let start = r.at;
+        let p = r.byte()?;
+        let prev = if p < 254 {
+            usize::from(p)
+        } else if p == 254 {
+            u32::from_le_bytes(r.take(4)?.try_into().map_err(|_| BAD)?) as usize
+        } else {
+            return Err(BAD);
+        };
+        if prev != prev_len {
+            return Err(BAD);
+        }
+        let e = r.byte()?;
+        let int = |v: i64| Bytes::from(v.to_string());
+        let item = match e >> 6 {
+            0 => Bytes::copy_from_slice(r.take(usize::from(e & 0x3f))?),
+            1 => {
+                let n = (usize::from(e & 0x3f) << 8) | usize::from(r.byte()?);
+                Bytes::copy_from_slice(r.take(n)?)
+            }
+            2 if e == 0x80 => {
+                let n = u32::from_be_bytes(r.take(4)?.try_into().map_err(|_| BAD)?) as usize;
+                Bytes::copy_from_slice(r.take(n)?)
+            }
+            2 => return Err(BAD),
+            _ => match e {
+                0xc0 => int(i64::from(i16::from_le_bytes(
+                    r.take(2)?.try_into().map_err(|_| BAD)?,
+                ))),
+                0xd0 => int(i64::from(i32::from_le_bytes(
+                    r.take(4)?.try_into().map_err(|_| BAD)?,
+                ))),
+                0xe0 => int(i64::from_le_bytes(r.take(8)?.try_into().map_err(|_| BAD)?)),
+                0xf0 => {
+                    let t = r.take(3)?;
+                    int(i64::from(i32::from_le_bytes([0, t[0], t[1], t[2]]) >> 8))
+                }
+                0xfe => int(i64::from(r.byte()? as i8)),
+                0xf1..=0xfd => int(i64::from(e & 0x0f) - 1),
+                _ => return Err(BAD),
+            },
+        };
+        prev_len = r.at - start;
+        out.push(item);
+    }
+    if count != u16::MAX && usize::from(count) != out.len() {
+        return Err(BAD);
+    }
+    Ok(out)
+}
+
 fn read_intset(blob: &[u8]) -> Res<Vec<Bytes>> {
     if blob.len() < 8 {
         return Err(BAD);
@@ -657,6 +730,25 @@ fn read_object(r: &mut Reader<'_>) -> Res<Object> {
             }
             Object::List(items)
         }
+        T_LIST_ZIPLIST => {
+            let items = read_ziplist(&r.string()?)?;
+            if items.is_empty() {
+                return Err(BAD);
+            }
+            Object::List(items)
+        }
+        T_LIST_QUICKLIST => {
+            let nodes = r.count()?;
+            let mut items = Vec::new();
+            for _ in 0..nodes {
+                let entries = read_ziplist(&r.string()?)?;
+                if entries.is_empty() {
+                    return Err(BAD);
+                }
+                items.extend(entries);
+            }
+            Object::List(items)
+        }
         T_SET => {
             let n = r.count()?;
             let members: Vec<Bytes> = (0..n).map(|_| r.string()).collect::<Res<_>>()?;
@@ -695,8 +787,14 @@ fn read_object(r: &mut Reader<'_>) -> Res<Object> {
             no_duplicates(entries.iter().map(|(m, _)| m.clone()))?;
             Object::ZSet(entries)
         }
-        T_ZSET_LISTPACK => {
-            let entries = pairs(read_listpack(&r.string()?)?)?
+        T_ZSET_LISTPACK | T_ZSET_ZIPLIST => {
+            let blob = r.string()?;
+            let items = if t == T_ZSET_LISTPACK {
+                read_listpack(&blob)?
+            } else {
+                read_ziplist(&blob)?
+            };
+            let entries = pairs(items)?
                 .into_iter()
                 .map(|(m, s)| Ok((m, parse_score(&s)?)))
                 .collect::<Res<Vec<_>>>()?;
@@ -712,8 +810,13 @@ fn read_object(r: &mut Reader<'_>) -> Res<Object> {
             no_duplicates(fields.iter().map(|(f, _)| f.clone()))?;
             Object::Hash(fields)
         }
-        T_HASH_LISTPACK => {
-            let fields = pairs(read_listpack(&r.string()?)?)?;
+        T_HASH_LISTPACK | T_HASH_ZIPLIST => {
+            let blob = r.string()?;
+            let fields = pairs(if t == T_HASH_LISTPACK {
+                read_listpack(&blob)?
+            } else {
+                read_ziplist(&blob)?
+            })?;
             no_duplicates(fields.iter().map(|(f, _)| f.clone()))?;
             Object::Hash(fields)
         }
@@ -818,6 +921,30 @@ mod tests {
                 _ => assert_eq!(obj, back),
             }
         }
+    }
+
+    #[test]
+    fn ziplists_of_redis_6_are_read() {
+        // A ziplist of "a", 7 (immediate), -300 (int16), as Redis 6 writes for RPUSH.
+        let mut zl = vec![0u8; 10];
+        zl.extend_from_slice(&[0x00, 0x01, b'a']); // prevlen 0, 1-byte string
+        zl.extend_from_slice(&[0x03, 0xf8]); // prevlen 3, immediate 7
+        zl.extend_from_slice(&[0x02, 0xc0]); // prevlen 2, int16
+        zl.extend_from_slice(&(-300i16).to_le_bytes());
+        zl.push(0xff);
+        let total = zl.len() as u32;
+        zl[..4].copy_from_slice(&total.to_le_bytes());
+        zl[4..8].copy_from_slice(&13u32.to_le_bytes());
+        zl[8..10].copy_from_slice(&3u16.to_le_bytes());
+        let mut p = vec![T_LIST_QUICKLIST, 1, zl.len() as u8];
+        p.extend_from_slice(&zl);
+        p.extend_from_slice(&9u16.to_le_bytes());
+        let crc = crc64(0, &p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            restore(&p),
+            Ok(Object::List(vec![b("a"), b("7"), b("-300")]))
+        );
     }
 
     #[test]
