@@ -148,10 +148,31 @@ fn area_center(area: &Area) -> (f64, f64) {
     (lon, lat)
 }
 
+/// C's `(uint64_t)score` as x86-64 compilers emit it (Redis's decodeGeohash casts so): a
+/// truncating signed conversion below 2^63 (a negative score wraps around), above it the
+/// same on `score - 2^63` with the top bit flipped; out of range (or NaN) the conversion
+/// gives `0x8000000000000000` before the flip. Members ZADD put at odd scores then decode
+/// where redis-server decodes them.
+fn c_double_to_u64(v: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let cvtt = |x: f64| -> i64 {
+        if x.is_nan() || !(-TWO_63..TWO_63).contains(&x) {
+            i64::MIN
+        } else {
+            x as i64
+        }
+    };
+    if v < TWO_63 {
+        cvtt(v) as u64
+    } else {
+        (cvtt(v - TWO_63) as u64) ^ (1 << 63)
+    }
+}
+
 /// The longitude and latitude of a stored score (decodeGeohash).
 pub fn decode_score(score: f64) -> (f64, f64) {
     let hash = Bits {
-        bits: score as u64,
+        bits: c_double_to_u64(score),
         step: STEP_MAX,
     };
     area_center(&decode(WGS84_LONG, WGS84_LAT, hash))
@@ -459,6 +480,15 @@ mod tests {
             "166274.1516"
         );
         assert_eq!(format!("{:.17}", a.0), "13.36138933897018433");
+    }
+
+    #[test]
+    fn odd_scores_convert_as_c_does_on_x86_64() {
+        assert_eq!(c_double_to_u64(-5.0), (-5i64) as u64);
+        assert_eq!(c_double_to_u64(1e20), 0);
+        assert_eq!(c_double_to_u64(f64::INFINITY), 0);
+        assert_eq!(c_double_to_u64(f64::NEG_INFINITY), 1 << 63);
+        assert_eq!(c_double_to_u64(1.5), 1);
     }
 
     #[test]
