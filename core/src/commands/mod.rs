@@ -18,6 +18,9 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod dump;
+pub mod geo;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod hyperloglog;
@@ -26,6 +29,7 @@ pub mod list;
 pub mod long_double;
 pub mod multi;
 pub mod pubsub;
+pub mod rdb;
 pub mod sample;
 pub mod server;
 pub mod set;
@@ -55,9 +59,11 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     config::COMMANDS,
     server::COMMANDS,
     keys::COMMANDS,
+    dump::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,
     zset::COMMANDS,
+    geo::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,
     bitmap::COMMANDS,

@@ -409,7 +409,7 @@ fn clamp_ranks(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
 
 /// Replaces `dst` with a sorted set of `entries` (deleting it when there are none), as the
 /// STORE commands do; replies the number of members.
-fn store_result(
+pub(crate) fn store_result(
     ctx: &mut Ctx<'_>,
     dst: &[u8],
     entries: Vec<(Bytes, f64)>,
@@ -446,14 +446,15 @@ fn store_result(
 // ---------------------------------------------------------------------------------------
 // ZADD, ZINCRBY, ZREM.
 
+/// ZADD's flags (GEOADD sets NX, XX and CH).
 #[derive(Default)]
-struct AddFlags {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
-    ch: bool,
-    incr: bool,
+pub(crate) struct AddFlags {
+    pub(crate) nx: bool,
+    pub(crate) xx: bool,
+    pub(crate) gt: bool,
+    pub(crate) lt: bool,
+    pub(crate) ch: bool,
+    pub(crate) incr: bool,
 }
 
 fn zadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
@@ -507,7 +508,12 @@ fn zincrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 /// Redis's zsetAdd over every pair, then the reply and the event.
-fn zadd_apply(ctx: &mut Ctx<'_>, key: &[u8], f: &AddFlags, pairs: &[(f64, &Bytes)]) -> Reply {
+pub(crate) fn zadd_apply(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: &AddFlags,
+    pairs: &[(f64, &Bytes)],
+) -> Reply {
     let (db, now) = (ctx.db(), ctx.now);
     let outcome = (|| {
         let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;

@@ -79,6 +79,11 @@ impl<'a> KeyMut<'a> {
         Ok(existed)
     }
 
+    /// Marks the key as last accessed at `at` (Unix ms): RESTORE's IDLETIME.
+    pub fn set_accessed(&mut self, at: i64) {
+        self.found.slot.accessed = at;
+    }
+
     /// Sets or clears the expiry; returns whether the key exists.
     pub fn set_expire(&mut self, expire_at: Option<i64>) -> bool {
         match &mut self.found.slot.entry {
