@@ -4,11 +4,9 @@
 //! `BITFIELD_SEED=N` runs another set of BITFIELD programs.
 
 mod common;
-#[path = "common/real_redis.rs"]
-mod real_redis;
 
+use common::redis_server::RedisServer;
 use common::Server;
-use real_redis::RealRedis;
 use redis::{Connection, Value};
 
 /// A small deterministic generator (xorshift64*), so failures replay.
@@ -65,9 +63,9 @@ impl Pair {
     }
 }
 
-fn pair() -> (Server, RealRedis, Pair) {
+fn pair() -> (Server, RedisServer, Pair) {
     let respite = Server::start();
-    let redis = RealRedis::start();
+    let redis = RedisServer::start();
     let p = Pair {
         respite: respite.conn(),
         redis: redis.conn(),

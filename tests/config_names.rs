@@ -6,67 +6,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::redis_server::RedisServer;
 use common::{RawConn, Reply, Server};
-
-/// A redis-server on a free loopback port, killed (by pid) when dropped.
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): this test compares CONFIG with redis-server \
-                     7.0.15; install it (apt-get install redis-server, or run .ci/run)"
-                )
-            });
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + common::START_TIMEOUT;
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    fn raw(&self) -> RawConn {
-        RawConn::connect(self.addr)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn names(conn: &mut RawConn) -> BTreeSet<String> {
     let reply = conn.cmd(&["CONFIG", "GET", "*"]);

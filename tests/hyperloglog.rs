@@ -3,11 +3,9 @@
 //! values written by one server are SET on the other and count, grow and merge the same.
 
 mod common;
-#[path = "common/real_redis.rs"]
-mod real_redis;
 
+use common::redis_server::RedisServer;
 use common::Server;
-use real_redis::RealRedis;
 use redis::{Connection, Value};
 
 fn run(con: &mut Connection, args: &[Vec<u8>]) -> String {
@@ -41,9 +39,9 @@ impl Pair {
     }
 }
 
-fn pair() -> (Server, RealRedis, Pair) {
+fn pair() -> (Server, RedisServer, Pair) {
     let respite = Server::start();
-    let redis = RealRedis::start();
+    let redis = RedisServer::start();
     let p = Pair {
         respite: respite.conn(),
         redis: redis.conn(),

@@ -1,13 +1,15 @@
-//! A real redis-server 7 for differential tests: started on an ephemeral port with no
+//! A real redis-server 7 for differential tests: started on an ephemeral loopback port with no
 //! persistence, in a temporary directory, and stopped by its pid when dropped. A test that
-//! needs it fails loudly when `/usr/bin/redis-server` (or `REDIS_SERVER_BIN`) is missing.
+//! needs it fails loudly when redis-server (or `REDIS_SERVER_BIN`) is missing.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use super::RawConn;
 
 /// A running redis-server.
 pub struct RedisServer {
@@ -19,52 +21,66 @@ pub struct RedisServer {
 fn binary() -> PathBuf {
     std::env::var_os("REDIS_SERVER_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/redis-server"))
+        .unwrap_or_else(|| PathBuf::from("redis-server"))
 }
 
 impl RedisServer {
-    /// Starts redis-server and waits until it answers PING.
+    /// Starts redis-server and waits until it answers PING; a port taken between choosing
+    /// it and binding it is retried with another.
     pub fn start() -> RedisServer {
         let bin = binary();
-        assert!(
-            bin.exists(),
-            "{} is missing: install redis-server 7.0 (apt-get install redis-server)",
-            bin.display()
-        );
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(&bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let server = RedisServer {
-            child,
-            port,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(mut c) = server.client().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    return server;
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let child = Command::new(&bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start {} ({e}): these tests compare replies with redis-server \
+                         7.0.15; install it (apt-get install redis-server, or run .ci/run)",
+                        bin.display()
+                    )
+                });
+            let mut server = RedisServer {
+                child,
+                port,
+                _dir: dir,
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break; // the port was taken meanwhile: try another
                 }
+                if let Ok(mut c) = server.client().get_connection() {
+                    if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                        return server;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+            // Dropping stops it (if it runs) before the next try.
+            let _ = server.child.kill();
         }
+        panic!("redis-server did not start");
     }
 
     /// Its port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
     }
 
     /// A client for it.
@@ -77,6 +93,11 @@ impl RedisServer {
         self.client()
             .get_connection()
             .expect("connect to redis-server")
+    }
+
+    /// A raw RESP connection to it.
+    pub fn raw(&self) -> RawConn {
+        RawConn::connect(self.addr())
     }
 }
 
