@@ -27,6 +27,7 @@ pub mod sample;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod string;
 /// The command table's row type and flags, for the rows of each file.
 pub use crate::engine::table;
@@ -57,6 +58,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     list::COMMANDS,
     set::COMMANDS,
+    stream::COMMANDS,
     sort::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,

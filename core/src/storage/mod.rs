@@ -27,6 +27,8 @@ pub enum ValueType {
     Set = 3,
     /// A Redis sorted set.
     ZSet = 4,
+    /// A Redis stream.
+    Stream = 5,
 }
 
 impl ValueType {
@@ -38,6 +40,7 @@ impl ValueType {
             2 => Some(ValueType::List),
             3 => Some(ValueType::Set),
             4 => Some(ValueType::ZSet),
+            5 => Some(ValueType::Stream),
             _ => None,
         }
     }
@@ -50,6 +53,7 @@ impl ValueType {
             ValueType::List => "list",
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
+            ValueType::Stream => "stream",
         }
     }
 }
@@ -367,6 +371,35 @@ pub trait Store: Send {
         to: i64,
         delta: i64,
     ) -> Result<(), StoreError>;
+
+    /// Inserts or replaces a stream entry under its 16-byte big-endian ID (so entries sort by
+    /// ID).
+    fn stream_put(
+        &mut self,
+        cid: CollectionId,
+        id: &[u8; 16],
+        value: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Removes a stream entry; returns whether it existed.
+    fn stream_delete(&mut self, cid: CollectionId, id: &[u8; 16]) -> Result<bool, StoreError>;
+    /// Stream entries with IDs in `from..=to`, in ID order (descending with `rev`), at most
+    /// `limit` of them. Cost: the rows returned.
+    fn stream_range(
+        &mut self,
+        cid: CollectionId,
+        from: &[u8; 16],
+        to: &[u8; 16],
+        rev: bool,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Bytes, Bytes)>, StoreError>;
+    /// Removes up to `limit` of the lowest stream entries, only those below `below` when it
+    /// is given; returns how many went.
+    fn stream_trim(
+        &mut self,
+        cid: CollectionId,
+        below: Option<&[u8; 16]>,
+        limit: u64,
+    ) -> Result<u64, StoreError>;
 
     /// Reads a value from the store's metadata table.
     fn meta_get(&mut self, name: &str) -> Result<Option<i64>, StoreError>;

@@ -120,6 +120,9 @@ CREATE TRIGGER IF NOT EXISTS keys_replace_list_items AFTER UPDATE OF cid ON keys
 END;
 ";
 
+/// The `h` of stream entries in `elements` (other types hash their elements' names).
+const STREAM_H: i64 = -1;
+
 /// Offset that parks list items outside the range live positions use (|pos| < 2^60) while
 /// [`Store::list_shift`] renumbers them.
 const LIST_PARK: i64 = 1 << 62;
@@ -972,6 +975,83 @@ impl Store for SqliteStore {
             Some(r) => Ok(r.get::<_, i64>(0)? as u64),
             None => Ok(0),
         }
+    }
+
+    // Stream entries are rows of `elements` whose `h` is STREAM_H: with `sub` the ID's 16
+    // big-endian bytes they sort by ID, and key deletion, COPY and FLUSH treat them as any
+    // other element.
+    fn stream_put(
+        &mut self,
+        cid: CollectionId,
+        id: &[u8; 16],
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn.prepare_cached(SQL_PUT_ELEMENT)?.execute(params![
+            cid as i64,
+            STREAM_H,
+            &id[..],
+            None::<i64>,
+            value
+        ])?;
+        Ok(())
+    }
+
+    fn stream_delete(&mut self, cid: CollectionId, id: &[u8; 16]) -> Result<bool, StoreError> {
+        self.begin()?;
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
+            .execute(params![cid as i64, STREAM_H, &id[..]])?
+            > 0)
+    }
+
+    fn stream_range(
+        &mut self,
+        cid: CollectionId,
+        from: &[u8; 16],
+        to: &[u8; 16],
+        rev: bool,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
+        let sql = if rev {
+            "SELECT sub, value FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
+             ORDER BY sub DESC LIMIT ?5"
+        } else {
+            "SELECT sub, value FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
+             ORDER BY sub LIMIT ?5"
+        };
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(
+            params![cid as i64, STREAM_H, &from[..], &to[..], limit],
+            |r| {
+                Ok((
+                    Bytes::from(r.get::<_, Vec<u8>>(0)?),
+                    Bytes::from(r.get::<_, Vec<u8>>(1)?),
+                ))
+            },
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn stream_trim(
+        &mut self,
+        cid: CollectionId,
+        below: Option<&[u8; 16]>,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        self.begin()?;
+        let below: &[u8] = below.map_or(&[0xff; 17][..], |b| &b[..]);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub IN
+                 (SELECT sub FROM elements WHERE cid = ?1 AND h = ?2 AND sub < ?3
+                  ORDER BY sub LIMIT ?4)",
+            )?
+            .execute(params![cid as i64, STREAM_H, below, limit])? as u64)
     }
 
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {

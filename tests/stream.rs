@@ -1,0 +1,319 @@
+//! Streams, black box: the same commands sent to respite and to a real redis-server 7.0.15
+//! (replies compared in RESP2 and RESP3), persistence across restart and kill -9, and the key
+//! commands on streams.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{RawConn, Reply, Server};
+
+/// A redis-server on an ephemeral port, stopped by pid when dropped.
+struct RedisServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/usr/bin/redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server 7.0.15 must be installed at /usr/bin/redis-server");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        common::wait_until("redis-server listens", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(addr).is_ok()
+        });
+        RedisServer { child, addr }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Commands whose replies are deterministic (explicit IDs), run on both servers.
+const SCRIPT: &[&str] = &[
+    "XADD s 1-1 a 1",
+    "XADD s 1-2 b 2 c 3",
+    "XADD s 1-* d 4",
+    "XADD s 5 e 5",
+    "XADD s 5-* f 6",
+    "XADD s 1-1 x y",
+    "XADD s 0-0 x y",
+    "XADD s 0 x y",
+    "XADD s abc x y",
+    "XADD s 1-x x y",
+    "XADD s 9-1 x",
+    "XADD s 9-1 x y z",
+    "XADD s MAXLEN -1 9-1 x y",
+    "XADD s MAXLEN 10 LIMIT 5 9-1 x y",
+    "XADD s MAXLEN 10 MINID 1 9-1 x y",
+    "XADD s LIMIT 5 9-1 x y",
+    "XADD s MAXLEN ~ 10 LIMIT -1 9-1 x y",
+    "XADD missing NOMKSTREAM 1-1 x y",
+    "EXISTS missing",
+    "XLEN s",
+    "XLEN missing",
+    "TYPE s",
+    "OBJECT ENCODING s",
+    "XRANGE s - +",
+    "XRANGE s - + COUNT 2",
+    "XRANGE s - + COUNT 0",
+    "XRANGE s - + COUNT -3",
+    "XRANGE s (1-1 +",
+    "XRANGE s 1 1",
+    "XRANGE s (1-2 (5-1",
+    "XRANGE s - + COUNT",
+    "XRANGE s - + FOO 1",
+    "XRANGE s (- +",
+    "XRANGE s x +",
+    "XRANGE s 18446744073709551615-18446744073709551615 +",
+    "XRANGE s (18446744073709551615-18446744073709551615 +",
+    "XRANGE s - (0-0",
+    "XRANGE s 5 1",
+    "XRANGE missing - +",
+    "XRANGE missing - + COUNT 0",
+    "XREVRANGE s + -",
+    "XREVRANGE s + - COUNT 1",
+    "XREVRANGE s (5-1 -",
+    "XREVRANGE s 5 1",
+    "XDEL s 1-2 7-7",
+    "XDEL s bad",
+    "XDEL missing 1-1",
+    "XLEN s",
+    "XRANGE s - +",
+    "XADD s MAXLEN 2 6-0 g 7",
+    "XRANGE s - +",
+    "XTRIM s MAXLEN 1",
+    "XTRIM s MAXLEN = 5",
+    "XTRIM s",
+    "XTRIM s FOO 1",
+    "XTRIM s MINID ~ 1 LIMIT 2",
+    "XTRIM missing MAXLEN 0",
+    "XLEN s",
+    "XADD t 1-1 a 1",
+    "XADD t 2-1 a 2",
+    "XADD t 3-1 a 3",
+    "XTRIM t MINID 3",
+    "XRANGE t - +",
+    "XREAD STREAMS t s 0 0",
+    "XREAD COUNT 1 STREAMS t s 0-0 0-0",
+    "XREAD STREAMS t $",
+    "XREAD STREAMS t",
+    "XREAD STREAMS t s 0",
+    "XREAD FOO STREAMS t 0",
+    "XREAD STREAMS t >",
+    "XREAD GROUP g c STREAMS t 0",
+    "XREAD NOACK STREAMS t 0",
+    "XREAD STREAMS missing 0",
+    "XREAD STREAMS t bad",
+    "SET str v",
+    "XADD str 1-1 a b",
+    "XRANGE str - +",
+    "XLEN str",
+    "XREAD STREAMS str 0",
+    "XSETID t 2-0",
+    "XSETID t 10-0",
+    "XSETID t 10-0 ENTRIESADDED 0",
+    "XSETID t 10-0 ENTRIESADDED -1",
+    "XSETID t 10-0 MAXDELETEDID 11-0",
+    "XSETID t 12-0 ENTRIESADDED 50 MAXDELETEDID 11-0",
+    "XSETID missing 1-0",
+    "XSETID t 13-0 FOO",
+    "XADD t 11-0 a b",
+    "XADD t * a b",
+    "XLEN t",
+    "XADD u 18446744073709551615-18446744073709551615 a b",
+    "XADD u * a b",
+    "XADD u 5-* a b",
+    "RENAME t t2",
+    "XRANGE t2 - +",
+    "COPY t2 t3",
+    "XRANGE t3 - +",
+    "XADD t3 20-0 z z",
+    "XLEN t2",
+    "XLEN t3",
+    "MOVE t3 1",
+    "EXISTS t3",
+    "EXPIRE t2 100",
+    "TTL t2",
+    "DEL t2",
+    "EXISTS t2",
+    "XADD e MAXLEN 0 1-1 a b",
+    "XLEN e",
+    "EXISTS e",
+    "XRANGE e - +",
+    "XREAD STREAMS e 0",
+    "XADD h 1-1 f1 v1 f2 v2",
+    "HSET hh a b",
+    "SCAN 0 TYPE stream COUNT 1000",
+];
+
+fn normalize(cmd: &str, r: Reply) -> Reply {
+    // SCAN's order is the server's own: compare the keys as a sorted list.
+    if cmd.starts_with("SCAN") {
+        let mut keys: Vec<String> = r.items()[1].items().iter().map(|k| k.text()).collect();
+        keys.sort();
+        return Reply::Array(keys.into_iter().map(Reply::bulk).collect());
+    }
+    r
+}
+
+fn compare(protocol: &str) {
+    let respite = Server::start();
+    let redis = RedisServer::start();
+    let mut a = respite.raw();
+    let mut b = RawConn::connect(redis.addr);
+    if protocol == "3" {
+        assert!(!a.cmd(&["HELLO", "3"]).is_error());
+        assert!(!b.cmd(&["HELLO", "3"]).is_error());
+    }
+    let mut diffs = Vec::new();
+    for line in SCRIPT {
+        let args: Vec<&str> = line.split(' ').collect();
+        let got = format!("{:?}", normalize(line, a.cmd(&args)));
+        let want = format!("{:?}", normalize(line, b.cmd(&args)));
+        if got != want {
+            diffs.push(format!("{line}\n  respite: {got}\n  redis:   {want}"));
+        }
+    }
+    assert!(diffs.is_empty(), "RESP{protocol}:\n{}", diffs.join("\n"));
+}
+
+#[test]
+fn replies_match_redis_in_resp2() {
+    compare("2");
+}
+
+#[test]
+fn replies_match_redis_in_resp3() {
+    compare("3");
+}
+
+#[test]
+fn generated_ids_grow_and_star_sequence_follows_the_last_id() {
+    let server = Server::start();
+    let mut c = server.raw();
+    let mut last = (0u64, 0u64);
+    for _ in 0..200 {
+        let id = c.cmd(&["XADD", "s", "*", "f", "v"]).text();
+        let (ms, seq) = id.split_once('-').unwrap();
+        let cur = (ms.parse().unwrap(), seq.parse().unwrap());
+        assert!(cur > last, "{cur:?} after {last:?}");
+        last = cur;
+    }
+    let far = format!("{}", last.0 + 1_000_000);
+    let id = c.cmd(&["XADD", "s", &format!("{far}-*"), "f", "v"]).text();
+    assert_eq!(id, format!("{far}-0"));
+    let id = c.cmd(&["XADD", "s", &format!("{far}-*"), "f", "v"]).text();
+    assert_eq!(id, format!("{far}-1"));
+    assert_eq!(c.cmd(&["XLEN", "s"]).int(), 202);
+}
+
+#[test]
+fn approximate_trimming_removes_whole_nodes_only() {
+    let server = Server::start();
+    let mut c = server.raw();
+    for i in 1..=250 {
+        c.cmd(&["XADD", "s", &format!("{i}-0"), "f", "v"]);
+    }
+    // 250 entries in nodes of 100: keeping about 120 drops the first node only.
+    assert_eq!(c.cmd(&["XTRIM", "s", "MAXLEN", "~", "120"]).int(), 100);
+    assert_eq!(c.cmd(&["XLEN", "s"]).int(), 150);
+    assert_eq!(c.cmd(&["XTRIM", "s", "MAXLEN", "~", "120"]).int(), 0);
+    assert_eq!(c.cmd(&["XTRIM", "s", "MAXLEN", "120"]).int(), 30);
+    let first = c.cmd(&["XRANGE", "s", "-", "+", "COUNT", "1"]);
+    assert_eq!(first.items()[0].items()[0].text(), "131-0");
+}
+
+#[test]
+fn streams_survive_restart_and_kill() {
+    let mut server = Server::start();
+    {
+        let mut c = server.raw();
+        for i in 1..=500 {
+            c.cmd(&["XADD", "s", &format!("{i}-1"), "n", &i.to_string()]);
+        }
+        c.cmd(&["XDEL", "s", "3-1"]);
+        c.cmd(&["XTRIM", "s", "MINID", "2"]);
+        c.cmd(&["XSETID", "s", "900-0", "ENTRIESADDED", "777"]);
+    }
+    server.restart();
+    {
+        let mut c = server.raw();
+        assert_eq!(c.cmd(&["XLEN", "s"]).int(), 498);
+        assert_eq!(c.cmd(&["TYPE", "s"]).text(), "stream");
+        let r = c.cmd(&["XRANGE", "s", "-", "+", "COUNT", "2"]);
+        assert_eq!(r.items()[0].items()[0].text(), "2-1");
+        assert_eq!(r.items()[1].items()[0].text(), "4-1");
+        assert!(c.cmd(&["XADD", "s", "900-0", "a", "b"]).is_error());
+        assert_eq!(c.cmd(&["XADD", "s", "900-1", "a", "b"]).text(), "900-1");
+        let r = c.cmd(&["XREVRANGE", "s", "+", "-", "COUNT", "1"]);
+        assert_eq!(r.items()[0].items()[0].text(), "900-1");
+    }
+    server.crash_restart();
+    let mut c = server.raw();
+    assert_eq!(c.cmd(&["XLEN", "s"]).int(), 499);
+    let r = c.cmd(&["XRANGE", "s", "250", "250"]);
+    assert_eq!(
+        format!("{:?}", r.items()[0].items()[1]),
+        format!(
+            "{:?}",
+            Reply::Array(vec![Reply::bulk("n"), Reply::bulk("250")])
+        )
+    );
+}
+
+#[test]
+fn keyspace_events_of_stream_commands() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Et"]);
+    let mut sub = server.raw();
+    sub.cmd(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    c.cmd(&["XADD", "s", "MAXLEN", "1", "1-1", "a", "b"]);
+    c.cmd(&["XADD", "s", "MAXLEN", "1", "2-1", "a", "b"]);
+    c.cmd(&["XDEL", "s", "2-1"]);
+    c.cmd(&["XSETID", "s", "5-5"]);
+    c.cmd(&["XADD", "s", "6-1", "a", "b"]);
+    c.cmd(&["XTRIM", "s", "MAXLEN", "0"]);
+    let mut events = Vec::new();
+    for _ in 0..6 {
+        let m = sub.read_reply();
+        events.push(m.items()[2].text());
+    }
+    assert_eq!(
+        events,
+        [
+            "__keyevent@0__:xadd",
+            "__keyevent@0__:xadd",
+            "__keyevent@0__:xtrim",
+            "__keyevent@0__:xdel",
+            "__keyevent@0__:xsetid",
+            "__keyevent@0__:xadd",
+        ]
+    );
+    assert_eq!(sub.read_reply().items()[2].text(), "__keyevent@0__:xtrim");
+}
