@@ -28,6 +28,7 @@ pub mod server;
 pub mod set;
 pub mod sort;
 pub mod stream;
+pub mod stream_group;
 pub mod string;
 /// The command table's row type and flags, for the rows of each file.
 pub use crate::engine::table;
@@ -59,6 +60,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     list::COMMANDS,
     set::COMMANDS,
     stream::COMMANDS,
+    stream_group::COMMANDS,
     sort::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,

@@ -268,9 +268,7 @@ fn parse_trim_args(argv: &[Bytes], start: usize, xadd: bool) -> Result<TrimArgs,
                 "ERR syntax error, LIMIT cannot be used without the special ~ option",
             ));
         }
-        a.limit = (limit > 0).then_some(limit as u64);
-    } else if a.approx {
-        a.limit = Some(100 * crate::keyspace::stream::NODE_ENTRIES);
+        a.limit = Some(limit as u64);
     }
     Ok(a)
 }
@@ -342,7 +340,7 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         s.add(&mut backing, id, &fields).map_err(store_err)?;
         let trimmed = match a.how {
             Some(how) => s
-                .trim(backing.store, how, a.approx, a.limit)
+                .trim(&mut backing, how, a.approx, a.limit)
                 .map_err(store_err)?,
             None => 0,
         };
@@ -453,7 +451,7 @@ fn xtrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
     let result = (|| {
         let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
-        let Some((s, backing)) = km.stream().map_err(|_| err_wrongtype())? else {
+        let Some((s, mut backing)) = km.stream().map_err(|_| err_wrongtype())? else {
             return Ok(0);
         };
         let a = parse_trim_args(argv, 2, false)?;
@@ -463,7 +461,7 @@ fn xtrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         let Some(how) = a.how else {
             return Err(err_syntax());
         };
-        s.trim(backing.store, how, a.approx, a.limit)
+        s.trim(&mut backing, how, a.approx, a.limit)
             .map_err(store_err)
     })();
     match result {

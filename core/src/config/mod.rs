@@ -203,6 +203,11 @@ pub struct StorageConfig {
     pub set_max_listpack_entries: u64,
     /// A set with a longer member keeps its members one per row (`set-max-listpack-value`).
     pub set_max_listpack_value: u64,
+    /// Entries per node of a stream (`stream-node-max-entries`): entries are one row each,
+    /// but trimming with `~` removes whole nodes of this many, as Redis does; 0 = no limit.
+    pub stream_node_max_entries: u64,
+    /// Bytes per node of a stream (`stream-node-max-bytes`): accepted for compatibility.
+    pub stream_node_max_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -220,6 +225,8 @@ impl Default for StorageConfig {
             set_max_intset_entries: 512,
             set_max_listpack_entries: 128,
             set_max_listpack_value: 64,
+            stream_node_max_entries: 100,
+            stream_node_max_bytes: 4096,
         }
     }
 }

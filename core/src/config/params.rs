@@ -375,6 +375,28 @@ static PARAMS: &[ConfigParam] = &[
             Ok(())
         },
     },
+    ConfigParam {
+        name: "stream-node-max-entries",
+        key: "storage.stream_node_max_entries",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.stream_node_max_entries.to_string(),
+        set: |c, v| {
+            c.storage.stream_node_max_entries = int(v, 0, i64::MAX)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "stream-node-max-bytes",
+        key: "storage.stream_node_max_bytes",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.stream_node_max_bytes.to_string(),
+        set: |c, v| {
+            c.storage.stream_node_max_bytes = int(v, 0, i64::MAX)?;
+            Ok(())
+        },
+    },
     // Read-only answers for tools that ask (redis-benchmark reads `save` and `appendonly`
     // at start-up): persistence here is SQLite's, never RDB snapshots or an AOF.
     ConfigParam {

@@ -49,7 +49,7 @@ pub use list::List;
 pub use rename::Renamed;
 pub use set::Set;
 pub use stream::{Stream, StreamEntry, StreamId, Trim};
-pub use stream_group::{Consumer, Group, Pending};
+pub use stream_group::{Group, Pending};
 pub use value::{Typed, Value};
 pub use watch::WatchRegistry;
 pub use zset::ZSet;

@@ -332,11 +332,12 @@ impl Stream {
         Ok(true)
     }
 
-    /// Trims as XADD/XTRIM do; `approx` removes whole nodes only, `limit` caps the entries
-    /// removed (0 = none). Returns how many went.
+    /// Trims as XADD/XTRIM do; `approx` removes whole nodes only, and then `limit` caps the
+    /// entries removed (`Some(0)`: no cap; `None`: Redis's default of 100 nodes). Returns how
+    /// many went.
     pub fn trim(
         &mut self,
-        store: &mut dyn Store,
+        backing: &mut Backing<'_>,
         how: Trim,
         approx: bool,
         limit: Option<u64>,
@@ -347,7 +348,20 @@ impl Stream {
         if self.len == 0 {
             return Ok(0);
         }
-        let limit = limit.unwrap_or(u64::MAX);
+        let node = backing.limits.stream_node_max_entries;
+        let limit = if !approx {
+            u64::MAX
+        } else {
+            match limit {
+                Some(0) => u64::MAX,
+                Some(n) => n,
+                None => match node.saturating_mul(100) {
+                    n if n == 0 || n > 1_000_000 => 1_000_000,
+                    n => n,
+                },
+            }
+        };
+        let store = &mut *backing.store;
         let removed = match how {
             Trim::MaxLen(max) => {
                 if self.len <= max {
@@ -355,7 +369,7 @@ impl Stream {
                 }
                 let excess = self.len - max;
                 let n = if approx {
-                    self.whole_nodes(excess, limit)
+                    self.whole_nodes(excess, limit, node)
                 } else {
                     excess.min(limit)
                 };
@@ -371,7 +385,7 @@ impl Stream {
                         Some(p) => self.range(store, StreamId::MIN, p, false, None)?.len() as u64,
                         None => 0,
                     };
-                    let n = self.whole_nodes(below, limit);
+                    let n = self.whole_nodes(below, limit, node);
                     if n == 0 {
                         return Ok(0);
                     }
@@ -389,15 +403,18 @@ impl Stream {
         Ok(removed)
     }
 
-    /// How many of the first `want` entries make whole nodes (of [`NODE_ENTRIES`], counted
+    /// How many of the first `want` entries make whole nodes (of `node` entries, counted
     /// from the first entry ever added), within `limit`.
-    fn whole_nodes(&self, want: u64, limit: u64) -> u64 {
+    fn whole_nodes(&self, want: u64, limit: u64, node: u64) -> u64 {
+        if node == 0 {
+            return 0;
+        }
         let offset = self.entries_added.saturating_sub(self.len);
-        let mut node_left = NODE_ENTRIES - offset % NODE_ENTRIES;
+        let mut node_left = node - offset % node;
         let mut n = 0;
         while n + node_left <= want && n + node_left <= limit {
             n += node_left;
-            node_left = NODE_ENTRIES;
+            node_left = node;
         }
         n
     }
@@ -446,8 +463,8 @@ impl Stream {
         None
     }
 
-    /// A group's lag, when it can be known; may fix the group's entries read as Redis does.
-    pub fn lag(&self, g: &mut Group) -> Option<u64> {
+    /// A group's lag, when it can be known (Redis 7.0's streamReplyWithCGLag).
+    pub fn lag(&self, g: &Group) -> Option<u64> {
         if self.entries_added == 0 {
             return Some(0);
         }
@@ -457,7 +474,6 @@ impl Stream {
             }
         }
         let read = self.distance_from_first(g.last_id)?;
-        g.entries_read = Some(read);
         Some(self.entries_added.saturating_sub(read))
     }
 
