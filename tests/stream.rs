@@ -399,3 +399,172 @@ fn keyspace_events_of_stream_commands() {
     );
     assert_eq!(sub.read_reply().items()[2].text(), "__keyevent@0__:xtrim");
 }
+
+#[test]
+fn blocking_xread_is_woken_by_xadd_and_times_out() {
+    let server = Server::start();
+    let mut c = server.raw();
+    let mut waiter = server.raw();
+    c.cmd(&["XADD", "s", "1-1", "a", "1"]);
+    waiter.send_cmd(&["XREAD", "BLOCK", "0", "STREAMS", "s", "other", "$", "$"]);
+    common::wait_until("the client blocks", Duration::from_secs(10), || {
+        c.cmd(&["INFO", "clients"])
+            .text()
+            .contains("blocked_clients:1")
+    });
+    c.cmd(&["XADD", "s", "2-1", "b", "2"]);
+    let got = waiter.read_reply();
+    assert_eq!(format!("{got:?}"), r#"[[$"s", [[$"2-1", [$"b", $"2"]]]]]"#);
+    // A timeout answers the null array; inside MULTI nothing blocks.
+    let got = waiter.cmd(&["XREAD", "BLOCK", "50", "STREAMS", "s", "$"]);
+    assert_eq!(format!("{got:?}"), "*-1");
+    waiter.cmd(&["MULTI"]);
+    waiter.cmd(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);
+    let got = waiter.cmd(&["EXEC"]);
+    assert_eq!(format!("{got:?}"), "[*-1]");
+}
+
+#[test]
+fn blocking_xreadgroup_delivers_each_entry_once_to_many_waiters() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["XGROUP", "CREATE", "q", "g", "$", "MKSTREAM"]);
+    let mut waiters: Vec<RawConn> = (0..5).map(|_| server.raw()).collect();
+    for (i, w) in waiters.iter_mut().enumerate() {
+        w.send_cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            &format!("c{i}"),
+            "COUNT",
+            "1",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "q",
+            ">",
+        ]);
+    }
+    common::wait_until("five clients block", Duration::from_secs(10), || {
+        c.cmd(&["INFO", "clients"])
+            .text()
+            .contains("blocked_clients:5")
+    });
+    for i in 1..=5 {
+        c.cmd(&["XADD", "q", &format!("{i}-0"), "n", &i.to_string()]);
+    }
+    let mut seen = Vec::new();
+    for w in waiters.iter_mut() {
+        let r = w.read_reply();
+        let entries = r.items()[0].items()[1].items();
+        assert_eq!(entries.len(), 1);
+        seen.push(entries[0].items()[0].text());
+    }
+    seen.sort();
+    assert_eq!(seen, ["1-0", "2-0", "3-0", "4-0", "5-0"]);
+    let summary = c.cmd(&["XPENDING", "q", "g"]);
+    assert_eq!(summary.items()[0].int(), 5);
+    assert_eq!(summary.items()[3].items().len(), 5);
+}
+
+#[test]
+fn blocked_xreadgroup_learns_that_its_key_or_group_went_away() {
+    let server = Server::start();
+    let mut c = server.raw();
+    for (i, (cmd, want)) in [
+        (
+            vec!["DEL", "q"],
+            "-UNBLOCKED the stream key no longer exists",
+        ),
+        (
+            vec!["XGROUP", "DESTROY", "q", "g"],
+            "-NOGROUP the consumer group this client was blocked on no longer exists",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        c.cmd(&["XGROUP", "CREATE", "q", "g", "$", "MKSTREAM"]);
+        let mut w = server.raw();
+        w.send_cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "q",
+            ">",
+        ]);
+        common::wait_until("the client blocks", Duration::from_secs(10), || {
+            c.cmd(&["INFO", "clients"])
+                .text()
+                .contains("blocked_clients:1")
+        });
+        c.cmd(&cmd);
+        assert_eq!(format!("{:?}", w.read_reply()), want, "case {i}");
+        c.cmd(&["DEL", "q"]);
+    }
+}
+
+#[test]
+fn a_dead_consumer_s_entries_are_claimed_and_groups_survive_restart() {
+    let mut server = Server::start();
+    {
+        let mut c = server.raw();
+        c.cmd(&["XGROUP", "CREATE", "q", "g", "0", "MKSTREAM"]);
+        for i in 1..=6 {
+            c.cmd(&["XADD", "q", &format!("{i}-0"), "n", &i.to_string()]);
+        }
+        // Two consumers share the work; "dead" takes three and never acknowledges.
+        let r = c.cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "dead",
+            "COUNT",
+            "3",
+            "STREAMS",
+            "q",
+            ">",
+        ]);
+        assert_eq!(r.items()[0].items()[1].items().len(), 3);
+        let r = c.cmd(&["XREADGROUP", "GROUP", "g", "live", "STREAMS", "q", ">"]);
+        assert_eq!(r.items()[0].items()[1].items().len(), 3);
+        assert_eq!(c.cmd(&["XACK", "q", "g", "4-0", "5-0", "6-0"]).int(), 3);
+        c.cmd(&["XDEL", "q", "2-0"]);
+    }
+    server.restart();
+    let mut c = server.raw();
+    let summary = c.cmd(&["XPENDING", "q", "g"]);
+    assert_eq!(
+        format!("{summary:?}"),
+        r#"[:3, $"1-0", $"3-0", [[$"dead", $"3"]]]"#
+    );
+    let r = c.cmd(&[
+        "XAUTOCLAIM",
+        "q",
+        "g",
+        "live",
+        "0",
+        "0",
+        "COUNT",
+        "10",
+        "JUSTID",
+    ]);
+    assert_eq!(format!("{r:?}"), r#"[$"0-0", [$"1-0", $"3-0"], [$"2-0"]]"#);
+    let r = c.cmd(&["XCLAIM", "q", "g", "dead", "0", "1-0"]);
+    assert_eq!(format!("{r:?}"), r#"[[$"1-0", [$"n", $"1"]]]"#);
+    server.crash_restart();
+    let mut c = server.raw();
+    let r = c.cmd(&["XPENDING", "q", "g", "-", "+", "10"]);
+    let owners: Vec<String> = r.items().iter().map(|e| e.items()[1].text()).collect();
+    assert_eq!(owners, ["dead", "live"]);
+    let r = c.cmd(&["XINFO", "GROUPS", "q"]);
+    assert_eq!(
+        r.items()[0].field("last-delivered-id").unwrap().text(),
+        "6-0"
+    );
+    assert_eq!(r.items()[0].field("entries-read").unwrap().int(), 6);
+}

@@ -1,6 +1,6 @@
-//! Stream commands (Redis's t_stream.c): XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM, XREAD
-//! (without BLOCK: the blocking plugin parks those), XSETID; consumer groups are in
-//! `stream_group.rs`.
+//! Stream commands (Redis's t_stream.c): XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM, XSETID,
+//! and XREAD's reads (the command itself is the blocking plugin's, which parks it under
+//! BLOCK); consumer groups are in `stream_group.rs`.
 
 use bytes::Bytes;
 
@@ -70,16 +70,6 @@ pub static COMMANDS: &[CommandSpec] = &[
             "Deletes messages from the beginning of a stream.",
             SINCE_5,
             "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
-        ),
-    CommandSpec::new("xread", -4, xread)
-        .flags(READONLY)
-        .keys(0, 0, 0)
-        .categories(&["read", "stream", "slow", "blocking"])
-        .doc(
-            "stream",
-            "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
-            SINCE_5,
-            "",
         ),
     CommandSpec::new("xsetid", -3, xsetid)
         .flags(WRITE | DENYOOM | FAST)
@@ -590,10 +580,33 @@ pub fn streams_reply(ctx: &Ctx<'_>, found: Vec<(Bytes, Reply)>) -> Reply {
     }
 }
 
-fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+/// What XREAD or XREADGROUP found when called: a reply, or nothing yet with BLOCK given.
+pub enum ReadStart {
+    /// The reply (data, an error, or the null array of a read that may not block).
+    Reply(Reply),
+    /// Nothing to read and BLOCK was given: wait on `keys`.
+    Wait {
+        /// The stream keys, in the order given.
+        keys: Vec<Bytes>,
+        /// For XREAD, the ID each key's entries must be above (`$` and `+` resolved).
+        ids: Vec<StreamId>,
+        /// COUNT.
+        count: Option<u64>,
+        /// BLOCK's milliseconds (0 = forever).
+        block_ms: i64,
+        /// XREADGROUP's group and consumer.
+        group: Option<(Bytes, Bytes)>,
+        /// XREADGROUP's NOACK.
+        noack: bool,
+    },
+}
+
+/// XREAD as called: the reply, or what to wait for when BLOCK was given and no stream had
+/// entries above its ID.
+pub fn xread_start(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> ReadStart {
     let a = match parse_read_args(argv, false) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return ReadStart::Reply(r),
     };
     let (db, now) = (ctx.db(), ctx.now);
     // Resolve every ID first, as Redis does, so an error reads nothing.
@@ -604,56 +617,82 @@ fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         let stream = match ctx.engine.keyspace.read(db, key, now) {
             Ok(Some(r)) => match r.entry.value.as_stream() {
                 Some(s) => Some((s.last_id(), s.edge(r.store, true))),
-                None => return err_wrongtype(),
+                None => return ReadStart::Reply(err_wrongtype()),
             },
             Ok(None) => None,
-            Err(e) => return store_err(e),
+            Err(e) => return ReadStart::Reply(store_err(e)),
         };
         let id = if &arg[..] == b"$" {
             stream.map_or(StreamId::MIN, |(last, _)| last)
         } else if &arg[..] == b">" {
-            return Reply::error(
+            return ReadStart::Reply(Reply::error(
                 "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
-            );
+            ));
         } else if &arg[..] == b"+" {
             match stream {
                 Some((_, edge)) => match edge {
                     Ok(Some(e)) => e.id.prev().unwrap_or(StreamId::MIN),
                     Ok(None) => StreamId::MIN,
-                    Err(e) => return store_err(e),
+                    Err(e) => return ReadStart::Reply(store_err(e)),
                 },
                 None => StreamId::MIN,
             }
         } else {
             match parse_id(arg, 0) {
                 Ok(id) => id,
-                Err(r) => return r,
+                Err(r) => return ReadStart::Reply(r),
             }
         };
         after.push(id);
     }
+    let keys = argv[a.streams..a.streams + a.nstreams].to_vec();
+    match xread_serve(ctx, &keys, &after, a.count) {
+        Err(r) => ReadStart::Reply(r),
+        Ok(Some(r)) => ReadStart::Reply(r),
+        Ok(None) => match a.block {
+            Some(ms) => ReadStart::Wait {
+                keys,
+                ids: after,
+                count: a.count,
+                block_ms: ms,
+                group: None,
+                noack: false,
+            },
+            None => ReadStart::Reply(Reply::NullArray),
+        },
+    }
+}
+
+/// The entries of each stream above its ID (XREAD's reply), or `None` when none had any.
+/// Keys that are missing or hold another type are skipped.
+pub fn xread_serve(
+    ctx: &mut Ctx<'_>,
+    keys: &[Bytes],
+    ids: &[StreamId],
+    count: Option<u64>,
+) -> Result<Option<Reply>, Reply> {
+    let (db, now) = (ctx.db(), ctx.now);
     let mut found = Vec::new();
-    for (k, id) in after.into_iter().enumerate() {
-        let key = &argv[a.streams + k];
+    for (key, id) in keys.iter().zip(ids) {
         let Some(from) = id.next() else { continue };
         let entries = match ctx.engine.keyspace.read(db, key, now) {
             Ok(Some(r)) => match r.entry.value.as_stream() {
-                Some(s) if s.last_id() >= from => {
-                    match s.range(r.store, from, StreamId::MAX, false, a.count) {
-                        Ok(e) => e,
-                        Err(e) => return store_err(e),
-                    }
-                }
+                Some(s) if s.last_id() >= from => s
+                    .range(r.store, from, StreamId::MAX, false, count)
+                    .map_err(store_err)?,
                 _ => continue,
             },
             Ok(None) => continue,
-            Err(e) => return store_err(e),
+            Err(e) => return Err(store_err(e)),
         };
         if !entries.is_empty() {
             found.push((key.clone(), entries_reply(entries)));
         }
     }
-    streams_reply(ctx, found)
+    if found.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(streams_reply(ctx, found)))
 }
 
 fn xsetid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

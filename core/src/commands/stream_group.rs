@@ -1,10 +1,12 @@
-//! Stream consumer groups (the second half of Redis's t_stream.c): XGROUP, XREADGROUP (without
-//! BLOCK: the blocking plugin parks those), XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO.
+//! Stream consumer groups (the second half of Redis's t_stream.c): XGROUP, XACK, XPENDING,
+//! XCLAIM, XAUTOCLAIM, XINFO, and XREADGROUP's reads (the command itself is the blocking
+//! plugin's, which parks it under BLOCK).
 
 use bytes::Bytes;
 
 use super::stream::{
     entries_reply, entry_reply, parse_id, parse_read_args, parse_strict_id, streams_reply,
+    ReadArgs, ReadStart,
 };
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_syntax, err_wrongtype, help_reply, lossy, parse_i64};
@@ -58,16 +60,6 @@ pub static COMMANDS: &[CommandSpec] = &[
                 .categories(&["stream", "slow"])
                 .doc("stream", "Returns helpful text about the different subcommands.", SINCE_5, "O(1)"),
         ]),
-    CommandSpec::new("xreadgroup", -7, xreadgroup)
-        .flags(WRITE)
-        .keys(0, 0, 0)
-        .categories(&["write", "stream", "slow", "blocking"])
-        .doc(
-            "stream",
-            "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
-            SINCE_5,
-            "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
-        ),
     CommandSpec::new("xack", -4, xack)
         .flags(WRITE | FAST)
         .keys(1, 1, 1)
@@ -504,14 +496,83 @@ fn read_group_in(
     }
 }
 
-fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+/// XREADGROUP as called: the reply, or what to wait for when BLOCK was given and no stream
+/// had new entries for the group.
+pub fn xreadgroup_start(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> ReadStart {
     let a = match parse_read_args(argv, true) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return ReadStart::Reply(r),
     };
     let Some((group, consumer)) = a.group.clone() else {
-        return err_syntax();
+        return ReadStart::Reply(err_syntax());
     };
+    let keys = argv[a.streams..a.streams + a.nstreams].to_vec();
+    match xreadgroup_run(ctx, argv, &a, &group, &consumer) {
+        Some(r) => ReadStart::Reply(r),
+        None => match a.block {
+            Some(ms) => ReadStart::Wait {
+                keys,
+                ids: Vec::new(),
+                count: a.count,
+                block_ms: ms,
+                group: Some((group, consumer)),
+                noack: a.noack,
+            },
+            None => ReadStart::Reply(Reply::NullArray),
+        },
+    }
+}
+
+/// Serves a blocked XREADGROUP (every ID `>`) from `key`: `Ok(None)` when there is nothing
+/// new; an error when the key or the group went away.
+pub fn xreadgroup_serve(
+    ctx: &mut Ctx<'_>,
+    key: &Bytes,
+    group: &[u8],
+    consumer: &Bytes,
+    count: Option<u64>,
+    noack: bool,
+) -> Result<Option<Reply>, Reply> {
+    let (db, now) = (ctx.db(), ctx.now);
+    let served = (|| {
+        let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
+        let Some((s, backing)) = km.stream().map_err(|_| err_wrongtype())? else {
+            return Err(Reply::error("UNBLOCKED the stream key no longer exists"));
+        };
+        if s.group(group).is_none() {
+            return Err(Reply::error(
+                "NOGROUP the consumer group this client was blocked on no longer exists",
+            ));
+        }
+        read_group(
+            s,
+            backing.store,
+            group,
+            consumer,
+            GroupRead::New,
+            count,
+            noack,
+            now,
+        )
+        .map_err(store_err)
+    })()?;
+    let Some((reply, created)) = served else {
+        return Ok(None);
+    };
+    if created {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
+    }
+    Ok(Some(streams_reply(ctx, vec![(key.clone(), reply)])))
+}
+
+/// XREADGROUP's reads: `None` when nothing was served (so BLOCK may wait).
+fn xreadgroup_run(
+    ctx: &mut Ctx<'_>,
+    argv: &[Bytes],
+    a: &ReadArgs,
+    group: &Bytes,
+    consumer: &Bytes,
+) -> Option<Reply> {
     let (db, now) = (ctx.db(), ctx.now);
     let mut wants = Vec::with_capacity(a.nstreams);
     for k in 0..a.nstreams {
@@ -520,20 +581,20 @@ fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         match ctx.engine.keyspace.read_for_write(db, key, now) {
             Ok(Some(r)) => match r.entry.value.as_stream() {
                 Some(s) if s.group(&group).is_some() => {}
-                Some(_) => return nogroup_xreadgroup(key, &group),
-                None => return err_wrongtype(),
+                Some(_) => return Some(nogroup_xreadgroup(key, group)),
+                None => return Some(err_wrongtype()),
             },
-            Ok(None) => return nogroup_xreadgroup(key, &group),
-            Err(e) => return store_err(e),
+            Ok(None) => return Some(nogroup_xreadgroup(key, group)),
+            Err(e) => return Some(store_err(e)),
         }
         let want = if &arg[..] == b">" {
             GroupRead::New
         } else if &arg[..] == b"$" {
-            return Reply::error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.");
+            return Some(Reply::error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
         } else {
             match parse_id(arg, 0) {
                 Ok(id) => GroupRead::History(id),
-                Err(r) => return r,
+                Err(r) => return Some(r),
             }
         };
         wants.push(want);
@@ -550,8 +611,8 @@ fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             read_group(
                 s,
                 backing.store,
-                &group,
-                &consumer,
+                group,
+                consumer,
                 want,
                 a.count,
                 a.noack,
@@ -560,7 +621,7 @@ fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             .map_err(store_err)
         })();
         match served {
-            Err(r) => return r,
+            Err(r) => return Some(r),
             Ok(None) => {}
             Ok(Some((reply, created))) => {
                 if created {
@@ -573,7 +634,10 @@ fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     for key in created_in {
         ctx.notify(class::STREAM, "xgroup-createconsumer", &key);
     }
-    streams_reply(ctx, found)
+    if found.is_empty() {
+        return None;
+    }
+    Some(streams_reply(ctx, found))
 }
 
 fn nogroup_xreadgroup(key: &[u8], group: &[u8]) -> Reply {
