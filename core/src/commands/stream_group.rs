@@ -580,7 +580,7 @@ fn xreadgroup_run(
         let arg = &argv[a.streams + a.nstreams + k];
         match ctx.engine.keyspace.read_for_write(db, key, now) {
             Ok(Some(r)) => match r.entry.value.as_stream() {
-                Some(s) if s.group(&group).is_some() => {}
+                Some(s) if s.group(group).is_some() => {}
                 Some(_) => return Some(nogroup_xreadgroup(key, group)),
                 None => return Some(err_wrongtype()),
             },
@@ -1152,6 +1152,7 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 bulk("entries-added"),
                 Reply::Integer(s.entries_added() as i64),
             ),
+            (bulk("recorded-first-entry-id"), id_reply(s.first_id())),
         ];
         if !full {
             out.push((bulk("groups"), Reply::Integer(s.groups.len() as i64)));
