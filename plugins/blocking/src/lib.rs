@@ -1,5 +1,5 @@
-//! The `blocking` plugin: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX and
-//! BZMPOP, as Redis 7.0 has them.
+//! The `blocking` plugin: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+//! BZMPOP, XREAD and XREADGROUP, as Redis 7.0 has them.
 //!
 //! Written against the plugin API alone ([`respite_core::plugin::api`]). A command whose keys
 //! are all empty queues its client on each key ([`waiters`]) and parks it in the core
