@@ -307,8 +307,8 @@ impl Stream {
     fn refresh_first(&mut self, store: &mut dyn Store) -> Result<(), StoreError> {
         self.first_id = match self.edge(store, false)? {
             Some(e) => e.id,
-            // As Redis: the first ID of an emptied stream is the largest ID.
-            None => StreamId::MAX,
+            // As Redis 7.0.15: an emptied stream records 0-0.
+            None => StreamId::MIN,
         };
         Ok(())
     }
