@@ -614,9 +614,12 @@ pub fn xread_start(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> ReadStart {
     for k in 0..a.nstreams {
         let key = &argv[a.streams + k];
         let arg = &argv[a.streams + a.nstreams + k];
+        // Only `+` needs the last entry itself (one more probe of the store).
+        let plus = &arg[..] == b"+";
         let stream = match ctx.engine.keyspace.read(db, key, now) {
             Ok(Some(r)) => match r.entry.value.as_stream() {
-                Some(s) => Some((s.last_id(), s.edge(r.store, true))),
+                Some(s) if plus => Some((s.last_id(), s.edge(r.store, true))),
+                Some(s) => Some((s.last_id(), Ok(None))),
                 None => return ReadStart::Reply(err_wrongtype()),
             },
             Ok(None) => None,
@@ -628,7 +631,7 @@ pub fn xread_start(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> ReadStart {
             return ReadStart::Reply(Reply::error(
                 "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
             ));
-        } else if &arg[..] == b"+" {
+        } else if plus {
             match stream {
                 Some((_, edge)) => match edge {
                     Ok(Some(e)) => e.id.prev().unwrap_or(StreamId::MIN),
