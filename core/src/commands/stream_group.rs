@@ -232,12 +232,10 @@ fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         } else {
             parse_strict_id(&argv[4], 0)?
         };
-        let (s, _) = km.stream_or_create().map_err(|_| err_wrongtype())?;
-        if s.group(&name).is_some() {
+        let (s, mut backing) = km.stream_or_create().map_err(|_| err_wrongtype())?;
+        if !s.add_group(&mut backing, name, id, entries_read) {
             return Err(Reply::error("BUSYGROUP Consumer Group name already exists"));
         }
-        s.groups.push(Group::new(name, id, entries_read));
-        s.touch();
         Ok(())
     })();
     match result {
@@ -291,15 +289,8 @@ fn xgroup_setid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn xgroup_destroy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let key = argv[2].clone();
-    let result = with_group_stream(ctx, &key, |s, _| {
-        match s.groups.iter().position(|g| g.name == argv[3]) {
-            Some(i) => {
-                s.groups.remove(i);
-                s.touch();
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+    let result = with_group_stream(ctx, &key, |s, store| {
+        s.remove_group(store, &argv[3]).map_err(store_err)
     });
     match result {
         Err(r) => r,
@@ -338,18 +329,16 @@ fn xgroup_createconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn xgroup_delconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let key = argv[2].clone();
-    let result = with_group_stream(ctx, &key, |s, _| {
+    let result = with_group_stream(ctx, &key, |s, store| {
         let Some(g) = s.group(&argv[3]) else {
             return Err(nogroup_for_key(&argv[3], &key));
         };
-        let Some(ci) = g.consumer_index(&argv[4]) else {
+        if g.consumer_index(&argv[4]).is_none() {
             return Ok(None);
-        };
+        }
         let g = s.group_mut(&argv[3]).ok_or_else(err_syntax)?;
-        let before = g.pel.len();
-        g.pel.retain(|_, p| p.consumer != argv[4]);
-        g.consumers.remove(ci);
-        Ok(Some((before - g.pel.len()) as i64))
+        let n = g.remove_consumer(store, &argv[4]).map_err(store_err)?;
+        Ok(n.map(|n| n as i64))
     });
     match result {
         Err(r) => r,
@@ -453,14 +442,15 @@ fn read_group_in(
             for e in &entries {
                 s.advance_group(g, e.id);
                 if !noack {
-                    g.pel.insert(
+                    g.set_pending(
+                        store,
                         e.id,
                         Pending {
                             consumer: consumer.clone(),
                             delivery_time: now,
                             delivery_count: 1,
                         },
-                    );
+                    )?;
                 }
             }
             Ok(Some((entries_reply(entries), created)))
@@ -471,20 +461,15 @@ fn read_group_in(
             let Some(from) = after.next() else {
                 return Ok(Some((Reply::Array(Vec::new()), created)));
             };
-            let ids: Vec<StreamId> = g
-                .pel
-                .range(from..)
-                .filter(|(_, p)| p.consumer == consumer[..])
-                .map(|(id, _)| *id)
-                .take(count.map_or(usize::MAX, |c| c as usize))
-                .collect();
+            let ids = g.consumer_ids(store, consumer, from, StreamId::MAX, count)?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 match s.get(store, id)? {
                     Some(e) => {
-                        if let Some(p) = g.pel.get_mut(&id) {
+                        if let Some(mut p) = g.pending(store, id)? {
                             p.delivery_time = now;
                             p.delivery_count += 1;
+                            g.set_pending(store, id, p)?;
                         }
                         out.push(entry_reply(e));
                     }
@@ -660,7 +645,7 @@ fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         for a in &argv[3..] {
             ids.push(parse_strict_id(a, 0)?);
         }
-        let Some((s, _)) = stream else {
+        let Some((s, backing)) = stream else {
             return Ok(0);
         };
         if s.group(&argv[2]).is_none() {
@@ -669,7 +654,16 @@ fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         let Some(g) = s.group_mut(&argv[2]) else {
             return Ok(0);
         };
-        Ok::<_, Reply>(ids.iter().filter(|id| g.pel.remove(id).is_some()).count() as i64)
+        let mut acked = 0;
+        for id in ids {
+            if g.remove_pending(backing.store, id)
+                .map_err(store_err)?
+                .is_some()
+            {
+                acked += 1;
+            }
+        }
+        Ok::<_, Reply>(acked)
     })();
     match result {
         Err(r) => r,
@@ -735,17 +729,19 @@ fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(r) => r,
         Err(e) => return store_err(e),
     };
-    let g = match r.map(|r| r.entry.value.as_stream()) {
-        Some(None) => return err_wrongtype(),
-        Some(Some(s)) => s.group(&argv[2]),
-        None => None,
+    let Some(r) = r else {
+        return nogroup_key_or_group(key, &argv[2]);
     };
-    let Some(g) = g else {
+    let store = r.store;
+    let Some(s) = r.entry.value.as_stream() else {
+        return err_wrongtype();
+    };
+    let Some(g) = s.group(&argv[2]) else {
         return nogroup_key_or_group(key, &argv[2]);
     };
     match range {
         None => {
-            if g.pel.is_empty() {
+            if g.pending_len() == 0 {
                 return Reply::Array(vec![
                     Reply::Integer(0),
                     Reply::Null,
@@ -753,8 +749,12 @@ fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                     Reply::NullArray,
                 ]);
             }
-            let first = *g.pel.keys().next().unwrap_or(&StreamId::MIN);
-            let last = *g.pel.keys().next_back().unwrap_or(&StreamId::MIN);
+            let edge = |store: &mut dyn Store, rev: bool| {
+                g.pending_range(store, StreamId::MIN, StreamId::MAX, rev, Some(1))
+                    .map(|v| v.first().map_or(StreamId::MIN, |(id, _)| *id))
+            };
+            let first = tri!(edge(&mut *store, false));
+            let last = tri!(edge(&mut *store, true));
             let consumers = g
                 .consumers
                 .iter()
@@ -769,7 +769,7 @@ fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 })
                 .collect();
             Reply::Array(vec![
-                Reply::Integer(g.pel.len() as i64),
+                Reply::Integer(g.pending_len() as i64),
                 id_reply(first),
                 id_reply(last),
                 Reply::Array(consumers),
@@ -784,10 +784,23 @@ fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             if from > to {
                 return Reply::Array(Vec::new());
             }
-            let out = g
-                .pel
-                .range(from..=to)
-                .filter(|(_, p)| consumer.as_ref().is_none_or(|c| p.consumer == c[..]))
+            // With IDLE the filter may skip entries: read the range whole.
+            let limit = (minidle == 0).then_some(count as u64);
+            let found = match &consumer {
+                Some(c) => {
+                    let ids = tri!(g.consumer_ids(&mut *store, c, from, to, limit));
+                    let mut found = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        if let Some(p) = tri!(g.pending(&mut *store, id)) {
+                            found.push((id, p));
+                        }
+                    }
+                    found
+                }
+                None => tri!(g.pending_range(&mut *store, from, to, false, limit)),
+            };
+            let out = found
+                .iter()
                 .filter(|(_, p)| minidle == 0 || now - p.delivery_time >= minidle)
                 .take(count)
                 .map(|(id, p)| {
@@ -880,38 +893,35 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             for id in ids {
                 let entry = s.get(backing.store, id).map_err(store_err)?;
                 let Some(entry) = entry else {
-                    g.pel.remove(&id);
+                    g.remove_pending(backing.store, id).map_err(store_err)?;
                     continue;
                 };
-                let forced = if force && !g.pel.contains_key(&id) {
-                    g.pel.insert(
-                        id,
-                        Pending {
-                            consumer: Bytes::new(),
-                            delivery_time: now,
-                            delivery_count: 0,
-                        },
-                    );
-                    true
-                } else {
-                    false
+                let mut p = match g.pending(backing.store, id).map_err(store_err)? {
+                    Some(p) => {
+                        if minidle > 0 && now - p.delivery_time < minidle {
+                            continue;
+                        }
+                        p
+                    }
+                    // FORCE makes the entry pending, whatever its idle time.
+                    None if force => Pending {
+                        consumer: Bytes::new(),
+                        delivery_time: now,
+                        delivery_count: 0,
+                    },
+                    None => continue,
                 };
-                let Some(p) = g.pel.get(&id) else { continue };
-                if !forced && minidle > 0 && now - p.delivery_time < minidle {
-                    continue;
-                }
                 let (ci, c) = g.consumer_or_create(&consumer, now);
                 created |= c;
                 g.consumers[ci].seen_time = now;
-                if let Some(p) = g.pel.get_mut(&id) {
-                    p.consumer = consumer.clone();
-                    p.delivery_time = delivery;
-                    match retry {
-                        Some(n) if n >= 0 => p.delivery_count = n as u64,
-                        _ if !justid => p.delivery_count += 1,
-                        _ => {}
-                    }
+                p.consumer = consumer.clone();
+                p.delivery_time = delivery;
+                match retry {
+                    Some(n) if n >= 0 => p.delivery_count = n as u64,
+                    _ if !justid => p.delivery_count += 1,
+                    _ => {}
                 }
+                g.set_pending(backing.store, id, p).map_err(store_err)?;
                 out.push(if justid {
                     id_reply(id)
                 } else {
@@ -975,8 +985,17 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             let Some(g) = groups.iter_mut().find(|g| g.name == argv[2]) else {
                 return Err(nogroup_key_or_group(key, &argv[2]));
             };
-            let ids: Vec<StreamId> = g.pel.range(start..).map(|(id, _)| *id).collect();
             let mut attempts = count.saturating_mul(10);
+            // What the scan may look at, and one more: the cursor of the next call.
+            let ids = g
+                .pending_range(
+                    backing.store,
+                    start,
+                    StreamId::MAX,
+                    false,
+                    Some(attempts.saturating_add(1)),
+                )
+                .map_err(store_err)?;
             let mut left = count;
             let mut idx = 0;
             let mut claimed = Vec::new();
@@ -984,27 +1003,25 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             let mut created = false;
             while attempts > 0 && left > 0 && idx < ids.len() {
                 attempts -= 1;
-                let id = ids[idx];
+                let (id, mut p) = ids[idx].clone();
                 idx += 1;
                 let Some(entry) = s.get(backing.store, id).map_err(store_err)? else {
-                    g.pel.remove(&id);
+                    g.remove_pending(backing.store, id).map_err(store_err)?;
                     deleted.push(id_reply(id));
                     continue;
                 };
-                let Some(p) = g.pel.get(&id) else { continue };
                 if minidle > 0 && now - p.delivery_time < minidle {
                     continue;
                 }
                 let (ci, c) = g.consumer_or_create(&consumer, now);
                 created |= c;
                 g.consumers[ci].seen_time = now;
-                if let Some(p) = g.pel.get_mut(&id) {
-                    p.consumer = consumer.clone();
-                    p.delivery_time = now;
-                    if !justid {
-                        p.delivery_count += 1;
-                    }
+                p.consumer = consumer.clone();
+                p.delivery_time = now;
+                if !justid {
+                    p.delivery_count += 1;
                 }
+                g.set_pending(backing.store, id, p).map_err(store_err)?;
                 claimed.push(if justid {
                     id_reply(id)
                 } else {
@@ -1012,7 +1029,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 });
                 left -= 1;
             }
-            let cursor = ids.get(idx).copied().unwrap_or(StreamId::MIN);
+            let cursor = ids.get(idx).map_or(StreamId::MIN, |(id, _)| *id);
             Ok((
                 Reply::Array(vec![
                     id_reply(cursor),
@@ -1107,7 +1124,7 @@ fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             out.push(Reply::Map(vec![
                 (bulk("name"), Reply::Bulk(g.name.clone())),
                 (bulk("consumers"), Reply::Integer(g.consumers.len() as i64)),
-                (bulk("pending"), Reply::Integer(g.pel.len() as i64)),
+                (bulk("pending"), Reply::Integer(g.pending_len() as i64)),
                 (bulk("last-delivered-id"), id_reply(g.last_id)),
                 (bulk("entries-read"), read),
                 (bulk("lag"), lag_reply(lag)),
@@ -1167,19 +1184,16 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             .range(store, StreamId::MIN, StreamId::MAX, false, limit)
             .map_err(store_err)?;
         out.push((bulk("entries"), entries_reply(entries)));
-        let take = if count == 0 {
-            usize::MAX
-        } else {
-            count as usize
-        };
+        let take = (count > 0).then_some(count);
         let mut gs = Vec::new();
         for g in &s.groups {
             let read = entries_read_reply(g);
             let lag = s.lag(g);
-            let pending: Vec<Reply> = g
-                .pel
+            let pel = g
+                .pending_range(store, StreamId::MIN, StreamId::MAX, false, take)
+                .map_err(store_err)?;
+            let pending: Vec<Reply> = pel
                 .iter()
-                .take(take)
                 .map(|(id, p)| {
                     Reply::Array(vec![
                         id_reply(*id),
@@ -1189,40 +1203,37 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                     ])
                 })
                 .collect();
-            let consumers: Vec<Reply> = g
-                .consumers
-                .iter()
-                .map(|c| {
-                    let mine: Vec<Reply> = g
-                        .pel
-                        .iter()
-                        .filter(|(_, p)| p.consumer == c.name)
-                        .take(take)
-                        .map(|(id, p)| {
-                            Reply::Array(vec![
-                                id_reply(*id),
-                                Reply::Integer(p.delivery_time),
-                                Reply::Integer(p.delivery_count as i64),
-                            ])
-                        })
-                        .collect();
-                    Reply::Map(vec![
-                        (bulk("name"), Reply::Bulk(c.name.clone())),
-                        (bulk("seen-time"), Reply::Integer(c.seen_time)),
-                        (
-                            bulk("pel-count"),
-                            Reply::Integer(g.consumer_pending(&c.name) as i64),
-                        ),
-                        (bulk("pending"), Reply::Array(mine)),
-                    ])
-                })
-                .collect();
+            let mut consumers = Vec::with_capacity(g.consumers.len());
+            for c in &g.consumers {
+                let ids = g
+                    .consumer_ids(store, &c.name, StreamId::MIN, StreamId::MAX, take)
+                    .map_err(store_err)?;
+                let mut mine = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(p) = g.pending(store, id).map_err(store_err)? {
+                        mine.push(Reply::Array(vec![
+                            id_reply(id),
+                            Reply::Integer(p.delivery_time),
+                            Reply::Integer(p.delivery_count as i64),
+                        ]));
+                    }
+                }
+                consumers.push(Reply::Map(vec![
+                    (bulk("name"), Reply::Bulk(c.name.clone())),
+                    (bulk("seen-time"), Reply::Integer(c.seen_time)),
+                    (
+                        bulk("pel-count"),
+                        Reply::Integer(g.consumer_pending(&c.name) as i64),
+                    ),
+                    (bulk("pending"), Reply::Array(mine)),
+                ]));
+            }
             gs.push(Reply::Map(vec![
                 (bulk("name"), Reply::Bulk(g.name.clone())),
                 (bulk("last-delivered-id"), id_reply(g.last_id)),
                 (bulk("entries-read"), read),
                 (bulk("lag"), lag_reply(lag)),
-                (bulk("pel-count"), Reply::Integer(g.pel.len() as i64)),
+                (bulk("pel-count"), Reply::Integer(g.pending_len() as i64)),
                 (bulk("pending"), Reply::Array(pending)),
                 (bulk("consumers"), Reply::Array(consumers)),
             ]));

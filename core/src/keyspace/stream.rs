@@ -18,6 +18,9 @@ pub const NODE_ENTRIES: u64 = 100;
 
 const FORMAT: u8 = 1;
 
+/// The `h` of a stream's entry rows in the store's ordered rows.
+const ENTRY_H: i64 = -1;
+
 /// A stream entry ID: milliseconds and sequence number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StreamId {
@@ -144,8 +147,10 @@ pub struct Stream {
     entries_added: u64,
     max_deleted: StreamId,
     first_id: StreamId,
-    /// Consumer groups, kept in the key's row.
+    /// Consumer groups (their pending entries are rows of the stream's collection).
     pub groups: Vec<Group>,
+    /// The id the next group's rows get.
+    next_gid: u64,
     mods: u64,
 }
 
@@ -166,8 +171,51 @@ impl Stream {
             max_deleted: StreamId::MIN,
             first_id: StreamId::MIN,
             groups: Vec::new(),
+            next_gid: 0,
             mods: 0,
         }
+    }
+
+    fn ensure_cid(&mut self, backing: &mut Backing<'_>) -> CollectionId {
+        match self.cid {
+            Some(c) => c,
+            None => {
+                let c = backing.new_cid();
+                self.cid = Some(c);
+                c
+            }
+        }
+    }
+
+    /// Adds a group; `false` when one of that name exists.
+    pub fn add_group(
+        &mut self,
+        backing: &mut Backing<'_>,
+        name: Bytes,
+        last_id: StreamId,
+        entries_read: Option<u64>,
+    ) -> bool {
+        if self.group(&name).is_some() {
+            return false;
+        }
+        let cid = self.ensure_cid(backing);
+        let gid = self.next_gid;
+        self.next_gid += 1;
+        self.groups
+            .push(Group::new(name, last_id, entries_read, cid, gid));
+        self.mods += 1;
+        true
+    }
+
+    /// Removes a group and its pending entries; returns whether it existed.
+    pub fn remove_group(&mut self, store: &mut dyn Store, name: &[u8]) -> Result<bool, StoreError> {
+        let Some(i) = self.groups.iter().position(|g| g.name == name) else {
+            return Ok(false);
+        };
+        let mut g = self.groups.remove(i);
+        g.drop_rows(store)?;
+        self.mods += 1;
+        Ok(true)
     }
 
     /// Number of entries.
@@ -241,17 +289,10 @@ impl Stream {
         id: StreamId,
         fields: &[(Bytes, Bytes)],
     ) -> Result<(), StoreError> {
-        let cid = match self.cid {
-            Some(c) => c,
-            None => {
-                let c = backing.new_cid();
-                self.cid = Some(c);
-                c
-            }
-        };
+        let cid = self.ensure_cid(backing);
         backing
             .store
-            .stream_put(cid, &id.to_bytes(), &encode_fields(fields))?;
+            .ordered_put(cid, ENTRY_H, &id.to_bytes(), &encode_fields(fields))?;
         if self.len == 0 {
             self.first_id = id;
         }
@@ -278,7 +319,7 @@ impl Stream {
             return Ok(Vec::new());
         }
         store
-            .stream_range(cid, &from.to_bytes(), &to.to_bytes(), rev, count)?
+            .ordered_range(cid, ENTRY_H, &from.to_bytes(), &to.to_bytes(), rev, count)?
             .iter()
             .map(|(id, v)| decode_entry(id, v))
             .collect()
@@ -318,7 +359,7 @@ impl Stream {
         let Some(cid) = self.cid else {
             return Ok(false);
         };
-        if !store.stream_delete(cid, &id.to_bytes())? {
+        if !store.ordered_delete(cid, ENTRY_H, &id.to_bytes())? {
             return Ok(false);
         }
         self.len -= 1;
@@ -376,7 +417,7 @@ impl Stream {
                 if n == 0 {
                     return Ok(0);
                 }
-                store.stream_trim(cid, None, n)?
+                store.ordered_trim(cid, ENTRY_H, None, n)?
             }
             Trim::MinId(min) => {
                 if approx {
@@ -389,9 +430,9 @@ impl Stream {
                     if n == 0 {
                         return Ok(0);
                     }
-                    store.stream_trim(cid, None, n)?
+                    store.ordered_trim(cid, ENTRY_H, None, n)?
                 } else {
-                    store.stream_trim(cid, Some(&min.to_bytes()), limit)?
+                    store.ordered_trim(cid, ENTRY_H, Some(&min.to_bytes()), limit)?
                 }
             }
         };
@@ -501,6 +542,9 @@ impl Stream {
             let to = backing.new_cid();
             backing.store.copy_elements(cid, to)?;
             copy.cid = Some(to);
+            for g in &mut copy.groups {
+                g.cid = to;
+            }
         }
         Ok(copy)
     }
@@ -517,6 +561,7 @@ impl Stream {
             self.max_deleted.seq,
             self.first_id.ms,
             self.first_id.seq,
+            self.next_gid,
         ] {
             put_varint(&mut out, v);
         }
@@ -533,14 +578,14 @@ impl Stream {
         if r.byte()? != FORMAT {
             return Err(StoreError::Corrupt("stream row of unknown format".into()));
         }
-        let mut v = [0u64; 8];
+        let mut v = [0u64; 9];
         for x in v.iter_mut() {
             *x = r.varint()?;
         }
         let n = r.varint()?;
         let mut groups = Vec::new();
         for _ in 0..n {
-            groups.push(Group::decode(&mut r)?);
+            groups.push(Group::decode(&mut r, cid.unwrap_or(0))?);
         }
         Ok(Stream {
             cid,
@@ -550,6 +595,7 @@ impl Stream {
             max_deleted: StreamId::new(v[4], v[5]),
             first_id: StreamId::new(v[6], v[7]),
             groups,
+            next_gid: v[8],
             mods: 0,
         })
     }

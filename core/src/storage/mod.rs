@@ -372,32 +372,38 @@ pub trait Store: Send {
         delta: i64,
     ) -> Result<(), StoreError>;
 
-    /// Inserts or replaces a stream entry under its 16-byte big-endian ID (so entries sort by
-    /// ID).
-    fn stream_put(
+    /// Inserts or replaces a row of a collection's ordered rows: rows of one `h` (a negative
+    /// number; hashed element names are never negative) sort by `sub` as memcmp does. Streams
+    /// keep their entries (under their 16-byte big-endian IDs) and their groups' pending
+    /// entries this way.
+    fn ordered_put(
         &mut self,
         cid: CollectionId,
-        id: &[u8; 16],
+        h: i64,
+        sub: &[u8],
         value: &[u8],
     ) -> Result<(), StoreError>;
-    /// Removes a stream entry; returns whether it existed.
-    fn stream_delete(&mut self, cid: CollectionId, id: &[u8; 16]) -> Result<bool, StoreError>;
-    /// Stream entries with IDs in `from..=to`, in ID order (descending with `rev`), at most
+    /// Removes an ordered row; returns whether it existed.
+    fn ordered_delete(&mut self, cid: CollectionId, h: i64, sub: &[u8])
+        -> Result<bool, StoreError>;
+    /// Ordered rows with `sub` in `from..=to`, ascending (descending with `rev`), at most
     /// `limit` of them. Cost: the rows returned.
-    fn stream_range(
+    fn ordered_range(
         &mut self,
         cid: CollectionId,
-        from: &[u8; 16],
-        to: &[u8; 16],
+        h: i64,
+        from: &[u8],
+        to: &[u8],
         rev: bool,
         limit: Option<u64>,
     ) -> Result<Vec<(Bytes, Bytes)>, StoreError>;
-    /// Removes up to `limit` of the lowest stream entries, only those below `below` when it
-    /// is given; returns how many went.
-    fn stream_trim(
+    /// Removes up to `limit` of the lowest ordered rows of `h`, only those below `below` when
+    /// it is given; returns how many went.
+    fn ordered_trim(
         &mut self,
         cid: CollectionId,
-        below: Option<&[u8; 16]>,
+        h: i64,
+        below: Option<&[u8]>,
         limit: u64,
     ) -> Result<u64, StoreError>;
 

@@ -120,9 +120,6 @@ CREATE TRIGGER IF NOT EXISTS keys_replace_list_items AFTER UPDATE OF cid ON keys
 END;
 ";
 
-/// The `h` of stream entries in `elements` (other types hash their elements' names).
-const STREAM_H: i64 = -1;
-
 /// Offset that parks list items outside the range live positions use (|pos| < 2^60) while
 /// [`Store::list_shift`] renumbers them.
 const LIST_PARK: i64 = 1 << 62;
@@ -977,40 +974,44 @@ impl Store for SqliteStore {
         }
     }
 
-    // Stream entries are rows of `elements` whose `h` is STREAM_H: with `sub` the ID's 16
-    // big-endian bytes they sort by ID, and key deletion, COPY and FLUSH treat them as any
-    // other element.
-    fn stream_put(
+    fn ordered_put(
         &mut self,
         cid: CollectionId,
-        id: &[u8; 16],
+        h: i64,
+        sub: &[u8],
         value: &[u8],
     ) -> Result<(), StoreError> {
         self.begin()?;
         self.conn.prepare_cached(SQL_PUT_ELEMENT)?.execute(params![
             cid as i64,
-            STREAM_H,
-            &id[..],
+            h,
+            sub,
             None::<i64>,
             value
         ])?;
         Ok(())
     }
 
-    fn stream_delete(&mut self, cid: CollectionId, id: &[u8; 16]) -> Result<bool, StoreError> {
+    fn ordered_delete(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        sub: &[u8],
+    ) -> Result<bool, StoreError> {
         self.begin()?;
         Ok(self
             .conn
             .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
-            .execute(params![cid as i64, STREAM_H, &id[..]])?
+            .execute(params![cid as i64, h, sub])?
             > 0)
     }
 
-    fn stream_range(
+    fn ordered_range(
         &mut self,
         cid: CollectionId,
-        from: &[u8; 16],
-        to: &[u8; 16],
+        h: i64,
+        from: &[u8],
+        to: &[u8],
         rev: bool,
         limit: Option<u64>,
     ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
@@ -1023,26 +1024,26 @@ impl Store for SqliteStore {
         };
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(
-            params![cid as i64, STREAM_H, &from[..], &to[..], limit],
-            |r| {
-                Ok((
-                    Bytes::from(r.get::<_, Vec<u8>>(0)?),
-                    Bytes::from(r.get::<_, Vec<u8>>(1)?),
-                ))
-            },
-        )?;
+        let rows = stmt.query_map(params![cid as i64, h, from, to, limit], |r| {
+            Ok((
+                Bytes::from(r.get::<_, Vec<u8>>(0)?),
+                Bytes::from(r.get::<_, Vec<u8>>(1)?),
+            ))
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn stream_trim(
+    fn ordered_trim(
         &mut self,
         cid: CollectionId,
-        below: Option<&[u8; 16]>,
+        h: i64,
+        below: Option<&[u8]>,
         limit: u64,
     ) -> Result<u64, StoreError> {
         self.begin()?;
-        let below: &[u8] = below.map_or(&[0xff; 17][..], |b| &b[..]);
+        // Above every sub of the same length or shorter that a caller bounds with 0xff bytes.
+        let top = [0xffu8; 64];
+        let below: &[u8] = below.unwrap_or(&top[..]);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         Ok(self
             .conn
@@ -1051,7 +1052,7 @@ impl Store for SqliteStore {
                  (SELECT sub FROM elements WHERE cid = ?1 AND h = ?2 AND sub < ?3
                   ORDER BY sub LIMIT ?4)",
             )?
-            .execute(params![cid as i64, STREAM_H, below, limit])? as u64)
+            .execute(params![cid as i64, h, below, limit])? as u64)
     }
 
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
