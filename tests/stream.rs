@@ -669,3 +669,73 @@ fn a_script_appends_to_a_capped_stream() {
         format!("{}-1", 451 - len)
     );
 }
+
+/// Pending lists of a few hundred entries: counts per consumer, paging by consumer, acks,
+/// DELCONSUMER, DESTROY, and a COPY whose group is independent of the original's.
+#[test]
+fn pending_entries_are_kept_per_group_and_consumer() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["XGROUP", "CREATE", "q", "g", "0", "MKSTREAM"]);
+    for i in 1..=300 {
+        c.cmd(&["XADD", "q", &format!("{i}-0"), "n", &i.to_string()]);
+    }
+    for name in ["a", "b", "c"] {
+        let r = c.cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            name,
+            "COUNT",
+            "100",
+            "STREAMS",
+            "q",
+            ">",
+        ]);
+        assert_eq!(r.items()[0].items()[1].items().len(), 100);
+    }
+    let summary = c.cmd(&["XPENDING", "q", "g"]);
+    assert_eq!(
+        format!("{summary:?}"),
+        r#"[:300, $"1-0", $"300-0", [[$"a", $"100"], [$"b", $"100"], [$"c", $"100"]]]"#
+    );
+    let page = c.cmd(&["XPENDING", "q", "g", "(150-0", "+", "5", "b"]);
+    let ids: Vec<String> = page.items().iter().map(|e| e.items()[0].text()).collect();
+    assert_eq!(ids, ["151-0", "152-0", "153-0", "154-0", "155-0"]);
+    let acks: Vec<String> = (101..=150).map(|i| format!("{i}-0")).collect();
+    let mut cmd = vec!["XACK", "q", "g"];
+    cmd.extend(acks.iter().map(String::as_str));
+    assert_eq!(c.cmd(&cmd).int(), 50);
+    assert_eq!(c.cmd(&cmd).int(), 0);
+    let history = c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "b",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "q",
+        "0",
+    ]);
+    let ids: Vec<String> = history.items()[0].items()[1]
+        .items()
+        .iter()
+        .map(|e| e.items()[0].text())
+        .collect();
+    assert_eq!(ids, ["151-0", "152-0"]);
+    c.cmd(&["COPY", "q", "q2"]);
+    assert_eq!(c.cmd(&["XGROUP", "DELCONSUMER", "q", "g", "c"]).int(), 100);
+    assert_eq!(c.cmd(&["XPENDING", "q", "g"]).items()[0].int(), 150);
+    assert_eq!(c.cmd(&["XPENDING", "q2", "g"]).items()[0].int(), 250);
+    assert_eq!(c.cmd(&["XGROUP", "DESTROY", "q", "g"]).int(), 1);
+    c.cmd(&["XGROUP", "CREATE", "q", "g", "0"]);
+    assert_eq!(c.cmd(&["XPENDING", "q", "g"]).items()[0].int(), 0);
+    let info = c.cmd(&["XINFO", "CONSUMERS", "q2", "g"]);
+    let pending: Vec<i64> = info
+        .items()
+        .iter()
+        .map(|m| m.field("pending").unwrap().int())
+        .collect();
+    assert_eq!(pending, [100, 50, 100]);
+}
