@@ -752,7 +752,11 @@ fn module_unload_removes_everything_the_plugin_registered() {
     let server = Server::start();
     let mut c = server.raw();
     let with = footprint(&mut c);
-    assert_eq!(with.0, without.0 + 8, "the eight blocking commands");
+    assert_eq!(
+        with.0,
+        without.0 + 10,
+        "the eight blocking commands, XREAD and XREADGROUP"
+    );
     assert!(with.1.contains("module:name=blocking,"), "{}", with.1);
 
     // A parked client gets its timeout reply when the plugin goes away.

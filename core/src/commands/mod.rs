@@ -34,6 +34,8 @@ pub mod sample;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
+pub mod stream_group;
 pub mod string;
 /// The command table's row type and flags, for the rows of each file.
 pub use crate::engine::table;
@@ -68,6 +70,8 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     set::COMMANDS,
     bitmap::COMMANDS,
     hyperloglog::COMMANDS,
+    stream::COMMANDS,
+    stream_group::COMMANDS,
     sort::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,

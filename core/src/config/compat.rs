@@ -559,7 +559,6 @@ pub static COMPAT_PARAMS: &[CompatParam] = &[
     i("socket-mark-id", 0, UINT, "0").immutable(),
     b("stop-writes-on-bgsave-error", true),
     m("stream-node-max-bytes", 0, LONG, "4096"),
-    i("stream-node-max-entries", 0, LONG, "100"),
     e("supervised", &["upstart", "systemd", "auto", "no"], "no").immutable(),
     b("syslog-enabled", false).immutable(),
     e(

@@ -213,6 +213,9 @@ pub struct StorageConfig {
     /// A HyperLogLog's sparse form grows to at most this many bytes (header included) before
     /// it turns dense (`hll-sparse-max-bytes`), as in Redis.
     pub hll_sparse_max_bytes: u64,
+    /// Entries per node of a stream (`stream-node-max-entries`): entries are one row each,
+    /// but trimming with `~` removes whole nodes of this many, as Redis does; 0 = no limit.
+    pub stream_node_max_entries: u64,
 }
 
 impl Default for StorageConfig {
@@ -231,6 +234,7 @@ impl Default for StorageConfig {
             set_max_listpack_entries: 128,
             set_max_listpack_value: 64,
             hll_sparse_max_bytes: 3000,
+            stream_node_max_entries: 100,
         }
     }
 }

@@ -397,6 +397,17 @@ static PARAMS: &[ConfigParam] = &[
         },
     },
     ConfigParam {
+        name: "stream-node-max-entries",
+        key: "storage.stream_node_max_entries",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.storage.stream_node_max_entries.to_string(),
+        set: |c, v| {
+            c.storage.stream_node_max_entries = int(v, 0, i64::MAX)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
         name: "busy-reply-threshold",
         key: "scripting.busy_reply_threshold",
         mutable: true,

@@ -22,6 +22,8 @@ pub struct Encodings {
     pub set_max_listpack_entries: usize,
     /// Longest member a set keeps inline as a listpack.
     pub set_max_listpack_value: usize,
+    /// Entries per stream node (`~` trims whole nodes).
+    pub stream_node_max_entries: u64,
 }
 
 impl Default for Encodings {
@@ -54,6 +56,7 @@ impl Encodings {
             set_max_intset_entries: size(c.set_max_intset_entries),
             set_max_listpack_entries: size(c.set_max_listpack_entries),
             set_max_listpack_value: size(c.set_max_listpack_value),
+            stream_node_max_entries: c.stream_node_max_entries,
         }
     }
 }

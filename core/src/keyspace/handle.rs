@@ -5,7 +5,9 @@
 use bytes::Bytes;
 
 use super::cache::{Found, Lookup};
-use super::{event, Backing, Entry, Hash, Keyspace, List, Set, Typed, Value, WrongType, ZSet};
+use super::{
+    event, Backing, Entry, Hash, Keyspace, List, Set, Stream, Typed, Value, WrongType, ZSet,
+};
 use crate::events::{class, KeyEvent};
 use crate::storage::{DbIndex, Store, StoreError};
 
@@ -169,6 +171,16 @@ impl<'a> KeyMut<'a> {
 
     /// The key's sorted set, created empty if the key does not exist.
     pub fn zset_or_create(&mut self) -> Result<(&mut ZSet, Backing<'_>), WrongType> {
+        self.typed_or_create()
+    }
+
+    /// The key's stream, if it holds one.
+    pub fn stream(&mut self) -> Result<Option<(&mut Stream, Backing<'_>)>, WrongType> {
+        self.typed()
+    }
+
+    /// The key's stream, created empty if the key does not exist.
+    pub fn stream_or_create(&mut self) -> Result<(&mut Stream, Backing<'_>), WrongType> {
         self.typed_or_create()
     }
 

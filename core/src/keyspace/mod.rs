@@ -20,7 +20,8 @@
 //! - `dbmap.rs`: the client-to-store database map, SWAPDB, and whole-database operations.
 //! - `commit.rs`: pending writes, commit and rollback.
 //! - `encodings.rs`: when collections move from inline values to element rows.
-//! - `value.rs`, `hash.rs`, `list.rs`, `set.rs`, `zset.rs`: the values and their types.
+//! - `value.rs`, `hash.rs`, `list.rs`, `set.rs`, `zset.rs`, `stream.rs` (and its consumer
+//!   groups, `stream_group.rs`): the values and their types.
 //! - `watch.rs`: WATCH bookkeeping.
 
 mod cache;
@@ -33,6 +34,8 @@ pub mod hash;
 pub mod list;
 mod rename;
 pub mod set;
+pub mod stream;
+pub mod stream_group;
 #[cfg(test)]
 mod tests;
 mod value;
@@ -45,6 +48,8 @@ pub use hash::{Backing, Field, Hash};
 pub use list::List;
 pub use rename::Renamed;
 pub use set::Set;
+pub use stream::{Stream, StreamEntry, StreamId, Trim};
+pub use stream_group::{Group, Pending};
 pub use value::{Typed, Value};
 pub use watch::WatchRegistry;
 pub use zset::ZSet;

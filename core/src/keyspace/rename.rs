@@ -108,6 +108,10 @@ impl Keyspace {
                 let (_, mut backing) = target.backing();
                 Value::Set(s.duplicate(&mut backing)?)
             }
+            Value::Stream(s) => {
+                let (_, mut backing) = target.backing();
+                Value::Stream(s.duplicate(&mut backing)?)
+            }
             other => other.clone(),
         };
         target.set(value, src.expire_at)?;

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::hash::Hash;
 use super::list::List;
 use super::set::Set;
+use super::stream::Stream;
 use super::zset::ZSet;
 use crate::storage::{CollectionId, Record, StoreError, ValueType};
 
@@ -21,6 +22,8 @@ pub enum Value {
     List(List),
     /// A set.
     Set(Set),
+    /// A stream.
+    Stream(Stream),
 }
 
 /// Strings up to this length are `embstr` in OBJECT ENCODING, as Redis allocates them.
@@ -55,6 +58,11 @@ impl Value {
         List::of(self)
     }
 
+    /// The stream, or `None` for a value of another type.
+    pub fn as_stream(&self) -> Option<&Stream> {
+        Stream::of(self)
+    }
+
     /// The set, or `None` for a value of another type.
     pub fn as_set(&self) -> Option<&Set> {
         Set::of(self)
@@ -68,6 +76,7 @@ impl Value {
             Value::ZSet(_) => ValueType::ZSet,
             Value::List(_) => ValueType::List,
             Value::Set(_) => ValueType::Set,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
 
@@ -87,6 +96,7 @@ impl Value {
             Value::ZSet(z) => z.encoding(),
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -98,6 +108,8 @@ impl Value {
             Value::ZSet(z) => z.is_empty(),
             Value::List(l) => l.is_empty(),
             Value::Set(s) => s.is_empty(),
+            // An empty stream stays a key, as in Redis.
+            Value::Stream(_) => false,
         }
     }
 
@@ -109,13 +121,18 @@ impl Value {
             Value::ZSet(z) => z.cid(),
             Value::List(l) => l.cid(),
             Value::Set(s) => s.cid(),
+            Value::Stream(s) => s.cid(),
         }
     }
 
     /// Earliest expiry among the value's elements.
     pub fn sub_expire_at(&self) -> Option<i64> {
         match self {
-            Value::String(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
+            Value::String(_)
+            | Value::List(_)
+            | Value::Set(_)
+            | Value::ZSet(_)
+            | Value::Stream(_) => None,
             Value::Hash(h) => h.min_expire(),
         }
     }
@@ -128,6 +145,7 @@ impl Value {
             Value::ZSet(z) => z.size(),
             Value::List(l) => l.size(),
             Value::Set(s) => s.size(),
+            Value::Stream(s) => s.size(),
         }
     }
 
@@ -139,6 +157,7 @@ impl Value {
             Value::ZSet(z) => z.mods(),
             Value::List(l) => l.mods(),
             Value::Set(s) => s.mods(),
+            Value::Stream(s) => s.mods(),
         }
     }
 
@@ -152,6 +171,7 @@ impl Value {
                 Value::ZSet(z) => z.encode(),
                 Value::List(l) => l.encode(),
                 Value::Set(s) => s.encode(),
+                Value::Stream(s) => s.encode(),
             },
             expire_at,
             version,
@@ -168,6 +188,7 @@ impl Value {
             ValueType::ZSet => Value::ZSet(ZSet::decode(&r.value, r.cid)?),
             ValueType::List => Value::List(List::decode(&r.value, r.cid)?),
             ValueType::Set => Value::Set(Set::decode(&r.value, r.cid)?),
+            ValueType::Stream => Value::Stream(Stream::decode(&r.value, r.cid)?),
         })
     }
 }
@@ -273,6 +294,7 @@ typed!(Hash, Hash);
 typed!(List, List);
 typed!(Set, Set);
 typed!(ZSet, ZSet);
+typed!(Stream, Stream);
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@
 //!   [`Engine::serve_blocked`] / [`Engine::unblock`] it, the plugin's state
 //!   ([`Engine::state_mut`]), subscriptions made at run time ([`Engine::subscribe`]).
 //! - **Typed keyspace operations** the blocking commands share with their non-blocking forms:
-//!   [`list`] and [`zset`].
+//!   [`list`], [`zset`] and [`stream`].
 
 pub use super::{EngineHandle, Plugin, PluginError, Registrar, Shutdown};
 pub use crate::commands::long_double::parse_block_timeout;
@@ -44,4 +44,12 @@ pub mod list {
 /// Sorted-set operations, as ZPOPMIN, ZPOPMAX and ZMPOP run them (events included).
 pub mod zset {
     pub use crate::commands::zset::{parse_zmpop, zmpop_reply, zpop_first as pop_first, ZMPop};
+}
+
+/// Stream reads, as XREAD and XREADGROUP run them: the command as called (a reply, or what to
+/// wait for under BLOCK), and serving a waiter once entries arrive.
+pub mod stream {
+    pub use crate::commands::stream::{xread_serve, xread_start, ReadStart};
+    pub use crate::commands::stream_group::{xreadgroup_serve, xreadgroup_start};
+    pub use crate::keyspace::StreamId;
 }

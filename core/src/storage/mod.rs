@@ -27,6 +27,8 @@ pub enum ValueType {
     Set = 3,
     /// A Redis sorted set.
     ZSet = 4,
+    /// A Redis stream.
+    Stream = 5,
 }
 
 impl ValueType {
@@ -38,6 +40,7 @@ impl ValueType {
             2 => Some(ValueType::List),
             3 => Some(ValueType::Set),
             4 => Some(ValueType::ZSet),
+            5 => Some(ValueType::Stream),
             _ => None,
         }
     }
@@ -50,6 +53,7 @@ impl ValueType {
             ValueType::List => "list",
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
+            ValueType::Stream => "stream",
         }
     }
 }
@@ -367,6 +371,41 @@ pub trait Store: Send {
         to: i64,
         delta: i64,
     ) -> Result<(), StoreError>;
+
+    /// Inserts or replaces a row of a collection's ordered rows: rows of one `h` (a negative
+    /// number; hashed element names are never negative) sort by `sub` as memcmp does. Streams
+    /// keep their entries (under their 16-byte big-endian IDs) and their groups' pending
+    /// entries this way.
+    fn ordered_put(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        sub: &[u8],
+        value: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Removes an ordered row; returns whether it existed.
+    fn ordered_delete(&mut self, cid: CollectionId, h: i64, sub: &[u8])
+        -> Result<bool, StoreError>;
+    /// Ordered rows with `sub` in `from..=to`, ascending (descending with `rev`), at most
+    /// `limit` of them. Cost: the rows returned.
+    fn ordered_range(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        from: &[u8],
+        to: &[u8],
+        rev: bool,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Bytes, Bytes)>, StoreError>;
+    /// Removes up to `limit` of the lowest ordered rows of `h`, only those below `below` when
+    /// it is given; returns how many went.
+    fn ordered_trim(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        below: Option<&[u8]>,
+        limit: u64,
+    ) -> Result<u64, StoreError>;
 
     /// Reads a value from the store's metadata table.
     fn meta_get(&mut self, name: &str) -> Result<Option<i64>, StoreError>;

@@ -974,6 +974,87 @@ impl Store for SqliteStore {
         }
     }
 
+    fn ordered_put(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        sub: &[u8],
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn.prepare_cached(SQL_PUT_ELEMENT)?.execute(params![
+            cid as i64,
+            h,
+            sub,
+            None::<i64>,
+            value
+        ])?;
+        Ok(())
+    }
+
+    fn ordered_delete(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        sub: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.begin()?;
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
+            .execute(params![cid as i64, h, sub])?
+            > 0)
+    }
+
+    fn ordered_range(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        from: &[u8],
+        to: &[u8],
+        rev: bool,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
+        let sql = if rev {
+            "SELECT sub, value FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
+             ORDER BY sub DESC LIMIT ?5"
+        } else {
+            "SELECT sub, value FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
+             ORDER BY sub LIMIT ?5"
+        };
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![cid as i64, h, from, to, limit], |r| {
+            Ok((
+                Bytes::from(r.get::<_, Vec<u8>>(0)?),
+                Bytes::from(r.get::<_, Vec<u8>>(1)?),
+            ))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn ordered_trim(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        below: Option<&[u8]>,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        self.begin()?;
+        // Above every sub of the same length or shorter that a caller bounds with 0xff bytes.
+        let top = [0xffu8; 64];
+        let below: &[u8] = below.unwrap_or(&top[..]);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub IN
+                 (SELECT sub FROM elements WHERE cid = ?1 AND h = ?2 AND sub < ?3
+                  ORDER BY sub LIMIT ?4)",
+            )?
+            .execute(params![cid as i64, h, below, limit])? as u64)
+    }
+
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
         self.begin()?;
         self.conn

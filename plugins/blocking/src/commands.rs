@@ -2,11 +2,14 @@
 //! non-blocking core first, then waits ([`crate::wait`]) or, where commands may not block
 //! (MULTI, scripts), answers as the non-blocking form.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use respite_core::plugin::api::flags::*;
 use respite_core::plugin::api::list::{lmove as lmove_core, mpop_first, parse_mpop, pop};
+use respite_core::plugin::api::stream::{
+    xread_serve, xread_start, xreadgroup_serve, xreadgroup_start, ReadStart,
+};
 use respite_core::plugin::api::zset::{parse_zmpop, pop_first as zpop_first, zmpop_reply};
 use respite_core::plugin::api::{
     eq_ci, err_syntax, parse_block_timeout, tri, CommandSpec, Ctx, Reply,
@@ -100,6 +103,24 @@ pub static COMMANDS: &[CommandSpec] = &[
             "Remove and return members with scores in a sorted set or block until one is available",
             "7.0.0",
             "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        ),
+    CommandSpec::new("xread", -4, xread)
+        .flags(READONLY | BLOCKING | MOVABLE_KEYS)
+        .categories(&["read", "stream", "slow", "blocking"])
+        .doc(
+            "stream",
+            "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
+            "5.0.0",
+            "",
+        ),
+    CommandSpec::new("xreadgroup", -7, xreadgroup)
+        .flags(WRITE | BLOCKING | MOVABLE_KEYS)
+        .categories(&["write", "stream", "slow", "blocking"])
+        .doc(
+            "stream",
+            "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
+            "5.0.0",
+            "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
         ),
 ];
 
@@ -270,6 +291,50 @@ fn zpop_reply(ctx: &mut Ctx<'_>, keys: &[Bytes], max: bool, count: Option<u64>) 
     }
 }
 
+fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let start = xread_start(ctx, argv);
+    stream_wait(ctx, start)
+}
+
+fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let start = xreadgroup_start(ctx, argv);
+    stream_wait(ctx, start)
+}
+
+/// Replies, or waits on the stream keys under BLOCK (milliseconds, 0 = forever).
+fn stream_wait(ctx: &mut Ctx<'_>, start: ReadStart) -> Reply {
+    let ReadStart::Wait {
+        keys,
+        ids,
+        count,
+        block_ms,
+        group,
+        noack,
+    } = start
+    else {
+        let ReadStart::Reply(reply) = start else {
+            return Reply::NullArray;
+        };
+        return reply;
+    };
+    tri!(check_keys(ctx, keys.len()));
+    let deadline = (block_ms > 0).then(|| Instant::now() + Duration::from_millis(block_ms as u64));
+    let op = match group {
+        None => Op::XRead {
+            keys: keys.clone(),
+            ids,
+            count,
+        },
+        Some((group, consumer)) => Op::XReadGroup {
+            group,
+            consumer,
+            count,
+            noack,
+        },
+    };
+    wait_or(ctx, keys, op, deadline, Reply::NullArray)
+}
+
 /// Runs `op`'s non-blocking core on `key` for the client of `ctx`: what the command does when
 /// it finds data, and what serving a waiter does.
 pub(crate) fn serve(ctx: &mut Ctx<'_>, key: &Bytes, op: &Op) -> Outcome {
@@ -302,6 +367,26 @@ pub(crate) fn serve(ctx: &mut Ctx<'_>, key: &Bytes, op: &Op) -> Outcome {
         Op::ZPop { max, count } => match zpop_reply(ctx, std::slice::from_ref(key), *max, *count) {
             Some(reply) => reply,
             None => return Outcome::Empty,
+        },
+        Op::XRead { keys, ids, count } => {
+            let Some(at) = keys.iter().position(|k| k == key) else {
+                return Outcome::Empty;
+            };
+            match xread_serve(ctx, std::slice::from_ref(key), &ids[at..=at], *count) {
+                Err(reply) => reply,
+                Ok(None) => return Outcome::Empty,
+                Ok(Some(reply)) => reply,
+            }
+        }
+        Op::XReadGroup {
+            group,
+            consumer,
+            count,
+            noack,
+        } => match xreadgroup_serve(ctx, key, group, consumer, *count, *noack) {
+            Err(reply) => reply,
+            Ok(None) => return Outcome::Empty,
+            Ok(Some(reply)) => reply,
         },
     };
     Outcome::Reply(reply)

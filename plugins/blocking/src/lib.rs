@@ -1,5 +1,5 @@
-//! The `blocking` plugin: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX and
-//! BZMPOP, as Redis 7.0 has them.
+//! The `blocking` plugin: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX,
+//! BZMPOP, XREAD and XREADGROUP, as Redis 7.0 has them.
 //!
 //! Written against the plugin API alone ([`respite_core::plugin::api`]). A command whose keys
 //! are all empty queues its client on each key ([`waiters`]) and parks it in the core
@@ -9,6 +9,11 @@
 //! `after_command` hook serves the ready keys: first come, first served, one waiter per
 //! element, each served with exactly what the non-blocking command would have done, as that
 //! client. Serving emits events too, so BLMOVE chains go on until nothing more is ready.
+//!
+//! XREAD and XREADGROUP are here too: their non-blocking reads are the core's
+//! ([`respite_core::plugin::api::stream`]); under BLOCK with nothing to read the client waits
+//! on the stream keys, woken by stream events (XADD, XGROUP DESTROY), and every stream waiter
+//! of a key is served, since reading takes nothing away.
 //!
 //! Started by `[plugins] enabled = [..., "blocking"]`; `[plugins.blocking]` holds its limits.
 
@@ -33,8 +38,9 @@ use waiters::{Limits, Op, Waiters};
 /// makes one exist is the one that matters (`new`), and later pushes to an existing list
 /// (every push to a busy queue) cost nothing. Of the generic events, only those of keys
 /// replaced whole ([`REPLACING_EVENTS`]) count; SWAPDB has Redis re-check every waiting key
-/// of both databases.
-const WAKING_EVENTS: u16 = class::NEW | class::GENERIC | class::DB_SWAPPED;
+/// of both databases. Stream events count whether or not the key is new: stream waiters
+/// wait for entries above an ID, not for the key to exist.
+const WAKING_EVENTS: u16 = class::NEW | class::GENERIC | class::DB_SWAPPED | class::STREAM;
 
 /// Generic events that put a new value in place of an existing key (Redis deletes and adds
 /// it, which signals it as ready); other generic events (EXPIRE, DEL, ...) wake nobody.
@@ -205,7 +211,8 @@ fn on_events(engine: &mut Engine, events: &[KeyEvent]) {
     for e in events {
         any |= match e.class {
             class::DB_SWAPPED => st.waiters.touch_db(e.db),
-            class::GENERIC if !REPLACING_EVENTS.contains(&e.event) => false,
+            // A deleted stream answers its XREADGROUP waiters with an error, as in Redis.
+            class::GENERIC if !REPLACING_EVENTS.contains(&e.event) && e.event != "del" => false,
             _ => st.waiters.touch(e.db, &e.key),
         };
     }
@@ -264,6 +271,8 @@ fn serve_key(engine: &mut Engine, db: DbIndex, key: &Bytes) {
         };
         let kind = match engine.key_type(db, key) {
             Ok(Some(kind)) => kind,
+            // XREADGROUP's waiters learn that their stream went away.
+            Ok(None) if op.wants_stream() => ValueType::Stream,
             Ok(None) => return,
             Err(e) => {
                 tracing::error!(error = %e, "serving blocked clients: reading the key failed");
@@ -272,6 +281,8 @@ fn serve_key(engine: &mut Engine, db: DbIndex, key: &Bytes) {
         };
         let wanted = if op.wants_zset() {
             ValueType::ZSet
+        } else if op.wants_stream() {
+            ValueType::Stream
         } else {
             ValueType::List
         };
@@ -284,6 +295,8 @@ fn serve_key(engine: &mut Engine, db: DbIndex, key: &Bytes) {
             continue;
         };
         match outcome {
+            // Nothing for this stream reader: the next may want older entries.
+            Outcome::Empty if op.wants_stream() => continue,
             Outcome::Empty => return,
             Outcome::Reply(reply) => {
                 if let Some(st) = state(engine) {

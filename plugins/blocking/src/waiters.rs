@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroUsize;
 
 use bytes::Bytes;
+use respite_core::plugin::api::stream::StreamId;
 use respite_core::plugin::api::{ClientId, DbIndex};
 
 type Map<K, V> = HashMap<K, V, ahash::RandomState>;
@@ -38,12 +39,37 @@ pub enum Op {
         /// BZMPOP's COUNT.
         count: Option<u64>,
     },
+    /// XREAD BLOCK: the entries above each key's ID.
+    XRead {
+        /// The keys, as given.
+        keys: Vec<Bytes>,
+        /// The ID each key's entries must be above (`$` resolved when the client blocked).
+        ids: Vec<StreamId>,
+        /// COUNT.
+        count: Option<u64>,
+    },
+    /// XREADGROUP BLOCK with `>`: new entries for the group.
+    XReadGroup {
+        /// The group.
+        group: Bytes,
+        /// The consumer.
+        consumer: Bytes,
+        /// COUNT.
+        count: Option<u64>,
+        /// NOACK.
+        noack: bool,
+    },
 }
 
 impl Op {
     /// Whether the waiter takes from sorted sets (else from lists).
     pub fn wants_zset(&self) -> bool {
         matches!(self, Op::ZPop { .. })
+    }
+
+    /// Whether the waiter reads streams (reading takes nothing, so every waiter is served).
+    pub fn wants_stream(&self) -> bool {
+        matches!(self, Op::XRead { .. } | Op::XReadGroup { .. })
     }
 }
 
