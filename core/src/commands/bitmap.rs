@@ -7,11 +7,11 @@
 
 use bytes::Bytes;
 
+use super::string::{read_string_as as read, write_string as write};
 use super::table::{flags::*, CommandSpec};
-use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
+use super::{eq_ci, err_not_integer, err_store, err_syntax, parse_i64};
 use crate::engine::Ctx;
 use crate::events::class;
-use crate::keyspace::Value;
 use crate::protocol::Reply;
 
 /// Bitmap commands.
@@ -347,48 +347,6 @@ pub mod bits {
 // ---------------------------------------------------------------------------------------
 // Reading and writing string values.
 
-/// The string at `key`, `None` when missing, WRONGTYPE for another type.
-fn read(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    for_write: bool,
-) -> Result<Option<(Bytes, Option<i64>)>, Reply> {
-    let db = ctx.db();
-    let ks = &mut ctx.engine.keyspace;
-    let found = if for_write {
-        ks.read_for_write(db, key, ctx.now)
-    } else {
-        ks.read(db, key, ctx.now)
-    };
-    match found {
-        Ok(Some(k)) => match k.entry.value.as_string() {
-            Some(s) => Ok(Some((s.clone(), k.entry.expire_at))),
-            None => Err(err_wrongtype()),
-        },
-        Ok(None) => Ok(None),
-        Err(e) => Err(err_store(&e)),
-    }
-}
-
-fn write(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    value: Vec<u8>,
-    expire_at: Option<i64>,
-) -> Result<(), Reply> {
-    let db = ctx.db();
-    ctx.engine
-        .keyspace
-        .set(
-            db,
-            key,
-            Value::String(Bytes::from(value)),
-            expire_at,
-            ctx.now,
-        )
-        .map_err(|e| err_store(&e))
-}
-
 /// Redis's getBitOffsetFromArgument: a bit offset, `#N` (times `width`) for BITFIELD,
 /// within proto-max-bulk-len bytes.
 fn parse_offset(ctx: &Ctx<'_>, arg: &[u8], width: Option<u32>) -> Result<u64, Reply> {
@@ -433,7 +391,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         value.resize(byte + 1, 0);
     }
     bits::set(&mut value, offset, on);
-    tri!(write(ctx, key, value, expire_at));
+    tri!(write(ctx, key, Bytes::from(value), expire_at));
     ctx.notify(class::STRING, "setbit", key);
     Reply::Integer(was as i64)
 }
@@ -594,7 +552,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     let db = ctx.db();
     if maxlen > 0 {
-        tri!(write(ctx, dest, out, None));
+        tri!(write(ctx, dest, Bytes::from(out), None));
         ctx.notify(class::STRING, "set", dest);
     } else if tri!(ctx
         .engine
@@ -776,7 +734,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply
     // A created or grown key is kept even when every write failed (OVERFLOW FAIL), but
     // only a change is announced, as Redis 7.0 does.
     if grown || changes > 0 {
-        tri!(write(ctx, key, v, expire_at));
+        tri!(write(ctx, key, Bytes::from(v), expire_at));
     }
     if changes > 0 {
         ctx.notify(class::STRING, "setbit", key);

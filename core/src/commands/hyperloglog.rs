@@ -4,11 +4,10 @@
 use bytes::Bytes;
 
 use super::hll;
+use super::string::{read_string_as, write_string};
 use super::table::{flags::*, CommandSpec};
-use super::{err_store, err_wrongtype};
 use crate::engine::Ctx;
 use crate::events::class;
-use crate::keyspace::Value;
 use crate::protocol::Reply;
 
 /// HyperLogLog commands.
@@ -60,41 +59,10 @@ fn read_hll(
     key: &[u8],
     for_write: bool,
 ) -> Result<Option<(Bytes, Option<i64>)>, Reply> {
-    let db = ctx.db();
-    let ks = &mut ctx.engine.keyspace;
-    let found = if for_write {
-        ks.read_for_write(db, key, ctx.now)
-    } else {
-        ks.read(db, key, ctx.now)
-    };
-    match found {
-        Ok(Some(k)) => match k.entry.value.as_string() {
-            Some(s) if hll::is_valid(s) => Ok(Some((s.clone(), k.entry.expire_at))),
-            Some(_) => Err(err_not_hll()),
-            None => Err(err_wrongtype()),
-        },
-        Ok(None) => Ok(None),
-        Err(e) => Err(err_store(&e)),
+    match read_string_as(ctx, key, for_write)? {
+        Some((s, _)) if !hll::is_valid(&s) => Err(err_not_hll()),
+        found => Ok(found),
     }
-}
-
-fn write(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    value: Vec<u8>,
-    expire_at: Option<i64>,
-) -> Result<(), Reply> {
-    let db = ctx.db();
-    ctx.engine
-        .keyspace
-        .set(
-            db,
-            key,
-            Value::String(Bytes::from(value)),
-            expire_at,
-            ctx.now,
-        )
-        .map_err(|e| err_store(&e))
 }
 
 fn sparse_max(ctx: &Ctx<'_>) -> u64 {
@@ -118,7 +86,7 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Integer(0);
     }
     hll::invalidate(&mut v);
-    tri!(write(ctx, key, v, expire_at));
+    tri!(write_string(ctx, key, Bytes::from(v), expire_at));
     ctx.notify(class::STRING, "pfadd", key);
     Reply::Integer(1)
 }
@@ -150,7 +118,7 @@ fn pfcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     // The value keeps the count, as Redis's does (no event: the set is unchanged).
     let mut v = v.to_vec();
     hll::set_cached(&mut v, card);
-    tri!(write(ctx, key, v, expire_at));
+    tri!(write_string(ctx, key, Bytes::from(v), expire_at));
     Reply::Integer(card as i64)
 }
 
@@ -182,7 +150,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     hll::invalidate(&mut v);
-    tri!(write(ctx, dest, v, expire_at));
+    tri!(write_string(ctx, dest, Bytes::from(v), expire_at));
     ctx.notify(class::STRING, "pfadd", dest);
     Reply::ok()
 }

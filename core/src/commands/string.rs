@@ -173,7 +173,10 @@ fn read_string_for_write(
     read_string_as(ctx, key, true)
 }
 
-fn read_string_as(
+/// A string key's value and expiry (see [`read_string`]); `for_write` reads as
+/// [`read_string_for_write`] does. Shared with the commands that keep other data in strings
+/// (bitmaps, HyperLogLogs).
+pub(super) fn read_string_as(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     for_write: bool,
@@ -218,8 +221,9 @@ fn key_exists(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Reply> {
         .map_err(|e| err_store(&e))
 }
 
-/// Stores a string value, replacing whatever the key held.
-fn write_string(
+/// Stores a string value, replacing whatever the key held (shared with the commands that
+/// keep other data in strings: bitmaps, HyperLogLogs).
+pub(super) fn write_string(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     value: Bytes,
