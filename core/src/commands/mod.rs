@@ -27,6 +27,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod list;
 pub mod long_double;
+pub mod memory;
 pub mod multi;
 pub mod pubsub;
 pub mod rdb;
@@ -61,6 +62,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     config::COMMANDS,
     server::COMMANDS,
     keys::COMMANDS,
+    memory::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,
