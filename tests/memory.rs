@@ -21,7 +21,10 @@ fn usage_grows_with_the_value_and_samples_every_type() {
     c.cmd(&["SET", "large", &"x".repeat(100_000)]);
     let small = usage(&mut c, &["small"]).int();
     let large = usage(&mut c, &["large"]).int();
-    assert!(small > 0 && large > 100_000 && large < 101_000, "{small} {large}");
+    assert!(
+        small > 0 && large > 100_000 && large < 101_000,
+        "{small} {large}"
+    );
     // Every type, small and large (past the listpack limits), counts its elements.
     for n in [10usize, 1000] {
         for i in 0..n {
@@ -40,7 +43,10 @@ fn usage_grows_with_the_value_and_samples_every_type() {
         assert!(few > 100, "{kind}: {few}");
         assert!(many > few * 50, "{kind}: {few} for 10, {many} for 1000");
         // Sampling everything or five elements of same-sized elements gives about the same.
-        assert!(all > many * 9 / 10 && all < many * 11 / 10, "{kind}: {many} vs {all}");
+        assert!(
+            all > many * 9 / 10 && all < many * 11 / 10,
+            "{kind}: {many} vs {all}"
+        );
     }
     c.cmd(&["SET", "expired", "v", "PX", "1"]);
     std::thread::sleep(std::time::Duration::from_millis(20));
