@@ -1,8 +1,8 @@
 //! Random picks from a collection, shared by HRANDFIELD, SRANDMEMBER, SPOP and ZRANDMEMBER.
 //!
-//! A large collection (element rows) answers single random picks by probing a random position
-//! of its hash-ordered rows; reading all of it is cheaper once a good share is wanted, and is
-//! the only way for an inline one.
+//! A large collection (element rows) answers single random picks with uniform probes
+//! (`keyspace::pick`); reading all of it is cheaper once a good share is wanted, and is the
+//! only way for an inline one.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -68,8 +68,8 @@ pub fn distinct<C: Sampled, K: Eq + Hash>(
         return c.everything(store);
     }
     if probing_pays(c, count) {
-        // Probes land on an element with a chance that depends on the gap before it, so a
-        // bounded number of them may fail to find enough; the rest then come from a full read.
+        // Probes are uniform picks with replacement: a bounded number of them may still not
+        // find `count` distinct ones; the rest then come from a full read.
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(count as usize);
         let mut probes = count * 16 + 64;

@@ -211,15 +211,7 @@ impl Hash {
                     .then(|| fields[(seed % fields.len() as u64) as usize].clone()))
             }
             Repr::Large { cid, .. } => {
-                // Rows are ordered by a hash of the field, so a random position is a random
-                // field (weighted by the gap before it, which evens out over many picks).
-                for cursor in [seed >> 2, 0] {
-                    let (mut found, _) = store.scan_elements(*cid, cursor, 1)?;
-                    if !found.is_empty() {
-                        return Ok(Some(Field::from(found.swap_remove(0))));
-                    }
-                }
-                Ok(None)
+                Ok(super::pick::uniform_element(store, *cid, self.len(), seed)?.map(Field::from))
             }
         }
     }

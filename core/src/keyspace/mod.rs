@@ -32,6 +32,7 @@ mod expiry;
 mod handle;
 pub mod hash;
 pub mod list;
+pub(crate) mod pick;
 mod rename;
 pub mod set;
 pub mod stream;

@@ -160,15 +160,7 @@ impl Set {
             Repr::Ints(v) => Ok(Some(int_text(v[(seed % len) as usize]))),
             Repr::Small { members, .. } => Ok(Some(members[(seed % len) as usize].clone())),
             Repr::Large { cid, .. } => {
-                // Rows are ordered by a hash of the member, so a random position is a random
-                // member (weighted by the gap before it, which evens out over many picks).
-                for cursor in [seed >> 2, 0] {
-                    let (mut found, _) = store.scan_elements(*cid, cursor, 1)?;
-                    if !found.is_empty() {
-                        return Ok(Some(found.swap_remove(0).sub));
-                    }
-                }
-                Ok(None)
+                Ok(super::pick::uniform_element(store, *cid, len, seed)?.map(|e| e.sub))
             }
         }
     }

@@ -448,16 +448,14 @@ impl ZSet {
                 let (s, m) = &entries[(seed % entries.len() as u64) as usize];
                 (m.clone(), *s)
             })),
-            Repr::Large { .. } => {
-                // Element rows are ordered by a hash of the member: a random position is a
-                // random member.
-                for cursor in [seed >> 2, 0] {
-                    let (mut found, _) = self.scan(store, cursor, 1)?;
-                    if !found.is_empty() {
-                        return Ok(Some(found.swap_remove(0)));
-                    }
-                }
-                Ok(None)
+            Repr::Large { cid, len } => {
+                let Some(e) = super::pick::uniform_element(store, *cid, *len, seed)? else {
+                    return Ok(None);
+                };
+                let bytes: [u8; 8] = e.value[..].try_into().map_err(|_| {
+                    StoreError::Corrupt("sorted-set score of the wrong size".into())
+                })?;
+                Ok(Some((e.sub, f64::from_le_bytes(bytes))))
             }
         }
     }
