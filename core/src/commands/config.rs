@@ -111,6 +111,15 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
     engine
         .keyspace
         .set_encodings(Encodings::from_config(&now.storage));
+    let number = |name: &str| {
+        now.redis_param(name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (slower_than, max_len) = (number("slowlog-log-slower-than"), number("slowlog-max-len"));
+    engine
+        .slowlog
+        .configure(slower_than, usize::try_from(max_len).unwrap_or(usize::MAX));
     if now.log.level != before.log.level {
         let applied = match &engine.log_level_hook {
             Some(hook) => hook(&now.log.level),

@@ -34,6 +34,7 @@ pub mod rdb;
 pub mod sample;
 pub mod server;
 pub mod set;
+pub mod slowlog;
 pub mod sort;
 pub mod stream;
 pub mod stream_group;
@@ -63,6 +64,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     server::COMMANDS,
     keys::COMMANDS,
     memory::COMMANDS,
+    slowlog::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,

@@ -583,6 +583,15 @@ pub fn param_names() -> Vec<&'static str> {
 }
 
 impl Config {
+    /// The value of the Redis-only parameter `name` (`slowlog-max-len`, ...), as CONFIG GET
+    /// prints it; `None` for a name that is not one.
+    pub fn redis_param(&self, name: &str) -> Option<String> {
+        COMPAT_PARAMS
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| self.compat_value(p))
+    }
+
     /// The value of a compatibility parameter, as CONFIG GET prints it.
     fn compat_value(&self, p: &CompatParam) -> String {
         self.redis

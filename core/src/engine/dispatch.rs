@@ -187,6 +187,12 @@ impl Engine {
         self.publish_events();
         let usec = started.elapsed().as_micros() as u64;
         self.stats.commands_processed += 1;
+        if self.slowlog.wants(usec) && !cmd.has(flags::SKIP_SLOWLOG) {
+            let name = client.name.clone().unwrap_or_default();
+            let argv = super::slowlog::redacted(&cmd.name, argv);
+            self.slowlog
+                .record(&argv, usec, client.addr.to_string(), name);
+        }
         let failed = reply.is_error();
         let stats = self.stats_for(cmd);
         stats.calls += 1;

@@ -18,6 +18,7 @@ pub mod info;
 pub mod notify;
 pub mod pubsub;
 pub mod replies;
+pub mod slowlog;
 pub mod table;
 
 mod ctx;
@@ -113,6 +114,8 @@ pub struct Engine {
     pub(crate) held_replies: Vec<replies::Pending>,
     /// Clients parked by a blocking command (see [`crate::engine::blocked`]).
     pub(crate) blocked: crate::engine::blocked::BlockedClients,
+    /// Commands slower than `slowlog-log-slower-than` (SLOWLOG).
+    pub(crate) slowlog: slowlog::SlowLog,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     last_cron: Instant,
@@ -158,6 +161,7 @@ impl Engine {
             in_script: false,
             held_replies: Vec::new(),
             blocked: crate::engine::blocked::BlockedClients::default(),
+            slowlog: slowlog::SlowLog::default(),
             notify_subscription: None,
             last_cron: Instant::now(),
         };
