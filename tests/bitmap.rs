@@ -5,9 +5,7 @@
 
 mod common;
 
-use common::redis_server::RedisServer;
-use common::Server;
-use redis::{Connection, Value};
+use common::redis_server::pair;
 
 /// A small deterministic generator (xorshift64*), so failures replay.
 struct Rng(u64);
@@ -28,49 +26,6 @@ impl Rng {
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len() as u64) as usize]
     }
-}
-
-fn run(con: &mut Connection, args: &[Vec<u8>]) -> String {
-    let mut c = redis::cmd(std::str::from_utf8(&args[0]).unwrap());
-    for a in &args[1..] {
-        c.arg(&a[..]);
-    }
-    match c.query::<Value>(con) {
-        Ok(v) => format!("{v:?}"),
-        Err(e) => format!("error: {:?} {:?}", e.code(), e.detail()),
-    }
-}
-
-/// Both servers.
-struct Pair {
-    respite: Connection,
-    redis: Connection,
-}
-
-impl Pair {
-    /// Runs `args` on both and asserts the replies are equal; returns Respite's.
-    fn same(&mut self, args: &[&str]) -> String {
-        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-        self.same_bytes(&args)
-    }
-
-    fn same_bytes(&mut self, args: &[Vec<u8>]) -> String {
-        let ours = run(&mut self.respite, args);
-        let theirs = run(&mut self.redis, args);
-        let shown: Vec<_> = args.iter().map(|a| String::from_utf8_lossy(a)).collect();
-        assert_eq!(ours, theirs, "{shown:?}: respite vs redis-server");
-        ours
-    }
-}
-
-fn pair() -> (Server, RedisServer, Pair) {
-    let respite = Server::start();
-    let redis = RedisServer::start();
-    let p = Pair {
-        respite: respite.conn(),
-        redis: redis.conn(),
-    };
-    (respite, redis, p)
 }
 
 #[test]

@@ -4,50 +4,8 @@
 
 mod common;
 
-use common::redis_server::RedisServer;
-use common::Server;
-use redis::{Connection, Value};
-
-fn run(con: &mut Connection, args: &[Vec<u8>]) -> String {
-    let mut c = redis::cmd(std::str::from_utf8(&args[0]).unwrap());
-    for a in &args[1..] {
-        c.arg(&a[..]);
-    }
-    match c.query::<Value>(con) {
-        Ok(v) => format!("{v:?}"),
-        Err(e) => format!("error: {:?} {:?}", e.code(), e.detail()),
-    }
-}
-
-struct Pair {
-    respite: Connection,
-    redis: Connection,
-}
-
-impl Pair {
-    fn same(&mut self, args: &[&str]) -> String {
-        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-        self.same_bytes(&args)
-    }
-
-    fn same_bytes(&mut self, args: &[Vec<u8>]) -> String {
-        let ours = run(&mut self.respite, args);
-        let theirs = run(&mut self.redis, args);
-        let shown: Vec<_> = args.iter().map(|a| String::from_utf8_lossy(a)).collect();
-        assert_eq!(ours, theirs, "{shown:?}: respite vs redis-server");
-        ours
-    }
-}
-
-fn pair() -> (Server, RedisServer, Pair) {
-    let respite = Server::start();
-    let redis = RedisServer::start();
-    let p = Pair {
-        respite: respite.conn(),
-        redis: redis.conn(),
-    };
-    (respite, redis, p)
-}
+use common::redis_server::pair;
+use redis::Connection;
 
 fn get(con: &mut Connection, key: &str) -> Vec<u8> {
     redis::cmd("GET").arg(key).query(con).unwrap()

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::RawConn;
+use redis::{Connection, Value};
+
+use super::{RawConn, Server};
 
 /// A running redis-server.
 pub struct RedisServer {
@@ -109,4 +111,52 @@ impl Drop for RedisServer {
         }
         let _ = self.child.wait();
     }
+}
+
+/// A command's reply as text (errors with their code), for comparing two servers.
+fn run(con: &mut Connection, args: &[Vec<u8>]) -> String {
+    let mut c = redis::cmd(&String::from_utf8_lossy(&args[0]));
+    for a in &args[1..] {
+        c.arg(&a[..]);
+    }
+    match c.query::<Value>(con) {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => format!("error: {:?} {:?}", e.code(), e.detail()),
+    }
+}
+
+/// A connection to Respite and one to redis-server, for differential tests.
+pub struct Pair {
+    /// To Respite.
+    pub respite: Connection,
+    /// To redis-server.
+    pub redis: Connection,
+}
+
+impl Pair {
+    /// Runs `args` on both and asserts the replies are equal; returns Respite's.
+    pub fn same(&mut self, args: &[&str]) -> String {
+        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        self.same_bytes(&args)
+    }
+
+    /// [`Self::same`] with binary arguments.
+    pub fn same_bytes(&mut self, args: &[Vec<u8>]) -> String {
+        let ours = run(&mut self.respite, args);
+        let theirs = run(&mut self.redis, args);
+        let shown: Vec<_> = args.iter().map(|a| String::from_utf8_lossy(a)).collect();
+        assert_eq!(ours, theirs, "{shown:?}: respite vs redis-server");
+        ours
+    }
+}
+
+/// A fresh Respite and a fresh redis-server, and a [`Pair`] of connections to them.
+pub fn pair() -> (Server, RedisServer, Pair) {
+    let respite = Server::start();
+    let redis = RedisServer::start();
+    let p = Pair {
+        respite: respite.conn(),
+        redis: redis.conn(),
+    };
+    (respite, redis, p)
 }

@@ -141,8 +141,8 @@ pub fn parse_strict_id(b: &[u8], missing_seq: u64) -> Result<StreamId, Reply> {
     parse_id_ext(b, missing_seq, true, false).map(|(id, _)| id)
 }
 
-/// One end of an XRANGE interval: `(` makes it exclusive.
-fn parse_interval(b: &[u8], missing_seq: u64, start: bool) -> Result<StreamId, Reply> {
+/// One end of an interval (XRANGE, XPENDING, XAUTOCLAIM): `(` makes it exclusive.
+pub(super) fn parse_interval(b: &[u8], missing_seq: u64, start: bool) -> Result<StreamId, Reply> {
     if let Some(rest) = b.strip_prefix(b"(") {
         let id = parse_strict_id(rest, missing_seq)?;
         let moved = if start { id.next() } else { id.prev() };

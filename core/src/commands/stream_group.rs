@@ -5,8 +5,8 @@
 use bytes::Bytes;
 
 use super::stream::{
-    entries_reply, entry_reply, parse_id, parse_read_args, parse_strict_id, streams_reply,
-    ReadArgs, ReadStart,
+    entries_reply, entry_reply, parse_id, parse_interval, parse_read_args, parse_strict_id,
+    streams_reply, ReadArgs, ReadStart,
 };
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_syntax, err_wrongtype, help_reply, lossy, parse_i64};
@@ -671,23 +671,6 @@ fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
-/// Parses one end of an interval as XPENDING and XAUTOCLAIM do.
-fn parse_interval_id(b: &[u8], missing_seq: u64, start: bool) -> Result<StreamId, Reply> {
-    if let Some(rest) = b.strip_prefix(b"(") {
-        let id = parse_strict_id(rest, missing_seq)?;
-        let moved = if start { id.next() } else { id.prev() };
-        moved.ok_or_else(|| {
-            Reply::error(if start {
-                "ERR invalid start ID for the interval"
-            } else {
-                "ERR invalid end ID for the interval"
-            })
-        })
-    } else {
-        parse_id(b, missing_seq)
-    }
-}
-
 fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let argc = argv.len();
     if argc != 3 && !(6..=9).contains(&argc) {
@@ -710,11 +693,11 @@ fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         let Some(count) = argv.get(start + 2).and_then(|c| parse_i64(c)) else {
             return err_not_integer();
         };
-        let from = match parse_interval_id(&argv[start], 0, true) {
+        let from = match parse_interval(&argv[start], 0, true) {
             Ok(v) => v,
             Err(r) => return r,
         };
-        let to = match parse_interval_id(&argv[start + 1], u64::MAX, false) {
+        let to = match parse_interval(&argv[start + 1], u64::MAX, false) {
             Ok(v) => v,
             Err(r) => return r,
         };
@@ -954,7 +937,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         let minidle = parse_i64(&argv[4])
             .ok_or_else(|| Reply::error("ERR Invalid min-idle-time argument for XAUTOCLAIM"))?
             .max(0);
-        let start = parse_interval_id(&argv[5], 0, true)?;
+        let start = parse_interval(&argv[5], 0, true)?;
         let mut count: u64 = 100;
         let mut justid = false;
         let mut j = 6;
