@@ -189,6 +189,11 @@ pub struct StorageConfig {
     pub synchronous: Synchronous,
     /// Budget of the in-memory hot cache.
     pub cache_max_bytes: ByteSize,
+    /// How often the redo journal is merged into the database's tables (milliseconds); 0
+    /// keeps no journal and commits every batch to SQLite.
+    pub merge_interval_ms: u64,
+    /// Size at which the redo journal is merged at once, writes waiting for it.
+    pub journal_max_bytes: ByteSize,
     /// A hash with more fields than this keeps them one per row (`hash-max-listpack-entries`).
     pub hash_max_listpack_entries: u64,
     /// A hash with a longer field name or value keeps its fields one per row
@@ -225,6 +230,8 @@ impl Default for StorageConfig {
             durability: Durability::default(),
             synchronous: Synchronous::default(),
             cache_max_bytes: ByteSize::mb(256),
+            merge_interval_ms: 200,
+            journal_max_bytes: ByteSize::mb(64),
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,

@@ -290,6 +290,28 @@ static PARAMS: &[ConfigParam] = &[
         },
     },
     ConfigParam {
+        name: "merge-interval-ms",
+        key: "storage.merge_interval_ms",
+        mutable: false,
+        kind: ParamKind::Int,
+        get: |c| c.storage.merge_interval_ms.to_string(),
+        set: |c, v| {
+            c.storage.merge_interval_ms = int(v, 0, 3_600_000)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "journal-max-bytes",
+        key: "storage.journal_max_bytes",
+        mutable: false,
+        kind: ParamKind::Size,
+        get: |c| c.storage.journal_max_bytes.to_string(),
+        set: |c, v| {
+            c.storage.journal_max_bytes = size(v, 1 << 20)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
         name: "hash-max-listpack-entries",
         key: "storage.hash_max_listpack_entries",
         mutable: true,

@@ -346,6 +346,14 @@ impl Engine {
             None => self.stats.ops_sample = Some((now, self.stats.commands_processed)),
         }
         self.active_expire();
+        self.merge_journal();
+    }
+
+    /// Merges the storage's redo journal when its interval has passed and no batch wrote
+    /// meanwhile (a batch's own commit merges when due). A failure is logged by the store and
+    /// retried; nothing acknowledged is lost.
+    fn merge_journal(&mut self) {
+        let _ = self.keyspace.store_mut().merge(false);
     }
 
     /// Removes keys and fields whose TTL passed, within a quarter of the cron period, as

@@ -216,6 +216,11 @@ impl Keyspace {
         self.store.as_mut()
     }
 
+    /// The store's redo journal counters, if it keeps a journal (INFO persistence).
+    pub fn store_journal_stats(&self) -> Option<crate::storage::JournalStats> {
+        self.store.journal_stats()
+    }
+
     /// Events the keyspace caused by itself (expired keys and fields) since the last call.
     pub fn take_events(&mut self) -> Vec<KeyEvent> {
         std::mem::take(&mut self.events)

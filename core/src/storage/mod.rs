@@ -2,9 +2,11 @@
 //! the writebehind plugin can wrap it and another backend (PostgreSQL) can implement it without
 //! the keyspace knowing any SQL.
 
+mod redo;
 mod sqlite;
 mod synchronous;
 
+pub use redo::{JournalOptions, JournalStats};
 pub use sqlite::SqliteStore;
 pub use synchronous::Synchronous;
 
@@ -232,6 +234,9 @@ pub enum StoreError {
     /// The file holds a row this version cannot decode.
     #[error("storage corruption: {0}")]
     Corrupt(String),
+    /// A file beside the database (the redo journal) could not be read or written.
+    #[error("{0}")]
+    Io(String),
     /// The file could not be opened or prepared.
     #[error("cannot open store {path}: {reason}")]
     Open {
@@ -428,10 +433,17 @@ pub trait Store: Send {
     fn meta_set_blob(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError>;
     /// Whether writes are pending since the last commit.
     fn in_transaction(&self) -> bool;
-    /// Commits the open transaction, if any.
+    /// Makes every write since the last commit durable (appended to the redo journal, or
+    /// committed to the database when there is none).
     fn commit(&mut self) -> Result<(), StoreError>;
-    /// Discards the open transaction, if any.
+    /// Discards every write since the last commit.
     fn rollback(&mut self);
+    /// Merges the redo journal into the database's tables if a merge is due (`force`: if it
+    /// holds anything). Called between batches; a failed merge is retried later and loses
+    /// nothing.
+    fn merge(&mut self, force: bool) -> Result<(), StoreError>;
+    /// The redo journal's counters, if the store keeps one.
+    fn journal_stats(&self) -> Option<JournalStats>;
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError>;
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.

@@ -5,6 +5,7 @@ use std::path::Path;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::Synchronous;
 use super::{
     CollectionId, DbIndex, DbStats, Element, LexBound, Record, ScannedKey, Store, StoreError,
@@ -238,7 +239,16 @@ fn cursor_position(cursor: u64) -> i64 {
 pub struct SqliteStore {
     conn: Connection,
     path: String,
+    /// Whether an SQLite transaction is open (with the journal: across many batches).
     in_tx: bool,
+    /// The redo journal, unless the store commits every batch to SQLite itself (`:memory:`,
+    /// or a merge interval of 0).
+    journal: Option<Journal>,
+    /// Set while the journal is replayed, so replayed calls are not journaled again.
+    replaying: bool,
+    /// The open transaction must be rebuilt from the journal before the next write: a
+    /// rollback or a failed merge discarded it and rebuilding failed.
+    needs_rebuild: bool,
     /// Held for the store's lifetime: a second server on the same file would serve stale
     /// data from its own cache, so it is refused at start-up.
     _lock: Option<std::fs::File>,
@@ -334,7 +344,18 @@ fn lock_file(path: &str) -> Result<std::fs::File, String> {
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) the store at `path`; `:memory:` gives
     /// a throw-away in-memory store.
+    #[cfg(test)]
     pub fn open(path: &str, synchronous: Synchronous) -> Result<Self, StoreError> {
+        Self::open_with(path, synchronous, JournalOptions::default())
+    }
+
+    /// Opens the store at `path` with the redo journal kept as `journal` says, replaying and
+    /// merging what a previous run left in it.
+    pub fn open_with(
+        path: &str,
+        synchronous: Synchronous,
+        journal: JournalOptions,
+    ) -> Result<Self, StoreError> {
         let open_err = |reason: String| StoreError::Open {
             path: path.to_string(),
             reason,
@@ -358,12 +379,18 @@ impl SqliteStore {
             conn,
             path: path.to_string(),
             in_tx: false,
+            journal: None,
+            replaying: false,
+            needs_rebuild: false,
             _lock: lock,
             checkpointer: None,
         };
         store
             .init(synchronous)
             .map_err(|e| open_err(e.to_string()))?;
+        if path != ":memory:" {
+            store.open_journal(journal, synchronous)?;
+        }
         if path != ":memory:" {
             // After init: the schema (and any upgrade) is in place before a second
             // connection opens the file.
@@ -476,10 +503,168 @@ impl SqliteStore {
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
+        if self.needs_rebuild && !self.replaying {
+            self.rebuild()?;
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.touched = true;
+        }
         if !self.in_tx {
             self.conn.prepare_cached("BEGIN")?.execute([])?;
             self.in_tx = true;
+        } else if self.conn.is_autocommit() {
+            // SQLite rolled the transaction back by itself after an error (a full disk, an
+            // I/O error): writing on would commit each statement alone, outside the batch.
+            return Err(StoreError::Io(
+                "the open transaction was rolled back after an earlier error".into(),
+            ));
         }
+        Ok(())
+    }
+
+    /// Journals a row operation that just succeeded.
+    fn log(&mut self, op: Op<'_>) {
+        if !self.replaying {
+            if let Some(j) = self.journal.as_mut() {
+                j.log(&op);
+            }
+        }
+    }
+
+    /// Opens the redo journal, replays what a previous run left in it and merges that at once.
+    /// A journal left by a run that had one is replayed even if this run keeps none.
+    fn open_journal(
+        &mut self,
+        options: JournalOptions,
+        synchronous: Synchronous,
+    ) -> Result<(), StoreError> {
+        let exists = std::path::Path::new(&format!("{}.redo", self.path)).exists();
+        if options.merge_interval_ms == 0 && !exists {
+            return Ok(());
+        }
+        let mut journal = Journal::open(&self.path, options)?;
+        let merged = self.meta_get("redo_seq")?.unwrap_or(0) as u64;
+        journal.merged_seq = merged;
+        let payloads = journal.read_after(merged)?;
+        journal.stats.replayed_records = payloads.len() as u64;
+        if !payloads.is_empty() {
+            tracing::info!(
+                path = %self.path,
+                records = payloads.len(),
+                "replaying the redo journal"
+            );
+            self.begin()?;
+            self.replaying = true;
+            let replayed = payloads
+                .iter()
+                .try_for_each(|p| replay_payload(p, self));
+            self.replaying = false;
+            if let Err(e) = replayed {
+                self.conn.execute_batch("ROLLBACK").ok();
+                self.in_tx = false;
+                return Err(e);
+            }
+        }
+        self.journal = Some(journal);
+        self.merge_now()?;
+        let journal = self.journal.as_mut().expect("just set");
+        journal.truncate()?;
+        if options.merge_interval_ms == 0 {
+            self.journal = None;
+            let _ = std::fs::remove_file(format!("{}.redo", self.path));
+        } else {
+            self.set_synchronous(synchronous)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction with the journal's last sequence number, then empties
+    /// the journal. On failure the transaction is rolled back and rebuilt from the journal,
+    /// which still holds every acknowledged write.
+    fn merge_now(&mut self) -> Result<(), StoreError> {
+        let Some(journal) = self.journal.as_ref() else {
+            return Ok(());
+        };
+        if !self.in_tx && journal.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let seq = journal.last_seq;
+        let result = (|| {
+            self.begin()?;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO meta (name, value) VALUES ('redo_seq', ?1)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )?
+                .execute([seq as i64])?;
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok::<(), StoreError>(())
+        })();
+        let journal = self.journal.as_mut().expect("checked above");
+        match result {
+            Ok(()) => {
+                self.in_tx = false;
+                journal.touched = false;
+                journal.merged_seq = seq;
+                let ms = started.elapsed().as_millis() as u64;
+                journal.stats.merges += 1;
+                journal.stats.merge_ms += ms;
+                journal.stats.last_merge_ms = ms;
+                journal.truncate()
+            }
+            Err(e) => {
+                journal.stats.merge_failures += 1;
+                journal.retry_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+                tracing::error!(error = %e, "merging the redo journal failed; will retry");
+                self.discard_transaction();
+                if let Err(e2) = self.rebuild() {
+                    tracing::error!(error = %e2, "rebuilding from the redo journal failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Rolls back the open SQLite transaction, whatever state SQLite left it in.
+    fn discard_transaction(&mut self) {
+        if self.in_tx && !self.conn.is_autocommit() {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "rollback failed");
+            }
+        }
+        self.in_tx = false;
+    }
+
+    /// Replays the journal's unmerged records into a new transaction, so that the open
+    /// transaction holds every acknowledged write again after a rollback.
+    fn rebuild(&mut self) -> Result<(), StoreError> {
+        self.needs_rebuild = true;
+        let Some(journal) = self.journal.as_mut() else {
+            self.needs_rebuild = false;
+            return Ok(());
+        };
+        journal.discard_batch();
+        let merged = journal.merged_seq;
+        let payloads = journal.read_after(merged)?;
+        if !payloads.is_empty() {
+            self.replaying = true;
+            let result = self.begin().and_then(|_| {
+                payloads
+                    .iter()
+                    .try_for_each(|p| replay_payload(p, self))
+            });
+            self.replaying = false;
+            if let Err(e) = result {
+                self.discard_transaction();
+                return Err(e);
+            }
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.touched = false;
+        }
+        self.needs_rebuild = false;
         Ok(())
     }
 }
@@ -552,13 +737,18 @@ impl Store for SqliteStore {
             record.sub_expire_at,
             &record.value[..]
         ])?;
+        drop(stmt);
+        self.log(Op::put(db, key, record));
         Ok(())
     }
 
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<bool, StoreError> {
         self.begin()?;
         let mut stmt = self.conn.prepare_cached(SQL_DELETE)?;
-        Ok(stmt.execute(params![db, position(key), key])? > 0)
+        let existed = stmt.execute(params![db, position(key), key])? > 0;
+        drop(stmt);
+        self.log(Op::Delete { db, key });
+        Ok(existed)
     }
 
     fn rename(
@@ -572,14 +762,22 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE keys SET db = ?4, h = ?5, key = ?6 WHERE db = ?1 AND h = ?2 AND key = ?3",
         )?;
-        Ok(stmt.execute(params![
+        let existed = stmt.execute(params![
             db,
             position(key),
             key,
             to_db,
             position(to_key),
             to_key
-        ])? > 0)
+        ])? > 0;
+        drop(stmt);
+        self.log(Op::Rename {
+            db,
+            key,
+            to_db,
+            to_key,
+        });
+        Ok(existed)
     }
 
     fn scan(
@@ -691,16 +889,19 @@ impl Store for SqliteStore {
             element.expire_at,
             &element.value[..]
         ])?;
+        self.log(Op::put_element(cid, element));
         Ok(())
     }
 
     fn delete_element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<bool, StoreError> {
         self.begin()?;
-        Ok(self
+        let existed = self
             .conn
             .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
             .execute(params![cid as i64, position(sub), sub])?
-            > 0)
+            > 0;
+        self.log(Op::DeleteElement { cid, sub });
+        Ok(existed)
     }
 
     fn scan_elements(
@@ -763,7 +964,10 @@ impl Store for SqliteStore {
         let rows = stmt.query_map(params![cid as i64, now], |r| {
             Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
         })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let gone = rows.collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        self.log(Op::ExpireElements { cid, now });
+        Ok(gone)
     }
 
     fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError> {
@@ -796,6 +1000,7 @@ impl Store for SqliteStore {
                  SELECT ?2, pos, value FROM list_items WHERE cid = ?1",
             )?
             .execute(params![from as i64, to as i64])?;
+        self.log(Op::CopyElements { from, to });
         Ok(())
     }
 
@@ -810,6 +1015,7 @@ impl Store for SqliteStore {
         self.conn
             .prepare_cached("DELETE FROM list_items WHERE cid = ?1")?
             .execute([cid as i64])?;
+        self.log(Op::DropElements { cid });
         Ok(())
     }
 
@@ -851,6 +1057,7 @@ impl Store for SqliteStore {
                  ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value",
             )?
             .execute(params![cid as i64, pos, value])?;
+        self.log(Op::ListPut { cid, pos, value });
         Ok(())
     }
 
@@ -861,10 +1068,12 @@ impl Store for SqliteStore {
         to: i64,
     ) -> Result<u64, StoreError> {
         self.begin()?;
-        Ok(self
+        let n = self
             .conn
             .prepare_cached("DELETE FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3")?
-            .execute(params![cid as i64, from, to])? as u64)
+            .execute(params![cid as i64, from, to])? as u64;
+        self.log(Op::ListDeleteRange { cid, from, to });
+        Ok(n)
     }
 
     fn list_shift(
@@ -888,6 +1097,12 @@ impl Store for SqliteStore {
         self.conn
             .prepare_cached("UPDATE list_items SET pos = pos - ?2 WHERE cid = ?1 AND pos >= ?3")?
             .execute(params![cid as i64, LIST_PARK, LIST_PARK / 2])?;
+        self.log(Op::ListShift {
+            cid,
+            from,
+            to,
+            delta,
+        });
         Ok(())
     }
 
@@ -929,6 +1144,12 @@ impl Store for SqliteStore {
                 "INSERT OR REPLACE INTO zset_scores (cid, score, member) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![cid as i64, score, member])?;
+        self.log(Op::ZsetPut {
+            cid,
+            member,
+            score,
+            old,
+        });
         Ok(())
     }
 
@@ -947,6 +1168,7 @@ impl Store for SqliteStore {
                 "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3",
             )?
             .execute(params![cid as i64, score, member])?;
+        self.log(Op::ZsetDelete { cid, member, score });
         Ok(())
     }
 
@@ -1015,6 +1237,7 @@ impl Store for SqliteStore {
             None::<i64>,
             value
         ])?;
+        self.log(Op::OrderedPut { cid, h, sub, value });
         Ok(())
     }
 
@@ -1025,11 +1248,13 @@ impl Store for SqliteStore {
         sub: &[u8],
     ) -> Result<bool, StoreError> {
         self.begin()?;
-        Ok(self
+        let existed = self
             .conn
             .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
             .execute(params![cid as i64, h, sub])?
-            > 0)
+            > 0;
+        self.log(Op::OrderedDelete { cid, h, sub });
+        Ok(existed)
     }
 
     fn ordered_range(
@@ -1069,16 +1294,23 @@ impl Store for SqliteStore {
         self.begin()?;
         // Above every sub of the same length or shorter that a caller bounds with 0xff bytes.
         let top = [0xffu8; 64];
-        let below: &[u8] = below.unwrap_or(&top[..]);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        Ok(self
+        let bound: &[u8] = below.unwrap_or(&top[..]);
+        let max = i64::try_from(limit).unwrap_or(i64::MAX);
+        let n = self
             .conn
             .prepare_cached(
                 "DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub IN
                  (SELECT sub FROM elements WHERE cid = ?1 AND h = ?2 AND sub < ?3
                   ORDER BY sub LIMIT ?4)",
             )?
-            .execute(params![cid as i64, h, below, limit])? as u64)
+            .execute(params![cid as i64, h, bound, max])? as u64;
+        self.log(Op::OrderedTrim {
+            cid,
+            h,
+            below,
+            limit,
+        });
+        Ok(n)
     }
 
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
@@ -1089,6 +1321,7 @@ impl Store for SqliteStore {
         self.conn
             .prepare_cached("UPDATE db_stats SET keys = 0, expires = 0 WHERE db = ?1")?
             .execute([db])?;
+        self.log(Op::FlushDb { db });
         Ok(())
     }
 
@@ -1098,6 +1331,7 @@ impl Store for SqliteStore {
             "DELETE FROM elements; DELETE FROM list_items; DELETE FROM zset_scores; DELETE FROM keys;
              UPDATE db_stats SET keys = 0, expires = 0;",
         )?;
+        self.log(Op::FlushAll);
         Ok(())
     }
 
@@ -1131,6 +1365,7 @@ impl Store for SqliteStore {
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             )?
             .execute(params![name, value])?;
+        self.log(Op::MetaSet { name, value });
         Ok(())
     }
 
@@ -1158,14 +1393,48 @@ impl Store for SqliteStore {
                 .prepare_cached("DELETE FROM meta WHERE name = ?1")?
                 .execute([name])?,
         };
+        self.log(Op::MetaSetBlob { name, value });
         Ok(())
     }
 
     fn in_transaction(&self) -> bool {
-        self.in_tx
+        match &self.journal {
+            Some(j) => j.has_batch(),
+            None => self.in_tx,
+        }
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
+        if let Some(journal) = self.journal.as_mut() {
+            if journal.has_batch() {
+                if journal.is_full() && journal.retry_at.is_some() {
+                    // Full, and the merge that would make room keeps failing: refuse the
+                    // batch rather than grow without bound.
+                    return Err(StoreError::Io(
+                        "the redo journal is full and merging it failed; writes resume once \
+                         a merge succeeds"
+                            .into(),
+                    ));
+                }
+                journal.append()?;
+            }
+            if journal.is_full() {
+                // Back-pressure: the batch is durable, but the next one waits for the merge.
+                let started = std::time::Instant::now();
+                journal.retry_at = None;
+                let merged = self.merge_now();
+                let journal = self.journal.as_mut().expect("checked above");
+                journal.stats.backpressure_merges += 1;
+                journal.stats.backpressure_ms += started.elapsed().as_millis() as u64;
+                if let Err(e) = merged {
+                    tracing::warn!(error = %e, "merge at the journal's size limit failed");
+                }
+            } else if journal.merge_due(std::time::Instant::now()) {
+                // The batch is durable in the journal; a failed merge is retried later.
+                let _ = self.merge_now();
+            }
+            return Ok(());
+        }
         if self.in_tx {
             let result = self.conn.prepare_cached("COMMIT")?.execute([]);
             if let Err(e) = result {
@@ -1178,12 +1447,46 @@ impl Store for SqliteStore {
     }
 
     fn rollback(&mut self) {
-        if self.in_tx {
-            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
-                tracing::error!(error = %e, "rollback failed");
+        match self.journal.as_mut() {
+            Some(journal) => {
+                if !journal.has_batch() {
+                    return; // the open transaction holds only journaled, acknowledged writes
+                }
+                journal.discard_batch();
+                self.discard_transaction();
+                if let Err(e) = self.rebuild() {
+                    tracing::error!(
+                        error = %e,
+                        "rebuilding from the redo journal failed; writes wait until it succeeds"
+                    );
+                }
             }
-            self.in_tx = false;
+            None => self.discard_transaction(),
         }
+    }
+
+    fn merge(&mut self, force: bool) -> Result<(), StoreError> {
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        if journal.has_batch() {
+            return Ok(()); // mid-batch: the next commit merges if due
+        }
+        if self.needs_rebuild {
+            self.rebuild()?;
+        }
+        let journal = self.journal.as_mut().expect("checked above");
+        if force || journal.merge_due(std::time::Instant::now()) {
+            if force {
+                journal.retry_at = None;
+            }
+            self.merge_now()?;
+        }
+        Ok(())
+    }
+
+    fn journal_stats(&self) -> Option<JournalStats> {
+        self.journal.as_ref().map(Journal::snapshot)
     }
 
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError> {
@@ -1195,11 +1498,19 @@ impl Store for SqliteStore {
         };
         self.conn
             .execute_batch(&format!("PRAGMA synchronous = {value}"))?;
+        if let Some(j) = self.journal.as_mut() {
+            j.sync = matches!(mode, Synchronous::Full | Synchronous::Extra);
+        }
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), StoreError> {
         self.commit()?;
+        self.merge(true)?;
+        if self.journal.take().is_some() {
+            // Empty after the merge: a clean shutdown leaves only the database file.
+            let _ = std::fs::remove_file(format!("{}.redo", self.path));
+        }
         self.checkpointer = None; // stopped first: the final checkpoint must not wait for it
         if self.path != ":memory:" {
             self.conn
@@ -1289,6 +1600,154 @@ mod tests {
         s.put(0, b"k", &record("v", None, 1)).unwrap();
         s.rollback();
         assert_eq!(s.load(0, b"k").unwrap(), None);
+    }
+
+    /// A store that never merges by itself (the tests merge when they mean to).
+    fn journaled(path: &str) -> SqliteStore {
+        SqliteStore::open_with(
+            path,
+            Synchronous::Normal,
+            JournalOptions {
+                merge_interval_ms: 3_600_000,
+                max_bytes: 1 << 30,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn acknowledged_writes_are_replayed_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crash.db");
+        let path = path.to_str().unwrap();
+        {
+            let mut s = journaled(path);
+            s.put(0, b"merged", &record("m", None, 1)).unwrap();
+            s.commit().unwrap();
+            s.merge(true).unwrap();
+            s.put(0, b"a", &record("1", Some(5), 2)).unwrap();
+            s.put_element(9, &element("f", "v")).unwrap();
+            s.zset_put(10, b"m", 1.5, None).unwrap();
+            s.list_put(11, 0, b"item").unwrap();
+            s.commit().unwrap();
+            s.delete(0, b"merged").unwrap();
+            s.meta_set("next_version", 3).unwrap();
+            s.commit().unwrap();
+            // Written but never acknowledged: not in the journal.
+            s.put(0, b"lost", &record("x", None, 4)).unwrap();
+            assert!(s.journal_stats().unwrap().records == 2);
+            // Dropped without close: the open SQLite transaction is rolled back, as on kill -9.
+        }
+        let mut s = journaled(path);
+        assert_eq!(s.journal_stats().unwrap().replayed_records, 2);
+        assert_eq!(s.load(0, b"a").unwrap(), Some(record("1", Some(5), 2)));
+        assert_eq!(s.load(0, b"merged").unwrap(), None);
+        assert_eq!(s.load(0, b"lost").unwrap(), None);
+        assert_eq!(s.element(9, b"f").unwrap(), Some(element("f", "v")));
+        assert_eq!(s.zset_score(10, b"m").unwrap(), Some(1.5));
+        assert_eq!(s.list_get(11, 0).unwrap(), Some(Bytes::from_static(b"item")));
+        assert_eq!(s.meta_get("next_version").unwrap(), Some(3));
+        assert_eq!(
+            s.db_stats().unwrap(),
+            vec![DbStats {
+                db: 0,
+                keys: 1,
+                expires: 1
+            }]
+        );
+        // The replay was merged at open: the journal is empty again.
+        assert_eq!(std::fs::metadata(format!("{path}.redo")).unwrap().len(), 0);
+        s.close().unwrap();
+        assert!(!std::path::Path::new(&format!("{path}.redo")).exists());
+    }
+
+    #[test]
+    fn a_rolled_back_batch_leaves_the_acknowledged_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rb.db");
+        let mut s = journaled(path.to_str().unwrap());
+        s.put(0, b"kept", &record("1", None, 1)).unwrap();
+        s.commit().unwrap();
+        assert!(!s.in_transaction());
+        s.put(0, b"kept", &record("2", None, 2)).unwrap();
+        s.put(0, b"gone", &record("3", None, 3)).unwrap();
+        assert!(s.in_transaction());
+        s.rollback();
+        assert_eq!(s.load(0, b"kept").unwrap(), Some(record("1", None, 1)));
+        assert_eq!(s.load(0, b"gone").unwrap(), None);
+        s.put(0, b"after", &record("4", None, 4)).unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        assert_eq!(s.db_stats().unwrap()[0].keys, 2);
+        assert_eq!(s.journal_stats().unwrap().merges, 1);
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_write_that_does_not_fit_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.db");
+        let path = path.to_str().unwrap();
+        let mut s = journaled(path);
+        let pages: i64 = s
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        // Room for a few more pages only.
+        s.conn
+            .query_row(&format!("PRAGMA max_page_count = {}", pages + 4), [], |_| {
+                Ok(())
+            })
+            .unwrap();
+        let value = "v".repeat(3000);
+        let mut acknowledged = 0;
+        for i in 0..200u64 {
+            let key = format!("k{i}");
+            if s.put(0, key.as_bytes(), &record(&value, None, i)).is_err() {
+                s.rollback();
+                break;
+            }
+            s.commit().unwrap();
+            acknowledged += 1;
+        }
+        assert!(acknowledged > 0 && acknowledged < 200, "{acknowledged}");
+        // Every acknowledged write is still readable, and writing resumes with space.
+        for i in 0..acknowledged {
+            let got = s.load(0, format!("k{i}").as_bytes()).unwrap();
+            assert_eq!(got, Some(record(&value, None, i)), "k{i}");
+        }
+        s.conn
+            .query_row("PRAGMA max_page_count = 1000000", [], |_| Ok(()))
+            .unwrap();
+        s.put(0, b"later", &record("x", None, 999)).unwrap();
+        s.commit().unwrap();
+        drop(s); // a crash: the journal holds it all
+        let mut s = journaled(path);
+        assert_eq!(s.db_stats().unwrap()[0].keys, acknowledged + 1);
+    }
+
+    #[test]
+    fn a_transaction_sqlite_dropped_is_rebuilt_from_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lost.db");
+        let mut s = journaled(path.to_str().unwrap());
+        s.put(0, b"a", &record("1", None, 1)).unwrap();
+        s.commit().unwrap();
+        // What SQLite does by itself after some I/O errors: the whole transaction goes.
+        s.conn.execute_batch("ROLLBACK").unwrap();
+        assert!(s.merge(true).is_err(), "a lost transaction must not be merged");
+        assert_eq!(s.journal_stats().unwrap().merge_failures, 1);
+        // Rebuilt from the journal: the acknowledged write is back, and merges.
+        assert_eq!(s.load(0, b"a").unwrap(), Some(record("1", None, 1)));
+        s.merge(true).unwrap();
+        s.conn.execute_batch("BEGIN; ROLLBACK").unwrap();
+        assert_eq!(s.load(0, b"a").unwrap(), Some(record("1", None, 1)));
+        // A write into a lost transaction fails instead of committing on its own.
+        s.put(0, b"b", &record("2", None, 2)).unwrap();
+        s.conn.execute_batch("ROLLBACK").unwrap();
+        assert!(s.put(0, b"c", &record("3", None, 3)).is_err());
+        s.rollback();
+        assert_eq!(s.load(0, b"b").unwrap(), None);
+        assert_eq!(s.load(0, b"a").unwrap(), Some(record("1", None, 1)));
     }
 
     #[test]
@@ -1477,6 +1936,7 @@ mod tests {
                 .unwrap();
         }
         s.commit().unwrap();
+        s.merge(true).unwrap();
         // Nothing on this connection checkpoints (the autocheckpoint is far away): only the
         // background thread can grow the database file past its schema pages.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
