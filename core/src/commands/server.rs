@@ -401,13 +401,21 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             if let Some(j) = engine.keyspace.store_journal_stats() {
                 line(out, "respite_journal_bytes", &j.bytes);
                 line(out, "respite_journal_records", &j.records);
-                line(out, "respite_journal_oldest_unmerged_ms", &j.oldest_unmerged_ms);
+                line(
+                    out,
+                    "respite_journal_oldest_unmerged_ms",
+                    &j.oldest_unmerged_ms,
+                );
                 line(out, "respite_journal_merges", &j.merges);
                 line(out, "respite_journal_merged_records", &j.merged_records);
                 line(out, "respite_journal_merge_ms", &j.merge_ms);
                 line(out, "respite_journal_last_merge_ms", &j.last_merge_ms);
                 line(out, "respite_journal_merge_failures", &j.merge_failures);
-                line(out, "respite_journal_backpressure_merges", &j.backpressure_merges);
+                line(
+                    out,
+                    "respite_journal_backpressure_merges",
+                    &j.backpressure_merges,
+                );
                 line(out, "respite_journal_backpressure_ms", &j.backpressure_ms);
                 line(out, "respite_journal_replayed_records", &j.replayed_records);
             }

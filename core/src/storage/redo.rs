@@ -572,10 +572,14 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, StoreError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, StoreError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn i64(&mut self) -> Result<i64, StoreError> {
         Ok(self.u64()? as i64)
@@ -880,9 +884,7 @@ impl Journal {
     /// Milliseconds since the oldest unmerged record was appended.
     pub(super) fn snapshot(&self) -> JournalStats {
         JournalStats {
-            oldest_unmerged_ms: self
-                .oldest
-                .map_or(0, |t| t.elapsed().as_millis() as u64),
+            oldest_unmerged_ms: self.oldest.map_or(0, |t| t.elapsed().as_millis() as u64),
             ..self.stats
         }
     }
@@ -1032,7 +1034,10 @@ mod tests {
         let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
         assert_eq!(j.read_after(0).unwrap().len(), 3);
         assert_eq!(j.last_seq, 3);
-        assert_eq!(std::fs::metadata(format!("{db}.redo")).unwrap().len(), whole);
+        assert_eq!(
+            std::fs::metadata(format!("{db}.redo")).unwrap().len(),
+            whole
+        );
         // Records up to 2 were merged: only the third remains to replay.
         let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
         assert_eq!(j.read_after(2).unwrap().len(), 1);

@@ -555,9 +555,7 @@ impl SqliteStore {
             );
             self.begin()?;
             self.replaying = true;
-            let replayed = payloads
-                .iter()
-                .try_for_each(|p| replay_payload(p, self));
+            let replayed = payloads.iter().try_for_each(|p| replay_payload(p, self));
             self.replaying = false;
             if let Err(e) = replayed {
                 self.conn.execute_batch("ROLLBACK").ok();
@@ -650,11 +648,9 @@ impl SqliteStore {
         let payloads = journal.read_after(merged)?;
         if !payloads.is_empty() {
             self.replaying = true;
-            let result = self.begin().and_then(|_| {
-                payloads
-                    .iter()
-                    .try_for_each(|p| replay_payload(p, self))
-            });
+            let result = self
+                .begin()
+                .and_then(|_| payloads.iter().try_for_each(|p| replay_payload(p, self)));
             self.replaying = false;
             if let Err(e) = result {
                 self.discard_transaction();
@@ -1645,7 +1641,10 @@ mod tests {
         assert_eq!(s.load(0, b"lost").unwrap(), None);
         assert_eq!(s.element(9, b"f").unwrap(), Some(element("f", "v")));
         assert_eq!(s.zset_score(10, b"m").unwrap(), Some(1.5));
-        assert_eq!(s.list_get(11, 0).unwrap(), Some(Bytes::from_static(b"item")));
+        assert_eq!(
+            s.list_get(11, 0).unwrap(),
+            Some(Bytes::from_static(b"item"))
+        );
         assert_eq!(s.meta_get("next_version").unwrap(), Some(3));
         assert_eq!(
             s.db_stats().unwrap(),
@@ -1694,9 +1693,11 @@ mod tests {
             .unwrap();
         // Room for a few more pages only.
         s.conn
-            .query_row(&format!("PRAGMA max_page_count = {}", pages + 4), [], |_| {
-                Ok(())
-            })
+            .query_row(
+                &format!("PRAGMA max_page_count = {}", pages + 4),
+                [],
+                |_| Ok(()),
+            )
             .unwrap();
         let value = "v".repeat(3000);
         let mut acknowledged = 0;
@@ -1734,7 +1735,10 @@ mod tests {
         s.commit().unwrap();
         // What SQLite does by itself after some I/O errors: the whole transaction goes.
         s.conn.execute_batch("ROLLBACK").unwrap();
-        assert!(s.merge(true).is_err(), "a lost transaction must not be merged");
+        assert!(
+            s.merge(true).is_err(),
+            "a lost transaction must not be merged"
+        );
         assert_eq!(s.journal_stats().unwrap().merge_failures, 1);
         // Rebuilt from the journal: the acknowledged write is back, and merges.
         assert_eq!(s.load(0, b"a").unwrap(), Some(record("1", None, 1)));
