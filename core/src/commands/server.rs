@@ -359,6 +359,13 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 &engine.config.storage.cache_max_bytes.0,
             );
             line(out, "respite_cache_keys", &engine.keyspace.cache_keys());
+            let pending = engine.keyspace.lazyfree_pending().unwrap_or(0);
+            line(out, "lazyfree_pending_objects", &pending);
+            line(
+                out,
+                "lazyfreed_objects",
+                &engine.keyspace.stats().lazyfreed_objects,
+            );
         }
         "persistence" => {
             out.push_str("# Persistence\r\n");

@@ -45,6 +45,9 @@ use table::CommandTable;
 /// Time the active expiry may take per cron run (a quarter of the 100 ms period).
 const ACTIVE_EXPIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
 
+/// How long each cron may spend removing the rows of deleted collections.
+const LAZYFREE_BUDGET: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Changes the process's log level at run time (CONFIG SET loglevel); installed by the binary,
 /// which owns the logging setup.
 pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -346,7 +349,22 @@ impl Engine {
             None => self.stats.ops_sample = Some((now, self.stats.commands_processed)),
         }
         self.active_expire();
+        self.lazy_free();
         self.merge_journal();
+    }
+
+    /// Removes the rows of deleted collections for a few milliseconds, and commits that.
+    fn lazy_free(&mut self) {
+        match self.keyspace.reclaim(LAZYFREE_BUDGET) {
+            Ok(false) => {}
+            Ok(true) => {
+                let _ = self.commit();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "lazy free failed; will retry");
+                self.keyspace.rollback();
+            }
+        }
     }
 
     /// Merges the storage's redo journal when its interval has passed and no batch wrote

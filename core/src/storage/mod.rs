@@ -94,6 +94,17 @@ pub struct Element {
     pub expire_at: Option<i64>,
 }
 
+/// What one [`Store::reclaim`] step removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// The collection worked on (none when nothing is queued).
+    pub cid: Option<CollectionId>,
+    /// Rows removed.
+    pub rows: u64,
+    /// Whether the collection's last rows went in this step (it is unqueued).
+    pub finished: bool,
+}
+
 /// A key as a scan sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScannedKey {
@@ -322,10 +333,15 @@ pub trait Store: Send {
     fn expire_elements(&mut self, cid: CollectionId, now: i64) -> Result<Vec<Bytes>, StoreError>;
     /// Earliest element expiry of a collection.
     fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError>;
+    /// Removes up to `limit` rows of the first collection queued for removal (a deleted or
+    /// replaced key's, or one given to [`Store::drop_elements`]), and unqueues it once empty.
+    fn reclaim(&mut self, limit: u64) -> Result<Reclaimed, StoreError>;
+    /// Collections queued for removal (`lazyfree_pending_objects`).
+    fn lazyfree_pending(&mut self) -> Result<u64, StoreError>;
     /// Copies every element (or list item) of `from` into the empty collection `to`.
     fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError>;
-    /// Removes every element (or list item) of a collection (one whose key row was never
-    /// written).
+    /// Queues a collection (one whose key row was never written) for removal by
+    /// [`Store::reclaim`]; its rows are never read again.
     fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError>;
 
     /// A sorted-set member's score.

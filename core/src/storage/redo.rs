@@ -135,6 +135,9 @@ pub(super) enum Op<'a> {
         below: Option<&'a [u8]>,
         limit: u64,
     },
+    Reclaim {
+        limit: u64,
+    },
     MetaSet {
         name: &'a str,
         value: i64,
@@ -314,6 +317,10 @@ impl<'a> Op<'a> {
                 w.opt_bytes(below);
                 w.u64(limit);
             }
+            Op::Reclaim { limit } => {
+                w.u8(21);
+                w.u64(limit);
+            }
             Op::MetaSet { name, value } => {
                 w.u8(19);
                 w.bytes(name.as_bytes());
@@ -423,6 +430,7 @@ impl<'a> Op<'a> {
                 name: r.str()?,
                 value: r.opt_bytes()?,
             },
+            21 => Op::Reclaim { limit: r.u64()? },
             tag => return Err(corrupt(format!("unknown operation {tag}"))),
         })
     }
@@ -506,6 +514,7 @@ impl<'a> Op<'a> {
                 below,
                 limit,
             } => store.ordered_trim(cid, h, below, limit).map(drop),
+            Op::Reclaim { limit } => store.reclaim(limit).map(drop),
             Op::MetaSet { name, value } => store.meta_set(name, value),
             Op::MetaSetBlob { name, value } => store.meta_set_blob(name, value),
         }
@@ -979,6 +988,7 @@ mod tests {
                 below: None,
                 limit: 10,
             },
+            Op::Reclaim { limit: 500 },
             Op::MetaSet {
                 name: "next_version",
                 value: 42,

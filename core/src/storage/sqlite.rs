@@ -8,13 +8,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::Synchronous;
 use super::{
-    CollectionId, DbIndex, DbStats, Element, LexBound, Record, ScannedKey, Store, StoreError,
-    ValueType, ZRange,
+    CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record, ScannedKey, Store,
+    StoreError, ValueType, ZRange,
 };
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
 /// upgraded in place at open.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Keys are ordered by a stable hash of their bytes (`h`) inside each database, so a SCAN
 /// cursor is a plain number (the next hash to visit) that stays valid whatever is inserted or
@@ -23,7 +23,9 @@ const SCHEMA_VERSION: i64 = 2;
 ///
 /// Per-database counts are kept by triggers, so they stay exact whoever writes the rows
 /// (the keyspace, a migration, an operator with the sqlite3 shell) and DBSIZE never scans.
-/// Triggers also drop a collection's elements when its key row is deleted or replaced.
+/// When a key row that owns a collection is deleted or replaced, a trigger queues its
+/// collection id in `lazyfree` and [`Store::reclaim`] removes its rows in bounded steps
+/// between batches: deleting a collection of millions of elements costs one row at once.
 /// Large lists keep their items in `list_items`, by position (see there).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -68,10 +70,12 @@ CREATE TRIGGER IF NOT EXISTS keys_count_insert AFTER INSERT ON keys BEGIN
     UPDATE db_stats SET keys = keys + 1, expires = expires + (NEW.expire_at IS NOT NULL)
      WHERE db = NEW.db;
 END;
+CREATE TABLE IF NOT EXISTS lazyfree (cid INTEGER PRIMARY KEY);
 CREATE TRIGGER IF NOT EXISTS keys_count_delete AFTER DELETE ON keys BEGIN
     UPDATE db_stats SET keys = keys - 1, expires = expires - (OLD.expire_at IS NOT NULL)
      WHERE db = OLD.db;
-    DELETE FROM elements WHERE OLD.cid IS NOT NULL AND cid = OLD.cid;
+    INSERT INTO lazyfree (cid) SELECT OLD.cid WHERE OLD.cid IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM lazyfree WHERE cid = OLD.cid);
 END;
 CREATE TRIGGER IF NOT EXISTS keys_count_update AFTER UPDATE OF db, expire_at ON keys
  WHEN OLD.db <> NEW.db OR (OLD.expire_at IS NULL) <> (NEW.expire_at IS NULL) BEGIN
@@ -82,7 +86,9 @@ CREATE TRIGGER IF NOT EXISTS keys_count_update AFTER UPDATE OF db, expire_at ON 
 END;
 CREATE TRIGGER IF NOT EXISTS keys_replace_collection AFTER UPDATE OF cid ON keys
  WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid BEGIN
-    DELETE FROM elements WHERE cid = OLD.cid;
+    -- Not OR IGNORE: a trigger takes the conflict policy of the statement that fired it.
+    INSERT INTO lazyfree (cid) SELECT OLD.cid
+     WHERE NOT EXISTS (SELECT 1 FROM lazyfree WHERE cid = OLD.cid);
 END;
 -- Large sorted sets: member -> score in `elements` (value = the score's 8 bytes), and this
 -- second order, by (score, member), for ranks, ranges and pops. REAL sorts -inf and inf
@@ -93,32 +99,15 @@ CREATE TABLE IF NOT EXISTS zset_scores (
     member BLOB    NOT NULL,
     PRIMARY KEY (cid, score, member)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS zset_scores_delete AFTER DELETE ON keys
- WHEN OLD.cid IS NOT NULL AND OLD.type = 4 BEGIN
-    DELETE FROM zset_scores WHERE cid = OLD.cid;
-END;
-CREATE TRIGGER IF NOT EXISTS zset_scores_replace AFTER UPDATE OF cid ON keys
- WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid AND OLD.type = 4 BEGIN
-    DELETE FROM zset_scores WHERE cid = OLD.cid;
-END;
 -- Large lists keep their items by explicit position: head and tail positions live in the key
 -- row, items are contiguous between them, so a push or pop at either end is one row and an
--- index is one probe. Their own triggers (not lines in the ones above) so that files made
--- before lists existed get them too.
+-- index is one probe.
 CREATE TABLE IF NOT EXISTS list_items (
     cid   INTEGER NOT NULL,
     pos   INTEGER NOT NULL,
     value BLOB    NOT NULL,
     PRIMARY KEY (cid, pos)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS keys_delete_list_items AFTER DELETE ON keys
- WHEN OLD.cid IS NOT NULL BEGIN
-    DELETE FROM list_items WHERE cid = OLD.cid;
-END;
-CREATE TRIGGER IF NOT EXISTS keys_replace_list_items AFTER UPDATE OF cid ON keys
- WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid BEGIN
-    DELETE FROM list_items WHERE cid = OLD.cid;
-END;
 ";
 
 /// Offset that parks list items outside the range live positions use (|pos| < 2^60) while
@@ -418,6 +407,7 @@ impl SqliteStore {
         self.conn
             .execute_batch("PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;")?;
         self.upgrade_v1()?;
+        self.upgrade_v2()?;
         self.conn.execute_batch(SCHEMA)?;
         if self.path != ":memory:" {
             // journal_size_limit: the WAL file is truncated back to 64 MB when it restarts, so
@@ -494,6 +484,37 @@ impl SqliteStore {
                expires = (SELECT count(*) FROM keys
                            WHERE keys.db = db_stats.db AND expire_at IS NOT NULL);",
         )?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
+            [SCHEMA_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Version 2 files dropped a collection's rows in the statement that deleted its key row;
+    /// version 3 queues the collection in `lazyfree` instead: the old triggers go, and the
+    /// schema creates the new ones.
+    fn upgrade_v2(&mut self) -> Result<(), StoreError> {
+        let has_meta: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_meta || self.meta_get("schema_version")? != Some(2) {
+            return Ok(());
+        }
+        tracing::info!(path = %self.path, "upgrading the data file from schema 2 to 3");
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "DROP TRIGGER IF EXISTS keys_count_delete;
+             DROP TRIGGER IF EXISTS keys_replace_collection;
+             DROP TRIGGER IF EXISTS zset_scores_delete;
+             DROP TRIGGER IF EXISTS zset_scores_replace;
+             DROP TRIGGER IF EXISTS keys_delete_list_items;
+             DROP TRIGGER IF EXISTS keys_replace_list_items;",
+        )?;
+        tx.execute_batch(SCHEMA)?;
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
             [SCHEMA_VERSION],
@@ -1003,16 +1024,56 @@ impl Store for SqliteStore {
     fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError> {
         self.begin()?;
         self.conn
-            .prepare_cached("DELETE FROM elements WHERE cid = ?1")?
-            .execute([cid as i64])?;
-        self.conn
-            .prepare_cached("DELETE FROM zset_scores WHERE cid = ?1")?
-            .execute([cid as i64])?;
-        self.conn
-            .prepare_cached("DELETE FROM list_items WHERE cid = ?1")?
+            .prepare_cached("INSERT OR IGNORE INTO lazyfree (cid) VALUES (?1)")?
             .execute([cid as i64])?;
         self.log(Op::DropElements { cid });
         Ok(())
+    }
+
+    fn reclaim(&mut self, limit: u64) -> Result<Reclaimed, StoreError> {
+        let mut done = Reclaimed::default();
+        let Some(cid) = self
+            .conn
+            .prepare_cached("SELECT cid FROM lazyfree ORDER BY cid LIMIT 1")?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .optional()?
+        else {
+            return Ok(done);
+        };
+        self.begin()?;
+        done.cid = Some(cid as CollectionId);
+        let max = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Collection ids are unique across types: two of the three tables hold nothing of it.
+        for sql in [
+            "DELETE FROM elements WHERE cid = ?1 AND (h, sub) IN
+             (SELECT h, sub FROM elements WHERE cid = ?1 ORDER BY h, sub LIMIT ?2)",
+            "DELETE FROM zset_scores WHERE cid = ?1 AND (score, member) IN
+             (SELECT score, member FROM zset_scores WHERE cid = ?1 ORDER BY score, member
+              LIMIT ?2)",
+            "DELETE FROM list_items WHERE cid = ?1 AND pos IN
+             (SELECT pos FROM list_items WHERE cid = ?1 ORDER BY pos LIMIT ?2)",
+        ] {
+            let left = max - done.rows as i64;
+            if left <= 0 {
+                break;
+            }
+            done.rows += self.conn.prepare_cached(sql)?.execute(params![cid, left])? as u64;
+        }
+        if done.rows < limit {
+            self.conn
+                .prepare_cached("DELETE FROM lazyfree WHERE cid = ?1")?
+                .execute([cid])?;
+            done.finished = true;
+        }
+        self.log(Op::Reclaim { limit });
+        Ok(done)
+    }
+
+    fn lazyfree_pending(&mut self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT count(*) FROM lazyfree")?
+            .query_row([], |r| r.get::<_, i64>(0))? as u64)
     }
 
     fn list_get(&mut self, cid: CollectionId, pos: i64) -> Result<Option<Bytes>, StoreError> {
@@ -1325,7 +1386,7 @@ impl Store for SqliteStore {
         self.begin()?;
         self.conn.execute_batch(
             "DELETE FROM elements; DELETE FROM list_items; DELETE FROM zset_scores; DELETE FROM keys;
-             UPDATE db_stats SET keys = 0, expires = 0;",
+             DELETE FROM lazyfree; UPDATE db_stats SET keys = 0, expires = 0;",
         )?;
         self.log(Op::FlushAll);
         Ok(())
@@ -1486,6 +1547,12 @@ impl Store for SqliteStore {
     }
 
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError> {
+        if self.journal.is_some() {
+            // SQLite refuses the change inside a transaction, and the journal keeps one open:
+            // journal what the batch did so far, then merge, which closes it.
+            self.commit()?;
+            self.merge(true)?;
+        }
         let value = match mode {
             Synchronous::Off => "OFF",
             Synchronous::Normal => "NORMAL",
@@ -1815,15 +1882,95 @@ mod tests {
         assert_eq!(s.load(2, b"h2").unwrap().unwrap().cid, Some(7));
         assert_eq!(element_count(&mut s, 7), 2);
         assert_eq!(s.db_stats().unwrap()[0].db, 2, "counts follow the move");
-        // Overwriting the row with a string drops the elements, as does deleting it.
+        // Overwriting the row with a string queues the elements for removal, as does
+        // deleting it; reclaim steps remove them.
         s.put(2, b"h2", &record("s", None, 2)).unwrap();
-        assert_eq!(element_count(&mut s, 7), 0);
+        assert_eq!(s.lazyfree_pending().unwrap(), 1);
         s.put(0, b"x", &collection(8)).unwrap();
         s.put_element(8, &element("a", "1")).unwrap();
         s.copy_elements(8, 9).unwrap();
         assert!(s.delete(0, b"x").unwrap());
+        assert_eq!(s.lazyfree_pending().unwrap(), 2);
+        reclaim_all(&mut s);
+        assert_eq!(element_count(&mut s, 7), 0);
         assert_eq!(element_count(&mut s, 8), 0);
         assert_eq!(element_count(&mut s, 9), 1, "a copy is its own collection");
+    }
+
+    fn reclaim_all(s: &mut SqliteStore) -> u64 {
+        let mut steps = 0;
+        while s.reclaim(1).unwrap().cid.is_some() {
+            steps += 1;
+        }
+        steps
+    }
+
+    #[test]
+    fn a_deleted_collection_is_reclaimed_in_bounded_steps_of_every_table() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        s.put(0, b"h", &collection(1)).unwrap();
+        for i in 0..5 {
+            s.put_element(1, &element(&format!("f{i}"), "v")).unwrap();
+        }
+        s.put(0, b"z", &collection(2)).unwrap();
+        for i in 0..3 {
+            s.zset_put(2, format!("m{i}").as_bytes(), i as f64, None)
+                .unwrap();
+        }
+        s.put(0, b"l", &collection(3)).unwrap();
+        for i in 0..4 {
+            s.list_put(3, i, b"item").unwrap();
+        }
+        s.flush_db(0).unwrap();
+        assert_eq!(s.lazyfree_pending().unwrap(), 3);
+        let first = s.reclaim(2).unwrap();
+        assert_eq!((first.cid, first.rows, first.finished), (Some(1), 2, false));
+        // 5 elements, 3 + 3 zset rows (elements and scores), 4 list items, one row a step,
+        // plus the step of each that finds nothing left.
+        assert_eq!(reclaim_all(&mut s), 3 + 6 + 4 + 3);
+        assert_eq!(s.lazyfree_pending().unwrap(), 0);
+        let rows: i64 = s
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM elements) + (SELECT count(*) FROM zset_scores)
+                      + (SELECT count(*) FROM list_items)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn a_schema_2_file_gets_the_lazy_triggers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let path = path.to_str().unwrap();
+        {
+            let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+            s.conn
+                .execute_batch(
+                    "DROP TRIGGER keys_count_delete;
+                     CREATE TRIGGER keys_count_delete AFTER DELETE ON keys BEGIN
+                       UPDATE db_stats SET keys = keys - 1 WHERE db = OLD.db;
+                       DELETE FROM elements WHERE OLD.cid IS NOT NULL AND cid = OLD.cid;
+                     END;
+                     UPDATE meta SET value = 2 WHERE name = 'schema_version';",
+                )
+                .unwrap();
+            s.close().unwrap();
+        }
+        let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+        assert_eq!(s.meta_get("schema_version").unwrap(), Some(3));
+        s.put(0, b"h", &collection(4)).unwrap();
+        s.put_element(4, &element("a", "1")).unwrap();
+        s.delete(0, b"h").unwrap();
+        assert_eq!(
+            element_count(&mut s, 4),
+            1,
+            "queued, not deleted in the statement"
+        );
+        assert_eq!(s.lazyfree_pending().unwrap(), 1);
     }
 
     #[test]
