@@ -1,6 +1,12 @@
 //! The storage seam: everything the keyspace persists goes through the [`Store`] trait, so that
 //! the writebehind plugin can wrap it and another backend (PostgreSQL) can implement it without
 //! the keyspace knowing any SQL.
+//!
+//! Cost model: a read is an index probe of one SQLite table (the keyspace's cache answers hot
+//! keys before that). A write costs the bytes it changes on the reply path (one record of the
+//! redo journal per batch, see [`redo`]) and one page write per changed page per merge in the
+//! background of the executor's ticks; deleting a large collection costs one row at once and
+//! its element rows later, in bounded steps ([`Store::reclaim`]).
 
 mod redo;
 mod sqlite;

@@ -543,6 +543,34 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Opens a read transaction for the reads that follow, when the journal is kept: each
+    /// SQLite read outside a transaction takes and drops the file's locks (system calls per
+    /// GET), while one transaction serves every read until the next merge tick ends it. The
+    /// executor's connection is the file's only writer, so the snapshot is never stale.
+    fn reading(&mut self) -> Result<(), StoreError> {
+        if !self.in_tx && self.journal.is_some() && !self.needs_rebuild {
+            self.conn.prepare_cached("BEGIN")?.execute([])?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    /// Ends the open transaction when it only read (the journal is empty and nothing was
+    /// written since the last merge), so the checkpointer can move past it.
+    fn end_read(&mut self) {
+        if self.in_tx {
+            if let Err(e) = self
+                .conn
+                .prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]))
+            {
+                tracing::warn!(error = %e, "ending a read transaction failed");
+                self.discard_transaction();
+            }
+            self.in_tx = false;
+        }
+    }
+
     /// Journals a row operation that just succeeded.
     fn log(&mut self, op: Op<'_>) {
         if !self.replaying {
@@ -714,6 +742,7 @@ fn scanned_element(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Element)> {
 
 impl Store for SqliteStore {
     fn load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        self.reading()?;
         let mut stmt = self.conn.prepare_cached(SQL_LOAD)?;
         let row = stmt
             .query_row(params![db, position(key), key], |r| {
@@ -884,6 +913,7 @@ impl Store for SqliteStore {
     }
 
     fn element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<Option<Element>, StoreError> {
+        self.reading()?;
         Ok(self
             .conn
             .prepare_cached(SQL_ELEMENT)?
@@ -927,6 +957,7 @@ impl Store for SqliteStore {
         cursor: u64,
         count: usize,
     ) -> Result<(Vec<Element>, u64), StoreError> {
+        self.reading()?;
         let count = count.max(1);
         let rows = self
             .conn
@@ -956,6 +987,7 @@ impl Store for SqliteStore {
         hi: u64,
         limit: usize,
     ) -> Result<Vec<Element>, StoreError> {
+        self.reading()?;
         let rows = self
             .conn
             .prepare_cached(SQL_ELEMENTS_BETWEEN)?
@@ -1077,6 +1109,7 @@ impl Store for SqliteStore {
     }
 
     fn list_get(&mut self, cid: CollectionId, pos: i64) -> Result<Option<Bytes>, StoreError> {
+        self.reading()?;
         Ok(self
             .conn
             .prepare_cached("SELECT value FROM list_items WHERE cid = ?1 AND pos = ?2")?
@@ -1093,6 +1126,7 @@ impl Store for SqliteStore {
         to: i64,
         reverse: bool,
     ) -> Result<Vec<Bytes>, StoreError> {
+        self.reading()?;
         let sql = if reverse {
             "SELECT value FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3
              ORDER BY pos DESC"
@@ -1164,6 +1198,7 @@ impl Store for SqliteStore {
     }
 
     fn zset_score(&mut self, cid: CollectionId, member: &[u8]) -> Result<Option<f64>, StoreError> {
+        self.reading()?;
         let value = self
             .conn
             .prepare_cached(SQL_ELEMENT)?
@@ -1237,6 +1272,7 @@ impl Store for SqliteStore {
         offset: u64,
         limit: Option<u64>,
     ) -> Result<Vec<(Bytes, f64)>, StoreError> {
+        self.reading()?;
         if range.is_void() || limit == Some(0) {
             return Ok(Vec::new());
         }
@@ -1263,6 +1299,7 @@ impl Store for SqliteStore {
     }
 
     fn zset_count(&mut self, cid: CollectionId, range: &ZRange) -> Result<u64, StoreError> {
+        self.reading()?;
         if range.is_void() {
             return Ok(0);
         }
@@ -1323,6 +1360,7 @@ impl Store for SqliteStore {
         rev: bool,
         limit: Option<u64>,
     ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
+        self.reading()?;
         let sql = if rev {
             "SELECT sub, value FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
              ORDER BY sub DESC LIMIT ?5"
@@ -1533,6 +1571,10 @@ impl Store for SqliteStore {
             self.rebuild()?;
         }
         let journal = self.journal.as_mut().expect("checked above");
+        if journal.is_empty() {
+            self.end_read();
+            return Ok(());
+        }
         if force || journal.merge_due(std::time::Instant::now()) {
             if force {
                 journal.retry_at = None;
