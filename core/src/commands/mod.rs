@@ -32,6 +32,7 @@ pub mod multi;
 pub mod pubsub;
 pub mod rdb;
 pub mod sample;
+pub mod save;
 pub mod server;
 pub mod set;
 pub mod slowlog;
@@ -64,6 +65,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     server::COMMANDS,
     keys::COMMANDS,
     memory::COMMANDS,
+    save::COMMANDS,
     slowlog::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,

@@ -378,18 +378,22 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             };
             line(out, "loading", &0);
             line(out, "async_loading", &0);
-            line(out, "rdb_changes_since_last_save", &0);
-            line(out, "rdb_bgsave_in_progress", &0);
-            line(out, "rdb_last_save_time", &(engine.last_commit_ms / 1000));
+            let snaps = &engine.snapshots;
+            line(
+                out,
+                "rdb_changes_since_last_save",
+                &engine.changes_since_save(),
+            );
+            line(out, "rdb_bgsave_in_progress", &(snaps.in_progress() as u8));
+            line(out, "rdb_last_save_time", &snaps.last_save_unix);
             line(
                 out,
                 "rdb_last_bgsave_status",
-                &if engine.last_commit_failed {
-                    "err"
-                } else {
-                    "ok"
-                },
+                &if snaps.last_bgsave_ok { "ok" } else { "err" },
             );
+            line(out, "rdb_last_bgsave_time_sec", &snaps.last_bgsave_secs);
+            line(out, "rdb_current_bgsave_time_sec", &snaps.current_secs());
+            line(out, "rdb_saves", &snaps.saves);
             line(out, "aof_enabled", &0);
             line(out, "aof_rewrite_in_progress", &0);
             line(out, "respite_storage_path", &path);

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod pubsub;
 pub mod replies;
 pub mod slowlog;
+pub(crate) mod snapshot;
 pub mod table;
 
 mod ctx;
@@ -92,6 +93,8 @@ pub struct Engine {
     pub(crate) last_commit_ms: i64,
     /// Whether the last commit failed.
     pub(crate) last_commit_failed: bool,
+    /// SAVE / BGSAVE state.
+    pub(crate) snapshots: snapshot::Snapshots,
     /// Applies a new log level, when the binary supports changing it.
     pub(crate) log_level_hook: Option<LogLevelHook>,
     /// The key-event bus.
@@ -152,6 +155,7 @@ impl Engine {
             shutdown_requested: false,
             last_commit_ms: now_ms(),
             last_commit_failed: false,
+            snapshots: snapshot::Snapshots::default(),
             log_level_hook: None,
             events: KeyEvents::default(),
             extensions: Extensions::default(),
@@ -169,6 +173,8 @@ impl Engine {
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
+        // Versions persist across restarts: changes since the last save count from here.
+        engine.snapshots.changes_at_save = engine.keyspace.write_count();
         engine.apply_notify_config();
         engine
     }
@@ -350,6 +356,12 @@ impl Engine {
         }
         self.active_expire();
         self.lazy_free();
+        if self.snapshots.poll() {
+            // BGSAVE SCHEDULE asked for another one after the one that just ended.
+            if let Err(e) = self.start_bgsave() {
+                tracing::error!(error = %e, "the scheduled background save did not start");
+            }
+        }
         self.merge_journal();
     }
 

@@ -9,10 +9,12 @@
 //! its element rows later, in bounded steps ([`Store::reclaim`]).
 
 mod redo;
+mod snapshot;
 mod sqlite;
 mod synchronous;
 
 pub use redo::{JournalOptions, JournalStats};
+pub use snapshot::write_snapshot;
 pub use sqlite::SqliteStore;
 pub use synchronous::Synchronous;
 
