@@ -8,6 +8,7 @@
 //! background of the executor's ticks; deleting a large collection costs one row at once and
 //! its element rows later, in bounded steps ([`Store::reclaim`]).
 
+mod keyfilter;
 mod redo;
 mod snapshot;
 mod sqlite;
@@ -468,6 +469,9 @@ pub trait Store: Send {
     fn merge(&mut self, force: bool) -> Result<(), StoreError>;
     /// The redo journal's counters, if the store keeps one.
     fn journal_stats(&self) -> Option<JournalStats>;
+    /// The key filter's state (`off`, `building`, `ready`), its bytes, and the lookups it
+    /// answered without reading the file.
+    fn key_filter_stats(&self) -> (&'static str, u64, u64);
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError>;
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.

@@ -5,6 +5,7 @@ use std::path::Path;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::keyfilter::KeyFilter;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::Synchronous;
 use super::{
@@ -238,6 +239,11 @@ pub struct SqliteStore {
     /// The open transaction must be rebuilt from the journal before the next write: a
     /// rollback or a failed merge discarded it and rebuilding failed.
     needs_rebuild: bool,
+    /// Which keys certainly do not exist, so that reading them costs no lookup.
+    filter: KeyFilter,
+    /// The filter asked for a rebuild: started after the next commit to the file, whose
+    /// committed state the rebuild reads.
+    filter_rebuild: bool,
     /// Held for the store's lifetime: a second server on the same file would serve stale
     /// data from its own cache, so it is refused at start-up.
     _lock: Option<std::fs::File>,
@@ -371,6 +377,8 @@ impl SqliteStore {
             journal: None,
             replaying: false,
             needs_rebuild: false,
+            filter: KeyFilter::off(),
+            filter_rebuild: false,
             _lock: lock,
             checkpointer: None,
         };
@@ -379,6 +387,9 @@ impl SqliteStore {
             .map_err(|e| open_err(e.to_string()))?;
         if path != ":memory:" {
             store.open_journal(journal, synchronous)?;
+            // After the replay's merge: the build reads the committed state, and every key
+            // written from here on is added as it is written.
+            store.filter.start(path);
         }
         if path != ":memory:" {
             // After init: the schema (and any upgrade) is in place before a second
@@ -654,6 +665,9 @@ impl SqliteStore {
                 self.in_tx = false;
                 journal.touched = false;
                 journal.merged_seq = seq;
+                if std::mem::take(&mut self.filter_rebuild) {
+                    self.filter.start(&self.path);
+                }
                 let ms = started.elapsed().as_millis() as u64;
                 journal.stats.merges += 1;
                 journal.stats.merge_ms += ms;
@@ -742,6 +756,9 @@ fn scanned_element(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Element)> {
 
 impl Store for SqliteStore {
     fn load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        if !self.filter.may_contain(db, key) {
+            return Ok(None);
+        }
         self.reading()?;
         let mut stmt = self.conn.prepare_cached(SQL_LOAD)?;
         let row = stmt
@@ -784,6 +801,7 @@ impl Store for SqliteStore {
             &record.value[..]
         ])?;
         drop(stmt);
+        self.filter.insert(db, key);
         self.log(Op::put(db, key, record));
         Ok(())
     }
@@ -817,6 +835,7 @@ impl Store for SqliteStore {
             to_key
         ])? > 0;
         drop(stmt);
+        self.filter.insert(to_db, to_key);
         self.log(Op::Rename {
             db,
             key,
@@ -1426,6 +1445,7 @@ impl Store for SqliteStore {
             "DELETE FROM elements; DELETE FROM list_items; DELETE FROM zset_scores; DELETE FROM keys;
              DELETE FROM lazyfree; UPDATE db_stats SET keys = 0, expires = 0;",
         )?;
+        self.filter.clear();
         self.log(Op::FlushAll);
         Ok(())
     }
@@ -1561,7 +1581,14 @@ impl Store for SqliteStore {
     }
 
     fn merge(&mut self, force: bool) -> Result<(), StoreError> {
+        if self.filter.poll() {
+            self.filter_rebuild = true;
+        }
         let Some(journal) = self.journal.as_mut() else {
+            if self.filter_rebuild && !self.in_tx {
+                self.filter_rebuild = false;
+                self.filter.start(&self.path);
+            }
             return Ok(());
         };
         if journal.has_batch() {
@@ -1586,6 +1613,11 @@ impl Store for SqliteStore {
 
     fn journal_stats(&self) -> Option<JournalStats> {
         self.journal.as_ref().map(Journal::snapshot)
+    }
+
+    fn key_filter_stats(&self) -> (&'static str, u64, u64) {
+        let (bytes, state) = self.filter.describe();
+        (state, bytes, self.filter.skipped)
     }
 
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError> {
@@ -1861,6 +1893,66 @@ mod tests {
         s.rollback();
         assert_eq!(s.load(0, b"b").unwrap(), None);
         assert_eq!(s.load(0, b"a").unwrap(), Some(record("1", None, 1)));
+    }
+
+    /// Waits for the key filter's build (merge ticks take a finished build into use).
+    fn filter_ready(s: &mut SqliteStore) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while s.key_filter_stats().0 != "ready" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the key filter never got ready"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            s.merge(false).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_key_filter_answers_misses_without_lookups_and_never_hides_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("filter.db");
+        let path = path.to_str().unwrap();
+        {
+            let mut s = journaled(path);
+            for i in 0..2000u64 {
+                s.put(
+                    (i % 3) as u32,
+                    format!("k{i}").as_bytes(),
+                    &record("v", None, i),
+                )
+                .unwrap();
+            }
+            s.commit().unwrap();
+            s.close().unwrap();
+        }
+        let mut s = journaled(path);
+        // Written while the filter is being built: kept in mind and added.
+        s.put(0, b"during", &record("d", None, 1)).unwrap();
+        filter_ready(&mut s);
+        s.put(1, b"after", &record("a", None, 2)).unwrap();
+        s.rename(1, b"after", 2, b"renamed").unwrap();
+        for i in 0..2000u64 {
+            let got = s.load((i % 3) as u32, format!("k{i}").as_bytes()).unwrap();
+            assert!(got.is_some(), "k{i} hidden by the filter");
+        }
+        assert!(s.load(0, b"during").unwrap().is_some());
+        assert!(s.load(2, b"renamed").unwrap().is_some());
+        let before = s.key_filter_stats().2;
+        for i in 0..1000u64 {
+            assert_eq!(s.load(0, format!("missing{i}").as_bytes()).unwrap(), None);
+        }
+        let skipped = s.key_filter_stats().2 - before;
+        assert!(
+            skipped > 950,
+            "only {skipped} of 1000 misses skipped the lookup"
+        );
+        // After FLUSHALL the filter starts empty, and new keys are found.
+        s.flush_all().unwrap();
+        assert_eq!(s.load(0, b"k0").unwrap(), None);
+        s.put(0, b"k0", &record("again", None, 9)).unwrap();
+        assert!(s.load(0, b"k0").unwrap().is_some());
+        assert!(s.key_filter_stats().1 > 0);
     }
 
     #[test]
