@@ -263,7 +263,7 @@ impl Default for StorageConfig {
             synchronous: Synchronous::default(),
             cache_max_bytes: ByteSize::mb(256),
             merge_interval_ms: 200,
-            journal_max_bytes: ByteSize::mb(64),
+            journal_max_bytes: ByteSize::mb(16),
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,

@@ -647,7 +647,7 @@ impl Default for JournalOptions {
     fn default() -> Self {
         JournalOptions {
             merge_interval_ms: 200,
-            max_bytes: 64 << 20,
+            max_bytes: 16 << 20,
         }
     }
 }
