@@ -28,6 +28,7 @@ pub mod keys;
 pub mod list;
 pub mod long_double;
 pub mod memory;
+pub mod monitor;
 pub mod multi;
 pub mod pubsub;
 pub mod rdb;
@@ -65,6 +66,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     memory::COMMANDS,
     slowlog::COMMANDS,
+    monitor::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,
