@@ -392,8 +392,12 @@ fn client_unblock(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 /// milliseconds (see [`crate::engine::pause`]).
 fn client_pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 4 {
-        return Reply::error(
-            "ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.",
+        return Reply::Error(
+            format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                lossy(&argv[1])
+            )
+            .into(),
         );
     }
     let mode = match argv.get(3) {
@@ -408,9 +412,13 @@ fn client_pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let Ok(ms) = u64::try_from(ms) else {
         return Reply::error("ERR timeout is negative");
     };
-    let Some(end) = Instant::now().checked_add(Duration::from_millis(ms)) else {
-        return Reply::error("ERR timeout is out of range");
-    };
+    // A timeout past what the clock can hold pauses for as long as it can (redis-server
+    // 7.0.15 answers OK too).
+    let now = Instant::now();
+    let end = now
+        .checked_add(Duration::from_millis(ms))
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now);
     ctx.engine.pause_clients(end, mode);
     Reply::ok()
 }
