@@ -37,7 +37,10 @@ fn pipeline(c: &mut RawConn, commands: &[&[&str]]) {
 fn write_mode_holds_writes_until_unpause_and_lets_reads_through() {
     let server = Server::start();
     let mut admin = server.raw();
-    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), Reply::ok());
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        Reply::ok()
+    );
 
     // A pipeline whose write waits keeps its order: the GET after it waits too.
     let mut writer = server.raw();
@@ -89,7 +92,10 @@ fn write_mode_holds_commands_that_may_replicate_and_scripts_that_may_write() {
                redis.register_function{function_name='ro', callback=function() return 'ro' end, flags={'no-writes'}}\n\
                redis.register_function('rw', function() return 'rw' end)";
     assert_eq!(admin.cmd(&["FUNCTION", "LOAD", lib]), Reply::bulk("lib"));
-    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), Reply::ok());
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        Reply::ok()
+    );
 
     // Read-only scripts and functions run.
     let mut c = server.raw();
@@ -141,7 +147,10 @@ fn transactions_wait_at_exec_only_when_they_write() {
     assert_eq!(writer.cmd(&["MULTI"]), Reply::ok());
     assert_eq!(writer.cmd(&["SET", "foo", "new"]), Reply::simple("QUEUED"));
 
-    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), Reply::ok());
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        Reply::ok()
+    );
     // A read-only transaction runs at once.
     let mut reader = server.raw();
     assert_eq!(reader.cmd(&["MULTI"]), Reply::ok());
@@ -255,7 +264,10 @@ fn a_held_client_that_disconnects_is_forgotten() {
 fn a_later_pause_only_extends_and_a_stricter_mode_wins() {
     let server = Server::start();
     let mut admin = server.raw();
-    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), Reply::ok());
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        Reply::ok()
+    );
     // A shorter pause does not shorten the one in force.
     assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "0", "WRITE"]), Reply::ok());
     let mut writer = server.raw();
