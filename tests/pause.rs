@@ -212,7 +212,7 @@ fn all_mode_holds_every_command_but_not_monitors() {
     // Even CLIENT UNPAUSE waits in ALL mode.
     admin.send_cmd(&["CLIENT", "UNPAUSE"]);
 
-    let mut info_from_monitor = |monitor: &mut RawConn| {
+    let info_from_monitor = |monitor: &mut RawConn| {
         monitor.send_cmd(&["INFO", "clients"]);
         loop {
             // Its reply comes among the monitor lines (status replies).

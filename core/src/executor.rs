@@ -96,7 +96,7 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
             Err(RecvTimeoutError::Timeout) => {
                 engine.cron_if_due();
                 if !engine.blocked.has_ready()
-                    && !next_deadline(&engine).is_some_and(|at| at <= Instant::now())
+                    && next_deadline(&engine).is_none_or(|at| at > Instant::now())
                 {
                     continue;
                 }
