@@ -153,3 +153,66 @@ impl Engine {
 fn forget_held(engine: &mut Engine, id: ClientId, _why: Unblock) {
     engine.pause.held.retain(|&h| h != id);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::Rig;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    #[test]
+    fn write_mode_holds_writes_and_releases_them_in_order() {
+        let mut rig = Rig::new();
+        rig.engine.pause_clients(far(), PauseMode::Write);
+        assert_eq!(rig.exec(&["GET", "k"]), Reply::Null);
+        assert!(!rig.client.blocked, "a read runs");
+        rig.exec(&["SET", "k", "v"]);
+        assert!(rig.client.blocked && rig.engine.pause.holds(1));
+        assert_eq!(rig.engine.blocked.len(), 1);
+        // Neither CLIENT UNBLOCK nor a serving owner releases it.
+        assert!(!rig.engine.unblock(1, Unblock::Timeout));
+        assert!(!rig.engine.serve_blocked(1, Reply::ok()));
+        rig.engine.unpause_clients();
+        let ready = rig.engine.blocked.take_ready();
+        assert_eq!(ready.len(), 1);
+        assert!(ready[0].id == 1 && ready[0].reply.is_none(), "runs again");
+        assert_eq!(rig.engine.pause.mode(), None);
+    }
+
+    #[test]
+    fn a_pause_is_only_ever_extended_and_made_stricter() {
+        let mut rig = Rig::new();
+        let end = far();
+        rig.engine.pause_clients(end, PauseMode::All);
+        rig.engine.pause_clients(Instant::now(), PauseMode::Write);
+        assert_eq!(rig.engine.pause.mode(), Some(PauseMode::All));
+        assert_eq!(rig.engine.pause.deadline(), Some(end));
+        rig.engine.check_pause_end(end - Duration::from_secs(1));
+        assert!(rig.engine.paused());
+        rig.engine.check_pause_end(end);
+        assert!(!rig.engine.paused());
+    }
+
+    #[test]
+    fn exec_is_held_only_for_a_transaction_that_writes() {
+        let mut rig = Rig::new();
+        rig.exec(&["MULTI"]);
+        rig.exec(&["GET", "k"]);
+        rig.engine.pause_clients(far(), PauseMode::Write);
+        assert_eq!(rig.exec(&["EXEC"]), Reply::Array(vec![Reply::Null]));
+        rig.engine.unpause_clients();
+        rig.exec(&["MULTI"]);
+        rig.exec(&["INCR", "n"]);
+        rig.engine.pause_clients(far(), PauseMode::Write);
+        rig.exec(&["EXEC"]);
+        assert!(rig.client.blocked);
+        // A gone client is forgotten.
+        assert!(rig.engine.unblock(1, Unblock::Gone));
+        assert!(!rig.engine.pause.holds(1));
+    }
+}
