@@ -232,9 +232,16 @@ fn all_mode_holds_every_command_but_not_monitors() {
     assert_eq!(admin.read_reply(), Reply::ok());
 }
 
+/// The executor waits for the pause's end whichever way it runs: inline with the
+/// connections (one I/O thread) or on a thread of its own.
 #[test]
 fn a_pause_ends_by_itself_at_its_timeout() {
-    let server = Server::start();
+    for threads in [1, 2] {
+        pause_ends_by_itself(Server::with_io_threads(threads));
+    }
+}
+
+fn pause_ends_by_itself(server: Server) {
     let mut admin = server.raw();
     assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "200", "WRITE"]), Reply::ok());
     let mut writer = server.raw();
