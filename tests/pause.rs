@@ -327,3 +327,25 @@ fn errors_match_redis_server() {
     p.same(&["SET", "k"]);
     p.same(&["CLIENT", "UNPAUSE"]);
 }
+
+#[test]
+fn a_blocked_command_released_during_a_pause_answers_and_the_rest_of_its_pipeline_waits() {
+    let server = Server::start();
+    let mut admin = server.raw();
+    let mut c = server.raw();
+    let id = c.cmd(&["CLIENT", "ID"]).int().to_string();
+    // Blocked before the pause, released during it.
+    pipeline(&mut c, &[&["BLPOP", "l", "0"], &["SET", "x", "1"]]);
+    wait_blocked(&server, 1);
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]),
+        Reply::ok()
+    );
+    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), Reply::Int(1));
+    // The BLPOP is answered; the SET after it waits for the pause.
+    assert_eq!(c.read_reply(), Reply::NilArray);
+    wait_blocked(&server, 1);
+    assert_eq!(admin.cmd(&["EXISTS", "x"]), Reply::Int(0));
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), Reply::ok());
+    assert_eq!(c.read_reply(), Reply::ok());
+}
