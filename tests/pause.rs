@@ -322,6 +322,12 @@ fn errors_match_redis_server() {
     p.same(&["CLIENT", "PAUSE", "9223372036854775807", "WRITE"]);
     p.same(&["CLIENT", "UNPAUSE", "x"]);
     p.same(&["CLIENT", "UNPAUSE"]);
+    // Scripts may not pause; transactions may.
+    p.same(&["EVAL", "return redis.call('client','pause','10')", "0"]);
+    p.same(&["MULTI"]);
+    p.same(&["CLIENT", "PAUSE", "10", "WRITE"]);
+    p.same(&["EXEC"]);
+    p.same(&["CLIENT", "UNPAUSE"]);
     // Arity errors are answered at once during a pause, as Redis does.
     p.same(&["CLIENT", "PAUSE", "60000", "WRITE"]);
     p.same(&["SET", "k"]);
