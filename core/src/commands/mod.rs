@@ -28,6 +28,7 @@ pub mod keys;
 pub mod list;
 pub mod long_double;
 pub mod memory;
+pub mod monitor;
 pub mod multi;
 pub mod pubsub;
 pub mod rdb;
@@ -67,6 +68,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     memory::COMMANDS,
     save::COMMANDS,
     slowlog::COMMANDS,
+    monitor::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,

@@ -15,7 +15,9 @@ pub mod busy;
 pub mod client;
 pub mod extensions;
 pub mod info;
+pub mod monitor;
 pub mod notify;
+pub mod pause;
 pub mod pubsub;
 pub mod replies;
 pub mod slowlog;
@@ -124,6 +126,12 @@ pub struct Engine {
     pub(crate) slowlog: slowlog::SlowLog,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
+    /// CLIENT PAUSE in force, and the clients it holds.
+    pub(crate) pause: pause::Pause,
+    /// Flags of commands whose flags depend on their arguments (installed by the Lua host).
+    pub(crate) call_flags_hook: Option<pause::CallFlagsHook>,
+    /// Clients in MONITOR mode.
+    pub(crate) monitors: monitor::Monitors,
     last_cron: Instant,
 }
 
@@ -170,6 +178,9 @@ impl Engine {
             blocked: crate::engine::blocked::BlockedClients::default(),
             slowlog: slowlog::SlowLog::default(),
             notify_subscription: None,
+            pause: pause::Pause::default(),
+            call_flags_hook: None,
+            monitors: monitor::Monitors::default(),
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
@@ -297,6 +308,7 @@ impl Engine {
     /// blocked command.
     pub(crate) fn client_gone(&mut self, id: ClientId) {
         self.unblock(id, crate::engine::blocked::Unblock::Gone);
+        self.monitors.remove(id);
         self.pubsub.remove_client(id);
         self.keyspace.watches_mut().unwatch_all(id);
     }
@@ -389,6 +401,10 @@ impl Engine {
     /// Removes keys and fields whose TTL passed, within a quarter of the cron period, as
     /// Redis's active expire cycle does, and commits what it removed.
     fn active_expire(&mut self) {
+        if self.paused() {
+            // CLIENT PAUSE keeps the data set as it is, expiry included.
+            return;
+        }
         match self.keyspace.expire_cycle(now_ms(), ACTIVE_EXPIRE_BUDGET) {
             Ok(_) => {
                 self.publish_events();
