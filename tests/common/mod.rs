@@ -7,6 +7,7 @@
 
 pub mod lua_files;
 pub mod plugin_libs;
+pub mod nats_server;
 pub mod redis_server;
 
 use std::ffi::OsString;
