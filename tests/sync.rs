@@ -64,7 +64,10 @@ fn set_get_del_and_info() {
     let s = server("");
     let mut c = s.raw();
     assert_eq!(c.cmd(&["SYNC.GET", "user:1"]), Reply::NilArray);
-    assert_eq!(c.cmd(&["SYNC.SET", "user:1", "a", "VERSION", "3.1"]), Reply::Int(1));
+    assert_eq!(
+        c.cmd(&["SYNC.SET", "user:1", "a", "VERSION", "3.1"]),
+        Reply::Int(1)
+    );
     assert_eq!(c.cmd(&["SYNC.SET", "user:1", "b"]), Reply::Int(2));
     assert_eq!(
         c.cmd(&["SYNC.GET", "user:1"]),
@@ -132,7 +135,10 @@ impl TextOrError for Reply {
 fn sequences_survive_restarts_and_crashes() {
     let mut s = server("");
     let mut c = s.raw();
-    assert_eq!(c.cmd(&["SYNC.SET", "k", "1", "VERSION", "v1"]), Reply::Int(1));
+    assert_eq!(
+        c.cmd(&["SYNC.SET", "k", "1", "VERSION", "v1"]),
+        Reply::Int(1)
+    );
     assert_eq!(c.cmd(&["SYNC.SET", "k", "2"]), Reply::Int(2));
     assert_eq!(c.cmd(&["SYNC.DEL", "k"]), Reply::Int(1));
     drop(c);
@@ -159,7 +165,10 @@ fn subscribers_receive_every_later_envelope_in_order() {
     let mut resp3 = subscriber(&s, true, &["k"]);
     for i in 0..50 {
         let v = format!("v{i}");
-        assert_eq!(writer.cmd(&["SYNC.SET", "k", &v, "VERSION", "2"]), Reply::Int(i + 2));
+        assert_eq!(
+            writer.cmd(&["SYNC.SET", "k", &v, "VERSION", "2"]),
+            Reply::Int(i + 2)
+        );
     }
     writer.cmd(&["SYNC.SET", "unrelated", "x"]);
     assert_eq!(writer.cmd(&["SYNC.DEL", "k"]), Reply::Int(1));
@@ -169,7 +178,11 @@ fn subscribers_receive_every_later_envelope_in_order() {
             assert_eq!(key, "k");
             assert_eq!(value.as_deref(), Some(format!("v{i}").as_str()));
             assert_eq!(version, "2");
-            assert_eq!(seq, i + 2, "the first envelope is the first after subscribing");
+            assert_eq!(
+                seq,
+                i + 2,
+                "the first envelope is the first after subscribing"
+            );
         }
         assert_eq!(next_envelope(sub), ("k".into(), None, "2".into(), 52));
     }
@@ -191,7 +204,11 @@ fn unsubscribing_and_disconnecting_forget_keys() {
     let r = a.read_reply();
     assert_eq!(
         r,
-        Reply::Array(vec![Reply::bulk("sync.unsubscribe"), Reply::bulk("k2"), Reply::Int(2)])
+        Reply::Array(vec![
+            Reply::bulk("sync.unsubscribe"),
+            Reply::bulk("k2"),
+            Reply::Int(2)
+        ])
     );
     assert_eq!(sync_info(&s, "sync_keys"), "2");
     // Without arguments: every key, one confirmation each.
@@ -203,7 +220,11 @@ fn unsubscribing_and_disconnecting_forget_keys() {
     a.send_cmd(&["SYNC.UNSUBSCRIBE"]);
     assert_eq!(
         a.read_reply(),
-        Reply::Array(vec![Reply::bulk("sync.unsubscribe"), Reply::NilBulk, Reply::Int(0)])
+        Reply::Array(vec![
+            Reply::bulk("sync.unsubscribe"),
+            Reply::NilBulk,
+            Reply::Int(0)
+        ])
     );
     assert_eq!(sync_info(&s, "sync_keys"), "1");
     drop(b);
@@ -222,22 +243,37 @@ fn mirrored_writes_publish_envelopes() {
     let mut sub = subscriber(&s, false, &["user:1", "user:h", "other"]);
     let mut c = s.raw();
     c.cmd(&["SET", "user:1", "a"]);
-    assert_eq!(next_envelope(&mut sub), ("user:1".into(), Some("a".into()), "".into(), 1));
+    assert_eq!(
+        next_envelope(&mut sub),
+        ("user:1".into(), Some("a".into()), "".into(), 1)
+    );
     // SYNC.SET of a mirrored key: one envelope, not two.
     c.cmd(&["SYNC.SET", "user:1", "b", "VERSION", "7"]);
-    assert_eq!(next_envelope(&mut sub), ("user:1".into(), Some("b".into()), "7".into(), 2));
+    assert_eq!(
+        next_envelope(&mut sub),
+        ("user:1".into(), Some("b".into()), "7".into(), 2)
+    );
     // Not mirrored: nothing.
     c.cmd(&["SET", "other", "x"]);
     // Other types: a nil value, the key changed.
     c.cmd(&["HSET", "user:h", "f", "v"]);
-    assert_eq!(next_envelope(&mut sub), ("user:h".into(), None, "".into(), 1));
+    assert_eq!(
+        next_envelope(&mut sub),
+        ("user:h".into(), None, "".into(), 1)
+    );
     // A transaction: each command's change, in order, as its events are delivered.
     c.cmd(&["MULTI"]);
     c.cmd(&["APPEND", "user:1", "c"]);
     c.cmd(&["APPEND", "user:1", "d"]);
     c.cmd(&["EXEC"]);
-    assert_eq!(next_envelope(&mut sub), ("user:1".into(), Some("bc".into()), "7".into(), 3));
-    assert_eq!(next_envelope(&mut sub), ("user:1".into(), Some("bcd".into()), "7".into(), 4));
+    assert_eq!(
+        next_envelope(&mut sub),
+        ("user:1".into(), Some("bc".into()), "7".into(), 3)
+    );
+    assert_eq!(
+        next_envelope(&mut sub),
+        ("user:1".into(), Some("bcd".into()), "7".into(), 4)
+    );
     c.cmd(&["DEL", "user:1"]);
     let (key, value, _, _) = next_envelope(&mut sub);
     assert_eq!((key.as_str(), value), ("user:1", None));
@@ -252,7 +288,9 @@ fn text_gate(v: Option<&[u8]>) -> Result<Option<String>, String> {
     match v {
         None => Ok(None),
         Some(b) if b.starts_with(b"!") => Err("rejected by the schema".into()),
-        Some(b) => String::from_utf8(b.to_vec()).map(Some).map_err(|e| e.to_string()),
+        Some(b) => String::from_utf8(b.to_vec())
+            .map(Some)
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -283,13 +321,18 @@ async fn replica_follows_a_server() {
     let mut c = writer.await.unwrap();
     let r = replica.clone();
     tokio::task::spawn_blocking(move || {
-        wait_until("the replica to reach sequence 21", WAIT, || r.meta().sequence == Some(21))
+        wait_until("the replica to reach sequence 21", WAIT, || {
+            r.meta().sequence == Some(21)
+        })
     })
     .await
     .unwrap();
     assert_eq!(replica.get(), Some(Some("v19".to_string())));
     let st = replica.stats();
-    assert_eq!((st.applied, st.gaps, st.refetches, st.parse_errors), (21, 0, 0, 0));
+    assert_eq!(
+        (st.applied, st.gaps, st.refetches, st.parse_errors),
+        (21, 0, 0, 0)
+    );
     assert_eq!(replica.meta().status, Status::Ok);
 
     // A value the gate rejects: skew, the good value kept, one refetch (which is rejected

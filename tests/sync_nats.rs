@@ -71,7 +71,9 @@ fn a_write_reaches_the_subscribers_of_three_servers_in_order_once() {
         return;
     };
     // JSON on the wire here; the other tests use the default, MessagePack.
-    let servers: Vec<Server> = (0..3).map(|_| server(&nats, "encoding = \"json\"")).collect();
+    let servers: Vec<Server> = (0..3)
+        .map(|_| server(&nats, "encoding = \"json\""))
+        .collect();
     let mut subs: Vec<RawConn> = servers
         .iter()
         .flat_map(|s| [subscribe(s, "user:1"), subscribe(s, "user:1")])
@@ -132,7 +134,9 @@ async fn replicas_converge_after_nats_restarts() {
         let want = w.cmd(&["SYNC.GET", "doc"]).items()[2].int() as u64;
         let r = replica.clone();
         tokio::task::spawn_blocking(move || {
-            wait_until("the replica to follow", WAIT, || r.meta().sequence == Some(want))
+            wait_until("the replica to follow", WAIT, || {
+                r.meta().sequence == Some(want)
+            })
         })
         .await
         .unwrap();
@@ -159,7 +163,9 @@ async fn replicas_converge_after_nats_restarts() {
         let converged = tokio::task::spawn_blocking(move || {
             wait_until("the replica to converge", WAIT, || {
                 i += 1;
-                let seq = w2.cmd(&["SYNC.SET", "doc", &format!("after{round}-{i}")]).int();
+                let seq = w2
+                    .cmd(&["SYNC.SET", "doc", &format!("after{round}-{i}")])
+                    .int();
                 std::thread::sleep(Duration::from_millis(50));
                 r.meta().sequence == Some(seq as u64)
             });
@@ -175,7 +181,12 @@ async fn replicas_converge_after_nats_restarts() {
         let auth = w.cmd(&["SYNC.GET", "doc"]);
         assert_eq!(replica.get(), Some(Some(auth.items()[0].text())));
         assert_eq!(replica.meta().sequence, Some(auth.items()[2].int() as u64));
-        assert!(sync_info(&a, "sync_nats_dropped_while_disconnected").parse::<u64>().unwrap() >= 5);
+        assert!(
+            sync_info(&a, "sync_nats_dropped_while_disconnected")
+                .parse::<u64>()
+                .unwrap()
+                >= 5
+        );
     }
     replica.dispose();
 }
@@ -284,7 +295,10 @@ fn publish_reaches_subscribers_of_every_server_exactly_once() {
         assert_eq!(next_message(c), "end");
     }
     // Channels nobody matches are not delivered anywhere.
-    assert_eq!(servers[0].raw().cmd(&["PUBLISH", "other", "x"]), Reply::Int(0));
+    assert_eq!(
+        servers[0].raw().cmd(&["PUBLISH", "other", "x"]),
+        Reply::Int(0)
+    );
     servers[2].raw().cmd(&["PUBLISH", "news", "last"]);
     for c in clients.iter_mut() {
         assert_eq!(next_message(c), "last");

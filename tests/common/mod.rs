@@ -6,8 +6,8 @@
 #![allow(dead_code)]
 
 pub mod lua_files;
-pub mod plugin_libs;
 pub mod nats_server;
+pub mod plugin_libs;
 pub mod redis_server;
 
 use std::ffi::OsString;

@@ -224,8 +224,7 @@ impl Engine {
         self.after_command.retain(|(h, _)| *h != id);
         self.after_commit.retain(|(h, _)| *h != id);
         self.client_gone_hooks.retain(|(h, _)| *h != id);
-        self.after_command.len() + self.after_commit.len() + self.client_gone_hooks.len()
-            != before
+        self.after_command.len() + self.after_commit.len() + self.client_gone_hooks.len() != before
     }
 
     /// Adds a [`CommitHook`]; remove it with [`Self::remove_after_command`].
@@ -250,8 +249,9 @@ impl Engine {
         }
         let mut hooks = std::mem::take(&mut self.after_commit);
         for (_, hook) in hooks.iter_mut() {
-            let ran =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut *self, committed)));
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                hook(&mut *self, committed)
+            }));
             if let Err(panic) = ran {
                 tracing::error!(panic = %panic_message(&*panic), "commit hook panicked");
             }

@@ -27,15 +27,15 @@ pub use crate::commands::long_double::parse_block_timeout;
 pub use crate::commands::{eq_ci, err_syntax};
 pub use crate::engine::blocked::{BlockSpec, Unblock, UnblockHook};
 pub use crate::engine::client::ClientId;
-pub use crate::engine::table::{flags, Command, CommandSpec, Handler};
 pub use crate::engine::pubsub::{PublishRelay, PushTarget};
+pub use crate::engine::table::{flags, Command, CommandSpec, Handler};
 pub use crate::engine::{
     AfterCommandHook, ClientGoneHook, CommitHook, Ctx, Engine, EventHandler, InfoWriter,
     SubscriptionId,
 };
-pub use crate::protocol::Protocol;
 pub use crate::events::{class, KeyEvent};
 pub use crate::glob::glob_match;
+pub use crate::protocol::Protocol;
 pub use crate::protocol::Reply;
 pub use crate::storage::{DbIndex, ValueType};
 pub use crate::{builtin_plugin, tri};

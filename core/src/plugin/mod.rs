@@ -24,9 +24,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::ConfigError;
-use crate::engine::table::{Command, CommandSpec, RegisterError};
 use crate::engine::client::{ClientShared, ClientState};
 use crate::engine::pubsub::PublishRelay;
+use crate::engine::table::{Command, CommandSpec, RegisterError};
 use crate::engine::{
     AfterCommandHook, ClientGoneHook, CommitHook, Ctx, Engine, EventHandler, ExecutorGone, HookId,
     InfoId, InfoWriter, Poster, SubscriptionId,

@@ -253,7 +253,10 @@ fn sync_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     } = meta;
     Reply::Map(vec![
         (field("sequence"), Reply::Integer(sequence as i64)),
-        (field("schema_version"), Reply::Bulk(Bytes::from(schema_version))),
+        (
+            field("schema_version"),
+            Reply::Bulk(Bytes::from(schema_version)),
+        ),
         (field("type"), field(kind)),
         (field("subscribers"), Reply::Integer(subscribers as i64)),
     ])
@@ -281,10 +284,12 @@ fn sync_subscribe(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             db,
             key: key.clone(),
         };
-        let count = st
-            .subscribers
-            .add(st.transport.as_ref(), id, &target, sk);
-        confirmations.push(confirmation("sync.subscribe", Reply::Bulk(key.clone()), count));
+        let count = st.subscribers.add(st.transport.as_ref(), id, &target, sk);
+        confirmations.push(confirmation(
+            "sync.subscribe",
+            Reply::Bulk(key.clone()),
+            count,
+        ));
     }
     confirm(&target, confirmations)
 }

@@ -153,7 +153,14 @@ mod tests {
             db: 2,
             key: Bytes::from_static(b"user:\x00\xff"),
         };
-        Envelope::new(&key, value.map(<[u8]>::to_vec), "string", "3.1".into(), 42, "abc".into())
+        Envelope::new(
+            &key,
+            value.map(<[u8]>::to_vec),
+            "string",
+            "3.1".into(),
+            42,
+            "abc".into(),
+        )
     }
 
     #[test]

@@ -104,9 +104,9 @@ impl Plugin for Sync {
             config::TransportKind::InProcess => (Arc::new(InProcessTransport::new()), None),
             config::TransportKind::Nats => {
                 let bridge = if config.bridge_pubsub {
-                    let handle = reg.executor().ok_or_else(|| {
-                        fail("bridge_pubsub needs the server's executor".into())
-                    })?;
+                    let handle = reg
+                        .executor()
+                        .ok_or_else(|| fail("bridge_pubsub needs the server's executor".into()))?;
                     Some(bridge::incoming(handle))
                 } else {
                     None

@@ -31,7 +31,11 @@ fn on_events(engine: &mut Engine, events: &[KeyEvent]) {
         };
         for e in events {
             if &e.key[..] == META_KEY
-                || !st.config.mirror.iter().any(|p| glob_match(p.as_bytes(), &e.key, false))
+                || !st
+                    .config
+                    .mirror
+                    .iter()
+                    .any(|p| glob_match(p.as_bytes(), &e.key, false))
             {
                 continue;
             }

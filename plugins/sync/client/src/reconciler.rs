@@ -241,7 +241,10 @@ mod tests {
 
     fn seeded(seq: u64) -> Reconciler<i64> {
         let mut r = Reconciler::new(true);
-        assert_eq!(r.ingest(&env("10", seq), Origin::Hydration, number), Action::None);
+        assert_eq!(
+            r.ingest(&env("10", seq), Origin::Hydration, number),
+            Action::None
+        );
         r
     }
 
@@ -260,7 +263,10 @@ mod tests {
     #[test]
     fn the_first_receipt_is_a_baseline() {
         let mut r = Reconciler::<i64>::new(true);
-        assert_eq!(r.ingest(&env("7", 99), Origin::Receipt, number), Action::None);
+        assert_eq!(
+            r.ingest(&env("7", 99), Origin::Receipt, number),
+            Action::None
+        );
         assert_eq!((r.value(), r.meta().sequence), (Some(&7), Some(99)));
     }
 
@@ -274,17 +280,26 @@ mod tests {
         assert_eq!(r.value(), Some(&12));
         assert_eq!(r.meta().sequence, Some(5));
         let s = r.stats();
-        assert_eq!((s.applied, s.ignored_stale, s.gaps, s.refetches), (3, 2, 0, 0));
+        assert_eq!(
+            (s.applied, s.ignored_stale, s.gaps, s.refetches),
+            (3, 2, 0, 0)
+        );
         assert_eq!(r.meta().status, Status::Ok);
     }
 
     #[test]
     fn a_gap_refetches_and_the_refetch_is_the_new_baseline() {
         let mut r = seeded(3);
-        assert_eq!(r.ingest(&env("50", 6), Origin::Receipt, number), Action::Refetch);
+        assert_eq!(
+            r.ingest(&env("50", 6), Origin::Receipt, number),
+            Action::Refetch
+        );
         assert_eq!(r.value(), Some(&10), "a gapped value is not applied");
         assert_eq!(r.meta().status, Status::Refetching);
-        assert_eq!(r.ingest(&env("60", 7), Origin::Refetch, number), Action::None);
+        assert_eq!(
+            r.ingest(&env("60", 7), Origin::Refetch, number),
+            Action::None
+        );
         assert_eq!((r.value(), r.meta().sequence), (Some(&60), Some(7)));
         assert_eq!(r.meta().status, Status::Ok);
         let s = r.stats();
@@ -297,7 +312,10 @@ mod tests {
     #[test]
     fn a_bad_value_is_skew_keeps_the_good_one_and_refetches() {
         let mut r = seeded(3);
-        assert_eq!(r.ingest(&env("oops", 4), Origin::Receipt, number), Action::Refetch);
+        assert_eq!(
+            r.ingest(&env("oops", 4), Origin::Receipt, number),
+            Action::Refetch
+        );
         assert_eq!(r.value(), Some(&10));
         assert_eq!(r.meta().status, Status::Skew);
         assert_eq!(r.stats().parse_errors, 1);
@@ -308,8 +326,14 @@ mod tests {
     #[test]
     fn never_refetches_in_response_to_a_refetch() {
         let mut r = seeded(3);
-        assert_eq!(r.ingest(&env("50", 9), Origin::Receipt, number), Action::Refetch);
-        assert_eq!(r.ingest(&env("bad", 9), Origin::Refetch, number), Action::None);
+        assert_eq!(
+            r.ingest(&env("50", 9), Origin::Receipt, number),
+            Action::Refetch
+        );
+        assert_eq!(
+            r.ingest(&env("bad", 9), Origin::Refetch, number),
+            Action::None
+        );
         assert_eq!(r.meta().status, Status::Skew);
         assert_eq!(r.value(), Some(&10));
         assert_eq!(r.stats().refetches, 1);
@@ -319,7 +343,10 @@ mod tests {
     #[test]
     fn a_bad_seed_is_skew_and_refetches() {
         let mut r = Reconciler::<i64>::new(true);
-        assert_eq!(r.ingest(&env("x", 1), Origin::Hydration, number), Action::Refetch);
+        assert_eq!(
+            r.ingest(&env("x", 1), Origin::Hydration, number),
+            Action::Refetch
+        );
         assert_eq!(r.meta().status, Status::Skew);
         assert_eq!(r.value(), None);
     }
@@ -327,20 +354,35 @@ mod tests {
     #[test]
     fn a_gap_during_a_refetch_refetches_once_more_afterwards() {
         let mut r = seeded(3);
-        assert_eq!(r.ingest(&env("50", 6), Origin::Receipt, number), Action::Refetch);
-        assert_eq!(r.ingest(&env("70", 9), Origin::Receipt, number), Action::None);
+        assert_eq!(
+            r.ingest(&env("50", 6), Origin::Receipt, number),
+            Action::Refetch
+        );
+        assert_eq!(
+            r.ingest(&env("70", 9), Origin::Receipt, number),
+            Action::None
+        );
         assert_eq!(r.stats().refetches, 1);
         // The answer predates the second gap: one more refetch.
-        assert_eq!(r.ingest(&env("60", 6), Origin::Refetch, number), Action::Refetch);
+        assert_eq!(
+            r.ingest(&env("60", 6), Origin::Refetch, number),
+            Action::Refetch
+        );
         assert_eq!(r.stats().refetches, 2);
-        assert_eq!(r.ingest(&env("70", 9), Origin::Refetch, number), Action::None);
+        assert_eq!(
+            r.ingest(&env("70", 9), Origin::Refetch, number),
+            Action::None
+        );
         assert_eq!((r.value(), r.meta().status), (Some(&70), Status::Ok));
     }
 
     #[test]
     fn an_older_refetch_answer_does_not_move_the_replica_back() {
         let mut r = seeded(3);
-        assert_eq!(r.ingest(&env("50", 6), Origin::Receipt, number), Action::Refetch);
+        assert_eq!(
+            r.ingest(&env("50", 6), Origin::Receipt, number),
+            Action::Refetch
+        );
         // Meanwhile nothing in order can apply (current is 3) ... the answer is at 6.
         r.ingest(&env("60", 6), Origin::Refetch, number);
         r.ingest(&env("61", 7), Origin::Receipt, number);
@@ -353,7 +395,10 @@ mod tests {
     fn without_recovery_a_gap_leaves_it_stale() {
         let mut r = Reconciler::<i64>::new(false);
         r.ingest(&env("1", 1), Origin::Hydration, number);
-        assert_eq!(r.ingest(&env("3", 3), Origin::Receipt, number), Action::None);
+        assert_eq!(
+            r.ingest(&env("3", 3), Origin::Receipt, number),
+            Action::None
+        );
         assert_eq!(r.meta().status, Status::Stale);
         assert_eq!(r.stats().refetches, 0);
     }
@@ -361,11 +406,17 @@ mod tests {
     #[test]
     fn a_failed_refetch_is_stale() {
         let mut r = seeded(1);
-        assert_eq!(r.ingest(&env("3", 3), Origin::Receipt, number), Action::Refetch);
+        assert_eq!(
+            r.ingest(&env("3", 3), Origin::Receipt, number),
+            Action::Refetch
+        );
         r.refetch_failed();
         assert_eq!(r.meta().status, Status::Stale);
         assert!(!r.is_refetching());
         // The next gap tries again.
-        assert_eq!(r.ingest(&env("4", 4), Origin::Receipt, number), Action::Refetch);
+        assert_eq!(
+            r.ingest(&env("4", 4), Origin::Receipt, number),
+            Action::Refetch
+        );
     }
 }

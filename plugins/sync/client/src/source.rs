@@ -143,7 +143,9 @@ async fn subscribe(ep: &Endpoint, key: &[u8]) -> Result<BufReader<TcpStream>, Er
         {
             Ok(conn)
         }
-        other => Err(Error::Protocol(format!("SYNC.SUBSCRIBE answered {other:?}"))),
+        other => Err(Error::Protocol(format!(
+            "SYNC.SUBSCRIBE answered {other:?}"
+        ))),
     }
 }
 
@@ -240,8 +242,7 @@ mod tests {
         .unwrap();
         assert_eq!(e.value.as_deref(), Some(&b"v"[..]));
         assert_eq!((e.schema_version.as_str(), e.sequence), ("1.0", 4));
-        let deleted =
-            parse_get(V::Array(vec![V::Nil, V::BulkString(vec![]), V::Int(9)])).unwrap();
+        let deleted = parse_get(V::Array(vec![V::Nil, V::BulkString(vec![]), V::Int(9)])).unwrap();
         assert_eq!(deleted.unwrap().value, None);
         assert!(parse_get(V::Int(3)).is_err());
     }

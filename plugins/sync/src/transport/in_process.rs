@@ -77,7 +77,14 @@ mod tests {
     }
 
     fn env(k: &SyncKey, seq: u64) -> Arc<Envelope> {
-        Arc::new(Envelope::new(k, Some(b"v".to_vec()), "string", String::new(), seq, "me".into()))
+        Arc::new(Envelope::new(
+            k,
+            Some(b"v".to_vec()),
+            "string",
+            String::new(),
+            seq,
+            "me".into(),
+        ))
     }
 
     fn recorder(log: &Arc<Mutex<Vec<(u32, u64)>>>, who: u32) -> Handler {

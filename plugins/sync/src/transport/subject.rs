@@ -28,7 +28,9 @@ pub fn subject(prefix: &str, db: u32, key: &[u8]) -> String {
 fn is_plain(key: &[u8]) -> bool {
     let safe = |b: u8| b.is_ascii_alphanumeric() || b"_-:=@/+,".contains(&b);
     !key.is_empty()
-        && key.split(|&b| b == b'.').all(|t| !t.is_empty() && t.iter().all(|&b| safe(b)))
+        && key
+            .split(|&b| b == b'.')
+            .all(|t| !t.is_empty() && t.iter().all(|&b| safe(b)))
 }
 
 #[cfg(test)]
