@@ -266,6 +266,12 @@ impl Engine {
         self.after_command.len()
     }
 
+    /// How many commit and client-gone hooks are installed.
+    #[cfg(test)]
+    pub(crate) fn commit_and_gone_hook_count(&self) -> usize {
+        self.after_commit.len() + self.client_gone_hooks.len()
+    }
+
     /// Runs `f` as the client `id`, as if that client sent a command: its database, its
     /// identity, a fresh clock; the key events `f` causes are delivered afterwards. How a
     /// plugin serves a client it parked. `None` when the client is gone.
