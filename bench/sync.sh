@@ -69,22 +69,25 @@ NATS_PORT=$(free_port)
 nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
 PIDS+=($!)
 
-# start_respite NAME TRANSPORT: starts a server, prints its port.
+# start_respite NAME TRANSPORT: starts a server (in this shell, so that cleanup stops it)
+# and sets PORT to its port.
 start_respite() {
-    local name=$1 transport=$2 port
-    port=$(free_port)
+    local name=$1 transport=$2
+    PORT=$(free_port)
     printf '[plugins]\nenabled = ["sync"]\n[plugins.sync]\ntransport = "%s"\nnats_url = "nats://127.0.0.1:%s"\n' \
         "$transport" "$NATS_PORT" >"$WORK/$name.toml"
-    "$RESPITE_BIN" --config "$WORK/$name.toml" --bind 127.0.0.1 --port "$port" \
-        --db "$WORK/$name.db" 2>"$WORK/$name.log" &
+    "$RESPITE_BIN" --config "$WORK/$name.toml" --bind 127.0.0.1 --port "$PORT" \
+        --db "$WORK/$name.db" >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
-    wait_ping "$port"
-    echo "$port"
+    wait_ping "$PORT"
 }
 
-LOCAL=$(start_respite local in-process)
-A=$(start_respite a nats)
-B=$(start_respite b nats)
+start_respite local in-process
+LOCAL=$PORT
+start_respite a nats
+A=$PORT
+start_respite b nats
+B=$PORT
 
 echo "| transport | subscribers | latency p50 (µs) | latency p99 (µs) | SYNC.SET/s | deliveries/s |"
 echo "|---|---:|---:|---:|---:|---:|"

@@ -41,11 +41,11 @@ respite_core::plugin::api::builtin_plugin! {
     name: NAME,
     version: env!("CARGO_PKG_VERSION"),
     config: SyncConfig,
-    create: || Box::new(Sync),
+    create: || Box::new(SyncPlugin),
 }
 
 /// The plugin instance (its state lives in the engine).
-struct Sync;
+struct SyncPlugin;
 
 /// What the commands, hooks and handlers share, on the executor.
 pub(crate) struct State {
@@ -91,7 +91,7 @@ fn new_instance_id() -> String {
     )
 }
 
-impl Plugin for Sync {
+impl Plugin for SyncPlugin {
     fn start(&mut self, reg: &mut Registrar<'_>) -> Result<(), PluginError> {
         let config: SyncConfig = reg.config()?;
         let fail = |message: String| PluginError::Failed {
