@@ -371,3 +371,29 @@ async fn replica_follows_a_server() {
         c.cmd(&["SYNC.INFO", "doc"]).field("subscribers") == Some(&Reply::Int(0))
     });
 }
+
+#[test]
+fn impossible_settings_stop_startup() {
+    for (settings, expected) in [
+        (
+            "bridge_pubsub = true",
+            "bridge_pubsub needs transport = \"nats\"",
+        ),
+        ("subject_prefix = \"a b.\"", "is not a NATS subject prefix"),
+        ("transport = \"carrier-pigeon\"", "carrier-pigeon"),
+        ("nope = 1", "nope"),
+        (
+            "transport = \"nats\"\nnats_url = \"http://x:1\"",
+            "is not a NATS URL",
+        ),
+    ] {
+        let err = Server::builder()
+            .config(format!(
+                "[plugins]\nenabled = [\"sync\"]\n[plugins.sync]\n{settings}\n"
+            ))
+            .try_start()
+            .err()
+            .unwrap_or_else(|| panic!("{settings} was accepted"));
+        assert!(err.contains(expected), "{settings}: {err}");
+    }
+}

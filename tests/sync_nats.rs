@@ -304,3 +304,29 @@ fn publish_reaches_subscribers_of_every_server_exactly_once() {
         assert_eq!(next_message(c), "last");
     }
 }
+
+#[test]
+fn keyspace_notifications_are_bridged_when_asked() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let settings = "bridge_pubsub = true\nbridge_notifications = true";
+    let a = server(&nats, settings);
+    let b = server(&nats, settings);
+    let mut sub = b.raw();
+    sub.send_cmd(&["SUBSCRIBE", "__keyspace@0__:user:1"]);
+    assert_eq!(sub.read_reply().items()[0], Reply::bulk("subscribe"));
+    wait_subscriptions(&nats, &a, &["respite.sync.pubsub"]);
+    wait_subscriptions(&nats, &b, &["respite.sync.pubsub"]);
+    let mut w = a.raw();
+    assert_eq!(
+        w.cmd(&["CONFIG", "SET", "notify-keyspace-events", "K$"]),
+        Reply::ok()
+    );
+    w.cmd(&["SET", "user:1", "x"]);
+    w.cmd(&["SET", "user:1", "y"]);
+    for _ in 0..2 {
+        let r = sub.read_reply();
+        assert_eq!(r.items()[2], Reply::bulk("set"), "{r:?}");
+    }
+}

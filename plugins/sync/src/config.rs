@@ -73,8 +73,13 @@ impl SyncConfig {
         if self.bridge_pubsub && self.transport != TransportKind::Nats {
             return Err("plugins.sync.bridge_pubsub needs transport = \"nats\"".into());
         }
-        if self.transport == TransportKind::Nats && self.nats_url.trim().is_empty() {
-            return Err("plugins.sync.nats_url is empty".into());
+        if self.transport == TransportKind::Nats {
+            // A comma-separated list names several servers of one NATS cluster.
+            for url in self.nats_url.split(',') {
+                url.trim()
+                    .parse::<async_nats::ServerAddr>()
+                    .map_err(|e| format!("plugins.sync.nats_url '{url}' is not a NATS URL: {e}"))?;
+            }
         }
         Ok(())
     }
