@@ -63,7 +63,7 @@ pub type CommitHook = Box<dyn FnMut(&mut Engine, bool) + Send>;
 /// drops the client's own subscriptions.
 pub type ClientGoneHook = Box<dyn FnMut(&mut Engine, client::ClientId) + Send>;
 
-/// Identifies an after-command hook, for [`Engine::remove_after_command`].
+/// Identifies an after-command, commit or client-gone hook, for [`Engine::remove_hook`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HookId(u64);
 
@@ -209,7 +209,7 @@ impl Engine {
         }
     }
 
-    /// Adds an [`AfterCommandHook`]; remove it with [`Self::remove_after_command`].
+    /// Adds an [`AfterCommandHook`]; remove it with [`Self::remove_hook`].
     pub(crate) fn add_after_command(&mut self, hook: AfterCommandHook) -> HookId {
         self.next_hook += 1;
         let id = HookId(self.next_hook);
@@ -218,7 +218,7 @@ impl Engine {
     }
 
     /// Removes an after-command, commit or client-gone hook; returns whether it existed.
-    pub(crate) fn remove_after_command(&mut self, id: HookId) -> bool {
+    pub(crate) fn remove_hook(&mut self, id: HookId) -> bool {
         let before =
             self.after_command.len() + self.after_commit.len() + self.client_gone_hooks.len();
         self.after_command.retain(|(h, _)| *h != id);
@@ -227,7 +227,7 @@ impl Engine {
         self.after_command.len() + self.after_commit.len() + self.client_gone_hooks.len() != before
     }
 
-    /// Adds a [`CommitHook`]; remove it with [`Self::remove_after_command`].
+    /// Adds a [`CommitHook`]; remove it with [`Self::remove_hook`].
     pub(crate) fn add_after_commit(&mut self, hook: CommitHook) -> HookId {
         self.next_hook += 1;
         let id = HookId(self.next_hook);
@@ -235,7 +235,7 @@ impl Engine {
         id
     }
 
-    /// Adds a [`ClientGoneHook`]; remove it with [`Self::remove_after_command`].
+    /// Adds a [`ClientGoneHook`]; remove it with [`Self::remove_hook`].
     pub(crate) fn add_client_gone(&mut self, hook: ClientGoneHook) -> HookId {
         self.next_hook += 1;
         let id = HookId(self.next_hook);

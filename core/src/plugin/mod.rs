@@ -702,7 +702,7 @@ fn teardown(engine: &mut Engine, mut record: LoadedPlugin) {
         run_guarded(&name, "stop", || instance.stop(engine));
     }
     for id in &record.hooks {
-        engine.remove_after_command(*id);
+        engine.remove_hook(*id);
     }
     for id in &record.info {
         engine.info.remove(*id);

@@ -318,7 +318,7 @@ fn a_panicking_timer_or_hook_costs_that_run_only() {
         run(&mut engine, &mut c, &["PING"]),
         Reply::Simple("PONG".into())
     );
-    assert!(engine.remove_after_command(id));
+    assert!(engine.remove_hook(id));
     let mut ran = false;
     run_guarded("unittest", "timer", || {
         ran = true;
