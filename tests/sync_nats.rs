@@ -146,9 +146,18 @@ async fn replicas_converge_after_nats_restarts() {
         wait_until("A to notice", WAIT, || {
             sync_info(&a, "sync_nats_connected") == "0"
         });
+        let dropped = |s: &Server| {
+            sync_info(s, "sync_nats_dropped_while_disconnected")
+                .parse::<u64>()
+                .unwrap()
+        };
+        let dropped_before = dropped(&a);
         for i in 0..5 {
             w.cmd(&["SYNC.SET", "doc", &format!("lost{round}-{i}")]);
         }
+        wait_until("A to drop what it could not send", WAIT, || {
+            dropped(&a) >= dropped_before + 5
+        });
         nats.start_again();
         wait_subscriptions(&nats, &b, &["respite.sync.0.doc"]);
         wait_until("A to reconnect", WAIT, || {
