@@ -51,6 +51,11 @@ impl Ctx<'_> {
         self.now
     }
 
+    /// Where pushes for the calling client go (see [`super::pubsub::PushTarget`]).
+    pub fn push_target(&self) -> super::pubsub::PushTarget {
+        super::pubsub::PushTarget::new(self.client, &self.engine.pubsub.limits)
+    }
+
     /// Everything but the calling client.
     pub fn engine(&mut self) -> &mut Engine {
         self.engine

@@ -61,7 +61,15 @@ pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 /// [`Ctx::call`].
 pub type AfterCommandHook = Box<dyn FnMut(&mut Engine) + Send>;
 
-/// Identifies an after-command hook, for [`Engine::remove_after_command`].
+/// Runs after every commit of the keyspace, with whether it succeeded: the point where what a
+/// batch wrote is durable (and where a plugin publishes it to others), or was rolled back.
+pub type CommitHook = Box<dyn FnMut(&mut Engine, bool) + Send>;
+
+/// Runs when a client disconnects or sends RESET, before the core forgets it: where a plugin
+/// drops the client's own subscriptions.
+pub type ClientGoneHook = Box<dyn FnMut(&mut Engine, client::ClientId) + Send>;
+
+/// Identifies an after-command, commit or client-gone hook, for [`Engine::remove_hook`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HookId(u64);
 
@@ -111,6 +119,10 @@ pub struct Engine {
     pub(crate) pubsub: PubSub,
     /// Hooks run after every top-level command (see [`AfterCommandHook`]).
     after_command: Vec<(HookId, AfterCommandHook)>,
+    /// Hooks run after every commit (see [`CommitHook`]).
+    after_commit: Vec<(HookId, CommitHook)>,
+    /// Hooks run when a client goes (see [`ClientGoneHook`]).
+    client_gone_hooks: Vec<(HookId, ClientGoneHook)>,
     next_hook: u64,
     /// Set while EXEC runs its queued commands.
     pub(crate) in_exec: bool,
@@ -171,6 +183,8 @@ impl Engine {
             poster: None,
             pubsub: PubSub::default(),
             after_command: Vec::new(),
+            after_commit: Vec::new(),
+            client_gone_hooks: Vec::new(),
             next_hook: 0,
             in_exec: false,
             in_script: false,
@@ -215,7 +229,7 @@ impl Engine {
         }
     }
 
-    /// Adds an [`AfterCommandHook`]; remove it with [`Self::remove_after_command`].
+    /// Adds an [`AfterCommandHook`]; remove it with [`Self::remove_hook`].
     pub(crate) fn add_after_command(&mut self, hook: AfterCommandHook) -> HookId {
         self.next_hook += 1;
         let id = HookId(self.next_hook);
@@ -223,17 +237,59 @@ impl Engine {
         id
     }
 
-    /// Removes an after-command hook; returns whether it existed.
-    pub(crate) fn remove_after_command(&mut self, id: HookId) -> bool {
-        let before = self.after_command.len();
+    /// Removes an after-command, commit or client-gone hook; returns whether it existed.
+    pub(crate) fn remove_hook(&mut self, id: HookId) -> bool {
+        let before =
+            self.after_command.len() + self.after_commit.len() + self.client_gone_hooks.len();
         self.after_command.retain(|(h, _)| *h != id);
-        self.after_command.len() != before
+        self.after_commit.retain(|(h, _)| *h != id);
+        self.client_gone_hooks.retain(|(h, _)| *h != id);
+        self.after_command.len() + self.after_commit.len() + self.client_gone_hooks.len() != before
+    }
+
+    /// Adds a [`CommitHook`]; remove it with [`Self::remove_hook`].
+    pub(crate) fn add_after_commit(&mut self, hook: CommitHook) -> HookId {
+        self.next_hook += 1;
+        let id = HookId(self.next_hook);
+        self.after_commit.push((id, hook));
+        id
+    }
+
+    /// Adds a [`ClientGoneHook`]; remove it with [`Self::remove_hook`].
+    pub(crate) fn add_client_gone(&mut self, hook: ClientGoneHook) -> HookId {
+        self.next_hook += 1;
+        let id = HookId(self.next_hook);
+        self.client_gone_hooks.push((id, hook));
+        id
+    }
+
+    fn run_after_commit(&mut self, committed: bool) {
+        if self.after_commit.is_empty() {
+            return;
+        }
+        let mut hooks = std::mem::take(&mut self.after_commit);
+        for (_, hook) in hooks.iter_mut() {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                hook(&mut *self, committed)
+            }));
+            if let Err(panic) = ran {
+                tracing::error!(panic = %panic_message(&*panic), "commit hook panicked");
+            }
+        }
+        hooks.append(&mut self.after_commit);
+        self.after_commit = hooks;
     }
 
     /// How many after-command hooks are installed.
     #[cfg(test)]
     pub(crate) fn after_command_count(&self) -> usize {
         self.after_command.len()
+    }
+
+    /// How many commit and client-gone hooks are installed.
+    #[cfg(test)]
+    pub(crate) fn commit_and_gone_hook_count(&self) -> usize {
+        self.after_commit.len() + self.client_gone_hooks.len()
     }
 
     /// Runs `f` as the client `id`, as if that client sent a command: its database, its
@@ -307,6 +363,18 @@ impl Engine {
     /// Forgets a client that disconnected: its subscriptions, watches, transaction and
     /// blocked command.
     pub(crate) fn client_gone(&mut self, id: ClientId) {
+        if !self.client_gone_hooks.is_empty() {
+            let mut hooks = std::mem::take(&mut self.client_gone_hooks);
+            for (_, hook) in hooks.iter_mut() {
+                let ran =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut *self, id)));
+                if let Err(panic) = ran {
+                    tracing::error!(panic = %panic_message(&*panic), "client-gone hook panicked");
+                }
+            }
+            hooks.append(&mut self.client_gone_hooks);
+            self.client_gone_hooks = hooks;
+        }
         self.unblock(id, crate::engine::blocked::Unblock::Gone);
         self.monitors.remove(id);
         self.pubsub.remove_client(id);
@@ -425,11 +493,13 @@ impl Engine {
             Ok(()) => {
                 self.last_commit_ms = now_ms();
                 self.last_commit_failed = false;
+                self.run_after_commit(true);
                 Ok(())
             }
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; the batch's writes were rolled back");
                 self.last_commit_failed = true;
+                self.run_after_commit(false);
                 Err(e)
             }
         }
