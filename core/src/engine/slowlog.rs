@@ -125,11 +125,21 @@ pub fn redacted(command: &str, argv: &[Bytes]) -> Vec<Bytes> {
     match command {
         "auth" => out.iter_mut().skip(1).for_each(|a| *a = secret()),
         "hello" => {
-            if let Some(at) = out.iter().position(|a| a.eq_ignore_ascii_case(b"auth")) {
-                out.iter_mut()
-                    .skip(at + 1)
-                    .take(2)
-                    .for_each(|a| *a = secret());
+            // Options as HELLO parses them after the protocol version: AUTH takes two
+            // arguments, SETNAME one (whose value may itself be the word "auth").
+            let mut i = 2;
+            while i < out.len() {
+                if out[i].eq_ignore_ascii_case(b"auth") {
+                    out.iter_mut()
+                        .skip(i + 1)
+                        .take(2)
+                        .for_each(|a| *a = secret());
+                    i += 3;
+                } else if out[i].eq_ignore_ascii_case(b"setname") {
+                    i += 2;
+                } else {
+                    break;
+                }
             }
         }
         "config|set" => {
@@ -183,6 +193,25 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
+        assert_eq!(
+            redacted("hello", &args(&["HELLO", "3", "SETNAME", "auth"])),
+            args(&["HELLO", "3", "SETNAME", "auth"])
+        );
+        assert_eq!(
+            redacted(
+                "hello",
+                &args(&["HELLO", "3", "SETNAME", "auth", "AUTH", "u", "p"])
+            ),
+            args(&[
+                "HELLO",
+                "3",
+                "SETNAME",
+                "auth",
+                "AUTH",
+                "(redacted)",
+                "(redacted)"
+            ])
+        );
         assert_eq!(
             redacted("auth", &args(&["AUTH", "user", "pass"])),
             args(&["AUTH", "(redacted)", "(redacted)"])
