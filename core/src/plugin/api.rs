@@ -13,6 +13,9 @@
 //! - **Run** (a command handler's [`Ctx`]): the calling client ([`Ctx::db`],
 //!   [`Ctx::client_id`]), the command's clock, another command ([`Ctx::call`]), key events
 //!   ([`Ctx::notify`]), parking the client ([`Ctx::block`]).
+//! - **Work of its own** ([`Engine`], from a task's [`EngineHandle::run`]):
+//!   [`Engine::run_internal`] runs commands as an internal client on a database, and
+//!   [`Engine::commit_attempts`] tells when the batch holding those writes has been stored.
 //! - **Serve later** ([`Engine`]): [`Engine::run_as`] a parked client,
 //!   [`Engine::serve_blocked`] / [`Engine::unblock`] it, the plugin's state
 //!   ([`Engine::state_mut`]), subscriptions made at run time ([`Engine::subscribe`]).

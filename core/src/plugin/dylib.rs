@@ -21,10 +21,11 @@ use bytes::Bytes;
 use respite_plugin_sdk::abi::{self, RStr, ReplyNode};
 use respite_plugin_sdk::reply as sdk_reply;
 
+use super::internal::internal_client;
 use super::{start, LoadedPlugin, Plugin, PluginError, Registrar};
 use crate::commands::table::{flags, Command, Handler};
 use crate::engine::blocked::{BlockSpec, Unblock};
-use crate::engine::client::{ClientId, ClientShared, ClientState};
+use crate::engine::client::ClientId;
 use crate::engine::{Ctx, Engine};
 use crate::events::KeyEvent;
 use crate::keyspace::now_ms;
@@ -275,15 +276,6 @@ impl HostCtx<'_, '_> {
             _ => None,
         }
     }
-}
-
-/// The client that key-event, timer and unblock callbacks run commands as: authenticated, in
-/// no transaction, not listed by CLIENT LIST.
-fn internal_client(db: u32) -> ClientState {
-    let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-    let mut client = ClientState::new(0, nowhere, nowhere, true, Arc::new(ClientShared::new(true)));
-    client.db = db;
-    client
 }
 
 /// Runs `f` with a call context for an internal client on `db` (callbacks outside commands).

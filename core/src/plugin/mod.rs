@@ -11,6 +11,7 @@
 pub mod api;
 pub mod cmd_module;
 pub mod dylib;
+mod internal;
 
 use std::any::{Any, TypeId};
 use std::future::Future;
