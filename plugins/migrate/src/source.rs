@@ -157,8 +157,15 @@ impl Source {
     }
 
     /// A key's value by type-specific reads, in chunks, as the commands that rebuild it here.
-    /// `None` when it is gone or of another type by now.
+    /// `None` when it is gone or of another type by now (the tracker has its event then).
     pub async fn read_value(&self, key: &[u8], ty: &str) -> Result<Option<Rebuild>, String> {
+        match self.read_value_inner(key, ty).await {
+            Err(e) if gone(&e) => Ok(None),
+            other => other,
+        }
+    }
+
+    async fn read_value_inner(&self, key: &[u8], ty: &str) -> Result<Option<Rebuild>, String> {
         let mut c = self.conn.clone();
         let mut writes: Vec<Vec<Vec<u8>>> = Vec::new();
         match ty {
@@ -232,7 +239,12 @@ impl Source {
                     start += n;
                 }
             }
-            "stream" => return self.read_stream(key).await,
+            "stream" => {
+                return match self.read_stream(key).await {
+                    Err(e) if gone(&e) => Ok(None),
+                    other => other,
+                }
+            }
             _ => return Ok(None),
         }
         if writes.is_empty() {
@@ -317,6 +329,11 @@ impl Source {
         }
         Ok(Some(Rebuild { writes }))
     }
+}
+
+/// Whether a read failed because the key went away or changed type meanwhile.
+fn gone(e: &str) -> bool {
+    e.contains("no such key") || e.contains("WRONGTYPE")
 }
 
 /// Commands that rebuild a key here (after it is deleted), in order.

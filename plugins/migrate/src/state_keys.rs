@@ -9,7 +9,7 @@
 //!   apply-dirty takes from, oldest first (SPEC_F F.8.2).
 //! - `__migrate:{ID}:errors`: list, newest first, bounded ([`MAX_ERRORS`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use respite_core::plugin::api::{Ctx, Reply};
@@ -138,28 +138,37 @@ pub fn note_events(
 ) -> Result<u64, String> {
     let dirty = key(run, "dirty");
     let pending = key(run, "pending");
-    let mut became = 0;
+    // A busy key comes many times in one batch: its record is read and written once.
+    let mut batch: HashMap<Bytes, (Option<Entry>, bool)> = HashMap::new();
+    let mut order = Vec::new();
     for (k, event) in events {
         if registry::is_ignored(event) {
             continue;
         }
-        let old = call(ctx, &[b("HGET"), dirty.clone(), k.clone()])?;
-        let old = reply::bytes(&old).and_then(|v| Entry::decode(&v));
-        let (entry, now_dirty) = registry::note(old, event, now);
+        let slot = match batch.get_mut(k) {
+            Some(slot) => slot,
+            None => {
+                let old = call(ctx, &[b("HGET"), dirty.clone(), k.clone()])?;
+                let old = reply::bytes(&old).and_then(|v| Entry::decode(&v));
+                order.push(k.clone());
+                batch.entry(k.clone()).or_insert((old, false))
+            }
+        };
+        let (entry, now_dirty) = registry::note(slot.0.take(), event, now);
+        slot.0 = Some(entry);
+        slot.1 |= now_dirty;
+    }
+    let mut became = 0;
+    for k in order {
+        let Some((Some(entry), now_dirty)) = batch.remove(&k) else {
+            continue;
+        };
         became += now_dirty as u64;
-        call(
-            ctx,
-            &[b("HSET"), dirty.clone(), k.clone(), b(entry.encode())],
-        )?;
+        call(ctx, &[b("HSET"), dirty.clone(), k.clone(), b(entry.encode())])?;
         if entry.state == KeyState::Dirty {
             call(
                 ctx,
-                &[
-                    b("ZADD"),
-                    pending.clone(),
-                    b(entry.last_seen.to_string()),
-                    k.clone(),
-                ],
+                &[b("ZADD"), pending.clone(), b(entry.last_seen.to_string()), k],
             )?;
         }
     }
