@@ -44,7 +44,11 @@ fn pairs(v: Value) -> HashMap<String, String> {
 }
 
 fn status(con: &mut redis::Connection) -> HashMap<String, String> {
-    pairs(redis::cmd("MIGRATION.STATUS").query(con).expect("MIGRATION.STATUS"))
+    pairs(
+        redis::cmd("MIGRATION.STATUS")
+            .query(con)
+            .expect("MIGRATION.STATUS"),
+    )
 }
 
 /// Polls MIGRATION.STATUS until `ok` holds; panics with the last status after [`WAIT`].
@@ -78,7 +82,9 @@ fn populate(con: &mut redis::Connection, n: usize) {
         let ttl = i % 3 == 0;
         match i % 6 {
             0 => {
-                pipe.cmd("SET").arg(format!("s:{i}")).arg(format!("value-{i}"));
+                pipe.cmd("SET")
+                    .arg(format!("s:{i}"))
+                    .arg(format!("value-{i}"));
             }
             1 => {
                 pipe.cmd("HSET")
@@ -89,7 +95,11 @@ fn populate(con: &mut redis::Connection, n: usize) {
                     .arg("x".repeat(i % 50));
             }
             2 => {
-                pipe.cmd("RPUSH").arg(format!("l:{i}")).arg("a").arg("b").arg(i);
+                pipe.cmd("RPUSH")
+                    .arg(format!("l:{i}"))
+                    .arg("a")
+                    .arg("b")
+                    .arg(i);
             }
             3 => {
                 pipe.cmd("SADD").arg(format!("t:{i}")).arg("m1").arg(i);
@@ -103,7 +113,11 @@ fn populate(con: &mut redis::Connection, n: usize) {
                     .arg("b");
             }
             _ => {
-                pipe.cmd("XADD").arg(format!("x:{i}")).arg("*").arg("f").arg(i);
+                pipe.cmd("XADD")
+                    .arg(format!("x:{i}"))
+                    .arg("*")
+                    .arg("f")
+                    .arg(i);
             }
         }
         let key = key_of(i);
@@ -245,12 +259,16 @@ fn online_migration_survives_kill_9_and_cuts_over_without_restart() {
     // kill -9 in the middle of the bulk copy; the run resumes by itself on restart.
     server.crash_restart();
     let mut con = server.conn();
-    con.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
+    con.set_read_timeout(Some(Duration::from_secs(600)))
+        .unwrap();
     let s = wait_status(&mut con, "the resumed bulk copy to finish", |s| {
         s["phase"] == "live" || s["status"] == "failed"
     });
     assert_eq!(s["status"], "running", "{s:#?}");
-    assert!(num(&s, "tracker_gaps") >= 1, "the restart is a tracker gap: {s:#?}");
+    assert!(
+        num(&s, "tracker_gaps") >= 1,
+        "the restart is a tracker gap: {s:#?}"
+    );
     assert_eq!(s["safety_sweep_recommended"], "yes (the cutover runs it)");
     // Live passes keep applying while the writer goes on.
     let seen = num(&s, "dirty_keys_applied") + num(&s, "dirty_keys_deleted");
@@ -269,7 +287,11 @@ fn online_migration_survives_kill_9_and_cuts_over_without_restart() {
     assert!(summary.contains("cutover done"), "{summary}");
     assert!(summary.contains("safety sweep"), "{summary}");
     let s = status(&mut con);
-    assert_eq!((s["status"].as_str(), s["phase"].as_str()), ("completed", "done"), "{s:#?}");
+    assert_eq!(
+        (s["status"].as_str(), s["phase"].as_str()),
+        ("completed", "done"),
+        "{s:#?}"
+    );
     assert_eq!(s["source_frozen"], "1");
     assert_eq!(num(&s, "error_keys"), 0, "{s:#?}");
 
@@ -286,24 +308,61 @@ fn online_migration_survives_kill_9_and_cuts_over_without_restart() {
     // The running server answers for the migrated keys, as the source would.
     let dbsize_src: u64 = redis::cmd("DBSIZE").query(&mut src).unwrap();
     let dbsize_here: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
-    assert!(dbsize_src.abs_diff(dbsize_here) <= 50, "{dbsize_src} vs {dbsize_here}");
+    assert!(
+        dbsize_src.abs_diff(dbsize_here) <= 50,
+        "{dbsize_src} vs {dbsize_here}"
+    );
     for key in ["big:hash", "h:1", "h:7"] {
         let a: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(&mut src).unwrap();
         let b: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(&mut con).unwrap();
         assert_eq!(a, b, "{key}");
     }
     for key in ["big:list", "l:2", "l:8"] {
-        let a: Vec<String> = redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(&mut src).unwrap();
-        let b: Vec<String> = redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(&mut con).unwrap();
+        let a: Vec<String> = redis::cmd("LRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .query(&mut src)
+            .unwrap();
+        let b: Vec<String> = redis::cmd("LRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(a, b, "{key}");
     }
-    let a: Vec<String> = redis::cmd("ZRANGE").arg("big:zset").arg(0).arg(-1).query(&mut src).unwrap();
-    let b: Vec<String> = redis::cmd("ZRANGE").arg("big:zset").arg(0).arg(-1).query(&mut con).unwrap();
+    let a: Vec<String> = redis::cmd("ZRANGE")
+        .arg("big:zset")
+        .arg(0)
+        .arg(-1)
+        .query(&mut src)
+        .unwrap();
+    let b: Vec<String> = redis::cmd("ZRANGE")
+        .arg("big:zset")
+        .arg(0)
+        .arg(-1)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(a, b);
-    let a: Value = redis::cmd("XRANGE").arg("big:stream").arg("-").arg("+").query(&mut src).unwrap();
-    let b: Value = redis::cmd("XRANGE").arg("big:stream").arg("-").arg("+").query(&mut con).unwrap();
+    let a: Value = redis::cmd("XRANGE")
+        .arg("big:stream")
+        .arg("-")
+        .arg("+")
+        .query(&mut src)
+        .unwrap();
+    let b: Value = redis::cmd("XRANGE")
+        .arg("big:stream")
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(a, b);
-    let groups: Value = redis::cmd("XINFO").arg("GROUPS").arg("big:stream").query(&mut con).unwrap();
+    let groups: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("big:stream")
+        .query(&mut con)
+        .unwrap();
     assert!(format!("{groups:?}").contains("readers"), "{groups:?}");
     let ttl: i64 = redis::cmd("TTL").arg("s:3").query(&mut con).unwrap();
     let ttl_src: i64 = redis::cmd("TTL").arg("s:3").query(&mut src).unwrap();
@@ -330,12 +389,20 @@ fn bad_sources_fail_with_a_clear_message_and_stay_resumable() {
         .query(&mut con)
         .unwrap();
     let s = wait_status(&mut con, "the run to fail", |s| s["status"] == "failed");
-    assert!(s["last_error"].contains("cannot reach the source"), "{s:#?}");
+    assert!(
+        s["last_error"].contains("cannot reach the source"),
+        "{s:#?}"
+    );
 
     // Wrong password.
     let source = RedisServer::start();
     let mut src = source.conn();
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("requirepass").arg("sesame").query(&mut src).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("sesame")
+        .query(&mut src)
+        .unwrap();
     let _: String = redis::cmd("MIGRATION.START")
         .arg("FROM")
         .arg(format!("redis://:wrong@127.0.0.1:{}", source.port()))
@@ -346,8 +413,14 @@ fn bad_sources_fail_with_a_clear_message_and_stay_resumable() {
     let s = wait_status(&mut con, "the run to fail", |s| {
         s["run_id"] == "badpass" && s["status"] == "failed"
     });
-    assert!(s["last_error"].contains("refused the credentials"), "{s:#?}");
-    assert!(!s["source"].contains("wrong"), "the password is not shown: {s:#?}");
+    assert!(
+        s["last_error"].contains("refused the credentials"),
+        "{s:#?}"
+    );
+    assert!(
+        !s["source"].contains("wrong"),
+        "the password is not shown: {s:#?}"
+    );
 
     // Notifications off, and not allowed to turn them on: refused before copying anything.
     let _: String = redis::cmd("MIGRATION.START")
@@ -364,9 +437,19 @@ fn bad_sources_fail_with_a_clear_message_and_stay_resumable() {
     assert_eq!(num(&s, "migrated_keys"), 0);
     // Fixed on the source: RESUME goes on with the same run.
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut src).unwrap();
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("notify-keyspace-events").arg("KEA").query(&mut src).unwrap();
-    let _: () = redis::cmd("MIGRATION.RESUME").arg("nonotify").query(&mut con).unwrap();
-    wait_status(&mut con, "the resumed run to go live", |s| s["phase"] == "live");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KEA")
+        .query(&mut src)
+        .unwrap();
+    let _: () = redis::cmd("MIGRATION.RESUME")
+        .arg("nonotify")
+        .query(&mut con)
+        .unwrap();
+    wait_status(&mut con, "the resumed run to go live", |s| {
+        s["phase"] == "live"
+    });
     let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
     assert_eq!(v, "v");
     let _: () = redis::cmd("MIGRATION.ABORT").query(&mut con).unwrap();
@@ -426,13 +509,26 @@ fn offline_front_end_migrates_into_a_file_that_respite_then_serves() {
 
     let (ok, out) = migrate_cli(
         dir.path(),
-        &["bulk", "--from", &url, "--to", to, "--run-id", "off", "--enable-notifications"],
+        &[
+            "bulk",
+            "--from",
+            &url,
+            "--to",
+            to,
+            "--run-id",
+            "off",
+            "--enable-notifications",
+        ],
     );
     assert!(ok, "{out}");
     assert!(out.contains("phase: live"), "{out}");
 
     // Changes while no importer runs: the cutover's sweep finds them.
-    let _: () = redis::cmd("SET").arg("s:0").arg("changed").query(&mut src).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("s:0")
+        .arg("changed")
+        .query(&mut src)
+        .unwrap();
     let _: () = redis::cmd("DEL").arg("h:1").query(&mut src).unwrap();
     let (ok, out) = migrate_cli(dir.path(), &["status", "--to", to, "--run-id", "off"]);
     assert!(ok, "{out}");
@@ -440,7 +536,15 @@ fn offline_front_end_migrates_into_a_file_that_respite_then_serves() {
 
     let (ok, out) = migrate_cli(
         dir.path(),
-        &["cutover", "--to", to, "--run-id", "off", "--freeze-ms", "1000"],
+        &[
+            "cutover",
+            "--to",
+            to,
+            "--run-id",
+            "off",
+            "--freeze-ms",
+            "1000",
+        ],
     );
     assert!(ok, "{out}");
     assert!(out.contains("status: completed"), "{out}");

@@ -230,8 +230,11 @@ async fn supervise(
                             let r = async {
                                 let src = source::Source::connect(&row.options.source).await?;
                                 verify::run(
-                                    &handle, &src, &row.run_id, row.dest_db, state_db, pct,
-                                    tolerance, row.options.ttl_mode == options::TtlMode::Drop,
+                                    &handle,
+                                    &src,
+                                    &row,
+                                    state_db,
+                                    verify::Sample { pct, tolerance },
                                 )
                                 .await
                             }

@@ -200,12 +200,12 @@ async fn step(env: &Env, _tx: &mpsc::UnboundedSender<Msg>, job: &Job) -> Result<
             let out = verify::run(
                 &env.handle,
                 &src,
-                &row.run_id,
-                row.dest_db,
+                &row,
                 env.state_db,
-                *pct,
-                *tolerance,
-                row.options.ttl_mode == crate::options::TtlMode::Drop,
+                verify::Sample {
+                    pct: *pct,
+                    tolerance: *tolerance,
+                },
             )
             .await?;
             let mut text = format!(

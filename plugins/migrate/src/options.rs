@@ -264,9 +264,11 @@ impl Options {
                 "MAX-RPS" => {
                     o.max_rps = match value.parse::<u32>() {
                         Ok(n) => n,
-                        Err(_) => return Err(err(format!(
+                        Err(_) => {
+                            return Err(err(format!(
                             "{name} must be a non-negative integer (0: unlimited), got '{value}'"
-                        ))),
+                        )))
+                        }
                     }
                 }
                 "MAX-CONCURRENCY" => o.max_concurrency = positive(&name, value, 1024)? as u32,

@@ -64,8 +64,6 @@ pub struct RunRow {
     pub frozen: bool,
     /// The last error, for status.
     pub last_error: String,
-    /// The last verification's outcome.
-    pub last_verify: String,
 }
 
 impl RunRow {
@@ -86,7 +84,6 @@ impl RunRow {
             skipped_types: String::new(),
             frozen: false,
             last_error: String::new(),
-            last_verify: String::new(),
         }
     }
 
@@ -153,7 +150,6 @@ impl RunRow {
             ("skipped_types", self.skipped_types.clone()),
             ("frozen", (self.frozen as u8).to_string()),
             ("last_error", self.last_error.clone()),
-            ("last_verify", self.last_verify.clone()),
         ]
     }
 
@@ -204,7 +200,6 @@ impl RunRow {
             skipped_types: s("skipped_types"),
             frozen: s("frozen") == "1",
             last_error: s("last_error"),
-            last_verify: s("last_verify"),
         })
     }
 }

@@ -164,11 +164,19 @@ pub fn note_events(
             continue;
         };
         became += now_dirty as u64;
-        call(ctx, &[b("HSET"), dirty.clone(), k.clone(), b(entry.encode())])?;
+        call(
+            ctx,
+            &[b("HSET"), dirty.clone(), k.clone(), b(entry.encode())],
+        )?;
         if entry.state == KeyState::Dirty {
             call(
                 ctx,
-                &[b("ZADD"), pending.clone(), b(entry.last_seen.to_string()), k],
+                &[
+                    b("ZADD"),
+                    pending.clone(),
+                    b(entry.last_seen.to_string()),
+                    k,
+                ],
             )?;
         }
     }

@@ -11,6 +11,7 @@ use redis::Value;
 use respite_core::plugin::api::{now_ms, Ctx, EngineHandle, Reply};
 
 use crate::reply;
+use crate::row::RunRow;
 use crate::source::{self, Source};
 use crate::state_keys;
 
@@ -254,17 +255,26 @@ pub fn compare(
     }
 }
 
-/// Compares a `pct` share of the keys of both sides.
+/// What to compare.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Share of keys, percent.
+    pub pct: f64,
+    /// How far apart expiry times may be (ms).
+    pub tolerance: i64,
+}
+
+/// Compares a share of the keys of both sides of `row`'s run.
 pub async fn run(
     handle: &EngineHandle,
     src: &Source,
-    run_id: &str,
-    dest_db: u32,
+    row: &RunRow,
     state_db: u32,
-    pct: f64,
-    tolerance: i64,
-    ttl_dropped: bool,
+    sample: Sample,
 ) -> Result<Outcome, String> {
+    let Sample { pct, tolerance } = sample;
+    let (run_id, dest_db) = (row.run_id.as_str(), row.dest_db);
+    let ttl_dropped = row.options.ttl_mode == crate::options::TtlMode::Drop;
     let hasher = RandomState::new();
     let take = |k: &[u8]| pct >= 100.0 || (hasher.hash_one(k) % 1_000_000) as f64 / 10_000.0 < pct;
     let mut out = Outcome::default();
