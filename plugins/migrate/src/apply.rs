@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::copy::{self, Outcome};
 use crate::dest::Item;
-use crate::job::{Job, Stop};
+use crate::job::{Desired, Job, Stop};
 use crate::registry::KeyState;
 use crate::state_keys;
 
@@ -28,7 +28,8 @@ pub async fn run(job: &mut Job, until_empty: bool) -> Result<u64, Stop> {
         if !until_empty && (handled >= initial || job.should_stop()) {
             break;
         }
-        if until_empty && *job.shutdown.borrow() {
+        // The final delta stops only for shutdown or abort (which unfreezes the source).
+        if until_empty && (*job.shutdown.borrow() || job.ctl.desired() == Desired::Abort) {
             return Err(Stop::Asked);
         }
         let r = run.clone();

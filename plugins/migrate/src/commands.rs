@@ -449,6 +449,7 @@ fn abort(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match active(ctx, cfg.state_db, argv) {
         Err(e) => e,
         Ok(Some(ctl)) => {
+            // Also stops a cutover under way, which then unfreezes the source.
             ctl.desired.send_replace(Desired::Abort);
             ctl.cutover_asked.notify_one();
             Reply::ok()

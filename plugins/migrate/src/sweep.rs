@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::job::{Job, Stop};
+use crate::job::{Desired, Job, Stop};
 use crate::reply;
 use crate::state_keys;
 
@@ -17,6 +17,9 @@ pub async fn run(job: &mut Job) -> Result<u64, Stop> {
     // The source's keys.
     let mut cursor = 0u64;
     loop {
+        if job.ctl.desired() == Desired::Abort || *job.shutdown.borrow() {
+            return Err(Stop::Asked);
+        }
         let (next, keys) = job.src.scan(cursor, count).await?;
         marked += keys.len() as u64;
         let r = run.clone();
