@@ -443,6 +443,16 @@ fn bad_sources_fail_with_a_clear_message_and_stay_resumable() {
         .arg("KEA")
         .query(&mut src)
         .unwrap();
+    let pre = pairs(
+        redis::cmd("MIGRATION.PREFLIGHT")
+            .arg("FROM")
+            .arg(format!("redis://:sesame@127.0.0.1:{}", source.port()))
+            .query(&mut con)
+            .unwrap(),
+    );
+    assert_eq!(pre["keys"], "1", "{pre:#?}");
+    assert_eq!(pre["type_sample"], "string:1", "{pre:#?}");
+    assert_eq!(pre["notify_missing"], "", "{pre:#?}");
     let _: () = redis::cmd("MIGRATION.RESUME")
         .arg("nonotify")
         .query(&mut con)
@@ -450,6 +460,12 @@ fn bad_sources_fail_with_a_clear_message_and_stay_resumable() {
     wait_status(&mut con, "the resumed run to go live", |s| {
         s["phase"] == "live"
     });
+    let info: String = redis::cmd("INFO").arg("migrate").query(&mut con).unwrap();
+    assert!(info.contains("migrate_active_runs:1"), "{info}");
+    assert!(
+        info.contains("run:nonotify,status=running,phase=live"),
+        "{info}"
+    );
     let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
     assert_eq!(v, "v");
     let _: () = redis::cmd("MIGRATION.ABORT").query(&mut con).unwrap();
