@@ -8,51 +8,101 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use crate::copy::{self, Outcome};
 use crate::dest::Item;
 use crate::job::{Job, Stop};
+use crate::options::Options;
+use crate::source::Source;
 use crate::state_keys;
 use crate::throttle::Throttle;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// One SCAN page, fetched.
+type Page = (u64, Vec<(Vec<u8>, Item)>, std::time::Duration);
+
+/// SCANs from `cursor` and fetches the page's keys: pipelines of `batch_keys`, up to
+/// `max_concurrency` at once, no faster than the throttle allows.
+async fn fetch_page(
+    src: Source,
+    o: Options,
+    cursor: u64,
+    throttle: Arc<Mutex<Throttle>>,
+) -> Result<Page, String> {
+    let t0 = std::time::Instant::now();
+    let (next, keys) = src.scan(cursor, o.scan_count).await?;
+    let chunks: Vec<Vec<Vec<u8>>> = keys
+        .chunks(o.batch_keys.max(1) as usize)
+        .map(|c| c.to_vec())
+        .collect();
+    let mode = o.ttl_mode;
+    let mut pages = Box::pin(
+        stream::iter(chunks)
+            .then(|chunk| {
+                let throttle = Arc::clone(&throttle);
+                async move {
+                    throttle.lock().await.acquire(chunk.len() as u64).await;
+                    chunk
+                }
+            })
+            .map(|chunk| {
+                let src = src.clone();
+                async move {
+                    let items = copy::fetch(&src, &chunk, mode).await?;
+                    Ok::<_, String>(chunk.into_iter().zip(items).collect::<Vec<_>>())
+                }
+            })
+            .buffered(o.max_concurrency.max(1) as usize),
+    );
+    let mut fetched = Vec::with_capacity(keys.len());
+    while let Some(part) = pages.try_next().await? {
+        fetched.extend(part);
+    }
+    Ok((next, fetched, t0.elapsed()))
+}
 
 /// Copies until SCAN's cursor comes back to 0 (`Ok`), or stops when asked or on an error.
+/// The next page is fetched while this one is written.
 pub async fn run(job: &mut Job) -> Result<(), Stop> {
-    let mut throttle = Throttle::new(job.row.options.max_rps);
-    // A resumed run starting at 0 with keys scanned already finished its last pass.
+    let throttle = Arc::new(Mutex::new(Throttle::new(job.row.options.max_rps)));
+    let o = job.row.options.clone();
+    let mut ahead = Some(tokio::spawn(fetch_page(
+        job.src.clone(),
+        o.clone(),
+        job.row.scan_cursor,
+        Arc::clone(&throttle),
+    )));
     loop {
+        let Some(fetching) = ahead.take() else {
+            return Ok(());
+        };
         if job.should_stop() {
+            fetching.abort();
             return Err(Stop::Asked);
         }
-        let o = job.row.options.clone();
-        let (next, keys) = job.src.scan(job.row.scan_cursor, o.scan_count).await?;
-        let chunks: Vec<Vec<Vec<u8>>> = keys
-            .chunks(o.batch_keys.max(1) as usize)
-            .map(|c| c.to_vec())
-            .collect();
-        let mut fetched: Vec<(Vec<u8>, Item)> = Vec::with_capacity(keys.len());
-        let src = job.src.clone();
-        let mode = o.ttl_mode;
-        let mut pages = Box::pin(
-            stream::iter(chunks)
-                .then(|chunk| {
-                    let wait = throttle.delay_for(chunk.len() as u64, std::time::Instant::now());
-                    async move {
-                        if !wait.is_zero() {
-                            tokio::time::sleep(wait).await;
-                        }
-                        chunk
-                    }
-                })
-                .map(|chunk| {
-                    let src = src.clone();
-                    async move {
-                        let items = copy::fetch(&src, &chunk, mode).await?;
-                        Ok::<_, String>(chunk.into_iter().zip(items).collect::<Vec<_>>())
-                    }
-                })
-                .buffered(o.max_concurrency.max(1) as usize),
-        );
-        while let Some(part) = pages.try_next().await? {
-            fetched.extend(part);
+        let (next, items, fetch_time) = fetching
+            .await
+            .map_err(|e| format!("fetching a page failed: {e}"))??;
+        if next != 0 {
+            ahead = Some(tokio::spawn(fetch_page(
+                job.src.clone(),
+                o.clone(),
+                next,
+                Arc::clone(&throttle),
+            )));
         }
-        drop(pages);
-        write_page(job, fetched, next).await?;
+        let t0 = std::time::Instant::now();
+        let n = items.len();
+        let written = write_page(job, items, next).await;
+        if let Err(e) = written {
+            if let Some(a) = ahead.take() {
+                a.abort();
+            }
+            return Err(e);
+        }
+        tracing::debug!(
+            keys = n,
+            fetch_us = fetch_time.as_micros() as u64,
+            write_us = t0.elapsed().as_micros() as u64,
+            "bulk page"
+        );
         if next == 0 {
             return Ok(());
         }
