@@ -584,3 +584,69 @@ fn offline_front_end_migrates_into_a_file_that_respite_then_serves() {
     let n: i64 = redis::cmd("HLEN").arg("big:hash").query(&mut con).unwrap();
     assert_eq!(n, 3000);
 }
+
+#[test]
+fn source_disconnects_are_recorded_and_survived() {
+    let source = RedisServer::start();
+    let mut src = source.conn();
+    populate(&mut src, 3000, false);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KEA")
+        .query(&mut src)
+        .unwrap();
+    let server = Server::builder().config(CONFIG).start();
+    let mut con = server.conn();
+    let _: String = redis::cmd("MIGRATION.START")
+        .arg("FROM")
+        .arg(format!("redis://127.0.0.1:{}", source.port()))
+        .arg("MAX-RPS")
+        .arg(1000)
+        .arg("SCAN-COUNT")
+        .arg(100)
+        .arg("BATCH-KEYS")
+        .arg(50)
+        .query(&mut con)
+        .unwrap();
+    wait_status(&mut con, "some progress", |s| num(s, "scanned_keys") >= 300);
+    // The tracker's connection, then the copier's: both come back by themselves.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut src)
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query(&mut src)
+        .unwrap();
+    let s = wait_status(&mut con, "the copy to finish", |s| {
+        s["phase"] == "live" || s["status"] == "failed"
+    });
+    assert_eq!(s["status"], "running", "{s:#?}");
+    assert!(num(&s, "tracker_gaps") >= 1, "{s:#?}");
+    assert!(s["recent_errors"].contains("tracker"), "{s:#?}");
+    assert!(s["recent_errors"].contains("reconnecting"), "{s:#?}");
+    // Changes after the reconnection are tracked again.
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("1")
+        .query(&mut src)
+        .unwrap();
+    wait_status(&mut con, "the change to be applied", |s| {
+        num(s, "dirty_keys_applied") >= 1
+    });
+    let v: String = redis::cmd("GET").arg("after").query(&mut con).unwrap();
+    assert_eq!(v, "1");
+    let summary: String = redis::cmd("MIGRATION.CUTOVER")
+        .arg("FREEZE-MS")
+        .arg(5000)
+        .query(&mut con)
+        .unwrap();
+    assert!(summary.contains("safety sweep"), "{summary}");
+}

@@ -58,7 +58,7 @@ pub async fn run(job: &mut Job, until_empty: bool) -> Result<u64, Stop> {
                 let item = if ty == "none" {
                     Item::Gone
                 } else {
-                    copy::rebuild(&job.src, &key, &ty, expire_at).await
+                    copy::rebuild(&job.src, &key, &ty, expire_at).await?
                 };
                 rebuilt.push((key, item));
             }

@@ -199,9 +199,17 @@ async fn write_group(
                     String::from_utf8_lossy(&last[..last.len().min(200)])
                 );
             }
+            let track = row.options.track;
             engine.run_internal(state_db, |ctx| {
                 for (key, e) in &errors {
                     let _ = state_keys::log_error(ctx, &run, "bulk", Some(key), e);
+                    // Apply-dirty tries it again.
+                    if track {
+                        let k = bytes::Bytes::copy_from_slice(key);
+                        if let Ok(true) = state_keys::mark_dirty(ctx, &run, &k, "bulk_error") {
+                            row.counters.dirty_keys_seen += 1;
+                        }
+                    }
                 }
             });
             if let Some((next, scanned)) = cursor {
@@ -228,7 +236,7 @@ async fn rebuild_refused(job: &mut Job, refused: Vec<(Vec<u8>, i64, String)>) ->
         let item = if ty == "none" {
             Item::Gone
         } else {
-            copy::rebuild(&job.src, &key, &ty, expire_at).await
+            copy::rebuild(&job.src, &key, &ty, expire_at).await?
         };
         items.push((key, item));
     }

@@ -24,7 +24,7 @@ pub async fn fetch(src: &Source, keys: &[Vec<u8>], mode: TtlMode) -> Result<Vec<
                 if RESTORABLE.contains(&ty.as_str()) {
                     Item::Dump { payload, expire_at }
                 } else if ty == "stream" {
-                    rebuild(src, key, &ty, expire_at).await
+                    rebuild(src, key, &ty, expire_at).await?
                 } else {
                     Item::Unsupported(ty)
                 }
@@ -34,12 +34,15 @@ pub async fn fetch(src: &Source, keys: &[Vec<u8>], mode: TtlMode) -> Result<Vec<
     Ok(items)
 }
 
-/// The type-specific form of a key (for streams, and payloads RESTORE refused).
-pub async fn rebuild(src: &Source, key: &[u8], ty: &str, expire_at: i64) -> Item {
+/// The type-specific form of a key (for streams, and payloads RESTORE refused). A lost
+/// connection fails the whole batch (`Err`: retried from the checkpoint); other errors fail
+/// the key.
+pub async fn rebuild(src: &Source, key: &[u8], ty: &str, expire_at: i64) -> Result<Item, String> {
     match src.read_value(key, ty).await {
-        Ok(Some(rebuild)) => Item::Rebuild { rebuild, expire_at },
-        Ok(None) => Item::Gone,
-        Err(e) => Item::Failed(e),
+        Ok(Some(rebuild)) => Ok(Item::Rebuild { rebuild, expire_at }),
+        Ok(None) => Ok(Item::Gone),
+        Err(e) if e.starts_with("cannot reach the source") => Err(e),
+        Err(e) => Ok(Item::Failed(e)),
     }
 }
 

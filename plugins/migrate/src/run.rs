@@ -16,6 +16,9 @@ use crate::source::Source;
 use crate::tracker::Tracker;
 use crate::{apply, bulk, cutover, preflight, state_keys, State};
 
+/// Reconnections to the source before a run fails (the count starts again once it copies).
+const RETRIES: u32 = 5;
+
 /// How often a live run applies what the tracker recorded.
 const LIVE_PASS: Duration = Duration::from_millis(200);
 
@@ -148,9 +151,37 @@ async fn run(env: &Env, mut row: RunRow, ctl: &Arc<Control>, resumed: bool) {
             }
         }
     }
+    let mut retries = 0;
+    let mut progress_at_failure = u64::MAX;
     loop {
         let r = drive(&mut job).await;
         match r {
+            // The source went away for a moment: reconnect with backoff, a few times.
+            Err(Stop::Failed(e))
+                if e.starts_with("cannot reach the source") && retries < RETRIES =>
+            {
+                let progress = job.row.counters.scanned_keys + job.row.counters.dirty_keys_applied;
+                if progress != progress_at_failure {
+                    retries = 0;
+                }
+                progress_at_failure = progress;
+                retries += 1;
+                job.log_error(
+                    "run",
+                    None,
+                    format!("{e}; reconnecting (attempt {retries} of {RETRIES})"),
+                )
+                .await;
+                let backoff = Duration::from_millis(200 << retries);
+                let mut shutdown = job.shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = until_true(&mut shutdown) => break,
+                }
+                if let Ok(src) = Source::connect(&job.row.options.source).await {
+                    job.src = src;
+                }
+            }
             Err(Stop::Asked) if *job.shutdown.borrow() => break,
             Err(Stop::Asked) if job.ctl.desired() == Desired::Pause => {
                 if job
