@@ -69,8 +69,14 @@ async fn run(env: &Env, mut row: RunRow, ctl: &Arc<Control>, resumed: bool) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(run = %row.run_id, "{e}");
-            row.status = "failed".into();
-            row.last_error = e;
+            if ctl.desired() == Desired::Abort {
+                // Aborted all the same; a freeze it left ends with its timeout.
+                row.status = "aborted".into();
+                row.last_error = format!("aborted without reaching the source: {e}");
+            } else {
+                row.status = "failed".into();
+                row.last_error = e;
+            }
             let db = env.state_db;
             let r = row.clone();
             let _ = env
