@@ -625,10 +625,28 @@ fn source_disconnects_are_recorded_and_survived() {
         .arg("yes")
         .query(&mut src)
         .unwrap();
+    // Throttles change while it runs (SPEC_F F.10.2); the rest does not.
+    let _: () = redis::cmd("MIGRATION.SET")
+        .arg("MAX-RPS")
+        .arg(0)
+        .arg("BATCH-KEYS")
+        .arg(200)
+        .query(&mut con)
+        .unwrap();
+    let e = redis::cmd("MIGRATION.SET")
+        .arg("TTL-MODE")
+        .arg("drop")
+        .query::<()>(&mut con)
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot change"), "{e}");
     let s = wait_status(&mut con, "the copy to finish", |s| {
         s["phase"] == "live" || s["status"] == "failed"
     });
     assert_eq!(s["status"], "running", "{s:#?}");
+    assert_eq!(
+        (s["max_rps"].as_str(), s["batch_keys"].as_str()),
+        ("0", "200")
+    );
     assert!(num(&s, "tracker_gaps") >= 1, "{s:#?}");
     assert!(s["recent_errors"].contains("tracker"), "{s:#?}");
     assert!(s["recent_errors"].contains("reconnecting"), "{s:#?}");

@@ -81,9 +81,12 @@ pub async fn run(job: &mut Job) -> Result<(), Stop> {
             .await
             .map_err(|e| format!("fetching a page failed: {e}"))??;
         if next != 0 {
+            // MIGRATION.SET's changes apply from the next page on.
+            let o = job.row.options.clone();
+            throttle.lock().await.set_rps(o.max_rps);
             ahead = Some(tokio::spawn(fetch_page(
                 job.src.clone(),
-                o.clone(),
+                o,
                 next,
                 Arc::clone(&throttle),
             )));

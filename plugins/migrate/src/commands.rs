@@ -50,6 +50,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         .flags(ADMIN | NOSCRIPT)
         .categories(CATS)
         .doc("migration", "Aborts a run (and unfreezes the source): [run-id]", "1.0.0", "O(1)"),
+    CommandSpec::new("migration.set", -3, set)
+        .flags(ADMIN | NOSCRIPT)
+        .categories(CATS)
+        .doc(
+            "migration",
+            "Changes a run's throttles from its next batch on: [run-id] SCAN-COUNT|BATCH-KEYS|BATCH-BYTES|MAX-RPS|MAX-CONCURRENCY value ...",
+            "1.0.0",
+            "O(1)",
+        ),
     CommandSpec::new("migration.cutover", -1, cutover)
         .flags(ADMIN | NOSCRIPT | BLOCKING)
         .categories(CATS)
@@ -467,6 +476,56 @@ fn abort(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             Reply::ok()
         }
     }
+}
+
+fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(cfg) = config(ctx) else {
+        return err("the migrate plugin is not running");
+    };
+    let args: Vec<String> = argv[1..].iter().map(text).collect();
+    // An odd count names the run first.
+    let (run, pairs) = if args.len() % 2 == 1 {
+        (Some(args[0].as_str()), &args[1..])
+    } else {
+        (None, &args[..])
+    };
+    let row = match pick(ctx, cfg.state_db, run) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let live = ctx
+        .engine()
+        .state::<State>()
+        .and_then(|s| s.runs.get(&row.run_id).cloned());
+    let mut o = match &live {
+        Some(ctl) => lock(&ctl.tuned).clone().unwrap_or(row.options.clone()),
+        None => row.options.clone(),
+    };
+    for pair in pairs.chunks(2) {
+        if let Err(e) = o.tune(&pair[0].to_ascii_uppercase(), &pair[1]) {
+            return err(e.0);
+        }
+    }
+    match live {
+        Some(ctl) => {
+            *lock(&ctl.tuned) = Some(o.clone());
+            lock(&ctl.latest).options = o;
+        }
+        None => {
+            if row.finished() {
+                return err(format!("migration run '{}' is {}", row.run_id, row.status));
+            }
+            let mut row = row;
+            row.options = o;
+            if let Err(e) = ctx
+                .engine()
+                .run_internal(cfg.state_db, |c| state_keys::save_run(c, &row))
+            {
+                return err(e);
+            }
+        }
+    }
+    Reply::ok()
 }
 
 fn no_block(_: &mut Engine, _: ClientId, _: Unblock) {}

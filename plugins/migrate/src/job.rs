@@ -65,6 +65,8 @@ pub struct Control {
     pub seen: AtomicU64,
     /// Tracker gaps since the last checkpoint.
     pub gaps: AtomicU64,
+    /// Options changed by MIGRATION.SET, taken at the next checkpoint.
+    pub tuned: Mutex<Option<crate::options::Options>>,
 }
 
 impl Control {
@@ -93,6 +95,7 @@ impl Control {
             barrier_rx: Mutex::new(Some(barrier_rx)),
             seen: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
+            tuned: Mutex::new(None),
         })
     }
 
@@ -188,6 +191,9 @@ impl Job {
         &mut self,
         f: impl FnOnce(&mut Engine, &mut RunRow) -> R + Send + 'static,
     ) -> Result<R, Stop> {
+        if let Some(o) = lock(&self.ctl.tuned).take() {
+            self.row.options = o;
+        }
         let mut row = self.row.clone();
         row.counters.dirty_keys_seen += self.ctl.seen.swap(0, Ordering::Relaxed);
         row.counters.tracker_gaps += self.ctl.gaps.swap(0, Ordering::Relaxed);

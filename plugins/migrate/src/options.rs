@@ -224,6 +224,37 @@ pub fn source_db(url: &str) -> u32 {
 }
 
 impl Options {
+    /// Sets one of the options a running run may change (MIGRATION.SET, SPEC_F F.10.2):
+    /// SCAN-COUNT, BATCH-KEYS, BATCH-BYTES, MAX-RPS, MAX-CONCURRENCY (name upper-case).
+    pub fn tune(&mut self, name: &str, value: &str) -> Result<(), OptionError> {
+        match name {
+            "SCAN-COUNT" => self.scan_count = positive(&name, value, 1_000_000)? as u32,
+            "BATCH-KEYS" => self.batch_keys = positive(&name, value, 100_000)? as u32,
+            "BATCH-BYTES" => {
+                self.batch_bytes = parse_size(value).filter(|n| *n >= 1).ok_or_else(|| {
+                    err(format!("{name} must be a size such as 64MB, got '{value}'"))
+                })?
+            }
+            "MAX-RPS" => {
+                self.max_rps = match value.parse::<u32>() {
+                    Ok(n) => n,
+                    Err(_) => {
+                        return Err(err(format!(
+                            "{name} must be a non-negative integer (0: unlimited), got '{value}'"
+                        )))
+                    }
+                }
+            }
+            "MAX-CONCURRENCY" => self.max_concurrency = positive(&name, value, 1024)? as u32,
+            _ => {
+                return Err(err(format!(
+                    "{name} cannot change while a run goes on (SCAN-COUNT, BATCH-KEYS, \
+                     BATCH-BYTES, MAX-RPS, MAX-CONCURRENCY can)"
+                )))
+            }
+        }
+        Ok(())
+    }
     /// Parses `FROM <url>` and the option pairs of MIGRATION.START (names in any case).
     pub fn parse(args: &[&str]) -> Result<Options, OptionError> {
         let mut o = Options::default();
@@ -254,24 +285,9 @@ impl Options {
                     check_run_id(value)?;
                     o.run_id = Some(value.to_string());
                 }
-                "SCAN-COUNT" => o.scan_count = positive(&name, value, 1_000_000)? as u32,
-                "BATCH-KEYS" => o.batch_keys = positive(&name, value, 100_000)? as u32,
-                "BATCH-BYTES" => {
-                    o.batch_bytes = parse_size(value).filter(|n| *n >= 1).ok_or_else(|| {
-                        err(format!("{name} must be a size such as 64MB, got '{value}'"))
-                    })?
+                "SCAN-COUNT" | "BATCH-KEYS" | "BATCH-BYTES" | "MAX-RPS" | "MAX-CONCURRENCY" => {
+                    o.tune(&name, value)?
                 }
-                "MAX-RPS" => {
-                    o.max_rps = match value.parse::<u32>() {
-                        Ok(n) => n,
-                        Err(_) => {
-                            return Err(err(format!(
-                            "{name} must be a non-negative integer (0: unlimited), got '{value}'"
-                        )))
-                        }
-                    }
-                }
-                "MAX-CONCURRENCY" => o.max_concurrency = positive(&name, value, 1024)? as u32,
                 "TTL-MODE" => {
                     o.ttl_mode = TtlMode::parse(value).ok_or_else(|| {
                         err(format!("{name} must be preserve or drop, got '{value}'"))
@@ -363,6 +379,20 @@ mod tests {
         assert!(e(&["FROM", "redis://h", "RUN-ID", "a b"]).contains("RUN-ID"));
         assert!(e(&["FROM", "redis://h", "BOGUS", "1"]).contains("unknown option 'BOGUS'"));
         assert!(e(&["FROM", "redis://h", "MAX-RPS", "-1"]).contains("MAX-RPS"));
+    }
+
+    #[test]
+    fn tuning() {
+        let mut o = Options::default();
+        o.tune("MAX-RPS", "500").unwrap();
+        o.tune("BATCH-KEYS", "7").unwrap();
+        assert_eq!((o.max_rps, o.batch_keys), (500, 7));
+        assert!(o
+            .tune("TTL-MODE", "drop")
+            .unwrap_err()
+            .0
+            .contains("cannot change"));
+        assert!(o.tune("SCAN-COUNT", "0").is_err());
     }
 
     #[test]

@@ -20,6 +20,13 @@ impl Throttle {
         }
     }
 
+    /// Changes the rate (MIGRATION.SET MAX-RPS), from now on.
+    pub fn set_rps(&mut self, rps: u32) {
+        if rps != self.rps {
+            *self = Throttle::new(rps);
+        }
+    }
+
     /// How long to wait before reading `n` more keys.
     pub fn delay_for(&mut self, n: u64, now: Instant) -> Duration {
         if self.rps == 0 {
