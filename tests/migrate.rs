@@ -364,9 +364,20 @@ fn online_migration_survives_kill_9_and_cuts_over_without_restart() {
         .query(&mut con)
         .unwrap();
     assert!(format!("{groups:?}").contains("readers"), "{groups:?}");
-    let ttl: i64 = redis::cmd("TTL").arg("s:3").query(&mut con).unwrap();
-    let ttl_src: i64 = redis::cmd("TTL").arg("s:3").query(&mut src).unwrap();
-    assert!((ttl - ttl_src).abs() <= 2, "{ttl} vs {ttl_src}");
+    // Expiry came along (as absolute times).
+    let mut with_ttl = 0;
+    for i in (0..N).step_by(6).take(200) {
+        let key = key_of(i);
+        let ttl_src: i64 = redis::cmd("TTL").arg(&key).query(&mut src).unwrap();
+        let ttl: i64 = redis::cmd("TTL").arg(&key).query(&mut con).unwrap();
+        if ttl_src > 0 {
+            with_ttl += 1;
+            assert!((ttl - ttl_src).abs() <= 2, "{key}: {ttl} vs {ttl_src}");
+        } else {
+            assert_eq!(ttl, ttl_src, "{key}");
+        }
+    }
+    assert!(with_ttl > 10, "{with_ttl} keys with a TTL");
     // The run's state lives in its own database, not among the migrated keys.
     let runs: Vec<Value> = redis::cmd("MIGRATION.LIST").query(&mut con).unwrap();
     assert_eq!(runs.len(), 1);
@@ -667,4 +678,67 @@ fn source_disconnects_are_recorded_and_survived() {
         .query(&mut con)
         .unwrap();
     assert!(summary.contains("safety sweep"), "{summary}");
+}
+
+#[test]
+fn keyspace_channels_and_dropped_ttls() {
+    let source = RedisServer::start();
+    let mut src = source.conn();
+    populate(&mut src, 300, false);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KA")
+        .query(&mut src)
+        .unwrap();
+    let server = Server::builder().config(CONFIG).start();
+    let mut con = server.conn();
+    // Into database 3.
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut con).unwrap();
+    let _: String = redis::cmd("MIGRATION.START")
+        .arg("FROM")
+        .arg(format!("redis://127.0.0.1:{}", source.port()))
+        .arg("CHANNELS")
+        .arg("keyspace")
+        .arg("TTL-MODE")
+        .arg("drop")
+        .query(&mut con)
+        .unwrap();
+    wait_status(&mut con, "the copy", |s| {
+        s["phase"] == "live" || s["status"] == "failed"
+    });
+    let _: () = redis::cmd("SET")
+        .arg("late")
+        .arg("v")
+        .arg("EX")
+        .arg(100)
+        .query(&mut src)
+        .unwrap();
+    let _: () = redis::cmd("DEL").arg("s:0").query(&mut src).unwrap();
+    wait_status(&mut con, "the changes", |s| {
+        num(s, "dirty_keys_applied") >= 1 && num(s, "dirty_keys_deleted") >= 1
+    });
+    let v: String = redis::cmd("GET").arg("late").query(&mut con).unwrap();
+    assert_eq!(v, "v");
+    let ttl: i64 = redis::cmd("TTL").arg("late").query(&mut con).unwrap();
+    assert_eq!(ttl, -1, "TTL-MODE drop");
+    let ttl: i64 = redis::cmd("TTL").arg("s:6").query(&mut con).unwrap();
+    assert_eq!(ttl, -1, "TTL-MODE drop");
+    let _: String = redis::cmd("MIGRATION.CUTOVER")
+        .arg("FREEZE-MS")
+        .arg(5000)
+        .query(&mut con)
+        .unwrap();
+    let v = pairs(
+        redis::cmd("MIGRATION.VERIFY")
+            .arg("SAMPLE")
+            .arg(100)
+            .query(&mut con)
+            .unwrap(),
+    );
+    assert_eq!(v["mismatches"], "0", "{v:#?}");
+    // Nothing went to database 0.
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut con).unwrap();
+    let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(n, 0);
 }
