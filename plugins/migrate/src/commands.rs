@@ -660,8 +660,7 @@ fn verify_cmd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             row,
             pct,
             tolerance,
-            client: Some(id),
-            done: None,
+            client: id,
         });
     }
     Reply::Null
@@ -707,8 +706,7 @@ fn preflight_cmd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if let Some(st) = ctx.engine().state::<State>() {
         let _ = st.tx.send(Msg::Preflight {
             options: o,
-            client: Some(id),
-            done: None,
+            client: id,
         });
     }
     Reply::Null

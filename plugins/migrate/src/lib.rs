@@ -106,19 +106,15 @@ pub enum Msg {
         pct: f64,
         /// TTL tolerance, ms.
         tolerance: i64,
-        /// Who waits (none: the offline front end, which reads the run's last_verify).
-        client: Option<ClientId>,
-        /// Where the offline front end gets the outcome.
-        done: Option<tokio::sync::oneshot::Sender<Result<verify::Outcome, String>>>,
+        /// Who waits for the reply.
+        client: ClientId,
     },
     /// Preflight a source (the client waits for the reply).
     Preflight {
         /// The options (source, CONFIG command, channels).
         options: options::Options,
-        /// Who waits.
-        client: Option<ClientId>,
-        /// Where the offline front end gets the report.
-        done: Option<tokio::sync::oneshot::Sender<Result<preflight::Report, String>>>,
+        /// Who waits for the reply.
+        client: ClientId,
     },
 }
 
@@ -223,7 +219,7 @@ async fn supervise(
                     Msg::Start { row, ctl, resumed } => {
                         tasks.spawn(run::task(env.clone(), row, ctl, resumed));
                     }
-                    Msg::Verify { row, pct, tolerance, client, done } => {
+                    Msg::Verify { row, pct, tolerance, client } => {
                         let handle = handle.clone();
                         let state_db = config.state_db;
                         tasks.spawn(async move {
@@ -239,16 +235,11 @@ async fn supervise(
                                 .await
                             }
                             .await;
-                            if let Some(id) = client {
-                                let reply = commands::verify_reply(&r);
-                                let _ = handle.run(move |e| { e.serve_blocked(id, reply); }).await;
-                            }
-                            if let Some(done) = done {
-                                let _ = done.send(r);
-                            }
+                            let reply = commands::verify_reply(&r);
+                            let _ = handle.run(move |e| { e.serve_blocked(client, reply); }).await;
                         });
                     }
-                    Msg::Preflight { options, client, done } => {
+                    Msg::Preflight { options, client } => {
                         let handle = handle.clone();
                         tasks.spawn(async move {
                             let r = async {
@@ -256,13 +247,8 @@ async fn supervise(
                                 preflight::run(&src, &options).await
                             }
                             .await;
-                            if let Some(id) = client {
-                                let reply = commands::preflight_reply(&r);
-                                let _ = handle.run(move |e| { e.serve_blocked(id, reply); }).await;
-                            }
-                            if let Some(done) = done {
-                                let _ = done.send(r);
-                            }
+                            let reply = commands::preflight_reply(&r);
+                            let _ = handle.run(move |e| { e.serve_blocked(client, reply); }).await;
                         });
                     }
                 }

@@ -228,8 +228,8 @@ impl Options {
     /// SCAN-COUNT, BATCH-KEYS, BATCH-BYTES, MAX-RPS, MAX-CONCURRENCY (name upper-case).
     pub fn tune(&mut self, name: &str, value: &str) -> Result<(), OptionError> {
         match name {
-            "SCAN-COUNT" => self.scan_count = positive(&name, value, 1_000_000)? as u32,
-            "BATCH-KEYS" => self.batch_keys = positive(&name, value, 100_000)? as u32,
+            "SCAN-COUNT" => self.scan_count = positive(name, value, 1_000_000)? as u32,
+            "BATCH-KEYS" => self.batch_keys = positive(name, value, 100_000)? as u32,
             "BATCH-BYTES" => {
                 self.batch_bytes = parse_size(value).filter(|n| *n >= 1).ok_or_else(|| {
                     err(format!("{name} must be a size such as 64MB, got '{value}'"))
@@ -245,7 +245,7 @@ impl Options {
                     }
                 }
             }
-            "MAX-CONCURRENCY" => self.max_concurrency = positive(&name, value, 1024)? as u32,
+            "MAX-CONCURRENCY" => self.max_concurrency = positive(name, value, 1024)? as u32,
             _ => {
                 return Err(err(format!(
                     "{name} cannot change while a run goes on (SCAN-COUNT, BATCH-KEYS, \
