@@ -197,11 +197,25 @@ pub fn main(args: MigrateArgs, config: Option<PathBuf>) -> ExitCode {
     }
     init_logging();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let tune: Vec<(String, String)> = [
+        ("SCAN-COUNT", args.scan_count.map(|v| v.to_string())),
+        (
+            "MAX-CONCURRENCY",
+            args.max_concurrency.map(|v| v.to_string()),
+        ),
+        ("MAX-RPS", args.max_rps.map(|v| v.to_string())),
+        ("BATCH-KEYS", args.batch_keys.map(|v| v.to_string())),
+        ("BATCH-BYTES", args.batch_bytes.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), v?)))
+    .collect();
     offline::submit(offline::Job {
         step,
         run_id: args.run_id.clone(),
         options: o,
         dest_db: args.db,
+        tune,
         progress: progress_reporter(),
         done: done_tx,
     });

@@ -747,3 +747,89 @@ fn keyspace_channels_and_dropped_ttls() {
     let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(n, 0);
 }
+
+#[test]
+fn offline_bulk_killed_with_sigkill_resumes_from_its_checkpoint() {
+    use std::io::BufRead;
+    let source = RedisServer::start();
+    let mut src = source.conn();
+    populate(&mut src, 6000, false);
+    let url = format!("redis://127.0.0.1:{}", source.port());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.db");
+    let to = file.to_str().unwrap();
+    let mut child = respite_command()
+        .current_dir(dir.path())
+        .args([
+            "migrate", "bulk", "--from", &url, "--to", to, "--run-id", "k",
+        ])
+        .args([
+            "--enable-notifications",
+            "--max-rps",
+            "2000",
+            "--scan-count",
+            "100",
+        ])
+        .args(["--batch-keys", "50"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("respite migrate bulk");
+    // Progress lines (stderr is no terminal): kill -9 once a quarter is copied.
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        let scanned = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("scanned="))
+            .and_then(|v| v.split('/').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if scanned >= 1500 {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGKILL);
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed mid-bulk: {seen}");
+    // The source changes meanwhile.
+    let _: () = redis::cmd("SET")
+        .arg("s:6")
+        .arg("meanwhile")
+        .query(&mut src)
+        .unwrap();
+    let (ok, out) = migrate_cli(
+        dir.path(),
+        &["bulk", "--to", to, "--run-id", "k", "--max-rps", "0"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("phase: live"), "{out}");
+    assert!(out.contains("tracker_gaps: 1"), "{out}");
+    let (ok, out) = migrate_cli(
+        dir.path(),
+        &[
+            "cutover",
+            "--to",
+            to,
+            "--run-id",
+            "k",
+            "--freeze-ms",
+            "1000",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = migrate_cli(dir.path(), &["verify", "--to", to, "--run-id", "k"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("mismatches: 0"), "{out}");
+    let server = Server::builder().config(CONFIG).db_path(&file).start();
+    let mut con = server.conn();
+    let v: String = redis::cmd("GET").arg("s:6").query(&mut con).unwrap();
+    assert_eq!(v, "meanwhile");
+}

@@ -69,6 +69,8 @@ pub struct Job {
     pub options: Options,
     /// The database to migrate into.
     pub dest_db: u32,
+    /// Throttles given for this invocation (name, value), applied to an existing run too.
+    pub tune: Vec<(String, String)>,
     /// Called with progress while a run's task works.
     pub progress: Box<dyn Fn(&Progress) + Send + Sync>,
     /// The outcome: the report to print, or the error.
@@ -241,6 +243,10 @@ async fn run_step(env: &Env, job: &Job) -> Result<String, String> {
                     "migration run '{}' is paused: `respite migrate resume` first",
                     row.run_id
                 ));
+            }
+            let mut row = row;
+            for (name, value) in &job.tune {
+                row.options.tune(name, value).map_err(|e| e.0)?;
             }
             row
         }
