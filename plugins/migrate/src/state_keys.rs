@@ -226,7 +226,10 @@ pub fn settle(
     let dirty = key(run, "dirty");
     let rec = call(ctx, &[b("HGET"), dirty.clone(), k.clone()])?;
     let Some(mut entry) = reply::bytes(&rec).and_then(|v| Entry::decode(&v)) else {
-        return Ok(false);
+        // A queued key without a record (damaged state): off the queue, or apply-dirty would
+        // take it forever.
+        call(ctx, &[b("ZREM"), key(run, "pending"), k.clone()])?;
+        return Ok(true);
     };
     if entry.events != events {
         return Ok(false);
