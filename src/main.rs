@@ -12,6 +12,8 @@ use respite_core::config::{Config, Overrides};
 use respite_blocking as _;
 use respite_sync as _;
 
+mod migrate_cli;
+
 /// A Redis-compatible server backed by SQLite.
 #[derive(Parser, Debug)]
 #[command(name = "respite", version, about)]
@@ -31,10 +33,22 @@ struct Args {
     /// Print the effective configuration and exit (non-zero if it is invalid).
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+/// Tools that run instead of the server.
+#[derive(clap::Subcommand, Debug)]
+enum Sub {
+    /// Migrate a live Redis into a Respite file (preflight, bulk, apply-dirty, cutover, verify, ...).
+    Migrate(migrate_cli::MigrateArgs),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Sub::Migrate(m)) = args.command {
+        return migrate_cli::main(m, args.config);
+    }
     let overrides = Overrides {
         config: args.config,
         bind: args.bind,

@@ -105,6 +105,10 @@ pub struct Engine {
     pub(crate) last_commit_failed: bool,
     /// SAVE / BGSAVE state.
     pub(crate) snapshots: snapshot::Snapshots,
+    /// Commits attempted so far, and the number of the last one that failed (0: none), for
+    /// background writers that must know whether their batch reached the store.
+    commit_attempts: u64,
+    last_failed_commit: u64,
     /// Applies a new log level, when the binary supports changing it.
     pub(crate) log_level_hook: Option<LogLevelHook>,
     /// The key-event bus.
@@ -176,6 +180,8 @@ impl Engine {
             last_commit_ms: now_ms(),
             last_commit_failed: false,
             snapshots: snapshot::Snapshots::default(),
+            commit_attempts: 0,
+            last_failed_commit: 0,
             log_level_hook: None,
             events: KeyEvents::default(),
             extensions: Extensions::default(),
@@ -290,6 +296,14 @@ impl Engine {
     #[cfg(test)]
     pub(crate) fn commit_and_gone_hook_count(&self) -> usize {
         self.after_commit.len() + self.client_gone_hooks.len()
+    }
+
+    /// How many commits the executor has attempted, and the number of the last that failed
+    /// (0: none). Writes made now are in commit number `attempts + 1`: once `attempts` has
+    /// passed that, they are stored unless `last failed` reached it (a failed commit rolls its
+    /// whole batch back).
+    pub fn commit_attempts(&self) -> (u64, u64) {
+        (self.commit_attempts, self.last_failed_commit)
     }
 
     /// Runs `f` as the client `id`, as if that client sent a command: its database, its
@@ -489,6 +503,7 @@ impl Engine {
 
     /// Commits the batch's writes. On failure the error is logged and returned.
     pub(crate) fn commit(&mut self) -> Result<(), StoreError> {
+        self.commit_attempts += 1;
         match self.keyspace.commit() {
             Ok(()) => {
                 self.last_commit_ms = now_ms();
@@ -500,6 +515,7 @@ impl Engine {
                 tracing::error!(error = %e, "commit failed; the batch's writes were rolled back");
                 self.last_commit_failed = true;
                 self.run_after_commit(false);
+                self.last_failed_commit = self.commit_attempts;
                 Err(e)
             }
         }

@@ -16,6 +16,9 @@
 //!   ([`Ctx::notify`]), parking the client ([`Ctx::block`]), pushing to it later from any
 //!   thread ([`Ctx::push_target`]); outside a command, [`with_internal_ctx`] gives a `Ctx`
 //!   for an internal client.
+//! - **Work of its own** ([`Engine`], from a task's [`EngineHandle::run`]):
+//!   [`Engine::run_internal`] runs commands as an internal client on a database, and
+//!   [`Engine::commit_attempts`] tells when the batch holding those writes has been stored.
 //! - **Serve later** ([`Engine`]): [`Engine::run_as`] a parked client,
 //!   [`Engine::serve_blocked`] / [`Engine::unblock`] it, the plugin's state
 //!   ([`Engine::state_mut`]), subscriptions made at run time ([`Engine::subscribe`]).

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use respite_plugin_sdk::abi::{self, RStr, ReplyNode};
 use respite_plugin_sdk::reply as sdk_reply;
 
+use super::internal::internal_client;
 use super::{start, LoadedPlugin, Plugin, PluginError, Registrar};
 use crate::commands::table::{flags, Command, Handler};
 use crate::engine::blocked::{BlockSpec, Unblock};
@@ -284,7 +285,7 @@ fn with_internal(
     db: u32,
     f: impl FnOnce(*mut abi::HostCtx),
 ) {
-    let mut client = super::internal_client(db);
+    let mut client = internal_client(db);
     let mut ctx = Ctx {
         engine,
         client: &mut client,
@@ -571,7 +572,7 @@ fn event_handler(
 ) -> crate::engine::EventHandler {
     Box::new(move |engine: &mut Engine, events: &[KeyEvent]| {
         // One internal client for the whole batch, moved to each event's database.
-        let mut client = super::internal_client(0);
+        let mut client = internal_client(0);
         for e in events {
             client.db = e.db;
             let mut ctx = Ctx {

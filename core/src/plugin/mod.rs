@@ -11,6 +11,8 @@
 pub mod api;
 pub mod cmd_module;
 pub mod dylib;
+mod internal;
+pub use internal::with_internal_ctx;
 
 use std::any::{Any, TypeId};
 use std::future::Future;
@@ -24,11 +26,10 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::ConfigError;
-use crate::engine::client::{ClientShared, ClientState};
 use crate::engine::pubsub::PublishRelay;
 use crate::engine::table::{Command, CommandSpec, RegisterError};
 use crate::engine::{
-    AfterCommandHook, ClientGoneHook, CommitHook, Ctx, Engine, EventHandler, ExecutorGone, HookId,
+    AfterCommandHook, ClientGoneHook, CommitHook, Engine, EventHandler, ExecutorGone, HookId,
     InfoId, InfoWriter, Poster, SubscriptionId,
 };
 
@@ -728,29 +729,6 @@ fn teardown(engine: &mut Engine, mut record: LoadedPlugin) {
         let _ = task.stop.send(true);
         stopped.push((format!("{}/{}", record.name, task.name), task.handle));
     }
-}
-
-/// The client that plugins' callbacks outside commands (key events, timers, commit hooks) run
-/// commands as: authenticated, in no transaction, not listed by CLIENT LIST.
-pub(crate) fn internal_client(db: u32) -> ClientState {
-    let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-    let mut client = ClientState::new(0, nowhere, nowhere, true, Arc::new(ClientShared::new(true)));
-    client.db = db;
-    client
-}
-
-/// Runs `f` with a [`Ctx`] for an internal client on database `db`, for a plugin working
-/// outside a command (a key-event handler, a timer, a commit hook): [`Ctx::call`] then runs
-/// commands as that client. The key events its writes cause are delivered with those of the
-/// command being handled, if any, else on the next [`Engine::publish_events`].
-pub fn with_internal_ctx<R>(engine: &mut Engine, db: u32, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
-    let mut client = internal_client(db);
-    let mut ctx = Ctx {
-        engine,
-        client: &mut client,
-        now: crate::keyspace::now_ms(),
-    };
-    f(&mut ctx)
 }
 
 /// Runs a plugin's code outside a command (a timer, a stop hook) so that a panic in it is
