@@ -2,11 +2,11 @@
 //! key that does not exist (a cache miss, the common case of cache workloads) costs no SQLite
 //! lookup.
 //!
-//! It is a Bloom filter over (database, key) of every key row in the file: 10 bits and 7
-//! probes per key for about 1% false positives, so 12 MB cover ten million keys whatever
-//! their size. It never answers "absent" for a key that exists: every row written is added
-//! before the write returns, and nothing is ever removed (a deleted key only costs the lookup
-//! it would have cost without the filter). It is built at start-up by a thread with its own
+//! It is a Bloom filter over (database, key) of every key row in the file: 10 to 20 bits per
+//! key (a power of two in all) and 7 probes, for at most about 1% false positives, so 16 to
+//! 32 MB cover ten million keys whatever their size. It never answers "absent" for a key that
+//! exists: every row written is added before the write returns, and nothing is ever removed
+//! (a deleted key only costs the lookup it would have cost without the filter). It is built at start-up by a thread with its own
 //! connection, reading only the key table's index; until that thread is done, lookups go to
 //! SQLite as before and keys written meanwhile are remembered and added when it finishes.
 //! When the keys added since the build exceed its capacity (false positives climb), or after
@@ -28,7 +28,7 @@ const MIN_CAPACITY: u64 = 1 << 20;
 /// A Bloom filter over (database, key).
 pub(super) struct Bloom {
     bits: Vec<u64>,
-    /// Number of bits (a multiple of 64).
+    /// Number of bits (a power of two, at least 64).
     len: u64,
     /// Keys it was sized for.
     capacity: u64,
@@ -45,10 +45,11 @@ impl Bloom {
     /// An empty filter for `keys` keys (at least [`MIN_CAPACITY`]).
     pub(super) fn with_capacity(keys: u64) -> Bloom {
         let capacity = keys.max(MIN_CAPACITY);
-        let words = (capacity * BITS_PER_KEY).div_ceil(64);
+        // A power of two, so that a probe's bit is a mask rather than a division.
+        let len = (capacity * BITS_PER_KEY).next_power_of_two();
         Bloom {
-            bits: vec![0; words as usize],
-            len: words * 64,
+            bits: vec![0; (len / 64) as usize],
+            len,
             capacity,
             added: 0,
         }
@@ -56,9 +57,9 @@ impl Bloom {
 
     /// The bit of probe `i` (Kirsch and Mitzenmacher: two halves of one hash make all).
     fn bit(&self, hash: u64, i: u64) -> u64 {
-        let h1 = hash & 0xffff_ffff;
-        let h2 = (hash >> 32) | 1;
-        h1.wrapping_add(i.wrapping_mul(h2)) % self.len
+        let h1 = hash;
+        let h2 = hash.rotate_left(32) | 1;
+        h1.wrapping_add(i.wrapping_mul(h2)) & (self.len - 1)
     }
 
     pub(super) fn insert(&mut self, hash: u64) {
