@@ -449,15 +449,20 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Version 1 files (strings only, keys ordered by bytes) are rewritten into the version 2
-    /// layout in one transaction: same rows, plus their scan positions.
-    fn upgrade_v1(&mut self) -> Result<(), StoreError> {
+    /// Whether the file has the schema `version` (a new, empty file has none).
+    fn schema_is(&mut self, version: i64) -> Result<bool, StoreError> {
         let has_meta: bool = self.conn.query_row(
             "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
             [],
             |r| r.get(0),
         )?;
-        if !has_meta || self.meta_get("schema_version")? != Some(1) {
+        Ok(has_meta && self.meta_get("schema_version")? == Some(version))
+    }
+
+    /// Version 1 files (strings only, keys ordered by bytes) are rewritten into the version 2
+    /// layout in one transaction: same rows, plus their scan positions.
+    fn upgrade_v1(&mut self) -> Result<(), StoreError> {
+        if !self.schema_is(1)? {
             return Ok(());
         }
         tracing::info!(path = %self.path, "upgrading the data file from schema 1 to 2");
@@ -511,12 +516,7 @@ impl SqliteStore {
     /// version 3 queues the collection in `lazyfree` instead: the old triggers go, and the
     /// schema creates the new ones.
     fn upgrade_v2(&mut self) -> Result<(), StoreError> {
-        let has_meta: bool = self.conn.query_row(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_meta || self.meta_get("schema_version")? != Some(2) {
+        if !self.schema_is(2)? {
             return Ok(());
         }
         tracing::info!(path = %self.path, "upgrading the data file from schema 2 to 3");
