@@ -23,6 +23,7 @@ pub mod table;
 
 mod ctx;
 mod dispatch;
+mod plugin_sql;
 mod shared;
 mod stats;
 

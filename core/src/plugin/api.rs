@@ -13,6 +13,11 @@
 //! - **Run** (a command handler's [`Ctx`]): the calling client ([`Ctx::db`],
 //!   [`Ctx::client_id`]), the command's clock, another command ([`Ctx::call`]), key events
 //!   ([`Ctx::notify`]), parking the client ([`Ctx::block`]).
+//! - **Own tables** in the keyspace's SQLite file, written in the same transaction as the
+//!   keys ([`Ctx::sql_execute`], [`Ctx::sql_query`], [`Ctx::sql_batch`] and the same on
+//!   [`Engine`]): name them with the plugin's prefix (`search_...`); writes must be
+//!   deterministic, since the store may replay them. [`Engine::call`] runs a command as an
+//!   internal client from an event handler or a timer.
 //! - **Serve later** ([`Engine`]): [`Engine::run_as`] a parked client,
 //!   [`Engine::serve_blocked`] / [`Engine::unblock`] it, the plugin's state
 //!   ([`Engine::state_mut`]), subscriptions made at run time ([`Engine::subscribe`]).
@@ -28,7 +33,7 @@ pub use crate::engine::table::{flags, Command, CommandSpec, Handler};
 pub use crate::engine::{AfterCommandHook, Ctx, Engine, EventHandler, InfoWriter, SubscriptionId};
 pub use crate::events::{class, KeyEvent};
 pub use crate::protocol::Reply;
-pub use crate::storage::{DbIndex, ValueType};
+pub use crate::storage::{DbIndex, SqlValue, StoreError, ValueType};
 pub use crate::{builtin_plugin, tri};
 
 /// Unix time in milliseconds, the clock of expiry.

@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Synchronous;
 use super::{
-    CollectionId, DbIndex, DbStats, Element, LexBound, Record, ScannedKey, Store, StoreError,
-    ValueType, ZRange,
+    CollectionId, DbIndex, DbStats, Element, LexBound, Record, ScannedKey, SqlValue, Store,
+    StoreError, ValueType, ZRange,
 };
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
@@ -482,6 +482,18 @@ impl SqliteStore {
         }
         Ok(())
     }
+}
+
+/// A plugin's parameter as rusqlite binds it.
+fn sql_ref(v: &SqlValue) -> rusqlite::types::ToSqlOutput<'_> {
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+    ToSqlOutput::Borrowed(match v {
+        SqlValue::Null => ValueRef::Null,
+        SqlValue::Integer(i) => ValueRef::Integer(*i),
+        SqlValue::Real(f) => ValueRef::Real(*f),
+        SqlValue::Text(t) => ValueRef::Text(t.as_bytes()),
+        SqlValue::Blob(b) => ValueRef::Blob(b),
+    })
 }
 
 fn kind_of(code: i64, db: DbIndex) -> Result<ValueType, StoreError> {
@@ -1158,6 +1170,44 @@ impl Store for SqliteStore {
                 .prepare_cached("DELETE FROM meta WHERE name = ?1")?
                 .execute([name])?,
         };
+        Ok(())
+    }
+
+    fn sql_execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError> {
+        self.begin()?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        Ok(stmt.execute(rusqlite::params_from_iter(params.iter().map(sql_ref)))?)
+    }
+
+    fn sql_query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(sql_ref)))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                use rusqlite::types::ValueRef;
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(v) => SqlValue::Integer(v),
+                    ValueRef::Real(v) => SqlValue::Real(v),
+                    ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    fn sql_batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn.execute_batch(sql)?;
         Ok(())
     }
 
