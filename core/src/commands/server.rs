@@ -107,7 +107,9 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(()) => {
             if ctx.engine.events.wants(class::DB_FLUSHED) {
                 for db in 0..ctx.engine.keyspace.databases() {
-                    ctx.engine.events.emit(db, class::DB_FLUSHED, "flushall", b"");
+                    ctx.engine
+                        .events
+                        .emit(db, class::DB_FLUSHED, "flushall", b"");
                 }
             }
             Reply::ok()

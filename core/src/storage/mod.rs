@@ -449,8 +449,11 @@ pub trait Store: Send {
     fn sql_execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError>;
     /// Runs one read-only statement of a plugin's own tables; sees the open transaction's
     /// writes.
-    fn sql_query(&mut self, sql: &str, params: &[SqlValue])
-        -> Result<Vec<Vec<SqlValue>>, StoreError>;
+    fn sql_query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<SqlValue>>, StoreError>;
     /// Runs a batch of statements without parameters (DDL: `CREATE TABLE`, `CREATE VIRTUAL
     /// TABLE ... USING fts5`, `DROP TABLE`) inside the open transaction.
     fn sql_batch(&mut self, sql: &str) -> Result<(), StoreError>;

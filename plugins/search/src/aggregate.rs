@@ -63,14 +63,22 @@ fn prop(arg: &Bytes) -> Result<String, Reply> {
     let t = text(arg);
     match t.strip_prefix('@') {
         Some(p) if !p.is_empty() => Ok(p.to_string()),
-        _ => Err(err(format!("Bad arguments for property: `{t}` must start with @"))),
+        _ => Err(err(format!(
+            "Bad arguments for property: `{t}` must start with @"
+        ))),
     }
 }
 
 fn n_args(argv: &[Bytes], i: usize, what: &str) -> Result<usize, Reply> {
-    let n = uint(argv.get(i + 1)).ok_or_else(|| err(format!("Bad arguments for {what}: Could not convert argument to expected type")))? as usize;
+    let n = uint(argv.get(i + 1)).ok_or_else(|| {
+        err(format!(
+            "Bad arguments for {what}: Could not convert argument to expected type"
+        ))
+    })? as usize;
     if i + 2 + n > argv.len() {
-        return Err(err(format!("Bad arguments for {what}: Expected an argument, but none provided")));
+        return Err(err(format!(
+            "Bad arguments for {what}: Expected an argument, but none provided"
+        )));
     }
     Ok(n)
 }
@@ -107,12 +115,17 @@ fn parse_steps(argv: &[Bytes], qa: &mut QueryArgs) -> Result<Vec<Step>, Reply> {
             i += 2 + n;
         } else if is(a, "GROUPBY") {
             let n = n_args(argv, i, "GROUPBY")?;
-            let props = argv[i + 2..i + 2 + n].iter().map(prop).collect::<Result<Vec<_>, _>>()?;
+            let props = argv[i + 2..i + 2 + n]
+                .iter()
+                .map(prop)
+                .collect::<Result<Vec<_>, _>>()?;
             i += 2 + n;
             let mut reducers = Vec::new();
             while argv.get(i).is_some_and(|x| is(x, "REDUCE")) {
                 let Some(fname) = argv.get(i + 1).map(|f| text(f).to_uppercase()) else {
-                    return Err(err("Bad arguments for REDUCE: Expected an argument, but none provided"));
+                    return Err(err(
+                        "Bad arguments for REDUCE: Expected an argument, but none provided",
+                    ));
                 };
                 let n = n_args(argv, i + 1, "REDUCE")?;
                 let args = &argv[i + 3..i + 3 + n];
@@ -140,7 +153,9 @@ fn parse_steps(argv: &[Bytes], qa: &mut QueryArgs) -> Result<Vec<Step>, Reply> {
                 );
                 if argv.get(i).is_some_and(|x| is(x, "AS")) {
                     let Some(alias) = argv.get(i + 1) else {
-                        return Err(err("Bad arguments for AS: Expected an argument, but none provided"));
+                        return Err(err(
+                            "Bad arguments for AS: Expected an argument, but none provided",
+                        ));
                     };
                     name = text(alias);
                     i += 2;
@@ -156,7 +171,11 @@ fn parse_steps(argv: &[Bytes], qa: &mut QueryArgs) -> Result<Vec<Step>, Reply> {
                 if is(item, "ASC") || is(item, "DESC") {
                     match keys.last_mut() {
                         Some(last) => last.1 = is(item, "ASC"),
-                        None => return Err(err("Bad arguments for SORTBY: direction before a property")),
+                        None => {
+                            return Err(err(
+                                "Bad arguments for SORTBY: direction before a property",
+                            ))
+                        }
                     }
                 } else {
                     keys.push((prop(item)?, true));
@@ -165,19 +184,25 @@ fn parse_steps(argv: &[Bytes], qa: &mut QueryArgs) -> Result<Vec<Step>, Reply> {
             i += 2 + n;
             let mut max = None;
             if argv.get(i).is_some_and(|x| is(x, "MAX")) {
-                max = Some(uint(argv.get(i + 1)).ok_or_else(|| err("Bad arguments for MAX: Could not convert argument to expected type"))? as usize);
+                max = Some(uint(argv.get(i + 1)).ok_or_else(|| {
+                    err("Bad arguments for MAX: Could not convert argument to expected type")
+                })? as usize);
                 i += 2;
             }
             steps.push(Step::SortBy(keys, max));
         } else if is(a, "APPLY") {
             let Some(src) = argv.get(i + 1) else {
-                return Err(err("Bad arguments for APPLY: Expected an argument, but none provided"));
+                return Err(err(
+                    "Bad arguments for APPLY: Expected an argument, but none provided",
+                ));
             };
             let e = expr::parse(&text(src)).map_err(err)?;
             expr::check(&e).map_err(err)?;
             let name = if argv.get(i + 2).is_some_and(|x| is(x, "AS")) {
                 let Some(alias) = argv.get(i + 3) else {
-                    return Err(err("Bad arguments for AS: Expected an argument, but none provided"));
+                    return Err(err(
+                        "Bad arguments for AS: Expected an argument, but none provided",
+                    ));
                 };
                 i += 4;
                 text(alias)
@@ -188,7 +213,9 @@ fn parse_steps(argv: &[Bytes], qa: &mut QueryArgs) -> Result<Vec<Step>, Reply> {
             steps.push(Step::Apply(e, name));
         } else if is(a, "FILTER") {
             let Some(src) = argv.get(i + 1) else {
-                return Err(err("Bad arguments for FILTER: Expected an argument, but none provided"));
+                return Err(err(
+                    "Bad arguments for FILTER: Expected an argument, but none provided",
+                ));
             };
             let e = expr::parse(&text(src)).map_err(err)?;
             expr::check(&e).map_err(err)?;
@@ -197,11 +224,18 @@ fn parse_steps(argv: &[Bytes], qa: &mut QueryArgs) -> Result<Vec<Step>, Reply> {
         } else if is(a, "LIMIT") {
             match (uint(argv.get(i + 1)), uint(argv.get(i + 2))) {
                 (Some(o), Some(n)) => steps.push(Step::Limit(o as usize, n as usize)),
-                _ => return Err(err("Bad arguments for LIMIT: Could not convert argument to expected type")),
+                _ => {
+                    return Err(err(
+                        "Bad arguments for LIMIT: Could not convert argument to expected type",
+                    ))
+                }
             }
             i += 3;
         } else if is(a, "WITHCURSOR") || is(a, "ADDSCORES") || is(a, "SCORER") {
-            return Err(err(format!("{} is not supported by this server", text(a).to_uppercase())));
+            return Err(err(format!(
+                "{} is not supported by this server",
+                text(a).to_uppercase()
+            )));
         } else {
             return Err(err(format!("Unknown argument `{}`", text(a))));
         }
@@ -215,14 +249,24 @@ fn initial_row(def: &IndexDef, key: &Bytes, fields: &[(Bytes, Bytes)]) -> Row {
         if let Some((_, v)) = fields.iter().find(|(n, _)| n.as_ref() == f.path.as_bytes()) {
             let s = String::from_utf8_lossy(v).into_owned();
             let val = match f.kind {
-                FieldType::Numeric => s.trim().parse::<f64>().map(Value::Num).unwrap_or(Value::Str(s)),
+                FieldType::Numeric => s
+                    .trim()
+                    .parse::<f64>()
+                    .map(Value::Num)
+                    .unwrap_or(Value::Str(s)),
                 _ => Value::Str(s),
             };
             vals.insert(f.name.clone(), val);
         }
     }
-    vals.insert("__key".into(), Value::Str(String::from_utf8_lossy(key).into_owned()));
-    Row { vals, shown: Vec::new() }
+    vals.insert(
+        "__key".into(),
+        Value::Str(String::from_utf8_lossy(key).into_owned()),
+    );
+    Row {
+        vals,
+        shown: Vec::new(),
+    }
 }
 
 fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
@@ -242,7 +286,10 @@ fn group(rows: Vec<Row>, props: &[String], reducers: &[Reducer]) -> Vec<Row> {
     let mut order: Vec<Vec<String>> = Vec::new();
     let mut groups: HashMap<Vec<String>, (Vec<Value>, Vec<Row>)> = HashMap::new();
     for row in rows {
-        let vals: Vec<Value> = props.iter().map(|p| row.vals.get(p).cloned().unwrap_or(Value::Null)).collect();
+        let vals: Vec<Value> = props
+            .iter()
+            .map(|p| row.vals.get(p).cloned().unwrap_or(Value::Null))
+            .collect();
         let key: Vec<String> = vals.iter().map(|v| format!("{v:?}")).collect();
         groups
             .entry(key.clone())
@@ -267,15 +314,22 @@ fn group(rows: Vec<Row>, props: &[String], reducers: &[Reducer]) -> Vec<Row> {
         }
         for r in reducers {
             let values = || {
-                members
-                    .iter()
-                    .map(|m| r.arg.as_ref().and_then(|a| m.vals.get(a)).cloned().unwrap_or(Value::Null))
+                members.iter().map(|m| {
+                    r.arg
+                        .as_ref()
+                        .and_then(|a| m.vals.get(a))
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                })
             };
             let nums = || values().filter_map(|v| v.num());
             let v = match r.func {
                 Func::Count => Value::Num(members.len() as f64),
                 Func::CountDistinct => {
-                    let set: HashSet<String> = values().filter(|v| *v != Value::Null).map(|v| v.text()).collect();
+                    let set: HashSet<String> = values()
+                        .filter(|v| *v != Value::Null)
+                        .map(|v| v.text())
+                        .collect();
                     Value::Num(set.len() as f64)
                 }
                 Func::Sum => Value::Num(nums().sum()),
@@ -287,8 +341,12 @@ fn group(rows: Vec<Row>, props: &[String], reducers: &[Reducer]) -> Vec<Row> {
                         Value::Num(s / n as f64)
                     }
                 }
-                Func::Min => nums().reduce(f64::min).map_or(Value::Num(f64::INFINITY), Value::Num),
-                Func::Max => nums().reduce(f64::max).map_or(Value::Num(f64::NEG_INFINITY), Value::Num),
+                Func::Min => nums()
+                    .reduce(f64::min)
+                    .map_or(Value::Num(f64::INFINITY), Value::Num),
+                Func::Max => nums()
+                    .reduce(f64::max)
+                    .map_or(Value::Num(f64::NEG_INFINITY), Value::Num),
                 Func::ToList => {
                     let mut seen = Vec::new();
                     for v in values().filter(|v| *v != Value::Null) {
@@ -328,7 +386,9 @@ pub fn ft_aggregate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let max = state(ctx).map(|s| s.config.max_aggregate_results).unwrap_or(1_000_000);
+    let max = state(ctx)
+        .map(|s| s.config.max_aggregate_results)
+        .unwrap_or(1_000_000);
     let (sql, params) = compiled.planner().all_sql(&compiled.plan, max);
     let keys = match ctx.sql_query(&sql, &params) {
         Ok(rows) => rows,
@@ -357,11 +417,17 @@ pub fn ft_aggregate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 if let Some(hashes) = &loaded {
                     for (row, hash) in rows.iter_mut().zip(hashes) {
                         for (name, alias) in fields {
-                            let path = compiled.def.field(name).map(|f| f.path.as_str()).unwrap_or(name);
+                            let path = compiled
+                                .def
+                                .field(name)
+                                .map(|f| f.path.as_str())
+                                .unwrap_or(name);
                             if name == "__key" {
                                 let v = row.vals.get("__key").cloned().unwrap_or(Value::Null);
                                 row.set(alias, v);
-                            } else if let Some((_, v)) = hash.iter().find(|(f, _)| f.as_ref() == path.as_bytes()) {
+                            } else if let Some((_, v)) =
+                                hash.iter().find(|(f, _)| f.as_ref() == path.as_bytes())
+                            {
                                 row.set(alias, Value::Str(String::from_utf8_lossy(v).into_owned()));
                             }
                         }
@@ -372,7 +438,10 @@ pub fn ft_aggregate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 if let Some(hashes) = &loaded {
                     for (row, hash) in rows.iter_mut().zip(hashes) {
                         for (f, v) in hash {
-                            row.set(&String::from_utf8_lossy(f), Value::Str(String::from_utf8_lossy(v).into_owned()));
+                            row.set(
+                                &String::from_utf8_lossy(f),
+                                Value::Str(String::from_utf8_lossy(v).into_owned()),
+                            );
                         }
                     }
                 }
@@ -384,9 +453,16 @@ pub fn ft_aggregate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             Step::SortBy(keys, max) => {
                 rows.sort_by(|a, b| {
                     for (k, asc) in keys {
-                        let (x, y) = (a.vals.get(k).unwrap_or(&Value::Null), b.vals.get(k).unwrap_or(&Value::Null));
+                        let (x, y) = (
+                            a.vals.get(k).unwrap_or(&Value::Null),
+                            b.vals.get(k).unwrap_or(&Value::Null),
+                        );
                         let o = compare(x, y);
-                        let o = if *asc || matches!((x, y), (Value::Null, _) | (_, Value::Null)) { o } else { o.reverse() };
+                        let o = if *asc || matches!((x, y), (Value::Null, _) | (_, Value::Null)) {
+                            o
+                        } else {
+                            o.reverse()
+                        };
                         if o != std::cmp::Ordering::Equal {
                             return o;
                         }
@@ -419,7 +495,12 @@ pub fn ft_aggregate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 Reply::Map(vec![
                     (
                         b("extra_attributes"),
-                        Reply::Map(r.shown.iter().map(|k| (b(k), value_reply(r.vals.get(k).unwrap_or(&Value::Null)))).collect()),
+                        Reply::Map(
+                            r.shown
+                                .iter()
+                                .map(|k| (b(k), value_reply(r.vals.get(k).unwrap_or(&Value::Null))))
+                                .collect(),
+                        ),
                     ),
                     (b("values"), Reply::Array(Vec::new())),
                 ])

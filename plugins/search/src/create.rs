@@ -42,7 +42,9 @@ pub fn ft_alter(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.get(i).is_some_and(|a| is(a, "SKIPINITIALSCAN")) {
         i += 1;
     }
-    if !(argv.get(i).is_some_and(|a| is(a, "SCHEMA")) && argv.get(i + 1).is_some_and(|a| is(a, "ADD"))) {
+    if !(argv.get(i).is_some_and(|a| is(a, "SCHEMA"))
+        && argv.get(i + 1).is_some_and(|a| is(a, "ADD")))
+    {
         return err("ERR syntax error");
     }
     let fields = &argv[i + 2..];

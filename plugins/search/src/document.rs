@@ -16,7 +16,11 @@ pub fn ft_add(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return err(UNKNOWN_INDEX);
     }
     let doc = argv[2].clone();
-    if std::str::from_utf8(&argv[3]).ok().and_then(|s| s.parse::<f64>().ok()).is_none() {
+    if std::str::from_utf8(&argv[3])
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .is_none()
+    {
         return err("Could not parse document score");
     }
     let (mut replace, mut partial) = (false, false);
@@ -32,7 +36,10 @@ pub fn ft_add(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         } else if is(a, "LANGUAGE") {
             i += 1;
         } else if is(a, "PAYLOAD") || is(a, "IF") {
-            return err(format!("{} is not supported by this server", String::from_utf8_lossy(a).to_uppercase()));
+            return err(format!(
+                "{} is not supported by this server",
+                String::from_utf8_lossy(a).to_uppercase()
+            ));
         } else {
             return err("ERR syntax error");
         }
@@ -42,12 +49,18 @@ pub fn ft_add(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if i >= argv.len() || fields.is_empty() || fields.len() % 2 != 0 {
         return err("ERR wrong number of arguments for 'ft.add' command");
     }
-    let exists = matches!(ctx.engine().call(0, &[Bytes::from_static(b"EXISTS"), doc.clone()]), Reply::Integer(1));
+    let exists = matches!(
+        ctx.engine()
+            .call(0, &[Bytes::from_static(b"EXISTS"), doc.clone()]),
+        Reply::Integer(1)
+    );
     if exists && !replace {
         return err("Document already exists");
     }
     if exists && !partial {
-        let reply = ctx.engine().call(0, &[Bytes::from_static(b"DEL"), doc.clone()]);
+        let reply = ctx
+            .engine()
+            .call(0, &[Bytes::from_static(b"DEL"), doc.clone()]);
         if reply.is_error() {
             return reply;
         }
@@ -68,14 +81,20 @@ pub fn ft_del(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let indexed = ctx
         .sql_query(
             "SELECT 1 FROM search_docs WHERE idx = ? AND key = ?",
-            &[respite_core::plugin::api::SqlValue::Integer(id), respite_core::plugin::api::SqlValue::Blob(argv[2].to_vec())],
+            &[
+                respite_core::plugin::api::SqlValue::Integer(id),
+                respite_core::plugin::api::SqlValue::Blob(argv[2].to_vec()),
+            ],
         )
         .map(|r| !r.is_empty())
         .unwrap_or(false);
     if !indexed {
         return Reply::Integer(0);
     }
-    match ctx.engine().call(0, &[Bytes::from_static(b"DEL"), argv[2].clone()]) {
+    match ctx
+        .engine()
+        .call(0, &[Bytes::from_static(b"DEL"), argv[2].clone()])
+    {
         Reply::Error(e) => Reply::Error(e),
         _ => Reply::Integer(1),
     }

@@ -17,7 +17,10 @@ pub fn ft_dropindex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return err(UNKNOWN_INDEX);
     };
     let keys = if dd {
-        match ctx.sql_query("SELECT key FROM search_docs WHERE idx = ?", &[SqlValue::Integer(id)]) {
+        match ctx.sql_query(
+            "SELECT key FROM search_docs WHERE idx = ?",
+            &[SqlValue::Integer(id)],
+        ) {
             Ok(rows) => rows.iter().map(|r| tables::bytes(r.first())).collect(),
             Err(e) => return err_store(&e),
         }

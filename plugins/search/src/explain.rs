@@ -9,7 +9,11 @@ use crate::search::{compile, QueryArgs};
 
 fn bound(v: f64) -> String {
     if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "-inf".into() }
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         format!("{v:.6}")
     }
@@ -37,7 +41,12 @@ pub fn lines(node: &Node, depth: usize, prefix: &str, out: &mut Vec<String>) {
             }
             out.push(format!("{pad}}}"));
         }
-        Node::Field(fields, inner) => lines(inner, depth, &format!("{prefix}@{}:", fields.join("|")), out),
+        Node::Field(fields, inner) => lines(
+            inner,
+            depth,
+            &format!("{prefix}@{}:", fields.join("|")),
+            out,
+        ),
         Node::Numeric {
             field,
             lo,
@@ -54,7 +63,11 @@ pub fn lines(node: &Node, depth: usize, prefix: &str, out: &mut Vec<String>) {
         Node::Tag { field, values } => {
             out.push(format!("{pad}{prefix}TAG:@{field} {{"));
             for v in values {
-                out.push(format!("{pad}  {}{}", v.text, if v.prefix { "*" } else { "" }));
+                out.push(format!(
+                    "{pad}  {}{}",
+                    v.text,
+                    if v.prefix { "*" } else { "" }
+                ));
             }
             out.push(format!("{pad}}}"));
         }
@@ -70,7 +83,10 @@ fn plan_lines(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<Vec<String>, Reply> {
     let mut i = 3;
     while i < argv.len() {
         if !qa.take(argv, &mut i)? {
-            return Err(err(format!("Unknown argument `{}`", String::from_utf8_lossy(&argv[i]))));
+            return Err(err(format!(
+                "Unknown argument `{}`",
+                String::from_utf8_lossy(&argv[i])
+            )));
         }
     }
     let compiled = compile(ctx, &argv[1], &argv[2], &qa)?;
@@ -96,7 +112,12 @@ pub fn ft_explaincli(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match plan_lines(ctx, argv) {
         Ok(mut lines) => {
             lines.push(String::new());
-            Reply::Array(lines.into_iter().map(|l| Reply::Bulk(Bytes::from(l))).collect())
+            Reply::Array(
+                lines
+                    .into_iter()
+                    .map(|l| Reply::Bulk(Bytes::from(l)))
+                    .collect(),
+            )
         }
         Err(e) => e,
     }

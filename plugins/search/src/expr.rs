@@ -70,11 +70,18 @@ struct P<'a> {
 
 /// Parses an expression; the error is RediSearch-style text.
 pub fn parse(src: &str) -> Result<Expr, String> {
-    let mut p = P { s: src.as_bytes(), i: 0 };
+    let mut p = P {
+        s: src.as_bytes(),
+        i: 0,
+    };
     let e = p.or()?;
     p.ws();
     if p.i != p.s.len() {
-        return Err(format!("Syntax error at offset {} near {}", p.i, &src[p.i..]));
+        return Err(format!(
+            "Syntax error at offset {} near {}",
+            p.i,
+            &src[p.i..]
+        ));
     }
     Ok(e)
 }
@@ -179,7 +186,11 @@ impl P<'_> {
 
     fn ident(&mut self) -> String {
         let start = self.i;
-        while self.i < self.s.len() && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_' || self.s[self.i] >= 0x80) {
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric()
+                || self.s[self.i] == b'_'
+                || self.s[self.i] >= 0x80)
+        {
             self.i += 1;
         }
         String::from_utf8_lossy(&self.s[start..self.i]).into_owned()
@@ -221,11 +232,16 @@ impl P<'_> {
         }
         if c.is_ascii_digit() || c == b'.' {
             let start = self.i;
-            while self.i < self.s.len() && (self.s[self.i].is_ascii_digit() || matches!(self.s[self.i], b'.' | b'e' | b'E')) {
+            while self.i < self.s.len()
+                && (self.s[self.i].is_ascii_digit() || matches!(self.s[self.i], b'.' | b'e' | b'E'))
+            {
                 self.i += 1;
             }
             let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
-            return text.parse::<f64>().map(|n| Expr::Lit(Value::Num(n))).map_err(|_| self.err());
+            return text
+                .parse::<f64>()
+                .map(|n| Expr::Lit(Value::Num(n)))
+                .map_err(|_| self.err());
         }
         let name = self.ident();
         if name.is_empty() || !self.eat("(") {
@@ -284,7 +300,9 @@ pub fn eval(e: &Expr, row: &HashMap<String, Value>) -> Value {
                         "-" => x - y,
                         "*" => x * y,
                         "/" => x / y,
-                        "%" => (x as i64).checked_rem(y as i64).map_or(f64::NAN, |r| r as f64),
+                        "%" => (x as i64)
+                            .checked_rem(y as i64)
+                            .map_or(f64::NAN, |r| r as f64),
                         _ => x.powf(y),
                     }),
                     _ => Value::Null,
@@ -293,15 +311,36 @@ pub fn eval(e: &Expr, row: &HashMap<String, Value>) -> Value {
         }
         Expr::Call(f, args) => {
             let vals: Vec<Value> = args.iter().map(|a| eval(a, row)).collect();
-            let num1 = |g: fn(f64) -> f64| vals.first().and_then(Value::num).map_or(Value::Null, |n| Value::Num(g(n)));
+            let num1 = |g: fn(f64) -> f64| {
+                vals.first()
+                    .and_then(Value::num)
+                    .map_or(Value::Null, |n| Value::Num(g(n)))
+            };
             match f.as_str() {
-                "upper" => vals.first().map_or(Value::Null, |v| Value::Str(v.text().to_uppercase())),
-                "lower" => vals.first().map_or(Value::Null, |v| Value::Str(v.text().to_lowercase())),
-                "strlen" => vals.first().map_or(Value::Null, |v| Value::Num(v.text().chars().count() as f64)),
+                "upper" => vals
+                    .first()
+                    .map_or(Value::Null, |v| Value::Str(v.text().to_uppercase())),
+                "lower" => vals
+                    .first()
+                    .map_or(Value::Null, |v| Value::Str(v.text().to_lowercase())),
+                "strlen" => vals
+                    .first()
+                    .map_or(Value::Null, |v| Value::Num(v.text().chars().count() as f64)),
                 "substr" => {
-                    let s: Vec<char> = vals.first().map(Value::text).unwrap_or_default().chars().collect();
+                    let s: Vec<char> = vals
+                        .first()
+                        .map(Value::text)
+                        .unwrap_or_default()
+                        .chars()
+                        .collect();
                     let off = vals.get(1).and_then(Value::num).unwrap_or(0.0).max(0.0) as usize;
-                    let len = vals.get(2).and_then(Value::num).map_or(s.len(), |l| if l < 0.0 { s.len() } else { l as usize });
+                    let len = vals.get(2).and_then(Value::num).map_or(s.len(), |l| {
+                        if l < 0.0 {
+                            s.len()
+                        } else {
+                            l as usize
+                        }
+                    });
                     Value::Str(s.iter().skip(off).take(len).collect())
                 }
                 "floor" => num1(f64::floor),
@@ -320,7 +359,10 @@ pub fn eval(e: &Expr, row: &HashMap<String, Value>) -> Value {
 
 /// Whether `e` names only known functions (checked when the query is read).
 pub fn check(e: &Expr) -> Result<(), String> {
-    const FUNCS: &[&str] = &["upper", "lower", "strlen", "substr", "floor", "ceil", "abs", "sqrt", "log", "log2", "log10", "exp"];
+    const FUNCS: &[&str] = &[
+        "upper", "lower", "strlen", "substr", "floor", "ceil", "abs", "sqrt", "log", "log2",
+        "log10", "exp",
+    ];
     match e {
         Expr::Call(f, args) => {
             if !FUNCS.contains(&f.as_str()) {
@@ -344,7 +386,10 @@ mod tests {
     use super::*;
 
     fn ev(src: &str, row: &[(&str, Value)]) -> Value {
-        let row: HashMap<String, Value> = row.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let row: HashMap<String, Value> = row
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         eval(&parse(src).unwrap(), &row)
     }
 
@@ -353,17 +398,32 @@ mod tests {
         assert_eq!(ev("1 + 2 * 3", &[]), Value::Num(7.0));
         assert_eq!(ev("(1 + 2) * 3", &[]), Value::Num(9.0));
         assert_eq!(ev("2 ^ 3 ^ 2", &[]), Value::Num(512.0));
-        assert_eq!(ev("@price * 2", &[("price", Value::Str("10".into()))]), Value::Num(20.0));
-        assert_eq!(ev("upper(@name)", &[("name", Value::Str("bob".into()))]), Value::Str("BOB".into()));
-        assert_eq!(ev("floor(@x / 10) * 10", &[("x", Value::Num(37.0))]), Value::Num(30.0));
+        assert_eq!(
+            ev("@price * 2", &[("price", Value::Str("10".into()))]),
+            Value::Num(20.0)
+        );
+        assert_eq!(
+            ev("upper(@name)", &[("name", Value::Str("bob".into()))]),
+            Value::Str("BOB".into())
+        );
+        assert_eq!(
+            ev("floor(@x / 10) * 10", &[("x", Value::Num(37.0))]),
+            Value::Num(30.0)
+        );
         assert_eq!(ev("@missing + 1", &[]), Value::Null);
         assert_eq!(ev("substr('hello', 1, 3)", &[]), Value::Str("ell".into()));
     }
 
     #[test]
     fn comparisons_and_logic() {
-        assert_eq!(ev("@a > 3 && @a < 10", &[("a", Value::Num(5.0))]), Value::Num(1.0));
-        assert_eq!(ev("@s == 'x' || !1", &[("s", Value::Str("y".into()))]), Value::Num(0.0));
+        assert_eq!(
+            ev("@a > 3 && @a < 10", &[("a", Value::Num(5.0))]),
+            Value::Num(1.0)
+        );
+        assert_eq!(
+            ev("@s == 'x' || !1", &[("s", Value::Str("y".into()))]),
+            Value::Num(0.0)
+        );
         assert!(parse("1 +").is_err());
         assert!(check(&parse("nope(1)").unwrap()).is_err());
     }

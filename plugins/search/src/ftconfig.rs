@@ -6,7 +6,13 @@ use respite_core::plugin::api::{Ctx, Reply};
 use crate::reply::{err, is, state, text};
 use crate::{OnTimeout, SearchConfig};
 
-const NAMES: &[&str] = &["TIMEOUT", "ON_TIMEOUT", "MAXSEARCHRESULTS", "MAXAGGREGATERESULTS", "DEFAULT_DIALECT"];
+const NAMES: &[&str] = &[
+    "TIMEOUT",
+    "ON_TIMEOUT",
+    "MAXSEARCHRESULTS",
+    "MAXAGGREGATERESULTS",
+    "DEFAULT_DIALECT",
+];
 
 fn get(c: &SearchConfig, name: &str) -> String {
     match name {
@@ -34,12 +40,19 @@ pub fn ft_config(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         if argv.len() != 3 {
             return err("ERR wrong number of arguments for 'ft.config' command");
         }
-        let names: Vec<&str> = NAMES.iter().copied().filter(|n| option == "*" || *n == option).collect();
+        let names: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .filter(|n| option == "*" || *n == option)
+            .collect();
         return Reply::Array(
             names
                 .into_iter()
                 .map(|n| {
-                    Reply::Array(vec![Reply::Bulk(Bytes::from(n)), Reply::Bulk(Bytes::from(get(&st.config, n)))])
+                    Reply::Array(vec![
+                        Reply::Bulk(Bytes::from(n)),
+                        Reply::Bulk(Bytes::from(get(&st.config, n))),
+                    ])
                 })
                 .collect(),
         );
@@ -57,7 +70,9 @@ pub fn ft_config(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         ("MAXSEARCHRESULTS", Ok(n)) => c.max_search_results = n,
         ("MAXAGGREGATERESULTS", Ok(n)) => c.max_aggregate_results = n,
         ("DEFAULT_DIALECT", Ok(n)) if (1..=4).contains(&n) => c.default_dialect = n as u32,
-        ("ON_TIMEOUT", _) if value.eq_ignore_ascii_case("return") => c.on_timeout = OnTimeout::Return,
+        ("ON_TIMEOUT", _) if value.eq_ignore_ascii_case("return") => {
+            c.on_timeout = OnTimeout::Return
+        }
         ("ON_TIMEOUT", _) if value.eq_ignore_ascii_case("fail") => c.on_timeout = OnTimeout::Fail,
         (o, _) if NAMES.contains(&o) => return err("Invalid option value"),
         _ => return err("Invalid option"),

@@ -147,7 +147,11 @@ pub fn create(engine: &mut Engine, name: &str, def: IndexDef) -> Result<(), Stor
 
 /// Replaces index `name`'s definition (FT.ALTER) and indexes every key again.
 pub fn redefine(engine: &mut Engine, name: &str, def: IndexDef) -> Result<(), StoreError> {
-    let Some(id) = engine.state::<State>().and_then(|s| s.indexes.get(name)).map(|i| i.id) else {
+    let Some(id) = engine
+        .state::<State>()
+        .and_then(|s| s.indexes.get(name))
+        .map(|i| i.id)
+    else {
         return Ok(());
     };
     tables::drop_index_tables(engine, id)?;
@@ -157,7 +161,10 @@ pub fn redefine(engine: &mut Engine, name: &str, def: IndexDef) -> Result<(), St
         "UPDATE search_indexes SET definition = ?, scan_cursor = 0, scanned = 0, scan_total = ?, failures = 0 WHERE id = ?",
         &[SqlValue::Blob(encode_args(&def.args)), SqlValue::Integer(total as i64), SqlValue::Integer(id)],
     )?;
-    if let Some(index) = engine.state_mut::<State>().and_then(|s| s.indexes.get_mut(name)) {
+    if let Some(index) = engine
+        .state_mut::<State>()
+        .and_then(|s| s.indexes.get_mut(name))
+    {
         index.def = Arc::new(def);
         index.scan = Some(Scan {
             cursor: 0,
@@ -171,11 +178,17 @@ pub fn redefine(engine: &mut Engine, name: &str, def: IndexDef) -> Result<(), St
 
 /// Drops index `name`: its definition and entries (not the hashes).
 pub fn drop(engine: &mut Engine, name: &str) -> Result<(), StoreError> {
-    let Some(index) = engine.state_mut::<State>().and_then(|s| s.indexes.remove(name)) else {
+    let Some(index) = engine
+        .state_mut::<State>()
+        .and_then(|s| s.indexes.remove(name))
+    else {
         return Ok(());
     };
     tables::drop_index_tables(engine, index.id)?;
-    engine.sql_execute("DELETE FROM search_indexes WHERE id = ?", &[SqlValue::Integer(index.id)])?;
+    engine.sql_execute(
+        "DELETE FROM search_indexes WHERE id = ?",
+        &[SqlValue::Integer(index.id)],
+    )?;
     crate::sync_subscription(engine);
     Ok(())
 }
@@ -202,7 +215,10 @@ pub fn clear_all(engine: &mut Engine, rescan: bool) {
         if let Err(e) = result {
             tracing::error!(index = %name, error = %e, "search: clearing an index failed");
         }
-        if let Some(index) = engine.state_mut::<State>().and_then(|s| s.indexes.get_mut(&name)) {
+        if let Some(index) = engine
+            .state_mut::<State>()
+            .and_then(|s| s.indexes.get_mut(&name))
+        {
             index.failures = 0;
             index.scan = rescan.then_some(Scan {
                 cursor: 0,
@@ -265,7 +281,10 @@ pub fn sync_key(engine: &mut Engine, key: &[u8], only: Option<i64>) {
         match result {
             Ok(false) => {}
             Ok(true) => {
-                if let Some(index) = engine.state_mut::<State>().and_then(|s| s.indexes.get_mut(&name)) {
+                if let Some(index) = engine
+                    .state_mut::<State>()
+                    .and_then(|s| s.indexes.get_mut(&name))
+                {
                     index.failures += 1;
                 }
                 let _ = engine.sql_execute(

@@ -60,7 +60,9 @@ fn step(engine: &mut Engine, name: &str, id: i64, scan: Scan) {
                 _ => Vec::new(),
             };
             let cursor = match parts.pop() {
-                Some(Reply::Bulk(c)) => std::str::from_utf8(&c).ok().and_then(|c| c.parse::<u64>().ok()),
+                Some(Reply::Bulk(c)) => std::str::from_utf8(&c)
+                    .ok()
+                    .and_then(|c| c.parse::<u64>().ok()),
                 _ => None,
             };
             (cursor, keys)
@@ -99,7 +101,10 @@ fn finish(engine: &mut Engine, name: &str, id: i64, next: Option<Scan>) {
     if let Err(e) = result {
         tracing::error!(index = %name, error = %e, "search: saving the scan's progress failed");
     }
-    if let Some(index) = engine.state_mut::<State>().and_then(|s| s.indexes.get_mut(name)) {
+    if let Some(index) = engine
+        .state_mut::<State>()
+        .and_then(|s| s.indexes.get_mut(name))
+    {
         index.scan = next;
     }
 }

@@ -85,7 +85,10 @@ pub fn ft_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             Reply::Array(if def.prefixes.is_empty() {
                 vec![bulk("")]
             } else {
-                def.prefixes.iter().map(|p| Reply::Bulk(p.clone())).collect()
+                def.prefixes
+                    .iter()
+                    .map(|p| Reply::Bulk(p.clone()))
+                    .collect()
             }),
         ),
         pair("default_language", bulk(def.language.clone())),

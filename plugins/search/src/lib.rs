@@ -143,7 +143,10 @@ impl Plugin for Search {
     }
 
     fn stop(&mut self, engine: &mut Engine) {
-        if let Some(id) = engine.state_mut::<State>().and_then(|s| s.subscription.take()) {
+        if let Some(id) = engine
+            .state_mut::<State>()
+            .and_then(|s| s.subscription.take())
+        {
             engine.unsubscribe(id);
         }
     }

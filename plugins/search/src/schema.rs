@@ -9,16 +9,41 @@ use crate::query::FieldKind;
 /// RediSearch's default stopwords.
 pub const DEFAULT_STOPWORDS: &[&str] = &[
     "a", "is", "the", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into",
-    "it", "no", "not", "of", "on", "or", "such", "that", "their", "then", "there", "these",
-    "they", "this", "to", "was", "will", "with",
+    "it", "no", "not", "of", "on", "or", "such", "that", "their", "then", "there", "these", "they",
+    "this", "to", "was", "will", "with",
 ];
 
 /// Languages RediSearch knows; only English has a stemmer here (FTS5's Porter stemmer).
 const LANGUAGES: &[&str] = &[
-    "arabic", "armenian", "basque", "catalan", "danish", "dutch", "english", "finnish", "french",
-    "german", "greek", "hindi", "hungarian", "indonesian", "irish", "italian", "lithuanian",
-    "nepali", "norwegian", "portuguese", "romanian", "russian", "serbian", "spanish", "swedish",
-    "tamil", "turkish", "yiddish", "chinese",
+    "arabic",
+    "armenian",
+    "basque",
+    "catalan",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hindi",
+    "hungarian",
+    "indonesian",
+    "irish",
+    "italian",
+    "lithuanian",
+    "nepali",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "serbian",
+    "spanish",
+    "swedish",
+    "tamil",
+    "turkish",
+    "yiddish",
+    "chinese",
 ];
 
 /// A field's type and its options.
@@ -105,7 +130,9 @@ fn upper(b: &[u8]) -> String {
 fn count(arg: Option<&Bytes>, what: &str) -> Result<usize, String> {
     arg.and_then(|a| std::str::from_utf8(a).ok())
         .and_then(|s| s.parse::<usize>().ok())
-        .ok_or_else(|| format!("Bad arguments for {what}: Could not convert argument to expected type"))
+        .ok_or_else(|| {
+            format!("Bad arguments for {what}: Could not convert argument to expected type")
+        })
 }
 
 impl IndexDef {
@@ -130,7 +157,9 @@ impl IndexDef {
                     };
                     match upper(kind).as_str() {
                         "HASH" => {}
-                        "JSON" => return Err("JSON indexes are not supported (ON HASH only)".into()),
+                        "JSON" => {
+                            return Err("JSON indexes are not supported (ON HASH only)".into())
+                        }
                         _ => return Err(format!("Unknown argument `{}`", text(kind))),
                     }
                     i += 1;
@@ -139,7 +168,10 @@ impl IndexDef {
                     let n = count(args.get(i), "PREFIX")?;
                     i += 1;
                     if i + n > args.len() {
-                        return Err("Bad arguments for PREFIX: Expected an argument, but none provided".into());
+                        return Err(
+                            "Bad arguments for PREFIX: Expected an argument, but none provided"
+                                .into(),
+                        );
                     }
                     def.prefixes.extend(args[i..i + n].iter().cloned());
                     i += n;
@@ -159,9 +191,15 @@ impl IndexDef {
                     let n = count(args.get(i), "STOPWORDS")?;
                     i += 1;
                     if i + n > args.len() {
-                        return Err("Bad arguments for STOPWORDS: Expected an argument, but none provided".into());
+                        return Err(
+                            "Bad arguments for STOPWORDS: Expected an argument, but none provided"
+                                .into(),
+                        );
                     }
-                    def.stopwords = args[i..i + n].iter().map(|w| text(w).to_lowercase()).collect();
+                    def.stopwords = args[i..i + n]
+                        .iter()
+                        .map(|w| text(w).to_lowercase())
+                        .collect();
                     i += n;
                 }
                 "SKIPINITIALSCAN" => def.skip_initial_scan = true,
@@ -276,7 +314,10 @@ pub fn parse_fields(args: &[Bytes], fields: &mut Vec<Field>) -> Result<(), Strin
                         .and_then(|a| std::str::from_utf8(a).ok())
                         .and_then(|s| s.parse::<f64>().ok())
                         .filter(|w| w.is_finite() && *w >= 0.0)
-                        .ok_or_else(|| "Bad arguments for WEIGHT: Could not convert argument to expected type".to_string())?;
+                        .ok_or_else(|| {
+                            "Bad arguments for WEIGHT: Could not convert argument to expected type"
+                                .to_string()
+                        })?;
                     *weight = w;
                     i += 1;
                 }
@@ -328,7 +369,10 @@ mod tests {
             "ON HASH PREFIX 2 doc: blog: LANGUAGE English STOPWORDS 1 foo SCHEMA title TEXT WEIGHT 5.0 SORTABLE body TEXT NOSTEM price NUMERIC SORTABLE tags AS t TAG SEPARATOR ; CASESENSITIVE",
         ))
         .unwrap();
-        assert_eq!(def.prefixes, vec![Bytes::from("doc:"), Bytes::from("blog:")]);
+        assert_eq!(
+            def.prefixes,
+            vec![Bytes::from("doc:"), Bytes::from("blog:")]
+        );
         assert_eq!(def.stopwords, vec!["foo".to_string()]);
         assert_eq!(def.fields.len(), 4);
         assert_eq!(
@@ -354,7 +398,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_definitions() {
-        assert_eq!(IndexDef::parse(&args("ON HASH")).unwrap_err(), "No schema found");
+        assert_eq!(
+            IndexDef::parse(&args("ON HASH")).unwrap_err(),
+            "No schema found"
+        );
         assert!(IndexDef::parse(&args("SCHEMA a FOO"))
             .unwrap_err()
             .contains("Invalid field type"));

@@ -40,12 +40,16 @@ impl QueryArgs {
             self.dialect = Some(d as u32);
             *i += 2;
         } else if is(a, "PARAMS") {
-            let n = uint(argv.get(*i + 1)).ok_or_else(|| err("Bad arguments for PARAMS: Could not convert argument to expected type"))? as usize;
+            let n = uint(argv.get(*i + 1)).ok_or_else(|| {
+                err("Bad arguments for PARAMS: Could not convert argument to expected type")
+            })? as usize;
             if n % 2 != 0 {
                 return Err(err("Parameters must be name-value pairs"));
             }
             if *i + 2 + n > argv.len() {
-                return Err(err("Bad arguments for PARAMS: Expected an argument, but none provided"));
+                return Err(err(
+                    "Bad arguments for PARAMS: Expected an argument, but none provided",
+                ));
             }
             for pair in argv[*i + 2..*i + 2 + n].chunks(2) {
                 self.params.insert(text(&pair[0]), text(&pair[1]));
@@ -59,14 +63,20 @@ impl QueryArgs {
             // query: see the README.
             *i += 1;
         } else if is(a, "INFIELDS") {
-            let n = uint(argv.get(*i + 1)).ok_or_else(|| err("Bad arguments for INFIELDS: Could not convert argument to expected type"))? as usize;
+            let n = uint(argv.get(*i + 1)).ok_or_else(|| {
+                err("Bad arguments for INFIELDS: Could not convert argument to expected type")
+            })? as usize;
             if *i + 2 + n > argv.len() {
-                return Err(err("Bad arguments for INFIELDS: Expected an argument, but none provided"));
+                return Err(err(
+                    "Bad arguments for INFIELDS: Expected an argument, but none provided",
+                ));
             }
             self.infields = Some(argv[*i + 2..*i + 2 + n].iter().map(|f| text(f)).collect());
             *i += 2 + n;
         } else if is(a, "TIMEOUT") {
-            let t = uint(argv.get(*i + 1)).ok_or_else(|| err("Bad arguments for TIMEOUT: Could not convert argument to expected type"))?;
+            let t = uint(argv.get(*i + 1)).ok_or_else(|| {
+                err("Bad arguments for TIMEOUT: Could not convert argument to expected type")
+            })?;
             self.timeout_ms = Some(t);
             *i += 2;
         } else {
@@ -102,7 +112,12 @@ impl Compiled {
 }
 
 /// Parses `query` against index `name`.
-pub fn compile(ctx: &mut Ctx<'_>, name: &[u8], query: &[u8], args: &QueryArgs) -> Result<Compiled, Reply> {
+pub fn compile(
+    ctx: &mut Ctx<'_>,
+    name: &[u8],
+    query: &[u8],
+    args: &QueryArgs,
+) -> Result<Compiled, Reply> {
     let Some((id, def)) = index(ctx, name) else {
         return Err(no_such_index(name));
     };
@@ -111,7 +126,11 @@ pub fn compile(ctx: &mut Ctx<'_>, name: &[u8], query: &[u8], args: &QueryArgs) -
         .or_else(|| state(ctx).map(|s| s.config.default_dialect))
         .unwrap_or(1);
     let kinds = |n: &str| def.field(n).map(|f| f.query_kind());
-    let stopwords: &[String] = if args.no_stopwords { &[] } else { &def.stopwords };
+    let stopwords: &[String] = if args.no_stopwords {
+        &[]
+    } else {
+        &def.stopwords
+    };
     let node = parse(
         &text(query),
         &ParseOptions {
@@ -205,7 +224,11 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         } else if is(a, "LIMIT") {
             match (uint(argv.get(i + 1)), uint(argv.get(i + 2))) {
                 (Some(o), Some(n)) => (offset, num) = (o, n),
-                _ => return err("Bad arguments for LIMIT: Could not convert argument to expected type"),
+                _ => {
+                    return err(
+                        "Bad arguments for LIMIT: Could not convert argument to expected type",
+                    )
+                }
             }
             i += 3;
         } else if is(a, "SORTBY") {
@@ -224,7 +247,9 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             sortby = Some((field, asc));
         } else if is(a, "INKEYS") {
             let Some(n) = uint(argv.get(i + 1)).map(|n| n as usize) else {
-                return err("Bad arguments for INKEYS: Could not convert argument to expected type");
+                return err(
+                    "Bad arguments for INKEYS: Could not convert argument to expected type",
+                );
             };
             if i + 2 + n > argv.len() {
                 return err("Bad arguments for INKEYS: Expected an argument, but none provided");
@@ -233,7 +258,9 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             i += 2 + n;
         } else if is(a, "RETURN") {
             let Some(n) = uint(argv.get(i + 1)).map(|n| n as usize) else {
-                return err("Bad arguments for RETURN: Could not convert argument to expected type");
+                return err(
+                    "Bad arguments for RETURN: Could not convert argument to expected type",
+                );
             };
             if i + 2 + n > argv.len() {
                 return err("Bad arguments for RETURN: Expected an argument, but none provided");
@@ -260,30 +287,52 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             returned = Some(Returned { fields });
             i += 2 + n;
         } else if is(a, "FILTER") {
-            let (Some(f), Some(lo), Some(hi)) = (argv.get(i + 1), argv.get(i + 2), argv.get(i + 3)) else {
+            let (Some(f), Some(lo), Some(hi)) = (argv.get(i + 1), argv.get(i + 2), argv.get(i + 3))
+            else {
                 return err("Bad arguments for FILTER: Expected an argument, but none provided");
             };
-            filters.push((text(f).trim_start_matches('@').to_string(), lo.clone(), hi.clone()));
+            filters.push((
+                text(f).trim_start_matches('@').to_string(),
+                lo.clone(),
+                hi.clone(),
+            ));
             i += 4;
         } else if is(a, "WITHPAYLOADS") || is(a, "INORDER") || is(a, "EXPLAINSCORE") {
             // No payloads are stored (FT.ADD's PAYLOAD is refused); INORDER only matters
             // with SLOP.
             if !is(a, "INORDER") {
-                return err(format!("{} is not supported by this server", text(a).to_uppercase()));
+                return err(format!(
+                    "{} is not supported by this server",
+                    text(a).to_uppercase()
+                ));
             }
             i += 1;
         } else if is(a, "LANGUAGE") {
             i += 2;
-        } else if ["SUMMARIZE", "HIGHLIGHT", "GEOFILTER", "SLOP", "SCORER", "EXPANDER", "PAYLOAD", "WITHSORTKEYS"]
-            .iter()
-            .any(|o| is(a, o))
+        } else if [
+            "SUMMARIZE",
+            "HIGHLIGHT",
+            "GEOFILTER",
+            "SLOP",
+            "SCORER",
+            "EXPANDER",
+            "PAYLOAD",
+            "WITHSORTKEYS",
+        ]
+        .iter()
+        .any(|o| is(a, o))
         {
-            return err(format!("{} is not supported by this server", text(a).to_uppercase()));
+            return err(format!(
+                "{} is not supported by this server",
+                text(a).to_uppercase()
+            ));
         } else {
             return err(format!("Unknown argument `{}`", text(a)));
         }
     }
-    let max = state(ctx).map(|s| s.config.max_search_results).unwrap_or(1_000_000);
+    let max = state(ctx)
+        .map(|s| s.config.max_search_results)
+        .unwrap_or(1_000_000);
     if offset.saturating_add(num) > max {
         return err(format!("LIMIT exceeds maximum of {max}"));
     }
@@ -294,7 +343,9 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     };
     // FILTER is a legacy spelling of a numeric range ANDed to the query.
     for (field, lo, hi) in filters {
-        if compiled.def.field(&field).map(|f| f.query_kind()) != Some(crate::query::FieldKind::Numeric) {
+        if compiled.def.field(&field).map(|f| f.query_kind())
+            != Some(crate::query::FieldKind::Numeric)
+        {
             return err(format!("Unknown field `{field}` in FILTER"));
         }
         let q = format!("@{field}:[{} {}]", text(&lo), text(&hi));
@@ -309,7 +360,9 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             },
         ) {
             Ok(n) => n,
-            Err(_) => return err("Bad arguments for FILTER: Could not convert argument to expected type"),
+            Err(_) => {
+                return err("Bad arguments for FILTER: Could not convert argument to expected type")
+            }
         };
         let extra = compiled.planner().plan(&node);
         compiled.plan.preds.extend(extra.preds);
@@ -343,7 +396,8 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let page = if num == 0 {
         Vec::new()
     } else {
-        let Some((sql, params)) = planner.page_sql(&compiled.plan, &extra, &order, offset, num) else {
+        let Some((sql, params)) = planner.page_sql(&compiled.plan, &extra, &order, offset, num)
+        else {
             return err("Property not loaded nor in schema");
         };
         match ctx.sql_query(&sql, &params) {
@@ -402,7 +456,11 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 /// The fields a result shows: all of the hash, or RETURN's (by attribute or hash field
 /// name, under their AS names), those the hash has.
-fn select_fields(def: &IndexDef, fields: Vec<(Bytes, Bytes)>, returned: Option<&Returned>) -> Vec<(Bytes, Bytes)> {
+fn select_fields(
+    def: &IndexDef,
+    fields: Vec<(Bytes, Bytes)>,
+    returned: Option<&Returned>,
+) -> Vec<(Bytes, Bytes)> {
     let Some(returned) = returned else {
         return fields;
     };
@@ -431,7 +489,12 @@ fn resp3(total: i64, results: Results, withscores: bool) -> Reply {
             if let Some(fields) = fields {
                 m.push((
                     b("extra_attributes"),
-                    Reply::Map(fields.into_iter().map(|(k, v)| (Reply::Bulk(k), Reply::Bulk(v))).collect()),
+                    Reply::Map(
+                        fields
+                            .into_iter()
+                            .map(|(k, v)| (Reply::Bulk(k), Reply::Bulk(v)))
+                            .collect(),
+                    ),
                 ));
             }
             m.push((b("values"), Reply::Array(Vec::new())));

@@ -16,15 +16,22 @@ fn key(b: &Bytes) -> SqlValue {
 }
 
 fn len(ctx: &mut Ctx<'_>, k: &Bytes) -> Result<i64, Reply> {
-    ctx.sql_query("SELECT count(*) FROM search_suggestions WHERE key = ?", &[key(k)])
-        .map(|rows| tables::int(rows.first().and_then(|r| r.first())))
-        .map_err(|e| err_store(&e))
+    ctx.sql_query(
+        "SELECT count(*) FROM search_suggestions WHERE key = ?",
+        &[key(k)],
+    )
+    .map(|rows| tables::int(rows.first().and_then(|r| r.first())))
+    .map_err(|e| err_store(&e))
 }
 
 /// `FT.SUGADD key string score [INCR] [PAYLOAD payload]`: the dictionary's size after.
 pub fn ft_sugadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let string = text(&argv[2]);
-    let Some(score) = std::str::from_utf8(&argv[3]).ok().and_then(|s| s.parse::<f64>().ok()).filter(|s| s.is_finite()) else {
+    let Some(score) = std::str::from_utf8(&argv[3])
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite())
+    else {
         return err("ERR invalid score");
     };
     let mut incr = false;
@@ -50,7 +57,13 @@ pub fn ft_sugadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
          ON CONFLICT (key, norm) DO UPDATE SET string = excluded.string, score = excluded.score,
              payload = coalesce(excluded.payload, payload)"
     };
-    let params = [key(&argv[1]), SqlValue::Text(string.to_lowercase()), SqlValue::Text(string), SqlValue::Real(score), payload];
+    let params = [
+        key(&argv[1]),
+        SqlValue::Text(string.to_lowercase()),
+        SqlValue::Text(string),
+        SqlValue::Real(score),
+        payload,
+    ];
     if let Err(e) = ctx.sql_execute(sql, &params) {
         return err_store(&e);
     }
@@ -113,12 +126,16 @@ pub fn ft_sugget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     };
     let p: Vec<char> = prefix.chars().collect();
     let mut out = Vec::new();
-    for row in rows.iter().filter(|r| {
-        !fuzzy || {
-            let norm = String::from_utf8_lossy(&tables::bytes(r.get(3))).into_owned();
-            fuzzy_prefix(&p, &norm.chars().collect::<Vec<_>>())
-        }
-    }).take(max as usize) {
+    for row in rows
+        .iter()
+        .filter(|r| {
+            !fuzzy || {
+                let norm = String::from_utf8_lossy(&tables::bytes(r.get(3))).into_owned();
+                fuzzy_prefix(&p, &norm.chars().collect::<Vec<_>>())
+            }
+        })
+        .take(max as usize)
+    {
         out.push(Reply::Bulk(tables::bytes(row.first())));
         if withscores {
             let score = match row.get(1) {
@@ -162,7 +179,10 @@ mod tests {
     use super::fuzzy_prefix;
 
     fn f(p: &str, s: &str) -> bool {
-        fuzzy_prefix(&p.chars().collect::<Vec<_>>(), &s.chars().collect::<Vec<_>>())
+        fuzzy_prefix(
+            &p.chars().collect::<Vec<_>>(),
+            &s.chars().collect::<Vec<_>>(),
+        )
     }
 
     #[test]

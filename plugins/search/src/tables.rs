@@ -66,7 +66,9 @@ pub fn fts(id: i64) -> String {
 
 /// Creates index `id`'s FTS5 table (when it has TEXT fields).
 pub fn create_index_tables(engine: &mut Engine, id: i64, def: &IndexDef) -> Result<(), StoreError> {
-    let cols: Vec<String> = (0..def.text_fields().count()).map(|i| format!("c{i}")).collect();
+    let cols: Vec<String> = (0..def.text_fields().count())
+        .map(|i| format!("c{i}"))
+        .collect();
     if cols.is_empty() {
         return Ok(());
     }
@@ -117,7 +119,12 @@ fn docid(engine: &mut Engine, id: i64, key: &[u8]) -> Result<Option<i64>, StoreE
     })
 }
 
-fn remove_entries(engine: &mut Engine, id: i64, doc: i64, has_text: bool) -> Result<(), StoreError> {
+fn remove_entries(
+    engine: &mut Engine,
+    id: i64,
+    doc: i64,
+    has_text: bool,
+) -> Result<(), StoreError> {
     let p = [SqlValue::Integer(doc)];
     engine.sql_execute("DELETE FROM search_numeric WHERE docid = ?", &p)?;
     engine.sql_execute("DELETE FROM search_tags WHERE docid = ?", &p)?;
@@ -128,12 +135,20 @@ fn remove_entries(engine: &mut Engine, id: i64, doc: i64, has_text: bool) -> Res
 }
 
 /// Removes `key` from index `id`; returns whether it was there.
-pub fn remove_doc(engine: &mut Engine, id: i64, def: &IndexDef, key: &[u8]) -> Result<bool, StoreError> {
+pub fn remove_doc(
+    engine: &mut Engine,
+    id: i64,
+    def: &IndexDef,
+    key: &[u8],
+) -> Result<bool, StoreError> {
     let Some(doc) = docid(engine, id, key)? else {
         return Ok(false);
     };
     remove_entries(engine, id, doc, def.text_fields().next().is_some())?;
-    engine.sql_execute("DELETE FROM search_docs WHERE docid = ?", &[SqlValue::Integer(doc)])?;
+    engine.sql_execute(
+        "DELETE FROM search_docs WHERE docid = ?",
+        &[SqlValue::Integer(doc)],
+    )?;
     Ok(true)
 }
 
@@ -192,7 +207,11 @@ pub fn put_doc(
                         if t.is_empty() {
                             continue;
                         }
-                        let t = if *case_sensitive { t.to_string() } else { t.to_lowercase() };
+                        let t = if *case_sensitive {
+                            t.to_string()
+                        } else {
+                            t.to_lowercase()
+                        };
                         if !tags.contains(&(field.name.clone(), t.clone())) {
                             tags.push((field.name.clone(), t));
                         }
@@ -212,7 +231,8 @@ pub fn put_doc(
                 "INSERT INTO search_docs (idx, key) VALUES (?, ?)",
                 &[SqlValue::Integer(id), SqlValue::Blob(key.to_vec())],
             )?;
-            docid(engine, id, key)?.ok_or_else(|| StoreError::Corrupt("search document row vanished".into()))?
+            docid(engine, id, key)?
+                .ok_or_else(|| StoreError::Corrupt("search document row vanished".into()))?
         }
     };
     if has_text {
@@ -233,13 +253,23 @@ pub fn put_doc(
     for (name, n) in numbers {
         engine.sql_execute(
             "INSERT INTO search_numeric (docid, idx, field, value) VALUES (?, ?, ?, ?)",
-            &[SqlValue::Integer(doc), SqlValue::Integer(id), SqlValue::Text(name), SqlValue::Real(n)],
+            &[
+                SqlValue::Integer(doc),
+                SqlValue::Integer(id),
+                SqlValue::Text(name),
+                SqlValue::Real(n),
+            ],
         )?;
     }
     for (name, t) in tags {
         engine.sql_execute(
             "INSERT INTO search_tags (docid, idx, field, value) VALUES (?, ?, ?, ?)",
-            &[SqlValue::Integer(doc), SqlValue::Integer(id), SqlValue::Text(name), SqlValue::Text(t)],
+            &[
+                SqlValue::Integer(doc),
+                SqlValue::Integer(id),
+                SqlValue::Text(name),
+                SqlValue::Text(t),
+            ],
         )?;
     }
     Ok(Ok(()))
@@ -247,7 +277,10 @@ pub fn put_doc(
 
 /// The number of documents in index `id`.
 pub fn doc_count(engine: &mut Engine, id: i64) -> Result<i64, StoreError> {
-    let rows = engine.sql_query("SELECT count(*) FROM search_docs WHERE idx = ?", &[SqlValue::Integer(id)])?;
+    let rows = engine.sql_query(
+        "SELECT count(*) FROM search_docs WHERE idx = ?",
+        &[SqlValue::Integer(id)],
+    )?;
     Ok(int(rows.first().and_then(|r| r.first())))
 }
 

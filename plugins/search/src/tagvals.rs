@@ -23,7 +23,11 @@ pub fn ft_tagvals(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         "SELECT DISTINCT value FROM search_tags WHERE idx = ? AND field = ? ORDER BY value",
         &[SqlValue::Integer(id), SqlValue::Text(field)],
     ) {
-        Ok(rows) => Reply::Set(rows.iter().map(|r| Reply::Bulk(tables::bytes(r.first()))).collect()),
+        Ok(rows) => Reply::Set(
+            rows.iter()
+                .map(|r| Reply::Bulk(tables::bytes(r.first())))
+                .collect(),
+        ),
         Err(e) => err_store(&e),
     }
 }

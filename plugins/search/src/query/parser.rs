@@ -164,7 +164,10 @@ fn is_punct(c: char) -> bool {
 
 impl Parser<'_, '_> {
     fn syntax_error(&self, at: usize) -> String {
-        let near: String = self.src[at.min(self.src.len())..].chars().take(20).collect();
+        let near: String = self.src[at.min(self.src.len())..]
+            .chars()
+            .take(20)
+            .collect();
         format!("Syntax error at offset {at} near {near}")
     }
 
@@ -176,7 +179,24 @@ impl Parser<'_, '_> {
         while let Some(c) = self.rest().chars().next() {
             // Punctuation without a meaning in the query language separates words, as
             // RediSearch's tokenizer does.
-            if c.is_whitespace() || matches!(c, ',' | '.' | ';' | '!' | '?' | '<' | '>' | '=' | '+' | '#' | '&' | '^' | '/' | '\'') {
+            if c.is_whitespace()
+                || matches!(
+                    c,
+                    ',' | '.'
+                        | ';'
+                        | '!'
+                        | '?'
+                        | '<'
+                        | '>'
+                        | '='
+                        | '+'
+                        | '#'
+                        | '&'
+                        | '^'
+                        | '/'
+                        | '\''
+                )
+            {
                 self.pos += c.len_utf8();
             } else {
                 break;

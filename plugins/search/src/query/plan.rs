@@ -382,7 +382,11 @@ impl Planner<'_> {
             }
         };
         // The ORDER BY expression may appear twice (IS NULL, then the value).
-        let repeat = if matches!(order, Order::Field { .. }) { 2 } else { 0 };
+        let repeat = if matches!(order, Order::Field { .. }) {
+            2
+        } else {
+            0
+        };
         let mut all = Vec::new();
         all.append(&mut params);
         for _ in 0..repeat {
@@ -391,7 +395,9 @@ impl Planner<'_> {
         all.push(SqlValue::Integer(limit.min(i64::MAX as u64) as i64));
         all.push(SqlValue::Integer(offset.min(i64::MAX as u64) as i64));
         Some((
-            format!("SELECT d.key, {score} AS score, d.docid {fw} ORDER BY {order_by} LIMIT ? OFFSET ?"),
+            format!(
+                "SELECT d.key, {score} AS score, d.docid {fw} ORDER BY {order_by} LIMIT ? OFFSET ?"
+            ),
             all,
         ))
     }
@@ -400,7 +406,10 @@ impl Planner<'_> {
     pub fn all_sql(&self, plan: &Plan, limit: u64) -> (String, Vec<SqlValue>) {
         let (fw, mut params) = self.from_where(plan, &[]);
         params.push(SqlValue::Integer(limit.min(i64::MAX as u64) as i64));
-        (format!("SELECT d.key {fw} ORDER BY d.docid LIMIT ?"), params)
+        (
+            format!("SELECT d.key {fw} ORDER BY d.docid LIMIT ?"),
+            params,
+        )
     }
 }
 
