@@ -408,7 +408,7 @@ fn replies_sortby_limit_return_withscores_and_resp3() {
     );
     assert!(a > b && b > 0.0, "scores {a} {b}");
     // RESP3: RediSearch's map layout.
-    assert_eq!(cmd(&mut c, &["HELLO", "3"]).is_error(), false);
+    assert!(!cmd(&mut c, &["HELLO", "3"]).is_error());
     let r = cmd(
         &mut c,
         &["FT.SEARCH", "idx", "world", "RETURN", "1", "price"],

@@ -438,7 +438,7 @@ impl Parser<'_, '_> {
 
     fn is_stopword(&self, w: &str) -> bool {
         let lower = w.to_lowercase();
-        self.opts.stopwords.iter().any(|s| *s == lower)
+        self.opts.stopwords.contains(&lower)
     }
 
     fn term(&self, w: String) -> Node {

@@ -71,7 +71,7 @@ impl Planner<'_> {
             .filter(|(_, f)| {
                 self.infields
                     .as_ref()
-                    .is_none_or(|names| names.iter().any(|n| *n == f.name))
+                    .is_none_or(|names| names.contains(&f.name))
             })
             .map(|(i, _)| i)
             .collect();
@@ -315,7 +315,7 @@ impl Planner<'_> {
     }
 
     /// `FROM ... WHERE ...` of the plan, with `extra` conditions (INKEYS), and its params.
-    fn from_where(&self, plan: &Plan, extra: &[Pred]) -> (String, Vec<SqlValue>) {
+    fn source_and_filter(&self, plan: &Plan, extra: &[Pred]) -> (String, Vec<SqlValue>) {
         let mut params = Vec::new();
         let mut sql = match &plan.fts {
             Some(expr) => {
@@ -338,7 +338,7 @@ impl Planner<'_> {
 
     /// `SELECT count(*)` of the matches.
     pub fn count_sql(&self, plan: &Plan, extra: &[Pred]) -> (String, Vec<SqlValue>) {
-        let (fw, params) = self.from_where(plan, extra);
+        let (fw, params) = self.source_and_filter(plan, extra);
         (format!("SELECT count(*) {fw}"), params)
     }
 
@@ -352,7 +352,7 @@ impl Planner<'_> {
         offset: u64,
         limit: u64,
     ) -> Option<(String, Vec<SqlValue>)> {
-        let (fw, mut params) = self.from_where(plan, extra);
+        let (fw, mut params) = self.source_and_filter(plan, extra);
         let score = match &plan.fts {
             Some(_) => {
                 let weights: Vec<String> = self
@@ -404,7 +404,7 @@ impl Planner<'_> {
 
     /// `SELECT key` of every match (FT.AGGREGATE), at most `limit`.
     pub fn all_sql(&self, plan: &Plan, limit: u64) -> (String, Vec<SqlValue>) {
-        let (fw, mut params) = self.from_where(plan, &[]);
+        let (fw, mut params) = self.source_and_filter(plan, &[]);
         params.push(SqlValue::Integer(limit.min(i64::MAX as u64) as i64));
         (
             format!("SELECT d.key {fw} ORDER BY d.docid LIMIT ?"),
