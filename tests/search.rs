@@ -530,6 +530,15 @@ fn existing_keys_are_indexed_and_writes_keep_the_index_current() {
     hset(&mut c, "item:db1", &[("name", "elsewhere")]);
     assert!(err(&mut c, &["FT.CREATE", "x", "SCHEMA", "a", "TEXT"]).contains("db != 0"));
     assert_eq!(keys(&mut c, "items", "elsewhere"), Vec::<String>::new());
+    // SWAPDB brings database 1's hashes into database 0: the index scans them again.
+    ok(&mut c, &["SWAPDB", "0", "1"]);
+    wait_indexed(&mut c, "items");
+    assert_eq!(keys(&mut c, "items", "elsewhere"), strs(&["item:db1"]));
+    // Unloading the plugin removes its commands; writes go on.
+    ok(&mut c, &["MODULE", "UNLOAD", "search"]);
+    assert!(cmd(&mut c, &["FT.SEARCH", "items", "*"]).is_error());
+    ok(&mut c, &["SELECT", "0"]);
+    hset(&mut c, "item:after", &[("name", "unloaded")]);
 }
 
 /// Writers change hashes while a reader searches inside MULTI together with reading the

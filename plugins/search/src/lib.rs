@@ -178,21 +178,24 @@ pub(crate) fn sync_subscription(engine: &mut Engine) {
 /// and re-indexed (or removed); FLUSHDB empties the indexes, SWAPDB re-scans them.
 fn on_events(engine: &mut Engine, events: &[KeyEvent]) {
     let mut keys: Vec<bytes::Bytes> = Vec::new();
+    let mut seen: std::collections::HashSet<bytes::Bytes> = std::collections::HashSet::new();
     for e in events.iter().filter(|e| e.db == 0) {
         match e.class {
             class::DB_FLUSHED => {
                 keys.clear();
+                seen.clear();
                 index::clear_all(engine, false);
             }
             class::DB_SWAPPED => {
                 keys.clear();
+                seen.clear();
                 index::clear_all(engine, true);
             }
             _ => {
                 let covered = engine
                     .state::<State>()
                     .is_some_and(|st| st.indexes.values().any(|i| i.def.matches(&e.key)));
-                if covered && !keys.contains(&e.key) {
+                if covered && seen.insert(e.key.clone()) {
                     keys.push(e.key.clone());
                 }
             }

@@ -393,6 +393,9 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(rows) => tables::int(rows.first().and_then(|r| r.first())),
         Err(e) => return err(format!("Syntax error: {e}")),
     };
+    if deadline.passed() && deadline.policy == OnTimeout::Fail {
+        return err(TIMEOUT_ERROR);
+    }
     let page = if num == 0 {
         Vec::new()
     } else {
