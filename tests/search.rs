@@ -351,6 +351,50 @@ fn replies_sortby_limit_return_withscores_and_resp3() {
             Reply::Array(vec![Reply::bulk("cost"), Reply::bulk("10")])
         ])
     );
+    // HIGHLIGHT and SUMMARIZE (FTS5's highlight() and snippet()).
+    let r = cmd(
+        &mut c,
+        &[
+            "FT.SEARCH",
+            "idx",
+            "world",
+            "RETURN",
+            "1",
+            "title",
+            "HIGHLIGHT",
+        ],
+    );
+    assert_eq!(
+        r.items()[2],
+        Reply::Array(vec![
+            Reply::bulk("title"),
+            Reply::bulk("hello <b>world</b>")
+        ])
+    );
+    let r = cmd(
+        &mut c,
+        &[
+            "FT.SEARCH",
+            "idx",
+            "brown",
+            "RETURN",
+            "1",
+            "body",
+            "HIGHLIGHT",
+            "TAGS",
+            "[",
+            "]",
+            "SUMMARIZE",
+            "LEN",
+            "2",
+            "SEPARATOR",
+            "~",
+        ],
+    );
+    assert_eq!(
+        r.items()[2],
+        Reply::Array(vec![Reply::bulk("body"), Reply::bulk("~[brown] fox")])
+    );
     // RETURN 0 is NOCONTENT.
     let r = cmd(&mut c, &["FT.SEARCH", "idx", "world", "RETURN", "0"]);
     assert_eq!(r, Reply::Array(vec![Reply::Int(1), Reply::bulk("doc:1")]));
@@ -1116,5 +1160,19 @@ fn errors_are_redisearch_texts() {
         err(&mut c, &["FT.CREATE", "bad", "PREFIX", "1", "x"]),
         "No schema found"
     );
-    assert!(err(&mut c, &["FT.SEARCH", "idx", "x", "HIGHLIGHT"]).contains("not supported"));
+    assert!(err(
+        &mut c,
+        &[
+            "FT.SEARCH",
+            "idx",
+            "x",
+            "GEOFILTER",
+            "g",
+            "1",
+            "2",
+            "3",
+            "km"
+        ]
+    )
+    .contains("not supported"));
 }

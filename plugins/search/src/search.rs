@@ -161,6 +161,117 @@ pub fn compile(
     })
 }
 
+/// HIGHLIGHT and SUMMARIZE: FTS5's `highlight()` and `snippet()` of the matched TEXT fields.
+#[derive(Default)]
+struct Decor {
+    /// The fields (all TEXT fields when `None`) and the open and close tags.
+    highlight: Option<(Option<Vec<String>>, String, String)>,
+    /// The fields, the fragment length in tokens and the separator.
+    summarize: Option<(Option<Vec<String>>, usize, String)>,
+}
+
+fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl Decor {
+    /// Reads `HIGHLIGHT [FIELDS n f...] [TAGS open close]` or `SUMMARIZE [FIELDS n f...]
+    /// [FRAGS n] [LEN tokens] [SEPARATOR s]` at `argv[*i]`.
+    fn parse(&mut self, argv: &[Bytes], i: &mut usize) -> Result<(), Reply> {
+        let highlight = is(&argv[*i], "HIGHLIGHT");
+        *i += 1;
+        let mut fields = None;
+        let (mut open, mut close) = ("<b>".to_string(), "</b>".to_string());
+        let (mut len, mut sep) = (20usize, "... ".to_string());
+        loop {
+            let Some(a) = argv.get(*i) else { break };
+            if is(a, "FIELDS") {
+                let n = uint(argv.get(*i + 1)).ok_or_else(|| {
+                    err("Bad arguments for FIELDS: Could not convert argument to expected type")
+                })? as usize;
+                if *i + 2 + n > argv.len() {
+                    return Err(err(
+                        "Bad arguments for FIELDS: Expected an argument, but none provided",
+                    ));
+                }
+                fields = Some(argv[*i + 2..*i + 2 + n].iter().map(|f| text(f)).collect());
+                *i += 2 + n;
+            } else if highlight && is(a, "TAGS") {
+                let (Some(o), Some(c)) = (argv.get(*i + 1), argv.get(*i + 2)) else {
+                    return Err(err(
+                        "Bad arguments for TAGS: Expected an argument, but none provided",
+                    ));
+                };
+                (open, close) = (text(o), text(c));
+                *i += 3;
+            } else if !highlight && (is(a, "FRAGS") || is(a, "LEN")) {
+                let n = uint(argv.get(*i + 1)).ok_or_else(|| {
+                    err("Bad arguments: Could not convert argument to expected type")
+                })?;
+                if is(a, "LEN") {
+                    // FTS5's snippet() takes 1 to 64 tokens.
+                    len = n.clamp(1, 64) as usize;
+                }
+                *i += 2;
+            } else if !highlight && is(a, "SEPARATOR") {
+                let Some(s) = argv.get(*i + 1) else {
+                    return Err(err(
+                        "Bad arguments for SEPARATOR: Expected an argument, but none provided",
+                    ));
+                };
+                sep = text(s);
+                *i += 2;
+            } else {
+                break;
+            }
+        }
+        if highlight {
+            self.highlight = Some((fields, open, close));
+        } else {
+            self.summarize = Some((fields, len, sep));
+        }
+        Ok(())
+    }
+
+    /// For each decorated field: its hash field and the SQL that computes its new value.
+    fn columns(&self, id: i64, def: &IndexDef) -> Vec<(String, String)> {
+        let wants = |list: &Option<Vec<String>>, name: &str| {
+            list.as_ref().is_none_or(|l| l.iter().any(|f| f == name))
+        };
+        let table = tables::fts(id);
+        let mut out = Vec::new();
+        for (col, f) in def.text_fields().enumerate() {
+            let hl = self
+                .highlight
+                .as_ref()
+                .filter(|(l, _, _)| wants(l, &f.name));
+            let sm = self
+                .summarize
+                .as_ref()
+                .filter(|(l, _, _)| wants(l, &f.name));
+            let (open, close) = hl.map_or((String::new(), String::new()), |(_, o, c)| {
+                (o.clone(), c.clone())
+            });
+            let expr = match sm {
+                Some((_, len, sep)) => format!(
+                    "snippet({table}, {col}, {}, {}, {}, {len})",
+                    sql_literal(&open),
+                    sql_literal(&close),
+                    sql_literal(sep)
+                ),
+                None if hl.is_some() => format!(
+                    "highlight({table}, {col}, {}, {})",
+                    sql_literal(&open),
+                    sql_literal(&close)
+                ),
+                None => continue,
+            };
+            out.push((f.path.clone(), expr));
+        }
+        out
+    }
+}
+
 /// When a query must stop, and what it answers then.
 pub struct Deadline {
     at: Option<Instant>,
@@ -206,6 +317,7 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mut returned: Option<Returned> = None;
     let mut sortby: Option<(String, bool)> = None;
     let mut filters: Vec<(String, Bytes, Bytes)> = Vec::new();
+    let mut decor = Decor::default();
     let (mut offset, mut num) = (0u64, 10u64);
     let mut i = 3;
     while i < argv.len() {
@@ -309,9 +421,11 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             i += 1;
         } else if is(a, "LANGUAGE") {
             i += 2;
+        } else if is(a, "HIGHLIGHT") || is(a, "SUMMARIZE") {
+            if let Err(e) = decor.parse(argv, &mut i) {
+                return e;
+            }
         } else if [
-            "SUMMARIZE",
-            "HIGHLIGHT",
             "GEOFILTER",
             "SLOP",
             "SCORER",
@@ -396,10 +510,17 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if deadline.passed() && deadline.policy == OnTimeout::Fail {
         return err(TIMEOUT_ERROR);
     }
+    let decorated = if compiled.plan.fts.is_some() && !nocontent {
+        decor.columns(compiled.id, &compiled.def)
+    } else {
+        Vec::new()
+    };
     let page = if num == 0 {
         Vec::new()
     } else {
-        let Some((sql, params)) = planner.page_sql(&compiled.plan, &extra, &order, offset, num)
+        let columns: Vec<String> = decorated.iter().map(|(_, c)| c.clone()).collect();
+        let Some((sql, params)) =
+            planner.page_sql(&compiled.plan, &extra, &order, offset, num, &columns)
         else {
             return err("Property not loaded nor in schema");
         };
@@ -429,6 +550,17 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             total -= 1;
             continue;
         };
+        let mut fields = fields;
+        for (j, (path, _)) in decorated.iter().enumerate() {
+            if let Some(SqlValue::Text(t)) = row.get(3 + j) {
+                if let Some(slot) = fields
+                    .iter_mut()
+                    .find(|(f, _)| f.as_ref() == path.as_bytes())
+                {
+                    slot.1 = Bytes::from(t.clone());
+                }
+            }
+        }
         let shown = if nocontent {
             None
         } else {

@@ -487,21 +487,14 @@ impl Parser<'_, '_> {
             }
             _ => {
                 for f in &fields {
-                    if self.kind_of(f, at)? != FieldKind::Text {
-                        return Err(format!(
-                            "Syntax error at offset {at} near {f}: a {} field is queried with {}",
-                            if self.kind_of(f, at)? == FieldKind::Numeric {
-                                "NUMERIC"
-                            } else {
-                                "TAG"
-                            },
-                            if self.kind_of(f, at)? == FieldKind::Numeric {
-                                "[min max]"
-                            } else {
-                                "{value}"
-                            }
-                        ));
-                    }
+                    let (kind, syntax) = match self.kind_of(f, at)? {
+                        FieldKind::Text => continue,
+                        FieldKind::Numeric => ("NUMERIC", "[min max]"),
+                        FieldKind::Tag => ("TAG", "{value}"),
+                    };
+                    return Err(format!(
+                        "Syntax error at offset {at} near {f}: a {kind} field is queried with {syntax}"
+                    ));
                 }
                 let body = self.unary()?;
                 Ok(Node::Field(fields, Box::new(body)))

@@ -342,8 +342,9 @@ impl Planner<'_> {
         (format!("SELECT count(*) {fw}"), params)
     }
 
-    /// `SELECT key, score` of one page of matches, in `order`; `None` when `order` names a
-    /// field the schema lacks.
+    /// `SELECT key, score, docid` and the `columns` (FTS5 `highlight()` / `snippet()` calls,
+    /// parameterless) of one page of matches, in `order`; `None` when `order` names a field
+    /// the schema lacks.
     pub fn page_sql(
         &self,
         plan: &Plan,
@@ -351,6 +352,7 @@ impl Planner<'_> {
         order: &Order,
         offset: u64,
         limit: u64,
+        columns: &[String],
     ) -> Option<(String, Vec<SqlValue>)> {
         let (fw, mut params) = self.source_and_filter(plan, extra);
         let score = match &plan.fts {
@@ -394,9 +396,10 @@ impl Planner<'_> {
         }
         all.push(SqlValue::Integer(limit.min(i64::MAX as u64) as i64));
         all.push(SqlValue::Integer(offset.min(i64::MAX as u64) as i64));
+        let columns: String = columns.iter().map(|c| format!(", {c}")).collect();
         Some((
             format!(
-                "SELECT d.key, {score} AS score, d.docid {fw} ORDER BY {order_by} LIMIT ? OFFSET ?"
+                "SELECT d.key, {score} AS score, d.docid{columns} {fw} ORDER BY {order_by} LIMIT ? OFFSET ?"
             ),
             all,
         ))
