@@ -351,6 +351,26 @@ pub fn eval(e: &Expr, row: &HashMap<String, Value>) -> Value {
                 "log2" => num1(f64::log2),
                 "log10" => num1(f64::log10),
                 "exp" => num1(f64::exp),
+                "exists" => Value::Num(f64::from(u8::from(
+                    vals.first().is_some_and(|v| *v != Value::Null),
+                ))),
+                "contains" => match (vals.first(), vals.get(1)) {
+                    (Some(a), Some(b)) if !b.text().is_empty() => {
+                        Value::Num(a.text().matches(&b.text()).count() as f64)
+                    }
+                    _ => Value::Num(0.0),
+                },
+                "startswith" => match (vals.first(), vals.get(1)) {
+                    (Some(a), Some(b)) => {
+                        Value::Num(f64::from(u8::from(a.text().starts_with(&b.text()))))
+                    }
+                    _ => Value::Null,
+                },
+                "minute" | "hour" | "day" | "dayofweek" | "dayofmonth" | "dayofyear" | "month"
+                | "monthofyear" | "year" => vals
+                    .first()
+                    .and_then(Value::num)
+                    .map_or(Value::Null, |ts| Value::Num(time_fn(f, ts))),
                 _ => Value::Null,
             }
         }
@@ -374,6 +394,52 @@ pub fn check(e: &Expr) -> Result<(), String> {
         Expr::Un(_, x) => check(x),
         _ => Ok(()),
     }
+}
+
+/// (year, month 1-12, day 1-31) of a count of days since 1970-01-01 (Howard Hinnant's
+/// civil-from-days).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Days since 1970-01-01 of a civil date (Hinnant's days-from-civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// RediSearch's time functions over a Unix timestamp in seconds (UTC): `minute`, `hour`,
+/// `day`, `month` and `year` round down to the start of that period (a timestamp);
+/// `dayofweek` (0 = Sunday), `dayofmonth`, `dayofyear` (0-based), `monthofyear` (0-based)
+/// and, for `year` as RediSearch has it, the year number.
+fn time_fn(f: &str, ts: f64) -> f64 {
+    let t = ts.floor() as i64;
+    let days = t.div_euclid(86_400);
+    let (y, m, d) = civil(days);
+    (match f {
+        "minute" => t - t.rem_euclid(60),
+        "hour" => t - t.rem_euclid(3600),
+        "day" => days * 86_400,
+        "dayofweek" => (days + 4).rem_euclid(7),
+        "dayofmonth" => d,
+        "dayofyear" => days - days_from_civil(y, 1, 1),
+        "month" => days_from_civil(y, m, 1) * 86_400,
+        "monthofyear" => m - 1,
+        _ => y,
+    }) as f64
 }
 
 /// Whether the row passes the FILTER expression.
@@ -412,6 +478,23 @@ mod tests {
         );
         assert_eq!(ev("@missing + 1", &[]), Value::Null);
         assert_eq!(ev("substr('hello', 1, 3)", &[]), Value::Str("ell".into()));
+    }
+
+    #[test]
+    fn time_functions() {
+        // 2023-03-15 13:45:30 UTC, a Wednesday.
+        let ts = ("t", Value::Num(1_678_887_930.0));
+        assert_eq!(ev("day(@t)", &[ts.clone()]), Value::Num(1_678_838_400.0));
+        assert_eq!(ev("hour(@t)", &[ts.clone()]), Value::Num(1_678_885_200.0));
+        assert_eq!(ev("minute(@t)", &[ts.clone()]), Value::Num(1_678_887_900.0));
+        assert_eq!(ev("month(@t)", &[ts.clone()]), Value::Num(1_677_628_800.0));
+        assert_eq!(ev("dayofweek(@t)", &[ts.clone()]), Value::Num(3.0));
+        assert_eq!(ev("dayofmonth(@t)", &[ts.clone()]), Value::Num(15.0));
+        assert_eq!(ev("dayofyear(@t)", &[ts.clone()]), Value::Num(73.0));
+        assert_eq!(ev("monthofyear(@t)", &[ts.clone()]), Value::Num(2.0));
+        assert_eq!(ev("year(@t)", &[ts]), Value::Num(2023.0));
+        assert_eq!(ev("contains('banana', 'an')", &[]), Value::Num(2.0));
+        assert_eq!(ev("exists(@nope)", &[]), Value::Num(0.0));
     }
 
     #[test]
