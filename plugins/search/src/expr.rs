@@ -483,16 +483,20 @@ mod tests {
     #[test]
     fn time_functions() {
         // 2023-03-15 13:45:30 UTC, a Wednesday.
-        let ts = ("t", Value::Num(1_678_887_930.0));
-        assert_eq!(ev("day(@t)", &[ts.clone()]), Value::Num(1_678_838_400.0));
-        assert_eq!(ev("hour(@t)", &[ts.clone()]), Value::Num(1_678_885_200.0));
-        assert_eq!(ev("minute(@t)", &[ts.clone()]), Value::Num(1_678_887_900.0));
-        assert_eq!(ev("month(@t)", &[ts.clone()]), Value::Num(1_677_628_800.0));
-        assert_eq!(ev("dayofweek(@t)", &[ts.clone()]), Value::Num(3.0));
-        assert_eq!(ev("dayofmonth(@t)", &[ts.clone()]), Value::Num(15.0));
-        assert_eq!(ev("dayofyear(@t)", &[ts.clone()]), Value::Num(73.0));
-        assert_eq!(ev("monthofyear(@t)", &[ts.clone()]), Value::Num(2.0));
-        assert_eq!(ev("year(@t)", &[ts]), Value::Num(2023.0));
+        let ts = [("t", Value::Num(1_678_887_930.0))];
+        for (f, want) in [
+            ("day", 1_678_838_400.0),
+            ("hour", 1_678_885_200.0),
+            ("minute", 1_678_887_900.0),
+            ("month", 1_677_628_800.0),
+            ("dayofweek", 3.0),
+            ("dayofmonth", 15.0),
+            ("dayofyear", 73.0),
+            ("monthofyear", 2.0),
+            ("year", 2023.0),
+        ] {
+            assert_eq!(ev(&format!("{f}(@t)"), &ts), Value::Num(want), "{f}");
+        }
         assert_eq!(ev("contains('banana', 'an')", &[]), Value::Num(2.0));
         assert_eq!(ev("exists(@nope)", &[]), Value::Num(0.0));
     }

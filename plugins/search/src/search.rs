@@ -183,8 +183,7 @@ impl Decor {
         let mut fields = None;
         let (mut open, mut close) = ("<b>".to_string(), "</b>".to_string());
         let (mut len, mut sep) = (20usize, "... ".to_string());
-        loop {
-            let Some(a) = argv.get(*i) else { break };
+        while let Some(a) = argv.get(*i) {
             if is(a, "FIELDS") {
                 let n = uint(argv.get(*i + 1)).ok_or_else(|| {
                     err("Bad arguments for FIELDS: Could not convert argument to expected type")
