@@ -945,6 +945,7 @@ fn indexes_survive_a_restart() {
         let mut c = s.raw();
         corpus(&mut c);
         cmd(&mut c, &["FT.SUGADD", "sug", "persisted", "1"]);
+        ok(&mut c, &["FT.ALIASADD", "kept", "idx"]);
     }
     s.restart();
     let mut c = s.raw();
@@ -954,6 +955,7 @@ fn indexes_survive_a_restart() {
     );
     assert_eq!(keys(&mut c, "idx", "hello"), strs(&["doc:1", "doc:3"]));
     assert_eq!(keys(&mut c, "idx", "@price:[20 30]"), strs(&["doc:2"]));
+    assert_eq!(keys(&mut c, "kept", "@price:[20 30]"), strs(&["doc:2"]));
     assert_eq!(
         cmd(&mut c, &["FT.SUGGET", "sug", "pers"]),
         Reply::Array(vec![Reply::bulk("persisted")])
@@ -1018,6 +1020,28 @@ fn info_alter_explain_tagvals_and_dropindex() {
     assert_eq!(keys(&mut c, "idx", "@color:crimson"), strs(&["doc:1"]));
     assert_eq!(keys(&mut c, "idx", "hello"), strs(&["doc:1", "doc:3"]));
 
+    // Aliases: accepted wherever an index name is, kept across FT.ALIASUPDATE.
+    ok(&mut c, &["FT.ALIASADD", "books", "idx"]);
+    assert_eq!(
+        err(&mut c, &["FT.ALIASADD", "books", "idx"]),
+        "Alias already exists"
+    );
+    assert_eq!(keys(&mut c, "books", "hello"), strs(&["doc:1", "doc:3"]));
+    assert_eq!(
+        cmd(&mut c, &["FT.INFO", "books"]).field("index_name"),
+        Some(&Reply::bulk("idx"))
+    );
+    ok(&mut c, &["FT.ALIASDEL", "books"]);
+    assert_eq!(
+        err(&mut c, &["FT.ALIASDEL", "books"]),
+        "Alias does not exist"
+    );
+    assert_eq!(
+        err(&mut c, &["FT.SEARCH", "books", "x"]),
+        "books: no such index"
+    );
+    ok(&mut c, &["FT.ALIASUPDATE", "books", "idx"]);
+
     // A second index over the same keys, dropped without DD: the hashes stay.
     ok(
         &mut c,
@@ -1048,6 +1072,8 @@ fn info_alter_explain_tagvals_and_dropindex() {
     assert_eq!(cmd(&mut c, &["EXISTS", "other:1"]), Reply::Int(1));
     assert_eq!(cmd(&mut c, &["FT._LIST"]), Reply::Array(vec![]));
     assert_eq!(err(&mut c, &["FT.INFO", "idx"]), "Unknown Index name");
+    // Dropping the index dropped its alias.
+    assert_eq!(err(&mut c, &["FT.INFO", "books"]), "Unknown Index name");
 }
 
 #[test]

@@ -5,7 +5,8 @@ use respite_core::plugin::api::flags::*;
 use respite_core::plugin::api::CommandSpec;
 
 use crate::{
-    aggregate, create, document, dropindex, explain, ftconfig, info, search, suggest, tagvals,
+    aggregate, alias, create, document, dropindex, explain, ftconfig, info, search, suggest,
+    tagvals,
 };
 
 const READ: &[&str] = &["read", "search", "slow"];
@@ -101,6 +102,30 @@ pub static COMMANDS: &[CommandSpec] = &[
         READONLY,
         READ,
         "Returns the distinct tags indexed in a Tag field"
+    ),
+    ft!(
+        "ft.aliasadd",
+        3,
+        alias::ft_aliasadd,
+        WRITE,
+        WRITE_CATS,
+        "Adds an alias to the index"
+    ),
+    ft!(
+        "ft.aliasupdate",
+        3,
+        alias::ft_aliasupdate,
+        WRITE,
+        WRITE_CATS,
+        "Adds or updates an alias to the index"
+    ),
+    ft!(
+        "ft.aliasdel",
+        2,
+        alias::ft_aliasdel,
+        WRITE,
+        WRITE_CATS,
+        "Deletes an alias from the index"
     ),
     ft!(
         "ft.config",

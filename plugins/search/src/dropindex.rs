@@ -27,7 +27,10 @@ pub fn ft_dropindex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     } else {
         Vec::new()
     };
-    if let Err(e) = crate::index::drop(ctx.engine(), &text(&argv[1])) {
+    let name = crate::reply::state(ctx)
+        .and_then(|st| st.resolve(&text(&argv[1])).map(|i| i.name.clone()))
+        .unwrap_or_default();
+    if let Err(e) = crate::index::drop(ctx.engine(), &name) {
         return err_store(&e);
     }
     for chunk in keys.chunks(512) {

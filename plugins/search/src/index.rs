@@ -61,7 +61,7 @@ fn decode_args(mut b: &[u8]) -> Option<Vec<Bytes>> {
 pub fn load(engine: &mut Engine) -> Result<BTreeMap<String, Index>, StoreError> {
     let exists = !engine
         .sql_query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_indexes'",
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_aliases'",
             &[],
         )?
         .is_empty();

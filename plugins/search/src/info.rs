@@ -22,10 +22,11 @@ pub fn ft_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let Some(st) = state(ctx) else {
         return err(UNKNOWN_INDEX);
     };
-    let Some(index) = st.indexes.get(&name) else {
+    let Some(index) = st.resolve(&name) else {
         return err(UNKNOWN_INDEX);
     };
     let (id, def, scan, failures) = (index.id, index.def.clone(), index.scan, index.failures);
+    let name = index.name.clone();
     let num_docs = match tables::doc_count(ctx.engine(), id) {
         Ok(n) => n,
         Err(e) => return err_store(&e),

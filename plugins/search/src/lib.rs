@@ -18,6 +18,7 @@
 //! Started by `[plugins] enabled = [..., "search"]`; `[plugins.search]` holds its settings.
 
 mod aggregate;
+mod alias;
 mod commands;
 mod create;
 mod document;
@@ -103,6 +104,8 @@ struct Search;
 pub(crate) struct State {
     /// Indexes by name.
     pub indexes: BTreeMap<String, Index>,
+    /// FT.ALIASADD's names, to index names.
+    pub aliases: BTreeMap<String, String>,
     /// Settings (FT.CONFIG SET changes them).
     pub config: SearchConfig,
     /// The key-event subscription, held while any index exists.
@@ -118,6 +121,15 @@ const EVENTS: u16 = (class::ALL & !(class::KEY_MISS | class::NEW | class::MODULE
     | class::DB_FLUSHED
     | class::DB_SWAPPED;
 
+impl State {
+    /// The index `name` names, directly or through an alias.
+    pub fn resolve(&self, name: &str) -> Option<&Index> {
+        self.indexes
+            .get(name)
+            .or_else(|| self.indexes.get(self.aliases.get(name)?))
+    }
+}
+
 impl Plugin for Search {
     fn start(&mut self, reg: &mut Registrar<'_>) -> Result<(), PluginError> {
         let config: SearchConfig = reg.config()?;
@@ -132,8 +144,10 @@ impl Plugin for Search {
             reg.every("indexer", slice, indexer::tick)?;
         }
         let indexes = index::load(reg.engine()).map_err(|e| fail(e.to_string()))?;
+        let aliases = alias::load(reg.engine()).map_err(|e| fail(e.to_string()))?;
         reg.set_state(State {
             indexes,
+            aliases,
             config,
             subscription: None,
             background,

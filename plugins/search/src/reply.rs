@@ -37,7 +37,7 @@ pub fn state<'a>(ctx: &'a mut Ctx<'_>) -> Option<&'a mut State> {
 pub fn index(ctx: &mut Ctx<'_>, name: &[u8]) -> Option<(i64, Arc<IndexDef>)> {
     let name = std::str::from_utf8(name).ok()?;
     let st = state(ctx)?;
-    st.indexes.get(name).map(|i| (i.id, Arc::clone(&i.def)))
+    st.resolve(name).map(|i| (i.id, Arc::clone(&i.def)))
 }
 
 /// A number as RediSearch prints it: integers without a fraction, others with up to 17

@@ -9,6 +9,7 @@
 //!   order, tokenized by unicode61 (with the Porter stemmer for English).
 //! - `search_numeric`, `search_tags`: NUMERIC values and TAG values, indexed by
 //!   (index, field, value).
+//! - `search_aliases`: FT.ALIASADD's names.
 //! - `search_suggestions`: FT.SUGADD's dictionaries.
 
 use bytes::Bytes;
@@ -49,6 +50,10 @@ CREATE TABLE IF NOT EXISTS search_tags (
 );
 CREATE INDEX IF NOT EXISTS search_tags_value ON search_tags (idx, field, value);
 CREATE INDEX IF NOT EXISTS search_tags_doc ON search_tags (docid);
+CREATE TABLE IF NOT EXISTS search_aliases (
+    alias TEXT PRIMARY KEY,
+    name  TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS search_suggestions (
     key     BLOB NOT NULL,
     norm    TEXT NOT NULL,
