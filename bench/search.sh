@@ -79,7 +79,8 @@ printf '\n| FT.SEARCH (10 clients, LIMIT 0 10) | matches | rps |\n| --- | ---: |
 query() {
     local label=$1; shift
     local total
-    total=$(cli FT.SEARCH idx "$@" LIMIT 0 0 | head -1)
+    total=$(cli FT.SEARCH idx "$@" LIMIT 0 0)
+    total=${total%%$'\n'*}
     printf '| %s | %s | %s |\n' "$label" "$total" "$(rps "$REQUESTS" FT.SEARCH idx "$@")"
 }
 rare=$(cat "$dir/rare")

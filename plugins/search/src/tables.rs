@@ -4,11 +4,15 @@
 //!
 //! - `search_indexes`: one row per index: its name, FT.CREATE's arguments, and the progress
 //!   of the scan that indexes existing keys.
-//! - `search_docs`: one row per indexed key and index; `docid` is the FTS5 rowid.
+//! - `search_docs`: one row per indexed key and index; `docid` is the FTS5 rowid, and
+//!   `text_hash` a hash of the TEXT fields' values, so a write that leaves them alone does
+//!   not rewrite the FTS5 row.
 //! - `search_fts_<id>`: the TEXT fields of index `<id>`, columns `c0`, `c1`, ... in schema
 //!   order, tokenized by unicode61 (with the Porter stemmer for English).
-//! - `search_numeric`, `search_tags`: NUMERIC values and TAG values, indexed by
-//!   (index, field, value).
+//! - `search_numeric`, `search_tags`: NUMERIC values and TAG values, keyed by (index,
+//!   document, field) and indexed by (index, field, value). A write compares a document's
+//!   values with those stored and rewrites only what changed: an index costs a write the
+//!   pages it really changes.
 //! - `search_aliases`: FT.ALIASADD's names.
 //! - `search_suggestions`: FT.SUGADD's dictionaries.
 
@@ -29,27 +33,28 @@ CREATE TABLE IF NOT EXISTS search_indexes (
     failures    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS search_docs (
-    docid INTEGER PRIMARY KEY,
-    idx   INTEGER NOT NULL,
-    key   BLOB NOT NULL,
+    docid     INTEGER PRIMARY KEY,
+    idx       INTEGER NOT NULL,
+    key       BLOB NOT NULL,
+    text_hash INTEGER,
     UNIQUE (idx, key)
 );
 CREATE TABLE IF NOT EXISTS search_numeric (
-    docid INTEGER NOT NULL,
     idx   INTEGER NOT NULL,
+    docid INTEGER NOT NULL,
     field TEXT NOT NULL,
-    value REAL NOT NULL
-);
+    value REAL NOT NULL,
+    PRIMARY KEY (idx, docid, field)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS search_numeric_value ON search_numeric (idx, field, value);
-CREATE INDEX IF NOT EXISTS search_numeric_doc ON search_numeric (docid);
 CREATE TABLE IF NOT EXISTS search_tags (
-    docid INTEGER NOT NULL,
     idx   INTEGER NOT NULL,
+    docid INTEGER NOT NULL,
     field TEXT NOT NULL,
-    value TEXT NOT NULL
-);
+    value TEXT NOT NULL,
+    PRIMARY KEY (idx, docid, field, value)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS search_tags_value ON search_tags (idx, field, value);
-CREATE INDEX IF NOT EXISTS search_tags_doc ON search_tags (docid);
 CREATE TABLE IF NOT EXISTS search_aliases (
     alias TEXT PRIMARY KEY,
     name  TEXT NOT NULL
@@ -113,15 +118,102 @@ pub fn clear_docs(engine: &mut Engine, id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn docid(engine: &mut Engine, id: i64, key: &[u8]) -> Result<Option<i64>, StoreError> {
+/// The document's id and its TEXT fields' hash.
+fn docid(
+    engine: &mut Engine,
+    id: i64,
+    key: &[u8],
+) -> Result<Option<(i64, Option<i64>)>, StoreError> {
     let rows = engine.sql_query(
-        "SELECT docid FROM search_docs WHERE idx = ? AND key = ?",
+        "SELECT docid, text_hash FROM search_docs WHERE idx = ? AND key = ?",
         &[SqlValue::Integer(id), SqlValue::Blob(key.to_vec())],
     )?;
-    Ok(match rows.first().and_then(|r| r.first()) {
-        Some(SqlValue::Integer(d)) => Some(*d),
+    Ok(rows.first().and_then(|r| match (r.first(), r.get(1)) {
+        (Some(SqlValue::Integer(d)), Some(SqlValue::Integer(h))) => Some((*d, Some(*h))),
+        (Some(SqlValue::Integer(d)), _) => Some((*d, None)),
         _ => None,
-    })
+    }))
+}
+
+/// FNV-1a over the TEXT values (with their lengths, and a mark for missing ones): equal
+/// hashes mean the FTS5 row need not change.
+fn text_hash(texts: &[SqlValue]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for t in texts {
+        match t {
+            SqlValue::Text(s) => {
+                eat(&(s.len() as u64).to_le_bytes());
+                eat(s.as_bytes());
+            }
+            _ => eat(b"\xff\xff\xff\xff\xff\xff\xff\xff\x00"),
+        }
+    }
+    h as i64
+}
+
+/// The (field, value) rows of a document in `table`, sorted.
+fn entries(
+    engine: &mut Engine,
+    table: &str,
+    id: i64,
+    doc: i64,
+) -> Result<Vec<(String, SqlValue)>, StoreError> {
+    let rows = engine.sql_query(
+        &format!(
+            "SELECT field, value FROM {table} WHERE idx = ? AND docid = ? ORDER BY field, value"
+        ),
+        &[SqlValue::Integer(id), SqlValue::Integer(doc)],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|mut r| {
+            let value = r.pop().unwrap_or(SqlValue::Null);
+            let field = match r.pop() {
+                Some(SqlValue::Text(f)) => f,
+                _ => String::new(),
+            };
+            (field, value)
+        })
+        .collect())
+}
+
+/// Replaces a document's rows in `table` (`search_numeric` or `search_tags`) with `new`
+/// (sorted), unless they are the same already.
+fn sync_entries(
+    engine: &mut Engine,
+    table: &str,
+    id: i64,
+    doc: i64,
+    existed: bool,
+    new: &[(String, SqlValue)],
+) -> Result<(), StoreError> {
+    if existed {
+        if entries(engine, table, id, doc)? == new {
+            return Ok(());
+        }
+        engine.sql_execute(
+            &format!("DELETE FROM {table} WHERE idx = ? AND docid = ?"),
+            &[SqlValue::Integer(id), SqlValue::Integer(doc)],
+        )?;
+    }
+    for (field, value) in new {
+        engine.sql_execute(
+            &format!("INSERT INTO {table} (idx, docid, field, value) VALUES (?, ?, ?, ?)"),
+            &[
+                SqlValue::Integer(id),
+                SqlValue::Integer(doc),
+                SqlValue::Text(field.clone()),
+                value.clone(),
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 fn remove_entries(
@@ -146,7 +238,7 @@ pub fn remove_doc(
     def: &IndexDef,
     key: &[u8],
 ) -> Result<bool, StoreError> {
-    let Some(doc) = docid(engine, id, key)? else {
+    let Some((doc, _)) = docid(engine, id, key)? else {
         return Ok(false);
     };
     remove_entries(engine, id, doc, def.text_fields().next().is_some())?;
@@ -177,8 +269,8 @@ pub fn put_doc(
             .map(|(_, v)| v)
     };
     let mut texts = Vec::new();
-    let mut numbers = Vec::new();
-    let mut tags = Vec::new();
+    let mut numbers: Vec<(String, f64)> = Vec::new();
+    let mut tags: Vec<(String, String)> = Vec::new();
     for field in &def.fields {
         let value = value_of(&field.path);
         match &field.kind {
@@ -226,21 +318,37 @@ pub fn put_doc(
         }
     }
     let has_text = !texts.is_empty();
-    let doc = match docid(engine, id, key)? {
-        Some(doc) => {
-            remove_entries(engine, id, doc, has_text)?;
-            doc
-        }
+    let hash = has_text.then(|| text_hash(&texts));
+    let (doc, existed, old_hash) = match docid(engine, id, key)? {
+        Some((doc, old_hash)) => (doc, true, old_hash),
         None => {
             engine.sql_execute(
-                "INSERT INTO search_docs (idx, key) VALUES (?, ?)",
-                &[SqlValue::Integer(id), SqlValue::Blob(key.to_vec())],
+                "INSERT INTO search_docs (idx, key, text_hash) VALUES (?, ?, ?)",
+                &[
+                    SqlValue::Integer(id),
+                    SqlValue::Blob(key.to_vec()),
+                    hash.map_or(SqlValue::Null, SqlValue::Integer),
+                ],
             )?;
-            docid(engine, id, key)?
-                .ok_or_else(|| StoreError::Corrupt("search document row vanished".into()))?
+            let (doc, _) = docid(engine, id, key)?
+                .ok_or_else(|| StoreError::Corrupt("search document row vanished".into()))?;
+            (doc, false, None)
         }
     };
-    if has_text {
+    if has_text && (!existed || old_hash != hash) {
+        if existed {
+            engine.sql_execute(
+                &format!("DELETE FROM {} WHERE rowid = ?", fts(id)),
+                &[SqlValue::Integer(doc)],
+            )?;
+            engine.sql_execute(
+                "UPDATE search_docs SET text_hash = ? WHERE docid = ?",
+                &[
+                    hash.map_or(SqlValue::Null, SqlValue::Integer),
+                    SqlValue::Integer(doc),
+                ],
+            )?;
+        }
         let cols: Vec<String> = (0..texts.len()).map(|i| format!("c{i}")).collect();
         let marks: Vec<&str> = (0..=texts.len()).map(|_| "?").collect();
         let mut params = vec![SqlValue::Integer(doc)];
@@ -255,28 +363,18 @@ pub fn put_doc(
             &params,
         )?;
     }
-    for (name, n) in numbers {
-        engine.sql_execute(
-            "INSERT INTO search_numeric (docid, idx, field, value) VALUES (?, ?, ?, ?)",
-            &[
-                SqlValue::Integer(doc),
-                SqlValue::Integer(id),
-                SqlValue::Text(name),
-                SqlValue::Real(n),
-            ],
-        )?;
-    }
-    for (name, t) in tags {
-        engine.sql_execute(
-            "INSERT INTO search_tags (docid, idx, field, value) VALUES (?, ?, ?, ?)",
-            &[
-                SqlValue::Integer(doc),
-                SqlValue::Integer(id),
-                SqlValue::Text(name),
-                SqlValue::Text(t),
-            ],
-        )?;
-    }
+    numbers.sort_by(|a, b| a.0.cmp(&b.0));
+    let numbers: Vec<(String, SqlValue)> = numbers
+        .into_iter()
+        .map(|(f, n)| (f, SqlValue::Real(n)))
+        .collect();
+    sync_entries(engine, "search_numeric", id, doc, existed, &numbers)?;
+    tags.sort();
+    let tags: Vec<(String, SqlValue)> = tags
+        .into_iter()
+        .map(|(f, t)| (f, SqlValue::Text(t)))
+        .collect();
+    sync_entries(engine, "search_tags", id, doc, existed, &tags)?;
     Ok(Ok(()))
 }
 

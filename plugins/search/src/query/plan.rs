@@ -296,12 +296,14 @@ impl Planner<'_> {
         let field = self.def.field(name)?;
         Some(match field.kind {
             FieldType::Numeric => (
-                "(SELECT value FROM search_numeric WHERE docid = d.docid AND field = ?)".into(),
-                vec![SqlValue::Text(name.into())],
+                "(SELECT value FROM search_numeric WHERE idx = ? AND docid = d.docid AND field = ?)"
+                    .into(),
+                vec![SqlValue::Integer(self.id), SqlValue::Text(name.into())],
             ),
             FieldType::Tag { .. } => (
-                "(SELECT min(value) FROM search_tags WHERE docid = d.docid AND field = ?)".into(),
-                vec![SqlValue::Text(name.into())],
+                "(SELECT min(value) FROM search_tags WHERE idx = ? AND docid = d.docid AND field = ?)"
+                    .into(),
+                vec![SqlValue::Integer(self.id), SqlValue::Text(name.into())],
             ),
             FieldType::Text { .. } => (
                 format!(
