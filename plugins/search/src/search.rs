@@ -486,6 +486,7 @@ pub fn ft_search(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         extra.push(Pred {
             sql: format!("d.key IN ({})", marks.join(", ")),
             params: keys.iter().map(|k| SqlValue::Blob(k.to_vec())).collect(),
+            driving: false,
         });
     }
     let order = match &sortby {

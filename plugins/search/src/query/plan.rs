@@ -16,6 +16,9 @@ pub struct Pred {
     pub sql: String,
     /// Its `?` parameters, in order.
     pub params: Vec<SqlValue>,
+    /// Whether it is `d.docid IN (...)` over this index's entries alone: the query may then
+    /// start from those documents instead of every document of the index.
+    pub driving: bool,
 }
 
 /// A query as an FTS5 expression (if any text part ranks the results) and predicates, all of
@@ -157,6 +160,7 @@ impl Planner<'_> {
                 t = tables::fts(self.id)
             ),
             params: vec![SqlValue::Text(expr)],
+            driving: !negate,
         }
     }
 
@@ -168,6 +172,7 @@ impl Planner<'_> {
         let fixed = |sql: &str| Pred {
             sql: sql.into(),
             params: Vec::new(),
+            driving: false,
         };
         match node {
             Node::All | Node::Optional(_) => fixed("1"),
@@ -197,6 +202,7 @@ impl Planner<'_> {
                     SqlValue::Real(*lo),
                     SqlValue::Real(*hi),
                 ],
+                driving: true,
             },
             Node::Tag { field, values } => self.tag_pred(field, values),
             Node::And(items) | Node::Or(items) => {
@@ -211,6 +217,7 @@ impl Planner<'_> {
                 Pred {
                     sql: format!("({})", sql.join(op)),
                     params,
+                    driving: false,
                 }
             }
             Node::Not(inner) => {
@@ -218,6 +225,7 @@ impl Planner<'_> {
                 Pred {
                     sql: format!("NOT ({})", p.sql),
                     params: p.params,
+                    driving: false,
                 }
             }
         }
@@ -254,6 +262,7 @@ impl Planner<'_> {
                 ors.join(" OR ")
             ),
             params,
+            driving: true,
         }
     }
 
@@ -324,6 +333,11 @@ impl Planner<'_> {
                 let t = tables::fts(self.id);
                 params.push(SqlValue::Text(expr.clone()));
                 format!("FROM {t} JOIN search_docs d ON d.docid = {t}.rowid WHERE {t} MATCH ?")
+            }
+            // Started from a filter's documents when there is one (SQLite would otherwise
+            // walk every document of the index and test each).
+            None if plan.preds.iter().any(|p| p.driving) => {
+                "FROM search_docs d WHERE 1".to_string()
             }
             None => {
                 params.push(SqlValue::Integer(self.id));
