@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DOCS=${DOCS:-100000}
-REQUESTS=${REQUESTS:-2000}
+REQUESTS=${REQUESTS:-500}
 HSETS=${HSETS:-100000}
 if [ -z "${RESPITE_BIN:-}" ]; then
     cargo build --release --quiet --bin respite

@@ -669,6 +669,66 @@ fn searches_agree_with_the_data_while_writers_change_it() {
     }
 }
 
+/// Writes while the initial scan runs (updates, deletes, new keys, keys of other types): once
+/// it ends the index holds exactly the data, whichever of the scan and the events saw a key
+/// first.
+#[test]
+fn writes_during_the_initial_scan_leave_an_exact_index() {
+    let s = Server::builder()
+        .config("[plugins]\nenabled = [\"search\"]\n[plugins.search]\nindexing_slice_ms = 1\n")
+        .start();
+    let mut c = s.raw();
+    const N: usize = 3000;
+    for i in 0..N {
+        hset(&mut c, &format!("s:{i}"), &[("v", &(i % 10).to_string())]);
+    }
+    ok(
+        &mut c,
+        &[
+            "FT.CREATE",
+            "s",
+            "PREFIX",
+            "1",
+            "s:",
+            "SCHEMA",
+            "v",
+            "NUMERIC",
+        ],
+    );
+    for i in (0..N).step_by(7) {
+        hset(&mut c, &format!("s:{i}"), &[("v", "100")]);
+    }
+    for i in (3..N).step_by(11) {
+        cmd(&mut c, &["DEL", &format!("s:{i}")]);
+    }
+    for i in 0..200 {
+        hset(&mut c, &format!("s:new{i}"), &[("v", "100")]);
+    }
+    cmd(&mut c, &["SET", "s:5", "a string now"]);
+    wait_indexed(&mut c, "s");
+    let mut want = BTreeSet::new();
+    let mut all = 0;
+    for i in 0..N {
+        let k = format!("s:{i}");
+        if let Reply::Bulk(v) = cmd(&mut c, &["HGET", &k, "v"]) {
+            all += 1;
+            if v == b"100" {
+                want.insert(k);
+            }
+        }
+    }
+    for i in 0..200 {
+        want.insert(format!("s:new{i}"));
+    }
+    let got: BTreeSet<String> = keys(&mut c, "s", "@v:[100 100]").into_iter().collect();
+    assert_eq!(got, want);
+    let info = cmd(&mut c, &["FT.INFO", "s"]);
+    assert_eq!(
+        info.field("num_docs"),
+        Some(&Reply::bulk((all + 200).to_string()))
+    );
+}
+
 #[test]
 fn aggregations() {
     let s = server();
