@@ -11,6 +11,7 @@ use respite_core::config::{Config, Overrides};
 // (see MODULE LOAD).
 use respite_blocking as _;
 use respite_search as _;
+use respite_sync as _;
 
 /// A Redis-compatible server backed by SQLite.
 #[derive(Parser, Debug)]

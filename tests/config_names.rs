@@ -27,6 +27,8 @@ fn get(conn: &mut RawConn, name: &str) -> String {
 const RESPITE_ONLY: &[&str] = &[
     "cache-max-bytes",
     "durability",
+    "journal-max-bytes",
+    "merge-interval-ms",
     "metrics-listen",
     "set-max-listpack-entries",
     "set-max-listpack-value",

@@ -45,6 +45,8 @@ pub enum Request {
         seq: u64,
         /// The commands, in order.
         commands: Vec<Vec<Bytes>>,
+        /// Bytes of the connection's query buffer they were parsed from (CLIENT LIST `qbuf`).
+        qbuf: usize,
         /// An empty buffer to encode the replies into (recycled by the connection).
         out: Vec<u8>,
         /// Where to send the replies.
@@ -83,7 +85,7 @@ impl ExecutorSender {
 /// Runs the executor on a dedicated thread until shutdown, then closes the store.
 pub fn run(mut engine: Engine, rx: Receiver<Request>) {
     loop {
-        let wait = match engine.blocked.next_deadline() {
+        let wait = match next_deadline(&engine) {
             Some(at) => at
                 .saturating_duration_since(Instant::now())
                 .min(CRON_INTERVAL),
@@ -93,10 +95,13 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
             Ok(req) => Some(req),
             Err(RecvTimeoutError::Timeout) => {
                 engine.cron_if_due();
-                if !engine.blocked.due(Instant::now()) {
+                if !engine.blocked.has_ready()
+                    && next_deadline(&engine).is_none_or(|at| at > Instant::now())
+                {
                     continue;
                 }
-                // A blocked client's deadline passed: a batch of its own releases it.
+                // A blocked client's deadline or the pause's end passed: a batch of its own
+                // releases the clients.
                 None
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -116,7 +121,7 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
     let mut cron = tokio::time::interval(CRON_INTERVAL);
     cron.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let deadline = engine.blocked.next_deadline();
+        let deadline = next_deadline(&engine);
         let first = tokio::select! {
             req = rx.recv() => match req {
                 Some(req) => Some(req),
@@ -126,7 +131,8 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
                 engine.cron();
                 continue;
             }
-            // A blocked client's deadline: a batch of its own releases it.
+            // A blocked client's deadline or the pause's end: a batch of its own releases
+            // the clients.
             _ = sleep_until(deadline), if deadline.is_some() => None,
         };
         if first.is_some() {
@@ -141,6 +147,14 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
     }
     drop(rx);
     close(engine);
+}
+
+/// The earliest of the blocked clients' deadlines and the end of a CLIENT PAUSE.
+fn next_deadline(engine: &Engine) -> Option<Instant> {
+    match (engine.blocked.next_deadline(), engine.pause.deadline()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Sleeps until `deadline` (forever without one: the branch is disabled then).
@@ -160,6 +174,11 @@ fn run_batch(
     mut more: impl FnMut() -> Option<Request>,
 ) -> bool {
     let mut stop = false;
+    if engine.pause.deadline().is_some() {
+        // A pause whose time is up releases the clients it held before anything else runs.
+        engine.check_pause_end(Instant::now());
+    }
+    resume_released(engine);
     if let Some(first) = first {
         stop = handle(engine, first);
         resume_released(engine);
@@ -208,7 +227,9 @@ fn resume_released(engine: &mut Engine) {
             if client.shared.outbox.has_data() {
                 client.shared.outbox.take_into(&mut p.response.out);
             }
-            emit_reply(&mut client, released.reply, &mut p);
+            if let Some(reply) = released.reply {
+                emit_reply(&mut client, reply, &mut p);
+            }
             let writes_before = engine.keyspace.write_count();
             run_pipeline(engine, client, cont.commands, cont.next, p, writes_before);
         }
@@ -304,10 +325,11 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
             id,
             seq,
             commands,
+            qbuf,
             out,
             reply,
         } => {
-            let Some(client) = engine.clients.remove(&id) else {
+            let Some(mut client) = engine.clients.remove(&id) else {
                 // Killed between reading and running: nothing to run for it.
                 let _ = reply.send(Response {
                     out,
@@ -333,6 +355,7 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
                 protocol: client.protocol,
                 pushes: None,
             };
+            client.qbuf = qbuf;
             let writes_before = engine.keyspace.write_count();
             run_pipeline(engine, client, commands, 0, p, writes_before);
         }
@@ -360,8 +383,9 @@ fn run_pipeline(
             client.shared.outbox.take_into(&mut p.response.out);
         }
         if client.blocked {
-            // The reply is a placeholder: the real one comes when the client is released.
-            blocked_at = Some(i);
+            // The reply is a placeholder: the real one comes when the client is released;
+            // a command held by a pause runs again then.
+            blocked_at = Some(if engine.pause.holds(id) { i } else { i + 1 });
             break;
         }
         emit_reply(&mut client, reply, &mut p);
@@ -370,20 +394,24 @@ fn run_pipeline(
             break;
         }
     }
-    if let Some(i) = blocked_at {
+    if blocked_at.is_none() {
+        // The pipeline is done: the connection's buffer no longer holds it.
+        client.qbuf = 0;
+    }
+    if let Some(next) = blocked_at {
         let (tx, rx) = oneshot::channel();
         p.response.more = Some(rx);
         engine.blocked.attach(
             id,
             Continuation {
                 commands,
-                next: i + 1,
+                next,
                 reply: tx,
             },
         );
     }
     p.protocol = client.protocol;
-    if client.subscribed() {
+    if client.subscribed() || client.monitor {
         p.pushes = Some(std::sync::Arc::clone(&client.shared));
     }
     p.wrote |= engine.keyspace.write_count() != writes_before;

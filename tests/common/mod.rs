@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod lua_files;
+pub mod nats_server;
 pub mod plugin_libs;
 pub mod redis_server;
 

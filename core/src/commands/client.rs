@@ -1,6 +1,6 @@
 //! CLIENT and its subcommands.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -9,6 +9,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_syntax, help_reply, lossy, parse_i64};
 use crate::engine::blocked::Unblock;
 use crate::engine::client::{ClientState, ReplyMode};
+use crate::engine::pause::PauseMode;
 use crate::engine::Ctx;
 use crate::protocol::Reply;
 
@@ -86,6 +87,24 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container("client", -2)
                 "Unblocks a client blocked by a blocking command from a different connection.",
                 "1.0.0",
                 "O(1)",
+            ),
+        CommandSpec::new("pause", -3, client_pause)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(ADMIN_CATS)
+            .doc(
+                "connection",
+                "Suspends commands processing.",
+                "3.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("unpause", 2, client_unpause)
+            .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+            .categories(ADMIN_CATS)
+            .doc(
+                "connection",
+                "Resumes processing commands from paused clients.",
+                "6.2.0",
+                "O(N) Where N is the number of paused clients",
             ),
         CommandSpec::new("reply", 3, client_reply)
             .flags(NOSCRIPT | LOADING | STALE)
@@ -369,6 +388,47 @@ fn client_unblock(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     ))
 }
 
+/// CLIENT PAUSE timeout [WRITE|ALL]: holds the commands the mode covers for `timeout`
+/// milliseconds (see [`crate::engine::pause`]).
+fn client_pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() > 4 {
+        return Reply::Error(
+            format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                lossy(&argv[1])
+            )
+            .into(),
+        );
+    }
+    let mode = match argv.get(3) {
+        None => PauseMode::All,
+        Some(a) if eq_ci(a, "write") => PauseMode::Write,
+        Some(a) if eq_ci(a, "all") => PauseMode::All,
+        Some(_) => return Reply::error("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+    };
+    let Some(ms) = parse_i64(&argv[2]) else {
+        return Reply::error("ERR timeout is not an integer or out of range");
+    };
+    let Ok(ms) = u64::try_from(ms) else {
+        return Reply::error("ERR timeout is negative");
+    };
+    // A timeout past what the clock can hold pauses for as long as it can (redis-server
+    // 7.0.15 answers OK too).
+    let now = Instant::now();
+    let end = now
+        .checked_add(Duration::from_millis(ms))
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now);
+    ctx.engine.pause_clients(end, mode);
+    Reply::ok()
+}
+
+/// CLIENT UNPAUSE: ends the pause; the held clients run their commands.
+fn client_unpause(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    ctx.engine.unpause_clients();
+    Reply::ok()
+}
+
 fn client_reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mode = if eq_ci(&argv[2], "on") {
         ReplyMode::On
@@ -426,12 +486,16 @@ fn client_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
             "      Return clients of specified type.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",

@@ -79,9 +79,10 @@ fn status(s: &str) -> Reply {
 }
 
 fn info_of(cmd: &Command) -> Reply {
+    // Redis 7.0 keeps `may_replicate` to itself.
     let flag_list = flags::NAMES
         .iter()
-        .filter(|(bit, _)| cmd.flags & bit != 0)
+        .filter(|(bit, _)| cmd.flags & bit != 0 && *bit != flags::MAY_REPLICATE)
         .map(|(_, name)| status(name))
         .collect();
     let categories = cmd

@@ -102,6 +102,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     client.name = None;
     client.reply_mode = ReplyMode::On;
     client.no_evict = false;
+    client.monitor = false;
     client.set_authenticated(!auth_required);
     Reply::Simple("RESET".into())
 }

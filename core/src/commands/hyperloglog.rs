@@ -23,7 +23,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             "O(1) to add every element.",
         ),
     CommandSpec::new("pfcount", -2, pfcount)
-        .flags(READONLY)
+        .flags(READONLY | MAY_REPLICATE)
         .keys(1, -1, 1)
         .categories(&["read", "hyperloglog", "slow"])
         .doc(

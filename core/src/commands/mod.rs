@@ -28,10 +28,12 @@ pub mod keys;
 pub mod list;
 pub mod long_double;
 pub mod memory;
+pub mod monitor;
 pub mod multi;
 pub mod pubsub;
 pub mod rdb;
 pub mod sample;
+pub mod save;
 pub mod server;
 pub mod set;
 pub mod slowlog;
@@ -64,7 +66,9 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     server::COMMANDS,
     keys::COMMANDS,
     memory::COMMANDS,
+    save::COMMANDS,
     slowlog::COMMANDS,
+    monitor::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,
     hash::COMMANDS,

@@ -372,6 +372,16 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 &engine.config.storage.cache_max_bytes.0,
             );
             line(out, "respite_cache_keys", &engine.keyspace.cache_keys());
+            let (filter, filter_bytes, _) = engine.keyspace.store_mut().key_filter_stats();
+            line(out, "respite_key_filter", &filter);
+            line(out, "respite_key_filter_bytes", &filter_bytes);
+            let pending = engine.keyspace.lazyfree_pending().unwrap_or(0);
+            line(out, "lazyfree_pending_objects", &pending);
+            line(
+                out,
+                "lazyfreed_objects",
+                &engine.keyspace.stats().lazyfreed_objects,
+            );
         }
         "persistence" => {
             out.push_str("# Persistence\r\n");
@@ -384,18 +394,22 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             };
             line(out, "loading", &0);
             line(out, "async_loading", &0);
-            line(out, "rdb_changes_since_last_save", &0);
-            line(out, "rdb_bgsave_in_progress", &0);
-            line(out, "rdb_last_save_time", &(engine.last_commit_ms / 1000));
+            let snaps = &engine.snapshots;
+            line(
+                out,
+                "rdb_changes_since_last_save",
+                &engine.changes_since_save(),
+            );
+            line(out, "rdb_bgsave_in_progress", &(snaps.in_progress() as u8));
+            line(out, "rdb_last_save_time", &snaps.last_save_unix);
             line(
                 out,
                 "rdb_last_bgsave_status",
-                &if engine.last_commit_failed {
-                    "err"
-                } else {
-                    "ok"
-                },
+                &if snaps.last_bgsave_ok { "ok" } else { "err" },
             );
+            line(out, "rdb_last_bgsave_time_sec", &snaps.last_bgsave_secs);
+            line(out, "rdb_current_bgsave_time_sec", &snaps.current_secs());
+            line(out, "rdb_saves", &snaps.saves);
             line(out, "aof_enabled", &0);
             line(out, "aof_rewrite_in_progress", &0);
             line(out, "respite_storage_path", &path);
@@ -411,6 +425,27 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 &engine.config.storage.synchronous.as_str(),
             );
             line(out, "respite_commits", &ks.commits);
+            if let Some(j) = engine.keyspace.store_journal_stats() {
+                line(out, "respite_journal_bytes", &j.bytes);
+                line(out, "respite_journal_records", &j.records);
+                line(
+                    out,
+                    "respite_journal_oldest_unmerged_ms",
+                    &j.oldest_unmerged_ms,
+                );
+                line(out, "respite_journal_merges", &j.merges);
+                line(out, "respite_journal_merged_records", &j.merged_records);
+                line(out, "respite_journal_merge_ms", &j.merge_ms);
+                line(out, "respite_journal_last_merge_ms", &j.last_merge_ms);
+                line(out, "respite_journal_merge_failures", &j.merge_failures);
+                line(
+                    out,
+                    "respite_journal_backpressure_merges",
+                    &j.backpressure_merges,
+                );
+                line(out, "respite_journal_backpressure_ms", &j.backpressure_ms);
+                line(out, "respite_journal_replayed_records", &j.replayed_records);
+            }
             line(out, "respite_last_commit_rows", &ks.last_commit_rows);
             line(
                 out,
@@ -477,6 +512,8 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 &engine.pubsub.limit_disconnections,
             );
             line(out, "respite_cache_loads", &ks.cache_misses);
+            let (_, _, skipped) = engine.keyspace.store_mut().key_filter_stats();
+            line(out, "respite_key_filter_skipped_lookups", &skipped);
             line(out, "respite_cache_evictions", &ks.cache_evictions);
             line(out, "respite_expire_cycles", &ks.expire_cycles);
             line(out, "respite_expire_cycles_cut", &ks.expire_cycles_cut);

@@ -139,7 +139,7 @@ where
         .merge(EnvVars::new(env))
         .merge(Flags::new(overrides));
 
-    let config: Config = figment.extract().map_err(|e| figment_error(e, &figment))?;
+    let mut config: Config = figment.extract().map_err(|e| figment_error(e, &figment))?;
     // Each built-in plugin's section is checked against the plugin's own type here, with the
     // same figment, so a bad key is reported with its file and full key path.
     for section in super::plugin_sections() {
@@ -154,6 +154,7 @@ where
         }
         return Err(e);
     }
+    config.apply_redis_file();
 
     let file = path.map(|p| std::path::absolute(&p).unwrap_or(p));
     Ok(LoadedConfig { config, file })

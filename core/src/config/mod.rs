@@ -50,6 +50,38 @@ pub struct Config {
     /// default. Not part of the file: they only answer clients that set and read them.
     #[serde(skip)]
     pub redis: BTreeMap<String, String>,
+    /// The file's `[redis]` table: Redis parameters that have no section of their own here
+    /// (`dir`, `dbfilename`, `hz`, ...), by Redis's name or alias, applied at start-up as
+    /// redis.conf would, protected and start-up-only ones included.
+    #[serde(rename = "redis", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redis_file: BTreeMap<String, RedisSetting>,
+}
+
+/// A value of the `[redis]` table: TOML's strings, numbers and booleans all work
+/// (`hz = 10`, `appendonly = false`), as their redis.conf spelling.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum RedisSetting {
+    /// `dir = "/var/lib/respite"`.
+    Text(String),
+    /// `hz = 10`.
+    Int(i64),
+    /// `active-defrag-threshold-lower = 10.5`.
+    Float(f64),
+    /// `appendonly = false` (as `no`).
+    Bool(bool),
+}
+
+impl RedisSetting {
+    /// The value as redis.conf would spell it.
+    pub fn as_conf(&self) -> String {
+        match self {
+            RedisSetting::Text(s) => s.clone(),
+            RedisSetting::Int(n) => n.to_string(),
+            RedisSetting::Float(f) => f.to_string(),
+            RedisSetting::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+        }
+    }
 }
 
 /// `[scripting]`: the Lua host.
@@ -189,6 +221,11 @@ pub struct StorageConfig {
     pub synchronous: Synchronous,
     /// Budget of the in-memory hot cache.
     pub cache_max_bytes: ByteSize,
+    /// How often the redo journal is merged into the database's tables (milliseconds); 0
+    /// keeps no journal and commits every batch to SQLite.
+    pub merge_interval_ms: u64,
+    /// Size at which the redo journal is merged at once, writes waiting for it.
+    pub journal_max_bytes: ByteSize,
     /// A hash with more fields than this keeps them one per row (`hash-max-listpack-entries`).
     pub hash_max_listpack_entries: u64,
     /// A hash with a longer field name or value keeps its fields one per row
@@ -225,6 +262,8 @@ impl Default for StorageConfig {
             durability: Durability::default(),
             synchronous: Synchronous::default(),
             cache_max_bytes: ByteSize::mb(256),
+            merge_interval_ms: 200,
+            journal_max_bytes: ByteSize::mb(16),
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
@@ -410,7 +449,7 @@ impl Config {
 
     /// Problems with the core sections (everything but plugin names).
     fn core_problems(&self) -> Vec<Problem> {
-        let mut out = Vec::new();
+        let mut out = self.redis_file_problems();
         let mut bad = |key: &str, message: String| out.push(Problem::new(key, message));
         let s = &self.server;
 

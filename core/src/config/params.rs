@@ -3,8 +3,8 @@
 
 use super::compat::{Access, CompatParam, COMPAT_PARAMS};
 use super::{
-    ByteSize, Config, Durability, Synchronous, LOG_LEVELS, MAX_I64, MAX_INTSET, MAX_LISTPACK,
-    MAX_SECONDS,
+    ByteSize, Config, Durability, Problem, Synchronous, LOG_LEVELS, MAX_I64, MAX_INTSET,
+    MAX_LISTPACK, MAX_SECONDS,
 };
 use crate::glob::glob_match;
 use std::sync::OnceLock;
@@ -286,6 +286,28 @@ static PARAMS: &[ConfigParam] = &[
         get: |c| c.storage.cache_max_bytes.to_string(),
         set: |c, v| {
             c.storage.cache_max_bytes = size(v, 0)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "merge-interval-ms",
+        key: "storage.merge_interval_ms",
+        mutable: false,
+        kind: ParamKind::Int,
+        get: |c| c.storage.merge_interval_ms.to_string(),
+        set: |c, v| {
+            c.storage.merge_interval_ms = int(v, 0, 3_600_000)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "journal-max-bytes",
+        key: "storage.journal_max_bytes",
+        mutable: false,
+        kind: ParamKind::Size,
+        get: |c| c.storage.journal_max_bytes.to_string(),
+        set: |c, v| {
+            c.storage.journal_max_bytes = size(v, 1 << 20)?;
             Ok(())
         },
     },
@@ -583,6 +605,54 @@ pub fn param_names() -> Vec<&'static str> {
 }
 
 impl Config {
+    /// The `[redis]` table's settings, parsed as CONFIG SET parses them: (parameter, value as
+    /// CONFIG GET prints it) for the good ones, a problem for each bad one.
+    fn redis_file_settings(&self) -> Vec<Result<(&'static str, String), Problem>> {
+        self.redis_file
+            .iter()
+            .map(|(name, value)| {
+                let key = format!("redis.{name}");
+                let p = match find_entry(name.as_bytes()).map(|e| e.target) {
+                    Some(Target::Compat(p)) => p,
+                    Some(Target::Native(p)) => {
+                        let instead = match p.key {
+                            "" => format!("CONFIG SET {} at run time", p.name),
+                            key => key.to_string(),
+                        };
+                        return Err(Problem::new(
+                            key,
+                            format!("one of Respite's own settings: use {instead}"),
+                        ));
+                    }
+                    None => return Err(Problem::new(key, "not a Redis 7 parameter")),
+                };
+                p.parse(value.as_conf().as_bytes())
+                    .map(|v| (p.name, v))
+                    .map_err(|reason| Problem::new(key, reason))
+            })
+            .collect()
+    }
+
+    /// Problems of the `[redis]` table (unknown names, bad values).
+    pub(super) fn redis_file_problems(&self) -> Vec<Problem> {
+        self.redis_file_settings()
+            .into_iter()
+            .filter_map(Result::err)
+            .collect()
+    }
+
+    /// Applies the `[redis]` table's settings to the Redis parameters (after validation).
+    pub fn apply_redis_file(&mut self) {
+        let settings: Vec<_> = self
+            .redis_file_settings()
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        for (name, value) in settings {
+            self.redis.insert(name.to_string(), value);
+        }
+    }
+
     /// The value of the Redis-only parameter `name` (`slowlog-max-len`, ...), as CONFIG GET
     /// prints it; `None` for a name that is not one.
     pub fn redis_param(&self, name: &str) -> Option<String> {

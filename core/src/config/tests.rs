@@ -716,3 +716,33 @@ fn redis_compat_parameters_are_validated_stored_and_reported() {
     set(&mut c, &[("appendfsync", "everysec")]).expect("set");
     assert_eq!(c.storage.synchronous, Synchronous::Normal);
 }
+
+#[test]
+fn the_redis_table_sets_redis_only_parameters_as_redis_conf_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[redis]\ndir = {:?}\ndbfilename = \"snap.db\"\nhz = 25\nappendonly = false\n",
+        dir.path().to_str().unwrap()
+    );
+    let (r, _) = load_text(&text, &[]);
+    let loaded = r.unwrap_or_else(|e| panic!("{e}"));
+    let c = &loaded.config;
+    assert_eq!(c.redis_param("dir").as_deref(), dir.path().to_str());
+    assert_eq!(c.redis_param("dbfilename").as_deref(), Some("snap.db"));
+    assert_eq!(c.redis_param("hz").as_deref(), Some("25"));
+    assert_eq!(c.redis_param("appendonly").as_deref(), Some("no"));
+}
+
+#[test]
+fn the_redis_table_refuses_unknown_names_bad_values_and_respites_own_settings() {
+    let (e, _) = load_err("[redis]\nno-such-thing = 1\n", &[]);
+    assert_contains(&e, &["redis.no-such-thing", "not a Redis 7 parameter"]);
+    let (e, _) = load_err("[redis]\nhz = \"often\"\n", &[]);
+    assert_contains(&e, &["redis.hz"]);
+    let (e, _) = load_err("[redis]\nport = 7000\n", &[]);
+    assert_contains(&e, &["redis.port", "server.port"]);
+    let (e, _) = load_err("[redis]\nappendfsync = \"always\"\n", &[]);
+    assert_contains(&e, &["redis.appendfsync", "CONFIG SET appendfsync"]);
+    let (e, _) = load_err("[redis]\nhash-max-ziplist-entries = 1\n", &[]);
+    assert_contains(&e, &["storage.hash_max_listpack_entries"]);
+}

@@ -83,14 +83,18 @@ struct Parked {
     timeout_reply: Reply,
     on_unblock: UnblockHook,
     cont: Option<Continuation>,
+    /// Held by CLIENT PAUSE (see [`crate::engine::pause`]): released only by the pause's
+    /// end, to run its command again; CLIENT UNBLOCK and deadlines do not apply.
+    postponed: bool,
 }
 
 /// A released client waiting for the executor to send its reply and run its pipeline on.
 pub(crate) struct Resume {
     /// The client.
     pub id: ClientId,
-    /// The blocked command's reply.
-    pub reply: Reply,
+    /// The blocked command's reply; `None` for a client held by a pause, whose command runs
+    /// again (it is the first of its continuation).
+    pub reply: Option<Reply>,
     /// Whether the reply is data taken from the keyspace (replaced if the commit fails).
     pub served: bool,
     /// Attached by the executor after the blocking command returns.
@@ -134,11 +138,39 @@ impl BlockedClients {
     }
 
     /// Whether a deadline has passed at `now`.
+    #[cfg(test)]
     pub fn due(&self, now: Instant) -> bool {
         self.deadlines.first().is_some_and(|&(at, _)| at <= now)
     }
 
     pub(crate) fn park(&mut self, id: ClientId, spec: BlockSpec) {
+        self.park_as(id, spec, false);
+    }
+
+    /// Parks a client held by CLIENT PAUSE (see [`Self::release_postponed`]).
+    pub(crate) fn park_postponed(&mut self, id: ClientId, spec: BlockSpec) {
+        self.park_as(id, spec, true);
+    }
+
+    /// Releases a client held by CLIENT PAUSE, to run its held command again. Returns whether
+    /// it was held.
+    pub(crate) fn release_postponed(&mut self, id: ClientId) -> bool {
+        if !self.parked.get(&id).is_some_and(|p| p.postponed) {
+            return false;
+        }
+        let Some(p) = self.take(id) else {
+            return false;
+        };
+        self.ready.push(Resume {
+            id,
+            reply: None,
+            served: false,
+            cont: p.cont,
+        });
+        true
+    }
+
+    fn park_as(&mut self, id: ClientId, spec: BlockSpec, postponed: bool) {
         if let Some(at) = spec.deadline {
             self.deadlines.insert((at, id));
         }
@@ -149,6 +181,7 @@ impl BlockedClients {
                 timeout_reply: spec.timeout_reply,
                 on_unblock: spec.on_unblock,
                 cont: None,
+                postponed,
             },
         );
         if let Some(Parked {
@@ -198,12 +231,15 @@ impl Engine {
     /// Releases the parked client `id` with `reply` (its owner served it). Returns whether it
     /// was parked. The owner's hook is not called: the owner already forgot the waiter.
     pub fn serve_blocked(&mut self, id: ClientId, reply: Reply) -> bool {
+        if self.blocked.parked.get(&id).is_some_and(|p| p.postponed) {
+            return false;
+        }
         let Some(p) = self.blocked.take(id) else {
             return false;
         };
         self.blocked.ready.push(Resume {
             id,
-            reply,
+            reply: Some(reply),
             served: true,
             cont: p.cont,
         });
@@ -212,7 +248,12 @@ impl Engine {
 
     /// Releases the parked client `id` without data (timeout, CLIENT UNBLOCK, disconnect)
     /// and tells its owner. Returns whether it was parked.
+    /// A client held by CLIENT PAUSE leaves only when it is gone (or the pause ends).
     pub fn unblock(&mut self, id: ClientId, why: Unblock) -> bool {
+        let postponed = self.blocked.parked.get(&id).is_some_and(|p| p.postponed);
+        if postponed && why != Unblock::Gone {
+            return false;
+        }
         let Some(p) = self.blocked.take(id) else {
             return false;
         };
@@ -224,7 +265,7 @@ impl Engine {
         };
         self.blocked.ready.push(Resume {
             id,
-            reply,
+            reply: Some(reply),
             served: false,
             cont: p.cont,
         });
@@ -282,7 +323,7 @@ mod tests {
             .blocked
             .take_ready()
             .into_iter()
-            .map(|r| (r.id, r.reply, r.served))
+            .map(|r| (r.id, r.reply.expect("a reply"), r.served))
             .collect()
     }
 
@@ -335,7 +376,9 @@ mod tests {
         let ready = e.blocked.take_ready();
         assert_eq!(
             ready[0].reply,
-            Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+            Some(Reply::error(
+                "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+            ))
         );
         assert!(ready[0].cont.is_some());
 

@@ -176,6 +176,10 @@ pub struct ClientState {
     /// Parked by a blocking command (see [`crate::engine::blocked`]); the executor runs nothing
     /// more for it until it is released.
     pub blocked: bool,
+    /// In MONITOR mode (see [`crate::engine::monitor`]).
+    pub monitor: bool,
+    /// Bytes of the query buffer the running pipeline came from (0 between pipelines).
+    pub qbuf: usize,
 }
 
 impl ClientState {
@@ -210,6 +214,8 @@ impl ClientState {
             sub_shard: 0,
             multi: None,
             blocked: false,
+            monitor: false,
+            qbuf: 0,
         }
     }
 
@@ -237,12 +243,10 @@ impl ClientState {
                 .map(|n| String::from_utf8_lossy(n).into_owned())
                 .unwrap_or_default()
         };
+        // In Redis's order.
         let mut flags = String::new();
-        if self.close_after_reply {
-            flags.push('c');
-        }
-        if self.no_evict {
-            flags.push('e');
+        if self.monitor {
+            flags.push('O');
         }
         if self.subscribed() {
             flags.push('P');
@@ -253,12 +257,18 @@ impl ClientState {
         if self.blocked {
             flags.push('b');
         }
+        if self.close_after_reply {
+            flags.push('c');
+        }
+        if self.no_evict {
+            flags.push('e');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
             "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
-             multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
+             multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
              tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
@@ -274,6 +284,7 @@ impl ClientState {
             self.multi
                 .as_ref()
                 .map_or(-1, |m| m.commands.len() as i64),
+            self.qbuf,
             self.shared.outbox.pending_bytes(),
             self.last_command,
             match self.protocol {

@@ -51,6 +51,11 @@ impl Ctx<'_> {
         self.now
     }
 
+    /// Where pushes for the calling client go (see [`super::pubsub::PushTarget`]).
+    pub fn push_target(&self) -> super::pubsub::PushTarget {
+        super::pubsub::PushTarget::new(self.client, &self.engine.pubsub.limits)
+    }
+
     /// Everything but the calling client.
     pub fn engine(&mut self) -> &mut Engine {
         self.engine
@@ -133,6 +138,14 @@ impl Ctx<'_> {
         }
         let _restore = Restore(depth);
         let reply = handler(self, argv);
+        if !self.engine.monitors.is_empty() {
+            let source = if self.engine.in_script {
+                crate::engine::monitor::Source::Lua
+            } else {
+                crate::engine::monitor::Source::Client(self.client.addr)
+            };
+            self.engine.feed_monitors(cmd, self.client.db, source, argv);
+        }
         let usec = started.elapsed().as_micros() as u64;
         let stats = self.engine.stats_for(cmd);
         stats.calls += 1;

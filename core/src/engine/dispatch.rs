@@ -80,11 +80,11 @@ impl Engine {
         client.last_interaction = started;
         let cmd = match self.resolve(argv) {
             Ok(cmd) => cmd,
-            Err((cmd, reply)) => return self.refuse(client, cmd.as_deref(), reply),
+            Err((cmd, reply)) => return self.refuse(client, cmd.as_deref(), argv, reply),
         };
         if !client.authenticated && !cmd.has(flags::NO_AUTH) {
             let reply = Reply::error("NOAUTH Authentication required.");
-            return self.refuse(client, Some(&cmd), reply);
+            return self.refuse(client, Some(&cmd), argv, reply);
         }
         if client.protocol == Protocol::Resp2 && client.subscribed() && !allowed_subscribed(&cmd) {
             let reply = Reply::Error(
@@ -95,12 +95,24 @@ impl Engine {
                 )
                 .into(),
             );
-            return self.refuse(client, Some(&cmd), reply);
+            return self.refuse(client, Some(&cmd), argv, reply);
+        }
+        if client.monitor
+            && self.call_flags(&cmd, argv) & (flags::WRITE | flags::READONLY | flags::MAY_REPLICATE)
+                != 0
+        {
+            // Redis counts monitors as replicas, which may not touch the keyspace.
+            let reply = Reply::error("ERR Replica can't interact with the keyspace");
+            return self.refuse(client, Some(&cmd), argv, reply);
+        }
+        if self.pause.mode().is_some() && self.hold_if_paused(client, &cmd, argv) {
+            // The client waits for the pause to end; this reply is dropped.
+            return Reply::Null;
         }
         if client.multi.is_some() && !is_transaction_control(&cmd) {
             if cmd.has(flags::NO_MULTI) {
                 let reply = Reply::error("ERR Command not allowed inside a transaction");
-                return self.refuse(client, Some(&cmd), reply);
+                return self.refuse(client, Some(&cmd), argv, reply);
             }
             if let Some(multi) = client.multi.as_mut() {
                 // An aborted transaction keeps no commands, as Redis does.
@@ -121,7 +133,13 @@ impl Engine {
 
     /// Refuses a command before it runs; inside MULTI the refusal also dooms the transaction
     /// (and an EXEC refused so reports why, as Redis's execCommandAbort does).
-    fn refuse(&mut self, client: &mut ClientState, cmd: Option<&Command>, reply: Reply) -> Reply {
+    fn refuse(
+        &mut self,
+        client: &mut ClientState,
+        cmd: Option<&Command>,
+        argv: &[Bytes],
+        reply: Reply,
+    ) -> Reply {
         if cmd.is_some_and(|c| c.name == "exec") {
             // Redis's execCommandAbort: whether or not a transaction was open.
             if client.multi.take().is_some() {
@@ -133,6 +151,9 @@ impl Engine {
             };
             let reply =
                 Reply::Error(format!("EXECABORT Transaction discarded because of: {why}").into());
+            // Redis's execCommandAbort shows the EXEC to the monitors all the same.
+            let source = super::monitor::Source::Client(client.addr);
+            self.feed_monitors_always("exec", client.db, source, argv);
             return self.reject(cmd, reply);
         }
         if let Some(multi) = client.multi.as_mut() {
@@ -185,6 +206,10 @@ impl Engine {
             }
         };
         self.publish_events();
+        if !self.monitors.is_empty() {
+            let source = super::monitor::Source::Client(client.addr);
+            self.feed_monitors(cmd, client.db, source, argv);
+        }
         let usec = started.elapsed().as_micros() as u64;
         self.stats.commands_processed += 1;
         if self.slowlog.wants(usec) && !cmd.has(flags::SKIP_SLOWLOG) {

@@ -15,10 +15,13 @@ pub mod busy;
 pub mod client;
 pub mod extensions;
 pub mod info;
+pub mod monitor;
 pub mod notify;
+pub mod pause;
 pub mod pubsub;
 pub mod replies;
 pub mod slowlog;
+pub(crate) mod snapshot;
 pub mod table;
 
 mod ctx;
@@ -46,6 +49,9 @@ use table::CommandTable;
 /// Time the active expiry may take per cron run (a quarter of the 100 ms period).
 const ACTIVE_EXPIRE_BUDGET: std::time::Duration = std::time::Duration::from_millis(25);
 
+/// How long each cron may spend removing the rows of deleted collections.
+const LAZYFREE_BUDGET: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Changes the process's log level at run time (CONFIG SET loglevel); installed by the binary,
 /// which owns the logging setup.
 pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -56,7 +62,15 @@ pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 /// [`Ctx::call`].
 pub type AfterCommandHook = Box<dyn FnMut(&mut Engine) + Send>;
 
-/// Identifies an after-command hook, for [`Engine::remove_after_command`].
+/// Runs after every commit of the keyspace, with whether it succeeded: the point where what a
+/// batch wrote is durable (and where a plugin publishes it to others), or was rolled back.
+pub type CommitHook = Box<dyn FnMut(&mut Engine, bool) + Send>;
+
+/// Runs when a client disconnects or sends RESET, before the core forgets it: where a plugin
+/// drops the client's own subscriptions.
+pub type ClientGoneHook = Box<dyn FnMut(&mut Engine, client::ClientId) + Send>;
+
+/// Identifies an after-command, commit or client-gone hook, for [`Engine::remove_hook`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HookId(u64);
 
@@ -90,6 +104,8 @@ pub struct Engine {
     pub(crate) last_commit_ms: i64,
     /// Whether the last commit failed.
     pub(crate) last_commit_failed: bool,
+    /// SAVE / BGSAVE state.
+    pub(crate) snapshots: snapshot::Snapshots,
     /// Applies a new log level, when the binary supports changing it.
     pub(crate) log_level_hook: Option<LogLevelHook>,
     /// The key-event bus.
@@ -104,6 +120,10 @@ pub struct Engine {
     pub(crate) pubsub: PubSub,
     /// Hooks run after every top-level command (see [`AfterCommandHook`]).
     after_command: Vec<(HookId, AfterCommandHook)>,
+    /// Hooks run after every commit (see [`CommitHook`]).
+    after_commit: Vec<(HookId, CommitHook)>,
+    /// Hooks run when a client goes (see [`ClientGoneHook`]).
+    client_gone_hooks: Vec<(HookId, ClientGoneHook)>,
     next_hook: u64,
     /// Set while EXEC runs its queued commands.
     pub(crate) in_exec: bool,
@@ -119,6 +139,12 @@ pub struct Engine {
     pub(crate) slowlog: slowlog::SlowLog,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
+    /// CLIENT PAUSE in force, and the clients it holds.
+    pub(crate) pause: pause::Pause,
+    /// Flags of commands whose flags depend on their arguments (installed by the Lua host).
+    pub(crate) call_flags_hook: Option<pause::CallFlagsHook>,
+    /// Clients in MONITOR mode.
+    pub(crate) monitors: monitor::Monitors,
     last_cron: Instant,
 }
 
@@ -150,6 +176,7 @@ impl Engine {
             shutdown_requested: false,
             last_commit_ms: now_ms(),
             last_commit_failed: false,
+            snapshots: snapshot::Snapshots::default(),
             log_level_hook: None,
             events: KeyEvents::default(),
             extensions: Extensions::default(),
@@ -157,6 +184,8 @@ impl Engine {
             poster: None,
             pubsub: PubSub::default(),
             after_command: Vec::new(),
+            after_commit: Vec::new(),
+            client_gone_hooks: Vec::new(),
             next_hook: 0,
             in_exec: false,
             in_script: false,
@@ -164,9 +193,14 @@ impl Engine {
             blocked: crate::engine::blocked::BlockedClients::default(),
             slowlog: slowlog::SlowLog::default(),
             notify_subscription: None,
+            pause: pause::Pause::default(),
+            call_flags_hook: None,
+            monitors: monitor::Monitors::default(),
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
+        // Versions persist across restarts: changes since the last save count from here.
+        engine.snapshots.changes_at_save = engine.keyspace.write_count();
         engine.apply_notify_config();
         engine
     }
@@ -196,7 +230,7 @@ impl Engine {
         }
     }
 
-    /// Adds an [`AfterCommandHook`]; remove it with [`Self::remove_after_command`].
+    /// Adds an [`AfterCommandHook`]; remove it with [`Self::remove_hook`].
     pub(crate) fn add_after_command(&mut self, hook: AfterCommandHook) -> HookId {
         self.next_hook += 1;
         let id = HookId(self.next_hook);
@@ -204,17 +238,59 @@ impl Engine {
         id
     }
 
-    /// Removes an after-command hook; returns whether it existed.
-    pub(crate) fn remove_after_command(&mut self, id: HookId) -> bool {
-        let before = self.after_command.len();
+    /// Removes an after-command, commit or client-gone hook; returns whether it existed.
+    pub(crate) fn remove_hook(&mut self, id: HookId) -> bool {
+        let before =
+            self.after_command.len() + self.after_commit.len() + self.client_gone_hooks.len();
         self.after_command.retain(|(h, _)| *h != id);
-        self.after_command.len() != before
+        self.after_commit.retain(|(h, _)| *h != id);
+        self.client_gone_hooks.retain(|(h, _)| *h != id);
+        self.after_command.len() + self.after_commit.len() + self.client_gone_hooks.len() != before
+    }
+
+    /// Adds a [`CommitHook`]; remove it with [`Self::remove_hook`].
+    pub(crate) fn add_after_commit(&mut self, hook: CommitHook) -> HookId {
+        self.next_hook += 1;
+        let id = HookId(self.next_hook);
+        self.after_commit.push((id, hook));
+        id
+    }
+
+    /// Adds a [`ClientGoneHook`]; remove it with [`Self::remove_hook`].
+    pub(crate) fn add_client_gone(&mut self, hook: ClientGoneHook) -> HookId {
+        self.next_hook += 1;
+        let id = HookId(self.next_hook);
+        self.client_gone_hooks.push((id, hook));
+        id
+    }
+
+    fn run_after_commit(&mut self, committed: bool) {
+        if self.after_commit.is_empty() {
+            return;
+        }
+        let mut hooks = std::mem::take(&mut self.after_commit);
+        for (_, hook) in hooks.iter_mut() {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                hook(&mut *self, committed)
+            }));
+            if let Err(panic) = ran {
+                tracing::error!(panic = %panic_message(&*panic), "commit hook panicked");
+            }
+        }
+        hooks.append(&mut self.after_commit);
+        self.after_commit = hooks;
     }
 
     /// How many after-command hooks are installed.
     #[cfg(test)]
     pub(crate) fn after_command_count(&self) -> usize {
         self.after_command.len()
+    }
+
+    /// How many commit and client-gone hooks are installed.
+    #[cfg(test)]
+    pub(crate) fn commit_and_gone_hook_count(&self) -> usize {
+        self.after_commit.len() + self.client_gone_hooks.len()
     }
 
     /// Runs `f` as the client `id`, as if that client sent a command: its database, its
@@ -288,7 +364,20 @@ impl Engine {
     /// Forgets a client that disconnected: its subscriptions, watches, transaction and
     /// blocked command.
     pub(crate) fn client_gone(&mut self, id: ClientId) {
+        if !self.client_gone_hooks.is_empty() {
+            let mut hooks = std::mem::take(&mut self.client_gone_hooks);
+            for (_, hook) in hooks.iter_mut() {
+                let ran =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut *self, id)));
+                if let Err(panic) = ran {
+                    tracing::error!(panic = %panic_message(&*panic), "client-gone hook panicked");
+                }
+            }
+            hooks.append(&mut self.client_gone_hooks);
+            self.client_gone_hooks = hooks;
+        }
         self.unblock(id, crate::engine::blocked::Unblock::Gone);
+        self.monitors.remove(id);
         self.pubsub.remove_client(id);
         self.keyspace.watches_mut().unwatch_all(id);
     }
@@ -347,11 +436,44 @@ impl Engine {
             None => self.stats.ops_sample = Some((now, self.stats.commands_processed)),
         }
         self.active_expire();
+        self.lazy_free();
+        if self.snapshots.poll() {
+            // BGSAVE SCHEDULE asked for another one after the one that just ended.
+            if let Err(e) = self.start_bgsave() {
+                tracing::error!(error = %e, "the scheduled background save did not start");
+            }
+        }
+        self.merge_journal();
+    }
+
+    /// Removes the rows of deleted collections for a few milliseconds, and commits that.
+    fn lazy_free(&mut self) {
+        match self.keyspace.reclaim(LAZYFREE_BUDGET) {
+            Ok(false) => {}
+            Ok(true) => {
+                let _ = self.commit();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "lazy free failed; will retry");
+                self.keyspace.rollback();
+            }
+        }
+    }
+
+    /// Merges the storage's redo journal when its interval has passed and no batch wrote
+    /// meanwhile (a batch's own commit merges when due). A failure is logged by the store and
+    /// retried; nothing acknowledged is lost.
+    fn merge_journal(&mut self) {
+        let _ = self.keyspace.store_mut().merge(false);
     }
 
     /// Removes keys and fields whose TTL passed, within a quarter of the cron period, as
     /// Redis's active expire cycle does, and commits what it removed.
     fn active_expire(&mut self) {
+        if self.paused() {
+            // CLIENT PAUSE keeps the data set as it is, expiry included.
+            return;
+        }
         match self.keyspace.expire_cycle(now_ms(), ACTIVE_EXPIRE_BUDGET) {
             Ok(_) => {
                 self.publish_events();
@@ -372,11 +494,13 @@ impl Engine {
             Ok(()) => {
                 self.last_commit_ms = now_ms();
                 self.last_commit_failed = false;
+                self.run_after_commit(true);
                 Ok(())
             }
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; the batch's writes were rolled back");
                 self.last_commit_failed = true;
+                self.run_after_commit(false);
                 Err(e)
             }
         }

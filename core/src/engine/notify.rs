@@ -34,18 +34,18 @@ impl Engine {
     }
 
     fn notify_keyspace(&mut self, flags: u32, events: &[KeyEvent]) {
-        if self.pubsub.is_empty() {
+        if self.pubsub.is_empty() && !self.pubsub.relays_notifications() {
             return;
         }
         for e in events {
             if flags & KEYSPACE != 0 {
                 let channel = channel("__keyspace@", e.db, &e.key);
                 self.pubsub
-                    .publish(&channel, &Bytes::from_static(e.event.as_bytes()));
+                    .publish_notification(&channel, &Bytes::from_static(e.event.as_bytes()));
             }
             if flags & KEYEVENT != 0 {
                 let channel = channel("__keyevent@", e.db, e.event.as_bytes());
-                self.pubsub.publish(&channel, &e.key);
+                self.pubsub.publish_notification(&channel, &e.key);
             }
         }
     }

@@ -137,9 +137,21 @@ impl Kind {
     }
 }
 
+/// Receives every message published on this server (PUBLISH, and keyspace notifications when
+/// asked), before local delivery: how a plugin carries pub/sub to other servers.
+pub type PublishRelay = Box<dyn FnMut(&Bytes, &Bytes) + Send>;
+
+/// The relay in force and whether keyspace notifications go through it too.
+struct Relay {
+    relay: PublishRelay,
+    notifications: bool,
+}
+
 /// Every subscription of every client.
 #[derive(Default)]
 pub struct PubSub {
+    /// Where published messages also go, if a plugin installed a relay.
+    relay: Option<Relay>,
     channels: HashMap<Bytes, Vec<ClientId>, ahash::RandomState>,
     patterns: HashMap<Bytes, Vec<ClientId>, ahash::RandomState>,
     shard: HashMap<Bytes, Vec<ClientId>, ahash::RandomState>,
@@ -362,9 +374,40 @@ impl PubSub {
         }
     }
 
-    /// Delivers `message` on `channel` to channel and pattern subscribers; returns how many
-    /// received it (PUBLISH's reply).
+    /// Installs (or, with `None`, removes) the relay that sees every published message;
+    /// `notifications` says whether keyspace notifications go through it too.
+    pub fn set_relay(&mut self, relay: Option<PublishRelay>, notifications: bool) {
+        self.relay = relay.map(|relay| Relay {
+            relay,
+            notifications,
+        });
+    }
+
+    /// Whether keyspace notifications must be built even without local subscribers.
+    pub fn relays_notifications(&self) -> bool {
+        self.relay.as_ref().is_some_and(|r| r.notifications)
+    }
+
+    /// PUBLISH: hands the message to the relay, if any, then delivers it here; returns how
+    /// many local subscribers received it.
     pub fn publish(&mut self, channel: &Bytes, message: &Bytes) -> usize {
+        if let Some(r) = self.relay.as_mut() {
+            (r.relay)(channel, message);
+        }
+        self.publish_local(channel, message)
+    }
+
+    /// A keyspace notification: relayed only when the relay asked for notifications.
+    pub fn publish_notification(&mut self, channel: &Bytes, message: &Bytes) -> usize {
+        if let Some(r) = self.relay.as_mut().filter(|r| r.notifications) {
+            (r.relay)(channel, message);
+        }
+        self.publish_local(channel, message)
+    }
+
+    /// Delivers `message` on `channel` to this server's channel and pattern subscribers only
+    /// (a message relayed from another server); returns how many received it.
+    pub fn publish_local(&mut self, channel: &Bytes, message: &Bytes) -> usize {
         if self.subscribers.is_empty() {
             return 0;
         }
@@ -447,6 +490,74 @@ impl PubSub {
             sub.shared.kill();
         }
         true
+    }
+}
+
+/// Where pushes for one client go, for a plugin that delivers its own messages to clients
+/// (from the executor or from any other thread): the client's outbox, in the protocol it
+/// spoke when the target was taken, under the pub/sub output buffer hard limit.
+#[derive(Clone, Debug)]
+pub struct PushTarget {
+    shared: Arc<ClientShared>,
+    protocol: Protocol,
+    hard_limit: u64,
+}
+
+impl PushTarget {
+    pub(crate) fn new(client: &ClientState, limits: &BufferLimits) -> Self {
+        PushTarget {
+            shared: Arc::clone(&client.shared),
+            protocol: client.protocol,
+            hard_limit: limits.pubsub.hard,
+        }
+    }
+
+    /// Queues `reply` (a [`Reply::Push`]: a RESP3 push, or an array in RESP2) for the client.
+    /// Returns false, queuing nothing, once the client is closed; a client past the hard
+    /// limit is disconnected, as a pub/sub subscriber is.
+    pub fn push(&self, reply: &Reply) -> bool {
+        if self.shared.is_killed() {
+            return false;
+        }
+        let mut out = Vec::with_capacity(64);
+        reply.encode(self.protocol, &mut out);
+        self.push_encoded(&out)
+    }
+
+    /// [`Self::push`] for bytes already encoded in [`Self::protocol`].
+    pub fn push_encoded(&self, bytes: &[u8]) -> bool {
+        if self.shared.is_killed() {
+            return false;
+        }
+        let pending = self.shared.outbox.push(bytes);
+        if self.hard_limit > 0 && pending >= self.hard_limit {
+            tracing::warn!(
+                pending_bytes = pending,
+                "closing client that reached its pubsub output buffer limit"
+            );
+            self.shared.outbox.clear();
+            self.shared.kill();
+            return false;
+        }
+        true
+    }
+
+    /// The protocol pushes are encoded in.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Whether the client is gone (or being closed).
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_killed()
+    }
+}
+
+impl crate::engine::Engine {
+    /// Delivers a message published on another server to this server's SUBSCRIBE and
+    /// PSUBSCRIBE clients, without relaying it again; returns how many received it.
+    pub fn publish_local(&mut self, channel: &Bytes, message: &Bytes) -> usize {
+        self.pubsub.publish_local(channel, message)
     }
 }
 

@@ -31,6 +31,7 @@ mod encodings;
 mod expiry;
 mod handle;
 pub mod hash;
+mod lazyfree;
 pub mod list;
 pub(crate) mod pick;
 mod rename;
@@ -102,6 +103,8 @@ pub struct KeyspaceStats {
     pub expire_cycles_cut: u64,
     /// Time spent in active expiry, microseconds.
     pub expire_cycle_us: u64,
+    /// Large collections whose rows were removed in the background (`lazyfreed_objects`).
+    pub lazyfreed_objects: u64,
 }
 
 fn event(db: DbIndex, class: u16, name: &'static str, key: &Bytes) -> KeyEvent {
@@ -139,6 +142,8 @@ pub struct Keyspace {
     want_keymiss: bool,
     encodings: Encodings,
     stats: KeyspaceStats,
+    /// The collection being reclaimed and the rows removed from it so far.
+    reclaiming: Option<(crate::storage::CollectionId, u64)>,
 }
 
 /// Current time in Unix milliseconds.
@@ -175,6 +180,7 @@ impl Keyspace {
             want_keymiss: false,
             encodings: Encodings::default(),
             stats: KeyspaceStats::default(),
+            reclaiming: None,
         })
     }
 
@@ -214,6 +220,11 @@ impl Keyspace {
     /// The underlying store, for operations the keyspace does not wrap.
     pub fn store_mut(&mut self) -> &mut dyn Store {
         self.store.as_mut()
+    }
+
+    /// The store's redo journal counters, if it keeps a journal (INFO persistence).
+    pub fn store_journal_stats(&self) -> Option<crate::storage::JournalStats> {
+        self.store.journal_stats()
     }
 
     /// Events the keyspace caused by itself (expired keys and fields) since the last call.

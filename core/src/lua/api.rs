@@ -219,10 +219,12 @@ fn dispatch(lua: &Lua, args: &[Value]) -> Result<(Reply, Protocol), String> {
     if cmd.has(flags::NOSCRIPT) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
+    // Redis counts commands that may replicate (PUBLISH, ...) as writes here, so that a
+    // read-only script may run during CLIENT PAUSE WRITE.
+    if read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
+        return Err("ERR Write commands are not allowed from read-only scripts.".into());
+    }
     if cmd.has(flags::WRITE) {
-        if read_only {
-            return Err("ERR Write commands are not allowed from read-only scripts.".into());
-        }
         gate.scripts.set_wrote();
     }
     Ok((ctx.call_command(&cmd, &argv), resp))

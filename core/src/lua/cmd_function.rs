@@ -150,6 +150,7 @@ fn call_function(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     if read_only && !no_writes {
         return Reply::error("ERR Can not execute a script with write flag using *_ro command.");
     }
+    lua::show_to_monitors(ctx, argv);
     lua::run(
         ctx,
         Invocation {

@@ -82,7 +82,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                     "O(N) with N being the number of scripts to check.",
                 ),
             CommandSpec::new("flush", -2, script_flush)
-                .flags(NOSCRIPT)
+                .flags(NOSCRIPT | MAY_REPLICATE)
                 .categories(CATS)
                 .doc(
                     "scripting",
@@ -162,6 +162,7 @@ fn eval_body(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
         Ok(s) => s,
         Err(e) => return e,
     };
+    lua::show_to_monitors(ctx, argv);
     run_script(ctx, &script, keys, args, read_only)
 }
 
@@ -181,7 +182,10 @@ fn eval_sha(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
         None
     };
     match script {
-        Some(script) => run_script(ctx, &script, keys, args, read_only),
+        Some(script) => {
+            lua::show_to_monitors(ctx, argv);
+            run_script(ctx, &script, keys, args, read_only)
+        }
         None => Reply::error("NOSCRIPT No matching script. Please use EVAL."),
     }
 }

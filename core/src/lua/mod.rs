@@ -10,6 +10,7 @@
 //! and a count hook measures run time (busy threshold, kill requests).
 
 mod api;
+mod call_flags;
 pub mod cmd_function;
 pub mod cmd_script;
 mod commands;
@@ -39,6 +40,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[cmd_script::COMMANDS, cmd_function::C
 /// in the store. The server calls it once at start-up.
 pub fn install(engine: &mut Engine) {
     host(engine);
+    call_flags::install(engine);
     engine.info.add_fields(
         "memory",
         Box::new(|engine, out| {
@@ -73,6 +75,18 @@ pub fn install(engine: &mut Engine) {
         }),
     );
     cmd_function::load_saved_libraries(engine);
+}
+
+/// Shows an EVAL or FCALL to the monitors before its script runs, so that the commands the
+/// script calls follow it (the command itself is flagged `skip_monitor`, as in Redis).
+pub fn show_to_monitors(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
+    if ctx.engine.monitors.is_empty() {
+        return;
+    }
+    let source = crate::engine::monitor::Source::Client(ctx.client.addr);
+    let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+    ctx.engine
+        .feed_monitors_always(&name, ctx.client.db, source, argv);
 }
 
 /// The Lua host's state in `engine`, made on first use.

@@ -6,32 +6,40 @@
 //!
 //! - **Register** ([`Registrar`], in [`Plugin::start`]): commands as rows of the core's own
 //!   table ([`CommandSpec`], built with its builder), key-event subscriptions, after-command
-//!   hooks, timers ([`Registrar::every`]), background tasks ([`Registrar::spawn`]) that hand
+//!   hooks, commit hooks ([`Registrar::after_commit`]), client-gone hooks, a pub/sub relay
+//!   ([`Registrar::relay_publish`]), timers ([`Registrar::every`]), background tasks ([`Registrar::spawn`]) that hand
 //!   work to the executor ([`EngineHandle`]), an INFO section, typed state, and the plugin's
 //!   `[plugins.NAME]` section ([`Registrar::config`]). `MODULE UNLOAD` and disabling the
 //!   plugin remove all of it.
 //! - **Run** (a command handler's [`Ctx`]): the calling client ([`Ctx::db`],
 //!   [`Ctx::client_id`]), the command's clock, another command ([`Ctx::call`]), key events
-//!   ([`Ctx::notify`]), parking the client ([`Ctx::block`]).
+//!   ([`Ctx::notify`]), parking the client ([`Ctx::block`]), pushing to it later from any
+//!   thread ([`Ctx::push_target`]); outside a command, [`with_internal_ctx`] gives a `Ctx`
+//!   for an internal client, and [`Engine::call`] runs one command as such a client.
 //! - **Own tables** in the keyspace's SQLite file, written in the same transaction as the
 //!   keys ([`Ctx::sql_execute`], [`Ctx::sql_query`], [`Ctx::sql_batch`] and the same on
 //!   [`Engine`]): name them with the plugin's prefix (`search_...`); writes must be
-//!   deterministic, since the store may replay them. [`Engine::call`] runs a command as an
-//!   internal client from an event handler or a timer.
+//!   deterministic, since the redo journal replays them after a crash.
 //! - **Serve later** ([`Engine`]): [`Engine::run_as`] a parked client,
 //!   [`Engine::serve_blocked`] / [`Engine::unblock`] it, the plugin's state
 //!   ([`Engine::state_mut`]), subscriptions made at run time ([`Engine::subscribe`]).
 //! - **Typed keyspace operations** the blocking commands share with their non-blocking forms:
 //!   [`list`], [`zset`] and [`stream`].
 
-pub use super::{EngineHandle, Plugin, PluginError, Registrar, Shutdown};
+pub use super::{with_internal_ctx, EngineHandle, Plugin, PluginError, Registrar, Shutdown};
 pub use crate::commands::long_double::parse_block_timeout;
 pub use crate::commands::{eq_ci, err_syntax};
 pub use crate::engine::blocked::{BlockSpec, Unblock, UnblockHook};
 pub use crate::engine::client::ClientId;
+pub use crate::engine::pubsub::{PublishRelay, PushTarget};
 pub use crate::engine::table::{flags, Command, CommandSpec, Handler};
-pub use crate::engine::{AfterCommandHook, Ctx, Engine, EventHandler, InfoWriter, SubscriptionId};
+pub use crate::engine::{
+    AfterCommandHook, ClientGoneHook, CommitHook, Ctx, Engine, EventHandler, InfoWriter,
+    SubscriptionId,
+};
 pub use crate::events::{class, KeyEvent};
+pub use crate::glob::glob_match;
+pub use crate::protocol::Protocol;
 pub use crate::protocol::Reply;
 pub use crate::storage::{DbIndex, SqlValue, StoreError, ValueType};
 pub use crate::{builtin_plugin, tri};

@@ -24,7 +24,7 @@ use respite_plugin_sdk::reply as sdk_reply;
 use super::{start, LoadedPlugin, Plugin, PluginError, Registrar};
 use crate::commands::table::{flags, Command, Handler};
 use crate::engine::blocked::{BlockSpec, Unblock};
-use crate::engine::client::{ClientId, ClientShared, ClientState};
+use crate::engine::client::ClientId;
 use crate::engine::{Ctx, Engine};
 use crate::events::KeyEvent;
 use crate::keyspace::now_ms;
@@ -277,15 +277,6 @@ impl HostCtx<'_, '_> {
     }
 }
 
-/// The client that key-event, timer and unblock callbacks run commands as: authenticated, in
-/// no transaction, not listed by CLIENT LIST.
-fn internal_client(db: u32) -> ClientState {
-    let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-    let mut client = ClientState::new(0, nowhere, nowhere, true, Arc::new(ClientShared::new(true)));
-    client.db = db;
-    client
-}
-
 /// Runs `f` with a call context for an internal client on `db` (callbacks outside commands).
 fn with_internal(
     engine: &mut Engine,
@@ -293,7 +284,7 @@ fn with_internal(
     db: u32,
     f: impl FnOnce(*mut abi::HostCtx),
 ) {
-    let mut client = internal_client(db);
+    let mut client = super::internal_client(db);
     let mut ctx = Ctx {
         engine,
         client: &mut client,
@@ -580,7 +571,7 @@ fn event_handler(
 ) -> crate::engine::EventHandler {
     Box::new(move |engine: &mut Engine, events: &[KeyEvent]| {
         // One internal client for the whole batch, moved to each event's database.
-        let mut client = internal_client(0);
+        let mut client = super::internal_client(0);
         for e in events {
             client.db = e.db;
             let mut ctx = Ctx {

@@ -24,10 +24,12 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::ConfigError;
+use crate::engine::client::{ClientShared, ClientState};
+use crate::engine::pubsub::PublishRelay;
 use crate::engine::table::{Command, CommandSpec, RegisterError};
 use crate::engine::{
-    AfterCommandHook, Engine, EventHandler, ExecutorGone, HookId, InfoId, InfoWriter, Poster,
-    SubscriptionId,
+    AfterCommandHook, ClientGoneHook, CommitHook, Ctx, Engine, EventHandler, ExecutorGone, HookId,
+    InfoId, InfoWriter, Poster, SubscriptionId,
 };
 
 /// A built-in plugin, started when `[plugins] enabled` names it.
@@ -239,6 +241,8 @@ pub struct LoadedPlugin {
     info: Vec<InfoId>,
     tasks: Vec<Task>,
     states: Vec<TypeId>,
+    /// Whether the plugin installed the pub/sub relay.
+    relay: bool,
     instance: Option<Box<dyn Plugin>>,
 }
 
@@ -255,6 +259,7 @@ impl LoadedPlugin {
             info: Vec::new(),
             tasks: Vec::new(),
             states: Vec::new(),
+            relay: false,
             instance: None,
         }
     }
@@ -398,6 +403,40 @@ impl Registrar<'_> {
     pub fn after_command(&mut self, hook: AfterCommandHook) {
         let id = self.engine.add_after_command(hook);
         self.record.hooks.push(id);
+    }
+
+    /// Runs `hook` after every commit of the keyspace, with whether it succeeded: what the
+    /// batch wrote is then durable, or rolled back. Where a plugin publishes its writes.
+    pub fn after_commit(&mut self, hook: CommitHook) {
+        let id = self.engine.add_after_commit(hook);
+        self.record.hooks.push(id);
+    }
+
+    /// Runs `hook` when a client disconnects or sends RESET, before the core forgets it.
+    pub fn on_client_gone(&mut self, hook: ClientGoneHook) {
+        let id = self.engine.add_client_gone(hook);
+        self.record.hooks.push(id);
+    }
+
+    /// Hands every message published on this server (PUBLISH, and keyspace notifications
+    /// when `notifications` is set) to `relay` before local delivery: how a plugin carries
+    /// pub/sub to other servers, which deliver with [`Engine::publish_local`]. One relay per
+    /// server; removed when the plugin stops.
+    pub fn relay_publish(
+        &mut self,
+        relay: PublishRelay,
+        notifications: bool,
+    ) -> Result<(), PluginError> {
+        let taken = registry(self.engine).loaded.iter().any(|p| p.relay);
+        if taken {
+            return Err(PluginError::Failed {
+                plugin: self.record.name.clone(),
+                message: "another plugin relays pub/sub already".into(),
+            });
+        }
+        self.engine.pubsub.set_relay(Some(relay), notifications);
+        self.record.relay = true;
+        Ok(())
     }
 
     /// Adds a section of the plugin's own to INFO (`# title`, shown by `INFO everything` and
@@ -663,7 +702,7 @@ fn teardown(engine: &mut Engine, mut record: LoadedPlugin) {
         run_guarded(&name, "stop", || instance.stop(engine));
     }
     for id in &record.hooks {
-        engine.remove_after_command(*id);
+        engine.remove_hook(*id);
     }
     for id in &record.info {
         engine.info.remove(*id);
@@ -673,6 +712,9 @@ fn teardown(engine: &mut Engine, mut record: LoadedPlugin) {
     }
     for id in &record.subscriptions {
         engine.events.unsubscribe(*id);
+    }
+    if record.relay {
+        engine.pubsub.set_relay(None, false);
     }
     for id in &record.states {
         engine.extensions.remove_id(*id);
@@ -686,6 +728,29 @@ fn teardown(engine: &mut Engine, mut record: LoadedPlugin) {
         let _ = task.stop.send(true);
         stopped.push((format!("{}/{}", record.name, task.name), task.handle));
     }
+}
+
+/// The client that plugins' callbacks outside commands (key events, timers, commit hooks) run
+/// commands as: authenticated, in no transaction, not listed by CLIENT LIST.
+pub(crate) fn internal_client(db: u32) -> ClientState {
+    let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let mut client = ClientState::new(0, nowhere, nowhere, true, Arc::new(ClientShared::new(true)));
+    client.db = db;
+    client
+}
+
+/// Runs `f` with a [`Ctx`] for an internal client on database `db`, for a plugin working
+/// outside a command (a key-event handler, a timer, a commit hook): [`Ctx::call`] then runs
+/// commands as that client. The key events its writes cause are delivered with those of the
+/// command being handled, if any, else on the next [`Engine::publish_events`].
+pub fn with_internal_ctx<R>(engine: &mut Engine, db: u32, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
+    let mut client = internal_client(db);
+    let mut ctx = Ctx {
+        engine,
+        client: &mut client,
+        now: crate::keyspace::now_ms(),
+    };
+    f(&mut ctx)
 }
 
 /// Runs a plugin's code outside a command (a timer, a stop hook) so that a panic in it is

@@ -318,7 +318,7 @@ fn a_panicking_timer_or_hook_costs_that_run_only() {
         run(&mut engine, &mut c, &["PING"]),
         Reply::Simple("PONG".into())
     );
-    assert!(engine.remove_after_command(id));
+    assert!(engine.remove_hook(id));
     let mut ran = false;
     run_guarded("unittest", "timer", || {
         ran = true;
@@ -489,4 +489,91 @@ fn plugins_without_settings_refuse_any_key() {
     let figment = figment::Figment::from(Toml::string("[plugins.bare]\n"));
     assert!(no_section(&figment, "plugins.bare").is_ok());
     assert!(no_section(&figment, "plugins.absent").is_ok());
+}
+
+/// What the hooks plugin saw.
+#[derive(Default)]
+struct HookLog {
+    commits: Vec<bool>,
+    gone: Vec<crate::engine::client::ClientId>,
+    relayed: Arc<std::sync::Mutex<Vec<(Bytes, Bytes)>>>,
+}
+
+struct Hooks;
+
+impl Plugin for Hooks {
+    fn start(&mut self, reg: &mut Registrar<'_>) -> Result<(), PluginError> {
+        let relayed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        reg.set_state(HookLog {
+            relayed: Arc::clone(&relayed),
+            ..HookLog::default()
+        });
+        reg.after_commit(Box::new(|engine, ok| {
+            if let Some(s) = engine.state_mut::<HookLog>() {
+                s.commits.push(ok);
+            }
+        }));
+        reg.on_client_gone(Box::new(|engine, id| {
+            if let Some(s) = engine.state_mut::<HookLog>() {
+                s.gone.push(id);
+            }
+        }));
+        reg.relay_publish(
+            Box::new(move |channel: &Bytes, message: &Bytes| {
+                relayed
+                    .lock()
+                    .unwrap()
+                    .push((channel.clone(), message.clone()));
+            }),
+            false,
+        )?;
+        Ok(())
+    }
+}
+
+crate::builtin_plugin! {
+    name: "unithooks",
+    version: "1.0.0",
+    config: (),
+    create: || Box::new(Hooks),
+}
+
+#[test]
+fn commit_client_gone_and_publish_hooks_run_and_go_with_the_plugin() {
+    let mut engine = engine_with(Config::default());
+    start_builtin(&mut engine, "unithooks").expect("start");
+    let mut c = client();
+    let relayed = Arc::clone(&engine.state::<HookLog>().unwrap().relayed);
+    run(&mut engine, &mut c, &["SET", "k", "v"]);
+    engine.commit().expect("commit");
+    assert_eq!(engine.state::<HookLog>().unwrap().commits, vec![true]);
+    // PUBLISH is relayed; a message from elsewhere is delivered here only.
+    run(&mut engine, &mut c, &["PUBLISH", "ch", "m"]);
+    engine.publish_local(&Bytes::from_static(b"ch"), &Bytes::from_static(b"remote"));
+    assert_eq!(
+        *relayed.lock().unwrap(),
+        vec![(Bytes::from_static(b"ch"), Bytes::from_static(b"m"))]
+    );
+    // Keyspace notifications are not relayed unless asked.
+    run(
+        &mut engine,
+        &mut c,
+        &["CONFIG", "SET", "notify-keyspace-events", "KEA"],
+    );
+    run(&mut engine, &mut c, &["SET", "k", "w"]);
+    assert_eq!(relayed.lock().unwrap().len(), 1);
+    engine.client_gone(42);
+    assert_eq!(engine.state::<HookLog>().unwrap().gone, vec![42]);
+
+    unload(&mut engine, "unithooks").expect("unload");
+    run(&mut engine, &mut c, &["PUBLISH", "ch", "after"]);
+    run(&mut engine, &mut c, &["SET", "k", "x"]);
+    engine.commit().expect("commit");
+    engine.client_gone(43);
+    assert_eq!(
+        relayed.lock().unwrap().len(),
+        1,
+        "the relay went with the plugin"
+    );
+    assert_eq!(engine.commit_and_gone_hook_count(), 0);
 }

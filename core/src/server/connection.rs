@@ -90,6 +90,8 @@ async fn session(
             max_bulk_len: shared.proto_max_bulk_len.load(Ordering::Relaxed),
             authenticated: client.is_authenticated(),
         };
+        // The query buffer as the commands are taken from it (CLIENT LIST's `qbuf`).
+        let qbuf = buf.len();
         let mut commands: Vec<Vec<Bytes>> = Vec::new();
         let mut protocol_error = None;
         while commands.len() < MAX_PIPELINE {
@@ -111,11 +113,19 @@ async fn session(
         let ran = !commands.is_empty();
         if ran {
             seq += 1;
-            let mut response =
-                match run(ctx, id, client, seq, commands, std::mem::take(&mut out)).await {
-                    Ok(response) => response,
-                    Err(reason) => return reason,
-                };
+            let mut response = match run(
+                ctx,
+                id,
+                client,
+                seq,
+                (commands, qbuf),
+                std::mem::take(&mut out),
+            )
+            .await
+            {
+                Ok(response) => response,
+                Err(reason) => return reason,
+            };
             // The first response's buffer is the one kept for reuse.
             let mut first_out = None;
             loop {
@@ -235,7 +245,7 @@ async fn run(
     id: u64,
     client: &ClientShared,
     seq: u64,
-    commands: Vec<Vec<Bytes>>,
+    (commands, qbuf): (Vec<Vec<Bytes>>, usize),
     out: Vec<u8>,
 ) -> Result<Response, &'static str> {
     let gate = &ctx.shared.scripts;
@@ -252,6 +262,7 @@ async fn run(
         id,
         seq,
         commands,
+        qbuf,
         out,
         reply: reply_tx,
     };
@@ -356,6 +367,7 @@ async fn answer_busy(
                     Bytes::from_static(b"SHUTDOWN"),
                     Bytes::from_static(b"NOSAVE"),
                 ]],
+                qbuf: 0,
                 out,
                 reply: reply_tx,
             };

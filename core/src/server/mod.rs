@@ -18,7 +18,7 @@ pub use crate::engine::LogLevelHook;
 use crate::engine::{Engine, SharedState};
 use crate::executor::{self, ExecutorSender, Request};
 use crate::keyspace::{Encodings, Keyspace};
-use crate::storage::{SqliteStore, StoreError};
+use crate::storage::{JournalOptions, SqliteStore, StoreError};
 
 /// How long shutdown waits for connections to write their last replies.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -78,7 +78,14 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let config = loaded.config;
-    let store = SqliteStore::open(&config.storage.path, config.storage.synchronous)?;
+    let store = SqliteStore::open_with(
+        &config.storage.path,
+        config.storage.synchronous,
+        JournalOptions {
+            merge_interval_ms: config.storage.merge_interval_ms,
+            max_bytes: config.storage.journal_max_bytes.0,
+        },
+    )?;
     tracing::info!(path = %config.storage.path, "store opened");
     let mut keyspace = Keyspace::new(
         Box::new(store),

@@ -1,10 +1,21 @@
 //! The storage seam: everything the keyspace persists goes through the [`Store`] trait, so that
 //! the writebehind plugin can wrap it and another backend (PostgreSQL) can implement it without
 //! the keyspace knowing any SQL.
+//!
+//! Cost model: a read is an index probe of one SQLite table (the keyspace's cache answers hot
+//! keys before that). A write costs the bytes it changes on the reply path (one record of the
+//! redo journal per batch, see [`redo`]) and one page write per changed page per merge in the
+//! background of the executor's ticks; deleting a large collection costs one row at once and
+//! its element rows later, in bounded steps ([`Store::reclaim`]).
 
+mod keyfilter;
+mod redo;
+mod snapshot;
 mod sqlite;
 mod synchronous;
 
+pub use redo::{JournalOptions, JournalStats};
+pub use snapshot::write_snapshot;
 pub use sqlite::SqliteStore;
 pub use synchronous::Synchronous;
 
@@ -90,6 +101,17 @@ pub struct Element {
     pub value: Bytes,
     /// Absolute expiry in Unix milliseconds (hash fields with a TTL).
     pub expire_at: Option<i64>,
+}
+
+/// What one [`Store::reclaim`] step removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// The collection worked on (none when nothing is queued).
+    pub cid: Option<CollectionId>,
+    /// Rows removed.
+    pub rows: u64,
+    /// Whether the collection's last rows went in this step (it is unqueued).
+    pub finished: bool,
 }
 
 /// A key as a scan sees it.
@@ -248,6 +270,9 @@ pub enum StoreError {
     /// The file holds a row this version cannot decode.
     #[error("storage corruption: {0}")]
     Corrupt(String),
+    /// A file beside the database (the redo journal) could not be read or written.
+    #[error("{0}")]
+    Io(String),
     /// The file could not be opened or prepared.
     #[error("cannot open store {path}: {reason}")]
     Open {
@@ -333,10 +358,15 @@ pub trait Store: Send {
     fn expire_elements(&mut self, cid: CollectionId, now: i64) -> Result<Vec<Bytes>, StoreError>;
     /// Earliest element expiry of a collection.
     fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError>;
+    /// Removes up to `limit` rows of the first collection queued for removal (a deleted or
+    /// replaced key's, or one given to [`Store::drop_elements`]), and unqueues it once empty.
+    fn reclaim(&mut self, limit: u64) -> Result<Reclaimed, StoreError>;
+    /// Collections queued for removal (`lazyfree_pending_objects`).
+    fn lazyfree_pending(&mut self) -> Result<u64, StoreError>;
     /// Copies every element (or list item) of `from` into the empty collection `to`.
     fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError>;
-    /// Removes every element (or list item) of a collection (one whose key row was never
-    /// written).
+    /// Queues a collection (one whose key row was never written) for removal by
+    /// [`Store::reclaim`]; its rows are never read again.
     fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError>;
 
     /// A sorted-set member's score.
@@ -459,10 +489,20 @@ pub trait Store: Send {
     fn sql_batch(&mut self, sql: &str) -> Result<(), StoreError>;
     /// Whether writes are pending since the last commit.
     fn in_transaction(&self) -> bool;
-    /// Commits the open transaction, if any.
+    /// Makes every write since the last commit durable (appended to the redo journal, or
+    /// committed to the database when there is none).
     fn commit(&mut self) -> Result<(), StoreError>;
-    /// Discards the open transaction, if any.
+    /// Discards every write since the last commit.
     fn rollback(&mut self);
+    /// Merges the redo journal into the database's tables if a merge is due (`force`: if it
+    /// holds anything). Called between batches; a failed merge is retried later and loses
+    /// nothing.
+    fn merge(&mut self, force: bool) -> Result<(), StoreError>;
+    /// The redo journal's counters, if the store keeps one.
+    fn journal_stats(&self) -> Option<JournalStats>;
+    /// The key filter's state (`off`, `building`, `ready`), its bytes, and the lookups it
+    /// answered without reading the file.
+    fn key_filter_stats(&self) -> (&'static str, u64, u64);
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError>;
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.

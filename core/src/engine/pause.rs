@@ -1,0 +1,218 @@
+//! CLIENT PAUSE: holding clients' commands until a pause ends, as Redis 7.0 does.
+//!
+//! While paused, a command that the pause covers (every command in `ALL` mode; in `WRITE`
+//! mode those flagged `write` or `may_replicate`, scripts and functions that may write, and an
+//! EXEC whose queued commands include one) is not run: its client is parked as blocked
+//! (INFO `blocked_clients` counts it, CLIENT LIST shows `b`), and the command and the rest of
+//! its pipeline run when the pause ends (its timeout passes, or CLIENT UNPAUSE). The check
+//! comes after the command's lookup, arity and authentication, so a malformed command is
+//! answered at once, and before MULTI queueing, as in Redis. Commands inside a running EXEC
+//! or script are never held: a pause that a transaction starts takes effect after it.
+//! Monitors (which Redis counts as replicas) are never paused.
+//!
+//! Active expiry is suspended while paused, so that the data set stays as the pause found it.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::blocked::{BlockSpec, Unblock};
+use super::client::{ClientId, ClientState};
+use super::table::{flags, Command};
+use super::Engine;
+use crate::protocol::Reply;
+
+/// What a pause holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PauseMode {
+    /// Commands that may write (or replicate).
+    Write,
+    /// Every command.
+    All,
+}
+
+/// The flags a particular invocation of `cmd` has, where they depend on its arguments (an
+/// EVAL's script flags, an FCALL's function flags), as Redis's `getCommandFlags`; `None`: the
+/// command's own. Installed by the layer that owns such commands (the Lua host).
+pub type CallFlagsHook = fn(&Engine, &Command, &[Bytes]) -> Option<u32>;
+
+/// The pause in force, if any, and the clients it holds.
+#[derive(Debug, Default)]
+pub struct Pause {
+    mode: Option<PauseMode>,
+    end: Option<Instant>,
+    /// Held clients, in the order they were held (and are released).
+    held: Vec<ClientId>,
+}
+
+impl Pause {
+    /// The mode in force (ignoring a timeout that passed but was not yet acted on).
+    pub fn mode(&self) -> Option<PauseMode> {
+        self.mode
+    }
+
+    /// When the pause ends, for the executor's wait.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.mode.and(self.end)
+    }
+
+    /// Whether `id` waits for the pause to end.
+    pub fn holds(&self, id: ClientId) -> bool {
+        self.held.contains(&id)
+    }
+}
+
+/// The command flags that make a command paused in `WRITE` mode.
+const WRITE_LIKE: u32 = flags::WRITE | flags::MAY_REPLICATE;
+
+impl Engine {
+    /// CLIENT PAUSE: pauses until `end` in `mode`. A pause already in force is only ever
+    /// extended: the later end and the stricter mode win, as in Redis.
+    pub(crate) fn pause_clients(&mut self, end: Instant, mode: PauseMode) {
+        let p = &mut self.pause;
+        p.mode = Some(p.mode.map_or(mode, |m| m.max(mode)));
+        p.end = Some(p.end.map_or(end, |e| e.max(end)));
+    }
+
+    /// CLIENT UNPAUSE, or the pause's end: the held clients run their commands again, in the
+    /// order they were held.
+    pub(crate) fn unpause_clients(&mut self) {
+        self.pause.mode = None;
+        self.pause.end = None;
+        for id in std::mem::take(&mut self.pause.held) {
+            self.blocked.release_postponed(id);
+        }
+    }
+
+    /// Ends the pause if its time has come.
+    pub(crate) fn check_pause_end(&mut self, now: Instant) {
+        if self.pause.mode.is_some() && self.pause.end.is_none_or(|e| e <= now) {
+            self.unpause_clients();
+        }
+    }
+
+    /// Whether clients are paused (in either mode): expiry waits then.
+    pub(crate) fn paused(&self) -> bool {
+        self.pause.mode.is_some()
+    }
+
+    /// The flags of this invocation of `cmd` (see [`CallFlagsHook`]).
+    pub(crate) fn call_flags(&self, cmd: &Command, argv: &[Bytes]) -> u32 {
+        self.call_flags_hook
+            .and_then(|hook| hook(self, cmd, argv))
+            .unwrap_or(cmd.flags)
+    }
+
+    /// Whether the pause in force holds `cmd` for `client`; if it does, parks the client.
+    pub(crate) fn hold_if_paused(
+        &mut self,
+        client: &mut ClientState,
+        cmd: &Command,
+        argv: &[Bytes],
+    ) -> bool {
+        if self.pause.mode.is_none() || client.monitor || !self.may_block() {
+            return false;
+        }
+        self.check_pause_end(Instant::now());
+        let held = match self.pause.mode {
+            None => false,
+            Some(PauseMode::All) => true,
+            Some(PauseMode::Write) => {
+                self.call_flags(cmd, argv) & WRITE_LIKE != 0
+                    || (cmd.name == "exec" && self.queued_may_write(client))
+            }
+        };
+        if held {
+            client.blocked = true;
+            self.blocked.park_postponed(
+                client.id,
+                BlockSpec {
+                    deadline: None,
+                    timeout_reply: Reply::Null,
+                    on_unblock: forget_held,
+                },
+            );
+            self.pause.held.push(client.id);
+        }
+        held
+    }
+
+    /// Whether a command queued in `client`'s transaction may write (EXEC's flags in Redis).
+    fn queued_may_write(&self, client: &ClientState) -> bool {
+        let Some(multi) = client.multi.as_ref() else {
+            return false;
+        };
+        multi.commands.iter().any(|argv| match self.resolve(argv) {
+            Ok(cmd) => self.call_flags(&cmd, argv) & WRITE_LIKE != 0,
+            Err(_) => false,
+        })
+    }
+}
+
+/// A held client disconnected: it is no longer waited for.
+fn forget_held(engine: &mut Engine, id: ClientId, _why: Unblock) {
+    engine.pause.held.retain(|&h| h != id);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::Rig;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    #[test]
+    fn write_mode_holds_writes_and_releases_them_in_order() {
+        let mut rig = Rig::new();
+        rig.engine.pause_clients(far(), PauseMode::Write);
+        assert_eq!(rig.exec(&["GET", "k"]), Reply::Null);
+        assert!(!rig.client.blocked, "a read runs");
+        rig.exec(&["SET", "k", "v"]);
+        assert!(rig.client.blocked && rig.engine.pause.holds(1));
+        assert_eq!(rig.engine.blocked.len(), 1);
+        // Neither CLIENT UNBLOCK nor a serving owner releases it.
+        assert!(!rig.engine.unblock(1, Unblock::Timeout));
+        assert!(!rig.engine.serve_blocked(1, Reply::ok()));
+        rig.engine.unpause_clients();
+        let ready = rig.engine.blocked.take_ready();
+        assert_eq!(ready.len(), 1);
+        assert!(ready[0].id == 1 && ready[0].reply.is_none(), "runs again");
+        assert_eq!(rig.engine.pause.mode(), None);
+    }
+
+    #[test]
+    fn a_pause_is_only_ever_extended_and_made_stricter() {
+        let mut rig = Rig::new();
+        let end = far();
+        rig.engine.pause_clients(end, PauseMode::All);
+        rig.engine.pause_clients(Instant::now(), PauseMode::Write);
+        assert_eq!(rig.engine.pause.mode(), Some(PauseMode::All));
+        assert_eq!(rig.engine.pause.deadline(), Some(end));
+        rig.engine.check_pause_end(end - Duration::from_secs(1));
+        assert!(rig.engine.paused());
+        rig.engine.check_pause_end(end);
+        assert!(!rig.engine.paused());
+    }
+
+    #[test]
+    fn exec_is_held_only_for_a_transaction_that_writes() {
+        let mut rig = Rig::new();
+        rig.exec(&["MULTI"]);
+        rig.exec(&["GET", "k"]);
+        rig.engine.pause_clients(far(), PauseMode::Write);
+        assert_eq!(rig.exec(&["EXEC"]), Reply::Array(vec![Reply::Null]));
+        rig.engine.unpause_clients();
+        rig.exec(&["MULTI"]);
+        rig.exec(&["INCR", "n"]);
+        rig.engine.pause_clients(far(), PauseMode::Write);
+        rig.exec(&["EXEC"]);
+        assert!(rig.client.blocked);
+        // A gone client is forgotten.
+        assert!(rig.engine.unblock(1, Unblock::Gone));
+        assert!(!rig.engine.pause.holds(1));
+    }
+}

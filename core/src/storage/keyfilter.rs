@@ -1,0 +1,281 @@
+//! The key filter: an in-memory answer to "is this key certainly absent?", so that a read of a
+//! key that does not exist (a cache miss, the common case of cache workloads) costs no SQLite
+//! lookup.
+//!
+//! It is a Bloom filter over (database, key) of every key row in the file: 10 bits and 7
+//! probes per key for about 1% false positives, so 12 MB cover ten million keys whatever
+//! their size. It never answers "absent" for a key that exists: every row written is added
+//! before the write returns, and nothing is ever removed (a deleted key only costs the lookup
+//! it would have cost without the filter). It is built at start-up by a thread with its own
+//! connection, reading only the key table's index; until that thread is done, lookups go to
+//! SQLite as before and keys written meanwhile are remembered and added when it finishes.
+//! When the keys added since the build exceed its capacity (false positives climb), or after
+//! FLUSHALL, it is rebuilt the same way.
+
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::DbIndex;
+
+/// Bits per key the filter is sized for, and probes per lookup (about 1% false positives).
+const BITS_PER_KEY: u64 = 10;
+const PROBES: u32 = 7;
+
+/// The smallest capacity (keys) a filter is built for: empty files grow into it.
+const MIN_CAPACITY: u64 = 1 << 20;
+
+/// A Bloom filter over (database, key).
+pub(super) struct Bloom {
+    bits: Vec<u64>,
+    /// Number of bits (a multiple of 64).
+    len: u64,
+    /// Keys it was sized for.
+    capacity: u64,
+    /// Keys added so far (with repeats).
+    added: u64,
+}
+
+/// The filter's hash of a key: a seeded xxh3, so databases do not share bits.
+pub(super) fn key_hash(db: DbIndex, key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(key, db as u64)
+}
+
+impl Bloom {
+    /// An empty filter for `keys` keys (at least [`MIN_CAPACITY`]).
+    pub(super) fn with_capacity(keys: u64) -> Bloom {
+        let capacity = keys.max(MIN_CAPACITY);
+        let words = (capacity * BITS_PER_KEY).div_ceil(64);
+        Bloom {
+            bits: vec![0; words as usize],
+            len: words * 64,
+            capacity,
+            added: 0,
+        }
+    }
+
+    /// The bit of probe `i` (Kirsch and Mitzenmacher: two halves of one hash make all).
+    fn bit(&self, hash: u64, i: u64) -> u64 {
+        let h1 = hash & 0xffff_ffff;
+        let h2 = (hash >> 32) | 1;
+        h1.wrapping_add(i.wrapping_mul(h2)) % self.len
+    }
+
+    pub(super) fn insert(&mut self, hash: u64) {
+        for i in 0..PROBES as u64 {
+            let bit = self.bit(hash, i);
+            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+        self.added += 1;
+    }
+
+    pub(super) fn may_contain(&self, hash: u64) -> bool {
+        (0..PROBES as u64).all(|i| {
+            let bit = self.bit(hash, i);
+            self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0
+        })
+    }
+
+    /// Whether more keys were added than it was sized for.
+    fn overloaded(&self) -> bool {
+        self.added > self.capacity
+    }
+
+    fn bytes(&self) -> u64 {
+        self.len / 8
+    }
+}
+
+/// Reads every key of the file at `path` into a new filter (on a thread of its own).
+fn build(path: &str) -> Result<Bloom, String> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| e.to_string())?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    let keys: i64 = conn
+        .query_row("SELECT coalesce(sum(keys), 0) FROM db_stats", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| e.to_string())?;
+    // Room to grow to twice the keys there are before a rebuild.
+    let mut bloom = Bloom::with_capacity(keys.max(0) as u64 * 2);
+    let mut stmt = conn
+        .prepare("SELECT db, key FROM keys")
+        .map_err(|e| e.to_string())?;
+    let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
+    while let Some(r) = rows.next().map_err(|e| e.to_string())? {
+        let db: DbIndex = r.get(0).map_err(|e| e.to_string())?;
+        let key = r.get_ref(1).map_err(|e| e.to_string())?;
+        let key = key.as_blob().map_err(|e| e.to_string())?;
+        bloom.insert(key_hash(db, key));
+    }
+    Ok(bloom)
+}
+
+enum State {
+    /// No filter: an in-memory store, or a build failed (lookups go to SQLite).
+    Off,
+    /// A thread reads the keys; `added` are the hashes written since it started.
+    Building {
+        thread: JoinHandle<Result<Bloom, String>>,
+        added: Vec<u64>,
+        /// The filter in use meanwhile, when this is a rebuild.
+        previous: Option<Bloom>,
+    },
+    Ready(Bloom),
+}
+
+/// The key filter of one store and its counters.
+pub(super) struct KeyFilter {
+    state: State,
+    /// Lookups it answered without SQLite.
+    pub(super) skipped: u64,
+    /// Builds finished.
+    pub(super) builds: u64,
+}
+
+impl KeyFilter {
+    /// A filter that is never consulted.
+    pub(super) fn off() -> KeyFilter {
+        KeyFilter {
+            state: State::Off,
+            skipped: 0,
+            builds: 0,
+        }
+    }
+
+    /// Starts building from the committed state of the file at `path`: every key written
+    /// from now on must be given to [`Self::insert`].
+    pub(super) fn start(&mut self, path: &str) {
+        let previous = match std::mem::replace(&mut self.state, State::Off) {
+            State::Ready(b) => Some(b),
+            State::Building { previous, .. } => previous,
+            State::Off => None,
+        };
+        let path = path.to_string();
+        match std::thread::Builder::new()
+            .name("respite-keyfilter".into())
+            .spawn(move || build(&path))
+        {
+            Ok(thread) => {
+                self.state = State::Building {
+                    thread,
+                    added: Vec::new(),
+                    previous,
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot start the key filter's build"),
+        }
+    }
+
+    /// Takes a finished build into use; returns whether the filter wants a rebuild (it is
+    /// overloaded), which the caller starts once the file's state is committed.
+    pub(super) fn poll(&mut self) -> bool {
+        if let State::Building { thread, .. } = &self.state {
+            if !thread.is_finished() {
+                return false;
+            }
+            let State::Building { thread, added, .. } =
+                std::mem::replace(&mut self.state, State::Off)
+            else {
+                unreachable!("matched above");
+            };
+            match thread.join() {
+                Ok(Ok(mut bloom)) => {
+                    for h in added {
+                        bloom.insert(h);
+                    }
+                    self.builds += 1;
+                    self.state = State::Ready(bloom);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "building the key filter failed; lookups use SQLite")
+                }
+                Err(_) => tracing::warn!("the key filter's build panicked; lookups use SQLite"),
+            }
+        }
+        matches!(&self.state, State::Ready(b) if b.overloaded())
+    }
+
+    /// Notes a key row written (inserted, replaced or renamed to).
+    pub(super) fn insert(&mut self, db: DbIndex, key: &[u8]) {
+        let h = key_hash(db, key);
+        match &mut self.state {
+            State::Off => {}
+            State::Building {
+                added, previous, ..
+            } => {
+                added.push(h);
+                if let Some(b) = previous {
+                    b.insert(h);
+                }
+            }
+            State::Ready(b) => b.insert(h),
+        }
+    }
+
+    /// Whether the key may exist; `false` means certainly not (no lookup needed).
+    pub(super) fn may_contain(&mut self, db: DbIndex, key: &[u8]) -> bool {
+        let bloom = match &self.state {
+            State::Ready(b) => b,
+            State::Building {
+                previous: Some(b), ..
+            } => b,
+            _ => return true,
+        };
+        let maybe = bloom.may_contain(key_hash(db, key));
+        if !maybe {
+            self.skipped += 1;
+        }
+        maybe
+    }
+
+    /// Every key is gone (FLUSHALL): an empty filter of the same size answers for them.
+    pub(super) fn clear(&mut self) {
+        match &mut self.state {
+            State::Ready(b) => *b = Bloom::with_capacity(b.capacity),
+            // The build read keys that are gone now; its answer would only cost lookups.
+            State::Building { .. } | State::Off => {}
+        }
+    }
+
+    /// Bytes the filter takes, and its state, for INFO.
+    pub(super) fn describe(&self) -> (u64, &'static str) {
+        match &self.state {
+            State::Off => (0, "off"),
+            State::Building { previous, .. } => {
+                (previous.as_ref().map_or(0, Bloom::bytes), "building")
+            }
+            State::Ready(b) => (b.bytes(), "ready"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_false_negatives_and_few_false_positives() {
+        let mut b = Bloom::with_capacity(100_000);
+        for i in 0..100_000u32 {
+            b.insert(key_hash(0, format!("key:{i}").as_bytes()));
+        }
+        for i in 0..100_000u32 {
+            assert!(b.may_contain(key_hash(0, format!("key:{i}").as_bytes())));
+        }
+        let false_positives = (0..100_000u32)
+            .filter(|i| b.may_contain(key_hash(0, format!("other:{i}").as_bytes())))
+            .count();
+        // Sized for at least a million keys, holding a tenth of that: well under 1%.
+        assert!(false_positives < 1000, "{false_positives}");
+        // Another database's key of the same name is another key.
+        let in_db1 = (0..1000u32)
+            .filter(|i| b.may_contain(key_hash(1, format!("key:{i}").as_bytes())))
+            .count();
+        assert!(in_db1 < 50, "{in_db1}");
+    }
+}

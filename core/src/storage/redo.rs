@@ -1,0 +1,1168 @@
+//! The redo journal: the file that makes a group commit cost the bytes a batch changed instead
+//! of the B-tree pages it touched.
+//!
+//! # Cost model
+//!
+//! SQLite writes every page a transaction dirtied when that transaction commits. Keys and
+//! elements are spread over their tables by hash, so a batch that changes 800 distinct keys
+//! dirties about 800 random 4 KB pages, and committing it writes about 3 MB to the WAL: the
+//! cost of a commit follows the pages touched, not the bytes changed.
+//!
+//! With the journal, [`SqliteStore`](super::SqliteStore) keeps one SQLite transaction open
+//! across many batches. Each batch's group commit appends the batch's row operations (the
+//! [`Store`] calls themselves, with their arguments: an [`Op`] each) to this journal, a
+//! sequential file beside the database (`<file>.redo`), as one checksummed record, and
+//! fdatasyncs it when `synchronous` is `full` or `extra`. That append is the durability point:
+//! only then are the batch's replies released. Every merge interval, or as soon as the journal
+//! reaches its size limit, the open transaction commits (a "merge"): SQLite writes each dirty
+//! page once, in page order, however many batches changed it, records the last journal
+//! sequence number it holds (`meta.redo_seq`) in the same transaction, and the journal is
+//! emptied. A key written a thousand times between merges costs one page write per merge.
+//!
+//! Reads go through the same connection as writes, so they see every acknowledged write
+//! whether it has been merged or not; nothing needs pinning in a cache or an overlay.
+//!
+//! At open, the records after `meta.redo_seq` are replayed (the same calls, on the same state,
+//! give the same rows) and merged at once: the journal's size limit bounds the restart time.
+//! A record cut short by a crash fails its checksum and ends the replay: it was never
+//! acknowledged. If a merge fails (a full disk), the transaction is rolled back, rebuilt from
+//! the journal, and the merge retried later; nothing acknowledged is lost while the journal
+//! holds it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::Instant;
+
+use super::{CollectionId, DbIndex, Element, Record, SqlValue, Store, StoreError, ValueType};
+use bytes::Bytes;
+
+/// Bytes before each record's payload: length (u32), sequence number (u64), checksum (u64).
+const HEADER: usize = 4 + 8 + 8;
+
+/// Largest payload a record may declare: a larger length is a torn or corrupt header.
+const MAX_RECORD: usize = 1 << 31;
+
+/// One row operation, as the journal records it. Each variant is one mutating [`Store`]
+/// method with its arguments; replaying it calls that method again.
+#[derive(Debug, PartialEq)]
+pub(super) enum Op<'a> {
+    Put {
+        db: DbIndex,
+        key: &'a [u8],
+        kind: u8,
+        expire_at: Option<i64>,
+        version: u64,
+        cid: Option<u64>,
+        sub_expire_at: Option<i64>,
+        value: &'a [u8],
+    },
+    Delete {
+        db: DbIndex,
+        key: &'a [u8],
+    },
+    Rename {
+        db: DbIndex,
+        key: &'a [u8],
+        to_db: DbIndex,
+        to_key: &'a [u8],
+    },
+    FlushDb {
+        db: DbIndex,
+    },
+    FlushAll,
+    PutElement {
+        cid: CollectionId,
+        sub: &'a [u8],
+        value: &'a [u8],
+        expire_at: Option<i64>,
+    },
+    DeleteElement {
+        cid: CollectionId,
+        sub: &'a [u8],
+    },
+    ExpireElements {
+        cid: CollectionId,
+        now: i64,
+    },
+    CopyElements {
+        from: CollectionId,
+        to: CollectionId,
+    },
+    DropElements {
+        cid: CollectionId,
+    },
+    ZsetPut {
+        cid: CollectionId,
+        member: &'a [u8],
+        score: f64,
+        old: Option<f64>,
+    },
+    ZsetDelete {
+        cid: CollectionId,
+        member: &'a [u8],
+        score: f64,
+    },
+    ListPut {
+        cid: CollectionId,
+        pos: i64,
+        value: &'a [u8],
+    },
+    ListDeleteRange {
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+    },
+    ListShift {
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+        delta: i64,
+    },
+    OrderedPut {
+        cid: CollectionId,
+        h: i64,
+        sub: &'a [u8],
+        value: &'a [u8],
+    },
+    OrderedDelete {
+        cid: CollectionId,
+        h: i64,
+        sub: &'a [u8],
+    },
+    OrderedTrim {
+        cid: CollectionId,
+        h: i64,
+        below: Option<&'a [u8]>,
+        limit: u64,
+    },
+    Reclaim {
+        limit: u64,
+    },
+    MetaSet {
+        name: &'a str,
+        value: i64,
+    },
+    MetaSetBlob {
+        name: &'a str,
+        value: Option<&'a [u8]>,
+    },
+    /// A plugin's statement ([`Store::sql_execute`]); `params` as [`encode_params`] writes
+    /// them.
+    Sql {
+        sql: &'a str,
+        params: &'a [u8],
+    },
+    /// A plugin's DDL ([`Store::sql_batch`]).
+    SqlBatch {
+        sql: &'a str,
+    },
+}
+
+/// Encodes a plugin statement's parameters for [`Op::Sql`].
+pub(super) fn encode_params(params: &[SqlValue]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = Writer(&mut out);
+    w.u32(params.len() as u32);
+    for p in params {
+        match p {
+            SqlValue::Null => w.u8(0),
+            SqlValue::Integer(i) => {
+                w.u8(1);
+                w.i64(*i);
+            }
+            SqlValue::Real(f) => {
+                w.u8(2);
+                w.u64(f.to_bits());
+            }
+            SqlValue::Text(t) => {
+                w.u8(3);
+                w.bytes(t.as_bytes());
+            }
+            SqlValue::Blob(b) => {
+                w.u8(4);
+                w.bytes(b);
+            }
+        }
+    }
+    out
+}
+
+fn decode_params(buf: &[u8]) -> Result<Vec<SqlValue>, StoreError> {
+    let mut r = Reader { buf };
+    let n = r.u32()? as usize;
+    let mut out = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        out.push(match r.u8()? {
+            0 => SqlValue::Null,
+            1 => SqlValue::Integer(r.i64()?),
+            2 => SqlValue::Real(f64::from_bits(r.u64()?)),
+            3 => SqlValue::Text(r.str()?.to_string()),
+            4 => SqlValue::Blob(r.bytes()?.to_vec()),
+            t => return Err(corrupt(format!("bad SQL parameter tag {t}"))),
+        });
+    }
+    Ok(out)
+}
+
+impl<'a> Op<'a> {
+    /// The operation that stores `record` under `key`.
+    pub(super) fn put(db: DbIndex, key: &'a [u8], record: &'a Record) -> Self {
+        Op::Put {
+            db,
+            key,
+            kind: record.kind as u8,
+            expire_at: record.expire_at,
+            version: record.version,
+            cid: record.cid,
+            sub_expire_at: record.sub_expire_at,
+            value: &record.value,
+        }
+    }
+
+    /// The operation that stores `element` in collection `cid`.
+    pub(super) fn put_element(cid: CollectionId, element: &'a Element) -> Self {
+        Op::PutElement {
+            cid,
+            sub: &element.sub,
+            value: &element.value,
+            expire_at: element.expire_at,
+        }
+    }
+
+    /// Appends the operation's encoding to `out`.
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        let mut w = Writer(out);
+        match *self {
+            Op::Put {
+                db,
+                key,
+                kind,
+                expire_at,
+                version,
+                cid,
+                sub_expire_at,
+                value,
+            } => {
+                w.u8(1);
+                w.u32(db);
+                w.bytes(key);
+                w.u8(kind);
+                w.opt_i64(expire_at);
+                w.u64(version);
+                w.opt_i64(cid.map(|c| c as i64));
+                w.opt_i64(sub_expire_at);
+                w.bytes(value);
+            }
+            Op::Delete { db, key } => {
+                w.u8(2);
+                w.u32(db);
+                w.bytes(key);
+            }
+            Op::Rename {
+                db,
+                key,
+                to_db,
+                to_key,
+            } => {
+                w.u8(3);
+                w.u32(db);
+                w.bytes(key);
+                w.u32(to_db);
+                w.bytes(to_key);
+            }
+            Op::FlushDb { db } => {
+                w.u8(4);
+                w.u32(db);
+            }
+            Op::FlushAll => w.u8(5),
+            Op::PutElement {
+                cid,
+                sub,
+                value,
+                expire_at,
+            } => {
+                w.u8(6);
+                w.u64(cid);
+                w.bytes(sub);
+                w.bytes(value);
+                w.opt_i64(expire_at);
+            }
+            Op::DeleteElement { cid, sub } => {
+                w.u8(7);
+                w.u64(cid);
+                w.bytes(sub);
+            }
+            Op::ExpireElements { cid, now } => {
+                w.u8(8);
+                w.u64(cid);
+                w.i64(now);
+            }
+            Op::CopyElements { from, to } => {
+                w.u8(9);
+                w.u64(from);
+                w.u64(to);
+            }
+            Op::DropElements { cid } => {
+                w.u8(10);
+                w.u64(cid);
+            }
+            Op::ZsetPut {
+                cid,
+                member,
+                score,
+                old,
+            } => {
+                w.u8(11);
+                w.u64(cid);
+                w.bytes(member);
+                w.u64(score.to_bits());
+                w.opt_i64(old.map(|o| o.to_bits() as i64));
+            }
+            Op::ZsetDelete { cid, member, score } => {
+                w.u8(12);
+                w.u64(cid);
+                w.bytes(member);
+                w.u64(score.to_bits());
+            }
+            Op::ListPut { cid, pos, value } => {
+                w.u8(13);
+                w.u64(cid);
+                w.i64(pos);
+                w.bytes(value);
+            }
+            Op::ListDeleteRange { cid, from, to } => {
+                w.u8(14);
+                w.u64(cid);
+                w.i64(from);
+                w.i64(to);
+            }
+            Op::ListShift {
+                cid,
+                from,
+                to,
+                delta,
+            } => {
+                w.u8(15);
+                w.u64(cid);
+                w.i64(from);
+                w.i64(to);
+                w.i64(delta);
+            }
+            Op::OrderedPut { cid, h, sub, value } => {
+                w.u8(16);
+                w.u64(cid);
+                w.i64(h);
+                w.bytes(sub);
+                w.bytes(value);
+            }
+            Op::OrderedDelete { cid, h, sub } => {
+                w.u8(17);
+                w.u64(cid);
+                w.i64(h);
+                w.bytes(sub);
+            }
+            Op::OrderedTrim {
+                cid,
+                h,
+                below,
+                limit,
+            } => {
+                w.u8(18);
+                w.u64(cid);
+                w.i64(h);
+                w.opt_bytes(below);
+                w.u64(limit);
+            }
+            Op::Reclaim { limit } => {
+                w.u8(21);
+                w.u64(limit);
+            }
+            Op::MetaSet { name, value } => {
+                w.u8(19);
+                w.bytes(name.as_bytes());
+                w.i64(value);
+            }
+            Op::MetaSetBlob { name, value } => {
+                w.u8(20);
+                w.bytes(name.as_bytes());
+                w.opt_bytes(value);
+            }
+            Op::Sql { sql, params } => {
+                w.u8(22);
+                w.bytes(sql.as_bytes());
+                w.bytes(params);
+            }
+            Op::SqlBatch { sql } => {
+                w.u8(23);
+                w.bytes(sql.as_bytes());
+            }
+        }
+    }
+
+    /// Decodes one operation from the front of `r`.
+    fn decode(r: &mut Reader<'a>) -> Result<Self, StoreError> {
+        Ok(match r.u8()? {
+            1 => Op::Put {
+                db: r.u32()?,
+                key: r.bytes()?,
+                kind: r.u8()?,
+                expire_at: r.opt_i64()?,
+                version: r.u64()?,
+                cid: r.opt_i64()?.map(|c| c as u64),
+                sub_expire_at: r.opt_i64()?,
+                value: r.bytes()?,
+            },
+            2 => Op::Delete {
+                db: r.u32()?,
+                key: r.bytes()?,
+            },
+            3 => Op::Rename {
+                db: r.u32()?,
+                key: r.bytes()?,
+                to_db: r.u32()?,
+                to_key: r.bytes()?,
+            },
+            4 => Op::FlushDb { db: r.u32()? },
+            5 => Op::FlushAll,
+            6 => Op::PutElement {
+                cid: r.u64()?,
+                sub: r.bytes()?,
+                value: r.bytes()?,
+                expire_at: r.opt_i64()?,
+            },
+            7 => Op::DeleteElement {
+                cid: r.u64()?,
+                sub: r.bytes()?,
+            },
+            8 => Op::ExpireElements {
+                cid: r.u64()?,
+                now: r.i64()?,
+            },
+            9 => Op::CopyElements {
+                from: r.u64()?,
+                to: r.u64()?,
+            },
+            10 => Op::DropElements { cid: r.u64()? },
+            11 => Op::ZsetPut {
+                cid: r.u64()?,
+                member: r.bytes()?,
+                score: f64::from_bits(r.u64()?),
+                old: r.opt_i64()?.map(|o| f64::from_bits(o as u64)),
+            },
+            12 => Op::ZsetDelete {
+                cid: r.u64()?,
+                member: r.bytes()?,
+                score: f64::from_bits(r.u64()?),
+            },
+            13 => Op::ListPut {
+                cid: r.u64()?,
+                pos: r.i64()?,
+                value: r.bytes()?,
+            },
+            14 => Op::ListDeleteRange {
+                cid: r.u64()?,
+                from: r.i64()?,
+                to: r.i64()?,
+            },
+            15 => Op::ListShift {
+                cid: r.u64()?,
+                from: r.i64()?,
+                to: r.i64()?,
+                delta: r.i64()?,
+            },
+            16 => Op::OrderedPut {
+                cid: r.u64()?,
+                h: r.i64()?,
+                sub: r.bytes()?,
+                value: r.bytes()?,
+            },
+            17 => Op::OrderedDelete {
+                cid: r.u64()?,
+                h: r.i64()?,
+                sub: r.bytes()?,
+            },
+            18 => Op::OrderedTrim {
+                cid: r.u64()?,
+                h: r.i64()?,
+                below: r.opt_bytes()?,
+                limit: r.u64()?,
+            },
+            19 => Op::MetaSet {
+                name: r.str()?,
+                value: r.i64()?,
+            },
+            20 => Op::MetaSetBlob {
+                name: r.str()?,
+                value: r.opt_bytes()?,
+            },
+            21 => Op::Reclaim { limit: r.u64()? },
+            22 => Op::Sql {
+                sql: r.str()?,
+                params: r.bytes()?,
+            },
+            23 => Op::SqlBatch { sql: r.str()? },
+            tag => return Err(corrupt(format!("unknown operation {tag}"))),
+        })
+    }
+
+    /// Performs the operation on `store` again.
+    fn apply(self, store: &mut dyn Store) -> Result<(), StoreError> {
+        match self {
+            Op::Put {
+                db,
+                key,
+                kind,
+                expire_at,
+                version,
+                cid,
+                sub_expire_at,
+                value,
+            } => {
+                let kind = ValueType::from_code(kind as i64)
+                    .ok_or_else(|| corrupt(format!("unknown value type {kind}")))?;
+                store.put(
+                    db,
+                    key,
+                    &Record {
+                        kind,
+                        value: Bytes::copy_from_slice(value),
+                        expire_at,
+                        version,
+                        cid,
+                        sub_expire_at,
+                    },
+                )
+            }
+            Op::Delete { db, key } => store.delete(db, key).map(drop),
+            Op::Rename {
+                db,
+                key,
+                to_db,
+                to_key,
+            } => store.rename(db, key, to_db, to_key).map(drop),
+            Op::FlushDb { db } => store.flush_db(db),
+            Op::FlushAll => store.flush_all(),
+            Op::PutElement {
+                cid,
+                sub,
+                value,
+                expire_at,
+            } => store.put_element(
+                cid,
+                &Element {
+                    sub: Bytes::copy_from_slice(sub),
+                    value: Bytes::copy_from_slice(value),
+                    expire_at,
+                },
+            ),
+            Op::DeleteElement { cid, sub } => store.delete_element(cid, sub).map(drop),
+            Op::ExpireElements { cid, now } => store.expire_elements(cid, now).map(drop),
+            Op::CopyElements { from, to } => store.copy_elements(from, to),
+            Op::DropElements { cid } => store.drop_elements(cid),
+            Op::ZsetPut {
+                cid,
+                member,
+                score,
+                old,
+            } => store.zset_put(cid, member, score, old),
+            Op::ZsetDelete { cid, member, score } => store.zset_delete(cid, member, score),
+            Op::ListPut { cid, pos, value } => store.list_put(cid, pos, value),
+            Op::ListDeleteRange { cid, from, to } => {
+                store.list_delete_range(cid, from, to).map(drop)
+            }
+            Op::ListShift {
+                cid,
+                from,
+                to,
+                delta,
+            } => store.list_shift(cid, from, to, delta),
+            Op::OrderedPut { cid, h, sub, value } => store.ordered_put(cid, h, sub, value),
+            Op::OrderedDelete { cid, h, sub } => store.ordered_delete(cid, h, sub).map(drop),
+            Op::OrderedTrim {
+                cid,
+                h,
+                below,
+                limit,
+            } => store.ordered_trim(cid, h, below, limit).map(drop),
+            Op::Reclaim { limit } => store.reclaim(limit).map(drop),
+            Op::MetaSet { name, value } => store.meta_set(name, value),
+            Op::MetaSetBlob { name, value } => store.meta_set_blob(name, value),
+            Op::Sql { sql, params } => store.sql_execute(sql, &decode_params(params)?).map(drop),
+            Op::SqlBatch { sql } => store.sql_batch(sql),
+        }
+    }
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Corrupt(format!("redo journal: {what}"))
+}
+
+struct Writer<'a>(&'a mut Vec<u8>);
+
+impl Writer<'_> {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn opt_i64(&mut self, v: Option<i64>) {
+        match v {
+            None => self.u8(0),
+            Some(v) => {
+                self.u8(1);
+                self.i64(v);
+            }
+        }
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.u32(v.len() as u32);
+        self.0.extend_from_slice(v);
+    }
+    fn opt_bytes(&mut self, v: Option<&[u8]>) {
+        match v {
+            None => self.u8(0),
+            Some(v) => {
+                self.u8(1);
+                self.bytes(v);
+            }
+        }
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.buf.len() < n {
+            return Err(corrupt("operation cut short".into()));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    fn i64(&mut self) -> Result<i64, StoreError> {
+        Ok(self.u64()? as i64)
+    }
+    fn opt_i64(&mut self) -> Result<Option<i64>, StoreError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.i64()?)),
+            t => Err(corrupt(format!("bad option tag {t}"))),
+        }
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, StoreError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.bytes()?)),
+            t => Err(corrupt(format!("bad option tag {t}"))),
+        }
+    }
+    fn str(&mut self) -> Result<&'a str, StoreError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| corrupt("name is not UTF-8".into()))
+    }
+}
+
+/// Replays every operation of one record's payload on `store`.
+pub(super) fn replay_payload(payload: &[u8], store: &mut dyn Store) -> Result<(), StoreError> {
+    let mut r = Reader { buf: payload };
+    while !r.buf.is_empty() {
+        Op::decode(&mut r)?.apply(store)?;
+    }
+    Ok(())
+}
+
+fn checksum(seq: u64, payload: &[u8]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&seq.to_le_bytes());
+    h.update(payload);
+    h.digest()
+}
+
+/// How the journal is kept: when merges happen and how large it may grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalOptions {
+    /// Merge at least this often (milliseconds); 0 turns the journal off, and every group
+    /// commit is an SQLite commit.
+    pub merge_interval_ms: u64,
+    /// Merge as soon as the journal holds this many bytes; writes wait for that merge
+    /// (back-pressure), so the journal, and the time to replay it at start-up, stay bounded.
+    pub max_bytes: u64,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            merge_interval_ms: 200,
+            max_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Counters of the journal, for `INFO persistence`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct JournalStats {
+    /// Bytes in the journal now (written, not merged yet).
+    pub bytes: u64,
+    /// Records in the journal now.
+    pub records: u64,
+    /// Age of the oldest unmerged write, in milliseconds (0 when none).
+    pub oldest_unmerged_ms: u64,
+    /// Merges done since start.
+    pub merges: u64,
+    /// Records merged since start.
+    pub merged_records: u64,
+    /// Milliseconds spent merging since start.
+    pub merge_ms: u64,
+    /// Duration of the last merge, in milliseconds.
+    pub last_merge_ms: u64,
+    /// Merges forced by the size limit (writes waited for them).
+    pub backpressure_merges: u64,
+    /// Milliseconds writes waited on merges forced by the size limit.
+    pub backpressure_ms: u64,
+    /// Merges that failed (and were retried later).
+    pub merge_failures: u64,
+    /// Records replayed at start-up.
+    pub replayed_records: u64,
+}
+
+/// The journal file and the batch being collected for it.
+pub(super) struct Journal {
+    file: File,
+    path: String,
+    pub(super) options: JournalOptions,
+    /// fdatasync after every append (`synchronous` full or extra).
+    pub(super) sync: bool,
+    /// Operations of the current batch, not yet appended.
+    batch: Vec<u8>,
+    /// Mutating calls since the last append, failed ones included: they may have changed the
+    /// open transaction.
+    pub(super) touched: bool,
+    /// Bytes of whole records in the file.
+    len: u64,
+    /// Sequence number of the last record appended (or merged, when the file is empty).
+    pub(super) last_seq: u64,
+    /// Sequence number of the last record merged (`meta.redo_seq` in the database).
+    pub(super) merged_seq: u64,
+    /// When the oldest unmerged record was appended.
+    oldest: Option<Instant>,
+    /// Earliest time the next merge attempt may run after a failure.
+    pub(super) retry_at: Option<Instant>,
+    pub(super) stats: JournalStats,
+}
+
+impl Journal {
+    /// Opens (creating it if needed) the journal of the database at `db_path`.
+    pub(super) fn open(db_path: &str, options: JournalOptions) -> Result<Journal, StoreError> {
+        let path = format!("{db_path}.redo");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Open {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Journal {
+            file,
+            path,
+            options,
+            sync: false,
+            batch: Vec::new(),
+            touched: false,
+            len: 0,
+            last_seq: 0,
+            merged_seq: 0,
+            oldest: None,
+            retry_at: None,
+            stats: JournalStats::default(),
+        })
+    }
+
+    /// Records one operation of the current batch.
+    pub(super) fn log(&mut self, op: &Op<'_>) {
+        op.encode(&mut self.batch);
+    }
+
+    /// Whether operations of the current batch wait for [`Self::append`].
+    pub(super) fn has_batch(&self) -> bool {
+        !self.batch.is_empty() || self.touched
+    }
+
+    /// Forgets the current batch (its transaction changes are being rolled back).
+    pub(super) fn discard_batch(&mut self) {
+        self.batch.clear();
+        self.touched = false;
+    }
+
+    /// Appends the current batch as one record; when this returns Ok the batch is as durable
+    /// as `synchronous` makes anything. On failure the file is cut back to its last whole
+    /// record and the batch kept for the caller to discard.
+    pub(super) fn append(&mut self) -> Result<(), StoreError> {
+        self.touched = false;
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        if self.batch.len() > MAX_RECORD {
+            return Err(StoreError::Corrupt(format!(
+                "a batch of {} bytes exceeds the journal's record limit",
+                self.batch.len()
+            )));
+        }
+        let seq = self.last_seq + 1;
+        let mut head = [0u8; HEADER];
+        head[..4].copy_from_slice(&(self.batch.len() as u32).to_le_bytes());
+        head[4..12].copy_from_slice(&seq.to_le_bytes());
+        head[12..20].copy_from_slice(&checksum(seq, &self.batch).to_le_bytes());
+        let result = (|| {
+            self.file.seek(SeekFrom::Start(self.len))?;
+            self.file.write_all(&head)?;
+            self.file.write_all(&self.batch)?;
+            if self.sync {
+                self.file.sync_data()?;
+            }
+            Ok::<(), std::io::Error>(())
+        })();
+        if let Err(e) = result {
+            // Whatever part of the record reached the file fails its checksum at replay, but
+            // a later record written after it would be unreachable: cut it off now.
+            let _ = self.file.set_len(self.len);
+            return Err(io_error(&self.path, "append to", e));
+        }
+        self.len += (HEADER + self.batch.len()) as u64;
+        self.last_seq = seq;
+        self.stats.records += 1;
+        self.stats.bytes = self.len;
+        self.oldest.get_or_insert_with(Instant::now);
+        self.batch.clear();
+        Ok(())
+    }
+
+    /// Whether records wait for a merge.
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the journal has reached its size limit.
+    pub(super) fn is_full(&self) -> bool {
+        self.len >= self.options.max_bytes
+    }
+
+    /// Whether a merge is due: the oldest record is a merge interval old, or the journal is
+    /// full.
+    pub(super) fn merge_due(&self, now: Instant) -> bool {
+        if self.is_empty() || self.retry_at.is_some_and(|t| now < t) {
+            return false;
+        }
+        self.is_full()
+            || self.oldest.is_some_and(|t| {
+                now.duration_since(t).as_millis() as u64 >= self.options.merge_interval_ms
+            })
+    }
+
+    /// Empties the journal after a merge committed everything in it.
+    pub(super) fn truncate(&mut self) -> Result<(), StoreError> {
+        self.stats.merged_records += self.stats.records;
+        self.len = 0;
+        self.stats.records = 0;
+        self.stats.bytes = 0;
+        self.oldest = None;
+        self.retry_at = None;
+        self.file
+            .set_len(0)
+            .map_err(|e| io_error(&self.path, "truncate", e))
+    }
+
+    /// The payloads of the records after `after`, in order. Reading stops at the first record
+    /// that is cut short or fails its checksum (a write a crash interrupted, never
+    /// acknowledged); the file is cut back to the records before it.
+    pub(super) fn read_after(&mut self, after: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut data = Vec::new();
+        self.file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| self.file.read_to_end(&mut data))
+            .map_err(|e| io_error(&self.path, "read", e))?;
+        let mut payloads = Vec::new();
+        let mut at = 0usize;
+        let mut expect = None;
+        let mut last = None;
+        while data.len() - at >= HEADER {
+            let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4")) as usize;
+            let seq = u64::from_le_bytes(data[at + 4..at + 12].try_into().expect("8"));
+            let sum = u64::from_le_bytes(data[at + 12..at + 20].try_into().expect("8"));
+            let Some(payload) = data.get(at + HEADER..at + HEADER + len) else {
+                break;
+            };
+            if checksum(seq, payload) != sum || expect.is_some_and(|e| e != seq) {
+                break;
+            }
+            if seq > after {
+                if payloads.is_empty() && seq != after + 1 {
+                    // The records do not follow the last merge: the database lost commits the
+                    // journal builds on (a power loss with synchronous=normal). Applying them
+                    // to an older state would be wrong; the database's own state stands.
+                    tracing::warn!(
+                        path = %self.path,
+                        merged = after,
+                        first = seq,
+                        "the redo journal does not follow the database's last merge; ignored"
+                    );
+                    break;
+                }
+                payloads.push(payload.to_vec());
+            }
+            expect = Some(seq + 1);
+            last = Some(seq);
+            at += HEADER + len;
+        }
+        if at < data.len() {
+            tracing::warn!(
+                path = %self.path,
+                dropped_bytes = data.len() - at,
+                "the redo journal ends with an incomplete record (never acknowledged); cut off"
+            );
+            self.file
+                .set_len(at as u64)
+                .map_err(|e| io_error(&self.path, "truncate", e))?;
+        }
+        self.len = at as u64;
+        self.last_seq = last.unwrap_or(after).max(after);
+        self.stats.records = payloads.len() as u64;
+        self.stats.bytes = self.len;
+        if self.len > 0 {
+            self.oldest = Some(Instant::now());
+        }
+        Ok(payloads)
+    }
+
+    /// Milliseconds since the oldest unmerged record was appended.
+    pub(super) fn snapshot(&self) -> JournalStats {
+        JournalStats {
+            oldest_unmerged_ms: self.oldest.map_or(0, |t| t.elapsed().as_millis() as u64),
+            ..self.stats
+        }
+    }
+}
+
+fn io_error(path: &str, what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Io(format!("cannot {what} the redo journal {path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_survives_encoding() {
+        let record = Record {
+            kind: ValueType::Hash,
+            value: Bytes::from_static(b"v"),
+            expire_at: Some(-5),
+            version: 7,
+            cid: Some(9),
+            sub_expire_at: None,
+        };
+        let element = Element {
+            sub: Bytes::from_static(b"f"),
+            value: Bytes::from_static(b""),
+            expire_at: Some(3),
+        };
+        let sql_params = encode_params(&[
+            SqlValue::Null,
+            SqlValue::Integer(-7),
+            SqlValue::Real(1.5),
+            SqlValue::Text("t".into()),
+            SqlValue::Blob(b"k".to_vec()),
+        ]);
+        assert_eq!(decode_params(&sql_params).unwrap()[2], SqlValue::Real(1.5));
+        let ops = vec![
+            Op::put(3, b"k", &record),
+            Op::Delete { db: 1, key: b"" },
+            Op::Rename {
+                db: 0,
+                key: b"a",
+                to_db: 2,
+                to_key: b"b",
+            },
+            Op::FlushDb { db: 4 },
+            Op::FlushAll,
+            Op::put_element(5, &element),
+            Op::DeleteElement { cid: 5, sub: b"x" },
+            Op::ExpireElements { cid: 5, now: 99 },
+            Op::CopyElements { from: 1, to: 2 },
+            Op::DropElements { cid: 8 },
+            Op::ZsetPut {
+                cid: 1,
+                member: b"m",
+                score: f64::NEG_INFINITY,
+                old: Some(-0.0),
+            },
+            Op::ZsetDelete {
+                cid: 1,
+                member: b"m",
+                score: 1.5,
+            },
+            Op::ListPut {
+                cid: 2,
+                pos: -4,
+                value: b"item",
+            },
+            Op::ListDeleteRange {
+                cid: 2,
+                from: -1,
+                to: 3,
+            },
+            Op::ListShift {
+                cid: 2,
+                from: 0,
+                to: 9,
+                delta: -1,
+            },
+            Op::OrderedPut {
+                cid: 3,
+                h: -1,
+                sub: b"id",
+                value: b"e",
+            },
+            Op::OrderedDelete {
+                cid: 3,
+                h: -2,
+                sub: b"id",
+            },
+            Op::OrderedTrim {
+                cid: 3,
+                h: -1,
+                below: Some(b"z"),
+                limit: 10,
+            },
+            Op::OrderedTrim {
+                cid: 3,
+                h: -1,
+                below: None,
+                limit: 10,
+            },
+            Op::Reclaim { limit: 500 },
+            Op::MetaSet {
+                name: "next_version",
+                value: 42,
+            },
+            Op::MetaSetBlob {
+                name: "functions",
+                value: None,
+            },
+            Op::Sql {
+                sql: "INSERT INTO search_docs (idx, key) VALUES (?, ?)",
+                params: &sql_params,
+            },
+            Op::SqlBatch {
+                sql: "CREATE TABLE IF NOT EXISTS search_x (a)",
+            },
+        ];
+        let mut buf = Vec::new();
+        for op in &ops {
+            op.encode(&mut buf);
+        }
+        let mut r = Reader { buf: &buf };
+        for op in &ops {
+            let decoded = Op::decode(&mut r).unwrap();
+            match (op, &decoded) {
+                // -0.0 == 0.0, so compare the bits the journal keeps.
+                (Op::ZsetPut { old: a, .. }, Op::ZsetPut { old: b, .. }) => {
+                    assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits))
+                }
+                _ => assert_eq!(op, &decoded),
+            }
+        }
+        assert!(r.buf.is_empty());
+    }
+
+    #[test]
+    fn a_torn_record_ends_the_replay_and_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db").to_string_lossy().into_owned();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        for i in 0..3 {
+            j.log(&Op::MetaSet {
+                name: "n",
+                value: i,
+            });
+            j.append().unwrap();
+        }
+        let whole = std::fs::metadata(format!("{db}.redo")).unwrap().len();
+        // A fourth record, cut in the middle as a crash would leave it.
+        j.log(&Op::MetaSet {
+            name: "n",
+            value: 3,
+        });
+        j.append().unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(format!("{db}.redo"))
+            .unwrap();
+        f.set_len(whole + 10).unwrap();
+        drop(j);
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(j.read_after(0).unwrap().len(), 3);
+        assert_eq!(j.last_seq, 3);
+        assert_eq!(
+            std::fs::metadata(format!("{db}.redo")).unwrap().len(),
+            whole
+        );
+        // Records up to 2 were merged: only the third remains to replay.
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(j.read_after(2).unwrap().len(), 1);
+        // A journal that does not follow the merged state is ignored.
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert!(j.read_after(7).unwrap().is_empty());
+        assert_eq!(j.last_seq, 7);
+    }
+
+    #[test]
+    fn a_flipped_byte_fails_the_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db").to_string_lossy().into_owned();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        for i in 0..2 {
+            j.log(&Op::MetaSet {
+                name: "n",
+                value: i,
+            });
+            j.append().unwrap();
+        }
+        drop(j);
+        let path = format!("{db}.redo");
+        let mut data = std::fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0x40;
+        std::fs::write(&path, &data).unwrap();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(j.read_after(0).unwrap().len(), 1);
+    }
+}
