@@ -10,6 +10,7 @@ use respite_core::config::{Config, Overrides};
 // the crate here is what makes the linker keep it. Third-party plugins need no line here
 // (see MODULE LOAD).
 use respite_blocking as _;
+use respite_search as _;
 use respite_sync as _;
 
 mod migrate_cli;

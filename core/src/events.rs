@@ -37,6 +37,10 @@ pub mod class {
     /// SWAPDB exchanged two databases: one event per database, with an empty key. No
     /// notification letter (Redis sends none); blocked clients re-check their keys on it.
     pub const DB_SWAPPED: u16 = 1 << 12;
+    /// FLUSHDB or FLUSHALL emptied a database: one event per database, with an empty key. No
+    /// notification letter (Redis sends none); secondary indexes (the search plugin) drop
+    /// that database's entries on it.
+    pub const DB_FLUSHED: u16 = 1 << 13;
 }
 
 // `notify-keyspace-events`: which event classes a letter selects.

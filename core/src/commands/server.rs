@@ -11,6 +11,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_store, err_syntax};
 use crate::engine::client::ReplyMode;
 use crate::engine::{Ctx, Engine};
+use crate::events::class;
 use crate::protocol::Reply;
 
 /// Server commands.
@@ -90,7 +91,10 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     let db = ctx.db();
     match ctx.engine.keyspace.flush_db(db) {
-        Ok(()) => Reply::ok(),
+        Ok(()) => {
+            ctx.notify(class::DB_FLUSHED, "flushdb", b"");
+            Reply::ok()
+        }
         Err(e) => err_store(&e),
     }
 }
@@ -100,7 +104,16 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return err_syntax();
     }
     match ctx.engine.keyspace.flush_all() {
-        Ok(()) => Reply::ok(),
+        Ok(()) => {
+            if ctx.engine.events.wants(class::DB_FLUSHED) {
+                for db in 0..ctx.engine.keyspace.databases() {
+                    ctx.engine
+                        .events
+                        .emit(db, class::DB_FLUSHED, "flushall", b"");
+                }
+            }
+            Reply::ok()
+        }
         Err(e) => err_store(&e),
     }
 }

@@ -44,6 +44,14 @@ impl Extensions {
         self.values.insert(TypeId::of::<T>(), Box::new(value));
     }
 
+    /// Takes out the value of type `T`.
+    pub fn remove<T: Any + Send>(&mut self) -> Option<T> {
+        self.values
+            .remove(&TypeId::of::<T>())
+            .and_then(|v| v.downcast().ok())
+            .map(|v| *v)
+    }
+
     /// Removes the value of the type with id `id` (how the plugin host drops a plugin's state
     /// without knowing its type).
     pub fn remove_id(&mut self, id: TypeId) {

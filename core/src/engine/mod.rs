@@ -26,6 +26,7 @@ pub mod table;
 
 mod ctx;
 mod dispatch;
+mod plugin_sql;
 mod shared;
 mod stats;
 

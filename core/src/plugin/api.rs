@@ -15,10 +15,14 @@
 //!   [`Ctx::client_id`]), the command's clock, another command ([`Ctx::call`]), key events
 //!   ([`Ctx::notify`]), parking the client ([`Ctx::block`]), pushing to it later from any
 //!   thread ([`Ctx::push_target`]); outside a command, [`with_internal_ctx`] gives a `Ctx`
-//!   for an internal client.
+//!   for an internal client, and [`Engine::call`] runs one command as such a client.
 //! - **Work of its own** ([`Engine`], from a task's [`EngineHandle::run`]):
 //!   [`Engine::run_internal`] runs commands as an internal client on a database, and
 //!   [`Engine::commit_attempts`] tells when the batch holding those writes has been stored.
+//! - **Own tables** in the keyspace's SQLite file, written in the same transaction as the
+//!   keys ([`Ctx::sql_execute`], [`Ctx::sql_query`], [`Ctx::sql_batch`] and the same on
+//!   [`Engine`]): name them with the plugin's prefix (`search_...`); writes must be
+//!   deterministic, since the redo journal replays them after a crash.
 //! - **Serve later** ([`Engine`]): [`Engine::run_as`] a parked client,
 //!   [`Engine::serve_blocked`] / [`Engine::unblock`] it, the plugin's state
 //!   ([`Engine::state_mut`]), subscriptions made at run time ([`Engine::subscribe`]).
@@ -40,7 +44,7 @@ pub use crate::events::{class, KeyEvent};
 pub use crate::glob::glob_match;
 pub use crate::protocol::Protocol;
 pub use crate::protocol::Reply;
-pub use crate::storage::{DbIndex, ValueType};
+pub use crate::storage::{DbIndex, SqlValue, StoreError, ValueType};
 pub use crate::{builtin_plugin, tri};
 
 /// Unix time in milliseconds, the clock of expiry.

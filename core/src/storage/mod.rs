@@ -245,6 +245,22 @@ impl ZRange {
     }
 }
 
+/// A value bound to or read from plugin SQL ([`Store::sql_execute`], [`Store::sql_query`]):
+/// SQLite's five storage classes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlValue {
+    /// NULL.
+    Null,
+    /// A 64-bit integer.
+    Integer(i64),
+    /// A double.
+    Real(f64),
+    /// UTF-8 text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
 /// Storage failures. The message is shown to clients after `ERR `.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -456,6 +472,21 @@ pub trait Store: Send {
     /// Writes a binary value to the store's metadata (inside the open transaction); `None`
     /// removes it.
     fn meta_set_blob(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError>;
+    /// Runs one statement of a plugin's own tables (named with the plugin's prefix, e.g.
+    /// `search_...`) inside the open transaction, so that it commits with the keyspace's
+    /// writes of the same batch; returns the rows changed. Must be deterministic (no
+    /// `random()`, no clock): a journal may replay it after a crash.
+    fn sql_execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError>;
+    /// Runs one read-only statement of a plugin's own tables; sees the open transaction's
+    /// writes.
+    fn sql_query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<SqlValue>>, StoreError>;
+    /// Runs a batch of statements without parameters (DDL: `CREATE TABLE`, `CREATE VIRTUAL
+    /// TABLE ... USING fts5`, `DROP TABLE`) inside the open transaction.
+    fn sql_batch(&mut self, sql: &str) -> Result<(), StoreError>;
     /// Whether writes are pending since the last commit.
     fn in_transaction(&self) -> bool;
     /// Makes every write since the last commit durable (appended to the redo journal, or

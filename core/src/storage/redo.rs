@@ -33,7 +33,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Instant;
 
-use super::{CollectionId, DbIndex, Element, Record, Store, StoreError, ValueType};
+use super::{CollectionId, DbIndex, Element, Record, SqlValue, Store, StoreError, ValueType};
 use bytes::Bytes;
 
 /// Bytes before each record's payload: length (u32), sequence number (u64), checksum (u64).
@@ -146,6 +146,62 @@ pub(super) enum Op<'a> {
         name: &'a str,
         value: Option<&'a [u8]>,
     },
+    /// A plugin's statement ([`Store::sql_execute`]); `params` as [`encode_params`] writes
+    /// them.
+    Sql {
+        sql: &'a str,
+        params: &'a [u8],
+    },
+    /// A plugin's DDL ([`Store::sql_batch`]).
+    SqlBatch {
+        sql: &'a str,
+    },
+}
+
+/// Encodes a plugin statement's parameters for [`Op::Sql`].
+pub(super) fn encode_params(params: &[SqlValue]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = Writer(&mut out);
+    w.u32(params.len() as u32);
+    for p in params {
+        match p {
+            SqlValue::Null => w.u8(0),
+            SqlValue::Integer(i) => {
+                w.u8(1);
+                w.i64(*i);
+            }
+            SqlValue::Real(f) => {
+                w.u8(2);
+                w.u64(f.to_bits());
+            }
+            SqlValue::Text(t) => {
+                w.u8(3);
+                w.bytes(t.as_bytes());
+            }
+            SqlValue::Blob(b) => {
+                w.u8(4);
+                w.bytes(b);
+            }
+        }
+    }
+    out
+}
+
+fn decode_params(buf: &[u8]) -> Result<Vec<SqlValue>, StoreError> {
+    let mut r = Reader { buf };
+    let n = r.u32()? as usize;
+    let mut out = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        out.push(match r.u8()? {
+            0 => SqlValue::Null,
+            1 => SqlValue::Integer(r.i64()?),
+            2 => SqlValue::Real(f64::from_bits(r.u64()?)),
+            3 => SqlValue::Text(r.str()?.to_string()),
+            4 => SqlValue::Blob(r.bytes()?.to_vec()),
+            t => return Err(corrupt(format!("bad SQL parameter tag {t}"))),
+        });
+    }
+    Ok(out)
 }
 
 impl<'a> Op<'a> {
@@ -331,6 +387,15 @@ impl<'a> Op<'a> {
                 w.bytes(name.as_bytes());
                 w.opt_bytes(value);
             }
+            Op::Sql { sql, params } => {
+                w.u8(22);
+                w.bytes(sql.as_bytes());
+                w.bytes(params);
+            }
+            Op::SqlBatch { sql } => {
+                w.u8(23);
+                w.bytes(sql.as_bytes());
+            }
         }
     }
 
@@ -431,6 +496,11 @@ impl<'a> Op<'a> {
                 value: r.opt_bytes()?,
             },
             21 => Op::Reclaim { limit: r.u64()? },
+            22 => Op::Sql {
+                sql: r.str()?,
+                params: r.bytes()?,
+            },
+            23 => Op::SqlBatch { sql: r.str()? },
             tag => return Err(corrupt(format!("unknown operation {tag}"))),
         })
     }
@@ -517,6 +587,8 @@ impl<'a> Op<'a> {
             Op::Reclaim { limit } => store.reclaim(limit).map(drop),
             Op::MetaSet { name, value } => store.meta_set(name, value),
             Op::MetaSetBlob { name, value } => store.meta_set_blob(name, value),
+            Op::Sql { sql, params } => store.sql_execute(sql, &decode_params(params)?).map(drop),
+            Op::SqlBatch { sql } => store.sql_batch(sql),
         }
     }
 }
@@ -922,6 +994,14 @@ mod tests {
             value: Bytes::from_static(b""),
             expire_at: Some(3),
         };
+        let sql_params = encode_params(&[
+            SqlValue::Null,
+            SqlValue::Integer(-7),
+            SqlValue::Real(1.5),
+            SqlValue::Text("t".into()),
+            SqlValue::Blob(b"k".to_vec()),
+        ]);
+        assert_eq!(decode_params(&sql_params).unwrap()[2], SqlValue::Real(1.5));
         let ops = vec![
             Op::put(3, b"k", &record),
             Op::Delete { db: 1, key: b"" },
@@ -996,6 +1076,13 @@ mod tests {
             Op::MetaSetBlob {
                 name: "functions",
                 value: None,
+            },
+            Op::Sql {
+                sql: "INSERT INTO search_docs (idx, key) VALUES (?, ?)",
+                params: &sql_params,
+            },
+            Op::SqlBatch {
+                sql: "CREATE TABLE IF NOT EXISTS search_x (a)",
             },
         ];
         let mut buf = Vec::new();

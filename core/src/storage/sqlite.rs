@@ -9,8 +9,8 @@ use super::keyfilter::KeyFilter;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::Synchronous;
 use super::{
-    CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record, ScannedKey, Store,
-    StoreError, ValueType, ZRange,
+    CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record, ScannedKey, SqlValue,
+    Store, StoreError, ValueType, ZRange,
 };
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
@@ -739,6 +739,18 @@ impl SqliteStore {
         self.needs_rebuild = false;
         Ok(())
     }
+}
+
+/// A plugin's parameter as rusqlite binds it.
+fn sql_ref(v: &SqlValue) -> rusqlite::types::ToSqlOutput<'_> {
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+    ToSqlOutput::Borrowed(match v {
+        SqlValue::Null => ValueRef::Null,
+        SqlValue::Integer(i) => ValueRef::Integer(*i),
+        SqlValue::Real(f) => ValueRef::Real(*f),
+        SqlValue::Text(t) => ValueRef::Text(t.as_bytes()),
+        SqlValue::Blob(b) => ValueRef::Blob(b),
+    })
 }
 
 fn kind_of(code: i64, db: DbIndex) -> Result<ValueType, StoreError> {
@@ -1522,6 +1534,56 @@ impl Store for SqliteStore {
                 .execute([name])?,
         };
         self.log(Op::MetaSetBlob { name, value });
+        Ok(())
+    }
+
+    fn sql_execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError> {
+        self.begin()?;
+        let changed = self
+            .conn
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(params.iter().map(sql_ref)))?;
+        if self.journal.is_some() && !self.replaying {
+            let encoded = super::redo::encode_params(params);
+            self.log(Op::Sql {
+                sql,
+                params: &encoded,
+            });
+        }
+        Ok(changed)
+    }
+
+    fn sql_query(
+        &mut self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+        self.reading()?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(sql_ref)))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                use rusqlite::types::ValueRef;
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(v) => SqlValue::Integer(v),
+                    ValueRef::Real(v) => SqlValue::Real(v),
+                    ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    fn sql_batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.begin()?;
+        self.conn.execute_batch(sql)?;
+        self.log(Op::SqlBatch { sql });
         Ok(())
     }
 
