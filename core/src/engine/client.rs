@@ -183,6 +183,22 @@ pub struct ClientState {
 }
 
 impl ClientState {
+    /// The client that work outside commands (plugins' background tasks, key-event handlers,
+    /// timers, commit hooks) runs as: id 0, authenticated, in no transaction, not listed by
+    /// CLIENT LIST.
+    pub(crate) fn internal(db: crate::storage::DbIndex) -> ClientState {
+        let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut client = ClientState::new(
+            0,
+            nowhere,
+            nowhere,
+            true,
+            std::sync::Arc::new(ClientShared::new(true)),
+        );
+        client.db = db;
+        client
+    }
+
     /// A client that just connected.
     pub fn new(
         id: ClientId,

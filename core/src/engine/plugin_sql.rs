@@ -2,11 +2,9 @@
 //! their own tables in the keyspace's transaction ([`Engine::sql_execute`]), and commands run
 //! as an internal client ([`Engine::call`]) from event handlers and timers.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
-use super::client::{ClientShared, ClientState};
+use super::client::ClientState;
 use super::{Ctx, Engine};
 use crate::keyspace::now_ms;
 use crate::protocol::Reply;
@@ -50,16 +48,7 @@ impl Engine {
     pub fn call(&mut self, db: DbIndex, argv: &[Bytes]) -> Reply {
         let mut client = match self.extensions.remove::<InternalClient>() {
             Some(c) => c.0,
-            None => {
-                let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-                Box::new(ClientState::new(
-                    0,
-                    nowhere,
-                    nowhere,
-                    true,
-                    Arc::new(ClientShared::new(true)),
-                ))
-            }
+            None => Box::new(ClientState::internal(db)),
         };
         client.db = db;
         let reply = Ctx {

@@ -2,20 +2,14 @@
 //! it writes keys of its own (the migrate plugin's imports), and what a shared-library
 //! plugin's timers and event callbacks run as.
 
-use std::sync::Arc;
-
-use crate::engine::client::{ClientShared, ClientState};
+use crate::engine::client::ClientState;
 use crate::engine::{Ctx, Engine};
 use crate::keyspace::now_ms;
 use crate::storage::DbIndex;
 
-/// The client that work outside commands (a background task's imports, key-event handlers,
-/// timers, commit hooks) runs as: authenticated, in no transaction, not listed by CLIENT LIST.
+/// The client that work outside commands runs as ([`ClientState::internal`]).
 pub(crate) fn internal_client(db: DbIndex) -> ClientState {
-    let nowhere = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-    let mut client = ClientState::new(0, nowhere, nowhere, true, Arc::new(ClientShared::new(true)));
-    client.db = db;
-    client
+    ClientState::internal(db)
 }
 
 /// Runs `f` with a [`Ctx`] for an internal client on database `db`, for a plugin working
