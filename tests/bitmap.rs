@@ -254,3 +254,31 @@ fn random_bitfield_programs_match_redis() {
         p.same(args);
     }
 }
+
+/// A string changed in place is `raw` in OBJECT ENCODING, as redis-server's unshared strings
+/// are, whatever its length; one written whole is `int` or `embstr` again.
+#[test]
+fn strings_changed_in_place_are_raw_as_in_redis() {
+    let (_respite, _redis, mut p) = pair();
+    for setup in [
+        &["SET", "k", "1234"][..],
+        &["APPEND", "k", "5"],
+        &["SET", "k", "1234"],
+        &["SETRANGE", "k", "0", "2"],
+        &["SET", "k", "1234"],
+        &["SETRANGE", "k", "0", ""],
+        &["DEL", "b"],
+        &["SETBIT", "b", "7", "1"],
+        &["BITFIELD", "f", "SET", "u8", "0", "255"],
+        &["APPEND", "new", "12"],
+        &["SETRANGE", "fresh", "0", "ab"],
+        &["BITOP", "OR", "dest", "b", "f"],
+    ] {
+        p.same(setup);
+        for key in ["k", "b", "f", "new", "fresh", "dest"] {
+            p.same(&["OBJECT", "ENCODING", key]);
+        }
+    }
+    p.same(&["SET", "k", "short"]);
+    p.same(&["OBJECT", "ENCODING", "k"]);
+}

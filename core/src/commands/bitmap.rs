@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::string::{read_string_as as read, write_string as write};
+use super::string::{read_string_as as read, write_changed_string as write};
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, parse_i64};
 use crate::engine::Ctx;

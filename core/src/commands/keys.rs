@@ -765,7 +765,7 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
 fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
     match tri!(ctx.engine.keyspace.inspect(db, &argv[2], ctx.now, false)) {
-        Some(k) => Reply::Bulk(Bytes::from_static(k.entry.value.encoding().as_bytes())),
+        Some(k) => Reply::Bulk(Bytes::from_static(k.entry.encoding().as_bytes())),
         None => Reply::Null,
     }
 }

@@ -236,6 +236,21 @@ pub(super) fn write_string(
         .map_err(|e| err_store(&e))
 }
 
+/// [`write_string`] for a string changed in place (APPEND, SETRANGE, the bit commands): its
+/// OBJECT ENCODING is `raw`, as Redis's unshared strings are.
+pub(super) fn write_changed_string(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    value: Bytes,
+    expire_at: Option<i64>,
+) -> Result<(), Reply> {
+    let db = ctx.db();
+    ctx.engine
+        .keyspace
+        .set_changed_string(db, key, value, expire_at, ctx.now)
+        .map_err(|e| err_store(&e))
+}
+
 /// Deletes a key; returns whether it existed.
 fn delete_key(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Reply> {
     let db = ctx.db();
@@ -572,7 +587,12 @@ fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             joined.extend_from_slice(&old);
             joined.extend_from_slice(suffix);
             let total = joined.len();
-            tri!(write_string(ctx, key, Bytes::from(joined), expire_at));
+            tri!(write_changed_string(
+                ctx,
+                key,
+                Bytes::from(joined),
+                expire_at
+            ));
             total
         }
     };
@@ -643,7 +663,12 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     value[offset..offset + patch.len()].copy_from_slice(patch);
     let total = value.len();
-    tri!(write_string(ctx, key, Bytes::from(value), expire_at));
+    tri!(write_changed_string(
+        ctx,
+        key,
+        Bytes::from(value),
+        expire_at
+    ));
     ctx.notify(class::STRING, "setrange", key);
     Reply::Integer(total as i64)
 }

@@ -133,6 +133,7 @@ impl<'a> Parts<'a> {
                         Some(r) => Some(Entry {
                             expire_at: r.expire_at,
                             version: r.version,
+                            raw: false,
                             value: Value::from_record(r)?,
                         }),
                         None => None,

@@ -69,6 +69,7 @@ impl<'a> KeyMut<'a> {
             value,
             expire_at,
             version: 0,
+            raw: false,
         });
         self.replaced = true;
         Ok(())
@@ -128,6 +129,7 @@ impl<'a> KeyMut<'a> {
                 value: T::empty(),
                 expire_at: None,
                 version: 0,
+                raw: false,
             });
         }
         self.typed()?.ok_or(WrongType) // never None: the entry was just made
@@ -369,6 +371,25 @@ impl Keyspace {
         };
         let found = self.parts().slot(db, key, now, lookup)?;
         KeyMut::new(found).set(value, expire_at)
+    }
+
+    /// Stores a string changed in place (APPEND, SETRANGE, SETBIT, BITFIELD), which OBJECT
+    /// ENCODING then calls `raw`, as Redis does.
+    pub fn set_changed_string(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        value: Bytes,
+        expire_at: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let found = self.parts().slot(db, key, now, Lookup::Load)?;
+        let mut k = KeyMut::new(found);
+        k.set(Value::String(value), expire_at)?;
+        if let Some(e) = k.found.slot.entry.as_mut() {
+            e.raw = true;
+        }
+        Ok(())
     }
 
     /// Deletes a key; returns whether a live key was there.

@@ -72,6 +72,21 @@ pub struct Entry {
     pub expire_at: Option<i64>,
     /// Bumped on every write to the key; unique across the key's whole history.
     pub version: u64,
+    /// A string changed in place (APPEND, SETRANGE, SETBIT, BITFIELD): OBJECT ENCODING says
+    /// `raw` whatever its length, as Redis's unshared string does. Not persisted: a string
+    /// read back from the file is `int`, `embstr` or `raw` by its bytes, as after Redis loads
+    /// an RDB file.
+    pub raw: bool,
+}
+
+impl Entry {
+    /// Redis's OBJECT ENCODING name for the value.
+    pub fn encoding(&self) -> &'static str {
+        match &self.value {
+            Value::String(_) if self.raw => "raw",
+            value => value.encoding(),
+        }
+    }
 }
 
 /// The key holds a value of another type than the command works on.
