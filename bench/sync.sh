@@ -35,35 +35,8 @@ fi
 cargo build --release --quiet --example sync_bench
 BENCH=target/release/examples/sync_bench
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/respite-bench-sync.XXXXXX")
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    local port
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-    done
-    return 1
-}
-
-wait_ping() {
-    for _ in $(seq 600); do
-        redis-cli -p "$1" PING >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "sync.sh: server on port $1 did not start" >&2
-    return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh sync
 
 NATS_PORT=$(free_port)
 nats-server -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
