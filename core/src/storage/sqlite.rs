@@ -580,9 +580,8 @@ impl SqliteStore {
                 .and_then(|mut s| s.execute([]))
             {
                 tracing::warn!(error = %e, "ending a read transaction failed");
-                self.discard_transaction();
             }
-            self.in_tx = false;
+            self.discard_transaction();
         }
     }
 
@@ -624,15 +623,7 @@ impl SqliteStore {
             let cache_kb = (bytes as i64 * 2 / 1024).max(PAGE_CACHE_KB);
             self.conn
                 .execute_batch(&format!("PRAGMA cache_size = -{cache_kb}"))?;
-            self.begin()?;
-            self.replaying = true;
-            let replayed = payloads.iter().try_for_each(|p| replay_payload(p, self));
-            self.replaying = false;
-            if let Err(e) = replayed {
-                self.conn.execute_batch("ROLLBACK").ok();
-                self.in_tx = false;
-                return Err(e);
-            }
+            self.replay(&payloads)?;
         }
         self.journal = Some(journal);
         self.merge_now()?;
@@ -678,14 +669,13 @@ impl SqliteStore {
                 self.in_tx = false;
                 journal.touched = false;
                 journal.merged_seq = seq;
-                if std::mem::take(&mut self.filter_rebuild) {
-                    self.filter.start(&self.path);
-                }
                 let ms = started.elapsed().as_millis() as u64;
                 journal.stats.merges += 1;
                 journal.stats.merge_ms += ms;
                 journal.stats.last_merge_ms = ms;
-                journal.truncate()
+                let truncated = journal.truncate();
+                self.rebuild_filter_if_wanted();
+                truncated
             }
             Err(e) => {
                 journal.stats.merge_failures += 1;
@@ -698,6 +688,33 @@ impl SqliteStore {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Applies journal records to the open transaction (none journaled again); on failure the
+    /// transaction is rolled back.
+    fn replay(&mut self, payloads: &[Vec<u8>]) -> Result<(), StoreError> {
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        self.replaying = true;
+        let result = self
+            .begin()
+            .and_then(|_| payloads.iter().try_for_each(|p| replay_payload(p, self)));
+        self.replaying = false;
+        if result.is_err() {
+            self.discard_transaction();
+        }
+        result
+    }
+
+    /// Starts the key filter's rebuild it asked for, once the file's committed state is the
+    /// current one (no transaction open): the rebuild reads that state, and adds what is
+    /// written after it starts.
+    fn rebuild_filter_if_wanted(&mut self) {
+        if self.filter_rebuild && !self.in_tx {
+            self.filter_rebuild = false;
+            self.filter.start(&self.path);
         }
     }
 
@@ -722,17 +739,7 @@ impl SqliteStore {
         journal.discard_batch();
         let merged = journal.merged_seq;
         let payloads = journal.read_after(merged)?;
-        if !payloads.is_empty() {
-            self.replaying = true;
-            let result = self
-                .begin()
-                .and_then(|_| payloads.iter().try_for_each(|p| replay_payload(p, self)));
-            self.replaying = false;
-            if let Err(e) = result {
-                self.discard_transaction();
-                return Err(e);
-            }
-        }
+        self.replay(&payloads)?;
         if let Some(j) = self.journal.as_mut() {
             j.touched = false;
         }
@@ -1660,10 +1667,7 @@ impl Store for SqliteStore {
             self.filter_rebuild = true;
         }
         let Some(journal) = self.journal.as_mut() else {
-            if self.filter_rebuild && !self.in_tx {
-                self.filter_rebuild = false;
-                self.filter.start(&self.path);
-            }
+            self.rebuild_filter_if_wanted();
             return Ok(());
         };
         if journal.has_batch() {
@@ -1675,6 +1679,7 @@ impl Store for SqliteStore {
         let journal = self.journal.as_mut().expect("checked above");
         if journal.is_empty() {
             self.end_read();
+            self.rebuild_filter_if_wanted();
             return Ok(());
         }
         if force || journal.merge_due(std::time::Instant::now()) {
