@@ -962,7 +962,7 @@ impl Journal {
         Ok(payloads)
     }
 
-    /// Milliseconds since the oldest unmerged record was appended.
+    /// The counters as INFO shows them, with the oldest unmerged record's age as of now.
     pub(super) fn snapshot(&self) -> JournalStats {
         JournalStats {
             oldest_unmerged_ms: self.oldest.map_or(0, |t| t.elapsed().as_millis() as u64),
