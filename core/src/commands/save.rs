@@ -65,6 +65,12 @@ fn bgsave(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
+/// With write-behind a flush is a save to disk too: the later of the two.
 fn lastsave(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    Reply::Integer(ctx.engine.snapshots.last_save_unix)
+    let flushed = ctx
+        .engine
+        .keyspace
+        .write_behind_stats()
+        .map_or(0, |wb| wb.state.last_flush_ms / 1000);
+    Reply::Integer(ctx.engine.snapshots.last_save_unix.max(flushed))
 }

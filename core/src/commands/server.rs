@@ -447,6 +447,34 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 line(out, "respite_journal_replayed_records", &j.replayed_records);
             }
             line(out, "respite_last_commit_rows", &ks.last_commit_rows);
+            line(out, "respite_rows_written", &ks.rows_written);
+            if let Some(wb) = engine.keyspace.write_behind_stats() {
+                let st = &wb.state;
+                line(out, "respite_wb_dirty_keys", &wb.dirty_keys);
+                line(out, "respite_wb_dirty_bytes", &wb.dirty_bytes);
+                let age = st
+                    .oldest_dirty_ms
+                    .map_or(0, |t| crate::keyspace::now_ms().saturating_sub(t));
+                line(out, "respite_wb_oldest_dirty_age_ms", &age);
+                line(out, "respite_wb_flushes", &st.flushes);
+                line(
+                    out,
+                    "respite_wb_last_flush_time",
+                    &(st.last_flush_ms / 1000),
+                );
+                line(out, "respite_wb_last_flush_keys", &st.last_flush_keys);
+                line(
+                    out,
+                    "respite_wb_backpressure_flushes",
+                    &st.backpressure_flushes,
+                );
+                line(out, "respite_wb_flush_failures", &st.failures);
+                let status = match &st.last_error {
+                    None => "ok".to_string(),
+                    Some(e) => format!("err: {}", e.replace(['\r', '\n'], " ")),
+                };
+                line(out, "respite_wb_last_flush_status", &status);
+            }
             line(
                 out,
                 "respite_last_commit_status",

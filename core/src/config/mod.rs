@@ -226,6 +226,12 @@ pub struct StorageConfig {
     pub merge_interval_ms: u64,
     /// Size at which the redo journal is merged at once, writes waiting for it.
     pub journal_max_bytes: ByteSize,
+    /// With `durability = "write-behind"`: the longest a change waits for its flush
+    /// (milliseconds).
+    pub flush_interval_ms: u64,
+    /// With `durability = "write-behind"`: estimated bytes of changed keys past which a flush
+    /// runs at once, the executor waiting for it.
+    pub max_dirty_bytes: ByteSize,
     /// A hash with more fields than this keeps them one per row (`hash-max-listpack-entries`).
     pub hash_max_listpack_entries: u64,
     /// A hash with a longer field name or value keeps its fields one per row
@@ -264,6 +270,8 @@ impl Default for StorageConfig {
             cache_max_bytes: ByteSize::mb(256),
             merge_interval_ms: 200,
             journal_max_bytes: ByteSize::mb(16),
+            flush_interval_ms: 100,
+            max_dirty_bytes: ByteSize::mb(64),
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
@@ -285,7 +293,8 @@ pub enum Durability {
     /// Reply after the batch's transaction has committed.
     #[default]
     Commit,
-    /// Reply at once; the writebehind plugin flushes within a bounded interval.
+    /// Reply once the command has run in memory; changes are committed every
+    /// `flush_interval_ms` (see `keyspace::writebehind`).
     WriteBehind,
 }
 
@@ -545,12 +554,22 @@ impl Config {
                 "expected a database file path or \":memory:\", found an empty string".into(),
             );
         }
-        if st.durability == Durability::WriteBehind {
+        if st.durability == Durability::WriteBehind && st.merge_interval_ms == 0 {
             bad(
                 "storage.durability",
-                "\"write-behind\" needs the writebehind plugin, which is not available yet; \
-                 expected \"commit\""
+                "\"write-behind\" keeps unflushed changes in the redo journal, which \
+                 storage.merge_interval_ms = 0 turns off; expected \"commit\", or a merge \
+                 interval above 0"
                     .into(),
+            );
+        }
+        if st.flush_interval_ms == 0 || st.flush_interval_ms > 3_600_000 {
+            bad(
+                "storage.flush_interval_ms",
+                format!(
+                    "expected 1 to 3600000 milliseconds, found {}",
+                    st.flush_interval_ms
+                ),
             );
         }
         for (key, value) in [

@@ -312,6 +312,28 @@ static PARAMS: &[ConfigParam] = &[
         },
     },
     ConfigParam {
+        name: "flush-interval-ms",
+        key: "storage.flush_interval_ms",
+        mutable: false,
+        kind: ParamKind::Int,
+        get: |c| c.storage.flush_interval_ms.to_string(),
+        set: |c, v| {
+            c.storage.flush_interval_ms = int(v, 1, 3_600_000)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "max-dirty-bytes",
+        key: "storage.max_dirty_bytes",
+        mutable: false,
+        kind: ParamKind::Size,
+        get: |c| c.storage.max_dirty_bytes.to_string(),
+        set: |c, v| {
+            c.storage.max_dirty_bytes = size(v, 1 << 20)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
         name: "hash-max-listpack-entries",
         key: "storage.hash_max_listpack_entries",
         mutable: true,

@@ -239,17 +239,21 @@ fn several_problems_are_all_reported() {
 }
 
 #[test]
-fn write_behind_needs_the_plugin() {
-    let (e, path) = load_err("[storage]\ndurability = \"write-behind\"\n", &[]);
+fn write_behind_needs_the_journal() {
+    let (e, path) = load_err(
+        "[storage]\ndurability = \"write-behind\"\nmerge_interval_ms = 0\n",
+        &[],
+    );
     assert_contains(
         &e,
         &[
             &path.display().to_string(),
             "storage.durability",
-            "writebehind plugin",
-            "not available",
+            "merge_interval_ms = 0",
         ],
     );
+    let (e, _) = load_err("[storage]\nflush_interval_ms = 0\n", &[]);
+    assert_contains(&e, &["storage.flush_interval_ms", "found 0"]);
 }
 
 #[test]

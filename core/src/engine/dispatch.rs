@@ -105,6 +105,21 @@ impl Engine {
             let reply = Reply::error("ERR Replica can't interact with the keyspace");
             return self.refuse(client, Some(&cmd), argv, reply);
         }
+        if cmd.has(flags::WRITE) {
+            if let Some(why) = self.keyspace.write_behind_stalled() {
+                // Write-behind's dirty keys are at their limit and flushing them fails: more
+                // writes would only grow memory, as Redis's stop-writes-on-bgsave-error says.
+                let reply = Reply::Error(
+                    format!(
+                        "MISCONF Respite cannot flush its write-behind changes to disk ({why}). \
+                         Commands that may modify the data set are disabled until a flush \
+                         succeeds; see the log and INFO persistence"
+                    )
+                    .into(),
+                );
+                return self.refuse(client, Some(&cmd), argv, reply);
+            }
+        }
         if self.pause.mode().is_some() && self.hold_if_paused(client, &cmd, argv) {
             // The client waits for the pause to end; this reply is dropped.
             return Reply::Null;

@@ -457,6 +457,7 @@ impl Engine {
                 tracing::error!(error = %e, "the scheduled background save did not start");
             }
         }
+        self.flush_if_due();
         self.merge_journal();
     }
 
@@ -481,6 +482,38 @@ impl Engine {
         let _ = self.keyspace.store_mut().merge(false);
     }
 
+    /// Commits every write now, write-behind's unflushed changes included (SAVE, SHUTDOWN,
+    /// `WB.FLUSH`). A failed write-behind flush keeps its changes and is retried.
+    pub(crate) fn flush_writes(&mut self) -> Result<(), StoreError> {
+        if !self.keyspace.is_write_behind() {
+            return if self.keyspace.has_pending() {
+                self.commit()
+            } else {
+                Ok(())
+            };
+        }
+        self.commit_attempts += 1;
+        let result = self.keyspace.commit();
+        match &result {
+            Ok(()) => {
+                self.last_commit_ms = now_ms();
+                self.last_commit_failed = false;
+            }
+            Err(_) => {
+                self.last_commit_failed = true;
+                self.last_failed_commit = self.commit_attempts;
+            }
+        }
+        result
+    }
+
+    /// Runs a write-behind flush whose interval passed while no batch ran.
+    fn flush_if_due(&mut self) {
+        if self.keyspace.flush_due(now_ms()) {
+            let _ = self.flush_writes();
+        }
+    }
+
     /// Removes keys and fields whose TTL passed, within a quarter of the cron period, as
     /// Redis's active expire cycle does, and commits what it removed.
     fn active_expire(&mut self) {
@@ -503,7 +536,22 @@ impl Engine {
     }
 
     /// Commits the batch's writes. On failure the error is logged and returned.
+    ///
+    /// With write-behind the batch's writes are acknowledged as they are: this flushes only
+    /// when a flush is due (its interval passed, or the dirty keys passed their limit, the
+    /// executor then waiting for it), and never fails, since a failed flush keeps everything
+    /// for the next attempt.
     pub(crate) fn commit(&mut self) -> Result<(), StoreError> {
+        if self.keyspace.is_write_behind() {
+            let now = now_ms();
+            self.keyspace.note_unflushed(now);
+            if self.keyspace.flush_due(now) {
+                let _ = self.flush_writes();
+            }
+            self.keyspace.trim_cache();
+            self.run_after_commit(true);
+            return Ok(());
+        }
         self.commit_attempts += 1;
         match self.keyspace.commit() {
             Ok(()) => {

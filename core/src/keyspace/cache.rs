@@ -50,6 +50,7 @@ pub(super) struct Parts<'a> {
     store: &'a mut dyn Store,
     stats: &'a mut KeyspaceStats,
     dirty: &'a mut Vec<(DbIndex, Bytes)>,
+    dirty_bytes: &'a mut usize,
     cache_bytes: &'a mut usize,
     next_version: &'a mut u64,
     events: &'a mut Vec<KeyEvent>,
@@ -65,6 +66,8 @@ pub(super) struct Found<'a> {
     pub(super) slot: &'a mut Slot,
     pub(super) store: &'a mut dyn Store,
     pub(super) dirty: &'a mut Vec<(DbIndex, Bytes)>,
+    /// Estimated bytes of the dirty keys (their size when they became dirty).
+    pub(super) dirty_bytes: &'a mut usize,
     pub(super) cache_bytes: &'a mut usize,
     pub(super) next_version: &'a mut u64,
     pub(super) events: &'a mut Vec<KeyEvent>,
@@ -82,6 +85,7 @@ impl Found<'_> {
         }
         if !self.slot.dirty {
             self.slot.dirty = true;
+            *self.dirty_bytes += self.slot.cost(self.key);
             self.dirty.push((self.db, self.key.clone()));
         }
     }
@@ -158,6 +162,7 @@ impl<'a> Parts<'a> {
             slot,
             store: self.store,
             dirty: self.dirty,
+            dirty_bytes: self.dirty_bytes,
             cache_bytes: self.cache_bytes,
             next_version: self.next_version,
             events: self.events,
@@ -198,6 +203,7 @@ impl Keyspace {
             store: self.store.as_mut(),
             stats: &mut self.stats,
             dirty: &mut self.dirty,
+            dirty_bytes: &mut self.dirty_bytes,
             cache_bytes: &mut self.cache_bytes,
             next_version: &mut self.next_version,
             events: &mut self.events,

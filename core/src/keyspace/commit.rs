@@ -8,9 +8,11 @@ use crate::storage::{DbIndex, StoreError};
 
 impl Keyspace {
     /// Writes every dirty key into the store's open transaction.
+    /// On failure the keys not reached yet stay dirty.
     pub fn flush_pending(&mut self) -> Result<(), StoreError> {
-        let dirty = std::mem::take(&mut self.dirty);
-        for (db, key) in dirty {
+        let mut dirty = std::mem::take(&mut self.dirty).into_iter();
+        self.dirty_bytes = 0;
+        while let Some((db, key)) = dirty.next() {
             let Some(slot) = self.dbs[db as usize].map.get_mut(&key) else {
                 continue; // dropped by FLUSHDB/FLUSHALL, which wrote through already
             };
@@ -25,8 +27,19 @@ impl Keyspace {
                     .put(pdb, &key, &e.value.to_record(e.expire_at, e.version)),
                 None => self.store.delete(pdb, &key).map(|_| ()),
             };
+            self.stats.rows_written += 1;
             self.flushed.push((db, key));
-            result?;
+            if let Err(e) = result {
+                for (db, key) in dirty {
+                    if let Some(slot) = self.dbs[db as usize].map.get(&key) {
+                        if slot.dirty {
+                            self.dirty_bytes += slot.cost(&key);
+                            self.dirty.push((db, key));
+                        }
+                    }
+                }
+                return Err(e);
+            }
         }
         if self.next_version != self.persisted_version {
             self.store
@@ -44,7 +57,12 @@ impl Keyspace {
     /// Makes every write since the last commit durable in one transaction, then shrinks the
     /// cache to its budget. On failure the cache forgets the uncommitted keys, so readers see
     /// the store's last committed state again.
+    ///
+    /// With write-behind this is a flush, and a failure drops nothing (see [`super::writebehind`]).
     pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.write_behind.is_some() {
+            return self.write_behind_flush();
+        }
         let rows = self.dirty.len() + self.flushed.len();
         let result = self.flush_pending().and_then(|_| self.store.commit());
         match result {
@@ -63,14 +81,21 @@ impl Keyspace {
         }
     }
 
-    /// Discards every write since the last commit, in the store and in the cache.
+    /// Discards every write since the last commit, in the store and in the cache. With
+    /// write-behind those writes were acknowledged: the store rebuilds its transaction with
+    /// them, and the keys it had been given stay dirty.
     pub fn rollback(&mut self) {
         self.store.rollback();
-        self.forget_uncommitted();
+        if self.write_behind.is_some() {
+            self.redirty_flushed();
+        } else {
+            self.forget_uncommitted();
+        }
     }
 
     fn forget_uncommitted(&mut self) {
         let keys: Vec<_> = self.flushed.drain(..).chain(self.dirty.drain(..)).collect();
+        self.dirty_bytes = 0;
         if self.remapped {
             // SWAPDB's map change was rolled back with the rest: read it again and start the
             // cache afresh, since cached slots may sit under the wrong database.

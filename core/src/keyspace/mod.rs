@@ -42,6 +42,7 @@ pub mod stream_group;
 mod tests;
 mod value;
 pub mod watch;
+pub mod writebehind;
 pub mod zset;
 
 pub use encodings::Encodings;
@@ -54,6 +55,7 @@ pub use stream::{Stream, StreamEntry, StreamId, Trim};
 pub use stream_group::{Group, Pending};
 pub use value::{Typed, Value};
 pub use watch::WatchRegistry;
+pub use writebehind::WriteBehindOptions;
 pub use zset::ZSet;
 
 use bytes::Bytes;
@@ -62,6 +64,7 @@ use crate::events::KeyEvent;
 use crate::storage::{DbIndex, Store, StoreError};
 use cache::DbCache;
 use dbmap::load_db_map;
+use writebehind::WriteBehind;
 
 /// A live key's value and metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,6 +115,9 @@ pub struct KeyspaceStats {
     pub commits: u64,
     /// Rows written by the last commit.
     pub last_commit_rows: u64,
+    /// Key rows written into the store (a key changed many times between two commits, or
+    /// two write-behind flushes, counts once).
+    pub rows_written: u64,
     /// Active expiry cycles run.
     pub expire_cycles: u64,
     /// Active expiry cycles that stopped at their time budget.
@@ -145,8 +151,13 @@ pub struct Keyspace {
     persisted_version: u64,
     /// Keys changed since the last flush into the store.
     dirty: Vec<(DbIndex, Bytes)>,
+    /// Estimated bytes of the keys in `dirty`.
+    dirty_bytes: usize,
     /// Keys flushed into the open transaction; dropped from the cache if it fails.
     flushed: Vec<(DbIndex, Bytes)>,
+    /// Write-behind's settings and counters, when writes are acknowledged before they are
+    /// committed.
+    write_behind: Option<WriteBehind>,
     /// Events the keyspace caused itself (expiry, `new`), for the engine to publish.
     events: Vec<KeyEvent>,
     /// Keys clients WATCH; every change to one marks its watchers.
@@ -188,7 +199,9 @@ impl Keyspace {
             next_version,
             persisted_version: next_version,
             dirty: Vec::new(),
+            dirty_bytes: 0,
             flushed: Vec::new(),
+            write_behind: None,
             events: Vec::new(),
             watches: WatchRegistry::default(),
             want_new: false,

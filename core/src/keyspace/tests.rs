@@ -273,3 +273,53 @@ fn reclaim_all(ks: &mut Keyspace) {
     ks.commit().unwrap();
     assert_eq!(ks.lazyfree_pending().unwrap(), 0);
 }
+
+#[test]
+fn a_failed_write_behind_flush_keeps_every_change_and_writes_it_later() {
+    use crate::storage::SqlValue;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wb.db");
+    let path = path.to_str().unwrap();
+    let mut ks = keyspace(path, 64 << 20);
+    ks.set_write_behind(Some(WriteBehindOptions {
+        flush_interval_ms: 100,
+        max_dirty_bytes: 1 << 30,
+    }));
+    ks.set(0, b"first", s("x"), None, 0).unwrap();
+    ks.commit().unwrap();
+    let pages = match &ks.store_mut().sql_query("PRAGMA page_count", &[]).unwrap()[0][0] {
+        SqlValue::Integer(n) => *n,
+        other => panic!("{other:?}"),
+    };
+    // Room for a few more pages only: the flush of 200 values of 3 kB cannot fit.
+    let limit = format!("PRAGMA max_page_count = {}", pages + 4);
+    ks.store_mut().sql_query(&limit, &[]).unwrap();
+    let value = "v".repeat(3000);
+    for i in 0..200 {
+        ks.set(0, format!("k{i}").as_bytes(), s(&value), None, 0)
+            .unwrap();
+    }
+    assert!(ks.commit().is_err());
+    let wb = ks.write_behind_stats().unwrap();
+    assert_eq!(wb.state.failures, 1);
+    assert!(wb.dirty_keys > 0 && wb.state.last_error.is_some());
+    // Nothing was dropped: every value reads back, and the next flush is held back a while.
+    for i in 0..200 {
+        let got = ks.get(0, format!("k{i}").as_bytes(), 0).unwrap().unwrap();
+        assert_eq!(got.value, s(&value), "k{i}");
+    }
+    assert!(!ks.flush_due(now_ms()));
+    // Space returns: the flush writes everything, and a crash after it loses nothing.
+    ks.store_mut()
+        .sql_query("PRAGMA max_page_count = 1000000", &[])
+        .unwrap();
+    ks.commit().unwrap();
+    assert_eq!(ks.write_behind_stats().unwrap().dirty_keys, 0);
+    drop(ks);
+    let mut ks = keyspace(path, 64 << 20);
+    assert_eq!(ks.dbsize(0).unwrap(), 201);
+    for i in 0..200 {
+        let got = ks.get(0, format!("k{i}").as_bytes(), 0).unwrap().unwrap();
+        assert_eq!(got.value, s(&value), "k{i}");
+    }
+}

@@ -13,11 +13,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::LoadedConfig;
+use crate::config::{Durability, LoadedConfig};
 pub use crate::engine::LogLevelHook;
 use crate::engine::{Engine, SharedState};
 use crate::executor::{self, ExecutorSender, Request};
-use crate::keyspace::{Encodings, Keyspace};
+use crate::keyspace::{Encodings, Keyspace, WriteBehindOptions};
 use crate::storage::{JournalOptions, SqliteStore, StoreError};
 
 /// How long shutdown waits for connections to write their last replies.
@@ -93,6 +93,12 @@ pub async fn run(
         config.storage.cache_max_bytes.0,
     )?;
     keyspace.set_encodings(Encodings::from_config(&config.storage));
+    if config.storage.durability == Durability::WriteBehind {
+        keyspace.set_write_behind(Some(WriteBehindOptions {
+            flush_interval_ms: config.storage.flush_interval_ms,
+            max_dirty_bytes: config.storage.max_dirty_bytes.0,
+        }));
+    }
     let shared = Arc::new(SharedState::new(&config));
     shared.inline_executor.store(inline, Ordering::Relaxed);
     let ips = config.server.bind_addrs().map_err(ServerError::BadBind)?;

@@ -492,8 +492,13 @@ pub trait Store: Send {
     /// Makes every write since the last commit durable (appended to the redo journal, or
     /// committed to the database when there is none).
     fn commit(&mut self) -> Result<(), StoreError>;
-    /// Discards every write since the last commit.
+    /// Discards every write since the last commit (with [`Store::set_keep_batch`]: rolls the
+    /// database back and applies them again, keeping them for the next commit).
     fn rollback(&mut self);
+    /// Write-behind: the writes between commits are acknowledged before they are committed,
+    /// so neither a rollback nor a rebuild of the open transaction may drop them; a failed
+    /// commit keeps them for the next attempt.
+    fn set_keep_batch(&mut self, keep: bool);
     /// Merges the redo journal into the database's tables if a merge is due (`force`: if it
     /// holds anything). Called between batches; a failed merge is retried later and loses
     /// nothing.

@@ -822,6 +822,16 @@ impl Journal {
         self.touched = false;
     }
 
+    /// Takes the current batch's operations out (to replay them after a rebuild).
+    pub(super) fn take_batch(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.batch)
+    }
+
+    /// Puts back a batch taken with [`Self::take_batch`], for the next append.
+    pub(super) fn restore_batch(&mut self, batch: Vec<u8>) {
+        self.batch = batch;
+    }
+
     /// Appends the current batch as one record; when this returns Ok the batch is as durable
     /// as `synchronous` makes anything. On failure the file is cut back to its last whole
     /// record and the batch kept for the caller to discard.

@@ -252,6 +252,10 @@ pub struct SqliteStore {
     _lock: Option<std::fs::File>,
     /// Copies the WAL back into the database file off the executor's thread.
     checkpointer: Option<Checkpointer>,
+    /// Write-behind: the writes since the last commit were acknowledged already, so a
+    /// rollback or a rebuild keeps them (replays them after the journal) instead of
+    /// discarding them.
+    keep_batch: bool,
 }
 
 /// How often the background checkpointer copies committed WAL frames into the database file.
@@ -384,6 +388,7 @@ impl SqliteStore {
             filter_rebuild: false,
             _lock: lock,
             checkpointer: None,
+            keep_batch: false,
         };
         store
             .init(synchronous)
@@ -730,19 +735,37 @@ impl SqliteStore {
 
     /// Replays the journal's unmerged records into a new transaction, so that the open
     /// transaction holds every acknowledged write again after a rollback.
+    ///
+    /// With [`Store::set_keep_batch`], the current batch (acknowledged, not yet appended) is
+    /// replayed after the records and kept for the next append, whether the rebuild succeeds
+    /// or not.
     fn rebuild(&mut self) -> Result<(), StoreError> {
         self.needs_rebuild = true;
+        let keep = self.keep_batch;
         let Some(journal) = self.journal.as_mut() else {
             self.needs_rebuild = false;
             return Ok(());
         };
-        journal.discard_batch();
+        let kept = if keep {
+            journal.take_batch()
+        } else {
+            journal.discard_batch();
+            Vec::new()
+        };
         let merged = journal.merged_seq;
-        let payloads = journal.read_after(merged)?;
-        self.replay(&payloads)?;
+        let result = journal.read_after(merged).and_then(|mut payloads| {
+            if !kept.is_empty() {
+                payloads.push(kept.clone());
+            }
+            self.replay(&payloads)
+        });
         if let Some(j) = self.journal.as_mut() {
             j.touched = false;
+            if !kept.is_empty() {
+                j.restore_batch(kept);
+            }
         }
+        result?;
         self.needs_rebuild = false;
         Ok(())
     }
@@ -1649,7 +1672,9 @@ impl Store for SqliteStore {
                 if !journal.has_batch() {
                     return; // the open transaction holds only journaled, acknowledged writes
                 }
-                journal.discard_batch();
+                if !self.keep_batch {
+                    journal.discard_batch();
+                }
                 self.discard_transaction();
                 if let Err(e) = self.rebuild() {
                     tracing::error!(
@@ -1689,6 +1714,10 @@ impl Store for SqliteStore {
             self.merge_now()?;
         }
         Ok(())
+    }
+
+    fn set_keep_batch(&mut self, keep: bool) {
+        self.keep_batch = keep;
     }
 
     fn journal_stats(&self) -> Option<JournalStats> {
@@ -1945,6 +1974,30 @@ mod tests {
         drop(s); // a crash: the journal holds it all
         let mut s = journaled(path);
         assert_eq!(s.db_stats().unwrap()[0].keys, acknowledged + 1);
+    }
+
+    #[test]
+    fn with_keep_batch_a_rollback_keeps_the_writes_since_the_last_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keep.db");
+        let path = path.to_str().unwrap();
+        let mut s = journaled(path);
+        s.set_keep_batch(true);
+        s.put(0, b"merged", &record("1", None, 1)).unwrap();
+        s.commit().unwrap();
+        s.put(0, b"c", &collection(7)).unwrap();
+        s.put_element(7, &element("f", "v")).unwrap();
+        // A failed write-behind flush rolls the transaction back: the acknowledged writes
+        // since the last commit are applied again, and kept for the next commit.
+        s.rollback();
+        assert_eq!(s.load(0, b"c").unwrap(), Some(collection(7)));
+        assert_eq!(s.element(7, b"f").unwrap(), Some(element("f", "v")));
+        assert!(s.in_transaction());
+        s.commit().unwrap();
+        drop(s); // a crash: the journal holds it
+        let mut s = journaled(path);
+        assert_eq!(s.element(7, b"f").unwrap(), Some(element("f", "v")));
+        assert_eq!(s.db_stats().unwrap()[0].keys, 2);
     }
 
     #[test]
