@@ -25,6 +25,7 @@
 #                 from N) [KEYSPACE, default 100000]; -r 0 is one hot key, redis-benchmark's
 #                 own default, which hides the cost of writes to many distinct keys
 #   RESPITE_BIN=path   benchmark this respite binary instead of building target/release/respite
+#   RESPITE_CONFIG=text   respite's config file, e.g. $'[storage]\ndurability = "write-behind"'
 #
 # Both servers run on ephemeral loopback ports; redis-server without persistence, respite
 # with its SQLite file in a temporary directory. Both are killed on exit.
@@ -159,7 +160,7 @@ start_redis() {
 }
 
 start_respite() {
-    : >"$WORK/respite.toml"
+    printf '%s\n' "${RESPITE_CONFIG:-}" >"$WORK/respite.toml"
     "$RESPITE_BIN" --config "$WORK/respite.toml" --bind 127.0.0.1 --port 0 \
         --db "$WORK/respite.db" 2>"$WORK/respite.log" &
     RESPITE_PID=$!

@@ -172,3 +172,45 @@ fn snapshots_that_cannot_be_written_fail_with_a_clear_error() {
     let err = redis::cmd("SAVE").query::<()>(&mut con).unwrap_err();
     assert!(err.to_string().contains(":memory:"), "{err}");
 }
+
+#[test]
+fn save_points_start_a_background_save_once_reached() {
+    let snaps = tempfile::tempdir().unwrap();
+    let server = server_saving_to(snaps.path(), "auto.db");
+    let mut con = server.conn();
+    // Two changes within a second reach "1 2"; one change alone does not.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("save")
+        .arg("1 2")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("1").query(&mut con).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let info = persistence(&mut con);
+    assert_eq!(info.get::<u64>("rdb_saves"), Some(0));
+    let _: () = redis::cmd("SET").arg("k").arg("2").query(&mut con).unwrap();
+    common::wait_until("an automatic save", common::IO_TIMEOUT, || {
+        persistence(&mut con).get::<u64>("rdb_saves") == Some(1)
+    });
+    assert_eq!(
+        persistence(&mut con).get::<u64>("rdb_changes_since_last_save"),
+        Some(0)
+    );
+    // An empty `save` turns them off again.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("save")
+        .arg("")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("3").query(&mut con).unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("4").query(&mut con).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(persistence(&mut con).get::<u64>("rdb_saves"), Some(1));
+    drop(con);
+    assert_eq!(
+        served(&snaps.path().join("auto.db"), "k").as_deref(),
+        Some("2")
+    );
+}

@@ -457,6 +457,7 @@ impl Engine {
                 tracing::error!(error = %e, "the scheduled background save did not start");
             }
         }
+        self.bgsave_at_save_points();
         self.flush_if_due();
         self.merge_journal();
     }

@@ -32,6 +32,8 @@ pub(crate) struct Snapshots {
     pub(crate) saves: u64,
     /// Write count at the last successful snapshot.
     pub(crate) changes_at_save: u64,
+    /// Unix seconds of the last automatic save attempt.
+    pub(crate) last_try_unix: i64,
 }
 
 impl Default for Snapshots {
@@ -44,8 +46,22 @@ impl Default for Snapshots {
             last_bgsave_secs: -1,
             saves: 0,
             changes_at_save: 0,
+            last_try_unix: 0,
         }
     }
+}
+
+/// Seconds after a failed automatic save before the next attempt (Redis's
+/// CONFIG_BGSAVE_RETRY_DELAY).
+const SAVE_RETRY_DELAY_SECS: i64 = 5;
+
+/// `save`'s value as (seconds, changes) pairs; CONFIG SET validated it already.
+fn parse_save_points(text: &str) -> Vec<(i64, u64)> {
+    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    words
+        .chunks_exact(2)
+        .filter_map(|pair| Some((pair[0].parse().ok()?, pair[1].parse().ok()?)))
+        .collect()
 }
 
 fn unix_now() -> i64 {
@@ -193,10 +209,57 @@ impl Engine {
         Ok(())
     }
 
+    /// Redis's automatic save points (`save "3600 1 300 100"`): starts a background snapshot
+    /// once some point's seconds have passed since the last save with at least its number of
+    /// changes; after a failed one, waits 5 seconds before trying again, as Redis does.
+    pub(crate) fn bgsave_at_save_points(&mut self) {
+        if self.snapshots.in_progress() || self.config.storage.path == ":memory:" {
+            return;
+        }
+        let Some(points) = self.config.redis_param("save") else {
+            return;
+        };
+        let points = parse_save_points(&points);
+        if points.is_empty() {
+            return;
+        }
+        let changes = self.changes_since_save();
+        let now = unix_now();
+        let since = now - self.snapshots.last_save_unix;
+        let retry_ok = self.snapshots.last_bgsave_ok
+            || now - self.snapshots.last_try_unix >= SAVE_RETRY_DELAY_SECS;
+        if retry_ok
+            && points
+                .iter()
+                .any(|&(secs, min)| changes >= min && since >= secs)
+        {
+            self.snapshots.last_try_unix = now;
+            tracing::info!(changes, seconds = since, "save point reached: saving");
+            if let Err(e) = self.start_bgsave() {
+                self.snapshots.last_bgsave_ok = false;
+                tracing::error!(error = %e, "the automatic background save did not start");
+            }
+        }
+    }
+
     /// Writes since the last successful snapshot (`rdb_changes_since_last_save`).
     pub(crate) fn changes_since_save(&self) -> u64 {
         self.keyspace
             .write_count()
             .saturating_sub(self.snapshots.changes_at_save)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_save_points;
+
+    #[test]
+    fn save_points_parse_as_pairs() {
+        assert_eq!(
+            parse_save_points("3600 1 300 100"),
+            vec![(3600, 1), (300, 100)]
+        );
+        assert!(parse_save_points("").is_empty());
     }
 }
