@@ -15,6 +15,12 @@ use respite_sync as _;
 
 mod migrate_cli;
 
+/// jemalloc, whose statistics INFO memory and MEMORY STATS report (C's malloc too, so SQLite's
+/// and Lua's memory counts).
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A Redis-compatible server backed by SQLite.
 #[derive(Parser, Debug)]
 #[command(name = "respite", version, about)]

@@ -75,3 +75,64 @@ fn errors_are_redis_7s() {
         assert_eq!(ours.cmd(case), theirs.cmd(case), "{case:?}");
     }
 }
+
+/// MEMORY STATS as name -> integer (the ratios and percentages left out).
+fn stats(c: &mut common::RawConn) -> std::collections::HashMap<String, i64> {
+    let Reply::Array(items) = c.cmd(&["MEMORY", "STATS"]) else {
+        panic!("MEMORY STATS is not an array in RESP2");
+    };
+    items
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [Reply::Bulk(k), Reply::Int(v)] => Some((String::from_utf8_lossy(k).into(), *v)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn used_memory_is_the_allocators_and_stats_doctor_and_purge_answer() {
+    let server = Server::start();
+    let mut c = server.raw();
+    let info = |c: &mut common::RawConn| match c.cmd(&["INFO", "memory"]) {
+        Reply::Bulk(b) => String::from_utf8(b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let field = |text: &str, name: &str| -> u64 {
+        common::info_field(text, name).unwrap().parse().unwrap()
+    };
+    let before = info(&mut c);
+    assert_eq!(
+        common::info_field(&before, "mem_allocator").as_deref(),
+        Some("jemalloc-5.3.0")
+    );
+    let used = field(&before, "used_memory");
+    assert!(
+        used > 0 && used < field(&before, "used_memory_rss"),
+        "{before}"
+    );
+    // 20 MB of values in the hot cache raise used_memory and its peak by about as much.
+    let value = "x".repeat(10_000);
+    for i in 0..2_000 {
+        c.cmd(&["SET", &format!("k{i}"), &value]);
+    }
+    let after = info(&mut c);
+    assert!(field(&after, "used_memory") > used + 15_000_000, "{after}");
+    assert!(field(&after, "used_memory_peak") >= field(&after, "used_memory"));
+    let s = stats(&mut c);
+    assert_eq!(s["keys.count"], 2_000);
+    assert!(s["total.allocated"] > 15_000_000, "{s:?}");
+    assert!(s["peak.allocated"] >= s["total.allocated"]);
+    assert!(s["dataset.bytes"] >= 20_000_000, "{s:?}");
+    match c.cmd(&["MEMORY", "DOCTOR"]) {
+        Reply::Bulk(text) => assert!(!text.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    match c.cmd(&["MEMORY", "MALLOC-STATS"]) {
+        Reply::Bulk(text) => {
+            assert!(String::from_utf8_lossy(&text).contains("jemalloc statistics"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.cmd(&["MEMORY", "PURGE"]), Reply::Simple("OK".into()));
+}

@@ -18,7 +18,8 @@
 //! config      the TOML configuration and CONFIG's parameters
 //! events      what a key event is, and the notify-keyspace-events letters
 //! storage     the Store trait, SQLite, and the redo journal in front of it
-//! protocol    RESP parsing and encoding; glob: pattern matching (leaves)
+//! protocol    RESP parsing and encoding; glob: pattern matching; allocator: jemalloc's
+//!             figures (leaves)
 //! ```
 //!
 //! The engine knows nothing of the Lua host or the plugins: they keep their state in
@@ -45,6 +46,7 @@
 
 #![warn(missing_docs)]
 
+pub(crate) mod allocator;
 pub(crate) mod commands;
 pub mod config;
 pub(crate) mod engine;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
 use super::{err_store, err_syntax, help_reply, parse_i64};
-use crate::engine::Ctx;
+use crate::engine::{Ctx, MemoryFigures};
 use crate::keyspace::stream::StreamId;
 use crate::keyspace::Value;
 use crate::protocol::Reply;
@@ -36,6 +36,38 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container("memory", -2)
                 "Estimate the memory usage of a key.",
                 "4.0.0",
                 "O(N) where N is the number of samples.",
+            ),
+        CommandSpec::new("stats", 2, memory_stats)
+            .categories(&["slow"])
+            .doc(
+                "server",
+                "Returns details about memory usage.",
+                "4.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("doctor", 2, memory_doctor)
+            .categories(&["slow"])
+            .doc(
+                "server",
+                "Outputs a memory problems report.",
+                "4.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("malloc-stats", 2, memory_malloc_stats)
+            .categories(&["slow"])
+            .doc(
+                "server",
+                "Returns the allocator statistics.",
+                "4.0.0",
+                "Depends on how much memory is allocated, could be slow",
+            ),
+        CommandSpec::new("purge", 2, memory_purge)
+            .categories(&["slow"])
+            .doc(
+                "server",
+                "Asks the allocator to release memory.",
+                "4.0.0",
+                "Depends on how much memory is allocated, could be slow",
             ),
         CommandSpec::new("help", 2, memory_help)
             .flags(LOADING | STALE)
@@ -198,9 +230,171 @@ fn memory_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     help_reply(
         "MEMORY",
         &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
         ],
     )
+}
+
+/// Everything MEMORY STATS and MEMORY DOCTOR look at.
+struct Overview {
+    mem: MemoryFigures,
+    cache: u64,
+    keys: u64,
+}
+
+fn overview(ctx: &mut Ctx<'_>) -> Result<Overview, StoreError> {
+    let keys = ctx.engine.keyspace.db_stats()?.iter().map(|d| d.keys).sum();
+    Ok(Overview {
+        mem: ctx.engine.stats.memory(),
+        cache: ctx.engine.keyspace.cache_bytes() as u64,
+        keys,
+    })
+}
+
+fn memory_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    let o = match overview(ctx) {
+        Ok(o) => o,
+        Err(e) => return err_store(&e),
+    };
+    let m = o.mem;
+    let a = m.allocator.unwrap_or_default();
+    let ratio = |x: u64, y: u64| Reply::Double(x as f64 / y.max(1) as f64);
+    let pct = |x: u64, y: u64| Reply::Double(x as f64 * 100.0 / y.max(1) as f64);
+    let int = |v: u64| Reply::Integer(v as i64);
+    let overhead = m.used.saturating_sub(o.cache);
+    // Figures Respite has no source for (the clients' buffers, Lua's caches: INFO memory and
+    // CLIENT LIST have those) are left out rather than reported as 0.
+    let fields: Vec<(&str, Reply)> = vec![
+        ("peak.allocated", int(m.peak)),
+        ("total.allocated", int(m.used)),
+        ("startup.allocated", int(m.startup)),
+        ("replication.backlog", int(0)),
+        ("clients.slaves", int(0)),
+        ("cluster.links", int(0)),
+        ("aof.buffer", int(0)),
+        ("overhead.total", int(overhead)),
+        ("keys.count", int(o.keys)),
+        (
+            "keys.bytes-per-key",
+            int(match o.keys {
+                0 => 0,
+                n => m.used.saturating_sub(m.startup) / n,
+            }),
+        ),
+        ("dataset.bytes", int(o.cache)),
+        (
+            "dataset.percentage",
+            pct(o.cache, m.used.saturating_sub(m.startup)),
+        ),
+        ("peak.percentage", pct(m.used, m.peak)),
+        ("allocator.allocated", int(a.allocated)),
+        ("allocator.active", int(a.active)),
+        ("allocator.resident", int(a.resident)),
+        (
+            "allocator-fragmentation.ratio",
+            ratio(a.active, a.allocated),
+        ),
+        (
+            "allocator-fragmentation.bytes",
+            int(a.active.saturating_sub(a.allocated)),
+        ),
+        ("allocator.rss-ratio", ratio(a.resident, a.active)),
+        (
+            "allocator.rss-bytes",
+            int(a.resident.saturating_sub(a.active)),
+        ),
+        ("rss-overhead.ratio", ratio(m.rss, a.resident)),
+        ("rss-overhead.bytes", int(m.rss.saturating_sub(a.resident))),
+        ("fragmentation", ratio(m.rss, m.used)),
+        (
+            "fragmentation.bytes",
+            Reply::Integer(m.rss as i64 - m.used as i64),
+        ),
+        // Respite's own: the hot cache and SQLite's page cache and statements.
+        ("respite.cache.bytes", int(o.cache)),
+        (
+            "respite.sqlite.bytes",
+            // SAFETY: sqlite3_memory_used only reads SQLite's global counter.
+            Reply::Integer(unsafe { rusqlite::ffi::sqlite3_memory_used() }),
+        ),
+    ];
+    Reply::Map(
+        fields
+            .into_iter()
+            .map(|(k, v)| (Reply::Bulk(Bytes::from_static(k.as_bytes())), v))
+            .collect(),
+    )
+}
+
+/// Below this much allocated memory the doctor has too little to judge.
+const DOCTOR_MIN_BYTES: u64 = 5 << 20;
+
+fn memory_doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    let o = match overview(ctx) {
+        Ok(o) => o,
+        Err(e) => return err_store(&e),
+    };
+    let text = doctor_report(&o.mem);
+    Reply::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(text),
+    }
+}
+
+/// The doctor's findings in plain words, as Redis's MEMORY DOCTOR gives them.
+fn doctor_report(m: &MemoryFigures) -> String {
+    if m.used < DOCTOR_MIN_BYTES {
+        return "This instance uses too little memory (under 5 MB) for the memory doctor to \
+                judge anything. Come back once it holds some data."
+            .into();
+    }
+    let mut issues = Vec::new();
+    if m.peak > m.used.saturating_mul(3) / 2 {
+        issues.push(format!(
+            " * Peak memory: the peak ({}) was more than 150% of the memory used now ({}). \
+             The fragmentation figures may look worse than they are for that reason.",
+            m.peak, m.used
+        ));
+    }
+    let frag = m.rss as f64 / m.used.max(1) as f64;
+    if frag > 1.4 && m.rss.saturating_sub(m.used) > 10 << 20 {
+        issues.push(format!(
+            " * High fragmentation: the process's resident memory is {frag:.2} times what \
+             is allocated. MEMORY PURGE returns the allocator's unused pages to the system."
+        ));
+    }
+    if issues.is_empty() {
+        return "No memory problem found in this instance. Respite keeps its data in its \
+                SQLite file: the memory here is the hot cache (storage.cache_max_bytes), \
+                SQLite's page cache, the clients' buffers and Lua."
+            .into();
+    }
+    format!(
+        "The memory doctor found these possible problems:\n\n{}\n",
+        issues.join("\n\n")
+    )
+}
+
+fn memory_malloc_stats(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    Reply::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(crate::allocator::report()),
+    }
+}
+
+fn memory_purge(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    if crate::allocator::stats().is_some() && !crate::allocator::purge() {
+        return Reply::error("ERR Error purging dirty pages");
+    }
+    Reply::ok()
 }

@@ -256,17 +256,20 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-/// Resident set size of the process, from /proc (0 where unavailable).
-fn rss_bytes() -> u64 {
-    let page = 4096;
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * page)
+/// Physical memory of the machine (`total_system_memory`), 0 where unknown.
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as u64 * size as u64
+    } else {
+        0
+    }
 }
 
 /// User and system CPU seconds of the process.
@@ -353,17 +356,71 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
         }
         "memory" => {
             out.push_str("# Memory\r\n");
-            let rss = rss_bytes();
+            let mem = engine.stats.memory();
             let cache = engine.keyspace.cache_bytes() as u64;
-            // Without an instrumented allocator the best figure for used memory is the RSS.
-            line(out, "used_memory", &rss);
-            line(out, "used_memory_human", &human_bytes(rss));
-            line(out, "used_memory_rss", &rss);
-            line(out, "used_memory_rss_human", &human_bytes(rss));
+            let overhead = mem.used.saturating_sub(cache);
+            let pct = |part: u64, whole: u64| {
+                format!("{:.2}%", part as f64 * 100.0 / whole.max(1) as f64)
+            };
+            let ratio = |a: u64, b: u64| format!("{:.2}", a as f64 / b.max(1) as f64);
+            line(out, "used_memory", &mem.used);
+            line(out, "used_memory_human", &human_bytes(mem.used));
+            line(out, "used_memory_rss", &mem.rss);
+            line(out, "used_memory_rss_human", &human_bytes(mem.rss));
+            line(out, "used_memory_peak", &mem.peak);
+            line(out, "used_memory_peak_human", &human_bytes(mem.peak));
+            line(out, "used_memory_peak_perc", &pct(mem.used, mem.peak));
+            line(out, "used_memory_overhead", &overhead);
+            line(out, "used_memory_startup", &mem.startup);
+            // The data set held in memory is the hot cache's; the rest of the data is in the
+            // SQLite file.
+            line(out, "used_memory_dataset", &cache);
+            line(
+                out,
+                "used_memory_dataset_perc",
+                &pct(cache, mem.used.saturating_sub(mem.startup)),
+            );
+            let a = mem.allocator.unwrap_or_default();
+            line(out, "allocator_allocated", &a.allocated);
+            line(out, "allocator_active", &a.active);
+            line(out, "allocator_resident", &a.resident);
+            line(out, "total_system_memory", &total_system_memory());
+            line(
+                out,
+                "total_system_memory_human",
+                &human_bytes(total_system_memory()),
+            );
             line(out, "maxmemory", &0);
             line(out, "maxmemory_human", &"0B");
             line(out, "maxmemory_policy", &"noeviction");
-            line(out, "mem_allocator", &"libc");
+            line(out, "allocator_frag_ratio", &ratio(a.active, a.allocated));
+            line(
+                out,
+                "allocator_frag_bytes",
+                &a.active.saturating_sub(a.allocated),
+            );
+            line(out, "allocator_rss_ratio", &ratio(a.resident, a.active));
+            line(
+                out,
+                "allocator_rss_bytes",
+                &a.resident.saturating_sub(a.active),
+            );
+            line(out, "rss_overhead_ratio", &ratio(mem.rss, a.resident));
+            line(
+                out,
+                "rss_overhead_bytes",
+                &mem.rss.saturating_sub(a.resident),
+            );
+            line(out, "mem_fragmentation_ratio", &ratio(mem.rss, mem.used));
+            line(
+                out,
+                "mem_fragmentation_bytes",
+                &(mem.rss as i64 - mem.used as i64),
+            );
+            line(out, "mem_allocator", &crate::allocator::name());
+            // SAFETY: sqlite3_memory_used only reads SQLite's global counter.
+            let sqlite = unsafe { rusqlite::ffi::sqlite3_memory_used() };
+            line(out, "respite_sqlite_memory", &sqlite);
             line(out, "respite_cache_bytes", &cache);
             line(out, "respite_cache_bytes_human", &human_bytes(cache));
             line(

@@ -43,7 +43,7 @@ pub use extensions::Extensions;
 pub use info::{InfoId, InfoProviders, InfoWriter};
 use pubsub::PubSub;
 pub use shared::SharedState;
-pub use stats::{CommandStats, ServerStats};
+pub use stats::{CommandStats, MemoryFigures, ServerStats};
 use table::CommandTable;
 
 /// Time the active expiry may take per cron run (a quarter of the 100 ms period).
@@ -449,6 +449,7 @@ impl Engine {
             Some(_) => {}
             None => self.stats.ops_sample = Some((now, self.stats.commands_processed)),
         }
+        self.stats.memory();
         self.active_expire();
         self.lazy_free();
         if self.snapshots.poll() {

@@ -93,6 +93,7 @@ pub async fn run(
         config.storage.cache_max_bytes.0,
     )?;
     keyspace.set_encodings(Encodings::from_config(&config.storage));
+    crate::allocator::record_startup();
     if config.storage.durability == Durability::WriteBehind {
         keyspace.set_write_behind(Some(WriteBehindOptions {
             flush_interval_ms: config.storage.flush_interval_ms,
