@@ -1,0 +1,325 @@
+//! The flusher: one background task that owns the application databases' connections and
+//! does all their I/O, off the executor. Every `flush_interval_ms`, on WB.FLUSH, and early
+//! when a table's queue passes `max_queue_size`, it flushes each table with pending work:
+//!
+//! 1. **claim** (on the executor): the pending counters, updates and up to
+//!    `insert_batch_size` queued rows are written down as a claim with a fresh flush id
+//!    ([`queue::claim`]); the task waits until that keyspace commit is done;
+//! 2. **apply** (here): one transaction of the application database applies the claim and
+//!    records its flush id, or finds the id recorded and applies nothing ([`Target::apply`]);
+//! 3. **finish** (on the executor): the claimed work leaves the queues ([`queue::finish`]).
+//!
+//! A crash after 1 leaves the claim, which the next flush of that table re-applies first; a
+//! crash after 2 leaves it too, and re-applying it finds its id recorded: each write lands
+//! exactly once. A failure in 2 leaves everything queued, in order; the table is retried
+//! with a doubling backoff (up to [`MAX_BACKOFF`]), and WB.FLUSH retries at once.
+//!
+//! It also reads counters' bases for WB.INCR and WB.GET (the client waits, parked), so that a
+//! base is never read while a flush of its table is half done.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use respite_core::plugin::api::{ClientId, Engine, EngineHandle, Reply, Shutdown};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::config::WbConfig;
+use crate::queue::{self, Claim, Group};
+use crate::sql::{self, Num};
+use crate::target::{Applied, Target};
+use crate::{commands, state};
+
+/// The longest wait before retrying a table whose flush failed.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The first wait after a failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Work for the flusher.
+pub enum Request {
+    /// Read a counter's base, then complete the parked WB.INCR (`incr`) or WB.GET.
+    Base {
+        /// The parked client.
+        client: ClientId,
+        /// The table.
+        group: Group,
+        /// The row's canonical key.
+        row: String,
+        /// The column.
+        col: String,
+        /// WB.INCR's delta; `None` for WB.GET.
+        incr: Option<Num>,
+    },
+    /// Flush the tables matching `conn` / `table` (all when `None`), now; then serve
+    /// `client` (WB.FLUSH) with OK or the failures.
+    Flush {
+        /// The parked WB.FLUSH, if any.
+        client: Option<ClientId>,
+        /// Only this connection.
+        conn: Option<String>,
+        /// Only this table.
+        table: Option<String>,
+    },
+}
+
+/// What the task keeps between rounds.
+struct Flusher {
+    handle: EngineHandle,
+    targets: HashMap<String, Target>,
+    /// Tables whose last flush failed: when to retry, and the wait after the next failure.
+    backoff: HashMap<Group, (Instant, Duration)>,
+    batch: usize,
+}
+
+/// Runs the flusher until the plugin stops.
+pub async fn run(
+    handle: EngineHandle,
+    mut rx: UnboundedReceiver<Request>,
+    mut shutdown: Shutdown,
+    config: WbConfig,
+) {
+    let targets = config
+        .connections
+        .iter()
+        .filter_map(|(name, c)| Some((name.clone(), Target::new(c.target().ok()?))))
+        .collect();
+    let mut f = Flusher {
+        handle,
+        targets,
+        backoff: HashMap::new(),
+        batch: config.insert_batch_size,
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(config.flush_interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = tick.tick() => {
+                if f.flush_matching(None, None, false).await.is_err() && f.gone().await {
+                    break;
+                }
+            }
+            req = rx.recv() => match req {
+                None => break,
+                Some(Request::Flush { client, conn, table }) => {
+                    let result = f.flush_matching(conn.as_deref(), table.as_deref(), true).await;
+                    if let Some(id) = client {
+                        let reply = match result {
+                            Ok(()) => Reply::ok(),
+                            Err(errors) => Reply::Error(format!(
+                                "ERR WB.FLUSH failed, the writes stay queued and are retried: {}",
+                                errors.join("; ")
+                            ).into()),
+                        };
+                        let _ = f.handle.post(move |e: &mut Engine| {
+                            if let Some(st) = state(e) {
+                                st.cancelled.remove(&id);
+                            }
+                            e.serve_blocked(id, reply);
+                        });
+                    }
+                }
+                Some(Request::Base { client, group, row, col, incr }) => {
+                    let result = f.read_base(&group, &row, &col).await;
+                    let _ = f.handle.post(move |e: &mut Engine| {
+                        let reply = commands::complete_base(e, client, &group, &row, &col, incr, result);
+                        if let Some(reply) = reply {
+                            e.serve_blocked(client, reply);
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Flusher {
+    /// Whether the executor has stopped.
+    async fn gone(&self) -> bool {
+        self.handle.run(|_| ()).await.is_err()
+    }
+
+    /// Flushes every table with work matching the filters (skipping, unless `force`, those
+    /// waiting out a backoff). Returns the failures as `conn.table: error`.
+    async fn flush_matching(
+        &mut self,
+        conn: Option<&str>,
+        table: Option<&str>,
+        force: bool,
+    ) -> Result<(), Vec<String>> {
+        let groups = self
+            .handle
+            .run(|e: &mut Engine| {
+                let early = state(e).map(|st| std::mem::take(&mut st.early));
+                queue::pending(e).map(|p| (p.into_keys().collect::<Vec<_>>(), early))
+            })
+            .await;
+        let groups = match groups {
+            Ok(Ok((g, _))) => g,
+            Ok(Err(e)) => return Err(vec![e.to_string()]),
+            Err(e) => return Err(vec![e.to_string()]),
+        };
+        let now = Instant::now();
+        let mut errors = Vec::new();
+        for g in groups {
+            if conn.is_some_and(|c| c != g.conn) || table.is_some_and(|t| t != g.table) {
+                continue;
+            }
+            if !force && self.backoff.get(&g).is_some_and(|(at, _)| *at > now) {
+                continue;
+            }
+            match self.flush_group(&g).await {
+                Ok(()) => {
+                    self.backoff.remove(&g);
+                }
+                Err(e) => {
+                    let wait = self
+                        .backoff
+                        .get(&g)
+                        .map(|(_, w)| (*w * 2).min(MAX_BACKOFF))
+                        .unwrap_or(FIRST_BACKOFF);
+                    self.backoff
+                        .insert(g.clone(), (Instant::now() + wait, wait));
+                    tracing::warn!(conn = %g.conn, table = %g.table, error = %e, retry_ms = wait.as_millis() as u64, "writebehind: flush failed; the writes stay queued");
+                    let (g2, msg) = (g.clone(), e.clone());
+                    let _ = self.handle.post(move |e: &mut Engine| {
+                        if let Some(st) = state(e) {
+                            let s = st.stats.entry(g2).or_default();
+                            s.failures += 1;
+                            s.last_error = Some(msg);
+                        }
+                    });
+                    errors.push(format!("{}.{}: {e}", g.conn, g.table));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Flushes one table: its claim in progress first, then new claims while rows remain
+    /// beyond one batch.
+    async fn flush_group(&mut self, g: &Group) -> Result<(), String> {
+        if !self.targets.contains_key(&g.conn) {
+            return Err(format!("connection '{}' is not configured", g.conn));
+        }
+        loop {
+            let (batch, g2) = (self.batch, g.clone());
+            let claimed = self
+                .handle
+                .run(move |e: &mut Engine| {
+                    let prefix = state(e).map(|st| st.prefix.clone()).unwrap_or_default();
+                    let had = queue::has_claim(e, &g2)?;
+                    let claim = queue::claim(e, &g2, batch, &prefix)?;
+                    // A new claim commits with this batch: the next commit attempt.
+                    let wait_for = if had { 0 } else { e.commit_attempts().0 + 1 };
+                    Ok::<_, respite_core::plugin::api::StoreError>(claim.map(|c| (c, wait_for)))
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            let Some((claim, wait_for)) = claimed else {
+                return Ok(());
+            };
+            self.wait_durable(wait_for, &claim.flush_id).await?;
+            let target = self
+                .targets
+                .get_mut(&g.conn)
+                .ok_or_else(|| format!("connection '{}' is not configured", g.conn))?;
+            let applied = target.apply(&claim).await?;
+            failpoint("after-target-commit");
+            let more = claim.more;
+            self.finish(claim, applied).await?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Waits until commit number `n` is done and checks that it stored the claim.
+    async fn wait_durable(&self, n: u64, flush_id: &str) -> Result<(), String> {
+        loop {
+            let (attempts, _) = self
+                .handle
+                .run(|e: &mut Engine| e.commit_attempts())
+                .await
+                .map_err(|e| e.to_string())?;
+            if attempts >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let id = flush_id.to_string();
+        let stored = self
+            .handle
+            .run(move |e: &mut Engine| queue::claim_stored(e, &id))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if stored {
+            Ok(())
+        } else {
+            Err("the keyspace commit of the flush's claim failed".into())
+        }
+    }
+
+    /// Removes the applied work from the queues and counts the flush.
+    async fn finish(&self, claim: Claim, applied: Applied) -> Result<(), String> {
+        self.handle
+            .run(move |e: &mut Engine| {
+                queue::finish(e, &claim)?;
+                if let Some(st) = state(e) {
+                    let s = st.stats.entry(claim.group.clone()).or_default();
+                    s.flushes += 1;
+                    s.last_flush_rows = applied.rows;
+                    s.rows_written += applied.rows;
+                    s.missing_rows += applied.missing;
+                    if applied.already {
+                        s.recovered += 1;
+                    }
+                    s.last_error = None;
+                }
+                Ok::<_, respite_core::plugin::api::StoreError>(())
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Reads a counter's base from its table, after finishing any flush of that table in
+    /// progress (the database may or may not hold it yet).
+    async fn read_base(&mut self, g: &Group, row: &str, col: &str) -> Result<Num, String> {
+        let g2 = g.clone();
+        let claimed = self
+            .handle
+            .run(move |e: &mut Engine| queue::has_claim(e, &g2))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if claimed {
+            self.flush_group(g).await?;
+        }
+        let key = sql::row_from_text(row)?;
+        let target = self
+            .targets
+            .get_mut(&g.conn)
+            .ok_or_else(|| format!("connection '{}' is not configured", g.conn))?;
+        target.read_base(&g.table, &key, col).await
+    }
+}
+
+/// Test-only crash points (debug builds only): with `RESPITE_WB_FAILPOINT=after-target-commit`
+/// the process aborts right after an application database committed a flush, before Respite
+/// records it, which is the window that exactly-once must survive.
+fn failpoint(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("RESPITE_WB_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("writebehind: failpoint {name}: aborting");
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
+}
