@@ -182,10 +182,10 @@ fn wb_incr(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     };
     match queue::counter(ctx.engine(), &g, &row, &col) {
         Ok(Some((Some(base), pending))) => {
-            let Some(pending) = pending.add(delta) else {
+            let Some(pending) = pending.checked_add(delta) else {
                 return err("increment or decrement would overflow");
             };
-            let Some(total) = base.add(pending) else {
+            let Some(total) = base.checked_add(pending) else {
                 return err("increment or decrement would overflow");
             };
             if let Err(e) = queue::set_counter(ctx.engine(), &g, &row, &col, (Some(base), pending))
@@ -220,7 +220,7 @@ fn wb_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match queue::counter(ctx.engine(), &g, &row, &col) {
-        Ok(Some((Some(base), pending))) => match base.add(pending) {
+        Ok(Some((Some(base), pending))) => match base.checked_add(pending) {
             Some(total) => num_reply(total),
             None => err("the counter's total overflows"),
         },
@@ -268,13 +268,13 @@ pub(crate) fn complete_base(
     };
     let base = cached.unwrap_or(read);
     let pending = match incr {
-        Some(d) => match pending.add(d) {
+        Some(d) => match pending.checked_add(d) {
             Some(p) => p,
             None => return Some(err("increment or decrement would overflow")),
         },
         None => pending,
     };
-    let Some(total) = base.add(pending) else {
+    let Some(total) = base.checked_add(pending) else {
         return Some(err("increment or decrement would overflow"));
     };
     if let Err(e) = queue::set_counter(engine, g, row, col, (Some(base), pending)) {

@@ -89,7 +89,11 @@ pub async fn run(
         backoff: HashMap::new(),
         batch: config.insert_batch_size,
     };
-    let mut tick = tokio::time::interval(Duration::from_millis(config.flush_interval_ms));
+    // At start, before anything else: what a crash left (claims, queued work) is flushed
+    // first, and base reads wait for it.
+    let _ = f.flush_matching(None, None, true).await;
+    let period = Duration::from_millis(config.flush_interval_ms);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -311,14 +315,19 @@ impl Flusher {
     }
 }
 
-/// Test-only crash points (debug builds only): with `RESPITE_WB_FAILPOINT=after-target-commit`
-/// the process aborts right after an application database committed a flush, before Respite
-/// records it, which is the window that exactly-once must survive.
+/// Test-only crash points (debug builds only). `RESPITE_WB_FAILPOINT` names a file; when it
+/// exists and holds this point's name (`after-target-commit`: an application database has
+/// committed a flush, Respite has not recorded it yet, the window exactly-once must
+/// survive), the file is removed and the process aborts, as a kill -9 would end it. One
+/// shot: the restarted server, given the same environment, runs on.
 fn failpoint(name: &str) {
     #[cfg(debug_assertions)]
-    if std::env::var("RESPITE_WB_FAILPOINT").is_ok_and(|v| v == name) {
-        eprintln!("writebehind: failpoint {name}: aborting");
-        std::process::abort();
+    if let Some(path) = std::env::var_os("RESPITE_WB_FAILPOINT") {
+        let armed = std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == name);
+        if armed && std::fs::remove_file(&path).is_ok() {
+            eprintln!("writebehind: failpoint {name}: aborting");
+            std::process::abort();
+        }
     }
     #[cfg(not(debug_assertions))]
     let _ = name;

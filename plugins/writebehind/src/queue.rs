@@ -365,8 +365,8 @@ pub fn finish(engine: &mut Engine, claim: &Claim) -> Result<(), StoreError> {
         let Some((base, pending)) = counter(engine, g, row, col)? else {
             continue;
         };
-        let pending = pending.sub(d).unwrap_or(Num::Int(0));
-        let base = base.and_then(|b| b.add(d));
+        let pending = pending.checked_sub(d).unwrap_or(Num::Int(0));
+        let base = base.and_then(|b| b.checked_add(d));
         set_counter(engine, g, row, col, (base, pending))?;
     }
     for (row, col, _, seq) in &claim.updates {
@@ -409,7 +409,8 @@ pub fn pending(
     engine: &mut Engine,
 ) -> Result<std::collections::BTreeMap<Group, Pending>, StoreError> {
     let mut out = std::collections::BTreeMap::<Group, Pending>::new();
-    let queries: [(&str, fn(&mut Pending, i64)); 4] = [
+    type Set = fn(&mut Pending, i64);
+    let queries: [(&str, Set); 4] = [
         (
             "SELECT conn, tbl, COUNT(*) FROM wb_counters WHERE delta != 0 GROUP BY conn, tbl",
             |p, n| p.counters = n,

@@ -98,7 +98,7 @@ impl Num {
     }
 
     /// `self + other`; `None` on integer overflow or a non-finite result.
-    pub fn add(self, other: Num) -> Option<Num> {
+    pub fn checked_add(self, other: Num) -> Option<Num> {
         match (self, other) {
             (Num::Int(a), Num::Int(b)) => a.checked_add(b).map(Num::Int),
             (a, b) => {
@@ -109,10 +109,10 @@ impl Num {
     }
 
     /// `self - other` (what a finished flush leaves pending).
-    pub fn sub(self, other: Num) -> Option<Num> {
+    pub fn checked_sub(self, other: Num) -> Option<Num> {
         match other {
-            Num::Int(b) => self.add(Num::Int(b.checked_neg()?)),
-            Num::Real(b) => self.add(Num::Real(-b)),
+            Num::Int(b) => self.checked_add(Num::Int(b.checked_neg()?)),
+            Num::Real(b) => self.checked_add(Num::Real(-b)),
         }
     }
 
@@ -398,9 +398,12 @@ mod tests {
         assert_eq!(Num::parse("inf"), None);
         assert_eq!(Num::parse("nan"), None);
         assert_eq!(Num::parse(""), None);
-        assert_eq!(Num::Int(i64::MAX).add(Num::Int(1)), None);
-        assert_eq!(Num::Int(3).sub(Num::Int(5)), Some(Num::Int(-2)));
-        assert_eq!(Num::Int(1).add(Num::Real(0.5)), Some(Num::Real(1.5)));
+        assert_eq!(Num::Int(i64::MAX).checked_add(Num::Int(1)), None);
+        assert_eq!(Num::Int(3).checked_sub(Num::Int(5)), Some(Num::Int(-2)));
+        assert_eq!(
+            Num::Int(1).checked_add(Num::Real(0.5)),
+            Some(Num::Real(1.5))
+        );
     }
 
     #[test]
