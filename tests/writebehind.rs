@@ -106,9 +106,14 @@ fn create_schema(app: &dyn App) {
 /// A server whose flushes run only on WB.FLUSH (and once at start, which recovers what a
 /// crash left), so that each test decides when the application database is written.
 fn server(app: &dyn App, env: &[(&str, &Path)]) -> Server {
+    server_with(app, env, 100_000)
+}
+
+fn server_with(app: &dyn App, env: &[(&str, &Path)], max_queue_size: usize) -> Server {
     let mut b = Server::builder().config(format!(
         "[plugins]\nenabled = [\"writebehind\"]\n\
-         [plugins.writebehind]\nflush_interval_ms = 3600000\ninsert_batch_size = 50\nmax_queue_size = 100000\n\
+         [plugins.writebehind]\nflush_interval_ms = 3600000\ninsert_batch_size = 50\n\
+         max_queue_size = {max_queue_size}\n\
          [plugins.writebehind.connections.app]\nurl = \"{}\"\n",
         app.url()
     ));
@@ -443,6 +448,25 @@ fn sqlite_exactly_once_across_kill_9_and_a_crash_after_the_target_commit() {
 fn sqlite_failed_flush_keeps_everything_queued_in_order() {
     let dir = tempfile::tempdir().unwrap();
     failed_flush_keeps_everything(&sqlite_app(dir.path()));
+}
+
+#[test]
+fn a_queue_past_max_queue_size_flushes_before_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sqlite_app(dir.path());
+    create_schema(&app);
+    let s = server_with(&app, &[], 10);
+    let mut c = s.conn();
+    for i in 0..25 {
+        let row = format!(r#"{{"seq": {i}, "kind": "k"}}"#);
+        int(&mut c, &["WB.INSERT", "app", "events", &row]);
+    }
+    // The interval is an hour: only the early flush can write rows now.
+    common::wait_until("an early flush", std::time::Duration::from_secs(30), || {
+        app.one("SELECT COUNT(*) FROM events") != "0"
+    });
+    ok(&mut c, &["WB.FLUSH"]);
+    assert_events(&app, 25);
 }
 
 #[test]

@@ -317,7 +317,8 @@ fn wb_update(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
-/// `WB.INSERT conn table row` -> the number of rows queued for that table.
+/// `WB.INSERT conn table row` -> the number of rows queued for that table (counted in
+/// memory since the last flush of the table, which recounts them).
 fn wb_insert(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let conn = match utf8(&argv[1], "the connection name") {
         Ok(c) => c,
@@ -348,23 +349,24 @@ fn wb_insert(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     st.next_seq += 1;
     let max = st.config.max_queue_size as i64;
     let g = Group { conn, table };
-    let queued = match queue::push_insert(ctx.engine(), &g, id, &row) {
-        Ok(n) => n,
-        Err(e) => return store_err(e),
+    if let Err(e) = queue::push_insert(ctx.engine(), &g, id, &row) {
+        return store_err(e);
+    }
+    let Some(st) = state(ctx.engine()) else {
+        return not_running();
     };
-    if queued > max {
-        if let Some(st) = state(ctx.engine()) {
-            if !st.early.contains(&g) {
-                if let Some(tx) = &st.tx {
-                    let _ = tx.send(Request::Flush {
-                        client: None,
-                        conn: Some(g.conn.clone()),
-                        table: Some(g.table.clone()),
-                    });
-                }
-                st.early.insert(g);
-            }
+    let queued = st.queued.entry(g.clone()).or_insert(0);
+    *queued += 1;
+    let queued = *queued;
+    if queued > max && !st.early.contains(&g) {
+        if let Some(tx) = &st.tx {
+            let _ = tx.send(Request::Flush {
+                client: None,
+                conn: Some(g.conn.clone()),
+                table: Some(g.table.clone()),
+            });
         }
+        st.early.insert(g);
     }
     Reply::Integer(queued)
 }

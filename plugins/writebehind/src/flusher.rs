@@ -106,7 +106,9 @@ pub async fn run(
             req = rx.recv() => match req {
                 None => break,
                 Some(Request::Flush { client, conn, table }) => {
-                    let result = f.flush_matching(conn.as_deref(), table.as_deref(), true).await;
+                    // WB.FLUSH retries at once; an early flush waits out a backoff.
+                    let force = client.is_some();
+                    let result = f.flush_matching(conn.as_deref(), table.as_deref(), force).await;
                     if let Some(id) = client {
                         let reply = match result {
                             Ok(()) => Reply::ok(),
@@ -275,7 +277,9 @@ impl Flusher {
         self.handle
             .run(move |e: &mut Engine| {
                 queue::finish(e, &claim)?;
+                let queued = queue::queued_rows(e, &claim.group)?;
                 if let Some(st) = state(e) {
+                    st.queued.insert(claim.group.clone(), queued);
                     let s = st.stats.entry(claim.group.clone()).or_default();
                     s.flushes += 1;
                     s.last_flush_rows = applied.rows;

@@ -25,7 +25,7 @@ pub mod queue;
 pub mod sql;
 pub mod target;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use respite_core::plugin::api::{ClientId, Engine, Plugin, PluginError, Registrar};
@@ -79,6 +79,9 @@ pub(crate) struct State {
     early: HashSet<Group>,
     /// Flush counters per table.
     stats: BTreeMap<Group, GroupStats>,
+    /// Rows queued per table (WB.INSERT's reply and the early flush; recounted from the
+    /// table at start and after each flush of the table).
+    queued: HashMap<Group, i64>,
     /// Parked clients that left before the flusher answered.
     cancelled: HashSet<ClientId>,
 }
@@ -107,6 +110,11 @@ impl Plugin for WriteBehind {
         reg.commands(commands::COMMANDS)?;
         let prefix = queue::open(reg.engine(), &new_prefix()).map_err(|e| fail(e.to_string()))?;
         let next_seq = queue::max_seq(reg.engine()).map_err(|e| fail(e.to_string()))? + 1;
+        let queued = queue::pending(reg.engine())
+            .map_err(|e| fail(e.to_string()))?
+            .into_iter()
+            .map(|(g, p)| (g, p.rows))
+            .collect();
         let tx = match reg.executor() {
             Some(handle) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -125,6 +133,7 @@ impl Plugin for WriteBehind {
             tx,
             early: HashSet::new(),
             stats: BTreeMap::new(),
+            queued,
             cancelled: HashSet::new(),
         });
         reg.info_section(

@@ -208,13 +208,18 @@ pub fn put_update(
     Ok(())
 }
 
-/// Queues a row; returns how many rows the table now has queued.
-pub fn push_insert(engine: &mut Engine, g: &Group, id: i64, row: &str) -> Result<i64, StoreError> {
+/// Queues a row.
+pub fn push_insert(engine: &mut Engine, g: &Group, id: i64, row: &str) -> Result<(), StoreError> {
     let [c, t] = g.params();
     engine.sql_execute(
         "INSERT INTO wb_inserts (id, conn, tbl, row) VALUES (?1, ?2, ?3, ?4)",
         &[SqlValue::Integer(id), c, t, text(row)],
     )?;
+    Ok(())
+}
+
+/// How many rows `g` has queued.
+pub fn queued_rows(engine: &mut Engine, g: &Group) -> Result<i64, StoreError> {
     let [c, t] = g.params();
     let rows = engine.sql_query(
         "SELECT COUNT(*) FROM wb_inserts WHERE conn = ?1 AND tbl = ?2",
