@@ -8,7 +8,8 @@
 //! parameter sent as text so that the server parses it with the column's own type.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -45,8 +46,9 @@ pub struct Applied {
 
 /// One connection's database, with a PostgreSQL client kept between flushes.
 pub enum Target {
-    /// A SQLite file.
-    Sqlite(PathBuf),
+    /// A SQLite file, and its connection, kept between flushes (opened again after an
+    /// error).
+    Sqlite(PathBuf, SqliteConn),
     /// A PostgreSQL server.
     Postgres {
         /// The connection string.
@@ -60,7 +62,7 @@ impl Target {
     /// The database `url` names (not connected yet).
     pub fn new(url: TargetUrl) -> Target {
         match url {
-            TargetUrl::Sqlite(p) => Target::Sqlite(p),
+            TargetUrl::Sqlite(p) => Target::Sqlite(p, SqliteConn::default()),
             TargetUrl::Postgres(url) => Target::Postgres { url, client: None },
         }
     }
@@ -68,10 +70,13 @@ impl Target {
     /// `table.col` of the row `key` as a number (0 when the row is missing or NULL).
     pub async fn read_base(&mut self, table: &str, key: &RowKey, col: &str) -> Result<Num, String> {
         match self {
-            Target::Sqlite(path) => {
-                let path = path.clone();
+            Target::Sqlite(path, conn) => {
+                let (path, conn) = (path.clone(), Arc::clone(conn));
                 let (table, key, col) = (table.to_string(), key.clone(), col.to_string());
-                blocking(move || sqlite_read_base(&path, &table, &key, &col)).await
+                blocking(move || {
+                    with_sqlite(&path, &conn, |c| sqlite_read_base(c, &table, &key, &col))
+                })
+                .await
             }
             Target::Postgres { .. } => {
                 let mut s = Stmt::default();
@@ -95,11 +100,14 @@ impl Target {
     /// Applies `claim` in one transaction, unless its flush id is recorded already.
     pub async fn apply(&mut self, claim: &Claim) -> Result<Applied, String> {
         match self {
-            Target::Sqlite(path) => {
+            Target::Sqlite(path, conn) => {
                 let stmts = statements(Dialect::Sqlite, claim)?;
-                let path = path.clone();
+                let (path, conn) = (path.clone(), Arc::clone(conn));
                 let (id, table) = (claim.flush_id.clone(), claim.group.table.clone());
-                blocking(move || sqlite_apply(&path, &id, &table, &stmts)).await
+                blocking(move || {
+                    with_sqlite(&path, &conn, |c| sqlite_apply(c, &id, &table, &stmts))
+                })
+                .await
             }
             Target::Postgres { .. } => {
                 let stmts = statements(Dialect::Postgres, claim)?;
@@ -205,12 +213,33 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| format!("the SQLite worker failed: {e}"))?
 }
 
-fn sqlite_open(path: &PathBuf) -> Result<rusqlite::Connection, String> {
-    let conn = rusqlite::Connection::open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(|e| e.to_string())?;
-    Ok(conn)
+/// A SQLite connection shared with the blocking pool.
+pub type SqliteConn = Arc<Mutex<Option<rusqlite::Connection>>>;
+
+/// Runs `f` on the kept connection (opening it, with the ledger, when there is none); an
+/// error drops the connection, so the next call starts afresh.
+fn with_sqlite<T>(
+    path: &Path,
+    conn: &SqliteConn,
+    f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, String>,
+) -> Result<T, String> {
+    let mut guard = conn
+        .lock()
+        .map_err(|_| "the SQLite connection is poisoned")?;
+    if guard.is_none() {
+        let c = rusqlite::Connection::open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        c.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        c.execute_batch(LEDGER_SQLITE).map_err(|e| e.to_string())?;
+        *guard = Some(c);
+    }
+    let c = guard.as_mut().ok_or("no SQLite connection")?;
+    let result = f(c);
+    if result.is_err() {
+        *guard = None;
+    }
+    result
 }
 
 fn sqlite_value(p: &Param) -> rusqlite::types::Value {
@@ -224,9 +253,13 @@ fn sqlite_value(p: &Param) -> rusqlite::types::Value {
     }
 }
 
-fn sqlite_read_base(path: &PathBuf, table: &str, key: &RowKey, col: &str) -> Result<Num, String> {
+fn sqlite_read_base(
+    conn: &mut rusqlite::Connection,
+    table: &str,
+    key: &RowKey,
+    col: &str,
+) -> Result<Num, String> {
     use rusqlite::types::Value;
-    let conn = sqlite_open(path)?;
     let mut s = Stmt::default();
     let wh = s.where_clause(Dialect::Sqlite, key);
     s.sql = format!(
@@ -235,7 +268,7 @@ fn sqlite_read_base(path: &PathBuf, table: &str, key: &RowKey, col: &str) -> Res
         sql::quote(table)
     );
     let params: Vec<Value> = s.params.iter().map(sqlite_value).collect();
-    let mut stmt = conn.prepare(&s.sql).map_err(|e| e.to_string())?;
+    let mut stmt = conn.prepare_cached(&s.sql).map_err(|e| e.to_string())?;
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params))
         .map_err(|e| e.to_string())?;
@@ -253,14 +286,12 @@ fn sqlite_read_base(path: &PathBuf, table: &str, key: &RowKey, col: &str) -> Res
 }
 
 fn sqlite_apply(
-    path: &PathBuf,
+    conn: &mut rusqlite::Connection,
     flush_id: &str,
     table: &str,
     stmts: &[Stmt],
 ) -> Result<Applied, String> {
-    let mut conn = sqlite_open(path)?;
     let e = |e: rusqlite::Error| e.to_string();
-    conn.execute_batch(LEDGER_SQLITE).map_err(e)?;
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(e)?;
