@@ -141,7 +141,7 @@ fn store_err(e: impl std::fmt::Display) -> Reply {
 /// Forgets a parked client's pending base read when it leaves unserved.
 fn on_unblock(engine: &mut Engine, id: ClientId, _why: Unblock) {
     if let Some(st) = state(engine) {
-        st.cancelled.insert(id);
+        st.parked.remove(&id);
     }
 }
 
@@ -156,11 +156,20 @@ fn park(ctx: &mut Ctx<'_>, req: Request, in_transaction: &str) -> Reply {
         timeout_reply: Reply::Null,
         on_unblock,
     };
+    if tx.is_closed() {
+        return err("the writebehind flusher has stopped");
+    }
     if !ctx.block(spec) {
         return err(in_transaction);
     }
+    let id = ctx.client_id();
     if tx.send(req).is_err() {
-        return err("the writebehind flusher has stopped");
+        ctx.engine()
+            .serve_blocked(id, err("the writebehind flusher has stopped"));
+        return Reply::Null;
+    }
+    if let Some(st) = state(ctx.engine()) {
+        st.parked.insert(id);
     }
     Reply::Null
 }
@@ -250,7 +259,7 @@ pub(crate) fn complete_base(
     incr: Option<Num>,
     base: Result<Num, String>,
 ) -> Option<Reply> {
-    if state(engine)?.cancelled.remove(&client) {
+    if !state(engine)?.parked.remove(&client) {
         return None;
     }
     let read = match base {

@@ -32,6 +32,10 @@ use crate::{commands, state};
 /// The longest wait before retrying a table whose flush failed.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How long one flush transaction or base read may take before it counts as failed (its
+/// outcome then unknown: the next attempt's flush-id check settles it).
+const TARGET_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The first wait after a failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -118,10 +122,9 @@ pub async fn run(
                             ).into()),
                         };
                         let _ = f.handle.post(move |e: &mut Engine| {
-                            if let Some(st) = state(e) {
-                                st.cancelled.remove(&id);
+                            if state(e).is_some_and(|st| st.parked.remove(&id)) {
+                                e.serve_blocked(id, reply);
                             }
-                            e.serve_blocked(id, reply);
                         });
                     }
                 }
@@ -235,7 +238,13 @@ impl Flusher {
                 .targets
                 .get_mut(&g.conn)
                 .ok_or_else(|| format!("connection '{}' is not configured", g.conn))?;
-            let applied = target.apply(&claim).await?;
+            let applied = match tokio::time::timeout(TARGET_TIMEOUT, target.apply(&claim)).await {
+                Ok(applied) => applied?,
+                Err(_) => {
+                    target.reset();
+                    return Err(format!("no answer within {} s", TARGET_TIMEOUT.as_secs()));
+                }
+            };
             failpoint("after-target-commit");
             let more = claim.more;
             self.finish(claim, applied).await?;
@@ -315,7 +324,13 @@ impl Flusher {
             .targets
             .get_mut(&g.conn)
             .ok_or_else(|| format!("connection '{}' is not configured", g.conn))?;
-        target.read_base(&g.table, &key, col).await
+        match tokio::time::timeout(TARGET_TIMEOUT, target.read_base(&g.table, &key, col)).await {
+            Ok(base) => base,
+            Err(_) => {
+                target.reset();
+                Err(format!("no answer within {} s", TARGET_TIMEOUT.as_secs()))
+            }
+        }
     }
 }
 

@@ -82,8 +82,9 @@ pub(crate) struct State {
     /// Rows queued per table (WB.INSERT's reply and the early flush; recounted from the
     /// table at start and after each flush of the table).
     queued: HashMap<Group, i64>,
-    /// Parked clients that left before the flusher answered.
-    cancelled: HashSet<ClientId>,
+    /// Clients parked until the flusher answers (a base read, WB.FLUSH); one that leaves
+    /// unserved (disconnect, CLIENT UNBLOCK) is removed, and its WB.INCR is not applied.
+    parked: HashSet<ClientId>,
 }
 
 pub(crate) fn state(engine: &mut Engine) -> Option<&mut State> {
@@ -134,7 +135,7 @@ impl Plugin for WriteBehind {
             early: HashSet::new(),
             stats: BTreeMap::new(),
             queued,
-            cancelled: HashSet::new(),
+            parked: HashSet::new(),
         });
         reg.info_section(
             "writebehind",
@@ -156,5 +157,20 @@ impl Plugin for WriteBehind {
             }),
         )?;
         Ok(())
+    }
+
+    /// Answers the clients still waiting for the flusher, which stops with the plugin.
+    fn stop(&mut self, engine: &mut Engine) {
+        let parked: Vec<ClientId> = state(engine)
+            .map(|st| st.parked.drain().collect())
+            .unwrap_or_default();
+        for id in parked {
+            engine.serve_blocked(
+                id,
+                respite_core::plugin::api::Reply::error(
+                    "ERR the writebehind plugin stopped before answering; nothing was queued",
+                ),
+            );
+        }
     }
 }

@@ -123,6 +123,14 @@ impl Target {
         }
     }
 
+    /// Drops the PostgreSQL client (after a timeout: the server ends the transaction the
+    /// client had open when the connection closes).
+    pub fn reset(&mut self) {
+        if let Target::Postgres { client, .. } = self {
+            *client = None;
+        }
+    }
+
     /// The PostgreSQL client, connecting (and creating the ledger) when there is none.
     async fn pg(&mut self) -> Result<&mut tokio_postgres::Client, String> {
         let Target::Postgres { url, client } = self else {
