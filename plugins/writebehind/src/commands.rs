@@ -134,6 +134,15 @@ fn column(arg: &Bytes) -> Result<String, Reply> {
     }
 }
 
+/// Tells the flusher that `g` has work.
+fn mark_dirty(engine: &mut Engine, g: &Group) {
+    if let Some(st) = state(engine) {
+        if !st.dirty.contains(g) {
+            st.dirty.insert(g.clone());
+        }
+    }
+}
+
 fn store_err(e: impl std::fmt::Display) -> Reply {
     err(e)
 }
@@ -201,6 +210,7 @@ fn wb_incr(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             {
                 return store_err(e);
             }
+            mark_dirty(ctx.engine(), &g);
             num_reply(total)
         }
         Ok(_) => {
@@ -289,6 +299,9 @@ pub(crate) fn complete_base(
     if let Err(e) = queue::set_counter(engine, g, row, col, (Some(base), pending)) {
         return Some(store_err(e));
     }
+    if incr.is_some() {
+        mark_dirty(engine, g);
+    }
     Some(num_reply(total))
 }
 
@@ -323,6 +336,7 @@ fn wb_update(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             return store_err(e);
         }
     }
+    mark_dirty(ctx.engine(), &g);
     Reply::ok()
 }
 
@@ -364,6 +378,9 @@ fn wb_insert(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let Some(st) = state(ctx.engine()) else {
         return not_running();
     };
+    if !st.dirty.contains(&g) {
+        st.dirty.insert(g.clone());
+    }
     let queued = st.queued.entry(g.clone()).or_insert(0);
     *queued += 1;
     let queued = *queued;

@@ -156,25 +156,34 @@ impl Flusher {
         table: Option<&str>,
         force: bool,
     ) -> Result<(), Vec<String>> {
+        // The tables with work (and matching the filters) leave the dirty set; a write
+        // arriving meanwhile puts its table back, and so does a skip or a failure here.
+        let (c2, t2) = (conn.map(str::to_string), table.map(str::to_string));
         let groups = self
             .handle
-            .run(|e: &mut Engine| {
-                let early = state(e).map(|st| std::mem::take(&mut st.early));
-                queue::pending(e).map(|p| (p.into_keys().collect::<Vec<_>>(), early))
+            .run(move |e: &mut Engine| {
+                let Some(st) = state(e) else {
+                    return Vec::new();
+                };
+                st.early.clear();
+                let matching = |g: &Group| {
+                    c2.as_ref().is_none_or(|c| *c == g.conn)
+                        && t2.as_ref().is_none_or(|t| *t == g.table)
+                };
+                let taken: Vec<Group> = st.dirty.iter().filter(|g| matching(g)).cloned().collect();
+                for g in &taken {
+                    st.dirty.remove(g);
+                }
+                taken
             })
-            .await;
-        let groups = match groups {
-            Ok(Ok((g, _))) => g,
-            Ok(Err(e)) => return Err(vec![e.to_string()]),
-            Err(e) => return Err(vec![e.to_string()]),
-        };
+            .await
+            .map_err(|e| vec![e.to_string()])?;
         let now = Instant::now();
         let mut errors = Vec::new();
+        let mut again = Vec::new();
         for g in groups {
-            if conn.is_some_and(|c| c != g.conn) || table.is_some_and(|t| t != g.table) {
-                continue;
-            }
             if !force && self.backoff.get(&g).is_some_and(|(at, _)| *at > now) {
+                again.push(g);
                 continue;
             }
             match self.flush_group(&g).await {
@@ -199,8 +208,16 @@ impl Flusher {
                         }
                     });
                     errors.push(format!("{}.{}: {e}", g.conn, g.table));
+                    again.push(g);
                 }
             }
+        }
+        if !again.is_empty() {
+            let _ = self.handle.post(move |e: &mut Engine| {
+                if let Some(st) = state(e) {
+                    st.dirty.extend(again);
+                }
+            });
         }
         if errors.is_empty() {
             Ok(())

@@ -75,6 +75,9 @@ pub(crate) struct State {
     next_seq: i64,
     /// Requests to the flusher; `None` without a running server.
     tx: Option<UnboundedSender<flusher::Request>>,
+    /// Tables with pending work (or a flush in progress): what the flusher looks at, so that
+    /// a round costs nothing per queued row.
+    dirty: HashSet<Group>,
     /// Tables whose early flush (past `max_queue_size`) is requested and not yet started.
     early: HashSet<Group>,
     /// Flush counters per table.
@@ -111,11 +114,9 @@ impl Plugin for WriteBehind {
         reg.commands(commands::COMMANDS)?;
         let prefix = queue::open(reg.engine(), &new_prefix()).map_err(|e| fail(e.to_string()))?;
         let next_seq = queue::max_seq(reg.engine()).map_err(|e| fail(e.to_string()))? + 1;
-        let queued = queue::pending(reg.engine())
-            .map_err(|e| fail(e.to_string()))?
-            .into_iter()
-            .map(|(g, p)| (g, p.rows))
-            .collect();
+        let pending = queue::pending(reg.engine()).map_err(|e| fail(e.to_string()))?;
+        let dirty = pending.keys().cloned().collect();
+        let queued = pending.into_iter().map(|(g, p)| (g, p.rows)).collect();
         let tx = match reg.executor() {
             Some(handle) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -132,6 +133,7 @@ impl Plugin for WriteBehind {
             prefix,
             next_seq,
             tx,
+            dirty,
             early: HashSet::new(),
             stats: BTreeMap::new(),
             queued,
