@@ -585,6 +585,9 @@ fn bad_arguments_are_errors_and_queue_nothing() {
     );
     let e = err(&mut c, &["WB.INCR", "app", "posts", "1", "views", "1"]);
     assert!(e.contains("overflow"), "{e}");
+    // A delta with a fraction makes the total a double.
+    let v = cmd(&mut c, &["WB.INCR", "app", "posts", "3", "views", "0.25"]).unwrap();
+    assert_eq!(text(&v), "100.25");
     // Inside MULTI, a counter whose base is not read yet is an error; a known one works.
     let mut pipe = redis::pipe();
     pipe.atomic()

@@ -69,7 +69,9 @@ pub(crate) struct GroupStats {
 /// What the commands and the flusher share, on the executor.
 pub(crate) struct State {
     config: WbConfig,
-    /// This server's flush-id prefix (kept in `wb_meta`).
+    /// The prefix of this run's flush ids: the keyspace's own (kept in `wb_meta`) and one
+    /// fresh per start, so that a keyspace file restored from a copy never reuses an id that
+    /// a database has recorded (it would skip that flush as applied).
     prefix: String,
     /// The next update sequence number / insert id.
     next_seq: i64,
@@ -94,7 +96,7 @@ pub(crate) fn state(engine: &mut Engine) -> Option<&mut State> {
     engine.state_mut::<State>()
 }
 
-/// A flush-id prefix unique to this server's keyspace: time and process id at creation.
+/// A fresh id: the time and the process id.
 fn new_prefix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -112,7 +114,8 @@ impl Plugin for WriteBehind {
         };
         config.validate().map_err(fail)?;
         reg.commands(commands::COMMANDS)?;
-        let prefix = queue::open(reg.engine(), &new_prefix()).map_err(|e| fail(e.to_string()))?;
+        let keyspace = queue::open(reg.engine(), &new_prefix()).map_err(|e| fail(e.to_string()))?;
+        let prefix = format!("{keyspace}.{}", new_prefix());
         let next_seq = queue::max_seq(reg.engine()).map_err(|e| fail(e.to_string()))? + 1;
         let pending = queue::pending(reg.engine()).map_err(|e| fail(e.to_string()))?;
         let dirty = pending.keys().cloned().collect();
