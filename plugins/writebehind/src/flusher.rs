@@ -36,6 +36,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// outcome then unknown: the next attempt's flush-id check settles it).
 const TARGET_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Transactions one table gets per round before the others have their turn.
+const MAX_BATCHES_PER_ROUND: usize = 64;
+
 /// The first wait after a failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -186,7 +189,13 @@ impl Flusher {
                 again.push(g);
                 continue;
             }
-            match self.flush_group(&g).await {
+            // WB.FLUSH and the start drain a table; a round leaves a long backlog for later.
+            let max_batches = if force {
+                usize::MAX
+            } else {
+                MAX_BATCHES_PER_ROUND
+            };
+            match self.flush_group(&g, max_batches).await {
                 Ok(()) => {
                     self.backoff.remove(&g);
                 }
@@ -228,11 +237,11 @@ impl Flusher {
 
     /// Flushes one table: its claim in progress first, then new claims while rows remain
     /// beyond one batch.
-    async fn flush_group(&mut self, g: &Group) -> Result<(), String> {
+    async fn flush_group(&mut self, g: &Group, max_batches: usize) -> Result<(), String> {
         if !self.targets.contains_key(&g.conn) {
             return Err(format!("connection '{}' is not configured", g.conn));
         }
-        loop {
+        for _ in 0..max_batches {
             let (batch, g2) = (self.batch, g.clone());
             let claimed = self
                 .handle
@@ -269,6 +278,15 @@ impl Flusher {
                 return Ok(());
             }
         }
+        // A backlog larger than a round: the rest waits for the next round, so that the
+        // other tables, base reads and WB.FLUSH get their turn.
+        let g2 = g.clone();
+        let _ = self.handle.post(move |e: &mut Engine| {
+            if let Some(st) = state(e) {
+                st.dirty.insert(g2);
+            }
+        });
+        Ok(())
     }
 
     /// Waits until commit number `n` is done and checks that it stored the claim.
@@ -334,7 +352,7 @@ impl Flusher {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         if claimed {
-            self.flush_group(g).await?;
+            self.flush_group(g, 1).await?;
         }
         let key = sql::row_from_text(row)?;
         let target = self
