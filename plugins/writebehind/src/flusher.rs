@@ -76,7 +76,15 @@ struct Flusher {
     /// Tables whose last flush failed: when to retry, and the wait after the next failure.
     backoff: HashMap<Group, (Instant, Duration)>,
     batch: usize,
+    /// Per connection: flushes whose finish was written, with the number of the keyspace
+    /// commit that stores it. Once that commit is done, the database's ledger row of the
+    /// flush is no longer needed (the claim is gone, so it is never applied again) and the
+    /// next flush on the connection deletes it: the ledger stays small.
+    finished: HashMap<String, Vec<(String, u64)>>,
 }
+
+/// Ledger rows one flush deletes at most.
+const MAX_PRUNE: usize = 1000;
 
 /// Runs the flusher until the plugin stops.
 pub async fn run(
@@ -95,6 +103,7 @@ pub async fn run(
         targets,
         backoff: HashMap::new(),
         batch: config.insert_batch_size,
+        finished: HashMap::new(),
     };
     // At start, before anything else: what a crash left (claims, queued work) is flushed
     // first, and base reads wait for it.
@@ -243,6 +252,7 @@ impl Flusher {
         }
         for _ in 0..max_batches {
             let (batch, g2) = (self.batch, g.clone());
+            let finished = std::mem::take(self.finished.entry(g.conn.clone()).or_default());
             let claimed = self
                 .handle
                 .run(move |e: &mut Engine| {
@@ -251,29 +261,51 @@ impl Flusher {
                     let claim = queue::claim(e, &g2, batch, &prefix)?;
                     // A new claim commits with this batch: the next commit attempt.
                     let wait_for = if had { 0 } else { e.commit_attempts().0 + 1 };
-                    Ok::<_, respite_core::plugin::api::StoreError>(claim.map(|c| (c, wait_for)))
+                    let prune = prunable(e, finished)?;
+                    Ok::<_, respite_core::plugin::api::StoreError>((
+                        claim.map(|c| (c, wait_for)),
+                        prune,
+                    ))
                 })
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
-            let Some((claim, wait_for)) = claimed else {
+            let (claimed, (prune, waiting)) = claimed;
+            self.finished
+                .entry(g.conn.clone())
+                .or_default()
+                .extend(waiting);
+            let Some((mut claim, wait_for)) = claimed else {
+                self.requeue_prune(&g.conn, prune);
                 return Ok(());
             };
+            claim.prune = prune;
             self.wait_durable(wait_for, &claim.flush_id).await?;
             let target = self
                 .targets
                 .get_mut(&g.conn)
                 .ok_or_else(|| format!("connection '{}' is not configured", g.conn))?;
             let applied = match tokio::time::timeout(TARGET_TIMEOUT, target.apply(&claim)).await {
-                Ok(applied) => applied?,
+                Ok(Ok(applied)) => applied,
+                Ok(Err(e)) => {
+                    self.requeue_prune(&g.conn, std::mem::take(&mut claim.prune));
+                    return Err(e);
+                }
                 Err(_) => {
                     target.reset();
+                    self.requeue_prune(&g.conn, std::mem::take(&mut claim.prune));
                     return Err(format!("no answer within {} s", TARGET_TIMEOUT.as_secs()));
                 }
             };
+            if applied.already {
+                // Nothing ran in that transaction, the deletions neither.
+                self.requeue_prune(&g.conn, std::mem::take(&mut claim.prune));
+            }
             failpoint("after-target-commit");
             let more = claim.more;
-            self.finish(claim, applied).await?;
+            let (conn, id) = (g.conn.clone(), claim.flush_id.clone());
+            let commit = self.finish(claim, applied).await?;
+            self.finished.entry(conn).or_default().push((id, commit));
             if !more {
                 return Ok(());
             }
@@ -317,7 +349,19 @@ impl Flusher {
     }
 
     /// Removes the applied work from the queues and counts the flush.
-    async fn finish(&self, claim: Claim, applied: Applied) -> Result<(), String> {
+    /// Puts ledger rows that were not deleted back on the list (as already committed).
+    fn requeue_prune(&mut self, conn: &str, ids: Vec<String>) {
+        if !ids.is_empty() {
+            self.finished
+                .entry(conn.to_string())
+                .or_default()
+                .extend(ids.into_iter().map(|id| (id, 0)));
+        }
+    }
+
+    /// Removes the applied work from the queues and counts the flush; returns the number of
+    /// the keyspace commit that stores this.
+    async fn finish(&self, claim: Claim, applied: Applied) -> Result<u64, String> {
         self.handle
             .run(move |e: &mut Engine| {
                 queue::finish(e, &claim)?;
@@ -334,7 +378,7 @@ impl Flusher {
                     }
                     s.last_error = None;
                 }
-                Ok::<_, respite_core::plugin::api::StoreError>(())
+                Ok::<_, respite_core::plugin::api::StoreError>(e.commit_attempts().0 + 1)
             })
             .await
             .map_err(|e| e.to_string())?
@@ -367,6 +411,26 @@ impl Flusher {
             }
         }
     }
+}
+
+/// Splits finished flushes into those whose ledger rows may go (their finish is committed:
+/// the claim is gone for good), up to [`MAX_PRUNE`], and those still waiting for their
+/// commit. A finish whose commit failed has its claim back: it is dropped here, and listed
+/// again when it is finished again.
+fn prunable(
+    engine: &mut Engine,
+    finished: Vec<(String, u64)>,
+) -> Result<(Vec<String>, Vec<(String, u64)>), respite_core::plugin::api::StoreError> {
+    let (attempts, _) = engine.commit_attempts();
+    let (mut prune, mut waiting) = (Vec::new(), Vec::new());
+    for (id, commit) in finished {
+        if commit > attempts || prune.len() >= MAX_PRUNE {
+            waiting.push((id, commit));
+        } else if !queue::claim_stored(engine, &id)? {
+            prune.push(id);
+        }
+    }
+    Ok((prune, waiting))
 }
 
 /// Test-only crash points (debug builds only). `RESPITE_WB_FAILPOINT` names a file; when it

@@ -266,6 +266,9 @@ pub struct Claim {
     /// More rows were queued than this flush takes.
     #[serde(skip)]
     pub more: bool,
+    /// Ledger rows of earlier, finished flushes that this flush's transaction deletes.
+    #[serde(skip)]
+    pub prune: Vec<String>,
 }
 
 /// The flush in progress for `g`, or a new one taking the pending counters and updates and
@@ -348,6 +351,7 @@ pub fn claim(
         updates,
         inserts,
         more,
+        prune: Vec::new(),
     };
     let payload = serde_json::to_string(&claim).unwrap_or_default();
     let [c, t] = g.params();

@@ -241,6 +241,8 @@ pub struct Stmt {
     pub sql: String,
     /// Its parameters, in placeholder order.
     pub params: Vec<Param>,
+    /// It keeps the flush ledger, not the application's rows (not counted as rows written).
+    pub ledger: bool,
 }
 
 impl Stmt {

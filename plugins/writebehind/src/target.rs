@@ -101,7 +101,8 @@ impl Target {
     pub async fn apply(&mut self, claim: &Claim) -> Result<Applied, String> {
         match self {
             Target::Sqlite(path, conn) => {
-                let stmts = statements(Dialect::Sqlite, claim)?;
+                let mut stmts = statements(Dialect::Sqlite, claim)?;
+                stmts.push(prune(Dialect::Sqlite, &claim.prune));
                 let (path, conn) = (path.clone(), Arc::clone(conn));
                 let (id, table) = (claim.flush_id.clone(), claim.group.table.clone());
                 blocking(move || {
@@ -110,7 +111,8 @@ impl Target {
                 .await
             }
             Target::Postgres { .. } => {
-                let stmts = statements(Dialect::Postgres, claim)?;
+                let mut stmts = statements(Dialect::Postgres, claim)?;
+                stmts.push(prune(Dialect::Postgres, &claim.prune));
                 let result = pg_apply(
                     self.pg().await?,
                     &claim.flush_id,
@@ -211,6 +213,26 @@ pub fn statements(dialect: Dialect, claim: &Claim) -> Result<Vec<Stmt>, String> 
         .collect::<Result<Vec<_>, _>>()?;
     out.extend(sql::inserts(dialect, table, &rows));
     Ok(out)
+}
+
+/// The DELETE of the ledger rows of earlier, finished flushes (an empty statement, skipped,
+/// when there are none).
+fn prune(dialect: Dialect, ids: &[String]) -> Stmt {
+    let mut s = Stmt {
+        ledger: true,
+        ..Stmt::default()
+    };
+    if !ids.is_empty() {
+        let phs: Vec<String> = ids
+            .iter()
+            .map(|id| s.bind(dialect, Param::Text(id.clone())))
+            .collect();
+        s.sql = format!(
+            "DELETE FROM respite_wb_flushes WHERE flush_id IN ({})",
+            phs.join(", ")
+        );
+    }
+    s
 }
 
 async fn blocking<T: Send + 'static>(
@@ -318,13 +340,15 @@ fn sqlite_apply(
         });
     }
     let (mut rows, mut missing) = (0u64, 0u64);
-    for s in stmts {
+    for s in stmts.iter().filter(|s| !s.sql.is_empty()) {
         let params: Vec<rusqlite::types::Value> = s.params.iter().map(sqlite_value).collect();
         let n = tx
             .execute(&s.sql, rusqlite::params_from_iter(params))
             .map_err(e)? as u64;
-        rows += n;
-        missing += u64::from(n == 0 && s.is_update());
+        if !s.ledger {
+            rows += n;
+            missing += u64::from(n == 0 && s.is_update());
+        }
     }
     tx.execute(
         "INSERT INTO respite_wb_flushes (flush_id, tbl, applied_at) VALUES (?1, ?2, CAST(strftime('%s', 'now') AS INTEGER))",
@@ -362,12 +386,14 @@ async fn pg_apply(
         });
     }
     let (mut rows, mut missing) = (0u64, 0u64);
-    for s in stmts {
+    for s in stmts.iter().filter(|s| !s.sql.is_empty()) {
         let params = pg_params(&s.params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
         let n = tx.execute(&s.sql, &refs).await?;
-        rows += n;
-        missing += u64::from(n == 0 && s.is_update());
+        if !s.ledger {
+            rows += n;
+            missing += u64::from(n == 0 && s.is_update());
+        }
     }
     tx.execute(
         "INSERT INTO respite_wb_flushes (flush_id, tbl) VALUES ($1, $2)",
