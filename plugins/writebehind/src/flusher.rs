@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use respite_core::plugin::api::{ClientId, Engine, EngineHandle, Reply, Shutdown};
+use respite_core::plugin::api::{ClientId, Engine, EngineHandle, Reply, Shutdown, StoreError};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::config::WbConfig;
@@ -80,8 +80,11 @@ struct Flusher {
     /// commit that stores it. Once that commit is done, the database's ledger row of the
     /// flush is no longer needed (the claim is gone, so it is never applied again) and the
     /// next flush on the connection deletes it: the ledger stays small.
-    finished: HashMap<String, Vec<(String, u64)>>,
+    finished: HashMap<String, Vec<Finished>>,
 }
+
+/// A finished flush: its id and the number of the keyspace commit that stores its finish.
+type Finished = (String, u64);
 
 /// Ledger rows one flush deletes at most.
 const MAX_PRUNE: usize = 1000;
@@ -262,10 +265,7 @@ impl Flusher {
                     // A new claim commits with this batch: the next commit attempt.
                     let wait_for = if had { 0 } else { e.commit_attempts().0 + 1 };
                     let prune = prunable(e, finished)?;
-                    Ok::<_, respite_core::plugin::api::StoreError>((
-                        claim.map(|c| (c, wait_for)),
-                        prune,
-                    ))
+                    Ok::<_, StoreError>((claim.map(|c| (c, wait_for)), prune))
                 })
                 .await
                 .map_err(|e| e.to_string())?
@@ -378,7 +378,7 @@ impl Flusher {
                     }
                     s.last_error = None;
                 }
-                Ok::<_, respite_core::plugin::api::StoreError>(e.commit_attempts().0 + 1)
+                Ok::<_, StoreError>(e.commit_attempts().0 + 1)
             })
             .await
             .map_err(|e| e.to_string())?
@@ -413,14 +413,14 @@ impl Flusher {
     }
 }
 
+/// Ledger rows to delete now, and finished flushes still waiting for their commit.
+type Prunable = (Vec<String>, Vec<Finished>);
+
 /// Splits finished flushes into those whose ledger rows may go (their finish is committed:
 /// the claim is gone for good), up to [`MAX_PRUNE`], and those still waiting for their
 /// commit. A finish whose commit failed has its claim back: it is dropped here, and listed
 /// again when it is finished again.
-fn prunable(
-    engine: &mut Engine,
-    finished: Vec<(String, u64)>,
-) -> Result<(Vec<String>, Vec<(String, u64)>), respite_core::plugin::api::StoreError> {
+fn prunable(engine: &mut Engine, finished: Vec<Finished>) -> Result<Prunable, StoreError> {
     let (attempts, _) = engine.commit_attempts();
     let (mut prune, mut waiting) = (Vec::new(), Vec::new());
     for (id, commit) in finished {
