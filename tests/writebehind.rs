@@ -613,3 +613,60 @@ fn bad_arguments_are_errors_and_queue_nothing() {
     assert!(r.is_err(), "{r:?}");
     assert_eq!(app.one("SELECT views FROM posts WHERE id = 1"), "10");
 }
+
+/// A database that accepts connections and never answers: the base read of a WB.INCR waits
+/// on it (the flusher gives up after 10 s), while the server goes on serving everybody else;
+/// MODULE UNLOAD answers the waiting client at once.
+#[test]
+fn a_database_that_does_not_answer_stalls_only_its_own_callers() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let held = Arc::clone(&held);
+        thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                held.lock().unwrap().push(conn);
+            }
+        });
+    }
+    let s = Server::builder()
+        .config(format!(
+            "[plugins]\nenabled = [\"writebehind\"]\n\
+             [plugins.writebehind.connections.pg]\nurl = \"postgres://app@127.0.0.1:{port}/app\"\n"
+        ))
+        .start();
+    let done = Arc::new(AtomicBool::new(false));
+    let waiting = {
+        let (mut c, done) = (s.conn(), Arc::clone(&done));
+        thread::spawn(move || {
+            let r = cmd(&mut c, &["WB.INCR", "pg", "posts", "1", "views", "1"]);
+            done.store(true, Ordering::SeqCst);
+            r
+        })
+    };
+    // The WB.INCR is waiting on the database (its connection is open, unanswered) ...
+    common::wait_until(
+        "the flusher's connection",
+        std::time::Duration::from_secs(30),
+        || !held.lock().unwrap().is_empty(),
+    );
+    // ... and the server serves the others meanwhile.
+    let mut c = s.conn();
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(
+        int(&mut c, &["WB.INSERT", "pg", "events", r#"{"a": 1}"#]),
+        1
+    );
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "the WB.INCR should still be waiting"
+    );
+    ok(&mut c, &["MODULE", "UNLOAD", "writebehind"]);
+    let e = waiting.join().unwrap().unwrap_err().to_string();
+    assert!(e.contains("plugin stopped"), "{e}");
+}
