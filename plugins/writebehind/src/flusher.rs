@@ -109,55 +109,88 @@ pub async fn run(
         finished: HashMap::new(),
     };
     // At start, before anything else: what a crash left (claims, queued work) is flushed
-    // first, and base reads wait for it.
-    let _ = f.flush_matching(None, None, true).await;
+    // first, and base reads wait for it. Stopping interrupts any work: what that leaves
+    // behind is what a crash would, and the next start recovers it.
+    tokio::select! {
+        _ = shutdown.wait() => return,
+        _ = f.flush_matching(None, None, true) => {}
+    }
     let period = Duration::from_millis(config.flush_interval_ms);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let work = tokio::select! {
             _ = shutdown.wait() => break,
-            _ = tick.tick() => {
-                if f.flush_matching(None, None, false).await.is_err() && f.gone().await {
-                    break;
-                }
-            }
+            _ = tick.tick() => None,
             req = rx.recv() => match req {
                 None => break,
-                Some(Request::Flush { client, conn, table }) => {
-                    // WB.FLUSH retries at once; an early flush waits out a backoff.
-                    let force = client.is_some();
-                    let result = f.flush_matching(conn.as_deref(), table.as_deref(), force).await;
-                    if let Some(id) = client {
-                        let reply = match result {
-                            Ok(()) => Reply::ok(),
-                            Err(errors) => Reply::Error(format!(
-                                "ERR WB.FLUSH failed, the writes stay queued and are retried: {}",
-                                errors.join("; ")
-                            ).into()),
-                        };
-                        let _ = f.handle.post(move |e: &mut Engine| {
-                            if state(e).is_some_and(|st| st.parked.remove(&id)) {
-                                e.serve_blocked(id, reply);
-                            }
-                        });
-                    }
-                }
-                Some(Request::Base { client, group, row, col, incr }) => {
-                    let result = f.read_base(&group, &row, &col).await;
-                    let _ = f.handle.post(move |e: &mut Engine| {
-                        let reply = commands::complete_base(e, client, &group, &row, &col, incr, result);
-                        if let Some(reply) = reply {
-                            e.serve_blocked(client, reply);
-                        }
-                    });
-                }
-            }
+                Some(req) => Some(req),
+            },
+        };
+        let gone = tokio::select! {
+            _ = shutdown.wait() => break,
+            gone = f.serve(work) => gone,
+        };
+        if gone {
+            break;
         }
     }
 }
 
 impl Flusher {
+    /// Runs one round (`None`) or one request; returns whether the executor has stopped.
+    async fn serve(&mut self, work: Option<Request>) -> bool {
+        match work {
+            None => self.flush_matching(None, None, false).await.is_err() && self.gone().await,
+            Some(Request::Flush {
+                client,
+                conn,
+                table,
+            }) => {
+                // WB.FLUSH retries at once; an early flush waits out a backoff.
+                let force = client.is_some();
+                let result = self
+                    .flush_matching(conn.as_deref(), table.as_deref(), force)
+                    .await;
+                if let Some(id) = client {
+                    let reply = match result {
+                        Ok(()) => Reply::ok(),
+                        Err(errors) => Reply::Error(
+                            format!(
+                                "ERR WB.FLUSH failed, the writes stay queued and are retried: {}",
+                                errors.join("; ")
+                            )
+                            .into(),
+                        ),
+                    };
+                    let _ = self.handle.post(move |e: &mut Engine| {
+                        if state(e).is_some_and(|st| st.parked.remove(&id)) {
+                            e.serve_blocked(id, reply);
+                        }
+                    });
+                }
+                false
+            }
+            Some(Request::Base {
+                client,
+                group,
+                row,
+                col,
+                incr,
+            }) => {
+                let result = self.read_base(&group, &row, &col).await;
+                let _ = self.handle.post(move |e: &mut Engine| {
+                    let reply =
+                        commands::complete_base(e, client, &group, &row, &col, incr, result);
+                    if let Some(reply) = reply {
+                        e.serve_blocked(client, reply);
+                    }
+                });
+                false
+            }
+        }
+    }
+
     /// Whether the executor has stopped.
     async fn gone(&self) -> bool {
         self.handle.run(|_| ()).await.is_err()
