@@ -670,3 +670,35 @@ fn a_database_that_does_not_answer_stalls_only_its_own_callers() {
     let e = waiting.join().unwrap().unwrap_err().to_string();
     assert!(e.contains("plugin stopped"), "{e}");
 }
+
+/// Two servers sharing one database: each flush reads the counters' values back, so a
+/// server's totals take in the other's flushed increments from its own next flush on.
+#[test]
+fn servers_sharing_a_database_see_each_others_flushed_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = sqlite_app(dir.path());
+    create_schema(&app);
+    let (a, b) = (server(&app, &[]), server(&app, &[]));
+    let (mut ca, mut cb) = (a.conn(), b.conn());
+    assert_eq!(
+        int(&mut ca, &["WB.INCR", "app", "posts", "1", "views", "5"]),
+        15
+    );
+    assert_eq!(
+        int(&mut cb, &["WB.INCR", "app", "posts", "1", "views", "3"]),
+        13
+    );
+    ok(&mut ca, &["WB.FLUSH"]);
+    ok(&mut cb, &["WB.FLUSH"]);
+    assert_eq!(app.one("SELECT views FROM posts WHERE id = 1"), "18");
+    // B flushed last: its base is the table's value.
+    assert_eq!(int(&mut cb, &["WB.GET", "app", "posts", "1", "views"]), 18);
+    // A learns of B's increments with its own next flush of the row.
+    assert_eq!(
+        int(&mut ca, &["WB.INCR", "app", "posts", "1", "views", "1"]),
+        16
+    );
+    ok(&mut ca, &["WB.FLUSH"]);
+    assert_eq!(app.one("SELECT views FROM posts WHERE id = 1"), "19");
+    assert_eq!(int(&mut ca, &["WB.GET", "app", "posts", "1", "views"]), 19);
+}

@@ -397,7 +397,7 @@ impl Flusher {
     async fn finish(&self, claim: Claim, applied: Applied) -> Result<u64, String> {
         self.handle
             .run(move |e: &mut Engine| {
-                queue::finish(e, &claim)?;
+                queue::finish(e, &claim, &applied.fresh)?;
                 let queued = queue::queued_rows(e, &claim.group)?;
                 if let Some(st) = state(e) {
                     st.queued.insert(claim.group.clone(), queued);

@@ -363,9 +363,13 @@ pub fn claim(
 }
 
 /// Removes what `claim` applied, now that the application database holds it: the deltas
-/// (moved into the cached bases), the updates not overwritten since, the inserted rows, and
+/// (moved into the cached bases, which become the values `fresh` read back), the updates not overwritten since, the inserted rows, and
 /// the claim itself. In one keyspace transaction.
-pub fn finish(engine: &mut Engine, claim: &Claim) -> Result<(), StoreError> {
+pub fn finish(
+    engine: &mut Engine,
+    claim: &Claim,
+    fresh: &[(String, String, Num)],
+) -> Result<(), StoreError> {
     let g = &claim.group;
     for (row, col, delta) in &claim.counters {
         let Some(d) = Num::from_json(delta) else {
@@ -375,7 +379,12 @@ pub fn finish(engine: &mut Engine, claim: &Claim) -> Result<(), StoreError> {
             continue;
         };
         let pending = pending.checked_sub(d).unwrap_or(Num::Int(0));
-        let base = base.and_then(|b| b.checked_add(d));
+        // The column's value right after the update, when the database gave it back (it
+        // holds every other writer's changes too); else the cached base plus the delta.
+        let base = match fresh.iter().find(|(r, c, _)| r == row && c == col) {
+            Some((_, _, v)) => Some(*v),
+            None => base.and_then(|b| b.checked_add(d)),
+        };
         set_counter(engine, g, row, col, (base, pending))?;
     }
     for (row, col, _, seq) in &claim.updates {

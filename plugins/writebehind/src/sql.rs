@@ -243,6 +243,9 @@ pub struct Stmt {
     pub params: Vec<Param>,
     /// It keeps the flush ledger, not the application's rows (not counted as rows written).
     pub ledger: bool,
+    /// A counters UPDATE: the row's canonical key and the columns its RETURNING clause gives
+    /// back (their values after the update: the counters' fresh bases).
+    pub returns: Option<(String, Vec<String>)>,
 }
 
 impl Stmt {
@@ -289,7 +292,23 @@ pub fn counters_update(
         })
         .collect();
     let wh = s.where_clause(dialect, key);
-    s.sql = format!("UPDATE {} SET {} WHERE {wh}", quote(table), sets.join(", "));
+    let returning: Vec<String> = deltas
+        .iter()
+        .map(|(col, _)| match dialect {
+            Dialect::Sqlite => quote(col),
+            Dialect::Postgres => format!("({})::text", quote(col)),
+        })
+        .collect();
+    s.sql = format!(
+        "UPDATE {} SET {} WHERE {wh} RETURNING {}",
+        quote(table),
+        sets.join(", "),
+        returning.join(", ")
+    );
+    s.returns = Some((
+        row_text(key),
+        deltas.iter().map(|(col, _)| col.clone()).collect(),
+    ));
     s
 }
 
@@ -419,7 +438,8 @@ mod tests {
         );
         assert_eq!(
             s.sql,
-            "UPDATE \"posts\" SET \"views\" = COALESCE(\"views\", 0) + $1 WHERE \"id\" = $2"
+            "UPDATE \"posts\" SET \"views\" = COALESCE(\"views\", 0) + $1 WHERE \"id\" = $2 \
+             RETURNING (\"views\")::text"
         );
         assert_eq!(s.params, vec![Param::Int(3), Param::Int(7)]);
         let s = values_update(

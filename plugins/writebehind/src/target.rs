@@ -34,7 +34,7 @@ const LEDGER_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS respite_wb_flushes (
 )";
 
 /// What applying a claim did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Applied {
     /// Rows the statements changed or inserted.
     pub rows: u64,
@@ -42,6 +42,9 @@ pub struct Applied {
     pub missing: u64,
     /// The flush id was recorded already: nothing was applied this time.
     pub already: bool,
+    /// (row, column, value after the update) of each counter: its fresh base, with the
+    /// changes of every other writer of the table.
+    pub fresh: Vec<(String, String, Num)>,
 }
 
 /// One connection's database, with a PostgreSQL client kept between flushes.
@@ -283,6 +286,18 @@ fn sqlite_value(p: &Param) -> rusqlite::types::Value {
     }
 }
 
+/// A SQLite cell as a counter value (NULL: 0; text that is no number: none).
+fn sqlite_num(v: rusqlite::types::Value) -> Option<Num> {
+    use rusqlite::types::Value;
+    match v {
+        Value::Null => Some(Num::Int(0)),
+        Value::Integer(i) => Some(Num::Int(i)),
+        Value::Real(f) => Some(Num::Real(f)),
+        Value::Text(t) => Num::parse(&t),
+        Value::Blob(_) => None,
+    }
+}
+
 fn sqlite_read_base(
     conn: &mut rusqlite::Connection,
     table: &str,
@@ -334,17 +349,35 @@ fn sqlite_apply(
         .map_err(e)?;
     if recorded {
         return Ok(Applied {
-            rows: 0,
-            missing: 0,
             already: true,
+            ..Applied::default()
         });
     }
-    let (mut rows, mut missing) = (0u64, 0u64);
+    let (mut rows, mut missing, mut fresh) = (0u64, 0u64, Vec::new());
     for s in stmts.iter().filter(|s| !s.sql.is_empty()) {
         let params: Vec<rusqlite::types::Value> = s.params.iter().map(sqlite_value).collect();
-        let n = tx
-            .execute(&s.sql, rusqlite::params_from_iter(params))
-            .map_err(e)? as u64;
+        let n = match &s.returns {
+            None => tx
+                .execute(&s.sql, rusqlite::params_from_iter(params))
+                .map_err(e)? as u64,
+            Some((row, cols)) => {
+                let mut stmt = tx.prepare_cached(&s.sql).map_err(e)?;
+                let mut out = stmt.query(rusqlite::params_from_iter(params)).map_err(e)?;
+                let mut n = 0u64;
+                while let Some(r) = out.next().map_err(e)? {
+                    if n == 0 {
+                        for (i, col) in cols.iter().enumerate() {
+                            let v: rusqlite::types::Value = r.get(i).map_err(e)?;
+                            if let Some(num) = sqlite_num(v) {
+                                fresh.push((row.clone(), col.clone(), num));
+                            }
+                        }
+                    }
+                    n += 1;
+                }
+                n
+            }
+        };
         if !s.ledger {
             rows += n;
             missing += u64::from(n == 0 && s.is_update());
@@ -360,6 +393,7 @@ fn sqlite_apply(
         rows,
         missing,
         already: false,
+        fresh,
     })
 }
 
@@ -380,16 +414,29 @@ async fn pg_apply(
     if recorded {
         tx.rollback().await?;
         return Ok(Applied {
-            rows: 0,
-            missing: 0,
             already: true,
+            ..Applied::default()
         });
     }
-    let (mut rows, mut missing) = (0u64, 0u64);
+    let (mut rows, mut missing, mut fresh) = (0u64, 0u64, Vec::new());
     for s in stmts.iter().filter(|s| !s.sql.is_empty()) {
         let params = pg_params(&s.params);
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let n = tx.execute(&s.sql, &refs).await?;
+        let n = match &s.returns {
+            None => tx.execute(&s.sql, &refs).await?,
+            Some((row, cols)) => {
+                let out = tx.query(&s.sql, &refs).await?;
+                if let Some(r) = out.first() {
+                    for (i, col) in cols.iter().enumerate() {
+                        let v: Option<String> = r.get(i);
+                        if let Ok(num) = Num::from_cell_text(v.as_deref()) {
+                            fresh.push((row.clone(), col.clone(), num));
+                        }
+                    }
+                }
+                out.len() as u64
+            }
+        };
         if !s.ledger {
             rows += n;
             missing += u64::from(n == 0 && s.is_update());
@@ -405,6 +452,7 @@ async fn pg_apply(
         rows,
         missing,
         already: false,
+        fresh,
     })
 }
 
