@@ -7,6 +7,9 @@
 //!    ([`queue::claim`]); the task waits until that keyspace commit is done;
 //! 2. **apply** (here): one transaction of the application database applies the claim and
 //!    records its flush id, or finds the id recorded and applies nothing ([`Target::apply`]);
+//!    The counters' UPDATEs give back the columns' new values, which become the cached
+//!    bases (other writers' changes included), and the transaction deletes the ledger rows
+//!    of earlier flushes whose finish has been committed;
 //! 3. **finish** (on the executor): the claimed work leaves the queues ([`queue::finish`]).
 //!
 //! A crash after 1 leaves the claim, which the next flush of that table re-applies first; a
