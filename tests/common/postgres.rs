@@ -72,8 +72,11 @@ fn run_as() -> Option<(u32, u32)> {
     Some((id("-u"), id("-g")))
 }
 
-fn command(bin: &Path, name: &str, user: Option<(u32, u32)>) -> Command {
+/// `bin/name`, run as `user`, from `dir` (the `postgres` user may not be able to read the
+/// test's own working directory).
+fn command(bin: &Path, name: &str, user: Option<(u32, u32)>, dir: &Path) -> Command {
     let mut cmd = Command::new(bin.join(name));
+    cmd.current_dir(dir);
     if let Some((uid, gid)) = user {
         cmd.uid(uid).gid(gid);
     }
@@ -111,7 +114,7 @@ impl Postgres {
                 std::os::unix::fs::chown(p, Some(uid), Some(gid)).expect("chown");
             }
         }
-        let out = command(&bin, "initdb", user)
+        let out = command(&bin, "initdb", user, dir.path())
             .arg("-D")
             .arg(&data)
             .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
@@ -136,10 +139,9 @@ impl Postgres {
         sock: &Path,
         user: Option<(u32, u32)>,
     ) -> Postgres {
-        let mut dir = Some(dir);
         for _ in 0..20 {
             let port = free_port();
-            let child = command(&bin, "postgres", user)
+            let mut child = command(&bin, "postgres", user, dir.path())
                 .arg("-D")
                 .arg(data)
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
@@ -150,38 +152,17 @@ impl Postgres {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start postgres");
-            let mut pg = Postgres {
-                child: Some(child),
-                port,
-                bin: bin.clone(),
-                _dir: dir.take().expect("dir"),
-            };
-            if pg.wait_ready() {
-                return pg;
+            if wait_ready(&bin, port, &mut child) {
+                return Postgres {
+                    child: Some(child),
+                    port,
+                    bin,
+                    _dir: dir,
+                };
             }
-            pg.stop();
-            dir = Some(std::mem::replace(
-                &mut pg._dir,
-                TempDir::new().expect("temp dir"),
-            ));
+            stop_child(child);
         }
         panic!("postgres did not start");
-    }
-
-    /// Waits until psql can run a query; false if the server exited.
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
-                self.child = None;
-                return false;
-            }
-            if self.try_query("SELECT 1").is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
@@ -189,46 +170,63 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    fn try_query(&self, sql: &str) -> Result<String, String> {
-        let out = Command::new(self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", "postgres", "-X", "-q", "-A", "-t"])
-            .args(["-v", "ON_ERROR_STOP=1", "-F", "|", "-c", sql])
-            .env("PGCONNECT_TIMEOUT", "5")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    }
-
     /// Runs `sql` with psql; its rows, one a line, columns separated by `|`.
     pub fn query(&self, sql: &str) -> String {
-        self.try_query(sql)
-            .unwrap_or_else(|e| panic!("psql {sql:?} failed: {e}"))
+        try_query(&self.bin, self.port, sql).unwrap_or_else(|e| panic!("psql {sql:?} failed: {e}"))
     }
 
-    /// Stops the server by its pid: SIGQUIT (immediate shutdown: the postmaster ends its
-    /// backends and exits), SIGKILL if it is still there after a while. The cluster goes
-    /// with the temporary directory.
+    /// Stops the server (see [`stop_child`]); the cluster goes with the temporary directory.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        // SAFETY: kill(2) on our own unreaped child's pid.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGQUIT) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(child) = self.child.take() {
+            stop_child(child);
         }
-        let _ = child.kill();
-        let _ = child.wait();
+    }
+}
+
+/// Stops a postmaster by its pid: SIGQUIT (immediate shutdown: it ends its backends and
+/// exits), SIGKILL if it is still there after a while.
+fn stop_child(mut child: Child) {
+    // SAFETY: kill(2) on our own unreaped child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGQUIT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits until psql can run a query on `port`; false if the server exited first.
+fn wait_ready(bin: &Path, port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if try_query(bin, port, "SELECT 1").is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn try_query(bin: &Path, port: u16, sql: &str) -> Result<String, String> {
+    let out = Command::new(bin.join("psql"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", "postgres", "-d", "postgres", "-X", "-q", "-A", "-t"])
+        .args(["-v", "ON_ERROR_STOP=1", "-F", "|", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 
