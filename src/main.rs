@@ -12,6 +12,7 @@ use respite_core::config::{Config, Overrides};
 use respite_blocking as _;
 use respite_search as _;
 use respite_sync as _;
+use respite_writebehind as _;
 
 mod migrate_cli;
 

@@ -8,6 +8,7 @@
 pub mod lua_files;
 pub mod nats_server;
 pub mod plugin_libs;
+pub mod postgres;
 pub mod redis_server;
 
 use std::ffi::OsString;
