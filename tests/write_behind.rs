@@ -233,3 +233,19 @@ fn write_behind_needs_the_redo_journal() {
         .expect("refused");
     assert!(err.contains("storage.durability"), "{err}");
 }
+
+#[test]
+fn wb_flush_flushes_the_keyspace_too() {
+    let config = format!(
+        "{}[plugins]\nenabled = [\"writebehind\"]\n",
+        write_behind(3_600_000)
+    );
+    let server = Server::builder().config(config).start();
+    let mut con = server.conn();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    assert_eq!(field(&persistence(&mut con), "respite_wb_dirty_keys"), 1);
+    let _: () = redis::cmd("WB.FLUSH").query(&mut con).unwrap();
+    let info = persistence(&mut con);
+    assert_eq!(field(&info, "respite_wb_dirty_keys"), 0);
+    assert_eq!(field(&info, "respite_wb_flushes"), 1);
+}

@@ -509,6 +509,14 @@ impl Engine {
         result
     }
 
+    /// Makes every acknowledged write durable now: with `storage.durability =
+    /// "write-behind"`, flushes the changes not yet committed (a plugin's flush command, as
+    /// `WB.FLUSH`); otherwise commits what the current batch wrote so far. A failed
+    /// write-behind flush keeps its changes and is retried.
+    pub fn flush_keyspace(&mut self) -> Result<(), StoreError> {
+        self.flush_writes()
+    }
+
     /// Runs a write-behind flush whose interval passed while no batch ran.
     fn flush_if_due(&mut self) {
         if self.keyspace.flush_due(now_ms()) {

@@ -427,6 +427,12 @@ fn wb_flush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if table.as_deref().is_some_and(|t| !sql::valid_table(t)) {
         return err("invalid table name");
     }
+    if conn.is_none() {
+        // Everything: the keyspace's write-behind changes too.
+        if let Err(e) = ctx.engine().flush_keyspace() {
+            return err(format!("flushing the keyspace failed: {e}"));
+        }
+    }
     let client = ctx.client_id();
     park(
         ctx,
