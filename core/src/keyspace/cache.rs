@@ -55,6 +55,8 @@ pub(super) struct Parts<'a> {
     events: &'a mut Vec<KeyEvent>,
     watches: &'a mut WatchRegistry,
     want_new: bool,
+    /// Lookups leave access times alone (CLIENT NO-TOUCH).
+    no_touch: bool,
     limits: Encodings,
 }
 
@@ -78,7 +80,7 @@ impl Found<'_> {
     /// here, so this is also where WATCH learns of it.
     pub(super) fn mark_dirty(&mut self) {
         if !self.watches.is_empty() {
-            self.watches.touch(self.db, self.key);
+            self.watches.changed(self.db, self.key);
         }
         if !self.slot.dirty {
             self.slot.dirty = true;
@@ -148,7 +150,7 @@ impl<'a> Parts<'a> {
                 v.insert(Bytes::copy_from_slice(key), slot)
             }
         };
-        if lookup != Lookup::LoadNoTouch {
+        if lookup != Lookup::LoadNoTouch && !self.no_touch {
             // Writes count as accesses too, as Redis's lookupKeyWrite does.
             slot.accessed = now;
         }
@@ -203,6 +205,7 @@ impl Keyspace {
             events: &mut self.events,
             watches: &mut self.watches,
             want_new: self.want_new,
+            no_touch: self.no_touch,
             limits: self.encodings,
         }
     }
