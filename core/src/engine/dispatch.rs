@@ -78,6 +78,9 @@ impl Engine {
             self.limit_tracking_table(client);
         }
         let reply = self.execute_command(client, argv);
+        if client.tracking.is_some() {
+            self.tracking_command_done(client, argv);
+        }
         self.tracking.leave_command(outer);
         if !outer {
             self.invalidate_changed(Some(client));
@@ -202,7 +205,8 @@ impl Engine {
         let Some(handler) = cmd.handler.as_ref() else {
             return self.reject(Some(cmd), err_arity(&cmd.name));
         };
-        if client.no_touch {
+        let no_touch = client.no_touch;
+        if no_touch {
             // CLIENT NO-TOUCH: the command's lookups keep access times, except TOUCH's.
             self.keyspace.set_no_touch(cmd.name != "touch");
         }
@@ -224,7 +228,7 @@ impl Engine {
                 }
             }
         };
-        if client.no_touch {
+        if no_touch {
             self.keyspace.set_no_touch(false);
         }
         self.publish_events();
@@ -232,7 +236,6 @@ impl Engine {
         self.invalidate_changed(Some(&mut *client));
         if client.tracking.is_some() {
             self.track_reads(client, cmd, argv);
-            self.tracking_command_done(client, &cmd.name);
         }
         if !self.monitors.is_empty() {
             let source = super::monitor::Source::Client(client.addr);

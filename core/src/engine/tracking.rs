@@ -343,9 +343,12 @@ impl Engine {
 
     /// Clears the CLIENT CACHING mark after a command, as Redis does (not inside MULTI, and
     /// not after a CLIENT subcommand, CLIENT CACHING itself included).
-    pub(crate) fn tracking_command_done(&mut self, client: &mut ClientState, cmd_name: &str) {
+    pub(crate) fn tracking_command_done(&mut self, client: &mut ClientState, argv: &[Bytes]) {
         if let Some(t) = client.tracking.as_mut() {
-            if t.caching && client.multi.is_none() && !cmd_name.starts_with("client") {
+            let client_cmd = argv
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"client"));
+            if t.caching && client.multi.is_none() && !client_cmd {
                 t.caching = false;
             }
         }
