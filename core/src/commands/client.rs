@@ -383,10 +383,10 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 return err_syntax();
             }
         } else if eq_ci(opt, "maxage") {
-            // Redis 7.4: clients connected for at least this many seconds; 0 or less
-            // filters nothing.
+            // Redis 7.4: clients connected for at least this many seconds.
             match parse_i64(value) {
-                Some(secs) => filter.max_age = u64::try_from(secs).ok().filter(|&s| s > 0),
+                Some(secs) if secs > 0 => filter.max_age = Some(secs as u64),
+                Some(_) => return Reply::error("ERR maxage should be greater than 0"),
                 None => return Reply::error("ERR maxage is not an integer or out of range"),
             }
         } else {
