@@ -496,9 +496,10 @@ fn lazy_expiry_invalidates() {
         &[
             Quiet(0, &["HELLO", "3"]),
             Cmd(0, &["CLIENT", "TRACKING", "on"]),
-            Cmd(1, &["SET", "k", "v", "PX", "50"]),
+            // Time enough for the read to find the key even on a loaded machine.
+            Cmd(1, &["SET", "k", "v", "PX", "500"]),
             Cmd(0, &["GET", "k"]),
-            Sleep(200),
+            Sleep(1000),
             // Whichever removes the key first (a read here, or the active cycle), the
             // tracking client hears of it once.
             Cmd(1, &["GET", "k"]),
@@ -657,7 +658,7 @@ fn active_expiry_invalidates_without_any_command() {
         Reply::Simple("OK".into())
     );
     assert_eq!(
-        writer.cmd(&["SET", "k", "v", "PX", "100"]),
+        writer.cmd(&["SET", "k", "v", "PX", "500"]),
         Reply::Simple("OK".into())
     );
     assert_eq!(c.cmd(&["GET", "k"]), Reply::Bulk(b"v".to_vec()));
@@ -791,12 +792,50 @@ fn client_kill_maxage_kills_clients_at_least_that_old() {
         c.cmd(&["CLIENT", "KILL", "MAXAGE", "100000"]),
         Reply::Int(0)
     );
-    // Ages count in whole seconds: let the clients pass one.
-    std::thread::sleep(Duration::from_millis(1100));
+    // Ages count in whole seconds: let the clients pass two.
+    std::thread::sleep(Duration::from_millis(2100));
     let mut young = server.raw();
     assert_eq!(young.cmd(&["PING"]), Reply::Simple("PONG".into()));
     // The caller is old enough too, but SKIPME is on by default.
-    assert_eq!(c.cmd(&["CLIENT", "KILL", "MAXAGE", "1"]), Reply::Int(1));
+    assert_eq!(c.cmd(&["CLIENT", "KILL", "MAXAGE", "2"]), Reply::Int(1));
     assert!(old.try_read_reply().map(|r| r.is_none()).unwrap_or(true));
     assert_eq!(young.cmd(&["PING"]), Reply::Simple("PONG".into()));
+}
+
+#[test]
+fn a_redis_crate_client_gets_invalidations_through_a_resp2_redirect() {
+    use redis::Commands;
+    let server = Server::start();
+    let mut listener = server.conn();
+    let listener_id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut listener).unwrap();
+    let mut pubsub = listener.as_pubsub();
+    pubsub.subscribe("__redis__:invalidate").unwrap();
+
+    let mut cache = server.conn();
+    let _: () = redis::cmd("CLIENT")
+        .arg("TRACKING")
+        .arg("on")
+        .arg("REDIRECT")
+        .arg(listener_id)
+        .query(&mut cache)
+        .unwrap();
+    let redir: i64 = redis::cmd("CLIENT")
+        .arg("GETREDIR")
+        .query(&mut cache)
+        .unwrap();
+    assert_eq!(redir, listener_id);
+    let _: () = cache.set("user:1", "ann").unwrap();
+    let cached: String = cache.get("user:1").unwrap();
+    assert_eq!(cached, "ann");
+
+    let mut writer = server.conn();
+    let _: () = writer.set("user:1", "bob").unwrap();
+    let msg = pubsub.get_message().unwrap();
+    assert_eq!(msg.get_channel_name(), "__redis__:invalidate");
+    let keys: Vec<String> = msg.get_payload().unwrap();
+    assert_eq!(keys, vec!["user:1".to_string()]);
+
+    let _: () = redis::cmd("FLUSHALL").query(&mut writer).unwrap();
+    let msg = pubsub.get_message().unwrap();
+    assert_eq!(msg.get_payload::<Option<Vec<String>>>().unwrap(), None);
 }
