@@ -253,6 +253,7 @@ impl Engine {
                 opts.prefixes
             };
             for p in prefixes {
+                let p = Bytes::copy_from_slice(&p);
                 self.tracking
                     .prefixes
                     .entry(p.clone())
@@ -329,7 +330,10 @@ impl Engine {
             let ids = match self.tracking.table.get_mut(key) {
                 Some(ids) => ids,
                 None => {
-                    self.tracking.table.insert(key.clone(), Vec::new());
+                    // A copy: the argument is a slice of the connection's read buffer, which
+                    // the table must not keep alive.
+                    let owned = Bytes::copy_from_slice(key);
+                    self.tracking.table.insert(owned, Vec::new());
                     self.tracking.table.get_mut(key).expect("just inserted")
                 }
             };
