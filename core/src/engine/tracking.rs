@@ -367,11 +367,13 @@ impl Engine {
         }
         let changed = self.keyspace.watches_mut().take_changed();
         let current_id = current.as_ref().map_or(0, |c| c.id);
-        for key in changed {
+        for (key, expired) in changed {
             if !self.tracking.prefixes.is_empty() {
+                // Expiry is nobody's change: NOLOOP clients hear of it too.
+                let by = if expired { 0 } else { current_id };
                 for (p, state) in self.tracking.prefixes.iter_mut() {
                     if key.starts_with(p) {
-                        state.keys.insert(key.clone(), current_id);
+                        state.keys.insert(key.clone(), by);
                     }
                 }
             }
@@ -573,5 +575,27 @@ mod tests {
              client must not overlap."
         );
         assert!(prefix_collision(&existing, &[b("bar"), b("baz")]).is_none());
+    }
+
+    #[test]
+    fn bcast_noloop_hears_of_an_expiry_its_own_read_caused() {
+        let mut rig = crate::testing::Rig::new();
+        assert!(matches!(rig.exec(&["HELLO", "3"]), Reply::Map(_)));
+        let on = rig.exec(&["CLIENT", "TRACKING", "on", "BCAST", "NOLOOP"]);
+        assert_eq!(on, Reply::ok());
+        rig.exec(&["SET", "own", "v"]);
+        rig.exec(&["SET", "gone", "v", "PX", "1"]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // The read finds the key expired: nobody's change, so NOLOOP does not hide it.
+        assert_eq!(rig.exec(&["GET", "gone"]), Reply::Null);
+        let shared = std::sync::Arc::clone(&rig.client.shared);
+        let id = rig.client.id;
+        let client = std::mem::replace(&mut rig.client, ClientState::internal(0));
+        rig.engine.clients.insert(id, Box::new(client));
+        rig.engine.broadcast_tracking();
+        assert_eq!(
+            shared.outbox.take(),
+            b">2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\ngone\r\n".to_vec()
+        );
     }
 }

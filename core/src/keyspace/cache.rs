@@ -79,8 +79,14 @@ impl Found<'_> {
     /// Records that the slot must be written at the next flush. Every change to a key passes
     /// here, so this is also where WATCH learns of it.
     pub(super) fn mark_dirty(&mut self) {
+        self.mark_dirty_as(false);
+    }
+
+    /// [`Self::mark_dirty`] saying whether the change is the key's expiry, which no client
+    /// made (client-side caching's NOLOOP leaves out only the client's own changes).
+    pub(super) fn mark_dirty_as(&mut self, expired: bool) {
         if !self.watches.is_empty() {
-            self.watches.changed(self.db, self.key);
+            self.watches.changed(self.db, self.key, expired);
         }
         if !self.slot.dirty {
             self.slot.dirty = true;

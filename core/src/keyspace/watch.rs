@@ -21,8 +21,9 @@ pub struct WatchRegistry {
     keys: HashMap<(DbIndex, Bytes), Vec<u64>, ahash::RandomState>,
     by_client: HashMap<u64, Vec<(DbIndex, Bytes)>, ahash::RandomState>,
     dirty: HashSet<u64, ahash::RandomState>,
-    /// Keys changed since the engine last took them, while [`Self::set_log_changes`] is on.
-    changed: Vec<Bytes>,
+    /// Keys changed since the engine last took them, while [`Self::set_log_changes`] is on,
+    /// with whether the change was their expiry.
+    changed: Vec<(Bytes, bool)>,
     log_changes: bool,
 }
 
@@ -46,8 +47,9 @@ impl WatchRegistry {
         self.log_changes
     }
 
-    /// Takes the keys logged as changed, in order (a key may repeat).
-    pub fn take_changed(&mut self) -> Vec<Bytes> {
+    /// Takes the keys logged as changed, in order (a key may repeat), with whether the
+    /// change was their expiry.
+    pub fn take_changed(&mut self) -> Vec<(Bytes, bool)> {
         std::mem::take(&mut self.changed)
     }
 
@@ -58,9 +60,9 @@ impl WatchRegistry {
 
     /// Reports a change of a key's value (a write, its expiry, RENAME): its watchers are
     /// marked and, while the log is on, the key is logged.
-    pub fn changed(&mut self, db: DbIndex, key: &[u8]) {
+    pub fn changed(&mut self, db: DbIndex, key: &[u8], expired: bool) {
         if self.log_changes {
-            self.changed.push(Bytes::copy_from_slice(key));
+            self.changed.push((Bytes::copy_from_slice(key), expired));
         }
         self.touch(db, key);
     }
