@@ -385,6 +385,23 @@ fn resp3_redirect_and_the_broken_redirect_push() {
 }
 
 #[test]
+fn a_resp2_client_redirecting_to_a_resp3_connection() {
+    same(
+        3,
+        &[
+            Quiet(1, &["HELLO", "3"]),
+            Cmd(0, &["CLIENT", "TRACKING", "on", "REDIRECT", "{id1}"]),
+            Cmd(0, &["GET", "k"]),
+            Cmd(2, &["SET", "k", "1"]),
+            Cmd(0, &["GET", "k"]),
+            // The null of a flush is the tracking client's (RESP2), as Redis writes it.
+            Cmd(2, &["FLUSHALL"]),
+            Cmd(0, &["FLUSHDB"]),
+        ],
+    );
+}
+
+#[test]
 fn bcast_with_prefixes_and_noloop() {
     same(
         3,

@@ -537,6 +537,16 @@ impl Engine {
         };
         let mut out = Vec::with_capacity(64);
         msg.encode(dest.protocol, &mut out);
+        if matches!(payload, Payload::All)
+            && target_protocol == Protocol::Resp2
+            && dest.protocol == Protocol::Resp3
+        {
+            // Redis writes the tracking client's null: a RESP2 one (still valid RESP3). The
+            // other way round it would write a RESP3 null to a RESP2 connection, which RESP2
+            // clients cannot parse, so that case keeps the receiver's.
+            out.truncate(out.len() - b"_\r\n".len());
+            out.extend_from_slice(b"$-1\r\n");
+        }
         if dest_id == current_id && defer {
             self.tracking.pending.extend_from_slice(&out);
         } else {
