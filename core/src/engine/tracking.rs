@@ -28,6 +28,7 @@ use bytes::Bytes;
 use hashlink::LinkedHashMap;
 
 use super::client::{ClientId, ClientState};
+use super::pubsub::PushTarget;
 use super::table::{flags, Command};
 use super::Engine;
 use crate::protocol::{Protocol, Reply};
@@ -549,6 +550,9 @@ impl Engine {
         }
         if dest_id == current_id && defer {
             self.tracking.pending.extend_from_slice(&out);
+        } else if dest.subscribed() {
+            // A subscriber is held to the pub/sub output buffer limit, as its messages are.
+            PushTarget::new(dest, &self.pubsub.limits).push_encoded(&out);
         } else {
             dest.shared.outbox.push(&out);
         }
