@@ -239,6 +239,8 @@ fn resume_released(engine: &mut Engine) {
 /// Commits the batch's writes, then releases its replies (replacing those of writers with an
 /// error if the commit failed).
 fn finish_batch(engine: &mut Engine) {
+    // BCAST invalidations of the batch's changes go out with its replies.
+    engine.broadcast_tracking();
     let mut pending = std::mem::take(&mut engine.held_replies);
     if engine.keyspace.has_pending() {
         if let Err(e) = engine.commit() {
@@ -389,6 +391,8 @@ fn run_pipeline(
             break;
         }
         emit_reply(&mut client, reply, &mut p);
+        // Invalidations for the client's own connection follow its reply, as in Redis.
+        engine.tracking.take_pending_into(&mut p.response.out);
         if client.close_after_reply || engine.shutdown_requested {
             p.response.close = true;
             break;
@@ -409,6 +413,12 @@ fn run_pipeline(
                 reply: tx,
             },
         );
+    }
+    // A blocked command's own invalidations wait in the outbox.
+    let mut left = Vec::new();
+    engine.tracking.take_pending_into(&mut left);
+    if !left.is_empty() {
+        client.shared.outbox.push(&left);
     }
     p.protocol = client.protocol;
     if client.subscribed() || client.monitor {

@@ -13,7 +13,8 @@
 //! lua         the Lua host: EVAL/SCRIPT, FUNCTION/FCALL, custom commands, key-event hooks
 //! commands    one file per group (string.rs, hash.rs, list.rs, ...): parse and apply
 //! engine      Engine and Ctx, dispatch, the command table, clients, the key-event bus,
-//!             blocked clients, pub/sub, notifications, INFO contributors, extensions
+//!             blocked clients, pub/sub, notifications, client-side caching (tracking),
+//!             INFO contributors, extensions
 //! keyspace    typed values, hot cache, expiry, the database map, commit
 //! config      the TOML configuration and CONFIG's parameters
 //! events      what a key event is, and the notify-keyspace-events letters

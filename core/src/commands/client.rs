@@ -10,6 +10,7 @@ use super::{eq_ci, err_not_integer, err_syntax, help_reply, lossy, parse_i64};
 use crate::engine::blocked::Unblock;
 use crate::engine::client::{ClientState, ReplyMode};
 use crate::engine::pause::PauseMode;
+use crate::engine::tracking::TrackingOptions;
 use crate::engine::Ctx;
 use crate::protocol::Reply;
 
@@ -122,6 +123,54 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::container("client", -2)
                 "connection",
                 "Sets the client eviction mode of the connection.",
                 "1.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("tracking", -3, client_tracking)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Controls server-assisted client-side caching for the connection.",
+                "6.0.0",
+                "O(1). Some options may introduce additional complexity.",
+            ),
+        CommandSpec::new("caching", 3, client_caching)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Instructs the server whether to track the keys in the next request.",
+                "6.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("getredir", 2, client_getredir)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Returns the client ID to which the connection's tracking notifications are \
+                 redirected.",
+                "6.0.0",
+                "O(1)",
+            ),
+        CommandSpec::new("trackinginfo", 2, client_trackinginfo)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Returns information about server-assisted client-side caching for the \
+                 connection.",
+                "6.2.0",
+                "O(1)",
+            ),
+        CommandSpec::new("no-touch", 3, client_no_touch)
+            .flags(NOSCRIPT | LOADING | STALE)
+            .categories(CATS)
+            .doc(
+                "connection",
+                "Controls whether commands sent by the client affect the LRU/LFU of accessed \
+                 keys.",
+                "7.2.0",
                 "O(1)",
             ),
         CommandSpec::new("help", 2, client_help)
@@ -251,6 +300,8 @@ struct KillFilter {
     user: Option<String>,
     skip_me: bool,
     normal_only: Option<bool>,
+    /// MAXAGE: only clients connected at least this many seconds.
+    max_age: Option<u64>,
 }
 
 impl KillFilter {
@@ -266,6 +317,9 @@ impl KillFilter {
                 .is_none_or(|a| *a == c.laddr.to_string())
             && self.user.as_ref().is_none_or(|u| u == "default")
             && self.normal_only.unwrap_or(true)
+            && self
+                .max_age
+                .is_none_or(|max| c.created.elapsed().as_secs() >= max)
     }
 }
 
@@ -329,9 +383,11 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                 return err_syntax();
             }
         } else if eq_ci(opt, "maxage") {
-            // Accepted for compatibility; Respite has no use for it yet beyond filtering by age.
-            if parse_i64(value).is_none() {
-                return err_not_integer();
+            // Redis 7.4: clients connected for at least this many seconds.
+            match parse_i64(value) {
+                Some(secs) if secs > 0 => filter.max_age = Some(secs as u64),
+                Some(_) => return Reply::error("ERR maxage should be greater than 0"),
+                None => return Reply::error("ERR maxage is not an integer or out of range"),
             }
         } else {
             return err_syntax();
@@ -454,10 +510,159 @@ fn client_no_evict(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+/// (see [`crate::engine::tracking`]).
+fn client_tracking(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let mut opts = TrackingOptions::default();
+    let mut j = 3;
+    while j < argv.len() {
+        let more = j + 1 < argv.len();
+        let a = &argv[j];
+        if eq_ci(a, "redirect") && more {
+            j += 1;
+            if opts.redirect != 0 {
+                return Reply::error("ERR A client can only redirect to a single other client");
+            }
+            let Some(id) = parse_i64(&argv[j]) else {
+                return err_not_integer();
+            };
+            let exists = u64::try_from(id).is_ok_and(|id| {
+                id != 0 && (id == ctx.client.id || ctx.engine.clients.contains_key(&id))
+            });
+            if !exists {
+                return Reply::error("ERR The client ID you want redirect to does not exist");
+            }
+            opts.redirect = id as u64;
+        } else if eq_ci(a, "bcast") {
+            opts.bcast = true;
+        } else if eq_ci(a, "optin") {
+            opts.optin = true;
+        } else if eq_ci(a, "optout") {
+            opts.optout = true;
+        } else if eq_ci(a, "noloop") {
+            opts.noloop = true;
+        } else if eq_ci(a, "prefix") && more {
+            j += 1;
+            opts.prefixes.push(argv[j].clone());
+        } else {
+            return err_syntax();
+        }
+        j += 1;
+    }
+    if eq_ci(&argv[2], "on") {
+        match ctx.engine.enable_tracking(ctx.client, opts) {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::Error(e.into()),
+        }
+    } else if eq_ci(&argv[2], "off") {
+        ctx.engine.disable_tracking(ctx.client);
+        Reply::ok()
+    } else {
+        err_syntax()
+    }
+}
+
+/// CLIENT CACHING YES|NO: whether the next command's reads are tracked, in OPTIN or OPTOUT
+/// mode.
+fn client_caching(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let Some(t) = ctx.client.tracking.as_mut() else {
+        return Reply::error(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with \
+             OPTIN or OPTOUT mode enabled",
+        );
+    };
+    if eq_ci(&argv[2], "yes") {
+        if !t.optin {
+            return Reply::error(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            );
+        }
+    } else if eq_ci(&argv[2], "no") {
+        if !t.optout {
+            return Reply::error(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            );
+        }
+    } else {
+        return err_syntax();
+    }
+    t.caching = true;
+    Reply::ok()
+}
+
+/// CLIENT GETREDIR: the redirect client, 0 when tracking without one, -1 when not tracking.
+fn client_getredir(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    Reply::Integer(
+        ctx.client
+            .tracking
+            .as_ref()
+            .map_or(-1, |t| t.redirect as i64),
+    )
+}
+
+/// CLIENT TRACKINGINFO: flags, redirect and prefixes, as Redis 7.0 reports them.
+fn client_trackinginfo(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    let t = ctx.client.tracking.as_ref();
+    let word = |w: &'static str| Reply::bulk(Bytes::from_static(w.as_bytes()));
+    let mut flags = vec![word(if t.is_some() { "on" } else { "off" })];
+    if let Some(t) = t {
+        if t.bcast {
+            flags.push(word("bcast"));
+        }
+        if t.optin {
+            flags.push(word("optin"));
+            if t.caching {
+                flags.push(word("caching-yes"));
+            }
+        }
+        if t.optout {
+            flags.push(word("optout"));
+            if t.caching {
+                flags.push(word("caching-no"));
+            }
+        }
+        if t.noloop {
+            flags.push(word("noloop"));
+        }
+        if t.broken_redirect {
+            flags.push(word("broken_redirect"));
+        }
+    }
+    let prefixes = t.map_or_else(Vec::new, |t| {
+        t.prefixes.iter().cloned().map(Reply::Bulk).collect()
+    });
+    Reply::Map(vec![
+        (word("flags"), Reply::Set(flags)),
+        (
+            word("redirect"),
+            Reply::Integer(t.map_or(-1, |t| t.redirect as i64)),
+        ),
+        (word("prefixes"), Reply::Array(prefixes)),
+    ])
+}
+
+/// CLIENT NO-TOUCH ON|OFF (Redis 7.2): the client's commands leave keys' access times (OBJECT
+/// IDLETIME) alone, except TOUCH.
+fn client_no_touch(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if eq_ci(&argv[2], "on") {
+        ctx.client.no_touch = true;
+    } else if eq_ci(&argv[2], "off") {
+        ctx.client.no_touch = false;
+    } else {
+        return err_syntax();
+    }
+    Reply::ok()
+}
+
 fn client_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
+    // Redis 7.0's text and order, then what later versions added.
     help_reply(
         "CLIENT",
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -480,12 +685,14 @@ fn client_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
             "      Skip killing current connection (default: yes).",
             "    * ID <client-id>",
             "      Kill connections by client id.",
+            "    * MAXAGE <maxage>",
+            "      Kill connections older than the specified age.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
-            "NO-EVICT (ON|OFF)",
-            "    Protect current client connection from eviction.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
             "PAUSE <timeout> [WRITE|ALL]",
             "    Suspend all, or just write, clients for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
@@ -494,8 +701,15 @@ fn client_help(_ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
             "    Assign the name <name> to the current connection.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
-            "UNPAUSE",
-            "    Stop the current client pause, resuming traffic.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",

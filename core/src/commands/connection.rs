@@ -92,6 +92,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     let auth_required = ctx.engine.auth_required();
     // Out of any transaction, watch and subscription.
     ctx.client.multi = None;
+    ctx.engine.disable_tracking(ctx.client);
     ctx.engine.client_gone(ctx.client.id);
     ctx.client.sub_channels = 0;
     ctx.client.sub_patterns = 0;
@@ -102,6 +103,7 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     client.name = None;
     client.reply_mode = ReplyMode::On;
     client.no_evict = false;
+    client.no_touch = false;
     client.monitor = false;
     client.set_authenticated(!auth_required);
     Reply::Simple("RESET".into())

@@ -93,6 +93,7 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match ctx.engine.keyspace.flush_db(db) {
         Ok(()) => {
             ctx.notify(class::DB_FLUSHED, "flushdb", b"");
+            ctx.engine.invalidate_all(ctx.client);
             Reply::ok()
         }
         Err(e) => err_store(&e),
@@ -112,6 +113,7 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                         .emit(db, class::DB_FLUSHED, "flushall", b"");
                 }
             }
+            ctx.engine.invalidate_all(ctx.client);
             Reply::ok()
         }
         Err(e) => err_store(&e),
@@ -346,7 +348,7 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "cluster_connections", &0);
             line(out, "maxclients", &engine.config.server.maxclients);
             line(out, "blocked_clients", &engine.blocked.len());
-            line(out, "tracking_clients", &0);
+            line(out, "tracking_clients", &engine.tracking.client_count());
             line(out, "pubsub_clients", &engine.pubsub.client_count());
             line(
                 out,
@@ -590,6 +592,13 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "pubsubshard_channels", &engine.pubsub.shard_count());
             // No MIGRATE here, so no cached sockets (unit/dump reads this field).
             line(out, "migrate_cached_sockets", &0);
+            line(out, "tracking_total_keys", &engine.tracking.key_count());
+            line(out, "tracking_total_items", &engine.tracking.item_count());
+            line(
+                out,
+                "tracking_total_prefixes",
+                &engine.tracking.prefix_count(),
+            );
             line(out, "total_error_replies", &engine.stats.error_replies);
             line(
                 out,

@@ -591,7 +591,6 @@ pub static COMPAT_PARAMS: &[CompatParam] = &[
     i("tls-session-cache-size", 0, INT, "20480"),
     i("tls-session-cache-timeout", 0, INT, "300"),
     b("tls-session-caching", true),
-    i("tracking-table-max-keys", 0, LONG, "1000000"),
     s("unixsocket", "").immutable(),
     b("use-exit-on-panic", false).hidden(),
     CompatParam::new("unixsocketperm", Ty::Octal, "0").immutable(),

@@ -146,6 +146,9 @@ pub struct ServerConfig {
     /// classes `normal`, `replica` and `pubsub`; a subscriber past its hard limit, or past its
     /// soft limit for that long, is disconnected. Classes not named keep Redis's defaults.
     pub client_output_buffer_limit: String,
+    /// Client-side caching: the most keys the tracking table remembers (0 = no limit); past
+    /// it, the keys tracked longest ago are invalidated and forgotten.
+    pub tracking_table_max_keys: u64,
 }
 
 impl Default for ServerConfig {
@@ -163,6 +166,7 @@ impl Default for ServerConfig {
             io_threads: 0,
             notify_keyspace_events: String::new(),
             client_output_buffer_limit: BufferLimits::default().to_redis_string(),
+            tracking_table_max_keys: 1_000_000,
         }
     }
 }

@@ -225,6 +225,17 @@ static PARAMS: &[ConfigParam] = &[
         },
     },
     ConfigParam {
+        name: "tracking-table-max-keys",
+        key: "server.tracking_table_max_keys",
+        mutable: true,
+        kind: ParamKind::Int,
+        get: |c| c.server.tracking_table_max_keys.to_string(),
+        set: |c, v| {
+            c.server.tracking_table_max_keys = int(v, 0, i64::MAX)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
         name: "metrics-listen",
         key: "metrics.listen",
         mutable: false,

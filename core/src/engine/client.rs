@@ -155,6 +155,10 @@ pub struct ClientState {
     pub reply_mode: ReplyMode,
     /// CLIENT NO-EVICT.
     pub no_evict: bool,
+    /// CLIENT NO-TOUCH: the client's reads leave keys' access times alone (but TOUCH).
+    pub no_touch: bool,
+    /// CLIENT TRACKING mode, while on (see [`crate::engine::tracking`]).
+    pub tracking: Option<crate::engine::tracking::ClientTracking>,
     /// When the connection was accepted.
     pub created: Instant,
     /// When the last command ran.
@@ -220,6 +224,8 @@ impl ClientState {
             authenticated,
             reply_mode: ReplyMode::On,
             no_evict: false,
+            no_touch: false,
+            tracking: None,
             created: now,
             last_interaction: now,
             last_command: "NULL".to_string(),
@@ -273,11 +279,23 @@ impl ClientState {
         if self.blocked {
             flags.push('b');
         }
+        if let Some(t) = &self.tracking {
+            flags.push('t');
+            if t.broken_redirect {
+                flags.push('R');
+            }
+            if t.bcast {
+                flags.push('B');
+            }
+        }
         if self.close_after_reply {
             flags.push('c');
         }
         if self.no_evict {
             flags.push('e');
+        }
+        if self.no_touch {
+            flags.push('T');
         }
         if flags.is_empty() {
             flags.push('N');
@@ -285,7 +303,7 @@ impl ClientState {
         format!(
             "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
-             tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -303,6 +321,7 @@ impl ClientState {
             self.qbuf,
             self.shared.outbox.pending_bytes(),
             self.last_command,
+            self.tracking.as_ref().map_or(-1, |t| t.redirect as i64),
             match self.protocol {
                 Protocol::Resp2 => 2,
                 Protocol::Resp3 => 3,

@@ -138,6 +138,10 @@ impl Ctx<'_> {
         }
         let _restore = Restore(depth);
         let reply = handler(self, argv);
+        if self.client.tracking.is_some() {
+            // A script's reads are tracked for the client that runs it.
+            self.engine.track_reads(self.client, cmd, argv);
+        }
         if !self.engine.monitors.is_empty() {
             let source = if self.engine.in_script {
                 crate::engine::monitor::Source::Lua

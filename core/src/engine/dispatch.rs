@@ -70,7 +70,25 @@ impl Engine {
 
     /// Runs one command for `client` and returns its reply: the top-level entry, which
     /// applies RESP2 subscribed mode and MULTI queueing, then runs the after-command hooks.
+    /// Client-side caching invalidations for what the command (and the hooks after it)
+    /// changed are sent at its end.
     pub(crate) fn execute(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
+        let outer = self.tracking.enter_command();
+        if self.tracking.key_count() > 0 {
+            self.limit_tracking_table(client);
+        }
+        let reply = self.execute_command(client, argv);
+        if client.tracking.is_some() {
+            self.tracking_command_done(client, argv);
+        }
+        self.tracking.leave_command(outer);
+        if !outer {
+            self.invalidate_changed(Some(client));
+        }
+        reply
+    }
+
+    fn execute_command(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
         if argv.is_empty() {
             return Reply::error("ERR empty command");
         }
@@ -202,6 +220,11 @@ impl Engine {
         let Some(handler) = cmd.handler.as_ref() else {
             return self.reject(Some(cmd), err_arity(&cmd.name));
         };
+        let no_touch = client.no_touch;
+        if no_touch {
+            // CLIENT NO-TOUCH: the command's lookups keep access times, except TOUCH's.
+            self.keyspace.set_no_touch(cmd.name != "touch");
+        }
         let reply = {
             let mut ctx = Ctx {
                 engine: self,
@@ -220,7 +243,15 @@ impl Engine {
                 }
             }
         };
+        if no_touch {
+            self.keyspace.set_no_touch(false);
+        }
         self.publish_events();
+        // Invalidations first: a key the command expired is then tracked again if it read it.
+        self.invalidate_changed(Some(&mut *client));
+        if client.tracking.is_some() {
+            self.track_reads(client, cmd, argv);
+        }
         if !self.monitors.is_empty() {
             let source = super::monitor::Source::Client(client.addr);
             self.feed_monitors(cmd, client.db, source, argv);

@@ -23,6 +23,7 @@ pub mod replies;
 pub mod slowlog;
 pub(crate) mod snapshot;
 pub mod table;
+pub mod tracking;
 
 mod ctx;
 mod dispatch;
@@ -149,6 +150,8 @@ pub struct Engine {
     pub(crate) call_flags_hook: Option<pause::CallFlagsHook>,
     /// Clients in MONITOR mode.
     pub(crate) monitors: monitor::Monitors,
+    /// Client-side caching: the tracking table and BCAST prefixes.
+    pub(crate) tracking: tracking::Tracking,
     last_cron: Instant,
 }
 
@@ -202,6 +205,7 @@ impl Engine {
             pause: pause::Pause::default(),
             call_flags_hook: None,
             monitors: monitor::Monitors::default(),
+            tracking: tracking::Tracking::default(),
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
@@ -394,6 +398,7 @@ impl Engine {
         self.monitors.remove(id);
         self.pubsub.remove_client(id);
         self.keyspace.watches_mut().unwatch_all(id);
+        self.tracking_client_gone(id);
     }
 
     /// Delivers the events of what just ran: the keyspace's own (expiry, `new`) first.
@@ -407,6 +412,11 @@ impl Engine {
         }
         if self.events.has_pending() {
             self.deliver_events();
+        }
+        if !self.tracking.in_command() {
+            // Inside a client's command its changes are handled when it ends (NOLOOP, and
+            // its own messages after its reply).
+            self.invalidate_changed(None);
         }
     }
 
@@ -451,6 +461,7 @@ impl Engine {
         }
         self.stats.memory();
         self.active_expire();
+        self.broadcast_tracking();
         self.lazy_free();
         if self.snapshots.poll() {
             // BGSAVE SCHEDULE asked for another one after the one that just ended.

@@ -56,6 +56,8 @@ pub(super) struct Parts<'a> {
     events: &'a mut Vec<KeyEvent>,
     watches: &'a mut WatchRegistry,
     want_new: bool,
+    /// Lookups leave access times alone (CLIENT NO-TOUCH).
+    no_touch: bool,
     limits: Encodings,
 }
 
@@ -80,8 +82,14 @@ impl Found<'_> {
     /// Records that the slot must be written at the next flush. Every change to a key passes
     /// here, so this is also where WATCH learns of it.
     pub(super) fn mark_dirty(&mut self) {
+        self.mark_dirty_as(false);
+    }
+
+    /// [`Self::mark_dirty`] saying whether the change is the key's expiry, which no client
+    /// made (client-side caching's NOLOOP leaves out only the client's own changes).
+    pub(super) fn mark_dirty_as(&mut self, expired: bool) {
         if !self.watches.is_empty() {
-            self.watches.touch(self.db, self.key);
+            self.watches.changed(self.db, self.key, expired);
         }
         if !self.slot.dirty {
             self.slot.dirty = true;
@@ -152,7 +160,7 @@ impl<'a> Parts<'a> {
                 v.insert(Bytes::copy_from_slice(key), slot)
             }
         };
-        if lookup != Lookup::LoadNoTouch {
+        if lookup != Lookup::LoadNoTouch && !self.no_touch {
             // Writes count as accesses too, as Redis's lookupKeyWrite does.
             slot.accessed = now;
         }
@@ -209,6 +217,7 @@ impl Keyspace {
             events: &mut self.events,
             watches: &mut self.watches,
             want_new: self.want_new,
+            no_touch: self.no_touch,
             limits: self.encodings,
         }
     }

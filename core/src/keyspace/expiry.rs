@@ -28,7 +28,7 @@ impl Found<'_> {
             // Lazy expiry: the key is gone for every reader from now on.
             *found.cache_bytes -= e.value.size();
             found.discard()?;
-            found.mark_dirty();
+            found.mark_dirty_as(true);
             found.bump_version();
             stats.expired += 1;
             found

@@ -164,6 +164,8 @@ pub struct Keyspace {
     watches: WatchRegistry,
     /// Whether anyone listens to `new` events (creating a key costs an event only then).
     want_new: bool,
+    /// Set while a CLIENT NO-TOUCH client's command runs: lookups keep access times.
+    no_touch: bool,
     /// Whether reads that find no key report a `keymiss` event (class `m` is wanted).
     want_keymiss: bool,
     encodings: Encodings,
@@ -205,6 +207,7 @@ impl Keyspace {
             events: Vec::new(),
             watches: WatchRegistry::default(),
             want_new: false,
+            no_touch: false,
             want_keymiss: false,
             encodings: Encodings::default(),
             stats: KeyspaceStats::default(),
@@ -280,6 +283,12 @@ impl Keyspace {
     /// The WATCH registry.
     pub fn watches(&self) -> &WatchRegistry {
         &self.watches
+    }
+
+    /// Makes lookups leave keys' access times alone (a CLIENT NO-TOUCH client's command
+    /// runs) or update them again.
+    pub fn set_no_touch(&mut self, on: bool) {
+        self.no_touch = on;
     }
 
     /// The WATCH registry, to add and drop watches.

@@ -61,7 +61,7 @@ impl Keyspace {
         self.flushed.push((db, Bytes::copy_from_slice(key)));
         self.flushed.push((to_db, Bytes::copy_from_slice(to_key)));
         // The source goes without passing through a write handle.
-        self.watches.touch(db, key);
+        self.watches.changed(db, key, false);
         let mut target = KeyMut::new(self.parts().slot(to_db, to_key, now, Lookup::Load)?);
         if let Some(e) = entry {
             // The store already holds the row under the new name: only the version changes.

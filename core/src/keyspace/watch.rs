@@ -2,6 +2,10 @@
 //! change since. The keyspace itself reports every change (writes, expiry, RENAME, FLUSHDB,
 //! SWAPDB) here, so no command can forget to, and a key created then deleted again between
 //! WATCH and EXEC is caught like any other write.
+//!
+//! While client-side caching is on (CLIENT TRACKING), the same reports are also logged by
+//! key name for the engine to invalidate (Redis's signalModifiedKey does both); the log is
+//! off, and costs nothing, otherwise.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,12 +21,50 @@ pub struct WatchRegistry {
     keys: HashMap<(DbIndex, Bytes), Vec<u64>, ahash::RandomState>,
     by_client: HashMap<u64, Vec<(DbIndex, Bytes)>, ahash::RandomState>,
     dirty: HashSet<u64, ahash::RandomState>,
+    /// Keys changed since the engine last took them, while [`Self::set_log_changes`] is on,
+    /// with whether the change was their expiry.
+    changed: Vec<(Bytes, bool)>,
+    log_changes: bool,
 }
 
 impl WatchRegistry {
-    /// Whether nobody watches anything (writes then skip the lookup).
+    /// Whether nobody watches anything and no change is logged (writes then skip
+    /// [`Self::changed`]).
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && !self.log_changes
+    }
+
+    /// Turns the log of changed keys on (client-side caching is in use) or off.
+    pub fn set_log_changes(&mut self, on: bool) {
+        self.log_changes = on;
+        if !on {
+            self.changed.clear();
+        }
+    }
+
+    /// Whether changed keys are logged.
+    pub fn logs_changes(&self) -> bool {
+        self.log_changes
+    }
+
+    /// Takes the keys logged as changed, in order (a key may repeat), with whether the
+    /// change was their expiry.
+    pub fn take_changed(&mut self) -> Vec<(Bytes, bool)> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Whether changed keys wait to be taken.
+    pub fn has_changed(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    /// Reports a change of a key's value (a write, its expiry, RENAME): its watchers are
+    /// marked and, while the log is on, the key is logged.
+    pub fn changed(&mut self, db: DbIndex, key: &[u8], expired: bool) {
+        if self.log_changes {
+            self.changed.push((Bytes::copy_from_slice(key), expired));
+        }
+        self.touch(db, key);
     }
 
     /// `client` starts watching `key` of `db` (again: no effect).
