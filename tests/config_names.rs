@@ -27,7 +27,9 @@ fn get(conn: &mut RawConn, name: &str) -> String {
 const RESPITE_ONLY: &[&str] = &[
     "cache-max-bytes",
     "durability",
+    "flush-interval-ms",
     "journal-max-bytes",
+    "max-dirty-bytes",
     "merge-interval-ms",
     "metrics-listen",
     "set-max-listpack-entries",

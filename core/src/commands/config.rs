@@ -130,6 +130,7 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
         })?;
     }
     engine.shared.apply(now);
+    engine.apply_latency_config();
     engine.pubsub.limits = engine.config.server.buffer_limits();
     if engine.config.server.notify_keyspace_events != before.server.notify_keyspace_events {
         engine.apply_notify_config();

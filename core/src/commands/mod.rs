@@ -25,6 +25,7 @@ pub mod hash;
 pub mod hll;
 pub mod hyperloglog;
 pub mod keys;
+pub mod latency;
 pub mod list;
 pub mod long_double;
 pub mod memory;
@@ -68,6 +69,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     memory::COMMANDS,
     save::COMMANDS,
     slowlog::COMMANDS,
+    latency::COMMANDS,
     monitor::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,

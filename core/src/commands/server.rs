@@ -177,6 +177,7 @@ pub const ALL_SECTIONS: &[&str] = &[
     "modules",
     "errorstats",
     "commandstats",
+    "latencystats",
     "keyspace",
 ];
 
@@ -655,6 +656,38 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                         out,
                         "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
                         c.name, s.calls, s.usec, per_call, s.rejected_calls, s.failed_calls
+                    );
+                }
+            }
+        }
+        "latencystats" => {
+            out.push_str("# Latencystats\r\n");
+            let percentiles: Vec<f64> = engine
+                .config
+                .redis_param("latency-tracking-info-percentiles")
+                .unwrap_or_default()
+                .split_ascii_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            for cmd in engine.commands.iter_sorted() {
+                for c in std::iter::once(cmd).chain(cmd.subcommands.iter()) {
+                    let Some(h) = engine.latency.histogram(c.stats_index) else {
+                        continue;
+                    };
+                    let values: Vec<String> = percentiles
+                        .iter()
+                        .map(|&p| {
+                            // As Redis prints the percentile: %f with trailing zeros trimmed.
+                            let name = format!("{p:.6}");
+                            let name = name.trim_end_matches('0').trim_end_matches('.');
+                            format!("p{name}={:.3}", h.percentile(p) as f64 / 1000.0)
+                        })
+                        .collect();
+                    let _ = write!(
+                        out,
+                        "latency_percentiles_usec_{}:{}\r\n",
+                        c.name,
+                        values.join(",")
                     );
                 }
             }

@@ -150,7 +150,9 @@ impl Ctx<'_> {
             };
             self.engine.feed_monitors(cmd, self.client.db, source, argv);
         }
-        let usec = started.elapsed().as_micros() as u64;
+        let elapsed = started.elapsed();
+        let usec = elapsed.as_micros() as u64;
+        self.engine.record_latency(cmd, elapsed);
         let stats = self.engine.stats_for(cmd);
         stats.calls += 1;
         stats.usec += usec;

@@ -256,7 +256,9 @@ impl Engine {
             let source = super::monitor::Source::Client(client.addr);
             self.feed_monitors(cmd, client.db, source, argv);
         }
-        let usec = started.elapsed().as_micros() as u64;
+        let elapsed = started.elapsed();
+        let usec = elapsed.as_micros() as u64;
+        self.record_latency(cmd, elapsed);
         self.stats.commands_processed += 1;
         if self.slowlog.wants(usec) && !cmd.has(flags::SKIP_SLOWLOG) {
             let name = client.name.clone().unwrap_or_default();
@@ -273,6 +275,24 @@ impl Engine {
             self.count_error(&reply);
         }
         reply
+    }
+}
+
+impl Engine {
+    /// A command's duration into its histogram and, past the threshold, the latency monitor
+    /// (`fast-command` for commands flagged fast, `command` for the others).
+    pub(crate) fn record_latency(&mut self, cmd: &Command, elapsed: std::time::Duration) {
+        self.latency
+            .record_command(cmd.stats_index, elapsed.as_nanos() as u64);
+        if self.latency.monitoring() {
+            let event = if cmd.has(flags::FAST) {
+                "fast-command"
+            } else {
+                "command"
+            };
+            let now = crate::keyspace::now_ms() / 1000;
+            self.latency.sample(event, elapsed.as_millis() as u64, now);
+        }
     }
 }
 

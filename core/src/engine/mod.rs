@@ -15,6 +15,7 @@ pub mod busy;
 pub mod client;
 pub mod extensions;
 pub mod info;
+pub mod latency;
 pub mod monitor;
 pub mod notify;
 pub mod pause;
@@ -142,6 +143,8 @@ pub struct Engine {
     pub(crate) blocked: crate::engine::blocked::BlockedClients,
     /// Commands slower than `slowlog-log-slower-than` (SLOWLOG).
     pub(crate) slowlog: slowlog::SlowLog,
+    /// The latency monitor and the commands' latency histograms (LATENCY).
+    pub(crate) latency: latency::Latency,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     /// CLIENT PAUSE in force, and the clients it holds.
@@ -201,6 +204,7 @@ impl Engine {
             held_replies: Vec::new(),
             blocked: crate::engine::blocked::BlockedClients::default(),
             slowlog: slowlog::SlowLog::default(),
+            latency: latency::Latency::default(),
             notify_subscription: None,
             pause: pause::Pause::default(),
             call_flags_hook: None,
@@ -212,7 +216,24 @@ impl Engine {
         // Versions persist across restarts: changes since the last save count from here.
         engine.snapshots.changes_at_save = engine.keyspace.write_count();
         engine.apply_notify_config();
+        engine.apply_latency_config();
         engine
+    }
+
+    /// Applies `latency-monitor-threshold` and `latency-tracking` (at start and on CONFIG
+    /// SET).
+    pub(crate) fn apply_latency_config(&mut self) {
+        let param = |name: &str| self.config.redis_param(name).unwrap_or_default();
+        self.latency.threshold_ms = param("latency-monitor-threshold").parse().unwrap_or(0);
+        self.latency.tracking = param("latency-tracking") != "no";
+    }
+
+    /// Records how long a piece of the executor's own work took, for the latency monitor.
+    pub(crate) fn latency_sample(&mut self, event: &'static str, started: Instant) {
+        if self.latency.monitoring() {
+            let ms = started.elapsed().as_millis() as u64;
+            self.latency.sample(event, ms, now_ms() / 1000);
+        }
     }
 
     /// Whether clients must authenticate.
@@ -427,6 +448,7 @@ impl Engine {
             .iter_mut()
             .for_each(|s| *s = CommandStats::default());
         self.keyspace.reset_stats();
+        self.latency.reset_histograms();
         for counter in [
             &self.shared.total_connections,
             &self.shared.rejected_connections,
@@ -492,7 +514,9 @@ impl Engine {
     /// meanwhile (a batch's own commit merges when due). A failure is logged by the store and
     /// retried; nothing acknowledged is lost.
     fn merge_journal(&mut self) {
+        let started = Instant::now();
         let _ = self.keyspace.store_mut().merge(false);
+        self.latency_sample("merge", started);
     }
 
     /// Commits every write now, write-behind's unflushed changes included (SAVE, SHUTDOWN,
@@ -542,7 +566,10 @@ impl Engine {
             // CLIENT PAUSE keeps the data set as it is, expiry included.
             return;
         }
-        match self.keyspace.expire_cycle(now_ms(), ACTIVE_EXPIRE_BUDGET) {
+        let started = Instant::now();
+        let cycle = self.keyspace.expire_cycle(now_ms(), ACTIVE_EXPIRE_BUDGET);
+        self.latency_sample("expire-cycle", started);
+        match cycle {
             Ok(_) => {
                 self.publish_events();
                 if self.keyspace.has_pending() {
@@ -567,14 +594,19 @@ impl Engine {
             let now = now_ms();
             self.keyspace.note_unflushed(now);
             if self.keyspace.flush_due(now) {
+                let started = Instant::now();
                 let _ = self.flush_writes();
+                self.latency_sample("write-behind-flush", started);
             }
             self.keyspace.trim_cache();
             self.run_after_commit(true);
             return Ok(());
         }
         self.commit_attempts += 1;
-        match self.keyspace.commit() {
+        let started = Instant::now();
+        let committed = self.keyspace.commit();
+        self.latency_sample("commit", started);
+        match committed {
             Ok(()) => {
                 self.last_commit_ms = now_ms();
                 self.last_commit_failed = false;
