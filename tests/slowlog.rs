@@ -57,3 +57,35 @@ fn entries_trimming_and_errors_match_redis() {
     ours.cmd(&["SET", "a", "b"]);
     assert_eq!(ours.cmd(&["SLOWLOG", "LEN"]), Reply::Int(0));
 }
+
+#[test]
+fn a_blocked_command_is_logged_when_served_as_redis_does() {
+    let redis = RedisServer::start();
+    let server = Server::start();
+    let mut newest = Vec::new();
+    for (mut c, mut waiter) in [(redis.raw(), redis.raw()), (server.raw(), server.raw())] {
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        c.cmd(&["SLOWLOG", "RESET"]);
+        waiter.send_cmd(&["BLPOP", "l", "0"]);
+        common::wait_until("a blocked client", common::IO_TIMEOUT, || {
+            let info = c.cmd(&["INFO", "clients"]).text();
+            common::info_field(&info, "blocked_clients").as_deref() == Some("1")
+        });
+        c.cmd(&["MULTI"]);
+        c.cmd(&["LPUSH", "l", "foo"]);
+        c.cmd(&["SLOWLOG", "RESET"]);
+        c.cmd(&["EXEC"]);
+        waiter.read_reply();
+        newest.push(logged_args(&mut c).first().cloned());
+    }
+    assert_eq!(newest[1], newest[0]);
+    assert_eq!(
+        newest[1],
+        Some(Reply::Array(
+            ["BLPOP", "l", "0"]
+                .iter()
+                .map(|a| Reply::Bulk(a.as_bytes().to_vec()))
+                .collect()
+        ))
+    );
+}

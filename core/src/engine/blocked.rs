@@ -237,6 +237,7 @@ impl Engine {
         let Some(p) = self.blocked.take(id) else {
             return false;
         };
+        self.log_served(id, p.cont.as_ref());
         self.blocked.ready.push(Resume {
             id,
             reply: Some(reply),
@@ -244,6 +245,27 @@ impl Engine {
             cont: p.cont,
         });
         true
+    }
+
+    /// Logs a served blocking command in the slow log, as Redis does when it unblocks one
+    /// (its time is the serving's: the wait is not execution).
+    fn log_served(&mut self, id: ClientId, cont: Option<&Continuation>) {
+        if !self.slowlog.wants(0) {
+            return;
+        }
+        let Some(argv) = cont.and_then(|c| c.commands.get(c.next.checked_sub(1)?)) else {
+            return;
+        };
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+        let argv = super::slowlog::redacted(&name, argv);
+        let (addr, cname) = (
+            client.addr.to_string(),
+            client.name.clone().unwrap_or_default(),
+        );
+        self.slowlog.record(&argv, 0, addr, cname);
     }
 
     /// Releases the parked client `id` without data (timeout, CLIENT UNBLOCK, disconnect)

@@ -260,7 +260,9 @@ impl Engine {
         let usec = elapsed.as_micros() as u64;
         self.record_latency(cmd, elapsed);
         self.stats.commands_processed += 1;
-        if self.slowlog.wants(usec) && !cmd.has(flags::SKIP_SLOWLOG) {
+        // A command that blocked is logged when it is served (see `serve_blocked`), as Redis
+        // logs it on unblocking.
+        if self.slowlog.wants(usec) && !cmd.has(flags::SKIP_SLOWLOG) && !client.blocked {
             let name = client.name.clone().unwrap_or_default();
             let argv = super::slowlog::redacted(&cmd.name, argv);
             self.slowlog
