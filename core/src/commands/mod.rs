@@ -42,6 +42,7 @@ pub mod sort;
 pub mod stream;
 pub mod stream_group;
 pub mod string;
+pub mod wait;
 /// The command table's row type and flags, for the rows of each file.
 pub use crate::engine::table;
 pub mod zset;
@@ -70,6 +71,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     save::COMMANDS,
     slowlog::COMMANDS,
     latency::COMMANDS,
+    wait::COMMANDS,
     monitor::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,
