@@ -129,6 +129,21 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
             format!("CONFIG SET failed (possibly related to argument 'loglevel') - {e}")
         })?;
     }
+    if now.tls != before.tls {
+        if let Some(hook) = &engine.tls_reload_hook {
+            let changed = crate::config::params()
+                .iter()
+                .filter(|p| p.name.starts_with("tls-"))
+                .find(|p| (p.get)(now) != (p.get)(before))
+                .map_or("tls-cert-file", |p| p.name);
+            hook(&now.tls).map_err(|e| {
+                format!(
+                    "CONFIG SET failed (possibly related to argument '{changed}') - Unable to \
+                     update TLS configuration: {e}"
+                )
+            })?;
+        }
+    }
     engine.shared.apply(now);
     engine.pubsub.limits = engine.config.server.buffer_limits();
     if engine.config.server.notify_keyspace_events != before.server.notify_keyspace_events {
