@@ -11,6 +11,12 @@ pub(super) fn apply(engine: &mut Engine, config: &CommandsConfig) -> Result<(), 
         .changes()
         .map_err(|(key, message)| format!("{key}: {message}"))?;
     for (old, new) in changes {
+        // Disabling a command this server does not have (DEBUG, say, in a hardening list
+        // written for Redis) already holds; renaming one could never work.
+        if new.is_none() && engine.commands.get(old.as_bytes()).is_none() {
+            tracing::warn!(command = %old, "commands.disable names a command this server does not have");
+            continue;
+        }
         engine
             .commands
             .rename(&old, new.as_deref())
