@@ -54,7 +54,7 @@ pub struct Config {
     /// Renamed and disabled commands (`[commands]`).
     pub commands: CommandsConfig,
     /// Redis parameters that Respite accepts without acting on them (`hz`, `maxmemory`,
-    /// `repl-*`, `tls-*`, ...), by name, as CONFIG SET left them; the rest are at Redis's
+    /// `repl-*`, `cluster-*`, ...), by name, as CONFIG SET left them; the rest are at Redis's
     /// default. Not part of the file: they only answer clients that set and read them.
     #[serde(skip)]
     pub redis: BTreeMap<String, String>,
