@@ -76,9 +76,11 @@ fn a_missing_notify_socket_is_not_fatal() {
         .env("NOTIFY_SOCKET", dir.path().join("nobody-listens.sock"))
         .start();
     assert_eq!(server.raw().cmd(&["PING"]), Reply::simple("PONG"));
-    assert!(server
-        .stderr()
-        .contains("cannot notify the service manager"));
+    common::wait_until("the notify warning", IO_TIMEOUT, || {
+        server
+            .stderr()
+            .contains("cannot notify the service manager")
+    });
 }
 
 #[test]
@@ -89,6 +91,51 @@ fn sighup_does_not_stop_the_server() {
         server.stderr().contains("SIGHUP received")
     });
     assert_eq!(server.raw().cmd(&["PING"]), Reply::simple("PONG"));
+}
+
+fn config_get(con: &mut redis::Connection, name: &str) -> String {
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query(con)
+        .expect("CONFIG GET");
+    v[1].clone()
+}
+
+#[test]
+fn sighup_applies_the_files_changed_settings() {
+    let server = Server::builder()
+        .config("[server]\nmaxclients = 100\n")
+        .start();
+    let mut con = server.conn();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("timeout")
+        .arg("7")
+        .query(&mut con)
+        .expect("CONFIG SET");
+    std::fs::write(
+        server.config_path(),
+        "[server]\nmaxclients = 50\n[log]\nlevel = \"debug\"\n",
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    common::wait_until("maxclients from the file", IO_TIMEOUT, || {
+        config_get(&mut con, "maxclients") == "50"
+    });
+    assert_eq!(config_get(&mut con, "loglevel"), "debug");
+    // The file is the source of truth: a run-time change it does not make is undone.
+    assert_eq!(config_get(&mut con, "timeout"), "0");
+
+    // A file that no longer loads changes nothing, and the server goes on.
+    std::fs::write(server.config_path(), "[server]\nmaxclients = 0\n").unwrap();
+    server.signal(libc::SIGHUP);
+    common::wait_until("the reload error", IO_TIMEOUT, || {
+        server
+            .stderr()
+            .contains("cannot reload the configuration file")
+    });
+    assert_eq!(config_get(&mut con, "maxclients"), "50");
 }
 
 fn exit_code(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
@@ -150,7 +197,7 @@ fn exit_codes_say_why_start_up_failed() {
     // 2: [commands] naming a command that does not exist.
     std::fs::write(
         d.join("cmds.toml"),
-        "[commands]\ndisable = [\"NOSUCHCMD\"]\n",
+        "[commands]\nrename = { NOSUCHCMD = \"other\" }\n",
     )
     .unwrap();
     let (code, text) = exit_code(

@@ -259,17 +259,14 @@ pub async fn run(
     drop(ctx);
     if let Some(mut hangup) = hangup {
         let tls = tls.clone();
+        let executor = tx.clone();
         acceptors.push(tokio::spawn(async move {
             while hangup.recv().await.is_some() {
-                tracing::info!("SIGHUP received: reloading");
-                if let Some(tls) = &tls {
-                    match tls.reload_files() {
-                        Ok(()) => tracing::info!("TLS certificates reloaded"),
-                        Err(e) => tracing::error!(
-                            error = %e,
-                            "cannot reload TLS certificates; the previous ones stay in use"
-                        ),
-                    }
+                tracing::info!("SIGHUP received: reloading the configuration file");
+                let tls = tls.clone();
+                let job = Box::new(move |engine: &mut Engine| reload(engine, tls.as_deref()));
+                if executor.send(Request::Call(job)).is_err() {
+                    return;
                 }
             }
         }));
@@ -310,6 +307,31 @@ pub async fn run(
     await_plugin_tasks(&plugin_tasks).await;
     tracing::info!("Respite is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// SIGHUP, on the executor: the file's settings that CONFIG SET may change, as CONFIG SET
+/// applies them (a changed `[tls]` rebuilds the TLS setup), then, if `[tls]` did not change,
+/// the TLS files read again for certificates renewed in place.
+fn reload(engine: &mut Engine, tls: Option<&tls::Tls>) {
+    let tls_before = engine.config.tls.clone();
+    match crate::commands::config::reload_from_file(engine) {
+        Ok(changed) if changed.is_empty() => tracing::info!("configuration file unchanged"),
+        Ok(changed) => tracing::info!(?changed, "configuration reloaded"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reload the configuration file; nothing changed")
+        }
+    }
+    if let Some(tls) = tls {
+        if engine.config.tls == tls_before {
+            match tls.reload_files() {
+                Ok(()) => tracing::info!("TLS certificates reloaded"),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "cannot reload TLS certificates; the previous ones stay in use"
+                ),
+            }
+        }
+    }
 }
 
 /// The engine with every command: the core's, the Lua host's and the plugin host's, and both
