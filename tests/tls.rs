@@ -597,3 +597,25 @@ fn unusable_certificate_files_stop_startup_with_exit_code_5() {
     assert_eq!(out.status.code(), Some(2), "{}", common::output_text(&out));
     assert!(common::output_text(&out).contains("tls.ca_cert_file"));
 }
+
+#[test]
+fn ca_certificates_from_a_directory() {
+    let pki = Pki::new("Respite Test CA");
+    let other = Pki::new("Second Trusted CA");
+    let rogue = Pki::new("Untrusted CA");
+    let cas = tempfile::tempdir().expect("temp dir");
+    std::fs::write(cas.path().join("first.pem"), pki.ca_pem()).unwrap();
+    std::fs::write(cas.path().join("second.pem"), other.ca_pem()).unwrap();
+    // OpenSSL-style directories hold other files too.
+    std::fs::write(cas.path().join("README"), "not a certificate").unwrap();
+    pki.server_files("server", "respite-test-server");
+    let (_server, port) = start(
+        &pki,
+        &format!("auth_clients = \"yes\"\nca_cert_dir = {:?}", cas.path()),
+    );
+    // start() also names ca.pem as ca_cert_file; both sources are trusted.
+    let ca = pki.ca_pem();
+    assert!(ping_works(port, &ca, &client_cert(&pki, "from-first")));
+    assert!(ping_works(port, &ca, &client_cert(&other, "from-second")));
+    assert!(!ping_works(port, &ca, &client_cert(&rogue, "mallory")));
+}

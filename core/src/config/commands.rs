@@ -60,3 +60,47 @@ impl CommandsConfig {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rename: &[(&str, &str)], disable: &[&str]) -> CommandsConfig {
+        CommandsConfig {
+            rename: rename
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            disable: disable.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn changes_are_lower_case_and_empty_disables() {
+        let c = config(&[("CONFIG", "CFG-x9"), ("KEYS", "")], &["FLUSHALL"]);
+        assert_eq!(
+            c.changes().unwrap(),
+            vec![
+                ("flushall".to_string(), None),
+                ("config".to_string(), Some("cfg-x9".to_string())),
+                ("keys".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn conflicts_are_refused() {
+        let key = |c: CommandsConfig| c.changes().unwrap_err().0;
+        assert_eq!(key(config(&[], &["GET", "get"])), "commands.disable");
+        assert_eq!(
+            key(config(&[("GET", "x")], &["GET"])),
+            "commands.rename.GET"
+        );
+        assert_eq!(
+            key(config(&[("GET", "same"), ("SET", "same")], &[])),
+            "commands.rename.SET"
+        );
+        assert_eq!(key(config(&[("GET", "a b")], &[])), "commands.rename.GET");
+        assert_eq!(key(config(&[("GET", "a|b")], &[])), "commands.rename.GET");
+    }
+}

@@ -100,3 +100,29 @@ impl TlsConfig {
         self.port != 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols() {
+        assert_eq!(parse_protocols(""), Ok((true, true)));
+        assert_eq!(parse_protocols("TLSv1.2"), Ok((true, false)));
+        assert_eq!(parse_protocols("tlsv1.3"), Ok((false, true)));
+        assert_eq!(parse_protocols(" TLSv1.2  TLSv1.3 "), Ok((true, true)));
+        assert!(parse_protocols("TLSv1.1")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse_protocols("SSLv3").unwrap_err().contains("SSLv3"));
+    }
+
+    #[test]
+    fn auth_clients_names() {
+        for name in TlsAuthClients::NAMES {
+            assert_eq!(TlsAuthClients::parse(name).map(|v| v.as_str()), Some(name));
+        }
+        assert_eq!(TlsAuthClients::parse("YES"), Some(TlsAuthClients::Yes));
+        assert_eq!(TlsAuthClients::parse("maybe"), None);
+    }
+}
