@@ -24,8 +24,11 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// A Redis-compatible server backed by SQLite.
 #[derive(Parser, Debug)]
-#[command(name = "respite", version, about)]
+#[command(name = "respite", version, about, disable_version_flag = true)]
 struct Args {
+    /// Print the version and exit.
+    #[arg(short = 'v', short_alias = 'V', long, action = clap::ArgAction::Version)]
+    version: (),
     /// TOML configuration file (default: config/respite.toml when it exists).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -100,17 +103,19 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         // Installed before the server says it is ready, so a signal sent right after the Ready
         // line still shuts it down gracefully.
-        let stop = shutdown_signal()?;
-        respite_core::server::run(loaded, inline, Some(log_level), stop)
+        let stop = shutdown_signal().map_err(|e| (e, 1))?;
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| (format!("cannot handle SIGHUP: {e}"), 1))?;
+        respite_core::server::run(loaded, inline, Some(log_level), stop, Some(hangup))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| (e.to_string(), e.exit_code()))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err((e, code)) => {
             tracing::error!("{e}");
             eprintln!("respite: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }

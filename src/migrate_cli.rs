@@ -245,7 +245,7 @@ pub fn main(args: MigrateArgs, config: Option<PathBuf>) -> ExitCode {
                 }
             }
         };
-        respite_core::server::run(loaded, false, None, stop).await
+        respite_core::server::run(loaded, false, None, stop, None).await
     });
     if let Err(e) = served {
         eprintln!("respite migrate: {e}");

@@ -120,12 +120,14 @@ pub struct ServerBuilder {
     pass_config_flag: bool,
     db: Db,
     port: u16,
+    bind: String,
 }
 
 impl Default for ServerBuilder {
     fn default() -> Self {
         ServerBuilder {
             port: 0,
+            bind: "127.0.0.1".into(),
             args: Vec::new(),
             env: Vec::new(),
             config: None,
@@ -180,6 +182,12 @@ impl ServerBuilder {
     /// Uses this db path instead of the one in the temp dir.
     pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.db = Db::Path(path.into());
+        self
+    }
+
+    /// Uses this `--bind` instead of 127.0.0.1; the harness talks to the first address.
+    pub fn bind(mut self, bind: impl Into<String>) -> Self {
+        self.bind = bind.into();
         self
     }
 
@@ -239,7 +247,7 @@ fn spawn(spec: &ServerBuilder, dir: &Path) -> Result<Running, String> {
         .arg("--port")
         .arg(spec.port.to_string())
         .arg("--bind")
-        .arg("127.0.0.1");
+        .arg(&spec.bind);
     match &spec.db {
         Db::Temp => {
             cmd.arg("--db").arg(dir.join("respite.db"));

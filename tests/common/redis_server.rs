@@ -30,6 +30,11 @@ impl RedisServer {
     /// Starts redis-server and waits until it answers PING; a port taken between choosing
     /// it and binding it is retried with another.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// [`Self::start`] with extra command-line arguments (`--rename-command`, ...).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let bin = binary();
         for _ in 0..20 {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -42,6 +47,7 @@ impl RedisServer {
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .arg("--dir")
                 .arg(dir.path())
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

@@ -93,6 +93,43 @@ fn config_set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
+/// SIGHUP: reads the configuration file (with the `RESPITE_*` environment) again and applies
+/// every setting that CONFIG SET may change and that differs from the running value, as one
+/// CONFIG SET would (all or nothing). Returns the names of the parameters changed; without a
+/// file there is nothing to read.
+pub(crate) fn reload_from_file(engine: &mut Engine) -> Result<Vec<&'static str>, String> {
+    let Some(file) = engine.config_file.clone() else {
+        return Ok(Vec::new());
+    };
+    let overrides = crate::config::Overrides {
+        config: Some(file),
+        ..Default::default()
+    };
+    let fresh = crate::config::Config::load(&overrides)
+        .map_err(|e| e.to_string())?
+        .config;
+    let changed: Vec<(&'static str, String)> = crate::config::params()
+        .iter()
+        .filter(|p| p.mutable && p.in_file())
+        .filter(|p| (p.get)(&fresh) != (p.get)(&engine.config))
+        .map(|p| (p.name, (p.get)(&fresh)))
+        .collect();
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pairs: Vec<(&[u8], &[u8])> = changed
+        .iter()
+        .map(|(name, value)| (name.as_bytes(), value.as_bytes()))
+        .collect();
+    let before = engine.config.clone();
+    engine.config.set_params(&pairs)?;
+    if let Err(e) = apply_config(engine, &before) {
+        engine.config = before;
+        return Err(e);
+    }
+    Ok(changed.into_iter().map(|(name, _)| name).collect())
+}
+
 /// Carries a changed configuration over to the running server.
 fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(), String> {
     let now = &engine.config;
@@ -128,6 +165,21 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
         applied.map_err(|e| {
             format!("CONFIG SET failed (possibly related to argument 'loglevel') - {e}")
         })?;
+    }
+    if now.tls != before.tls {
+        if let Some(hook) = &engine.tls_reload_hook {
+            let changed = crate::config::params()
+                .iter()
+                .filter(|p| p.name.starts_with("tls-"))
+                .find(|p| (p.get)(now) != (p.get)(before))
+                .map_or("tls-cert-file", |p| p.name);
+            hook(&now.tls).map_err(|e| {
+                format!(
+                    "CONFIG SET failed (possibly related to argument '{changed}') - Unable to \
+                     update TLS configuration: {e}"
+                )
+            })?;
+        }
     }
     engine.shared.apply(now);
     engine.apply_latency_config();

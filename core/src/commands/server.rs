@@ -578,6 +578,17 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 "rejected_connections",
                 &shared.rejected_connections.load(Ordering::Relaxed),
             );
+            // Respite's own: handshakes on tls.port (Prometheus reads them from here too).
+            line(
+                out,
+                "tls_handshakes",
+                &shared.tls_handshakes.load(Ordering::Relaxed),
+            );
+            line(
+                out,
+                "tls_handshake_failures",
+                &shared.tls_handshake_failures.load(Ordering::Relaxed),
+            );
             line(out, "expired_keys", &ks.expired);
             line(out, "expired_subkeys", &ks.expired_fields);
             line(

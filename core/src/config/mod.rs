@@ -6,6 +6,7 @@
 
 mod buffer_limits;
 mod bytesize;
+mod commands;
 mod compat;
 mod error;
 mod load;
@@ -14,6 +15,7 @@ mod plugin_sections;
 mod rewrite;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -23,11 +25,13 @@ use serde::{Deserialize, Serialize};
 pub use crate::storage::Synchronous;
 pub use buffer_limits::{BufferLimit, BufferLimits};
 pub use bytesize::ByteSize;
+pub use commands::CommandsConfig;
 pub use compat::{Access, CompatParam, Ty, COMPAT_PARAMS};
 pub use error::{ConfigError, Problem};
 pub use load::{LoadedConfig, Overrides, DEFAULT_CONFIG_PATH, ENV_PREFIX};
 pub use params::{find_param, param_names, params, ConfigParam, ParamKind};
 pub use plugin_sections::{no_section, plugin_sections, typed_section, ConfigCheck, PluginSection};
+pub use tls::{parse_protocols, TlsAuthClients, TlsConfig};
 
 /// The whole configuration, as read from `respite.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -45,8 +49,12 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// Lua scripting (`[scripting]`).
     pub scripting: ScriptingConfig,
+    /// TLS on a port of its own (`[tls]`).
+    pub tls: TlsConfig,
+    /// Renamed and disabled commands (`[commands]`).
+    pub commands: CommandsConfig,
     /// Redis parameters that Respite accepts without acting on them (`hz`, `maxmemory`,
-    /// `repl-*`, `tls-*`, ...), by name, as CONFIG SET left them; the rest are at Redis's
+    /// `repl-*`, `cluster-*`, ...), by name, as CONFIG SET left them; the rest are at Redis's
     /// default. Not part of the file: they only answer clients that set and read them.
     #[serde(skip)]
     pub redis: BTreeMap<String, String>,
@@ -132,6 +140,9 @@ pub struct ServerConfig {
     pub databases: u32,
     /// Password for `AUTH`; empty = no password.
     pub requirepass: String,
+    /// With no password set, refuse clients that do not connect from a loopback address
+    /// (`protected-mode`), as Redis does.
+    pub protected_mode: bool,
     /// Largest bulk string a client may send (>= 1mb).
     pub proto_max_bulk_len: ByteSize,
     /// Largest unparsed input buffered per client (>= 1mb).
@@ -161,6 +172,7 @@ impl Default for ServerConfig {
             tcp_keepalive: 300,
             databases: 16,
             requirepass: String::new(),
+            protected_mode: true,
             proto_max_bulk_len: ByteSize::mb(512),
             client_query_buffer_limit: ByteSize::gb(1),
             io_threads: 0,
@@ -629,6 +641,38 @@ impl Config {
                     st.cache_max_bytes
                 ),
             );
+        }
+
+        let t = &self.tls;
+        if let Err(e) = parse_protocols(&t.protocols) {
+            bad(
+                "tls.protocols",
+                format!("expected TLSv1.2 and/or TLSv1.3 separated by spaces: {e}"),
+            );
+        }
+        if t.enabled() {
+            for (key, v) in [
+                ("tls.cert_file", &t.cert_file),
+                ("tls.key_file", &t.key_file),
+            ] {
+                if v.is_empty() {
+                    bad(key, "expected a PEM file path: tls.port is set".into());
+                }
+            }
+            if t.auth_clients != TlsAuthClients::No
+                && t.ca_cert_file.is_empty()
+                && t.ca_cert_dir.is_empty()
+            {
+                bad(
+                    "tls.ca_cert_file",
+                    "expected a CA certificate file (or tls.ca_cert_dir) to check client \
+                     certificates with, since tls.auth_clients is not \"no\""
+                        .into(),
+                );
+            }
+        }
+        if let Err((key, message)) = self.commands.changes() {
+            bad(&key, message);
         }
 
         if let Some(Err(addr)) = self.metrics.listen_addr() {

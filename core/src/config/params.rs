@@ -18,6 +18,8 @@ pub enum ParamKind {
     Int,
     /// A size: written as `"512mb"` when exact, else an integer.
     Size,
+    /// A TOML boolean, `yes` / `no` to CONFIG.
+    Bool,
 }
 
 /// One `CONFIG GET/SET` parameter.
@@ -56,6 +58,23 @@ pub fn find_param(name: &[u8]) -> Option<&'static ConfigParam> {
     PARAMS
         .iter()
         .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// A `[tls]` text setting that CONFIG SET changes (the server then reloads its TLS setup).
+macro_rules! tls_text {
+    ($name:literal, $key:literal, $field:ident) => {
+        ConfigParam {
+            name: $name,
+            key: $key,
+            mutable: true,
+            kind: ParamKind::Str,
+            get: |c| c.tls.$field.clone(),
+            set: |c, v| {
+                c.tls.$field = utf8(v)?;
+                Ok(())
+            },
+        }
+    };
 }
 
 static PARAMS: &[ConfigParam] = &[
@@ -144,6 +163,17 @@ static PARAMS: &[ConfigParam] = &[
         get: |c| c.server.requirepass.clone(),
         set: |c, v| {
             c.server.requirepass = utf8(v)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "protected-mode",
+        key: "server.protected_mode",
+        mutable: true,
+        kind: ParamKind::Bool,
+        get: |c| yes_no(c.server.protected_mode),
+        set: |c, v| {
+            c.server.protected_mode = boolean(v)?;
             Ok(())
         },
     },
@@ -496,6 +526,47 @@ static PARAMS: &[ConfigParam] = &[
             Ok(())
         },
     },
+    ConfigParam {
+        name: "tls-port",
+        key: "tls.port",
+        mutable: false,
+        kind: ParamKind::Int,
+        get: |c| c.tls.port.to_string(),
+        set: |c, v| {
+            c.tls.port = int(v, 0, u16::MAX.into())?;
+            Ok(())
+        },
+    },
+    tls_text!("tls-cert-file", "tls.cert_file", cert_file),
+    tls_text!("tls-key-file", "tls.key_file", key_file),
+    tls_text!("tls-ca-cert-file", "tls.ca_cert_file", ca_cert_file),
+    tls_text!("tls-ca-cert-dir", "tls.ca_cert_dir", ca_cert_dir),
+    ConfigParam {
+        name: "tls-auth-clients",
+        key: "tls.auth_clients",
+        mutable: true,
+        kind: ParamKind::Str,
+        get: |c| c.tls.auth_clients.as_str().to_string(),
+        set: |c, v| {
+            let name = one_of(v, &crate::config::TlsAuthClients::NAMES)?;
+            c.tls.auth_clients = crate::config::TlsAuthClients::parse(name).unwrap_or_default();
+            Ok(())
+        },
+    },
+    tls_text!("tls-protocols", "tls.protocols", protocols),
+    tls_text!("tls-ciphersuites", "tls.ciphersuites", ciphersuites),
+    tls_text!("tls-ciphers", "tls.ciphers", ciphers),
+    ConfigParam {
+        name: "tls-prefer-server-ciphers",
+        key: "tls.prefer_server_ciphers",
+        mutable: true,
+        kind: ParamKind::Bool,
+        get: |c| yes_no(c.tls.prefer_server_ciphers),
+        set: |c, v| {
+            c.tls.prefer_server_ciphers = boolean(v)?;
+            Ok(())
+        },
+    },
 ];
 
 const IMMUTABLE: &str = "can't set immutable config";
@@ -532,6 +603,20 @@ fn listpack_bytes(v: &[u8]) -> Result<u64, String> {
         ));
     }
     Ok(n.0)
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+fn boolean(v: &[u8]) -> Result<bool, String> {
+    if v.eq_ignore_ascii_case(b"yes") {
+        Ok(true)
+    } else if v.eq_ignore_ascii_case(b"no") {
+        Ok(false)
+    } else {
+        Err("argument must be 'yes' or 'no'".into())
+    }
 }
 
 fn utf8(v: &[u8]) -> Result<String, String> {

@@ -112,6 +112,7 @@ fn file_value(param: &ConfigParam, item: &Item) -> Option<String> {
     let raw = match item.as_value()? {
         Value::String(s) => s.value().clone(),
         Value::Integer(i) => i.value().to_string(),
+        Value::Boolean(b) => if *b.value() { "yes" } else { "no" }.to_string(),
         _ => return None,
     };
     let mut scratch = Config::default();
@@ -128,6 +129,7 @@ fn toml_value(param: &ConfigParam, printed: &str) -> Value {
     };
     match param.kind {
         ParamKind::Str => Value::from(printed),
+        ParamKind::Bool => Value::from(printed == "yes"),
         ParamKind::Int => integer(),
         ParamKind::Size => match printed.parse::<u64>().map(|n| ByteSize(n).to_human()) {
             Ok(human) if human != printed => Value::from(human),

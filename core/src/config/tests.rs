@@ -432,10 +432,10 @@ fn config_get() {
         vec![
             pair("bind", "127.0.0.1"),
             pair("port", "6379"),
+            pair("protected-mode", "yes"),
             pair("proto-max-bulk-len", "536870912"),
             pair("proc-title-template", "{title} {listen-addr} {server-mode}"),
             pair("propagation-error-behavior", "ignore"),
-            pair("protected-mode", "yes"),
         ]
     );
     assert_eq!(

@@ -58,7 +58,8 @@ impl Engine {
             let msg = format!(
                 "ERR unknown subcommand '{}'. Try {} HELP.",
                 &truncate(&argv[1], 128),
-                cmd.name.to_ascii_uppercase()
+                // The name the client used, as Redis: a renamed command's new one.
+                String::from_utf8_lossy(&argv[0]).to_ascii_uppercase()
             );
             return Err((Some(Arc::clone(cmd)), Reply::Error(msg.into())));
         };

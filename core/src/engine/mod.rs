@@ -58,6 +58,10 @@ const LAZYFREE_BUDGET: std::time::Duration = std::time::Duration::from_millis(10
 /// which owns the logging setup.
 pub type LogLevelHook = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
+/// Rebuilds the TLS setup from changed `[tls]` settings (CONFIG SET tls-*); installed by the
+/// server when it serves TLS. The error says why the files could not be used.
+pub type TlsReloadHook = Arc<dyn Fn(&crate::config::TlsConfig) -> Result<(), String> + Send + Sync>;
+
 /// Runs after every top-level command (a whole EXEC counting as one), once its key events are
 /// delivered: the point where blocked clients are served, after the pushing command, the
 /// transaction or the script has completed. Not run for the commands inside EXEC, nor for
@@ -114,6 +118,8 @@ pub struct Engine {
     last_failed_commit: u64,
     /// Applies a new log level, when the binary supports changing it.
     pub(crate) log_level_hook: Option<LogLevelHook>,
+    /// Applies changed TLS settings, when the server serves TLS.
+    pub(crate) tls_reload_hook: Option<TlsReloadHook>,
     /// The key-event bus.
     pub(crate) events: KeyEvents,
     /// State of the layers above: the Lua host, the plugin registry, plugins' own state.
@@ -190,6 +196,7 @@ impl Engine {
             commit_attempts: 0,
             last_failed_commit: 0,
             log_level_hook: None,
+            tls_reload_hook: None,
             events: KeyEvents::default(),
             extensions: Extensions::default(),
             info: InfoProviders::default(),

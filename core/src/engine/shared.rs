@@ -25,6 +25,10 @@ pub struct SharedState {
     pub total_connections: AtomicU64,
     /// Connections refused by maxclients.
     pub rejected_connections: AtomicU64,
+    /// TLS handshakes completed on the TLS port.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes that failed (bad certificate, plain text on the TLS port, timeout).
+    pub tls_handshake_failures: AtomicU64,
     /// Bytes read from clients.
     pub net_input_bytes: AtomicU64,
     /// Bytes written to clients.
@@ -37,6 +41,8 @@ pub struct SharedState {
     pub tcp_port: AtomicU64,
     /// Whether new clients must authenticate (requirepass is set); CONFIG SET changes it.
     pub auth_required: AtomicBool,
+    /// protected-mode: with no password, only loopback clients are served.
+    pub protected_mode: AtomicBool,
     /// The running script, for the connections that answer `-BUSY` while it runs long.
     pub scripts: crate::engine::busy::ScriptGate,
     /// Whether the executor shares the runtime's worker thread with the connections
@@ -61,12 +67,15 @@ impl SharedState {
             connected_clients: AtomicUsize::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
+            tls_handshakes: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
             net_input_bytes: AtomicU64::new(0),
             net_output_bytes: AtomicU64::new(0),
             next_client_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             tcp_port: AtomicU64::new(s.port as u64),
             auth_required: AtomicBool::new(!s.requirepass.is_empty()),
+            protected_mode: AtomicBool::new(s.protected_mode),
             scripts: crate::engine::busy::ScriptGate::default(),
             inline_executor: AtomicBool::new(false),
             on_busy: std::sync::OnceLock::new(),
@@ -86,5 +95,7 @@ impl SharedState {
         self.tcp_keepalive.store(s.tcp_keepalive, Ordering::Relaxed);
         self.auth_required
             .store(!s.requirepass.is_empty(), Ordering::Release);
+        self.protected_mode
+            .store(s.protected_mode, Ordering::Relaxed);
     }
 }

@@ -468,6 +468,27 @@ impl CommandTable {
         Ok(cmd)
     }
 
+    /// Renames a command as Redis's `rename-command` does: it is found under `new` only (and
+    /// keeps its own name in COMMAND's replies and error texts); `None` disables it.
+    pub fn rename(&mut self, old: &str, new: Option<&str>) -> Result<(), String> {
+        let old = old.to_ascii_lowercase();
+        if let Some(new) = new {
+            if self.get(new.as_bytes()).is_some() {
+                return Err(format!(
+                    "cannot rename '{old}' to '{new}': that name is taken"
+                ));
+            }
+        }
+        let Some(cmd) = self.by_name.remove(old.as_bytes()) else {
+            return Err(format!("no such command '{old}'"));
+        };
+        if let Some(new) = new {
+            self.by_name
+                .insert(new.to_ascii_lowercase().into_bytes().into(), cmd);
+        }
+        Ok(())
+    }
+
     /// Removes a command (plugin unload); returns it if it existed.
     pub fn unregister(&mut self, name: &str) -> Option<Arc<Command>> {
         self.by_name.remove(name.as_bytes())

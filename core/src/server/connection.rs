@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
@@ -47,11 +47,62 @@ fn configure(stream: &TcpStream, keepalive_secs: u64) {
     }
 }
 
-/// Serves one connection until it closes, is killed, or the server shuts down.
-pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, id: u64, ctx: Context) {
-    let _guard = ConnectedGuard(Arc::clone(&ctx.shared));
+/// How long a TLS client may take over its handshake before it is dropped, so that idle
+/// sockets cannot hold connection slots.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection until it closes, is killed, or the server shuts down; with `tls`,
+/// after a TLS handshake.
+pub(super) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    ctx: Context,
+    tls: Option<Arc<super::tls::Tls>>,
+) {
+    let guard = ConnectedGuard(Arc::clone(&ctx.shared));
     configure(&stream, ctx.shared.tcp_keepalive.load(Ordering::Relaxed));
     let local = stream.local_addr().unwrap_or(peer);
+    match tls {
+        None => serve_stream(stream, peer, local, id, ctx, guard).await,
+        Some(tls) => {
+            let handshake = tls.acceptor().accept(stream);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                Ok(Ok(stream)) => {
+                    ctx.shared.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+                    serve_stream(stream, peer, local, id, ctx, guard).await
+                }
+                Ok(Err(e)) => {
+                    ctx.shared
+                        .tls_handshake_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    ctx.shared
+                        .tls_handshake_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                }
+            }
+        }
+    }
+}
+
+async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    id: u64,
+    ctx: Context,
+    _guard: ConnectedGuard,
+) {
+    if super::protected::refuses(&ctx.shared, &peer) {
+        let _ = stream.write_all(super::protected::DENIED).await;
+        let _ = stream.shutdown().await;
+        tracing::debug!(%peer, "refused by protected mode");
+        return;
+    }
     let authenticated = !ctx.shared.auth_required.load(Ordering::Acquire);
     let client_shared = Arc::new(ClientShared::new(authenticated));
     let state = ClientState::new(id, peer, local, authenticated, Arc::clone(&client_shared));
@@ -70,8 +121,8 @@ pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, id: u64, ctx:
     let _ = stream.shutdown().await;
 }
 
-async fn session(
-    stream: &mut TcpStream,
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     ctx: &Context,
     id: u64,
     client: &ClientShared,
@@ -285,8 +336,8 @@ async fn run(
 /// Waits while a command of the client's pipeline is blocked (see [`crate::engine::blocked`]) for the
 /// replies from it on. Meanwhile the socket is still read, so that a disconnect is noticed at
 /// once (and the client's waiters dropped); what the client sends is kept for after.
-async fn parked(
-    stream: &mut TcpStream,
+async fn parked<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     ctx: &Context,
     id: u64,
     client: &ClientShared,

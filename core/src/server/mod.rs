@@ -1,6 +1,10 @@
 //! The network side: listeners, connection tasks, and the orderly shutdown of the whole server.
 
 mod connection;
+mod notify;
+mod protected;
+mod renames;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,6 +55,28 @@ pub enum ServerError {
     /// A Lua file of `[scripting] commands` or `hooks` could not be loaded.
     #[error("cannot load Lua script files: {0}")]
     ScriptFiles(#[from] crate::lua::files::ScriptFileError),
+    /// The TLS certificate, key or CA files could not be used.
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    /// `[commands]` names a command that does not exist or a name that is taken.
+    #[error("cannot rename or disable commands: {0}")]
+    Commands(String),
+}
+
+impl ServerError {
+    /// The process exit status for this failure (README.md lists them): 3 cannot listen,
+    /// 4 cannot open the store, 5 TLS files unusable, 6 plugins or Lua files failed,
+    /// 2 a configuration the running server refuses (`[commands]`), 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServerError::BadBind(_) | ServerError::Listen { .. } => 3,
+            ServerError::Store(_) => 4,
+            ServerError::Tls(_) => 5,
+            ServerError::Plugin(_) | ServerError::ScriptFiles(_) => 6,
+            ServerError::Commands(_) => 2,
+            ServerError::Executor(_) => 1,
+        }
+    }
 }
 
 /// What the connection tasks share.
@@ -70,14 +96,22 @@ struct Context {
 /// Make that runtime a multi-threaded one with one worker, not a current-thread one: only then
 /// can [`hand_off_io`] keep the connections answering while a script runs long.
 ///
-/// `log_level` lets CONFIG SET loglevel change the process's logging.
+/// `log_level` lets CONFIG SET loglevel change the process's logging. Each signal `hangup`
+/// receives (the binary's SIGHUP) re-reads the TLS certificate, key and CA files.
 pub async fn run(
     loaded: LoadedConfig,
     inline: bool,
     log_level: Option<LogLevelHook>,
     stop: impl Future<Output = ()>,
+    hangup: Option<tokio::signal::unix::Signal>,
 ) -> Result<(), ServerError> {
     let config = loaded.config;
+    // Before the store opens: a certificate problem is the likelier start-up failure.
+    let tls = if config.tls.enabled() {
+        Some(Arc::new(tls::Tls::new(&config.tls)?))
+    } else {
+        None
+    };
     let store = SqliteStore::open_with(
         &config.storage.path,
         config.storage.synchronous,
@@ -109,7 +143,16 @@ pub async fn run(
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Listen { addr, source })?;
-        listeners.push(listener);
+        listeners.push((listener, None));
+    }
+    if let Some(tls) = &tls {
+        for ip in config.server.bind_addrs().map_err(ServerError::BadBind)? {
+            let addr = SocketAddr::new(ip, config.tls.port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Listen { addr, source })?;
+            listeners.push((listener, Some(Arc::clone(tls))));
+        }
     }
     let metrics_listener = match config.metrics.listen_addr() {
         None => None,
@@ -120,14 +163,23 @@ pub async fn run(
                 .map_err(|source| ServerError::Listen { addr, source })?,
         ),
     };
-    if let Some(first) = listeners.first().and_then(|l| l.local_addr().ok()) {
+    if let Some(first) = listeners.first().and_then(|(l, _)| l.local_addr().ok()) {
         shared
             .tcp_port
             .store(first.port() as u64, Ordering::Relaxed);
     }
     let _ = shared.on_busy.set(hand_off_io);
+    let commands_config = config.commands.clone();
     let mut engine = new_engine(keyspace, config, loaded.file, Arc::clone(&shared));
     engine.log_level_hook = log_level;
+    if let Some(tls) = &tls {
+        let tls = Arc::clone(tls);
+        engine.tls_reload_hook = Some(Arc::new(move |config: &crate::config::TlsConfig| {
+            tls.reload(config).map_err(|e| e.to_string())?;
+            tracing::info!("TLS configuration reloaded");
+            Ok(())
+        }));
+    }
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     // The executor's channel exists before the plugins start, so that their background tasks
     // can be handed an EngineHandle; the executor itself starts once they have.
@@ -159,6 +211,12 @@ pub async fn run(
         crate::plugin::stop_all(&mut engine);
         await_plugin_tasks(&plugin_tasks).await;
         return Err(ServerError::ScriptFiles(e));
+    }
+    // Last, so that plugin and script commands can be renamed too.
+    if let Err(e) = renames::apply(&mut engine, &commands_config) {
+        crate::plugin::stop_all(&mut engine);
+        await_plugin_tasks(&plugin_tasks).await;
+        return Err(ServerError::Commands(e));
     }
     let executor_thread = match rx {
         Receiver::Task(rx) => {
@@ -196,13 +254,31 @@ pub async fn run(
             ctx.shutdown.clone(),
         )));
     }
-    for listener in listeners {
+    for (listener, tls) in listeners {
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!("Ready to accept connections on {addr}");
+            match tls {
+                None => tracing::info!("Ready to accept connections on {addr}"),
+                Some(_) => tracing::info!("Ready to accept TLS connections on {addr}"),
+            }
         }
-        acceptors.push(tokio::spawn(accept_loop(listener, ctx.clone())));
+        acceptors.push(tokio::spawn(accept_loop(listener, ctx.clone(), tls)));
     }
     drop(ctx);
+    if let Some(mut hangup) = hangup {
+        let tls = tls.clone();
+        let executor = tx.clone();
+        acceptors.push(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP received: reloading the configuration file");
+                let tls = tls.clone();
+                let job = Box::new(move |engine: &mut Engine| reload(engine, tls.as_deref()));
+                if executor.send(Request::Call(job)).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    notify::notify("READY=1\nSTATUS=Ready to accept connections");
 
     tokio::pin!(stop);
     tokio::pin!(done_rx);
@@ -214,6 +290,7 @@ pub async fn run(
         _ = &mut done_rx => true,
     };
     shared.shutting_down.store(true, Ordering::Release);
+    notify::notify("STOPPING=1\nSTATUS=Shutting down");
     // A script that never ends would keep the executor from ever seeing the shutdown.
     shared.scripts.kill_for_shutdown();
     for a in &acceptors {
@@ -237,6 +314,31 @@ pub async fn run(
     await_plugin_tasks(&plugin_tasks).await;
     tracing::info!("Respite is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// SIGHUP, on the executor: the file's settings that CONFIG SET may change, as CONFIG SET
+/// applies them (a changed `[tls]` rebuilds the TLS setup), then, if `[tls]` did not change,
+/// the TLS files read again for certificates renewed in place.
+fn reload(engine: &mut Engine, tls: Option<&tls::Tls>) {
+    let tls_before = engine.config.tls.clone();
+    match crate::commands::config::reload_from_file(engine) {
+        Ok(changed) if changed.is_empty() => tracing::info!("configuration file unchanged"),
+        Ok(changed) => tracing::info!(?changed, "configuration reloaded"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reload the configuration file; nothing changed")
+        }
+    }
+    if let Some(tls) = tls {
+        if engine.config.tls == tls_before {
+            match tls.reload_files() {
+                Ok(()) => tracing::info!("TLS certificates reloaded"),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "cannot reload TLS certificates; the previous ones stay in use"
+                ),
+            }
+        }
+    }
 }
 
 /// The engine with every command: the core's, the Lua host's and the plugin host's, and both
@@ -279,7 +381,7 @@ async fn await_plugin_tasks(tasks: &crate::plugin::StoppedTasks) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Context) {
+async fn accept_loop(listener: TcpListener, ctx: Context, tls: Option<Arc<tls::Tls>>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
@@ -306,7 +408,13 @@ async fn accept_loop(listener: TcpListener, ctx: Context) {
         shared.total_connections.fetch_add(1, Ordering::Relaxed);
         // Taken here, not in the task, so that a larger ID always means a later connection.
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(connection::serve(stream, peer, id, ctx.clone()));
+        tokio::spawn(connection::serve(
+            stream,
+            peer,
+            id,
+            ctx.clone(),
+            tls.clone(),
+        ));
     }
 }
 
