@@ -13,6 +13,7 @@ macro_rules! tri {
     };
 }
 
+pub mod acl;
 pub mod bitmap;
 pub mod client;
 pub mod command;
@@ -68,6 +69,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     memory::COMMANDS,
     save::COMMANDS,
     slowlog::COMMANDS,
+    acl::COMMANDS,
     monitor::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,

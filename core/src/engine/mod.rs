@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
+pub mod acl;
 pub mod blocked;
 pub mod bus;
 pub mod busy;
@@ -149,6 +150,8 @@ pub struct Engine {
     pub(crate) call_flags_hook: Option<pause::CallFlagsHook>,
     /// Clients in MONITOR mode.
     pub(crate) monitors: monitor::Monitors,
+    /// ACL users and the ACL log.
+    pub(crate) acl: acl::Acl,
     last_cron: Instant,
 }
 
@@ -202,18 +205,16 @@ impl Engine {
             pause: pause::Pause::default(),
             call_flags_hook: None,
             monitors: monitor::Monitors::default(),
+            acl: acl::Acl::default(),
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
         // Versions persist across restarts: changes since the last save count from here.
         engine.snapshots.changes_at_save = engine.keyspace.write_count();
         engine.apply_notify_config();
+        // `requirepass` is the default user's password until the users are loaded.
+        engine.acl_requirepass_changed();
         engine
-    }
-
-    /// Whether clients must authenticate.
-    pub(crate) fn auth_required(&self) -> bool {
-        !self.config.server.requirepass.is_empty()
     }
 
     /// Runs the [`AfterCommandHook`]s: after a top-level command, and after a closure a

@@ -35,7 +35,8 @@ pub struct SharedState {
     pub shutting_down: AtomicBool,
     /// Ports actually bound (port 0 resolves to an ephemeral one).
     pub tcp_port: AtomicU64,
-    /// Whether new clients must authenticate (requirepass is set); CONFIG SET changes it.
+    /// Whether new clients must authenticate (the default user is off or has passwords);
+    /// the engine keeps it current as users change.
     pub auth_required: AtomicBool,
     /// The running script, for the connections that answer `-BUSY` while it runs long.
     pub scripts: crate::engine::busy::ScriptGate,
@@ -84,7 +85,5 @@ impl SharedState {
         self.maxclients
             .store(s.maxclients as u64, Ordering::Relaxed);
         self.tcp_keepalive.store(s.tcp_keepalive, Ordering::Relaxed);
-        self.auth_required
-            .store(!s.requirepass.is_empty(), Ordering::Release);
     }
 }

@@ -51,6 +51,10 @@ pub enum ServerError {
     /// A Lua file of `[scripting] commands` or `hooks` could not be loaded.
     #[error("cannot load Lua script files: {0}")]
     ScriptFiles(#[from] crate::lua::files::ScriptFileError),
+    /// The ACL users of the configuration (`[[acl.users]]` or the aclfile) could not be
+    /// loaded.
+    #[error("cannot load ACL users: {0}")]
+    Acl(String),
 }
 
 /// What the connection tasks share.
@@ -152,6 +156,12 @@ pub async fn run(
         crate::plugin::stop_all(&mut engine);
         await_plugin_tasks(&plugin_tasks).await;
         return Err(ServerError::ScriptFiles(e));
+    }
+    // Last, so that rules may name every command: the core's, plugins' and scripts'.
+    if let Err(e) = engine.load_acl() {
+        crate::plugin::stop_all(&mut engine);
+        await_plugin_tasks(&plugin_tasks).await;
+        return Err(ServerError::Acl(e));
     }
     let executor_thread = match rx {
         Receiver::Task(rx) => {

@@ -1,0 +1,212 @@
+//! Whether a user may run a command with its arguments: the command (by name and by the
+//! categories of the one command table), its keys (by the table's key positions) and its
+//! channels (PUBLISH, SUBSCRIBE, PSUBSCRIBE and their shard forms), in Redis's order.
+
+use bytes::Bytes;
+
+use super::user::{Target, User};
+use crate::engine::table::{flags, Command};
+use crate::glob::glob_match;
+
+/// Why a check failed, and what failed it (the argument index for keys and channels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// The command itself.
+    Command,
+    /// The key at this argument index.
+    Key(usize),
+    /// The channel at this argument index.
+    Channel(usize),
+}
+
+impl Denied {
+    /// `ACL LOG`'s reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Denied::Command => "command",
+            Denied::Key(_) => "key",
+            Denied::Channel(_) => "channel",
+        }
+    }
+
+    /// `ACL LOG`'s object: the command's full name, or the key or channel.
+    pub fn object(self, cmd: &Command, argv: &[Bytes]) -> String {
+        match self {
+            Denied::Command => cmd.name.clone(),
+            Denied::Key(i) | Denied::Channel(i) => String::from_utf8_lossy(&argv[i]).into_owned(),
+        }
+    }
+
+    /// The `-NOPERM` error a client gets.
+    pub fn noperm(self, cmd: &Command) -> String {
+        match self {
+            Denied::Command => format!(
+                "NOPERM this user has no permissions to run the '{}' command",
+                cmd.name
+            ),
+            Denied::Key(_) => {
+                "NOPERM this user has no permissions to access one of the keys used as arguments"
+                    .into()
+            }
+            Denied::Channel(_) => {
+                "NOPERM this user has no permissions to access one of the channels used as \
+                 arguments"
+                    .into()
+            }
+        }
+    }
+
+    /// The error `redis.call` raises in a script.
+    pub fn script_error(self) -> &'static str {
+        match self {
+            Denied::Command => {
+                "ERR The user executing the script can't run this command or subcommand"
+            }
+            Denied::Key(_) => {
+                "ERR The user executing the script can't access at least one of the keys \
+                 mentioned in the command arguments"
+            }
+            Denied::Channel(_) => {
+                "ERR The user executing the script can't publish to the channel mentioned in \
+                 the command"
+            }
+        }
+    }
+
+    /// `ACL DRYRUN`'s answer.
+    pub fn dryrun(self, cmd: &Command, argv: &[Bytes]) -> String {
+        match self {
+            Denied::Command => format!(
+                "This user has no permissions to run the '{}' command",
+                cmd.name
+            ),
+            Denied::Key(_) => format!(
+                "This user has no permissions to access the '{}' key",
+                self.object(cmd, argv)
+            ),
+            Denied::Channel(_) => format!(
+                "This user has no permissions to access the '{}' channel",
+                self.object(cmd, argv)
+            ),
+        }
+    }
+}
+
+/// Checks `argv` (already resolved to `cmd`) against `user`.
+pub fn check(user: &User, cmd: &Command, argv: &[Bytes]) -> Result<(), Denied> {
+    if user.unrestricted {
+        return Ok(());
+    }
+    if !command_allowed(user, cmd) {
+        return Err(Denied::Command);
+    }
+    if !user.allkeys && (cmd.first_key > 0 || cmd.numkeys_at > 0 || cmd.has(flags::MOVABLE_KEYS)) {
+        let (read, write) = key_access(cmd);
+        for i in key_positions(cmd, argv) {
+            if !key_allowed(user, &argv[i], read, write) {
+                return Err(Denied::Key(i));
+            }
+        }
+    }
+    if !user.allchannels {
+        check_channels(user, cmd, argv)?;
+    }
+    Ok(())
+}
+
+/// Whether the user may run the command, whatever its arguments. Commands that need no
+/// authentication (AUTH, HELLO, QUIT, ...) are always allowed, as in Redis.
+pub fn command_allowed(user: &User, cmd: &Command) -> bool {
+    if cmd.has(flags::NO_AUTH) {
+        return true;
+    }
+    let mut allowed = user.allcommands;
+    for rule in &user.command_rules {
+        let matches = match &rule.target {
+            Target::Category(bit, _) => cmd.acl_categories & bit != 0,
+            Target::Command(name) => {
+                cmd.name == *name
+                    || (cmd.name.len() > name.len()
+                        && cmd.name.starts_with(name.as_str())
+                        && cmd.name.as_bytes()[name.len()] == b'|')
+            }
+        };
+        if matches {
+            allowed = rule.allow;
+        }
+    }
+    allowed
+}
+
+/// The access a command needs to its keys: read for read-only commands, write for writes,
+/// both for the others. (Redis's key specs say it per key; the table says it per command.)
+fn key_access(cmd: &Command) -> (bool, bool) {
+    if cmd.has(flags::READONLY) {
+        (true, false)
+    } else if cmd.has(flags::WRITE) {
+        (false, true)
+    } else {
+        (true, true)
+    }
+}
+
+/// The table's key positions, plus the keys of movable-key commands whose positions the
+/// table cannot give (XREAD's streams, SORT's and GEORADIUS's STORE destinations).
+pub fn key_positions(cmd: &Command, argv: &[Bytes]) -> Vec<usize> {
+    let mut out = cmd.key_positions(argv);
+    let eq = |a: &Bytes, s: &str| a.eq_ignore_ascii_case(s.as_bytes());
+    match cmd.name.as_str() {
+        "xread" | "xreadgroup" => {
+            if let Some(at) = argv.iter().position(|a| eq(a, "streams")) {
+                let rest = argv.len() - at - 1;
+                out.extend(at + 1..at + 1 + rest / 2);
+            }
+        }
+        "sort" | "georadius" | "georadiusbymember" => {
+            for (i, a) in argv.iter().enumerate().skip(2) {
+                if (eq(a, "store") || eq(a, "storedist")) && i + 1 < argv.len() {
+                    out.push(i + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn key_allowed(user: &User, key: &[u8], read: bool, write: bool) -> bool {
+    user.keys.iter().any(|k| {
+        (k.read || !read) && (k.write || !write) && glob_match(k.pattern.as_bytes(), key, false)
+    })
+}
+
+fn check_channels(user: &User, cmd: &Command, argv: &[Bytes]) -> Result<(), Denied> {
+    let (from, literal) = match cmd.name.as_str() {
+        "publish" | "spublish" => {
+            let ok = argv.len() < 2 || channel_allowed(user, &argv[1], false);
+            return if ok { Ok(()) } else { Err(Denied::Channel(1)) };
+        }
+        "subscribe" | "ssubscribe" => (1, false),
+        "psubscribe" => (1, true),
+        _ => return Ok(()),
+    };
+    for (i, channel) in argv.iter().enumerate().skip(from) {
+        if !channel_allowed(user, channel, literal) {
+            return Err(Denied::Channel(i));
+        }
+    }
+    Ok(())
+}
+
+/// A channel is allowed if a pattern matches it; a pattern (PSUBSCRIBE) only if it is one of
+/// the user's patterns, literally.
+fn channel_allowed(user: &User, channel: &[u8], literal: bool) -> bool {
+    user.allchannels
+        || user.channels.iter().any(|p| {
+            if literal {
+                p.as_bytes() == channel
+            } else {
+                glob_match(p.as_bytes(), channel, false)
+            }
+        })
+}
