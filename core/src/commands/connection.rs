@@ -109,8 +109,9 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
 }
 
 /// Authenticates the client as `user` (see [`crate::engine::Engine::acl_authenticate`]).
-fn check_password(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
-    ctx.engine.acl_authenticate(ctx.client, user, password)
+fn check_password(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], password: &[u8]) -> bool {
+    ctx.engine
+        .acl_authenticate(ctx.client, command, user, password)
 }
 
 fn wrongpass() -> Reply {
@@ -130,7 +131,7 @@ fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         3 => (&argv[1][..], &argv[2][..]),
         _ => return err_syntax(),
     };
-    if check_password(ctx, user, password) {
+    if check_password(ctx, &argv[0], user, password) {
         ctx.client.set_authenticated(true);
         Reply::ok()
     } else {
@@ -174,7 +175,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     if let Some((user, password)) = credentials {
-        if !check_password(ctx, user, password) {
+        if !check_password(ctx, &argv[0], user, password) {
             return wrongpass();
         }
         ctx.client.set_authenticated(true);

@@ -48,18 +48,23 @@ impl AclLog {
             "key" => self.denied_key += 1,
             _ => self.denied_channel += 1,
         }
-        if let Some(same) = self.entries.iter_mut().find(|e| {
+        let same = self.entries.iter().position(|e| {
             e.reason == entry.reason
                 && e.context == entry.context
                 && e.object == entry.object
                 && e.username == entry.username
                 && entry.updated_ms - e.updated_ms < GROUPING_MS
-        }) {
-            same.count += 1;
-            same.updated_ms = entry.updated_ms;
-            same.client_info = entry.client_info;
-            return;
-        }
+        });
+        // A repeated denial moves its entry to the head, as the newest.
+        let entry = match same.and_then(|i| self.entries.remove(i)) {
+            Some(mut same) => {
+                same.count += 1;
+                same.updated_ms = entry.updated_ms;
+                same.client_info = entry.client_info;
+                same
+            }
+            None => entry,
+        };
         self.entries.push_front(entry);
         self.entries.truncate(max_len);
     }

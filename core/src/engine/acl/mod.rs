@@ -144,6 +144,11 @@ impl Engine {
             return Ok(());
         }
         check::check(&client.user, cmd, argv).inspect_err(|denied| {
+            // A command refused while a transaction is queued is logged as `multi`.
+            let context = match context {
+                Context::Toplevel if client.multi.is_some() => Context::Multi,
+                other => other,
+            };
             let entry = log::Entry {
                 count: 1,
                 reason: denied.reason(),
@@ -159,10 +164,11 @@ impl Engine {
     }
 
     /// AUTH / HELLO AUTH: switches the client to `username` if the password is right and
-    /// the user is on; a failure is logged (reason `auth`).
+    /// the user is on; a failure is logged (reason `auth`, object the command as sent).
     pub(crate) fn acl_authenticate(
         &mut self,
         client: &mut ClientState,
+        command: &[u8],
         username: &[u8],
         password: &[u8],
     ) -> bool {
@@ -182,8 +188,12 @@ impl Engine {
                 let entry = log::Entry {
                     count: 1,
                     reason: "auth",
-                    context: Context::Toplevel.name(),
-                    object: "AUTH".into(),
+                    context: if client.multi.is_some() {
+                        Context::Multi.name()
+                    } else {
+                        Context::Toplevel.name()
+                    },
+                    object: String::from_utf8_lossy(command).into_owned(),
                     username: name.into_owned(),
                     updated_ms: crate::keyspace::now_ms(),
                     client_info: client.info_line(std::time::Instant::now()),
