@@ -469,4 +469,6 @@ fn acl_config_parameters_act() {
     }
     let log: Vec<Value> = cmd(&["ACL", "LOG"]).query(&mut con).unwrap();
     assert_eq!(log.len(), 2);
+    let info: String = cmd(&["INFO", "stats"]).query(&mut con).unwrap();
+    assert!(info.contains("acl_access_denied_auth:3\r\n"), "{info}");
 }

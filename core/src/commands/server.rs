@@ -506,6 +506,12 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             // No MIGRATE here, so no cached sockets (unit/dump reads this field).
             line(out, "migrate_cached_sockets", &0);
             line(out, "total_error_replies", &engine.stats.error_replies);
+            // Redis 7.2's ACL denial counters.
+            let acl = &engine.acl.log;
+            line(out, "acl_access_denied_auth", &acl.denied_auth);
+            line(out, "acl_access_denied_cmd", &acl.denied_cmd);
+            line(out, "acl_access_denied_key", &acl.denied_key);
+            line(out, "acl_access_denied_channel", &acl.denied_channel);
             line(
                 out,
                 "client_output_buffer_limit_disconnections",
