@@ -208,6 +208,63 @@ fn rules_allow_and_deny_as_redis_does() {
         admin.same(case);
     }
 
+    // Selectors: the root or any selector must allow the whole command.
+    for case in [
+        &[
+            "ACL",
+            "SETUSER",
+            "sel",
+            "on",
+            "nopass",
+            "~a*",
+            "+get",
+            "(~b* +set &x)",
+            "(%R~c*",
+            "+@read",
+            "+del)",
+        ][..],
+        &["ACL", "GETUSER", "sel"],
+        &["ACL", "SETUSER", "sel", "(bogus)"],
+        &["ACL", "SETUSER", "sel", "(>pw)"],
+        &["ACL", "SETUSER", "sel", "(on)"],
+        &["ACL", "SETUSER", "sel", "(+nosuch)"],
+        &["ACL", "SETUSER", "sel", "(~x"],
+        &["ACL", "DRYRUN", "sel", "set", "a", "1"],
+        &["ACL", "DRYRUN", "sel", "get", "b"],
+        &["ACL", "DRYRUN", "sel", "set", "b", "1"],
+        &["ACL", "DRYRUN", "sel", "get", "c1"],
+        &["ACL", "DRYRUN", "sel", "del", "c1"],
+        &["ACL", "DRYRUN", "sel", "del", "a"],
+        &[
+            "ACL",
+            "SETUSER",
+            "sel2",
+            "on",
+            "nopass",
+            "(+publish &x)",
+            "(+publish ~k)",
+        ],
+        &["ACL", "DRYRUN", "sel2", "publish", "y", "m"],
+        &["ACL", "DRYRUN", "sel2", "publish", "x", "m"],
+        &["ACL", "SETUSER", "sel3", "()"],
+        &["ACL", "LIST"],
+    ] {
+        admin.same(case);
+    }
+    let mut sel = user_pair(&respite, &redis, "sel", "x");
+    for case in [
+        &["SET", "b1", "v"][..],
+        &["SET", "a1", "v"],
+        &["GET", "a1"],
+        &["GET", "b1"],
+        &["MGET", "c1", "b1"],
+        &["PUBLISH", "x", "m"],
+    ] {
+        sel.same(case);
+    }
+    admin.same(&["ACL", "SETUSER", "sel", "clearselectors"]);
+    admin.same(&["ACL", "GETUSER", "sel"]);
+
     // The log: the same denials, newest first (age and client details differ by nature).
     let log = |con: &mut Connection| -> Vec<Vec<String>> {
         let entries: Vec<Value> = cmd(&["ACL", "LOG", "20"]).query(con).unwrap();

@@ -6,7 +6,8 @@ use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, help_reply, lossy};
-use crate::engine::acl::{categories, check, source, user::User};
+use crate::engine::acl::user::{merge_selectors, Selector, User};
+use crate::engine::acl::{categories, check, source};
 use crate::engine::Ctx;
 use crate::protocol::Reply;
 
@@ -133,6 +134,10 @@ fn acl_setuser(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         None => User::new(&name, allchannels),
     };
     let rules: Vec<String> = argv[3..].iter().map(|r| lossy(r).into_owned()).collect();
+    let rules = match merge_selectors(&rules) {
+        Ok(rules) => rules,
+        Err(e) => return Reply::Error(e.into()),
+    };
     let applied = user.apply_all(
         rules.iter().map(String::as_str),
         &|n| engine.acl_command_known(n),
@@ -156,7 +161,14 @@ fn acl_getuser(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Null;
     };
     let list = |items: Vec<String>| Reply::Array(items.into_iter().map(Reply::bulk).collect());
-    Reply::Map(vec![
+    let describe = |s: &Selector| {
+        vec![
+            (Reply::bulk("commands"), Reply::bulk(s.describe_commands())),
+            (Reply::bulk("keys"), Reply::bulk(s.describe_keys())),
+            (Reply::bulk("channels"), Reply::bulk(s.describe_channels())),
+        ]
+    };
+    let mut fields = vec![
         (
             Reply::bulk("flags"),
             list(user.flags().iter().map(|f| f.to_string()).collect()),
@@ -170,17 +182,15 @@ fn acl_getuser(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
                     .collect(),
             ),
         ),
-        (
-            Reply::bulk("commands"),
-            Reply::bulk(user.describe_commands()),
-        ),
-        (Reply::bulk("keys"), Reply::bulk(user.describe_keys())),
-        (
-            Reply::bulk("channels"),
-            Reply::bulk(user.describe_channels()),
-        ),
-        (Reply::bulk("selectors"), Reply::Array(Vec::new())),
-    ])
+    ];
+    fields.extend(describe(&user.root));
+    let selectors = user
+        .selectors
+        .iter()
+        .map(|s| Reply::Map(describe(s)))
+        .collect();
+    fields.push((Reply::bulk("selectors"), Reply::Array(selectors)));
+    Reply::Map(fields)
 }
 
 fn acl_deluser(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {

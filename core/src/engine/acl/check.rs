@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::user::{Target, User};
+use super::user::{Selector, Target, User};
 use crate::engine::table::{flags, Command};
 use crate::glob::glob_match;
 
@@ -92,36 +92,66 @@ impl Denied {
     }
 }
 
-/// Checks `argv` (already resolved to `cmd`) against `user`.
+/// Checks `argv` (already resolved to `cmd`) against `user`: allowed if the root or any
+/// selector allows all of it. Otherwise the most relevant denial is reported, as Redis picks
+/// it: a channel over a key over the command, and a later argument over an earlier one.
 pub fn check(user: &User, cmd: &Command, argv: &[Bytes]) -> Result<(), Denied> {
     if user.unrestricted {
         return Ok(());
     }
-    if !command_allowed(user, cmd) {
+    let mut worst = Denied::Command;
+    for selector in std::iter::once(&user.root).chain(&user.selectors) {
+        match check_selector(selector, cmd, argv) {
+            Ok(()) => return Ok(()),
+            Err(denied) => {
+                if denied.relevance() > worst.relevance() {
+                    worst = denied;
+                }
+            }
+        }
+    }
+    Err(worst)
+}
+
+impl Denied {
+    /// Redis's ranking of denials across selectors.
+    fn relevance(self) -> (u8, usize) {
+        match self {
+            Denied::Command => (1, 0),
+            Denied::Key(i) => (2, i),
+            Denied::Channel(i) => (4, i),
+        }
+    }
+}
+
+fn check_selector(selector: &Selector, cmd: &Command, argv: &[Bytes]) -> Result<(), Denied> {
+    if !command_allowed(selector, cmd) {
         return Err(Denied::Command);
     }
-    if !user.allkeys && (cmd.first_key > 0 || cmd.numkeys_at > 0 || cmd.has(flags::MOVABLE_KEYS)) {
+    if !selector.allkeys
+        && (cmd.first_key > 0 || cmd.numkeys_at > 0 || cmd.has(flags::MOVABLE_KEYS))
+    {
         let (read, write) = key_access(cmd);
         for i in key_positions(cmd, argv) {
-            if !key_allowed(user, &argv[i], read, write) {
+            if !key_allowed(selector, &argv[i], read, write) {
                 return Err(Denied::Key(i));
             }
         }
     }
-    if !user.allchannels {
-        check_channels(user, cmd, argv)?;
+    if !selector.allchannels {
+        check_channels(selector, cmd, argv)?;
     }
     Ok(())
 }
 
-/// Whether the user may run the command, whatever its arguments. Commands that need no
+/// Whether the selector allows the command, whatever its arguments. Commands that need no
 /// authentication (AUTH, HELLO, QUIT, ...) are always allowed, as in Redis.
-pub fn command_allowed(user: &User, cmd: &Command) -> bool {
+pub fn command_allowed(selector: &Selector, cmd: &Command) -> bool {
     if cmd.has(flags::NO_AUTH) {
         return true;
     }
-    let mut allowed = user.allcommands;
-    for rule in &user.command_rules {
+    let mut allowed = selector.allcommands;
+    for rule in &selector.command_rules {
         let matches = match &rule.target {
             Target::Category(bit, _) => cmd.acl_categories & bit != 0,
             Target::Command(name) => {
@@ -174,13 +204,13 @@ pub fn key_positions(cmd: &Command, argv: &[Bytes]) -> Vec<usize> {
     out
 }
 
-fn key_allowed(user: &User, key: &[u8], read: bool, write: bool) -> bool {
+fn key_allowed(user: &Selector, key: &[u8], read: bool, write: bool) -> bool {
     user.keys.iter().any(|k| {
         (k.read || !read) && (k.write || !write) && glob_match(k.pattern.as_bytes(), key, false)
     })
 }
 
-fn check_channels(user: &User, cmd: &Command, argv: &[Bytes]) -> Result<(), Denied> {
+fn check_channels(user: &Selector, cmd: &Command, argv: &[Bytes]) -> Result<(), Denied> {
     let (from, literal) = match cmd.name.as_str() {
         "publish" | "spublish" => {
             let ok = argv.len() < 2 || channel_allowed(user, &argv[1], false);
@@ -200,7 +230,7 @@ fn check_channels(user: &User, cmd: &Command, argv: &[Bytes]) -> Result<(), Deni
 
 /// A channel is allowed if a pattern matches it; a pattern (PSUBSCRIBE) only if it is one of
 /// the user's patterns, literally.
-fn channel_allowed(user: &User, channel: &[u8], literal: bool) -> bool {
+fn channel_allowed(user: &Selector, channel: &[u8], literal: bool) -> bool {
     user.allchannels
         || user.channels.iter().any(|p| {
             if literal {

@@ -72,8 +72,11 @@ pub fn toml_user(
              configuration file; use '#<sha256 hex>' (ACL GETUSER shows it)"
         ));
     }
+    let words: Vec<&str> = rules.split_whitespace().collect();
+    let rules = super::user::merge_selectors(&words)
+        .map_err(|e| format!("user '{name}': {}", e.trim_start_matches("ERR ")))?;
     let mut user = User::new(name, allchannels);
-    user.apply_all(rules.split_whitespace(), known, allchannels)
+    user.apply_all(rules.iter().map(String::as_str), known, allchannels)
         .map_err(|(rule, e): (&str, RuleError)| {
             format!("user '{name}': rule '{rule}': {}", e.message())
         })?;

@@ -67,6 +67,25 @@ pub struct KeyPattern {
     pub write: bool,
 }
 
+/// What a user may run and touch: the root permissions of a user, or one of its selectors
+/// (`(...)`), each checked on its own: a command runs if the root or any selector allows all
+/// of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selector {
+    /// The base the command rules start from: `+@all` (true) or `-@all`.
+    pub allcommands: bool,
+    /// Command rules after the base, in order; the last that matches decides.
+    pub command_rules: Vec<CommandRule>,
+    /// `allkeys` (`~*`).
+    pub allkeys: bool,
+    /// Key patterns, when not `allkeys`.
+    pub keys: Vec<KeyPattern>,
+    /// `allchannels` (`&*`).
+    pub allchannels: bool,
+    /// Channel patterns, when not `allchannels`.
+    pub channels: Vec<String>,
+}
+
 /// An ACL user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -80,18 +99,10 @@ pub struct User {
     pub passwords: Vec<PasswordHash>,
     /// `sanitize-payload` / `skip-sanitize-payload` (accepted and shown, as Redis does).
     pub sanitize_payload: Option<bool>,
-    /// The base the command rules start from: `+@all` (true) or `-@all`.
-    pub allcommands: bool,
-    /// Command rules after the base, in order; the last that matches decides.
-    pub command_rules: Vec<CommandRule>,
-    /// `allkeys` (`~*`).
-    pub allkeys: bool,
-    /// Key patterns, when not `allkeys`.
-    pub keys: Vec<KeyPattern>,
-    /// `allchannels` (`&*`).
-    pub allchannels: bool,
-    /// Channel patterns, when not `allchannels`.
-    pub channels: Vec<String>,
+    /// The root permissions.
+    pub root: Selector,
+    /// Further selectors (`(~k* +get)`), in the order added.
+    pub selectors: Vec<Selector>,
     /// Computed: every command, key and channel is allowed, so checks can be skipped.
     pub unrestricted: bool,
 }
@@ -150,12 +161,8 @@ impl User {
             nopass: false,
             passwords: Vec::new(),
             sanitize_payload: None,
-            allcommands: false,
-            command_rules: Vec::new(),
-            allkeys: false,
-            keys: Vec::new(),
-            allchannels,
-            channels: Vec::new(),
+            root: Selector::new(allchannels),
+            selectors: Vec::new(),
             unrestricted: false,
         };
         user.refresh();
@@ -167,16 +174,17 @@ impl User {
         let mut user = User::new("default", true);
         user.enabled = true;
         user.nopass = true;
-        user.allcommands = true;
-        user.allkeys = true;
+        user.root.allcommands = true;
+        user.root.allkeys = true;
         user.refresh();
         user
     }
 
     /// Recomputes [`Self::unrestricted`].
     fn refresh(&mut self) {
+        let r = &self.root;
         self.unrestricted =
-            self.allcommands && self.command_rules.is_empty() && self.allkeys && self.allchannels;
+            r.allcommands && r.command_rules.is_empty() && r.allkeys && r.allchannels;
     }
 
     /// Applies the rules in order; on an error returns the rule that failed and why, and the
@@ -214,6 +222,109 @@ impl User {
                 self.nopass = false;
                 self.passwords.clear();
             }
+            "sanitize-payload" => self.sanitize_payload = Some(true),
+            "skip-sanitize-payload" => self.sanitize_payload = Some(false),
+            "clearselectors" => self.selectors.clear(),
+            "reset" => {
+                let name = std::mem::take(&mut self.name);
+                *self = User::new(&name, default_allchannels);
+                self.sanitize_payload = Some(true);
+            }
+            _ => match rule.as_bytes()[0] {
+                b'>' => self.add_password(hash_password(&rule.as_bytes()[1..])),
+                b'<' => self.remove_password(&hash_password(&rule.as_bytes()[1..]))?,
+                b'#' => self.add_password(parse_hex(&rule[1..]).ok_or(RuleError::BadHash)?),
+                b'!' => self.remove_password(&parse_hex(&rule[1..]).ok_or(RuleError::BadHash)?)?,
+                b'(' if rule.ends_with(')') => {
+                    let mut selector = Selector::new(default_allchannels);
+                    for inner in rule[1..rule.len() - 1].split_whitespace() {
+                        selector.apply(inner, known)?;
+                    }
+                    self.selectors.push(selector);
+                }
+                _ => self.root.apply(rule, known)?,
+            },
+        }
+        self.refresh();
+        Ok(())
+    }
+
+    fn add_password(&mut self, hash: PasswordHash) {
+        self.nopass = false;
+        if !self.passwords.contains(&hash) {
+            self.passwords.push(hash);
+        }
+    }
+
+    fn remove_password(&mut self, hash: &PasswordHash) -> Result<(), RuleError> {
+        let before = self.passwords.len();
+        self.passwords.retain(|h| h != hash);
+        if self.passwords.len() == before {
+            return Err(RuleError::NoSuchPassword);
+        }
+        self.nopass = false;
+        Ok(())
+    }
+
+    /// Whether `password` authenticates this user (not whether the user is on).
+    pub fn password_ok(&self, password: &[u8]) -> bool {
+        if self.nopass {
+            return true;
+        }
+        let hash = hash_password(password);
+        // Compared in full for every stored hash, so timing says nothing about which matched.
+        let mut ok = false;
+        for h in &self.passwords {
+            let diff = h.iter().zip(hash.iter()).fold(0u8, |d, (a, b)| d | (a ^ b));
+            ok |= diff == 0;
+        }
+        ok
+    }
+
+    /// The flags `ACL GETUSER` lists.
+    pub fn flags(&self) -> Vec<&'static str> {
+        let mut out = vec![if self.enabled { "on" } else { "off" }];
+        if self.nopass {
+            out.push("nopass");
+        }
+        match self.sanitize_payload {
+            Some(true) => out.push("sanitize-payload"),
+            Some(false) => out.push("skip-sanitize-payload"),
+            None => {}
+        }
+        out
+    }
+
+    /// The user as one `ACL LIST` / aclfile line (`user alice on #... ~* &* +@all`).
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("user {}", self.name)];
+        parts.extend(self.flags().iter().map(|f| f.to_string()));
+        parts.extend(self.passwords.iter().map(|h| format!("#{}", hex(h))));
+        parts.push(self.root.describe());
+        for selector in &self.selectors {
+            parts.push(format!("({})", selector.describe()));
+        }
+        parts.join(" ")
+    }
+}
+
+impl Selector {
+    /// No commands, no keys, and channels as `acl-pubsub-default` says.
+    pub fn new(allchannels: bool) -> Selector {
+        Selector {
+            allcommands: false,
+            command_rules: Vec::new(),
+            allkeys: false,
+            keys: Vec::new(),
+            allchannels,
+            channels: Vec::new(),
+        }
+    }
+
+    /// Applies a command, key or channel rule; anything else is a syntax error.
+    pub fn apply(&mut self, rule: &str, known: &dyn Fn(&str) -> bool) -> Result<(), RuleError> {
+        let lower = rule.to_ascii_lowercase();
+        match lower.as_str() {
             "allkeys" => self.set_allkeys(),
             "resetkeys" => {
                 self.allkeys = false;
@@ -232,16 +343,8 @@ impl User {
                 self.allcommands = false;
                 self.command_rules.clear();
             }
-            "sanitize-payload" => self.sanitize_payload = Some(true),
-            "skip-sanitize-payload" => self.sanitize_payload = Some(false),
-            "reset" => {
-                let name = std::mem::take(&mut self.name);
-                *self = User::new(&name, default_allchannels);
-                self.sanitize_payload = Some(true);
-            }
             _ => self.apply_prefixed(rule, &lower, known)?,
         }
-        self.refresh();
         Ok(())
     }
 
@@ -251,24 +354,7 @@ impl User {
         lower: &str,
         known: &dyn Fn(&str) -> bool,
     ) -> Result<(), RuleError> {
-        let bytes = rule.as_bytes();
-        match bytes.first() {
-            Some(b'>') => {
-                let hash = hash_password(&bytes[1..]);
-                self.add_password(hash);
-            }
-            Some(b'<') => {
-                let hash = hash_password(&bytes[1..]);
-                self.remove_password(&hash)?;
-            }
-            Some(b'#') => {
-                let hash = parse_hex(&rule[1..]).ok_or(RuleError::BadHash)?;
-                self.add_password(hash);
-            }
-            Some(b'!') => {
-                let hash = parse_hex(&rule[1..]).ok_or(RuleError::BadHash)?;
-                self.remove_password(&hash)?;
-            }
+        match rule.as_bytes().first() {
             Some(b'~') => self.add_key(&rule[1..], true, true)?,
             Some(b'%') => {
                 let Some((perms, pattern)) = rule[1..].split_once('~') else {
@@ -327,23 +413,6 @@ impl User {
         Ok(())
     }
 
-    fn add_password(&mut self, hash: PasswordHash) {
-        self.nopass = false;
-        if !self.passwords.contains(&hash) {
-            self.passwords.push(hash);
-        }
-    }
-
-    fn remove_password(&mut self, hash: &PasswordHash) -> Result<(), RuleError> {
-        let before = self.passwords.len();
-        self.passwords.retain(|h| h != hash);
-        if self.passwords.len() == before {
-            return Err(RuleError::NoSuchPassword);
-        }
-        self.nopass = false;
-        Ok(())
-    }
-
     fn set_allkeys(&mut self) {
         self.allkeys = true;
         self.keys.clear();
@@ -374,35 +443,6 @@ impl User {
             }),
         }
         Ok(())
-    }
-
-    /// Whether `password` authenticates this user (not whether the user is on).
-    pub fn password_ok(&self, password: &[u8]) -> bool {
-        if self.nopass {
-            return true;
-        }
-        let hash = hash_password(password);
-        // Compared in full for every stored hash, so timing says nothing about which matched.
-        let mut ok = false;
-        for h in &self.passwords {
-            let diff = h.iter().zip(hash.iter()).fold(0u8, |d, (a, b)| d | (a ^ b));
-            ok |= diff == 0;
-        }
-        ok
-    }
-
-    /// The flags `ACL GETUSER` lists.
-    pub fn flags(&self) -> Vec<&'static str> {
-        let mut out = vec![if self.enabled { "on" } else { "off" }];
-        if self.nopass {
-            out.push("nopass");
-        }
-        match self.sanitize_payload {
-            Some(true) => out.push("sanitize-payload"),
-            Some(false) => out.push("skip-sanitize-payload"),
-            None => {}
-        }
-        out
     }
 
     /// The command rules as `ACL GETUSER` and `ACL LIST` show them (`+@all -debug`).
@@ -448,11 +488,9 @@ impl User {
         parts.join(" ")
     }
 
-    /// The user as one `ACL LIST` / aclfile line (`user alice on #... ~* &* +@all`).
+    /// Keys, channels and commands as `ACL LIST` shows them (`~k* resetchannels -@all +get`).
     pub fn describe(&self) -> String {
-        let mut parts = vec![format!("user {}", self.name)];
-        parts.extend(self.flags().iter().map(|f| f.to_string()));
-        parts.extend(self.passwords.iter().map(|h| format!("#{}", hex(h))));
+        let mut parts = Vec::new();
         let keys = self.describe_keys();
         if !keys.is_empty() {
             parts.push(keys);
@@ -466,6 +504,36 @@ impl User {
         }
         parts.push(self.describe_commands());
         parts.join(" ")
+    }
+}
+
+/// Joins the arguments of a selector split across several (`(~k*`, `+get)`) into one, as
+/// Redis does; the error is Redis's, for an unclosed one.
+pub fn merge_selectors<S: AsRef<str>>(args: &[S]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut open: Option<String> = None;
+    for arg in args {
+        let arg = arg.as_ref();
+        match open.as_mut() {
+            Some(acc) => {
+                acc.push(' ');
+                acc.push_str(arg);
+                if arg.ends_with(')') {
+                    out.extend(open.take());
+                }
+            }
+            None if arg.starts_with('(') && !arg.ends_with(')') => open = Some(arg.to_string()),
+            None => out.push(arg.to_string()),
+        }
+    }
+    match open {
+        Some(acc) => {
+            let first = acc.split(' ').next().unwrap_or_default().to_string();
+            Err(format!(
+                "ERR Unmatched parenthesis in acl selector starting at '{first}'."
+            ))
+        }
+        None => Ok(out),
     }
 }
 
@@ -484,7 +552,9 @@ mod tests {
 
     fn user(rules: &str) -> Result<User, (String, RuleError)> {
         let mut u = User::new("u", false);
-        u.apply_all(rules.split_whitespace(), &known, false)
+        let words: Vec<&str> = rules.split_whitespace().collect();
+        let rules = merge_selectors(&words).map_err(|e| (e, RuleError::Syntax))?;
+        u.apply_all(rules.iter().map(String::as_str), &known, false)
             .map_err(|(r, e)| (r.to_string(), e))?;
         Ok(u)
     }
@@ -577,24 +647,56 @@ mod tests {
     #[test]
     fn command_rules_replace_earlier_ones() {
         let u = user("+config|get -config +get -get +@read").unwrap();
-        assert_eq!(u.describe_commands(), "-@all -config -get +@read");
+        assert_eq!(u.root.describe_commands(), "-@all -config -get +@read");
         let u = user("+get allcommands").unwrap();
-        assert_eq!(u.describe_commands(), "+@all");
+        assert_eq!(u.root.describe_commands(), "+@all");
         let u = user("+GET").unwrap();
-        assert_eq!(u.describe_commands(), "-@all +get");
+        assert_eq!(u.root.describe_commands(), "-@all +get");
+    }
+
+    #[test]
+    fn selectors() {
+        let u = user("on nopass ~a* +get (~b* +set &x) (%R~c* +@read +debug)").unwrap();
+        assert_eq!(
+            u.describe(),
+            "user u on nopass ~a* resetchannels -@all +get (~b* resetchannels &x -@all +set) \
+             (%R~c* resetchannels -@all +@read +debug)"
+        );
+        assert_eq!(u.selectors.len(), 2);
+        assert!(user("clearselectors").unwrap().selectors.is_empty());
+        assert!(user("(+get) clearselectors").unwrap().selectors.is_empty());
+        assert!(user("(+get) reset").unwrap().selectors.is_empty());
+        assert_eq!(
+            user("()").unwrap().describe(),
+            "user u off resetchannels -@all (resetchannels -@all)"
+        );
+        assert_eq!(
+            user("(>pw)").unwrap_err(),
+            ("(>pw)".into(), RuleError::Syntax)
+        );
+        assert_eq!(user("(on)").unwrap_err().1, RuleError::Syntax);
+        assert_eq!(user("(+nosuch)").unwrap_err().1, RuleError::UnknownCommand);
+        assert_eq!(
+            merge_selectors(&["(~x", "+get"]).unwrap_err(),
+            "ERR Unmatched parenthesis in acl selector starting at '(~x'."
+        );
+        assert_eq!(
+            merge_selectors(&["on", "(~x", "+get)", "(+set)"]).unwrap(),
+            ["on", "(~x +get)", "(+set)"]
+        );
     }
 
     #[test]
     fn key_and_channel_patterns() {
         let u = user("%RW~a %R~b %W~b ~*x resetkeys ~c").unwrap();
-        assert_eq!(u.describe_keys(), "~c");
+        assert_eq!(u.root.describe_keys(), "~c");
         let u = user("%R~b %W~b").unwrap();
-        assert_eq!(u.describe_keys(), "~b");
-        assert!(user("~*").unwrap().allkeys);
-        assert!(!user("%R~*").unwrap().allkeys);
+        assert_eq!(u.root.describe_keys(), "~b");
+        assert!(user("~*").unwrap().root.allkeys);
+        assert!(!user("%R~*").unwrap().root.allkeys);
         let u = user("&a &b &a").unwrap();
-        assert_eq!(u.describe_channels(), "&a &b");
-        assert!(user("&a allchannels").unwrap().allchannels);
-        assert!(!user("allchannels resetchannels").unwrap().allchannels);
+        assert_eq!(u.root.describe_channels(), "&a &b");
+        assert!(user("&a allchannels").unwrap().root.allchannels);
+        assert!(!user("allchannels resetchannels").unwrap().root.allchannels);
     }
 }
