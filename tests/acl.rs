@@ -121,6 +121,33 @@ fn rules_allow_and_deny_as_redis_does() {
     sub.same(&["CLIENT", "LIST"]);
     sub.same(&["CLIENT", "GETNAME"]);
 
+    // Read and write key permissions, per command as Redis's key specs say.
+    admin.same(&[
+        "ACL", "SETUSER", "rw", "on", "nopass", "%W~w*", "%R~r*", "+@all",
+    ]);
+    let mut rw = user_pair(&respite, &redis, "rw", "x");
+    for case in [
+        &["SET", "w1", "5"][..],
+        &["SET", "w1", "5", "GET"],
+        &["INCR", "w1"],
+        &["APPEND", "w1", "x"],
+        &["EXISTS", "w1"],
+        &["STRLEN", "w1"],
+        &["TYPE", "r1"],
+        &["GET", "r1"],
+        &["GET", "w1"],
+        &["SET", "r1", "v"],
+        &["LPUSH", "wl", "x"],
+        &["LPOP", "wl"],
+        &["GETDEL", "w1"],
+        &["DEL", "w1"],
+        &["COPY", "r1", "w9"],
+        &["EXPIRE", "w1", "100"],
+        &["TTL", "r1"],
+    ] {
+        rw.same(case);
+    }
+
     let mut chan = user_pair(&respite, &redis, "chan", "x");
     for case in [
         &["PUBLISH", "foo", "1"][..],

@@ -131,8 +131,9 @@ fn check_selector(selector: &Selector, cmd: &Command, argv: &[Bytes]) -> Result<
     if !selector.allkeys
         && (cmd.first_key > 0 || cmd.numkeys_at > 0 || cmd.has(flags::MOVABLE_KEYS))
     {
-        let (read, write) = key_access(cmd);
-        for i in key_positions(cmd, argv) {
+        let (first, rest) = super::key_access::key_access(cmd, argv);
+        for (n, i) in key_positions(cmd, argv).into_iter().enumerate() {
+            let (read, write) = if n == 0 { first } else { rest };
             if !key_allowed(selector, &argv[i], read, write) {
                 return Err(Denied::Key(i));
             }
@@ -166,18 +167,6 @@ pub fn command_allowed(selector: &Selector, cmd: &Command) -> bool {
         }
     }
     allowed
-}
-
-/// The access a command needs to its keys: read for read-only commands, write for writes,
-/// both for the others. (Redis's key specs say it per key; the table says it per command.)
-fn key_access(cmd: &Command) -> (bool, bool) {
-    if cmd.has(flags::READONLY) {
-        (true, false)
-    } else if cmd.has(flags::WRITE) {
-        (false, true)
-    } else {
-        (true, true)
-    }
 }
 
 /// The table's key positions, plus the keys of movable-key commands whose positions the

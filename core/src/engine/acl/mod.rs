@@ -9,6 +9,7 @@
 
 pub mod categories;
 pub mod check;
+pub mod key_access;
 pub mod log;
 pub mod source;
 pub mod user;
