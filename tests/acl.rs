@@ -187,6 +187,8 @@ fn rules_allow_and_deny_as_redis_does() {
         &["AUTH", "nobody", "pw"],
         &["AUTH", "pw"],
         &["HELLO", "2", "AUTH", "alice", "wrong"],
+        &["CLIENT", "KILL", "USER", "nosuch"],
+        &["CLIENT", "KILL", "USER", "sleepy"],
         &["ACL", "DELUSER", "default"],
         &["ACL", "DELUSER", "nobody", "sleepy"],
         &["ACL", "SAVE"],
@@ -368,6 +370,15 @@ fn changed_users_apply_at_once_and_deleted_users_are_disconnected() {
         query_err(&mut bob, &cmd(&["SET", "k", "v"])),
         "NOPERM this user has no permissions to run the 'set' command"
     );
+    let _: () = cmd(&["ACL", "SETUSER", "dave", "on", ">pw", "+@all", "~*"])
+        .query(&mut admin)
+        .unwrap();
+    let mut dave = as_user(server.client(), "dave", "pw");
+    let n: i64 = cmd(&["CLIENT", "KILL", "USER", "dave"])
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(cmd(&["PING"]).query::<String>(&mut dave).is_err());
     let n: i64 = cmd(&["ACL", "DELUSER", "bob"]).query(&mut admin).unwrap();
     assert_eq!(n, 1);
     // The connection is closed by the server.
