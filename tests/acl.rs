@@ -346,6 +346,13 @@ fn genpass_whoami_and_hello_auth() {
     assert_eq!(hello.field("proto").unwrap().int(), 3);
     raw.send_cmd(&["ACL", "WHOAMI"]);
     assert_eq!(raw.read_reply().text(), "bob");
+    // RESP3: flags are a set, as Redis sends them.
+    raw.send_cmd(&["ACL", "GETUSER", "bob"]);
+    let user = raw.read_reply();
+    assert!(
+        matches!(user.field("flags"), Some(common::Reply::Set(_))),
+        "{user:?}"
+    );
     raw.send_cmd(&["CLIENT", "INFO"]);
     assert!(raw.read_reply().text().contains(" user=bob "));
     raw.send_cmd(&["RESET"]);

@@ -171,7 +171,7 @@ fn acl_getuser(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mut fields = vec![
         (
             Reply::bulk("flags"),
-            list(user.flags().iter().map(|f| f.to_string()).collect()),
+            Reply::Set(user.flags().iter().map(|f| Reply::bulk(*f)).collect()),
         ),
         (
             Reply::bulk("passwords"),
