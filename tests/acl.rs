@@ -403,6 +403,37 @@ fn changed_users_apply_at_once_and_deleted_users_are_disconnected() {
 }
 
 #[test]
+fn subscribers_lose_their_connection_with_their_channel_permission() {
+    let server = Server::start();
+    let mut admin = server.conn();
+    let _: () = cmd(&[
+        "ACL", "SETUSER", "sub", "on", ">pw", "+@all", "~*", "&news.*",
+    ])
+    .query(&mut admin)
+    .unwrap();
+    let mut raw = server.raw();
+    raw.send_cmd(&["AUTH", "sub", "pw"]);
+    assert_eq!(raw.read_reply(), common::Reply::ok());
+    raw.send_cmd(&["SUBSCRIBE", "news.1"]);
+    raw.read_reply();
+    // Still allowed: the subscriber stays.
+    let _: () = cmd(&["ACL", "SETUSER", "sub", "&other"])
+        .query(&mut admin)
+        .unwrap();
+    let n: i64 = cmd(&["PUBLISH", "news.1", "m"]).query(&mut admin).unwrap();
+    assert_eq!(n, 1);
+    raw.read_reply();
+    // Revoked: the server closes the connection.
+    let _: () = cmd(&["ACL", "SETUSER", "sub", "resetchannels", "&other"])
+        .query(&mut admin)
+        .unwrap();
+    common::wait_until("the subscriber is disconnected", common::IO_TIMEOUT, || {
+        let n: i64 = cmd(&["PUBLISH", "news.1", "m"]).query(&mut admin).unwrap();
+        n == 0
+    });
+}
+
+#[test]
 fn requirepass_is_the_default_users_password() {
     let server = Server::start();
     let mut con = server.conn();

@@ -229,3 +229,12 @@ fn channel_allowed(user: &Selector, channel: &[u8], literal: bool) -> bool {
             }
         })
 }
+
+/// Whether a subscription (`literal` for a pattern) stays allowed for the user: some selector
+/// allows all channels or has a pattern that matches it. A client subscribed to anything else
+/// is disconnected when its user changes, as Redis does.
+pub fn subscription_allowed(user: &User, channel: &[u8], literal: bool) -> bool {
+    std::iter::once(&user.root)
+        .chain(&user.selectors)
+        .any(|s| channel_allowed(s, channel, literal))
+}

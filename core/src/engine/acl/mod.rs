@@ -211,14 +211,28 @@ impl Engine {
     pub(crate) fn acl_store(&mut self, current: &mut ClientState, user: User) {
         let user = Arc::new(user);
         let name = user.name.clone();
+        let current_id = current.id;
+        let pubsub = &self.pubsub;
         for client in self
             .clients
             .values_mut()
             .map(|c| &mut **c)
-            .chain(std::iter::once(current))
+            .chain(std::iter::once(&mut *current))
         {
-            if client.user.name == name {
-                client.user = Arc::clone(&user);
+            if client.user.name != name {
+                continue;
+            }
+            client.user = Arc::clone(&user);
+            // Subscriptions the user may no longer have cost the client its connection.
+            let lost = client.subscribed()
+                && pubsub.any_subscription(client.id, |kind, channel| {
+                    let literal = kind == super::pubsub::Kind::Pattern;
+                    !check::subscription_allowed(&user, channel, literal)
+                });
+            if lost && client.id == current_id {
+                client.close_after_reply = true;
+            } else if lost {
+                client.shared.kill();
             }
         }
         self.acl.users.insert(name, user);
