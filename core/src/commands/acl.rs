@@ -228,7 +228,7 @@ fn acl_list(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
 
 fn acl_cat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
-        return super::err_arity("acl|cat");
+        return wrong_args(&argv[1]);
     }
     let Some(name) = argv.get(2) else {
         return Reply::Array(categories::NAMES.iter().map(|n| Reply::bulk(*n)).collect());
@@ -250,6 +250,17 @@ fn acl_cat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     Reply::Array(out)
+}
+
+/// Redis's reply to extra arguments of a subcommand that takes a fixed few.
+fn wrong_args(sub: &[u8]) -> Reply {
+    Reply::Error(
+        format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            lossy(sub)
+        )
+        .into(),
+    )
 }
 
 fn acl_whoami(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
@@ -280,7 +291,8 @@ fn acl_genpass(_ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         None => 256,
         Some(arg) => match super::parse_i64(arg) {
             Some(n) if (1..=4096).contains(&n) => n as usize,
-            _ => {
+            None => return Reply::error("ERR value is not an integer or out of range"),
+            Some(_) => {
                 return Reply::error(
                     "ERR ACL GENPASS argument must be the number of bits for the output \
                      password, a positive number up to 4096",
@@ -302,7 +314,7 @@ fn acl_log(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mut count = 10;
     if let Some(arg) = argv.get(2) {
         if argv.len() > 3 {
-            return super::err_syntax();
+            return wrong_args(&argv[1]);
         }
         if eq_ci(arg, "reset") {
             ctx.engine.acl.log.reset();
