@@ -611,3 +611,52 @@ fn acl_config_parameters_act() {
     let info: String = cmd(&["INFO", "stats"]).query(&mut con).unwrap();
     assert!(info.contains("acl_access_denied_auth:3\r\n"), "{info}");
 }
+
+/// A Lua custom command declaring no categories: its flags put it in @write and @slow.
+const LUA_COMMANDS: &str = r#"
+respite.register_command{
+  name = 'bump', arity = 2, flags = {'write'}, keys = {first = 1},
+  handler = function(keys) return redis.call('INCR', keys[1]) end,
+}
+"#;
+
+#[test]
+fn lua_commands_are_checked_by_category_and_their_calls_as_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::lua_files::write_file(dir.path(), "cmds.lua", LUA_COMMANDS);
+    let server = Server::builder()
+        .config(format!(
+            "[scripting]\ncommands = {}\n",
+            common::lua_files::toml_list(&[&path])
+        ))
+        .start();
+    let mut admin = server.conn();
+    let write: Vec<String> = cmd(&["ACL", "CAT", "write"]).query(&mut admin).unwrap();
+    assert!(write.iter().any(|c| c == "bump"));
+    for rules in [
+        &["ACL", "SETUSER", "reader", "on", "nopass", "~*", "+@read"][..],
+        &["ACL", "SETUSER", "writer", "on", "nopass", "~c*", "+bump"],
+    ] {
+        let _: () = cmd(rules).query(&mut admin).unwrap();
+    }
+    let mut reader = as_user(server.client(), "reader", "x");
+    assert_eq!(
+        query_err(&mut reader, &cmd(&["BUMP", "c1"])),
+        "NOPERM this user has no permissions to run the 'bump' command"
+    );
+    let mut writer = as_user(server.client(), "writer", "x");
+    let err = query_err(&mut writer, &cmd(&["BUMP", "c1"]));
+    assert!(
+        err.contains("The user executing the script can't run this command"),
+        "{err}"
+    );
+    let _: () = cmd(&["ACL", "SETUSER", "writer", "+incr"])
+        .query(&mut admin)
+        .unwrap();
+    let n: i64 = cmd(&["BUMP", "c1"]).query(&mut writer).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        query_err(&mut writer, &cmd(&["BUMP", "x1"])),
+        "NOPERM this user has no permissions to access one of the keys used as arguments"
+    );
+}
