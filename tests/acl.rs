@@ -115,6 +115,13 @@ fn rules_allow_and_deny_as_redis_does() {
     alice.same(&["GET", "k1"]);
     alice.same(&["DEL", "k1"]);
     alice.same(&["EXEC"]);
+    // Checked again at EXEC: a permission revoked meanwhile fails that command only.
+    alice.same(&["MULTI"]);
+    alice.same(&["GET", "k1"]);
+    alice.same(&["STRLEN", "k1"]);
+    admin.same(&["ACL", "SETUSER", "alice", "-get"]);
+    alice.same(&["EXEC"]);
+    admin.same(&["ACL", "SETUSER", "alice", "+get"]);
 
     let mut sub = user_pair(&respite, &redis, "sub", "x");
     sub.same(&["CLIENT"]);
@@ -237,6 +244,23 @@ fn rules_allow_and_deny_as_redis_does() {
             "<x",
         ],
         &["ACL", "GETUSER", "z"],
+        &[
+            "ACL",
+            "SETUSER",
+            "z2",
+            "+@read",
+            "-get",
+            "+get",
+            "-config|get",
+            "+set",
+            "+@all",
+            "-@read",
+            "+get",
+        ],
+        &["ACL", "GETUSER", "z2"],
+        &["ACL", "SETUSER", "z3", "+@read", "-get", "-client|list"],
+        &["ACL", "GETUSER", "z3"],
+        &["ACL", "DELUSER", "z2", "z3"],
         &["ACL", "SETUSER", "z", "reset"],
         &["ACL", "LIST"],
     ] {
@@ -480,15 +504,7 @@ fn aclfile_save_and_load_round_trip() {
     let path = server.dir().join("users.acl");
     let mut con = server.conn();
     let _: () = cmd(&[
-        "ACL",
-        "SETUSER",
-        "alice",
-        "on",
-        ">pw",
-        "~app:*",
-        "&news",
-        "+@read",
-        "-flushall",
+        "ACL", "SETUSER", "alice", "on", ">pw", "~app:*", "&news", "+@read", "-get",
     ])
     .query(&mut con)
     .unwrap();
@@ -497,7 +513,7 @@ fn aclfile_save_and_load_round_trip() {
     assert_eq!(
         text,
         format!(
-            "user alice on #{PW_HASH} ~app:* resetchannels &news -@all +@read -flushall\n\
+            "user alice on #{PW_HASH} ~app:* resetchannels &news -@all +@read -get\n\
              user default on nopass ~* &* +@all\n"
         )
     );

@@ -177,7 +177,7 @@ impl Engine {
             Ok(cmd) => {
                 // The user may have lost the permission since the command was queued.
                 if let Err(denied) = self.acl_check(client, &cmd, argv, AclContext::Multi) {
-                    let reply = Reply::Error(denied.noperm(&cmd).into());
+                    let reply = Reply::Error(denied.exec_error().into());
                     return self.reject(Some(&cmd), reply);
                 }
                 self.run_command(client, &cmd, argv, started)

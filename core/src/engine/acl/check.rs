@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::user::{Selector, Target, User};
+use super::user::{Selector, User};
 use crate::engine::table::{flags, Command};
 use crate::glob::glob_match;
 
@@ -54,6 +54,19 @@ impl Denied {
                     .into()
             }
         }
+    }
+
+    /// The error of a queued command that EXEC finds no longer allowed.
+    pub fn exec_error(self) -> String {
+        let reason = match self {
+            Denied::Command => "no permission to execute the command or subcommand",
+            Denied::Key(_) => "no permission to touch the specified keys",
+            Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+        };
+        format!(
+            "NOPERM ACLs rules changed between the moment the transaction was accumulated and \
+             the EXEC call. This command is no longer allowed for the following reason: {reason}"
+        )
     }
 
     /// The error `redis.call` raises in a script.
@@ -151,22 +164,7 @@ pub fn command_allowed(selector: &Selector, cmd: &Command) -> bool {
     if cmd.has(flags::NO_AUTH) {
         return true;
     }
-    let mut allowed = selector.allcommands;
-    for rule in &selector.command_rules {
-        let matches = match &rule.target {
-            Target::Category(bit, _) => cmd.acl_categories & bit != 0,
-            Target::Command(name) => {
-                cmd.name == *name
-                    || (cmd.name.len() > name.len()
-                        && cmd.name.starts_with(name.as_str())
-                        && cmd.name.as_bytes()[name.len()] == b'|')
-            }
-        };
-        if matches {
-            allowed = rule.allow;
-        }
-    }
-    allowed
+    selector.allows(&cmd.name, cmd.acl_categories)
 }
 
 /// The table's key positions, plus the keys of movable-key commands whose positions the

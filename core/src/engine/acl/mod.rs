@@ -110,14 +110,20 @@ impl Engine {
             .unwrap_or(128)
     }
 
-    /// Whether a command (`get`) or subcommand (`config|get`) exists, for rules naming it.
-    pub(crate) fn acl_command_known(&self, name: &str) -> bool {
-        match name.split_once('|') {
-            None => self.commands.get(name.as_bytes()).is_some(),
+    /// What the command table says of a command (`get`) or subcommand (`config|get`) a rule
+    /// names.
+    pub(crate) fn acl_command_known(&self, name: &str) -> user::Known {
+        let cmd = match name.split_once('|') {
+            None => self.commands.get(name.as_bytes()),
             Some((parent, sub)) => self
                 .commands
                 .get(parent.as_bytes())
-                .is_some_and(|c| c.subcommand(sub.as_bytes()).is_some()),
+                .and_then(|c| c.subcommand(sub.as_bytes())),
+        };
+        match cmd {
+            None => user::Known::Unknown,
+            Some(c) if !c.subcommands.is_empty() => user::Known::Container,
+            Some(c) => user::Known::Command(c.acl_categories),
         }
     }
 
@@ -368,9 +374,9 @@ fn apply_requirepass(user: &mut User, requirepass: &str) {
     } else {
         &["resetpass"]
     };
-    let _ = user.apply_all(rules.iter().copied(), &|_| true, true);
+    let _ = user.apply_all(rules.iter().copied(), &|_| user::Known::Unknown, true);
     if !requirepass.is_empty() {
         let rule = format!(">{requirepass}");
-        let _ = user.apply(&rule, &|_| true, true);
+        let _ = user.apply(&rule, &|_| user::Known::Unknown, true);
     }
 }

@@ -8,7 +8,7 @@ use super::user::{RuleError, User};
 pub fn parse_aclfile(
     path: &str,
     text: &str,
-    known: &dyn Fn(&str) -> bool,
+    known: super::user::Lookup<'_>,
     allchannels: bool,
 ) -> Result<Vec<User>, String> {
     let mut users: Vec<User> = Vec::new();
@@ -56,7 +56,7 @@ pub fn format_aclfile<'a>(users: impl IntoIterator<Item = &'a User>) -> String {
 pub fn toml_user(
     name: &str,
     rules: &str,
-    known: &dyn Fn(&str) -> bool,
+    known: super::user::Lookup<'_>,
     allchannels: bool,
 ) -> Result<User, String> {
     if !super::user::valid_name(name.as_bytes()) || name.is_empty() {
@@ -87,8 +87,13 @@ pub fn toml_user(
 mod tests {
     use super::*;
 
-    fn known(name: &str) -> bool {
-        matches!(name, "get" | "set")
+    fn known(name: &str) -> super::super::user::Known {
+        use super::super::user::Known;
+        match name {
+            "get" => Known::Command(super::super::categories::bit("read").unwrap_or(0)),
+            "set" => Known::Command(super::super::categories::bit("write").unwrap_or(0)),
+            _ => Known::Unknown,
+        }
     }
 
     #[test]

@@ -47,6 +47,20 @@ pub enum Target {
     Command(String),
 }
 
+/// What the command table says of a name a command rule gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    /// No such command or subcommand.
+    Unknown,
+    /// A command with subcommands: a rule for it covers them all.
+    Container,
+    /// A command or subcommand, with its ACL category mask.
+    Command(u64),
+}
+
+/// Looks a command (`get`) or subcommand (`config|get`) up.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Known;
+
 /// One `+...` or `-...` command rule, applied in order after the base.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandRule {
@@ -193,7 +207,7 @@ impl User {
     pub fn apply_all<'r>(
         &mut self,
         rules: impl IntoIterator<Item = &'r str>,
-        known: &dyn Fn(&str) -> bool,
+        known: Lookup<'_>,
         allchannels: bool,
     ) -> Result<(), (&'r str, RuleError)> {
         for rule in rules {
@@ -207,7 +221,7 @@ impl User {
     pub fn apply(
         &mut self,
         rule: &str,
-        known: &dyn Fn(&str) -> bool,
+        known: Lookup<'_>,
         default_allchannels: bool,
     ) -> Result<(), RuleError> {
         let lower = rule.to_ascii_lowercase();
@@ -322,7 +336,7 @@ impl Selector {
     }
 
     /// Applies a command, key or channel rule; anything else is a syntax error.
-    pub fn apply(&mut self, rule: &str, known: &dyn Fn(&str) -> bool) -> Result<(), RuleError> {
+    pub fn apply(&mut self, rule: &str, known: Lookup<'_>) -> Result<(), RuleError> {
         let lower = rule.to_ascii_lowercase();
         match lower.as_str() {
             "allkeys" => self.set_allkeys(),
@@ -352,7 +366,7 @@ impl Selector {
         &mut self,
         rule: &str,
         lower: &str,
-        known: &dyn Fn(&str) -> bool,
+        known: Lookup<'_>,
     ) -> Result<(), RuleError> {
         match rule.as_bytes().first() {
             Some(b'~') => self.add_key(&rule[1..], true, true)?,
@@ -393,7 +407,12 @@ impl Selector {
                         target: Target::Category(bit, category.to_string()),
                     });
                 } else {
-                    if name.is_empty() || !known(name) {
+                    let info = if name.is_empty() {
+                        Known::Unknown
+                    } else {
+                        known(name)
+                    };
+                    if info == Known::Unknown {
                         return Err(RuleError::UnknownCommand);
                     }
                     // A rule for a command replaces earlier ones for it and its subcommands.
@@ -402,6 +421,13 @@ impl Selector {
                         Target::Command(c) => c != name && !c.starts_with(&sub_prefix),
                         Target::Category(..) => true,
                     });
+                    // A rule that changes nothing is not kept: Redis applies rules to a
+                    // bitmap at once, and its description shows only what they changed.
+                    if let Known::Command(categories) = info {
+                        if self.allows(name, categories) == allow {
+                            return Ok(());
+                        }
+                    }
                     self.command_rules.push(CommandRule {
                         allow,
                         target: Target::Command(name.to_string()),
@@ -443,6 +469,28 @@ impl Selector {
             }),
         }
         Ok(())
+    }
+
+    /// Whether the command or subcommand `name` (full name, `config|get`) with these ACL
+    /// categories is allowed: the base, then every rule that names it, its parent or one of
+    /// its categories, the last deciding.
+    pub fn allows(&self, name: &str, categories: u64) -> bool {
+        let mut allowed = self.allcommands;
+        for rule in &self.command_rules {
+            let matches = match &rule.target {
+                Target::Category(bit, _) => categories & bit != 0,
+                Target::Command(c) => {
+                    name == c
+                        || (name.len() > c.len()
+                            && name.starts_with(c.as_str())
+                            && name.as_bytes()[c.len()] == b'|')
+                }
+            };
+            if matches {
+                allowed = rule.allow;
+            }
+        }
+        allowed
     }
 
     /// The command rules as `ACL GETUSER` and `ACL LIST` show them (`+@all -debug`).
@@ -546,8 +594,15 @@ pub fn valid_name(name: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn known(name: &str) -> bool {
-        matches!(name, "get" | "set" | "config" | "config|get" | "debug")
+    fn known(name: &str) -> Known {
+        let bit = |n| categories::bit(n).unwrap_or(0);
+        match name {
+            "get" => Known::Command(bit("read") | bit("string") | bit("fast")),
+            "set" => Known::Command(bit("write") | bit("string") | bit("slow")),
+            "debug" | "config|get" => Known::Command(bit("admin") | bit("slow")),
+            "config" => Known::Container,
+            _ => Known::Unknown,
+        }
     }
 
     fn user(rules: &str) -> Result<User, (String, RuleError)> {
@@ -647,7 +702,12 @@ mod tests {
     #[test]
     fn command_rules_replace_earlier_ones() {
         let u = user("+config|get -config +get -get +@read").unwrap();
-        assert_eq!(u.root.describe_commands(), "-@all -config -get +@read");
+        assert_eq!(u.root.describe_commands(), "-@all -config +@read");
+        // Rules that change nothing are dropped, as in Redis's description.
+        let u = user("+@read -get +get -config|get +set").unwrap();
+        assert_eq!(u.root.describe_commands(), "-@all +@read +set");
+        let u = user("+@all -@read +get").unwrap();
+        assert_eq!(u.root.describe_commands(), "+@all -@read +get");
         let u = user("+get allcommands").unwrap();
         assert_eq!(u.root.describe_commands(), "+@all");
         let u = user("+GET").unwrap();
