@@ -370,6 +370,25 @@ fn genpass_whoami_and_hello_auth() {
     ])
     .query(&mut con)
     .unwrap();
+    // Passwords are bytes, not text.
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("bin")
+        .arg("on")
+        .arg(&b">\xff\xfe"[..])
+        .query(&mut con)
+        .unwrap();
+    let mut bin = server.client().get_connection().unwrap();
+    let _: () = redis::cmd("AUTH")
+        .arg("bin")
+        .arg(&b"\xff\xfe"[..])
+        .query(&mut bin)
+        .unwrap();
+    assert!(redis::cmd("AUTH")
+        .arg("bin")
+        .arg(&b"\xff\xfd"[..])
+        .query::<()>(&mut bin)
+        .is_err());
     let mut raw = server.raw();
     raw.send_cmd(&["HELLO", "3", "AUTH", "bob", &pass]);
     let hello = raw.read_reply();

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, help_reply, lossy};
-use crate::engine::acl::user::{merge_selectors, Selector, User};
+use crate::engine::acl::user::{hash_password, hex, merge_selectors, Selector, User};
 use crate::engine::acl::{categories, check, source};
 use crate::engine::Ctx;
 use crate::protocol::Reply;
@@ -133,7 +133,7 @@ fn acl_setuser(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Some(existing) => (**existing).clone(),
         None => User::new(&name, allchannels),
     };
-    let rules: Vec<String> = argv[3..].iter().map(|r| lossy(r).into_owned()).collect();
+    let rules: Vec<String> = argv[3..].iter().map(|r| rule_text(r)).collect();
     let rules = match merge_selectors(&rules) {
         Ok(rules) => rules,
         Err(e) => return Reply::Error(e.into()),
@@ -154,6 +154,17 @@ fn acl_setuser(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     ctx.engine.acl_store(ctx.client, user);
     Reply::ok()
+}
+
+/// A rule as text. A password that is not UTF-8 (`>` or `<` and any bytes, as Redis takes
+/// them) is turned into its hash form (`#` or `!`) first, so that no byte is lost.
+fn rule_text(rule: &[u8]) -> String {
+    match (rule.first(), std::str::from_utf8(rule)) {
+        (_, Ok(text)) => text.to_string(),
+        (Some(b'>'), Err(_)) => format!("#{}", hex(&hash_password(&rule[1..]))),
+        (Some(b'<'), Err(_)) => format!("!{}", hex(&hash_password(&rule[1..]))),
+        _ => lossy(rule).into_owned(),
+    }
 }
 
 fn acl_getuser(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
