@@ -542,12 +542,17 @@ fn aclfile_save_and_load_round_trip() {
         &path,
         format!(
             "user alice on #{PW_HASH} ~* &* +@all\nuser bob on #{PW_HASH} ~b* +get\n\
-             user default on nopass ~* &* +@all\n"
+             user default on nopass ~* &* +@all -flushall\n"
         ),
     )
     .unwrap();
     let _: () = cmd(&["ACL", "LOAD"]).query(&mut con).unwrap();
     assert!(cmd(&["PING"]).query::<String>(&mut alice).is_err());
+    // The default user's clients stay, under its new rules.
+    assert_eq!(
+        query_err(&mut con, &cmd(&["FLUSHALL"])),
+        "NOPERM this user has no permissions to run the 'flushall' command"
+    );
     let mut bob = as_user(server.client(), "bob", "pw");
     assert_eq!(
         query_err(&mut bob, &cmd(&["GET", "x"])),

@@ -256,7 +256,7 @@ impl Engine {
     }
 
     /// Replaces every user (ACL LOAD, start-up): clients whose user is gone or changed are
-    /// disconnected; those of unchanged users keep going. A source without `default` gets
+    /// disconnected, except the default user's; the others keep going. A source without `default` gets
     /// the `default` of a server without ACLs, with `requirepass` applied.
     pub(crate) fn acl_replace(&mut self, current: &mut ClientState, users: Vec<User>) {
         let mut next: BTreeMap<String, Arc<User>> = BTreeMap::new();
@@ -274,15 +274,28 @@ impl Engine {
             apply_requirepass(&mut default, &self.config.server.requirepass);
             next.insert("default".into(), Arc::new(default));
         }
+        // The default user's clients stay, as in Redis, and run as its new version.
         let gone: Vec<String> = self
             .acl
             .users
             .iter()
+            .filter(|(name, _)| *name != "default")
             .filter(|(name, old)| next.get(*name).is_none_or(|new| !Arc::ptr_eq(old, new)))
             .map(|(name, _)| name.clone())
             .collect();
         self.acl.users = next;
         self.disconnect_users(current, |n| gone.iter().any(|g| g == n));
+        let default = self.acl.default_user();
+        for client in self
+            .clients
+            .values_mut()
+            .map(|c| &mut **c)
+            .chain(std::iter::once(&mut *current))
+        {
+            if client.user.name == "default" {
+                client.user = Arc::clone(&default);
+            }
+        }
         self.acl_sync_auth();
     }
 
