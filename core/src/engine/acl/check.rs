@@ -236,3 +236,93 @@ pub fn subscription_allowed(user: &User, channel: &[u8], literal: bool) -> bool 
         .chain(&user.selectors)
         .any(|s| channel_allowed(s, channel, literal))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::acl::user::Known;
+    use crate::protocol::Reply;
+
+    fn command(name: &str, fl: u32, cats: &[&str], keys: (i32, i32, i32)) -> Command {
+        let handler: crate::engine::table::Handler = Arc::new(|_, _| Reply::Null);
+        Command::new(name, -1, handler)
+            .flags(fl)
+            .categories(cats.iter().copied())
+            .keys(keys.0, keys.1, keys.2)
+    }
+
+    fn user(rules: &str) -> User {
+        let known = |name: &str| match name {
+            "get" | "set" | "xread" => Known::Command(0),
+            _ => Known::Unknown,
+        };
+        let mut u = User::new("u", false);
+        let words: Vec<&str> = rules.split_whitespace().collect();
+        let rules = super::super::user::merge_selectors(&words).unwrap();
+        u.apply_all(rules.iter().map(String::as_str), &known, false)
+            .unwrap();
+        u
+    }
+
+    fn argv(words: &[&str]) -> Vec<Bytes> {
+        words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn commands_keys_and_channels() {
+        let get = command("get", flags::READONLY, &["read", "string"], (1, 1, 1));
+        let set = command("set", flags::WRITE, &["write", "string"], (1, 1, 1));
+        let publish = command("publish", flags::PUBSUB, &["pubsub"], (0, 0, 0));
+        let u = user("+@read %R~r* %W~w* &ch*");
+        assert_eq!(check(&u, &get, &argv(&["get", "r1"])), Ok(()));
+        assert_eq!(check(&u, &get, &argv(&["get", "w1"])), Err(Denied::Key(1)));
+        assert_eq!(
+            check(&u, &set, &argv(&["set", "w1", "v"])),
+            Err(Denied::Command)
+        );
+        let u = user("+@all %W~w* &ch*");
+        assert_eq!(check(&u, &set, &argv(&["set", "w1", "v"])), Ok(()));
+        assert_eq!(
+            check(&u, &set, &argv(&["set", "w1", "v", "GET"])),
+            Err(Denied::Key(1))
+        );
+        assert_eq!(check(&u, &publish, &argv(&["publish", "ch1", "m"])), Ok(()));
+        assert_eq!(
+            check(&u, &publish, &argv(&["publish", "x", "m"])),
+            Err(Denied::Channel(1))
+        );
+    }
+
+    #[test]
+    fn selectors_report_the_most_relevant_denial() {
+        let get = command("get", flags::READONLY, &["read"], (1, 1, 1));
+        let set = command("set", flags::WRITE, &["write"], (1, 1, 1));
+        let u = user("~a* +get (~b* +set)");
+        assert_eq!(check(&u, &set, &argv(&["set", "b", "1"])), Ok(()));
+        // The root refuses the command, the selector the key: the key is reported.
+        assert_eq!(
+            check(&u, &set, &argv(&["set", "a", "1"])),
+            Err(Denied::Key(1))
+        );
+        assert_eq!(check(&u, &get, &argv(&["get", "b"])), Err(Denied::Key(1)));
+    }
+
+    #[test]
+    fn movable_keys_the_table_cannot_place() {
+        let xread = command(
+            "xread",
+            flags::READONLY | flags::MOVABLE_KEYS,
+            &[],
+            (0, 0, 0),
+        );
+        let args = argv(&["xread", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"]);
+        assert_eq!(key_positions(&xread, &args), vec![4, 5]);
+        let u = user("+xread %R~s1");
+        assert_eq!(check(&u, &xread, &args), Err(Denied::Key(5)));
+    }
+}
