@@ -286,8 +286,10 @@ fn acl_dryrun(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let args = &argv[3..];
     let cmd = match ctx.engine.resolve(args) {
         Ok(cmd) => cmd,
-        Err((None, _)) => {
-            return Reply::Error(format!("ERR Command '{}' not found", lossy(&args[0])).into())
+        Err((None, _)) => return not_found(&args[0]),
+        // An unknown subcommand is an unknown command here, as Redis says.
+        Err((Some(_), Reply::Error(e))) if e.starts_with("ERR unknown subcommand") => {
+            return not_found(&args[0])
         }
         Err((Some(_), reply)) => return reply,
     };
@@ -295,6 +297,10 @@ fn acl_dryrun(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Ok(()) => Reply::ok(),
         Err(denied) => Reply::bulk(denied.dryrun(&cmd, args)),
     }
+}
+
+fn not_found(name: &[u8]) -> Reply {
+    Reply::Error(format!("ERR Command '{}' not found", lossy(name)).into())
 }
 
 fn acl_genpass(_ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
@@ -332,8 +338,9 @@ fn acl_log(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             return Reply::ok();
         }
         match super::parse_i64(arg) {
-            Some(n) if n >= 0 => count = n as usize,
-            _ => return Reply::error("ERR value is not an integer or out of range"),
+            // A negative count shows nothing, as in Redis.
+            Some(n) => count = usize::try_from(n).unwrap_or(0),
+            None => return Reply::error("ERR value is not an integer or out of range"),
         }
     }
     let now = crate::keyspace::now_ms();
