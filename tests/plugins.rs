@@ -175,7 +175,8 @@ fn a_library_from_the_config_serves_commands_until_unloaded() {
     assert_eq!(flag_names, ["write", "denyoom"]);
     assert_eq!((items[3].int(), items[4].int(), items[5].int()), (1, 1, 1));
     let cats: Vec<String> = items[6].items().iter().map(|f| f.text()).collect();
-    assert_eq!(cats, ["@write", "@string"]);
+    // Declared `write string`; not flagged fast, so also @slow, as Redis implies it.
+    assert_eq!(cats, ["@write", "@string", "@slow"]);
     assert_eq!(
         raw.cmd(&["COMMAND", "GETKEYS", "RATELIMIT.TAKE", "k1", "3", "1"]),
         Reply::Array(vec![Reply::bulk("k1")])

@@ -306,7 +306,8 @@ fn next_request(rx: &Receiver<Request>, wait: Duration) -> Result<Request, RecvT
 /// Handles one request; returns true when the executor must stop.
 fn handle(engine: &mut Engine, req: Request) -> bool {
     match req {
-        Request::Connect(client) => {
+        Request::Connect(mut client) => {
+            engine.acl_connect(&mut client);
             engine.clients.insert(client.id, client);
         }
         Request::Disconnect(id) => {

@@ -12,9 +12,9 @@
 //! plugin      the plugin host: built-in and shared-library plugins, MODULE, `plugin::api`
 //! lua         the Lua host: EVAL/SCRIPT, FUNCTION/FCALL, custom commands, key-event hooks
 //! commands    one file per group (string.rs, hash.rs, list.rs, ...): parse and apply
-//! engine      Engine and Ctx, dispatch, the command table, clients, the key-event bus,
-//!             blocked clients, pub/sub, notifications, client-side caching (tracking),
-//!             INFO contributors, extensions
+//! engine      Engine and Ctx, dispatch, the command table, clients, ACL users and checks,
+//!             the key-event bus, blocked clients, pub/sub, notifications, client-side
+//!             caching (tracking), INFO contributors, extensions
 //! keyspace    typed values, hot cache, expiry, the database map, commit
 //! config      the TOML configuration and CONFIG's parameters
 //! events      what a key event is, and the notify-keyspace-events letters
@@ -32,7 +32,7 @@
 //!
 //! ```text
 //! connection task: bytes -> protocol::Parser -> Request::Run{argv...} -> executor channel
-//! executor: Engine::execute -> table lookup -> arity/auth/MULTI -> handler(&mut Ctx, argv)
+//! executor: Engine::execute -> table lookup -> arity/auth/ACL/MULTI -> handler(&mut Ctx, argv)
 //!   handler: commands::<group> -> keyspace (typed ops, cache) -> key events
 //!   after the command: the bus delivers events (notifications, hooks, plugins), then the
 //!   after-command hooks run (the blocking plugin serves waiters)

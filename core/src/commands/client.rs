@@ -315,7 +315,7 @@ impl KillFilter {
                 .laddr
                 .as_ref()
                 .is_none_or(|a| *a == c.laddr.to_string())
-            && self.user.as_ref().is_none_or(|u| u == "default")
+            && self.user.as_ref().is_none_or(|u| *u == c.user.name)
             && self.normal_only.unwrap_or(true)
             && self
                 .max_age
@@ -359,7 +359,7 @@ fn client_kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             filter.laddr = Some(lossy(value).into_owned());
         } else if eq_ci(opt, "user") {
             let user = lossy(value).into_owned();
-            if user != "default" {
+            if ctx.engine.acl.get(&user).is_none() {
                 return Reply::Error(format!("ERR No such user '{user}'").into());
             }
             filter.user = Some(user);

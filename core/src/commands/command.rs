@@ -85,10 +85,13 @@ fn info_of(cmd: &Command) -> Reply {
         .filter(|(bit, _)| cmd.flags & bit != 0 && *bit != flags::MAY_REPLICATE)
         .map(|(_, name)| status(name))
         .collect();
-    let categories = cmd
-        .categories
+    // The categories ACL rules match: declared and implied by the flags, in Redis's order.
+    let names = crate::engine::acl::categories::NAMES;
+    let categories = names
         .iter()
-        .map(|c| Reply::Simple(format!("@{c}").into()))
+        .enumerate()
+        .filter(|(i, _)| cmd.acl_categories & (1 << i) != 0)
+        .map(|(_, c)| Reply::Simple(format!("@{c}").into()))
         .collect();
     let mut key_specs = if cmd.first_key > 0 {
         let access = if cmd.has(flags::WRITE) { "RW" } else { "RO" };

@@ -181,7 +181,13 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
             })?;
         }
     }
+    let requirepass_changed = now.server.requirepass != before.server.requirepass;
     engine.shared.apply(now);
+    if requirepass_changed {
+        engine.acl_requirepass_changed();
+    }
+    let log_max = engine.acl_log_max_len();
+    engine.acl.log.trim(log_max);
     engine.apply_latency_config();
     engine.pubsub.limits = engine.config.server.buffer_limits();
     if engine.config.server.notify_keyspace_events != before.server.notify_keyspace_events {

@@ -105,29 +105,15 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     client.no_evict = false;
     client.no_touch = false;
     client.monitor = false;
+    client.user = ctx.engine.acl.default_user();
     client.set_authenticated(!auth_required);
     Reply::Simple("RESET".into())
 }
 
-/// Checks a username/password pair against the single `default` user.
-fn check_password(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    let required = ctx.engine.config.server.requirepass.as_bytes();
-    // No password configured: the default user is `nopass` and any password works.
-    required.is_empty() || constant_time_eq(required, password)
-}
-
-/// Compares without leaking, through timing, how long the matching prefix is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= (x ^ y) as usize;
-    }
-    diff == 0
+/// Authenticates the client as `user` (see [`crate::engine::Engine::acl_authenticate`]).
+fn check_password(ctx: &mut Ctx<'_>, command: &[u8], user: &[u8], password: &[u8]) -> bool {
+    ctx.engine
+        .acl_authenticate(ctx.client, command, user, password)
 }
 
 fn wrongpass() -> Reply {
@@ -137,7 +123,7 @@ fn wrongpass() -> Reply {
 fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let (user, password) = match argv.len() {
         2 => {
-            if !ctx.engine.auth_required() {
+            if ctx.engine.acl.default_user().nopass {
                 return Reply::error(
                     "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
                 );
@@ -147,7 +133,7 @@ fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         3 => (&argv[1][..], &argv[2][..]),
         _ => return err_syntax(),
     };
-    if check_password(ctx, user, password) {
+    if check_password(ctx, &argv[0], user, password) {
         ctx.client.set_authenticated(true);
         Reply::ok()
     } else {
@@ -191,7 +177,7 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
     }
     if let Some((user, password)) = credentials {
-        if !check_password(ctx, user, password) {
+        if !check_password(ctx, &argv[0], user, password) {
             return wrongpass();
         }
         ctx.client.set_authenticated(true);
@@ -244,14 +230,6 @@ fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn constant_time_compare() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-    }
 
     #[test]
     fn client_names() {

@@ -13,6 +13,7 @@ macro_rules! tri {
     };
 }
 
+pub mod acl;
 pub mod bitmap;
 pub mod client;
 pub mod command;
@@ -72,6 +73,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     slowlog::COMMANDS,
     latency::COMMANDS,
     wait::COMMANDS,
+    acl::COMMANDS,
     monitor::COMMANDS,
     dump::COMMANDS,
     string::COMMANDS,

@@ -612,6 +612,12 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 &engine.tracking.prefix_count(),
             );
             line(out, "total_error_replies", &engine.stats.error_replies);
+            // Redis 7.2's ACL denial counters.
+            let acl = &engine.acl.log;
+            line(out, "acl_access_denied_auth", &acl.denied_auth);
+            line(out, "acl_access_denied_cmd", &acl.denied_cmd);
+            line(out, "acl_access_denied_key", &acl.denied_key);
+            line(out, "acl_access_denied_channel", &acl.denied_channel);
             line(
                 out,
                 "client_output_buffer_limit_disconnections",

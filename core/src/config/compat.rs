@@ -2,7 +2,9 @@
 //! cluster, TLS, AOF/RDB tuning, eviction, ...): each is known by its name and aliases,
 //! validated as redis-server 7.0.15 validates it (type, range, enum values, error texts),
 //! kept in [`Config::redis`](super::Config) while the server runs and reported by CONFIG GET.
-//! They change nothing else; README.md lists them. Clients and Redis's own test suite set
+//! They change nothing else (README.md lists them), except those a subsystem reads with
+//! `Config::redis_param`: `slowlog-*`, and the ACL's `aclfile`, `acllog-max-len` and
+//! `acl-pubsub-default` (`engine/acl`). Clients and Redis's own test suite set
 //! them freely, and a client that stops at an unknown name hides everything after it.
 
 /// Whether CONFIG SET may change a parameter, as Redis flags it.

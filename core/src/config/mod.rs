@@ -4,6 +4,7 @@
 //! Every error names the source of the bad value, its key path and what was expected, so an
 //! operator can fix a deployment from the message alone.
 
+mod acl;
 mod buffer_limits;
 mod bytesize;
 mod commands;
@@ -23,6 +24,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::{Deserialize, Serialize};
 
 pub use crate::storage::Synchronous;
+pub use acl::{AclConfig, AclUser};
 pub use buffer_limits::{BufferLimit, BufferLimits};
 pub use bytesize::ByteSize;
 pub use commands::CommandsConfig;
@@ -53,6 +55,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Renamed and disabled commands (`[commands]`).
     pub commands: CommandsConfig,
+    /// ACL users defined in the file (`[acl]`).
+    pub acl: AclConfig,
     /// Redis parameters that Respite accepts without acting on them (`hz`, `maxmemory`,
     /// `repl-*`, `cluster-*`, ...), by name, as CONFIG SET left them; the rest are at Redis's
     /// default. Not part of the file: they only answer clients that set and read them.
@@ -475,6 +479,7 @@ impl Config {
     /// Problems with the core sections (everything but plugin names).
     fn core_problems(&self) -> Vec<Problem> {
         let mut out = self.redis_file_problems();
+        out.extend(self.acl.problems());
         let mut bad = |key: &str, message: String| out.push(Problem::new(key, message));
         let s = &self.server;
 

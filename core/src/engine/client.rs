@@ -184,6 +184,8 @@ pub struct ClientState {
     pub monitor: bool,
     /// Bytes of the query buffer the running pipeline came from (0 between pipelines).
     pub qbuf: usize,
+    /// The ACL user the client runs as (`default` until AUTH).
+    pub user: std::sync::Arc<crate::engine::acl::user::User>,
 }
 
 impl ClientState {
@@ -238,6 +240,7 @@ impl ClientState {
             blocked: false,
             monitor: false,
             qbuf: 0,
+            user: crate::engine::acl::unrestricted_default(),
         }
     }
 
@@ -303,7 +306,7 @@ impl ClientState {
         format!(
             "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
              multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} \
-             tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+             tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -321,6 +324,7 @@ impl ClientState {
             self.qbuf,
             self.shared.outbox.pending_bytes(),
             self.last_command,
+            self.user.name,
             self.tracking.as_ref().map_or(-1, |t| t.redirect as i64),
             match self.protocol {
                 Protocol::Resp2 => 2,

@@ -112,6 +112,12 @@ impl Ctx<'_> {
                 .into(),
             );
         }
+        // Checked as the client the plugin acts for (internal work runs as an unrestricted
+        // client).
+        let context = super::acl::Context::Module;
+        if let Err(denied) = self.engine.acl_check(self.client, &cmd, argv, context) {
+            return Reply::Error(denied.noperm(&cmd).into());
+        }
         self.call_command(&cmd, argv)
     }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::acl::Context as AclContext;
 use super::client::ClientState;
 use super::ctx::Ctx;
 use super::panic_message;
@@ -105,6 +106,12 @@ impl Engine {
             let reply = Reply::error("NOAUTH Authentication required.");
             return self.refuse(client, Some(&cmd), argv, reply);
         }
+        if !client.user.unrestricted {
+            if let Err(denied) = self.acl_check(client, &cmd, argv, AclContext::Toplevel) {
+                let reply = Reply::Error(denied.noperm(&cmd).into());
+                return self.refuse(client, Some(&cmd), argv, reply);
+            }
+        }
         if client.protocol == Protocol::Resp2 && client.subscribed() && !allowed_subscribed(&cmd) {
             let reply = Reply::Error(
                 format!(
@@ -201,7 +208,14 @@ impl Engine {
     pub(crate) fn run_queued(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
         let started = Instant::now();
         match self.resolve(argv) {
-            Ok(cmd) => self.run_command(client, &cmd, argv, started),
+            Ok(cmd) => {
+                // The user may have lost the permission since the command was queued.
+                if let Err(denied) = self.acl_check(client, &cmd, argv, AclContext::Multi) {
+                    let reply = Reply::Error(denied.exec_error().into());
+                    return self.reject(Some(&cmd), reply);
+                }
+                self.run_command(client, &cmd, argv, started)
+            }
             Err((cmd, reply)) => self.reject(cmd.as_deref(), reply),
         }
     }

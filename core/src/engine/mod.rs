@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
+pub mod acl;
 pub mod blocked;
 pub mod bus;
 pub mod busy;
@@ -161,6 +162,8 @@ pub struct Engine {
     pub(crate) monitors: monitor::Monitors,
     /// Client-side caching: the tracking table and BCAST prefixes.
     pub(crate) tracking: tracking::Tracking,
+    /// ACL users and the ACL log.
+    pub(crate) acl: acl::Acl,
     last_cron: Instant,
 }
 
@@ -217,6 +220,7 @@ impl Engine {
             call_flags_hook: None,
             monitors: monitor::Monitors::default(),
             tracking: tracking::Tracking::default(),
+            acl: acl::Acl::default(),
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
@@ -224,6 +228,8 @@ impl Engine {
         engine.snapshots.changes_at_save = engine.keyspace.write_count();
         engine.apply_notify_config();
         engine.apply_latency_config();
+        // `requirepass` is the default user's password until the users are loaded.
+        engine.acl_requirepass_changed();
         engine
     }
 
@@ -241,11 +247,6 @@ impl Engine {
             let ms = started.elapsed().as_millis() as u64;
             self.latency.sample(event, ms, now_ms() / 1000);
         }
-    }
-
-    /// Whether clients must authenticate.
-    pub(crate) fn auth_required(&self) -> bool {
-        !self.config.server.requirepass.is_empty()
     }
 
     /// Runs the [`AfterCommandHook`]s: after a top-level command, and after a closure a

@@ -352,6 +352,16 @@ impl PubSub {
         }
     }
 
+    /// Whether any of the client's subscriptions satisfies `f` (kind, channel or pattern).
+    pub fn any_subscription(&self, id: ClientId, f: impl Fn(Kind, &[u8]) -> bool) -> bool {
+        let Some(sub) = self.subscribers.get(&id) else {
+            return false;
+        };
+        sub.channels.iter().any(|c| f(Kind::Channel, c))
+            || sub.patterns.iter().any(|p| f(Kind::Pattern, p))
+            || sub.shard.iter().any(|c| f(Kind::Shard, c))
+    }
+
     /// Drops every subscription of a client (RESET, disconnection).
     pub fn remove_client(&mut self, id: ClientId) {
         let Some(sub) = self.subscribers.remove(&id) else {

@@ -39,7 +39,8 @@ pub struct SharedState {
     pub shutting_down: AtomicBool,
     /// Ports actually bound (port 0 resolves to an ephemeral one).
     pub tcp_port: AtomicU64,
-    /// Whether new clients must authenticate (requirepass is set); CONFIG SET changes it.
+    /// Whether new clients must authenticate (the default user is off or has passwords);
+    /// the engine keeps it current as users change.
     pub auth_required: AtomicBool,
     /// protected-mode: with no password, only loopback clients are served.
     pub protected_mode: AtomicBool,
@@ -93,8 +94,7 @@ impl SharedState {
         self.maxclients
             .store(s.maxclients as u64, Ordering::Relaxed);
         self.tcp_keepalive.store(s.tcp_keepalive, Ordering::Relaxed);
-        self.auth_required
-            .store(!s.requirepass.is_empty(), Ordering::Release);
+        // auth_required follows the default user (engine::acl), protected mode reads it.
         self.protected_mode
             .store(s.protected_mode, Ordering::Relaxed);
     }

@@ -118,12 +118,14 @@ impl SlowLog {
 }
 
 /// `argv` with its secrets replaced by `(redacted)`, as Redis logs them: AUTH's arguments,
-/// HELLO's AUTH credentials, and the values of CONFIG SET requirepass / masterauth.
+/// HELLO's AUTH credentials, the values of CONFIG SET requirepass / masterauth, and all of
+/// ACL SETUSER's arguments after the subcommand.
 pub fn redacted(command: &str, argv: &[Bytes]) -> Vec<Bytes> {
     let secret = || Bytes::from_static(b"(redacted)");
     let mut out = argv.to_vec();
     match command {
         "auth" => out.iter_mut().skip(1).for_each(|a| *a = secret()),
+        "acl|setuser" => out.iter_mut().skip(2).for_each(|a| *a = secret()),
         "hello" => {
             // Options as HELLO parses them after the protocol version: AUTH takes two
             // arguments, SETNAME one (whose value may itself be the word "auth").
@@ -261,5 +263,13 @@ mod tests {
         assert!(!log.wants(u64::MAX));
         log.reset();
         assert_eq!(log.len(), 0);
+    }
+
+    #[test]
+    fn acl_setuser_rules_are_redacted() {
+        assert_eq!(
+            redacted("acl|setuser", &args(&["ACL", "SETUSER", "u", ">pw"])),
+            args(&["ACL", "SETUSER", "(redacted)", "(redacted)"])
+        );
     }
 }

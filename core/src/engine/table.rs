@@ -209,6 +209,11 @@ pub struct Command {
     pub numkeys_at: i32,
     /// ACL categories without the `@`.
     pub categories: Vec<String>,
+    /// The categories as ACL checks use them: [`Self::categories`] plus those Redis implies
+    /// from the flags (`write`, `read`, `admin`+`dangerous`, `pubsub`, `fast` or `slow`,
+    /// `blocking`), as a mask of [`acl::categories`](super::acl::categories) bits; kept
+    /// current by the builders and by [`CommandTable::register`].
+    pub acl_categories: u64,
     /// COMMAND DOCS group.
     pub group: String,
     /// COMMAND DOCS summary.
@@ -246,6 +251,7 @@ impl Command {
             step: 0,
             numkeys_at: 0,
             categories: Vec::new(),
+            acl_categories: 0,
             group: "module".into(),
             summary: String::new(),
             since: "1.0.0".into(),
@@ -272,6 +278,7 @@ impl Command {
     /// See [`CommandSpec::flags`].
     pub fn flags(mut self, flags: u32) -> Command {
         self.flags = flags;
+        self.acl_categories = self.implied_acl_categories();
         self
     }
 
@@ -295,7 +302,34 @@ impl Command {
         categories: impl IntoIterator<Item = S>,
     ) -> Command {
         self.categories = categories.into_iter().map(Into::into).collect();
+        self.acl_categories = self.implied_acl_categories();
         self
+    }
+
+    /// The ACL category mask of the declared categories and the flags (see
+    /// [`Self::acl_categories`]): a command registered without categories (a plugin's, a
+    /// script's) still falls in `@write`, `@read`, `@slow`, ... by its flags, as in Redis.
+    pub fn implied_acl_categories(&self) -> u64 {
+        use super::acl::categories::{bit, mask};
+        let cat = |name| bit(name).unwrap_or(0);
+        let mut m = mask(&self.categories);
+        for (flag, name) in [
+            (flags::WRITE, "write"),
+            (flags::READONLY, "read"),
+            (flags::ADMIN, "admin"),
+            (flags::ADMIN, "dangerous"),
+            (flags::PUBSUB, "pubsub"),
+            (flags::FAST, "fast"),
+            (flags::BLOCKING, "blocking"),
+        ] {
+            if self.has(flag) {
+                m |= cat(name);
+            }
+        }
+        if m & cat("fast") == 0 {
+            m |= cat("slow");
+        }
+        m
     }
 
     /// See [`CommandSpec::doc`].
@@ -455,7 +489,12 @@ impl CommandTable {
             cmd.stats_index = self.count;
             self.count += 1;
         }
+        // Fields may have been set directly, after the builders ran.
+        cmd.acl_categories = cmd.implied_acl_categories();
         for sub in cmd.subcommands.iter_mut() {
+            if let Some(sub) = Arc::get_mut(sub) {
+                sub.acl_categories = sub.implied_acl_categories();
+            }
             // Just built by the caller, so not shared yet.
             if let Some(sub) = Arc::get_mut(sub).filter(|s| s.stats_index == usize::MAX) {
                 sub.stats_index = self.count;

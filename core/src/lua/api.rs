@@ -121,12 +121,15 @@ pub(super) fn install(lua: &Lua) -> mlua::Result<()> {
             let Some(frame) = state.frames.last() else {
                 return raise("Invalid command passed to redis.acl_check_cmd()");
             };
-            // SAFETY: see `Frame::ctx`; only the command table is read.
-            let engine = unsafe { &*(*frame.ctx).engine };
-            // There are no ACL users: every existing command is allowed.
-            match engine.commands.get(&argv[0]) {
-                Some(_) => Ok(true),
-                None => raise("Invalid command passed to redis.acl_check_cmd()"),
+            // SAFETY: see `Frame::ctx`; only the command table and the client are read.
+            let ctx = unsafe { &*frame.ctx };
+            // As the user running the script, without logging (Redis's ACLCheckAllUserCommandPerm).
+            match ctx.engine.resolve(&argv) {
+                Ok(cmd) => {
+                    Ok(crate::engine::acl::check::check(&ctx.client.user, &cmd, &argv).is_ok())
+                }
+                Err((None, _)) => raise("Invalid command passed to redis.acl_check_cmd()"),
+                Err((Some(_), _)) => Ok(false),
             }
         })?,
     )?;
@@ -218,6 +221,11 @@ fn dispatch(lua: &Lua, args: &[Value]) -> Result<(Reply, Protocol), String> {
     };
     if cmd.has(flags::NOSCRIPT) {
         return Err("ERR This Redis command is not allowed from script".into());
+    }
+    // Checked as the user running the script.
+    let context = crate::engine::acl::Context::Lua;
+    if let Err(denied) = ctx.engine.acl_check(ctx.client, &cmd, &argv, context) {
+        return Err(denied.script_error().into());
     }
     // Redis counts commands that may replicate (PUBLISH, ...) as writes here, so that a
     // read-only script may run during CLIENT PAUSE WRITE.

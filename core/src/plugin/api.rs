@@ -10,9 +10,13 @@
 //!   ([`Registrar::relay_publish`]), timers ([`Registrar::every`]), background tasks ([`Registrar::spawn`]) that hand
 //!   work to the executor ([`EngineHandle`]), an INFO section, typed state, and the plugin's
 //!   `[plugins.NAME]` section ([`Registrar::config`]). `MODULE UNLOAD` and disabling the
-//!   plugin remove all of it.
+//!   plugin remove all of it. A command's ACL categories ([`CommandSpec::categories`],
+//!   [`Command::categories`]) are what `+@category` rules match, with those its flags imply
+//!   (`write`, `read`, `admin`, `fast` or else `slow`, ...), so a command declaring none is
+//!   still in `@slow` and, by its flags, `@write` or `@read`.
 //! - **Run** (a command handler's [`Ctx`]): the calling client ([`Ctx::db`],
-//!   [`Ctx::client_id`]), the command's clock, another command ([`Ctx::call`]), key events
+//!   [`Ctx::client_id`]), the command's clock, another command ([`Ctx::call`], checked
+//!   against the calling client's ACL user as Redis checks a module's call), key events
 //!   ([`Ctx::notify`]), parking the client ([`Ctx::block`]), pushing to it later from any
 //!   thread ([`Ctx::push_target`]); outside a command, [`with_internal_ctx`] gives a `Ctx`
 //!   for an internal client, and [`Engine::call`] runs one command as such a client.

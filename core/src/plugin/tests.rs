@@ -577,3 +577,55 @@ fn commit_client_gone_and_publish_hooks_run_and_go_with_the_plugin() {
     );
     assert_eq!(engine.commit_and_gone_hook_count(), 0);
 }
+
+#[test]
+fn acl_checks_plugin_commands_and_their_calls_as_the_calling_user() {
+    let mut engine = engine_with(configured("x"));
+    start_builtin(&mut engine, "unittest").expect("start");
+    let mut admin = client();
+    // Declared categories count, and a command declaring none falls in @slow by its flags.
+    let string = text(&run(&mut engine, &mut admin, &["ACL", "CAT", "string"]));
+    assert!(string.contains("\"unit.copy\""), "{string}");
+    let slow = text(&run(&mut engine, &mut admin, &["ACL", "CAT", "slow"]));
+    assert!(
+        slow.contains("\"unit.call\"") && !slow.contains("\"unit.greet\""),
+        "{slow}"
+    );
+    let r = run(
+        &mut engine,
+        &mut admin,
+        &[
+            "ACL",
+            "SETUSER",
+            "u",
+            "on",
+            "nopass",
+            "~*",
+            "+unit.call",
+            "+get",
+        ],
+    );
+    assert_eq!(text(&r), text(&Reply::ok()));
+    let addr: SocketAddr = "127.0.0.1:2".parse().expect("addr");
+    let mut c = ClientState::new(2, addr, addr, true, Arc::new(ClientShared::new(true)));
+    assert_eq!(
+        text(&run(&mut engine, &mut c, &["AUTH", "u", "x"])),
+        text(&Reply::ok())
+    );
+    assert_eq!(
+        text(&run(&mut engine, &mut c, &["unit.call", "get", "k"])),
+        text(&Reply::Null)
+    );
+    let r = text(&run(&mut engine, &mut c, &["unit.call", "set", "k", "v"]));
+    assert!(
+        r.contains("NOPERM this user has no permissions to run the 'set' command"),
+        "{r}"
+    );
+    let r = text(&run(&mut engine, &mut c, &["unit.copy", "a", "b"]));
+    assert!(r.contains("'unit.copy' command"), "{r}");
+    let log = text(&run(&mut engine, &mut admin, &["ACL", "LOG", "2"]));
+    assert!(
+        log.contains("\"module\"") && log.contains("\"set\""),
+        "{log}"
+    );
+}

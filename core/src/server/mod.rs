@@ -61,19 +61,23 @@ pub enum ServerError {
     /// `[commands]` names a command that does not exist or a name that is taken.
     #[error("cannot rename or disable commands: {0}")]
     Commands(String),
+    /// The ACL users of the configuration (`[[acl.users]]` or the aclfile) could not be
+    /// loaded.
+    #[error("cannot load ACL users: {0}")]
+    Acl(String),
 }
 
 impl ServerError {
     /// The process exit status for this failure (README.md lists them): 3 cannot listen,
     /// 4 cannot open the store, 5 TLS files unusable, 6 plugins or Lua files failed,
-    /// 2 a configuration the running server refuses (`[commands]`), 1 anything else.
+    /// 2 a configuration the running server refuses (`[commands]`, ACL users), 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             ServerError::BadBind(_) | ServerError::Listen { .. } => 3,
             ServerError::Store(_) => 4,
             ServerError::Tls(_) => 5,
             ServerError::Plugin(_) | ServerError::ScriptFiles(_) => 6,
-            ServerError::Commands(_) => 2,
+            ServerError::Commands(_) | ServerError::Acl(_) => 2,
             ServerError::Executor(_) => 1,
         }
     }
@@ -217,6 +221,13 @@ pub async fn run(
         crate::plugin::stop_all(&mut engine);
         await_plugin_tasks(&plugin_tasks).await;
         return Err(ServerError::Commands(e));
+    }
+    // Last, after the renames: rules name every command (the core's, plugins', scripts') as
+    // clients see it.
+    if let Err(e) = engine.load_acl() {
+        crate::plugin::stop_all(&mut engine);
+        await_plugin_tasks(&plugin_tasks).await;
+        return Err(ServerError::Acl(e));
     }
     let executor_thread = match rx {
         Receiver::Task(rx) => {
