@@ -136,6 +136,28 @@ pub fn prometheus_from_info(info: &str) -> String {
                     label(code)
                 );
             }
+        } else if let Some(event) = key.strip_prefix("respite_latency_event_") {
+            for (field, v) in value.split(',').filter_map(|kv| kv.split_once('=')) {
+                let series = match field {
+                    "latest_ms" => "respite_latency_event_latest_ms",
+                    "max_ms" => "respite_latency_event_max_ms",
+                    _ => continue,
+                };
+                let _ = writeln!(out, "{series}{{event=\"{}\"}} {v}", label(event));
+            }
+        } else if let Some(cmd) = key.strip_prefix("latency_percentiles_usec_") {
+            for (p, v) in value.split(',').filter_map(|kv| kv.split_once('=')) {
+                let Some(Ok(pct)) = p.strip_prefix('p').map(str::parse::<f64>) else {
+                    continue;
+                };
+                let quantile = format!("{:.6}", pct / 100.0);
+                let quantile = quantile.trim_end_matches('0').trim_end_matches('.');
+                let _ = writeln!(
+                    out,
+                    "respite_command_latency_usec{{cmd=\"{}\",quantile=\"{quantile}\"}} {v}",
+                    label(cmd)
+                );
+            }
         } else if let Some(db) = key.strip_prefix("db").filter(|d| d.parse::<u32>().is_ok()) {
             for (field, v) in value.split(',').filter_map(|kv| kv.split_once('=')) {
                 let _ = writeln!(out, "respite_db_{}{{db=\"{db}\"}} {v}", metric_name(field));
@@ -157,7 +179,9 @@ mod tests {
                     # Clients\r\nconnected_clients:3\r\n\r\n\
                     # Commandstats\r\ncmdstat_client|id:calls=2,usec=5,usec_per_call=2.50,rejected_calls=0,failed_calls=1\r\n\
                     # Errorstats\r\nerrorstat_ERR:count=4\r\n\
-                    # Keyspace\r\ndb0:keys=10,expires=2,avg_ttl=0\r\n";
+                    # Keyspace\r\ndb0:keys=10,expires=2,avg_ttl=0\r\n\
+                    # Latencystats\r\nlatency_percentiles_usec_get:p50=1.003,p99.9=5.023\r\n\
+                    respite_latency_event_commit:time=1700000000,latest_ms=12,max_ms=40\r\n";
         let text = prometheus_from_info(info);
         assert!(text.contains("respite_uptime_in_seconds 12\n"), "{text}");
         assert!(text.contains("respite_connected_clients 3\n"), "{text}");
@@ -172,6 +196,11 @@ mod tests {
         );
         assert!(text.contains("respite_db_keys{db=\"0\"} 10\n"), "{text}");
         assert!(text.contains("respite_db_expires{db=\"0\"} 2\n"), "{text}");
+        assert!(
+            text.contains("respite_command_latency_usec{cmd=\"get\",quantile=\"0.999\"} 5.023\n"),
+            "{text}"
+        );
+        assert!(text.contains("respite_latency_event_max_ms{event=\"commit\"} 40\n"));
         // Text fields are not metrics.
         assert!(!text.contains("redis_version"), "{text}");
     }

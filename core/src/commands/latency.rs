@@ -241,6 +241,14 @@ fn advice(event: &str) -> &'static str {
             "Write-behind flushes write every changed key: a shorter \
              storage.flush_interval_ms makes each smaller."
         }
+        "backpressure" => {
+            "The redo journal reached storage.journal_max_bytes and writes waited for its \
+             merge: the disk does not keep up with the write rate, or the limit is small."
+        }
+        "checkpoint" => {
+            "Copying the WAL into the database file (on its own thread; commands do not wait \
+             for it) is slow: the disk is busy."
+        }
         "expire-cycle" => {
             "Many keys expired at the same time: spread their TTLs (add some randomness)."
         }

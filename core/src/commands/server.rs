@@ -506,6 +506,9 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 line(out, "respite_journal_backpressure_ms", &j.backpressure_ms);
                 line(out, "respite_journal_replayed_records", &j.replayed_records);
             }
+            let (checkpoints, checkpoint_ms) = engine.keyspace.store_mut().checkpoint_stats();
+            line(out, "respite_checkpoints", &checkpoints);
+            line(out, "respite_checkpoint_last_ms", &checkpoint_ms);
             line(out, "respite_last_commit_rows", &ks.last_commit_rows);
             line(out, "respite_rows_written", &ks.rows_written);
             if let Some(wb) = engine.keyspace.write_behind_stats() {
@@ -548,6 +551,17 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
         "stats" => {
             out.push_str("# Stats\r\n");
             let ks = engine.keyspace.stats();
+            line(out, "respite_slowlog_len", &engine.slowlog.len());
+            // The latency monitor's events (LATENCY LATEST), for the metrics endpoint.
+            for (event, series) in engine.latency.events() {
+                if let Some(last) = series.samples.back() {
+                    let _ = write!(
+                        out,
+                        "respite_latency_event_{event}:time={},latest_ms={},max_ms={}\r\n",
+                        last.time, last.ms, series.max
+                    );
+                }
+            }
             line(
                 out,
                 "total_connections_received",

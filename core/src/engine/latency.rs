@@ -4,7 +4,9 @@
 //!
 //! Events are what Redis names (`command`, `fast-command`, `expire-cycle`) and Respite's own
 //! (`commit`: a group commit with its journal append; `write-behind-flush`; `merge`: the redo
-//! journal merged into the tables between batches). Each keeps its last 160 samples of at
+//! journal merged into the tables between batches; `backpressure`: writes held back by a full
+//! journal; `checkpoint`: a WAL checkpoint on its own thread, which the executor does not
+//! wait for). Each keeps its last 160 samples of at
 //! least the threshold, one per second (the highest), and its all-time maximum.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -142,6 +144,8 @@ pub struct Latency {
     events: BTreeMap<&'static str, Series>,
     /// By the command table's statistics index.
     histograms: Vec<Option<Histogram>>,
+    /// The store's checkpoint count last seen (a new one is a `checkpoint` sample).
+    pub checkpoints_seen: u64,
 }
 
 impl Latency {

@@ -249,6 +249,33 @@ impl Engine {
         }
     }
 
+    /// Feeds the latency monitor the store's background work: WAL checkpoints (their own
+    /// thread) and writes held back by a full redo journal.
+    fn latency_sample_store(&mut self, backpressure_before: u64) {
+        if !self.latency.monitoring() {
+            return;
+        }
+        let now = now_ms() / 1000;
+        let store = self.keyspace.store_mut();
+        let (checkpoints, last_ms) = store.checkpoint_stats();
+        let waited = store
+            .journal_stats()
+            .map_or(0, |j| j.backpressure_ms.saturating_sub(backpressure_before));
+        if checkpoints != self.latency.checkpoints_seen {
+            self.latency.checkpoints_seen = checkpoints;
+            self.latency.sample("checkpoint", last_ms, now);
+        }
+        if waited > 0 {
+            self.latency.sample("backpressure", waited, now);
+        }
+    }
+
+    fn backpressure_ms(&self) -> u64 {
+        self.keyspace
+            .store_journal_stats()
+            .map_or(0, |j| j.backpressure_ms)
+    }
+
     /// Runs the [`AfterCommandHook`]s: after a top-level command, and after a closure a
     /// plugin ran on the executor (through the [`Poster`]), whose writes may also
     /// make data available to blocked clients.
@@ -523,8 +550,10 @@ impl Engine {
     /// retried; nothing acknowledged is lost.
     fn merge_journal(&mut self) {
         let started = Instant::now();
+        let backpressure = self.backpressure_ms();
         let _ = self.keyspace.store_mut().merge(false);
         self.latency_sample("merge", started);
+        self.latency_sample_store(backpressure);
     }
 
     /// Commits every write now, write-behind's unflushed changes included (SAVE, SHUTDOWN,
@@ -612,8 +641,10 @@ impl Engine {
         }
         self.commit_attempts += 1;
         let started = Instant::now();
+        let backpressure = self.backpressure_ms();
         let committed = self.keyspace.commit();
         self.latency_sample("commit", started);
+        self.latency_sample_store(backpressure);
         match committed {
             Ok(()) => {
                 self.last_commit_ms = now_ms();

@@ -505,6 +505,8 @@ pub trait Store: Send {
     fn merge(&mut self, force: bool) -> Result<(), StoreError>;
     /// The redo journal's counters, if the store keeps one.
     fn journal_stats(&self) -> Option<JournalStats>;
+    /// Background checkpoints of the WAL done so far, and the last one's milliseconds.
+    fn checkpoint_stats(&self) -> (u64, u64);
     /// The key filter's state (`off`, `building`, `ready`), its bytes, and the lookups it
     /// answered without reading the file.
     fn key_filter_stats(&self) -> (&'static str, u64, u64);

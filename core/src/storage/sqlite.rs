@@ -274,6 +274,9 @@ const WAL_AUTOCHECKPOINT_PAGES: u32 = 65536;
 struct Checkpointer {
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Checkpoints done, and the last one's milliseconds (the latency monitor's
+    /// `checkpoint` event).
+    done: std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
 }
 
 impl Checkpointer {
@@ -282,6 +285,11 @@ impl Checkpointer {
         conn.busy_timeout(std::time::Duration::from_secs(1))?;
         let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let flag = std::sync::Arc::clone(&stop);
+        let done = std::sync::Arc::new((
+            std::sync::atomic::AtomicU64::new(0),
+            std::sync::atomic::AtomicU64::new(0),
+        ));
+        let counters = std::sync::Arc::clone(&done);
         let thread = std::thread::Builder::new()
             .name("respite-checkpoint".into())
             .spawn(move || {
@@ -295,10 +303,16 @@ impl Checkpointer {
                     if *stopped {
                         break;
                     }
+                    let started = std::time::Instant::now();
                     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
                         tracing::warn!(error = %e, "background checkpoint failed; will retry");
                     }
+                    let ms = started.elapsed().as_millis() as u64;
+                    counters.1.store(ms, std::sync::atomic::Ordering::Relaxed);
+                    counters
+                        .0
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
                 }
             })
             .map_err(|e| StoreError::Open {
@@ -308,6 +322,7 @@ impl Checkpointer {
         Ok(Checkpointer {
             stop,
             thread: Some(thread),
+            done,
         })
     }
 }
@@ -1718,6 +1733,16 @@ impl Store for SqliteStore {
 
     fn set_keep_batch(&mut self, keep: bool) {
         self.keep_batch = keep;
+    }
+
+    fn checkpoint_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        self.checkpointer.as_ref().map_or((0, 0), |c| {
+            (
+                c.done.0.load(Ordering::Acquire),
+                c.done.1.load(Ordering::Relaxed),
+            )
+        })
     }
 
     fn journal_stats(&self) -> Option<JournalStats> {
