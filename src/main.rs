@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         print!("{}", loaded.config.to_toml());
         return ExitCode::SUCCESS;
     }
-    let log_level = init_logging(&loaded.config.log.level);
+    let log_level = init_logging(&loaded.config.log.level, &loaded.config.log.format);
     let inline = loaded.config.server.inline_executor();
     let mut builder = if inline {
         let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -120,17 +120,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to standard error at `level`; returns the hook CONFIG SET loglevel uses to change it.
-fn init_logging(level: &str) -> respite_core::server::LogLevelHook {
+/// Logs to standard error at `level`, as text or as one JSON object a line (`format`);
+/// returns the hook CONFIG SET loglevel uses to change the level.
+fn init_logging(level: &str, format: &str) -> respite_core::server::LogLevelHook {
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{fmt, reload, EnvFilter};
     // RUST_LOG, when set, refines the configured level (e.g. RUST_LOG=respite_core=debug).
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let (filter, handle) = reload::Layer::new(filter);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let json = format == "json";
     tracing_subscriber::registry()
         .with(filter)
-        .with(fmt::layer().with_writer(std::io::stderr).with_ansi(ansi))
+        .with(json.then(|| fmt::layer().json().with_writer(std::io::stderr)))
+        .with((!json).then(|| fmt::layer().with_writer(std::io::stderr).with_ansi(ansi)))
         .init();
     std::sync::Arc::new(move |level: &str| {
         handle

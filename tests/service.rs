@@ -222,3 +222,36 @@ fn the_systemd_unit_waits_for_readiness() {
         assert!(unit.contains(line), "the unit should have {line:?}");
     }
 }
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let mut server = Server::builder()
+        .config("[log]\nformat = \"json\"\n")
+        .start();
+    let _: () = redis::cmd("PING").query(&mut server.conn()).unwrap();
+    assert!(server.stop().success());
+    let log = server.stderr();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("fields").is_some(),
+            "{line}"
+        );
+    }
+    assert!(log.contains("Ready to accept connections"), "{log}");
+    // An unknown format is refused with the key named.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = exit_code(
+        dir.path(),
+        &["--config", &{
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, "[log]\nformat = \"xml\"\n").unwrap();
+            path.to_str().unwrap().to_string()
+        }],
+    );
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("log.format"), "{text}");
+}

@@ -337,15 +337,21 @@ impl Durability {
 pub struct LogConfig {
     /// One of `LOG_LEVELS`.
     pub level: String,
+    /// One of `LOG_FORMATS`: lines for people, or one JSON object a line for log collectors.
+    pub format: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".into(),
+            format: "text".into(),
         }
     }
 }
+
+/// `log.format`'s values.
+pub const LOG_FORMATS: [&str; 2] = ["text", "json"];
 
 /// `[metrics]`: an optional HTTP endpoint serving Prometheus text.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -684,6 +690,16 @@ impl Config {
             bad(
                 "metrics.listen",
                 format!("expected an IP:PORT address such as \"127.0.0.1:9121\", or \"\" for none, found {addr:?}"),
+            );
+        }
+        if !LOG_FORMATS.contains(&self.log.format.as_str()) {
+            bad(
+                "log.format",
+                format!(
+                    "expected one of {}, found {:?}",
+                    LOG_FORMATS.join(", "),
+                    self.log.format
+                ),
             );
         }
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
