@@ -1,6 +1,7 @@
 //! The network side: listeners, connection tasks, and the orderly shutdown of the whole server.
 
 mod connection;
+pub mod embed;
 mod notify;
 mod protected;
 mod renames;
@@ -61,6 +62,10 @@ pub enum ServerError {
     /// `[commands]` names a command that does not exist or a name that is taken.
     #[error("cannot rename or disable commands: {0}")]
     Commands(String),
+    /// The configuration given to an embedded server is invalid, or its thread ended
+    /// before it listened.
+    #[error("{0}")]
+    Invalid(String),
     /// The ACL users of the configuration (`[[acl.users]]` or the aclfile) could not be
     /// loaded.
     #[error("cannot load ACL users: {0}")]
@@ -77,7 +82,7 @@ impl ServerError {
             ServerError::Store(_) => 4,
             ServerError::Tls(_) => 5,
             ServerError::Plugin(_) | ServerError::ScriptFiles(_) => 6,
-            ServerError::Commands(_) | ServerError::Acl(_) => 2,
+            ServerError::Commands(_) | ServerError::Acl(_) | ServerError::Invalid(_) => 2,
             ServerError::Executor(_) => 1,
         }
     }
@@ -108,6 +113,19 @@ pub async fn run(
     log_level: Option<LogLevelHook>,
     stop: impl Future<Output = ()>,
     hangup: Option<tokio::signal::unix::Signal>,
+) -> Result<(), ServerError> {
+    serve(loaded, inline, log_level, stop, hangup, None).await
+}
+
+/// [`run`], telling `ready` the addresses of the plain listeners once they accept (how
+/// [`embed::Builder`] learns the ports the system picked).
+async fn serve(
+    loaded: LoadedConfig,
+    inline: bool,
+    log_level: Option<LogLevelHook>,
+    stop: impl Future<Output = ()>,
+    hangup: Option<tokio::signal::unix::Signal>,
+    ready: Option<std::sync::mpsc::Sender<Vec<SocketAddr>>>,
 ) -> Result<(), ServerError> {
     let config = loaded.config;
     // Before the store opens: a certificate problem is the likelier start-up failure.
@@ -265,10 +283,14 @@ pub async fn run(
             ctx.shutdown.clone(),
         )));
     }
+    let mut plain = Vec::new();
     for (listener, tls) in listeners {
         if let Ok(addr) = listener.local_addr() {
             match tls {
-                None => tracing::info!("Ready to accept connections on {addr}"),
+                None => {
+                    tracing::info!("Ready to accept connections on {addr}");
+                    plain.push(addr);
+                }
                 Some(_) => tracing::info!("Ready to accept TLS connections on {addr}"),
             }
         }
@@ -290,6 +312,9 @@ pub async fn run(
         }));
     }
     notify::notify("READY=1\nSTATUS=Ready to accept connections");
+    if let Some(ready) = ready {
+        let _ = ready.send(plain);
+    }
 
     tokio::pin!(stop);
     tokio::pin!(done_rx);
