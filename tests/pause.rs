@@ -355,3 +355,26 @@ fn a_blocked_command_released_during_a_pause_answers_and_the_rest_of_its_pipelin
     assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), Reply::ok());
     assert_eq!(c.read_reply(), Reply::ok());
 }
+
+fn expired_keys(c: &mut RawConn) -> String {
+    let info = c.cmd(&["INFO", "stats"]).text();
+    info_field(&info, "expired_keys").unwrap()
+}
+
+#[test]
+fn keys_that_expire_during_a_pause_read_as_gone_but_are_deleted_after_it() {
+    let server = Server::start();
+    let mut c = server.raw();
+    c.cmd(&["SET", "k", "v", "PX", "30"]);
+    let before = expired_keys(&mut c);
+    c.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]);
+    std::thread::sleep(Duration::from_millis(100));
+    // Logically expired: readers see no key, but nothing was deleted or counted.
+    assert_eq!(c.cmd(&["GET", "k"]), Reply::NilBulk);
+    assert_eq!(c.cmd(&["EXISTS", "k"]), Reply::Int(0));
+    assert_eq!(expired_keys(&mut c), before);
+    c.cmd(&["CLIENT", "UNPAUSE"]);
+    assert_eq!(c.cmd(&["GET", "k"]), Reply::NilBulk);
+    let after: u64 = expired_keys(&mut c).parse().unwrap();
+    assert_eq!(after, before.parse::<u64>().unwrap() + 1);
+}

@@ -72,6 +72,7 @@ impl Engine {
         let p = &mut self.pause;
         p.mode = Some(p.mode.map_or(mode, |m| m.max(mode)));
         p.end = Some(p.end.map_or(end, |e| e.max(end)));
+        self.keyspace.set_expiry_paused(true);
     }
 
     /// CLIENT UNPAUSE, or the pause's end: the held clients run their commands again, in the
@@ -79,6 +80,7 @@ impl Engine {
     pub(crate) fn unpause_clients(&mut self) {
         self.pause.mode = None;
         self.pause.end = None;
+        self.keyspace.set_expiry_paused(false);
         for id in std::mem::take(&mut self.pause.held) {
             self.blocked.release_postponed(id);
         }

@@ -15,6 +15,10 @@ const SLOT_OVERHEAD: usize = 104;
 /// A cached key: its entry, or `None` when the key is known not to exist.
 pub(super) struct Slot {
     pub(super) entry: Option<Entry>,
+    /// An entry whose TTL passed while CLIENT PAUSE held expiry back: readers see no key,
+    /// but it is neither deleted nor counted as expired until the pause ends (Redis keeps
+    /// such keys "logically expired").
+    pub(super) held: Option<Entry>,
     pub(super) dirty: bool,
     /// Unix milliseconds of the last access (OBJECT IDLETIME).
     pub(super) accessed: i64,
@@ -22,7 +26,10 @@ pub(super) struct Slot {
 
 impl Slot {
     pub(super) fn cost(&self, key: &[u8]) -> usize {
-        key.len() + SLOT_OVERHEAD + self.entry.as_ref().map_or(0, |e| e.value.size())
+        key.len()
+            + SLOT_OVERHEAD
+            + self.entry.as_ref().map_or(0, |e| e.value.size())
+            + self.held.as_ref().map_or(0, |e| e.value.size())
     }
 }
 
@@ -56,6 +63,7 @@ pub(super) struct Parts<'a> {
     events: &'a mut Vec<KeyEvent>,
     watches: &'a mut WatchRegistry,
     want_new: bool,
+    expiry_paused: bool,
     /// Lookups leave access times alone (CLIENT NO-TOUCH).
     no_touch: bool,
     limits: Encodings,
@@ -75,6 +83,8 @@ pub(super) struct Found<'a> {
     pub(super) events: &'a mut Vec<KeyEvent>,
     pub(super) watches: &'a mut WatchRegistry,
     pub(super) want_new: bool,
+    /// CLIENT PAUSE holds expiry back (see [`Slot::held`]).
+    pub(super) expiry_paused: bool,
     pub(super) limits: Encodings,
 }
 
@@ -153,6 +163,7 @@ impl<'a> Parts<'a> {
                 };
                 let slot = Slot {
                     entry,
+                    held: None,
                     dirty: false,
                     accessed: now,
                 };
@@ -176,6 +187,7 @@ impl<'a> Parts<'a> {
             events: self.events,
             watches: self.watches,
             want_new: self.want_new,
+            expiry_paused: self.expiry_paused,
             limits: self.limits,
         };
         found.expire_if_due(now, self.stats)?;
@@ -217,6 +229,7 @@ impl Keyspace {
             events: &mut self.events,
             watches: &mut self.watches,
             want_new: self.want_new,
+            expiry_paused: self.expiry_paused,
             no_touch: self.no_touch,
             limits: self.encodings,
         }

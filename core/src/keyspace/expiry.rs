@@ -21,9 +21,23 @@ impl Found<'_> {
     ) -> Result<(), StoreError> {
         let db = self.db;
         let found = self;
+        if found.slot.held.is_some() && !found.expiry_paused {
+            // The pause is over: the held entry expires now, as any other would.
+            let held = found.slot.held.take();
+            if found.slot.entry.is_none() {
+                found.slot.entry = held;
+            } else if let Some(h) = held {
+                *found.cache_bytes -= h.value.size(); // written over meanwhile
+            }
+        }
         let Some(e) = &mut found.slot.entry else {
             return Ok(());
         };
+        if found.expiry_paused && e.expire_at.is_some_and(|at| at <= now) {
+            // Logically expired: gone for readers, kept until expiry resumes.
+            found.slot.held = found.slot.entry.take();
+            return Ok(());
+        }
         if e.expire_at.is_some_and(|at| at <= now) {
             // Lazy expiry: the key is gone for every reader from now on.
             *found.cache_bytes -= e.value.size();

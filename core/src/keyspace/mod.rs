@@ -168,6 +168,9 @@ pub struct Keyspace {
     no_touch: bool,
     /// Whether reads that find no key report a `keymiss` event (class `m` is wanted).
     want_keymiss: bool,
+    /// CLIENT PAUSE holds expiry back: expired keys read as absent but stay (see
+    /// `cache::Slot::held`).
+    expiry_paused: bool,
     encodings: Encodings,
     stats: KeyspaceStats,
     /// The collection being reclaimed and the rows removed from it so far.
@@ -209,6 +212,7 @@ impl Keyspace {
             want_new: false,
             no_touch: false,
             want_keymiss: false,
+            expiry_paused: false,
             encodings: Encodings::default(),
             stats: KeyspaceStats::default(),
             reclaiming: None,
@@ -278,6 +282,12 @@ impl Keyspace {
     /// key-event subscriber wants class `m`).
     pub fn set_want_keymiss(&mut self, yes: bool) {
         self.want_keymiss = yes;
+    }
+
+    /// Holds lazy expiry back while clients are paused (CLIENT PAUSE), as Redis does: a key
+    /// whose TTL passes reads as absent but is only deleted, and counted, once expiry resumes.
+    pub fn set_expiry_paused(&mut self, paused: bool) {
+        self.expiry_paused = paused;
     }
 
     /// The WATCH registry.
