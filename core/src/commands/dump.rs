@@ -44,7 +44,11 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 /// The value at a key as the payload carries it; `None` for a stream, whose RDB form
 /// (listpacks in a radix tree, consumer groups, pending lists) is not written yet.
-fn object_of(value: &Value, store: &mut dyn Store, now: i64) -> Result<Option<Object>, StoreError> {
+pub(super) fn object_of(
+    value: &Value,
+    store: &mut dyn Store,
+    now: i64,
+) -> Result<Option<Object>, StoreError> {
     Ok(Some(match value {
         Value::String(s) => Object::String(s.clone()),
         Value::List(l) => Object::List(l.items(store)?),

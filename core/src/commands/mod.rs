@@ -19,6 +19,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod debug;
 pub mod dump;
 pub mod geo;
 pub mod geohash;
@@ -73,6 +74,7 @@ pub static BUILTIN: &[&[CommandSpec]] = &[
     slowlog::COMMANDS,
     latency::COMMANDS,
     wait::COMMANDS,
+    debug::COMMANDS,
     acl::COMMANDS,
     monitor::COMMANDS,
     dump::COMMANDS,

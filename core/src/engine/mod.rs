@@ -152,6 +152,8 @@ pub struct Engine {
     pub(crate) slowlog: slowlog::SlowLog,
     /// The latency monitor and the commands' latency histograms (LATENCY).
     pub(crate) latency: latency::Latency,
+    /// Whether the cron's active expiry runs (DEBUG SET-ACTIVE-EXPIRE).
+    pub(crate) active_expire_enabled: bool,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     /// CLIENT PAUSE in force, and the clients it holds.
@@ -215,6 +217,7 @@ impl Engine {
             blocked: crate::engine::blocked::BlockedClients::default(),
             slowlog: slowlog::SlowLog::default(),
             latency: latency::Latency::default(),
+            active_expire_enabled: true,
             notify_subscription: None,
             pause: pause::Pause::default(),
             call_flags_hook: None,
@@ -599,7 +602,7 @@ impl Engine {
     /// Removes keys and fields whose TTL passed, within a quarter of the cron period, as
     /// Redis's active expire cycle does, and commits what it removed.
     fn active_expire(&mut self) {
-        if self.paused() {
+        if self.paused() || !self.active_expire_enabled {
             // CLIENT PAUSE keeps the data set as it is, expiry included.
             return;
         }

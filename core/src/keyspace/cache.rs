@@ -242,6 +242,18 @@ impl Keyspace {
         self.cache_bytes -= freed;
     }
 
+    /// Empties the hot cache, so that every read comes from the store again (DEBUG RELOAD).
+    /// Refused (false) while keys wait to be written.
+    pub fn clear_cache(&mut self) -> bool {
+        if !self.dirty.is_empty() || self.dbs.iter().any(|d| d.map.values().any(|s| s.dirty)) {
+            return false;
+        }
+        for db in 0..self.dbs.len() {
+            self.clear_cache_db(db as DbIndex);
+        }
+        true
+    }
+
     /// Shrinks the cache to its budget after a batch that wrote nothing (a commit does it
     /// otherwise); cheap when the cache fits.
     pub fn trim_cache(&mut self) {

@@ -1,0 +1,138 @@
+//! DEBUG: the subcommands that mean something here (SLEEP, RELOAD, OBJECT,
+//! SET-ACTIVE-EXPIRE, HELP), refused unless `enable-debug-command` allows them, as in Redis 7.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::table::{flags::*, CommandSpec};
+use super::{eq_ci, err_store, help_reply};
+use crate::engine::Ctx;
+use crate::protocol::Reply;
+
+/// The DEBUG command.
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("debug", -2, debug)
+    .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+    .categories(&["admin", "slow", "dangerous"])
+    .doc(
+        "server",
+        "A container for debugging commands.",
+        "1.0.0",
+        "Depends on subcommand.",
+    )];
+
+/// Redis 7's refusal while `enable-debug-command` does not allow the client.
+const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is \
+     set to \"local\", you can run it from a local connection, otherwise you need to set this \
+     option in the configuration file, and then restart the server.";
+
+fn allowed(ctx: &Ctx<'_>) -> bool {
+    match ctx
+        .engine
+        .config
+        .redis_param("enable-debug-command")
+        .as_deref()
+    {
+        Some("yes") => true,
+        Some("local") => ctx.client.addr.ip().is_loopback(),
+        _ => false,
+    }
+}
+
+fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    if !allowed(ctx) {
+        return Reply::error(NOT_ALLOWED);
+    }
+    let sub = &argv[1];
+    if eq_ci(sub, "help") {
+        return debug_help();
+    }
+    if eq_ci(sub, "sleep") && argv.len() == 3 {
+        let secs: f64 = std::str::from_utf8(&argv[2])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|s: &f64| s.is_finite())
+            .unwrap_or(0.0)
+            .max(0.0);
+        // As Redis: the whole server sleeps (the executor runs one command at a time).
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        return Reply::ok();
+    }
+    if eq_ci(sub, "reload") {
+        return reload(ctx);
+    }
+    if eq_ci(sub, "object") && argv.len() == 3 {
+        return object(ctx, &argv[2]);
+    }
+    if eq_ci(sub, "set-active-expire") && argv.len() == 3 {
+        ctx.engine.active_expire_enabled = &argv[2][..] != b"0";
+        return Reply::ok();
+    }
+    Reply::Error(
+        format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(sub)
+        )
+        .into(),
+    )
+}
+
+/// Commits everything, merges the redo journal into the file and empties the hot cache: the
+/// reads that follow come from the file, as after Redis's save-and-load.
+fn reload(ctx: &mut Ctx<'_>) -> Reply {
+    if let Err(e) = ctx.engine.flush_keyspace() {
+        return err_store(&e);
+    }
+    if let Err(e) = ctx.engine.keyspace.store_mut().merge(true) {
+        return err_store(&e);
+    }
+    if !ctx.engine.keyspace.clear_cache() {
+        return Reply::error("ERR Error trying to load the data file: writes are still pending");
+    }
+    Reply::ok()
+}
+
+fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> Reply {
+    let (db, now) = (ctx.db(), ctx.now);
+    let idle = match ctx.engine.keyspace.idle_ms(db, key, now) {
+        Ok(idle) => idle.unwrap_or(0) / 1000,
+        Err(e) => return err_store(&e),
+    };
+    let read = match ctx.engine.keyspace.read(db, key, now) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Reply::error("ERR no such key"),
+        Err(e) => return err_store(&e),
+    };
+    let encoding = read.entry.encoding();
+    // The value's serialized length: its DUMP payload without the type byte and the
+    // 10-byte footer (RDB version and CRC64).
+    let length = match super::dump::object_of(&read.entry.value, read.store, now) {
+        Ok(Some(obj)) => super::rdb::dump(&obj).len().saturating_sub(11),
+        Ok(None) => 0,
+        Err(e) => return err_store(&e),
+    };
+    let text = format!(
+        "Value at:0x0 refcount:1 encoding:{encoding} serializedlength:{length} lru:0 \
+         lru_seconds_idle:{idle}"
+    );
+    Reply::Simple(text.into())
+}
+
+fn debug_help() -> Reply {
+    help_reply(
+        "DEBUG",
+        &[
+            "OBJECT <key>",
+            "    Show low level info about the key and associated value.",
+            "RELOAD",
+            "    Commit every write, merge the redo journal into the data file and empty the",
+            "    hot cache, so that the following reads come from the file.",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Setting it to 0 disables expiring keys in background when they are not",
+            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+            "    default.",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+        ],
+    )
+}
