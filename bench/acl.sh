@@ -44,15 +44,6 @@ for u in "${USERS[@]}"; do
     redis-cli -p "$redis_port" ACL SETUSER ${u#user } >/dev/null
 done
 
-# rps of one redis-benchmark run: port, test, pipeline, then auth options.
-rps() {
-    local port=$1 test=$2 pipeline=$3
-    shift 3
-    redis-benchmark -p "$port" -t "$test" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" \
-        -r 100000 -q "$@" 2>/dev/null | tr -d '\r' | awk -F'[: ]+' '/requests per second/ {
-            for (i = 1; i <= NF; i++) if ($(i + 1) == "requests") { print $i; exit } }'
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 echo "| test | pipeline | user | redis rps | respite rps | respite/redis |"
 echo "| --- | ---: | --- | ---: | ---: | ---: |"
@@ -63,11 +54,11 @@ for test in get set; do
             [ "$who" = bench ] && auth=(--user bench -a pw)
             r=(); s=()
             for _ in $(seq "$ROUNDS"); do
-                r+=("$(rps "$redis_port" "$test" "$p" "${auth[@]}")")
-                s+=("$(rps "$respite_port" "$test" "$p" "${auth[@]}")")
+                r+=("$(quick_rps "$redis_port" "$test" "$p" "${auth[@]}")")
+                s+=("$(quick_rps "$respite_port" "$test" "$p" "${auth[@]}")")
             done
-            rm=$(printf '%s\n' "${r[@]}" | median)
-            sm=$(printf '%s\n' "${s[@]}" | median)
+            rm=$(printf '%s\n' "${r[@]}" | median_of)
+            sm=$(printf '%s\n' "${s[@]}" | median_of)
             ratio=$(awk -v a="$sm" -v b="$rm" 'BEGIN { printf "%.2f", a / b }')
             echo "| ${test^^} | $p | $who | $rm | $sm | $ratio |"
         done

@@ -34,3 +34,16 @@ wait_ping() {
     echo "$BENCH_NAME.sh: server on port $1 did not start" >&2
     return 1
 }
+
+# Requests per second of one `redis-benchmark -q` run with random keys: port, test,
+# pipeline, then more redis-benchmark options; uses $REQUESTS and $CLIENTS.
+quick_rps() {
+    local port=$1 test=$2 pipeline=$3
+    shift 3
+    redis-benchmark -p "$port" -t "$test" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" \
+        -r 100000 -q "$@" 2>/dev/null | tr -d '\r' | awk -F'[: ]+' '/requests per second/ {
+            for (i = 1; i <= NF; i++) if ($(i + 1) == "requests") { print $i; exit } }'
+}
+
+# The median of the numbers on standard input, one a line.
+median_of() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }

@@ -54,15 +54,6 @@ PIDS+=($!)
 wait_ping "$redis_port"
 wait_ping "$respite_port"
 
-# rps of one redis-benchmark run: port, test, pipeline, then TLS options.
-rps() {
-    local port=$1 test=$2 pipeline=$3
-    shift 3
-    redis-benchmark -p "$port" -t "$test" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" \
-        -r 100000 -q "$@" 2>/dev/null | tr -d '\r' | awk -F'[: ]+' '/requests per second/ {
-            for (i = 1; i <= NF; i++) if ($(i + 1) == "requests") { print $i; exit } }'
-}
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 echo "| test | pipeline | transport | redis rps | respite rps | respite/redis |"
 echo "| --- | ---: | --- | ---: | ---: | ---: |"
@@ -72,15 +63,15 @@ for test in get set; do
             r=(); s=()
             for _ in $(seq "$ROUNDS"); do
                 if [ "$how" = tls ]; then
-                    r+=("$(rps "$redis_tls" "$test" "$p" --tls --cacert "$WORK/ca.crt")")
-                    s+=("$(rps "$respite_tls" "$test" "$p" --tls --cacert "$WORK/ca.crt")")
+                    r+=("$(quick_rps "$redis_tls" "$test" "$p" --tls --cacert "$WORK/ca.crt")")
+                    s+=("$(quick_rps "$respite_tls" "$test" "$p" --tls --cacert "$WORK/ca.crt")")
                 else
-                    r+=("$(rps "$redis_port" "$test" "$p")")
-                    s+=("$(rps "$respite_port" "$test" "$p")")
+                    r+=("$(quick_rps "$redis_port" "$test" "$p")")
+                    s+=("$(quick_rps "$respite_port" "$test" "$p")")
                 fi
             done
-            rm=$(printf '%s\n' "${r[@]}" | median)
-            sm=$(printf '%s\n' "${s[@]}" | median)
+            rm=$(printf '%s\n' "${r[@]}" | median_of)
+            sm=$(printf '%s\n' "${s[@]}" | median_of)
             ratio=$(awk -v a="$sm" -v b="$rm" 'BEGIN { printf "%.2f", a / b }')
             echo "| ${test^^} | $p | $how | $rm | $sm | $ratio |"
         done
