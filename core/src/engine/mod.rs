@@ -559,9 +559,11 @@ impl Engine {
         self.latency_sample_store(backpressure);
     }
 
-    /// Commits every write now, write-behind's unflushed changes included (SAVE, SHUTDOWN,
-    /// `WB.FLUSH`). A failed write-behind flush keeps its changes and is retried.
-    pub(crate) fn flush_writes(&mut self) -> Result<(), StoreError> {
+    /// Makes every acknowledged write durable now: with `storage.durability =
+    /// "write-behind"`, flushes the changes not yet committed (SAVE, WAITAOF, a plugin's
+    /// flush command as `WB.FLUSH`); otherwise commits what the current batch wrote so far. A
+    /// failed write-behind flush keeps its changes and is retried.
+    pub fn flush_keyspace(&mut self) -> Result<(), StoreError> {
         if !self.keyspace.is_write_behind() {
             return if self.keyspace.has_pending() {
                 self.commit()
@@ -584,18 +586,10 @@ impl Engine {
         result
     }
 
-    /// Makes every acknowledged write durable now: with `storage.durability =
-    /// "write-behind"`, flushes the changes not yet committed (a plugin's flush command, as
-    /// `WB.FLUSH`); otherwise commits what the current batch wrote so far. A failed
-    /// write-behind flush keeps its changes and is retried.
-    pub fn flush_keyspace(&mut self) -> Result<(), StoreError> {
-        self.flush_writes()
-    }
-
     /// Runs a write-behind flush whose interval passed while no batch ran.
     fn flush_if_due(&mut self) {
         if self.keyspace.flush_due(now_ms()) {
-            let _ = self.flush_writes();
+            let _ = self.flush_keyspace();
         }
     }
 
@@ -635,7 +629,7 @@ impl Engine {
             self.keyspace.note_unflushed(now);
             if self.keyspace.flush_due(now) {
                 let started = Instant::now();
-                let _ = self.flush_writes();
+                let _ = self.flush_keyspace();
                 self.latency_sample("write-behind-flush", started);
             }
             self.keyspace.trim_cache();

@@ -182,7 +182,7 @@ impl Engine {
         }
         // The batch so far into the journal, the journal into the file: the snapshot then
         // holds every write acknowledged, or about to be, before this command.
-        self.flush_writes().map_err(|e| format!("ERR {e}"))?;
+        self.flush_keyspace().map_err(|e| format!("ERR {e}"))?;
         self.keyspace
             .store_mut()
             .merge(true)
