@@ -85,16 +85,12 @@ impl Keyspace {
     /// Notes the end of a batch that changed something: the oldest unflushed change's clock
     /// starts with the first one.
     pub fn note_unflushed(&mut self, now: i64) {
-        let pending = self.has_pending_writes();
+        let pending = self.has_pending();
         if let Some(wb) = self.write_behind.as_mut() {
             if pending {
                 wb.oldest_dirty_ms.get_or_insert(now);
             }
         }
-    }
-
-    fn has_pending_writes(&self) -> bool {
-        !self.dirty.is_empty() || self.store.in_transaction()
     }
 
     /// Whether a write-behind flush should run now: the interval has passed since the oldest
@@ -107,7 +103,7 @@ impl Keyspace {
         let Some(o) = wb.options else {
             return false;
         };
-        if !self.has_pending_writes() || now < wb.retry_at_ms {
+        if !self.has_pending() || now < wb.retry_at_ms {
             return false;
         }
         self.over_dirty_limit()
