@@ -1687,9 +1687,7 @@ impl Store for SqliteStore {
                 if !journal.has_batch() {
                     return; // the open transaction holds only journaled, acknowledged writes
                 }
-                if !self.keep_batch {
-                    journal.discard_batch();
-                }
+                // The rebuild drops the batch, or replays it with keep_batch.
                 self.discard_transaction();
                 if let Err(e) = self.rebuild() {
                     tracing::error!(
