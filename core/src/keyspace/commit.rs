@@ -24,7 +24,7 @@ impl Keyspace {
             let result = match &slot.entry {
                 Some(e) => self
                     .store
-                    .put(pdb, &key, &e.value.to_record(e.expire_at, e.version)),
+                    .put(pdb, &key, e.value.to_record(e.expire_at, e.version)),
                 None => self.store.delete(pdb, &key).map(|_| ()),
             };
             self.stats.rows_written += 1;

@@ -10,6 +10,7 @@
 
 mod keyfilter;
 mod redo;
+mod rows;
 mod snapshot;
 mod sqlite;
 mod synchronous;
@@ -292,9 +293,9 @@ pub trait Store: Send {
     /// Reads one key's row.
     fn load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<Record>, StoreError>;
     /// Inserts or replaces one key's row.
-    fn put(&mut self, db: DbIndex, key: &[u8], record: &Record) -> Result<(), StoreError>;
-    /// Removes one key's row; returns whether it existed.
-    fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<bool, StoreError>;
+    fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError>;
+    /// Removes one key's row, if it exists.
+    fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError>;
     /// Removes every key of one database.
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError>;
     /// Removes every key of every database.

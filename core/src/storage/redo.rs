@@ -523,7 +523,7 @@ impl<'a> Op<'a> {
                 store.put(
                     db,
                     key,
-                    &Record {
+                    Record {
                         kind,
                         value: Bytes::copy_from_slice(value),
                         expire_at,
@@ -533,7 +533,7 @@ impl<'a> Op<'a> {
                     },
                 )
             }
-            Op::Delete { db, key } => store.delete(db, key).map(drop),
+            Op::Delete { db, key } => store.delete(db, key),
             Op::Rename {
                 db,
                 key,

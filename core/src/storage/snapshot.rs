@@ -65,12 +65,12 @@ mod tests {
             cid: None,
             sub_expire_at: None,
         };
-        s.put(0, b"k", &rec).unwrap();
+        s.put(0, b"k", rec.clone()).unwrap();
         s.commit().unwrap();
         s.merge(true).unwrap();
         assert!(write_snapshot(db.to_str().unwrap(), &snap).unwrap() > 0);
         // Writes after the snapshot stay out of it.
-        s.put(0, b"later", &rec).unwrap();
+        s.put(0, b"later", rec.clone()).unwrap();
         s.commit().unwrap();
         s.merge(true).unwrap();
         let mut copy = SqliteStore::open(snap.to_str().unwrap(), Synchronous::Normal).unwrap();

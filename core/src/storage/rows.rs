@@ -1,0 +1,317 @@
+//! Key rows written off the executor's thread.
+//!
+//! A group commit's key rows (the keyspace's dirty keys, one upsert or delete each) are the
+//! bulk of a write load's SQLite work: each is a B-tree descent and an in-place change of a
+//! page in the open transaction, about half of the executor's time under random-key SETs.
+//! With the redo journal, that work need not be done before the replies leave: the batch's
+//! record in the journal is the durability point. So [`SqliteStore`](super::SqliteStore)
+//! hands each key row to a [`RowWriter`] after journaling it, and the writer's thread applies
+//! the rows to the same connection's open transaction, coalesced (a key written again before
+//! it was applied is applied once, with its last row) and in key order per chunk (each page
+//! touched once per chunk).
+//!
+//! Reads stay exact. The connection is shared under a mutex: the writer takes a chunk of rows
+//! out of its queue only while it holds the connection, and releases the connection only once
+//! the chunk is applied, so a row is always either still queued ([`RowWriter::pending`]
+//! answers for it) or visible to the next query. Every statement over the keys table other
+//! than a single key's load (scans, expiry, counts, renames, flushes, a plugin's SQL, a merge)
+//! first applies whatever is queued, on the executor's thread ([`RowWriter::settle`]).
+//!
+//! A row that fails to apply (a full disk) marks the writer failed and empties its queue: the
+//! store then rolls the open transaction back and rebuilds it from the journal, which holds
+//! every acknowledged row, as after a failed merge.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use rusqlite::{params, Connection};
+
+use super::{DbIndex, Record, StoreError};
+
+/// Rows applied per hold of the connection: short enough that a read waiting for it waits
+/// well under a millisecond.
+const CHUNK: usize = 256;
+
+/// The SQLite connection, shared by the executor and the row writer.
+pub(super) type SharedConn = Arc<Mutex<Connection>>;
+
+/// Locks the connection, whatever a panicking holder left.
+pub(super) fn lock(conn: &SharedConn) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) const SQL_PUT: &str =
+    "INSERT INTO keys (db, h, key, type, expire_at, version, cid, sub_expire_at, value)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (db, h, key) DO UPDATE SET type = excluded.type,
+       expire_at = excluded.expire_at, version = excluded.version, cid = excluded.cid,
+       sub_expire_at = excluded.sub_expire_at, value = excluded.value";
+pub(super) const SQL_DELETE: &str = "DELETE FROM keys WHERE db = ?1 AND h = ?2 AND key = ?3";
+
+/// Writes one key's row (`None`: deletes it) into the connection's open transaction.
+pub(super) fn apply_row(
+    conn: &Connection,
+    db: DbIndex,
+    key: &[u8],
+    row: Option<&Record>,
+) -> rusqlite::Result<()> {
+    let h = super::sqlite::position(key);
+    match row {
+        Some(r) => conn.prepare_cached(SQL_PUT)?.execute(params![
+            db,
+            h,
+            key,
+            r.kind as u8,
+            r.expire_at,
+            r.version as i64,
+            r.cid.map(|c| c as i64),
+            r.sub_expire_at,
+            &r.value[..]
+        ])?,
+        None => conn
+            .prepare_cached(SQL_DELETE)?
+            .execute(params![db, h, key])?,
+    };
+    Ok(())
+}
+
+/// The rows waiting to be applied, with the newest row of each key.
+#[derive(Default)]
+struct Queue {
+    latest: HashMap<(DbIndex, Bytes), Option<Record>>,
+    /// Keys in the order they were first queued.
+    order: VecDeque<(DbIndex, Bytes)>,
+    /// Bytes of the queued rows' keys and values.
+    bytes: usize,
+    /// Why applying failed, until the store takes it.
+    failed: Option<String>,
+    stop: bool,
+}
+
+fn row_bytes(key: &[u8], row: &Option<Record>) -> usize {
+    key.len() + row.as_ref().map_or(0, |r| r.value.len()) + 64
+}
+
+impl Queue {
+    /// Takes up to `n` rows, in key order.
+    fn take(&mut self, n: usize) -> Vec<(DbIndex, Bytes, Option<Record>)> {
+        let mut out = Vec::with_capacity(n.min(self.order.len()));
+        while out.len() < n {
+            let Some((db, key)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(row) = self.latest.remove(&(db, key.clone())) {
+                self.bytes -= row_bytes(&key, &row);
+                out.push((db, key, row));
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.0, super::sqlite::position(&a.1), &a.1).cmp(&(
+                b.0,
+                super::sqlite::position(&b.1),
+                &b.1,
+            ))
+        });
+        out
+    }
+
+    fn clear(&mut self) {
+        self.latest.clear();
+        self.order.clear();
+        self.bytes = 0;
+    }
+}
+
+struct Shared {
+    conn: SharedConn,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies up to `n` queued rows with the connection held by the caller; false once the
+    /// queue is empty or a row failed. A failed row and those after it go back to the front
+    /// of the queue (unless a newer row of the same key was queued meanwhile), so reads still
+    /// find them, and the writer pauses until [`RowWriter::settle`] succeeds.
+    fn apply_chunk(&self, conn: &Connection, n: usize) -> bool {
+        let rows = self.queue().take(n);
+        if rows.is_empty() {
+            return false;
+        }
+        for (i, (db, key, row)) in rows.iter().enumerate() {
+            if let Err(e) = apply_row(conn, *db, key, row.as_ref()) {
+                let mut q = self.queue();
+                q.failed = Some(e.to_string());
+                for (db, key, row) in rows.into_iter().skip(i).rev() {
+                    if let std::collections::hash_map::Entry::Vacant(v) =
+                        q.latest.entry((db, key.clone()))
+                    {
+                        let size = row_bytes(&key, &row);
+                        v.insert(row);
+                        q.bytes += size;
+                        q.order.push_front((db, key));
+                    }
+                }
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The thread that applies queued key rows, and the queue it drains.
+pub(super) struct RowWriter {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RowWriter {
+    /// Starts the writer's thread on `conn`.
+    pub(super) fn start(conn: SharedConn) -> Result<RowWriter, StoreError> {
+        let shared = Arc::new(Shared {
+            conn,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        });
+        let mine = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("respite-rows".into())
+            .spawn(move || run(&mine))
+            .map_err(|e| StoreError::Io(format!("cannot start the row writer's thread: {e}")))?;
+        Ok(RowWriter {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a key's row (`None`: its deletion), replacing a row of the same key still
+    /// queued.
+    pub(super) fn push(&self, db: DbIndex, key: &[u8], row: Option<Record>) {
+        let mut q = self.shared.queue();
+        let key = Bytes::copy_from_slice(key);
+        q.bytes += row_bytes(&key, &row);
+        match q.latest.insert((db, key.clone()), row) {
+            Some(old) => q.bytes -= row_bytes(&key, &old),
+            None => q.order.push_back((db, key)),
+        }
+    }
+
+    /// The queued row of a key: `Some(None)` when its deletion is queued, `None` when
+    /// nothing of it is.
+    pub(super) fn pending(&self, db: DbIndex, key: &[u8]) -> Option<Option<Record>> {
+        let q = self.shared.queue();
+        if q.latest.is_empty() {
+            return None;
+        }
+        q.latest.get(&(db, Bytes::copy_from_slice(key))).cloned()
+    }
+
+    /// Lets the thread start on what was queued (once per batch, not per row).
+    pub(super) fn wake(&self) {
+        let q = self.shared.queue();
+        if !q.order.is_empty() && q.failed.is_none() {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Applies every queued row now, on the caller's thread, with `conn` (the shared
+    /// connection, locked by the caller). After a failure (here or on the writer's thread)
+    /// the rows stay queued and readable, and the error is returned until a settle succeeds.
+    pub(super) fn settle(&self, conn: &Connection) -> Result<(), StoreError> {
+        self.shared.queue().failed = None;
+        while self.shared.apply_chunk(conn, usize::MAX) {}
+        match self.shared.queue().failed.clone() {
+            Some(e) => Err(StoreError::Io(format!("writing key rows failed: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops every queued row (the open transaction is being rolled back and rebuilt from
+    /// the journal), with `conn` locked by the caller so that no chunk is half applied.
+    pub(super) fn discard(&self, _conn: &Connection) {
+        let mut q = self.shared.queue();
+        q.clear();
+        q.failed = None;
+    }
+}
+
+impl Drop for RowWriter {
+    fn drop(&mut self) {
+        self.shared.queue().stop = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The writer's thread: waits for rows, then applies them a chunk per hold of the connection.
+fn run(shared: &Shared) {
+    loop {
+        {
+            let mut q = shared.queue();
+            while (q.order.is_empty() || q.failed.is_some()) && !q.stop {
+                q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            if q.stop {
+                return;
+            }
+        }
+        let conn = lock(&shared.conn);
+        let more = shared.apply_chunk(&conn, CHUNK);
+        drop(conn);
+        if !more {
+            continue;
+        }
+        // Let a waiting reader take the connection between chunks.
+        std::thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::ValueType;
+
+    fn record(v: &str) -> Record {
+        Record {
+            kind: ValueType::String,
+            value: Bytes::copy_from_slice(v.as_bytes()),
+            expire_at: None,
+            version: 1,
+            cid: None,
+            sub_expire_at: None,
+        }
+    }
+
+    #[test]
+    fn a_key_queued_twice_is_applied_once_with_its_last_row_and_in_key_order() {
+        let mut q = Queue::default();
+        for (k, v) in [("b", "1"), ("a", "2"), ("b", "3")] {
+            let key = Bytes::copy_from_slice(k.as_bytes());
+            let row = Some(record(v));
+            q.bytes += row_bytes(&key, &row);
+            if let Some(old) = q.latest.insert((0, key.clone()), row) {
+                q.bytes -= row_bytes(&key, &old);
+            } else {
+                q.order.push_back((0, key));
+            }
+        }
+        let rows = q.take(10);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(q.bytes, 0);
+        let b = rows.iter().find(|r| &r.1[..] == b"b").unwrap();
+        assert_eq!(b.2.as_ref().unwrap().value, Bytes::from_static(b"3"));
+        let hs: Vec<i64> = rows
+            .iter()
+            .map(|r| super::super::sqlite::position(&r.1))
+            .collect();
+        assert!(hs.windows(2).all(|w| w[0] <= w[1]));
+    }
+}
