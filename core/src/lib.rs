@@ -18,7 +18,7 @@
 //! keyspace    typed values, hot cache, expiry, the database map, commit
 //! config      the TOML configuration and CONFIG's parameters
 //! events      what a key event is, and the notify-keyspace-events letters
-//! storage     the Store trait, SQLite, and the redo journal in front of it
+//! storage     the Store trait, SQLite, the redo journal in front of it, the row writer
 //! protocol    RESP parsing and encoding; glob: pattern matching; allocator: jemalloc's
 //!             figures (leaves)
 //! ```

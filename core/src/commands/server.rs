@@ -505,6 +505,13 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 );
                 line(out, "respite_journal_backpressure_ms", &j.backpressure_ms);
                 line(out, "respite_journal_replayed_records", &j.replayed_records);
+                line(out, "respite_rows_queued", &j.rows_queued);
+                line(
+                    out,
+                    "respite_rows_applied_background",
+                    &j.rows_applied_background,
+                );
+                line(out, "respite_rows_applied_inline", &j.rows_applied_inline);
             }
             let (checkpoints, checkpoint_ms) = engine.keyspace.store_mut().checkpoint_stats();
             line(out, "respite_checkpoints", &checkpoints);

@@ -20,7 +20,8 @@
 //! emptied. A key written a thousand times between merges costs one page write per merge.
 //!
 //! Reads go through the same connection as writes, so they see every acknowledged write
-//! whether it has been merged or not; nothing needs pinning in a cache or an overlay.
+//! whether it has been merged or not; the only overlay is the row writer's queue of key rows
+//! not applied yet ([`rows`](super::rows)), which a key's load consults first.
 //!
 //! At open, the records after `meta.redo_seq` are replayed (the same calls, on the same state,
 //! give the same rows) and merged at once: the journal's size limit bounds the restart time.
@@ -749,6 +750,13 @@ pub struct JournalStats {
     pub merge_failures: u64,
     /// Records replayed at start-up.
     pub replayed_records: u64,
+    /// Key rows waiting for the row writer now (see `storage::rows`).
+    pub rows_queued: u64,
+    /// Key rows the row writer's thread applied since start.
+    pub rows_applied_background: u64,
+    /// Key rows applied on the executor's thread since start, because a statement needed
+    /// them first (a merge, a scan, a rename, ...).
+    pub rows_applied_inline: u64,
 }
 
 /// The journal file and the batch being collected for it.

@@ -85,8 +85,11 @@ struct Queue {
     order: VecDeque<(DbIndex, Bytes)>,
     /// Bytes of the queued rows' keys and values.
     bytes: usize,
-    /// Why applying failed, until the store takes it.
+    /// Why applying failed, until a settle succeeds.
     failed: Option<String>,
+    /// Rows applied by the writer's thread, and on the executor's thread by a settle.
+    applied_background: u64,
+    applied_inline: u64,
     stop: bool,
 }
 
@@ -117,6 +120,14 @@ impl Queue {
         out
     }
 
+    fn count(&mut self, inline: bool, rows: u64) {
+        if inline {
+            self.applied_inline += rows;
+        } else {
+            self.applied_background += rows;
+        }
+    }
+
     fn clear(&mut self) {
         self.latest.clear();
         self.order.clear();
@@ -139,11 +150,12 @@ impl Shared {
     /// queue is empty or a row failed. A failed row and those after it go back to the front
     /// of the queue (unless a newer row of the same key was queued meanwhile), so reads still
     /// find them, and the writer pauses until [`RowWriter::settle`] succeeds.
-    fn apply_chunk(&self, conn: &Connection, n: usize) -> bool {
+    fn apply_chunk(&self, conn: &Connection, n: usize, inline: bool) -> bool {
         let rows = self.queue().take(n);
         if rows.is_empty() {
             return false;
         }
+        let mut done = 0;
         for (i, (db, key, row)) in rows.iter().enumerate() {
             if let Err(e) = apply_row(conn, *db, key, row.as_ref()) {
                 let mut q = self.queue();
@@ -158,9 +170,12 @@ impl Shared {
                         q.order.push_front((db, key));
                     }
                 }
+                q.count(inline, done);
                 return false;
             }
+            done += 1;
         }
+        self.queue().count(inline, done);
         true
     }
 }
@@ -225,11 +240,19 @@ impl RowWriter {
     /// the rows stay queued and readable, and the error is returned until a settle succeeds.
     pub(super) fn settle(&self, conn: &Connection) -> Result<(), StoreError> {
         self.shared.queue().failed = None;
-        while self.shared.apply_chunk(conn, usize::MAX) {}
+        while self.shared.apply_chunk(conn, usize::MAX, true) {}
         match self.shared.queue().failed.clone() {
             Some(e) => Err(StoreError::Io(format!("writing key rows failed: {e}"))),
             None => Ok(()),
         }
+    }
+
+    /// Fills the row writer's fields of `stats`.
+    pub(super) fn stats(&self, stats: &mut super::JournalStats) {
+        let q = self.shared.queue();
+        stats.rows_queued = q.latest.len() as u64;
+        stats.rows_applied_background = q.applied_background;
+        stats.rows_applied_inline = q.applied_inline;
     }
 
     /// Drops every queued row (the open transaction is being rolled back and rebuilt from
@@ -264,7 +287,7 @@ fn run(shared: &Shared) {
             }
         }
         let conn = lock(&shared.conn);
-        let more = shared.apply_chunk(&conn, CHUNK);
+        let more = shared.apply_chunk(&conn, CHUNK, false);
         drop(conn);
         if !more {
             continue;

@@ -1791,7 +1791,11 @@ impl Store for SqliteStore {
     }
 
     fn journal_stats(&self) -> Option<JournalStats> {
-        self.journal.as_ref().map(Journal::snapshot)
+        let mut stats = self.journal.as_ref().map(Journal::snapshot)?;
+        if let Some(rows) = &self.rows {
+            rows.stats(&mut stats);
+        }
+        Some(stats)
     }
 
     fn key_filter_stats(&self) -> (&'static str, u64, u64) {
