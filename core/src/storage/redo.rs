@@ -905,6 +905,14 @@ impl Journal {
             })
     }
 
+    /// Whether the oldest unmerged write waited four merge intervals: a merge postponed for
+    /// the row writer to catch up is not postponed any longer.
+    pub(super) fn merge_overdue(&self, now: Instant) -> bool {
+        self.oldest.is_some_and(|t| {
+            now.duration_since(t).as_millis() as u64 >= self.options.merge_interval_ms * 4
+        })
+    }
+
     /// Empties the journal after a merge committed everything in it.
     pub(super) fn truncate(&mut self) -> Result<(), StoreError> {
         self.stats.merged_records += self.stats.records;

@@ -227,6 +227,12 @@ impl RowWriter {
         q.latest.get(&(db, Bytes::copy_from_slice(key))).cloned()
     }
 
+    /// Whether the writer is nearly done: a merge then applies little on the executor.
+    pub(super) fn caught_up(&self) -> bool {
+        let q = self.shared.queue();
+        q.order.len() <= CHUNK * 4 || q.failed.is_some()
+    }
+
     /// Lets the thread start on what was queued (once per batch, not per row).
     pub(super) fn wake(&self) {
         let q = self.shared.queue();

@@ -601,6 +601,18 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Whether the merge interval passed, and the row writer has applied nearly every queued
+    /// row (else the merge would apply them on the executor's thread), or the merge waited
+    /// long enough for it.
+    fn timely_merge_due(&self) -> bool {
+        let Some(journal) = self.journal.as_ref() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        journal.merge_due(now)
+            && (self.rows.as_ref().is_none_or(RowWriter::caught_up) || journal.merge_overdue(now))
+    }
+
     /// Applies the key rows the row writer still holds, before a statement that reads or
     /// changes the keys table as a whole. A row that fails to apply (a full disk) stays
     /// queued, where reads find it, and the error is returned (a merge is then retried later);
@@ -1748,7 +1760,7 @@ impl Store for SqliteStore {
                 if let Err(e) = merged {
                     tracing::warn!(error = %e, "merge at the journal's size limit failed");
                 }
-            } else if journal.merge_due(std::time::Instant::now()) {
+            } else if self.timely_merge_due() {
                 // The batch is durable in the journal; a failed merge is retried later.
                 let _ = self.merge_now();
             }
@@ -1804,10 +1816,10 @@ impl Store for SqliteStore {
             self.rebuild_filter_if_wanted();
             return Ok(());
         }
-        if force || journal.merge_due(std::time::Instant::now()) {
-            if force {
-                journal.retry_at = None;
-            }
+        if force {
+            journal.retry_at = None;
+        }
+        if force || self.timely_merge_due() {
             self.merge_now()?;
         }
         Ok(())
