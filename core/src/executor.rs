@@ -433,16 +433,25 @@ fn run_pipeline(
     engine.held_replies.push(p);
 }
 
-/// Encodes one command's reply as the client's CLIENT REPLY mode says.
+/// Encodes one command's reply as the client's CLIENT REPLY mode says. A push (the
+/// confirmation of SUBSCRIBE and its kin) is never silenced, as in Redis 7.0; it still counts
+/// as the command that CLIENT REPLY SKIP skips.
 fn emit_reply(client: &mut ClientState, reply: Reply, p: &mut Pending) {
-    match client.reply_mode {
-        ReplyMode::On => {
-            reply.encode(client.protocol, &mut p.response.out);
-            p.replies += 1;
-        }
-        ReplyMode::Off => {}
+    let speak = match client.reply_mode {
+        ReplyMode::On => true,
+        ReplyMode::Off => false,
         // CLIENT REPLY SKIP itself is silent; the command after it is skipped.
-        ReplyMode::Skip => client.reply_mode = ReplyMode::SkipNext,
-        ReplyMode::SkipNext => client.reply_mode = ReplyMode::On,
+        ReplyMode::Skip => {
+            client.reply_mode = ReplyMode::SkipNext;
+            false
+        }
+        ReplyMode::SkipNext => {
+            client.reply_mode = ReplyMode::On;
+            false
+        }
+    };
+    if speak || matches!(reply, Reply::Push(_)) {
+        reply.encode(client.protocol, &mut p.response.out);
+        p.replies += 1;
     }
 }
