@@ -359,6 +359,7 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
                 pushes: None,
             };
             client.qbuf = qbuf;
+            engine.sync_busy_multi(&mut client);
             let writes_before = engine.keyspace.write_count();
             run_pipeline(engine, client, commands, 0, p, writes_before);
         }

@@ -2,7 +2,7 @@
 //! connection task shares with it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -29,7 +29,22 @@ pub struct ClientShared {
     offered: AtomicU64,
     /// Woken when a script turns busy while this client waits on the executor.
     busy: Notify,
+    /// The client's transaction as the connection sees it (`MULTI_*` bits): the executor
+    /// keeps it current, and while a script is busy the connection answers MULTI, DISCARD and
+    /// EXEC itself and flags the transaction of a command it refuses, for the executor to
+    /// take up on the client's next request (see [`crate::engine::busy`]).
+    multi: AtomicU8,
 }
+
+/// [`ClientShared`]'s transaction bits: a transaction is open (after MULTI).
+pub const MULTI_OPEN: u8 = 1;
+/// The open transaction had a command refused: EXEC answers EXECABORT.
+pub const MULTI_DIRTY: u8 = 2;
+/// The connection changed the state while a script was busy; the executor takes it up.
+pub const MULTI_SYNC: u8 = 4;
+/// The connection ended a transaction (DISCARD, EXEC) while a script was busy: the executor
+/// drops the transaction it knew and the client's watched keys.
+pub const MULTI_RESET: u8 = 8;
 
 /// [`ClientShared::offered`] once the executor has claimed the request.
 const CLAIMED: u64 = u64::MAX;
@@ -44,6 +59,7 @@ impl ClientShared {
             outbox: crate::engine::pubsub::Outbox::default(),
             offered: AtomicU64::new(0),
             busy: Notify::new(),
+            multi: AtomicU8::new(0),
         }
     }
 
@@ -79,6 +95,16 @@ impl ClientShared {
     /// script gate after waking).
     pub async fn busy_woken(&self) {
         self.busy.notified().await
+    }
+
+    /// The transaction bits (`MULTI_*`).
+    pub fn multi_state(&self) -> u8 {
+        self.multi.load(Ordering::Acquire)
+    }
+
+    /// Sets the transaction bits.
+    pub fn set_multi_state(&self, bits: u8) {
+        self.multi.store(bits, Ordering::Release);
     }
 
     /// Asks the connection task to close the connection.
@@ -248,6 +274,26 @@ impl ClientState {
     /// `pubsub` output buffer class).
     pub fn subscribed(&self) -> bool {
         self.sub_channels + self.sub_patterns + self.sub_shard > 0
+    }
+
+    /// Opens a transaction (MULTI).
+    pub fn begin_multi(&mut self) {
+        self.multi = Some(Multi::default());
+        self.shared.set_multi_state(MULTI_OPEN);
+    }
+
+    /// Ends the transaction (EXEC, DISCARD, RESET), returning it if one was open.
+    pub fn end_multi(&mut self) -> Option<Multi> {
+        self.shared.set_multi_state(0);
+        self.multi.take()
+    }
+
+    /// Dooms the open transaction, if any: EXEC will answer EXECABORT.
+    pub fn abort_multi(&mut self) {
+        if let Some(multi) = self.multi.as_mut() {
+            multi.aborted = true;
+            self.shared.set_multi_state(MULTI_OPEN | MULTI_DIRTY);
+        }
     }
 
     /// Marks the client (un)authenticated, for the executor and the parser.

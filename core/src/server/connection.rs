@@ -396,7 +396,7 @@ async fn answer_busy(
     plan: &BusyPlan,
     mut out: Vec<u8>,
 ) -> Result<Response, &'static str> {
-    match ctx.shared.scripts.answer(plan, &mut out) {
+    match ctx.shared.scripts.answer(plan, client, &mut out) {
         BusyOutcome::Answered => Ok(Response {
             out,
             close: false,
