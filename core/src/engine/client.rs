@@ -92,7 +92,10 @@ impl IoStats {
     /// A reply of `len` bytes starts being written.
     pub fn reply_started(&self, len: usize) {
         self.obl.store(len as u64, Ordering::Relaxed);
-        self.rbp.fetch_max(len as u64, Ordering::Relaxed);
+        // Only the connection raises the peak (the executor resets it): no read-modify-write.
+        if len as u64 > self.rbp.load(Ordering::Relaxed) {
+            self.rbp.store(len as u64, Ordering::Relaxed);
+        }
     }
 
     /// `left` bytes of the reply are still to be written.
