@@ -270,7 +270,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         if over_query_buffer_limit(ctx, id, &q) {
             return "query buffer limit";
         }
-        q.reserve_for_read();
+        q.reserve_for_read(io);
         let buf = &mut q.buf;
         let timeout = shared.timeout.load(Ordering::Relaxed);
         let read = async {
@@ -365,7 +365,7 @@ async fn parked<S: AsyncRead + AsyncWrite + Unpin>(
         if over_query_buffer_limit(ctx, id, q) {
             return Err("query buffer limit");
         }
-        q.reserve_for_read();
+        q.reserve_for_read(&client.io);
         tokio::select! {
             r = &mut more => return r.map_err(|_| "server shutting down"),
             r = stream.read_buf(&mut q.buf) => match r {

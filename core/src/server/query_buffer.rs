@@ -48,8 +48,8 @@ impl QueryBuffer {
         }
     }
 
-    /// Takes note of room the parser reserved for a big bulk: the buffer's view then
-    /// starts over, at least as large as what it can hold.
+    /// Takes note of room reserved by others (the parser for a big bulk, a read into a freed
+    /// buffer): the buffer's view then starts over, at least as large as what it can hold.
     pub fn parsed(&mut self) {
         let end = end_of(&self.buf);
         if end != self.end {
@@ -60,9 +60,11 @@ impl QueryBuffer {
 
     /// Makes room for the next read: a new buffer with the unparsed bytes, of a read's size
     /// more, or twice the size when they fill most of it (a large request arriving).
-    pub fn reserve_for_read(&mut self) {
+    /// An idle client's freed buffer stays freed until data arrives: the read then takes
+    /// what it needs (a few bytes), and the buffer grows to a read's size after it.
+    pub fn reserve_for_read(&mut self, io: &IoStats) {
         let len = self.buf.len();
-        if self.buf.capacity() - len >= READ_CHUNK / 4 {
+        if self.buf.capacity() - len >= READ_CHUNK / 4 || (self.alloc == 0 && len == 0) {
             return;
         }
         let target = if len > self.alloc / 2 {
@@ -76,10 +78,12 @@ impl QueryBuffer {
             peak: self.peak,
             ..Self::of(fresh)
         };
+        self.publish(io);
     }
 
     /// Records a read, and publishes the buffer's size for CLIENT LIST.
     pub fn read_done(&mut self, io: &IoStats) {
+        self.parsed();
         self.peak = self.peak.max(self.buf.len());
         self.publish(io);
     }
@@ -138,7 +142,7 @@ mod tests {
         assert_eq!(io.query_buffer(), (0, READ_CHUNK as u64));
         // A large request grows it.
         while q.alloc <= RESIZE_THRESHOLD * 4 {
-            q.reserve_for_read();
+            q.reserve_for_read(&io);
             let room = q.buf.capacity() - q.buf.len();
             q.buf.extend_from_slice(&vec![b'x'; room]);
             q.read_done(&io);
@@ -160,7 +164,17 @@ mod tests {
         let _ = q.buf.split_to(q.buf.len());
         q.resize(true, &io);
         assert_eq!(io.query_buffer(), (0, 0));
-        q.reserve_for_read();
-        assert!(q.buf.capacity() >= READ_CHUNK);
+        q.reserve_for_read(&io);
+        assert_eq!(
+            io.query_buffer(),
+            (0, 0),
+            "still freed while nothing arrives"
+        );
+        q.buf.extend_from_slice(b"PING\r\n");
+        q.read_done(&io);
+        assert!(io.query_buffer().1 >= 6);
+        let _ = q.buf.split_to(6);
+        q.reserve_for_read(&io);
+        assert_eq!(io.query_buffer(), (0, (READ_CHUNK) as u64));
     }
 }
