@@ -289,8 +289,7 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         if pubsub.is_some_and(|p| p != c.subscribed()) {
             continue;
         }
-        let watched = ctx.engine.keyspace.watches().watched_by(c.id);
-        out.push_str(&c.info_line(now, client_argv_mem(ctx, c, argv), watched));
+        out.push_str(&c.info_line(now, client_argv_mem(ctx, c, argv)));
         out.push('\n');
     }
     Reply::Verbatim {
@@ -300,12 +299,9 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn client_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let watched = ctx.engine.keyspace.watches().watched_by(ctx.client.id);
-    let mut line = ctx.client.info_line(
-        Instant::now(),
-        crate::engine::client::argv_mem(argv),
-        watched,
-    );
+    let mut line = ctx
+        .client
+        .info_line(Instant::now(), crate::engine::client::argv_mem(argv));
     line.push('\n');
     Reply::Verbatim {
         format: *b"txt",

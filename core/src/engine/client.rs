@@ -413,10 +413,9 @@ impl ClientState {
     }
 
     /// The line CLIENT LIST and CLIENT INFO print for this client (without the newline), in
-    /// Redis 7.0's order with 7.4's `watch` after `multi`, then 7.2's `lib-name` and
-    /// `lib-ver`. `argv_mem` is the size of the arguments of the command the client is
-    /// running or blocked in, `watched` the number of keys it watches.
-    pub fn info_line(&self, now: Instant, argv_mem: usize, watched: usize) -> String {
+    /// Redis 7.0's order (then 7.2's `lib-name` and `lib-ver`). `argv_mem` is the size of the
+    /// arguments of the command the client is running or blocked in.
+    pub fn info_line(&self, now: Instant, argv_mem: usize) -> String {
         let name = self
             .name
             .as_ref()
@@ -478,7 +477,7 @@ impl ClientState {
         let events = if obl + omem > 0 { "rw" } else { "r" };
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} \
-             ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} \
+             ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} \
              oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={} lib-name={} \
              lib-ver={}",
             self.id,
@@ -494,7 +493,6 @@ impl ClientState {
             self.sub_patterns,
             self.sub_shard,
             self.multi.as_ref().map_or(-1, |m| m.commands.len() as i64),
-            watched,
             qbuf,
             qbuf_alloc.saturating_sub(qbuf),
             argv_mem,

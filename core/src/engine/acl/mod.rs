@@ -166,7 +166,6 @@ impl Engine {
                 client_info: client.info_line(
                     std::time::Instant::now(),
                     crate::engine::client::argv_mem(argv),
-                    self.keyspace.watches().watched_by(client.id),
                 ),
             };
             let max = self.acl_log_max_len();
@@ -207,11 +206,7 @@ impl Engine {
                     object: String::from_utf8_lossy(command).into_owned(),
                     username: name.into_owned(),
                     updated_ms: crate::keyspace::now_ms(),
-                    client_info: client.info_line(
-                        std::time::Instant::now(),
-                        0,
-                        self.keyspace.watches().watched_by(client.id),
-                    ),
+                    client_info: client.info_line(std::time::Instant::now(), 0),
                 };
                 let max = self.acl_log_max_len();
                 self.acl.log.record(entry, max);
