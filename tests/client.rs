@@ -288,3 +288,66 @@ fn unknown_subcommand() {
         Reply::error("ERR wrong number of arguments for 'client' command")
     );
 }
+
+/// CLIENT REPLY OFF and SKIP silence replies, not pushes (Redis 7.0): the SUBSCRIBE
+/// confirmation, the messages of other clients' PUBLISH and tracking invalidations still
+/// reach the client, in RESP2 and RESP3.
+#[test]
+fn reply_off_and_skip_keep_pushes() {
+    let server = Server::start();
+    let mut publisher = server.raw();
+    for mode in ["OFF", "SKIP"] {
+        for proto in ["2", "3"] {
+            let mut quiet = server.raw();
+            assert!(!quiet.cmd(&["HELLO", proto]).is_error());
+            quiet.send_cmd(&["CLIENT", "REPLY", mode]);
+            let channel = format!("ch-{mode}-{proto}");
+            quiet.send_cmd(&["SUBSCRIBE", &channel]);
+            let confirm = quiet.read_reply();
+            assert_eq!(
+                confirm.items(),
+                &[
+                    Reply::bulk("subscribe"),
+                    Reply::bulk(&channel),
+                    Reply::Int(1)
+                ],
+                "{mode} RESP{proto}"
+            );
+            assert_eq!(
+                publisher.cmd(&["PUBLISH", &channel, "hello"]),
+                Reply::Int(1)
+            );
+            let msg = quiet.read_reply();
+            assert_eq!(
+                msg.items(),
+                &[
+                    Reply::bulk("message"),
+                    Reply::bulk(&channel),
+                    Reply::bulk("hello")
+                ],
+                "{mode} RESP{proto}"
+            );
+        }
+    }
+    // Invalidations, RESP3: the GET's reply is silenced, the invalidation is not.
+    let mut quiet = server.raw();
+    assert!(!quiet.cmd(&["HELLO", "3"]).is_error());
+    assert_eq!(quiet.cmd(&["CLIENT", "TRACKING", "ON"]), Reply::ok());
+    let id = quiet.cmd(&["CLIENT", "ID"]).int().to_string();
+    quiet.send_cmd(&["CLIENT", "REPLY", "OFF"]);
+    quiet.send_cmd(&["GET", "tracked"]);
+    common::wait_until("the silent GET to run", common::IO_TIMEOUT, || {
+        let line = publisher.cmd(&["CLIENT", "LIST", "ID", &id]).text();
+        field(&line, "cmd").as_deref() == Some("get")
+    });
+    assert_eq!(publisher.cmd(&["SET", "tracked", "1"]), Reply::ok());
+    let push = quiet.read_reply();
+    assert_eq!(
+        push.items(),
+        &[
+            Reply::bulk("invalidate"),
+            Reply::Array(vec![Reply::bulk("tracked")])
+        ],
+        "{push:?}"
+    );
+}

@@ -317,3 +317,67 @@ fn exec_serves_resp3_null_and_info_counts() {
         info.contains("cmdstat_incr:calls=2") && info.contains("cmdstat_exec:calls=2")
     });
 }
+
+const BUSY: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// While a script is busy, as Redis 7.0: MULTI and DISCARD are served, a command queued
+/// gets `-BUSY` and dooms the transaction, EXEC is refused (which discards it); once the
+/// script is gone the client is out of the transaction and the refused write never happened.
+/// A transaction opened before the script turned busy is doomed the same way.
+#[test]
+fn transactions_while_a_script_is_busy() {
+    for io_threads in [1, 2] {
+        let server = Server::with_io_threads(io_threads);
+        let mut admin = raw(&server);
+        assert_eq!(
+            words(&mut admin, "CONFIG SET busy-reply-threshold 50"),
+            Reply::ok()
+        );
+        let mut early = raw(&server);
+        assert_eq!(words(&mut early, "MULTI"), Reply::ok());
+        assert_eq!(words(&mut early, "SET early 1"), Reply::simple("QUEUED"));
+        let addr = server.addr();
+        let looping = thread::spawn(move || {
+            let mut c = RawConn::connect(addr);
+            c.cmd(&["EVAL", "while true do end", "0"])
+        });
+        let mut c = raw(&server);
+        wait_until("the server to answer BUSY", Duration::from_secs(30), || {
+            words(&mut c, "PING").is_error()
+        });
+        assert_eq!(words(&mut c, "MULTI"), Reply::ok());
+        assert_eq!(
+            words(&mut c, "MULTI"),
+            Reply::error("ERR MULTI calls can not be nested")
+        );
+        assert_eq!(words(&mut c, "SET a 1"), Reply::error(BUSY));
+        let execabort = format!("EXECABORT Transaction discarded because of: {BUSY}");
+        assert_eq!(words(&mut c, "EXEC"), Reply::error(&execabort));
+        assert_eq!(
+            words(&mut c, "DISCARD"),
+            Reply::error("ERR DISCARD without MULTI")
+        );
+        assert_eq!(words(&mut c, "MULTI"), Reply::ok());
+        assert_eq!(words(&mut c, "DISCARD"), Reply::ok());
+        // Open and doomed when the script ends: EXEC then reports the earlier error.
+        assert_eq!(words(&mut c, "MULTI"), Reply::ok());
+        assert_eq!(words(&mut c, "INCR b"), Reply::error(BUSY));
+        // The transaction opened before the script is doomed by a refused command too.
+        assert_eq!(words(&mut early, "SET early 2"), Reply::error(BUSY));
+
+        assert_eq!(words(&mut admin, "SCRIPT KILL"), Reply::ok());
+        assert!(looping.join().expect("looping client").is_error());
+        let previous = "EXECABORT Transaction discarded because of previous errors.";
+        assert_eq!(words(&mut c, "EXEC"), Reply::error(previous));
+        assert_eq!(words(&mut early, "EXEC"), Reply::error(previous));
+        assert_eq!(words(&mut c, "EXISTS a b early"), Reply::Int(0));
+        // Both clients are out of their transactions and work as usual.
+        for conn in [&mut c, &mut early] {
+            assert_eq!(words(conn, "MULTI"), Reply::ok());
+            assert_eq!(words(conn, "INCR n"), Reply::simple("QUEUED"));
+            assert!(matches!(words(conn, "EXEC"), Reply::Array(_)));
+        }
+        assert_eq!(words(&mut c, "GET n"), Reply::bulk("2"));
+    }
+}

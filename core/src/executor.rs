@@ -45,8 +45,6 @@ pub enum Request {
         seq: u64,
         /// The commands, in order.
         commands: Vec<Vec<Bytes>>,
-        /// Bytes of the connection's query buffer they were parsed from (CLIENT LIST `qbuf`).
-        qbuf: usize,
         /// An empty buffer to encode the replies into (recycled by the connection).
         out: Vec<u8>,
         /// Where to send the replies.
@@ -328,7 +326,6 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
             id,
             seq,
             commands,
-            qbuf,
             out,
             reply,
         } => {
@@ -358,7 +355,7 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
                 protocol: client.protocol,
                 pushes: None,
             };
-            client.qbuf = qbuf;
+            engine.sync_busy_multi(&mut client);
             let writes_before = engine.keyspace.write_count();
             run_pipeline(engine, client, commands, 0, p, writes_before);
         }
@@ -394,14 +391,18 @@ fn run_pipeline(
         emit_reply(&mut client, reply, &mut p);
         // Invalidations for the client's own connection follow its reply, as in Redis.
         engine.tracking.take_pending_into(&mut p.response.out);
+        if engine.output_limit_reached(&mut client, p.response.out.len()) {
+            // Nothing of this request is sent: the client is closed, the rest of its
+            // pipeline never runs (Redis's CLIENT_CLOSE_ASAP).
+            p.response.out.clear();
+            p.replies = 0;
+            p.response.close = true;
+            break;
+        }
         if client.close_after_reply || engine.shutdown_requested {
             p.response.close = true;
             break;
         }
-    }
-    if blocked_at.is_none() {
-        // The pipeline is done: the connection's buffer no longer holds it.
-        client.qbuf = 0;
     }
     if let Some(next) = blocked_at {
         let (tx, rx) = oneshot::channel();
@@ -433,16 +434,25 @@ fn run_pipeline(
     engine.held_replies.push(p);
 }
 
-/// Encodes one command's reply as the client's CLIENT REPLY mode says.
+/// Encodes one command's reply as the client's CLIENT REPLY mode says. A push (the
+/// confirmation of SUBSCRIBE and its kin) is never silenced, as in Redis 7.0; it still counts
+/// as the command that CLIENT REPLY SKIP skips.
 fn emit_reply(client: &mut ClientState, reply: Reply, p: &mut Pending) {
-    match client.reply_mode {
-        ReplyMode::On => {
-            reply.encode(client.protocol, &mut p.response.out);
-            p.replies += 1;
-        }
-        ReplyMode::Off => {}
+    let speak = match client.reply_mode {
+        ReplyMode::On => true,
+        ReplyMode::Off => false,
         // CLIENT REPLY SKIP itself is silent; the command after it is skipped.
-        ReplyMode::Skip => client.reply_mode = ReplyMode::SkipNext,
-        ReplyMode::SkipNext => client.reply_mode = ReplyMode::On,
+        ReplyMode::Skip => {
+            client.reply_mode = ReplyMode::SkipNext;
+            false
+        }
+        ReplyMode::SkipNext => {
+            client.reply_mode = ReplyMode::On;
+            false
+        }
+    };
+    if speak || matches!(reply, Reply::Push(_)) {
+        reply.encode(client.protocol, &mut p.response.out);
+        p.replies += 1;
     }
 }

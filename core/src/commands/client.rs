@@ -235,19 +235,31 @@ fn all_clients<'a>(ctx: &'a Ctx<'_>) -> Vec<&'a ClientState> {
     all
 }
 
+/// The `argv-mem` of a client in CLIENT LIST: the caller's current command, or the command
+/// another client is blocked in (others run nothing while the caller does).
+fn client_argv_mem(ctx: &Ctx<'_>, c: &ClientState, argv: &[Bytes]) -> usize {
+    if c.id == ctx.client.id {
+        crate::engine::client::argv_mem(argv)
+    } else if c.blocked {
+        ctx.engine.blocked.argv_mem(c.id)
+    } else {
+        0
+    }
+}
+
 fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mut ids: Option<Vec<u64>> = None;
+    // CLIENT LIST TYPE: Some(true) for pubsub clients, Some(false) for normal ones.
+    let mut pubsub: Option<bool> = None;
     let mut i = 2;
     while i < argv.len() {
         if eq_ci(&argv[i], "type") && i + 1 < argv.len() {
             let t = &argv[i + 1];
             if eq_ci(t, "normal") {
-                // Every Respite client is a normal client.
-            } else if eq_ci(t, "master")
-                || eq_ci(t, "replica")
-                || eq_ci(t, "slave")
-                || eq_ci(t, "pubsub")
-            {
+                pubsub = Some(false);
+            } else if eq_ci(t, "pubsub") {
+                pubsub = Some(true);
+            } else if eq_ci(t, "master") || eq_ci(t, "replica") || eq_ci(t, "slave") {
                 return Reply::bulk("");
             } else {
                 return Reply::Error(format!("ERR Unknown client type '{}'", lossy(t)).into());
@@ -274,7 +286,10 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
             continue;
         }
-        out.push_str(&c.info_line(now));
+        if pubsub.is_some_and(|p| p != c.subscribed()) {
+            continue;
+        }
+        out.push_str(&c.info_line(now, client_argv_mem(ctx, c, argv)));
         out.push('\n');
     }
     Reply::Verbatim {
@@ -283,8 +298,10 @@ fn client_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
-fn client_info(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    let mut line = ctx.client.info_line(Instant::now());
+fn client_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let mut line = ctx
+        .client
+        .info_line(Instant::now(), crate::engine::client::argv_mem(argv));
     line.push('\n');
     Reply::Verbatim {
         format: *b"txt",

@@ -91,7 +91,7 @@ fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
 fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     let auth_required = ctx.engine.auth_required();
     // Out of any transaction, watch and subscription.
-    ctx.client.multi = None;
+    ctx.client.end_multi();
     ctx.engine.disable_tracking(ctx.client);
     ctx.engine.client_gone(ctx.client.id);
     ctx.client.sub_channels = 0;

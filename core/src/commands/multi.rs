@@ -7,7 +7,6 @@
 use bytes::Bytes;
 
 use super::table::{flags::*, CommandSpec};
-use crate::engine::client::Multi;
 use crate::engine::Ctx;
 use crate::protocol::Reply;
 
@@ -62,12 +61,12 @@ fn multi(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
     if ctx.client.multi.is_some() {
         return Reply::error("ERR MULTI calls can not be nested");
     }
-    ctx.client.multi = Some(Multi::default());
+    ctx.client.begin_multi();
     Reply::ok()
 }
 
 fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    let Some(multi) = ctx.client.multi.take() else {
+    let Some(multi) = ctx.client.end_multi() else {
         return Reply::error("ERR EXEC without MULTI");
     };
     let id = ctx.client.id;
@@ -99,7 +98,7 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
 }
 
 fn discard(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> Reply {
-    if ctx.client.multi.take().is_none() {
+    if ctx.client.end_multi().is_none() {
         return Reply::error("ERR DISCARD without MULTI");
     }
     ctx.engine.keyspace.watches_mut().unwatch_all(ctx.client.id);

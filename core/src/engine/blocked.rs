@@ -132,6 +132,23 @@ impl BlockedClients {
         self.parked.contains_key(&id)
     }
 
+    /// Bytes of the arguments of the command `id` is blocked in (CLIENT LIST `argv-mem`).
+    pub fn argv_mem(&self, id: ClientId) -> usize {
+        let Some(cont) = self.parked.get(&id).and_then(|p| p.cont.as_ref()) else {
+            return 0;
+        };
+        // The continuation starts after the blocking command, or at it for a client held by
+        // a pause (which runs it again).
+        let at = if self.parked.get(&id).is_some_and(|p| p.postponed) {
+            cont.next
+        } else {
+            cont.next.saturating_sub(1)
+        };
+        cont.commands
+            .get(at)
+            .map_or(0, |argv| crate::engine::client::argv_mem(argv))
+    }
+
     /// The earliest deadline, for the executor's wait.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.first().map(|&(at, _)| at)

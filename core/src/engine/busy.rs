@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::engine::client::{
+    ClientShared, ClientState, Multi, MULTI_DIRTY, MULTI_OPEN, MULTI_RESET, MULTI_SYNC,
+};
+use crate::engine::Engine;
 use crate::protocol::Reply;
 
 /// No script runs.
@@ -150,7 +154,10 @@ impl ScriptGate {
 
     /// Answers, for the server, the commands a connection took back from the executor while
     /// a script is busy (see [`BusyPlan`]): errors and `+OK`s are the same in RESP2 and RESP3.
-    pub fn answer(&self, plan: &BusyPlan, out: &mut Vec<u8>) -> BusyOutcome {
+    /// As in Redis, MULTI and DISCARD work, a command refused inside a transaction dooms it,
+    /// and EXEC is refused, which discards the transaction; `client` records the transaction
+    /// for the executor (see [`Engine::sync_busy_multi`]).
+    pub fn answer(&self, plan: &BusyPlan, client: &ClientShared, out: &mut Vec<u8>) -> BusyOutcome {
         let mut specials = plan.specials.iter().peekable();
         for i in 0..plan.count {
             let kind = match specials.peek() {
@@ -171,7 +178,42 @@ impl ScriptGate {
                     Reply::ok().encode(crate::protocol::Protocol::Resp2, out);
                     return BusyOutcome::Close;
                 }
-                None => self.busy_error(),
+                Some(BusyKind::Multi) => {
+                    let state = client.multi_state();
+                    if state & MULTI_OPEN != 0 {
+                        Reply::error("ERR MULTI calls can not be nested")
+                    } else {
+                        client.set_multi_state(state | MULTI_OPEN | MULTI_SYNC);
+                        Reply::ok()
+                    }
+                }
+                Some(BusyKind::Discard) => {
+                    if client.multi_state() & MULTI_OPEN != 0 {
+                        client.set_multi_state(MULTI_RESET | MULTI_SYNC);
+                        Reply::ok()
+                    } else {
+                        Reply::error("ERR DISCARD without MULTI")
+                    }
+                }
+                Some(BusyKind::Exec) => {
+                    // Redis's execCommandAbort: the transaction (if any) and the watches go.
+                    client.set_multi_state(MULTI_RESET | MULTI_SYNC);
+                    let busy = self.busy_error();
+                    let why = match &busy {
+                        Reply::Error(e) => e.to_string(),
+                        _ => String::new(),
+                    };
+                    Reply::Error(
+                        format!("EXECABORT Transaction discarded because of: {why}").into(),
+                    )
+                }
+                None => {
+                    let state = client.multi_state();
+                    if state & MULTI_OPEN != 0 {
+                        client.set_multi_state(state | MULTI_DIRTY | MULTI_SYNC);
+                    }
+                    self.busy_error()
+                }
             };
             reply.encode(crate::protocol::Protocol::Resp2, out);
         }
@@ -190,12 +232,18 @@ pub enum BusyKind {
     ShutdownNosave,
     /// `QUIT`.
     Quit,
+    /// `MULTI`.
+    Multi,
+    /// `EXEC`.
+    Exec,
+    /// `DISCARD`.
+    Discard,
 }
 
 /// What a connection remembers of a request it hands to the executor, enough to answer it
 /// itself if it takes it back while a script is busy: how many commands, and where the few
-/// that are not answered with `-BUSY` are. Redis also lets AUTH, HELLO and the transaction
-/// commands through while busy; here they get `-BUSY` like the rest.
+/// that are not answered with `-BUSY` are. Redis also lets AUTH, HELLO, WATCH and UNWATCH
+/// through while busy; here they get `-BUSY` like the rest.
 #[derive(Debug, Default)]
 pub struct BusyPlan {
     count: usize,
@@ -220,7 +268,7 @@ impl BusyPlan {
 
 fn busy_kind(argv: &[Bytes]) -> Option<BusyKind> {
     let name = argv.first()?;
-    if !matches!(name.len(), 4 | 6 | 8) {
+    if !matches!(name.len(), 4..=8) {
         return None;
     }
     let is = |i: usize, word: &str| {
@@ -238,10 +286,42 @@ fn busy_kind(argv: &[Bytes]) -> Option<BusyKind> {
     if is(0, "shutdown") && argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
         return Some(BusyKind::ShutdownNosave);
     }
-    if argv.len() == 1 && is(0, "quit") {
-        return Some(BusyKind::Quit);
+    if argv.len() == 1 {
+        for (word, kind) in [
+            ("quit", BusyKind::Quit),
+            ("multi", BusyKind::Multi),
+            ("exec", BusyKind::Exec),
+            ("discard", BusyKind::Discard),
+        ] {
+            if is(0, word) {
+                return Some(kind);
+            }
+        }
     }
     None
+}
+
+impl Engine {
+    /// Takes up what the client's connection did to its transaction while a script was busy
+    /// (see [`ScriptGate::answer`]); called before each of its requests runs, at the cost of
+    /// one atomic load when nothing happened.
+    pub(crate) fn sync_busy_multi(&mut self, client: &mut ClientState) {
+        let state = client.shared.multi_state();
+        if state & MULTI_SYNC == 0 {
+            return;
+        }
+        if state & MULTI_RESET != 0 {
+            client.multi = None;
+            self.keyspace.watches_mut().unwatch_all(client.id);
+        }
+        if state & MULTI_OPEN != 0 {
+            let multi = client.multi.get_or_insert_with(Multi::default);
+            multi.aborted |= state & MULTI_DIRTY != 0;
+        }
+        client
+            .shared
+            .set_multi_state(state & (MULTI_OPEN | MULTI_DIRTY));
+    }
 }
 
 /// What [`ScriptGate::answer`] did.
@@ -264,7 +344,8 @@ mod tests {
 
     fn answer(gate: &ScriptGate, commands: &[Vec<Bytes>]) -> (Vec<u8>, &'static str) {
         let mut out = Vec::new();
-        let outcome = match gate.answer(&BusyPlan::of(commands), &mut out) {
+        let client = ClientShared::new(true);
+        let outcome = match gate.answer(&BusyPlan::of(commands), &client, &mut out) {
             BusyOutcome::Answered => "answered",
             BusyOutcome::Shutdown => "shutdown",
             BusyOutcome::Close => "close",

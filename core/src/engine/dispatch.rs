@@ -183,7 +183,7 @@ impl Engine {
     ) -> Reply {
         if cmd.is_some_and(|c| c.name == "exec") {
             // Redis's execCommandAbort: whether or not a transaction was open.
-            if client.multi.take().is_some() {
+            if client.end_multi().is_some() {
                 self.keyspace.watches_mut().unwatch_all(client.id);
             }
             let why = match &reply {
@@ -197,9 +197,7 @@ impl Engine {
             self.feed_monitors_always("exec", client.db, source, argv);
             return self.reject(cmd, reply);
         }
-        if let Some(multi) = client.multi.as_mut() {
-            multi.aborted = true;
-        }
+        client.abort_multi();
         self.reject(cmd, reply)
     }
 

@@ -14,6 +14,7 @@ pub mod blocked;
 pub mod bus;
 pub mod busy;
 pub mod client;
+mod client_buffers;
 pub mod extensions;
 pub mod info;
 pub mod latency;
@@ -166,6 +167,8 @@ pub struct Engine {
     pub(crate) tracking: tracking::Tracking,
     /// ACL users and the ACL log.
     pub(crate) acl: acl::Acl,
+    /// When the clients' buffers were last looked at.
+    clients_cron: client_buffers::ClientsCron,
     last_cron: Instant,
 }
 
@@ -224,6 +227,7 @@ impl Engine {
             monitors: monitor::Monitors::default(),
             tracking: tracking::Tracking::default(),
             acl: acl::Acl::default(),
+            clients_cron: client_buffers::ClientsCron::default(),
             last_cron: Instant::now(),
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
@@ -520,6 +524,7 @@ impl Engine {
             None => self.stats.ops_sample = Some((now, self.stats.commands_processed)),
         }
         self.stats.memory();
+        self.clients_cron(now);
         self.active_expire();
         self.broadcast_tracking();
         self.lazy_free();

@@ -31,6 +31,8 @@ pub struct Outbox {
     buf: Mutex<Vec<u8>>,
     /// Queued plus taken-but-not-yet-written bytes.
     bytes: AtomicU64,
+    /// Pushes queued and not yet taken (CLIENT LIST `oll`).
+    pushes: AtomicU64,
     ready: Notify,
 }
 
@@ -40,6 +42,7 @@ impl Outbox {
         let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
         let was_empty = buf.is_empty();
         buf.extend_from_slice(data);
+        self.pushes.fetch_add(1, Ordering::Relaxed);
         drop(buf);
         let total = self.bytes.fetch_add(data.len() as u64, Ordering::AcqRel) + data.len() as u64;
         if was_empty {
@@ -58,9 +61,22 @@ impl Outbox {
         self.bytes.load(Ordering::Acquire)
     }
 
+    /// Pushes queued and not yet taken to be written.
+    pub fn pending_pushes(&self) -> u64 {
+        self.pushes.load(Ordering::Relaxed)
+    }
+
+    /// Wakes the connection without queuing anything (the executor asks it to look at its
+    /// buffers).
+    pub fn wake(&self) {
+        self.ready.notify_one();
+    }
+
     /// The connection takes what is queued to write it; call [`Self::written`] afterwards.
     pub fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        self.pushes.store(0, Ordering::Relaxed);
+        std::mem::take(&mut *buf)
     }
 
     /// The connection wrote `n` bytes it had taken.
@@ -78,6 +94,7 @@ impl Outbox {
         let n = buf.len();
         out.extend_from_slice(&buf);
         buf.clear();
+        self.pushes.store(0, Ordering::Relaxed);
         drop(buf);
         self.bytes.fetch_sub(n as u64, Ordering::AcqRel);
     }
@@ -87,6 +104,7 @@ impl Outbox {
         let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
         let n = buf.len();
         *buf = Vec::new();
+        self.pushes.store(0, Ordering::Relaxed);
         drop(buf);
         self.bytes.fetch_sub(n as u64, Ordering::AcqRel);
     }

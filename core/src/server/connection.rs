@@ -6,23 +6,23 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+use super::query_buffer::{QueryBuffer, READ_CHUNK};
 use super::Context;
 use crate::engine::busy::{BusyOutcome, BusyPlan};
-use crate::engine::client::{ClientShared, ClientState};
+use crate::engine::client::{
+    ClientShared, ClientState, IoStats, TRIM_IDLE, TRIM_QUERY, TRIM_REPLY,
+};
 use crate::executor::{Request, Response};
 use crate::protocol::{ParseLimits, Parser};
 
 /// Commands handed to the executor at most per request, so one client's huge pipeline cannot
 /// hold everyone else's replies back.
 const MAX_PIPELINE: usize = 1024;
-
-/// Read buffer growth step.
-const READ_CHUNK: usize = 16 * 1024;
 
 /// Output buffers larger than this are not kept for reuse.
 const KEEP_OUT_CAPACITY: usize = 1 << 20;
@@ -47,6 +47,20 @@ fn configure(stream: &TcpStream, keepalive_secs: u64) {
     }
 }
 
+/// The socket's descriptor, for CLIENT LIST's `fd`.
+fn raw_fd(stream: &TcpStream) -> i64 {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        i64::from(stream.as_raw_fd())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = stream;
+        -1
+    }
+}
+
 /// How long a TLS client may take over its handshake before it is dropped, so that idle
 /// sockets cannot hold connection slots.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,14 +77,16 @@ pub(super) async fn serve(
     let guard = ConnectedGuard(Arc::clone(&ctx.shared));
     configure(&stream, ctx.shared.tcp_keepalive.load(Ordering::Relaxed));
     let local = stream.local_addr().unwrap_or(peer);
+    let fd = raw_fd(&stream);
+    let addrs = (peer, local, fd);
     match tls {
-        None => serve_stream(stream, peer, local, id, ctx, guard).await,
+        None => serve_stream(stream, addrs, id, ctx, guard).await,
         Some(tls) => {
             let handshake = tls.acceptor().accept(stream);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
                 Ok(Ok(stream)) => {
                     ctx.shared.tls_handshakes.fetch_add(1, Ordering::Relaxed);
-                    serve_stream(stream, peer, local, id, ctx, guard).await
+                    serve_stream(stream, addrs, id, ctx, guard).await
                 }
                 Ok(Err(e)) => {
                     ctx.shared
@@ -91,8 +107,7 @@ pub(super) async fn serve(
 
 async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    peer: SocketAddr,
-    local: SocketAddr,
+    (peer, local, fd): (SocketAddr, SocketAddr, i64),
     id: u64,
     ctx: Context,
     _guard: ConnectedGuard,
@@ -105,7 +120,8 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let authenticated = !ctx.shared.auth_required.load(Ordering::Acquire);
     let client_shared = Arc::new(ClientShared::new(authenticated));
-    let state = ClientState::new(id, peer, local, authenticated, Arc::clone(&client_shared));
+    let mut state = ClientState::new(id, peer, local, authenticated, Arc::clone(&client_shared));
+    state.fd = fd;
     if ctx
         .executor
         .send(Request::Connect(Box::new(state)))
@@ -129,24 +145,31 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> &'static str {
     let shared = &ctx.shared;
     let mut shutdown = ctx.shutdown.clone();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut parser = Parser::new();
+    let io = &client.io;
+    let mut q = QueryBuffer::new();
+    q.publish(io);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    io.set_reply_capacity(out.capacity());
+    let mut parser = Parser::new();
     let mut seq: u64 = 0;
     loop {
         if client.is_killed() {
             return "killed";
         }
+        let trim = io.take_trim();
+        if trim != 0 {
+            resize_buffers(trim, &mut q, &mut out, io);
+        }
         let limits = ParseLimits {
             max_bulk_len: shared.proto_max_bulk_len.load(Ordering::Relaxed),
             authenticated: client.is_authenticated(),
         };
-        // The query buffer as the commands are taken from it (CLIENT LIST's `qbuf`).
-        let qbuf = buf.len();
+        // While the commands run, the query buffer still counts them (CLIENT LIST's `qbuf`).
+        q.publish(io);
         let mut commands: Vec<Vec<Bytes>> = Vec::new();
         let mut protocol_error = None;
         while commands.len() < MAX_PIPELINE {
-            match parser.next_command(&mut buf, &limits) {
+            match parser.next_command(&mut q.buf, &limits) {
                 Ok(Some(argv)) => commands.push(argv),
                 Ok(None) => break,
                 Err(e) => {
@@ -161,27 +184,20 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 break;
             }
         }
+        q.parsed();
         let ran = !commands.is_empty();
         if ran {
             seq += 1;
-            let mut response = match run(
-                ctx,
-                id,
-                client,
-                seq,
-                (commands, qbuf),
-                std::mem::take(&mut out),
-            )
-            .await
-            {
-                Ok(response) => response,
-                Err(reason) => return reason,
-            };
+            let mut response =
+                match run(ctx, id, client, seq, commands, std::mem::take(&mut out)).await {
+                    Ok(response) => response,
+                    Err(reason) => return reason,
+                };
             // The first response's buffer is the one kept for reuse.
             let mut first_out = None;
             loop {
                 if !response.out.is_empty() {
-                    if stream.write_all(&response.out).await.is_err() {
+                    if write_reply(stream, &response.out, io).await.is_err() {
                         return "write error";
                     }
                     shared
@@ -198,7 +214,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 let Some(more) = more else {
                     break;
                 };
-                response = match parked(stream, ctx, id, client, &mut buf, more).await {
+                response = match parked(stream, ctx, id, client, &mut q, more).await {
                     Ok(response) => response,
                     Err(reason) => return reason,
                 };
@@ -208,6 +224,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             if out.capacity() > KEEP_OUT_CAPACITY {
                 out = Vec::with_capacity(READ_CHUNK);
             }
+            io.set_reply_capacity(out.capacity());
+            q.publish(io);
         }
         if let Some(e) = protocol_error {
             let msg = format!("-ERR {e}\r\n");
@@ -249,27 +267,21 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             }
             continue;
         }
-        if buf.len() as u64 > shared.client_query_buffer_limit.load(Ordering::Relaxed) {
-            tracing::warn!(
-                client = id,
-                "closing client that reached max query buffer length"
-            );
+        if over_query_buffer_limit(ctx, id, &q) {
             return "query buffer limit";
         }
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
+        q.reserve_for_read(io);
+        let buf = &mut q.buf;
         let timeout = shared.timeout.load(Ordering::Relaxed);
         let read = async {
             if timeout > 0 {
-                match tokio::time::timeout(Duration::from_secs(timeout), stream.read_buf(&mut buf))
-                    .await
+                match tokio::time::timeout(Duration::from_secs(timeout), stream.read_buf(buf)).await
                 {
                     Ok(r) => r.map(Some),
                     Err(_) => Ok(None),
                 }
             } else {
-                stream.read_buf(&mut buf).await.map(Some)
+                stream.read_buf(buf).await.map(Some)
             }
         };
         tokio::select! {
@@ -277,6 +289,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 Ok(Some(0)) => return "client closed",
                 Ok(Some(n)) => {
                     shared.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    q.read_done(io);
                 }
                 Ok(None) => return "idle timeout",
                 Err(_) => return "read error",
@@ -296,7 +309,7 @@ async fn run(
     id: u64,
     client: &ClientShared,
     seq: u64,
-    (commands, qbuf): (Vec<Vec<Bytes>>, usize),
+    commands: Vec<Vec<Bytes>>,
     out: Vec<u8>,
 ) -> Result<Response, &'static str> {
     let gate = &ctx.shared.scripts;
@@ -313,7 +326,6 @@ async fn run(
         id,
         seq,
         commands,
-        qbuf,
         out,
         reply: reply_tx,
     };
@@ -341,7 +353,7 @@ async fn parked<S: AsyncRead + AsyncWrite + Unpin>(
     ctx: &Context,
     id: u64,
     client: &ClientShared,
-    buf: &mut BytesMut,
+    q: &mut QueryBuffer,
     mut more: oneshot::Receiver<crate::executor::Response>,
 ) -> Result<crate::executor::Response, &'static str> {
     let shared = &ctx.shared;
@@ -350,22 +362,17 @@ async fn parked<S: AsyncRead + AsyncWrite + Unpin>(
         if client.is_killed() {
             return Err("killed");
         }
-        if buf.len() as u64 > shared.client_query_buffer_limit.load(Ordering::Relaxed) {
-            tracing::warn!(
-                client = id,
-                "closing client that reached max query buffer length"
-            );
+        if over_query_buffer_limit(ctx, id, q) {
             return Err("query buffer limit");
         }
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
+        q.reserve_for_read(&client.io);
         tokio::select! {
             r = &mut more => return r.map_err(|_| "server shutting down"),
-            r = stream.read_buf(buf) => match r {
+            r = stream.read_buf(&mut q.buf) => match r {
                 Ok(0) => return Err("client closed"),
                 Ok(n) => {
                     shared.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    q.read_done(&client.io);
                 }
                 Err(_) => return Err("read error"),
             },
@@ -396,7 +403,7 @@ async fn answer_busy(
     plan: &BusyPlan,
     mut out: Vec<u8>,
 ) -> Result<Response, &'static str> {
-    match ctx.shared.scripts.answer(plan, &mut out) {
+    match ctx.shared.scripts.answer(plan, client, &mut out) {
         BusyOutcome::Answered => Ok(Response {
             out,
             close: false,
@@ -418,7 +425,6 @@ async fn answer_busy(
                     Bytes::from_static(b"SHUTDOWN"),
                     Bytes::from_static(b"NOSAVE"),
                 ]],
-                qbuf: 0,
                 out,
                 reply: reply_tx,
             };
@@ -426,6 +432,58 @@ async fn answer_busy(
                 return Err("server shutting down");
             }
             reply_rx.await.map_err(|_| "server shutting down")
+        }
+    }
+}
+
+/// Whether the unparsed bytes passed `client-query-buffer-limit`: then the client is closed
+/// (and logged), as Redis does.
+fn over_query_buffer_limit(ctx: &Context, id: u64, q: &QueryBuffer) -> bool {
+    let limit = ctx.shared.client_query_buffer_limit.load(Ordering::Relaxed);
+    if q.buf.len() as u64 <= limit {
+        return false;
+    }
+    tracing::warn!(
+        client = id,
+        bytes = q.buf.len(),
+        limit,
+        "closing client that reached max query buffer length"
+    );
+    true
+}
+
+/// Writes a reply, keeping CLIENT LIST's `obl` (the bytes not yet taken by the socket)
+/// current while a slow reader holds it back.
+async fn write_reply<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    data: &[u8],
+    io: &IoStats,
+) -> std::io::Result<()> {
+    io.reply_started(data.len());
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = stream.write(rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        rest = &rest[n..];
+        io.reply_left(rest.len());
+    }
+    Ok(())
+}
+
+/// Resizes the buffers as the executor asked (see [`IoStats::take_trim`]): the query buffer
+/// as Redis's clients cron does, and a reply buffer more than twice its recent peak.
+fn resize_buffers(trim: u8, q: &mut QueryBuffer, out: &mut Vec<u8>, io: &IoStats) {
+    if trim & (TRIM_QUERY | TRIM_IDLE) != 0 {
+        q.resize(trim & TRIM_IDLE != 0, io);
+    }
+    if trim & TRIM_REPLY != 0 {
+        let (_, peak) = io.reply_buffer();
+        let peak = peak as usize;
+        if out.capacity() > READ_CHUNK && peak < out.capacity() / 2 {
+            *out = Vec::with_capacity(peak.max(READ_CHUNK));
+            io.set_reply_capacity(out.capacity());
         }
     }
 }

@@ -4,6 +4,7 @@ mod connection;
 pub mod embed;
 mod notify;
 mod protected;
+mod query_buffer;
 mod renames;
 mod tls;
 

@@ -163,7 +163,10 @@ impl Engine {
                 object: denied.object(cmd, argv),
                 username: client.user.name.clone(),
                 updated_ms: crate::keyspace::now_ms(),
-                client_info: client.info_line(std::time::Instant::now()),
+                client_info: client.info_line(
+                    std::time::Instant::now(),
+                    crate::engine::client::argv_mem(argv),
+                ),
             };
             let max = self.acl_log_max_len();
             self.acl.log.record(entry, max);
@@ -203,7 +206,7 @@ impl Engine {
                     object: String::from_utf8_lossy(command).into_owned(),
                     username: name.into_owned(),
                     updated_ms: crate::keyspace::now_ms(),
-                    client_info: client.info_line(std::time::Instant::now()),
+                    client_info: client.info_line(std::time::Instant::now(), 0),
                 };
                 let max = self.acl_log_max_len();
                 self.acl.log.record(entry, max);
