@@ -46,6 +46,7 @@ impl Keyspace {
                 .meta_set("next_version", self.next_version as i64)?;
             self.persisted_version = self.next_version;
         }
+        self.data.persist(self.store.as_mut())?;
         Ok(())
     }
 
@@ -71,6 +72,7 @@ impl Keyspace {
                 self.stats.last_commit_rows = rows as u64;
                 self.flushed.clear();
                 self.remapped = false;
+                self.data.committed();
                 self.evict_to_budget();
                 Ok(())
             }
@@ -115,6 +117,7 @@ impl Keyspace {
             }
         }
         self.persisted_version = 0; // rewrite next_version with the next commit
+        self.data.rolled_back();
     }
 
     /// Commits what is pending and closes the store cleanly.
