@@ -30,6 +30,8 @@ pub struct KeyMut<'a> {
     /// The key's logical data size before the change (see `datasize.rs`).
     pub(super) data_before: i64,
     pub(super) replaced: bool,
+    /// RESTORE gave the key's LFU counter (a new key keeps it rather than starting afresh).
+    freq_given: bool,
 }
 
 impl<'a> KeyMut<'a> {
@@ -48,6 +50,7 @@ impl<'a> KeyMut<'a> {
             size_before,
             data_before,
             replaced: false,
+            freq_given: false,
         }
     }
 
@@ -94,6 +97,7 @@ impl<'a> KeyMut<'a> {
     /// Sets the key's LFU counter (RESTORE's FREQ).
     pub fn set_freq(&mut self, freq: u8, now: i64) {
         self.found.slot.freq = super::evict::Lfu::with_counter(freq, now);
+        self.freq_given = true;
     }
 
     /// Sets or clears the expiry; returns whether the key exists.
@@ -227,7 +231,7 @@ impl Drop for KeyMut<'_> {
         if let Some(e) = &mut self.found.slot.entry {
             e.version = version;
         }
-        if !self.existed && self.found.slot.entry.is_some() {
+        if !self.existed && self.found.slot.entry.is_some() && !self.freq_given {
             // A new key's access frequency starts afresh (Redis's LFU_INIT_VAL).
             let at = self.found.slot.accessed;
             self.found.slot.freq = super::evict::Lfu::new(at);
