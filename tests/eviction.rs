@@ -37,7 +37,10 @@ fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
 }
 
 fn keys_of(con: &mut redis::Connection) -> HashSet<String> {
-    con.keys::<_, Vec<String>>("*").unwrap().into_iter().collect()
+    con.keys::<_, Vec<String>>("*")
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 #[test]
@@ -65,8 +68,16 @@ fn the_data_size_is_exact_through_every_write_and_survives_a_restart() {
     }
     let _: () = con.hset("small", "a", "b").unwrap();
     let _: () = con.set_ex("gone", "x", 1).unwrap();
-    let _: () = redis::cmd("PEXPIRE").arg("gone").arg(1).query(&mut con).unwrap();
-    let _: () = redis::cmd("COPY").arg("h").arg("h2").query(&mut con).unwrap();
+    let _: () = redis::cmd("PEXPIRE")
+        .arg("gone")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("COPY")
+        .arg("h")
+        .arg("h2")
+        .query(&mut con)
+        .unwrap();
     let _: () = redis::cmd("MOVE").arg("z").arg(1).query(&mut con).unwrap();
     let _: () = redis::cmd("SWAPDB").arg(0).arg(2).query(&mut con).unwrap();
     let _: () = redis::cmd("SWAPDB").arg(0).arg(2).query(&mut con).unwrap();
@@ -113,7 +124,11 @@ fn noeviction_refuses_commands_that_add_data_with_redis_error() {
     // Reads and deletes still run.
     assert_eq!(raw.cmd(&["GET", "key:1"]), Reply::bulk("v".repeat(100)));
     assert_eq!(raw.cmd(&["DEL", "key:1"]), Reply::Int(1));
-    assert_eq!(raw.cmd(&["SET", "new", "x"]), Reply::ok(), "under the limit again");
+    assert_eq!(
+        raw.cmd(&["SET", "new", "x"]),
+        Reply::ok(),
+        "under the limit again"
+    );
     assert_eq!(raw.cmd(&["SET", "new2", &"y".repeat(200)]), Reply::ok());
     // Inside MULTI, queueing is refused and dooms the transaction.
     assert_eq!(raw.cmd(&["MULTI"]), Reply::ok());
@@ -124,7 +139,10 @@ fn noeviction_refuses_commands_that_add_data_with_redis_error() {
     );
     // A script's first write that may add data is refused; allow-oom lets it through.
     let reply = raw.cmd(&["EVAL", "return redis.call('set','x','y')", "0"]);
-    assert!(matches!(&reply, Reply::Error(e) if e.starts_with(OOM)), "{reply:?}");
+    assert!(
+        matches!(&reply, Reply::Error(e) if e.starts_with(OOM)),
+        "{reply:?}"
+    );
     let allow = "#!lua flags=allow-oom\nreturn redis.call('set','x','y')";
     assert_eq!(raw.cmd(&["EVAL", allow, "0"]), Reply::ok());
     let shebang = "#!lua\nreturn redis.call('set','x','y')";
@@ -186,7 +204,10 @@ fn volatile_policies_never_evict_keys_without_a_ttl() {
         fill(&mut con, "keep:", 50, 100, None);
         fill(&mut con, "temp:", 400, 100, Some(1000));
         let keys = keys_of(&mut con);
-        assert!((0..50).all(|i| keys.contains(&format!("keep:{i}"))), "{policy}");
+        assert!(
+            (0..50).all(|i| keys.contains(&format!("keep:{i}"))),
+            "{policy}"
+        );
         assert!(info_field(&mut con, "evicted_keys") > 0, "{policy}");
         // With no volatile key left to evict, commands that add data get -OOM.
         for key in keys.iter().filter(|k| k.starts_with("temp:")) {
@@ -195,7 +216,11 @@ fn volatile_policies_never_evict_keys_without_a_ttl() {
         let mut raw = server.raw();
         // Under the limit or not before this write, over it after.
         raw.cmd(&["SET", "more", &"v".repeat(25_000)]);
-        assert_eq!(raw.cmd(&["SET", "again", "x"]), Reply::error(OOM), "{policy}");
+        assert_eq!(
+            raw.cmd(&["SET", "again", "x"]),
+            Reply::error(OOM),
+            "{policy}"
+        );
     }
 }
 
@@ -210,7 +235,9 @@ fn volatile_ttl_evicts_the_keys_expiring_first() {
     }
     let keys = keys_of(&mut con);
     let early = (0..50).filter(|i| keys.contains(&format!("t:{i}"))).count();
-    let late = (350..400).filter(|i| keys.contains(&format!("t:{i}"))).count();
+    let late = (350..400)
+        .filter(|i| keys.contains(&format!("t:{i}")))
+        .count();
     assert!(early <= 5, "{early} of the 50 shortest TTLs survived");
     assert!(late >= 45, "only {late} of the 50 longest TTLs survived");
 }
@@ -235,8 +262,12 @@ fn allkeys_lru_keeps_recently_read_keys() {
         let _: () = con.set(format!("new:{i}"), "v".repeat(100)).unwrap();
     }
     let keys = keys_of(&mut con);
-    let hot = (0..20).filter(|i| keys.contains(&format!("old:{i}"))).count();
-    let cold = (20..200).filter(|i| keys.contains(&format!("old:{i}"))).count();
+    let hot = (0..20)
+        .filter(|i| keys.contains(&format!("old:{i}")))
+        .count();
+    let cold = (20..200)
+        .filter(|i| keys.contains(&format!("old:{i}")))
+        .count();
     assert!(info_field(&mut con, "evicted_keys") >= 100);
     // Sampling is approximate: most hot keys stay, most cold ones go.
     assert!(hot >= 15, "only {hot} of 20 recently read keys survived");
@@ -257,7 +288,11 @@ fn object_freq_counts_accesses_under_an_lfu_policy() {
     config_set(&mut con, "maxmemory-policy", "allkeys-lfu");
     let _: () = con.set("hot", "v").unwrap();
     let _: () = con.set("cold", "v").unwrap();
-    assert_eq!(raw.cmd(&["OBJECT", "FREQ", "cold"]), Reply::Int(5), "LFU_INIT_VAL");
+    assert_eq!(
+        raw.cmd(&["OBJECT", "FREQ", "cold"]),
+        Reply::Int(5),
+        "LFU_INIT_VAL"
+    );
     for _ in 0..2000 {
         let _: String = con.get("hot").unwrap();
     }
@@ -315,7 +350,10 @@ fn evicted_keys_are_notified_and_invalidated() {
         .map(|i| format!("key:{i}"))
         .filter(|k| !left.contains(k))
         .collect();
-    assert!(!tracked_gone.is_empty(), "allkeys-random evicted none of 40 old keys");
+    assert!(
+        !tracked_gone.is_empty(),
+        "allkeys-random evicted none of 40 old keys"
+    );
     let mut invalidated = HashSet::new();
     while invalidated.len() < tracked_gone.len() {
         let push = tracker.read_reply();
@@ -365,4 +403,56 @@ fn maxmemory_from_the_redis_table_of_the_config_file() {
     let mut raw: RawConn = server.raw();
     let policy = raw.cmd(&["CONFIG", "GET", "maxmemory-policy"]);
     assert_eq!(policy.items()[1].text(), "allkeys-lru");
+}
+
+#[test]
+fn allkeys_lfu_keeps_frequently_read_keys() {
+    let (_server, mut con) = cache_server("allkeys-lfu", 0);
+    for i in 0..200 {
+        let _: () = con.set(format!("old:{i}"), "v".repeat(100)).unwrap();
+    }
+    for _ in 0..50 {
+        for i in 0..20 {
+            let _: String = con.get(format!("old:{i}")).unwrap();
+        }
+    }
+    config_set(&mut con, "maxmemory", "25000");
+    for i in 0..150 {
+        let _: () = con.set(format!("new:{i}"), "v".repeat(100)).unwrap();
+    }
+    let keys = keys_of(&mut con);
+    let hot = (0..20)
+        .filter(|i| keys.contains(&format!("old:{i}")))
+        .count();
+    assert!(info_field(&mut con, "evicted_keys") >= 100);
+    assert!(hot >= 15, "only {hot} of 20 frequently read keys survived");
+}
+
+#[test]
+fn client_pause_holds_eviction_back() {
+    let server = Server::start();
+    let mut con = server.conn();
+    config_set(&mut con, "maxmemory-policy", "allkeys-random");
+    for i in 0..50 {
+        let _: () = con.set(format!("key:{i}"), "v".repeat(100)).unwrap();
+    }
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(100_000)
+        .arg("WRITE")
+        .query(&mut con)
+        .unwrap();
+    config_set(&mut con, "maxmemory", "1000");
+    let _: Option<String> = con.get("key:1").unwrap();
+    assert_eq!(info_field(&mut con, "evicted_keys"), 0);
+    assert_eq!(keys_of(&mut con).len(), 50);
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut con).unwrap();
+    // One command evicts for a bounded time; the server's cron finishes the job.
+    let mut polls = 0;
+    while data_bytes(&mut con) > 1000 {
+        polls += 1;
+        assert!(polls < 3000, "still over the limit");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(info_field(&mut con, "evicted_keys") >= 40);
 }

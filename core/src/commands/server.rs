@@ -402,7 +402,11 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 .redis_param("maxmemory-policy")
                 .unwrap_or_default();
             line(out, "maxmemory_policy", &policy);
-            line(out, "respite_data_bytes", &engine.keyspace.used_data_bytes());
+            line(
+                out,
+                "respite_data_bytes",
+                &engine.keyspace.used_data_bytes(),
+            );
             line(out, "allocator_frag_ratio", &ratio(a.active, a.allocated));
             line(
                 out,

@@ -24,7 +24,9 @@ impl Engine {
         let eviction = Eviction {
             maxmemory: number("maxmemory"),
             policy: Policy::from_name(&param("maxmemory-policy")).unwrap_or_default(),
-            samples: usize::try_from(number("maxmemory-samples")).unwrap_or(5).max(1),
+            samples: usize::try_from(number("maxmemory-samples"))
+                .unwrap_or(5)
+                .max(1),
             tenacity: u32::try_from(number("maxmemory-eviction-tenacity")).unwrap_or(10),
             lfu: LfuParams {
                 log_factor: u32::try_from(number("lfu-log-factor")).unwrap_or(u32::MAX),

@@ -72,7 +72,10 @@ impl Policy {
     fn volatile(self) -> bool {
         matches!(
             self,
-            Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
         )
     }
 }
@@ -346,13 +349,7 @@ impl Keyspace {
     }
 
     /// The live keys at the front (least recently used end) of a database's cache.
-    fn sample_cache_front(
-        &self,
-        db: DbIndex,
-        samples: usize,
-        now: i64,
-        out: &mut Vec<Candidate>,
-    ) {
+    fn sample_cache_front(&self, db: DbIndex, samples: usize, now: i64, out: &mut Vec<Candidate>) {
         let volatile = self.eviction.policy.volatile();
         let lfu = self.eviction.lfu();
         let live = self.dbs[db as usize]

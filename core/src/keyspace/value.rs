@@ -171,7 +171,10 @@ impl Value {
             Value::Set(s) => s.len(),
             Value::Stream(s) => s.len(),
         };
-        ROW_HEADER + usize::try_from(len).unwrap_or(usize::MAX / 2).saturating_mul(ROW_BYTES)
+        ROW_HEADER
+            + usize::try_from(len)
+                .unwrap_or(usize::MAX / 2)
+                .saturating_mul(ROW_BYTES)
     }
 
     /// A change counter for values mutated in place: it differs after any change.

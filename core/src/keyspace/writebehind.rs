@@ -151,6 +151,7 @@ impl Keyspace {
             Ok(()) => {
                 self.flushed.clear();
                 self.remapped = false;
+                self.data.committed();
                 self.stats.commits += 1;
                 self.stats.last_commit_rows = keys;
                 if let Some(wb) = self.write_behind.as_mut() {
