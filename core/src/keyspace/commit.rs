@@ -46,7 +46,6 @@ impl Keyspace {
                 .meta_set("next_version", self.next_version as i64)?;
             self.persisted_version = self.next_version;
         }
-        self.data.persist(self.store.as_mut())?;
         Ok(())
     }
 
@@ -65,7 +64,10 @@ impl Keyspace {
             return self.write_behind_flush();
         }
         let rows = self.dirty.len() + self.flushed.len();
-        let result = self.flush_pending().and_then(|_| self.store.commit());
+        let result = self
+            .flush_pending()
+            .and_then(|_| self.data.persist(self.store.as_mut()))
+            .and_then(|_| self.store.commit());
         match result {
             Ok(()) => {
                 self.stats.commits += 1;

@@ -63,7 +63,8 @@ impl DataSize {
         })
     }
 
-    /// Writes the counters that changed into the open transaction.
+    /// Writes the counters that changed into the transaction about to commit (once per
+    /// commit, not per flush: eviction flushes once per key).
     pub(super) fn persist(&mut self, store: &mut dyn Store) -> Result<(), StoreError> {
         for (pdb, (&now, was)) in self.bytes.iter().zip(self.persisted.iter_mut()).enumerate() {
             if now != *was {

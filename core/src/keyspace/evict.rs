@@ -407,3 +407,62 @@ impl Keyspace {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARAMS: LfuParams = LfuParams {
+        log_factor: 10,
+        decay_time: 1,
+    };
+
+    #[test]
+    fn the_lfu_counter_grows_logarithmically_and_decays_by_the_minute() {
+        let now = 1_000_000_000;
+        let mut lfu = Lfu::new(now);
+        assert_eq!(lfu.decayed(now, &PARAMS), LFU_INIT_VAL);
+        lfu.touch(now, &PARAMS);
+        assert_eq!(
+            lfu.counter,
+            LFU_INIT_VAL + 1,
+            "certain at the initial value"
+        );
+        for _ in 0..100_000 {
+            lfu.touch(now, &PARAMS);
+        }
+        // Redis's table for lfu-log-factor 10: about 18 after 100 hits, 142 after 100k.
+        assert!((60..=255).contains(&lfu.counter), "{}", lfu.counter);
+        let later = now + 3 * 60_000;
+        assert_eq!(lfu.decayed(later, &PARAMS), lfu.counter - 3);
+        let never = LfuParams {
+            decay_time: 0,
+            ..PARAMS
+        };
+        assert_eq!(lfu.decayed(later + 600 * 60_000, &never), lfu.counter);
+        assert_eq!(Lfu::with_counter(2, now).decayed(later, &PARAMS), 0);
+    }
+
+    #[test]
+    fn tenacity_sets_redis_time_limits() {
+        let limit = |tenacity| {
+            Eviction {
+                tenacity,
+                ..Eviction::default()
+            }
+            .time_limit()
+        };
+        assert_eq!(limit(10), Duration::from_micros(500));
+        assert_eq!(limit(1), Duration::from_micros(50));
+        assert_eq!(limit(20), Duration::from_micros(2022));
+        assert!(limit(100) >= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn policies_by_redis_names() {
+        assert_eq!(Policy::from_name("volatile-ttl"), Some(Policy::VolatileTtl));
+        assert!(Policy::from_name("allkeys-lfu").is_some_and(Policy::is_lfu));
+        assert!(!Policy::VolatileLru.is_lfu() && Policy::VolatileLru.volatile());
+        assert_eq!(Policy::from_name("sometimes"), None);
+    }
+}
