@@ -5,7 +5,7 @@
 # size each server reports against its limit (Redis: used_memory; Respite: the logical data
 # size, respite_data_bytes, which is what its maxmemory limits).
 #
-#   bench/eviction.sh                          # 32mb, allkeys-lru, -n 300000 -c 50, -P 1 and 16
+#   bench/eviction.sh                          # 8mb, allkeys-lru, -n 300000 -c 50, -P 1 and 16
 #   MAXMEMORY=64mb POLICY=allkeys-lfu bench/eviction.sh
 #   RESPITE_BIN=path bench/eviction.sh         # another respite binary
 #
@@ -17,7 +17,7 @@ source "$ROOT/bench/lib.sh" eviction
 REQUESTS=${REQUESTS:-300000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-"1 16"}
-MAXMEMORY=${MAXMEMORY:-32mb}
+MAXMEMORY=${MAXMEMORY:-8mb}
 POLICY=${POLICY:-allkeys-lru}
 SIZE=${SIZE:-100}
 if [ -z "${RESPITE_BIN:-}" ]; then

@@ -201,8 +201,11 @@ pub enum Evicted {
     Fail,
 }
 
+/// Candidates kept between picks (Redis's EVPOOL_SIZE).
+const POOL_SIZE: usize = 16;
+
 /// A key that may be evicted, and how good a victim it is (higher: evicted first).
-struct Candidate {
+pub(super) struct Candidate {
     db: DbIndex,
     key: Bytes,
     score: u64,
@@ -212,6 +215,7 @@ impl Keyspace {
     /// Applies `maxmemory` and its policy's settings; effective from the next command.
     pub fn set_eviction(&mut self, eviction: Eviction) {
         self.eviction = eviction;
+        self.evict_pool.clear();
     }
 
     /// `maxmemory` and its policy.
@@ -282,9 +286,13 @@ impl Keyspace {
 
     /// Removes one key as eviction does; false if it was gone (or expired on the way).
     fn evict_key(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
+        let volatile = self.eviction.policy.volatile();
         let mut found = self.parts().slot(db, key, now, Lookup::LoadNoTouch)?;
-        if found.slot.entry.is_none() {
-            return Ok(false);
+        match &found.slot.entry {
+            None => return Ok(false),
+            // Picked with a TTL that PERSIST or a SET has removed since.
+            Some(e) if volatile && e.expire_at.is_none() => return Ok(false),
+            Some(_) => {}
         }
         *found.cache_bytes -= found.size();
         *found.data -= found.data_size();
@@ -298,7 +306,11 @@ impl Keyspace {
         Ok(true)
     }
 
-    /// The best victim among the sampled candidates, by the policy.
+    /// The best victim by the policy. As Redis does, the best candidates seen so far stay in
+    /// a pool of [`POOL_SIZE`] (rescored at each pick, so a key read meanwhile loses its
+    /// place), and each pick adds a fresh sample: the least recently used live keys of the
+    /// cache (cheap) and one key drawn at random from the store per database (an index
+    /// probe), so the store's colder keys enter the pool over the picks.
     fn pick_victim(&mut self, now: i64) -> Result<Option<Candidate>, StoreError> {
         if self.write_behind.is_none() {
             // The store then lists the batch's new keys too.
@@ -306,17 +318,31 @@ impl Keyspace {
         }
         let policy = self.eviction.policy;
         if policy == Policy::VolatileTtl {
-            return self.soonest_expiring(1).map(|mut v| v.pop());
+            // The expiry index gives the keys in TTL order: the pool holds the next ones.
+            if self.evict_pool.is_empty() {
+                let mut next = self.soonest_expiring(POOL_SIZE)?;
+                next.reverse();
+                self.evict_pool = next;
+            }
+            return Ok(self.evict_pool.pop());
         }
-        let mut candidates = Vec::new();
+        let random = matches!(policy, Policy::AllKeysRandom | Policy::VolatileRandom);
         let samples = self.eviction.samples.max(1);
+        let mut candidates = std::mem::take(&mut self.evict_pool);
+        for c in &mut candidates {
+            c.score = self.score(c.db, &c.key, now);
+        }
         for db in 0..self.dbs.len() as DbIndex {
             let pdb = self.phys[db as usize];
             if self.data.bytes[pdb as usize] <= 0 {
                 continue;
             }
-            self.sample_cache_front(db, samples, now, &mut candidates);
-            for _ in 0..samples {
+            if !random {
+                self.sample_cache_front(db, samples, now, &mut candidates);
+            }
+            // Keys without a TTL are skipped by the volatile policies: a few more draws.
+            let draws = if policy.volatile() { samples } else { 1 };
+            for _ in 0..draws {
                 let Some(k) = self.store.random_key(pdb, rand_u64())? else {
                     break;
                 };
@@ -329,6 +355,7 @@ impl Keyspace {
                     key: k.key,
                     score,
                 });
+                break;
             }
         }
         if candidates.is_empty() && policy.volatile() {
@@ -338,14 +365,20 @@ impl Keyspace {
                 c.score = self.score(c.db, &c.key, now);
             }
         }
-        if matches!(policy, Policy::AllKeysRandom | Policy::VolatileRandom) {
+        if random {
             if candidates.is_empty() {
                 return Ok(None);
             }
             let i = (rand_u64() % candidates.len() as u64) as usize;
             return Ok(Some(candidates.swap_remove(i)));
         }
-        Ok(candidates.into_iter().max_by_key(|c| c.score))
+        candidates.sort_by(|a, b| a.score.cmp(&b.score).then_with(|| a.key.cmp(&b.key)));
+        candidates.dedup_by(|a, b| a.db == b.db && a.key == b.key);
+        let best = candidates.pop();
+        let keep = candidates.len().saturating_sub(POOL_SIZE - 1);
+        candidates.drain(..keep);
+        self.evict_pool = candidates;
+        Ok(best)
     }
 
     /// The live keys at the front (least recently used end) of a database's cache.

@@ -187,6 +187,8 @@ pub struct Keyspace {
     data: datasize::DataSize,
     /// `maxmemory` and its policy.
     eviction: evict::Eviction,
+    /// The best eviction candidates seen so far (see `evict.rs`).
+    evict_pool: Vec<evict::Candidate>,
 }
 
 /// Current time in Unix milliseconds.
@@ -231,6 +233,7 @@ impl Keyspace {
             reclaiming: None,
             data,
             eviction: evict::Eviction::default(),
+            evict_pool: Vec::new(),
         })
     }
 
