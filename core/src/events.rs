@@ -22,7 +22,7 @@ pub mod class {
     pub const ZSET: u16 = 1 << 5;
     /// `x`: a key removed because its TTL passed (lazily or by the active sweep).
     pub const EXPIRED: u16 = 1 << 6;
-    /// `e`: a key evicted by maxmemory (Respite never evicts data; kept for the flag letter).
+    /// `e`: a key evicted to respect `maxmemory`.
     pub const EVICTED: u16 = 1 << 7;
     /// `t`: stream commands.
     pub const STREAM: u16 = 1 << 8;

@@ -189,6 +189,7 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
     let log_max = engine.acl_log_max_len();
     engine.acl.log.trim(log_max);
     engine.apply_latency_config();
+    engine.apply_eviction_config();
     engine.pubsub.limits = engine.config.server.buffer_limits();
     if engine.config.server.notify_keyspace_events != before.server.notify_keyspace_events {
         engine.apply_notify_config();

@@ -80,7 +80,6 @@ fn dump(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let (mut replace, mut absttl) = (false, false);
-    // FREQ is checked as Redis does; Respite never evicts, so it keeps no LFU counter.
     let (mut idle, mut freq) = (-1i64, -1i64);
     let mut j = 4;
     while j < argv.len() {
@@ -149,6 +148,9 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         km.set_expire(expire_at);
         if idle >= 0 {
             km.set_accessed(now.saturating_sub(idle.saturating_mul(1000)));
+        }
+        if freq >= 0 {
+            km.set_freq(freq as u8, now);
         }
         Ok((deleted, true))
     })();

@@ -772,12 +772,18 @@ fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 
 fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
-    match tri!(ctx.engine.keyspace.inspect(db, &argv[2], ctx.now, false)) {
-        // Respite never evicts data, so it keeps no LFU counters: Redis's answer without an
-        // LFU policy.
-        Some(_) => Reply::error(
+    // Counted as a hit or miss, as every OBJECT lookup is in Redis.
+    tri!(ctx.engine.keyspace.inspect(db, &argv[2], ctx.now, false));
+    if !ctx.engine.keyspace.eviction().policy.is_lfu() {
+        if !tri!(ctx.engine.keyspace.exists(db, &argv[2], ctx.now)) {
+            return Reply::Null;
+        }
+        return Reply::error(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-        ),
+        );
+    }
+    match tri!(ctx.engine.keyspace.freq(db, &argv[2], ctx.now)) {
+        Some(freq) => Reply::Integer(i64::from(freq)),
         None => Reply::Null,
     }
 }
@@ -786,7 +792,13 @@ fn object_idletime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let db = ctx.db();
     // Counted as a hit or miss, as every OBJECT lookup is in Redis.
     tri!(ctx.engine.keyspace.inspect(db, &argv[2], ctx.now, false));
-    match tri!(ctx.engine.keyspace.idle_ms(db, &argv[2], ctx.now)) {
+    let idle = tri!(ctx.engine.keyspace.idle_ms(db, &argv[2], ctx.now));
+    if idle.is_some() && ctx.engine.keyspace.eviction().policy.is_lfu() {
+        return Reply::error(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        );
+    }
+    match idle {
         Some(ms) => Reply::Integer(ms / 1000),
         None => Reply::Null,
     }

@@ -393,9 +393,20 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 "total_system_memory_human",
                 &human_bytes(total_system_memory()),
             );
-            line(out, "maxmemory", &0);
-            line(out, "maxmemory_human", &"0B");
-            line(out, "maxmemory_policy", &"noeviction");
+            // `maxmemory` limits the logical data size (keyspace/datasize.rs), not RSS.
+            let maxmemory = engine.keyspace.eviction().maxmemory;
+            line(out, "maxmemory", &maxmemory);
+            line(out, "maxmemory_human", &human_bytes(maxmemory));
+            let policy = engine
+                .config
+                .redis_param("maxmemory-policy")
+                .unwrap_or_default();
+            line(out, "maxmemory_policy", &policy);
+            line(
+                out,
+                "respite_data_bytes",
+                &engine.keyspace.used_data_bytes(),
+            );
             line(out, "allocator_frag_ratio", &ratio(a.active, a.allocated));
             line(
                 out,
@@ -617,7 +628,7 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 "expire_cycle_cpu_milliseconds",
                 &(ks.expire_cycle_us / 1000),
             );
-            line(out, "evicted_keys", &0);
+            line(out, "evicted_keys", &ks.evicted);
             line(out, "keyspace_hits", &ks.hits);
             line(out, "keyspace_misses", &ks.misses);
             line(out, "pubsub_channels", &engine.pubsub.channel_count());

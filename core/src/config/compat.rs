@@ -3,9 +3,10 @@
 //! validated as redis-server 7.0.15 validates it (type, range, enum values, error texts),
 //! kept in [`Config::redis`](super::Config) while the server runs and reported by CONFIG GET.
 //! They change nothing else (README.md lists them), except those a subsystem reads with
-//! `Config::redis_param`: `slowlog-*`, and the ACL's `aclfile`, `acllog-max-len` and
-//! `acl-pubsub-default` (`engine/acl`). Clients and Redis's own test suite set
-//! them freely, and a client that stops at an unknown name hides everything after it.
+//! `Config::redis_param`: `slowlog-*`, the ACL's `aclfile`, `acllog-max-len` and
+//! `acl-pubsub-default` (`engine/acl`), and `maxmemory*`, `lfu-*` (`engine/eviction.rs`).
+//! Clients and Redis's own test suite set them freely, and a client that stops at an unknown
+//! name hides everything after it.
 
 /// Whether CONFIG SET may change a parameter, as Redis flags it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -112,6 +112,11 @@ impl ScriptGate {
         self.wrote.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the running script wrote.
+    pub fn has_written(&self) -> bool {
+        self.wrote.load(Ordering::Relaxed)
+    }
+
     /// Whether a kill was requested; checked by the instruction hook.
     pub fn kill_requested(&self) -> bool {
         self.kill.load(Ordering::Relaxed) != KILL_NONE

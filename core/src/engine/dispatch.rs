@@ -150,6 +150,9 @@ impl Engine {
             // The client waits for the pause to end; this reply is dropped.
             return Reply::Null;
         }
+        if let Some(reply) = self.check_maxmemory(client, &cmd, argv) {
+            return self.refuse(client, Some(&cmd), argv, reply);
+        }
         if client.multi.is_some() && !is_transaction_control(&cmd) {
             if cmd.has(flags::NO_MULTI) {
                 let reply = Reply::error("ERR Command not allowed inside a transaction");

@@ -30,6 +30,8 @@ pub mod tracking;
 
 mod ctx;
 mod dispatch;
+mod eviction;
+pub(crate) use eviction::OOM_ERROR;
 mod plugin_sql;
 mod shared;
 mod stats;
@@ -155,6 +157,9 @@ pub struct Engine {
     pub(crate) latency: latency::Latency,
     /// Whether the cron's active expiry runs (DEBUG SET-ACTIVE-EXPIRE).
     pub(crate) active_expire_enabled: bool,
+    /// Over `maxmemory` with nothing left to evict when the current command started (see
+    /// `eviction.rs`).
+    oom_before_command: bool,
     /// The bus subscription of keyspace notifications, if enabled.
     pub(crate) notify_subscription: Option<SubscriptionId>,
     /// CLIENT PAUSE in force, and the clients it holds.
@@ -221,6 +226,7 @@ impl Engine {
             slowlog: slowlog::SlowLog::default(),
             latency: latency::Latency::default(),
             active_expire_enabled: true,
+            oom_before_command: false,
             notify_subscription: None,
             pause: pause::Pause::default(),
             call_flags_hook: None,
@@ -235,6 +241,7 @@ impl Engine {
         engine.snapshots.changes_at_save = engine.keyspace.write_count();
         engine.apply_notify_config();
         engine.apply_latency_config();
+        engine.apply_eviction_config();
         // `requirepass` is the default user's password until the users are loaded.
         engine.acl_requirepass_changed();
         engine
@@ -526,6 +533,7 @@ impl Engine {
         self.stats.memory();
         self.clients_cron(now);
         self.active_expire();
+        self.evict_in_background();
         self.broadcast_tracking();
         self.lazy_free();
         if self.snapshots.poll() {
@@ -619,6 +627,18 @@ impl Engine {
                 tracing::error!(error = %e, "active expiry failed; its changes were rolled back");
                 self.keyspace.rollback();
             }
+        }
+    }
+
+    /// Carries on evicting when a command's time budget ran out over `maxmemory` (Redis's
+    /// evictionTimeProc), and commits what it removed.
+    fn evict_in_background(&mut self) {
+        if !self.keyspace.over_maxmemory() || self.paused() {
+            return;
+        }
+        self.evict_now();
+        if self.keyspace.has_pending() {
+            let _ = self.commit();
         }
     }
 

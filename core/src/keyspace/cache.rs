@@ -20,8 +20,10 @@ pub(super) struct Slot {
     /// such keys "logically expired").
     pub(super) held: Option<Entry>,
     pub(super) dirty: bool,
-    /// Unix milliseconds of the last access (OBJECT IDLETIME).
+    /// Unix milliseconds of the last access (OBJECT IDLETIME, the LRU policies).
     pub(super) accessed: i64,
+    /// Redis's LFU counter and the minute it was last decremented (see `evict.rs`).
+    pub(super) freq: super::evict::Lfu,
 }
 
 impl Slot {
@@ -45,8 +47,6 @@ pub(super) enum Lookup {
     Load,
     /// Load, but leave the access time alone (TYPE, TTL, OBJECT).
     LoadNoTouch,
-    /// Do not read the store: the caller replaces the whole value.
-    Overwrite,
 }
 
 /// The keyspace's fields, borrowed apart so a cache slot can be held while the store, the dirty
@@ -67,6 +67,10 @@ pub(super) struct Parts<'a> {
     /// Lookups leave access times alone (CLIENT NO-TOUCH).
     no_touch: bool,
     limits: Encodings,
+    /// Logical data size of each store database (see `datasize.rs`).
+    data: &'a mut [i64],
+    /// The LFU settings, when an LFU policy counts accesses.
+    lfu: Option<super::evict::LfuParams>,
 }
 
 /// A cache slot found by [`Parts::slot`], with what is needed to change it.
@@ -86,6 +90,8 @@ pub(super) struct Found<'a> {
     /// CLIENT PAUSE holds expiry back (see [`Slot::held`]).
     pub(super) expiry_paused: bool,
     pub(super) limits: Encodings,
+    /// The logical data size of the key's database (see `datasize.rs`).
+    pub(super) data: &'a mut i64,
 }
 
 impl Found<'_> {
@@ -118,6 +124,11 @@ impl Found<'_> {
         self.slot.entry.as_ref().map_or(0, |e| e.value.size())
     }
 
+    /// The key's share of the logical data size (see `datasize.rs`).
+    pub(super) fn data_size(&self) -> i64 {
+        super::datasize::entry_data(self.key, self.slot.entry.as_ref())
+    }
+
     /// Drops the entry (expiry, DEL, overwrite): its element rows go at once, since its key
     /// row may never have been written. The caller accounts for the cache bytes.
     pub(super) fn discard(&mut self) -> Result<Option<Entry>, StoreError> {
@@ -147,25 +158,22 @@ impl<'a> Parts<'a> {
                 o.into_key_value()
             }
             RawEntryMut::Vacant(v) => {
-                let entry = if lookup == Lookup::Overwrite {
-                    None
-                } else {
-                    self.stats.cache_misses += 1;
-                    match self.store.load(self.phys[db as usize], key)? {
-                        Some(r) => Some(Entry {
-                            expire_at: r.expire_at,
-                            version: r.version,
-                            raw: false,
-                            value: Value::from_record(r)?,
-                        }),
-                        None => None,
-                    }
+                self.stats.cache_misses += 1;
+                let entry = match self.store.load(self.phys[db as usize], key)? {
+                    Some(r) => Some(Entry {
+                        expire_at: r.expire_at,
+                        version: r.version,
+                        raw: false,
+                        value: Value::from_record(r)?,
+                    }),
+                    None => None,
                 };
                 let slot = Slot {
                     entry,
                     held: None,
                     dirty: false,
                     accessed: now,
+                    freq: super::evict::Lfu::new(now),
                 };
                 *self.cache_bytes += slot.cost(key);
                 v.insert(Bytes::copy_from_slice(key), slot)
@@ -174,7 +182,15 @@ impl<'a> Parts<'a> {
         if lookup != Lookup::LoadNoTouch && !self.no_touch {
             // Writes count as accesses too, as Redis's lookupKeyWrite does.
             slot.accessed = now;
+            if let Some(params) = &self.lfu {
+                // A key that does not exist yet starts at the initial counter when created.
+                if slot.entry.is_some() {
+                    slot.freq.touch(now, params);
+                }
+            }
         }
+        let data = self.data;
+        let data = &mut data[self.phys[db as usize] as usize];
         let mut found = Found {
             db,
             key: k,
@@ -189,6 +205,7 @@ impl<'a> Parts<'a> {
             want_new: self.want_new,
             expiry_paused: self.expiry_paused,
             limits: self.limits,
+            data,
         };
         found.expire_if_due(now, self.stats)?;
         Ok(found)
@@ -232,6 +249,8 @@ impl Keyspace {
             expiry_paused: self.expiry_paused,
             no_touch: self.no_touch,
             limits: self.encodings,
+            data: &mut self.data.bytes,
+            lfu: self.eviction.lfu(),
         }
     }
 

@@ -64,13 +64,17 @@ impl Keyspace {
             return self.write_behind_flush();
         }
         let rows = self.dirty.len() + self.flushed.len();
-        let result = self.flush_pending().and_then(|_| self.store.commit());
+        let result = self
+            .flush_pending()
+            .and_then(|_| self.data.persist(self.store.as_mut()))
+            .and_then(|_| self.store.commit());
         match result {
             Ok(()) => {
                 self.stats.commits += 1;
                 self.stats.last_commit_rows = rows as u64;
                 self.flushed.clear();
                 self.remapped = false;
+                self.data.committed();
                 self.evict_to_budget();
                 Ok(())
             }
@@ -115,6 +119,7 @@ impl Keyspace {
             }
         }
         self.persisted_version = 0; // rewrite next_version with the next commit
+        self.data.rolled_back();
     }
 
     /// Commits what is pending and closes the store cleanly.

@@ -153,6 +153,7 @@ impl Keyspace {
         self.flush_pending()?;
         self.store.flush_db(self.phys[db as usize])?;
         self.clear_cache_db(db);
+        self.data_flushed(db);
         self.next_version += 1;
         Ok(())
     }
@@ -167,6 +168,7 @@ impl Keyspace {
         self.store.flush_all()?;
         for db in 0..self.dbs.len() {
             self.clear_cache_db(db as DbIndex);
+            self.data_flushed(db as DbIndex);
         }
         self.next_version += 1;
         Ok(())

@@ -28,6 +28,7 @@ impl Found<'_> {
                 found.slot.entry = held;
             } else if let Some(h) = held {
                 *found.cache_bytes -= h.value.size(); // written over meanwhile
+                *found.data -= super::datasize::entry_data(found.key, Some(&h));
             }
         }
         let Some(e) = &mut found.slot.entry else {
@@ -41,6 +42,7 @@ impl Found<'_> {
         if e.expire_at.is_some_and(|at| at <= now) {
             // Lazy expiry: the key is gone for every reader from now on.
             *found.cache_bytes -= e.value.size();
+            *found.data -= found.data_size();
             found.discard()?;
             found.mark_dirty_as(true);
             found.bump_version();
@@ -50,6 +52,10 @@ impl Found<'_> {
                 .push(event(db, class::EXPIRED, "expired", found.key));
         } else if let Value::Hash(h) = &mut e.value {
             if h.needs_purge(now) {
+                let data_before = super::datasize::entry_data(found.key, found.slot.entry.as_ref());
+                let Some(Value::Hash(h)) = found.slot.entry.as_mut().map(|e| &mut e.value) else {
+                    return Ok(());
+                };
                 let before = h.size();
                 let gone = h.purge_expired(found.store, now)?;
                 let (after, empty) = (h.size(), h.is_empty());
@@ -60,8 +66,10 @@ impl Found<'_> {
                         .events
                         .push(event(db, class::HASH, "hexpired", found.key));
                 }
+                *found.data += found.data_size() - data_before;
                 if empty {
                     *found.cache_bytes -= after;
+                    *found.data -= found.data_size();
                     found.discard()?;
                     found
                         .events

@@ -27,7 +27,11 @@ pub struct KeyMut<'a> {
     pub(super) existed: bool,
     mods_before: u64,
     size_before: usize,
+    /// The key's logical data size before the change (see `datasize.rs`).
+    pub(super) data_before: i64,
     pub(super) replaced: bool,
+    /// RESTORE gave the key's LFU counter (a new key keeps it rather than starting afresh).
+    freq_given: bool,
 }
 
 impl<'a> KeyMut<'a> {
@@ -38,12 +42,15 @@ impl<'a> KeyMut<'a> {
             .as_ref()
             .map_or((false, 0), |e| (true, e.value.mods()));
         let size_before = found.size();
+        let data_before = found.data_size();
         KeyMut {
             found,
             existed,
             mods_before,
             size_before,
+            data_before,
             replaced: false,
+            freq_given: false,
         }
     }
 
@@ -85,6 +92,12 @@ impl<'a> KeyMut<'a> {
     /// Marks the key as last accessed at `at` (Unix ms): RESTORE's IDLETIME.
     pub fn set_accessed(&mut self, at: i64) {
         self.found.slot.accessed = at;
+    }
+
+    /// Sets the key's LFU counter (RESTORE's FREQ).
+    pub fn set_freq(&mut self, freq: u8, now: i64) {
+        self.found.slot.freq = super::evict::Lfu::with_counter(freq, now);
+        self.freq_given = true;
     }
 
     /// Sets or clears the expiry; returns whether the key exists.
@@ -205,6 +218,7 @@ impl Drop for KeyMut<'_> {
         }
         let size_after = self.found.size();
         *self.found.cache_bytes = *self.found.cache_bytes + size_after - self.size_before;
+        *self.found.data += self.found.data_size() - self.data_before;
         let changed = self.replaced
             || match &self.found.slot.entry {
                 Some(e) => !self.existed || e.value.mods() != self.mods_before,
@@ -216,6 +230,11 @@ impl Drop for KeyMut<'_> {
         let version = self.found.bump_version();
         if let Some(e) = &mut self.found.slot.entry {
             e.version = version;
+        }
+        if !self.existed && self.found.slot.entry.is_some() && !self.freq_given {
+            // A new key's access frequency starts afresh (Redis's LFU_INIT_VAL).
+            let at = self.found.slot.accessed;
+            self.found.slot.freq = super::evict::Lfu::new(at);
         }
         if !self.existed && self.found.want_new && self.found.slot.entry.is_some() {
             // Redis's `new` (class n): a write brought the key into existence.
@@ -361,15 +380,9 @@ impl Keyspace {
         expire_at: Option<i64>,
         now: i64,
     ) -> Result<(), StoreError> {
-        // A value not in the cache is replaced without being read: if it was a large
-        // collection, the store drops its elements when the row is overwritten.
-        // Reporting `new` needs to know whether the key existed, so read it then.
-        let lookup = if self.want_new {
-            Lookup::Load
-        } else {
-            Lookup::Overwrite
-        };
-        let found = self.parts().slot(db, key, now, lookup)?;
+        // The old value is read (the key filter answers for absent keys without the file):
+        // the logical data size must lose its bytes.
+        let found = self.parts().slot(db, key, now, Lookup::Load)?;
         KeyMut::new(found).set(value, expire_at)
     }
 

@@ -19,6 +19,8 @@
 //! - `rename.rs`: RENAME, MOVE and COPY of whole keys.
 //! - `dbmap.rs`: the client-to-store database map, SWAPDB, and whole-database operations.
 //! - `commit.rs`: pending writes, commit and rollback.
+//! - `datasize.rs`: the logical data size `maxmemory` limits.
+//! - `evict.rs`: `maxmemory`'s policies: sampling, LRU/LFU, evicting keys.
 //! - `encodings.rs`: when collections move from inline values to element rows.
 //! - `value.rs`, `hash.rs`, `list.rs`, `set.rs`, `zset.rs`, `stream.rs` (and its consumer
 //!   groups, `stream_group.rs`): the values and their types.
@@ -26,8 +28,10 @@
 
 mod cache;
 mod commit;
+mod datasize;
 mod dbmap;
 mod encodings;
+pub mod evict;
 mod expiry;
 mod handle;
 pub mod hash;
@@ -118,6 +122,10 @@ pub struct KeyspaceStats {
     /// Key rows written into the store (a key changed many times between two commits, or
     /// two write-behind flushes, counts once).
     pub rows_written: u64,
+    /// Keys removed to respect `maxmemory` (`evicted_keys`).
+    pub evicted: u64,
+    /// Time spent evicting keys, microseconds (`total_eviction_exceeded_time`-like).
+    pub eviction_us: u64,
     /// Active expiry cycles run.
     pub expire_cycles: u64,
     /// Active expiry cycles that stopped at their time budget.
@@ -175,6 +183,12 @@ pub struct Keyspace {
     stats: KeyspaceStats,
     /// The collection being reclaimed and the rows removed from it so far.
     reclaiming: Option<(crate::storage::CollectionId, u64)>,
+    /// The logical data size `maxmemory` limits.
+    data: datasize::DataSize,
+    /// `maxmemory` and its policy.
+    eviction: evict::Eviction,
+    /// The best eviction candidates seen so far (see `evict.rs`).
+    evict_pool: Vec<evict::Candidate>,
 }
 
 /// Current time in Unix milliseconds.
@@ -194,6 +208,7 @@ impl Keyspace {
     ) -> Result<Self, StoreError> {
         let next_version = store.meta_get("next_version")?.unwrap_or(1).max(1) as u64;
         let phys = load_db_map(store.as_mut(), databases)?;
+        let data = datasize::DataSize::load(store.as_mut(), databases)?;
         Ok(Keyspace {
             store,
             dbs: (0..databases).map(|_| DbCache::default()).collect(),
@@ -216,6 +231,9 @@ impl Keyspace {
             encodings: Encodings::default(),
             stats: KeyspaceStats::default(),
             reclaiming: None,
+            data,
+            eviction: evict::Eviction::default(),
+            evict_pool: Vec::new(),
         })
     }
 

@@ -54,6 +54,7 @@ impl Keyspace {
         )?;
         let entry = {
             let found = self.parts().slot(db, key, now, Lookup::Load)?;
+            *found.data -= found.data_size();
             let entry = found.slot.entry.take();
             *found.cache_bytes -= entry.as_ref().map_or(0, |e| e.value.size());
             entry
@@ -69,6 +70,7 @@ impl Keyspace {
             target.replaced = true;
             // The destination was free (or just deleted): the key is new there.
             target.existed = false;
+            target.data_before = 0;
         }
         Ok(Renamed::Done)
     }

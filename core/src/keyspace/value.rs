@@ -29,6 +29,11 @@ pub enum Value {
 /// Strings up to this length are `embstr` in OBJECT ENCODING, as Redis allocates them.
 const EMBSTR_MAX: usize = 44;
 
+/// Bytes [`Value::data_size`] counts per element of a collection kept in element rows.
+pub const ROW_BYTES: usize = 64;
+/// Bytes [`Value::data_size`] counts for the header of a collection kept in element rows.
+const ROW_HEADER: usize = 64;
+
 impl Value {
     /// Redis's name for the type, as TYPE reports it.
     pub fn type_name(&self) -> &'static str {
@@ -147,6 +152,29 @@ impl Value {
             Value::Set(s) => s.size(),
             Value::Stream(s) => s.size(),
         }
+    }
+
+    /// The value's share of the logical data size that `maxmemory` limits: a string's
+    /// bytes, an inline collection's element bytes (with the small per-element overhead the
+    /// cache charges), and for a collection kept in element rows its header plus
+    /// [`ROW_BYTES`] per element (element rows' own bytes are not tracked). A function of the
+    /// stored value alone, so the counter never drifts across cache loads and restarts.
+    pub fn data_size(&self) -> usize {
+        if self.cid().is_none() {
+            return self.size();
+        }
+        let len = match self {
+            Value::String(_) => 0,
+            Value::Hash(h) => h.len(),
+            Value::ZSet(z) => z.len(),
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::Stream(s) => s.len(),
+        };
+        ROW_HEADER
+            + usize::try_from(len)
+                .unwrap_or(usize::MAX / 2)
+                .saturating_mul(ROW_BYTES)
     }
 
     /// A change counter for values mutated in place: it differs after any change.

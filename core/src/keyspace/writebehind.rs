@@ -136,7 +136,9 @@ impl Keyspace {
     pub(super) fn write_behind_flush(&mut self) -> Result<(), StoreError> {
         let keys = self.dirty.len() as u64;
         let backpressure = self.over_dirty_limit();
-        let flushed = self.flush_pending();
+        let flushed = self
+            .flush_pending()
+            .and_then(|_| self.data.persist(self.store.as_mut()));
         let result = match flushed {
             Ok(()) => self.store.commit(),
             Err(e) => {
@@ -151,6 +153,7 @@ impl Keyspace {
             Ok(()) => {
                 self.flushed.clear();
                 self.remapped = false;
+                self.data.committed();
                 self.stats.commits += 1;
                 self.stats.last_commit_rows = keys;
                 if let Some(wb) = self.write_behind.as_mut() {

@@ -197,7 +197,7 @@ fn dispatch(lua: &Lua, args: &[Value]) -> Result<(Reply, Protocol), String> {
         return Err("ERR Please specify at least one argument for this redis lib call".into());
     }
     let argv = lua_args(args).map_err(|e| error_text(&e))?;
-    let (ctx_ptr, read_only, resp, gate) = {
+    let (ctx_ptr, read_only, allow_oom, resp, gate) = {
         let state = host_state(lua);
         let Some(frame) = state.frames.last() else {
             return Err("ERR redis.call can only be called inside a script invocation".into());
@@ -205,6 +205,7 @@ fn dispatch(lua: &Lua, args: &[Value]) -> Result<(Reply, Protocol), String> {
         (
             frame.ctx,
             frame.read_only,
+            frame.allow_oom,
             frame.resp,
             Arc::clone(&state.shared),
         )
@@ -231,6 +232,15 @@ fn dispatch(lua: &Lua, args: &[Value]) -> Result<(Reply, Protocol), String> {
     // read-only script may run during CLIENT PAUSE WRITE.
     if read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
         return Err("ERR Write commands are not allowed from read-only scripts.".into());
+    }
+    // Redis's scriptVerifyOOM: over `maxmemory` when the script started, its first write
+    // that may add data is refused (once it wrote, it runs to the end).
+    if !allow_oom
+        && cmd.has(flags::DENYOOM)
+        && ctx.engine.oom_before_command()
+        && !gate.scripts.has_written()
+    {
+        return Err(crate::engine::OOM_ERROR.into());
     }
     if cmd.has(flags::WRITE) {
         gate.scripts.set_wrote();

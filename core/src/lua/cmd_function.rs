@@ -159,6 +159,7 @@ fn call_function(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
             args,
             caller: Caller::Function(&function.name),
             read_only: read_only || no_writes,
+            allow_oom: function.flags & script_flags::ALLOW_OOM != 0,
             style: ArgStyle::Params,
         },
     )

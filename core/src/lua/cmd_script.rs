@@ -205,6 +205,7 @@ fn run_script(
             args,
             caller: Caller::Eval(&script.sha),
             read_only: read_only || script.flags & script_flags::NO_WRITES != 0,
+            allow_oom: script.flags & script_flags::ALLOW_OOM != 0,
             style: ArgStyle::Globals,
         },
     )

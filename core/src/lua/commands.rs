@@ -365,6 +365,8 @@ fn call(ctx: &mut Ctx<'_>, def: &ScriptCommand, argv: &[Bytes]) -> Reply {
             args: &args,
             caller: Caller::Function(&def.name),
             read_only: def.flags & flags::WRITE == 0,
+            // Checked against the command's own `denyoom` flag before it ran.
+            allow_oom: true,
             style: ArgStyle::Params,
         },
     )

@@ -207,6 +207,8 @@ pub(super) fn deliver(engine: &mut Engine, events: &[KeyEvent]) {
                         args: &args,
                         caller: Caller::Function(&hook.name),
                         read_only: false,
+                        // A hook follows a command that was already let through.
+                        allow_oom: true,
                         style: ArgStyle::Params,
                     },
                 )

@@ -209,6 +209,8 @@ pub struct Invocation<'a> {
     pub caller: Caller<'a>,
     /// Refuse write commands (EVAL_RO, FCALL_RO, `no-writes`).
     pub read_only: bool,
+    /// `allow-oom`: `denyoom` commands run even over `maxmemory`.
+    pub allow_oom: bool,
     /// How `keys` and `args` are passed.
     pub style: ArgStyle,
 }
@@ -219,6 +221,8 @@ struct Frame {
     /// [`run`] guarantees by popping it before returning.
     ctx: *mut Ctx<'static>,
     read_only: bool,
+    /// `allow-oom` (see [`Invocation::allow_oom`]).
+    allow_oom: bool,
     resp: Protocol,
 }
 
@@ -593,9 +597,11 @@ pub fn run(ctx: &mut Ctx<'_>, inv: Invocation<'_>) -> Reply {
                 .enter(matches!(inv.caller, Caller::Function(_)));
         }
         let read_only = inv.read_only || state.frames.last().is_some_and(|f| f.read_only);
+        let allow_oom = inv.allow_oom || state.frames.last().is_some_and(|f| f.allow_oom);
         state.frames.push(Frame {
             ctx: std::ptr::from_mut(ctx).cast::<Ctx<'static>>(),
             read_only,
+            allow_oom,
             resp: Protocol::Resp2,
         });
         top
