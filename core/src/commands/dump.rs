@@ -51,6 +51,7 @@ pub(super) fn object_of(
 ) -> Result<Option<Object>, StoreError> {
     Ok(Some(match value {
         Value::String(s) => Object::String(s.clone()),
+        Value::Chunked(c) => Object::String(c.read(store, 0, c.len())?.into()),
         Value::List(l) => Object::List(l.items(store)?),
         Value::Set(s) => Object::Set(s.members(store)?),
         Value::ZSet(z) => Object::ZSet(z.entries(store)?),

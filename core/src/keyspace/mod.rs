@@ -20,6 +20,8 @@
 //! - `dbmap.rs`: the client-to-store database map, SWAPDB, and whole-database operations.
 //! - `commit.rs`: pending writes, commit and rollback.
 //! - `encodings.rs`: when collections move from inline values to element rows.
+//! - `string.rs`: long strings in chunk rows, and the range reads and in-place writes of
+//!   strings (GETRANGE, SETRANGE, APPEND, the bit commands).
 //! - `value.rs`, `hash.rs`, `list.rs`, `set.rs`, `zset.rs`, `stream.rs` (and its consumer
 //!   groups, `stream_group.rs`): the values and their types.
 //! - `watch.rs`: WATCH bookkeeping.
@@ -38,6 +40,7 @@ mod rename;
 pub mod set;
 pub mod stream;
 pub mod stream_group;
+pub mod string;
 #[cfg(test)]
 mod tests;
 mod value;
@@ -53,6 +56,7 @@ pub use rename::Renamed;
 pub use set::Set;
 pub use stream::{Stream, StreamEntry, StreamId, Trim};
 pub use stream_group::{Group, Pending};
+pub use string::Chunked;
 pub use value::{Typed, Value};
 pub use watch::WatchRegistry;
 pub use writebehind::WriteBehindOptions;
@@ -86,7 +90,7 @@ impl Entry {
     /// Redis's OBJECT ENCODING name for the value.
     pub fn encoding(&self) -> &'static str {
         match &self.value {
-            Value::String(_) if self.raw => "raw",
+            Value::String(_) | Value::Chunked(_) if self.raw => "raw",
             value => value.encoding(),
         }
     }
