@@ -443,3 +443,69 @@ fn a_far_setbit_writes_one_chunk_and_reads_as_zeros_elsewhere() {
         .expect("respite_cache_bytes");
     assert!(cache < 100 * 1024, "the cache holds {cache} bytes");
 }
+
+#[test]
+fn a_long_string_stored_whole_by_an_older_version_reads_and_moves_into_chunks() {
+    // Files written before chunking hold long strings whole in the key's row: they read as
+    // they are, and the first in-place write moves them into chunks.
+    let mut server = small_cache_server();
+    let mut con = server.conn();
+    let _: () = redis::cmd("SET")
+        .arg("old")
+        .arg("placeholder")
+        .query(&mut con)
+        .unwrap();
+    drop(con);
+    server.stop();
+    let whole = Rng(17).bytes(150_000);
+    {
+        let db = rusqlite::Connection::open(server.db_path()).unwrap();
+        let n = db
+            .execute(
+                "UPDATE keys SET value = ?1 WHERE key = CAST('old' AS BLOB) AND cid IS NULL",
+                [&whole[..]],
+            )
+            .unwrap();
+        assert_eq!(n, 1, "the key row to rewrite");
+    }
+    server.restart();
+    let mut con = server.conn();
+    assert_eq!(get(&mut con, "old"), Some(whole.clone()));
+    let len: i64 = redis::cmd("STRLEN").arg("old").query(&mut con).unwrap();
+    assert_eq!(len, whole.len() as i64);
+    let range: Vec<u8> = redis::cmd("GETRANGE")
+        .arg("old")
+        .arg(CHUNK - 3)
+        .arg(CHUNK + 3)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(range, whole[CHUNK as usize - 3..CHUNK as usize + 4]);
+    let mut expect = whole.clone();
+    let _: i64 = redis::cmd("SETRANGE")
+        .arg("old")
+        .arg(2 * CHUNK - 1)
+        .arg("ab")
+        .query(&mut con)
+        .unwrap();
+    expect[2 * CHUNK as usize - 1..2 * CHUNK as usize + 1].copy_from_slice(b"ab");
+    let _: i64 = redis::cmd("APPEND")
+        .arg("old")
+        .arg("!")
+        .query(&mut con)
+        .unwrap();
+    expect.push(b'!');
+    assert_eq!(get(&mut con, "old"), Some(expect.clone()));
+    drop(con);
+    server.restart();
+    let mut con = server.conn();
+    assert_eq!(get(&mut con, "old"), Some(expect));
+    let db = rusqlite::Connection::open(server.db_path()).unwrap();
+    let cid: Option<i64> = db
+        .query_row(
+            "SELECT cid FROM keys WHERE key = CAST('old' AS BLOB)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(cid.is_some(), "the string moved into chunk rows");
+}
