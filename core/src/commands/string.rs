@@ -200,17 +200,22 @@ pub(super) fn read_string_as(
     }
 }
 
-/// What [`lookup`] found: the value when it is a string, and the expiry.
+/// What [`lookup`] found: the value when it is a string (and was asked for), and the expiry.
 type Found = (Option<Bytes>, Option<i64>);
 
-/// A live key of any type: its value if it is a string, and its expiry. SET and its kin
-/// overwrite keys of every type, so only some of their options care about the type.
-fn lookup(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Found>, Reply> {
+/// A live key of any type: its value if it is a string and `value` asks for it (a long
+/// string is assembled from its chunks only then), and its expiry. SET and its kin overwrite
+/// keys of every type, so only some of their options care about the type.
+fn lookup(ctx: &mut Ctx<'_>, key: &[u8], value: bool) -> Result<Option<Found>, Reply> {
     let db = ctx.db();
     match ctx.engine.keyspace.read(db, key, ctx.now) {
         Ok(Some(mut k)) => {
-            let value = k.string_bytes().map_err(|e| err_store(&e))?;
-            Ok(Some((value, k.entry.expire_at)))
+            let bytes = if value {
+                k.string_bytes().map_err(|e| err_store(&e))?
+            } else {
+                None
+            };
+            Ok(Some((bytes, k.entry.expire_at)))
         }
         Ok(None) => Ok(None),
         Err(e) => Err(err_store(&e)),
@@ -448,7 +453,7 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let key = &argv[1];
     // A plain SET replaces whatever is there, so it need not read the old value.
     let (found, old, old_expiry) = if opts.get || opts.keepttl || opts.nx || opts.xx {
-        match tri!(lookup(ctx, key)) {
+        match tri!(lookup(ctx, key, opts.get)) {
             Some((value, expiry)) => (true, value, expiry),
             None => (false, None, None),
         }
