@@ -381,19 +381,15 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let byte = offset >> 3;
     let (was, changed) = tri!(with_string_mut(ctx, key, |k, len| {
         let grown = len.is_none_or(|len| len <= byte);
-        let mut b = [k
-            .string_range(byte, byte + 1)
-            .map_err(|e| err_store(&e))?
-            .first()
-            .copied()
-            .unwrap_or(0)];
-        let was = bits::set(&mut b, offset & 7, on);
-        if !grown && was == u8::from(on) {
-            // Nothing changes: no write and no event, as Redis 7.0.
-            return Ok((was, false));
-        }
-        k.string_write(byte, &b).map_err(|e| err_store(&e))?;
-        Ok((was, true))
+        let mut was = 0;
+        let changed = k
+            .string_update(byte, 1, |b| {
+                was = bits::set(b, offset & 7, on);
+                // Nothing changes: no write and no event, as Redis 7.0.
+                grown || was != u8::from(on)
+            })
+            .map_err(|e| err_store(&e))?;
+        Ok((was, changed))
     }));
     if changed {
         ctx.notify(class::STRING, "setbit", key);
@@ -725,43 +721,42 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply
         // Each field reads and writes only its own bytes (and chunks).
         for op in &ops {
             let (lo, hi) = field_bytes(op);
-            let mut window = k.string_range(lo, hi).map_err(store_err)?;
-            window.resize((hi - lo) as usize, 0);
             let at = op.offset - lo * 8;
-            let raw = bits::get_field(&window, at, op.width);
-            let current = if op.signed {
-                bits::sign_extend(raw, op.width) as i128
-            } else {
-                raw as i128
-            };
-            let (base, incr) = match op.kind {
-                FieldKind::Get => {
-                    replies.push(Reply::Integer(current as i64));
-                    continue;
-                }
-                // Redis reads an unsigned SET's argument as a u64: -1 is 2^64-1.
-                FieldKind::Set(n) if !op.signed => (n as u64 as i128, 0),
-                FieldKind::Set(n) => (n as i128, 0),
-                FieldKind::IncrBy(n) => (current, n as i128),
-            };
-            match bits::fit(base, incr, op.signed, op.width, op.overflow) {
-                Some(new) => {
-                    if grown || new != current {
-                        changes += 1;
+            let mut reply = Reply::Null;
+            k.string_update(lo, hi - lo, |window| {
+                let raw = bits::get_field(window, at, op.width);
+                let current = if op.signed {
+                    bits::sign_extend(raw, op.width) as i128
+                } else {
+                    raw as i128
+                };
+                let (base, incr) = match op.kind {
+                    FieldKind::Get => {
+                        reply = Reply::Integer(current as i64);
+                        return false;
                     }
-                    bits::set_field(&mut window, at, op.width, new as u64);
-                    if new != current {
-                        k.string_write(lo, &window).map_err(store_err)?;
-                    }
-                    let shown = if matches!(op.kind, FieldKind::Set(_)) {
-                        current
-                    } else {
-                        new
-                    };
-                    replies.push(Reply::Integer(shown as i64));
+                    // Redis reads an unsigned SET's argument as a u64: -1 is 2^64-1.
+                    FieldKind::Set(n) if !op.signed => (n as u64 as i128, 0),
+                    FieldKind::Set(n) => (n as i128, 0),
+                    FieldKind::IncrBy(n) => (current, n as i128),
+                };
+                let Some(new) = bits::fit(base, incr, op.signed, op.width, op.overflow) else {
+                    return false; // OVERFLOW FAIL: nil
+                };
+                if grown || new != current {
+                    changes += 1;
                 }
-                None => replies.push(Reply::Null),
-            }
+                bits::set_field(window, at, op.width, new as u64);
+                let shown = if matches!(op.kind, FieldKind::Set(_)) {
+                    current
+                } else {
+                    new
+                };
+                reply = Reply::Integer(shown as i64);
+                new != current
+            })
+            .map_err(store_err)?;
+            replies.push(reply);
         }
         Ok((replies, changes))
     }));

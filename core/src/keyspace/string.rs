@@ -236,6 +236,43 @@ impl Chunked {
     }
 }
 
+impl Chunked {
+    /// Lets `f` change the bytes `offset..offset + n` (zeros past the end) when they lie in
+    /// one chunk, reading and writing that chunk once; the chunk is written, and the string
+    /// grown to cover the bytes, only if `f` returns true. `None` when the bytes span two
+    /// chunks (the caller reads and writes them apart).
+    fn update(
+        &mut self,
+        store: &mut dyn Store,
+        offset: u64,
+        n: u64,
+        f: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Result<Option<bool>, StoreError> {
+        let i = offset / CHUNK;
+        if n == 0 || (offset + n - 1) / CHUNK != i {
+            return Ok(None);
+        }
+        let mut chunk = store
+            .ordered_range(self.cid, CHUNK_H, &chunk_key(i), &chunk_key(i), false, None)?
+            .into_iter()
+            .next()
+            .map(|(_, v)| v.to_vec())
+            .unwrap_or_default();
+        let lo = (offset - i * CHUNK) as usize;
+        let hi = lo + n as usize;
+        if chunk.len() < hi {
+            chunk.resize(hi, 0);
+        }
+        if !f(&mut chunk[lo..hi]) {
+            return Ok(Some(false));
+        }
+        store.ordered_put(self.cid, CHUNK_H, &chunk_key(i), &chunk)?;
+        self.len = self.len.max(offset + n);
+        self.mods += 1;
+        Ok(Some(true))
+    }
+}
+
 /// A string value in either form, for reading.
 fn string_len(value: &Value) -> Option<u64> {
     match value {
@@ -339,6 +376,34 @@ impl KeyMut<'_> {
             Some(e) => read_value(&e.value, &mut *self.found.store, start, end),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Lets `f` change the string's bytes `offset..offset + n` (zeros past its end; the key
+    /// is created when it does not exist) and stores them if `f` returns true: SETBIT and
+    /// BITFIELD's read-modify-write, one read and one write of a long string's chunk. Returns
+    /// whether they were stored. The caller has checked the type and the length limit.
+    pub fn string_update(
+        &mut self,
+        offset: u64,
+        n: u64,
+        f: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Result<bool, StoreError> {
+        let mut f = Some(f);
+        if let (Some(entry), backing) = self.backing() {
+            if let Value::Chunked(c) = &mut entry.value {
+                let apply = |w: &mut [u8]| f.take().is_some_and(|f| f(w));
+                if let Some(stored) = c.update(backing.store, offset, n, apply)? {
+                    return Ok(stored);
+                }
+            }
+        }
+        let mut window = self.string_range(offset, offset + n)?;
+        window.resize(n as usize, 0);
+        if !f.take().is_some_and(|f| f(&mut window)) {
+            return Ok(false);
+        }
+        self.string_write(offset, &window)?;
+        Ok(true)
     }
 
     /// Writes `data` at `offset` of the string, padding with zeros, creating the key when it
