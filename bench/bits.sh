@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SETBIT, GETBIT and BITCOUNT on a 64 MB bitmap, redis-server and a release build of respite
-# side by side in the same run (issue 19: long strings are kept in 16 KiB chunks, so a SETBIT
-# reads and writes one chunk, not the whole value).
+# side by side in the same run (issue 19: long strings are kept in chunks of 960 bytes, so a
+# SETBIT reads and writes one chunk, not the whole value).
 #
 # Fills a 64 MB string with random bytes on both servers (SETRANGE of 1 MB at a time), then
 # times, with a small client (below): SETBIT and GETBIT at random offsets of the whole bitmap

@@ -11,13 +11,16 @@
 //! chunk (or the missing tail of a short one) reads as zeros, so SETBIT at a far offset of a
 //! new key writes one row, not hundreds of megabytes of zeros.
 //!
-//! Sizes: a chunk of 16 KiB keeps the cost of a SETBIT at four SQLite pages (plus the journal
-//! record of the chunk), while a whole 64 MB bitmap is 4096 rows, read in batches. Strings up to
-//! 64 KiB stay whole: a GET of them is served from the cache, and rewriting them whole costs
-//! no more than a few chunk writes.
+//! Sizes: a chunk is 960 bytes, so that its row stays within its SQLite page (an index
+//! B-tree cell of a 4 KiB page holds about 1,000 bytes before it spills into overflow pages,
+//! and a search that compares against a spilled cell reads the spill): a SETBIT then costs one
+//! page read and one row of about 1 KB written, not a chain of overflow pages; measured, this
+//! made random SETBIT and GETBIT on a 64 MB bitmap four to six times faster than 16 KiB chunks
+//! (bench/RESULTS.md). A whole 64 MB value is about 70,000 rows, read 1,024 at a time. Strings
+//! up to 64 KiB stay whole: a GET of them is served from the cache in one piece, and an edit
+//! rewrites one row of at most 64 KiB.
 //!
-//! Files written before chunking, or values restored whole, hold long strings whole in the
-//! key's row: they read as they are, and the next in-place write moves them into chunks.
+//! Files written before chunking hold long strings whole in the key's row: they read as they are, and the next in-place write moves them into chunks.
 
 use bytes::Bytes;
 
@@ -26,13 +29,13 @@ use super::{Entry, KeyMut, KeyRef, Value, WrongType};
 use crate::storage::{CollectionId, Store, StoreError};
 
 /// Bytes per chunk row.
-pub const CHUNK: u64 = 16 * 1024;
+pub const CHUNK: u64 = 960;
 /// Strings longer than this are kept in chunks.
 pub const LONG_STRING: usize = 64 * 1024;
 /// The ordered rows of a chunked string (see [`Store::ordered_put`]).
 const CHUNK_H: i64 = -4;
-/// Chunks read per store query when a long range is visited (1 MiB).
-const BATCH: u64 = 64;
+/// Chunks read per store query when a long range is visited (about 1 MB).
+const BATCH: u64 = 1024;
 /// Cache cost of a chunked string's header.
 const HEADER: usize = 48;
 
