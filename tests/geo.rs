@@ -310,3 +310,119 @@ fn random_searches_match_redis() {
     p.same("zrange dst4 0 -1 withscores");
     p.same("georadiusbymember big m0 500 km withdist withhash asc count 10");
 }
+
+#[test]
+fn resp3_replies_match_redis() {
+    // Under HELLO 3, coordinates are doubles in Redis's human form (`%.17Lf`), distances stay
+    // bulk strings, hashes integers; in a script (RESP2 by default) coordinates are strings.
+    let respite = Server::start();
+    let redis = RedisServer::start();
+    let (mut ours, mut theirs) = (respite.raw(), redis.raw());
+    let commands: &[&[&str]] = &[
+        &["HELLO", "3"],
+        &[
+            "GEOADD",
+            "g",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
+            "Catania",
+        ],
+        &[
+            "GEOADD",
+            "g",
+            "-0.0000001",
+            "0.00000001",
+            "zero",
+            "179.9999",
+            "-85.05",
+            "corner",
+        ],
+        &["GEOPOS", "g", "Palermo", "nonex", "zero", "corner"],
+        &["GEODIST", "g", "Palermo", "Catania"],
+        &["GEODIST", "g", "Palermo", "nonex"],
+        &["GEOHASH", "g", "Palermo", "nonex"],
+        &[
+            "GEOSEARCH",
+            "g",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYRADIUS",
+            "200",
+            "km",
+            "ASC",
+            "WITHCOORD",
+            "WITHDIST",
+            "WITHHASH",
+        ],
+        &[
+            "GEOSEARCH",
+            "g",
+            "FROMMEMBER",
+            "Palermo",
+            "BYBOX",
+            "400",
+            "400",
+            "km",
+            "DESC",
+            "WITHDIST",
+        ],
+        &[
+            "GEORADIUS",
+            "g",
+            "15",
+            "37",
+            "200",
+            "km",
+            "WITHDIST",
+            "WITHCOORD",
+        ],
+        &[
+            "GEORADIUSBYMEMBER_RO",
+            "g",
+            "Palermo",
+            "200",
+            "km",
+            "WITHCOORD",
+            "COUNT",
+            "1",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "d",
+            "g",
+            "FROMMEMBER",
+            "Palermo",
+            "BYBOX",
+            "400",
+            "400",
+            "km",
+            "STOREDIST",
+        ],
+        &["ZRANGE", "d", "0", "-1", "WITHSCORES"],
+        &[
+            "EVAL",
+            "return redis.call('GEOPOS', KEYS[1], 'Palermo')",
+            "1",
+            "g",
+        ],
+        &[
+            "EVAL",
+            "redis.setresp(3); return redis.call('GEOPOS', KEYS[1], 'Catania')",
+            "1",
+            "g",
+        ],
+        &["HELLO", "2"],
+        &["GEOPOS", "g", "Palermo"],
+    ];
+    for args in commands {
+        let (a, b) = (ours.cmd(args), theirs.cmd(args));
+        if args[0] == "HELLO" {
+            continue; // server name and version differ
+        }
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{args:?}");
+    }
+}

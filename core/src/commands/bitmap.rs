@@ -2,12 +2,14 @@
 //! BITFIELD_RO, on string values. Bit 0 is the most significant bit of the first byte, as in
 //! Redis. The pure bit logic is in [`bits`], apart from the commands' syntax.
 //!
-//! Values are read and written whole: a SETBIT on a long string copies it (chunked storage of
-//! long strings is still to come, issue 19).
+//! SETBIT, GETBIT, BITCOUNT, BITPOS and BITFIELD read and write only the bytes (and so, for a
+//! long string, the chunks; see `keyspace/string.rs`) they need; BITOP reads its sources whole.
 
 use bytes::Bytes;
 
-use super::string::{read_string_as as read, write_changed_string as write};
+use super::string::{
+    read_string_as as read, with_string, with_string_mut, write_changed_string as write,
+};
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, parse_i64};
 use crate::engine::Ctx;
@@ -376,30 +378,30 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Some(1) => true,
         _ => return Reply::error(ERR_BIT),
     };
-    let found = tri!(read(ctx, key, true));
-    let byte = (offset >> 3) as usize;
-    let grown = found.as_ref().is_none_or(|(v, _)| v.len() <= byte);
-    let (old, expire_at) = found.unwrap_or_default();
-    let was = bits::get(&old, offset);
-    if !grown && was == u8::from(on) {
-        // Nothing changes: no write and no event, as Redis 7.0.
-        return Reply::Integer(was as i64);
+    let byte = offset >> 3;
+    let (was, changed) = tri!(with_string_mut(ctx, key, |k, len| {
+        let grown = len.is_none_or(|len| len <= byte);
+        let mut was = 0;
+        let changed = k
+            .string_update(byte, 1, |b| {
+                was = bits::set(b, offset & 7, on);
+                // Nothing changes: no write and no event, as Redis 7.0.
+                grown || was != u8::from(on)
+            })
+            .map_err(|e| err_store(&e))?;
+        Ok((was, changed))
+    }));
+    if changed {
+        ctx.notify(class::STRING, "setbit", key);
     }
-    let mut value = Vec::with_capacity(old.len().max(byte + 1));
-    value.extend_from_slice(&old);
-    if value.len() <= byte {
-        value.resize(byte + 1, 0);
-    }
-    bits::set(&mut value, offset, on);
-    tri!(write(ctx, key, Bytes::from(value), expire_at));
-    ctx.notify(class::STRING, "setbit", key);
     Reply::Integer(was as i64)
 }
 
 fn getbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let offset = tri!(parse_offset(ctx, &argv[2], None));
-    let value = tri!(read(ctx, &argv[1], false));
-    Reply::Integer(value.map_or(0, |(v, _)| bits::get(&v, offset)) as i64)
+    let byte = offset >> 3;
+    let b = tri!(with_string(ctx, &argv[1], |k, _| k.string_range(byte, byte + 1)));
+    Reply::Integer(b.map_or(0, |b| bits::get(&b, offset & 7)) as i64)
 }
 
 /// BYTE or BIT, or a syntax error.
@@ -428,20 +430,28 @@ fn bitcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
         _ => return err_syntax(),
     }
-    let Some((v, _)) = tri!(read(ctx, &argv[1], false)) else {
-        return Reply::Integer(0);
-    };
-    let total = v.len() as i64 * if is_bit { 8 } else { 1 };
     let (start, end) = bounds.unwrap_or((0, -1));
-    if start < 0 && end < 0 && start > end {
-        // Redis 7.0 answers 0 before clamping (BITPOS clamps first).
-        return Reply::Integer(0);
-    }
-    let Some((s, e)) = bits::range(total, start, end) else {
-        return Reply::Integer(0);
-    };
-    let (s, e) = if is_bit { (s, e) } else { (s * 8, e * 8 + 7) };
-    Reply::Integer(bits::count_bits(&v, s, e) as i64)
+    let n = tri!(with_string(ctx, &argv[1], |k, len| {
+        let total = len as i64 * if is_bit { 8 } else { 1 };
+        if start < 0 && end < 0 && start > end {
+            // Redis 7.0 answers 0 before clamping (BITPOS clamps first).
+            return Ok(0);
+        }
+        let Some((s, e)) = bits::range(total, start, end) else {
+            return Ok(0);
+        };
+        let (s, e) = if is_bit { (s, e) } else { (s * 8, e * 8 + 7) };
+        // Only the bytes of the range are read, a chunk at a time.
+        let mut n = 0;
+        k.string_visit(s >> 3, (e >> 3) + 1, |at, piece| {
+            let base = at * 8;
+            let last = base + piece.len() as u64 * 8 - 1;
+            n += bits::count_bits(piece, s.max(base) - base, e.min(last) - base);
+            true
+        })?;
+        Ok(n)
+    }));
+    Reply::Integer(n.unwrap_or(0) as i64)
 }
 
 fn bitpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
@@ -450,9 +460,10 @@ fn bitpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         Some(_) => return Reply::error("ERR The bit argument must be 1 or 0."),
         None => return err_not_integer(),
     };
-    let Some((v, _)) = tri!(read(ctx, &argv[1], false)) else {
+    // A missing key answers before the range is parsed, as in Redis.
+    if tri!(with_string(ctx, &argv[1], |_, len| Ok(len))).is_none() {
         return Reply::Integer(if bit == 1 { -1 } else { 0 });
-    };
+    }
     let mut is_bit = false;
     let mut end_given = false;
     let (start, end) = match argv.len() {
@@ -472,17 +483,29 @@ fn bitpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         }
         _ => return err_syntax(),
     };
-    let total = v.len() as i64 * if is_bit { 8 } else { 1 };
-    let Some((s, e)) = bits::range(total, start, end) else {
-        return Reply::Integer(-1);
-    };
-    let (s, e) = if is_bit { (s, e) } else { (s * 8, e * 8 + 7) };
-    match bits::find(&v, s, e, bit) {
-        Some(pos) => Reply::Integer(pos as i64),
-        // Looking for a 0 with no end given: the string is taken as padded with zeros.
-        None if bit == 0 && !end_given => Reply::Integer(v.len() as i64 * 8),
-        None => Reply::Integer(-1),
-    }
+    let found = tri!(with_string(ctx, &argv[1], |k, len| {
+        let total = len as i64 * if is_bit { 8 } else { 1 };
+        let Some((s, e)) = bits::range(total, start, end) else {
+            return Ok(-1);
+        };
+        let (s, e) = if is_bit { (s, e) } else { (s * 8, e * 8 + 7) };
+        // The range is read a chunk at a time, up to the first match.
+        let mut found = None;
+        k.string_visit(s >> 3, (e >> 3) + 1, |at, piece| {
+            let base = at * 8;
+            let last = base + piece.len() as u64 * 8 - 1;
+            found = bits::find(piece, s.max(base) - base, e.min(last) - base, bit)
+                .map(|pos| base + pos);
+            found.is_none()
+        })?;
+        Ok(match found {
+            Some(pos) => pos as i64,
+            // Looking for a 0 with no end given: the string is taken as padded with zeros.
+            None if bit == 0 && !end_given => len as i64 * 8,
+            None => -1,
+        })
+    }));
+    Reply::Integer(found.unwrap_or(if bit == 1 { -1 } else { 0 }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -668,78 +691,95 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply
         .max();
     let Some(highest) = highest else {
         // Only GETs: a read, and a missing key reads as zeros.
-        let v = tri!(read(ctx, key, false))
-            .map(|(v, _)| v)
-            .unwrap_or_default();
-        let replies = ops
-            .iter()
-            .map(|op| {
-                let raw = bits::get_field(&v, op.offset, op.width);
-                Reply::Integer(if op.signed {
-                    bits::sign_extend(raw, op.width)
-                } else {
-                    raw as i64
+        let replies = tri!(with_string(ctx, key, |k, _| {
+            ops.iter()
+                .map(|op| {
+                    let (lo, hi) = field_bytes(op);
+                    let window = k.string_range(lo, hi)?;
+                    Ok(field_reply(op, &window, lo))
                 })
-            })
-            .collect();
-        return Reply::Array(replies);
+                .collect::<Result<Vec<_>, _>>()
+        }));
+        return Reply::Array(
+            replies.unwrap_or_else(|| ops.iter().map(|_| Reply::Integer(0)).collect()),
+        );
     };
     if read_only {
         return Reply::error("ERR BITFIELD_RO only supports the GET subcommand");
     }
-    let found = tri!(read(ctx, key, true));
-    let byte = (highest >> 3) as usize;
-    let grown = found.as_ref().is_none_or(|(v, _)| v.len() <= byte);
-    let (old, expire_at) = found.unwrap_or_default();
-    let mut changes = 0;
-    let mut v = Vec::with_capacity(old.len().max(byte + 1));
-    v.extend_from_slice(&old);
-    if v.len() <= byte {
-        v.resize(byte + 1, 0);
-    }
-    let mut replies = Vec::with_capacity(ops.len());
-    for op in &ops {
-        let raw = bits::get_field(&v, op.offset, op.width);
-        let current = if op.signed {
-            bits::sign_extend(raw, op.width) as i128
-        } else {
-            raw as i128
-        };
-        let (base, incr) = match op.kind {
-            FieldKind::Get => {
-                replies.push(Reply::Integer(current as i64));
-                continue;
-            }
-            // Redis reads an unsigned SET's argument as a u64: -1 is 2^64-1.
-            FieldKind::Set(n) if !op.signed => (n as u64 as i128, 0),
-            FieldKind::Set(n) => (n as i128, 0),
-            FieldKind::IncrBy(n) => (current, n as i128),
-        };
-        match bits::fit(base, incr, op.signed, op.width, op.overflow) {
-            Some(new) => {
+    let store_err = |e: crate::storage::StoreError| err_store(&e);
+    let (replies, changes) = tri!(with_string_mut(ctx, key, |k, len| {
+        let byte = highest >> 3;
+        let grown = len.is_none_or(|len| len <= byte);
+        if grown {
+            // Grown to the highest field first, and kept so even when every write fails
+            // (OVERFLOW FAIL), as Redis does.
+            k.string_write(byte, &[0]).map_err(store_err)?;
+        }
+        let mut changes = 0;
+        let mut replies = Vec::with_capacity(ops.len());
+        // Each field reads and writes only its own bytes (and chunks).
+        for op in &ops {
+            let (lo, hi) = field_bytes(op);
+            let at = op.offset - lo * 8;
+            let mut reply = Reply::Null;
+            k.string_update(lo, hi - lo, |window| {
+                let raw = bits::get_field(window, at, op.width);
+                let current = if op.signed {
+                    bits::sign_extend(raw, op.width) as i128
+                } else {
+                    raw as i128
+                };
+                let (base, incr) = match op.kind {
+                    FieldKind::Get => {
+                        reply = Reply::Integer(current as i64);
+                        return false;
+                    }
+                    // Redis reads an unsigned SET's argument as a u64: -1 is 2^64-1.
+                    FieldKind::Set(n) if !op.signed => (n as u64 as i128, 0),
+                    FieldKind::Set(n) => (n as i128, 0),
+                    FieldKind::IncrBy(n) => (current, n as i128),
+                };
+                let Some(new) = bits::fit(base, incr, op.signed, op.width, op.overflow) else {
+                    return false; // OVERFLOW FAIL: nil
+                };
                 if grown || new != current {
                     changes += 1;
                 }
-                bits::set_field(&mut v, op.offset, op.width, new as u64);
+                bits::set_field(window, at, op.width, new as u64);
                 let shown = if matches!(op.kind, FieldKind::Set(_)) {
                     current
                 } else {
                     new
                 };
-                replies.push(Reply::Integer(shown as i64));
-            }
-            None => replies.push(Reply::Null),
+                reply = Reply::Integer(shown as i64);
+                new != current
+            })
+            .map_err(store_err)?;
+            replies.push(reply);
         }
-    }
-    // A created or grown key is kept even when every write failed (OVERFLOW FAIL), but
-    // only a change is announced, as Redis 7.0 does.
-    if grown || changes > 0 {
-        tri!(write(ctx, key, Bytes::from(v), expire_at));
-    }
+        Ok((replies, changes))
+    }));
+    // Only a change is announced, as Redis 7.0 does.
     if changes > 0 {
         ctx.notify(class::STRING, "setbit", key);
     }
     Reply::Array(replies)
+}
+
+/// The bytes `lo..hi` a field lies in.
+fn field_bytes(op: &FieldOp) -> (u64, u64) {
+    (op.offset >> 3, ((op.offset + op.width as u64 - 1) >> 3) + 1)
+}
+
+/// A GET's reply: the field read from `window`, the string's bytes from `lo` on.
+fn field_reply(op: &FieldOp, window: &[u8], lo: u64) -> Reply {
+    let raw = bits::get_field(window, op.offset - lo * 8, op.width);
+    Reply::Integer(if op.signed {
+        bits::sign_extend(raw, op.width)
+    } else {
+        raw as i64
+    })
 }
 
 #[cfg(test)]

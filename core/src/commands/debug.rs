@@ -98,6 +98,7 @@ fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> Reply {
         Ok(idle) => idle.unwrap_or(0) / 1000,
         Err(e) => return err_store(&e),
     };
+    let compress = super::dump::rdb_compression(ctx);
     let read = match ctx.engine.keyspace.read(db, key, now) {
         Ok(Some(r)) => r,
         Ok(None) => return Reply::error("ERR no such key"),
@@ -107,7 +108,7 @@ fn object(ctx: &mut Ctx<'_>, key: &[u8]) -> Reply {
     // The value's serialized length: its DUMP payload without the type byte and the
     // 10-byte footer (RDB version and CRC64).
     let length = match super::dump::object_of(&read.entry.value, read.store, now) {
-        Ok(Some(obj)) => super::rdb::dump(&obj).len().saturating_sub(11),
+        Ok(Some(obj)) => super::rdb::dump(&obj, compress).len().saturating_sub(11),
         Ok(None) => 0,
         Err(e) => return err_store(&e),
     };

@@ -51,6 +51,7 @@ pub(super) fn object_of(
 ) -> Result<Option<Object>, StoreError> {
     Ok(Some(match value {
         Value::String(s) => Object::String(s.clone()),
+        Value::Chunked(c) => Object::String(c.read(store, 0, c.len())?.into()),
         Value::List(l) => Object::List(l.items(store)?),
         Value::Set(s) => Object::Set(s.members(store)?),
         Value::ZSet(z) => Object::ZSet(z.entries(store)?),
@@ -65,12 +66,18 @@ pub(super) fn object_of(
     }))
 }
 
+/// Whether payloads LZF-compress their strings (`rdbcompression`, yes by default).
+pub(super) fn rdb_compression(ctx: &Ctx<'_>) -> bool {
+    ctx.engine.config.redis_param("rdbcompression").as_deref() != Some("no")
+}
+
 fn dump(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let (db, now) = (ctx.db(), ctx.now);
+    let compress = rdb_compression(ctx);
     match ctx.engine.keyspace.read(db, &argv[1], now) {
         Ok(None) => Reply::Null,
         Ok(Some(r)) => match object_of(&r.entry.value, r.store, now) {
-            Ok(Some(obj)) => Reply::Bulk(Bytes::from(rdb::dump(&obj))),
+            Ok(Some(obj)) => Reply::Bulk(Bytes::from(rdb::dump(&obj, compress))),
             Ok(None) => Reply::error("ERR DUMP of a stream is not supported by Respite yet"),
             Err(e) => err_store(&e),
         },

@@ -15,7 +15,7 @@ use super::zset::{store_result, zadd_apply, AddFlags};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
 use crate::keyspace::ZSet;
-use crate::protocol::{Protocol, Reply};
+use crate::protocol::Reply;
 use crate::storage::{ScoreBound, StoreError, ZRange};
 
 const GROUP: &str = "geo";
@@ -139,23 +139,9 @@ fn parse_box(w: &[u8], h: &[u8], unit: &[u8]) -> Result<(f64, f64, f64), Reply> 
     Ok((w, h, parse_unit(unit)?))
 }
 
-/// Redis's human format for a coordinate (`%.17Lf`, trailing zeros removed).
-fn human(v: f64) -> String {
-    let s = format!("{v:.17}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
-
-fn coord_reply(ctx: &Ctx<'_>, v: f64) -> Reply {
-    if ctx.client.protocol == Protocol::Resp3 {
-        Reply::Double(v)
-    } else {
-        Reply::bulk(human(v))
-    }
+/// A coordinate as Redis replies it: human form (`%.17Lf`), a double in RESP3.
+fn coord_reply(v: f64) -> Reply {
+    Reply::HumanDouble(v)
 }
 
 fn distance_reply(d: f64) -> Reply {
@@ -265,7 +251,7 @@ fn geopos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         .map(|s| match s {
             Some(score) => {
                 let (lon, lat) = geohash::decode_score(score);
-                Reply::Array(vec![coord_reply(ctx, lon), coord_reply(ctx, lat)])
+                Reply::Array(vec![coord_reply(lon), coord_reply(lat)])
             }
             None => Reply::NullArray,
         })
@@ -574,10 +560,7 @@ fn search_generic(
                 item.push(Reply::Integer(p.score as i64));
             }
             if withcoord {
-                item.push(Reply::Array(vec![
-                    coord_reply(ctx, p.lon),
-                    coord_reply(ctx, p.lat),
-                ]));
+                item.push(Reply::Array(vec![coord_reply(p.lon), coord_reply(p.lat)]));
             }
             Reply::Array(item)
         })

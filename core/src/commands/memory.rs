@@ -155,6 +155,7 @@ fn value_size(value: &Value, store: &mut dyn Store, samples: u64) -> Result<u64,
     let small = |encoding: &str| encoding == "listpack" || encoding == "intset";
     Ok(match value {
         Value::String(s) => s.len() as u64 + STRING_OVERHEAD,
+        Value::Chunked(c) => c.len() + STRING_OVERHEAD,
         Value::Hash(h) => {
             let (fields, _) = h.scan(store, 0, take(samples, h.len()))?;
             if small(h.encoding()) {

@@ -30,6 +30,7 @@ pub mod keys;
 pub mod latency;
 pub mod list;
 pub mod long_double;
+pub mod lzf;
 pub mod memory;
 pub mod monitor;
 pub mod multi;

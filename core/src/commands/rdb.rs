@@ -7,9 +7,9 @@
 //! their integer encodings; lists as quicklist 2 nodes of listpacks (8 KB each, as
 //! `list-max-listpack-size -2`); sets as an intset (integers only, up to 512) or a plain set;
 //! sorted sets and hashes as one listpack up to 128 entries of up to 64 bytes, else their
-//! plain forms (binary doubles for scores). Strings are never LZF-compressed on the way out
-//! (Redis reads them either way), so a payload can differ from redis-server's bytes while
-//! meaning the same value.
+//! plain forms (binary doubles for scores). Strings and blobs (listpacks, intsets) go through
+//! Redis's rdbSaveRawString: integer encodings, and LZF (see `lzf.rs`) for more than 20
+//! bytes when `rdbcompression` is yes, so a payload has redis-server's bytes.
 //!
 //! Read: everything 7.0 and 7.2 write for these types (RDB versions up to 11): integer and
 //! LZF-compressed strings, the old plain list and string-scored sorted set, intsets,
@@ -130,8 +130,10 @@ fn canonical_int(s: &[u8]) -> Option<i64> {
     (v.to_string().as_bytes() == s).then_some(v)
 }
 
-/// rdbSaveRawString without compression: integers that fit 32 bits in their encodings.
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+/// rdbSaveRawString: integers that fit 32 bits in their encodings; with `compress` (Redis's
+/// `rdbcompression`), strings of more than 20 bytes LZF-compressed when that saves at least
+/// four bytes (the output may take at most `len - 4`), as Redis writes them.
+fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
     if s.len() <= 11 {
         if let Some(v) = canonical_int(s) {
             if let Ok(b) = i8::try_from(v) {
@@ -146,6 +148,15 @@ fn put_string(out: &mut Vec<u8>, s: &[u8]) {
                 out.extend_from_slice(&w.to_le_bytes());
                 return;
             }
+        }
+    }
+    if compress && s.len() > 20 {
+        if let Some(packed) = super::lzf::compress(s, s.len() - 4) {
+            out.push(0xc3); // RDB_ENCVAL << 6 | RDB_ENC_LZF
+            put_len(out, packed.len() as u64);
+            put_len(out, s.len() as u64);
+            out.extend_from_slice(&packed);
+            return;
         }
     }
     put_len(out, s.len() as u64);
@@ -228,13 +239,13 @@ fn score_text(v: f64) -> Vec<u8> {
     crate::protocol::format_double(v).into_bytes()
 }
 
-/// The payload DUMP replies for a value.
-pub fn dump(obj: &Object) -> Vec<u8> {
+/// The payload DUMP replies for a value; `compress` is Redis's `rdbcompression`.
+pub fn dump(obj: &Object, compress: bool) -> Vec<u8> {
     let mut out = Vec::new();
     match obj {
         Object::String(s) => {
             out.push(T_STRING);
-            put_string(&mut out, s);
+            put_string(&mut out, s, compress);
         }
         Object::List(items) => {
             out.push(T_LIST_QUICKLIST_2);
@@ -258,8 +269,7 @@ pub fn dump(obj: &Object) -> Vec<u8> {
             for node in nodes {
                 put_len(&mut out, 2); // QUICKLIST_NODE_CONTAINER_PACKED
                 let lp = listpack(node.into_iter());
-                put_len(&mut out, lp.len() as u64);
-                out.extend_from_slice(&lp);
+                put_string(&mut out, &lp, compress);
             }
         }
         Object::Set(members) => {
@@ -284,13 +294,12 @@ pub fn dump(obj: &Object) -> Vec<u8> {
                 for v in ints {
                     blob.extend_from_slice(&v.to_le_bytes()[..width]);
                 }
-                put_len(&mut out, blob.len() as u64);
-                out.extend_from_slice(&blob);
+                put_string(&mut out, &blob, compress);
             } else {
                 out.push(T_SET);
                 put_len(&mut out, members.len() as u64);
                 for m in members {
-                    put_string(&mut out, m);
+                    put_string(&mut out, m, compress);
                 }
             }
         }
@@ -306,13 +315,12 @@ pub fn dump(obj: &Object) -> Vec<u8> {
                         .zip(&scores)
                         .flat_map(|((m, _), s)| [&m[..], &s[..]]),
                 );
-                put_len(&mut out, lp.len() as u64);
-                out.extend_from_slice(&lp);
+                put_string(&mut out, &lp, compress);
             } else {
                 out.push(T_ZSET_2);
                 put_len(&mut out, entries.len() as u64);
                 for (m, s) in entries.iter().rev() {
-                    put_string(&mut out, m);
+                    put_string(&mut out, m, compress);
                     out.extend_from_slice(&s.to_le_bytes());
                 }
             }
@@ -325,14 +333,13 @@ pub fn dump(obj: &Object) -> Vec<u8> {
             if small {
                 out.push(T_HASH_LISTPACK);
                 let lp = listpack(fields.iter().flat_map(|(f, v)| [&f[..], &v[..]]));
-                put_len(&mut out, lp.len() as u64);
-                out.extend_from_slice(&lp);
+                put_string(&mut out, &lp, compress);
             } else {
                 out.push(T_HASH);
                 put_len(&mut out, fields.len() as u64);
                 for (f, v) in fields {
-                    put_string(&mut out, f);
-                    put_string(&mut out, v);
+                    put_string(&mut out, f, compress);
+                    put_string(&mut out, v, compress);
                 }
             }
         }
@@ -427,53 +434,12 @@ impl<'a> Reader<'a> {
                 let clen = usize::try_from(self.len()?).map_err(|_| BAD)?;
                 let len = usize::try_from(self.len()?).map_err(|_| BAD)?;
                 let packed = self.take(clen)?;
-                lzf_decompress(packed, len).map(Bytes::from)
+                super::lzf::decompress(packed, len)
+                    .map(Bytes::from)
+                    .ok_or(BAD)
             }
         }
     }
-}
-
-/// LZF decompression (liblzf's format) to exactly `len` bytes.
-pub fn lzf_decompress(input: &[u8], len: usize) -> Res<Vec<u8>> {
-    // A compressed byte expands to at most a few hundred: refuse absurd lengths up front.
-    if len == 0 || len > input.len().saturating_mul(300).saturating_add(64) {
-        return Err(BAD);
-    }
-    let mut out = Vec::with_capacity(len);
-    let mut i = 0;
-    while i < input.len() {
-        let ctrl = input[i] as usize;
-        i += 1;
-        if ctrl < 32 {
-            let n = ctrl + 1;
-            let lit = input.get(i..i + n).ok_or(BAD)?;
-            if out.len() + n > len {
-                return Err(BAD);
-            }
-            out.extend_from_slice(lit);
-            i += n;
-        } else {
-            let mut n = ctrl >> 5;
-            if n == 7 {
-                n += *input.get(i).ok_or(BAD)? as usize;
-                i += 1;
-            }
-            let back = ((ctrl & 0x1f) << 8) + *input.get(i).ok_or(BAD)? as usize + 1;
-            i += 1;
-            if back > out.len() || out.len() + n + 2 > len {
-                return Err(BAD);
-            }
-            let from = out.len() - back;
-            for k in 0..n + 2 {
-                let b = out[from + k];
-                out.push(b);
-            }
-        }
-    }
-    if out.len() != len {
-        return Err(BAD);
-    }
-    Ok(out)
 }
 
 /// The entries of a listpack, checked whole: header, every entry and its back-length, the
@@ -868,7 +834,7 @@ mod tests {
     fn strings_as_redis_dumps_them() {
         // redis-server 7.0.15: SET k 1 / SET k hello, then DUMP k.
         assert_eq!(
-            dump(&Object::String(b("1"))),
+            dump(&Object::String(b("1")), true),
             b"\x00\xc0\x01\x0a\x00\x26\x78\xe7\xb6\xd1\x01\x11\xfc".to_vec()
         );
     }
@@ -902,8 +868,11 @@ mod tests {
                     .collect(),
             ),
         ];
-        for obj in objects {
-            let payload = dump(&obj);
+        for (obj, compress) in objects
+            .iter()
+            .flat_map(|o| [(o.clone(), false), (o.clone(), true)])
+        {
+            let payload = dump(&obj, compress);
             let back = restore(&payload).unwrap();
             match (&obj, &back) {
                 (Object::Set(a), Object::Set(b)) => {
@@ -951,14 +920,17 @@ mod tests {
     fn lzf_literal_and_backref() {
         // "aaaaaaaaaa": literal 'a', then a back-reference of 9 bytes at distance 1.
         let packed = [0x00, b'a', 0xe0, 0x00, 0x00];
-        assert_eq!(lzf_decompress(&packed, 10).unwrap(), b"aaaaaaaaaa");
-        assert!(lzf_decompress(&packed, 11).is_err());
-        assert!(lzf_decompress(&[0x20, 0x05], 10).is_err());
+        assert_eq!(
+            super::super::lzf::decompress(&packed, 10).unwrap(),
+            b"aaaaaaaaaa"
+        );
+        assert!(super::super::lzf::decompress(&packed, 11).is_none());
+        assert!(super::super::lzf::decompress(&[0x20, 0x05], 10).is_none());
     }
 
     #[test]
     fn damaged_payloads_are_errors() {
-        let payload = dump(&Object::List(vec![b("a"), b("b")]));
+        let payload = dump(&Object::List(vec![b("a"), b("b")]), true);
         for cut in 0..payload.len() {
             assert!(restore(&payload[..cut]).is_err());
         }

@@ -151,6 +151,9 @@ fn lookup(ctx: &mut Ctx<'_>, pattern: &[u8], element: &Bytes) -> Result<Option<B
     };
     match (arrow, &r.entry.value) {
         (None, Value::String(s)) => Ok(Some(s.clone())),
+        (None, Value::Chunked(c)) => Ok(Some(Bytes::from(
+            c.read(r.store, 0, c.len()).map_err(|e| err_store(&e))?,
+        ))),
         (Some(a), Value::Hash(h)) => Ok(h
             .get(r.store, &pattern[a + 2..])
             .map_err(|e| err_store(&e))?

@@ -9,8 +9,9 @@ use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_arity, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
 use crate::events::class;
-use crate::keyspace::Value;
+use crate::keyspace::{KeyMut, KeyRef, Value};
 use crate::protocol::Reply;
+use crate::storage::StoreError;
 
 const RANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.";
 
@@ -189,24 +190,33 @@ pub(super) fn read_string_as(
         ks.read(db, key, ctx.now)
     };
     match found {
-        Ok(Some(k)) => match k.entry.value.as_string() {
-            Some(s) => Ok(Some((s.clone(), k.entry.expire_at))),
-            None => Err(err_wrongtype()),
+        Ok(Some(mut k)) => match k.string_bytes() {
+            Ok(Some(s)) => Ok(Some((s, k.entry.expire_at))),
+            Ok(None) => Err(err_wrongtype()),
+            Err(e) => Err(err_store(&e)),
         },
         Ok(None) => Ok(None),
         Err(e) => Err(err_store(&e)),
     }
 }
 
-/// What [`lookup`] found: the value when it is a string, and the expiry.
+/// What [`lookup`] found: the value when it is a string (and was asked for), and the expiry.
 type Found = (Option<Bytes>, Option<i64>);
 
-/// A live key of any type: its value if it is a string, and its expiry. SET and its kin
-/// overwrite keys of every type, so only some of their options care about the type.
-fn lookup(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Found>, Reply> {
+/// A live key of any type: its value if it is a string and `value` asks for it (a long
+/// string is assembled from its chunks only then), and its expiry. SET and its kin overwrite
+/// keys of every type, so only some of their options care about the type.
+fn lookup(ctx: &mut Ctx<'_>, key: &[u8], value: bool) -> Result<Option<Found>, Reply> {
     let db = ctx.db();
-    match ctx.engine.keyspace.get(db, key, ctx.now) {
-        Ok(Some(entry)) => Ok(Some((entry.value.as_string().cloned(), entry.expire_at))),
+    match ctx.engine.keyspace.read(db, key, ctx.now) {
+        Ok(Some(mut k)) => {
+            let bytes = if value {
+                k.string_bytes().map_err(|e| err_store(&e))?
+            } else {
+                None
+            };
+            Ok(Some((bytes, k.entry.expire_at)))
+        }
         Ok(None) => Ok(None),
         Err(e) => Err(err_store(&e)),
     }
@@ -251,6 +261,43 @@ pub(super) fn write_changed_string(
         .map_err(|e| err_store(&e))
 }
 
+/// Runs `f` on a string key with its length, for reads of a range that must not load a long
+/// string whole (GETRANGE, GETBIT, BITCOUNT, ...): `None` when the key does not exist,
+/// WRONGTYPE when it holds another type. Counted as a keyspace hit or miss.
+pub(super) fn with_string<T>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&mut KeyRef<'_>, u64) -> Result<T, StoreError>,
+) -> Result<Option<T>, Reply> {
+    let db = ctx.db();
+    match ctx.engine.keyspace.read(db, key, ctx.now) {
+        Ok(Some(mut k)) => {
+            let len = k.string_len().ok_or_else(err_wrongtype)?;
+            f(&mut k, len).map(Some).map_err(|e| err_store(&e))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(err_store(&e)),
+    }
+}
+
+/// Runs `f` with write access to a string key and its length (`None` when the key does not
+/// exist), for the commands that change a string in place (APPEND, SETRANGE, SETBIT,
+/// BITFIELD); WRONGTYPE when the key holds another type.
+pub(super) fn with_string_mut<T>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&mut KeyMut<'_>, Option<u64>) -> Result<T, Reply>,
+) -> Result<T, Reply> {
+    let db = ctx.db();
+    let mut k = ctx
+        .engine
+        .keyspace
+        .write(db, key, ctx.now)
+        .map_err(|e| err_store(&e))?;
+    let len = k.string_len().map_err(|_| err_wrongtype())?;
+    f(&mut k, len)
+}
+
 /// Deletes a key; returns whether it existed.
 fn delete_key(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Reply> {
     let db = ctx.db();
@@ -260,9 +307,8 @@ fn delete_key(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<bool, Reply> {
         .map_err(|e| err_store(&e))
 }
 
-/// Redis's `checkStringLength`: a string may not grow past proto-max-bulk-len.
-fn check_string_length(ctx: &Ctx<'_>, size: u64, append: u64) -> Result<(), Reply> {
-    let max = ctx.engine.config.server.proto_max_bulk_len.0;
+/// Redis's `checkStringLength`: a string may not grow past proto-max-bulk-len (`max`).
+fn check_string_length(max: u64, size: u64, append: u64) -> Result<(), Reply> {
     match size.checked_add(append) {
         Some(total) if total <= max => Ok(()),
         _ => Err(Reply::error(
@@ -407,7 +453,7 @@ fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let key = &argv[1];
     // A plain SET replaces whatever is there, so it need not read the old value.
     let (found, old, old_expiry) = if opts.get || opts.keepttl || opts.nx || opts.xx {
-        match tri!(lookup(ctx, key)) {
+        match tri!(lookup(ctx, key, opts.get)) {
             Some((value, expiry)) => (true, value, expiry),
             None => (false, None, None),
         }
@@ -523,11 +569,11 @@ fn mget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let mut out = Vec::with_capacity(argv.len() - 1);
     for key in &argv[1..] {
         // A key of another type reads as nil, not as an error.
-        let reply = match ctx.engine.keyspace.get(db, key, ctx.now) {
-            Ok(Some(entry)) => entry
-                .value
-                .as_string()
-                .map_or(Reply::Null, |s| Reply::Bulk(s.clone())),
+        let reply = match ctx.engine.keyspace.read(db, key, ctx.now) {
+            Ok(Some(mut k)) => match k.string_bytes() {
+                Ok(value) => value.map_or(Reply::Null, Reply::Bulk),
+                Err(e) => return err_store(&e),
+            },
             Ok(None) => Reply::Null,
             Err(e) => return err_store(&e),
         };
@@ -572,28 +618,22 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<(), Reply> {
 fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let key = &argv[1];
     let suffix = &argv[2];
-    let total = match tri!(read_string_for_write(ctx, key)) {
-        None => {
-            tri!(write_string(ctx, key, owned(suffix), None));
-            suffix.len()
+    let max = ctx.engine.config.server.proto_max_bulk_len.0;
+    // Only the chunks at the end of a long string are read and written.
+    let total = tri!(with_string_mut(ctx, key, |k, len| match len {
+        None => Ok(None),
+        Some(len) => {
+            check_string_length(max, len, suffix.len() as u64)?;
+            k.string_write(len, suffix).map_err(|e| err_store(&e))?;
+            Ok(Some(len + suffix.len() as u64))
         }
-        Some((old, expire_at)) => {
-            tri!(check_string_length(
-                ctx,
-                old.len() as u64,
-                suffix.len() as u64
-            ));
-            let mut joined = Vec::with_capacity(old.len() + suffix.len());
-            joined.extend_from_slice(&old);
-            joined.extend_from_slice(suffix);
-            let total = joined.len();
-            tri!(write_changed_string(
-                ctx,
-                key,
-                Bytes::from(joined),
-                expire_at
-            ));
-            total
+    }));
+    let total = match total {
+        Some(total) => total,
+        None => {
+            // A new key is stored as SET stores it (its encoding is not `raw`).
+            tri!(write_string(ctx, key, owned(suffix), None));
+            suffix.len() as u64
         }
     };
     ctx.notify(class::STRING, "append", key);
@@ -601,8 +641,9 @@ fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn strlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
-    let len = tri!(read_string(ctx, &argv[1])).map_or(0, |(value, _)| value.len());
-    Reply::Integer(len as i64)
+    // O(1): a long string's row holds its length.
+    let len = tri!(with_string(ctx, &argv[1], |_, len| Ok(len)));
+    Reply::Integer(len.unwrap_or(0) as i64)
 }
 
 /// GETRANGE and SUBSTR.
@@ -613,13 +654,13 @@ fn getrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let Some(end) = parse_i64(&argv[3]) else {
         return err_not_integer();
     };
-    let Some((value, _)) = tri!(read_string(ctx, &argv[1])) else {
-        return Reply::Bulk(Bytes::new());
-    };
-    match byte_range(value.len(), start, end) {
-        Some((from, to)) => Reply::Bulk(value.slice(from..=to)),
-        None => Reply::Bulk(Bytes::new()),
-    }
+    let value = tri!(with_string(ctx, &argv[1], |k, len| {
+        match byte_range(len as usize, start, end) {
+            Some((from, to)) => k.string_range(from as u64, to as u64 + 1),
+            None => Ok(Vec::new()),
+        }
+    }));
+    Reply::Bulk(Bytes::from(value.unwrap_or_default()))
 }
 
 /// The inclusive byte range GETRANGE returns for `start..=end` of a `len`-byte string
@@ -647,29 +688,19 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::error("ERR offset is out of range");
     }
     let offset = offset as u64;
-    let existing = tri!(read_string_for_write(ctx, key));
-    if patch.is_empty() {
-        // Nothing to write: the length as it is, and no key created.
-        return Reply::Integer(existing.map_or(0, |(value, _)| value.len() as i64));
+    let max = ctx.engine.config.server.proto_max_bulk_len.0;
+    let total = tri!(with_string_mut(ctx, key, |k, len| {
+        if patch.is_empty() {
+            // Nothing to write: the length as it is, and no key created.
+            return Ok(len.unwrap_or(0));
+        }
+        check_string_length(max, offset, patch.len() as u64)?;
+        k.string_write(offset, patch).map_err(|e| err_store(&e))?;
+        Ok(len.unwrap_or(0).max(offset + patch.len() as u64))
+    }));
+    if !patch.is_empty() {
+        ctx.notify(class::STRING, "setrange", key);
     }
-    tri!(check_string_length(ctx, offset, patch.len() as u64));
-    // Below proto-max-bulk-len, so it fits in memory's address space.
-    let offset = offset as usize;
-    let (old, expire_at) = existing.unwrap_or_default();
-    let mut value = Vec::with_capacity(old.len().max(offset + patch.len()));
-    value.extend_from_slice(&old);
-    if value.len() < offset + patch.len() {
-        value.resize(offset + patch.len(), 0);
-    }
-    value[offset..offset + patch.len()].copy_from_slice(patch);
-    let total = value.len();
-    tri!(write_changed_string(
-        ctx,
-        key,
-        Bytes::from(value),
-        expire_at
-    ));
-    ctx.notify(class::STRING, "setrange", key);
     Reply::Integer(total as i64)
 }
 

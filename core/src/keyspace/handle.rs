@@ -69,9 +69,16 @@ impl<'a> KeyMut<'a> {
         self.entry().and_then(|e| e.expire_at)
     }
 
-    /// Replaces the key's value and expiry.
+    /// Replaces the key's value and expiry (a long string goes into chunk rows).
     pub fn set(&mut self, value: Value, expire_at: Option<i64>) -> Result<(), StoreError> {
         self.found.discard()?;
+        let value = match value {
+            Value::String(b) if b.len() > super::string::LONG_STRING => {
+                let (_, mut backing) = self.backing();
+                Value::Chunked(super::Chunked::create(&mut backing, &b)?)
+            }
+            value => value,
+        };
         self.found.slot.entry = Some(Entry {
             value,
             expire_at,

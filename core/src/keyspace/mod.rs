@@ -22,6 +22,8 @@
 //! - `datasize.rs`: the logical data size `maxmemory` limits.
 //! - `evict.rs`: `maxmemory`'s policies: sampling, LRU/LFU, evicting keys.
 //! - `encodings.rs`: when collections move from inline values to element rows.
+//! - `string.rs`: long strings in chunk rows, and the range reads and in-place writes of
+//!   strings (GETRANGE, SETRANGE, APPEND, the bit commands).
 //! - `value.rs`, `hash.rs`, `list.rs`, `set.rs`, `zset.rs`, `stream.rs` (and its consumer
 //!   groups, `stream_group.rs`): the values and their types.
 //! - `watch.rs`: WATCH bookkeeping.
@@ -42,6 +44,7 @@ mod rename;
 pub mod set;
 pub mod stream;
 pub mod stream_group;
+pub mod string;
 #[cfg(test)]
 mod tests;
 mod value;
@@ -57,6 +60,7 @@ pub use rename::Renamed;
 pub use set::Set;
 pub use stream::{Stream, StreamEntry, StreamId, Trim};
 pub use stream_group::{Group, Pending};
+pub use string::Chunked;
 pub use value::{Typed, Value};
 pub use watch::WatchRegistry;
 pub use writebehind::WriteBehindOptions;
@@ -90,7 +94,7 @@ impl Entry {
     /// Redis's OBJECT ENCODING name for the value.
     pub fn encoding(&self) -> &'static str {
         match &self.value {
-            Value::String(_) if self.raw => "raw",
+            Value::String(_) | Value::Chunked(_) if self.raw => "raw",
             value => value.encoding(),
         }
     }

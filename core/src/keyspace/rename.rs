@@ -114,7 +114,11 @@ impl Keyspace {
                 let (_, mut backing) = target.backing();
                 Value::Stream(s.duplicate(&mut backing)?)
             }
-            other => other.clone(),
+            Value::Chunked(c) => {
+                let (_, mut backing) = target.backing();
+                Value::Chunked(c.duplicate(&mut backing)?)
+            }
+            Value::String(_) => src.value.clone(),
         };
         target.set(value, src.expire_at)?;
         Ok(true)

@@ -6,6 +6,7 @@ use super::hash::Hash;
 use super::list::List;
 use super::set::Set;
 use super::stream::Stream;
+use super::string::Chunked;
 use super::zset::ZSet;
 use crate::storage::{CollectionId, Record, StoreError, ValueType};
 
@@ -14,6 +15,8 @@ use crate::storage::{CollectionId, Record, StoreError, ValueType};
 pub enum Value {
     /// A string (binary-safe).
     String(Bytes),
+    /// A long string kept in chunk rows (see `keyspace/string.rs`); a string to clients.
+    Chunked(Chunked),
     /// A hash.
     Hash(Hash),
     /// A sorted set.
@@ -76,7 +79,7 @@ impl Value {
     /// The persisted type.
     pub fn value_type(&self) -> ValueType {
         match self {
-            Value::String(_) => ValueType::String,
+            Value::String(_) | Value::Chunked(_) => ValueType::String,
             Value::Hash(_) => ValueType::Hash,
             Value::ZSet(_) => ValueType::ZSet,
             Value::List(_) => ValueType::List,
@@ -97,6 +100,7 @@ impl Value {
                     "raw"
                 }
             }
+            Value::Chunked(_) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::ZSet(z) => z.encoding(),
             Value::List(l) => l.encoding(),
@@ -108,7 +112,7 @@ impl Value {
     /// Whether the value is a collection with no element left (such keys are removed).
     pub fn is_empty_collection(&self) -> bool {
         match self {
-            Value::String(_) => false,
+            Value::String(_) | Value::Chunked(_) => false,
             Value::Hash(h) => h.is_empty(),
             Value::ZSet(z) => z.is_empty(),
             Value::List(l) => l.is_empty(),
@@ -122,6 +126,7 @@ impl Value {
     pub fn cid(&self) -> Option<CollectionId> {
         match self {
             Value::String(_) => None,
+            Value::Chunked(c) => Some(c.cid()),
             Value::Hash(h) => h.cid(),
             Value::ZSet(z) => z.cid(),
             Value::List(l) => l.cid(),
@@ -134,6 +139,7 @@ impl Value {
     pub fn sub_expire_at(&self) -> Option<i64> {
         match self {
             Value::String(_)
+            | Value::Chunked(_)
             | Value::List(_)
             | Value::Set(_)
             | Value::ZSet(_)
@@ -146,6 +152,7 @@ impl Value {
     pub fn size(&self) -> usize {
         match self {
             Value::String(b) => b.len(),
+            Value::Chunked(c) => c.size(),
             Value::Hash(h) => h.size(),
             Value::ZSet(z) => z.size(),
             Value::List(l) => l.size(),
@@ -165,6 +172,8 @@ impl Value {
         }
         let len = match self {
             Value::String(_) => 0,
+            // A long string in chunks: its bytes, as a string held whole.
+            Value::Chunked(c) => return usize::try_from(c.len()).unwrap_or(usize::MAX / 2),
             Value::Hash(h) => h.len(),
             Value::ZSet(z) => z.len(),
             Value::List(l) => l.len(),
@@ -181,6 +190,7 @@ impl Value {
     pub(super) fn mods(&self) -> u64 {
         match self {
             Value::String(_) => 0,
+            Value::Chunked(c) => c.mods(),
             Value::Hash(h) => h.mods(),
             Value::ZSet(z) => z.mods(),
             Value::List(l) => l.mods(),
@@ -195,6 +205,7 @@ impl Value {
             kind: self.value_type(),
             value: match self {
                 Value::String(b) => b.clone(),
+                Value::Chunked(c) => c.encode(),
                 Value::Hash(h) => h.encode(),
                 Value::ZSet(z) => z.encode(),
                 Value::List(l) => l.encode(),
@@ -211,7 +222,11 @@ impl Value {
     /// The value a key row persists.
     pub(super) fn from_record(r: Record) -> Result<Value, StoreError> {
         Ok(match r.kind {
-            ValueType::String => Value::String(r.value),
+            // A string with chunk rows; one without (short, or from before chunking) is whole.
+            ValueType::String => match r.cid {
+                Some(cid) => Value::Chunked(Chunked::decode(&r.value, cid)?),
+                None => Value::String(r.value),
+            },
             ValueType::Hash => Value::Hash(Hash::decode(&r.value, r.cid, r.sub_expire_at)?),
             ValueType::ZSet => Value::ZSet(ZSet::decode(&r.value, r.cid)?),
             ValueType::List => Value::List(List::decode(&r.value, r.cid)?),

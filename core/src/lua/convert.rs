@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use mlua::{Lua, Table, Value};
 
-use crate::protocol::{format_double, Protocol, Reply};
+use crate::protocol::{format_double, human_double, Protocol, Reply};
 
 /// Deepest table nesting converted to a reply (Redis stops at its Lua stack limit); a
 /// self-referencing table would otherwise recurse without end.
@@ -190,6 +190,8 @@ pub fn reply_to_lua(lua: &Lua, reply: &Reply, resp: Protocol) -> mlua::Result<Va
         }
         Reply::Double(d) if resp3 => wrap(lua, "double", Value::Number(*d))?,
         Reply::Double(d) => Value::String(lua.create_string(format_double(*d))?),
+        Reply::HumanDouble(d) if resp3 => wrap(lua, "double", Value::Number(*d))?,
+        Reply::HumanDouble(d) => Value::String(lua.create_string(human_double(*d))?),
         Reply::Boolean(b) if resp3 => Value::Boolean(*b),
         Reply::Boolean(b) => Value::Integer(*b as mlua::Integer),
         Reply::BigNumber(digits) if resp3 => wrap(

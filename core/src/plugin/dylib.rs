@@ -395,7 +395,7 @@ fn to_sdk(r: &Reply) -> sdk_reply::Reply {
         Reply::Set(v) => S::Set(list(v)),
         Reply::Push(v) => S::Push(list(v)),
         Reply::Map(pairs) => S::Map(pairs.iter().map(|(k, v)| (to_sdk(k), to_sdk(v))).collect()),
-        Reply::Double(d) => S::Double(*d),
+        Reply::Double(d) | Reply::HumanDouble(d) => S::Double(*d),
         Reply::Boolean(b) => S::Boolean(*b),
         Reply::BigNumber(b) => S::BigNumber(lossy(b)),
         Reply::Verbatim { format, text } => S::Verbatim {

@@ -4,4 +4,4 @@ mod parser;
 mod reply;
 
 pub use parser::{parse_i64, ParseLimits, Parser};
-pub use reply::{format_double, Protocol, Reply};
+pub use reply::{format_double, human_double, Protocol, Reply};

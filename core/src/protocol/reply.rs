@@ -40,6 +40,10 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// Double; a bulk string of [`format_double`] in RESP2.
     Double(f64),
+    /// A double in Redis's human form (`%.17Lf`, trailing zeros removed: GEO coordinates,
+    /// `addReplyHumanLongDouble`), as a bulk string in RESP2 and a double in RESP3; anything
+    /// else that reads replies (scripts, plugins) sees it as [`Reply::Double`].
+    HumanDouble(f64),
     /// Boolean; integer 1 or 0 in RESP2.
     Boolean(bool),
     /// Big number given as its decimal digits; a bulk string in RESP2.
@@ -119,6 +123,14 @@ impl Reply {
                     put_bulk(out, text.as_bytes());
                 }
             }
+            Reply::HumanDouble(v) => {
+                let text = human_double(*v);
+                if resp3 {
+                    put_line(out, b',', text.as_bytes());
+                } else {
+                    put_bulk(out, text.as_bytes());
+                }
+            }
             Reply::Boolean(b) => out.extend_from_slice(match (resp3, b) {
                 (true, true) => b"#t\r\n",
                 (true, false) => b"#f\r\n",
@@ -173,6 +185,18 @@ fn put_line(out: &mut Vec<u8>, prefix: u8, text: &[u8]) {
         }));
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Redis's human form of a long double (`%.17Lf`, trailing zeros and a bare point removed,
+/// `-0` as `0`): how GEOPOS and WITHCOORD print coordinates.
+pub fn human_double(v: f64) -> String {
+    let s = format!("{v:.17}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Redis's text for a double: `inf`, `-inf`, `nan`, otherwise C `%.17g`, which is what
