@@ -80,7 +80,7 @@ pub(super) fn apply_row(
 /// The rows waiting to be applied, with the newest row of each key.
 #[derive(Default)]
 struct Queue {
-    latest: HashMap<(DbIndex, Bytes), Option<Record>>,
+    latest: HashMap<(DbIndex, Bytes), Option<Record>, ahash::RandomState>,
     /// Keys in the order they were first queued.
     order: VecDeque<(DbIndex, Bytes)>,
     /// Bytes of the queued rows' keys and values.
@@ -110,13 +110,8 @@ impl Queue {
                 out.push((db, key, row));
             }
         }
-        out.sort_by(|a, b| {
-            (a.0, super::sqlite::position(&a.1), &a.1).cmp(&(
-                b.0,
-                super::sqlite::position(&b.1),
-                &b.1,
-            ))
-        });
+        // By the key table's order (db, position, key): each page is touched once per chunk.
+        out.sort_by_cached_key(|(db, key, _)| (*db, super::sqlite::position(key), key.clone()));
         out
     }
 
@@ -295,11 +290,10 @@ fn run(shared: &Shared) {
         let conn = lock(&shared.conn);
         let more = shared.apply_chunk(&conn, CHUNK, false);
         drop(conn);
-        if !more {
-            continue;
+        if more {
+            // Let a reader waiting for the connection take it between chunks.
+            std::thread::yield_now();
         }
-        // Let a waiting reader take the connection between chunks.
-        std::thread::yield_now();
     }
 }
 
