@@ -26,6 +26,8 @@
 #                 own default, which hides the cost of writes to many distinct keys
 #   RESPITE_BIN=path   benchmark this respite binary instead of building target/release/respite
 #   RESPITE_CONFIG=text   respite's config file, e.g. $'[storage]\ndurability = "write-behind"'
+#   REDIS_ARGS="..."  more redis-server arguments, e.g. "--appendonly yes --appendfsync always"
+#                 to compare with Redis's own durable mode (respite: synchronous = "full")
 #
 # Both servers run on ephemeral loopback ports; redis-server without persistence, respite
 # with its SQLite file in a temporary directory. Both are killed on exit.
@@ -138,8 +140,9 @@ start_redis() {
     local port
     for _ in $(seq 10); do
         port=$(free_port)
+        # shellcheck disable=SC2086 # REDIS_ARGS is a list of arguments
         redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$port" \
-            --dir "$WORK" --logfile "$WORK/redis.log" --daemonize no &
+            --dir "$WORK" --logfile "$WORK/redis.log" --daemonize no ${REDIS_ARGS:-} &
         REDIS_PID=$!
         for _ in $(seq 100); do
             if redis-cli -h 127.0.0.1 -p "$port" PING >/dev/null 2>&1; then
