@@ -68,7 +68,12 @@ fn script_values_convert_as_in_redis() {
     );
     assert_eq!(
         eval(&mut c, "return redis.REDIS_VERSION", &["0"]),
-        Reply::bulk("7.0.15")
+        Reply::bulk("7.4.0"),
+        "the version INFO and HELLO report"
+    );
+    assert_eq!(
+        eval(&mut c, "return redis.REDIS_VERSION_NUM", &["0"]),
+        Reply::Int(0x07_04_00)
     );
     assert_eq!(
         eval(

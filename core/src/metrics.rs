@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn info_becomes_prometheus_text() {
-        let info = "# Server\r\nredis_version:7.2.0\r\nuptime_in_seconds:12\r\n\r\n\
+        let info = "# Server\r\nredis_version:7.4.0\r\nuptime_in_seconds:12\r\n\r\n\
                     # Clients\r\nconnected_clients:3\r\n\r\n\
                     # Commandstats\r\ncmdstat_client|id:calls=2,usec=5,usec_per_call=2.50,rejected_calls=0,failed_calls=1\r\n\
                     # Errorstats\r\nerrorstat_ERR:count=4\r\n\

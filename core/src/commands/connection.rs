@@ -8,8 +8,12 @@ use crate::engine::client::ReplyMode;
 use crate::engine::Ctx;
 use crate::protocol::{Protocol, Reply};
 
-/// The Redis version Respite reports, for clients that check features by version.
-pub const REDIS_VERSION: &str = "7.2.0";
+/// The Redis version Respite reports (INFO, HELLO, scripts' `redis.REDIS_VERSION`), for
+/// clients that check features by version: 7.4, since Respite has 7.4's additions (hash-field
+/// expiry, CLIENT KILL MAXAGE, XREAD `+`).
+pub const REDIS_VERSION: &str = "7.4.0";
+/// [`REDIS_VERSION`] as a number, `0x00MMmmpp` (`redis.REDIS_VERSION_NUM`).
+pub const REDIS_VERSION_NUM: i64 = 0x07_04_00;
 
 /// Connection commands.
 pub static COMMANDS: &[CommandSpec] = &[

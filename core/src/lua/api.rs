@@ -14,9 +14,7 @@ use crate::commands::table::flags;
 use crate::engine::Ctx;
 use crate::protocol::{Protocol, Reply};
 
-/// The Redis version scripts see (`redis.REDIS_VERSION`), and its number.
-const REDIS_VERSION: &str = "7.0.15";
-const REDIS_VERSION_NUM: i64 = 0x07000f;
+use crate::commands::connection::{REDIS_VERSION, REDIS_VERSION_NUM};
 
 fn raise<T>(msg: &str) -> mlua::Result<T> {
     Err(mlua::Error::RuntimeError(format!("ERR {msg}")))
