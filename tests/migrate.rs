@@ -199,26 +199,7 @@ fn offline_bulk_survives_kill_9_of_the_importer_under_a_writer() {
     writes.join().unwrap();
     assert!(done.load(Ordering::Relaxed) > 0, "the writer wrote nothing");
 
-    let (ok, out) = migrate_cli(
-        dir.path(),
-        &[
-            "cutover",
-            "--to",
-            to,
-            "--run-id",
-            "off",
-            "--freeze-ms",
-            "1000",
-        ],
-    );
-    assert!(ok, "{out}");
-    assert!(out.contains("status: completed"), "{out}");
-    let (ok, out) = migrate_cli(
-        dir.path(),
-        &["verify", "--to", to, "--run-id", "off", "--sample", "100%"],
-    );
-    assert!(ok, "{out}");
-    assert!(out.contains("mismatches: 0"), "{out}");
+    cutover_and_verify(dir.path(), to);
 
     // The file is Respite's own: a server on it holds what the source holds.
     let server = Server::builder().config(CONFIG).db_path(&file).start();
@@ -598,6 +579,31 @@ fn bad_sources_fail_with_a_clear_message_and_stay_resumable() {
     assert!(e.to_string().contains("exists"), "{e}");
 }
 
+/// The offline run "off" into `to`: cutover under a one-second freeze, then verify at 100%
+/// with no mismatch.
+fn cutover_and_verify(dir: &std::path::Path, to: &str) {
+    let (ok, out) = migrate_cli(
+        dir,
+        &[
+            "cutover",
+            "--to",
+            to,
+            "--run-id",
+            "off",
+            "--freeze-ms",
+            "1000",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("status: completed"), "{out}");
+    let (ok, out) = migrate_cli(
+        dir,
+        &["verify", "--to", to, "--run-id", "off", "--sample", "100%"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("mismatches: 0"), "{out}");
+}
+
 fn migrate_cli(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = respite_command()
         .current_dir(dir)
@@ -651,27 +657,7 @@ fn offline_front_end_migrates_into_a_file_that_respite_then_serves() {
     assert!(ok, "{out}");
     assert!(out.contains("migrated_keys: 604"), "{out}");
 
-    let (ok, out) = migrate_cli(
-        dir.path(),
-        &[
-            "cutover",
-            "--to",
-            to,
-            "--run-id",
-            "off",
-            "--freeze-ms",
-            "1000",
-        ],
-    );
-    assert!(ok, "{out}");
-    assert!(out.contains("status: completed"), "{out}");
-
-    let (ok, out) = migrate_cli(
-        dir.path(),
-        &["verify", "--to", to, "--run-id", "off", "--sample", "100%"],
-    );
-    assert!(ok, "{out}");
-    assert!(out.contains("mismatches: 0"), "{out}");
+    cutover_and_verify(dir.path(), to);
 
     // The file is Respite's own: a server on it answers for the keys.
     let server = Server::builder().config(CONFIG).db_path(&file).start();
