@@ -83,8 +83,6 @@ struct Queue {
     latest: HashMap<(DbIndex, Bytes), Option<Record>, ahash::RandomState>,
     /// Keys in the order they were first queued.
     order: VecDeque<(DbIndex, Bytes)>,
-    /// Bytes of the queued rows' keys and values.
-    bytes: usize,
     /// Why applying failed, until a settle succeeds.
     failed: Option<String>,
     /// Rows applied by the writer's thread, and on the executor's thread by a settle.
@@ -93,11 +91,14 @@ struct Queue {
     stop: bool,
 }
 
-fn row_bytes(key: &[u8], row: &Option<Record>) -> usize {
-    key.len() + row.as_ref().map_or(0, |r| r.value.len()) + 64
-}
-
 impl Queue {
+    /// Queues a key's row, replacing a row of the same key still queued.
+    fn push(&mut self, db: DbIndex, key: Bytes, row: Option<Record>) {
+        if self.latest.insert((db, key.clone()), row).is_none() {
+            self.order.push_back((db, key));
+        }
+    }
+
     /// Takes up to `n` rows, in key order.
     fn take(&mut self, n: usize) -> Vec<(DbIndex, Bytes, Option<Record>)> {
         let mut out = Vec::with_capacity(n.min(self.order.len()));
@@ -106,7 +107,6 @@ impl Queue {
                 break;
             };
             if let Some(row) = self.latest.remove(&(db, key.clone())) {
-                self.bytes -= row_bytes(&key, &row);
                 out.push((db, key, row));
             }
         }
@@ -126,7 +126,6 @@ impl Queue {
     fn clear(&mut self) {
         self.latest.clear();
         self.order.clear();
-        self.bytes = 0;
     }
 }
 
@@ -159,9 +158,7 @@ impl Shared {
                     if let std::collections::hash_map::Entry::Vacant(v) =
                         q.latest.entry((db, key.clone()))
                     {
-                        let size = row_bytes(&key, &row);
                         v.insert(row);
-                        q.bytes += size;
                         q.order.push_front((db, key));
                     }
                 }
@@ -203,13 +200,9 @@ impl RowWriter {
     /// Queues a key's row (`None`: its deletion), replacing a row of the same key still
     /// queued.
     pub(super) fn push(&self, db: DbIndex, key: &[u8], row: Option<Record>) {
-        let mut q = self.shared.queue();
-        let key = Bytes::copy_from_slice(key);
-        q.bytes += row_bytes(&key, &row);
-        match q.latest.insert((db, key.clone()), row) {
-            Some(old) => q.bytes -= row_bytes(&key, &old),
-            None => q.order.push_back((db, key)),
-        }
+        self.shared
+            .queue()
+            .push(db, Bytes::copy_from_slice(key), row);
     }
 
     /// The queued row of a key: `Some(None)` when its deletion is queued, `None` when
@@ -317,18 +310,11 @@ mod tests {
     fn a_key_queued_twice_is_applied_once_with_its_last_row_and_in_key_order() {
         let mut q = Queue::default();
         for (k, v) in [("b", "1"), ("a", "2"), ("b", "3")] {
-            let key = Bytes::copy_from_slice(k.as_bytes());
-            let row = Some(record(v));
-            q.bytes += row_bytes(&key, &row);
-            if let Some(old) = q.latest.insert((0, key.clone()), row) {
-                q.bytes -= row_bytes(&key, &old);
-            } else {
-                q.order.push_back((0, key));
-            }
+            q.push(0, Bytes::copy_from_slice(k.as_bytes()), Some(record(v)));
         }
         let rows = q.take(10);
         assert_eq!(rows.len(), 2);
-        assert_eq!(q.bytes, 0);
+        assert!(q.latest.is_empty() && q.order.is_empty());
         let b = rows.iter().find(|r| &r.1[..] == b"b").unwrap();
         assert_eq!(b.2.as_ref().unwrap().value, Bytes::from_static(b"3"));
         let hs: Vec<i64> = rows
