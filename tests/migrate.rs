@@ -148,6 +148,15 @@ fn populate(con: &mut redis::Connection, n: usize, short_ttls: bool) {
     pipe.query::<()>(con).expect("populate large keys");
 }
 
+/// Keys of the full scenarios: the 200,000 with `MIGRATE_TEST_KEYS=200000` (and a
+/// release build in `RESPITE_TEST_BIN`); CI runs a tenth.
+fn scenario_keys() -> usize {
+    std::env::var("MIGRATE_TEST_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
 /// The offline front end at the scale (`MIGRATE_TEST_KEYS`; CI runs a tenth): a writer
 /// keeps changing, deleting and expiring the source's keys, the importer is killed with
 /// SIGKILL in the middle of the bulk copy and run again (it resumes from its checkpoint), the
@@ -156,10 +165,7 @@ fn populate(con: &mut redis::Connection, n: usize, short_ttls: bool) {
 fn offline_bulk_survives_kill_9_of_the_importer_under_a_writer() {
     let source = RedisServer::start();
     let mut src = source.conn();
-    let n: usize = std::env::var("MIGRATE_TEST_KEYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let n = scenario_keys();
     populate(&mut src, n, true);
     let url = format!("redis://127.0.0.1:{}", source.port());
     let dir = tempfile::tempdir().unwrap();
@@ -289,12 +295,7 @@ fn writer(url: String, n: usize, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
 fn online_migration_survives_kill_9_and_cuts_over_without_restart() {
     let source = RedisServer::start();
     let mut src = source.conn();
-    // The full scenario has 200,000: MIGRATE_TEST_KEYS=200000 (with a release build
-    // in RESPITE_TEST_BIN) runs it; CI runs a tenth.
-    let n: usize = std::env::var("MIGRATE_TEST_KEYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let n = scenario_keys();
     populate(&mut src, n, true);
     let url = format!("redis://127.0.0.1:{}", source.port());
 
