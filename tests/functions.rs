@@ -225,6 +225,55 @@ fn load_errors_have_redis_texts() {
     );
 }
 
+/// Function names are case-insensitive, library names are not (as redis-server 7.0.15).
+#[test]
+fn function_names_ignore_case_library_names_do_not() {
+    let server = Server::start();
+    let mut c = server.raw();
+    assert_eq!(load(&mut c, LOCKS), Reply::bulk("locks"));
+    c.cmd(&["SET", "lock", "me"]);
+    for name in ["LOCK_OWNER", "Lock_Owner", "lock_owner"] {
+        assert_eq!(c.cmd(&["FCALL", name, "1", "lock"]), Reply::bulk("me"));
+        assert_eq!(c.cmd(&["FCALL_RO", name, "1", "lock"]), Reply::bulk("me"));
+    }
+    assert_eq!(
+        c.cmd(&["FCALL_RO", "LOCK_RELEASE", "1", "lock", "me"]),
+        Reply::error("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    // Another library may not take a name that differs only in case.
+    assert_eq!(
+        load(
+            &mut c,
+            "#!lua name=other\nredis.register_function('LOCK_OWNER', function() end)"
+        ),
+        Reply::error("ERR Function LOCK_OWNER already exists")
+    );
+    assert!(load(
+        &mut c,
+        "#!lua name=twice\nredis.register_function('f', function() end)\nredis.register_function('F', function() end)"
+    )
+    .is_error());
+    // A library name in another case is another library.
+    assert_eq!(
+        c.cmd(&["FUNCTION", "DELETE", "LOCKS"]),
+        Reply::error("ERR Library not found")
+    );
+    assert_eq!(
+        load(
+            &mut c,
+            "#!lua name=LOCKS\nredis.register_function('unrelated', function() return 7 end)"
+        ),
+        Reply::bulk("LOCKS")
+    );
+    assert_eq!(c.cmd(&["FCALL", "UNRELATED", "0"]), Reply::Int(7));
+    // Deleting the library drops its functions under every spelling.
+    assert_eq!(c.cmd(&["FUNCTION", "DELETE", "locks"]), Reply::ok());
+    assert_eq!(
+        c.cmd(&["FCALL", "LOCK_OWNER", "1", "lock"]),
+        Reply::error("ERR Function not found")
+    );
+}
+
 #[test]
 fn dump_and_restore_policies() {
     let server = Server::start();

@@ -341,7 +341,10 @@ fn register_function(lua: &Lua, args: Variadic<Value>) -> mlua::Result<()> {
              at least one character long",
         );
     }
-    if registering.iter().any(|r| r.name == name) {
+    if registering
+        .iter()
+        .any(|r| r.name.eq_ignore_ascii_case(&name))
+    {
         return raise("Function already exists in the library");
     }
     registering.push(Registered {

@@ -46,7 +46,14 @@ pub struct Library {
 #[derive(Default)]
 pub struct Libraries {
     libs: BTreeMap<String, Library>,
+    /// By [`fold`]ed name: function names are case-insensitive (FCALL myfunc finds MyFunc,
+    /// and two libraries cannot register names that differ only in case), as in Redis.
     functions: HashMap<String, Arc<FunctionDef>>,
+}
+
+/// The index key of a function name. Names are ASCII letters, digits and underscores.
+fn fold(name: &str) -> String {
+    name.to_ascii_lowercase()
 }
 
 /// How FUNCTION RESTORE treats existing libraries.
@@ -63,7 +70,7 @@ pub enum RestorePolicy {
 impl Libraries {
     /// The function called `name`.
     pub fn function(&self, name: &str) -> Option<Arc<FunctionDef>> {
-        self.functions.get(name).cloned()
+        self.functions.get(&fold(name)).cloned()
     }
 
     /// Libraries in name order.
@@ -91,7 +98,7 @@ impl Libraries {
         match self.libs.remove(name) {
             Some(lib) => {
                 for f in &lib.functions {
-                    self.functions.remove(&f.name);
+                    self.functions.remove(&fold(&f.name));
                 }
                 true
             }
@@ -112,7 +119,7 @@ impl Libraries {
             return Err(format!("Library '{}' already exists", lib.name));
         }
         for f in &lib.functions {
-            if let Some(other) = self.functions.get(&f.name) {
+            if let Some(other) = self.functions.get(&fold(&f.name)) {
                 if other.library != lib.name {
                     return Err(format!("Function {} already exists", f.name));
                 }
@@ -120,7 +127,7 @@ impl Libraries {
         }
         self.delete(&lib.name);
         for f in &lib.functions {
-            self.functions.insert(f.name.clone(), Arc::clone(f));
+            self.functions.insert(fold(&f.name), Arc::clone(f));
         }
         self.libs.insert(lib.name.clone(), lib);
         Ok(())
