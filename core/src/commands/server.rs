@@ -505,6 +505,11 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                     &j.oldest_unmerged_ms,
                 );
                 line(out, "respite_journal_merges", &j.merges);
+                line(
+                    out,
+                    "respite_journal_background_merges",
+                    &j.background_merges,
+                );
                 line(out, "respite_journal_merged_records", &j.merged_records);
                 line(out, "respite_journal_merge_ms", &j.merge_ms);
                 line(out, "respite_journal_last_merge_ms", &j.last_merge_ms);

@@ -6,7 +6,7 @@
 //! keys before that). A write costs the bytes it changes on the reply path (one record of the
 //! redo journal per batch, see [`redo`]); the changed keys' rows are then written into SQLite's
 //! open transaction by a thread of their own ([`rows`]), and each changed page is written once
-//! per merge, in the background of the executor's ticks. Deleting a large collection costs one
+//! per merge, whose commit that thread runs too while the executor goes on serving. Deleting a large collection costs one
 //! row at once and its element rows later, in bounded steps ([`Store::reclaim`]).
 
 mod keyfilter;

@@ -23,6 +23,14 @@
 //! whether it has been merged or not; the only overlay is the row writer's queue of key rows
 //! not applied yet ([`rows`](super::rows)), which a key's load consults first.
 //!
+//! A timely merge commits on the row writer's thread ([`rows`](super::rows)): the executor
+//! applies the last queued key rows, hands the commit over and goes on serving; batches it
+//! journals meanwhile are kept, and once the commit is done the merged records leave the
+//! journal (the records appended since are copied into a new file that replaces it by rename,
+//! so a crash at any point replays from `meta.redo_seq` to the same state). Only the
+//! executor's own statements (a collection's element rows, a scan) wait for the commit. A
+//! merge at the size limit, at shutdown or for CONFIG SET runs on the executor's thread.
+//!
 //! At open, the records after `meta.redo_seq` are replayed (the same calls, on the same state,
 //! give the same rows) and merged at once: the journal's size limit bounds the restart time.
 //! A record cut short by a crash fails its checksum and ends the replay: it was never
@@ -736,6 +744,9 @@ pub struct JournalStats {
     pub oldest_unmerged_ms: u64,
     /// Merges done since start.
     pub merges: u64,
+    /// Of those, merges whose commit ran on the row writer's thread while the executor went
+    /// on serving.
+    pub background_merges: u64,
     /// Records merged since start.
     pub merged_records: u64,
     /// Milliseconds spent merging since start.
@@ -777,6 +788,9 @@ pub(super) struct Journal {
     pub(super) last_seq: u64,
     /// Sequence number of the last record merged (`meta.redo_seq` in the database).
     pub(super) merged_seq: u64,
+    /// The file's length and record count when the merge running on the row writer's thread
+    /// started: its records are those before that offset.
+    merging: Option<(u64, u64)>,
     /// When the oldest unmerged record was appended.
     oldest: Option<Instant>,
     /// Earliest time the next merge attempt may run after a failure.
@@ -808,6 +822,7 @@ impl Journal {
             len: 0,
             last_seq: 0,
             merged_seq: 0,
+            merging: None,
             oldest: None,
             retry_at: None,
             stats: JournalStats::default(),
@@ -913,8 +928,76 @@ impl Journal {
         })
     }
 
+    /// Notes where the records of a merge that commits in the background end: records
+    /// appended from now on are not part of it.
+    pub(super) fn merge_started(&mut self) {
+        self.merging = Some((self.len, self.stats.records));
+    }
+
+    /// Drops the records of the background merge that just committed. The records appended
+    /// while it ran are kept: copied into a new file that replaces this one (atomically, by
+    /// rename), so that a crash at any point leaves a journal that replays to the same state.
+    pub(super) fn drop_merged(&mut self) -> Result<(), StoreError> {
+        let Some((merged_len, merged_records)) = self.merging.take() else {
+            return Ok(());
+        };
+        if self.len == merged_len {
+            return self.truncate();
+        }
+        let tail_len = self.len - merged_len;
+        let tmp = format!("{}.tmp", self.path);
+        let result = (|| {
+            let mut tail = vec![0u8; tail_len as usize];
+            self.file.seek(SeekFrom::Start(merged_len))?;
+            self.file.read_exact(&mut tail)?;
+            let mut file = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(&tmp)?;
+            file.write_all(&tail)?;
+            if self.sync {
+                file.sync_data()?;
+            }
+            std::fs::rename(&tmp, &self.path)?;
+            if self.sync {
+                if let Some(dir) = std::path::Path::new(&self.path).parent() {
+                    let dir = if dir.as_os_str().is_empty() {
+                        std::path::Path::new(".")
+                    } else {
+                        dir
+                    };
+                    File::open(dir)?.sync_all()?;
+                }
+            }
+            Ok::<File, std::io::Error>(file)
+        })();
+        match result {
+            Ok(file) => {
+                self.file = file;
+                self.stats.merged_records += merged_records;
+                self.stats.records -= merged_records;
+                self.len = tail_len;
+                self.stats.bytes = self.len;
+                // The oldest record left was appended after the merge started.
+                self.oldest = Some(Instant::now());
+                self.retry_at = None;
+                Ok(())
+            }
+            Err(e) => {
+                // The merged records stay and are skipped at replay (they precede
+                // `meta.redo_seq`); the next merge that finds nothing appended meanwhile
+                // empties the file.
+                let _ = std::fs::remove_file(&tmp);
+                Err(io_error(&self.path, "rewrite", e))
+            }
+        }
+    }
+
     /// Empties the journal after a merge committed everything in it.
     pub(super) fn truncate(&mut self) -> Result<(), StoreError> {
+        self.merging = None;
         self.stats.merged_records += self.stats.records;
         self.len = 0;
         self.stats.records = 0;
@@ -979,6 +1062,7 @@ impl Journal {
                 .map_err(|e| io_error(&self.path, "truncate", e))?;
         }
         self.len = at as u64;
+        self.merging = None;
         self.last_seq = last.unwrap_or(after).max(after);
         self.stats.records = payloads.len() as u64;
         self.stats.bytes = self.len;

@@ -17,9 +17,17 @@
 //! than a single key's load (scans, expiry, counts, renames, flushes, a plugin's SQL, a merge)
 //! first applies whatever is queued, on the executor's thread ([`RowWriter::settle`]).
 //!
-//! A row that fails to apply (a full disk) marks the writer failed and empties its queue: the
-//! store then rolls the open transaction back and rebuilds it from the journal, which holds
-//! every acknowledged row, as after a failed merge.
+//! A row that fails to apply (a full disk) stays queued and pauses the writer until a settle
+//! succeeds; the store rolls the open transaction back and rebuilds it from the journal if
+//! SQLite dropped it.
+//!
+//! The writer's thread also commits the open transaction for a merge
+//! ([`RowWriter::request_merge`]), so that the executor goes on serving while SQLite writes
+//! the merge's pages. The executor applies every queued row (all of them from batches already
+//! journaled) before it asks; from then until the commit the writer takes no new rows (they
+//! belong to later batches, which the next transaction holds), and the executor's own
+//! statements wait for the commit ([`RowWriter::await_merge`]), so the transaction that
+//! commits holds exactly the journal's records up to the merge's sequence number.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -48,6 +56,8 @@ pub(super) const SQL_PUT: &str =
      ON CONFLICT (db, h, key) DO UPDATE SET type = excluded.type,
        expire_at = excluded.expire_at, version = excluded.version, cid = excluded.cid,
        sub_expire_at = excluded.sub_expire_at, value = excluded.value";
+pub(super) const SQL_META_SET: &str = "INSERT INTO meta (name, value) VALUES (?1, ?2)
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 pub(super) const SQL_DELETE: &str = "DELETE FROM keys WHERE db = ?1 AND h = ?2 AND key = ?3";
 
 /// Writes one key's row (`None`: deletes it) into the connection's open transaction.
@@ -83,12 +93,39 @@ struct Queue {
     latest: HashMap<(DbIndex, Bytes), Option<Record>, ahash::RandomState>,
     /// Keys in the order they were first queued.
     order: VecDeque<(DbIndex, Bytes)>,
+    /// The newest value of each metadata figure set since it was last applied (the data
+    /// size and version counters change with most batches).
+    meta: HashMap<String, i64, ahash::RandomState>,
     /// Why applying failed, until a settle succeeds.
     failed: Option<String>,
     /// Rows applied by the writer's thread, and on the executor's thread by a settle.
     applied_background: u64,
     applied_inline: u64,
+    /// The merge asked of the writer's thread, and then its outcome.
+    merge: Merge,
     stop: bool,
+}
+
+/// A merge's commit on the writer's thread.
+#[derive(Default)]
+enum Merge {
+    #[default]
+    Idle,
+    /// Commit the open transaction with `meta.redo_seq` = this sequence number.
+    Requested(u64),
+    /// Committed (milliseconds the commit took), or failed (and SQLite's transaction is in
+    /// whatever state the failure left it), not yet collected by the executor.
+    Done(u64, Result<u64, String>),
+}
+
+/// A merge's outcome, as [`RowWriter::await_merge`] hands it to the store.
+pub(super) struct MergeDone {
+    /// The sequence number the merge committed.
+    pub(super) seq: u64,
+    /// Milliseconds its commit took.
+    pub(super) ms: u64,
+    /// Why it failed, if it did: the open transaction must then be rebuilt from the journal.
+    pub(super) error: Option<String>,
 }
 
 impl Queue {
@@ -99,8 +136,19 @@ impl Queue {
         }
     }
 
-    /// Takes up to `n` rows, in key order.
-    fn take(&mut self, n: usize) -> Vec<(DbIndex, Bytes, Option<Record>)> {
+    /// Whether nothing waits to be applied.
+    fn is_empty(&self) -> bool {
+        self.order.is_empty() && self.meta.is_empty()
+    }
+
+    /// Takes up to `n` rows, in key order, and every queued metadata figure.
+    #[allow(clippy::type_complexity)]
+    fn take(&mut self, n: usize) -> (Vec<(DbIndex, Bytes, Option<Record>)>, Vec<(String, i64)>) {
+        if matches!(self.merge, Merge::Requested(_)) {
+            // Queued after the merge's records: the next transaction's.
+            return (Vec::new(), Vec::new());
+        }
+        let meta = self.meta.drain().collect();
         let mut out = Vec::with_capacity(n.min(self.order.len()));
         while out.len() < n {
             let Some((db, key)) = self.order.pop_front() else {
@@ -112,7 +160,27 @@ impl Queue {
         }
         // By the key table's order (db, position, key): each page is touched once per chunk.
         out.sort_by_cached_key(|(db, key, _)| (*db, super::sqlite::position(key), key.clone()));
-        out
+        (out, meta)
+    }
+
+    /// Puts back what could not be applied, in front of the queue, unless a newer row or
+    /// figure was queued meanwhile.
+    fn requeue(
+        &mut self,
+        rows: impl DoubleEndedIterator<Item = (DbIndex, Bytes, Option<Record>)>,
+        meta: Vec<(String, i64)>,
+    ) {
+        for (db, key, row) in rows.rev() {
+            if let std::collections::hash_map::Entry::Vacant(v) =
+                self.latest.entry((db, key.clone()))
+            {
+                v.insert(row);
+                self.order.push_front((db, key));
+            }
+        }
+        for (name, value) in meta {
+            self.meta.entry(name).or_insert(value);
+        }
     }
 
     fn count(&mut self, inline: bool, rows: u64) {
@@ -126,6 +194,7 @@ impl Queue {
     fn clear(&mut self) {
         self.latest.clear();
         self.order.clear();
+        self.meta.clear();
     }
 }
 
@@ -133,6 +202,11 @@ struct Shared {
     conn: SharedConn,
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// Signalled when a merge's commit is done.
+    merged: Condvar,
+    /// Held by a test to keep a requested merge from committing.
+    #[cfg(test)]
+    hold_merges: Arc<Mutex<()>>,
 }
 
 impl Shared {
@@ -145,23 +219,35 @@ impl Shared {
     /// of the queue (unless a newer row of the same key was queued meanwhile), so reads still
     /// find them, and the writer pauses until [`RowWriter::settle`] succeeds.
     fn apply_chunk(&self, conn: &Connection, n: usize, inline: bool) -> bool {
-        let rows = self.queue().take(n);
-        if rows.is_empty() {
+        let (rows, meta) = self.queue().take(n);
+        if rows.is_empty() && meta.is_empty() {
             return false;
+        }
+        if conn.is_autocommit() {
+            // SQLite dropped the open transaction (an error the executor has yet to handle):
+            // a row written now would commit on its own, outside its batch.
+            let mut q = self.queue();
+            q.failed = Some("the open transaction was rolled back".into());
+            q.requeue(rows.into_iter(), meta);
+            return false;
+        }
+        for (i, (name, value)) in meta.iter().enumerate() {
+            let applied = conn
+                .prepare_cached(SQL_META_SET)
+                .and_then(|mut st| st.execute(params![name, value]));
+            if let Err(e) = applied {
+                let mut q = self.queue();
+                q.failed = Some(e.to_string());
+                q.requeue(rows.into_iter(), meta[i..].to_vec());
+                return false;
+            }
         }
         let mut done = 0;
         for (i, (db, key, row)) in rows.iter().enumerate() {
             if let Err(e) = apply_row(conn, *db, key, row.as_ref()) {
                 let mut q = self.queue();
                 q.failed = Some(e.to_string());
-                for (db, key, row) in rows.into_iter().skip(i).rev() {
-                    if let std::collections::hash_map::Entry::Vacant(v) =
-                        q.latest.entry((db, key.clone()))
-                    {
-                        v.insert(row);
-                        q.order.push_front((db, key));
-                    }
-                }
+                q.requeue(rows.into_iter().skip(i), Vec::new());
                 q.count(inline, done);
                 return false;
             }
@@ -185,6 +271,9 @@ impl RowWriter {
             conn,
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            merged: Condvar::new(),
+            #[cfg(test)]
+            hold_merges: Arc::new(Mutex::new(())),
         });
         let mine = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -205,6 +294,20 @@ impl RowWriter {
             .push(db, Bytes::copy_from_slice(key), row);
     }
 
+    /// Queues a metadata figure, replacing one of the same name still queued.
+    pub(super) fn push_meta(&self, name: &str, value: i64) {
+        self.shared.queue().meta.insert(name.to_string(), value);
+    }
+
+    /// The queued value of a metadata figure.
+    pub(super) fn pending_meta(&self, name: &str) -> Option<i64> {
+        let q = self.shared.queue();
+        if q.meta.is_empty() {
+            return None;
+        }
+        q.meta.get(name).copied()
+    }
+
     /// The queued row of a key: `Some(None)` when its deletion is queued, `None` when
     /// nothing of it is.
     pub(super) fn pending(&self, db: DbIndex, key: &[u8]) -> Option<Option<Record>> {
@@ -213,6 +316,12 @@ impl RowWriter {
             return None;
         }
         q.latest.get(&(db, Bytes::copy_from_slice(key))).cloned()
+    }
+
+    /// Whether applying rows failed and no settle has succeeded since: the open transaction
+    /// may be lost, and must be rebuilt before the tables are read.
+    pub(super) fn failed(&self) -> bool {
+        self.shared.queue().failed.is_some()
     }
 
     /// Whether the writer is nearly done: a merge then applies little on the executor.
@@ -224,7 +333,7 @@ impl RowWriter {
     /// Lets the thread start on what was queued (once per batch, not per row).
     pub(super) fn wake(&self) {
         let q = self.shared.queue();
-        if !q.order.is_empty() && q.failed.is_none() {
+        if !q.is_empty() && q.failed.is_none() {
             self.shared.wake.notify_one();
         }
     }
@@ -241,6 +350,53 @@ impl RowWriter {
         }
     }
 
+    /// Asks the writer's thread to commit the open transaction as the merge of the journal's
+    /// records up to `seq`. The caller holds the connection (`conn`) and has applied every
+    /// queued row with it ([`Self::settle`]); it must not write to the connection until
+    /// [`Self::await_merge`] returned.
+    pub(super) fn request_merge(&self, _conn: &Connection, seq: u64) {
+        let mut q = self.shared.queue();
+        debug_assert!(matches!(q.merge, Merge::Idle));
+        q.merge = Merge::Requested(seq);
+        self.shared.wake.notify_one();
+    }
+
+    /// The outcome of the merge asked for, once its commit is done: waits for it if `wait`,
+    /// else answers `None` while it runs. `None` too when no merge was asked for.
+    pub(super) fn await_merge(&self, wait: bool) -> Option<MergeDone> {
+        let mut q = self.shared.queue();
+        loop {
+            match std::mem::take(&mut q.merge) {
+                Merge::Idle => return None,
+                Merge::Done(ms, result) => {
+                    let (seq, error) = match result {
+                        Ok(seq) => (seq, None),
+                        Err(e) => (0, Some(e)),
+                    };
+                    return Some(MergeDone { seq, ms, error });
+                }
+                requested @ Merge::Requested(_) => {
+                    q.merge = requested;
+                    if !wait {
+                        return None;
+                    }
+                    q = self
+                        .shared
+                        .merged
+                        .wait(q)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+
+    /// A lock that keeps merges from committing while a test holds it (the writer's thread
+    /// then waits with the connection held, as during a long commit).
+    #[cfg(test)]
+    pub(super) fn merge_gate(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.shared.hold_merges)
+    }
+
     /// Fills the row writer's fields of `stats`.
     pub(super) fn stats(&self, stats: &mut super::JournalStats) {
         let q = self.shared.queue();
@@ -255,6 +411,7 @@ impl RowWriter {
         let mut q = self.shared.queue();
         q.clear();
         q.failed = None;
+        debug_assert!(!matches!(q.merge, Merge::Requested(_)));
     }
 }
 
@@ -268,19 +425,38 @@ impl Drop for RowWriter {
     }
 }
 
-/// The writer's thread: waits for rows, then applies them a chunk per hold of the connection.
+/// The writer's thread: waits for rows or a merge, then applies the rows a chunk per hold of
+/// the connection.
 fn run(shared: &Shared) {
     loop {
         {
             let mut q = shared.queue();
-            while (q.order.is_empty() || q.failed.is_some()) && !q.stop {
+            while (q.is_empty() || q.failed.is_some())
+                && !matches!(q.merge, Merge::Requested(_))
+                && !q.stop
+            {
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
-            if q.stop {
+            if q.stop && !matches!(q.merge, Merge::Requested(_)) {
                 return;
             }
         }
         let conn = lock(&shared.conn);
+        let requested = match shared.queue().merge {
+            Merge::Requested(seq) => Some(seq),
+            _ => None,
+        };
+        if let Some(seq) = requested {
+            #[cfg(test)]
+            let _held = shared.hold_merges.lock();
+            let started = std::time::Instant::now();
+            let result = commit_merge(&conn, seq).map_err(|e| e.to_string());
+            drop(conn);
+            let ms = started.elapsed().as_millis() as u64;
+            shared.queue().merge = Merge::Done(ms, result);
+            shared.merged.notify_all();
+            continue;
+        }
         let more = shared.apply_chunk(&conn, CHUNK, false);
         drop(conn);
         if more {
@@ -289,6 +465,19 @@ fn run(shared: &Shared) {
         }
     }
 }
+
+/// Records `seq` as merged and commits the open transaction, then opens the next one, so
+/// that the executor finds a transaction open as it left it.
+fn commit_merge(conn: &Connection, seq: u64) -> rusqlite::Result<u64> {
+    conn.prepare_cached(SQL_MERGED_SEQ)?.execute([seq as i64])?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    Ok(seq)
+}
+
+/// Records the journal's last merged sequence number, in the merge's transaction.
+pub(super) const SQL_MERGED_SEQ: &str = "INSERT INTO meta (name, value) VALUES ('redo_seq', ?1)
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 
 #[cfg(test)]
 mod tests {
@@ -312,7 +501,7 @@ mod tests {
         for (k, v) in [("b", "1"), ("a", "2"), ("b", "3")] {
             q.push(0, Bytes::copy_from_slice(k.as_bytes()), Some(record(v)));
         }
-        let rows = q.take(10);
+        let (rows, _) = q.take(10);
         assert_eq!(rows.len(), 2);
         assert!(q.latest.is_empty() && q.order.is_empty());
         let b = rows.iter().find(|r| &r.1[..] == b"b").unwrap();

@@ -251,6 +251,9 @@ pub struct SqliteStore {
     /// Applies key rows on a thread of its own while the journal is kept (see
     /// [`rows`](super::rows)).
     rows: Option<RowWriter>,
+    /// A merge's commit was handed to the row writer's thread and its outcome is not yet
+    /// collected ([`SqliteStore::finish_merge`]): the executor's statements wait for it.
+    merging: bool,
     /// Write-behind: the writes since the last commit were acknowledged already, so a
     /// rollback or a rebuild keeps them (replays them after the journal) instead of
     /// discarding them.
@@ -404,6 +407,7 @@ impl SqliteStore {
             checkpointer: None,
             keep_batch: false,
             rows: None,
+            merging: false,
         };
         store
             .init(synchronous)
@@ -618,6 +622,7 @@ impl SqliteStore {
     /// queued, where reads find it, and the error is returned (a merge is then retried later);
     /// should SQLite have dropped the open transaction, it is rebuilt from the journal.
     fn settle(&mut self) -> Result<(), StoreError> {
+        self.finish_merge(true)?;
         let Some(rows) = self.rows.as_ref() else {
             return Ok(());
         };
@@ -637,6 +642,7 @@ impl SqliteStore {
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
+        self.finish_merge(true)?;
         if self.needs_rebuild && !self.replaying {
             self.rebuild()?;
         }
@@ -656,11 +662,98 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// [`Self::begin`] for a change the row writer applies (a key row, a metadata figure):
+    /// it needs no statement of its own, so it does not wait for a merge's commit running on
+    /// the writer's thread while a transaction is open.
+    fn begin_queued(&mut self) -> Result<(), StoreError> {
+        if !self.in_tx || self.needs_rebuild || self.replaying || self.rows.is_none() {
+            return self.begin();
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.touched = true;
+        }
+        Ok(())
+    }
+
+    /// Collects the outcome of a merge whose commit the row writer's thread runs, waiting for
+    /// it if `wait` (before any statement of the executor's own). A merge that committed
+    /// drops its records from the journal; one that failed is retried later, and the open
+    /// transaction, which SQLite may have dropped, is rebuilt from the journal.
+    fn finish_merge(&mut self, wait: bool) -> Result<(), StoreError> {
+        if !self.merging {
+            return Ok(());
+        }
+        let Some(done) = self.rows.as_ref().and_then(|r| r.await_merge(wait)) else {
+            return Ok(());
+        };
+        self.merging = false;
+        let journal = self.journal.as_mut().expect("a merge needs the journal");
+        match done.error {
+            None => {
+                journal.stats.merges += 1;
+                journal.stats.background_merges += 1;
+                journal.stats.merge_ms += done.ms;
+                journal.stats.last_merge_ms = done.ms;
+                journal.merged_seq = done.seq;
+                // The writer opened the next transaction after the commit; should that have
+                // failed, the next write opens one.
+                self.in_tx = !lock(&self.conn).is_autocommit();
+                let journal = self.journal.as_mut().expect("checked above");
+                let dropped = journal.drop_merged();
+                self.rebuild_filter_if_wanted();
+                dropped
+            }
+            Some(e) => {
+                journal.stats.merge_failures += 1;
+                journal.retry_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+                tracing::error!(error = %e, "merging the redo journal failed; will retry");
+                self.discard_transaction();
+                if let Err(e2) = self.rebuild() {
+                    tracing::error!(error = %e2, "rebuilding from the redo journal failed");
+                }
+                Err(StoreError::Io(format!(
+                    "merging the redo journal failed: {e}"
+                )))
+            }
+        }
+    }
+
+    /// Starts a merge whose commit runs on the row writer's thread: applies the queued key
+    /// rows (all of them from journaled batches), then hands the commit over. Falls back to
+    /// [`Self::merge_now`] when there is no row writer or the transaction must be rebuilt.
+    fn start_merge(&mut self) -> Result<(), StoreError> {
+        if self.merging {
+            return Ok(());
+        }
+        let (Some(rows), Some(journal)) = (self.rows.as_ref(), self.journal.as_ref()) else {
+            return self.merge_now();
+        };
+        if journal.has_batch() || !self.in_tx || self.needs_rebuild || journal.is_empty() {
+            return self.merge_now();
+        }
+        let seq = journal.last_seq;
+        let conn = lock(&self.conn);
+        let settled = rows.settle(&conn);
+        if settled.is_ok() && !conn.is_autocommit() {
+            rows.request_merge(&conn, seq);
+            drop(conn);
+            self.merging = true;
+            let journal = self.journal.as_mut().expect("checked above");
+            journal.merge_started();
+            return Ok(());
+        }
+        drop(conn);
+        // A row failed, or SQLite dropped the transaction: the synchronous merge handles it.
+        self.merge_now()
+    }
+
     /// Opens a read transaction for the reads that follow, when the journal is kept: each
     /// SQLite read outside a transaction takes and drops the file's locks (system calls per
     /// GET), while one transaction serves every read until the next merge tick ends it. The
     /// executor's connection is the file's only writer, so the snapshot is never stale.
     fn reading(&mut self) -> Result<(), StoreError> {
+        self.finish_merge(true)?;
         if !self.in_tx && self.journal.is_some() && !self.needs_rebuild {
             lock(&self.conn).prepare_cached("BEGIN")?.execute([])?;
             self.in_tx = true;
@@ -671,6 +764,9 @@ impl SqliteStore {
     /// Ends the open transaction when it only read (the journal is empty and nothing was
     /// written since the last merge), so the checkpointer can move past it.
     fn end_read(&mut self) {
+        if self.finish_merge(true).is_err() {
+            return; // rebuilt
+        }
         if self.in_tx {
             if self.settle().is_err() {
                 return; // rebuilt: the transaction holds the journal's writes again
@@ -742,6 +838,7 @@ impl SqliteStore {
     /// the journal. On failure the transaction is rolled back and rebuilt from the journal,
     /// which still holds every acknowledged write.
     fn merge_now(&mut self) -> Result<(), StoreError> {
+        self.finish_merge(true)?;
         let Some(journal) = self.journal.as_ref() else {
             return Ok(());
         };
@@ -750,14 +847,18 @@ impl SqliteStore {
         }
         let started = std::time::Instant::now();
         let seq = journal.last_seq;
-        self.settle()?;
+        if let Err(e) = self.settle() {
+            // A key row failed to apply (the transaction, if SQLite dropped it, is rebuilt).
+            let journal = self.journal.as_mut().expect("checked above");
+            journal.stats.merge_failures += 1;
+            journal.retry_at =
+                Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+            return Err(e);
+        }
         let result = (|| {
             self.begin()?;
             lock(&self.conn)
-                .prepare_cached(
-                    "INSERT INTO meta (name, value) VALUES ('redo_seq', ?1)
-                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                )?
+                .prepare_cached(rows::SQL_MERGED_SEQ)?
                 .execute([seq as i64])?;
             lock(&self.conn).prepare_cached("COMMIT")?.execute([])?;
             Ok::<(), StoreError>(())
@@ -819,6 +920,13 @@ impl SqliteStore {
 
     /// Rolls back the open SQLite transaction, whatever state SQLite left it in.
     fn discard_transaction(&mut self) {
+        if self.merging {
+            // Its outcome no longer matters: the transaction goes either way.
+            if let Some(rows) = &self.rows {
+                let _ = rows.await_merge(true);
+            }
+            self.merging = false;
+        }
         let conn = lock(&self.conn);
         if let Some(rows) = &self.rows {
             rows.discard(&conn);
@@ -913,8 +1021,16 @@ impl Store for SqliteStore {
         if !self.filter.may_contain(db, key) {
             return Ok(None);
         }
-        if let Some(row) = self.rows.as_ref().and_then(|r| r.pending(db, key)) {
-            return Ok(row);
+        if let Some(rows) = self.rows.as_ref() {
+            if let Some(row) = rows.pending(db, key) {
+                return Ok(row);
+            }
+            if rows.failed() {
+                // Rows the writer applied before the failure are in the transaction only if
+                // SQLite kept it: a settle rebuilds it if not (a full disk leaves it whole,
+                // and the error, which the merge retries, is not this read's).
+                let _ = self.settle();
+            }
         }
         self.reading()?;
         let conn = lock(&self.conn);
@@ -945,7 +1061,7 @@ impl Store for SqliteStore {
     }
 
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError> {
-        self.begin()?;
+        self.begin_queued()?;
         self.filter.insert(db, key);
         self.log(Op::put(db, key, &record));
         match &self.rows {
@@ -956,7 +1072,7 @@ impl Store for SqliteStore {
     }
 
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError> {
-        self.begin()?;
+        self.begin_queued()?;
         match &self.rows {
             Some(rows) if !self.replaying => rows.push(db, key, None),
             _ => rows::apply_row(&lock(&self.conn), db, key, None)?,
@@ -1196,6 +1312,7 @@ impl Store for SqliteStore {
     }
 
     fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError> {
+        self.reading()?;
         Ok(lock(&self.conn)
             .prepare_cached(
                 "SELECT min(expire_at) FROM elements WHERE cid = ?1 AND expire_at IS NOT NULL",
@@ -1238,6 +1355,7 @@ impl Store for SqliteStore {
     }
 
     fn reclaim(&mut self, limit: u64) -> Result<Reclaimed, StoreError> {
+        self.reading()?;
         let mut done = Reclaimed::default();
         let Some(cid) = lock(&self.conn)
             .prepare_cached("SELECT cid FROM lazyfree ORDER BY cid LIMIT 1")?
@@ -1623,6 +1741,10 @@ impl Store for SqliteStore {
     }
 
     fn meta_get(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(value) = self.rows.as_ref().and_then(|r| r.pending_meta(name)) {
+            return Ok(Some(value));
+        }
+        self.finish_merge(true)?;
         Ok(lock(&self.conn)
             .prepare_cached("SELECT value FROM meta WHERE name = ?1")?
             .query_row([name], |r| r.get(0))
@@ -1630,18 +1752,23 @@ impl Store for SqliteStore {
     }
 
     fn meta_set(&mut self, name: &str, value: i64) -> Result<(), StoreError> {
-        self.begin()?;
-        lock(&self.conn)
-            .prepare_cached(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![name, value])?;
+        self.begin_queued()?;
+        match &self.rows {
+            // Most batches set a counter (the data size, the next version): applied by the
+            // row writer, it does not wait for a merge committing on the writer's thread.
+            Some(rows) if !self.replaying => rows.push_meta(name, value),
+            _ => {
+                lock(&self.conn)
+                    .prepare_cached(rows::SQL_META_SET)?
+                    .execute(params![name, value])?;
+            }
+        }
         self.log(Op::MetaSet { name, value });
         Ok(())
     }
 
     fn meta_get_blob(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.finish_merge(true)?;
         Ok(lock(&self.conn)
             .prepare_cached("SELECT value FROM meta WHERE name = ?1")?
             .query_row([name], |r| r.get(0))
@@ -1733,6 +1860,9 @@ impl Store for SqliteStore {
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
+        // A merge whose commit finished meanwhile: its records leave the journal. Its
+        // failure was logged and is retried; this batch does not fail for it.
+        let _ = self.finish_merge(false);
         if let Some(journal) = self.journal.as_mut() {
             if journal.has_batch() {
                 if journal.is_full() && journal.retry_at.is_some() {
@@ -1760,9 +1890,9 @@ impl Store for SqliteStore {
                 if let Err(e) = merged {
                     tracing::warn!(error = %e, "merge at the journal's size limit failed");
                 }
-            } else if self.timely_merge_due() {
+            } else if !self.merging && self.timely_merge_due() {
                 // The batch is durable in the journal; a failed merge is retried later.
-                let _ = self.merge_now();
+                let _ = self.start_merge();
             }
             return Ok(());
         }
@@ -1807,6 +1937,12 @@ impl Store for SqliteStore {
         if journal.has_batch() {
             return Ok(()); // mid-batch: the next commit merges if due
         }
+        // A merge whose commit runs on the row writer's thread: collected if done (waited
+        // for when forced, which then merges what came since).
+        self.finish_merge(force)?;
+        if self.merging {
+            return Ok(());
+        }
         if self.needs_rebuild {
             self.rebuild()?;
         }
@@ -1819,8 +1955,10 @@ impl Store for SqliteStore {
         if force {
             journal.retry_at = None;
         }
-        if force || self.timely_merge_due() {
+        if force {
             self.merge_now()?;
+        } else if self.timely_merge_due() {
+            self.start_merge()?;
         }
         Ok(())
     }
@@ -2033,6 +2171,82 @@ mod tests {
         assert!(!std::path::Path::new(&format!("{path}.redo")).exists());
     }
 
+    /// Merges whose commit runs on the row writer's thread while the executor appends more
+    /// batches: the journal keeps exactly the records after each merge, so a crash at any
+    /// point replays to the acknowledged state, non-idempotent operations (a RENAME)
+    /// included.
+    #[test]
+    fn background_merges_keep_the_records_appended_while_they_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bg.db");
+        let path = path.to_str().unwrap();
+        let options = JournalOptions {
+            merge_interval_ms: 1,
+            max_bytes: 1 << 30,
+        };
+        let value_of = |i: u64| format!("v{i}").repeat(20);
+        let n = 300u64;
+        {
+            let mut s = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
+            for i in 0..n {
+                s.put(0, format!("x{i}").as_bytes(), record(&value_of(i), None, i))
+                    .unwrap();
+                s.commit().unwrap();
+                if i % 10 == 9 {
+                    // A statement of the executor's own: it waits for a merge in flight.
+                    let from = format!("x{}", i - 5);
+                    assert!(s
+                        .rename(0, from.as_bytes(), 0, format!("y{}", i - 5).as_bytes())
+                        .unwrap());
+                    s.meta_set("renames", (i / 10 + 1) as i64).unwrap();
+                    s.commit().unwrap();
+                }
+                if i % 50 == 49 {
+                    // A merge that takes long to commit: batches go on being journaled.
+                    let gate = s.rows.as_ref().unwrap().merge_gate();
+                    let held = gate.lock().unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    s.merge(false).unwrap();
+                    assert!(s.merging, "the merge should run on the writer's thread");
+                    for j in 0..5 {
+                        let k = format!("t{i}_{j}");
+                        s.put(0, k.as_bytes(), record(&k, None, i)).unwrap();
+                        s.commit().unwrap();
+                    }
+                    drop(held);
+                    s.settle().unwrap(); // waits for the merge
+                    let stats = s.journal_stats().unwrap();
+                    assert_eq!(stats.records, 5, "the records appended during the merge");
+                    assert!(stats.background_merges > 0);
+                }
+            }
+            // Dropped without close, as on kill -9.
+        }
+        let mut s = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
+        for i in 0..n {
+            let renamed = i % 10 == 4 && i + 5 < n;
+            let (here, gone) = if renamed {
+                (format!("y{i}"), format!("x{i}"))
+            } else {
+                (format!("x{i}"), format!("y{i}"))
+            };
+            assert_eq!(
+                s.load(0, here.as_bytes()).unwrap(),
+                Some(record(&value_of(i), None, i)),
+                "{here}"
+            );
+            assert_eq!(s.load(0, gone.as_bytes()).unwrap(), None, "{gone}");
+            if i % 50 == 49 {
+                for j in 0..5 {
+                    let k = format!("t{i}_{j}");
+                    assert_eq!(s.load(0, k.as_bytes()).unwrap(), Some(record(&k, None, i)));
+                }
+            }
+        }
+        assert_eq!(s.meta_get("renames").unwrap(), Some((n / 10) as i64));
+        assert_eq!(s.db_stats().unwrap()[0].keys, n + n / 50 * 5);
+    }
+
     #[test]
     fn a_rolled_back_batch_leaves_the_acknowledged_ones() {
         let dir = tempfile::tempdir().unwrap();
@@ -2180,12 +2394,41 @@ mod tests {
         lock(&s.conn).execute_batch("BEGIN; ROLLBACK").unwrap();
         assert_eq!(s.load(0, b"a").unwrap(), Some(record("1", None, 1)));
         // A write into a lost transaction fails instead of committing on its own.
-        s.put(0, b"b", record("2", None, 2)).unwrap();
+        s.put_element(9, &element("f", "1")).unwrap();
         lock(&s.conn).execute_batch("ROLLBACK").unwrap();
-        assert!(s.put(0, b"c", record("3", None, 3)).is_err());
+        assert!(s.put_element(9, &element("g", "2")).is_err());
         s.rollback();
-        assert_eq!(s.load(0, b"b").unwrap(), None);
+        assert_eq!(s.element(9, b"f").unwrap(), None);
         assert_eq!(s.load(0, b"a").unwrap(), Some(record("1", None, 1)));
+        // Key rows are applied by the row writer: one queued while the transaction is lost is
+        // not written on its own (it would commit outside its batch, visible to every other
+        // connection); the next settle rebuilds the transaction from the journal instead.
+        s.put(0, b"b", record("2", None, 2)).unwrap();
+        s.commit().unwrap();
+        lock(&s.conn).execute_batch("ROLLBACK").unwrap();
+        s.put(0, b"c", record("3", None, 3)).unwrap();
+        s.commit().unwrap();
+        let _ = s.lazyfree_pending(); // settles the queue
+        let other = Connection::open(&path).unwrap();
+        let committed: i64 = other
+            .query_row(
+                "SELECT count(*) FROM keys WHERE key IN (x'62', x'63')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(committed, 0, "a key row committed outside its batch");
+        assert_eq!(s.load(0, b"b").unwrap(), Some(record("2", None, 2)));
+        assert_eq!(s.load(0, b"c").unwrap(), Some(record("3", None, 3)));
+        s.merge(true).unwrap();
+        let committed: i64 = other
+            .query_row(
+                "SELECT count(*) FROM keys WHERE key IN (x'62', x'63')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(committed, 2);
     }
 
     /// Waits for the key filter's build (merge ticks take a finished build into use).
