@@ -323,7 +323,9 @@ pub trait Store: Send {
     ) -> Result<(Vec<ScannedKey>, u64), StoreError>;
     /// A key picked at random from `db` (`seed` chooses where to look).
     fn random_key(&mut self, db: DbIndex, seed: u64) -> Result<Option<ScannedKey>, StoreError>;
-    /// Up to `limit` keys whose expiry is at or before `now`, with their databases.
+    /// Up to `limit` keys whose expiry is at or before `now`, with their databases: candidates
+    /// for the active expiry cycle, which checks each against its newest row. A key written in
+    /// the last few milliseconds may be left out until a later call.
     fn expired_keys(&mut self, now: i64, limit: usize)
         -> Result<Vec<(DbIndex, Bytes)>, StoreError>;
     /// Up to `limit` keys with an element whose expiry may be at or before `now`.
