@@ -236,28 +236,57 @@ fn getkeys() {
         // GEORADIUS's first STORE then first STOREDIST, XREAD's streams.
         (&["SORT", "abc", "STORE", "def"], &["abc", "def"]),
         (
-            &["SORT", "abc", "STORE", "no", "STORE", "nope", "STORE", "def"],
+            &[
+                "SORT", "abc", "STORE", "no", "STORE", "nope", "STORE", "def",
+            ],
             &["abc", "def"],
         ),
         (
-            &["SORT", "abc", "LIMIT", "store", "1", "GET", "store", "BY", "store"],
+            &[
+                "SORT", "abc", "LIMIT", "store", "1", "GET", "store", "BY", "store",
+            ],
             &["abc"],
         ),
         (&["SORT", "abc", "STORE"], &["abc"]),
         (&["SORT_RO", "abc"], &["abc"]),
         (
-            &["GEORADIUS", "k", "0", "0", "1", "km", "STOREDIST", "a", "STORE", "b"],
+            &[
+                "GEORADIUS",
+                "k",
+                "0",
+                "0",
+                "1",
+                "km",
+                "STOREDIST",
+                "a",
+                "STORE",
+                "b",
+            ],
             &["k", "b", "a"],
         ),
         (
-            &["GEORADIUS", "k", "0", "0", "1", "km", "STORE", "a", "STORE", "b"],
+            &[
+                "GEORADIUS",
+                "k",
+                "0",
+                "0",
+                "1",
+                "km",
+                "STORE",
+                "a",
+                "STORE",
+                "b",
+            ],
             &["k", "a"],
         ),
         (
             &["GEORADIUSBYMEMBER", "k", "m", "1", "km", "STORE", "a"],
             &["k", "a"],
         ),
-        (&["XREAD", "COUNT", "1", "STREAMS", "a", "b", "0", "0"], &["a", "b"]),
+        (
+            &["XREAD", "COUNT", "1", "STREAMS", "a", "b", "0", "0"],
+            &["a", "b"],
+        ),
     ] {
         let mut argv = vec!["COMMAND", "GETKEYS"];
         argv.extend_from_slice(words);

@@ -145,7 +145,8 @@ fn floors_file_syntax() {
             ("unit/sort@layout70".to_string(), 52)
         ]
     );
-    let counted = counts("unit/sort                    ok=  52 err=   0 exception=0\nTOTAL ok=52\n");
+    let counted =
+        counts("unit/sort                    ok=  52 err=   0 exception=0\nTOTAL ok=52\n");
     assert_eq!(counted.get("unit/sort"), Some(&52));
 }
 
@@ -288,11 +289,11 @@ fn redis_suite_files_pass_at_least_their_floors() {
                     let run = cmd.output().expect("run.sh runs");
                     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
                     eprint!("{}", String::from_utf8_lossy(&run.stderr));
-                    let label = config.as_deref().map(|c| format!("@{c}")).unwrap_or_default();
-                    println!(
-                        "worker {w}{label} ({:?}):\n{stdout}",
-                        run_started.elapsed()
-                    );
+                    let label = config
+                        .as_deref()
+                        .map(|c| format!("@{c}"))
+                        .unwrap_or_default();
+                    println!("worker {w}{label} ({:?}):\n{stdout}", run_started.elapsed());
                     results.push((config, counts(&stdout)));
                 }
                 results

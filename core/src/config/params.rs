@@ -3,8 +3,8 @@
 
 use super::compat::{Access, CompatParam, COMPAT_PARAMS};
 use super::{
-    ByteSize, CollectionLayout, Config, Durability, Problem, Synchronous, LOG_LEVELS, MAX_I64, MAX_INTSET,
-    MAX_LISTPACK, MAX_SECONDS,
+    ByteSize, CollectionLayout, Config, Durability, Problem, Synchronous, LOG_LEVELS, MAX_I64,
+    MAX_INTSET, MAX_LISTPACK, MAX_SECONDS,
 };
 use crate::glob::glob_match;
 use std::sync::OnceLock;
