@@ -297,7 +297,7 @@ mod tests {
             (0, 0, 0),
         );
         let args = argv(&["xread", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"]);
-        assert_eq!(key_positions(&xread, &args), vec![4, 5]);
+        assert_eq!(xread.key_positions(&args), vec![4, 5]);
         let u = user("+xread %R~s1");
         assert_eq!(check(&u, &xread, &args), Err(Denied::Key(5)));
     }
