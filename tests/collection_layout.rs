@@ -13,7 +13,7 @@ fn encoding(conn: &mut RawConn, key: &str) -> Reply {
 }
 
 fn bulks(words: &[&str]) -> Reply {
-    Reply::Array(words.iter().map(|w| Reply::bulk(w)).collect())
+    Reply::Array(words.iter().map(Reply::bulk).collect())
 }
 
 #[test]
