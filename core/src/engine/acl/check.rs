@@ -158,6 +158,17 @@ fn check_selector(selector: &Selector, cmd: &Command, argv: &[Bytes]) -> Result<
     Ok(())
 }
 
+/// Whether a root or selector that allows `argv` also reads every key (`~*`, or a `*` pattern
+/// with read access): SORT's BY and GET read keys no argument names, so Redis allows them only
+/// then.
+pub fn reads_every_key(user: &User, cmd: &Command, argv: &[Bytes]) -> bool {
+    user.unrestricted
+        || std::iter::once(&user.root).chain(&user.selectors).any(|s| {
+            check_selector(s, cmd, argv).is_ok()
+                && (s.allkeys || s.keys.iter().any(|k| k.read && k.pattern == "*"))
+        })
+}
+
 /// Whether the selector allows the command, whatever its arguments. Commands that need no
 /// authentication (AUTH, HELLO, QUIT, ...) are always allowed, as in Redis.
 pub fn command_allowed(selector: &Selector, cmd: &Command) -> bool {
