@@ -105,6 +105,13 @@ fn parse_floors(text: &str, origin: &str) -> Floors {
     Floors { configs, entries }
 }
 
+/// One entry as a worker runs it: its label, its suite file and its server's environment.
+struct Job {
+    label: String,
+    file: String,
+    env: Vec<(String, String)>,
+}
+
 /// `file -> ok count` from one run.sh's output lines (`unit/type/list  ok= 131 err= ...`).
 fn counts(output: &str) -> BTreeMap<String, usize> {
     output
@@ -241,20 +248,19 @@ fn redis_suite_files_pass_at_least_their_floors() {
     // (run.sh starts all its files' servers with one command line and environment, and the
     // entries' configurations differ), on the worker's own ports: the workers stay busy
     // until the queue is empty however long each file takes.
-    let queue: Vec<(String, String, Vec<(String, String)>)> = entries
+    let queue: std::collections::VecDeque<Job> = entries
         .iter()
-        .map(|e| {
-            let env = e
+        .map(|e| Job {
+            label: e.label(),
+            file: e.file.clone(),
+            env: e
                 .config
                 .as_ref()
                 .map(|c| configs[c].clone())
-                .unwrap_or_default();
-            (e.label(), e.file.clone(), env)
+                .unwrap_or_default(),
         })
         .collect();
-    let queue = std::sync::Arc::new(std::sync::Mutex::new(
-        queue.into_iter().collect::<std::collections::VecDeque<_>>(),
-    ));
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
     let workers: Vec<_> = ports
         .into_iter()
         .map(|port| {
@@ -264,7 +270,7 @@ fn redis_suite_files_pass_at_least_their_floors() {
                 let mut results = Vec::new();
                 loop {
                     let next = queue.lock().expect("queue").pop_front();
-                    let Some((label, file, env)) = next else {
+                    let Some(Job { label, file, env }) = next else {
                         break;
                     };
                     let run_started = std::time::Instant::now();
