@@ -703,3 +703,83 @@ fn lua_commands_are_checked_by_category_and_their_calls_as_the_user() {
         "NOPERM this user has no permissions to access one of the keys used as arguments"
     );
 }
+
+/// SORT's destination is its last STORE, GEORADIUS's the first STORE and the first STOREDIST:
+/// only those are checked, as Redis 7.0's key specs and SORT's key finder have it. SORT's BY
+/// (with a pattern) and GET read keys no argument names: only a user who reads every key may
+/// use them.
+#[test]
+fn movable_destinations_are_checked_as_redis_finds_them() {
+    let (respite, redis, mut admin) = pair();
+    admin.same(&[
+        "ACL", "SETUSER", "sorter", "on", "nopass", "~src", "~dst", "+@all",
+    ]);
+    admin.same(&["RPUSH", "src", "3", "1", "2"]);
+    admin.same(&["GEOADD", "src2", "13.36", "38.11", "p"]);
+    admin.same(&["ACL", "SETUSER", "sorter", "~src2"]);
+    let mut sorter = user_pair(&respite, &redis, "sorter", "x");
+    for case in [
+        &["SORT", "src", "STORE", "other", "STORE", "dst"][..],
+        &["SORT", "src", "STORE", "dst", "STORE", "other"],
+        &["SORT", "src", "GET", "#", "STORE", "dst"],
+        &["LRANGE", "dst", "0", "-1"],
+        &[
+            "GEORADIUS",
+            "src2",
+            "13",
+            "38",
+            "200",
+            "km",
+            "STORE",
+            "dst",
+            "STORE",
+            "other",
+        ],
+        &[
+            "GEORADIUS",
+            "src2",
+            "13",
+            "38",
+            "200",
+            "km",
+            "STORE",
+            "dst",
+            "STOREDIST",
+            "other",
+        ],
+        &[
+            "COMMAND", "GETKEYS", "SORT", "src", "STORE", "a", "STORE", "b",
+        ],
+        &["SORT", "src", "BY", "w_*"],
+        &["SORT", "src", "BY", "nosort"],
+        &["SORT", "src", "GET", "#"],
+        &["SORT_RO", "src", "BY", "w_*->f", "GET", "x_*"],
+        &["SORT", "src", "LIMIT", "0", "1", "GET", "#", "BY", "w_*"],
+        &["SORT", "src", "BY", "w_*", "BADOPTION"],
+    ] {
+        sorter.same(case);
+    }
+    // Reading every key is enough (writing them is not needed), in a selector too.
+    admin.same(&["SET", "w_1", "3"]);
+    admin.same(&[
+        "ACL", "SETUSER", "reader", "on", "nopass", "%R~*", "~src", "+@all",
+    ]);
+    admin.same(&[
+        "ACL",
+        "SETUSER",
+        "selector",
+        "on",
+        "nopass",
+        "~src",
+        "+@all",
+        "(~* +sort)",
+    ]);
+    admin.same(&[
+        "ACL", "SETUSER", "writer", "on", "nopass", "%W~*", "~src", "+@all",
+    ]);
+    for user in ["reader", "selector", "writer"] {
+        let mut p = user_pair(&respite, &redis, user, "x");
+        p.same(&["SORT", "src", "BY", "w_*", "GET", "#", "GET", "w_*"]);
+        p.same(&["SORT_RO", "src", "GET", "w_*"]);
+    }
+}

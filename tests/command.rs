@@ -232,6 +232,61 @@ fn getkeys() {
             &["a", "b", "c"],
         ),
         (&["ZMPOP", "1", "z", "MIN"], &["z"]),
+        // Movable keys: SORT's last STORE (LIMIT's, GET's and BY's arguments skipped),
+        // GEORADIUS's first STORE then first STOREDIST, XREAD's streams.
+        (&["SORT", "abc", "STORE", "def"], &["abc", "def"]),
+        (
+            &[
+                "SORT", "abc", "STORE", "no", "STORE", "nope", "STORE", "def",
+            ],
+            &["abc", "def"],
+        ),
+        (
+            &[
+                "SORT", "abc", "LIMIT", "store", "1", "GET", "store", "BY", "store",
+            ],
+            &["abc"],
+        ),
+        (&["SORT", "abc", "STORE"], &["abc"]),
+        (&["SORT_RO", "abc"], &["abc"]),
+        (
+            &[
+                "GEORADIUS",
+                "k",
+                "0",
+                "0",
+                "1",
+                "km",
+                "STOREDIST",
+                "a",
+                "STORE",
+                "b",
+            ],
+            &["k", "b", "a"],
+        ),
+        (
+            &[
+                "GEORADIUS",
+                "k",
+                "0",
+                "0",
+                "1",
+                "km",
+                "STORE",
+                "a",
+                "STORE",
+                "b",
+            ],
+            &["k", "a"],
+        ),
+        (
+            &["GEORADIUSBYMEMBER", "k", "m", "1", "km", "STORE", "a"],
+            &["k", "a"],
+        ),
+        (
+            &["XREAD", "COUNT", "1", "STREAMS", "a", "b", "0", "0"],
+            &["a", "b"],
+        ),
     ] {
         let mut argv = vec!["COMMAND", "GETKEYS"];
         argv.extend_from_slice(words);

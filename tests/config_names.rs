@@ -26,6 +26,7 @@ fn get(conn: &mut RawConn, name: &str) -> String {
 /// Respite's own parameters, which redis-server does not have.
 const RESPITE_ONLY: &[&str] = &[
     "cache-max-bytes",
+    "collection-layout",
     "durability",
     "flush-interval-ms",
     "journal-max-bytes",

@@ -399,3 +399,31 @@ fn encodings_and_persistence() {
         Reply::bulk("hashtable")
     );
 }
+
+/// An SADD or SMOVE that adds nothing leaves the destination untouched, so a WATCH on it
+/// holds, in the inline forms and in rows alike, as in Redis.
+#[test]
+fn adding_a_present_member_does_not_touch_the_set() {
+    let server = Server::start();
+    let mut conn = server.raw();
+    let mut other = server.raw();
+    // 200 strings: past the listpack limit, so the members are rows.
+    for (key, n) in [("small", 3), ("large", 200)] {
+        assert_eq!(
+            sadd(&mut conn, key, (0..n).map(|i| format!("m{i}"))),
+            Reply::Int(n)
+        );
+        assert_eq!(sadd(&mut conn, "src", ["m1".to_string()]), Reply::Int(1));
+        assert_eq!(conn.cmd(&["WATCH", key]), Reply::ok());
+        assert_eq!(conn.cmd(&["MULTI"]), Reply::ok());
+        assert_eq!(conn.cmd(&["SCARD", key]), Reply::Simple("QUEUED".into()));
+        assert_eq!(other.cmd(&["SADD", key, "m0"]), Reply::Int(0));
+        assert_eq!(other.cmd(&["SMOVE", "src", key, "m1"]), Reply::Int(1));
+        assert_eq!(
+            conn.cmd(&["EXEC"]),
+            Reply::Array(vec![Reply::Int(n)]),
+            "{key}: EXEC ran"
+        );
+        assert_eq!(other.cmd(&["EXISTS", "src"]), Reply::Int(0));
+    }
+}

@@ -195,6 +195,23 @@ fn watch_detects_every_kind_of_change() {
     );
     // FLUSHDB of an empty database touches nothing (as Redis).
     assert_eq!(exec_after(&server, "", "k", &["FLUSHDB"]), ok);
+    // As Redis: LTRIM counts as a change even when it keeps every item, and a write that
+    // changes nothing (SADD of a present member, HSETNX of a present field, LREM or SREM of
+    // an absent one) does not, small or large.
+    assert_eq!(
+        exec_after(&server, "RPUSH k a b", "k", &["LTRIM k 0 -1"]),
+        Reply::NilArray
+    );
+    let large: String = (0..200).map(|i| format!(" m{i}")).collect();
+    for (setup, touch) in [
+        ("SADD k a b".to_string(), "SADD k a"),
+        (format!("SADD k{large}"), "SADD k m1"),
+        (format!("SADD k{large}"), "SREM k nope"),
+        ("HSET k f v".to_string(), "HSETNX k f w"),
+        (format!("RPUSH k{large}"), "LREM k 0 nope"),
+    ] {
+        assert_eq!(exec_after(&server, &setup, "k", &[touch]), ok, "{touch}");
+    }
 }
 
 #[test]

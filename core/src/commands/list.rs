@@ -786,6 +786,9 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     match done {
         Ok(None) => Reply::ok(),
         Ok(Some(emptied)) => {
+            // Redis signals the key as changed even when the range kept every item: WATCH
+            // fires and tracking clients are told, as after any other LTRIM.
+            ctx.engine.keyspace.watches_mut().changed(db, key, false);
             ctx.notify_removal(class::LIST, "ltrim", key, emptied);
             Reply::ok()
         }

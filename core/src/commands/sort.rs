@@ -74,7 +74,14 @@ struct Options {
     store: Option<Bytes>,
 }
 
-fn parse_options(argv: &[Bytes], read_only: bool) -> Result<Options, Reply> {
+/// Parses SORT's options. `reads_every_key` says whether the client's ACL user may read every
+/// key: BY with a pattern and GET read keys no argument names, so without it they are refused,
+/// as Redis does.
+fn parse_options(
+    argv: &[Bytes],
+    read_only: bool,
+    reads_every_key: impl Fn() -> bool,
+) -> Result<Options, Reply> {
     let mut o = Options {
         by: None,
         dontsort: false,
@@ -108,9 +115,19 @@ fn parse_options(argv: &[Bytes], read_only: bool) -> Result<Options, Reply> {
             let pattern = argv[i + 1].clone();
             // A pattern without `*` names no per-element key: the elements keep their order.
             o.dontsort = !pattern.contains(&b'*');
+            if !o.dontsort && !reads_every_key() {
+                return Err(Reply::error(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.by = Some(pattern);
             i += 1;
         } else if eq_ci(a, "get") && left >= 1 {
+            if !reads_every_key() {
+                return Err(Reply::error(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.gets.push(argv[i + 1].clone());
             i += 1;
         } else {
@@ -191,7 +208,15 @@ fn sort_ro(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn sort_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
-    let mut o = match parse_options(argv, read_only) {
+    let user = &ctx.client.user;
+    let engine = &*ctx.engine;
+    let reads_every_key = || {
+        user.unrestricted
+            || engine
+                .resolve(argv)
+                .is_ok_and(|cmd| crate::engine::acl::check::reads_every_key(user, &cmd, argv))
+    };
+    let mut o = match parse_options(argv, read_only, reads_every_key) {
         Ok(o) => o,
         Err(reply) => return reply,
     };

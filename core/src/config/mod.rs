@@ -279,6 +279,8 @@ pub struct StorageConfig {
     /// Entries per node of a stream (`stream-node-max-entries`): entries are one row each,
     /// but trimming with `~` removes whole nodes of this many, as Redis does; 0 = no limit.
     pub stream_node_max_entries: u64,
+    /// Which Redis version's collection layout lists and sets follow (`collection-layout`).
+    pub collection_layout: CollectionLayout,
 }
 
 impl Default for StorageConfig {
@@ -302,6 +304,36 @@ impl Default for StorageConfig {
             set_max_listpack_value: 64,
             hll_sparse_max_bytes: 3000,
             stream_node_max_entries: 100,
+            collection_layout: CollectionLayout::default(),
+        }
+    }
+}
+
+/// Which Redis version's layout lists and sets follow. Redis 7.2 keeps small lists and small
+/// sets of strings in a listpack; Redis 7.0 makes every list a quicklist and every set that
+/// is not an intset a hashtable. Respite stores each layout for real (inline in the key's row,
+/// or one element per row) and `OBJECT ENCODING` names what it stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CollectionLayout {
+    /// Small lists and sets inline (`listpack`), per the `*-max-listpack-*` limits.
+    #[default]
+    #[serde(rename = "redis-7.2")]
+    Redis72,
+    /// Every list, and every set that is not an intset, one element per row (`quicklist`,
+    /// `hashtable`), whatever `list-max-listpack-size` and `set-max-listpack-entries` say.
+    #[serde(rename = "redis-7.0")]
+    Redis70,
+}
+
+impl CollectionLayout {
+    /// Every variant, in the order CONFIG error messages list them.
+    pub const ALL: [CollectionLayout; 2] = [CollectionLayout::Redis72, CollectionLayout::Redis70];
+
+    /// The configuration spelling (`redis-7.2`, `redis-7.0`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionLayout::Redis72 => "redis-7.2",
+            CollectionLayout::Redis70 => "redis-7.0",
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use super::compat::{Access, CompatParam, COMPAT_PARAMS};
 use super::{
-    ByteSize, Config, Durability, Problem, Synchronous, LOG_LEVELS, MAX_I64, MAX_INTSET,
-    MAX_LISTPACK, MAX_SECONDS,
+    ByteSize, CollectionLayout, Config, Durability, Problem, Synchronous, LOG_LEVELS, MAX_I64,
+    MAX_INTSET, MAX_LISTPACK, MAX_SECONDS,
 };
 use crate::glob::glob_match;
 use std::sync::OnceLock;
@@ -426,6 +426,22 @@ static PARAMS: &[ConfigParam] = &[
         get: |c| c.storage.list_max_listpack_size.to_string(),
         set: |c, v| {
             c.storage.list_max_listpack_size = int(v, -5, MAX_LISTPACK as i64)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
+        name: "collection-layout",
+        key: "storage.collection_layout",
+        mutable: false,
+        kind: ParamKind::Str,
+        get: |c| c.storage.collection_layout.as_str().into(),
+        set: |c, v| {
+            let names = CollectionLayout::ALL.map(CollectionLayout::as_str);
+            let name = one_of(v, &names)?;
+            c.storage.collection_layout = CollectionLayout::ALL
+                .into_iter()
+                .find(|l| l.as_str() == name)
+                .unwrap_or_default();
             Ok(())
         },
     },

@@ -372,8 +372,55 @@ impl Command {
     }
 
     /// Positions of the key arguments in `argv`: first/last/step, then the keys counted by a
-    /// `numkeys` argument (none when it is not a valid count).
+    /// `numkeys` argument (none when it is not a valid count), then the keys of movable-key
+    /// commands that neither can give (XREAD's streams, SORT's and GEORADIUS's STORE
+    /// destinations), as Redis 7.0's COMMAND GETKEYS finds them.
     pub fn key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
+        let mut out = self.spec_key_positions(argv);
+        let eq = |a: &Bytes, s: &str| a.eq_ignore_ascii_case(s.as_bytes());
+        match self.name.as_str() {
+            "xread" | "xreadgroup" => {
+                if let Some(at) = argv.iter().position(|a| eq(a, "streams")) {
+                    let rest = argv.len() - at - 1;
+                    out.extend(at + 1..at + 1 + rest / 2);
+                }
+            }
+            "sort" => {
+                // As SORT itself: LIMIT's, GET's and BY's arguments are skipped, and only the
+                // last STORE counts.
+                let mut store = None;
+                let mut i = 2;
+                while i < argv.len() {
+                    if eq(&argv[i], "limit") {
+                        i += 2;
+                    } else if eq(&argv[i], "get") || eq(&argv[i], "by") {
+                        i += 1;
+                    } else if eq(&argv[i], "store") && i + 1 < argv.len() {
+                        store = Some(i + 1);
+                    }
+                    i += 1;
+                }
+                out.extend(store);
+            }
+            "georadius" | "georadiusbymember" => {
+                // Redis 7.0's key specs: the first STORE, then the first STOREDIST, each
+                // searched after the fixed arguments.
+                let from = if self.name == "georadius" { 6 } else { 5 };
+                let after = |word: &str| {
+                    (from..argv.len().saturating_sub(1))
+                        .find(|&i| eq(&argv[i], word))
+                        .map(|i| i + 1)
+                };
+                out.extend(after("store"));
+                out.extend(after("storedist"));
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// The key positions the command's spec gives: first/last/step and `numkeys`.
+    fn spec_key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
         let argc = argv.len();
         let mut out = Vec::new();
         if self.first_key > 0 && self.step > 0 {

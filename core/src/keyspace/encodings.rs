@@ -36,6 +36,10 @@ impl Encodings {
     /// The limits the configuration sets.
     pub fn from_config(c: &crate::config::StorageConfig) -> Self {
         let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        // Redis 7.0's layout keeps no list and no set of strings inline, whatever the
+        // listpack limits say (the suite of 7.0 sets list-max-ziplist-size, which is 7.0's
+        // quicklist node size, not a limit on inline lists).
+        let rows_only = c.collection_layout == crate::config::CollectionLayout::Redis70;
         Encodings {
             hash_max_listpack_entries: size(c.hash_max_listpack_entries),
             hash_max_listpack_value: size(c.hash_max_listpack_value),
@@ -43,7 +47,9 @@ impl Encodings {
             zset_max_listpack_value: size(c.zset_max_listpack_value),
             // Redis's list-max-listpack-size: a positive value counts items, -1 to -5 mean
             // 4 kB to 64 kB of items.
-            list_max_listpack_entries: if c.list_max_listpack_size >= 0 {
+            list_max_listpack_entries: if rows_only {
+                0
+            } else if c.list_max_listpack_size >= 0 {
                 size(c.list_max_listpack_size as u64)
             } else {
                 usize::MAX
@@ -54,7 +60,11 @@ impl Encodings {
                 4096 << (c.list_max_listpack_size.unsigned_abs().clamp(1, 5) - 1)
             },
             set_max_intset_entries: size(c.set_max_intset_entries),
-            set_max_listpack_entries: size(c.set_max_listpack_entries),
+            set_max_listpack_entries: if rows_only {
+                0
+            } else {
+                size(c.set_max_listpack_entries)
+            },
             set_max_listpack_value: size(c.set_max_listpack_value),
             stream_node_max_entries: c.stream_node_max_entries,
         }

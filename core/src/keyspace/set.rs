@@ -209,24 +209,24 @@ impl Set {
                 self.make_large(backing)?;
             }
         }
-        self.mods += 1;
         match &mut self.repr {
             Repr::Small { members, bytes } => {
                 *bytes += member.len();
                 members.push(member);
-                Ok(true)
             }
             Repr::Large { cid, len } => {
                 let cid = *cid;
+                // A member already there changes nothing: no WATCH fires, as in Redis.
                 if backing.store.element(cid, &member)?.is_some() {
                     return Ok(false);
                 }
                 backing.store.put_element(cid, &member_element(member))?;
                 *len += 1;
-                Ok(true)
             }
-            Repr::Ints(_) => Ok(false), // converted above
+            Repr::Ints(_) => return Ok(false), // converted above
         }
+        self.mods += 1;
+        Ok(true)
     }
 
     /// Moves the members into rows of a new collection.

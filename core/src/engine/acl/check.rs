@@ -145,7 +145,7 @@ fn check_selector(selector: &Selector, cmd: &Command, argv: &[Bytes]) -> Result<
         && (cmd.first_key > 0 || cmd.numkeys_at > 0 || cmd.has(flags::MOVABLE_KEYS))
     {
         let (first, rest) = super::key_access::key_access(cmd, argv);
-        for (n, i) in key_positions(cmd, argv).into_iter().enumerate() {
+        for (n, i) in cmd.key_positions(argv).into_iter().enumerate() {
             let (read, write) = if n == 0 { first } else { rest };
             if !key_allowed(selector, &argv[i], read, write) {
                 return Err(Denied::Key(i));
@@ -158,6 +158,17 @@ fn check_selector(selector: &Selector, cmd: &Command, argv: &[Bytes]) -> Result<
     Ok(())
 }
 
+/// Whether a root or selector that allows `argv` also reads every key (`~*`, or a `*` pattern
+/// with read access): SORT's BY and GET read keys no argument names, so Redis allows them only
+/// then.
+pub fn reads_every_key(user: &User, cmd: &Command, argv: &[Bytes]) -> bool {
+    user.unrestricted
+        || std::iter::once(&user.root).chain(&user.selectors).any(|s| {
+            check_selector(s, cmd, argv).is_ok()
+                && (s.allkeys || s.keys.iter().any(|k| k.read && k.pattern == "*"))
+        })
+}
+
 /// Whether the selector allows the command, whatever its arguments. Commands that need no
 /// authentication (AUTH, HELLO, QUIT, ...) are always allowed, as in Redis.
 pub fn command_allowed(selector: &Selector, cmd: &Command) -> bool {
@@ -165,30 +176,6 @@ pub fn command_allowed(selector: &Selector, cmd: &Command) -> bool {
         return true;
     }
     selector.allows(&cmd.name, cmd.acl_categories)
-}
-
-/// The table's key positions, plus the keys of movable-key commands whose positions the
-/// table cannot give (XREAD's streams, SORT's and GEORADIUS's STORE destinations).
-pub fn key_positions(cmd: &Command, argv: &[Bytes]) -> Vec<usize> {
-    let mut out = cmd.key_positions(argv);
-    let eq = |a: &Bytes, s: &str| a.eq_ignore_ascii_case(s.as_bytes());
-    match cmd.name.as_str() {
-        "xread" | "xreadgroup" => {
-            if let Some(at) = argv.iter().position(|a| eq(a, "streams")) {
-                let rest = argv.len() - at - 1;
-                out.extend(at + 1..at + 1 + rest / 2);
-            }
-        }
-        "sort" | "georadius" | "georadiusbymember" => {
-            for (i, a) in argv.iter().enumerate().skip(2) {
-                if (eq(a, "store") || eq(a, "storedist")) && i + 1 < argv.len() {
-                    out.push(i + 1);
-                }
-            }
-        }
-        _ => {}
-    }
-    out
 }
 
 fn key_allowed(user: &Selector, key: &[u8], read: bool, write: bool) -> bool {
@@ -321,7 +308,7 @@ mod tests {
             (0, 0, 0),
         );
         let args = argv(&["xread", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"]);
-        assert_eq!(key_positions(&xread, &args), vec![4, 5]);
+        assert_eq!(xread.key_positions(&args), vec![4, 5]);
         let u = user("+xread %R~s1");
         assert_eq!(check(&u, &xread, &args), Err(Denied::Key(5)));
     }
