@@ -145,6 +145,16 @@ impl Shared {
     /// of the queue (unless a newer row of the same key was queued meanwhile), so reads still
     /// find them, and the writer pauses until [`RowWriter::settle`] succeeds.
     fn apply_chunk(&self, conn: &Connection, n: usize, inline: bool) -> bool {
+        if conn.is_autocommit() {
+            // The open transaction is gone (SQLite rolled it back after an error): a row
+            // applied now would commit on its own, outside its batch. The rows stay queued
+            // and the store rebuilds the transaction from the journal.
+            let mut q = self.queue();
+            if !q.order.is_empty() {
+                q.failed = Some("the open transaction was rolled back".into());
+            }
+            return false;
+        }
         let rows = self.queue().take(n);
         if rows.is_empty() {
             return false;

@@ -837,7 +837,16 @@ impl SqliteStore {
         }
         let started = std::time::Instant::now();
         let seq = journal.last_seq;
-        self.settle()?;
+        if let Err(e) = self.settle() {
+            // The key rows could not be applied (the transaction was lost, and rebuilt).
+            if let Some(journal) = self.journal.as_mut() {
+                journal.stats.merge_failures += 1;
+                journal.retry_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+            }
+            tracing::error!(error = %e, "merging the redo journal failed; will retry");
+            return Err(e);
+        }
         let result = (|| {
             self.begin()?;
             lock(&self.conn)
