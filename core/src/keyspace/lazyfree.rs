@@ -23,10 +23,16 @@ impl Keyspace {
         let mut any = false;
         while started.elapsed() < budget {
             let step = self.store.reclaim(STEP_ROWS)?;
-            let Some(cid) = step.cid else {
+            if !step.worked() {
                 break;
-            };
+            }
             any = true;
+            let Some(cid) = step.cid else {
+                // Keys of a flushed database: each one an object freed, as Redis counts the
+                // keys of a database FLUSHDB ASYNC detached.
+                self.stats.lazyfreed_objects += step.rows;
+                continue;
+            };
             let before = match self.reclaiming.take() {
                 Some((c, rows)) if c == cid => rows,
                 _ => 0,
@@ -40,7 +46,8 @@ impl Keyspace {
         Ok(any)
     }
 
-    /// Collections queued for removal (`lazyfree_pending_objects`).
+    /// Collections queued for removal and keys of flushed databases not yet deleted
+    /// (`lazyfree_pending_objects`).
     pub fn lazyfree_pending(&mut self) -> Result<u64, StoreError> {
         self.store.lazyfree_pending()
     }

@@ -6,12 +6,15 @@
 //! keys before that). A write costs the bytes it changes on the reply path (one record of the
 //! redo journal per batch, see [`redo`]); the changed keys' rows are then written into SQLite's
 //! open transaction by a thread of their own ([`rows`]), and each changed page is written once
-//! per merge, whose commit that thread runs too while the executor goes on serving. Deleting a large collection costs one
-//! row at once and its element rows later, in bounded steps ([`Store::reclaim`]).
+//! per merge, whose commit that thread runs too while the executor goes on serving. Deleting a
+//! large collection costs one row at once and its element rows later, in bounded steps
+//! ([`Store::reclaim`]); flushing one database among several costs a few rows at once (it
+//! moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
 
 mod keyfilter;
 mod redo;
 mod rows;
+mod slots;
 mod snapshot;
 mod sqlite;
 mod synchronous;
@@ -110,10 +113,20 @@ pub struct Element {
 pub struct Reclaimed {
     /// The collection worked on (none when nothing is queued).
     pub cid: Option<CollectionId>,
+    /// Or the flushed database worked on (its rows' slot, see FLUSHDB): `rows` are its keys.
+    pub detached: Option<DbIndex>,
     /// Rows removed.
     pub rows: u64,
-    /// Whether the collection's last rows went in this step (it is unqueued).
+    /// Whether the collection's (or flushed database's) last rows went in this step (it is
+    /// unqueued).
     pub finished: bool,
+}
+
+impl Reclaimed {
+    /// Whether the step found anything queued (else there is nothing left to reclaim).
+    pub fn worked(&self) -> bool {
+        self.cid.is_some() || self.detached.is_some()
+    }
 }
 
 /// A key as a scan sees it.
@@ -297,7 +310,8 @@ pub trait Store: Send {
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError>;
     /// Removes one key's row, if it exists.
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError>;
-    /// Removes every key of one database.
+    /// Removes every key of one database: at once for every reader and writer, while its rows
+    /// may be deleted later by [`Store::reclaim`].
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError>;
     /// Removes every key of every database.
     fn flush_all(&mut self) -> Result<(), StoreError>;
@@ -363,9 +377,11 @@ pub trait Store: Send {
     /// Earliest element expiry of a collection.
     fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError>;
     /// Removes up to `limit` rows of the first collection queued for removal (a deleted or
-    /// replaced key's, or one given to [`Store::drop_elements`]), and unqueues it once empty.
+    /// replaced key's, or one given to [`Store::drop_elements`]), and unqueues it once empty;
+    /// when none is queued, up to `limit` key rows of a database [`Store::flush_db`] detached.
     fn reclaim(&mut self, limit: u64) -> Result<Reclaimed, StoreError>;
-    /// Collections queued for removal (`lazyfree_pending_objects`).
+    /// Collections queued for removal, plus the keys of flushed databases not yet deleted
+    /// (`lazyfree_pending_objects`).
     fn lazyfree_pending(&mut self) -> Result<u64, StoreError>;
     /// Copies every element (or list item) of `from` into the empty collection `to`.
     fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError>;

@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::keyfilter::KeyFilter;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::rows::{self, lock, RowWriter, SharedConn};
+use super::slots::Slots;
 use super::Synchronous;
 use super::{
     CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record, ScannedKey, SqlValue,
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
 /// upgraded in place at open.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Keys are ordered by a stable hash of their bytes (`h`) inside each database, so a SCAN
 /// cursor is a plain number (the next hash to visit) that stays valid whatever is inserted or
@@ -258,6 +259,9 @@ pub struct SqliteStore {
     /// rollback or a rebuild keeps them (replays them after the journal) instead of
     /// discarding them.
     keep_batch: bool,
+    /// Where each database's key rows live, and the flushed databases' rows still to delete
+    /// (see [`slots`](super::slots)).
+    slots: Slots,
 }
 
 /// How often the background checkpointer copies committed WAL frames into the database file.
@@ -408,6 +412,7 @@ impl SqliteStore {
             keep_batch: false,
             rows: None,
             merging: false,
+            slots: Slots::default(),
         };
         store
             .init(synchronous)
@@ -450,6 +455,7 @@ impl SqliteStore {
         self.upgrade_v1()?;
         self.upgrade_v2()?;
         lock(&self.conn).execute_batch(SCHEMA)?;
+        lock(&self.conn).execute_batch(super::slots::SCHEMA)?;
         if self.path != ":memory:" {
             // journal_size_limit: the WAL file is truncated back to 64 MB when it restarts, so
             // a burst of writes does not leave a huge file behind.
@@ -470,8 +476,17 @@ impl SqliteStore {
                     "the file has schema version {v}, this build knows up to {SCHEMA_VERSION}"
                 )))
             }
+            Some(3) => {
+                // Version 4 adds the slot tables (created above): a flushed database's rows
+                // may live under another number, which version 3 builds would not follow.
+                lock(&self.conn).execute(
+                    "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
+                    [SCHEMA_VERSION],
+                )?;
+            }
             Some(_) => {}
         }
+        self.slots = Slots::load(&lock(&self.conn))?;
         Ok(())
     }
 
@@ -600,9 +615,83 @@ impl SqliteStore {
         if let Some(sql) = trigger {
             conn.execute_batch(&sql)?;
         }
+        if elements {
+            self.slots.reset(&conn)?;
+        }
         drop(conn);
         self.filter.clear();
         Ok(())
+    }
+
+    /// Counts of every slot with keys (detached ones included), by slot.
+    fn slot_stats(&mut self) -> Result<Vec<DbStats>, StoreError> {
+        self.settle()?;
+        let conn = lock(&self.conn);
+        let mut stmt = conn
+            .prepare_cached("SELECT db, keys, expires FROM db_stats WHERE keys > 0 ORDER BY db")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DbStats {
+                db: r.get(0)?,
+                keys: r.get::<_, i64>(1)? as u64,
+                expires: r.get::<_, i64>(2)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// One reclaim step over the oldest detached slot (a flushed database's rows): deletes up
+    /// to `limit` of its key rows (the delete trigger queues their collections), and forgets
+    /// the slot once none is left. Journaled as the step it is, for the replay to repeat.
+    fn reclaim_detached(&mut self, limit: u64) -> Result<Reclaimed, StoreError> {
+        let mut done = Reclaimed::default();
+        let Some(slot) = self.slots.first_detached() else {
+            return Ok(done);
+        };
+        self.begin()?;
+        done.detached = Some(slot);
+        let conn = lock(&self.conn);
+        done.rows =
+            conn.prepare_cached(
+                "DELETE FROM keys WHERE db = ?1 AND (h, key) IN
+                 (SELECT h, key FROM keys WHERE db = ?1 ORDER BY h, key LIMIT ?2)",
+            )?
+            .execute(params![slot, i64::try_from(limit).unwrap_or(i64::MAX)])? as u64;
+        if done.rows < limit {
+            self.slots.bury(&conn, slot)?;
+            done.finished = true;
+        }
+        drop(conn);
+        self.log(Op::Reclaim { limit });
+        Ok(done)
+    }
+
+    /// Up to `limit` keys whose `column` (an expiry) is at or before `now`, by database: the
+    /// rows of flushed databases not yet deleted are left out.
+    fn keys_due(
+        &mut self,
+        column: &str,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<(DbIndex, Bytes)>, StoreError> {
+        if !self.expiry_candidates_ready()? {
+            return Ok(Vec::new());
+        }
+        let mut sql = format!("SELECT db, key FROM keys WHERE {column} <= ?1");
+        let detached: Vec<String> = self.slots.detached().map(|s| s.to_string()).collect();
+        if !detached.is_empty() {
+            sql.push_str(&format!(" AND db NOT IN ({})", detached.join(", ")));
+        }
+        sql.push_str(&format!(" ORDER BY {column} LIMIT ?2"));
+        let conn = lock(&self.conn);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![now, limit as i64], |r| {
+            Ok((r.get(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
+        })?;
+        let rows = rows.collect::<Result<Vec<(DbIndex, Bytes)>, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(slot, key)| Some((self.slots.db_of(slot)?, key)))
+            .collect())
     }
 
     /// Whether the merge interval passed, and the row writer has applied nearly every queued
@@ -862,11 +951,13 @@ impl SqliteStore {
         let started = std::time::Instant::now();
         let seq = journal.last_seq;
         if let Err(e) = self.settle() {
-            // A key row failed to apply (the transaction, if SQLite dropped it, is rebuilt).
-            let journal = self.journal.as_mut().expect("checked above");
-            journal.stats.merge_failures += 1;
-            journal.retry_at =
-                Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+            // The key rows could not be applied (the transaction was lost, and rebuilt).
+            if let Some(journal) = self.journal.as_mut() {
+                journal.stats.merge_failures += 1;
+                journal.retry_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+            }
+            tracing::error!(error = %e, "merging the redo journal failed; will retry");
             return Err(e);
         }
         let result = (|| {
@@ -948,6 +1039,13 @@ impl SqliteStore {
         if self.in_tx && !conn.is_autocommit() {
             if let Err(e) = conn.execute_batch("ROLLBACK") {
                 tracing::error!(error = %e, "rollback failed");
+            }
+        }
+        if self.in_tx {
+            // A flush or a reclaim step may have moved slots in what was just discarded.
+            match Slots::load(&conn) {
+                Ok(slots) => self.slots = slots,
+                Err(e) => tracing::error!(error = %e, "reading the database slots failed"),
             }
         }
         drop(conn);
@@ -1032,19 +1130,18 @@ fn scanned_element(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Element)> {
 
 impl Store for SqliteStore {
     fn load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<Record>, StoreError> {
+        if self.rows.as_ref().is_some_and(RowWriter::failed) {
+            // Rows the writer applied before the failure are in the transaction only if
+            // SQLite kept it: a settle rebuilds it if not (a full disk leaves it whole, and
+            // the error, which the merge retries, is not this read's).
+            let _ = self.settle();
+        }
+        let db = self.slots.slot(db);
         if !self.filter.may_contain(db, key) {
             return Ok(None);
         }
-        if let Some(rows) = self.rows.as_ref() {
-            if let Some(row) = rows.pending(db, key) {
-                return Ok(row);
-            }
-            if rows.failed() {
-                // Rows the writer applied before the failure are in the transaction only if
-                // SQLite kept it: a settle rebuilds it if not (a full disk leaves it whole,
-                // and the error, which the merge retries, is not this read's).
-                let _ = self.settle();
-            }
+        if let Some(row) = self.rows.as_ref().and_then(|r| r.pending(db, key)) {
+            return Ok(row);
         }
         self.reading()?;
         let conn = lock(&self.conn);
@@ -1076,20 +1173,22 @@ impl Store for SqliteStore {
 
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError> {
         self.begin_queued()?;
-        self.filter.insert(db, key);
+        let slot = self.slots.slot(db);
+        self.filter.insert(slot, key);
         self.log(Op::put(db, key, &record));
         match &self.rows {
-            Some(rows) if !self.replaying => rows.push(db, key, Some(record)),
-            _ => rows::apply_row(&lock(&self.conn), db, key, Some(&record))?,
+            Some(rows) if !self.replaying => rows.push(slot, key, Some(record)),
+            _ => rows::apply_row(&lock(&self.conn), slot, key, Some(&record))?,
         }
         Ok(())
     }
 
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError> {
         self.begin_queued()?;
+        let slot = self.slots.slot(db);
         match &self.rows {
-            Some(rows) if !self.replaying => rows.push(db, key, None),
-            _ => rows::apply_row(&lock(&self.conn), db, key, None)?,
+            Some(rows) if !self.replaying => rows.push(slot, key, None),
+            _ => rows::apply_row(&lock(&self.conn), slot, key, None)?,
         }
         self.log(Op::Delete { db, key });
         Ok(())
@@ -1109,16 +1208,16 @@ impl Store for SqliteStore {
             "UPDATE keys SET db = ?4, h = ?5, key = ?6 WHERE db = ?1 AND h = ?2 AND key = ?3",
         )?;
         let existed = stmt.execute(params![
-            db,
+            self.slots.slot(db),
             position(key),
             key,
-            to_db,
+            self.slots.slot(to_db),
             position(to_key),
             to_key
         ])? > 0;
         drop(stmt);
         drop(conn);
-        self.filter.insert(to_db, to_key);
+        self.filter.insert(self.slots.slot(to_db), to_key);
         self.log(Op::Rename {
             db,
             key,
@@ -1135,6 +1234,7 @@ impl Store for SqliteStore {
         count: usize,
     ) -> Result<(Vec<ScannedKey>, u64), StoreError> {
         self.settle()?;
+        let db = self.slots.slot(db);
         let count = count.max(1);
         let rows = lock(&self.conn)
             .prepare_cached(SQL_SCAN)?
@@ -1169,6 +1269,7 @@ impl Store for SqliteStore {
 
     fn random_key(&mut self, db: DbIndex, seed: u64) -> Result<Option<ScannedKey>, StoreError> {
         self.settle()?;
+        let db = self.slots.slot(db);
         let start = (seed >> 2) as i64;
         for from in [start, 0] {
             let row = lock(&self.conn)
@@ -1191,17 +1292,7 @@ impl Store for SqliteStore {
         now: i64,
         limit: usize,
     ) -> Result<Vec<(DbIndex, Bytes)>, StoreError> {
-        if !self.expiry_candidates_ready()? {
-            return Ok(Vec::new());
-        }
-        let conn = lock(&self.conn);
-        let mut stmt = conn.prepare_cached(
-            "SELECT db, key FROM keys WHERE expire_at <= ?1 ORDER BY expire_at LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
-            Ok((r.get(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.keys_due("expire_at", now, limit)
     }
 
     fn keys_with_expiring_elements(
@@ -1209,17 +1300,7 @@ impl Store for SqliteStore {
         now: i64,
         limit: usize,
     ) -> Result<Vec<(DbIndex, Bytes)>, StoreError> {
-        if !self.expiry_candidates_ready()? {
-            return Ok(Vec::new());
-        }
-        let conn = lock(&self.conn);
-        let mut stmt = conn.prepare_cached(
-            "SELECT db, key FROM keys WHERE sub_expire_at <= ?1 ORDER BY sub_expire_at LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
-            Ok((r.get(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.keys_due("sub_expire_at", now, limit)
     }
 
     fn element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<Option<Element>, StoreError> {
@@ -1373,18 +1454,28 @@ impl Store for SqliteStore {
     }
 
     fn reclaim(&mut self, limit: u64) -> Result<Reclaimed, StoreError> {
+        // Background work: a step that meets a merge committing waits for the next tick.
+        self.finish_merge(false)?;
+        if self.merging {
+            return Ok(Reclaimed::default());
+        }
         self.reading()?;
-        let mut done = Reclaimed::default();
-        let Some(cid) = lock(&self.conn)
-            .prepare_cached("SELECT cid FROM lazyfree ORDER BY cid LIMIT 1")?
-            .query_row([], |r| r.get::<_, i64>(0))
-            .optional()?
-        else {
-            return Ok(done);
+        let first_queued = |conn: &Connection| {
+            conn.prepare_cached("SELECT cid FROM lazyfree ORDER BY cid LIMIT 1")?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .optional()
         };
+        let mut done = Reclaimed::default();
+        if first_queued(&lock(&self.conn))?.is_none() && self.slots.first_detached().is_none() {
+            return Ok(done);
+        }
         // A queued deletion of a key row queues its collection by trigger: apply those first,
-        // so a collection is never queued again after it was reclaimed.
+        // so a collection is never queued again after it was reclaimed (and the step is the
+        // one a replay of the journal takes, where no row is ever queued).
         self.settle()?;
+        let Some(cid) = first_queued(&lock(&self.conn))? else {
+            return self.reclaim_detached(limit);
+        };
         self.begin()?;
         done.cid = Some(cid as CollectionId);
         let max = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -1418,9 +1509,20 @@ impl Store for SqliteStore {
 
     fn lazyfree_pending(&mut self) -> Result<u64, StoreError> {
         self.settle()?; // a queued deletion queues its collection
-        Ok(lock(&self.conn)
+        let conn = lock(&self.conn);
+        let mut pending = conn
             .prepare_cached("SELECT count(*) FROM lazyfree")?
-            .query_row([], |r| r.get::<_, i64>(0))? as u64)
+            .query_row([], |r| r.get::<_, i64>(0))?;
+        // A flushed database's keys count one each until deleted, as Redis counts the keys of
+        // a database FLUSHDB ASYNC detached.
+        for slot in self.slots.detached() {
+            pending += conn
+                .prepare_cached("SELECT keys FROM db_stats WHERE db = ?1")?
+                .query_row([slot], |r| r.get::<_, i64>(0))
+                .optional()?
+                .unwrap_or(0);
+        }
+        Ok(pending.max(0) as u64)
     }
 
     fn list_get(&mut self, cid: CollectionId, pos: i64) -> Result<Option<Bytes>, StoreError> {
@@ -1721,17 +1823,16 @@ impl Store for SqliteStore {
     }
 
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
-        self.settle()?;
-        if self.db_stats()?.iter().all(|d| d.db == db) {
-            // The only database with keys: emptying the whole table is the same, and fast.
+        let slot = self.slots.slot(db);
+        let stats = self.slot_stats()?;
+        if stats.iter().all(|d| d.db == slot) {
+            // The only slot with keys: emptying the whole table is the same, and fast.
             self.empty_keys(false)?;
-        } else {
+        } else if stats.iter().any(|d| d.db == slot) {
+            // Other databases share the table: this one moves to an empty slot at once, and
+            // reclaim steps delete the old slot's rows.
             self.begin()?;
-            let conn = lock(&self.conn);
-            conn.prepare_cached("DELETE FROM keys WHERE db = ?1")?
-                .execute([db])?;
-            conn.prepare_cached("UPDATE db_stats SET keys = 0, expires = 0 WHERE db = ?1")?
-                .execute([db])?;
+            self.slots.detach(&lock(&self.conn), db)?;
         }
         self.log(Op::FlushDb { db });
         Ok(())
@@ -1744,18 +1845,18 @@ impl Store for SqliteStore {
     }
 
     fn db_stats(&mut self) -> Result<Vec<DbStats>, StoreError> {
-        self.settle()?;
-        let conn = lock(&self.conn);
-        let mut stmt = conn
-            .prepare_cached("SELECT db, keys, expires FROM db_stats WHERE keys > 0 ORDER BY db")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DbStats {
-                db: r.get(0)?,
-                keys: r.get::<_, i64>(1)? as u64,
-                expires: r.get::<_, i64>(2)? as u64,
+        let mut stats: Vec<DbStats> = self
+            .slot_stats()?
+            .into_iter()
+            .filter_map(|s| {
+                Some(DbStats {
+                    db: self.slots.db_of(s.db)?,
+                    ..s
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            .collect();
+        stats.sort_by_key(|s| s.db);
+        Ok(stats)
     }
 
     fn meta_get(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
@@ -2587,7 +2688,7 @@ mod tests {
 
     fn reclaim_all(s: &mut SqliteStore) -> u64 {
         let mut steps = 0;
-        while s.reclaim(1).unwrap().cid.is_some() {
+        while s.reclaim(1).unwrap().worked() {
             steps += 1;
         }
         steps
@@ -2607,7 +2708,7 @@ mod tests {
             .unwrap();
         }
         s.commit().unwrap();
-        s.flush_db(0).unwrap(); // db 1 has keys: row by row
+        s.flush_db(0).unwrap(); // db 1 has keys: db 0 moves to a fresh slot
         assert_eq!(s.db_stats().unwrap().len(), 1);
         assert_eq!(s.load(1, b"k1").unwrap(), Some(record("v", None, 1)));
         s.flush_db(1).unwrap(); // the only one left: the whole table at once
@@ -2631,6 +2732,177 @@ mod tests {
             )
             .unwrap();
         assert_eq!(triggers, 1);
+    }
+
+    /// Key rows in the table, whatever their slot.
+    fn key_rows(s: &mut SqliteStore) -> i64 {
+        s.settle().unwrap();
+        lock(&s.conn)
+            .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Runs reclaim steps of `limit` rows until nothing is left; returns the flushed
+    /// databases' key rows they deleted.
+    fn reclaim_detached_rows(s: &mut SqliteStore, limit: u64) -> u64 {
+        let mut keys = 0;
+        loop {
+            let step = s.reclaim(limit).unwrap();
+            if !step.worked() {
+                return keys;
+            }
+            if step.detached.is_some() {
+                keys += step.rows;
+            }
+        }
+    }
+
+    #[test]
+    fn flushing_one_database_among_several_detaches_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("detach.db");
+        let mut s = journaled(path.to_str().unwrap());
+        for i in 0..50u64 {
+            let expiry = (i < 10).then_some(5); // long past
+            s.put(0, format!("k{i}").as_bytes(), record("old", expiry, i))
+                .unwrap();
+        }
+        s.put(0, b"h", collection(7)).unwrap();
+        for f in ["a", "b", "c"] {
+            s.put_element(7, &element(f, "v")).unwrap();
+        }
+        for i in 0..5u64 {
+            s.put(1, format!("o{i}").as_bytes(), record("other", None, i))
+                .unwrap();
+        }
+        s.put(1, b"e", record("expired", Some(5), 9)).unwrap();
+        s.commit().unwrap();
+        let rows_before = key_rows(&mut s);
+
+        s.flush_db(0).unwrap();
+        // Nothing was deleted yet, yet db 0 is empty for every reader.
+        assert_eq!(key_rows(&mut s), rows_before);
+        assert_eq!(s.load(0, b"k1").unwrap(), None);
+        assert_eq!(s.load(0, b"h").unwrap(), None);
+        assert_eq!(s.scan(0, 0, 100).unwrap(), (vec![], 0));
+        assert_eq!(s.random_key(0, 42).unwrap(), None);
+        assert_eq!(
+            s.db_stats().unwrap(),
+            vec![DbStats {
+                db: 1,
+                keys: 6,
+                expires: 1
+            }]
+        );
+        assert_eq!(
+            s.expired_keys(100, 100).unwrap(),
+            vec![(1, Bytes::from_static(b"e"))],
+            "the flushed keys never expire again"
+        );
+        assert_eq!(
+            s.lazyfree_pending().unwrap(),
+            51,
+            "its keys wait to be freed"
+        );
+
+        // Written right after the flush, one under an old key's name: never reclaimed.
+        s.put(0, b"fresh", record("new", None, 100)).unwrap();
+        s.put(0, b"k3", record("new", None, 101)).unwrap();
+        s.commit().unwrap();
+        assert_eq!(reclaim_detached_rows(&mut s, 7), 51);
+        assert_eq!(s.lazyfree_pending().unwrap(), 0);
+        assert_eq!(
+            element_count(&mut s, 7),
+            0,
+            "the collection went with its key"
+        );
+        assert_eq!(key_rows(&mut s), 2 + 6);
+        assert_eq!(s.load(0, b"k3").unwrap(), Some(record("new", None, 101)));
+        assert_eq!(s.load(0, b"fresh").unwrap(), Some(record("new", None, 100)));
+        assert_eq!(s.load(1, b"o2").unwrap(), Some(record("other", None, 2)));
+        let keys: Vec<DbIndex> = s
+            .db_stats()
+            .unwrap()
+            .iter()
+            .map(|d| d.keys as u32)
+            .collect();
+        assert_eq!(keys, vec![2, 6]);
+        let (page, _) = s.scan(0, 0, 100).unwrap();
+        assert_eq!(page.len(), 2);
+
+        // A database flushed again moves again; FLUSHALL puts every database back home.
+        s.flush_db(0).unwrap();
+        assert_eq!(s.load(0, b"k3").unwrap(), None);
+        s.rename(1, b"o1", 0, b"moved").unwrap();
+        assert_eq!(s.load(0, b"moved").unwrap(), Some(record("other", None, 1)));
+        s.flush_all().unwrap();
+        assert_eq!(s.lazyfree_pending().unwrap(), 0);
+        s.put(0, b"a", record("v", None, 1)).unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        let db: i64 = lock(&s.conn)
+            .query_row("SELECT db FROM keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(db, 0);
+    }
+
+    #[test]
+    fn a_rolled_back_flush_gives_the_keys_back() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        s.put(0, b"a", record("v", None, 1)).unwrap();
+        s.put(1, b"b", record("v", None, 2)).unwrap();
+        s.commit().unwrap();
+        s.flush_db(0).unwrap();
+        assert_eq!(s.load(0, b"a").unwrap(), None);
+        s.rollback();
+        assert_eq!(s.load(0, b"a").unwrap(), Some(record("v", None, 1)));
+        assert_eq!(s.db_stats().unwrap().len(), 2);
+        assert_eq!(s.lazyfree_pending().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_flush_and_its_reclaim_steps_replay_to_the_same_state_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.db");
+        let path = path.to_str().unwrap();
+        {
+            let mut s = journaled(path);
+            for i in 0..100u64 {
+                s.put(
+                    (i % 10 == 0) as u32,
+                    format!("k{i}").as_bytes(),
+                    record("v", None, i),
+                )
+                .unwrap();
+            }
+            s.commit().unwrap();
+            s.merge(true).unwrap();
+            s.flush_db(0).unwrap();
+            s.put(0, b"k1", record("new", None, 200)).unwrap();
+            s.commit().unwrap();
+            for _ in 0..2 {
+                assert_eq!(s.reclaim(30).unwrap().rows, 30);
+            }
+            s.commit().unwrap();
+            // Dropped without close: the open SQLite transaction is rolled back, as on kill -9.
+        }
+        let mut s = journaled(path);
+        assert_eq!(s.journal_stats().unwrap().replayed_records, 2);
+        assert_eq!(s.load(0, b"k1").unwrap(), Some(record("new", None, 200)));
+        assert_eq!(s.load(0, b"k2").unwrap(), None);
+        assert_eq!(s.load(1, b"k10").unwrap(), Some(record("v", None, 10)));
+        assert_eq!(s.lazyfree_pending().unwrap(), 90 - 60);
+        assert_eq!(key_rows(&mut s), 1 + 10 + 30);
+        // The replay's merge wrote the slots to the file: a clean restart keeps them.
+        s.close().unwrap();
+        drop(s);
+        let mut s = journaled(path);
+        assert_eq!(s.load(0, b"k1").unwrap(), Some(record("new", None, 200)));
+        assert_eq!(s.lazyfree_pending().unwrap(), 30);
+        assert_eq!(reclaim_detached_rows(&mut s, 1000), 30);
+        let keys: Vec<u64> = s.db_stats().unwrap().iter().map(|d| d.keys).collect();
+        assert_eq!(keys, vec![1, 10]);
+        assert_eq!(s.load(0, b"k1").unwrap(), Some(record("new", None, 200)));
     }
 
     #[test]
@@ -2688,7 +2960,7 @@ mod tests {
             s.close().unwrap();
         }
         let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
-        assert_eq!(s.meta_get("schema_version").unwrap(), Some(3));
+        assert_eq!(s.meta_get("schema_version").unwrap(), Some(SCHEMA_VERSION));
         s.put(0, b"h", collection(4)).unwrap();
         s.put_element(4, &element("a", "1")).unwrap();
         s.settle().unwrap(); // the row is written, so its deletion fires the trigger
