@@ -206,7 +206,7 @@ fn jemalloc_returns_freed_pages_from_a_background_thread() {
     };
     let text = String::from_utf8_lossy(&text);
     assert!(
-        text.contains("opt.background_thread: true") && text.contains("opt.dirty_decay_ms: 1000"),
+        text.contains("opt.background_thread: true") && text.contains("opt.dirty_decay_ms: 250"),
         "{text}"
     );
 }
