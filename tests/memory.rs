@@ -136,3 +136,77 @@ fn used_memory_is_the_allocators_and_stats_doctor_and_purge_answer() {
     }
     assert_eq!(c.cmd(&["MEMORY", "PURGE"]), Reply::Simple("OK".into()));
 }
+
+/// INFO memory's integer field `name`.
+fn info_memory(c: &mut common::RawConn, name: &str) -> i64 {
+    match c.cmd(&["INFO", "memory"]) {
+        Reply::Bulk(b) => common::info_field(&String::from_utf8_lossy(&b), name)
+            .unwrap_or_else(|| panic!("no {name} in INFO memory"))
+            .parse()
+            .unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_cache_budget_counts_what_its_keys_really_occupy() {
+    // The hot cache's byte count is what `cache_max_bytes` limits: it must follow the
+    // memory the cached keys take, or a cache of small values holds far more than its
+    // budget (it held half as much again when each key was charged a flat 104 bytes).
+    let server = Server::start();
+    let mut c = server.raw();
+    let mut conn = server.conn();
+    let wait_rows_applied = |c: &mut common::RawConn| loop {
+        let Reply::Bulk(b) = c.cmd(&["INFO", "persistence"]) else {
+            panic!("INFO is not a bulk string");
+        };
+        let text = String::from_utf8_lossy(&b).into_owned();
+        if common::info_field(&text, "respite_rows_queued").as_deref() == Some("0") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    wait_rows_applied(&mut c);
+    let figures = |c: &mut common::RawConn| {
+        (
+            info_memory(c, "used_memory") - info_memory(c, "respite_sqlite_memory"),
+            info_memory(c, "respite_cache_bytes"),
+        )
+    };
+    let (used_before, cache_before) = figures(&mut c);
+    let value = "v".repeat(500);
+    for chunk in 0..50 {
+        let mut pipe = redis::pipe();
+        for i in 0..1_000 {
+            pipe.set(format!("key:{:06}", chunk * 1_000 + i), &value)
+                .ignore();
+        }
+        let () = pipe.query(&mut conn).unwrap();
+    }
+    wait_rows_applied(&mut c);
+    let (used_after, cache_after) = figures(&mut c);
+    assert_eq!(
+        redis::cmd("DBSIZE").query::<i64>(&mut conn).unwrap(),
+        50_000
+    );
+    let (used, cached) = (used_after - used_before, cache_after - cache_before);
+    assert!(
+        cached > 50_000 * 500 && used < cached * 6 / 5 && used > cached * 7 / 10,
+        "50,000 keys of 500 bytes: the cache counts {cached} bytes, the allocator {used} \
+         beyond SQLite's"
+    );
+}
+
+#[test]
+fn jemalloc_returns_freed_pages_from_a_background_thread() {
+    let server = Server::start();
+    let mut c = server.raw();
+    let Reply::Bulk(text) = c.cmd(&["MEMORY", "MALLOC-STATS"]) else {
+        panic!("MEMORY MALLOC-STATS is not a bulk string");
+    };
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("opt.background_thread: true") && text.contains("opt.dirty_decay_ms: 250"),
+        "{text}"
+    );
+}

@@ -25,7 +25,7 @@ impl Found<'_> {
             // The pause is over: the held entry expires now, as any other would.
             let held = found.slot.held.take();
             if found.slot.entry.is_none() {
-                found.slot.entry = held;
+                found.slot.entry = held.map(|h| *h);
             } else if let Some(h) = held {
                 *found.cache_bytes -= h.value.size(); // written over meanwhile
                 *found.data -= super::datasize::entry_data(found.key, Some(&h));
@@ -36,7 +36,7 @@ impl Found<'_> {
         };
         if found.expiry_paused && e.expire_at.is_some_and(|at| at <= now) {
             // Logically expired: gone for readers, kept until expiry resumes.
-            found.slot.held = found.slot.entry.take();
+            found.slot.held = found.slot.entry.take().map(Box::new);
             return Ok(());
         }
         if e.expire_at.is_some_and(|at| at <= now) {

@@ -96,6 +96,10 @@ fn build(path: &str) -> Result<Bloom, String> {
     .map_err(|e| e.to_string())?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
+    // One pass over the key index reads each page once: a page cache would only add its
+    // 2 MB default (and the allocator's pages for it) to the server's memory while it runs.
+    conn.execute_batch("PRAGMA cache_size = -128")
+        .map_err(|e| e.to_string())?;
     let keys: i64 = conn
         .query_row("SELECT coalesce(sum(keys), 0) FROM db_stats", [], |r| {
             r.get(0)

@@ -763,6 +763,10 @@ pub struct JournalStats {
     pub replayed_records: u64,
     /// Key rows waiting for the row writer now (see `storage::rows`).
     pub rows_queued: u64,
+    /// Bytes the queued key rows take.
+    pub rows_queued_bytes: u64,
+    /// Commits that waited for the row writer (its queue over its bound).
+    pub rows_backpressure_waits: u64,
     /// Key rows the row writer's thread applied since start.
     pub rows_applied_background: u64,
     /// Key rows applied on the executor's thread since start, because a statement needed

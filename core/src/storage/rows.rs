@@ -42,6 +42,19 @@ use super::{DbIndex, Record, StoreError};
 /// well under a millisecond.
 const CHUNK: usize = 256;
 
+/// Bytes of queued rows past which a commit waits for the writer (back-pressure): without
+/// it the queue is bounded only by the journal's size limit, and under a random-key write
+/// load it held up to that much again in memory beyond the cache's budget.
+const MAX_QUEUED_BYTES: usize = 4 << 20;
+
+/// What a queued row costs beyond its key and value: its map entry, its place in the order
+/// queue and the record's fields.
+const ROW_OVERHEAD: usize = 160;
+
+fn row_bytes(key: &[u8], row: Option<&Record>) -> usize {
+    key.len() + row.map_or(0, |r| r.value.len()) + ROW_OVERHEAD
+}
+
 /// The SQLite connection, shared by the executor and the row writer.
 pub(super) type SharedConn = Arc<Mutex<Connection>>;
 
@@ -96,6 +109,10 @@ struct Queue {
     /// The newest value of each metadata figure set since it was last applied (the data
     /// size and version counters change with most batches).
     meta: HashMap<String, i64, ahash::RandomState>,
+    /// Bytes the queued rows take ([`row_bytes`]).
+    bytes: usize,
+    /// Commits that waited for the writer to bring the queue under [`MAX_QUEUED_BYTES`].
+    backpressure_waits: u64,
     /// Why applying failed, until a settle succeeds.
     failed: Option<String>,
     /// Rows applied by the writer's thread, and on the executor's thread by a settle.
@@ -131,8 +148,10 @@ pub(super) struct MergeDone {
 impl Queue {
     /// Queues a key's row, replacing a row of the same key still queued.
     fn push(&mut self, db: DbIndex, key: Bytes, row: Option<Record>) {
-        if self.latest.insert((db, key.clone()), row).is_none() {
-            self.order.push_back((db, key));
+        self.bytes += row_bytes(&key, row.as_ref());
+        match self.latest.insert((db, key.clone()), row) {
+            None => self.order.push_back((db, key)),
+            Some(old) => self.bytes -= row_bytes(&key, old.as_ref()),
         }
     }
 
@@ -155,6 +174,7 @@ impl Queue {
                 break;
             };
             if let Some(row) = self.latest.remove(&(db, key.clone())) {
+                self.bytes -= row_bytes(&key, row.as_ref());
                 out.push((db, key, row));
             }
         }
@@ -174,6 +194,7 @@ impl Queue {
             if let std::collections::hash_map::Entry::Vacant(v) =
                 self.latest.entry((db, key.clone()))
             {
+                self.bytes += row_bytes(&key, row.as_ref());
                 v.insert(row);
                 self.order.push_front((db, key));
             }
@@ -195,6 +216,7 @@ impl Queue {
         self.latest.clear();
         self.order.clear();
         self.meta.clear();
+        self.bytes = 0;
     }
 }
 
@@ -207,6 +229,8 @@ struct Shared {
     /// Held by a test to keep a requested merge from committing.
     #[cfg(test)]
     hold_merges: Arc<Mutex<()>>,
+    /// Signalled after each chunk the writer's thread applies (or fails to).
+    applied: Condvar,
 }
 
 impl Shared {
@@ -274,6 +298,7 @@ impl RowWriter {
             merged: Condvar::new(),
             #[cfg(test)]
             hold_merges: Arc::new(Mutex::new(())),
+            applied: Condvar::new(),
         });
         let mine = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -330,11 +355,26 @@ impl RowWriter {
         q.order.len() <= CHUNK * 4 || q.failed.is_some()
     }
 
-    /// Lets the thread start on what was queued (once per batch, not per row).
+    /// Lets the thread start on what was queued (once per batch, not per row), and waits
+    /// for it while the queue holds more than [`MAX_QUEUED_BYTES`] (back-pressure: the
+    /// rows are durable in the journal already, so only the next batch waits). The caller
+    /// must not hold the connection.
     pub(super) fn wake(&self) {
-        let q = self.shared.queue();
-        if !q.is_empty() && q.failed.is_none() {
-            self.shared.wake.notify_one();
+        let mut q = self.shared.queue();
+        if q.is_empty() || q.failed.is_some() {
+            return;
+        }
+        self.shared.wake.notify_one();
+        if q.bytes > MAX_QUEUED_BYTES {
+            q.backpressure_waits += 1;
+            // Down to half, so that a steady load does not wait at every batch.
+            while q.bytes > MAX_QUEUED_BYTES / 2 && q.failed.is_none() && !q.stop {
+                q = self
+                    .shared
+                    .applied
+                    .wait(q)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
         }
     }
 
@@ -401,6 +441,8 @@ impl RowWriter {
     pub(super) fn stats(&self, stats: &mut super::JournalStats) {
         let q = self.shared.queue();
         stats.rows_queued = q.latest.len() as u64;
+        stats.rows_queued_bytes = q.bytes as u64;
+        stats.rows_backpressure_waits = q.backpressure_waits;
         stats.rows_applied_background = q.applied_background;
         stats.rows_applied_inline = q.applied_inline;
     }
@@ -419,6 +461,7 @@ impl Drop for RowWriter {
     fn drop(&mut self) {
         self.shared.queue().stop = true;
         self.shared.wake.notify_all();
+        self.shared.applied.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -459,6 +502,7 @@ fn run(shared: &Shared) {
         }
         let more = shared.apply_chunk(&conn, CHUNK, false);
         drop(conn);
+        shared.applied.notify_all();
         if more {
             // Let a reader waiting for the connection take it between chunks.
             std::thread::yield_now();
@@ -511,5 +555,41 @@ mod tests {
             .map(|r| super::super::sqlite::position(&r.1))
             .collect();
         assert!(hs.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn a_commit_waits_for_the_writer_while_the_queue_is_over_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("rows.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE keys (db INTEGER NOT NULL, h INTEGER NOT NULL, key BLOB NOT NULL,
+               type INTEGER NOT NULL, expire_at INTEGER, version INTEGER NOT NULL, cid INTEGER,
+               sub_expire_at INTEGER, value BLOB, PRIMARY KEY (db, h, key));
+             BEGIN;",
+        )
+        .unwrap();
+        let conn: SharedConn = Arc::new(Mutex::new(conn));
+        let writer = RowWriter::start(Arc::clone(&conn)).unwrap();
+        let value = "v".repeat(1000);
+        let rows = 3 * MAX_QUEUED_BYTES / 1000;
+        // Queued with the connection held, as the executor queues a batch: nothing applies.
+        {
+            let _held = lock(&conn);
+            for i in 0..rows {
+                writer.push(0, format!("k{i}").as_bytes(), Some(record(&value)));
+            }
+        }
+        assert!(writer.shared.queue().bytes > 3 * MAX_QUEUED_BYTES);
+        writer.wake();
+        let q = writer.shared.queue();
+        assert!(q.bytes <= MAX_QUEUED_BYTES / 2, "{} bytes queued", q.bytes);
+        assert_eq!(q.backpressure_waits, 1);
+        drop(q);
+        writer.settle(&lock(&conn)).unwrap();
+        let n: i64 = lock(&conn)
+            .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n as usize, rows);
+        assert_eq!(writer.shared.queue().bytes, 0);
     }
 }
