@@ -932,6 +932,20 @@ impl Journal {
         })
     }
 
+    /// Counts a merge that committed the records up to `seq` in `ms` milliseconds.
+    pub(super) fn merged(&mut self, seq: u64, ms: u64) {
+        self.merged_seq = seq;
+        self.stats.merges += 1;
+        self.stats.merge_ms += ms;
+        self.stats.last_merge_ms = ms;
+    }
+
+    /// Counts a merge that failed; the next is tried half a second later.
+    pub(super) fn merge_failed(&mut self) {
+        self.stats.merge_failures += 1;
+        self.retry_at = Some(Instant::now() + std::time::Duration::from_millis(500));
+    }
+
     /// Notes where the records of a merge that commits in the background end: records
     /// appended from now on are not part of it.
     pub(super) fn merge_started(&mut self) {

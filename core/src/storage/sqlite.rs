@@ -779,11 +779,8 @@ impl SqliteStore {
         let journal = self.journal.as_mut().expect("a merge needs the journal");
         match done.error {
             None => {
-                journal.stats.merges += 1;
                 journal.stats.background_merges += 1;
-                journal.stats.merge_ms += done.ms;
-                journal.stats.last_merge_ms = done.ms;
-                journal.merged_seq = done.seq;
+                journal.merged(done.seq, done.ms);
                 // The writer opened the next transaction after the commit; should that have
                 // failed, the next write opens one.
                 self.in_tx = !lock(&self.conn).is_autocommit();
@@ -793,18 +790,25 @@ impl SqliteStore {
                 dropped
             }
             Some(e) => {
-                journal.stats.merge_failures += 1;
-                journal.retry_at =
-                    Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
-                tracing::error!(error = %e, "merging the redo journal failed; will retry");
-                self.discard_transaction();
-                if let Err(e2) = self.rebuild() {
-                    tracing::error!(error = %e2, "rebuilding from the redo journal failed");
-                }
+                self.merge_failed(&e);
                 Err(StoreError::Io(format!(
                     "merging the redo journal failed: {e}"
                 )))
             }
+        }
+    }
+
+    /// A merge that failed: counted, retried later, and the open transaction (which SQLite
+    /// may have dropped) rolled back and rebuilt from the journal, which holds every
+    /// acknowledged write.
+    fn merge_failed(&mut self, error: &dyn std::fmt::Display) {
+        if let Some(journal) = self.journal.as_mut() {
+            journal.merge_failed();
+        }
+        tracing::error!(error = %error, "merging the redo journal failed; will retry");
+        self.discard_transaction();
+        if let Err(e) = self.rebuild() {
+            tracing::error!(error = %e, "rebuilding from the redo journal failed");
         }
     }
 
@@ -953,9 +957,7 @@ impl SqliteStore {
         if let Err(e) = self.settle() {
             // The key rows could not be applied (the transaction was lost, and rebuilt).
             if let Some(journal) = self.journal.as_mut() {
-                journal.stats.merge_failures += 1;
-                journal.retry_at =
-                    Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
+                journal.merge_failed();
             }
             tracing::error!(error = %e, "merging the redo journal failed; will retry");
             return Err(e);
@@ -973,24 +975,13 @@ impl SqliteStore {
             Ok(()) => {
                 self.in_tx = false;
                 journal.touched = false;
-                journal.merged_seq = seq;
-                let ms = started.elapsed().as_millis() as u64;
-                journal.stats.merges += 1;
-                journal.stats.merge_ms += ms;
-                journal.stats.last_merge_ms = ms;
+                journal.merged(seq, started.elapsed().as_millis() as u64);
                 let truncated = journal.truncate();
                 self.rebuild_filter_if_wanted();
                 truncated
             }
             Err(e) => {
-                journal.stats.merge_failures += 1;
-                journal.retry_at =
-                    Some(std::time::Instant::now() + std::time::Duration::from_millis(500));
-                tracing::error!(error = %e, "merging the redo journal failed; will retry");
-                self.discard_transaction();
-                if let Err(e2) = self.rebuild() {
-                    tracing::error!(error = %e2, "rebuilding from the redo journal failed");
-                }
+                self.merge_failed(&e);
                 Err(e)
             }
         }
