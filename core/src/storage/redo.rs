@@ -979,20 +979,11 @@ impl Journal {
                 file.sync_data()?;
             }
             std::fs::rename(&tmp, &self.path)?;
-            if self.sync {
-                if let Some(dir) = std::path::Path::new(&self.path).parent() {
-                    let dir = if dir.as_os_str().is_empty() {
-                        std::path::Path::new(".")
-                    } else {
-                        dir
-                    };
-                    File::open(dir)?.sync_all()?;
-                }
-            }
             Ok::<File, std::io::Error>(file)
         })();
         match result {
             Ok(file) => {
+                // Renamed: from here on the new file is the journal, whatever follows.
                 self.file = file;
                 self.stats.merged_records += merged_records;
                 self.stats.records -= merged_records;
@@ -1001,6 +992,17 @@ impl Journal {
                 // The oldest record left was appended after the merge started.
                 self.oldest = Some(Instant::now());
                 self.retry_at = None;
+                if self.sync {
+                    // The rename made durable before a record is appended to the new file
+                    // and acknowledged: a power loss must not bring the old file back.
+                    let dir = std::path::Path::new(&self.path)
+                        .parent()
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or(std::path::Path::new("."));
+                    File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| io_error(&self.path, "sync the directory of", e))?;
+                }
                 Ok(())
             }
             Err(e) => {

@@ -785,9 +785,13 @@ impl SqliteStore {
                 // failed, the next write opens one.
                 self.in_tx = !lock(&self.conn).is_autocommit();
                 let journal = self.journal.as_mut().expect("checked above");
-                let dropped = journal.drop_merged();
+                if let Err(e) = journal.drop_merged() {
+                    // Harmless: the merged records stay, and a replay skips them (they precede
+                    // `meta.redo_seq`). The statement that collected the merge goes on.
+                    tracing::warn!(error = %e, "dropping merged records from the redo journal");
+                }
                 self.rebuild_filter_if_wanted();
-                dropped
+                Ok(())
             }
             Some(e) => {
                 self.merge_failed(&e);
