@@ -94,16 +94,12 @@ fn main() -> ExitCode {
     }
     let log_level = init_logging(&loaded.config.log.level, &loaded.config.log.format);
     let inline = loaded.config.server.inline_executor();
-    let mut builder = if inline {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(1);
-        b
+    let workers = if inline {
+        1
     } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(loaded.config.server.effective_io_threads());
-        b
+        loaded.config.server.effective_io_threads()
     };
-    let runtime = match builder.enable_all().thread_name("respite-io").build() {
+    let runtime = match respite_core::server::runtime::builder(workers).build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("respite: cannot start the runtime: {e}");

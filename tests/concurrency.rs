@@ -224,3 +224,36 @@ fn clients_coming_and_going_while_others_work(server: Server) {
     let exists: i64 = redis::cmd("EXISTS").arg("churn").query(&mut con).unwrap();
     assert_eq!(exists, 0);
 }
+
+/// Requests sent one after another on different connections run in the order they arrived,
+/// as in Redis, which serves its sockets in the order the kernel reports them ready. Redis's
+/// own tests rely on it (a blocking command sent on one connection, then a push on another,
+/// without waiting in between): run out of order, such a test hangs or fails.
+#[test]
+fn requests_on_different_connections_run_in_arrival_order() {
+    let server = Server::with_io_threads(1);
+    let connections = 16;
+    let mut conns: Vec<_> = (0..connections)
+        .map(|_| {
+            let mut conn = server.raw();
+            assert_eq!(conn.cmd(&["PING"]), Reply::Simple("PONG".into()));
+            conn
+        })
+        .collect();
+    for round in 0..100 {
+        let key = format!("order:{round}");
+        for (i, conn) in conns.iter_mut().enumerate() {
+            conn.send_cmd(&["RPUSH", &key, &i.to_string()]);
+        }
+        for conn in conns.iter_mut() {
+            assert!(matches!(conn.read_reply(), Reply::Int(_)));
+        }
+        let got = conns[0].cmd(&["LRANGE", &key, "0", "-1"]);
+        let want = Reply::Array(
+            (0..connections)
+                .map(|i| Reply::bulk(i.to_string()))
+                .collect(),
+        );
+        assert_eq!(got, want, "round {round}: pushes ran out of arrival order");
+    }
+}

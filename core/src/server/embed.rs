@@ -103,9 +103,7 @@ impl Builder {
             .spawn(move || {
                 // One worker runs sockets and the executor both (the executor as a task), as
                 // the binary does on one or two CPUs.
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .enable_all()
+                let runtime = super::runtime::builder(1)
                     .build()
                     .map_err(ServerError::Executor)?;
                 let stop = async move {

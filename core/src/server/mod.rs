@@ -6,6 +6,7 @@ mod notify;
 mod protected;
 mod query_buffer;
 mod renames;
+pub mod runtime;
 mod tls;
 
 use std::future::Future;
