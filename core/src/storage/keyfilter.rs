@@ -32,7 +32,8 @@ pub(super) struct Bloom {
     len: u64,
     /// Keys it was sized for.
     capacity: u64,
-    /// Keys added so far (with repeats).
+    /// Keys added so far that set at least one bit: a key written again, which finds all its
+    /// bits set, is not counted, so rewriting the same keys never asks for a rebuild.
     added: u64,
 }
 
@@ -63,11 +64,14 @@ impl Bloom {
     }
 
     pub(super) fn insert(&mut self, hash: u64) {
+        let mut new_bits = 0;
         for i in 0..PROBES as u64 {
             let bit = self.bit(hash, i);
-            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+            let word = &mut self.bits[(bit / 64) as usize];
+            new_bits |= !*word & (1 << (bit % 64));
+            *word |= 1 << (bit % 64);
         }
-        self.added += 1;
+        self.added += u64::from(new_bits != 0);
     }
 
     pub(super) fn may_contain(&self, hash: u64) -> bool {
@@ -77,7 +81,8 @@ impl Bloom {
         })
     }
 
-    /// Whether more keys were added than it was sized for.
+    /// Whether more distinct keys were added than it was sized for (give or take the ~1% of
+    /// new keys whose bits were all set already).
     fn overloaded(&self) -> bool {
         self.added > self.capacity
     }
@@ -282,5 +287,23 @@ mod tests {
             .filter(|i| b.may_contain(key_hash(1, format!("key:{i}").as_bytes())))
             .count();
         assert!(in_db1 < 50, "{in_db1}");
+    }
+
+    #[test]
+    fn rewriting_the_same_keys_does_not_overload_it() {
+        let mut b = Bloom::with_capacity(1000);
+        for _ in 0..(MIN_CAPACITY / 1000 * 3) {
+            for i in 0..1000u32 {
+                b.insert(key_hash(0, format!("key:{i}").as_bytes()));
+            }
+        }
+        // Three times its capacity in writes, of a thousand keys: no rebuild wanted.
+        assert!(b.added <= 1000, "{}", b.added);
+        assert!(!b.overloaded());
+        for i in 0..MIN_CAPACITY as u32 * 11 / 10 {
+            b.insert(key_hash(0, format!("new:{i}").as_bytes()));
+        }
+        // More new keys than it was sized for: now it is full.
+        assert!(b.overloaded(), "{}", b.added);
     }
 }
