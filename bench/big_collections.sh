@@ -42,21 +42,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 for tool in redis-server redis-cli redis-benchmark; do
     command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
 done
-if [[ -z "${RESPITE_BIN:-}" ]]; then
-    (cd "$root" && cargo build --release --quiet)
-    RESPITE_BIN="$root/target/release/respite"
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh" big_collections
+respite_release
 
 # The fill: RESP commands of 1000 elements each, members "element:<12 digits>" as
 # redis-benchmark's __rand_int__ makes them, so later random adds mostly add.
@@ -75,7 +63,7 @@ awk -v n="$ELEMENTS" 'BEGIN {
             }
         }
     }
-}' > "$work/fill.resp"
+}' > "$WORK/fill.resp"
 
 # name: command on the big key | command on a fresh (or small) key. In this order: the adds
 # fill the fresh keys that the reads and pops after them use.
@@ -99,15 +87,9 @@ rps() { # port pipeline command...
 
 declare -A result
 for server in redis respite; do
-    port=$(free_port)
-    if [[ $server == redis ]]; then
-        redis-server --port "$port" --save '' --appendonly no --daemonize no >"$work/redis.log" 2>&1 &
-    else
-        "$RESPITE_BIN" --port "$port" --db "$work/respite.db" >"$work/respite.log" 2>&1 &
-    fi
-    pids+=($!)
-    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    redis-cli -p "$port" --pipe <"$work/fill.resp" >/dev/null
+    start_server "$server"
+    port=$SERVER_PORT
+    redis-cli -p "$port" --pipe <"$WORK/fill.resp" >/dev/null
     redis-cli -p "$port" rpush smalllist $(seq 100) >/dev/null
     # Respite's background checkpointer is still copying the fill's WAL (a few hundred MB of
     # random pages) into the file; measured during that, the first tests would pay for it.
@@ -125,8 +107,7 @@ for server in redis respite; do
             result[$server,$p,$name,big]=$(rps "$port" "$p" $big)
         done
     done
-    kill "${pids[-1]}"
-    wait "${pids[-1]}" 2>/dev/null || true
+    stop_server
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }

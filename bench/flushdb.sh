@@ -30,10 +30,7 @@ done
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh" flushdb
-if [[ -z "${RESPITE_BIN:-}" ]]; then
-    (cd "$root" && cargo build --release --quiet --bin respite)
-    RESPITE_BIN="$root/target/release/respite"
-fi
+respite_release
 
 # MSETs of 1000 keys each: db 0's keys, then db 1's.
 awk -v n="$KEYS" 'BEGIN {
@@ -82,17 +79,10 @@ PY
 }
 
 for server in redis respite; do
-    port=$(free_port)
-    if [[ $server == redis ]]; then
-        redis-server --port "$port" --save '' --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
-    else
-        "$RESPITE_BIN" --port "$port" --db "$WORK/respite.db" >"$WORK/respite.log" 2>&1 &
-    fi
-    PIDS+=($!)
-    wait_ping "$port"
+    start_server "$server"
+    port=$SERVER_PORT
     redis-cli -p "$port" --pipe <"$WORK/fill.resp" >/dev/null
     sleep "${SETTLE:-20}"
     echo "$server: db0 $(redis-cli -p "$port" dbsize) keys; $(measure "$port" ${ASYNC:+ASYNC})"
-    kill "${PIDS[-1]}"
-    wait "${PIDS[-1]}" 2>/dev/null || true
+    stop_server
 done

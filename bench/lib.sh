@@ -47,3 +47,40 @@ quick_rps() {
 
 # The median of the numbers on standard input, one a line.
 median_of() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# Sets RESPITE_BIN to a release build of respite, building it first, unless it is set already
+# (a binary to measure instead).
+respite_release() {
+    if [[ -z "${RESPITE_BIN:-}" ]]; then
+        local root
+        root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+        (cd "$root" && cargo build --release --quiet --bin respite)
+        RESPITE_BIN="$root/target/release/respite"
+    fi
+}
+
+# Starts `redis` (redis-server without persistence) or `respite` ($RESPITE_BIN on
+# $WORK/respite.db) on a free loopback port, its log in $WORK/NAME.log; the other arguments
+# go to the server. Once it answers PING, SERVER_PORT and SERVER_PID say where it is (the pid
+# is also in PIDS, so it is stopped on exit).
+start_server() {
+    local name=$1
+    shift
+    SERVER_PORT=$(free_port)
+    case $name in
+        redis) redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save '' --appendonly no \
+            --dir "$WORK" --daemonize no "$@" >"$WORK/redis.log" 2>&1 & ;;
+        respite) "$RESPITE_BIN" --bind 127.0.0.1 --port "$SERVER_PORT" --db "$WORK/respite.db" \
+            "$@" >"$WORK/respite.log" 2>&1 & ;;
+        *) echo "$BENCH_NAME.sh: unknown server $name" >&2; return 1 ;;
+    esac
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_ping "$SERVER_PORT" || { tail -5 "$WORK/$name.log" >&2; return 1; }
+}
+
+# Stops the server start_server started last, and waits for it to exit.
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+}

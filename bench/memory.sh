@@ -31,10 +31,7 @@ done
 cd "$(dirname "$0")/.."
 source bench/lib.sh memory
 
-if [ -z "${RESPITE_BIN:-}" ]; then
-    cargo build --release --quiet -p respite
-    RESPITE_BIN=$(pwd)/target/release/respite
-fi
+respite_release
 
 rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
@@ -55,24 +52,10 @@ peak_during() {
     echo "$peak"
 }
 
-start_redis() {
-    REDIS_PORT=$(free_port)
-    redis-server --save '' --appendonly no --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK" \
-        --logfile "$WORK/redis.log" &
-    REDIS_PID=$!
-    PIDS+=("$REDIS_PID")
-    wait_ping "$REDIS_PORT"
-}
-
 start_respite() {
-    RESPITE_PORT=$(free_port)
     printf '[storage]\ncache_max_bytes = "%s"\n' "$CACHE" >"$WORK/respite.toml"
     if [ -n "${RESPITE_CONF:-}" ]; then cat "$RESPITE_CONF" >>"$WORK/respite.toml"; fi
-    "$RESPITE_BIN" --config "$WORK/respite.toml" --bind 127.0.0.1 --port "$RESPITE_PORT" \
-        --db "$WORK/respite.db" 2>"$WORK/respite.log" &
-    RESPITE_PID=$!
-    PIDS+=("$RESPITE_PID")
-    wait_ping "$RESPITE_PORT" || { cat "$WORK/respite.log" >&2; exit 1; }
+    start_server respite --config "$WORK/respite.toml"
 }
 
 # -r KEYS with KEYS*2 requests touches nearly every key of the range.
@@ -85,10 +68,12 @@ echo "| server | keys | RSS peak during load (MB) | RSS after load (MB) | RSS pe
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for server in $SERVERS; do
     case $server in
-        redis) start_redis; p=$REDIS_PORT; pid=$REDIS_PID ;;
-        respite) start_respite; p=$RESPITE_PORT; pid=$RESPITE_PID ;;
+        redis) start_server redis ;;
+        respite) start_respite; RESPITE_PORT=$SERVER_PORT ;;
         *) echo "memory.sh: unknown server $server" >&2; exit 1 ;;
     esac
+    p=$SERVER_PORT
+    pid=$SERVER_PID
     load_peak=$(peak_during "$pid" load "$p")
     after_load=$(rss_mb "$pid")
     read_peak=$(peak_during "$pid" read_back "$p")
