@@ -31,7 +31,7 @@ const SCHEMA_VERSION: i64 = 4;
 /// collection id in `lazyfree` and [`Store::reclaim`] removes its rows in bounded steps
 /// between batches: deleting a collection of millions of elements costs one row at once.
 /// Large lists keep their items in `list_items`, by position (see there).
-const SCHEMA: &str = "
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -252,6 +252,8 @@ pub struct SqliteStore {
     /// Applies key rows on a thread of its own while the journal is kept (see
     /// [`rows`](super::rows)).
     rows: Option<RowWriter>,
+    /// How key rows this thread writes itself (no row writer, a replay) are written.
+    row_path: rows::RowPath,
     /// A merge's commit was handed to the row writer's thread and its outcome is not yet
     /// collected ([`SqliteStore::finish_merge`]): the executor's statements wait for it.
     merging: bool,
@@ -411,6 +413,7 @@ impl SqliteStore {
             checkpointer: None,
             keep_batch: false,
             rows: None,
+            row_path: rows::RowPath::default(),
             merging: false,
             slots: Slots::default(),
         };
@@ -1173,7 +1176,7 @@ impl Store for SqliteStore {
         self.log(Op::put(db, key, &record));
         match &self.rows {
             Some(rows) if !self.replaying => rows.push(slot, key, Some(record)),
-            _ => rows::apply_row(&lock(&self.conn), slot, key, Some(&record))?,
+            _ => rows::apply_row(&lock(&self.conn), &self.row_path, slot, key, Some(&record))?,
         }
         Ok(())
     }
@@ -1183,7 +1186,7 @@ impl Store for SqliteStore {
         let slot = self.slots.slot(db);
         match &self.rows {
             Some(rows) if !self.replaying => rows.push(slot, key, None),
-            _ => rows::apply_row(&lock(&self.conn), slot, key, None)?,
+            _ => rows::apply_row(&lock(&self.conn), &self.row_path, slot, key, None)?,
         }
         self.log(Op::Delete { db, key });
         Ok(())
