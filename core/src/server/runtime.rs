@@ -23,5 +23,10 @@ pub fn builder(workers: usize) -> Builder {
         .thread_name("respite-io");
     #[cfg(tokio_unstable)]
     builder.disable_lifo_slot();
+    #[cfg(not(tokio_unstable))]
+    tracing::warn!(
+        "built without --cfg tokio_unstable (RUSTFLAGS replaced .cargo/config.toml's): \
+         requests sent at once on different connections may run out of arrival order"
+    );
     builder
 }
