@@ -128,9 +128,11 @@ fn build(path: &str) -> Result<Bloom, String> {
 enum State {
     /// No filter: an in-memory store, or a build failed (lookups go to SQLite).
     Off,
-    /// A thread reads the keys; `added` are the hashes written since it started.
+    /// A thread reads the keys; `added` are the hashes written since it started. Without a
+    /// thread yet, the hashes are collected until the file's committed state includes every
+    /// key written before the collection began ([`KeyFilter::collect`]).
     Building {
-        thread: JoinHandle<Result<Bloom, String>>,
+        thread: Option<JoinHandle<Result<Bloom, String>>>,
         added: Vec<u64>,
         /// The filter in use meanwhile, when this is a rebuild.
         previous: Option<Bloom>,
@@ -160,36 +162,82 @@ impl KeyFilter {
     /// Starts building from the committed state of the file at `path`: every key written
     /// from now on must be given to [`Self::insert`].
     pub(super) fn start(&mut self, path: &str) {
+        self.collect();
+        self.spawn(path);
+    }
+
+    /// Begins a rebuild whose read of the file must wait for a commit in progress (a merge on
+    /// the row writer's thread): from now on keys written are remembered for the new filter,
+    /// and [`Self::spawn`], once that commit holds every key written before this call, starts
+    /// the read. The filter in use goes on answering meanwhile.
+    pub(super) fn collect(&mut self) {
         let previous = match std::mem::replace(&mut self.state, State::Off) {
             State::Ready(b) => Some(b),
             State::Building { previous, .. } => previous,
             State::Off => None,
         };
+        self.state = State::Building {
+            thread: None,
+            added: Vec::new(),
+            previous,
+        };
+    }
+
+    /// Whether [`Self::collect`] began a rebuild whose read is not started yet.
+    pub(super) fn collecting(&self) -> bool {
+        matches!(self.state, State::Building { thread: None, .. })
+    }
+
+    /// Starts the read of a rebuild that [`Self::collect`] began.
+    pub(super) fn spawn(&mut self, path: &str) {
+        let State::Building { thread, .. } = &mut self.state else {
+            return;
+        };
+        if thread.is_some() {
+            return;
+        }
         let path = path.to_string();
         match std::thread::Builder::new()
             .name("respite-keyfilter".into())
             .spawn(move || build(&path))
         {
-            Ok(thread) => {
-                self.state = State::Building {
-                    thread,
-                    added: Vec::new(),
-                    previous,
-                }
+            Ok(t) => *thread = Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the key filter's build");
+                self.abandon();
             }
-            Err(e) => tracing::warn!(error = %e, "cannot start the key filter's build"),
         }
+    }
+
+    /// Gives up a rebuild [`Self::collect`] began whose read is not started (the commit it
+    /// waited for failed): the filter in use stays, with the keys added meanwhile. Returns
+    /// whether there was one.
+    pub(super) fn abandon(&mut self) -> bool {
+        if !self.collecting() {
+            return false;
+        }
+        let State::Building { previous, .. } = std::mem::replace(&mut self.state, State::Off)
+        else {
+            unreachable!("collecting() checked it");
+        };
+        if let Some(b) = previous {
+            self.state = State::Ready(b);
+        }
+        true
     }
 
     /// Takes a finished build into use; returns whether the filter wants a rebuild (it is
     /// overloaded), which the caller starts once the file's state is committed.
     pub(super) fn poll(&mut self) -> bool {
         if let State::Building { thread, .. } = &self.state {
-            if !thread.is_finished() {
+            if !thread.as_ref().is_some_and(JoinHandle::is_finished) {
                 return false;
             }
-            let State::Building { thread, added, .. } =
-                std::mem::replace(&mut self.state, State::Off)
+            let State::Building {
+                thread: Some(thread),
+                added,
+                ..
+            } = std::mem::replace(&mut self.state, State::Off)
             else {
                 unreachable!("matched above");
             };

@@ -793,10 +793,12 @@ impl SqliteStore {
                     // `meta.redo_seq`). The statement that collected the merge goes on.
                     tracing::warn!(error = %e, "dropping merged records from the redo journal");
                 }
+                self.filter.spawn(&self.path);
                 self.rebuild_filter_if_wanted();
                 Ok(())
             }
             Some(e) => {
+                self.filter_rebuild |= self.filter.abandon();
                 self.merge_failed(&e);
                 Err(StoreError::Io(format!(
                     "merging the redo journal failed: {e}"
@@ -839,6 +841,11 @@ impl SqliteStore {
             rows.request_merge(&conn, seq);
             drop(conn);
             self.merging = true;
+            if std::mem::take(&mut self.filter_rebuild) {
+                // The build reads the file once this commit is in it; keys written from now
+                // on, which the next transaction holds, are collected meanwhile.
+                self.filter.collect();
+            }
             let journal = self.journal.as_mut().expect("checked above");
             journal.merge_started();
             return Ok(());
@@ -1029,6 +1036,7 @@ impl SqliteStore {
                 let _ = rows.await_merge(true);
             }
             self.merging = false;
+            self.filter_rebuild |= self.filter.abandon();
         }
         let conn = lock(&self.conn);
         if let Some(rows) = &self.rows {
@@ -2606,6 +2614,58 @@ mod tests {
         s.put(0, b"k0", record("again", None, 9)).unwrap();
         assert!(s.load(0, b"k0").unwrap().is_some());
         assert!(s.key_filter_stats().1 > 0);
+    }
+
+    #[test]
+    fn a_wanted_filter_rebuild_starts_at_a_background_merge_and_hides_no_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rebuild.db");
+        let path = path.to_str().unwrap();
+        let options = JournalOptions {
+            merge_interval_ms: 1,
+            max_bytes: 1 << 30,
+        };
+        let mut s = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
+        filter_ready(&mut s);
+        let builds = s.filter.builds;
+        for i in 0..500u64 {
+            s.put(0, format!("before{i}").as_bytes(), record("b", None, i))
+                .unwrap();
+        }
+        s.commit().unwrap();
+        // The filter asks for a rebuild (overloaded) while the journal merges in the
+        // background, which keeps a transaction open at all times: the rebuild starts with a
+        // merge's commit, and the keys written while it commits are not lost to it.
+        s.filter_rebuild = true;
+        let gate = s.rows.as_ref().unwrap().merge_gate();
+        let held = gate.lock().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        s.merge(false).unwrap();
+        assert!(s.merging, "the merge should run on the writer's thread");
+        assert!(s.filter.collecting());
+        for i in 0..500u64 {
+            s.put(0, format!("during{i}").as_bytes(), record("d", None, i))
+                .unwrap();
+            s.commit().unwrap();
+        }
+        drop(held);
+        s.settle().unwrap(); // collects the merge, which starts the build's read
+        s.put(0, b"after", record("a", None, 1)).unwrap();
+        s.commit().unwrap();
+        filter_ready(&mut s);
+        assert_eq!(s.filter.builds, builds + 1, "the rebuild never ran");
+        for prefix in ["before", "during"] {
+            for i in 0..500u64 {
+                let key = format!("{prefix}{i}");
+                assert!(s.load(0, key.as_bytes()).unwrap().is_some(), "{key} hidden");
+            }
+        }
+        assert!(s.load(0, b"after").unwrap().is_some());
+        let before = s.key_filter_stats().2;
+        for i in 0..1000u64 {
+            assert_eq!(s.load(0, format!("missing{i}").as_bytes()).unwrap(), None);
+        }
+        assert!(s.key_filter_stats().2 - before > 950);
     }
 
     #[test]
