@@ -210,3 +210,53 @@ fn jemalloc_returns_freed_pages_from_a_background_thread() {
         "{text}"
     );
 }
+
+/// The key filter (README, "Storage") is built at start-up, says so in INFO, and answers
+/// reads of absent keys without a lookup; rewriting the keys it holds does not rebuild it.
+#[test]
+fn the_key_filter_is_built_counted_and_answers_misses() {
+    let server = Server::start();
+    let mut c = server.raw();
+    let info = |c: &mut common::RawConn, section: &str, field: &str| -> String {
+        match c.cmd(&["INFO", section]) {
+            Reply::Bulk(b) => common::info_field(&String::from_utf8_lossy(&b), field)
+                .unwrap_or_else(|| panic!("no {field} in INFO {section}")),
+            other => panic!("{other:?}"),
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while info(&mut c, "memory", "respite_key_filter") != "ready" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the filter never got ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(info(&mut c, "memory", "respite_key_filter_builds"), "1");
+    assert!(
+        info(&mut c, "memory", "respite_key_filter_bytes")
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    for round in 0..3 {
+        for i in 0..200 {
+            assert_eq!(
+                c.cmd(&["SET", &format!("k{i}"), &format!("v{round}")]),
+                Reply::ok()
+            );
+        }
+    }
+    let skipped = |c: &mut common::RawConn| -> u64 {
+        info(c, "stats", "respite_key_filter_skipped_lookups")
+            .parse()
+            .unwrap()
+    };
+    let before = skipped(&mut c);
+    for i in 0..1000 {
+        assert_eq!(c.cmd(&["GET", &format!("missing{i}")]), Reply::NilBulk);
+    }
+    assert!(skipped(&mut c) - before >= 950);
+    assert_eq!(c.cmd(&["GET", "k199"]), Reply::bulk("v2"));
+    assert_eq!(info(&mut c, "memory", "respite_key_filter_builds"), "1");
+}

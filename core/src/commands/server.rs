@@ -443,9 +443,10 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 &engine.config.storage.cache_max_bytes.0,
             );
             line(out, "respite_cache_keys", &engine.keyspace.cache_keys());
-            let (filter, filter_bytes, _) = engine.keyspace.store_mut().key_filter_stats();
-            line(out, "respite_key_filter", &filter);
-            line(out, "respite_key_filter_bytes", &filter_bytes);
+            let filter = engine.keyspace.store_mut().key_filter_stats();
+            line(out, "respite_key_filter", &filter.state);
+            line(out, "respite_key_filter_bytes", &filter.bytes);
+            line(out, "respite_key_filter_builds", &filter.builds);
             let pending = engine.keyspace.lazyfree_pending().unwrap_or(0);
             line(out, "lazyfree_pending_objects", &pending);
             line(
@@ -667,7 +668,11 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 &engine.pubsub.limit_disconnections,
             );
             line(out, "respite_cache_loads", &ks.cache_misses);
-            let (_, _, skipped) = engine.keyspace.store_mut().key_filter_stats();
+            let skipped = engine
+                .keyspace
+                .store_mut()
+                .key_filter_stats()
+                .skipped_lookups;
             line(out, "respite_key_filter_skipped_lookups", &skipped);
             line(out, "respite_cache_evictions", &ks.cache_evictions);
             line(out, "respite_expire_cycles", &ks.expire_cycles);

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::DbIndex;
+use super::{DbIndex, KeyFilterStats};
 
 /// Bits per key the filter is sized for, and probes per lookup (about 1% false positives).
 const BITS_PER_KEY: u64 = 10;
@@ -300,14 +300,20 @@ impl KeyFilter {
         }
     }
 
-    /// Bytes the filter takes, and its state, for INFO.
-    pub(super) fn describe(&self) -> (u64, &'static str) {
-        match &self.state {
-            State::Off => (0, "off"),
+    /// The filter's figures, for INFO.
+    pub(super) fn stats(&self) -> KeyFilterStats {
+        let (state, bytes) = match &self.state {
+            State::Off => ("off", 0),
             State::Building { previous, .. } => {
-                (previous.as_ref().map_or(0, Bloom::bytes), "building")
+                ("building", previous.as_ref().map_or(0, Bloom::bytes))
             }
-            State::Ready(b) => (b.bytes(), "ready"),
+            State::Ready(b) => ("ready", b.bytes()),
+        };
+        KeyFilterStats {
+            state,
+            bytes,
+            skipped_lookups: self.skipped,
+            builds: self.builds,
         }
     }
 }

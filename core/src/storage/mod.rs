@@ -140,6 +140,19 @@ pub struct ScannedKey {
     pub expire_at: Option<i64>,
 }
 /// Key and expiry counts of one database, as `INFO keyspace` shows them.
+/// The key filter's figures, for INFO (see `storage/keyfilter.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyFilterStats {
+    /// `off`, `building` or `ready`.
+    pub state: &'static str,
+    /// Bytes of the filter in use.
+    pub bytes: u64,
+    /// Lookups of absent keys it answered without reading the file.
+    pub skipped_lookups: u64,
+    /// Builds finished since start-up (the first, then each rebuild).
+    pub builds: u64,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DbStats {
     /// Database index.
@@ -527,9 +540,8 @@ pub trait Store: Send {
     fn journal_stats(&self) -> Option<JournalStats>;
     /// Background checkpoints of the WAL done so far, and the last one's milliseconds.
     fn checkpoint_stats(&self) -> (u64, u64);
-    /// The key filter's state (`off`, `building`, `ready`), its bytes, and the lookups it
-    /// answered without reading the file.
-    fn key_filter_stats(&self) -> (&'static str, u64, u64);
+    /// The key filter's figures (see [`KeyFilterStats`]).
+    fn key_filter_stats(&self) -> KeyFilterStats;
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError>;
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.

@@ -9,11 +9,11 @@ use super::keyfilter::KeyFilter;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::rows::{self, lock, RowWriter, SharedConn};
 use super::slots::Slots;
-use super::Synchronous;
 use super::{
     CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record, ScannedKey, SqlValue,
     Store, StoreError, ValueType, ZRange,
 };
+use super::{KeyFilterStats, Synchronous};
 use std::sync::{Arc, Mutex};
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
@@ -2110,9 +2110,8 @@ impl Store for SqliteStore {
         Some(stats)
     }
 
-    fn key_filter_stats(&self) -> (&'static str, u64, u64) {
-        let (bytes, state) = self.filter.describe();
-        (state, bytes, self.filter.skipped)
+    fn key_filter_stats(&self) -> KeyFilterStats {
+        self.filter.stats()
     }
 
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError> {
@@ -2559,7 +2558,7 @@ mod tests {
     /// Waits for the key filter's build (merge ticks take a finished build into use).
     fn filter_ready(s: &mut SqliteStore) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while s.key_filter_stats().0 != "ready" {
+        while s.key_filter_stats().state != "ready" {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the key filter never got ready"
@@ -2599,11 +2598,11 @@ mod tests {
         }
         assert!(s.load(0, b"during").unwrap().is_some());
         assert!(s.load(2, b"renamed").unwrap().is_some());
-        let before = s.key_filter_stats().2;
+        let before = s.key_filter_stats().skipped_lookups;
         for i in 0..1000u64 {
             assert_eq!(s.load(0, format!("missing{i}").as_bytes()).unwrap(), None);
         }
-        let skipped = s.key_filter_stats().2 - before;
+        let skipped = s.key_filter_stats().skipped_lookups - before;
         assert!(
             skipped > 950,
             "only {skipped} of 1000 misses skipped the lookup"
@@ -2613,7 +2612,7 @@ mod tests {
         assert_eq!(s.load(0, b"k0").unwrap(), None);
         s.put(0, b"k0", record("again", None, 9)).unwrap();
         assert!(s.load(0, b"k0").unwrap().is_some());
-        assert!(s.key_filter_stats().1 > 0);
+        assert!(s.key_filter_stats().bytes > 0);
     }
 
     #[test]
@@ -2661,11 +2660,11 @@ mod tests {
             }
         }
         assert!(s.load(0, b"after").unwrap().is_some());
-        let before = s.key_filter_stats().2;
+        let before = s.key_filter_stats().skipped_lookups;
         for i in 0..1000u64 {
             assert_eq!(s.load(0, format!("missing{i}").as_bytes()).unwrap(), None);
         }
-        assert!(s.key_filter_stats().2 - before > 950);
+        assert!(s.key_filter_stats().skipped_lookups - before > 950);
     }
 
     #[test]
