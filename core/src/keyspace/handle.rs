@@ -296,12 +296,14 @@ impl Keyspace {
         count: bool,
         notify: bool,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        let hit = self
-            .parts()
-            .slot(db, key, now, lookup)?
-            .slot
-            .entry
-            .is_some();
+        let absent = self.certainly_absent(db, key);
+        let hit = !absent
+            && self
+                .parts()
+                .slot(db, key, now, lookup)?
+                .slot
+                .entry
+                .is_some();
         if count {
             self.count_lookup(hit);
             if !hit && notify && self.want_keymiss {
@@ -312,6 +314,9 @@ impl Keyspace {
                     key: Bytes::copy_from_slice(key),
                 });
             }
+        }
+        if absent {
+            return Ok(None);
         }
         // Re-borrow through the map: the slot sits at the back of the LRU list now.
         let entry = self.dbs[db as usize]
@@ -347,8 +352,26 @@ impl Keyspace {
         self.read_with(db, key, now, Lookup::Load, false, false)
     }
 
+    /// Whether a key is neither cached nor in the store, as the store's key filter answers
+    /// without a lookup. A read of such a key needs no place in the cache either: misses
+    /// (the common case of cache workloads) would fill it with empty slots, each a hash
+    /// table insert, an LRU link and later an eviction, where Redis finds nothing at once.
+    fn certainly_absent(&mut self, db: DbIndex, key: &[u8]) -> bool {
+        if self.dbs[db as usize].map.contains_key(key) {
+            return false;
+        }
+        let absent = !self.store.may_hold(self.phys[db as usize], key);
+        if absent {
+            self.stats.cache_misses += 1;
+        }
+        absent
+    }
+
     /// Whether a live key exists, without counting a hit or miss.
     pub fn exists(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
+        if self.certainly_absent(db, key) {
+            return Ok(false);
+        }
         Ok(self
             .parts()
             .slot(db, key, now, Lookup::LoadNoTouch)?

@@ -319,6 +319,9 @@ pub enum StoreError {
 pub trait Store: Send {
     /// Reads one key's row.
     fn load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<Record>, StoreError>;
+    /// `false` when the store certainly holds no row for the key (its key filter says so,
+    /// without a lookup); `true` when it may.
+    fn may_hold(&mut self, db: DbIndex, key: &[u8]) -> bool;
     /// Inserts or replaces one key's row.
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError>;
     /// Removes one key's row, if it exists.

@@ -1135,6 +1135,10 @@ fn scanned_element(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Element)> {
 }
 
 impl Store for SqliteStore {
+    fn may_hold(&mut self, db: DbIndex, key: &[u8]) -> bool {
+        self.filter.may_contain(self.slots.slot(db), key)
+    }
+
     fn load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<Record>, StoreError> {
         if self.rows.as_ref().is_some_and(RowWriter::failed) {
             // Rows the writer applied before the failure are in the transaction only if
