@@ -161,6 +161,34 @@ impl<'a> Parts<'a> {
         now: i64,
         lookup: Lookup,
     ) -> Result<Found<'a>, StoreError> {
+        Ok(self
+            .find(db, key, now, lookup, true)?
+            .expect("a slot is made for an absent key"))
+    }
+
+    /// [`Self::slot`] for a read: `None`, and no slot, for a key that is not cached and that
+    /// the store certainly does not hold (its key filter answers without a lookup). Misses,
+    /// the common case of cache workloads, would otherwise fill the cache with empty slots,
+    /// each a hash table insert, an LRU link and later an eviction, where Redis finds
+    /// nothing at once.
+    pub(super) fn slot_for_read(
+        self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+        lookup: Lookup,
+    ) -> Result<Option<Found<'a>>, StoreError> {
+        self.find(db, key, now, lookup, false)
+    }
+
+    fn find(
+        self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+        lookup: Lookup,
+        slot_if_absent: bool,
+    ) -> Result<Option<Found<'a>>, StoreError> {
         use hashlink::linked_hash_map::RawEntryMut;
         let (k, slot) = match self.dbs[db as usize].map.raw_entry_mut().from_key(key) {
             RawEntryMut::Occupied(mut o) => {
@@ -169,7 +197,11 @@ impl<'a> Parts<'a> {
             }
             RawEntryMut::Vacant(v) => {
                 self.stats.cache_misses += 1;
-                let entry = match self.store.load(self.phys[db as usize], key)? {
+                let pdb = self.phys[db as usize];
+                if !slot_if_absent && !self.store.may_hold(pdb, key) {
+                    return Ok(None);
+                }
+                let entry = match self.store.load(pdb, key)? {
                     Some(r) => Some(Entry {
                         expire_at: r.expire_at,
                         version: r.version,
@@ -218,7 +250,7 @@ impl<'a> Parts<'a> {
             data,
         };
         found.expire_if_due(now, self.stats)?;
-        Ok(found)
+        Ok(Some(found))
     }
 }
 

@@ -296,14 +296,11 @@ impl Keyspace {
         count: bool,
         notify: bool,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        let absent = self.certainly_absent(db, key);
-        let hit = !absent
-            && self
-                .parts()
-                .slot(db, key, now, lookup)?
-                .slot
-                .entry
-                .is_some();
+        let found = self
+            .parts()
+            .slot_for_read(db, key, now, lookup)?
+            .map(|f| f.slot.entry.is_some());
+        let (absent, hit) = (found.is_none(), found == Some(true));
         if count {
             self.count_lookup(hit);
             if !hit && notify && self.want_keymiss {
@@ -352,32 +349,12 @@ impl Keyspace {
         self.read_with(db, key, now, Lookup::Load, false, false)
     }
 
-    /// Whether a key is neither cached nor in the store, as the store's key filter answers
-    /// without a lookup. A read of such a key needs no place in the cache either: misses
-    /// (the common case of cache workloads) would fill it with empty slots, each a hash
-    /// table insert, an LRU link and later an eviction, where Redis finds nothing at once.
-    fn certainly_absent(&mut self, db: DbIndex, key: &[u8]) -> bool {
-        if self.dbs[db as usize].map.contains_key(key) {
-            return false;
-        }
-        let absent = !self.store.may_hold(self.phys[db as usize], key);
-        if absent {
-            self.stats.cache_misses += 1;
-        }
-        absent
-    }
-
     /// Whether a live key exists, without counting a hit or miss.
     pub fn exists(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
-        if self.certainly_absent(db, key) {
-            return Ok(false);
-        }
         Ok(self
             .parts()
-            .slot(db, key, now, Lookup::LoadNoTouch)?
-            .slot
-            .entry
-            .is_some())
+            .slot_for_read(db, key, now, Lookup::LoadNoTouch)?
+            .is_some_and(|f| f.slot.entry.is_some()))
     }
 
     /// Milliseconds since the key was last accessed (OBJECT IDLETIME), if it exists.
