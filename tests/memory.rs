@@ -212,7 +212,8 @@ fn jemalloc_returns_freed_pages_from_a_background_thread() {
 }
 
 /// The key filter (README, "Storage") is built at start-up, says so in INFO, and answers
-/// reads of absent keys without a lookup; rewriting the keys it holds does not rebuild it.
+/// reads and deletes of absent keys without a lookup or a cache slot; rewriting the keys it
+/// holds does not rebuild it.
 #[test]
 fn the_key_filter_is_built_counted_and_answers_misses() {
     let server = Server::start();
@@ -257,6 +258,12 @@ fn the_key_filter_is_built_counted_and_answers_misses() {
         assert_eq!(c.cmd(&["GET", &format!("missing{i}")]), Reply::NilBulk);
     }
     assert!(skipped(&mut c) - before >= 950);
+    // Neither those reads nor deletes of absent keys took a place in the cache.
+    for i in 0..1000 {
+        assert_eq!(c.cmd(&["DEL", &format!("gone{i}")]), Reply::Int(0));
+    }
+    assert_eq!(c.cmd(&["EXISTS", "missing1", "gone1"]), Reply::Int(0));
+    assert_eq!(info(&mut c, "memory", "respite_cache_keys"), "200");
     assert_eq!(c.cmd(&["GET", "k199"]), Reply::bulk("v2"));
     assert_eq!(info(&mut c, "memory", "respite_key_filter_builds"), "1");
 }

@@ -412,8 +412,13 @@ impl Keyspace {
         Ok(())
     }
 
-    /// Deletes a key; returns whether a live key was there.
+    /// Deletes a key; returns whether a live key was there. Deleting a key the store
+    /// certainly does not hold (cache invalidation often does) takes no cache slot, as a read
+    /// of one does not.
     pub fn delete(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
-        self.write(db, key, now)?.delete()
+        match self.parts().slot_for_read(db, key, now, Lookup::Load)? {
+            Some(found) => KeyMut::new(found).delete(),
+            None => Ok(false),
+        }
     }
 }
