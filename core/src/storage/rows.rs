@@ -80,7 +80,7 @@ pub(super) const SQL_DELETE: &str = "DELETE FROM keys WHERE db = ?1 AND h = ?2 A
 
 /// Chooses how a key row is written. Most writes of a steady load replace a row whose expiry
 /// and collection stay the same (a SET over an existing key, an INCR, an HSET into a small
-/// hash), which [`SQL_REWRITE`] does at about three quarters of the upsert's cost: the
+/// hash), which [`SQL_REWRITE`] does at about two thirds of the upsert's cost: the
 /// upsert fires the key table's triggers (key counts, reclaiming a replaced collection) and
 /// with them a statement journal. A new key, or one whose expiry or collection changes,
 /// needs the upsert, and trying the rewrite first costs it a B-tree descent more. So the
