@@ -21,12 +21,11 @@ impl Keyspace {
             }
             slot.dirty = false;
             let pdb = self.phys[db as usize];
-            let result = match &slot.entry {
-                Some(e) => self
-                    .store
-                    .put(pdb, &key, e.value.to_record(e.expire_at, e.version)),
-                None => self.store.delete(pdb, &key).map(|_| ()),
-            };
+            let row = slot
+                .entry
+                .as_ref()
+                .map(|e| e.value.to_record(e.expire_at, e.version));
+            let result = self.store.write_row(pdb, &key, row);
             self.stats.rows_written += 1;
             self.flushed.push((db, key));
             if let Err(e) = result {

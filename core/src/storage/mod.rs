@@ -326,6 +326,19 @@ pub trait Store: Send {
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError>;
     /// Removes one key's row, if it exists.
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError>;
+    /// Writes (`Some`) or deletes one key's row, with the key as the caller holds it: a store
+    /// that keeps the key for later (the row writer's queue) shares it instead of copying.
+    fn write_row(
+        &mut self,
+        db: DbIndex,
+        key: &Bytes,
+        record: Option<Record>,
+    ) -> Result<(), StoreError> {
+        match record {
+            Some(r) => self.put(db, key, r),
+            None => self.delete(db, key),
+        }
+    }
     /// Removes every key of one database: at once for every reader and writer, while its rows
     /// may be deleted later by [`Store::reclaim`].
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError>;

@@ -1182,25 +1182,38 @@ impl Store for SqliteStore {
     }
 
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError> {
-        self.begin_queued()?;
-        let slot = self.slots.slot(db);
-        self.filter.insert(slot, key);
-        self.log(Op::put(db, key, &record));
-        match &self.rows {
-            Some(rows) if !self.replaying => rows.push(slot, key, Some(record)),
-            _ => rows::apply_row(&lock(&self.conn), &self.row_path, slot, key, Some(&record))?,
-        }
-        Ok(())
+        self.write_row(db, &Bytes::copy_from_slice(key), Some(record))
     }
 
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError> {
+        self.write_row(db, &Bytes::copy_from_slice(key), None)
+    }
+
+    fn write_row(
+        &mut self,
+        db: DbIndex,
+        key: &Bytes,
+        record: Option<Record>,
+    ) -> Result<(), StoreError> {
         self.begin_queued()?;
         let slot = self.slots.slot(db);
-        match &self.rows {
-            Some(rows) if !self.replaying => rows.push(slot, key, None),
-            _ => rows::apply_row(&lock(&self.conn), &self.row_path, slot, key, None)?,
+        match &record {
+            Some(r) => {
+                self.filter.insert(slot, key);
+                self.log(Op::put(db, key, r));
+            }
+            None => self.log(Op::Delete { db, key }),
         }
-        self.log(Op::Delete { db, key });
+        match &self.rows {
+            Some(rows) if !self.replaying => rows.push(slot, key.clone(), record),
+            _ => rows::apply_row(
+                &lock(&self.conn),
+                &self.row_path,
+                slot,
+                key,
+                record.as_ref(),
+            )?,
+        }
         Ok(())
     }
 
