@@ -257,6 +257,20 @@ impl Hash {
                     Ok(true)
                 }
             }
+            Repr::Large { cid, len, .. } if !keep_ttl => {
+                let existed = backing.store.replace_element(
+                    *cid,
+                    &Element {
+                        sub: name,
+                        value,
+                        expire_at: None,
+                    },
+                )?;
+                if !existed {
+                    *len += 1;
+                }
+                Ok(!existed)
+            }
             Repr::Large { cid, len, .. } => {
                 let cid = *cid;
                 let old = backing.store.element(cid, &name)?;

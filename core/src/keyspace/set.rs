@@ -217,10 +217,9 @@ impl Set {
             Repr::Large { cid, len } => {
                 let cid = *cid;
                 // A member already there changes nothing: no WATCH fires, as in Redis.
-                if backing.store.element(cid, &member)?.is_some() {
+                if !backing.store.add_element(cid, &member_element(member))? {
                     return Ok(false);
                 }
-                backing.store.put_element(cid, &member_element(member))?;
                 *len += 1;
             }
             Repr::Ints(_) => return Ok(false), // converted above
