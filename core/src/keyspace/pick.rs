@@ -7,7 +7,7 @@
 //! average; a draw takes a random bucket and, of its `k` elements, one uniformly with
 //! probability `k / MAX_TAKEN`. Every element then has the same chance per draw,
 //! `1 / (buckets * MAX_TAKEN)`, whatever the gaps; a draw succeeds with probability about
-//! `PER_BUCKET / MAX_TAKEN`, so a pick costs about four small range reads.
+//! `PER_BUCKET / MAX_TAKEN`, so a pick costs about four reads, each of one row.
 
 use crate::storage::{CollectionId, Element, Store, StoreError};
 
@@ -46,10 +46,11 @@ pub(crate) fn uniform_element(
         for _ in 0..MAX_DRAWS {
             let lo = (next(&mut state) % buckets) * width;
             let hi = lo.saturating_add(width).min(SPACE);
-            let mut found = store.elements_between(cid, lo, hi, MAX_TAKEN as usize)?;
-            let r = (next(&mut state) % MAX_TAKEN) as usize;
-            if r < found.len() {
-                return Ok(Some(found.swap_remove(r)));
+            // The r-th of the bucket's k elements when r < min(k, MAX_TAKEN): SQLite steps
+            // over the others without reading them out.
+            let r = next(&mut state) % MAX_TAKEN;
+            if let Some(found) = store.element_at(cid, lo, hi, r)? {
+                return Ok(Some(found));
             }
         }
     }

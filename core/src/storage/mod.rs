@@ -398,16 +398,17 @@ pub trait Store: Send {
         cursor: u64,
         count: usize,
     ) -> Result<(Vec<Element>, u64), StoreError>;
-    /// Elements whose position (the hash that orders a collection's rows, below 2^62) is in
-    /// `lo..hi`, in position order, at most `limit`: how random picks read one bucket of the
-    /// hash space.
-    fn elements_between(
+    /// Of the elements whose position (the hash that orders a collection's rows, below 2^62)
+    /// is in `lo..hi`, in position order, the one `offset` places in, if there are more than
+    /// `offset`: one draw of a random pick (`keyspace/pick.rs`), which reads one row out
+    /// however many the range holds.
+    fn element_at(
         &mut self,
         cid: CollectionId,
         lo: u64,
         hi: u64,
-        limit: usize,
-    ) -> Result<Vec<Element>, StoreError>;
+        offset: u64,
+    ) -> Result<Option<Element>, StoreError>;
     /// Removes the elements whose expiry is at or before `now` and returns their names.
     fn expire_elements(&mut self, cid: CollectionId, now: i64) -> Result<Vec<Bytes>, StoreError>;
     /// Earliest element expiry of a collection.

@@ -137,8 +137,8 @@ const SQL_PUT_ELEMENT: &str = "INSERT INTO elements (cid, h, sub, expire_at, val
      ON CONFLICT (cid, h, sub) DO UPDATE SET expire_at = excluded.expire_at, value = excluded.value";
 const SQL_SCAN_ELEMENTS: &str = "SELECT h, sub, value, expire_at FROM elements
      WHERE cid = ?1 AND h >= ?2 ORDER BY h, sub LIMIT ?3";
-const SQL_ELEMENTS_BETWEEN: &str = "SELECT h, sub, value, expire_at FROM elements
-     WHERE cid = ?1 AND h >= ?2 AND h < ?3 ORDER BY h, sub LIMIT ?4";
+const SQL_ELEMENT_AT: &str = "SELECT h, sub, value, expire_at FROM elements
+     WHERE cid = ?1 AND h >= ?2 AND h < ?3 ORDER BY h, sub LIMIT 1 OFFSET ?4";
 const SQL_SCAN_ELEMENTS_SAME: &str = "SELECT h, sub, value, expire_at FROM elements
      WHERE cid = ?1 AND h = ?2 AND sub > ?3 ORDER BY sub";
 
@@ -1454,28 +1454,27 @@ impl Store for SqliteStore {
         })
     }
 
-    fn elements_between(
+    fn element_at(
         &mut self,
         cid: CollectionId,
         lo: u64,
         hi: u64,
-        limit: usize,
-    ) -> Result<Vec<Element>, StoreError> {
+        offset: u64,
+    ) -> Result<Option<Element>, StoreError> {
         self.reading()?;
-        let rows = lock(&self.conn)
-            .prepare_cached(SQL_ELEMENTS_BETWEEN)?
-            .query_map(
+        let row = lock(&self.conn)
+            .prepare_cached(SQL_ELEMENT_AT)?
+            .query_row(
                 params![
                     cid as i64,
                     cursor_position(lo),
                     cursor_position(hi),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
+                    i64::try_from(offset).unwrap_or(i64::MAX)
                 ],
                 scanned_element,
-            )?
-            .map(|r| r.map(|(_, e)| e))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            )
+            .optional()?;
+        Ok(row.map(|(_, e)| e))
     }
 
     fn expire_elements(&mut self, cid: CollectionId, now: i64) -> Result<Vec<Bytes>, StoreError> {
