@@ -33,6 +33,7 @@ const RESPITE_ONLY: &[&str] = &[
     "max-dirty-bytes",
     "merge-interval-ms",
     "metrics-listen",
+    "page-cache-bytes",
     "set-max-listpack-entries",
     "set-max-listpack-value",
     "storage-path",
@@ -203,4 +204,28 @@ fn old_ziplist_names_drive_the_encodings() {
     assert_eq!(get(&mut conn, "synchronous"), "full");
     assert_eq!(conn.cmd(&["CONFIG", "SET", "synchronous", "normal"]), ok);
     assert_eq!(get(&mut conn, "appendfsync"), "everysec");
+}
+
+#[test]
+fn the_page_cache_is_resized_at_run_time_within_its_bounds() {
+    let server = Server::start();
+    let mut conn = server.raw();
+    assert_eq!(get(&mut conn, "page-cache-bytes"), "16777216");
+    conn.cmd(&["SET", "k", "before"]);
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "page-cache-bytes", "64mb"]),
+        Reply::ok()
+    );
+    assert_eq!(get(&mut conn, "page-cache-bytes"), "67108864");
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "page-cache-bytes", "100kb"]),
+        Reply::error(
+            "ERR CONFIG SET failed (possibly related to argument 'page-cache-bytes') - argument \
+             must be between 1048576 and 9223372036854775807 inclusive"
+        )
+    );
+    assert_eq!(get(&mut conn, "page-cache-bytes"), "67108864");
+    // Resizing in the middle of the store's open transaction loses nothing.
+    conn.cmd(&["SET", "k", "after"]);
+    assert_eq!(conn.cmd(&["GET", "k"]).text(), "after");
 }

@@ -241,6 +241,8 @@ pub struct StorageConfig {
     pub synchronous: Synchronous,
     /// Budget of the in-memory hot cache.
     pub cache_max_bytes: ByteSize,
+    /// SQLite's page cache: the tables' B-tree pages kept in memory, beside the hot cache.
+    pub page_cache_bytes: ByteSize,
     /// How often the redo journal is merged into the database's tables (milliseconds); 0
     /// keeps no journal and commits every batch to SQLite.
     pub merge_interval_ms: u64,
@@ -290,6 +292,7 @@ impl Default for StorageConfig {
             durability: Durability::default(),
             synchronous: Synchronous::default(),
             cache_max_bytes: ByteSize::mb(256),
+            page_cache_bytes: ByteSize::mb(16),
             merge_interval_ms: 200,
             journal_max_bytes: ByteSize::mb(16),
             flush_interval_ms: 100,

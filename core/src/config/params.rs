@@ -331,6 +331,17 @@ static PARAMS: &[ConfigParam] = &[
         },
     },
     ConfigParam {
+        name: "page-cache-bytes",
+        key: "storage.page_cache_bytes",
+        mutable: true,
+        kind: ParamKind::Size,
+        get: |c| c.storage.page_cache_bytes.to_string(),
+        set: |c, v| {
+            c.storage.page_cache_bytes = size(v, 1 << 20)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
         name: "merge-interval-ms",
         key: "storage.merge_interval_ms",
         mutable: false,

@@ -25,7 +25,7 @@ pub use crate::engine::LogLevelHook;
 use crate::engine::{Engine, SharedState};
 use crate::executor::{self, ExecutorSender, Request};
 use crate::keyspace::{Encodings, Keyspace, WriteBehindOptions};
-use crate::storage::{JournalOptions, SqliteStore, StoreError};
+use crate::storage::{JournalOptions, SqliteStore, Store, StoreError};
 
 /// How long shutdown waits for connections to write their last replies.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -136,7 +136,7 @@ async fn serve(
     } else {
         None
     };
-    let store = SqliteStore::open_with(
+    let mut store = SqliteStore::open_with(
         &config.storage.path,
         config.storage.synchronous,
         JournalOptions {
@@ -144,6 +144,7 @@ async fn serve(
             max_bytes: config.storage.journal_max_bytes.0,
         },
     )?;
+    store.set_page_cache_bytes(config.storage.page_cache_bytes.0)?;
     tracing::info!(path = %config.storage.path, "store opened");
     let mut keyspace = Keyspace::new(
         Box::new(store),

@@ -568,6 +568,8 @@ pub trait Store: Send {
     fn key_filter_stats(&self) -> KeyFilterStats;
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError>;
+    /// Sizes the store's own page cache (`storage.page_cache_bytes`).
+    fn set_page_cache_bytes(&mut self, bytes: u64) -> Result<(), StoreError>;
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.
     fn close(&mut self) -> Result<(), StoreError>;
     /// Human-readable location, for INFO and logs.

@@ -221,7 +221,8 @@ fn cursor_position(cursor: u64) -> i64 {
     i64::try_from(cursor).unwrap_or(i64::MAX)
 }
 
-/// SQLite's page cache, in KB (`PRAGMA cache_size` takes negative numbers as KB).
+/// SQLite's page cache until `storage.page_cache_bytes` sizes it, in KB (`PRAGMA cache_size`
+/// takes negative numbers as KB).
 const PAGE_CACHE_KB: i64 = 16384;
 
 /// SQLite-backed store.
@@ -264,6 +265,8 @@ pub struct SqliteStore {
     /// Where each database's key rows live, and the flushed databases' rows still to delete
     /// (see [`slots`](super::slots)).
     slots: Slots,
+    /// SQLite's page cache as configured, in KB (a replay raises it for a while).
+    page_cache_kb: i64,
 }
 
 /// How often the background checkpointer copies committed WAL frames into the database file.
@@ -416,6 +419,7 @@ impl SqliteStore {
             row_path: rows::RowPath::default(),
             merging: false,
             slots: Slots::default(),
+            page_cache_kb: PAGE_CACHE_KB,
         };
         store
             .init(synchronous)
@@ -937,13 +941,14 @@ impl SqliteStore {
             // journal's changes keeps SQLite from spilling and rewriting them over and over
             // (a 60 MB journal of random keys took 4 s with the usual 16 MB).
             let bytes: usize = payloads.iter().map(Vec::len).sum();
-            let cache_kb = (bytes as i64 * 2 / 1024).max(PAGE_CACHE_KB);
+            let cache_kb = (bytes as i64 * 2 / 1024).max(self.page_cache_kb);
             lock(&self.conn).execute_batch(&format!("PRAGMA cache_size = -{cache_kb}"))?;
             self.replay(&payloads)?;
         }
         self.journal = Some(journal);
         self.merge_now()?;
-        lock(&self.conn).execute_batch(&format!("PRAGMA cache_size = -{PAGE_CACHE_KB}"))?;
+        let cache_kb = self.page_cache_kb;
+        lock(&self.conn).execute_batch(&format!("PRAGMA cache_size = -{cache_kb}"))?;
         let journal = self.journal.as_mut().expect("just set");
         journal.truncate()?;
         if options.merge_interval_ms == 0 {
@@ -2199,6 +2204,15 @@ impl Store for SqliteStore {
         self.filter.stats()
     }
 
+    fn set_page_cache_bytes(&mut self, bytes: u64) -> Result<(), StoreError> {
+        let kb = i64::try_from(bytes / 1024).unwrap_or(i64::MAX).max(1);
+        // Takes effect at once, inside the open transaction too: a smaller cache spills or
+        // drops pages as it needs room.
+        lock(&self.conn).execute_batch(&format!("PRAGMA cache_size = -{kb}"))?;
+        self.page_cache_kb = kb;
+        Ok(())
+    }
+
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError> {
         if self.journal.is_some() {
             // SQLite refuses the change inside a transaction, and the journal keeps one open:
@@ -2296,6 +2310,33 @@ mod tests {
         s.flush_all().unwrap();
         s.commit().unwrap();
         assert!(s.db_stats().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_page_cache_is_sized_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pc.db");
+        let path = path.to_str().unwrap();
+        let cache_kb = |s: &SqliteStore| -> i64 {
+            lock(&s.conn)
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+        assert_eq!(cache_kb(&s), -PAGE_CACHE_KB);
+        s.put(0, b"k", record("v", None, 1)).unwrap();
+        s.commit().unwrap();
+        // Inside the journal's open transaction too, which goes on.
+        s.set_page_cache_bytes(64 << 20).unwrap();
+        assert_eq!(cache_kb(&s), -65536);
+        s.put(0, b"k2", record("v", None, 2)).unwrap();
+        s.commit().unwrap();
+        s.set_page_cache_bytes(1 << 20).unwrap();
+        assert_eq!(cache_kb(&s), -1024);
+        s.close().unwrap();
+        drop(s);
+        let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+        assert_eq!(s.load(0, b"k2").unwrap(), Some(record("v", None, 2)));
     }
 
     #[test]
