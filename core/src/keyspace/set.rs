@@ -217,9 +217,10 @@ impl Set {
             Repr::Large { cid, len } => {
                 let cid = *cid;
                 // A member already there changes nothing: no WATCH fires, as in Redis.
-                if !backing.store.add_element(cid, &member_element(member))? {
+                if backing.store.element(cid, &member)?.is_some() {
                     return Ok(false);
                 }
+                backing.store.put_element(cid, &member_element(member))?;
                 *len += 1;
             }
             Repr::Ints(_) => return Ok(false), // converted above

@@ -386,9 +386,6 @@ pub trait Store: Send {
     /// without a read first (an element that exists is rewritten by one statement).
     fn replace_element(&mut self, cid: CollectionId, element: &Element)
         -> Result<bool, StoreError>;
-    /// Adds an element unless one of the same name exists (which is left as it is); returns
-    /// whether it was added: SADD's answer in one statement.
-    fn add_element(&mut self, cid: CollectionId, element: &Element) -> Result<bool, StoreError>;
     /// Removes one element; returns whether it existed.
     fn delete_element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<bool, StoreError>;
     /// Elements from `cursor` on, like [`Store::scan`].

@@ -1400,27 +1400,6 @@ impl Store for SqliteStore {
         Ok(existed)
     }
 
-    fn add_element(&mut self, cid: CollectionId, element: &Element) -> Result<bool, StoreError> {
-        self.begin()?;
-        let added = lock(&self.conn)
-            .prepare_cached(
-                "INSERT INTO elements (cid, h, sub, expire_at, value) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (cid, h, sub) DO NOTHING",
-            )?
-            .execute(params![
-                cid as i64,
-                position(&element.sub),
-                &element.sub[..],
-                element.expire_at,
-                &element.value[..]
-            ])?
-            > 0;
-        if added {
-            self.log(Op::put_element(cid, element));
-        }
-        Ok(added)
-    }
-
     fn delete_element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<bool, StoreError> {
         self.begin()?;
         let existed = lock(&self.conn)
@@ -1720,35 +1699,27 @@ impl Store for SqliteStore {
         old: Option<f64>,
     ) -> Result<(), StoreError> {
         self.begin()?;
-        let conn = lock(&self.conn);
-        let h = position(member);
-        let score_bytes = score.to_le_bytes();
-        if let Some(old) = old {
-            // The member is there: both of its rows change in place, without the upsert's
-            // conflict handling or a delete and an insert of its score row.
-            conn.prepare_cached(
-                "UPDATE elements SET value = ?4 WHERE cid = ?1 AND h = ?2 AND sub = ?3",
-            )?
-            .execute(params![cid as i64, h, member, &score_bytes[..]])?;
-            conn.prepare_cached(
-                "UPDATE OR REPLACE zset_scores SET score = ?4
-                 WHERE cid = ?1 AND score = ?2 AND member = ?3",
-            )?
-            .execute(params![cid as i64, old, member, score])?;
-        } else {
-            conn.prepare_cached(SQL_PUT_ELEMENT)?.execute(params![
+        lock(&self.conn)
+            .prepare_cached(SQL_PUT_ELEMENT)?
+            .execute(params![
                 cid as i64,
-                h,
+                position(member),
                 member,
                 None::<i64>,
-                &score_bytes[..]
+                &score.to_le_bytes()[..]
             ])?;
-            conn.prepare_cached(
+        if let Some(old) = old {
+            lock(&self.conn)
+                .prepare_cached(
+                    "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3",
+                )?
+                .execute(params![cid as i64, old, member])?;
+        }
+        lock(&self.conn)
+            .prepare_cached(
                 "INSERT OR REPLACE INTO zset_scores (cid, score, member) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![cid as i64, score, member])?;
-        }
-        drop(conn);
         self.log(Op::ZsetPut {
             cid,
             member,
