@@ -333,12 +333,7 @@ pub trait Store: Send {
         db: DbIndex,
         key: &Bytes,
         record: Option<Record>,
-    ) -> Result<(), StoreError> {
-        match record {
-            Some(r) => self.put(db, key, r),
-            None => self.delete(db, key),
-        }
-    }
+    ) -> Result<(), StoreError>;
     /// Removes every key of one database: at once for every reader and writer, while its rows
     /// may be deleted later by [`Store::reclaim`].
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError>;

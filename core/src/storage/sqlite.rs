@@ -1367,6 +1367,13 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.begin()?;
         let h = position(&element.sub);
+        let values = params![
+            cid as i64,
+            h,
+            &element.sub[..],
+            element.expire_at,
+            &element.value[..]
+        ];
         let existed = {
             let conn = lock(&self.conn);
             let updated = conn
@@ -1374,25 +1381,13 @@ impl Store for SqliteStore {
                     "UPDATE elements SET expire_at = ?4, value = ?5
                      WHERE cid = ?1 AND h = ?2 AND sub = ?3",
                 )?
-                .execute(params![
-                    cid as i64,
-                    h,
-                    &element.sub[..],
-                    element.expire_at,
-                    &element.value[..]
-                ])?;
+                .execute(values)?;
             if updated == 0 {
                 conn.prepare_cached(
                     "INSERT INTO elements (cid, h, sub, expire_at, value)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
-                .execute(params![
-                    cid as i64,
-                    h,
-                    &element.sub[..],
-                    element.expire_at,
-                    &element.value[..]
-                ])?;
+                .execute(values)?;
             }
             updated > 0
         };
