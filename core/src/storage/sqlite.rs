@@ -2810,6 +2810,32 @@ mod tests {
     }
 
     #[test]
+    fn replace_element_says_whether_the_element_was_there_and_replays_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("re.db");
+        let path = path.to_str().unwrap();
+        let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+        s.put(0, b"h", collection(9)).unwrap();
+        let with_ttl = Element {
+            expire_at: Some(i64::MAX),
+            ..element("f", "1")
+        };
+        assert!(!s.replace_element(9, &with_ttl).unwrap());
+        assert!(s.replace_element(9, &element("f", "2")).unwrap());
+        assert!(!s.replace_element(9, &element("g", "3")).unwrap());
+        s.commit().unwrap();
+        // The rewrite took the new value and dropped the field's expiry.
+        assert_eq!(s.element(9, b"f").unwrap(), Some(element("f", "2")));
+        assert_eq!(element_count(&mut s, 9), 2);
+        // Unmerged, the journal replays the same rows at the next open.
+        drop(s);
+        assert!(std::fs::metadata(format!("{path}.redo")).unwrap().len() > 0);
+        let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+        assert_eq!(s.element(9, b"f").unwrap(), Some(element("f", "2")));
+        assert_eq!(s.element(9, b"g").unwrap(), Some(element("g", "3")));
+    }
+
+    #[test]
     fn elements_follow_their_key_through_rename_and_go_with_it() {
         let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
         s.put(0, b"h", collection(7)).unwrap();
