@@ -127,7 +127,7 @@ pub(super) fn apply_row(
 /// The key table's write statements, each taken from the connection's statement cache once
 /// for a whole chunk of rows: a cache lookup hashes and copies the statement's text, which
 /// cost about 8% of the writer's time when done for every row.
-pub(super) struct RowStatements<'c> {
+struct RowStatements<'c> {
     conn: &'c Connection,
     put: Option<CachedStatement<'c>>,
     rewrite: Option<CachedStatement<'c>>,
@@ -135,7 +135,7 @@ pub(super) struct RowStatements<'c> {
 }
 
 impl<'c> RowStatements<'c> {
-    pub(super) fn new(conn: &'c Connection) -> Self {
+    fn new(conn: &'c Connection) -> Self {
         RowStatements {
             conn,
             put: None,
@@ -156,7 +156,7 @@ impl<'c> RowStatements<'c> {
     }
 
     /// Writes one key's row (`None`: deletes it); `h` is the key's position.
-    pub(super) fn apply(
+    fn apply(
         &mut self,
         path: &RowPath,
         db: DbIndex,
