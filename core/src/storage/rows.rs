@@ -35,9 +35,9 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
-use rusqlite::{params, CachedStatement, Connection};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, ToSql};
 
-use super::{DbIndex, Record, StoreError};
+use super::{values, DbIndex, Record, StoreError};
 
 /// Rows applied per hold of the connection: short enough that a read waiting for it waits
 /// well under a millisecond.
@@ -64,17 +64,24 @@ pub(super) fn lock(conn: &SharedConn) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-pub(super) const SQL_PUT: &str =
-    "INSERT INTO keys (db, h, key, type, expire_at, version, cid, sub_expire_at, value)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+const SQL_PUT: &str =
+    "INSERT INTO keys (db, h, key, type, expire_at, version, cid, sub_expire_at, value, blob)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
      ON CONFLICT (db, h, key) DO UPDATE SET type = excluded.type,
        expire_at = excluded.expire_at, version = excluded.version, cid = excluded.cid,
-       sub_expire_at = excluded.sub_expire_at, value = excluded.value";
-/// The same row's new contents when its expiry and collection stay as they are: it sets no
-/// column a trigger of the key table watches (`db`, `expire_at`, `cid`), so SQLite runs no
-/// trigger program and keeps no statement journal for it.
+       sub_expire_at = excluded.sub_expire_at, value = excluded.value, blob = excluded.blob";
+/// The same row's new contents when its expiry and collection stay as they are, and its
+/// value was and stays in the row: it sets no column a trigger of the key table watches
+/// (`db`, `expire_at`, `cid`, `blob`), so SQLite runs no trigger program and keeps no
+/// statement journal for it.
 const SQL_REWRITE: &str = "UPDATE keys SET type = ?4, version = ?6, sub_expire_at = ?8, value = ?9
-     WHERE db = ?1 AND h = ?2 AND key = ?3 AND expire_at IS ?5 AND cid IS ?7";
+     WHERE db = ?1 AND h = ?2 AND key = ?3 AND expire_at IS ?5 AND cid IS ?7 AND blob IS NULL";
+/// [`SQL_REWRITE`] for a long value that was kept apart already: the row's other columns,
+/// and the value's row to rewrite in place.
+const SQL_REWRITE_APART: &str = "UPDATE keys SET type = ?4, version = ?6, sub_expire_at = ?8
+     WHERE db = ?1 AND h = ?2 AND key = ?3 AND expire_at IS ?5 AND cid IS ?7
+       AND blob IS NOT NULL
+     RETURNING blob";
 pub(super) const SQL_META_SET: &str = "INSERT INTO meta (name, value) VALUES (?1, ?2)
      ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 pub(super) const SQL_DELETE: &str = "DELETE FROM keys WHERE db = ?1 AND h = ?2 AND key = ?3";
@@ -132,6 +139,7 @@ struct RowStatements<'c> {
     put: Option<CachedStatement<'c>>,
     rewrite: Option<CachedStatement<'c>>,
     delete: Option<CachedStatement<'c>>,
+    rewrite_apart: Option<CachedStatement<'c>>,
 }
 
 impl<'c> RowStatements<'c> {
@@ -141,6 +149,7 @@ impl<'c> RowStatements<'c> {
             put: None,
             rewrite: None,
             delete: None,
+            rewrite_apart: None,
         }
     }
 
@@ -169,26 +178,57 @@ impl<'c> RowStatements<'c> {
                 .execute(params![db, h, key])?;
             return Ok(());
         };
-        let values = params![
-            db,
-            h,
-            key,
-            r.kind as u8,
-            r.expire_at,
-            r.version as i64,
-            r.cid.map(|c| c as i64),
-            r.sub_expire_at,
-            &r.value[..]
-        ];
+        let (kind, version, cid) = (r.kind as u8, r.version as i64, r.cid.map(|c| c as i64));
+        let apart = values::apart(&r.value);
+        let value: &[u8] = if apart { &[] } else { &r.value };
+        // The row's columns as `SQL_PUT` binds them, `?10` the id of the value kept apart.
+        macro_rules! columns {
+            ($blob:expr) => {
+                [
+                    &db as &dyn ToSql,
+                    &h,
+                    &key,
+                    &kind,
+                    &r.expire_at,
+                    &version,
+                    &cid,
+                    &r.sub_expire_at,
+                    &value,
+                    $blob,
+                ]
+            };
+        }
+        if apart {
+            // Rewritten in place when the row had a value apart already; otherwise a new
+            // value row the key row then points at (a trigger drops the one it pointed at
+            // before, if any). The statements run as one.
+            let conn = self.conn;
+            return values::atomically(conn, || {
+                if path.try_rewrite() {
+                    let id: Option<i64> =
+                        Self::prepared(conn, &mut self.rewrite_apart, SQL_REWRITE_APART)?
+                            .query_row(&columns!(&None::<i64>)[..8], |row| row.get(0))
+                            .optional()?;
+                    path.rewrote(id.is_some());
+                    if let Some(id) = id {
+                        return values::set(conn, id, &r.value);
+                    }
+                }
+                let id = Some(values::add(conn, &r.value)?);
+                Self::prepared(conn, &mut self.put, SQL_PUT)?.execute(&columns!(&id)[..])?;
+                Ok(())
+            });
+        }
         if path.try_rewrite() {
-            let hit =
-                Self::prepared(self.conn, &mut self.rewrite, SQL_REWRITE)?.execute(values)? > 0;
+            let hit = Self::prepared(self.conn, &mut self.rewrite, SQL_REWRITE)?
+                .execute(&columns!(&None::<i64>)[..9])?
+                > 0;
             path.rewrote(hit);
             if hit {
                 return Ok(());
             }
         }
-        Self::prepared(self.conn, &mut self.put, SQL_PUT)?.execute(values)?;
+        Self::prepared(self.conn, &mut self.put, SQL_PUT)?.execute(&columns!(&None::<i64>)[..])?;
         Ok(())
     }
 }
@@ -666,13 +706,8 @@ mod tests {
     fn a_commit_waits_for_the_writer_while_the_queue_is_over_its_bound() {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("rows.db")).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE keys (db INTEGER NOT NULL, h INTEGER NOT NULL, key BLOB NOT NULL,
-               type INTEGER NOT NULL, expire_at INTEGER, version INTEGER NOT NULL, cid INTEGER,
-               sub_expire_at INTEGER, value BLOB, PRIMARY KEY (db, h, key));
-             BEGIN;",
-        )
-        .unwrap();
+        conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
         let conn: SharedConn = Arc::new(Mutex::new(conn));
         let writer = RowWriter::start(Arc::clone(&conn)).unwrap();
         let value = "v".repeat(1000);
@@ -764,5 +799,67 @@ mod tests {
         }
         assert!(path.try_rewrite() && path.try_rewrite());
         assert_eq!((stats(), row("n199").0), ((201, 0), b"y".to_vec()));
+    }
+
+    #[test]
+    fn long_values_live_apart_and_go_with_their_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let path = RowPath::default();
+        let put = |key: &str, value: &str, expire_at: Option<i64>| {
+            let r = Record {
+                expire_at,
+                ..record(value)
+            };
+            apply_row(&conn, &path, 0, key.as_bytes(), Some(&r)).unwrap();
+        };
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        // What the store reads back: the value wherever it lives.
+        let value = |key: &str| -> Vec<u8> {
+            conn.query_row(
+                "SELECT CASE WHEN blob IS NULL THEN value
+                        ELSE (SELECT value FROM key_values WHERE id = blob) END
+                   FROM keys WHERE key = ?1",
+                [key.as_bytes()],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let long = |c: char| c.to_string().repeat(values::VALUE_APART + 1);
+        let short = "s".repeat(values::VALUE_APART);
+        put("k", &short, None); // at the limit: in the row
+        assert_eq!(count("SELECT count(*) FROM key_values"), 0);
+        put("k", &long('a'), None); // past it: apart, the row's own value empty
+        assert_eq!(value("k"), long('a').into_bytes());
+        assert_eq!(count("SELECT length(value) FROM keys WHERE key = x'6b'"), 0);
+        let id = count("SELECT blob FROM keys WHERE key = x'6b'");
+        // Rewritten in place (a fresh path tries the rewrite; this one has seen new keys).
+        let b = record(&long('b'));
+        apply_row(&conn, &RowPath::default(), 0, b"k", Some(&b)).unwrap();
+        assert_eq!(count("SELECT blob FROM keys WHERE key = x'6b'"), id);
+        assert_eq!(count("SELECT count(*) FROM key_values"), 1);
+        assert_eq!(value("k"), long('b').into_bytes());
+        put("k", &long('c'), Some(9000)); // an expiry: a new value row, the old one dropped
+        assert_eq!(value("k"), long('c').into_bytes());
+        assert_eq!(count("SELECT count(*) FROM key_values"), 1);
+        assert_eq!(count("SELECT expires FROM db_stats WHERE db = 0"), 1);
+        put("k", "short again", None); // back in the row: the value row goes
+        assert_eq!(value("k"), b"short again".to_vec());
+        assert_eq!(count("SELECT count(*) FROM key_values"), 0);
+        put("k", &long('d'), None);
+        put("other", &long('e'), None);
+        apply_row(&conn, &path, 0, b"k", None).unwrap(); // a deleted key takes its value
+        assert_eq!(count("SELECT count(*) FROM key_values"), 1);
+        assert_eq!(value("other"), long('e').into_bytes());
+        assert_eq!(count("SELECT keys FROM db_stats WHERE db = 0"), 1);
+        // A bulk load of long values keeps one value row per key.
+        for round in 0..3 {
+            for i in 0..50 {
+                put(&format!("n{i}"), &long(char::from(b'f' + round)), None);
+            }
+        }
+        assert_eq!(count("SELECT count(*) FROM key_values"), 51);
+        assert_eq!(value("n49"), long('h').into_bytes());
     }
 }

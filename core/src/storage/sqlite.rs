@@ -9,6 +9,7 @@ use super::keyfilter::KeyFilter;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::rows::{self, lock, RowWriter, SharedConn};
 use super::slots::Slots;
+use super::values::stored_value;
 use super::{
     CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record, ScannedKey, SqlValue,
     Store, StoreError, ValueType, ZRange,
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
 /// upgraded in place at open.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Keys are ordered by a stable hash of their bytes (`h`) inside each database, so a SCAN
 /// cursor is a plain number (the next hash to visit) that stays valid whatever is inserted or
@@ -31,6 +32,10 @@ const SCHEMA_VERSION: i64 = 4;
 /// collection id in `lazyfree` and [`Store::reclaim`] removes its rows in bounded steps
 /// between batches: deleting a collection of millions of elements costs one row at once.
 /// Large lists keep their items in `list_items`, by position (see there).
+///
+/// A key's value longer than [`super::values::VALUE_APART`] bytes lives in `key_values` and
+/// its key row points at it (`blob`), see [`super::values`]; the key table stays small too,
+/// which its full reads (the key filter's build, SCAN) feel.
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
@@ -46,8 +51,21 @@ CREATE TABLE IF NOT EXISTS keys (
     cid           INTEGER,
     sub_expire_at INTEGER,
     value         BLOB    NOT NULL,
+    blob          INTEGER,
     PRIMARY KEY (db, h, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_values (
+    id    INTEGER PRIMARY KEY,
+    value BLOB    NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS keys_drop_value AFTER DELETE ON keys
+ WHEN OLD.blob IS NOT NULL BEGIN
+    DELETE FROM key_values WHERE id = OLD.blob;
+END;
+CREATE TRIGGER IF NOT EXISTS keys_replace_value AFTER UPDATE OF blob ON keys
+ WHEN OLD.blob IS NOT NULL AND OLD.blob IS NOT NEW.blob BEGIN
+    DELETE FROM key_values WHERE id = OLD.blob;
+END;
 CREATE INDEX IF NOT EXISTS keys_by_expiry ON keys (expire_at) WHERE expire_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS keys_by_sub_expiry ON keys (sub_expire_at)
     WHERE sub_expire_at IS NOT NULL;
@@ -124,8 +142,11 @@ pub fn position(bytes: &[u8]) -> i64 {
     (xxhash_rust::xxh3::xxh3_64(bytes) >> 2) as i64
 }
 
-const SQL_LOAD: &str = "SELECT type, value, expire_at, version, cid, sub_expire_at FROM keys
-     WHERE db = ?1 AND h = ?2 AND key = ?3";
+const SQL_LOAD: &str = concat!(
+    "SELECT type, ",
+    stored_value!(),
+    ", expire_at, version, cid, sub_expire_at FROM keys WHERE db = ?1 AND h = ?2 AND key = ?3"
+);
 const SQL_SCAN: &str = "SELECT h, key, type, expire_at FROM keys
      WHERE db = ?1 AND h >= ?2 ORDER BY h, key LIMIT ?3";
 const SQL_SCAN_SAME: &str = "SELECT h, key, type, expire_at FROM keys
@@ -460,6 +481,7 @@ impl SqliteStore {
             "PRAGMA cache_size = -{PAGE_CACHE_KB}; PRAGMA temp_store = MEMORY;"
         ))?;
         self.upgrade_v1()?;
+        self.add_value_pointer()?;
         self.upgrade_v2()?;
         lock(&self.conn).execute_batch(SCHEMA)?;
         lock(&self.conn).execute_batch(super::slots::SCHEMA)?;
@@ -483,9 +505,11 @@ impl SqliteStore {
                     "the file has schema version {v}, this build knows up to {SCHEMA_VERSION}"
                 )))
             }
-            Some(3) => {
+            Some(3 | 4) => {
                 // Version 4 adds the slot tables (created above): a flushed database's rows
                 // may live under another number, which version 3 builds would not follow.
+                // Version 5 keeps long values apart (`key_values`, see `add_value_pointer`),
+                // which older builds would read as empty.
                 lock(&self.conn).execute(
                     "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
                     [SCHEMA_VERSION],
@@ -561,6 +585,24 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Files before version 5 have no `blob` column in `keys`; it is added (no row is
+    /// rewritten: existing values stay in their rows, and long ones go apart as they are
+    /// written again). Runs before the schema, whose triggers name the column.
+    fn add_value_pointer(&mut self) -> Result<(), StoreError> {
+        let conn = lock(&self.conn);
+        let (has_keys, has_blob): (bool, bool) = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keys'),
+                    EXISTS (SELECT 1 FROM pragma_table_info('keys') WHERE name = 'blob')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if has_keys && !has_blob {
+            tracing::info!(path = %self.path, "keeping long values apart from now on");
+            conn.execute_batch("ALTER TABLE keys ADD COLUMN blob INTEGER")?;
+        }
+        Ok(())
+    }
+
     /// Version 2 files dropped a collection's rows in the statement that deleted its key row;
     /// version 3 queues the collection in `lazyfree` instead: the old triggers go, and the
     /// schema creates the new ones.
@@ -593,22 +635,25 @@ impl SqliteStore {
     /// the delete trigger would have queued them).
     ///
     /// A table without a delete trigger is emptied by dropping its pages (SQLite's truncate
-    /// optimization) instead of row by row through the trigger: FLUSHALL of 800,000 keys took
-    /// 4 s, every client waiting. The trigger is dropped for the statement and the counts are
-    /// reset here instead.
+    /// optimization) instead of row by row through the triggers: FLUSHALL of 800,000 keys
+    /// took 4 s, every client waiting. The triggers are dropped for the statement, and the
+    /// counts reset and long values dropped here instead.
     fn empty_keys(&mut self, elements: bool) -> Result<(), StoreError> {
         self.begin()?;
         let conn = lock(&self.conn);
         if let Some(rows) = &self.rows {
             rows.discard(&conn); // every row goes: the queued ones need not be written first
         }
-        let trigger: Option<String> = conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'keys_count_delete'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let triggers: Vec<(String, String)> = conn
+            .prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'
+                  AND name IN ('keys_count_delete', 'keys_drop_value')",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (name, _) in &triggers {
+            conn.execute_batch(&format!("DROP TRIGGER {name}"))?;
+        }
         conn.execute_batch(if elements {
             "DELETE FROM elements; DELETE FROM list_items; DELETE FROM zset_scores;
              DELETE FROM lazyfree;"
@@ -616,10 +661,10 @@ impl SqliteStore {
             "INSERT OR IGNORE INTO lazyfree (cid) SELECT cid FROM keys WHERE cid IS NOT NULL;"
         })?;
         conn.execute_batch(
-            "DROP TRIGGER IF EXISTS keys_count_delete; DELETE FROM keys;
+            "DELETE FROM keys; DELETE FROM key_values;
              UPDATE db_stats SET keys = 0, expires = 0;",
         )?;
-        if let Some(sql) = trigger {
+        for (_, sql) in triggers {
             conn.execute_batch(&sql)?;
         }
         if elements {
@@ -2724,6 +2769,9 @@ mod tests {
                 .unwrap();
         }
         s.commit().unwrap();
+        // The commit may have started a merge (the interval is 1 ms): collected first, or
+        // the merge below would find one running and not start.
+        s.finish_merge(true).unwrap();
         // The filter asks for a rebuild (overloaded) while the journal merges in the
         // background, which keeps a transaction open at all times: the rebuild starts with a
         // merge's commit, and the keys written while it commits are not lost to it.
@@ -2907,6 +2955,115 @@ mod tests {
             )
             .unwrap();
         assert_eq!(triggers, 1);
+    }
+
+    fn count(s: &SqliteStore, sql: &str) -> i64 {
+        lock(&s.conn).query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn long_values_go_with_flushes_and_reclaimed_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("apart.db");
+        let mut s = journaled(path.to_str().unwrap());
+        let long = "L".repeat(super::super::values::VALUE_APART * 3);
+        for i in 0..40u64 {
+            s.put(
+                (i % 2) as u32,
+                format!("k{i}").as_bytes(),
+                record(&long, None, i),
+            )
+            .unwrap();
+        }
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 40);
+        assert_eq!(s.load(1, b"k7").unwrap(), Some(record(&long, None, 7)));
+        s.flush_db(0).unwrap(); // detached: its rows, and their values, go in steps
+        reclaim_detached_rows(&mut s, 7);
+        s.merge(true).unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 20);
+        s.flush_all().unwrap(); // the whole table at once, without the triggers
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 0);
+        assert_eq!(
+            count(
+                &s,
+                "SELECT count(*) FROM sqlite_master WHERE name = 'keys_drop_value'"
+            ),
+            1
+        );
+        s.put(0, b"again", record(&long, None, 99)).unwrap();
+        s.commit().unwrap();
+        s.delete(0, b"again").unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 0);
+    }
+
+    #[test]
+    fn values_of_a_kilobyte_take_about_their_size_on_disk() {
+        // Kept in the key table, each took an overflow page of its own: 4.7 KB per key.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("size.db");
+        let mut s = journaled(path.to_str().unwrap());
+        let before = count(&s, "PRAGMA page_count");
+        let value = "v".repeat(1000);
+        for i in 0..2000u64 {
+            s.put(0, format!("key:{i:08}").as_bytes(), record(&value, None, i))
+                .unwrap();
+            if i % 100 == 99 {
+                s.commit().unwrap();
+            }
+        }
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        let bytes = (count(&s, "PRAGMA page_count") - before) * count(&s, "PRAGMA page_size");
+        assert!(bytes < 2000 * 1400, "{} bytes per key", bytes / 2000);
+    }
+
+    #[test]
+    fn a_version_4_file_keeps_its_values_and_writes_long_ones_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let path = path.to_str().unwrap();
+        let inline = "i".repeat(2000);
+        {
+            // A version 4 file: long values in the key table, no `blob`, no `key_values`.
+            let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+            s.put(0, b"short", record("s", None, 1)).unwrap();
+            s.commit().unwrap();
+            drop(s);
+            let conn = Connection::open(path).unwrap();
+            conn.execute_batch(
+                "DROP TRIGGER keys_drop_value; DROP TRIGGER keys_replace_value;
+                 DROP TABLE key_values; ALTER TABLE keys DROP COLUMN blob;
+                 UPDATE meta SET value = 4 WHERE name = 'schema_version';",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO keys (db, h, key, type, expire_at, version, value)
+                 VALUES (0, ?1, x'6f6c64', 0, NULL, 2, ?2)",
+                params![position(b"old"), inline.as_bytes()],
+            )
+            .unwrap();
+        }
+        let mut s = journaled(path);
+        assert_eq!(s.meta_get("schema_version").unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(s.load(0, b"old").unwrap(), Some(record(&inline, None, 2)));
+        assert_eq!(s.load(0, b"short").unwrap(), Some(record("s", None, 1)));
+        let long = "n".repeat(3000);
+        s.put(0, b"old", record(&long, None, 3)).unwrap(); // now apart
+        s.put(0, b"new", record(&long, None, 4)).unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 2);
+        drop(s);
+        let mut s = journaled(path);
+        assert_eq!(s.load(0, b"old").unwrap(), Some(record(&long, None, 3)));
+        assert_eq!(s.load(0, b"new").unwrap(), Some(record(&long, None, 4)));
+        assert_eq!(s.db_stats().unwrap()[0].keys, 3);
     }
 
     /// Key rows in the table, whatever their slot.
