@@ -784,9 +784,7 @@ impl SqliteStore {
 
     fn begin(&mut self) -> Result<(), StoreError> {
         self.finish_merge(true)?;
-        if self.needs_rebuild && !self.replaying {
-            self.rebuild()?;
-        }
+        self.recover()?;
         if let Some(j) = self.journal.as_mut() {
             j.touched = true;
         }
@@ -814,6 +812,32 @@ impl SqliteStore {
             j.touched = true;
         }
         Ok(())
+    }
+
+    /// The open transaction holds every journaled write the file does not have yet. SQLite
+    /// drops it on some errors (a full disk in a statement without a statement journal, an
+    /// I/O error), and the rebuild after a failed batch may fail too (the disk still full):
+    /// a read of the file alone would then answer with older data, and a write would commit
+    /// outside its batch. The transaction is rebuilt from the journal here, except when it
+    /// was lost inside a batch (which then fails at its commit, whose rollback rebuilds it);
+    /// then, or when the rebuild fails, the caller gets the error instead.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        if self.journal.is_none() || self.replaying {
+            return Ok(());
+        }
+        let lost = self.in_tx && lock(&self.conn).is_autocommit();
+        if !lost && !self.needs_rebuild {
+            return Ok(());
+        }
+        if lost && !self.needs_rebuild && self.journal.as_ref().is_some_and(Journal::has_batch) {
+            return Err(StoreError::Io(
+                "the open transaction was rolled back after an earlier error".into(),
+            ));
+        }
+        if lost {
+            self.discard_transaction();
+        }
+        self.rebuild()
     }
 
     /// Collects the outcome of a merge whose commit the row writer's thread runs, waiting for
@@ -924,6 +948,7 @@ impl SqliteStore {
     /// executor's connection is the file's only writer, so the snapshot is never stale.
     fn reading(&mut self) -> Result<(), StoreError> {
         self.finish_merge(true)?;
+        self.recover()?;
         if !self.in_tx && self.journal.is_some() && !self.needs_rebuild {
             lock(&self.conn).prepare_cached("BEGIN")?.execute([])?;
             self.in_tx = true;
@@ -2562,6 +2587,63 @@ mod tests {
     }
 
     #[test]
+    fn a_read_never_answers_from_the_file_alone_after_the_transaction_was_lost() {
+        // A list item's insert has no statement journal: a full disk makes SQLite drop the
+        // whole open transaction, with the journaled items not merged yet. Until it is
+        // rebuilt, the file alone holds none of them: a read then must fail, not say "none".
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full-list.db");
+        let mut s = journaled(path.to_str().unwrap());
+        let pages: i64 = count(&s, "PRAGMA page_count");
+        lock(&s.conn)
+            .query_row(
+                &format!("PRAGMA max_page_count = {}", pages + 6),
+                [],
+                |_| Ok(()),
+            )
+            .unwrap();
+        let item = |i: i64| format!("{i:0>3000}");
+        let mut acknowledged = 0;
+        for i in 0..200i64 {
+            if s.list_put(7, i, item(i).as_bytes()).is_err() {
+                // The disk fills up further: not even the journal's replay fits now.
+                let pages: i64 = count(&s, "PRAGMA page_count");
+                lock(&s.conn)
+                    .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                    .unwrap();
+                s.rollback(); // as the keyspace does with a batch that failed
+                break;
+            }
+            s.commit().unwrap();
+            acknowledged += 1;
+        }
+        assert!(acknowledged < 200, "{acknowledged}");
+        // The acknowledged items, or an error: never the file's older state.
+        let mut read = 0;
+        for i in 0..acknowledged {
+            if let Ok(got) = s.list_get(7, i) {
+                assert_eq!(got, Some(Bytes::from(item(i))), "item {i}");
+                read += 1;
+            }
+        }
+        assert!(s.needs_rebuild, "the rebuild should not fit");
+        assert_eq!(
+            read, 0,
+            "items read back from a transaction that was not rebuilt"
+        );
+        lock(&s.conn)
+            .query_row("PRAGMA max_page_count = 1000000", [], |_| Ok(()))
+            .unwrap();
+        for i in 0..acknowledged {
+            assert_eq!(
+                s.list_get(7, i).unwrap(),
+                Some(Bytes::from(item(i))),
+                "item {i}"
+            );
+        }
+    }
+
+    #[test]
     fn a_full_disk_fails_the_write_that_does_not_fit_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("full.db");
@@ -2764,20 +2846,19 @@ mod tests {
         let mut s = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
         filter_ready(&mut s);
         let builds = s.filter.builds;
+        // The filter asks for a rebuild (overloaded) while the journal merges in the
+        // background, which keeps a transaction open at all times: the rebuild starts with a
+        // merge's commit, and the keys written while it commits are not lost to it. The gate
+        // holds the merge's commit; whichever merge starts first (the commit's own, the
+        // interval being 1 ms, or the one below) takes the rebuild along.
+        let gate = s.rows.as_ref().unwrap().merge_gate();
+        let held = gate.lock().unwrap();
+        s.filter_rebuild = true;
         for i in 0..500u64 {
             s.put(0, format!("before{i}").as_bytes(), record("b", None, i))
                 .unwrap();
         }
         s.commit().unwrap();
-        // The commit may have started a merge (the interval is 1 ms): collected first, or
-        // the merge below would find one running and not start.
-        s.finish_merge(true).unwrap();
-        // The filter asks for a rebuild (overloaded) while the journal merges in the
-        // background, which keeps a transaction open at all times: the rebuild starts with a
-        // merge's commit, and the keys written while it commits are not lost to it.
-        s.filter_rebuild = true;
-        let gate = s.rows.as_ref().unwrap().merge_gate();
-        let held = gate.lock().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(2));
         s.merge(false).unwrap();
         assert!(s.merging, "the merge should run on the writer's thread");
