@@ -63,9 +63,15 @@ fn key(w: usize, kind: &str) -> String {
 impl Op {
     fn random(rng: &mut Rng, model: &Model) -> Op {
         // Hashes, sets and sorted sets of up to 400 members: past the listpack limits, so their
-        // elements live in rows of their own, and large values (up to 20 KB) now and then.
+        // elements live in rows of their own; values of up to 3 KB one time in eight, so that
+        // strings cross the length past which they are kept apart from their key rows (512)
+        // both ways, and large values (up to 20 KB) now and then.
         let member = format!("m{}", rng.below(400));
-        let longest = if rng.below(50) == 0 { 20_000 } else { 40 };
+        let longest = match rng.below(50) {
+            0 => 20_000,
+            1..=6 => 3_000,
+            _ => 40,
+        };
         let value = "v".repeat(1 + rng.below(longest) as usize);
         match rng.below(13) {
             0 => Op::Set(value),
