@@ -791,9 +791,10 @@ impl SqliteStore {
         if !self.in_tx {
             lock(&self.conn).prepare_cached("BEGIN")?.execute([])?;
             self.in_tx = true;
-        } else if lock(&self.conn).is_autocommit() {
+        } else if self.journal.is_none() && lock(&self.conn).is_autocommit() {
             // SQLite rolled the transaction back by itself after an error (a full disk, an
             // I/O error): writing on would commit each statement alone, outside the batch.
+            // (With the journal, `recover` above has rebuilt it or returned this error.)
             return Err(StoreError::Io(
                 "the open transaction was rolled back after an earlier error".into(),
             ));
