@@ -3,8 +3,9 @@
 //! the keyspace knowing any SQL.
 //!
 //! Cost model: a read is an index probe of one SQLite table (the keyspace's cache answers hot
-//! keys before that), two for a value over 512 bytes, which lives in a table of its own so
-//! that it fills pages instead of an overflow page each (see `sqlite::SCHEMA`). A write costs the bytes it changes on the reply path (one record of the
+//! keys before that), two for a key's value over 512 bytes or an element's over about 970,
+//! which lives in a table of its own so that it fills pages instead of an overflow page each
+//! (see [`values`]). A write costs the bytes it changes on the reply path (one record of the
 //! redo journal per batch, see [`redo`]); the changed keys' rows are then written into SQLite's
 //! open transaction by a thread of their own ([`rows`]), and each changed page is written once
 //! per merge, whose commit that thread runs too while the executor goes on serving. Deleting a

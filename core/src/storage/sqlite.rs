@@ -1,5 +1,6 @@
 //! [`Store`] over one SQLite file in WAL mode.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use super::keyfilter::KeyFilter;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::rows::{self, lock, RowWriter, SharedConn};
 use super::slots::Slots;
-use super::values::stored_value;
+use super::values::{self, stored_value};
 use super::{
     CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record, ScannedKey, SqlValue,
     Store, StoreError, ValueType, ZRange,
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
 /// upgraded in place at open.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Keys are ordered by a stable hash of their bytes (`h`) inside each database, so a SCAN
 /// cursor is a plain number (the next hash to visit) that stays valid whatever is inserted or
@@ -35,7 +36,9 @@ const SCHEMA_VERSION: i64 = 5;
 ///
 /// A key's value longer than [`super::values::VALUE_APART`] bytes lives in `key_values` and
 /// its key row points at it (`blob`), see [`super::values`]; the key table stays small too,
-/// which its full reads (the key filter's build, SCAN) feel.
+/// which its full reads (the key filter's build, SCAN) feel. Long element values (hash
+/// fields, list items, stream entries) go there the same way, and their collections are
+/// listed in `apart_collections`, so that only those pay for dropping values with rows.
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
@@ -75,6 +78,7 @@ CREATE TABLE IF NOT EXISTS elements (
     sub       BLOB    NOT NULL,
     expire_at INTEGER,
     value     BLOB    NOT NULL,
+    blob      INTEGER,
     PRIMARY KEY (cid, h, sub)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS elements_by_expiry ON elements (cid, expire_at)
@@ -128,8 +132,13 @@ CREATE TABLE IF NOT EXISTS list_items (
     cid   INTEGER NOT NULL,
     pos   INTEGER NOT NULL,
     value BLOB    NOT NULL,
+    blob  INTEGER,
     PRIMARY KEY (cid, pos)
 ) WITHOUT ROWID;
+-- The collections whose element rows may point at values kept apart (`blob`): no trigger
+-- drops those values (one on the element tables cost every pop and delete, see `values`),
+-- the statements that delete or overwrite elements of these collections do.
+CREATE TABLE IF NOT EXISTS apart_collections (cid INTEGER PRIMARY KEY);
 ";
 
 /// Offset that parks list items outside the range live positions use (|pos| < 2^60) while
@@ -151,17 +160,36 @@ const SQL_SCAN: &str = "SELECT h, key, type, expire_at FROM keys
      WHERE db = ?1 AND h >= ?2 ORDER BY h, key LIMIT ?3";
 const SQL_SCAN_SAME: &str = "SELECT h, key, type, expire_at FROM keys
      WHERE db = ?1 AND h = ?2 AND key > ?3 ORDER BY key";
-const SQL_ELEMENT: &str =
-    "SELECT value, expire_at FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
+const SQL_ELEMENT: &str = concat!(
+    "SELECT ",
+    stored_value!(),
+    ", expire_at FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3"
+);
 const SQL_PUT_ELEMENT: &str = "INSERT INTO elements (cid, h, sub, expire_at, value)
      VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (cid, h, sub) DO UPDATE SET expire_at = excluded.expire_at, value = excluded.value";
-const SQL_SCAN_ELEMENTS: &str = "SELECT h, sub, value, expire_at FROM elements
-     WHERE cid = ?1 AND h >= ?2 ORDER BY h, sub LIMIT ?3";
-const SQL_ELEMENT_AT: &str = "SELECT h, sub, value, expire_at FROM elements
-     WHERE cid = ?1 AND h >= ?2 AND h < ?3 ORDER BY h, sub LIMIT 1 OFFSET ?4";
-const SQL_SCAN_ELEMENTS_SAME: &str = "SELECT h, sub, value, expire_at FROM elements
-     WHERE cid = ?1 AND h = ?2 AND sub > ?3 ORDER BY sub";
+const SQL_SCAN_ELEMENTS: &str = concat!(
+    "SELECT h, sub, ",
+    stored_value!(),
+    ", expire_at FROM elements WHERE cid = ?1 AND h >= ?2 ORDER BY h, sub LIMIT ?3"
+);
+const SQL_ELEMENT_AT: &str = concat!(
+    "SELECT h, sub, ",
+    stored_value!(),
+    ", expire_at FROM elements
+     WHERE cid = ?1 AND h >= ?2 AND h < ?3 ORDER BY h, sub LIMIT 1 OFFSET ?4"
+);
+const SQL_SCAN_ELEMENTS_SAME: &str = concat!(
+    "SELECT h, sub, ",
+    stored_value!(),
+    ", expire_at FROM elements WHERE cid = ?1 AND h = ?2 AND sub > ?3 ORDER BY sub"
+);
+/// An element's pointer to its value kept apart (`Some(None)`: the row, its value in it).
+const SQL_ELEMENT_BLOB: &str = "SELECT blob FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
+const SQL_DELETE_ELEMENT: &str = "DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
+/// [`SQL_DELETE_ELEMENT`]'s value kept apart, dropped first in a collection that has them.
+const SQL_DELETE_ELEMENT_VALUE: &str =
+    "DELETE FROM key_values WHERE id = (SELECT blob FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3)";
 
 /// The `WHERE` clause of a sorted-set range: `?1` is the collection, `?2`/`?3` the scores,
 /// `?4`/`?5` the members (bound only when used).
@@ -288,6 +316,9 @@ pub struct SqliteStore {
     slots: Slots,
     /// SQLite's page cache as configured, in KB (a replay raises it for a while).
     page_cache_kb: i64,
+    /// `apart_collections` as of the open transaction, or more (after a rollback, until the
+    /// table is read again): the collections whose deletes drop values kept apart.
+    apart_cids: HashSet<CollectionId>,
 }
 
 /// How often the background checkpointer copies committed WAL frames into the database file.
@@ -441,6 +472,7 @@ impl SqliteStore {
             merging: false,
             slots: Slots::default(),
             page_cache_kb: PAGE_CACHE_KB,
+            apart_cids: HashSet::new(),
         };
         store
             .init(synchronous)
@@ -505,11 +537,11 @@ impl SqliteStore {
                     "the file has schema version {v}, this build knows up to {SCHEMA_VERSION}"
                 )))
             }
-            Some(3 | 4) => {
+            Some(3..=5) => {
                 // Version 4 adds the slot tables (created above): a flushed database's rows
                 // may live under another number, which version 3 builds would not follow.
                 // Version 5 keeps long values apart (`key_values`, see `add_value_pointer`),
-                // which older builds would read as empty.
+                // which older builds would read as empty; version 6 long element values.
                 lock(&self.conn).execute(
                     "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
                     [SCHEMA_VERSION],
@@ -518,6 +550,7 @@ impl SqliteStore {
             Some(_) => {}
         }
         self.slots = Slots::load(&lock(&self.conn))?;
+        self.apart_cids = values::apart_collections(&lock(&self.conn))?;
         Ok(())
     }
 
@@ -585,20 +618,23 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Files before version 5 have no `blob` column in `keys`; it is added (no row is
-    /// rewritten: existing values stay in their rows, and long ones go apart as they are
-    /// written again). Runs before the schema, whose triggers name the column.
+    /// Files before version 5 have no `blob` column in `keys`, before version 6 none in
+    /// `elements` and `list_items`; it is added (no row is rewritten: existing values stay in
+    /// their rows, and long ones go apart as they are written again). Runs before the
+    /// schema, whose triggers name the column.
     fn add_value_pointer(&mut self) -> Result<(), StoreError> {
         let conn = lock(&self.conn);
-        let (has_keys, has_blob): (bool, bool) = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keys'),
-                    EXISTS (SELECT 1 FROM pragma_table_info('keys') WHERE name = 'blob')",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if has_keys && !has_blob {
-            tracing::info!(path = %self.path, "keeping long values apart from now on");
-            conn.execute_batch("ALTER TABLE keys ADD COLUMN blob INTEGER")?;
+        for table in ["keys", "elements", "list_items"] {
+            let (has_table, has_blob): (bool, bool) = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1),
+                        EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'blob')",
+                [table],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if has_table && !has_blob {
+                tracing::info!(path = %self.path, table, "keeping long values apart from now on");
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN blob INTEGER"))?;
+            }
         }
         Ok(())
     }
@@ -656,14 +692,23 @@ impl SqliteStore {
         }
         conn.execute_batch(if elements {
             "DELETE FROM elements; DELETE FROM list_items; DELETE FROM zset_scores;
-             DELETE FROM lazyfree;"
+             DELETE FROM lazyfree; DELETE FROM apart_collections; DELETE FROM key_values;"
+        } else if self.apart_cids.is_empty() {
+            "INSERT OR IGNORE INTO lazyfree (cid) SELECT cid FROM keys WHERE cid IS NOT NULL;
+             DELETE FROM key_values;"
         } else {
-            "INSERT OR IGNORE INTO lazyfree (cid) SELECT cid FROM keys WHERE cid IS NOT NULL;"
+            // Element rows left for the reclaim point at values of their own in the table:
+            // only the key rows' values go now.
+            "INSERT OR IGNORE INTO lazyfree (cid) SELECT cid FROM keys WHERE cid IS NOT NULL;
+             DELETE FROM key_values WHERE id IN (SELECT blob FROM keys WHERE blob IS NOT NULL);"
         })?;
         conn.execute_batch(
-            "DELETE FROM keys; DELETE FROM key_values;
+            "DELETE FROM keys;
              UPDATE db_stats SET keys = 0, expires = 0;",
         )?;
+        if elements {
+            self.apart_cids.clear();
+        }
         for (_, sql) in triggers {
             conn.execute_batch(&sql)?;
         }
@@ -1094,6 +1139,76 @@ impl SqliteStore {
         result
     }
 
+    /// Writes an element row (`elements`, at position `h`) whose new value is long, or of a
+    /// collection that may hold values kept apart already, with its value where it belongs
+    /// (see [`values`]); returns whether the row existed. `None`: neither, the caller's plain
+    /// statement writes it.
+    fn put_element_apart(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        sub: &[u8],
+        expire_at: Option<i64>,
+        value: &[u8],
+    ) -> Result<Option<bool>, StoreError> {
+        let long = values::element_apart(sub, value);
+        if !long && !self.apart_cids.contains(&cid) {
+            return Ok(None);
+        }
+        if long {
+            self.apart_cids.insert(cid);
+        }
+        let conn = lock(&self.conn);
+        let existed = values::atomically(&conn, || {
+            if long {
+                values::mark(&conn, cid)?;
+            }
+            let key = params![cid as i64, h, sub];
+            let old: Option<Option<i64>> = conn
+                .prepare_cached(SQL_ELEMENT_BLOB)?
+                .query_row(key, |r| r.get(0))
+                .optional()?;
+            let blob = values::place(&conn, old.flatten(), value, long)?;
+            let stored: &[u8] = if blob.is_some() { &[] } else { value };
+            let row = params![cid as i64, h, sub, expire_at, stored, blob];
+            if old.is_some() {
+                conn.prepare_cached(
+                    "UPDATE elements SET expire_at = ?4, value = ?5, blob = ?6
+                     WHERE cid = ?1 AND h = ?2 AND sub = ?3",
+                )?
+                .execute(row)?;
+            } else {
+                conn.prepare_cached(
+                    "INSERT INTO elements (cid, h, sub, expire_at, value, blob)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(row)?;
+            }
+            Ok(old.is_some())
+        })?;
+        Ok(Some(existed))
+    }
+
+    /// Runs `sql`, which deletes element rows of `cid`; in a collection that may hold values
+    /// kept apart, `values_sql` first (the same parameters) drops the values those rows point
+    /// at, and the two run as one. Returns the rows `sql` deleted.
+    fn delete_elements(
+        &mut self,
+        cid: CollectionId,
+        values_sql: &str,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<usize, StoreError> {
+        let conn = lock(&self.conn);
+        if !self.apart_cids.contains(&cid) {
+            return Ok(conn.prepare_cached(sql)?.execute(params)?);
+        }
+        Ok(values::atomically(&conn, || {
+            conn.prepare_cached(values_sql)?.execute(params)?;
+            conn.prepare_cached(sql)?.execute(params)
+        })?)
+    }
+
     /// Starts the key filter's rebuild it asked for, once the file's committed state is the
     /// current one (no transaction open): the rebuild reads that state, and adds what is
     /// written after it starts.
@@ -1128,6 +1243,12 @@ impl SqliteStore {
             match Slots::load(&conn) {
                 Ok(slots) => self.slots = slots,
                 Err(e) => tracing::error!(error = %e, "reading the database slots failed"),
+            }
+            // A FLUSHALL or a finished reclaim may have emptied it; a replay marks again
+            // the collections its writes mark.
+            match values::apart_collections(&conn) {
+                Ok(cids) => self.apart_cids = cids,
+                Err(e) => tracing::error!(error = %e, "reading apart_collections failed"),
             }
         }
         drop(conn);
@@ -1418,15 +1539,16 @@ impl Store for SqliteStore {
 
     fn put_element(&mut self, cid: CollectionId, element: &Element) -> Result<(), StoreError> {
         self.begin()?;
-        lock(&self.conn)
-            .prepare_cached(SQL_PUT_ELEMENT)?
-            .execute(params![
-                cid as i64,
-                position(&element.sub),
-                &element.sub[..],
-                element.expire_at,
-                &element.value[..]
-            ])?;
+        let h = position(&element.sub);
+        let (sub, expire_at, value) = (&element.sub[..], element.expire_at, &element.value[..]);
+        if self
+            .put_element_apart(cid, h, sub, expire_at, value)?
+            .is_none()
+        {
+            lock(&self.conn)
+                .prepare_cached(SQL_PUT_ELEMENT)?
+                .execute(params![cid as i64, h, sub, expire_at, value])?;
+        }
         self.log(Op::put_element(cid, element));
         Ok(())
     }
@@ -1445,6 +1567,12 @@ impl Store for SqliteStore {
             element.expire_at,
             &element.value[..]
         ];
+        if let Some(existed) =
+            self.put_element_apart(cid, h, &element.sub, element.expire_at, &element.value)?
+        {
+            self.log(Op::put_element(cid, element));
+            return Ok(existed);
+        }
         let existed = {
             let conn = lock(&self.conn);
             let updated = conn
@@ -1468,10 +1596,12 @@ impl Store for SqliteStore {
 
     fn delete_element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<bool, StoreError> {
         self.begin()?;
-        let existed = lock(&self.conn)
-            .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
-            .execute(params![cid as i64, position(sub), sub])?
-            > 0;
+        let existed = self.delete_elements(
+            cid,
+            SQL_DELETE_ELEMENT_VALUE,
+            SQL_DELETE_ELEMENT,
+            params![cid as i64, position(sub), sub],
+        )? > 0;
         self.log(Op::DeleteElement { cid, sub });
         Ok(existed)
     }
@@ -1530,14 +1660,27 @@ impl Store for SqliteStore {
     fn expire_elements(&mut self, cid: CollectionId, now: i64) -> Result<Vec<Bytes>, StoreError> {
         self.begin()?;
         let conn = lock(&self.conn);
-        let mut stmt = conn.prepare_cached(
-            "DELETE FROM elements WHERE cid = ?1 AND expire_at <= ?2 RETURNING sub",
-        )?;
-        let rows = stmt.query_map(params![cid as i64, now], |r| {
-            Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
-        })?;
-        let gone = rows.collect::<Result<Vec<_>, _>>()?;
-        drop(stmt);
+        let expire = || {
+            let mut stmt = conn.prepare_cached(
+                "DELETE FROM elements WHERE cid = ?1 AND expire_at <= ?2 RETURNING sub",
+            )?;
+            let rows = stmt.query_map(params![cid as i64, now], |r| {
+                Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()
+        };
+        let gone = if self.apart_cids.contains(&cid) {
+            values::atomically(&conn, || {
+                conn.prepare_cached(
+                    "DELETE FROM key_values WHERE id IN
+                     (SELECT blob FROM elements WHERE cid = ?1 AND expire_at <= ?2)",
+                )?
+                .execute(params![cid as i64, now])?;
+                expire()
+            })?
+        } else {
+            expire()?
+        };
         drop(conn);
         self.log(Op::ExpireElements { cid, now });
         Ok(gone)
@@ -1556,8 +1699,8 @@ impl Store for SqliteStore {
         self.begin()?;
         lock(&self.conn)
             .prepare_cached(
-                "INSERT INTO elements (cid, h, sub, expire_at, value)
-                 SELECT ?2, h, sub, expire_at, value FROM elements WHERE cid = ?1",
+                "INSERT INTO elements (cid, h, sub, expire_at, value, blob)
+                 SELECT ?2, h, sub, expire_at, value, blob FROM elements WHERE cid = ?1",
             )?
             .execute(params![from as i64, to as i64])?;
         lock(&self.conn)
@@ -1569,10 +1712,53 @@ impl Store for SqliteStore {
         // Collection ids are unique across types, so all but one of the copies find nothing.
         lock(&self.conn)
             .prepare_cached(
-                "INSERT INTO list_items (cid, pos, value)
-                 SELECT ?2, pos, value FROM list_items WHERE cid = ?1",
+                "INSERT INTO list_items (cid, pos, value, blob)
+                 SELECT ?2, pos, value, blob FROM list_items WHERE cid = ?1",
             )?
             .execute(params![from as i64, to as i64])?;
+        if self.apart_cids.contains(&from) {
+            // The copies point at the originals' values: each gets a value of its own.
+            self.apart_cids.insert(to);
+            let conn = lock(&self.conn);
+            values::atomically(&conn, || {
+                values::mark(&conn, to)?;
+                for (select, repoint) in [
+                    (
+                        "SELECT blob, h, sub FROM elements WHERE cid = ?1 AND blob IS NOT NULL",
+                        "UPDATE elements SET blob = ?4 WHERE cid = ?1 AND h = ?2 AND sub = ?3",
+                    ),
+                    (
+                        "SELECT blob, pos, NULL FROM list_items
+                          WHERE cid = ?1 AND blob IS NOT NULL",
+                        "UPDATE list_items SET blob = ?3 WHERE cid = ?1 AND pos = ?2",
+                    ),
+                ] {
+                    let shared = conn
+                        .prepare_cached(select)?
+                        .query_map([to as i64], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, Option<Vec<u8>>>(2)?,
+                            ))
+                        })?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for (blob, at, sub) in shared {
+                        conn.prepare_cached(
+                            "INSERT INTO key_values (value) SELECT value FROM key_values WHERE id = ?1",
+                        )?
+                        .execute([blob])?;
+                        let copy = conn.last_insert_rowid();
+                        let mut repoint = conn.prepare_cached(repoint)?;
+                        match &sub {
+                            Some(sub) => repoint.execute(params![to as i64, at, sub, copy])?,
+                            None => repoint.execute(params![to as i64, at, copy])?,
+                        };
+                    }
+                }
+                Ok(())
+            })?;
+        }
         self.log(Op::CopyElements { from, to });
         Ok(())
     }
@@ -1612,28 +1798,61 @@ impl Store for SqliteStore {
         self.begin()?;
         done.cid = Some(cid as CollectionId);
         let max = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Read from the table rather than the set in memory: a rolled-back step may have
+        // given back rows of a collection the set no longer lists.
+        let apart = lock(&self.conn)
+            .prepare_cached("SELECT 1 FROM apart_collections WHERE cid = ?1")?
+            .exists([cid])?;
         // Collection ids are unique across types: two of the three tables hold nothing of it.
-        for sql in [
-            "DELETE FROM elements WHERE cid = ?1 AND (h, sub) IN
-             (SELECT h, sub FROM elements WHERE cid = ?1 ORDER BY h, sub LIMIT ?2)",
-            "DELETE FROM zset_scores WHERE cid = ?1 AND (score, member) IN
-             (SELECT score, member FROM zset_scores WHERE cid = ?1 ORDER BY score, member
-              LIMIT ?2)",
-            "DELETE FROM list_items WHERE cid = ?1 AND pos IN
-             (SELECT pos FROM list_items WHERE cid = ?1 ORDER BY pos LIMIT ?2)",
+        // Each with the statement that drops the deleted rows' values kept apart, if any.
+        for (values_sql, sql) in [
+            (
+                Some(
+                    "DELETE FROM key_values WHERE id IN
+                     (SELECT blob FROM elements WHERE cid = ?1 ORDER BY h, sub LIMIT ?2)",
+                ),
+                "DELETE FROM elements WHERE cid = ?1 AND (h, sub) IN
+                 (SELECT h, sub FROM elements WHERE cid = ?1 ORDER BY h, sub LIMIT ?2)",
+            ),
+            (
+                None,
+                "DELETE FROM zset_scores WHERE cid = ?1 AND (score, member) IN
+                 (SELECT score, member FROM zset_scores WHERE cid = ?1 ORDER BY score, member
+                  LIMIT ?2)",
+            ),
+            (
+                Some(
+                    "DELETE FROM key_values WHERE id IN
+                     (SELECT blob FROM list_items WHERE cid = ?1 ORDER BY pos LIMIT ?2)",
+                ),
+                "DELETE FROM list_items WHERE cid = ?1 AND pos IN
+                 (SELECT pos FROM list_items WHERE cid = ?1 ORDER BY pos LIMIT ?2)",
+            ),
         ] {
             let left = max - done.rows as i64;
             if left <= 0 {
                 break;
             }
-            done.rows += lock(&self.conn)
-                .prepare_cached(sql)?
-                .execute(params![cid, left])? as u64;
+            let conn = lock(&self.conn);
+            let delete = || conn.prepare_cached(sql)?.execute(params![cid, left]);
+            done.rows += match values_sql.filter(|_| apart) {
+                Some(values_sql) => values::atomically(&conn, || {
+                    conn.prepare_cached(values_sql)?
+                        .execute(params![cid, left])?;
+                    delete()
+                })?,
+                None => delete()?,
+            } as u64;
         }
         if done.rows < limit {
-            lock(&self.conn)
-                .prepare_cached("DELETE FROM lazyfree WHERE cid = ?1")?
+            let conn = lock(&self.conn);
+            conn.prepare_cached("DELETE FROM lazyfree WHERE cid = ?1")?
                 .execute([cid])?;
+            if apart {
+                conn.prepare_cached("DELETE FROM apart_collections WHERE cid = ?1")?
+                    .execute([cid])?;
+                self.apart_cids.remove(&(cid as CollectionId));
+            }
             done.finished = true;
         }
         self.log(Op::Reclaim { limit });
@@ -1661,7 +1880,11 @@ impl Store for SqliteStore {
     fn list_get(&mut self, cid: CollectionId, pos: i64) -> Result<Option<Bytes>, StoreError> {
         self.reading()?;
         Ok(lock(&self.conn)
-            .prepare_cached("SELECT value FROM list_items WHERE cid = ?1 AND pos = ?2")?
+            .prepare_cached(concat!(
+                "SELECT ",
+                stored_value!(),
+                " FROM list_items WHERE cid = ?1 AND pos = ?2"
+            ))?
             .query_row(params![cid as i64, pos], |r| {
                 Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
             })
@@ -1677,10 +1900,17 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Bytes>, StoreError> {
         self.reading()?;
         let sql = if reverse {
-            "SELECT value FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3
-             ORDER BY pos DESC"
+            concat!(
+                "SELECT ",
+                stored_value!(),
+                " FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3 ORDER BY pos DESC"
+            )
         } else {
-            "SELECT value FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3 ORDER BY pos"
+            concat!(
+                "SELECT ",
+                stored_value!(),
+                " FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3 ORDER BY pos"
+            )
         };
         let conn = lock(&self.conn);
         let mut stmt = conn.prepare_cached(sql)?;
@@ -1692,14 +1922,38 @@ impl Store for SqliteStore {
 
     fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
         self.begin()?;
-        lock(&self.conn)
-            .prepare_cached(
-                // No statement journal (it cost pushes 27%): a full disk drops the open
-                // transaction, which the next read or write rebuilds (see `recover`).
-                "INSERT INTO list_items (cid, pos, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![cid as i64, pos, value])?;
+        let long = values::element_apart(&[], value);
+        if long || self.apart_cids.contains(&cid) {
+            self.apart_cids.insert(cid);
+            let conn = lock(&self.conn);
+            values::atomically(&conn, || {
+                if long {
+                    values::mark(&conn, cid)?;
+                }
+                let old: Option<i64> = conn
+                    .prepare_cached("SELECT blob FROM list_items WHERE cid = ?1 AND pos = ?2")?
+                    .query_row(params![cid as i64, pos], |r| r.get(0))
+                    .optional()?
+                    .flatten();
+                let blob = values::place(&conn, old, value, long)?;
+                let stored: &[u8] = if blob.is_some() { &[] } else { value };
+                conn.prepare_cached(
+                    "INSERT INTO list_items (cid, pos, value, blob) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value,
+                       blob = excluded.blob",
+                )?
+                .execute(params![cid as i64, pos, stored, blob])
+            })?;
+        } else {
+            lock(&self.conn)
+                .prepare_cached(
+                    // No statement journal (it cost pushes 27%): a full disk drops the open
+                    // transaction, which the next read or write rebuilds (see `recover`).
+                    "INSERT INTO list_items (cid, pos, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![cid as i64, pos, value])?;
+        }
         self.log(Op::ListPut { cid, pos, value });
         Ok(())
     }
@@ -1711,9 +1965,13 @@ impl Store for SqliteStore {
         to: i64,
     ) -> Result<u64, StoreError> {
         self.begin()?;
-        let n = lock(&self.conn)
-            .prepare_cached("DELETE FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3")?
-            .execute(params![cid as i64, from, to])? as u64;
+        let n = self.delete_elements(
+            cid,
+            "DELETE FROM key_values WHERE id IN
+             (SELECT blob FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3)",
+            "DELETE FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3",
+            params![cid as i64, from, to],
+        )? as u64;
         self.log(Op::ListDeleteRange { cid, from, to });
         Ok(n)
     }
@@ -1878,9 +2136,11 @@ impl Store for SqliteStore {
         value: &[u8],
     ) -> Result<(), StoreError> {
         self.begin()?;
-        lock(&self.conn)
-            .prepare_cached(SQL_PUT_ELEMENT)?
-            .execute(params![cid as i64, h, sub, None::<i64>, value])?;
+        if self.put_element_apart(cid, h, sub, None, value)?.is_none() {
+            lock(&self.conn)
+                .prepare_cached(SQL_PUT_ELEMENT)?
+                .execute(params![cid as i64, h, sub, None::<i64>, value])?;
+        }
         self.log(Op::OrderedPut { cid, h, sub, value });
         Ok(())
     }
@@ -1892,10 +2152,12 @@ impl Store for SqliteStore {
         sub: &[u8],
     ) -> Result<bool, StoreError> {
         self.begin()?;
-        let existed = lock(&self.conn)
-            .prepare_cached("DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3")?
-            .execute(params![cid as i64, h, sub])?
-            > 0;
+        let existed = self.delete_elements(
+            cid,
+            SQL_DELETE_ELEMENT_VALUE,
+            SQL_DELETE_ELEMENT,
+            params![cid as i64, h, sub],
+        )? > 0;
         self.log(Op::OrderedDelete { cid, h, sub });
         Ok(existed)
     }
@@ -1911,11 +2173,19 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
         self.reading()?;
         let sql = if rev {
-            "SELECT sub, value FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
-             ORDER BY sub DESC LIMIT ?5"
+            concat!(
+                "SELECT sub, ",
+                stored_value!(),
+                " FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
+                 ORDER BY sub DESC LIMIT ?5"
+            )
         } else {
-            "SELECT sub, value FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
-             ORDER BY sub LIMIT ?5"
+            concat!(
+                "SELECT sub, ",
+                stored_value!(),
+                " FROM elements WHERE cid = ?1 AND h = ?2 AND sub BETWEEN ?3 AND ?4
+                 ORDER BY sub LIMIT ?5"
+            )
         };
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let conn = lock(&self.conn);
@@ -1941,13 +2211,16 @@ impl Store for SqliteStore {
         let top = [0xffu8; 64];
         let bound: &[u8] = below.unwrap_or(&top[..]);
         let max = i64::try_from(limit).unwrap_or(i64::MAX);
-        let n = lock(&self.conn)
-            .prepare_cached(
-                "DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub IN
-                 (SELECT sub FROM elements WHERE cid = ?1 AND h = ?2 AND sub < ?3
-                  ORDER BY sub LIMIT ?4)",
-            )?
-            .execute(params![cid as i64, h, bound, max])? as u64;
+        let n = self.delete_elements(
+            cid,
+            "DELETE FROM key_values WHERE id IN
+             (SELECT blob FROM elements WHERE cid = ?1 AND h = ?2 AND sub < ?3
+              ORDER BY sub LIMIT ?4)",
+            "DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub IN
+             (SELECT sub FROM elements WHERE cid = ?1 AND h = ?2 AND sub < ?3
+              ORDER BY sub LIMIT ?4)",
+            params![cid as i64, h, bound, max],
+        )? as u64;
         self.log(Op::OrderedTrim {
             cid,
             h,
@@ -3130,6 +3403,226 @@ mod tests {
         assert_eq!(s.load(0, b"old").unwrap(), Some(record(&long, None, 3)));
         assert_eq!(s.load(0, b"new").unwrap(), Some(record(&long, None, 4)));
         assert_eq!(s.db_stats().unwrap()[0].keys, 3);
+    }
+
+    fn list(cid: u64) -> Record {
+        Record {
+            kind: ValueType::List,
+            ..collection(cid)
+        }
+    }
+
+    #[test]
+    fn long_element_values_live_apart_and_go_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("elements.db");
+        let mut s = journaled(path.to_str().unwrap());
+        let values = |s: &SqliteStore| count(s, "SELECT count(*) FROM key_values");
+        let (long, longer) = ("L".repeat(1500), "M".repeat(3000));
+        s.put(0, b"h", collection(7)).unwrap();
+        s.put_element(7, &element("a", &long)).unwrap();
+        s.put_element(7, &element("b", "short")).unwrap();
+        assert!(s.replace_element(7, &element("c", &long)).unwrap() == false);
+        assert_eq!(values(&s), 2);
+        assert_eq!(s.element(7, b"a").unwrap(), Some(element("a", &long)));
+        // Rewritten in place, moved back into its row, moved apart again.
+        assert!(s.replace_element(7, &element("a", &longer)).unwrap());
+        assert_eq!(values(&s), 2);
+        assert_eq!(s.element(7, b"a").unwrap(), Some(element("a", &longer)));
+        s.put_element(7, &element("a", "back")).unwrap();
+        assert_eq!(values(&s), 1);
+        s.put_element(7, &element("b", &long)).unwrap();
+        assert_eq!(values(&s), 2);
+        let (page, _) = s.scan_elements(7, 0, 10).unwrap();
+        let mut page: Vec<_> = page.into_iter().map(|e| (e.sub, e.value)).collect();
+        page.sort();
+        assert_eq!(
+            page,
+            vec![
+                (Bytes::from("a"), Bytes::from("back")),
+                (Bytes::from("b"), Bytes::from(long.clone())),
+                (Bytes::from("c"), Bytes::from(long.clone())),
+            ]
+        );
+        assert!(s.delete_element(7, b"b").unwrap());
+        assert_eq!(values(&s), 1);
+        // Field expiry takes the value along.
+        let expiring = Element {
+            expire_at: Some(10),
+            ..element("d", &long)
+        };
+        s.put_element(7, &expiring).unwrap();
+        assert_eq!(values(&s), 2);
+        assert_eq!(s.expire_elements(7, 11).unwrap(), vec![Bytes::from("d")]);
+        assert_eq!(values(&s), 1);
+
+        // Lists: pushes, an overwrite in place (LSET), a short value over a long one, pops.
+        s.put(0, b"l", list(8)).unwrap();
+        for pos in 0..4 {
+            s.list_put(8, pos, if pos % 2 == 0 { long.as_bytes() } else { b"s" })
+                .unwrap();
+        }
+        assert_eq!(values(&s), 3);
+        s.list_put(8, 0, longer.as_bytes()).unwrap();
+        s.list_put(8, 2, b"t").unwrap();
+        assert_eq!(values(&s), 2);
+        assert_eq!(s.list_get(8, 0).unwrap(), Some(Bytes::from(longer.clone())));
+        assert_eq!(
+            s.list_range(8, 0, 3, true).unwrap(),
+            vec![
+                Bytes::from("s"),
+                Bytes::from("t"),
+                Bytes::from("s"),
+                Bytes::from(longer.clone())
+            ]
+        );
+        assert_eq!(s.list_delete_range(8, 0, 1).unwrap(), 2);
+        assert_eq!(values(&s), 1);
+        s.list_put(8, 4, long.as_bytes()).unwrap();
+        assert_eq!(values(&s), 2);
+
+        // Ordered rows (stream entries), trimmed.
+        s.put(0, b"x", collection(9)).unwrap();
+        for i in 0..4u8 {
+            s.ordered_put(9, 1, &[i], long.as_bytes()).unwrap();
+        }
+        assert_eq!(values(&s), 6);
+        let range = s.ordered_range(9, 1, &[0], &[9], false, None).unwrap();
+        assert_eq!(range.len(), 4);
+        assert!(range.iter().all(|(_, v)| v == long.as_bytes()));
+        assert_eq!(s.ordered_trim(9, 1, Some(&[2]), 10).unwrap(), 2);
+        assert!(s.ordered_delete(9, 1, &[3]).unwrap());
+        assert_eq!(values(&s), 3);
+
+        // A copy has values of its own: the original's reclaim leaves them.
+        s.copy_elements(7, 17).unwrap();
+        s.copy_elements(8, 18).unwrap();
+        assert_eq!(values(&s), 5);
+        s.commit().unwrap();
+        s.merge(true).unwrap(); // the key rows' deletes then queue their collections
+        s.delete(0, b"h").unwrap();
+        s.delete(0, b"l").unwrap();
+        s.delete(0, b"x").unwrap();
+        assert_eq!(s.lazyfree_pending().unwrap(), 3);
+        reclaim_all(&mut s);
+        assert_eq!(values(&s), 2);
+        assert_eq!(s.element(17, b"c").unwrap(), Some(element("c", &long)));
+        assert_eq!(s.list_get(18, 3).unwrap(), Some(Bytes::from("s")));
+        assert_eq!(s.list_get(18, 4).unwrap(), Some(Bytes::from(long.clone())));
+        assert_eq!(s.list_get(18, 2).unwrap(), Some(Bytes::from("t")));
+        assert_eq!(
+            count(&s, "SELECT count(*) FROM apart_collections"),
+            2,
+            "reclaimed collections are no longer listed"
+        );
+
+        // Unmerged, the journal replays the same rows and values at the next open.
+        s.commit().unwrap();
+        drop(s);
+        let mut s = journaled(path.to_str().unwrap());
+        assert_eq!(values(&s), 2);
+        assert_eq!(s.element(17, b"c").unwrap(), Some(element("c", &long)));
+        assert_eq!(s.element(17, b"a").unwrap(), Some(element("a", "back")));
+        s.merge(true).unwrap();
+        drop(s);
+        let mut s = journaled(path.to_str().unwrap());
+        assert_eq!(s.element(17, b"c").unwrap(), Some(element("c", &long)));
+        assert!(
+            s.delete_element(17, b"c").unwrap(),
+            "the reopened store knows it"
+        );
+        assert_eq!(values(&s), 1);
+        assert_eq!(s.list_delete_range(18, 0, 10).unwrap(), 3);
+        assert_eq!(values(&s), 0);
+    }
+
+    #[test]
+    fn element_rows_that_fit_their_page_keep_their_values() {
+        // A long string's 960-byte chunks, and any name and value that fit a page's row.
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        s.ordered_put(3, -4, &[0; 8], &[7; 960]).unwrap();
+        s.put_element(3, &element("f", &"v".repeat(900))).unwrap();
+        s.list_put(4, 0, &[1; 971]).unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 0);
+        assert_eq!(count(&s, "SELECT count(*) FROM apart_collections"), 0);
+        s.list_put(4, 1, &[1; 972]).unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 1);
+    }
+
+    #[test]
+    fn hash_fields_and_list_items_of_a_kilobyte_take_about_their_size_on_disk() {
+        // Kept in their rows, each took an overflow page of its own: 4.7 to 5.1 KB.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("size.db");
+        let mut s = journaled(path.to_str().unwrap());
+        let before = count(&s, "PRAGMA page_count");
+        let value = "v".repeat(1000);
+        for i in 0..2000u64 {
+            s.put_element(1, &element(&format!("field:{i:08}"), &value))
+                .unwrap();
+            s.list_put(2, i as i64, value.as_bytes()).unwrap();
+            if i % 100 == 99 {
+                s.commit().unwrap();
+            }
+        }
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        let bytes = (count(&s, "PRAGMA page_count") - before) * count(&s, "PRAGMA page_size");
+        assert!(bytes < 4000 * 1400, "{} bytes per element", bytes / 4000);
+    }
+
+    #[test]
+    fn flushing_the_only_database_leaves_element_values_to_the_reclaim() {
+        let mut s = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        let long = "L".repeat(2000);
+        s.put(0, b"k", record(&long, None, 1)).unwrap();
+        s.put(0, b"h", collection(5)).unwrap();
+        s.put_element(5, &element("a", &long)).unwrap();
+        s.flush_db(0).unwrap();
+        // The element's value stays while its row does: ids of deleted rows are reused.
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 1);
+        s.put(0, b"new", record(&long, None, 2)).unwrap();
+        reclaim_all(&mut s);
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 1);
+        assert_eq!(s.load(0, b"new").unwrap(), Some(record(&long, None, 2)));
+        s.flush_all().unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 0);
+        assert_eq!(count(&s, "SELECT count(*) FROM apart_collections"), 0);
+    }
+
+    #[test]
+    fn a_version_5_file_gets_element_value_pointers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        let path = path.to_str().unwrap();
+        let inline = "i".repeat(2000);
+        {
+            let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+            s.put(0, b"h", collection(6)).unwrap();
+            s.put_element(6, &element("old", "o")).unwrap();
+            s.commit().unwrap();
+            s.merge(true).unwrap();
+            drop(s);
+            let conn = Connection::open(path).unwrap();
+            conn.execute_batch(
+                "DELETE FROM elements; DROP TABLE apart_collections;
+                 ALTER TABLE elements DROP COLUMN blob; ALTER TABLE list_items DROP COLUMN blob;
+                 UPDATE meta SET value = 5 WHERE name = 'schema_version';",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO elements (cid, h, sub, expire_at, value) VALUES (6, ?1, x'6f6c64', NULL, ?2)",
+                params![position(b"old"), inline.as_bytes()],
+            )
+            .unwrap();
+        }
+        let mut s = journaled(path);
+        assert_eq!(s.meta_get("schema_version").unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(s.element(6, b"old").unwrap(), Some(element("old", &inline)));
+        s.put_element(6, &element("new", &inline)).unwrap();
+        s.put_element(6, &element("old", &inline)).unwrap();
+        assert_eq!(count(&s, "SELECT count(*) FROM key_values"), 2);
+        assert_eq!(s.element(6, b"old").unwrap(), Some(element("old", &inline)));
     }
 
     /// Key rows in the table, whatever their slot.

@@ -9,11 +9,20 @@
 //! schema), so every delete path (DEL, expiry, a flushed database's reclaim) takes its
 //! value along.
 //!
-//! `elements` and `list_items` have the same limit (a 1 KB hash field or list item takes
-//! 4.7 to 5.1 KB) but keep their values in their rows: the same triggers on them cost big
-//! lists' pushes and pops 45% more and HSET 10% (see `bench/RESULTS.md`).
+//! Element rows (`elements`, `list_items`) have the same limit (a 1 KB hash field or list
+//! item took 4.7 to 5.1 KB) and keep long values apart the same way, but without triggers:
+//! delete and replace triggers on those tables cost big lists' pushes and pops 45% more and
+//! HSET 10%, every collection paying for the few with long values (see `bench/RESULTS.md`).
+//! Instead a collection that ever holds a long element value is listed in
+//! `apart_collections` (and in a set in memory), and for those collections only, the store's
+//! statements that delete or overwrite element rows first drop the values they point at.
+//! Other collections' statements are the ones they were.
+
+use std::collections::HashSet;
 
 use rusqlite::Connection;
+
+use super::CollectionId;
 
 /// Values longer than this many bytes are kept apart from their row.
 pub(super) const VALUE_APART: usize = 512;
@@ -38,6 +47,21 @@ const SQL_BEGIN: &str = "SAVEPOINT value_apart";
 const SQL_END: &str = "RELEASE value_apart";
 const SQL_UNDO: &str = "ROLLBACK TO value_apart";
 
+const SQL_REMOVE: &str = "DELETE FROM key_values WHERE id = ?1";
+const SQL_MARK: &str = "INSERT OR IGNORE INTO apart_collections (cid) SELECT ?1";
+
+/// An element row keeps its name and value in its page up to this many bytes together:
+/// SQLite's largest payload kept whole in a page of a 4 KB `WITHOUT ROWID` table is 1,002
+/// bytes, and the row's header and other columns take up to 31 of them. Below it a row
+/// already fills its pages well (a long string's 960-byte chunks, four to a page), and
+/// keeping the value apart would only cost statements.
+const ELEMENT_INLINE: usize = 971;
+
+/// Whether an element's value is kept apart from its row.
+pub(super) fn element_apart(sub: &[u8], value: &[u8]) -> bool {
+    sub.len() + value.len() > ELEMENT_INLINE
+}
+
 /// Whether `value` is kept apart from its row.
 pub(super) fn apart(value: &[u8]) -> bool {
     value.len() > VALUE_APART
@@ -54,6 +78,42 @@ pub(super) fn set(conn: &Connection, id: i64, value: &[u8]) -> rusqlite::Result<
     conn.prepare_cached(SQL_SET)?
         .execute(rusqlite::params![id, value])?;
     Ok(())
+}
+
+/// Drops the value kept apart under `id`.
+pub(super) fn remove(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(SQL_REMOVE)?.execute([id])?;
+    Ok(())
+}
+
+/// Stores a row's new value: rewritten in place where the row pointed at a value already,
+/// added apart, or (`apart` false) kept in the row, dropping the one it pointed at. Returns
+/// what the row points at now; the row's own `value` is then empty.
+pub(super) fn place(
+    conn: &Connection,
+    old: Option<i64>,
+    value: &[u8],
+    apart: bool,
+) -> rusqlite::Result<Option<i64>> {
+    match (old, apart) {
+        (Some(id), true) => set(conn, id, value).map(|()| Some(id)),
+        (None, true) => add(conn, value).map(Some),
+        (Some(id), false) => remove(conn, id).map(|()| None),
+        (None, false) => Ok(None),
+    }
+}
+
+/// Lists a collection among those whose element rows may point at values kept apart.
+pub(super) fn mark(conn: &Connection, cid: CollectionId) -> rusqlite::Result<()> {
+    conn.prepare_cached(SQL_MARK)?.execute([cid as i64])?;
+    Ok(())
+}
+
+/// The collections listed by [`mark`].
+pub(super) fn apart_collections(conn: &Connection) -> rusqlite::Result<HashSet<CollectionId>> {
+    let mut stmt = conn.prepare_cached("SELECT cid FROM apart_collections")?;
+    let cids = stmt.query_map([], |r| r.get::<_, i64>(0).map(|c| c as CollectionId))?;
+    cids.collect()
 }
 
 /// Runs a long value's statements as one: whichever fails, no value row is left behind
