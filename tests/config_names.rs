@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::redis_server::RedisServer;
-use common::{RawConn, Reply, Server};
+use common::{info_field, RawConn, Reply, Server};
 
 fn names(conn: &mut RawConn) -> BTreeSet<String> {
     let reply = conn.cmd(&["CONFIG", "GET", "*"]);
@@ -210,21 +210,49 @@ fn old_ziplist_names_drive_the_encodings() {
 fn the_page_cache_is_resized_at_run_time_within_its_bounds() {
     let server = Server::start();
     let mut conn = server.raw();
-    assert_eq!(get(&mut conn, "page-cache-bytes"), "16777216");
+    let budget = |conn: &mut RawConn| -> (u64, u64, u64) {
+        let info = conn.cmd(&["INFO", "memory"]).text();
+        let field = |name: &str| info_field(&info, name).unwrap().parse::<u64>().unwrap();
+        (
+            field("respite_cache_max_bytes"),
+            field("respite_hot_cache_max_bytes"),
+            field("respite_page_cache_max_bytes"),
+        )
+    };
+    // By default the page cache takes a quarter of the caches' budget, the hot cache the rest.
+    assert_eq!(get(&mut conn, "page-cache-bytes"), "0");
+    assert_eq!(budget(&mut conn), (256 << 20, 192 << 20, 64 << 20));
     conn.cmd(&["SET", "k", "before"]);
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "cache-max-bytes", "100mb"]),
+        Reply::ok()
+    );
+    assert_eq!(budget(&mut conn), (100 << 20, 75 << 20, 25 << 20));
     assert_eq!(
         conn.cmd(&["CONFIG", "SET", "page-cache-bytes", "64mb"]),
         Reply::ok()
     );
     assert_eq!(get(&mut conn, "page-cache-bytes"), "67108864");
+    assert_eq!(budget(&mut conn), (100 << 20, 36 << 20, 64 << 20));
     assert_eq!(
         conn.cmd(&["CONFIG", "SET", "page-cache-bytes", "100kb"]),
         Reply::error(
             "ERR CONFIG SET failed (possibly related to argument 'page-cache-bytes') - argument \
-             must be between 1048576 and 9223372036854775807 inclusive"
+             must be 0 (a quarter of cache-max-bytes) or between 1048576 and \
+             9223372036854775807 inclusive"
         )
     );
     assert_eq!(get(&mut conn, "page-cache-bytes"), "67108864");
+    // A tiny budget still leaves SQLite a megabyte.
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "page-cache-bytes", "0"]),
+        Reply::ok()
+    );
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "cache-max-bytes", "400kb"]),
+        Reply::ok()
+    );
+    assert_eq!(budget(&mut conn), (400 << 10, 300 << 10, 1 << 20));
     // Resizing in the middle of the store's open transaction loses nothing.
     conn.cmd(&["SET", "k", "after"]);
     assert_eq!(conn.cmd(&["GET", "k"]).text(), "after");

@@ -142,18 +142,18 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
                 format!("CONFIG SET failed (possibly related to argument 'synchronous') - {e}")
             })?;
     }
-    if now.storage.page_cache_bytes != before.storage.page_cache_bytes {
+    if now.storage.page_cache_budget() != before.storage.page_cache_budget() {
         engine
             .keyspace
             .store_mut()
-            .set_page_cache_bytes(now.storage.page_cache_bytes.0)
+            .set_page_cache_bytes(now.storage.page_cache_budget())
             .map_err(|e| {
                 format!("CONFIG SET failed (possibly related to argument 'page-cache-bytes') - {e}")
             })?;
     }
     engine
         .keyspace
-        .set_cache_max_bytes(now.storage.cache_max_bytes.0);
+        .set_cache_max_bytes(now.storage.hot_cache_budget());
     engine
         .keyspace
         .set_encodings(Encodings::from_config(&now.storage));

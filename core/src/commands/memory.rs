@@ -376,8 +376,8 @@ fn doctor_report(m: &MemoryFigures) -> String {
     }
     if issues.is_empty() {
         return "No memory problem found in this instance. Respite keeps its data in its \
-                SQLite file: the memory here is the hot cache (storage.cache_max_bytes), \
-                SQLite's page cache, the clients' buffers and Lua."
+                SQLite file: the memory here is the hot cache and SQLite's page cache (together \
+                storage.cache_max_bytes), the clients' buffers and Lua."
             .into();
     }
     format!(

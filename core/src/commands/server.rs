@@ -437,10 +437,17 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "respite_sqlite_memory", &sqlite);
             line(out, "respite_cache_bytes", &cache);
             line(out, "respite_cache_bytes_human", &human_bytes(cache));
+            let storage = &engine.config.storage;
+            line(out, "respite_cache_max_bytes", &storage.cache_max_bytes.0);
             line(
                 out,
-                "respite_cache_max_bytes",
-                &engine.config.storage.cache_max_bytes.0,
+                "respite_hot_cache_max_bytes",
+                &storage.hot_cache_budget(),
+            );
+            line(
+                out,
+                "respite_page_cache_max_bytes",
+                &storage.page_cache_budget(),
             );
             line(out, "respite_cache_keys", &engine.keyspace.cache_keys());
             let filter = engine.keyspace.store_mut().key_filter_stats();

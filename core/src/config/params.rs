@@ -337,7 +337,15 @@ static PARAMS: &[ConfigParam] = &[
         kind: ParamKind::Size,
         get: |c| c.storage.page_cache_bytes.to_string(),
         set: |c, v| {
-            c.storage.page_cache_bytes = size(v, 1 << 20)?;
+            let n = size(v, 0)?;
+            if n.0 != 0 && n.0 < super::MIN_PAGE_CACHE {
+                return Err(format!(
+                    "argument must be 0 (a quarter of cache-max-bytes) or between {} and \
+                     {MAX_I64} inclusive",
+                    super::MIN_PAGE_CACHE
+                ));
+            }
+            c.storage.page_cache_bytes = n;
             Ok(())
         },
     },

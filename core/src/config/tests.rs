@@ -191,6 +191,15 @@ fn wrong_type_names_file_key_and_expectation() {
         &e,
         &["server.proto_max_bulk_len", "a size in bytes", "\"lots\""],
     );
+    let (e, _) = load_err("[storage]\npage_cache_bytes = \"100kb\"\n", &[]);
+    assert_contains(
+        &e,
+        &[
+            "storage.page_cache_bytes",
+            "0 (a quarter of cache_max_bytes)",
+            "1048576",
+        ],
+    );
     let (e, _) = load_err("[storage]\ndurability = \"sometimes\"\n", &[]);
     assert_contains(
         &e,

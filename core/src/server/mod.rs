@@ -144,12 +144,12 @@ async fn serve(
             max_bytes: config.storage.journal_max_bytes.0,
         },
     )?;
-    store.set_page_cache_bytes(config.storage.page_cache_bytes.0)?;
+    store.set_page_cache_bytes(config.storage.page_cache_budget())?;
     tracing::info!(path = %config.storage.path, "store opened");
     let mut keyspace = Keyspace::new(
         Box::new(store),
         config.server.databases,
-        config.storage.cache_max_bytes.0,
+        config.storage.hot_cache_budget(),
     )?;
     keyspace.set_encodings(Encodings::from_config(&config.storage));
     crate::allocator::record_startup();

@@ -727,7 +727,7 @@ pub struct JournalOptions {
 impl Default for JournalOptions {
     fn default() -> Self {
         JournalOptions {
-            merge_interval_ms: 200,
+            merge_interval_ms: 1000,
             max_bytes: 16 << 20,
         }
     }
@@ -913,12 +913,14 @@ impl Journal {
     }
 
     /// Whether a merge is due: the oldest record is a merge interval old, or the journal is
-    /// full.
+    /// half full. Merging from half full, in the background, leaves the other half for the
+    /// writes that arrive meanwhile, so that a heavy write load rarely fills the journal and
+    /// waits for a merge (back-pressure) however long the interval.
     pub(super) fn merge_due(&self, now: Instant) -> bool {
         if self.is_empty() || self.retry_at.is_some_and(|t| now < t) {
             return false;
         }
-        self.is_full()
+        self.len >= self.options.max_bytes / 2
             || self.oldest.is_some_and(|t| {
                 now.duration_since(t).as_millis() as u64 >= self.options.merge_interval_ms
             })

@@ -270,6 +270,17 @@ fn cursor_position(cursor: u64) -> i64 {
     i64::try_from(cursor).unwrap_or(i64::MAX)
 }
 
+/// The `PRAGMA cache_size` (in KB, given negated) of a page cache that takes `bytes` of memory.
+/// SQLite divides it by a page's size plus its header (about 4.2 KB for a 4 KB page), but
+/// each page is one allocation, which jemalloc rounds up to its 5 KB size class: five sixths
+/// of the bytes, so sized, take the bytes (SQLite counts the rounding in
+/// `sqlite3_memory_used`, built with `HAVE_MALLOC_USABLE_SIZE`: see `.cargo/config.toml`).
+fn page_cache_kb(bytes: u64) -> i64 {
+    i64::try_from(bytes / 1024 * 5 / 6)
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
 /// SQLite's page cache until `storage.page_cache_bytes` sizes it, in KB (`PRAGMA cache_size`
 /// takes negative numbers as KB).
 const PAGE_CACHE_KB: i64 = 16384;
@@ -2517,7 +2528,7 @@ impl Store for SqliteStore {
     }
 
     fn set_page_cache_bytes(&mut self, bytes: u64) -> Result<(), StoreError> {
-        let kb = i64::try_from(bytes / 1024).unwrap_or(i64::MAX).max(1);
+        let kb = page_cache_kb(bytes);
         // Takes effect at once, inside the open transaction too: a smaller cache spills or
         // drops pages as it needs room.
         lock(&self.conn).execute_batch(&format!("PRAGMA cache_size = -{kb}"))?;
@@ -2640,11 +2651,11 @@ mod tests {
         s.commit().unwrap();
         // Inside the journal's open transaction too, which goes on.
         s.set_page_cache_bytes(64 << 20).unwrap();
-        assert_eq!(cache_kb(&s), -65536);
+        assert_eq!(cache_kb(&s), -54613);
         s.put(0, b"k2", record("v", None, 2)).unwrap();
         s.commit().unwrap();
         s.set_page_cache_bytes(1 << 20).unwrap();
-        assert_eq!(cache_kb(&s), -1024);
+        assert_eq!(cache_kb(&s), -853);
         s.close().unwrap();
         drop(s);
         let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
