@@ -1277,6 +1277,40 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_is_due_after_its_interval_or_at_half_the_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db").to_string_lossy().into_owned();
+        let options = JournalOptions {
+            merge_interval_ms: 3_600_000,
+            max_bytes: 4096,
+        };
+        let mut j = Journal::open(&db, options).unwrap();
+        let now = Instant::now();
+        assert!(!j.merge_due(now), "nothing to merge");
+        let value = [7u8; 100];
+        let append = |j: &mut Journal| {
+            j.log(&Op::ListPut {
+                cid: 1,
+                pos: 0,
+                value: &value,
+            });
+            j.append().unwrap();
+        };
+        append(&mut j);
+        assert!(!j.merge_due(now), "neither old nor half full");
+        while j.len < 2048 {
+            assert!(!j.merge_due(now));
+            append(&mut j);
+        }
+        assert!(j.merge_due(now), "half full: merged in the background");
+        assert!(!j.is_full(), "writes do not wait yet");
+        let later = now + std::time::Duration::from_secs(3601);
+        let mut j = Journal::open(&format!("{db}2"), options).unwrap();
+        append(&mut j);
+        assert!(j.merge_due(later), "an interval old");
+    }
+
+    #[test]
     fn a_flipped_byte_fails_the_checksum() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db").to_string_lossy().into_owned();
