@@ -9,22 +9,11 @@ mod common;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use common::rng::Rng;
 use common::Server;
 use redis::{Commands, Connection};
 
-/// A small deterministic generator (xorshift64*), so failures replay.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
     /// A value short (in the row) or long (apart) about half the time each, some right at
     /// the line between the two.
     fn value(&mut self) -> Vec<u8> {

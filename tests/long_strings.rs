@@ -7,6 +7,7 @@
 mod common;
 
 use common::redis_server::{Pair, RedisServer};
+use common::rng::Rng;
 use common::Server;
 use redis::Connection;
 
@@ -15,19 +16,7 @@ const CHUNK: i64 = 960;
 /// Range lengths of reads: several chunks.
 const SPAN: i64 = 16 * 1024;
 
-/// A small deterministic generator (xorshift64*), so failures replay.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
     /// A byte offset near a chunk boundary (or anywhere) within `max`.
     fn offset(&mut self, max: i64) -> i64 {
         if self.below(3) == 0 {

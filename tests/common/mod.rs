@@ -10,6 +10,7 @@ pub mod nats_server;
 pub mod plugin_libs;
 pub mod postgres;
 pub mod redis_server;
+pub mod rng;
 
 use std::ffi::OsString;
 use std::fmt;
