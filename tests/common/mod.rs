@@ -122,6 +122,9 @@ pub struct ServerBuilder {
     db: Db,
     port: u16,
     bind: String,
+    /// RLIMIT_FSIZE of the process, SIGXFSZ ignored: a write past it fails (EFBIG) as one
+    /// past a full disk does (ENOSPC).
+    file_size_limit: Option<u64>,
 }
 
 impl Default for ServerBuilder {
@@ -134,6 +137,7 @@ impl Default for ServerBuilder {
             config: None,
             pass_config_flag: true,
             db: Db::Temp,
+            file_size_limit: None,
         }
     }
 }
@@ -204,6 +208,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Limits the size of every file the server writes to `bytes` (RLIMIT_FSIZE, with
+    /// SIGXFSZ ignored): writes past it fail as writes to a full disk do. See
+    /// [`Server::lift_file_size_limit`].
+    pub fn file_size_limit(mut self, bytes: u64) -> Self {
+        self.file_size_limit = Some(bytes);
+        self
+    }
+
     /// Starts the server and waits for its Ready line; panics with its stderr on failure.
     pub fn start(self) -> Server {
         match self.try_start() {
@@ -271,6 +283,24 @@ fn spawn(spec: &ServerBuilder, dir: &Path) -> Result<Running, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    if let Some(bytes) = spec.file_size_limit {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the closure only makes two async-signal-safe calls.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // An ignored signal stays ignored across exec.
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot spawn {}: {e}", respite_bin().display()))?;
@@ -542,6 +572,26 @@ impl Server {
         }
         let running = spawn(&self.spec, self.dir.path()).unwrap_or_else(|e| panic!("{e}"));
         self.running = Some(running);
+    }
+
+    /// Lifts the running server's file size limit (space returns), and drops it from the
+    /// restarts that follow.
+    pub fn lift_file_size_limit(&mut self) {
+        self.spec.file_size_limit = None;
+        let unlimited = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: prlimit reads the given limit and writes nothing (no old-limit pointer).
+        let rc = unsafe {
+            libc::prlimit(
+                self.pid() as libc::pid_t,
+                libc::RLIMIT_FSIZE,
+                &unlimited,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
     }
 
     /// Kills the process (SIGKILL) and starts it again on the same files.

@@ -131,19 +131,33 @@ impl Engine {
             let reply = Reply::error("ERR Replica can't interact with the keyspace");
             return self.refuse(client, Some(&cmd), argv, reply);
         }
-        if cmd.has(flags::WRITE) {
-            if let Some(why) = self.keyspace.write_behind_stalled() {
+        // As Redis refuses writes (and PING, its clients' health check) while it cannot
+        // persist them: an `-MISCONF` error before the command runs.
+        if cmd.has(flags::WRITE)
+            || cmd.name == "ping"
+            || (cmd.name == "exec" && self.queued_may_write(client))
+        {
+            let refused = if let Some(why) = self.keyspace.store_writes_refused() {
+                // The disk is full (or failing): a write would run, fail at its commit and
+                // cost a replay of the journal to undo, every client waiting meanwhile.
+                Some(format!(
+                    "MISCONF Respite cannot write its changes to disk ({why}). Commands that \
+                     may modify the data set are disabled until it can; see the log and INFO \
+                     persistence"
+                ))
+            } else {
                 // Write-behind's dirty keys are at their limit and flushing them fails: more
                 // writes would only grow memory, as Redis's stop-writes-on-bgsave-error says.
-                let reply = Reply::Error(
+                self.keyspace.write_behind_stalled().map(|why| {
                     format!(
                         "MISCONF Respite cannot flush its write-behind changes to disk ({why}). \
                          Commands that may modify the data set are disabled until a flush \
                          succeeds; see the log and INFO persistence"
                     )
-                    .into(),
-                );
-                return self.refuse(client, Some(&cmd), argv, reply);
+                })
+            };
+            if let Some(msg) = refused {
+                return self.refuse(client, Some(&cmd), argv, Reply::Error(msg.into()));
             }
         }
         if self.pause.mode().is_some() && self.hold_if_paused(client, &cmd, argv) {

@@ -140,7 +140,7 @@ impl Engine {
     }
 
     /// Whether a command queued in `client`'s transaction may write (EXEC's flags in Redis).
-    fn queued_may_write(&self, client: &ClientState) -> bool {
+    pub(super) fn queued_may_write(&self, client: &ClientState) -> bool {
         let Some(multi) = client.multi.as_ref() else {
             return false;
         };

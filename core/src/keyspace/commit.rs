@@ -48,6 +48,12 @@ impl Keyspace {
         Ok(())
     }
 
+    /// Why the store refuses writes before they run (it cannot persist them at present, see
+    /// [`crate::storage::Store::writes_refused`]), if it does.
+    pub fn store_writes_refused(&self) -> Option<String> {
+        self.store.writes_refused()
+    }
+
     /// Whether any write is waiting for [`Self::commit`].
     pub fn has_pending(&self) -> bool {
         !self.dirty.is_empty() || self.store.in_transaction()

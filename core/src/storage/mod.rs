@@ -563,6 +563,13 @@ pub trait Store: Send {
     fn key_filter_stats(&self) -> KeyFilterStats;
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError>;
+    /// Why commands that may write must be refused before they run, if they must (Redis's
+    /// `MISCONF`): the store cannot persist a write at present (a full disk), and a write
+    /// that ran would fail only at its commit, at the cost of undoing it.
+    fn writes_refused(&self) -> Option<String> {
+        None
+    }
+
     /// Sizes the store's own page cache (`storage.page_cache_bytes`).
     fn set_page_cache_bytes(&mut self, bytes: u64) -> Result<(), StoreError>;
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.

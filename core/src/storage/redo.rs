@@ -799,7 +799,20 @@ pub(super) struct Journal {
     oldest: Option<Instant>,
     /// Earliest time the next merge attempt may run after a failure.
     pub(super) retry_at: Option<Instant>,
+    /// Merges failed in a row, and the last one's error: each retry replays the journal
+    /// into a new transaction, so retries back off (see [`backoff`]).
+    merge_failures: u32,
+    merge_error: Option<String>,
+    /// Appends failed in a row, the last one's error, and until when the store refuses
+    /// writes before they run (a write would run, fail to append, and cost a replay).
+    append_failures: u32,
+    append_error: Option<(String, Instant)>,
     pub(super) stats: JournalStats,
+}
+
+/// Waits after `failures` failures in a row: 0.5 s, doubling, at most 8 s.
+fn backoff(failures: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(500 << failures.saturating_sub(1).min(4))
 }
 
 impl Journal {
@@ -829,6 +842,10 @@ impl Journal {
             merging: None,
             oldest: None,
             retry_at: None,
+            merge_failures: 0,
+            merge_error: None,
+            append_failures: 0,
+            append_error: None,
             stats: JournalStats::default(),
         })
     }
@@ -891,8 +908,14 @@ impl Journal {
             // Whatever part of the record reached the file fails its checksum at replay, but
             // a later record written after it would be unreachable: cut it off now.
             let _ = self.file.set_len(self.len);
-            return Err(io_error(&self.path, "append to", e));
+            let error = io_error(&self.path, "append to", e);
+            self.append_failures += 1;
+            let until = Instant::now() + backoff(self.append_failures);
+            self.append_error = Some((error.to_string(), until));
+            return Err(error);
         }
+        self.append_failures = 0;
+        self.append_error = None;
         self.len += (HEADER + self.batch.len()) as u64;
         self.last_seq = seq;
         self.stats.records += 1;
@@ -942,10 +965,39 @@ impl Journal {
         self.stats.last_merge_ms = ms;
     }
 
-    /// Counts a merge that failed; the next is tried half a second later.
-    pub(super) fn merge_failed(&mut self) {
+    /// Counts a merge that failed; the next is tried half a second later, or up to 8 s
+    /// after several failures in a row.
+    pub(super) fn merge_failed(&mut self, error: String) {
         self.stats.merge_failures += 1;
-        self.retry_at = Some(Instant::now() + std::time::Duration::from_millis(500));
+        self.merge_failures += 1;
+        self.retry_at = Some(Instant::now() + backoff(self.merge_failures));
+        self.merge_error = Some(error);
+    }
+
+    /// Forgets the failures of earlier merges: one succeeded.
+    fn merge_succeeded(&mut self) {
+        self.retry_at = None;
+        self.merge_failures = 0;
+        self.merge_error = None;
+    }
+
+    /// Why writes must be refused before they run, if they must: the last append failed
+    /// (until its back-off ends, when one write may try again), or the journal is full and
+    /// merging it fails (until a merge succeeds). Either way a write would run, fail, and
+    /// cost the replay that undoes it.
+    pub(super) fn refusal(&self, now: Instant) -> Option<String> {
+        if let Some((error, until)) = &self.append_error {
+            if now < *until {
+                return Some(error.clone());
+            }
+        }
+        if self.is_full() && self.retry_at.is_some() {
+            let why = self.merge_error.as_deref().unwrap_or("unknown error");
+            return Some(format!(
+                "the redo journal is full and merging it into the database failed: {why}"
+            ));
+        }
+        None
     }
 
     /// Notes where the records of a merge that commits in the background end: records
@@ -993,7 +1045,7 @@ impl Journal {
                 self.stats.bytes = self.len;
                 // The oldest record left was appended after the merge started.
                 self.oldest = Some(Instant::now());
-                self.retry_at = None;
+                self.merge_succeeded();
                 if self.sync {
                     // The rename made durable before a record is appended to the new file
                     // and acknowledged: a power loss must not bring the old file back.
@@ -1025,7 +1077,7 @@ impl Journal {
         self.stats.records = 0;
         self.stats.bytes = 0;
         self.oldest = None;
-        self.retry_at = None;
+        self.merge_succeeded();
         self.file
             .set_len(0)
             .map_err(|e| io_error(&self.path, "truncate", e))

@@ -831,7 +831,7 @@ impl SqliteStore {
             // SQLite rolled the transaction back after the error: rebuild it from the journal.
             tracing::error!("the open transaction was lost applying key rows; rebuilding it");
             self.discard_transaction();
-            if let Err(e) = self.rebuild() {
+            if let Err(e) = self.rebuild(true) {
                 tracing::error!(error = %e, "rebuilding from the redo journal failed");
             }
         }
@@ -894,7 +894,7 @@ impl SqliteStore {
         if lost {
             self.discard_transaction();
         }
-        self.rebuild()
+        self.rebuild(true)
     }
 
     /// Collects the outcome of a merge whose commit the row writer's thread runs, waiting for
@@ -942,11 +942,11 @@ impl SqliteStore {
     /// acknowledged write.
     fn merge_failed(&mut self, error: &dyn std::fmt::Display) {
         if let Some(journal) = self.journal.as_mut() {
-            journal.merge_failed();
+            journal.merge_failed(error.to_string());
         }
         tracing::error!(error = %error, "merging the redo journal failed; will retry");
         self.discard_transaction();
-        if let Err(e) = self.rebuild() {
+        if let Err(e) = self.rebuild(true) {
             tracing::error!(error = %e, "rebuilding from the redo journal failed");
         }
     }
@@ -1103,7 +1103,7 @@ impl SqliteStore {
         if let Err(e) = self.settle() {
             // The key rows could not be applied (the transaction was lost, and rebuilt).
             if let Some(journal) = self.journal.as_mut() {
-                journal.merge_failed();
+                journal.merge_failed(e.to_string());
             }
             tracing::error!(error = %e, "merging the redo journal failed; will retry");
             return Err(e);
@@ -1269,12 +1269,14 @@ impl SqliteStore {
     /// Replays the journal's unmerged records into a new transaction, so that the open
     /// transaction holds every acknowledged write again after a rollback.
     ///
-    /// With [`Store::set_keep_batch`], the current batch (acknowledged, not yet appended) is
-    /// replayed after the records and kept for the next append, whether the rebuild succeeds
-    /// or not.
-    fn rebuild(&mut self) -> Result<(), StoreError> {
+    /// With `keep`, the current batch (not yet appended) is replayed after the records and
+    /// kept for the next append, whether the rebuild succeeds or not: a transaction lost in
+    /// the middle of a batch (a merge that failed, key rows SQLite could not apply) must not
+    /// take the batch's earlier writes with it, since the batch goes on and is acknowledged.
+    /// Only a rollback drops the batch, unless write-behind acknowledged it already
+    /// ([`Store::set_keep_batch`]).
+    fn rebuild(&mut self, keep: bool) -> Result<(), StoreError> {
         self.needs_rebuild = true;
-        let keep = self.keep_batch;
         let Some(journal) = self.journal.as_mut() else {
             self.needs_rebuild = false;
             return Ok(());
@@ -2390,6 +2392,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn writes_refused(&self) -> Option<String> {
+        self.journal.as_ref()?.refusal(std::time::Instant::now())
+    }
+
     fn in_transaction(&self) -> bool {
         match &self.journal {
             Some(j) => j.has_batch(),
@@ -2453,7 +2459,7 @@ impl Store for SqliteStore {
                 }
                 // The rebuild drops the batch, or replays it with keep_batch.
                 self.discard_transaction();
-                if let Err(e) = self.rebuild() {
+                if let Err(e) = self.rebuild(self.keep_batch) {
                     tracing::error!(
                         error = %e,
                         "rebuilding from the redo journal failed; writes wait until it succeeds"
@@ -2482,7 +2488,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         if self.needs_rebuild {
-            self.rebuild()?;
+            self.rebuild(true)?;
         }
         let journal = self.journal.as_mut().expect("checked above");
         if journal.is_empty() {
