@@ -57,9 +57,11 @@ const SQL_MARK: &str = "INSERT OR IGNORE INTO apart_collections (cid) SELECT ?1"
 /// keeping the value apart would only cost statements.
 const ELEMENT_INLINE: usize = 971;
 
-/// Whether an element's value is kept apart from its row.
+/// Whether an element's value is kept apart from its row: the row would not fit its page,
+/// and the value is what makes it long (a long name with a short value overflows either
+/// way, and moving the value would only cost statements).
 pub(super) fn element_apart(sub: &[u8], value: &[u8]) -> bool {
-    sub.len() + value.len() > ELEMENT_INLINE
+    sub.len() + value.len() > ELEMENT_INLINE && value.len() > ELEMENT_INLINE / 2
 }
 
 /// Whether `value` is kept apart from its row.
