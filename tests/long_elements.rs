@@ -139,21 +139,23 @@ fn step(c: &mut Connection, m: &mut Model, rng: &mut Rng) {
     }
 }
 
+/// The collection keeps its elements in rows (`encoding` is Redis's name for that form).
+fn assert_in_rows(c: &mut Connection, name: &str, encoding: &str, when: &str) {
+    let got: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(name)
+        .query(c)
+        .unwrap();
+    assert_eq!(got, encoding, "{when}: {name} keeps its elements in rows");
+}
+
 fn check(c: &mut Connection, m: &Model, when: &str) {
     for (name, fields) in &m.hashes {
         let got: BTreeMap<String, Vec<u8>> = c.hgetall(name).unwrap();
         assert_eq!(got.len(), fields.len(), "{when}: HLEN {name}");
         assert!(&got == fields, "{when}: HGETALL {name} differs");
         if fields.len() > 4 {
-            let encoding: String = redis::cmd("OBJECT")
-                .arg("ENCODING")
-                .arg(name)
-                .query(c)
-                .unwrap();
-            assert_eq!(
-                encoding, "hashtable",
-                "{when}: {name} keeps its fields in rows"
-            );
+            assert_in_rows(c, name, "hashtable", when);
         }
     }
     for (name, items) in &m.lists {
@@ -162,15 +164,7 @@ fn check(c: &mut Connection, m: &Model, when: &str) {
         assert_eq!(got.len(), want.len(), "{when}: LLEN {name}");
         assert!(got == want, "{when}: LRANGE {name} differs");
         if want.len() > 4 {
-            let encoding: String = redis::cmd("OBJECT")
-                .arg("ENCODING")
-                .arg(name)
-                .query(c)
-                .unwrap();
-            assert_eq!(
-                encoding, "quicklist",
-                "{when}: {name} keeps its items in rows"
-            );
+            assert_in_rows(c, name, "quicklist", when);
         }
     }
 }

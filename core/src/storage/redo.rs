@@ -984,10 +984,11 @@ impl Journal {
     /// Why writes must be refused before they run, if they must: the last append failed
     /// (until its back-off ends, when one write may try again), or the journal is full and
     /// merging it fails (until a merge succeeds). Either way a write would run, fail, and
-    /// cost the replay that undoes it.
-    pub(super) fn refusal(&self, now: Instant) -> Option<String> {
+    /// cost the replay that undoes it. Asked before every write command: the clock is read
+    /// only after a failure.
+    pub(super) fn refusal(&self) -> Option<String> {
         if let Some((error, until)) = &self.append_error {
-            if now < *until {
+            if Instant::now() < *until {
                 return Some(error.clone());
             }
         }
