@@ -542,6 +542,7 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                     &j.rows_applied_background,
                 );
                 line(out, "respite_rows_applied_inline", &j.rows_applied_inline);
+                line(out, "respite_rows_coalesced", &j.rows_coalesced);
             }
             let (checkpoints, checkpoint_ms) = engine.keyspace.store_mut().checkpoint_stats();
             line(out, "respite_checkpoints", &checkpoints);

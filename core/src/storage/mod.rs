@@ -7,8 +7,9 @@
 //! which lives in a table of its own so that it fills pages instead of an overflow page each
 //! (see [`values`]). A write costs the bytes it changes on the reply path (one record of the
 //! redo journal per batch, see [`redo`]); the changed keys' rows are then written into SQLite's
-//! open transaction by a thread of their own ([`rows`]), and each changed page is written once
-//! per merge, whose commit that thread runs too while the executor goes on serving. Deleting a
+//! open transaction by a thread of their own ([`rows`]), once per key for all the writes that
+//! fall in its window, and each changed page is written once per merge, whose commit that
+//! thread runs too while the executor goes on serving. Deleting a
 //! large collection costs one row at once and its element rows later, in bounded steps
 //! ([`Store::reclaim`]); flushing one database among several costs a few rows at once (it
 //! moves to a fresh slot, see [`slots`]) and its key rows later, the same way.

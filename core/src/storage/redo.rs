@@ -772,6 +772,9 @@ pub struct JournalStats {
     /// Key rows applied on the executor's thread since start, because a statement needed
     /// them first (a merge, a scan, a rename, ...).
     pub rows_applied_inline: u64,
+    /// Key rows that replaced a row of the same key still queued: written to SQLite once for
+    /// both (the row writer's window, see `storage::rows`).
+    pub rows_coalesced: u64,
 }
 
 /// The journal file and the batch being collected for it.

@@ -285,6 +285,17 @@ fn page_cache_kb(bytes: u64) -> i64 {
 /// takes negative numbers as KB).
 const PAGE_CACHE_KB: i64 = 16384;
 
+/// Which queued key rows a settle applies, and for what.
+#[derive(Clone, Copy)]
+enum Settle<'a> {
+    /// All of them, for a statement over all keys (SCAN, DBSIZE, ...).
+    Statement,
+    /// Those of these keys (slot, key), for a statement about them alone (a rename).
+    Keys(&'a [(DbIndex, &'a [u8])]),
+    /// All of them, for a merge's commit.
+    Merge,
+}
+
 /// SQLite-backed store.
 pub struct SqliteStore {
     /// Shared with the row writer's thread (see [`rows`](super::rows)).
@@ -784,22 +795,43 @@ impl SqliteStore {
         if !self.expiry_candidates_ready()? {
             return Ok(Vec::new());
         }
+        // Key rows the writer's window holds back are brought in as far as they matter: those
+        // due, which the table may lack, and those of the keys found, whose queued rows may
+        // have dropped or moved their expiry (a found key must be due by its newest row, or
+        // stale keys could crowd out the due ones: an eviction would find no victim).
+        if let Some(rows) = self.rows.as_ref() {
+            let due: fn(&Record, i64) -> bool = match column {
+                "expire_at" => |r, now| r.expire_at.is_some_and(|t| t <= now),
+                _ => |r, now| r.sub_expire_at.is_some_and(|t| t <= now),
+            };
+            rows.settle_due(&lock(&self.conn), |r| due(r, now))?;
+        }
         let mut sql = format!("SELECT db, key FROM keys WHERE {column} <= ?1");
         let detached: Vec<String> = self.slots.detached().map(|s| s.to_string()).collect();
         if !detached.is_empty() {
             sql.push_str(&format!(" AND db NOT IN ({})", detached.join(", ")));
         }
         sql.push_str(&format!(" ORDER BY {column} LIMIT ?2"));
-        let conn = lock(&self.conn);
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
-            Ok((r.get(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
-        })?;
-        let rows = rows.collect::<Result<Vec<(DbIndex, Bytes)>, _>>()?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(slot, key)| Some((self.slots.db_of(slot)?, key)))
-            .collect())
+        loop {
+            let conn = lock(&self.conn);
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![now, limit as i64], |r| {
+                Ok((r.get(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
+            })?;
+            let rows = rows.collect::<Result<Vec<(DbIndex, Bytes)>, _>>()?;
+            drop(stmt);
+            if let Some(writer) = self.rows.as_ref() {
+                let keys: Vec<(DbIndex, &[u8])> =
+                    rows.iter().map(|(slot, key)| (*slot, &key[..])).collect();
+                if writer.settle_keys(&conn, &keys)? > 0 {
+                    continue; // some were stale: look again (each pass applies a queued row)
+                }
+            }
+            return Ok(rows
+                .into_iter()
+                .filter_map(|(slot, key)| Some((self.slots.db_of(slot)?, key)))
+                .collect());
+        }
     }
 
     /// Whether the merge interval passed, and the row writer has applied nearly every queued
@@ -811,7 +843,8 @@ impl SqliteStore {
         };
         let now = std::time::Instant::now();
         journal.merge_due(now)
-            && (self.rows.as_ref().is_none_or(RowWriter::caught_up) || journal.merge_overdue(now))
+            && (self.rows.as_ref().is_none_or(RowWriter::drained_for_merge)
+                || journal.merge_overdue(now))
     }
 
     /// Applies the key rows the row writer still holds, before a statement that reads or
@@ -819,12 +852,21 @@ impl SqliteStore {
     /// queued, where reads find it, and the error is returned (a merge is then retried later);
     /// should SQLite have dropped the open transaction, it is rebuilt from the journal.
     fn settle(&mut self) -> Result<(), StoreError> {
+        self.settle_rows(Settle::Statement)
+    }
+
+    /// [`Self::settle`] for a statement about some keys alone, or for a merge.
+    fn settle_rows(&mut self, settle: Settle<'_>) -> Result<(), StoreError> {
         self.finish_merge(true)?;
         let Some(rows) = self.rows.as_ref() else {
             return Ok(());
         };
         let conn = lock(&self.conn);
-        let result = rows.settle(&conn);
+        let result = match settle {
+            Settle::Keys(keys) => rows.settle_keys(&conn, keys).map(drop),
+            Settle::Statement => rows.settle(&conn, true),
+            Settle::Merge => rows.settle(&conn, false),
+        };
         let lost = result.is_err() && self.in_tx && conn.is_autocommit();
         drop(conn);
         if lost {
@@ -966,7 +1008,7 @@ impl SqliteStore {
         }
         let seq = journal.last_seq;
         let conn = lock(&self.conn);
-        let settled = rows.settle(&conn);
+        let settled = rows.settle(&conn, false);
         if settled.is_ok() && !conn.is_autocommit() {
             rows.request_merge(&conn, seq);
             drop(conn);
@@ -1020,7 +1062,7 @@ impl SqliteStore {
             return; // rebuilt
         }
         if self.in_tx {
-            if self.settle().is_err() {
+            if self.settle_rows(Settle::Merge).is_err() {
                 return; // rebuilt: the transaction holds the journal's writes again
             }
             if let Err(e) = lock(&self.conn)
@@ -1100,7 +1142,7 @@ impl SqliteStore {
         }
         let started = std::time::Instant::now();
         let seq = journal.last_seq;
-        if let Err(e) = self.settle() {
+        if let Err(e) = self.settle_rows(Settle::Merge) {
             // The key rows could not be applied (the transaction was lost, and rebuilt).
             if let Some(journal) = self.journal.as_mut() {
                 journal.merge_failed(e.to_string());
@@ -1434,23 +1476,24 @@ impl Store for SqliteStore {
         to_db: DbIndex,
         to_key: &[u8],
     ) -> Result<bool, StoreError> {
-        self.settle()?;
+        let (slot, to_slot) = (self.slots.slot(db), self.slots.slot(to_db));
+        self.settle_rows(Settle::Keys(&[(slot, key), (to_slot, to_key)]))?;
         self.begin()?;
         let conn = lock(&self.conn);
         let mut stmt = conn.prepare_cached(
             "UPDATE keys SET db = ?4, h = ?5, key = ?6 WHERE db = ?1 AND h = ?2 AND key = ?3",
         )?;
         let existed = stmt.execute(params![
-            self.slots.slot(db),
+            slot,
             position(key),
             key,
-            self.slots.slot(to_db),
+            to_slot,
             position(to_key),
             to_key
         ])? > 0;
         drop(stmt);
         drop(conn);
-        self.filter.insert(self.slots.slot(to_db), to_key);
+        self.filter.insert(to_slot, to_key);
         self.log(Op::Rename {
             db,
             key,
@@ -3920,6 +3963,31 @@ mod tests {
         }
         assert!(s.random_key(0, 12345).unwrap().is_some());
         assert!(s.random_key(3, 12345).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_look_for_expired_keys_sees_the_rows_the_writer_holds_back_and_no_stale_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("due.db");
+        let mut s = journaled(path.to_str().unwrap());
+        for (key, at) in [("persisted", 50), ("deleted", 60), ("later", 500)] {
+            s.put(0, key.as_bytes(), record("v", Some(at), 1)).unwrap();
+        }
+        s.commit().unwrap();
+        s.settle_rows(Settle::Merge).unwrap(); // in the table, with their expiries (the window stays on)
+        s.put(0, b"persisted", record("v", None, 2)).unwrap();
+        s.delete(0, b"deleted").unwrap();
+        s.put(0, b"new", record("v", Some(70), 1)).unwrap();
+        s.commit().unwrap();
+        // Those three rows wait in the writer's window (far below its size).
+        assert_eq!(s.journal_stats().unwrap().rows_queued, 3);
+        let key = |k: &'static str| (0, Bytes::from_static(k.as_bytes()));
+        assert_eq!(s.expired_keys(100, 10).unwrap(), vec![key("new")]);
+        // As volatile-ttl looks: the soonest first, none that lost its expiry.
+        assert_eq!(
+            s.expired_keys(i64::MAX, 2).unwrap(),
+            vec![key("new"), key("later")]
+        );
     }
 
     #[test]
