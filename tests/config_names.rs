@@ -34,6 +34,7 @@ const RESPITE_ONLY: &[&str] = &[
     "merge-interval-ms",
     "metrics-listen",
     "page-cache-bytes",
+    "row-window-bytes",
     "set-max-listpack-entries",
     "set-max-listpack-value",
     "storage-path",

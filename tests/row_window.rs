@@ -155,3 +155,24 @@ fn active_expiry_finds_keys_whose_rows_wait() {
     let ttl: i64 = redis::cmd("TTL").arg("kept").query(&mut con).unwrap();
     assert_eq!(ttl, -1);
 }
+
+#[test]
+fn a_window_of_zero_applies_every_row_at_once() {
+    let server = Server::builder()
+        .config("[storage]\nmerge_interval_ms = 3600000\nrow_window_bytes = 0\n")
+        .start();
+    let mut con = server.conn();
+    let window: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("row-window-bytes")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(window, ["row-window-bytes", "0"]);
+    write_rounds(&mut con, 2000, 2);
+    common::wait_until(
+        "the writer applied every row",
+        std::time::Duration::from_secs(10),
+        || info(&mut con, "respite_rows_queued") == 0,
+    );
+    assert!(info(&mut con, "respite_rows_applied_background") >= 2000);
+}

@@ -249,6 +249,9 @@ pub struct StorageConfig {
     pub merge_interval_ms: u64,
     /// Size at which the redo journal is merged at once, writes waiting for it.
     pub journal_max_bytes: ByteSize,
+    /// Key rows the row writer leaves waiting for the next merge, coalescing rewrites of the
+    /// same keys; 0 applies each as soon as its batch is journaled.
+    pub row_window_bytes: ByteSize,
     /// With `durability = "write-behind"`: the longest a change waits for its flush
     /// (milliseconds).
     pub flush_interval_ms: u64,
@@ -320,6 +323,7 @@ impl Default for StorageConfig {
             page_cache_bytes: ByteSize(0),
             merge_interval_ms: 1000,
             journal_max_bytes: ByteSize::mb(16),
+            row_window_bytes: ByteSize::mb(1),
             flush_interval_ms: 100,
             max_dirty_bytes: ByteSize::mb(64),
             hash_max_listpack_entries: 128,

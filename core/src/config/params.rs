@@ -372,6 +372,17 @@ static PARAMS: &[ConfigParam] = &[
         },
     },
     ConfigParam {
+        name: "row-window-bytes",
+        key: "storage.row_window_bytes",
+        mutable: false,
+        kind: ParamKind::Size,
+        get: |c| c.storage.row_window_bytes.to_string(),
+        set: |c, v| {
+            c.storage.row_window_bytes = size(v, 0)?;
+            Ok(())
+        },
+    },
+    ConfigParam {
         name: "flush-interval-ms",
         key: "storage.flush_interval_ms",
         mutable: false,

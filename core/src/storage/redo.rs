@@ -722,6 +722,9 @@ pub struct JournalOptions {
     /// Merge as soon as the journal holds this many bytes; writes wait for that merge
     /// (back-pressure), so the journal, and the time to replay it at start-up, stay bounded.
     pub max_bytes: u64,
+    /// Bytes of key rows the row writer leaves waiting for the next merge, coalescing a key's
+    /// rewrites (see `storage::rows`); 0 applies each row as soon as its batch is journaled.
+    pub row_window_bytes: u64,
 }
 
 impl Default for JournalOptions {
@@ -729,6 +732,7 @@ impl Default for JournalOptions {
         JournalOptions {
             merge_interval_ms: 1000,
             max_bytes: 16 << 20,
+            row_window_bytes: 1 << 20,
         }
     }
 }
@@ -1339,6 +1343,7 @@ mod tests {
         let options = JournalOptions {
             merge_interval_ms: 3_600_000,
             max_bytes: 4096,
+            ..JournalOptions::default()
         };
         let mut j = Journal::open(&db, options).unwrap();
         let now = Instant::now();

@@ -8,9 +8,16 @@
 //! hands each key row to a [`RowWriter`] after journaling it, and the writer's thread applies
 //! the rows to the same connection's open transaction, coalesced (a key written again before
 //! it was applied is applied once, with its last row) and in key order per chunk (each page
-//! touched once per chunk). The writer leaves a window of rows waiting ([`WINDOW_BYTES`]) until
-//! a merge needs them, so that a working set that fits the window is written once per merge
-//! however often it changes.
+//! touched once per chunk).
+//!
+//! The writer leaves a window of rows waiting (`storage.row_window_bytes`): a key written
+//! again while its row waits is applied once, with its last row. Rows are applied oldest
+//! first once the queue passes the window, and all of them before a merge, so a working set
+//! that fits the window is written once per merge however often it changes: with 10,000 keys
+//! under SETs at -P 16 and a 2 MB window the writer's CPU fell from 44-45 ticks per 600,000
+//! writes to 4. A row of a short value takes about 180 bytes ([`row_bytes`]): the default
+//! window, 1 MB, holds about 5,500 keys. The window also bounds what a statement over all
+//! keys (SCAN, DBSIZE) applies on the executor's thread first: about 8 ms a megabyte.
 //!
 //! Reads stay exact. The connection is shared under a mutex: the writer takes a chunk of rows
 //! out of its queue only while it holds the connection, and releases the connection only once
@@ -46,15 +53,6 @@ use super::{values, DbIndex, Record, StoreError};
 /// Rows applied per hold of the connection: short enough that a read waiting for it waits
 /// well under a millisecond.
 const CHUNK: usize = 256;
-
-/// Bytes of queued rows the writer leaves waiting (its coalescing window): a key written again
-/// while its row waits is applied once, with its last row. Rows are applied oldest first once
-/// the queue passes this, and all of them before a merge. So a working set of up to about
-/// 11,000 keys (at [`ROW_OVERHEAD`] and short values) is written once per merge however often
-/// it changes: with 10,000 keys under SETs at -P 16 the writer's CPU fell from 46-52 ticks per
-/// 600,000 writes to 10-11. The window also bounds what a statement over all keys (SCAN,
-/// DBSIZE) applies on the executor's thread first: about 15 ms.
-const WINDOW_BYTES: usize = 2 << 20;
 
 /// How long the writer stops holding rows back after a settle applied some on the executor's
 /// thread (statements over all keys come in runs: a SCAN's pages, evictions under a write
@@ -424,7 +422,7 @@ impl Queue {
 struct Shared {
     conn: SharedConn,
     path: RowPath,
-    /// Bytes of rows left waiting ([`WINDOW_BYTES`]).
+    /// Bytes of rows left waiting (`storage.row_window_bytes`).
     window: usize,
     queue: Mutex<Queue>,
     wake: Condvar,
@@ -495,14 +493,9 @@ pub(super) struct RowWriter {
 }
 
 impl RowWriter {
-    /// Starts the writer's thread on `conn`.
-    pub(super) fn start(conn: SharedConn) -> Result<RowWriter, StoreError> {
-        Self::with_window(conn, WINDOW_BYTES)
-    }
-
-    /// [`Self::start`] with a window of `window` bytes (0: each row is applied as soon as
-    /// its batch is journaled).
-    fn with_window(conn: SharedConn, window: usize) -> Result<RowWriter, StoreError> {
+    /// Starts the writer's thread on `conn`, leaving `window` bytes of rows waiting (0: each
+    /// row is applied as soon as its batch is journaled).
+    pub(super) fn start(conn: SharedConn, window: usize) -> Result<RowWriter, StoreError> {
         let shared = Arc::new(Shared {
             conn,
             path: RowPath::default(),
@@ -829,6 +822,9 @@ mod tests {
     use super::*;
     use crate::storage::ValueType;
 
+    /// The window of the tests that need one: 2 MB.
+    const WINDOW: usize = 2 << 20;
+
     fn record(v: &str) -> Record {
         Record {
             kind: ValueType::String,
@@ -862,9 +858,9 @@ mod tests {
         conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
         conn.execute_batch("BEGIN").unwrap();
         let conn: SharedConn = Arc::new(Mutex::new(conn));
-        let writer = RowWriter::start(Arc::clone(&conn)).unwrap();
+        let writer = RowWriter::start(Arc::clone(&conn), WINDOW).unwrap();
         let value = "v".repeat(1000);
-        let bound = WINDOW_BYTES + MAX_QUEUED_BYTES;
+        let bound = WINDOW + MAX_QUEUED_BYTES;
         let rows = 3 * bound / 1000;
         // Queued with the connection held, as the executor queues a batch: nothing applies.
         {
@@ -877,7 +873,7 @@ mod tests {
         writer.wake();
         let q = writer.shared.queue();
         assert!(
-            q.bytes <= WINDOW_BYTES + MAX_QUEUED_BYTES / 2,
+            q.bytes <= WINDOW + MAX_QUEUED_BYTES / 2,
             "{} bytes queued",
             q.bytes
         );
@@ -924,7 +920,7 @@ mod tests {
         let conn: SharedConn = Arc::new(Mutex::new(conn));
         let row = |i: usize, v: &str| (Bytes::from(format!("key:{i:04}")), Some(record(v)));
         let size = row_bytes(&row(0, "0").0, row(0, "0").1.as_ref());
-        let writer = RowWriter::with_window(Arc::clone(&conn), 2000 * size).unwrap();
+        let writer = RowWriter::start(Arc::clone(&conn), 2000 * size).unwrap();
         // 1,500 keys fit the window: none is applied, however often they are written.
         for round in 0..3 {
             for i in 0..1500 {
@@ -977,7 +973,7 @@ mod tests {
         conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
         conn.execute_batch("BEGIN").unwrap();
         let conn: SharedConn = Arc::new(Mutex::new(conn));
-        let writer = RowWriter::start(Arc::clone(&conn)).unwrap();
+        let writer = RowWriter::start(Arc::clone(&conn), WINDOW).unwrap();
         for k in ["a", "b", "c"] {
             writer.push(0, Bytes::from(k), Some(record(k)));
         }

@@ -502,7 +502,8 @@ impl SqliteStore {
         if path != ":memory:" {
             store.open_journal(journal, synchronous)?;
             if store.journal.is_some() {
-                store.rows = Some(RowWriter::start(Arc::clone(&store.conn))?);
+                let window = usize::try_from(journal.row_window_bytes).unwrap_or(usize::MAX);
+                store.rows = Some(RowWriter::start(Arc::clone(&store.conn), window)?);
             }
             // After the replay's merge: the build reads the committed state, and every key
             // written from here on is added as it is written.
@@ -2740,6 +2741,7 @@ mod tests {
             JournalOptions {
                 merge_interval_ms: 3_600_000,
                 max_bytes: 1 << 30,
+                ..JournalOptions::default()
             },
         )
         .unwrap()
@@ -2806,6 +2808,7 @@ mod tests {
         let options = JournalOptions {
             merge_interval_ms: 1,
             max_bytes: 1 << 30,
+            ..JournalOptions::default()
         };
         let value_of = |i: u64| format!("v{i}").repeat(20);
         let n = 300u64;
@@ -3161,6 +3164,7 @@ mod tests {
         let options = JournalOptions {
             merge_interval_ms: 1,
             max_bytes: 1 << 30,
+            ..JournalOptions::default()
         };
         let mut s = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
         filter_ready(&mut s);
