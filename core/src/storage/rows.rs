@@ -825,6 +825,13 @@ mod tests {
     /// The window of the tests that need one: 2 MB.
     const WINDOW: usize = 2 << 20;
 
+    /// `conn` with the schema and a transaction open, shared as the store shares it.
+    fn shared_conn(conn: Connection) -> SharedConn {
+        conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        Arc::new(Mutex::new(conn))
+    }
+
     fn record(v: &str) -> Record {
         Record {
             kind: ValueType::String,
@@ -854,10 +861,7 @@ mod tests {
     #[test]
     fn a_commit_waits_for_the_writer_while_the_queue_is_over_its_bound() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("rows.db")).unwrap();
-        conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        let conn: SharedConn = Arc::new(Mutex::new(conn));
+        let conn = shared_conn(Connection::open(dir.path().join("rows.db")).unwrap());
         let writer = RowWriter::start(Arc::clone(&conn), WINDOW).unwrap();
         let value = "v".repeat(1000);
         let bound = WINDOW + MAX_QUEUED_BYTES;
@@ -914,10 +918,7 @@ mod tests {
     #[test]
     fn rows_wait_in_the_window_until_a_merge_needs_them_or_it_overflows() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("rows.db")).unwrap();
-        conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        let conn: SharedConn = Arc::new(Mutex::new(conn));
+        let conn = shared_conn(Connection::open(dir.path().join("rows.db")).unwrap());
         let row = |i: usize, v: &str| (Bytes::from(format!("key:{i:04}")), Some(record(v)));
         let size = row_bytes(&row(0, "0").0, row(0, "0").1.as_ref());
         let writer = RowWriter::start(Arc::clone(&conn), 2000 * size).unwrap();
@@ -969,10 +970,7 @@ mod tests {
 
     #[test]
     fn settling_some_keys_applies_their_rows_alone() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        let conn: SharedConn = Arc::new(Mutex::new(conn));
+        let conn = shared_conn(Connection::open_in_memory().unwrap());
         let writer = RowWriter::start(Arc::clone(&conn), WINDOW).unwrap();
         for k in ["a", "b", "c"] {
             writer.push(0, Bytes::from(k), Some(record(k)));
