@@ -157,22 +157,45 @@ fn active_expiry_finds_keys_whose_rows_wait() {
 }
 
 #[test]
-fn a_window_of_zero_applies_every_row_at_once() {
+fn a_window_of_zero_applies_every_row_at_once_and_config_set_changes_it() {
     let server = Server::builder()
         .config("[storage]\nmerge_interval_ms = 3600000\nrow_window_bytes = 0\n")
         .start();
     let mut con = server.conn();
-    let window: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
+    let window = |con: &mut Connection| -> Vec<String> {
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("row-window-bytes")
+            .query(con)
+            .unwrap()
+    };
+    assert_eq!(window(&mut con), ["row-window-bytes", "0"]);
+    write_rounds(&mut con, 2000, 2);
+    let applied_all = |con: &mut Connection| {
+        common::wait_until(
+            "the writer applied every row",
+            std::time::Duration::from_secs(10),
+            || info(con, "respite_rows_queued") == 0,
+        );
+    };
+    applied_all(&mut con);
+    assert!(info(&mut con, "respite_rows_applied_background") >= 2000);
+    // A window again: rows wait in it.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
         .arg("row-window-bytes")
+        .arg("1mb")
         .query(&mut con)
         .unwrap();
-    assert_eq!(window, ["row-window-bytes", "0"]);
+    assert_eq!(window(&mut con), ["row-window-bytes", "1048576"]);
     write_rounds(&mut con, 2000, 2);
-    common::wait_until(
-        "the writer applied every row",
-        std::time::Duration::from_secs(10),
-        || info(&mut con, "respite_rows_queued") == 0,
-    );
-    assert!(info(&mut con, "respite_rows_applied_background") >= 2000);
+    assert_eq!(info(&mut con, "respite_rows_queued"), 2000);
+    // Back to none: what waited is applied at once, no statement asking for it.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("row-window-bytes")
+        .arg("0")
+        .query(&mut con)
+        .unwrap();
+    applied_all(&mut con);
 }

@@ -151,6 +151,12 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
                 format!("CONFIG SET failed (possibly related to argument 'page-cache-bytes') - {e}")
             })?;
     }
+    if now.storage.row_window_bytes != before.storage.row_window_bytes {
+        engine
+            .keyspace
+            .store_mut()
+            .set_row_window_bytes(now.storage.row_window_bytes.0);
+    }
     engine
         .keyspace
         .set_cache_max_bytes(now.storage.hot_cache_budget());

@@ -374,7 +374,7 @@ static PARAMS: &[ConfigParam] = &[
     ConfigParam {
         name: "row-window-bytes",
         key: "storage.row_window_bytes",
-        mutable: false,
+        mutable: true,
         kind: ParamKind::Size,
         get: |c| c.storage.row_window_bytes.to_string(),
         set: |c, v| {

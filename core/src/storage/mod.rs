@@ -573,6 +573,9 @@ pub trait Store: Send {
 
     /// Sizes the store's own page cache (`storage.page_cache_bytes`).
     fn set_page_cache_bytes(&mut self, bytes: u64) -> Result<(), StoreError>;
+    /// Sizes the window of key rows left waiting for the next merge
+    /// (`storage.row_window_bytes`); a store that writes its rows at once ignores it.
+    fn set_row_window_bytes(&mut self, _bytes: u64) {}
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.
     fn close(&mut self) -> Result<(), StoreError>;
     /// Human-readable location, for INFO and logs.

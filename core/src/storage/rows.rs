@@ -422,8 +422,8 @@ impl Queue {
 struct Shared {
     conn: SharedConn,
     path: RowPath,
-    /// Bytes of rows left waiting (`storage.row_window_bytes`).
-    window: usize,
+    /// Bytes of rows left waiting (`storage.row_window_bytes`, which CONFIG SET changes).
+    window: std::sync::atomic::AtomicUsize,
     queue: Mutex<Queue>,
     wake: Condvar,
     /// Signalled when a merge's commit is done.
@@ -438,6 +438,10 @@ struct Shared {
 impl Shared {
     fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn window(&self) -> usize {
+        self.window.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Applies up to `n` queued rows with the connection held by the caller; false once the
@@ -499,7 +503,7 @@ impl RowWriter {
         let shared = Arc::new(Shared {
             conn,
             path: RowPath::default(),
-            window,
+            window: std::sync::atomic::AtomicUsize::new(window),
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             merged: Condvar::new(),
@@ -554,6 +558,16 @@ impl RowWriter {
         self.shared.queue().failed.is_some()
     }
 
+    /// Changes the window (CONFIG SET row-window-bytes); rows past a smaller one are applied
+    /// at once.
+    pub(super) fn set_window(&self, window: usize) {
+        let _q = self.shared.queue();
+        self.shared
+            .window
+            .store(window, std::sync::atomic::Ordering::Relaxed);
+        self.shared.wake.notify_one();
+    }
+
     /// Readies a merge: whether the writer has applied nearly every queued row (the merge
     /// then applies little on the executor's thread). If not, the writer is told to apply all
     /// of them, its window included.
@@ -573,7 +587,7 @@ impl RowWriter {
     /// batch waits). The caller must not hold the connection.
     pub(super) fn wake(&self) {
         let mut q = self.shared.queue();
-        let window = self.shared.window;
+        let window = self.shared.window();
         if q.is_empty() || q.failed.is_some() || q.holds_back(window) {
             return; // nothing for the thread to do: no wake-up (a system call) per batch
         }
@@ -768,7 +782,7 @@ fn run(shared: &Shared) {
     loop {
         {
             let mut q = shared.queue();
-            while (q.is_empty() || q.failed.is_some() || q.holds_back(shared.window))
+            while (q.is_empty() || q.failed.is_some() || q.holds_back(shared.window()))
                 && !matches!(q.merge, Merge::Requested(_))
                 && !q.stop
             {

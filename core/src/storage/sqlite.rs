@@ -2578,6 +2578,12 @@ impl Store for SqliteStore {
         self.filter.stats()
     }
 
+    fn set_row_window_bytes(&mut self, bytes: u64) {
+        if let Some(rows) = &self.rows {
+            rows.set_window(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+    }
+
     fn set_page_cache_bytes(&mut self, bytes: u64) -> Result<(), StoreError> {
         let kb = page_cache_kb(bytes);
         // Takes effect at once, inside the open transaction too: a smaller cache spills or
