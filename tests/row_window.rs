@@ -8,9 +8,10 @@ mod common;
 use common::{info_field, Server};
 use redis::{Commands, Connection};
 
-fn server() -> Server {
+/// A server whose merges are an hour apart, with `more` storage settings.
+fn server(more: &str) -> Server {
     Server::builder()
-        .config("[storage]\nmerge_interval_ms = 3600000\n")
+        .config(format!("[storage]\nmerge_interval_ms = 3600000\n{more}"))
         .start()
 }
 
@@ -41,7 +42,7 @@ fn write_rounds(con: &mut Connection, keys: usize, rounds: usize) {
 
 #[test]
 fn rewrites_within_the_window_are_written_once_and_survive_kill_9() {
-    let mut server = server();
+    let mut server = server("");
     let mut con = server.conn();
     write_rounds(&mut con, 2000, 5);
     // 2,000 short rows are far inside the window: each key's row waits, and every rewrite
@@ -76,7 +77,7 @@ fn rewrites_within_the_window_are_written_once_and_survive_kill_9() {
 
 #[test]
 fn scans_renames_and_deletes_see_rows_still_waiting() {
-    let mut server = server();
+    let mut server = server("");
     let mut con = server.conn();
     write_rounds(&mut con, 300, 2);
     assert_eq!(info(&mut con, "respite_rows_queued"), 300);
@@ -115,7 +116,7 @@ fn scans_renames_and_deletes_see_rows_still_waiting() {
 
 #[test]
 fn active_expiry_finds_keys_whose_rows_wait() {
-    let server = server();
+    let server = server("");
     let mut con = server.conn();
     // A key that had a TTL and lost it: its row in the table is due, its queued one is not.
     let started = std::time::Instant::now();
@@ -158,9 +159,7 @@ fn active_expiry_finds_keys_whose_rows_wait() {
 
 #[test]
 fn a_window_of_zero_applies_every_row_at_once_and_config_set_changes_it() {
-    let server = Server::builder()
-        .config("[storage]\nmerge_interval_ms = 3600000\nrow_window_bytes = 0\n")
-        .start();
+    let server = server("row_window_bytes = 0\n");
     let mut con = server.conn();
     let window = |con: &mut Connection| -> Vec<String> {
         redis::cmd("CONFIG")
