@@ -444,20 +444,18 @@ impl Shared {
         self.window.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Applies up to `n` queued rows with the connection held by the caller; false once the
-    /// queue is empty or a row failed. A failed row and those after it go back to the front
-    /// of the queue (unless a newer row of the same key was queued meanwhile), so reads still
-    /// find them, and the writer pauses until [`RowWriter::settle`] succeeds.
+    /// Applies up to `n` queued rows, and the queued metadata figures, with the connection
+    /// held by the caller; false once the queue is empty or a row failed (see
+    /// [`Self::apply_rows`]).
     fn apply_chunk(&self, conn: &Connection, n: usize, inline: bool) -> bool {
         let (rows, meta) = self.queue().take(n);
         if rows.is_empty() && meta.is_empty() {
             return false;
         }
         if conn.is_autocommit() {
-            // SQLite dropped the open transaction (an error the executor has yet to handle):
-            // a row written now would commit on its own, outside its batch.
+            // See `apply_rows`: the figures wait with the rows.
             let mut q = self.queue();
-            q.failed = Some("the open transaction was rolled back".into());
+            q.failed = Some(LOST_TRANSACTION.into());
             q.requeue(rows.into_iter(), meta);
             return false;
         }
@@ -472,23 +470,45 @@ impl Shared {
                 return false;
             }
         }
-        let mut done = 0;
+        self.apply_rows(conn, rows, inline).is_ok()
+    }
+
+    /// Applies rows taken from the queue with the connection held by the caller, and counts
+    /// them. On a failure, the failed row and those after it go back to the front of the
+    /// queue (unless a newer row of the same key was queued meanwhile), so reads still find
+    /// them, and the writer pauses until [`RowWriter::settle`] succeeds.
+    fn apply_rows(
+        &self,
+        conn: &Connection,
+        rows: Vec<Taken>,
+        inline: bool,
+    ) -> Result<usize, String> {
+        if conn.is_autocommit() {
+            // SQLite dropped the open transaction (an error the executor has yet to handle):
+            // a row written now would commit on its own, outside its batch.
+            let mut q = self.queue();
+            q.failed = Some(LOST_TRANSACTION.into());
+            q.requeue(rows.into_iter(), Vec::new());
+            return Err(LOST_TRANSACTION.into());
+        }
         let mut statements = RowStatements::new(conn);
         for (i, (db, h, key, row)) in rows.iter().enumerate() {
             if let Err(e) = statements.apply(&self.path, *db, *h, key, row.as_ref()) {
+                drop(statements);
                 let mut q = self.queue();
                 q.failed = Some(e.to_string());
-                drop(statements);
+                q.count(inline, i as u64);
                 q.requeue(rows.into_iter().skip(i), Vec::new());
-                q.count(inline, done);
-                return false;
+                return Err(e.to_string());
             }
-            done += 1;
         }
-        self.queue().count(inline, done);
-        true
+        self.queue().count(inline, rows.len() as u64);
+        Ok(rows.len())
     }
 }
+
+/// Why rows wait when SQLite dropped the open transaction.
+const LOST_TRANSACTION: &str = "the open transaction was rolled back";
 
 /// The thread that applies queued key rows, and the queue it drains.
 pub(super) struct RowWriter {
@@ -681,19 +701,9 @@ impl RowWriter {
             }
             take(&mut q)
         };
-        let mut statements = RowStatements::new(conn);
-        for (i, (db, h, key, row)) in rows.iter().enumerate() {
-            if let Err(e) = statements.apply(&self.shared.path, *db, *h, key, row.as_ref()) {
-                drop(statements);
-                let mut q = self.shared.queue();
-                q.failed = Some(e.to_string());
-                q.count(true, i as u64);
-                q.requeue(rows.into_iter().skip(i), Vec::new());
-                return Err(StoreError::Io(format!("writing key rows failed: {e}")));
-            }
-        }
-        self.shared.queue().count(true, rows.len() as u64);
-        Ok(rows.len())
+        self.shared
+            .apply_rows(conn, rows, true)
+            .map_err(|e| StoreError::Io(format!("writing key rows failed: {e}")))
     }
 
     /// Asks the writer's thread to commit the open transaction as the merge of the journal's
@@ -980,6 +990,22 @@ mod tests {
             "{applied} applied, {queued} queued"
         );
         assert_eq!(value("key:1500"), "new", "the oldest rows went first");
+    }
+
+    #[test]
+    fn a_settle_of_some_keys_writes_nothing_outside_the_transaction() {
+        let conn = shared_conn(Connection::open_in_memory().unwrap());
+        let writer = RowWriter::start(Arc::clone(&conn), WINDOW).unwrap();
+        writer.push(0, Bytes::from("a"), Some(record("a")));
+        lock(&conn).execute_batch("ROLLBACK").unwrap(); // as SQLite drops it after an error
+        let err = writer.settle_keys(&lock(&conn), &[(0, b"a")]).unwrap_err();
+        assert!(err.to_string().contains("rolled back"), "{err}");
+        assert_eq!(
+            applied_and_queued(&conn, &writer),
+            (0, 1),
+            "still queued, not committed"
+        );
+        assert!(writer.failed());
     }
 
     #[test]
