@@ -12,7 +12,7 @@ use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_not_integer, err_store, err_syntax, err_wrongtype, parse_i64};
 use crate::engine::Ctx;
 use crate::events::class;
-use crate::keyspace::{List, Value};
+use crate::keyspace::Value;
 use crate::protocol::Reply;
 use crate::storage::{Store, StoreError, ValueType};
 
@@ -332,7 +332,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
         }
         return Reply::Integer(0);
     }
-    tri!(km.set(Value::List(List::new()), None));
+    tri!(km.set(Value::List(Box::default()), None));
     {
         let Ok((list, mut backing)) = km.list_or_create() else {
             return err_wrongtype(); // never: the value was just replaced by a list

@@ -30,6 +30,9 @@ pub(super) struct Slot {
     /// such keys "logically expired"). Boxed: it is rare, and each cached key pays its room.
     pub(super) held: Option<Box<Entry>>,
     pub(super) dirty: bool,
+    /// Looked up since the cache's eviction last passed it (the CLOCK algorithm's reference
+    /// bit): eviction gives such a key another round at the back instead of dropping it.
+    pub(super) referenced: bool,
     /// Unix milliseconds of the last access (OBJECT IDLETIME, the LRU policies).
     pub(super) accessed: i64,
     /// Redis's LFU counter and the minute it was last decremented (see `evict.rs`).
@@ -48,6 +51,25 @@ impl Slot {
 #[derive(Default)]
 pub(super) struct DbCache {
     pub(super) map: LinkedHashMap<Bytes, Slot, ahash::RandomState>,
+}
+
+impl DbCache {
+    /// CLOCK's hand: moves the keys at the front that were looked up since it last passed
+    /// them to the back, their reference bits cleared, so that the front holds the keys
+    /// least recently used (as far as the bits tell). At most `limit` keys move; returns how
+    /// many did.
+    pub(super) fn pass_referenced(&mut self, limit: usize) -> usize {
+        for moved in 0..limit {
+            if !self.map.front().is_some_and(|(_, slot)| slot.referenced) {
+                return moved;
+            }
+            if let Some((key, mut slot)) = self.map.pop_front() {
+                slot.referenced = false;
+                self.map.insert(key, slot);
+            }
+        }
+        limit
+    }
 }
 
 /// Where a key is looked up from, and what the lookup may do.
@@ -76,7 +98,7 @@ pub(super) struct Parts<'a> {
     expiry_paused: bool,
     /// Lookups leave access times alone (CLIENT NO-TOUCH).
     no_touch: bool,
-    limits: Encodings,
+    limits: &'a Encodings,
     /// Logical data size of each store database (see `datasize.rs`).
     data: &'a mut [i64],
     /// The LFU settings, when an LFU policy counts accesses.
@@ -89,6 +111,7 @@ pub(super) struct Found<'a> {
     pub(super) key: &'a Bytes,
     pub(super) slot: &'a mut Slot,
     pub(super) store: &'a mut dyn Store,
+    pub(super) stats: &'a mut KeyspaceStats,
     pub(super) dirty: &'a mut Vec<(DbIndex, Bytes)>,
     /// Estimated bytes of the dirty keys (their size when they became dirty).
     pub(super) dirty_bytes: &'a mut usize,
@@ -99,7 +122,7 @@ pub(super) struct Found<'a> {
     pub(super) want_new: bool,
     /// CLIENT PAUSE holds expiry back (see [`Slot::held`]).
     pub(super) expiry_paused: bool,
-    pub(super) limits: Encodings,
+    pub(super) limits: &'a Encodings,
     /// The logical data size of the key's database (see `datasize.rs`).
     pub(super) data: &'a mut i64,
 }
@@ -162,7 +185,7 @@ impl<'a> Parts<'a> {
         lookup: Lookup,
     ) -> Result<Found<'a>, StoreError> {
         Ok(self
-            .find(db, key, now, lookup, true)?
+            .find(db, key, now, lookup, true, None)?
             .expect("a slot is made for an absent key"))
     }
 
@@ -171,14 +194,18 @@ impl<'a> Parts<'a> {
     /// the common case of cache workloads, would otherwise fill the cache with empty slots,
     /// each a hash table insert, an LRU link and later an eviction, where Redis finds
     /// nothing at once.
+    ///
+    /// `count`, when given, counts the lookup as a keyspace hit or miss (after lazy expiry),
+    /// and says whether a miss sends the `keymiss` event.
     pub(super) fn slot_for_read(
         self,
         db: DbIndex,
         key: &[u8],
         now: i64,
         lookup: Lookup,
+        count: Option<bool>,
     ) -> Result<Option<Found<'a>>, StoreError> {
-        self.find(db, key, now, lookup, false)
+        self.find(db, key, now, lookup, false, count)
     }
 
     fn find(
@@ -188,17 +215,25 @@ impl<'a> Parts<'a> {
         now: i64,
         lookup: Lookup,
         slot_if_absent: bool,
+        count: Option<bool>,
     ) -> Result<Option<Found<'a>>, StoreError> {
         use hashlink::linked_hash_map::RawEntryMut;
         let (k, slot) = match self.dbs[db as usize].map.raw_entry_mut().from_key(key) {
-            RawEntryMut::Occupied(mut o) => {
-                o.to_back();
-                o.into_key_value()
+            RawEntryMut::Occupied(o) => {
+                // Moving the key to the back of the LRU list here would touch its two
+                // neighbours, two cache misses per lookup over a large key set; the
+                // reference bit gives eviction the same order at a fraction of the cost.
+                let (k, slot) = o.into_key_value();
+                slot.referenced = true;
+                (k, slot)
             }
             RawEntryMut::Vacant(v) => {
                 self.stats.cache_misses += 1;
                 let pdb = self.phys[db as usize];
                 if !slot_if_absent && !self.store.may_hold(pdb, key) {
+                    if let Some(notify_miss) = count {
+                        count_read(self.stats, self.events, false, notify_miss, db, key);
+                    }
                     return Ok(None);
                 }
                 let entry = match self.store.load(pdb, key)? {
@@ -214,6 +249,7 @@ impl<'a> Parts<'a> {
                     entry,
                     held: None,
                     dirty: false,
+                    referenced: false,
                     accessed: now,
                     freq: super::evict::Lfu::new(now),
                 };
@@ -238,6 +274,7 @@ impl<'a> Parts<'a> {
             key: k,
             slot,
             store: self.store,
+            stats: self.stats,
             dirty: self.dirty,
             dirty_bytes: self.dirty_bytes,
             cache_bytes: self.cache_bytes,
@@ -249,8 +286,36 @@ impl<'a> Parts<'a> {
             limits: self.limits,
             data,
         };
-        found.expire_if_due(now, self.stats)?;
+        found.expire_if_due(now)?;
+        if let Some(notify_miss) = count {
+            let hit = found.slot.entry.is_some();
+            count_read(found.stats, found.events, hit, notify_miss, db, key);
+        }
         Ok(Some(found))
+    }
+}
+
+/// A read's keyspace hit or miss, and the `keymiss` event a miss sends when asked for.
+fn count_read(
+    stats: &mut KeyspaceStats,
+    events: &mut Vec<KeyEvent>,
+    hit: bool,
+    notify_miss: bool,
+    db: DbIndex,
+    key: &[u8],
+) {
+    if hit {
+        stats.hits += 1;
+        return;
+    }
+    stats.misses += 1;
+    if notify_miss {
+        events.push(KeyEvent {
+            db,
+            class: crate::events::class::KEY_MISS,
+            event: "keymiss",
+            key: Bytes::copy_from_slice(key),
+        });
     }
 }
 
@@ -290,7 +355,7 @@ impl Keyspace {
             want_new: self.want_new,
             expiry_paused: self.expiry_paused,
             no_touch: self.no_touch,
-            limits: self.encodings,
+            limits: &self.encodings,
             data: &mut self.data.bytes,
             lfu: self.eviction.lfu(),
         }
@@ -333,12 +398,19 @@ impl Keyspace {
         }
     }
 
-    /// Drops least recently used clean keys until the cache fits its budget.
+    /// Drops clean keys until the cache fits its budget, in the order of the CLOCK
+    /// algorithm (see [`DbCache::pass_referenced`]). A dirty key cannot go before it is
+    /// written; it moves to the back too. Both kinds of move are bounded per call, so that a
+    /// cache of a million keys all read since the last pass costs no stall: past the bound,
+    /// the front key goes whether read or not.
     pub(super) fn evict_to_budget(&mut self) {
+        const MOVES: usize = 4096;
         let mut db = 0;
         let mut idle_rounds = 0;
+        let mut moves_left = MOVES;
         while self.cache_bytes > self.cache_max_bytes && idle_rounds < self.dbs.len() {
             let cache = &mut self.dbs[db];
+            moves_left -= cache.pass_referenced(moves_left);
             match cache.map.front() {
                 Some((_, slot)) if !slot.dirty => {
                     if let Some((k, slot)) = cache.map.pop_front() {
@@ -346,6 +418,13 @@ impl Keyspace {
                         self.stats.cache_evictions += 1;
                     }
                     idle_rounds = 0;
+                }
+                Some(_) if moves_left > 0 => {
+                    moves_left -= 1;
+                    if let Some((key, slot)) = cache.map.pop_front() {
+                        cache.map.insert(key, slot);
+                    }
+                    continue; // the same database again: its next key may go
                 }
                 _ => idle_rounds += 1,
             }
@@ -361,5 +440,14 @@ mod tests {
     #[test]
     fn the_rare_paused_entry_does_not_cost_every_cached_key_its_room() {
         assert!(std::mem::size_of::<Slot>() < 2 * std::mem::size_of::<Entry>());
+    }
+
+    #[test]
+    fn a_cached_string_does_not_pay_for_the_largest_collection_header() {
+        // Lists and streams are boxed: their headers (over 100 bytes) would otherwise set
+        // the size of every cached key's slot, strings' included, and each lookup would
+        // move them.
+        assert!(std::mem::size_of::<Value>() <= 64);
+        assert!(std::mem::size_of::<Slot>() <= 128);
     }
 }

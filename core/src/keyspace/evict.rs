@@ -382,9 +382,17 @@ impl Keyspace {
     }
 
     /// The live keys at the front (least recently used end) of a database's cache.
-    fn sample_cache_front(&self, db: DbIndex, samples: usize, now: i64, out: &mut Vec<Candidate>) {
+    fn sample_cache_front(
+        &mut self,
+        db: DbIndex,
+        samples: usize,
+        now: i64,
+        out: &mut Vec<Candidate>,
+    ) {
         let volatile = self.eviction.policy.volatile();
         let lfu = self.eviction.lfu();
+        // Keys read since the hand last passed them leave the front first.
+        self.dbs[db as usize].pass_referenced(samples * 8);
         let live = self.dbs[db as usize]
             .map
             .iter()

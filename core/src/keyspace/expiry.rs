@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::cache::{Found, Lookup};
-use super::{event, Keyspace, KeyspaceStats, Value};
+use super::{event, Keyspace, Value};
 use crate::events::class;
 use crate::storage::{DbIndex, StoreError};
 
@@ -14,11 +14,7 @@ const EXPIRE_BATCH: usize = 64;
 impl Found<'_> {
     /// Lazy expiry, applied by every lookup: a key whose time has passed is removed, and a
     /// hash loses its expired fields.
-    pub(super) fn expire_if_due(
-        &mut self,
-        now: i64,
-        stats: &mut KeyspaceStats,
-    ) -> Result<(), StoreError> {
+    pub(super) fn expire_if_due(&mut self, now: i64) -> Result<(), StoreError> {
         let db = self.db;
         let found = self;
         if found.slot.held.is_some() && !found.expiry_paused {
@@ -46,7 +42,7 @@ impl Found<'_> {
             found.discard()?;
             found.mark_dirty_as(true);
             found.bump_version();
-            stats.expired += 1;
+            found.stats.expired += 1;
             found
                 .events
                 .push(event(db, class::EXPIRED, "expired", found.key));
@@ -61,7 +57,7 @@ impl Found<'_> {
                 let (after, empty) = (h.size(), h.is_empty());
                 *found.cache_bytes = *found.cache_bytes + after - before;
                 if !gone.is_empty() {
-                    stats.expired_fields += gone.len() as u64;
+                    found.stats.expired_fields += gone.len() as u64;
                     found
                         .events
                         .push(event(db, class::HASH, "hexpired", found.key));

@@ -4,11 +4,11 @@
 
 use bytes::Bytes;
 
-use super::cache::{Found, Lookup};
+use super::cache::{Found, Lookup, Slot};
 use super::{
     event, Backing, Entry, Hash, Keyspace, List, Set, Stream, Typed, Value, WrongType, ZSet,
 };
-use crate::events::{class, KeyEvent};
+use crate::events::class;
 use crate::storage::{DbIndex, Store, StoreError};
 
 /// Read access to one live key: its entry, and the store for the elements of large values.
@@ -126,7 +126,7 @@ impl<'a> KeyMut<'a> {
             Backing {
                 store: &mut *self.found.store,
                 next_id: &mut *self.found.next_version,
-                limits: self.found.limits,
+                limits: *self.found.limits,
             },
         )
     }
@@ -253,14 +253,6 @@ impl Drop for KeyMut<'_> {
 }
 
 impl Keyspace {
-    fn count_lookup(&mut self, hit: bool) {
-        if hit {
-            self.stats.hits += 1;
-        } else {
-            self.stats.misses += 1;
-        }
-    }
-
     /// Reads a live key (a string's value, a collection's header).
     pub fn get(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<Option<&Entry>, StoreError> {
         Ok(self.read(db, key, now)?.map(|r| r.entry))
@@ -296,34 +288,13 @@ impl Keyspace {
         count: bool,
         notify: bool,
     ) -> Result<Option<KeyRef<'_>>, StoreError> {
-        let found = self
-            .parts()
-            .slot_for_read(db, key, now, lookup)?
-            .map(|f| f.slot.entry.is_some());
-        let (absent, hit) = (found.is_none(), found == Some(true));
-        if count {
-            self.count_lookup(hit);
-            if !hit && notify && self.want_keymiss {
-                self.events.push(KeyEvent {
-                    db,
-                    class: class::KEY_MISS,
-                    event: "keymiss",
-                    key: Bytes::copy_from_slice(key),
-                });
-            }
-        }
-        if absent {
+        let count = count.then_some(notify && self.want_keymiss);
+        let Some(found) = self.parts().slot_for_read(db, key, now, lookup, count)? else {
             return Ok(None);
-        }
-        // Re-borrow through the map: the slot sits at the back of the LRU list now.
-        let entry = self.dbs[db as usize]
-            .map
-            .back()
-            .and_then(|(_, s)| s.entry.as_ref());
-        Ok(entry.map(|entry| KeyRef {
-            entry,
-            store: self.store.as_mut(),
-        }))
+        };
+        let Found { slot, store, .. } = found;
+        let slot: &Slot = slot;
+        Ok(slot.entry.as_ref().map(|entry| KeyRef { entry, store }))
     }
 
     /// Reads a key without changing its access time, counting a hit or miss (EXISTS, TYPE, the
@@ -353,7 +324,7 @@ impl Keyspace {
     pub fn exists(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
         Ok(self
             .parts()
-            .slot_for_read(db, key, now, Lookup::LoadNoTouch)?
+            .slot_for_read(db, key, now, Lookup::LoadNoTouch, None)?
             .is_some_and(|f| f.slot.entry.is_some()))
     }
 
@@ -416,7 +387,10 @@ impl Keyspace {
     /// certainly does not hold (cache invalidation often does) takes no cache slot, as a read
     /// of one does not.
     pub fn delete(&mut self, db: DbIndex, key: &[u8], now: i64) -> Result<bool, StoreError> {
-        match self.parts().slot_for_read(db, key, now, Lookup::Load)? {
+        match self
+            .parts()
+            .slot_for_read(db, key, now, Lookup::Load, None)?
+        {
             Some(found) => KeyMut::new(found).delete(),
             None => Ok(false),
         }

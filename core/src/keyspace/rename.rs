@@ -104,7 +104,7 @@ impl Keyspace {
             }
             Value::List(l) => {
                 let (_, mut backing) = target.backing();
-                Value::List(l.duplicate(&mut backing)?)
+                Value::List(Box::new(l.duplicate(&mut backing)?))
             }
             Value::Set(s) => {
                 let (_, mut backing) = target.backing();
@@ -112,7 +112,7 @@ impl Keyspace {
             }
             Value::Stream(s) => {
                 let (_, mut backing) = target.backing();
-                Value::Stream(s.duplicate(&mut backing)?)
+                Value::Stream(Box::new(s.duplicate(&mut backing)?))
             }
             Value::Chunked(c) => {
                 let (_, mut backing) = target.backing();

@@ -78,6 +78,36 @@ fn cache_stays_within_budget_and_data_survives() {
     assert_eq!(ks.get(0, b"key:7", 0).unwrap().unwrap().value, s(&value));
 }
 
+#[test]
+fn the_cache_keeps_keys_read_since_eviction_last_passed() {
+    // About 40 keys of 1 KB fit: 20 are read between batches of new keys, and survive
+    // the evictions that take their unread neighbours.
+    let mut ks = keyspace(":memory:", 48 * 1024);
+    let value = "x".repeat(1000);
+    let cached =
+        |ks: &Keyspace, i: usize| ks.dbs[0].map.contains_key(format!("key:{i}").as_bytes());
+    for i in 0..200 {
+        ks.set(0, format!("key:{i}").as_bytes(), s(&value), None, 0)
+            .unwrap();
+        if i >= 20 {
+            for hot in 0..10 {
+                ks.get(0, format!("key:{hot}").as_bytes(), 0).unwrap();
+            }
+        }
+        ks.commit().unwrap();
+        assert!(ks.cache_bytes() <= 48 * 1024);
+    }
+    assert!(
+        (0..10).all(|i| cached(&ks, i)),
+        "a key read every batch was evicted"
+    );
+    assert!(
+        !(10..20).any(|i| cached(&ks, i)),
+        "an unread old key stayed"
+    );
+    assert!(ks.stats.cache_evictions >= 150);
+}
+
 fn fill_hash(ks: &mut Keyspace, db: DbIndex, key: &[u8], fields: usize) {
     let mut k = ks.write(db, key, 0).unwrap();
     let (h, mut backing) = k.hash_or_create().unwrap();

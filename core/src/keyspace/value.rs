@@ -22,11 +22,11 @@ pub enum Value {
     /// A sorted set.
     ZSet(ZSet),
     /// A list.
-    List(List),
+    List(Box<List>),
     /// A set.
     Set(Set),
     /// A stream.
-    Stream(Stream),
+    Stream(Box<Stream>),
 }
 
 /// Strings up to this length are `embstr` in OBJECT ENCODING, as Redis allocates them.
@@ -229,9 +229,9 @@ impl Value {
             },
             ValueType::Hash => Value::Hash(Hash::decode(&r.value, r.cid, r.sub_expire_at)?),
             ValueType::ZSet => Value::ZSet(ZSet::decode(&r.value, r.cid)?),
-            ValueType::List => Value::List(List::decode(&r.value, r.cid)?),
+            ValueType::List => Value::List(Box::new(List::decode(&r.value, r.cid)?)),
             ValueType::Set => Value::Set(Set::decode(&r.value, r.cid)?),
-            ValueType::Stream => Value::Stream(Stream::decode(&r.value, r.cid)?),
+            ValueType::Stream => Value::Stream(Box::new(Stream::decode(&r.value, r.cid)?)),
         })
     }
 }
@@ -327,7 +327,7 @@ macro_rules! typed {
                 }
             }
             fn empty() -> Value {
-                Value::$variant($t::new())
+                Value::$variant($t::new().into())
             }
         }
     };
