@@ -13,7 +13,6 @@ use super::panic_message;
 use super::stats::CommandStats;
 use super::table::{flags, Command};
 use super::Engine;
-use crate::keyspace::now_ms;
 use crate::protocol::{Protocol, Reply};
 
 impl Engine {
@@ -256,10 +255,11 @@ impl Engine {
             self.keyspace.set_no_touch(cmd.name != "touch");
         }
         let reply = {
+            let now = self.clock.ms_at(started);
             let mut ctx = Ctx {
                 engine: self,
                 client,
-                now: now_ms(),
+                now,
             };
             // A bug in one command (or a plugin's) must cost that client an error, not the
             // server its executor.

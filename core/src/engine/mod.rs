@@ -28,6 +28,7 @@ pub(crate) mod snapshot;
 pub mod table;
 pub mod tracking;
 
+mod clock;
 mod ctx;
 mod dispatch;
 mod eviction;
@@ -88,6 +89,8 @@ pub struct HookId(u64);
 pub struct Engine {
     /// The keyspace and its store.
     pub(crate) keyspace: Keyspace,
+    /// The wall clock commands see (`Ctx::now`).
+    pub(crate) clock: clock::WallClock,
     /// Effective configuration (CONFIG SET changes it).
     pub(crate) config: Config,
     /// The TOML file the configuration came from (CONFIG REWRITE writes it).
@@ -189,6 +192,7 @@ impl Engine {
     ) -> Self {
         let command_stats = vec![CommandStats::default(); commands.stats_slots()];
         let mut engine = Engine {
+            clock: clock::WallClock::new(),
             keyspace,
             config,
             config_file,
