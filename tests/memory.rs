@@ -267,3 +267,56 @@ fn the_key_filter_is_built_counted_and_answers_misses() {
     assert_eq!(c.cmd(&["GET", "k199"]), Reply::bulk("v2"));
     assert_eq!(info(&mut c, "memory", "respite_key_filter_builds"), "1");
 }
+
+#[test]
+fn the_page_cache_borrows_what_the_hot_cache_leaves_unused() {
+    // A 64 MB budget: SQLite's page cache has its quarter (16 MB), the hot cache 48 MB, of
+    // which the page cache borrows all but an eighth (6 MB) while it is unused.
+    let server = Server::builder()
+        .config("[storage]\ncache_max_bytes = \"64mb\"\n")
+        .start();
+    let mut c = server.raw();
+    let mut conn = server.conn();
+    let second = std::time::Duration::from_secs(5);
+    let lent = |c: &mut common::RawConn| info_memory(c, "respite_page_cache_lent_bytes");
+    common::wait_until("the page cache borrows", second, || {
+        lent(&mut c) == 42 << 20
+    });
+    assert_eq!(
+        info_memory(&mut c, "respite_page_cache_max_bytes"),
+        16 << 20
+    );
+
+    // Filling the hot cache takes the loan back.
+    let value = "v".repeat(700);
+    for chunk in 0..60 {
+        let mut pipe = redis::pipe();
+        for i in 0..1_000 {
+            pipe.set(format!("key:{:06}", chunk * 1_000 + i), &value)
+                .ignore();
+        }
+        let () = pipe.query(&mut conn).unwrap();
+    }
+    common::wait_until("the loan is returned", second, || lent(&mut c) == 0);
+    assert!(info_memory(&mut c, "respite_cache_bytes") > 42 << 20);
+
+    // An emptied hot cache lends again; a page cache the operator sized borrows nothing.
+    let () = redis::cmd("FLUSHALL").query(&mut conn).unwrap();
+    common::wait_until("the page cache borrows again", second, || {
+        lent(&mut c) == 42 << 20
+    });
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "page-cache-bytes", "16mb"]),
+        Reply::ok()
+    );
+    assert_eq!(lent(&mut c), 0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(lent(&mut c), 0);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "page-cache-bytes", "0"]),
+        Reply::ok()
+    );
+    common::wait_until("the page cache borrows once more", second, || {
+        lent(&mut c) == 42 << 20
+    });
+}

@@ -142,7 +142,10 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
                 format!("CONFIG SET failed (possibly related to argument 'synchronous') - {e}")
             })?;
     }
-    if now.storage.page_cache_budget() != before.storage.page_cache_budget() {
+    // A new size drops any loan (see `engine/page_cache.rs`): the next cron lends again.
+    if now.storage.page_cache_budget() != before.storage.page_cache_budget()
+        || now.storage.page_cache_bytes != before.storage.page_cache_bytes
+    {
         engine
             .keyspace
             .store_mut()
@@ -150,6 +153,7 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
             .map_err(|e| {
                 format!("CONFIG SET failed (possibly related to argument 'page-cache-bytes') - {e}")
             })?;
+        engine.page_cache_bytes = now.storage.page_cache_budget();
     }
     if now.storage.row_window_bytes != before.storage.row_window_bytes {
         engine

@@ -444,10 +444,12 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 "respite_hot_cache_max_bytes",
                 &storage.hot_cache_budget(),
             );
+            let page_cache = storage.page_cache_budget();
+            line(out, "respite_page_cache_max_bytes", &page_cache);
             line(
                 out,
-                "respite_page_cache_max_bytes",
-                &storage.page_cache_budget(),
+                "respite_page_cache_lent_bytes",
+                &engine.page_cache_bytes.saturating_sub(page_cache),
             );
             line(out, "respite_cache_keys", &engine.keyspace.cache_keys());
             let filter = engine.keyspace.store_mut().key_filter_stats();

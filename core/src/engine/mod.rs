@@ -33,6 +33,7 @@ mod ctx;
 mod dispatch;
 mod eviction;
 pub(crate) use eviction::OOM_ERROR;
+mod page_cache;
 mod plugin_sql;
 mod shared;
 mod stats;
@@ -178,6 +179,8 @@ pub struct Engine {
     /// When the clients' buffers were last looked at.
     clients_cron: client_buffers::ClientsCron,
     last_cron: Instant,
+    /// What SQLite's page cache was last given (see `page_cache.rs`).
+    pub(crate) page_cache_bytes: u64,
 }
 
 impl Engine {
@@ -191,6 +194,8 @@ impl Engine {
         commands: CommandTable,
     ) -> Self {
         let command_stats = vec![CommandStats::default(); commands.stats_slots()];
+        // What the server gave SQLite's page cache when it opened the store.
+        let page_cache_bytes = config.storage.page_cache_budget();
         let mut engine = Engine {
             clock: clock::WallClock::new(),
             keyspace,
@@ -239,6 +244,7 @@ impl Engine {
             acl: acl::Acl::default(),
             clients_cron: client_buffers::ClientsCron::default(),
             last_cron: Instant::now(),
+            page_cache_bytes,
         };
         engine.pubsub.limits = engine.config.server.buffer_limits();
         // Versions persist across restarts: changes since the last save count from here.
@@ -549,6 +555,7 @@ impl Engine {
         self.bgsave_at_save_points();
         self.flush_if_due();
         self.merge_journal();
+        self.balance_page_cache();
     }
 
     /// Removes the rows of deleted collections for a few milliseconds, and commits that.
