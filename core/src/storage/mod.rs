@@ -15,6 +15,7 @@
 //! moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
 
 mod keyfilter;
+mod prepared;
 mod redo;
 mod rows;
 mod slots;

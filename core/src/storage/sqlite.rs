@@ -7,6 +7,7 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::keyfilter::KeyFilter;
+use super::prepared::Prepared;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::rows::{self, lock, RowWriter, SharedConn};
 use super::slots::Slots;
@@ -341,6 +342,17 @@ pub struct SqliteStore {
     /// `apart_collections` as of the open transaction, or more (after a rollback, until the
     /// table is read again): the collections whose deletes drop values kept apart.
     apart_cids: HashSet<CollectionId>,
+    /// The executor's statements over `conn`, kept (see [`prepared`](super::prepared)).
+    prepared: Prepared,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // The statements finalize with the connection's mutex held: the row writer's thread
+        // may still be using the connection.
+        let conn = lock(&self.conn);
+        self.prepared.clear(&conn);
+    }
 }
 
 /// How often the background checkpointer copies committed WAL frames into the database file.
@@ -495,6 +507,7 @@ impl SqliteStore {
             slots: Slots::default(),
             page_cache_kb: PAGE_CACHE_KB,
             apart_cids: HashSet::new(),
+            prepared: Prepared::default(),
         };
         store
             .init(synchronous)
@@ -747,8 +760,10 @@ impl SqliteStore {
     fn slot_stats(&mut self) -> Result<Vec<DbStats>, StoreError> {
         self.settle()?;
         let conn = lock(&self.conn);
-        let mut stmt = conn
-            .prepare_cached("SELECT db, keys, expires FROM db_stats WHERE keys > 0 ORDER BY db")?;
+        let stmt = self.prepared.get(
+            &conn,
+            "SELECT db, keys, expires FROM db_stats WHERE keys > 0 ORDER BY db",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(DbStats {
                 db: r.get(0)?,
@@ -770,12 +785,15 @@ impl SqliteStore {
         self.begin()?;
         done.detached = Some(slot);
         let conn = lock(&self.conn);
-        done.rows =
-            conn.prepare_cached(
+        done.rows = self
+            .prepared
+            .get(
+                &conn,
                 "DELETE FROM keys WHERE db = ?1 AND (h, key) IN
                  (SELECT h, key FROM keys WHERE db = ?1 ORDER BY h, key LIMIT ?2)",
             )?
-            .execute(params![slot, i64::try_from(limit).unwrap_or(i64::MAX)])? as u64;
+            .execute(params![slot, i64::try_from(limit).unwrap_or(i64::MAX)])?
+            as u64;
         if done.rows < limit {
             self.slots.bury(&conn, slot)?;
             done.finished = true;
@@ -888,7 +906,7 @@ impl SqliteStore {
             j.touched = true;
         }
         if !self.in_tx {
-            lock(&self.conn).prepare_cached("BEGIN")?.execute([])?;
+            self.prepared.get(&lock(&self.conn), "BEGIN")?.execute([])?;
             self.in_tx = true;
         } else if self.journal.is_none() && lock(&self.conn).is_autocommit() {
             // SQLite rolled the transaction back by itself after an error (a full disk, an
@@ -1050,7 +1068,7 @@ impl SqliteStore {
         self.finish_merge(true)?;
         self.recover()?;
         if !self.in_tx && self.journal.is_some() && !self.needs_rebuild {
-            lock(&self.conn).prepare_cached("BEGIN")?.execute([])?;
+            self.prepared.get(&lock(&self.conn), "BEGIN")?.execute([])?;
             self.in_tx = true;
         }
         Ok(())
@@ -1066,9 +1084,10 @@ impl SqliteStore {
             if self.settle_rows(Settle::Merge).is_err() {
                 return; // rebuilt: the transaction holds the journal's writes again
             }
-            if let Err(e) = lock(&self.conn)
-                .prepare_cached("COMMIT")
-                .and_then(|mut s| s.execute([]))
+            if let Err(e) = self
+                .prepared
+                .get(&lock(&self.conn), "COMMIT")
+                .and_then(|s| s.execute([]))
             {
                 tracing::warn!(error = %e, "ending a read transaction failed");
             }
@@ -1153,10 +1172,12 @@ impl SqliteStore {
         }
         let result = (|| {
             self.begin()?;
-            lock(&self.conn)
-                .prepare_cached(rows::SQL_MERGED_SEQ)?
+            self.prepared
+                .get(&lock(&self.conn), rows::SQL_MERGED_SEQ)?
                 .execute([seq as i64])?;
-            lock(&self.conn).prepare_cached("COMMIT")?.execute([])?;
+            self.prepared
+                .get(&lock(&self.conn), "COMMIT")?
+                .execute([])?;
             Ok::<(), StoreError>(())
         })();
         let journal = self.journal.as_mut().expect("checked above");
@@ -1218,25 +1239,30 @@ impl SqliteStore {
                 values::mark(&conn, cid)?;
             }
             let key = params![cid as i64, h, sub];
-            let old: Option<Option<i64>> = conn
-                .prepare_cached(SQL_ELEMENT_BLOB)?
+            let old: Option<Option<i64>> = self
+                .prepared
+                .get(&conn, SQL_ELEMENT_BLOB)?
                 .query_row(key, |r| r.get(0))
                 .optional()?;
             let blob = values::place(&conn, old.flatten(), value, long)?;
             let stored: &[u8] = if blob.is_some() { &[] } else { value };
             let row = params![cid as i64, h, sub, expire_at, stored, blob];
             if old.is_some() {
-                conn.prepare_cached(
-                    "UPDATE elements SET expire_at = ?4, value = ?5, blob = ?6
+                self.prepared
+                    .get(
+                        &conn,
+                        "UPDATE elements SET expire_at = ?4, value = ?5, blob = ?6
                      WHERE cid = ?1 AND h = ?2 AND sub = ?3",
-                )?
-                .execute(row)?;
+                    )?
+                    .execute(row)?;
             } else {
-                conn.prepare_cached(
-                    "INSERT INTO elements (cid, h, sub, expire_at, value, blob)
+                self.prepared
+                    .get(
+                        &conn,
+                        "INSERT INTO elements (cid, h, sub, expire_at, value, blob)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(row)?;
+                    )?
+                    .execute(row)?;
             }
             Ok(old.is_some())
         })?;
@@ -1250,12 +1276,12 @@ impl SqliteStore {
         &mut self,
         cid: CollectionId,
         values_sql: &str,
-        sql: &str,
+        sql: &'static str,
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<usize, StoreError> {
         let conn = lock(&self.conn);
         if !self.apart_cids.contains(&cid) {
-            return Ok(conn.prepare_cached(sql)?.execute(params)?);
+            return Ok(self.prepared.get(&conn, sql)?.execute(params)?);
         }
         Ok(values::atomically(&conn, || {
             conn.prepare_cached(values_sql)?.execute(params)?;
@@ -1408,7 +1434,7 @@ impl Store for SqliteStore {
         }
         self.reading()?;
         let conn = lock(&self.conn);
-        let mut stmt = conn.prepare_cached(SQL_LOAD)?;
+        let stmt = self.prepared.get(&conn, SQL_LOAD)?;
         let row = stmt
             .query_row(params![db, position(key), key], |r| {
                 Ok((
@@ -1481,7 +1507,8 @@ impl Store for SqliteStore {
         self.settle_rows(Settle::Keys(&[(slot, key), (to_slot, to_key)]))?;
         self.begin()?;
         let conn = lock(&self.conn);
-        let mut stmt = conn.prepare_cached(
+        let stmt = self.prepared.get(
+            &conn,
             "UPDATE keys SET db = ?4, h = ?5, key = ?6 WHERE db = ?1 AND h = ?2 AND key = ?3",
         )?;
         let existed = stmt.execute(params![
@@ -1492,7 +1519,6 @@ impl Store for SqliteStore {
             position(to_key),
             to_key
         ])? > 0;
-        drop(stmt);
         drop(conn);
         self.filter.insert(to_slot, to_key);
         self.log(Op::Rename {
@@ -1513,8 +1539,9 @@ impl Store for SqliteStore {
         self.settle()?;
         let db = self.slots.slot(db);
         let count = count.max(1);
-        let rows = lock(&self.conn)
-            .prepare_cached(SQL_SCAN)?
+        let rows = self
+            .prepared
+            .get(&lock(&self.conn), SQL_SCAN)?
             .query_map(
                 params![
                     db,
@@ -1526,8 +1553,9 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         let conn = &lock(&self.conn);
         let (rows, next) = finish_page(rows, count, |h, last| {
-            Ok(conn
-                .prepare_cached(SQL_SCAN_SAME)?
+            Ok(self
+                .prepared
+                .get(conn, SQL_SCAN_SAME)?
                 .query_map(params![db, h, &last.0[..]], scanned_key)?
                 .collect::<Result<Vec<_>, _>>()?)
         })?;
@@ -1549,8 +1577,9 @@ impl Store for SqliteStore {
         let db = self.slots.slot(db);
         let start = (seed >> 2) as i64;
         for from in [start, 0] {
-            let row = lock(&self.conn)
-                .prepare_cached(SQL_SCAN)?
+            let row = self
+                .prepared
+                .get(&lock(&self.conn), SQL_SCAN)?
                 .query_row(params![db, from, 1], scanned_key)
                 .optional()?;
             if let Some((_, (key, kind, expire_at))) = row {
@@ -1582,8 +1611,9 @@ impl Store for SqliteStore {
 
     fn element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<Option<Element>, StoreError> {
         self.reading()?;
-        Ok(lock(&self.conn)
-            .prepare_cached(SQL_ELEMENT)?
+        Ok(self
+            .prepared
+            .get(&lock(&self.conn), SQL_ELEMENT)?
             .query_row(params![cid as i64, position(sub), sub], |r| {
                 Ok(Element {
                     sub: Bytes::copy_from_slice(sub),
@@ -1602,8 +1632,8 @@ impl Store for SqliteStore {
             .put_element_apart(cid, h, sub, expire_at, value)?
             .is_none()
         {
-            lock(&self.conn)
-                .prepare_cached(SQL_PUT_ELEMENT)?
+            self.prepared
+                .get(&lock(&self.conn), SQL_PUT_ELEMENT)?
                 .execute(params![cid as i64, h, sub, expire_at, value])?;
         }
         self.log(Op::put_element(cid, element));
@@ -1632,18 +1662,22 @@ impl Store for SqliteStore {
         }
         let existed = {
             let conn = lock(&self.conn);
-            let updated = conn
-                .prepare_cached(
+            let updated = self
+                .prepared
+                .get(
+                    &conn,
                     "UPDATE elements SET expire_at = ?4, value = ?5
                      WHERE cid = ?1 AND h = ?2 AND sub = ?3",
                 )?
                 .execute(values)?;
             if updated == 0 {
-                conn.prepare_cached(
-                    "INSERT INTO elements (cid, h, sub, expire_at, value)
+                self.prepared
+                    .get(
+                        &conn,
+                        "INSERT INTO elements (cid, h, sub, expire_at, value)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(values)?;
+                    )?
+                    .execute(values)?;
             }
             updated > 0
         };
@@ -1671,8 +1705,9 @@ impl Store for SqliteStore {
     ) -> Result<(Vec<Element>, u64), StoreError> {
         self.reading()?;
         let count = count.max(1);
-        let rows = lock(&self.conn)
-            .prepare_cached(SQL_SCAN_ELEMENTS)?
+        let rows = self
+            .prepared
+            .get(&lock(&self.conn), SQL_SCAN_ELEMENTS)?
             .query_map(
                 params![
                     cid as i64,
@@ -1684,8 +1719,9 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         let conn = &lock(&self.conn);
         finish_page(rows, count, |h, last| {
-            Ok(conn
-                .prepare_cached(SQL_SCAN_ELEMENTS_SAME)?
+            Ok(self
+                .prepared
+                .get(conn, SQL_SCAN_ELEMENTS_SAME)?
                 .query_map(params![cid as i64, h, &last.sub[..]], scanned_element)?
                 .collect::<Result<Vec<_>, _>>()?)
         })
@@ -1699,8 +1735,9 @@ impl Store for SqliteStore {
         offset: u64,
     ) -> Result<Option<Element>, StoreError> {
         self.reading()?;
-        let row = lock(&self.conn)
-            .prepare_cached(SQL_ELEMENT_AT)?
+        let row = self
+            .prepared
+            .get(&lock(&self.conn), SQL_ELEMENT_AT)?
             .query_row(
                 params![
                     cid as i64,
@@ -1745,8 +1782,10 @@ impl Store for SqliteStore {
 
     fn min_element_expiry(&mut self, cid: CollectionId) -> Result<Option<i64>, StoreError> {
         self.reading()?;
-        Ok(lock(&self.conn)
-            .prepare_cached(
+        Ok(self
+            .prepared
+            .get(
+                &lock(&self.conn),
                 "SELECT min(expire_at) FROM elements WHERE cid = ?1 AND expire_at IS NOT NULL",
             )?
             .query_row([cid as i64], |r| r.get(0))?)
@@ -1754,21 +1793,24 @@ impl Store for SqliteStore {
 
     fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError> {
         self.begin()?;
-        lock(&self.conn)
-            .prepare_cached(
+        self.prepared
+            .get(
+                &lock(&self.conn),
                 "INSERT INTO elements (cid, h, sub, expire_at, value, blob)
                  SELECT ?2, h, sub, expire_at, value, blob FROM elements WHERE cid = ?1",
             )?
             .execute(params![from as i64, to as i64])?;
-        lock(&self.conn)
-            .prepare_cached(
+        self.prepared
+            .get(
+                &lock(&self.conn),
                 "INSERT INTO zset_scores (cid, score, member)
                  SELECT ?2, score, member FROM zset_scores WHERE cid = ?1",
             )?
             .execute(params![from as i64, to as i64])?;
         // Collection ids are unique across types, so all but one of the copies find nothing.
-        lock(&self.conn)
-            .prepare_cached(
+        self.prepared
+            .get(
+                &lock(&self.conn),
                 "INSERT INTO list_items (cid, pos, value, blob)
                  SELECT ?2, pos, value, blob FROM list_items WHERE cid = ?1",
             )?
@@ -1790,8 +1832,9 @@ impl Store for SqliteStore {
                         "UPDATE list_items SET blob = ?3 WHERE cid = ?1 AND pos = ?2",
                     ),
                 ] {
-                    let shared = conn
-                        .prepare_cached(select)?
+                    let shared = self
+                        .prepared
+                        .get(&conn, select)?
                         .query_map([to as i64], |r| {
                             Ok((
                                 r.get::<_, i64>(0)?,
@@ -1801,12 +1844,12 @@ impl Store for SqliteStore {
                         })?
                         .collect::<Result<Vec<_>, _>>()?;
                     for (blob, at, sub) in shared {
-                        conn.prepare_cached(
+                        self.prepared.get(&conn,
                             "INSERT INTO key_values (value) SELECT value FROM key_values WHERE id = ?1",
                         )?
                         .execute([blob])?;
                         let copy = conn.last_insert_rowid();
-                        let mut repoint = conn.prepare_cached(repoint)?;
+                        let repoint = self.prepared.get(&conn, repoint)?;
                         match &sub {
                             Some(sub) => repoint.execute(params![to as i64, at, sub, copy])?,
                             None => repoint.execute(params![to as i64, at, copy])?,
@@ -1822,8 +1865,11 @@ impl Store for SqliteStore {
 
     fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError> {
         self.begin()?;
-        lock(&self.conn)
-            .prepare_cached("INSERT OR IGNORE INTO lazyfree (cid) VALUES (?1)")?
+        self.prepared
+            .get(
+                &lock(&self.conn),
+                "INSERT OR IGNORE INTO lazyfree (cid) VALUES (?1)",
+            )?
             .execute([cid as i64])?;
         self.log(Op::DropElements { cid });
         Ok(())
@@ -1857,8 +1903,12 @@ impl Store for SqliteStore {
         let max = i64::try_from(limit).unwrap_or(i64::MAX);
         // Read from the table rather than the set in memory: a rolled-back step may have
         // given back rows of a collection the set no longer lists.
-        let apart = lock(&self.conn)
-            .prepare_cached("SELECT 1 FROM apart_collections WHERE cid = ?1")?
+        let apart = self
+            .prepared
+            .get(
+                &lock(&self.conn),
+                "SELECT 1 FROM apart_collections WHERE cid = ?1",
+            )?
             .exists([cid])?;
         // Collection ids are unique across types: two of the three tables hold nothing of it.
         // Each with the statement that drops the deleted rows' values kept apart, if any.
@@ -1903,10 +1953,12 @@ impl Store for SqliteStore {
         }
         if done.rows < limit {
             let conn = lock(&self.conn);
-            conn.prepare_cached("DELETE FROM lazyfree WHERE cid = ?1")?
+            self.prepared
+                .get(&conn, "DELETE FROM lazyfree WHERE cid = ?1")?
                 .execute([cid])?;
             if apart {
-                conn.prepare_cached("DELETE FROM apart_collections WHERE cid = ?1")?
+                self.prepared
+                    .get(&conn, "DELETE FROM apart_collections WHERE cid = ?1")?
                     .execute([cid])?;
                 self.apart_cids.remove(&(cid as CollectionId));
             }
@@ -1919,14 +1971,16 @@ impl Store for SqliteStore {
     fn lazyfree_pending(&mut self) -> Result<u64, StoreError> {
         self.settle()?; // a queued deletion queues its collection
         let conn = lock(&self.conn);
-        let mut pending = conn
-            .prepare_cached("SELECT count(*) FROM lazyfree")?
+        let mut pending = self
+            .prepared
+            .get(&conn, "SELECT count(*) FROM lazyfree")?
             .query_row([], |r| r.get::<_, i64>(0))?;
         // A flushed database's keys count one each until deleted, as Redis counts the keys of
         // a database FLUSHDB ASYNC detached.
         for slot in self.slots.detached() {
-            pending += conn
-                .prepare_cached("SELECT keys FROM db_stats WHERE db = ?1")?
+            pending += self
+                .prepared
+                .get(&conn, "SELECT keys FROM db_stats WHERE db = ?1")?
                 .query_row([slot], |r| r.get::<_, i64>(0))
                 .optional()?
                 .unwrap_or(0);
@@ -1936,12 +1990,16 @@ impl Store for SqliteStore {
 
     fn list_get(&mut self, cid: CollectionId, pos: i64) -> Result<Option<Bytes>, StoreError> {
         self.reading()?;
-        Ok(lock(&self.conn)
-            .prepare_cached(concat!(
-                "SELECT ",
-                stored_value!(),
-                " FROM list_items WHERE cid = ?1 AND pos = ?2"
-            ))?
+        Ok(self
+            .prepared
+            .get(
+                &lock(&self.conn),
+                concat!(
+                    "SELECT ",
+                    stored_value!(),
+                    " FROM list_items WHERE cid = ?1 AND pos = ?2"
+                ),
+            )?
             .query_row(params![cid as i64, pos], |r| {
                 Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
             })
@@ -1970,7 +2028,7 @@ impl Store for SqliteStore {
             )
         };
         let conn = lock(&self.conn);
-        let mut stmt = conn.prepare_cached(sql)?;
+        let stmt = self.prepared.get(&conn, sql)?;
         let rows = stmt.query_map(params![cid as i64, from, to], |r| {
             Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
         })?;
@@ -1987,23 +2045,30 @@ impl Store for SqliteStore {
                 if long {
                     values::mark(&conn, cid)?;
                 }
-                let old: Option<i64> = conn
-                    .prepare_cached("SELECT blob FROM list_items WHERE cid = ?1 AND pos = ?2")?
+                let old: Option<i64> = self
+                    .prepared
+                    .get(
+                        &conn,
+                        "SELECT blob FROM list_items WHERE cid = ?1 AND pos = ?2",
+                    )?
                     .query_row(params![cid as i64, pos], |r| r.get(0))
                     .optional()?
                     .flatten();
                 let blob = values::place(&conn, old, value, long)?;
                 let stored: &[u8] = if blob.is_some() { &[] } else { value };
-                conn.prepare_cached(
-                    "INSERT INTO list_items (cid, pos, value, blob) VALUES (?1, ?2, ?3, ?4)
+                self.prepared
+                    .get(
+                        &conn,
+                        "INSERT INTO list_items (cid, pos, value, blob) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value,
                        blob = excluded.blob",
-                )?
-                .execute(params![cid as i64, pos, stored, blob])
+                    )?
+                    .execute(params![cid as i64, pos, stored, blob])
             })?;
         } else {
-            lock(&self.conn)
-                .prepare_cached(
+            self.prepared
+                .get(
+                    &lock(&self.conn),
                     // No statement journal (it cost pushes 27%): a full disk drops the open
                     // transaction, which the next read or write rebuilds (see `recover`).
                     "INSERT INTO list_items (cid, pos, value) VALUES (?1, ?2, ?3)
@@ -2046,13 +2111,17 @@ impl Store for SqliteStore {
         self.begin()?;
         // SQLite checks the primary key row by row, so shifting in place could collide with
         // a row not moved yet: the rows go out of the range positions use, then back.
-        lock(&self.conn)
-            .prepare_cached(
+        self.prepared
+            .get(
+                &lock(&self.conn),
                 "UPDATE list_items SET pos = pos + ?4 WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3",
             )?
             .execute(params![cid as i64, from, to, LIST_PARK.wrapping_add(delta)])?;
-        lock(&self.conn)
-            .prepare_cached("UPDATE list_items SET pos = pos - ?2 WHERE cid = ?1 AND pos >= ?3")?
+        self.prepared
+            .get(
+                &lock(&self.conn),
+                "UPDATE list_items SET pos = pos - ?2 WHERE cid = ?1 AND pos >= ?3",
+            )?
             .execute(params![cid as i64, LIST_PARK, LIST_PARK / 2])?;
         self.log(Op::ListShift {
             cid,
@@ -2065,8 +2134,9 @@ impl Store for SqliteStore {
 
     fn zset_score(&mut self, cid: CollectionId, member: &[u8]) -> Result<Option<f64>, StoreError> {
         self.reading()?;
-        let value = lock(&self.conn)
-            .prepare_cached(SQL_ELEMENT)?
+        let value = self
+            .prepared
+            .get(&lock(&self.conn), SQL_ELEMENT)?
             .query_row(params![cid as i64, position(member), member], |r| {
                 r.get::<_, Vec<u8>>(0)
             })
@@ -2082,8 +2152,8 @@ impl Store for SqliteStore {
         old: Option<f64>,
     ) -> Result<(), StoreError> {
         self.begin()?;
-        lock(&self.conn)
-            .prepare_cached(SQL_PUT_ELEMENT)?
+        self.prepared
+            .get(&lock(&self.conn), SQL_PUT_ELEMENT)?
             .execute(params![
                 cid as i64,
                 position(member),
@@ -2092,14 +2162,16 @@ impl Store for SqliteStore {
                 &score.to_le_bytes()[..]
             ])?;
         if let Some(old) = old {
-            lock(&self.conn)
-                .prepare_cached(
+            self.prepared
+                .get(
+                    &lock(&self.conn),
                     "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3",
                 )?
                 .execute(params![cid as i64, old, member])?;
         }
-        lock(&self.conn)
-            .prepare_cached(
+        self.prepared
+            .get(
+                &lock(&self.conn),
                 "INSERT OR REPLACE INTO zset_scores (cid, score, member) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![cid as i64, score, member])?;
@@ -2120,11 +2192,12 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.begin()?;
         // Sorted sets' values are scores: never kept apart.
-        lock(&self.conn)
-            .prepare_cached(SQL_DELETE_ELEMENT)?
+        self.prepared
+            .get(&lock(&self.conn), SQL_DELETE_ELEMENT)?
             .execute(params![cid as i64, position(member), member])?;
-        lock(&self.conn)
-            .prepare_cached(
+        self.prepared
+            .get(
+                &lock(&self.conn),
                 "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3",
             )?
             .execute(params![cid as i64, score, member])?;
@@ -2195,8 +2268,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.begin()?;
         if self.put_element_apart(cid, h, sub, None, value)?.is_none() {
-            lock(&self.conn)
-                .prepare_cached(SQL_PUT_ELEMENT)?
+            self.prepared
+                .get(&lock(&self.conn), SQL_PUT_ELEMENT)?
                 .execute(params![cid as i64, h, sub, None::<i64>, value])?;
         }
         self.log(Op::OrderedPut { cid, h, sub, value });
@@ -2247,7 +2320,7 @@ impl Store for SqliteStore {
         };
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let conn = lock(&self.conn);
-        let mut stmt = conn.prepare_cached(sql)?;
+        let stmt = self.prepared.get(&conn, sql)?;
         let rows = stmt.query_map(params![cid as i64, h, from, to, limit], |r| {
             Ok((
                 Bytes::from(r.get::<_, Vec<u8>>(0)?),
@@ -2330,8 +2403,9 @@ impl Store for SqliteStore {
             return Ok(Some(value));
         }
         self.finish_merge(true)?;
-        Ok(lock(&self.conn)
-            .prepare_cached("SELECT value FROM meta WHERE name = ?1")?
+        Ok(self
+            .prepared
+            .get(&lock(&self.conn), "SELECT value FROM meta WHERE name = ?1")?
             .query_row([name], |r| r.get(0))
             .optional()?)
     }
@@ -2343,8 +2417,8 @@ impl Store for SqliteStore {
             // row writer, it does not wait for a merge committing on the writer's thread.
             Some(rows) if !self.replaying => rows.push_meta(name, value),
             _ => {
-                lock(&self.conn)
-                    .prepare_cached(rows::SQL_META_SET)?
+                self.prepared
+                    .get(&lock(&self.conn), rows::SQL_META_SET)?
                     .execute(params![name, value])?;
             }
         }
@@ -2354,8 +2428,9 @@ impl Store for SqliteStore {
 
     fn meta_get_blob(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.finish_merge(true)?;
-        Ok(lock(&self.conn)
-            .prepare_cached("SELECT value FROM meta WHERE name = ?1")?
+        Ok(self
+            .prepared
+            .get(&lock(&self.conn), "SELECT value FROM meta WHERE name = ?1")?
             .query_row([name], |r| r.get(0))
             .optional()?)
     }
@@ -2364,14 +2439,17 @@ impl Store for SqliteStore {
         self.begin()?;
         match value {
             // The column's INTEGER affinity leaves a BLOB as it is.
-            Some(value) => lock(&self.conn)
-                .prepare_cached(
+            Some(value) => self
+                .prepared
+                .get(
+                    &lock(&self.conn),
                     "INSERT INTO meta (name, value) VALUES (?1, ?2)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 )?
                 .execute(params![name, value])?,
-            None => lock(&self.conn)
-                .prepare_cached("DELETE FROM meta WHERE name = ?1")?
+            None => self
+                .prepared
+                .get(&lock(&self.conn), "DELETE FROM meta WHERE name = ?1")?
                 .execute([name])?,
         };
         self.log(Op::MetaSetBlob { name, value });
@@ -2486,7 +2564,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         if self.in_tx {
-            let result = lock(&self.conn).prepare_cached("COMMIT")?.execute([]);
+            let result = self.prepared.get(&lock(&self.conn), "COMMIT")?.execute([]);
             if let Err(e) = result {
                 self.rollback();
                 return Err(e.into());
