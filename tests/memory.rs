@@ -148,6 +148,18 @@ fn info_memory(c: &mut common::RawConn, name: &str) -> i64 {
     }
 }
 
+/// SETs `key:000000`, `key:000001`, ... (`count` keys of `size` bytes), 1,000 a pipeline.
+fn set_keys(conn: &mut redis::Connection, count: usize, size: usize) {
+    let value = "v".repeat(size);
+    for chunk in 0..count.div_ceil(1_000) {
+        let mut pipe = redis::pipe();
+        for i in chunk * 1_000..count.min((chunk + 1) * 1_000) {
+            pipe.set(format!("key:{i:06}"), &value).ignore();
+        }
+        let () = pipe.query(conn).unwrap();
+    }
+}
+
 #[test]
 fn the_cache_budget_counts_what_its_keys_really_occupy() {
     // The hot cache's byte count is what `cache_max_bytes` limits: it must follow the
@@ -174,15 +186,7 @@ fn the_cache_budget_counts_what_its_keys_really_occupy() {
         )
     };
     let (used_before, cache_before) = figures(&mut c);
-    let value = "v".repeat(500);
-    for chunk in 0..50 {
-        let mut pipe = redis::pipe();
-        for i in 0..1_000 {
-            pipe.set(format!("key:{:06}", chunk * 1_000 + i), &value)
-                .ignore();
-        }
-        let () = pipe.query(&mut conn).unwrap();
-    }
+    set_keys(&mut conn, 50_000, 500);
     wait_rows_applied(&mut c);
     let (used_after, cache_after) = figures(&mut c);
     assert_eq!(
@@ -288,15 +292,7 @@ fn the_page_cache_borrows_what_the_hot_cache_leaves_unused() {
     );
 
     // Filling the hot cache takes the loan back.
-    let value = "v".repeat(700);
-    for chunk in 0..60 {
-        let mut pipe = redis::pipe();
-        for i in 0..1_000 {
-            pipe.set(format!("key:{:06}", chunk * 1_000 + i), &value)
-                .ignore();
-        }
-        let () = pipe.query(&mut conn).unwrap();
-    }
+    set_keys(&mut conn, 60_000, 700);
     common::wait_until("the loan is returned", second, || lent(&mut c) == 0);
     assert!(info_memory(&mut c, "respite_cache_bytes") > 42 << 20);
 
