@@ -22,16 +22,19 @@ impl Engine {
         Some(storage.page_cache_budget() + hot_max.saturating_sub(hot_used + headroom))
     }
 
-    /// Resizes the page cache to [`Self::page_cache_target`]: at once when it must shrink,
-    /// and when it may grow, by steps of at least 1/32 of the budget (a resize costs SQLite
-    /// little, but not nothing).
+    /// Resizes the page cache to [`Self::page_cache_target`] by steps of at least 1/32 of
+    /// the budget, or to end the loan: a resize waits for the connection, which the row
+    /// writer may hold for a chunk, so a hot cache growing a little at a time must not cost
+    /// one every tenth of a second. The headroom (an eighth of the hot cache's share, three
+    /// steps) covers the growth between two resizes.
     pub(crate) fn balance_page_cache(&mut self) {
         let Some(target) = self.page_cache_target() else {
             return;
         };
         let step = self.config.storage.cache_max_bytes.0 / 32;
         let now = self.page_cache_bytes;
-        if target == now || (target > now && target - now < step) {
+        let floor = self.config.storage.page_cache_budget();
+        if target == now || (target.abs_diff(now) < step && target != floor) {
             return;
         }
         match self.keyspace.store_mut().set_page_cache_bytes(target) {
