@@ -1,6 +1,7 @@
-//! The hot cache: a bounded LRU map of each database's keys to their entries (or to the fact
-//! that they do not exist), its byte accounting and eviction, and the lookup every key access
-//! goes through ([`Parts::slot`]).
+//! The hot cache: a bounded map of each database's keys to their entries (or to the fact that
+//! they do not exist), its byte accounting and eviction (CLOCK, an approximation of LRU: see
+//! [`DbCache::pass_referenced`]), and the lookup every key access goes through
+//! ([`Parts::slot`]).
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
@@ -63,12 +64,17 @@ impl DbCache {
             if !self.map.front().is_some_and(|(_, slot)| slot.referenced) {
                 return moved;
             }
-            if let Some((key, mut slot)) = self.map.pop_front() {
-                slot.referenced = false;
-                self.map.insert(key, slot);
-            }
+            self.rotate_front();
         }
         limit
+    }
+
+    /// Moves the front key to the back, its reference bit cleared.
+    fn rotate_front(&mut self) {
+        if let Some((key, mut slot)) = self.map.pop_front() {
+            slot.referenced = false;
+            self.map.insert(key, slot);
+        }
     }
 }
 
@@ -421,9 +427,7 @@ impl Keyspace {
                 }
                 Some(_) if moves_left > 0 => {
                     moves_left -= 1;
-                    if let Some((key, slot)) = cache.map.pop_front() {
-                        cache.map.insert(key, slot);
-                    }
+                    cache.rotate_front();
                     continue; // the same database again: its next key may go
                 }
                 _ => idle_rounds += 1,
