@@ -188,6 +188,11 @@ const SQL_SCAN_ELEMENTS_SAME: &str = concat!(
 /// An element's pointer to its value kept apart (`Some(None)`: the row, its value in it).
 const SQL_ELEMENT_BLOB: &str = "SELECT blob FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
 const SQL_DELETE_ELEMENT: &str = "DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
+/// A sorted-set member's row in the score index, and its replacement.
+const SQL_DELETE_SCORE: &str =
+    "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3";
+const SQL_PUT_SCORE: &str =
+    "INSERT OR REPLACE INTO zset_scores (cid, score, member) VALUES (?1, ?2, ?3)";
 /// [`SQL_DELETE_ELEMENT`]'s value kept apart, dropped first in a collection that has them.
 const SQL_DELETE_ELEMENT_VALUE: &str =
     "DELETE FROM key_values WHERE id = (SELECT blob FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3)";
@@ -2152,29 +2157,23 @@ impl Store for SqliteStore {
         old: Option<f64>,
     ) -> Result<(), StoreError> {
         self.begin()?;
-        self.prepared
-            .get(&lock(&self.conn), SQL_PUT_ELEMENT)?
-            .execute(params![
-                cid as i64,
-                position(member),
-                member,
-                None::<i64>,
-                &score.to_le_bytes()[..]
-            ])?;
+        let conn = lock(&self.conn);
+        self.prepared.get(&conn, SQL_PUT_ELEMENT)?.execute(params![
+            cid as i64,
+            position(member),
+            member,
+            None::<i64>,
+            &score.to_le_bytes()[..]
+        ])?;
         if let Some(old) = old {
             self.prepared
-                .get(
-                    &lock(&self.conn),
-                    "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3",
-                )?
+                .get(&conn, SQL_DELETE_SCORE)?
                 .execute(params![cid as i64, old, member])?;
         }
         self.prepared
-            .get(
-                &lock(&self.conn),
-                "INSERT OR REPLACE INTO zset_scores (cid, score, member) VALUES (?1, ?2, ?3)",
-            )?
+            .get(&conn, SQL_PUT_SCORE)?
             .execute(params![cid as i64, score, member])?;
+        drop(conn);
         self.log(Op::ZsetPut {
             cid,
             member,
@@ -2192,15 +2191,14 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.begin()?;
         // Sorted sets' values are scores: never kept apart.
+        let conn = lock(&self.conn);
         self.prepared
-            .get(&lock(&self.conn), SQL_DELETE_ELEMENT)?
+            .get(&conn, SQL_DELETE_ELEMENT)?
             .execute(params![cid as i64, position(member), member])?;
         self.prepared
-            .get(
-                &lock(&self.conn),
-                "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3",
-            )?
+            .get(&conn, SQL_DELETE_SCORE)?
             .execute(params![cid as i64, score, member])?;
+        drop(conn);
         self.log(Op::ZsetDelete { cid, member, score });
         Ok(())
     }
