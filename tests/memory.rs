@@ -281,9 +281,9 @@ fn the_page_cache_borrows_what_the_hot_cache_leaves_unused() {
         .start();
     let mut c = server.raw();
     let mut conn = server.conn();
-    let second = std::time::Duration::from_secs(5);
+    let timeout = std::time::Duration::from_secs(5);
     let lent = |c: &mut common::RawConn| info_memory(c, "respite_page_cache_lent_bytes");
-    common::wait_until("the page cache borrows", second, || {
+    common::wait_until("the page cache borrows", timeout, || {
         lent(&mut c) == 42 << 20
     });
     assert_eq!(
@@ -293,12 +293,12 @@ fn the_page_cache_borrows_what_the_hot_cache_leaves_unused() {
 
     // Filling the hot cache takes the loan back.
     set_keys(&mut conn, 60_000, 700);
-    common::wait_until("the loan is returned", second, || lent(&mut c) == 0);
+    common::wait_until("the loan is returned", timeout, || lent(&mut c) == 0);
     assert!(info_memory(&mut c, "respite_cache_bytes") > 42 << 20);
 
     // An emptied hot cache lends again; a page cache the operator sized borrows nothing.
     let () = redis::cmd("FLUSHALL").query(&mut conn).unwrap();
-    common::wait_until("the page cache borrows again", second, || {
+    common::wait_until("the page cache borrows again", timeout, || {
         lent(&mut c) == 42 << 20
     });
     assert_eq!(
@@ -312,7 +312,7 @@ fn the_page_cache_borrows_what_the_hot_cache_leaves_unused() {
         c.cmd(&["CONFIG", "SET", "page-cache-bytes", "0"]),
         Reply::ok()
     );
-    common::wait_until("the page cache borrows once more", second, || {
+    common::wait_until("the page cache borrows once more", timeout, || {
         lent(&mut c) == 42 << 20
     });
 }
