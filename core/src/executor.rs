@@ -375,6 +375,11 @@ fn run_pipeline(
 ) {
     let id = client.id;
     let mut blocked_at = None;
+    if commands.len() > from + 1 {
+        // Most commands' first argument is their key; for the others the lookup is wasted.
+        let keys = commands[from..].iter().filter_map(|argv| argv.get(1));
+        engine.keyspace.prefetch(client.db, keys.map(|k| &k[..]));
+    }
     for (i, argv) in commands.iter().enumerate().skip(from) {
         let reply = engine.execute(&mut client, argv);
         if client.shared.outbox.has_data() {
