@@ -324,19 +324,12 @@ fn read_value(
     }
 }
 
-/// Strings up to this length are copied out of the cache rather than shared.
-const SHORT_COPY: usize = 64;
-
 impl Value {
     /// The whole string (assembled from its chunks for a long one), or `None` for a value of
     /// another type.
     pub fn string_bytes(&self, store: &mut dyn Store) -> Result<Option<Bytes>, StoreError> {
         match self {
-            // A short string is copied: sharing it counts a reference in a header of its
-            // own, one more memory load that misses under a large key set, and the reply
-            // copies its bytes anyway.
-            Value::String(b) if b.len() <= SHORT_COPY => Ok(Some(Bytes::copy_from_slice(b))),
-            Value::String(b) => Ok(Some(b.clone())),
+            Value::String(b) => Ok(Some(super::value::share_or_copy(b))),
             Value::Chunked(c) => Ok(Some(Bytes::from(c.read(store, 0, c.len())?))),
             _ => Ok(None),
         }
