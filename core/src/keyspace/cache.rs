@@ -15,8 +15,9 @@ use crate::storage::{DbIndex, Store, StoreError};
 /// (a flat 104 bytes here once let a 64 MB cache of 500-byte strings occupy about 99 MB).
 /// The map node holds the key's `Bytes` and the slot plus two links; the hash table a
 /// pointer and a control byte per bucket at a load of 7/8 to 7/16 (16 bytes on average);
-/// the key's bytes get a shared header (32 bytes) once the key is cloned into the dirty
-/// list; the allocator rounds the node and the key's bytes up to its size classes (16).
+/// a key over 64 bytes gets a shared header (32 bytes) once it is shared with the dirty list
+/// (a shorter one is copied, see `share_or_copy`), and while dirty, a short key has a copy
+/// of its own; the allocator rounds the node and the key's bytes up to its size classes (16).
 pub(super) const SLOT_OVERHEAD: usize =
     std::mem::size_of::<(Bytes, Slot)>() + 2 * std::mem::size_of::<usize>() + 16 + 32 + 16;
 
@@ -149,7 +150,8 @@ impl Found<'_> {
         if !self.slot.dirty {
             self.slot.dirty = true;
             *self.dirty_bytes += self.slot.cost(self.key);
-            self.dirty.push((self.db, self.key.clone()));
+            self.dirty
+                .push((self.db, crate::storage::share_or_copy(self.key)));
         }
     }
 

@@ -329,7 +329,7 @@ impl Value {
     /// another type.
     pub fn string_bytes(&self, store: &mut dyn Store) -> Result<Option<Bytes>, StoreError> {
         match self {
-            Value::String(b) => Ok(Some(super::value::share_or_copy(b))),
+            Value::String(b) => Ok(Some(crate::storage::share_or_copy(b))),
             Value::Chunked(c) => Ok(Some(Bytes::from(c.read(store, 0, c.len())?))),
             _ => Ok(None),
         }

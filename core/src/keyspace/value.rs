@@ -204,7 +204,7 @@ impl Value {
         Record {
             kind: self.value_type(),
             value: match self {
-                Value::String(b) => share_or_copy(b),
+                Value::String(b) => crate::storage::share_or_copy(b),
                 Value::Chunked(c) => c.encode(),
                 Value::Hash(h) => h.encode(),
                 Value::ZSet(z) => z.encode(),
@@ -233,21 +233,6 @@ impl Value {
             ValueType::Set => Value::Set(Set::decode(&r.value, r.cid)?),
             ValueType::Stream => Value::Stream(Box::new(Stream::decode(&r.value, r.cid)?)),
         })
-    }
-}
-
-/// Strings up to this length are copied rather than shared by [`share_or_copy`].
-const SHORT_COPY: usize = 64;
-
-/// A cached string's bytes for another owner (a reply, a key row): copied when short. Sharing
-/// counts the reference in a header of its own, a memory load that misses under a large key
-/// set (and the value's first share allocates that header), while copying a few bytes does
-/// not; both the reply and the row copy the bytes again anyway.
-pub(super) fn share_or_copy(b: &Bytes) -> Bytes {
-    if b.len() <= SHORT_COPY {
-        Bytes::copy_from_slice(b)
-    } else {
-        b.clone()
     }
 }
 

@@ -31,6 +31,21 @@ pub use synchronous::Synchronous;
 
 use bytes::Bytes;
 
+/// Strings up to this length are copied rather than shared by [`share_or_copy`].
+const SHORT_COPY: usize = 64;
+
+/// Bytes for another owner (a reply, a key row, a queued key): copied when short. Sharing
+/// counts the reference in a header of its own, a memory load that misses under a large key
+/// set (and the value's first share allocates that header), while copying a few bytes does
+/// not; both the reply and the row copy the bytes again anyway.
+pub(crate) fn share_or_copy(b: &Bytes) -> Bytes {
+    if b.len() <= SHORT_COPY {
+        Bytes::copy_from_slice(b)
+    } else {
+        b.clone()
+    }
+}
+
 /// Index of a logical database (`SELECT n`).
 pub type DbIndex = u32;
 

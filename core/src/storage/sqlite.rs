@@ -13,8 +13,8 @@ use super::rows::{self, lock, RowWriter, SharedConn};
 use super::slots::Slots;
 use super::values::{self, stored_value};
 use super::{
-    CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record, ScannedKey, SqlValue,
-    Store, StoreError, ValueType, ZRange,
+    share_or_copy, CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record,
+    ScannedKey, SqlValue, Store, StoreError, ValueType, ZRange,
 };
 use super::{KeyFilterStats, Synchronous};
 use std::sync::{Arc, Mutex};
@@ -1489,7 +1489,7 @@ impl Store for SqliteStore {
             None => self.log(Op::Delete { db, key }),
         }
         match &self.rows {
-            Some(rows) if !self.replaying => rows.push(slot, key.clone(), record),
+            Some(rows) if !self.replaying => rows.push(slot, share_or_copy(key), record),
             _ => rows::apply_row(
                 &lock(&self.conn),
                 &self.row_path,
