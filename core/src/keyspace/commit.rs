@@ -4,15 +4,17 @@
 
 use super::dbmap::load_db_map;
 use super::Keyspace;
-use crate::storage::{DbIndex, StoreError};
+use crate::storage::{share_or_copy, DbIndex, StoreError};
 
 impl Keyspace {
     /// Writes every dirty key into the store's open transaction.
     /// On failure the keys not reached yet stay dirty.
     pub fn flush_pending(&mut self) -> Result<(), StoreError> {
-        let mut dirty = std::mem::take(&mut self.dirty).into_iter();
+        let dirty = std::mem::take(&mut self.dirty);
         self.dirty_bytes = 0;
-        while let Some((db, key)) = dirty.next() {
+        let first = self.flushed.len();
+        let mut rows = Vec::with_capacity(dirty.len());
+        for (db, key) in dirty {
             let Some(slot) = self.dbs[db as usize].map.get_mut(&key) else {
                 continue; // dropped by FLUSHDB/FLUSHALL, which wrote through already
             };
@@ -20,25 +22,25 @@ impl Keyspace {
                 continue;
             }
             slot.dirty = false;
-            let pdb = self.phys[db as usize];
             let row = slot
                 .entry
                 .as_ref()
                 .map(|e| e.value.to_record(e.expire_at, e.version));
-            let result = self.store.write_row(pdb, &key, row);
-            self.stats.rows_written += 1;
+            rows.push((self.phys[db as usize], share_or_copy(&key), row));
             self.flushed.push((db, key));
-            if let Err(e) = result {
-                for (db, key) in dirty {
-                    if let Some(slot) = self.dbs[db as usize].map.get(&key) {
-                        if slot.dirty {
-                            self.dirty_bytes += slot.cost(&key);
-                            self.dirty.push((db, key));
-                        }
-                    }
+        }
+        self.stats.rows_written += rows.len() as u64;
+        if let Err((written, e)) = self.store.write_rows(rows) {
+            // The key whose row failed stays among the flushed (the failed commit drops
+            // those from the cache); the ones after it wait for the next flush.
+            for (db, key) in self.flushed.split_off(first + written + 1) {
+                if let Some(slot) = self.dbs[db as usize].map.get_mut(&key) {
+                    slot.dirty = true;
+                    self.dirty_bytes += slot.cost(&key);
+                    self.dirty.push((db, key));
                 }
-                return Err(e);
             }
+            return Err(e);
         }
         if self.next_version != self.persisted_version {
             self.store

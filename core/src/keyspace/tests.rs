@@ -353,3 +353,42 @@ fn a_failed_write_behind_flush_keeps_every_change_and_writes_it_later() {
         assert_eq!(got.value, s(&value), "k{i}");
     }
 }
+
+#[test]
+fn a_write_behind_flush_that_fails_midway_keeps_the_rows_it_did_not_reach() {
+    use crate::storage::SqlValue;
+    // No journal in memory: the rows go straight into the tables, and the flush fails at
+    // the row that finds the file full.
+    let mut ks = keyspace(":memory:", 64 << 20);
+    ks.set_write_behind(Some(WriteBehindOptions {
+        flush_interval_ms: 100,
+        max_dirty_bytes: 1 << 30,
+    }));
+    ks.set(0, b"first", s("x"), None, 0).unwrap();
+    ks.commit().unwrap();
+    let pages = match &ks.store_mut().sql_query("PRAGMA page_count", &[]).unwrap()[0][0] {
+        SqlValue::Integer(n) => *n,
+        other => panic!("{other:?}"),
+    };
+    let limit = format!("PRAGMA max_page_count = {}", pages + 4);
+    ks.store_mut().sql_query(&limit, &[]).unwrap();
+    let value = "v".repeat(3000);
+    for i in 0..200 {
+        ks.set(0, format!("k{i}").as_bytes(), s(&value), None, 0)
+            .unwrap();
+    }
+    assert!(ks.commit().is_err());
+    // Every change is still waiting, the rows before the failure and after it.
+    assert_eq!(ks.write_behind_stats().unwrap().dirty_keys, 200);
+    ks.store_mut()
+        .sql_query("PRAGMA max_page_count = 1000000", &[])
+        .unwrap();
+    ks.commit().unwrap();
+    assert_eq!(ks.write_behind_stats().unwrap().dirty_keys, 0);
+    ks.clear_cache_db(0);
+    assert_eq!(ks.dbsize(0).unwrap(), 201);
+    for i in 0..200 {
+        let got = ks.get(0, format!("k{i}").as_bytes(), 0).unwrap().unwrap();
+        assert_eq!(got.value, s(&value), "k{i}");
+    }
+}

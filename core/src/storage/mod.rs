@@ -117,6 +117,9 @@ pub struct Record {
     pub sub_expire_at: Option<i64>,
 }
 
+/// A key's row to write (`None`: to delete), as [`Store::write_rows`] takes it.
+pub type KeyRow = (DbIndex, Bytes, Option<Record>);
+
 /// One element row of a large collection.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Element {
@@ -346,14 +349,10 @@ pub trait Store: Send {
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError>;
     /// Removes one key's row, if it exists.
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError>;
-    /// Writes (`Some`) or deletes one key's row, with the key as the caller holds it: a store
-    /// that keeps the key for later (the row writer's queue) shares it instead of copying.
-    fn write_row(
-        &mut self,
-        db: DbIndex,
-        key: &Bytes,
-        record: Option<Record>,
-    ) -> Result<(), StoreError>;
+    /// Writes (`Some`) or deletes keys' rows, in order, the keys given to the store to keep
+    /// (the row writer's queue holds them until their rows are applied). On an error, also
+    /// says how many rows were written before the one that failed.
+    fn write_rows(&mut self, rows: Vec<KeyRow>) -> Result<(), (usize, StoreError)>;
     /// Removes every key of one database: at once for every reader and writer, while its rows
     /// may be deleted later by [`Store::reclaim`].
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError>;

@@ -544,8 +544,20 @@ impl RowWriter {
 
     /// Queues a key's row (`None`: its deletion), replacing a row of the same key still
     /// queued.
+    #[cfg(test)]
     pub(super) fn push(&self, db: DbIndex, key: Bytes, row: Option<Record>) {
         self.shared.queue().push(db, key, row);
+    }
+
+    /// Queues keys' rows (`None`: a deletion), each replacing a row of the same key still
+    /// queued, under one hold of the queue: the
+    /// writer's thread takes the queue too, and a hold per row made it wait, and wake, for
+    /// each.
+    pub(super) fn push_all(&self, rows: impl Iterator<Item = (DbIndex, Bytes, Option<Record>)>) {
+        let mut q = self.shared.queue();
+        for (db, key, row) in rows {
+            q.push(db, key, row);
+        }
     }
 
     /// Queues a metadata figure, replacing one of the same name still queued.

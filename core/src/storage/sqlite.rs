@@ -13,8 +13,8 @@ use super::rows::{self, lock, RowWriter, SharedConn};
 use super::slots::Slots;
 use super::values::{self, stored_value};
 use super::{
-    share_or_copy, CollectionId, DbIndex, DbStats, Element, LexBound, Reclaimed, Record,
-    ScannedKey, SqlValue, Store, StoreError, ValueType, ZRange,
+    CollectionId, DbIndex, DbStats, Element, KeyRow, LexBound, Reclaimed, Record, ScannedKey,
+    SqlValue, Store, StoreError, ValueType, ZRange,
 };
 use super::{KeyFilterStats, Synchronous};
 use std::sync::{Arc, Mutex};
@@ -1466,37 +1466,46 @@ impl Store for SqliteStore {
     }
 
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError> {
-        self.write_row(db, &Bytes::copy_from_slice(key), Some(record))
+        let row = (db, Bytes::copy_from_slice(key), Some(record));
+        self.write_rows(vec![row]).map_err(|(_, e)| e)
     }
 
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError> {
-        self.write_row(db, &Bytes::copy_from_slice(key), None)
+        let row = (db, Bytes::copy_from_slice(key), None);
+        self.write_rows(vec![row]).map_err(|(_, e)| e)
     }
 
-    fn write_row(
-        &mut self,
-        db: DbIndex,
-        key: &Bytes,
-        record: Option<Record>,
-    ) -> Result<(), StoreError> {
-        self.begin_queued()?;
-        let slot = self.slots.slot(db);
-        match &record {
-            Some(r) => {
-                self.filter.insert(slot, key);
-                self.log(Op::put(db, key, r));
+    fn write_rows(&mut self, rows: Vec<KeyRow>) -> Result<(), (usize, StoreError)> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.begin_queued().map_err(|e| (0, e))?;
+        for (db, key, record) in &rows {
+            let slot = self.slots.slot(*db);
+            match record {
+                Some(r) => {
+                    self.filter.insert(slot, key);
+                    self.log(Op::put(*db, key, r));
+                }
+                None => self.log(Op::Delete { db: *db, key }),
             }
-            None => self.log(Op::Delete { db, key }),
         }
         match &self.rows {
-            Some(rows) if !self.replaying => rows.push(slot, share_or_copy(key), record),
-            _ => rows::apply_row(
-                &lock(&self.conn),
-                &self.row_path,
-                slot,
-                key,
-                record.as_ref(),
-            )?,
+            Some(queue) if !self.replaying => {
+                let slots = &self.slots;
+                queue.push_all(
+                    rows.into_iter()
+                        .map(|(db, key, r)| (slots.slot(db), key, r)),
+                );
+            }
+            _ => {
+                let conn = lock(&self.conn);
+                for (i, (db, key, record)) in rows.iter().enumerate() {
+                    let slot = self.slots.slot(*db);
+                    rows::apply_row(&conn, &self.row_path, slot, key, record.as_ref())
+                        .map_err(|e| (i, e.into()))?;
+                }
+            }
         }
         Ok(())
     }
