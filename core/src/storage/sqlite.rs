@@ -169,6 +169,9 @@ const SQL_ELEMENT: &str = concat!(
 const SQL_PUT_ELEMENT: &str = "INSERT INTO elements (cid, h, sub, expire_at, value)
      VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (cid, h, sub) DO UPDATE SET expire_at = excluded.expire_at, value = excluded.value";
+/// [`SQL_PUT_ELEMENT`] for an element known to exist.
+const SQL_UPDATE_ELEMENT: &str =
+    "UPDATE elements SET expire_at = ?4, value = ?5 WHERE cid = ?1 AND h = ?2 AND sub = ?3";
 const SQL_SCAN_ELEMENTS: &str = concat!(
     "SELECT h, sub, ",
     stored_value!(),
@@ -1678,11 +1681,7 @@ impl Store for SqliteStore {
             let conn = lock(&self.conn);
             let updated = self
                 .prepared
-                .get(
-                    &conn,
-                    "UPDATE elements SET expire_at = ?4, value = ?5
-                     WHERE cid = ?1 AND h = ?2 AND sub = ?3",
-                )?
+                .get(&conn, SQL_UPDATE_ELEMENT)?
                 .execute(values)?;
             if updated == 0 {
                 self.prepared
@@ -2167,13 +2166,27 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.begin()?;
         let conn = lock(&self.conn);
-        self.prepared.get(&conn, SQL_PUT_ELEMENT)?.execute(params![
+        let element = params![
             cid as i64,
             position(member),
             member,
             None::<i64>,
             &score.to_le_bytes()[..]
-        ])?;
+        ];
+        // A member known to be there is updated: the upsert finds its row by a failed insert
+        // first, which cost a new score of an existing member about a third more. Should it
+        // be missing all the same, it is inserted.
+        let updated = old.is_some()
+            && self
+                .prepared
+                .get(&conn, SQL_UPDATE_ELEMENT)?
+                .execute(element)?
+                > 0;
+        if !updated {
+            self.prepared
+                .get(&conn, SQL_PUT_ELEMENT)?
+                .execute(element)?;
+        }
         if let Some(old) = old {
             self.prepared
                 .get(&conn, SQL_DELETE_SCORE)?
