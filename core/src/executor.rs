@@ -376,9 +376,24 @@ fn run_pipeline(
     let id = client.id;
     let mut blocked_at = None;
     if commands.len() > from + 1 {
-        // Most commands' first argument is their key; for the others the lookup is wasted.
-        let keys = commands[from..].iter().filter_map(|argv| argv.get(1));
-        engine.keyspace.prefetch(client.db, keys.map(|k| &k[..]));
+        // Most commands' first argument is their key (for the others the lookup is wasted);
+        // a long command may have more (MSET, MGET, DEL), which the table's key positions
+        // give, at the cost of a table lookup, which short commands are spared. The keys are
+        // gathered first: the lookups overlap only in a loop that does nothing else.
+        let table = &engine.commands;
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(commands.len() - from);
+        for argv in &commands[from..] {
+            match argv.len() {
+                0 | 1 => {}
+                2..=4 => keys.push(&argv[1]),
+                n => {
+                    if let Some(cmd) = table.get(&argv[0]) {
+                        keys.extend(cmd.step_key_positions(n).map(|i| &argv[i][..]));
+                    }
+                }
+            }
+        }
+        engine.keyspace.prefetch(client.db, keys.into_iter());
     }
     for (i, argv) in commands.iter().enumerate().skip(from) {
         let reply = engine.execute(&mut client, argv);

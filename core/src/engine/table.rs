@@ -419,22 +419,28 @@ impl Command {
         out
     }
 
+    /// The key positions the spec's first/last/step give for `argc` arguments (not those
+    /// after a `numkeys`).
+    pub fn step_key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let last = if self.last_key < 0 {
+            argc as i64 + self.last_key as i64
+        } else {
+            self.last_key as i64
+        };
+        let (first, last) = if self.first_key > 0 && self.step > 0 {
+            (self.first_key as i64, last.min(argc as i64 - 1))
+        } else {
+            (1, 0) // no keys
+        };
+        (first..=last)
+            .step_by(self.step.max(1) as usize)
+            .map(|i| i as usize)
+    }
+
     /// The key positions the command's spec gives: first/last/step and `numkeys`.
     fn spec_key_positions(&self, argv: &[Bytes]) -> Vec<usize> {
         let argc = argv.len();
-        let mut out = Vec::new();
-        if self.first_key > 0 && self.step > 0 {
-            let last = if self.last_key < 0 {
-                argc as i64 + self.last_key as i64
-            } else {
-                self.last_key as i64
-            };
-            let mut i = self.first_key as i64;
-            while i <= last && i < argc as i64 {
-                out.push(i as usize);
-                i += self.step as i64;
-            }
-        }
+        let mut out: Vec<usize> = self.step_key_positions(argc).collect();
         if self.numkeys_at > 0 {
             let at = self.numkeys_at as usize;
             let n = argv
@@ -607,5 +613,31 @@ impl CommandTable {
     /// Number of statistics slots handed out (commands and subcommands, ever registered).
     pub fn stats_slots(&self) -> usize {
         self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handler() -> Handler {
+        Arc::new(|_: &mut crate::engine::Ctx<'_>, _: &[Bytes]| crate::protocol::Reply::Null)
+    }
+
+    #[test]
+    fn step_key_positions_follow_first_last_and_step() {
+        let positions = |first, last, step, argc| {
+            Command::new("x", -1, handler())
+                .keys(first, last, step)
+                .step_key_positions(argc)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(positions(1, 1, 1, 2), [1]); // GET k
+        assert_eq!(positions(1, 1, 1, 3), [1]); // SET k v
+        assert_eq!(positions(1, -1, 2, 7), [1, 3, 5]); // MSET k v k v k v
+        assert_eq!(positions(1, -1, 1, 4), [1, 2, 3]); // DEL a b c
+        assert_eq!(positions(2, 3, 1, 3), [2]); // cut short by argc
+        assert_eq!(positions(0, 0, 0, 3), Vec::<usize>::new()); // no keys
+        assert_eq!(positions(1, 1, 1, 1), Vec::<usize>::new()); // no arguments
     }
 }
