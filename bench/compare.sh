@@ -188,9 +188,25 @@ cpu_ms() {
     awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
 }
 
+# Waits (at most 10 s) until the server's CPU time stops growing: the work a test leaves
+# behind (respite's row writer and merge after a write test) is charged to that test, and
+# does not slow the next one (GET -P 16 right after SET ran up to a third slower).
+settle() {
+    local pid=$1 last now
+    last=$(cpu_ms "$pid")
+    for _ in $(seq 50); do
+        sleep 0.2
+        now=$(cpu_ms "$pid")
+        # One clock tick (10 ms) in 200 ms is an idle server's cron.
+        [ "$now" -le "$((last + 10))" ] && return 0
+        last=$now
+    done
+}
+
 # Prints "TEST<TAB>RPS<TAB>CPU_MS" lines for one server and one pipeline depth: throughput, and
-# the CPU the server spent on the test's requests. CPU per request is the steadier figure on
-# shared machines, where throughput swings with the neighbours' load.
+# the CPU the server spent on the test's requests, the work they left behind included. CPU
+# per request is the steadier figure on shared machines, where throughput swings with the
+# neighbours' load.
 bench() {
     local port=$1 pid=$2 pipeline=$3 out before after test
     local random=()
@@ -213,6 +229,7 @@ bench() {
                 before=$(cpu_ms "$pid")
                 out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
                     -P "$pipeline" --csv PUBLISH ch hello | sed "s/\"PUBLISH ch hello\"/\"$test\"/")
+                settle "$pid"
                 after=$(cpu_ms "$pid")
                 stop_subscribers
                 ;;
@@ -220,6 +237,7 @@ bench() {
                 before=$(cpu_ms "$pid")
                 out=$(printf '"test","rps"\n"MULTI10","%s"\n' \
                     "$("$MULTI_BIN" "127.0.0.1:$port" "$CLIENTS" "$((REQUESTS / 10))")")
+                settle "$pid"
                 after=$(cpu_ms "$pid")
                 ;;
             *)
@@ -230,6 +248,7 @@ bench() {
                 before=$(cpu_ms "$pid")
                 out=$(redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" \
                     "${random[@]}" -P "$pipeline" --csv "${what[@]}")
+                settle "$pid"
                 after=$(cpu_ms "$pid")
                 ;;
         esac
