@@ -304,12 +304,9 @@ fn reclaim_all(ks: &mut Keyspace) {
     assert_eq!(ks.lazyfree_pending().unwrap(), 0);
 }
 
-#[test]
-fn a_failed_write_behind_flush_keeps_every_change_and_writes_it_later() {
+/// A keyspace with write-behind over a file with one key and room for a few more pages only.
+fn write_behind_with_little_room(path: &str) -> Keyspace {
     use crate::storage::SqlValue;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wb.db");
-    let path = path.to_str().unwrap();
     let mut ks = keyspace(path, 64 << 20);
     ks.set_write_behind(Some(WriteBehindOptions {
         flush_interval_ms: 100,
@@ -321,11 +318,19 @@ fn a_failed_write_behind_flush_keeps_every_change_and_writes_it_later() {
         SqlValue::Integer(n) => *n,
         other => panic!("{other:?}"),
     };
-    // Room for a few more pages only: the 200 values of 3 kB cannot fit in the file. The
-    // flush is durable in the redo journal all the same; merging it into the file fails and
-    // is retried.
     let limit = format!("PRAGMA max_page_count = {}", pages + 4);
     ks.store_mut().sql_query(&limit, &[]).unwrap();
+    ks
+}
+
+#[test]
+fn a_failed_write_behind_flush_keeps_every_change_and_writes_it_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wb.db");
+    let path = path.to_str().unwrap();
+    // The 200 values of 3 kB cannot fit in the file. The flush is durable in the redo journal
+    // all the same; merging it into the file fails and is retried.
+    let mut ks = write_behind_with_little_room(path);
     let value = "v".repeat(3000);
     for i in 0..200 {
         ks.set(0, format!("k{i}").as_bytes(), s(&value), None, 0)
@@ -356,22 +361,9 @@ fn a_failed_write_behind_flush_keeps_every_change_and_writes_it_later() {
 
 #[test]
 fn a_write_behind_flush_that_fails_midway_keeps_the_rows_it_did_not_reach() {
-    use crate::storage::SqlValue;
     // No journal in memory: the rows go straight into the tables, and the flush fails at
     // the row that finds the file full.
-    let mut ks = keyspace(":memory:", 64 << 20);
-    ks.set_write_behind(Some(WriteBehindOptions {
-        flush_interval_ms: 100,
-        max_dirty_bytes: 1 << 30,
-    }));
-    ks.set(0, b"first", s("x"), None, 0).unwrap();
-    ks.commit().unwrap();
-    let pages = match &ks.store_mut().sql_query("PRAGMA page_count", &[]).unwrap()[0][0] {
-        SqlValue::Integer(n) => *n,
-        other => panic!("{other:?}"),
-    };
-    let limit = format!("PRAGMA max_page_count = {}", pages + 4);
-    ks.store_mut().sql_query(&limit, &[]).unwrap();
+    let mut ks = write_behind_with_little_room(":memory:");
     let value = "v".repeat(3000);
     for i in 0..200 {
         ks.set(0, format!("k{i}").as_bytes(), s(&value), None, 0)
