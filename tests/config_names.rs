@@ -239,8 +239,8 @@ fn the_page_cache_is_resized_at_run_time_within_its_bounds() {
         conn.cmd(&["CONFIG", "SET", "page-cache-bytes", "100kb"]),
         Reply::error(
             "ERR CONFIG SET failed (possibly related to argument 'page-cache-bytes') - argument \
-             must be 0 (a quarter of cache-max-bytes) or between 1048576 and \
-             9223372036854775807 inclusive"
+             must be 0 (a quarter of cache-max-bytes and what the hot cache leaves unused) or \
+             between 1048576 and 9223372036854775807 inclusive"
         )
     );
     assert_eq!(get(&mut conn, "page-cache-bytes"), "67108864");

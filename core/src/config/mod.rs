@@ -242,7 +242,8 @@ pub struct StorageConfig {
     /// Memory budget of the caches: the hot cache and SQLite's page cache together.
     pub cache_max_bytes: ByteSize,
     /// SQLite's page cache (the tables' B-tree pages kept in memory), taken from
-    /// `cache_max_bytes`; 0 = a quarter of it ([`StorageConfig::page_cache_budget`]).
+    /// `cache_max_bytes`; 0 = a quarter of it ([`StorageConfig::page_cache_budget`]), and a
+    /// loan of what the hot cache leaves unused (`engine/page_cache.rs`).
     pub page_cache_bytes: ByteSize,
     /// How often the redo journal is merged into the database's tables (milliseconds); 0
     /// keeps no journal and commits every batch to SQLite.
@@ -714,8 +715,8 @@ impl Config {
             bad(
                 "storage.page_cache_bytes",
                 format!(
-                    "expected 0 (a quarter of cache_max_bytes) or a size from {MIN_PAGE_CACHE} \
-                     to {MAX_I64} bytes, found {}",
+                    "expected 0 (a quarter of cache_max_bytes and what the hot cache leaves \
+                     unused) or a size from {MIN_PAGE_CACHE} to {MAX_I64} bytes, found {}",
                     st.page_cache_bytes
                 ),
             );

@@ -340,8 +340,8 @@ static PARAMS: &[ConfigParam] = &[
             let n = size(v, 0)?;
             if n.0 != 0 && n.0 < super::MIN_PAGE_CACHE {
                 return Err(format!(
-                    "argument must be 0 (a quarter of cache-max-bytes) or between {} and \
-                     {MAX_I64} inclusive",
+                    "argument must be 0 (a quarter of cache-max-bytes and what the hot cache \
+                     leaves unused) or between {} and {MAX_I64} inclusive",
                     super::MIN_PAGE_CACHE
                 ));
             }

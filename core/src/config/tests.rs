@@ -196,7 +196,7 @@ fn wrong_type_names_file_key_and_expectation() {
         &e,
         &[
             "storage.page_cache_bytes",
-            "0 (a quarter of cache_max_bytes)",
+            "0 (a quarter of cache_max_bytes and what the hot cache leaves unused)",
             "1048576",
         ],
     );
