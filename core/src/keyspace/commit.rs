@@ -31,8 +31,8 @@ impl Keyspace {
         }
         self.stats.rows_written += rows.len() as u64;
         if let Err((written, e)) = self.store.write_rows(rows) {
-            // The key whose row failed stays among the flushed (the failed commit drops
-            // those from the cache); the ones after it wait for the next flush.
+            // The key whose row failed stays among the flushed, which the rollback after a
+            // failed commit deals with; the ones after it are dirty again.
             for (db, key) in self.flushed.split_off(first + written + 1) {
                 if let Some(slot) = self.dbs[db as usize].map.get_mut(&key) {
                     slot.dirty = true;

@@ -36,8 +36,8 @@ const SHORT_COPY: usize = 64;
 
 /// Bytes for another owner (a reply, a key row, a queued key): copied when short. Sharing
 /// counts the reference in a header of its own, a memory load that misses under a large key
-/// set (and the value's first share allocates that header), while copying a few bytes does
-/// not; both the reply and the row copy the bytes again anyway.
+/// set (and the first share allocates that header), while a short copy reads bytes the
+/// caller has just touched and costs one small allocation.
 pub(crate) fn share_or_copy(b: &Bytes) -> Bytes {
     if b.len() <= SHORT_COPY {
         Bytes::copy_from_slice(b)

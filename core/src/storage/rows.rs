@@ -550,9 +550,8 @@ impl RowWriter {
     }
 
     /// Queues keys' rows (`None`: a deletion), each replacing a row of the same key still
-    /// queued, under one hold of the queue: the
-    /// writer's thread takes the queue too, and a hold per row made it wait, and wake, for
-    /// each.
+    /// queued, under one hold of the queue: the writer's thread takes the queue too, and a
+    /// hold per row made the two wait on each other, and wake each other, row by row.
     pub(super) fn push_all(&self, rows: impl Iterator<Item = (DbIndex, Bytes, Option<Record>)>) {
         let mut q = self.shared.queue();
         for (db, key, row) in rows {
