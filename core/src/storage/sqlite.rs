@@ -2173,9 +2173,9 @@ impl Store for SqliteStore {
             None::<i64>,
             &score.to_le_bytes()[..]
         ];
-        // A member known to be there is updated: the upsert finds its row by a failed insert
-        // first, which cost a new score of an existing member about a third more. Should it
-        // be missing all the same, it is inserted.
+        // A member known to be there is updated: the upsert would find its row by a failed
+        // insert first (ZADD -P 16 of new scores for existing members: 3% faster so). Should
+        // it be missing all the same, it is inserted.
         let updated = old.is_some()
             && self
                 .prepared
