@@ -61,3 +61,66 @@ fn object_reload_and_active_expire() {
     assert_eq!(c.cmd(&["GET", "t"]), Reply::NilBulk);
     assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(1));
 }
+
+#[test]
+fn populate_writes_what_redis_writes_and_keeps_it() {
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let server = with_debug();
+    let (mut theirs, mut ours) = (redis.raw(), server.raw());
+    let long_prefix = "z".repeat(200);
+    let cases: &[&[&str]] = &[
+        &["SET", "key:1", "kept"],
+        &["DEBUG", "POPULATE", "3"],
+        &["MGET", "key:0", "key:1", "key:2", "key:3"],
+        &["DEBUG", "POPULATE", "2", "p", "10"],
+        &["GET", "p:0"],
+        &["GET", "p:1"],
+        &["DEBUG", "POPULATE", "2", "q", "3"],
+        &["MGET", "q:0", "q:1"],
+        &["DEBUG", "POPULATE", "1", &long_prefix],
+        &["KEYS", "zzz*"],
+        &["DEBUG", "POPULATE", "0"],
+        &["DEBUG", "POPULATE", "-1"],
+        &["DEBUG", "POPULATE", "abc"],
+        &["DEBUG", "POPULATE", "1", "x", "-5"],
+        &["DEBUG", "POPULATE", "1", "x", "y"],
+        &["DEBUG", "POPULATE"],
+        &["DEBUG", "POPULATE", "1", "a", "1", "extra"],
+        &["TYPE", "key:0"],
+        &["DBSIZE"],
+    ];
+    for case in cases {
+        assert_eq!(ours.cmd(case), theirs.cmd(case), "{case:?}");
+    }
+    // The key a long prefix makes is cut to Redis's 127 bytes.
+    let Reply::Array(keys) = ours.cmd(&["KEYS", "zzz*"]) else {
+        panic!("an array");
+    };
+    assert_eq!(
+        keys,
+        vec![Reply::Bulk(format!("{}:0", long_prefix)[..127].into())]
+    );
+}
+
+#[test]
+fn a_large_populate_commits_as_it_goes_and_survives_a_crash() {
+    let mut server = with_debug();
+    let mut c = server.raw();
+    // More keys than one of POPULATE's commits holds, values long enough to live apart.
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "25000", "big", "600"]),
+        Reply::Simple("OK".into())
+    );
+    drop(c);
+    // Acknowledged, so durable: a kill -9 loses none of it.
+    server.kill();
+    server.restart();
+    let mut c = server.raw();
+    assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(25000));
+    let Reply::Bulk(value) = c.cmd(&["GET", "big:24999"]) else {
+        panic!("a value");
+    };
+    assert_eq!(value.len(), 600);
+    assert!(value.starts_with(b"value:24999\0"));
+    assert!(value[11..].iter().all(|&b| b == 0));
+}

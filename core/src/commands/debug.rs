@@ -1,14 +1,23 @@
-//! DEBUG: the subcommands that mean something here (SLEEP, RELOAD, OBJECT,
+//! DEBUG: the subcommands that mean something here (SLEEP, RELOAD, OBJECT, POPULATE,
 //! SET-ACTIVE-EXPIRE, HELP), refused unless `enable-debug-command` allows them, as in Redis 7.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::list::parse_positive_count;
 use super::table::{flags::*, CommandSpec};
 use super::{eq_ci, err_store, help_reply};
 use crate::engine::Ctx;
+use crate::keyspace::Value;
 use crate::protocol::Reply;
+
+/// Keys DEBUG POPULATE adds between commits: a population of millions goes to the store as it
+/// grows, so that neither the batch nor the hot cache's unwritten entries grow with it.
+const POPULATE_COMMIT_EVERY: u64 = 10_000;
+
+/// Redis builds POPULATE's key names in a buffer of 128 bytes, the last for the C string's end.
+const POPULATE_KEY_MAX: usize = 127;
 
 /// The DEBUG command.
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("debug", -2, debug)
@@ -64,6 +73,9 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if eq_ci(sub, "object") && argv.len() == 3 {
         return object(ctx, &argv[2]);
     }
+    if eq_ci(sub, "populate") && (3..=5).contains(&argv.len()) {
+        return populate(ctx, argv);
+    }
     if eq_ci(sub, "set-active-expire") && argv.len() == 3 {
         ctx.engine.active_expire_enabled = &argv[2][..] != b"0";
         return Reply::ok();
@@ -88,6 +100,65 @@ fn reload(ctx: &mut Ctx<'_>) -> Reply {
     }
     if !ctx.engine.keyspace.clear_cache() {
         return Reply::error("ERR Error trying to load the data file: writes are still pending");
+    }
+    Reply::ok()
+}
+
+/// DEBUG POPULATE count [prefix] [size], as Redis 7: keys `prefix:N` (`key:N` by default) for
+/// N below count, each a string `value:N`, or that text padded with zero bytes (or cut) to
+/// `size` bytes; a key that exists already is left as it is. Its writes commit every
+/// [`POPULATE_COMMIT_EVERY`] keys, as the command goes.
+fn populate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
+    let count = match parse_positive_count(&argv[2]) {
+        Ok(n) => n,
+        Err(reply) => return reply,
+    };
+    let size = match argv.get(4).map(|a| parse_positive_count(a)).transpose() {
+        Ok(size) => size.unwrap_or(0),
+        Err(reply) => return reply,
+    };
+    if size > ctx.engine.config.server.proto_max_bulk_len.0 {
+        // Redis would try to allocate it; no client could have written such a string.
+        return Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    // A C string in Redis: the prefix ends at its first zero byte.
+    let prefix: &[u8] = argv.get(3).map_or(b"key", |p| &p[..]);
+    let prefix = &prefix[..prefix.iter().position(|&b| b == 0).unwrap_or(prefix.len())];
+    let (db, now) = (ctx.db(), ctx.now);
+    let mut added = 0u64;
+    for n in 0..count {
+        let mut key = Vec::with_capacity(prefix.len() + 21);
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(n.to_string().as_bytes());
+        key.truncate(POPULATE_KEY_MAX);
+        match ctx.engine.keyspace.exists(db, &key, now) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => return err_store(&e),
+        }
+        let text = format!("value:{n}");
+        let value = if size == 0 {
+            Bytes::from(text)
+        } else {
+            let mut padded = vec![0u8; size as usize];
+            let len = text.len().min(padded.len());
+            padded[..len].copy_from_slice(&text.as_bytes()[..len]);
+            Bytes::from(padded)
+        };
+        if let Err(e) = ctx
+            .engine
+            .keyspace
+            .set(db, &key, Value::String(value), None, now)
+        {
+            return err_store(&e);
+        }
+        added += 1;
+        if added % POPULATE_COMMIT_EVERY == 0 {
+            if let Err(e) = ctx.engine.flush_keyspace() {
+                return err_store(&e);
+            }
+        }
     }
     Reply::ok()
 }
@@ -125,6 +196,10 @@ fn debug_help() -> Reply {
         &[
             "OBJECT <key>",
             "    Show low level info about the key and associated value.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Create <count> string keys named key:<num> (<prefix>:<num> with a prefix),",
+            "    each holding value:<num>, padded with zero bytes to <size> bytes if given.",
+            "    Keys that exist are left as they are.",
             "RELOAD",
             "    Commit every write, merge the redo journal into the data file and empty the",
             "    hot cache, so that the following reads come from the file.",
