@@ -39,11 +39,9 @@ while getopts "n:c:P:e:h" opt; do
 done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-for tool in redis-server redis-cli redis-benchmark; do
-    command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
-done
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh" big_collections
+need_tools redis-server redis-cli redis-benchmark
 respite_release
 
 # The fill: RESP commands of 1000 elements each, members "element:<12 digits>" as

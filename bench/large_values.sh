@@ -20,11 +20,9 @@ CLIENTS=${CLIENTS:-50}
 PIPELINE=${PIPELINE:-16}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-for tool in redis-server redis-cli redis-benchmark; do
-    command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install redis-server redis-tools)" >&2; exit 1; }
-done
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh" large_values
+need_tools redis-server redis-cli redis-benchmark
 respite_release
 
 # One redis-benchmark run of random SETs: port, requests; prints "rps p50 p99 max" (ms).

@@ -1,6 +1,6 @@
 # Shared by the bench scripts: `source bench/lib.sh NAME` makes a work directory ($WORK),
-# kills the processes whose pids are added to PIDS on exit, and gives free_port and
-# wait_ping. NAME labels the work directory and the error messages.
+# kills the processes whose pids are added to PIDS on exit, and gives need_tools, free_port
+# and wait_ping. NAME labels the work directory and the error messages.
 BENCH_NAME=${1:-bench}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/respite-bench-$BENCH_NAME.XXXXXX")
@@ -14,6 +14,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Exits unless every tool named is on the PATH.
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || {
+            echo "$BENCH_NAME.sh: $tool not found (apt-get install redis-server redis-tools)" >&2
+            exit 1
+        }
+    done
+}
 
 # A loopback port nothing listens on.
 free_port() {
