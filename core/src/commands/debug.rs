@@ -132,11 +132,12 @@ fn populate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         key.push(b':');
         key.extend_from_slice(n.to_string().as_bytes());
         key.truncate(POPULATE_KEY_MAX);
-        match ctx.engine.keyspace.exists(db, &key, now) {
-            Ok(true) => continue,
-            Ok(false) => {}
+        // One lookup, as Redis's lookupKeyWrite: an existing key is left alone.
+        let mut slot = match ctx.engine.keyspace.write(db, &key, now) {
+            Ok(slot) if slot.exists() => continue,
+            Ok(slot) => slot,
             Err(e) => return err_store(&e),
-        }
+        };
         let text = format!("value:{n}");
         let value = if size == 0 {
             Bytes::from(text)
@@ -146,13 +147,10 @@ fn populate(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
             padded[..len].copy_from_slice(&text.as_bytes()[..len]);
             Bytes::from(padded)
         };
-        if let Err(e) = ctx
-            .engine
-            .keyspace
-            .set(db, &key, Value::String(value), None, now)
-        {
+        if let Err(e) = slot.set(Value::String(value), None) {
             return err_store(&e);
         }
+        drop(slot); // records the write
         added += 1;
         if added % POPULATE_COMMIT_EVERY == 0 {
             if let Err(e) = ctx.engine.flush_keyspace() {
