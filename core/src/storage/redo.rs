@@ -23,13 +23,16 @@
 //! whether it has been merged or not; the only overlay is the row writer's queue of key rows
 //! not applied yet ([`rows`](super::rows)), which a key's load consults first.
 //!
-//! A timely merge commits on the row writer's thread ([`rows`](super::rows)): the executor
-//! applies the last queued key rows, hands the commit over and goes on serving; batches it
-//! journals meanwhile are kept, and once the commit is done the merged records leave the
-//! journal (the records appended since are copied into a new file that replaces it by rename,
-//! so a crash at any point replays from `meta.redo_seq` to the same state). Only the
-//! executor's own statements (a collection's element rows, a scan) wait for the commit. A
-//! merge at the size limit, at shutdown or for CONFIG SET runs on the executor's thread.
+//! A merge runs on the row writer's thread ([`rows`](super::rows)): the executor hands it
+//! the key rows queued so far (all of them from journaled batches) and goes on serving; the
+//! writer applies those rows, then commits. Batches journaled meanwhile are kept, and once
+//! the commit is done the merged records leave the journal (the records appended since are
+//! copied into a new file that replaces it by rename, so a crash at any point replays from
+//! `meta.redo_seq` to the same state). Only the executor's own statements (a collection's
+//! element rows, a scan) wait for the commit. A journal that reaches its size limit makes
+//! the next batch wait for the merge in flight (back-pressure), and merge on the executor's
+//! thread only if the records journaled meanwhile fill it still; a merge at shutdown or for
+//! CONFIG SET runs on the executor's thread too.
 //!
 //! At open, the records after `meta.redo_seq` are replayed (the same calls, on the same state,
 //! give the same rows) and merged at once: the journal's size limit bounds the restart time.
@@ -757,9 +760,10 @@ pub struct JournalStats {
     pub merge_ms: u64,
     /// Duration of the last merge, in milliseconds.
     pub last_merge_ms: u64,
-    /// Merges forced by the size limit (writes waited for them).
+    /// Times the journal reached its size limit, and the next writes waited for a merge
+    /// (the one in flight, or one on the executor's thread).
     pub backpressure_merges: u64,
-    /// Milliseconds writes waited on merges forced by the size limit.
+    /// Milliseconds writes waited on merges at the size limit.
     pub backpressure_ms: u64,
     /// Merges that failed (and were retried later).
     pub merge_failures: u64,
@@ -954,14 +958,6 @@ impl Journal {
             || self.oldest.is_some_and(|t| {
                 now.duration_since(t).as_millis() as u64 >= self.options.merge_interval_ms
             })
-    }
-
-    /// Whether the oldest unmerged write waited four merge intervals: a merge postponed for
-    /// the row writer to catch up is not postponed any longer.
-    pub(super) fn merge_overdue(&self, now: Instant) -> bool {
-        self.oldest.is_some_and(|t| {
-            now.duration_since(t).as_millis() as u64 >= self.options.merge_interval_ms * 4
-        })
     }
 
     /// Counts a merge that committed the records up to `seq` in `ms` milliseconds.

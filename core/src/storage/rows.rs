@@ -32,13 +32,17 @@
 //! succeeds; the store rolls the open transaction back and rebuilds it from the journal if
 //! SQLite dropped it.
 //!
-//! The writer's thread also commits the open transaction for a merge
-//! ([`RowWriter::request_merge`]), so that the executor goes on serving while SQLite writes
-//! the merge's pages. The executor applies every queued row (all of them from batches already
-//! journaled) before it asks; from then until the commit the writer takes no new rows (they
-//! belong to later batches, which the next transaction holds), and the executor's own
-//! statements wait for the commit ([`RowWriter::await_merge`]), so the transaction that
-//! commits holds exactly the journal's records up to the merge's sequence number.
+//! The writer's thread also runs merges ([`RowWriter::request_merge`]), so that the executor
+//! goes on serving while SQLite writes the merge's pages. Asking for one moves every queued
+//! row (all of them from batches already journaled) into a set of its own, which the writer
+//! applies, a chunk at a time, before it commits; rows queued from then on belong to later
+//! batches, which the next transaction holds, and wait until the commit is done. Reads find
+//! a key's newest row among the later rows first, then in the merge's set. The executor's
+//! own statements wait for the commit ([`RowWriter::await_merge`]), so the transaction that
+//! commits holds exactly the journal's records up to the merge's sequence number. Before,
+//! the executor applied the rows the writer had not reached itself, and under a write load
+//! heavier than the writer (random SETs of 1 KB values) that left every other merge to the
+//! journal's size limit, a 100-200 ms stall each.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -253,14 +257,22 @@ impl<'c> RowStatements<'c> {
 /// A row taken from the queue to be applied: database, the key's position, key, row.
 type Taken = (DbIndex, i64, Bytes, Option<Record>);
 
+/// Queued key rows by key, in the order the keys were first queued.
+type RowMap = LinkedHashMap<(DbIndex, Bytes), Option<Record>, ahash::RandomState>;
+
 /// The rows waiting to be applied, with the newest row of each key.
 #[derive(Default)]
 struct Queue {
     /// Each queued key's newest row, in the order the keys were first queued.
-    latest: LinkedHashMap<(DbIndex, Bytes), Option<Record>, ahash::RandomState>,
+    latest: RowMap,
     /// The newest value of each metadata figure set since it was last applied (the data
     /// size and version counters change with most batches).
     meta: HashMap<String, i64, ahash::RandomState>,
+    /// The rows and figures of the batches a requested merge commits, moved out of `latest`
+    /// and `meta` when it was asked for: the writer's thread applies them, then commits.
+    /// Reads find a key's row in `latest` first, then here.
+    frozen: RowMap,
+    frozen_meta: HashMap<String, i64, ahash::RandomState>,
     /// Bytes the queued rows take ([`row_bytes`]).
     bytes: usize,
     /// Commits that waited for the writer to bring the queue under [`MAX_QUEUED_BYTES`].
@@ -272,9 +284,6 @@ struct Queue {
     applied_inline: u64,
     /// The merge asked of the writer's thread, and then its outcome.
     merge: Merge,
-    /// A merge is due: apply everything queued, however little (else the writer leaves a
-    /// window of rows waiting).
-    drain: bool,
     /// Rows queued for a key whose earlier row was still queued (written once for both).
     coalesced: u64,
     /// When a settle last applied queued rows on the executor's thread: the window stays
@@ -324,18 +333,27 @@ impl Queue {
         }
     }
 
-    /// The queued row of a key, if any.
+    /// The queued row of a key, if any: the newest, queued since a merge was asked for, or
+    /// one that merge is to commit.
     fn get(&self, db: DbIndex, key: &[u8]) -> Option<&Option<Record>> {
         // (DbIndex, Bytes) hashes as (DbIndex, &[u8]): no key is copied to look one up.
-        let hash = self.latest.hasher().hash_one((db, key));
-        self.latest
-            .raw_entry()
-            .from_hash(hash, |(d, k)| *d == db && k[..] == *key)
-            .map(|(_, row)| row)
+        // (Each map has a hasher of its own: they swap at every merge.)
+        fn find<'m>(map: &'m RowMap, db: DbIndex, key: &[u8]) -> Option<&'m Option<Record>> {
+            let hash = map.hasher().hash_one((db, key));
+            map.raw_entry()
+                .from_hash(hash, |(d, k)| *d == db && k[..] == *key)
+                .map(|(_, row)| row)
+        }
+        match find(&self.latest, db, key) {
+            None if !self.frozen.is_empty() => find(&self.frozen, db, key),
+            found => found,
+        }
     }
 
-    /// Takes a key's queued row out of the queue, if it has one.
+    /// Takes a key's queued row out of the queue, if it has one. Never while a merge is
+    /// requested: the row may belong to a batch after it.
     fn remove(&mut self, db: DbIndex, key: &[u8]) -> Option<Taken> {
+        debug_assert!(!matches!(self.merge, Merge::Requested(_)));
         let hash = self.latest.hasher().hash_one((db, key));
         let ((db, key), row) = match self
             .latest
@@ -354,8 +372,12 @@ impl Queue {
     fn holds_back(&self, window: usize) -> bool {
         window > 0
             && self.bytes <= window
-            && !self.drain
             && self.settled_at.is_none_or(|t| t.elapsed() >= WINDOW_PAUSE)
+    }
+
+    /// Rows waiting to be applied, a requested merge's included.
+    fn rows_queued(&self) -> usize {
+        self.latest.len() + self.frozen.len()
     }
 
     /// Whether nothing waits to be applied.
@@ -363,44 +385,59 @@ impl Queue {
         self.latest.is_empty() && self.meta.is_empty()
     }
 
-    /// Takes up to `n` rows, in key order, and every queued metadata figure.
+    /// Moves every queued row and figure into the set a merge commits (`frozen`, which the
+    /// last merge left empty, so that the two maps swap their memory rather than regrow).
+    fn freeze(&mut self) {
+        debug_assert!(self.frozen.is_empty() && self.frozen_meta.is_empty());
+        std::mem::swap(&mut self.latest, &mut self.frozen);
+        std::mem::swap(&mut self.meta, &mut self.frozen_meta);
+    }
+
+    /// Takes up to `n` rows, in key order, and every queued metadata figure: while a merge is
+    /// requested, of the rows it commits only (those queued since belong to the next
+    /// transaction).
     fn take(&mut self, n: usize) -> (Vec<Taken>, Vec<(String, i64)>) {
-        if matches!(self.merge, Merge::Requested(_)) {
-            // Queued after the merge's records: the next transaction's.
-            return (Vec::new(), Vec::new());
-        }
-        let meta = self.meta.drain().collect();
-        let mut out = Vec::with_capacity(n.min(self.latest.len()));
+        let merging = matches!(self.merge, Merge::Requested(_));
+        let (rows, meta) = if merging {
+            (&mut self.frozen, &mut self.frozen_meta)
+        } else {
+            (&mut self.latest, &mut self.meta)
+        };
+        let meta = meta.drain().collect();
+        let mut out = Vec::with_capacity(n.min(rows.len()));
         while out.len() < n {
-            let Some(((db, key), row)) = self.latest.pop_front() else {
+            let Some(((db, key), row)) = rows.pop_front() else {
                 break;
             };
             self.bytes -= row_bytes(&key, row.as_ref());
             out.push((db, super::sqlite::position(&key), key, row));
-        }
-        if self.latest.is_empty() {
-            self.drain = false; // drained: the window fills again
         }
         // By the key table's order (db, position, key): each page is touched once per chunk.
         out.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
         (out, meta)
     }
 
-    /// Puts back what could not be applied, in front of the queue, unless a newer row or
-    /// figure was queued meanwhile.
+    /// Puts back what could not be applied, in front of the queue (of the rows a requested
+    /// merge commits, when they were those), unless a newer row or figure was queued
+    /// meanwhile.
     fn requeue(&mut self, rows: impl DoubleEndedIterator<Item = Taken>, meta: Vec<(String, i64)>) {
         use hashlink::linked_hash_map::RawEntryMut;
+        let (queue, figures) = if matches!(self.merge, Merge::Requested(_)) {
+            (&mut self.frozen, &mut self.frozen_meta)
+        } else {
+            (&mut self.latest, &mut self.meta)
+        };
         for (db, _, key, row) in rows.rev() {
             let bytes = row_bytes(&key, row.as_ref());
             let k = (db, key);
-            if let RawEntryMut::Vacant(v) = self.latest.raw_entry_mut().from_key(&k) {
+            if let RawEntryMut::Vacant(v) = queue.raw_entry_mut().from_key(&k) {
                 v.insert(k.clone(), row);
-                self.latest.to_front(&k);
+                queue.to_front(&k);
                 self.bytes += bytes;
             }
         }
         for (name, value) in meta {
-            self.meta.entry(name).or_insert(value);
+            figures.entry(name).or_insert(value);
         }
     }
 
@@ -415,6 +452,8 @@ impl Queue {
     fn clear(&mut self) {
         self.latest.clear();
         self.meta.clear();
+        self.frozen.clear();
+        self.frozen_meta.clear();
         self.bytes = 0;
     }
 }
@@ -567,17 +606,20 @@ impl RowWriter {
     /// The queued value of a metadata figure.
     pub(super) fn pending_meta(&self, name: &str) -> Option<i64> {
         let q = self.shared.queue();
-        if q.meta.is_empty() {
+        if q.meta.is_empty() && q.frozen_meta.is_empty() {
             return None;
         }
-        q.meta.get(name).copied()
+        q.meta
+            .get(name)
+            .or_else(|| q.frozen_meta.get(name))
+            .copied()
     }
 
     /// The queued row of a key: `Some(None)` when its deletion is queued, `None` when
     /// nothing of it is.
     pub(super) fn pending(&self, db: DbIndex, key: &[u8]) -> Option<Option<Record>> {
         let q = self.shared.queue();
-        if q.latest.is_empty() {
+        if q.latest.is_empty() && q.frozen.is_empty() {
             return None;
         }
         q.get(db, key).cloned()
@@ -597,19 +639,6 @@ impl RowWriter {
             .window
             .store(window, std::sync::atomic::Ordering::Relaxed);
         self.shared.wake.notify_one();
-    }
-
-    /// Readies a merge: whether the writer has applied nearly every queued row (the merge
-    /// then applies little on the executor's thread). If not, the writer is told to apply all
-    /// of them, its window included.
-    pub(super) fn drained_for_merge(&self) -> bool {
-        let mut q = self.shared.queue();
-        let done = q.latest.len() <= CHUNK * 4 || q.failed.is_some();
-        if !done && !q.drain {
-            q.drain = true;
-            self.shared.wake.notify_one();
-        }
-        done
     }
 
     /// Lets the thread start on what was queued past its window (once per batch, not per
@@ -718,14 +747,14 @@ impl RowWriter {
     }
 
     /// Asks the writer's thread to commit the open transaction as the merge of the journal's
-    /// records up to `seq`. The caller holds the connection (`conn`) and has applied every
-    /// queued row with it ([`Self::settle`]); it must not write to the connection until
-    /// [`Self::await_merge`] returned.
-    pub(super) fn request_merge(&self, _conn: &Connection, seq: u64) {
+    /// records up to `seq`, every one of whose batches has queued its rows already: the
+    /// thread applies the rows queued so far (no later ones), then commits. The caller must
+    /// not write to the connection, nor settle rows, until [`Self::await_merge`] returned.
+    pub(super) fn request_merge(&self, seq: u64) {
         let mut q = self.shared.queue();
         debug_assert!(matches!(q.merge, Merge::Idle));
+        q.freeze();
         q.merge = Merge::Requested(seq);
-        q.drain = false;
         self.shared.wake.notify_one();
     }
 
@@ -768,7 +797,7 @@ impl RowWriter {
     /// Fills the row writer's fields of `stats`.
     pub(super) fn stats(&self, stats: &mut super::JournalStats) {
         let q = self.shared.queue();
-        stats.rows_queued = q.latest.len() as u64;
+        stats.rows_queued = q.rows_queued() as u64;
         stats.rows_queued_bytes = q.bytes as u64;
         stats.rows_backpressure_waits = q.backpressure_waits;
         stats.rows_applied_background = q.applied_background;
@@ -819,14 +848,32 @@ fn run(shared: &Shared) {
             _ => None,
         };
         if let Some(seq) = requested {
+            // The merge's rows first, a chunk per hold of the connection as any (none after
+            // one failed: the merge fails instead).
+            let failed = shared.queue().failed.is_some();
+            if !failed && shared.apply_chunk(&conn, CHUNK, false) {
+                drop(conn);
+                shared.applied.notify_all();
+                std::thread::yield_now();
+                continue;
+            }
             #[cfg(test)]
             let _held = shared.hold_merges.lock();
             let started = std::time::Instant::now();
-            let result = commit_merge(&conn, seq).map_err(|e| e.to_string());
+            let failed = shared.queue().failed.clone();
+            // A row that failed fails the merge: the store rebuilds the open transaction from
+            // the journal, which holds every row queued.
+            let result = match failed {
+                Some(e) => Err(format!("writing key rows failed: {e}")),
+                None => commit_merge(&conn, seq).map_err(|e| e.to_string()),
+            };
             drop(conn);
             let ms = started.elapsed().as_millis() as u64;
             shared.queue().merge = Merge::Done(ms, result);
             shared.merged.notify_all();
+            // A commit waiting for the queue to shrink may go on: the rows queued meanwhile
+            // can be applied now.
+            shared.applied.notify_all();
             continue;
         }
         let more = shared.apply_chunk(&conn, CHUNK, false);
@@ -968,22 +1015,47 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert_eq!(applied_and_queued(&conn, &writer), (0, 1500));
         assert_eq!(writer.shared.queue().coalesced, 2 * 1500);
-        // A merge that is due has the writer apply them all, each once with its last row.
-        assert!(!writer.drained_for_merge());
-        wait_rows(&conn, &writer, |applied, queued| {
-            (applied, queued) == (1500, 0)
-        });
-        let value = |key: &str| -> String {
-            lock(&conn)
-                .query_row(
-                    "SELECT CAST(value AS TEXT) FROM keys WHERE key = CAST(?1 AS BLOB)",
-                    [key],
-                    |r| r.get(0),
-                )
-                .unwrap()
+        // A merge has the writer apply them all, each once with its last row, and commit
+        // them; a row queued after the merge was asked for waits for the next transaction.
+        let gate = writer.merge_gate();
+        let held = gate.lock().unwrap();
+        let conn_held = lock(&conn); // the writer takes no row until it is released
+        writer.request_merge(7);
+        writer.push(0, Bytes::from("late"), Some(record("late")));
+        writer.push(0, Bytes::from("key:0001"), Some(record("newer")));
+        writer.wake();
+        // Reads find the merge's rows, and the newer rows queued since before them.
+        let pending = |key: &str| writer.pending(0, key.as_bytes()).flatten().map(|r| r.value);
+        assert_eq!(pending("key:0000").as_deref(), Some(&b"2"[..]));
+        assert_eq!(pending("key:0001").as_deref(), Some(&b"newer"[..]));
+        assert_eq!(pending("late").as_deref(), Some(&b"late"[..]));
+        assert_eq!(writer.shared.queue().rows_queued(), 1502);
+        drop(conn_held);
+        drop(held);
+        let done = writer.await_merge(true).expect("requested");
+        assert_eq!((done.seq, done.error), (7, None));
+        let value = |conn: &Connection, key: &str| -> Option<String> {
+            conn.query_row(
+                "SELECT CAST(value AS TEXT) FROM keys WHERE key = CAST(?1 AS BLOB)",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap()
         };
-        assert_eq!(value("key:0000"), "2");
+        let committed = Connection::open(dir.path().join("rows.db")).unwrap();
+        assert_eq!(value(&committed, "key:0000").as_deref(), Some("2"));
+        assert_eq!(value(&committed, "key:1499").as_deref(), Some("2"));
+        assert_eq!(value(&committed, "key:0001").as_deref(), Some("2"));
+        assert_eq!(value(&committed, "late"), None, "not the merge's");
+        writer.settle(&lock(&conn), false).unwrap();
+        assert_eq!(value(&lock(&conn), "late").as_deref(), Some("late"));
+        assert_eq!(value(&lock(&conn), "key:0001").as_deref(), Some("newer"));
         assert_eq!(writer.shared.queue().applied_background, 1500);
+        let value = |key: &str| value(&lock(&conn), key).unwrap();
+        lock(&conn)
+            .execute("DELETE FROM keys WHERE key = CAST('late' AS BLOB)", [])
+            .unwrap();
         // Past the window, the oldest rows are applied until it holds no more than its size:
         // the rest keep waiting.
         for i in 1500..3600 {
@@ -1001,6 +1073,31 @@ mod tests {
             "{applied} applied, {queued} queued"
         );
         assert_eq!(value("key:1500"), "new", "the oldest rows went first");
+    }
+
+    #[test]
+    fn a_merge_whose_rows_cannot_be_applied_fails_and_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = shared_conn(Connection::open(dir.path().join("rows.db")).unwrap());
+        let writer = RowWriter::start(Arc::clone(&conn), WINDOW).unwrap();
+        writer.push(0, Bytes::from("a"), Some(record("a")));
+        {
+            let conn = lock(&conn);
+            writer.request_merge(3);
+            conn.execute_batch("ROLLBACK").unwrap(); // as SQLite drops it after an error
+        }
+        let done = writer.await_merge(true).expect("requested");
+        assert!(done.error.unwrap().contains("rolled back"));
+        assert!(writer.failed());
+        assert!(writer.pending(0, b"a").is_some(), "still readable");
+        let committed = Connection::open(dir.path().join("rows.db")).unwrap();
+        let rows: i64 = committed
+            .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+        // The store then rebuilds the transaction from the journal, which holds the row.
+        writer.discard(&lock(&conn));
+        assert_eq!(writer.pending(0, b"a"), None);
     }
 
     #[test]

@@ -861,17 +861,11 @@ impl SqliteStore {
         }
     }
 
-    /// Whether the merge interval passed, and the row writer has applied nearly every queued
-    /// row (else the merge would apply them on the executor's thread), or the merge waited
-    /// long enough for it.
+    /// Whether a merge is due (see [`Journal::merge_due`]).
     fn timely_merge_due(&self) -> bool {
-        let Some(journal) = self.journal.as_ref() else {
-            return false;
-        };
-        let now = std::time::Instant::now();
-        journal.merge_due(now)
-            && (self.rows.as_ref().is_none_or(RowWriter::drained_for_merge)
-                || journal.merge_overdue(now))
+        self.journal
+            .as_ref()
+            .is_some_and(|j| j.merge_due(std::time::Instant::now()))
     }
 
     /// Applies the key rows the row writer still holds, before a statement that reads or
@@ -1020,9 +1014,10 @@ impl SqliteStore {
         }
     }
 
-    /// Starts a merge whose commit runs on the row writer's thread: applies the queued key
-    /// rows (all of them from journaled batches), then hands the commit over. Falls back to
-    /// [`Self::merge_now`] when there is no row writer or the transaction must be rebuilt.
+    /// Starts a merge that runs on the row writer's thread: the writer applies the key rows
+    /// queued so far (all of them from journaled batches), then commits, while the executor
+    /// goes on serving. Falls back to [`Self::merge_now`] when there is no row writer, a row
+    /// failed to apply, or the transaction must be rebuilt.
     fn start_merge(&mut self) -> Result<(), StoreError> {
         if self.merging {
             return Ok(());
@@ -1035,9 +1030,8 @@ impl SqliteStore {
         }
         let seq = journal.last_seq;
         let conn = lock(&self.conn);
-        let settled = rows.settle(&conn, false);
-        if settled.is_ok() && !conn.is_autocommit() {
-            rows.request_merge(&conn, seq);
+        if !rows.failed() && !conn.is_autocommit() {
+            rows.request_merge(seq);
             drop(conn);
             self.merging = true;
             if std::mem::take(&mut self.filter_rebuild) {
@@ -2567,10 +2561,15 @@ impl Store for SqliteStore {
                 }
             }
             if journal.is_full() {
-                // Back-pressure: the batch is durable, but the next one waits for the merge.
+                // Back-pressure: the batch is durable, but the next one waits for the merge
+                // running in the background, if one is (its records then leave the journal),
+                // or for one on this thread.
                 let started = std::time::Instant::now();
                 journal.retry_at = None;
-                let merged = self.merge_now();
+                let mut merged = self.finish_merge(true);
+                if merged.is_err() || self.journal.as_ref().is_some_and(Journal::is_full) {
+                    merged = self.merge_now();
+                }
                 let journal = self.journal.as_mut().expect("checked above");
                 journal.stats.backpressure_merges += 1;
                 journal.stats.backpressure_ms += started.elapsed().as_millis() as u64;
