@@ -220,21 +220,26 @@ impl<'c> RowStatements<'c> {
             };
         }
         if apart {
-            // Rewritten in place when the row had a value apart already; otherwise a new
-            // value row the key row then points at (a trigger drops the one it pointed at
-            // before, if any). The statements run as one.
+            // Rewritten in place when the row had a value apart already: two statements that
+            // each write all they change, so that applying the row again after a failure
+            // between them (it stays queued) leaves the two rows agreeing, and that need
+            // no savepoint, whose copy of each page they change cost the writer about a
+            // tenth of its time under SETs of 1 KB values.
             let conn = self.conn;
-            return values::atomically(conn, || {
-                if path.try_rewrite() {
-                    let id: Option<i64> =
-                        Self::prepared(conn, &mut self.rewrite_apart, SQL_REWRITE_APART)?
-                            .query_row(&columns!(&None::<i64>)[..8], |row| row.get(0))
-                            .optional()?;
-                    path.rewrote(id.is_some());
-                    if let Some(id) = id {
-                        return values::set(conn, id, &r.value);
-                    }
+            if path.try_rewrite() {
+                let id: Option<i64> =
+                    Self::prepared(conn, &mut self.rewrite_apart, SQL_REWRITE_APART)?
+                        .query_row(&columns!(&None::<i64>)[..8], |row| row.get(0))
+                        .optional()?;
+                path.rewrote(id.is_some());
+                if let Some(id) = id {
+                    return values::overwrite(conn, id, &r.value);
                 }
+            }
+            // Otherwise a new value row the key row then points at (a trigger drops the one
+            // it pointed at before, if any): the statements run as one, or a failure between
+            // them would leave a value row nothing points at.
+            return values::atomically(conn, || {
                 let id = Some(values::add(conn, &r.value)?);
                 Self::prepared(conn, &mut self.put, SQL_PUT)?.execute(&columns!(&id)[..])?;
                 Ok(())
