@@ -971,33 +971,45 @@ impl SqliteStore {
         let Some(done) = self.rows.as_ref().and_then(|r| r.await_merge(wait)) else {
             return Ok(());
         };
-        self.merging = false;
-        let journal = self.journal.as_mut().expect("a merge needs the journal");
-        match done.error {
-            None => {
-                journal.stats.background_merges += 1;
-                journal.merged(done.seq, done.ms);
-                // The writer opened the next transaction after the commit; should that have
-                // failed, the next write opens one.
-                self.in_tx = !lock(&self.conn).is_autocommit();
-                let journal = self.journal.as_mut().expect("checked above");
-                if let Err(e) = journal.drop_merged() {
-                    // Harmless: the merged records stay, and a replay skips them (they precede
-                    // `meta.redo_seq`). The statement that collected the merge goes on.
-                    tracing::warn!(error = %e, "dropping merged records from the redo journal");
-                }
-                self.filter.spawn(&self.path);
+        match self.book_merge(done) {
+            Ok(()) => {
                 self.rebuild_filter_if_wanted();
                 Ok(())
             }
-            Some(e) => {
-                self.filter_rebuild |= self.filter.abandon();
+            Err(e) => {
                 self.merge_failed(&e);
                 Err(StoreError::Io(format!(
                     "merging the redo journal failed: {e}"
                 )))
             }
         }
+    }
+
+    /// Books the outcome of the merge that ran on the row writer's thread. One that committed
+    /// drops its records from the journal: from then on a rebuild replays only the records
+    /// after it (replaying a merged record again would apply it twice). One that failed is
+    /// counted and retried later; its error is returned, and the caller must rebuild the open
+    /// transaction from the journal.
+    fn book_merge(&mut self, done: rows::MergeDone) -> Result<(), String> {
+        self.merging = false;
+        let journal = self.journal.as_mut().expect("a merge needs the journal");
+        if let Some(e) = done.error {
+            self.filter_rebuild |= self.filter.abandon();
+            return Err(e);
+        }
+        journal.stats.background_merges += 1;
+        journal.merged(done.seq, done.ms);
+        // The writer opened the next transaction after the commit; should that have failed,
+        // the next write opens one.
+        self.in_tx = !lock(&self.conn).is_autocommit();
+        let journal = self.journal.as_mut().expect("checked above");
+        if let Err(e) = journal.drop_merged() {
+            // Harmless: the merged records stay, and a replay skips them (they precede
+            // `meta.redo_seq`). The statement that collected the merge goes on.
+            tracing::warn!(error = %e, "dropping merged records from the redo journal");
+        }
+        self.filter.spawn(&self.path);
+        Ok(())
     }
 
     /// A merge that failed: counted, retried later, and the open transaction (which SQLite
@@ -1304,12 +1316,16 @@ impl SqliteStore {
     /// Rolls back the open SQLite transaction, whatever state SQLite left it in.
     fn discard_transaction(&mut self) {
         if self.merging {
-            // Its outcome no longer matters: the transaction goes either way.
-            if let Some(rows) = &self.rows {
-                let _ = rows.await_merge(true);
+            // The transaction goes either way, but a merge that committed is booked first:
+            // the rebuild that follows must not replay its records.
+            if let Some(done) = self.rows.as_ref().and_then(|r| r.await_merge(true)) {
+                if let Err(e) = self.book_merge(done) {
+                    if let Some(journal) = self.journal.as_mut() {
+                        journal.merge_failed(e);
+                    }
+                }
             }
             self.merging = false;
-            self.filter_rebuild |= self.filter.abandon();
         }
         let conn = lock(&self.conn);
         if let Some(rows) = &self.rows {
@@ -2974,6 +2990,44 @@ mod tests {
         }
         assert_eq!(s.meta_get("renames").unwrap(), Some((n / 10) as i64));
         assert_eq!(s.db_stats().unwrap()[0].keys, n + n / 50 * 5);
+    }
+
+    /// A batch rolled back while a merge runs on the row writer's thread: the merge, which
+    /// commits all the same, is booked before the transaction is rebuilt, so that the rebuild
+    /// replays only the records after it (a shift of list items replayed on top of its own
+    /// merged result would move the items twice).
+    #[test]
+    fn a_rollback_during_a_background_merge_replays_only_what_it_did_not_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rbm.db");
+        let options = JournalOptions {
+            merge_interval_ms: 1,
+            max_bytes: 1 << 30,
+            ..JournalOptions::default()
+        };
+        let mut s =
+            SqliteStore::open_with(path.to_str().unwrap(), Synchronous::Normal, options).unwrap();
+        for i in 0..3 {
+            s.list_put(7, i, format!("i{i}").as_bytes()).unwrap();
+        }
+        s.commit().unwrap();
+        s.list_shift(7, 1, 2, 10).unwrap();
+        s.commit().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        s.merge(false).unwrap();
+        assert!(s.merging, "the merge should run on the writer's thread");
+        // A key row needs no statement of the executor's own: the merge is still in flight
+        // when its batch is rolled back.
+        s.put(0, b"gone", record("x", None, 1)).unwrap();
+        s.rollback();
+        assert!(!s.merging);
+        assert_eq!(s.journal_stats().unwrap().background_merges, 1);
+        let at = |s: &mut SqliteStore, pos| s.list_get(7, pos).unwrap();
+        assert_eq!(at(&mut s, 0).as_deref(), Some(&b"i0"[..]));
+        assert_eq!(at(&mut s, 11).as_deref(), Some(&b"i1"[..]));
+        assert_eq!(at(&mut s, 12).as_deref(), Some(&b"i2"[..]));
+        assert_eq!(at(&mut s, 22), None, "shifted once");
+        assert_eq!(s.load(0, b"gone").unwrap(), None);
     }
 
     #[test]
