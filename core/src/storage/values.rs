@@ -43,7 +43,6 @@ pub(super) use stored_value;
 // last merge, to be rebuilt from the redo journal).
 const SQL_ADD: &str = "INSERT INTO key_values (value) SELECT ?1";
 const SQL_SET: &str = "REPLACE INTO key_values (id, value) SELECT ?1, ?2";
-const SQL_OVERWRITE: &str = "REPLACE INTO key_values (id, value) VALUES (?1, ?2)";
 const SQL_BEGIN: &str = "SAVEPOINT value_apart";
 const SQL_END: &str = "RELEASE value_apart";
 const SQL_UNDO: &str = "ROLLBACK TO value_apart";
@@ -79,17 +78,6 @@ pub(super) fn add(conn: &Connection, value: &[u8]) -> rusqlite::Result<i64> {
 /// Rewrites the value kept apart under `id` in place.
 pub(super) fn set(conn: &Connection, id: i64, value: &[u8]) -> rusqlite::Result<()> {
     conn.prepare_cached(SQL_SET)?
-        .execute(rusqlite::params![id, value])?;
-    Ok(())
-}
-
-/// [`set`] as one plain statement, with no statement journal: cheaper by the copy of each
-/// page it changes, but a full disk in it makes SQLite roll back the whole open transaction
-/// (which the store then rebuilds from the redo journal). For a key row's value, which the
-/// row writer rewrites with the row's other columns in a statement of its own: applying the
-/// row again after a failure between the two makes them agree again.
-pub(super) fn overwrite(conn: &Connection, id: i64, value: &[u8]) -> rusqlite::Result<()> {
-    conn.prepare_cached(SQL_OVERWRITE)?
         .execute(rusqlite::params![id, value])?;
     Ok(())
 }
