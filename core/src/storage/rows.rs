@@ -380,8 +380,8 @@ impl Queue {
         Some((db, super::sqlite::position(&key), key, row))
     }
 
-    /// Whether the writer leaves the queued rows waiting: they fit its window, and no merge
-    /// needs them.
+    /// Whether the writer leaves the queued rows waiting: they fit its window (a merge takes
+    /// them all the same, see [`Self::freeze`]).
     fn holds_back(&self, window: usize) -> bool {
         window > 0
             && self.bytes <= window
