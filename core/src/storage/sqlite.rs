@@ -977,7 +977,7 @@ impl SqliteStore {
                 Ok(())
             }
             Err(e) => {
-                self.merge_failed(&e);
+                self.rebuild_after_failure();
                 Err(StoreError::Io(format!(
                     "merging the redo journal failed: {e}"
                 )))
@@ -992,11 +992,12 @@ impl SqliteStore {
     /// transaction from the journal.
     fn book_merge(&mut self, done: rows::MergeDone) -> Result<(), String> {
         self.merging = false;
-        let journal = self.journal.as_mut().expect("a merge needs the journal");
         if let Some(e) = done.error {
             self.filter_rebuild |= self.filter.abandon();
+            self.count_merge_failure(&e);
             return Err(e);
         }
+        let journal = self.journal.as_mut().expect("a merge needs the journal");
         journal.stats.background_merges += 1;
         journal.merged(done.seq, done.ms);
         // The writer opened the next transaction after the commit; should that have failed,
@@ -1016,10 +1017,21 @@ impl SqliteStore {
     /// may have dropped) rolled back and rebuilt from the journal, which holds every
     /// acknowledged write.
     fn merge_failed(&mut self, error: &dyn std::fmt::Display) {
+        self.count_merge_failure(error);
+        self.rebuild_after_failure();
+    }
+
+    /// Counts a failed merge, which is retried later (see [`Journal::merge_failed`]).
+    fn count_merge_failure(&mut self, error: &dyn std::fmt::Display) {
         if let Some(journal) = self.journal.as_mut() {
             journal.merge_failed(error.to_string());
         }
         tracing::error!(error = %error, "merging the redo journal failed; will retry");
+    }
+
+    /// Rolls the open transaction back and rebuilds it from the journal, which holds every
+    /// acknowledged write, after a failed merge.
+    fn rebuild_after_failure(&mut self) {
         self.discard_transaction();
         if let Err(e) = self.rebuild(true) {
             tracing::error!(error = %e, "rebuilding from the redo journal failed");
@@ -1319,11 +1331,7 @@ impl SqliteStore {
             // The transaction goes either way, but a merge that committed is booked first:
             // the rebuild that follows must not replay its records.
             if let Some(done) = self.rows.as_ref().and_then(|r| r.await_merge(true)) {
-                if let Err(e) = self.book_merge(done) {
-                    if let Some(journal) = self.journal.as_mut() {
-                        journal.merge_failed(e);
-                    }
-                }
+                let _ = self.book_merge(done); // a failure was counted: the rebuild follows
             }
             self.merging = false;
         }
@@ -3000,21 +3008,14 @@ mod tests {
     fn a_rollback_during_a_background_merge_replays_only_what_it_did_not_merge() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rbm.db");
-        let options = JournalOptions {
-            merge_interval_ms: 1,
-            max_bytes: 1 << 30,
-            ..JournalOptions::default()
-        };
-        let mut s =
-            SqliteStore::open_with(path.to_str().unwrap(), Synchronous::Normal, options).unwrap();
+        let mut s = journaled(path.to_str().unwrap()); // no merge unless asked for
         for i in 0..3 {
             s.list_put(7, i, format!("i{i}").as_bytes()).unwrap();
         }
         s.commit().unwrap();
         s.list_shift(7, 1, 2, 10).unwrap();
         s.commit().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        s.merge(false).unwrap();
+        s.start_merge().unwrap();
         assert!(s.merging, "the merge should run on the writer's thread");
         // A key row needs no statement of the executor's own: the merge is still in flight
         // when its batch is rolled back.
