@@ -101,8 +101,8 @@ const SQL_REWRITE: &str = "UPDATE keys SET type = ?4, version = ?6, sub_expire_a
 /// value's row, rewritten in place, then [`SQL_REWRITE_APART_ROW`]. A plain UPDATE leaves a
 /// page that it would change to the same bytes untouched (not dirtied, not written at the
 /// merge), which a rewrite of an unchanged value gains; `UPDATE keys ... RETURNING blob`
-/// and a REPLACE of the value cost the row writer 16% more under changing 1 KB values, and
-/// 2.5x under unchanged ones.
+/// and a REPLACE of the value cost the row writer 17-29% more CPU under changing 1 KB values,
+/// and 2.5x under unchanged ones.
 const SQL_REWRITE_APART: &str = "UPDATE key_values SET value = ?6 WHERE id = (SELECT blob FROM keys
      WHERE db = ?1 AND h = ?2 AND key = ?3 AND expire_at IS ?4 AND cid IS ?5)";
 /// The other columns of a row whose value [`SQL_REWRITE_APART`] rewrote.
