@@ -94,12 +94,13 @@ pub fn run(mut engine: Engine, rx: Receiver<Request>) {
             Err(RecvTimeoutError::Timeout) => {
                 engine.cron_if_due();
                 if !engine.blocked.has_ready()
+                    && !engine.pause.backlogged()
                     && next_deadline(&engine).is_none_or(|at| at > Instant::now())
                 {
                     continue;
                 }
-                // A blocked client's deadline or the pause's end passed: a batch of its own
-                // releases the clients.
+                // A blocked client's deadline or the pause's end passed, or writes are held
+                // for the store: a batch of its own releases the clients (or asks again).
                 None
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -147,12 +148,21 @@ pub async fn run_task(mut engine: Engine, mut rx: tokio::sync::mpsc::UnboundedRe
     close(engine);
 }
 
-/// The earliest of the blocked clients' deadlines and the end of a CLIENT PAUSE.
+/// The earliest of the blocked clients' deadlines, the end of a CLIENT PAUSE and, while
+/// writes are held for the store's backlog, the next time to ask whether it caught up.
 fn next_deadline(engine: &Engine) -> Option<Instant> {
-    match (engine.blocked.next_deadline(), engine.pause.deadline()) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    let backlog = engine
+        .pause
+        .backlogged()
+        .then(|| Instant::now() + crate::engine::pause::BACKLOG_POLL);
+    [
+        engine.blocked.next_deadline(),
+        engine.pause.deadline(),
+        backlog,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 /// Sleeps until `deadline` (forever without one: the branch is disabled then).
@@ -175,6 +185,10 @@ fn run_batch(
     if engine.pause.deadline().is_some() {
         // A pause whose time is up releases the clients it held before anything else runs.
         engine.check_pause_end(Instant::now());
+    }
+    if engine.pause.backlogged() {
+        // So does the end of the store's backlog.
+        engine.check_write_backlog();
     }
     resume_released(engine);
     if let Some(first) = first {
@@ -250,6 +264,8 @@ fn finish_batch(engine: &mut Engine) {
                 }
             }
         }
+        // The next batch's writes are held while the store's background writes are behind.
+        engine.check_write_backlog();
     } else {
         // Reads load keys into the cache too: a read-only batch must keep it in budget.
         engine.keyspace.trim_cache();

@@ -1,5 +1,6 @@
 //! DEBUG: the subcommands that mean something here (SLEEP, RELOAD, OBJECT, POPULATE,
-//! SET-ACTIVE-EXPIRE, HELP), refused unless `enable-debug-command` allows them, as in Redis 7.
+//! SET-ACTIVE-EXPIRE, HELP) and one of Respite's own (ROW-WRITER), refused unless
+//! `enable-debug-command` allows them, as in Redis 7.
 
 use std::time::Duration;
 
@@ -78,6 +79,20 @@ fn debug(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
     if eq_ci(sub, "set-active-expire") && argv.len() == 3 {
         ctx.engine.active_expire_enabled = &argv[2][..] != b"0";
+        return Reply::ok();
+    }
+    if eq_ci(sub, "row-writer") && argv.len() == 3 {
+        let paused = if eq_ci(&argv[2], "pause") {
+            true
+        } else if eq_ci(&argv[2], "resume") {
+            false
+        } else {
+            return Reply::error("ERR DEBUG ROW-WRITER takes PAUSE or RESUME");
+        };
+        ctx.engine
+            .keyspace
+            .store_mut()
+            .pause_background_writes(paused);
         return Reply::ok();
     }
     Reply::Error(
@@ -201,6 +216,10 @@ fn debug_help() -> Reply {
             "RELOAD",
             "    Commit every write, merge the redo journal into the data file and empty the",
             "    hot cache, so that the following reads come from the file.",
+            "ROW-WRITER <PAUSE|RESUME>",
+            "    Stop (or restart) the thread that writes changed keys' rows into the data",
+            "    file between merges, as a writer slower than the load would; merges still",
+            "    take the rows. Writing commands are held once its queue is behind.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not",
             "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",

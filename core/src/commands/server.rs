@@ -538,6 +538,7 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                     "respite_rows_backpressure_waits",
                     &j.rows_backpressure_waits,
                 );
+                line(out, "respite_rows_backlogs", &j.rows_backlogs);
                 line(
                     out,
                     "respite_rows_applied_background",

@@ -159,8 +159,9 @@ impl Engine {
                 return self.refuse(client, Some(&cmd), argv, Reply::Error(msg.into()));
             }
         }
-        if self.pause.mode().is_some() && self.hold_if_paused(client, &cmd, argv) {
-            // The client waits for the pause to end; this reply is dropped.
+        if self.pause.holding() && self.hold_if_paused(client, &cmd, argv) {
+            // The client waits for the pause (or the store's backlog) to end; this reply is
+            // dropped.
             return Reply::Null;
         }
         if let Some(reply) = self.check_maxmemory(client, &cmd, argv) {

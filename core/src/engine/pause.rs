@@ -11,8 +11,16 @@
 //! Monitors (which Redis counts as replicas) are never paused.
 //!
 //! Active expiry is suspended while paused, so that the data set stays as the pause found it.
+//!
+//! The same hold serves the store's back-pressure: while its background writes are behind
+//! the load ([`Store::write_backlog`](crate::storage::Store::write_backlog), the row writer's
+//! queue past its mark), writing commands are held as in `WRITE` mode, and everything else
+//! goes on: clients that only read are not made to wait for a writer they do not use. Such a
+//! hold ends when the store catches up, which the executor asks after each batch and, while
+//! it lasts, every [`BACKLOG_POLL`]. It leaves active expiry and eviction running, and holds
+//! no command queued inside MULTI (its EXEC is held instead).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -43,10 +51,17 @@ pub struct Pause {
     end: Option<Instant>,
     /// Held clients, in the order they were held (and are released).
     held: Vec<ClientId>,
+    /// The store's background writes are behind: writing commands are held as in `WRITE`
+    /// mode until they catch up.
+    backlog: bool,
 }
+
+/// How often the executor asks whether the store caught up, while writes are held for it.
+pub const BACKLOG_POLL: Duration = Duration::from_millis(1);
 
 impl Pause {
     /// The mode in force (ignoring a timeout that passed but was not yet acted on).
+    #[cfg(test)]
     pub fn mode(&self) -> Option<PauseMode> {
         self.mode
     }
@@ -59,6 +74,16 @@ impl Pause {
     /// Whether `id` waits for the pause to end.
     pub fn holds(&self, id: ClientId) -> bool {
         self.held.contains(&id)
+    }
+
+    /// Whether writing commands are held for the store's background writes.
+    pub fn backlogged(&self) -> bool {
+        self.backlog
+    }
+
+    /// Whether commands may be held now: a pause, or the store's backlog.
+    pub fn holding(&self) -> bool {
+        self.mode.is_some() || self.backlog
     }
 }
 
@@ -76,13 +101,32 @@ impl Engine {
     }
 
     /// CLIENT UNPAUSE, or the pause's end: the held clients run their commands again, in the
-    /// order they were held.
+    /// order they were held (those that write are held again while the store's backlog
+    /// lasts).
     pub(crate) fn unpause_clients(&mut self) {
         self.pause.mode = None;
         self.pause.end = None;
         self.keyspace.set_expiry_paused(false);
+        self.release_held();
+    }
+
+    fn release_held(&mut self) {
         for id in std::mem::take(&mut self.pause.held) {
             self.blocked.release_postponed(id);
+        }
+    }
+
+    /// Asks the store whether its background writes are behind the load, and starts or ends
+    /// holding writing commands back for it. Its end releases the held clients, unless a
+    /// CLIENT PAUSE holds them still.
+    pub(crate) fn check_write_backlog(&mut self) {
+        let backlog = self.keyspace.store_mut().write_backlog();
+        if backlog == self.pause.backlog {
+            return;
+        }
+        self.pause.backlog = backlog;
+        if !backlog && self.pause.mode.is_none() {
+            self.release_held();
         }
     }
 
@@ -112,11 +156,18 @@ impl Engine {
         cmd: &Command,
         argv: &[Bytes],
     ) -> bool {
-        if self.pause.mode.is_none() || client.monitor || !self.may_block() {
+        if !self.pause.holding() || client.monitor || !self.may_block() {
             return false;
         }
         self.check_pause_end(Instant::now());
-        let held = match self.pause.mode {
+        let mode = match self.pause.mode {
+            // The backlog's hold: only what writes now (a command queued in MULTI does not).
+            None if self.pause.backlog && (client.multi.is_none() || cmd.name == "exec") => {
+                Some(PauseMode::Write)
+            }
+            mode => mode,
+        };
+        let held = match mode {
             None => false,
             Some(PauseMode::All) => true,
             Some(PauseMode::Write) => {
@@ -215,6 +266,40 @@ mod tests {
         assert!(rig.client.blocked);
         // A gone client is forgotten.
         assert!(rig.engine.unblock(1, Unblock::Gone));
+        assert!(!rig.engine.pause.holds(1));
+    }
+
+    #[test]
+    fn a_store_backlog_holds_writes_until_the_store_catches_up() {
+        let mut rig = Rig::new();
+        // As after a commit that left the row writer's queue past its mark.
+        rig.engine.pause.backlog = true;
+        assert_eq!(rig.exec(&["GET", "k"]), Reply::Null);
+        assert!(!rig.client.blocked, "a read runs");
+        assert!(!rig.engine.paused(), "expiry and eviction go on");
+        // Commands queued in MULTI write nothing yet; their EXEC is held.
+        rig.exec(&["MULTI"]);
+        assert_eq!(rig.exec(&["SET", "k", "v"]), Reply::Simple("QUEUED".into()));
+        assert!(!rig.client.blocked);
+        rig.exec(&["EXEC"]);
+        assert!(rig.client.blocked && rig.engine.pause.holds(1));
+        // This store (no row writer) is never behind: asking ends the hold.
+        rig.engine.check_write_backlog();
+        assert!(!rig.engine.pause.backlogged() && !rig.engine.pause.holds(1));
+        let ready = rig.engine.blocked.take_ready();
+        assert!(ready.len() == 1 && ready[0].id == 1 && ready[0].reply.is_none());
+    }
+
+    #[test]
+    fn a_backlog_ending_during_a_client_pause_leaves_its_clients_held() {
+        let mut rig = Rig::new();
+        rig.engine.pause.backlog = true;
+        rig.engine.pause_clients(far(), PauseMode::Write);
+        rig.exec(&["SET", "k", "v"]);
+        assert!(rig.engine.pause.holds(1));
+        rig.engine.check_write_backlog();
+        assert!(rig.engine.pause.holds(1), "CLIENT PAUSE still holds it");
+        rig.engine.unpause_clients();
         assert!(!rig.engine.pause.holds(1));
     }
 }

@@ -591,6 +591,15 @@ pub trait Store: Send {
     /// Sizes the window of key rows left waiting for the next merge
     /// (`storage.row_window_bytes`); a store that writes its rows at once ignores it.
     fn set_row_window_bytes(&mut self, _bytes: u64) {}
+    /// Whether the store's background writes are behind the load: the caller should hold
+    /// commands that write back, and serve the others, until this turns false (it must ask
+    /// again; nothing calls it back). A store that writes at once is never behind.
+    fn write_backlog(&mut self) -> bool {
+        false
+    }
+    /// Stops (`true`) or restarts the store's background writes (DEBUG ROW-WRITER), so
+    /// that a test can see what a backlog does; a store without any ignores it.
+    fn pause_background_writes(&mut self, _paused: bool) {}
     /// Commits what is pending and checkpoints, leaving the file clean for the next start.
     fn close(&mut self) -> Result<(), StoreError>;
     /// Human-readable location, for INFO and logs.

@@ -775,6 +775,9 @@ pub struct JournalStats {
     pub rows_queued_bytes: u64,
     /// Commits that waited for the row writer (its queue over its bound).
     pub rows_backpressure_waits: u64,
+    /// Times the row writer's queue became backlogged, and the executor held writing
+    /// commands back until it drained (see `storage::rows`).
+    pub rows_backlogs: u64,
     /// Key rows the row writer's thread applied since start.
     pub rows_applied_background: u64,
     /// Key rows applied on the executor's thread since start, because a statement needed

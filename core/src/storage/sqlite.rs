@@ -2705,6 +2705,16 @@ impl Store for SqliteStore {
         }
     }
 
+    fn write_backlog(&mut self) -> bool {
+        self.rows.as_ref().is_some_and(RowWriter::backlogged)
+    }
+
+    fn pause_background_writes(&mut self, paused: bool) {
+        if let Some(rows) = &self.rows {
+            rows.set_paused(paused);
+        }
+    }
+
     fn set_page_cache_bytes(&mut self, bytes: u64) -> Result<(), StoreError> {
         let kb = page_cache_kb(bytes);
         // Takes effect at once, inside the open transaction too: a smaller cache spills or
