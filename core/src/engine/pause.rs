@@ -120,7 +120,17 @@ impl Engine {
     /// holding writing commands back for it. Its end releases the held clients, unless a
     /// CLIENT PAUSE holds them still.
     pub(crate) fn check_write_backlog(&mut self) {
+        let monitoring = self.latency.monitoring();
+        let backpressure = if monitoring {
+            self.backpressure_ms()
+        } else {
+            0
+        };
         let backlog = self.keyspace.store_mut().write_backlog();
+        if monitoring {
+            // A hold at the journal's limit that ended is a `backpressure` latency event.
+            self.latency_sample_store(backpressure);
+        }
         if backlog == self.pause.backlog {
             return;
         }

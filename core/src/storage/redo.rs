@@ -760,10 +760,11 @@ pub struct JournalStats {
     pub merge_ms: u64,
     /// Duration of the last merge, in milliseconds.
     pub last_merge_ms: u64,
-    /// Times the journal reached its size limit, and the next writes waited for a merge
-    /// (the one in flight, or one on the executor's thread).
+    /// Times the journal reached its size limit, and the next writes waited for a merge:
+    /// held back while the one in flight runs, or, past a quarter more, waiting for it (or
+    /// for one on the executor's thread) with everyone else.
     pub backpressure_merges: u64,
-    /// Milliseconds writes waited on merges at the size limit.
+    /// Milliseconds writes waited (or were held back) on merges at the size limit.
     pub backpressure_ms: u64,
     /// Merges that failed (and were retried later).
     pub merge_failures: u64,
@@ -947,6 +948,17 @@ impl Journal {
     /// Whether the journal has reached its size limit.
     pub(super) fn is_full(&self) -> bool {
         self.len >= self.options.max_bytes
+    }
+
+    /// Whether the journal is past its limit by more than holding writing commands back
+    /// lets it go (a quarter of the limit, for the writes that cannot be held): a commit
+    /// then waits for the merge in flight, with everyone's replies.
+    pub(super) fn is_past_hold(&self) -> bool {
+        self.len
+            >= self
+                .options
+                .max_bytes
+                .saturating_add(self.options.max_bytes / 4)
     }
 
     /// Whether a merge is due: the oldest record is a merge interval old, or the journal is

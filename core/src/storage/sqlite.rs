@@ -338,6 +338,9 @@ pub struct SqliteStore {
     /// A merge's commit was handed to the row writer's thread and its outcome is not yet
     /// collected ([`SqliteStore::finish_merge`]): the executor's statements wait for it.
     merging: bool,
+    /// Since when writes are held back for the merge in flight, the journal being at its
+    /// size limit (see [`Store::write_backlog`]).
+    journal_hold: Option<std::time::Instant>,
     /// Write-behind: the writes since the last commit were acknowledged already, so a
     /// rollback or a rebuild keeps them (replays them after the journal) instead of
     /// discarding them.
@@ -512,6 +515,7 @@ impl SqliteStore {
             rows: None,
             row_path: rows::RowPath::default(),
             merging: false,
+            journal_hold: None,
             slots: Slots::default(),
             page_cache_kb: PAGE_CACHE_KB,
             apart_cids: HashSet::new(),
@@ -2584,10 +2588,19 @@ impl Store for SqliteStore {
                     rows.wake(); // the batch is durable: its key rows may be applied
                 }
             }
-            if journal.is_full() {
-                // Back-pressure: the batch is durable, but the next one waits for the merge
-                // running in the background, if one is (its records then leave the journal),
-                // or for one on this thread.
+            if journal.is_full() && self.merging && !journal.is_past_hold() {
+                // Back-pressure: the batch is durable, and the merge running in the
+                // background will make room; until it has, the executor holds writing
+                // commands back and serves the others (`write_backlog`).
+                if self.journal_hold.is_none() {
+                    self.journal_hold = Some(std::time::Instant::now());
+                    journal.stats.backpressure_merges += 1;
+                }
+            } else if journal.is_full() {
+                // Past what holding writers back allows (writes that cannot be held: in a
+                // transaction, a script, expiry), or no merge in flight: the next batch
+                // waits for the merge in the background, if one runs (its records then
+                // leave the journal), or for one on this thread.
                 let started = std::time::Instant::now();
                 journal.retry_at = None;
                 let mut merged = self.finish_merge(true);
@@ -2706,6 +2719,22 @@ impl Store for SqliteStore {
     }
 
     fn write_backlog(&mut self) -> bool {
+        if let Some(since) = self.journal_hold {
+            // A merge done meanwhile leaves the journal (an error is logged and retried).
+            let _ = self.finish_merge(false);
+            let full = self.journal.as_ref().is_some_and(Journal::is_full);
+            if full && !self.merging {
+                // The batches journaled during the merge filled it again: another one.
+                let _ = self.start_merge();
+            }
+            if full && self.merging {
+                return true;
+            }
+            self.journal_hold = None;
+            if let Some(journal) = self.journal.as_mut() {
+                journal.stats.backpressure_ms += since.elapsed().as_millis() as u64;
+            }
+        }
         self.rows.as_ref().is_some_and(RowWriter::backlogged)
     }
 
@@ -3039,6 +3068,62 @@ mod tests {
         assert_eq!(at(&mut s, 12).as_deref(), Some(&b"i2"[..]));
         assert_eq!(at(&mut s, 22), None, "shifted once");
         assert_eq!(s.load(0, b"gone").unwrap(), None);
+    }
+
+    /// The journal at its size limit with a merge in flight: the batch that filled it is
+    /// acknowledged at once, and writes are held back (`write_backlog`) until the merge has
+    /// made room, rather than the next commit waiting for it with everyone's replies.
+    #[test]
+    fn a_full_journal_holds_writes_back_while_its_merge_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hold.db");
+        let mut s = SqliteStore::open_with(
+            path.to_str().unwrap(),
+            Synchronous::Normal,
+            JournalOptions {
+                merge_interval_ms: 3_600_000,
+                max_bytes: 64 << 10,
+                ..JournalOptions::default()
+            },
+        )
+        .unwrap();
+        let gate = s.rows.as_ref().unwrap().merge_gate();
+        let held = gate.lock().unwrap();
+        let value = "v".repeat(1000);
+        let mut i = 0u64;
+        // Half full starts a merge in the background, which the gate keeps from committing.
+        while !s.merging {
+            s.put(0, format!("k{i}").as_bytes(), record(&value, None, i))
+                .unwrap();
+            s.commit().unwrap();
+            i += 1;
+        }
+        assert!(!s.write_backlog());
+        while !s.journal.as_ref().unwrap().is_full() {
+            s.put(0, format!("k{i}").as_bytes(), record(&value, None, i))
+                .unwrap();
+            s.commit().unwrap();
+            i += 1;
+        }
+        assert!(
+            s.merging,
+            "the commit that filled the journal did not wait for the merge"
+        );
+        assert!(s.write_backlog());
+        assert_eq!(s.journal_stats().unwrap().backpressure_merges, 1);
+        drop(held);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.write_backlog() {
+            assert!(std::time::Instant::now() < deadline, "the hold never ended");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let stats = s.journal_stats().unwrap();
+        assert!(!s.journal.as_ref().unwrap().is_full());
+        assert_eq!((stats.background_merges, stats.backpressure_merges), (1, 1));
+        for k in [0, i / 2, i - 1] {
+            let r = s.load(0, format!("k{k}").as_bytes()).unwrap().unwrap();
+            assert_eq!(r.version, k);
+        }
     }
 
     #[test]
