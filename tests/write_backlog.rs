@@ -117,6 +117,117 @@ fn a_writer_behind_the_load_holds_writes_and_serves_reads() {
     }
 }
 
+/// Many writers (about 28 MB of key rows), some in MULTI/EXEC and scripts (which are never
+/// held), and readers beside them, while the writer is paused: the plain writers are held, the readers keep getting
+/// replies, and once the writer resumes every write lands, in each client's order.
+#[test]
+fn many_writers_and_readers_through_a_backlog() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    const WRITERS: usize = 8;
+    const ROUNDS: usize = 30;
+    const PER_ROUND: usize = 100;
+    let server = server();
+    let mut admin = server.conn();
+    redis::cmd("SET")
+        .arg("r")
+        .arg("x")
+        .query::<()>(&mut admin)
+        .unwrap();
+    redis::cmd("DEBUG")
+        .arg("ROW-WRITER")
+        .arg("PAUSE")
+        .query::<()>(&mut admin)
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, reads, mut con) = (Arc::clone(&stop), Arc::clone(&reads), server.conn());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let v: String = redis::cmd("GET").arg("r").query(&mut con).unwrap();
+                    assert_eq!(v, "x");
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let mut con = server.conn();
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let mut pipe = redis::pipe();
+                    for i in 0..PER_ROUND {
+                        let key = format!("w{w}:{round}:{i}");
+                        pipe.cmd("SET").arg(key).arg(format!("{w}:{}", value(i)));
+                    }
+                    match round % 3 {
+                        // The whole round in MULTI/EXEC: only its EXEC may be held.
+                        0 => {
+                            pipe.atomic().cmd("INCR").arg(format!("n{w}"));
+                        }
+                        1 => {
+                            pipe.cmd("EVAL")
+                                .arg("return redis.call('INCR', KEYS[1])")
+                                .arg(1)
+                                .arg(format!("n{w}"));
+                        }
+                        _ => {
+                            pipe.cmd("INCR").arg(format!("n{w}"));
+                        }
+                    }
+                    // (An atomic pipeline answers with its EXEC's replies.)
+                    let replies: Vec<redis::Value> = pipe.query(&mut con).unwrap();
+                    assert_eq!(replies.len(), PER_ROUND + 1);
+                    let n: i64 = redis::from_redis_value(replies.last().unwrap()).unwrap();
+                    assert_eq!(n as usize, round + 1, "writer {w}'s INCRs in order");
+                }
+            })
+        })
+        .collect();
+    wait_for("a writing client to be held", || {
+        info(&mut admin, "clients", "blocked_clients") >= 1
+    });
+    let before = reads.load(Ordering::Relaxed);
+    wait_for("readers to be served while writers are held", || {
+        reads.load(Ordering::Relaxed) >= before + 100
+    });
+    assert!(info(&mut admin, "clients", "blocked_clients") >= 1);
+    redis::cmd("DEBUG")
+        .arg("ROW-WRITER")
+        .arg("RESUME")
+        .query::<()>(&mut admin)
+        .unwrap();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    for w in 0..WRITERS {
+        let n: i64 = redis::cmd("GET")
+            .arg(format!("n{w}"))
+            .query(&mut admin)
+            .unwrap();
+        assert_eq!(n as usize, ROUNDS);
+        for round in (0..ROUNDS).step_by(7) {
+            for i in (0..PER_ROUND).step_by(13) {
+                let v: String = redis::cmd("GET")
+                    .arg(format!("w{w}:{round}:{i}"))
+                    .query(&mut admin)
+                    .unwrap();
+                assert_eq!(v, format!("{w}:{}", value(i)));
+            }
+        }
+    }
+    let n: i64 = redis::cmd("DBSIZE").query(&mut admin).unwrap();
+    assert_eq!(n as usize, 1 + WRITERS * (1 + ROUNDS * PER_ROUND));
+    assert!(info(&mut admin, "persistence", "respite_rows_backlogs") >= 1);
+}
+
 #[test]
 fn debug_row_writer_takes_pause_or_resume() {
     let server = server();
