@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Do clients that only read wait for a write load heavier than respite's row writer?
+#
+# Random SETs of large, changing values (heavier than the row writer, so that back-pressure
+# applies), and beside them a few clients reading one cached key at -P 1: the readers'
+# throughput and latency, and the writers'. respite holds commands that write back while its
+# writer is behind and serves the others (storage/rows.rs); redis-server (no persistence)
+# runs the same load in the same run, for scale.
+#
+#   bench/readers_beside_writes.sh                 # 100,000 keys of 1,000 bytes, 5 readers
+#   SIZE=100 bench/readers_beside_writes.sh        # short values: the writer keeps up
+#   RESPITE_BIN=path bench/readers_beside_writes.sh
+set -euo pipefail
+
+KEYS=${KEYS:-100000}
+SIZE=${SIZE:-1000}
+WRITES=${WRITES:-300000}
+READS=${READS:-20000}
+READERS=${READERS:-5}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh" readers_beside_writes
+need_tools redis-server redis-cli redis-benchmark
+respite_release
+
+# Values that change at every write (see large_values.sh).
+filler=$((SIZE > 12 ? SIZE - 12 : 0))
+value="__rand_int__$(head -c "$filler" /dev/zero | tr '\0' v)"
+
+# Prints "rps p99 max" (ms) of a redis-benchmark run: port, then its arguments.
+summary() {
+    local port=$1
+    shift
+    redis-benchmark -p "$port" "$@" 2>/dev/null | tr '\r' '\n' | awk '
+        /throughput summary/ { rps = $3 }
+        /latency summary/ { getline; getline; p99 = $5; max = $6 }
+        END { print rps, p99, max }'
+}
+
+printf '[storage]\ncache_max_bytes = "1gb"\n' >"$WORK/respite.toml"
+rport=$(free_port)
+redis-server --port "$rport" --save '' --appendonly no --dir "$WORK" >/dev/null &
+PIDS+=($!)
+sport=$(free_port)
+"$RESPITE_BIN" --config "$WORK/respite.toml" --port "$sport" --db "$WORK/respite.db" \
+    >/dev/null 2>"$WORK/respite.log" &
+PIDS+=($!)
+wait_ping "$rport"
+wait_ping "$sport"
+
+echo "$KEYS keys of $SIZE bytes: $WRITES SETs (-c 50 -P 16) beside $READERS clients GETting a cached key (-P 1)"
+echo "| server | GET rps | GET p99 ms | GET max ms | SET rps | SET p99 ms | SET max ms |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+for port in "$rport" "$sport"; do
+    name=redis
+    [ "$port" = "$sport" ] && name=respite
+    redis-cli -p "$port" SET hot x >/dev/null
+    redis-benchmark -p "$port" -c 50 -P 16 -n $((KEYS * 2)) -r "$KEYS" \
+        SET key:__rand_int__ "$value" >/dev/null 2>&1
+    summary "$port" -c 50 -P 16 -n "$WRITES" -r "$KEYS" SET key:__rand_int__ "$value" \
+        >"$WORK/sets.txt" &
+    writers=$!
+    sleep 0.5
+    read -r grps gp99 gmax < <(summary "$port" -c "$READERS" -P 1 -n "$READS" GET hot)
+    wait "$writers"
+    read -r srps sp99 smax <"$WORK/sets.txt"
+    echo "| $name | $grps | $gp99 | $gmax | $srps | $sp99 | $smax |"
+done
+echo "respite: $(redis-cli -p "$sport" INFO persistence | tr -d '\r' |
+    grep -E '^respite_rows_(backlogs|backpressure_waits):' | tr '\n' ' ')"
