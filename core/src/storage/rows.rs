@@ -81,8 +81,8 @@ const MAX_QUEUED_BYTES: usize = 4 << 20;
 /// Bytes of queued rows beyond the window past which the queue is backlogged: the executor
 /// then holds writing commands back, and goes on serving the others, until the writer brings
 /// the queue under [`RESUME_QUEUED_BYTES`]. The room up to [`MAX_QUEUED_BYTES`] takes the
-/// batch that crosses it and writes that cannot wait (inside a transaction or a script,
-/// expiry, eviction).
+/// batch that crosses it and the writes no client's command makes (expiry, eviction, a
+/// plugin's background work), which are never held.
 const HOLD_QUEUED_BYTES: usize = 3 << 20;
 
 /// Where a backlog ends, and where a commit that waited for the writer goes on: low enough

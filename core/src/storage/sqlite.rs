@@ -2597,8 +2597,8 @@ impl Store for SqliteStore {
                     journal.stats.backpressure_merges += 1;
                 }
             } else if journal.is_full() {
-                // Past what holding writers back allows (writes that cannot be held: in a
-                // transaction, a script, expiry), or no merge in flight: the next batch
+                // Past what holding writers back allows (expiry, eviction and a plugin's
+                // background work are never held), or no merge in flight: the next batch
                 // waits for the merge in the background, if one runs (its records then
                 // leave the journal), or for one on this thread.
                 let started = std::time::Instant::now();
