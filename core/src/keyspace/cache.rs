@@ -8,7 +8,7 @@ use hashlink::LinkedHashMap;
 
 use super::{Encodings, Entry, Keyspace, KeyspaceStats, Value, WatchRegistry};
 use crate::events::KeyEvent;
-use crate::storage::{DbIndex, Store, StoreError};
+use crate::storage::{DbIndex, Presence, Store, StoreError};
 
 /// Fixed cost charged per cached key on top of its key's and value's bytes: what the map
 /// really allocates for it, so that the cache's budget is memory and not a fraction of it
@@ -39,6 +39,9 @@ pub(super) struct Slot {
     pub(super) accessed: i64,
     /// Redis's LFU counter and the minute it was last decremented (see `evict.rs`).
     pub(super) freq: super::evict::Lfu,
+    /// Whether the store holds the key (and with an expiry) as of the rows written to it so
+    /// far: the presence its next row replaces ([`crate::storage::KeyRow::was`]).
+    pub(super) stored: Presence,
 }
 
 impl Slot {
@@ -244,7 +247,9 @@ impl<'a> Parts<'a> {
                     }
                     return Ok(None);
                 }
-                let entry = match self.store.load(pdb, key)? {
+                let record = self.store.load(pdb, key)?;
+                let stored = Presence::of(record.as_ref());
+                let entry = match record {
                     Some(r) => Some(Entry {
                         expire_at: r.expire_at,
                         version: r.version,
@@ -260,6 +265,7 @@ impl<'a> Parts<'a> {
                     referenced: false,
                     accessed: now,
                     freq: super::evict::Lfu::new(now),
+                    stored,
                 };
                 *self.cache_bytes += slot.cost(key);
                 v.insert(Bytes::copy_from_slice(key), slot)

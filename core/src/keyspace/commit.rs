@@ -4,7 +4,7 @@
 
 use super::dbmap::load_db_map;
 use super::Keyspace;
-use crate::storage::{share_or_copy, DbIndex, StoreError};
+use crate::storage::{share_or_copy, DbIndex, KeyRow, Presence, StoreError};
 
 impl Keyspace {
     /// Writes every dirty key into the store's open transaction.
@@ -26,7 +26,13 @@ impl Keyspace {
                 .entry
                 .as_ref()
                 .map(|e| e.value.to_record(e.expire_at, e.version));
-            rows.push((self.phys[db as usize], share_or_copy(&key), row));
+            let was = std::mem::replace(&mut slot.stored, Presence::of(row.as_ref()));
+            rows.push(KeyRow {
+                db: self.phys[db as usize],
+                key: share_or_copy(&key),
+                row,
+                was: Some(was),
+            });
             self.flushed.push((db, key));
         }
         self.stats.rows_written += rows.len() as u64;

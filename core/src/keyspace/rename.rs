@@ -52,18 +52,24 @@ impl Keyspace {
             self.phys[to_db as usize],
             to_key,
         )?;
-        let entry = {
+        let (entry, moved) = {
             let found = self.parts().slot(db, key, now, Lookup::Load)?;
             *found.data -= found.data_size();
             let entry = found.slot.entry.take();
             *found.cache_bytes -= entry.as_ref().map_or(0, |e| e.value.size());
-            entry
+            // The store's row went with the rename: the source's next row writes a key the
+            // store does not hold.
+            let moved = std::mem::take(&mut found.slot.stored);
+            (entry, moved)
         };
         self.flushed.push((db, Bytes::copy_from_slice(key)));
         self.flushed.push((to_db, Bytes::copy_from_slice(to_key)));
         // The source goes without passing through a write handle.
         self.watches.changed(db, key, false);
         let mut target = KeyMut::new(self.parts().slot(to_db, to_key, now, Lookup::Load)?);
+        // ... and the destination's writes one it holds now (a slot cached before the rename,
+        // a destination just deleted, knew otherwise).
+        target.found.slot.stored = moved;
         if let Some(e) = entry {
             // The store already holds the row under the new name: only the version changes.
             target.found.slot.entry = Some(e);

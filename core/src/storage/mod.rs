@@ -117,8 +117,49 @@ pub struct Record {
     pub sub_expire_at: Option<i64>,
 }
 
-/// A key's row to write (`None`: to delete), as [`Store::write_rows`] takes it.
-pub type KeyRow = (DbIndex, Bytes, Option<Record>);
+/// A key's row to write (`row`: `None` deletes it), as [`Store::write_rows`] takes it.
+#[derive(Clone, Debug)]
+pub struct KeyRow {
+    /// The store database.
+    pub db: DbIndex,
+    /// The key.
+    pub key: Bytes,
+    /// The key's new row, or `None` to delete it.
+    pub row: Option<Record>,
+    /// Whether the store held the key (and with an expiry) before this row, as of the
+    /// writes given to it so far, when the caller knows: what the per-database counts change
+    /// by. A store that writes rows later (the row writer's queue) counts with it, so that
+    /// counting keys does not have to write the rows first (`None`: it must).
+    pub was: Option<Presence>,
+}
+
+/// Whether a key exists, and whether it has an expiry: what it counts for in a database's
+/// `keys` and `expires`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Presence {
+    /// The key exists.
+    pub exists: bool,
+    /// It has an expiry.
+    pub expires: bool,
+}
+
+impl Presence {
+    /// The presence a row (`None`: no row) gives its key.
+    pub fn of(row: Option<&Record>) -> Presence {
+        Presence {
+            exists: row.is_some(),
+            expires: row.is_some_and(|r| r.expire_at.is_some()),
+        }
+    }
+
+    /// What the counts (keys, expires) change by from `was` to `self`.
+    pub fn minus(self, was: Presence) -> (i64, i64) {
+        (
+            i64::from(self.exists) - i64::from(was.exists),
+            i64::from(self.expires) - i64::from(was.expires),
+        )
+    }
+}
 
 /// One element row of a large collection.
 #[derive(Clone, Debug, PartialEq)]

@@ -17,13 +17,16 @@
 //! under SETs at -P 16 and a 2 MB window the writer's CPU fell from 44-45 ticks per 600,000
 //! writes to 4. A row of a short value takes about 180 bytes ([`row_bytes`]): the default
 //! window, 1 MB, holds about 5,500 keys. The window also bounds what a statement over all
-//! keys (SCAN, DBSIZE) applies on the executor's thread first: about 8 ms a megabyte.
+//! keys (SCAN, KEYS, RANDOMKEY) applies on the executor's thread first: about 8 ms a
+//! megabyte. Counting keys applies nothing: each queued row carries its key's presence in
+//! the table before it, and the queue keeps what its rows will change each database's
+//! counts by ([`RowWriter::pending_counts`]).
 //!
 //! Reads stay exact. The connection is shared under a mutex: the writer takes a chunk of rows
 //! out of its queue only while it holds the connection, and releases the connection only once
 //! the chunk is applied, so a row is always either still queued ([`RowWriter::pending`]
 //! answers for it) or visible to the next query. Every statement over the keys table other
-//! than a single key's load (scans, counts, flushes, a plugin's SQL, a merge) first applies
+//! than a single key's load or the counts (scans, flushes, a plugin's SQL, a merge) first applies
 //! whatever is queued, on the executor's thread ([`RowWriter::settle`]); a rename applies the
 //! rows of its two keys ([`RowWriter::settle_keys`]), a look for keys to expire those due
 //! ([`RowWriter::settle_due`]).
@@ -60,7 +63,7 @@ use bytes::Bytes;
 use hashlink::LinkedHashMap;
 use rusqlite::{params, CachedStatement, Connection, ToSql};
 
-use super::{values, DbIndex, Record, StoreError};
+use super::{values, DbIndex, Presence, Record, StoreError};
 
 /// Rows applied per hold of the connection: short enough that a read waiting for it waits
 /// well under a millisecond.
@@ -287,11 +290,18 @@ impl<'c> RowStatements<'c> {
     }
 }
 
-/// A row taken from the queue to be applied: database, the key's position, key, row.
-type Taken = (DbIndex, i64, Bytes, Option<Record>);
+/// A row taken from the queue to be applied: database, the key's position, key, row, and
+/// the key's presence in the table before it.
+type Taken = (DbIndex, i64, Bytes, Option<Record>, Base);
 
-/// Queued key rows by key, in the order the keys were first queued.
-type RowMap = LinkedHashMap<(DbIndex, Bytes), Option<Record>, ahash::RandomState>;
+/// A key's presence in the table before its queued row, when known (see
+/// [`super::KeyRow::was`]).
+type Base = Option<Presence>;
+
+/// Queued key rows by key, in the order the keys were first queued, each with the key's
+/// presence in the table before it (that of the first row queued for the key since one was
+/// last applied).
+type RowMap = LinkedHashMap<(DbIndex, Bytes), (Option<Record>, Base), ahash::RandomState>;
 
 /// The rows waiting to be applied, with the newest row of each key.
 #[derive(Default)]
@@ -308,6 +318,12 @@ struct Queue {
     frozen_meta: HashMap<String, i64, ahash::RandomState>,
     /// Bytes the queued rows take ([`row_bytes`]).
     bytes: usize,
+    /// What the queued rows, once applied, change each database's counts (keys, expires)
+    /// by: the table's counts plus these are the keyspace's ([`RowWriter::pending_counts`]).
+    counts: HashMap<DbIndex, (i64, i64), ahash::RandomState>,
+    /// Queued keys whose presence in the table is not known: while there are any, counting
+    /// needs the rows applied.
+    unknown: usize,
     /// Commits that waited for the writer to bring the queue under [`MAX_QUEUED_BYTES`].
     backpressure_waits: u64,
     /// Whether the queue passed [`HOLD_QUEUED_BYTES`] and has not come back under
@@ -355,20 +371,51 @@ pub(super) struct MergeDone {
 
 impl Queue {
     /// Queues a key's row, replacing a row of the same key still queued (which keeps its
-    /// place).
-    fn push(&mut self, db: DbIndex, key: Bytes, row: Option<Record>) {
+    /// place, and the presence before it). `was`: the key's presence before this row, which
+    /// is the table's unless a row of the key is queued.
+    fn push(&mut self, db: DbIndex, key: Bytes, row: Option<Record>, was: Base) {
         use hashlink::linked_hash_map::RawEntryMut;
         self.bytes += row_bytes(&key, row.as_ref());
+        let now = Presence::of(row.as_ref());
         let k = (db, key);
-        match self.latest.raw_entry_mut().from_key(&k) {
+        let before = match self.latest.raw_entry_mut().from_key(&k) {
             RawEntryMut::Occupied(mut o) => {
-                let old = o.replace_value(row);
+                let base = o.get().1;
+                let (old, _) = std::mem::replace(o.get_mut(), (row, base));
                 self.bytes -= row_bytes(&k.1, old.as_ref());
                 self.coalesced += 1;
+                base.map(|_| Presence::of(old.as_ref()))
             }
             RawEntryMut::Vacant(v) => {
-                v.insert(k, row);
+                v.insert(k, (row, was));
+                if was.is_none() {
+                    self.unknown += 1;
+                }
+                was
             }
+        };
+        if let Some(before) = before {
+            self.shift(db, now.minus(before));
+        }
+    }
+
+    /// Adds `delta` (keys, expires) to `db`'s pending counts.
+    fn shift(&mut self, db: DbIndex, delta: (i64, i64)) {
+        if delta != (0, 0) {
+            let c = self.counts.entry(db).or_default();
+            c.0 += delta.0;
+            c.1 += delta.1;
+        }
+    }
+
+    /// A row leaves the queue (applied, or about to be): its change is the table's now.
+    fn counted(&mut self, db: DbIndex, row: Option<&Record>, was: Base) {
+        match was {
+            Some(was) => {
+                let (k, e) = Presence::of(row).minus(was);
+                self.shift(db, (-k, -e));
+            }
+            None => self.unknown -= 1,
         }
     }
 
@@ -377,7 +424,11 @@ impl Queue {
     fn get(&self, db: DbIndex, key: &[u8]) -> Option<&Option<Record>> {
         // (DbIndex, Bytes) hashes as (DbIndex, &[u8]): no key is copied to look one up.
         // (Each map has a hasher of its own: they swap at every merge.)
-        fn find<'m>(map: &'m RowMap, db: DbIndex, key: &[u8]) -> Option<&'m Option<Record>> {
+        fn find<'m>(
+            map: &'m RowMap,
+            db: DbIndex,
+            key: &[u8],
+        ) -> Option<&'m (Option<Record>, Base)> {
             let hash = map.hasher().hash_one((db, key));
             map.raw_entry()
                 .from_hash(hash, |(d, k)| *d == db && k[..] == *key)
@@ -387,6 +438,7 @@ impl Queue {
             None if !self.frozen.is_empty() => find(&self.frozen, db, key),
             found => found,
         }
+        .map(|(row, _)| row)
     }
 
     /// Takes a key's queued row out of the queue, if it has one. Never while a merge is
@@ -394,7 +446,7 @@ impl Queue {
     fn remove(&mut self, db: DbIndex, key: &[u8]) -> Option<Taken> {
         debug_assert!(!matches!(self.merge, Merge::Requested(_)));
         let hash = self.latest.hasher().hash_one((db, key));
-        let ((db, key), row) = match self
+        let ((db, key), (row, was)) = match self
             .latest
             .raw_entry_mut()
             .from_hash(hash, |(d, k)| *d == db && k[..] == *key)
@@ -403,7 +455,8 @@ impl Queue {
             hashlink::linked_hash_map::RawEntryMut::Vacant(_) => return None,
         };
         self.bytes -= row_bytes(&key, row.as_ref());
-        Some((db, super::sqlite::position(&key), key, row))
+        self.counted(db, row.as_ref(), was);
+        Some((db, super::sqlite::position(&key), key, row, was))
     }
 
     /// Whether the writer leaves the queued rows waiting: they fit its window (a merge takes
@@ -445,11 +498,14 @@ impl Queue {
         let meta = meta.drain().collect();
         let mut out = Vec::with_capacity(n.min(rows.len()));
         while out.len() < n {
-            let Some(((db, key), row)) = rows.pop_front() else {
+            let Some(((db, key), (row, was))) = rows.pop_front() else {
                 break;
             };
             self.bytes -= row_bytes(&key, row.as_ref());
-            out.push((db, super::sqlite::position(&key), key, row));
+            out.push((db, super::sqlite::position(&key), key, row, was));
+        }
+        for (db, _, _, row, was) in &out {
+            self.counted(*db, row.as_ref(), *was);
         }
         // By the key table's order (db, position, key): each page is touched once per chunk.
         out.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
@@ -466,17 +522,40 @@ impl Queue {
         } else {
             (&mut self.latest, &mut self.meta)
         };
-        for (db, _, key, row) in rows.rev() {
+        // (database, count change, unknown keys' change)
+        let mut counts: Vec<(DbIndex, (i64, i64), isize)> = Vec::new();
+        for (db, _, key, row, was) in rows.rev() {
             let bytes = row_bytes(&key, row.as_ref());
             let k = (db, key);
-            if let RawEntryMut::Vacant(v) = queue.raw_entry_mut().from_key(&k) {
-                v.insert(k.clone(), row);
-                queue.to_front(&k);
-                self.bytes += bytes;
+            match queue.raw_entry_mut().from_key(&k) {
+                RawEntryMut::Vacant(v) => {
+                    counts.push(match was {
+                        Some(was) => (db, Presence::of(row.as_ref()).minus(was), 0),
+                        None => (db, (0, 0), 1),
+                    });
+                    v.insert(k.clone(), (row, was));
+                    queue.to_front(&k);
+                    self.bytes += bytes;
+                }
+                RawEntryMut::Occupied(mut o) => {
+                    // The newer row was queued as if this one were in the table: the table
+                    // still has what was there before this one.
+                    let (newer, base) = o.get_mut();
+                    let now = Presence::of(newer.as_ref());
+                    let undo = base.map_or((0, 0), |b| now.minus(b));
+                    let redo = was.map_or((0, 0), |w| now.minus(w));
+                    let unknown = was.is_none() as isize - base.is_none() as isize;
+                    counts.push((db, (redo.0 - undo.0, redo.1 - undo.1), unknown));
+                    *base = was;
+                }
             }
         }
         for (name, value) in meta {
             figures.entry(name).or_insert(value);
+        }
+        for (db, delta, unknown) in counts {
+            self.shift(db, delta);
+            self.unknown = self.unknown.wrapping_add_signed(unknown);
         }
     }
 
@@ -494,6 +573,8 @@ impl Queue {
         self.frozen.clear();
         self.frozen_meta.clear();
         self.bytes = 0;
+        self.counts.clear();
+        self.unknown = 0;
     }
 }
 
@@ -570,7 +651,7 @@ impl Shared {
             return Err(LOST_TRANSACTION.into());
         }
         let mut statements = RowStatements::new(conn);
-        for (i, (db, h, key, row)) in rows.iter().enumerate() {
+        for (i, (db, h, key, row, _)) in rows.iter().enumerate() {
             if let Err(e) = statements.apply(&self.path, *db, *h, key, row.as_ref()) {
                 drop(statements);
                 let mut q = self.queue();
@@ -621,20 +702,40 @@ impl RowWriter {
     }
 
     /// Queues a key's row (`None`: its deletion), replacing a row of the same key still
-    /// queued.
+    /// queued; whether the key is in the table is not known.
     #[cfg(test)]
     pub(super) fn push(&self, db: DbIndex, key: Bytes, row: Option<Record>) {
-        self.shared.queue().push(db, key, row);
+        self.shared.queue().push(db, key, row, None);
     }
 
     /// Queues keys' rows (`None`: a deletion), each replacing a row of the same key still
     /// queued, under one hold of the queue: the writer's thread takes the queue too, and a
-    /// hold per row made the two wait on each other, and wake each other, row by row.
-    pub(super) fn push_all(&self, rows: impl Iterator<Item = (DbIndex, Bytes, Option<Record>)>) {
+    /// hold per row made the two wait on each other, and wake each other, row by row. Each
+    /// row comes with its key's presence before it ([`super::KeyRow::was`]).
+    pub(super) fn push_all(
+        &self,
+        rows: impl Iterator<Item = (DbIndex, Bytes, Option<Record>, Base)>,
+    ) {
         let mut q = self.shared.queue();
-        for (db, key, row) in rows {
-            q.push(db, key, row);
+        for (db, key, row, was) in rows {
+            q.push(db, key, row, was);
         }
+    }
+
+    /// What the queued rows will change each database's counts (keys, expires) by, once
+    /// applied; `None` while a queued key's presence in the table is not known (its row
+    /// came without it), when the rows must be applied to count. Read with the connection
+    /// held, so that no chunk is half applied, it makes the table's counts the keyspace's
+    /// without applying the queue.
+    pub(super) fn pending_counts(&self) -> Option<Vec<(DbIndex, (i64, i64))>> {
+        let q = self.shared.queue();
+        (q.unknown == 0).then(|| {
+            q.counts
+                .iter()
+                .filter(|(_, &c)| c != (0, 0))
+                .map(|(&db, &c)| (db, c))
+                .collect()
+        })
     }
 
     /// Queues a metadata figure, replacing one of the same name still queued.
@@ -786,7 +887,7 @@ impl RowWriter {
             let keys: Vec<(DbIndex, Bytes)> = q
                 .latest
                 .iter()
-                .filter(|(_, row)| row.as_ref().is_some_and(&due))
+                .filter(|(_, (row, _))| row.as_ref().is_some_and(&due))
                 .map(|(k, _)| k.clone())
                 .collect();
             keys.iter()
@@ -1002,7 +1103,8 @@ mod tests {
     fn a_key_queued_twice_is_applied_once_with_its_last_row_and_in_key_order() {
         let mut q = Queue::default();
         for (k, v) in [("b", "1"), ("a", "2"), ("b", "3")] {
-            q.push(0, Bytes::copy_from_slice(k.as_bytes()), Some(record(v)));
+            let key = Bytes::copy_from_slice(k.as_bytes());
+            q.push(0, key, Some(record(v)), None);
         }
         let (rows, _) = q.take(10);
         assert_eq!(rows.len(), 2);
@@ -1011,6 +1113,58 @@ mod tests {
         assert_eq!(b.3.as_ref().unwrap().value, Bytes::from_static(b"3"));
         let hs: Vec<i64> = rows.iter().map(|r| r.1).collect();
         assert!(hs.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    /// The queue's counts follow each key from its presence in the table before its first
+    /// queued row to its last row, and leave with the row.
+    #[test]
+    fn queued_rows_count_what_they_change_until_applied() {
+        const ABSENT: Presence = Presence {
+            exists: false,
+            expires: false,
+        };
+        const PLAIN: Presence = Presence {
+            exists: true,
+            expires: false,
+        };
+        let ttl = |v: &str| Record {
+            expire_at: Some(1),
+            ..record(v)
+        };
+        let key = |k: &str| Bytes::copy_from_slice(k.as_bytes());
+        let counts = |q: &Queue, db: DbIndex| q.counts.get(&db).copied().unwrap_or_default();
+        let mut q = Queue::default();
+        q.push(0, key("new"), Some(record("1")), Some(ABSENT));
+        q.push(0, key("old"), None, Some(PLAIN));
+        q.push(0, key("same"), Some(record("2")), Some(PLAIN));
+        q.push(1, key("ttl"), Some(ttl("3")), Some(PLAIN));
+        assert_eq!((counts(&q, 0), counts(&q, 1)), ((0, 0), (0, 1)));
+        // A key's later rows keep its presence in the table: "new" deleted again counts
+        // nothing, "old" written again (with a TTL) only its expiry.
+        q.push(0, key("new"), None, Some(PLAIN));
+        q.push(0, key("old"), Some(ttl("4")), Some(ABSENT));
+        assert_eq!(counts(&q, 0), (0, 1));
+        q.push(0, key("gone"), None, Some(PLAIN));
+        assert_eq!(counts(&q, 0), (-1, 1));
+        // Taken for applying, then put back after a failure, while "old" was deleted again
+        // (queued as if its taken row were in the table).
+        let (mut rows, _) = q.take(10);
+        assert_eq!((counts(&q, 0), counts(&q, 1)), ((0, 0), (0, 0)));
+        rows.retain(|r| &r.2[..] == b"old" || &r.2[..] == b"gone");
+        q.push(0, key("old"), None, Some(Presence::of(Some(&ttl("4")))));
+        q.requeue(rows.into_iter(), Vec::new());
+        // Both are in the table, without an expiry, and both are to be deleted.
+        assert_eq!(counts(&q, 0), (-2, 0));
+        assert_eq!(q.unknown, 0);
+        // A row whose key's presence is not known makes the counts unknown until it leaves.
+        q.push(2, key("who"), Some(record("5")), None);
+        q.push(2, key("who"), None, Some(PLAIN));
+        assert_eq!(q.unknown, 1);
+        let _ = q.take(10);
+        assert_eq!((q.unknown, counts(&q, 0)), (0, (0, 0)));
+        q.push(0, key("x"), None, Some(PLAIN));
+        q.clear();
+        assert!(q.counts.is_empty());
     }
 
     #[test]
