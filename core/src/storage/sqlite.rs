@@ -769,6 +769,15 @@ impl SqliteStore {
     }
 
     /// Counts of every slot with keys (detached ones included), by slot.
+    /// Applies the queued key rows if some came without their key's presence in the store
+    /// ([`KeyRow::was`]): counting needs them in the table then.
+    fn settle_uncounted(&mut self) -> Result<(), StoreError> {
+        match &self.rows {
+            Some(rows) if rows.pending_counts().is_none() => self.settle(),
+            _ => Ok(()),
+        }
+    }
+
     /// Each slot's key and expiry counts: the table's (kept by triggers) plus what the rows
     /// still queued for the row writer will change them by. Counting applies no row: INFO's
     /// keyspace section and DBSIZE used to apply the whole queue on the executor's thread
@@ -776,14 +785,7 @@ impl SqliteStore {
     /// window off for a second after.
     fn slot_stats(&mut self) -> Result<Vec<DbStats>, StoreError> {
         self.reading()?;
-        if self
-            .rows
-            .as_ref()
-            .is_some_and(|r| r.pending_counts().is_none())
-        {
-            // A queued row's key is not known to be in the table or not: apply them all.
-            self.settle()?;
-        }
+        self.settle_uncounted()?;
         let conn = lock(&self.conn);
         // With the connection held no chunk of rows is half applied: the table and the
         // queue's counts agree.
@@ -2053,7 +2055,13 @@ impl Store for SqliteStore {
     }
 
     fn lazyfree_pending(&mut self) -> Result<u64, StoreError> {
-        self.settle()?; // a queued deletion queues its collection
+        // The keyspace's rows are not applied first (INFO's memory section asks): it queues a
+        // deleted or replaced collection itself (`drop_elements`) before the key row is
+        // written, and the trigger that does it again when the row is applied finds it
+        // queued. Rows given without their key's presence (`Store::put`, `Store::delete`)
+        // may leave that to the trigger: those are applied first.
+        self.reading()?;
+        self.settle_uncounted()?;
         let conn = lock(&self.conn);
         let mut pending = self
             .prepared
