@@ -25,20 +25,13 @@ source "$root/bench/lib.sh" large_values
 need_tools redis-server redis-cli redis-benchmark
 respite_release
 
-# Each value starts with a random number, so that a rewrite changes it, as most rewrites do:
-# redis-benchmark's own SET test (-d) sends the same bytes every time, and SQLite leaves a
-# page that an UPDATE would change to the same bytes untouched, which made respite's figure
-# about twice what changing values get.
-filler=$((SIZE > 12 ? SIZE - 12 : 0))
-value="__rand_int__$(head -c "$filler" /dev/zero | tr '\0' v)"
+# Each value starts with a random number, so that a rewrite changes it, as most rewrites do.
+value=$(changing_value "$SIZE")
 
 # One redis-benchmark run of random SETs: port, requests; prints "rps p50 p99 max" (ms).
 sets() {
     redis-benchmark -p "$1" -c "$CLIENTS" -P "$PIPELINE" -n "$2" -r "$KEYS" \
-        SET key:__rand_int__ "$value" 2>/dev/null | tr '\r' '\n' | awk '
-        /throughput summary/ { rps = $3 }
-        /latency summary/ { getline; getline; p50 = $3; p99 = $5; max = $6 }
-        END { print rps, p50, p99, max }'
+        SET key:__rand_int__ "$value" 2>/dev/null | latency_summary
 }
 
 info() { redis-cli -p "$1" INFO persistence | tr -d '\r' | sed -n "s/^$2://p"; }

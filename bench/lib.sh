@@ -95,3 +95,20 @@ stop_server() {
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
 }
+
+# A value of $1 bytes that changes at every write: redis-benchmark puts a random number in
+# place of __rand_int__. Its own -d values never change, and SQLite leaves a page that an
+# UPDATE would change to the same bytes untouched, which made respite's figure about twice
+# what changing values get.
+changing_value() {
+    local filler=$(($1 > 12 ? $1 - 12 : 0))
+    echo "__rand_int__$(head -c "$filler" /dev/zero | tr '\0' v)"
+}
+
+# Reads redis-benchmark's output (without -q) and prints "rps p50 p99 max" (ms).
+latency_summary() {
+    tr '\r' '\n' | awk '
+        /throughput summary/ { rps = $3 }
+        /latency summary/ { getline; getline; p50 = $3; p99 = $5; max = $6 }
+        END { print rps, p50, p99, max }'
+}

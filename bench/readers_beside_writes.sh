@@ -24,18 +24,13 @@ source "$root/bench/lib.sh" readers_beside_writes
 need_tools redis-server redis-cli redis-benchmark
 respite_release
 
-# Values that change at every write (see large_values.sh).
-filler=$((SIZE > 12 ? SIZE - 12 : 0))
-value="__rand_int__$(head -c "$filler" /dev/zero | tr '\0' v)"
+value=$(changing_value "$SIZE")
 
-# Prints "rps p99 max" (ms) of a redis-benchmark run: port, then its arguments.
+# Prints "rps p50 p99 max" (ms) of a redis-benchmark run: port, then its arguments.
 summary() {
     local port=$1
     shift
-    redis-benchmark -p "$port" "$@" 2>/dev/null | tr '\r' '\n' | awk '
-        /throughput summary/ { rps = $3 }
-        /latency summary/ { getline; getline; p99 = $5; max = $6 }
-        END { print rps, p99, max }'
+    redis-benchmark -p "$port" "$@" 2>/dev/null | latency_summary
 }
 
 printf '[storage]\ncache_max_bytes = "1gb"\n' >"$WORK/respite.toml"
@@ -62,9 +57,9 @@ for port in "$rport" "$sport"; do
         >"$WORK/sets.txt" &
     writers=$!
     sleep 0.5
-    read -r grps gp99 gmax < <(summary "$port" -c "$READERS" -P 1 -n "$READS" GET hot)
+    read -r grps _ gp99 gmax < <(summary "$port" -c "$READERS" -P 1 -n "$READS" GET hot)
     wait "$writers"
-    read -r srps sp99 smax <"$WORK/sets.txt"
+    read -r srps _ sp99 smax <"$WORK/sets.txt"
     echo "| $name | $grps | $gp99 | $gmax | $srps | $sp99 | $smax |"
 done
 echo "respite: $(redis-cli -p "$sport" INFO persistence | tr -d '\r' |
