@@ -37,15 +37,8 @@ sets() {
 info() { redis-cli -p "$1" INFO persistence | tr -d '\r' | sed -n "s/^$2://p"; }
 
 printf '[storage]\ncache_max_bytes = "%s"\n' "$CACHE" >"$WORK/respite.toml"
-rport=$(free_port)
-redis-server --port "$rport" --save '' --appendonly no --dir "$WORK" >/dev/null &
-PIDS+=($!)
-sport=$(free_port)
-"$RESPITE_BIN" --config "$WORK/respite.toml" --port "$sport" --db "$WORK/respite.db" \
-    >/dev/null 2>"$WORK/respite.log" &
-PIDS+=($!)
-wait_ping "$rport"
-wait_ping "$sport"
+start_both "$WORK/respite.toml"
+rport=$RPORT sport=$SPORT
 
 echo "$KEYS keys of $SIZE bytes, respite's cache_max_bytes $CACHE, -c $CLIENTS -P $PIPELINE"
 echo "| server | phase | rps | p50 ms | p99 ms | max ms | merges (at the journal's limit) |"

@@ -112,3 +112,17 @@ latency_summary() {
         /latency summary/ { getline; getline; p50 = $3; p99 = $5; max = $6 }
         END { print rps, p50, p99, max }'
 }
+
+# Starts redis-server (no persistence) and respite (with the config file $1) side by side,
+# each on a free port of its own, and waits for both: sets RPORT and SPORT.
+start_both() {
+    RPORT=$(free_port)
+    redis-server --port "$RPORT" --save '' --appendonly no --dir "$WORK" >/dev/null &
+    PIDS+=($!)
+    SPORT=$(free_port)
+    "$RESPITE_BIN" --config "$1" --port "$SPORT" --db "$WORK/respite.db" \
+        >/dev/null 2>"$WORK/respite.log" &
+    PIDS+=($!)
+    wait_ping "$RPORT"
+    wait_ping "$SPORT"
+}

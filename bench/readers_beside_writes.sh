@@ -34,15 +34,8 @@ summary() {
 }
 
 printf '[storage]\ncache_max_bytes = "1gb"\n' >"$WORK/respite.toml"
-rport=$(free_port)
-redis-server --port "$rport" --save '' --appendonly no --dir "$WORK" >/dev/null &
-PIDS+=($!)
-sport=$(free_port)
-"$RESPITE_BIN" --config "$WORK/respite.toml" --port "$sport" --db "$WORK/respite.db" \
-    >/dev/null 2>"$WORK/respite.log" &
-PIDS+=($!)
-wait_ping "$rport"
-wait_ping "$sport"
+start_both "$WORK/respite.toml"
+rport=$RPORT sport=$SPORT
 
 echo "$KEYS keys of $SIZE bytes: $WRITES SETs (-c 50 -P 16) beside $READERS clients GETting a cached key (-P 1)"
 echo "| server | GET rps | GET p99 ms | GET max ms | SET rps | SET p99 ms | SET max ms |"
