@@ -26,10 +26,10 @@
 //! out of its queue only while it holds the connection, and releases the connection only once
 //! the chunk is applied, so a row is always either still queued ([`RowWriter::pending`]
 //! answers for it) or visible to the next query. Every statement over the keys table other
-//! than a single key's load or the counts (scans, flushes, a plugin's SQL, a merge) first applies
-//! whatever is queued, on the executor's thread ([`RowWriter::settle`]); a rename applies the
-//! rows of its two keys ([`RowWriter::settle_keys`]), a look for keys to expire those due
-//! ([`RowWriter::settle_due`]).
+//! than a single key's load or the counts (scans, flushes, a plugin's SQL, a merge) first
+//! applies whatever is queued, on the executor's thread ([`RowWriter::settle`]); a rename
+//! applies the rows of its two keys ([`RowWriter::settle_keys`]), a look for keys to expire
+//! those due ([`RowWriter::settle_due`]).
 //!
 //! When the writer falls behind the load, the queue is backlogged ([`RowWriter::backlogged`]):
 //! the executor holds commands that write back (the hold CLIENT PAUSE WRITE uses) and serves
@@ -736,6 +736,12 @@ impl RowWriter {
                 .map(|(&db, &c)| (db, c))
                 .collect()
         })
+    }
+
+    /// Whether every queued row came with its key's presence in the table, so that
+    /// [`Self::pending_counts`] knows what they change.
+    pub(super) fn counts_known(&self) -> bool {
+        self.shared.queue().unknown == 0
     }
 
     /// Queues a metadata figure, replacing one of the same name still queued.

@@ -773,7 +773,7 @@ impl SqliteStore {
     /// ([`KeyRow::was`]): counting needs them in the table then.
     fn settle_uncounted(&mut self) -> Result<(), StoreError> {
         match &self.rows {
-            Some(rows) if rows.pending_counts().is_none() => self.settle(),
+            Some(rows) if !rows.counts_known() => self.settle(),
             _ => Ok(()),
         }
     }
