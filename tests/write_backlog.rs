@@ -37,6 +37,15 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// DEBUG ROW-WRITER `what` (PAUSE or RESUME).
+fn row_writer(con: &mut Connection, what: &str) {
+    redis::cmd("DEBUG")
+        .arg("ROW-WRITER")
+        .arg(what)
+        .query::<()>(con)
+        .unwrap();
+}
+
 const KEYS: usize = 10_000;
 
 fn value(i: usize) -> String {
@@ -52,11 +61,7 @@ fn a_writer_behind_the_load_holds_writes_and_serves_reads() {
         .arg("x")
         .query::<()>(&mut reader)
         .unwrap();
-    redis::cmd("DEBUG")
-        .arg("ROW-WRITER")
-        .arg("PAUSE")
-        .query::<()>(&mut reader)
-        .unwrap();
+    row_writer(&mut reader, "PAUSE");
     // About 11 MB of key rows, in pipelines of 200: the queue passes its hold mark (3 MB
     // past the window) long before the last.
     let mut writer = server.conn();
@@ -99,11 +104,7 @@ fn a_writer_behind_the_load_holds_writes_and_serves_reads() {
         info(&mut reader, "persistence", "respite_rows_queued"),
         queued
     );
-    redis::cmd("DEBUG")
-        .arg("ROW-WRITER")
-        .arg("RESUME")
-        .query::<()>(&mut reader)
-        .unwrap();
+    row_writer(&mut reader, "RESUME");
     load.join().unwrap();
     assert_eq!(info(&mut reader, "clients", "blocked_clients"), 0);
     let n: i64 = redis::cmd("DBSIZE").query(&mut reader).unwrap();
@@ -134,11 +135,7 @@ fn many_writers_and_readers_through_a_backlog() {
         .arg("x")
         .query::<()>(&mut admin)
         .unwrap();
-    redis::cmd("DEBUG")
-        .arg("ROW-WRITER")
-        .arg("PAUSE")
-        .query::<()>(&mut admin)
-        .unwrap();
+    row_writer(&mut admin, "PAUSE");
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..4)
@@ -195,11 +192,7 @@ fn many_writers_and_readers_through_a_backlog() {
         reads.load(Ordering::Relaxed) >= before + 100
     });
     assert!(info(&mut admin, "clients", "blocked_clients") >= 1);
-    redis::cmd("DEBUG")
-        .arg("ROW-WRITER")
-        .arg("RESUME")
-        .query::<()>(&mut admin)
-        .unwrap();
+    row_writer(&mut admin, "RESUME");
     for w in writers {
         w.join().unwrap();
     }
