@@ -20,7 +20,9 @@
 //! keys (SCAN, KEYS, RANDOMKEY) applies on the executor's thread first: about 8 ms a
 //! megabyte. Counting keys applies nothing: each queued row carries its key's presence in
 //! the table before it, and the queue keeps what its rows will change each database's
-//! counts by ([`RowWriter::pending_counts`]).
+//! counts by ([`RowWriter::pending_counts`]). Once counted, the totals move with each row
+//! queued ([`RowWriter::totals`]), so that a count reads no table: a read waits for a merge's
+//! commit on the writer's thread.
 //!
 //! Reads stay exact. The connection is shared under a mutex: the writer takes a chunk of rows
 //! out of its queue only while it holds the connection, and releases the connection only once
@@ -324,6 +326,12 @@ struct Queue {
     /// Queued keys whose presence in the table is not known: while there are any, counting
     /// needs the rows applied.
     unknown: usize,
+    /// Each database's counts (keys, expires) as the table plus the queued rows give them,
+    /// when known: set by a count the store made, moved by each row queued since, and
+    /// unchanged by applying one (the table gains what the queue loses). `None` once a row
+    /// came without its key's presence, or the store changed the table itself
+    /// ([`RowWriter::forget_totals`]).
+    totals: Option<HashMap<DbIndex, (i64, i64), ahash::RandomState>>,
     /// Commits that waited for the writer to bring the queue under [`MAX_QUEUED_BYTES`].
     backpressure_waits: u64,
     /// Whether the queue passed [`HOLD_QUEUED_BYTES`] and has not come back under
@@ -384,6 +392,11 @@ impl Queue {
                 let (old, _) = std::mem::replace(o.get_mut(), (row, base));
                 self.bytes -= row_bytes(&k.1, old.as_ref());
                 self.coalesced += 1;
+                // The keyspace's account of the key agrees with the queue's.
+                debug_assert!(
+                    base.is_none() || was.is_none() || was == Some(Presence::of(old.as_ref())),
+                    "a row queued with a presence its queued row does not give"
+                );
                 base.map(|_| Presence::of(old.as_ref()))
             }
             RawEntryMut::Vacant(v) => {
@@ -394,8 +407,17 @@ impl Queue {
                 was
             }
         };
-        if let Some(before) = before {
-            self.shift(db, now.minus(before));
+        match before {
+            Some(before) => {
+                let delta = now.minus(before);
+                self.shift(db, delta);
+                if let (Some(totals), true) = (self.totals.as_mut(), delta != (0, 0)) {
+                    let t = totals.entry(db).or_default();
+                    t.0 += delta.0;
+                    t.1 += delta.1;
+                }
+            }
+            None => self.totals = None,
         }
     }
 
@@ -522,6 +544,8 @@ impl Queue {
         } else {
             (&mut self.latest, &mut self.meta)
         };
+        // A failure: the store counts from the table again once it has dealt with it.
+        self.totals = None;
         // (database, count change, unknown keys' change)
         let mut counts: Vec<(DbIndex, (i64, i64), isize)> = Vec::new();
         for (db, _, key, row, was) in rows.rev() {
@@ -575,6 +599,7 @@ impl Queue {
         self.bytes = 0;
         self.counts.clear();
         self.unknown = 0;
+        self.totals = None;
     }
 }
 
@@ -742,6 +767,31 @@ impl RowWriter {
     /// [`Self::pending_counts`] knows what they change.
     pub(super) fn counts_known(&self) -> bool {
         self.shared.queue().unknown == 0
+    }
+
+    /// Each database's counts (keys, expires) with every queued row applied, without reading
+    /// the table: known from the last count the store made ([`Self::know_totals`]) and the
+    /// rows queued since, unless the table changed otherwise meanwhile.
+    pub(super) fn totals(&self) -> Option<Vec<(DbIndex, (i64, i64))>> {
+        let q = self.shared.queue();
+        q.totals
+            .as_ref()
+            .map(|t| t.iter().map(|(&db, &c)| (db, c)).collect())
+    }
+
+    /// Records the counts the store just made (table plus [`Self::pending_counts`]), which
+    /// the rows queued from now on move.
+    pub(super) fn know_totals(&self, totals: impl IntoIterator<Item = (DbIndex, (i64, i64))>) {
+        let mut q = self.shared.queue();
+        if q.unknown == 0 {
+            q.totals = Some(totals.into_iter().collect());
+        }
+    }
+
+    /// The store changed the key table other than through the queue (a flush, a rename, a
+    /// plugin's SQL, a rollback): the next count reads the table again.
+    pub(super) fn forget_totals(&self) {
+        self.shared.queue().totals = None;
     }
 
     /// Queues a metadata figure, replacing one of the same name still queued.

@@ -355,6 +355,11 @@ pub struct SqliteStore {
     apart_cids: HashSet<CollectionId>,
     /// The executor's statements over `conn`, kept (see [`prepared`](super::prepared)).
     prepared: Prepared,
+    /// `lazyfree`'s row count, kept by the connection's update hook from the last time it
+    /// was counted (whoever inserts or deletes the rows: the executor, or a trigger the row
+    /// writer's rows fire), and whether it is known (see [`Store::lazyfree_pending`]).
+    lazyfree_rows: Arc<std::sync::atomic::AtomicI64>,
+    lazyfree_known: bool,
 }
 
 impl Drop for SqliteStore {
@@ -519,8 +524,11 @@ impl SqliteStore {
             slots: Slots::default(),
             page_cache_kb: PAGE_CACHE_KB,
             apart_cids: HashSet::new(),
+            lazyfree_rows: Arc::default(),
+            lazyfree_known: false,
             prepared: Prepared::default(),
         };
+        store.keep_lazyfree_count();
         store
             .init(synchronous)
             .map_err(|e| open_err(e.to_string()))?;
@@ -540,6 +548,27 @@ impl SqliteStore {
             store.checkpointer = Some(Checkpointer::start(path)?);
         }
         Ok(store)
+    }
+
+    /// Has the connection keep `lazyfree`'s row count as rows are inserted and deleted (the
+    /// hook sees a trigger's rows too, but no rollback and no truncation: those forget the
+    /// count, [`Self::tables_changed`]). It runs for each row of a table with a rowid, which
+    /// the key and element tables are not.
+    fn keep_lazyfree_count(&self) {
+        use rusqlite::hooks::Action;
+        use std::sync::atomic::Ordering::Relaxed;
+        let count = Arc::clone(&self.lazyfree_rows);
+        lock(&self.conn).update_hook(Some(
+            move |action: Action, _db: &str, table: &str, _rowid: i64| {
+                if table == "lazyfree" {
+                    match action {
+                        Action::SQLITE_INSERT => count.fetch_add(1, Relaxed),
+                        Action::SQLITE_DELETE => count.fetch_sub(1, Relaxed),
+                        _ => 0,
+                    };
+                }
+            },
+        ));
     }
 
     fn init(&mut self, synchronous: Synchronous) -> Result<(), StoreError> {
@@ -724,6 +753,7 @@ impl SqliteStore {
     /// counts reset and long values dropped here instead.
     fn empty_keys(&mut self, elements: bool) -> Result<(), StoreError> {
         self.begin()?;
+        self.tables_changed();
         let conn = lock(&self.conn);
         if let Some(rows) = &self.rows {
             rows.discard(&conn); // every row goes: the queued ones need not be written first
@@ -768,7 +798,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Counts of every slot with keys (detached ones included), by slot.
     /// Applies the queued key rows if some came without their key's presence in the store
     /// ([`KeyRow::was`]): counting needs them in the table then.
     fn settle_uncounted(&mut self) -> Result<(), StoreError> {
@@ -778,12 +807,60 @@ impl SqliteStore {
         }
     }
 
-    /// Each slot's key and expiry counts: the table's (kept by triggers) plus what the rows
-    /// still queued for the row writer will change them by. Counting applies no row: INFO's
+    /// Counts of every slot with keys (detached ones included), by slot: the table's (kept by
+    /// triggers) plus what the rows still queued for the row writer will change them by. Counting applies no row: INFO's
     /// keyspace section and DBSIZE used to apply the whole queue on the executor's thread
     /// first (about 8 ms a megabyte, with every client waiting), and to turn the writer's
     /// window off for a second after.
+    ///
+    /// Nor does it read the table while the counts are known ([`RowWriter::totals`]): a read
+    /// waits for a merge's commit on the writer's thread, and with a monitor polling INFO
+    /// every 100 ms beside random 1 KB SETs, that wait held every client up to 350 ms.
     fn slot_stats(&mut self) -> Result<Vec<DbStats>, StoreError> {
+        if let Some(totals) = self.known_totals() {
+            #[cfg(debug_assertions)]
+            if !self.merging {
+                // The table agrees (read only when it costs no wait).
+                if let Ok(counted) = self.count_slots() {
+                    debug_assert_eq!(
+                        stats_of(totals.clone()),
+                        stats_of(counted),
+                        "the key counts kept drifted from the table's"
+                    );
+                }
+            }
+            return Ok(stats_of(totals));
+        }
+        let counted = self.count_slots()?;
+        if let Some(rows) = &self.rows {
+            rows.know_totals(counted.iter().map(|(&db, &c)| (db, c)));
+        }
+        Ok(stats_of(counted))
+    }
+
+    /// The counts with every queued row applied, when known without reading the table.
+    fn known_totals(&self) -> Option<std::collections::BTreeMap<DbIndex, (i64, i64)>> {
+        let rows = self.rows.as_ref()?;
+        if self.needs_rebuild || self.replaying || rows.failed() {
+            return None;
+        }
+        Some(rows.totals()?.into_iter().collect())
+    }
+
+    /// The key table told the counts kept in memory nothing (a flush, a rename, a plugin's
+    /// SQL, a rollback): the next count reads the tables.
+    fn tables_changed(&mut self) {
+        if let Some(rows) = &self.rows {
+            rows.forget_totals();
+        }
+        self.lazyfree_known = false;
+    }
+
+    /// Each slot's counts (keys, expires), read from the table, plus what the queued rows
+    /// change them by.
+    fn count_slots(
+        &mut self,
+    ) -> Result<std::collections::BTreeMap<DbIndex, (i64, i64)>, StoreError> {
         self.reading()?;
         self.settle_uncounted()?;
         let conn = lock(&self.conn);
@@ -816,15 +893,23 @@ impl SqliteStore {
             c.0 += keys;
             c.1 += expires;
         }
-        Ok(counts
-            .into_iter()
-            .filter(|&(_, (keys, _))| keys > 0)
-            .map(|(db, (keys, expires))| DbStats {
-                db,
-                keys: keys as u64,
-                expires: expires.max(0) as u64,
-            })
-            .collect())
+        Ok(counts)
+    }
+
+    /// `lazyfree`'s rows, read from the table, which the update hook keeps counting from.
+    fn count_lazyfree(&mut self) -> Result<i64, StoreError> {
+        self.reading()?;
+        self.settle_uncounted()?;
+        let conn = lock(&self.conn);
+        let n = self
+            .prepared
+            .get(&conn, "SELECT count(*) FROM lazyfree")?
+            .query_row([], |r| r.get::<_, i64>(0))?;
+        // With the connection held: no row is being applied.
+        self.lazyfree_rows
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+        self.lazyfree_known = true;
+        Ok(n)
     }
 
     /// One reclaim step over the oldest detached slot (a flushed database's rows): deletes up
@@ -837,6 +922,7 @@ impl SqliteStore {
         };
         self.begin()?;
         done.detached = Some(slot);
+        self.tables_changed();
         let conn = lock(&self.conn);
         done.rows = self
             .prepared
@@ -1372,6 +1458,7 @@ impl SqliteStore {
 
     /// Rolls back the open SQLite transaction, whatever state SQLite left it in.
     fn discard_transaction(&mut self) {
+        self.tables_changed();
         if self.merging {
             // The transaction goes either way, but a merge that committed is booked first:
             // the rebuild that follows must not replay its records.
@@ -1417,6 +1504,7 @@ impl SqliteStore {
     /// ([`Store::set_keep_batch`]).
     fn rebuild(&mut self, keep: bool) -> Result<(), StoreError> {
         self.needs_rebuild = true;
+        self.tables_changed();
         let Some(journal) = self.journal.as_mut() else {
             self.needs_rebuild = false;
             return Ok(());
@@ -1456,6 +1544,19 @@ fn sql_ref(v: &SqlValue) -> rusqlite::types::ToSqlOutput<'_> {
         SqlValue::Text(t) => ValueRef::Text(t.as_bytes()),
         SqlValue::Blob(b) => ValueRef::Blob(b),
     })
+}
+
+/// The slots with keys, and their counts.
+fn stats_of(counts: std::collections::BTreeMap<DbIndex, (i64, i64)>) -> Vec<DbStats> {
+    counts
+        .into_iter()
+        .filter(|&(_, (keys, _))| keys > 0)
+        .map(|(db, (keys, expires))| DbStats {
+            db,
+            keys: keys as u64,
+            expires: expires.max(0) as u64,
+        })
+        .collect()
 }
 
 fn kind_of(code: i64, db: DbIndex) -> Result<ValueType, StoreError> {
@@ -1538,6 +1639,7 @@ impl Store for SqliteStore {
             row: Some(record),
             was: None, // not known here: counting applies the rows first
         };
+        self.tables_changed();
         self.write_rows(vec![row]).map_err(|(_, e)| e)
     }
 
@@ -1548,6 +1650,7 @@ impl Store for SqliteStore {
             row: None,
             was: None,
         };
+        self.tables_changed();
         self.write_rows(vec![row]).map_err(|(_, e)| e)
     }
 
@@ -1596,6 +1699,7 @@ impl Store for SqliteStore {
         let (slot, to_slot) = (self.slots.slot(db), self.slots.slot(to_db));
         self.settle_rows(Settle::Keys(&[(slot, key), (to_slot, to_key)]))?;
         self.begin()?;
+        self.tables_changed();
         let conn = lock(&self.conn);
         let stmt = self.prepared.get(
             &conn,
@@ -2060,15 +2164,32 @@ impl Store for SqliteStore {
         // written, and the trigger that does it again when the row is applied finds it
         // queued. Rows given without their key's presence (`Store::put`, `Store::delete`)
         // may leave that to the trigger: those are applied first.
-        self.reading()?;
-        self.settle_uncounted()?;
-        let conn = lock(&self.conn);
-        let mut pending = self
-            .prepared
-            .get(&conn, "SELECT count(*) FROM lazyfree")?
-            .query_row([], |r| r.get::<_, i64>(0))?;
+        //
+        // Nor is the table read while its count is known (no flushed database waits for its
+        // rows' deletion): a read waits for a merge's commit, as a count of keys would.
+        let known = self.lazyfree_known
+            && !self.needs_rebuild
+            && self.slots.detached().next().is_none()
+            && self
+                .rows
+                .as_ref()
+                .is_none_or(|r| r.counts_known() && !r.failed());
+        if known {
+            let n = self
+                .lazyfree_rows
+                .load(std::sync::atomic::Ordering::Relaxed);
+            #[cfg(debug_assertions)]
+            if !self.merging {
+                if let Ok(counted) = self.count_lazyfree() {
+                    debug_assert_eq!(n, counted, "the lazyfree count kept drifted");
+                }
+            }
+            return Ok(n.max(0) as u64);
+        }
+        let mut pending = self.count_lazyfree()?;
         // A flushed database's keys count one each until deleted, as Redis counts the keys of
         // a database FLUSHDB ASYNC detached.
+        let conn = lock(&self.conn);
         for slot in self.slots.detached() {
             pending += self
                 .prepared
@@ -2473,6 +2594,7 @@ impl Store for SqliteStore {
             // Other databases share the table: this one moves to an empty slot at once, and
             // reclaim steps delete the old slot's rows.
             self.begin()?;
+            self.tables_changed();
             self.slots.detach(&lock(&self.conn), db)?;
         }
         self.log(Op::FlushDb { db });
@@ -2563,6 +2685,7 @@ impl Store for SqliteStore {
         // plugin's own statement (or an operator's PRAGMA) still runs.
         let _ = self.settle();
         self.begin()?;
+        self.tables_changed();
         let changed = lock(&self.conn)
             .prepare_cached(sql)?
             .execute(rusqlite::params_from_iter(params.iter().map(sql_ref)))?;
@@ -2587,6 +2710,8 @@ impl Store for SqliteStore {
         self.reading()?;
         let conn = lock(&self.conn);
         let mut stmt = conn.prepare_cached(sql)?;
+        // (`DELETE ... RETURNING`, say.)
+        let writes = !stmt.readonly();
         let columns = stmt.column_count();
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(sql_ref)))?;
         let mut out = Vec::new();
@@ -2604,6 +2729,12 @@ impl Store for SqliteStore {
             }
             out.push(values);
         }
+        drop(rows);
+        drop(stmt);
+        drop(conn);
+        if writes {
+            self.tables_changed();
+        }
         Ok(out)
     }
 
@@ -2612,6 +2743,7 @@ impl Store for SqliteStore {
         // plugin's own statement (or an operator's PRAGMA) still runs.
         let _ = self.settle();
         self.begin()?;
+        self.tables_changed();
         lock(&self.conn).execute_batch(sql)?;
         self.log(Op::SqlBatch { sql });
         Ok(())
@@ -3184,6 +3316,111 @@ mod tests {
             let r = s.load(0, format!("k{k}").as_bytes()).unwrap().unwrap();
             assert_eq!(r.version, k);
         }
+    }
+
+    #[test]
+    fn counting_keys_while_a_merge_commits_waits_for_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("counts.db");
+        let mut s = SqliteStore::open_with(
+            path.to_str().unwrap(),
+            Synchronous::Normal,
+            JournalOptions {
+                merge_interval_ms: 3_600_000,
+                ..JournalOptions::default()
+            },
+        )
+        .unwrap();
+        use crate::storage::Presence;
+        let absent = Presence::default();
+        let row = |key: &str, expire_at: Option<i64>, was: Presence| KeyRow {
+            db: 0,
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            row: Some(record("v", expire_at, 1)),
+            was: Some(was),
+        };
+        let plain = Presence {
+            exists: true,
+            expires: false,
+        };
+        s.write_rows(
+            (0..10)
+                .map(|i| row(&format!("k{i}"), None, absent))
+                .collect(),
+        )
+        .unwrap();
+        s.commit().unwrap();
+        // Read from the tables once; kept from then on.
+        assert_eq!(s.db_stats().unwrap()[0].keys, 10);
+        assert_eq!(s.lazyfree_pending().unwrap(), 0);
+        s.drop_elements(77).unwrap();
+        s.commit().unwrap();
+        // A merge the gate keeps from committing: a read of the tables would wait for it,
+        // until the gate's holder gives up after 10 s.
+        let gate = s.rows.as_ref().unwrap().merge_gate();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (ready, held) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _held = gate.lock().unwrap();
+            ready.send(()).unwrap();
+            let _ = released.recv_timeout(std::time::Duration::from_secs(10));
+        });
+        held.recv().unwrap();
+        s.start_merge().unwrap();
+        assert!(s.merging);
+        s.write_rows(vec![
+            row("k0", Some(i64::MAX), plain),
+            row("new", None, absent),
+            KeyRow {
+                db: 0,
+                key: Bytes::from_static(b"k1"),
+                row: None,
+                was: Some(plain),
+            },
+        ])
+        .unwrap();
+        s.commit().unwrap();
+        let stats = s.db_stats().unwrap();
+        assert!(s.merging, "counting waited for the merge");
+        assert_eq!((stats[0].keys, stats[0].expires), (10, 1));
+        assert_eq!(s.lazyfree_pending().unwrap(), 1);
+        assert!(s.merging, "lazyfree_pending waited for the merge");
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        s.merge(true).unwrap();
+        assert!(!s.merging);
+        // The tables agree (debug builds check each count against them when no merge runs).
+        let stats = s.db_stats().unwrap();
+        assert_eq!((stats[0].keys, stats[0].expires), (10, 1));
+        // A collection queued by the key table's trigger, as the row writer applies a row,
+        // is counted too.
+        let mut owner = record("", None, 2);
+        owner.cid = Some(5);
+        s.write_rows(vec![KeyRow {
+            db: 0,
+            key: Bytes::from_static(b"c"),
+            row: Some(owner),
+            was: Some(absent),
+        }])
+        .unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        assert_eq!(s.lazyfree_pending().unwrap(), 1);
+        s.write_rows(vec![KeyRow {
+            db: 0,
+            key: Bytes::from_static(b"c"),
+            row: None,
+            was: Some(plain),
+        }])
+        .unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        assert!(s.lazyfree_known);
+        assert_eq!(s.lazyfree_pending().unwrap(), 2);
+        // A change made to the table itself is counted from the table again.
+        s.sql_execute("DELETE FROM keys WHERE key = CAST('new' AS BLOB)", &[])
+            .unwrap();
+        assert_eq!(s.db_stats().unwrap()[0].keys, 9);
     }
 
     #[test]
