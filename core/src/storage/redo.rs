@@ -10,8 +10,8 @@
 //!
 //! With the journal, [`SqliteStore`](super::SqliteStore) keeps one SQLite transaction open
 //! across many batches. Each batch's group commit appends the batch's row operations (the
-//! [`Store`] calls themselves, with their arguments: an [`Op`] each) to this journal, a
-//! sequential file beside the database (`<file>.redo`), as one checksummed record, and
+//! [`Store`] calls themselves, with their arguments: an [`Op`] each) to this journal,
+//! sequential files beside the database (`<file>.redo.<n>`), as one checksummed record, and
 //! fdatasyncs it when `synchronous` is `full` or `extra`. That append is the durability point:
 //! only then are the batch's replies released. Every merge interval, or as soon as the journal
 //! reaches its size limit, the open transaction commits (a "merge"): SQLite writes each dirty
@@ -25,10 +25,10 @@
 //!
 //! A merge runs on the row writer's thread ([`rows`](super::rows)): the executor hands it
 //! the key rows queued so far (all of them from journaled batches) and goes on serving; the
-//! writer applies those rows, then commits. Batches journaled meanwhile are kept, and once
-//! the commit is done the merged records leave the journal (the records appended since are
-//! copied into a new file that replaces it by rename, so a crash at any point replays from
-//! `meta.redo_seq` to the same state). Only the executor's own statements (a collection's
+//! writer applies those rows, then commits. Batches journaled meanwhile go to a new file,
+//! and once the commit is done the merged records' files are deleted, by a thread of their
+//! own (a crash at any point replays from `meta.redo_seq` to the same state: merged records
+//! left behind are skipped). Only the executor's own statements (a collection's
 //! element rows, a scan) wait for the commit. A journal that reaches its size limit makes
 //! the next batch wait for the merge in flight (back-pressure), and merge on the executor's
 //! thread only if the records journaled meanwhile fill it still; a merge at shutdown or for
@@ -789,10 +789,36 @@ pub struct JournalStats {
     pub rows_coalesced: u64,
 }
 
-/// The journal file and the batch being collected for it.
-pub(super) struct Journal {
-    file: File,
+/// One file of the journal (`<database>.redo.<n>`), holding whole records.
+struct Segment {
     path: String,
+    file: File,
+    /// Bytes of whole records in it.
+    len: u64,
+    records: u64,
+    /// Sequence number of its last record (0 while it has none).
+    last_seq: u64,
+}
+
+/// The journal's files and the batch being collected for them.
+///
+/// The journal is a run of files, oldest first; records are appended to the last. A merge
+/// that starts seals the last file ([`Self::merge_started`]), so that the records it commits
+/// fill whole files, and once it has committed those files are deleted off the executor's
+/// thread ([`retire`]). Before, the records appended while the merge ran were copied into a
+/// new file that replaced the journal by rename: on ext4 the rename of a file over another
+/// flushes the new file's data first, and freeing the old one's blocks waited for the disk's
+/// discard, 30-80 ms each on the executor's thread, every client waiting.
+pub(super) struct Journal {
+    /// `<database>.redo`: the prefix of the files' names.
+    path: String,
+    segments: Vec<Segment>,
+    /// The last file takes no more records: the next append starts a new one.
+    sealed: bool,
+    /// Number of the next file started.
+    next_file: u64,
+    /// Threads deleting files of merged records, not yet joined.
+    retiring: Vec<std::thread::JoinHandle<()>>,
     pub(super) options: JournalOptions,
     /// fdatasync after every append (`synchronous` full or extra).
     pub(super) sync: bool,
@@ -801,15 +827,15 @@ pub(super) struct Journal {
     /// Mutating calls since the last append, failed ones included: they may have changed the
     /// open transaction.
     pub(super) touched: bool,
-    /// Bytes of whole records in the file.
-    len: u64,
+    /// Bytes of whole records in the files.
+    pub(super) len: u64,
     /// Sequence number of the last record appended (or merged, when the file is empty).
     pub(super) last_seq: u64,
     /// Sequence number of the last record merged (`meta.redo_seq` in the database).
     pub(super) merged_seq: u64,
-    /// The file's length and record count when the merge running on the row writer's thread
-    /// started: its records are those before that offset.
-    merging: Option<(u64, u64)>,
+    /// A merge runs on the row writer's thread: its records are those of the files sealed
+    /// when it started.
+    merging: bool,
     /// When the oldest unmerged record was appended.
     oldest: Option<Instant>,
     /// Earliest time the next merge attempt may run after a failure.
@@ -831,22 +857,39 @@ fn backoff(failures: u32) -> std::time::Duration {
 }
 
 impl Journal {
-    /// Opens (creating it if needed) the journal of the database at `db_path`.
+    /// Opens the journal of the database at `db_path`: the files a previous run left, which
+    /// [`Self::read_after`] reads. A file is created at the first append.
     pub(super) fn open(db_path: &str, options: JournalOptions) -> Result<Journal, StoreError> {
         let path = format!("{db_path}.redo");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::Open {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let mut segments = Vec::new();
+        for (number, name) in Self::files(db_path) {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&name)
+                .map_err(|e| StoreError::Open {
+                    path: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            segments.push((
+                number,
+                Segment {
+                    path: name,
+                    file,
+                    len: 0,
+                    records: 0,
+                    last_seq: 0,
+                },
+            ));
+        }
+        let next_file = segments.last().map_or(1, |(n, _)| n + 1);
         Ok(Journal {
-            file,
             path,
+            segments: segments.into_iter().map(|(_, s)| s).collect(),
+            // A file left by a previous run may end with a torn record: never appended to.
+            sealed: true,
+            next_file,
+            retiring: Vec::new(),
             options,
             sync: false,
             batch: Vec::new(),
@@ -854,7 +897,7 @@ impl Journal {
             len: 0,
             last_seq: 0,
             merged_seq: 0,
-            merging: None,
+            merging: false,
             oldest: None,
             retry_at: None,
             merge_failures: 0,
@@ -863,6 +906,59 @@ impl Journal {
             append_error: None,
             stats: JournalStats::default(),
         })
+    }
+
+    /// The journal files of the database at `db_path`, oldest first, with their numbers:
+    /// `<db>.redo.<n>`, and `<db>.redo` (number 0), which versions before the files were
+    /// numbered kept. A `.redo.tmp` those versions may have left is removed.
+    fn files(db_path: &str) -> Vec<(u64, String)> {
+        let path = std::path::Path::new(db_path);
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
+            return Vec::new();
+        };
+        let prefix = format!("{base}.redo");
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+                continue;
+            };
+            let number = match rest {
+                "" => Some(0),
+                ".tmp" => {
+                    let _ = std::fs::remove_file(entry.path());
+                    None
+                }
+                _ => rest
+                    .strip_prefix('.')
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .filter(|&n| n > 0),
+            };
+            if let Some(n) = number {
+                found.push((
+                    n,
+                    format!(
+                        "{db_path}.redo{}",
+                        if n == 0 {
+                            String::new()
+                        } else {
+                            format!(".{n}")
+                        }
+                    ),
+                ));
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Whether a journal file of the database at `db_path` exists.
+    pub(super) fn exists(db_path: &str) -> bool {
+        !Self::files(db_path).is_empty()
     }
 
     /// Records one operation of the current batch.
@@ -910,34 +1006,80 @@ impl Journal {
         head[..4].copy_from_slice(&(self.batch.len() as u32).to_le_bytes());
         head[4..12].copy_from_slice(&seq.to_le_bytes());
         head[12..20].copy_from_slice(&checksum(seq, &self.batch).to_le_bytes());
+        if let Err(e) = self.writable() {
+            return Err(self.append_failed(e));
+        }
+        let sync = self.sync;
+        let seg = self.segments.last_mut().expect("made writable above");
         let result = (|| {
-            self.file.seek(SeekFrom::Start(self.len))?;
-            self.file.write_all(&head)?;
-            self.file.write_all(&self.batch)?;
-            if self.sync {
-                self.file.sync_data()?;
+            seg.file.seek(SeekFrom::Start(seg.len))?;
+            seg.file.write_all(&head)?;
+            seg.file.write_all(&self.batch)?;
+            if sync {
+                seg.file.sync_data()?;
             }
             Ok::<(), std::io::Error>(())
         })();
         if let Err(e) = result {
             // Whatever part of the record reached the file fails its checksum at replay, but
             // a later record written after it would be unreachable: cut it off now.
-            let _ = self.file.set_len(self.len);
-            let error = io_error(&self.path, "append to", e);
-            self.append_failures += 1;
-            let until = Instant::now() + backoff(self.append_failures);
-            self.append_error = Some((error.to_string(), until));
-            return Err(error);
+            let _ = seg.file.set_len(seg.len);
+            return Err(self.append_failed(e));
         }
         self.append_failures = 0;
         self.append_error = None;
-        self.len += (HEADER + self.batch.len()) as u64;
+        let bytes = (HEADER + self.batch.len()) as u64;
+        let seg = self.segments.last_mut().expect("appended above");
+        seg.len += bytes;
+        seg.records += 1;
+        seg.last_seq = seq;
+        self.len += bytes;
         self.last_seq = seq;
         self.stats.records += 1;
         self.stats.bytes = self.len;
         self.oldest.get_or_insert_with(Instant::now);
         self.batch.clear();
         Ok(())
+    }
+
+    /// Makes sure the last file takes records: starts a new one when there is none, or the
+    /// last is sealed. With `sync`, the new file's name is made durable before a record in
+    /// it is acknowledged.
+    fn writable(&mut self) -> std::io::Result<()> {
+        if !self.sealed && !self.segments.is_empty() {
+            return Ok(());
+        }
+        let path = format!("{}.{}", self.path, self.next_file);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        if self.sync {
+            sync_dir(&self.path)?;
+        }
+        self.next_file += 1;
+        self.segments.push(Segment {
+            path,
+            file,
+            len: 0,
+            records: 0,
+            last_seq: 0,
+        });
+        self.sealed = false;
+        Ok(())
+    }
+
+    /// Counts a failed append; writes are refused until its back-off ends.
+    fn append_failed(&mut self, e: std::io::Error) -> StoreError {
+        {
+            let error = io_error(&self.path, "append to", e);
+            self.append_failures += 1;
+            let until = Instant::now() + backoff(self.append_failures);
+            self.append_error = Some((error.to_string(), until));
+            error
+        }
     }
 
     /// Whether records wait for a merge.
@@ -1019,143 +1161,173 @@ impl Journal {
         None
     }
 
-    /// Notes where the records of a merge that commits in the background end: records
-    /// appended from now on are not part of it.
+    /// Notes where the records of a merge that commits in the background end: the last file
+    /// is sealed, and records appended from now on go to a new one.
     pub(super) fn merge_started(&mut self) {
-        self.merging = Some((self.len, self.stats.records));
+        self.merging = true;
+        self.sealed = true;
     }
 
-    /// Drops the records of the background merge that just committed. The records appended
-    /// while it ran are kept: copied into a new file that replaces this one (atomically, by
-    /// rename), so that a crash at any point leaves a journal that replays to the same state.
+    /// Drops the files whose records a merge committed (up to `merged_seq`), off the
+    /// executor's thread; the records appended while it ran are in later files. A crash at
+    /// any point leaves files that replay to the same state: their merged records are
+    /// skipped.
     pub(super) fn drop_merged(&mut self) -> Result<(), StoreError> {
-        let Some((merged_len, merged_records)) = self.merging.take() else {
+        if !std::mem::take(&mut self.merging) {
             return Ok(());
-        };
-        if self.len == merged_len {
+        }
+        let merged = self.merged_seq;
+        let keep = self
+            .segments
+            .iter()
+            .position(|s| s.len > 0 && s.last_seq > merged)
+            .unwrap_or(self.segments.len());
+        if keep == self.segments.len() {
             return self.truncate();
         }
-        let tail_len = self.len - merged_len;
-        let tmp = format!("{}.tmp", self.path);
-        let result = (|| {
-            let mut tail = vec![0u8; tail_len as usize];
-            self.file.seek(SeekFrom::Start(merged_len))?;
-            self.file.read_exact(&mut tail)?;
-            let mut file = OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .read(true)
-                .write(true)
-                .open(&tmp)?;
-            file.write_all(&tail)?;
-            if self.sync {
-                file.sync_data()?;
-            }
-            std::fs::rename(&tmp, &self.path)?;
-            Ok::<File, std::io::Error>(file)
-        })();
-        match result {
-            Ok(file) => {
-                // Renamed: from here on the new file is the journal, whatever follows.
-                self.file = file;
-                self.stats.merged_records += merged_records;
-                self.stats.records -= merged_records;
-                self.len = tail_len;
-                self.stats.bytes = self.len;
-                // The oldest record left was appended after the merge started.
-                self.oldest = Some(Instant::now());
-                self.merge_succeeded();
-                if self.sync {
-                    // The rename made durable before a record is appended to the new file
-                    // and acknowledged: a power loss must not bring the old file back.
-                    let dir = std::path::Path::new(&self.path)
-                        .parent()
-                        .filter(|d| !d.as_os_str().is_empty())
-                        .unwrap_or(std::path::Path::new("."));
-                    File::open(dir)
-                        .and_then(|d| d.sync_all())
-                        .map_err(|e| io_error(&self.path, "sync the directory of", e))?;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                // The merged records stay and are skipped at replay (they precede
-                // `meta.redo_seq`); the next merge that finds nothing appended meanwhile
-                // empties the file.
-                let _ = std::fs::remove_file(&tmp);
-                Err(io_error(&self.path, "rewrite", e))
-            }
-        }
+        let gone: Vec<Segment> = self.segments.drain(..keep).collect();
+        let (bytes, records) = gone
+            .iter()
+            .fold((0, 0), |(b, r), s| (b + s.len, r + s.records));
+        self.retire(gone);
+        self.stats.merged_records += records;
+        self.stats.records -= records;
+        self.len -= bytes;
+        self.stats.bytes = self.len;
+        // The oldest record left was appended after the merge started.
+        self.oldest = Some(Instant::now());
+        self.merge_succeeded();
+        Ok(())
     }
 
-    /// Empties the journal after a merge committed everything in it.
+    /// Empties the journal after a merge committed everything in it: its files are deleted
+    /// (off the executor's thread), and the next append starts a new one.
     pub(super) fn truncate(&mut self) -> Result<(), StoreError> {
-        self.merging = None;
+        self.merging = false;
         self.stats.merged_records += self.stats.records;
         self.len = 0;
         self.stats.records = 0;
         self.stats.bytes = 0;
         self.oldest = None;
         self.merge_succeeded();
-        self.file
-            .set_len(0)
-            .map_err(|e| io_error(&self.path, "truncate", e))
+        let gone = std::mem::take(&mut self.segments);
+        self.sealed = true;
+        self.retire(gone);
+        Ok(())
     }
 
-    /// The payloads of the records after `after`, in order. Reading stops at the first record
-    /// that is cut short or fails its checksum (a write a crash interrupted, never
-    /// acknowledged); the file is cut back to the records before it.
+    /// Deletes files of merged records on a thread of its own: unlinking them is quick, but
+    /// freeing their blocks (the last close) may wait for the disk.
+    fn retire(&mut self, gone: Vec<Segment>) {
+        if gone.is_empty() {
+            return;
+        }
+        self.retiring.retain(|t| !t.is_finished());
+        let paths: Vec<String> = gone.iter().map(|s| s.path.clone()).collect();
+        let delete = move || {
+            for s in gone {
+                if let Err(e) = std::fs::remove_file(&s.path) {
+                    tracing::warn!(path = %s.path, error = %e, "deleting a merged redo journal file");
+                }
+            }
+        };
+        match std::thread::Builder::new()
+            .name("respite-redo-rm".into())
+            .spawn(delete)
+        {
+            Ok(t) => self.retiring.push(t),
+            Err(_) => {
+                // No thread to spare: here, then (the files were closed with the closure).
+                for path in paths {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+    }
+
+    /// Deletes every file of the journal (all merged: a clean shutdown, or a journal that
+    /// is kept no more), waiting for the deletions under way.
+    pub(super) fn remove(mut self) {
+        self.truncate().expect("truncating deletes nothing here");
+        for t in self.retiring.drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    /// The payloads of the records after `after`, in order, from every file. Reading stops
+    /// at the first record that is cut short or fails its checksum (a write a crash
+    /// interrupted, never acknowledged); the file is cut back to the records before it, and
+    /// any later file, which could only follow a record that is lost, is deleted.
     pub(super) fn read_after(&mut self, after: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut data = Vec::new();
-        self.file
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| self.file.read_to_end(&mut data))
-            .map_err(|e| io_error(&self.path, "read", e))?;
         let mut payloads = Vec::new();
-        let mut at = 0usize;
         let mut expect = None;
         let mut last = None;
-        while data.len() - at >= HEADER {
-            let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4")) as usize;
-            let seq = u64::from_le_bytes(data[at + 4..at + 12].try_into().expect("8"));
-            let sum = u64::from_le_bytes(data[at + 12..at + 20].try_into().expect("8"));
-            let Some(payload) = data.get(at + HEADER..at + HEADER + len) else {
-                break;
-            };
-            if checksum(seq, payload) != sum || expect.is_some_and(|e| e != seq) {
-                break;
-            }
-            if seq > after {
-                if payloads.is_empty() && seq != after + 1 {
-                    // The records do not follow the last merge: the database lost commits the
-                    // journal builds on (a power loss with synchronous=normal). Applying them
-                    // to an older state would be wrong; the database's own state stands.
-                    tracing::warn!(
-                        path = %self.path,
-                        merged = after,
-                        first = seq,
-                        "the redo journal does not follow the database's last merge; ignored"
-                    );
+        let mut broken = None;
+        for (i, seg) in self.segments.iter_mut().enumerate() {
+            let mut data = Vec::new();
+            seg.file
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| seg.file.read_to_end(&mut data))
+                .map_err(|e| io_error(&seg.path, "read", e))?;
+            let mut at = 0usize;
+            let mut records = 0;
+            while data.len() - at >= HEADER {
+                let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4")) as usize;
+                let seq = u64::from_le_bytes(data[at + 4..at + 12].try_into().expect("8"));
+                let sum = u64::from_le_bytes(data[at + 12..at + 20].try_into().expect("8"));
+                let Some(payload) = data.get(at + HEADER..at + HEADER + len) else {
+                    break;
+                };
+                if checksum(seq, payload) != sum || expect.is_some_and(|e| e != seq) {
                     break;
                 }
-                payloads.push(payload.to_vec());
+                if seq > after {
+                    if payloads.is_empty() && seq != after + 1 {
+                        // The records do not follow the last merge: the database lost commits
+                        // the journal builds on (a power loss with synchronous=normal).
+                        // Applying them to an older state would be wrong; the database's own
+                        // state stands.
+                        tracing::warn!(
+                            path = %seg.path,
+                            merged = after,
+                            first = seq,
+                            "the redo journal does not follow the database's last merge; ignored"
+                        );
+                        break;
+                    }
+                    payloads.push(payload.to_vec());
+                }
+                expect = Some(seq + 1);
+                last = Some(seq);
+                seg.last_seq = seq;
+                records += 1;
+                at += HEADER + len;
             }
-            expect = Some(seq + 1);
-            last = Some(seq);
-            at += HEADER + len;
+            seg.len = at as u64;
+            seg.records = records;
+            if at < data.len() {
+                tracing::warn!(
+                    path = %seg.path,
+                    dropped_bytes = data.len() - at,
+                    "the redo journal ends with an incomplete record (never acknowledged); cut off"
+                );
+                seg.file
+                    .set_len(at as u64)
+                    .map_err(|e| io_error(&seg.path, "truncate", e))?;
+                broken = Some(i);
+                break;
+            }
         }
-        if at < data.len() {
-            tracing::warn!(
-                path = %self.path,
-                dropped_bytes = data.len() - at,
-                "the redo journal ends with an incomplete record (never acknowledged); cut off"
-            );
-            self.file
-                .set_len(at as u64)
-                .map_err(|e| io_error(&self.path, "truncate", e))?;
+        if let Some(i) = broken {
+            for seg in self.segments.drain(i + 1..) {
+                tracing::warn!(path = %seg.path, "a redo journal file after a lost record; deleted");
+                let _ = std::fs::remove_file(&seg.path);
+            }
         }
-        self.len = at as u64;
-        self.merging = None;
+        // Records are appended to a new file from here on: the last one may have been cut.
+        self.sealed = true;
+        self.len = self.segments.iter().map(|s| s.len).sum();
+        self.merging = false;
         self.last_seq = last.unwrap_or(after).max(after);
         self.stats.records = payloads.len() as u64;
         self.stats.bytes = self.len;
@@ -1172,6 +1344,15 @@ impl Journal {
             ..self.stats
         }
     }
+}
+
+/// Makes the names in the folder of the journal `path` durable (a file just created).
+fn sync_dir(path: &str) -> std::io::Result<()> {
+    let dir = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all())
 }
 
 fn io_error(path: &str, what: &str, e: std::io::Error) -> StoreError {
@@ -1306,6 +1487,129 @@ mod tests {
         assert!(r.buf.is_empty());
     }
 
+    /// The path of the journal's one file.
+    fn only_file(db: &str) -> String {
+        let files = Journal::files(db);
+        assert_eq!(files.len(), 1, "{files:?}");
+        files[0].1.clone()
+    }
+
+    /// Appends a record setting `n` to `value`.
+    fn append_meta(j: &mut Journal, value: i64) {
+        j.log(&Op::MetaSet { name: "n", value });
+        j.append().unwrap();
+    }
+
+    /// The values of the records as replayed.
+    fn values(payloads: &[Vec<u8>]) -> Vec<i64> {
+        payloads
+            .iter()
+            .map(|p| {
+                let mut r = Reader { buf: p };
+                match Op::decode(&mut r).unwrap() {
+                    Op::MetaSet { value, .. } => value,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_merge_seals_the_file_and_its_commit_deletes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db").to_string_lossy().into_owned();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert!(
+            !Journal::exists(&db),
+            "a file is made at the first append only"
+        );
+        append_meta(&mut j, 1);
+        append_meta(&mut j, 2);
+        j.merge_started();
+        // Appended while the merge runs: a file of their own.
+        append_meta(&mut j, 3);
+        let files: Vec<String> = Journal::files(&db).into_iter().map(|f| f.1).collect();
+        assert_eq!(files, [format!("{db}.redo.1"), format!("{db}.redo.2")]);
+        // A crash before the merge committed replays both files, in order.
+        let mut again = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(values(&again.read_after(0).unwrap()), [1, 2, 3]);
+        // A crash after it committed (`meta.redo_seq` = 2), before the file was deleted.
+        assert_eq!(values(&again.read_after(2).unwrap()), [3]);
+        drop(again);
+        j.merged(2, 1);
+        j.drop_merged().unwrap();
+        assert_eq!(
+            (j.len, j.stats.records, j.stats.merged_records),
+            (j.segments[0].len, 1, 2)
+        );
+        append_meta(&mut j, 4);
+        for t in j.retiring.drain(..) {
+            t.join().unwrap();
+        }
+        assert_eq!(only_file(&db), format!("{db}.redo.2"));
+        let mut again = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(values(&again.read_after(2).unwrap()), [3, 4]);
+        assert_eq!(again.last_seq, 4);
+        // Appends after a reopen go to a new file: the last one may end cut short.
+        append_meta(&mut again, 5);
+        assert_eq!(
+            Journal::files(&db).last().unwrap().1,
+            format!("{db}.redo.3")
+        );
+        drop(again);
+        // Emptied: every file goes.
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(values(&j.read_after(2).unwrap()), [3, 4, 5]);
+        j.remove();
+        assert!(!Journal::exists(&db));
+    }
+
+    #[test]
+    fn the_single_file_of_earlier_versions_is_replayed_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db").to_string_lossy().into_owned();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        append_meta(&mut j, 1);
+        append_meta(&mut j, 2);
+        drop(j);
+        // Named as versions before numbered files named it, with a rewrite's leftover.
+        std::fs::rename(format!("{db}.redo.1"), format!("{db}.redo")).unwrap();
+        std::fs::write(format!("{db}.redo.tmp"), b"partial").unwrap();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert!(!std::path::Path::new(&format!("{db}.redo.tmp")).exists());
+        assert_eq!(values(&j.read_after(0).unwrap()), [1, 2]);
+        append_meta(&mut j, 99);
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(values(&j.read_after(0).unwrap()), [1, 2, 99]);
+        j.remove();
+        assert!(!Journal::exists(&db));
+    }
+
+    #[test]
+    fn a_file_after_a_torn_record_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db").to_string_lossy().into_owned();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        append_meta(&mut j, 1);
+        append_meta(&mut j, 2);
+        j.merge_started();
+        append_meta(&mut j, 3);
+        drop(j);
+        // The first file loses its last record's tail (corruption, or a power loss with
+        // synchronous=normal): the second cannot follow it.
+        let first = format!("{db}.redo.1");
+        let len = std::fs::metadata(&first).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&first)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(values(&j.read_after(0).unwrap()), [1]);
+        assert_eq!(only_file(&db), first);
+    }
+
     #[test]
     fn a_torn_record_ends_the_replay_and_is_cut_off() {
         let dir = tempfile::tempdir().unwrap();
@@ -1318,26 +1622,21 @@ mod tests {
             });
             j.append().unwrap();
         }
-        let whole = std::fs::metadata(format!("{db}.redo")).unwrap().len();
+        let file = only_file(&db);
+        let whole = std::fs::metadata(&file).unwrap().len();
         // A fourth record, cut in the middle as a crash would leave it.
         j.log(&Op::MetaSet {
             name: "n",
             value: 3,
         });
         j.append().unwrap();
-        let f = OpenOptions::new()
-            .write(true)
-            .open(format!("{db}.redo"))
-            .unwrap();
+        let f = OpenOptions::new().write(true).open(&file).unwrap();
         f.set_len(whole + 10).unwrap();
         drop(j);
         let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
         assert_eq!(j.read_after(0).unwrap().len(), 3);
         assert_eq!(j.last_seq, 3);
-        assert_eq!(
-            std::fs::metadata(format!("{db}.redo")).unwrap().len(),
-            whole
-        );
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), whole);
         // Records up to 2 were merged: only the third remains to replay.
         let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
         assert_eq!(j.read_after(2).unwrap().len(), 1);
@@ -1395,7 +1694,7 @@ mod tests {
             j.append().unwrap();
         }
         drop(j);
-        let path = format!("{db}.redo");
+        let path = only_file(&db);
         let mut data = std::fs::read(&path).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0x40;

@@ -1268,8 +1268,7 @@ impl SqliteStore {
         options: JournalOptions,
         synchronous: Synchronous,
     ) -> Result<(), StoreError> {
-        let exists = std::path::Path::new(&format!("{}.redo", self.path)).exists();
-        if options.merge_interval_ms == 0 && !exists {
+        if options.merge_interval_ms == 0 && !Journal::exists(&self.path) {
             return Ok(());
         }
         let mut journal = Journal::open(&self.path, options)?;
@@ -1298,8 +1297,9 @@ impl SqliteStore {
         let journal = self.journal.as_mut().expect("just set");
         journal.truncate()?;
         if options.merge_interval_ms == 0 {
-            self.journal = None;
-            let _ = std::fs::remove_file(format!("{}.redo", self.path));
+            if let Some(journal) = self.journal.take() {
+                journal.remove();
+            }
         } else {
             self.set_synchronous(synchronous)?;
         }
@@ -2968,9 +2968,9 @@ impl Store for SqliteStore {
     fn close(&mut self) -> Result<(), StoreError> {
         self.commit()?;
         self.merge(true)?;
-        if self.journal.take().is_some() {
+        if let Some(journal) = self.journal.take() {
             // Empty after the merge: a clean shutdown leaves only the database file.
-            let _ = std::fs::remove_file(format!("{}.redo", self.path));
+            journal.remove();
         }
         self.rows = None; // empty after the merge
         self.checkpointer = None; // stopped first: the final checkpoint must not wait for it
@@ -3149,9 +3149,12 @@ mod tests {
             }]
         );
         // The replay was merged at open: the journal is empty again.
-        assert_eq!(std::fs::metadata(format!("{path}.redo")).unwrap().len(), 0);
+        assert_eq!(s.journal.as_ref().unwrap().len, 0);
         s.close().unwrap();
-        assert!(!std::path::Path::new(&format!("{path}.redo")).exists());
+        assert!(
+            !Journal::exists(path),
+            "a clean shutdown left a journal file"
+        );
     }
 
     /// Merges whose commit runs on the row writer's thread while the executor appends more
@@ -3830,8 +3833,8 @@ mod tests {
         assert_eq!(s.element(9, b"f").unwrap(), Some(element("f", "2")));
         assert_eq!(element_count(&mut s, 9), 2);
         // Unmerged, the journal replays the same rows at the next open.
+        assert!(s.journal.as_ref().unwrap().len > 0);
         drop(s);
-        assert!(std::fs::metadata(format!("{path}.redo")).unwrap().len() > 0);
         let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
         assert_eq!(s.element(9, b"f").unwrap(), Some(element("f", "2")));
         assert_eq!(s.element(9, b"g").unwrap(), Some(element("g", "3")));
