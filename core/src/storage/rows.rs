@@ -17,8 +17,9 @@
 //! under SETs at -P 16 and a 2 MB window the writer's CPU fell from 44-45 ticks per 600,000
 //! writes to 4. A row of a short value takes about 180 bytes ([`row_bytes`]): the default
 //! window, 1 MB, holds about 5,500 keys. The window also bounds what a statement over all
-//! keys (SCAN, KEYS, RANDOMKEY) applies on the executor's thread first: about 8 ms a
-//! megabyte. Counting keys applies nothing: each queued row carries its key's presence in
+//! keys (FLUSHDB, a plugin's SQL, a reclaim step) applies on the executor's thread first:
+//! about 8 ms a megabyte. A page of SCAN or KEYS, and RANDOMKEY's probe, applies only the
+//! rows of the keys it covers ([`RowWriter::settle_page`]). Counting keys applies nothing: each queued row carries its key's presence in
 //! the table before it, and the queue keeps what its rows will change each database's
 //! counts by ([`RowWriter::pending_counts`]). Once counted, the totals move with each row
 //! queued ([`RowWriter::totals`]), so that a count reads no table: a read waits for a merge's
@@ -28,10 +29,11 @@
 //! out of its queue only while it holds the connection, and releases the connection only once
 //! the chunk is applied, so a row is always either still queued ([`RowWriter::pending`]
 //! answers for it) or visible to the next query. Every statement over the keys table other
-//! than a single key's load or the counts (scans, flushes, a plugin's SQL, a merge) first
-//! applies whatever is queued, on the executor's thread ([`RowWriter::settle`]); a rename
-//! applies the rows of its two keys ([`RowWriter::settle_keys`]), a look for keys to expire
-//! those due ([`RowWriter::settle_due`]).
+//! than a single key's load, a page of keys or the counts (flushes, a plugin's SQL, a merge)
+//! first applies whatever is queued, on the executor's thread ([`RowWriter::settle`]); a
+//! rename applies the rows of its two keys ([`RowWriter::settle_keys`]), a page of SCAN
+//! those of its keys ([`RowWriter::settle_page`]), a look for keys to expire those due
+//! ([`RowWriter::settle_due`]).
 //!
 //! When the writer falls behind the load, the queue is backlogged ([`RowWriter::backlogged`]):
 //! the executor holds commands that write back (the hold CLIENT PAUSE WRITE uses) and serves
@@ -71,9 +73,9 @@ use super::{values, DbIndex, Presence, Record, StoreError};
 /// well under a millisecond.
 const CHUNK: usize = 256;
 
-/// How long the writer stops holding rows back after a settle applied some on the executor's
-/// thread (statements over all keys come in runs: a SCAN's pages, evictions under a write
-/// load), so that those settles find little, as they do without a window.
+/// How long the writer stops holding rows back after a settle of the whole queue applied some
+/// on the executor's thread (statements over all keys come in runs: reclaim steps, a
+/// plugin's queries), so that those settles find little, as they do without a window.
 const WINDOW_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Bytes of queued rows beyond the window past which a commit waits for the writer
@@ -945,6 +947,56 @@ impl RowWriter {
                 .iter()
                 .filter(|(_, (row, _))| row.as_ref().is_some_and(&due))
                 .map(|(k, _)| k.clone())
+                .collect();
+            keys.iter()
+                .filter_map(|(db, key)| q.remove(*db, key))
+                .collect()
+        })
+    }
+
+    /// Applies the queued rows a page of database `db`'s keys needs, now, on the caller's
+    /// thread, with `conn` (locked by the caller): a page of SCAN, or RANDOMKEY's probe,
+    /// reads `count` keys from position `from` on (and one more, to know whether others
+    /// follow), not the whole table. `table` holds the positions the table gave for the page
+    /// (in order, up to `count + 1`). A full page needs the rows of the positions up to its
+    /// `count`th key's; a short one those up to the `count + 1`th position among the table's
+    /// and the queued keys', since queued keys may fill it. A pass over the queue, which the
+    /// window bounds. Returns how many rows it applied: the caller reads the page again
+    /// until none was.
+    pub(super) fn settle_page(
+        &self,
+        conn: &Connection,
+        db: DbIndex,
+        from: i64,
+        count: usize,
+        table: &[i64],
+    ) -> Result<usize, StoreError> {
+        self.settle_taken(conn, |q| {
+            let queued: Vec<(i64, &(DbIndex, Bytes))> = q
+                .latest
+                .iter()
+                .filter(|((d, _), _)| *d == db)
+                .map(|(k, _)| (super::sqlite::position(&k.1), k))
+                .filter(|&(h, _)| h >= from)
+                .collect();
+            if queued.is_empty() {
+                return Vec::new();
+            }
+            let to = if table.len() > count {
+                table[count.saturating_sub(1)]
+            } else {
+                let mut all: Vec<i64> = table.to_vec();
+                all.extend(queued.iter().map(|&(h, _)| h));
+                if all.len() > count {
+                    *all.select_nth_unstable(count).1
+                } else {
+                    i64::MAX
+                }
+            };
+            let keys: Vec<(DbIndex, Bytes)> = queued
+                .into_iter()
+                .filter(|&(h, _)| h <= to)
+                .map(|(_, k)| k.clone())
                 .collect();
             keys.iter()
                 .filter_map(|(db, key)| q.remove(*db, key))

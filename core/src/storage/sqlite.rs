@@ -297,10 +297,18 @@ const PAGE_CACHE_KB: i64 = 16384;
 /// Which queued key rows a settle applies, and for what.
 #[derive(Clone, Copy)]
 enum Settle<'a> {
-    /// All of them, for a statement over all keys (SCAN, RANDOMKEY, FLUSHDB, ...).
+    /// All of them, for a statement over all keys (FLUSHDB, a plugin's SQL, ...).
     Statement,
     /// Those of these keys (slot, key), for a statement about them alone (a rename).
     Keys(&'a [(DbIndex, &'a [u8])]),
+    /// Those a page of a slot's keys needs, for a statement that reads that page of the
+    /// table alone (a page of SCAN, RANDOMKEY's probe): see [`RowWriter::settle_page`].
+    Page {
+        db: DbIndex,
+        from: i64,
+        count: usize,
+        table: &'a [i64],
+    },
     /// All of them, for a merge's commit.
     Merge,
 }
@@ -807,6 +815,41 @@ impl SqliteStore {
         }
     }
 
+    /// The first keys of slot `db` from position `from` on, in key order: `count` of them
+    /// and the next (a SCAN page's [`finish_page`] needs it), or all there are. Only the
+    /// queued rows of the positions the page covers are applied first (a pass over the
+    /// queue): SCAN and RANDOMKEY applied the whole queue, up to the row writer's window
+    /// (8 ms a megabyte), and turned the window off for a second, so that a client SCANning
+    /// now and then beside a write load kept every key's row from coalescing.
+    fn settled_page(
+        &mut self,
+        db: DbIndex,
+        from: i64,
+        count: usize,
+    ) -> Result<Vec<KeyAt>, StoreError> {
+        self.reading()?;
+        let limit = i64::try_from(count).unwrap_or(i64::MAX).saturating_add(1);
+        loop {
+            let rows = self
+                .prepared
+                .get(&lock(&self.conn), SQL_SCAN)?
+                .query_map(params![db, from, limit], scanned_key)?
+                .collect::<Result<Vec<_>, _>>()?;
+            // Rows applied may have added keys to the page, or taken some away (and the page
+            // then reaches further): read it again until none was queued.
+            let table: Vec<i64> = rows.iter().map(|&(h, _)| h).collect();
+            let settle = Settle::Page {
+                db,
+                from,
+                count,
+                table: &table,
+            };
+            if self.settle_rows(settle)? == 0 {
+                return Ok(rows);
+            }
+        }
+    }
+
     /// Counts of every slot with keys (detached ones included), by slot: the table's (kept by
     /// triggers) plus what the rows still queued for the row writer will change them by. Counting applies no row: INFO's
     /// keyspace section and DBSIZE used to apply the whole queue on the executor's thread
@@ -1004,20 +1047,26 @@ impl SqliteStore {
     /// queued, where reads find it, and the error is returned (a merge is then retried later);
     /// should SQLite have dropped the open transaction, it is rebuilt from the journal.
     fn settle(&mut self) -> Result<(), StoreError> {
-        self.settle_rows(Settle::Statement)
+        self.settle_rows(Settle::Statement).map(drop)
     }
 
     /// [`Self::settle`] for a statement about some keys alone, or for a merge.
-    fn settle_rows(&mut self, settle: Settle<'_>) -> Result<(), StoreError> {
+    fn settle_rows(&mut self, settle: Settle<'_>) -> Result<usize, StoreError> {
         self.finish_merge(true)?;
         let Some(rows) = self.rows.as_ref() else {
-            return Ok(());
+            return Ok(0);
         };
         let conn = lock(&self.conn);
         let result = match settle {
-            Settle::Keys(keys) => rows.settle_keys(&conn, keys).map(drop),
-            Settle::Statement => rows.settle(&conn, true),
-            Settle::Merge => rows.settle(&conn, false),
+            Settle::Keys(keys) => rows.settle_keys(&conn, keys),
+            Settle::Page {
+                db,
+                from,
+                count,
+                table,
+            } => rows.settle_page(&conn, db, from, count, table),
+            Settle::Statement => rows.settle(&conn, true).map(|()| 0),
+            Settle::Merge => rows.settle(&conn, false).map(|()| 0),
         };
         let lost = result.is_err() && self.in_tx && conn.is_autocommit();
         drop(conn);
@@ -1730,21 +1779,9 @@ impl Store for SqliteStore {
         cursor: u64,
         count: usize,
     ) -> Result<(Vec<ScannedKey>, u64), StoreError> {
-        self.settle()?;
         let db = self.slots.slot(db);
         let count = count.max(1);
-        let rows = self
-            .prepared
-            .get(&lock(&self.conn), SQL_SCAN)?
-            .query_map(
-                params![
-                    db,
-                    cursor_position(cursor),
-                    i64::try_from(count).unwrap_or(i64::MAX).saturating_add(1)
-                ],
-                scanned_key,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.settled_page(db, cursor_position(cursor), count)?;
         let conn = &lock(&self.conn);
         let (rows, next) = finish_page(rows, count, |h, last| {
             Ok(self
@@ -1767,15 +1804,10 @@ impl Store for SqliteStore {
     }
 
     fn random_key(&mut self, db: DbIndex, seed: u64) -> Result<Option<ScannedKey>, StoreError> {
-        self.settle()?;
         let db = self.slots.slot(db);
         let start = (seed >> 2) as i64;
         for from in [start, 0] {
-            let row = self
-                .prepared
-                .get(&lock(&self.conn), SQL_SCAN)?
-                .query_row(params![db, from, 1], scanned_key)
-                .optional()?;
+            let row = self.settled_page(db, from, 1)?.into_iter().next();
             if let Some((_, (key, kind, expire_at))) = row {
                 return Ok(Some(ScannedKey {
                     key,
@@ -3319,6 +3351,129 @@ mod tests {
             let r = s.load(0, format!("k{k}").as_bytes()).unwrap().unwrap();
             assert_eq!(r.version, k);
         }
+    }
+
+    #[test]
+    fn scan_pages_apply_the_rows_they_cover_and_see_every_key() {
+        use crate::storage::Presence;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pages.db");
+        let mut s = SqliteStore::open_with(
+            path.to_str().unwrap(),
+            Synchronous::Normal,
+            JournalOptions {
+                merge_interval_ms: 3_600_000,
+                row_window_bytes: 64 << 20,
+                ..JournalOptions::default()
+            },
+        )
+        .unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        // The model: which of 400 keys exist. Half of them reach the table first.
+        let mut model = std::collections::BTreeSet::new();
+        let write = |s: &mut SqliteStore,
+                     model: &mut std::collections::BTreeSet<u64>,
+                     k: u64,
+                     put: bool| {
+            let was = Presence {
+                exists: model.contains(&k),
+                expires: false,
+            };
+            s.write_rows(vec![KeyRow {
+                db: 0,
+                key: Bytes::from(format!("k{k}")),
+                row: put.then(|| record("v", None, k)),
+                was: Some(was),
+            }])
+            .unwrap();
+            if put {
+                model.insert(k);
+            } else {
+                model.remove(&k);
+            }
+        };
+        for k in 0..200 {
+            write(&mut s, &mut model, k, true);
+        }
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        for round in 0..8 {
+            // Queued: new keys, rewrites and deletions, spread over every position.
+            for _ in 0..150 {
+                let k = next(400);
+                let put = next(3) != 0;
+                write(&mut s, &mut model, k, put);
+            }
+            s.commit().unwrap();
+            let queued = s.rows.as_ref().unwrap().pending_counts().is_some();
+            assert!(queued);
+            let mut seen = std::collections::BTreeSet::new();
+            let mut cursor = 0;
+            let mut pages = 0;
+            loop {
+                let count = 1 + next(25) as usize;
+                let (keys, next_cursor) = s.scan(0, cursor, count).unwrap();
+                for k in keys {
+                    let k: u64 = std::str::from_utf8(&k.key[1..]).unwrap().parse().unwrap();
+                    assert!(
+                        model.contains(&k),
+                        "round {round}: SCAN returned deleted k{k}"
+                    );
+                    seen.insert(k);
+                }
+                pages += 1;
+                if next_cursor == 0 {
+                    break;
+                }
+                cursor = next_cursor;
+            }
+            assert_eq!(
+                seen, model,
+                "round {round}: SCAN missed keys ({pages} pages)"
+            );
+            let random = s.random_key(0, next(u64::MAX)).unwrap().unwrap();
+            let k: u64 = std::str::from_utf8(&random.key[1..])
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(model.contains(&k));
+        }
+        // A short page from the table whose queued keys lie past it: the table's two keys
+        // first in position order, four queued after them, pages of three.
+        let mut keys: Vec<String> = (0..100).map(|i| format!("p{i}")).collect();
+        keys.sort_by_key(|k| position(k.as_bytes()));
+        let row = |k: &str| KeyRow {
+            db: 1,
+            key: Bytes::from(k.to_string()),
+            row: Some(record("v", None, 1)),
+            was: Some(Presence::default()),
+        };
+        s.write_rows(keys[..2].iter().map(|k| row(k)).collect())
+            .unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        s.write_rows(keys[2..6].iter().map(|k| row(k)).collect())
+            .unwrap();
+        s.commit().unwrap();
+        let (mut seen, mut cursor) = (Vec::new(), 0);
+        loop {
+            let (page, next_cursor) = s.scan(1, cursor, 3).unwrap();
+            seen.extend(
+                page.into_iter()
+                    .map(|k| String::from_utf8(k.key.to_vec()).unwrap()),
+            );
+            if next_cursor == 0 {
+                break;
+            }
+            cursor = next_cursor;
+        }
+        assert_eq!(seen, keys[..6]);
     }
 
     #[test]
