@@ -912,17 +912,19 @@ impl Journal {
     /// `<db>.redo.<n>`, and `<db>.redo` (number 0), which versions before the files were
     /// numbered kept. A `.redo.tmp` those versions may have left is removed.
     fn files(db_path: &str) -> Vec<(u64, String)> {
-        let path = std::path::Path::new(db_path);
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
+        let Some(base) = std::path::Path::new(db_path)
+            .file_name()
+            .and_then(|n| n.to_str())
+        else {
             return Vec::new();
         };
         let prefix = format!("{base}.redo");
         let mut found = Vec::new();
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(folder(db_path))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name();
             let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
                 continue;
@@ -1191,8 +1193,8 @@ impl Journal {
             .fold((0, 0), |(b, r), s| (b + s.len, r + s.records));
         self.retire(gone);
         self.stats.merged_records += records;
-        self.stats.records -= records;
-        self.len -= bytes;
+        self.stats.records = self.stats.records.saturating_sub(records);
+        self.len = self.len.saturating_sub(bytes);
         self.stats.bytes = self.len;
         // The oldest record left was appended after the merge started.
         self.oldest = Some(Instant::now());
@@ -1346,13 +1348,17 @@ impl Journal {
     }
 }
 
-/// Makes the names in the folder of the journal `path` durable (a file just created).
-fn sync_dir(path: &str) -> std::io::Result<()> {
-    let dir = std::path::Path::new(path)
+/// The folder a file's `path` names it in (`.` for a bare name).
+fn folder(path: &str) -> &std::path::Path {
+    std::path::Path::new(path)
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    File::open(dir).and_then(|d| d.sync_all())
+        .unwrap_or(std::path::Path::new("."))
+}
+
+/// Makes the names in the folder of the journal `path` durable (a file just created).
+fn sync_dir(path: &str) -> std::io::Result<()> {
+    File::open(folder(path)).and_then(|d| d.sync_all())
 }
 
 fn io_error(path: &str, what: &str, e: std::io::Error) -> StoreError {
