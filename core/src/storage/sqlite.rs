@@ -17,7 +17,7 @@ use super::{
     SqlValue, Store, StoreError, ValueType, ZRange,
 };
 use super::{KeyFilterStats, Synchronous};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
 /// upgraded in place at open.
@@ -514,7 +514,7 @@ impl SqliteStore {
         .map_err(|e| open_err(e.to_string()))?;
         conn.set_prepared_statement_cache_capacity(128);
         let mut store = SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: rows::share(conn),
             path: path.to_string(),
             in_tx: false,
             journal: None,
