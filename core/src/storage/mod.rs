@@ -14,6 +14,7 @@
 //! ([`Store::reclaim`]); flushing one database among several costs a few rows at once (it
 //! moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
 
+mod committed;
 mod keyfilter;
 mod prepared;
 mod redo;

@@ -27,8 +27,11 @@
 //!
 //! Reads stay exact. The connection is shared under a mutex: the writer takes a chunk of rows
 //! out of its queue only while it holds the connection, and releases the connection only once
-//! the chunk is applied, so a row is always either still queued ([`RowWriter::pending`]
-//! answers for it) or visible to the next query. Every statement over the keys table other
+//! the chunk is applied, so a row is always either still queued ([`RowWriter::lookup`]
+//! answers for it) or visible to the next query. A row taken out of the queue is also kept
+//! until the transaction it went into commits ([`UNSETTLED_MAX_BYTES`] of them at most), so
+//! that a read during a merge finds it, and any other key in the file's committed state
+//! ([`committed`](super::committed)), without waiting for the merge. Every statement over the keys table other
 //! than a single key's load, a page of keys or the counts (flushes, a plugin's SQL, a merge)
 //! first applies whatever is queued, on the executor's thread ([`RowWriter::settle`]); a
 //! rename applies the rows of its two keys ([`RowWriter::settle_keys`]), a page of SCAN
@@ -81,6 +84,12 @@ use super::{values, DbIndex, Presence, Record, StoreError};
 /// for a whole chunk: about 3 ms with 1 KB values, and with data ten times the cache and
 /// random SETs beside, the executor spent 1.3 s of every 3 waiting so.
 const CHUNK: usize = 256;
+
+/// Bytes of rows ([`row_bytes`]) applied to the open transaction that are kept, until it
+/// commits, for reads to find without the connection ([`RowWriter::lookup`]): the rows of a
+/// merge's worth of journal (merges start at half of `journal_max_bytes`, 16 MB by default).
+/// Past it, reads during a merge wait for its commit.
+const UNSETTLED_MAX_BYTES: usize = 16 << 20;
 
 /// Rows applied between two looks for a statement waiting for the connection: a wait of a
 /// few tens of microseconds.
@@ -362,6 +371,15 @@ type Base = Option<Presence>;
 /// last applied).
 type RowMap = LinkedHashMap<(DbIndex, Bytes), (Option<Record>, Base), ahash::RandomState>;
 
+/// A key's entry in `map`. (DbIndex, Bytes) hashes as (DbIndex, &[u8]): no key is copied
+/// to look one up. (Each map has a hasher of its own: they swap at every merge.)
+fn find<'m>(map: &'m RowMap, db: DbIndex, key: &[u8]) -> Option<&'m (Option<Record>, Base)> {
+    let hash = map.hasher().hash_one((db, key));
+    map.raw_entry()
+        .from_hash(hash, |(d, k)| *d == db && k[..] == *key)
+        .map(|(_, row)| row)
+}
+
 /// The rows waiting to be applied, with the newest row of each key.
 #[derive(Default)]
 struct Queue {
@@ -409,6 +427,14 @@ struct Queue {
     /// When a settle last applied queued rows on the executor's thread: the window stays
     /// off for [`WINDOW_PAUSE`] after.
     settled_at: Option<std::time::Instant>,
+    /// The rows that left the queue for the open transaction since its last commit (up to
+    /// [`UNSETTLED_MAX_BYTES`] of them), their bytes, and whether the store changed the keys
+    /// table itself since ([`RowWriter::tables_rewritten`]) or more rows left than the map
+    /// keeps: any other key reads the same in the file's committed state as in the
+    /// transaction ([`RowWriter::lookup`]).
+    unsettled: RowMap,
+    unsettled_bytes: usize,
+    unsettled_all: bool,
     stop: bool,
 }
 
@@ -422,6 +448,16 @@ enum Merge {
     /// Committed (milliseconds the commit took), or failed (and SQLite's transaction is in
     /// whatever state the failure left it), not yet collected by the executor.
     Done(u64, Result<u64, String>),
+}
+
+/// Where a key's newest row is ([`RowWriter::lookup`]).
+pub(super) enum Lookup {
+    /// Queued, or applied to the open transaction: this row (`None`: its deletion).
+    Queued(Option<Record>),
+    /// In the file's committed state (or nowhere).
+    Committed,
+    /// Perhaps only in the open transaction.
+    Transaction,
 }
 
 /// A merge's outcome, as [`RowWriter::await_merge`] hands it to the store.
@@ -498,21 +534,33 @@ impl Queue {
         }
     }
 
+    /// A row leaves the queue for the open transaction: kept until the transaction commits,
+    /// so that reads find it without the connection, unless the map is full.
+    fn unsettle(&mut self, db: DbIndex, key: &Bytes, row: &Option<Record>, was: Base) {
+        if self.unsettled_all {
+            return;
+        }
+        self.unsettled_bytes += row_bytes(key, row.as_ref());
+        if let Some((old, _)) = self.unsettled.insert((db, key.clone()), (row.clone(), was)) {
+            self.unsettled_bytes -= row_bytes(key, old.as_ref());
+        }
+        if self.unsettled_bytes > UNSETTLED_MAX_BYTES {
+            self.unsettled_all = true;
+            self.unsettled = RowMap::default();
+            self.unsettled_bytes = 0;
+        }
+    }
+
+    /// The open transaction committed (or rolled back): the file holds what it did.
+    fn settled(&mut self) {
+        self.unsettled.clear();
+        self.unsettled_bytes = 0;
+        self.unsettled_all = false;
+    }
+
     /// The queued row of a key, if any: the newest, queued since a merge was asked for, or
     /// one that merge is to commit.
     fn get(&self, db: DbIndex, key: &[u8]) -> Option<&Option<Record>> {
-        // (DbIndex, Bytes) hashes as (DbIndex, &[u8]): no key is copied to look one up.
-        // (Each map has a hasher of its own: they swap at every merge.)
-        fn find<'m>(
-            map: &'m RowMap,
-            db: DbIndex,
-            key: &[u8],
-        ) -> Option<&'m (Option<Record>, Base)> {
-            let hash = map.hasher().hash_one((db, key));
-            map.raw_entry()
-                .from_hash(hash, |(d, k)| *d == db && k[..] == *key)
-                .map(|(_, row)| row)
-        }
         match find(&self.latest, db, key) {
             None if !self.frozen.is_empty() => find(&self.frozen, db, key),
             found => found,
@@ -535,6 +583,7 @@ impl Queue {
         };
         self.bytes -= row_bytes(&key, row.as_ref());
         self.counted(db, row.as_ref(), was);
+        self.unsettle(db, &key, &row, was);
         Some((db, super::sqlite::position(&key), key, row, was))
     }
 
@@ -583,8 +632,9 @@ impl Queue {
             self.bytes -= row_bytes(&key, row.as_ref());
             out.push((db, super::sqlite::position(&key), key, row, was));
         }
-        for (db, _, _, row, was) in &out {
+        for (db, _, key, row, was) in &out {
             self.counted(*db, row.as_ref(), *was);
+            self.unsettle(*db, key, row, *was);
         }
         // By the key table's order (db, position, key): each page is touched once per chunk.
         out.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
@@ -657,6 +707,8 @@ impl Queue {
         self.counts.clear();
         self.unknown = 0;
         self.totals = None;
+        // Rolled back: the tables are as committed.
+        self.settled();
     }
 }
 
@@ -912,12 +964,51 @@ impl RowWriter {
 
     /// The queued row of a key: `Some(None)` when its deletion is queued, `None` when
     /// nothing of it is.
+    /// Rows still queued (not yet applied).
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        let q = self.shared.queue();
+        q.latest.len() + q.frozen.len()
+    }
+
+    #[cfg(test)]
     pub(super) fn pending(&self, db: DbIndex, key: &[u8]) -> Option<Option<Record>> {
         let q = self.shared.queue();
         if q.latest.is_empty() && q.frozen.is_empty() {
             return None;
         }
         q.get(db, key).cloned()
+    }
+
+    /// Where a read of a key finds its newest row without waiting for the connection: in
+    /// the queue, among the rows applied to the open transaction since its last commit, or
+    /// else in the file's committed state (unless the store changed the keys table itself
+    /// since, or more rows were applied than are kept).
+    pub(super) fn lookup(&self, db: DbIndex, key: &[u8]) -> Lookup {
+        let q = self.shared.queue();
+        if let Some(row) = q.get(db, key) {
+            return Lookup::Queued(row.clone());
+        }
+        if let Some((row, _)) = find(&q.unsettled, db, key) {
+            return Lookup::Queued(row.clone());
+        }
+        if q.unsettled_all {
+            Lookup::Transaction
+        } else {
+            Lookup::Committed
+        }
+    }
+
+    /// The store changed the keys table with a statement of its own (a flush, a rename, a
+    /// plugin's SQL, a rebuild): until the next commit, reads must see the open transaction.
+    pub(super) fn tables_rewritten(&self) {
+        self.shared.queue().unsettled_all = true;
+    }
+
+    /// The store committed the open transaction itself (with the connection held, so that
+    /// no row went into the next one yet).
+    pub(super) fn committed(&self) {
+        self.shared.queue().settled();
     }
 
     /// Whether applying rows failed and no settle has succeeded since: the open transaction
@@ -1247,7 +1338,13 @@ fn run(shared: &Shared) {
             };
             drop(conn);
             let ms = started.elapsed().as_millis() as u64;
-            shared.queue().merge = Merge::Done(ms, result);
+            let mut q = shared.queue();
+            if result.is_ok() {
+                // The rows the writer takes from here on go to the next transaction.
+                q.settled();
+            }
+            q.merge = Merge::Done(ms, result);
+            drop(q);
             shared.merged.notify_all();
             // A commit waiting for the queue to shrink may go on: the rows queued meanwhile
             // can be applied now.
@@ -1317,6 +1414,38 @@ mod tests {
         assert_eq!(b.3.as_ref().unwrap().value, Bytes::from_static(b"3"));
         let hs: Vec<i64> = rows.iter().map(|r| r.1).collect();
         assert!(hs.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    /// Rows taken for the open transaction stay readable until it commits, up to
+    /// [`UNSETTLED_MAX_BYTES`]: past it the queue keeps none and says so.
+    #[test]
+    fn applied_rows_stay_readable_until_the_commit_within_their_bound() {
+        let mut q = Queue::default();
+        let big = Record {
+            value: Bytes::from(vec![b'v'; 1 << 20]),
+            ..record("")
+        };
+        q.push(0, Bytes::from_static(b"gone"), None, None);
+        q.push(0, Bytes::from_static(b"small"), Some(record("1")), None);
+        let _ = q.take(10);
+        assert!(q.get(0, b"small").is_none(), "no longer queued");
+        let kept = |q: &Queue, key: &[u8]| find(&q.unsettled, 0, key).map(|(r, _)| r.clone());
+        assert_eq!(kept(&q, b"small").flatten().unwrap().value, "1");
+        assert_eq!(kept(&q, b"gone"), Some(None));
+        let mut i = 0;
+        while !q.unsettled_all {
+            assert!(q.unsettled_bytes <= UNSETTLED_MAX_BYTES);
+            q.push(0, Bytes::from(format!("big{i}")), Some(big.clone()), None);
+            let _ = q.take(1);
+            i += 1;
+        }
+        assert_eq!(i, UNSETTLED_MAX_BYTES >> 20);
+        assert!(q.unsettled.is_empty() && q.unsettled_bytes == 0);
+        q.settled();
+        assert!(!q.unsettled_all);
+        q.push(0, Bytes::from_static(b"small"), Some(record("2")), None);
+        let _ = q.take(1);
+        assert_eq!(kept(&q, b"small").flatten().unwrap().value, "2");
     }
 
     /// The queue's counts follow each key from its presence in the table before its first

@@ -6,9 +6,11 @@ use std::path::Path;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::committed;
 use super::keyfilter::KeyFilter;
 use super::prepared::Prepared;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
+use super::rows::Lookup;
 use super::rows::{self, lock, RowWriter, SharedConn};
 use super::slots::Slots;
 use super::values::{self, stored_value};
@@ -336,6 +338,9 @@ pub struct SqliteStore {
     /// Held for the store's lifetime: a second server on the same file would serve stale
     /// data from its own cache, so it is refused at start-up.
     _lock: Option<std::fs::File>,
+    /// Reads keys from the file's committed state while a merge has the connection (see
+    /// [`committed`]).
+    committed: committed::CommittedReader,
     /// Copies the WAL back into the database file off the executor's thread.
     checkpointer: Option<Checkpointer>,
     /// Applies key rows on a thread of its own while the journal is kept (see
@@ -523,6 +528,7 @@ impl SqliteStore {
             filter: KeyFilter::off(),
             filter_rebuild: false,
             _lock: lock,
+            committed: committed::CommittedReader::new(path),
             checkpointer: None,
             keep_batch: false,
             rows: None,
@@ -761,7 +767,7 @@ impl SqliteStore {
     /// counts reset and long values dropped here instead.
     fn empty_keys(&mut self, elements: bool) -> Result<(), StoreError> {
         self.begin()?;
-        self.tables_changed();
+        self.keys_rewritten();
         let conn = lock(&self.conn);
         if let Some(rows) = &self.rows {
             rows.discard(&conn); // every row goes: the queued ones need not be written first
@@ -899,6 +905,16 @@ impl SqliteStore {
         self.lazyfree_known = false;
     }
 
+    /// The executor changed the keys table with a statement of its own rather than key
+    /// rows: besides the counts, reads of the committed state are off until the next commit
+    /// ([`RowWriter::tables_rewritten`]).
+    fn keys_rewritten(&mut self) {
+        self.tables_changed();
+        if let Some(rows) = &self.rows {
+            rows.tables_rewritten();
+        }
+    }
+
     /// Each slot's counts (keys, expires), read from the table, plus what the queued rows
     /// change them by.
     fn count_slots(
@@ -965,7 +981,7 @@ impl SqliteStore {
         };
         self.begin()?;
         done.detached = Some(slot);
-        self.tables_changed();
+        self.keys_rewritten();
         let conn = lock(&self.conn);
         done.rows = self
             .prepared
@@ -1386,6 +1402,9 @@ impl SqliteStore {
                 .execute([])?;
             Ok::<(), StoreError>(())
         })();
+        if let (Ok(()), Some(rows)) = (&result, &self.rows) {
+            rows.committed();
+        }
         let journal = self.journal.as_mut().expect("checked above");
         match result {
             Ok(()) => {
@@ -1553,7 +1572,7 @@ impl SqliteStore {
     /// ([`Store::set_keep_batch`]).
     fn rebuild(&mut self, keep: bool) -> Result<(), StoreError> {
         self.needs_rebuild = true;
-        self.tables_changed();
+        self.keys_rewritten();
         let Some(journal) = self.journal.as_mut() else {
             self.needs_rebuild = false;
             return Ok(());
@@ -1608,6 +1627,21 @@ fn stats_of(counts: std::collections::BTreeMap<DbIndex, (i64, i64)>) -> Vec<DbSt
         .collect()
 }
 
+/// The record of a stored key row, if there is one.
+fn record_of(row: Option<committed::RawRow>, db: DbIndex) -> Result<Option<Record>, StoreError> {
+    let Some((kind, value, expire_at, version, cid, sub_expire_at)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Record {
+        kind: kind_of(kind, db)?,
+        value: Bytes::from(value),
+        expire_at,
+        version: version as u64,
+        cid: cid.map(|c| c as u64),
+        sub_expire_at,
+    }))
+}
+
 fn kind_of(code: i64, db: DbIndex) -> Result<ValueType, StoreError> {
     ValueType::from_code(code)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown value type {code} in db {db}")))
@@ -1650,35 +1684,29 @@ impl Store for SqliteStore {
         if !self.filter.may_contain(db, key) {
             return Ok(None);
         }
-        if let Some(row) = self.rows.as_ref().and_then(|r| r.pending(db, key)) {
-            return Ok(row);
+        if self.merging {
+            self.finish_merge(false)?;
+        }
+        if let Some(rows) = &self.rows {
+            match rows.lookup(db, key) {
+                Lookup::Queued(row) => return Ok(row),
+                // While a merge has the connection, a key it does not hold reads the same
+                // in the file.
+                Lookup::Committed if self.merging => {
+                    if let Some(row) = self.committed.load(SQL_LOAD, db, position(key), key) {
+                        return record_of(row, db);
+                    }
+                }
+                _ => {}
+            }
         }
         self.reading()?;
         let conn = lock(&self.conn);
         let stmt = self.prepared.get(&conn, SQL_LOAD)?;
         let row = stmt
-            .query_row(params![db, position(key), key], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                ))
-            })
+            .query_row(params![db, position(key), key], committed::raw_row)
             .optional()?;
-        match row {
-            None => Ok(None),
-            Some((kind, value, expire_at, version, cid, sub_expire_at)) => Ok(Some(Record {
-                kind: kind_of(kind, db)?,
-                value: Bytes::from(value),
-                expire_at,
-                version: version as u64,
-                cid: cid.map(|c| c as u64),
-                sub_expire_at,
-            })),
-        }
+        record_of(row, db)
     }
 
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError> {
@@ -1748,7 +1776,7 @@ impl Store for SqliteStore {
         let (slot, to_slot) = (self.slots.slot(db), self.slots.slot(to_db));
         self.settle_rows(Settle::Keys(&[(slot, key), (to_slot, to_key)]))?;
         self.begin()?;
-        self.tables_changed();
+        self.keys_rewritten();
         let conn = lock(&self.conn);
         let stmt = self.prepared.get(
             &conn,
@@ -2626,7 +2654,7 @@ impl Store for SqliteStore {
             // Other databases share the table: this one moves to an empty slot at once, and
             // reclaim steps delete the old slot's rows.
             self.begin()?;
-            self.tables_changed();
+            self.keys_rewritten();
             self.slots.detach(&lock(&self.conn), db)?;
         }
         self.log(Op::FlushDb { db });
@@ -2717,7 +2745,7 @@ impl Store for SqliteStore {
         // plugin's own statement (or an operator's PRAGMA) still runs.
         let _ = self.settle();
         self.begin()?;
-        self.tables_changed();
+        self.keys_rewritten();
         let changed = lock(&self.conn)
             .prepare_cached(sql)?
             .execute(rusqlite::params_from_iter(params.iter().map(sql_ref)))?;
@@ -2765,7 +2793,7 @@ impl Store for SqliteStore {
         drop(stmt);
         drop(conn);
         if writes {
-            self.tables_changed();
+            self.keys_rewritten();
         }
         Ok(out)
     }
@@ -2775,7 +2803,7 @@ impl Store for SqliteStore {
         // plugin's own statement (or an operator's PRAGMA) still runs.
         let _ = self.settle();
         self.begin()?;
-        self.tables_changed();
+        self.keys_rewritten();
         lock(&self.conn).execute_batch(sql)?;
         self.log(Op::SqlBatch { sql });
         Ok(())
@@ -3351,6 +3379,92 @@ mod tests {
             let r = s.load(0, format!("k{k}").as_bytes()).unwrap().unwrap();
             assert_eq!(r.version, k);
         }
+    }
+
+    /// While a merge has the connection, a read of a key the merge holds finds the row it
+    /// applied, and one of another key reads the file's committed state: neither waits for
+    /// the merge. After a statement of the store's own changed the keys table, a read waits
+    /// for the commit and finds the newest row.
+    #[test]
+    fn reads_during_a_merge_wait_only_after_a_statement_of_the_stores_own() {
+        use std::sync::mpsc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reads.db");
+        let mut s = SqliteStore::open_with(
+            path.to_str().unwrap(),
+            Synchronous::Normal,
+            JournalOptions {
+                merge_interval_ms: 3_600_000,
+                ..JournalOptions::default()
+            },
+        )
+        .unwrap();
+        let value =
+            |s: &mut SqliteStore, key: &str| s.load(0, key.as_bytes()).unwrap().map(|r| r.value);
+        for k in ["a", "b", "c"] {
+            s.put(0, k.as_bytes(), record("1", None, 1)).unwrap();
+        }
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+
+        // Holds the merges' gate until told to let go (or for ten seconds at most).
+        let gate = s.rows.as_ref().unwrap().merge_gate();
+        let hold = |gate: &Arc<std::sync::Mutex<()>>| {
+            let gate = Arc::clone(gate);
+            let (held_tx, held_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            let t = std::thread::spawn(move || {
+                let _held = gate.lock().unwrap();
+                held_tx.send(()).unwrap();
+                let _ = go_rx.recv_timeout(std::time::Duration::from_secs(10));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            });
+            held_rx.recv().unwrap();
+            (t, go_tx)
+        };
+        let wait_applied = |s: &SqliteStore| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while s.rows.as_ref().unwrap().queued() > 0 {
+                assert!(std::time::Instant::now() < deadline, "rows never applied");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        };
+
+        s.put(0, b"b", record("2", None, 2)).unwrap();
+        s.delete(0, b"c").unwrap();
+        s.commit().unwrap();
+        let (holder, go) = hold(&gate);
+        s.start_merge().unwrap();
+        assert!(s.merging);
+        wait_applied(&s);
+        assert_eq!(value(&mut s, "a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(value(&mut s, "nothing"), None);
+        assert_eq!(value(&mut s, "b").as_deref(), Some(&b"2"[..]));
+        assert_eq!(value(&mut s, "c"), None);
+        assert!(s.merging, "a read waited for the merge");
+        go.send(()).unwrap();
+        holder.join().unwrap();
+        // Committed, the file agrees.
+        s.finish_merge(true).unwrap();
+        assert!(!s.merging);
+        assert_eq!(value(&mut s, "b").as_deref(), Some(&b"2"[..]));
+        assert_eq!(value(&mut s, "c"), None);
+
+        // A statement of the store's own: every read waits for the commit that holds it.
+        s.sql_execute("DELETE FROM keys WHERE key = CAST('a' AS BLOB)", &[])
+            .unwrap();
+        s.put(0, b"d", record("1", None, 1)).unwrap();
+        s.commit().unwrap();
+        let (holder, go) = hold(&gate);
+        s.start_merge().unwrap();
+        assert!(s.merging);
+        go.send(()).unwrap();
+        assert_eq!(value(&mut s, "a"), None);
+        assert!(!s.merging);
+        holder.join().unwrap();
+        // Committed, the file agrees.
+        assert_eq!(value(&mut s, "a"), None);
+        assert_eq!(value(&mut s, "d").as_deref(), Some(&b"1"[..]));
     }
 
     #[test]
