@@ -1048,8 +1048,17 @@ impl Journal {
     /// last is sealed. With `sync`, the new file's name is made durable before a record in
     /// it is acknowledged.
     fn writable(&mut self) -> std::io::Result<()> {
-        if !self.sealed && !self.segments.is_empty() {
-            return Ok(());
+        match self.segments.last() {
+            Some(_) if !self.sealed => return Ok(()),
+            Some(last) if last.len == 0 => {
+                // Nothing in it to keep apart (an append that failed left it empty, or a
+                // merge or a replay sealed it before any record): records go on in it. A
+                // new file each time made a disk that failed every append leave one empty
+                // file per failed write (thousands), each read again by every rebuild.
+                self.sealed = false;
+                return Ok(());
+            }
+            _ => {}
         }
         let path = format!("{}.{}", self.path, self.next_file);
         let file = OpenOptions::new()
@@ -1568,6 +1577,36 @@ mod tests {
         assert_eq!(values(&j.read_after(2).unwrap()), [3, 4, 5]);
         j.remove();
         assert!(!Journal::exists(&db));
+    }
+
+    /// An empty last file takes the next records, sealed or not: appends that failed (each
+    /// leaving the file made for it empty) and the rebuilds after them (each sealing the
+    /// last file) do not pile up files.
+    #[test]
+    fn an_empty_last_file_takes_the_next_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db").to_string_lossy().into_owned();
+        let mut j = Journal::open(&db, JournalOptions::default()).unwrap();
+        append_meta(&mut j, 1);
+        j.merge_started();
+        for _ in 0..10 {
+            // What an append that fails leaves: a new file, empty; then a rebuild's read.
+            j.writable().unwrap();
+            assert_eq!(values(&j.read_after(0).unwrap()), [1]);
+        }
+        append_meta(&mut j, 2);
+        let files: Vec<String> = Journal::files(&db).into_iter().map(|f| f.1).collect();
+        assert_eq!(files, [format!("{db}.redo.1"), format!("{db}.redo.2")]);
+        // A merge of the first record drops its file alone.
+        j.merge_started();
+        j.merged(1, 1);
+        j.drop_merged().unwrap();
+        for t in j.retiring.drain(..) {
+            t.join().unwrap();
+        }
+        assert_eq!(only_file(&db), format!("{db}.redo.2"));
+        let mut again = Journal::open(&db, JournalOptions::default()).unwrap();
+        assert_eq!(values(&again.read_after(1).unwrap()), [2]);
     }
 
     #[test]
