@@ -624,6 +624,12 @@ impl Engine {
             // CLIENT PAUSE keeps the data set as it is, expiry included.
             return;
         }
+        if self.keyspace.store_writes_refused().is_some() {
+            // The store refuses writes (a failing disk): a cycle's commit would fail, and its
+            // rollback rebuild the transaction from the whole journal, ten times a second.
+            // Expired keys stay hidden from reads meanwhile.
+            return;
+        }
         let started = Instant::now();
         let cycle = self.keyspace.expire_cycle(now_ms(), ACTIVE_EXPIRE_BUDGET);
         self.latency_sample("expire-cycle", started);
