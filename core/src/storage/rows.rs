@@ -1002,7 +1002,11 @@ impl RowWriter {
     /// The store changed the keys table with a statement of its own (a flush, a rename, a
     /// plugin's SQL, a rebuild): until the next commit, reads must see the open transaction.
     pub(super) fn tables_rewritten(&self) {
-        self.shared.queue().unsettled_all = true;
+        let mut q = self.shared.queue();
+        // The rows kept may no longer be the table's.
+        q.unsettled = RowMap::default();
+        q.unsettled_bytes = 0;
+        q.unsettled_all = true;
     }
 
     /// The store committed the open transaction itself (with the connection held, so that

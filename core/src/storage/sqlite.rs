@@ -3450,9 +3450,18 @@ mod tests {
         assert_eq!(value(&mut s, "b").as_deref(), Some(&b"2"[..]));
         assert_eq!(value(&mut s, "c"), None);
 
-        // A statement of the store's own: every read waits for the commit that holds it.
-        s.sql_execute("DELETE FROM keys WHERE key = CAST('a' AS BLOB)", &[])
-            .unwrap();
+        // A statement of the store's own: every read waits for the commit that holds it, and
+        // the rows kept are no longer the table's.
+        s.put(0, b"x", record("1", None, 1)).unwrap();
+        s.commit().unwrap();
+        wait_applied(&s);
+        assert_eq!(value(&mut s, "x").as_deref(), Some(&b"1"[..]));
+        s.sql_execute(
+            "DELETE FROM keys WHERE key IN (CAST('a' AS BLOB), CAST('x' AS BLOB))",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(value(&mut s, "x"), None);
         s.put(0, b"d", record("1", None, 1)).unwrap();
         s.commit().unwrap();
         let (holder, go) = hold(&gate);
