@@ -1287,7 +1287,10 @@ impl SqliteStore {
     /// GET), while one transaction serves every read until the next merge tick ends it. The
     /// executor's connection is the file's only writer, so the snapshot is never stale.
     fn reading(&mut self) -> Result<(), StoreError> {
-        self.finish_merge(true)?;
+        // A merge that failed is counted, logged and retried later, and the transaction
+        // rebuilt from the journal (or marked for `recover` to rebuild): not this read's
+        // error. (A DBSIZE that collected it answered with it, on a full disk.)
+        let _ = self.finish_merge(true);
         self.recover()?;
         if !self.in_tx && self.journal.is_some() && !self.needs_rebuild {
             self.prepared.get(&lock(&self.conn), "BEGIN")?.execute([])?;
@@ -1685,7 +1688,8 @@ impl Store for SqliteStore {
             return Ok(None);
         }
         if self.merging {
-            self.finish_merge(false)?;
+            // (Its failure is not this read's: see `reading`.)
+            let _ = self.finish_merge(false);
         }
         if let Some(rows) = &self.rows {
             match rows.lookup(db, key) {
