@@ -3399,6 +3399,8 @@ mod tests {
             Synchronous::Normal,
             JournalOptions {
                 merge_interval_ms: 3_600_000,
+                // Rows are applied as soon as their batch is journaled.
+                row_window_bytes: 0,
                 ..JournalOptions::default()
             },
         )
