@@ -9,8 +9,10 @@
 //! redo journal per batch, see [`redo`]); the changed keys' rows are then written into SQLite's
 //! open transaction by a thread of their own ([`rows`]), once per key for all the writes that
 //! fall in its window, and each changed page is written once per merge, whose commit that
-//! thread runs too while the executor goes on serving. Deleting a
-//! large collection costs one row at once and its element rows later, in bounded steps
+//! thread runs too while the executor goes on serving: a key's read finds the rows that thread
+//! applied since the last commit in memory, and any other key in the committed file on a
+//! read-only connection of its own ([`committed`]), so it does not wait for the merge (an
+//! element's read still does). Deleting a large collection costs one row at once and its element rows later, in bounded steps
 //! ([`Store::reclaim`]); flushing one database among several costs a few rows at once (it
 //! moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
 
