@@ -545,10 +545,15 @@ impl Queue {
             self.unsettled_bytes -= row_bytes(key, old.as_ref());
         }
         if self.unsettled_bytes > UNSETTLED_MAX_BYTES {
-            self.unsettled_all = true;
-            self.unsettled = RowMap::default();
-            self.unsettled_bytes = 0;
+            self.unsettle_all();
         }
+    }
+
+    /// Keeps no row until the next commit: reads see the open transaction meanwhile.
+    fn unsettle_all(&mut self) {
+        self.unsettled = RowMap::default();
+        self.unsettled_bytes = 0;
+        self.unsettled_all = true;
     }
 
     /// The open transaction committed (or rolled back): the file holds what it did.
@@ -1002,11 +1007,8 @@ impl RowWriter {
     /// The store changed the keys table with a statement of its own (a flush, a rename, a
     /// plugin's SQL, a rebuild): until the next commit, reads must see the open transaction.
     pub(super) fn tables_rewritten(&self) {
-        let mut q = self.shared.queue();
         // The rows kept may no longer be the table's.
-        q.unsettled = RowMap::default();
-        q.unsettled_bytes = 0;
-        q.unsettled_all = true;
+        self.shared.queue().unsettle_all();
     }
 
     /// The store committed the open transaction itself (with the connection held, so that
