@@ -19,6 +19,7 @@
 mod committed;
 mod keyfilter;
 mod prepared;
+mod reach;
 mod redo;
 mod rows;
 mod slots;

@@ -967,8 +967,6 @@ impl RowWriter {
             .copied()
     }
 
-    /// The queued row of a key: `Some(None)` when its deletion is queued, `None` when
-    /// nothing of it is.
     /// Rows still queued (not yet applied).
     #[cfg(test)]
     pub(super) fn queued(&self) -> usize {
@@ -976,6 +974,8 @@ impl RowWriter {
         q.latest.len() + q.frozen.len()
     }
 
+    /// The queued row of a key: `Some(None)` when its deletion is queued, `None` when
+    /// nothing of it is.
     #[cfg(test)]
     pub(super) fn pending(&self, db: DbIndex, key: &[u8]) -> Option<Option<Record>> {
         let q = self.shared.queue();

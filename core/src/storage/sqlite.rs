@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::committed;
 use super::keyfilter::KeyFilter;
 use super::prepared::Prepared;
+use super::reach::Reach;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
 use super::rows::Lookup;
 use super::rows::{self, lock, RowWriter, SharedConn};
@@ -366,6 +367,8 @@ pub struct SqliteStore {
     /// `apart_collections` as of the open transaction, or more (after a rollback, until the
     /// table is read again): the collections whose deletes drop values kept apart.
     apart_cids: HashSet<CollectionId>,
+    /// Which plugin SQL reaches the row writer's tables, per statement text.
+    reach: Reach,
     /// The executor's statements over `conn`, kept (see [`prepared`](super::prepared)).
     prepared: Prepared,
     /// `lazyfree`'s row count, kept by the connection's update hook from the last time it
@@ -538,6 +541,7 @@ impl SqliteStore {
             slots: Slots::default(),
             page_cache_kb: PAGE_CACHE_KB,
             apart_cids: HashSet::new(),
+            reach: Reach::default(),
             lazyfree_rows: Arc::default(),
             lazyfree_known: false,
             prepared: Prepared::default(),
@@ -903,6 +907,14 @@ impl SqliteStore {
             rows.forget_totals();
         }
         self.lazyfree_known = false;
+    }
+
+    /// Whether a plugin's `sql` may read or change the tables the row writer writes
+    /// ([`Reach`]): only then does it need the queued rows applied first, and end the reads
+    /// of the committed state.
+    fn reaches_rows(&mut self, sql: &str, batch: bool) -> bool {
+        let conn = lock(&self.conn);
+        self.reach.reaches_rows(&conn, sql, batch)
     }
 
     /// The executor changed the keys table with a statement of its own rather than key
@@ -2745,11 +2757,16 @@ impl Store for SqliteStore {
     }
 
     fn sql_execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError> {
-        // Best effort: a row that cannot be applied now (a full disk) stays queued, and a
-        // plugin's own statement (or an operator's PRAGMA) still runs.
-        let _ = self.settle();
+        let reaches = self.reaches_rows(sql, false);
+        if reaches {
+            // Best effort: a row that cannot be applied now (a full disk) stays queued, and a
+            // plugin's own statement (or an operator's PRAGMA) still runs.
+            let _ = self.settle();
+        }
         self.begin()?;
-        self.keys_rewritten();
+        if reaches {
+            self.keys_rewritten();
+        }
         let changed = lock(&self.conn)
             .prepare_cached(sql)?
             .execute(rusqlite::params_from_iter(params.iter().map(sql_ref)))?;
@@ -2768,9 +2785,12 @@ impl Store for SqliteStore {
         sql: &str,
         params: &[SqlValue],
     ) -> Result<Vec<Vec<SqlValue>>, StoreError> {
-        // Best effort: a row that cannot be applied now (a full disk) stays queued, and a
-        // plugin's own statement (or an operator's PRAGMA) still runs.
-        let _ = self.settle();
+        let reaches = self.reaches_rows(sql, false);
+        if reaches {
+            // Best effort: a row that cannot be applied now (a full disk) stays queued, and a
+            // plugin's own statement (or an operator's PRAGMA) still runs.
+            let _ = self.settle();
+        }
         self.reading()?;
         let conn = lock(&self.conn);
         let mut stmt = conn.prepare_cached(sql)?;
@@ -2796,18 +2816,23 @@ impl Store for SqliteStore {
         drop(rows);
         drop(stmt);
         drop(conn);
-        if writes {
+        if writes && reaches {
             self.keys_rewritten();
         }
         Ok(out)
     }
 
     fn sql_batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        // Best effort: a row that cannot be applied now (a full disk) stays queued, and a
-        // plugin's own statement (or an operator's PRAGMA) still runs.
-        let _ = self.settle();
+        let reaches = self.reaches_rows(sql, true);
+        if reaches {
+            // Best effort: a row that cannot be applied now (a full disk) stays queued, and a
+            // plugin's own statement (or an operator's PRAGMA) still runs.
+            let _ = self.settle();
+        }
         self.begin()?;
-        self.keys_rewritten();
+        if reaches {
+            self.keys_rewritten();
+        }
         lock(&self.conn).execute_batch(sql)?;
         self.log(Op::SqlBatch { sql });
         Ok(())
@@ -3480,6 +3505,68 @@ mod tests {
         // Committed, the file agrees.
         assert_eq!(value(&mut s, "a"), None);
         assert_eq!(value(&mut s, "d").as_deref(), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn plugin_sql_over_its_own_tables_leaves_the_rows_queued() {
+        use crate::storage::Presence;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plugin-sql.db");
+        let open = || {
+            SqliteStore::open_with(
+                path.to_str().unwrap(),
+                Synchronous::Normal,
+                JournalOptions {
+                    merge_interval_ms: 3_600_000,
+                    row_window_bytes: 64 << 20,
+                    ..JournalOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let mut s = open();
+        let rows: Vec<KeyRow> = (0..100)
+            .map(|k| KeyRow {
+                db: 0,
+                key: Bytes::from(format!("k{k}")),
+                row: Some(record("v", None, k)),
+                was: Some(Presence::default()),
+            })
+            .collect();
+        s.write_rows(rows).unwrap();
+        s.commit().unwrap();
+        let queued = |s: &SqliteStore| s.rows.as_ref().unwrap().queued();
+        assert_eq!(queued(&s), 100);
+        // A plugin's own table: created, written, read, and the window left as it was.
+        s.sql_batch("CREATE TABLE IF NOT EXISTS wb_q (id INTEGER PRIMARY KEY, op BLOB);")
+            .unwrap();
+        s.sql_execute(
+            "INSERT INTO wb_q (op) VALUES (?1)",
+            &[SqlValue::Blob(b"x".to_vec())],
+        )
+        .unwrap();
+        let n = s.sql_query("SELECT count(*) FROM wb_q", &[]).unwrap();
+        assert!(matches!(n[0][0], SqlValue::Integer(1)));
+        s.commit().unwrap();
+        assert_eq!(
+            queued(&s),
+            100,
+            "a statement over another table applied the rows"
+        );
+        assert_eq!(
+            s.load(0, b"k7").unwrap().map(|r| r.value),
+            Some(Bytes::from_static(b"v"))
+        );
+        // A statement over the key rows sees them all.
+        let n = s.sql_query("SELECT count(*) FROM keys", &[]).unwrap();
+        assert!(matches!(n[0][0], SqlValue::Integer(100)), "{n:?}");
+        assert_eq!(queued(&s), 0);
+        // Both survive a restart (the journal replays them in order).
+        drop(s);
+        let mut s = open();
+        let n = s.sql_query("SELECT count(*) FROM wb_q", &[]).unwrap();
+        assert!(matches!(n[0][0], SqlValue::Integer(1)));
+        assert_eq!(s.db_stats().unwrap()[0].keys, 100);
     }
 
     #[test]
