@@ -76,7 +76,7 @@ use bytes::Bytes;
 use hashlink::LinkedHashMap;
 use rusqlite::{params, CachedStatement, Connection, ToSql};
 
-use super::{values, DbIndex, Presence, Record, StoreError};
+use super::{values, CollectionId, DbIndex, Presence, Record, StoreError};
 
 /// Rows applied per hold of the connection at most, taken from the queue (and sorted by key)
 /// [`STEP`] at a time: between steps the writer lets go of the connection as soon as a
@@ -590,6 +590,20 @@ impl Queue {
         self.counted(db, row.as_ref(), was);
         self.unsettle(db, &key, &row, was);
         Some((db, super::sqlite::position(&key), key, row, was))
+    }
+
+    /// Takes the rows `pick` picks (by slot and row) out of the queue, as [`Self::remove`]
+    /// does. A pass over the queue.
+    fn remove_where(&mut self, pick: impl Fn(DbIndex, &Option<Record>) -> bool) -> Vec<Taken> {
+        let keys: Vec<(DbIndex, Bytes)> = self
+            .latest
+            .iter()
+            .filter(|((db, _), (row, _))| pick(*db, row))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter()
+            .filter_map(|(db, key)| self.remove(*db, key))
+            .collect()
     }
 
     /// Whether the writer leaves the queued rows waiting: they fit its window (a merge takes
@@ -1136,16 +1150,40 @@ impl RowWriter {
         due: impl Fn(&Record) -> bool,
     ) -> Result<usize, StoreError> {
         self.settle_taken(conn, |q| {
-            let keys: Vec<(DbIndex, Bytes)> = q
-                .latest
-                .iter()
-                .filter(|(_, (row, _))| row.as_ref().is_some_and(&due))
-                .map(|(k, _)| k.clone())
-                .collect();
-            keys.iter()
-                .filter_map(|(db, key)| q.remove(*db, key))
-                .collect()
+            q.remove_where(|_, row| row.as_ref().is_some_and(&due))
         })
+    }
+
+    /// Applies the queued rows of slot `db` (with `only`), or those of every other slot
+    /// (without), now, on the caller's thread, with `conn` (locked by the caller): before a
+    /// flush of the slot, which detaches it (its rows go in first) or empties the whole table
+    /// (the others' go in first, and its own are dropped, see [`Self::drop_rows`]). A pass
+    /// over the queue, which the window bounds.
+    pub(super) fn settle_slot(
+        &self,
+        conn: &Connection,
+        db: DbIndex,
+        only: bool,
+    ) -> Result<usize, StoreError> {
+        self.settle_taken(conn, |q| q.remove_where(|d, _| (d == db) == only))
+    }
+
+    /// Drops every queued row without applying it, before a statement that deletes every
+    /// row of the key table (a flush): returns the collections the rows point at, which the
+    /// table may not list yet (the store queues them for the reclaim with the table's). The
+    /// metadata figures stay queued. Never while a merge is requested.
+    pub(super) fn drop_rows(&self) -> Vec<CollectionId> {
+        let mut q = self.shared.queue();
+        debug_assert!(!matches!(q.merge, Merge::Requested(_)));
+        let rows = std::mem::take(&mut q.latest);
+        let mut collections = Vec::new();
+        for ((db, key), (row, was)) in rows {
+            q.bytes -= row_bytes(&key, row.as_ref());
+            q.counted(db, row.as_ref(), was);
+            collections.extend(row.and_then(|r| r.cid));
+        }
+        q.failed = None;
+        collections
     }
 
     /// Applies the queued rows a page of database `db`'s keys needs, now, on the caller's

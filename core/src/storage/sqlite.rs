@@ -300,8 +300,10 @@ const PAGE_CACHE_KB: i64 = 16384;
 /// Which queued key rows a settle applies, and for what.
 #[derive(Clone, Copy)]
 enum Settle<'a> {
-    /// All of them, for a statement over all keys (FLUSHDB, a plugin's SQL, ...).
+    /// All of them, for a statement over all keys (a plugin's SQL over them, ...).
     Statement,
+    /// Those of slot `db` (`only`) or of every other slot, before a flush of the slot.
+    Slot { db: DbIndex, only: bool },
     /// Those of these keys (slot, key), for a statement about them alone (a rename).
     Keys(&'a [(DbIndex, &'a [u8])]),
     /// Those a page of a slot's keys needs, for a statement that reads that page of the
@@ -773,9 +775,14 @@ impl SqliteStore {
         self.begin()?;
         self.keys_rewritten();
         let conn = lock(&self.conn);
-        if let Some(rows) = &self.rows {
-            rows.discard(&conn); // every row goes: the queued ones need not be written first
-        }
+        // Every queued row goes: they need not be written first. The collections they point
+        // at go to the reclaim with the table's (a replay, which queues no row, finds them
+        // in the table).
+        let dropped = self
+            .rows
+            .as_ref()
+            .map(RowWriter::drop_rows)
+            .unwrap_or_default();
         let triggers: Vec<(String, String)> = conn
             .prepare(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'
@@ -798,6 +805,13 @@ impl SqliteStore {
             "INSERT OR IGNORE INTO lazyfree (cid) SELECT cid FROM keys WHERE cid IS NOT NULL;
              DELETE FROM key_values WHERE id IN (SELECT blob FROM keys WHERE blob IS NOT NULL);"
         })?;
+        if !elements {
+            let mut queue =
+                conn.prepare_cached("INSERT OR IGNORE INTO lazyfree (cid) VALUES (?1)")?;
+            for cid in dropped {
+                queue.execute([cid as i64])?;
+            }
+        }
         conn.execute_batch(
             "DELETE FROM keys;
              UPDATE db_stats SET keys = 0, expires = 0;",
@@ -1093,6 +1107,7 @@ impl SqliteStore {
                 count,
                 table,
             } => rows.settle_page(&conn, db, from, count, table),
+            Settle::Slot { db, only } => rows.settle_slot(&conn, db, only),
             Settle::Statement => rows.settle(&conn, true).map(|()| 0),
             Settle::Merge => rows.settle(&conn, false).map(|()| 0),
         };
@@ -2659,16 +2674,27 @@ impl Store for SqliteStore {
 
     fn flush_db(&mut self, db: DbIndex) -> Result<(), StoreError> {
         let slot = self.slots.slot(db);
-        // Every queued row first: a row of the database left for after its slot is detached
-        // would land among the rows the reclaim has deleted already.
-        self.settle()?;
+        // The counts include the queued rows'.
         let stats = self.slot_stats()?;
         if stats.iter().all(|d| d.db == slot) {
-            // The only slot with keys: emptying the whole table is the same, and fast.
+            // The only slot with keys: emptying the whole table is the same, and fast. Its
+            // queued rows are dropped with it rather than applied first (up to the row
+            // writer's window, on this thread); those of other slots, which can only delete
+            // keys the table still holds (their counts are nil), go in first.
+            self.settle_rows(Settle::Slot {
+                db: slot,
+                only: false,
+            })?;
             self.empty_keys(false)?;
         } else if stats.iter().any(|d| d.db == slot) {
             // Other databases share the table: this one moves to an empty slot at once, and
-            // reclaim steps delete the old slot's rows.
+            // reclaim steps delete the old slot's rows. Its queued rows go in first: one
+            // applied after the slot is detached would land among the rows the reclaim has
+            // deleted already. Other slots' rows stay queued.
+            self.settle_rows(Settle::Slot {
+                db: slot,
+                only: true,
+            })?;
             self.begin()?;
             self.keys_rewritten();
             self.slots.detach(&lock(&self.conn), db)?;
@@ -3567,6 +3593,87 @@ mod tests {
         let n = s.sql_query("SELECT count(*) FROM wb_q", &[]).unwrap();
         assert!(matches!(n[0][0], SqlValue::Integer(1)));
         assert_eq!(s.db_stats().unwrap()[0].keys, 100);
+    }
+
+    #[test]
+    fn flushdb_drops_the_slots_queued_rows_rather_than_applying_them() {
+        use crate::storage::Presence;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flush.db");
+        let open = || {
+            SqliteStore::open_with(
+                path.to_str().unwrap(),
+                Synchronous::Normal,
+                JournalOptions {
+                    merge_interval_ms: 3_600_000,
+                    row_window_bytes: 64 << 20,
+                    ..JournalOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let new_rows = |db: DbIndex, n: u64| -> Vec<KeyRow> {
+            (0..n)
+                .map(|k| KeyRow {
+                    db,
+                    key: Bytes::from(format!("k{k}")),
+                    row: Some(record("v", None, k)),
+                    was: Some(Presence::default()),
+                })
+                .collect()
+        };
+        let queued = |s: &SqliteStore| s.rows.as_ref().unwrap().queued();
+        let inline = |s: &SqliteStore| s.journal_stats().unwrap().rows_applied_inline;
+        let mut s = open();
+        // Queued: 100 strings and a hash whose element is in its table already.
+        let mut rows = new_rows(0, 100);
+        rows.push(KeyRow {
+            db: 0,
+            key: Bytes::from_static(b"h"),
+            row: Some(collection(77)),
+            was: Some(Presence::default()),
+        });
+        s.write_rows(rows).unwrap();
+        s.put_element(77, &element("f", "1")).unwrap();
+        s.commit().unwrap();
+        assert_eq!(queued(&s), 101);
+        let applied = inline(&s);
+        s.flush_db(0).unwrap();
+        s.commit().unwrap();
+        assert_eq!(queued(&s), 0);
+        assert_eq!(inline(&s), applied, "the flushed rows were applied first");
+        assert!(s.db_stats().unwrap().is_empty());
+        assert_eq!(s.load(0, b"k1").unwrap(), None);
+        // The hash's element goes to the reclaim, in this process and after a restart (which
+        // replays the rows into the table, then the flush).
+        assert_eq!(s.lazyfree_pending().unwrap(), 1);
+        drop(s);
+        let mut s = open();
+        assert!(s.db_stats().unwrap().is_empty());
+        assert_eq!(s.lazyfree_pending().unwrap(), 1);
+        assert_eq!(element_count(&mut s, 77), 1);
+        while !s.reclaim(1000).unwrap().finished {}
+        assert_eq!(element_count(&mut s, 77), 0);
+        assert_eq!(s.lazyfree_pending().unwrap(), 0);
+
+        // Two databases: the flushed one's rows go in before its slot is detached, the
+        // other's stay queued.
+        s.write_rows(new_rows(0, 20)).unwrap();
+        s.write_rows(new_rows(1, 30)).unwrap();
+        s.commit().unwrap();
+        assert_eq!(queued(&s), 50);
+        s.flush_db(0).unwrap();
+        s.commit().unwrap();
+        assert_eq!(queued(&s), 30);
+        let stats = s.db_stats().unwrap();
+        assert_eq!((stats.len(), stats[0].db, stats[0].keys), (1, 1, 30));
+        assert_eq!(s.load(0, b"k1").unwrap(), None);
+        assert!(s.load(1, b"k1").unwrap().is_some());
+        drop(s);
+        let mut s = open();
+        let stats = s.db_stats().unwrap();
+        assert_eq!((stats.len(), stats[0].db, stats[0].keys), (1, 1, 30));
+        assert_eq!(s.load(0, b"k1").unwrap(), None);
     }
 
     #[test]
