@@ -1890,6 +1890,12 @@ mod tests {
         put("k", "6", None, Some(7)); // becomes a collection's row
         put("k", "7", None, Some(7)); // the same collection, rewritten in place
         assert!(reclaimed().is_empty());
+        // (The triggers queue only a collection with rows.)
+        conn.execute(
+            "INSERT INTO elements (cid, h, sub, value) VALUES (7, 0, x'66', x'76')",
+            [],
+        )
+        .unwrap();
         put("k", "8", None, Some(8)); // a new collection replaces it: 7 is reclaimed
         assert_eq!((row("k").0, reclaimed()), (b"8".to_vec(), vec![7]));
         // A bulk load of new keys turns the rewrite off; rewriting them turns it back on.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 /// Schema version written to `meta`; a file with a newer one is refused, an older one is
 /// upgraded in place at open.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Keys are ordered by a stable hash of their bytes (`h`) inside each database, so a SCAN
 /// cursor is a plain number (the next hash to visit) that stays valid whatever is inserted or
@@ -104,8 +104,14 @@ CREATE TABLE IF NOT EXISTS lazyfree (cid INTEGER PRIMARY KEY);
 CREATE TRIGGER IF NOT EXISTS keys_count_delete AFTER DELETE ON keys BEGIN
     UPDATE db_stats SET keys = keys - 1, expires = expires - (OLD.expire_at IS NOT NULL)
      WHERE db = OLD.db;
+    -- Only a collection that still has rows: a reclaim that finished it before a queued key
+    -- row was applied (see `reclaim`) must not queue it again.
     INSERT INTO lazyfree (cid) SELECT OLD.cid WHERE OLD.cid IS NOT NULL
-     AND NOT EXISTS (SELECT 1 FROM lazyfree WHERE cid = OLD.cid);
+     AND NOT EXISTS (SELECT 1 FROM lazyfree WHERE cid = OLD.cid)
+     AND (EXISTS (SELECT 1 FROM elements WHERE cid = OLD.cid)
+       OR EXISTS (SELECT 1 FROM zset_scores WHERE cid = OLD.cid)
+       OR EXISTS (SELECT 1 FROM list_items WHERE cid = OLD.cid)
+       OR EXISTS (SELECT 1 FROM apart_collections WHERE cid = OLD.cid));
 END;
 CREATE TRIGGER IF NOT EXISTS keys_count_update AFTER UPDATE OF db, expire_at ON keys
  WHEN OLD.db <> NEW.db OR (OLD.expire_at IS NULL) <> (NEW.expire_at IS NULL) BEGIN
@@ -118,7 +124,11 @@ CREATE TRIGGER IF NOT EXISTS keys_replace_collection AFTER UPDATE OF cid ON keys
  WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid BEGIN
     -- Not OR IGNORE: a trigger takes the conflict policy of the statement that fired it.
     INSERT INTO lazyfree (cid) SELECT OLD.cid
-     WHERE NOT EXISTS (SELECT 1 FROM lazyfree WHERE cid = OLD.cid);
+     WHERE NOT EXISTS (SELECT 1 FROM lazyfree WHERE cid = OLD.cid)
+     AND (EXISTS (SELECT 1 FROM elements WHERE cid = OLD.cid)
+       OR EXISTS (SELECT 1 FROM zset_scores WHERE cid = OLD.cid)
+       OR EXISTS (SELECT 1 FROM list_items WHERE cid = OLD.cid)
+       OR EXISTS (SELECT 1 FROM apart_collections WHERE cid = OLD.cid));
 END;
 -- Large sorted sets: member -> score in `elements` (value = the score's 8 bytes), and this
 -- second order, by (score, member), for ranks, ranges and pops. REAL sorts -inf and inf
@@ -612,6 +622,7 @@ impl SqliteStore {
         self.upgrade_v1()?;
         self.add_value_pointer()?;
         self.upgrade_v2()?;
+        self.upgrade_collection_triggers()?;
         lock(&self.conn).execute_batch(SCHEMA)?;
         lock(&self.conn).execute_batch(super::slots::SCHEMA)?;
         if self.path != ":memory:" {
@@ -634,11 +645,13 @@ impl SqliteStore {
                     "the file has schema version {v}, this build knows up to {SCHEMA_VERSION}"
                 )))
             }
-            Some(3..=5) => {
+            Some(3..=6) => {
                 // Version 4 adds the slot tables (created above): a flushed database's rows
                 // may live under another number, which version 3 builds would not follow.
                 // Version 5 keeps long values apart (`key_values`, see `add_value_pointer`),
-                // which older builds would read as empty; version 6 long element values.
+                // which older builds would read as empty; version 6 long element values;
+                // version 7 reclaims without applying the queued key rows first, which older
+                // builds' triggers would queue a reclaimed collection again after.
                 lock(&self.conn).execute(
                     "UPDATE meta SET value = ?1 WHERE name = 'schema_version'",
                     [SCHEMA_VERSION],
@@ -760,6 +773,23 @@ impl SqliteStore {
             [SCHEMA_VERSION],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Files of versions 3 to 6 queue a collection for the reclaim whenever its key row goes,
+    /// even one the reclaim finished already; version 7's triggers queue only a collection
+    /// that still has rows. The old ones go, and the schema creates the new ones.
+    fn upgrade_collection_triggers(&mut self) -> Result<(), StoreError> {
+        let mut old = false;
+        for version in 3..=6 {
+            old |= self.schema_is(version)?;
+        }
+        if old {
+            lock(&self.conn).execute_batch(
+                "DROP TRIGGER IF EXISTS keys_count_delete;
+                 DROP TRIGGER IF EXISTS keys_replace_collection;",
+            )?;
+        }
         Ok(())
     }
 
@@ -2172,10 +2202,14 @@ impl Store for SqliteStore {
         if first_queued(&lock(&self.conn))?.is_none() && self.slots.first_detached().is_none() {
             return Ok(done);
         }
-        // A queued deletion of a key row queues its collection by trigger: apply those first,
-        // so a collection is never queued again after it was reclaimed (and the step is the
-        // one a replay of the journal takes, where no row is ever queued).
-        self.settle()?;
+        // The queued key rows need not be applied first (up to the row writer's window, on
+        // this thread). Each one that deletes or replaces a collection came after the
+        // keyspace queued that collection itself (`drop_elements`), so applying it queues
+        // nothing a replay of the journal (where no row is ever queued) would not have queued
+        // by this step; nor does it queue again a collection this step finishes (the triggers
+        // queue only collections with rows). Rows given without their key's presence may
+        // leave the queueing to the trigger: those are applied first.
+        self.settle_uncounted()?;
         let Some(cid) = first_queued(&lock(&self.conn))? else {
             return self.reclaim_detached(limit);
         };
@@ -3677,6 +3711,136 @@ mod tests {
     }
 
     #[test]
+    fn a_reclaim_step_leaves_the_rows_queued_and_a_reclaimed_collection_unqueued() {
+        use crate::storage::Presence;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reclaim.db");
+        let open = || {
+            SqliteStore::open_with(
+                path.to_str().unwrap(),
+                Synchronous::Normal,
+                JournalOptions {
+                    merge_interval_ms: 3_600_000,
+                    row_window_bytes: 64 << 20,
+                    ..JournalOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let queued = |s: &SqliteStore| s.rows.as_ref().unwrap().queued();
+        let mut s = open();
+        s.write_rows(vec![KeyRow {
+            db: 0,
+            key: Bytes::from_static(b"h"),
+            row: Some(collection(5)),
+            was: Some(Presence::default()),
+        }])
+        .unwrap();
+        for f in 0..10 {
+            s.put_element(5, &element(&format!("f{f}"), "v")).unwrap();
+        }
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        // The keyspace deletes the hash: its collection is queued, then its key row, with 50
+        // other rows.
+        s.drop_elements(5).unwrap();
+        let mut rows = vec![KeyRow {
+            db: 0,
+            key: Bytes::from_static(b"h"),
+            row: None,
+            was: Some(Presence {
+                exists: true,
+                expires: false,
+            }),
+        }];
+        rows.extend((0..50).map(|k| KeyRow {
+            db: 0,
+            key: Bytes::from(format!("k{k}")),
+            row: Some(record("v", None, k)),
+            was: Some(Presence::default()),
+        }));
+        s.write_rows(rows).unwrap();
+        s.commit().unwrap();
+        assert_eq!(queued(&s), 51);
+        while !s.reclaim(4).unwrap().finished {}
+        s.commit().unwrap();
+        assert_eq!(element_count(&mut s, 5), 0);
+        assert_eq!(queued(&s), 51, "a reclaim step applied the queued rows");
+        // The key row's deletion, applied now, does not queue the reclaimed collection again.
+        let n = s.sql_query("SELECT count(*) FROM keys", &[]).unwrap();
+        assert!(matches!(n[0][0], SqlValue::Integer(50)), "{n:?}");
+        assert_eq!(queued(&s), 0);
+        assert_eq!(s.lazyfree_pending().unwrap(), 0);
+        s.commit().unwrap();
+        // A replay reaches the same state.
+        drop(s);
+        let mut s = open();
+        assert_eq!(s.lazyfree_pending().unwrap(), 0);
+        assert_eq!(element_count(&mut s, 5), 0);
+        assert_eq!(s.db_stats().unwrap()[0].keys, 50);
+    }
+
+    #[test]
+    fn a_version_6_file_gets_the_triggers_that_queue_only_collections_with_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        let path = path.to_str().unwrap();
+        let trigger_sql = |conn: &Connection| -> String {
+            conn.query_row(
+                "SELECT group_concat(sql) FROM sqlite_master WHERE name IN
+                 ('keys_count_delete', 'keys_replace_collection')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        {
+            let s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+            drop(s);
+            let conn = Connection::open(path).unwrap();
+            conn.execute_batch(
+                "DROP TRIGGER keys_count_delete; DROP TRIGGER keys_replace_collection;
+                 CREATE TRIGGER keys_count_delete AFTER DELETE ON keys BEGIN
+                     UPDATE db_stats SET keys = keys - 1,
+                       expires = expires - (OLD.expire_at IS NOT NULL) WHERE db = OLD.db;
+                     INSERT INTO lazyfree (cid) SELECT OLD.cid WHERE OLD.cid IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM lazyfree WHERE cid = OLD.cid);
+                 END;
+                 CREATE TRIGGER keys_replace_collection AFTER UPDATE OF cid ON keys
+                  WHEN OLD.cid IS NOT NULL AND OLD.cid IS NOT NEW.cid BEGIN
+                     INSERT INTO lazyfree (cid) SELECT OLD.cid
+                      WHERE NOT EXISTS (SELECT 1 FROM lazyfree WHERE cid = OLD.cid);
+                 END;
+                 UPDATE meta SET value = 6 WHERE name = 'schema_version';",
+            )
+            .unwrap();
+            assert!(!trigger_sql(&conn).contains("apart_collections"));
+        }
+        let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
+        assert_eq!(s.meta_get("schema_version").unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(
+            trigger_sql(&lock(&s.conn))
+                .matches("apart_collections")
+                .count(),
+            2
+        );
+        // A collection without rows is not queued; one with rows is.
+        s.put(0, b"empty", collection(3)).unwrap();
+        s.put(0, b"full", collection(4)).unwrap();
+        s.put_element(4, &element("f", "v")).unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap(); // the rows in the table
+        s.delete(0, b"empty").unwrap();
+        s.delete(0, b"full").unwrap();
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        assert_eq!(
+            count(&s, "SELECT sum(cid) * 100 + count(*) FROM lazyfree"),
+            401
+        );
+    }
+
+    #[test]
     fn scan_pages_apply_the_rows_they_cover_and_see_every_key() {
         use crate::storage::Presence;
         let dir = tempfile::tempdir().unwrap();
@@ -3884,6 +4048,7 @@ mod tests {
             was: Some(absent),
         }])
         .unwrap();
+        s.put_element(5, &element("f", "v")).unwrap();
         s.commit().unwrap();
         s.merge(true).unwrap();
         assert_eq!(s.lazyfree_pending().unwrap(), 1);
@@ -4703,7 +4868,9 @@ mod tests {
             drop(s);
             let conn = Connection::open(path).unwrap();
             conn.execute_batch(
-                "DELETE FROM elements; DROP TABLE apart_collections;
+                "DELETE FROM elements;
+                 DROP TRIGGER keys_count_delete; DROP TRIGGER keys_replace_collection;
+                 DROP TABLE apart_collections;
                  ALTER TABLE elements DROP COLUMN blob; ALTER TABLE list_items DROP COLUMN blob;
                  UPDATE meta SET value = 5 WHERE name = 'schema_version';",
             )
