@@ -3572,18 +3572,7 @@ mod tests {
         use crate::storage::Presence;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plugin-sql.db");
-        let open = || {
-            SqliteStore::open_with(
-                path.to_str().unwrap(),
-                Synchronous::Normal,
-                JournalOptions {
-                    merge_interval_ms: 3_600_000,
-                    row_window_bytes: 64 << 20,
-                    ..JournalOptions::default()
-                },
-            )
-            .unwrap()
-        };
+        let open = || journaled(path.to_str().unwrap());
         let mut s = open();
         let rows: Vec<KeyRow> = (0..100)
             .map(|k| KeyRow {
@@ -3634,18 +3623,7 @@ mod tests {
         use crate::storage::Presence;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flush.db");
-        let open = || {
-            SqliteStore::open_with(
-                path.to_str().unwrap(),
-                Synchronous::Normal,
-                JournalOptions {
-                    merge_interval_ms: 3_600_000,
-                    row_window_bytes: 64 << 20,
-                    ..JournalOptions::default()
-                },
-            )
-            .unwrap()
-        };
+        let open = || journaled(path.to_str().unwrap());
         let new_rows = |db: DbIndex, n: u64| -> Vec<KeyRow> {
             (0..n)
                 .map(|k| KeyRow {
@@ -3715,18 +3693,7 @@ mod tests {
         use crate::storage::Presence;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reclaim.db");
-        let open = || {
-            SqliteStore::open_with(
-                path.to_str().unwrap(),
-                Synchronous::Normal,
-                JournalOptions {
-                    merge_interval_ms: 3_600_000,
-                    row_window_bytes: 64 << 20,
-                    ..JournalOptions::default()
-                },
-            )
-            .unwrap()
-        };
+        let open = || journaled(path.to_str().unwrap());
         let queued = |s: &SqliteStore| s.rows.as_ref().unwrap().queued();
         let mut s = open();
         s.write_rows(vec![KeyRow {
