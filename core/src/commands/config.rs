@@ -155,11 +155,11 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
             })?;
         engine.page_cache_bytes = now.storage.page_cache_budget();
     }
-    if now.storage.row_window_bytes != before.storage.row_window_bytes {
+    if now.storage.row_window_budget() != before.storage.row_window_budget() {
         engine
             .keyspace
             .store_mut()
-            .set_row_window_bytes(now.storage.row_window_bytes.0);
+            .set_row_window_bytes(now.storage.row_window_budget());
     }
     engine
         .keyspace

@@ -759,3 +759,22 @@ fn the_redis_table_refuses_unknown_names_bad_values_and_respites_own_settings() 
     let (e, _) = load_err("[redis]\nhash-max-ziplist-entries = 1\n", &[]);
     assert_contains(&e, &["storage.hash_max_listpack_entries"]);
 }
+
+#[test]
+fn the_row_window_is_at_most_an_eighth_of_the_cache() {
+    let window = |text: &str| {
+        let (loaded, _) = load_text(text, &[]);
+        loaded.unwrap().config.storage.row_window_budget()
+    };
+    assert_eq!(
+        window(""),
+        32 << 20,
+        "the default, with the default 256 MB cache"
+    );
+    assert_eq!(window("[storage]\ncache_max_bytes = \"32mb\"\n"), 4 << 20);
+    assert_eq!(
+        window("[storage]\ncache_max_bytes = \"32mb\"\nrow_window_bytes = \"1mb\"\n"),
+        1 << 20
+    );
+    assert_eq!(window("[storage]\nrow_window_bytes = 0\n"), 0);
+}

@@ -142,7 +142,7 @@ async fn serve(
         JournalOptions {
             merge_interval_ms: config.storage.merge_interval_ms,
             max_bytes: config.storage.journal_max_bytes.0,
-            row_window_bytes: config.storage.row_window_bytes.0,
+            row_window_bytes: config.storage.row_window_budget(),
         },
     )?;
     store.set_page_cache_bytes(config.storage.page_cache_budget())?;

@@ -16,10 +16,14 @@
 //! that fits the window is written once per merge however often it changes: with 10,000 keys
 //! under SETs at -P 16 and a 2 MB window the writer's CPU fell from 44-45 ticks per 600,000
 //! writes to 4. A row of a short value takes about 180 bytes ([`row_bytes`]): the default
-//! window, 1 MB, holds about 5,500 keys. The window also bounds what a statement over all
-//! keys (FLUSHDB, a plugin's SQL, a reclaim step) applies on the executor's thread first:
-//! about 8 ms a megabyte. A page of SCAN or KEYS, and RANDOMKEY's probe, applies only the
-//! rows of the keys it covers ([`RowWriter::settle_page`]). Counting keys applies nothing: each queued row carries its key's presence in
+//! window, 32 MB (at most an eighth of the cache budget), holds about 180,000 keys. The
+//! window also bounds what a statement over all keys (a plugin's SQL over the key rows, a
+//! PRAGMA, SAVE) applies on the executor's thread first:
+//! about 8 ms a megabyte. A plugin's SQL over other tables applies nothing
+//! ([`super::reach`]), nor does a reclaim step (the key table's triggers queue only
+//! collections that still have rows); FLUSHDB drops its database's rows rather than applying
+//! them ([`RowWriter::drop_rows`]). A page of SCAN or KEYS, and RANDOMKEY's probe, applies
+//! only the rows of the keys it covers ([`RowWriter::settle_page`]). Counting keys applies nothing: each queued row carries its key's presence in
 //! the table before it, and the queue keeps what its rows will change each database's
 //! counts by ([`RowWriter::pending_counts`]). Once counted, the totals move with each row
 //! queued ([`RowWriter::totals`]), so that a count reads no table: a read waits for a merge's
@@ -31,12 +35,13 @@
 //! answers for it) or visible to the next query. A row taken out of the queue is also kept
 //! until the transaction it went into commits ([`UNSETTLED_MAX_BYTES`] of them at most), so
 //! that a read during a merge finds it, and any other key in the file's committed state
-//! ([`committed`](super::committed)), without waiting for the merge. Every statement over the keys table other
-//! than a single key's load, a page of keys or the counts (flushes, a plugin's SQL, a merge)
-//! first applies whatever is queued, on the executor's thread ([`RowWriter::settle`]); a
-//! rename applies the rows of its two keys ([`RowWriter::settle_keys`]), a page of SCAN
-//! those of its keys ([`RowWriter::settle_page`]), a look for keys to expire those due
-//! ([`RowWriter::settle_due`]).
+//! ([`committed`](super::committed)), without waiting for the merge. A statement over the
+//! whole keys table (a plugin's SQL that reaches it, a merge) first applies whatever is
+//! queued, on the executor's thread ([`RowWriter::settle`]); a rename applies the rows of
+//! its two keys ([`RowWriter::settle_keys`]), a page of SCAN those of its keys
+//! ([`RowWriter::settle_page`]), a look for keys to expire those due
+//! ([`RowWriter::settle_due`]), a flush those of the other databases or of its own
+//! ([`RowWriter::settle_slot`]).
 //!
 //! The writer holds the connection for a few rows at a time while a statement of the
 //! executor waits for it ([`STEP`]; a whole chunk otherwise), and then stays away while the
@@ -96,8 +101,8 @@ const UNSETTLED_MAX_BYTES: usize = 16 << 20;
 const STEP: usize = 16;
 
 /// How long the writer stops holding rows back after a settle of the whole queue applied some
-/// on the executor's thread (statements over all keys come in runs: reclaim steps, a
-/// plugin's queries), so that those settles find little, as they do without a window.
+/// on the executor's thread (statements over all keys come in runs: a plugin's queries over
+/// the key rows), so that those settles find little, as they do without a window.
 const WINDOW_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Bytes of queued rows beyond the window past which a commit waits for the writer
