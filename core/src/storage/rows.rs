@@ -561,6 +561,20 @@ impl Queue {
         self.unsettled_all = true;
     }
 
+    /// After a merge committed: the map of rows it drained and that of the rows kept until
+    /// its commit, taken out to be dropped. A map keeps the nodes of the entries it loses
+    /// for reuse, as many as it ever held (up to a window's worth of rows, the 32 MB default
+    /// about 180,000), and its table at its largest: kept, they held the memory of a full
+    /// window after the load that filled it had stopped.
+    fn spent_maps(&mut self) -> (RowMap, RowMap) {
+        let frozen = if self.frozen.is_empty() {
+            std::mem::take(&mut self.frozen)
+        } else {
+            RowMap::default()
+        };
+        (frozen, std::mem::take(&mut self.unsettled))
+    }
+
     /// The open transaction committed (or rolled back): the file holds what it did.
     fn settled(&mut self) {
         self.unsettled.clear();
@@ -630,7 +644,7 @@ impl Queue {
     }
 
     /// Moves every queued row and figure into the set a merge commits (`frozen`, which the
-    /// last merge left empty, so that the two maps swap their memory rather than regrow).
+    /// last merge left empty: the two maps swap).
     fn freeze(&mut self) {
         debug_assert!(self.frozen.is_empty() && self.frozen_meta.is_empty());
         std::mem::swap(&mut self.latest, &mut self.frozen);
@@ -1388,12 +1402,15 @@ fn run(shared: &Shared) {
             drop(conn);
             let ms = started.elapsed().as_millis() as u64;
             let mut q = shared.queue();
-            if result.is_ok() {
+            let spent = result.is_ok().then(|| {
+                let spent = q.spent_maps();
                 // The rows the writer takes from here on go to the next transaction.
                 q.settled();
-            }
+                spent
+            });
             q.merge = Merge::Done(ms, result);
             drop(q);
+            drop(spent); // (their nodes freed without the queue's lock)
             shared.merged.notify_all();
             // A commit waiting for the queue to shrink may go on: the rows queued meanwhile
             // can be applied now.
