@@ -12,9 +12,12 @@
 //! thread runs too while the executor goes on serving: a key's read finds the rows that thread
 //! applied since the last commit in memory, and any other key in the committed file on a
 //! read-only connection of its own ([`committed`]), so it does not wait for the merge (an
-//! element's read still does). Deleting a large collection costs one row at once and its element rows later, in bounded steps
-//! ([`Store::reclaim`]); flushing one database among several costs a few rows at once (it
-//! moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
+//! element's read still does). The window (32 MB of rows by default) is applied on the
+//! executor's thread only by a statement over all key rows (SAVE, a plugin's SQL that reaches
+//! them, see [`reach`]): FLUSHDB drops its database's queued rows, and a reclaim step needs
+//! none. Deleting a large collection costs one row at once and its element rows later, in
+//! bounded steps ([`Store::reclaim`]); flushing one database among several costs a few rows
+//! at once (it moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
 
 mod committed;
 mod keyfilter;
