@@ -271,6 +271,17 @@ impl KeyFilter {
     }
 
     /// Notes a key row written (inserted, replaced or renamed to).
+    /// [`Self::insert`] for a key written to the store, which held it already when
+    /// `existed`: a complete filter holds such a key (it has no false negatives), so only a
+    /// build collecting the keys written meanwhile needs it again. (Hashing and setting the
+    /// bits of every rewritten key cost the executor about 3% under random MSETs.)
+    pub(super) fn insert_written(&mut self, db: DbIndex, key: &[u8], existed: bool) {
+        if existed && matches!(self.state, State::Ready(_)) {
+            return;
+        }
+        self.insert(db, key);
+    }
+
     pub(super) fn insert(&mut self, db: DbIndex, key: &[u8]) {
         let h = key_hash(db, key);
         match &mut self.state {
@@ -353,6 +364,28 @@ mod tests {
             .filter(|i| b.may_contain(key_hash(1, format!("key:{i}").as_bytes())))
             .count();
         assert!(in_db1 < 50, "{in_db1}");
+    }
+
+    #[test]
+    fn a_rewritten_key_is_skipped_only_by_a_complete_filter() {
+        let h = key_hash(0, b"k");
+        let mut f = KeyFilter::off();
+        f.collect();
+        // A build collects every key written meanwhile, existing or not: it reads the file's
+        // committed state, which may lack a key the open transaction holds.
+        f.insert_written(0, b"k", true);
+        let State::Building { added, .. } = &f.state else {
+            panic!("not building");
+        };
+        assert_eq!(added, &vec![h]);
+        f.state = State::Ready(Bloom::with_capacity(1000));
+        f.insert_written(0, b"new", false);
+        assert!(f.may_contain(0, b"new"));
+        f.insert_written(0, b"k", true);
+        let State::Ready(b) = &f.state else {
+            panic!("not ready");
+        };
+        assert!(!b.may_contain(h), "a complete filter has it already: no bits set again");
     }
 
     #[test]

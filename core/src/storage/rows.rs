@@ -566,13 +566,15 @@ impl Queue {
     /// for reuse, as many as it ever held (up to a window's worth of rows, the 32 MB default
     /// about 180,000), and its table at its largest: kept, they held the memory of a full
     /// window after the load that filled it had stopped.
-    fn spent_maps(&mut self) -> (RowMap, RowMap) {
-        let frozen = if self.frozen.is_empty() {
-            std::mem::take(&mut self.frozen)
-        } else {
-            RowMap::default()
-        };
-        (frozen, std::mem::take(&mut self.unsettled))
+    /// Only once the load has fallen (the rows queued since the merge began are under a
+    /// quarter of what it applied): under a steady one, the maps regrowing at every merge
+    /// cost the executor 2% in rehashes under random MSETs.
+    fn spent_maps(&mut self) -> Option<(RowMap, RowMap)> {
+        if !self.frozen.is_empty() || self.latest.len() * 4 >= self.frozen.capacity() {
+            return None;
+        }
+        let frozen = std::mem::take(&mut self.frozen);
+        Some((frozen, std::mem::take(&mut self.unsettled)))
     }
 
     /// The open transaction committed (or rolled back): the file holds what it did.

@@ -1797,11 +1797,12 @@ impl Store for SqliteStore {
             return Ok(());
         }
         self.begin_queued().map_err(|e| (0, e))?;
-        for KeyRow { db, key, row, .. } in &rows {
+        for KeyRow { db, key, row, was } in &rows {
             let slot = self.slots.slot(*db);
             match row {
                 Some(r) => {
-                    self.filter.insert(slot, key);
+                    let existed = was.is_some_and(|p| p.exists);
+                    self.filter.insert_written(slot, key, existed);
                     self.log(Op::put(*db, key, r));
                 }
                 None => self.log(Op::Delete { db: *db, key }),
