@@ -733,21 +733,35 @@ fn decrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     incr_decr(ctx, &argv[1], by)
 }
 
-/// Adds `by` to the integer in `key` (0 when missing), keeping the key's TTL.
+/// Adds `by` to the integer in `key` (0 when missing), keeping the key's TTL. One lookup of
+/// the key serves the read and the write.
 fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> Reply {
-    let (current, expire_at) = match tri!(read_string_for_write(ctx, key)) {
-        Some((value, expire_at)) => match parse_i64(&value) {
-            Some(n) => (n, expire_at),
-            None => return err_not_integer(),
-        },
+    let db = ctx.db();
+    let mut k = match ctx.engine.keyspace.write(db, key, ctx.now) {
+        Ok(k) => k,
+        Err(e) => return err_store(&e),
+    };
+    let (current, expire_at) = match k.entry() {
         None => (0, None),
+        Some(e) => match &e.value {
+            Value::String(b) => match parse_i64(b) {
+                Some(n) => (n, e.expire_at),
+                None => return err_not_integer(),
+            },
+            // Longer than any integer.
+            Value::Chunked(_) => return err_not_integer(),
+            _ => return err_wrongtype(),
+        },
     };
     let Some(result) = current.checked_add(by) else {
         return Reply::error("ERR increment or decrement would overflow");
     };
     let mut digits = itoa::Buffer::new();
     let text = Bytes::copy_from_slice(digits.format(result).as_bytes());
-    tri!(write_string(ctx, key, text, expire_at));
+    if let Err(e) = k.set(Value::String(text), expire_at) {
+        return err_store(&e);
+    }
+    drop(k);
     ctx.notify(class::STRING, "incrby", key);
     Reply::Integer(result)
 }

@@ -385,7 +385,10 @@ mod tests {
         let State::Ready(b) = &f.state else {
             panic!("not ready");
         };
-        assert!(!b.may_contain(h), "a complete filter has it already: no bits set again");
+        assert!(
+            !b.may_contain(h),
+            "a complete filter has it already: no bits set again"
+        );
     }
 
     #[test]
