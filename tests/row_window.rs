@@ -234,6 +234,33 @@ fn a_window_of_zero_applies_every_row_at_once_and_config_set_changes_it() {
     applied_all(&mut con);
 }
 
+/// The window in effect is `row_window_bytes`, at most an eighth of `cache_max_bytes`, and
+/// follows CONFIG SET of either.
+#[test]
+fn the_window_is_at_most_an_eighth_of_the_cache_and_follows_config_set() {
+    let server = server("cache_max_bytes = \"32mb\"\n");
+    let mut con = server.conn();
+    let set = |con: &mut Connection, name: &str, value: &str| {
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(con)
+            .unwrap();
+    };
+    // The 32 MB default, capped by the cache.
+    assert_eq!(info(&mut con, "respite_rows_window_bytes"), 4 << 20);
+    set(&mut con, "cache-max-bytes", "256mb");
+    assert_eq!(info(&mut con, "respite_rows_window_bytes"), 32 << 20);
+    set(&mut con, "row-window-bytes", "1mb");
+    assert_eq!(info(&mut con, "respite_rows_window_bytes"), 1 << 20);
+    set(&mut con, "cache-max-bytes", "4mb");
+    assert_eq!(info(&mut con, "respite_rows_window_bytes"), 512 << 10);
+    // Rows wait within it.
+    write_rounds(&mut con, 1000, 2);
+    assert_eq!(info(&mut con, "respite_rows_queued"), 1000);
+}
+
 /// DBSIZE and INFO count keys whose rows still wait, without applying them: new
 /// keys, overwrites, deletes, expiries set and removed, renames and moves across databases,
 /// against a model of the keys and their TTLs.

@@ -531,6 +531,7 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 );
                 line(out, "respite_journal_backpressure_ms", &j.backpressure_ms);
                 line(out, "respite_journal_replayed_records", &j.replayed_records);
+                line(out, "respite_rows_window_bytes", &j.rows_window_bytes);
                 line(out, "respite_rows_queued", &j.rows_queued);
                 line(out, "respite_rows_queued_bytes", &j.rows_queued_bytes);
                 line(

@@ -770,6 +770,9 @@ pub struct JournalStats {
     pub merge_failures: u64,
     /// Records replayed at start-up.
     pub replayed_records: u64,
+    /// Bytes of key rows the row writer leaves waiting (its window in effect:
+    /// `row_window_bytes`, at most an eighth of `cache_max_bytes`).
+    pub rows_window_bytes: u64,
     /// Key rows waiting for the row writer now (see `storage::rows`).
     pub rows_queued: u64,
     /// Bytes the queued key rows take.

@@ -1330,6 +1330,7 @@ impl RowWriter {
     /// Fills the row writer's fields of `stats`.
     pub(super) fn stats(&self, stats: &mut super::JournalStats) {
         let q = self.shared.queue();
+        stats.rows_window_bytes = self.shared.window() as u64;
         stats.rows_queued = q.rows_queued() as u64;
         stats.rows_queued_bytes = q.bytes as u64;
         stats.rows_backpressure_waits = q.backpressure_waits;
