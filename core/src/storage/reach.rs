@@ -34,6 +34,11 @@ pub(super) struct Reach {
 }
 
 impl Reach {
+    /// The answer for `sql`, if it was classified already (no connection needed).
+    pub(super) fn known(&self, sql: &str) -> Option<bool> {
+        self.known.get(sql).copied()
+    }
+
     /// Whether `sql` (a single statement, or with `batch` several) may read or change the
     /// row writer's tables, or does what cannot be told apart from that (a PRAGMA, a
     /// transaction or savepoint, ATTACH, a virtual table). A statement that does not prepare
@@ -41,7 +46,7 @@ impl Reach {
     /// `conn` must be held by the caller: the callback is the connection's, for the
     /// preparation alone.
     pub(super) fn reaches_rows(&mut self, conn: &Connection, sql: &str, batch: bool) -> bool {
-        if let Some(&reaches) = self.known.get(sql) {
+        if let Some(reaches) = self.known(sql) {
             return reaches;
         }
         let reaches = classify(conn, sql, batch);

@@ -1405,12 +1405,14 @@ fn run(shared: &Shared) {
             drop(conn);
             let ms = started.elapsed().as_millis() as u64;
             let mut q = shared.queue();
-            let spent = result.is_ok().then(|| {
+            let spent = if result.is_ok() {
                 let spent = q.spent_maps();
                 // The rows the writer takes from here on go to the next transaction.
                 q.settled();
                 spent
-            });
+            } else {
+                None
+            };
             q.merge = Merge::Done(ms, result);
             drop(q);
             drop(spent); // (their nodes freed without the queue's lock)

@@ -957,6 +957,9 @@ impl SqliteStore {
     /// ([`Reach`]): only then does it need the queued rows applied first, and end the reads
     /// of the committed state.
     fn reaches_rows(&mut self, sql: &str, batch: bool) -> bool {
+        if let Some(reaches) = self.reach.known(sql) {
+            return reaches; // without the connection's lock
+        }
         let conn = lock(&self.conn);
         self.reach.reaches_rows(&conn, sql, batch)
     }
