@@ -456,6 +456,10 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "respite_key_filter", &filter.state);
             line(out, "respite_key_filter_bytes", &filter.bytes);
             line(out, "respite_key_filter_builds", &filter.builds);
+            let elements = engine.keyspace.store_mut().element_cache_stats();
+            line(out, "respite_element_cache_bytes", &elements.bytes);
+            line(out, "respite_element_cache_max_bytes", &elements.max_bytes);
+            line(out, "respite_element_cache_entries", &elements.entries);
             let pending = engine.keyspace.lazyfree_pending().unwrap_or(0);
             line(out, "lazyfree_pending_objects", &pending);
             line(
@@ -686,6 +690,9 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 .key_filter_stats()
                 .skipped_lookups;
             line(out, "respite_key_filter_skipped_lookups", &skipped);
+            let elements = engine.keyspace.store_mut().element_cache_stats();
+            line(out, "respite_element_cache_hits", &elements.hits);
+            line(out, "respite_element_cache_misses", &elements.misses);
             line(out, "respite_cache_evictions", &ks.cache_evictions);
             line(out, "respite_expire_cycles", &ks.expire_cycles);
             line(out, "respite_expire_cycles_cut", &ks.expire_cycles_cut);

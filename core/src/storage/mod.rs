@@ -3,7 +3,8 @@
 //! the keyspace knowing any SQL.
 //!
 //! Cost model: a read is an index probe of one SQLite table (the keyspace's cache answers hot
-//! keys before that), two for a key's value over 512 bytes or an element's over about 970,
+//! keys before that, the element cache, [`element_cache`], elements of large collections read
+//! or written lately), two for a key's value over 512 bytes or an element's over about 970,
 //! which lives in a table of its own so that it fills pages instead of an overflow page each
 //! (see [`values`]). A write costs the bytes it changes on the reply path (one record of the
 //! redo journal per batch, see [`redo`]); the changed keys' rows are then written into SQLite's
@@ -20,6 +21,7 @@
 //! at once (it moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
 
 mod committed;
+mod element_cache;
 mod keyfilter;
 mod prepared;
 mod reach;
@@ -31,6 +33,7 @@ mod sqlite;
 mod synchronous;
 mod values;
 
+pub use element_cache::ElementCacheStats;
 pub use redo::{JournalOptions, JournalStats};
 pub use snapshot::write_snapshot;
 pub use sqlite::SqliteStore;
@@ -625,6 +628,8 @@ pub trait Store: Send {
     fn checkpoint_stats(&self) -> (u64, u64);
     /// The key filter's figures (see [`KeyFilterStats`]).
     fn key_filter_stats(&self) -> KeyFilterStats;
+    /// The element cache's figures (see [`ElementCacheStats`]).
+    fn element_cache_stats(&self) -> ElementCacheStats;
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).
     fn set_synchronous(&mut self, mode: Synchronous) -> Result<(), StoreError>;
     /// Why commands that may write must be refused before they run, if they must (Redis's

@@ -20,8 +20,16 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Batch, Connection};
 
 /// The tables the row writer writes: the key rows and their long values, the metadata
-/// figures queued with them, and what the key table's triggers write.
-const ROW_TABLES: [&str; 5] = ["keys", "key_values", "meta", "db_stats", "lazyfree"];
+/// figures queued with them, and what the key table's triggers write; and the element rows,
+/// which the element cache holds some of (`super::element_cache`).
+const ROW_TABLES: [&str; 6] = [
+    "keys",
+    "key_values",
+    "meta",
+    "db_stats",
+    "lazyfree",
+    "elements",
+];
 
 /// Distinct SQL texts remembered; past it the memory starts over (plugins use a handful of
 /// fixed statements, but one that builds its SQL from its input must not grow it forever).

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::committed;
+use super::element_cache::{ElementCache, ElementCacheStats, Known};
 use super::keyfilter::KeyFilter;
 use super::prepared::Prepared;
 use super::reach::Reach;
@@ -381,6 +382,9 @@ pub struct SqliteStore {
     apart_cids: HashSet<CollectionId>,
     /// Which plugin SQL reaches the row writer's tables, per statement text.
     reach: Reach,
+    /// Element rows of large collections, as the open transaction holds them (see
+    /// [`element_cache`](super::element_cache)).
+    elements: ElementCache,
     /// The executor's statements over `conn`, kept (see [`prepared`](super::prepared)).
     prepared: Prepared,
     /// `lazyfree`'s row count, kept by the connection's update hook from the last time it
@@ -554,6 +558,7 @@ impl SqliteStore {
             page_cache_kb: PAGE_CACHE_KB,
             apart_cids: HashSet::new(),
             reach: Reach::default(),
+            elements: ElementCache::default(),
             lazyfree_rows: Arc::default(),
             lazyfree_known: false,
             prepared: Prepared::default(),
@@ -1376,7 +1381,7 @@ impl SqliteStore {
             {
                 tracing::warn!(error = %e, "ending a read transaction failed");
             }
-            self.discard_transaction();
+            self.close_transaction(false);
         }
     }
 
@@ -1557,6 +1562,76 @@ impl SqliteStore {
         Ok(Some(existed))
     }
 
+    /// Writes element row `element` of `cid` (at position `h`): an update where the element
+    /// is `known` to exist, an insert where it is known not to, an update and then, if it
+    /// found nothing, an insert otherwise. Returns whether the row existed.
+    fn write_element(
+        &mut self,
+        cid: CollectionId,
+        h: i64,
+        element: &Element,
+        known: Option<bool>,
+    ) -> Result<bool, StoreError> {
+        let (sub, value, expire_at) = (&element.sub[..], &element.value[..], element.expire_at);
+        if let Some(existed) = self.put_element_apart(cid, h, sub, expire_at, value)? {
+            return Ok(existed);
+        }
+        let conn = lock(&self.conn);
+        let row = params![cid as i64, h, sub, expire_at, value];
+        if known == Some(false) {
+            // (An upsert: the same cost as an insert where nothing conflicts.)
+            self.prepared.get(&conn, SQL_PUT_ELEMENT)?.execute(row)?;
+            return Ok(false);
+        }
+        if self.prepared.get(&conn, SQL_UPDATE_ELEMENT)?.execute(row)? > 0 {
+            return Ok(true);
+        }
+        self.prepared.get(&conn, SQL_PUT_ELEMENT)?.execute(row)?;
+        Ok(false)
+    }
+
+    /// Writes sorted-set member `member`'s rows (its element and its place in the score
+    /// index), `old` its score before if it had one.
+    fn write_zset_member(
+        &mut self,
+        cid: CollectionId,
+        member: &[u8],
+        score: f64,
+        old: Option<f64>,
+    ) -> Result<(), StoreError> {
+        let conn = lock(&self.conn);
+        let element = params![
+            cid as i64,
+            position(member),
+            member,
+            None::<i64>,
+            &score.to_le_bytes()[..]
+        ];
+        // A member known to be there is updated: the upsert would find its row by a failed
+        // insert first (ZADD -P 16 of new scores for existing members: 3% faster so). Should
+        // it be missing all the same, it is inserted.
+        let updated = old.is_some()
+            && self
+                .prepared
+                .get(&conn, SQL_UPDATE_ELEMENT)?
+                .execute(element)?
+                > 0;
+        if !updated {
+            self.prepared
+                .get(&conn, SQL_PUT_ELEMENT)?
+                .execute(element)?;
+        }
+        if let Some(old) = old {
+            self.prepared
+                .get(&conn, SQL_DELETE_SCORE)?
+                .execute(params![cid as i64, old, member])?;
+        }
+        self.prepared
+            .get(&conn, SQL_PUT_SCORE)?
+            .execute(params![cid as i64, score, member])?;
+        Ok(())
+    }
+
     /// Runs `sql`, which deletes element rows of `cid`; in a collection that may hold values
     /// kept apart, `values_sql` first (the same parameters) drops the values those rows point
     /// at, and the two run as one. Returns the rows `sql` deleted.
@@ -1589,7 +1664,16 @@ impl SqliteStore {
 
     /// Rolls back the open SQLite transaction, whatever state SQLite left it in.
     fn discard_transaction(&mut self) {
+        self.close_transaction(true);
+    }
+
+    /// Ends the open SQLite transaction, rolling back what it holds unless it committed
+    /// already (`discarded`: it did not, and the element cache may hold rows it drops).
+    fn close_transaction(&mut self, discarded: bool) {
         self.tables_changed();
+        if discarded {
+            self.elements.clear();
+        }
         if self.merging {
             // The transaction goes either way, but a merge that committed is booked first:
             // the rebuild that follows must not replay its records.
@@ -1929,8 +2013,11 @@ impl Store for SqliteStore {
     }
 
     fn element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<Option<Element>, StoreError> {
+        if let Some(known) = self.elements.get(cid, sub).element(sub) {
+            return Ok(known);
+        }
         self.reading()?;
-        Ok(self
+        let element = self
             .prepared
             .get(&lock(&self.conn), SQL_ELEMENT)?
             .query_row(params![cid as i64, position(sub), sub], |r| {
@@ -1940,23 +2027,14 @@ impl Store for SqliteStore {
                     expire_at: r.get(1)?,
                 })
             })
-            .optional()?)
+            .optional()?;
+        let row = element.as_ref().map(|e| (&e.value[..], e.expire_at));
+        self.elements.put(cid, sub, row);
+        Ok(element)
     }
 
     fn put_element(&mut self, cid: CollectionId, element: &Element) -> Result<(), StoreError> {
-        self.begin()?;
-        let h = position(&element.sub);
-        let (sub, expire_at, value) = (&element.sub[..], element.expire_at, &element.value[..]);
-        if self
-            .put_element_apart(cid, h, sub, expire_at, value)?
-            .is_none()
-        {
-            self.prepared
-                .get(&lock(&self.conn), SQL_PUT_ELEMENT)?
-                .execute(params![cid as i64, h, sub, expire_at, value])?;
-        }
-        self.log(Op::put_element(cid, element));
-        Ok(())
+        self.replace_element(cid, element).map(drop)
     }
 
     fn replace_element(
@@ -1964,50 +2042,40 @@ impl Store for SqliteStore {
         cid: CollectionId,
         element: &Element,
     ) -> Result<bool, StoreError> {
-        self.begin()?;
-        let h = position(&element.sub);
-        let values = params![
-            cid as i64,
-            h,
-            &element.sub[..],
-            element.expire_at,
-            &element.value[..]
-        ];
-        if let Some(existed) =
-            self.put_element_apart(cid, h, &element.sub, element.expire_at, &element.value)?
-        {
-            self.log(Op::put_element(cid, element));
-            return Ok(existed);
-        }
-        let existed = {
-            let conn = lock(&self.conn);
-            let updated = self
-                .prepared
-                .get(&conn, SQL_UPDATE_ELEMENT)?
-                .execute(values)?;
-            if updated == 0 {
-                self.prepared
-                    .get(
-                        &conn,
-                        "INSERT INTO elements (cid, h, sub, expire_at, value)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute(values)?;
-            }
-            updated > 0
+        let (sub, value, expire_at) = (&element.sub[..], &element.value[..], element.expire_at);
+        let known = match self.elements.get(cid, sub) {
+            // The row the file holds already: nothing to write.
+            Known::Present(v, e) if e == expire_at && v[..] == *value => return Ok(true),
+            known => known.exists(),
         };
+        self.begin()?;
+        let h = position(sub);
+        let written = self.write_element(cid, h, element, known);
+        match written {
+            Ok(_) => self.elements.put(cid, sub, Some((value, expire_at))),
+            Err(_) => self.elements.clear(), // the transaction may be gone with it
+        }
+        let existed = written?;
         self.log(Op::put_element(cid, element));
         Ok(existed)
     }
 
     fn delete_element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<bool, StoreError> {
+        if let Known::Absent = self.elements.get(cid, sub) {
+            return Ok(false); // nothing to delete
+        }
         self.begin()?;
-        let existed = self.delete_elements(
+        let deleted = self.delete_elements(
             cid,
             SQL_DELETE_ELEMENT_VALUE,
             SQL_DELETE_ELEMENT,
             params![cid as i64, position(sub), sub],
-        )? > 0;
+        );
+        match deleted {
+            Ok(_) => self.elements.put(cid, sub, None),
+            Err(_) => self.elements.clear(), // the transaction may be gone with it
+        }
+        let existed = deleted? > 0;
         self.log(Op::DeleteElement { cid, sub });
         Ok(existed)
     }
@@ -2091,6 +2159,7 @@ impl Store for SqliteStore {
             expire()?
         };
         drop(conn);
+        self.elements.forget_collection(cid);
         self.log(Op::ExpireElements { cid, now });
         Ok(gone)
     }
@@ -2108,6 +2177,7 @@ impl Store for SqliteStore {
 
     fn copy_elements(&mut self, from: CollectionId, to: CollectionId) -> Result<(), StoreError> {
         self.begin()?;
+        self.elements.forget_collection(to);
         self.prepared
             .get(
                 &lock(&self.conn),
@@ -2180,6 +2250,7 @@ impl Store for SqliteStore {
 
     fn drop_elements(&mut self, cid: CollectionId) -> Result<(), StoreError> {
         self.begin()?;
+        self.elements.forget_collection(cid);
         self.prepared
             .get(
                 &lock(&self.conn),
@@ -2219,6 +2290,8 @@ impl Store for SqliteStore {
         };
         self.begin()?;
         done.cid = Some(cid as CollectionId);
+        // Its key is gone: nothing asks about it again, but its entries take room.
+        self.elements.forget_collection(cid as CollectionId);
         let max = i64::try_from(limit).unwrap_or(i64::MAX);
         // Read from the table rather than the set in memory: a rolled-back step may have
         // given back rows of a collection the set no longer lists.
@@ -2475,6 +2548,11 @@ impl Store for SqliteStore {
     }
 
     fn zset_score(&mut self, cid: CollectionId, member: &[u8]) -> Result<Option<f64>, StoreError> {
+        match self.elements.get(cid, member) {
+            Known::Absent => return Ok(None),
+            Known::Present(v, _) => return score_from_element(v).map(Some),
+            Known::Unknown => {}
+        }
         self.reading()?;
         let value = self
             .prepared
@@ -2483,6 +2561,8 @@ impl Store for SqliteStore {
                 r.get::<_, Vec<u8>>(0)
             })
             .optional()?;
+        self.elements
+            .put(cid, member, value.as_deref().map(|v| (v, None)));
         value.map(|v| score_from_element(&v)).transpose()
     }
 
@@ -2494,37 +2574,14 @@ impl Store for SqliteStore {
         old: Option<f64>,
     ) -> Result<(), StoreError> {
         self.begin()?;
-        let conn = lock(&self.conn);
-        let element = params![
-            cid as i64,
-            position(member),
-            member,
-            None::<i64>,
-            &score.to_le_bytes()[..]
-        ];
-        // A member known to be there is updated: the upsert would find its row by a failed
-        // insert first (ZADD -P 16 of new scores for existing members: 3% faster so). Should
-        // it be missing all the same, it is inserted.
-        let updated = old.is_some()
-            && self
-                .prepared
-                .get(&conn, SQL_UPDATE_ELEMENT)?
-                .execute(element)?
-                > 0;
-        if !updated {
-            self.prepared
-                .get(&conn, SQL_PUT_ELEMENT)?
-                .execute(element)?;
+        let written = self.write_zset_member(cid, member, score, old);
+        match written {
+            Ok(()) => self
+                .elements
+                .put(cid, member, Some((&score.to_le_bytes()[..], None))),
+            Err(_) => self.elements.clear(), // the transaction may be gone with it
         }
-        if let Some(old) = old {
-            self.prepared
-                .get(&conn, SQL_DELETE_SCORE)?
-                .execute(params![cid as i64, old, member])?;
-        }
-        self.prepared
-            .get(&conn, SQL_PUT_SCORE)?
-            .execute(params![cid as i64, score, member])?;
-        drop(conn);
+        written?;
         self.log(Op::ZsetPut {
             cid,
             member,
@@ -2542,14 +2599,21 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.begin()?;
         // Sorted sets' values are scores: never kept apart.
-        let conn = lock(&self.conn);
-        self.prepared
-            .get(&conn, SQL_DELETE_ELEMENT)?
-            .execute(params![cid as i64, position(member), member])?;
-        self.prepared
-            .get(&conn, SQL_DELETE_SCORE)?
-            .execute(params![cid as i64, score, member])?;
-        drop(conn);
+        let deleted = (|| -> Result<(), StoreError> {
+            let conn = lock(&self.conn);
+            self.prepared
+                .get(&conn, SQL_DELETE_ELEMENT)?
+                .execute(params![cid as i64, position(member), member])?;
+            self.prepared
+                .get(&conn, SQL_DELETE_SCORE)?
+                .execute(params![cid as i64, score, member])?;
+            Ok(())
+        })();
+        match deleted {
+            Ok(()) => self.elements.put(cid, member, None),
+            Err(_) => self.elements.clear(), // the transaction may be gone with it
+        }
+        deleted?;
         self.log(Op::ZsetDelete { cid, member, score });
         Ok(())
     }
@@ -2616,6 +2680,7 @@ impl Store for SqliteStore {
         value: &[u8],
     ) -> Result<(), StoreError> {
         self.begin()?;
+        self.elements.forget_collection(cid);
         if self.put_element_apart(cid, h, sub, None, value)?.is_none() {
             self.prepared
                 .get(&lock(&self.conn), SQL_PUT_ELEMENT)?
@@ -2632,6 +2697,7 @@ impl Store for SqliteStore {
         sub: &[u8],
     ) -> Result<bool, StoreError> {
         self.begin()?;
+        self.elements.forget_collection(cid);
         let existed = self.delete_elements(
             cid,
             SQL_DELETE_ELEMENT_VALUE,
@@ -2687,6 +2753,7 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> Result<u64, StoreError> {
         self.begin()?;
+        self.elements.forget_collection(cid);
         // Above every sub of the same length or shorter that a caller bounds with 0xff bytes.
         let top = [0xffu8; 64];
         let bound: &[u8] = below.unwrap_or(&top[..]);
@@ -2743,6 +2810,7 @@ impl Store for SqliteStore {
 
     fn flush_all(&mut self) -> Result<(), StoreError> {
         self.empty_keys(true)?;
+        self.elements.clear();
         self.log(Op::FlushAll);
         Ok(())
     }
@@ -2830,6 +2898,7 @@ impl Store for SqliteStore {
         self.begin()?;
         if reaches {
             self.keys_rewritten();
+            self.elements.clear();
         }
         let changed = lock(&self.conn)
             .prepare_cached(sql)?
@@ -2882,6 +2951,7 @@ impl Store for SqliteStore {
         drop(conn);
         if writes && reaches {
             self.keys_rewritten();
+            self.elements.clear();
         }
         Ok(out)
     }
@@ -2896,6 +2966,7 @@ impl Store for SqliteStore {
         self.begin()?;
         if reaches {
             self.keys_rewritten();
+            self.elements.clear();
         }
         lock(&self.conn).execute_batch(sql)?;
         self.log(Op::SqlBatch { sql });
@@ -3053,6 +3124,10 @@ impl Store for SqliteStore {
         Some(stats)
     }
 
+    fn element_cache_stats(&self) -> ElementCacheStats {
+        self.elements.stats()
+    }
+
     fn key_filter_stats(&self) -> KeyFilterStats {
         self.filter.stats()
     }
@@ -3090,7 +3165,11 @@ impl Store for SqliteStore {
     }
 
     fn set_page_cache_bytes(&mut self, bytes: u64) -> Result<(), StoreError> {
-        let kb = page_cache_kb(bytes);
+        // An eighth for the element cache, which spares SQLite the lookups it answers.
+        let elements = bytes / 8;
+        self.elements
+            .set_budget(usize::try_from(elements).unwrap_or(usize::MAX));
+        let kb = page_cache_kb(bytes - elements);
         // Takes effect at once, inside the open transaction too: a smaller cache spills or
         // drops pages as it needs room.
         lock(&self.conn).execute_batch(&format!("PRAGMA cache_size = -{kb}"))?;
@@ -3212,12 +3291,14 @@ mod tests {
         s.put(0, b"k", record("v", None, 1)).unwrap();
         s.commit().unwrap();
         // Inside the journal's open transaction too, which goes on.
+        // Less the element cache's eighth.
         s.set_page_cache_bytes(64 << 20).unwrap();
-        assert_eq!(cache_kb(&s), -54613);
+        assert_eq!(cache_kb(&s), -47786);
+        assert_eq!(s.element_cache_stats().max_bytes, 8 << 20);
         s.put(0, b"k2", record("v", None, 2)).unwrap();
         s.commit().unwrap();
         s.set_page_cache_bytes(1 << 20).unwrap();
-        assert_eq!(cache_kb(&s), -853);
+        assert_eq!(cache_kb(&s), -746);
         s.close().unwrap();
         drop(s);
         let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
@@ -4452,6 +4533,172 @@ mod tests {
         let mut s = SqliteStore::open(path, Synchronous::Normal).unwrap();
         assert_eq!(s.element(9, b"f").unwrap(), Some(element("f", "2")));
         assert_eq!(s.element(9, b"g").unwrap(), Some(element("g", "3")));
+    }
+
+    /// The element rows as the file holds them, read past the element cache.
+    fn stored_elements(
+        s: &mut SqliteStore,
+        cid: u64,
+    ) -> std::collections::BTreeMap<Vec<u8>, (Vec<u8>, Option<i64>)> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut cursor = 0;
+        loop {
+            let (page, next) = s.scan_elements(cid, cursor, 100).unwrap();
+            for e in page {
+                out.insert(e.sub.to_vec(), (e.value.to_vec(), e.expire_at));
+            }
+            if next == 0 {
+                return out;
+            }
+            cursor = next;
+        }
+    }
+
+    #[test]
+    fn the_element_cache_answers_as_the_file_through_writes_evictions_and_rollbacks() {
+        use std::collections::BTreeMap;
+        type Model = BTreeMap<u64, BTreeMap<Vec<u8>, (Vec<u8>, Option<i64>)>>;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ec.db");
+        let path = path.to_str().unwrap();
+        let mut s = journaled(path);
+        // An element cache of 32 KB: about 200 entries, for 3 x 300 elements.
+        s.set_page_cache_bytes(256 << 10).unwrap();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let cids = [11u64, 12, 13];
+        for &cid in &cids {
+            s.put(0, format!("k{cid}").as_bytes(), collection(cid))
+                .unwrap();
+        }
+        s.commit().unwrap();
+        let (mut model, mut committed) = (Model::new(), Model::new());
+        let mut copies = 100u64;
+        for step in 0..6_000u32 {
+            let cid = cids[next(3) as usize];
+            let sub = format!("m{}", next(300)).into_bytes();
+            let m = model.entry(cid).or_default();
+            match next(100) {
+                0..=29 => {
+                    let got = s.element(cid, &sub).unwrap();
+                    let want = m.get(&sub).map(|(v, e)| Element {
+                        sub: Bytes::from(sub.clone()),
+                        value: Bytes::from(v.clone()),
+                        expire_at: *e,
+                    });
+                    assert_eq!(got, want, "step {step}");
+                }
+                30..=54 => {
+                    // Often the same value again, which the cache leaves unwritten.
+                    let value = format!("v{}", next(3)).into_bytes();
+                    let expire_at = (next(4) == 0).then_some(1_000 + next(100) as i64);
+                    let e = Element {
+                        sub: Bytes::from(sub.clone()),
+                        value: Bytes::from(value.clone()),
+                        expire_at,
+                    };
+                    let existed = s.replace_element(cid, &e).unwrap();
+                    assert_eq!(existed, m.contains_key(&sub), "step {step}");
+                    m.insert(sub, (value, expire_at));
+                }
+                55..=69 => {
+                    let existed = s.delete_element(cid, &sub).unwrap();
+                    assert_eq!(existed, m.remove(&sub).is_some(), "step {step}");
+                }
+                70..=74 => {
+                    let gone = s.expire_elements(cid, 1_050).unwrap();
+                    let due: Vec<Vec<u8>> = m
+                        .iter()
+                        .filter(|(_, (_, e))| e.is_some_and(|e| e <= 1_050))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    let mut gone: Vec<Vec<u8>> = gone.iter().map(|b| b.to_vec()).collect();
+                    gone.sort();
+                    assert_eq!(gone, due, "step {step}");
+                    for k in due {
+                        m.remove(&k);
+                    }
+                }
+                75..=76 => {
+                    // A copy to a fresh collection, read back, then dropped.
+                    copies += 1;
+                    s.copy_elements(cid, copies).unwrap();
+                    let copy = m.clone();
+                    for (k, (v, _)) in &copy {
+                        let got = s.element(copies, k).unwrap().unwrap();
+                        assert_eq!(got.value.to_vec(), *v, "step {step}");
+                    }
+                    s.drop_elements(copies).unwrap();
+                }
+                77..=84 => {
+                    s.commit().unwrap();
+                    committed = model.clone();
+                }
+                85..=87 => {
+                    s.rollback();
+                    model = committed.clone();
+                }
+                88 => {
+                    // A merge: a rollback's replay no longer rewrites what it merged.
+                    s.commit().unwrap();
+                    committed = model.clone();
+                    s.merge(true).unwrap();
+                }
+                _ => {
+                    for &cid in &cids {
+                        let want = model.get(&cid).cloned().unwrap_or_default();
+                        assert_eq!(stored_elements(&mut s, cid), want, "step {step}");
+                    }
+                }
+            }
+            assert!(s.element_cache_stats().bytes <= 32 << 10);
+        }
+        let stats = s.element_cache_stats();
+        assert!(stats.hits > 100 && stats.misses > 500, "{stats:?}");
+        // An element of a rolled-back batch alone is gone from the cache with it.
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        s.replace_element(11, &element("fresh", "1")).unwrap();
+        s.delete_element(11, b"m1").unwrap();
+        s.rollback();
+        assert_eq!(s.element(11, b"fresh").unwrap(), None);
+        let m1 = model[&11].get(&b"m1"[..]).map(|(v, _)| v.clone());
+        assert_eq!(s.element(11, b"m1").unwrap().map(|e| e.value.to_vec()), m1);
+        // A restart replays the same rows.
+        s.commit().unwrap();
+        drop(s);
+        let mut s = journaled(path);
+        for &cid in &cids {
+            let want = model.get(&cid).cloned().unwrap_or_default();
+            assert_eq!(stored_elements(&mut s, cid), want);
+        }
+    }
+
+    #[test]
+    fn sorted_set_scores_come_from_the_element_cache_as_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zc.db");
+        let path = path.to_str().unwrap();
+        let mut s = journaled(path);
+        s.set_page_cache_bytes(8 << 20).unwrap();
+        assert_eq!(s.zset_score(4, b"a").unwrap(), None);
+        s.zset_put(4, b"a", 1.5, None).unwrap();
+        assert_eq!(s.zset_score(4, b"a").unwrap(), Some(1.5));
+        s.zset_put(4, b"a", 2.5, Some(1.5)).unwrap();
+        s.commit().unwrap();
+        s.zset_delete(4, b"a", 2.5).unwrap();
+        assert_eq!(s.zset_score(4, b"a").unwrap(), None);
+        s.rollback();
+        assert_eq!(s.zset_score(4, b"a").unwrap(), Some(2.5));
+        let all = s.zset_range(4, &ZRange::all(), false, 0, None).unwrap();
+        assert_eq!(all, vec![(Bytes::from_static(b"a"), 2.5)]);
+        let stats = s.element_cache_stats();
+        assert!(stats.hits >= 3, "{stats:?}");
     }
 
     #[test]

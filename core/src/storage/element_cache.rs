@@ -1,0 +1,346 @@
+//! Element rows of large collections kept in memory: a hash field's or set member's row, a
+//! sorted-set member's score, or the fact that there is none.
+//!
+//! A large collection's elements live in the `elements` table only (the hot cache holds the
+//! key's header, not its elements), so every SADD, HSET, SISMEMBER, HGET, ZADD or ZSCORE
+//! of one asked SQLite: an index descent of a B-tree of a hundred thousand rows or more, run
+//! through the statement machine. Under SADDs at -P 16 of members drawn from 100,000 into
+//! one set, those lookups were about half of the executor's time (`bench/RESULTS.md`).
+//! This cache answers them from a hash map, and tells a write whether its row exists (an
+//! insert or an update at once, rather than an update that finds nothing first) and whether
+//! it changes anything (a row rewritten with the same value and expiry is left alone: no
+//! statement, no journal record).
+//!
+//! Every statement of the store that changes element rows either updates the entries it
+//! changed (the single-row writes) or forgets the collection's entries (ranges, expiry,
+//! copies, streams' ordered rows); a rollback, a flush of everything and a plugin's SQL over
+//! the store's tables forget them all. Collections whose key was deleted or replaced are
+//! never asked about again (collection ids are not reused), so their entries go with the
+//! eviction. The cache takes an eighth of the memory given to SQLite's page cache, which it
+//! spares the same lookups (see [`super::SqliteStore`]'s `set_page_cache_bytes`). Eviction is
+//! CLOCK within each collection, the collections giving up an entry in turn: an entry read
+//! since the hand last passed it gets another round.
+
+use bytes::Bytes;
+use hashlink::LinkedHashMap;
+
+use super::{share_or_copy, CollectionId, Element};
+
+/// Values longer than this are not kept: their rows are read from the file (a hash of
+/// kilobyte values would otherwise hold few fields for its memory).
+const MAX_VALUE: usize = 1024;
+
+/// Memory an entry takes besides its name's and value's bytes: the map's node (the name's
+/// `Bytes`, the entry, two links), its bucket (a pointer and a control byte, at a load of
+/// 7/8 to 7/16: 16 bytes on average), and the allocator's rounding of the two copies (16
+/// each).
+const ENTRY_OVERHEAD: usize =
+    std::mem::size_of::<(Bytes, Cached)>() + 2 * std::mem::size_of::<usize>() + 16 + 2 * 16;
+
+/// Memory a cached collection takes besides its entries: its node in the map of
+/// collections and its own map's table.
+const COLLECTION_OVERHEAD: usize = std::mem::size_of::<(CollectionId, Collection)>() + 64;
+
+/// Entries given another round per eviction at most, before the front one goes regardless.
+const PASS_LIMIT: usize = 8;
+
+type Map<K, V> = LinkedHashMap<K, V, ahash::RandomState>;
+
+/// One element's row as the file holds it.
+struct Cached {
+    /// Its value and expiry; `None`: the collection has no such element.
+    row: Option<(Bytes, Option<i64>)>,
+    /// Read since the eviction's hand last passed it.
+    referenced: bool,
+}
+
+impl Cached {
+    fn cost(&self, sub: &[u8]) -> usize {
+        sub.len() + self.row.as_ref().map_or(0, |(v, _)| v.len()) + ENTRY_OVERHEAD
+    }
+}
+
+#[derive(Default)]
+struct Collection {
+    entries: Map<Bytes, Cached>,
+    bytes: usize,
+}
+
+/// What the cache knows of an element.
+pub(super) enum Known<'a> {
+    /// Nothing: ask the file.
+    Unknown,
+    /// The collection has no such element.
+    Absent,
+    /// Its value and expiry.
+    Present(&'a Bytes, Option<i64>),
+}
+
+impl Known<'_> {
+    /// The element named `sub`, as a read of the file returns it (`None`: unknown).
+    pub(super) fn element(&self, sub: &[u8]) -> Option<Option<Element>> {
+        match self {
+            Known::Unknown => None,
+            Known::Absent => Some(None),
+            Known::Present(value, expire_at) => Some(Some(Element {
+                sub: Bytes::copy_from_slice(sub),
+                value: share_or_copy(value),
+                expire_at: *expire_at,
+            })),
+        }
+    }
+
+    /// Whether the element exists, if known.
+    pub(super) fn exists(&self) -> Option<bool> {
+        match self {
+            Known::Unknown => None,
+            Known::Absent => Some(false),
+            Known::Present(..) => Some(true),
+        }
+    }
+}
+
+/// Figures for INFO.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ElementCacheStats {
+    /// Bytes the entries take, as charged against the budget.
+    pub bytes: u64,
+    /// Its budget: an eighth of the page cache's.
+    pub max_bytes: u64,
+    /// Elements (or known absences) held.
+    pub entries: u64,
+    /// Lookups it answered.
+    pub hits: u64,
+    /// Lookups that read the file.
+    pub misses: u64,
+}
+
+/// The cache (see the module's doc).
+#[derive(Default)]
+pub(super) struct ElementCache {
+    collections: Map<CollectionId, Collection>,
+    bytes: usize,
+    budget: usize,
+    entries: usize,
+    hits: u64,
+    misses: u64,
+}
+
+impl ElementCache {
+    /// What the cache knows of element `sub` of `cid`; counts a hit or a miss.
+    pub(super) fn get(&mut self, cid: CollectionId, sub: &[u8]) -> Known<'_> {
+        let Some(cached) = self
+            .collections
+            .get_mut(&cid)
+            .and_then(|c| c.entries.get_mut(sub))
+        else {
+            self.misses += 1;
+            return Known::Unknown;
+        };
+        self.hits += 1;
+        cached.referenced = true;
+        match &cached.row {
+            None => Known::Absent,
+            Some((value, expire_at)) => Known::Present(value, *expire_at),
+        }
+    }
+
+    /// Notes element `sub`'s row as the file now holds it (`None`: no such element).
+    pub(super) fn put(&mut self, cid: CollectionId, sub: &[u8], row: Option<(&[u8], Option<i64>)>) {
+        if self.budget == 0 || row.is_some_and(|(v, _)| v.len() > MAX_VALUE) {
+            self.forget(cid, sub);
+            return;
+        }
+        let row = row.map(|(v, e)| (Bytes::copy_from_slice(v), e));
+        if !self.collections.contains_key(&cid) {
+            self.bytes += COLLECTION_OVERHEAD;
+            self.collections.insert(cid, Collection::default());
+        }
+        let Some(collection) = self.collections.get_mut(&cid) else {
+            return;
+        };
+        let added = match collection.entries.get_mut(sub) {
+            Some(cached) => {
+                let old = cached.cost(sub);
+                cached.row = row;
+                let new = cached.cost(sub);
+                collection.bytes = collection.bytes + new - old;
+                self.bytes = self.bytes + new - old;
+                false
+            }
+            None => {
+                let cached = Cached {
+                    row,
+                    referenced: false,
+                };
+                let cost = cached.cost(sub);
+                collection.bytes += cost;
+                self.bytes += cost;
+                collection
+                    .entries
+                    .insert(Bytes::copy_from_slice(sub), cached);
+                true
+            }
+        };
+        if added {
+            self.entries += 1;
+        }
+        self.evict();
+    }
+
+    /// Drops what the cache knows of element `sub` of `cid`.
+    pub(super) fn forget(&mut self, cid: CollectionId, sub: &[u8]) {
+        let Some(collection) = self.collections.get_mut(&cid) else {
+            return;
+        };
+        if let Some(cached) = collection.entries.remove(sub) {
+            let cost = cached.cost(sub);
+            collection.bytes -= cost;
+            self.bytes -= cost;
+            self.entries -= 1;
+        }
+    }
+
+    /// Drops what the cache knows of collection `cid`'s elements.
+    pub(super) fn forget_collection(&mut self, cid: CollectionId) {
+        if let Some(collection) = self.collections.remove(&cid) {
+            self.bytes -= collection.bytes + COLLECTION_OVERHEAD;
+            self.entries -= collection.entries.len();
+        }
+    }
+
+    /// Drops everything.
+    pub(super) fn clear(&mut self) {
+        self.collections = Map::default();
+        self.bytes = 0;
+        self.entries = 0;
+    }
+
+    /// Sets the budget in bytes (0 keeps nothing), evicting what no longer fits.
+    pub(super) fn set_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
+        if bytes == 0 {
+            self.clear();
+        }
+        self.evict();
+    }
+
+    pub(super) fn stats(&self) -> ElementCacheStats {
+        ElementCacheStats {
+            bytes: self.bytes as u64,
+            max_bytes: self.budget as u64,
+            entries: self.entries as u64,
+            hits: self.hits,
+            misses: self.misses,
+        }
+    }
+
+    /// Evicts entries until the cache is within its budget: from each collection in turn, an
+    /// entry not read since the hand last passed it (CLOCK).
+    fn evict(&mut self) {
+        let mut passed = 0;
+        while self.bytes > self.budget {
+            let Some(cid) = self.collections.front().map(|(&cid, _)| cid) else {
+                self.bytes = 0;
+                return;
+            };
+            // Round the collections: each gives up an entry in turn.
+            let Some(collection) = self.collections.to_back(&cid) else {
+                return;
+            };
+            let Some((sub, mut cached)) = collection.entries.pop_front() else {
+                self.collections.remove(&cid);
+                self.bytes -= COLLECTION_OVERHEAD;
+                continue;
+            };
+            if cached.referenced && passed < PASS_LIMIT {
+                passed += 1;
+                cached.referenced = false;
+                collection.entries.insert(sub, cached);
+                continue;
+            }
+            let cost = cached.cost(&sub);
+            collection.bytes -= cost;
+            self.bytes -= cost;
+            self.entries -= 1;
+            if collection.entries.is_empty() {
+                self.collections.remove(&cid);
+                self.bytes -= COLLECTION_OVERHEAD;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(budget: usize) -> ElementCache {
+        let mut c = ElementCache::default();
+        c.set_budget(budget);
+        c
+    }
+
+    fn value(c: &mut ElementCache, cid: CollectionId, sub: &[u8]) -> Option<Option<Vec<u8>>> {
+        c.get(cid, sub)
+            .element(sub)
+            .map(|e| e.map(|e| e.value.to_vec()))
+    }
+
+    #[test]
+    fn answers_what_was_put_and_forgets_on_request() {
+        let mut c = cache(1 << 20);
+        assert_eq!(value(&mut c, 1, b"a"), None);
+        c.put(1, b"a", Some((b"x", None)));
+        c.put(1, b"b", None);
+        c.put(2, b"a", Some((b"y", Some(5))));
+        assert_eq!(value(&mut c, 1, b"a"), Some(Some(b"x".to_vec())));
+        assert_eq!(value(&mut c, 1, b"b"), Some(None));
+        assert_eq!(
+            c.get(2, b"a").element(b"a").unwrap().unwrap().expire_at,
+            Some(5)
+        );
+        c.put(1, b"a", Some((b"longer value", None)));
+        assert_eq!(value(&mut c, 1, b"a"), Some(Some(b"longer value".to_vec())));
+        c.forget(1, b"a");
+        assert_eq!(value(&mut c, 1, b"a"), None);
+        c.forget_collection(2);
+        assert_eq!(value(&mut c, 2, b"a"), None);
+        assert_eq!(c.stats().entries, 1);
+        c.forget_collection(1);
+        assert_eq!(c.stats().bytes, 0);
+        assert_eq!(c.stats().entries, 0);
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses), (4, 3));
+    }
+
+    #[test]
+    fn long_values_are_not_kept_and_replace_what_was() {
+        let mut c = cache(1 << 20);
+        c.put(1, b"a", Some((b"short", None)));
+        c.put(1, b"a", Some((&[7u8; MAX_VALUE + 1], None)));
+        assert_eq!(value(&mut c, 1, b"a"), None);
+    }
+
+    #[test]
+    fn stays_within_its_budget_and_keeps_entries_read_since_the_hand_passed() {
+        let budget = 100 * (ENTRY_OVERHEAD + 8) + 2 * COLLECTION_OVERHEAD;
+        let mut c = cache(budget);
+        c.put(1, b"hot", Some((b"v", None)));
+        for i in 0..10_000u32 {
+            c.put(1 + u64::from(i % 2), format!("m{i:06}").as_bytes(), None);
+            assert!(c.stats().bytes <= budget as u64);
+            if i % 16 == 0 {
+                assert!(c.get(1, b"hot").exists() == Some(true), "{i}");
+            }
+        }
+        assert!(c.stats().entries > 50);
+        // The accounting adds up: forgetting everything returns to zero.
+        c.forget_collection(1);
+        c.forget_collection(2);
+        assert_eq!(c.stats().bytes, 0);
+        c.set_budget(0);
+        c.put(3, b"a", None);
+        assert_eq!(c.stats().entries, 0);
+    }
+}
