@@ -217,6 +217,16 @@ fn decode_params(buf: &[u8]) -> Result<Vec<SqlValue>, StoreError> {
 }
 
 impl<'a> Op<'a> {
+    /// Whether the operation writes a key row (or a metadata figure, which no key row
+    /// touches): a replay may hold such rows back, coalesced and sorted by key, past the
+    /// others of their kind, but not past any other operation.
+    pub(super) fn is_key_row(&self) -> bool {
+        matches!(
+            self,
+            Op::Put { .. } | Op::Delete { .. } | Op::MetaSet { .. }
+        )
+    }
+
     /// The operation that stores `record` under `key`.
     pub(super) fn put(db: DbIndex, key: &'a [u8], record: &'a Record) -> Self {
         Op::Put {
@@ -701,10 +711,16 @@ impl<'a> Reader<'a> {
 }
 
 /// Replays every operation of one record's payload on `store`.
-pub(super) fn replay_payload(payload: &[u8], store: &mut dyn Store) -> Result<(), StoreError> {
+pub(super) fn replay_payload<S: Store>(
+    payload: &[u8],
+    store: &mut S,
+    before: fn(&mut S, &Op<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut r = Reader { buf: payload };
     while !r.buf.is_empty() {
-        Op::decode(&mut r)?.apply(store)?;
+        let op = Op::decode(&mut r)?;
+        before(store, &op)?;
+        op.apply(store)?;
     }
     Ok(())
 }

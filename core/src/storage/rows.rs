@@ -127,7 +127,7 @@ const RESUME_QUEUED_BYTES: usize = 2 << 20;
 /// queue and the record's fields.
 const ROW_OVERHEAD: usize = 160;
 
-fn row_bytes(key: &[u8], row: Option<&Record>) -> usize {
+pub(super) fn row_bytes(key: &[u8], row: Option<&Record>) -> usize {
     key.len() + row.map_or(0, |r| r.value.len()) + ROW_OVERHEAD
 }
 
@@ -251,6 +251,20 @@ pub(super) fn apply_row(
     row: Option<&Record>,
 ) -> rusqlite::Result<()> {
     RowStatements::new(conn).apply(path, db, super::sqlite::position(key), key, row)
+}
+
+/// Writes key rows in the order given (a replay's, sorted by key), with one set of
+/// statements: `(slot, position, key, row)`.
+pub(super) fn apply_in_order<'r>(
+    conn: &Connection,
+    path: &RowPath,
+    rows: impl Iterator<Item = (DbIndex, i64, &'r [u8], Option<&'r Record>)>,
+) -> rusqlite::Result<()> {
+    let mut statements = RowStatements::new(conn);
+    for (db, h, key, row) in rows {
+        statements.apply(path, db, h, key, row)?;
+    }
+    Ok(())
 }
 
 /// The key table's write statements, each taken from the connection's statement cache once

@@ -329,6 +329,17 @@ enum Settle<'a> {
     Merge,
 }
 
+/// Key rows a replay holds back: each key's last row, by (slot, position, key), the table's
+/// order; and the bytes they take ([`rows::row_bytes`]).
+#[derive(Default)]
+struct ReplayedRows {
+    rows: std::collections::BTreeMap<(DbIndex, i64, Bytes), Option<Record>>,
+    bytes: usize,
+}
+
+/// Bytes of key rows a replay holds back at most before it writes them.
+const REPLAYED_ROWS_MAX_BYTES: usize = 64 << 20;
+
 /// SQLite-backed store.
 pub struct SqliteStore {
     /// Shared with the row writer's thread (see [`rows`](super::rows)).
@@ -385,6 +396,9 @@ pub struct SqliteStore {
     /// Element rows of large collections, as the open transaction holds them (see
     /// [`element_cache`](super::element_cache)).
     elements: ElementCache,
+    /// While a replay runs: the key rows it has not written yet, each key's last, in key
+    /// order (see [`SqliteStore::replay`]).
+    replayed_rows: Option<ReplayedRows>,
     /// The executor's statements over `conn`, kept (see [`prepared`](super::prepared)).
     prepared: Prepared,
     /// `lazyfree`'s row count, kept by the connection's update hook from the last time it
@@ -559,6 +573,7 @@ impl SqliteStore {
             apart_cids: HashSet::new(),
             reach: Reach::default(),
             elements: ElementCache::default(),
+            replayed_rows: None,
             lazyfree_rows: Arc::default(),
             lazyfree_known: false,
             prepared: Prepared::default(),
@@ -1492,19 +1507,57 @@ impl SqliteStore {
 
     /// Applies journal records to the open transaction (none journaled again); on failure the
     /// transaction is rolled back.
+    ///
+    /// Key rows are held back until an operation of another kind comes (or until they take
+    /// [`REPLAYED_ROWS_MAX_BYTES`]), then written each key once, with its last row, in key
+    /// order, as a merge writes them: a journal of SETs to random keys replayed its records
+    /// one row at a time, each a descent to a random page.
     fn replay(&mut self, payloads: &[Vec<u8>]) -> Result<(), StoreError> {
         if payloads.is_empty() {
             return Ok(());
         }
         self.replaying = true;
+        self.replayed_rows = Some(ReplayedRows::default());
         let result = self
             .begin()
-            .and_then(|_| payloads.iter().try_for_each(|p| replay_payload(p, self)));
+            .and_then(|_| {
+                payloads.iter().try_for_each(|p| {
+                    replay_payload(p, self, |s, op| {
+                        if op.is_key_row() {
+                            Ok(())
+                        } else {
+                            s.write_replayed_rows()
+                        }
+                    })
+                })
+            })
+            .and_then(|_| self.write_replayed_rows());
+        self.replayed_rows = None;
         self.replaying = false;
         if result.is_err() {
             self.discard_transaction();
         }
         result
+    }
+
+    /// Writes the key rows a replay holds back (see [`Self::replay`]).
+    fn write_replayed_rows(&mut self) -> Result<(), StoreError> {
+        let Some(held) = self.replayed_rows.as_mut() else {
+            return Ok(());
+        };
+        if held.rows.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(held);
+        let conn = lock(&self.conn);
+        rows::apply_in_order(
+            &conn,
+            &self.row_path,
+            held.rows
+                .iter()
+                .map(|((slot, h, key), row)| (*slot, *h, &key[..], row.as_ref())),
+        )?;
+        Ok(())
     }
 
     /// Writes an element row (`elements`, at position `h`) whose new value is long, or of a
@@ -1902,6 +1955,21 @@ impl Store for SqliteStore {
                     rows.into_iter()
                         .map(|r| (slots.slot(r.db), r.key, r.row, r.was)),
                 );
+            }
+            _ if self.replayed_rows.is_some() => {
+                let slots = &self.slots;
+                let held = self.replayed_rows.as_mut().expect("checked");
+                for KeyRow { db, key, row, .. } in rows {
+                    let size = |row: Option<&Record>| rows::row_bytes(&key, row);
+                    held.bytes += size(row.as_ref());
+                    let at = (slots.slot(db), position(&key), key.clone());
+                    if let Some(old) = held.rows.insert(at, row) {
+                        held.bytes -= size(old.as_ref());
+                    }
+                }
+                if held.bytes > REPLAYED_ROWS_MAX_BYTES {
+                    self.write_replayed_rows().map_err(|e| (0, e))?;
+                }
             }
             _ => {
                 let conn = lock(&self.conn);
@@ -3389,6 +3457,139 @@ mod tests {
             !Journal::exists(path),
             "a clean shutdown left a journal file"
         );
+    }
+
+    /// A replay holds key rows back and writes each key once, in key order, but never past an
+    /// operation of another kind: renames, flushes, collections written, deleted and
+    /// reclaimed between the rows replay to the state the crash interrupted.
+    #[test]
+    fn a_replay_coalesces_key_rows_and_keeps_their_order_with_every_other_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("coalesce.db");
+        let path = path.to_str().unwrap();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let names: Vec<Vec<u8>> = (0..40).map(|i| format!("k{i}").into_bytes()).collect();
+        let mut version = 0u64;
+        let mut cid = 100u64;
+        // Which key holds which collection: as the keyspace does, a collection overwritten
+        // or deleted is queued for removal before its key's row is written.
+        type Holds = std::collections::HashMap<(DbIndex, Vec<u8>), u64>;
+        let mut holds = Holds::new();
+        let release = |s: &mut SqliteStore, holds: &mut Holds, db: DbIndex, key: &[u8]| {
+            if let Some(old) = holds.remove(&(db, key.to_vec())) {
+                s.drop_elements(old).unwrap();
+            }
+        };
+        let before = {
+            let mut s = journaled(path);
+            for batch in 0..300u32 {
+                for _ in 0..1 + next(20) {
+                    let db = next(3) as DbIndex;
+                    let key = &names[next(40) as usize];
+                    version += 1;
+                    match next(40) {
+                        0..=24 => {
+                            let v = format!("v{batch}");
+                            let ttl = (next(3) == 0).then_some(i64::MAX - 1);
+                            release(&mut s, &mut holds, db, key);
+                            s.put(db, key, record(&v, ttl, version)).unwrap();
+                        }
+                        25..=30 => {
+                            release(&mut s, &mut holds, db, key);
+                            s.delete(db, key).unwrap();
+                        }
+                        31..=33 => {
+                            // As the keyspace does it: the target deleted first.
+                            let (to, to_db) = (&names[next(40) as usize], next(3) as DbIndex);
+                            if (to_db, to) != (db, key) {
+                                release(&mut s, &mut holds, to_db, to);
+                                s.delete(to_db, to).unwrap();
+                                if s.rename(db, key, to_db, to).unwrap() {
+                                    if let Some(c) = holds.remove(&(db, key.clone())) {
+                                        holds.insert((to_db, to.clone()), c);
+                                    }
+                                }
+                            }
+                        }
+                        34..=36 => {
+                            // A collection: its elements, then its key row.
+                            cid += 1;
+                            for e in 0..1 + next(5) {
+                                let f = format!("f{e}");
+                                s.put_element(cid, &element(&f, "x")).unwrap();
+                            }
+                            release(&mut s, &mut holds, db, key);
+                            s.put(db, key, collection(cid)).unwrap();
+                            holds.insert((db, key.clone()), cid);
+                        }
+                        37 => {
+                            s.reclaim(1 + next(3)).unwrap();
+                        }
+                        38 if next(8) == 0 => {
+                            holds.retain(|(d, _), _| *d != db);
+                            s.flush_db(db).unwrap();
+                        }
+                        _ => s.meta_set("next_version", version as i64).unwrap(),
+                    }
+                }
+                s.commit().unwrap();
+            }
+            assert!(s.journal_stats().unwrap().records > 250);
+            let mut state = Vec::new();
+            for db in 0..3 {
+                for key in &names {
+                    state.push(s.load(db, key).unwrap());
+                }
+            }
+            let stats = s.db_stats().unwrap();
+            let pending = s.lazyfree_pending().unwrap();
+            let meta = s.meta_get("next_version").unwrap();
+            (state, stats, pending, meta)
+            // Dropped without close: as on kill -9, the journal replays it all.
+        };
+        let mut s = journaled(path);
+        assert!(s.journal_stats().unwrap().replayed_records > 250);
+        let mut state = Vec::new();
+        for db in 0..3 {
+            for key in &names {
+                state.push(s.load(db, key).unwrap());
+            }
+        }
+        let after = (
+            state,
+            s.db_stats().unwrap(),
+            s.lazyfree_pending().unwrap(),
+            s.meta_get("next_version").unwrap(),
+        );
+        assert_eq!(after, before);
+        // What the reclaim leaves is the live collections' elements, none of the others'.
+        reclaim_all(&mut s);
+        let live: Vec<i64> = after
+            .0
+            .iter()
+            .filter_map(|r| r.as_ref().and_then(|r| r.cid).map(|c| c as i64))
+            .collect();
+        let orphans: i64 = lock(&s.conn)
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM elements WHERE cid NOT IN ({})",
+                    live.iter()
+                        .map(|c| c.to_string())
+                        .chain(["-1".into()])
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0);
     }
 
     /// Merges whose commit runs on the row writer's thread while the executor appends more
