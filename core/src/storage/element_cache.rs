@@ -188,6 +188,22 @@ impl ElementCache {
         self.evict();
     }
 
+    /// Notes that element `sub` of `cid` is gone, if the cache holds it: a delete adds no
+    /// entry (SPOP and SREM of a large set's members, asked about again seldom, would evict
+    /// entries that are).
+    pub(super) fn deleted(&mut self, cid: CollectionId, sub: &[u8]) {
+        let Some(collection) = self.collections.get_mut(&cid) else {
+            return;
+        };
+        if let Some(cached) = collection.entries.get_mut(sub) {
+            let old = cached.cost(sub);
+            cached.row = None;
+            let freed = old - cached.cost(sub);
+            collection.bytes -= freed;
+            self.bytes -= freed;
+        }
+    }
+
     /// Drops what the cache knows of element `sub` of `cid`.
     pub(super) fn forget(&mut self, cid: CollectionId, sub: &[u8]) {
         let Some(collection) = self.collections.get_mut(&cid) else {
@@ -312,6 +328,19 @@ mod tests {
         assert_eq!(c.stats().entries, 0);
         let s = c.stats();
         assert_eq!((s.hits, s.misses), (4, 3));
+    }
+
+    #[test]
+    fn a_delete_marks_a_cached_element_absent_and_adds_no_entry() {
+        let mut c = cache(1 << 20);
+        c.put(1, b"a", Some((b"x", None)));
+        let before = c.stats().bytes;
+        c.deleted(1, b"a");
+        assert_eq!(value(&mut c, 1, b"a"), Some(None));
+        assert_eq!(c.stats().bytes, before - 1);
+        c.deleted(1, b"b");
+        c.deleted(2, b"a");
+        assert_eq!(c.stats().entries, 1);
     }
 
     #[test]

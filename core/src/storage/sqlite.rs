@@ -2140,7 +2140,7 @@ impl Store for SqliteStore {
             params![cid as i64, position(sub), sub],
         );
         match deleted {
-            Ok(_) => self.elements.put(cid, sub, None),
+            Ok(_) => self.elements.deleted(cid, sub),
             Err(_) => self.elements.clear(), // the transaction may be gone with it
         }
         let existed = deleted? > 0;
@@ -2678,7 +2678,7 @@ impl Store for SqliteStore {
             Ok(())
         })();
         match deleted {
-            Ok(()) => self.elements.put(cid, member, None),
+            Ok(()) => self.elements.deleted(cid, member),
             Err(_) => self.elements.clear(), // the transaction may be gone with it
         }
         deleted?;
