@@ -333,7 +333,7 @@ impl Default for StorageConfig {
             cache_max_bytes: ByteSize::mb(256),
             page_cache_bytes: ByteSize(0),
             merge_interval_ms: 1000,
-            journal_max_bytes: ByteSize::mb(16),
+            journal_max_bytes: ByteSize::mb(32),
             row_window_bytes: ByteSize::mb(32),
             flush_interval_ms: 100,
             max_dirty_bytes: ByteSize::mb(64),

@@ -750,7 +750,7 @@ impl Default for JournalOptions {
     fn default() -> Self {
         JournalOptions {
             merge_interval_ms: 1000,
-            max_bytes: 16 << 20,
+            max_bytes: 32 << 20,
             row_window_bytes: 1 << 20,
         }
     }

@@ -93,6 +93,7 @@ const CHUNK: usize = 256;
 /// Bytes of rows ([`row_bytes`]) applied to the open transaction that are kept, until it
 /// commits, for reads to find without the connection ([`RowWriter::lookup`]): the rows of a
 /// merge's worth of journal (merges start at half of `journal_max_bytes`, 16 MB by default).
+/// (Only the key rows count: a merge's journal holds their values and more.)
 /// Past it, reads during a merge wait for its commit.
 const UNSETTLED_MAX_BYTES: usize = 16 << 20;
 
