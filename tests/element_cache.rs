@@ -51,6 +51,15 @@ fn read_model(con: &mut redis::Connection, w: usize) -> Model {
     }
 }
 
+/// Runs a command whose words are `words` and returns its reply as `T`.
+fn run<T: redis::FromRedisValue>(con: &mut redis::Connection, words: &[&str]) -> T {
+    let mut cmd = redis::cmd(words[0]);
+    for word in &words[1..] {
+        cmd.arg(*word);
+    }
+    cmd.query(con).unwrap()
+}
+
 fn client(server: &Server, w: usize, steps: usize) -> Model {
     let mut con = server.conn();
     let mut rng = Rng(0x5eed_0000 + w as u64);
@@ -62,56 +71,31 @@ fn client(server: &Server, w: usize, steps: usize) -> Model {
             0..=3 => {
                 // Often the value the field has already.
                 let value = format!("v{}", rng.below(3));
-                let added: i64 = redis::cmd("HSET")
-                    .arg(&h)
-                    .arg(&name)
-                    .arg(&value)
-                    .query(&mut con)
-                    .unwrap();
+                let added: i64 = run(&mut con, &["HSET", &h, &name, &value]);
                 let was = m.hash.insert(name, value);
                 assert_eq!(added, i64::from(was.is_none()), "client {w} step {step}");
             }
             4 => {
-                let n: i64 = redis::cmd("HDEL")
-                    .arg(&h)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let n: i64 = run(&mut con, &["HDEL", &h, &name]);
                 let was = m.hash.remove(&name);
                 assert_eq!(n, i64::from(was.is_some()), "client {w} step {step}");
             }
             5..=6 => {
-                let got: Option<String> = redis::cmd("HGET")
-                    .arg(&h)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let got: Option<String> = run(&mut con, &["HGET", &h, &name]);
                 assert_eq!(got.as_ref(), m.hash.get(&name), "client {w} step {step}");
             }
             7..=8 => {
-                let n: i64 = redis::cmd("SADD")
-                    .arg(&s)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let n: i64 = run(&mut con, &["SADD", &s, &name]);
                 let added = m.set.insert(name);
                 assert_eq!(n, i64::from(added), "client {w} step {step}");
             }
             9 => {
-                let n: i64 = redis::cmd("SREM")
-                    .arg(&s)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let n: i64 = run(&mut con, &["SREM", &s, &name]);
                 let was = m.set.remove(&name);
                 assert_eq!(n, i64::from(was), "client {w} step {step}");
             }
             10 => {
-                let n: i64 = redis::cmd("SISMEMBER")
-                    .arg(&s)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let n: i64 = run(&mut con, &["SISMEMBER", &s, &name]);
                 assert_eq!(
                     n,
                     i64::from(m.set.contains(&name)),
@@ -120,40 +104,22 @@ fn client(server: &Server, w: usize, steps: usize) -> Model {
             }
             11..=12 => {
                 let score = rng.below(4) as i64;
-                let n: i64 = redis::cmd("ZADD")
-                    .arg(&z)
-                    .arg(score)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let n: i64 = run(&mut con, &["ZADD", &z, &score.to_string(), &name]);
                 let was = m.zset.insert(name, score);
                 assert_eq!(n, i64::from(was.is_none()), "client {w} step {step}");
             }
             13 => {
-                let n: i64 = redis::cmd("ZREM")
-                    .arg(&z)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let n: i64 = run(&mut con, &["ZREM", &z, &name]);
                 let was = m.zset.remove(&name);
                 assert_eq!(n, i64::from(was.is_some()), "client {w} step {step}");
             }
             14..=15 => {
-                let got: Option<i64> = redis::cmd("ZSCORE")
-                    .arg(&z)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let got: Option<i64> = run(&mut con, &["ZSCORE", &z, &name]);
                 assert_eq!(got.as_ref(), m.zset.get(&name), "client {w} step {step}");
             }
             16 => {
                 let field = format!("n{}", rng.below(MEMBERS));
-                let n: i64 = redis::cmd("HINCRBY")
-                    .arg(&h)
-                    .arg(&field)
-                    .arg(1)
-                    .query(&mut con)
-                    .unwrap();
+                let n: i64 = run(&mut con, &["HINCRBY", &h, &field, "1"]);
                 let want = m.hash.get(&field).map_or(0, |v| v.parse::<i64>().unwrap()) + 1;
                 assert_eq!(n, want, "client {w} step {step}");
                 m.hash.insert(field, n.to_string());
@@ -161,12 +127,7 @@ fn client(server: &Server, w: usize, steps: usize) -> Model {
             17 => {
                 // A copy (a new collection) read back, then the original replaced by it.
                 let copy = key(w, "copy");
-                let copied: i64 = redis::cmd("COPY")
-                    .arg(&s)
-                    .arg(&copy)
-                    .arg("REPLACE")
-                    .query(&mut con)
-                    .unwrap();
+                let copied: i64 = run(&mut con, &["COPY", &s, &copy, "REPLACE"]);
                 assert_eq!(
                     copied,
                     i64::from(!m.set.is_empty()),
@@ -175,37 +136,22 @@ fn client(server: &Server, w: usize, steps: usize) -> Model {
                 if copied == 0 {
                     continue;
                 }
-                let n: i64 = redis::cmd("SISMEMBER")
-                    .arg(&copy)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let n: i64 = run(&mut con, &["SISMEMBER", &copy, &name]);
                 assert_eq!(
                     n,
                     i64::from(m.set.contains(&name)),
                     "client {w} step {step}"
                 );
-                let _: () = redis::cmd("RENAME")
-                    .arg(&copy)
-                    .arg(&s)
-                    .query(&mut con)
-                    .unwrap();
+                let _: () = run(&mut con, &["RENAME", &copy, &s]);
             }
             18 if rng.below(10) == 0 => {
                 // The hash deleted and written again: a collection of its own.
-                let _: i64 = redis::cmd("DEL").arg(&h).query(&mut con).unwrap();
+                let _: i64 = run(&mut con, &["DEL", &h]);
                 m.hash.clear();
             }
             _ => {
                 // A field given a TTL in the past: it goes at once.
-                let r: redis::Value = redis::cmd("HPEXPIREAT")
-                    .arg(&h)
-                    .arg(1)
-                    .arg("FIELDS")
-                    .arg(1)
-                    .arg(&name)
-                    .query(&mut con)
-                    .unwrap();
+                let r: redis::Value = run(&mut con, &["HPEXPIREAT", &h, "1", "FIELDS", "1", &name]);
                 if m.hash.remove(&name).is_some() {
                     assert_eq!(
                         r,
@@ -242,7 +188,7 @@ fn many_clients_over_large_collections_read_what_they_wrote_with_a_small_element
     for (w, want) in models.iter().enumerate() {
         assert_eq!(&read_model(&mut con, w), want, "client {w}");
     }
-    let info: String = redis::cmd("INFO").arg("all").query(&mut con).unwrap();
+    let info: String = run(&mut con, &["INFO", "all"]);
     let figure = |name: &str| -> u64 {
         info.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}:")))

@@ -152,12 +152,12 @@ impl ElementCache {
             return;
         }
         let row = row.map(|(v, e)| (Bytes::copy_from_slice(v), e));
-        if !self.collections.contains_key(&cid) {
-            self.bytes += COLLECTION_OVERHEAD;
-            self.collections.insert(cid, Collection::default());
-        }
-        let Some(collection) = self.collections.get_mut(&cid) else {
-            return;
+        let collection = match self.collections.entry(cid) {
+            hashlink::linked_hash_map::Entry::Occupied(o) => o.into_mut(),
+            hashlink::linked_hash_map::Entry::Vacant(v) => {
+                self.bytes += COLLECTION_OVERHEAD;
+                v.insert(Collection::default())
+            }
         };
         let added = match collection.entries.get_mut(sub) {
             Some(cached) => {

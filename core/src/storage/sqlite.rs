@@ -1685,6 +1685,24 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Deletes sorted-set member `member`'s rows, `score` its score.
+    fn delete_zset_member(
+        &mut self,
+        cid: CollectionId,
+        member: &[u8],
+        score: f64,
+    ) -> Result<(), StoreError> {
+        // Sorted sets' values are scores: never kept apart.
+        let conn = lock(&self.conn);
+        self.prepared
+            .get(&conn, SQL_DELETE_ELEMENT)?
+            .execute(params![cid as i64, position(member), member])?;
+        self.prepared
+            .get(&conn, SQL_DELETE_SCORE)?
+            .execute(params![cid as i64, score, member])?;
+        Ok(())
+    }
+
     /// Runs `sql`, which deletes element rows of `cid`; in a collection that may hold values
     /// kept apart, `values_sql` first (the same parameters) drops the values those rows point
     /// at, and the two run as one. Returns the rows `sql` deleted.
@@ -2666,17 +2684,7 @@ impl Store for SqliteStore {
         score: f64,
     ) -> Result<(), StoreError> {
         self.begin()?;
-        // Sorted sets' values are scores: never kept apart.
-        let deleted = (|| -> Result<(), StoreError> {
-            let conn = lock(&self.conn);
-            self.prepared
-                .get(&conn, SQL_DELETE_ELEMENT)?
-                .execute(params![cid as i64, position(member), member])?;
-            self.prepared
-                .get(&conn, SQL_DELETE_SCORE)?
-                .execute(params![cid as i64, score, member])?;
-            Ok(())
-        })();
+        let deleted = self.delete_zset_member(cid, member, score);
         match deleted {
             Ok(()) => self.elements.deleted(cid, member),
             Err(_) => self.elements.clear(), // the transaction may be gone with it
