@@ -551,6 +551,13 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 );
                 line(out, "respite_rows_applied_inline", &j.rows_applied_inline);
                 line(out, "respite_rows_coalesced", &j.rows_coalesced);
+                line(out, "respite_element_rows_queued", &j.element_rows_queued);
+                line(
+                    out,
+                    "respite_element_rows_coalesced",
+                    &j.element_rows_coalesced,
+                );
+                line(out, "respite_element_rows_applied", &j.element_rows_applied);
             }
             let (checkpoints, checkpoint_ms) = engine.keyspace.store_mut().checkpoint_stats();
             line(out, "respite_checkpoints", &checkpoints);

@@ -22,6 +22,7 @@
 
 mod committed;
 mod element_cache;
+mod element_rows;
 mod keyfilter;
 mod prepared;
 mod reach;

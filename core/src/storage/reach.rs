@@ -20,15 +20,17 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Batch, Connection};
 
 /// The tables the row writer writes: the key rows and their long values, the metadata
-/// figures queued with them, and what the key table's triggers write; and the element rows,
-/// which the element cache holds some of (`super::element_cache`).
-const ROW_TABLES: [&str; 6] = [
+/// figures queued with them, and what the key table's triggers write; and the element rows
+/// and the sorted sets' score index, which the row writer queues too
+/// (`super::element_rows`) and the element cache holds some of (`super::element_cache`).
+const ROW_TABLES: [&str; 7] = [
     "keys",
     "key_values",
     "meta",
     "db_stats",
     "lazyfree",
     "elements",
+    "zset_scores",
 ];
 
 /// Distinct SQL texts remembered; past it the memory starts over (plugins use a handful of

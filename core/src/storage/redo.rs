@@ -806,6 +806,14 @@ pub struct JournalStats {
     /// Key rows that replaced a row of the same key still queued: written to SQLite once for
     /// both (the row writer's window, see `storage::rows`).
     pub rows_coalesced: u64,
+    /// Element rows (of large hashes, sets and sorted sets) waiting for the row writer now
+    /// (see `storage::element_rows`).
+    pub element_rows_queued: u64,
+    /// Element rows that replaced a queued row of the same element (written once for both).
+    pub element_rows_coalesced: u64,
+    /// Element rows the row writer applied since start (on its thread, or on the executor's
+    /// before a statement over their collection).
+    pub element_rows_applied: u64,
 }
 
 /// One file of the journal (`<database>.redo.<n>`), holding whole records.

@@ -81,6 +81,7 @@ use bytes::Bytes;
 use hashlink::LinkedHashMap;
 use rusqlite::{params, CachedStatement, Connection, ToSql};
 
+use super::element_rows::{self, ElementRows, Pending};
 use super::{values, CollectionId, DbIndex, Presence, Record, StoreError};
 
 /// Rows applied per hold of the connection at most, taken from the queue (and sorted by key)
@@ -455,6 +456,9 @@ struct Queue {
     unsettled: RowMap,
     unsettled_bytes: usize,
     unsettled_all: bool,
+    /// The element rows waiting (see [`element_rows`]): applied before any key row queued
+    /// after them, and counted in the window with the key rows.
+    elements: ElementRows,
     stop: bool,
 }
 
@@ -646,7 +650,7 @@ impl Queue {
     /// them all the same, see [`Self::freeze`]).
     fn holds_back(&self, window: usize) -> bool {
         window > 0
-            && self.bytes <= window
+            && self.queued_bytes() <= window
             && self.settled_at.is_none_or(|t| t.elapsed() >= WINDOW_PAUSE)
     }
 
@@ -655,9 +659,14 @@ impl Queue {
         self.latest.len() + self.frozen.len()
     }
 
+    /// Bytes the queued key and element rows take.
+    fn queued_bytes(&self) -> usize {
+        self.bytes + self.elements.bytes
+    }
+
     /// Whether nothing waits to be applied.
     fn is_empty(&self) -> bool {
-        self.latest.is_empty() && self.meta.is_empty()
+        self.latest.is_empty() && self.meta.is_empty() && self.elements.is_empty()
     }
 
     /// Moves every queued row and figure into the set a merge commits (`frozen`, which the
@@ -666,6 +675,7 @@ impl Queue {
         debug_assert!(self.frozen.is_empty() && self.frozen_meta.is_empty());
         std::mem::swap(&mut self.latest, &mut self.frozen);
         std::mem::swap(&mut self.meta, &mut self.frozen_meta);
+        self.elements.freeze();
     }
 
     /// Takes up to `n` rows, in key order, and every queued metadata figure: while a merge is
@@ -762,6 +772,7 @@ impl Queue {
         self.counts.clear();
         self.unknown = 0;
         self.totals = None;
+        self.elements.clear();
         // Rolled back: the tables are as committed.
         self.settled();
     }
@@ -848,6 +859,15 @@ impl Shared {
     /// held by the caller; false once the queue is empty or a row failed (see
     /// [`Self::apply_rows`]).
     fn apply_chunk(&self, conn: &Connection, n: usize, inline: bool) -> bool {
+        let elements = {
+            let mut q = self.queue();
+            let merging = matches!(q.merge, Merge::Requested(_));
+            q.elements.take(n, merging)
+        };
+        if !elements.is_empty() {
+            // Element rows before any key row queued after them.
+            return self.apply_elements(conn, elements).is_ok();
+        }
         let (rows, meta) = self.queue().take(n);
         if rows.is_empty() && meta.is_empty() {
             return false;
@@ -907,6 +927,41 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Applies element rows taken from the queue with the connection held by the caller, as
+    /// [`Self::apply_rows`] does key rows: on a failure, the failed entry and those after it
+    /// go back (each statement is idempotent, so one applied halfway is applied whole again),
+    /// and the writer pauses until a settle succeeds.
+    fn apply_elements(
+        &self,
+        conn: &Connection,
+        mut entries: Vec<(Bytes, Pending)>,
+    ) -> Result<usize, String> {
+        let merging = || matches!(self.queue().merge, Merge::Requested(_));
+        if conn.is_autocommit() {
+            let merging = merging();
+            let mut q = self.queue();
+            q.failed = Some(LOST_TRANSACTION.into());
+            q.elements.requeue(entries, merging);
+            return Err(LOST_TRANSACTION.into());
+        }
+        for (i, (key, pending)) in entries.iter().enumerate() {
+            if let Err(e) = element_rows::apply(conn, key, pending) {
+                let merging = merging();
+                let rest = entries.split_off(i);
+                let mut q = self.queue();
+                q.failed = Some(e.to_string());
+                q.elements.applied += i as u64;
+                q.elements.requeue(rest, merging);
+                return Err(e.to_string());
+            }
+        }
+        let mut q = self.queue();
+        q.elements.applied += entries.len() as u64;
+        Ok(entries.len())
+    }
+}
+
 /// Why rows wait when SQLite dropped the open transaction.
 const LOST_TRANSACTION: &str = "the open transaction was rolled back";
 
@@ -951,6 +1006,57 @@ impl RowWriter {
         for (db, key, row, was) in rows {
             q.push(db, key, row, was);
         }
+    }
+
+    /// Queues an element's new row (see [`element_rows`]), replacing a queued row of the same
+    /// element, which keeps what the table holds of it.
+    pub(super) fn push_element(&self, key: Bytes, pending: Pending) {
+        self.shared.queue().elements.push(key, pending);
+    }
+
+    /// The queued state of an element ([`element_rows::element_key`]): `Some(None)` when its
+    /// deletion is queued, `None` when nothing of it is.
+    pub(super) fn pending_element(
+        &self,
+        cid: CollectionId,
+        h: i64,
+        sub: &[u8],
+    ) -> Option<Option<(Bytes, Option<i64>)>> {
+        if self.shared.queue().elements.len() == 0 {
+            return None;
+        }
+        let key = element_rows::element_key(cid, h, sub);
+        self.shared.queue().elements.get(&key).map(Pending::row)
+    }
+
+    /// Whether element rows of `cid` (of any collection, with `None`) are queued.
+    pub(super) fn holds_elements(&self, cid: Option<CollectionId>) -> bool {
+        self.shared.queue().elements.holds(cid)
+    }
+
+    /// Applies the queued element rows of `cid` (every one, with `None`) now, on the caller's
+    /// thread, with `conn` (locked by the caller, no merge requested): before a statement
+    /// that reads or changes more than one element row of the collection. Returns how many
+    /// it applied; after a failure the rows stay queued and the error is returned.
+    pub(super) fn settle_elements(
+        &self,
+        conn: &Connection,
+        cid: Option<CollectionId>,
+    ) -> Result<usize, StoreError> {
+        let entries = {
+            let mut q = self.shared.queue();
+            debug_assert!(!matches!(q.merge, Merge::Requested(_)));
+            match cid {
+                Some(cid) => q.elements.take_collection(cid),
+                None => q.elements.take(usize::MAX, false),
+            }
+        };
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        self.shared
+            .apply_elements(conn, entries)
+            .map_err(|e| StoreError::Io(format!("writing element rows failed: {e}")))
     }
 
     /// What the queued rows will change each database's counts (keys, expires) by, once
@@ -1096,13 +1202,13 @@ impl RowWriter {
             return; // nothing for the thread to do: no wake-up (a system call) per batch
         }
         self.shared.wake.notify_one();
-        if q.bytes > window + HOLD_QUEUED_BYTES && !q.backlog {
+        if q.queued_bytes() > window + HOLD_QUEUED_BYTES && !q.backlog {
             q.backlog = true;
             q.backlogs += 1;
         }
-        if q.bytes > window + MAX_QUEUED_BYTES && !q.paused {
+        if q.queued_bytes() > window + MAX_QUEUED_BYTES && !q.paused {
             q.backpressure_waits += 1;
-            while q.bytes > window + RESUME_QUEUED_BYTES && q.failed.is_none() && !q.stop {
+            while q.queued_bytes() > window + RESUME_QUEUED_BYTES && q.failed.is_none() && !q.stop {
                 q = self
                     .shared
                     .applied
@@ -1121,7 +1227,7 @@ impl RowWriter {
     pub(super) fn backlogged(&self) -> bool {
         let mut q = self.shared.queue();
         if q.backlog
-            && (q.bytes <= self.shared.window() + RESUME_QUEUED_BYTES
+            && (q.queued_bytes() <= self.shared.window() + RESUME_QUEUED_BYTES
                 || q.failed.is_some()
                 || q.stop)
         {
@@ -1208,9 +1314,15 @@ impl RowWriter {
     /// row of the key table (a flush): returns the collections the rows point at, which the
     /// table may not list yet (the store queues them for the reclaim with the table's). The
     /// metadata figures stay queued. Never while a merge is requested.
-    pub(super) fn drop_rows(&self) -> Vec<CollectionId> {
+    /// With `elements` (the flush empties the element tables too), the queued element rows
+    /// go as well; otherwise they stay queued, and a reclaim step applies a collection's
+    /// before it deletes its rows.
+    pub(super) fn drop_rows(&self, elements: bool) -> Vec<CollectionId> {
         let mut q = self.shared.queue();
         debug_assert!(!matches!(q.merge, Merge::Requested(_)));
+        if elements {
+            q.elements.clear();
+        }
         let rows = std::mem::take(&mut q.latest);
         let mut collections = Vec::new();
         for ((db, key), (row, was)) in rows {
@@ -1347,7 +1459,10 @@ impl RowWriter {
         let q = self.shared.queue();
         stats.rows_window_bytes = self.shared.window() as u64;
         stats.rows_queued = q.rows_queued() as u64;
-        stats.rows_queued_bytes = q.bytes as u64;
+        stats.rows_queued_bytes = q.queued_bytes() as u64;
+        stats.element_rows_queued = q.elements.len() as u64;
+        stats.element_rows_coalesced = q.elements.coalesced;
+        stats.element_rows_applied = q.elements.applied;
         stats.rows_backpressure_waits = q.backpressure_waits;
         stats.rows_backlogs = q.backlogs;
         stats.rows_applied_background = q.applied_background;

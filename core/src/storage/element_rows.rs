@@ -1,0 +1,425 @@
+//! Element rows written off the executor's thread.
+//!
+//! A write to one element of a large hash, set or sorted set (HSET, SADD, ZADD, HDEL, SREM,
+//! ZREM...) changed its row (and a sorted set's score index, two more rows) with statements
+//! on the executor's thread: three B-tree descents and page changes per ZADD, the bulk of the
+//! executor's time under writes to a large collection. Like a key's row, an element's row
+//! need not be written before the reply leaves: the batch's record in the redo journal holds
+//! the write. So the store queues it here ([`ElementRows`], beside the key rows in the row
+//! writer's queue, [`super::rows`]), and the writer's thread applies it:
+//!
+//! - coalesced: an element written again before its row was applied is applied once, with
+//!   its last row (a member re-scored twice between merges changes its index once);
+//! - in the elements table's order (collection, position, member): each page is touched once
+//!   per chunk;
+//! - before any key row queued after it, and before any statement of the executor that reads
+//!   or changes more than one element row of its collection (a range, a scan, a pick, an
+//!   expiry sweep, a copy, a drop, a reclaim, plugin SQL over these tables): the key table's
+//!   triggers look for a collection's rows when its key goes, and those statements read the
+//!   table. The store applies the collection's queued rows on its thread first
+//!   ([`super::rows::RowWriter::settle_elements`]).
+//!
+//! Reads of one element find its newest row in the element cache, which every queued write
+//! updates, then here ([`ElementRows::get`]), and only then in the table.
+//!
+//! Only rows whose values stay in the row are queued (a collection that keeps values apart,
+//! see [`super::values`], writes its rows on the executor's thread, after its queued rows).
+//! Every statement applying a queued row is idempotent (an update, an upsert, a delete), so
+//! a row that failed halfway is applied again whole.
+
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rusqlite::{params, Connection};
+
+use super::CollectionId;
+
+/// What a queued row costs beyond its member and value: the map's node and the entry's
+/// fields.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// An element's new state, and what the table holds of it until the entry is applied.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Pending {
+    /// A hash field's or set member's row: its value and expiry (`None`: deleted), and
+    /// whether the table has a row for it (`filed`).
+    Row {
+        filed: bool,
+        row: Option<(Bytes, Option<i64>)>,
+    },
+    /// A sorted-set member: the score the table holds for it (`filed`, whose place in the
+    /// score index goes), and its score once applied (`None`: deleted).
+    Member {
+        filed: Option<f64>,
+        score: Option<f64>,
+    },
+}
+
+impl Pending {
+    /// The element's row as reads see it: its value and expiry, or `None` when deleted.
+    pub(super) fn row(&self) -> Option<(Bytes, Option<i64>)> {
+        match self {
+            Pending::Row { row, .. } => row.clone(),
+            Pending::Member { score, .. } => {
+                score.map(|s| (Bytes::copy_from_slice(&s.to_le_bytes()), None))
+            }
+        }
+    }
+
+    /// This entry's target state, over what the table holds of an older one (`earlier`,
+    /// replaced by this one before it was applied): the table still has what that one
+    /// found.
+    fn over(self, earlier: &Pending) -> Pending {
+        match (self, earlier) {
+            (Pending::Row { row, .. }, Pending::Row { filed, .. }) => Pending::Row {
+                filed: *filed,
+                row,
+            },
+            (Pending::Member { score, .. }, Pending::Member { filed, .. }) => Pending::Member {
+                filed: *filed,
+                score,
+            },
+            // (A collection is of one type: a mix cannot happen.)
+            (newer, _) => newer,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Pending::Row { row, .. } => row.as_ref().map_or(0, |(v, _)| v.len()),
+            Pending::Member { .. } => 0,
+        }
+    }
+
+    /// Whether applying it changes nothing (a member whose score went back to the table's).
+    fn is_void(&self) -> bool {
+        match self {
+            Pending::Row { filed, row } => !filed && row.is_none(),
+            Pending::Member { filed, score } => filed == score,
+        }
+    }
+}
+
+/// The queue's key for an element: collection, position and member, encoded so that byte
+/// order is the elements table's order.
+pub(super) fn element_key(cid: CollectionId, h: i64, sub: &[u8]) -> Bytes {
+    let mut k = BytesMut::with_capacity(16 + sub.len());
+    k.put_u64(cid);
+    k.put_u64((h as u64) ^ (1 << 63));
+    k.put_slice(sub);
+    k.freeze()
+}
+
+/// The collection, position and member an [`element_key`] encodes.
+fn decode(key: &[u8]) -> (CollectionId, i64, &[u8]) {
+    let cid = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
+    let h = (u64::from_be_bytes(key[8..16].try_into().expect("8 bytes")) ^ (1 << 63)) as i64;
+    (cid, h, &key[16..])
+}
+
+/// The first key of collection `cid`, and the first after it.
+fn collection_bounds(cid: CollectionId) -> (Bytes, Option<Bytes>) {
+    let start = Bytes::copy_from_slice(&cid.to_be_bytes());
+    let end = cid
+        .checked_add(1)
+        .map(|next| Bytes::copy_from_slice(&next.to_be_bytes()));
+    (start, end)
+}
+
+type Map = BTreeMap<Bytes, Pending>;
+
+/// The queued element rows: the newest, and those a requested merge commits (moved out of
+/// `latest` when it was asked for, as the key rows are).
+#[derive(Default)]
+pub(super) struct ElementRows {
+    latest: Map,
+    frozen: Map,
+    /// Bytes the queued entries take.
+    pub(super) bytes: usize,
+    /// Writes that replaced a queued entry of the same element (applied once for both).
+    pub(super) coalesced: u64,
+    /// Entries applied.
+    pub(super) applied: u64,
+}
+
+fn entry_bytes(key: &[u8], pending: &Pending) -> usize {
+    key.len() + pending.bytes() + ENTRY_OVERHEAD
+}
+
+impl ElementRows {
+    /// Queues an element's new state; `pending`'s `filed` says what the table will hold of
+    /// it once the entries queued before are applied (its state as the store's reads see
+    /// it). A queued entry of the same element keeps what the table holds now.
+    pub(super) fn push(&mut self, key: Bytes, pending: Pending) {
+        self.bytes += entry_bytes(&key, &pending);
+        match self.latest.get_mut(&key[..]) {
+            Some(queued) => {
+                self.bytes -= entry_bytes(&key, queued);
+                self.coalesced += 1;
+                *queued = pending.over(queued);
+            }
+            None => {
+                self.latest.insert(key, pending);
+            }
+        }
+    }
+
+    /// The newest queued state of an element.
+    pub(super) fn get(&self, key: &[u8]) -> Option<&Pending> {
+        self.latest.get(key).or_else(|| self.frozen.get(key))
+    }
+
+    /// Whether rows of `cid` (of any collection, with `None`) are queued.
+    pub(super) fn holds(&self, cid: Option<CollectionId>) -> bool {
+        let Some(cid) = cid else {
+            return !self.latest.is_empty() || !self.frozen.is_empty();
+        };
+        let (start, end) = collection_bounds(cid);
+        let has = |m: &Map| match &end {
+            Some(end) => m.range(start.clone()..end.clone()).next().is_some(),
+            None => m.range(start.clone()..).next().is_some(),
+        };
+        has(&self.latest) || has(&self.frozen)
+    }
+
+    /// Entries waiting (a requested merge's included).
+    pub(super) fn len(&self) -> usize {
+        self.latest.len() + self.frozen.len()
+    }
+
+    /// Whether nothing waits outside a requested merge.
+    pub(super) fn is_empty(&self) -> bool {
+        self.latest.is_empty()
+    }
+
+    /// Moves every queued entry into the set a merge commits.
+    pub(super) fn freeze(&mut self) {
+        debug_assert!(self.frozen.is_empty());
+        std::mem::swap(&mut self.latest, &mut self.frozen);
+    }
+
+    /// Takes up to `n` entries in key order: of the set a requested merge commits while one
+    /// is (`merging`), else of the newest.
+    pub(super) fn take(&mut self, n: usize, merging: bool) -> Vec<(Bytes, Pending)> {
+        let map = if merging {
+            &mut self.frozen
+        } else {
+            &mut self.latest
+        };
+        let mut out = Vec::with_capacity(n.min(map.len()));
+        while out.len() < n {
+            let Some((key, pending)) = map.pop_first() else {
+                break;
+            };
+            self.bytes -= entry_bytes(&key, &pending);
+            out.push((key, pending));
+        }
+        out
+    }
+
+    /// Takes every queued entry of `cid` (none is frozen: the caller waited for the merge).
+    pub(super) fn take_collection(&mut self, cid: CollectionId) -> Vec<(Bytes, Pending)> {
+        let (start, end) = collection_bounds(cid);
+        let mut tail = self.latest.split_off(&start);
+        if let Some(end) = end {
+            let mut after = tail.split_off(&end);
+            self.latest.append(&mut after);
+        }
+        let out: Vec<(Bytes, Pending)> = tail.into_iter().collect();
+        for (key, pending) in &out {
+            self.bytes -= entry_bytes(key, pending);
+        }
+        out
+    }
+
+    /// Puts back entries that could not be applied (into the set a requested merge commits,
+    /// when they came from it), unless a newer entry of the same element was queued
+    /// meanwhile: that one then keeps what the table still holds.
+    pub(super) fn requeue(&mut self, entries: Vec<(Bytes, Pending)>, merging: bool) {
+        let map = if merging {
+            &mut self.frozen
+        } else {
+            &mut self.latest
+        };
+        for (key, pending) in entries {
+            match map.get_mut(&key[..]) {
+                Some(newer) => {
+                    self.bytes -= entry_bytes(&key, newer);
+                    *newer = newer.clone().over(&pending);
+                    self.bytes += entry_bytes(&key, newer);
+                }
+                None => {
+                    self.bytes += entry_bytes(&key, &pending);
+                    map.insert(key, pending);
+                }
+            }
+        }
+    }
+
+    /// Drops every entry (a rollback, or a flush of every table).
+    pub(super) fn clear(&mut self) {
+        self.latest.clear();
+        self.frozen.clear();
+        self.bytes = 0;
+    }
+}
+
+const SQL_PUT: &str = "INSERT INTO elements (cid, h, sub, expire_at, value)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (cid, h, sub) DO UPDATE SET expire_at = excluded.expire_at, value = excluded.value";
+const SQL_UPDATE: &str =
+    "UPDATE elements SET expire_at = ?4, value = ?5 WHERE cid = ?1 AND h = ?2 AND sub = ?3";
+const SQL_DELETE: &str = "DELETE FROM elements WHERE cid = ?1 AND h = ?2 AND sub = ?3";
+const SQL_DELETE_SCORE: &str =
+    "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3";
+const SQL_PUT_SCORE: &str =
+    "INSERT OR REPLACE INTO zset_scores (cid, score, member) VALUES (?1, ?2, ?3)";
+
+/// Writes one queued entry into the open transaction.
+pub(super) fn apply(conn: &Connection, key: &[u8], pending: &Pending) -> rusqlite::Result<()> {
+    if pending.is_void() {
+        return Ok(());
+    }
+    let (cid, h, sub) = decode(key);
+    let cid = cid as i64;
+    let write_row = |filed: bool, row: Option<(&[u8], Option<i64>)>| -> rusqlite::Result<()> {
+        match row {
+            // A row known to be there is updated: an upsert finds it by a failed insert.
+            Some((value, expire_at)) => {
+                let sql = if filed { SQL_UPDATE } else { SQL_PUT };
+                let changed = conn
+                    .prepare_cached(sql)?
+                    .execute(params![cid, h, sub, expire_at, value])?;
+                if changed == 0 {
+                    conn.prepare_cached(SQL_PUT)?
+                        .execute(params![cid, h, sub, expire_at, value])?;
+                }
+            }
+            None => {
+                conn.prepare_cached(SQL_DELETE)?
+                    .execute(params![cid, h, sub])?;
+            }
+        }
+        Ok(())
+    };
+    match pending {
+        Pending::Row { filed, row } => {
+            write_row(*filed, row.as_ref().map(|(v, e)| (&v[..], *e)))?;
+        }
+        Pending::Member { filed, score } => {
+            let bytes = score.map(f64::to_le_bytes);
+            write_row(filed.is_some(), bytes.as_ref().map(|b| (&b[..], None)))?;
+            if let Some(old) = filed {
+                conn.prepare_cached(SQL_DELETE_SCORE)?
+                    .execute(params![cid, old, sub])?;
+            }
+            if let Some(score) = score {
+                conn.prepare_cached(SQL_PUT_SCORE)?
+                    .execute(params![cid, score, sub])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(v: &str) -> Pending {
+        Pending::Row {
+            filed: false,
+            row: Some((Bytes::copy_from_slice(v.as_bytes()), None)),
+        }
+    }
+
+    #[test]
+    fn keys_sort_as_the_elements_table_and_decode_back() {
+        let keys = [
+            (1u64, i64::MIN, &b"a"[..]),
+            (1, -5, b"b"),
+            (1, 0, b""),
+            (1, 0, b"a"),
+            (1, 0, b"ab"),
+            (1, 7, b"a"),
+            (1, i64::MAX, b"z"),
+            (2, i64::MIN, b""),
+            (u64::MAX, 3, b"x"),
+        ];
+        let encoded: Vec<Bytes> = keys.iter().map(|&(c, h, s)| element_key(c, h, s)).collect();
+        let mut sorted = encoded.clone();
+        sorted.sort();
+        assert_eq!(sorted, encoded);
+        for (k, &(c, h, s)) in encoded.iter().zip(&keys) {
+            assert_eq!(decode(k), (c, h, s));
+        }
+    }
+
+    #[test]
+    fn a_rewrite_keeps_what_the_table_holds_and_counts_its_bytes() {
+        let mut q = ElementRows::default();
+        let k = element_key(5, 1, b"m");
+        q.push(
+            k.clone(),
+            Pending::Member {
+                filed: Some(1.0),
+                score: Some(2.0),
+            },
+        );
+        q.push(
+            k.clone(),
+            Pending::Member {
+                filed: Some(2.0),
+                score: Some(1.0),
+            },
+        );
+        assert_eq!(q.coalesced, 1);
+        // Back to the table's score: nothing to write.
+        assert!(q.get(&k).unwrap().is_void());
+        let other = element_key(6, 0, b"f");
+        q.push(other.clone(), row("v1"));
+        q.push(other.clone(), row("v22"));
+        assert_eq!(q.get(&other).unwrap().row().unwrap().0, "v22");
+        assert!(q.holds(Some(5)) && q.holds(Some(6)) && !q.holds(Some(7)));
+        assert!(q.holds(None));
+        let taken = q.take_collection(6);
+        assert_eq!(taken.len(), 1);
+        assert!(!q.holds(Some(6)) && q.holds(Some(5)));
+        // A failed entry goes back under a newer one, which keeps the table's state.
+        q.push(
+            other.clone(),
+            Pending::Row {
+                filed: true,
+                row: None,
+            },
+        );
+        q.requeue(taken, false);
+        assert_eq!(
+            q.get(&other),
+            Some(&Pending::Row {
+                filed: false,
+                row: None
+            })
+        );
+        assert!(q.get(&other).unwrap().is_void());
+        let all = q.take(usize::MAX, false);
+        assert_eq!(all.len(), 2);
+        assert_eq!(q.bytes, 0);
+        assert!(!q.holds(None));
+    }
+
+    #[test]
+    fn frozen_entries_are_read_until_the_merge_takes_them() {
+        let mut q = ElementRows::default();
+        let k = element_key(9, 2, b"x");
+        q.push(k.clone(), row("old"));
+        q.freeze();
+        assert_eq!(q.get(&k).unwrap().row().unwrap().0, "old");
+        assert!(q.is_empty() && q.holds(Some(9)));
+        q.push(k.clone(), row("new"));
+        assert_eq!(q.get(&k).unwrap().row().unwrap().0, "new");
+        assert_eq!(q.take(10, true).len(), 1);
+        assert_eq!(q.take(10, false).len(), 1);
+        assert_eq!(q.len(), 0);
+    }
+}
