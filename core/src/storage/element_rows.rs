@@ -71,10 +71,9 @@ impl Pending {
     /// found.
     fn over(self, earlier: &Pending) -> Pending {
         match (self, earlier) {
-            (Pending::Row { row, .. }, Pending::Row { filed, .. }) => Pending::Row {
-                filed: *filed,
-                row,
-            },
+            (Pending::Row { row, .. }, Pending::Row { filed, .. }) => {
+                Pending::Row { filed: *filed, row }
+            }
             (Pending::Member { score, .. }, Pending::Member { filed, .. }) => Pending::Member {
                 filed: *filed,
                 score,
@@ -92,6 +91,17 @@ impl Pending {
     }
 
     /// Whether applying it changes nothing (a member whose score went back to the table's).
+    /// Whether a sorted-set member's score, in the table or once applied, passes `within`
+    /// (a hash's or set's row: always).
+    pub(super) fn scored(&self, within: impl Fn(f64) -> bool) -> bool {
+        match self {
+            Pending::Row { .. } => true,
+            Pending::Member { filed, score } => {
+                filed.is_some_and(&within) || score.is_some_and(&within)
+            }
+        }
+    }
+
     fn is_void(&self) -> bool {
         match self {
             Pending::Row { filed, row } => !filed && row.is_none(),
@@ -182,6 +192,46 @@ impl ElementRows {
         has(&self.latest) || has(&self.frozen)
     }
 
+    /// The scores queued sorted-set members of `cid` will have once applied.
+    pub(super) fn scores(&self, cid: CollectionId) -> Vec<f64> {
+        let (start, end) = collection_bounds(cid);
+        let range = match end {
+            Some(end) => self.latest.range(start..end),
+            None => self.latest.range(start..),
+        };
+        range
+            .filter_map(|(_, pending)| match pending {
+                Pending::Member { score, .. } => *score,
+                Pending::Row { .. } => None,
+            })
+            .collect()
+    }
+
+    /// How many members of sorted set `cid` that `within` picks (by score and member) the
+    /// queued entries add, less those they take away: a count over the table plus this is
+    /// the count with every entry applied.
+    pub(super) fn count_delta(
+        &self,
+        cid: CollectionId,
+        within: impl Fn(f64, &[u8]) -> bool,
+    ) -> i64 {
+        let (start, end) = collection_bounds(cid);
+        let range = match end {
+            Some(end) => self.latest.range(start..end),
+            None => self.latest.range(start..),
+        };
+        range
+            .map(|(key, pending)| match pending {
+                Pending::Member { filed, score } => {
+                    let member = decode(key).2;
+                    let counts = |s: &Option<f64>| s.is_some_and(|s| within(s, member)) as i64;
+                    counts(score) - counts(filed)
+                }
+                Pending::Row { .. } => 0,
+            })
+            .sum()
+    }
+
     /// Entries waiting (a requested merge's included).
     pub(super) fn len(&self) -> usize {
         self.latest.len() + self.frozen.len()
@@ -230,6 +280,39 @@ impl ElementRows {
             self.bytes -= entry_bytes(key, pending);
         }
         out
+    }
+
+    /// Takes the queued entries of `cid` at positions `from..=to` that `pick` picks (none is
+    /// frozen: the caller waited for the merge): what a statement over part of a collection
+    /// needs in the table.
+    pub(super) fn take_span(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+        pick: impl Fn(&Pending) -> bool,
+    ) -> Vec<(Bytes, Pending)> {
+        let start = element_key(cid, from, &[]);
+        let end = match to.checked_add(1) {
+            Some(after) => Some(element_key(cid, after, &[])),
+            None => collection_bounds(cid).1,
+        };
+        let range = match end {
+            Some(end) if end <= start => return Vec::new(),
+            Some(end) => self.latest.range(start..end),
+            None => self.latest.range(start..),
+        };
+        let keys: Vec<Bytes> = range
+            .filter(|(_, pending)| pick(pending))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                let pending = self.latest.remove(&k)?;
+                self.bytes -= entry_bytes(&k, &pending);
+                Some((k, pending))
+            })
+            .collect()
     }
 
     /// Puts back entries that could not be applied (into the set a requested merge commits,
@@ -406,6 +489,56 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(q.bytes, 0);
         assert!(!q.holds(None));
+    }
+
+    #[test]
+    fn a_span_takes_the_entries_of_its_positions_alone() {
+        let mut q = ElementRows::default();
+        for (cid, h) in [(1u64, 5i64), (2, -3), (2, 0), (2, 7), (2, i64::MAX), (3, 0)] {
+            q.push(element_key(cid, h, b"m"), row("v"));
+        }
+        let member = |score: f64| Pending::Member {
+            filed: None,
+            score: Some(score),
+        };
+        q.push(element_key(4, 1, b"a"), member(1.0));
+        q.push(element_key(4, 2, b"b"), member(9.0));
+        let positions = |taken: Vec<(Bytes, Pending)>| -> Vec<(u64, i64)> {
+            taken
+                .iter()
+                .map(|(k, _)| (decode(k).0, decode(k).1))
+                .collect()
+        };
+        assert_eq!(
+            positions(q.take_span(2, -3, 0, |_| true)),
+            [(2, -3), (2, 0)]
+        );
+        assert_eq!(positions(q.take_span(2, 8, 7, |_| true)), []);
+        assert_eq!(
+            positions(q.take_span(2, 1, i64::MAX, |_| true)),
+            [(2, 7), (2, i64::MAX)]
+        );
+        let low = |p: &Pending| p.scored(|s| s <= 5.0);
+        assert_eq!(positions(q.take_span(4, i64::MIN, i64::MAX, low)), [(4, 1)]);
+        assert_eq!(q.len(), 3);
+        assert!(q.holds(Some(1)) && q.holds(Some(3)) && q.holds(Some(4)));
+    }
+
+    #[test]
+    fn a_count_moves_by_what_the_queued_members_add_and_take() {
+        let mut q = ElementRows::default();
+        let member = |filed: Option<f64>, score: Option<f64>| Pending::Member { filed, score };
+        q.push(element_key(4, 1, b"new"), member(None, Some(5.0)));
+        q.push(element_key(4, 2, b"gone"), member(Some(5.0), None));
+        q.push(element_key(4, 3, b"out"), member(Some(5.0), Some(50.0)));
+        q.push(element_key(4, 4, b"in"), member(Some(50.0), Some(6.0)));
+        q.push(element_key(5, 4, b"other"), member(None, Some(6.0)));
+        let low = |s: f64, _: &[u8]| s < 10.0;
+        // +new -gone -out +in
+        assert_eq!(q.count_delta(4, low), 0);
+        assert_eq!(q.count_delta(4, |s, m| low(s, m) && m != b"in"), -1);
+        assert_eq!(q.count_delta(4, |s, _| s > 10.0), 0);
+        assert_eq!(q.count_delta(5, low), 1);
     }
 
     #[test]

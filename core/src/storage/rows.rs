@@ -1022,11 +1022,29 @@ impl RowWriter {
         h: i64,
         sub: &[u8],
     ) -> Option<Option<(Bytes, Option<i64>)>> {
-        if self.shared.queue().elements.len() == 0 {
+        let q = self.shared.queue();
+        if !q.elements.holds(None) {
             return None;
         }
-        let key = element_rows::element_key(cid, h, sub);
-        self.shared.queue().elements.get(&key).map(Pending::row)
+        q.elements
+            .get(&element_rows::element_key(cid, h, sub))
+            .map(Pending::row)
+    }
+
+    /// The scores the queued members of sorted set `cid` will have once applied.
+    pub(super) fn queued_scores(&self, cid: CollectionId) -> Vec<f64> {
+        self.shared.queue().elements.scores(cid)
+    }
+
+    /// What the queued members of sorted set `cid` change a count of those `within` picks
+    /// by: read with the connection held (no chunk is half applied then), it makes the
+    /// table's count the store's without applying them.
+    pub(super) fn count_delta(
+        &self,
+        cid: CollectionId,
+        within: &dyn Fn(f64, &[u8]) -> bool,
+    ) -> i64 {
+        self.shared.queue().elements.count_delta(cid, within)
     }
 
     /// Whether element rows of `cid` (of any collection, with `None`) are queued.
@@ -1050,6 +1068,41 @@ impl RowWriter {
                 Some(cid) => q.elements.take_collection(cid),
                 None => q.elements.take(usize::MAX, false),
             }
+        };
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        self.shared
+            .apply_elements(conn, entries)
+            .map_err(|e| StoreError::Io(format!("writing element rows failed: {e}")))
+    }
+
+    /// Drops the queued element rows of `cid`, a collection whose key is gone: the reclaim
+    /// deletes whatever rows of it the table holds (none is frozen: the caller waited for
+    /// the merge).
+    pub(super) fn discard_elements(&self, cid: CollectionId) {
+        let mut q = self.shared.queue();
+        if q.elements.holds(Some(cid)) {
+            drop(q.elements.take_collection(cid));
+        }
+    }
+
+    /// Applies the queued element rows of `cid` at positions `from..=to` that `pick` picks,
+    /// now, on the caller's thread, as [`Self::settle_elements`] does: a statement over
+    /// part of a collection (a page of HSCAN, a pick of SPOP, a range of scores) needs
+    /// those in the table, not all of the collection's. Returns how many it applied: the
+    /// caller reads again until none was.
+    pub(super) fn settle_span(
+        &self,
+        conn: &Connection,
+        cid: CollectionId,
+        (from, to): (i64, i64),
+        pick: &dyn Fn(&Pending) -> bool,
+    ) -> Result<usize, StoreError> {
+        let entries = {
+            let mut q = self.shared.queue();
+            debug_assert!(!matches!(q.merge, Merge::Requested(_)));
+            q.elements.take_span(cid, from, to, pick)
         };
         if entries.is_empty() {
             return Ok(0);
