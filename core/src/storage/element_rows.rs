@@ -102,6 +102,14 @@ impl Pending {
         }
     }
 
+    /// Whether applying it adds a row the table does not have.
+    pub(super) fn adds_row(&self) -> bool {
+        match self {
+            Pending::Row { filed, row } => !filed && row.is_some(),
+            Pending::Member { filed, score } => filed.is_none() && score.is_some(),
+        }
+    }
+
     fn is_void(&self) -> bool {
         match self {
             Pending::Row { filed, row } => !filed && row.is_none(),
@@ -137,6 +145,18 @@ fn collection_bounds(cid: CollectionId) -> (Bytes, Option<Bytes>) {
 }
 
 type Map = BTreeMap<Bytes, Pending>;
+
+/// The entries of collection `cid` in `map`.
+fn of_collection(
+    map: &Map,
+    cid: CollectionId,
+) -> std::collections::btree_map::Range<'_, Bytes, Pending> {
+    let (start, end) = collection_bounds(cid);
+    match end {
+        Some(end) => map.range(start..end),
+        None => map.range(start..),
+    }
+}
 
 /// The queued element rows: the newest, and those a requested merge commits (moved out of
 /// `latest` when it was asked for, as the key rows are).
@@ -184,22 +204,13 @@ impl ElementRows {
         let Some(cid) = cid else {
             return !self.latest.is_empty() || !self.frozen.is_empty();
         };
-        let (start, end) = collection_bounds(cid);
-        let has = |m: &Map| match &end {
-            Some(end) => m.range(start.clone()..end.clone()).next().is_some(),
-            None => m.range(start.clone()..).next().is_some(),
-        };
+        let has = |m: &Map| of_collection(m, cid).next().is_some();
         has(&self.latest) || has(&self.frozen)
     }
 
     /// The scores queued sorted-set members of `cid` will have once applied.
     pub(super) fn scores(&self, cid: CollectionId) -> Vec<f64> {
-        let (start, end) = collection_bounds(cid);
-        let range = match end {
-            Some(end) => self.latest.range(start..end),
-            None => self.latest.range(start..),
-        };
-        range
+        of_collection(&self.latest, cid)
             .filter_map(|(_, pending)| match pending {
                 Pending::Member { score, .. } => *score,
                 Pending::Row { .. } => None,
@@ -215,12 +226,7 @@ impl ElementRows {
         cid: CollectionId,
         within: impl Fn(f64, &[u8]) -> bool,
     ) -> i64 {
-        let (start, end) = collection_bounds(cid);
-        let range = match end {
-            Some(end) => self.latest.range(start..end),
-            None => self.latest.range(start..),
-        };
-        range
+        of_collection(&self.latest, cid)
             .map(|(key, pending)| match pending {
                 Pending::Member { filed, score } => {
                     let member = decode(key).2;

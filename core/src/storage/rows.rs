@@ -1,5 +1,8 @@
 //! Key rows written off the executor's thread.
 //!
+//! (The element rows of large collections share the queue, its window and its thread: see
+//! [`element_rows`]. The writer applies them before any key row, a chunk at a time.)
+//!
 //! A group commit's key rows (the keyspace's dirty keys, one upsert or delete each) are the
 //! bulk of a write load's SQLite work: each is a B-tree descent and an in-place change of a
 //! page in the open transaction, about half of the executor's time under random-key SETs.
@@ -1079,12 +1082,15 @@ impl RowWriter {
 
     /// Drops the queued element rows of `cid`, a collection whose key is gone: the reclaim
     /// deletes whatever rows of it the table holds (none is frozen: the caller waited for
-    /// the merge).
-    pub(super) fn discard_elements(&self, cid: CollectionId) {
+    /// the merge). Returns how many of them would have added a row.
+    pub(super) fn discard_elements(&self, cid: CollectionId) -> u64 {
         let mut q = self.shared.queue();
-        if q.elements.holds(Some(cid)) {
-            drop(q.elements.take_collection(cid));
+        if !q.elements.holds(Some(cid)) {
+            return 0;
         }
+        let dropped = q.elements.take_collection(cid);
+        drop(q);
+        dropped.iter().filter(|(_, p)| p.adds_row()).count() as u64
     }
 
     /// Applies the queued element rows of `cid` at positions `from..=to` that `pick` picks,

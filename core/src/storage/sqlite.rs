@@ -418,6 +418,10 @@ pub struct SqliteStore {
     /// writes go straight to the table rather than to the row writer's queue (see
     /// [`RANGED_DIRECT_WRITES`]).
     ranged: Option<(CollectionId, u32)>,
+    /// Element rows of dropped collections that the row writer's queue dropped unwritten
+    /// (see [`Store::drop_elements`]): the reclaim counts them as its own, so that a
+    /// collection freed before its rows were written counts in `lazyfreed_objects` too.
+    discarded_rows: std::collections::HashMap<CollectionId, u64>,
     /// While a replay runs: the key rows it has not written yet, each key's last, in key
     /// order (see [`SqliteStore::replay`]).
     replayed_rows: Option<ReplayedRows>,
@@ -596,6 +600,7 @@ impl SqliteStore {
             reach: Reach::default(),
             elements: ElementCache::default(),
             ranged: None,
+            discarded_rows: std::collections::HashMap::new(),
             replayed_rows: None,
             lazyfree_rows: Arc::default(),
             lazyfree_known: false,
@@ -1899,6 +1904,7 @@ impl SqliteStore {
         self.tables_changed();
         if discarded {
             self.elements.clear();
+            self.discarded_rows.clear();
         }
         if self.merging {
             // The transaction goes either way, but a merge that committed is booked first:
@@ -2560,7 +2566,10 @@ impl Store for SqliteStore {
         // limits) may finish the collection later than the run did: the same keys and
         // elements, a collection longer in `lazyfree_pending_objects`.
         if let Some(rows) = &self.rows {
-            rows.discard_elements(cid);
+            let dropped = rows.discard_elements(cid);
+            if dropped > 0 {
+                *self.discarded_rows.entry(cid).or_default() += dropped;
+            }
         }
         self.elements.forget_collection(cid);
         self.prepared
@@ -2657,6 +2666,7 @@ impl Store for SqliteStore {
                 None => delete()?,
             } as u64;
         }
+        let unwritten = self.discarded_rows.remove(&(cid as CollectionId));
         if done.rows < limit {
             let conn = lock(&self.conn);
             self.prepared
@@ -2670,6 +2680,8 @@ impl Store for SqliteStore {
             }
             done.finished = true;
         }
+        // (Counted once the table's step is done: the limit bounds the rows deleted.)
+        done.rows += unwritten.unwrap_or(0);
         self.log(Op::Reclaim { limit });
         Ok(done)
     }
