@@ -3,7 +3,8 @@
 //! evict all the time, and every reply, and what the collections hold after a restart, must
 //! equal a model of the writes. Rewrites of a field with its own value (which the cache
 //! leaves unwritten), deletes, a DEL and a recreation (a new collection), COPY and hash-field
-//! expiry take turns with the reads.
+//! expiry take turns with the reads, and now and then ranges, counts and ranks of the sorted
+//! sets, whose members' rows the row writer may still hold.
 
 mod common;
 
@@ -149,6 +150,30 @@ fn client(server: &Server, w: usize, steps: usize) -> Model {
                 let _: i64 = run(&mut con, &["DEL", &h]);
                 m.hash.clear();
             }
+            _ if rng.below(25) == 0 => {
+                // Parts of the sorted set, as ranks, a count and a rank read them: the row
+                // writer may hold some of its members' rows (storage/element_rows.rs).
+                let mut order: Vec<(i64, &String)> =
+                    m.zset.iter().map(|(name, score)| (*score, name)).collect();
+                order.sort();
+                let first: Vec<String> = run(&mut con, &["ZRANGE", &z, "0", "2"]);
+                let want: Vec<String> = order.iter().take(3).map(|(_, n)| (*n).clone()).collect();
+                assert_eq!(first, want, "client {w} step {step}");
+                let last: Vec<String> = run(&mut con, &["ZRANGE", &z, "0", "1", "REV"]);
+                let want: Vec<String> = order
+                    .iter()
+                    .rev()
+                    .take(2)
+                    .map(|(_, n)| (*n).clone())
+                    .collect();
+                assert_eq!(last, want, "client {w} step {step}");
+                let n: i64 = run(&mut con, &["ZCOUNT", &z, "1", "2"]);
+                let want = order.iter().filter(|(sc, _)| (1..=2).contains(sc)).count();
+                assert_eq!(n, want as i64, "client {w} step {step}");
+                let rank: Option<i64> = run(&mut con, &["ZRANK", &z, &name]);
+                let want = order.iter().position(|(_, n)| **n == name);
+                assert_eq!(rank, want.map(|r| r as i64), "client {w} step {step}");
+            }
             _ => {
                 // A field given a TTL in the past: it goes at once.
                 let r: redis::Value = run(&mut con, &["HPEXPIREAT", &h, "1", "FIELDS", "1", &name]);
@@ -199,6 +224,8 @@ fn many_clients_over_large_collections_read_what_they_wrote_with_a_small_element
     };
     assert!(figure("respite_element_cache_hits") > 1_000, "{info}");
     assert!(figure("respite_element_cache_misses") > 1_000, "{info}");
+    // The element writes went through the row writer's queue.
+    assert!(figure("respite_element_rows_applied") > 1_000, "{info}");
     let max = figure("respite_element_cache_max_bytes");
     assert!(
         max > 0 && figure("respite_element_cache_bytes") <= max,
