@@ -791,7 +791,7 @@ pub struct JournalStats {
     pub rows_window_bytes: u64,
     /// Key rows waiting for the row writer now (see `storage::rows`).
     pub rows_queued: u64,
-    /// Bytes the queued key rows take.
+    /// Bytes the queued key rows and element rows take.
     pub rows_queued_bytes: u64,
     /// Commits that waited for the row writer (its queue over its bound).
     pub rows_backpressure_waits: u64,
