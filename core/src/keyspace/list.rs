@@ -139,6 +139,26 @@ impl Ends {
         }
     }
 
+    /// The near window of a list whose pop found it short was read ahead: `items` are the
+    /// list's first (`front`) or last items now, nearest the end first.
+    fn refill(&mut self, items: Vec<Bytes>, front: bool) {
+        let (near, near_bytes) = if front {
+            (&mut self.front, &mut self.front_bytes)
+        } else {
+            (&mut self.back, &mut self.back_bytes)
+        };
+        near.clear();
+        *near_bytes = items.iter().map(Bytes::len).sum();
+        for item in items {
+            if front {
+                near.push_back(item);
+            } else {
+                near.push_front(item);
+            }
+        }
+        self.fit();
+    }
+
     /// The items at indexes `start..=stop` of a list of `len`, if a window holds them all.
     fn range(&self, start: u64, stop: u64, len: u64) -> Option<Vec<Bytes>> {
         let (start, stop) = (usize::try_from(start).ok()?, usize::try_from(stop).ok()?);
@@ -450,6 +470,7 @@ impl List {
                 } else {
                     (*len - n, *len - 1)
                 };
+                let mut ahead = None;
                 let out = match ends.range(first, last, *len) {
                     Some(mut hit) => {
                         if !front {
@@ -457,7 +478,29 @@ impl List {
                         }
                         hit
                     }
-                    None => store.list_range(*cid, from, to, !front)?,
+                    None => {
+                        // The near window is spent: the items after the popped ones are read
+                        // with them, up to a window's worth, so that the next pops (a queue's
+                        // consumer) find them in memory. LPOP ran a range read and a delete
+                        // per pop past the first 128.
+                        let extra = off((WINDOW_ITEMS as u64).min(*len - n));
+                        let (from, to) = if front {
+                            (from, to + extra)
+                        } else {
+                            (from - extra, to)
+                        };
+                        let wanted = n as usize;
+                        let mut items = store.list_range_within(
+                            *cid,
+                            from,
+                            to,
+                            !front,
+                            wanted,
+                            WINDOW_BYTES,
+                        )?;
+                        ahead = Some(items.split_off(wanted.min(items.len())));
+                        items
+                    }
                 };
                 store.list_delete_range(*cid, from, to)?;
                 if front {
@@ -465,6 +508,9 @@ impl List {
                 }
                 *len -= n;
                 ends.popped(n, front, *len);
+                if let Some(items) = ahead {
+                    ends.refill(items, front);
+                }
                 Ok(out)
             }
         }

@@ -531,6 +531,17 @@ pub trait Store: Send {
         to: i64,
         reverse: bool,
     ) -> Result<Vec<Bytes>, StoreError>;
+    /// [`Store::list_range`], stopping once it has `at_least` items and the next would take
+    /// their bytes past `max_bytes`: a read ahead that a list of large items keeps short.
+    fn list_range_within(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+        reverse: bool,
+        at_least: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, StoreError>;
     /// Inserts or replaces the item at `pos`.
     fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError>;
     /// Removes the items at positions `from..=to`; returns how many there were.

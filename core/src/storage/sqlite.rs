@@ -2754,6 +2754,18 @@ impl Store for SqliteStore {
         to: i64,
         reverse: bool,
     ) -> Result<Vec<Bytes>, StoreError> {
+        self.list_range_within(cid, from, to, reverse, usize::MAX, 0)
+    }
+
+    fn list_range_within(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+        reverse: bool,
+        at_least: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, StoreError> {
         self.reading()?;
         let sql = if reverse {
             concat!(
@@ -2773,7 +2785,17 @@ impl Store for SqliteStore {
         let rows = stmt.query_map(params![cid as i64, from, to], |r| {
             Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
         })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for item in rows {
+            let item = item?;
+            if out.len() >= at_least && bytes + item.len() > max_bytes {
+                break; // (the rows past it are never read)
+            }
+            bytes += item.len();
+            out.push(item);
+        }
+        Ok(out)
     }
 
     fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
