@@ -1072,6 +1072,15 @@ impl RowWriter {
                 None => q.elements.take(usize::MAX, false),
             }
         };
+        self.settle_taken_elements(conn, entries)
+    }
+
+    /// Applies element rows a settle took out of the queue, on the caller's thread.
+    fn settle_taken_elements(
+        &self,
+        conn: &Connection,
+        entries: Vec<(Bytes, Pending)>,
+    ) -> Result<usize, StoreError> {
         if entries.is_empty() {
             return Ok(0);
         }
@@ -1110,12 +1119,7 @@ impl RowWriter {
             debug_assert!(!matches!(q.merge, Merge::Requested(_)));
             q.elements.take_span(cid, from, to, pick)
         };
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        self.shared
-            .apply_elements(conn, entries)
-            .map_err(|e| StoreError::Io(format!("writing element rows failed: {e}")))
+        self.settle_taken_elements(conn, entries)
     }
 
     /// What the queued rows will change each database's counts (keys, expires) by, once
