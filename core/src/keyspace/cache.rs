@@ -8,18 +8,17 @@ use hashlink::LinkedHashMap;
 
 use super::{Encodings, Entry, Keyspace, KeyspaceStats, Value, WatchRegistry};
 use crate::events::KeyEvent;
-use crate::storage::{DbIndex, Presence, Store, StoreError};
+use crate::storage::{DbIndex, Presence, ShortBytes, Store, StoreError};
 
-/// Fixed cost charged per cached key on top of its key's and value's bytes: what the map
-/// really allocates for it, so that the cache's budget is memory and not a fraction of it
-/// (a flat 104 bytes here once let a 64 MB cache of 500-byte strings occupy about 99 MB).
-/// The map node holds the key's `Bytes` and the slot plus two links; the hash table a
-/// pointer and a control byte per bucket at a load of 7/8 to 7/16 (16 bytes on average);
-/// a key over 64 bytes gets a shared header (32 bytes) once it is shared with the dirty list
-/// (a shorter one is copied, see `share_or_copy`), and while dirty, a short key has a copy
-/// of its own; the allocator rounds the node and the key's bytes up to its size classes (16).
+/// Fixed cost charged per cached key on top of its value's bytes (and its key's, when too
+/// long to be kept inline, see [`ShortBytes`]): what the map really allocates for it, so that
+/// the cache's budget is memory and not a fraction of it (a flat 104 bytes here once let a
+/// 64 MB cache of 500-byte strings occupy about 99 MB). The map node holds the key and the
+/// slot plus two links; the hash table a pointer and a control byte per bucket at a load of
+/// 7/8 to 7/16 (16 bytes on average); the allocator rounds the node up to its size classes
+/// (16).
 pub(super) const SLOT_OVERHEAD: usize =
-    std::mem::size_of::<(Bytes, Slot)>() + 2 * std::mem::size_of::<usize>() + 16 + 32 + 16;
+    std::mem::size_of::<(ShortBytes, Slot)>() + 2 * std::mem::size_of::<usize>() + 16 + 16;
 
 /// Cached keys of a flushed database from which the map is dropped on a thread of its own.
 const DROP_APART_MIN: usize = 10_000;
@@ -46,7 +45,7 @@ pub(super) struct Slot {
 
 impl Slot {
     pub(super) fn cost(&self, key: &[u8]) -> usize {
-        key.len()
+        crate::storage::apart(key.len())
             + SLOT_OVERHEAD
             + self.entry.as_ref().map_or(0, |e| e.value.size())
             + self.held.as_ref().map_or(0, |e| e.value.size())
@@ -55,7 +54,7 @@ impl Slot {
 
 #[derive(Default)]
 pub(super) struct DbCache {
-    pub(super) map: LinkedHashMap<Bytes, Slot, ahash::RandomState>,
+    pub(super) map: LinkedHashMap<ShortBytes, Slot, ahash::RandomState>,
 }
 
 impl DbCache {
@@ -98,7 +97,7 @@ pub(super) struct Parts<'a> {
     phys: &'a [DbIndex],
     store: &'a mut dyn Store,
     stats: &'a mut KeyspaceStats,
-    dirty: &'a mut Vec<(DbIndex, Bytes)>,
+    dirty: &'a mut Vec<(DbIndex, ShortBytes)>,
     dirty_bytes: &'a mut usize,
     cache_bytes: &'a mut usize,
     next_version: &'a mut u64,
@@ -118,11 +117,11 @@ pub(super) struct Parts<'a> {
 /// A cache slot found by [`Parts::slot`], with what is needed to change it.
 pub(super) struct Found<'a> {
     pub(super) db: DbIndex,
-    pub(super) key: &'a Bytes,
+    pub(super) key: &'a ShortBytes,
     pub(super) slot: &'a mut Slot,
     pub(super) store: &'a mut dyn Store,
     pub(super) stats: &'a mut KeyspaceStats,
-    pub(super) dirty: &'a mut Vec<(DbIndex, Bytes)>,
+    pub(super) dirty: &'a mut Vec<(DbIndex, ShortBytes)>,
     /// Estimated bytes of the dirty keys (their size when they became dirty).
     pub(super) dirty_bytes: &'a mut usize,
     pub(super) cache_bytes: &'a mut usize,
@@ -153,8 +152,7 @@ impl Found<'_> {
         if !self.slot.dirty {
             self.slot.dirty = true;
             *self.dirty_bytes += self.slot.cost(self.key);
-            self.dirty
-                .push((self.db, crate::storage::share_or_copy(self.key)));
+            self.dirty.push((self.db, self.key.clone()));
         }
     }
 
@@ -268,7 +266,7 @@ impl<'a> Parts<'a> {
                     stored,
                 };
                 *self.cache_bytes += slot.cost(key);
-                v.insert(Bytes::copy_from_slice(key), slot)
+                v.insert(ShortBytes::copy_from_slice(key), slot)
             }
         };
         if lookup != Lookup::LoadNoTouch && !self.no_touch {

@@ -4,17 +4,38 @@
 
 use super::dbmap::load_db_map;
 use super::Keyspace;
-use crate::storage::{share_or_copy, DbIndex, KeyRow, Presence, StoreError};
+use crate::storage::{DbIndex, KeyRow, Presence, StoreError};
+
+/// Keys looked up at once, before the rows of the first of them are built: a lookup in a
+/// large cache is a chain of dependent memory loads (the table's group, its bucket, the node,
+/// the key's bytes), and lookups with nothing between them overlap, where each one followed
+/// by building its row waits alone (as [`Keyspace::prefetch`] does for a pipeline's keys).
+const LOOKAHEAD: usize = 16;
+
+/// Makes the CPU load what `lookups` reach, without using it.
+fn touch<T>(lookups: impl Iterator<Item = Option<T>>) {
+    for found in lookups {
+        std::hint::black_box(found.is_some());
+    }
+}
 
 impl Keyspace {
     /// Writes every dirty key into the store's open transaction.
     /// On failure the keys not reached yet stay dirty.
     pub fn flush_pending(&mut self) -> Result<(), StoreError> {
-        let dirty = std::mem::take(&mut self.dirty);
+        let mut dirty = std::mem::take(&mut self.dirty);
         self.dirty_bytes = 0;
         let first = self.flushed.len();
         let mut rows = Vec::with_capacity(dirty.len());
-        for (db, key) in dirty {
+        for i in 0..dirty.len() {
+            if i % LOOKAHEAD == 0 {
+                let next = &dirty[i..dirty.len().min(i + LOOKAHEAD)];
+                touch(
+                    next.iter()
+                        .map(|(db, key)| self.dbs[*db as usize].map.get(key)),
+                );
+            }
+            let (db, key) = std::mem::take(&mut dirty[i]);
             let Some(slot) = self.dbs[db as usize].map.get_mut(&key) else {
                 continue; // dropped by FLUSHDB/FLUSHALL, which wrote through already
             };
@@ -29,11 +50,16 @@ impl Keyspace {
             let was = std::mem::replace(&mut slot.stored, Presence::of(row.as_ref()));
             rows.push(KeyRow {
                 db: self.phys[db as usize],
-                key: share_or_copy(&key),
+                key: key.to_bytes(),
                 row,
                 was: Some(was),
             });
             self.flushed.push((db, key));
+        }
+        if self.dirty.is_empty() {
+            // Keeps the allocation for the next batch.
+            dirty.clear();
+            self.dirty = dirty;
         }
         self.stats.rows_written += rows.len() as u64;
         if let Err((written, e)) = self.store.write_rows(rows) {

@@ -410,7 +410,7 @@ impl Keyspace {
             };
             out.push(Candidate {
                 db,
-                key: key.clone(),
+                key: key.to_bytes(),
                 score,
             });
         }

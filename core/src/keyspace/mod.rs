@@ -69,7 +69,7 @@ pub use zset::ZSet;
 use bytes::Bytes;
 
 use crate::events::KeyEvent;
-use crate::storage::{DbIndex, Store, StoreError};
+use crate::storage::{DbIndex, ShortBytes, Store, StoreError};
 use cache::DbCache;
 use dbmap::load_db_map;
 use writebehind::WriteBehind;
@@ -140,12 +140,12 @@ pub struct KeyspaceStats {
     pub lazyfreed_objects: u64,
 }
 
-fn event(db: DbIndex, class: u16, name: &'static str, key: &Bytes) -> KeyEvent {
+fn event(db: DbIndex, class: u16, name: &'static str, key: &[u8]) -> KeyEvent {
     KeyEvent {
         db,
         class,
         event: name,
-        key: key.clone(),
+        key: Bytes::copy_from_slice(key),
     }
 }
 
@@ -162,11 +162,11 @@ pub struct Keyspace {
     next_version: u64,
     persisted_version: u64,
     /// Keys changed since the last flush into the store.
-    dirty: Vec<(DbIndex, Bytes)>,
+    dirty: Vec<(DbIndex, ShortBytes)>,
     /// Estimated bytes of the keys in `dirty`.
     dirty_bytes: usize,
     /// Keys flushed into the open transaction; dropped from the cache if it fails.
-    flushed: Vec<(DbIndex, Bytes)>,
+    flushed: Vec<(DbIndex, ShortBytes)>,
     /// Write-behind's settings and counters, when writes are acknowledged before they are
     /// committed.
     write_behind: Option<WriteBehind>,

@@ -1,11 +1,9 @@
 //! Whole-key moves and copies: RENAME, RENAMENX and MOVE keep a key's row and element rows
 //! under the new name; COPY duplicates them.
 
-use bytes::Bytes;
-
 use super::cache::Lookup;
 use super::{KeyMut, Keyspace, Value};
-use crate::storage::{DbIndex, StoreError};
+use crate::storage::{DbIndex, ShortBytes, StoreError};
 
 /// What [`Keyspace::rename`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +60,9 @@ impl Keyspace {
             let moved = std::mem::take(&mut found.slot.stored);
             (entry, moved)
         };
-        self.flushed.push((db, Bytes::copy_from_slice(key)));
-        self.flushed.push((to_db, Bytes::copy_from_slice(to_key)));
+        self.flushed.push((db, ShortBytes::copy_from_slice(key)));
+        self.flushed
+            .push((to_db, ShortBytes::copy_from_slice(to_key)));
         // The source goes without passing through a write handle.
         self.watches.changed(db, key, false);
         let mut target = KeyMut::new(self.parts().slot(to_db, to_key, now, Lookup::Load)?);

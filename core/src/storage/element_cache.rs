@@ -24,18 +24,18 @@
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 
-use super::{share_or_copy, CollectionId, Element};
+use super::short_bytes::apart;
+use super::{CollectionId, Element, ShortBytes};
 
 /// Values longer than this are not kept: their rows are read from the file (a hash of
 /// kilobyte values would otherwise hold few fields for its memory).
 const MAX_VALUE: usize = 1024;
 
-/// Memory an entry takes besides its name's and value's bytes: the map's node (the name's
-/// `Bytes`, the entry, two links), its bucket (a pointer and a control byte, at a load of
-/// 7/8 to 7/16: 16 bytes on average), and the allocator's rounding of the two copies (16
-/// each).
+/// Memory an entry takes besides the bytes of a name or value too long to be kept inline
+/// ([`ShortBytes`]): the map's node (the name, the entry, two links) and its bucket (a
+/// pointer and a control byte, at a load of 7/8 to 7/16: 16 bytes on average).
 const ENTRY_OVERHEAD: usize =
-    std::mem::size_of::<(Bytes, Cached)>() + 2 * std::mem::size_of::<usize>() + 16 + 2 * 16;
+    std::mem::size_of::<(ShortBytes, Cached)>() + 2 * std::mem::size_of::<usize>() + 16;
 
 /// Memory a cached collection takes besides its entries: its node in the map of
 /// collections and its own map's table.
@@ -49,20 +49,20 @@ type Map<K, V> = LinkedHashMap<K, V, ahash::RandomState>;
 /// One element's row as the file holds it.
 struct Cached {
     /// Its value and expiry; `None`: the collection has no such element.
-    row: Option<(Bytes, Option<i64>)>,
+    row: Option<(ShortBytes, Option<i64>)>,
     /// Read since the eviction's hand last passed it.
     referenced: bool,
 }
 
 impl Cached {
     fn cost(&self, sub: &[u8]) -> usize {
-        sub.len() + self.row.as_ref().map_or(0, |(v, _)| v.len()) + ENTRY_OVERHEAD
+        apart(sub.len()) + self.row.as_ref().map_or(0, |(v, _)| apart(v.len())) + ENTRY_OVERHEAD
     }
 }
 
 #[derive(Default)]
 struct Collection {
-    entries: Map<Bytes, Cached>,
+    entries: Map<ShortBytes, Cached>,
     bytes: usize,
 }
 
@@ -73,7 +73,7 @@ pub(super) enum Known<'a> {
     /// The collection has no such element.
     Absent,
     /// Its value and expiry.
-    Present(&'a Bytes, Option<i64>),
+    Present(&'a ShortBytes, Option<i64>),
 }
 
 impl Known<'_> {
@@ -84,7 +84,7 @@ impl Known<'_> {
             Known::Absent => Some(None),
             Known::Present(value, expire_at) => Some(Some(Element {
                 sub: Bytes::copy_from_slice(sub),
-                value: share_or_copy(value),
+                value: value.to_bytes(),
                 expire_at: *expire_at,
             })),
         }
@@ -151,7 +151,7 @@ impl ElementCache {
             self.forget(cid, sub);
             return;
         }
-        let row = row.map(|(v, e)| (Bytes::copy_from_slice(v), e));
+        let row = row.map(|(v, e)| (ShortBytes::copy_from_slice(v), e));
         let collection = match self.collections.entry(cid) {
             hashlink::linked_hash_map::Entry::Occupied(o) => o.into_mut(),
             hashlink::linked_hash_map::Entry::Vacant(v) => {
@@ -178,7 +178,7 @@ impl ElementCache {
                 self.bytes += cost;
                 collection
                     .entries
-                    .insert(Bytes::copy_from_slice(sub), cached);
+                    .insert(ShortBytes::copy_from_slice(sub), cached);
                 true
             }
         };
@@ -333,14 +333,18 @@ mod tests {
     #[test]
     fn a_delete_marks_a_cached_element_absent_and_adds_no_entry() {
         let mut c = cache(1 << 20);
-        c.put(1, b"a", Some((b"x", None)));
+        c.put(1, b"a", Some((&[b'x'; 100][..], None)));
+        c.put(1, b"s", Some((b"x", None)));
         let before = c.stats().bytes;
         c.deleted(1, b"a");
         assert_eq!(value(&mut c, 1, b"a"), Some(None));
-        assert_eq!(c.stats().bytes, before - 1);
+        // A value kept apart frees its bytes; one kept inline took none of its own.
+        assert_eq!(c.stats().bytes, before - apart(100) as u64);
+        c.deleted(1, b"s");
+        assert_eq!(c.stats().bytes, before - apart(100) as u64);
         c.deleted(1, b"b");
         c.deleted(2, b"a");
-        assert_eq!(c.stats().entries, 1);
+        assert_eq!(c.stats().entries, 2);
     }
 
     #[test]

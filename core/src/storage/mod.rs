@@ -30,11 +30,14 @@ mod prepared;
 mod reach;
 mod redo;
 mod rows;
+mod short_bytes;
 mod slots;
 mod snapshot;
 mod sqlite;
 mod synchronous;
 mod values;
+
+pub(crate) use short_bytes::{apart, ShortBytes};
 
 pub use element_cache::ElementCacheStats;
 pub use redo::{JournalOptions, JournalStats};

@@ -101,6 +101,9 @@ const CHUNK: usize = 256;
 /// Past it, reads during a merge wait for its commit.
 const UNSETTLED_MAX_BYTES: usize = 16 << 20;
 
+/// Rows whose keys [`RowWriter::push_all`] looks up at once, ahead of pushing them.
+const LOOKAHEAD: usize = 16;
+
 /// Rows applied between two looks for a statement waiting for the connection: a wait of a
 /// few tens of microseconds.
 const STEP: usize = 16;
@@ -1001,12 +1004,23 @@ impl RowWriter {
     /// queued, under one hold of the queue: the writer's thread takes the queue too, and a
     /// hold per row made the two wait on each other, and wake each other, row by row. Each
     /// row comes with its key's presence before it ([`super::KeyRow::was`]).
-    pub(super) fn push_all(
-        &self,
-        rows: impl Iterator<Item = (DbIndex, Bytes, Option<Record>, Base)>,
-    ) {
+    ///
+    /// The keys of the next [`LOOKAHEAD`] rows are looked up in the queue before the first
+    /// of them is pushed: with 100,000 keys queued, a push's lookup is four dependent loads
+    /// from memory (the table's group, its bucket, the node, the key's bytes), which
+    /// lookups with nothing between them overlap.
+    pub(super) fn push_all(&self, mut rows: Vec<(DbIndex, Bytes, Option<Record>, Base)>) {
         let mut q = self.shared.queue();
-        for (db, key, row, was) in rows {
+        for i in 0..rows.len() {
+            if i % LOOKAHEAD == 0 {
+                let end = (i + LOOKAHEAD).min(rows.len());
+                for r in &mut rows[i..end] {
+                    let k = (r.0, std::mem::take(&mut r.1));
+                    std::hint::black_box(q.latest.contains_key(&k));
+                    r.1 = k.1;
+                }
+            }
+            let (db, key, row, was) = std::mem::take(&mut rows[i]);
             q.push(db, key, row, was);
         }
     }

@@ -2132,7 +2132,8 @@ impl Store for SqliteStore {
                 let slots = &self.slots;
                 queue.push_all(
                     rows.into_iter()
-                        .map(|r| (slots.slot(r.db), r.key, r.row, r.was)),
+                        .map(|r| (slots.slot(r.db), r.key, r.row, r.was))
+                        .collect(),
                 );
             }
             _ if self.replayed_rows.is_some() => {
