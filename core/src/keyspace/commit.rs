@@ -50,7 +50,7 @@ impl Keyspace {
             let was = std::mem::replace(&mut slot.stored, Presence::of(row.as_ref()));
             rows.push(KeyRow {
                 db: self.phys[db as usize],
-                key: key.to_bytes(),
+                key: key.share_or_copy(),
                 row,
                 was: Some(was),
             });

@@ -139,7 +139,7 @@ pub struct KeyRow {
     /// The store database.
     pub db: DbIndex,
     /// The key.
-    pub key: Bytes,
+    pub key: ShortBytes,
     /// The key's new row, or `None` to delete it.
     pub row: Option<Record>,
     /// Whether the store held the key (and with an expiry) before this row, as of the

@@ -85,7 +85,7 @@ use hashlink::LinkedHashMap;
 use rusqlite::{params, CachedStatement, Connection, ToSql};
 
 use super::element_rows::{self, ElementRows, Pending};
-use super::{values, CollectionId, DbIndex, Presence, Record, StoreError};
+use super::{values, CollectionId, DbIndex, Presence, Record, ShortBytes, StoreError};
 
 /// Rows applied per hold of the connection at most, taken from the queue (and sorted by key)
 /// [`STEP`] at a time: between steps the writer lets go of the connection as soon as a
@@ -387,7 +387,7 @@ impl<'c> RowStatements<'c> {
 
 /// A row taken from the queue to be applied: database, the key's position, key, row, and
 /// the key's presence in the table before it.
-type Taken = (DbIndex, i64, Bytes, Option<Record>, Base);
+type Taken = (DbIndex, i64, ShortBytes, Option<Record>, Base);
 
 /// A key's presence in the table before its queued row, when known (see
 /// [`super::KeyRow::was`]).
@@ -396,9 +396,9 @@ type Base = Option<Presence>;
 /// Queued key rows by key, in the order the keys were first queued, each with the key's
 /// presence in the table before it (that of the first row queued for the key since one was
 /// last applied).
-type RowMap = LinkedHashMap<(DbIndex, Bytes), (Option<Record>, Base), ahash::RandomState>;
+type RowMap = LinkedHashMap<(DbIndex, ShortBytes), (Option<Record>, Base), ahash::RandomState>;
 
-/// A key's entry in `map`. (DbIndex, Bytes) hashes as (DbIndex, &[u8]): no key is copied
+/// A key's entry in `map`. (DbIndex, ShortBytes) hashes as (DbIndex, &[u8]): no key is copied
 /// to look one up. (Each map has a hasher of its own: they swap at every merge.)
 fn find<'m>(map: &'m RowMap, db: DbIndex, key: &[u8]) -> Option<&'m (Option<Record>, Base)> {
     let hash = map.hasher().hash_one((db, key));
@@ -504,8 +504,9 @@ impl Queue {
     /// Queues a key's row, replacing a row of the same key still queued (which keeps its
     /// place, and the presence before it). `was`: the key's presence before this row, which
     /// is the table's unless a row of the key is queued.
-    fn push(&mut self, db: DbIndex, key: Bytes, row: Option<Record>, was: Base) {
+    fn push(&mut self, db: DbIndex, key: impl Into<ShortBytes>, row: Option<Record>, was: Base) {
         use hashlink::linked_hash_map::RawEntryMut;
+        let key = key.into();
         self.bytes += row_bytes(&key, row.as_ref());
         let now = Presence::of(row.as_ref());
         let k = (db, key);
@@ -566,7 +567,7 @@ impl Queue {
 
     /// A row leaves the queue for the open transaction: kept until the transaction commits,
     /// so that reads find it without the connection, unless the map is full.
-    fn unsettle(&mut self, db: DbIndex, key: &Bytes, row: &Option<Record>, was: Base) {
+    fn unsettle(&mut self, db: DbIndex, key: &ShortBytes, row: &Option<Record>, was: Base) {
         if self.unsettled_all {
             return;
         }
@@ -641,7 +642,7 @@ impl Queue {
     /// Takes the rows `pick` picks (by slot and row) out of the queue, as [`Self::remove`]
     /// does. A pass over the queue.
     fn remove_where(&mut self, pick: impl Fn(DbIndex, &Option<Record>) -> bool) -> Vec<Taken> {
-        let keys: Vec<(DbIndex, Bytes)> = self
+        let keys: Vec<(DbIndex, ShortBytes)> = self
             .latest
             .iter()
             .filter(|((db, _), (row, _))| pick(*db, row))
@@ -996,8 +997,8 @@ impl RowWriter {
     /// Queues a key's row (`None`: its deletion), replacing a row of the same key still
     /// queued; whether the key is in the table is not known.
     #[cfg(test)]
-    pub(super) fn push(&self, db: DbIndex, key: Bytes, row: Option<Record>) {
-        self.shared.queue().push(db, key, row, None);
+    pub(super) fn push(&self, db: DbIndex, key: impl Into<ShortBytes>, row: Option<Record>) {
+        self.shared.queue().push(db, key.into(), row, None);
     }
 
     /// Queues keys' rows (`None`: a deletion), each replacing a row of the same key still
@@ -1009,7 +1010,7 @@ impl RowWriter {
     /// of them is pushed: with 100,000 keys queued, a push's lookup is four dependent loads
     /// from memory (the table's group, its bucket, the node, the key's bytes), which
     /// lookups with nothing between them overlap.
-    pub(super) fn push_all(&self, mut rows: Vec<(DbIndex, Bytes, Option<Record>, Base)>) {
+    pub(super) fn push_all(&self, mut rows: Vec<(DbIndex, ShortBytes, Option<Record>, Base)>) {
         let mut q = self.shared.queue();
         for i in 0..rows.len() {
             if i % LOOKAHEAD == 0 {
@@ -1429,7 +1430,7 @@ impl RowWriter {
         table: &[i64],
     ) -> Result<usize, StoreError> {
         self.settle_taken(conn, |q| {
-            let queued: Vec<(i64, &(DbIndex, Bytes))> = q
+            let queued: Vec<(i64, &(DbIndex, ShortBytes))> = q
                 .latest
                 .iter()
                 .filter(|((d, _), _)| *d == db)
@@ -1450,7 +1451,7 @@ impl RowWriter {
                     i64::MAX
                 }
             };
-            let keys: Vec<(DbIndex, Bytes)> = queued
+            let keys: Vec<(DbIndex, ShortBytes)> = queued
                 .into_iter()
                 .filter(|&(h, _)| h <= to)
                 .map(|(_, k)| k.clone())

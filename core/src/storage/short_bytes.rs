@@ -19,7 +19,7 @@ pub(crate) const INLINE: usize = 23;
 
 /// A byte string, inline up to [`INLINE`] bytes, shared beyond.
 #[derive(Clone)]
-pub(crate) enum ShortBytes {
+pub enum ShortBytes {
     /// The first `len` bytes of `bytes`.
     Inline { len: u8, bytes: [u8; INLINE] },
     /// A longer string.
@@ -51,6 +51,15 @@ impl ShortBytes {
         match self {
             ShortBytes::Inline { len, bytes } => &bytes[..*len as usize],
             ShortBytes::Shared(b) => b,
+        }
+    }
+
+    /// A copy for another owner: inline, or as [`share_or_copy`](super::share_or_copy)
+    /// gives it beyond (a copy up to 64 bytes, a shared reference past).
+    pub(crate) fn share_or_copy(&self) -> ShortBytes {
+        match self {
+            ShortBytes::Inline { .. } => self.clone(),
+            ShortBytes::Shared(b) => ShortBytes::Shared(super::share_or_copy(b)),
         }
     }
 
@@ -133,6 +142,19 @@ impl PartialEq for ShortBytes {
 }
 
 impl Eq for ShortBytes {}
+
+impl PartialOrd for ShortBytes {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By bytes, as SQLite's BLOB order (and `Bytes`'s).
+impl Ord for ShortBytes {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
 
 impl PartialEq<[u8]> for ShortBytes {
     fn eq(&self, other: &[u8]) -> bool {

@@ -19,7 +19,7 @@ use super::slots::Slots;
 use super::values::{self, stored_value};
 use super::{
     CollectionId, DbIndex, DbStats, Element, KeyRow, LexBound, Reclaimed, Record, ScannedKey,
-    SqlValue, Store, StoreError, ValueType, ZRange,
+    ShortBytes, SqlValue, Store, StoreError, ValueType, ZRange,
 };
 use super::{KeyFilterStats, Synchronous};
 use std::sync::Arc;
@@ -2092,7 +2092,7 @@ impl Store for SqliteStore {
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError> {
         let row = KeyRow {
             db,
-            key: Bytes::copy_from_slice(key),
+            key: ShortBytes::copy_from_slice(key),
             row: Some(record),
             was: None, // not known here: counting applies the rows first
         };
@@ -2103,7 +2103,7 @@ impl Store for SqliteStore {
     fn delete(&mut self, db: DbIndex, key: &[u8]) -> Result<(), StoreError> {
         let row = KeyRow {
             db,
-            key: Bytes::copy_from_slice(key),
+            key: ShortBytes::copy_from_slice(key),
             row: None,
             was: None,
         };
@@ -2142,7 +2142,7 @@ impl Store for SqliteStore {
                 for KeyRow { db, key, row, .. } in rows {
                     let size = |row: Option<&Record>| rows::row_bytes(&key, row);
                     held.bytes += size(row.as_ref());
-                    let at = (slots.slot(db), position(&key), key.clone());
+                    let at = (slots.slot(db), position(&key), key.to_bytes());
                     if let Some(old) = held.rows.insert(at, row) {
                         held.bytes -= size(old.as_ref());
                     }
@@ -4189,7 +4189,7 @@ mod tests {
         let rows: Vec<KeyRow> = (0..100)
             .map(|k| KeyRow {
                 db: 0,
-                key: Bytes::from(format!("k{k}")),
+                key: Bytes::from(format!("k{k}")).into(),
                 row: Some(record("v", None, k)),
                 was: Some(Presence::default()),
             })
@@ -4240,7 +4240,7 @@ mod tests {
             (0..n)
                 .map(|k| KeyRow {
                     db,
-                    key: Bytes::from(format!("k{k}")),
+                    key: Bytes::from(format!("k{k}")).into(),
                     row: Some(record("v", None, k)),
                     was: Some(Presence::default()),
                 })
@@ -4253,7 +4253,7 @@ mod tests {
         let mut rows = new_rows(0, 100);
         rows.push(KeyRow {
             db: 0,
-            key: Bytes::from_static(b"h"),
+            key: Bytes::from_static(b"h").into(),
             row: Some(collection(77)),
             was: Some(Presence::default()),
         });
@@ -4310,7 +4310,7 @@ mod tests {
         let mut s = open();
         s.write_rows(vec![KeyRow {
             db: 0,
-            key: Bytes::from_static(b"h"),
+            key: Bytes::from_static(b"h").into(),
             row: Some(collection(5)),
             was: Some(Presence::default()),
         }])
@@ -4325,7 +4325,7 @@ mod tests {
         s.drop_elements(5).unwrap();
         let mut rows = vec![KeyRow {
             db: 0,
-            key: Bytes::from_static(b"h"),
+            key: Bytes::from_static(b"h").into(),
             row: None,
             was: Some(Presence {
                 exists: true,
@@ -4334,7 +4334,7 @@ mod tests {
         }];
         rows.extend((0..50).map(|k| KeyRow {
             db: 0,
-            key: Bytes::from(format!("k{k}")),
+            key: Bytes::from(format!("k{k}")).into(),
             row: Some(record("v", None, k)),
             was: Some(Presence::default()),
         }));
@@ -4453,7 +4453,7 @@ mod tests {
             };
             s.write_rows(vec![KeyRow {
                 db: 0,
-                key: Bytes::from(format!("k{k}")),
+                key: Bytes::from(format!("k{k}")).into(),
                 row: put.then(|| record("v", None, k)),
                 was: Some(was),
             }])
@@ -4516,7 +4516,7 @@ mod tests {
         keys.sort_by_key(|k| position(k.as_bytes()));
         let row = |k: &str| KeyRow {
             db: 1,
-            key: Bytes::from(k.to_string()),
+            key: Bytes::from(k.to_string()).into(),
             row: Some(record("v", None, 1)),
             was: Some(Presence::default()),
         };
@@ -4559,7 +4559,7 @@ mod tests {
         let absent = Presence::default();
         let row = |key: &str, expire_at: Option<i64>, was: Presence| KeyRow {
             db: 0,
-            key: Bytes::copy_from_slice(key.as_bytes()),
+            key: Bytes::copy_from_slice(key.as_bytes()).into(),
             row: Some(record("v", expire_at, 1)),
             was: Some(was),
         };
@@ -4597,7 +4597,7 @@ mod tests {
             row("new", None, absent),
             KeyRow {
                 db: 0,
-                key: Bytes::from_static(b"k1"),
+                key: Bytes::from_static(b"k1").into(),
                 row: None,
                 was: Some(plain),
             },
@@ -4622,7 +4622,7 @@ mod tests {
         owner.cid = Some(5);
         s.write_rows(vec![KeyRow {
             db: 0,
-            key: Bytes::from_static(b"c"),
+            key: Bytes::from_static(b"c").into(),
             row: Some(owner),
             was: Some(absent),
         }])
@@ -4633,7 +4633,7 @@ mod tests {
         assert_eq!(s.lazyfree_pending().unwrap(), 1);
         s.write_rows(vec![KeyRow {
             db: 0,
-            key: Bytes::from_static(b"c"),
+            key: Bytes::from_static(b"c").into(),
             row: None,
             was: Some(plain),
         }])
