@@ -15,10 +15,11 @@ use crate::storage::{DbIndex, Presence, ShortBytes, Store, StoreError};
 /// the cache's budget is memory and not a fraction of it (a flat 104 bytes here once let a
 /// 64 MB cache of 500-byte strings occupy about 99 MB). The map node holds the key and the
 /// slot plus two links; the hash table a pointer and a control byte per bucket at a load of
-/// 7/8 to 7/16 (16 bytes on average); the allocator rounds the node up to its size classes
-/// (16).
+/// 7/8 to 7/16 (16 bytes on average); a value over 64 bytes gets a shared header (32 bytes)
+/// once shared with its row (a shorter one is copied, see `share_or_copy`); the allocator
+/// rounds the node and the value's bytes up to its size classes (16 each).
 pub(super) const SLOT_OVERHEAD: usize =
-    std::mem::size_of::<(ShortBytes, Slot)>() + 2 * std::mem::size_of::<usize>() + 16 + 16;
+    std::mem::size_of::<(ShortBytes, Slot)>() + 2 * std::mem::size_of::<usize>() + 16 + 32 + 32;
 
 /// Cached keys of a flushed database from which the map is dropped on a thread of its own.
 const DROP_APART_MIN: usize = 10_000;
