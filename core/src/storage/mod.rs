@@ -21,6 +21,12 @@
 //! order; a statement over part of a collection applies the queued rows of that part first. Deleting a large collection costs one row at once and its element rows later, in
 //! bounded steps ([`Store::reclaim`]); flushing one database among several costs a few rows
 //! at once (it moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
+//!
+//! In memory, the work of a write under a large key set is mostly waiting for memory: each
+//! lookup in the hot cache, the row writer's queue or the element cache is a chain of
+//! dependent loads. Their keys are [`ShortBytes`] (up to 23 bytes in the map's node, no
+//! allocation of their own, see [`short_bytes`]), and a commit looks its batch's keys up a
+//! few at a time before using them, so that the loads overlap.
 
 mod committed;
 mod element_cache;
