@@ -140,7 +140,7 @@ pub struct Record {
 }
 
 /// A key's row to write (`row`: `None` deletes it), as [`Store::write_rows`] takes it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct KeyRow {
     /// The store database.
     pub db: DbIndex,

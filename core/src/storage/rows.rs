@@ -1007,22 +1007,23 @@ impl RowWriter {
     /// row comes with its key's presence before it ([`super::KeyRow::was`]).
     ///
     /// The keys of the next [`LOOKAHEAD`] rows are looked up in the queue before the first
-    /// of them is pushed: with 100,000 keys queued, a push's lookup is four dependent loads
-    /// from memory (the table's group, its bucket, the node, the key's bytes), which
-    /// lookups with nothing between them overlap.
-    pub(super) fn push_all(&self, mut rows: Vec<(DbIndex, ShortBytes, Option<Record>, Base)>) {
+    /// of them is pushed: with 100,000 keys queued, a push's lookup is three dependent loads
+    /// from memory (the table's group, its bucket, the node; a key too long to be inline in
+    /// it a fourth), which lookups with nothing between them overlap. `slot`: the store
+    /// database of a row's database.
+    pub(super) fn push_all(&self, mut rows: Vec<super::KeyRow>, slot: impl Fn(DbIndex) -> DbIndex) {
         let mut q = self.shared.queue();
         for i in 0..rows.len() {
             if i % LOOKAHEAD == 0 {
                 let end = (i + LOOKAHEAD).min(rows.len());
                 for r in &mut rows[i..end] {
-                    let k = (r.0, std::mem::take(&mut r.1));
+                    let k = (slot(r.db), std::mem::take(&mut r.key));
                     std::hint::black_box(q.latest.contains_key(&k));
-                    r.1 = k.1;
+                    r.key = k.1;
                 }
             }
-            let (db, key, row, was) = std::mem::take(&mut rows[i]);
-            q.push(db, key, row, was);
+            let super::KeyRow { db, key, row, was } = std::mem::take(&mut rows[i]);
+            q.push(slot(db), key, row, was);
         }
     }
 

@@ -2130,11 +2130,7 @@ impl Store for SqliteStore {
         match &self.rows {
             Some(queue) if !self.replaying => {
                 let slots = &self.slots;
-                queue.push_all(
-                    rows.into_iter()
-                        .map(|r| (slots.slot(r.db), r.key, r.row, r.was))
-                        .collect(),
-                );
+                queue.push_all(rows, |db| slots.slot(db));
             }
             _ if self.replayed_rows.is_some() => {
                 let slots = &self.slots;
