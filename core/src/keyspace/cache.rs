@@ -153,7 +153,7 @@ impl Found<'_> {
         if !self.slot.dirty {
             self.slot.dirty = true;
             *self.dirty_bytes += self.slot.cost(self.key);
-            self.dirty.push((self.db, self.key.clone()));
+            self.dirty.push((self.db, self.key.share_or_copy()));
         }
     }
 

@@ -8,7 +8,7 @@ use crate::storage::{DbIndex, KeyRow, Presence, StoreError};
 
 /// Keys looked up at once, before the rows of the first of them are built: a lookup in a
 /// large cache is a chain of dependent memory loads (the table's group, its bucket, the node,
-/// the key's bytes), and lookups with nothing between them overlap, where each one followed
+/// and the key's bytes when too long to be inline in it), and lookups with nothing between them overlap, where each one followed
 /// by building its row waits alone (as [`Keyspace::prefetch`] does for a pipeline's keys).
 const LOOKAHEAD: usize = 16;
 
