@@ -101,8 +101,13 @@ const CHUNK: usize = 256;
 /// Past it, reads during a merge wait for its commit.
 const UNSETTLED_MAX_BYTES: usize = 16 << 20;
 
-/// Rows whose keys [`RowWriter::push_all`] looks up at once, ahead of pushing them.
+/// Rows whose keys [`Queue::absorb_some`] looks up at once, ahead of moving them.
 const LOOKAHEAD: usize = 16;
+
+/// Rows waiting to join the queue's map ([`Queue::incoming`]) for which a commit wakes the
+/// writer's thread to move them (a system call, which fewer rows are not worth: they wait
+/// for the next batch's, or for a read of the queue).
+const ABSORB_WAKE: usize = 64;
 
 /// Rows applied between two looks for a statement waiting for the connection: a wait of a
 /// few tens of microseconds.
@@ -407,11 +412,24 @@ fn find<'m>(map: &'m RowMap, db: DbIndex, key: &[u8]) -> Option<&'m (Option<Reco
         .map(|(_, row)| row)
 }
 
+/// A row as the executor hands it over, before it joins the map (see [`Queue::incoming`]).
+type Incoming = ((DbIndex, ShortBytes), (Option<Record>, Base));
+
 /// The rows waiting to be applied, with the newest row of each key.
 #[derive(Default)]
 struct Queue {
-    /// Each queued key's newest row, in the order the keys were first queued.
-    latest: RowMap,
+    /// Each queued key's newest row, in the order the keys were first queued, as of the rows
+    /// absorbed from `incoming` so far: read it through [`Self::latest`], which absorbs the
+    /// rest first.
+    absorbed: RowMap,
+    /// Rows the executor queued that have not joined `absorbed` yet, oldest first: a commit
+    /// appends its rows here without looking each key up (with 100,000 keys queued, the
+    /// lookup was a miss in memory per row, the largest part of a commit); the writer's
+    /// thread moves them into the map (coalescing them with the rows of the same keys) as
+    /// soon as it wakes, and anything on the executor's side that reads the map first moves
+    /// the rest. Only rows that come with their key's presence (`was`) wait here: their
+    /// change of the counts is known without the map, and is counted when they arrive.
+    incoming: std::collections::VecDeque<Incoming>,
     /// The newest value of each metadata figure set since it was last applied (the data
     /// size and version counters change with most batches).
     meta: HashMap<String, i64, ahash::RandomState>,
@@ -506,11 +524,12 @@ impl Queue {
     /// is the table's unless a row of the key is queued.
     fn push(&mut self, db: DbIndex, key: impl Into<ShortBytes>, row: Option<Record>, was: Base) {
         use hashlink::linked_hash_map::RawEntryMut;
+        self.absorb();
         let key = key.into();
         self.bytes += row_bytes(&key, row.as_ref());
         let now = Presence::of(row.as_ref());
         let k = (db, key);
-        let before = match self.latest.raw_entry_mut().from_key(&k) {
+        let before = match self.absorbed.raw_entry_mut().from_key(&k) {
             RawEntryMut::Occupied(mut o) => {
                 let base = o.get().1;
                 let (old, _) = std::mem::replace(o.get_mut(), (row, base));
@@ -532,16 +551,87 @@ impl Queue {
             }
         };
         match before {
-            Some(before) => {
-                let delta = now.minus(before);
-                self.shift(db, delta);
-                if let (Some(totals), true) = (self.totals.as_mut(), delta != (0, 0)) {
-                    let t = totals.entry(db).or_default();
-                    t.0 += delta.0;
-                    t.1 += delta.1;
+            Some(before) => self.moved(db, now.minus(before)),
+            None => self.totals = None,
+        }
+    }
+
+    /// Queues a row whose key's presence before it is known, as [`Self::push`] does but
+    /// without looking the key up: it waits in `incoming` (see there). Its bytes and its
+    /// change of the counts are counted now, as `push` counts them: a row queued over a
+    /// queued row of the same key is counted against the presence that row gives, which is
+    /// `was` (both are the keyspace's account of the key), unless that row came without one
+    /// ([`Self::absorb_some`] takes the count back then).
+    fn push_known(&mut self, db: DbIndex, key: ShortBytes, row: Option<Record>, was: Presence) {
+        self.bytes += row_bytes(&key, row.as_ref());
+        self.moved(db, Presence::of(row.as_ref()).minus(was));
+        self.incoming.push_back(((db, key), (row, Some(was))));
+    }
+
+    /// Moves up to `n` of the rows waiting in `incoming` into the map, oldest first, each
+    /// replacing a queued row of the same key as [`Self::push`] does; whether any are left.
+    /// The next [`LOOKAHEAD`] keys are looked up before the first is moved (see
+    /// [`RowWriter::push_all`]).
+    fn absorb_some(&mut self, n: usize) -> bool {
+        use hashlink::linked_hash_map::RawEntryMut;
+        let n = n.min(self.incoming.len());
+        for i in 0..n {
+            if i % LOOKAHEAD == 0 {
+                for (k, _) in self.incoming.iter().take(LOOKAHEAD.min(n - i)) {
+                    std::hint::black_box(self.absorbed.contains_key(k));
                 }
             }
-            None => self.totals = None,
+            let Some((k, (row, was))) = self.incoming.pop_front() else {
+                break;
+            };
+            let now = Presence::of(row.as_ref());
+            match self.absorbed.raw_entry_mut().from_key(&k) {
+                RawEntryMut::Occupied(mut o) => {
+                    let base = o.get().1;
+                    let (old, _) = std::mem::replace(o.get_mut(), (row, base));
+                    self.bytes -= row_bytes(&k.1, old.as_ref());
+                    self.coalesced += 1;
+                    debug_assert!(
+                        base.is_none() || was == Some(Presence::of(old.as_ref())),
+                        "a row queued with a presence its queued row does not give"
+                    );
+                    if base.is_none() {
+                        // Queued over a row that came without its key's presence: as
+                        // `push` does, the counts leave the key to the table's.
+                        let (keys, expires) = now.minus(was.expect("incoming rows have one"));
+                        self.shift(k.0, (-keys, -expires));
+                        self.totals = None;
+                    }
+                }
+                RawEntryMut::Vacant(v) => {
+                    v.insert(k, (row, was));
+                }
+            }
+        }
+        !self.incoming.is_empty()
+    }
+
+    /// Moves every row waiting in `incoming` into the map.
+    fn absorb(&mut self) {
+        if !self.incoming.is_empty() {
+            self.absorb_some(usize::MAX);
+        }
+    }
+
+    /// Each queued key's newest row, in the order the keys were first queued.
+    fn latest(&mut self) -> &mut RowMap {
+        self.absorb();
+        &mut self.absorbed
+    }
+
+    /// `db`'s counts (keys, expires) move by `delta`: the pending ones, and the totals when
+    /// known.
+    fn moved(&mut self, db: DbIndex, delta: (i64, i64)) {
+        self.shift(db, delta);
+        if let (Some(totals), true) = (self.totals.as_mut(), delta != (0, 0)) {
+            let t = totals.entry(db).or_default();
+            t.0 += delta.0;
+            t.1 += delta.1;
         }
     }
 
@@ -596,7 +686,8 @@ impl Queue {
     /// quarter of what it applied): under a steady one, the maps regrowing at every merge
     /// cost the executor 2% in rehashes under random MSETs.
     fn spent_maps(&mut self) -> Option<(RowMap, RowMap)> {
-        if !self.frozen.is_empty() || self.latest.len() * 4 >= self.frozen.capacity() {
+        let queued = self.absorbed.len() + self.incoming.len();
+        if !self.frozen.is_empty() || queued * 4 >= self.frozen.capacity() {
             return None;
         }
         let frozen = std::mem::take(&mut self.frozen);
@@ -612,8 +703,9 @@ impl Queue {
 
     /// The queued row of a key, if any: the newest, queued since a merge was asked for, or
     /// one that merge is to commit.
-    fn get(&self, db: DbIndex, key: &[u8]) -> Option<&Option<Record>> {
-        match find(&self.latest, db, key) {
+    fn get(&mut self, db: DbIndex, key: &[u8]) -> Option<&Option<Record>> {
+        self.absorb();
+        match find(&self.absorbed, db, key) {
             None if !self.frozen.is_empty() => find(&self.frozen, db, key),
             found => found,
         }
@@ -624,9 +716,10 @@ impl Queue {
     /// requested: the row may belong to a batch after it.
     fn remove(&mut self, db: DbIndex, key: &[u8]) -> Option<Taken> {
         debug_assert!(!matches!(self.merge, Merge::Requested(_)));
-        let hash = self.latest.hasher().hash_one((db, key));
+        self.absorb();
+        let hash = self.absorbed.hasher().hash_one((db, key));
         let ((db, key), (row, was)) = match self
-            .latest
+            .absorbed
             .raw_entry_mut()
             .from_hash(hash, |(d, k)| *d == db && k[..] == *key)
         {
@@ -643,7 +736,7 @@ impl Queue {
     /// does. A pass over the queue.
     fn remove_where(&mut self, pick: impl Fn(DbIndex, &Option<Record>) -> bool) -> Vec<Taken> {
         let keys: Vec<(DbIndex, ShortBytes)> = self
-            .latest
+            .latest()
             .iter()
             .filter(|((db, _), (row, _))| pick(*db, row))
             .map(|(k, _)| k.clone())
@@ -663,7 +756,7 @@ impl Queue {
 
     /// Rows waiting to be applied, a requested merge's included.
     fn rows_queued(&self) -> usize {
-        self.latest.len() + self.frozen.len()
+        self.absorbed.len() + self.incoming.len() + self.frozen.len()
     }
 
     /// Bytes the queued key and element rows take.
@@ -673,14 +766,18 @@ impl Queue {
 
     /// Whether nothing waits to be applied.
     fn is_empty(&self) -> bool {
-        self.latest.is_empty() && self.meta.is_empty() && self.elements.is_empty()
+        self.absorbed.is_empty()
+            && self.incoming.is_empty()
+            && self.meta.is_empty()
+            && self.elements.is_empty()
     }
 
     /// Moves every queued row and figure into the set a merge commits (`frozen`, which the
     /// last merge left empty: the two maps swap).
     fn freeze(&mut self) {
         debug_assert!(self.frozen.is_empty() && self.frozen_meta.is_empty());
-        std::mem::swap(&mut self.latest, &mut self.frozen);
+        self.absorb();
+        std::mem::swap(&mut self.absorbed, &mut self.frozen);
         std::mem::swap(&mut self.meta, &mut self.frozen_meta);
         self.elements.freeze();
     }
@@ -690,10 +787,13 @@ impl Queue {
     /// transaction).
     fn take(&mut self, n: usize) -> (Vec<Taken>, Vec<(String, i64)>) {
         let merging = matches!(self.merge, Merge::Requested(_));
+        if !merging {
+            self.absorb();
+        }
         let (rows, meta) = if merging {
             (&mut self.frozen, &mut self.frozen_meta)
         } else {
-            (&mut self.latest, &mut self.meta)
+            (&mut self.absorbed, &mut self.meta)
         };
         let meta = meta.drain().collect();
         let mut out = Vec::with_capacity(n.min(rows.len()));
@@ -718,10 +818,15 @@ impl Queue {
     /// meanwhile.
     fn requeue(&mut self, rows: impl DoubleEndedIterator<Item = Taken>, meta: Vec<(String, i64)>) {
         use hashlink::linked_hash_map::RawEntryMut;
-        let (queue, figures) = if matches!(self.merge, Merge::Requested(_)) {
+        let merging = matches!(self.merge, Merge::Requested(_));
+        if !merging {
+            // Rows queued since these were taken are newer: they keep their place.
+            self.absorb();
+        }
+        let (queue, figures) = if merging {
             (&mut self.frozen, &mut self.frozen_meta)
         } else {
-            (&mut self.latest, &mut self.meta)
+            (&mut self.absorbed, &mut self.meta)
         };
         // A failure: the store counts from the table again once it has dealt with it.
         self.totals = None;
@@ -771,7 +876,8 @@ impl Queue {
     }
 
     fn clear(&mut self) {
-        self.latest.clear();
+        self.absorbed.clear();
+        self.incoming.clear();
         self.meta.clear();
         self.frozen.clear();
         self.frozen_meta.clear();
@@ -1004,26 +1110,19 @@ impl RowWriter {
     /// Queues keys' rows (`None`: a deletion), each replacing a row of the same key still
     /// queued, under one hold of the queue: the writer's thread takes the queue too, and a
     /// hold per row made the two wait on each other, and wake each other, row by row. Each
-    /// row comes with its key's presence before it ([`super::KeyRow::was`]).
+    /// row comes with its key's presence before it ([`super::KeyRow::was`]). `slot`: the
+    /// store database of a row's database.
     ///
-    /// The keys of the next [`LOOKAHEAD`] rows are looked up in the queue before the first
-    /// of them is pushed: with 100,000 keys queued, a push's lookup is three dependent loads
-    /// from memory (the table's group, its bucket, the node; a key too long to be inline in
-    /// it a fourth), which lookups with nothing between them overlap. `slot`: the store
-    /// database of a row's database.
-    pub(super) fn push_all(&self, mut rows: Vec<super::KeyRow>, slot: impl Fn(DbIndex) -> DbIndex) {
+    /// A row with its key's presence joins the map later ([`Queue::incoming`]): the lookup
+    /// that coalesces it with a queued row of its key is the writer thread's, once woken
+    /// ([`Self::wake`]). One without (a plugin's write) goes in at once.
+    pub(super) fn push_all(&self, rows: Vec<super::KeyRow>, slot: impl Fn(DbIndex) -> DbIndex) {
         let mut q = self.shared.queue();
-        for i in 0..rows.len() {
-            if i % LOOKAHEAD == 0 {
-                let end = (i + LOOKAHEAD).min(rows.len());
-                for r in &mut rows[i..end] {
-                    let k = (slot(r.db), std::mem::take(&mut r.key));
-                    std::hint::black_box(q.latest.contains_key(&k));
-                    r.key = k.1;
-                }
+        for super::KeyRow { db, key, row, was } in rows {
+            match was {
+                Some(was) => q.push_known(slot(db), key, row, was),
+                None => q.push(slot(db), key, row, None),
             }
-            let super::KeyRow { db, key, row, was } = std::mem::take(&mut rows[i]);
-            q.push(slot(db), key, row, was);
         }
     }
 
@@ -1205,16 +1304,16 @@ impl RowWriter {
     /// Rows still queued (not yet applied).
     #[cfg(test)]
     pub(super) fn queued(&self) -> usize {
-        let q = self.shared.queue();
-        q.latest.len() + q.frozen.len()
+        let mut q = self.shared.queue();
+        q.latest().len() + q.frozen.len()
     }
 
     /// The queued row of a key: `Some(None)` when its deletion is queued, `None` when
     /// nothing of it is.
     #[cfg(test)]
     pub(super) fn pending(&self, db: DbIndex, key: &[u8]) -> Option<Option<Record>> {
-        let q = self.shared.queue();
-        if q.latest.is_empty() && q.frozen.is_empty() {
+        let mut q = self.shared.queue();
+        if q.latest().is_empty() && q.frozen.is_empty() {
             return None;
         }
         q.get(db, key).cloned()
@@ -1225,7 +1324,7 @@ impl RowWriter {
     /// else in the file's committed state (unless the store changed the keys table itself
     /// since, or more rows were applied than are kept).
     pub(super) fn lookup(&self, db: DbIndex, key: &[u8]) -> Lookup {
-        let q = self.shared.queue();
+        let mut q = self.shared.queue();
         if let Some(row) = q.get(db, key) {
             return Lookup::Queued(row.clone());
         }
@@ -1277,7 +1376,12 @@ impl RowWriter {
     pub(super) fn wake(&self) {
         let mut q = self.shared.queue();
         let window = self.shared.window();
-        if q.is_empty() || q.failed.is_some() || q.holds_back(window) {
+        if q.queued_bytes() > window + HOLD_QUEUED_BYTES {
+            // Rows not yet in the map count once per batch that queued them: once each.
+            q.absorb();
+        }
+        let absorb = q.incoming.len() >= ABSORB_WAKE;
+        if !absorb && (q.is_empty() || q.failed.is_some() || q.holds_back(window)) {
             return; // nothing for the thread to do: no wake-up (a system call) per batch
         }
         self.shared.wake.notify_one();
@@ -1336,7 +1440,7 @@ impl RowWriter {
         {
             let mut q = self.shared.queue();
             q.failed = None;
-            if statement && !q.latest.is_empty() {
+            if statement && !q.latest().is_empty() {
                 q.settled_at = Some(std::time::Instant::now());
             }
         }
@@ -1402,7 +1506,7 @@ impl RowWriter {
         if elements {
             q.elements.clear();
         }
-        let rows = std::mem::take(&mut q.latest);
+        let rows = std::mem::take(q.latest());
         let mut collections = Vec::new();
         for ((db, key), (row, was)) in rows {
             q.bytes -= row_bytes(&key, row.as_ref());
@@ -1432,7 +1536,7 @@ impl RowWriter {
     ) -> Result<usize, StoreError> {
         self.settle_taken(conn, |q| {
             let queued: Vec<(i64, &(DbIndex, ShortBytes))> = q
-                .latest
+                .latest()
                 .iter()
                 .filter(|((d, _), _)| *d == db)
                 .map(|(k, _)| (super::sqlite::position(&k.1), k))
@@ -1475,7 +1579,7 @@ impl RowWriter {
             let mut q = self.shared.queue();
             if q.failed.is_some() {
                 drop(q);
-                let queued = self.shared.queue().latest.len();
+                let queued = self.shared.queue().latest().len();
                 return self.settle(conn, true).map(|()| queued);
             }
             take(&mut q)
@@ -1535,7 +1639,8 @@ impl RowWriter {
 
     /// Fills the row writer's fields of `stats`.
     pub(super) fn stats(&self, stats: &mut super::JournalStats) {
-        let q = self.shared.queue();
+        let mut q = self.shared.queue();
+        q.absorb(); // (the figures count rows coalesced in the map)
         stats.rows_window_bytes = self.shared.window() as u64;
         stats.rows_queued = q.rows_queued() as u64;
         stats.rows_queued_bytes = q.queued_bytes() as u64;
@@ -1576,10 +1681,22 @@ fn run(shared: &Shared) {
     loop {
         {
             let mut q = shared.queue();
-            while (q.is_empty() || q.failed.is_some() || q.paused || q.holds_back(shared.window()))
-                && !matches!(q.merge, Merge::Requested(_))
-                && !q.stop
-            {
+            loop {
+                // The rows the executor queued join the map here, a chunk per hold of the
+                // queue (the executor's next commit takes it too).
+                while q.absorb_some(CHUNK) {
+                    drop(q);
+                    q = shared.queue();
+                }
+                if !((q.is_empty()
+                    || q.failed.is_some()
+                    || q.paused
+                    || q.holds_back(shared.window()))
+                    && !matches!(q.merge, Merge::Requested(_))
+                    && !q.stop)
+                {
+                    break;
+                }
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
             if q.stop && !matches!(q.merge, Merge::Requested(_)) {
@@ -1689,7 +1806,7 @@ mod tests {
         }
         let (rows, _) = q.take(10);
         assert_eq!(rows.len(), 2);
-        assert!(q.latest.is_empty());
+        assert!(q.latest().is_empty());
         let b = rows.iter().find(|r| &r.2[..] == b"b").unwrap();
         assert_eq!(b.3.as_ref().unwrap().value, Bytes::from_static(b"3"));
         let hs: Vec<i64> = rows.iter().map(|r| r.1).collect();
@@ -1780,6 +1897,86 @@ mod tests {
         assert!(q.counts.is_empty());
     }
 
+    /// Rows queued without a lookup ([`Queue::push_known`]) and moved into the map later
+    /// leave the queue as they would have had each been pushed at once: the same rows, bytes,
+    /// counts, totals and coalescing, a read in between included, and a key whose first row
+    /// came without its presence.
+    #[test]
+    fn rows_queued_without_a_lookup_count_and_coalesce_as_pushed_ones() {
+        let key = |i: u64| ShortBytes::from(Bytes::from(format!("k{}", i % 40)));
+        let mut pushed = Queue::default();
+        let mut deferred = Queue::default();
+        for q in [&mut pushed, &mut deferred] {
+            q.totals = Some(HashMap::default());
+        }
+        let figures = |q: &Queue| {
+            // (A database whose change came back to none may keep its entry at (0, 0).)
+            let nonzero = |m: &HashMap<DbIndex, (i64, i64), ahash::RandomState>| {
+                m.iter()
+                    .filter(|(_, c)| **c != (0, 0))
+                    .map(|(d, c)| (*d, *c))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            };
+            let totals = q.totals.as_ref().map(nonzero);
+            let counts = nonzero(&q.counts);
+            (q.bytes, q.coalesced, q.unknown, counts, totals)
+        };
+        // The keyspace's account of each key: its presence as of the rows queued so far.
+        let mut presence: HashMap<(DbIndex, ShortBytes), Presence> = HashMap::new();
+        let mut x = 7u64;
+        for i in 0..1_800u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (db, k) = ((x >> 60) as DbIndex % 2, key(x >> 20));
+            let row = match (x >> 8) % 3 {
+                0 => None,
+                1 => Some(record(&i.to_string())),
+                _ => Some(Record {
+                    expire_at: Some(1),
+                    ..record(&i.to_string())
+                }),
+            };
+            let was = presence.get(&(db, k.clone())).copied().unwrap_or_default();
+            presence.insert((db, k.clone()), Presence::of(row.as_ref()));
+            if i % 500 == 499 {
+                // A plugin's row: its key's presence unknown (the totals unknown from here).
+                deferred.absorb();
+                assert_eq!(figures(&pushed), figures(&deferred));
+                pushed.push(db, k.clone(), row.clone(), None);
+                deferred.push(db, k, row, None);
+                // A new key's, then the keyspace's rows of it.
+                let k = ShortBytes::from(Bytes::from(format!("plugin{i}")));
+                pushed.push(db, k.clone(), None, None);
+                deferred.push(db, k.clone(), None, None);
+                for v in ["a", "b"] {
+                    let was = presence.insert((db, k.clone()), Presence::of(Some(&record(v))));
+                    let was = was.unwrap_or_default();
+                    pushed.push(db, k.clone(), Some(record(v)), Some(was));
+                    deferred.push_known(db, k.clone(), Some(record(v)), was);
+                }
+                continue;
+            }
+            pushed.push(db, k.clone(), row.clone(), Some(was));
+            deferred.push_known(db, k.clone(), row, was);
+            if i % 97 == 0 {
+                assert_eq!(pushed.get(db, &k).cloned(), deferred.get(db, &k).cloned());
+            }
+            if i % 301 == 0 {
+                let _ = deferred.absorb_some(5);
+            }
+        }
+        assert!(!deferred.incoming.is_empty());
+        assert_eq!(pushed.counts, deferred.counts);
+        deferred.absorb();
+        assert_eq!(figures(&pushed), figures(&deferred));
+        let (a, _) = pushed.take(usize::MAX);
+        let (b, _) = deferred.take(usize::MAX);
+        assert_eq!(a, b);
+        assert_eq!(figures(&pushed), figures(&deferred));
+        assert!(deferred.is_empty());
+    }
+
     #[test]
     fn a_commit_waits_for_the_writer_while_the_queue_is_over_its_bound() {
         let dir = tempfile::tempdir().unwrap();
@@ -1838,9 +2035,9 @@ mod tests {
         push(under_hold, past_bound);
         writer.wake();
         assert!(writer.backlogged());
-        let q = writer.shared.queue();
+        let mut q = writer.shared.queue();
         assert_eq!((q.backlogs, q.backpressure_waits), (1, 0));
-        assert_eq!(q.latest.len(), past_bound);
+        assert_eq!(q.latest().len(), past_bound);
         drop(q);
         // Still backlogged at the next ask; another commit counts no new backlog.
         writer.wake();
@@ -1870,7 +2067,7 @@ mod tests {
             let key = Bytes::from(format!("key:{i:04}"));
             shared.queue().push(0, key, Some(record("v")), None);
         }
-        let queued = |shared: &Shared| shared.queue().latest.len();
+        let queued = |shared: &Shared| shared.queue().latest().len();
         {
             let held = lock_for_writer(&conn);
             assert!(shared.apply_while_alone(&held));
@@ -1917,7 +2114,7 @@ mod tests {
         let n: i64 = lock(conn)
             .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
             .unwrap();
-        (n as usize, writer.shared.queue().latest.len())
+        (n as usize, writer.shared.queue().latest().len())
     }
 
     /// Waits (up to 10 s) until `done` holds of (applied, queued).
