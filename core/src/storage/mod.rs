@@ -26,7 +26,10 @@
 //! lookup in the hot cache, the row writer's queue or the element cache is a chain of
 //! dependent loads. Their keys are [`ShortBytes`] (up to 23 bytes in the map's node, no
 //! allocation of their own, see [`short_bytes`]), and a commit looks its batch's keys up a
-//! few at a time before using them, so that the loads overlap.
+//! few at a time before using them, so that the loads overlap. The row writer's queue is
+//! looked up on the writer's thread: a commit appends its rows to a list the thread moves
+//! into the queue's map when woken (see `Queue::incoming` in [`rows`]), so the executor pays
+//! two lookups per written key (the command's, the commit's in the hot cache), not three.
 
 mod committed;
 mod element_cache;

@@ -11,7 +11,9 @@
 //! hands each key row to a [`RowWriter`] after journaling it, and the writer's thread applies
 //! the rows to the same connection's open transaction, coalesced (a key written again before
 //! it was applied is applied once, with its last row) and in key order per chunk (each page
-//! touched once per chunk).
+//! touched once per chunk). The executor does not look the keys up in the queue's map: a
+//! commit appends its rows to a list, and the writer's thread moves them into the map (see
+//! [`Queue::incoming`]).
 //!
 //! The writer leaves a window of rows waiting (`storage.row_window_bytes`): a key written
 //! again while its row waits is applied once, with its last row. Rows are applied oldest
