@@ -462,6 +462,8 @@ struct Queue {
     backlogs: u64,
     /// The writer's thread applies no rows outside a merge (DEBUG ROW-WRITER PAUSE).
     paused: bool,
+    /// The writer's thread waits to be woken: a commit wakes it only then (a system call).
+    parked: bool,
     /// Why applying failed, until a settle succeeds.
     failed: Option<String>,
     /// Rows applied by the writer's thread, and on the executor's thread by a settle.
@@ -1386,7 +1388,10 @@ impl RowWriter {
         if !absorb && (q.is_empty() || q.failed.is_some() || q.holds_back(window)) {
             return; // nothing for the thread to do: no wake-up (a system call) per batch
         }
-        self.shared.wake.notify_one();
+        if q.parked {
+            // (A thread at work looks at the queue again before it waits.)
+            self.shared.wake.notify_one();
+        }
         if q.queued_bytes() > window + HOLD_QUEUED_BYTES && !q.backlog {
             q.backlog = true;
             q.backlogs += 1;
@@ -1699,7 +1704,9 @@ fn run(shared: &Shared) {
                 {
                     break;
                 }
+                q.parked = true;
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                q.parked = false;
             }
             if q.stop && !matches!(q.merge, Merge::Requested(_)) {
                 return;
