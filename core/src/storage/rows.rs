@@ -142,6 +142,11 @@ const RESUME_QUEUED_BYTES: usize = 2 << 20;
 /// queue and the record's fields.
 const ROW_OVERHEAD: usize = 160;
 
+/// Whether a row has an expiry, the key's or a field's.
+fn expires(row: Option<&Record>) -> bool {
+    row.is_some_and(|r| r.expire_at.is_some() || r.sub_expire_at.is_some())
+}
+
 pub(super) fn row_bytes(key: &[u8], row: Option<&Record>) -> usize {
     key.len() + row.map_or(0, |r| r.value.len()) + ROW_OVERHEAD
 }
@@ -464,6 +469,10 @@ struct Queue {
     paused: bool,
     /// The writer's thread waits to be woken: a commit wakes it only then (a system call).
     parked: bool,
+    /// Whether a row with an expiry (the key's or a field's) may be among those queued since
+    /// the queue was last empty or [`RowWriter::settle_due`] last looked: that look is a pass
+    /// over the queue, about ten a second, which a load without expiries need not pay.
+    may_expire: bool,
     /// Why applying failed, until a settle succeeds.
     failed: Option<String>,
     /// Rows applied by the writer's thread, and on the executor's thread by a settle.
@@ -529,6 +538,7 @@ impl Queue {
     fn push(&mut self, db: DbIndex, key: impl Into<ShortBytes>, row: Option<Record>, was: Base) {
         use hashlink::linked_hash_map::RawEntryMut;
         self.absorb();
+        self.may_expire |= expires(row.as_ref());
         let key = key.into();
         self.bytes += row_bytes(&key, row.as_ref());
         let now = Presence::of(row.as_ref());
@@ -567,6 +577,7 @@ impl Queue {
     /// `was` (both are the keyspace's account of the key), unless that row came without one
     /// ([`Self::absorb_some`] takes the count back then).
     fn push_known(&mut self, db: DbIndex, key: ShortBytes, row: Option<Record>, was: Presence) {
+        self.may_expire |= expires(row.as_ref());
         self.bytes += row_bytes(&key, row.as_ref());
         self.moved(db, Presence::of(row.as_ref()).minus(was));
         self.incoming.push_back(((db, key), (row, Some(was))));
@@ -834,6 +845,7 @@ impl Queue {
         };
         // A failure: the store counts from the table again once it has dealt with it.
         self.totals = None;
+        self.may_expire = true;
         // (database, count change, unknown keys' change)
         let mut counts: Vec<(DbIndex, (i64, i64), isize)> = Vec::new();
         for (db, _, key, row, was) in rows.rev() {
@@ -882,6 +894,7 @@ impl Queue {
     fn clear(&mut self) {
         self.absorbed.clear();
         self.incoming.clear();
+        self.may_expire = false;
         self.meta.clear();
         self.frozen.clear();
         self.frozen_meta.clear();
@@ -1476,13 +1489,25 @@ impl RowWriter {
     /// Applies the queued rows that `due` picks now, on the caller's thread, with `conn`
     /// (locked by the caller): a look for keys to expire needs the rows whose expiry passed
     /// in the table, not the whole queue. A pass over the queue, which the window bounds.
+    /// Skipped while no queued row has an expiry ([`Queue::may_expire`]).
     pub(super) fn settle_due(
         &self,
         conn: &Connection,
         due: impl Fn(&Record) -> bool,
     ) -> Result<usize, StoreError> {
         self.settle_taken(conn, |q| {
-            q.remove_where(|_, row| row.as_ref().is_some_and(&due))
+            if !q.may_expire {
+                return Vec::new();
+            }
+            // Rows with an expiry that stay queued (not due yet) keep the next look.
+            let stay = std::cell::Cell::new(false);
+            let taken = q.remove_where(|_, row| {
+                let due = row.as_ref().is_some_and(&due);
+                stay.set(stay.get() || (!due && expires(row.as_ref())));
+                due
+            });
+            q.may_expire = stay.get();
+            taken
         })
     }
 
@@ -2279,6 +2304,48 @@ mod tests {
         assert_eq!(writer.shared.queue().applied_inline, 2);
         writer.settle(&lock(&conn), false).unwrap();
         assert_eq!(applied_and_queued(&conn, &writer), (4, 0));
+    }
+
+    /// A look for due keys applies the queued rows whose expiry passed, and skips its pass
+    /// over the queue while none has an expiry; a row not due yet keeps the next look.
+    #[test]
+    fn settling_due_rows_applies_those_and_skips_a_queue_without_expiries() {
+        let conn = shared_conn(Connection::open_in_memory().unwrap());
+        let writer = RowWriter::start(Arc::clone(&conn), WINDOW).unwrap();
+        let ttl = |v: &str, at: i64| Record {
+            expire_at: Some(at),
+            ..record(v)
+        };
+        let due = |r: &Record| r.expire_at.is_some_and(|t| t <= 100);
+        let settle = |writer: &RowWriter| writer.settle_due(&lock(&conn), due).unwrap();
+        writer.push(0, Bytes::from("plain"), Some(record("p")));
+        assert!(!writer.shared.queue().may_expire);
+        assert_eq!(settle(&writer), 0);
+        writer.push(0, Bytes::from("soon"), Some(ttl("s", 50)));
+        writer.push(0, Bytes::from("later"), Some(ttl("l", 500)));
+        assert_eq!(settle(&writer), 1);
+        assert!(writer.pending(0, b"soon").is_none());
+        assert!(
+            writer.shared.queue().may_expire,
+            "\"later\" is still queued"
+        );
+        // "later" loses its expiry: nothing queued has one any more.
+        writer.push(0, Bytes::from("later"), Some(record("l")));
+        assert!(writer.shared.queue().may_expire);
+        assert_eq!(settle(&writer), 0);
+        assert!(!writer.shared.queue().may_expire);
+        // A row that comes through the commit's path counts the same.
+        writer.push_all(
+            vec![super::super::KeyRow {
+                db: 0,
+                key: ShortBytes::from(Bytes::from("again")),
+                row: Some(ttl("a", 10)),
+                was: Some(Presence::default()),
+            }],
+            |db| db,
+        );
+        assert_eq!(settle(&writer), 1);
+        assert_eq!(applied_and_queued(&conn, &writer), (2, 2));
     }
 
     #[test]
