@@ -536,28 +536,14 @@ impl Queue {
     /// place, and the presence before it). `was`: the key's presence before this row, which
     /// is the table's unless a row of the key is queued.
     fn push(&mut self, db: DbIndex, key: impl Into<ShortBytes>, row: Option<Record>, was: Base) {
-        use hashlink::linked_hash_map::RawEntryMut;
         self.absorb();
         self.may_expire |= expires(row.as_ref());
         let key = key.into();
         self.bytes += row_bytes(&key, row.as_ref());
         let now = Presence::of(row.as_ref());
-        let k = (db, key);
-        let before = match self.absorbed.raw_entry_mut().from_key(&k) {
-            RawEntryMut::Occupied(mut o) => {
-                let base = o.get().1;
-                let (old, _) = std::mem::replace(o.get_mut(), (row, base));
-                self.bytes -= row_bytes(&k.1, old.as_ref());
-                self.coalesced += 1;
-                // The keyspace's account of the key agrees with the queue's.
-                debug_assert!(
-                    base.is_none() || was.is_none() || was == Some(Presence::of(old.as_ref())),
-                    "a row queued with a presence its queued row does not give"
-                );
-                base.map(|_| Presence::of(old.as_ref()))
-            }
-            RawEntryMut::Vacant(v) => {
-                v.insert(k, (row, was));
+        let before = match self.enter((db, key), row, was) {
+            Some((base, old)) => base.map(|_| old),
+            None => {
                 if was.is_none() {
                     self.unknown += 1;
                 }
@@ -588,7 +574,6 @@ impl Queue {
     /// The next [`LOOKAHEAD`] keys are looked up before the first is moved (see
     /// [`RowWriter::push_all`]).
     fn absorb_some(&mut self, n: usize) -> bool {
-        use hashlink::linked_hash_map::RawEntryMut;
         let n = n.min(self.incoming.len());
         for i in 0..n {
             if i % LOOKAHEAD == 0 {
@@ -599,31 +584,47 @@ impl Queue {
             let Some((k, (row, was))) = self.incoming.pop_front() else {
                 break;
             };
-            let now = Presence::of(row.as_ref());
-            match self.absorbed.raw_entry_mut().from_key(&k) {
-                RawEntryMut::Occupied(mut o) => {
-                    let base = o.get().1;
-                    let (old, _) = std::mem::replace(o.get_mut(), (row, base));
-                    self.bytes -= row_bytes(&k.1, old.as_ref());
-                    self.coalesced += 1;
-                    debug_assert!(
-                        base.is_none() || was == Some(Presence::of(old.as_ref())),
-                        "a row queued with a presence its queued row does not give"
-                    );
-                    if base.is_none() {
-                        // Queued over a row that came without its key's presence: as
-                        // `push` does, the counts leave the key to the table's.
-                        let (keys, expires) = now.minus(was.expect("incoming rows have one"));
-                        self.shift(k.0, (-keys, -expires));
-                        self.totals = None;
-                    }
-                }
-                RawEntryMut::Vacant(v) => {
-                    v.insert(k, (row, was));
-                }
+            let (db, now) = (k.0, Presence::of(row.as_ref()));
+            if let Some((None, _)) = self.enter(k, row, was) {
+                // Queued over a row that came without its key's presence: as `push` does,
+                // the counts leave the key to the table's.
+                let (keys, expires) = now.minus(was.expect("incoming rows have one"));
+                self.shift(db, (-keys, -expires));
+                self.totals = None;
             }
         }
         !self.incoming.is_empty()
+    }
+
+    /// Puts a key's row in the map: in the place of a queued row of the key, which keeps its
+    /// place and its presence before it (returned, with the presence the replaced row gave),
+    /// or as a new entry (`None`).
+    fn enter(
+        &mut self,
+        k: (DbIndex, ShortBytes),
+        row: Option<Record>,
+        was: Base,
+    ) -> Option<(Base, Presence)> {
+        use hashlink::linked_hash_map::RawEntryMut;
+        match self.absorbed.raw_entry_mut().from_key(&k) {
+            RawEntryMut::Occupied(mut o) => {
+                let base = o.get().1;
+                let (old, _) = std::mem::replace(o.get_mut(), (row, base));
+                self.bytes -= row_bytes(&k.1, old.as_ref());
+                self.coalesced += 1;
+                let old = Presence::of(old.as_ref());
+                // The keyspace's account of the key agrees with the queue's.
+                debug_assert!(
+                    base.is_none() || was.is_none() || was == Some(old),
+                    "a row queued with a presence its queued row does not give"
+                );
+                Some((base, old))
+            }
+            RawEntryMut::Vacant(v) => {
+                v.insert(k, (row, was));
+                None
+            }
+        }
     }
 
     /// Moves every row waiting in `incoming` into the map.
