@@ -143,7 +143,7 @@ pub struct Record {
 }
 
 /// A key's row to write (`row`: `None` deletes it), as [`Store::write_rows`] takes it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct KeyRow {
     /// The store database.
     pub db: DbIndex,
