@@ -19,6 +19,7 @@ use crate::engine::blocked::Continuation;
 use crate::engine::client::{ClientId, ClientState, ReplyMode};
 use crate::engine::replies::Pending;
 pub use crate::engine::replies::Response;
+use crate::engine::table::Command;
 use crate::engine::Engine;
 pub use crate::engine::ExecutorGone;
 use crate::protocol::Reply;
@@ -379,6 +380,11 @@ fn handle(engine: &mut Engine, req: Request) -> bool {
     false
 }
 
+/// Element names a pipeline's prefetch looks up at most (see [`run_pipeline`]): enough for
+/// a deep pipeline of one-member commands, without a command of a million members going
+/// through its names twice.
+const PREFETCH_ELEMENTS: usize = 256;
+
 /// Runs `commands[from..]` for `client` into `p`, until the end or a command that blocks (the
 /// rest then waits in the client's continuation), and queues `p` for release with the batch.
 fn run_pipeline(
@@ -394,22 +400,47 @@ fn run_pipeline(
     if commands.len() > from + 1 {
         // Most commands' first argument is their key (for the others the lookup is wasted);
         // a long command may have more (MSET, MGET, DEL), which the table's key positions
-        // give, at the cost of a table lookup, which short commands are spared. The keys are
-        // gathered first: the lookups overlap only in a loop that does nothing else.
+        // give. A command with more than its key may name elements of a large collection
+        // (HSET's field, SADD's member), which the table's element positions give. The table
+        // is asked once per run of the same command name, and not for GET-like commands.
+        // The keys and elements are gathered first: the lookups overlap only in a loop that
+        // does nothing else.
         let table = &engine.commands;
         let mut keys: Vec<&[u8]> = Vec::with_capacity(commands.len() - from);
+        let mut elements: Vec<(&[u8], &[u8])> = Vec::new();
+        let mut last: Option<(&[u8], Option<&Command>)> = None;
         for argv in &commands[from..] {
-            match argv.len() {
-                0 | 1 => {}
-                2..=4 => keys.push(&argv[1]),
-                n => {
-                    if let Some(cmd) = table.get(&argv[0]) {
-                        keys.extend(cmd.step_key_positions(n).map(|i| &argv[i][..]));
-                    }
+            let n = argv.len();
+            if n < 2 {
+                continue;
+            }
+            if n == 2 {
+                keys.push(&argv[1]);
+                continue;
+            }
+            let cmd = match last {
+                Some((name, cmd)) if name == &argv[0][..] => cmd,
+                _ => {
+                    let cmd = table.get(&argv[0]).map(|c| &**c);
+                    last = Some((&argv[0], cmd));
+                    cmd
                 }
+            };
+            let Some(cmd) = cmd else { continue };
+            if n <= 4 {
+                keys.push(&argv[1]);
+            } else {
+                keys.extend(cmd.step_key_positions(n).map(|i| &argv[i][..]));
+            }
+            if cmd.first_key == 1 {
+                let room = PREFETCH_ELEMENTS.saturating_sub(elements.len());
+                let names = cmd.elements.positions(n).take(room);
+                elements.extend(names.map(|i| (&argv[1][..], &argv[i][..])));
             }
         }
-        engine.keyspace.prefetch(client.db, keys.into_iter());
+        engine
+            .keyspace
+            .prefetch(client.db, keys.into_iter(), &elements);
     }
     for (i, argv) in commands.iter().enumerate().skip(from) {
         let reply = engine.execute(&mut client, argv);

@@ -25,6 +25,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hset", -4, hset)
         .flags(WRITE | DENYOOM | FAST)
         .keys(1, 1, 1)
+        .elements(2, -2, 2)
         .categories(&["write", "hash", "fast"])
         .doc(
             "hash",
@@ -35,6 +36,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hsetnx", 4, hsetnx)
         .flags(WRITE | DENYOOM | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(&["write", "hash", "fast"])
         .doc(
             "hash",
@@ -45,6 +47,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hmset", -4, hmset)
         .flags(WRITE | DENYOOM | FAST)
         .keys(1, 1, 1)
+        .elements(2, -2, 2)
         .categories(&["write", "hash", "fast"])
         .doc(
             "hash",
@@ -55,11 +58,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hget", 3, hget)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(&["read", "hash", "fast"])
         .doc("hash", "Returns the value of a field in a hash.", SINCE_2, "O(1)"),
     CommandSpec::new("hmget", -3, hmget)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, -1, 1)
         .categories(&["read", "hash", "fast"])
         .doc(
             "hash",
@@ -75,6 +80,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hdel", -3, hdel)
         .flags(WRITE | FAST)
         .keys(1, 1, 1)
+        .elements(2, -1, 1)
         .categories(&["write", "hash", "fast"])
         .doc(
             "hash",
@@ -85,6 +91,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hexists", 3, hexists)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(&["read", "hash", "fast"])
         .doc("hash", "Determines whether a field exists in a hash.", SINCE_2, "O(1)"),
     CommandSpec::new("hlen", 2, hlen)
@@ -105,11 +112,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hstrlen", 3, hstrlen)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(&["read", "hash", "fast"])
         .doc("hash", "Returns the length of the value of a field.", "3.2.0", "O(1)"),
     CommandSpec::new("hincrby", 4, hincrby)
         .flags(WRITE | DENYOOM | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(&["write", "hash", "fast"])
         .doc(
             "hash",
@@ -120,6 +129,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hincrbyfloat", 4, hincrbyfloat)
         .flags(WRITE | DENYOOM | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(&["write", "hash", "fast"])
         .doc(
             "hash",

@@ -30,6 +30,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sadd", -3, sadd)
         .flags(WRITE | DENYOOM | FAST)
         .keys(1, 1, 1)
+        .elements(2, -1, 1)
         .categories(W_FAST)
         .doc(
             "set",
@@ -40,6 +41,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("srem", -3, srem)
         .flags(WRITE | FAST)
         .keys(1, 1, 1)
+        .elements(2, -1, 1)
         .categories(W_FAST)
         .doc(
             "set",
@@ -60,11 +62,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sismember", 3, sismember)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(R_FAST)
         .doc("set", "Determines whether a member belongs to a set.", "1.0.0", "O(1)"),
     CommandSpec::new("smismember", -3, smismember)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, -1, 1)
         .categories(R_FAST)
         .doc(
             "set",
@@ -100,6 +104,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("smove", 4, smove)
         .flags(WRITE | FAST)
         .keys(1, 2, 1)
+        .elements(3, 3, 1)
         .categories(W_FAST)
         .doc("set", "Moves a member from one set to another.", "1.0.0", "O(1)"),
     CommandSpec::new("sinter", -2, sinter)

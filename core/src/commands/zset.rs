@@ -36,6 +36,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zadd", -4, zadd)
         .flags(WRITE | DENYOOM | FAST)
         .keys(1, 1, 1)
+        .elements(3, -1, 2)
         .categories(WRITE_FAST)
         .doc(
             GROUP,
@@ -46,6 +47,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zincrby", 4, zincrby)
         .flags(WRITE | DENYOOM | FAST)
         .keys(1, 1, 1)
+        .elements(3, 3, 1)
         .categories(WRITE_FAST)
         .doc(
             GROUP,
@@ -56,6 +58,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zrem", -3, zrem)
         .flags(WRITE | FAST)
         .keys(1, 1, 1)
+        .elements(2, -1, 1)
         .categories(WRITE_FAST)
         .doc(
             GROUP,
@@ -71,11 +74,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zscore", 3, zscore)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(READ_FAST)
         .doc(GROUP, "Returns the score of a member in a sorted set.", "1.2.0", "O(1)"),
     CommandSpec::new("zmscore", -3, zmscore)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, -1, 1)
         .categories(READ_FAST)
         .doc(
             GROUP,
@@ -86,6 +91,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zrank", -3, zrank)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(READ_FAST)
         .doc(
             GROUP,
@@ -96,6 +102,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zrevrank", -3, zrevrank)
         .flags(READONLY | FAST)
         .keys(1, 1, 1)
+        .elements(2, 2, 1)
         .categories(READ_FAST)
         .doc(
             GROUP,

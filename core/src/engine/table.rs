@@ -89,6 +89,9 @@ pub struct CommandSpec {
     /// Position of a `numkeys` argument followed by that many keys (LMPOP, ZUNION, ...), on
     /// top of any keys first/last/step give; 0 = none.
     pub numkeys_at: i32,
+    /// Where the command names elements of its first key's collection (hash fields, set
+    /// and sorted-set members), for the executor's prefetch of a pipeline's lookups.
+    pub elements: Span,
     /// ACL categories without the `@` (`"string"`, `"fast"`, ...).
     pub categories: &'static [&'static str],
     /// COMMAND DOCS group (`"string"`, `"server"`, `"connection"`, ...).
@@ -103,6 +106,44 @@ pub struct CommandSpec {
     pub handler: Option<HandlerFn>,
     /// Subcommands (`CLIENT ID`, `CONFIG GET`, ...).
     pub subcommands: &'static [CommandSpec],
+}
+
+/// Argument positions given as Redis gives a command's keys: the first (0 = none), the last
+/// (negative counts from the end), the step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The first position; 0 = none.
+    pub first: i32,
+    /// The last position; negative counts from the end (-1: the last argument).
+    pub last: i32,
+    /// The step between positions.
+    pub step: i32,
+}
+
+impl Span {
+    /// No positions.
+    pub const NONE: Span = Span {
+        first: 0,
+        last: 0,
+        step: 0,
+    };
+
+    /// The positions the span gives for `argc` arguments.
+    pub fn positions(self, argc: usize) -> impl Iterator<Item = usize> {
+        let last = if self.last < 0 {
+            argc as i64 + self.last as i64
+        } else {
+            self.last as i64
+        };
+        let (first, last) = if self.first > 0 && self.step > 0 {
+            (self.first as i64, last.min(argc as i64 - 1))
+        } else {
+            (1, 0) // none
+        };
+        (first..=last)
+            .step_by(self.step.max(1) as usize)
+            .map(|i| i as usize)
+    }
 }
 
 /// The handler type of a static row.
@@ -132,6 +173,7 @@ impl CommandSpec {
             last_key: 0,
             step: 0,
             numkeys_at: 0,
+            elements: Span::NONE,
             categories: &[],
             group: "generic",
             summary: "",
@@ -159,6 +201,13 @@ impl CommandSpec {
     /// Sets the position of a `numkeys` argument followed by that many keys.
     pub const fn numkeys(mut self, at: i32) -> CommandSpec {
         self.numkeys_at = at;
+        self
+    }
+
+    /// Sets the positions of the elements the command names (see [`Self::elements`]): the
+    /// first, the last (negative counts from the end), the step.
+    pub const fn elements(mut self, first: i32, last: i32, step: i32) -> CommandSpec {
+        self.elements = Span { first, last, step };
         self
     }
 
@@ -207,6 +256,8 @@ pub struct Command {
     pub step: i32,
     /// See [`CommandSpec::numkeys_at`].
     pub numkeys_at: i32,
+    /// See [`CommandSpec::elements`].
+    pub elements: Span,
     /// ACL categories without the `@`.
     pub categories: Vec<String>,
     /// The categories as ACL checks use them: [`Self::categories`] plus those Redis implies
@@ -250,6 +301,7 @@ impl Command {
             last_key: 0,
             step: 0,
             numkeys_at: 0,
+            elements: Span::NONE,
             categories: Vec::new(),
             acl_categories: 0,
             group: "module".into(),
@@ -271,6 +323,7 @@ impl Command {
             .flags(spec.flags)
             .keys(spec.first_key, spec.last_key, spec.step)
             .numkeys(spec.numkeys_at)
+            .elements(spec.elements.first, spec.elements.last, spec.elements.step)
             .categories(spec.categories.iter().copied())
             .doc(spec.group, spec.summary, spec.since, spec.complexity)
     }
@@ -293,6 +346,12 @@ impl Command {
     /// See [`CommandSpec::numkeys`].
     pub fn numkeys(mut self, at: i32) -> Command {
         self.numkeys_at = at;
+        self
+    }
+
+    /// See [`CommandSpec::elements`].
+    pub fn elements(mut self, first: i32, last: i32, step: i32) -> Command {
+        self.elements = Span { first, last, step };
         self
     }
 
@@ -422,19 +481,12 @@ impl Command {
     /// The key positions the spec's first/last/step give for `argc` arguments (not those
     /// after a `numkeys`).
     pub fn step_key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
-        let last = if self.last_key < 0 {
-            argc as i64 + self.last_key as i64
-        } else {
-            self.last_key as i64
-        };
-        let (first, last) = if self.first_key > 0 && self.step > 0 {
-            (self.first_key as i64, last.min(argc as i64 - 1))
-        } else {
-            (1, 0) // no keys
-        };
-        (first..=last)
-            .step_by(self.step.max(1) as usize)
-            .map(|i| i as usize)
+        Span {
+            first: self.first_key,
+            last: self.last_key,
+            step: self.step,
+        }
+        .positions(argc)
     }
 
     /// The key positions the command's spec gives: first/last/step and `numkeys`.

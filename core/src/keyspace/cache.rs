@@ -8,7 +8,7 @@ use hashlink::LinkedHashMap;
 
 use super::{Encodings, Entry, Keyspace, KeyspaceStats, Value, WatchRegistry};
 use crate::events::KeyEvent;
-use crate::storage::{DbIndex, Presence, ShortBytes, Store, StoreError};
+use crate::storage::{CollectionId, DbIndex, Presence, ShortBytes, Store, StoreError};
 
 /// Fixed cost charged per cached key on top of its value's bytes (and its key's, when too
 /// long to be kept inline, see [`ShortBytes`]): what the map really allocates for it, so that
@@ -357,8 +357,15 @@ impl Keyspace {
     /// short values are in the CPU's cache when the commands run. A lookup over a large key
     /// set is a chain of dependent memory loads (the table, the node, the key's bytes, the
     /// value's); one command at a time, each chain waits alone, while these lookups, having
-    /// nothing between them, overlap.
-    pub fn prefetch<'k>(&self, db: DbIndex, keys: impl Iterator<Item = &'k [u8]>) {
+    /// nothing between them, overlap. The same goes, next, for the `elements` the commands
+    /// name of their keys' large hashes, sets and sorted sets (`(key, field or member)`),
+    /// which the store looks up in its own cache ([`Store::prefetch_elements`]).
+    pub fn prefetch<'k>(
+        &self,
+        db: DbIndex,
+        keys: impl Iterator<Item = &'k [u8]>,
+        elements: &[(&[u8], &[u8])],
+    ) {
         let Some(cache) = self.dbs.get(db as usize) else {
             return;
         };
@@ -368,6 +375,33 @@ impl Keyspace {
                     prefetch_bytes(b);
                 }
             }
+        }
+        if elements.is_empty() {
+            return;
+        }
+        let mut wanted = Vec::with_capacity(elements.len());
+        let mut last: Option<(&[u8], Option<CollectionId>)> = None;
+        for &(key, sub) in elements {
+            let cid = match last {
+                Some((k, cid)) if k == key => cid,
+                _ => {
+                    let entry = cache.map.get(key).and_then(|slot| slot.entry.as_ref());
+                    let cid = match entry.map(|e| &e.value) {
+                        Some(Value::Hash(h)) => h.cid(),
+                        Some(Value::Set(s)) => s.cid(),
+                        Some(Value::ZSet(z)) => z.cid(),
+                        _ => None,
+                    };
+                    last = Some((key, cid));
+                    cid
+                }
+            };
+            if let Some(cid) = cid {
+                wanted.push((cid, sub));
+            }
+        }
+        if !wanted.is_empty() {
+            self.store.prefetch_elements(&wanted);
         }
     }
 

@@ -24,6 +24,7 @@
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 
+use super::element_table::{Clock, Table};
 use super::short_bytes::apart;
 use super::{CollectionId, Element, ShortBytes};
 
@@ -32,10 +33,8 @@ use super::{CollectionId, Element, ShortBytes};
 const MAX_VALUE: usize = 1024;
 
 /// Memory an entry takes besides the bytes of a name or value too long to be kept inline
-/// ([`ShortBytes`]): the map's node (the name, the entry, two links) and its bucket (a
-/// pointer and a control byte, at a load of 7/8 to 7/16: 16 bytes on average).
-const ENTRY_OVERHEAD: usize =
-    std::mem::size_of::<(ShortBytes, Cached)>() + 2 * std::mem::size_of::<usize>() + 16;
+/// ([`ShortBytes`]): its slot in its collection's table, with the empty slots around it.
+const ENTRY_OVERHEAD: usize = Table::<Cached>::ENTRY_BYTES;
 
 /// Memory a cached collection takes besides its entries: its node in the map of
 /// collections and its own map's table.
@@ -62,7 +61,7 @@ impl Cached {
 
 #[derive(Default)]
 struct Collection {
-    entries: Map<ShortBytes, Cached>,
+    entries: Table<Cached>,
     bytes: usize,
 }
 
@@ -145,6 +144,32 @@ impl ElementCache {
         }
     }
 
+    /// Starts loading what [`Self::get`] will read of these elements, without waiting for
+    /// it: every tag first, then every entry the tags point to (see [`Table`]), so that the
+    /// misses of a pipeline's lookups overlap instead of each waiting alone.
+    pub(super) fn prefetch(&self, wanted: &[(CollectionId, &[u8])]) {
+        let mut started = Vec::with_capacity(wanted.len());
+        let mut at: Option<(CollectionId, Option<&Collection>)> = None;
+        for &(cid, sub) in wanted {
+            let collection = match at {
+                Some((c, collection)) if c == cid => collection,
+                _ => {
+                    let collection = self.collections.get(&cid);
+                    at = Some((cid, collection));
+                    collection
+                }
+            };
+            if let Some(table) = collection.map(|c| &c.entries) {
+                let hash = table.hash(sub);
+                table.prefetch_tags(hash);
+                started.push((table, hash));
+            }
+        }
+        for (table, hash) in started {
+            table.prefetch_entry(hash);
+        }
+    }
+
     /// Notes element `sub`'s row as the file now holds it (`None`: no such element).
     pub(super) fn put(&mut self, cid: CollectionId, sub: &[u8], row: Option<(&[u8], Option<i64>)>) {
         if self.budget == 0 || row.is_some_and(|(v, _)| v.len() > MAX_VALUE) {
@@ -209,7 +234,7 @@ impl ElementCache {
         let Some(collection) = self.collections.get_mut(&cid) else {
             return;
         };
-        if let Some(cached) = collection.entries.remove(sub) {
+        if let Some((_, cached)) = collection.entries.remove(sub) {
             let cost = cached.cost(sub);
             collection.bytes -= cost;
             self.bytes -= cost;
@@ -264,17 +289,23 @@ impl ElementCache {
             let Some(collection) = self.collections.to_back(&cid) else {
                 return;
             };
-            let Some((sub, mut cached)) = collection.entries.pop_front() else {
-                self.collections.remove(&cid);
-                self.bytes -= COLLECTION_OVERHEAD;
-                continue;
+            let step = collection.entries.clock(|cached| {
+                let spare = cached.referenced && passed < PASS_LIMIT;
+                if spare {
+                    passed += 1;
+                    cached.referenced = false;
+                }
+                spare
+            });
+            let (sub, cached) = match step {
+                Clock::Empty => {
+                    self.collections.remove(&cid);
+                    self.bytes -= COLLECTION_OVERHEAD;
+                    continue;
+                }
+                Clock::Spared => continue,
+                Clock::Evicted(sub, cached) => (sub, cached),
             };
-            if cached.referenced && passed < PASS_LIMIT {
-                passed += 1;
-                cached.referenced = false;
-                collection.entries.insert(sub, cached);
-                continue;
-            }
             let cost = cached.cost(&sub);
             collection.bytes -= cost;
             self.bytes -= cost;

@@ -34,6 +34,7 @@
 mod committed;
 mod element_cache;
 mod element_rows;
+mod element_table;
 mod keyfilter;
 mod prepared;
 mod reach;
@@ -460,6 +461,12 @@ pub trait Store: Send {
 
     /// Reads one element of a collection.
     fn element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<Option<Element>, StoreError>;
+    /// Makes the CPU load what reading these elements will reach in memory, without reading
+    /// them: a pipeline's lookups then overlap instead of each waiting alone (see
+    /// [`crate::keyspace::Keyspace::prefetch`]). Only a hint; a store may ignore it.
+    fn prefetch_elements(&self, wanted: &[(CollectionId, &[u8])]) {
+        let _ = wanted;
+    }
     /// Inserts or replaces one element.
     fn put_element(&mut self, cid: CollectionId, element: &Element) -> Result<(), StoreError>;
     /// [`Self::put_element`] that says whether the element was there before: HSET's answer

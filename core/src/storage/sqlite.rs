@@ -2286,6 +2286,10 @@ impl Store for SqliteStore {
         Ok(element)
     }
 
+    fn prefetch_elements(&self, wanted: &[(CollectionId, &[u8])]) {
+        self.elements.prefetch(wanted);
+    }
+
     fn put_element(&mut self, cid: CollectionId, element: &Element) -> Result<(), StoreError> {
         self.replace_element(cid, element).map(drop)
     }
