@@ -462,8 +462,9 @@ pub trait Store: Send {
     /// Reads one element of a collection.
     fn element(&mut self, cid: CollectionId, sub: &[u8]) -> Result<Option<Element>, StoreError>;
     /// Makes the CPU load what reading these elements will reach in memory, without reading
-    /// them: a pipeline's lookups then overlap instead of each waiting alone (see
-    /// [`crate::keyspace::Keyspace::prefetch`]). Only a hint; a store may ignore it.
+    /// them: a pipeline's lookups then overlap instead of each waiting alone (the
+    /// keyspace's prefetch asks before a pipeline's commands run). Only a hint; a store may
+    /// ignore it.
     fn prefetch_elements(&self, wanted: &[(CollectionId, &[u8])]) {
         let _ = wanted;
     }
