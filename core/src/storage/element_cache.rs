@@ -45,17 +45,47 @@ const PASS_LIMIT: usize = 8;
 
 type Map<K, V> = LinkedHashMap<K, V, ahash::RandomState>;
 
-/// One element's row as the file holds it.
+/// One element's row as the file holds it, in 40 bytes (an entry's slot is 80: a cached
+/// collection of 100,000 members takes about 12 MB, see [`Table::ENTRY_BYTES`]).
 struct Cached {
-    /// Its value and expiry; `None`: the collection has no such element.
-    row: Option<(ShortBytes, Option<i64>)>,
-    /// Read since the eviction's hand last passed it.
-    referenced: bool,
+    /// Its value (empty when the collection has no such element).
+    value: ShortBytes,
+    /// Its expiry in Unix ms, [`NO_EXPIRY`], or [`ABSENT`]: the collection has no such
+    /// element.
+    expire: i64,
 }
 
+/// [`Cached::expire`] of an element without an expiry.
+const NO_EXPIRY: i64 = i64::MIN + 1;
+/// [`Cached::expire`] of an element the collection does not have.
+const ABSENT: i64 = i64::MIN;
+
 impl Cached {
+    fn new(row: Option<(ShortBytes, Option<i64>)>) -> Cached {
+        match row {
+            None => Cached {
+                value: ShortBytes::copy_from_slice(b""),
+                expire: ABSENT,
+            },
+            Some((value, expire_at)) => Cached {
+                value,
+                // An expiry as low as the markers is long past: the same as the oldest one.
+                expire: expire_at.map_or(NO_EXPIRY, |at| at.max(NO_EXPIRY + 1)),
+            },
+        }
+    }
+
+    /// Its value and expiry; `None`: the collection has no such element.
+    fn row(&self) -> Option<(&ShortBytes, Option<i64>)> {
+        match self.expire {
+            ABSENT => None,
+            NO_EXPIRY => Some((&self.value, None)),
+            at => Some((&self.value, Some(at))),
+        }
+    }
+
     fn cost(&self, sub: &[u8]) -> usize {
-        apart(sub.len()) + self.row.as_ref().map_or(0, |(v, _)| apart(v.len())) + ENTRY_OVERHEAD
+        apart(sub.len()) + self.row().map_or(0, |(v, _)| apart(v.len())) + ENTRY_OVERHEAD
     }
 }
 
@@ -131,16 +161,15 @@ impl ElementCache {
         let Some(cached) = self
             .collections
             .get_mut(&cid)
-            .and_then(|c| c.entries.get_mut(sub))
+            .and_then(|c| c.entries.get_referenced(sub))
         else {
             self.misses += 1;
             return Known::Unknown;
         };
         self.hits += 1;
-        cached.referenced = true;
-        match &cached.row {
+        match cached.row() {
             None => Known::Absent,
-            Some((value, expire_at)) => Known::Present(value, *expire_at),
+            Some((value, expire_at)) => Known::Present(value, expire_at),
         }
     }
 
@@ -187,17 +216,14 @@ impl ElementCache {
         let added = match collection.entries.get_mut(sub) {
             Some(cached) => {
                 let old = cached.cost(sub);
-                cached.row = row;
+                *cached = Cached::new(row);
                 let new = cached.cost(sub);
                 collection.bytes = collection.bytes + new - old;
                 self.bytes = self.bytes + new - old;
                 false
             }
             None => {
-                let cached = Cached {
-                    row,
-                    referenced: false,
-                };
+                let cached = Cached::new(row);
                 let cost = cached.cost(sub);
                 collection.bytes += cost;
                 self.bytes += cost;
@@ -222,7 +248,7 @@ impl ElementCache {
         };
         if let Some(cached) = collection.entries.get_mut(sub) {
             let old = cached.cost(sub);
-            cached.row = None;
+            *cached = Cached::new(None);
             let freed = old - cached.cost(sub);
             collection.bytes -= freed;
             self.bytes -= freed;
@@ -289,14 +315,10 @@ impl ElementCache {
             let Some(collection) = self.collections.to_back(&cid) else {
                 return;
             };
-            let step = collection.entries.clock(|cached| {
-                let spare = cached.referenced && passed < PASS_LIMIT;
-                if spare {
-                    passed += 1;
-                    cached.referenced = false;
-                }
-                spare
-            });
+            let step = collection.entries.clock(passed < PASS_LIMIT);
+            if matches!(step, Clock::Spared) {
+                passed += 1;
+            }
             let (sub, cached) = match step {
                 Clock::Empty => {
                     self.collections.remove(&cid);
@@ -384,6 +406,27 @@ mod tests {
         c.put(1, b"a", Some((b"short", None)));
         c.put(1, b"a", Some((&[7u8; MAX_VALUE + 1], None)));
         assert_eq!(value(&mut c, 1, b"a"), None);
+    }
+
+    #[test]
+    fn an_entry_costs_no_more_than_in_the_linked_map_it_replaced() {
+        // The linked hash map charged 120 bytes an entry; a dearer one holds fewer elements
+        // in the same budget, and every miss is a read of the file.
+        const { assert!(std::mem::size_of::<Cached>() == 40) };
+        const { assert!(ENTRY_OVERHEAD <= 120) };
+    }
+
+    #[test]
+    fn an_expiry_as_low_as_the_markers_reads_back_as_long_past() {
+        let row = |at| {
+            Cached::new(Some((ShortBytes::copy_from_slice(b"v"), at)))
+                .row()
+                .map(|(_, e)| e)
+        };
+        assert_eq!(row(None), Some(None));
+        assert_eq!(row(Some(5)), Some(Some(5)));
+        assert_eq!(row(Some(i64::MIN)), Some(Some(i64::MIN + 2)));
+        assert_eq!(Cached::new(None).row().map(|_| ()), None);
     }
 
     #[test]

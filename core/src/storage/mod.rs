@@ -30,6 +30,11 @@
 //! looked up on the writer's thread: a commit appends its rows to a list the thread moves
 //! into the queue's map when woken (see `Queue::incoming` in [`rows`]), so the executor pays
 //! two lookups per written key (the command's, the commit's in the hot cache), not three.
+//! The element cache keeps its entries in open-addressing tables with a tag byte per slot
+//! ([`element_table`]): before a pipeline's commands run, the elements they name (the
+//! command table's element positions) are fetched ahead, every tag line and then every
+//! entry line, so that a lookup of a member of a large set finds it in the CPU's cache
+//! ([`Store::prefetch_elements`]).
 
 mod committed;
 mod element_cache;
