@@ -20,7 +20,7 @@
 //! events      what a key event is, and the notify-keyspace-events letters
 //! storage     the Store trait, SQLite, the redo journal in front of it, the row writer
 //! protocol    RESP parsing and encoding; glob: pattern matching; allocator: jemalloc's
-//!             figures (leaves)
+//!             figures; prefetch: a cache-line hint (leaves)
 //! ```
 //!
 //! The engine knows nothing of the Lua host or the plugins: they keep their state in
@@ -58,6 +58,7 @@ pub(crate) mod keyspace;
 pub(crate) mod lua;
 pub(crate) mod metrics;
 pub mod plugin;
+pub(crate) mod prefetch;
 pub(crate) mod protocol;
 pub mod server;
 pub(crate) mod storage;

@@ -372,7 +372,7 @@ impl Keyspace {
         for key in keys {
             if let Some(Some(entry)) = cache.map.get(key).map(|slot| &slot.entry) {
                 if let Value::String(b) = &entry.value {
-                    prefetch_bytes(b);
+                    crate::prefetch::prefetch(b.as_ptr());
                 }
             }
         }
@@ -494,17 +494,6 @@ impl Keyspace {
             db = (db + 1) % self.dbs.len();
         }
     }
-}
-
-/// Asks the CPU to bring the first line of `bytes` into its cache, without waiting for it.
-fn prefetch_bytes(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(bytes.as_ptr().cast(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
 }
 
 #[cfg(test)]

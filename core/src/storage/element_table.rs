@@ -17,6 +17,7 @@
 //! says whether the entry under it gets another round.
 
 use super::ShortBytes;
+use crate::prefetch::prefetch;
 
 /// The fewest slots a table that holds anything has.
 const MIN_SLOTS: usize = 8;
@@ -280,16 +281,6 @@ impl<V> Table<V> {
         let (name, value) = self.take(i);
         Clock::Evicted(name, value)
     }
-}
-
-fn prefetch<T>(at: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(at.cast(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 #[cfg(test)]
