@@ -294,7 +294,13 @@ impl Engine {
         }
     }
 
+    /// Milliseconds writes have waited on the store's back-pressure so far, for the latency
+    /// monitor (0 while it is off: the store's figures cost a pass over its queues, which
+    /// a commit need not pay when nothing reads them).
     fn backpressure_ms(&self) -> u64 {
+        if !self.latency.monitoring() {
+            return 0;
+        }
         self.keyspace
             .store_journal_stats()
             .map_or(0, |j| j.backpressure_ms)

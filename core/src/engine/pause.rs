@@ -121,11 +121,7 @@ impl Engine {
     /// CLIENT PAUSE holds them still.
     pub(crate) fn check_write_backlog(&mut self) {
         let monitoring = self.latency.monitoring();
-        let backpressure = if monitoring {
-            self.backpressure_ms()
-        } else {
-            0
-        };
+        let backpressure = self.backpressure_ms();
         let backlog = self.keyspace.store_mut().write_backlog();
         if monitoring {
             // A hold at the journal's limit that ended is a `backpressure` latency event.
