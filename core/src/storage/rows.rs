@@ -1067,7 +1067,7 @@ impl Shared {
     fn apply_elements(
         &self,
         conn: &Connection,
-        mut entries: Vec<(Bytes, Pending)>,
+        mut entries: Vec<(element_rows::ElementKey, Pending)>,
     ) -> Result<usize, String> {
         let merging = || matches!(self.queue().merge, Merge::Requested(_));
         if conn.is_autocommit() {
@@ -1147,7 +1147,7 @@ impl RowWriter {
 
     /// Queues an element's new row (see [`element_rows`]), replacing a queued row of the same
     /// element, which keeps what the table holds of it.
-    pub(super) fn push_element(&self, key: Bytes, pending: Pending) {
+    pub(super) fn push_element(&self, key: element_rows::ElementKey, pending: Pending) {
         self.shared.queue().elements.push(key, pending);
     }
 
@@ -1159,7 +1159,7 @@ impl RowWriter {
         h: i64,
         sub: &[u8],
     ) -> Option<Option<(Bytes, Option<i64>)>> {
-        let q = self.shared.queue();
+        let mut q = self.shared.queue();
         if !q.elements.holds(None) {
             return None;
         }
@@ -1213,7 +1213,7 @@ impl RowWriter {
     fn settle_taken_elements(
         &self,
         conn: &Connection,
-        entries: Vec<(Bytes, Pending)>,
+        entries: Vec<(element_rows::ElementKey, Pending)>,
     ) -> Result<usize, StoreError> {
         if entries.is_empty() {
             return Ok(0);
@@ -1398,8 +1398,9 @@ impl RowWriter {
         if q.queued_bytes() > window + HOLD_QUEUED_BYTES {
             // Rows not yet in the map count once per batch that queued them: once each.
             q.absorb();
+            q.elements.absorb();
         }
-        let absorb = q.incoming.len() >= ABSORB_WAKE;
+        let absorb = q.incoming.len() >= ABSORB_WAKE || q.elements.incoming() >= ABSORB_WAKE;
         if !absorb && (q.is_empty() || q.failed.is_some() || q.holds_back(window)) {
             return; // nothing for the thread to do: no wake-up (a system call) per batch
         }
@@ -1674,7 +1675,9 @@ impl RowWriter {
     /// Fills the row writer's fields of `stats`.
     pub(super) fn stats(&self, stats: &mut super::JournalStats) {
         let mut q = self.shared.queue();
-        q.absorb(); // (the figures count rows coalesced in the map)
+        // (The figures count rows coalesced in the maps.)
+        q.absorb();
+        q.elements.absorb();
         stats.rows_window_bytes = self.shared.window() as u64;
         stats.rows_queued = q.rows_queued() as u64;
         stats.rows_queued_bytes = q.queued_bytes() as u64;
@@ -1716,9 +1719,9 @@ fn run(shared: &Shared) {
         {
             let mut q = shared.queue();
             loop {
-                // The rows the executor queued join the map here, a chunk per hold of the
+                // The rows the executor queued join the maps here, a chunk per hold of the
                 // queue (the executor's next commit takes it too).
-                while q.absorb_some(CHUNK) {
+                while q.absorb_some(CHUNK) | q.elements.absorb_some(CHUNK) {
                     drop(q);
                     q = shared.queue();
                 }
