@@ -16,8 +16,9 @@
 //! copies, streams' ordered rows); a rollback, a flush of everything and a plugin's SQL over
 //! the store's tables forget them all. Collections whose key was deleted or replaced are
 //! never asked about again (collection ids are not reused), so their entries go with the
-//! eviction. The cache takes an eighth of the memory given to SQLite's page cache, which it
-//! spares the same lookups (see [`super::SqliteStore`]'s `set_page_cache_bytes`). Eviction is
+//! eviction. The cache takes, of the memory given to SQLite's page cache, what the database's
+//! pages cannot fill, and an eighth at least: it spares SQLite the same lookups (see
+//! [`super::SqliteStore`]'s `split_page_cache`). Eviction is
 //! CLOCK within each collection, the collections giving up an entry in turn: an entry read
 //! since the hand last passed it gets another round.
 
@@ -134,7 +135,7 @@ impl Known<'_> {
 pub struct ElementCacheStats {
     /// Bytes the entries take, as charged against the budget.
     pub bytes: u64,
-    /// Its budget: an eighth of the page cache's.
+    /// Its budget: of the page cache's, what the database's pages leave, an eighth at least.
     pub max_bytes: u64,
     /// Elements (or known absences) held.
     pub entries: u64,
