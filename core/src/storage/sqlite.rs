@@ -1430,9 +1430,9 @@ impl SqliteStore {
     /// Splits `bytes` between SQLite's page cache and the element cache: an eighth at least
     /// for the element cache, which spares SQLite the lookups it answers, and whatever the
     /// database's pages cannot fill (half as much again as they take, and a quarter of the
-    /// budget, for growth until the next look, at each merge). With the default budget and a small database, the page
-    /// cache's share (its loan from the hot cache included) was mostly room no page could
-    /// take, while the element cache, at its eighth, missed: compare.sh's three collections
+    /// budget, for growth until the next look, at each merge). With the default budget and
+    /// a small database, the page cache's share (its loan from the hot cache included) was
+    /// mostly room no page could take, while the element cache, at its eighth, missed: compare.sh's three collections
     /// of 100,000 elements in a 27 MB file, against 176 MB for pages and 25 MB for elements.
     /// Unless `force`, nothing changes until the pages want 1/32 of `bytes` more or less.
     fn split_page_cache(&mut self, bytes: u64, force: bool) -> Result<(), StoreError> {
