@@ -846,13 +846,44 @@ mod tests {
     #[test]
     fn end_windows_stay_true_to_the_rows_under_random_operations() {
         let mut store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        random_operations(&mut store, false);
+    }
+
+    /// The same with the items' rows queued for the row writer (a file's store), committed
+    /// now and then, merged now and then; the list's rows read back the same once the file
+    /// is opened again.
+    #[test]
+    fn queued_item_rows_stay_true_to_the_list_and_reach_the_file() {
+        use crate::storage::JournalOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.db");
+        let path = path.to_str().unwrap();
+        let options = JournalOptions {
+            merge_interval_ms: 3_600_000,
+            row_window_bytes: 64 << 20,
+            ..JournalOptions::default()
+        };
+        let mut store = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
+        let (l, model) = random_operations(&mut store, true);
+        store.commit().unwrap();
+        drop(store);
+        let mut store = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
+        // (A copy of the list without its windows: every item is read from the file.)
+        let cold = List::decode(&l.encode(), l.cid()).unwrap();
+        assert_eq!(texts(cold.items(&mut store).unwrap()), Vec::from(model));
+    }
+
+    /// Runs random pushes, pops, sets, removals and reads on a list of `store`, checking
+    /// each read against a model; commits (and now and then merges) along the way if
+    /// `commits`. Returns the list and the model.
+    fn random_operations(store: &mut SqliteStore, commits: bool) -> (List, VecDeque<String>) {
         let mut next = 1;
         let limits = Encodings {
             list_max_listpack_entries: 4,
             ..Encodings::default()
         };
         let mut backing = Backing {
-            store: &mut store,
+            store,
             next_id: &mut next,
             limits,
         };
@@ -947,7 +978,14 @@ mod tests {
                     "step {step}: get {i}"
                 );
             }
+            if commits && step % 37 == 0 {
+                backing.store.commit().unwrap();
+                if step % 703 == 0 {
+                    backing.store.merge(true).unwrap();
+                }
+            }
         }
+        (l, model)
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! A write to one element of a large hash, set or sorted set (HSET, SADD, ZADD, HDEL, SREM,
 //! ZREM...) changed its row (and a sorted set's score index, two more rows) with statements
 //! on the executor's thread: three B-tree descents and page changes per ZADD, the bulk of the
-//! executor's time under writes to a large collection. Like a key's row, an element's row
+//! executor's time under writes to a large collection. A push or pop at an end of a large
+//! list (LPUSH, RPUSH, LPOP, RPOP, LSET, a short LTRIM) wrote or deleted its item's row the
+//! same way; its entry here is keyed by the item's position, with no member
+//! ([`Pending::Item`]). Like a key's row, an element's row
 //! need not be written before the reply leaves: the batch's record in the redo journal holds
 //! the write. So the store queues it here ([`ElementRows`], beside the key rows in the row
 //! writer's queue, [`super::rows`]), and the writer's thread applies it:
@@ -61,6 +64,10 @@ pub(super) enum Pending {
         filed: Option<f64>,
         score: Option<f64>,
     },
+    /// A large list's item (keyed by its position, with no member): its value, or `None`
+    /// when popped or trimmed away. Applied as an upsert or a delete whatever the table
+    /// holds, so it keeps nothing of an earlier entry.
+    Item { value: Option<Bytes> },
 }
 
 impl Pending {
@@ -71,6 +78,7 @@ impl Pending {
             Pending::Member { score, .. } => {
                 score.map(|s| (Bytes::copy_from_slice(&s.to_le_bytes()), None))
             }
+            Pending::Item { value } => value.clone().map(|v| (v, None)),
         }
     }
 
@@ -94,6 +102,7 @@ impl Pending {
     fn bytes(&self) -> usize {
         match self {
             Pending::Row { row, .. } => row.as_ref().map_or(0, |(v, _)| v.len()),
+            Pending::Item { value } => value.as_ref().map_or(0, Bytes::len),
             Pending::Member { .. } => 0,
         }
     }
@@ -103,7 +112,7 @@ impl Pending {
     /// (a hash's or set's row: always).
     pub(super) fn scored(&self, within: impl Fn(f64) -> bool) -> bool {
         match self {
-            Pending::Row { .. } => true,
+            Pending::Row { .. } | Pending::Item { .. } => true,
             Pending::Member { filed, score } => {
                 filed.is_some_and(&within) || score.is_some_and(&within)
             }
@@ -115,6 +124,8 @@ impl Pending {
         match self {
             Pending::Row { filed, row } => !filed && row.is_some(),
             Pending::Member { filed, score } => filed.is_none() && score.is_some(),
+            // (Whether the table has the position's row is not known: counted as added.)
+            Pending::Item { value } => value.is_some(),
         }
     }
 
@@ -122,6 +133,7 @@ impl Pending {
         match self {
             Pending::Row { filed, row } => !filed && row.is_none(),
             Pending::Member { filed, score } => filed == score,
+            Pending::Item { .. } => false,
         }
     }
 }
@@ -267,7 +279,7 @@ impl ElementRows {
         of_collection(&self.latest, cid)
             .filter_map(|(_, pending)| match pending {
                 Pending::Member { score, .. } => *score,
-                Pending::Row { .. } => None,
+                Pending::Row { .. } | Pending::Item { .. } => None,
             })
             .collect()
     }
@@ -288,7 +300,7 @@ impl ElementRows {
                     let counts = |s: &Option<f64>| s.is_some_and(|s| within(s, member)) as i64;
                     counts(score) - counts(filed)
                 }
-                Pending::Row { .. } => 0,
+                Pending::Row { .. } | Pending::Item { .. } => 0,
             })
             .sum()
     }
@@ -429,6 +441,9 @@ const SQL_DELETE_SCORE: &str =
     "DELETE FROM zset_scores WHERE cid = ?1 AND score = ?2 AND member = ?3";
 const SQL_PUT_SCORE: &str =
     "INSERT OR REPLACE INTO zset_scores (cid, score, member) VALUES (?1, ?2, ?3)";
+const SQL_PUT_ITEM: &str = "INSERT INTO list_items (cid, pos, value) VALUES (?1, ?2, ?3)
+     ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value";
+const SQL_DELETE_ITEM: &str = "DELETE FROM list_items WHERE cid = ?1 AND pos = ?2";
 
 /// Writes one queued entry into the open transaction.
 pub(super) fn apply(
@@ -476,6 +491,14 @@ pub(super) fn apply(
                 conn.prepare_cached(SQL_PUT_SCORE)?
                     .execute(params![cid, score, sub])?;
             }
+        }
+        Pending::Item { value: Some(value) } => {
+            conn.prepare_cached(SQL_PUT_ITEM)?
+                .execute(params![cid, h, &value[..]])?;
+        }
+        Pending::Item { value: None } => {
+            conn.prepare_cached(SQL_DELETE_ITEM)?
+                .execute(params![cid, h])?;
         }
     }
     Ok(())

@@ -358,6 +358,10 @@ const REPLAYED_ROWS_MAX_BYTES: usize = 64 << 20;
 /// -P 16). Writes past these, with no range read between, are queued again.
 const RANGED_DIRECT_WRITES: u32 = 64;
 
+/// Most positions of a large list whose deletion goes to the row writer as one entry each
+/// (a pop's count, an LTRIM of a few items); a longer range is one statement here.
+const QUEUED_ITEM_DELETES: i64 = 1024;
+
 /// SQLite-backed store.
 pub struct SqliteStore {
     /// Shared with the row writer's thread (see [`rows`](super::rows)).
@@ -1294,6 +1298,13 @@ impl SqliteStore {
     fn queue_element(&self, cid: CollectionId, sub: &[u8], pending: Pending) {
         if let Some(rows) = &self.rows {
             rows.push_element(element_rows::element_key(cid, position(sub), sub), pending);
+        }
+    }
+
+    /// Queues a large list's item at `pos` (`Pending::Item`) for the row writer.
+    fn queue_item(&self, cid: CollectionId, pos: i64, item: Pending) {
+        if let Some(rows) = &self.rows {
+            rows.push_element(element_rows::element_key(cid, pos, &[]), item);
         }
     }
 
@@ -2791,6 +2802,13 @@ impl Store for SqliteStore {
     }
 
     fn list_get(&mut self, cid: CollectionId, pos: i64) -> Result<Option<Bytes>, StoreError> {
+        if let Some(item) = self
+            .rows
+            .as_ref()
+            .and_then(|r| r.pending_element(cid, pos, &[]))
+        {
+            return Ok(item.map(|(value, _)| value));
+        }
         self.reading()?;
         Ok(self
             .prepared
@@ -2827,6 +2845,7 @@ impl Store for SqliteStore {
         at_least: usize,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>, StoreError> {
+        self.settle_span(cid, (from, to), &|_| true)?;
         self.reading()?;
         let sql = if reverse {
             concat!(
@@ -2860,8 +2879,16 @@ impl Store for SqliteStore {
     }
 
     fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
-        self.begin()?;
         let long = values::element_apart(&[], value);
+        if self.queues_elements(cid, long)? {
+            let item = Some(Bytes::copy_from_slice(value));
+            self.queue_item(cid, pos, Pending::Item { value: item });
+            self.log(Op::ListPut { cid, pos, value });
+            return Ok(());
+        }
+        // Written here, after the position's queued row.
+        self.settle_span(cid, (pos, pos), &|_| true)?;
+        self.begin()?;
         if long || self.apart_cids.contains(&cid) {
             self.apart_cids.insert(cid);
             let conn = lock(&self.conn);
@@ -2910,6 +2937,15 @@ impl Store for SqliteStore {
         from: i64,
         to: i64,
     ) -> Result<u64, StoreError> {
+        if from <= to && to - from < QUEUED_ITEM_DELETES && self.queues_elements(cid, false)? {
+            for pos in from..=to {
+                self.queue_item(cid, pos, Pending::Item { value: None });
+            }
+            self.log(Op::ListDeleteRange { cid, from, to });
+            // (A large list's items fill its positions: the range held one at each.)
+            return Ok((to - from + 1) as u64);
+        }
+        self.settle_span(cid, (from, to), &|_| true)?;
         self.begin()?;
         let n = self.delete_elements(
             cid,
@@ -2932,6 +2968,7 @@ impl Store for SqliteStore {
         if from > to || delta == 0 {
             return Ok(());
         }
+        self.settle_elements(Some(cid))?;
         self.begin()?;
         // SQLite checks the primary key row by row, so shifting in place could collide with
         // a row not moved yet: the rows go out of the range positions use, then back.
