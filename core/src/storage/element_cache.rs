@@ -149,6 +149,8 @@ pub struct ElementCacheStats {
 #[derive(Default)]
 pub(super) struct ElementCache {
     collections: Map<CollectionId, Collection>,
+    /// The first members of one sorted set from one end, forgotten with the collection.
+    pub(super) zset_end: super::zset_end::ZsetEnd,
     bytes: usize,
     budget: usize,
     entries: usize,
@@ -271,6 +273,7 @@ impl ElementCache {
 
     /// Drops what the cache knows of collection `cid`'s elements.
     pub(super) fn forget_collection(&mut self, cid: CollectionId) {
+        self.zset_end.forget(cid);
         if let Some(collection) = self.collections.remove(&cid) {
             self.bytes -= collection.bytes + COLLECTION_OVERHEAD;
             self.entries -= collection.entries.len();
@@ -279,6 +282,7 @@ impl ElementCache {
 
     /// Drops everything.
     pub(super) fn clear(&mut self) {
+        self.zset_end.clear();
         self.collections = Map::default();
         self.bytes = 0;
         self.entries = 0;

@@ -51,6 +51,7 @@ mod snapshot;
 mod sqlite;
 mod synchronous;
 mod values;
+mod zset_end;
 
 pub(crate) use short_bytes::{apart, ShortBytes};
 
@@ -323,6 +324,11 @@ impl ZRange {
             lex_min: LexBound::Min,
             lex_max: LexBound::Max,
         }
+    }
+
+    /// Whether it is [`ZRange::all`]: every entry.
+    pub fn is_all(&self) -> bool {
+        *self == ZRange::all()
     }
 
     /// Whether no entry can match (a `+` minimum or a `-` maximum member).

@@ -17,6 +17,7 @@ use super::rows::Lookup;
 use super::rows::{self, lock, RowWriter, SharedConn};
 use super::slots::Slots;
 use super::values::{self, stored_value};
+use super::zset_end;
 use super::{
     CollectionId, DbIndex, DbStats, Element, KeyRow, LexBound, Reclaimed, Record, ScannedKey,
     ShortBytes, SqlValue, Store, StoreError, ValueType, ZRange,
@@ -1226,6 +1227,56 @@ impl SqliteStore {
             out.push((Bytes::from(r.get::<_, Vec<u8>>(0)?), r.get::<_, f64>(1)?));
         }
         Ok(out)
+    }
+
+    /// [`Store::zset_range`] read from the table, after applying the queued members it needs.
+    fn zset_range_read(
+        &mut self,
+        cid: CollectionId,
+        range: &ZRange,
+        rev: bool,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> Result<Vec<(Bytes, f64)>, StoreError> {
+        loop {
+            self.reading()?;
+            let rows = self.zset_rows(cid, range, rev, offset, limit)?;
+            // The rows read (and those the offset skipped) have scores from the range's
+            // near end to the last row's, or to its far end when fewer came than asked for;
+            // or, nearer, to the score of the last of as many queued members: the queued
+            // members whose score, in the table or queued, falls there go in first, and the
+            // range is read again if there were any. (A sorted set whose members were all
+            // queued applied them all for ZRANGE 0 0: 77,000 rows, 250 ms.)
+            let full = limit.is_some_and(|l| rows.len() as u64 >= l);
+            let mut last = rows.last().map(|(_, score)| *score).filter(|_| full);
+            if let Some(limit) = limit {
+                let needed = usize::try_from(offset.saturating_add(limit)).unwrap_or(usize::MAX);
+                let mut queued = self.queued_scores(cid, range);
+                if queued.len() >= needed {
+                    let nth = if rev {
+                        *queued
+                            .select_nth_unstable_by(needed - 1, |a, b| b.total_cmp(a))
+                            .1
+                    } else {
+                        *queued.select_nth_unstable_by(needed - 1, f64::total_cmp).1
+                    };
+                    last = Some(match last {
+                        Some(l) if rev => l.max(nth),
+                        Some(l) => l.min(nth),
+                        None => nth,
+                    });
+                }
+            }
+            let (lo, hi) = match (rev, last) {
+                (false, Some(last)) => (range.min.value, last),
+                (true, Some(last)) => (last, range.max.value),
+                (_, None) => (range.min.value, range.max.value),
+            };
+            let within = |p: &Pending| p.scored(|score| score >= lo && score <= hi);
+            if self.read_span(cid, (i64::MIN, i64::MAX), &within)? == 0 {
+                return Ok(rows);
+            }
+        }
     }
 
     /// Applies the element rows the row writer holds for `cid` (for every collection, with
@@ -3041,6 +3092,7 @@ impl Store for SqliteStore {
         }
         self.elements
             .put(cid, member, Some((&score.to_le_bytes()[..], None)));
+        self.elements.zset_end.put(cid, member, score, old);
         self.log(Op::ZsetPut {
             cid,
             member,
@@ -3072,6 +3124,7 @@ impl Store for SqliteStore {
             deleted?;
         }
         self.elements.deleted(cid, member);
+        self.elements.zset_end.deleted(cid, member, score);
         self.log(Op::ZsetDelete { cid, member, score });
         Ok(())
     }
@@ -3087,45 +3140,27 @@ impl Store for SqliteStore {
         if range.is_void() || limit == Some(0) {
             return Ok(Vec::new());
         }
-        loop {
-            self.reading()?;
-            let rows = self.zset_rows(cid, range, rev, offset, limit)?;
-            // The rows read (and those the offset skipped) have scores from the range's
-            // near end to the last row's, or to its far end when fewer came than asked for;
-            // or, nearer, to the score of the last of as many queued members: the queued
-            // members whose score, in the table or queued, falls there go in first, and the
-            // range is read again if there were any. (A sorted set whose members were all
-            // queued applied them all for ZRANGE 0 0: 77,000 rows, 250 ms.)
-            let full = limit.is_some_and(|l| rows.len() as u64 >= l);
-            let mut last = rows.last().map(|(_, score)| *score).filter(|_| full);
-            if let Some(limit) = limit {
-                let needed = usize::try_from(offset.saturating_add(limit)).unwrap_or(usize::MAX);
-                let mut queued = self.queued_scores(cid, range);
-                if queued.len() >= needed {
-                    let nth = if rev {
-                        *queued
-                            .select_nth_unstable_by(needed - 1, |a, b| b.total_cmp(a))
-                            .1
-                    } else {
-                        *queued.select_nth_unstable_by(needed - 1, f64::total_cmp).1
-                    };
-                    last = Some(match last {
-                        Some(l) if rev => l.max(nth),
-                        Some(l) => l.min(nth),
-                        None => nth,
-                    });
-                }
+        // The first members from an end (ZPOPMIN, ZPOPMAX, ZRANGE 0 n): kept for the reads
+        // from that end that follow (see `zset_end`).
+        let first = limit
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| offset == 0 && n <= zset_end::END_ENTRIES && range.is_all());
+        if let Some(n) = first {
+            if let Some(kept) = self.elements.zset_end.first(cid, rev, n) {
+                return Ok(kept);
             }
-            let (lo, hi) = match (rev, last) {
-                (false, Some(last)) => (range.min.value, last),
-                (true, Some(last)) => (last, range.max.value),
-                (_, None) => (range.min.value, range.max.value),
-            };
-            let within = |p: &Pending| p.scored(|score| score >= lo && score <= hi);
-            if self.read_span(cid, (i64::MIN, i64::MAX), &within)? == 0 {
-                return Ok(rows);
+            let take = self.elements.zset_end.to_take(cid, rev);
+            let mut rows = self.zset_range_read(cid, range, rev, 0, Some(take as u64))?;
+            self.elements.zset_end.keep(cid, rev, rows.clone(), take);
+            // The pops from the kept members queue their rows: the next read of the table
+            // applies them.
+            if matches!(self.ranged, Some((ranged, _)) if ranged == cid) {
+                self.ranged = None;
             }
+            rows.truncate(n);
+            return Ok(rows);
         }
+        self.zset_range_read(cid, range, rev, offset, limit)
     }
 
     fn zset_count(&mut self, cid: CollectionId, range: &ZRange) -> Result<u64, StoreError> {
@@ -5426,6 +5461,14 @@ mod tests {
                     let got: Vec<(Vec<u8>, f64)> =
                         got.into_iter().map(|(m, sc)| (m.to_vec(), sc)).collect();
                     assert_eq!(got, want, "step {step}");
+                    if offset == 0 && next(2) == 0 {
+                        // Popped, as ZPOPMIN and ZPOPMAX do: what the next read from the
+                        // same end finds in what the store kept of that end.
+                        for (member, score) in &got {
+                            s.zset_delete(zc, member, *score).unwrap();
+                            z.entry(zc).or_default().remove(member);
+                        }
+                    }
                     let (lo, hi) = (next(15) as f64, 7.0 + next(8) as f64);
                     let (lo_b, hi_b) = (ScoreBound::inclusive(lo), ScoreBound::inclusive(hi));
                     let range = ZRange::scores(lo_b, hi_b);
@@ -5510,6 +5553,116 @@ mod tests {
         drop(s);
         let mut s = journaled(path);
         check(&mut s, &mut h, &mut z);
+    }
+
+    #[test]
+    fn pops_from_an_end_match_a_model_with_writes_between() {
+        // ZPOPMIN and ZPOPMAX read the first members of a large sorted set from what the
+        // store kept of that end (`zset_end`): writes before, at and past the last kept
+        // member, deletions, commits, rollbacks and merges between them.
+        use std::collections::BTreeMap;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pops.db");
+        let path = path.to_str().unwrap();
+        let mut s = journaled(path);
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let cid = 77;
+        let ordered = |m: &BTreeMap<Vec<u8>, f64>, rev: bool| -> Vec<(Vec<u8>, f64)> {
+            let mut v: Vec<(Vec<u8>, f64)> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
+            v.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            if rev {
+                v.reverse();
+            }
+            v
+        };
+        let (mut z, mut hits) = (BTreeMap::<Vec<u8>, f64>::new(), 0);
+        for i in 0..600 {
+            let member = format!("m{i}").into_bytes();
+            let score = next(1_000) as f64;
+            s.zset_put(cid, &member, score, None).unwrap();
+            z.insert(member, score);
+        }
+        let mut done = z.clone();
+        for step in 0..20_000u32 {
+            let rev = step % 4_000 >= 3_000; // mostly ZPOPMIN, then a run of ZPOPMAX
+            match next(100) {
+                0..=49 => {
+                    // Mostly past the first members from the lowest end, now and then among
+                    // them.
+                    let member = format!("m{}", next(2_000)).into_bytes();
+                    let old = z.get(&member).copied();
+                    let score = match next(10) {
+                        0 => next(300),
+                        _ => 300 + next(700),
+                    } as f64;
+                    s.zset_put(cid, &member, score, old).unwrap();
+                    z.insert(member, score);
+                }
+                50..=54 => {
+                    let member = format!("m{}", next(2_000)).into_bytes();
+                    if let Some(score) = z.remove(&member) {
+                        s.zset_delete(cid, &member, score).unwrap();
+                    }
+                }
+                55..=89 => {
+                    let count = 1 + next(3) as usize;
+                    let want: Vec<(Vec<u8>, f64)> =
+                        ordered(&z, rev).into_iter().take(count).collect();
+                    hits += usize::from(s.elements.zset_end.first(cid, rev, count).is_some());
+                    let got = s
+                        .zset_range(cid, &ZRange::all(), rev, 0, Some(count as u64))
+                        .unwrap();
+                    let got: Vec<(Vec<u8>, f64)> =
+                        got.into_iter().map(|(m, sc)| (m.to_vec(), sc)).collect();
+                    assert_eq!(got, want, "step {step}");
+                    for (member, score) in &got {
+                        s.zset_delete(cid, member, *score).unwrap();
+                        z.remove(member);
+                    }
+                }
+                90..=95 => {
+                    s.commit().unwrap();
+                    done = z.clone();
+                }
+                96 => {
+                    s.rollback();
+                    z = done.clone();
+                }
+                97 => {
+                    s.commit().unwrap();
+                    done = z.clone();
+                    s.start_merge().unwrap();
+                }
+                _ => {
+                    // A read of the middle, which applies queued rows and reads the table.
+                    let offset = next(20);
+                    let want: Vec<(Vec<u8>, f64)> = ordered(&z, false)
+                        .into_iter()
+                        .skip(offset as usize)
+                        .take(5)
+                        .collect();
+                    let got = s
+                        .zset_range(cid, &ZRange::all(), false, offset, Some(5))
+                        .unwrap();
+                    let got: Vec<(Vec<u8>, f64)> =
+                        got.into_iter().map(|(m, sc)| (m.to_vec(), sc)).collect();
+                    assert_eq!(got, want, "step {step}");
+                }
+            }
+        }
+        assert!(hits > 1_000, "pops found the kept members {hits} times");
+        s.commit().unwrap();
+        drop(s);
+        let mut s = journaled(path);
+        let all = s.zset_range(cid, &ZRange::all(), false, 0, None).unwrap();
+        let all: Vec<(Vec<u8>, f64)> = all.into_iter().map(|(m, sc)| (m.to_vec(), sc)).collect();
+        assert_eq!(all, ordered(&z, false));
     }
 
     #[test]
