@@ -41,7 +41,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
-use rusqlite::{params, Connection};
+use rusqlite::{params, CachedStatement, Connection};
 
 use super::{CollectionId, ShortBytes};
 
@@ -445,63 +445,92 @@ const SQL_PUT_ITEM: &str = "INSERT INTO list_items (cid, pos, value) VALUES (?1,
      ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value";
 const SQL_DELETE_ITEM: &str = "DELETE FROM list_items WHERE cid = ?1 AND pos = ?2";
 
-/// Writes one queued entry into the open transaction.
-pub(super) fn apply(
-    conn: &Connection,
-    key: &ElementKey,
-    pending: &Pending,
-) -> rusqlite::Result<()> {
-    if pending.is_void() {
-        return Ok(());
+/// The statements applying queued entries (one of each at most, in the order of
+/// [`SQL_STATEMENTS`]), prepared on first use and kept for the entries applied together.
+pub(super) struct Statements<'c> {
+    conn: &'c Connection,
+    prepared: [Option<CachedStatement<'c>>; 7],
+}
+
+const SQL_STATEMENTS: [&str; 7] = [
+    SQL_PUT,
+    SQL_UPDATE,
+    SQL_DELETE,
+    SQL_DELETE_SCORE,
+    SQL_PUT_SCORE,
+    SQL_PUT_ITEM,
+    SQL_DELETE_ITEM,
+];
+const PUT: usize = 0;
+const UPDATE: usize = 1;
+const DELETE: usize = 2;
+const DELETE_SCORE: usize = 3;
+const PUT_SCORE: usize = 4;
+const PUT_ITEM: usize = 5;
+const DELETE_ITEM: usize = 6;
+
+impl<'c> Statements<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        Statements {
+            conn,
+            prepared: Default::default(),
+        }
     }
-    let (cid, h, sub) = decode(key);
-    let cid = cid as i64;
-    let write_row = |filed: bool, row: Option<(&[u8], Option<i64>)>| -> rusqlite::Result<()> {
-        match row {
-            // A row known to be there is updated: an upsert finds it by a failed insert.
-            Some((value, expire_at)) => {
-                let sql = if filed { SQL_UPDATE } else { SQL_PUT };
-                let changed = conn
-                    .prepare_cached(sql)?
-                    .execute(params![cid, h, sub, expire_at, value])?;
-                if changed == 0 {
-                    conn.prepare_cached(SQL_PUT)?
-                        .execute(params![cid, h, sub, expire_at, value])?;
+
+    fn get(&mut self, i: usize) -> rusqlite::Result<&mut CachedStatement<'c>> {
+        super::rows::prepared_once(self.conn, &mut self.prepared[i], SQL_STATEMENTS[i])
+    }
+
+    /// Writes one queued entry into the open transaction.
+    pub(super) fn apply(&mut self, key: &ElementKey, pending: &Pending) -> rusqlite::Result<()> {
+        if pending.is_void() {
+            return Ok(());
+        }
+        let (cid, h, sub) = decode(key);
+        let cid = cid as i64;
+        let mut write_row =
+            |filed: bool, row: Option<(&[u8], Option<i64>)>| -> rusqlite::Result<()> {
+                match row {
+                    // A row known to be there is updated: an upsert finds it by a failed
+                    // insert.
+                    Some((value, expire_at)) => {
+                        let changed = self
+                            .get(if filed { UPDATE } else { PUT })?
+                            .execute(params![cid, h, sub, expire_at, value])?;
+                        if changed == 0 {
+                            self.get(PUT)?
+                                .execute(params![cid, h, sub, expire_at, value])?;
+                        }
+                    }
+                    None => {
+                        self.get(DELETE)?.execute(params![cid, h, sub])?;
+                    }
+                }
+                Ok(())
+            };
+        match pending {
+            Pending::Row { filed, row } => {
+                write_row(*filed, row.as_ref().map(|(v, e)| (&v[..], *e)))?;
+            }
+            Pending::Member { filed, score } => {
+                let bytes = score.map(f64::to_le_bytes);
+                write_row(filed.is_some(), bytes.as_ref().map(|b| (&b[..], None)))?;
+                if let Some(old) = filed {
+                    self.get(DELETE_SCORE)?.execute(params![cid, old, sub])?;
+                }
+                if let Some(score) = score {
+                    self.get(PUT_SCORE)?.execute(params![cid, score, sub])?;
                 }
             }
-            None => {
-                conn.prepare_cached(SQL_DELETE)?
-                    .execute(params![cid, h, sub])?;
+            Pending::Item { value: Some(value) } => {
+                self.get(PUT_ITEM)?.execute(params![cid, h, &value[..]])?;
+            }
+            Pending::Item { value: None } => {
+                self.get(DELETE_ITEM)?.execute(params![cid, h])?;
             }
         }
         Ok(())
-    };
-    match pending {
-        Pending::Row { filed, row } => {
-            write_row(*filed, row.as_ref().map(|(v, e)| (&v[..], *e)))?;
-        }
-        Pending::Member { filed, score } => {
-            let bytes = score.map(f64::to_le_bytes);
-            write_row(filed.is_some(), bytes.as_ref().map(|b| (&b[..], None)))?;
-            if let Some(old) = filed {
-                conn.prepare_cached(SQL_DELETE_SCORE)?
-                    .execute(params![cid, old, sub])?;
-            }
-            if let Some(score) = score {
-                conn.prepare_cached(SQL_PUT_SCORE)?
-                    .execute(params![cid, score, sub])?;
-            }
-        }
-        Pending::Item { value: Some(value) } => {
-            conn.prepare_cached(SQL_PUT_ITEM)?
-                .execute(params![cid, h, &value[..]])?;
-        }
-        Pending::Item { value: None } => {
-            conn.prepare_cached(SQL_DELETE_ITEM)?
-                .execute(params![cid, h])?;
-        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -287,6 +287,20 @@ pub(super) fn apply_in_order<'r>(
     Ok(())
 }
 
+/// `sql`'s statement in `slot`, taken from the connection's cache on its first use: the
+/// statements applying a chunk of rows are looked up once per chunk, not once per row (the
+/// cache hashes the statement's text and moves it in and out of its list each time).
+pub(super) fn prepared_once<'c, 's>(
+    conn: &'c Connection,
+    slot: &'s mut Option<CachedStatement<'c>>,
+    sql: &str,
+) -> rusqlite::Result<&'s mut CachedStatement<'c>> {
+    if slot.is_none() {
+        *slot = Some(conn.prepare_cached(sql)?);
+    }
+    Ok(slot.as_mut().expect("prepared above"))
+}
+
 /// The key table's write statements, each taken from the connection's statement cache once
 /// for a whole chunk of rows: a cache lookup hashes and copies the statement's text, which
 /// cost about 8% of the writer's time when done for every row.
@@ -311,17 +325,6 @@ impl<'c> RowStatements<'c> {
         }
     }
 
-    fn prepared<'s>(
-        conn: &'c Connection,
-        slot: &'s mut Option<CachedStatement<'c>>,
-        sql: &str,
-    ) -> rusqlite::Result<&'s mut CachedStatement<'c>> {
-        if slot.is_none() {
-            *slot = Some(conn.prepare_cached(sql)?);
-        }
-        Ok(slot.as_mut().expect("prepared above"))
-    }
-
     /// Writes one key's row (`None`: deletes it); `h` is the key's position.
     fn apply(
         &mut self,
@@ -332,8 +335,7 @@ impl<'c> RowStatements<'c> {
         row: Option<&Record>,
     ) -> rusqlite::Result<()> {
         let Some(r) = row else {
-            Self::prepared(self.conn, &mut self.delete, SQL_DELETE)?
-                .execute(params![db, h, key])?;
+            prepared_once(self.conn, &mut self.delete, SQL_DELETE)?.execute(params![db, h, key])?;
             return Ok(());
         };
         let (kind, version, cid) = (r.kind as u8, r.version as i64, r.cid.map(|c| c as i64));
@@ -364,12 +366,12 @@ impl<'c> RowStatements<'c> {
             // tenth of its time under SETs of 1 KB values.
             let conn = self.conn;
             if path.try_rewrite() {
-                let hit = Self::prepared(conn, &mut self.rewrite_apart, SQL_REWRITE_APART)?
+                let hit = prepared_once(conn, &mut self.rewrite_apart, SQL_REWRITE_APART)?
                     .execute(params![db, h, key, r.expire_at, cid, &r.value[..]])?
                     > 0;
                 path.rewrote(hit);
                 if hit {
-                    Self::prepared(conn, &mut self.rewrite_apart_row, SQL_REWRITE_APART_ROW)?
+                    prepared_once(conn, &mut self.rewrite_apart_row, SQL_REWRITE_APART_ROW)?
                         .execute(&columns!(&None::<i64>)[..8])?;
                     return Ok(());
                 }
@@ -379,12 +381,12 @@ impl<'c> RowStatements<'c> {
             // them would leave a value row nothing points at.
             return values::atomically(conn, || {
                 let id = Some(values::add(conn, &r.value)?);
-                Self::prepared(conn, &mut self.put, SQL_PUT)?.execute(&columns!(&id)[..])?;
+                prepared_once(conn, &mut self.put, SQL_PUT)?.execute(&columns!(&id)[..])?;
                 Ok(())
             });
         }
         if path.try_rewrite() {
-            let hit = Self::prepared(self.conn, &mut self.rewrite, SQL_REWRITE)?
+            let hit = prepared_once(self.conn, &mut self.rewrite, SQL_REWRITE)?
                 .execute(&columns!(&None::<i64>)[..9])?
                 > 0;
             path.rewrote(hit);
@@ -392,7 +394,7 @@ impl<'c> RowStatements<'c> {
                 return Ok(());
             }
         }
-        Self::prepared(self.conn, &mut self.put, SQL_PUT)?.execute(&columns!(&None::<i64>)[..])?;
+        prepared_once(self.conn, &mut self.put, SQL_PUT)?.execute(&columns!(&None::<i64>)[..])?;
         Ok(())
     }
 }
@@ -1077,8 +1079,10 @@ impl Shared {
             q.elements.requeue(entries, merging);
             return Err(LOST_TRANSACTION.into());
         }
+        let mut statements = element_rows::Statements::new(conn);
         for (i, (key, pending)) in entries.iter().enumerate() {
-            if let Err(e) = element_rows::apply(conn, key, pending) {
+            if let Err(e) = statements.apply(key, pending) {
+                drop(statements);
                 let merging = merging();
                 let rest = entries.split_off(i);
                 let mut q = self.queue();
@@ -1088,6 +1092,7 @@ impl Shared {
                 return Err(e.to_string());
             }
         }
+        drop(statements);
         let mut q = self.queue();
         q.elements.applied += entries.len() as u64;
         Ok(entries.len())
