@@ -284,6 +284,66 @@ impl ElementRows {
             .collect()
     }
 
+    /// The first `n` queued members of sorted set `cid` from an end (the highest with
+    /// `rev`), by their newest scores, in no particular order: two passes over the set's
+    /// queued entries, the first over their scores alone, nothing copied but the members
+    /// returned.
+    pub(super) fn first_members(
+        &mut self,
+        cid: CollectionId,
+        n: usize,
+        order: impl Fn(f64, f64) -> std::cmp::Ordering,
+    ) -> Vec<(Bytes, f64)> {
+        self.absorb();
+        let (latest, frozen) = (&self.latest, &self.frozen);
+        // The newest entry of each member: a requested merge's, unless one follows it.
+        let newest = of_collection(latest, cid)
+            .chain(of_collection(frozen, cid).filter(|(key, _)| !latest.contains_key(key)));
+        fn scored<'a>(
+            (key, pending): (&'a ElementKey, &'a Pending),
+        ) -> Option<(&'a ElementKey, f64)> {
+            match pending {
+                Pending::Member {
+                    score: Some(score), ..
+                } => Some((key, *score)),
+                _ => None,
+            }
+        }
+        let mut scores: Vec<f64> = newest.clone().filter_map(scored).map(|(_, s)| s).collect();
+        if scores.is_empty() || n == 0 {
+            return Vec::new();
+        }
+        let last = if scores.len() > n {
+            *scores.select_nth_unstable_by(n - 1, |a, b| order(*a, *b)).1
+        } else {
+            *scores
+                .iter()
+                .max_by(|a, b| order(**a, **b))
+                .expect("not empty")
+        };
+        newest
+            .filter_map(scored)
+            .filter(|(_, score)| order(*score, last).is_le())
+            .map(|(key, score)| (Bytes::copy_from_slice(&key.sub), score))
+            .collect()
+    }
+
+    /// Which of `members` of `cid` (at their positions) have a queued entry.
+    pub(super) fn queued_among(
+        &mut self,
+        cid: CollectionId,
+        members: &[(i64, &[u8])],
+    ) -> Vec<bool> {
+        self.absorb();
+        members
+            .iter()
+            .map(|&(h, member)| {
+                let key = element_key(cid, h, member);
+                self.latest.contains_key(&key) || self.frozen.contains_key(&key)
+            })
+            .collect()
+    }
+
     /// How many members of sorted set `cid` that `within` picks (by score and member) the
     /// queued entries add, less those they take away: a count over the table plus this is
     /// the count with every entry applied.

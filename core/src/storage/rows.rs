@@ -1178,6 +1178,22 @@ impl RowWriter {
         self.shared.queue().elements.scores(cid)
     }
 
+    /// The first `n` queued members of sorted set `cid` by `order` of their newest scores
+    /// (more with ties), unordered.
+    pub(super) fn first_queued_members(
+        &self,
+        cid: CollectionId,
+        n: usize,
+        order: impl Fn(f64, f64) -> std::cmp::Ordering,
+    ) -> Vec<(Bytes, f64)> {
+        self.shared.queue().elements.first_members(cid, n, order)
+    }
+
+    /// Which of `members` of `cid` (at their positions) have a queued entry.
+    pub(super) fn queued_among(&self, cid: CollectionId, members: &[(i64, &[u8])]) -> Vec<bool> {
+        self.shared.queue().elements.queued_among(cid, members)
+    }
+
     /// What the queued members of sorted set `cid` change a count of those `within` picks
     /// by: read with the connection held (no chunk is half applied then), it makes the
     /// table's count the store's without applying them.

@@ -1229,6 +1229,66 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// The first `n` members of sorted set `cid` from an end (the highest with `rev`): the
+    /// table's, less those the row writer holds queued rows of, merged with the queued
+    /// members' newest scores. Nothing is applied on the executor's thread: the pops that
+    /// follow queue their deletions, which the next read skips the same way (read through
+    /// `zset_range_read`, each read from the end applied the last pops' deletions and the
+    /// queued members in its range first, three statements each).
+    fn zset_first(
+        &mut self,
+        cid: CollectionId,
+        rev: bool,
+        n: usize,
+    ) -> Result<Vec<(Bytes, f64)>, StoreError> {
+        let all = ZRange::all();
+        let Some(rows) = self.rows.as_ref().filter(|r| r.holds_elements(Some(cid))) else {
+            return self.zset_range_read(cid, &all, rev, 0, Some(n as u64));
+        };
+        let by_score = |a: f64, b: f64| {
+            if rev {
+                b.total_cmp(&a)
+            } else {
+                a.total_cmp(&b)
+            }
+        };
+        let mut first = rows.first_queued_members(cid, n, by_score);
+        // The table's rows from the end, past those whose newest state is queued, and past
+        // those of the queued members taken, which the writer may apply meanwhile.
+        let taken: HashSet<Bytes, ahash::RandomState> =
+            first.iter().map(|(m, _)| m.clone()).collect();
+        let (mut offset, mut kept) = (0, 0);
+        loop {
+            self.reading()?;
+            let read = self.zset_rows(cid, &all, rev, offset, Some(n as u64))?;
+            let full = read.len() == n;
+            offset += read.len() as u64;
+            let members: Vec<(i64, &[u8])> =
+                read.iter().map(|(m, _)| (position(m), &m[..])).collect();
+            let queued = match &self.rows {
+                Some(rows) => rows.queued_among(cid, &members),
+                None => vec![false; members.len()],
+            };
+            drop(members);
+            let before = first.len();
+            first.extend(
+                read.into_iter()
+                    .zip(queued)
+                    .filter(|((m, _), queued)| !queued && !taken.contains(m))
+                    .map(|(row, _)| row),
+            );
+            kept += first.len() - before;
+            if kept >= n || !full {
+                break;
+            }
+        }
+        let order =
+            |a: &(Bytes, f64), b: &(Bytes, f64)| zset_end::order(rev, (a.1, &a.0), (b.1, &b.0));
+        first.sort_unstable_by(order);
+        first.truncate(n);
+        Ok(first)
+    }
+
     /// [`Store::zset_range`] read from the table, after applying the queued members it needs.
     fn zset_range_read(
         &mut self,
@@ -3150,7 +3210,7 @@ impl Store for SqliteStore {
                 return Ok(kept);
             }
             let take = self.elements.zset_end.to_take(cid, rev);
-            let mut rows = self.zset_range_read(cid, range, rev, 0, Some(take as u64))?;
+            let mut rows = self.zset_first(cid, rev, take)?;
             self.elements.zset_end.keep(cid, rev, rows.clone(), take);
             // The pops from the kept members queue their rows: the next read of the table
             // applies them.

@@ -7,7 +7,10 @@
 //! ZADDs before it, two thirds of the executor's time went into that pass. A read from an
 //! end now takes [`END_ENTRIES`] members at once and keeps them here; the reads that follow
 //! from the same end are answered from them, and the pops' deletions are queued like any
-//! element's (the next read from the table applies them).
+//! element's. The read itself applies nothing on the executor's thread
+//! (`SqliteStore::zset_first`): it merges the first queued members by their newest scores
+//! with the table's first rows, less the rows of members that have a queued entry (the
+//! last pops' deletions among them).
 //!
 //! What is kept stays true because the store tells this every change of the set's members
 //! ([`ZsetEnd::put`], [`ZsetEnd::deleted`]): a member deleted from the kept ones (a pop) is
@@ -49,7 +52,7 @@ pub(super) struct ZsetEnd {
 }
 
 /// The order of members from an end: by score, then by member's bytes; reversed for `rev`.
-fn order(rev: bool, a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
+pub(super) fn order(rev: bool, a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
     let o = a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1));
     if rev {
         o.reverse()
