@@ -1253,16 +1253,17 @@ impl SqliteStore {
             }
         };
         let mut first = rows.first_queued_members(cid, n, by_score);
+        let mut after = self.elements.zset_end.resume(cid, rev);
         // The table's rows from the end, past those whose newest state is queued, and past
         // those of the queued members taken, which the writer may apply meanwhile.
         let taken: HashSet<Bytes, ahash::RandomState> =
             first.iter().map(|(m, _)| m.clone()).collect();
-        let (mut offset, mut kept) = (0, 0);
+        let mut kept = 0;
         loop {
             self.reading()?;
-            let read = self.zset_rows(cid, &all, rev, offset, Some(n as u64))?;
+            let read = self.zset_rows_after(cid, rev, after.as_ref(), n)?;
             let full = read.len() == n;
-            offset += read.len() as u64;
+            after = read.last().cloned();
             let members: Vec<(i64, &[u8])> =
                 read.iter().map(|(m, _)| (position(m), &m[..])).collect();
             let queued = match &self.rows {
@@ -1287,6 +1288,34 @@ impl SqliteStore {
         first.sort_unstable_by(order);
         first.truncate(n);
         Ok(first)
+    }
+
+    /// The table's first `n` entries of sorted set `cid` from an end (the highest with
+    /// `rev`), past `after` when given: a read that goes on where the last one stopped,
+    /// without stepping over the rows before it again as an offset would.
+    fn zset_rows_after(
+        &mut self,
+        cid: CollectionId,
+        rev: bool,
+        after: Option<&(Bytes, f64)>,
+        n: usize,
+    ) -> Result<Vec<(Bytes, f64)>, StoreError> {
+        let Some((member, score)) = after else {
+            return self.zset_rows(cid, &ZRange::all(), rev, 0, Some(n as u64));
+        };
+        let sql = if rev {
+            "SELECT member, score FROM zset_scores WHERE cid = ?1 AND (score, member) < (?2, ?3)
+             ORDER BY score DESC, member DESC LIMIT ?4"
+        } else {
+            "SELECT member, score FROM zset_scores WHERE cid = ?1 AND (score, member) > (?2, ?3)
+             ORDER BY score, member LIMIT ?4"
+        };
+        let conn = lock(&self.conn);
+        let stmt = self.prepared.get(&conn, sql)?;
+        let rows = stmt.query_map(params![cid as i64, score, &member[..], n as i64], |r| {
+            Ok((Bytes::from(r.get::<_, Vec<u8>>(0)?), r.get::<_, f64>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// [`Store::zset_range`] read from the table, after applying the queued members it needs.

@@ -9,8 +9,11 @@
 //! from the same end are answered from them, and the pops' deletions are queued like any
 //! element's. The read itself applies nothing on the executor's thread
 //! (`SqliteStore::zset_first`): it merges the first queued members by their newest scores
-//! with the table's first rows, less the rows of members that have a queued entry (the
-//! last pops' deletions among them).
+//! with the table's first rows, less the rows of members that have a queued entry; once
+//! the kept members are all popped, the table is read from past the last of them
+//! ([`ZsetEnd::resume`]), not from the set's first rows, the popped ones, whose deletions
+//! may still wait in the queue (skipping them, each read stepped over every member popped
+//! so far).
 //!
 //! What is kept stays true because the store tells this every change of the set's members
 //! ([`ZsetEnd::put`], [`ZsetEnd::deleted`]): a member deleted from the kept ones (a pop) is
@@ -41,12 +44,22 @@ const MAX_END_ENTRIES: usize = 4096;
 /// Members with their scores, in order from an end.
 type Entries = VecDeque<(Bytes, f64)>;
 
+/// What is kept of one end of one sorted set.
+struct Kept {
+    cid: CollectionId,
+    /// From the highest score.
+    rev: bool,
+    /// Its first members from that end, in that order, less those deleted since.
+    entries: Entries,
+    /// The last of them when read: every member up to it (in that order) was among them,
+    /// so once they are all popped, the next read of the table starts past it.
+    last: Option<(Bytes, f64)>,
+}
+
 /// The kept members (see the module's doc).
 #[derive(Default)]
 pub(super) struct ZsetEnd {
-    /// The sorted set, the end (`rev`: from the highest score), and its first members from
-    /// that end, in that order.
-    kept: Option<(CollectionId, bool, Entries)>,
+    kept: Option<Kept>,
     /// How many members the last read from that end took.
     taken: usize,
 }
@@ -62,6 +75,11 @@ pub(super) fn order(rev: bool, a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
 }
 
 impl ZsetEnd {
+    /// What is kept of `cid`'s end `rev`.
+    fn of(&self, cid: CollectionId, rev: bool) -> Option<&Kept> {
+        self.kept.as_ref().filter(|k| k.cid == cid && k.rev == rev)
+    }
+
     /// The first `n` members of `cid` from its end `rev`, if that many are kept.
     pub(super) fn first(
         &self,
@@ -69,21 +87,24 @@ impl ZsetEnd {
         rev: bool,
         n: usize,
     ) -> Option<Vec<(Bytes, f64)>> {
-        match &self.kept {
-            Some((c, r, kept)) if *c == cid && *r == rev && kept.len() >= n => {
-                Some(kept.iter().take(n).cloned().collect())
-            }
-            _ => None,
-        }
+        let kept = self.of(cid, rev).filter(|k| k.entries.len() >= n)?;
+        Some(kept.entries.iter().take(n).cloned().collect())
     }
 
     /// How many members a read of the first members of `cid` from its end `rev` takes: twice
     /// as many as the last one, when it kept that end and no write dropped it since.
     pub(super) fn to_take(&self, cid: CollectionId, rev: bool) -> usize {
-        match &self.kept {
-            Some((c, r, _)) if *c == cid && *r == rev => (self.taken * 2).min(MAX_END_ENTRIES),
-            _ => END_ENTRIES,
+        match self.of(cid, rev) {
+            Some(_) => (self.taken * 2).min(MAX_END_ENTRIES),
+            None => END_ENTRIES,
         }
+    }
+
+    /// Where a read of the table for the first members of `cid` from its end `rev` starts
+    /// (past that member): past the last member kept, once every kept one was popped.
+    pub(super) fn resume(&self, cid: CollectionId, rev: bool) -> Option<(Bytes, f64)> {
+        let kept = self.of(cid, rev).filter(|k| k.entries.is_empty())?;
+        kept.last.clone()
     }
 
     /// Keeps `entries`, the first members of `cid` from its end `rev` (all of them, or the
@@ -95,20 +116,23 @@ impl ZsetEnd {
         entries: Vec<(Bytes, f64)>,
         taken: usize,
     ) {
-        self.kept = Some((cid, rev, entries.into()));
+        let last = entries.last().cloned();
+        self.kept = Some(Kept {
+            cid,
+            rev,
+            entries: entries.into(),
+            last,
+        });
         self.taken = taken;
     }
 
     /// Member `member` of `cid` now has `score` (and had `old`).
     pub(super) fn put(&mut self, cid: CollectionId, member: &[u8], score: f64, old: Option<f64>) {
-        let Some((c, rev, kept)) = &self.kept else {
+        let Some(kept) = self.kept.as_ref().filter(|k| k.cid == cid) else {
             return;
         };
-        if *c != cid {
-            return;
-        }
-        let reaches = |s: f64| match kept.back() {
-            Some((last, last_score)) => order(*rev, (s, member), (*last_score, last)).is_le(),
+        let reaches = |s: f64| match &kept.last {
+            Some((last, last_score)) => order(kept.rev, (s, member), (*last_score, last)).is_le(),
             None => true,
         };
         if reaches(score) || old.is_some_and(reaches) {
@@ -118,32 +142,29 @@ impl ZsetEnd {
 
     /// Member `member` of `cid`, of score `score`, was deleted.
     pub(super) fn deleted(&mut self, cid: CollectionId, member: &[u8], score: f64) {
-        let Some((c, rev, kept)) = &mut self.kept else {
+        let Some(kept) = self.kept.as_mut().filter(|k| k.cid == cid) else {
             return;
         };
-        if *c != cid {
-            return;
-        }
-        let rev = *rev;
-        if kept
+        let entries = &mut kept.entries;
+        if entries
             .front()
             .is_some_and(|(m, s)| *s == score && m[..] == *member)
         {
-            kept.pop_front(); // a pop
+            entries.pop_front(); // a pop
             return;
         }
-        let Some((last, last_score)) = kept.back() else {
+        let Some((last, last_score)) = entries.back() else {
             return;
         };
-        if order(rev, (score, member), (*last_score, last)).is_gt() {
+        if order(kept.rev, (score, member), (*last_score, last)).is_gt() {
             return; // past the kept ones
         }
-        match kept
+        match entries
             .iter()
             .position(|(m, s)| *s == score && m[..] == *member)
         {
             Some(i) => {
-                kept.remove(i);
+                entries.remove(i);
             }
             None => self.kept = None, // (cannot happen: they would not be the first)
         }
@@ -151,7 +172,7 @@ impl ZsetEnd {
 
     /// Drops what is kept of `cid`.
     pub(super) fn forget(&mut self, cid: CollectionId) {
-        if matches!(&self.kept, Some((c, _, _)) if *c == cid) {
+        if self.kept.as_ref().is_some_and(|k| k.cid == cid) {
             self.kept = None;
         }
     }
@@ -211,6 +232,22 @@ mod tests {
         end.keep(7, false, entries(&[("b", 2.0), ("d", 5.0)]), 2);
         end.put(7, b"b", 9.0, Some(2.0));
         assert_eq!(end.first(7, false, 1), None);
+        // Once the kept members are all popped, the next read starts past the last of them,
+        // until a write lands at or before it.
+        end.keep(7, false, entries(&[("a", 1.0), ("b", 2.0)]), 2);
+        assert_eq!(end.resume(7, false), None);
+        end.deleted(7, b"a", 1.0);
+        end.deleted(7, b"b", 2.0);
+        assert_eq!(end.first(7, false, 1), None);
+        assert_eq!(
+            end.resume(7, false),
+            Some(entries(&[("b", 2.0)])[0].clone())
+        );
+        assert_eq!(end.resume(7, true), None);
+        end.put(7, b"z", 3.0, None);
+        assert!(end.resume(7, false).is_some());
+        end.put(7, b"a", 2.0, None);
+        assert_eq!(end.resume(7, false), None);
     }
 
     #[test]
