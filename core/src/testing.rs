@@ -91,3 +91,15 @@ impl Rig {
         std::mem::take(&mut *self.events.lock().unwrap())
     }
 }
+
+/// A reproducible stream of pseudo-random draws for randomized tests (xorshift64 from
+/// `seed`, which must not be 0): each call returns the next value modulo `n` (0 counts as 1).
+pub fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n.max(1)
+    }
+}

@@ -889,13 +889,7 @@ mod tests {
         };
         let mut l = List::new();
         let mut model: VecDeque<String> = VecDeque::new();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rand = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n.max(1)
-        };
+        let mut rand = crate::testing::draws(0x9e37_79b9_7f4a_7c15u64);
         for step in 0..4000 {
             let len = model.len() as u64;
             // Growing for the first half (past the windows' 128 items), shrinking after.

@@ -4019,13 +4019,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("coalesce.db");
         let path = path.to_str().unwrap();
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = crate::testing::draws(0x2545_f491_4f6c_dd1du64);
         let names: Vec<Vec<u8>> = (0..40).map(|i| format!("k{i}").into_bytes()).collect();
         let mut version = 0u64;
         let mut cid = 100u64;
@@ -4666,13 +4660,7 @@ mod tests {
             },
         )
         .unwrap();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::testing::draws(0x9e37_79b9_7f4a_7c15u64);
         // The model: which of 400 keys exist. Half of them reach the table first.
         let mut model = std::collections::BTreeSet::new();
         let write = |s: &mut SqliteStore,
@@ -5323,13 +5311,7 @@ mod tests {
         let mut s = journaled(path);
         // An element cache of 32 KB: about 200 entries, for 3 x 300 elements.
         s.set_page_cache_bytes(256 << 10).unwrap();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = crate::testing::draws(0x9e37_79b9_7f4a_7c15u64);
         let cids = [11u64, 12, 13];
         for &cid in &cids {
             s.put(0, format!("k{cid}").as_bytes(), collection(cid))
@@ -5458,13 +5440,7 @@ mod tests {
         let path = path.to_str().unwrap();
         let mut s = journaled(path);
         s.set_page_cache_bytes(page_cache_bytes).unwrap();
-        let mut rng = 0x0123_4567_89ab_cdefu64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = crate::testing::draws(0x0123_4567_89ab_cdefu64);
         let (hashes, zsets) = ([21u64, 22], [31u64, 32]);
         for cid in hashes.iter().chain(&zsets) {
             s.put(0, format!("k{cid}").as_bytes(), collection(*cid))
@@ -5654,13 +5630,7 @@ mod tests {
         let path = dir.path().join("pops.db");
         let path = path.to_str().unwrap();
         let mut s = journaled(path);
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
+        let mut next = crate::testing::draws(0x2545_f491_4f6c_dd1du64);
         let cid = 77;
         let ordered = |m: &BTreeMap<Vec<u8>, f64>, rev: bool| -> Vec<(Vec<u8>, f64)> {
             let mut v: Vec<(Vec<u8>, f64)> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
