@@ -16,9 +16,13 @@
 //! element's read still does). The window (32 MB of rows by default) is applied on the
 //! executor's thread only by a statement over all key rows (SAVE, a plugin's SQL that reaches
 //! them, see [`reach`]): FLUSHDB drops its database's queued rows, and a reclaim step needs
-//! none. The element rows of large hashes, sets and sorted sets go the same way
-//! ([`element_rows`]): queued, coalesced per element, written by that thread in the table's
-//! order; a statement over part of a collection applies the queued rows of that part first. Deleting a large collection costs one row at once and its element rows later, in
+//! none. The element rows of large hashes, sets and sorted sets, and the items of large
+//! lists, go the same way ([`element_rows`]): queued, coalesced per element (or position),
+//! written by that thread in the table's order; a statement over part of a collection
+//! applies the queued rows of that part first. A pop from a sorted set's end is the
+//! exception: it is answered from the first members kept in memory ([`zset_end`]), read by
+//! merging the queued members with the table's rows, applying none. Deleting a large
+//! collection costs one row at once and its element rows later, in
 //! bounded steps ([`Store::reclaim`]); flushing one database among several costs a few rows
 //! at once (it moves to a fresh slot, see [`slots`]) and its key rows later, the same way.
 //!
