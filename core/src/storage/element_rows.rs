@@ -328,6 +328,33 @@ impl ElementRows {
             .collect()
     }
 
+    /// The queued items of large list `cid` at positions `from..=to`, each with its newest
+    /// value (`None`: deleted), in position order.
+    pub(super) fn items(
+        &mut self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+    ) -> Vec<(i64, Option<Bytes>)> {
+        self.absorb();
+        let (start, end) = (element_key(cid, from, &[]), element_key(cid, to, &[]));
+        if end < start {
+            return Vec::new();
+        }
+        let of = |m: &Map| -> BTreeMap<i64, Option<Bytes>> {
+            m.range(start.clone()..=end.clone())
+                .filter_map(|(key, pending)| match pending {
+                    Pending::Item { value } => Some((key.h, value.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        // A requested merge's entries, under the newer ones.
+        let mut items = of(&self.frozen);
+        items.extend(of(&self.latest));
+        items.into_iter().collect()
+    }
+
     /// Which of `members` of `cid` (at their positions) have a queued entry.
     pub(super) fn queued_among(
         &mut self,

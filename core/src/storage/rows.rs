@@ -1189,6 +1189,17 @@ impl RowWriter {
         self.shared.queue().elements.first_members(cid, n, order)
     }
 
+    /// The queued items of large list `cid` at positions `from..=to` (see
+    /// [`ElementRows::items`]).
+    pub(super) fn queued_items(
+        &self,
+        cid: CollectionId,
+        from: i64,
+        to: i64,
+    ) -> Vec<(i64, Option<Bytes>)> {
+        self.shared.queue().elements.items(cid, from, to)
+    }
+
     /// Which of `members` of `cid` (at their positions) have a queued entry.
     pub(super) fn queued_among(&self, cid: CollectionId, members: &[(i64, &[u8])]) -> Vec<bool> {
         self.shared.queue().elements.queued_among(cid, members)

@@ -1441,6 +1441,59 @@ impl SqliteStore {
         }
     }
 
+    /// [`Store::list_range_within`] over positions (`from`, `to`) of which the row writer
+    /// holds `queued` items (position order): the table's items of the other positions,
+    /// merged with those, applying none (a queue's consumer, LPOP past the items kept in
+    /// memory, applied the last pushes and pops at each read). The table's rows of queued
+    /// positions are skipped, whether or not the writer applied them meanwhile.
+    fn list_range_merged(
+        &mut self,
+        cid: CollectionId,
+        (from, to): (i64, i64),
+        reverse: bool,
+        queued: Vec<(i64, Option<Bytes>)>,
+        at_least: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, StoreError> {
+        self.reading()?;
+        let table: Vec<(i64, Bytes)> = {
+            let conn = lock(&self.conn);
+            let stmt = self.prepared.get(
+                &conn,
+                concat!(
+                    "SELECT pos, ",
+                    stored_value!(),
+                    " FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3"
+                ),
+            )?;
+            let rows = stmt.query_map(params![cid as i64, from, to], |r| {
+                Ok((r.get::<_, i64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut items: std::collections::BTreeMap<i64, Bytes> = table.into_iter().collect();
+        for (pos, value) in queued {
+            match value {
+                Some(value) => items.insert(pos, value),
+                None => items.remove(&pos),
+            };
+        }
+        let ordered: Box<dyn Iterator<Item = Bytes>> = if reverse {
+            Box::new(items.into_values().rev())
+        } else {
+            Box::new(items.into_values())
+        };
+        let (mut out, mut bytes) = (Vec::new(), 0);
+        for item in ordered {
+            if out.len() >= at_least && bytes + item.len() > max_bytes {
+                break;
+            }
+            bytes += item.len();
+            out.push(item);
+        }
+        Ok(out)
+    }
+
     /// Queues a large list's item at `pos` (`Pending::Item`) for the row writer.
     fn queue_item(&self, cid: CollectionId, pos: i64, item: Pending) {
         if let Some(rows) = &self.rows {
@@ -2985,7 +3038,13 @@ impl Store for SqliteStore {
         at_least: usize,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>, StoreError> {
-        self.settle_span(cid, (from, to), &|_| true)?;
+        let queued = match &self.rows {
+            Some(rows) if rows.holds_elements(Some(cid)) => rows.queued_items(cid, from, to),
+            _ => Vec::new(),
+        };
+        if !queued.is_empty() {
+            return self.list_range_merged(cid, (from, to), reverse, queued, at_least, max_bytes);
+        }
         self.reading()?;
         let sql = if reverse {
             concat!(
