@@ -363,6 +363,25 @@ const RANGED_DIRECT_WRITES: u32 = 64;
 /// (a pop's count, an LTRIM of a few items); a longer range is one statement here.
 const QUEUED_ITEM_DELETES: i64 = 1024;
 
+/// The first of `items` up to `at_least` of them, then while their bytes stay within
+/// `max_bytes` ([`Store::list_range_within`]); the items past the last taken are never read.
+fn items_within<E>(
+    items: impl Iterator<Item = Result<Bytes, E>>,
+    at_least: usize,
+    max_bytes: usize,
+) -> Result<Vec<Bytes>, E> {
+    let (mut out, mut bytes) = (Vec::new(), 0);
+    for item in items {
+        let item = item?;
+        if out.len() >= at_least && bytes + item.len() > max_bytes {
+            break;
+        }
+        bytes += item.len();
+        out.push(item);
+    }
+    Ok(out)
+}
+
 /// SQLite-backed store.
 pub struct SqliteStore {
     /// Shared with the row writer's thread (see [`rows`](super::rows)).
@@ -1483,15 +1502,7 @@ impl SqliteStore {
         } else {
             Box::new(items.into_values())
         };
-        let (mut out, mut bytes) = (Vec::new(), 0);
-        for item in ordered {
-            if out.len() >= at_least && bytes + item.len() > max_bytes {
-                break;
-            }
-            bytes += item.len();
-            out.push(item);
-        }
-        Ok(out)
+        items_within(ordered.map(Ok::<Bytes, StoreError>), at_least, max_bytes)
     }
 
     /// Queues a large list's item at `pos` (`Pending::Item`) for the row writer.
@@ -3064,17 +3075,7 @@ impl Store for SqliteStore {
         let rows = stmt.query_map(params![cid as i64, from, to], |r| {
             Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
         })?;
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for item in rows {
-            let item = item?;
-            if out.len() >= at_least && bytes + item.len() > max_bytes {
-                break; // (the rows past it are never read)
-            }
-            bytes += item.len();
-            out.push(item);
-        }
-        Ok(out)
+        Ok(items_within(rows, at_least, max_bytes)?)
     }
 
     fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
