@@ -3050,8 +3050,8 @@ impl Store for SqliteStore {
         max_bytes: usize,
     ) -> Result<Vec<Bytes>, StoreError> {
         let queued = match &self.rows {
-            Some(rows) if rows.holds_elements(Some(cid)) => rows.queued_items(cid, from, to),
-            _ => Vec::new(),
+            Some(rows) => rows.queued_items(cid, from, to),
+            None => Vec::new(),
         };
         if !queued.is_empty() {
             return self.list_range_merged(cid, (from, to), reverse, queued, at_least, max_bytes);
