@@ -370,10 +370,16 @@ impl Keyspace {
             return;
         };
         for key in keys {
-            if let Some(Some(entry)) = cache.map.get(key).map(|slot| &slot.entry) {
-                if let Value::String(b) = &entry.value {
-                    crate::prefetch::prefetch(b.as_ptr());
-                }
+            let Some(slot) = cache.map.get(key) else {
+                continue;
+            };
+            // The lookup brought in the node's key and the entry's head; the slot's tail
+            // (expiry hold, access time, dirty and reference bits), which every command's
+            // lookup and the commit's flush read, is on the node's next line or two.
+            let end: *const u8 = (slot as *const Slot).cast::<u8>();
+            crate::prefetch::prefetch(end.wrapping_add(std::mem::size_of::<Slot>() - 1));
+            if let Some(Value::String(b)) = slot.entry.as_ref().map(|e| &e.value) {
+                crate::prefetch::prefetch(b.as_ptr());
             }
         }
         if elements.is_empty() {
