@@ -63,9 +63,9 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 printf '[storage]\nmerge_interval_ms = 3600000\njournal_max_bytes = "%s"\n' "$JOURNAL" \
     >"$WORK/respite.toml"
 start
-# Fill it to just under the limit: each SET of SIZE bytes journals about SIZE + 40 bytes.
+# Fill it to just under the limit: each SET of SIZE bytes journals about SIZE + 26 bytes.
 limit=$(numfmt --from=iec "$(echo "${JOURNAL^^}" | sed 's/B$//')")
-redis-benchmark -p "$PORT" -c 50 -P 16 -n $((limit * 9 / 10 / (SIZE + 40))) -r 1000000 \
+redis-benchmark -p "$PORT" -c 50 -P 16 -n $((limit * 9 / 10 / (SIZE + 26))) -r 1000000 \
     -d "$SIZE" -t set -q >/dev/null
 journal=$(info persistence respite_journal_bytes)
 kill -9 "$PID"; wait "$PID" 2>/dev/null || true
