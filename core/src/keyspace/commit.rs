@@ -12,13 +12,6 @@ use crate::storage::{DbIndex, KeyRow, Presence, StoreError};
 /// by building its row waits alone (as [`Keyspace::prefetch`] does for a pipeline's keys).
 const LOOKAHEAD: usize = 16;
 
-/// Makes the CPU load what `lookups` reach, without using it.
-fn touch<T>(lookups: impl Iterator<Item = Option<T>>) {
-    for found in lookups {
-        std::hint::black_box(found.is_some());
-    }
-}
-
 impl Keyspace {
     /// Writes every dirty key into the store's open transaction.
     /// On failure the keys not reached yet stay dirty.
@@ -27,18 +20,27 @@ impl Keyspace {
         self.dirty_bytes = 0;
         let first = self.flushed.len();
         let mut rows = Vec::with_capacity(dirty.len());
+        // The hashes of the keys looked up ahead, for their lookups proper.
+        let mut hashes = [0u64; LOOKAHEAD];
         for i in 0..dirty.len() {
             if i % LOOKAHEAD == 0 {
                 let next = &dirty[i..dirty.len().min(i + LOOKAHEAD)];
-                touch(
-                    next.iter()
-                        .map(|(db, key)| self.dbs[*db as usize].map.get(key)),
-                );
+                for ((db, key), hash) in next.iter().zip(hashes.iter_mut()) {
+                    let map = &self.dbs[*db as usize].map;
+                    *hash = map.hasher().hash_one(&key[..]);
+                    let found = map.raw_entry().from_hash(*hash, |k| k == key);
+                    std::hint::black_box(found.is_some());
+                }
             }
             let (db, key) = std::mem::take(&mut dirty[i]);
-            let Some(slot) = self.dbs[db as usize].map.get_mut(&key) else {
+            let slot = self.dbs[db as usize]
+                .map
+                .raw_entry_mut()
+                .from_hash(hashes[i % LOOKAHEAD], |k| *k == key);
+            let hashlink::linked_hash_map::RawEntryMut::Occupied(mut slot) = slot else {
                 continue; // dropped by FLUSHDB/FLUSHALL, which wrote through already
             };
+            let slot = slot.get_mut();
             if !slot.dirty {
                 continue;
             }

@@ -618,17 +618,26 @@ impl Queue {
                 break;
             };
             let take = left.min(batch.len());
+            // The hashes of the keys looked up ahead, for their lookups proper.
+            let mut hashes = [0u64; LOOKAHEAD];
             for i in 0..take {
                 if i % LOOKAHEAD == 0 {
-                    for r in batch.as_slice().iter().take(LOOKAHEAD.min(take - i)) {
-                        std::hint::black_box(find(&self.absorbed, r.db, &r.key).is_some());
+                    let ahead = batch.as_slice().iter().take(LOOKAHEAD.min(take - i));
+                    for (r, hash) in ahead.zip(hashes.iter_mut()) {
+                        *hash = self.absorbed.hasher().hash_one((r.db, &r.key[..]));
+                        let found = self
+                            .absorbed
+                            .raw_entry()
+                            .from_hash(*hash, |(d, k)| *d == r.db && *k == r.key);
+                        std::hint::black_box(found.is_some());
                     }
                 }
                 let Some(super::KeyRow { db, key, row, was }) = batch.next() else {
                     break;
                 };
                 let now = Presence::of(row.as_ref());
-                if let Some((None, _)) = self.enter((db, key), row, was) {
+                let hash = hashes[i % LOOKAHEAD];
+                if let Some((None, _)) = self.enter_hashed(hash, (db, key), row, was) {
                     // Queued over a row that came without its key's presence: as `push`
                     // does, the counts leave the key to the table's.
                     let (keys, expires) = now.minus(was.expect("incoming rows have one"));
@@ -654,8 +663,24 @@ impl Queue {
         row: Option<Record>,
         was: Base,
     ) -> Option<(Base, Presence)> {
+        let hash = self.absorbed.hasher().hash_one((k.0, &k.1[..]));
+        self.enter_hashed(hash, k, row, was)
+    }
+
+    /// [`Self::enter`] given the key's hash in the map.
+    fn enter_hashed(
+        &mut self,
+        hash: u64,
+        k: (DbIndex, ShortBytes),
+        row: Option<Record>,
+        was: Base,
+    ) -> Option<(Base, Presence)> {
         use hashlink::linked_hash_map::RawEntryMut;
-        match self.absorbed.raw_entry_mut().from_key(&k) {
+        let entry = self
+            .absorbed
+            .raw_entry_mut()
+            .from_hash(hash, |(d, key)| *d == k.0 && *key == k.1);
+        match entry {
             RawEntryMut::Occupied(mut o) => {
                 let base = o.get().1;
                 let (old, _) = std::mem::replace(o.get_mut(), (row, base));
@@ -670,7 +695,7 @@ impl Queue {
                 Some((base, old))
             }
             RawEntryMut::Vacant(v) => {
-                v.insert(k, (row, was));
+                v.insert_hashed_nocheck(hash, k, (row, was));
                 None
             }
         }
