@@ -456,6 +456,10 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "respite_key_filter", &filter.state);
             line(out, "respite_key_filter_bytes", &filter.bytes);
             line(out, "respite_key_filter_builds", &filter.builds);
+            let filter = engine.keyspace.store_mut().element_filter_stats();
+            line(out, "respite_element_filter", &filter.state);
+            line(out, "respite_element_filter_bytes", &filter.bytes);
+            line(out, "respite_element_filter_builds", &filter.builds);
             let elements = engine.keyspace.store_mut().element_cache_stats();
             line(out, "respite_element_cache_bytes", &elements.bytes);
             line(out, "respite_element_cache_max_bytes", &elements.max_bytes);
@@ -697,6 +701,12 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
                 .key_filter_stats()
                 .skipped_lookups;
             line(out, "respite_key_filter_skipped_lookups", &skipped);
+            let skipped = engine
+                .keyspace
+                .store_mut()
+                .element_filter_stats()
+                .skipped_lookups;
+            line(out, "respite_element_filter_skipped_lookups", &skipped);
             let elements = engine.keyspace.store_mut().element_cache_stats();
             line(out, "respite_element_cache_hits", &elements.hits);
             line(out, "respite_element_cache_misses", &elements.misses);

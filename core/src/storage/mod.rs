@@ -677,6 +677,8 @@ pub trait Store: Send {
     fn checkpoint_stats(&self) -> (u64, u64);
     /// The key filter's figures (see [`KeyFilterStats`]).
     fn key_filter_stats(&self) -> KeyFilterStats;
+    /// The element filter's figures: its answers for the elements of large collections.
+    fn element_filter_stats(&self) -> KeyFilterStats;
     /// The element cache's figures (see [`ElementCacheStats`]).
     fn element_cache_stats(&self) -> ElementCacheStats;
     /// Changes the `synchronous` setting at run time (CONFIG SET synchronous).

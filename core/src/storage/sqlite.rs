@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::committed;
 use super::element_cache::{ElementCache, ElementCacheStats, Known};
 use super::element_rows::{self, Pending};
-use super::keyfilter::KeyFilter;
+use super::keyfilter::{KeyFilter, Rows};
 use super::prepared::Prepared;
 use super::reach::Reach;
 use super::redo::{replay_payload, Journal, JournalOptions, JournalStats, Op};
@@ -399,8 +399,13 @@ pub struct SqliteStore {
     needs_rebuild: bool,
     /// Which keys certainly do not exist, so that reading them costs no lookup.
     filter: KeyFilter,
-    /// The filter asked for a rebuild: started after the next commit to the file, whose
-    /// committed state the rebuild reads.
+    /// Which elements of large hashes, sets and sorted sets certainly do not exist: asked by
+    /// the reads of one element ([`Store::element`], [`Store::zset_score`]) that the element
+    /// cache cannot answer, and told of every such row written. (Not of the ordered rows of
+    /// streams, which are never read by name.)
+    element_filter: KeyFilter,
+    /// A filter asked for a rebuild: started, for both, after the next commit to the file,
+    /// whose committed state the rebuild reads.
     filter_rebuild: bool,
     /// Held for the store's lifetime: a second server on the same file would serve stale
     /// data from its own cache, so it is refused at start-up.
@@ -612,7 +617,8 @@ impl SqliteStore {
             journal: None,
             replaying: false,
             needs_rebuild: false,
-            filter: KeyFilter::off(),
+            filter: KeyFilter::off(Rows::Keys),
+            element_filter: KeyFilter::off(Rows::Elements),
             filter_rebuild: false,
             _lock: lock,
             committed: committed::CommittedReader::new(path),
@@ -648,6 +654,7 @@ impl SqliteStore {
             // After the replay's merge: the build reads the committed state, and every key
             // written from here on is added as it is written.
             store.filter.start(path);
+            store.element_filter.start(path);
         }
         if path != ":memory:" {
             // After init: the schema (and any upgrade) is in place before a second
@@ -934,6 +941,9 @@ impl SqliteStore {
         }
         drop(conn);
         self.filter.clear();
+        if elements {
+            self.element_filter.clear();
+        }
         Ok(())
     }
 
@@ -1049,6 +1059,15 @@ impl SqliteStore {
         if let Some(rows) = &self.rows {
             rows.tables_rewritten();
         }
+    }
+
+    /// A plugin's SQL may have changed element rows: the element cache forgets them all, and
+    /// the element filter, which may not know of rows it added, answers nothing until it is
+    /// rebuilt from the file once this transaction is committed.
+    fn elements_rewritten(&mut self) {
+        self.elements.clear();
+        self.element_filter.distrust();
+        self.filter_rebuild = true;
     }
 
     /// Each slot's counts (keys, expires), read from the table, plus what the queued rows
@@ -1703,7 +1722,7 @@ impl SqliteStore {
     fn book_merge(&mut self, done: rows::MergeDone) -> Result<(), String> {
         self.merging = false;
         if let Some(e) = done.error {
-            self.filter_rebuild |= self.filter.abandon();
+            self.filter_rebuild |= self.filter.abandon() | self.element_filter.abandon();
             self.count_merge_failure(&e);
             return Err(e);
         }
@@ -1720,6 +1739,7 @@ impl SqliteStore {
             tracing::warn!(error = %e, "dropping merged records from the redo journal");
         }
         self.filter.spawn(&self.path);
+        self.element_filter.spawn(&self.path);
         Ok(())
     }
 
@@ -1772,6 +1792,7 @@ impl SqliteStore {
                 // The build reads the file once this commit is in it; keys written from now
                 // on, which the next transaction holds, are collected meanwhile.
                 self.filter.collect();
+                self.element_filter.collect();
             }
             let journal = self.journal.as_mut().expect("checked above");
             journal.merge_started();
@@ -2165,6 +2186,7 @@ impl SqliteStore {
         if self.filter_rebuild && !self.in_tx {
             self.filter_rebuild = false;
             self.filter.start(&self.path);
+            self.element_filter.start(&self.path);
         }
     }
 
@@ -2544,6 +2566,10 @@ impl Store for SqliteStore {
                 expire_at,
             }));
         }
+        if !self.element_filter.may_contain_element(cid, sub) {
+            // (Not kept in the element cache: the filter answers again as cheaply.)
+            return Ok(None);
+        }
         self.reading()?;
         let element = self
             .prepared
@@ -2586,6 +2612,8 @@ impl Store for SqliteStore {
                 None => self.element(cid, sub)?.is_some(),
             };
             let row = Some((super::share_or_copy(&element.value), expire_at));
+            self.element_filter
+                .insert_element_written(cid, sub, existed);
             self.queue_element(
                 cid,
                 sub,
@@ -2602,6 +2630,8 @@ impl Store for SqliteStore {
         self.settle_element(cid, sub)?;
         self.begin()?;
         let h = position(sub);
+        self.element_filter
+            .insert_element_written(cid, sub, known == Some(true));
         let written = self.write_element(cid, h, element, known);
         match written {
             Ok(_) => self.elements.put(cid, sub, Some((value, expire_at))),
@@ -2771,6 +2801,16 @@ impl Store for SqliteStore {
                  SELECT ?2, h, sub, expire_at, value, blob FROM elements WHERE cid = ?1",
             )?
             .execute(params![from as i64, to as i64])?;
+        {
+            // The element filter learns of the copies (a pass over them, as the copy made).
+            let conn = lock(&self.conn);
+            let mut subs = conn.prepare_cached("SELECT sub FROM elements WHERE cid = ?1")?;
+            let mut rows = subs.query([to as i64])?;
+            while let Some(r) = rows.next()? {
+                let sub = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                self.element_filter.insert_element(to, sub);
+            }
+        }
         self.prepared
             .get(
                 &lock(&self.conn),
@@ -3204,6 +3244,9 @@ impl Store for SqliteStore {
                 .put(cid, member, row.as_ref().map(|(v, e)| (&v[..], *e)));
             return row.map(|(v, _)| score_from_element(&v)).transpose();
         }
+        if !self.element_filter.may_contain_element(cid, member) {
+            return Ok(None);
+        }
         self.reading()?;
         let value = self
             .prepared
@@ -3224,6 +3267,8 @@ impl Store for SqliteStore {
         score: f64,
         old: Option<f64>,
     ) -> Result<(), StoreError> {
+        self.element_filter
+            .insert_element_written(cid, member, old.is_some());
         if self.queues_elements(cid, false)? {
             let pending = Pending::Member {
                 filed: old,
@@ -3567,7 +3612,7 @@ impl Store for SqliteStore {
         self.begin()?;
         if reaches {
             self.keys_rewritten();
-            self.elements.clear();
+            self.elements_rewritten();
         }
         let changed = lock(&self.conn)
             .prepare_cached(sql)?
@@ -3620,7 +3665,7 @@ impl Store for SqliteStore {
         drop(conn);
         if writes && reaches {
             self.keys_rewritten();
-            self.elements.clear();
+            self.elements_rewritten();
         }
         Ok(out)
     }
@@ -3635,7 +3680,7 @@ impl Store for SqliteStore {
         self.begin()?;
         if reaches {
             self.keys_rewritten();
-            self.elements.clear();
+            self.elements_rewritten();
         }
         lock(&self.conn).execute_batch(sql)?;
         self.log(Op::SqlBatch { sql });
@@ -3735,7 +3780,7 @@ impl Store for SqliteStore {
     }
 
     fn merge(&mut self, force: bool) -> Result<(), StoreError> {
-        if self.filter.poll() {
+        if self.filter.poll() | self.element_filter.poll() {
             self.filter_rebuild = true;
         }
         let Some(journal) = self.journal.as_mut() else {
@@ -3799,6 +3844,10 @@ impl Store for SqliteStore {
 
     fn key_filter_stats(&self) -> KeyFilterStats {
         self.filter.stats()
+    }
+
+    fn element_filter_stats(&self) -> KeyFilterStats {
+        self.element_filter.stats()
     }
 
     fn set_row_window_bytes(&mut self, bytes: u64) {
@@ -5211,6 +5260,105 @@ mod tests {
         assert!(s.key_filter_stats().bytes > 0);
     }
 
+    /// Waits for the element filter's build, as [`filter_ready`] does for the key filter's.
+    fn element_filter_ready(s: &mut SqliteStore) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while s.element_filter_stats().state != "ready" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the element filter never got ready"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            s.merge(false).unwrap();
+        }
+    }
+
+    /// The element filter answers for members no collection holds without reading the file,
+    /// and never hides one: rows of the file when it was built, written while it was built,
+    /// written since (queued for the row writer and written at once, hash fields, set and
+    /// sorted-set members), copied, and written by a plugin's SQL (which it was not told of:
+    /// it answers nothing until its rebuild has read them).
+    #[test]
+    fn the_element_filter_answers_misses_without_lookups_and_never_hides_an_element() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("elements.db");
+        let path = path.to_str().unwrap();
+        {
+            let mut s = journaled(path);
+            for i in 0..3000u64 {
+                let (cid, sub) = (10 + i % 3, format!("m{i}"));
+                s.put_element(cid, &element(&sub, "v")).unwrap();
+            }
+            s.zset_put(20, b"z", 1.5, None).unwrap();
+            s.commit().unwrap();
+            s.close().unwrap();
+        }
+        let mut s = journaled(path);
+        // Written while the filter is being built: kept in mind and added.
+        s.put_element(10, &element("during", "d")).unwrap();
+        element_filter_ready(&mut s);
+        assert_eq!(s.element_filter_stats().builds, 1);
+        s.put_element(11, &element("after", "a")).unwrap();
+        // A value long enough to be kept apart: written at once, not queued.
+        s.put_element(11, &element("long", &"x".repeat(20_000)))
+            .unwrap();
+        s.zset_put(20, b"later", 2.5, None).unwrap();
+        s.copy_elements(12, 30).unwrap();
+        // Applied to the file, and out of the element cache: only the filter and the file
+        // answer.
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        s.elements.clear();
+        let found = |s: &mut SqliteStore, cid: CollectionId, sub: &str| {
+            s.element(cid, sub.as_bytes()).unwrap().is_some()
+        };
+        for i in 0..3000u64 {
+            let (cid, sub) = (10 + i % 3, format!("m{i}"));
+            assert!(found(&mut s, cid, &sub), "{cid}/{sub} hidden by the filter");
+            if cid == 12 {
+                assert!(found(&mut s, 30, &sub), "the copy's {sub} hidden");
+            }
+        }
+        assert!(found(&mut s, 10, "during") && found(&mut s, 11, "after"));
+        assert!(found(&mut s, 11, "long"));
+        assert_eq!(s.zset_score(20, b"z").unwrap(), Some(1.5));
+        assert_eq!(s.zset_score(20, b"later").unwrap(), Some(2.5));
+        let misses = |s: &mut SqliteStore| {
+            let before = s.element_filter_stats().skipped_lookups;
+            for i in 0..1000u64 {
+                let sub = format!("missing{i}");
+                assert!(!found(s, 10, &sub));
+                assert_eq!(s.zset_score(20, sub.as_bytes()).unwrap(), None);
+            }
+            s.element_filter_stats().skipped_lookups - before
+        };
+        let skipped = misses(&mut s);
+        assert!(
+            skipped > 1900,
+            "only {skipped} of 2000 misses skipped the read"
+        );
+        // A plugin's row: the filter stops answering, and its rebuild (once the row is in the
+        // file) reads it.
+        s.commit().unwrap();
+        let sql =
+            "INSERT INTO elements (cid, h, sub, expire_at, value) VALUES (10, ?1, ?2, NULL, ?3)";
+        let params = [
+            SqlValue::Integer(position(b"planted")),
+            SqlValue::Blob(b"planted".to_vec()),
+            SqlValue::Blob(b"p".to_vec()),
+        ];
+        assert_eq!(s.sql_execute(sql, &params).unwrap(), 1);
+        assert!(found(&mut s, 10, "planted"));
+        assert_ne!(s.element_filter_stats().state, "ready");
+        assert_eq!(misses(&mut s), 0, "a distrusted filter answered");
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        element_filter_ready(&mut s);
+        assert_eq!(s.element_filter_stats().builds, 2);
+        assert!(found(&mut s, 10, "planted"));
+        assert!(misses(&mut s) > 1900);
+    }
+
     #[test]
     fn a_wanted_filter_rebuild_starts_at_a_background_merge_and_hides_no_key() {
         let dir = tempfile::tempdir().unwrap();
@@ -5460,7 +5608,8 @@ mod tests {
             assert!(s.element_cache_stats().bytes <= 32 << 10);
         }
         let stats = s.element_cache_stats();
-        assert!(stats.hits > 100 && stats.misses > 500, "{stats:?}");
+        // (Fewer hits since the element filter answers for absent elements uncached.)
+        assert!(stats.hits > 50 && stats.misses > 500, "{stats:?}");
         // An element of a rolled-back batch alone is gone from the cache with it.
         s.commit().unwrap();
         s.merge(true).unwrap();
