@@ -70,8 +70,8 @@ pub(super) enum Rows {
 
 impl Rows {
     /// How many rows the file holds, read by the build first to size the filter: a figure
-    /// kept for the keys, a count of the index for the elements (a pass over its pages that
-    /// the build's own read then finds cached).
+    /// kept for the keys; for the elements, a count of the table's rows (a pass over its
+    /// pages, about as long as the read that follows).
     fn count_sql(self) -> &'static str {
         match self {
             Rows::Keys => "SELECT coalesce(sum(keys), 0) FROM db_stats",
