@@ -1061,11 +1061,14 @@ impl SqliteStore {
         }
     }
 
-    /// A plugin's SQL may have changed element rows: the element cache forgets them all, and
-    /// the element filter, which may not know of rows it added, answers nothing until it is
-    /// rebuilt from the file once this transaction is committed.
-    fn elements_rewritten(&mut self) {
+    /// A plugin's SQL may have changed key and element rows: besides what
+    /// [`Self::keys_rewritten`] does, the element cache forgets every element, and the two
+    /// filters, which may not know of rows it added, answer nothing until they are rebuilt
+    /// from the file once this transaction is committed.
+    fn rows_rewritten_by_sql(&mut self) {
+        self.keys_rewritten();
         self.elements.clear();
+        self.filter.distrust();
         self.element_filter.distrust();
         self.filter_rebuild = true;
     }
@@ -3611,8 +3614,7 @@ impl Store for SqliteStore {
         }
         self.begin()?;
         if reaches {
-            self.keys_rewritten();
-            self.elements_rewritten();
+            self.rows_rewritten_by_sql();
         }
         let changed = lock(&self.conn)
             .prepare_cached(sql)?
@@ -3664,8 +3666,7 @@ impl Store for SqliteStore {
         drop(stmt);
         drop(conn);
         if writes && reaches {
-            self.keys_rewritten();
-            self.elements_rewritten();
+            self.rows_rewritten_by_sql();
         }
         Ok(out)
     }
@@ -3679,8 +3680,7 @@ impl Store for SqliteStore {
         }
         self.begin()?;
         if reaches {
-            self.keys_rewritten();
-            self.elements_rewritten();
+            self.rows_rewritten_by_sql();
         }
         lock(&self.conn).execute_batch(sql)?;
         self.log(Op::SqlBatch { sql });
@@ -5252,6 +5252,25 @@ mod tests {
             skipped > 950,
             "only {skipped} of 1000 misses skipped the lookup"
         );
+        // A key row a plugin's SQL wrote, which the filter was not told of: it answers
+        // nothing until its rebuild has read the row.
+        let planted =
+            "INSERT INTO keys (db, h, key, type, version, value) VALUES (0, ?1, ?2, 0, 1, ?3)";
+        let params = [
+            SqlValue::Integer(position(b"planted")),
+            SqlValue::Blob(b"planted".to_vec()),
+            SqlValue::Blob(b"p".to_vec()),
+        ];
+        assert_eq!(s.sql_execute(planted, &params).unwrap(), 1);
+        assert!(
+            s.load(0, b"planted").unwrap().is_some(),
+            "hidden by the filter"
+        );
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        filter_ready(&mut s);
+        assert!(s.load(0, b"planted").unwrap().is_some());
+        assert_eq!(s.load(0, b"missing0").unwrap(), None);
         // After FLUSHALL the filter starts empty, and new keys are found.
         s.flush_all().unwrap();
         assert_eq!(s.load(0, b"k0").unwrap(), None);
