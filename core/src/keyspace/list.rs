@@ -390,7 +390,7 @@ impl List {
                     *head + off(*len)
                 };
                 *len += 1;
-                backing.store.list_put(*cid, pos, &value)?;
+                backing.store.list_push(*cid, pos, &value)?;
                 ends.pushed(&value, front);
             }
         }
@@ -414,7 +414,7 @@ impl List {
         }
         let cid = backing.new_cid();
         for (i, item) in items.iter().enumerate() {
-            backing.store.list_put(cid, i as i64, item)?;
+            backing.store.list_push(cid, i as i64, item)?;
         }
         self.repr = Repr::Large {
             cid,
@@ -756,7 +756,7 @@ mod tests {
     use super::*;
     use crate::config::Synchronous;
     use crate::keyspace::Encodings;
-    use crate::storage::SqliteStore;
+    use crate::storage::{SqlValue, SqliteStore};
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
@@ -869,6 +869,97 @@ mod tests {
         drop(store);
         let mut store = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
         // (A copy of the list without its windows: every item is read from the file.)
+        let cold = List::decode(&l.encode(), l.cid()).unwrap();
+        assert_eq!(texts(cold.items(&mut store).unwrap()), Vec::from(model));
+    }
+
+    /// The file's rows of a list's items: how many, and the span of their positions.
+    fn filed_items(store: &mut SqliteStore, l: &List) -> Vec<Vec<SqlValue>> {
+        let cid = SqlValue::Integer(l.cid().expect("a large list") as i64);
+        store
+            .sql_query(
+                "SELECT count(*), max(pos) - min(pos) + 1 FROM list_items WHERE cid = ?1",
+                &[cid],
+            )
+            .unwrap()
+    }
+
+    /// Items pushed and popped again before the row writer wrote them never reach the file,
+    /// and the rows of items popped after it wrote them go: the file holds a row at each of
+    /// the list's positions and none elsewhere (a row left at a popped position is invisible
+    /// to reads of the list, but not to a shift of its items, which it would collide with).
+    #[test]
+    fn pops_leave_rows_at_the_lists_positions_only() {
+        use crate::storage::JournalOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pops.db");
+        let options = JournalOptions {
+            merge_interval_ms: 3_600_000,
+            row_window_bytes: 64 << 20,
+            ..JournalOptions::default()
+        };
+        let mut store =
+            SqliteStore::open_with(path.to_str().unwrap(), Synchronous::Normal, options).unwrap();
+        let mut next = 1;
+        let limits = Encodings {
+            list_max_listpack_entries: 4,
+            ..Encodings::default()
+        };
+        let mut backing = Backing {
+            store: &mut store,
+            next_id: &mut next,
+            limits,
+        };
+        let mut l = List::new();
+        let mut model: VecDeque<String> = VecDeque::new();
+        let push = |l: &mut List, b2: &mut Backing<'_>, m: &mut VecDeque<String>, i, front| {
+            let item = format!("i{i}");
+            l.push(b2, b(&item), front).unwrap();
+            if front {
+                m.push_front(item);
+            } else {
+                m.push_back(item);
+            }
+        };
+        for i in 0..300 {
+            push(&mut l, &mut backing, &mut model, i, i % 2 == 0);
+        }
+        // Written to the file.
+        backing.store.commit().unwrap();
+        backing.store.merge(true).unwrap();
+        // Replaced (LSET) and then popped, before the replacement was written.
+        assert!(l.set(&mut backing, 0, b("set0")).unwrap());
+        model[0] = "set0".into();
+        // Popped from both ends once written; pushed and popped again before.
+        for front in [true, false] {
+            let got = texts(l.pop(backing.store, front, 60).unwrap());
+            for g in got {
+                let want = if front {
+                    model.pop_front()
+                } else {
+                    model.pop_back()
+                };
+                assert_eq!(Some(g), want);
+            }
+        }
+        for i in 300..400 {
+            push(&mut l, &mut backing, &mut model, i, i % 2 == 0);
+        }
+        for front in [true, false] {
+            let got = texts(l.pop(backing.store, front, 70).unwrap());
+            for g in got {
+                let want = if front {
+                    model.pop_front()
+                } else {
+                    model.pop_back()
+                };
+                assert_eq!(Some(g), want);
+            }
+        }
+        backing.store.commit().unwrap();
+        backing.store.merge(true).unwrap();
+        let n = SqlValue::Integer(model.len() as i64);
+        assert_eq!(filed_items(&mut store, &l), vec![vec![n.clone(), n]]);
         let cold = List::decode(&l.encode(), l.cid()).unwrap();
         assert_eq!(texts(cold.items(&mut store).unwrap()), Vec::from(model));
     }

@@ -66,8 +66,11 @@ pub(super) enum Pending {
     },
     /// A large list's item (keyed by its position, with no member): its value, or `None`
     /// when popped or trimmed away. Applied as an upsert or a delete whatever the table
-    /// holds, so it keeps nothing of an earlier entry.
-    Item { value: Option<Bytes> },
+    /// holds. `filed`: whether the table may hold the position's row, which a push to a
+    /// position past the list's ends says it does not (once the rows queued before are
+    /// applied: the table holds rows at the list's positions only); an item pushed and
+    /// popped again before it was applied is then void, and never reaches the table.
+    Item { filed: bool, value: Option<Bytes> },
 }
 
 impl Pending {
@@ -78,7 +81,7 @@ impl Pending {
             Pending::Member { score, .. } => {
                 score.map(|s| (Bytes::copy_from_slice(&s.to_le_bytes()), None))
             }
-            Pending::Item { value } => value.clone().map(|v| (v, None)),
+            Pending::Item { value, .. } => value.clone().map(|v| (v, None)),
         }
     }
 
@@ -94,6 +97,10 @@ impl Pending {
                 filed: *filed,
                 score,
             },
+            (Pending::Item { value, .. }, Pending::Item { filed, .. }) => Pending::Item {
+                filed: *filed,
+                value,
+            },
             // (A collection is of one type: a mix cannot happen.)
             (newer, _) => newer,
         }
@@ -102,7 +109,7 @@ impl Pending {
     fn bytes(&self) -> usize {
         match self {
             Pending::Row { row, .. } => row.as_ref().map_or(0, |(v, _)| v.len()),
-            Pending::Item { value } => value.as_ref().map_or(0, Bytes::len),
+            Pending::Item { value, .. } => value.as_ref().map_or(0, Bytes::len),
             Pending::Member { .. } => 0,
         }
     }
@@ -125,7 +132,7 @@ impl Pending {
             Pending::Row { filed, row } => !filed && row.is_some(),
             Pending::Member { filed, score } => filed.is_none() && score.is_some(),
             // (Whether the table has the position's row is not known: counted as added.)
-            Pending::Item { value } => value.is_some(),
+            Pending::Item { value, .. } => value.is_some(),
         }
     }
 
@@ -133,7 +140,7 @@ impl Pending {
         match self {
             Pending::Row { filed, row } => !filed && row.is_none(),
             Pending::Member { filed, score } => filed == score,
-            Pending::Item { .. } => false,
+            Pending::Item { filed, value } => !filed && value.is_none(),
         }
     }
 }
@@ -344,7 +351,7 @@ impl ElementRows {
         let of = |m: &Map| -> BTreeMap<i64, Option<Bytes>> {
             m.range(start.clone()..=end.clone())
                 .filter_map(|(key, pending)| match pending {
-                    Pending::Item { value } => Some((key.h, value.clone())),
+                    Pending::Item { value, .. } => Some((key.h, value.clone())),
                     _ => None,
                 })
                 .collect()
@@ -609,10 +616,12 @@ impl<'c> Statements<'c> {
                     self.get(PUT_SCORE)?.execute(params![cid, score, sub])?;
                 }
             }
-            Pending::Item { value: Some(value) } => {
+            Pending::Item {
+                value: Some(value), ..
+            } => {
                 self.get(PUT_ITEM)?.execute(params![cid, h, &value[..]])?;
             }
-            Pending::Item { value: None } => {
+            Pending::Item { value: None, .. } => {
                 self.get(DELETE_ITEM)?.execute(params![cid, h])?;
             }
         }

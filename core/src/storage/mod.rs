@@ -579,6 +579,12 @@ pub trait Store: Send {
     ) -> Result<Vec<Bytes>, StoreError>;
     /// Inserts or replaces the item at `pos`.
     fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError>;
+    /// [`Store::list_put`] of an item pushed past the list's ends, at a position the list
+    /// does not hold: a store that writes rows later may then drop the item's row altogether
+    /// when it is popped before it was written.
+    fn list_push(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
+        self.list_put(cid, pos, value)
+    }
     /// Removes the items at positions `from..=to`; returns how many there were.
     fn list_delete_range(
         &mut self,

@@ -1475,6 +1475,71 @@ impl SqliteStore {
         Ok(queues(self))
     }
 
+    /// [`Store::list_put`], and [`Store::list_push`] when `fresh`: the position is past the
+    /// list's ends (see [`Pending::Item`]'s `filed`).
+    fn put_item(
+        &mut self,
+        cid: CollectionId,
+        pos: i64,
+        value: &[u8],
+        fresh: bool,
+    ) -> Result<(), StoreError> {
+        let long = values::element_apart(&[], value);
+        if self.queues_elements(cid, long)? {
+            let item = Some(Bytes::copy_from_slice(value));
+            let pending = Pending::Item {
+                filed: !fresh,
+                value: item,
+            };
+            self.queue_item(cid, pos, pending);
+            self.log(Op::ListPut { cid, pos, value });
+            return Ok(());
+        }
+        // Written here, after the position's queued row.
+        self.settle_span(cid, (pos, pos), &|_| true)?;
+        self.begin()?;
+        if long || self.apart_cids.contains(&cid) {
+            self.apart_cids.insert(cid);
+            let conn = lock(&self.conn);
+            values::atomically(&conn, || {
+                if long {
+                    values::mark(&conn, cid)?;
+                }
+                let old: Option<i64> = self
+                    .prepared
+                    .get(
+                        &conn,
+                        "SELECT blob FROM list_items WHERE cid = ?1 AND pos = ?2",
+                    )?
+                    .query_row(params![cid as i64, pos], |r| r.get(0))
+                    .optional()?
+                    .flatten();
+                let blob = values::place(&conn, old, value, long)?;
+                let stored: &[u8] = if blob.is_some() { &[] } else { value };
+                self.prepared
+                    .get(
+                        &conn,
+                        "INSERT INTO list_items (cid, pos, value, blob) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value,
+                       blob = excluded.blob",
+                    )?
+                    .execute(params![cid as i64, pos, stored, blob])
+            })?;
+        } else {
+            self.prepared
+                .get(
+                    &lock(&self.conn),
+                    // No statement journal (it cost pushes 27%): a full disk drops the open
+                    // transaction, which the next read or write rebuilds (see `recover`).
+                    "INSERT INTO list_items (cid, pos, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![cid as i64, pos, value])?;
+        }
+        self.log(Op::ListPut { cid, pos, value });
+        Ok(())
+    }
+
     /// Queues an element's new row for the row writer.
     fn queue_element(&self, cid: CollectionId, sub: &[u8], pending: Pending) {
         if let Some(rows) = &self.rows {
@@ -3122,56 +3187,11 @@ impl Store for SqliteStore {
     }
 
     fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
-        let long = values::element_apart(&[], value);
-        if self.queues_elements(cid, long)? {
-            let item = Some(Bytes::copy_from_slice(value));
-            self.queue_item(cid, pos, Pending::Item { value: item });
-            self.log(Op::ListPut { cid, pos, value });
-            return Ok(());
-        }
-        // Written here, after the position's queued row.
-        self.settle_span(cid, (pos, pos), &|_| true)?;
-        self.begin()?;
-        if long || self.apart_cids.contains(&cid) {
-            self.apart_cids.insert(cid);
-            let conn = lock(&self.conn);
-            values::atomically(&conn, || {
-                if long {
-                    values::mark(&conn, cid)?;
-                }
-                let old: Option<i64> = self
-                    .prepared
-                    .get(
-                        &conn,
-                        "SELECT blob FROM list_items WHERE cid = ?1 AND pos = ?2",
-                    )?
-                    .query_row(params![cid as i64, pos], |r| r.get(0))
-                    .optional()?
-                    .flatten();
-                let blob = values::place(&conn, old, value, long)?;
-                let stored: &[u8] = if blob.is_some() { &[] } else { value };
-                self.prepared
-                    .get(
-                        &conn,
-                        "INSERT INTO list_items (cid, pos, value, blob) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value,
-                       blob = excluded.blob",
-                    )?
-                    .execute(params![cid as i64, pos, stored, blob])
-            })?;
-        } else {
-            self.prepared
-                .get(
-                    &lock(&self.conn),
-                    // No statement journal (it cost pushes 27%): a full disk drops the open
-                    // transaction, which the next read or write rebuilds (see `recover`).
-                    "INSERT INTO list_items (cid, pos, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (cid, pos) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![cid as i64, pos, value])?;
-        }
-        self.log(Op::ListPut { cid, pos, value });
-        Ok(())
+        self.put_item(cid, pos, value, false)
+    }
+
+    fn list_push(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
+        self.put_item(cid, pos, value, true)
     }
 
     fn list_delete_range(
@@ -3182,7 +3202,11 @@ impl Store for SqliteStore {
     ) -> Result<u64, StoreError> {
         if from <= to && to - from < QUEUED_ITEM_DELETES && self.queues_elements(cid, false)? {
             for pos in from..=to {
-                self.queue_item(cid, pos, Pending::Item { value: None });
+                let pending = Pending::Item {
+                    filed: true,
+                    value: None,
+                };
+                self.queue_item(cid, pos, pending);
             }
             self.log(Op::ListDeleteRange { cid, from, to });
             // (A large list's items fill its positions: the range held one at each.)
