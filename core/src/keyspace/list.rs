@@ -769,15 +769,20 @@ mod tests {
             .collect()
     }
 
+    /// Limits under which a list of more than four items keeps them in rows.
+    fn small_lists() -> Encodings {
+        Encodings {
+            list_max_listpack_entries: 4,
+            ..Encodings::default()
+        }
+    }
+
     /// Runs the same operations on a small-limit list (rows) and an in-memory model.
     #[test]
     fn large_lists_match_a_model_through_every_operation() {
         let mut store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
         let mut next = 1;
-        let limits = Encodings {
-            list_max_listpack_entries: 4,
-            ..Encodings::default()
-        };
+        let limits = small_lists();
         let mut backing = Backing {
             store: &mut store,
             next_id: &mut next,
@@ -901,10 +906,7 @@ mod tests {
         let mut store =
             SqliteStore::open_with(path.to_str().unwrap(), Synchronous::Normal, options).unwrap();
         let mut next = 1;
-        let limits = Encodings {
-            list_max_listpack_entries: 4,
-            ..Encodings::default()
-        };
+        let limits = small_lists();
         let mut backing = Backing {
             store: &mut store,
             next_id: &mut next,
@@ -969,10 +971,7 @@ mod tests {
     /// `commits`. Returns the list and the model.
     fn random_operations(store: &mut SqliteStore, commits: bool) -> (List, VecDeque<String>) {
         let mut next = 1;
-        let limits = Encodings {
-            list_max_listpack_entries: 4,
-            ..Encodings::default()
-        };
+        let limits = small_lists();
         let mut backing = Backing {
             store,
             next_id: &mut next,
