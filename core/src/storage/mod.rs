@@ -4,7 +4,8 @@
 //!
 //! Cost model: a read is an index probe of one SQLite table (the keyspace's cache answers hot
 //! keys before that, the element cache, [`element_cache`], elements of large collections read
-//! or written lately), two for a key's value over 512 bytes or an element's over about 970,
+//! or written lately, and two Bloom filters the keys and the elements that do not exist, see
+//! [`keyfilter`]), two for a key's value over 512 bytes or an element's over about 970,
 //! which lives in a table of its own so that it fills pages instead of an overflow page each
 //! (see [`values`]). A write costs the bytes it changes on the reply path (one record of the
 //! redo journal per batch, see [`redo`]); the changed keys' rows are then written into SQLite's
