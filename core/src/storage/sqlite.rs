@@ -5230,17 +5230,28 @@ mod tests {
         assert_eq!(committed, 2);
     }
 
-    /// Waits for the key filter's build (merge ticks take a finished build into use).
-    fn filter_ready(s: &mut SqliteStore) {
+    /// Waits for a filter's build (merge ticks take a finished build into use): the one whose
+    /// figures `stats` gives.
+    fn ready(s: &mut SqliteStore, stats: fn(&SqliteStore) -> KeyFilterStats) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while s.key_filter_stats().state != "ready" {
+        while stats(s).state != "ready" {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the key filter never got ready"
+                "the filter never got ready"
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
             s.merge(false).unwrap();
         }
+    }
+
+    /// Waits for the key filter's build.
+    fn filter_ready(s: &mut SqliteStore) {
+        ready(s, SqliteStore::key_filter_stats);
+    }
+
+    /// Waits for the element filter's build.
+    fn element_filter_ready(s: &mut SqliteStore) {
+        ready(s, SqliteStore::element_filter_stats);
     }
 
     #[test]
@@ -5307,19 +5318,6 @@ mod tests {
         s.put(0, b"k0", record("again", None, 9)).unwrap();
         assert!(s.load(0, b"k0").unwrap().is_some());
         assert!(s.key_filter_stats().bytes > 0);
-    }
-
-    /// Waits for the element filter's build, as [`filter_ready`] does for the key filter's.
-    fn element_filter_ready(s: &mut SqliteStore) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while s.element_filter_stats().state != "ready" {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the element filter never got ready"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            s.merge(false).unwrap();
-        }
     }
 
     /// The element filter answers for members no collection holds without reading the file,
