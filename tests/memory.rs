@@ -285,6 +285,61 @@ fn the_key_filter_is_built_counted_and_answers_misses() {
     assert_eq!(info(&mut c, "memory", "respite_key_filter_builds"), "1");
 }
 
+/// Each filter takes at most a sixteenth of `cache_max_bytes` (at least 1 MiB): a 16 MB
+/// cache caps the key filter at 1 MiB, half what it wants for its million keys' room, and
+/// CONFIG SET of a larger cache rebuilds it at the size it wants, finding every key.
+#[test]
+fn the_filters_memory_follows_the_cache_budget() {
+    let server = Server::builder()
+        .config("[storage]\ncache_max_bytes = \"16mb\"\n")
+        .start();
+    let mut c = server.raw();
+    let timeout = std::time::Duration::from_secs(20);
+    let field = |c: &mut common::RawConn, name: &str| -> String {
+        match c.cmd(&["INFO", "memory"]) {
+            Reply::Bulk(b) => common::info_field(&String::from_utf8_lossy(&b), name)
+                .unwrap_or_else(|| panic!("no {name} in INFO memory")),
+            other => panic!("{other:?}"),
+        }
+    };
+    common::wait_until("the filters are built", timeout, || {
+        field(&mut c, "respite_key_filter") == "ready"
+            && field(&mut c, "respite_element_filter") == "ready"
+    });
+    assert_eq!(
+        field(&mut c, "respite_key_filter_bytes"),
+        (1 << 20).to_string()
+    );
+    assert_eq!(
+        field(&mut c, "respite_element_filter_bytes"),
+        (1 << 20).to_string()
+    );
+    for i in 0..300 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Reply::ok());
+    }
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "cache-max-bytes", "64mb"]),
+        Reply::ok()
+    );
+    // Rebuilt with the next merge (within a second), uncapped: 2 MB for a million keys.
+    common::wait_until("the key filter is rebuilt", timeout, || {
+        field(&mut c, "respite_key_filter_builds") == "2"
+            && field(&mut c, "respite_key_filter") == "ready"
+    });
+    assert_eq!(
+        field(&mut c, "respite_key_filter_bytes"),
+        (2 << 20).to_string()
+    );
+    assert_eq!(
+        field(&mut c, "respite_element_filter_bytes"),
+        (2 << 20).to_string()
+    );
+    for i in 0..300 {
+        assert_eq!(c.cmd(&["GET", &format!("k{i}")]), Reply::bulk("v"));
+    }
+    assert_eq!(c.cmd(&["GET", "missing"]), Reply::NilBulk);
+}
+
 #[test]
 fn the_page_cache_borrows_what_the_hot_cache_leaves_unused() {
     // A 64 MB budget: SQLite's page cache has its quarter (16 MB), the hot cache 48 MB, of

@@ -155,6 +155,12 @@ fn apply_config(engine: &mut Engine, before: &crate::config::Config) -> Result<(
             })?;
         engine.page_cache_bytes = now.storage.page_cache_budget();
     }
+    if now.storage.filter_budget() != before.storage.filter_budget() {
+        engine
+            .keyspace
+            .store_mut()
+            .set_filter_max_bytes(now.storage.filter_budget());
+    }
     if now.storage.row_window_budget() != before.storage.row_window_budget() {
         engine
             .keyspace

@@ -294,6 +294,9 @@ pub struct StorageConfig {
 /// The smallest page cache SQLite is given, however small the budget.
 pub const MIN_PAGE_CACHE: u64 = 1 << 20;
 
+/// The smallest cap of a filter's memory, however small the budget.
+pub const MIN_FILTER_BYTES: u64 = 1 << 20;
+
 impl StorageConfig {
     /// SQLite's page cache: `page_cache_bytes`, or by default a quarter of `cache_max_bytes`
     /// (at least [`MIN_PAGE_CACHE`]). A quarter keeps the interior and much of the leaf
@@ -313,6 +316,14 @@ impl StorageConfig {
     /// RSS by 29 MB, past the cache's budget and 64 MB).
     pub fn row_window_budget(&self) -> u64 {
         self.row_window_bytes.0.min(self.cache_max_bytes.0 / 8)
+    }
+
+    /// The most each of the store's two filters (of existing keys and of existing elements,
+    /// `storage/keyfilter.rs`) may take: a sixteenth of `cache_max_bytes`, at least
+    /// [`MIN_FILTER_BYTES`]. Like the row window they live beside the caches; 10 bits a key
+    /// fill it at 13 million keys with the default 256 MB, fewer bits a key past that.
+    pub fn filter_budget(&self) -> u64 {
+        (self.cache_max_bytes.0 / 16).max(MIN_FILTER_BYTES)
     }
 
     /// The hot cache's share of `cache_max_bytes`: what the page cache leaves of it.

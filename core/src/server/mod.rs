@@ -143,6 +143,7 @@ async fn serve(
             merge_interval_ms: config.storage.merge_interval_ms,
             max_bytes: config.storage.journal_max_bytes.0,
             row_window_bytes: config.storage.row_window_budget(),
+            filter_max_bytes: config.storage.filter_budget(),
         },
     )?;
     store.set_page_cache_bytes(config.storage.page_cache_budget())?;

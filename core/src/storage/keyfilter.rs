@@ -16,6 +16,13 @@
 //! SQLite as before and keys written meanwhile are remembered and added when it finishes.
 //! When the keys added since the build exceed its capacity (false positives climb), or after
 //! FLUSHALL, it is rebuilt the same way.
+//!
+//! Each filter's memory is capped (`storage.cache_max_bytes` / 16, at least 1 MiB: see
+//! `StorageConfig::filter_budget`): past the keys the cap covers at 10 bits each, a build
+//! spreads fewer bits per key, with fewer probes (the best count for its bits per key), so
+//! false positives grow with the file (about 2% at 8 bits per key, 15% at 4) instead of
+//! its memory. A file with more than four keys per byte of the cap gets no filter at all
+//! (state `over-budget`: lookups go to SQLite) until a FLUSHALL or a larger cache makes room.
 
 use std::thread::JoinHandle;
 
@@ -26,6 +33,10 @@ use super::{CollectionId, DbIndex, KeyFilterStats};
 /// Bits per key the filter is sized for, and probes per lookup (about 1% false positives).
 const BITS_PER_KEY: u64 = 10;
 const PROBES: u32 = 7;
+
+/// Bits per key present below which a capped filter is not built: at 2 it would still spare
+/// about 60% of the lookups of absent keys; fewer would cost rebuilds for little.
+const MIN_BITS_PER_KEY: u64 = 2;
 
 /// The smallest capacity (keys) a filter is built for: empty files grow into it.
 const MIN_CAPACITY: u64 = 1 << 20;
@@ -41,6 +52,8 @@ pub(super) struct Bloom {
     /// Keys added so far that set at least one bit: a key written again, which finds all its
     /// bits set, is not counted, so rewriting the same keys never asks for a rebuild.
     added: u64,
+    /// Probes per key: [`PROBES`], or fewer in a filter its cap made sparser.
+    probes: u32,
 }
 
 /// 512 bits on one cache line.
@@ -102,15 +115,27 @@ impl Rows {
 }
 
 impl Bloom {
-    /// An empty filter for `keys` keys (at least [`MIN_CAPACITY`]).
-    pub(super) fn with_capacity(keys: u64) -> Bloom {
+    /// An empty filter for `keys` keys (at least [`MIN_CAPACITY`]), of at most `max_bytes`
+    /// (rounded down to a power of two, and at least one block).
+    pub(super) fn with_capacity(keys: u64, max_bytes: u64) -> Bloom {
         let capacity = keys.max(MIN_CAPACITY);
         // A power of two, so that a block is a mask of the hash rather than a division.
-        let bits = (capacity * BITS_PER_KEY).next_power_of_two();
+        let wanted = (capacity * BITS_PER_KEY).next_power_of_two();
+        let cap = prev_power_of_two(max_bytes.saturating_mul(8)).max(512);
+        let bits = wanted.min(cap);
+        // The count of probes that gives the fewest false positives at capacity (ln 2 per
+        // bit per key), at most the uncapped filter's.
+        let probes = if bits == wanted {
+            PROBES
+        } else {
+            ((bits as f64 / capacity as f64 * std::f64::consts::LN_2).round() as u32)
+                .clamp(1, PROBES)
+        };
         Bloom {
             blocks: vec![Block::default(); (bits / 512) as usize],
             capacity,
             added: 0,
+            probes,
         }
     }
 
@@ -121,7 +146,7 @@ impl Bloom {
         let block = ((hash >> 18) & (self.blocks.len() as u64 - 1)) as usize;
         let start = hash & 511;
         let stride = ((hash >> 9) & 511) | 1;
-        let bits = (0..PROBES as u64).map(move |i| {
+        let bits = (0..u64::from(self.probes)).map(move |i| {
             let bit = start.wrapping_add(i * stride) & 511;
             ((bit / 64) as usize, 1u64 << (bit % 64))
         });
@@ -154,11 +179,27 @@ impl Bloom {
     fn bytes(&self) -> u64 {
         (self.blocks.len() * std::mem::size_of::<Block>()) as u64
     }
+
+    /// Forgets every key, keeping its size.
+    fn clear(&mut self) {
+        self.blocks.fill(Block::default());
+        self.added = 0;
+    }
 }
 
-/// Reads every key (or element) of the file at `path` into a new filter (on a thread of its
-/// own).
-fn build(path: &str, of: Rows) -> Result<Bloom, String> {
+/// The largest power of two at most `n` (1 for 0).
+fn prev_power_of_two(n: u64) -> u64 {
+    if n <= 1 {
+        1
+    } else {
+        1 << (63 - n.leading_zeros())
+    }
+}
+
+/// Reads every key (or element) of the file at `path` into a new filter of at most
+/// `max_bytes` (on a thread of its own); `None` when the file holds too many for that (fewer
+/// than [`MIN_BITS_PER_KEY`] bits each).
+fn build(path: &str, of: Rows, max_bytes: u64) -> Result<Option<Bloom>, String> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -173,8 +214,13 @@ fn build(path: &str, of: Rows) -> Result<Bloom, String> {
     let keys: i64 = conn
         .query_row(of.count_sql(), [], |r| r.get(0))
         .map_err(|e| e.to_string())?;
+    let keys = keys.max(0) as u64;
     // Room to grow to twice the keys there are before a rebuild.
-    let mut bloom = Bloom::with_capacity(keys.max(0) as u64 * 2);
+    let bloom = Bloom::with_capacity(keys * 2, max_bytes);
+    if bloom.bytes() * 8 < keys.saturating_mul(MIN_BITS_PER_KEY) {
+        return Ok(None);
+    }
+    let mut bloom = bloom;
     let mut stmt = conn.prepare(of.rows_sql()).map_err(|e| e.to_string())?;
     let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
     while let Some(r) = rows.next().map_err(|e| e.to_string())? {
@@ -183,17 +229,19 @@ fn build(path: &str, of: Rows) -> Result<Bloom, String> {
         let name = name.as_blob().map_err(|e| e.to_string())?;
         bloom.insert(of.hash(owner, name));
     }
-    Ok(bloom)
+    Ok(Some(bloom))
 }
 
 enum State {
     /// No filter: an in-memory store, or a build failed (lookups go to SQLite).
     Off,
+    /// No filter: the file holds too many rows for the cap ([`build`]'s `None`).
+    OverBudget,
     /// A thread reads the keys; `added` are the hashes written since it started. Without a
     /// thread yet, the hashes are collected until the file's committed state includes every
     /// key written before the collection began ([`KeyFilter::collect`]).
     Building {
-        thread: Option<JoinHandle<Result<Bloom, String>>>,
+        thread: Option<JoinHandle<Result<Option<Bloom>, String>>>,
         added: Vec<u64>,
         /// The filter in use meanwhile, when this is a rebuild.
         previous: Option<Bloom>,
@@ -205,6 +253,8 @@ enum State {
 pub(super) struct KeyFilter {
     of: Rows,
     state: State,
+    /// The most a build may take (bytes).
+    max_bytes: u64,
     /// Lookups it answered without SQLite.
     pub(super) skipped: u64,
     /// Builds finished.
@@ -217,8 +267,24 @@ impl KeyFilter {
         KeyFilter {
             of,
             state: State::Off,
+            max_bytes: u64::MAX,
             skipped: 0,
             builds: 0,
+        }
+    }
+
+    /// Caps the memory of the builds from now on; returns whether the filter wants a rebuild
+    /// to follow (it is larger than the new cap, or was made sparser, or not built, under a
+    /// smaller one).
+    pub(super) fn set_max_bytes(&mut self, bytes: u64) -> bool {
+        let before = std::mem::replace(&mut self.max_bytes, bytes);
+        match &self.state {
+            State::OverBudget => bytes > before,
+            State::Ready(b) => {
+                let cap = Bloom::with_capacity(b.capacity, bytes).bytes();
+                b.bytes() > cap || (b.probes < PROBES && bytes > before)
+            }
+            State::Off | State::Building { .. } => false,
         }
     }
 
@@ -237,7 +303,7 @@ impl KeyFilter {
         let previous = match std::mem::replace(&mut self.state, State::Off) {
             State::Ready(b) => Some(b),
             State::Building { previous, .. } => previous,
-            State::Off => None,
+            State::Off | State::OverBudget => None,
         };
         self.state = State::Building {
             thread: None,
@@ -259,10 +325,10 @@ impl KeyFilter {
         if thread.is_some() {
             return;
         }
-        let (path, of) = (path.to_string(), self.of);
+        let (path, of, max_bytes) = (path.to_string(), self.of, self.max_bytes);
         match std::thread::Builder::new()
             .name(of.thread_name().into())
-            .spawn(move || build(&path, of))
+            .spawn(move || build(&path, of, max_bytes))
         {
             Ok(t) => *thread = Some(t),
             Err(e) => {
@@ -305,12 +371,16 @@ impl KeyFilter {
                 unreachable!("matched above");
             };
             match thread.join() {
-                Ok(Ok(mut bloom)) => {
+                Ok(Ok(Some(mut bloom))) => {
                     for h in added {
                         bloom.insert(h);
                     }
                     self.builds += 1;
                     self.state = State::Ready(bloom);
+                }
+                Ok(Ok(None)) => {
+                    tracing::info!(filter = ?self.of, max_bytes = self.max_bytes, "too many rows for the filter's memory cap; lookups use SQLite");
+                    self.state = State::OverBudget;
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, filter = ?self.of, "building a filter failed; lookups use SQLite")
@@ -354,7 +424,7 @@ impl KeyFilter {
 
     fn insert_hash(&mut self, h: u64) {
         match &mut self.state {
-            State::Off => {}
+            State::Off | State::OverBudget => {}
             State::Building {
                 added, previous, ..
             } => {
@@ -396,8 +466,8 @@ impl KeyFilter {
     /// answers nothing until a rebuild, which [`Self::collect`] begins as it does for an
     /// overloaded filter, reads the file.
     pub(super) fn distrust(&mut self) {
-        if matches!(self.state, State::Off) {
-            return; // never started (an in-memory store), or its build failed
+        if matches!(self.state, State::Off | State::OverBudget) {
+            return; // never started (an in-memory store), its build failed, or none fits
         }
         self.state = State::Building {
             thread: None,
@@ -409,9 +479,11 @@ impl KeyFilter {
     /// Every key is gone (FLUSHALL): an empty filter of the same size answers for them.
     pub(super) fn clear(&mut self) {
         match &mut self.state {
-            State::Ready(b) => *b = Bloom::with_capacity(b.capacity),
+            State::Ready(b) => b.clear(),
             // The build read keys that are gone now; its answer would only cost lookups.
             State::Building { .. } | State::Off => {}
+            // Any filter fits the cap now.
+            State::OverBudget => self.state = State::Ready(Bloom::with_capacity(0, self.max_bytes)),
         }
     }
 
@@ -419,6 +491,7 @@ impl KeyFilter {
     pub(super) fn stats(&self) -> KeyFilterStats {
         let (state, bytes) = match &self.state {
             State::Off => ("off", 0),
+            State::OverBudget => ("over-budget", 0),
             State::Building { previous, .. } => {
                 ("building", previous.as_ref().map_or(0, Bloom::bytes))
             }
@@ -439,7 +512,7 @@ mod tests {
 
     #[test]
     fn no_false_negatives_and_few_false_positives() {
-        let mut b = Bloom::with_capacity(100_000);
+        let mut b = Bloom::with_capacity(100_000, u64::MAX);
         for i in 0..100_000u32 {
             b.insert(key_hash(0, format!("key:{i}").as_bytes()));
         }
@@ -470,7 +543,7 @@ mod tests {
             panic!("not building");
         };
         assert_eq!(added, &vec![h]);
-        f.state = State::Ready(Bloom::with_capacity(1000));
+        f.state = State::Ready(Bloom::with_capacity(1000, u64::MAX));
         f.insert_written(0, b"new", false);
         assert!(f.may_contain(0, b"new"));
         f.insert_written(0, b"k", true);
@@ -485,7 +558,7 @@ mod tests {
 
     #[test]
     fn rewriting_the_same_keys_does_not_overload_it() {
-        let mut b = Bloom::with_capacity(1000);
+        let mut b = Bloom::with_capacity(1000, u64::MAX);
         for _ in 0..(MIN_CAPACITY / 1000 * 3) {
             for i in 0..1000u32 {
                 b.insert(key_hash(0, format!("key:{i}").as_bytes()));
@@ -505,7 +578,7 @@ mod tests {
     fn full_at_its_sparsest_it_stays_near_one_percent_false_positives() {
         // Ten bits a key, the least a filter gets (its bits are a power of two).
         let capacity = (1u64 << 24) / BITS_PER_KEY;
-        let mut b = Bloom::with_capacity(capacity);
+        let mut b = Bloom::with_capacity(capacity, u64::MAX);
         assert_eq!(b.bytes() * 8, 1 << 24);
         for i in 0..capacity {
             b.insert(key_hash(0, &i.to_le_bytes()));
@@ -515,5 +588,50 @@ mod tests {
             .filter(|i| b.may_contain(key_hash(0, format!("other:{i}").as_bytes())))
             .count();
         assert!(false_positives < 3_000, "{false_positives} of {tries}");
+    }
+
+    #[test]
+    fn a_capped_filter_is_sparser_with_fewer_probes_and_still_useful() {
+        // 2^24 bits for 4 million keys: 4 bits a key at capacity, filled to capacity.
+        let keys = 1u64 << 22;
+        let mut b = Bloom::with_capacity(keys, 1 << 21);
+        assert_eq!(b.bytes(), 1 << 21);
+        assert_eq!(b.probes, 3, "ln 2 x 4 bits a key, rounded");
+        for i in 0..keys {
+            b.insert(key_hash(0, &i.to_le_bytes()));
+        }
+        for i in (0..keys).step_by(97) {
+            assert!(b.may_contain(key_hash(0, &i.to_le_bytes())));
+        }
+        let tries = 100_000u64;
+        let false_positives = (0..tries)
+            .filter(|i| b.may_contain(key_hash(0, format!("other:{i}").as_bytes())))
+            .count();
+        // About 15% at 4 bits a key (seven probes would give 26%).
+        assert!(false_positives < 20_000, "{false_positives} of {tries}");
+        // Uncapped it keeps seven probes and at least 10 bits a key.
+        let b = Bloom::with_capacity(keys, u64::MAX);
+        assert_eq!(b.probes, PROBES);
+        assert!(b.bytes() * 8 >= keys * BITS_PER_KEY);
+    }
+
+    #[test]
+    fn a_cap_change_asks_for_a_rebuild_only_when_the_filter_would_change() {
+        let mut f = KeyFilter::off(Rows::Keys);
+        f.state = State::Ready(Bloom::with_capacity(1000, u64::MAX));
+        // Its 2 MB fit a 4 MB cap, and it is not sparse.
+        assert!(!f.set_max_bytes(4 << 20));
+        assert!(f.set_max_bytes(1 << 20), "larger than the cap");
+        f.state = State::Ready(Bloom::with_capacity(1000, 1 << 20));
+        assert!(!f.set_max_bytes(1 << 20));
+        assert!(f.set_max_bytes(8 << 20), "made sparse by a smaller cap");
+        f.state = State::OverBudget;
+        assert!(!f.set_max_bytes(4 << 20), "smaller");
+        assert!(f.set_max_bytes(16 << 20), "more room");
+        f.state = State::Off;
+        assert!(
+            !f.set_max_bytes(32 << 20),
+            "never built: nothing to rebuild"
+        );
     }
 }

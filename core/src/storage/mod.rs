@@ -702,6 +702,9 @@ pub trait Store: Send {
     /// Sizes the window of key rows left waiting for the next merge
     /// (`storage.row_window_bytes`); a store that writes its rows at once ignores it.
     fn set_row_window_bytes(&mut self, _bytes: u64) {}
+    /// Caps the memory of each of the store's filters of existing keys and elements (from
+    /// `storage.cache_max_bytes`); a store without any ignores it.
+    fn set_filter_max_bytes(&mut self, _bytes: u64) {}
     /// Whether the store's background writes are behind the load: the caller should hold
     /// commands that write back, and serve the others, until this turns false (it must ask
     /// again; nothing calls it back). A store that writes at once is never behind.

@@ -878,6 +878,8 @@ pub struct JournalOptions {
     /// Bytes of key rows the row writer leaves waiting for the next merge, coalescing a key's
     /// rewrites (see `storage::rows`); 0 applies each row as soon as its batch is journaled.
     pub row_window_bytes: u64,
+    /// The most each of the key and element filters may take (see `storage::keyfilter`).
+    pub filter_max_bytes: u64,
 }
 
 impl Default for JournalOptions {
@@ -886,6 +888,7 @@ impl Default for JournalOptions {
             merge_interval_ms: 1000,
             max_bytes: 32 << 20,
             row_window_bytes: 1 << 20,
+            filter_max_bytes: u64::MAX,
         }
     }
 }

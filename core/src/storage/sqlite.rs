@@ -653,6 +653,8 @@ impl SqliteStore {
             }
             // After the replay's merge: the build reads the committed state, and every key
             // written from here on is added as it is written.
+            store.filter.set_max_bytes(journal.filter_max_bytes);
+            store.element_filter.set_max_bytes(journal.filter_max_bytes);
             store.filter.start(path);
             store.element_filter.start(path);
         }
@@ -3874,6 +3876,13 @@ impl Store for SqliteStore {
         self.element_filter.stats()
     }
 
+    fn set_filter_max_bytes(&mut self, bytes: u64) {
+        // Both rebuild together (see `merge`).
+        if self.filter.set_max_bytes(bytes) | self.element_filter.set_max_bytes(bytes) {
+            self.filter_rebuild = true;
+        }
+    }
+
     fn set_row_window_bytes(&mut self, bytes: u64) {
         if let Some(rows) = &self.rows {
             rows.set_window(usize::try_from(bytes).unwrap_or(usize::MAX));
@@ -5233,11 +5242,17 @@ mod tests {
     /// Waits for a filter's build (merge ticks take a finished build into use): the one whose
     /// figures `stats` gives.
     fn ready(s: &mut SqliteStore, stats: fn(&SqliteStore) -> KeyFilterStats) {
+        settles(s, stats, "ready");
+    }
+
+    /// Waits for a filter's build to leave it in `state`.
+    fn settles(s: &mut SqliteStore, stats: fn(&SqliteStore) -> KeyFilterStats, state: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while stats(s).state != "ready" {
+        while stats(s).state != state {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the filter never got ready"
+                "the filter never got {state}: {}",
+                stats(s).state
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
             s.merge(false).unwrap();
@@ -5318,6 +5333,69 @@ mod tests {
         s.put(0, b"k0", record("again", None, 9)).unwrap();
         assert!(s.load(0, b"k0").unwrap().is_some());
         assert!(s.key_filter_stats().bytes > 0);
+    }
+
+    /// A filter whose file holds too many rows for its memory cap is not built (lookups go to
+    /// SQLite and find every key); a larger cap builds it, a smaller one drops it again, and a
+    /// FLUSHALL gives it a filter within any cap.
+    #[test]
+    fn a_filter_past_its_memory_cap_is_not_built_until_the_cap_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("capped.db");
+        let path = path.to_str().unwrap();
+        let options = JournalOptions {
+            merge_interval_ms: 3_600_000,
+            max_bytes: 1 << 30,
+            // One block, 512 bits: fewer than two bits a key for 2,000 keys.
+            filter_max_bytes: 64,
+            ..JournalOptions::default()
+        };
+        {
+            let mut s = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
+            for i in 0..2000u64 {
+                s.put(0, format!("k{i}").as_bytes(), record("v", None, i))
+                    .unwrap();
+            }
+            s.commit().unwrap();
+            s.close().unwrap();
+        }
+        let mut s = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
+        settles(&mut s, SqliteStore::key_filter_stats, "over-budget");
+        assert_eq!(s.key_filter_stats().bytes, 0);
+        s.put(0, b"new", record("n", None, 1)).unwrap();
+        for i in 0..2000u64 {
+            assert!(s.load(0, format!("k{i}").as_bytes()).unwrap().is_some());
+        }
+        assert!(s.load(0, b"new").unwrap().is_some());
+        assert_eq!(s.load(0, b"missing").unwrap(), None);
+        assert_eq!(s.key_filter_stats().skipped_lookups, 0);
+        // Room for it: rebuilt at the next merge, with every key.
+        s.set_filter_max_bytes(1 << 20);
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        filter_ready(&mut s);
+        assert_eq!(s.key_filter_stats().bytes, 1 << 20);
+        for i in 0..2000u64 {
+            assert!(s.load(0, format!("k{i}").as_bytes()).unwrap().is_some());
+        }
+        assert!(s.load(0, b"new").unwrap().is_some());
+        for i in 0..1000u64 {
+            assert_eq!(s.load(0, format!("missing{i}").as_bytes()).unwrap(), None);
+        }
+        assert!(s.key_filter_stats().skipped_lookups > 900);
+        // Less room again: dropped at the next merge.
+        s.set_filter_max_bytes(64);
+        s.commit().unwrap();
+        s.merge(true).unwrap();
+        settles(&mut s, SqliteStore::key_filter_stats, "over-budget");
+        assert!(s.load(0, b"k1999").unwrap().is_some());
+        // Every key gone: an empty filter fits, and finds what is written next.
+        s.flush_all().unwrap();
+        assert_eq!(s.key_filter_stats().state, "ready");
+        assert_eq!(s.key_filter_stats().bytes, 64);
+        s.put(0, b"k0", record("again", None, 9)).unwrap();
+        assert!(s.load(0, b"k0").unwrap().is_some());
+        assert_eq!(s.load(0, b"k1").unwrap(), None);
     }
 
     /// The element filter answers for members no collection holds without reading the file,
