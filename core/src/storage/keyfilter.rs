@@ -279,7 +279,11 @@ impl KeyFilter {
     pub(super) fn set_max_bytes(&mut self, bytes: u64) -> bool {
         let before = std::mem::replace(&mut self.max_bytes, bytes);
         match &self.state {
-            State::OverBudget => bytes > before,
+            State::OverBudget if bytes > before => {
+                self.state = State::Off; // built again by the rebuild
+                true
+            }
+            State::OverBudget => false,
             State::Ready(b) => {
                 let cap = Bloom::with_capacity(b.capacity, bytes).bytes();
                 b.bytes() > cap || (b.probes < PROBES && bytes > before)
@@ -298,12 +302,18 @@ impl KeyFilter {
     /// Begins a rebuild whose read of the file must wait for a commit in progress (a merge on
     /// the row writer's thread): from now on keys written are remembered for the new filter,
     /// and [`Self::spawn`], once that commit holds every key written before this call, starts
-    /// the read. The filter in use goes on answering meanwhile.
+    /// the read. The filter in use goes on answering meanwhile. A filter over its budget is
+    /// not rebuilt (its build would count the rows again to find them as many or more) until
+    /// [`Self::set_max_bytes`] gives it more room or a FLUSHALL empties it.
     pub(super) fn collect(&mut self) {
         let previous = match std::mem::replace(&mut self.state, State::Off) {
             State::Ready(b) => Some(b),
             State::Building { previous, .. } => previous,
-            State::Off | State::OverBudget => None,
+            State::OverBudget => {
+                self.state = State::OverBudget;
+                return;
+            }
+            State::Off => None,
         };
         self.state = State::Building {
             thread: None,
@@ -626,8 +636,15 @@ mod tests {
         assert!(!f.set_max_bytes(1 << 20));
         assert!(f.set_max_bytes(8 << 20), "made sparse by a smaller cap");
         f.state = State::OverBudget;
+        f.collect();
+        assert!(
+            matches!(f.state, State::OverBudget),
+            "not rebuilt with the same room"
+        );
         assert!(!f.set_max_bytes(4 << 20), "smaller");
         assert!(f.set_max_bytes(16 << 20), "more room");
+        f.collect();
+        assert!(f.collecting(), "rebuilt with more room");
         f.state = State::Off;
         assert!(
             !f.set_max_bytes(32 << 20),
