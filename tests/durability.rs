@@ -279,7 +279,12 @@ fn writer(
 /// Rounds of: a write load from `clients` clients, SIGKILL after `writes` acknowledged writes,
 /// restart, and a check of every client's keys against its model.
 fn crash_rounds(config: &str, clients: usize, rounds: usize, writes: usize) {
-    let mut server = Server::builder().config(config).start();
+    crash_rounds_with(Server::builder().config(config), clients, rounds, writes);
+}
+
+/// [`crash_rounds`] with a server built as `builder` says.
+fn crash_rounds_with(builder: common::ServerBuilder, clients: usize, rounds: usize, writes: usize) {
+    let mut server = builder.start();
     let mut models = vec![Model::default(); clients];
     for round in 0..rounds {
         let acked = Arc::new(AtomicUsize::new(0));
@@ -332,8 +337,14 @@ fn kill_9_under_a_write_load_of_every_type_loses_no_acknowledged_write() {
 fn kill_9_with_a_tiny_journal_limit_and_merges_all_the_time() {
     // A 1 MB journal is merged every few batches (back-pressure merges), and a 1 ms interval
     // merges between almost every pair of batches: kills land in and around merges.
-    crash_rounds(
-        "[storage]\nmerge_interval_ms = 1\njournal_max_bytes = \"1mb\"\n",
+    // Each merge's journal files are deleted by a thread of its own; a debug build delays
+    // each deletion at random (up to 20 ms), so that they overlap and end out of order and
+    // kills find a file of merged records whose successor is gone. (The replay used to stop
+    // at that gap and cut off the acknowledged records after it: lost in 7 of 8 runs.)
+    crash_rounds_with(
+        Server::builder()
+            .config("[storage]\nmerge_interval_ms = 1\njournal_max_bytes = \"1mb\"\n")
+            .env("RESPITE_TEST_RETIRE_DELAY_US", "20000"),
         6,
         3,
         2000,

@@ -1400,6 +1400,7 @@ impl Journal {
         self.retiring.retain(|t| !t.is_finished());
         let paths: Vec<String> = gone.iter().map(|s| s.path.clone()).collect();
         let delete = move || {
+            retire_delay();
             for s in gone {
                 if let Err(e) = std::fs::remove_file(&s.path) {
                     tracing::warn!(path = %s.path, error = %e, "deleting a merged redo journal file");
@@ -1524,6 +1525,24 @@ impl Journal {
             oldest_unmerged_ms: self.oldest.map_or(0, |t| t.elapsed().as_millis() as u64),
             ..self.stats
         }
+    }
+}
+
+/// Test-only (debug builds): with `RESPITE_TEST_RETIRE_DELAY_US` set to N, each merge's
+/// deletion of its files waits a random 0..N microseconds first, so that deletions overlap
+/// and end out of order as they may on a loaded machine, and a kill -9 finds a file of
+/// merged records whose successor is gone (`tests/durability.rs`).
+fn retire_delay() {
+    #[cfg(debug_assertions)]
+    if let Some(max) = std::env::var("RESPITE_TEST_RETIRE_DELAY_US")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&m| m > 0)
+    {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()));
+        std::thread::sleep(std::time::Duration::from_micros(nanos % max));
     }
 }
 
