@@ -216,11 +216,10 @@ fn build(path: &str, of: Rows, max_bytes: u64) -> Result<Option<Bloom>, String> 
         .map_err(|e| e.to_string())?;
     let keys = keys.max(0) as u64;
     // Room to grow to twice the keys there are before a rebuild.
-    let bloom = Bloom::with_capacity(keys * 2, max_bytes);
+    let mut bloom = Bloom::with_capacity(keys * 2, max_bytes);
     if bloom.bytes() * 8 < keys.saturating_mul(MIN_BITS_PER_KEY) {
         return Ok(None);
     }
-    let mut bloom = bloom;
     let mut stmt = conn.prepare(of.rows_sql()).map_err(|e| e.to_string())?;
     let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
     while let Some(r) = rows.next().map_err(|e| e.to_string())? {
