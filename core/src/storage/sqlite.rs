@@ -2627,6 +2627,13 @@ impl Store for SqliteStore {
         if let Some(known) = self.elements.get(cid, sub).element(sub) {
             return Ok(known);
         }
+        // Before the queue: the filter was told of every element row queued (a queued
+        // deletion is of an element written before), so its "absent" spares the queue's
+        // lookup too (a descent of its ordered map, 5% of the executor under SADDs of new
+        // members). (Not kept in the element cache: the filter answers again as cheaply.)
+        if !self.element_filter.may_contain_element(cid, sub) {
+            return Ok(None);
+        }
         if let Some(row) = self.queued_element(cid, sub) {
             self.elements
                 .put(cid, sub, row.as_ref().map(|(v, e)| (&v[..], *e)));
@@ -2635,10 +2642,6 @@ impl Store for SqliteStore {
                 value,
                 expire_at,
             }));
-        }
-        if !self.element_filter.may_contain_element(cid, sub) {
-            // (Not kept in the element cache: the filter answers again as cheaply.)
-            return Ok(None);
         }
         self.reading()?;
         let element = self
@@ -3268,13 +3271,14 @@ impl Store for SqliteStore {
             Known::Present(v, _) => return score_from_element(v).map(Some),
             Known::Unknown => {}
         }
+        // The filter before the queue, as in `element`.
+        if !self.element_filter.may_contain_element(cid, member) {
+            return Ok(None);
+        }
         if let Some(row) = self.queued_element(cid, member) {
             self.elements
                 .put(cid, member, row.as_ref().map(|(v, e)| (&v[..], *e)));
             return row.map(|(v, _)| score_from_element(&v)).transpose();
-        }
-        if !self.element_filter.may_contain_element(cid, member) {
-            return Ok(None);
         }
         self.reading()?;
         let value = self
@@ -5462,6 +5466,18 @@ mod tests {
             skipped > 1900,
             "only {skipped} of 2000 misses skipped the read"
         );
+        // Queued for the row writer and out of the element cache: the filter, asked before
+        // the queue, knows of them, and the queue answers (a deletion too).
+        s.put_element(13, &element("queued", "q")).unwrap();
+        s.zset_put(21, b"queued", 3.5, None).unwrap();
+        assert!(s.delete_element(10, b"m0").unwrap());
+        for (cid, sub) in [(13, &b"queued"[..]), (21, b"queued"), (10, b"m0")] {
+            assert!(s.queued_element(cid, sub).is_some(), "not queued");
+        }
+        s.elements.clear();
+        assert!(found(&mut s, 13, "queued"));
+        assert_eq!(s.zset_score(21, b"queued").unwrap(), Some(3.5));
+        assert!(!found(&mut s, 10, "m0"));
         // A plugin's row: the filter stops answering, and its rebuild (once the row is in the
         // file) reads it.
         s.commit().unwrap();
