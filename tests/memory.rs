@@ -139,11 +139,14 @@ fn used_memory_is_the_allocators_and_stats_doctor_and_purge_answer() {
 
 /// INFO memory's integer field `name`.
 fn info_memory(c: &mut common::RawConn, name: &str) -> i64 {
+    info_memory_text(c, name).parse().unwrap()
+}
+
+/// A field of `INFO memory`, as it reads.
+fn info_memory_text(c: &mut common::RawConn, name: &str) -> String {
     match c.cmd(&["INFO", "memory"]) {
         Reply::Bulk(b) => common::info_field(&String::from_utf8_lossy(&b), name)
-            .unwrap_or_else(|| panic!("no {name} in INFO memory"))
-            .parse()
-            .unwrap(),
+            .unwrap_or_else(|| panic!("no {name} in INFO memory")),
         other => panic!("{other:?}"),
     }
 }
@@ -295,25 +298,12 @@ fn the_filters_memory_follows_the_cache_budget() {
         .start();
     let mut c = server.raw();
     let timeout = std::time::Duration::from_secs(20);
-    let field = |c: &mut common::RawConn, name: &str| -> String {
-        match c.cmd(&["INFO", "memory"]) {
-            Reply::Bulk(b) => common::info_field(&String::from_utf8_lossy(&b), name)
-                .unwrap_or_else(|| panic!("no {name} in INFO memory")),
-            other => panic!("{other:?}"),
-        }
-    };
     common::wait_until("the filters are built", timeout, || {
-        field(&mut c, "respite_key_filter") == "ready"
-            && field(&mut c, "respite_element_filter") == "ready"
+        info_memory_text(&mut c, "respite_key_filter") == "ready"
+            && info_memory_text(&mut c, "respite_element_filter") == "ready"
     });
-    assert_eq!(
-        field(&mut c, "respite_key_filter_bytes"),
-        (1 << 20).to_string()
-    );
-    assert_eq!(
-        field(&mut c, "respite_element_filter_bytes"),
-        (1 << 20).to_string()
-    );
+    assert_eq!(info_memory(&mut c, "respite_key_filter_bytes"), 1 << 20);
+    assert_eq!(info_memory(&mut c, "respite_element_filter_bytes"), 1 << 20);
     for i in 0..300 {
         assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Reply::ok());
     }
@@ -323,17 +313,11 @@ fn the_filters_memory_follows_the_cache_budget() {
     );
     // Rebuilt with the next merge (within a second), uncapped: 2 MB for a million keys.
     common::wait_until("the key filter is rebuilt", timeout, || {
-        field(&mut c, "respite_key_filter_builds") == "2"
-            && field(&mut c, "respite_key_filter") == "ready"
+        info_memory(&mut c, "respite_key_filter_builds") == 2
+            && info_memory_text(&mut c, "respite_key_filter") == "ready"
     });
-    assert_eq!(
-        field(&mut c, "respite_key_filter_bytes"),
-        (2 << 20).to_string()
-    );
-    assert_eq!(
-        field(&mut c, "respite_element_filter_bytes"),
-        (2 << 20).to_string()
-    );
+    assert_eq!(info_memory(&mut c, "respite_key_filter_bytes"), 2 << 20);
+    assert_eq!(info_memory(&mut c, "respite_element_filter_bytes"), 2 << 20);
     for i in 0..300 {
         assert_eq!(c.cmd(&["GET", &format!("k{i}")]), Reply::bulk("v"));
     }

@@ -4093,16 +4093,16 @@ mod tests {
 
     /// A store that never merges by itself (the tests merge when they mean to).
     fn journaled(path: &str) -> SqliteStore {
-        SqliteStore::open_with(
-            path,
-            Synchronous::Normal,
-            JournalOptions {
-                merge_interval_ms: 3_600_000,
-                max_bytes: 1 << 30,
-                ..JournalOptions::default()
-            },
-        )
-        .unwrap()
+        SqliteStore::open_with(path, Synchronous::Normal, manual_merges()).unwrap()
+    }
+
+    /// [`journaled`]'s options: a journal merged only when a test asks.
+    fn manual_merges() -> JournalOptions {
+        JournalOptions {
+            merge_interval_ms: 3_600_000,
+            max_bytes: 1 << 30,
+            ..JournalOptions::default()
+        }
     }
 
     #[test]
@@ -5348,11 +5348,9 @@ mod tests {
         let path = dir.path().join("capped.db");
         let path = path.to_str().unwrap();
         let options = JournalOptions {
-            merge_interval_ms: 3_600_000,
-            max_bytes: 1 << 30,
             // One block, 512 bits: fewer than two bits a key for 2,000 keys.
             filter_max_bytes: 64,
-            ..JournalOptions::default()
+            ..manual_merges()
         };
         {
             let mut s = SqliteStore::open_with(path, Synchronous::Normal, options).unwrap();
