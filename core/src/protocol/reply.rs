@@ -251,6 +251,18 @@ impl DoubleText {
 
     /// Emulates C `%.17g` for a finite value.
     fn push_g17(&mut self, v: f64) {
+        // An integer below 10^17 prints as itself: every digit of it is significant, and %g
+        // keeps the exponent off below the precision. (The general path's exact formatting
+        // falls back to bignum arithmetic for such values: 5% of the executor under
+        // ZPOPMIN, whose scores are integers.)
+        if v.fract() == 0.0 && v.abs() < 1e17 {
+            if v == 0.0 && v.is_sign_negative() {
+                self.push_str(b"-0");
+            } else {
+                self.push_str(itoa::Buffer::new().format(v as i64).as_bytes());
+            }
+            return;
+        }
         // Rust's exponent formatting with a precision is correctly rounded (ties to even, as
         // glibc), so it yields exactly the 17 significant digits printf would choose.
         let mut sci = SciBuf {
@@ -502,6 +514,13 @@ mod tests {
             (5e-324, "4.9406564584124654e-324"),
             (-1.2345678901234567e-5, "-1.2345678901234568e-05"),
             (0.00012345, "0.00012344999999999999"),
+            // Integers, up to the seventeen digits %.17g keeps without an exponent.
+            (-42.0, "-42"),
+            (9007199254740993.0, "9007199254740992"),
+            (99999999999999984.0, "99999999999999984"),
+            (-99999999999999984.0, "-99999999999999984"),
+            (100000000000000000.0, "1e+17"),
+            (4503599627370495.5, "4503599627370495.5"),
         ];
         for &(v, expected) in cases {
             assert_eq!(format_double(v), expected, "{v:e}");
