@@ -541,11 +541,7 @@ fn lrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         || Reply::Array(Vec::new()),
         |l, store| {
             Ok(Reply::Array(match range_of(start, stop, l.len()) {
-                Some((a, b)) => l
-                    .range(store, a, b, false)?
-                    .into_iter()
-                    .map(Reply::Bulk)
-                    .collect(),
+                Some((a, b)) => l.range_each(store, a, b, false, Reply::Bulk)?,
                 None => Vec::new(),
             }))
         },

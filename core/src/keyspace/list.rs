@@ -161,10 +161,21 @@ impl Ends {
 
     /// The items at indexes `start..=stop` of a list of `len`, if a window holds them all.
     fn range(&self, start: u64, stop: u64, len: u64) -> Option<Vec<Bytes>> {
+        self.range_each(start, stop, len, |b| b)
+    }
+
+    /// [`Self::range`] with each item through `f`.
+    fn range_each<T>(
+        &self,
+        start: u64,
+        stop: u64,
+        len: u64,
+        f: impl FnMut(Bytes) -> T,
+    ) -> Option<Vec<T>> {
         let (start, stop) = (usize::try_from(start).ok()?, usize::try_from(stop).ok()?);
         let len = usize::try_from(len).ok()?;
         if stop < self.front.len() {
-            return Some(self.front.range(start..=stop).cloned().collect());
+            return Some(self.front.range(start..=stop).cloned().map(f).collect());
         }
         let first_back = len.checked_sub(self.back.len())?;
         if start >= first_back && stop < len {
@@ -172,6 +183,7 @@ impl Ends {
                 self.back
                     .range(start - first_back..=stop - first_back)
                     .cloned()
+                    .map(f)
                     .collect(),
             );
         }
@@ -323,6 +335,20 @@ impl List {
         stop: u64,
         reverse: bool,
     ) -> Result<Vec<Bytes>, StoreError> {
+        self.range_each(store, start, stop, reverse, |b| b)
+    }
+
+    /// [`Self::range`] with each item through `f`, collected once: a reply built from the
+    /// items kept in memory skips a vector of their copies (LRANGE spent 9% of the executor
+    /// building that second vector).
+    pub fn range_each<T>(
+        &self,
+        store: &mut dyn Store,
+        start: u64,
+        stop: u64,
+        reverse: bool,
+        mut f: impl FnMut(Bytes) -> T,
+    ) -> Result<Vec<T>, StoreError> {
         let len = self.len();
         if start >= len || start > stop {
             return Ok(Vec::new());
@@ -332,9 +358,9 @@ impl List {
             Repr::Small { items, .. } => {
                 let picked = items.range(start as usize..=stop as usize);
                 Ok(if reverse {
-                    picked.rev().cloned().collect()
+                    picked.rev().cloned().map(f).collect()
                 } else {
-                    picked.cloned().collect()
+                    picked.cloned().map(f).collect()
                 })
             }
             Repr::Large {
@@ -342,14 +368,18 @@ impl List {
                 head,
                 len,
                 ends,
-            } => match ends.range(start, stop, *len) {
+            } => match ends.range_each(start, stop, *len, &mut f) {
                 Some(mut hit) => {
                     if reverse {
                         hit.reverse();
                     }
                     Ok(hit)
                 }
-                None => store.list_range(*cid, head + off(start), head + off(stop), reverse),
+                None => Ok(store
+                    .list_range(*cid, head + off(start), head + off(stop), reverse)?
+                    .into_iter()
+                    .map(f)
+                    .collect()),
             },
         }
     }
