@@ -118,14 +118,10 @@ impl Bloom {
     /// An empty filter for `keys` keys (at least [`MIN_CAPACITY`]), of at most `max_bytes`
     /// (rounded down to a power of two, and at least one block).
     pub(super) fn with_capacity(keys: u64, max_bytes: u64) -> Bloom {
-        let capacity = keys.max(MIN_CAPACITY);
-        // A power of two, so that a block is a mask of the hash rather than a division.
-        let wanted = (capacity * BITS_PER_KEY).next_power_of_two();
-        let cap = prev_power_of_two(max_bytes.saturating_mul(8)).max(512);
-        let bits = wanted.min(cap);
+        let (capacity, bits) = Self::size(keys, max_bytes);
         // The count of probes that gives the fewest false positives at capacity (ln 2 per
         // bit per key), at most the uncapped filter's.
-        let probes = if bits == wanted {
+        let probes = if bits == Self::size(keys, u64::MAX).1 {
             PROBES
         } else {
             ((bits as f64 / capacity as f64 * std::f64::consts::LN_2).round() as u32)
@@ -137,6 +133,15 @@ impl Bloom {
             added: 0,
             probes,
         }
+    }
+
+    /// The capacity (keys) and bits of [`Self::with_capacity`]'s filter, without making it.
+    fn size(keys: u64, max_bytes: u64) -> (u64, u64) {
+        let capacity = keys.max(MIN_CAPACITY);
+        // A power of two, so that a block is a mask of the hash rather than a division.
+        let wanted = (capacity * BITS_PER_KEY).next_power_of_two();
+        let cap = prev_power_of_two(max_bytes.saturating_mul(8)).max(512);
+        (capacity, wanted.min(cap))
     }
 
     /// The key's block, and the bit of each probe in it (word, mask): the hash's low 18
@@ -216,10 +221,10 @@ fn build(path: &str, of: Rows, max_bytes: u64) -> Result<Option<Bloom>, String> 
         .map_err(|e| e.to_string())?;
     let keys = keys.max(0) as u64;
     // Room to grow to twice the keys there are before a rebuild.
-    let mut bloom = Bloom::with_capacity(keys * 2, max_bytes);
-    if bloom.bytes() * 8 < keys.saturating_mul(MIN_BITS_PER_KEY) {
+    if Bloom::size(keys * 2, max_bytes).1 < keys.saturating_mul(MIN_BITS_PER_KEY) {
         return Ok(None);
     }
+    let mut bloom = Bloom::with_capacity(keys * 2, max_bytes);
     let mut stmt = conn.prepare(of.rows_sql()).map_err(|e| e.to_string())?;
     let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
     while let Some(r) = rows.next().map_err(|e| e.to_string())? {
@@ -284,7 +289,7 @@ impl KeyFilter {
             }
             State::OverBudget => false,
             State::Ready(b) => {
-                let cap = Bloom::with_capacity(b.capacity, bytes).bytes();
+                let cap = Bloom::size(b.capacity, bytes).1 / 8;
                 b.bytes() > cap || (b.probes < PROBES && bytes > before)
             }
             State::Off | State::Building { .. } => false,
