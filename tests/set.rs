@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{RawConn, Reply, Server};
+use common::{info_field, RawConn, Reply, Server};
 
 fn err(text: &str) -> Reply {
     Reply::error(text)
@@ -426,4 +426,138 @@ fn adding_a_present_member_does_not_touch_the_set() {
         );
         assert_eq!(other.cmd(&["EXISTS", "src"]), Reply::Int(0));
     }
+}
+
+/// What one client of [`pops_and_picks_from_many_clients`] did and was told.
+#[derive(Default)]
+struct Seen {
+    added: Vec<String>,
+    removed: Vec<String>,
+    popped: Vec<String>,
+    picked: Vec<String>,
+}
+
+/// Clients adding, removing, popping and picking members of one large set at once, while
+/// SPOP and SRANDMEMBER build the set's member index and then pick from it: every pop and pick
+/// is a member, none is popped twice, and the set ends (and reopens after a kill -9) as the
+/// acknowledged writes leave it.
+fn pops_and_picks_from_many_clients(mut server: Server, indexed: bool) {
+    let seeds: Vec<String> = (0..3000).map(|i| format!("seed:{i}")).collect();
+    {
+        let mut conn = server.raw();
+        for chunk in seeds.chunks(500) {
+            sadd(&mut conn, "big", chunk.iter().cloned());
+        }
+    }
+    let clients: Vec<_> = (0..8)
+        .map(|t| {
+            let mut conn = server.raw();
+            std::thread::spawn(move || {
+                let mut seen = Seen::default();
+                let mut state = 0x9e37_79b9_u64 + t;
+                let mut next = move || {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state
+                };
+                for j in 0..400 {
+                    match next() % 6 {
+                        0 | 1 => {
+                            let m = format!("c{t}:{j}");
+                            assert_eq!(conn.cmd(&["SADD", "big", &m]), Reply::Int(1));
+                            seen.added.push(m);
+                        }
+                        2 => {
+                            let m = format!("seed:{}", next() % 3000);
+                            if conn.cmd(&["SREM", "big", &m]) == Reply::Int(1) {
+                                seen.removed.push(m);
+                            }
+                        }
+                        3 => seen.popped.push(conn.cmd(&["SPOP", "big"]).text()),
+                        4 => {
+                            let r = conn.cmd(&["SPOP", "big", "3"]);
+                            seen.popped.extend(r.items().iter().map(|m| m.text()));
+                        }
+                        _ => {
+                            seen.picked.push(conn.cmd(&["SRANDMEMBER", "big"]).text());
+                            let r = conn.cmd(&["SRANDMEMBER", "big", "-4"]);
+                            seen.picked.extend(r.items().iter().map(|m| m.text()));
+                        }
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let seen: Vec<Seen> = clients
+        .into_iter()
+        .map(|c| c.join().expect("client"))
+        .collect();
+    let mut model: HashSet<String> = seeds.iter().cloned().collect();
+    let mut ever = model.clone();
+    for s in &seen {
+        model.extend(s.added.iter().cloned());
+        ever.extend(s.added.iter().cloned());
+    }
+    let mut gone = HashSet::new();
+    for s in &seen {
+        for m in s.removed.iter().chain(&s.popped) {
+            assert!(gone.insert(m.clone()), "{m} removed or popped twice");
+            assert!(model.remove(m), "{m} was never in the set");
+        }
+        for m in &s.picked {
+            assert!(ever.contains(m), "picked {m}, never added");
+        }
+    }
+    let popped: usize = seen.iter().map(|s| s.popped.len()).sum();
+    assert!(popped > 500, "{popped} pops");
+    let mut want: Vec<String> = model.into_iter().collect();
+    want.sort();
+    let mut conn = server.raw();
+    assert_eq!(sorted(&conn.cmd(&["SMEMBERS", "big"])), want);
+    assert_eq!(conn.cmd(&["SCARD", "big"]), Reply::Int(want.len() as i64));
+    let info = conn.cmd(&["INFO", "memory"]).text();
+    let indexes = info_field(&info, "respite_set_indexes").expect("respite_set_indexes");
+    let bytes: u64 = info_field(&info, "respite_set_index_bytes")
+        .expect("respite_set_index_bytes")
+        .parse()
+        .expect("a number");
+    if indexed {
+        assert_eq!(indexes, "1");
+        // At least the members' bytes (the seeds' and the clients' are 6 to 10 bytes).
+        assert!(bytes >= want.len() as u64 * 6, "{bytes} bytes");
+    } else {
+        assert_eq!((indexes.as_str(), bytes), ("0", 0));
+    }
+    drop(conn);
+    server.crash_restart();
+    let mut conn = server.raw();
+    assert_eq!(sorted(&conn.cmd(&["SMEMBERS", "big"])), want);
+    // Popping everything after the restart gives back exactly what is left.
+    let mut all = Vec::new();
+    loop {
+        let r = conn.cmd(&["SPOP", "big"]);
+        if r == Reply::NilBulk {
+            break;
+        }
+        all.push(r.text());
+    }
+    all.sort();
+    assert_eq!(all, want);
+}
+
+#[test]
+fn pops_and_picks_from_many_clients_with_the_member_index() {
+    pops_and_picks_from_many_clients(Server::start(), true);
+}
+
+/// With a 1 MB cache the index may take 64 KB, less than 3,000 members need: the picks come
+/// from the rows.
+#[test]
+fn pops_and_picks_from_many_clients_past_the_member_index_cap() {
+    let server = Server::builder()
+        .config("[storage]\ncache_max_bytes = \"1mb\"\n")
+        .start();
+    pops_and_picks_from_many_clients(server, false);
 }

@@ -464,6 +464,9 @@ fn write_section(engine: &mut Engine, section: &str, out: &mut String) {
             line(out, "respite_element_cache_bytes", &elements.bytes);
             line(out, "respite_element_cache_max_bytes", &elements.max_bytes);
             line(out, "respite_element_cache_entries", &elements.entries);
+            let (indexes, index_bytes) = crate::keyspace::set_index_memory();
+            line(out, "respite_set_indexes", &indexes);
+            line(out, "respite_set_index_bytes", &index_bytes);
             let pending = engine.keyspace.lazyfree_pending().unwrap_or(0);
             line(out, "lazyfree_pending_objects", &pending);
             line(

@@ -294,9 +294,11 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let (db, key, now) = (ctx.db(), &argv[1], ctx.now);
     let done = (|| {
         let mut km = write_key(&mut ctx.engine.keyspace, db, key, now)?;
-        let Some((set, backing)) = km.rset().map_err(|_| err_wrongtype())? else {
+        let Some((set, mut backing)) = km.rset().map_err(|_| err_wrongtype())? else {
             return Ok(None);
         };
+        // SPOP builds the set's member index as it goes, a chunk of rows a call.
+        set.prepare_picks(&mut backing).map_err(store_err)?;
         let store = &mut *backing.store;
         let picked = match count {
             None => set
@@ -330,11 +332,24 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
+/// Lets a read of random members grow the set's member index, as SPOP does (see
+/// `keyspace/set_index.rs`).
+fn prepare_picks(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<(), Reply> {
+    let db = ctx.db();
+    ctx.engine
+        .keyspace
+        .prepare_set_picks(db, key, ctx.now)
+        .map_err(|e| err_store(&e))
+}
+
 fn srandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
         return err_syntax();
     }
     if argv.len() == 2 {
+        if let Err(e) = prepare_picks(ctx, &argv[1]) {
+            return e;
+        }
         return read_typed::<Set>(
             ctx,
             &argv[1],
@@ -356,6 +371,9 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
     let magnitude = count.unsigned_abs();
     if count < 0 && magnitude > RANDMEMBER_MAX_REPEATED {
         return Reply::error("ERR value is out of range");
+    }
+    if let Err(e) = prepare_picks(ctx, &argv[1]) {
+        return e;
     }
     read_typed::<Set>(
         ctx,

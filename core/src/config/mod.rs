@@ -326,6 +326,14 @@ impl StorageConfig {
         (self.cache_max_bytes.0 / 16).max(MIN_FILTER_BYTES)
     }
 
+    /// Most memory the member index of one large set may take, which SPOP builds so that
+    /// random picks read no row (`keyspace/set_index.rs`): a sixteenth of `cache_max_bytes`,
+    /// counted in the hot cache like the set itself. About 200,000 members of 20 bytes fit
+    /// with the default 256 MB.
+    pub fn set_index_budget(&self) -> u64 {
+        self.cache_max_bytes.0 / 16
+    }
+
     /// The hot cache's share of `cache_max_bytes`: what the page cache leaves of it.
     pub fn hot_cache_budget(&self) -> u64 {
         match self.page_cache_bytes.0 {

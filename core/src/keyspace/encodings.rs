@@ -24,6 +24,8 @@ pub struct Encodings {
     pub set_max_listpack_value: usize,
     /// Entries per stream node (`~` trims whole nodes).
     pub stream_node_max_entries: u64,
+    /// Most memory a large set's member index takes (`keyspace/set_index.rs`).
+    pub set_index_max_bytes: usize,
 }
 
 impl Default for Encodings {
@@ -67,6 +69,7 @@ impl Encodings {
             },
             set_max_listpack_value: size(c.set_max_listpack_value),
             stream_node_max_entries: c.stream_node_max_entries,
+            set_index_max_bytes: size(c.set_index_budget()),
         }
     }
 }

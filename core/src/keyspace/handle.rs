@@ -268,6 +268,43 @@ impl Keyspace {
         self.read_with(db, key, now, Lookup::Load, true, true)
     }
 
+    /// Grows the member index of the large set at `key`, if it holds one, by a chunk of rows
+    /// (SRANDMEMBER's side work, see `set_index.rs`). The index is the set's cache, not its
+    /// data: the key is not changed, only the cache's count of bytes moves.
+    pub fn prepare_set_picks(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let found = self
+            .parts()
+            .slot_for_read(db, key, now, Lookup::LoadNoTouch, None)?;
+        let Some(Found {
+            slot,
+            store,
+            next_version,
+            limits,
+            cache_bytes,
+            ..
+        }) = found
+        else {
+            return Ok(());
+        };
+        let Some(Value::Set(set)) = slot.entry.as_mut().map(|e| &mut e.value) else {
+            return Ok(());
+        };
+        let before = set.size();
+        let mut backing = Backing {
+            store,
+            next_id: next_version,
+            limits: *limits,
+        };
+        let prepared = set.prepare_picks(&mut backing);
+        *cache_bytes = *cache_bytes + set.size() - before;
+        prepared
+    }
+
     /// [`Self::read`] without counting a hit or miss or changing the access time (TYPE, TTL,
     /// OBJECT, EXISTS-like checks).
     pub fn peek(

@@ -26,6 +26,8 @@
 //!   strings (GETRANGE, SETRANGE, APPEND, the bit commands).
 //! - `value.rs`, `hash.rs`, `list.rs`, `set.rs`, `zset.rs`, `stream.rs` (and its consumer
 //!   groups, `stream_group.rs`): the values and their types.
+//! - `set_index.rs`: the member index of a large set, for SPOP's and SRANDMEMBER's picks;
+//!   `pick.rs`: uniform picks from element rows without one.
 //! - `watch.rs`: WATCH bookkeeping.
 
 mod cache;
@@ -42,6 +44,7 @@ pub mod list;
 pub(crate) mod pick;
 mod rename;
 pub mod set;
+mod set_index;
 pub mod stream;
 pub mod stream_group;
 pub mod string;
@@ -58,6 +61,7 @@ pub use hash::{Backing, Field, Hash};
 pub use list::List;
 pub use rename::Renamed;
 pub use set::Set;
+pub use set_index::index_memory as set_index_memory;
 pub use stream::{Stream, StreamEntry, StreamId, Trim};
 pub use stream_group::{Group, Pending};
 pub use string::Chunked;

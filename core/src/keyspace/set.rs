@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::hash::Backing;
+use super::set_index::{SetIndex, BUILD_CHUNK};
 use super::value::{put_varint, Reader};
 use crate::protocol::parse_i64;
 use crate::storage::{CollectionId, Element, Store, StoreError};
@@ -33,12 +34,42 @@ enum Repr {
     },
 }
 
+/// A large set's member index (`set_index.rs`), kept while the set is cached.
+#[derive(Debug, Default)]
+enum Index {
+    #[default]
+    Absent,
+    Kept(Box<SetIndex>),
+    /// The index would pass its cap at this length: picks go to the rows until the set has
+    /// half as many members.
+    Refused(u64),
+}
+
 /// A Redis set.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Set {
     repr: Repr,
     /// Bumped by every change, so the keyspace can tell whether a write access changed it.
     mods: u64,
+    index: Index,
+}
+
+/// A copy leaves the member index behind (a copy is rarely picked from; it builds its own).
+impl Clone for Set {
+    fn clone(&self) -> Set {
+        Set {
+            repr: self.repr.clone(),
+            mods: self.mods,
+            index: Index::Absent,
+        }
+    }
+}
+
+/// Sets are equal by their members and form, whatever their indexes.
+impl PartialEq for Set {
+    fn eq(&self, other: &Set) -> bool {
+        self.repr == other.repr && self.mods == other.mods
+    }
 }
 
 impl Default for Set {
@@ -65,6 +96,7 @@ impl Set {
         Set {
             repr: Repr::Ints(Vec::new()),
             mods: 0,
+            index: Index::Absent,
         }
     }
 
@@ -104,7 +136,13 @@ impl Set {
         match &self.repr {
             Repr::Ints(v) => HEADER + v.len() * 8,
             Repr::Small { members, bytes } => HEADER + bytes + members.len() * MEMBER_OVERHEAD,
-            Repr::Large { .. } => HEADER,
+            Repr::Large { .. } => {
+                HEADER
+                    + match &self.index {
+                        Index::Kept(ix) => ix.size(),
+                        _ => 0,
+                    }
+            }
         }
     }
 
@@ -159,8 +197,43 @@ impl Set {
         match &self.repr {
             Repr::Ints(v) => Ok(Some(int_text(v[(seed % len) as usize]))),
             Repr::Small { members, .. } => Ok(Some(members[(seed % len) as usize].clone())),
-            Repr::Large { cid, .. } => {
-                Ok(super::pick::uniform_element(store, *cid, len, seed)?.map(|e| e.sub))
+            Repr::Large { cid, .. } => match &self.index {
+                Index::Kept(ix) if ix.complete() && ix.len() == len => Ok(ix.pick(seed)),
+                _ => Ok(super::pick::uniform_element(store, *cid, len, seed)?.map(|e| e.sub)),
+            },
+        }
+    }
+
+    /// Readies a large set for random picks by a write (SPOP): its member index reads one
+    /// more chunk of rows, until it has them all (`set_index.rs`). An index that no longer
+    /// matches the set's length is rebuilt.
+    pub fn prepare_picks(&mut self, backing: &mut Backing<'_>) -> Result<(), StoreError> {
+        let Repr::Large { cid, len } = self.repr else {
+            return Ok(());
+        };
+        match &self.index {
+            Index::Refused(at) if len > at / 2 => return Ok(()),
+            Index::Kept(ix) if ix.complete() && ix.len() == len => return Ok(()),
+            Index::Kept(ix) if !ix.complete() => {}
+            _ => self.index = Index::Kept(Box::new(SetIndex::new())),
+        }
+        let Index::Kept(ix) = &mut self.index else {
+            return Ok(());
+        };
+        ix.advance(backing.store, cid, BUILD_CHUNK)?;
+        // The whole index, projected from what it holds so far, must fit its cap.
+        let projected = (ix.size() as u128 * u128::from(len)) / u128::from(ix.len().max(1));
+        if projected > backing.limits.set_index_max_bytes as u128 {
+            self.index = Index::Refused(len);
+        }
+        Ok(())
+    }
+
+    /// Tells the member index of a change; one it contradicts is dropped.
+    fn tell(&mut self, change: impl FnOnce(&mut SetIndex) -> bool) {
+        if let Index::Kept(ix) = &mut self.index {
+            if !change(ix) {
+                self.index = Index::Absent;
             }
         }
     }
@@ -220,8 +293,10 @@ impl Set {
                 if backing.store.element(cid, &member)?.is_some() {
                     return Ok(false);
                 }
-                backing.store.put_element(cid, &member_element(member))?;
+                let element = member_element(member);
+                backing.store.put_element(cid, &element)?;
                 *len += 1;
+                self.tell(|ix| ix.added(&element.sub));
             }
             Repr::Ints(_) => return Ok(false), // converted above
         }
@@ -267,6 +342,7 @@ impl Set {
                 let removed = store.delete_element(*cid, member)?;
                 if removed {
                     *len -= 1;
+                    self.tell(|ix| ix.removed(member));
                 }
                 removed
             }
@@ -287,7 +363,11 @@ impl Set {
             }
             other => other.clone(),
         };
-        Ok(Set { repr, mods: 0 })
+        Ok(Set {
+            repr,
+            mods: 0,
+            index: Index::Absent,
+        })
     }
 
     /// The key row's value: the members of a small set, the size of a large one.
@@ -348,7 +428,11 @@ impl Set {
                 )))
             }
         };
-        Ok(Set { repr, mods: 0 })
+        Ok(Set {
+            repr,
+            mods: 0,
+            index: Index::Absent,
+        })
     }
 }
 
@@ -412,5 +496,60 @@ mod tests {
         }
         many.add(&mut backing, b("x")).unwrap();
         assert_eq!(many.encoding(), "hashtable", "too many for a listpack");
+    }
+
+    fn indexed(s: &Set) -> Option<u64> {
+        match &s.index {
+            Index::Kept(ix) if ix.complete() => Some(ix.len()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_member_index_is_built_by_picks_within_its_cap() {
+        let mut store = SqliteStore::open(":memory:", Synchronous::Normal).unwrap();
+        let mut next = 1;
+        let mut backing = Backing {
+            store: &mut store,
+            next_id: &mut next,
+            limits: Encodings {
+                set_index_max_bytes: 20_000,
+                ..Encodings::default()
+            },
+        };
+        let mut s = Set::new();
+        for i in 0..5000 {
+            s.add(&mut backing, b(&format!("m{i}"))).unwrap();
+        }
+        // 5,000 members take more than the cap: refused after the first chunk.
+        s.prepare_picks(&mut backing).unwrap();
+        assert!(matches!(s.index, Index::Refused(5000)), "{:?}", s.index);
+        assert_eq!(s.size(), HEADER);
+        for i in 0..4800 {
+            s.remove(backing.store, format!("m{i}").as_bytes()).unwrap();
+        }
+        assert!(
+            s.random(backing.store, 7).unwrap().is_some(),
+            "from the rows"
+        );
+        // At 200 members (under half) the index is tried again; one chunk reads them all.
+        s.prepare_picks(&mut backing).unwrap();
+        assert_eq!(indexed(&s), Some(200));
+        assert!(s.size() > HEADER + 200 * 4, "the index counts in the cache");
+        // Changes are told; a pick is a member; the clone leaves the index behind.
+        s.add(&mut backing, b("new")).unwrap();
+        s.remove(backing.store, b"m4999").unwrap();
+        assert_eq!(indexed(&s), Some(200));
+        let picked = s.random(backing.store, 12345).unwrap().unwrap();
+        assert!(s.contains(backing.store, &picked).unwrap());
+        assert_eq!(indexed(&s.clone()), None);
+        assert_eq!(s.clone(), s);
+        // An index that disagrees with the set's length is not used, and is rebuilt.
+        if let Repr::Large { len, .. } = &mut s.repr {
+            *len += 1;
+        }
+        assert!(s.random(backing.store, 1).unwrap().is_some());
+        s.prepare_picks(&mut backing).unwrap();
+        assert_eq!(indexed(&s), Some(200));
     }
 }

@@ -63,6 +63,7 @@ pub(crate) use short_bytes::{apart, ShortBytes};
 pub use element_cache::ElementCacheStats;
 pub use redo::{JournalOptions, JournalStats};
 pub use snapshot::write_snapshot;
+pub(crate) use sqlite::position;
 pub use sqlite::SqliteStore;
 pub use synchronous::Synchronous;
 
