@@ -194,13 +194,17 @@ fn of_collection(
 
 /// The queued element rows: the newest, and those a requested merge commits (moved out of
 /// `latest` when it was asked for, as the key rows are).
-#[derive(Default)]
 pub(super) struct ElementRows {
     /// The newest entry of each element, as of the entries moved from `incoming` so far.
     latest: Map,
     /// Entries queued that have not joined `latest` yet, oldest first (see the module's
-    /// doc): every read of `latest` moves them first.
+    /// doc): every read of `latest` moves them first (but see `item_spans`).
     incoming: VecDeque<(ElementKey, Pending)>,
+    /// Where the list items waiting in `incoming` lie, per list (`None` past
+    /// [`ITEM_SPANS`] lists: anywhere): a read of a list's items elsewhere (a pop at the head
+    /// while the pops before it wait to be moved, their deletions below it) reads the map
+    /// without moving `incoming` into it on the executor's thread first.
+    item_spans: Option<Vec<(CollectionId, i64, i64)>>,
     frozen: Map,
     /// Bytes the queued entries take.
     pub(super) bytes: usize,
@@ -209,6 +213,23 @@ pub(super) struct ElementRows {
     /// Entries applied.
     pub(super) applied: u64,
 }
+
+impl Default for ElementRows {
+    fn default() -> Self {
+        ElementRows {
+            latest: Map::new(),
+            incoming: VecDeque::new(),
+            item_spans: Some(Vec::new()),
+            frozen: Map::new(),
+            bytes: 0,
+            coalesced: 0,
+            applied: 0,
+        }
+    }
+}
+
+/// Lists whose waiting items [`ElementRows`] keeps the positions of.
+const ITEM_SPANS: usize = 8;
 
 fn entry_bytes(key: &ElementKey, pending: &Pending) -> usize {
     16 + key.sub.len() + pending.bytes() + ENTRY_OVERHEAD
@@ -222,6 +243,14 @@ impl ElementRows {
     /// count from now (twice, with an entry of the same element, until moved).
     pub(super) fn push(&mut self, key: ElementKey, pending: Pending) {
         self.bytes += entry_bytes(&key, &pending);
+        if let (Pending::Item { .. }, Some(spans)) = (&pending, &mut self.item_spans) {
+            let (cid, h) = (key.cid, key.h);
+            match spans.iter().position(|s| s.0 == cid) {
+                Some(i) => spans[i] = (cid, spans[i].1.min(h), spans[i].2.max(h)),
+                None if spans.len() < ITEM_SPANS => spans.push((cid, h, h)),
+                None => self.item_spans = None,
+            }
+        }
         self.incoming.push_back((key, pending));
     }
 
@@ -233,6 +262,9 @@ impl ElementRows {
                 break;
             };
             self.enter(key, pending);
+        }
+        if self.incoming.is_empty() {
+            self.item_spans = Some(Vec::new());
         }
         !self.incoming.is_empty()
     }
@@ -346,7 +378,14 @@ impl ElementRows {
         from: i64,
         to: i64,
     ) -> Vec<(i64, Option<Bytes>)> {
-        self.absorb();
+        let elsewhere = |spans: &Vec<(CollectionId, i64, i64)>| {
+            spans
+                .iter()
+                .all(|&(c, lo, hi)| c != cid || hi < from || to < lo)
+        };
+        if !self.item_spans.as_ref().is_some_and(elsewhere) {
+            self.absorb();
+        }
         let (start, end) = (element_key(cid, from, &[]), element_key(cid, to, &[]));
         if end < start {
             return Vec::new();
@@ -523,6 +562,7 @@ impl ElementRows {
     pub(super) fn clear(&mut self) {
         self.latest.clear();
         self.incoming.clear();
+        self.item_spans = Some(Vec::new());
         self.frozen.clear();
         self.bytes = 0;
     }
@@ -663,6 +703,50 @@ mod tests {
         for (k, &(c, h, s)) in encoded.iter().zip(&keys) {
             assert_eq!(decode(k), (c, h, s));
         }
+    }
+
+    fn item(v: Option<&str>) -> Pending {
+        Pending::Item {
+            filed: true,
+            value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+        }
+    }
+
+    #[test]
+    fn a_read_of_items_away_from_the_waiting_ones_leaves_them_waiting() {
+        let mut q = ElementRows::default();
+        for pos in 0..10 {
+            q.push(element_key(3, pos, &[]), item(Some(&format!("v{pos}"))));
+        }
+        q.absorb();
+        // Pops at the head: their deletions wait below the next read's positions.
+        for pos in 0..4 {
+            q.push(element_key(3, pos, &[]), item(None));
+        }
+        q.push(element_key(4, 100, &[]), item(Some("other list")));
+        let head = q.items(3, 4, 6);
+        assert_eq!(head.len(), 3);
+        assert_eq!(head[0], (4, Some(Bytes::from_static(b"v4"))));
+        assert_eq!(q.incoming(), 5, "nothing moved");
+        // A read over a waiting item moves them all first, and sees it.
+        let over = q.items(3, 2, 5);
+        assert_eq!(q.incoming(), 0);
+        assert_eq!(over[0], (2, None));
+        assert_eq!(over[2], (4, Some(Bytes::from_static(b"v4"))));
+        // Past the lists it keeps track of, any read moves them.
+        for cid in 10..10 + ITEM_SPANS as u64 + 1 {
+            q.push(element_key(cid, 0, &[]), item(Some("x")));
+        }
+        q.items(3, 4, 6);
+        assert_eq!(q.incoming(), 0);
+        // Once the waiting entries are gone, tracking starts again.
+        q.push(element_key(3, 0, &[]), item(Some("again")));
+        q.items(3, 4, 6);
+        assert_eq!(q.incoming(), 1);
+        assert_eq!(
+            q.items(3, 0, 0),
+            vec![(0, Some(Bytes::from_static(b"again")))]
+        );
     }
 
     #[test]
