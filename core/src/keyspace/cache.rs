@@ -51,6 +51,12 @@ impl Slot {
             + self.entry.as_ref().map_or(0, |e| e.value.size())
             + self.held.as_ref().map_or(0, |e| e.value.size())
     }
+
+    /// What the slot's key row is estimated to take to write (`max_dirty_bytes`): its cache
+    /// cost less what only the cache holds (a set's member index).
+    pub(super) fn row_cost(&self, key: &[u8]) -> usize {
+        self.cost(key) - self.entry.as_ref().map_or(0, |e| e.value.index_size())
+    }
 }
 
 #[derive(Default)]
@@ -152,7 +158,7 @@ impl Found<'_> {
         }
         if !self.slot.dirty {
             self.slot.dirty = true;
-            *self.dirty_bytes += self.slot.cost(self.key);
+            *self.dirty_bytes += self.slot.row_cost(self.key);
             self.dirty.push((self.db, self.key.share_or_copy()));
         }
     }

@@ -70,7 +70,7 @@ impl Keyspace {
             for (db, key) in self.flushed.split_off(first + written + 1) {
                 if let Some(slot) = self.dbs[db as usize].map.get_mut(&key) {
                     slot.dirty = true;
-                    self.dirty_bytes += slot.cost(&key);
+                    self.dirty_bytes += slot.row_cost(&key);
                     self.dirty.push((db, key));
                 }
             }

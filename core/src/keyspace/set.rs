@@ -136,13 +136,15 @@ impl Set {
         match &self.repr {
             Repr::Ints(v) => HEADER + v.len() * 8,
             Repr::Small { members, bytes } => HEADER + bytes + members.len() * MEMBER_OVERHEAD,
-            Repr::Large { .. } => {
-                HEADER
-                    + match &self.index {
-                        Index::Kept(ix) => ix.size(),
-                        _ => 0,
-                    }
-            }
+            Repr::Large { .. } => HEADER + self.index_size(),
+        }
+    }
+
+    /// The member index's share of [`Self::size`].
+    pub(super) fn index_size(&self) -> usize {
+        match &self.index {
+            Index::Kept(ix) if matches!(self.repr, Repr::Large { .. }) => ix.size(),
+            _ => 0,
         }
     }
 
@@ -211,20 +213,25 @@ impl Set {
         let Repr::Large { cid, len } = self.repr else {
             return Ok(());
         };
-        match &self.index {
+        let fresh = match &self.index {
             Index::Refused(at) if len > at / 2 => return Ok(()),
             Index::Kept(ix) if ix.complete() && ix.len() == len => return Ok(()),
-            Index::Kept(ix) if !ix.complete() => {}
-            _ => self.index = Index::Kept(Box::new(SetIndex::new())),
-        }
+            Index::Kept(ix) if !ix.complete() => false,
+            _ => {
+                self.index = Index::Kept(Box::new(SetIndex::new()));
+                true
+            }
+        };
         let Index::Kept(ix) = &mut self.index else {
             return Ok(());
         };
         ix.advance(backing.store, cid, BUILD_CHUNK)?;
         // The whole index, projected from what it holds so far, must fit its cap.
-        let projected = (ix.size() as u128 * u128::from(len)) / u128::from(ix.len().max(1));
+        let projected = (ix.bytes() as u128 * u128::from(len)) / u128::from(ix.len().max(1));
         if projected > backing.limits.set_index_max_bytes as u128 {
             self.index = Index::Refused(len);
+        } else if fresh {
+            ix.reserve(len);
         }
         Ok(())
     }
@@ -296,7 +303,14 @@ impl Set {
                 let element = member_element(member);
                 backing.store.put_element(cid, &element)?;
                 *len += 1;
+                let len = *len;
                 self.tell(|ix| ix.added(&element.sub));
+                if let Index::Kept(ix) = &self.index {
+                    // A set that grows past its index's cap picks from its rows again.
+                    if ix.bytes() > backing.limits.set_index_max_bytes {
+                        self.index = Index::Refused(len);
+                    }
+                }
             }
             Repr::Ints(_) => return Ok(false), // converted above
         }
@@ -551,5 +565,17 @@ mod tests {
         assert!(s.random(backing.store, 1).unwrap().is_some());
         s.prepare_picks(&mut backing).unwrap();
         assert_eq!(indexed(&s), Some(200));
+        // A set that grows past the cap leaves its index.
+        for i in 0..1000 {
+            s.add(&mut backing, b(&format!("more{i}"))).unwrap();
+            if !matches!(s.index, Index::Kept(_)) {
+                break;
+            }
+        }
+        assert!(
+            matches!(s.index, Index::Refused(n) if n < 700),
+            "{:?}",
+            s.index
+        );
     }
 }

@@ -96,6 +96,23 @@ impl SetIndex {
             + self.slots.capacity().saturating_sub(self.slots.len()) * 5
     }
 
+    /// Bytes of the members with their overhead, without the arrays' spare room.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Makes room for `total` members at once (the set's length, once the first chunk
+    /// says the index fits its cap), so that the arrays do not double past it.
+    pub(super) fn reserve(&mut self, total: u64) {
+        let more = usize::try_from(total)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.members.len());
+        self.members.reserve_exact(more);
+        let members = &self.members;
+        self.slots
+            .reserve(more, |&i| spread(members[i as usize].pos));
+    }
+
     /// Whether a change of `member` must be told to the index (it is at a position the
     /// build has reached).
     fn covers(&self, pos: u64) -> bool {
@@ -192,10 +209,25 @@ impl SetIndex {
     }
 }
 
+/// Members from which an index is freed on a thread of its own.
+const DROP_APART_MIN: usize = 10_000;
+
 impl Drop for SetIndex {
     fn drop(&mut self) {
         INDEXES.fetch_sub(1, Relaxed);
         INDEX_BYTES.fetch_sub(self.bytes as u64, Relaxed);
+        if self.members.len() >= DROP_APART_MIN {
+            // A DEL (or an eviction) of a set with an index of 200,000 members would free as
+            // many allocations on the executor, milliseconds with every client waiting.
+            let members = std::mem::take(&mut self.members);
+            let slots = std::mem::take(&mut self.slots);
+            let spawned = std::thread::Builder::new()
+                .name("respite-index-free".into())
+                .spawn(move || drop((members, slots)));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot free a set's member index on a thread");
+            }
+        }
     }
 }
 

@@ -161,6 +161,14 @@ impl Value {
         }
     }
 
+    /// The part of [`Self::size`] that only the cache holds: a large set's member index.
+    pub fn index_size(&self) -> usize {
+        match self {
+            Value::Set(s) => s.index_size(),
+            _ => 0,
+        }
+    }
+
     /// The value's share of the logical data size that `maxmemory` limits: a string's
     /// bytes, an inline collection's element bytes (with the small per-element overhead the
     /// cache charges), and for a collection kept in element rows its header plus

@@ -195,7 +195,7 @@ impl Keyspace {
             if let Some(slot) = self.dbs[db as usize].map.get_mut(&key) {
                 if !slot.dirty {
                     slot.dirty = true;
-                    self.dirty_bytes += slot.cost(&key);
+                    self.dirty_bytes += slot.row_cost(&key);
                     self.dirty.push((db, key));
                 }
             }
