@@ -447,8 +447,10 @@ fn run_pipeline(
             .keyspace
             .prefetch(client.db, keys.into_iter(), &elements);
     }
+    let mut ended = None;
     for (i, argv) in commands.iter().enumerate().skip(from) {
-        let reply = engine.execute(&mut client, argv);
+        let reply;
+        (reply, ended) = engine.execute(&mut client, argv, ended);
         if client.shared.outbox.has_data() {
             // Pushes queued for this client so far (before or during the command) go
             // ahead of its reply, as Redis writes them.

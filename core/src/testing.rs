@@ -60,7 +60,7 @@ impl Rig {
             .iter()
             .map(|w| Bytes::copy_from_slice(w.as_bytes()))
             .collect();
-        self.engine.execute(&mut self.client, &argv)
+        self.engine.execute(&mut self.client, &argv, None).0
     }
 
     /// Runs a command written as space-separated words; returns its reply and the

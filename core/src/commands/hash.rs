@@ -912,7 +912,7 @@ mod tests {
             .iter()
             .map(|&(a, b)| buffer.slice(a..b))
             .collect();
-        rig.engine.execute(&mut rig.client, &argv);
+        rig.engine.execute(&mut rig.client, &argv, None);
         let db = rig.client.db;
         let entry = rig.engine.keyspace.get(db, b"h", 0).unwrap().unwrap();
         let h = entry.value.as_hash().unwrap();

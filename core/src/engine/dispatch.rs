@@ -73,12 +73,23 @@ impl Engine {
     /// applies RESP2 subscribed mode and MULTI queueing, then runs the after-command hooks.
     /// Client-side caching invalidations for what the command (and the hooks after it)
     /// changed are sent at its end.
-    pub(crate) fn execute(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
+    ///
+    /// `started`, when given, is when the command before it in the same pipeline ended (the
+    /// second value of that command's call), taken as this one's start: the commands of a
+    /// pipeline read the clock once each instead of twice (under SADD at -P 16 the clock
+    /// reads were 5% of the executor).
+    pub(crate) fn execute(
+        &mut self,
+        client: &mut ClientState,
+        argv: &[Bytes],
+        started: Option<Instant>,
+    ) -> (Reply, Option<Instant>) {
+        self.last_ended = None;
         let outer = self.tracking.enter_command();
         if self.tracking.key_count() > 0 {
             self.limit_tracking_table(client);
         }
-        let reply = self.execute_command(client, argv);
+        let reply = self.execute_command(client, argv, started);
         if client.tracking.is_some() {
             self.tracking_command_done(client, argv);
         }
@@ -86,16 +97,21 @@ impl Engine {
         if !outer {
             self.invalidate_changed(Some(client));
         }
-        reply
+        (reply, self.last_ended.take())
     }
 
-    fn execute_command(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Reply {
+    fn execute_command(
+        &mut self,
+        client: &mut ClientState,
+        argv: &[Bytes],
+        started: Option<Instant>,
+    ) -> Reply {
         if argv.is_empty() {
             return Reply::error("ERR empty command");
         }
         // One clock reading serves the idle time, the command's duration and nothing else: on
         // small commands clock reads are a visible share of the executor's time.
-        let started = Instant::now();
+        let started = started.unwrap_or_else(Instant::now);
         client.last_interaction = started;
         let cmd = match self.resolve(argv) {
             Ok(cmd) => cmd,
@@ -287,7 +303,9 @@ impl Engine {
             let source = super::monitor::Source::Client(client.addr);
             self.feed_monitors(cmd, client.db, source, argv);
         }
-        let elapsed = started.elapsed();
+        let ended = Instant::now();
+        self.last_ended = Some(ended);
+        let elapsed = ended.saturating_duration_since(started);
         let usec = elapsed.as_micros() as u64;
         self.record_latency(cmd, elapsed);
         self.stats.commands_processed += 1;

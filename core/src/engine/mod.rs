@@ -92,6 +92,9 @@ pub struct Engine {
     pub(crate) keyspace: Keyspace,
     /// The wall clock commands see (`Ctx::now`).
     pub(crate) clock: clock::WallClock,
+    /// When the last command that ran through `run_command` ended: the next command of the
+    /// same pipeline starts then (see `Engine::execute`).
+    pub(crate) last_ended: Option<std::time::Instant>,
     /// Effective configuration (CONFIG SET changes it).
     pub(crate) config: Config,
     /// The TOML file the configuration came from (CONFIG REWRITE writes it).
@@ -198,6 +201,7 @@ impl Engine {
         let page_cache_bytes = config.storage.page_cache_budget();
         let mut engine = Engine {
             clock: clock::WallClock::new(),
+            last_ended: None,
             keyspace,
             config,
             config_file,

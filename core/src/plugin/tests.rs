@@ -152,7 +152,7 @@ fn run(engine: &mut Engine, client: &mut ClientState, words: &[&str]) -> Reply {
         .iter()
         .map(|w| Bytes::copy_from_slice(w.as_bytes()))
         .collect();
-    engine.execute(client, &argv)
+    engine.execute(client, &argv, None).0
 }
 
 fn text(r: &Reply) -> String {
