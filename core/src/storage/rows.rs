@@ -215,6 +215,11 @@ const SQL_PUT: &str =
 const SQL_INSERT: &str =
     "INSERT OR FAIL INTO keys (db, h, key, type, expire_at, version, cid, sub_expire_at, value, blob)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+/// A key the table has: its whole row, `OR FAIL` for the reason [`SQL_INSERT`] gives (the
+/// upsert's update takes the default policy, which makes SQLite keep a statement journal).
+const SQL_UPDATE: &str = "UPDATE OR FAIL keys SET type = ?4, expire_at = ?5, version = ?6,
+       cid = ?7, sub_expire_at = ?8, value = ?9, blob = ?10
+     WHERE db = ?1 AND h = ?2 AND key = ?3";
 /// The same row's new contents when its expiry and collection stay as they are, and its
 /// value was and stays in the row: it sets no column a trigger of the key table watches
 /// (`db`, `expire_at`, `cid`, `blob`), so SQLite runs no trigger program and keeps no
@@ -316,6 +321,7 @@ struct RowStatements<'c> {
     conn: &'c Connection,
     put: Option<CachedStatement<'c>>,
     insert: Option<CachedStatement<'c>>,
+    update: Option<CachedStatement<'c>>,
     rewrite: Option<CachedStatement<'c>>,
     delete: Option<CachedStatement<'c>>,
     rewrite_apart: Option<CachedStatement<'c>>,
@@ -328,6 +334,7 @@ impl<'c> RowStatements<'c> {
             conn,
             put: None,
             insert: None,
+            update: None,
             rewrite: None,
             delete: None,
             rewrite_apart: None,
@@ -408,13 +415,24 @@ impl<'c> RowStatements<'c> {
                     if e.code == rusqlite::ErrorCode::ConstraintViolation => {}
                 Err(e) => return Err(e),
             }
-        } else if path.try_rewrite() {
-            let hit = prepared_once(self.conn, &mut self.rewrite, SQL_REWRITE)?
-                .execute(&columns!(&None::<i64>)[..9])?
-                > 0;
-            path.rewrote(hit);
-            if hit {
-                return Ok(());
+        } else {
+            if path.try_rewrite() {
+                let hit = prepared_once(self.conn, &mut self.rewrite, SQL_REWRITE)?
+                    .execute(&columns!(&None::<i64>)[..9])?
+                    > 0;
+                path.rewrote(hit);
+                if hit {
+                    return Ok(());
+                }
+            }
+            if was.is_some_and(|p| p.exists) {
+                // A key the table has, whose expiry or collection changes (a SET with EX):
+                // an update of the whole row, without a statement journal, as the insert.
+                let updated = prepared_once(self.conn, &mut self.update, SQL_UPDATE)?
+                    .execute(&columns!(&None::<i64>)[..])?;
+                if updated > 0 {
+                    return Ok(());
+                }
             }
         }
         prepared_once(self.conn, &mut self.put, SQL_PUT)?.execute(&columns!(&None::<i64>)[..])?;
@@ -1976,7 +1994,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_key_is_inserted_and_a_presence_the_queue_had_wrong_is_upserted() {
+    fn rows_of_keys_known_new_or_present_are_written_and_counted_whatever_the_table_holds() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(super::super::sqlite::SCHEMA).unwrap();
         conn.execute_batch("BEGIN").unwrap();
@@ -2002,6 +2020,30 @@ mod tests {
         };
         // One key counted (the failed insert's trigger never ran), with the newest value.
         assert_eq!(read("new"), (b"2".to_vec(), 1));
+        // A key the table has, given an expiry: the whole row is updated, and counted.
+        let present = Some(Presence {
+            exists: true,
+            expires: false,
+        });
+        let mut statements = RowStatements::new(&conn);
+        let mut ttl = record("3");
+        ttl.expire_at = Some(12345);
+        statements
+            .apply(&path, 0, h(b"new"), b"new", Some(&ttl), present)
+            .unwrap();
+        // A key said to be there that is not: the update finds nothing, the upsert writes it.
+        statements
+            .apply(&path, 0, h(b"gone"), b"gone", Some(&record("4")), present)
+            .unwrap();
+        drop(statements);
+        assert_eq!(read("new"), (b"3".to_vec(), 2));
+        assert_eq!(read("gone"), (b"4".to_vec(), 2));
+        let expires: i64 = conn
+            .query_row("SELECT expires FROM db_stats WHERE db = 0", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(expires, 1);
         conn.execute_batch("COMMIT").unwrap();
     }
 
