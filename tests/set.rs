@@ -561,3 +561,71 @@ fn pops_and_picks_from_many_clients_past_the_member_index_cap() {
         .start();
     pops_and_picks_from_many_clients(server, false);
 }
+
+/// `n` members named `tag0`, `tag1`...
+fn members(n: usize, tag: &'static str) -> impl Iterator<Item = String> {
+    (0..n).map(move |i| format!("{tag}{i}"))
+}
+
+/// A set with a member index keeps picking exactly its members through SMOVE (both ways),
+/// RENAME, COPY, a transaction, an overwrite by SUNIONSTORE and a restart.
+#[test]
+fn an_indexed_set_picks_its_members_through_moves_copies_and_overwrites() {
+    let mut server = Server::start();
+    let mut conn = server.raw();
+    sadd(&mut conn, "a", members(600, "a"));
+    sadd(&mut conn, "b", members(600, "b"));
+    // Pops build both sets' indexes (they hold fewer than a chunk).
+    let mut gone_a = vec![conn.cmd(&["SPOP", "a"]).text()];
+    let mut gone_b = vec![conn.cmd(&["SPOP", "b"]).text()];
+    let info = conn.cmd(&["INFO", "memory"]).text();
+    assert_eq!(
+        info_field(&info, "respite_set_indexes").as_deref(),
+        Some("2")
+    );
+    // SMOVE takes from one index and gives to the other.
+    let moved = (0..600)
+        .map(|i| format!("a{i}"))
+        .find(|m| !gone_a.contains(m))
+        .unwrap();
+    assert_eq!(conn.cmd(&["SMOVE", "a", "b", &moved]), Reply::Int(1));
+    gone_a.push(moved.clone());
+    assert_eq!(conn.cmd(&["SISMEMBER", "b", &moved]), Reply::Int(1));
+    // In a transaction, then after a RENAME.
+    assert_eq!(conn.cmd(&["MULTI"]), Reply::ok());
+    conn.cmd(&["SPOP", "a"]);
+    conn.cmd(&["SPOP", "b", "2"]);
+    let exec = conn.cmd(&["EXEC"]);
+    gone_a.push(exec.items()[0].text());
+    gone_b.extend(exec.items()[1].items().iter().map(|m| m.text()));
+    assert_eq!(conn.cmd(&["RENAME", "a", "a2"]), Reply::ok());
+    assert_eq!(conn.cmd(&["COPY", "b", "b2"]), Reply::Int(1));
+    let mut left_a: HashSet<String> = members(600, "a").collect();
+    for m in &gone_a {
+        assert!(left_a.remove(m), "{m} popped twice from a");
+    }
+    let mut left_b: HashSet<String> = members(600, "b").chain([moved]).collect();
+    for m in &gone_b {
+        assert!(left_b.remove(m), "{m} popped twice from b");
+    }
+    let drain = |conn: &mut RawConn, key: &str| -> HashSet<String> {
+        let mut out = HashSet::new();
+        loop {
+            let r = conn.cmd(&["SPOP", key]);
+            if r == Reply::NilBulk {
+                return out;
+            }
+            assert!(out.insert(r.text()), "popped twice from {key}");
+        }
+    };
+    assert_eq!(drain(&mut conn, "b2"), left_b);
+    // SUNIONSTORE replaces a2 with a new set: its picks are the new members only.
+    sadd(&mut conn, "c", members(300, "c"));
+    conn.cmd(&["SRANDMEMBER", "a2"]);
+    assert_eq!(conn.cmd(&["SUNIONSTORE", "a2", "c"]), Reply::Int(300));
+    assert_eq!(drain(&mut conn, "a2"), members(300, "c").collect());
+    drop(conn);
+    server.crash_restart();
+    let mut conn = server.raw();
+    assert_eq!(drain(&mut conn, "b"), left_b);
+}
