@@ -62,6 +62,25 @@ pub(crate) fn uniform_element(
     Ok(first.pop())
 }
 
+/// Pearson's chi-square of `draws` picks counted per cell, over `cells` equally likely
+/// cells (the tests of uniform picks).
+#[cfg(test)]
+pub(super) fn chi_square<'c>(counts: impl Iterator<Item = &'c u64>, draws: u64, cells: u64) -> f64 {
+    let expected = draws as f64 / cells as f64;
+    counts
+        .map(|&c| (c as f64 - expected).powi(2) / expected)
+        .sum()
+}
+
+/// A stream of seeds for the tests' picks (a 64-bit LCG).
+#[cfg(test)]
+pub(super) fn next_seed(seed: &mut u64) -> u64 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *seed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,10 +109,7 @@ mod tests {
         let draws = 40_000u64;
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..draws {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let e = uniform_element(&mut store, cid, n, seed)
+            let e = uniform_element(&mut store, cid, n, next_seed(&mut seed))
                 .expect("pick")
                 .expect("an element");
             *counts.entry(e.sub).or_insert(0u64) += 1;
@@ -101,11 +117,7 @@ mod tests {
         assert_eq!(counts.len() as u64, n, "every member was picked");
         // Pearson's chi-square over 200 cells (199 degrees of freedom): about 199 for a
         // uniform pick, far above 300 for the first-after-a-random-position pick.
-        let expected = draws as f64 / n as f64;
-        let chi: f64 = counts
-            .values()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi = chi_square(counts.values(), draws, n);
         assert!(chi < 300.0, "chi-square {chi}");
     }
 }

@@ -334,17 +334,11 @@ mod tests {
         let draws = 20_000u64;
         let mut seed = 12345u64;
         for _ in 0..draws {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            *counts.entry(ix.pick(seed >> 11).unwrap()).or_insert(0u64) += 1;
+            let seed = crate::keyspace::pick::next_seed(&mut seed) >> 11;
+            *counts.entry(ix.pick(seed).unwrap()).or_insert(0u64) += 1;
         }
         assert_eq!(counts.len() as u64, n);
-        let expected = draws as f64 / n as f64;
-        let chi: f64 = counts
-            .values()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi = crate::keyspace::pick::chi_square(counts.values(), draws, n);
         // 99 degrees of freedom: about 99 for a uniform pick.
         assert!(chi < 160.0, "chi-square {chi}");
     }
