@@ -274,7 +274,7 @@ impl Sampled for Set {
         self.random(store, seed)
     }
     fn everything(&self, store: &mut dyn Store) -> Result<Vec<Self::Item>, StoreError> {
-        self.members(store)
+        self.members_to_pick(store)
     }
 }
 

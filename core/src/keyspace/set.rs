@@ -206,6 +206,16 @@ impl Set {
         }
     }
 
+    /// Every member, for a pick of many at once (SPOP or SRANDMEMBER with a count): from the
+    /// member index when it is complete (no row read, in the index's order), else as
+    /// [`Self::members`] gives them.
+    pub fn members_to_pick(&self, store: &mut dyn Store) -> Result<Vec<Bytes>, StoreError> {
+        match &self.index {
+            Index::Kept(ix) if ix.complete() && ix.len() == self.len() => Ok(ix.all()),
+            _ => self.members(store),
+        }
+    }
+
     /// Readies a large set for random picks by a write (SPOP): its member index reads one
     /// more chunk of rows, until it has them all (`set_index.rs`). An index that no longer
     /// matches the set's length is rebuilt.
@@ -550,6 +560,14 @@ mod tests {
         s.prepare_picks(&mut backing).unwrap();
         assert_eq!(indexed(&s), Some(200));
         assert!(s.size() > HEADER + 200 * 4, "the index counts in the cache");
+        let sorted = |mut v: Vec<Bytes>| {
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(s.members_to_pick(backing.store).unwrap()),
+            sorted(s.members(backing.store).unwrap())
+        );
         // Changes are told; a pick is a member; the clone leaves the index behind.
         s.add(&mut backing, b("new")).unwrap();
         s.remove(backing.store, b"m4999").unwrap();

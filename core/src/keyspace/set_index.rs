@@ -202,6 +202,14 @@ impl SetIndex {
         true
     }
 
+    /// Every member, in the index's order.
+    pub(super) fn all(&self) -> Vec<Bytes> {
+        self.members
+            .iter()
+            .map(|m| Bytes::copy_from_slice(&m.bytes))
+            .collect()
+    }
+
     /// A member chosen by `seed`, uniformly (`None` when empty).
     pub(super) fn pick(&self, seed: u64) -> Option<Bytes> {
         let n = self.members.len() as u64;
