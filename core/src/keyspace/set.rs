@@ -40,9 +40,13 @@ enum Index {
     #[default]
     Absent,
     Kept(Box<SetIndex>),
-    /// The index would pass its cap at this length: picks go to the rows until the set has
-    /// half as many members.
-    Refused(u64),
+    /// The index would pass its cap (`cap`) at this length (`len`): picks go to the rows
+    /// until the set has half as many members, or the cap has grown (CONFIG SET
+    /// cache-max-bytes).
+    Refused {
+        len: u64,
+        cap: usize,
+    },
 }
 
 /// A Redis set.
@@ -224,7 +228,11 @@ impl Set {
             return Ok(());
         };
         let fresh = match &self.index {
-            Index::Refused(at) if len > at / 2 => return Ok(()),
+            Index::Refused { len: at, cap }
+                if len > at / 2 && backing.limits.set_index_max_bytes <= *cap =>
+            {
+                return Ok(())
+            }
             Index::Kept(ix) if ix.complete() && ix.len() == len => return Ok(()),
             Index::Kept(ix) if !ix.complete() => false,
             _ => {
@@ -239,7 +247,10 @@ impl Set {
         // The whole index, projected from what it holds so far, must fit its cap.
         let projected = (ix.bytes() as u128 * u128::from(len)) / u128::from(ix.len().max(1));
         if projected > backing.limits.set_index_max_bytes as u128 {
-            self.index = Index::Refused(len);
+            self.index = Index::Refused {
+                len,
+                cap: backing.limits.set_index_max_bytes,
+            };
         } else if fresh {
             ix.reserve(len);
         }
@@ -318,7 +329,10 @@ impl Set {
                 if let Index::Kept(ix) = &self.index {
                     // A set that grows past its index's cap picks from its rows again.
                     if ix.bytes() > backing.limits.set_index_max_bytes {
-                        self.index = Index::Refused(len);
+                        self.index = Index::Refused {
+                            len,
+                            cap: backing.limits.set_index_max_bytes,
+                        };
                     }
                 }
             }
@@ -547,7 +561,11 @@ mod tests {
         }
         // 5,000 members take more than the cap: refused after the first chunk.
         s.prepare_picks(&mut backing).unwrap();
-        assert!(matches!(s.index, Index::Refused(5000)), "{:?}", s.index);
+        assert!(
+            matches!(s.index, Index::Refused { len: 5000, .. }),
+            "{:?}",
+            s.index
+        );
         assert_eq!(s.size(), HEADER);
         for i in 0..4800 {
             s.remove(backing.store, format!("m{i}").as_bytes()).unwrap();
@@ -583,6 +601,9 @@ mod tests {
         assert!(s.random(backing.store, 1).unwrap().is_some());
         s.prepare_picks(&mut backing).unwrap();
         assert_eq!(indexed(&s), Some(200));
+        if let Repr::Large { len, .. } = &mut s.repr {
+            *len -= 1;
+        }
         // A set that grows past the cap leaves its index.
         for i in 0..1000 {
             s.add(&mut backing, b(&format!("more{i}"))).unwrap();
@@ -591,9 +612,13 @@ mod tests {
             }
         }
         assert!(
-            matches!(s.index, Index::Refused(n) if n < 700),
+            matches!(s.index, Index::Refused { len, .. } if len < 700),
             "{:?}",
             s.index
         );
+        // A larger cap (CONFIG SET cache-max-bytes) lets the next pick build it.
+        backing.limits.set_index_max_bytes = 1 << 20;
+        s.prepare_picks(&mut backing).unwrap();
+        assert_eq!(indexed(&s), Some(s.len()));
     }
 }
