@@ -147,8 +147,16 @@ impl Set {
     /// The member index's share of [`Self::size`].
     pub(super) fn index_size(&self) -> usize {
         match &self.index {
-            Index::Kept(ix) if matches!(self.repr, Repr::Large { .. }) => ix.size(),
+            Index::Kept(ix) => ix.size(),
             _ => 0,
+        }
+    }
+
+    /// The member index, when it holds every member (and as many as the set has).
+    fn ready_index(&self) -> Option<&SetIndex> {
+        match &self.index {
+            Index::Kept(ix) if ix.complete() && ix.len() == self.len() => Some(ix),
+            _ => None,
         }
     }
 
@@ -203,9 +211,9 @@ impl Set {
         match &self.repr {
             Repr::Ints(v) => Ok(Some(int_text(v[(seed % len) as usize]))),
             Repr::Small { members, .. } => Ok(Some(members[(seed % len) as usize].clone())),
-            Repr::Large { cid, .. } => match &self.index {
-                Index::Kept(ix) if ix.complete() && ix.len() == len => Ok(ix.pick(seed)),
-                _ => Ok(super::pick::uniform_element(store, *cid, len, seed)?.map(|e| e.sub)),
+            Repr::Large { cid, .. } => match self.ready_index() {
+                Some(ix) => Ok(ix.pick(seed)),
+                None => Ok(super::pick::uniform_element(store, *cid, len, seed)?.map(|e| e.sub)),
             },
         }
     }
@@ -214,9 +222,9 @@ impl Set {
     /// member index when it is complete (no row read, in the index's order), else as
     /// [`Self::members`] gives them.
     pub fn members_to_pick(&self, store: &mut dyn Store) -> Result<Vec<Bytes>, StoreError> {
-        match &self.index {
-            Index::Kept(ix) if ix.complete() && ix.len() == self.len() => Ok(ix.all()),
-            _ => self.members(store),
+        match self.ready_index() {
+            Some(ix) => Ok(ix.all()),
+            None => self.members(store),
         }
     }
 
@@ -227,13 +235,15 @@ impl Set {
         let Repr::Large { cid, len } = self.repr else {
             return Ok(());
         };
+        if self.ready_index().is_some() {
+            return Ok(());
+        }
         let fresh = match &self.index {
             Index::Refused { len: at, cap }
                 if len > at / 2 && backing.limits.set_index_max_bytes <= *cap =>
             {
                 return Ok(())
             }
-            Index::Kept(ix) if ix.complete() && ix.len() == len => return Ok(()),
             Index::Kept(ix) if !ix.complete() => false,
             _ => {
                 self.index = Index::Kept(Box::new(SetIndex::new()));
