@@ -235,7 +235,7 @@ impl Set {
         let Repr::Large { cid, len } = self.repr else {
             return Ok(());
         };
-        if self.ready_index().is_some() {
+        if self.ready_index().is_some() || len > u64::from(u32::MAX) {
             return Ok(());
         }
         let fresh = match &self.index {

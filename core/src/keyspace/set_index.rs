@@ -6,14 +6,15 @@
 //! rate. The index answers a pick with one array access, exactly uniform; the pop's deletion
 //! is then an ordinary queued row write, as SREM's.
 //!
-//! It is built by SPOP (a write, whose cost the cache accounts) a chunk of rows at a time, in
-//! position order, so that no command holds the executor for more than a chunk's read; until
-//! it is complete, picks go to the rows. Every change of the set goes through `Set`, which
+//! It is built by SPOP and SRANDMEMBER (the cache accounts its bytes; the key is not changed)
+//! a chunk of rows at a time, in position order, so that no command holds the executor for
+//! more than a chunk's read; until it is complete, picks go to the rows. Every change of the set goes through `Set`, which
 //! tells the index of each member added or removed at a position the index has reached. The
 //! set's length checks it at each pick: an index that disagrees is dropped and rebuilt.
 //! Its memory counts in the set's cache cost, up to a cap (a sixteenth of the cache, see
 //! `Encodings::set_index_max_bytes`); a set whose index would pass it keeps picking from the
-//! rows until it has shrunk to half the length it had when refused.
+//! rows until it has shrunk to half the length it had when refused, or the cap has grown.
+//! Slots are 32-bit: a set of more than 2^32 members is never indexed.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
