@@ -31,7 +31,8 @@ pub(super) struct Slot {
     /// but it is neither deleted nor counted as expired until the pause ends (Redis keeps
     /// such keys "logically expired"). Boxed: it is rare, and each cached key pays its room.
     pub(super) held: Option<Box<Entry>>,
-    pub(super) dirty: bool,
+    /// Whether the store lacks the key's newest row (see [`RowState`]).
+    pub(super) row: RowState,
     /// Looked up since the cache's eviction last passed it (the CLOCK algorithm's reference
     /// bit): eviction gives such a key another round at the back instead of dropping it.
     pub(super) referenced: bool,
@@ -42,6 +43,27 @@ pub(super) struct Slot {
     /// Whether the store holds the key (and with an expiry) as of the rows written to it so
     /// far: the presence its next row replaces ([`crate::storage::KeyRow::was`]).
     pub(super) stored: Presence,
+}
+
+/// Where a cached key's changes stand with the store: written (`CLEAN`), waiting for the
+/// next flush to build its row (`DIRTY`, the key is in the dirty list), or with its row built
+/// already, in the flush epoch given (see [`super::commit::EarlyRows`]). An early row of an
+/// earlier epoch went with that flush: the key is clean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RowState(u8);
+
+impl RowState {
+    pub(super) const CLEAN: RowState = RowState(0);
+    pub(super) const DIRTY: RowState = RowState(1);
+
+    /// Its row built early in flush epoch `epoch` (below [`super::commit::EPOCHS`]).
+    pub(super) fn early(epoch: u8) -> RowState {
+        RowState(2 + epoch)
+    }
+
+    pub(super) fn is_dirty(self) -> bool {
+        self == RowState::DIRTY
+    }
 }
 
 impl Slot {
@@ -105,6 +127,8 @@ pub(super) struct Parts<'a> {
     store: &'a mut dyn Store,
     stats: &'a mut KeyspaceStats,
     dirty: &'a mut Vec<(DbIndex, ShortBytes)>,
+    /// `None` under write-behind, whose flushes build every row.
+    early: Option<&'a mut super::commit::EarlyRows>,
     dirty_bytes: &'a mut usize,
     cache_bytes: &'a mut usize,
     next_version: &'a mut u64,
@@ -129,6 +153,10 @@ pub(super) struct Found<'a> {
     pub(super) store: &'a mut dyn Store,
     pub(super) stats: &'a mut KeyspaceStats,
     pub(super) dirty: &'a mut Vec<(DbIndex, ShortBytes)>,
+    /// Rows built at the change rather than at the flush (see [`super::commit::EarlyRows`]).
+    pub(super) early: Option<&'a mut super::commit::EarlyRows>,
+    /// The store database of `db`.
+    pub(super) pdb: DbIndex,
     /// Estimated bytes of the dirty keys (their size when they became dirty).
     pub(super) dirty_bytes: &'a mut usize,
     pub(super) cache_bytes: &'a mut usize,
@@ -156,11 +184,18 @@ impl Found<'_> {
         if !self.watches.is_empty() {
             self.watches.changed(self.db, self.key, expired);
         }
-        if !self.slot.dirty {
-            self.slot.dirty = true;
-            *self.dirty_bytes += self.slot.row_cost(self.key);
-            self.dirty.push((self.db, self.key.share_or_copy()));
+        if self.slot.row.is_dirty() {
+            return;
         }
+        *self.dirty_bytes += self.slot.row_cost(self.key);
+        if let Some(early) = self.early.as_deref_mut() {
+            if early.takes(self.slot) {
+                early.push(self.db, self.pdb, self.key, self.slot);
+                return;
+            }
+        }
+        self.slot.row = RowState::DIRTY;
+        self.dirty.push((self.db, self.key.share_or_copy()));
     }
 
     pub(super) fn bump_version(&mut self) -> u64 {
@@ -266,7 +301,7 @@ impl<'a> Parts<'a> {
                 let slot = Slot {
                     entry,
                     held: None,
-                    dirty: false,
+                    row: RowState::CLEAN,
                     referenced: false,
                     accessed: now,
                     freq: super::evict::Lfu::new(now),
@@ -295,6 +330,8 @@ impl<'a> Parts<'a> {
             store: self.store,
             stats: self.stats,
             dirty: self.dirty,
+            early: self.early,
+            pdb: self.phys[db as usize],
             dirty_bytes: self.dirty_bytes,
             cache_bytes: self.cache_bytes,
             next_version: self.next_version,
@@ -424,6 +461,10 @@ impl Keyspace {
             store: self.store.as_mut(),
             stats: &mut self.stats,
             dirty: &mut self.dirty,
+            early: match self.write_behind {
+                None => Some(&mut self.early),
+                Some(_) => None,
+            },
             dirty_bytes: &mut self.dirty_bytes,
             cache_bytes: &mut self.cache_bytes,
             next_version: &mut self.next_version,
@@ -458,7 +499,13 @@ impl Keyspace {
     /// Empties the hot cache, so that every read comes from the store again (DEBUG RELOAD).
     /// Refused (false) while keys wait to be written.
     pub fn clear_cache(&mut self) -> bool {
-        if !self.dirty.is_empty() || self.dbs.iter().any(|d| d.map.values().any(|s| s.dirty)) {
+        if !self.dirty.is_empty()
+            || !self.early.is_empty()
+            || self
+                .dbs
+                .iter()
+                .any(|d| d.map.values().any(|s| s.row.is_dirty()))
+        {
             return false;
         }
         for db in 0..self.dbs.len() {
@@ -489,7 +536,7 @@ impl Keyspace {
             let cache = &mut self.dbs[db];
             moves_left -= cache.pass_referenced(moves_left);
             match cache.map.front() {
-                Some((_, slot)) if !slot.dirty => {
+                Some((_, slot)) if !self.early.holds(slot) => {
                     if let Some((k, slot)) = cache.map.pop_front() {
                         self.cache_bytes -= slot.cost(&k);
                         self.stats.cache_evictions += 1;

@@ -2,9 +2,92 @@
 //! ([`Keyspace::flush_pending`]), then committed, or rolled back with the cache forgetting
 //! every uncommitted key.
 
+use super::cache::{RowState, Slot};
 use super::dbmap::load_db_map;
-use super::Keyspace;
-use crate::storage::{DbIndex, KeyRow, Presence, StoreError};
+use super::{Keyspace, Value};
+use crate::storage::{DbIndex, KeyRow, Presence, ShortBytes, StoreError};
+
+/// Flush epochs an early row's [`RowState`] tells apart: an early row whose epoch comes round
+/// again reads as built in the current one, which costs nothing but a row built at the flush
+/// instead (and a round of eviction skipped).
+pub(super) const EPOCHS: u8 = 254;
+
+/// The longest string whose row is built early: a longer one's row is built at the flush
+/// (its journal record is most of its cost, and a key rewritten in the batch would have two).
+pub(super) const EARLY_VALUE_MAX: usize = 256;
+
+/// Key rows built when their keys changed rather than at the flush ([`Keyspace::flush_pending`]
+/// takes them first, then builds the dirty keys' rows).
+///
+/// A flush looked each dirty key up in the cache again and read its value, a key that had
+/// left the CPU's caches since its command ran: with random keys, a miss in memory or two per
+/// key, 8-12% of the executor's time under SETs and INCRs and 22% under MSETs. The first
+/// change of a short string (or a deletion) in a flush epoch builds its row at once instead,
+/// with the key's slot at hand. A second change in the same epoch makes the key dirty as
+/// before: its row is built again at the flush, after the early one, which the row writer's
+/// queue coalesces. Write-behind builds every row at its flush (its flushes are rare).
+#[derive(Default)]
+pub(super) struct EarlyRows {
+    rows: Vec<KeyRow>,
+    /// Each row's database and key, for the flushed list (rolled back with the transaction).
+    keys: Vec<(DbIndex, ShortBytes)>,
+    /// The flush epoch: counts flushes, modulo [`EPOCHS`].
+    epoch: u8,
+}
+
+impl EarlyRows {
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows waiting for the next flush.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the store lacks `slot`'s newest row: it is dirty, or its row waits here.
+    pub(super) fn holds(&self, slot: &Slot) -> bool {
+        slot.row.is_dirty() || (!self.is_empty() && slot.row == RowState::early(self.epoch))
+    }
+
+    /// Whether a change to a clean `slot` builds its row now: no row of it waits here, and
+    /// it is cheap to build (a deletion, or a short string).
+    pub(super) fn takes(&self, slot: &Slot) -> bool {
+        slot.row != RowState::early(self.epoch)
+            && match slot.entry.as_ref().map(|e| &e.value) {
+                None => true,
+                Some(Value::String(b)) => b.len() <= EARLY_VALUE_MAX,
+                Some(_) => false,
+            }
+    }
+
+    /// Builds `slot`'s row now (`db`: its database, `pdb`: the store's).
+    pub(super) fn push(&mut self, db: DbIndex, pdb: DbIndex, key: &ShortBytes, slot: &mut Slot) {
+        let row = slot
+            .entry
+            .as_ref()
+            .map(|e| e.value.to_record(e.expire_at, e.version));
+        let was = std::mem::replace(&mut slot.stored, Presence::of(row.as_ref()));
+        slot.row = RowState::early(self.epoch);
+        self.rows.push(KeyRow {
+            db: pdb,
+            key: key.share_or_copy(),
+            row,
+            was: Some(was),
+        });
+        self.keys.push((db, key.share_or_copy()));
+    }
+
+    /// Hands the rows over for a flush, and starts the next epoch.
+    fn take(&mut self) -> (Vec<KeyRow>, Vec<(DbIndex, ShortBytes)>) {
+        self.epoch = (self.epoch + 1) % EPOCHS;
+        let capacity = self.rows.len();
+        (
+            std::mem::replace(&mut self.rows, Vec::with_capacity(capacity)),
+            std::mem::take(&mut self.keys),
+        )
+    }
+}
 
 /// Keys looked up at once, before the rows of the first of them are built: a lookup in a
 /// large cache is a chain of dependent memory loads (the table's group, its bucket, the node,
@@ -19,7 +102,10 @@ impl Keyspace {
         let mut dirty = std::mem::take(&mut self.dirty);
         self.dirty_bytes = 0;
         let first = self.flushed.len();
-        let mut rows = Vec::with_capacity(dirty.len());
+        // The early rows first: a dirty key's row is newer than its key's early one.
+        let (mut rows, early_keys) = self.early.take();
+        self.flushed.extend(early_keys);
+        rows.reserve(dirty.len());
         // The hashes of the keys looked up ahead, for their lookups proper.
         let mut hashes = [0u64; LOOKAHEAD];
         for i in 0..dirty.len() {
@@ -41,10 +127,10 @@ impl Keyspace {
                 continue; // dropped by FLUSHDB/FLUSHALL, which wrote through already
             };
             let slot = slot.get_mut();
-            if !slot.dirty {
+            if !slot.row.is_dirty() {
                 continue;
             }
-            slot.dirty = false;
+            slot.row = RowState::CLEAN;
             let row = slot
                 .entry
                 .as_ref()
@@ -69,7 +155,7 @@ impl Keyspace {
             // failed commit deals with; the ones after it are dirty again.
             for (db, key) in self.flushed.split_off(first + written + 1) {
                 if let Some(slot) = self.dbs[db as usize].map.get_mut(&key) {
-                    slot.dirty = true;
+                    slot.row = RowState::DIRTY;
                     self.dirty_bytes += slot.row_cost(&key);
                     self.dirty.push((db, key));
                 }
@@ -92,7 +178,7 @@ impl Keyspace {
 
     /// Whether any write is waiting for [`Self::commit`].
     pub fn has_pending(&self) -> bool {
-        !self.dirty.is_empty() || self.store.in_transaction()
+        !self.dirty.is_empty() || !self.early.is_empty() || self.store.in_transaction()
     }
 
     /// Makes every write since the last commit durable in one transaction, then shrinks the
@@ -104,7 +190,7 @@ impl Keyspace {
         if self.write_behind.is_some() {
             return self.write_behind_flush();
         }
-        let rows = self.dirty.len() + self.flushed.len();
+        let rows = self.dirty.len() + self.early.len() + self.flushed.len();
         let result = self
             .flush_pending()
             .and_then(|_| self.data.persist(self.store.as_mut()))
@@ -139,7 +225,13 @@ impl Keyspace {
     }
 
     fn forget_uncommitted(&mut self) {
-        let keys: Vec<_> = self.flushed.drain(..).chain(self.dirty.drain(..)).collect();
+        let (_, early) = self.early.take();
+        let keys: Vec<_> = self
+            .flushed
+            .drain(..)
+            .chain(early)
+            .chain(self.dirty.drain(..))
+            .collect();
         self.dirty_bytes = 0;
         if self.remapped {
             // SWAPDB's map change was rolled back with the rest: read it again and start the

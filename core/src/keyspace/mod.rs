@@ -169,6 +169,8 @@ pub struct Keyspace {
     dirty: Vec<(DbIndex, ShortBytes)>,
     /// Estimated bytes of the keys in `dirty`.
     dirty_bytes: usize,
+    /// Rows built as their keys changed, for the next flush (see [`commit::EarlyRows`]).
+    early: commit::EarlyRows,
     /// Keys flushed into the open transaction; dropped from the cache if it fails.
     flushed: Vec<(DbIndex, ShortBytes)>,
     /// Write-behind's settings and counters, when writes are acknowledged before they are
@@ -228,6 +230,7 @@ impl Keyspace {
             persisted_version: next_version,
             dirty: Vec::new(),
             dirty_bytes: 0,
+            early: commit::EarlyRows::default(),
             flushed: Vec::new(),
             write_behind: None,
             events: Vec::new(),

@@ -193,8 +193,8 @@ impl Keyspace {
     pub(super) fn redirty_flushed(&mut self) {
         for (db, key) in std::mem::take(&mut self.flushed) {
             if let Some(slot) = self.dbs[db as usize].map.get_mut(&key) {
-                if !slot.dirty {
-                    slot.dirty = true;
+                if !slot.row.is_dirty() {
+                    slot.row = super::cache::RowState::DIRTY;
                     self.dirty_bytes += slot.row_cost(&key);
                     self.dirty.push((db, key));
                 }
