@@ -81,7 +81,9 @@ impl EarlyRows {
     /// Hands the rows over for a flush, and starts the next epoch.
     fn take(&mut self) -> (Vec<KeyRow>, Vec<(DbIndex, ShortBytes)>) {
         self.epoch = (self.epoch + 1) % EPOCHS;
-        let capacity = self.rows.len();
+        // Room for a batch half as large again as this one: growing the list as it fills
+        // (copying its rows each time) was 2% of the executor under random INCRs.
+        let capacity = (self.rows.len() * 3 / 2).max(64);
         (
             std::mem::replace(&mut self.rows, Vec::with_capacity(capacity)),
             std::mem::take(&mut self.keys),
