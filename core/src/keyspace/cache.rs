@@ -412,8 +412,11 @@ impl Keyspace {
         let Some(cache) = self.dbs.get(db as usize) else {
             return;
         };
+        let pdb = self.phys[db as usize];
         for key in keys {
             let Some(slot) = cache.map.get(key) else {
+                // Not cached: the store's key filter answers for it first.
+                self.store.prefetch_key(pdb, key);
                 continue;
             };
             // The lookup brought in the node's key and the entry's head; the slot's tail

@@ -169,6 +169,12 @@ impl Bloom {
         self.added += u64::from(new_bits != 0);
     }
 
+    /// Brings the block of `hash`'s probes into the CPU's cache, ahead of a lookup.
+    fn prefetch(&self, hash: u64) {
+        let (block, _) = self.probes(hash);
+        crate::prefetch::prefetch(&self.blocks[block]);
+    }
+
     pub(super) fn may_contain(&self, hash: u64) -> bool {
         let (block, mut bits) = self.probes(hash);
         let words = &self.blocks[block].0;
@@ -456,6 +462,19 @@ impl KeyFilter {
         self.may_contain_hash(key_hash(db, key))
     }
 
+    /// Brings what [`Self::may_contain`] of the key will read into the CPU's cache, without
+    /// waiting for it (see [`Store::prefetch_key`](super::Store::prefetch_key)).
+    pub(super) fn prefetch(&self, db: DbIndex, key: &[u8]) {
+        let bloom = match &self.state {
+            State::Ready(b) => b,
+            State::Building {
+                previous: Some(b), ..
+            } => b,
+            _ => return,
+        };
+        bloom.prefetch(key_hash(db, key));
+    }
+
     /// Whether the element may exist; `false` means certainly not.
     pub(super) fn may_contain_element(&mut self, cid: CollectionId, sub: &[u8]) -> bool {
         self.may_contain_hash(element_hash(cid, sub))
@@ -568,6 +587,26 @@ mod tests {
             !b.may_contain(h),
             "a complete filter has it already: no bits set again"
         );
+    }
+
+    /// A prefetch is a hint: in every state it reads nothing it should not, and changes no
+    /// answer.
+    #[test]
+    fn a_prefetch_in_any_state_changes_no_answer() {
+        let mut f = KeyFilter::off(Rows::Keys);
+        f.prefetch(0, b"k");
+        assert!(f.may_contain(0, b"k"), "off: every key may exist");
+        f.collect();
+        f.prefetch(0, b"k");
+        assert!(f.may_contain(0, b"k"), "building: every key may exist");
+        f.state = State::Ready(Bloom::with_capacity(1000, u64::MAX));
+        f.insert_written(3, b"in", false);
+        for i in 0..1000u32 {
+            f.prefetch(3, &i.to_le_bytes());
+        }
+        f.prefetch(3, b"in");
+        assert!(f.may_contain(3, b"in"));
+        assert!(!f.may_contain(4, b"in"), "another database's key");
     }
 
     #[test]

@@ -429,6 +429,12 @@ pub trait Store: Send {
     /// `false` when the store certainly holds no row for the key (its key filter says so,
     /// without a lookup); `true` when it may.
     fn may_hold(&mut self, db: DbIndex, key: &[u8]) -> bool;
+    /// Makes the CPU load what [`Self::may_hold`] (and a load's first look) of the key will
+    /// reach in memory, without waiting for it: the keyspace's prefetch asks for a pipeline's
+    /// keys that are not cached. Only a hint; a store may ignore it.
+    fn prefetch_key(&self, db: DbIndex, key: &[u8]) {
+        let _ = (db, key);
+    }
     /// Inserts or replaces one key's row.
     fn put(&mut self, db: DbIndex, key: &[u8], record: Record) -> Result<(), StoreError>;
     /// Removes one key's row, if it exists.

@@ -2419,6 +2419,12 @@ impl Store for SqliteStore {
         self.filter.may_contain(self.slots.slot(db), key)
     }
 
+    fn prefetch_key(&self, db: DbIndex, key: &[u8]) {
+        // A miss in the key filter's megabytes was 18% of the process under GETs of keys
+        // that do not exist; a pipeline's misses now overlap.
+        self.filter.prefetch(self.slots.slot(db), key);
+    }
+
     fn load(&mut self, db: DbIndex, key: &[u8]) -> Result<Option<Record>, StoreError> {
         if self.rows.as_ref().is_some_and(RowWriter::failed) {
             // Rows the writer applied before the failure are in the transaction only if
