@@ -465,6 +465,16 @@ impl KeyFilter {
     /// Brings what [`Self::may_contain`] of the key will read into the CPU's cache, without
     /// waiting for it (see [`Store::prefetch_key`](super::Store::prefetch_key)).
     pub(super) fn prefetch(&self, db: DbIndex, key: &[u8]) {
+        self.prefetch_hash(|| key_hash(db, key));
+    }
+
+    /// [`Self::prefetch`] of an element, for [`Self::may_contain_element`].
+    pub(super) fn prefetch_element(&self, cid: CollectionId, sub: &[u8]) {
+        self.prefetch_hash(|| element_hash(cid, sub));
+    }
+
+    /// Prefetches the block of the hash `hash` gives, if the filter answers at all.
+    fn prefetch_hash(&self, hash: impl FnOnce() -> u64) {
         let bloom = match &self.state {
             State::Ready(b) => b,
             State::Building {
@@ -472,7 +482,7 @@ impl KeyFilter {
             } => b,
             _ => return,
         };
-        bloom.prefetch(key_hash(db, key));
+        bloom.prefetch(hash());
     }
 
     /// Whether the element may exist; `false` means certainly not.
@@ -605,6 +615,7 @@ mod tests {
             f.prefetch(3, &i.to_le_bytes());
         }
         f.prefetch(3, b"in");
+        f.prefetch_element(3, b"in");
         assert!(f.may_contain(3, b"in"));
         assert!(!f.may_contain(4, b"in"), "another database's key");
     }

@@ -2668,6 +2668,10 @@ impl Store for SqliteStore {
 
     fn prefetch_elements(&self, wanted: &[(CollectionId, &[u8])]) {
         self.elements.prefetch(wanted);
+        // An element the element cache does not hold is looked up in the filter first.
+        for &(cid, sub) in wanted {
+            self.element_filter.prefetch_element(cid, sub);
+        }
     }
 
     fn put_element(&mut self, cid: CollectionId, element: &Element) -> Result<(), StoreError> {
