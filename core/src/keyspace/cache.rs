@@ -74,6 +74,22 @@ impl Slot {
             + self.held.as_ref().map_or(0, |e| e.value.size())
     }
 
+    /// The key row of the slot's entry as it is now, for store database `pdb`, with the
+    /// presence it replaces; the slot notes the store's new presence.
+    pub(super) fn key_row(&mut self, pdb: DbIndex, key: &ShortBytes) -> crate::storage::KeyRow {
+        let row = self
+            .entry
+            .as_ref()
+            .map(|e| e.value.to_record(e.expire_at, e.version));
+        let was = std::mem::replace(&mut self.stored, Presence::of(row.as_ref()));
+        crate::storage::KeyRow {
+            db: pdb,
+            key: key.share_or_copy(),
+            row,
+            was: Some(was),
+        }
+    }
+
     /// What the slot's key row is estimated to take to write (`max_dirty_bytes`): its cache
     /// cost less what only the cache holds (a set's member index).
     pub(super) fn row_cost(&self, key: &[u8]) -> usize {

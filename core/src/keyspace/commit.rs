@@ -5,7 +5,7 @@
 use super::cache::{RowState, Slot};
 use super::dbmap::load_db_map;
 use super::{Keyspace, Value};
-use crate::storage::{DbIndex, KeyRow, Presence, ShortBytes, StoreError};
+use crate::storage::{DbIndex, KeyRow, ShortBytes, StoreError};
 
 /// Flush epochs an early row's [`RowState`] tells apart: an early row whose epoch comes round
 /// again reads as built in the current one, which costs nothing but a row built at the flush
@@ -63,18 +63,8 @@ impl EarlyRows {
 
     /// Builds `slot`'s row now (`db`: its database, `pdb`: the store's).
     pub(super) fn push(&mut self, db: DbIndex, pdb: DbIndex, key: &ShortBytes, slot: &mut Slot) {
-        let row = slot
-            .entry
-            .as_ref()
-            .map(|e| e.value.to_record(e.expire_at, e.version));
-        let was = std::mem::replace(&mut slot.stored, Presence::of(row.as_ref()));
+        self.rows.push(slot.key_row(pdb, key));
         slot.row = RowState::early(self.epoch);
-        self.rows.push(KeyRow {
-            db: pdb,
-            key: key.share_or_copy(),
-            row,
-            was: Some(was),
-        });
         self.keys.push((db, key.share_or_copy()));
     }
 
@@ -131,17 +121,7 @@ impl Keyspace {
                 continue;
             }
             slot.row = RowState::CLEAN;
-            let row = slot
-                .entry
-                .as_ref()
-                .map(|e| e.value.to_record(e.expire_at, e.version));
-            let was = std::mem::replace(&mut slot.stored, Presence::of(row.as_ref()));
-            rows.push(KeyRow {
-                db: self.phys[db as usize],
-                key: key.share_or_copy(),
-                row,
-                was: Some(was),
-            });
+            rows.push(slot.key_row(self.phys[db as usize], &key));
             self.flushed.push((db, key));
         }
         if self.dirty.is_empty() {
