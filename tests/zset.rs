@@ -474,3 +474,89 @@ fn a_large_set_stays_correct_for_ranges_and_pops() {
     let all = conn.cmd(&["ZRANGE", "big", "0", "-1"]);
     assert_eq!(members(&all), names(&model.ordered()));
 }
+
+/// Pops from both ends of a large sorted set whose members are re-scored, added and removed
+/// between the pops, with merges every few milliseconds: each read from an end merges the
+/// queued members (by their newest scores, from an index of them once there are many) with
+/// the table's rows, beside a merge that applies them meanwhile. Every pop is checked
+/// against a model.
+#[test]
+fn pops_beside_rescores_and_merges_match_a_model() {
+    let server = Server::builder()
+        .config("[storage]\nmerge_interval_ms = 100\njournal_max_bytes = \"1mb\"\n")
+        .start();
+    let mut conn = server.raw();
+    let mut model = Model::default();
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    let zadd = |conn: &mut RawConn, model: &mut Model, pairs: Vec<(i64, String)>| {
+        let mut args = vec!["ZADD".to_string(), "q".to_string()];
+        for (score, member) in pairs {
+            args.push(score.to_string());
+            args.push(member.clone());
+            model.by_member.insert(member, score);
+        }
+        conn.cmd(&args);
+    };
+    // Scores collide (0..500), so members order ties.
+    for chunk in 0..20 {
+        let pairs = (0..1000)
+            .map(|i| ((next(500)) as i64, format!("m{:05}", chunk * 1000 + i)))
+            .collect();
+        zadd(&mut conn, &mut model, pairs);
+    }
+    let mut checked = 0;
+    for round in 0..400 {
+        // Re-score members, some of them popped already (added back).
+        let pairs = (0..40)
+            .map(|_| (next(500) as i64, format!("m{:05}", next(20_000))))
+            .collect();
+        zadd(&mut conn, &mut model, pairs);
+        if round % 5 == 0 {
+            let member = format!("m{:05}", next(20_000));
+            conn.cmd(&["ZREM", "q", &member]);
+            model.by_member.remove(&member);
+        }
+        let (command, count, from_top) = if round % 3 == 2 {
+            ("ZPOPMAX", 7, true)
+        } else {
+            ("ZPOPMIN", 25, false)
+        };
+        let popped = conn.cmd(&[command, "q", &count.to_string()]);
+        let got: Vec<(String, i64)> = popped
+            .items()
+            .chunks(2)
+            .map(|p| (p[0].text(), p[1].text().parse().unwrap()))
+            .collect();
+        let mut ordered = model.ordered();
+        if from_top {
+            ordered.reverse();
+        }
+        let want: Vec<(String, i64)> = ordered
+            .iter()
+            .take(count)
+            .map(|(s, m)| (m.clone(), *s))
+            .collect();
+        assert_eq!(got, want, "round {round}: {command} {count}");
+        for (member, _) in &got {
+            model.by_member.remove(member);
+        }
+        checked += got.len();
+    }
+    assert!(checked > 5000);
+    assert_eq!(
+        conn.cmd(&["ZCARD", "q"]),
+        Reply::Int(model.by_member.len() as i64)
+    );
+    let info = conn.cmd(&["INFO", "persistence"]).text();
+    let merges: i64 = common::info_field(&info, "respite_journal_background_merges")
+        .expect("INFO persistence lists background merges")
+        .parse()
+        .unwrap();
+    assert!(merges > 0, "no merge ran beside the pops");
+}

@@ -43,6 +43,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use rusqlite::{params, CachedStatement, Connection};
 
+use super::queued_scores::{QueuedScores, INDEX_MIN};
 use super::{CollectionId, ShortBytes};
 
 /// What a queued row costs beyond its member and value: the map's node and the entry's
@@ -167,6 +168,14 @@ pub(super) fn element_key(cid: CollectionId, h: i64, sub: &[u8]) -> ElementKey {
     }
 }
 
+/// The score a sorted-set member's entry leaves it with (`None`: deleted, or no entry).
+fn newest_score(pending: Option<&Pending>) -> Option<f64> {
+    match pending {
+        Some(Pending::Member { score, .. }) => *score,
+        _ => None,
+    }
+}
+
 /// The collection, position and member of a key.
 fn decode(key: &ElementKey) -> (CollectionId, i64, &[u8]) {
     (key.cid, key.h, &key.sub)
@@ -206,8 +215,11 @@ pub(super) struct ElementRows {
     /// without moving `incoming` into it on the executor's thread first.
     item_spans: Option<Vec<(CollectionId, i64, i64)>>,
     frozen: Map,
-    /// Bytes the queued entries take.
-    pub(super) bytes: usize,
+    /// The queued members of one large sorted set by score, once a read from an end needed
+    /// them ([`Self::first_members`]): every change of that set's entries below updates it.
+    scores: QueuedScores,
+    /// Bytes the queued entries take (the index's aside).
+    bytes: usize,
     /// Writes that replaced a queued entry of the same element (applied once for both).
     pub(super) coalesced: u64,
     /// Entries applied.
@@ -221,6 +233,7 @@ impl Default for ElementRows {
             incoming: VecDeque::new(),
             item_spans: Some(Vec::new()),
             frozen: Map::new(),
+            scores: QueuedScores::default(),
             bytes: 0,
             coalesced: 0,
             applied: 0,
@@ -286,17 +299,47 @@ impl ElementRows {
     fn enter(&mut self, key: ElementKey, pending: Pending) {
         // One descent of the map, found or not (a lookup then an insert took two: absorbing
         // was 14% of the server's time under ZADDs of random members).
+        let indexed = self.scores.covers(key.cid);
         match self.latest.entry(key) {
             std::collections::btree_map::Entry::Occupied(mut o) => {
                 self.bytes -= entry_bytes(o.key(), o.get());
                 self.coalesced += 1;
+                if indexed {
+                    let (old, new) = (newest_score(Some(o.get())), newest_score(Some(&pending)));
+                    self.scores.replace(o.key().cid, &o.key().sub, old, new);
+                }
                 let queued = o.get_mut();
                 *queued = pending.over(queued);
             }
             std::collections::btree_map::Entry::Vacant(v) => {
+                if indexed {
+                    // The newest entry so far is a requested merge's, if any.
+                    let old = newest_score(self.frozen.get(v.key()));
+                    let new = newest_score(Some(&pending));
+                    self.scores.replace(v.key().cid, &v.key().sub, old, new);
+                }
                 v.insert(pending);
             }
         }
+    }
+
+    /// Tells the score index that `key`'s entry `gone` left `map` (applied): the member's
+    /// newest entry is now the other map's, if it has one.
+    fn left(&mut self, key: &ElementKey, gone: &Pending, merging: bool) {
+        if !self.scores.covers(key.cid) {
+            return;
+        }
+        let new = if merging {
+            // A newer entry, if any, keeps the member's place in the index.
+            match self.latest.get(key) {
+                Some(_) => return,
+                None => None,
+            }
+        } else {
+            newest_score(self.frozen.get(key))
+        };
+        self.scores
+            .replace(key.cid, &key.sub, newest_score(Some(gone)), new);
     }
 
     /// The newest queued state of an element.
@@ -327,16 +370,28 @@ impl ElementRows {
     }
 
     /// The first `n` queued members of sorted set `cid` from an end (the highest with
-    /// `rev`), by their newest scores, in no particular order: two passes over the set's
-    /// queued entries, the first over their scores alone, nothing copied but the members
-    /// returned.
+    /// `rev`), by their newest scores (ties: by member), in no particular order. From the
+    /// set's score index when it has one (see [`super::queued_scores`]); else two passes
+    /// over the set's queued entries, the first over their scores alone, nothing copied but
+    /// the members returned, which build the index instead when there are at least
+    /// [`INDEX_MIN`] members.
     pub(super) fn first_members(
         &mut self,
         cid: CollectionId,
         n: usize,
-        order: impl Fn(f64, f64) -> std::cmp::Ordering,
+        rev: bool,
     ) -> Vec<(Bytes, f64)> {
         self.absorb();
+        if let Some(first) = self.scores.first(cid, n, rev) {
+            return first;
+        }
+        let order = |a: f64, b: f64| {
+            if rev {
+                b.total_cmp(&a)
+            } else {
+                a.total_cmp(&b)
+            }
+        };
         let (latest, frozen) = (&self.latest, &self.frozen);
         // The newest entry of each member: a requested merge's, unless one follows it.
         let newest = of_collection(latest, cid)
@@ -354,6 +409,11 @@ impl ElementRows {
         let mut scores: Vec<f64> = newest.clone().filter_map(scored).map(|(_, s)| s).collect();
         if scores.is_empty() || n == 0 {
             return Vec::new();
+        }
+        if scores.len() >= INDEX_MIN {
+            let members = newest.filter_map(scored).map(|(key, s)| (&key.sub, s));
+            self.scores.build(cid, members);
+            return self.scores.first(cid, n, rev).expect("just built");
         }
         let last = if scores.len() > n {
             *scores.select_nth_unstable_by(n - 1, |a, b| order(*a, *b)).1
@@ -477,12 +537,18 @@ impl ElementRows {
             self.bytes -= entry_bytes(&key, &pending);
             out.push((key, pending));
         }
+        if self.scores.is_active() {
+            for (key, pending) in &out {
+                self.left(key, pending, merging);
+            }
+        }
         out
     }
 
     /// Takes every queued entry of `cid` (none is frozen: the caller waited for the merge).
     pub(super) fn take_collection(&mut self, cid: CollectionId) -> Vec<(ElementKey, Pending)> {
         self.absorb();
+        self.scores.forget(Some(cid));
         let (start, end) = collection_bounds(cid);
         let mut tail = self.latest.split_off(&start);
         if let Some(end) = end {
@@ -507,6 +573,7 @@ impl ElementRows {
         pick: impl Fn(&Pending) -> bool,
     ) -> Vec<(ElementKey, Pending)> {
         self.absorb();
+        self.scores.forget(Some(cid));
         let start = element_key(cid, from, &[]);
         let end = match to.checked_add(1) {
             Some(after) => Some(element_key(cid, after, &[])),
@@ -538,6 +605,8 @@ impl ElementRows {
             // Entries queued since these were taken are newer.
             self.absorb();
         }
+        // (A failed apply's path: the index is built again by the next read that needs it.)
+        self.scores.forget(None);
         let map = if merging {
             &mut self.frozen
         } else {
@@ -564,7 +633,13 @@ impl ElementRows {
         self.incoming.clear();
         self.item_spans = Some(Vec::new());
         self.frozen.clear();
+        self.scores.forget(None);
         self.bytes = 0;
+    }
+
+    /// Bytes the queued entries take, with the score index.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes + self.scores.bytes()
     }
 }
 
@@ -853,6 +928,79 @@ mod tests {
         assert_eq!(q.count_delta(4, |s, m| low(s, m) && m != b"in"), -1);
         assert_eq!(q.count_delta(4, |s, _| s > 10.0), 0);
         assert_eq!(q.count_delta(5, low), 1);
+    }
+
+    /// The first `n` queued members of `cid` from an end, worked out from the maps alone.
+    fn first_by_hand(
+        q: &mut ElementRows,
+        cid: CollectionId,
+        n: usize,
+        rev: bool,
+    ) -> Vec<(Bytes, f64)> {
+        q.absorb();
+        let mut all: Vec<(Bytes, f64)> = of_collection(&q.latest, cid)
+            .chain(of_collection(&q.frozen, cid).filter(|(k, _)| !q.latest.contains_key(k)))
+            .filter_map(|(k, p)| newest_score(Some(p)).map(|s| (Bytes::copy_from_slice(&k.sub), s)))
+            .collect();
+        all.sort_by(|a, b| super::super::zset_end::order(rev, (a.1, &a.0), (b.1, &b.0)));
+        all.truncate(n);
+        all
+    }
+
+    #[test]
+    fn reads_from_an_end_agree_with_the_queue_through_every_change() {
+        let mut q = ElementRows::default();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |bound: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % bound
+        };
+        let mut indexed_reads = 0;
+        for step in 0..40_000 {
+            let cid = if next(10) == 0 { 5 } else { 4 };
+            let number = next(3000);
+            let member = format!("m{number}");
+            let score = match next(8) {
+                0 => None,
+                1 => Some(-0.0),
+                _ => Some(next(50) as f64 - 10.0),
+            };
+            let filed = None;
+            q.push(
+                element_key(cid, (number % 64) as i64, member.as_bytes()),
+                Pending::Member { filed, score },
+            );
+            match next(200) {
+                0 => {
+                    let merging = !q.frozen.is_empty();
+                    let _ = q.take(next(100) as usize, merging);
+                }
+                3 if q.frozen.is_empty() => q.freeze(),
+                4 if step % 7 == 0 => {
+                    let _ = q.take_collection(5);
+                }
+                5..=8 => {
+                    let (n, rev) = (1 + next(300) as usize, next(2) == 0);
+                    let mut got = q.first_members(4, n, rev);
+                    got.sort_by(|a, b| {
+                        super::super::zset_end::order(rev, (a.1, &a.0), (b.1, &b.0))
+                    });
+                    got.truncate(n);
+                    assert_eq!(got, first_by_hand(&mut q, 4, n, rev), "step {step}");
+                    indexed_reads += usize::from(q.scores.covers(4));
+                }
+                _ => {}
+            }
+        }
+        assert!(indexed_reads > 100, "{indexed_reads} reads from the index");
+        // The index's bytes leave with it.
+        let merging = !q.frozen.is_empty();
+        let _ = q.take(usize::MAX, merging);
+        let _ = q.take(usize::MAX, false);
+        let _ = q.take(usize::MAX, true);
+        assert_eq!(q.bytes(), 0);
     }
 
     #[test]

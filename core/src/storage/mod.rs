@@ -47,6 +47,7 @@ mod element_rows;
 mod element_table;
 mod keyfilter;
 mod prepared;
+mod queued_scores;
 mod reach;
 mod redo;
 mod rows;

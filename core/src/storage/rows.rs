@@ -897,7 +897,7 @@ impl Queue {
 
     /// Bytes the queued key and element rows take.
     fn queued_bytes(&self) -> usize {
-        self.bytes + self.elements.bytes
+        self.bytes + self.elements.bytes()
     }
 
     /// Whether nothing waits to be applied.
@@ -1334,15 +1334,15 @@ impl RowWriter {
         self.queue().elements.scores(cid)
     }
 
-    /// The first `n` queued members of sorted set `cid` by `order` of their newest scores
-    /// (more with ties), unordered.
+    /// The first `n` queued members of sorted set `cid` from an end (the highest with `rev`)
+    /// by their newest scores, unordered (see [`ElementRows::first_members`]).
     pub(super) fn first_queued_members(
         &self,
         cid: CollectionId,
         n: usize,
-        order: impl Fn(f64, f64) -> std::cmp::Ordering,
+        rev: bool,
     ) -> Vec<(Bytes, f64)> {
-        self.queue().elements.first_members(cid, n, order)
+        self.queue().elements.first_members(cid, n, rev)
     }
 
     /// The queued items of large list `cid` at positions `from..=to` (see

@@ -236,6 +236,61 @@ fn zset_where(range: &ZRange) -> String {
     sql
 }
 
+/// Rows a read from an end of a large sorted set takes from the table at a time once it
+/// knows how far it needs to go (see `SqliteStore::zset_first`).
+const ZSET_PAGE: usize = 256;
+
+/// The table's first `n` entries of sorted set `cid` from an end (the highest with `rev`),
+/// past `after` when given: a read that goes on where the last one stopped, without stepping
+/// over the rows before it again as an offset would.
+fn zset_rows_after(
+    conn: &Connection,
+    prepared: &mut Prepared,
+    cid: CollectionId,
+    rev: bool,
+    after: Option<&(Bytes, f64)>,
+    n: usize,
+) -> Result<Vec<(Bytes, f64)>, StoreError> {
+    let row =
+        |r: &rusqlite::Row<'_>| Ok((Bytes::from(r.get::<_, Vec<u8>>(0)?), r.get::<_, f64>(1)?));
+    let rows = match (after, rev) {
+        (None, false) => prepared
+            .get(
+                conn,
+                "SELECT member, score FROM zset_scores WHERE cid = ?1
+                 ORDER BY score, member LIMIT ?2",
+            )?
+            .query_map(params![cid as i64, n as i64], row)?
+            .collect::<Result<_, _>>(),
+        (None, true) => prepared
+            .get(
+                conn,
+                "SELECT member, score FROM zset_scores WHERE cid = ?1
+                 ORDER BY score DESC, member DESC LIMIT ?2",
+            )?
+            .query_map(params![cid as i64, n as i64], row)?
+            .collect::<Result<_, _>>(),
+        (Some((member, score)), false) => prepared
+            .get(
+                conn,
+                "SELECT member, score FROM zset_scores
+                 WHERE cid = ?1 AND (score, member) > (?2, ?3) ORDER BY score, member LIMIT ?4",
+            )?
+            .query_map(params![cid as i64, score, &member[..], n as i64], row)?
+            .collect::<Result<_, _>>(),
+        (Some((member, score)), true) => prepared
+            .get(
+                conn,
+                "SELECT member, score FROM zset_scores
+                 WHERE cid = ?1 AND (score, member) < (?2, ?3)
+                 ORDER BY score DESC, member DESC LIMIT ?4",
+            )?
+            .query_map(params![cid as i64, score, &member[..], n as i64], row)?
+            .collect::<Result<_, _>>(),
+    };
+    Ok(rows?)
+}
+
 fn lex_param(bound: &LexBound) -> Option<&[u8]> {
     match bound {
         LexBound::Inclusive(m) | LexBound::Exclusive(m) => Some(m),
@@ -1278,6 +1333,13 @@ impl SqliteStore {
     /// follow queue their deletions, which the next read skips the same way (read through
     /// `zset_range_read`, each read from the end applied the last pops' deletions and the
     /// queued members in its range first, three statements each).
+    ///
+    /// It reads beside a merge the row writer runs, rather than wait for its commit (the
+    /// first pop after 300,000 ZADDs waited 380-460 ms so, every client with it): the
+    /// queued rows it looks at include the merge's, and each read of the table and its look
+    /// at the queue hold the connection together, so that no chunk of them is applied in
+    /// between (a row read before its queued entry was applied, and no longer queued once
+    /// looked for, would pass for the member's newest).
     fn zset_first(
         &mut self,
         cid: CollectionId,
@@ -1285,34 +1347,44 @@ impl SqliteStore {
         n: usize,
     ) -> Result<Vec<(Bytes, f64)>, StoreError> {
         let all = ZRange::all();
-        let Some(rows) = self.rows.as_ref().filter(|r| r.holds_elements(Some(cid))) else {
+        if !self
+            .rows
+            .as_ref()
+            .is_some_and(|r| r.holds_elements(Some(cid)))
+        {
             return self.zset_range_read(cid, &all, rev, 0, Some(n as u64));
-        };
-        let by_score = |a: f64, b: f64| {
-            if rev {
-                b.total_cmp(&a)
-            } else {
-                a.total_cmp(&b)
-            }
-        };
-        let mut first = rows.first_queued_members(cid, n, by_score);
+        }
+        self.reading_beside_merge()?;
+        let rows = self.rows.as_ref().expect("checked above");
+        let mut first = rows.first_queued_members(cid, n, rev);
         let mut after = self.elements.zset_end.resume(cid, rev);
         // The table's rows from the end, past those whose newest state is queued, and past
         // those of the queued members taken, which the writer may apply meanwhile.
         let taken: HashSet<Bytes, ahash::RandomState> =
             first.iter().map(|(m, _)| m.clone()).collect();
+        let order =
+            |a: &(Bytes, f64), b: &(Bytes, f64)| zset_end::order(rev, (a.1, &a.0), (b.1, &b.0));
+        // With `n` queued members taken, no table row past the last of them is among the
+        // first `n`: the table is read a page at a time up to it (after 300,000 ZADDs, the
+        // table's rows there were nearly all of members queued again, skipped).
+        let bound = (first.len() >= n)
+            .then(|| first.iter().max_by(|a, b| order(a, b)).cloned())
+            .flatten();
+        let page = if bound.is_some() { n.min(ZSET_PAGE) } else { n };
         let mut kept = 0;
         loop {
-            self.reading()?;
-            let read = self.zset_rows_after(cid, rev, after.as_ref(), n)?;
-            let full = read.len() == n;
+            let conn = lock(&self.conn);
+            let read = zset_rows_after(&conn, &mut self.prepared, cid, rev, after.as_ref(), page)?;
+            let full = read.len() == page;
             after = read.last().cloned();
+            let past_bound = match (&after, &bound) {
+                (Some(last), Some(bound)) => order(last, bound).is_gt(),
+                _ => false,
+            };
             let members: Vec<(i64, &[u8])> =
                 read.iter().map(|(m, _)| (position(m), &m[..])).collect();
-            let queued = match &self.rows {
-                Some(rows) => rows.queued_among(cid, &members),
-                None => vec![false; members.len()],
-            };
+            let queued = rows.queued_among(cid, &members);
+            drop(conn);
             drop(members);
             let before = first.len();
             first.extend(
@@ -1322,43 +1394,13 @@ impl SqliteStore {
                     .map(|(row, _)| row),
             );
             kept += first.len() - before;
-            if kept >= n || !full {
+            if kept >= n || !full || past_bound {
                 break;
             }
         }
-        let order =
-            |a: &(Bytes, f64), b: &(Bytes, f64)| zset_end::order(rev, (a.1, &a.0), (b.1, &b.0));
         first.sort_unstable_by(order);
         first.truncate(n);
         Ok(first)
-    }
-
-    /// The table's first `n` entries of sorted set `cid` from an end (the highest with
-    /// `rev`), past `after` when given: a read that goes on where the last one stopped,
-    /// without stepping over the rows before it again as an offset would.
-    fn zset_rows_after(
-        &mut self,
-        cid: CollectionId,
-        rev: bool,
-        after: Option<&(Bytes, f64)>,
-        n: usize,
-    ) -> Result<Vec<(Bytes, f64)>, StoreError> {
-        let Some((member, score)) = after else {
-            return self.zset_rows(cid, &ZRange::all(), rev, 0, Some(n as u64));
-        };
-        let sql = if rev {
-            "SELECT member, score FROM zset_scores WHERE cid = ?1 AND (score, member) < (?2, ?3)
-             ORDER BY score DESC, member DESC LIMIT ?4"
-        } else {
-            "SELECT member, score FROM zset_scores WHERE cid = ?1 AND (score, member) > (?2, ?3)
-             ORDER BY score, member LIMIT ?4"
-        };
-        let conn = lock(&self.conn);
-        let stmt = self.prepared.get(&conn, sql)?;
-        let rows = stmt.query_map(params![cid as i64, score, &member[..], n as i64], |r| {
-            Ok((Bytes::from(r.get::<_, Vec<u8>>(0)?), r.get::<_, f64>(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// [`Store::zset_range`] read from the table, after applying the queued members it needs.
@@ -1902,6 +1944,18 @@ impl SqliteStore {
             self.in_tx = true;
         }
         Ok(())
+    }
+
+    /// [`Self::reading`] for a read that takes the rows a running merge commits into account
+    /// itself (the queue's look at them: [`super::element_rows`]'s frozen entries): while
+    /// the row writer runs a merge, it reads in the merge's transaction (or, once the writer
+    /// committed it, in the file's committed state) without waiting for the commit.
+    fn reading_beside_merge(&mut self) -> Result<(), StoreError> {
+        let _ = self.finish_merge(false);
+        if self.merging {
+            return Ok(());
+        }
+        self.reading()
     }
 
     /// Ends the open transaction when it only read (the journal is empty and nothing was
