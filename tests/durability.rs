@@ -512,10 +512,34 @@ fn small_keys_read_back_exactly_while_the_row_writer_applies_them() {
             })
         })
         .collect();
+    // A RENAME rewrites the keys table with a statement of its own: until the next commit
+    // the rows applied are not kept for reads, which then read the open transaction (beside
+    // a merge, without waiting for its commit).
+    let renamer = {
+        let client = server.client();
+        std::thread::spawn(move || {
+            let mut con = client.get_connection().unwrap();
+            let (mut from, mut to) = ("r:a".to_string(), "r:b".to_string());
+            let _: () = redis::cmd("SET").arg(&from).arg(0).query(&mut con).unwrap();
+            for i in 1..=1500i64 {
+                let _: () = redis::cmd("RENAME")
+                    .arg(&from)
+                    .arg(&to)
+                    .query(&mut con)
+                    .unwrap();
+                let got: Option<i64> = redis::cmd("INCR").arg(&to).query(&mut con).unwrap();
+                assert_eq!(got, Some(i), "INCR {to} after RENAME");
+                std::mem::swap(&mut from, &mut to);
+            }
+            (from, 1500i64)
+        })
+    };
     let mut all: BTreeMap<String, i64> = BTreeMap::new();
     for h in handles {
         all.extend(h.join().unwrap());
     }
+    let (renamed, count) = renamer.join().unwrap();
+    all.insert(renamed, count);
     let mut con = server.client().get_connection().unwrap();
     let size: usize = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(size, all.len());
