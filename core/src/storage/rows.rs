@@ -100,7 +100,8 @@ const CHUNK: usize = 256;
 /// commits, for reads to find without the connection ([`RowWriter::lookup`]): the rows of a
 /// merge's worth of journal (merges start at half of `journal_max_bytes`, 16 MB by default).
 /// (Only the key rows count: a merge's journal holds their values and more.)
-/// Past it, reads during a merge wait for its commit.
+/// Past it, a read of a key with no queued row takes the connection, between two chunks of the
+/// merge (see `SqliteStore::load`).
 const UNSETTLED_MAX_BYTES: usize = 16 << 20;
 
 /// Rows whose keys [`Queue::absorb_some`] looks up at once, ahead of moving them.
