@@ -10,6 +10,7 @@ mod transcripts;
 
 use std::collections::{BTreeMap, HashSet};
 
+use common::rng::Rng;
 use common::{RawConn, Reply, Server};
 
 /// Replays a recorded transcript, comparing each reply in the harness's debug notation.
@@ -487,13 +488,8 @@ fn pops_beside_rescores_and_merges_match_a_model() {
         .start();
     let mut conn = server.raw();
     let mut model = Model::default();
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = |bound: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % bound
-    };
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut next = |bound: u64| rng.below(bound);
     let zadd = |conn: &mut RawConn, model: &mut Model, pairs: Vec<(i64, String)>| {
         let mut args = vec!["ZADD".to_string(), "q".to_string()];
         for (score, member) in pairs {
