@@ -236,6 +236,14 @@ fn zset_where(range: &ZRange) -> String {
     sql
 }
 
+/// Whether a read beside a running merge finds the connection out of the merge's
+/// transaction (SQLite rolled it back after a failed commit or row, and the writer's thread
+/// has not said so yet): what the merge applied is then not in what it would read. (A merge
+/// that committed leaves the next transaction open.)
+fn transaction_lost(merging: bool, conn: &Connection) -> bool {
+    merging && conn.is_autocommit()
+}
+
 /// Rows a read from an end of a large sorted set takes from the table at a time once it
 /// knows how far it needs to go (see `SqliteStore::zset_first`).
 const ZSET_PAGE: usize = 256;
@@ -1374,6 +1382,12 @@ impl SqliteStore {
         let mut kept = 0;
         loop {
             let conn = lock(&self.conn);
+            if transaction_lost(self.merging, &conn) {
+                drop(conn);
+                self.reading()?;
+                continue;
+            }
+            let rows = self.rows.as_ref().expect("checked above");
             let read = zset_rows_after(&conn, &mut self.prepared, cid, rev, after.as_ref(), page)?;
             let full = read.len() == page;
             after = read.last().cloned();
@@ -1607,11 +1621,9 @@ impl SqliteStore {
     ) -> Result<Vec<Bytes>, StoreError> {
         // The queued items overlay the table's, whether or not a merge's chunk applied them
         // since: read beside a merge (see `load`).
-        self.reading_beside_merge()?;
-        let table: Vec<(i64, Bytes)> = {
-            let conn = lock(&self.conn);
-            let stmt = self.prepared.get(
-                &conn,
+        let table: Vec<(i64, Bytes)> = self.read_beside_merge(|conn, prepared| {
+            let stmt = prepared.get(
+                conn,
                 concat!(
                     "SELECT pos, ",
                     stored_value!(),
@@ -1621,8 +1633,8 @@ impl SqliteStore {
             let rows = stmt.query_map(params![cid as i64, from, to], |r| {
                 Ok((r.get::<_, i64>(0)?, Bytes::from(r.get::<_, Vec<u8>>(1)?)))
             })?;
-            rows.collect::<Result<_, _>>()?
-        };
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
         let mut items: std::collections::BTreeMap<i64, Bytes> = table.into_iter().collect();
         for (pos, value) in queued {
             match value {
@@ -1958,6 +1970,25 @@ impl SqliteStore {
             return Ok(());
         }
         self.reading()
+    }
+
+    /// Runs `read` on the connection beside a running merge ([`Self::reading_beside_merge`]),
+    /// unless the merge's transaction was lost: then after the merge, whose failure rebuilds
+    /// it.
+    fn read_beside_merge<T>(
+        &mut self,
+        read: impl FnOnce(&Connection, &mut Prepared) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _ = self.finish_merge(false); // (as in `reading_beside_merge`)
+        if self.merging {
+            let conn = lock(&self.conn);
+            if !transaction_lost(self.merging, &conn) {
+                return read(&conn, &mut self.prepared);
+            }
+        }
+        self.reading()?;
+        let conn = lock(&self.conn);
+        read(&conn, &mut self.prepared)
     }
 
     /// Ends the open transaction when it only read (the journal is empty and nothing was
@@ -2514,12 +2545,12 @@ impl Store for SqliteStore {
         // chunk of rows the writer takes is applied before it lets go of the connection.
         // (Waiting for the merge's commit instead held every client for up to 1-2 s under
         // random SETs of 1,000,000 keys, once more rows were applied than are kept.)
-        self.reading_beside_merge()?;
-        let conn = lock(&self.conn);
-        let stmt = self.prepared.get(&conn, SQL_LOAD)?;
-        let row = stmt
-            .query_row(params![db, position(key), key], committed::raw_row)
-            .optional()?;
+        let row = self.read_beside_merge(|conn, prepared| {
+            Ok(prepared
+                .get(conn, SQL_LOAD)?
+                .query_row(params![db, position(key), key], committed::raw_row)
+                .optional()?)
+        })?;
         record_of(row, db)
     }
 
@@ -2711,18 +2742,18 @@ impl Store for SqliteStore {
             }));
         }
         // Not queued: read beside a merge, as a key's row is (see `load`).
-        self.reading_beside_merge()?;
-        let element = self
-            .prepared
-            .get(&lock(&self.conn), SQL_ELEMENT)?
-            .query_row(params![cid as i64, position(sub), sub], |r| {
-                Ok(Element {
-                    sub: Bytes::copy_from_slice(sub),
-                    value: Bytes::from(r.get::<_, Vec<u8>>(0)?),
-                    expire_at: r.get(1)?,
+        let element = self.read_beside_merge(|conn, prepared| {
+            Ok(prepared
+                .get(conn, SQL_ELEMENT)?
+                .query_row(params![cid as i64, position(sub), sub], |r| {
+                    Ok(Element {
+                        sub: Bytes::copy_from_slice(sub),
+                        value: Bytes::from(r.get::<_, Vec<u8>>(0)?),
+                        expire_at: r.get(1)?,
+                    })
                 })
-            })
-            .optional()?;
+                .optional()?)
+        })?;
         let row = element.as_ref().map(|e| (&e.value[..], e.expire_at));
         self.elements.put(cid, sub, row);
         Ok(element)
@@ -3199,21 +3230,21 @@ impl Store for SqliteStore {
             return Ok(item.map(|(value, _)| value));
         }
         // Not queued: read beside a merge (see `load`).
-        self.reading_beside_merge()?;
-        Ok(self
-            .prepared
-            .get(
-                &lock(&self.conn),
-                concat!(
-                    "SELECT ",
-                    stored_value!(),
-                    " FROM list_items WHERE cid = ?1 AND pos = ?2"
-                ),
-            )?
-            .query_row(params![cid as i64, pos], |r| {
-                Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
-            })
-            .optional()?)
+        self.read_beside_merge(|conn, prepared| {
+            Ok(prepared
+                .get(
+                    conn,
+                    concat!(
+                        "SELECT ",
+                        stored_value!(),
+                        " FROM list_items WHERE cid = ?1 AND pos = ?2"
+                    ),
+                )?
+                .query_row(params![cid as i64, pos], |r| {
+                    Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
+                })
+                .optional()?)
+        })
     }
 
     fn list_range(
@@ -3243,7 +3274,6 @@ impl Store for SqliteStore {
             return self.list_range_merged(cid, (from, to), reverse, queued, at_least, max_bytes);
         }
         // None of them queued: read beside a merge (see `load`).
-        self.reading_beside_merge()?;
         let sql = if reverse {
             concat!(
                 "SELECT ",
@@ -3257,12 +3287,14 @@ impl Store for SqliteStore {
                 " FROM list_items WHERE cid = ?1 AND pos BETWEEN ?2 AND ?3 ORDER BY pos"
             )
         };
-        let conn = lock(&self.conn);
-        let stmt = self.prepared.get(&conn, sql)?;
-        let rows = stmt.query_map(params![cid as i64, from, to], |r| {
-            Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
-        })?;
-        Ok(items_within(rows, at_least, max_bytes)?)
+        self.read_beside_merge(|conn, prepared| {
+            let rows = prepared
+                .get(conn, sql)?
+                .query_map(params![cid as i64, from, to], |r| {
+                    Ok(Bytes::from(r.get::<_, Vec<u8>>(0)?))
+                })?;
+            Ok(items_within(rows, at_least, max_bytes)?)
+        })
     }
 
     fn list_put(&mut self, cid: CollectionId, pos: i64, value: &[u8]) -> Result<(), StoreError> {
@@ -3355,14 +3387,14 @@ impl Store for SqliteStore {
             return row.map(|(v, _)| score_from_element(&v)).transpose();
         }
         // Not queued: read beside a merge (see `load`).
-        self.reading_beside_merge()?;
-        let value = self
-            .prepared
-            .get(&lock(&self.conn), SQL_ELEMENT)?
-            .query_row(params![cid as i64, position(member), member], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
-            .optional()?;
+        let value = self.read_beside_merge(|conn, prepared| {
+            Ok(prepared
+                .get(conn, SQL_ELEMENT)?
+                .query_row(params![cid as i64, position(member), member], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })
+                .optional()?)
+        })?;
         self.elements
             .put(cid, member, value.as_deref().map(|v| (v, None)));
         value.map(|v| score_from_element(&v)).transpose()
