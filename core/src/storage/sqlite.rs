@@ -1362,7 +1362,7 @@ impl SqliteStore {
         {
             return self.zset_range_read(cid, &all, rev, 0, Some(n as u64));
         }
-        self.reading_beside_merge()?;
+        let _beside = self.reading_beside_merge()?; // (checked per page below)
         let rows = self.rows.as_ref().expect("checked above");
         let mut first = rows.first_queued_members(cid, n, rev);
         let mut after = self.elements.zset_end.resume(cid, rev);
@@ -1963,13 +1963,15 @@ impl SqliteStore {
     /// [`Self::reading`] for a read that takes the rows a running merge commits into account
     /// itself (the queue's look at them: [`super::element_rows`]'s frozen entries): while
     /// the row writer runs a merge, it reads in the merge's transaction (or, once the writer
-    /// committed it, in the file's committed state) without waiting for the commit.
-    fn reading_beside_merge(&mut self) -> Result<(), StoreError> {
+    /// committed it, in the file's committed state) without waiting for the commit. Whether
+    /// a merge runs (the read then checks [`transaction_lost`] with the connection held).
+    fn reading_beside_merge(&mut self) -> Result<bool, StoreError> {
         let _ = self.finish_merge(false);
         if self.merging {
-            return Ok(());
+            return Ok(true);
         }
-        self.reading()
+        self.reading()?;
+        Ok(false)
     }
 
     /// Runs `read` on the connection beside a running merge ([`Self::reading_beside_merge`]),
@@ -1979,14 +1981,14 @@ impl SqliteStore {
         &mut self,
         read: impl FnOnce(&Connection, &mut Prepared) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _ = self.finish_merge(false); // (as in `reading_beside_merge`)
-        if self.merging {
+        if self.reading_beside_merge()? {
             let conn = lock(&self.conn);
             if !transaction_lost(self.merging, &conn) {
                 return read(&conn, &mut self.prepared);
             }
+            drop(conn);
+            self.reading()?;
         }
-        self.reading()?;
         let conn = lock(&self.conn);
         read(&conn, &mut self.prepared)
     }
