@@ -429,17 +429,27 @@ impl Keyspace {
             return;
         };
         let pdb = self.phys[db as usize];
-        for key in keys {
-            let Some(slot) = cache.map.get(key) else {
+        // First each key's bucket alone: a probe of the table that, instead of reading the
+        // node it finds, asks for the node's lines and goes on. These probes wait only for
+        // the table, so the nodes of all the keys are on their way at once; the lookups
+        // proper then find them in the cache, or nearly there.
+        let hasher = cache.map.hasher();
+        let hashes: Vec<(u64, &[u8])> = keys.map(|k| (hasher.hash_one(k), k)).collect();
+        for &(hash, _) in &hashes {
+            let _ = cache.map.raw_entry().from_hash(hash, |k| {
+                crate::prefetch::prefetch_pair::<ShortBytes, Slot>(k);
+                false
+            });
+        }
+        for &(hash, key) in &hashes {
+            let Some((_, slot)) = cache.map.raw_entry().from_hash(hash, |k| k[..] == *key) else {
                 // Not cached: the store's key filter answers for it first.
                 self.store.prefetch_key(pdb, key);
                 continue;
             };
-            // The lookup brought in the node's key and the entry's head; the slot's tail
-            // (expiry hold, access time, dirty and reference bits), which every command's
-            // lookup and the commit's flush read, is on the node's next line or two.
-            let end: *const u8 = (slot as *const Slot).cast::<u8>();
-            crate::prefetch::prefetch(end.wrapping_add(std::mem::size_of::<Slot>() - 1));
+            // The node's lines are on their way (the slot's tail, too: its expiry hold,
+            // access time, dirty and reference bits, which every command's lookup and the
+            // commit's flush read); a short value's bytes are one load further.
             if let Some(Value::String(b)) = slot.entry.as_ref().map(|e| &e.value) {
                 crate::prefetch::prefetch(b.as_ptr());
             }

@@ -655,9 +655,10 @@ impl Queue {
 
     /// Moves up to `n` of the rows waiting in `incoming` into the map, oldest first, each
     /// replacing a queued row of the same key as [`Self::push`] does; whether any are left.
-    /// The next [`LOOKAHEAD`] keys are looked up before the first is moved: with 100,000 keys
-    /// queued a lookup is three dependent loads from memory (the table's group, its bucket,
-    /// the node), which lookups with nothing between them overlap.
+    /// The nodes of the next [`LOOKAHEAD`] keys are asked for before the first is moved: with
+    /// 100,000 keys queued a lookup is three dependent loads from memory (the table's group,
+    /// its bucket, the node). Probes that ask for the node they find instead of reading it
+    /// ([`crate::prefetch::prefetch_pair`]) overlap those last loads of every key.
     fn absorb_some(&mut self, n: usize) -> bool {
         let mut left = n.min(self.incoming.len());
         while left > 0 {
@@ -672,11 +673,10 @@ impl Queue {
                     let ahead = batch.as_slice().iter().take(LOOKAHEAD.min(take - i));
                     for (r, hash) in ahead.zip(hashes.iter_mut()) {
                         *hash = self.absorbed.hasher().hash_one((r.db, &r.key[..]));
-                        let found = self
-                            .absorbed
-                            .raw_entry()
-                            .from_hash(*hash, |(d, k)| *d == r.db && *k == r.key);
-                        std::hint::black_box(found.is_some());
+                        let _ = self.absorbed.raw_entry().from_hash(*hash, |k| {
+                            crate::prefetch::prefetch_pair::<_, (Option<Record>, Base)>(k);
+                            false
+                        });
                     }
                 }
                 let Some(super::KeyRow { db, key, row, was }) = batch.next() else {
