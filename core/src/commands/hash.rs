@@ -456,8 +456,8 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Reply {
         let new = old
             .checked_add(incr)
             .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
-        let text = itoa::Buffer::new().format(new).as_bytes().to_vec();
-        hash.set(&mut backing, owned(&argv[2]), Bytes::from(text), true)
+        let text = crate::keyspace::integer_text(new);
+        hash.set(&mut backing, owned(&argv[2]), text, true)
             .map_err(store_err)?;
         Ok::<_, Reply>(new)
     })();

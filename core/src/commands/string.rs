@@ -756,8 +756,7 @@ fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> Reply {
     let Some(result) = current.checked_add(by) else {
         return Reply::error("ERR increment or decrement would overflow");
     };
-    let mut digits = itoa::Buffer::new();
-    let text = Bytes::copy_from_slice(digits.format(result).as_bytes());
+    let text = crate::keyspace::integer_text(result);
     if let Err(e) = k.set(Value::String(text), expire_at) {
         return err_store(&e);
     }

@@ -24,6 +24,7 @@
 //! - `encodings.rs`: when collections move from inline values to element rows.
 //! - `string.rs`: long strings in chunk rows, and the range reads and in-place writes of
 //!   strings (GETRANGE, SETRANGE, APPEND, the bit commands).
+//! - `integers.rs`: the text of 0..=9999 shared, as Redis shares small integers.
 //! - `value.rs`, `hash.rs`, `list.rs`, `set.rs`, `zset.rs`, `stream.rs` (and its consumer
 //!   groups, `stream_group.rs`): the values and their types.
 //! - `set_index.rs`: the member index of a large set, for SPOP's and SRANDMEMBER's picks;
@@ -39,6 +40,7 @@ pub mod evict;
 mod expiry;
 mod handle;
 pub mod hash;
+mod integers;
 mod lazyfree;
 pub mod list;
 pub(crate) mod pick;
@@ -58,6 +60,7 @@ pub mod zset;
 pub use encodings::Encodings;
 pub use handle::{KeyMut, KeyRef};
 pub use hash::{Backing, Field, Hash};
+pub(crate) use integers::integer_text;
 pub use list::List;
 pub use rename::Renamed;
 pub use set::Set;

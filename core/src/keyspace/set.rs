@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::hash::Backing;
+use super::integer_text;
 use super::set_index::{SetIndex, BUILD_CHUNK};
 use super::value::{put_varint, Reader};
 use crate::protocol::parse_i64;
@@ -80,10 +81,6 @@ impl Default for Set {
     fn default() -> Self {
         Set::new()
     }
-}
-
-fn int_text(v: i64) -> Bytes {
-    Bytes::copy_from_slice(itoa::Buffer::new().format(v).as_bytes())
 }
 
 fn member_element(member: Bytes) -> Element {
@@ -176,7 +173,7 @@ impl Set {
     /// Every member (SMEMBERS order: numeric for intsets, insertion order for listpacks).
     pub fn members(&self, store: &mut dyn Store) -> Result<Vec<Bytes>, StoreError> {
         match &self.repr {
-            Repr::Ints(v) => Ok(v.iter().map(|&n| int_text(n)).collect()),
+            Repr::Ints(v) => Ok(v.iter().map(|&n| integer_text(n)).collect()),
             Repr::Small { members, .. } => Ok(members.clone()),
             Repr::Large { cid, len } => {
                 let (elements, _) =
@@ -209,7 +206,7 @@ impl Set {
             return Ok(None);
         }
         match &self.repr {
-            Repr::Ints(v) => Ok(Some(int_text(v[(seed % len) as usize]))),
+            Repr::Ints(v) => Ok(Some(integer_text(v[(seed % len) as usize]))),
             Repr::Small { members, .. } => Ok(Some(members[(seed % len) as usize].clone())),
             Repr::Large { cid, .. } => match self.ready_index() {
                 Some(ix) => Ok(ix.pick(seed)),
@@ -303,7 +300,7 @@ impl Set {
                 && member.len() <= limits.set_max_listpack_value
                 && longest <= limits.set_max_listpack_value
             {
-                let members: Vec<Bytes> = v.iter().map(|&n| int_text(n)).collect();
+                let members: Vec<Bytes> = v.iter().map(|&n| integer_text(n)).collect();
                 let bytes = members.iter().map(|m| m.len()).sum();
                 self.repr = Repr::Small { members, bytes };
             } else {
