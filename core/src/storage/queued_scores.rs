@@ -3,11 +3,12 @@
 //! A read from an end of a large sorted set (ZPOPMIN's refill of what
 //! [`super::zset_end`] keeps) needs the set's first queued members by their newest scores
 //! ([`super::element_rows::ElementRows::first_members`]). The queue orders entries by
-//! member, so that was a pass over every queued member of the set: 5-7 ms of the executor
-//! with 100,000 queued by the ZADDs before, once per refill (every few thousand pops). The
-//! first such read of a set with many queued members now sorts them once into this index;
-//! the queue tells it of every change of that set's entries from then on, and each read
-//! takes its first members from the index, in O(n log N).
+//! member, so that was a pass over every queued entry of the set: 5-7 ms of the executor
+//! with 100,000 members queued by the ZADDs before, once per refill (every few thousand
+//! pops), and as much again once the pops' own deletions queued up. The first such read of
+//! a set with many queued entries now sorts its members once into this index; the queue
+//! tells it of every change of that set's entries from then on, and each read takes its
+//! first members from the index, in O(n log N).
 //!
 //! One set at a time (the last one read from an end with many members queued), as
 //! [`super::zset_end`] keeps one set's end. The index holds, for each member of the set with
@@ -20,8 +21,8 @@ use bytes::Bytes;
 
 use super::{CollectionId, ShortBytes};
 
-/// Queued members a set needs before its reads from an end build the index: a pass over
-/// fewer costs less than the index's upkeep.
+/// Queued entries (members or deletions) a set needs before its reads from an end build the
+/// index: a pass over fewer costs less than the index's upkeep.
 pub(super) const INDEX_MIN: usize = 1024;
 
 /// What an indexed member costs beyond its bytes past the inline ones: the tree's share of
