@@ -99,7 +99,8 @@ const CHUNK: usize = 256;
 /// Bytes of rows ([`row_bytes`]) applied to the open transaction that are kept, until it
 /// commits, for reads to find without the connection ([`RowWriter::lookup`]): the rows of a
 /// merge's worth of journal (merges start at half of `journal_max_bytes`, 16 MB by default).
-/// (Only the key rows count: a merge's journal holds their values and more.)
+/// (Only the key rows count: a merge's journal holds their values and more.) A merge whose
+/// rows alone are more keeps none of them.
 /// Past it, a read of a key with no queued row takes the connection, between two chunks of the
 /// merge (see `SqliteStore::load`).
 const UNSETTLED_MAX_BYTES: usize = 16 << 20;
@@ -809,7 +810,8 @@ impl Queue {
 
     /// Keeps no row until the next commit: reads see the open transaction meanwhile.
     fn unsettle_all(&mut self) {
-        self.unsettled = RowMap::default();
+        // (The table stays: the next transaction's rows fill it again.)
+        self.unsettled.clear();
         self.unsettled_bytes = 0;
         self.unsettled_all = true;
     }
@@ -914,6 +916,13 @@ impl Queue {
     fn freeze(&mut self) {
         debug_assert!(self.frozen.is_empty() && self.frozen_meta.is_empty());
         self.absorb();
+        // The merge's rows all go into the transaction it commits: when they are more than
+        // is kept of it, none are kept from the start. Each kept row is a clone and an entry
+        // of a map regrown at every merge, all dropped once the map overflows (random SETs
+        // over 100,000 keys overflowed it at every merge: 2-3% of the writer's thread).
+        if self.unsettled_bytes + self.bytes > UNSETTLED_MAX_BYTES {
+            self.unsettle_all();
+        }
         std::mem::swap(&mut self.absorbed, &mut self.frozen);
         std::mem::swap(&mut self.meta, &mut self.frozen_meta);
         self.elements.freeze();
@@ -2125,6 +2134,25 @@ mod tests {
         q.push(0, Bytes::from_static(b"small"), Some(record("2")), None);
         let _ = q.take(1);
         assert_eq!(kept(&q, b"small").flatten().unwrap().value, "2");
+        q.settled();
+        // A merge's rows are kept as it applies them when they fit...
+        q.push(0, Bytes::from_static(b"merged"), Some(big.clone()), None);
+        q.freeze();
+        q.merge = Merge::Requested(1);
+        assert!(!q.unsettled_all);
+        let _ = q.take(1);
+        assert!(kept(&q, b"merged").is_some());
+        q.settled();
+        q.merge = Merge::Idle;
+        // ...and none of them when they do not: the map would overflow before their end.
+        for i in 0..=(UNSETTLED_MAX_BYTES >> 20) {
+            q.push(0, Bytes::from(format!("big{i}")), Some(big.clone()), None);
+        }
+        q.freeze();
+        q.merge = Merge::Requested(2);
+        assert!(q.unsettled_all);
+        let _ = q.take(1);
+        assert!(q.unsettled.is_empty() && q.unsettled_bytes == 0);
     }
 
     /// The queue's counts follow each key from its presence in the table before its first
