@@ -556,3 +556,111 @@ fn pops_beside_rescores_and_merges_match_a_model() {
         .unwrap();
     assert!(merges > 0, "no merge ran beside the pops");
 }
+
+/// Counts and score ranges of a large sorted set, read while merges of other keys' rows run
+/// (they read the table beside the merge when none of the set's rows is queued, and wait
+/// for the merge's end otherwise), agree with a model.
+#[test]
+fn counts_and_score_ranges_beside_merges_match_a_model() {
+    let server = Server::builder()
+        .config("[storage]\nmerge_interval_ms = 50\njournal_max_bytes = \"1mb\"\n")
+        .start();
+    let mut conn = server.raw();
+    let mut model = Model::default();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut next = |bound: u64| rng.below(bound);
+    for chunk in 0..5 {
+        let mut args = vec!["ZADD".to_string(), "r".to_string()];
+        for i in 0..1000 {
+            let (score, member) = (next(1000) as i64, format!("m{:05}", chunk * 1000 + i));
+            args.push(score.to_string());
+            args.push(member.clone());
+            model.by_member.insert(member, score);
+        }
+        conn.cmd(&args);
+    }
+    for round in 0..300 {
+        // Other keys' rows, for the merges to apply.
+        let mut mset = vec!["MSET".to_string()];
+        for _ in 0..100 {
+            mset.push(format!("k{}", next(50_000)));
+            mset.push("v".repeat(40));
+        }
+        conn.cmd(&mset);
+        // The set changes now and then: in between, none of its rows is queued.
+        if round % 10 == 0 {
+            let member = format!("m{:05}", next(5000));
+            if next(2) == 0 {
+                let score = next(1000) as i64;
+                conn.cmd(&["ZADD", "r", &score.to_string(), &member]);
+                model.by_member.insert(member, score);
+            } else {
+                conn.cmd(&["ZREM", "r", &member]);
+                model.by_member.remove(&member);
+            }
+        }
+        let lo = next(1000) as i64;
+        let hi = lo + next(200) as i64;
+        let within: Vec<(i64, String)> = model
+            .ordered()
+            .into_iter()
+            .filter(|(s, _)| (lo..=hi).contains(s))
+            .collect();
+        let (lo, hi) = (lo.to_string(), hi.to_string());
+        assert_eq!(
+            conn.cmd(&["ZCOUNT", "r", &lo, &hi]),
+            Reply::Int(within.len() as i64),
+            "round {round}: ZCOUNT {lo} {hi}"
+        );
+        let (offset, count) = (next(5) as usize, 1 + next(20) as usize);
+        let want: Vec<String> = within
+            .iter()
+            .skip(offset)
+            .take(count)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let got = conn.cmd(&[
+            "ZRANGEBYSCORE",
+            "r",
+            &lo,
+            &hi,
+            "LIMIT",
+            &offset.to_string(),
+            &count.to_string(),
+        ]);
+        assert_eq!(
+            members(&got),
+            want,
+            "round {round}: ZRANGEBYSCORE {lo} {hi}"
+        );
+        let want: Vec<String> = within
+            .iter()
+            .rev()
+            .take(count)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let got = conn.cmd(&[
+            "ZREVRANGEBYSCORE",
+            "r",
+            &hi,
+            &lo,
+            "LIMIT",
+            "0",
+            &count.to_string(),
+        ]);
+        assert_eq!(
+            members(&got),
+            want,
+            "round {round}: ZREVRANGEBYSCORE {hi} {lo}"
+        );
+        if round % 30 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(60));
+        }
+    }
+    let info = conn.cmd(&["INFO", "persistence"]).text();
+    let merges: i64 = common::info_field(&info, "respite_journal_background_merges")
+        .expect("INFO persistence lists background merges")
+        .parse()
+        .unwrap();
+    assert!(merges > 0, "no merge ran beside the reads");
+}

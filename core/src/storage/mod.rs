@@ -14,10 +14,12 @@
 //! thread runs too while the executor goes on serving: a key's read finds the rows that thread
 //! applied since the last commit in memory, and any other key in the committed file on a
 //! read-only connection of its own ([`committed`]), so it does not wait for the merge. A read
-//! of one key past what is kept in memory, or of one element or list item, or a range that
-//! overlays the queued rows on the table's (a list's, a sorted set's end), takes the shared
-//! connection between the writer's chunks, in the merge's open transaction: it waits for a
-//! chunk (or the merge's commit, if that runs), never for the merge's end. The window (32 MB of rows by default) is applied on the
+//! of one key past what is kept in memory, or of one element or list item, a range that
+//! overlays the queued rows on the table's (a list's, a sorted set's end), or any read of a
+//! collection none of whose element rows is queued (a ZCOUNT, a ZRANGEBYSCORE, a page of
+//! HSCAN), takes the shared connection between the writer's chunks, in the merge's open
+//! transaction: it waits for a chunk (or the merge's commit, if that runs), never for the
+//! merge's end. The window (32 MB of rows by default) is applied on the
 //! executor's thread only by a statement over all key rows (SAVE, a plugin's SQL that reaches
 //! them, see [`reach`]): FLUSHDB drops its database's queued rows, and a reclaim step needs
 //! none. The element rows of large hashes, sets and sorted sets, and the items of large

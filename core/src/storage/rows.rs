@@ -1051,6 +1051,10 @@ struct Shared {
     /// Held by a test to keep a requested merge from committing.
     #[cfg(test)]
     hold_merges: Arc<Mutex<()>>,
+    /// Held by a test to keep a requested merge from starting: it is running for the store,
+    /// and the writer's thread waits without the connection.
+    #[cfg(test)]
+    hold_merge_starts: Arc<Mutex<()>>,
     /// Signalled after each chunk the writer's thread applies (or fails to).
     applied: Condvar,
 }
@@ -1066,6 +1070,8 @@ impl Shared {
             merged: Condvar::new(),
             #[cfg(test)]
             hold_merges: Arc::new(Mutex::new(())),
+            #[cfg(test)]
+            hold_merge_starts: Arc::new(Mutex::new(())),
             applied: Condvar::new(),
         }
     }
@@ -1870,6 +1876,13 @@ impl RowWriter {
         Arc::clone(&self.shared.hold_merges)
     }
 
+    /// A lock that keeps a requested merge from applying its first row while a test holds it
+    /// (the writer's thread then waits without the connection).
+    #[cfg(test)]
+    pub(super) fn merge_start_gate(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.shared.hold_merge_starts)
+    }
+
     /// Fills the row writer's fields of `stats`.
     pub(super) fn stats(&self, stats: &mut super::JournalStats) {
         let mut q = self.queue();
@@ -1940,11 +1953,16 @@ fn run(shared: &Shared) {
                 return;
             }
         }
-        let conn = lock_for_writer(&shared.conn);
+        // (Only this thread ends a requested merge: asked for now, it stays so.)
         let requested = match shared.queue().merge {
             Merge::Requested(seq) => Some(seq),
             _ => None,
         };
+        #[cfg(test)]
+        if requested.is_some() {
+            drop(shared.hold_merge_starts.lock());
+        }
+        let conn = lock_for_writer(&shared.conn);
         if let Some(seq) = requested {
             // The merge's rows first, a chunk per hold of the connection as any (none after
             // one failed: the merge fails instead).
