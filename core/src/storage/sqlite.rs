@@ -4616,22 +4616,42 @@ mod tests {
     /// applied are then not kept), a read takes the connection, in the merge's open
     /// transaction or the file once committed, and finds the newest row without waiting for
     /// the merge's end.
-    #[test]
-    fn reads_during_a_merge_never_wait_for_its_end() {
-        use std::sync::mpsc;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("reads.db");
-        let mut s = SqliteStore::open_with(
+    /// A store whose rows are applied as soon as their batch is journaled, and that merges
+    /// only when asked.
+    fn applying_at_once(path: &std::path::Path) -> SqliteStore {
+        SqliteStore::open_with(
             path.to_str().unwrap(),
             Synchronous::Normal,
             JournalOptions {
                 merge_interval_ms: 3_600_000,
-                // Rows are applied as soon as their batch is journaled.
                 row_window_bytes: 0,
                 ..JournalOptions::default()
             },
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Holds a merge gate of the row writer until told to let go (or for ten seconds at most).
+    fn hold(
+        gate: &Arc<std::sync::Mutex<()>>,
+    ) -> (std::thread::JoinHandle<()>, std::sync::mpsc::Sender<()>) {
+        let gate = Arc::clone(gate);
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _held = gate.lock().unwrap();
+            held_tx.send(()).unwrap();
+            let _ = go_rx.recv_timeout(std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        });
+        held_rx.recv().unwrap();
+        (t, go_tx)
+    }
+
+    #[test]
+    fn reads_during_a_merge_never_wait_for_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = applying_at_once(&dir.path().join("reads.db"));
         let value =
             |s: &mut SqliteStore, key: &str| s.load(0, key.as_bytes()).unwrap().map(|r| r.value);
         for k in ["a", "b", "c"] {
@@ -4640,21 +4660,7 @@ mod tests {
         s.commit().unwrap();
         s.merge(true).unwrap();
 
-        // Holds the merges' gate until told to let go (or for ten seconds at most).
         let gate = s.rows.as_ref().unwrap().merge_gate();
-        let hold = |gate: &Arc<std::sync::Mutex<()>>| {
-            let gate = Arc::clone(gate);
-            let (held_tx, held_rx) = mpsc::channel();
-            let (go_tx, go_rx) = mpsc::channel::<()>();
-            let t = std::thread::spawn(move || {
-                let _held = gate.lock().unwrap();
-                held_tx.send(()).unwrap();
-                let _ = go_rx.recv_timeout(std::time::Duration::from_secs(10));
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            });
-            held_rx.recv().unwrap();
-            (t, go_tx)
-        };
         let wait_applied = |s: &SqliteStore| {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while s.rows.as_ref().unwrap().queued() > 0 {
@@ -4716,19 +4722,8 @@ mod tests {
     /// the table beside a running merge of other rows; one with queued rows still waits.
     #[test]
     fn reads_of_an_unqueued_collection_go_beside_a_merge() {
-        use std::sync::mpsc;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("beside.db");
-        let mut s = SqliteStore::open_with(
-            path.to_str().unwrap(),
-            Synchronous::Normal,
-            JournalOptions {
-                merge_interval_ms: 3_600_000,
-                row_window_bytes: 0,
-                ..JournalOptions::default()
-            },
-        )
-        .unwrap();
+        let mut s = applying_at_once(&dir.path().join("beside.db"));
         let (zset, hash) = (7, 8);
         s.put(0, b"z", collection(zset)).unwrap();
         s.put(0, b"h", collection(hash)).unwrap();
@@ -4746,18 +4741,7 @@ mod tests {
         // A merge of other rows, held before it applies them (the connection free).
         s.put(0, b"other", record("1", None, 1)).unwrap();
         s.commit().unwrap();
-        let gate = s.rows.as_ref().unwrap().merge_start_gate();
-        let (held_tx, held_rx) = mpsc::channel();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let holder = {
-            let gate = Arc::clone(&gate);
-            std::thread::spawn(move || {
-                let _held = gate.lock().unwrap();
-                held_tx.send(()).unwrap();
-                let _ = go_rx.recv_timeout(std::time::Duration::from_secs(10));
-            })
-        };
-        held_rx.recv().unwrap();
+        let (holder, go_tx) = hold(&s.rows.as_ref().unwrap().merge_start_gate());
         s.start_merge().unwrap();
         assert!(s.merging);
 
